@@ -1,0 +1,414 @@
+//! The authorization endpoint (RFC 6749 §4.1.1) and the login and consent steps behind it.
+//!
+//! Until the client and its redirect URI are verified, errors are shown to the user (never
+//! redirected: that would make the hub an open redirector). After that, errors go back to the
+//! client as `error`, `error_description`, `state` and `iss` (RFC 9207) query parameters.
+
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyway_store::{
+    AuthorizationCodeRecord, AuthorizationRequestRecord, LoginSessionRecord, UserRecord,
+};
+
+use crate::grants::{TokenRequest, join, parse_resources};
+use crate::{AuthService, ErrorCode, GrantType, OAuthError, ScopeSet, random_token, sha256_hex};
+
+/// The query of an `/authorize` request.
+#[derive(Debug, Clone, Default)]
+pub struct AuthorizationRequest(TokenRequest);
+
+impl AuthorizationRequest {
+    pub fn new(pairs: Vec<(String, String)>) -> AuthorizationRequest {
+        AuthorizationRequest(TokenRequest::new(pairs))
+    }
+}
+
+/// A URL to send the browser to (the client's redirect URI with a code or an error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect(pub String);
+
+/// What the user is asked about on the login or consent page.
+#[derive(Debug, Clone)]
+pub struct PendingAuthorization {
+    pub request_id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+    /// Where the browser will go afterwards (shown so the user sees who gets the answer).
+    pub redirect_origin: String,
+}
+
+/// The next step of an authorization.
+#[derive(Debug, Clone)]
+pub enum AuthorizeOutcome {
+    Redirect(Redirect),
+    Login(PendingAuthorization),
+    Consent(PendingAuthorization),
+}
+
+/// A logged-in browser.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub user_id: String,
+    pub auth_time: i64,
+}
+
+impl AuthService {
+    /// Starts (or, with a live login session and remembered consent, finishes) an authorization.
+    /// `Err` means the request cannot be answered by redirect and is shown as an error page.
+    pub async fn authorize(
+        &self,
+        request: &AuthorizationRequest,
+        session: Option<SessionUser>,
+    ) -> Result<AuthorizeOutcome, OAuthError> {
+        let params = &request.0;
+        let client_id = params.required("client_id")?;
+        let client = self
+            .client(client_id)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_request("unknown client_id"))?;
+        let redirect_uri = params.required("redirect_uri")?;
+        if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+            return Err(OAuthError::invalid_request(
+                "redirect_uri is not registered for this client (exact match required)",
+            ));
+        }
+        let state = params.single("state").ok().flatten();
+        let fail = |code: ErrorCode, description: &str| {
+            Ok(AuthorizeOutcome::Redirect(self.error_redirect(
+                redirect_uri,
+                state,
+                &OAuthError::new(code, description),
+            )))
+        };
+        let checked = (|| -> Result<_, OAuthError> {
+            match params.required("response_type")? {
+                "code" => {}
+                _ => {
+                    return Err(OAuthError::new(
+                        ErrorCode::UnsupportedResponseType,
+                        "only response_type=code is supported",
+                    ));
+                }
+            }
+            if !client.allows(GrantType::AuthorizationCode) {
+                return Err(OAuthError::unauthorized_client(
+                    "this client may not use the authorization code flow",
+                ));
+            }
+            let challenge = params.required("code_challenge")?;
+            if params.single("code_challenge_method")? != Some("S256") {
+                return Err(OAuthError::invalid_request(
+                    "PKCE is required with code_challenge_method=S256",
+                ));
+            }
+            if challenge.len() != 43
+                || !challenge
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(OAuthError::invalid_request(
+                    "code_challenge must be a base64url SHA-256 digest (43 characters)",
+                ));
+            }
+            let scope = match params.single("scope")? {
+                Some(text) => ScopeSet::parse(text)?,
+                None => client.scopes.clone(),
+            };
+            scope.require_within(&client.scopes)?;
+            let resources = parse_resources(&params.all("resource"))?;
+            let prompt = params.single("prompt")?.unwrap_or_default().to_string();
+            let nonce = params.single("nonce")?.map(str::to_string);
+            Ok((challenge.to_string(), scope, resources, prompt, nonce))
+        })();
+        let (challenge, scope, resources, prompt, nonce) = match checked {
+            Ok(values) => values,
+            Err(err) => return fail(err.code, &err.description),
+        };
+        let prompts: Vec<&str> = prompt.split(' ').collect();
+        let now = self.clock.now_secs();
+        let session = session.filter(|_| !prompts.contains(&"login"));
+        let record = AuthorizationRequestRecord {
+            request_id: random_token(self.entropy.as_ref(), 24),
+            client_id: client.client_id.clone(),
+            redirect_uri: redirect_uri.to_string(),
+            scope: scope.to_string(),
+            state: state.map(str::to_string),
+            nonce,
+            code_challenge: challenge,
+            resources: join(&resources),
+            user_id: session.as_ref().map(|s| s.user_id.clone()),
+            auth_time: session.as_ref().map(|s| s.auth_time),
+            created_at: now,
+            expires_at: now + self.config.authorization_request_ttl,
+        };
+        let Some(session) = session else {
+            if prompts.contains(&"none") {
+                return fail(ErrorCode::LoginRequired, "the user is not logged in");
+            }
+            self.store.insert_authorization_request(&record).await?;
+            return Ok(AuthorizeOutcome::Login(self.pending_view(&record, &client.name)));
+        };
+        let consented = self.has_consent(&session.user_id, &client.client_id, &scope).await?;
+        if consented && !prompts.contains(&"consent") {
+            let redirect = self.issue_code(&record, &session.user_id, session.auth_time).await?;
+            return Ok(AuthorizeOutcome::Redirect(redirect));
+        }
+        if prompts.contains(&"none") {
+            return fail(ErrorCode::ConsentRequired, "the user has not consented");
+        }
+        self.store.insert_authorization_request(&record).await?;
+        Ok(AuthorizeOutcome::Consent(self.pending_view(&record, &client.name)))
+    }
+
+    /// A user proved who they are on the login page of a pending request: they get a login
+    /// session (returned token goes into the cookie) and move on to consent or back to the app.
+    pub async fn login(
+        &self,
+        request_id: &str,
+        user: &UserRecord,
+    ) -> Result<(String, AuthorizeOutcome), OAuthError> {
+        let record = self.live_request(request_id).await?;
+        let now = self.clock.now_secs();
+        let session_token = random_token(self.entropy.as_ref(), 32);
+        self.store
+            .insert_login_session(&LoginSessionRecord {
+                session_hash: sha256_hex(&session_token),
+                user_id: user.user_id.clone(),
+                auth_time: now,
+                expires_at: now + self.config.login_session_ttl,
+            })
+            .await?;
+        self.store
+            .set_authorization_request_user(request_id, &user.user_id, now)
+            .await?;
+        let scope = ScopeSet::parse(&record.scope)?;
+        let client_name = self.client_name(&record.client_id).await?;
+        let outcome = if self.has_consent(&user.user_id, &record.client_id, &scope).await? {
+            self.store.delete_authorization_request(request_id).await?;
+            AuthorizeOutcome::Redirect(self.issue_code(&record, &user.user_id, now).await?)
+        } else {
+            let mut record = record;
+            record.user_id = Some(user.user_id.clone());
+            AuthorizeOutcome::Consent(self.pending_view(&record, &client_name))
+        };
+        Ok((session_token, outcome))
+    }
+
+    /// The pending request, for the consent page, if it belongs to this logged-in user.
+    pub async fn pending_for(
+        &self,
+        request_id: &str,
+        user_id: &str,
+    ) -> Result<PendingAuthorization, OAuthError> {
+        let record = self.live_request(request_id).await?;
+        if record.user_id.as_deref() != Some(user_id) {
+            return Err(OAuthError::new(
+                ErrorCode::AccessDenied,
+                "this authorization request belongs to another login",
+            ));
+        }
+        let name = self.client_name(&record.client_id).await?;
+        Ok(self.pending_view(&record, &name))
+    }
+
+    /// The pending request for the login page.
+    pub async fn pending(&self, request_id: &str) -> Result<PendingAuthorization, OAuthError> {
+        let record = self.live_request(request_id).await?;
+        let name = self.client_name(&record.client_id).await?;
+        Ok(self.pending_view(&record, &name))
+    }
+
+    /// The user answered the consent page. Each request is answered once.
+    pub async fn decide(
+        &self,
+        request_id: &str,
+        user_id: &str,
+        allow: bool,
+    ) -> Result<Redirect, OAuthError> {
+        let record = self.live_request(request_id).await?;
+        if record.user_id.as_deref() != Some(user_id) {
+            return Err(OAuthError::new(
+                ErrorCode::AccessDenied,
+                "this authorization request belongs to another login",
+            ));
+        }
+        if !self.store.delete_authorization_request(request_id).await? {
+            return Err(OAuthError::invalid_request("this request was already answered"));
+        }
+        if !allow {
+            return Ok(self.error_redirect(
+                &record.redirect_uri,
+                record.state.as_deref(),
+                &OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),
+            ));
+        }
+        let asked = ScopeSet::parse(&record.scope)?;
+        let previous = match self.store.consent(user_id, &record.client_id).await? {
+            Some(text) => ScopeSet::parse(&text)?,
+            None => ScopeSet::default(),
+        };
+        let now = self.clock.now_secs();
+        self.store
+            .save_consent(user_id, &record.client_id, &previous.union(&asked).to_string(), now)
+            .await?;
+        let auth_time = record.auth_time.unwrap_or(now);
+        self.issue_code(&record, user_id, auth_time).await
+    }
+
+    /// The user behind a login-session cookie, if the session is live.
+    pub async fn session_user(&self, session_token: &str) -> Result<Option<SessionUser>, OAuthError> {
+        let now = self.clock.now_secs();
+        Ok(self
+            .store
+            .login_session(&sha256_hex(session_token))
+            .await?
+            .filter(|s| s.expires_at > now)
+            .map(|s| SessionUser {
+                user_id: s.user_id,
+                auth_time: s.auth_time,
+            }))
+    }
+
+    /// Ends a login session.
+    pub async fn logout(&self, session_token: &str) -> Result<(), OAuthError> {
+        self.store
+            .delete_login_session(&sha256_hex(session_token))
+            .await?;
+        Ok(())
+    }
+
+    /// The anti-CSRF token for a form of `request_id` shown to the browser holding
+    /// `browser_id` (a random cookie). An attacker's page can read neither.
+    pub fn csrf_token(&self, request_id: &str, browser_id: &str) -> String {
+        let tag = hmac::sign(&self.csrf_key, format!("{request_id}\n{browser_id}").as_bytes());
+        URL_SAFE_NO_PAD.encode(tag.as_ref())
+    }
+
+    /// Checks a form's anti-CSRF token in constant time.
+    pub fn csrf_ok(&self, request_id: &str, browser_id: &str, token: &str) -> bool {
+        let Ok(tag) = URL_SAFE_NO_PAD.decode(token) else {
+            return false;
+        };
+        hmac::verify(
+            &self.csrf_key,
+            format!("{request_id}\n{browser_id}").as_bytes(),
+            &tag,
+        )
+        .is_ok()
+    }
+
+    async fn live_request(&self, request_id: &str) -> Result<AuthorizationRequestRecord, OAuthError> {
+        let now = self.clock.now_secs();
+        self.store
+            .authorization_request(request_id)
+            .await?
+            .filter(|r| r.expires_at > now)
+            .ok_or_else(|| {
+                OAuthError::invalid_request(
+                    "this sign-in request expired or was already answered; start again from the application",
+                )
+            })
+    }
+
+    async fn client_name(&self, client_id: &str) -> Result<String, OAuthError> {
+        Ok(self
+            .client(client_id)
+            .await?
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| client_id.to_string()))
+    }
+
+    async fn has_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &ScopeSet,
+    ) -> Result<bool, OAuthError> {
+        Ok(match self.store.consent(user_id, client_id).await? {
+            Some(text) => scope.is_subset(&ScopeSet::parse(&text)?),
+            None => false,
+        })
+    }
+
+    fn pending_view(&self, record: &AuthorizationRequestRecord, client_name: &str) -> PendingAuthorization {
+        let origin = url::Url::parse(&record.redirect_uri)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        PendingAuthorization {
+            request_id: record.request_id.clone(),
+            client_id: record.client_id.clone(),
+            client_name: client_name.to_string(),
+            scopes: record.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            redirect_origin: if origin == "null" { record.redirect_uri.clone() } else { origin },
+        }
+    }
+
+    async fn issue_code(
+        &self,
+        record: &AuthorizationRequestRecord,
+        user_id: &str,
+        auth_time: i64,
+    ) -> Result<Redirect, OAuthError> {
+        let now = self.clock.now_secs();
+        let code = random_token(self.entropy.as_ref(), 32);
+        self.store
+            .insert_authorization_code(&AuthorizationCodeRecord {
+                code_hash: sha256_hex(&code),
+                client_id: record.client_id.clone(),
+                user_id: user_id.to_string(),
+                redirect_uri: record.redirect_uri.clone(),
+                scope: record.scope.clone(),
+                nonce: record.nonce.clone(),
+                code_challenge: record.code_challenge.clone(),
+                resources: record.resources.clone(),
+                auth_time,
+                family_id: random_token(self.entropy.as_ref(), 16),
+                created_at: now,
+                expires_at: now + self.config.code_ttl,
+                used_at: None,
+            })
+            .await?;
+        let mut pairs = vec![("code", code.as_str())];
+        if let Some(state) = record.state.as_deref() {
+            pairs.push(("state", state));
+        }
+        pairs.push(("iss", &self.config.issuer));
+        Ok(Redirect(append_query(&record.redirect_uri, &pairs)))
+    }
+
+    fn error_redirect(&self, redirect_uri: &str, state: Option<&str>, err: &OAuthError) -> Redirect {
+        let mut pairs = vec![
+            ("error", err.code.as_str()),
+            ("error_description", err.description.as_str()),
+        ];
+        if let Some(state) = state {
+            pairs.push(("state", state));
+        }
+        pairs.push(("iss", &self.config.issuer));
+        Redirect(append_query(redirect_uri, &pairs))
+    }
+}
+
+/// Adds query parameters to a registered redirect URI, keeping its own query (RFC 6749 §3.1.2).
+fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    match url::Url::parse(uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(pairs);
+            url.to_string()
+        }
+        Err(_) => uri.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_to_existing_query() {
+        let out = append_query("https://app.example/cb?x=1", &[("code", "a b"), ("state", "s")]);
+        assert_eq!(out, "https://app.example/cb?x=1&code=a+b&state=s");
+    }
+}

@@ -1,0 +1,326 @@
+//! OAuth clients: registration rules and the in-memory form used on the token path.
+
+use serde::Serialize;
+
+use keyway_store::ClientRecord;
+
+use crate::jose::{PublicJwk, VerifyingKey};
+use crate::{AdminError, ScopeSet, SecretString};
+
+/// How a client proves who it is at the token endpoint (RFC 7591 names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// A generated secret; `client_secret_post` is accepted too.
+    ClientSecretBasic,
+    /// A JWT signed with a key from the client's JWKS (RFC 7523).
+    PrivateKeyJwt,
+    /// A public client: no credentials, PKCE mandatory.
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::None => "none",
+        }
+    }
+
+    fn parse(text: &str) -> Option<AuthMethod> {
+        match text {
+            "client_secret_basic" | "client_secret_post" => Some(AuthMethod::ClientSecretBasic),
+            "private_key_jwt" => Some(AuthMethod::PrivateKeyJwt),
+            "none" => Some(AuthMethod::None),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    ClientCredentials,
+    AuthorizationCode,
+    RefreshToken,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<GrantType> {
+        match text {
+            "client_credentials" => Some(GrantType::ClientCredentials),
+            "authorization_code" => Some(GrantType::AuthorizationCode),
+            "refresh_token" => Some(GrantType::RefreshToken),
+            _ => None,
+        }
+    }
+}
+
+/// A client as the token path sees it.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub(crate) secret_hash: Option<String>,
+    pub public: bool,
+    pub auth_method: AuthMethod,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: ScopeSet,
+    pub redirect_uris: Vec<String>,
+    pub(crate) jwks: Vec<VerifyingKey>,
+    pub jwks_uri: Option<String>,
+    pub created_at: i64,
+}
+
+/// What `keyway client show` prints (never the secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientInfo {
+    pub client_id: String,
+    pub name: String,
+    pub public: bool,
+    pub token_endpoint_auth_method: &'static str,
+    pub grant_types: Vec<&'static str>,
+    pub scope: String,
+    pub redirect_uris: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    pub jwks_keys: usize,
+    pub created_at: i64,
+}
+
+impl Client {
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
+    pub fn info(&self) -> ClientInfo {
+        ClientInfo {
+            client_id: self.client_id.clone(),
+            name: self.name.clone(),
+            public: self.public,
+            token_endpoint_auth_method: self.auth_method.as_str(),
+            grant_types: self.grant_types.iter().map(|g| g.as_str()).collect(),
+            scope: self.scopes.to_string(),
+            redirect_uris: self.redirect_uris.clone(),
+            jwks_uri: self.jwks_uri.clone(),
+            jwks_keys: self.jwks.len(),
+            created_at: self.created_at,
+        }
+    }
+
+    /// Reads a stored client; a row that no longer parses is reported, not half-used.
+    pub fn from_record(record: ClientRecord) -> Result<Client, AdminError> {
+        let corrupt = |what: &str| AdminError::Invalid(format!("stored client {what}"));
+        let grant_types = record
+            .grant_types
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(|g| GrantType::parse(g).ok_or_else(|| corrupt("grant type")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let redirect_uris: Vec<String> =
+            serde_json::from_str(&record.redirect_uris).map_err(|_| corrupt("redirect URIs"))?;
+        let jwks = match &record.jwks {
+            Some(text) => parse_jwks(text)?,
+            None => Vec::new(),
+        };
+        Ok(Client {
+            client_id: record.client_id,
+            name: record.name,
+            secret_hash: record.secret_hash,
+            public: record.public_client,
+            auth_method: AuthMethod::parse(&record.auth_method)
+                .ok_or_else(|| corrupt("auth method"))?,
+            grant_types,
+            scopes: ScopeSet::parse(&record.scope).map_err(|_| corrupt("scope"))?,
+            redirect_uris,
+            jwks,
+            jwks_uri: record.jwks_uri,
+            created_at: record.created_at,
+        })
+    }
+}
+
+/// Parses a JWK Set (RFC 7517 §5) into verifiers; every key must be usable.
+pub fn parse_jwks(text: &str) -> Result<Vec<VerifyingKey>, AdminError> {
+    #[derive(serde::Deserialize)]
+    struct Set {
+        keys: Vec<PublicJwk>,
+    }
+    let set: Set = serde_json::from_str(text)
+        .map_err(|e| AdminError::Invalid(format!("JWKS is not a JWK Set: {e}")))?;
+    if set.keys.is_empty() {
+        return Err(AdminError::Invalid("JWKS has no keys".into()));
+    }
+    set.keys
+        .iter()
+        .map(|jwk| {
+            VerifyingKey::from_jwk(jwk).map_err(|e| AdminError::Invalid(format!("JWKS key: {e}")))
+        })
+        .collect()
+}
+
+/// A registration request from `keyway client create`.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    pub name: String,
+    pub grant_types: Vec<String>,
+    pub scope: String,
+    pub redirect_uris: Vec<String>,
+    pub public: bool,
+    /// A JWK Set (JSON text) for `private_key_jwt`.
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
+}
+
+/// The result of registration: the client and, once, its secret.
+#[derive(Debug)]
+pub struct RegisteredClient {
+    pub client: Client,
+    pub client_secret: Option<SecretString>,
+}
+
+impl NewClient {
+    /// Checks the request against the registration rules and returns the method it implies.
+    pub(crate) fn validate(&self) -> Result<(Vec<GrantType>, AuthMethod), AdminError> {
+        let invalid = |m: String| Err(AdminError::Invalid(m));
+        if self.name.trim().is_empty() || self.name.len() > 200 {
+            return invalid("client name must be 1–200 characters".into());
+        }
+        let mut grants = Vec::new();
+        for g in self.grant_types.iter().flat_map(|g| g.split([',', ' '])) {
+            if g.is_empty() {
+                continue;
+            }
+            match GrantType::parse(g) {
+                Some(grant) if !grants.contains(&grant) => grants.push(grant),
+                Some(_) => {}
+                None => {
+                    return invalid(format!(
+                        "unsupported grant {g:?}: use client_credentials, authorization_code or \
+                         refresh_token (implicit and password grants are not offered)"
+                    ));
+                }
+            }
+        }
+        if grants.is_empty() {
+            return invalid("at least one --grant is required".into());
+        }
+        ScopeSet::parse(&self.scope).map_err(|e| AdminError::Invalid(e.description))?;
+        if self.jwks.is_some() && self.jwks_uri.is_some() {
+            return invalid("give either a JWKS file or a JWKS URI, not both".into());
+        }
+        let method = if self.public {
+            if self.jwks.is_some() || self.jwks_uri.is_some() {
+                return invalid("a public client has no keys".into());
+            }
+            if grants.contains(&GrantType::ClientCredentials) {
+                return invalid("a public client cannot use client_credentials".into());
+            }
+            AuthMethod::None
+        } else if self.jwks.is_some() || self.jwks_uri.is_some() {
+            AuthMethod::PrivateKeyJwt
+        } else {
+            AuthMethod::ClientSecretBasic
+        };
+        if let Some(jwks) = &self.jwks {
+            parse_jwks(jwks)?;
+        }
+        if let Some(uri) = &self.jwks_uri {
+            let parsed = url::Url::parse(uri).map_err(|e| AdminError::Invalid(format!("JWKS URI: {e}")))?;
+            if parsed.scheme() != "https" && !is_loopback(&parsed) {
+                return invalid("JWKS URI must be https (http only for loopback)".into());
+            }
+        }
+        if grants.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
+            return invalid("authorization_code needs at least one --redirect-uri".into());
+        }
+        if grants.contains(&GrantType::RefreshToken) && !grants.contains(&GrantType::AuthorizationCode) {
+            return invalid("refresh_token is only issued with authorization_code".into());
+        }
+        for uri in &self.redirect_uris {
+            validate_redirect_uri(uri)?;
+        }
+        Ok((grants, method))
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
+/// Redirect URIs must be absolute without a fragment (RFC 6749 §3.1.2); plain http only on
+/// loopback (RFC 8252 §7.3); private-use schemes (RFC 8252 §7.1) must contain a dot.
+fn validate_redirect_uri(uri: &str) -> Result<(), AdminError> {
+    let parsed = url::Url::parse(uri)
+        .map_err(|e| AdminError::Invalid(format!("redirect URI {uri:?}: {e}")))?;
+    if parsed.fragment().is_some() {
+        return Err(AdminError::Invalid(format!(
+            "redirect URI {uri:?} must not have a fragment"
+        )));
+    }
+    let ok = match parsed.scheme() {
+        "https" => true,
+        "http" => is_loopback(&parsed),
+        scheme => scheme.contains('.'),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(AdminError::Invalid(format!(
+            "redirect URI {uri:?} must be https, http on a loopback host, or a private-use scheme"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_client(grants: &[&str]) -> NewClient {
+        NewClient {
+            name: "svc".into(),
+            grant_types: grants.iter().map(|g| g.to_string()).collect(),
+            scope: "read".into(),
+            ..NewClient::default()
+        }
+    }
+
+    #[test]
+    fn refuses_implicit_and_password() {
+        assert!(new_client(&["implicit"]).validate().is_err());
+        assert!(new_client(&["password"]).validate().is_err());
+    }
+
+    #[test]
+    fn code_grant_needs_redirect_uri() {
+        assert!(new_client(&["authorization_code"]).validate().is_err());
+        let mut c = new_client(&["authorization_code", "refresh_token"]);
+        c.redirect_uris = vec!["https://app.example/cb".into()];
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn redirect_uri_rules() {
+        assert!(validate_redirect_uri("http://127.0.0.1:9000/cb").is_ok());
+        assert!(validate_redirect_uri("com.example.app:/cb").is_ok());
+        assert!(validate_redirect_uri("http://example.com/cb").is_err());
+        assert!(validate_redirect_uri("https://example.com/cb#x").is_err());
+        assert!(validate_redirect_uri("/relative").is_err());
+    }
+
+    #[test]
+    fn public_clients_cannot_use_client_credentials() {
+        let mut c = new_client(&["client_credentials"]);
+        c.public = true;
+        assert!(c.validate().is_err());
+    }
+}

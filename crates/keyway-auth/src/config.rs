@@ -1,0 +1,134 @@
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::keys::SigningAlg;
+
+/// The time source of every rule with an expiry. Milliseconds since the Unix epoch.
+pub trait Clock: Send + Sync + 'static {
+    fn now_ms(&self) -> i64;
+
+    fn now_secs(&self) -> i64 {
+        self.now_ms().div_euclid(1000)
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or_default()
+    }
+}
+
+/// Lifetimes and policy of the authorization server. Durations are in seconds unless named `_ms`.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// The issuer identifier (`iss`), an https URL (http allowed for loopback), no trailing `/`.
+    pub issuer: String,
+    pub access_token_ttl: i64,
+    pub id_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    /// Authorization codes live at most this long (RFC 6749 recommends ≤ 10 min; we use 60 s).
+    pub code_ttl: i64,
+    /// How long a user has to log in and consent.
+    pub authorization_request_ttl: i64,
+    pub login_session_ttl: i64,
+    /// Reuse of a just-rotated refresh token inside this window is a race, not theft.
+    pub refresh_grace_ms: i64,
+    pub signing_alg: SigningAlg,
+    /// Signing keys rotate automatically after this long.
+    pub key_rotation_interval: i64,
+    /// `aud` of tokens requested without an RFC 8707 `resource`.
+    pub default_audience: String,
+    /// Client assertions (RFC 7523) may not live longer than this.
+    pub max_assertion_lifetime: i64,
+    /// Allowed clock difference for `iat`/`nbf`/`exp` of client assertions.
+    pub clock_skew: i64,
+}
+
+/// The grace window may not be configured above 5 s: longer would let a thief race the owner.
+pub const MAX_REFRESH_GRACE_MS: i64 = 5_000;
+
+impl AuthConfig {
+    pub fn new(issuer: &str) -> AuthConfig {
+        let issuer = issuer.trim_end_matches('/').to_string();
+        AuthConfig {
+            default_audience: issuer.clone(),
+            issuer,
+            access_token_ttl: 900,
+            id_token_ttl: 900,
+            refresh_token_ttl: 30 * 24 * 3600,
+            code_ttl: 60,
+            authorization_request_ttl: 900,
+            login_session_ttl: 12 * 3600,
+            refresh_grace_ms: 2_000,
+            signing_alg: SigningAlg::EdDsa,
+            key_rotation_interval: 30 * 24 * 3600,
+            max_assertion_lifetime: 300,
+            clock_skew: 30,
+        }
+    }
+
+    /// Checks the policy limits; returns a message naming the bad setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0..=MAX_REFRESH_GRACE_MS).contains(&self.refresh_grace_ms) {
+            return Err(format!(
+                "refresh grace window must be between 0 and {MAX_REFRESH_GRACE_MS} ms"
+            ));
+        }
+        if !(1..=60).contains(&self.code_ttl) {
+            return Err("authorization code lifetime must be 1–60 s".into());
+        }
+        for (name, value) in [
+            ("access token lifetime", self.access_token_ttl),
+            ("refresh token lifetime", self.refresh_token_ttl),
+            ("key rotation interval", self.key_rotation_interval),
+        ] {
+            if value <= 0 {
+                return Err(format!("{name} must be positive"));
+            }
+        }
+        let parsed = url::Url::parse(&self.issuer).map_err(|e| format!("issuer: {e}"))?;
+        let loopback = matches!(
+            parsed.host_str(),
+            Some("localhost" | "127.0.0.1" | "[::1]")
+        );
+        if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+            return Err("issuer must be an https URL (http only for localhost)".into());
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err("issuer must not have a query or fragment (RFC 8414)".into());
+        }
+        Ok(())
+    }
+
+    /// The longest any token signed now can stay valid: how long a retired key stays published.
+    pub fn longest_token_lifetime(&self) -> i64 {
+        self.access_token_ttl.max(self.id_token_ttl) + self.clock_skew
+    }
+
+    pub fn uses_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(AuthConfig::new("http://127.0.0.1:8080/").validate(), Ok(()));
+    }
+
+    #[test]
+    fn refuses_plain_http_on_public_hosts_and_long_grace() {
+        assert!(AuthConfig::new("http://example.com").validate().is_err());
+        let mut config = AuthConfig::new("https://example.com");
+        config.refresh_grace_ms = 6_000;
+        assert!(config.validate().is_err());
+    }
+}

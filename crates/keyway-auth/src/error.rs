@@ -1,0 +1,113 @@
+use thiserror::Error;
+
+use keyway_store::StoreError;
+
+/// The error codes of RFC 6749 §5.2 and §4.1.2.1, RFC 8707 and RFC 7009.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    InvalidTarget,
+    AccessDenied,
+    UnsupportedResponseType,
+    UnsupportedTokenType,
+    LoginRequired,
+    ConsentRequired,
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+}
+
+/// An OAuth error as the protocol reports it: a code and a human description.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[error("{}: {description}", code.as_str())]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: String,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> OAuthError {
+        OAuthError {
+            code,
+            description: description.into(),
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(ErrorCode::InvalidRequest, description)
+    }
+
+    pub fn invalid_client(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(ErrorCode::InvalidClient, description)
+    }
+
+    pub fn invalid_grant(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(ErrorCode::InvalidGrant, description)
+    }
+
+    pub fn invalid_scope(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(ErrorCode::InvalidScope, description)
+    }
+
+    pub fn unauthorized_client(description: impl Into<String>) -> OAuthError {
+        OAuthError::new(ErrorCode::UnauthorizedClient, description)
+    }
+
+    /// An internal failure; the detail goes to the log, never to the client.
+    pub fn server_error(detail: impl std::fmt::Display) -> OAuthError {
+        tracing::error!(%detail, "internal error while serving an OAuth request");
+        OAuthError::new(ErrorCode::ServerError, "internal error")
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(err: StoreError) -> OAuthError {
+        match err {
+            StoreError::Database(_) => {
+                tracing::error!(error = %err, "store unavailable");
+                OAuthError::new(ErrorCode::TemporarilyUnavailable, "storage unavailable")
+            }
+            other => OAuthError::server_error(other),
+        }
+    }
+}
+
+/// Errors of the operator's admin actions (CLI).
+#[derive(Debug, Error)]
+pub enum AdminError {
+    #[error("invalid value: {0}")]
+    Invalid(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("key file error: {0}")]
+    KeyFile(#[from] std::io::Error),
+    #[error("crypto error: {0}")]
+    Crypto(String),
+}

@@ -1,0 +1,206 @@
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyway_store::{RefreshTokenRecord, TokenFamilyRecord};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{TokenRequest, TokenResponse, join, parse_resources, split};
+use crate::tokens::Subject;
+use crate::{AuthService, Client, GrantType, OAuthError, ScopeSet, random_token, sha256_hex};
+
+/// Checks a PKCE verifier's syntax (RFC 7636 §4.1: 43–128 unreserved characters).
+pub(crate) fn valid_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// `BASE64URL(SHA256(verifier)) == challenge` (RFC 7636 §4.6, S256), in constant time.
+pub(crate) fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
+}
+
+/// What a user authorised, to mint tokens from.
+pub(crate) struct Delegation<'a> {
+    pub family_id: &'a str,
+    pub user_id: &'a str,
+    pub auth_time: i64,
+    pub scope: &'a ScopeSet,
+    pub resources: Vec<String>,
+    pub nonce: Option<&'a str>,
+}
+
+impl AuthService {
+    /// RFC 6749 §4.1.3 with PKCE. A second use of a code revokes what the first use issued.
+    pub(crate) async fn authorization_code_grant(
+        &self,
+        client: &Client,
+        request: &TokenRequest,
+    ) -> Result<TokenResponse, OAuthError> {
+        if !client.allows(GrantType::AuthorizationCode) {
+            return Err(OAuthError::unauthorized_client(
+                "this client may not use the authorization_code grant",
+            ));
+        }
+        // Validate the whole request before the code is consumed: bad input changes nothing.
+        let code = request.required("code")?;
+        let redirect_uri = request.required("redirect_uri")?;
+        let verifier = request.required("code_verifier")?;
+        if !valid_verifier(verifier) {
+            return Err(OAuthError::invalid_request(
+                "code_verifier must be 43–128 characters of [A-Za-z0-9-._~]",
+            ));
+        }
+        let asked_resources = parse_resources(&request.all("resource"))?;
+        let now_ms = self.clock.now_ms();
+        let now = now_ms.div_euclid(1000);
+        let code_hash = sha256_hex(code);
+        let Some(record) = self.store.authorization_code(&code_hash).await? else {
+            return Err(OAuthError::invalid_grant("unknown authorization code"));
+        };
+        if record.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant("code was issued to another client"));
+        }
+        if !self.store.mark_code_used(&code_hash, now).await? {
+            self.store.revoke_family(&record.family_id, now).await?;
+            self.reload_revocations_soon().await;
+            tracing::warn!(client_id = %client.client_id, "authorization code replayed; its tokens are revoked");
+            return Err(OAuthError::invalid_grant("authorization code was already used"));
+        }
+        if record.expires_at <= now {
+            return Err(OAuthError::invalid_grant("authorization code expired"));
+        }
+        if record.redirect_uri != redirect_uri {
+            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        }
+        if !pkce_matches(verifier, &record.code_challenge) {
+            return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+        }
+        let granted_resources = split(&record.resources);
+        let resources = if asked_resources.is_empty() {
+            granted_resources
+        } else if asked_resources.iter().all(|r| granted_resources.contains(r)) {
+            asked_resources
+        } else {
+            return Err(OAuthError::new(
+                crate::ErrorCode::InvalidTarget,
+                "resource was not part of the authorization",
+            ));
+        };
+        let scope = ScopeSet::parse(&record.scope)?;
+        self.store
+            .insert_token_family(&TokenFamilyRecord {
+                family_id: record.family_id.clone(),
+                client_id: client.client_id.clone(),
+                user_id: record.user_id.clone(),
+                scope: scope.to_string(),
+                resources: join(&resources),
+                auth_time: record.auth_time,
+                created_at: now,
+                revoked_at: None,
+            })
+            .await?;
+        self.issue_delegated_tokens(
+            client,
+            Delegation {
+                family_id: &record.family_id,
+                user_id: &record.user_id,
+                auth_time: record.auth_time,
+                scope: &scope,
+                resources,
+                nonce: record.nonce.as_deref(),
+            },
+        )
+        .await
+    }
+
+    /// Mints the access token (recorded in its family), a refresh token when the client may
+    /// refresh, and an ID token when `openid` was granted.
+    pub(crate) async fn issue_delegated_tokens(
+        &self,
+        client: &Client,
+        delegation: Delegation<'_>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let now = self.clock.now_secs();
+        let user = self.store.user_by_id(delegation.user_id).await?;
+        let Some(user) = user else {
+            return Err(OAuthError::invalid_grant("the user no longer exists"));
+        };
+        let subject = Subject {
+            sub: &user.user_id,
+            client_id: &client.client_id,
+            username: Some(&user.username),
+            auth_time: Some(delegation.auth_time),
+        };
+        let mut audience = delegation.resources.clone();
+        if audience.is_empty() {
+            audience.push(self.config.default_audience.clone());
+        }
+        let scope_text = delegation.scope.to_string();
+        let (access_token, claims) = self.mint_access_token(&subject, &scope_text, audience)?;
+        self.store
+            .insert_family_access_token(&claims.jti, delegation.family_id, claims.exp)
+            .await?;
+        let refresh_token = if client.allows(GrantType::RefreshToken) {
+            let token = format!("kwr_{}", random_token(self.entropy.as_ref(), 32));
+            self.store
+                .insert_refresh_token(&RefreshTokenRecord {
+                    token_hash: sha256_hex(&token),
+                    family_id: delegation.family_id.to_string(),
+                    client_id: client.client_id.clone(),
+                    scope: scope_text.clone(),
+                    created_at: now,
+                    expires_at: now + self.config.refresh_token_ttl,
+                    rotated_at: None,
+                })
+                .await?;
+            Some(token)
+        } else {
+            None
+        };
+        let id_token = if delegation.scope.contains("openid") {
+            Some(self.mint_id_token(&subject, delegation.nonce, &access_token)?)
+        } else {
+            None
+        };
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.config.access_token_ttl,
+            scope: scope_text,
+            refresh_token,
+            id_token,
+        })
+    }
+
+    /// After a revocation in the store, make this process see it at once.
+    pub(crate) async fn reload_revocations_soon(&self) {
+        let now = self.clock.now_secs();
+        if let Ok(jtis) = self.store.revoked_access_tokens(now).await {
+            self.revoked.replace(jtis);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7636 Appendix B.
+    #[test]
+    fn rfc7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert!(valid_verifier(verifier));
+        assert!(pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+        assert!(!pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"));
+    }
+
+    #[test]
+    fn verifier_syntax() {
+        assert!(!valid_verifier("short"));
+        assert!(!valid_verifier(&"a".repeat(129)));
+        assert!(!valid_verifier(&format!("{}+", "a".repeat(50))));
+    }
+}

@@ -1,0 +1,136 @@
+//! The token endpoint's grants (RFC 6749 §4): `client_credentials`, `authorization_code`
+//! (with PKCE, RFC 7636) and `refresh_token` (rotated, RFC 9700 §4.14).
+
+mod authorization_code;
+mod client_credentials;
+mod refresh;
+
+use serde::Serialize;
+
+use crate::{AuthService, Client, ErrorCode, OAuthError};
+
+/// A decoded `application/x-www-form-urlencoded` body. Parameters may not repeat (RFC 6749
+/// §3.2), except `resource` (RFC 8707 §2).
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    pairs: Vec<(String, String)>,
+}
+
+impl TokenRequest {
+    pub fn new(pairs: Vec<(String, String)>) -> TokenRequest {
+        TokenRequest { pairs }
+    }
+
+    /// The one value of `name`; empty values count as absent (RFC 6749 §3.1).
+    pub fn single(&self, name: &str) -> Result<Option<&str>, OAuthError> {
+        let mut found = self
+            .pairs
+            .iter()
+            .filter(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str());
+        let first = found.next();
+        if found.next().is_some() {
+            return Err(OAuthError::invalid_request(format!(
+                "parameter {name} is repeated"
+            )));
+        }
+        Ok(first)
+    }
+
+    pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
+        self.single(name)?
+            .ok_or_else(|| OAuthError::invalid_request(format!("parameter {name} is missing")))
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.pairs
+            .iter()
+            .filter(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+impl AuthService {
+    /// Serves one token request from an authenticated client.
+    pub async fn token(
+        &self,
+        client: &Client,
+        request: &TokenRequest,
+    ) -> Result<TokenResponse, OAuthError> {
+        let grant = request.required("grant_type")?;
+        match grant {
+            "client_credentials" => self.client_credentials_grant(client, request),
+            "authorization_code" => self.authorization_code_grant(client, request).await,
+            "refresh_token" => self.refresh_token_grant(client, request).await,
+            other => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type {other:?} is not supported"),
+            )),
+        }
+    }
+}
+
+/// Checks RFC 8707 resource indicators: absolute URIs without a fragment.
+pub(crate) fn parse_resources(values: &[&str]) -> Result<Vec<String>, OAuthError> {
+    values
+        .iter()
+        .map(|value| match url::Url::parse(value) {
+            Ok(url) if url.fragment().is_none() => Ok(value.to_string()),
+            _ => Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                format!("resource {value:?} must be an absolute URI without a fragment"),
+            )),
+        })
+        .collect()
+}
+
+/// Space-joined list helpers for the store's text columns.
+pub(crate) fn join(list: &[String]) -> String {
+    list.join(" ")
+}
+
+pub(crate) fn split(text: &str) -> Vec<String> {
+    text.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_refused_except_resource() {
+        let req = TokenRequest::new(vec![
+            ("scope".into(), "a".into()),
+            ("scope".into(), "b".into()),
+            ("resource".into(), "https://a.example".into()),
+            ("resource".into(), "https://b.example".into()),
+        ]);
+        assert!(req.single("scope").is_err());
+        assert_eq!(req.all("resource").len(), 2);
+    }
+
+    #[test]
+    fn resources_must_be_absolute_without_fragment() {
+        assert!(parse_resources(&["https://api.example/"]).is_ok());
+        assert!(parse_resources(&["/relative"]).is_err());
+        assert!(parse_resources(&["https://api.example/#f"]).is_err());
+    }
+}

@@ -1,0 +1,86 @@
+use super::{TokenRequest, TokenResponse, split};
+use crate::grants::authorization_code::Delegation;
+use crate::{AuthService, Client, GrantType, OAuthError, ScopeSet, sha256_hex};
+
+impl AuthService {
+    /// RFC 6749 §6 with rotation: every use returns a new refresh token. A rotated token used
+    /// again after the grace window means it leaked: the whole family is revoked.
+    pub(crate) async fn refresh_token_grant(
+        &self,
+        client: &Client,
+        request: &TokenRequest,
+    ) -> Result<TokenResponse, OAuthError> {
+        if !client.allows(GrantType::RefreshToken) {
+            return Err(OAuthError::unauthorized_client(
+                "this client may not use the refresh_token grant",
+            ));
+        }
+        let token = request.required("refresh_token")?;
+        let asked_scope = request.single("scope")?.map(ScopeSet::parse).transpose()?;
+        if !request.all("resource").is_empty() {
+            // Keep the audience stable within a family; narrowing is done at code exchange.
+            super::parse_resources(&request.all("resource"))?;
+        }
+        let now_ms = self.clock.now_ms();
+        let now = now_ms.div_euclid(1000);
+        let hash = sha256_hex(token);
+        let Some(record) = self.store.refresh_token(&hash).await? else {
+            return Err(OAuthError::invalid_grant("unknown or revoked refresh token"));
+        };
+        if record.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant("refresh token was issued to another client"));
+        }
+        let Some(family) = self.store.token_family(&record.family_id).await? else {
+            return Err(OAuthError::invalid_grant("unknown or revoked refresh token"));
+        };
+        if family.revoked_at.is_some() {
+            return Err(OAuthError::invalid_grant("unknown or revoked refresh token"));
+        }
+        if record.expires_at <= now {
+            return Err(OAuthError::invalid_grant("refresh token expired"));
+        }
+        let granted = ScopeSet::parse(&record.scope)?;
+        let scope = match asked_scope {
+            Some(asked) if !asked.is_empty() => {
+                if !asked.is_subset(&granted) {
+                    return Err(OAuthError::invalid_scope(
+                        "a refresh may only narrow the granted scope",
+                    ));
+                }
+                asked
+            }
+            _ => granted,
+        };
+        let rotated_at = match record.rotated_at {
+            Some(at) => Some(at),
+            None => {
+                if self.store.mark_refresh_rotated(&hash, now_ms).await? {
+                    None
+                } else {
+                    // Another request rotated it an instant ago.
+                    Some(now_ms)
+                }
+            }
+        };
+        if let Some(at) = rotated_at
+            && now_ms - at > self.config.refresh_grace_ms
+        {
+            self.store.revoke_family(&record.family_id, now).await?;
+            self.reload_revocations_soon().await;
+            tracing::warn!(client_id = %client.client_id, "rotated refresh token reused; family revoked");
+            return Err(OAuthError::invalid_grant("refresh token was already used"));
+        }
+        self.issue_delegated_tokens(
+            client,
+            Delegation {
+                family_id: &family.family_id,
+                user_id: &family.user_id,
+                auth_time: family.auth_time,
+                scope: &scope,
+                resources: split(&family.resources),
+                nonce: None,
+            },
+        )
+        .await
+    }
+}

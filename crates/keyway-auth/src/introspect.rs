@@ -1,0 +1,157 @@
+//! RFC 7662 introspection and RFC 7009 revocation.
+
+use serde::Serialize;
+
+use crate::tokens::{AccessTokenClaims, Audience};
+use crate::{AuthService, Client, ErrorCode, OAuthError, sha256_hex};
+
+/// An introspection answer. Inactive tokens carry nothing but `active: false`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+fn looks_like_jwt(token: &str) -> bool {
+    token.bytes().filter(|b| *b == b'.').count() == 2
+}
+
+impl AuthService {
+    /// Introspects a token for an authenticated, confidential client.
+    pub async fn introspect(
+        &self,
+        caller: &Client,
+        token: &str,
+    ) -> Result<Introspection, OAuthError> {
+        if caller.public {
+            return Err(OAuthError::unauthorized_client(
+                "public clients may not introspect tokens",
+            ));
+        }
+        if looks_like_jwt(token) {
+            return Ok(match self.active_access_token(token).await? {
+                Some(claims) => Introspection {
+                    active: true,
+                    scope: Some(claims.scope),
+                    client_id: Some(claims.client_id),
+                    username: claims.username,
+                    token_type: Some("Bearer"),
+                    exp: Some(claims.exp),
+                    iat: Some(claims.iat),
+                    sub: Some(claims.sub),
+                    aud: Some(claims.aud),
+                    iss: Some(claims.iss),
+                    jti: Some(claims.jti),
+                },
+                None => Introspection::default(),
+            });
+        }
+        let now = self.clock.now_secs();
+        let now_ms = self.clock.now_ms();
+        let Some(record) = self.store.refresh_token(&sha256_hex(token)).await? else {
+            return Ok(Introspection::default());
+        };
+        let rotated_out = record
+            .rotated_at
+            .is_some_and(|at| now_ms - at > self.config.refresh_grace_ms);
+        let family = self.store.token_family(&record.family_id).await?;
+        let Some(family) = family.filter(|f| f.revoked_at.is_none()) else {
+            return Ok(Introspection::default());
+        };
+        if record.expires_at <= now || rotated_out {
+            return Ok(Introspection::default());
+        }
+        let username = self
+            .store
+            .user_by_id(&family.user_id)
+            .await?
+            .map(|u| u.username);
+        Ok(Introspection {
+            active: true,
+            scope: Some(record.scope),
+            client_id: Some(record.client_id),
+            username,
+            token_type: Some("refresh_token"),
+            exp: Some(record.expires_at),
+            iat: Some(record.created_at),
+            sub: Some(family.user_id),
+            aud: None,
+            iss: Some(self.config.issuer.clone()),
+            jti: None,
+        })
+    }
+
+    /// An access token that verifies, is unrevoked, and whose client still exists.
+    pub async fn active_access_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<AccessTokenClaims>, OAuthError> {
+        let Some(claims) = self.verify_access_token(token) else {
+            return Ok(None);
+        };
+        if self.client(&claims.client_id).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(claims))
+    }
+
+    /// RFC 7009: revokes an access token (by `jti`) or a refresh token (its whole family).
+    /// Unknown tokens are not an error (§2.2). A client may only revoke its own tokens.
+    pub async fn revoke(
+        &self,
+        caller: &Client,
+        token: &str,
+        hint: Option<&str>,
+    ) -> Result<(), OAuthError> {
+        if let Some(hint) = hint
+            && !matches!(hint, "access_token" | "refresh_token")
+        {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedTokenType,
+                format!("token_type_hint {hint:?} is not supported"),
+            ));
+        }
+        let now = self.clock.now_secs();
+        if looks_like_jwt(token) {
+            if let Some(claims) = self.verify_access_token(token) {
+                if claims.client_id != caller.client_id {
+                    return Err(OAuthError::unauthorized_client(
+                        "the token was issued to another client",
+                    ));
+                }
+                self.store.revoke_access_token(&claims.jti, claims.exp).await?;
+                self.revoked.insert(&claims.jti);
+            }
+            return Ok(());
+        }
+        if let Some(record) = self.store.refresh_token(&sha256_hex(token)).await? {
+            if record.client_id != caller.client_id {
+                return Err(OAuthError::unauthorized_client(
+                    "the token was issued to another client",
+                ));
+            }
+            self.store.revoke_family(&record.family_id, now).await?;
+            self.reload_revocations_soon().await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,40 @@
+//! The OAuth 2.0 domain of keyway: clients, users, grants, tokens, signing keys and consent.
+//!
+//! Nothing here knows about HTTP. The hub parses a request into the types of this crate, calls
+//! [`AuthService`], and maps the typed [`OAuthError`] to a response in one place. Time and
+//! randomness come in through [`Clock`] and [`Entropy`] so tests can cover expiry, skew and
+//! replay windows without sleeping.
+
+mod authorize;
+mod client_auth;
+mod clients;
+mod config;
+mod entropy;
+mod error;
+mod grants;
+mod introspect;
+pub mod jose;
+mod keys;
+mod revocation;
+mod scope;
+mod service;
+mod throttle;
+mod tokens;
+mod users;
+
+pub use authorize::{
+    AuthorizationRequest, AuthorizeOutcome, PendingAuthorization, Redirect, SessionUser,
+};
+pub use client_auth::ClientCredentials;
+pub use clients::{AuthMethod, Client, ClientInfo, GrantType, NewClient, RegisteredClient};
+pub use config::{AuthConfig, Clock, SystemClock};
+pub use entropy::{Entropy, SecretString, SystemEntropy, random_token, sha256_hex};
+pub use error::{AdminError, ErrorCode, OAuthError};
+pub use grants::{TokenRequest, TokenResponse};
+pub use introspect::Introspection;
+pub use keys::{KeyRing, KeySummary, SigningAlg};
+pub use scope::ScopeSet;
+pub use service::AuthService;
+pub use throttle::LoginThrottle;
+pub use tokens::{AccessTokenClaims, Audience};
+pub use users::{NewUser, UserInfo};

@@ -1,0 +1,235 @@
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use keyway_store::{ClientRecord, Store};
+
+use crate::clients::{ClientInfo, parse_jwks};
+use crate::revocation::RevocationList;
+use crate::{
+    AdminError, AuthConfig, Client, Clock, Entropy, KeyRing, LoginThrottle, NewClient,
+    OAuthError, RegisteredClient, SecretString, random_token, sha256_hex,
+};
+
+/// How long a client read from the store is trusted before it is read again. Short, so that
+/// `keyway client delete` or `rotate-secret` from the CLI takes effect within a second, and
+/// long enough that the token path does not read the database per request.
+const CLIENT_CACHE_MS: i64 = 1_000;
+
+/// The authorization server. Cheap to share behind an `Arc`.
+pub struct AuthService {
+    pub(crate) store: Store,
+    pub(crate) config: AuthConfig,
+    pub(crate) keys: KeyRing,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) entropy: Arc<dyn Entropy>,
+    clients: RwLock<HashMap<String, (i64, Option<Arc<Client>>)>>,
+    pub(crate) revoked: RevocationList,
+    pub throttle: LoginThrottle,
+    pub(crate) csrf_key: aws_lc_rs::hmac::Key,
+}
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuthService({})", self.config.issuer)
+    }
+}
+
+impl AuthService {
+    /// Opens the service on `store`, creating signing keys in `data_dir` on first start.
+    pub async fn start(
+        store: Store,
+        config: AuthConfig,
+        data_dir: &Path,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+    ) -> Result<AuthService, AdminError> {
+        config.validate().map_err(AdminError::Invalid)?;
+        let keys = KeyRing::new(data_dir);
+        let now = clock.now_secs();
+        keys.ensure(&store, config.signing_alg, now).await?;
+        keys.reload(&store, now).await?;
+        let csrf_secret = store
+            .setting_or_insert("csrf_key", &random_token(entropy.as_ref(), 32))
+            .await?;
+        let csrf_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, csrf_secret.as_bytes());
+        let service = AuthService {
+            store,
+            config,
+            keys,
+            clock,
+            entropy,
+            clients: RwLock::new(HashMap::new()),
+            revoked: RevocationList::default(),
+            throttle: LoginThrottle::default(),
+            csrf_key,
+        };
+        service.refresh_revocations().await?;
+        Ok(service)
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    pub fn entropy(&self) -> &dyn Entropy {
+        self.entropy.as_ref()
+    }
+
+    /// Periodic upkeep: picks up key changes made by the CLI, rotates keys when due, reloads
+    /// the access-token revocation list, and purges expired rows.
+    pub async fn maintain(&self) -> Result<(), AdminError> {
+        let now = self.clock.now_secs();
+        self.keys.reload(&self.store, now).await?;
+        if self.keys.rotation_due(now, self.config.key_rotation_interval) {
+            let kid = self
+                .keys
+                .rotate(
+                    &self.store,
+                    self.config.signing_alg,
+                    now,
+                    self.config.longest_token_lifetime(),
+                )
+                .await?;
+            tracing::info!(%kid, "signing key rotated on schedule");
+        }
+        self.refresh_revocations().await?;
+        self.store.purge_expired(now).await?;
+        Ok(())
+    }
+
+    async fn refresh_revocations(&self) -> Result<(), AdminError> {
+        let now = self.clock.now_secs();
+        let jtis = self.store.revoked_access_tokens(now).await?;
+        self.revoked.replace(jtis);
+        Ok(())
+    }
+
+    /// Looks a client up through the short-lived cache.
+    pub async fn client(&self, client_id: &str) -> Result<Option<Arc<Client>>, OAuthError> {
+        let now = self.clock.now_ms();
+        if let Ok(cache) = self.clients.read()
+            && let Some((fetched, client)) = cache.get(client_id)
+            && now - fetched < CLIENT_CACHE_MS
+        {
+            return Ok(client.clone());
+        }
+        let client = match self.store.client(client_id).await? {
+            Some(record) => Some(Arc::new(
+                Client::from_record(record).map_err(OAuthError::server_error)?,
+            )),
+            None => None,
+        };
+        if let Ok(mut cache) = self.clients.write() {
+            if cache.len() > 100_000 {
+                cache.clear();
+            }
+            cache.insert(client_id.to_string(), (now, client.clone()));
+        }
+        Ok(client)
+    }
+
+    fn forget_client(&self, client_id: &str) {
+        if let Ok(mut cache) = self.clients.write() {
+            cache.remove(client_id);
+        }
+    }
+
+    /// Registers a client; the secret (if any) is returned once and stored only as a digest.
+    pub async fn create_client(&self, new: NewClient) -> Result<RegisteredClient, AdminError> {
+        let (grants, method) = new.validate()?;
+        let now = self.clock.now_secs();
+        let client_id = random_token(self.entropy.as_ref(), 16);
+        let secret = (method == crate::AuthMethod::ClientSecretBasic)
+            .then(|| SecretString::new(random_token(self.entropy.as_ref(), 32)));
+        let scope = crate::ScopeSet::parse(&new.scope).map_err(|e| AdminError::Invalid(e.description))?;
+        let record = ClientRecord {
+            client_id: client_id.clone(),
+            name: new.name.trim().to_string(),
+            secret_hash: secret.as_ref().map(|s| sha256_hex(s.expose())),
+            public_client: new.public,
+            auth_method: method.as_str().into(),
+            grant_types: grants.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
+            scope: scope.to_string(),
+            redirect_uris: serde_json::to_string(&new.redirect_uris)
+                .map_err(|e| AdminError::Invalid(e.to_string()))?,
+            jwks: new.jwks.clone(),
+            jwks_uri: new.jwks_uri.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.insert_client(&record).await?;
+        Ok(RegisteredClient {
+            client: Client::from_record(record)?,
+            client_secret: secret,
+        })
+    }
+
+    pub async fn list_clients(&self) -> Result<Vec<ClientInfo>, AdminError> {
+        self.store
+            .clients()
+            .await?
+            .into_iter()
+            .map(|r| Client::from_record(r).map(|c| c.info()))
+            .collect()
+    }
+
+    pub async fn show_client(&self, client_id: &str) -> Result<ClientInfo, AdminError> {
+        let record = self
+            .store
+            .client(client_id)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("client {client_id}")))?;
+        Ok(Client::from_record(record)?.info())
+    }
+
+    /// Issues a new secret; the old one stops working at once.
+    pub async fn rotate_client_secret(&self, client_id: &str) -> Result<SecretString, AdminError> {
+        let record = self
+            .store
+            .client(client_id)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("client {client_id}")))?;
+        if record.auth_method != crate::AuthMethod::ClientSecretBasic.as_str() {
+            return Err(AdminError::Invalid(format!(
+                "client {client_id} authenticates with {}, not a secret",
+                record.auth_method
+            )));
+        }
+        let secret = SecretString::new(random_token(self.entropy.as_ref(), 32));
+        let now = self.clock.now_secs();
+        self.store
+            .set_client_secret(client_id, &sha256_hex(secret.expose()), now)
+            .await?;
+        self.forget_client(client_id);
+        Ok(secret)
+    }
+
+    /// Deletes a client, revoking everything issued to it.
+    pub async fn delete_client(&self, client_id: &str) -> Result<(), AdminError> {
+        let now = self.clock.now_secs();
+        if !self.store.delete_client(client_id, now).await? {
+            return Err(AdminError::NotFound(format!("client {client_id}")));
+        }
+        self.forget_client(client_id);
+        self.refresh_revocations().await?;
+        Ok(())
+    }
+
+    /// Validates a JWK Set file before it is attached to a client.
+    pub fn check_jwks(text: &str) -> Result<usize, AdminError> {
+        parse_jwks(text).map(|keys| keys.len())
+    }
+}

@@ -1,0 +1,169 @@
+//! Minting and checking the hub's JWTs: RFC 9068 access tokens and OpenID Connect ID tokens.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::jose::{sign_compact, split_compact};
+use crate::{AuthService, OAuthError, random_token};
+
+/// `aud` is one string or an array (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn from_list(mut list: Vec<String>) -> Audience {
+        if list.len() == 1 {
+            Audience::One(list.remove(0))
+        } else {
+            Audience::Many(list)
+        }
+    }
+
+    pub fn contains(&self, value: &str) -> bool {
+        match self {
+            Audience::One(one) => one == value,
+            Audience::Many(many) => many.iter().any(|a| a == value),
+        }
+    }
+}
+
+/// The claims of a keyway access token (RFC 9068 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Audience,
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// The username, for user-delegated tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Header<'a> {
+    alg: &'a str,
+    typ: &'a str,
+    kid: &'a str,
+}
+
+#[derive(Deserialize)]
+struct ReadHeader {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+/// The subject of a token to mint.
+pub(crate) struct Subject<'a> {
+    pub sub: &'a str,
+    pub client_id: &'a str,
+    pub username: Option<&'a str>,
+    pub auth_time: Option<i64>,
+}
+
+impl AuthService {
+    /// Signs an access token. Returns (token, claims). No database access.
+    pub(crate) fn mint_access_token(
+        &self,
+        subject: &Subject<'_>,
+        scope: &str,
+        audience: Vec<String>,
+    ) -> Result<(String, AccessTokenClaims), OAuthError> {
+        let now = self.clock.now_secs();
+        let claims = AccessTokenClaims {
+            iss: self.config.issuer.clone(),
+            sub: subject.sub.to_string(),
+            aud: Audience::from_list(audience),
+            client_id: subject.client_id.to_string(),
+            scope: scope.to_string(),
+            iat: now,
+            exp: now + self.config.access_token_ttl,
+            jti: random_token(self.entropy.as_ref(), 16),
+            auth_time: subject.auth_time,
+            username: subject.username.map(str::to_string),
+        };
+        let token = self.sign_jwt("at+jwt", &claims)?;
+        Ok((token, claims))
+    }
+
+    /// Signs an OpenID Connect ID token for `client_id`, with `at_hash` of the access token.
+    pub(crate) fn mint_id_token(
+        &self,
+        subject: &Subject<'_>,
+        nonce: Option<&str>,
+        access_token: &str,
+    ) -> Result<String, OAuthError> {
+        let now = self.clock.now_secs();
+        let digest = Sha256::digest(access_token.as_bytes());
+        let claims = serde_json::json!({
+            "iss": self.config.issuer,
+            "sub": subject.sub,
+            "aud": subject.client_id,
+            "azp": subject.client_id,
+            "iat": now,
+            "exp": now + self.config.id_token_ttl,
+            "auth_time": subject.auth_time,
+            "nonce": nonce,
+            "at_hash": URL_SAFE_NO_PAD.encode(&digest[..16]),
+            "preferred_username": subject.username,
+        });
+        let claims = match claims {
+            serde_json::Value::Object(map) => serde_json::Value::Object(
+                map.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+            ),
+            other => other,
+        };
+        self.sign_jwt("JWT", &claims)
+    }
+
+    fn sign_jwt<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, OAuthError> {
+        let key = self
+            .keys
+            .signer()
+            .ok_or_else(|| OAuthError::server_error("no signing key loaded"))?;
+        let header = serde_json::to_vec(&Header {
+            alg: key.alg(),
+            typ,
+            kid: key.kid(),
+        })
+        .map_err(OAuthError::server_error)?;
+        let payload = serde_json::to_vec(claims).map_err(OAuthError::server_error)?;
+        sign_compact(&key, &header, &payload).map_err(OAuthError::server_error)
+    }
+
+    /// Verifies one of our access tokens: known `kid`, the key's own algorithm, `typ: at+jwt`,
+    /// signature, issuer, expiry, and not revoked. `None` for anything else.
+    pub fn verify_access_token(&self, token: &str) -> Option<AccessTokenClaims> {
+        let (input, header, payload, signature) = split_compact(token).ok()?;
+        let header: ReadHeader = serde_json::from_slice(&header).ok()?;
+        let key = self.keys.verifier(header.kid.as_deref()?)?;
+        if header.alg != key.alg || header.typ.as_deref() != Some("at+jwt") {
+            return None;
+        }
+        key.verify(input.as_bytes(), &signature).ok()?;
+        let claims: AccessTokenClaims = serde_json::from_slice(&payload).ok()?;
+        let now = self.clock.now_secs();
+        if claims.iss != self.config.issuer || claims.exp <= now || claims.iat > now + self.config.clock_skew {
+            return None;
+        }
+        if self.revoked.contains(&claims.jti) {
+            return None;
+        }
+        Some(claims)
+    }
+}

@@ -1,0 +1,119 @@
+//! Resource owners: people who log in at the hub.
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Argon2, PasswordHash};
+use serde::Serialize;
+
+use keyway_store::UserRecord;
+
+use crate::{AdminError, AuthService, OAuthError, SecretString, random_token};
+
+/// A user registration from `keyway user create`.
+#[derive(Debug)]
+pub struct NewUser {
+    pub username: String,
+    pub password: SecretString,
+}
+
+/// What `keyway user list` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserInfo {
+    pub user_id: String,
+    pub username: String,
+    pub created_at: i64,
+}
+
+/// A PHC hash of a password nobody has, so that an unknown username costs as much time as a
+/// wrong password (no user enumeration by timing).
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$q0cHSsLLnAxMG3yl6SC8zmIT3Ss9cxFxLAZ6zzdf7vI";
+
+impl AuthService {
+    pub async fn create_user(&self, new: NewUser) -> Result<UserInfo, AdminError> {
+        let username = new.username.trim().to_string();
+        if username.is_empty()
+            || username.len() > 128
+            || username.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(AdminError::Invalid(
+                "username must be 1–128 characters without spaces or control characters".into(),
+            ));
+        }
+        if new.password.expose().chars().count() < 8 {
+            return Err(AdminError::Invalid("password must have at least 8 characters".into()));
+        }
+        let salt_bytes = random_token(self.entropy(), 16);
+        let password = new.password.clone();
+        let hash = tokio::task::spawn_blocking(move || {
+            let salt = SaltString::encode_b64(salt_bytes.as_bytes())
+                .map_err(|e| AdminError::Crypto(e.to_string()))?;
+            Argon2::default()
+                .hash_password(password.expose().as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| AdminError::Crypto(e.to_string()))
+        })
+        .await
+        .map_err(|e| AdminError::Crypto(e.to_string()))??;
+        let record = UserRecord {
+            user_id: random_token(self.entropy(), 16),
+            username,
+            password_hash: hash,
+            created_at: self.clock().now_secs(),
+        };
+        self.store.insert_user(&record).await?;
+        Ok(UserInfo {
+            user_id: record.user_id,
+            username: record.username,
+            created_at: record.created_at,
+        })
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserInfo>, AdminError> {
+        Ok(self
+            .store
+            .users()
+            .await?
+            .into_iter()
+            .map(|u| UserInfo {
+                user_id: u.user_id,
+                username: u.username,
+                created_at: u.created_at,
+            })
+            .collect())
+    }
+
+    pub async fn delete_user(&self, username: &str) -> Result<(), AdminError> {
+        let now = self.clock().now_secs();
+        if self.store.delete_user(username, now).await? {
+            Ok(())
+        } else {
+            Err(AdminError::NotFound(format!("user {username}")))
+        }
+    }
+
+    /// Checks a username and password; returns the user on success. Always runs one argon2
+    /// verification so that timing does not tell whether the username exists.
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: SecretString,
+    ) -> Result<Option<UserRecord>, OAuthError> {
+        let user = self.store.user_by_name(username).await?;
+        let hash = user
+            .as_ref()
+            .map(|u| u.password_hash.clone())
+            .unwrap_or_else(|| DUMMY_HASH.to_string());
+        let matches = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash)
+                .map(|parsed| {
+                    Argon2::default()
+                        .verify_password(password.expose().as_bytes(), &parsed)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        })
+        .await
+        .map_err(OAuthError::server_error)?;
+        Ok(user.filter(|_| matches))
+    }
+}

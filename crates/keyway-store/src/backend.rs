@@ -1,0 +1,188 @@
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, Executor};
+
+use crate::StoreError;
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Backend {
+    /// Picks the backend from a database URL's scheme.
+    pub fn from_url(url: &str) -> Result<Backend, StoreError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            "mysql" | "mariadb" => Ok(Backend::Mysql),
+            _ => Err(StoreError::UnsupportedUrl(url.to_string())),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::Mysql => "mysql",
+        }
+    }
+}
+
+/// A handle on the hub's database. Cheap to clone.
+///
+/// SQLite allows one writer at a time, so it gets a single-connection writer pool beside a
+/// reader pool (WAL lets readers run during a write); the server backends share one pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+    reader: AnyPool,
+    writer: AnyPool,
+}
+
+impl Store {
+    /// Connects to `url` and applies pending migrations.
+    ///
+    /// `sqlite:` URLs create the database file when it is missing and switch it to WAL mode.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let url = normalise_url(backend, url);
+        let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+        let store = match backend {
+            Backend::Sqlite => {
+                let writer = sqlite_pool(&options, 1).await?;
+                writer.execute("PRAGMA journal_mode = WAL").await?;
+                let reader = sqlite_pool(&options, 4).await?;
+                Store {
+                    backend,
+                    reader,
+                    writer,
+                }
+            }
+            Backend::Postgres | Backend::Mysql => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?;
+                Store {
+                    backend,
+                    reader: pool.clone(),
+                    writer: pool,
+                }
+            }
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Pool for statements that only read.
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    /// Pool for statements that write (one connection on SQLite).
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    /// Rewrites a query written with `?` placeholders into this backend's dialect.
+    ///
+    /// Our SQL never holds a literal `?`, and every value is bound, never pasted, which is why
+    /// the result may be asserted SQL-safe.
+    pub fn sql(&self, query: &str) -> AssertSqlSafe<String> {
+        if self.backend != Backend::Postgres || !query.contains('?') {
+            return AssertSqlSafe(query.to_string());
+        }
+        let mut out = String::with_capacity(query.len() + 8);
+        let mut n = 0;
+        for ch in query.chars() {
+            if ch == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(ch);
+            }
+        }
+        AssertSqlSafe(out)
+    }
+
+    /// Answers whether the database responds (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.reader.execute("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Closes every connection, waiting for running statements.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+fn normalise_url(backend: Backend, url: &str) -> String {
+    match backend {
+        // Create the file on first start; sqlx wants `mode=rwc` for that.
+        Backend::Sqlite if !url.contains("mode=") && !url.contains(":memory:") => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}mode=rwc")
+        }
+        Backend::Mysql if url.starts_with("mariadb:") => url.replacen("mariadb:", "mysql:", 1),
+        _ => url.to_string(),
+    }
+}
+
+async fn sqlite_pool(options: &AnyConnectOptions, size: u32) -> Result<AnyPool, StoreError> {
+    let pool = AnyPoolOptions::new()
+        .max_connections(size)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // busy_timeout lets the CLI write while the hub runs; NORMAL is durable in WAL.
+                conn.execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
+                     PRAGMA synchronous = NORMAL;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect_with(options.clone())
+        .await?;
+    Ok(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_backend_from_scheme() {
+        assert_eq!(Backend::from_url("sqlite://x.db").ok(), Some(Backend::Sqlite));
+        assert_eq!(Backend::from_url("postgres://h/db").ok(), Some(Backend::Postgres));
+        assert_eq!(Backend::from_url("mysql://h/db").ok(), Some(Backend::Mysql));
+        assert!(matches!(
+            Backend::from_url("redis://h"),
+            Err(StoreError::UnsupportedUrl(_))
+        ));
+    }
+
+    #[test]
+    fn sqlite_url_gets_create_mode() {
+        assert_eq!(normalise_url(Backend::Sqlite, "sqlite://a.db"), "sqlite://a.db?mode=rwc");
+        assert_eq!(normalise_url(Backend::Sqlite, "sqlite://a.db?x=1"), "sqlite://a.db?x=1&mode=rwc");
+    }
+}

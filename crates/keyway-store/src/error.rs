@@ -1,0 +1,30 @@
+use thiserror::Error;
+
+/// Everything that can go wrong talking to the database.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The URL names no supported backend.
+    #[error("unsupported database URL {0:?}: use sqlite:, postgres: or mysql:")]
+    UnsupportedUrl(String),
+    /// A row that must be unique already exists (duplicate username, client id...).
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// The database answered with an error or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A stored value could not be read back (a corrupt or hand-edited row).
+    #[error("corrupt stored value in {0}")]
+    Corrupt(&'static str),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to [`StoreError::Conflict`], anything else unchanged.
+    pub(crate) fn conflict_or(err: sqlx::Error, what: &str) -> StoreError {
+        if let sqlx::Error::Database(db) = &err
+            && db.is_unique_violation()
+        {
+            return StoreError::Conflict(what.to_string());
+        }
+        StoreError::Database(err)
+    }
+}

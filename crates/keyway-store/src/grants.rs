@@ -1,0 +1,478 @@
+//! Authorization requests, codes, token families, refresh tokens and access-token revocation.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use crate::{Store, StoreError};
+
+/// A pending `/authorize` request, kept while the user logs in and consents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationRequestRecord {
+    pub request_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    /// Space-separated RFC 8707 resource indicators.
+    pub resources: String,
+    pub user_id: Option<String>,
+    pub auth_time: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// An issued authorization code (stored by digest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCodeRecord {
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub resources: String,
+    pub auth_time: i64,
+    /// The token family the code's tokens will belong to, so a replayed code can revoke them.
+    pub family_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+/// A chain of refresh tokens that descend from one authorization (RFC 9700 §4.14).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenFamilyRecord {
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub resources: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// One refresh token of a family (stored by digest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub token_hash: String,
+    pub family_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub rotated_at: Option<i64>,
+}
+
+const REQUEST_COLUMNS: &str = "request_id, client_id, redirect_uri, scope, state, nonce, \
+     code_challenge, resources, user_id, auth_time, created_at, expires_at";
+const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, nonce, \
+     code_challenge, resources, auth_time, family_id, created_at, expires_at, used_at";
+const FAMILY_COLUMNS: &str =
+    "family_id, client_id, user_id, scope, resources, auth_time, created_at, revoked_at";
+const REFRESH_COLUMNS: &str =
+    "token_hash, family_id, client_id, scope, created_at, expires_at, rotated_at";
+
+fn request_from_row(row: &AnyRow) -> Result<AuthorizationRequestRecord, StoreError> {
+    Ok(AuthorizationRequestRecord {
+        request_id: row.try_get("request_id")?,
+        client_id: row.try_get("client_id")?,
+        redirect_uri: row.try_get("redirect_uri")?,
+        scope: row.try_get("scope")?,
+        state: row.try_get("state")?,
+        nonce: row.try_get("nonce")?,
+        code_challenge: row.try_get("code_challenge")?,
+        resources: row.try_get("resources")?,
+        user_id: row.try_get("user_id")?,
+        auth_time: row.try_get("auth_time")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+fn code_from_row(row: &AnyRow) -> Result<AuthorizationCodeRecord, StoreError> {
+    Ok(AuthorizationCodeRecord {
+        code_hash: row.try_get("code_hash")?,
+        client_id: row.try_get("client_id")?,
+        user_id: row.try_get("user_id")?,
+        redirect_uri: row.try_get("redirect_uri")?,
+        scope: row.try_get("scope")?,
+        nonce: row.try_get("nonce")?,
+        code_challenge: row.try_get("code_challenge")?,
+        resources: row.try_get("resources")?,
+        auth_time: row.try_get("auth_time")?,
+        family_id: row.try_get("family_id")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        used_at: row.try_get("used_at")?,
+    })
+}
+
+fn family_from_row(row: &AnyRow) -> Result<TokenFamilyRecord, StoreError> {
+    Ok(TokenFamilyRecord {
+        family_id: row.try_get("family_id")?,
+        client_id: row.try_get("client_id")?,
+        user_id: row.try_get("user_id")?,
+        scope: row.try_get("scope")?,
+        resources: row.try_get("resources")?,
+        auth_time: row.try_get("auth_time")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn refresh_from_row(row: &AnyRow) -> Result<RefreshTokenRecord, StoreError> {
+    Ok(RefreshTokenRecord {
+        token_hash: row.try_get("token_hash")?,
+        family_id: row.try_get("family_id")?,
+        client_id: row.try_get("client_id")?,
+        scope: row.try_get("scope")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        rotated_at: row.try_get("rotated_at")?,
+    })
+}
+
+impl Store {
+    pub async fn insert_authorization_request(
+        &self,
+        req: &AuthorizationRequestRecord,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO authorization_requests ({REQUEST_COLUMNS}) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        sqlx::query(self.sql(&sql))
+            .bind(&req.request_id)
+            .bind(&req.client_id)
+            .bind(&req.redirect_uri)
+            .bind(&req.scope)
+            .bind(&req.state)
+            .bind(&req.nonce)
+            .bind(&req.code_challenge)
+            .bind(&req.resources)
+            .bind(&req.user_id)
+            .bind(req.auth_time)
+            .bind(req.created_at)
+            .bind(req.expires_at)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn authorization_request(
+        &self,
+        request_id: &str,
+    ) -> Result<Option<AuthorizationRequestRecord>, StoreError> {
+        let sql =
+            format!("SELECT {REQUEST_COLUMNS} FROM authorization_requests WHERE request_id = ?");
+        let row = sqlx::query(self.sql(&sql))
+            .bind(request_id)
+            .fetch_optional(self.writer())
+            .await?;
+        row.as_ref().map(request_from_row).transpose()
+    }
+
+    /// Records who logged in for a pending request.
+    pub async fn set_authorization_request_user(
+        &self,
+        request_id: &str,
+        user_id: &str,
+        auth_time: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(self.sql(
+            "UPDATE authorization_requests SET user_id = ?, auth_time = ? WHERE request_id = ?",
+        ))
+        .bind(user_id)
+        .bind(auth_time)
+        .bind(request_id)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Takes a pending request away (it is answered once: allow, deny or expiry).
+    pub async fn delete_authorization_request(&self, request_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(self.sql("DELETE FROM authorization_requests WHERE request_id = ?"))
+            .bind(request_id)
+            .execute(self.writer())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn insert_authorization_code(
+        &self,
+        code: &AuthorizationCodeRecord,
+    ) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        sqlx::query(self.sql(&sql))
+            .bind(&code.code_hash)
+            .bind(&code.client_id)
+            .bind(&code.user_id)
+            .bind(&code.redirect_uri)
+            .bind(&code.scope)
+            .bind(&code.nonce)
+            .bind(&code.code_challenge)
+            .bind(&code.resources)
+            .bind(code.auth_time)
+            .bind(&code.family_id)
+            .bind(code.created_at)
+            .bind(code.expires_at)
+            .bind(code.used_at)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn authorization_code(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<AuthorizationCodeRecord>, StoreError> {
+        let sql = format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = ?");
+        let row = sqlx::query(self.sql(&sql))
+            .bind(code_hash)
+            .fetch_optional(self.writer())
+            .await?;
+        row.as_ref().map(code_from_row).transpose()
+    }
+
+    /// Marks a code used. Returns false when it was already used: the caller then treats the
+    /// request as a replay. The check and the mark are one statement, so two racing
+    /// redemptions cannot both win.
+    pub async fn mark_code_used(&self, code_hash: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(self.sql(
+            "UPDATE authorization_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL",
+        ))
+        .bind(now)
+        .bind(code_hash)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn insert_token_family(&self, family: &TokenFamilyRecord) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        );
+        sqlx::query(self.sql(&sql))
+            .bind(&family.family_id)
+            .bind(&family.client_id)
+            .bind(&family.user_id)
+            .bind(&family.scope)
+            .bind(&family.resources)
+            .bind(family.auth_time)
+            .bind(family.created_at)
+            .bind(family.revoked_at)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn token_family(
+        &self,
+        family_id: &str,
+    ) -> Result<Option<TokenFamilyRecord>, StoreError> {
+        let sql = format!("SELECT {FAMILY_COLUMNS} FROM token_families WHERE family_id = ?");
+        let row = sqlx::query(self.sql(&sql))
+            .bind(family_id)
+            .fetch_optional(self.writer())
+            .await?;
+        row.as_ref().map(family_from_row).transpose()
+    }
+
+    pub async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError> {
+        let sql =
+            format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)");
+        sqlx::query(self.sql(&sql))
+            .bind(&token.token_hash)
+            .bind(&token.family_id)
+            .bind(&token.client_id)
+            .bind(&token.scope)
+            .bind(token.created_at)
+            .bind(token.expires_at)
+            .bind(token.rotated_at)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = ?");
+        let row = sqlx::query(self.sql(&sql))
+            .bind(token_hash)
+            .fetch_optional(self.writer())
+            .await?;
+        row.as_ref().map(refresh_from_row).transpose()
+    }
+
+    /// Marks a refresh token rotated; false when another request rotated it first.
+    pub async fn mark_refresh_rotated(&self, token_hash: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(self.sql(
+            "UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL",
+        ))
+        .bind(now)
+        .bind(token_hash)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records an access token issued inside a family, so revoking the family revokes it too.
+    pub async fn insert_family_access_token(
+        &self,
+        jti: &str,
+        family_id: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(self.sql(
+            "INSERT INTO family_access_tokens (jti, family_id, expires_at) VALUES (?, ?, ?)",
+        ))
+        .bind(jti)
+        .bind(family_id)
+        .bind(expires_at)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes one family: its refresh tokens stop working and its access tokens join the
+    /// revocation list. Returns false when it was already revoked or does not exist.
+    pub async fn revoke_family(&self, family_id: &str, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let revoked = self
+            .revoke_families_where(&mut tx, "family_id", family_id, now)
+            .await?;
+        tx.commit().await?;
+        Ok(revoked > 0)
+    }
+
+    /// Revokes every live family whose `column` equals `value`, inside `tx`.
+    pub(crate) async fn revoke_families_where(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        column: &'static str,
+        value: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let select = format!(
+            "SELECT family_id FROM token_families WHERE {column} = ? AND revoked_at IS NULL"
+        );
+        let families: Vec<String> = sqlx::query(self.sql(&select))
+            .bind(value)
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?;
+        for family_id in &families {
+            sqlx::query(self.sql(
+                "UPDATE token_families SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
+            ))
+            .bind(now)
+            .bind(family_id)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(self.sql(
+                "INSERT INTO revoked_access_tokens (jti, expires_at) \
+                 SELECT jti, expires_at FROM family_access_tokens WHERE family_id = ?",
+            ))
+            .bind(family_id)
+            .execute(&mut **tx)
+            .await?;
+            // Moved to the revocation list, so a second revocation cannot insert duplicates.
+            sqlx::query(self.sql("DELETE FROM family_access_tokens WHERE family_id = ?"))
+                .bind(family_id)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query(self.sql("DELETE FROM refresh_tokens WHERE family_id = ?"))
+                .bind(family_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(families.len() as u64)
+    }
+
+    /// Adds one access token to the revocation list (idempotent).
+    pub async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError> {
+        let insert = sqlx::query(
+            self.sql("INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?)"),
+        )
+        .bind(jti)
+        .bind(expires_at)
+        .execute(self.writer())
+        .await;
+        match insert {
+            Ok(_) => Ok(()),
+            Err(err) => match StoreError::conflict_or(err, "revocation") {
+                StoreError::Conflict(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// The ids of revoked access tokens that have not expired yet.
+    pub async fn revoked_access_tokens(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(self.sql("SELECT jti FROM revoked_access_tokens WHERE expires_at > ?"))
+            .bind(now)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter()
+            .map(|row| row.try_get::<String, _>(0).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Remembers a client assertion's `jti` until it expires. Returns false when it was seen
+    /// before (a replay).
+    pub async fn remember_client_assertion(
+        &self,
+        client_id: &str,
+        jti_digest: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let insert = sqlx::query(self.sql(
+            "INSERT INTO client_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)",
+        ))
+        .bind(client_id)
+        .bind(jti_digest)
+        .bind(expires_at)
+        .execute(self.writer())
+        .await;
+        match insert {
+            Ok(_) => Ok(true),
+            Err(err) => match StoreError::conflict_or(err, "client assertion") {
+                StoreError::Conflict(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Deletes rows whose lifetime is over; run periodically by the hub.
+    pub async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
+        let mut total = 0;
+        for statement in [
+            "DELETE FROM authorization_requests WHERE expires_at < ?",
+            "DELETE FROM authorization_codes WHERE expires_at < ?",
+            "DELETE FROM refresh_tokens WHERE expires_at < ?",
+            "DELETE FROM family_access_tokens WHERE expires_at < ?",
+            "DELETE FROM revoked_access_tokens WHERE expires_at < ?",
+            "DELETE FROM client_assertions WHERE expires_at < ?",
+            "DELETE FROM login_sessions WHERE expires_at < ?",
+        ] {
+            total += sqlx::query(self.sql(statement))
+                .bind(now)
+                .execute(self.writer())
+                .await?
+                .rows_affected();
+        }
+        Ok(total)
+    }
+}

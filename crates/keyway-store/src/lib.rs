@@ -1,0 +1,28 @@
+//! Persistence for keyway.
+//!
+//! One [`Store`] serves SQLite (the embedded default), PostgreSQL and MySQL/MariaDB. Queries are
+//! written once, with `?` placeholders, and run through sqlx's `Any` driver; the only dialect
+//! difference the code sees is the placeholder style, which [`Store::sql`] rewrites for
+//! PostgreSQL. Each backend has its own migrations folder (`migrations/<backend>/`), applied at
+//! start by [`Store::migrate`]. Aggregates (clients, users, keys, grants, sessions) each have a
+//! module with the queries that touch their tables.
+
+mod backend;
+mod clients;
+mod error;
+mod grants;
+mod keys;
+mod migrate;
+mod sessions;
+mod settings;
+mod users;
+
+pub use backend::{Backend, Store};
+pub use clients::ClientRecord;
+pub use error::StoreError;
+pub use grants::{
+    AuthorizationCodeRecord, AuthorizationRequestRecord, RefreshTokenRecord, TokenFamilyRecord,
+};
+pub use keys::{KeyState, SigningKeyRecord};
+pub use sessions::LoginSessionRecord;
+pub use users::UserRecord;

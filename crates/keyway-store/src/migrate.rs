@@ -1,0 +1,119 @@
+//! A small forward-only migrator: each backend's migrations are compiled in, applied in order,
+//! and recorded in `keyway_migrations`.
+
+use sqlx::{Executor, Row};
+
+use crate::{Backend, Store, StoreError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../migrations/sqlite/0001_init.sql"),
+}];
+const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+const MYSQL: &[Migration] = &[Migration {
+    version: 1,
+    name: "init",
+    sql: include_str!("../migrations/mysql/0001_init.sql"),
+}];
+
+impl Store {
+    /// Applies every migration this build knows and the database has not seen.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrations = match self.backend() {
+            Backend::Sqlite => SQLITE,
+            Backend::Postgres => POSTGRES,
+            Backend::Mysql => MYSQL,
+        };
+        let pool = self.writer();
+        pool.execute(
+            "CREATE TABLE IF NOT EXISTS keyway_migrations (\
+             version BIGINT PRIMARY KEY, name VARCHAR(190) NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .await?;
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM keyway_migrations")
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()?;
+        for migration in migrations {
+            if applied.contains(&migration.version) {
+                continue;
+            }
+            tracing::info!(version = migration.version, name = migration.name, "applying migration");
+            let mut tx = pool.begin().await?;
+            for statement in statements(migration.sql) {
+                tx.execute(sqlx::AssertSqlSafe(statement)).await?;
+            }
+            let record = self.sql("INSERT INTO keyway_migrations (version, name, applied_at) VALUES (?, ?, ?)");
+            sqlx::query(record)
+                .bind(migration.version)
+                .bind(migration.name)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Splits a migration file into statements: `;` at the end of a line ends one; `--` comments go.
+fn statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        let line = line.trim_end();
+        if line.trim_start().starts_with("--") || line.is_empty() {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if line.ends_with(';') {
+            out.push(current.trim().trim_end_matches(';').to_string());
+            current.clear();
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current.trim().to_string());
+    }
+    out
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_statements_and_drops_comments() {
+        let parts = statements("-- hi\nCREATE TABLE a (x INT);\nCREATE TABLE b (\n y INT\n) ENGINE=InnoDB;\n");
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0], "CREATE TABLE a (x INT)");
+        assert!(parts[1].ends_with("ENGINE=InnoDB"));
+    }
+
+    #[test]
+    fn every_backend_has_the_same_versions() {
+        let versions = |m: &[Migration]| m.iter().map(|m| m.version).collect::<Vec<_>>();
+        assert_eq!(versions(SQLITE), versions(POSTGRES));
+        assert_eq!(versions(SQLITE), versions(MYSQL));
+    }
+}

@@ -1,0 +1,34 @@
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+impl Store {
+    /// Reads a hub-wide setting (for example the CSRF secret).
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT value FROM settings WHERE name = ?"))
+            .bind(name)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+    }
+
+    /// Stores `value` under `name` unless a value is already there; returns the value in force.
+    /// Two hubs starting together thus agree on one value.
+    pub async fn setting_or_insert(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        if let Some(existing) = self.setting(name).await? {
+            return Ok(existing);
+        }
+        let insert = sqlx::query(self.sql("INSERT INTO settings (name, value) VALUES (?, ?)"))
+            .bind(name)
+            .bind(value)
+            .execute(self.writer())
+            .await;
+        match insert {
+            Ok(_) => Ok(value.to_string()),
+            Err(err) => match StoreError::conflict_or(err, name) {
+                StoreError::Conflict(_) => self.setting(name).await?.ok_or(StoreError::Corrupt("settings")),
+                other => Err(other),
+            },
+        }
+    }
+}
