@@ -88,8 +88,8 @@ impl AuthService {
         self.entropy.as_ref()
     }
 
-    /// Periodic upkeep: picks up key changes made by the CLI, rotates keys when due, reloads
-    /// the access-token revocation list, and purges expired rows.
+    /// Periodic upkeep: picks up key changes made by the CLI, rotates keys when due, and reloads
+    /// the access-token revocation list.
     pub async fn maintain(&self) -> Result<(), AdminError> {
         let now = self.clock.now_secs();
         self.keys.reload(&self.store, now).await?;
@@ -106,7 +106,6 @@ impl AuthService {
             tracing::info!(%kid, "signing key rotated on schedule");
         }
         self.refresh_revocations().await?;
-        self.store.purge_expired(now).await?;
         Ok(())
     }
 

@@ -1,1 +1,138 @@
-//! placeholder
+//! The keyway hub's HTTP face: OAuth 2.0 endpoints, login and consent pages, discovery,
+//! health and metrics. Handlers are thin: parse, call [`keyway_auth::AuthService`], and map
+//! its typed errors to responses in [`errors`].
+
+mod cookies;
+mod errors;
+mod form;
+mod health;
+mod metrics;
+mod oauth;
+mod pages;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use keyway_auth::{AuthConfig, AuthService, Clock, Entropy, SystemClock, SystemEntropy};
+use keyway_store::Store;
+use tokio::net::TcpListener;
+
+pub use oauth::discovery::{authorization_server_metadata, openid_configuration};
+
+/// Largest request body accepted anywhere (forms and JSON are small; this stops floods).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Everything the hub needs to start.
+#[derive(Debug, Clone)]
+pub struct HubOptions {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub auth: AuthConfig,
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Arc<AuthService>,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+/// A started hub: its state and router, ready to serve.
+pub struct Hub {
+    pub state: AppState,
+}
+
+impl Hub {
+    /// Opens the store (creating the data directory and applying migrations) and loads keys.
+    pub async fn open(options: &HubOptions) -> Result<Hub, HubError> {
+        Hub::open_with(options, Arc::new(SystemClock), Arc::new(SystemEntropy::default())).await
+    }
+
+    /// As [`Hub::open`], with an explicit clock and entropy source (tests).
+    pub async fn open_with(
+        options: &HubOptions,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+    ) -> Result<Hub, HubError> {
+        std::fs::create_dir_all(&options.data_dir)?;
+        let store = Store::open(&options.database_url).await?;
+        let auth = AuthService::start(
+            store,
+            options.auth.clone(),
+            &options.data_dir,
+            clock,
+            entropy,
+        )
+        .await?;
+        Ok(Hub {
+            state: AppState {
+                auth: Arc::new(auth),
+                metrics: metrics::install(),
+            },
+        })
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .merge(oauth::routes())
+            .merge(health::routes())
+            .layer(axum::middleware::from_fn(metrics::track))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(errors::panic_response))
+            .with_state(self.state.clone())
+    }
+
+    /// Serves until `shutdown` resolves, then drains connections and closes the store.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), HubError> {
+        let upkeep = tokio::spawn(upkeep(self.state.auth.clone()));
+        let app = self.router();
+        let result = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        upkeep.abort();
+        self.state.auth.store().close().await;
+        result.map_err(HubError::Io)
+    }
+}
+
+/// Background upkeep: key reloads and scheduled rotation, revocation list, purging.
+async fn upkeep(auth: Arc<AuthService>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut ticks: u64 = 0;
+    loop {
+        tick.tick().await;
+        ticks += 1;
+        if let Err(err) = auth.maintain().await {
+            tracing::warn!(error = %err, "hub upkeep failed; will retry");
+        }
+        if ticks % 30 == 0 {
+            let now = auth.clock().now_secs();
+            if let Err(err) = auth.store().purge_expired(now).await {
+                tracing::warn!(error = %err, "purging expired rows failed");
+            }
+        }
+    }
+}
+
+/// Why the hub could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] keyway_store::StoreError),
+    #[error(transparent)]
+    Auth(#[from] keyway_auth::AdminError),
+}

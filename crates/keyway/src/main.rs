@@ -1,1 +1,37 @@
-fn main() {}
+//! `keyway`: the hub and its admin CLI. Parses, wires configuration into the hub, prints.
+
+mod cli;
+mod commands;
+mod settings;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = settings::Settings::resolve(&cli.global)?;
+    match cli.command {
+        Command::Serve(args) => commands::serve::run(settings, args).await,
+        Command::Client(cmd) => commands::client::run(settings, cmd).await,
+        Command::User(cmd) => commands::user::run(settings, cmd).await,
+        Command::Keys(cmd) => commands::keys::run(settings, cmd).await,
+    }
+}

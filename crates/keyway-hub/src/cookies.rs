@@ -1,0 +1,49 @@
+//! The two cookies of the browser flow.
+
+use axum::http::HeaderMap;
+use axum::http::header::COOKIE;
+
+/// The login session (HttpOnly; its digest is stored).
+pub const SESSION: &str = "keyway_session";
+/// A random per-browser value that anti-CSRF tokens are bound to.
+pub const BROWSER: &str = "keyway_browser";
+
+/// The value of cookie `name`, if the request carried it.
+pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty() && v.len() <= 256)
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure when the hub is served over https.
+pub fn set(name: &str, value: &str, max_age: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn reads_one_cookie_among_many() {
+        let mut headers = HeaderMap::new();
+        headers.insert(COOKIE, HeaderValue::from_static("a=1; keyway_session=abc; b=2"));
+        assert_eq!(read(&headers, SESSION).as_deref(), Some("abc"));
+        assert_eq!(read(&headers, BROWSER), None);
+    }
+
+    #[test]
+    fn cookie_flags() {
+        let c = set(SESSION, "v", 60, true);
+        assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Secure"));
+        assert!(!set(SESSION, "v", 60, false).contains("Secure"));
+    }
+}

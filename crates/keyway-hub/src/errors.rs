@@ -1,0 +1,94 @@
+//! The one place where typed errors become HTTP responses.
+//!
+//! OAuth endpoints answer RFC 6749 §5.2 JSON; everything else answers RFC 9457
+//! `application/problem+json`.
+
+use std::any::Any;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use keyway_auth::{ErrorCode, OAuthError};
+use serde_json::json;
+
+/// An OAuth error on a JSON endpoint (token, introspection, revocation).
+pub struct OAuthJsonError(pub OAuthError);
+
+impl From<OAuthError> for OAuthJsonError {
+    fn from(error: OAuthError) -> OAuthJsonError {
+        OAuthJsonError(error)
+    }
+}
+
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl IntoResponse for OAuthJsonError {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        ::metrics::counter!("keyway_oauth_errors_total", "error" => error.code.as_str())
+            .increment(1);
+        let status = status_of(error.code);
+        let body = json!({
+            "error": error.code.as_str(),
+            "error_description": error.description,
+        });
+        let mut response = (status, no_store(), axum::Json(body)).into_response();
+        // RFC 6749 §5.2: a 401 challenges with the scheme the client can use (HTTP Basic).
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"keyway\", charset=\"UTF-8\""),
+            );
+        }
+        response
+    }
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache`, required on token responses (RFC 6749 §5.1).
+pub fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    ]
+}
+
+/// An RFC 9457 problem document.
+pub fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
+    let body = json!({
+        "type": "about:blank",
+        "title": title,
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    response
+}
+
+/// A handler panicked: log it, answer 500 without details, keep serving.
+pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    tracing::error!(%detail, "handler panicked");
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal Server Error",
+        "the request failed unexpectedly",
+    )
+}
+
+pub async fn not_found() -> Response {
+    problem(StatusCode::NOT_FOUND, "Not Found", "no such resource")
+}

@@ -1,0 +1,99 @@
+//! RFC 8414 authorization server metadata, OpenID Connect discovery, and the JWKS.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use keyway_auth::AuthConfig;
+use serde_json::{Value, json};
+
+use super::{AUTHORIZE, INTROSPECT, JWKS, REVOKE, TOKEN, USERINFO};
+use crate::AppState;
+
+const AUTH_METHODS: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
+
+/// The RFC 8414 document for `config`.
+pub fn authorization_server_metadata(config: &AuthConfig) -> Value {
+    let issuer = &config.issuer;
+    let alg = config.signing_alg.as_str();
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}{AUTHORIZE}"),
+        "token_endpoint": format!("{issuer}{TOKEN}"),
+        "jwks_uri": format!("{issuer}{JWKS}"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256"],
+        "introspection_endpoint": format!("{issuer}{INTROSPECT}"),
+        "introspection_endpoint_auth_methods_supported": &AUTH_METHODS[..3],
+        "introspection_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256"],
+        "revocation_endpoint": format!("{issuer}{REVOKE}"),
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES256"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "scopes_supported": ["openid"],
+        "access_token_signing_alg_values_supported": [alg],
+    })
+}
+
+/// The OpenID Connect Discovery 1.0 document: RFC 8414 plus the OIDC members.
+pub fn openid_configuration(config: &AuthConfig) -> Value {
+    let mut doc = authorization_server_metadata(config);
+    let issuer = &config.issuer;
+    if let Value::Object(map) = &mut doc {
+        map.insert("userinfo_endpoint".into(), json!(format!("{issuer}{USERINFO}")));
+        map.insert("subject_types_supported".into(), json!(["public"]));
+        map.insert(
+            "id_token_signing_alg_values_supported".into(),
+            json!([config.signing_alg.as_str()]),
+        );
+        map.insert(
+            "claims_supported".into(),
+            json!([
+                "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
+                "preferred_username"
+            ]),
+        );
+        map.insert("prompt_values_supported".into(), json!(["none", "login", "consent"]));
+    }
+    doc
+}
+
+fn public_json(body: String, max_age: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::CACHE_CONTROL, HeaderValue::from_static(max_age)),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub async fn oauth_metadata(State(state): State<AppState>) -> Response {
+    let doc = authorization_server_metadata(state.auth.config());
+    public_json(doc.to_string(), "public, max-age=3600")
+}
+
+pub async fn openid_metadata(State(state): State<AppState>) -> Response {
+    let doc = openid_configuration(state.auth.config());
+    public_json(doc.to_string(), "public, max-age=3600")
+}
+
+/// The published keys. Short cache life: a rotated-in key must reach verifiers before it signs.
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    let body = state.auth.keys().jwks_json();
+    let mut response = public_json(body.as_str().to_string(), "public, max-age=300");
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    response
+}

@@ -1,0 +1,59 @@
+//! OpenID Connect UserInfo: who the bearer of an `openid` access token is.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::AppState;
+
+fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let challenge = format!(
+        "Bearer realm=\"keyway\", error=\"{error}\", error_description=\"{description}\""
+    );
+    let mut response = status.into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            (v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ")).then(|| v[7..].trim())
+        });
+    let Some(token) = token else {
+        let mut response = StatusCode::UNAUTHORIZED.into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"keyway\""),
+        );
+        return response;
+    };
+    let claims = match state.auth.active_access_token(token).await {
+        Ok(Some(claims)) => claims,
+        Ok(None) => {
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the access token is invalid, expired or revoked",
+            );
+        }
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    if !claims.scope.split(' ').any(|s| s == "openid") || claims.username.is_none() {
+        return bearer_error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "the openid scope of a user is required",
+        );
+    }
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(json!({ "sub": claims.sub, "preferred_username": claims.username })),
+    )
+        .into_response()
+}

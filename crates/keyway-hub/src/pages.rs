@@ -1,0 +1,112 @@
+//! Server-rendered pages (askama). They work without JavaScript, every form carries an
+//! anti-CSRF token, and every field has a label.
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use keyway_auth::{OAuthError, PendingAuthorization};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub action: &'a str,
+    pub request_id: &'a str,
+    pub csrf: &'a str,
+    pub client_name: &'a str,
+    pub redirect_origin: &'a str,
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub action: &'a str,
+    pub request_id: &'a str,
+    pub csrf: &'a str,
+    pub client_name: &'a str,
+    pub redirect_origin: &'a str,
+    pub username: &'a str,
+    pub scopes: &'a [String],
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub code: &'a str,
+    pub description: &'a str,
+}
+
+/// Renders a page with the headers every hub page carries: no caching, no framing, no
+/// referrer leaking the query, and a CSP that allows no script at all.
+pub fn html(status: StatusCode, page: &impl Template) -> Response {
+    let body = match page.render() {
+        Ok(body) => body,
+        Err(err) => {
+            tracing::error!(error = %err, "page failed to render");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+pub fn error_page(status: StatusCode, err: &OAuthError) -> Response {
+    html(
+        status,
+        &ErrorPage {
+            code: err.code.as_str(),
+            description: &err.description,
+        },
+    )
+}
+
+pub fn login_page(
+    status: StatusCode,
+    pending: &PendingAuthorization,
+    csrf: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
+    html(
+        status,
+        &LoginPage {
+            action: crate::oauth::LOGIN,
+            request_id: &pending.request_id,
+            csrf,
+            client_name: &pending.client_name,
+            redirect_origin: &pending.redirect_origin,
+            username,
+            error,
+        },
+    )
+}
+
+pub fn consent_page(pending: &PendingAuthorization, csrf: &str, username: &str) -> Response {
+    html(
+        StatusCode::OK,
+        &ConsentPage {
+            action: crate::oauth::CONSENT,
+            request_id: &pending.request_id,
+            csrf,
+            client_name: &pending.client_name,
+            redirect_origin: &pending.redirect_origin,
+            username,
+            scopes: &pending.scopes,
+        },
+    )
+}

@@ -1,0 +1,164 @@
+//! The command line. Every command takes the same `--config`, `--data-dir` and `--database`
+//! options (also as `KEYWAY_*` variables), so the admin commands find the hub's store.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyway",
+    version,
+    about = "keyway: one trust fabric for services and partner sites",
+    long_about = "keyway runs the hub (an OAuth 2.0 authorization server with OpenID Connect \
+                  discovery) and administers it: clients, users and signing keys.\n\n\
+                  Start with `keyway serve`, then `keyway client create`."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file (TOML); KEYWAY_* variables and flags override it.
+    #[arg(long, global = true, env = "KEYWAY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the hub keeps its database and signing keys [default: ./keyway-data].
+    #[arg(long, global = true, env = "KEYWAY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite:PATH, postgres://… or mysql://… [default: SQLite in the data dir].
+    #[arg(long, global = true, env = "KEYWAY_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
+    /// Issuer URL of the hub (the `iss` of its tokens) [default: http://LISTEN].
+    #[arg(long, global = true, env = "KEYWAY_ISSUER", value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, global = true, env = "KEYWAY_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the hub (HTTP server) until SIGINT or SIGTERM.
+    Serve(ServeArgs),
+    /// Register and manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage users (resource owners who log in at the hub).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage the hub's token-signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "KEYWAY_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its client_id and, once, its client_secret.
+    Create(ClientCreateArgs),
+    /// List registered clients.
+    List(JsonFlag),
+    /// Show one client.
+    Show {
+        client_id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Issue a new client secret; the old one stops working at once.
+    RotateSecret {
+        client_id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete a client and revoke everything issued to it.
+    Delete {
+        client_id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ClientCreateArgs {
+    /// A name people recognise (shown on the consent page).
+    #[arg(long)]
+    pub name: String,
+    /// Grant types: client_credentials, authorization_code, refresh_token (repeat or comma-separate).
+    #[arg(long = "grant", value_name = "GRANT", num_args = 1.., required = true)]
+    pub grants: Vec<String>,
+    /// Scopes the client may ask for, space-separated.
+    #[arg(long, default_value = "")]
+    pub scope: String,
+    /// Exact redirect URI for the authorization code flow (repeatable).
+    #[arg(long = "redirect-uri", value_name = "URI", num_args = 1..)]
+    pub redirect_uris: Vec<String>,
+    /// A public client (no secret; PKCE protects its codes).
+    #[arg(long)]
+    pub public: bool,
+    /// JWK Set file with the client's public keys (private_key_jwt authentication).
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    pub jwks_file: Option<PathBuf>,
+    /// URL of the client's JWK Set (private_key_jwt authentication).
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is prompted for, or read from stdin with --password-stdin.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input (first line) instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List users.
+    List(JsonFlag),
+    /// Delete a user, their sessions and consents, and revoke their tokens.
+    Delete {
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Start signing with the published next key, retire the current one, publish a new next.
+    Rotate(JsonFlag),
+    /// List signing keys and their state (next, current, retired).
+    List(JsonFlag),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

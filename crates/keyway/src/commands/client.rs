@@ -1,0 +1,114 @@
+use anyhow::Context;
+use keyway_auth::{AuthService, NewClient};
+use serde_json::json;
+
+use super::{open_service, print_json, when};
+use crate::cli::ClientCommand;
+use crate::settings::Settings;
+
+pub async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
+    let service = open_service(&settings).await?;
+    match command {
+        ClientCommand::Create(args) => {
+            let jwks = match &args.jwks_file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    AuthService::check_jwks(&text)?;
+                    Some(text)
+                }
+                None => None,
+            };
+            let registered = service
+                .create_client(NewClient {
+                    name: args.name,
+                    grant_types: args.grants,
+                    scope: args.scope,
+                    redirect_uris: args.redirect_uris,
+                    public: args.public,
+                    jwks,
+                    jwks_uri: args.jwks_uri,
+                })
+                .await?;
+            let info = registered.client.info();
+            let secret = registered.client_secret.as_ref().map(|s| s.expose());
+            if args.json.json {
+                let mut value = serde_json::to_value(&info)?;
+                if let (Some(secret), Some(map)) = (secret, value.as_object_mut()) {
+                    map.insert("client_secret".into(), json!(secret));
+                }
+                print_json(&value)?;
+            } else {
+                println!("client_id:     {}", info.client_id);
+                if let Some(secret) = secret {
+                    println!("client_secret: {secret}");
+                    println!();
+                    println!("The secret is shown only now; the hub keeps only its digest.");
+                }
+                println!("auth method:   {}", info.token_endpoint_auth_method);
+                println!("grants:        {}", info.grant_types.join(" "));
+                println!("scope:         {}", info.scope);
+            }
+        }
+        ClientCommand::List(flag) => {
+            let clients = service.list_clients().await?;
+            if flag.json {
+                print_json(&clients)?;
+            } else if clients.is_empty() {
+                println!("no clients yet: keyway client create --name NAME --grant client_credentials");
+            } else {
+                println!("{:<24} {:<20} {:<20} {:<40} SCOPE", "CLIENT_ID", "NAME", "AUTH", "GRANTS");
+                for c in clients {
+                    println!(
+                        "{:<24} {:<20} {:<20} {:<40} {}",
+                        c.client_id,
+                        c.name,
+                        c.token_endpoint_auth_method,
+                        c.grant_types.join(","),
+                        c.scope
+                    );
+                }
+            }
+        }
+        ClientCommand::Show { client_id, json } => {
+            let info = service.show_client(&client_id).await?;
+            if json.json {
+                print_json(&info)?;
+            } else {
+                println!("client_id:     {}", info.client_id);
+                println!("name:          {}", info.name);
+                println!("auth method:   {}", info.token_endpoint_auth_method);
+                println!("grants:        {}", info.grant_types.join(" "));
+                println!("scope:         {}", info.scope);
+                for uri in &info.redirect_uris {
+                    println!("redirect uri:  {uri}");
+                }
+                if let Some(uri) = &info.jwks_uri {
+                    println!("jwks uri:      {uri}");
+                }
+                println!("created:       {}", when(info.created_at));
+            }
+        }
+        ClientCommand::RotateSecret { client_id, json } => {
+            let secret = service.rotate_client_secret(&client_id).await?;
+            if json.json {
+                print_json(&json!({ "client_id": client_id, "client_secret": secret.expose() }))?;
+            } else {
+                println!("client_id:     {client_id}");
+                println!("client_secret: {}", secret.expose());
+                println!();
+                println!("The previous secret no longer works.");
+            }
+        }
+        ClientCommand::Delete { client_id, json } => {
+            service.delete_client(&client_id).await?;
+            if json.json {
+                print_json(&json!({ "deleted": client_id }))?;
+            } else {
+                println!("deleted client {client_id} and revoked its tokens");
+            }
+        }
+    }
+    service.store().close().await;
+    Ok(())
+}

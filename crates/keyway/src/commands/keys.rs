@@ -1,0 +1,54 @@
+use keyway_auth::KeyRing;
+use serde_json::json;
+
+use super::{open_service, print_json, when};
+use crate::cli::KeysCommand;
+use crate::settings::Settings;
+
+pub async fn run(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
+    let service = open_service(&settings).await?;
+    match command {
+        KeysCommand::Rotate(flag) => {
+            let config = service.config();
+            let now = service.clock().now_secs();
+            let kid = service
+                .keys()
+                .rotate(
+                    service.store(),
+                    config.signing_alg,
+                    now,
+                    config.longest_token_lifetime(),
+                )
+                .await?;
+            let next = service.keys().next_kid().unwrap_or_default();
+            if flag.json {
+                print_json(&json!({ "signing_kid": kid, "next_kid": next }))?;
+            } else {
+                println!("now signing with {kid} (it was published before this rotation)");
+                println!("published next key {next}");
+                println!("the previous key stays published until its tokens have expired");
+            }
+        }
+        KeysCommand::List(flag) => {
+            let keys = KeyRing::list(service.store()).await?;
+            if flag.json {
+                print_json(&keys)?;
+            } else {
+                println!("{:<45} {:<6} {:<8} {:<21} UNTIL", "KID", "ALG", "STATE", "CREATED");
+                for k in keys {
+                    let until = k.expires_at.map(when).unwrap_or_default();
+                    println!(
+                        "{:<45} {:<6} {:<8} {:<21} {}",
+                        k.kid,
+                        k.alg,
+                        k.state,
+                        when(k.created_at),
+                        until
+                    );
+                }
+            }
+        }
+    }
+    service.store().close().await;
+    Ok(())
+}

@@ -1,0 +1,74 @@
+
+use anyhow::Context;
+use keyway_hub::{Hub, HubOptions};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::ServeArgs;
+use crate::settings::Settings;
+
+pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(&settings.log_format);
+    let listen = args.listen.unwrap_or_else(|| settings.listen.clone());
+    let auth = settings.auth_config(&listen)?;
+    let issuer = auth.issuer.clone();
+    let options = HubOptions {
+        data_dir: settings.data_dir.clone(),
+        database_url: settings.database.clone(),
+        auth,
+    };
+    let hub = Hub::open(&options)
+        .await
+        .with_context(|| format!("cannot open the hub's store at {}", settings.database))?;
+    let listener = TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    let backend = hub.state.auth.store().backend().name();
+    println!("keyway hub listening on http://{local}");
+    println!("  issuer:   {issuer}");
+    println!("  data dir: {} ({backend} store)", settings.data_dir.display());
+    println!("  metadata: {issuer}/.well-known/openid-configuration");
+    println!();
+    println!("Next: register a client from another terminal:");
+    println!(
+        "  cargo run --release -- client create --name demo --grant client_credentials --scope \"read write\""
+    );
+    hub.serve(listener, shutdown_signal()).await?;
+    println!("keyway hub stopped");
+    Ok(())
+}
+
+fn init_logging(format: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; draining connections");
+}

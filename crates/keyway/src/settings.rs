@@ -1,0 +1,160 @@
+//! Resolves the hub's settings: flags, then `KEYWAY_*` variables (both through clap), then the
+//! configuration file, then defaults.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use keyway_auth::{AuthConfig, SigningAlg};
+use serde::Deserialize;
+
+use crate::cli::GlobalArgs;
+
+/// `keyway.toml`. Unknown keys are refused so a typo does not silently fall back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database: Option<String>,
+    pub issuer: Option<String>,
+    pub log_format: Option<String>,
+    #[serde(default)]
+    pub oauth: OAuthFileConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthFileConfig {
+    pub access_token_ttl: Option<i64>,
+    pub id_token_ttl: Option<i64>,
+    pub refresh_token_ttl: Option<i64>,
+    pub code_ttl: Option<i64>,
+    pub login_session_ttl: Option<i64>,
+    pub refresh_grace_ms: Option<i64>,
+    pub signing_alg: Option<String>,
+    pub key_rotation_interval: Option<i64>,
+    pub default_audience: Option<String>,
+}
+
+/// Everything a command needs to reach the hub's store.
+#[derive(Debug)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database: String,
+    pub listen: String,
+    pub issuer: Option<String>,
+    pub log_format: String,
+    pub file: FileConfig,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+impl Settings {
+    pub fn resolve(args: &GlobalArgs) -> anyhow::Result<Settings> {
+        let file = match &args.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("keyway-data"));
+        let database = args
+            .database
+            .clone()
+            .or_else(|| file.database.clone())
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("keyway.db").display()));
+        Ok(Settings {
+            listen: file.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            issuer: args.issuer.clone().or_else(|| file.issuer.clone()),
+            log_format: args
+                .log_format
+                .clone()
+                .or_else(|| file.log_format.clone())
+                .unwrap_or_else(|| "text".into()),
+            data_dir,
+            database,
+            file,
+        })
+    }
+
+    /// The OAuth policy: defaults, overridden by the file's `[oauth]` table.
+    pub fn auth_config(&self, listen: &str) -> anyhow::Result<AuthConfig> {
+        let issuer = self
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let mut config = AuthConfig::new(&issuer);
+        let o = &self.file.oauth;
+        let set = |target: &mut i64, value: Option<i64>| {
+            if let Some(v) = value {
+                *target = v;
+            }
+        };
+        set(&mut config.access_token_ttl, o.access_token_ttl);
+        set(&mut config.id_token_ttl, o.id_token_ttl);
+        set(&mut config.refresh_token_ttl, o.refresh_token_ttl);
+        set(&mut config.code_ttl, o.code_ttl);
+        set(&mut config.login_session_ttl, o.login_session_ttl);
+        set(&mut config.refresh_grace_ms, o.refresh_grace_ms);
+        set(&mut config.key_rotation_interval, o.key_rotation_interval);
+        if let Some(alg) = &o.signing_alg {
+            config.signing_alg = SigningAlg::parse(alg)
+                .with_context(|| format!("oauth.signing_alg {alg:?}: use EdDSA or ES256"))?;
+        }
+        if let Some(aud) = &o.default_audience {
+            config.default_audience = aud.clone();
+        }
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        Ok(config)
+    }
+}
+
+fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid configuration file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> GlobalArgs {
+        GlobalArgs {
+            config: None,
+            data_dir: None,
+            database: None,
+            issuer: None,
+            log_format: None,
+        }
+    }
+
+    #[test]
+    fn defaults_put_sqlite_in_the_data_dir() {
+        let s = Settings::resolve(&args()).unwrap();
+        assert_eq!(s.database, "sqlite://keyway-data/keyway.db");
+        assert_eq!(s.listen, DEFAULT_LISTEN);
+        let config = s.auth_config(&s.listen).unwrap();
+        assert_eq!(config.issuer, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn flags_override_the_file_and_unknown_keys_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyway.toml");
+        std::fs::write(&path, "data_dir = \"/from/file\"\ndatabase = \"sqlite://f.db\"\n").unwrap();
+        let mut a = args();
+        a.config = Some(path.clone());
+        a.database = Some("postgres://flag/db".into());
+        let s = Settings::resolve(&a).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(s.database, "postgres://flag/db");
+
+        std::fs::write(&path, "data_dri = \"typo\"\n").unwrap();
+        assert!(Settings::resolve(&a).is_err());
+    }
+}
