@@ -148,18 +148,26 @@ impl AuthService {
                 return fail(ErrorCode::LoginRequired, "the user is not logged in");
             }
             self.store.insert_authorization_request(&record).await?;
-            return Ok(AuthorizeOutcome::Login(self.pending_view(&record, &client.name)));
+            return Ok(AuthorizeOutcome::Login(
+                self.pending_view(&record, &client.name),
+            ));
         };
-        let consented = self.has_consent(&session.user_id, &client.client_id, &scope).await?;
+        let consented = self
+            .has_consent(&session.user_id, &client.client_id, &scope)
+            .await?;
         if consented && !prompts.contains(&"consent") {
-            let redirect = self.issue_code(&record, &session.user_id, session.auth_time).await?;
+            let redirect = self
+                .issue_code(&record, &session.user_id, session.auth_time)
+                .await?;
             return Ok(AuthorizeOutcome::Redirect(redirect));
         }
         if prompts.contains(&"none") {
             return fail(ErrorCode::ConsentRequired, "the user has not consented");
         }
         self.store.insert_authorization_request(&record).await?;
-        Ok(AuthorizeOutcome::Consent(self.pending_view(&record, &client.name)))
+        Ok(AuthorizeOutcome::Consent(
+            self.pending_view(&record, &client.name),
+        ))
     }
 
     /// A user proved who they are on the login page of a pending request: they get a login
@@ -185,7 +193,10 @@ impl AuthService {
             .await?;
         let scope = ScopeSet::parse(&record.scope)?;
         let client_name = self.client_name(&record.client_id).await?;
-        let outcome = if self.has_consent(&user.user_id, &record.client_id, &scope).await? {
+        let outcome = if self
+            .has_consent(&user.user_id, &record.client_id, &scope)
+            .await?
+        {
             self.store.delete_authorization_request(request_id).await?;
             AuthorizeOutcome::Redirect(self.issue_code(&record, &user.user_id, now).await?)
         } else {
@@ -235,7 +246,9 @@ impl AuthService {
             ));
         }
         if !self.store.delete_authorization_request(request_id).await? {
-            return Err(OAuthError::invalid_request("this request was already answered"));
+            return Err(OAuthError::invalid_request(
+                "this request was already answered",
+            ));
         }
         if !allow {
             return Ok(self.error_redirect(
@@ -251,14 +264,22 @@ impl AuthService {
         };
         let now = self.clock.now_secs();
         self.store
-            .save_consent(user_id, &record.client_id, &previous.union(&asked).to_string(), now)
+            .save_consent(
+                user_id,
+                &record.client_id,
+                &previous.union(&asked).to_string(),
+                now,
+            )
             .await?;
         let auth_time = record.auth_time.unwrap_or(now);
         self.issue_code(&record, user_id, auth_time).await
     }
 
     /// The user behind a login-session cookie, if the session is live.
-    pub async fn session_user(&self, session_token: &str) -> Result<Option<SessionUser>, OAuthError> {
+    pub async fn session_user(
+        &self,
+        session_token: &str,
+    ) -> Result<Option<SessionUser>, OAuthError> {
         let now = self.clock.now_secs();
         Ok(self
             .store
@@ -282,7 +303,10 @@ impl AuthService {
     /// The anti-CSRF token for a form of `request_id` shown to the browser holding
     /// `browser_id` (a random cookie). An attacker's page can read neither.
     pub fn csrf_token(&self, request_id: &str, browser_id: &str) -> String {
-        let tag = hmac::sign(&self.csrf_key, format!("{request_id}\n{browser_id}").as_bytes());
+        let tag = hmac::sign(
+            &self.csrf_key,
+            format!("{request_id}\n{browser_id}").as_bytes(),
+        );
         URL_SAFE_NO_PAD.encode(tag.as_ref())
     }
 
@@ -299,7 +323,10 @@ impl AuthService {
         .is_ok()
     }
 
-    async fn live_request(&self, request_id: &str) -> Result<AuthorizationRequestRecord, OAuthError> {
+    async fn live_request(
+        &self,
+        request_id: &str,
+    ) -> Result<AuthorizationRequestRecord, OAuthError> {
         let now = self.clock.now_secs();
         self.store
             .authorization_request(request_id)
@@ -332,7 +359,11 @@ impl AuthService {
         })
     }
 
-    fn pending_view(&self, record: &AuthorizationRequestRecord, client_name: &str) -> PendingAuthorization {
+    fn pending_view(
+        &self,
+        record: &AuthorizationRequestRecord,
+        client_name: &str,
+    ) -> PendingAuthorization {
         let origin = url::Url::parse(&record.redirect_uri)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_default();
@@ -340,8 +371,17 @@ impl AuthService {
             request_id: record.request_id.clone(),
             client_id: record.client_id.clone(),
             client_name: client_name.to_string(),
-            scopes: record.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
-            redirect_origin: if origin == "null" { record.redirect_uri.clone() } else { origin },
+            scopes: record
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            redirect_origin: if origin == "null" {
+                record.redirect_uri.clone()
+            } else {
+                origin
+            },
         }
     }
 
@@ -378,7 +418,12 @@ impl AuthService {
         Ok(Redirect(append_query(&record.redirect_uri, &pairs)))
     }
 
-    fn error_redirect(&self, redirect_uri: &str, state: Option<&str>, err: &OAuthError) -> Redirect {
+    fn error_redirect(
+        &self,
+        redirect_uri: &str,
+        state: Option<&str>,
+        err: &OAuthError,
+    ) -> Redirect {
         let mut pairs = vec![
             ("error", err.code.as_str()),
             ("error_description", err.description.as_str()),
@@ -408,7 +453,10 @@ mod tests {
 
     #[test]
     fn appends_to_existing_query() {
-        let out = append_query("https://app.example/cb?x=1", &[("code", "a b"), ("state", "s")]);
+        let out = append_query(
+            "https://app.example/cb?x=1",
+            &[("code", "a b"), ("state", "s")],
+        );
         assert_eq!(out, "https://app.example/cb?x=1&code=a+b&state=s");
     }
 }

@@ -59,7 +59,9 @@ impl AuthService {
     ) -> Result<Arc<Client>, OAuthError> {
         let methods = usize::from(creds.basic.is_some())
             + usize::from(creds.client_secret.is_some())
-            + usize::from(creds.client_assertion.is_some() || creds.client_assertion_type.is_some());
+            + usize::from(
+                creds.client_assertion.is_some() || creds.client_assertion_type.is_some(),
+            );
         if methods > 1 {
             return Err(OAuthError::invalid_request(
                 "more than one client authentication method was used",
@@ -84,7 +86,9 @@ impl AuthService {
             return self.check_assertion(creds, endpoint).await;
         }
         let Some(id) = creds.client_id.as_deref() else {
-            return Err(OAuthError::invalid_client("client authentication is required"));
+            return Err(OAuthError::invalid_client(
+                "client authentication is required",
+            ));
         };
         let client = self.known_client(id).await?;
         if client.auth_method != AuthMethod::None {
@@ -105,7 +109,9 @@ impl AuthService {
         let Some(client) = self.client(id).await? else {
             // Same cost as a real comparison, same answer: no client enumeration.
             let _ = sha256_hex(secret);
-            return Err(OAuthError::invalid_client("unknown client or bad credentials"));
+            return Err(OAuthError::invalid_client(
+                "unknown client or bad credentials",
+            ));
         };
         let presented = sha256_hex(secret);
         let matches = client
@@ -113,7 +119,9 @@ impl AuthService {
             .as_deref()
             .is_some_and(|stored| bool::from(stored.as_bytes().ct_eq(presented.as_bytes())));
         if client.auth_method != AuthMethod::ClientSecretBasic || !matches {
-            return Err(OAuthError::invalid_client("unknown client or bad credentials"));
+            return Err(OAuthError::invalid_client(
+                "unknown client or bad credentials",
+            ));
         }
         Ok(client)
     }
@@ -123,19 +131,23 @@ impl AuthService {
         creds: &ClientCredentials,
         endpoint: &str,
     ) -> Result<Arc<Client>, OAuthError> {
-        let bad = |why: &str| Err(OAuthError::invalid_client(format!("client assertion: {why}")));
+        let bad = |why: &str| {
+            Err(OAuthError::invalid_client(format!(
+                "client assertion: {why}"
+            )))
+        };
         if creds.client_assertion_type.as_deref() != Some(JWT_BEARER_ASSERTION) {
             return bad("client_assertion_type must be jwt-bearer (RFC 7523)");
         }
         let Some(assertion) = creds.client_assertion.as_deref() else {
             return bad("client_assertion is missing");
         };
-        let Ok((input, header, payload, signature)) = split_compact(assertion) else {
+        let Ok(jws) = split_compact(assertion) else {
             return bad("not a compact JWS");
         };
         let (Ok(header), Ok(claims)) = (
-            serde_json::from_slice::<AssertionHeader>(&header),
-            serde_json::from_slice::<AssertionClaims>(&payload),
+            serde_json::from_slice::<AssertionHeader>(&jws.header),
+            serde_json::from_slice::<AssertionClaims>(&jws.payload),
         ) else {
             return bad("header or claims are not JSON objects");
         };
@@ -157,14 +169,16 @@ impl AuthService {
             Some(kid) => &k.kid == kid,
             None => true,
         });
-        let verified = candidates
-            .filter(|k| k.alg == header.alg)
-            .any(|k| k.verify(input.as_bytes(), &signature).is_ok());
+        let verified = candidates.filter(|k| k.alg == header.alg).any(|k| {
+            k.verify(jws.signing_input.as_bytes(), &jws.signature)
+                .is_ok()
+        });
         if !verified {
             return bad("signature does not verify with the client's registered keys");
         }
         let token_endpoint = format!("{}/oauth2/token", self.config.issuer);
-        let audience_ok = |aud: &str| aud == token_endpoint || aud == self.config.issuer || aud == endpoint;
+        let audience_ok =
+            |aud: &str| aud == token_endpoint || aud == self.config.issuer || aud == endpoint;
         let aud_ok = match &claims.aud {
             Some(serde_json::Value::String(aud)) => audience_ok(aud),
             Some(serde_json::Value::Array(list)) => {
@@ -186,7 +200,9 @@ impl AuthService {
         if exp - now > self.config.max_assertion_lifetime + skew {
             return bad("lives too long");
         }
-        if claims.nbf.is_some_and(|nbf| nbf > now + skew) || claims.iat.is_some_and(|iat| iat > now + skew) {
+        if claims.nbf.is_some_and(|nbf| nbf > now + skew)
+            || claims.iat.is_some_and(|iat| iat > now + skew)
+        {
             return bad("issued in the future");
         }
         let Some(jti) = claims.jti.as_deref().filter(|j| !j.is_empty()) else {

@@ -235,7 +235,8 @@ impl NewClient {
             parse_jwks(jwks)?;
         }
         if let Some(uri) = &self.jwks_uri {
-            let parsed = url::Url::parse(uri).map_err(|e| AdminError::Invalid(format!("JWKS URI: {e}")))?;
+            let parsed =
+                url::Url::parse(uri).map_err(|e| AdminError::Invalid(format!("JWKS URI: {e}")))?;
             if parsed.scheme() != "https" && !is_loopback(&parsed) {
                 return invalid("JWKS URI must be https (http only for loopback)".into());
             }
@@ -243,7 +244,9 @@ impl NewClient {
         if grants.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
             return invalid("authorization_code needs at least one --redirect-uri".into());
         }
-        if grants.contains(&GrantType::RefreshToken) && !grants.contains(&GrantType::AuthorizationCode) {
+        if grants.contains(&GrantType::RefreshToken)
+            && !grants.contains(&GrantType::AuthorizationCode)
+        {
             return invalid("refresh_token is only issued with authorization_code".into());
         }
         for uri in &self.redirect_uris {

@@ -92,10 +92,7 @@ impl AuthConfig {
             }
         }
         let parsed = url::Url::parse(&self.issuer).map_err(|e| format!("issuer: {e}"))?;
-        let loopback = matches!(
-            parsed.host_str(),
-            Some("localhost" | "127.0.0.1" | "[::1]")
-        );
+        let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
         if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
             return Err("issuer must be an https URL (http only for localhost)".into());
         }

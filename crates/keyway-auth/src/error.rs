@@ -104,6 +104,9 @@ pub enum AdminError {
     Invalid(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// Another process changed the same thing at the same moment; retrying is safe.
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("key file error: {0}")]

@@ -138,7 +138,9 @@ impl AuthService {
                         "the token was issued to another client",
                     ));
                 }
-                self.store.revoke_access_token(&claims.jti, claims.exp).await?;
+                self.store
+                    .revoke_access_token(&claims.jti, claims.exp)
+                    .await?;
                 self.revoked.insert(&claims.jti);
             }
             return Ok(());

@@ -207,8 +207,9 @@ impl KeyRing {
             .await?;
         if !rotated {
             let _ = std::fs::remove_file(self.key_path(&new_next.kid));
-            return Err(AdminError::Invalid(
-                "signing keys changed during rotation; run it again".into(),
+            return Err(AdminError::Conflict(
+                "signing keys changed during rotation (another process rotated); run it again"
+                    .into(),
             ));
         }
         for kid in store.drop_expired_signing_keys(now).await? {
@@ -250,7 +251,9 @@ impl KeyRing {
         let rng = SystemRandom::new();
         let der = match alg {
             SigningAlg::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng),
-            SigningAlg::Es256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng),
+            SigningAlg::Es256 => {
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            }
         }
         .map_err(|e| AdminError::Crypto(e.to_string()))?;
         let provisional = SigningKey::from_pkcs8(alg.as_str(), "", der.as_ref()).map_err(crypto)?;
@@ -263,7 +266,8 @@ impl KeyRing {
             kid,
             alg: alg.as_str().into(),
             state,
-            public_jwk: serde_json::to_string(&jwk).map_err(|e| AdminError::Crypto(e.to_string()))?,
+            public_jwk: serde_json::to_string(&jwk)
+                .map_err(|e| AdminError::Crypto(e.to_string()))?,
             created_at: now,
             activated_at: (state == KeyState::Current).then_some(now),
             retired_at: None,

@@ -100,6 +100,9 @@ mod tests {
         let allowed = ScopeSet::parse("read write").unwrap_or_default();
         let asked = ScopeSet::parse("read admin").unwrap_or_default();
         let err = asked.require_within(&allowed).err().map(|e| e.description);
-        assert_eq!(err.as_deref(), Some("scope \"admin\" is not allowed for this client"));
+        assert_eq!(
+            err.as_deref(),
+            Some("scope \"admin\" is not allowed for this client")
+        );
     }
 }

@@ -7,14 +7,20 @@ use keyway_store::{ClientRecord, Store};
 use crate::clients::{ClientInfo, parse_jwks};
 use crate::revocation::RevocationList;
 use crate::{
-    AdminError, AuthConfig, Client, Clock, Entropy, KeyRing, LoginThrottle, NewClient,
-    OAuthError, RegisteredClient, SecretString, random_token, sha256_hex,
+    AdminError, AuthConfig, Client, Clock, Entropy, KeyRing, LoginThrottle, NewClient, OAuthError,
+    RegisteredClient, SecretString, random_token, sha256_hex,
 };
 
 /// How long a client read from the store is trusted before it is read again. Short, so that
 /// `keyway client delete` or `rotate-secret` from the CLI takes effect within a second, and
 /// long enough that the token path does not read the database per request.
 const CLIENT_CACHE_MS: i64 = 1_000;
+
+/// A client read from the store, with the time (ms) it was read; `None` caches "unknown".
+struct CachedClient {
+    fetched_at: i64,
+    client: Option<Arc<Client>>,
+}
 
 /// The authorization server. Cheap to share behind an `Arc`.
 pub struct AuthService {
@@ -23,7 +29,7 @@ pub struct AuthService {
     pub(crate) keys: KeyRing,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) entropy: Arc<dyn Entropy>,
-    clients: RwLock<HashMap<String, (i64, Option<Arc<Client>>)>>,
+    clients: RwLock<HashMap<String, CachedClient>>,
     pub(crate) revoked: RevocationList,
     pub throttle: LoginThrottle,
     pub(crate) csrf_key: aws_lc_rs::hmac::Key,
@@ -52,7 +58,8 @@ impl AuthService {
         let csrf_secret = store
             .setting_or_insert("csrf_key", &random_token(entropy.as_ref(), 32))
             .await?;
-        let csrf_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, csrf_secret.as_bytes());
+        let csrf_key =
+            aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, csrf_secret.as_bytes());
         let service = AuthService {
             store,
             config,
@@ -93,8 +100,11 @@ impl AuthService {
     pub async fn maintain(&self) -> Result<(), AdminError> {
         let now = self.clock.now_secs();
         self.keys.reload(&self.store, now).await?;
-        if self.keys.rotation_due(now, self.config.key_rotation_interval) {
-            let kid = self
+        if self
+            .keys
+            .rotation_due(now, self.config.key_rotation_interval)
+        {
+            let rotated = self
                 .keys
                 .rotate(
                     &self.store,
@@ -102,8 +112,13 @@ impl AuthService {
                     now,
                     self.config.longest_token_lifetime(),
                 )
-                .await?;
-            tracing::info!(%kid, "signing key rotated on schedule");
+                .await;
+            match rotated {
+                Ok(kid) => tracing::info!(%kid, "signing key rotated on schedule"),
+                // Another hub process (or the CLI) rotated first: take its result.
+                Err(AdminError::Conflict(_)) => self.keys.reload(&self.store, now).await?,
+                Err(other) => return Err(other),
+            }
         }
         self.refresh_revocations().await?;
         Ok(())
@@ -120,10 +135,10 @@ impl AuthService {
     pub async fn client(&self, client_id: &str) -> Result<Option<Arc<Client>>, OAuthError> {
         let now = self.clock.now_ms();
         if let Ok(cache) = self.clients.read()
-            && let Some((fetched, client)) = cache.get(client_id)
-            && now - fetched < CLIENT_CACHE_MS
+            && let Some(cached) = cache.get(client_id)
+            && now - cached.fetched_at < CLIENT_CACHE_MS
         {
-            return Ok(client.clone());
+            return Ok(cached.client.clone());
         }
         let client = match self.store.client(client_id).await? {
             Some(record) => Some(Arc::new(
@@ -135,7 +150,13 @@ impl AuthService {
             if cache.len() > 100_000 {
                 cache.clear();
             }
-            cache.insert(client_id.to_string(), (now, client.clone()));
+            cache.insert(
+                client_id.to_string(),
+                CachedClient {
+                    fetched_at: now,
+                    client: client.clone(),
+                },
+            );
         }
         Ok(client)
     }
@@ -153,14 +174,19 @@ impl AuthService {
         let client_id = random_token(self.entropy.as_ref(), 16);
         let secret = (method == crate::AuthMethod::ClientSecretBasic)
             .then(|| SecretString::new(random_token(self.entropy.as_ref(), 32)));
-        let scope = crate::ScopeSet::parse(&new.scope).map_err(|e| AdminError::Invalid(e.description))?;
+        let scope =
+            crate::ScopeSet::parse(&new.scope).map_err(|e| AdminError::Invalid(e.description))?;
         let record = ClientRecord {
             client_id: client_id.clone(),
             name: new.name.trim().to_string(),
             secret_hash: secret.as_ref().map(|s| sha256_hex(s.expose())),
             public_client: new.public,
             auth_method: method.as_str().into(),
-            grant_types: grants.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" "),
+            grant_types: grants
+                .iter()
+                .map(|g| g.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
             scope: scope.to_string(),
             redirect_uris: serde_json::to_string(&new.redirect_uris)
                 .map_err(|e| AdminError::Invalid(e.to_string()))?,

@@ -40,7 +40,10 @@ impl LoginThrottle {
         if failures.len() > 100_000 {
             failures.retain(|_, (start, _)| *start + WINDOW_MS > now_ms);
         }
-        for key in [format!("u:{}", username.to_lowercase()), format!("a:{address}")] {
+        for key in [
+            format!("u:{}", username.to_lowercase()),
+            format!("a:{address}"),
+        ] {
             let entry = failures.entry(key).or_insert((now_ms, 0));
             if entry.0 + WINDOW_MS <= now_ms {
                 *entry = (now_ms, 0);
@@ -68,7 +71,10 @@ mod tests {
             assert_eq!(t.retry_after("alice", "1.2.3.4", 0), None);
             t.record_failure("alice", "1.2.3.4", 0);
         }
-        assert_eq!(t.retry_after("alice", "5.6.7.8", 1_000), Some(WINDOW_MS - 1_000));
+        assert_eq!(
+            t.retry_after("alice", "5.6.7.8", 1_000),
+            Some(WINDOW_MS - 1_000)
+        );
         assert_eq!(t.retry_after("bob", "1.2.3.4", 1_000), None);
         assert_eq!(t.retry_after("alice", "1.2.3.4", WINDOW_MS), None);
     }

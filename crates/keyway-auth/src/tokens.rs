@@ -123,9 +123,9 @@ impl AuthService {
             "preferred_username": subject.username,
         });
         let claims = match claims {
-            serde_json::Value::Object(map) => serde_json::Value::Object(
-                map.into_iter().filter(|(_, v)| !v.is_null()).collect(),
-            ),
+            serde_json::Value::Object(map) => {
+                serde_json::Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
+            }
             other => other,
         };
         self.sign_jwt("JWT", &claims)
@@ -149,16 +149,20 @@ impl AuthService {
     /// Verifies one of our access tokens: known `kid`, the key's own algorithm, `typ: at+jwt`,
     /// signature, issuer, expiry, and not revoked. `None` for anything else.
     pub fn verify_access_token(&self, token: &str) -> Option<AccessTokenClaims> {
-        let (input, header, payload, signature) = split_compact(token).ok()?;
-        let header: ReadHeader = serde_json::from_slice(&header).ok()?;
+        let jws = split_compact(token).ok()?;
+        let header: ReadHeader = serde_json::from_slice(&jws.header).ok()?;
         let key = self.keys.verifier(header.kid.as_deref()?)?;
         if header.alg != key.alg || header.typ.as_deref() != Some("at+jwt") {
             return None;
         }
-        key.verify(input.as_bytes(), &signature).ok()?;
-        let claims: AccessTokenClaims = serde_json::from_slice(&payload).ok()?;
+        key.verify(jws.signing_input.as_bytes(), &jws.signature)
+            .ok()?;
+        let claims: AccessTokenClaims = serde_json::from_slice(&jws.payload).ok()?;
         let now = self.clock.now_secs();
-        if claims.iss != self.config.issuer || claims.exp <= now || claims.iat > now + self.config.clock_skew {
+        if claims.iss != self.config.issuer
+            || claims.exp <= now
+            || claims.iat > now + self.config.clock_skew
+        {
             return None;
         }
         if self.revoked.contains(&claims.jti) {

@@ -25,22 +25,25 @@ pub struct UserInfo {
 
 /// A PHC hash of a password nobody has, so that an unknown username costs as much time as a
 /// wrong password (no user enumeration by timing).
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$q0cHSsLLnAxMG3yl6SC8zmIT3Ss9cxFxLAZ6zzdf7vI";
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$q0cHSsLLnAxMG3yl6SC8zmIT3Ss9cxFxLAZ6zzdf7vI";
 
 impl AuthService {
     pub async fn create_user(&self, new: NewUser) -> Result<UserInfo, AdminError> {
         let username = new.username.trim().to_string();
         if username.is_empty()
             || username.len() > 128
-            || username.chars().any(|c| c.is_control() || c.is_whitespace())
+            || username
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
         {
             return Err(AdminError::Invalid(
                 "username must be 1–128 characters without spaces or control characters".into(),
             ));
         }
         if new.password.expose().chars().count() < 8 {
-            return Err(AdminError::Invalid("password must have at least 8 characters".into()));
+            return Err(AdminError::Invalid(
+                "password must have at least 8 characters".into(),
+            ));
         }
         let salt_bytes = random_token(self.entropy(), 16);
         let password = new.password.clone();

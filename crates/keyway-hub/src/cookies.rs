@@ -35,7 +35,10 @@ mod tests {
     #[test]
     fn reads_one_cookie_among_many() {
         let mut headers = HeaderMap::new();
-        headers.insert(COOKIE, HeaderValue::from_static("a=1; keyway_session=abc; b=2"));
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("a=1; keyway_session=abc; b=2"),
+        );
         assert_eq!(read(&headers, SESSION).as_deref(), Some("abc"));
         assert_eq!(read(&headers, BROWSER), None);
     }

@@ -50,7 +50,12 @@ pub struct Hub {
 impl Hub {
     /// Opens the store (creating the data directory and applying migrations) and loads keys.
     pub async fn open(options: &HubOptions) -> Result<Hub, HubError> {
-        Hub::open_with(options, Arc::new(SystemClock), Arc::new(SystemEntropy::default())).await
+        Hub::open_with(
+            options,
+            Arc::new(SystemClock),
+            Arc::new(SystemEntropy::default()),
+        )
+        .await
     }
 
     /// As [`Hub::open`], with an explicit clock and entropy source (tests).
@@ -83,7 +88,9 @@ impl Hub {
             .merge(health::routes())
             .layer(axum::middleware::from_fn(metrics::track))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .layer(tower_http::catch_panic::CatchPanicLayer::custom(errors::panic_response))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                errors::panic_response,
+            ))
             .with_state(self.state.clone())
     }
 
@@ -117,7 +124,7 @@ async fn upkeep(auth: Arc<AuthService>) {
         if let Err(err) = auth.maintain().await {
             tracing::warn!(error = %err, "hub upkeep failed; will retry");
         }
-        if ticks % 30 == 0 {
+        if ticks.is_multiple_of(30) {
             let now = auth.clock().now_secs();
             if let Err(err) = auth.store().purge_expired(now).await {
                 tracing::warn!(error = %err, "purging expired rows failed");

@@ -171,8 +171,14 @@ mod tests {
 
     #[test]
     fn picks_backend_from_scheme() {
-        assert_eq!(Backend::from_url("sqlite://x.db").ok(), Some(Backend::Sqlite));
-        assert_eq!(Backend::from_url("postgres://h/db").ok(), Some(Backend::Postgres));
+        assert_eq!(
+            Backend::from_url("sqlite://x.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("postgres://h/db").ok(),
+            Some(Backend::Postgres)
+        );
         assert_eq!(Backend::from_url("mysql://h/db").ok(), Some(Backend::Mysql));
         assert!(matches!(
             Backend::from_url("redis://h"),
@@ -182,7 +188,13 @@ mod tests {
 
     #[test]
     fn sqlite_url_gets_create_mode() {
-        assert_eq!(normalise_url(Backend::Sqlite, "sqlite://a.db"), "sqlite://a.db?mode=rwc");
-        assert_eq!(normalise_url(Backend::Sqlite, "sqlite://a.db?x=1"), "sqlite://a.db?x=1&mode=rwc");
+        assert_eq!(
+            normalise_url(Backend::Sqlite, "sqlite://a.db"),
+            "sqlite://a.db?mode=rwc"
+        );
+        assert_eq!(
+            normalise_url(Backend::Sqlite, "sqlite://a.db?x=1"),
+            "sqlite://a.db?x=1&mode=rwc"
+        );
     }
 }

@@ -45,9 +45,8 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
 
 impl Store {
     pub async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT INTO clients ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        );
+        let sql =
+            format!("INSERT INTO clients ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         sqlx::query(self.sql(&sql))
             .bind(&client.client_id)
             .bind(&client.name)

@@ -315,7 +315,11 @@ impl Store {
     }
 
     /// Marks a refresh token rotated; false when another request rotated it first.
-    pub async fn mark_refresh_rotated(&self, token_hash: &str, now: i64) -> Result<bool, StoreError> {
+    pub async fn mark_refresh_rotated(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(self.sql(
             "UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL",
         ))
@@ -333,9 +337,11 @@ impl Store {
         family_id: &str,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(self.sql(
-            "INSERT INTO family_access_tokens (jti, family_id, expires_at) VALUES (?, ?, ?)",
-        ))
+        sqlx::query(
+            self.sql(
+                "INSERT INTO family_access_tokens (jti, family_id, expires_at) VALUES (?, ?, ?)",
+            ),
+        )
         .bind(jti)
         .bind(family_id)
         .bind(expires_at)
@@ -421,10 +427,11 @@ impl Store {
 
     /// The ids of revoked access tokens that have not expired yet.
     pub async fn revoked_access_tokens(&self, now: i64) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(self.sql("SELECT jti FROM revoked_access_tokens WHERE expires_at > ?"))
-            .bind(now)
-            .fetch_all(self.reader())
-            .await?;
+        let rows =
+            sqlx::query(self.sql("SELECT jti FROM revoked_access_tokens WHERE expires_at > ?"))
+                .bind(now)
+                .fetch_all(self.reader())
+                .await?;
         rows.iter()
             .map(|row| row.try_get::<String, _>(0).map_err(StoreError::from))
             .collect()
@@ -438,9 +445,9 @@ impl Store {
         jti_digest: &str,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        let insert = sqlx::query(self.sql(
-            "INSERT INTO client_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)",
-        ))
+        let insert = sqlx::query(
+            self.sql("INSERT INTO client_assertions (client_id, jti, expires_at) VALUES (?, ?, ?)"),
+        )
         .bind(client_id)
         .bind(jti_digest)
         .bind(expires_at)

@@ -51,7 +51,8 @@ pub struct SigningKeyRecord {
     pub expires_at: Option<i64>,
 }
 
-const COLUMNS: &str = "kid, alg, state, public_jwk, created_at, activated_at, retired_at, expires_at";
+const COLUMNS: &str =
+    "kid, alg, state, public_jwk, created_at, activated_at, retired_at, expires_at";
 
 fn from_row(row: &AnyRow) -> Result<SigningKeyRecord, StoreError> {
     let state: String = row.try_get("state")?;
@@ -146,9 +147,9 @@ impl Store {
 
     /// Forgets retired keys whose tokens have all expired; returns their kids (to delete files).
     pub async fn drop_expired_signing_keys(&self, now: i64) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(self.sql(
-            "SELECT kid FROM signing_keys WHERE state = 'retired' AND expires_at < ?",
-        ))
+        let rows = sqlx::query(
+            self.sql("SELECT kid FROM signing_keys WHERE state = 'retired' AND expires_at < ?"),
+        )
         .bind(now)
         .fetch_all(self.writer())
         .await?;

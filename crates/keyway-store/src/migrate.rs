@@ -51,12 +51,17 @@ impl Store {
             if applied.contains(&migration.version) {
                 continue;
             }
-            tracing::info!(version = migration.version, name = migration.name, "applying migration");
+            tracing::info!(
+                version = migration.version,
+                name = migration.name,
+                "applying migration"
+            );
             let mut tx = pool.begin().await?;
             for statement in statements(migration.sql) {
                 tx.execute(sqlx::AssertSqlSafe(statement)).await?;
             }
-            let record = self.sql("INSERT INTO keyway_migrations (version, name, applied_at) VALUES (?, ?, ?)");
+            let record = self
+                .sql("INSERT INTO keyway_migrations (version, name, applied_at) VALUES (?, ?, ?)");
             sqlx::query(record)
                 .bind(migration.version)
                 .bind(migration.name)
@@ -104,7 +109,9 @@ mod tests {
 
     #[test]
     fn splits_statements_and_drops_comments() {
-        let parts = statements("-- hi\nCREATE TABLE a (x INT);\nCREATE TABLE b (\n y INT\n) ENGINE=InnoDB;\n");
+        let parts = statements(
+            "-- hi\nCREATE TABLE a (x INT);\nCREATE TABLE b (\n y INT\n) ENGINE=InnoDB;\n",
+        );
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0], "CREATE TABLE a (x INT)");
         assert!(parts[1].ends_with("ENGINE=InnoDB"));

@@ -58,14 +58,17 @@ impl Store {
     }
 
     /// The scopes `user_id` has already granted `client_id` (space-separated), if any.
-    pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query(
-            self.sql("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?"),
-        )
-        .bind(user_id)
-        .bind(client_id)
-        .fetch_optional(self.reader())
-        .await?;
+    pub async fn consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row =
+            sqlx::query(self.sql("SELECT scope FROM consents WHERE user_id = ? AND client_id = ?"))
+                .bind(user_id)
+                .bind(client_id)
+                .fetch_optional(self.reader())
+                .await?;
         Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
     }
 

@@ -26,7 +26,10 @@ impl Store {
         match insert {
             Ok(_) => Ok(value.to_string()),
             Err(err) => match StoreError::conflict_or(err, name) {
-                StoreError::Conflict(_) => self.setting(name).await?.ok_or(StoreError::Corrupt("settings")),
+                StoreError::Conflict(_) => self
+                    .setting(name)
+                    .await?
+                    .ok_or(StoreError::Corrupt("settings")),
                 other => Err(other),
             },
         }

@@ -146,7 +146,11 @@ mod tests {
     fn flags_override_the_file_and_unknown_keys_fail() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keyway.toml");
-        std::fs::write(&path, "data_dir = \"/from/file\"\ndatabase = \"sqlite://f.db\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "data_dir = \"/from/file\"\ndatabase = \"sqlite://f.db\"\n",
+        )
+        .unwrap();
         let mut a = args();
         a.config = Some(path.clone());
         a.database = Some("postgres://flag/db".into());

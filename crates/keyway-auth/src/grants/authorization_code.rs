@@ -61,27 +61,38 @@ impl AuthService {
             return Err(OAuthError::invalid_grant("unknown authorization code"));
         };
         if record.client_id != client.client_id {
-            return Err(OAuthError::invalid_grant("code was issued to another client"));
+            return Err(OAuthError::invalid_grant(
+                "code was issued to another client",
+            ));
         }
         if !self.store.mark_code_used(&code_hash, now).await? {
             self.store.revoke_family(&record.family_id, now).await?;
             self.reload_revocations_soon().await;
             tracing::warn!(client_id = %client.client_id, "authorization code replayed; its tokens are revoked");
-            return Err(OAuthError::invalid_grant("authorization code was already used"));
+            return Err(OAuthError::invalid_grant(
+                "authorization code was already used",
+            ));
         }
         if record.expires_at <= now {
             return Err(OAuthError::invalid_grant("authorization code expired"));
         }
         if record.redirect_uri != redirect_uri {
-            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
         }
         if !pkce_matches(verifier, &record.code_challenge) {
-            return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match the code_challenge",
+            ));
         }
         let granted_resources = split(&record.resources);
         let resources = if asked_resources.is_empty() {
             granted_resources
-        } else if asked_resources.iter().all(|r| granted_resources.contains(r)) {
+        } else if asked_resources
+            .iter()
+            .all(|r| granted_resources.contains(r))
+        {
             asked_resources
         } else {
             return Err(OAuthError::new(
@@ -193,8 +204,14 @@ mod tests {
     fn rfc7636_appendix_b() {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         assert!(valid_verifier(verifier));
-        assert!(pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
-        assert!(!pkce_matches(verifier, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"));
+        assert!(pkce_matches(
+            verifier,
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!pkce_matches(
+            verifier,
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"
+        ));
     }
 
     #[test]

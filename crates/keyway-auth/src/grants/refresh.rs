@@ -25,16 +25,24 @@ impl AuthService {
         let now = now_ms.div_euclid(1000);
         let hash = sha256_hex(token);
         let Some(record) = self.store.refresh_token(&hash).await? else {
-            return Err(OAuthError::invalid_grant("unknown or revoked refresh token"));
+            return Err(OAuthError::invalid_grant(
+                "unknown or revoked refresh token",
+            ));
         };
         if record.client_id != client.client_id {
-            return Err(OAuthError::invalid_grant("refresh token was issued to another client"));
+            return Err(OAuthError::invalid_grant(
+                "refresh token was issued to another client",
+            ));
         }
         let Some(family) = self.store.token_family(&record.family_id).await? else {
-            return Err(OAuthError::invalid_grant("unknown or revoked refresh token"));
+            return Err(OAuthError::invalid_grant(
+                "unknown or revoked refresh token",
+            ));
         };
         if family.revoked_at.is_some() {
-            return Err(OAuthError::invalid_grant("unknown or revoked refresh token"));
+            return Err(OAuthError::invalid_grant(
+                "unknown or revoked refresh token",
+            ));
         }
         if record.expires_at <= now {
             return Err(OAuthError::invalid_grant("refresh token expired"));

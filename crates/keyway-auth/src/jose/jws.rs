@@ -1,7 +1,6 @@
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    self, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair,
-    UnparsedPublicKey,
+    self, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, UnparsedPublicKey,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -28,8 +27,15 @@ pub enum JoseError {
 
 /// A private signing key. Its algorithm is fixed when it is made.
 pub enum SigningKey {
-    Ed25519 { kid: String, pair: Ed25519KeyPair },
-    Es256 { kid: String, pair: EcdsaKeyPair, rng: SystemRandom },
+    Ed25519 {
+        kid: String,
+        pair: Ed25519KeyPair,
+    },
+    Es256 {
+        kid: String,
+        pair: EcdsaKeyPair,
+        rng: SystemRandom,
+    },
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -165,20 +171,30 @@ pub fn sign_compact(key: &SigningKey, header: &[u8], payload: &[u8]) -> Result<S
     Ok(out)
 }
 
-/// The parts of a compact JWS: (signing input, header bytes, payload bytes, signature bytes).
-pub fn split_compact(token: &str) -> Result<(&str, Vec<u8>, Vec<u8>, Vec<u8>), JoseError> {
+/// The decoded parts of a compact JWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactJws<'a> {
+    /// `b64(header).b64(payload)`, what the signature covers.
+    pub signing_input: &'a str,
+    pub header: Vec<u8>,
+    pub payload: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+/// Splits and decodes a compact JWS (RFC 7515 §7.1).
+pub fn split_compact(token: &str) -> Result<CompactJws<'_>, JoseError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JoseError::Malformed);
     };
-    let signing_input = &token[..h.len() + 1 + p.len()];
-    Ok((
-        signing_input,
-        decode_segment(h)?,
-        decode_segment(p)?,
-        decode_segment(s)?,
-    ))
+    Ok(CompactJws {
+        signing_input: &token[..h.len() + 1 + p.len()],
+        header: decode_segment(h)?,
+        payload: decode_segment(p)?,
+        signature: decode_segment(s)?,
+    })
 }
 
 pub fn decode_segment(segment: &str) -> Result<Vec<u8>, JoseError> {
@@ -225,10 +241,7 @@ mod tests {
         if let (Ok(key), Ok((input, _, payload, sig))) = (key, split_compact(RFC8037_JWS)) {
             assert_eq!(key.verify(input.as_bytes(), &sig), Ok(()));
             assert_eq!(payload, b"Example of Ed25519 signing");
-            assert_eq!(
-                key.verify(b"tampered", &sig),
-                Err(JoseError::BadSignature)
-            );
+            assert_eq!(key.verify(b"tampered", &sig), Err(JoseError::BadSignature));
         }
     }
 
@@ -253,7 +266,10 @@ mod tests {
             let jws = sign_compact(&key, br#"{"alg":"ES256"}"#, b"hello").unwrap_or_default();
             let verifier = VerifyingKey::from_jwk(&key.public_jwk());
             let (input, _, _, sig) = split_compact(&jws).unwrap_or(("", vec![], vec![], vec![]));
-            assert_eq!(verifier.map(|v| v.verify(input.as_bytes(), &sig)), Ok(Ok(())));
+            assert_eq!(
+                verifier.map(|v| v.verify(input.as_bytes(), &sig)),
+                Ok(Ok(()))
+            );
         }
     }
 }

@@ -9,4 +9,6 @@ mod jwk;
 mod jws;
 
 pub use jwk::{PublicJwk, jwk_thumbprint};
-pub use jws::{JoseError, SigningKey, VerifyingKey, decode_segment, sign_compact, split_compact};
+pub use jws::{
+    CompactJws, JoseError, SigningKey, VerifyingKey, decode_segment, sign_compact, split_compact,
+};

@@ -8,8 +8,8 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyway_auth::{
-    AuthorizationRequest, AuthorizeOutcome, ErrorCode, OAuthError, PendingAuthorization,
-    Redirect, SecretString, random_token,
+    AuthorizationRequest, AuthorizeOutcome, ErrorCode, OAuthError, PendingAuthorization, Redirect,
+    SecretString, random_token,
 };
 
 use crate::AppState;
@@ -108,39 +108,42 @@ pub async fn authorize(
             login_page(StatusCode::OK, &pending, &csrf, "", None)
         }
         Ok(AuthorizeOutcome::Consent(pending)) => {
-            show_consent(&state, &pending, &browser, user_id.as_deref().unwrap_or_default()).await
+            show_consent(
+                &state,
+                &pending,
+                &browser,
+                user_id.as_deref().unwrap_or_default(),
+            )
+            .await
         }
     };
     with_cookies(response, &[set_browser])
 }
 
-/// Checks the anti-CSRF token of a posted form; the error page when it is wrong.
+/// The page shown when a form's anti-CSRF token is missing or wrong.
+fn csrf_refused() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        &OAuthError::new(
+            ErrorCode::AccessDenied,
+            "the form could not be verified (expired page or cross-site request); start again",
+        ),
+    )
+}
+
+/// Checks the anti-CSRF token of a posted form; returns (request_id, browser id) when good.
 fn check_csrf(
     state: &AppState,
     headers: &HeaderMap,
     form: &keyway_auth::TokenRequest,
-) -> Result<(String, String), Response> {
-    let forbidden = || {
-        error_page(
-            StatusCode::FORBIDDEN,
-            &OAuthError::new(
-                ErrorCode::AccessDenied,
-                "the form could not be verified (expired page or cross-site request); start again",
-            ),
-        )
-    };
-    let request_id = form
-        .single("request_id")
-        .ok()
-        .flatten()
-        .ok_or_else(forbidden)?
-        .to_string();
-    let browser = cookies::read(headers, cookies::BROWSER).ok_or_else(forbidden)?;
+) -> Option<(String, String)> {
+    let request_id = form.single("request_id").ok().flatten()?.to_string();
+    let browser = cookies::read(headers, cookies::BROWSER)?;
     let csrf = form.single("csrf").ok().flatten().unwrap_or_default();
-    if !state.auth.csrf_ok(&request_id, &browser, csrf) {
-        return Err(forbidden());
-    }
-    Ok((request_id, browser))
+    state
+        .auth
+        .csrf_ok(&request_id, &browser, csrf)
+        .then_some((request_id, browser))
 }
 
 /// POST /oauth2/login: fields `username` and `password`.
@@ -154,17 +157,26 @@ pub async fn login(
         Ok(form) => form,
         Err(err) => return error_page(StatusCode::BAD_REQUEST, &err),
     };
-    let (request_id, browser) = match check_csrf(&state, &headers, &form) {
-        Ok(ids) => ids,
-        Err(response) => return response,
+    let Some((request_id, browser)) = check_csrf(&state, &headers, &form) else {
+        return csrf_refused();
     };
     let pending = match state.auth.pending(&request_id).await {
         Ok(pending) => pending,
         Err(err) => return error_page(status_of(err.code), &err),
     };
     let csrf = state.auth.csrf_token(&request_id, &browser);
-    let username = form.single("username").ok().flatten().unwrap_or_default().to_string();
-    let password = form.single("password").ok().flatten().unwrap_or_default().to_string();
+    let username = form
+        .single("username")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .to_string();
+    let password = form
+        .single("password")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .to_string();
     if username.is_empty() || password.is_empty() {
         return login_page(
             StatusCode::BAD_REQUEST,
@@ -181,7 +193,13 @@ pub async fn login(
             "Too many failed sign-in attempts. Try again in {} seconds.",
             (wait_ms + 999) / 1000
         );
-        return login_page(StatusCode::TOO_MANY_REQUESTS, &pending, &csrf, &username, Some(&message));
+        return login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &pending,
+            &csrf,
+            &username,
+            Some(&message),
+        );
     }
     let user = match state
         .auth
@@ -228,9 +246,8 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
         Ok(form) => form,
         Err(err) => return error_page(StatusCode::BAD_REQUEST, &err),
     };
-    let (request_id, _) = match check_csrf(&state, &headers, &form) {
-        Ok(ids) => ids,
-        Err(response) => return response,
+    let Some((request_id, _)) = check_csrf(&state, &headers, &form) else {
+        return csrf_refused();
     };
     let allow = match form.single("decision").ok().flatten() {
         Some("allow") => true,
@@ -245,10 +262,17 @@ pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: By
     let Some(session) = session_user(&state, &headers).await else {
         return error_page(
             StatusCode::UNAUTHORIZED,
-            &OAuthError::new(ErrorCode::LoginRequired, "your sign-in expired; start again"),
+            &OAuthError::new(
+                ErrorCode::LoginRequired,
+                "your sign-in expired; start again",
+            ),
         );
     };
-    match state.auth.decide(&request_id, &session.user_id, allow).await {
+    match state
+        .auth
+        .decide(&request_id, &session.user_id, allow)
+        .await
+    {
         Ok(to) => redirect(&to, StatusCode::SEE_OTHER),
         Err(err) => error_page(status_of(err.code), &err),
     }

@@ -48,7 +48,10 @@ pub fn openid_configuration(config: &AuthConfig) -> Value {
     let mut doc = authorization_server_metadata(config);
     let issuer = &config.issuer;
     if let Value::Object(map) = &mut doc {
-        map.insert("userinfo_endpoint".into(), json!(format!("{issuer}{USERINFO}")));
+        map.insert(
+            "userinfo_endpoint".into(),
+            json!(format!("{issuer}{USERINFO}")),
+        );
         map.insert("subject_types_supported".into(), json!(["public"]));
         map.insert(
             "id_token_signing_alg_values_supported".into(),
@@ -57,11 +60,22 @@ pub fn openid_configuration(config: &AuthConfig) -> Value {
         map.insert(
             "claims_supported".into(),
             json!([
-                "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "at_hash",
+                "azp",
                 "preferred_username"
             ]),
         );
-        map.insert("prompt_values_supported".into(), json!(["none", "login", "consent"]));
+        map.insert(
+            "prompt_values_supported".into(),
+            json!(["none", "login", "consent"]),
+        );
     }
     doc
 }
@@ -69,7 +83,10 @@ pub fn openid_configuration(config: &AuthConfig) -> Value {
 fn public_json(body: String, max_age: &'static str) -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static(max_age)),
         ],
         body,

@@ -23,7 +23,8 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
             .await?;
         let response = state.auth.token(&client, &form).await?;
         let grant = form.single("grant_type").ok().flatten().unwrap_or_default();
-        ::metrics::counter!("keyway_tokens_issued_total", "grant" => grant.to_string()).increment(1);
+        ::metrics::counter!("keyway_tokens_issued_total", "grant" => grant.to_string())
+            .increment(1);
         Ok(response)
     }
     .await;

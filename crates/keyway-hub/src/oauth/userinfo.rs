@@ -8,12 +8,13 @@ use serde_json::json;
 use crate::AppState;
 
 fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let challenge = format!(
-        "Bearer realm=\"keyway\", error=\"{error}\", error_description=\"{description}\""
-    );
+    let challenge =
+        format!("Bearer realm=\"keyway\", error=\"{error}\", error_description=\"{description}\"");
     let mut response = status.into_response();
     if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
     }
     response
 }

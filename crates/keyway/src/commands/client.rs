@@ -55,9 +55,14 @@ pub async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<(
             if flag.json {
                 print_json(&clients)?;
             } else if clients.is_empty() {
-                println!("no clients yet: keyway client create --name NAME --grant client_credentials");
+                println!(
+                    "no clients yet: keyway client create --name NAME --grant client_credentials"
+                );
             } else {
-                println!("{:<24} {:<20} {:<20} {:<40} SCOPE", "CLIENT_ID", "NAME", "AUTH", "GRANTS");
+                println!(
+                    "{:<24} {:<20} {:<20} {:<40} SCOPE",
+                    "CLIENT_ID", "NAME", "AUTH", "GRANTS"
+                );
                 for c in clients {
                     println!(
                         "{:<24} {:<20} {:<20} {:<40} {}",

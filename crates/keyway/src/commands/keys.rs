@@ -34,7 +34,10 @@ pub async fn run(settings: Settings, command: KeysCommand) -> anyhow::Result<()>
             if flag.json {
                 print_json(&keys)?;
             } else {
-                println!("{:<45} {:<6} {:<8} {:<21} UNTIL", "KID", "ALG", "STATE", "CREATED");
+                println!(
+                    "{:<45} {:<6} {:<8} {:<21} UNTIL",
+                    "KID", "ALG", "STATE", "CREATED"
+                );
                 for k in keys {
                     let until = k.expires_at.map(when).unwrap_or_default();
                     println!(

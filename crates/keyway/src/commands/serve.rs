@@ -1,4 +1,3 @@
-
 use anyhow::Context;
 use keyway_hub::{Hub, HubOptions};
 use tokio::net::TcpListener;
@@ -27,7 +26,10 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     let backend = hub.state.auth.store().backend().name();
     println!("keyway hub listening on http://{local}");
     println!("  issuer:   {issuer}");
-    println!("  data dir: {} ({backend} store)", settings.data_dir.display());
+    println!(
+        "  data dir: {} ({backend} store)",
+        settings.data_dir.display()
+    );
     println!("  metadata: {issuer}/.well-known/openid-configuration");
     println!();
     println!("Next: register a client from another terminal:");

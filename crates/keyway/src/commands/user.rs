@@ -17,12 +17,7 @@ pub async fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()>
             json,
         } => {
             let password = read_password(password_stdin)?;
-            let user = service
-                .create_user(NewUser {
-                    username,
-                    password,
-                })
-                .await?;
+            let user = service.create_user(NewUser { username, password }).await?;
             if json.json {
                 print_json(&user)?;
             } else {
@@ -36,7 +31,12 @@ pub async fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()>
             } else {
                 println!("{:<24} {:<32} CREATED", "USERNAME", "USER_ID");
                 for u in users {
-                    println!("{:<24} {:<32} {}", u.username, u.user_id, when(u.created_at));
+                    println!(
+                        "{:<24} {:<32} {}",
+                        u.username,
+                        u.user_id,
+                        when(u.created_at)
+                    );
                 }
             }
         }
@@ -63,9 +63,8 @@ fn read_password(from_stdin: bool) -> anyhow::Result<SecretString> {
         let password = line.trim_end_matches(['\r', '\n']).to_string();
         return Ok(SecretString::new(password));
     }
-    let first = rpassword::prompt_password("Password: ").context(
-        "cannot prompt for a password (no terminal?): use --password-stdin",
-    )?;
+    let first = rpassword::prompt_password("Password: ")
+        .context("cannot prompt for a password (no terminal?): use --password-stdin")?;
     let again = rpassword::prompt_password("Repeat password: ")?;
     if first != again {
         anyhow::bail!("the passwords differ");

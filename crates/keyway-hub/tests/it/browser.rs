@@ -1,0 +1,188 @@
+//! A minimal browser for the login and consent pages: a cookie jar, form fields scraped from
+//! the HTML, and no automatic redirects.
+
+use std::collections::HashMap;
+
+use aws_lc_rs::digest;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::harness::{TestHub, http};
+
+pub struct Browser {
+    cookies: HashMap<String, String>,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+impl Page {
+    /// The `value` of a hidden input named `name`.
+    pub fn field(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no field {name} in page:\n{}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_string()
+    }
+
+    /// A query parameter of the redirect target.
+    pub fn redirect_param(&self, name: &str) -> Option<String> {
+        let location = self.location.as_ref()?;
+        let url = url::Url::parse(location).ok()?;
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+impl Browser {
+    pub fn new() -> Browser {
+        Browser {
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn absorb(&mut self, response: reqwest::Response) -> Page {
+        for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let pair = text.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            self.cookies.insert(k.to_string(), v.to_string());
+        }
+        Page {
+            status: response.status().as_u16(),
+            location: response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|v| v.to_str().unwrap().to_string()),
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    pub async fn get(&mut self, url: &str) -> Page {
+        let response = http()
+            .get(url)
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.absorb(response).await
+    }
+
+    pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+        let response = http()
+            .post(url)
+            .header(reqwest::header::COOKIE, self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.absorb(response).await
+    }
+}
+
+/// A PKCE pair (verifier, S256 challenge).
+pub fn pkce() -> (String, String) {
+    let verifier = keyway_auth::random_token(&keyway_auth::SystemEntropy::default(), 32);
+    let challenge = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// The authorize URL for a code request.
+pub fn authorize_url(
+    hub: &TestHub,
+    client_id: &str,
+    redirect: &str,
+    scope: &str,
+    challenge: &str,
+) -> String {
+    let mut url = url::Url::parse(&hub.url("/oauth2/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect)
+        .append_pair("scope", scope)
+        .append_pair("state", "st-123")
+        .append_pair("nonce", "n-456")
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256");
+    url.to_string()
+}
+
+/// Logs in and consents; returns the redirect page that carries the code.
+pub async fn log_in_and_allow(
+    browser: &mut Browser,
+    hub: &TestHub,
+    authorize: &str,
+    user: &str,
+    password: &str,
+) -> Page {
+    let login = browser.get(authorize).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let request_id = login.field("request_id");
+    let csrf = login.field("csrf");
+    let consent = browser
+        .post(
+            &hub.url("/oauth2/login"),
+            &[
+                ("request_id", &request_id),
+                ("csrf", &csrf),
+                ("username", user),
+                ("password", password),
+            ],
+        )
+        .await;
+    if consent.status == 303 {
+        return consent;
+    }
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    assert!(consent.body.contains("decision"), "{}", consent.body);
+    let csrf = consent.field("csrf");
+    browser
+        .post(
+            &hub.url("/oauth2/consent"),
+            &[
+                ("request_id", &request_id),
+                ("csrf", &csrf),
+                ("decision", "allow"),
+            ],
+        )
+        .await
+}
+
+/// Runs the whole browser part for a fresh user and returns (code, verifier).
+pub async fn obtain_code(
+    hub: &TestHub,
+    client_id: &str,
+    redirect: &str,
+    scope: &str,
+) -> (String, String) {
+    hub.user("alice", "correct horse battery").await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::new();
+    let done = log_in_and_allow(
+        &mut browser,
+        hub,
+        &authorize_url(hub, client_id, redirect, scope, &challenge),
+        "alice",
+        "correct horse battery",
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    (done.redirect_param("code").unwrap(), verifier)
+}

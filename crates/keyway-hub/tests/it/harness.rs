@@ -1,0 +1,289 @@
+//! Starts a hub on a free port with a controllable clock and a fresh database.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use keyway_auth::{
+    AuthConfig, AuthService, Clock, NewClient, NewUser, SecretString, SystemClock, SystemEntropy,
+};
+use keyway_hub::{Hub, HubOptions};
+use sqlx::Executor;
+use tokio::sync::oneshot;
+
+/// A clock the test moves by hand.
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn advance_secs(&self, secs: i64) {
+        self.0.fetch_add(secs * 1000, Ordering::SeqCst);
+    }
+    pub fn advance_ms(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Server {
+        kind: &'static str,
+        base_url: String,
+    },
+}
+
+/// The backends this run tests. A URL that is set but unreachable fails the test.
+pub fn backends() -> Vec<Backend> {
+    let mut list = vec![Backend::Sqlite];
+    for (kind, var) in [
+        ("postgres", "KEYWAY_TEST_POSTGRES_URL"),
+        ("mysql", "KEYWAY_TEST_MYSQL_URL"),
+    ] {
+        match std::env::var(var) {
+            Ok(url) if !url.is_empty() => list.push(Backend::Server {
+                kind,
+                base_url: url,
+            }),
+            _ => eprintln!("notice: {var} is not set; skipping the {kind} backend"),
+        }
+    }
+    list
+}
+
+pub struct TestHub {
+    pub base: String,
+    pub auth: Arc<AuthService>,
+    pub clock: Arc<ManualClock>,
+    pub backend: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    database: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+/// Replaces the database name (the URL path) of a server URL.
+fn with_database(base_url: &str, name: &str) -> String {
+    let (prefix, rest) = base_url.split_at(base_url.find("://").map(|i| i + 3).unwrap_or(0));
+    let (authority, query) = match rest.find('/') {
+        Some(i) => {
+            let path_and_query = &rest[i..];
+            let query = path_and_query
+                .find('?')
+                .map(|q| &path_and_query[q..])
+                .unwrap_or("");
+            (&rest[..i], query)
+        }
+        None => (rest, ""),
+    };
+    format!("{prefix}{authority}/{name}{query}")
+}
+
+async fn admin_execute(url: &str, sql: &str) {
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("test database {url} is set but unreachable: {e}"));
+    conn.execute(sqlx::AssertSqlSafe(sql.to_string()))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+impl TestHub {
+    pub async fn start(backend: &Backend) -> TestHub {
+        TestHub::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: &Backend, tweak: impl FnOnce(&mut AuthConfig)) -> TestHub {
+        let dir = tempfile::tempdir().unwrap();
+        let (database_url, database, label) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("keyway.db").display()),
+                None,
+                "sqlite".to_string(),
+            ),
+            Backend::Server { kind, base_url } => {
+                let name = format!(
+                    "kw_test_{}",
+                    keyway_auth::random_token(&SystemEntropy::default(), 9)
+                        .to_lowercase()
+                        .replace(['-', '_'], "x")
+                );
+                admin_execute(base_url, &format!("CREATE DATABASE {name}")).await;
+                (
+                    with_database(base_url, &name),
+                    Some((base_url.clone(), name)),
+                    kind.to_string(),
+                )
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut config = AuthConfig::new(&base);
+        tweak(&mut config);
+        let clock = Arc::new(ManualClock(AtomicI64::new(SystemClock.now_ms())));
+        let hub = Hub::open_with(
+            &HubOptions {
+                data_dir: dir.path().to_path_buf(),
+                database_url,
+                auth: config,
+            },
+            clock.clone(),
+            Arc::new(SystemEntropy::default()),
+        )
+        .await
+        .unwrap();
+        let auth = hub.state.auth.clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            hub.serve(listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestHub {
+            base,
+            auth,
+            clock,
+            backend: label,
+            shutdown: Some(tx),
+            server: Some(server),
+            database,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server and drops the per-test database.
+    pub async fn finish(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        if let Some((base_url, name)) = self.database.take() {
+            admin_execute(&base_url, &format!("DROP DATABASE {name}")).await;
+        }
+    }
+
+    pub async fn client(
+        &self,
+        grants: &[&str],
+        scope: &str,
+        redirect: &[&str],
+    ) -> (String, String) {
+        let registered = self
+            .auth
+            .create_client(NewClient {
+                name: "test client".into(),
+                grant_types: grants.iter().map(|g| g.to_string()).collect(),
+                scope: scope.into(),
+                redirect_uris: redirect.iter().map(|r| r.to_string()).collect(),
+                ..NewClient::default()
+            })
+            .await
+            .unwrap();
+        let secret = registered
+            .client_secret
+            .map(|s| s.expose().to_string())
+            .unwrap_or_default();
+        (registered.client.client_id, secret)
+    }
+
+    pub async fn public_client(&self, scope: &str, redirect: &str) -> String {
+        self.auth
+            .create_client(NewClient {
+                name: "public app".into(),
+                grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+                scope: scope.into(),
+                redirect_uris: vec![redirect.into()],
+                public: true,
+                ..NewClient::default()
+            })
+            .await
+            .unwrap()
+            .client
+            .client_id
+    }
+
+    pub async fn user(&self, username: &str, password: &str) {
+        self.auth
+            .create_user(NewUser {
+                username: username.into(),
+                password: SecretString::new(password.into()),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// Runs `test` once per configured backend, each on a fresh hub and database.
+pub async fn on_every_backend(test: impl AsyncFn(&TestHub)) {
+    for backend in backends() {
+        let hub = TestHub::start(&backend).await;
+        test(&hub).await;
+        hub.finish().await;
+    }
+}
+
+/// An HTTP client that follows no redirects (tests look at each hop).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// POSTs a form with HTTP Basic client authentication.
+pub async fn post_form(
+    url: &str,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let mut request = http().post(url).form(form);
+    if let Some((id, secret)) = basic {
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    (status, headers, json)
+}
+
+pub async fn client_credentials_token(hub: &TestHub, id: &str, secret: &str) -> String {
+    let (status, _, body) = post_form(
+        &hub.url("/oauth2/token"),
+        Some((id, secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn database_url_rewrite() {
+    assert_eq!(
+        with_database("postgres://root@127.0.0.1:5432/test", "kw_x"),
+        "postgres://root@127.0.0.1:5432/kw_x"
+    );
+    assert_eq!(
+        with_database("mysql://root@127.0.0.1:3306/test?ssl-mode=disabled", "kw_x"),
+        "mysql://root@127.0.0.1:3306/kw_x?ssl-mode=disabled"
+    );
+    assert_eq!(
+        with_database("mysql://root@h:1", "kw"),
+        "mysql://root@h:1/kw"
+    );
+}

@@ -1,0 +1,120 @@
+//! Signing-key rotation: publish before signing, keep retired keys until their tokens expire.
+
+use keyway_auth::SigningAlg;
+
+use crate::harness::{
+    Backend, TestHub, backends, client_credentials_token, http, on_every_backend, post_form,
+};
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+async fn published(hub: &TestHub) -> Vec<String> {
+    let jwks: serde_json::Value = http()
+        .get(hub.url("/oauth2/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn rotation_publishes_first_and_keeps_retired_keys_until_expiry() {
+    on_every_backend(async |hub: &TestHub| {
+        let (id, secret) = hub.client(&["client_credentials"], "read", &[]).await;
+        let old_token = client_credentials_token(hub, &id, &secret).await;
+        let old_kid = kid_of(&old_token);
+        let next = hub.auth.keys().next_kid().unwrap();
+        assert!(
+            published(hub).await.contains(&next),
+            "the next key is published before it signs"
+        );
+
+        let config = hub.auth.config().clone();
+        let now = hub.auth.clock().now_secs();
+        let signing = hub
+            .auth
+            .keys()
+            .rotate(
+                hub.auth.store(),
+                SigningAlg::EdDsa,
+                now,
+                config.longest_token_lifetime(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(signing, next);
+        let new_token = client_credentials_token(hub, &id, &secret).await;
+        assert_eq!(kid_of(&new_token), next);
+        let kids = published(hub).await;
+        assert!(
+            kids.contains(&old_kid) && kids.contains(&next) && kids.len() == 3,
+            "{kids:?}"
+        );
+        let (_, _, body) = post_form(
+            &hub.url("/oauth2/introspect"),
+            Some((&id, &secret)),
+            &[("token", &old_token)],
+        )
+        .await;
+        assert_eq!(
+            body["active"], true,
+            "tokens of the retired key still verify"
+        );
+
+        // Once every token of the retired key has expired, the key is dropped.
+        hub.clock.advance_secs(config.longest_token_lifetime() + 1);
+        let now = hub.auth.clock().now_secs();
+        hub.auth
+            .keys()
+            .rotate(
+                hub.auth.store(),
+                SigningAlg::EdDsa,
+                now,
+                config.longest_token_lifetime(),
+            )
+            .await
+            .unwrap();
+        assert!(!published(hub).await.contains(&old_kid));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn scheduled_rotation_happens_in_upkeep() {
+    on_every_backend(async |hub: &TestHub| {
+        let before = hub.auth.keys().signer().unwrap().kid().to_string();
+        hub.clock
+            .advance_secs(hub.auth.config().key_rotation_interval + 1);
+        hub.auth.maintain().await.unwrap();
+        let after = hub.auth.keys().signer().unwrap().kid().to_string();
+        assert_ne!(before, after);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn es256_can_be_selected() {
+    for backend in backends()
+        .into_iter()
+        .filter(|b| matches!(b, Backend::Sqlite))
+    {
+        let hub = TestHub::start_with(&backend, |c| c.signing_alg = SigningAlg::Es256).await;
+        let (id, secret) = hub.client(&["client_credentials"], "read", &[]).await;
+        let token = client_credentials_token(&hub, &id, &secret).await;
+        assert_eq!(
+            jsonwebtoken::decode_header(&token).unwrap().alg,
+            jsonwebtoken::Algorithm::ES256
+        );
+        hub.finish().await;
+    }
+}

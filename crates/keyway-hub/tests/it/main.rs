@@ -1,0 +1,18 @@
+//! Integration tests of the hub over real HTTP, run against every configured backend:
+//! SQLite always, PostgreSQL and MariaDB when `KEYWAY_TEST_POSTGRES_URL` /
+//! `KEYWAY_TEST_MYSQL_URL` are set (as `.ci/run` does).
+
+// Test helpers outside #[test] functions may panic on unexpected input: that is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bad_input;
+mod browser;
+mod browser_flow;
+mod client_credentials;
+mod discovery;
+mod harness;
+mod introspection;
+mod keys;
+mod oauth2_crate;
+mod private_key_jwt;
+mod refresh;
