@@ -285,6 +285,19 @@ fn crypto(err: JoseError) -> AdminError {
     AdminError::Crypto(err.to_string())
 }
 
+/// Creates the hub's data directory readable by its owner only: it holds the database (with
+/// secret digests) and the private signing keys.
+pub fn create_data_dir(dir: &Path) -> std::io::Result<()> {
+    let existed = dir.exists();
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    if !existed {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 /// Writes a secret file so that it is never visible half-written or with loose permissions:
 /// created 0600 under a temporary name, fsynced, then renamed into place.
 pub(crate) fn write_private_file(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -32,7 +32,7 @@ pub use entropy::{Entropy, SecretString, SystemEntropy, random_token, sha256_hex
 pub use error::{AdminError, ErrorCode, OAuthError};
 pub use grants::{TokenRequest, TokenResponse};
 pub use introspect::Introspection;
-pub use keys::{KeyRing, KeySummary, SigningAlg};
+pub use keys::{KeyRing, KeySummary, SigningAlg, create_data_dir};
 pub use scope::ScopeSet;
 pub use service::AuthService;
 pub use throttle::LoginThrottle;

@@ -64,7 +64,7 @@ impl Hub {
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
     ) -> Result<Hub, HubError> {
-        std::fs::create_dir_all(&options.data_dir)?;
+        keyway_auth::create_data_dir(&options.data_dir)?;
         let store = Store::open(&options.database_url).await?;
         let auth = AuthService::start(
             store,

@@ -12,7 +12,7 @@ use crate::settings::Settings;
 
 /// Opens the hub's store and authorization service for an admin command.
 pub async fn open_service(settings: &Settings) -> anyhow::Result<AuthService> {
-    std::fs::create_dir_all(&settings.data_dir)?;
+    keyway_auth::create_data_dir(&settings.data_dir)?;
     let store = Store::open(&settings.database).await?;
     let config = settings.auth_config(&settings.listen)?;
     Ok(AuthService::start(
