@@ -165,7 +165,8 @@ impl AuthService {
             return bad("this client is not registered for private_key_jwt");
         }
         // The key decides the algorithm; the header only has to agree with it.
-        let candidates = client.jwks.iter().filter(|k| match &header.kid {
+        let keys = self.client_keys(&client, header.kid.as_deref()).await?;
+        let candidates = keys.iter().filter(|k| match &header.kid {
             Some(kid) => &k.kid == kid,
             None => true,
         });

@@ -5,10 +5,11 @@ use std::sync::{Arc, RwLock};
 use keyway_store::{ClientRecord, Store};
 
 use crate::clients::{ClientInfo, parse_jwks};
+use crate::remote_jwks::RemoteJwksCache;
 use crate::revocation::RevocationList;
 use crate::{
-    AdminError, AuthConfig, Client, Clock, Entropy, KeyRing, LoginThrottle, NewClient, OAuthError,
-    RegisteredClient, SecretString, random_token, sha256_hex,
+    AdminError, AuthConfig, Client, Clock, Entropy, JwksSource, KeyRing, LoginThrottle, NewClient,
+    OAuthError, RegisteredClient, SecretString, random_token, sha256_hex,
 };
 
 /// How long a client read from the store is trusted before it is read again. Short, so that
@@ -33,6 +34,8 @@ pub struct AuthService {
     pub(crate) revoked: RevocationList,
     pub throttle: LoginThrottle,
     pub(crate) csrf_key: aws_lc_rs::hmac::Key,
+    pub(crate) jwks_source: Option<Arc<dyn JwksSource>>,
+    pub(crate) remote_jwks: RemoteJwksCache,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -70,9 +73,17 @@ impl AuthService {
             revoked: RevocationList::default(),
             throttle: LoginThrottle::default(),
             csrf_key,
+            jwks_source: None,
+            remote_jwks: RemoteJwksCache::default(),
         };
         service.refresh_revocations().await?;
         Ok(service)
+    }
+
+    /// Lets `private_key_jwt` clients registered with a `jwks_uri` authenticate.
+    pub fn with_jwks_source(mut self, source: Arc<dyn JwksSource>) -> AuthService {
+        self.jwks_source = Some(source);
+        self
     }
 
     pub fn config(&self) -> &AuthConfig {

@@ -6,6 +6,7 @@ mod cookies;
 mod errors;
 mod form;
 mod health;
+mod jwks_fetch;
 mod metrics;
 mod oauth;
 mod pages;
@@ -73,7 +74,8 @@ impl Hub {
             clock,
             entropy,
         )
-        .await?;
+        .await?
+        .with_jwks_source(Arc::new(jwks_fetch::HttpJwksSource::new()?));
         Ok(Hub {
             state: AppState {
                 auth: Arc::new(auth),
@@ -142,4 +144,6 @@ pub enum HubError {
     Store(#[from] keyway_store::StoreError),
     #[error(transparent)]
     Auth(#[from] keyway_auth::AdminError),
+    #[error("HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
 }

@@ -158,3 +158,56 @@ async fn bad_assertions_are_refused() {
     })
     .await;
 }
+
+/// A client that publishes its keys at a `jwks_uri`; rotating them there is picked up.
+#[tokio::test]
+async fn keys_from_a_jwks_uri_and_their_rotation() {
+    use std::sync::{Arc, Mutex};
+    on_every_backend(async |hub: &TestHub| {
+        let first = Ed25519KeyPair::generate().unwrap();
+        let jwk = |pair: &Ed25519KeyPair, kid: &str| {
+            json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())})
+        };
+        let published = Arc::new(Mutex::new(json!({"keys": [jwk(&first, "one")]})));
+        let served = published.clone();
+        let app = axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                let served = served.clone();
+                async move { axum::Json(served.lock().unwrap().clone()) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let jwks_uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let id = hub
+            .auth
+            .create_client(NewClient {
+                name: "remote keys".into(),
+                grant_types: vec!["client_credentials".into()],
+                scope: "read".into(),
+                jwks_uri: Some(jwks_uri),
+                ..NewClient::default()
+            })
+            .await
+            .unwrap()
+            .client
+            .client_id;
+        let client = KeyClient { id: id.clone(), pair: first };
+        let jwt = assertion(&client, json!({"alg": "EdDSA", "kid": "one"}), claims(hub, &client, "r1", 60));
+        let (status, body) = token_with(hub, &jwt).await;
+        assert_eq!(status, 200, "{body}");
+
+        // The client rotates to a new key at its URI; after the refetch gap the hub follows.
+        let second = Ed25519KeyPair::generate().unwrap();
+        *published.lock().unwrap() = json!({"keys": [jwk(&second, "two")]});
+        let rotated = KeyClient { id, pair: second };
+        hub.clock.advance_secs(31);
+        let jwt = assertion(&rotated, json!({"alg": "EdDSA", "kid": "two"}), claims(hub, &rotated, "r2", 60));
+        let (status, body) = token_with(hub, &jwt).await;
+        assert_eq!(status, 200, "{body}");
+        server.abort();
+    })
+    .await;
+}

@@ -1,0 +1,59 @@
+//! Fetches clients' JWK Sets over HTTPS (plain HTTP only on loopback, as at registration).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use keyway_auth::JwksSource;
+
+/// A JWKS larger than this is not a JWKS.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+pub struct HttpJwksSource {
+    client: reqwest::Client,
+}
+
+impl HttpJwksSource {
+    pub fn new() -> Result<HttpJwksSource, reqwest::Error> {
+        // rustls needs one process-wide crypto provider; keyway uses aws-lc-rs everywhere.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(3))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("keyway/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(HttpJwksSource { client })
+    }
+}
+
+impl JwksSource for HttpJwksSource {
+    fn fetch<'a>(
+        &'a self,
+        uri: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
+        Box::pin(async move {
+            let mut response = self
+                .client
+                .get(uri)
+                .header(
+                    reqwest::header::ACCEPT,
+                    "application/jwk-set+json, application/json",
+                )
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !response.status().is_success() {
+                return Err(format!("HTTP {}", response.status()));
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+                body.extend_from_slice(&chunk);
+                if body.len() > MAX_JWKS_BYTES {
+                    return Err("JWKS larger than 64 KiB".into());
+                }
+            }
+            String::from_utf8(body).map_err(|_| "JWKS is not UTF-8".to_string())
+        })
+    }
+}
