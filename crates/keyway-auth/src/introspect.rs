@@ -1,5 +1,7 @@
 //! RFC 7662 introspection and RFC 7009 revocation.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::tokens::{AccessTokenClaims, Audience};
@@ -51,16 +53,16 @@ impl AuthService {
             return Ok(match self.active_access_token(token).await? {
                 Some(claims) => Introspection {
                     active: true,
-                    scope: Some(claims.scope),
-                    client_id: Some(claims.client_id),
-                    username: claims.username,
+                    scope: Some(claims.scope.clone()),
+                    client_id: Some(claims.client_id.clone()),
+                    username: claims.username.clone(),
                     token_type: Some("Bearer"),
                     exp: Some(claims.exp),
                     iat: Some(claims.iat),
-                    sub: Some(claims.sub),
-                    aud: Some(claims.aud),
-                    iss: Some(claims.iss),
-                    jti: Some(claims.jti),
+                    sub: Some(claims.sub.clone()),
+                    aud: Some(claims.aud.clone()),
+                    iss: Some(claims.iss.clone()),
+                    jti: Some(claims.jti.clone()),
                 },
                 None => Introspection::default(),
             });
@@ -104,7 +106,7 @@ impl AuthService {
     pub async fn active_access_token(
         &self,
         token: &str,
-    ) -> Result<Option<AccessTokenClaims>, OAuthError> {
+    ) -> Result<Option<Arc<AccessTokenClaims>>, OAuthError> {
         let Some(claims) = self.verify_access_token(token) else {
             return Ok(None);
         };

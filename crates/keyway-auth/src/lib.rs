@@ -22,6 +22,7 @@ mod service;
 mod throttle;
 mod tokens;
 mod users;
+mod verified;
 
 pub use authorize::{
     AuthorizationRequest, AuthorizeOutcome, PendingAuthorization, Redirect, SessionUser,

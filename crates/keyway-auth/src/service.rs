@@ -7,6 +7,7 @@ use keyway_store::{ClientRecord, Store};
 use crate::clients::{ClientInfo, parse_jwks};
 use crate::remote_jwks::RemoteJwksCache;
 use crate::revocation::RevocationList;
+use crate::verified::VerifiedTokens;
 use crate::{
     AdminError, AuthConfig, Client, Clock, Entropy, JwksSource, KeyRing, LoginThrottle, NewClient,
     OAuthError, RegisteredClient, SecretString, random_token, sha256_hex,
@@ -36,6 +37,7 @@ pub struct AuthService {
     pub(crate) csrf_key: aws_lc_rs::hmac::Key,
     pub(crate) jwks_source: Option<Arc<dyn JwksSource>>,
     pub(crate) remote_jwks: RemoteJwksCache,
+    pub(crate) verified: VerifiedTokens,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -75,6 +77,7 @@ impl AuthService {
             csrf_key,
             jwks_source: None,
             remote_jwks: RemoteJwksCache::default(),
+            verified: VerifiedTokens::default(),
         };
         service.refresh_revocations().await?;
         Ok(service)

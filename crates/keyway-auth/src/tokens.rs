@@ -1,5 +1,7 @@
 //! Minting and checking the hub's JWTs: RFC 9068 access tokens and OpenID Connect ID tokens.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -148,7 +150,27 @@ impl AuthService {
 
     /// Verifies one of our access tokens: known `kid`, the key's own algorithm, `typ: at+jwt`,
     /// signature, issuer, expiry, and not revoked. `None` for anything else.
-    pub fn verify_access_token(&self, token: &str) -> Option<AccessTokenClaims> {
+    pub fn verify_access_token(&self, token: &str) -> Option<Arc<AccessTokenClaims>> {
+        let claims = match self.verified.get(token) {
+            Some(claims) => claims,
+            None => {
+                let claims = Arc::new(self.check_signature(token)?);
+                self.verified.insert(token, claims.clone());
+                claims
+            }
+        };
+        let now = self.clock.now_secs();
+        if claims.exp <= now || claims.iat > now + self.config.clock_skew {
+            return None;
+        }
+        if self.revoked.contains(&claims.jti) {
+            return None;
+        }
+        Some(claims)
+    }
+
+    /// The part of verification that never changes for a given token string.
+    fn check_signature(&self, token: &str) -> Option<AccessTokenClaims> {
         let jws = split_compact(token).ok()?;
         let header: ReadHeader = serde_json::from_slice(&jws.header).ok()?;
         let key = self.keys.verifier(header.kid.as_deref()?)?;
@@ -158,16 +180,6 @@ impl AuthService {
         key.verify(jws.signing_input.as_bytes(), &jws.signature)
             .ok()?;
         let claims: AccessTokenClaims = serde_json::from_slice(&jws.payload).ok()?;
-        let now = self.clock.now_secs();
-        if claims.iss != self.config.issuer
-            || claims.exp <= now
-            || claims.iat > now + self.config.clock_skew
-        {
-            return None;
-        }
-        if self.revoked.contains(&claims.jti) {
-            return None;
-        }
-        Some(claims)
+        (claims.iss == self.config.issuer).then_some(claims)
     }
 }
