@@ -53,6 +53,51 @@ pub enum Command {
     /// Manage the hub's token-signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Privacy-preserving record linkage (partner side: hash identifiers offline).
+    #[command(subcommand)]
+    Link(LinkCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LinkCommand {
+    /// Normalise identifiers and hash them with the linkage rules (offline, streaming).
+    ///
+    /// Exit status: 0 all rows hashed, 3 done but some rows were rejected (see --errors),
+    /// 1 nothing written.
+    Hash(LinkHashArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LinkHashArgs {
+    /// CSV with columns patid, first, last, dob, sex, race (see --column).
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Where to write PATID and one hash column per rule (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Comma-separated rules: F_L_D_S, F_L_D_R (legacy), F_L_D_S_FOLD, F_L_D_R_FOLD.
+    #[arg(long, default_value = "F_L_D_S,F_L_D_R")]
+    pub rules: String,
+    /// Legacy salt appended before SHA-256 (default: none).
+    #[arg(long, conflicts_with = "secret_file")]
+    pub salt: Option<String>,
+    /// Keyed mode: HMAC-SHA256 with the secret in this file (shared by partners, never the hub).
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// Map a field to another header, e.g. --column first=FIRST_NAME (repeatable).
+    #[arg(long = "column", value_name = "FIELD=HEADER")]
+    pub columns: Vec<String>,
+    /// Write rejected rows (line, patid, reason) to this CSV.
+    #[arg(long, value_name = "FILE")]
+    pub errors: Option<PathBuf>,
+    /// Stop at the first bad row and write nothing.
+    #[arg(long)]
+    pub strict: bool,
+    /// No progress bar or summary (for cron).
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,10 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) if err.downcast_ref::<commands::PartialSuccess>().is_some() => {
+            eprintln!("warning: {err:#}");
+            std::process::ExitCode::from(3)
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
@@ -30,11 +34,16 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Offline partner-side commands need no hub settings.
+    if let Command::Link(cmd) = cli.command {
+        return commands::link::run(cmd);
+    }
     let settings = settings::Settings::resolve(&cli.global)?;
     match cli.command {
         Command::Serve(args) => commands::serve::run(settings, args).await,
         Command::Client(cmd) => commands::client::run(settings, cmd).await,
         Command::User(cmd) => commands::user::run(settings, cmd).await,
         Command::Keys(cmd) => commands::keys::run(settings, cmd).await,
+        Command::Link(cmd) => commands::link::run(cmd),
     }
 }

@@ -1,5 +1,6 @@
 pub mod client;
 pub mod keys;
+pub mod link;
 pub mod serve;
 pub mod user;
 
@@ -24,6 +25,11 @@ pub async fn open_service(settings: &Settings) -> anyhow::Result<AuthService> {
     )
     .await?)
 }
+
+/// The command did its work but not all of it (exit status 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PartialSuccess(pub String);
 
 /// Prints `value` as pretty JSON.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

@@ -1,0 +1,22 @@
+//! Privacy-preserving record linkage: the partner side.
+//!
+//! A partner site normalises patient identifiers and hashes them locally with the legacy
+//! OneFlorida rules (bit-exact, so hash files made by the old tools still link), or with a
+//! keyed HMAC mode the hub cannot reverse. Only hashes leave the site. The rules and their test
+//! vectors are specified in `docs/linkage.md`.
+
+mod crlf;
+mod dob;
+mod error;
+mod hash_csv;
+mod normalize;
+mod rules;
+
+pub use dob::{Date, parse_dob};
+pub use error::{FieldError, LinkError};
+pub use hash_csv::{ColumnMap, HashJob, HashSummary, hash_csv};
+pub use normalize::{fold_accents, normalize_race, normalize_sex, normalize_text};
+pub use rules::{HashKey, Person, Rule, RuleHasher};
+
+#[cfg(test)]
+mod tests;
