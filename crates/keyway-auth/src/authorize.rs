@@ -136,6 +136,7 @@ impl AuthService {
             scope: scope.to_string(),
             state: state.map(str::to_string),
             nonce,
+            prompt: (!prompt.is_empty()).then(|| prompt.clone()),
             code_challenge: challenge,
             resources: join(&resources),
             user_id: session.as_ref().map(|s| s.user_id.clone()),
@@ -193,10 +194,15 @@ impl AuthService {
             .await?;
         let scope = ScopeSet::parse(&record.scope)?;
         let client_name = self.client_name(&record.client_id).await?;
-        let outcome = if self
+        // `prompt=consent` asks again even when consent is remembered.
+        let must_ask = record
+            .prompt
+            .as_deref()
+            .is_some_and(|p| p.split(' ').any(|v| v == "consent"));
+        let consented = self
             .has_consent(&user.user_id, &record.client_id, &scope)
-            .await?
-        {
+            .await?;
+        let outcome = if consented && !must_ask {
             self.store.delete_authorization_request(request_id).await?;
             AuthorizeOutcome::Redirect(self.issue_code(&record, &user.user_id, now).await?)
         } else {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 
 use crate::jose::{sign_compact, split_compact};
 use crate::{AuthService, OAuthError, random_token};
@@ -52,6 +52,16 @@ pub struct AccessTokenClaims {
     /// The username, for user-delegated tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+}
+
+/// OIDC Core §3.1.3.6: the left half of the hash the signing algorithm uses. Ed25519 signs
+/// with SHA-512 inside, so EdDSA tokens use SHA-512 (the OpenID working group's reading,
+/// followed by openidconnect-rs and others).
+pub(crate) fn at_hash(alg: &str, access_token: &str) -> String {
+    match alg {
+        "EdDSA" => URL_SAFE_NO_PAD.encode(&Sha512::digest(access_token.as_bytes())[..32]),
+        _ => URL_SAFE_NO_PAD.encode(&Sha256::digest(access_token.as_bytes())[..16]),
+    }
 }
 
 #[derive(Serialize)]
@@ -111,7 +121,10 @@ impl AuthService {
         access_token: &str,
     ) -> Result<String, OAuthError> {
         let now = self.clock.now_secs();
-        let digest = Sha256::digest(access_token.as_bytes());
+        let key = self
+            .keys
+            .signer()
+            .ok_or_else(|| OAuthError::server_error("no signing key loaded"))?;
         let claims = serde_json::json!({
             "iss": self.config.issuer,
             "sub": subject.sub,
@@ -121,7 +134,7 @@ impl AuthService {
             "exp": now + self.config.id_token_ttl,
             "auth_time": subject.auth_time,
             "nonce": nonce,
-            "at_hash": URL_SAFE_NO_PAD.encode(&digest[..16]),
+            "at_hash": at_hash(key.alg(), access_token),
             "preferred_username": subject.username,
         });
         let claims = match claims {
@@ -181,5 +194,25 @@ impl AuthService {
             .ok()?;
         let claims: AccessTokenClaims = serde_json::from_slice(&jws.payload).ok()?;
         (claims.iss == self.config.issuer).then_some(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// OIDC Core A.3 example: access token "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y" has
+    /// the RS256/ES256 at_hash "77QmUPtjPfzWtF2AnpK9RQ".
+    #[test]
+    fn at_hash_vectors() {
+        assert_eq!(
+            at_hash("ES256", "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+        // SHA-512, left 32 bytes (computed with Python's hashlib).
+        assert_eq!(
+            at_hash("EdDSA", "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "q7nS86GgvvFaZkzALLWqJYaJIKw2wCDAVfCAsm5CrBM"
+        );
     }
 }

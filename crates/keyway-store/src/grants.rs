@@ -14,6 +14,8 @@ pub struct AuthorizationRequestRecord {
     pub scope: String,
     pub state: Option<String>,
     pub nonce: Option<String>,
+    /// The OIDC `prompt` values asked for (space-separated), e.g. `consent`.
+    pub prompt: Option<String>,
     pub code_challenge: String,
     /// Space-separated RFC 8707 resource indicators.
     pub resources: String,
@@ -68,7 +70,7 @@ pub struct RefreshTokenRecord {
 }
 
 const REQUEST_COLUMNS: &str = "request_id, client_id, redirect_uri, scope, state, nonce, \
-     code_challenge, resources, user_id, auth_time, created_at, expires_at";
+     prompt, code_challenge, resources, user_id, auth_time, created_at, expires_at";
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, nonce, \
      code_challenge, resources, auth_time, family_id, created_at, expires_at, used_at";
 const FAMILY_COLUMNS: &str =
@@ -84,6 +86,7 @@ fn request_from_row(row: &AnyRow) -> Result<AuthorizationRequestRecord, StoreErr
         scope: row.try_get("scope")?,
         state: row.try_get("state")?,
         nonce: row.try_get("nonce")?,
+        prompt: row.try_get("prompt")?,
         code_challenge: row.try_get("code_challenge")?,
         resources: row.try_get("resources")?,
         user_id: row.try_get("user_id")?,
@@ -143,7 +146,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO authorization_requests ({REQUEST_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&req.request_id)
@@ -152,6 +155,7 @@ impl Store {
             .bind(&req.scope)
             .bind(&req.state)
             .bind(&req.nonce)
+            .bind(&req.prompt)
             .bind(&req.code_challenge)
             .bind(&req.resources)
             .bind(&req.user_id)

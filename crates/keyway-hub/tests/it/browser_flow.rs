@@ -490,3 +490,36 @@ async fn public_clients_use_pkce_without_a_secret() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn prompt_consent_asks_again_even_after_a_fresh_login() {
+    on_every_backend(async |hub: &TestHub| {
+        let (id, _) = hub.client(&["authorization_code"], "read", &[CB]).await;
+        let (_, _) = obtain_code(hub, &id, CB, "read").await; // alice consents once
+        let (_, challenge) = pkce();
+        let mut browser = Browser::new();
+        let url = format!(
+            "{}&prompt=consent",
+            authorize_url(hub, &id, CB, "read", &challenge)
+        );
+        let login = browser.get(&url).await;
+        let page = browser
+            .post(
+                &hub.url("/oauth2/login"),
+                &[
+                    ("request_id", &login.field("request_id")),
+                    ("csrf", &login.field("csrf")),
+                    ("username", "alice"),
+                    ("password", "correct horse battery"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            page.status, 200,
+            "the consent page, not a redirect: {:?}",
+            page.location
+        );
+        assert!(page.body.contains("decision"));
+    })
+    .await;
+}

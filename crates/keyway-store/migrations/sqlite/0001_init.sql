@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS authorization_requests (
     scope TEXT NOT NULL,
     state TEXT,
     nonce TEXT,
+    prompt TEXT,
     code_challenge TEXT NOT NULL,
     resources TEXT NOT NULL,
     user_id TEXT,

@@ -68,6 +68,6 @@ mod tests {
     #[test]
     fn formats_times() {
         assert_eq!(super::when(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::when(1_795_000_000), "2026-11-18T09:46:40Z");
+        assert_eq!(super::when(1_795_000_000), "2026-11-18T11:06:40Z");
     }
 }

@@ -1,0 +1,201 @@
+//! `keyway client …` and `keyway keys …` against a running hub.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{Hub, poll, str_field};
+use crate::oauth::{access_token, client_credentials, introspect, jwks_kids, jwt_parts};
+
+/// The hub caches clients for up to a second; CLI changes must show within this.
+const CLI_CHANGE_VISIBLE: Duration = Duration::from_secs(3);
+
+fn is_invalid_client(hub: &Hub, id: &str, secret: &str) -> bool {
+    let answer = client_credentials(hub, id, secret, "read");
+    answer.status == 401 && answer.body["error"] == "invalid_client"
+}
+
+fn issues_token(hub: &Hub, id: &str, secret: &str) -> bool {
+    client_credentials(hub, id, secret, "read").status == 200
+}
+
+fn ids(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a JSON array: {list}"))
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn client_create_list_show_rotate_delete() {
+    let hub = Hub::start();
+    let created = hub.create_client("svc-a", &["client_credentials"], "read write", &[]);
+    let id = str_field(&created, "client_id").to_string();
+    let secret = str_field(&created, "client_secret").to_string();
+    assert_eq!(created["name"], "svc-a");
+    assert_eq!(
+        created["grant_types"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert_eq!(created["scope"], "read write");
+    assert!(
+        issues_token(&hub, &id, &secret),
+        "a fresh client gets a token"
+    );
+
+    let other = hub.create_client("svc-b", &["client_credentials"], "read", &[]);
+    let listed = hub.cli_json(&["client", "list"]);
+    let listed_ids = ids(&listed);
+    assert!(listed_ids.contains(&id.as_str()), "{listed}");
+    assert!(
+        listed_ids.contains(&str_field(&other, "client_id")),
+        "{listed}"
+    );
+    assert!(
+        !listed.to_string().contains(&secret),
+        "client list must not print secrets: {listed}"
+    );
+
+    let shown = hub.cli_json(&["client", "show", &id]);
+    assert_eq!(shown["client_id"], id.as_str());
+    assert_eq!(shown["name"], "svc-a");
+    assert_eq!(shown["scope"], "read write");
+    assert!(
+        shown.get("client_secret").is_none(),
+        "show prints no secret: {shown}"
+    );
+
+    let rotated = hub.cli_json(&["client", "rotate-secret", &id]);
+    assert_eq!(rotated["client_id"], id.as_str());
+    let new_secret = str_field(&rotated, "client_secret").to_string();
+    assert_ne!(new_secret, secret, "rotation must issue a different secret");
+    assert!(
+        poll(CLI_CHANGE_VISIBLE, || is_invalid_client(&hub, &id, &secret)),
+        "the old secret still works {CLI_CHANGE_VISIBLE:?} after rotate-secret"
+    );
+    assert!(
+        poll(CLI_CHANGE_VISIBLE, || issues_token(&hub, &id, &new_secret)),
+        "the new secret does not work: {:?}",
+        client_credentials(&hub, &id, &new_secret, "read")
+    );
+
+    let deleted = hub.cli_json(&["client", "delete", &id]);
+    assert_eq!(deleted["deleted"], id.as_str());
+    assert!(
+        poll(CLI_CHANGE_VISIBLE, || is_invalid_client(
+            &hub,
+            &id,
+            &new_secret
+        )),
+        "a deleted client still gets tokens {CLI_CHANGE_VISIBLE:?} later"
+    );
+    let listed = hub.cli_json(&["client", "list"]);
+    assert!(!ids(&listed).contains(&id.as_str()), "{listed}");
+    let show = hub.cli(&["client", "show", &id, "--json"]);
+    assert!(!show.status.success(), "showing a deleted client must fail");
+    assert!(
+        issues_token(
+            &hub,
+            str_field(&other, "client_id"),
+            str_field(&other, "client_secret")
+        ),
+        "deleting one client must not touch another"
+    );
+}
+
+#[test]
+fn client_create_public_and_code_clients() {
+    let hub = Hub::start();
+    let code = hub.create_client(
+        "web",
+        &["authorization_code", "refresh_token"],
+        "openid read",
+        &["--redirect-uri", "http://127.0.0.1:9/callback"],
+    );
+    assert!(code["client_secret"].is_string(), "confidential: {code}");
+    assert_eq!(
+        code["redirect_uris"],
+        serde_json::json!(["http://127.0.0.1:9/callback"])
+    );
+    let public = hub.create_client(
+        "spa",
+        &["authorization_code"],
+        "openid",
+        &["--redirect-uri", "http://127.0.0.1:9/cb", "--public"],
+    );
+    assert!(
+        public.get("client_secret").is_none(),
+        "public client got a secret: {public}"
+    );
+    assert_eq!(public["token_endpoint_auth_method"], "none");
+}
+
+#[test]
+fn keys_rotate_and_list() {
+    let hub = Hub::start();
+    let client = hub.create_client("svc", &["client_credentials"], "read", &[]);
+    let (id, secret) = (
+        str_field(&client, "client_id"),
+        str_field(&client, "client_secret"),
+    );
+
+    let before = hub.cli_json(&["keys", "list"]);
+    let state_of = |keys: &Value, state: &str| -> Vec<String> {
+        keys.as_array()
+            .unwrap_or_else(|| panic!("keys list is not an array: {keys}"))
+            .iter()
+            .filter(|k| k["state"] == state)
+            .map(|k| k["kid"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let old_current = state_of(&before, "current");
+    assert_eq!(old_current.len(), 1, "one current key: {before}");
+    let old_kid = old_current[0].clone();
+    assert_eq!(state_of(&before, "next").len(), 1, "one next key: {before}");
+
+    let old_token = access_token(&hub, id, secret, "read");
+    assert_eq!(jwt_parts(&old_token).0["kid"], old_kid.as_str());
+
+    let rotated = hub.cli_json(&["keys", "rotate"]);
+    let signing = str_field(&rotated, "signing_kid").to_string();
+    let next = str_field(&rotated, "next_kid").to_string();
+    assert_ne!(signing, old_kid);
+    assert_ne!(next, signing);
+
+    let after = hub.cli_json(&["keys", "list"]);
+    assert_eq!(
+        state_of(&after, "current"),
+        vec![signing.clone()],
+        "{after}"
+    );
+    assert_eq!(state_of(&after, "next"), vec![next.clone()], "{after}");
+    assert!(state_of(&after, "retired").contains(&old_kid), "{after}");
+
+    // The running hub picks the rotation up on its next upkeep tick (every 2 s).
+    assert!(
+        poll(Duration::from_secs(6), || jwks_kids(&hub).contains(&next)),
+        "the hub never published the new next key {next}: {:?}",
+        jwks_kids(&hub)
+    );
+    let kids = jwks_kids(&hub);
+    assert!(
+        kids.contains(&signing),
+        "JWKS lacks the new signing key: {kids:?}"
+    );
+    assert!(
+        kids.contains(&old_kid),
+        "JWKS dropped the retired key too early: {kids:?}"
+    );
+
+    let fresh = access_token(&hub, id, secret, "read");
+    assert_eq!(
+        jwt_parts(&fresh).0["kid"],
+        signing.as_str(),
+        "new tokens use the new key"
+    );
+    let old = introspect(&hub, id, secret, &old_token);
+    assert_eq!(old["active"], true, "a token signed before rotation: {old}");
+    let new = introspect(&hub, id, secret, &fresh);
+    assert_eq!(new["active"], true, "{new}");
+}

@@ -1,0 +1,252 @@
+//! `keyway user …`, refused inputs, `--help` everywhere, and stopping the hub with SIGTERM.
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::harness::{Hub, keyway, str_field};
+use crate::oauth::get_json;
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn usernames(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("user list is not an array: {list}"))
+        .iter()
+        .map(|u| u["username"].as_str().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn user_create_list_delete() {
+    let hub = Hub::start();
+    let alice = hub.create_user("alice", "correct horse battery");
+    assert_eq!(alice["username"], "alice");
+    assert!(!str_field(&alice, "user_id").is_empty());
+    assert!(
+        !alice.to_string().contains("correct horse"),
+        "the password must not be echoed: {alice}"
+    );
+    hub.create_user("bob", "another-password");
+    let listed = hub.cli_json(&["user", "list"]);
+    assert_eq!(usernames(&listed).len(), 2, "{listed}");
+    assert!(usernames(&listed).contains(&"alice"), "{listed}");
+
+    let duplicate = hub.cli_with_stdin(
+        &[
+            "user",
+            "create",
+            "--username",
+            "alice",
+            "--password-stdin",
+            "--json",
+        ],
+        "yet another password\n",
+    );
+    assert!(
+        !duplicate.status.success(),
+        "a duplicate username must fail: {}",
+        text(&duplicate)
+    );
+
+    let short = hub.cli_with_stdin(
+        &["user", "create", "--username", "carol", "--password-stdin"],
+        "short\n",
+    );
+    assert!(!short.status.success(), "a 5-character password must fail");
+    assert!(
+        String::from_utf8_lossy(&short.stderr).contains('8'),
+        "the refusal should say the minimum length: {}",
+        text(&short)
+    );
+
+    let deleted = hub.cli_json(&["user", "delete", "alice"]);
+    assert_eq!(deleted["deleted"], "alice");
+    let listed = hub.cli_json(&["user", "list"]);
+    assert_eq!(usernames(&listed), vec!["bob"], "{listed}");
+    let again = hub.cli(&["user", "delete", "alice"]);
+    assert!(
+        !again.status.success(),
+        "deleting a missing user must fail: {}",
+        text(&again)
+    );
+}
+
+#[test]
+fn unknown_grant_and_other_bad_inputs_are_refused() {
+    let hub = Hub::start();
+    let password = hub.cli(&[
+        "client", "create", "--name", "legacy", "--grant", "password", "--scope", "read", "--json",
+    ]);
+    assert!(
+        !password.status.success(),
+        "the password grant must be refused: {}",
+        text(&password)
+    );
+    let stderr = String::from_utf8_lossy(&password.stderr);
+    assert!(
+        stderr.contains("password") && stderr.to_lowercase().contains("grant"),
+        "the refusal should name the grant: {}",
+        text(&password)
+    );
+    assert!(
+        password.stdout.is_empty(),
+        "nothing on stdout on failure: {}",
+        text(&password)
+    );
+    let listed = hub.cli_json(&["client", "list"]);
+    assert_eq!(
+        listed,
+        serde_json::json!([]),
+        "a refused client must not be stored"
+    );
+
+    for (args, why) in [
+        (
+            vec!["client", "show", "no-such-client"],
+            "an unknown client",
+        ),
+        (
+            vec!["client", "rotate-secret", "no-such-client"],
+            "rotating an unknown client",
+        ),
+        (
+            vec!["client", "delete", "no-such-client"],
+            "deleting an unknown client",
+        ),
+        (
+            vec!["client", "create", "--name", "x"],
+            "create without --grant",
+        ),
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
+                "x",
+                "--grant",
+                "client_credentials",
+                "--jwks-file",
+                "/nonexistent/jwks.json",
+            ],
+            "a missing JWKS file",
+        ),
+    ] {
+        let output = hub.cli(&args);
+        assert!(
+            !output.status.success(),
+            "{why} must fail: {}",
+            text(&output)
+        );
+        assert!(
+            !output.stderr.is_empty(),
+            "{why} must say why on stderr: {}",
+            text(&output)
+        );
+    }
+}
+
+/// Runs `keyway PATH --help`, checks it, and returns the subcommands it lists.
+fn help_of(path: &[String]) -> Vec<String> {
+    let output = keyway()
+        .args(path)
+        .arg("--help")
+        .output()
+        .expect("run keyway");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "keyway {path:?} --help: {}",
+        text(&output)
+    );
+    assert!(
+        stdout.contains("Usage:"),
+        "keyway {path:?} --help: {stdout}"
+    );
+    if let Some(last) = path.last() {
+        assert!(
+            stdout.contains(last.as_str()),
+            "help for {path:?} names it: {stdout}"
+        );
+    }
+    stdout
+        .lines()
+        .skip_while(|line| line.trim() != "Commands:")
+        .skip(1)
+        .take_while(|line| !line.trim().is_empty())
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn help_works_for_every_subcommand() {
+    let mut seen = Vec::new();
+    let mut queue = vec![Vec::<String>::new()];
+    while let Some(path) = queue.pop() {
+        for sub in help_of(&path) {
+            let mut child = path.clone();
+            child.push(sub);
+            queue.push(child);
+        }
+        seen.push(path.join(" "));
+    }
+    for expected in [
+        "serve",
+        "client create",
+        "client list",
+        "client show",
+        "client rotate-secret",
+        "client delete",
+        "user create",
+        "user list",
+        "user delete",
+        "keys rotate",
+        "keys list",
+    ] {
+        assert!(
+            seen.iter().any(|s| s == expected),
+            "no help for {expected:?}: {seen:?}"
+        );
+    }
+    let version = keyway().arg("--version").output().expect("run keyway");
+    assert!(version.status.success());
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("keyway "));
+    let bare = keyway().output().expect("run keyway");
+    assert!(!bare.status.success(), "no subcommand is a usage error");
+}
+
+#[test]
+fn sigterm_stops_the_hub_gracefully() {
+    let mut hub = Hub::start();
+    let health = get_json(&hub, "/healthz");
+    assert_eq!(health["status"], "ok");
+    let ready = get_json(&hub, "/readyz");
+    assert_eq!(ready["status"], "ready", "{ready}");
+    let startup = hub.output();
+    assert!(
+        startup.contains(&format!("keyway hub listening on {}", hub.url)),
+        "startup banner: {startup}"
+    );
+    let (status, output) = hub.terminate();
+    assert!(
+        status.success(),
+        "exit status after SIGTERM: {status}\n{output}"
+    );
+    assert!(
+        output.contains("keyway hub stopped"),
+        "no stop message:\n{output}"
+    );
+    assert!(
+        hub.http.get(hub.endpoint("/healthz")).send().is_err(),
+        "the port still answers after the hub stopped"
+    );
+}

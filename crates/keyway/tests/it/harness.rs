@@ -1,0 +1,317 @@
+//! Runs the real `keyway` binary: `keyway serve` on a free port with a temporary data dir
+//! (killed when dropped), and the admin CLI against the same data dir.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_keyway");
+
+/// Variables that would point a command at another hub's configuration.
+const KEYWAY_VARS: [&str; 6] = [
+    "KEYWAY_CONFIG",
+    "KEYWAY_DATA_DIR",
+    "KEYWAY_DATABASE",
+    "KEYWAY_ISSUER",
+    "KEYWAY_LOG_FORMAT",
+    "KEYWAY_LISTEN",
+];
+
+/// A `keyway` command with a clean `KEYWAY_*` environment.
+pub fn keyway() -> Command {
+    let mut command = Command::new(BIN);
+    for var in KEYWAY_VARS {
+        command.env_remove(var);
+    }
+    command
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// Copies a child's pipe into `sink` on a thread, so the child never blocks on a full pipe.
+fn drain(mut pipe: impl Read + Send + 'static, sink: Arc<Mutex<String>>) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .expect("output lock")
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+}
+
+/// Polls `check` every 100 ms until it holds or `timeout` passes; whether it held.
+pub fn poll(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A running `keyway serve`.
+pub struct Hub {
+    pub url: String,
+    pub http: reqwest::blocking::Client,
+    child: Option<Child>,
+    output: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+    dir: tempfile::TempDir,
+}
+
+impl Hub {
+    /// Starts a hub and waits until `/readyz` answers 200.
+    pub fn start() -> Hub {
+        // reqwest is built with rustls but no default crypto provider (the hub picks one).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let http = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("HTTP client");
+        // The port is free when picked but could be taken before the hub binds it: try again.
+        for _attempt in 0..5 {
+            let dir = tempfile::tempdir().expect("temporary data dir");
+            let mut hub = Hub::spawn(dir, free_port(), http.clone());
+            match hub.wait_ready() {
+                Ok(()) => return hub,
+                Err(output) if output.contains("cannot listen") => continue,
+                Err(output) => panic!("keyway serve did not become ready:\n{output}"),
+            }
+        }
+        panic!("keyway serve could not bind a free port in 5 attempts");
+    }
+
+    fn spawn(dir: tempfile::TempDir, port: u16, http: reqwest::blocking::Client) -> Hub {
+        let listen = format!("127.0.0.1:{port}");
+        let mut child = keyway()
+            .args(["serve", "--listen", &listen, "--data-dir"])
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn keyway serve");
+        let output = Arc::new(Mutex::new(String::new()));
+        let readers = vec![
+            drain(child.stdout.take().expect("stdout"), output.clone()),
+            drain(child.stderr.take().expect("stderr"), output.clone()),
+        ];
+        Hub {
+            url: format!("http://{listen}"),
+            http,
+            child: Some(child),
+            output,
+            readers,
+            dir,
+        }
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let readyz = format!("{}/readyz", self.url);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                self.join_readers();
+                return Err(format!("exited with {status}:\n{}", self.output()));
+            }
+            if let Ok(response) = self.http.get(&readyz).send()
+                && response.status() == 200
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("no 200 from {readyz} in 30 s:\n{}", self.output()))
+    }
+
+    fn join_readers(&mut self) {
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+    }
+
+    /// Everything the hub printed so far (stdout and stderr).
+    pub fn output(&self) -> String {
+        self.output.lock().expect("output lock").clone()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The process id of the running hub.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("hub is running").id()
+    }
+
+    /// Sends SIGTERM and waits (10 s at most) for the hub to exit: its status and output.
+    pub fn terminate(&mut self) -> (ExitStatus, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let mut child = self.child.take().expect("hub is running");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for the hub") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the hub did not stop within 10 s of SIGTERM:\n{}",
+                    self.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        self.join_readers();
+        (status, self.output())
+    }
+
+    /// Runs `keyway ARGS --data-dir DIR` with `stdin` as its standard input.
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = keyway()
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn keyway");
+        let mut input = child.stdin.take().expect("stdin");
+        input.write_all(stdin.as_bytes()).expect("write stdin");
+        drop(input);
+        child.wait_with_output().expect("keyway output")
+    }
+
+    /// Runs `keyway ARGS --data-dir DIR` with an empty standard input.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with_stdin(args, "")
+    }
+
+    /// Runs `keyway ARGS --json`, asserts success and parses its output.
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        self.cli_json_with_stdin(args, "")
+    }
+
+    pub fn cli_json_with_stdin(&self, args: &[&str], stdin: &str) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let output = self.cli_with_stdin(&args, stdin);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "keyway {args:?} failed ({}):\nstdout: {stdout}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("keyway {args:?} printed invalid JSON ({e}):\n{stdout}"))
+    }
+
+    /// `keyway client create … --json`; the printed client (with `client_secret` if any).
+    pub fn create_client(&self, name: &str, grants: &[&str], scope: &str, extra: &[&str]) -> Value {
+        let mut args = vec!["client", "create", "--name", name, "--scope", scope];
+        for grant in grants {
+            args.extend(["--grant", grant]);
+        }
+        args.extend(extra);
+        self.cli_json(&args)
+    }
+
+    /// `keyway user create --username U --password-stdin --json`.
+    pub fn create_user(&self, username: &str, password: &str) -> Value {
+        self.cli_json_with_stdin(
+            &["user", "create", "--username", username, "--password-stdin"],
+            &format!("{password}\n"),
+        )
+    }
+
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.join_readers();
+    }
+}
+
+/// A string field of a JSON value, or a panic naming the field and the value.
+pub fn str_field<'a>(value: &'a Value, field: &str) -> &'a str {
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {field:?} in {value}"))
+}
+
+/// The repository root (this crate is at crates/keyway).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// Runs `command` with a time limit; its status (None when it was killed) and combined output.
+pub fn run_with_timeout(command: &mut Command, limit: Duration) -> (Option<ExitStatus>, String) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let output = Arc::new(Mutex::new(String::new()));
+    let readers = [
+        drain(child.stdout.take().expect("stdout"), output.clone()),
+        drain(child.stderr.take().expect("stderr"), output.clone()),
+    ];
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for reader in readers {
+        let _ = reader.join();
+    }
+    let text = output.lock().expect("output lock").clone();
+    (status, text)
+}

@@ -1,0 +1,212 @@
+//! Third-party clients against the real hub: Python (Authlib, PyJWT, jwcrypto) and headless
+//! Chromium driven by playwright-core. Missing tools skip these tests with a notice, unless
+//! KEYWAY_REQUIRE_INTEROP=1, where they fail.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::{Hub, free_port, repo_root, run_with_timeout, str_field};
+
+const SCRIPT_LIMIT: Duration = Duration::from_secs(180);
+const USERNAME: &str = "interop-user";
+const PASSWORD: &str = "interop password 1";
+
+fn interop_dir(sub: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop")
+        .join(sub)
+}
+
+/// Whether the test can go on. A missing tool prints a notice past the test harness's output
+/// capture and skips, or fails the test when KEYWAY_REQUIRE_INTEROP=1.
+fn available(test: &str, missing: Option<String>) -> bool {
+    let Some(missing) = missing else {
+        return true;
+    };
+    if std::env::var("KEYWAY_REQUIRE_INTEROP").as_deref() == Ok("1") {
+        panic!(
+            "{test}: {missing}, and KEYWAY_REQUIRE_INTEROP=1 (run scripts/install-test-deps.sh)"
+        );
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {test}: {missing} (run scripts/install-test-deps.sh)"
+    );
+    false
+}
+
+fn python() -> String {
+    std::env::var("KEYWAY_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+fn chromium() -> String {
+    std::env::var("KEYWAY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn python_missing() -> Option<String> {
+    let python = python();
+    let import = "import authlib, requests, jwt, jwcrypto, cryptography";
+    (!succeeds(&python, &["-c", import])).then(|| {
+        format!("{python} with authlib, requests, pyjwt[crypto] and jwcrypto is not available")
+    })
+}
+
+fn browser_missing() -> Option<String> {
+    if !succeeds("node", &["--version"]) {
+        return Some("node is not installed".into());
+    }
+    let module = interop_dir("browser").join("node_modules/playwright-core");
+    if !module.is_dir() {
+        return Some(format!("{} is missing (npm ci)", module.display()));
+    }
+    let chromium = chromium();
+    if !Path::new(&chromium).exists() {
+        return Some(format!("{chromium} is missing"));
+    }
+    None
+}
+
+/// A hub with one user, and a callback URI on a port nobody listens on.
+fn hub_with_user() -> (Hub, String) {
+    let hub = Hub::start();
+    hub.create_user(USERNAME, PASSWORD);
+    let callback = format!("http://127.0.0.1:{}/callback", free_port());
+    (hub, callback)
+}
+
+/// Runs a script with the hub's details in its environment; fails with its output.
+fn run_script(hub: &Hub, what: &str, command: &mut Command, env: &[(&str, &str)]) {
+    command
+        .env("KEYWAY_HUB_URL", &hub.url)
+        .env("KEYWAY_USERNAME", USERNAME)
+        .env("KEYWAY_PASSWORD", PASSWORD)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let started = std::time::Instant::now();
+    let (status, output) = run_with_timeout(command, SCRIPT_LIMIT);
+    // Captured by the test harness: shown when the test fails or with --nocapture.
+    eprintln!(
+        "--- {what} ({:.1} s) ---\n{output}",
+        started.elapsed().as_secs_f64()
+    );
+    match status {
+        Some(status) if status.success() => {}
+        Some(status) => panic!(
+            "{what} failed ({status}):\n{output}\n--- hub ---\n{}",
+            hub.output()
+        ),
+        None => panic!("{what} timed out after {SCRIPT_LIMIT:?}:\n{output}"),
+    }
+}
+
+fn python_script(name: &str) -> Command {
+    let mut command = Command::new(python());
+    command.arg(interop_dir("python").join(name));
+    command
+}
+
+#[test]
+fn python_authlib_client_credentials() {
+    if !available("python_authlib_client_credentials", python_missing()) {
+        return;
+    }
+    let hub = Hub::start();
+    let client = hub.create_client("py-service", &["client_credentials"], "read write", &[]);
+    run_script(
+        &hub,
+        "client_credentials.py",
+        &mut python_script("client_credentials.py"),
+        &[
+            ("KEYWAY_CLIENT_ID", str_field(&client, "client_id")),
+            ("KEYWAY_CLIENT_SECRET", str_field(&client, "client_secret")),
+            ("KEYWAY_SCOPE", "read write"),
+        ],
+    );
+}
+
+#[test]
+fn python_authlib_authorization_code_pkce_refresh() {
+    if !available(
+        "python_authlib_authorization_code_pkce_refresh",
+        python_missing(),
+    ) {
+        return;
+    }
+    let (hub, callback) = hub_with_user();
+    let client = hub.create_client(
+        "py-web",
+        &["authorization_code", "refresh_token"],
+        "openid read",
+        &["--redirect-uri", &callback],
+    );
+    run_script(
+        &hub,
+        "authorization_code.py",
+        &mut python_script("authorization_code.py"),
+        &[
+            ("KEYWAY_CLIENT_ID", str_field(&client, "client_id")),
+            ("KEYWAY_CLIENT_SECRET", str_field(&client, "client_secret")),
+            ("KEYWAY_REDIRECT_URI", &callback),
+            ("KEYWAY_SCOPE", "openid read"),
+        ],
+    );
+}
+
+#[test]
+fn browser_login_consent_allow_and_deny() {
+    if !available("browser_login_consent_allow_and_deny", browser_missing()) {
+        return;
+    }
+    let (hub, callback) = hub_with_user();
+    let client = hub.create_client(
+        "Browser Demo",
+        &["authorization_code"],
+        "openid read",
+        &["--redirect-uri", &callback, "--public"],
+    );
+    let artifacts = std::env::var("KEYWAY_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("tests/artifacts"))
+        .join("browser");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let browser = interop_dir("browser");
+    let mut command = Command::new("node");
+    command.arg(browser.join("flow.mjs")).current_dir(&browser);
+    run_script(
+        &hub,
+        "browser/flow.mjs",
+        &mut command,
+        &[
+            ("KEYWAY_CLIENT_ID", str_field(&client, "client_id")),
+            ("KEYWAY_REDIRECT_URI", &callback),
+            ("KEYWAY_SCOPE", "openid read"),
+            ("KEYWAY_CHROMIUM", &chromium()),
+            ("KEYWAY_ARTIFACTS", &artifacts.display().to_string()),
+        ],
+    );
+    for shot in ["login.png", "consent.png"] {
+        let path = artifacts.join(shot);
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size > 1000,
+            "screenshot {} missing or empty",
+            path.display()
+        );
+    }
+}

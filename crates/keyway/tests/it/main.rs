@@ -1,0 +1,14 @@
+//! End-to-end tests of the `keyway` binary: the hub as a process, the admin CLI against its
+//! data dir, and third-party clients (Python Authlib/PyJWT/jwcrypto, headless Chromium).
+//!
+//! The interop tests need `scripts/install-test-deps.sh`; without those tools they print
+//! "SKIPPED: …" and pass, unless KEYWAY_REQUIRE_INTEROP=1.
+
+// Test helpers outside #[test] functions may panic on unexpected input: that is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli_clients;
+mod cli_misc;
+mod harness;
+mod interop;
+mod oauth;

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Installs what keyway's interop tests (crates/keyway/tests/it) need beyond the Rust toolchain:
+#   - Python: authlib, requests, pyjwt[crypto], jwcrypto (pinned), only if not importable;
+#   - Chromium at /usr/bin/chromium (Debian package), only if missing;
+#   - Node and playwright-core for the browser test (npm ci), only if node_modules is missing.
+# Safe to rerun: every step checks first and does nothing when its dependency is there.
+#
+# Environment: KEYWAY_PYTHON (default python3), KEYWAY_CHROMIUM (default /usr/bin/chromium).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BROWSER_DIR="$ROOT/crates/keyway/tests/interop/browser"
+PYTHON="${KEYWAY_PYTHON:-python3}"
+CHROMIUM="${KEYWAY_CHROMIUM:-/usr/bin/chromium}"
+
+PY_MODULES="authlib, requests, jwt, jwcrypto, cryptography"
+PY_PINS=(
+    "authlib==1.9.10"
+    "requests==2.34.2"
+    "pyjwt[crypto]==2.15.1"
+    "jwcrypto==1.6.1"
+)
+
+say() { printf 'install-test-deps: %s\n' "$*"; }
+die() { printf 'install-test-deps: error: %s\n' "$*" >&2; exit 1; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 && SUDO="sudo"
+fi
+
+APT_UPDATED=0
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install $* by hand"
+    if [ "$APT_UPDATED" = 0 ]; then
+        say "apt-get update"
+        $SUDO apt-get update -qq >/dev/null
+        APT_UPDATED=1
+    fi
+    say "apt-get install $*"
+    $SUDO env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes apt-get install -y -qq "$@" >/dev/null
+}
+
+# --- Python ----------------------------------------------------------------------------------
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    apt_install python3 python3-pip
+    PYTHON=python3
+fi
+if "$PYTHON" -c "import ${PY_MODULES}" >/dev/null 2>&1; then
+    say "python modules present ($PYTHON)"
+else
+    if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
+        apt_install python3-pip
+    fi
+    say "pip install ${PY_PINS[*]}"
+    pip_args=(install --quiet --disable-pip-version-check --no-input "${PY_PINS[@]}")
+    if ! out="$("$PYTHON" -m pip "${pip_args[@]}" 2>&1)"; then
+        if grep -q externally-managed <<<"$out"; then
+            # A distribution Python (PEP 668): these test-only packages go in anyway.
+            "$PYTHON" -m pip "${pip_args[@]}" --break-system-packages
+        else
+            printf '%s\n' "$out" >&2
+            die "pip install failed"
+        fi
+    fi
+    "$PYTHON" -c "import ${PY_MODULES}" || die "python modules still not importable"
+fi
+
+# --- Chromium --------------------------------------------------------------------------------
+if [ -x "$CHROMIUM" ]; then
+    say "chromium present ($CHROMIUM)"
+else
+    apt_install chromium
+    [ -x "$CHROMIUM" ] || die "chromium installed but $CHROMIUM is missing"
+fi
+
+# --- Node and playwright-core ----------------------------------------------------------------
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    apt_install nodejs npm
+fi
+if [ -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
+    say "playwright-core present ($BROWSER_DIR/node_modules)"
+else
+    say "npm ci in $BROWSER_DIR"
+    # playwright-core never downloads browsers; the test uses the system Chromium.
+    (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+say "done"
