@@ -77,6 +77,8 @@ struct Positions {
     dob: usize,
     sex: Option<usize>,
     race: Option<usize>,
+    /// Whether any rule needs accent-folded names (they cost an allocation per row).
+    fold: bool,
 }
 
 fn locate(headers: &csv::StringRecord, job: &HashJob) -> Result<Positions, LinkError> {
@@ -105,6 +107,7 @@ fn locate(headers: &csv::StringRecord, job: &HashJob) -> Result<Positions, LinkE
         dob: required("dob")?,
         sex: find("sex", need_sex)?,
         race: find("race", need_race)?,
+        fold: job.rules.iter().any(|r| r.folds()),
     })
 }
 

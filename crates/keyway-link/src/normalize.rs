@@ -9,6 +9,15 @@ use crate::FieldError;
 /// symbols, all whitespace), the rest is lowercased. Accents stay: `José` → `josé`.
 pub fn normalize_text(input: &str, out: &mut String) {
     out.clear();
+    if input.is_ascii() {
+        out.extend(
+            input
+                .bytes()
+                .filter(u8::is_ascii_alphanumeric)
+                .map(|b| char::from(b.to_ascii_lowercase())),
+        );
+        return;
+    }
     for ch in input.chars() {
         if ch.is_alphanumeric() {
             if ch.is_ascii() {
@@ -23,6 +32,9 @@ pub fn normalize_text(input: &str, out: &mut String) {
 /// The accent-folding variant (keyway's own rules, not legacy): canonical decomposition, drop
 /// combining marks, then [`normalize_text`]. `José` → `jose`.
 pub fn fold_accents(input: &str, out: &mut String) {
+    if input.is_ascii() {
+        return normalize_text(input, out);
+    }
     let folded: String = input.nfd().filter(|c| !is_combining_mark(*c)).collect();
     normalize_text(&folded, out);
 }

@@ -63,7 +63,7 @@ impl Rule {
         matches!(self, Rule::FLDR | Rule::FLDRFold)
     }
 
-    fn folds(self) -> bool {
+    pub fn folds(self) -> bool {
         matches!(self, Rule::FLDRFold | Rule::FLDSFold)
     }
 }
