@@ -40,6 +40,10 @@ impl<R: Read> Read for CrlfToLf<R> {
                 }
                 return Ok(0);
             }
+            // Most input has no `\r` at all: hand the chunk over untouched.
+            if !self.pending_cr && !buf[..n].contains(&b'\r') {
+                return Ok(n);
+            }
             let mut filled = 0;
             if self.pending_cr {
                 self.pending_cr = false;

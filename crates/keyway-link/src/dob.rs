@@ -120,21 +120,26 @@ pub fn parse_dob(raw: &str) -> Result<Date, FieldError> {
         let n = |r: std::ops::Range<usize>| date_part[r].parse::<u32>().map_err(|_| bad());
         return build(n(0..4)?, n(4..6)?, n(6..8)?, raw);
     }
-    let parts: Vec<&str> = date_part
+    let mut parts = [""; 3];
+    let mut count = 0;
+    for part in date_part
         .split(|c: char| c == '-' || c == '/' || c == '.' || c == ',' || c.is_whitespace())
         .filter(|p| !p.is_empty())
-        .collect();
-    if parts.len() != 3 {
+    {
+        if count == 3 {
+            return Err(bad());
+        }
+        parts[count] = part;
+        count += 1;
+    }
+    if count != 3 {
         return Err(bad());
     }
-    let numeric: Vec<Option<u32>> = parts
-        .iter()
-        .map(|p| {
-            (p.bytes().all(|b| b.is_ascii_digit()) && p.len() <= 4)
-                .then(|| p.parse().ok())
-                .flatten()
-        })
-        .collect();
+    let numeric = parts.map(|p| {
+        (p.bytes().all(|b| b.is_ascii_digit()) && p.len() <= 4)
+            .then(|| p.parse::<u32>().ok())
+            .flatten()
+    });
     match (numeric[0], numeric[1], numeric[2]) {
         (Some(y), Some(m), Some(d)) if parts[0].len() == 4 => build(y, m, d, raw),
         (Some(m), Some(d), Some(y)) if parts[2].len() == 4 => build(y, m, d, raw),

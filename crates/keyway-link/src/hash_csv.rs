@@ -222,8 +222,10 @@ fn fill_person(
     let field = |i: usize| record.get(i).unwrap_or("");
     normalize_text(field(at.first), &mut person.first);
     normalize_text(field(at.last), &mut person.last);
-    fold_accents(field(at.first), &mut person.first_folded);
-    fold_accents(field(at.last), &mut person.last_folded);
+    if at.fold {
+        fold_accents(field(at.first), &mut person.first_folded);
+        fold_accents(field(at.last), &mut person.last_folded);
+    }
     let dob = field(at.dob).trim();
     if dob.is_empty() {
         person.dob.clear();
