@@ -56,6 +56,80 @@ pub enum Command {
     /// Privacy-preserving record linkage (partner side: hash identifiers offline).
     #[command(subcommand)]
     Link(LinkCommand),
+    /// End-to-end encrypted server-to-server transfer (TLS 1.3 with raw Ed25519 keys).
+    #[command(subcommand)]
+    Transfer(TransferCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TransferCommand {
+    /// Make an Ed25519 identity: private key file (0600) and its public key line on stdout.
+    Keygen {
+        /// Private key file [default: ~/.keyway/transfer_ed25519]; FILE.pub gets the public key.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Comment appended to the public key line.
+        #[arg(short = 'C', long)]
+        comment: Option<String>,
+    },
+    /// Receive messages and data from clients whose keys are in authorized_keys.
+    Serve(TransferServeArgs),
+    /// Send a message or data to a transfer server and print its (status, response).
+    Send(TransferSendArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TransferServeArgs {
+    /// Address to listen on, e.g. 0.0.0.0:7422.
+    #[arg(long)]
+    pub listen: String,
+    /// The server's private key file (from `keyway transfer keygen`).
+    #[arg(long, value_name = "FILE")]
+    pub identity: PathBuf,
+    /// Client public keys allowed to connect, one per line (OpenSSH-like, with options).
+    #[arg(long, value_name = "FILE")]
+    pub authorized_keys: PathBuf,
+    /// Directory that received files are confined to (per key: root="…" in authorized_keys).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub root: PathBuf,
+    /// Pipe each message to CMD (stdin: payload; env KEYWAY_SENDER_KEY, KEYWAY_SENDER_COMMENT,
+    /// KEYWAY_KIND, KEYWAY_NAME); its exit status and stdout become (status, response).
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+    /// Largest message or data body accepted, in bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub max_body: u64,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("payload").required(true).args(["message", "data_file"])))]
+pub struct TransferSendArgs {
+    /// Server address HOST:PORT.
+    #[arg(long)]
+    pub to: String,
+    /// The client's private key file.
+    #[arg(long, value_name = "FILE")]
+    pub identity: PathBuf,
+    /// Pinned server keys [default: ~/.keyway/known_hosts].
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Trust and record the server key on first contact.
+    #[arg(long, conflicts_with = "server_key")]
+    pub accept_new: bool,
+    /// The expected server key ("keyway-ed25519 BASE64").
+    #[arg(long, value_name = "KEY")]
+    pub server_key: Option<String>,
+    /// A text message.
+    #[arg(long)]
+    pub message: Option<String>,
+    /// Send the bytes of this file as raw data.
+    #[arg(long, value_name = "PATH")]
+    pub data_file: Option<PathBuf>,
+    /// Name the data is sent under [default: the file name].
+    #[arg(long = "as", value_name = "NAME")]
+    pub as_name: Option<String>,
+    #[command(flatten)]
+    pub json: JsonFlag,
 }
 
 #[derive(Debug, Subcommand)]

@@ -35,15 +35,18 @@ fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     // Offline partner-side commands need no hub settings.
-    if let Command::Link(cmd) = cli.command {
-        return commands::link::run(cmd);
-    }
+    let command = match cli.command {
+        Command::Link(cmd) => return commands::link::run(cmd),
+        Command::Transfer(cmd) => return commands::transfer::run(cmd).await,
+        other => other,
+    };
     let settings = settings::Settings::resolve(&cli.global)?;
-    match cli.command {
+    match command {
         Command::Serve(args) => commands::serve::run(settings, args).await,
         Command::Client(cmd) => commands::client::run(settings, cmd).await,
         Command::User(cmd) => commands::user::run(settings, cmd).await,
         Command::Keys(cmd) => commands::keys::run(settings, cmd).await,
         Command::Link(cmd) => commands::link::run(cmd),
+        Command::Transfer(cmd) => commands::transfer::run(cmd).await,
     }
 }

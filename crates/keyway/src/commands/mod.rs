@@ -2,6 +2,7 @@ pub mod client;
 pub mod keys;
 pub mod link;
 pub mod serve;
+pub mod transfer;
 pub mod user;
 
 use std::sync::Arc;

@@ -12,3 +12,4 @@ mod cli_misc;
 mod harness;
 mod interop;
 mod oauth;
+mod transfer;

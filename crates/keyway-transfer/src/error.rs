@@ -1,0 +1,42 @@
+use thiserror::Error;
+
+use crate::frame::{FrameError, TransferIoError};
+
+#[derive(Debug, Error)]
+pub enum TransferError {
+    #[error("key error: {0}")]
+    BadKey(String),
+    #[error(
+        "the server key of {host} has CHANGED: known {expected}, presented {got}. \
+         Someone may be intercepting the connection, or the server was re-keyed; \
+         remove the old line from known_hosts only if you know why"
+    )]
+    ServerKeyChanged {
+        host: String,
+        expected: String,
+        got: String,
+    },
+    #[error(
+        "{host} is not in known_hosts (its key is {got}); use --accept-new or --server-key to trust it"
+    )]
+    UnknownServer { host: String, got: String },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("protocol: {0}")]
+    Protocol(#[from] FrameError),
+    #[error("the peer reported error {code}: {message}")]
+    Remote { code: u16, message: String },
+    #[error("timed out: {0}")]
+    Timeout(&'static str),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<TransferIoError> for TransferError {
+    fn from(err: TransferIoError) -> TransferError {
+        match err {
+            TransferIoError::Frame(f) => TransferError::Protocol(f),
+            TransferIoError::Io(e) => TransferError::Io(e),
+        }
+    }
+}

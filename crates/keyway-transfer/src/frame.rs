@@ -1,0 +1,309 @@
+//! The frame codec (spec and test vectors: docs/transfer.md). Frames travel inside TLS 1.3,
+//! which already authenticates, encrypts and orders every byte; the framing only bounds memory
+//! and gives the conversation its shape.
+//!
+//! ```text
+//! frame = type:u8 | length:u32 big-endian | payload[length]      (length ≤ MAX_PAYLOAD)
+//! ```
+
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The largest payload of one frame: memory per connection stays bounded by this.
+pub const MAX_PAYLOAD: usize = 1 << 20;
+pub const HEADER_LEN: usize = 5;
+
+const T_REQUEST: u8 = 0x01;
+const T_DATA: u8 = 0x02;
+const T_END: u8 = 0x03;
+const T_RESPONSE: u8 = 0x10;
+const T_ERROR: u8 = 0x7f;
+
+/// What a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Message = 1,
+    Data = 2,
+}
+
+impl Kind {
+    fn from_u8(value: u8) -> Option<Kind> {
+        match value {
+            1 => Some(Kind::Message),
+            2 => Some(Kind::Data),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Message => "message",
+            Kind::Data => "data",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// Starts a request: its kind, the exact body size that follows in DATA frames, a name.
+    Request {
+        kind: Kind,
+        size: u64,
+        name: String,
+    },
+    Data(Vec<u8>),
+    /// Ends a body.
+    End,
+    /// The handler's answer: (status, response).
+    Response {
+        status: i32,
+        body: Vec<u8>,
+    },
+    /// A protocol error, sent before closing.
+    Error {
+        code: u16,
+        message: String,
+    },
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum FrameError {
+    #[error("frame payload of {0} bytes exceeds the {MAX_PAYLOAD}-byte limit")]
+    TooLarge(usize),
+    #[error("unknown frame type 0x{0:02x}")]
+    UnknownType(u8),
+    #[error("malformed {0} frame")]
+    Malformed(&'static str),
+    #[error("connection closed in the middle of a frame")]
+    Truncated,
+}
+
+impl Frame {
+    /// Appends the encoding of `self` to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), FrameError> {
+        let start = out.len();
+        out.extend_from_slice(&[0; HEADER_LEN]);
+        let kind = match self {
+            Frame::Request { kind, size, name } => {
+                let name_len =
+                    u16::try_from(name.len()).map_err(|_| FrameError::Malformed("request"))?;
+                out.push(*kind as u8);
+                out.extend_from_slice(&size.to_be_bytes());
+                out.extend_from_slice(&name_len.to_be_bytes());
+                out.extend_from_slice(name.as_bytes());
+                T_REQUEST
+            }
+            Frame::Data(bytes) => {
+                out.extend_from_slice(bytes);
+                T_DATA
+            }
+            Frame::End => T_END,
+            Frame::Response { status, body } => {
+                out.extend_from_slice(&status.to_be_bytes());
+                out.extend_from_slice(body);
+                T_RESPONSE
+            }
+            Frame::Error { code, message } => {
+                out.extend_from_slice(&code.to_be_bytes());
+                out.extend_from_slice(message.as_bytes());
+                T_ERROR
+            }
+        };
+        let len = out.len() - start - HEADER_LEN;
+        if len > MAX_PAYLOAD {
+            out.truncate(start);
+            return Err(FrameError::TooLarge(len));
+        }
+        out[start] = kind;
+        out[start + 1..start + HEADER_LEN].copy_from_slice(&(len as u32).to_be_bytes());
+        Ok(())
+    }
+
+    /// Decodes one frame from its type and payload.
+    pub fn decode(kind: u8, payload: Vec<u8>) -> Result<Frame, FrameError> {
+        match kind {
+            T_REQUEST => {
+                if payload.len() < 11 {
+                    return Err(FrameError::Malformed("request"));
+                }
+                let kind = Kind::from_u8(payload[0]).ok_or(FrameError::Malformed("request"))?;
+                let mut size = [0u8; 8];
+                size.copy_from_slice(&payload[1..9]);
+                let name_len = usize::from(u16::from_be_bytes([payload[9], payload[10]]));
+                if payload.len() != 11 + name_len {
+                    return Err(FrameError::Malformed("request"));
+                }
+                let name = String::from_utf8(payload[11..].to_vec())
+                    .map_err(|_| FrameError::Malformed("request"))?;
+                Ok(Frame::Request {
+                    kind,
+                    size: u64::from_be_bytes(size),
+                    name,
+                })
+            }
+            T_DATA if !payload.is_empty() => Ok(Frame::Data(payload)),
+            T_DATA => Err(FrameError::Malformed("data")),
+            T_END if payload.is_empty() => Ok(Frame::End),
+            T_END => Err(FrameError::Malformed("end")),
+            T_RESPONSE if payload.len() >= 4 => Ok(Frame::Response {
+                status: i32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]),
+                body: payload[4..].to_vec(),
+            }),
+            T_RESPONSE => Err(FrameError::Malformed("response")),
+            T_ERROR if payload.len() >= 2 => Ok(Frame::Error {
+                code: u16::from_be_bytes([payload[0], payload[1]]),
+                message: String::from_utf8_lossy(&payload[2..]).into_owned(),
+            }),
+            T_ERROR => Err(FrameError::Malformed("error")),
+            other => Err(FrameError::UnknownType(other)),
+        }
+    }
+}
+
+/// Reads one frame; `Ok(None)` on a clean end of stream between frames.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+) -> Result<Option<Frame>, TransferIoError> {
+    let mut header = [0u8; HEADER_LEN];
+    let mut filled = 0;
+    while filled < HEADER_LEN {
+        let n = reader.read(&mut header[filled..]).await?;
+        if n == 0 {
+            return if filled == 0 {
+                Ok(None)
+            } else {
+                Err(FrameError::Truncated.into())
+            };
+        }
+        filled += n;
+    }
+    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    if len > MAX_PAYLOAD {
+        return Err(FrameError::TooLarge(len).into());
+    }
+    let mut payload = vec![0u8; len];
+    reader.read_exact(&mut payload).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            TransferIoError::Frame(FrameError::Truncated)
+        } else {
+            TransferIoError::Io(e)
+        }
+    })?;
+    Ok(Some(Frame::decode(header[0], payload)?))
+}
+
+pub async fn write_frame<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    frame: &Frame,
+) -> Result<(), TransferIoError> {
+    let mut buf = Vec::new();
+    frame.encode(&mut buf)?;
+    writer.write_all(&buf).await?;
+    Ok(())
+}
+
+/// Reading or writing frames failed.
+#[derive(Debug, Error)]
+pub enum TransferIoError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn encoded(frame: &Frame) -> String {
+        let mut out = Vec::new();
+        frame.encode(&mut out).unwrap();
+        hex(&out)
+    }
+
+    /// The vectors of docs/transfer.md.
+    #[test]
+    fn spec_vectors() {
+        let request = Frame::Request {
+            kind: Kind::Message,
+            size: 5,
+            name: "hi".into(),
+        };
+        assert_eq!(
+            encoded(&request),
+            "010000000d010000000000000005000268 69".replace(' ', "")
+        );
+        assert_eq!(
+            encoded(&Frame::Data(b"hello".to_vec())),
+            "020000000568656c6c6f"
+        );
+        assert_eq!(encoded(&Frame::End), "0300000000");
+        let response = Frame::Response {
+            status: 0,
+            body: b"ok".to_vec(),
+        };
+        assert_eq!(encoded(&response), "1000000006000000006f6b");
+        let error = Frame::Error {
+            code: 3,
+            message: "no".into(),
+        };
+        assert_eq!(encoded(&error), "7f000000040003 6e6f".replace(' ', ""));
+    }
+
+    #[tokio::test]
+    async fn round_trip_and_bad_input() {
+        let frames = [
+            Frame::Request {
+                kind: Kind::Data,
+                size: 3,
+                name: "x".into(),
+            },
+            Frame::Data(vec![1, 2, 3]),
+            Frame::End,
+            Frame::Response {
+                status: -2,
+                body: vec![],
+            },
+        ];
+        let mut wire = Vec::new();
+        for f in &frames {
+            f.encode(&mut wire).unwrap();
+        }
+        let mut reader = &wire[..];
+        for f in &frames {
+            assert_eq!(read_frame(&mut reader).await.unwrap().as_ref(), Some(f));
+        }
+        assert!(read_frame(&mut reader).await.unwrap().is_none());
+
+        let truncated = &wire[..wire.len() - 2];
+        let mut reader = truncated;
+        let mut last = Ok(None);
+        for _ in 0..4 {
+            last = read_frame(&mut reader).await;
+        }
+        assert!(matches!(
+            last,
+            Err(TransferIoError::Frame(FrameError::Truncated))
+        ));
+
+        let oversized = [0x02u8, 0x7f, 0xff, 0xff, 0xff];
+        assert!(matches!(
+            read_frame(&mut &oversized[..]).await,
+            Err(TransferIoError::Frame(FrameError::TooLarge(_)))
+        ));
+        let unknown = [0x55u8, 0, 0, 0, 0];
+        assert!(matches!(
+            read_frame(&mut &unknown[..]).await,
+            Err(TransferIoError::Frame(FrameError::UnknownType(0x55)))
+        ));
+        assert!(
+            Frame::Data(vec![0; MAX_PAYLOAD + 1])
+                .encode(&mut Vec::new())
+                .is_err()
+        );
+    }
+}

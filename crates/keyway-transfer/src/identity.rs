@@ -1,0 +1,225 @@
+//! Ed25519 identities: a private key file (0600) and a one-line public key, OpenSSH-style.
+//!
+//! Public key line: `keyway-ed25519 <base64 of the 32-byte key> [comment]`.
+//! Private key file: PEM-armoured PKCS#8 (`-----BEGIN PRIVATE KEY-----`), as OpenSSL writes it.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use zeroize::Zeroizing;
+
+use crate::TransferError;
+
+pub const KEY_TYPE: &str = "keyway-ed25519";
+
+/// An Ed25519 public key: who a peer is.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl PublicKey {
+    /// Parses `keyway-ed25519 BASE64 [comment]` (the comment is ignored).
+    pub fn parse(line: &str) -> Result<PublicKey, TransferError> {
+        let mut parts = line.split_whitespace();
+        let bad = |why: &str| TransferError::BadKey(format!("{why}: {line:?}"));
+        match parts.next() {
+            Some(KEY_TYPE) => {}
+            Some(other) => return Err(bad(&format!("unknown key type {other}"))),
+            None => return Err(bad("empty key")),
+        }
+        let encoded = parts.next().ok_or_else(|| bad("missing key data"))?;
+        let bytes = STANDARD
+            .decode(encoded)
+            .map_err(|_| bad("key data is not base64"))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| bad("an Ed25519 key is 32 bytes"))?;
+        Ok(PublicKey(key))
+    }
+
+    /// `SHA256:<base64>` of the key, as OpenSSH prints fingerprints.
+    pub fn fingerprint(&self) -> String {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.0);
+        format!(
+            "SHA256:{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest.as_ref())
+        )
+    }
+
+    /// The DER SubjectPublicKeyInfo (RFC 8410) that TLS raw public keys carry.
+    pub fn to_spki(&self) -> Vec<u8> {
+        let mut der = SPKI_PREFIX.to_vec();
+        der.extend_from_slice(&self.0);
+        der
+    }
+
+    /// The key inside an Ed25519 SubjectPublicKeyInfo, if that is what `der` is.
+    pub fn from_spki(der: &[u8]) -> Option<PublicKey> {
+        let key = der.strip_prefix(&SPKI_PREFIX[..])?;
+        key.try_into().ok().map(PublicKey)
+    }
+}
+
+/// SEQUENCE { SEQUENCE { OID 1.3.101.112 } BIT STRING (32 bytes) } — RFC 8410 §4.
+const SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{KEY_TYPE} {}", STANDARD.encode(self.0))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", self.fingerprint())
+    }
+}
+
+/// A private Ed25519 key with its public half.
+pub struct Identity {
+    pkcs8: Zeroizing<Vec<u8>>,
+    public: PublicKey,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Identity({})", self.public.fingerprint())
+    }
+}
+
+impl Identity {
+    pub fn generate() -> Result<Identity, TransferError> {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let doc = Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|e| TransferError::BadKey(e.to_string()))?;
+        Identity::from_pkcs8(doc.as_ref())
+    }
+
+    pub fn from_pkcs8(der: &[u8]) -> Result<Identity, TransferError> {
+        let pair = Ed25519KeyPair::from_pkcs8(der)
+            .map_err(|e| TransferError::BadKey(format!("not an Ed25519 PKCS#8 key: {e}")))?;
+        let public: [u8; 32] = pair
+            .public_key()
+            .as_ref()
+            .try_into()
+            .map_err(|_| TransferError::BadKey("public key length".into()))?;
+        Ok(Identity {
+            pkcs8: Zeroizing::new(der.to_vec()),
+            public: PublicKey(public),
+        })
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.public
+    }
+
+    pub(crate) fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// Reads a private key file; refuses one that others can read (as OpenSSH does).
+    pub fn load(path: &Path) -> Result<Identity, TransferError> {
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+            TransferError::BadKey(format!("cannot read identity {}: {e}", path.display()))
+        })?);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                return Err(TransferError::BadKey(format!(
+                    "identity {} is accessible by others (mode {:o}); chmod 600 it",
+                    path.display(),
+                    mode & 0o777
+                )));
+            }
+        }
+        let body: String = text
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<Vec<_>>()
+            .concat();
+        let der =
+            Zeroizing::new(STANDARD.decode(body.trim()).map_err(|_| {
+                TransferError::BadKey(format!("{} is not a PEM key", path.display()))
+            })?);
+        Identity::from_pkcs8(&der)
+    }
+
+    /// Writes the private key (0600, temporary name, fsync, rename); never overwrites.
+    pub fn save(&self, path: &Path) -> Result<(), TransferError> {
+        if path.exists() {
+            return Err(TransferError::BadKey(format!(
+                "{} already exists; not overwriting a key",
+                path.display()
+            )));
+        }
+        let encoded = Zeroizing::new(STANDARD.encode(&*self.pkcs8));
+        let mut pem = Zeroizing::new(String::from("-----BEGIN PRIVATE KEY-----\n"));
+        for chunk in encoded.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+            pem.push('\n');
+        }
+        pem.push_str("-----END PRIVATE KEY-----\n");
+        let tmp = path.with_extension("tmp");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = options.open(&tmp)?;
+        file.write_all(pem.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_round_trip_and_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("id");
+        let identity = Identity::generate().unwrap();
+        identity.save(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let loaded = Identity::load(&path).unwrap();
+        assert_eq!(loaded.public_key(), identity.public_key());
+        assert!(identity.save(&path).is_err(), "never overwrites");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(Identity::load(&path).is_err(), "refuses a readable key");
+        }
+    }
+
+    #[test]
+    fn public_key_lines_and_spki() {
+        let key = Identity::generate().unwrap().public_key();
+        let line = format!("{key} alice@host");
+        assert_eq!(PublicKey::parse(&line).unwrap(), key);
+        assert_eq!(PublicKey::from_spki(&key.to_spki()), Some(key));
+        assert!(PublicKey::parse("ssh-rsa AAAA").is_err());
+        assert!(PublicKey::parse("keyway-ed25519 AAAA").is_err());
+        assert!(key.fingerprint().starts_with("SHA256:"));
+    }
+}

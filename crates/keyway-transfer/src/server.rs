@@ -1,0 +1,259 @@
+//! The receiving side: `Server::bind(addr, config).await?.serve(handler)`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+use crate::frame::{Frame, Kind, MAX_PAYLOAD, read_frame, write_frame};
+use crate::{AuthorizedKeys, Identity, KeyRights, PublicKey, TransferError, tls};
+
+/// Error codes of ERROR frames (docs/transfer.md).
+pub(crate) mod codes {
+    pub const PROTOCOL: u16 = 1;
+    pub const TOO_LARGE: u16 = 2;
+    // 3 (forbidden) is reserved for file pushes by read-only keys (docs/transfer.md).
+}
+
+/// How the server runs.
+pub struct ServerConfig {
+    pub identity: Identity,
+    pub authorized_keys: AuthorizedKeys,
+    /// Where files of keys without their own `root=` go.
+    pub root: PathBuf,
+    /// Largest message or data body accepted (bytes).
+    pub max_body: u64,
+    pub handshake_timeout: Duration,
+    /// A connection with no frame for this long is closed.
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl ServerConfig {
+    pub fn new(identity: Identity, authorized_keys: AuthorizedKeys) -> ServerConfig {
+        ServerConfig {
+            identity,
+            authorized_keys,
+            root: PathBuf::from("."),
+            max_body: 64 << 20,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            max_connections: 256,
+        }
+    }
+}
+
+/// One request as the handler sees it.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub kind: Kind,
+    pub name: String,
+    pub sender: PublicKey,
+    pub rights: KeyRights,
+    pub body: Vec<u8>,
+}
+
+/// The handler's answer: a status (0 = success, by convention) and a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: i32,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn new(status: i32, body: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status,
+            body: body.into(),
+        }
+    }
+}
+
+pub struct Server {
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    config: Arc<ServerConfig>,
+    authorized: Arc<AuthorizedKeys>,
+}
+
+impl Server {
+    pub async fn bind(addr: &str, config: ServerConfig) -> Result<Server, TransferError> {
+        let authorized = Arc::new(config.authorized_keys.clone());
+        let tls_config = tls::server_config(&config.identity, authorized.clone())?;
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Server {
+            listener,
+            acceptor: TlsAcceptor::from(Arc::new(tls_config)),
+            config: Arc::new(config),
+            authorized,
+        })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr, TransferError> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Accepts connections forever; each runs in its own task, at most `max_connections` at
+    /// once (the rest wait in the accept queue: back-pressure, not failure).
+    pub async fn serve<H, F>(self, handler: H) -> Result<(), TransferError>
+    where
+        H: Fn(Incoming) -> F + Send + Sync + 'static,
+        F: Future<Output = Reply> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let slots = Arc::new(Semaphore::new(self.config.max_connections.max(1)));
+        loop {
+            let permit = slots
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| TransferError::Timeout("server shut down"))?;
+            let (stream, peer) = match self.listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!(error = %err, "accept failed");
+                    continue;
+                }
+            };
+            let acceptor = self.acceptor.clone();
+            let config = self.config.clone();
+            let authorized = self.authorized.clone();
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                if let Err(err) = connection(stream, acceptor, config, authorized, handler).await {
+                    tracing::info!(%peer, error = %err, "transfer connection ended with an error");
+                }
+                drop(permit);
+            });
+        }
+    }
+}
+
+async fn connection<H, F>(
+    stream: TcpStream,
+    acceptor: TlsAcceptor,
+    config: Arc<ServerConfig>,
+    authorized: Arc<AuthorizedKeys>,
+    handler: Arc<H>,
+) -> Result<(), TransferError>
+where
+    H: Fn(Incoming) -> F + Send + Sync + 'static,
+    F: Future<Output = Reply> + Send + 'static,
+{
+    stream.set_nodelay(true)?;
+    let mut tls = tokio::time::timeout(config.handshake_timeout, acceptor.accept(stream))
+        .await
+        .map_err(|_| TransferError::Timeout("handshake"))?
+        .map_err(|e| TransferError::Tls(e.to_string()))?;
+    let sender = tls::peer_key(tls.get_ref().1.peer_certificates())
+        .ok_or_else(|| TransferError::Tls("client presented no key".into()))?;
+    let rights = authorized
+        .rights(&sender)
+        .cloned()
+        .ok_or_else(|| TransferError::Tls("client key not authorised".into()))?;
+    loop {
+        let frame = match tokio::time::timeout(config.idle_timeout, read_frame(&mut tls)).await {
+            Err(_) => return Err(TransferError::Timeout("idle connection")),
+            Ok(frame) => frame,
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return Ok(()),
+            Err(err) => {
+                let err = TransferError::from(err);
+                refuse(&mut tls, codes::PROTOCOL, &err.to_string()).await;
+                return Err(err);
+            }
+        };
+        let Frame::Request { kind, size, name } = frame else {
+            refuse(&mut tls, codes::PROTOCOL, "expected a request").await;
+            return Err(TransferError::Protocol(
+                crate::frame::FrameError::Malformed("request"),
+            ));
+        };
+        if size > config.max_body {
+            let message = format!(
+                "body of {size} bytes exceeds the server's {}-byte limit",
+                config.max_body
+            );
+            refuse(&mut tls, codes::TOO_LARGE, &message).await;
+            return Ok(());
+        }
+        let body = match read_body(&mut tls, size).await {
+            Ok(body) => body,
+            Err(err) => {
+                refuse(&mut tls, codes::PROTOCOL, &err.to_string()).await;
+                return Err(err);
+            }
+        };
+        let incoming = Incoming {
+            kind,
+            name,
+            sender,
+            rights: rights.clone(),
+            body,
+        };
+        let mut reply = handler(incoming).await;
+        if reply.body.len() > MAX_PAYLOAD - 4 {
+            reply = Reply::new(-1, "response too large for one frame");
+        }
+        write_frame(
+            &mut tls,
+            &Frame::Response {
+                status: reply.status,
+                body: reply.body,
+            },
+        )
+        .await?;
+        tokio::io::AsyncWriteExt::flush(&mut tls).await?;
+    }
+}
+
+/// Reads DATA frames up to END; their total must be exactly the announced size.
+async fn read_body<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    size: u64,
+) -> Result<Vec<u8>, TransferError> {
+    let mut body = Vec::with_capacity(usize::try_from(size.min(1 << 20)).unwrap_or(0));
+    loop {
+        match read_frame(stream).await? {
+            Some(Frame::Data(chunk)) => {
+                if body.len() as u64 + chunk.len() as u64 > size {
+                    return Err(TransferError::Protocol(
+                        crate::frame::FrameError::Malformed("data (more than announced)"),
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Some(Frame::End) if body.len() as u64 == size => return Ok(body),
+            Some(Frame::End) => {
+                return Err(TransferError::Protocol(
+                    crate::frame::FrameError::Malformed("end (less than announced)"),
+                ));
+            }
+            Some(_) => {
+                return Err(TransferError::Protocol(
+                    crate::frame::FrameError::Malformed("body (unexpected frame)"),
+                ));
+            }
+            None => return Err(TransferError::Protocol(crate::frame::FrameError::Truncated)),
+        }
+    }
+}
+
+/// Tells the peer why we stop (best effort) before the connection closes.
+async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, code: u16, message: &str) {
+    let frame = Frame::Error {
+        code,
+        message: message.chars().take(1000).collect(),
+    };
+    if write_frame(stream, &frame).await.is_ok() {
+        let _ = tokio::io::AsyncWriteExt::shutdown(stream).await;
+    }
+}

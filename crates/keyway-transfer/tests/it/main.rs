@@ -1,0 +1,189 @@
+//! Loopback tests of the transfer protocol: round trips and every refusal.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+
+use keyway_transfer::{
+    AuthorizedKeys, Client, Identity, Incoming, Kind, PublicKey, Reply, Server, ServerConfig,
+    ServerPin, TransferError,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Setup {
+    addr: SocketAddr,
+    server_key: PublicKey,
+    client: Identity,
+}
+
+/// A server that answers (0, "<kind> <name> <len> <sha-ish>") and authorises one client key.
+async fn start(max_body: u64) -> Setup {
+    let server_identity = Identity::generate().unwrap();
+    let client = Identity::generate().unwrap();
+    let authorized =
+        AuthorizedKeys::parse(&format!("{} test-client", client.public_key())).unwrap();
+    let server_key = server_identity.public_key();
+    let mut config = ServerConfig::new(server_identity, authorized);
+    config.max_body = max_body;
+    let server = Server::bind("127.0.0.1:0", config).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.serve(|incoming: Incoming| async move {
+        let status = if incoming.kind == Kind::Message { 0 } else { 7 };
+        let sum: u64 = incoming.body.iter().map(|b| u64::from(*b)).sum();
+        Reply::new(
+            status,
+            format!(
+                "{} {} {} {} {}",
+                incoming.kind.as_str(),
+                incoming.name,
+                incoming.body.len(),
+                sum,
+                incoming.rights.comment
+            ),
+        )
+    }));
+    Setup {
+        addr,
+        server_key,
+        client,
+    }
+}
+
+#[tokio::test]
+async fn messages_and_data_round_trip_on_one_connection() {
+    let s = start(64 << 20).await;
+    let mut client = Client::connect(&s.addr.to_string(), &s.client, ServerPin::Key(s.server_key))
+        .await
+        .unwrap();
+    let reply = client.send_message("hello").await.unwrap();
+    assert_eq!(reply, Reply::new(0, "message  5 532 test-client"));
+    let empty = client.send_data("empty.bin", &[]).await.unwrap();
+    assert_eq!(empty, Reply::new(7, "data empty.bin 0 0 test-client"));
+    let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
+    let sum: u64 = big.iter().map(|b| u64::from(*b)).sum();
+    let reply = client.send_data("big.bin", &big).await.unwrap();
+    assert_eq!(
+        String::from_utf8(reply.body).unwrap(),
+        format!("data big.bin 5000000 {sum} test-client")
+    );
+}
+
+#[tokio::test]
+async fn unknown_client_keys_are_refused() {
+    let s = start(1 << 20).await;
+    let stranger = Identity::generate().unwrap();
+    let result = async {
+        let mut client =
+            Client::connect(&s.addr.to_string(), &stranger, ServerPin::Key(s.server_key)).await?;
+        client.send_message("let me in").await
+    }
+    .await;
+    assert!(
+        result.is_err(),
+        "an unauthorised key must get nothing: {result:?}"
+    );
+    // The server keeps serving authorised clients.
+    let mut client = Client::connect(&s.addr.to_string(), &s.client, ServerPin::Key(s.server_key))
+        .await
+        .unwrap();
+    assert_eq!(client.send_message("hi").await.unwrap().status, 0);
+}
+
+#[tokio::test]
+async fn the_client_pins_the_server_key() {
+    let s = start(1 << 20).await;
+    let impostor = Identity::generate().unwrap().public_key();
+    let err = Client::connect(&s.addr.to_string(), &s.client, ServerPin::Key(impostor))
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, TransferError::ServerKeyChanged { .. }),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("known_hosts");
+    let strict = ServerPin::KnownHosts {
+        path: known.clone(),
+        accept_new: false,
+    };
+    let err = Client::connect(&s.addr.to_string(), &s.client, strict.clone())
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, TransferError::UnknownServer { .. }), "{err}");
+    let accept = ServerPin::KnownHosts {
+        path: known.clone(),
+        accept_new: true,
+    };
+    Client::connect(&s.addr.to_string(), &s.client, accept)
+        .await
+        .unwrap();
+    Client::connect(&s.addr.to_string(), &s.client, strict)
+        .await
+        .unwrap();
+    assert!(
+        std::fs::read_to_string(&known)
+            .unwrap()
+            .contains(&s.server_key.to_string())
+    );
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_a_clear_error() {
+    let s = start(1000).await;
+    let mut client = Client::connect(&s.addr.to_string(), &s.client, ServerPin::Key(s.server_key))
+        .await
+        .unwrap();
+    let err = client.send_data("x", &[0u8; 1001]).await.err().unwrap();
+    match err {
+        TransferError::Remote { code, message } => {
+            assert_eq!(code, 2);
+            assert!(message.contains("exceeds"), "{message}");
+        }
+        // The server may close while we still write the body; then the write fails.
+        TransferError::Io(_) | TransferError::Protocol(_) => {}
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[tokio::test]
+async fn garbage_instead_of_a_handshake_changes_nothing() {
+    let s = start(1 << 20).await;
+    let mut raw = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    raw.write_all(b"file /etc/passwd\r\n\r\nGET / HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ =
+        tokio::time::timeout(std::time::Duration::from_secs(5), raw.read_to_end(&mut buf)).await;
+    // Whatever came back, no application data did; the server still works.
+    assert!(!String::from_utf8_lossy(&buf).contains("root:"));
+    let mut client = Client::connect(&s.addr.to_string(), &s.client, ServerPin::Key(s.server_key))
+        .await
+        .unwrap();
+    assert_eq!(client.send_message("still here").await.unwrap().status, 0);
+}
+
+#[tokio::test]
+async fn concurrent_clients() {
+    let s = start(1 << 20).await;
+    let addr = s.addr.to_string();
+    let client = std::sync::Arc::new(s.client);
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (addr, client, key) = (addr.clone(), client.clone(), s.server_key);
+        tasks.push(tokio::spawn(async move {
+            let mut c = Client::connect(&addr, &client, ServerPin::Key(key))
+                .await
+                .unwrap();
+            for j in 0..10 {
+                let reply = c.send_message(&format!("{i}-{j}")).await.unwrap();
+                assert_eq!(reply.status, 0);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}

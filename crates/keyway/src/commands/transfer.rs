@@ -1,0 +1,169 @@
+//! `keyway transfer …`: identities, a receiving server, and a sender.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+
+use anyhow::Context;
+use keyway_transfer::{
+    AuthorizedKeys, Client, Identity, Incoming, PublicKey, Reply, Server, ServerConfig, ServerPin,
+};
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use super::print_json;
+use crate::cli::{TransferCommand, TransferSendArgs, TransferServeArgs};
+
+pub async fn run(command: TransferCommand) -> anyhow::Result<()> {
+    match command {
+        TransferCommand::Keygen { file, comment } => keygen(file, comment),
+        TransferCommand::Serve(args) => serve(args).await,
+        TransferCommand::Send(args) => send(args).await,
+    }
+}
+
+fn keyway_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".keyway")
+}
+
+fn keygen(file: Option<PathBuf>, comment: Option<String>) -> anyhow::Result<()> {
+    let path = file.unwrap_or_else(|| keyway_home().join("transfer_ed25519"));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let identity = Identity::generate()?;
+    identity.save(&path)?;
+    let comment = comment.unwrap_or_else(|| {
+        let user = std::env::var("USER").unwrap_or_else(|_| "keyway".into());
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("{user}@{}", host.trim())
+    });
+    let line = format!("{} {comment}", identity.public_key());
+    let mut pub_path = path.clone().into_os_string();
+    pub_path.push(".pub");
+    std::fs::write(&pub_path, format!("{line}\n"))?;
+    eprintln!("private key: {} (mode 0600)", path.display());
+    eprintln!(
+        "public key:  {} ({})",
+        PathBuf::from(&pub_path).display(),
+        identity.public_key().fingerprint()
+    );
+    eprintln!("add this line to the server's authorized_keys:");
+    println!("{line}");
+    Ok(())
+}
+
+async fn serve(args: TransferServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber_init();
+    let identity = Identity::load(&args.identity)?;
+    let authorized = AuthorizedKeys::load(&args.authorized_keys)?;
+    if authorized.is_empty() {
+        eprintln!(
+            "warning: {} lists no keys; every client will be refused",
+            args.authorized_keys.display()
+        );
+    }
+    let server_key = identity.public_key();
+    let mut config = ServerConfig::new(identity, authorized);
+    config.root = args.root.clone();
+    config.max_body = args.max_body;
+    let server = Server::bind(&args.listen, config)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    println!("keyway transfer server on {}", server.local_addr()?);
+    println!("  server key: {server_key} ({})", server_key.fingerprint());
+    println!("  clients pin it with: --server-key \"{server_key}\"  (or --accept-new once)");
+    let exec = args.exec.map(Arc::new);
+    let result = tokio::select! {
+        served = server.serve(move |incoming: Incoming| {
+            let exec = exec.clone();
+            async move {
+                match exec {
+                    Some(cmd) => run_exec(&cmd, incoming).await,
+                    None => {
+                        tracing::info!(kind = incoming.kind.as_str(), name = %incoming.name, bytes = incoming.body.len(),
+                            sender = %incoming.sender.fingerprint(), "received");
+                        Reply::new(0, format!("received {} bytes", incoming.body.len()))
+                    }
+                }
+            }
+        }) => served.map_err(anyhow::Error::from),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    };
+    result
+}
+
+/// Runs `sh -c CMD` with the payload on stdin; (exit status, stdout) is the reply.
+async fn run_exec(cmd: &str, incoming: Incoming) -> Reply {
+    let child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .env("KEYWAY_SENDER_KEY", incoming.sender.to_string())
+        .env("KEYWAY_SENDER_COMMENT", &incoming.rights.comment)
+        .env("KEYWAY_KIND", incoming.kind.as_str())
+        .env("KEYWAY_NAME", &incoming.name)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(err) => return Reply::new(-1, format!("cannot run handler: {err}")),
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        // A handler that ignores its input may close stdin early: not an error.
+        let _ = stdin.write_all(&incoming.body).await;
+    }
+    match child.wait_with_output().await {
+        Ok(output) => Reply::new(output.status.code().unwrap_or(-1), output.stdout),
+        Err(err) => Reply::new(-1, format!("handler failed: {err}")),
+    }
+}
+
+async fn send(args: TransferSendArgs) -> anyhow::Result<()> {
+    let identity = Identity::load(&args.identity)?;
+    let pin = match &args.server_key {
+        Some(key) => ServerPin::Key(PublicKey::parse(key)?),
+        None => ServerPin::KnownHosts {
+            path: args
+                .known_hosts
+                .clone()
+                .unwrap_or_else(|| keyway_home().join("known_hosts")),
+            accept_new: args.accept_new,
+        },
+    };
+    let mut client = Client::connect(&args.to, &identity, pin).await?;
+    let reply = match (&args.message, &args.data_file) {
+        (Some(text), _) => client.send_message(text).await?,
+        (None, Some(path)) => {
+            let bytes = tokio::fs::read(path)
+                .await
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let name = args.as_name.clone().unwrap_or_else(|| {
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
+            client.send_data(&name, &bytes).await?
+        }
+        (None, None) => anyhow::bail!("give --message or --data-file"),
+    };
+    let response = String::from_utf8_lossy(&reply.body);
+    if args.json.json {
+        print_json(&json!({ "status": reply.status, "response": response }))?;
+    } else {
+        println!("status: {}", reply.status);
+        println!("{response}");
+    }
+    Ok(())
+}
+
+fn tracing_subscriber_init() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}

@@ -1,0 +1,116 @@
+//! `keyway transfer keygen | serve | send` as two operators would run them.
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use crate::harness::{free_port, keyway, poll};
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn keygen_serve_and_send_a_message_and_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let keygen = |name: &str| {
+        let out = keyway()
+            .args(["transfer", "keygen", "-C", name, "-f"])
+            .arg(path(name))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let server_line = keygen("server");
+    let client_line = keygen("client");
+    assert!(
+        client_line.starts_with("keyway-ed25519 ") && client_line.trim_end().ends_with(" client")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path("client"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    std::fs::write(path("authorized_keys"), &client_line).unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = keyway()
+        .args(["transfer", "serve", "--listen", &listen, "--identity"])
+        .arg(path("server"))
+        .arg("--authorized-keys")
+        .arg(path("authorized_keys"))
+        .args(["--exec", "printf '%s:%s:' \"$KEYWAY_KIND\" \"$KEYWAY_SENDER_COMMENT\"; wc -c | tr -d ' '; exit 3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = KillOnDrop(server);
+    assert!(poll(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(&listen).is_ok()
+    }));
+
+    let server_key = server_line
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let send = |extra: &[&str]| {
+        keyway()
+            .args(["transfer", "send", "--to", &listen, "--identity"])
+            .arg(path("client"))
+            .arg("--known-hosts")
+            .arg(path("known_hosts"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // First contact without a pin is refused, loudly.
+    let refused = send(&["--message", "hi"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not in known_hosts"));
+
+    let out = send(&["--server-key", &server_key, "--message", "hello", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["status"], 3);
+    assert_eq!(reply["response"], "message:client:5\n");
+
+    std::fs::write(path("payload.bin"), vec![7u8; 300_000]).unwrap();
+    let data_file = path("payload.bin");
+    let out = send(&["--accept-new", "--data-file", data_file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("data:client:300000"));
+
+    // A different identity that is not in authorized_keys gets nothing.
+    keygen("stranger");
+    let out = keyway()
+        .args(["transfer", "send", "--to", &listen, "--identity"])
+        .arg(path("stranger"))
+        .args(["--server-key", &server_key, "--message", "let me in"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
