@@ -15,7 +15,7 @@ use crate::{Identity, PublicKey, Reply, ServerPin, TransferError, tls};
 const CHUNK: usize = 256 * 1024;
 
 pub struct Client {
-    stream: TlsStream<TcpStream>,
+    pub(crate) stream: TlsStream<TcpStream>,
     server_key: PublicKey,
 }
 
@@ -70,6 +70,7 @@ impl Client {
     ) -> Result<Reply, TransferError> {
         let header = Frame::Request {
             kind,
+            flags: 0,
             size: body.len() as u64,
             name: name.to_string(),
         };

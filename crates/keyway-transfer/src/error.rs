@@ -26,6 +26,16 @@ pub enum TransferError {
     Protocol(#[from] FrameError),
     #[error("the peer reported error {code}: {message}")]
     Remote { code: u16, message: String },
+    #[error("the server refused ({status}): {message}")]
+    Refused { status: i32, message: String },
+    #[error(
+        "the received file does not match its digest; the partial file was removed, send again"
+    )]
+    Integrity,
+    #[error("{0} exists; use --overwrite to replace it")]
+    LocalExists(String),
+    #[error("transfer stopped by the caller")]
+    Aborted,
     #[error("timed out: {0}")]
     Timeout(&'static str),
     #[error("I/O: {0}")]

@@ -16,6 +16,8 @@ pub const HEADER_LEN: usize = 5;
 const T_REQUEST: u8 = 0x01;
 const T_DATA: u8 = 0x02;
 const T_END: u8 = 0x03;
+const T_READY: u8 = 0x04;
+const T_DIGEST: u8 = 0x05;
 const T_RESPONSE: u8 = 0x10;
 const T_ERROR: u8 = 0x7f;
 
@@ -24,6 +26,10 @@ const T_ERROR: u8 = 0x7f;
 pub enum Kind {
     Message = 1,
     Data = 2,
+    /// Push a file: the body is its content (from the READY offset on), then a DIGEST.
+    FilePush = 3,
+    /// Pull a file: `size` is the offset the client already has.
+    FileGet = 4,
 }
 
 impl Kind {
@@ -31,6 +37,8 @@ impl Kind {
         match value {
             1 => Some(Kind::Message),
             2 => Some(Kind::Data),
+            3 => Some(Kind::FilePush),
+            4 => Some(Kind::FileGet),
             _ => None,
         }
     }
@@ -39,21 +47,32 @@ impl Kind {
         match self {
             Kind::Message => "message",
             Kind::Data => "data",
+            Kind::FilePush => "file",
+            Kind::FileGet => "get",
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
-    /// Starts a request: its kind, the exact body size that follows in DATA frames, a name.
+    /// Starts a request: its kind, flags (bit 0 overwrite, bit 1 resume), the exact body size
+    /// that follows in DATA frames (for a pull: the offset already held), a name.
     Request {
         kind: Kind,
+        flags: u8,
         size: u64,
         name: String,
     },
     Data(Vec<u8>),
     /// Ends a body.
     End,
+    /// A file transfer may start: from `offset` (resume), of a file of `size` bytes.
+    Ready {
+        offset: u64,
+        size: u64,
+    },
+    /// Ends a file body: SHA-256 over name, size and content (docs/transfer.md).
+    Digest([u8; 32]),
     /// The handler's answer: (status, response).
     Response {
         status: i32,
@@ -84,10 +103,16 @@ impl Frame {
         let start = out.len();
         out.extend_from_slice(&[0; HEADER_LEN]);
         let kind = match self {
-            Frame::Request { kind, size, name } => {
+            Frame::Request {
+                kind,
+                flags,
+                size,
+                name,
+            } => {
                 let name_len =
                     u16::try_from(name.len()).map_err(|_| FrameError::Malformed("request"))?;
                 out.push(*kind as u8);
+                out.push(*flags);
                 out.extend_from_slice(&size.to_be_bytes());
                 out.extend_from_slice(&name_len.to_be_bytes());
                 out.extend_from_slice(name.as_bytes());
@@ -98,6 +123,15 @@ impl Frame {
                 T_DATA
             }
             Frame::End => T_END,
+            Frame::Ready { offset, size } => {
+                out.extend_from_slice(&offset.to_be_bytes());
+                out.extend_from_slice(&size.to_be_bytes());
+                T_READY
+            }
+            Frame::Digest(digest) => {
+                out.extend_from_slice(digest);
+                T_DIGEST
+            }
             Frame::Response { status, body } => {
                 out.extend_from_slice(&status.to_be_bytes());
                 out.extend_from_slice(body);
@@ -123,23 +157,42 @@ impl Frame {
     pub fn decode(kind: u8, payload: Vec<u8>) -> Result<Frame, FrameError> {
         match kind {
             T_REQUEST => {
-                if payload.len() < 11 {
+                if payload.len() < 12 {
                     return Err(FrameError::Malformed("request"));
                 }
                 let kind = Kind::from_u8(payload[0]).ok_or(FrameError::Malformed("request"))?;
+                let flags = payload[1];
                 let mut size = [0u8; 8];
-                size.copy_from_slice(&payload[1..9]);
-                let name_len = usize::from(u16::from_be_bytes([payload[9], payload[10]]));
-                if payload.len() != 11 + name_len {
+                size.copy_from_slice(&payload[2..10]);
+                let name_len = usize::from(u16::from_be_bytes([payload[10], payload[11]]));
+                if payload.len() != 12 + name_len {
                     return Err(FrameError::Malformed("request"));
                 }
-                let name = String::from_utf8(payload[11..].to_vec())
+                let name = String::from_utf8(payload[12..].to_vec())
                     .map_err(|_| FrameError::Malformed("request"))?;
                 Ok(Frame::Request {
                     kind,
+                    flags,
                     size: u64::from_be_bytes(size),
                     name,
                 })
+            }
+            T_READY if payload.len() == 16 => {
+                let mut offset = [0u8; 8];
+                let mut size = [0u8; 8];
+                offset.copy_from_slice(&payload[..8]);
+                size.copy_from_slice(&payload[8..]);
+                Ok(Frame::Ready {
+                    offset: u64::from_be_bytes(offset),
+                    size: u64::from_be_bytes(size),
+                })
+            }
+            T_READY => Err(FrameError::Malformed("ready")),
+            T_DIGEST => {
+                let digest: [u8; 32] = payload
+                    .try_into()
+                    .map_err(|_| FrameError::Malformed("digest"))?;
+                Ok(Frame::Digest(digest))
             }
             T_DATA if !payload.is_empty() => Ok(Frame::Data(payload)),
             T_DATA => Err(FrameError::Malformed("data")),
@@ -230,12 +283,35 @@ mod tests {
     fn spec_vectors() {
         let request = Frame::Request {
             kind: Kind::Message,
+            flags: 0,
             size: 5,
             name: "hi".into(),
         };
         assert_eq!(
             encoded(&request),
-            "010000000d010000000000000005000268 69".replace(' ', "")
+            "01 0000000e 01 00 0000000000000005 0002 6869".replace(' ', "")
+        );
+        let push = Frame::Request {
+            kind: Kind::FilePush,
+            flags: 3,
+            size: 1024,
+            name: "a/b".into(),
+        };
+        assert_eq!(
+            encoded(&push),
+            "01 0000000f 03 03 0000000000000400 0003 612f62".replace(' ', "")
+        );
+        let ready = Frame::Ready {
+            offset: 512,
+            size: 1024,
+        };
+        assert_eq!(
+            encoded(&ready),
+            "04 00000010 0000000000000200 0000000000000400".replace(' ', "")
+        );
+        assert_eq!(
+            encoded(&Frame::Digest([0xab; 32])),
+            format!("0500000020{}", "ab".repeat(32))
         );
         assert_eq!(
             encoded(&Frame::Data(b"hello".to_vec())),
@@ -259,9 +335,12 @@ mod tests {
         let frames = [
             Frame::Request {
                 kind: Kind::Data,
+                flags: 0,
                 size: 3,
                 name: "x".into(),
             },
+            Frame::Ready { offset: 1, size: 2 },
+            Frame::Digest([7; 32]),
             Frame::Data(vec![1, 2, 3]),
             Frame::End,
             Frame::Response {
@@ -282,7 +361,7 @@ mod tests {
         let truncated = &wire[..wire.len() - 2];
         let mut reader = truncated;
         let mut last = Ok(None);
-        for _ in 0..4 {
+        for _ in 0..frames.len() {
             last = read_frame(&mut reader).await;
         }
         assert!(matches!(

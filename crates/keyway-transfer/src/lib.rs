@@ -26,11 +26,15 @@
 
 mod authorized_keys;
 mod client;
+mod client_files;
+mod digest;
 mod error;
 pub mod frame;
 mod identity;
 mod known_hosts;
+mod paths;
 mod server;
+mod server_files;
 mod tls;
 
 pub use authorized_keys::{AuthorizedKeys, KeyRights};
@@ -39,4 +43,6 @@ pub use error::TransferError;
 pub use frame::Kind;
 pub use identity::{Identity, PublicKey};
 pub use known_hosts::ServerPin;
+pub use paths::PathError;
 pub use server::{Incoming, Reply, Server, ServerConfig};
+pub use server_files::refused;

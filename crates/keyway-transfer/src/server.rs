@@ -12,13 +12,13 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::frame::{Frame, Kind, MAX_PAYLOAD, read_frame, write_frame};
-use crate::{AuthorizedKeys, Identity, KeyRights, PublicKey, TransferError, tls};
+use crate::{AuthorizedKeys, Identity, KeyRights, PublicKey, TransferError, server_files, tls};
 
 /// Error codes of ERROR frames (docs/transfer.md).
 pub(crate) mod codes {
     pub const PROTOCOL: u16 = 1;
     pub const TOO_LARGE: u16 = 2;
-    // 3 (forbidden) is reserved for file pushes by read-only keys (docs/transfer.md).
+    pub const STORAGE: u16 = 4;
 }
 
 /// How the server runs.
@@ -27,8 +27,10 @@ pub struct ServerConfig {
     pub authorized_keys: AuthorizedKeys,
     /// Where files of keys without their own `root=` go.
     pub root: PathBuf,
-    /// Largest message or data body accepted (bytes).
+    /// Largest message or data body accepted (bytes); held in memory for the handler.
     pub max_body: u64,
+    /// Largest file accepted (bytes); files stream to disk.
+    pub max_file: u64,
     pub handshake_timeout: Duration,
     /// A connection with no frame for this long is closed.
     pub idle_timeout: Duration,
@@ -42,6 +44,7 @@ impl ServerConfig {
             authorized_keys,
             root: PathBuf::from("."),
             max_body: 64 << 20,
+            max_file: u64::MAX,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
             max_connections: 256,
@@ -56,7 +59,10 @@ pub struct Incoming {
     pub name: String,
     pub sender: PublicKey,
     pub rights: KeyRights,
+    /// Message or data bytes (empty for files).
     pub body: Vec<u8>,
+    /// Where a pushed file was stored (files only).
+    pub path: Option<PathBuf>,
 }
 
 /// The handler's answer: a status (0 = success, by convention) and a response.
@@ -171,48 +177,92 @@ where
                 return Err(err);
             }
         };
-        let Frame::Request { kind, size, name } = frame else {
+        let Frame::Request {
+            kind,
+            flags,
+            size,
+            name,
+        } = frame
+        else {
             refuse(&mut tls, codes::PROTOCOL, "expected a request").await;
             return Err(TransferError::Protocol(
                 crate::frame::FrameError::Malformed("request"),
             ));
         };
-        if size > config.max_body {
-            let message = format!(
-                "body of {size} bytes exceeds the server's {}-byte limit",
-                config.max_body
-            );
-            refuse(&mut tls, codes::TOO_LARGE, &message).await;
-            return Ok(());
-        }
-        let body = match read_body(&mut tls, size).await {
-            Ok(body) => body,
-            Err(err) => {
-                refuse(&mut tls, codes::PROTOCOL, &err.to_string()).await;
-                return Err(err);
+        let incoming = match kind {
+            Kind::FileGet => {
+                let refusal = server_files::send(&mut tls, &config, &rights, size, &name).await?;
+                if let Some(reply) = refusal {
+                    send_reply(&mut tls, reply).await?;
+                }
+                continue;
+            }
+            Kind::FilePush => {
+                match server_files::receive(&mut tls, &config, &sender, &rights, flags, size, &name)
+                    .await?
+                {
+                    server_files::PushOutcome::Refused(reply) => {
+                        send_reply(&mut tls, reply).await?;
+                        continue;
+                    }
+                    server_files::PushOutcome::Stored(path) => Incoming {
+                        kind,
+                        name,
+                        sender,
+                        rights: rights.clone(),
+                        body: Vec::new(),
+                        path: Some(path),
+                    },
+                }
+            }
+            Kind::Message | Kind::Data => {
+                if size > config.max_body {
+                    let message = format!(
+                        "body of {size} bytes exceeds the server's {}-byte limit",
+                        config.max_body
+                    );
+                    refuse(&mut tls, codes::TOO_LARGE, &message).await;
+                    return Ok(());
+                }
+                let body = match read_body(&mut tls, size).await {
+                    Ok(body) => body,
+                    Err(err) => {
+                        refuse(&mut tls, codes::PROTOCOL, &err.to_string()).await;
+                        return Err(err);
+                    }
+                };
+                Incoming {
+                    kind,
+                    name,
+                    sender,
+                    rights: rights.clone(),
+                    body,
+                    path: None,
+                }
             }
         };
-        let incoming = Incoming {
-            kind,
-            name,
-            sender,
-            rights: rights.clone(),
-            body,
-        };
-        let mut reply = handler(incoming).await;
-        if reply.body.len() > MAX_PAYLOAD - 4 {
-            reply = Reply::new(-1, "response too large for one frame");
-        }
-        write_frame(
-            &mut tls,
-            &Frame::Response {
-                status: reply.status,
-                body: reply.body,
-            },
-        )
-        .await?;
-        tokio::io::AsyncWriteExt::flush(&mut tls).await?;
+        let reply = handler(incoming).await;
+        send_reply(&mut tls, reply).await?;
     }
+}
+
+async fn send_reply<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    mut reply: Reply,
+) -> Result<(), TransferError> {
+    if reply.body.len() > MAX_PAYLOAD - 4 {
+        reply = Reply::new(-1, "response too large for one frame");
+    }
+    write_frame(
+        stream,
+        &Frame::Response {
+            status: reply.status,
+            body: reply.body,
+        },
+    )
+    .await?;
+    tokio::io::AsyncWriteExt::flush(stream).await?;
+    Ok(())
 }
 
 /// Reads DATA frames up to END; their total must be exactly the announced size.

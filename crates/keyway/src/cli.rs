@@ -74,8 +74,48 @@ pub enum TransferCommand {
     },
     /// Receive messages and data from clients whose keys are in authorized_keys.
     Serve(TransferServeArgs),
-    /// Send a message or data to a transfer server and print its (status, response).
+    /// Send a message, data or a file to a transfer server and print its (status, response).
     Send(TransferSendArgs),
+    /// Pull a file from a transfer server (resumes an interrupted pull).
+    Get(TransferGetArgs),
+}
+
+/// How the client reaches and pins a transfer server.
+#[derive(Debug, Args)]
+pub struct TransferPeerArgs {
+    /// The client's private key file.
+    #[arg(long, value_name = "FILE")]
+    pub identity: PathBuf,
+    /// Pinned server keys [default: ~/.keyway/known_hosts].
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Trust and record the server key on first contact.
+    #[arg(long, conflicts_with = "server_key")]
+    pub accept_new: bool,
+    /// The expected server key ("keyway-ed25519 BASE64").
+    #[arg(long, value_name = "KEY")]
+    pub server_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TransferGetArgs {
+    /// Server address HOST:PORT.
+    #[arg(long)]
+    pub from: String,
+    #[command(flatten)]
+    pub peer: TransferPeerArgs,
+    /// Replace LOCAL if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// The file's name on the server (relative to the key's root).
+    pub remote: String,
+    /// Where to write it.
+    pub local: PathBuf,
+    #[command(flatten)]
+    pub json: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -99,35 +139,37 @@ pub struct TransferServeArgs {
     /// Largest message or data body accepted, in bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub max_body: u64,
+    /// Largest file accepted, in bytes [default: no limit].
+    #[arg(long)]
+    pub max_file_size: Option<u64>,
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("payload").required(true).args(["message", "data_file"])))]
+#[command(group(clap::ArgGroup::new("payload").required(true).args(["message", "data_file", "file"])))]
 pub struct TransferSendArgs {
     /// Server address HOST:PORT.
     #[arg(long)]
     pub to: String,
-    /// The client's private key file.
-    #[arg(long, value_name = "FILE")]
-    pub identity: PathBuf,
-    /// Pinned server keys [default: ~/.keyway/known_hosts].
-    #[arg(long, value_name = "FILE")]
-    pub known_hosts: Option<PathBuf>,
-    /// Trust and record the server key on first contact.
-    #[arg(long, conflicts_with = "server_key")]
-    pub accept_new: bool,
-    /// The expected server key ("keyway-ed25519 BASE64").
-    #[arg(long, value_name = "KEY")]
-    pub server_key: Option<String>,
+    #[command(flatten)]
+    pub peer: TransferPeerArgs,
     /// A text message.
     #[arg(long)]
     pub message: Option<String>,
-    /// Send the bytes of this file as raw data.
+    /// Send the bytes of this file as raw data (held in memory by the server's handler).
     #[arg(long, value_name = "PATH")]
     pub data_file: Option<PathBuf>,
-    /// Name the data is sent under [default: the file name].
+    /// Push this file, streamed to disk on the server (resumes an interrupted push).
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Name it is sent under, relative to the server root [default: the file name].
     #[arg(long = "as", value_name = "NAME")]
     pub as_name: Option<String>,
+    /// Replace the file on the server if it exists.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
     #[command(flatten)]
     pub json: JsonFlag,
 }

@@ -9,6 +9,8 @@ use keyway_transfer::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod files;
+
 struct Setup {
     addr: SocketAddr,
     server_key: PublicKey,

@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
 use keyway_transfer::{
     AuthorizedKeys, Client, Identity, Incoming, PublicKey, Reply, Server, ServerConfig, ServerPin,
 };
@@ -12,13 +13,16 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use super::print_json;
-use crate::cli::{TransferCommand, TransferSendArgs, TransferServeArgs};
+use crate::cli::{
+    TransferCommand, TransferGetArgs, TransferPeerArgs, TransferSendArgs, TransferServeArgs,
+};
 
 pub async fn run(command: TransferCommand) -> anyhow::Result<()> {
     match command {
         TransferCommand::Keygen { file, comment } => keygen(file, comment),
         TransferCommand::Serve(args) => serve(args).await,
         TransferCommand::Send(args) => send(args).await,
+        TransferCommand::Get(args) => get(args).await,
     }
 }
 
@@ -70,6 +74,9 @@ async fn serve(args: TransferServeArgs) -> anyhow::Result<()> {
     let mut config = ServerConfig::new(identity, authorized);
     config.root = args.root.clone();
     config.max_body = args.max_body;
+    if let Some(limit) = args.max_file_size {
+        config.max_file = limit;
+    }
     let server = Server::bind(&args.listen, config)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -86,7 +93,10 @@ async fn serve(args: TransferServeArgs) -> anyhow::Result<()> {
                     None => {
                         tracing::info!(kind = incoming.kind.as_str(), name = %incoming.name, bytes = incoming.body.len(),
                             sender = %incoming.sender.fingerprint(), "received");
-                        Reply::new(0, format!("received {} bytes", incoming.body.len()))
+                        match &incoming.path {
+                            Some(path) => Reply::new(0, format!("stored {}", path.display())),
+                            None => Reply::new(0, format!("received {} bytes", incoming.body.len())),
+                        }
                     }
                 }
             }
@@ -105,6 +115,14 @@ async fn run_exec(cmd: &str, incoming: Incoming) -> Reply {
         .env("KEYWAY_SENDER_COMMENT", &incoming.rights.comment)
         .env("KEYWAY_KIND", incoming.kind.as_str())
         .env("KEYWAY_NAME", &incoming.name)
+        .env(
+            "KEYWAY_PATH",
+            incoming
+                .path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -124,33 +142,64 @@ async fn run_exec(cmd: &str, incoming: Incoming) -> Reply {
     }
 }
 
-async fn send(args: TransferSendArgs) -> anyhow::Result<()> {
-    let identity = Identity::load(&args.identity)?;
-    let pin = match &args.server_key {
+async fn connect(to: &str, peer: &TransferPeerArgs) -> anyhow::Result<Client> {
+    let identity = Identity::load(&peer.identity)?;
+    let pin = match &peer.server_key {
         Some(key) => ServerPin::Key(PublicKey::parse(key)?),
         None => ServerPin::KnownHosts {
-            path: args
+            path: peer
                 .known_hosts
                 .clone()
                 .unwrap_or_else(|| keyway_home().join("known_hosts")),
-            accept_new: args.accept_new,
+            accept_new: peer.accept_new,
         },
     };
-    let mut client = Client::connect(&args.to, &identity, pin).await?;
-    let reply = match (&args.message, &args.data_file) {
-        (Some(text), _) => client.send_message(text).await?,
-        (None, Some(path)) => {
+    Ok(Client::connect(to, &identity, pin).await?)
+}
+
+fn progress_bar(hidden: bool, what: &str) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{{spinner}} {what} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}} eta {{eta}}"
+    )) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+async fn send(args: TransferSendArgs) -> anyhow::Result<()> {
+    let mut client = connect(&args.to, &args.peer).await?;
+    let file_name = |path: &PathBuf| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let reply = match (&args.message, &args.data_file, &args.file) {
+        (Some(text), _, _) => client.send_message(text).await?,
+        (None, Some(path), _) => {
             let bytes = tokio::fs::read(path)
                 .await
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            let name = args.as_name.clone().unwrap_or_else(|| {
-                path.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            });
+            let name = args.as_name.clone().unwrap_or_else(|| file_name(path));
             client.send_data(&name, &bytes).await?
         }
-        (None, None) => anyhow::bail!("give --message or --data-file"),
+        (None, None, Some(path)) => {
+            let name = args.as_name.clone().unwrap_or_else(|| file_name(path));
+            let bar = progress_bar(args.quiet || args.json.json, "sending");
+            let reply = client
+                .send_file(path, &name, args.overwrite, |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                    true
+                })
+                .await;
+            bar.finish_and_clear();
+            reply?
+        }
+        (None, None, None) => anyhow::bail!("give --message, --data-file or --file"),
     };
     let response = String::from_utf8_lossy(&reply.body);
     if args.json.json {
@@ -158,6 +207,26 @@ async fn send(args: TransferSendArgs) -> anyhow::Result<()> {
     } else {
         println!("status: {}", reply.status);
         println!("{response}");
+    }
+    Ok(())
+}
+
+async fn get(args: TransferGetArgs) -> anyhow::Result<()> {
+    let mut client = connect(&args.from, &args.peer).await?;
+    let bar = progress_bar(args.quiet || args.json.json, "receiving");
+    let result = client
+        .get_file(&args.remote, &args.local, args.overwrite, |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+            true
+        })
+        .await;
+    bar.finish_and_clear();
+    let size = result?;
+    if args.json.json {
+        print_json(&json!({ "remote": args.remote, "local": args.local, "bytes": size }))?;
+    } else if !args.quiet {
+        println!("received {} ({size} bytes, verified)", args.local.display());
     }
     Ok(())
 }

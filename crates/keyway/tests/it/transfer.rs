@@ -47,6 +47,7 @@ fn keygen_serve_and_send_a_message_and_data() {
         assert_eq!(mode, 0o600);
     }
     std::fs::write(path("authorized_keys"), &client_line).unwrap();
+    std::fs::create_dir(path("root")).unwrap();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let server = keyway()
@@ -54,6 +55,8 @@ fn keygen_serve_and_send_a_message_and_data() {
         .arg(path("server"))
         .arg("--authorized-keys")
         .arg(path("authorized_keys"))
+        .arg("--root")
+        .arg(path("root"))
         .args(["--exec", "printf '%s:%s:' \"$KEYWAY_KIND\" \"$KEYWAY_SENDER_COMMENT\"; wc -c | tr -d ' '; exit 3"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -103,6 +106,52 @@ fn keygen_serve_and_send_a_message_and_data() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("data:client:300000"));
+
+    // A file push (streamed to disk under --root) and a pull back, verified on both sides.
+    std::fs::write(path("report.csv"), "a,b\n1,2\n").unwrap();
+    let report = path("report.csv");
+    let out = send(&[
+        "--file",
+        report.to_str().unwrap(),
+        "--as",
+        "in/report.csv",
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("file:client:0"));
+    assert_eq!(
+        std::fs::read_to_string(path("root/in/report.csv")).unwrap(),
+        "a,b\n1,2\n"
+    );
+    let back = path("back.csv");
+    let out = keyway()
+        .args(["transfer", "get", "--from", &listen, "--identity"])
+        .arg(path("client"))
+        .arg("--known-hosts")
+        .arg(path("known_hosts"))
+        .args(["--quiet", "in/report.csv"])
+        .arg(&back)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "a,b\n1,2\n");
+    // Traversal is refused with a clear message.
+    let out = send(&[
+        "--file",
+        report.to_str().unwrap(),
+        "--as",
+        "../../etc/passwd",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a relative path"));
 
     // A different identity that is not in authorized_keys gets nothing.
     keygen("stranger");
