@@ -33,6 +33,13 @@ pub fn random_token(entropy: &dyn Entropy, bytes: usize) -> String {
     token
 }
 
+/// `bytes` random bytes as lowercase hex (identifiers people copy into commands).
+pub fn random_hex(entropy: &dyn Entropy, bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    entropy.fill(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Lowercase hex SHA-256: how high-entropy secrets and tokens are stored.
 pub fn sha256_hex(input: &str) -> String {
     let digest = Sha256::digest(input.as_bytes());

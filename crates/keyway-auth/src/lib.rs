@@ -30,7 +30,7 @@ pub use authorize::{
 pub use client_auth::ClientCredentials;
 pub use clients::{AuthMethod, Client, ClientInfo, GrantType, NewClient, RegisteredClient};
 pub use config::{AuthConfig, Clock, SystemClock};
-pub use entropy::{Entropy, SecretString, SystemEntropy, random_token, sha256_hex};
+pub use entropy::{Entropy, SecretString, SystemEntropy, random_hex, random_token, sha256_hex};
 pub use error::{AdminError, ErrorCode, OAuthError};
 pub use grants::{TokenRequest, TokenResponse};
 pub use introspect::Introspection;

@@ -10,7 +10,7 @@ use crate::revocation::RevocationList;
 use crate::verified::VerifiedTokens;
 use crate::{
     AdminError, AuthConfig, Client, Clock, Entropy, JwksSource, KeyRing, LoginThrottle, NewClient,
-    OAuthError, RegisteredClient, SecretString, random_token, sha256_hex,
+    OAuthError, RegisteredClient, SecretString, random_hex, random_token, sha256_hex,
 };
 
 /// How long a client read from the store is trusted before it is read again. Short, so that
@@ -185,7 +185,8 @@ impl AuthService {
     pub async fn create_client(&self, new: NewClient) -> Result<RegisteredClient, AdminError> {
         let (grants, method) = new.validate()?;
         let now = self.clock.now_secs();
-        let client_id = random_token(self.entropy.as_ref(), 16);
+        // Hex, not base64url: an id that starts with '-' would read as a flag on command lines.
+        let client_id = random_hex(self.entropy.as_ref(), 16);
         let secret = (method == crate::AuthMethod::ClientSecretBasic)
             .then(|| SecretString::new(random_token(self.entropy.as_ref(), 32)));
         let scope =
@@ -265,6 +266,36 @@ impl AuthService {
         self.forget_client(client_id);
         self.refresh_revocations().await?;
         Ok(())
+    }
+
+    /// Registers a transfer public key (`keyway-ed25519 BASE64`, already validated by the
+    /// caller, with its fingerprint) for an existing client.
+    pub async fn add_client_key(
+        &self,
+        client_id: &str,
+        public_key: &str,
+        fingerprint: &str,
+    ) -> Result<(), AdminError> {
+        if self.store.client(client_id).await?.is_none() {
+            return Err(AdminError::NotFound(format!("client {client_id}")));
+        }
+        self.store
+            .insert_client_key(&keyway_store::ClientKeyRecord {
+                client_id: client_id.to_string(),
+                fingerprint: fingerprint.to_string(),
+                public_key: public_key.to_string(),
+                created_at: self.clock.now_secs(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Transfer keys registered for one client (or all clients).
+    pub async fn client_transfer_keys(
+        &self,
+        client_id: Option<&str>,
+    ) -> Result<Vec<keyway_store::ClientKeyRecord>, AdminError> {
+        Ok(self.store.client_keys(client_id).await?)
     }
 
     /// Validates a JWK Set file before it is attached to a client.

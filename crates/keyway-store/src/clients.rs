@@ -108,6 +108,7 @@ impl Store {
             "DELETE FROM authorization_requests WHERE client_id = ?",
             "DELETE FROM consents WHERE client_id = ?",
             "DELETE FROM client_assertions WHERE client_id = ?",
+            "DELETE FROM client_keys WHERE client_id = ?",
         ] {
             sqlx::query(self.sql(table))
                 .bind(client_id)
@@ -122,5 +123,62 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+/// A transfer public key registered for a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKeyRecord {
+    pub client_id: String,
+    pub fingerprint: String,
+    /// `keyway-ed25519 BASE64`.
+    pub public_key: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    pub async fn insert_client_key(&self, key: &ClientKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(self.sql(
+            "INSERT INTO client_keys (client_id, fingerprint, public_key, created_at) VALUES (?, ?, ?, ?)",
+        ))
+        .bind(&key.client_id)
+        .bind(&key.fingerprint)
+        .bind(&key.public_key)
+        .bind(key.created_at)
+        .execute(self.writer())
+        .await
+        .map_err(|e| StoreError::conflict_or(e, "this key for this client"))?;
+        Ok(())
+    }
+
+    /// Registered keys of one client, or of every client when `client_id` is `None`.
+    pub async fn client_keys(
+        &self,
+        client_id: Option<&str>,
+    ) -> Result<Vec<ClientKeyRecord>, StoreError> {
+        let base = "SELECT client_id, fingerprint, public_key, created_at FROM client_keys";
+        let rows = match client_id {
+            Some(id) => {
+                sqlx::query(self.sql(&format!("{base} WHERE client_id = ? ORDER BY created_at")))
+                    .bind(id)
+                    .fetch_all(self.reader())
+                    .await?
+            }
+            None => {
+                sqlx::query(self.sql(&format!("{base} ORDER BY client_id, created_at")))
+                    .fetch_all(self.reader())
+                    .await?
+            }
+        };
+        rows.iter()
+            .map(|row| {
+                Ok(ClientKeyRecord {
+                    client_id: row.try_get("client_id")?,
+                    fingerprint: row.try_get("fingerprint")?,
+                    public_key: row.try_get("public_key")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
     }
 }

@@ -18,7 +18,7 @@ mod settings;
 mod users;
 
 pub use backend::{Backend, Store};
-pub use clients::ClientRecord;
+pub use clients::{ClientKeyRecord, ClientRecord};
 pub use error::StoreError;
 pub use grants::{
     AuthorizationCodeRecord, AuthorizationRequestRecord, RefreshTokenRecord, TokenFamilyRecord,

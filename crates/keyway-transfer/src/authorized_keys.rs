@@ -81,6 +81,11 @@ impl AuthorizedKeys {
         Ok(AuthorizedKeys { keys })
     }
 
+    /// Adds (or replaces) one key, e.g. a key registered for an OAuth client at the hub.
+    pub fn insert(&mut self, key: PublicKey, rights: KeyRights) {
+        self.keys.insert(key, rights);
+    }
+
     pub fn rights(&self, key: &PublicKey) -> Option<&KeyRights> {
         self.keys.get(key)
     }

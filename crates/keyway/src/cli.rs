@@ -127,8 +127,12 @@ pub struct TransferServeArgs {
     #[arg(long, value_name = "FILE")]
     pub identity: PathBuf,
     /// Client public keys allowed to connect, one per line (OpenSSH-like, with options).
-    #[arg(long, value_name = "FILE")]
-    pub authorized_keys: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "hub_clients")]
+    pub authorized_keys: Option<PathBuf>,
+    /// Also admit the transfer keys registered at the hub (`keyway client add-key`), read from
+    /// the hub's store (--data-dir / --database / --config); the client_id becomes the comment.
+    #[arg(long)]
+    pub hub_clients: bool,
     /// Directory that received files are confined to (per key: root="…" in authorized_keys).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub root: PathBuf,
@@ -238,18 +242,32 @@ pub enum ClientCommand {
     List(JsonFlag),
     /// Show one client.
     Show {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[command(flatten)]
         json: JsonFlag,
     },
     /// Issue a new client secret; the old one stops working at once.
     RotateSecret {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Register a keyway-transfer public key for a client, so one Ed25519 identity serves both
+    /// (`keyway transfer serve --hub-clients` then admits it).
+    AddKey {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        /// The public key line ("keyway-ed25519 BASE64 [comment]") or a .pub file holding it.
+        #[arg(long, value_name = "KEY|FILE")]
+        key: String,
         #[command(flatten)]
         json: JsonFlag,
     },
     /// Delete a client and revoke everything issued to it.
     Delete {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[command(flatten)]
         json: JsonFlag,

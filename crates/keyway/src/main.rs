@@ -37,7 +37,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // Offline partner-side commands need no hub settings.
     let command = match cli.command {
         Command::Link(cmd) => return commands::link::run(cmd),
-        Command::Transfer(cmd) => return commands::transfer::run(cmd).await,
+        Command::Transfer(cmd) => return commands::transfer::run(cmd, &cli.global).await,
         other => other,
     };
     let settings = settings::Settings::resolve(&cli.global)?;
@@ -47,6 +47,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => commands::user::run(settings, cmd).await,
         Command::Keys(cmd) => commands::keys::run(settings, cmd).await,
         Command::Link(cmd) => commands::link::run(cmd),
-        Command::Transfer(cmd) => commands::transfer::run(cmd).await,
+        Command::Transfer(cmd) => commands::transfer::run(cmd, &cli.global).await,
     }
 }

@@ -92,6 +92,9 @@ pub async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<(
                     println!("jwks uri:      {uri}");
                 }
                 println!("created:       {}", when(info.created_at));
+                for key in service.client_transfer_keys(Some(&info.client_id)).await? {
+                    println!("transfer key:  {} ({})", key.public_key, key.fingerprint);
+                }
             }
         }
         ClientCommand::RotateSecret { client_id, json } => {
@@ -103,6 +106,28 @@ pub async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<(
                 println!("client_secret: {}", secret.expose());
                 println!();
                 println!("The previous secret no longer works.");
+            }
+        }
+        ClientCommand::AddKey {
+            client_id,
+            key,
+            json,
+        } => {
+            let line = if std::path::Path::new(&key).is_file() {
+                std::fs::read_to_string(&key).with_context(|| format!("cannot read {key}"))?
+            } else {
+                key
+            };
+            let public = keyway_transfer::PublicKey::parse(line.trim())?;
+            service
+                .add_client_key(&client_id, &public.to_string(), &public.fingerprint())
+                .await?;
+            if json.json {
+                print_json(
+                    &json!({ "client_id": client_id, "public_key": public.to_string(), "fingerprint": public.fingerprint() }),
+                )?;
+            } else {
+                println!("registered {} for client {client_id}", public.fingerprint());
             }
         }
         ClientCommand::Delete { client_id, json } => {

@@ -7,20 +7,23 @@ use std::sync::Arc;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use keyway_transfer::{
-    AuthorizedKeys, Client, Identity, Incoming, PublicKey, Reply, Server, ServerConfig, ServerPin,
+    AuthorizedKeys, Client, Identity, Incoming, KeyRights, PublicKey, Reply, Server, ServerConfig,
+    ServerPin,
 };
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use super::print_json;
 use crate::cli::{
-    TransferCommand, TransferGetArgs, TransferPeerArgs, TransferSendArgs, TransferServeArgs,
+    GlobalArgs, TransferCommand, TransferGetArgs, TransferPeerArgs, TransferSendArgs,
+    TransferServeArgs,
 };
+use crate::settings::Settings;
 
-pub async fn run(command: TransferCommand) -> anyhow::Result<()> {
+pub async fn run(command: TransferCommand, global: &GlobalArgs) -> anyhow::Result<()> {
     match command {
         TransferCommand::Keygen { file, comment } => keygen(file, comment),
-        TransferCommand::Serve(args) => serve(args).await,
+        TransferCommand::Serve(args) => serve(args, global).await,
         TransferCommand::Send(args) => send(args).await,
         TransferCommand::Get(args) => get(args).await,
     }
@@ -60,15 +63,37 @@ fn keygen(file: Option<PathBuf>, comment: Option<String>) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn serve(args: TransferServeArgs) -> anyhow::Result<()> {
+/// The keys registered at the hub for OAuth clients, as authorized keys (comment: client_id).
+async fn hub_client_keys(global: &GlobalArgs, into: &mut AuthorizedKeys) -> anyhow::Result<()> {
+    let settings = Settings::resolve(global)?;
+    let service = super::open_service(&settings).await?;
+    for record in service.client_transfer_keys(None).await? {
+        let key = PublicKey::parse(&record.public_key)?;
+        into.insert(
+            key,
+            KeyRights {
+                comment: record.client_id,
+                root: None,
+                read_only: false,
+            },
+        );
+    }
+    service.store().close().await;
+    Ok(())
+}
+
+async fn serve(args: TransferServeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
     tracing_subscriber_init();
     let identity = Identity::load(&args.identity)?;
-    let authorized = AuthorizedKeys::load(&args.authorized_keys)?;
+    let mut authorized = match &args.authorized_keys {
+        Some(path) => AuthorizedKeys::load(path)?,
+        None => AuthorizedKeys::default(),
+    };
+    if args.hub_clients {
+        hub_client_keys(global, &mut authorized).await?;
+    }
     if authorized.is_empty() {
-        eprintln!(
-            "warning: {} lists no keys; every client will be refused",
-            args.authorized_keys.display()
-        );
+        eprintln!("warning: no authorized keys; every client will be refused");
     }
     let server_key = identity.public_key();
     let mut config = ServerConfig::new(identity, authorized);

@@ -163,3 +163,103 @@ fn keygen_serve_and_send_a_message_and_data() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// One identity for the hub and for transfer: `client add-key`, then `serve --hub-clients`.
+#[test]
+fn keys_registered_at_the_hub_are_admitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let data_dir = path("hub-data");
+    let admin = |args: &[&str]| {
+        let out = keyway()
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let created: serde_json::Value = serde_json::from_str(&admin(&[
+        "client",
+        "create",
+        "--name",
+        "partner",
+        "--grant",
+        "client_credentials",
+        "--json",
+    ]))
+    .unwrap();
+    let client_id = created["client_id"].as_str().unwrap().to_string();
+    for name in ["server", "client"] {
+        let out = keyway()
+            .args(["transfer", "keygen", "-f"])
+            .arg(path(name))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    let pub_file = path("client.pub");
+    admin(&[
+        "client",
+        "add-key",
+        &client_id,
+        "--key",
+        pub_file.to_str().unwrap(),
+    ]);
+    assert!(admin(&["client", "show", &client_id]).contains("transfer key:"));
+    // A malformed key is refused with a clear message.
+    let out = keyway()
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["client", "add-key", &client_id, "--key", "ssh-rsa AAAA"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+
+    let listen = format!("127.0.0.1:{}", free_port());
+    let server = keyway()
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args([
+            "transfer",
+            "serve",
+            "--hub-clients",
+            "--listen",
+            &listen,
+            "--identity",
+        ])
+        .arg(path("server"))
+        .args(["--exec", "printf '%s' \"$KEYWAY_SENDER_COMMENT\""])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = KillOnDrop(server);
+    assert!(poll(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(&listen).is_ok()
+    }));
+    let out = keyway()
+        .args(["transfer", "send", "--to", &listen, "--identity"])
+        .arg(path("client"))
+        .arg("--known-hosts")
+        .arg(path("known_hosts"))
+        .args(["--accept-new", "--message", "hi", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        reply["response"],
+        client_id.as_str(),
+        "the sender is known by its client_id"
+    );
+}
