@@ -59,6 +59,25 @@ pub enum Command {
     /// End-to-end encrypted server-to-server transfer (TLS 1.3 with raw Ed25519 keys).
     #[command(subcommand)]
     Transfer(TransferCommand),
+    /// Schema-driven data API: check and inspect schema files.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Validate a schema file (YAML, or TOML with a [data] section); errors name the place.
+    Check {
+        file: PathBuf,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List the entities of a schema file with their scopes and properties.
+    Schemas {
+        file: PathBuf,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]

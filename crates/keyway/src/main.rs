@@ -38,6 +38,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = match cli.command {
         Command::Link(cmd) => return commands::link::run(cmd),
         Command::Transfer(cmd) => return commands::transfer::run(cmd, &cli.global).await,
+        Command::Data(cmd) => return commands::data::run(cmd),
         other => other,
     };
     let settings = settings::Settings::resolve(&cli.global)?;
@@ -48,5 +49,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => commands::keys::run(settings, cmd).await,
         Command::Link(cmd) => commands::link::run(cmd),
         Command::Transfer(cmd) => commands::transfer::run(cmd, &cli.global).await,
+        Command::Data(cmd) => commands::data::run(cmd),
     }
 }

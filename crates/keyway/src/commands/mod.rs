@@ -1,4 +1,5 @@
 pub mod client;
+pub mod data;
 pub mod keys;
 pub mod link;
 pub mod serve;

@@ -9,6 +9,7 @@
 
 mod cli_clients;
 mod cli_misc;
+mod data;
 mod harness;
 mod interop;
 mod oauth;

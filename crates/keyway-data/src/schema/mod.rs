@@ -1,0 +1,138 @@
+//! Entities and their properties.
+//!
+//! Names match case-insensitively and are answered in their declared (canonical) case: the
+//! legacy design left this open; keyway decides it so that `/api/contact` and `/api/Contact`
+//! are the same collection and responses always say `Contact`.
+
+mod load;
+
+use std::collections::BTreeMap;
+
+use regex::Regex;
+
+pub use load::SchemaError;
+
+/// The type of a property (JSON Schema / OpenAPI vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PropertyType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Date,
+    DateTime,
+    Uuid,
+    Enum,
+}
+
+impl PropertyType {
+    pub fn parse(text: &str) -> Option<PropertyType> {
+        Some(match text {
+            "string" => PropertyType::String,
+            "integer" => PropertyType::Integer,
+            "number" => PropertyType::Number,
+            "boolean" => PropertyType::Boolean,
+            "date" => PropertyType::Date,
+            "date-time" => PropertyType::DateTime,
+            "uuid" => PropertyType::Uuid,
+            "enum" => PropertyType::Enum,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PropertyType::String => "string",
+            PropertyType::Integer => "integer",
+            PropertyType::Number => "number",
+            PropertyType::Boolean => "boolean",
+            PropertyType::Date => "date",
+            PropertyType::DateTime => "date-time",
+            PropertyType::Uuid => "uuid",
+            PropertyType::Enum => "enum",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Property {
+    pub name: String,
+    pub kind: PropertyType,
+    pub format: Option<String>,
+    pub required: bool,
+    pub max_length: Option<u32>,
+    pub minimum: Option<f64>,
+    pub maximum: Option<f64>,
+    pub pattern: Option<Regex>,
+    pub values: Vec<String>,
+    /// Gets an index and may appear in `$filter`/`$orderby` cheaply.
+    pub filterable: bool,
+    /// A scope needed to see this property; without it the property is left out.
+    pub read_scope: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Entity {
+    pub name: String,
+    pub groups: Vec<String>,
+    pub read_scope: String,
+    pub write_scope: String,
+    /// Declaration order (the `id` key is implicit and not listed).
+    pub properties: Vec<Property>,
+}
+
+impl Entity {
+    /// A property by name, case-insensitively.
+    pub fn property(&self, name: &str) -> Option<&Property> {
+        self.properties
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
+    /// Scopes that allow reading: the entity's own, its write scope, and its groups'.
+    pub fn scopes_to_read(&self) -> Vec<String> {
+        let mut scopes = vec![self.read_scope.clone(), self.write_scope.clone()];
+        for group in &self.groups {
+            scopes.push(format!("{group}.read"));
+            scopes.push(format!("{group}.readwrite"));
+        }
+        scopes
+    }
+
+    /// Scopes that allow writing: the entity's write scope and its groups' `readwrite`.
+    pub fn scopes_to_write(&self) -> Vec<String> {
+        let mut scopes = vec![self.write_scope.clone()];
+        scopes.extend(self.groups.iter().map(|g| format!("{g}.readwrite")));
+        scopes
+    }
+}
+
+/// Every declared entity.
+#[derive(Debug, Clone, Default)]
+pub struct SchemaSet {
+    entities: BTreeMap<String, Entity>,
+}
+
+impl SchemaSet {
+    /// An entity by name, case-insensitively.
+    pub fn entity(&self, name: &str) -> Option<&Entity> {
+        self.entities.get(&name.to_ascii_lowercase())
+    }
+
+    pub fn entities(&self) -> impl Iterator<Item = &Entity> {
+        self.entities.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entities.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entities.is_empty()
+    }
+
+    pub(crate) fn insert(&mut self, entity: Entity) {
+        self.entities
+            .insert(entity.name.to_ascii_lowercase(), entity);
+    }
+}
