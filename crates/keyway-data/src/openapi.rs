@@ -1,0 +1,278 @@
+//! The OpenAPI 3.1 document of the data API, generated from the schemas: one collection and
+//! one item path per entity, the OAuth 2.0 security scheme of the hub, and on every operation
+//! the scopes that allow it (any one of them).
+
+use serde_json::{Map, Value, json};
+
+use crate::{Entity, Property, PropertyType, SchemaSet};
+
+fn property_schema(p: &Property) -> Value {
+    let mut schema = Map::new();
+    let (kind, format) = match p.kind {
+        PropertyType::String => ("string", p.format.clone()),
+        PropertyType::Integer => ("integer", Some("int64".into())),
+        PropertyType::Number => ("number", Some("double".into())),
+        PropertyType::Boolean => ("boolean", None),
+        PropertyType::Date => ("string", Some("date".into())),
+        PropertyType::DateTime => ("string", Some("date-time".into())),
+        PropertyType::Uuid => ("string", Some("uuid".into())),
+        PropertyType::Enum => ("string", None),
+    };
+    schema.insert(
+        "type".into(),
+        if p.required {
+            json!(kind)
+        } else {
+            json!([kind, "null"])
+        },
+    );
+    if let Some(format) = format {
+        schema.insert("format".into(), json!(format));
+    }
+    if let Some(max) = p.max_length {
+        schema.insert("maxLength".into(), json!(max));
+    }
+    if let Some(pattern) = &p.pattern {
+        schema.insert("pattern".into(), json!(pattern.as_str()));
+    }
+    if let Some(min) = p.minimum {
+        schema.insert("minimum".into(), json!(min));
+    }
+    if let Some(max) = p.maximum {
+        schema.insert("maximum".into(), json!(max));
+    }
+    if p.kind == PropertyType::Enum {
+        let mut values: Vec<Value> = p.values.iter().map(|v| json!(v)).collect();
+        if !p.required {
+            values.push(Value::Null);
+        }
+        schema.insert("enum".into(), Value::Array(values));
+    }
+    if let Some(scope) = &p.read_scope {
+        schema.insert(
+            "description".into(),
+            json!(format!("Present only for tokens with the {scope} scope.")),
+        );
+    }
+    Value::Object(schema)
+}
+
+fn entity_schema(entity: &Entity) -> Value {
+    let mut properties = Map::new();
+    properties.insert(
+        "id".into(),
+        json!({ "type": "string", "format": "uuid", "readOnly": true }),
+    );
+    for p in &entity.properties {
+        properties.insert(p.name.clone(), property_schema(p));
+    }
+    let required: Vec<&str> = entity
+        .properties
+        .iter()
+        .filter(|p| p.required)
+        .map(|p| p.name.as_str())
+        .collect();
+    json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+/// Any one of `scopes` allows the operation (OpenAPI: a list of alternative requirements).
+fn security(scopes: &[String]) -> Value {
+    Value::Array(scopes.iter().map(|s| json!({ "oauth2": [s] })).collect())
+}
+
+fn problem(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } },
+    })
+}
+
+fn operations(entity: &Entity) -> (Value, Value, Value) {
+    let name = &entity.name;
+    let item_ref = json!({ "$ref": format!("#/components/schemas/{name}") });
+    let read = security(&entity.scopes_to_read());
+    let write = security(&entity.scopes_to_write());
+    let errors = |ok: (&str, Value)| {
+        let mut responses = Map::new();
+        responses.insert(ok.0.to_string(), ok.1);
+        for (code, text) in [
+            ("400", "Bad request (malformed option, invalid body)"),
+            ("401", "Missing or invalid access token"),
+            ("403", "The token lacks a required scope"),
+        ] {
+            responses.insert(code.into(), problem(text));
+        }
+        Value::Object(responses)
+    };
+    let query_params: Vec<Value> = ["filter", "select", "orderby", "top", "skip", "count"]
+        .iter()
+        .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
+        .collect();
+    let collection = json!({
+        "get": {
+            "operationId": format!("list{name}"),
+            "summary": format!("Search {name}"),
+            "parameters": query_params,
+            "security": read,
+            "responses": errors(("200", json!({
+                "description": "A page of results",
+                "content": { "application/json": { "schema": {
+                    "type": "object",
+                    "properties": {
+                        "@odata.context": { "type": "string" },
+                        "@odata.count": { "type": "integer" },
+                        "@odata.nextLink": { "type": "string" },
+                        "value": { "type": "array", "items": item_ref.clone() },
+                    },
+                    "required": ["value"],
+                } } },
+            }))),
+        },
+        "post": {
+            "operationId": format!("create{name}"),
+            "summary": format!("Add a {name}"),
+            "security": write,
+            "requestBody": { "required": true, "content": { "application/json": { "schema": item_ref.clone() } } },
+            "responses": errors(("201", json!({
+                "description": "Created",
+                "headers": { "Location": { "schema": { "type": "string" } }, "ETag": { "schema": { "type": "string" } } },
+                "content": { "application/json": { "schema": item_ref.clone() } },
+            }))),
+        },
+    });
+    let id_param = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });
+    let if_match = json!({ "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string" } });
+    let item = json!({
+        "parameters": [id_param],
+        "get": {
+            "operationId": format!("get{name}"),
+            "security": read,
+            "responses": errors(("200", json!({
+                "description": "The item",
+                "headers": { "ETag": { "schema": { "type": "string" } } },
+                "content": { "application/json": { "schema": item_ref.clone() } },
+            }))),
+        },
+        "patch": {
+            "operationId": format!("update{name}"),
+            "security": write,
+            "parameters": [if_match.clone()],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object" } } } },
+            "responses": errors(("200", json!({
+                "description": "Updated",
+                "headers": { "ETag": { "schema": { "type": "string" } } },
+                "content": { "application/json": { "schema": item_ref } },
+            }))),
+        },
+        "delete": {
+            "operationId": format!("delete{name}"),
+            "security": write,
+            "parameters": [if_match],
+            "responses": errors(("204", json!({ "description": "Deleted" }))),
+        },
+    });
+    let count = json!({
+        "get": {
+            "operationId": format!("count{name}"),
+            "parameters": [{ "$ref": "#/components/parameters/filter" }],
+            "security": security(&entity.scopes_to_read()),
+            "responses": errors(("200", json!({
+                "description": "The number of matching items",
+                "content": { "text/plain": { "schema": { "type": "integer" } } },
+            }))),
+        },
+    });
+    (collection, item, count)
+}
+
+/// The whole document for `schemas`, served by a hub whose issuer is `issuer`.
+pub fn openapi_document(schemas: &SchemaSet, issuer: &str) -> Value {
+    let mut paths = Map::new();
+    let mut components = Map::new();
+    let mut scopes = Map::new();
+    for entity in schemas.entities() {
+        let (collection, item, count) = operations(entity);
+        paths.insert(format!("/{}", entity.name), collection);
+        paths.insert(format!("/{}({{id}})", entity.name), item);
+        paths.insert(format!("/{}/$count", entity.name), count);
+        components.insert(entity.name.clone(), entity_schema(entity));
+        for scope in entity.scopes_to_read() {
+            scopes.insert(
+                scope.clone(),
+                json!(format!("Read {} (or more)", entity.name)),
+            );
+        }
+        for scope in entity.scopes_to_write() {
+            scopes.insert(scope, json!(format!("Read and write {}", entity.name)));
+        }
+    }
+    components.insert(
+        "Problem".into(),
+        json!({
+            "type": "object",
+            "properties": {
+                "type": { "type": "string" }, "title": { "type": "string" },
+                "status": { "type": "integer" }, "detail": { "type": "string" },
+            },
+        }),
+    );
+    let param = |name: &str, description: &str, kind: &str| json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": kind } });
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "keyway data API", "version": "1" },
+        "servers": [{ "url": format!("{issuer}/api") }],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "parameters": {
+                "filter": param("$filter", "OData filter expression (docs/data.md)", "string"),
+                "select": param("$select", "Comma-separated properties to return", "string"),
+                "orderby": param("$orderby", "Comma-separated properties, each optionally asc or desc", "string"),
+                "top": param("$top", "Page size (at most the server's maximum)", "integer"),
+                "skip": param("$skip", "Items to skip", "integer"),
+                "count": param("$count", "true to include @odata.count", "boolean"),
+            },
+            "securitySchemes": {
+                "oauth2": {
+                    "type": "oauth2",
+                    "flows": {
+                        "clientCredentials": { "tokenUrl": format!("{issuer}/oauth2/token"), "scopes": scopes.clone() },
+                        "authorizationCode": {
+                            "authorizationUrl": format!("{issuer}/oauth2/authorize"),
+                            "tokenUrl": format!("{issuer}/oauth2/token"),
+                            "scopes": scopes,
+                        },
+                    },
+                },
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crm_document_snapshot() {
+        let schemas = SchemaSet::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/crm/schemas.yaml"
+        )))
+        .unwrap();
+        let doc = openapi_document(&schemas, "https://hub.example.com");
+        insta::assert_json_snapshot!(doc);
+        // Every operation names the scopes that allow it.
+        let post = &doc["paths"]["/Contact"]["post"]["security"];
+        assert_eq!(
+            post,
+            &json!([{ "oauth2": ["contact.readwrite"] }, { "oauth2": ["crm.readwrite"] }])
+        );
+        assert!(doc["paths"]["/Organization({id})"]["delete"].is_object());
+    }
+}
