@@ -9,6 +9,7 @@ when present; prints the report and writes the same as JSON to OUT.json.
 
 import json
 import os
+import re
 import sys
 
 MB = 1e6  # MB/s = 10^6 bytes per second
@@ -34,7 +35,9 @@ def load(work):
         for kind in ("top", "dso"):
             path = os.path.join(work, f"perf-{side}.{kind}")
             if os.path.exists(path):
-                profile.setdefault(side, {})[kind] = [l.rstrip() for l in open(path) if l.strip()]
+                # perf pads with blanks and appends empty columns ("-  -"): keep "NN.NN%  symbol".
+                rows = [re.sub(r"(\s+-)+\s*$", "", l.strip()) for l in open(path) if l.strip()]
+                profile.setdefault(side, {})[kind] = [" ".join(r.split()) for r in rows]
     return records, meta, handshakes, profile
 
 
@@ -57,6 +60,8 @@ def main():
         ours = (r["server_cpu_s"] or 0) + (r["client_cpu_s"] or 0)
         busy = r["machine_busy_cpu_s"]
         r["other_cpu_s"] = None if busy is None else round(max(0.0, busy - ours), 2)
+        # Contention-proof efficiency: MB moved per CPU-second of server + client together.
+        r["mb_per_cpu_s"] = round(r["bytes"] / MB / ours, 1) if ours and r["verified"] else None
     by = {(r["tool"], r["direction"]): r for r in records}
 
     size = int(meta.get("size_mib", 0))
@@ -70,7 +75,7 @@ def main():
       f"ovtp {meta.get('ovtp_version', 'skipped')} on Python {meta.get('python_version', '-')}")
     p("")
     header = (f"{'tool':<7} {'dir':<5} {'MiB':>5} {'seconds':>8} {'MB/s':>8} "
-              f"{'RSS server':>11} {'RSS client':>11} {'CPU s srv/cli':>14} {'other CPU s':>11}  ok")
+              f"{'RSS server':>11} {'RSS client':>11} {'CPU s srv/cli':>14} {'MB/CPU-s':>8} {'other CPU s':>11}  ok")
     p(header)
     p("-" * len(header))
     notes = []
@@ -85,12 +90,13 @@ def main():
         status = "yes" if r["ok"] and r["verified"] else ("DATA OK, ERROR" if r["verified"] else "FAILED")
         p(f"{r['tool']:<7} {r['direction']:<5} {r['bytes'] / MIB:>5.0f} {fmt(r['seconds'], '.2f'):>8} "
           f"{fmt(r['mb_per_s'], '.1f'):>8} {rss_s + ' MiB':>11} {rss_c + ' MiB':>11} {cpu:>14} "
-          f"{fmt(r['other_cpu_s'], '.2f'):>11}  {status}{mark}")
+          f"{fmt(r['mb_per_cpu_s'], '.0f'):>8} {fmt(r['other_cpu_s'], '.2f'):>11}  {status}{mark}")
     for i, note in enumerate(notes, 1):
         p(f"{'*' * i} {note}")
     p("seconds: client wall time, process start and handshake included. MB/s: 10^6 bytes/s; a")
-    p("smaller file gives the same unit. RSS: peak. other CPU s: CPU used meanwhile by anything")
-    p("else on the machine (noise).")
+    p("smaller file gives the same unit. RSS: peak. MB/CPU-s: MB per CPU-second of server and")
+    p("client together (sshd: its whole tree and lifetime). other CPU s: CPU used meanwhile by")
+    p("anything else on the machine (noise): trust MB/s only when it is low.")
 
     ratios = {}
     for other in ("scp", "ovtp"):

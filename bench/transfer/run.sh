@@ -47,6 +47,7 @@ OVTP_SIZE_MB=${BENCH_OVTP_SIZE_MB:-$SIZE_MB}
 OVTP_FALLBACK_MB=${BENCH_OVTP_FALLBACK_MB:-64}
 OVTP_TIMEOUT=${BENCH_OVTP_TIMEOUT:-300}
 XFER_TIMEOUT=${BENCH_TIMEOUT:-300}
+BENCH_SKIP=${BENCH_SKIP:-}
 SKIP=" ${BENCH_SKIP//,/ } "
 PERF=${BENCH_PERF:-auto}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/keyway-target}
@@ -130,7 +131,8 @@ if ! skipped scp; then
 fi
 ((${#need[@]} == 0)) || apt_install "${need[@]}"
 
-if ! skipped ovtp && ! "$VENV/bin/python" -c 'import ovtp' 2>/dev/null; then
+# Asks the package metadata, never `import ovtp`: importing it writes configs to /etc (ovcfg).
+if ! skipped ovtp && ! "$VENV/bin/python" -c 'import importlib.metadata as m; m.version("ovtp")' 2>/dev/null; then
   if [[ ! -x $VENV/bin/pip ]]; then
     rm -rf "$VENV"
     python3 -m venv "$VENV" 2>/dev/null || { apt_install python3-venv; rm -rf "$VENV"; python3 -m venv "$VENV"; }
