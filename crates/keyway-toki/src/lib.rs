@@ -10,6 +10,49 @@
 //! 3. Keys ratchet forward on a flagged exchange; sessions expire and a new hello is needed.
 //!
 //! This crate is transport-free: HTTP, broker and hub integration live on top of it.
+//!
+//! ```
+//! use keyway_toki::*;
+//!
+//! # fn main() -> Result<(), TokiError> {
+//! let (clock, entropy) = (SystemClock, SystemEntropy::default());
+//! let (orders, ledger) = (ServiceId::new("orders")?, ServiceId::new("ledger")?);
+//! let orders_key = TokiKeyPair::generate(&entropy)?;
+//! let ledger_key = TokiKeyPair::generate(&entropy)?;
+//! let ledger_public = ledger_key.public_key();
+//!
+//! // The callee knows the caller's registered toki key (from the hub, later).
+//! let mut peers = StaticPeerKeys::new();
+//! peers.insert(orders.clone(), orders_key.public_key());
+//! let config = TokiConfig::default();
+//! let mut callee = Callee::new(ledger.clone(), ledger_key, peers, config.clone());
+//!
+//! // Handshake.
+//! let hello = PendingHello::new(&orders_key, orders, ledger, clock.now_ms(), &entropy)?;
+//! let welcome = callee.accept_hello(hello.wire(), &clock, &entropy)?;
+//! let mut session = ClientSession::establish(hello, &welcome, &ledger_public, &clock, &config)?;
+//!
+//! // One call.
+//! let body = content_digest(br#"{"amount":100}"#);
+//! let request = RequestParts {
+//!     method: "POST",
+//!     authority: "ledger.internal:8443",
+//!     path_and_query: "/v1/entries",
+//!     content_digest: &body,
+//! };
+//! let signed = session.sign_request(&clock, &request)?;
+//! let verified = callee.verify_request(Some(&signed.header_value), &request, &clock)?;
+//! assert_eq!(verified.caller.as_str(), "orders");
+//! let answer = content_digest(br#"{"id":7}"#);
+//! let response_header = callee.sign_response(&verified, 201, &answer)?;
+//! session.verify_response(&signed.sent, 201, &answer, Some(&response_header))?;
+//!
+//! // A replay is refused.
+//! let replay = callee.verify_request(Some(&signed.header_value), &request, &clock);
+//! assert_eq!(replay.err(), Some(TokiError::Replayed));
+//! # Ok(())
+//! # }
+//! ```
 
 mod client;
 mod clock;

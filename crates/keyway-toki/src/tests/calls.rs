@@ -297,3 +297,56 @@ fn a_lost_ratchet_answer_does_not_split_the_session() {
     assert_eq!(client.epoch(), 1);
     assert_eq!(p.call(&mut client, "/"), Ok(()));
 }
+
+#[test]
+fn changing_any_character_of_a_request_token_is_refused() {
+    let mut p = pair(TokiConfig::default());
+    let mut client = p.connect();
+    let digest = content_digest(b"");
+    let request = parts("GET", "/", &digest);
+    let signed = client.sign_request(&p.clock, &request).unwrap();
+    let header = signed.header_value.as_bytes();
+    for index in 0..header.len() {
+        for replacement in [b'A', b'0', b'.', b'_'] {
+            if header[index] == replacement {
+                continue;
+            }
+            let mut changed = header.to_vec();
+            changed[index] = replacement;
+            let changed = String::from_utf8(changed).unwrap();
+            let result = p.callee.verify_request(Some(&changed), &request, &p.clock);
+            assert!(result.is_err(), "{changed}");
+        }
+    }
+    assert!(
+        p.callee
+            .verify_request(Some(&signed.header_value), &request, &p.clock)
+            .is_ok()
+    );
+}
+
+proptest::proptest! {
+    /// A batch of requests signed on one session and delivered shuffled, with duplicates:
+    /// every request verifies exactly once.
+    #[test]
+    fn shuffled_concurrent_requests_each_verify_once(
+        deliveries in proptest::collection::vec(0usize..40, 1..120),
+    ) {
+        let mut p = pair(TokiConfig::default());
+        let mut client = p.connect();
+        let digest = content_digest(b"");
+        let request = parts("GET", "/", &digest);
+        let signed: Vec<_> = (0..40)
+            .map(|_| client.sign_request(&p.clock, &request).unwrap())
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for index in deliveries {
+            let result = p.callee.verify_request(Some(&signed[index].header_value), &request, &p.clock);
+            if seen.insert(index) {
+                proptest::prop_assert!(result.is_ok());
+            } else {
+                proptest::prop_assert_eq!(result, Err(TokiError::Replayed));
+            }
+        }
+    }
+}
