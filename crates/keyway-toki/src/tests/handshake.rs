@@ -111,3 +111,16 @@ fn a_forged_welcome_is_refused() {
     let result = ClientSession::establish(pending, &welcome, &p.callee_public, &p.clock, &p.config);
     assert_eq!(result.err(), Some(TokiError::BadSignature));
 }
+
+#[test]
+fn a_low_order_ephemeral_key_is_refused() {
+    let mut p = pair(TokiConfig::default());
+    let mut hello = p.hello().hello().clone();
+    hello.ephemeral_public = [0; 32];
+    hello.signature = p.caller_key.sign(&hello.signature_input());
+    let result = p
+        .callee
+        .accept_hello(&hello.to_wire(), &p.clock, &SystemEntropy::default());
+    assert_eq!(result, Err(TokiError::KeyAgreement));
+    assert_eq!(p.callee.session_count(), 0);
+}
