@@ -1,0 +1,130 @@
+use aws_lc_rs::digest::{SHA256, digest};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+
+use crate::error::TokiError;
+
+/// The RFC 9530 `Content-Digest` field value of `body` with SHA-256: `sha-256=:<base64>:`.
+/// An empty body has a digest too; it is always bound.
+pub fn content_digest(body: &[u8]) -> String {
+    format!("sha-256=:{}:", STANDARD.encode(digest(&SHA256, body)))
+}
+
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes unpadded base64url into exactly `N` bytes.
+pub(crate) fn b64_fixed<const N: usize>(
+    text: &str,
+    what: &'static str,
+) -> Result<[u8; N], TokiError> {
+    let mut out = [0u8; N];
+    let decoded = URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| TokiError::Malformed(what))?;
+    if decoded.len() != N {
+        return Err(TokiError::Malformed(what));
+    }
+    out.copy_from_slice(&decoded);
+    Ok(out)
+}
+
+/// Parses a canonical unsigned decimal: digits only, no sign, no leading zero (except `0`).
+pub(crate) fn decimal_u64(text: &str, what: &'static str) -> Result<u64, TokiError> {
+    let canonical = !text.is_empty()
+        && text.len() <= 20
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    if !canonical {
+        return Err(TokiError::Malformed(what));
+    }
+    text.parse().map_err(|_| TokiError::Malformed(what))
+}
+
+/// Refuses a value that could smuggle a line break or other control character into a
+/// canonical string.
+pub(crate) fn bindable(value: &str, what: &'static str) -> Result<(), TokiError> {
+    if value.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return Err(TokiError::InvalidField(what));
+    }
+    Ok(())
+}
+
+/// Appends `len:u16 BE || bytes` (handshake fields).
+pub(crate) fn put_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&bytes[..usize::from(len)]);
+}
+
+/// Reads handshake fields front to back.
+pub(crate) struct Reader<'a> {
+    rest: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8], what: &'static str) -> Reader<'a> {
+        Reader { rest: bytes, what }
+    }
+
+    pub(crate) fn take(&mut self, len: usize) -> Result<&'a [u8], TokiError> {
+        if self.rest.len() < len {
+            return Err(TokiError::Malformed(self.what));
+        }
+        let (head, tail) = self.rest.split_at(len);
+        self.rest = tail;
+        Ok(head)
+    }
+
+    pub(crate) fn fixed<const N: usize>(&mut self) -> Result<[u8; N], TokiError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    pub(crate) fn prefixed(&mut self) -> Result<&'a [u8], TokiError> {
+        let len = u16::from_be_bytes(self.fixed::<2>()?);
+        self.take(usize::from(len))
+    }
+
+    pub(crate) fn finish(self) -> Result<(), TokiError> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(TokiError::Malformed(self.what))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 9530 Appendix B (the `{"hello": "world"}` body) and the empty body.
+    #[test]
+    fn content_digest_matches_rfc9530() {
+        assert_eq!(
+            content_digest(b"{\"hello\": \"world\"}"),
+            "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:"
+        );
+        assert_eq!(
+            content_digest(b""),
+            "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:"
+        );
+    }
+
+    #[test]
+    fn decimals_are_canonical() {
+        assert_eq!(decimal_u64("0", "n"), Ok(0));
+        assert_eq!(decimal_u64("1024", "n"), Ok(1024));
+        for bad in ["", "01", "+1", "-1", "1a", "99999999999999999999"] {
+            assert_eq!(
+                decimal_u64(bad, "n"),
+                Err(TokiError::Malformed("n")),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The callee's side: answers hellos, holds sessions, verifies request tokens and signs
+//! response tokens.
+
+use std::collections::HashMap;
+
+use crate::clock::{Clock, Entropy};
+use crate::config::TokiConfig;
+use crate::error::TokiError;
+use crate::hello::{Hello, SessionId, answer_hello};
+use crate::identity::{PeerKeys, ServiceId, TokiKeyPair};
+use crate::keys::{EpochKeys, macs_equal};
+use crate::token::{
+    RequestParts, RequestToken, ResponseToken, canonical_request, canonical_response,
+};
+use crate::window::{ReplayWindow, WindowVerdict};
+
+struct ServerSession {
+    caller: ServiceId,
+    expires_ms: i64,
+    current: EpochKeys,
+    previous: Option<EpochKeys>,
+    /// The highest ratchet-flagged exchange answered in the current epoch:
+    /// (counter, request MAC, response MAC).
+    ratchet_anchor: Option<(u64, [u8; 32], [u8; 32])>,
+    window: ReplayWindow,
+}
+
+/// A request whose token verified. `caller` is authenticated: check its scopes for the route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedRequest {
+    pub caller: ServiceId,
+    pub token: RequestToken,
+}
+
+/// One service's toki endpoint: its identity, its peers' keys and its sessions.
+pub struct Callee<K: PeerKeys> {
+    service: ServiceId,
+    identity: TokiKeyPair,
+    peers: K,
+    config: TokiConfig,
+    /// Hello nonce → created_ms, kept while a replay would still be fresh.
+    recent_hellos: HashMap<[u8; 16], i64>,
+    sessions: HashMap<SessionId, ServerSession>,
+}
+
+impl<K: PeerKeys> Callee<K> {
+    pub fn new(service: ServiceId, identity: TokiKeyPair, peers: K, config: TokiConfig) -> Self {
+        Callee {
+            service,
+            identity,
+            peers,
+            config,
+            recent_hellos: HashMap::new(),
+            sessions: HashMap::new(),
+        }
+    }
+
+    pub fn service(&self) -> &ServiceId {
+        &self.service
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Checks a hello (version, addressee, registered caller, signature, freshness, nonce) and
+    /// answers with the `Welcome` bytes; the session is usable at once.
+    pub fn accept_hello(
+        &mut self,
+        hello_wire: &[u8],
+        clock: &dyn Clock,
+        entropy: &dyn Entropy,
+    ) -> Result<Vec<u8>, TokiError> {
+        let hello = Hello::from_wire(hello_wire)?;
+        if hello.callee != self.service {
+            return Err(TokiError::WrongCallee);
+        }
+        let caller_key = self
+            .peers
+            .toki_key(&hello.caller)
+            .ok_or(TokiError::UnknownPeer)?;
+        caller_key.verify(&hello.signature_input(), &hello.signature)?;
+        let now_ms = clock.now_ms();
+        let created_ms = i64::try_from(hello.created_ms).map_err(|_| TokiError::HelloFromFuture)?;
+        check_skew(created_ms, now_ms, self.config.skew_ms).map_err(|future| {
+            if future {
+                TokiError::HelloFromFuture
+            } else {
+                TokiError::HelloStale
+            }
+        })?;
+        self.remember_hello_nonce(hello.nonce, created_ms, now_ms)?;
+        self.make_room_for_session(now_ms)?;
+        let (welcome_wire, session_id, root) =
+            answer_hello(&self.identity, hello_wire, &hello, entropy)?;
+        self.sessions.insert(
+            session_id,
+            ServerSession {
+                caller: hello.caller,
+                expires_ms: now_ms.saturating_add(self.config.session_lifetime_ms),
+                current: EpochKeys::new(0, root)?,
+                previous: None,
+                ratchet_anchor: None,
+                window: ReplayWindow::new(),
+            },
+        );
+        Ok(welcome_wire)
+    }
+
+    fn remember_hello_nonce(
+        &mut self,
+        nonce: [u8; 16],
+        created_ms: i64,
+        now_ms: i64,
+    ) -> Result<(), TokiError> {
+        if self.recent_hellos.contains_key(&nonce) {
+            return Err(TokiError::HelloReplayed);
+        }
+        if self.recent_hellos.len() >= self.config.hello_cache_capacity {
+            let skew_ms = self.config.skew_ms;
+            self.recent_hellos
+                .retain(|_, created| created.saturating_add(skew_ms) >= now_ms);
+            if self.recent_hellos.len() >= self.config.hello_cache_capacity {
+                return Err(TokiError::HelloCacheFull);
+            }
+        }
+        self.recent_hellos.insert(nonce, created_ms);
+        Ok(())
+    }
+
+    fn make_room_for_session(&mut self, now_ms: i64) -> Result<(), TokiError> {
+        if self.sessions.len() >= self.config.max_sessions {
+            self.sessions
+                .retain(|_, session| session.expires_ms > now_ms);
+            if self.sessions.len() >= self.config.max_sessions {
+                return Err(TokiError::TooManySessions);
+            }
+        }
+        Ok(())
+    }
+
+    /// Verifies a request's `oscartoki` header value against the request it rides on, in the
+    /// order of docs/toki.md: format, session, expiry, epoch, MAC, freshness, replay window.
+    pub fn verify_request(
+        &mut self,
+        header_value: Option<&str>,
+        parts: &RequestParts<'_>,
+        clock: &dyn Clock,
+    ) -> Result<VerifiedRequest, TokiError> {
+        let token = RequestToken::parse(header_value.ok_or(TokiError::MissingToken)?)?;
+        parts.check_bindable()?;
+        let now_ms = clock.now_ms();
+        let session = self
+            .sessions
+            .get_mut(&token.session_id)
+            .ok_or(TokiError::UnknownSession)?;
+        if now_ms >= session.expires_ms {
+            self.sessions.remove(&token.session_id);
+            return Err(TokiError::SessionExpired);
+        }
+        let canonical = canonical_request(&session.caller, &self.service, &token, parts);
+        // A token of the next epoch is checked with keys derived from the anchor, which are
+        // installed only once its MAC verifies.
+        let mut next_epoch = None;
+        let keys = match (&session.previous, &session.ratchet_anchor) {
+            _ if token.epoch == session.current.epoch => &session.current,
+            (Some(previous), _) if previous.epoch == token.epoch => previous,
+            (_, Some((_, request_mac, response_mac)))
+                if Some(token.epoch) == session.current.epoch.checked_add(1) =>
+            {
+                &*next_epoch.insert(session.current.ratchet(request_mac, response_mac)?)
+            }
+            _ => return Err(TokiError::UnknownEpoch),
+        };
+        if !macs_equal(&keys.request_mac(canonical.as_bytes()), &token.mac) {
+            return Err(TokiError::BadMac);
+        }
+        let created_ms = i64::try_from(token.created_ms).map_err(|_| TokiError::TokenFromFuture)?;
+        check_skew(created_ms, now_ms, self.config.skew_ms).map_err(|future| {
+            if future {
+                TokiError::TokenFromFuture
+            } else {
+                TokiError::TokenStale
+            }
+        })?;
+        match session.window.accept(token.counter) {
+            WindowVerdict::Fresh => {}
+            WindowVerdict::Replayed => return Err(TokiError::Replayed),
+            WindowVerdict::BelowWindow => return Err(TokiError::BelowWindow),
+        }
+        if let Some(next) = next_epoch {
+            // The epoch before the current one is dropped (erased) here.
+            session.previous = Some(std::mem::replace(&mut session.current, next));
+            session.ratchet_anchor = None;
+        }
+        Ok(VerifiedRequest {
+            caller: session.caller.clone(),
+            token,
+        })
+    }
+
+    /// Signs the response to a verified request: the header value to send with it.
+    pub fn sign_response(
+        &mut self,
+        request: &VerifiedRequest,
+        status: u16,
+        content_digest: &str,
+    ) -> Result<String, TokiError> {
+        let token = &request.token;
+        let session = self
+            .sessions
+            .get_mut(&token.session_id)
+            .ok_or(TokiError::UnknownSession)?;
+        let keys = match &session.previous {
+            _ if session.current.epoch == token.epoch => &session.current,
+            Some(previous) if previous.epoch == token.epoch => previous,
+            _ => return Err(TokiError::UnknownEpoch),
+        };
+        let canonical = canonical_response(
+            &session.caller,
+            &self.service,
+            token,
+            status,
+            content_digest,
+        );
+        let mac = keys.response_mac(canonical.as_bytes());
+        let newer_anchor = token.wants_ratchet()
+            && token.epoch == session.current.epoch
+            && session
+                .ratchet_anchor
+                .is_none_or(|(counter, _, _)| counter < token.counter);
+        if newer_anchor {
+            session.ratchet_anchor = Some((token.counter, token.mac, mac));
+        }
+        Ok(ResponseToken {
+            session_id: token.session_id,
+            epoch: token.epoch,
+            counter: token.counter,
+            mac,
+        }
+        .encode())
+    }
+}
+
+/// `Err(true)`: created too far in the future; `Err(false)`: too far in the past.
+fn check_skew(created_ms: i64, now_ms: i64, skew_ms: i64) -> Result<(), bool> {
+    if created_ms > now_ms.saturating_add(skew_ms) {
+        Err(true)
+    } else if created_ms < now_ms.saturating_sub(skew_ms) {
+        Err(false)
+    } else {
+        Ok(())
+    }
+}
