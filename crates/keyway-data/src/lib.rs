@@ -2,10 +2,17 @@
 //! validated with precise messages) and the OData `$filter` grammar, type-checked against the
 //! schema and compiled to parameterised SQL — never string-pasted.
 
+mod body;
 pub mod filter;
 mod openapi;
+mod query;
 pub mod schema;
+mod service;
+mod table;
 
 pub use filter::{Dialect, FilterError, SqlFragment, SqlValue, compile_filter, parse_filter};
 pub use openapi::openapi_document;
+pub use query::{CollectionQuery, QueryError};
 pub use schema::{Entity, Property, PropertyType, SchemaError, SchemaSet};
+pub use service::{DataError, DataService, Item};
+pub use table::{TableError, sync_tables, table_name};

@@ -3,6 +3,7 @@
 //! its typed errors to responses in [`errors`].
 
 mod cookies;
+mod data;
 mod errors;
 mod form;
 mod health;
@@ -34,12 +35,17 @@ pub struct HubOptions {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub auth: AuthConfig,
+    /// A schema file for the data API (`/api/…`); none serves no data API.
+    pub schemas: Option<PathBuf>,
+    /// Let a schema change drop columns of removed properties (their data is lost).
+    pub allow_drop_columns: bool,
 }
 
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub auth: Arc<AuthService>,
+    pub data: Option<Arc<keyway_data::DataService>>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -76,9 +82,17 @@ impl Hub {
         )
         .await?
         .with_jwks_source(Arc::new(jwks_fetch::HttpJwksSource::new()?));
+        let auth = Arc::new(auth);
+        let data = match &options.schemas {
+            Some(path) => Some(Arc::new(
+                open_data(&auth, path, options.allow_drop_columns).await?,
+            )),
+            None => None,
+        };
         Ok(Hub {
             state: AppState {
-                auth: Arc::new(auth),
+                auth,
+                data,
                 metrics: metrics::install(),
             },
         })
@@ -88,6 +102,7 @@ impl Hub {
         Router::new()
             .merge(oauth::routes())
             .merge(health::routes())
+            .merge(data::routes())
             .layer(axum::middleware::from_fn(metrics::track))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -114,6 +129,44 @@ impl Hub {
         self.state.auth.store().close().await;
         result.map_err(HubError::Io)
     }
+}
+
+/// Loads the schemas, brings the tables in line, and builds the data service (ids are random
+/// UUIDs from the hub's entropy source, times from its clock).
+async fn open_data(
+    auth: &Arc<AuthService>,
+    path: &std::path::Path,
+    allow_drop: bool,
+) -> Result<keyway_data::DataService, HubError> {
+    let schemas = Arc::new(keyway_data::SchemaSet::load(path)?);
+    let store = auth.store().clone();
+    let clock_source = auth.clone();
+    let id_source = auth.clone();
+    let service = keyway_data::DataService::new(
+        store,
+        schemas.clone(),
+        Arc::new(move || clock_source.clock().now_ms()),
+        Arc::new(move || uuid_v4(id_source.entropy())),
+    );
+    keyway_data::sync_tables(auth.store(), &schemas, service.dialect(), allow_drop).await?;
+    Ok(service)
+}
+
+/// A random (version 4) UUID.
+fn uuid_v4(entropy: &dyn Entropy) -> String {
+    let mut b = [0u8; 16];
+    entropy.fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 /// Background upkeep: key reloads and scheduled rotation, revocation list, purging.
@@ -146,4 +199,8 @@ pub enum HubError {
     Auth(#[from] keyway_auth::AdminError),
     #[error("HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error("schema: {0}")]
+    Schema(#[from] keyway_data::SchemaError),
+    #[error("data tables: {0}")]
+    Tables(#[from] keyway_data::TableError),
 }

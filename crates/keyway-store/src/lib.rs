@@ -9,6 +9,7 @@
 
 mod backend;
 mod clients;
+mod dynamic;
 mod error;
 mod grants;
 mod keys;
@@ -19,6 +20,7 @@ mod users;
 
 pub use backend::{Backend, Store};
 pub use clients::{ClientKeyRecord, ClientRecord};
+pub use dynamic::{ColumnKind, DynValue};
 pub use error::StoreError;
 pub use grants::{
     AuthorizationCodeRecord, AuthorizationRequestRecord, RefreshTokenRecord, TokenFamilyRecord,

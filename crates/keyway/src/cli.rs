@@ -244,6 +244,13 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "KEYWAY_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Serve the data API for the entities in this schema file (YAML or TOML; `schemas` in
+    /// keyway.toml). Tables are created and migrated at start.
+    #[arg(long, env = "KEYWAY_SCHEMAS", value_name = "FILE")]
+    pub schemas: Option<PathBuf>,
+    /// Allow a schema change to drop columns of removed properties (their data is lost).
+    #[arg(long)]
+    pub allow_drop_columns: bool,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,8 @@ pub struct FileConfig {
     pub database: Option<String>,
     pub issuer: Option<String>,
     pub log_format: Option<String>,
+    /// Schema file of the data API.
+    pub schemas: Option<PathBuf>,
     #[serde(default)]
     pub oauth: OAuthFileConfig,
 }

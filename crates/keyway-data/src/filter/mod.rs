@@ -7,7 +7,7 @@
 //! placeholders and the values to bind (`sql.rs`).
 
 mod parser;
-mod sql;
+pub(crate) mod sql;
 
 #[cfg(test)]
 mod proptests;

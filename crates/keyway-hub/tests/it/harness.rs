@@ -99,6 +99,19 @@ impl TestHub {
     }
 
     pub async fn start_with(backend: &Backend, tweak: impl FnOnce(&mut AuthConfig)) -> TestHub {
+        TestHub::start_full(backend, tweak, None).await
+    }
+
+    /// A hub serving the data API for the schema file `schemas`.
+    pub async fn start_with_schemas(backend: &Backend, schemas: std::path::PathBuf) -> TestHub {
+        TestHub::start_full(backend, |_| {}, Some(schemas)).await
+    }
+
+    async fn start_full(
+        backend: &Backend,
+        tweak: impl FnOnce(&mut AuthConfig),
+        schemas: Option<std::path::PathBuf>,
+    ) -> TestHub {
         let dir = tempfile::tempdir().unwrap();
         let (database_url, database, label) = match backend {
             Backend::Sqlite => (
@@ -131,6 +144,8 @@ impl TestHub {
                 data_dir: dir.path().to_path_buf(),
                 database_url,
                 auth: config,
+                schemas: schemas.clone(),
+                allow_drop_columns: false,
             },
             clock.clone(),
             Arc::new(SystemEntropy::default()),

@@ -9,6 +9,7 @@ mod bad_input;
 mod browser;
 mod browser_flow;
 mod client_credentials;
+mod data_api;
 mod discovery;
 mod harness;
 mod introspection;

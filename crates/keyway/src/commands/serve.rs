@@ -15,6 +15,11 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         data_dir: settings.data_dir.clone(),
         database_url: settings.database.clone(),
         auth,
+        schemas: args
+            .schemas
+            .clone()
+            .or_else(|| settings.file.schemas.clone()),
+        allow_drop_columns: args.allow_drop_columns,
     };
     let hub = Hub::open(&options)
         .await
@@ -31,6 +36,13 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         settings.data_dir.display()
     );
     println!("  metadata: {issuer}/.well-known/openid-configuration");
+    if let Some(data) = &hub.state.data {
+        let names: Vec<&str> = data.schemas().entities().map(|e| e.name.as_str()).collect();
+        println!(
+            "  data API: {issuer}/api/ ({}), {issuer}/api/openapi.json",
+            names.join(", ")
+        );
+    }
     println!();
     println!("Next: register a client from another terminal:");
     println!(

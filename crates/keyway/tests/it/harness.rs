@@ -14,13 +14,14 @@ use serde_json::Value;
 pub const BIN: &str = env!("CARGO_BIN_EXE_keyway");
 
 /// Variables that would point a command at another hub's configuration.
-const KEYWAY_VARS: [&str; 6] = [
+const KEYWAY_VARS: [&str; 7] = [
     "KEYWAY_CONFIG",
     "KEYWAY_DATA_DIR",
     "KEYWAY_DATABASE",
     "KEYWAY_ISSUER",
     "KEYWAY_LOG_FORMAT",
     "KEYWAY_LISTEN",
+    "KEYWAY_SCHEMAS",
 ];
 
 /// A `keyway` command with a clean `KEYWAY_*` environment.

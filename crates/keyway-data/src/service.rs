@@ -1,0 +1,437 @@
+//! The data API's operations: scopes, OData collection queries, CRUD with ETags.
+
+use std::sync::Arc;
+
+use keyway_store::{ColumnKind, DynValue, Store};
+use serde_json::{Map, Value, json};
+
+use crate::body::{body_values, row_json};
+use crate::filter::sql::quote;
+use crate::query::CollectionQuery;
+use crate::table::{column_kind, table_name};
+use crate::{Dialect, Entity, SchemaSet, SqlValue, compile_filter};
+
+/// What went wrong, in the vocabulary of HTTP problems.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    /// The token lacks every scope that would allow the operation.
+    #[error("this operation needs one of the scopes: {}", .0.join(" "))]
+    Forbidden(Vec<String>),
+    #[error("the item changed since it was read (ETag mismatch)")]
+    PreconditionFailed,
+    #[error(transparent)]
+    Store(#[from] keyway_store::StoreError),
+}
+
+/// Wiring for the service: time and identifiers come from the hub.
+pub struct DataService {
+    store: Store,
+    schemas: Arc<SchemaSet>,
+    dialect: Dialect,
+    pub default_top: u32,
+    pub max_top: u32,
+    now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
+    new_id: Arc<dyn Fn() -> String + Send + Sync>,
+}
+
+/// One item with its ETag.
+pub struct Item {
+    pub id: String,
+    pub etag: String,
+    pub body: Value,
+}
+
+fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+fn sql_value(v: SqlValue) -> DynValue {
+    match v {
+        SqlValue::Int(i) => DynValue::Int(i),
+        SqlValue::Float(f) => DynValue::Float(f),
+        SqlValue::Text(t) => DynValue::Text(t),
+    }
+}
+
+impl DataService {
+    pub fn new(
+        store: Store,
+        schemas: Arc<SchemaSet>,
+        now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
+        new_id: Arc<dyn Fn() -> String + Send + Sync>,
+    ) -> DataService {
+        let dialect = match store.backend() {
+            keyway_store::Backend::Sqlite => Dialect::Sqlite,
+            keyway_store::Backend::Postgres => Dialect::Postgres,
+            keyway_store::Backend::Mysql => Dialect::Mysql,
+        };
+        DataService {
+            store,
+            schemas,
+            dialect,
+            default_top: 100,
+            max_top: 1000,
+            now_ms,
+            new_id,
+        }
+    }
+
+    pub fn schemas(&self) -> &SchemaSet {
+        &self.schemas
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    fn entity(&self, name: &str) -> Result<&Entity, DataError> {
+        self.schemas
+            .entity(name)
+            .ok_or_else(|| DataError::NotFound(format!("no entity {name:?}")))
+    }
+
+    fn require(allowed: Vec<String>, scopes: &[&str]) -> Result<(), DataError> {
+        if allowed.iter().any(|a| scopes.contains(&a.as_str())) {
+            Ok(())
+        } else {
+            Err(DataError::Forbidden(allowed))
+        }
+    }
+
+    /// The columns a caller with `scopes` may read, in order, with their kinds.
+    fn visible(
+        entity: &Entity,
+        scopes: &[&str],
+        select: Option<&Vec<String>>,
+    ) -> (Vec<String>, Vec<ColumnKind>) {
+        let mut columns = vec!["id".to_string()];
+        let mut kinds = vec![ColumnKind::Text];
+        for p in &entity.properties {
+            let allowed = p.read_scope.as_deref().is_none_or(|s| scopes.contains(&s));
+            let selected = select.is_none_or(|names| names.contains(&p.name));
+            if allowed && selected {
+                columns.push(p.name.clone());
+                kinds.push(column_kind(p.kind));
+            }
+        }
+        (columns, kinds)
+    }
+
+    fn column_list(&self, columns: &[String]) -> String {
+        columns
+            .iter()
+            .map(|c| quote(self.dialect, c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `GET /api/Entity`: an OData collection page.
+    pub async fn list(
+        &self,
+        entity_name: &str,
+        pairs: &[(String, String)],
+        scopes: &[&str],
+        base_url: &str,
+    ) -> Result<Value, DataError> {
+        let entity = self.entity(entity_name)?;
+        Self::require(entity.scopes_to_read(), scopes)?;
+        let query = CollectionQuery::parse(entity, pairs, self.default_top, self.max_top)
+            .map_err(|e| DataError::BadRequest(e.to_string()))?;
+        let (columns, kinds) = Self::visible(entity, scopes, query.select.as_ref());
+        let table = quote(self.dialect, &table_name(entity));
+        let (where_sql, mut values) = self.where_clause(entity, &query)?;
+        let mut order: Vec<String> = query
+            .order_by
+            .iter()
+            .map(|(c, desc)| {
+                format!(
+                    "{}{}",
+                    quote(self.dialect, c),
+                    if *desc { " DESC" } else { "" }
+                )
+            })
+            .collect();
+        order.push(quote(self.dialect, "id"));
+        let sql = format!(
+            "SELECT {} FROM {table}{where_sql} ORDER BY {} LIMIT ? OFFSET ?",
+            self.column_list(&columns),
+            order.join(", ")
+        );
+        let count_values = values.clone();
+        values.push(DynValue::Int(i64::from(query.top) + 1));
+        values.push(DynValue::Int(i64::try_from(query.skip).unwrap_or(i64::MAX)));
+        let mut rows = self.store.dyn_fetch(&sql, &values, &kinds).await?;
+        let more = rows.len() > query.top as usize;
+        rows.truncate(query.top as usize);
+        let items: Vec<Value> = rows
+            .into_iter()
+            .map(|row| Value::Object(row_json(entity, &columns, row)))
+            .collect();
+        let mut page = Map::new();
+        page.insert(
+            "@odata.context".into(),
+            json!(format!("{base_url}/$metadata#{}", entity.name)),
+        );
+        if query.count {
+            let count_sql = format!("SELECT COUNT(*) FROM {table}{where_sql}");
+            let counted = self
+                .store
+                .dyn_fetch(&count_sql, &count_values, &[ColumnKind::Int])
+                .await?;
+            let n = match counted.first().and_then(|r| r.first()) {
+                Some(DynValue::Int(n)) => *n,
+                _ => 0,
+            };
+            page.insert("@odata.count".into(), json!(n));
+        }
+        if more {
+            let mut next: Vec<(String, String)> = pairs
+                .iter()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("$skip"))
+                .cloned()
+                .collect();
+            next.push((
+                "$skip".into(),
+                (query.skip + u64::from(query.top)).to_string(),
+            ));
+            let encoded: String = url_encode(&next);
+            page.insert(
+                "@odata.nextLink".into(),
+                json!(format!("{base_url}/{}?{encoded}", entity.name)),
+            );
+        }
+        page.insert("value".into(), Value::Array(items));
+        Ok(Value::Object(page))
+    }
+
+    /// `GET /api/Entity/$count`.
+    pub async fn count(
+        &self,
+        entity_name: &str,
+        pairs: &[(String, String)],
+        scopes: &[&str],
+    ) -> Result<i64, DataError> {
+        let entity = self.entity(entity_name)?;
+        Self::require(entity.scopes_to_read(), scopes)?;
+        let query = CollectionQuery::parse(entity, pairs, self.default_top, self.max_top)
+            .map_err(|e| DataError::BadRequest(e.to_string()))?;
+        let (where_sql, values) = self.where_clause(entity, &query)?;
+        let sql = format!(
+            "SELECT COUNT(*) FROM {}{where_sql}",
+            quote(self.dialect, &table_name(entity))
+        );
+        let rows = self
+            .store
+            .dyn_fetch(&sql, &values, &[ColumnKind::Int])
+            .await?;
+        Ok(match rows.first().and_then(|r| r.first()) {
+            Some(DynValue::Int(n)) => *n,
+            _ => 0,
+        })
+    }
+
+    fn where_clause(
+        &self,
+        entity: &Entity,
+        query: &CollectionQuery,
+    ) -> Result<(String, Vec<DynValue>), DataError> {
+        match &query.filter {
+            Some(expr) => {
+                let fragment = compile_filter(expr, entity, self.dialect)
+                    .map_err(|e| DataError::BadRequest(e.to_string()))?;
+                Ok((
+                    format!(" WHERE {}", fragment.sql),
+                    fragment.values.into_iter().map(sql_value).collect(),
+                ))
+            }
+            None => Ok((String::new(), Vec::new())),
+        }
+    }
+
+    /// `GET /api/Entity(id)`.
+    pub async fn get(
+        &self,
+        entity_name: &str,
+        id: &str,
+        scopes: &[&str],
+    ) -> Result<Item, DataError> {
+        let entity = self.entity(entity_name)?;
+        Self::require(entity.scopes_to_read(), scopes)?;
+        self.fetch(entity, id, scopes).await
+    }
+
+    async fn fetch(&self, entity: &Entity, id: &str, scopes: &[&str]) -> Result<Item, DataError> {
+        let (mut columns, mut kinds) = Self::visible(entity, scopes, None);
+        columns.push("version".into());
+        kinds.push(ColumnKind::Int);
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} = ?",
+            self.column_list(&columns),
+            quote(self.dialect, &table_name(entity)),
+            quote(self.dialect, "id")
+        );
+        let mut rows = self
+            .store
+            .dyn_fetch(&sql, &[DynValue::Text(id.to_ascii_lowercase())], &kinds)
+            .await?;
+        let Some(mut row) = rows.pop() else {
+            return Err(DataError::NotFound(format!(
+                "no {} with id {id}",
+                entity.name
+            )));
+        };
+        let version = match row.pop() {
+            Some(DynValue::Int(v)) => v,
+            _ => 0,
+        };
+        columns.pop();
+        Ok(Item {
+            id: id.to_ascii_lowercase(),
+            etag: etag(version),
+            body: Value::Object(row_json(entity, &columns, row)),
+        })
+    }
+
+    /// `POST /api/Entity`.
+    pub async fn create(
+        &self,
+        entity_name: &str,
+        body: &Value,
+        scopes: &[&str],
+    ) -> Result<Item, DataError> {
+        let entity = self.entity(entity_name)?;
+        Self::require(entity.scopes_to_write(), scopes)?;
+        let values = body_values(entity, body, true).map_err(DataError::BadRequest)?;
+        let id = (self.new_id)();
+        let now = (self.now_ms)();
+        let mut columns = vec![
+            "id".to_string(),
+            "version".into(),
+            "created_at".into(),
+            "updated_at".into(),
+        ];
+        let mut binds = vec![
+            DynValue::Text(id.clone()),
+            DynValue::Int(1),
+            DynValue::Int(now),
+            DynValue::Int(now),
+        ];
+        for (column, value) in values {
+            columns.push(column);
+            binds.push(value);
+        }
+        let placeholders = vec!["?"; columns.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({placeholders})",
+            quote(self.dialect, &table_name(entity)),
+            self.column_list(&columns)
+        );
+        self.store.dyn_execute(&sql, &binds).await?;
+        self.fetch(entity, &id, scopes).await
+    }
+
+    /// `PATCH /api/Entity(id)`, honouring `If-Match`.
+    pub async fn patch(
+        &self,
+        entity_name: &str,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        scopes: &[&str],
+    ) -> Result<Item, DataError> {
+        let entity = self.entity(entity_name)?;
+        Self::require(entity.scopes_to_write(), scopes)?;
+        let values = body_values(entity, body, false).map_err(DataError::BadRequest)?;
+        let current = self.fetch(entity, id, scopes).await?;
+        let version = Self::check_etag(&current.etag, if_match)?;
+        let mut sets: Vec<String> = values
+            .iter()
+            .map(|(c, _)| format!("{} = ?", quote(self.dialect, c)))
+            .collect();
+        sets.push(format!("{} = ?", quote(self.dialect, "version")));
+        sets.push(format!("{} = ?", quote(self.dialect, "updated_at")));
+        let mut binds: Vec<DynValue> = values.into_iter().map(|(_, v)| v).collect();
+        binds.push(DynValue::Int(version + 1));
+        binds.push(DynValue::Int((self.now_ms)()));
+        binds.push(DynValue::Text(current.id.clone()));
+        binds.push(DynValue::Int(version));
+        // The version in the WHERE makes the check and the write one step: no lost update.
+        let sql = format!(
+            "UPDATE {} SET {} WHERE {} = ? AND {} = ?",
+            quote(self.dialect, &table_name(entity)),
+            sets.join(", "),
+            quote(self.dialect, "id"),
+            quote(self.dialect, "version")
+        );
+        if self.store.dyn_execute(&sql, &binds).await? != 1 {
+            return Err(DataError::PreconditionFailed);
+        }
+        self.fetch(entity, &current.id, scopes).await
+    }
+
+    /// `DELETE /api/Entity(id)`, honouring `If-Match`.
+    pub async fn delete(
+        &self,
+        entity_name: &str,
+        id: &str,
+        if_match: Option<&str>,
+        scopes: &[&str],
+    ) -> Result<(), DataError> {
+        let entity = self.entity(entity_name)?;
+        Self::require(entity.scopes_to_write(), scopes)?;
+        let current = self.fetch(entity, id, scopes).await?;
+        let version = Self::check_etag(&current.etag, if_match)?;
+        let sql = format!(
+            "DELETE FROM {} WHERE {} = ? AND {} = ?",
+            quote(self.dialect, &table_name(entity)),
+            quote(self.dialect, "id"),
+            quote(self.dialect, "version")
+        );
+        if self
+            .store
+            .dyn_execute(&sql, &[DynValue::Text(current.id), DynValue::Int(version)])
+            .await?
+            != 1
+        {
+            return Err(DataError::PreconditionFailed);
+        }
+        Ok(())
+    }
+
+    fn check_etag(current: &str, if_match: Option<&str>) -> Result<i64, DataError> {
+        let version = current.trim_matches('"').parse::<i64>().unwrap_or(0);
+        match if_match.map(str::trim) {
+            None | Some("*") => Ok(version),
+            Some(given)
+                if given
+                    .split(',')
+                    .any(|t| t.trim().trim_start_matches("W/") == current) =>
+            {
+                Ok(version)
+            }
+            Some(_) => Err(DataError::PreconditionFailed),
+        }
+    }
+}
+
+fn url_encode(pairs: &[(String, String)]) -> String {
+    let encode = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'$' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}

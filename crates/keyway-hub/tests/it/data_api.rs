@@ -1,0 +1,222 @@
+//! The data API over HTTP on every backend, with the shipped CRM example schemas.
+
+use serde_json::{Value, json};
+
+use crate::harness::{TestHub, backends, http, post_form};
+
+fn crm() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/crm/schemas.yaml")
+}
+
+async fn token(hub: &TestHub, scope: &str) -> String {
+    let (id, secret) = hub.client(&["client_credentials"], scope, &[]).await;
+    let (status, _, body) = post_form(
+        &hub.url("/oauth2/token"),
+        Some((&id, &secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+async fn call(
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<Value>,
+    if_match: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut request = http().request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    if let Some(tag) = if_match {
+        request = request.header("if-match", tag);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn each_backend(test: impl AsyncFn(&TestHub)) {
+    for backend in backends() {
+        let hub = TestHub::start_with_schemas(&backend, crm()).await;
+        test(&hub).await;
+        hub.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn crud_filter_paging_and_etags() {
+    each_backend(async |hub: &TestHub| {
+        let rw = token(hub, "contact.readwrite").await;
+        let base = hub.url("/api/Contact");
+        let mut ids = Vec::new();
+        for (i, (first, status)) in [("Ann", "lead"), ("Bob", "customer"), ("Cid", "lead"), ("Dee", "prospect"), ("Eve", "lead")].iter().enumerate() {
+            let body = json!({"firstName": first, "lastName": "Smith", "status": status, "score": i * 10, "lastContactAt": "2024-05-01T10:00:00+02:00"});
+            let (code, headers, created) = call(reqwest::Method::POST, &base, &rw, Some(body), None).await;
+            assert_eq!(code, 201, "{}: {created}", hub.backend);
+            assert!(headers["location"].to_str().unwrap().contains("/api/Contact("));
+            assert_eq!(headers["etag"], "\"1\"");
+            assert_eq!(created["lastContactAt"], "2024-05-01T08:00:00.000Z");
+            ids.push(created["id"].as_str().unwrap().to_string());
+        }
+        // Case-insensitive entity and property names, canonical answers.
+        let (code, _, page) = call(reqwest::Method::GET, &hub.url("/api/contact?$filter=STATUS%20eq%20'lead'%20and%20score%20ge%2010&$orderby=score%20desc&$count=true"), &rw, None, None).await;
+        assert_eq!(code, 200, "{page}");
+        assert_eq!(page["@odata.count"], 2);
+        let names: Vec<&str> = page["value"].as_array().unwrap().iter().map(|c| c["firstName"].as_str().unwrap()).collect();
+        assert_eq!(names, ["Eve", "Cid"]);
+        // Paging with nextLink, $select.
+        let (_, _, page) = call(reqwest::Method::GET, &format!("{base}?$top=2&$select=firstName&$orderby=firstName"), &rw, None, None).await;
+        assert_eq!(page["value"].as_array().unwrap().len(), 2);
+        assert_eq!(page["value"][0], json!({"id": page["value"][0]["id"], "firstName": "Ann"}));
+        let next = page["@odata.nextLink"].as_str().unwrap().to_string();
+        let (_, _, page2) = call(reqwest::Method::GET, &next, &rw, None, None).await;
+        assert_eq!(page2["value"][0]["firstName"], "Cid");
+        let (_, _, count) = call(reqwest::Method::GET, &format!("{base}/$count?$filter=contains(firstName,'e')"), &rw, None, None).await;
+        assert_eq!(count, json!(2), "Dee and Eve (case-sensitive)");
+
+        // ETags: a stale If-Match is refused and changes nothing.
+        let item = format!("{base}({})", ids[0]);
+        let (code, headers, _) = call(reqwest::Method::GET, &item, &rw, None, None).await;
+        assert_eq!(code, 200);
+        let tag = headers["etag"].to_str().unwrap().to_string();
+        let (code, headers, patched) = call(reqwest::Method::PATCH, &item, &rw, Some(json!({"score": 99})), Some(&tag)).await;
+        assert_eq!(code, 200, "{patched}");
+        assert_eq!(patched["score"], 99);
+        assert_eq!(headers["etag"], "\"2\"");
+        let (code, _, problem) = call(reqwest::Method::PATCH, &item, &rw, Some(json!({"score": 1})), Some(&tag)).await;
+        assert_eq!(code, 412, "{problem}");
+        let (code, _, _) = call(reqwest::Method::DELETE, &item, &rw, None, Some(&tag)).await;
+        assert_eq!(code, 412);
+        let (code, _, _) = call(reqwest::Method::DELETE, &item, &rw, None, Some("\"2\"")).await;
+        assert_eq!(code, 204);
+        let (code, _, _) = call(reqwest::Method::PATCH, &item, &rw, Some(json!({"score": 1})), None).await;
+        assert_eq!(code, 404, "PATCH on a deleted row");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn scopes_decide_who_reads_and_writes() {
+    each_backend(async |hub: &TestHub| {
+        let group_read = token(hub, "crm.read").await;
+        let contact_rw = token(hub, "contact.readwrite").await;
+        let unrelated = token(hub, "organization.read").await;
+        let admin = token(hub, "crm.read admin.read").await;
+        let base = hub.url("/api/Contact");
+        let body = json!({"firstName": "Ann", "lastName": "Lee", "salary": 1000.5});
+        let (code, headers, _) = call(
+            reqwest::Method::POST,
+            &base,
+            &group_read,
+            Some(body.clone()),
+            None,
+        )
+        .await;
+        assert_eq!(code, 403);
+        let challenge = headers["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.contains("error=\"insufficient_scope\"")
+                && challenge.contains("contact.readwrite"),
+            "{challenge}"
+        );
+        let (code, _, created) =
+            call(reqwest::Method::POST, &base, &contact_rw, Some(body), None).await;
+        assert_eq!(code, 201);
+        assert!(created.get("salary").is_none(), "salary needs admin.read");
+        let (code, _, page) = call(reqwest::Method::GET, &base, &group_read, None, None).await;
+        assert_eq!(code, 200);
+        assert!(page["value"][0].get("salary").is_none());
+        let (_, _, page) = call(reqwest::Method::GET, &base, &admin, None, None).await;
+        assert_eq!(page["value"][0]["salary"], 1000.5);
+        let (code, _, _) = call(reqwest::Method::GET, &base, &unrelated, None, None).await;
+        assert_eq!(code, 403);
+        let (code, _, _) = call(
+            reqwest::Method::GET,
+            &hub.url("/api/Organization"),
+            &unrelated,
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(code, 200);
+        // No or bad token: 401 with a Bearer challenge.
+        let response = http().get(&base).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 401);
+        assert!(
+            response.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Bearer")
+        );
+        let (code, _, _) = call(reqwest::Method::GET, &base, "not.a.token", None, None).await;
+        assert_eq!(code, 401);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_problems_and_changes_nothing() {
+    each_backend(async |hub: &TestHub| {
+        let rw = token(hub, "crm.readwrite").await;
+        let base = hub.url("/api/Contact");
+        let cases: Vec<(Value, &str)> = vec![
+            (json!({"lastName": "x"}), "firstName is required"),
+            (json!({"firstName": "x", "lastName": "y", "nickname": "z"}), "no property"),
+            (json!({"firstName": "x", "lastName": "y", "score": "high"}), "score must be an integer"),
+            (json!({"firstName": "x", "lastName": "y", "score": 101}), "between"),
+            (json!({"firstName": "x", "lastName": "y", "status": "vip"}), "one of"),
+            (json!({"firstName": "x", "lastName": "y", "email": "nope"}), "pattern"),
+            (json!({"firstName": "x", "lastName": "y", "id": "00000000-0000-0000-0000-000000000000"}), "id is assigned"),
+            (json!({"firstName": "x", "lastName": "y", "birthday": "2001-02-30"}), "date"),
+            (json!(["not", "an", "object"]), "JSON object"),
+        ];
+        for (body, expected) in cases {
+            let (code, headers, problem) = call(reqwest::Method::POST, &base, &rw, Some(body), None).await;
+            assert_eq!(code, 400, "{problem}");
+            assert_eq!(headers["content-type"], "application/problem+json");
+            assert!(problem["detail"].as_str().unwrap().contains(expected), "{expected}: {problem}");
+        }
+        for (query, expected) in [
+            ("$filter=firstName%20eq%20'abc", "position 14"),
+            ("$filter=nope%20eq%201", "no property"),
+            ("$filter=firstName%20eq%20'x'%3B%20DROP%20TABLE%20data_contact", "position"),
+            ("$top=100000", "maximum page size"),
+            ("$orderby=firstName%20sideways", "asc or desc"),
+            ("$select=firstName,password", "no property"),
+            ("$expand=Orders", "unsupported query option"),
+            ("$top=-1", "$top"),
+        ] {
+            let (code, _, problem) = call(reqwest::Method::GET, &format!("{base}?{query}"), &rw, None, None).await;
+            assert_eq!(code, 400, "{query}: {problem}");
+            assert!(problem["detail"].as_str().unwrap().contains(expected), "{query}: {problem}");
+        }
+        let (code, _, _) = call(reqwest::Method::GET, &hub.url("/api/Nope"), &rw, None, None).await;
+        assert_eq!(code, 404);
+        let (_, _, count) = call(reqwest::Method::GET, &format!("{base}/$count"), &rw, None, None).await;
+        assert_eq!(count, json!(0), "nothing was written by the bad requests");
+        // The table still exists (the injection attempt was a literal, never SQL).
+        let (code, _, _) = call(reqwest::Method::POST, &base, &rw, Some(json!({"firstName": "a", "lastName": "b"})), None).await;
+        assert_eq!(code, 201);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn openapi_document_is_served() {
+    each_backend(async |hub: &TestHub| {
+        let doc: Value = http().get(hub.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(doc["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]["tokenUrl"], format!("{}/oauth2/token", hub.base));
+    })
+    .await;
+}
