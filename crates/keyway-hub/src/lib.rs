@@ -7,6 +7,7 @@ mod errors;
 mod form;
 mod health;
 mod jwks_fetch;
+mod link;
 mod metrics;
 mod oauth;
 mod pages;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use keyway_auth::{AuthConfig, AuthService, Clock, Entropy, SystemClock, SystemEntropy};
+use keyway_link::LinkService;
 use keyway_store::Store;
 use tokio::net::TcpListener;
 
@@ -40,6 +42,8 @@ pub struct HubOptions {
 #[derive(Clone)]
 pub struct AppState {
     pub auth: Arc<AuthService>,
+    /// Record linkage (hub side).
+    pub link: Arc<LinkService>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -67,6 +71,8 @@ impl Hub {
     ) -> Result<Hub, HubError> {
         keyway_auth::create_data_dir(&options.data_dir)?;
         let store = Store::open(&options.database_url).await?;
+        let link_secret = keyway_auth::random_token(entropy.as_ref(), 32);
+        let link = LinkService::open(store.clone(), &link_secret).await?;
         let auth = AuthService::start(
             store,
             options.auth.clone(),
@@ -79,6 +85,7 @@ impl Hub {
         Ok(Hub {
             state: AppState {
                 auth: Arc::new(auth),
+                link: Arc::new(link),
                 metrics: metrics::install(),
             },
         })
@@ -88,6 +95,7 @@ impl Hub {
         Router::new()
             .merge(oauth::routes())
             .merge(health::routes())
+            .merge(link::routes())
             .layer(axum::middleware::from_fn(metrics::track))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -12,6 +12,7 @@ mod clients;
 mod error;
 mod grants;
 mod keys;
+mod link;
 mod migrate;
 mod sessions;
 mod settings;
@@ -24,5 +25,8 @@ pub use grants::{
     AuthorizationCodeRecord, AuthorizationRequestRecord, RefreshTokenRecord, TokenFamilyRecord,
 };
 pub use keys::{KeyState, SigningKeyRecord};
+pub use link::{
+    LinkConflictRow, LinkHashRow, LinkPartnerRecord, LinkRecordRow, LinkStatsRow, LinkTx,
+};
 pub use sessions::LoginSessionRecord;
 pub use users::UserRecord;

@@ -13,6 +13,7 @@ mod discovery;
 mod harness;
 mod introspection;
 mod keys;
+mod link;
 mod oauth2_crate;
 mod private_key_jwt;
 mod refresh;
