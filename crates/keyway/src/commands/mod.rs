@@ -1,6 +1,8 @@
 pub mod client;
 pub mod keys;
 pub mod link;
+pub mod link_admin;
+pub mod link_submit;
 pub mod serve;
 pub mod transfer;
 pub mod user;

@@ -11,5 +11,6 @@ mod cli_clients;
 mod cli_misc;
 mod harness;
 mod interop;
+mod link_cli;
 mod oauth;
 mod transfer;
