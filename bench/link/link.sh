@@ -33,7 +33,8 @@ for p in A B; do
   echo "$id" > "$work/id-$p"
   kw link partner create --code "$p" --client "$id" >/dev/null
 done
-kw serve --listen "127.0.0.1:$port" >"$work/hub.log" 2>&1 &
+"$keyway" --data-dir "$work/data" "${db_args[@]}" serve --listen "127.0.0.1:$port" \
+  >"$work/hub.log" 2>&1 &
 hub_pid=$!
 for _ in $(seq 50); do curl -fs "$url/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 
@@ -46,7 +47,7 @@ submit() { # partner input output
 t0=$(now); submit A "$work/a.csv" "$work/links-a.csv"
 t1=$(now); submit B "$work/b.csv" "$work/links-b.csv"
 t2=$(now)
-rss=$(ps -o rss= -p "$hub_pid" | tr -d ' ')
+rss=$(awk '/VmHWM/ {print $2}' "/proc/$hub_pid/status")
 python3 - "$ROWS" "$t0" "$t1" "$t2" "$work" "$rss" "${KEYWAY_BENCH_DATABASE:-sqlite}" <<'PY'
 import sys, collections
 rows, t0, t1, t2, work, rss, db = int(sys.argv[1]), *map(float, sys.argv[2:5]), sys.argv[5], sys.argv[6], sys.argv[7]
@@ -62,5 +63,5 @@ print(f"linking {rows:,} records (two hashes each) over HTTP into a release hub 
 print(f"{'step':<34}{'seconds':>10}{'records/s':>14}")
 print(f"{'partner A: all new':<34}{t1 - t0:>10.2f}{half / (t1 - t0):>14,.0f}   {flags(work + '/links-a.csv')}")
 print(f"{'partner B: half linked to A':<34}{t2 - t1:>10.2f}{half / (t2 - t1):>14,.0f}   {flags(work + '/links-b.csv')}")
-print(f"{'total':<34}{t2 - t0:>10.2f}{rows / (t2 - t0):>14,.0f}   hub RSS after: {int(rss) // 1024} MiB")
+print(f"{'total':<34}{t2 - t0:>10.2f}{rows / (t2 - t0):>14,.0f}   hub peak RSS: {int(rss) // 1024} MiB")
 PY

@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::errors::problem;
 
 /// Records per linking transaction.
-pub const CHUNK: usize = 1000;
+pub const CHUNK: usize = 10_000;
 /// Largest batch body accepted.
 pub const MAX_BATCH_BYTES: u64 = 2 << 30;
 /// Answer bytes buffered before they are sent.
