@@ -8,6 +8,7 @@ mod errors;
 mod form;
 mod health;
 mod jwks_fetch;
+mod link;
 mod metrics;
 mod oauth;
 mod pages;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use keyway_auth::{AuthConfig, AuthService, Clock, Entropy, SystemClock, SystemEntropy};
+use keyway_link::LinkService;
 use keyway_store::Store;
 use tokio::net::TcpListener;
 
@@ -46,6 +48,8 @@ pub struct HubOptions {
 pub struct AppState {
     pub auth: Arc<AuthService>,
     pub data: Option<Arc<keyway_data::DataService>>,
+    /// Record linkage (hub side).
+    pub link: Arc<LinkService>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -73,6 +77,8 @@ impl Hub {
     ) -> Result<Hub, HubError> {
         keyway_auth::create_data_dir(&options.data_dir)?;
         let store = Store::open(&options.database_url).await?;
+        let link_secret = keyway_auth::random_token(entropy.as_ref(), 32);
+        let link = LinkService::open(store.clone(), &link_secret).await?;
         let auth = AuthService::start(
             store,
             options.auth.clone(),
@@ -92,6 +98,7 @@ impl Hub {
         Ok(Hub {
             state: AppState {
                 auth,
+                link: Arc::new(link),
                 data,
                 metrics: metrics::install(),
             },
@@ -103,6 +110,7 @@ impl Hub {
             .merge(oauth::routes())
             .merge(health::routes())
             .merge(data::routes())
+            .merge(link::routes())
             .layer(axum::middleware::from_fn(metrics::track))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -152,9 +152,12 @@ async fn sqlite_pool(options: &AnyConnectOptions, size: u32) -> Result<AnyPool, 
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 // busy_timeout lets the CLI write while the hub runs; NORMAL is durable in WAL.
+                // Linkage inserts random hash keys into large B-trees: a 64 MiB page cache and
+                // memory-mapped reads (no pread per page) keep that off the syscall path.
                 conn.execute(
                     "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
-                     PRAGMA synchronous = NORMAL;",
+                     PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; \
+                     PRAGMA mmap_size = 1073741824;",
                 )
                 .await?;
                 Ok(())

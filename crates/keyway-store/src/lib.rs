@@ -13,6 +13,7 @@ mod dynamic;
 mod error;
 mod grants;
 mod keys;
+mod link;
 mod migrate;
 mod sessions;
 mod settings;
@@ -26,5 +27,8 @@ pub use grants::{
     AuthorizationCodeRecord, AuthorizationRequestRecord, RefreshTokenRecord, TokenFamilyRecord,
 };
 pub use keys::{KeyState, SigningKeyRecord};
+pub use link::{
+    LinkConflictRow, LinkHashRow, LinkPartnerRecord, LinkRecordRow, LinkStatsRow, LinkTx,
+};
 pub use sessions::LoginSessionRecord;
 pub use users::UserRecord;

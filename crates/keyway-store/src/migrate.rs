@@ -18,6 +18,11 @@ const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0001_init.sql"),
     },
     Migration {
+        version: 2,
+        name: "link",
+        sql: include_str!("../migrations/sqlite/0002_link.sql"),
+    },
+    Migration {
         version: 3,
         name: "client_keys",
         sql: include_str!("../migrations/sqlite/0003_client_keys.sql"),
@@ -30,6 +35,11 @@ const POSTGRES: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0001_init.sql"),
     },
     Migration {
+        version: 2,
+        name: "link",
+        sql: include_str!("../migrations/postgres/0002_link.sql"),
+    },
+    Migration {
         version: 3,
         name: "client_keys",
         sql: include_str!("../migrations/postgres/0003_client_keys.sql"),
@@ -40,6 +50,11 @@ const MYSQL: &[Migration] = &[
         version: 1,
         name: "init",
         sql: include_str!("../migrations/mysql/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "link",
+        sql: include_str!("../migrations/mysql/0002_link.sql"),
     },
     Migration {
         version: 3,

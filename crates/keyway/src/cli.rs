@@ -53,7 +53,7 @@ pub enum Command {
     /// Manage the hub's token-signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Privacy-preserving record linkage (partner side: hash identifiers offline).
+    /// Privacy-preserving record linkage: hash and submit (partner), partners and stats (hub).
     #[command(subcommand)]
     Link(LinkCommand),
     /// End-to-end encrypted server-to-server transfer (TLS 1.3 with raw Ed25519 keys).
@@ -204,6 +204,25 @@ pub enum LinkCommand {
     /// Exit status: 0 all rows hashed, 3 done but some rows were rejected (see --errors),
     /// 1 nothing written.
     Hash(LinkHashArgs),
+    /// Send a hash file to the hub and write the links it answers (client credentials).
+    ///
+    /// Exit status: 0 all rows linked, 3 done but the hub refused some rows (see --errors),
+    /// 1 failure (nothing written).
+    Submit(crate::cli_link::LinkSubmitArgs),
+    /// Hub operator: register and list partner sites.
+    #[command(subcommand)]
+    Partner(crate::cli_link::LinkPartnerCommand),
+    /// Hub operator: conflicts the linker settled by rule priority.
+    Conflicts(crate::cli_link::LinkConflictsArgs),
+    /// Hub operator: counts of partners, records, persons, conflicts and collisions.
+    Stats(JsonFlag),
+}
+
+impl LinkCommand {
+    /// Whether the command runs without the hub's store (partner side).
+    pub fn is_offline(&self) -> bool {
+        matches!(self, LinkCommand::Hash(_) | LinkCommand::Submit(_))
+    }
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! `keyway`: the hub and its admin CLI. Parses, wires configuration into the hub, prints.
 
 mod cli;
+mod cli_link;
 mod commands;
 mod settings;
 
@@ -36,7 +37,7 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     // Offline partner-side commands need no hub settings.
     let command = match cli.command {
-        Command::Link(cmd) => return commands::link::run(cmd),
+        Command::Link(cmd) if cmd.is_offline() => return commands::link::run(cmd).await,
         Command::Transfer(cmd) => return commands::transfer::run(cmd, &cli.global).await,
         Command::Data(cmd) => return commands::data::run(cmd),
         other => other,
@@ -47,7 +48,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(cmd) => commands::client::run(settings, cmd).await,
         Command::User(cmd) => commands::user::run(settings, cmd).await,
         Command::Keys(cmd) => commands::keys::run(settings, cmd).await,
-        Command::Link(cmd) => commands::link::run(cmd),
+        Command::Link(cmd) => commands::link_admin::run(settings, cmd).await,
         Command::Transfer(cmd) => commands::transfer::run(cmd, &cli.global).await,
         Command::Data(cmd) => commands::data::run(cmd),
     }

@@ -14,6 +14,7 @@ mod discovery;
 mod harness;
 mod introspection;
 mod keys;
+mod link;
 mod oauth2_crate;
 mod private_key_jwt;
 mod refresh;

@@ -12,21 +12,24 @@ use zeroize::Zeroizing;
 use super::{PartialSuccess, print_json};
 use crate::cli::{LinkCommand, LinkHashArgs};
 
-pub fn run(command: LinkCommand) -> anyhow::Result<()> {
+/// The partner-side commands (no hub store needed).
+pub async fn run(command: LinkCommand) -> anyhow::Result<()> {
     match command {
         LinkCommand::Hash(args) => hash(args),
+        LinkCommand::Submit(args) => super::link_submit::run(args).await,
+        other => anyhow::bail!("{other:?} needs the hub's store"),
     }
 }
 
 /// A file written under a temporary name and renamed into place only when complete.
-struct AtomicFile {
+pub(crate) struct AtomicFile {
     tmp: PathBuf,
     dest: PathBuf,
     writer: Option<BufWriter<File>>,
 }
 
 impl AtomicFile {
-    fn create(dest: &Path) -> anyhow::Result<AtomicFile> {
+    pub(crate) fn create(dest: &Path) -> anyhow::Result<AtomicFile> {
         let name = dest
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -41,12 +44,12 @@ impl AtomicFile {
         })
     }
 
-    fn writer(&mut self) -> &mut BufWriter<File> {
+    pub(crate) fn writer(&mut self) -> &mut BufWriter<File> {
         #[allow(clippy::expect_used)] // present until commit() consumes self
         self.writer.as_mut().expect("file is open")
     }
 
-    fn commit(mut self) -> anyhow::Result<()> {
+    pub(crate) fn commit(mut self) -> anyhow::Result<()> {
         if let Some(writer) = self.writer.take() {
             let file = writer.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;

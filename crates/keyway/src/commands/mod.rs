@@ -2,6 +2,8 @@ pub mod client;
 pub mod data;
 pub mod keys;
 pub mod link;
+pub mod link_admin;
+pub mod link_submit;
 pub mod serve;
 pub mod transfer;
 pub mod user;

@@ -12,5 +12,6 @@ mod cli_misc;
 mod data;
 mod harness;
 mod interop;
+mod link_cli;
 mod oauth;
 mod transfer;

@@ -1,0 +1,200 @@
+//! The hub's linking service: runs the [`Linker`] over the store, one chunk per transaction.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_lc_rs::hmac;
+use keyway_store::{
+    LinkConflictRow, LinkHashRow, LinkPartnerRecord, LinkRecordRow, LinkStatsRow, Store, StoreError,
+};
+use thiserror::Error;
+
+use crate::Rule;
+use crate::linker::{
+    DEFAULT_PRIORITY, Decision, Flag, HashEntry, Known, LinkRecord, Linker, StoredRecord,
+};
+
+/// Why a linkage administration request failed.
+#[derive(Debug, Error)]
+pub enum LinkAdminError {
+    #[error("invalid partner code {0:?}: 1-32 letters, digits, '-' or '_'")]
+    BadCode(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Hub-side record linkage over a [`Store`].
+pub struct LinkService {
+    store: Store,
+    key: hmac::Key,
+    priority: Vec<Rule>,
+}
+
+impl std::fmt::Debug for LinkService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LinkService({:?})", self.priority)
+    }
+}
+
+impl LinkService {
+    /// Opens the service; `fresh_secret` becomes the hub's link key unless one is stored.
+    pub async fn open(store: Store, fresh_secret: &str) -> Result<LinkService, StoreError> {
+        let secret = store.setting_or_insert("link_key", fresh_secret).await?;
+        Ok(LinkService {
+            store,
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
+            priority: DEFAULT_PRIORITY.to_vec(),
+        })
+    }
+
+    /// Sets the rule priority that settles conflicts (rules left out come last).
+    pub fn with_priority(mut self, priority: Vec<Rule>) -> LinkService {
+        self.priority = priority;
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Registers partner `code`, bound to OAuth client `client_id`.
+    pub async fn create_partner(
+        &self,
+        code: &str,
+        client_id: &str,
+        now_ms: i64,
+    ) -> Result<LinkPartnerRecord, LinkAdminError> {
+        let valid = !code.is_empty()
+            && code.len() <= 32
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(LinkAdminError::BadCode(code.to_string()));
+        }
+        let record = LinkPartnerRecord {
+            code: code.to_string(),
+            client_id: client_id.to_string(),
+            created_at: now_ms,
+        };
+        self.store.insert_link_partner(&record).await?;
+        Ok(record)
+    }
+
+    pub async fn partners(&self) -> Result<Vec<LinkPartnerRecord>, StoreError> {
+        self.store.link_partners().await
+    }
+
+    pub async fn partner_for_client(&self, client_id: &str) -> Result<Option<String>, StoreError> {
+        self.store.link_partner_for_client(client_id).await
+    }
+
+    pub async fn conflicts(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<LinkConflictRow>, StoreError> {
+        self.store.link_conflicts(after, limit).await
+    }
+
+    pub async fn stats(&self) -> Result<LinkStatsRow, StoreError> {
+        self.store.link_stats().await
+    }
+
+    /// Links `records` of `partner` in order, in one transaction holding the link lock.
+    pub async fn link_chunk(
+        &self,
+        partner: &str,
+        records: &[LinkRecord],
+        now_ms: i64,
+    ) -> Result<Vec<Decision>, StoreError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.store.begin_link().await?;
+        let patids: Vec<&str> = records.iter().map(|r| r.patid.as_str()).collect();
+        let hashes: BTreeSet<&str> = records
+            .iter()
+            .flat_map(|r| r.hashes.iter().map(|(_, h)| h.as_str()))
+            .collect();
+        let hashes: Vec<&str> = hashes.into_iter().collect();
+        let mut known = Known::default();
+        for row in tx.records(partner, &patids).await? {
+            let flag = Flag::parse(&row.flag).ok_or(StoreError::Corrupt("link_records.flag"))?;
+            known.records.insert(
+                row.patid,
+                StoredRecord {
+                    uuid: row.uuid,
+                    flag,
+                    reason: row.reason,
+                },
+            );
+        }
+        let mut uuids = BTreeSet::new();
+        for row in tx.hash_entries(&hashes).await? {
+            let Ok(rule) = Rule::parse(&row.rule) else {
+                return Err(StoreError::Corrupt("link_hashes.rule"));
+            };
+            uuids.insert(row.uuid.clone());
+            known
+                .entries
+                .entry((rule, row.hash))
+                .or_default()
+                .push(HashEntry {
+                    partner: row.partner,
+                    patid: row.patid,
+                    uuid: row.uuid,
+                });
+        }
+        let uuids: Vec<&str> = uuids.iter().map(String::as_str).collect();
+        known.partner_uuids = tx
+            .partner_uuids(partner, &uuids)
+            .await?
+            .into_iter()
+            .collect::<HashMap<_, _>>();
+        let mut linker = Linker::new(&self.key, &self.priority, partner, known, tx.next_seq);
+        let decisions: Vec<Decision> = records.iter().map(|r| linker.link(r)).collect();
+        let (rows, next_seq) = linker.finish();
+        let record_rows: Vec<LinkRecordRow> = rows
+            .records
+            .into_iter()
+            .map(|r| LinkRecordRow {
+                partner: partner.to_string(),
+                patid: r.patid,
+                uuid: r.uuid,
+                flag: r.flag.as_str().to_string(),
+                reason: r.reason,
+                seq: r.seq,
+                created_at: now_ms,
+            })
+            .collect();
+        let hash_rows: Vec<LinkHashRow> = rows
+            .hashes
+            .into_iter()
+            .map(|(rule, hash, patid, uuid)| LinkHashRow {
+                hash,
+                rule: rule.name().to_string(),
+                partner: partner.to_string(),
+                patid,
+                uuid,
+            })
+            .collect();
+        let conflict_rows: Vec<LinkConflictRow> = rows
+            .conflicts
+            .into_iter()
+            .map(|c| LinkConflictRow {
+                seq: c.seq,
+                partner: partner.to_string(),
+                patid: c.patid,
+                chosen_uuid: c.chosen,
+                candidates: serde_json::to_string(&c.candidates).unwrap_or_default(),
+                reason: c.reason,
+                created_at: now_ms,
+            })
+            .collect();
+        tx.insert_records(&record_rows).await?;
+        tx.insert_hashes(&hash_rows).await?;
+        tx.insert_conflicts(&conflict_rows).await?;
+        tx.commit(next_seq).await?;
+        Ok(decisions)
+    }
+}

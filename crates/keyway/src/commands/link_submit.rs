@@ -1,0 +1,318 @@
+//! `keyway link submit`: send a hash file to the hub in batches and write the links it answers.
+
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use keyway_link::batch::Header;
+use zeroize::Zeroizing;
+
+use super::link::AtomicFile;
+use super::{PartialSuccess, print_json};
+use crate::cli_link::LinkSubmitArgs;
+
+/// Why one attempt at a batch failed, and whether trying again may help.
+enum Failure {
+    Retry(String),
+    Token,
+    Fatal(anyhow::Error),
+}
+
+struct Client {
+    http: reqwest::Client,
+    hub: String,
+    client_id: String,
+    secret: Zeroizing<String>,
+    token: Option<String>,
+}
+
+impl Client {
+    async fn token(&mut self) -> anyhow::Result<String> {
+        if let Some(token) = &self.token {
+            return Ok(token.clone());
+        }
+        let response = self
+            .http
+            .post(format!("{}/oauth2/token", self.hub))
+            .basic_auth(&self.client_id, Some(self.secret.as_str()))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "link:submit"),
+            ])
+            .send()
+            .await
+            .context("cannot reach the hub's token endpoint")?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let Some(token) = body["access_token"]
+            .as_str()
+            .filter(|_| status.is_success())
+        else {
+            anyhow::bail!("the hub refused the client credentials ({status}): {body}");
+        };
+        self.token = Some(token.to_string());
+        Ok(token.to_string())
+    }
+
+    /// One attempt: POST the batch, return the answer rows (PATID, UUID, FLAG, REASON).
+    async fn send(&mut self, body: &str, rows: usize) -> Result<Vec<[String; 4]>, Failure> {
+        let token = self.token().await.map_err(Failure::Fatal)?;
+        let response = self
+            .http
+            .post(format!("{}/link/v1/batches", self.hub))
+            .bearer_auth(token)
+            .header("content-type", "text/csv")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| Failure::Retry(e.to_string()))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            self.token = None;
+            return Err(Failure::Token);
+        }
+        let text = response
+            .text()
+            .await
+            .map_err(|e| Failure::Retry(format!("answer cut: {e}")))?;
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(Failure::Retry(format!("{status}: {text}")));
+        }
+        if !status.is_success() {
+            return Err(Failure::Fatal(anyhow::anyhow!(
+                "the hub refused the batch ({status}): {text}"
+            )));
+        }
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let answers: Vec<[String; 4]> = reader
+            .records()
+            .filter_map(Result::ok)
+            .map(|r| std::array::from_fn(|i| r.get(i).unwrap_or_default().to_string()))
+            .collect();
+        if answers.len() != rows {
+            return Err(Failure::Retry(format!(
+                "the answer has {} rows for {rows} sent",
+                answers.len()
+            )));
+        }
+        Ok(answers)
+    }
+
+    /// Sends a batch, retrying with backoff.
+    async fn send_with_retries(
+        &mut self,
+        body: &str,
+        rows: usize,
+        attempts: u32,
+        bar: &ProgressBar,
+    ) -> anyhow::Result<Vec<[String; 4]>> {
+        let mut delay = Duration::from_millis(500);
+        let mut last = String::new();
+        for attempt in 1..=attempts.max(1) {
+            match self.send(body, rows).await {
+                Ok(answers) => return Ok(answers),
+                Err(Failure::Fatal(err)) => return Err(err),
+                Err(Failure::Token) => last = "the access token was refused".into(),
+                Err(Failure::Retry(reason)) => last = reason,
+            }
+            if attempt < attempts {
+                bar.suspend(|| eprintln!("batch failed ({last}); retrying in {delay:?}"));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+        anyhow::bail!("batch failed after {attempts} attempts: {last}")
+    }
+}
+
+fn read_secret(path: &std::path::Path) -> anyhow::Result<Zeroizing<String>> {
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+    );
+    Ok(Zeroizing::new(text.trim().to_string()))
+}
+
+fn csv_field(out: &mut String, field: &str) {
+    if field.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&field.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(field);
+    }
+}
+
+pub async fn run(args: LinkSubmitArgs) -> anyhow::Result<()> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let input =
+        File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(BufReader::with_capacity(1 << 20, input));
+    let mut record = csv::StringRecord::new();
+    if !reader.read_record(&mut record)? {
+        anyhow::bail!("{} is empty (no header row)", args.input.display());
+    }
+    let names: Vec<&str> = record
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            if i == 0 {
+                f.trim_start_matches('\u{feff}')
+            } else {
+                f
+            }
+        })
+        .collect();
+    let header = Header::parse(&names).with_context(|| format!("{}", args.input.display()))?;
+    let mut head_line = String::from("PATID");
+    for (_, rule) in &header.rules {
+        head_line.push(',');
+        head_line.push_str(rule.name());
+    }
+    head_line.push('\n');
+
+    let mut client = Client {
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(600))
+            .build()?,
+        hub: args.hub.trim_end_matches('/').to_string(),
+        client_id: args.client_id.clone(),
+        secret: read_secret(&args.client_secret_file)?,
+        token: None,
+    };
+    client.token().await?;
+    let bar = if args.quiet || args.json.json {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(size);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} linking [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    };
+    let mut output = AtomicFile::create(&args.output)?;
+    writeln!(output.writer(), "PATID,UUID,FLAG,REASON")?;
+    let mut errors = match &args.errors {
+        Some(path) => {
+            let mut file = AtomicFile::create(path)?;
+            writeln!(file.writer(), "line,patid,reason")?;
+            Some(file)
+        }
+        None => None,
+    };
+    let (mut linked, mut rejected, mut total) = (0u64, 0u64, 0u64);
+    let mut body = head_line.clone();
+    let mut lines: Vec<u64> = Vec::with_capacity(args.batch_size);
+    let mut done = false;
+    let mut line_no: u64 = 1;
+    while !done {
+        match reader.read_record(&mut record) {
+            Ok(true) => {
+                // Lines as counted by records (header = 1), newlines inside quotes included.
+                line_no += 1 + record
+                    .iter()
+                    .map(|f| f.matches('\n').count() as u64)
+                    .sum::<u64>();
+                let line = line_no;
+                if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
+                    continue;
+                }
+                if record.len() != header.width {
+                    rejected += 1;
+                    total += 1;
+                    if let Some(errors) = errors.as_mut() {
+                        let patid = record.get(header.patid).unwrap_or_default();
+                        let mut row = format!("{line},");
+                        csv_field(&mut row, patid);
+                        writeln!(errors.writer(), "{row},wrong number of fields")?;
+                    }
+                    continue;
+                }
+                csv_field(&mut body, record.get(header.patid).unwrap_or_default());
+                for (i, _) in &header.rules {
+                    body.push(',');
+                    csv_field(&mut body, record.get(*i).unwrap_or_default());
+                }
+                body.push('\n');
+                lines.push(line);
+                if lines.len() < args.batch_size.max(1) {
+                    continue;
+                }
+            }
+            Ok(false) => done = true,
+            Err(err) => return Err(err).context(format!("reading {}", args.input.display())),
+        }
+        if lines.is_empty() {
+            continue;
+        }
+        let answers = client
+            .send_with_retries(&body, lines.len(), args.attempts, &bar)
+            .await?;
+        for (answer, line) in answers.iter().zip(&lines) {
+            total += 1;
+            if answer[2] == "ERROR" {
+                rejected += 1;
+                if let Some(errors) = errors.as_mut() {
+                    let mut row = format!("{line},");
+                    csv_field(&mut row, &answer[0]);
+                    row.push(',');
+                    // The hub numbers lines within the batch; the report uses file lines.
+                    let reason =
+                        answer[3]
+                            .split_once(": ")
+                            .map_or(answer[3].as_str(), |(head, rest)| {
+                                if head.starts_with("line ") {
+                                    rest
+                                } else {
+                                    answer[3].as_str()
+                                }
+                            });
+                    csv_field(&mut row, reason);
+                    writeln!(errors.writer(), "{row}")?;
+                }
+            } else {
+                linked += 1;
+                let mut row = String::new();
+                for (i, field) in answer.iter().enumerate() {
+                    if i > 0 {
+                        row.push(',');
+                    }
+                    csv_field(&mut row, field);
+                }
+                writeln!(output.writer(), "{row}")?;
+            }
+        }
+        body.clear();
+        body.push_str(&head_line);
+        lines.clear();
+        bar.set_position(reader.position().byte());
+    }
+    bar.finish_and_clear();
+    output.commit()?;
+    if let Some(errors) = errors {
+        errors.commit()?;
+    }
+    if args.json.json {
+        print_json(&serde_json::json!({"rows": total, "linked": linked, "rejected": rejected}))?;
+    } else if !args.quiet {
+        eprintln!(
+            "linked {linked} of {total} rows into {} ({rejected} rejected)",
+            args.output.display()
+        );
+    }
+    if rejected > 0 {
+        let report = match &args.errors {
+            Some(path) => format!("see {}", path.display()),
+            None => "use --errors FILE for the list".into(),
+        };
+        return Err(PartialSuccess(format!("the hub refused {rejected} rows; {report}")).into());
+    }
+    Ok(())
+}
