@@ -121,6 +121,15 @@ fn data_error(err: DataError) -> Response {
     }
 }
 
+/// The data service and the caller's scopes, or the response that refuses the request.
+async fn authorised(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Arc<DataService>, Vec<String>), Response> {
+    let data = service(state)?.clone();
+    Ok((data, scopes(state, headers).await?))
+}
+
 /// `Contact` or `Contact(<id>)` / `Contact('<id>')`.
 fn split_segment(segment: &str) -> (String, Option<String>) {
     match segment.split_once('(') {
@@ -195,12 +204,8 @@ async fn read(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let data = match service(&state) {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
-    let scopes = match scopes(&state, &headers).await {
-        Ok(scopes) => scopes,
+    let (data, scopes) = match authorised(&state, &headers).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
@@ -228,12 +233,8 @@ async fn count(
     if extra != "$count" {
         return problem(StatusCode::NOT_FOUND, "Not Found", "no such resource");
     }
-    let data = match service(&state) {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
-    let scopes = match scopes(&state, &headers).await {
-        Ok(scopes) => scopes,
+    let (data, scopes) = match authorised(&state, &headers).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
@@ -249,12 +250,8 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let data = match service(&state) {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
-    let scopes = match scopes(&state, &headers).await {
-        Ok(scopes) => scopes,
+    let (data, scopes) = match authorised(&state, &headers).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let (entity, id) = split_segment(&segment);
@@ -290,12 +287,8 @@ async fn patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let data = match service(&state) {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
-    let scopes = match scopes(&state, &headers).await {
-        Ok(scopes) => scopes,
+    let (data, scopes) = match authorised(&state, &headers).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let (entity, Some(id)) = split_segment(&segment) else {
@@ -322,12 +315,8 @@ async fn delete(
     Path(segment): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let data = match service(&state) {
-        Ok(data) => data,
-        Err(response) => return response,
-    };
-    let scopes = match scopes(&state, &headers).await {
-        Ok(scopes) => scopes,
+    let (data, scopes) = match authorised(&state, &headers).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
     let (entity, Some(id)) = split_segment(&segment) else {
