@@ -11,57 +11,33 @@ struct Migration {
     sql: &'static str,
 }
 
-const SQLITE: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "init",
-        sql: include_str!("../migrations/sqlite/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "link",
-        sql: include_str!("../migrations/sqlite/0002_link.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "client_keys",
-        sql: include_str!("../migrations/sqlite/0003_client_keys.sql"),
-    },
-];
-const POSTGRES: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "init",
-        sql: include_str!("../migrations/postgres/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "link",
-        sql: include_str!("../migrations/postgres/0002_link.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "client_keys",
-        sql: include_str!("../migrations/postgres/0003_client_keys.sql"),
-    },
-];
-const MYSQL: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "init",
-        sql: include_str!("../migrations/mysql/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "link",
-        sql: include_str!("../migrations/mysql/0002_link.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "client_keys",
-        sql: include_str!("../migrations/mysql/0003_client_keys.sql"),
-    },
-];
+/// The migrations of one backend, from `migrations/<backend>/`. Listing them once here keeps
+/// every backend on the same versions by construction.
+macro_rules! migrations {
+    ($backend:literal) => {
+        &[
+            Migration {
+                version: 1,
+                name: "init",
+                sql: include_str!(concat!("../migrations/", $backend, "/0001_init.sql")),
+            },
+            Migration {
+                version: 2,
+                name: "link",
+                sql: include_str!(concat!("../migrations/", $backend, "/0002_link.sql")),
+            },
+            Migration {
+                version: 3,
+                name: "client_keys",
+                sql: include_str!(concat!("../migrations/", $backend, "/0003_client_keys.sql")),
+            },
+        ]
+    };
+}
+
+const SQLITE: &[Migration] = migrations!("sqlite");
+const POSTGRES: &[Migration] = migrations!("postgres");
+const MYSQL: &[Migration] = migrations!("mysql");
 
 impl Store {
     /// Applies every migration this build knows and the database has not seen.
@@ -155,7 +131,6 @@ mod tests {
 
     #[test]
     fn every_backend_has_the_same_versions() {
-        // Version 2 is reserved for the linkage tables (issue 4); versions need not be dense.
         let versions = |m: &[Migration]| m.iter().map(|m| m.version).collect::<Vec<_>>();
         assert_eq!(versions(SQLITE), versions(POSTGRES));
         assert_eq!(versions(SQLITE), versions(MYSQL));
