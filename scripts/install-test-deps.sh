@@ -2,16 +2,21 @@
 # Installs what keyway's interop tests (crates/keyway/tests/it) need beyond the Rust toolchain:
 #   - Python: authlib, requests, pyjwt[crypto], jwcrypto (pinned), only if not importable;
 #   - Chromium at /usr/bin/chromium (Debian package), only if missing;
-#   - Node and playwright-core for the browser test (npm ci), only if node_modules is missing.
+#   - Node and playwright-core for the browser test (npm ci), only if node_modules is missing;
+#   - schemathesis (pinned) in its own virtualenv, only if that venv lacks it.
 # Safe to rerun: every step checks first and does nothing when its dependency is there.
 #
-# Environment: KEYWAY_PYTHON (default python3), KEYWAY_CHROMIUM (default /usr/bin/chromium).
+# Environment: KEYWAY_PYTHON (default python3), KEYWAY_CHROMIUM (default /usr/bin/chromium),
+# KEYWAY_SCHEMATHESIS_VENV (default /var/tmp/keyway-schemathesis: outside the clone, so a fresh
+# clone reuses it).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BROWSER_DIR="$ROOT/crates/keyway/tests/interop/browser"
 PYTHON="${KEYWAY_PYTHON:-python3}"
 CHROMIUM="${KEYWAY_CHROMIUM:-/usr/bin/chromium}"
+ST_VENV="${KEYWAY_SCHEMATHESIS_VENV:-/var/tmp/keyway-schemathesis}"
+ST_VERSION="4.32.5"
 
 PY_MODULES="authlib, requests, jwt, jwcrypto, cryptography"
 PY_PINS=(
@@ -84,6 +89,20 @@ else
     say "npm ci in $BROWSER_DIR"
     # playwright-core never downloads browsers; the test uses the system Chromium.
     (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+# --- schemathesis (own venv: its dependencies must not move the pinned ones above) ----------
+if [ "$("$ST_VENV/bin/st" --version 2>/dev/null)" = "st, version $ST_VERSION" ]; then
+    say "schemathesis $ST_VERSION present ($ST_VENV)"
+else
+    if ! "$PYTHON" -m venv --help >/dev/null 2>&1; then
+        apt_install python3-venv
+    fi
+    say "schemathesis $ST_VERSION into $ST_VENV"
+    rm -rf "$ST_VENV"
+    "$PYTHON" -m venv "$ST_VENV"
+    "$ST_VENV/bin/pip" install --quiet --disable-pip-version-check --no-input "schemathesis==$ST_VERSION"
+    "$ST_VENV/bin/st" --version >/dev/null || die "schemathesis did not install"
 fi
 
 say "done"

@@ -59,6 +59,11 @@ fn convert(p: &Property, value: &Value) -> Result<DynValue, String> {
             {
                 return Err(format!("{name} is longer than {max} characters"));
             }
+            if let Some(format) = &p.format
+                && crate::formats::matches(format, text) == Some(false)
+            {
+                return Err(format!("{name} is not a valid {format}"));
+            }
             if let Some(pattern) = &p.pattern
                 && !pattern.is_match(text)
             {
@@ -73,7 +78,15 @@ fn convert(p: &Property, value: &Value) -> Result<DynValue, String> {
             Ok(DynValue::Text(text.to_string()))
         }
         PropertyType::Integer => {
-            let Some(n) = value.as_i64() else {
+            // JSON Schema counts 60.0 as an integer: accept a number with no fraction
+            // that fits i64 exactly.
+            let exact = value.as_i64().or_else(|| {
+                value
+                    .as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15)
+                    .map(|f| f as i64)
+            });
+            let Some(n) = exact else {
                 return wrong();
             };
             check_range(p, n as f64)?;
@@ -163,9 +176,6 @@ pub fn body_values(
             None if create => values.push((p.name.clone(), DynValue::Null(column_kind(p.kind)))),
             None => {}
         }
-    }
-    if !create && values.is_empty() {
-        return Err("the patch changes no property".into());
     }
     Ok(values)
 }

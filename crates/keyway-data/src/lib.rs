@@ -3,16 +3,19 @@
 //! schema and compiled to parameterised SQL — never string-pasted.
 
 mod body;
+mod export;
 pub mod filter;
+mod formats;
 mod openapi;
 mod query;
 pub mod schema;
 mod service;
 mod table;
 
+pub use export::ExportPage;
 pub use filter::{Dialect, FilterError, SqlFragment, SqlValue, compile_filter, parse_filter};
 pub use openapi::openapi_document;
 pub use query::{CollectionQuery, QueryError};
 pub use schema::{Entity, Property, PropertyType, SchemaError, SchemaSet};
-pub use service::{DataError, DataService, Item};
+pub use service::{DataError, DataService, Item, UpdateMode};
 pub use table::{TableError, sync_tables, table_name};

@@ -80,6 +80,16 @@ fn entity_schema(entity: &Entity) -> Value {
     })
 }
 
+/// A PATCH body: any subset of the writable properties.
+fn patch_schema(entity: &Entity) -> Value {
+    let properties: Map<String, Value> = entity
+        .properties
+        .iter()
+        .map(|p| (p.name.clone(), property_schema(p)))
+        .collect();
+    json!({ "type": "object", "properties": properties, "additionalProperties": false })
+}
+
 /// Any one of `scopes` allows the operation (OpenAPI: a list of alternative requirements).
 fn security(scopes: &[String]) -> Value {
     Value::Array(scopes.iter().map(|s| json!({ "oauth2": [s] })).collect())
@@ -97,18 +107,39 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
     let item_ref = json!({ "$ref": format!("#/components/schemas/{name}") });
     let read = security(&entity.scopes_to_read());
     let write = security(&entity.scopes_to_write());
-    let errors = |ok: (&str, Value)| {
+    // Every status the hub can answer is documented, so clients (and schemathesis) can rely
+    // on the list: 400/401/403 everywhere, plus what each operation adds.
+    let errors = |ok: (&str, Value), extra: &[&str]| {
         let mut responses = Map::new();
         responses.insert(ok.0.to_string(), ok.1);
         for (code, text) in [
             ("400", "Bad request (malformed option, invalid body)"),
             ("401", "Missing or invalid access token"),
             ("403", "The token lacks a required scope"),
+            ("404", "No item with this id"),
+            ("412", "If-Match does not match the item's current ETag"),
+            ("413", "The body is larger than 64 KiB"),
+            ("415", "The body is not application/json"),
         ] {
-            responses.insert(code.into(), problem(text));
+            if ["400", "401", "403"].contains(&code) || extra.contains(&code) {
+                responses.insert(code.into(), problem(text));
+            }
         }
         Value::Object(responses)
     };
+    let with_body = ["413", "415"];
+    // OpenAPI links: the created item's id feeds the item operations (tools such as
+    // schemathesis follow them to test real items, not only 404s).
+    let links: Map<String, Value> = ["get", "replace", "update", "delete"]
+        .iter()
+        .map(|verb| {
+            let operation = format!("{verb}{name}");
+            let link =
+                json!({ "operationId": operation, "parameters": { "id": "$response.body#/id" } });
+            (format!("{verb}Created"), link)
+        })
+        .collect();
+    let on_item = ["404", "412", "413", "415"];
     let query_params: Vec<Value> = ["filter", "select", "orderby", "top", "skip", "count"]
         .iter()
         .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
@@ -131,7 +162,7 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
                     },
                     "required": ["value"],
                 } } },
-            }))),
+            })), &[]),
         },
         "post": {
             "operationId": format!("create{name}"),
@@ -142,38 +173,47 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
                 "description": "Created",
                 "headers": { "Location": { "schema": { "type": "string" } }, "ETag": { "schema": { "type": "string" } } },
                 "content": { "application/json": { "schema": item_ref.clone() } },
-            }))),
+                "links": links,
+            })), &with_body),
         },
     });
     let id_param = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });
     let if_match = json!({ "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string" } });
+    let updated = |description: &str| {
+        json!({
+            "description": description,
+            "headers": { "ETag": { "schema": { "type": "string" } } },
+            "content": { "application/json": { "schema": item_ref.clone() } },
+        })
+    };
     let item = json!({
         "parameters": [id_param],
         "get": {
             "operationId": format!("get{name}"),
             "security": read,
-            "responses": errors(("200", json!({
-                "description": "The item",
-                "headers": { "ETag": { "schema": { "type": "string" } } },
-                "content": { "application/json": { "schema": item_ref.clone() } },
-            }))),
+            "responses": errors(("200", updated("The item")), &["404"]),
+        },
+        "put": {
+            "operationId": format!("replace{name}"),
+            "summary": "Replace the item (properties the caller cannot read are kept unless given)",
+            "security": write,
+            "parameters": [if_match.clone()],
+            "requestBody": { "required": true, "content": { "application/json": { "schema": item_ref.clone() } } },
+            "responses": errors(("200", updated("Replaced")), &on_item),
         },
         "patch": {
             "operationId": format!("update{name}"),
+            "summary": "Change the given properties (an empty object changes nothing)",
             "security": write,
             "parameters": [if_match.clone()],
-            "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object" } } } },
-            "responses": errors(("200", json!({
-                "description": "Updated",
-                "headers": { "ETag": { "schema": { "type": "string" } } },
-                "content": { "application/json": { "schema": item_ref } },
-            }))),
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{name}Patch") } } } },
+            "responses": errors(("200", updated("Updated")), &on_item),
         },
         "delete": {
             "operationId": format!("delete{name}"),
             "security": write,
             "parameters": [if_match],
-            "responses": errors(("204", json!({ "description": "Deleted" }))),
+            "responses": errors(("204", json!({ "description": "Deleted" })), &["404", "412"]),
         },
     });
     let count = json!({
@@ -184,14 +224,14 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
             "responses": errors(("200", json!({
                 "description": "The number of matching items",
                 "content": { "text/plain": { "schema": { "type": "integer" } } },
-            }))),
+            })), &[]),
         },
     });
     (collection, item, count)
 }
 
 /// The whole document for `schemas`, served by a hub whose issuer is `issuer`.
-pub fn openapi_document(schemas: &SchemaSet, issuer: &str) -> Value {
+pub fn openapi_document(schemas: &SchemaSet, issuer: &str, max_top: u32) -> Value {
     let mut paths = Map::new();
     let mut components = Map::new();
     let mut scopes = Map::new();
@@ -201,6 +241,7 @@ pub fn openapi_document(schemas: &SchemaSet, issuer: &str) -> Value {
         paths.insert(format!("/{}({{id}})", entity.name), item);
         paths.insert(format!("/{}/$count", entity.name), count);
         components.insert(entity.name.clone(), entity_schema(entity));
+        components.insert(format!("{}Patch", entity.name), patch_schema(entity));
         for scope in entity.scopes_to_read() {
             scopes.insert(
                 scope.clone(),
@@ -221,7 +262,8 @@ pub fn openapi_document(schemas: &SchemaSet, issuer: &str) -> Value {
             },
         }),
     );
-    let param = |name: &str, description: &str, kind: &str| json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": kind } });
+    let param = |name: &str, description: &str, schema: Value| json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema });
+    let text = json!({ "type": "string", "minLength": 1 });
     json!({
         "openapi": "3.1.0",
         "info": { "title": "keyway data API", "version": "1" },
@@ -230,12 +272,12 @@ pub fn openapi_document(schemas: &SchemaSet, issuer: &str) -> Value {
         "components": {
             "schemas": components,
             "parameters": {
-                "filter": param("$filter", "OData filter expression (docs/data.md)", "string"),
-                "select": param("$select", "Comma-separated properties to return", "string"),
-                "orderby": param("$orderby", "Comma-separated properties, each optionally asc or desc", "string"),
-                "top": param("$top", "Page size (at most the server's maximum)", "integer"),
-                "skip": param("$skip", "Items to skip", "integer"),
-                "count": param("$count", "true to include @odata.count", "boolean"),
+                "filter": param("$filter", "OData filter expression (docs/data.md)", text.clone()),
+                "select": param("$select", "Comma-separated properties to return", text.clone()),
+                "orderby": param("$orderby", "Comma-separated properties, each optionally asc or desc", text),
+                "top": param("$top", "Page size", json!({ "type": "integer", "minimum": 0, "maximum": max_top })),
+                "skip": param("$skip", "Items to skip", json!({ "type": "integer", "minimum": 0 })),
+                "count": param("$count", "true to include @odata.count", json!({ "type": "boolean" })),
             },
             "securitySchemes": {
                 "oauth2": {
@@ -265,7 +307,7 @@ mod tests {
             "/../../examples/crm/schemas.yaml"
         )))
         .unwrap();
-        let doc = openapi_document(&schemas, "https://hub.example.com");
+        let doc = openapi_document(&schemas, "https://hub.example.com", 1000);
         insta::assert_json_snapshot!(doc);
         // Every operation names the scopes that allow it.
         let post = &doc["paths"]["/Contact"]["post"]["security"];

@@ -29,13 +29,22 @@ pub enum DataError {
 
 /// Wiring for the service: time and identifiers come from the hub.
 pub struct DataService {
-    store: Store,
+    pub(crate) store: Store,
     schemas: Arc<SchemaSet>,
     dialect: Dialect,
     pub default_top: u32,
     pub max_top: u32,
     now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
     new_id: Arc<dyn Fn() -> String + Send + Sync>,
+}
+
+/// How a write to an existing item treats the properties its body leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateMode {
+    /// PATCH (RFC 7396 merge): absent properties keep their values.
+    Merge,
+    /// PUT: absent properties become null (required ones must be given).
+    Replace,
 }
 
 /// One item with its ETag.
@@ -88,7 +97,7 @@ impl DataService {
         self.dialect
     }
 
-    fn entity(&self, name: &str) -> Result<&Entity, DataError> {
+    pub(crate) fn entity(&self, name: &str) -> Result<&Entity, DataError> {
         self.schemas
             .entity(name)
             .ok_or_else(|| DataError::NotFound(format!("no entity {name:?}")))
@@ -103,7 +112,7 @@ impl DataService {
     }
 
     /// The columns a caller with `scopes` may read, in order, with their kinds.
-    fn visible(
+    pub(crate) fn visible(
         entity: &Entity,
         scopes: &[&str],
         select: Option<&Vec<String>>,
@@ -121,7 +130,7 @@ impl DataService {
         (columns, kinds)
     }
 
-    fn column_list(&self, columns: &[String]) -> String {
+    pub(crate) fn column_list(&self, columns: &[String]) -> String {
         columns
             .iter()
             .map(|c| quote(self.dialect, c))
@@ -234,7 +243,7 @@ impl DataService {
         })
     }
 
-    fn where_clause(
+    pub(crate) fn where_clause(
         &self,
         entity: &Entity,
         query: &CollectionQuery,
@@ -334,20 +343,42 @@ impl DataService {
         self.fetch(entity, &id, scopes).await
     }
 
-    /// `PATCH /api/Entity(id)`, honouring `If-Match`.
-    pub async fn patch(
+    /// `PATCH` (`UpdateMode::Merge`: the given properties change) or `PUT`
+    /// (`UpdateMode::Replace`: the body replaces the item) of `/api/Entity(id)`, honouring
+    /// `If-Match`. On replace, properties the caller may not read keep their values unless
+    /// the body names them, so a caller cannot erase what it cannot see.
+    pub async fn update(
         &self,
         entity_name: &str,
         id: &str,
         body: &Value,
         if_match: Option<&str>,
         scopes: &[&str],
+        mode: UpdateMode,
     ) -> Result<Item, DataError> {
+        let replace = mode == UpdateMode::Replace;
         let entity = self.entity(entity_name)?;
         Self::require(entity.scopes_to_write(), scopes)?;
-        let values = body_values(entity, body, false).map_err(DataError::BadRequest)?;
+        let mut values = body_values(entity, body, replace).map_err(DataError::BadRequest)?;
+        if replace {
+            let named = |column: &str| {
+                body.as_object()
+                    .is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case(column)))
+            };
+            values.retain(|(column, _)| {
+                let hidden = entity
+                    .property(column)
+                    .and_then(|p| p.read_scope.as_deref())
+                    .is_some_and(|s| !scopes.contains(&s));
+                !hidden || named(column)
+            });
+        }
         let current = self.fetch(entity, id, scopes).await?;
         let version = Self::check_etag(&current.etag, if_match)?;
+        if values.is_empty() {
+            // An empty merge patch (RFC 7396) changes nothing: no new version either.
+            return Ok(current);
+        }
         let mut sets: Vec<String> = values
             .iter()
             .map(|(c, _)| format!("{} = ?", quote(self.dialect, c)))

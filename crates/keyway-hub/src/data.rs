@@ -12,7 +12,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use keyway_data::{DataError, DataService, Item};
+use keyway_data::{DataError, DataService, Item, UpdateMode};
 
 use crate::AppState;
 use crate::errors::problem;
@@ -22,7 +22,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/openapi.json", get(openapi))
         .route(
             "/api/{segment}",
-            get(read).post(create).patch(patch).delete(delete),
+            get(read)
+                .post(create)
+                .put(|s, p, h, b| update(s, p, h, b, UpdateMode::Replace))
+                .patch(|s, p, h, b| update(s, p, h, b, UpdateMode::Merge))
+                .delete(delete)
+                .fallback(other_method),
         )
         .route("/api/{segment}/{extra}", get(count))
 }
@@ -187,11 +192,32 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<serde_json::Value, Res
     })
 }
 
+const ON_COLLECTION: &str = "GET, POST";
+const ON_ITEM: &str = "GET, PUT, PATCH, DELETE";
+
+/// 405 with the `Allow` header RFC 9110 requires.
+fn method_not_allowed(allow: &'static str, detail: &str) -> Response {
+    let mut response = problem(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", detail);
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// Methods the routes do not serve: 405 naming the ones this path (collection or item) does.
+async fn other_method(Path(segment): Path<String>) -> Response {
+    match split_segment(&segment) {
+        (_, Some(_)) => method_not_allowed(ON_ITEM, "an item allows GET, PUT, PATCH and DELETE"),
+        (_, None) => method_not_allowed(ON_COLLECTION, "a collection allows GET and POST"),
+    }
+}
+
 async fn openapi(State(state): State<AppState>) -> Response {
     match service(&state) {
         Ok(data) => axum::Json(keyway_data::openapi_document(
             data.schemas(),
             &state.auth.config().issuer,
+            data.max_top,
         ))
         .into_response(),
         Err(response) => response,
@@ -256,11 +282,7 @@ async fn create(
     };
     let (entity, id) = split_segment(&segment);
     if id.is_some() {
-        return problem(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method Not Allowed",
-            "POST to the collection, not to an item",
-        );
+        return method_not_allowed(ON_ITEM, "POST to the collection, not to an item");
     }
     let json = match json_body(&headers, &body) {
         Ok(json) => json,
@@ -281,22 +303,20 @@ async fn create(
     }
 }
 
-async fn patch(
+/// PATCH and PUT of one item.
+async fn update(
     State(state): State<AppState>,
     Path(segment): Path<String>,
     headers: HeaderMap,
     body: Bytes,
+    mode: UpdateMode,
 ) -> Response {
     let (data, scopes) = match authorised(&state, &headers).await {
         Ok(found) => found,
         Err(response) => return response,
     };
     let (entity, Some(id)) = split_segment(&segment) else {
-        return problem(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method Not Allowed",
-            "PATCH an item: /api/Entity(id)",
-        );
+        return method_not_allowed(ON_COLLECTION, "PATCH or PUT an item: /api/Entity(id)");
     };
     let json = match json_body(&headers, &body) {
         Ok(json) => json,
@@ -304,7 +324,10 @@ async fn patch(
     };
     let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
     let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    match data.patch(&entity, &id, &json, if_match, &scopes).await {
+    match data
+        .update(&entity, &id, &json, if_match, &scopes, mode)
+        .await
+    {
         Ok(item) => item_response(StatusCode::OK, item, None),
         Err(err) => data_error(err),
     }
@@ -320,11 +343,7 @@ async fn delete(
         Err(response) => return response,
     };
     let (entity, Some(id)) = split_segment(&segment) else {
-        return problem(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method Not Allowed",
-            "DELETE an item: /api/Entity(id)",
-        );
+        return method_not_allowed(ON_COLLECTION, "DELETE an item: /api/Entity(id)");
     };
     let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
     let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();

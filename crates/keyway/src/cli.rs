@@ -78,6 +78,32 @@ pub enum DataCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Write every item of ENTITY from the hub's store as NDJSON (one JSON object a line, in
+    /// id order, every property: read scopes do not apply to the operator). Safe while the
+    /// hub runs.
+    Export(DataExportArgs),
+}
+
+impl DataCommand {
+    /// Commands that read only a schema file, not the hub's store.
+    pub fn is_offline(&self) -> bool {
+        !matches!(self, DataCommand::Export(_))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DataExportArgs {
+    /// Entity name (matched case-insensitively, like the API).
+    pub entity: String,
+    /// The schema file the hub serves (`schemas` in keyway.toml by default).
+    #[arg(long, env = "KEYWAY_SCHEMAS", value_name = "FILE")]
+    pub schemas: Option<PathBuf>,
+    /// Only items matching this OData $filter expression, e.g. "city eq 'Utrecht'".
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Write to FILE (created or replaced only when the export completes) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -39,7 +39,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = match cli.command {
         Command::Link(cmd) if cmd.is_offline() => return commands::link::run(cmd).await,
         Command::Transfer(cmd) => return commands::transfer::run(cmd, &cli.global).await,
-        Command::Data(cmd) => return commands::data::run(cmd),
+        Command::Data(cmd) if cmd.is_offline() => return commands::data::run(cmd),
         other => other,
     };
     let settings = settings::Settings::resolve(&cli.global)?;
@@ -50,6 +50,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => commands::keys::run(settings, cmd).await,
         Command::Link(cmd) => commands::link_admin::run(settings, cmd).await,
         Command::Transfer(cmd) => commands::transfer::run(cmd, &cli.global).await,
-        Command::Data(cmd) => commands::data::run(cmd),
+        Command::Data(cmd) => commands::data_export::run(settings, cmd).await,
     }
 }

@@ -283,6 +283,23 @@ fn property(at: &str, name: String, raw: RawProperty) -> Result<Property, Schema
             "values apply only to type enum",
         ));
     }
+    if let Some(format) = &raw.format {
+        if kind != PropertyType::String {
+            return Err(err(
+                format!("{at}.format"),
+                "format applies only to type string (date, date-time and uuid are types)",
+            ));
+        }
+        if crate::formats::matches(format, "").is_none() {
+            return Err(err(
+                format!("{at}.format"),
+                format!(
+                    "unknown format {format:?}: use one of {}",
+                    crate::formats::FORMATS.join(", ")
+                ),
+            ));
+        }
+    }
     let pattern = match &raw.pattern {
         Some(text) => Some(Regex::new(text).map_err(|e| {
             err(
@@ -394,6 +411,14 @@ entities:
         assert!(
             error("entities:\n  A b:\n    properties:\n      x: { type: string }\n")
                 .contains("entity names")
+        );
+        assert_eq!(
+            error("entities:\n  A:\n    properties:\n      x: { type: string, format: phone }\n"),
+            "A.properties.x.format: unknown format \"phone\": use one of email, uri, hostname, ipv4, ipv6"
+        );
+        assert!(
+            error("entities:\n  A:\n    properties:\n      x: { type: integer, format: email }\n")
+                .contains("format applies only to type string")
         );
         assert!(error("entities: [").starts_with("s.yaml:"));
     }

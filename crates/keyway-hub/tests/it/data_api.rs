@@ -175,7 +175,8 @@ async fn bad_input_gets_problems_and_changes_nothing() {
             (json!({"firstName": "x", "lastName": "y", "score": "high"}), "score must be an integer"),
             (json!({"firstName": "x", "lastName": "y", "score": 101}), "between"),
             (json!({"firstName": "x", "lastName": "y", "status": "vip"}), "one of"),
-            (json!({"firstName": "x", "lastName": "y", "email": "nope"}), "pattern"),
+            (json!({"firstName": "x", "lastName": "y", "email": "nope"}), "not a valid email"),
+            (json!({"firstName": "x", "lastName": "y", "email": "ann@example.com", "organizationId": "x"}), "organizationId must be a UUID"),
             (json!({"firstName": "x", "lastName": "y", "id": "00000000-0000-0000-0000-000000000000"}), "id is assigned"),
             (json!({"firstName": "x", "lastName": "y", "birthday": "2001-02-30"}), "date"),
             (json!(["not", "an", "object"]), "JSON object"),
@@ -217,6 +218,56 @@ async fn openapi_document_is_served() {
         let doc: Value = http().get(hub.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
         assert_eq!(doc["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"]["tokenUrl"], format!("{}/oauth2/token", hub.base));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn put_replaces_what_the_caller_sees_and_formats_are_checked() {
+    each_backend(async |hub: &TestHub| {
+        let admin = token(hub, "contact.readwrite admin.read").await;
+        let plain = token(hub, "contact.readwrite").await;
+        let base = hub.url("/api/Contact");
+        let body = json!({"firstName": "Ann", "lastName": "Lee", "email": "ann@example.com", "score": 40.0, "salary": 5000});
+        let (code, _, created) = call(reqwest::Method::POST, &base, &admin, Some(body), None).await;
+        assert_eq!(code, 201, "{}: {created}", hub.backend);
+        assert_eq!(created["score"], 40, "40.0 is an integer in JSON Schema");
+        let item = hub.url(&format!("/api/Contact({})", created["id"].as_str().unwrap()));
+
+        // PUT without admin.read: absent visible properties become null, salary is kept.
+        let (code, headers, replaced) = call(reqwest::Method::PUT, &item, &plain, Some(json!({"firstName": "Ann", "lastName": "Lee-Smith"})), Some("\"1\"")).await;
+        assert_eq!(code, 200, "{replaced}");
+        assert_eq!(headers["etag"], "\"2\"");
+        assert_eq!(replaced["email"], Value::Null);
+        assert_eq!(replaced["score"], Value::Null);
+        let (_, _, seen) = call(reqwest::Method::GET, &item, &admin, None, None).await;
+        assert_eq!(seen["salary"].as_f64(), Some(5000.0));
+        // PUT still needs every required property, and a current ETag.
+        let (code, _, problem) = call(reqwest::Method::PUT, &item, &plain, Some(json!({"firstName": "Ann"})), None).await;
+        assert_eq!((code, problem["detail"].as_str().unwrap()), (400, "lastName is required"));
+        let (code, _, _) = call(reqwest::Method::PUT, &item, &plain, Some(json!({"firstName": "A", "lastName": "B"})), Some("\"1\"")).await;
+        assert_eq!(code, 412);
+
+        // An empty merge patch changes nothing, not even the version.
+        let (code, headers, _) = call(reqwest::Method::PATCH, &item, &plain, Some(json!({})), None).await;
+        assert_eq!((code, headers["etag"].to_str().unwrap()), (200, "\"2\""));
+
+        // Declared formats are enforced.
+        for bad in ["Þ¢@v\u{87}", "no-at-sign", "a@b c"] {
+            let (code, _, problem) = call(reqwest::Method::PATCH, &item, &plain, Some(json!({"email": bad})), None).await;
+            assert_eq!(code, 400, "{bad}");
+            assert_eq!(problem["detail"], "email is not a valid email");
+        }
+        let (code, _, _) = call(reqwest::Method::POST, &hub.url("/api/Organization"), &token(hub, "crm.readwrite").await, Some(json!({"name": "X", "website": "not a uri"})), None).await;
+        assert_eq!(code, 400);
+
+        // Methods a path does not serve: 405 with Allow naming the ones it does.
+        let response = http().post(&item).bearer_auth(&plain).json(&json!({})).send().await.unwrap();
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.headers()["allow"], "GET, PUT, PATCH, DELETE");
+        let response = http().request(reqwest::Method::OPTIONS, &base).send().await.unwrap();
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.headers()["allow"], "GET, POST");
     })
     .await;
 }

@@ -54,6 +54,9 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
                 }
             }
         }
+        DataCommand::Export(_) => {
+            anyhow::bail!("`keyway data export` needs the hub's settings (internal dispatch error)")
+        }
     }
     Ok(())
 }

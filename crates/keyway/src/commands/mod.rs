@@ -1,5 +1,6 @@
 pub mod client;
 pub mod data;
+pub mod data_export;
 pub mod keys;
 pub mod link;
 pub mod link_admin;

@@ -1,6 +1,9 @@
 //! `keyway data check | schemas` on the shipped example and on broken files.
 
-use crate::harness::{keyway, repo_root};
+use serde_json::{Value, json};
+
+use crate::harness::{Hub, keyway, repo_root, str_field};
+use crate::oauth::access_token;
 
 #[test]
 fn the_example_schema_is_valid_and_mistakes_are_located() {
@@ -55,4 +58,183 @@ fn the_example_schema_is_valid_and_mistakes_are_located() {
         String::from_utf8_lossy(&out.stderr).contains("bad.yaml:4:"),
         "syntax errors carry line:column"
     );
+}
+
+/// The "done when", through the real binary: a hub serving the example schemas, a
+/// `crm.read` token refused a POST, a `contact.readwrite` token creating, filtering, paging,
+/// patching and deleting; then the operator's NDJSON export of what is left.
+#[test]
+fn the_tour_works_end_to_end_and_export_writes_ndjson() {
+    let example = repo_root().join("examples/crm/schemas.yaml");
+    let example = example.to_str().unwrap();
+    let hub = Hub::start_with(&["--schemas", example]);
+    let reader = hub.create_client("reader", &["client_credentials"], "crm.read", &[]);
+    let writer = hub.create_client(
+        "writer",
+        &["client_credentials"],
+        "contact.readwrite contact.read",
+        &[],
+    );
+    let token = |client: &Value, scope: &str| {
+        access_token(
+            &hub,
+            str_field(client, "client_id"),
+            str_field(client, "client_secret"),
+            scope,
+        )
+    };
+    let read_token = token(&reader, "crm.read");
+    let write_token = token(&writer, "contact.readwrite contact.read");
+    let contacts = hub.endpoint("/api/Contact");
+
+    let refused = hub
+        .http
+        .post(&contacts)
+        .bearer_auth(&read_token)
+        .json(&json!({"firstName": "Ada", "lastName": "Lovelace"}))
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let challenge = refused.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+
+    let mut ids = Vec::new();
+    for (i, city) in ["Ada", "Grace", "Edsger", "Barbara", "Alan"]
+        .iter()
+        .enumerate()
+    {
+        let created = hub
+            .http
+            .post(&contacts)
+            .bearer_auth(&write_token)
+            .json(&json!({"firstName": city, "lastName": "Tour", "score": i * 10, "salary": 1000}))
+            .send()
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        assert!(created.headers().contains_key("location"));
+        let body: Value = created.json().unwrap();
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    let page: Value = hub
+        .http
+        .get(&contacts)
+        .query(&[
+            ("$filter", "score ge 20"),
+            ("$orderby", "score desc"),
+            ("$top", "2"),
+        ])
+        .bearer_auth(&write_token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(page["value"].as_array().unwrap().len(), 2);
+    assert_eq!(page["value"][0]["firstName"], "Alan");
+    assert!(page["value"][0].get("salary").is_none(), "needs admin.read");
+    let next = page["@odata.nextLink"].as_str().unwrap();
+    let rest: Value = hub
+        .http
+        .get(next)
+        .bearer_auth(&write_token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(rest["value"][0]["firstName"], "Edsger");
+
+    let item = hub.endpoint(&format!("/api/Contact({})", ids[0]));
+    let current = hub
+        .http
+        .get(&item)
+        .bearer_auth(&write_token)
+        .send()
+        .unwrap();
+    let etag = current.headers()["etag"].to_str().unwrap().to_string();
+    let patched = hub
+        .http
+        .patch(&item)
+        .bearer_auth(&write_token)
+        .header("If-Match", &etag)
+        .json(&json!({"status": "customer"}))
+        .send()
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let stale = hub
+        .http
+        .delete(&item)
+        .bearer_auth(&write_token)
+        .header("If-Match", &etag)
+        .send()
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    let deleted = hub
+        .http
+        .delete(hub.endpoint(&format!("/api/Contact({})", ids[1])))
+        .bearer_auth(&write_token)
+        .send()
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+
+    // The operator's export: every remaining item, all properties, id order.
+    let out = hub.cli(&["data", "export", "contact", "--schemas", example]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    let mut exported: Vec<&str> = lines.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert!(exported.windows(2).all(|w| w[0] < w[1]), "id order");
+    exported.sort_unstable();
+    let mut expected: Vec<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .filter(|i| *i != ids[1])
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(exported, expected);
+    assert!(
+        lines.iter().all(|l| l["salary"].as_f64() == Some(1000.0)),
+        "operator sees every property"
+    );
+    assert!(lines.iter().any(|l| l["status"] == "customer"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("high.ndjson");
+    let out = hub.cli(&[
+        "data",
+        "export",
+        "Contact",
+        "--schemas",
+        example,
+        "--filter",
+        "score ge 30",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 2);
+
+    for (args, needle) in [
+        (vec!["Nobody"], "declares no entity \"Nobody\""),
+        (vec!["Contact", "--filter", "score eq"], "$filter"),
+        (vec!["Contact", "--filter", "colour eq 'red'"], "colour"),
+    ] {
+        let mut full = vec!["data", "export"];
+        full.extend(args);
+        full.extend(["--schemas", example]);
+        let out = hub.cli(&full);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{full:?}: {stderr}");
+    }
 }

@@ -81,6 +81,11 @@ pub struct Hub {
 impl Hub {
     /// Starts a hub and waits until `/readyz` answers 200.
     pub fn start() -> Hub {
+        Hub::start_with(&[])
+    }
+
+    /// Starts a hub with extra `keyway serve` arguments.
+    pub fn start_with(extra: &[&str]) -> Hub {
         // reqwest is built with rustls but no default crypto provider (the hub picks one).
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::blocking::Client::builder()
@@ -91,7 +96,7 @@ impl Hub {
         // The port is free when picked but could be taken before the hub binds it: try again.
         for _attempt in 0..5 {
             let dir = tempfile::tempdir().expect("temporary data dir");
-            let mut hub = Hub::spawn(dir, free_port(), http.clone());
+            let mut hub = Hub::spawn(dir, free_port(), http.clone(), extra);
             match hub.wait_ready() {
                 Ok(()) => return hub,
                 Err(output) if output.contains("cannot listen") => continue,
@@ -101,11 +106,17 @@ impl Hub {
         panic!("keyway serve could not bind a free port in 5 attempts");
     }
 
-    fn spawn(dir: tempfile::TempDir, port: u16, http: reqwest::blocking::Client) -> Hub {
+    fn spawn(
+        dir: tempfile::TempDir,
+        port: u16,
+        http: reqwest::blocking::Client,
+        extra: &[&str],
+    ) -> Hub {
         let listen = format!("127.0.0.1:{port}");
         let mut child = keyway()
             .args(["serve", "--listen", &listen, "--data-dir"])
             .arg(dir.path())
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -21,7 +21,7 @@ fn interop_dir(sub: &str) -> PathBuf {
 
 /// Whether the test can go on. A missing tool prints a notice past the test harness's output
 /// capture and skips, or fails the test when KEYWAY_REQUIRE_INTEROP=1.
-fn available(test: &str, missing: Option<String>) -> bool {
+pub(crate) fn available(test: &str, missing: Option<String>) -> bool {
     let Some(missing) = missing else {
         return true;
     };

@@ -14,4 +14,5 @@ mod harness;
 mod interop;
 mod link_cli;
 mod oauth;
+mod schemathesis;
 mod transfer;
