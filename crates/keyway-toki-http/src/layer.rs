@@ -207,19 +207,17 @@ where
         return hello(&shared, request).await;
     }
     // Garbage or absent tokens are refused before the body is read.
-    let header = request.headers().get(HEADER_NAME).map(|value| {
-        value
+    let token = match request.headers().get(HEADER_NAME) {
+        None => return rejected(&TokiError::MissingToken),
+        Some(value) => value
             .to_str()
             .map_err(|_| TokiError::Malformed("request token"))
-    });
-    let header = match header {
-        None => return rejected(&TokiError::MissingToken),
-        Some(Err(error)) => return rejected(&error),
-        Some(Ok(value)) => value.to_owned(),
+            .and_then(RequestToken::parse),
     };
-    if let Err(error) = RequestToken::parse(&header) {
-        return rejected(&error);
-    }
+    let token = match token {
+        Ok(token) => token,
+        Err(error) => return rejected(&error),
+    };
     let (mut head, body) = request.into_parts();
     let body = match read_limited(body, shared.body_limit, declared_length(&head.headers)).await {
         Ok(body) => body,
@@ -249,7 +247,7 @@ where
         content_digest: &digest,
     };
     let verified = match shared.callee.lock() {
-        Ok(mut callee) => callee.verify_request(Some(&header), &parts, shared.clock.as_ref()),
+        Ok(mut callee) => callee.verify_parsed_request(token, &parts, shared.clock.as_ref()),
         Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "toki state unavailable"),
     };
     let verified = match verified {
