@@ -263,9 +263,11 @@ where
             StatusCode::FORBIDDEN,
             "caller not authorised for this route",
         );
-        return sign(&shared, &verified, response).await;
+        return sign(&shared, &verified, response, false).await;
     }
     metrics::counter!("toki_http_verified_total").increment(1);
+    // hyper sends no body in answer to HEAD, whatever the handler produced.
+    let head_request = head.method == Method::HEAD;
     head.extensions.insert(verified.clone());
     let response = match inner
         .call(Request::from_parts(head, Body::from(body)))
@@ -274,7 +276,7 @@ where
         Ok(response) => response,
         Err(never) => match never {},
     };
-    sign(&shared, &verified, response).await
+    sign(&shared, &verified, response, head_request).await
 }
 
 fn rejected(error: &TokiError) -> Response<Body> {
@@ -316,6 +318,7 @@ async fn sign<B>(
     shared: &Shared,
     verified: &VerifiedRequest,
     response: Response<B>,
+    bodiless: bool,
 ) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -338,6 +341,7 @@ where
             }
         }
     };
+    let body = if bodiless { Bytes::new() } else { body };
     let signed = match shared.callee.lock() {
         Ok(mut callee) => {
             callee.sign_response(verified, head.status.as_u16(), &content_digest(&body))

@@ -94,4 +94,17 @@ mod tests {
         assert_eq!(challenge_error("Toki error=\"unterminated"), None);
         assert_eq!(status_for(&TokiError::BadMac), StatusCode::UNAUTHORIZED);
     }
+
+    proptest::proptest! {
+        /// Clients read this header from anyone: it must never panic, and what it returns is
+        /// a slice of the input between the quotes.
+        #[test]
+        fn challenge_parser_takes_any_input(value in "(Toki)?[ -~é\\\"=a-z]{0,60}") {
+            if let Some(code) = challenge_error(&value) {
+                proptest::prop_assert!(!code.contains('"'));
+                let quoted = format!("error=\"{code}\"");
+                proptest::prop_assert!(value.contains(&quoted));
+            }
+        }
+    }
 }

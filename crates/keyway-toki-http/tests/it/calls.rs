@@ -74,6 +74,13 @@ async fn round_trip_hands_the_caller_to_handlers_and_signs_answers() {
         .await
         .unwrap();
     assert_eq!(whoami.text(), "orders");
+    // HEAD: the answer carries no body, and its toki binds the empty body.
+    let head = f
+        .client
+        .send(f.client.http().head(format!("{}/v1/whoami", f.base)))
+        .await
+        .unwrap();
+    assert_eq!((head.status.as_u16(), head.body.len()), (200, 0));
     assert_eq!(f.layer.session_count(), 1, "one handshake for both calls");
 }
 
