@@ -71,16 +71,26 @@ read -r ON OFF < <(sed 's/on=\([0-9]*\) off=\([0-9]*\)/\1 \2/' "$WORK/ports")
 [[ -n ${ON:-} && -n ${OFF:-} ]] || die "server did not start: $(cat "$WORK/server.log")"
 log "layer on: http://$HOST:$ON, layer off: http://$HOST:$OFF"
 
-# run_wrk <tag> <port> <seconds> <tokens dir or ''>: prints requests/s; fails on any non-2xx.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { sed 's/.*) //' "/proc/$SERVER_PID/stat" | awk '{print $12 + $13}'; } # utime + stime
+
+# run_wrk <tag> <port> <seconds> <tokens dir or ''>: prints "requests/s server-CPU-µs/request";
+# fails on any non-2xx. Server CPU per request does not depend on what else the machine runs,
+# so it is the steadier figure when the two cores are shared.
 run_wrk() {
-  local tag=$1 port=$2 seconds=$3 tokens=$4 out=$WORK/$1.txt
+  local tag=$1 port=$2 seconds=$3 tokens=$4 out=$WORK/$1.txt c0 c1
+  c0=$(cpu_ticks)
   TOKI_PATH=$ENDPOINT TOKI_TOKENS_DIR=$tokens wrk -t"$THREADS" -c"$CONNS" -d"${seconds}s" --latency \
     -s "$HERE/tokens.lua" "http://$HOST:$port$ENDPOINT" >"$out" 2>&1 \
     || die "$tag: wrk failed: $(cat "$out")"
   if grep -q 'Non-2xx' "$out"; then
     die "$tag: refused requests (tokens stale or exhausted?): $(grep Non-2xx "$out")"
   fi
-  awk '/^Requests\/sec:/ {print $2}' "$out"
+  c1=$(cpu_ticks)
+  awk -v ticks=$((c1 - c0)) -v hz="$CLK_TCK" '
+    /requests in/ { requests = $1 }
+    /^Requests\/sec:/ { rps = $2 }
+    END { printf "%s %.2f\n", rps, ticks / hz * 1e6 / requests }' "$out"
 }
 
 # make_tokens <tag> <seconds>: a fresh token directory for one wrk run on the layered port.
@@ -102,21 +112,28 @@ for ENDPOINT in $ENDPOINTS; do
   run_wrk "$tag-warm-on" "$ON" "$WARMUP" "$(make_tokens warm "$WARMUP")" >/dev/null
   for round in $(seq 1 "$ROUNDS"); do
     log "$ENDPOINT round $round/$ROUNDS: ${DURATION}s off, ${DURATION}s on ($THREADS threads, $CONNS connections)"
-    off_rps=$(run_wrk "$tag-off-$round" "$OFF" "$DURATION" "")
-    on_rps=$(run_wrk "$tag-on-$round" "$ON" "$DURATION" "$(make_tokens on "$DURATION")")
+    off=$(run_wrk "$tag-off-$round" "$OFF" "$DURATION" "")
+    on=$(run_wrk "$tag-on-$round" "$ON" "$DURATION" "$(make_tokens on "$DURATION")")
     grep -E '^ +(50|99)%' "$WORK/$tag-off-$round.txt" | tr -s ' ' | sed "s|^|  off|" >&2
     grep -E '^ +(50|99)%' "$WORK/$tag-on-$round.txt" | tr -s ' ' | sed "s|^|  on |" >&2
-    printf '%s %s %s %s\n' "$ENDPOINT" "$round" "$off_rps" "$on_rps" >>"$RESULTS"
+    printf '%s %s %s %s\n' "$ENDPOINT" "$round" "$off" "$on" >>"$RESULTS"
   done
 done
 
 printf 'machine: %s cores, load average before/after: %s\n' "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
-awk 'BEGIN { printf "%-14s %6s %12s %12s %8s\n", "endpoint", "round", "off req/s", "on req/s", "on/off" }
-{ r = $4 / $3 * 100; printf "%-14s %6s %12.0f %12.0f %7.1f%%\n", $1, $2, $3, $4, r; ratios[$1] = ratios[$1] " " r }
+# Columns of $RESULTS: endpoint round off_rps off_cpu_us on_rps on_cpu_us.
+awk 'BEGIN { printf "%-12s %5s %10s %10s %7s %12s %12s %7s\n", "endpoint", "round", "off req/s",
+  "on req/s", "on/off", "off µs/req", "on µs/req", "off/on" }
+{ r = $5 / $3 * 100; c = $4 / $6 * 100
+  printf "%-12s %5s %10.0f %10.0f %6.1f%% %12.2f %12.2f %6.1f%%\n", $1, $2, $3, $5, r, $4, $6, c
+  ratios[$1] = ratios[$1] " " r; cpus[$1] = cpus[$1] " " c }
+function median(list,   n, v, i, j, t) {
+  n = split(substr(list, 2), v, " ")
+  for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+  return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+}
 END {
-  for (e in ratios) {
-    n = split(substr(ratios[e], 2), v, " ")
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-    printf "%-14s median on/off %.1f%% over %d rounds (target >= 85%%)\n", e, (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2), n
-  }
+  for (e in ratios)
+    printf "%-12s median req/s on/off %.1f%%, server CPU per request off/on %.1f%% (target >= 85%%)\n",
+      e, median(ratios[e]), median(cpus[e])
 }' "$RESULTS"
