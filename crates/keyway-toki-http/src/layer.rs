@@ -14,7 +14,7 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use keyway_toki::{
-    Callee, Clock, Entropy, HEADER_NAME, PeerKeys, RequestParts, RequestToken, ServiceId,
+    Callee, Clock, Entropy, HEADER_NAME, Hello, PeerKeys, RequestParts, RequestToken, ServiceId,
     SystemClock, SystemEntropy, TokiConfig, TokiError, TokiKeyPair, TokiPublicKey, VerifiedRequest,
     content_digest,
 };
@@ -39,6 +39,8 @@ impl PeerKeys for DynPeers {
 struct Shared {
     /// Held for microseconds (MAC checks), never across an await.
     callee: Mutex<Callee<DynPeers>>,
+    service: ServiceId,
+    peers: Arc<dyn PeerKeys>,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
     body_limit: usize,
@@ -98,9 +100,16 @@ impl TokiLayerBuilder {
     }
 
     pub fn build(self) -> TokiLayer {
-        let callee = Callee::new(self.service, self.key, DynPeers(self.peers), self.config);
+        let callee = Callee::new(
+            self.service.clone(),
+            self.key,
+            DynPeers(self.peers.clone()),
+            self.config,
+        );
         TokiLayer(Arc::new(Shared {
             callee: Mutex::new(callee),
+            service: self.service,
+            peers: self.peers,
             clock: self.clock,
             entropy: self.entropy,
             body_limit: self.body_limit,
@@ -379,6 +388,11 @@ where
         Ok(body) => body,
         Err(response) => return response,
     };
+    // The hello's signature is checked before taking the lock too, so that forged hellos
+    // (50 µs of Ed25519 each) never hold up the verification of calls.
+    if let Err(error) = precheck_hello(shared, &body) {
+        return rejected(&error);
+    }
     let welcome = match shared.callee.lock() {
         Ok(mut callee) => {
             callee.accept_hello(&body, shared.clock.as_ref(), shared.entropy.as_ref())
@@ -396,4 +410,18 @@ where
         }
         Err(error) => rejected(&error),
     }
+}
+
+/// The stateless part of `Callee::accept_hello`, in the same order: format, addressee,
+/// registered caller, signature.
+fn precheck_hello(shared: &Shared, wire: &[u8]) -> Result<(), TokiError> {
+    let hello = Hello::from_wire(wire)?;
+    if hello.callee != shared.service {
+        return Err(TokiError::WrongCallee);
+    }
+    let key = shared
+        .peers
+        .toki_key(&hello.caller)
+        .ok_or(TokiError::UnknownPeer)?;
+    key.verify(&hello.signature_input(), &hello.signature)
 }

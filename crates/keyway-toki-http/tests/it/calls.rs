@@ -130,19 +130,33 @@ async fn missing_and_garbage_tokens_get_401_naming_the_problem() {
     }
     let hello = format!("{}{HELLO_PATH}", f.base);
     assert_eq!(plain.get(&hello).send().await.unwrap().status(), 405);
-    let bad = plain
-        .post(&hello)
-        .body(vec![1u8, 2, 3])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 401);
-    assert!(
-        bad.headers()["www-authenticate"]
+    // Garbage, a hello claiming `orders` signed by another key, one for another callee.
+    let entropy = keyway_toki::SystemEntropy::default();
+    let impostor = keyway_toki::TokiKeyPair::from_seed(&[7; 32]).unwrap();
+    let forged =
+        keyway_toki::PendingHello::new(&impostor, id("orders"), id("ledger"), now_ms(), &entropy)
+            .unwrap();
+    let orders = keyway_toki::TokiKeyPair::from_seed(&KEYS.orders).unwrap();
+    let misaddressed =
+        keyway_toki::PendingHello::new(&orders, id("orders"), id("billing"), now_ms(), &entropy)
+            .unwrap();
+    for (body, code) in [
+        (vec![1u8, 2, 3], "malformed"),
+        (forged.wire().to_vec(), "bad_signature"),
+        (misaddressed.wire().to_vec(), "wrong_callee"),
+    ] {
+        let bad = plain.post(&hello).body(body).send().await.unwrap();
+        assert_eq!(bad.status(), 401);
+        let challenge = bad.headers()["www-authenticate"]
             .to_str()
             .unwrap()
-            .contains("error=\"malformed\"")
-    );
+            .to_owned();
+        assert!(
+            challenge.contains(&format!("error=\"{code}\"")),
+            "{challenge}"
+        );
+    }
+    assert_eq!(f.layer.session_count(), 0);
 }
 
 #[tokio::test]
