@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use aws_lc_rs::agreement::{self, PrivateKey, UnparsedPublicKey, X25519};
 use zeroize::Zeroizing;
 
@@ -20,7 +23,12 @@ pub struct SessionId(pub [u8; 16]);
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&b64(&self.0))
+        // On a stack buffer: written into every canonical string and token.
+        let mut text = [0u8; 22];
+        match URL_SAFE_NO_PAD.encode_slice(self.0, &mut text) {
+            Ok(len) => f.write_str(std::str::from_utf8(&text[..len]).map_err(|_| fmt::Error)?),
+            Err(_) => f.write_str(&b64(&self.0)),
+        }
     }
 }
 

@@ -82,7 +82,8 @@ impl TokiKeyPair {
 pub struct TokiPublicKey(pub [u8; 32]);
 
 impl TokiPublicKey {
-    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), TokiError> {
+    /// Checks an Ed25519 signature by this key (`BadSignature` when it does not verify).
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), TokiError> {
         UnparsedPublicKey::new(&ED25519, &self.0)
             .verify(message, signature)
             .map_err(|_| TokiError::BadSignature)

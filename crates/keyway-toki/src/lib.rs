@@ -9,6 +9,9 @@
 //!    request ([`Callee::sign_response`], [`ClientSession::verify_response`]).
 //! 3. Keys ratchet forward on a flagged exchange; sessions expire and a new hello is needed.
 //!
+//! 4. One-way broker messages carry a signed [`MessageToken`] ([`MessageSigner`],
+//!    [`MessageVerifier`]) with a replay cache per sender.
+//!
 //! This crate is transport-free: HTTP, broker and hub integration live on top of it.
 //!
 //! ```
@@ -62,6 +65,7 @@ mod error;
 mod hello;
 mod identity;
 mod keys;
+mod message;
 mod server;
 mod token;
 mod window;
@@ -73,6 +77,10 @@ pub use encoding::content_digest;
 pub use error::TokiError;
 pub use hello::{Hello, PendingHello, SessionId, Welcome};
 pub use identity::{PeerKeys, ServiceId, StaticPeerKeys, TokiKeyPair, TokiPublicKey};
+pub use message::{
+    MAX_MESSAGE_TOKEN_LEN, MessagePolicy, MessageRoute, MessageSigner, MessageToken,
+    MessageVerifier, VerifiedMessage, canonical_message,
+};
 pub use server::{Callee, VerifiedRequest};
 pub use token::{
     FLAG_RATCHET, HEADER_NAME, MAX_TOKEN_LEN, RequestParts, RequestToken, ResponseToken,

@@ -148,6 +148,17 @@ impl<K: PeerKeys> Callee<K> {
         clock: &dyn Clock,
     ) -> Result<VerifiedRequest, TokiError> {
         let token = RequestToken::parse(header_value.ok_or(TokiError::MissingToken)?)?;
+        self.verify_parsed_request(token, parts, clock)
+    }
+
+    /// [`Callee::verify_request`] for a token already parsed (a transport that refuses
+    /// garbage headers before reading the body need not parse twice).
+    pub fn verify_parsed_request(
+        &mut self,
+        token: RequestToken,
+        parts: &RequestParts<'_>,
+        clock: &dyn Clock,
+    ) -> Result<VerifiedRequest, TokiError> {
         parts.check_bindable()?;
         let now_ms = clock.now_ms();
         let session = self

@@ -1,6 +1,8 @@
 //! The `oscartoki` header values and the canonical strings their MACs cover
 //! (docs/toki.md, "Request token" and "Response token").
 
+use std::fmt::Write;
+
 use crate::encoding::{b64, b64_fixed, bindable, decimal_u64};
 use crate::error::TokiError;
 use crate::hello::SessionId;
@@ -150,21 +152,27 @@ pub fn canonical_request(
     token: &RequestToken,
     parts: &RequestParts<'_>,
 ) -> String {
-    [
-        LINE_REQUEST,
-        caller.as_str(),
-        callee.as_str(),
-        &token.session_id.to_string(),
-        &token.epoch.to_string(),
-        &token.counter.to_string(),
-        &token.created_ms.to_string(),
-        &token.flags.to_string(),
+    // Built in one buffer: this runs on every call, on both sides.
+    let mut out = String::with_capacity(
+        160 + caller.as_str().len()
+            + callee.as_str().len()
+            + parts.authority.len()
+            + parts.path_and_query.len(),
+    );
+    let _ = write!(
+        out,
+        "{LINE_REQUEST}\n{caller}\n{callee}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        token.session_id,
+        token.epoch,
+        token.counter,
+        token.created_ms,
+        token.flags,
         parts.method,
         parts.authority,
         parts.path_and_query,
         parts.content_digest,
-    ]
-    .join("\n")
+    );
+    out
 }
 
 /// The response MAC input: nine lines joined by `\n`, no trailing line break.
@@ -175,18 +183,16 @@ pub fn canonical_response(
     status: u16,
     content_digest: &str,
 ) -> String {
-    [
-        LINE_RESPONSE,
-        caller.as_str(),
-        callee.as_str(),
-        &request.session_id.to_string(),
-        &request.epoch.to_string(),
-        &request.counter.to_string(),
-        &b64(&request.mac),
-        &status.to_string(),
-        content_digest,
-    ]
-    .join("\n")
+    let mut out = String::with_capacity(200 + caller.as_str().len() + callee.as_str().len());
+    let _ = write!(
+        out,
+        "{LINE_RESPONSE}\n{caller}\n{callee}\n{}\n{}\n{}\n{}\n{status}\n{content_digest}",
+        request.session_id,
+        request.epoch,
+        request.counter,
+        b64(&request.mac),
+    );
+    out
 }
 
 #[cfg(test)]

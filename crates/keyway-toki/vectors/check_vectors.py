@@ -126,6 +126,26 @@ def main():
     _, _, token3 = request(req1, 1, 3, T0 + 3000, 0, "DELETE", "/v1/entries/7", empty)
     out.append(("request_token_3", token3))
 
+    # A broker message (docs/toki.md, "Message token"): Ed25519 by the sender's toki key.
+    message_body = b'{"id":7,"amount":100}'
+    message_id = bytes(range(0xC0, 0xD0))
+    created = T0 + 4000
+    canonical_message = "\n".join([
+        "keyway-toki v1 message", "orders", "amqp", "ledger.events", "entry.created",
+        b64u(message_id), str(created), content_digest(message_body)])
+    out.append(("canonical_message", canonical_message))
+    message_signature = caller.sign(canonical_message.encode())
+    message_token = f"m1.{b64u(message_id)}.{created}.{b64u(message_signature)}.orders"
+    out.append(("message_token", message_token))
+    # And verify it as a consumer would, from the token text and the public key alone.
+    version, mid, created_text, sig_text, sender = message_token.split(".", 4)
+    assert version == "m1" and sender == "orders"
+    pad = lambda t: t + "=" * (-len(t) % 4)
+    check = "\n".join([
+        "keyway-toki v1 message", sender, "amqp", "ledger.events", "entry.created", mid,
+        created_text, content_digest(message_body)])
+    caller.public_key().verify(base64.urlsafe_b64decode(pad(sig_text)), check.encode())
+
     for name, value in out:
         print(f'{name} = "{value}"'.replace("\n", "\\n"))
 

@@ -163,6 +163,37 @@ fn scenario() -> Vec<(&'static str, String)> {
         .verify_request(Some(&signed3.header_value), &request3, &clock)
         .unwrap();
     assert_eq!(verified3.token.epoch, 1);
+
+    // A broker message from `orders`, signed with its toki key (no session).
+    let route = MessageRoute::Amqp {
+        exchange: "ledger.events",
+        routing_key: "entry.created",
+    };
+    let message_body = b"{\"id\":7,\"amount\":100}";
+    let message_id: [u8; 16] = std::array::from_fn(|i| 0xc0 + i as u8);
+    let signer = MessageSigner::new(id("orders"), TokiKeyPair::from_seed(&seed(0x00)).unwrap());
+    let message = signer
+        .sign_with_id(&route, message_body, message_id, T0 + 4_000)
+        .unwrap();
+    out.push((
+        "canonical_message",
+        canonical_message(
+            &id("orders"),
+            &route,
+            &message_id,
+            message.created_ms,
+            &content_digest(message_body),
+        ),
+    ));
+    out.push(("message_token", message.encode()));
+    let mut consumers = StaticPeerKeys::new();
+    consumers.insert(id("orders"), caller_key.public_key());
+    let mut verifier = MessageVerifier::new(consumers, MessagePolicy::default());
+    clock.set(T0 + 5_000);
+    let verified = verifier
+        .verify(Some(&message.encode()), &route, message_body, &clock)
+        .unwrap();
+    assert_eq!(verified.sender, id("orders"));
     out
 }
 
@@ -247,6 +278,14 @@ const EXPECTED: &[(&str, &str)] = &[
     (
         "request_token_3",
         "v1.sLGys7S1tre4ubq7vL2-vw.1.3.1767225603000.0.KShZvXuYb4Z6UMNH_grZ9VoYUAjFjXD6zFI3NTqJjHk",
+    ),
+    (
+        "canonical_message",
+        "keyway-toki v1 message\norders\namqp\nledger.events\nentry.created\nwMHCw8TFxsfIycrLzM3Ozw\n1767225604000\nsha-256=:FnexXXLlLTxTQjbwTiIjJ+Y0DyPP8GCspVlBlbmDdGM=:",
+    ),
+    (
+        "message_token",
+        "m1.wMHCw8TFxsfIycrLzM3Ozw.1767225604000.Zv90BVbZJpTS8nHRb8NPklwzvOAwQRorf-Mn4xVGadtf_PuKEEuMiHWEZc_EGZhu_Kgalzxje1OS4wEzFr5sBg.orders",
     ),
 ];
 

@@ -1,0 +1,427 @@
+//! The server side: a tower [`Layer`] that answers hellos, verifies each request's `oscartoki`
+//! against the request it rides on, and signs each response.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::OriginalUri;
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use keyway_toki::{
+    Callee, Clock, Entropy, HEADER_NAME, Hello, PeerKeys, RequestParts, RequestToken, ServiceId,
+    SystemClock, SystemEntropy, TokiConfig, TokiError, TokiKeyPair, TokiPublicKey, VerifiedRequest,
+    content_digest,
+};
+use tower::{Layer, Service};
+
+use crate::wire::{HELLO_PATH, MAX_HANDSHAKE_BODY, OCTET_STREAM, problem, refusal};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Decides whether an authenticated caller may call a route: `(caller, method, path)`.
+pub type Authorize = dyn Fn(&ServiceId, &Method, &str) -> bool + Send + Sync;
+
+/// Peer keys behind a trait object, so the layer's type does not carry the lookup's type.
+struct DynPeers(Arc<dyn PeerKeys>);
+
+impl PeerKeys for DynPeers {
+    fn toki_key(&self, service: &ServiceId) -> Option<TokiPublicKey> {
+        self.0.toki_key(service)
+    }
+}
+
+struct Shared {
+    /// Held for microseconds (MAC checks), never across an await.
+    callee: Mutex<Callee<DynPeers>>,
+    service: ServiceId,
+    peers: Arc<dyn PeerKeys>,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+    body_limit: usize,
+    response_limit: usize,
+    authorize: Option<Arc<Authorize>>,
+}
+
+/// Configures a [`TokiLayer`].
+pub struct TokiLayerBuilder {
+    service: ServiceId,
+    key: TokiKeyPair,
+    peers: Arc<dyn PeerKeys>,
+    config: TokiConfig,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+    body_limit: usize,
+    response_limit: usize,
+    authorize: Option<Arc<Authorize>>,
+}
+
+impl TokiLayerBuilder {
+    pub fn config(mut self, config: TokiConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn entropy(mut self, entropy: Arc<dyn Entropy>) -> Self {
+        self.entropy = entropy;
+        self
+    }
+
+    /// Request bodies are buffered to be digested; larger ones get 413 (default 1 MiB).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Response bodies are buffered to be digested; larger ones become a signed 500
+    /// (default 16 MiB). Streaming responses (SSE) cannot be signed: keep them outside.
+    pub fn response_limit(mut self, bytes: usize) -> Self {
+        self.response_limit = bytes;
+        self
+    }
+
+    /// Callers this refuses get a signed 403 (their token was valid; the route is not theirs).
+    pub fn authorize(
+        mut self,
+        rule: impl Fn(&ServiceId, &Method, &str) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.authorize = Some(Arc::new(rule));
+        self
+    }
+
+    pub fn build(self) -> TokiLayer {
+        let callee = Callee::new(
+            self.service.clone(),
+            self.key,
+            DynPeers(self.peers.clone()),
+            self.config,
+        );
+        TokiLayer(Arc::new(Shared {
+            callee: Mutex::new(callee),
+            service: self.service,
+            peers: self.peers,
+            clock: self.clock,
+            entropy: self.entropy,
+            body_limit: self.body_limit,
+            response_limit: self.response_limit,
+            authorize: self.authorize,
+        }))
+    }
+}
+
+/// The toki server layer. Cloning shares the sessions; apply it to the top-level router
+/// (`Router::layer`) so that it sees the original path and serves [`HELLO_PATH`].
+#[derive(Clone)]
+pub struct TokiLayer(Arc<Shared>);
+
+impl TokiLayer {
+    /// `service` is this callee's id; `peers` holds the callers' registered toki keys.
+    pub fn builder(
+        service: ServiceId,
+        key: TokiKeyPair,
+        peers: impl PeerKeys + 'static,
+    ) -> TokiLayerBuilder {
+        TokiLayerBuilder {
+            service,
+            key,
+            peers: Arc::new(peers),
+            config: TokiConfig::default(),
+            clock: Arc::new(SystemClock),
+            entropy: Arc::new(SystemEntropy::default()),
+            body_limit: 1 << 20,
+            response_limit: 16 << 20,
+            authorize: None,
+        }
+    }
+
+    /// How many sessions the callee holds now.
+    pub fn session_count(&self) -> usize {
+        self.0
+            .callee
+            .lock()
+            .map_or(0, |callee| callee.session_count())
+    }
+}
+
+impl<S> Layer<S> for TokiLayer {
+    type Service = TokiService<S>;
+
+    fn layer(&self, inner: S) -> TokiService<S> {
+        TokiService {
+            inner,
+            shared: self.0.clone(),
+        }
+    }
+}
+
+/// The service [`TokiLayer`] wraps around an inner service.
+#[derive(Clone)]
+pub struct TokiService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TokiService<S>
+where
+    S: Service<Request<Body>, Response = Response<ResBody>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The clone that was driven to readiness is the one that must serve this call.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        Box::pin(async move { Ok(handle(shared, inner, request).await) })
+    }
+}
+
+async fn handle<S, ReqBody, ResBody>(
+    shared: Arc<Shared>,
+    mut inner: S,
+    request: Request<ReqBody>,
+) -> Response<Body>
+where
+    S: Service<Request<Body>, Response = Response<ResBody>, Error = Infallible>,
+    ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    if request.uri().path() == HELLO_PATH {
+        return hello(&shared, request).await;
+    }
+    // Garbage or absent tokens are refused before the body is read.
+    let token = match request.headers().get(HEADER_NAME) {
+        None => return rejected(&TokiError::MissingToken),
+        Some(value) => value
+            .to_str()
+            .map_err(|_| TokiError::Malformed("request token"))
+            .and_then(RequestToken::parse),
+    };
+    let token = match token {
+        Ok(token) => token,
+        Err(error) => return rejected(&error),
+    };
+    let (mut head, body) = request.into_parts();
+    let body = match read_limited(body, shared.body_limit, declared_length(&head.headers)).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let digest = content_digest(&body);
+    let path_and_query = head
+        .extensions
+        .get::<OriginalUri>()
+        .map(|original| original.0.clone())
+        .unwrap_or_else(|| head.uri.clone());
+    let path_and_query = path_and_query
+        .path_and_query()
+        .map_or("/", |value| value.as_str())
+        .to_owned();
+    let authority = head
+        .headers
+        .get(HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| head.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("")
+        .to_owned();
+    let parts = RequestParts {
+        method: head.method.as_str(),
+        authority: &authority,
+        path_and_query: &path_and_query,
+        content_digest: &digest,
+    };
+    let verified = match shared.callee.lock() {
+        Ok(mut callee) => callee.verify_parsed_request(token, &parts, shared.clock.as_ref()),
+        Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "toki state unavailable"),
+    };
+    let verified = match verified {
+        Ok(verified) => verified,
+        Err(error) => return rejected(&error),
+    };
+    let path = path_and_query.split('?').next().unwrap_or("/");
+    if let Some(authorize) = &shared.authorize
+        && !authorize(&verified.caller, &head.method, path)
+    {
+        metrics::counter!("toki_http_forbidden_total").increment(1);
+        let response = problem(
+            StatusCode::FORBIDDEN,
+            "caller not authorised for this route",
+        );
+        return sign(&shared, &verified, response, false).await;
+    }
+    metrics::counter!("toki_http_verified_total").increment(1);
+    // hyper sends no body in answer to HEAD, whatever the handler produced.
+    let head_request = head.method == Method::HEAD;
+    head.extensions.insert(verified.clone());
+    let response = match inner
+        .call(Request::from_parts(head, Body::from(body)))
+        .await
+    {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    sign(&shared, &verified, response, head_request).await
+}
+
+fn rejected(error: &TokiError) -> Response<Body> {
+    metrics::counter!("toki_http_rejected_total", "error" => error.code()).increment(1);
+    tracing::debug!(error = error.code(), "oscartoki refused");
+    refusal(error)
+}
+
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse().ok())
+}
+
+/// Buffers a body up to `limit` bytes; a declared or actual excess is a 413.
+async fn read_limited<B>(
+    body: B,
+    limit: usize,
+    declared: Option<u64>,
+) -> Result<Bytes, Response<Body>>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let too_large = || problem(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(problem(StatusCode::BAD_REQUEST, "request body unreadable")),
+    }
+}
+
+/// Buffers the inner response, digests it and adds the response token bound to the request.
+async fn sign<B>(
+    shared: &Shared,
+    verified: &VerifiedRequest,
+    response: Response<B>,
+    bodiless: bool,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (mut head, body) = response.into_parts();
+    let body = match Limited::new(body, shared.response_limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            // Signed too, so the caller can tell this answer really comes from the callee.
+            let failed = problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "response body unavailable",
+            );
+            let (failed_head, failed_body) = failed.into_parts();
+            head = failed_head;
+            match failed_body.collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(_) => Bytes::new(),
+            }
+        }
+    };
+    let body = if bodiless { Bytes::new() } else { body };
+    let signed = match shared.callee.lock() {
+        Ok(mut callee) => {
+            callee.sign_response(verified, head.status.as_u16(), &content_digest(&body))
+        }
+        Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "toki state unavailable"),
+    };
+    match signed.map(|token| HeaderValue::from_str(&token)) {
+        Ok(Ok(value)) => {
+            head.headers.insert(HEADER_NAME, value);
+            // The body was buffered: its length is now known, whatever the inner service said.
+            head.headers.remove(CONTENT_LENGTH);
+            Response::from_parts(head, Body::from(body))
+        }
+        // The session vanished between request and response (expired): say so, unsigned.
+        Ok(Err(_)) => problem(StatusCode::INTERNAL_SERVER_ERROR, "response token unusable"),
+        Err(error) => rejected(&error),
+    }
+}
+
+/// `POST HELLO_PATH`: the Hello's bytes in, the Welcome's bytes out.
+async fn hello<B>(shared: &Shared, request: Request<B>) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    if request.method() != Method::POST {
+        let mut response = problem(StatusCode::METHOD_NOT_ALLOWED, "POST a Hello here");
+        response
+            .headers_mut()
+            .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let declared = declared_length(request.headers());
+    let body = match read_limited(request.into_body(), MAX_HANDSHAKE_BODY, declared).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    // The hello's signature is checked before taking the lock too, so that forged hellos
+    // (50 µs of Ed25519 each) never hold up the verification of calls.
+    if let Err(error) = precheck_hello(shared, &body) {
+        return rejected(&error);
+    }
+    let welcome = match shared.callee.lock() {
+        Ok(mut callee) => {
+            callee.accept_hello(&body, shared.clock.as_ref(), shared.entropy.as_ref())
+        }
+        Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "toki state unavailable"),
+    };
+    match welcome {
+        Ok(welcome) => {
+            metrics::counter!("toki_http_hellos_total").increment(1);
+            let mut response = Response::new(Body::from(welcome));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM));
+            response
+        }
+        Err(error) => rejected(&error),
+    }
+}
+
+/// The stateless part of `Callee::accept_hello`, in the same order: format, addressee,
+/// registered caller, signature.
+fn precheck_hello(shared: &Shared, wire: &[u8]) -> Result<(), TokiError> {
+    let hello = Hello::from_wire(wire)?;
+    if hello.callee != shared.service {
+        return Err(TokiError::WrongCallee);
+    }
+    let key = shared
+        .peers
+        .toki_key(&hello.caller)
+        .ok_or(TokiError::UnknownPeer)?;
+    key.verify(&hello.signature_input(), &hello.signature)
+}
