@@ -88,6 +88,7 @@ measure() {
   [[ $errors == 0 ]] || die "$backend $tag: $errors failed requests ($(cat "$WORK/$backend-$tag.txt"))"
 }
 
+COLUMNS='id, version, created_at, updated_at, "firstName", "lastName", email, city, score'
 log "generating $ROWS rows"
 python3 "$HERE/gen.py" "$ROWS" "$WORK/ids.txt" >"$WORK/rows.csv"
 
@@ -106,9 +107,13 @@ for backend in $BACKENDS; do
   log "$backend: loading $ROWS rows"
   case $backend in
     sqlite)
-      sqlite3 "$dir/keyway.db" -cmd ".mode csv" ".import $WORK/rows.csv data_contact" "ANALYZE;" ;;
+      # .import into a new table takes the header as its column names; the INSERT names them.
+      sqlite3 "$dir/keyway.db" ".import --csv $WORK/rows.csv bench_rows" \
+        "INSERT INTO data_contact ($COLUMNS) SELECT $COLUMNS FROM bench_rows;" \
+        "DROP TABLE bench_rows;" "ANALYZE;" ;;
     postgres)
-      psql -q "$PG_URL" -c "\\copy data_contact FROM '$WORK/rows.csv' CSV" -c "ANALYZE data_contact" ;;
+      psql -q "$PG_URL" -c "\\copy data_contact ($COLUMNS) FROM '$WORK/rows.csv' CSV HEADER" \
+        -c "ANALYZE data_contact" ;;
   esac
   start_hub "$dir" "$db"
   client=$("$KEYWAY_BIN" --data-dir "$dir" --database "$db" client create --name bench \

@@ -25,7 +25,7 @@ pub enum DynValue {
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-fn bind_all<'q>(mut query: AnyQuery<'q>, values: &[DynValue]) -> AnyQuery<'q> {
+pub(crate) fn bind_all<'q>(mut query: AnyQuery<'q>, values: &[DynValue]) -> AnyQuery<'q> {
     for value in values {
         query = match value {
             DynValue::Null(ColumnKind::Int) => query.bind(None::<i64>),
@@ -62,6 +62,9 @@ fn read(row: &AnyRow, kinds: &[ColumnKind]) -> Result<Vec<DynValue>, StoreError>
 impl Store {
     /// Runs a statement; returns the number of rows it changed.
     pub async fn dyn_execute(&self, sql: &str, values: &[DynValue]) -> Result<u64, StoreError> {
+        if let Some(group) = self.group_commit() {
+            return group.execute(sql.to_string(), values.to_vec()).await;
+        }
         let query = bind_all(sqlx::query(self.sql(sql)), values);
         Ok(query.execute(self.writer()).await?.rows_affected())
     }

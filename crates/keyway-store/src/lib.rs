@@ -12,6 +12,7 @@ mod clients;
 mod dynamic;
 mod error;
 mod grants;
+mod group_commit;
 mod keys;
 mod link;
 mod migrate;
