@@ -150,7 +150,7 @@ pub fn check_hash(rule: Rule, cell: &str) -> Result<Option<String>, String> {
     Ok(Some(cell.to_ascii_lowercase()))
 }
 
-/// Splits one CSV line into fields (RFC 4180 quoting; no newlines inside fields).
+/// Splits one CSV record into fields (RFC 4180 quoting, newlines inside quotes included).
 pub fn split_csv_line(line: &str) -> Vec<String> {
     if !line.contains('"') {
         return line.split(',').map(str::to_string).collect();
@@ -171,6 +171,8 @@ pub struct BatchParser {
     header: Option<Header>,
     line: u64,
     pending: Vec<u8>,
+    /// Whether the scan of `pending` stopped inside a quoted CSV field.
+    in_quotes: bool,
     seen: HashMap<String, u64>,
 }
 
@@ -181,6 +183,7 @@ impl BatchParser {
             header: None,
             line: 0,
             pending: Vec::new(),
+            in_quotes: false,
             seen: HashMap::new(),
         }
     }
@@ -190,18 +193,35 @@ impl BatchParser {
         self.header.is_some() || (self.format == Format::Ndjson && self.line > 0)
     }
 
-    /// Parses every complete line of `bytes` (with what was left over before).
+    /// Parses every complete record of `bytes` (with what was left over before). A CSV
+    /// record ends at a newline outside double quotes: a quoted field may hold newlines
+    /// (RFC 4180), and `keyway link submit` quotes such patids.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Item>) -> Result<(), BatchError> {
+        let mut start = 0;
+        // Bytes already in `pending` were scanned by the previous call.
+        let from = self.pending.len();
         self.pending.extend_from_slice(bytes);
-        let Some(end) = self.pending.iter().rposition(|b| *b == b'\n') else {
-            return Ok(());
-        };
-        let rest = self.pending.split_off(end + 1);
-        let block = std::mem::replace(&mut self.pending, rest);
-        let body = block.strip_suffix(b"\n").unwrap_or(&block);
-        for line in body.split(|b| *b == b'\n') {
-            self.line(line, out)?;
+        let csv = self.format == Format::Csv;
+        let block = std::mem::take(&mut self.pending);
+        for (i, byte) in block.iter().enumerate().skip(from) {
+            match byte {
+                b'"' if csv => self.in_quotes = !self.in_quotes,
+                b'\n' if !self.in_quotes => {
+                    self.record(&block[start..i], out)?;
+                    start = i + 1;
+                }
+                _ => {}
+            }
         }
+        self.pending = block[start..].to_vec();
+        Ok(())
+    }
+
+    /// One record: its first line number is the next line; embedded newlines count too.
+    fn record(&mut self, raw: &[u8], out: &mut Vec<Item>) -> Result<(), BatchError> {
+        let embedded = raw.iter().filter(|b| **b == b'\n').count() as u64;
+        self.line(raw, out)?;
+        self.line += embedded;
         Ok(())
     }
 
@@ -209,7 +229,7 @@ impl BatchParser {
     pub fn finish(&mut self, out: &mut Vec<Item>) -> Result<(), BatchError> {
         let rest = std::mem::take(&mut self.pending);
         if !rest.is_empty() {
-            self.line(&rest, out)?;
+            self.record(&rest, out)?;
         }
         if self.format == Format::Csv && self.header.is_none() {
             return Err(BatchError::Empty);

@@ -205,6 +205,43 @@ fn parses_csv_in_pieces_with_bad_rows() {
 }
 
 #[test]
+fn quoted_fields_may_hold_newlines_and_commas_in_any_piece_size() {
+    let h = |n: u8| format!("{n:064x}");
+    let text = format!(
+        "\u{feff}PATID,F_L_D_R\r\n\"p,1\",{}\r\n\"two\nline\",{}\n\"say \"\"hi\"\"\",{}\nplain,{}",
+        h(1),
+        h(2),
+        h(3),
+        h(4)
+    );
+    for piece in [1, 2, 5, 64, 10_000] {
+        let mut parser = BatchParser::new(Format::Csv);
+        let mut items = Vec::new();
+        for part in text.as_bytes().chunks(piece) {
+            parser.feed(part, &mut items).unwrap();
+        }
+        parser.finish(&mut items).unwrap();
+        let got: Vec<(u64, String)> = items
+            .iter()
+            .map(|item| match item {
+                Item::Record { line, record } => (*line, record.patid.clone()),
+                Item::Rejected { line, reason, .. } => panic!("line {line}: {reason}"),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, "p,1".to_string()),
+                (3, "two\nline".to_string()),
+                (5, "say \"hi\"".to_string()),
+                (6, "plain".to_string()),
+            ],
+            "piece {piece}"
+        );
+    }
+}
+
+#[test]
 fn refuses_identifying_columns() {
     let mut parser = BatchParser::new(Format::Csv);
     let err = parser
