@@ -57,6 +57,10 @@ pub struct LinkSubmitArgs {
     /// Write rows the hub refused (line, patid, reason) to this CSV.
     #[arg(long, value_name = "FILE")]
     pub errors: Option<PathBuf>,
+    /// Check every row first (field count, patid, hash format, a patid given twice) and send
+    /// nothing if any row is bad; without it bad rows are reported and the rest is linked.
+    #[arg(long)]
+    pub strict: bool,
     /// Rows per request.
     #[arg(long, default_value_t = 10_000)]
     pub batch_size: usize,

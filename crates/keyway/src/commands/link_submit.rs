@@ -134,7 +134,7 @@ fn read_secret(path: &std::path::Path) -> anyhow::Result<Zeroizing<String>> {
     Ok(Zeroizing::new(text.trim().to_string()))
 }
 
-fn csv_field(out: &mut String, field: &str) {
+pub(crate) fn csv_field(out: &mut String, field: &str) {
     if field.contains([',', '"', '\n', '\r']) {
         out.push('"');
         out.push_str(&field.replace('"', "\"\""));
@@ -146,6 +146,16 @@ fn csv_field(out: &mut String, field: &str) {
 
 pub async fn run(args: LinkSubmitArgs) -> anyhow::Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    if args.strict {
+        let bad = super::link_strict::precheck(&args.input, args.errors.as_deref())?;
+        if bad > 0 {
+            let report = match &args.errors {
+                Some(path) => format!("see {}", path.display()),
+                None => "use --errors FILE for the list".into(),
+            };
+            anyhow::bail!("{bad} rows have errors; nothing was submitted (--strict); {report}");
+        }
+    }
     let input =
         File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?;
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);

@@ -4,6 +4,7 @@ pub mod data_export;
 pub mod keys;
 pub mod link;
 pub mod link_admin;
+pub mod link_strict;
 pub mod link_submit;
 pub mod serve;
 pub mod transfer;

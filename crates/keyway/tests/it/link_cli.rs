@@ -89,3 +89,73 @@ fn partner_create_then_submit_writes_links_and_errors() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("identifying"));
     assert!(!dir.path().join("none.csv").exists());
 }
+
+#[test]
+fn strict_submit_sends_nothing_from_a_file_with_a_bad_row() {
+    let hub = Hub::start();
+    let client = hub.create_client("site", &["client_credentials"], "link:submit", &[]);
+    let id = str_field(&client, "client_id").to_string();
+    hub.cli_json(&[
+        "link", "partner", "create", "--code", "SITE", "--client", &id,
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, str_field(&client, "client_secret")).unwrap();
+    let input = dir.path().join("hashes.csv");
+    let output = dir.path().join("links.csv");
+    let errors = dir.path().join("errors.csv");
+    let submit = || {
+        keyway()
+            .args([
+                "link",
+                "submit",
+                "--strict",
+                "--quiet",
+                "--hub",
+                &hub.endpoint(""),
+            ])
+            .args(["--client-id", &id])
+            .arg("--client-secret-file")
+            .arg(&secret)
+            .arg("--input")
+            .arg(&input)
+            .arg("--output")
+            .arg(&output)
+            .arg("--errors")
+            .arg(&errors)
+            .output()
+            .unwrap()
+    };
+    // A patid with a comma and a newline travels quoted (RFC 4180) and comes back intact.
+    let good = format!("PATID,F_L_D_S\np1,{}\n\"p,2\nb\",{}\n", h(1), h(2));
+    std::fs::write(&input, format!("{good}p3,xyz\np1,{}\n", h(3))).unwrap();
+    let refused = submit();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("nothing was submitted"));
+    let report = std::fs::read_to_string(&errors).unwrap();
+    assert!(
+        report.contains("5,p3,F_L_D_S: not a SHA-256 hash"),
+        "{report}"
+    );
+    assert!(
+        report.contains("6,p1,duplicate patid (first on line 2)"),
+        "{report}"
+    );
+    assert!(!output.exists());
+    assert_eq!(hub.cli_json(&["link", "stats"])["records"], 0);
+
+    std::fs::write(&input, good).unwrap();
+    let run = submit();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mut reader = csv::Reader::from_path(&output).unwrap();
+    let patids: Vec<String> = reader
+        .records()
+        .map(|r| r.unwrap().get(0).unwrap().to_string())
+        .collect();
+    assert_eq!(patids, ["p1", "p,2\nb"]);
+    assert_eq!(hub.cli_json(&["link", "stats"])["records"], 2);
+}
