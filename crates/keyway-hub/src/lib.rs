@@ -41,6 +41,8 @@ pub struct HubOptions {
     pub schemas: Option<PathBuf>,
     /// Let a schema change drop columns of removed properties (their data is lost).
     pub allow_drop_columns: bool,
+    /// The order of rules that settles linkage conflicts; `None` keeps the default.
+    pub link_rule_priority: Option<Vec<keyway_link::Rule>>,
 }
 
 /// Shared state of every handler.
@@ -78,7 +80,10 @@ impl Hub {
         keyway_auth::create_data_dir(&options.data_dir)?;
         let store = Store::open(&options.database_url).await?;
         let link_secret = keyway_auth::random_token(entropy.as_ref(), 32);
-        let link = LinkService::open(store.clone(), &link_secret).await?;
+        let mut link = LinkService::open(store.clone(), &link_secret).await?;
+        if let Some(priority) = &options.link_rule_priority {
+            link = link.with_priority(priority.clone());
+        }
         let auth = AuthService::start(
             store,
             options.auth.clone(),

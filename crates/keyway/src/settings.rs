@@ -22,6 +22,35 @@ pub struct FileConfig {
     pub schemas: Option<PathBuf>,
     #[serde(default)]
     pub oauth: OAuthFileConfig,
+    #[serde(default)]
+    pub link: LinkFileConfig,
+}
+
+/// `[link]`: the hub's record linker.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkFileConfig {
+    /// Rules in the order that settles conflicts (rules left out come last).
+    pub rule_priority: Option<Vec<String>>,
+}
+
+impl LinkFileConfig {
+    /// The configured priority, each name checked (`None`: the linker's default).
+    pub fn priority(&self) -> anyhow::Result<Option<Vec<keyway_link::Rule>>> {
+        let Some(names) = &self.rule_priority else {
+            return Ok(None);
+        };
+        let mut rules = Vec::with_capacity(names.len());
+        for name in names {
+            let rule = keyway_link::Rule::parse(name)
+                .with_context(|| format!("keyway.toml [link] rule_priority: {name:?}"))?;
+            if rules.contains(&rule) {
+                anyhow::bail!("keyway.toml [link] rule_priority: {name:?} is listed twice");
+            }
+            rules.push(rule);
+        }
+        Ok(Some(rules))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -133,6 +162,23 @@ mod tests {
             issuer: None,
             log_format: None,
         }
+    }
+
+    #[test]
+    fn link_rule_priority_names_are_checked() {
+        let parse = |text: &str| toml::from_str::<FileConfig>(text).unwrap().link.priority();
+        assert_eq!(parse("").unwrap(), None);
+        assert_eq!(
+            parse("[link]\nrule_priority = [\"f_l_d_r\", \"F_L_D_S\"]").unwrap(),
+            Some(vec![keyway_link::Rule::FLDR, keyway_link::Rule::FLDS])
+        );
+        let unknown = parse("[link]\nrule_priority = [\"F_L\"]").unwrap_err();
+        assert!(
+            format!("{unknown:#}").contains("rule_priority: \"F_L\""),
+            "{unknown:#}"
+        );
+        let twice = parse("[link]\nrule_priority = [\"F_L_D_R\", \"f_l_d_r\"]").unwrap_err();
+        assert!(twice.to_string().contains("twice"));
     }
 
     #[test]

@@ -146,6 +146,7 @@ impl TestHub {
                 auth: config,
                 schemas: schemas.clone(),
                 allow_drop_columns: false,
+                link_rule_priority: None,
             },
             clock.clone(),
             Arc::new(SystemEntropy::default()),

@@ -20,6 +20,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
             .clone()
             .or_else(|| settings.file.schemas.clone()),
         allow_drop_columns: args.allow_drop_columns,
+        link_rule_priority: settings.file.link.priority()?,
     };
     let hub = Hub::open(&options)
         .await

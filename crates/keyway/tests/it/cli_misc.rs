@@ -250,3 +250,40 @@ fn sigterm_stops_the_hub_gracefully() {
         "the port still answers after the hub stopped"
     );
 }
+
+#[test]
+fn the_sample_config_is_valid_and_a_bad_rule_priority_stops_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let sample = crate::harness::repo_root().join("docs/keyway.toml");
+    let listed = keyway()
+        .arg("--config")
+        .arg(&sample)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["client", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", text(&listed));
+
+    let config = dir.path().join("keyway.toml");
+    std::fs::write(
+        &config,
+        "[link]\nrule_priority = [\"F_L_D_S\", \"SOUNDEX\"]\n",
+    )
+    .unwrap();
+    let refused = keyway()
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("rule_priority: \"SOUNDEX\""),
+        "{}",
+        text(&refused)
+    );
+}
