@@ -144,3 +144,9 @@ if out:
         json.dump(r, f)
 PY
 ((failed == 0)) || log "$failed sends failed: $(sort "$WORK"/errors.* | uniq -c | head -5)"
+
+# The handshake rate without process start-up: server and client loops in one process.
+if [[ -z ${BENCH_SKIP_BUILD:-} ]]; then
+  (cd "$REPO" && cargo build --release -q -p keyway-transfer --example handshakes)
+fi
+log "in-process handshakes ($LOOPS loops, ${DURATION} s): $("$CARGO_TARGET_DIR/release/examples/handshakes" "$DURATION" "$LOOPS")"
