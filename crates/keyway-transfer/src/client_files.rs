@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
 
 use crate::digest::{FileDigest, hash_prefix};
-use crate::frame::{Frame, FrameError, Kind, read_frame, write_frame};
+use crate::frame::{DataBuffer, Frame, FrameError, Kind, read_frame, write_frame};
 use crate::server_files::{FLAG_OVERWRITE, FLAG_RESUME};
 use crate::{Client, Reply, TransferError};
 
@@ -41,24 +41,22 @@ impl Client {
         let mut digest = FileDigest::new(remote_name, size);
         hash_prefix(&mut file, offset, &mut digest).await?;
         file.seek(std::io::SeekFrom::Start(offset)).await?;
-        let mut buf = vec![0u8; CHUNK];
+        let mut out = DataBuffer::new(CHUNK);
         let mut sent = offset;
         if !progress(sent, size) {
             return Err(TransferError::Aborted);
         }
         while sent < size {
-            let want = buf
-                .len()
-                .min(usize::try_from(size - sent).unwrap_or(usize::MAX));
-            let n = file.read(&mut buf[..want]).await?;
+            let want = usize::try_from(size - sent).unwrap_or(usize::MAX);
+            let n = file.read(out.space(want)).await?;
             if n == 0 {
                 return Err(TransferError::Io(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     "the local file shrank while being sent",
                 )));
             }
-            digest.update(&buf[..n]);
-            write_frame(&mut self.stream, &Frame::Data(buf[..n].to_vec())).await?;
+            digest.update(out.data(n));
+            out.send(&mut self.stream, n).await?;
             sent += n as u64;
             if !progress(sent, size) {
                 return Err(TransferError::Aborted);

@@ -255,6 +255,47 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// A reusable send buffer with room for a DATA header in front: file data is read straight
+/// behind the header and the frame leaves in one write, with no copy of the chunk.
+pub struct DataBuffer {
+    buf: Vec<u8>,
+}
+
+impl DataBuffer {
+    /// Chunks of at most `chunk` bytes (capped at [`MAX_PAYLOAD`]).
+    pub fn new(chunk: usize) -> DataBuffer {
+        DataBuffer {
+            buf: vec![0; HEADER_LEN + chunk.clamp(1, MAX_PAYLOAD)],
+        }
+    }
+
+    /// Where to read up to `want` bytes of the next chunk.
+    pub fn space(&mut self, want: usize) -> &mut [u8] {
+        let end = HEADER_LEN + want.min(self.buf.len() - HEADER_LEN);
+        &mut self.buf[HEADER_LEN..end]
+    }
+
+    /// The first `n` bytes read into [`DataBuffer::space`].
+    pub fn data(&self, n: usize) -> &[u8] {
+        &self.buf[HEADER_LEN..HEADER_LEN + n]
+    }
+
+    /// Sends the first `n` bytes of the chunk as one DATA frame.
+    pub async fn send<W: AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+        n: usize,
+    ) -> Result<(), TransferIoError> {
+        if HEADER_LEN + n > self.buf.len() {
+            return Err(FrameError::TooLarge(n).into());
+        }
+        self.buf[0] = T_DATA;
+        self.buf[1..HEADER_LEN].copy_from_slice(&(n as u32).to_be_bytes());
+        writer.write_all(&self.buf[..HEADER_LEN + n]).await?;
+        Ok(())
+    }
+}
+
 /// Reading or writing frames failed.
 #[derive(Debug, Error)]
 pub enum TransferIoError {
@@ -279,6 +320,20 @@ mod tests {
     }
 
     /// The vectors of docs/transfer.md.
+    #[tokio::test]
+    async fn data_buffer_sends_what_encode_would() {
+        let mut out = DataBuffer::new(8);
+        assert_eq!(out.space(100).len(), 8, "capped at the chunk size");
+        out.space(3).copy_from_slice(b"abc");
+        assert_eq!(out.data(3), b"abc");
+        let mut sent = Vec::new();
+        out.send(&mut sent, 3).await.unwrap();
+        let mut expected = Vec::new();
+        Frame::Data(b"abc".to_vec()).encode(&mut expected).unwrap();
+        assert_eq!(sent, expected);
+        assert!(out.send(&mut sent, 9).await.is_err());
+    }
+
     #[test]
     fn spec_vectors() {
         let request = Frame::Request {

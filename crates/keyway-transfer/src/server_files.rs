@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt, BufWriter};
 
 use crate::digest::{FileDigest, hash_prefix};
-use crate::frame::{Frame, FrameError, read_frame, write_frame};
+use crate::frame::{DataBuffer, Frame, FrameError, read_frame, write_frame};
 use crate::paths::{check_real_location, confined};
 use crate::{KeyRights, PublicKey, Reply, ServerConfig, TransferError};
 
@@ -260,21 +260,19 @@ where
     let mut digest = FileDigest::new(name, size);
     hash_prefix(&mut file, offset, &mut digest).await?;
     write_frame(stream, &Frame::Ready { offset, size }).await?;
-    let mut buf = vec![0u8; CHUNK];
+    let mut out = DataBuffer::new(CHUNK);
     let mut sent = offset;
     while sent < size {
-        let want = buf
-            .len()
-            .min(usize::try_from(size - sent).unwrap_or(usize::MAX));
-        let n = file.read(&mut buf[..want]).await?;
+        let want = usize::try_from(size - sent).unwrap_or(usize::MAX);
+        let n = file.read(out.space(want)).await?;
         if n == 0 {
             return Err(TransferError::Io(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "the file shrank while being sent",
             )));
         }
-        digest.update(&buf[..n]);
-        write_frame(stream, &Frame::Data(buf[..n].to_vec())).await?;
+        digest.update(out.data(n));
+        out.send(stream, n).await?;
         sent += n as u64;
     }
     write_frame(stream, &Frame::Digest(digest.finish())).await?;
