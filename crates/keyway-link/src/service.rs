@@ -1,6 +1,7 @@
 //! The hub's linking service: runs the [`Linker`] over the store, one chunk per transaction.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use aws_lc_rs::hmac;
 use keyway_store::{
@@ -27,7 +28,12 @@ pub struct LinkService {
     store: Store,
     key: hmac::Key,
     priority: Vec<Rule>,
+    /// Records linked (`seq`) when the planner statistics were last refreshed.
+    analyzed_at: AtomicI64,
 }
+
+/// Statistics are refreshed each time the number of linked records doubles from this.
+const ANALYZE_FROM: i64 = 5_000;
 
 impl std::fmt::Debug for LinkService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -43,6 +49,7 @@ impl LinkService {
             store,
             key: hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
             priority: DEFAULT_PRIORITY.to_vec(),
+            analyzed_at: AtomicI64::new(0),
         })
     }
 
@@ -98,6 +105,25 @@ impl LinkService {
 
     pub async fn stats(&self) -> Result<LinkStatsRow, StoreError> {
         self.store.link_stats().await
+    }
+
+    /// Refreshes the link tables' statistics when the linked records have doubled since the
+    /// last time (a handful of ANALYZE runs for any table size). A failure only costs speed.
+    async fn refresh_statistics(&self, linked: i64) {
+        let last = self.analyzed_at.load(Ordering::Relaxed);
+        if linked < 2 * last.max(ANALYZE_FROM) {
+            return;
+        }
+        if self
+            .analyzed_at
+            .compare_exchange(last, linked, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return; // another batch is refreshing them
+        }
+        if let Err(err) = self.store.analyze_link_tables().await {
+            tracing::warn!(%err, "could not refresh the link tables' statistics");
+        }
     }
 
     /// Links `records` of `partner` in order, in one transaction holding the link lock.
@@ -195,6 +221,7 @@ impl LinkService {
         tx.insert_hashes(&hash_rows).await?;
         tx.insert_conflicts(&conflict_rows).await?;
         tx.commit(next_seq).await?;
+        self.refresh_statistics(next_seq).await;
         Ok(decisions)
     }
 }

@@ -8,7 +8,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// Values per `IN (…)` list or per multi-row insert statement (well under every backend's
 /// limit on bound parameters).
@@ -198,6 +198,20 @@ impl Store {
             ));
         }
         Ok(stats)
+    }
+
+    /// Refreshes the planner statistics of the link tables (PostgreSQL, MySQL). Without them a
+    /// server whose autovacuum is off or late keeps planning for the empty tables it first
+    /// saw: look-ups by hash turn into scans and linking slows down as the tables grow.
+    /// SQLite plans by its indexes alone; nothing to do there.
+    pub async fn analyze_link_tables(&self) -> Result<(), StoreError> {
+        let sql = match self.backend() {
+            Backend::Postgres => "ANALYZE link_records, link_hashes",
+            Backend::Mysql => "ANALYZE TABLE link_records, link_hashes",
+            Backend::Sqlite => return Ok(()),
+        };
+        sqlx::query(sql).execute(self.writer()).await?;
+        Ok(())
     }
 
     /// Starts a linking transaction, waiting for any other linker to finish first.
