@@ -213,3 +213,16 @@ async fn refuses_missing_tokens_scopes_partners_and_identifiers() {
     })
     .await;
 }
+
+/// The statistics refresh the linker runs as its tables grow is valid SQL on every backend,
+/// also while the tables hold rows.
+#[tokio::test]
+async fn link_tables_can_be_analysed_on_every_backend() {
+    on_every_backend(async |hub: &TestHub| {
+        let token = partner(hub, "ANA").await;
+        let (status, _) = submit(hub, &token, format!("PATID,F_L_D_S\np1,{}\n", h(1))).await;
+        assert_eq!(status, 200);
+        hub.auth.store().analyze_link_tables().await.unwrap();
+    })
+    .await;
+}
