@@ -174,6 +174,34 @@ impl Hub {
         self.dir.path()
     }
 
+    /// Kills the hub with SIGKILL (no shutdown of any kind), then starts a new one on the same
+    /// data dir and address, and waits until it is ready.
+    pub fn kill_and_restart(&mut self, extra: &[&str]) {
+        let mut child = self.child.take().expect("hub is running");
+        let _ = child.kill();
+        let _ = child.wait();
+        self.join_readers();
+        let listen = self.url.trim_start_matches("http://").to_string();
+        let mut child = keyway()
+            .args(["serve", "--listen", &listen, "--data-dir"])
+            .arg(self.dir.path())
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn keyway serve");
+        self.readers = vec![
+            drain(child.stdout.take().expect("stdout"), self.output.clone()),
+            drain(child.stderr.take().expect("stderr"), self.output.clone()),
+        ];
+        self.child = Some(child);
+        if let Err(output) = self.wait_ready() {
+            panic!("the restarted hub did not become ready:\n{output}");
+        }
+    }
+
     /// The process id of the running hub.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("hub is running").id()

@@ -159,3 +159,90 @@ fn strict_submit_sends_nothing_from_a_file_with_a_bad_row() {
     assert_eq!(patids, ["p1", "p,2\nb"]);
     assert_eq!(hub.cli_json(&["link", "stats"])["records"], 2);
 }
+
+/// The hub killed (SIGKILL) while a submission streams: after a restart, submitting the same
+/// file again gives every patid one UUID, the same as an uninterrupted run would keep, and
+/// nothing is stored twice.
+#[test]
+fn a_hub_killed_mid_submission_loses_and_duplicates_nothing() {
+    let mut hub = Hub::start();
+    let client = hub.create_client("site", &["client_credentials"], "link:submit", &[]);
+    let id = str_field(&client, "client_id").to_string();
+    hub.cli_json(&[
+        "link", "partner", "create", "--code", "SITE", "--client", &id,
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, str_field(&client, "client_secret")).unwrap();
+    let input = dir.path().join("hashes.csv");
+    let rows = 60_000u32;
+    let mut text = String::from("PATID,F_L_D_R,F_L_D_S\n");
+    for i in 0..rows {
+        text.push_str(&format!("p{i},{},{}\n", h(i), h(1_000_000 + i)));
+    }
+    std::fs::write(&input, text).unwrap();
+    let url = hub.endpoint("");
+    let submit = |out: &std::path::Path| {
+        keyway()
+            .args(["link", "submit", "--quiet", "--hub", &url])
+            .args(["--client-id", &id, "--batch-size", "500", "--attempts", "1"])
+            .arg("--client-secret-file")
+            .arg(&secret)
+            .arg("--input")
+            .arg(&input)
+            .arg("--output")
+            .arg(out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = dir.path().join("first.csv");
+    let mut running = submit(&first);
+    // Kill the hub once some batches are stored but well before the end.
+    let started = std::time::Instant::now();
+    loop {
+        let stats = hub.cli_json(&["link", "stats"]);
+        if stats["records"].as_u64().unwrap_or(0) >= 1_000 {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 60, "no progress: {stats}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    hub.kill_and_restart(&[]);
+    let status = running.wait().unwrap();
+    let linked_before = hub.cli_json(&["link", "stats"])["records"]
+        .as_u64()
+        .unwrap();
+    if linked_before < u64::from(rows) {
+        assert!(
+            !status.success(),
+            "an interrupted submission must not claim success"
+        );
+        assert!(!first.exists(), "no partial output file");
+    }
+
+    let second = dir.path().join("second.csv");
+    let status = submit(&second).wait().unwrap();
+    assert!(status.success());
+    let stats = hub.cli_json(&["link", "stats"]);
+    assert_eq!(stats["records"], u64::from(rows), "{stats}");
+    let mut reader = csv::Reader::from_path(&second).unwrap();
+    let mut uuids = std::collections::HashSet::new();
+    for record in reader.records() {
+        let record = record.unwrap();
+        assert!(matches!(&record[2], "NEW" | "LINKED"), "{record:?}");
+        assert!(
+            uuids.insert(record[1].to_string()),
+            "a UUID given twice: {record:?}"
+        );
+    }
+    assert_eq!(uuids.len(), rows as usize);
+    // A third run answers the same UUIDs again.
+    let third = dir.path().join("third.csv");
+    assert!(submit(&third).wait().unwrap().success());
+    assert_eq!(
+        std::fs::read_to_string(&third).unwrap(),
+        std::fs::read_to_string(&second).unwrap()
+    );
+}
