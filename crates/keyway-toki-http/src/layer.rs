@@ -20,6 +20,7 @@ use keyway_toki::{
 };
 use tower::{Layer, Service};
 
+use crate::hub::PeerResolver;
 use crate::wire::{HELLO_PATH, MAX_HANDSHAKE_BODY, OCTET_STREAM, problem, refusal};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -46,6 +47,7 @@ struct Shared {
     body_limit: usize,
     response_limit: usize,
     authorize: Option<Arc<Authorize>>,
+    resolver: Option<Arc<dyn PeerResolver>>,
 }
 
 /// Configures a [`TokiLayer`].
@@ -59,6 +61,7 @@ pub struct TokiLayerBuilder {
     body_limit: usize,
     response_limit: usize,
     authorize: Option<Arc<Authorize>>,
+    resolver: Option<Arc<dyn PeerResolver>>,
 }
 
 impl TokiLayerBuilder {
@@ -99,6 +102,13 @@ impl TokiLayerBuilder {
         self
     }
 
+    /// Looks a hello's caller up (for example at the hub, [`crate::HubPeerKeys`]) before its key
+    /// is checked; `resolver` should fill the `peers` table the layer was built with.
+    pub fn resolver(mut self, resolver: impl PeerResolver + 'static) -> Self {
+        self.resolver = Some(Arc::new(resolver));
+        self
+    }
+
     pub fn build(self) -> TokiLayer {
         let callee = Callee::new(
             self.service.clone(),
@@ -115,6 +125,7 @@ impl TokiLayerBuilder {
             body_limit: self.body_limit,
             response_limit: self.response_limit,
             authorize: self.authorize,
+            resolver: self.resolver,
         }))
     }
 }
@@ -141,6 +152,7 @@ impl TokiLayer {
             body_limit: 1 << 20,
             response_limit: 16 << 20,
             authorize: None,
+            resolver: None,
         }
     }
 
@@ -388,6 +400,12 @@ where
         Ok(body) => body,
         Err(response) => return response,
     };
+    if let Some(resolver) = &shared.resolver
+        && let Ok(hello) = Hello::from_wire(&body)
+        && hello.callee == shared.service
+    {
+        resolver.resolve(&hello.caller).await;
+    }
     // The hello's signature is checked before taking the lock too, so that forged hellos
     // (50 µs of Ed25519 each) never hold up the verification of calls.
     if let Err(error) = precheck_hello(shared, &body) {
