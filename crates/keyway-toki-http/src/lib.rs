@@ -55,12 +55,17 @@
 //! # }
 //! ```
 
+mod activity;
 mod client;
 mod error;
 mod hub;
 mod layer;
 mod wire;
 
+pub use activity::{
+    ActivitySink, CallEvent, EVENTS_PATH, EventBatch, ReporterConfig, RouteTemplate,
+    remember_route, spawn_reporter,
+};
 pub use client::{TokiClient, TokiClientBuilder, TokiResponse};
 pub use error::TokiHttpError;
 pub use hub::{
