@@ -21,6 +21,7 @@ mod scope;
 mod service;
 mod throttle;
 mod tokens;
+mod toki_peers;
 mod users;
 mod verified;
 
@@ -40,4 +41,5 @@ pub use scope::ScopeSet;
 pub use service::AuthService;
 pub use throttle::LoginThrottle;
 pub use tokens::{AccessTokenClaims, Audience};
+pub use toki_peers::TokiPeer;
 pub use users::{NewUser, UserInfo};

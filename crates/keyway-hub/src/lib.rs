@@ -12,6 +12,7 @@ mod link;
 mod metrics;
 mod oauth;
 mod pages;
+mod toki_peers;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -116,6 +117,7 @@ impl Hub {
             .merge(health::routes())
             .merge(data::routes())
             .merge(link::routes())
+            .merge(toki_peers::routes())
             .layer(axum::middleware::from_fn(metrics::track))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -109,6 +109,7 @@ impl Store {
             "DELETE FROM consents WHERE client_id = ?",
             "DELETE FROM client_assertions WHERE client_id = ?",
             "DELETE FROM client_keys WHERE client_id = ?",
+            "DELETE FROM toki_keys WHERE client_id = ?",
         ] {
             sqlx::query(self.sql(table))
                 .bind(client_id)

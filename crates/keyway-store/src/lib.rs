@@ -18,6 +18,7 @@ mod link;
 mod migrate;
 mod sessions;
 mod settings;
+mod toki_keys;
 mod users;
 
 pub use backend::{Backend, Store};
@@ -32,4 +33,5 @@ pub use link::{
     LinkConflictRow, LinkHashRow, LinkPartnerRecord, LinkRecordRow, LinkStatsRow, LinkTx,
 };
 pub use sessions::LoginSessionRecord;
+pub use toki_keys::TokiKeyRecord;
 pub use users::UserRecord;

@@ -31,6 +31,11 @@ macro_rules! migrations {
                 name: "client_keys",
                 sql: include_str!(concat!("../migrations/", $backend, "/0003_client_keys.sql")),
             },
+            Migration {
+                version: 4,
+                name: "toki_keys",
+                sql: include_str!(concat!("../migrations/", $backend, "/0004_toki_keys.sql")),
+            },
         ]
     };
 }

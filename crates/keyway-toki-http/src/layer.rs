@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::OriginalUri;
@@ -20,6 +21,8 @@ use keyway_toki::{
 };
 use tower::{Layer, Service};
 
+use crate::activity::{ActivitySink, CallEvent, RouteTemplate};
+use crate::hub::PeerResolver;
 use crate::wire::{HELLO_PATH, MAX_HANDSHAKE_BODY, OCTET_STREAM, problem, refusal};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -46,6 +49,8 @@ struct Shared {
     body_limit: usize,
     response_limit: usize,
     authorize: Option<Arc<Authorize>>,
+    resolver: Option<Arc<dyn PeerResolver>>,
+    activity: Option<ActivitySink>,
 }
 
 /// Configures a [`TokiLayer`].
@@ -59,6 +64,8 @@ pub struct TokiLayerBuilder {
     body_limit: usize,
     response_limit: usize,
     authorize: Option<Arc<Authorize>>,
+    resolver: Option<Arc<dyn PeerResolver>>,
+    activity: Option<ActivitySink>,
 }
 
 impl TokiLayerBuilder {
@@ -99,6 +106,20 @@ impl TokiLayerBuilder {
         self
     }
 
+    /// Looks a hello's caller up (for example at the hub, [`crate::HubPeerKeys`]) before its key
+    /// is checked; `resolver` should fill the `peers` table the layer was built with.
+    pub fn resolver(mut self, resolver: impl PeerResolver + 'static) -> Self {
+        self.resolver = Some(Arc::new(resolver));
+        self
+    }
+
+    /// Records a [`CallEvent`] per verified or refused call (a `try_send`, never waiting),
+    /// for example into [`crate::spawn_reporter`]'s sink.
+    pub fn activity(mut self, sink: ActivitySink) -> Self {
+        self.activity = Some(sink);
+        self
+    }
+
     pub fn build(self) -> TokiLayer {
         let callee = Callee::new(
             self.service.clone(),
@@ -115,6 +136,8 @@ impl TokiLayerBuilder {
             body_limit: self.body_limit,
             response_limit: self.response_limit,
             authorize: self.authorize,
+            resolver: self.resolver,
+            activity: self.activity,
         }))
     }
 }
@@ -141,6 +164,8 @@ impl TokiLayer {
             body_limit: 1 << 20,
             response_limit: 16 << 20,
             authorize: None,
+            resolver: None,
+            activity: None,
         }
     }
 
@@ -200,9 +225,17 @@ where
     }
 }
 
+/// What a call's handling learnt, for its activity event.
+#[derive(Default)]
+struct Noted {
+    caller: Option<String>,
+    failure: Option<&'static str>,
+    bytes_in: u64,
+}
+
 async fn handle<S, ReqBody, ResBody>(
     shared: Arc<Shared>,
-    mut inner: S,
+    inner: S,
     request: Request<ReqBody>,
 ) -> Response<Body>
 where
@@ -212,12 +245,59 @@ where
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
+    let mut noted = Noted::default();
+    let Some(sink) = shared.activity.clone() else {
+        return verify_and_call(&shared, inner, request, &mut noted).await;
+    };
+    let started = Instant::now();
+    let ts_ms = shared.clock.now_ms();
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let response = verify_and_call(&shared, inner, request, &mut noted).await;
+    let is_hello = path == HELLO_PATH;
+    // A successful hello is not a call; a refused one is worth seeing.
+    if !(is_hello && noted.failure.is_none()) {
+        let route = response
+            .extensions()
+            .get::<RouteTemplate>()
+            .map_or(path, |template| template.0.clone());
+        sink.record(CallEvent {
+            ts_ms: u64::try_from(ts_ms).unwrap_or(0),
+            caller: noted.caller,
+            callee: shared.service.as_str().to_owned(),
+            method,
+            route,
+            status: response.status().as_u16(),
+            latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            bytes_in: noted.bytes_in,
+            bytes_out: http_body::Body::size_hint(response.body())
+                .exact()
+                .unwrap_or(0),
+            failure: noted.failure.map(str::to_owned),
+        });
+    }
+    response
+}
+
+async fn verify_and_call<S, ReqBody, ResBody>(
+    shared: &Shared,
+    mut inner: S,
+    request: Request<ReqBody>,
+    noted: &mut Noted,
+) -> Response<Body>
+where
+    S: Service<Request<Body>, Response = Response<ResBody>, Error = Infallible>,
+    ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
     if request.uri().path() == HELLO_PATH {
-        return hello(&shared, request).await;
+        return hello(shared, request, noted).await;
     }
     // Garbage or absent tokens are refused before the body is read.
     let token = match request.headers().get(HEADER_NAME) {
-        None => return rejected(&TokiError::MissingToken),
+        None => return rejected(&TokiError::MissingToken, noted),
         Some(value) => value
             .to_str()
             .map_err(|_| TokiError::Malformed("request token"))
@@ -225,13 +305,17 @@ where
     };
     let token = match token {
         Ok(token) => token,
-        Err(error) => return rejected(&error),
+        Err(error) => return rejected(&error, noted),
     };
     let (mut head, body) = request.into_parts();
     let body = match read_limited(body, shared.body_limit, declared_length(&head.headers)).await {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(response) => {
+            noted.failure = Some("body_rejected");
+            return response;
+        }
     };
+    noted.bytes_in = body.len() as u64;
     let digest = content_digest(&body);
     let path_and_query = head
         .extensions
@@ -261,18 +345,20 @@ where
     };
     let verified = match verified {
         Ok(verified) => verified,
-        Err(error) => return rejected(&error),
+        Err(error) => return rejected(&error, noted),
     };
+    noted.caller = Some(verified.caller.as_str().to_owned());
     let path = path_and_query.split('?').next().unwrap_or("/");
     if let Some(authorize) = &shared.authorize
         && !authorize(&verified.caller, &head.method, path)
     {
         metrics::counter!("toki_http_forbidden_total").increment(1);
+        noted.failure = Some("forbidden");
         let response = problem(
             StatusCode::FORBIDDEN,
             "caller not authorised for this route",
         );
-        return sign(&shared, &verified, response, false).await;
+        return sign(shared, &verified, response, false, noted).await;
     }
     metrics::counter!("toki_http_verified_total").increment(1);
     // hyper sends no body in answer to HEAD, whatever the handler produced.
@@ -285,10 +371,11 @@ where
         Ok(response) => response,
         Err(never) => match never {},
     };
-    sign(&shared, &verified, response, head_request).await
+    sign(shared, &verified, response, head_request, noted).await
 }
 
-fn rejected(error: &TokiError) -> Response<Body> {
+fn rejected(error: &TokiError, noted: &mut Noted) -> Response<Body> {
+    noted.failure = Some(error.code());
     metrics::counter!("toki_http_rejected_total", "error" => error.code()).increment(1);
     tracing::debug!(error = error.code(), "oscartoki refused");
     refusal(error)
@@ -328,6 +415,7 @@ async fn sign<B>(
     verified: &VerifiedRequest,
     response: Response<B>,
     bodiless: bool,
+    noted: &mut Noted,
 ) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -366,12 +454,12 @@ where
         }
         // The session vanished between request and response (expired): say so, unsigned.
         Ok(Err(_)) => problem(StatusCode::INTERNAL_SERVER_ERROR, "response token unusable"),
-        Err(error) => rejected(&error),
+        Err(error) => rejected(&error, noted),
     }
 }
 
 /// `POST HELLO_PATH`: the Hello's bytes in, the Welcome's bytes out.
-async fn hello<B>(shared: &Shared, request: Request<B>) -> Response<Body>
+async fn hello<B>(shared: &Shared, request: Request<B>, noted: &mut Noted) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -388,10 +476,19 @@ where
         Ok(body) => body,
         Err(response) => return response,
     };
+    if let Ok(hello) = Hello::from_wire(&body) {
+        // Claimed, not verified: reported with a failure only.
+        noted.caller = Some(hello.caller.as_str().to_owned());
+        if let Some(resolver) = &shared.resolver
+            && hello.callee == shared.service
+        {
+            resolver.resolve(&hello.caller).await;
+        }
+    }
     // The hello's signature is checked before taking the lock too, so that forged hellos
     // (50 µs of Ed25519 each) never hold up the verification of calls.
     if let Err(error) = precheck_hello(shared, &body) {
-        return rejected(&error);
+        return rejected(&error, noted);
     }
     let welcome = match shared.callee.lock() {
         Ok(mut callee) => {
@@ -408,7 +505,7 @@ where
                 .insert(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM));
             response
         }
-        Err(error) => rejected(&error),
+        Err(error) => rejected(&error, noted),
     }
 }
 

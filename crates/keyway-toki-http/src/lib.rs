@@ -55,12 +55,21 @@
 //! # }
 //! ```
 
+mod activity;
 mod client;
 mod error;
+mod hub;
 mod layer;
 mod wire;
 
+pub use activity::{
+    ActivitySink, CallEvent, EVENTS_PATH, EventBatch, ReporterConfig, RouteTemplate,
+    remember_route, spawn_reporter,
+};
 pub use client::{TokiClient, TokiClientBuilder, TokiResponse};
 pub use error::TokiHttpError;
+pub use hub::{
+    HubCredentials, HubPeerKeys, HubSession, PEERS_PATH, Peer, PeerResolver, TOKEN_PATH,
+};
 pub use layer::{Authorize, TokiLayer, TokiLayerBuilder, TokiService};
 pub use wire::{CONTENT_DIGEST, HELLO_PATH, challenge, challenge_error, status_for};

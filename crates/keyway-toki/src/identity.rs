@@ -81,12 +81,42 @@ impl TokiKeyPair {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokiPublicKey(pub [u8; 32]);
 
+/// The key type word of a public key line, shared with keyway-transfer's identities so one
+/// Ed25519 key file can serve both.
+pub const TOKI_KEY_TYPE: &str = "keyway-ed25519";
+
 impl TokiPublicKey {
+    /// Parses a public key line, `keyway-ed25519 <standard base64 of 32 bytes> [comment]`
+    /// (what `keyway transfer keygen` writes and [`fmt::Display`] prints).
+    pub fn parse(line: &str) -> Result<TokiPublicKey, TokiError> {
+        use base64::Engine;
+        let mut parts = line.split_whitespace();
+        if parts.next() != Some(TOKI_KEY_TYPE) {
+            return Err(TokiError::BadKey);
+        }
+        let encoded = parts.next().ok_or(TokiError::BadKey)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| TokiError::BadKey)?;
+        bytes
+            .try_into()
+            .map(TokiPublicKey)
+            .map_err(|_| TokiError::BadKey)
+    }
+
     /// Checks an Ed25519 signature by this key (`BadSignature` when it does not verify).
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), TokiError> {
         UnparsedPublicKey::new(&ED25519, &self.0)
             .verify(message, signature)
             .map_err(|_| TokiError::BadSignature)
+    }
+}
+
+impl fmt::Display for TokiPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(self.0);
+        write!(f, "{TOKI_KEY_TYPE} {encoded}")
     }
 }
 
@@ -131,6 +161,27 @@ mod tests {
             ServiceId::new("x".repeat(256)),
             Err(TokiError::InvalidServiceId)
         );
+    }
+
+    #[test]
+    fn public_key_lines_round_trip() {
+        let public = TokiKeyPair::from_seed(&[7u8; 32]).unwrap().public_key();
+        let line = public.to_string();
+        assert!(line.starts_with("keyway-ed25519 "));
+        assert_eq!(TokiPublicKey::parse(&line), Ok(public));
+        assert_eq!(
+            TokiPublicKey::parse(&format!("{line} orders@host")),
+            Ok(public)
+        );
+        for bad in [
+            "",
+            "keyway-ed25519",
+            "ssh-ed25519 AAAA",
+            "keyway-ed25519 !!",
+            "keyway-ed25519 AAAA",
+        ] {
+            assert_eq!(TokiPublicKey::parse(bad), Err(TokiError::BadKey), "{bad:?}");
+        }
     }
 
     #[test]

@@ -76,7 +76,9 @@ pub use config::TokiConfig;
 pub use encoding::content_digest;
 pub use error::TokiError;
 pub use hello::{Hello, PendingHello, SessionId, Welcome};
-pub use identity::{PeerKeys, ServiceId, StaticPeerKeys, TokiKeyPair, TokiPublicKey};
+pub use identity::{
+    PeerKeys, ServiceId, StaticPeerKeys, TOKI_KEY_TYPE, TokiKeyPair, TokiPublicKey,
+};
 pub use message::{
     MAX_MESSAGE_TOKEN_LEN, MessagePolicy, MessageRoute, MessageSigner, MessageToken,
     MessageVerifier, VerifiedMessage, canonical_message,

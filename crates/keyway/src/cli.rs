@@ -336,6 +336,17 @@ pub enum ClientCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Register (or replace) a client's toki key: the Ed25519 public key that identifies the
+    /// service in oscartoki calls (docs/toki.md). Peers fetch it from GET /toki/v1/peers/ID.
+    AddTokiKey {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        /// A file holding the public key line ("keyway-ed25519 BASE64 [comment]"), or - for stdin.
+        #[arg(long, value_name = "FILE|-")]
+        public_key: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Delete a client and revoke everything issued to it.
     Delete {
         #[arg(allow_hyphen_values = true)]

@@ -18,3 +18,4 @@ mod link;
 mod oauth2_crate;
 mod private_key_jwt;
 mod refresh;
+mod toki_peers;

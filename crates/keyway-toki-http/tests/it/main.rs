@@ -2,5 +2,6 @@
 //! byte-level proxy that tampers with traffic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod activity;
 mod calls;
 mod harness;

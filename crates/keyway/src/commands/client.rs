@@ -77,8 +77,13 @@ pub async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<(
         }
         ClientCommand::Show { client_id, json } => {
             let info = service.show_client(&client_id).await?;
+            let toki = service.toki_peer(&info.client_id).await?;
             if json.json {
-                print_json(&info)?;
+                let mut value = serde_json::to_value(&info)?;
+                if let (Some(toki), Some(map)) = (&toki, value.as_object_mut()) {
+                    map.insert("toki_key".into(), json!(toki.toki_key));
+                }
+                print_json(&value)?;
             } else {
                 println!("client_id:     {}", info.client_id);
                 println!("name:          {}", info.name);
@@ -94,6 +99,9 @@ pub async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<(
                 println!("created:       {}", when(info.created_at));
                 for key in service.client_transfer_keys(Some(&info.client_id)).await? {
                     println!("transfer key:  {} ({})", key.public_key, key.fingerprint);
+                }
+                if let Some(toki) = toki {
+                    println!("toki key:      {}", toki.toki_key);
                 }
             }
         }
@@ -128,6 +136,31 @@ pub async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<(
                 )?;
             } else {
                 println!("registered {} for client {client_id}", public.fingerprint());
+            }
+        }
+        ClientCommand::AddTokiKey {
+            client_id,
+            public_key,
+            json,
+        } => {
+            let text = if public_key == "-" {
+                std::io::read_to_string(std::io::stdin()).context("cannot read stdin")?
+            } else {
+                std::fs::read_to_string(&public_key)
+                    .with_context(|| format!("cannot read {public_key}"))?
+            };
+            let line = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'));
+            let key = keyway_toki::TokiPublicKey::parse(line.unwrap_or("")).map_err(|_| {
+                anyhow::anyhow!("{public_key}: not a toki public key line (keyway-ed25519 BASE64)")
+            })?;
+            service.set_toki_key(&client_id, &key.to_string()).await?;
+            if json.json {
+                print_json(&json!({ "client_id": client_id, "toki_key": key.to_string() }))?;
+            } else {
+                println!("registered toki key for client {client_id}: {key}");
             }
         }
         ClientCommand::Delete { client_id, json } => {

@@ -212,6 +212,28 @@ fn keys_registered_at_the_hub_are_admitted() {
         pub_file.to_str().unwrap(),
     ]);
     assert!(admin(&["client", "show", &client_id]).contains("transfer key:"));
+    // The same key file also registers the client's toki identity.
+    admin(&[
+        "client",
+        "add-toki-key",
+        &client_id,
+        "--public-key",
+        pub_file.to_str().unwrap(),
+    ]);
+    let line = std::fs::read_to_string(&pub_file).unwrap();
+    let shown: serde_json::Value =
+        serde_json::from_str(&admin(&["client", "show", &client_id, "--json"])).unwrap();
+    let toki_key = shown["toki_key"].as_str().unwrap();
+    assert!(line.starts_with(toki_key), "{toki_key} vs {line}");
+    assert!(admin(&["client", "show", &client_id]).contains("toki key:"));
+    let out = keyway()
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["client", "add-toki-key", &client_id, "--public-key", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an empty stdin is not a key");
     // A malformed key is refused with a clear message.
     let out = keyway()
         .arg("--data-dir")

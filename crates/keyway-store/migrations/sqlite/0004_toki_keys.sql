@@ -1,0 +1,7 @@
+-- Toki keys (docs/toki.md): one Ed25519 public key per OAuth client, the service's identity in
+-- oscartoki. Re-registering replaces it (rotation); deleting the client deletes it.
+CREATE TABLE IF NOT EXISTS toki_keys (
+    client_id TEXT NOT NULL PRIMARY KEY,
+    public_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
