@@ -338,3 +338,80 @@ async fn two_registered_services_call_each_other_and_show_up_as_edges() {
     crate::activity_page::screenshot(&hub, o, l).await;
     hub.finish().await;
 }
+
+/// The whole pipeline under load (not a timed assertion: it prints figures and checks only
+/// that nothing was lost): 20,000 events offered at 10,000/s through `ActivitySink::record`,
+/// the reporter's batches over HTTP, and the hub's ingest.
+/// `cargo test -p keyway-hub --test it -- --ignored --nocapture activity_pipeline`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "load measurement; run by hand"]
+async fn activity_pipeline_load() {
+    let hub = TestHub::start(&Backend::Sqlite).await;
+    let (ledger, secret) = hub
+        .client(&["client_credentials"], "activity:report", &[])
+        .await;
+    let (monitor, monitor_secret) = hub
+        .client(&["client_credentials"], "activity:read", &[])
+        .await;
+    let read = client_credentials_token(&hub, &monitor, &monitor_secret).await;
+    let session = Arc::new(HubSession::new(
+        http(),
+        HubCredentials {
+            hub_url: hub.base.clone(),
+            client_id: ledger.clone(),
+            client_secret: secret,
+            scope: "activity:report".into(),
+        },
+    ));
+    let (sink, _task) = spawn_reporter(session, ReporterConfig::default());
+    let template = keyway_toki_http::CallEvent {
+        ts_ms: 0,
+        caller: Some("orders".into()),
+        callee: ledger.clone(),
+        method: "POST".into(),
+        route: "/v1/entries/{id}".into(),
+        status: 200,
+        latency_us: 900,
+        bytes_in: 14,
+        bytes_out: 120,
+        failure: None,
+    };
+    let (total, per_tick) = (20_000u64, 100u64);
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let started = std::time::Instant::now();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..total / per_tick {
+        tick.tick().await;
+        for _ in 0..per_tick {
+            let event = keyway_toki_http::CallEvent {
+                ts_ms: hub_now() as u64,
+                ..template.clone()
+            };
+            let before = std::time::Instant::now();
+            sink.record(event);
+            slowest = slowest.max(before.elapsed());
+        }
+    }
+    let offered_for = started.elapsed();
+    let mut received = 0;
+    for _ in 0..100 {
+        received = edges(&hub, &read).await["events_total"].as_u64().unwrap();
+        if received + sink.dropped() >= total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let done = started.elapsed();
+    println!(
+        "offered {total} events in {:.2} s ({:.0}/s); hub received {received} after {:.2} s \
+         ({:.0}/s); dropped {}; slowest record() {:?}",
+        offered_for.as_secs_f64(),
+        total as f64 / offered_for.as_secs_f64(),
+        done.as_secs_f64(),
+        received as f64 / done.as_secs_f64(),
+        sink.dropped(),
+        slowest,
+    );
+    assert_eq!(received + sink.dropped(), total);
+    hub.finish().await;
+}
