@@ -2,6 +2,7 @@
 //! health and metrics. Handlers are thin: parse, call [`keyway_auth::AuthService`], and map
 //! its typed errors to responses in [`errors`].
 
+mod activity;
 mod cookies;
 mod data;
 mod errors;
@@ -27,6 +28,7 @@ use keyway_link::LinkService;
 use keyway_store::Store;
 use tokio::net::TcpListener;
 
+pub use activity::{ActivityMap, CallEvent, Snapshot};
 pub use oauth::discovery::{authorization_server_metadata, openid_configuration};
 
 /// Largest request body accepted anywhere (forms and JSON are small; this stops floods).
@@ -53,6 +55,8 @@ pub struct AppState {
     pub data: Option<Arc<keyway_data::DataService>>,
     /// Record linkage (hub side).
     pub link: Arc<LinkService>,
+    /// The live activity map (in memory, per hub process).
+    pub activity: Arc<ActivityMap>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -105,6 +109,7 @@ impl Hub {
             state: AppState {
                 auth,
                 link: Arc::new(link),
+                activity: Arc::new(ActivityMap::default()),
                 data,
                 metrics: metrics::install(),
             },
@@ -118,6 +123,7 @@ impl Hub {
             .merge(data::routes())
             .merge(link::routes())
             .merge(toki_peers::routes())
+            .merge(activity::routes())
             .layer(axum::middleware::from_fn(metrics::track))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -11,6 +11,12 @@
 //! The client opens a session on first use and after expiry, signs each request and returns
 //! only answers whose toki verifies.
 //!
+//! With the hub (docs/toki.md, "Identities at the hub" and "Activity map"): [`HubPeerKeys`]
+//! fetches and caches callers' registered toki keys and scopes (give it to the builder both as
+//! the peers table and as [`TokiLayerBuilder::resolver`]); [`spawn_reporter`] sends the call
+//! events that [`TokiLayerBuilder::activity`] records (a `try_send`, never waiting) to the hub
+//! in batches; [`remember_route`] lets events carry route templates instead of paths.
+//!
 //! ```
 //! use axum::{Extension, Router, routing::post};
 //! use keyway_toki::*;

@@ -49,6 +49,11 @@ impl Browser {
         }
     }
 
+    /// A cookie the hub set, for handing the session to another client (Chromium).
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies.get(name).map(String::as_str)
+    }
+
     fn cookie_header(&self) -> String {
         self.cookies
             .iter()

@@ -1,0 +1,269 @@
+//! The live activity map: edges (caller → callee) with their window figures, and a ring of
+//! the latest verification failures. Bounded: at most [`MAX_EDGES`] edges (idle ones are
+//! forgotten first) and [`MAX_FAILURES`] failures.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::window::{EdgeFigures, EdgeWindow, Observation, WINDOW_MS};
+
+pub const MAX_EDGES: usize = 512;
+pub const MAX_FAILURES: usize = 100;
+/// Caller name of refused calls whose caller could not be authenticated.
+pub const UNVERIFIED: &str = "(unverified)";
+
+/// One call event as reporters send it (docs/toki.md, "Activity map").
+#[derive(Debug, Clone, Deserialize)]
+pub struct CallEvent {
+    pub ts_ms: i64,
+    #[serde(default)]
+    pub caller: Option<String>,
+    pub callee: String,
+    #[serde(default)]
+    pub method: String,
+    #[serde(default)]
+    pub route: String,
+    pub status: u16,
+    #[serde(default)]
+    pub latency_us: u64,
+    #[serde(default)]
+    pub bytes_in: u64,
+    #[serde(default)]
+    pub bytes_out: u64,
+    #[serde(default)]
+    pub failure: Option<String>,
+}
+
+/// A refused call, as the failures table shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub ts_ms: i64,
+    /// Authenticated for `forbidden`; otherwise only claimed (or absent).
+    pub caller: Option<String>,
+    pub callee: String,
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+    pub code: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Edge {
+    pub caller: String,
+    pub callee: String,
+    #[serde(flatten)]
+    pub figures: EdgeFigures,
+    pub last_seen_ms: i64,
+}
+
+/// What `/activity/v1/edges` and the stream answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub now_ms: i64,
+    pub window_s: i64,
+    pub nodes: Vec<String>,
+    pub edges: Vec<Edge>,
+    pub failures: Vec<Failure>,
+    pub events_total: u64,
+    /// Events reporters say they dropped (full queue, failed report).
+    pub reporter_dropped_total: u64,
+    /// Events the hub could not place (too old, too new, or no room for a new edge).
+    pub ignored_total: u64,
+}
+
+#[derive(Default)]
+struct State {
+    edges: HashMap<(String, String), EdgeWindow>,
+    failures: VecDeque<Failure>,
+    events_total: u64,
+    reporter_dropped_total: u64,
+    ignored_total: u64,
+}
+
+#[derive(Default)]
+pub struct ActivityMap(Mutex<State>);
+
+/// A 5xx answer or a refusal counts as an error of its edge.
+fn is_error(event: &CallEvent) -> bool {
+    event.failure.is_some() || event.status >= 500
+}
+
+impl ActivityMap {
+    /// Adds a reporter's batch (its events already checked to be its own).
+    pub fn ingest(&self, events: &[CallEvent], reporter_dropped: u64, now_ms: i64) {
+        let Ok(mut state) = self.0.lock() else {
+            return;
+        };
+        state.reporter_dropped_total += reporter_dropped;
+        for event in events {
+            state.events_total += 1;
+            if let Some(code) = &event.failure {
+                if state.failures.len() == MAX_FAILURES {
+                    state.failures.pop_front();
+                }
+                state.failures.push_back(Failure {
+                    ts_ms: event.ts_ms,
+                    caller: event.caller.clone(),
+                    callee: event.callee.clone(),
+                    method: event.method.clone(),
+                    route: event.route.clone(),
+                    status: event.status,
+                    code: code.clone(),
+                });
+            }
+            // Only an authenticated caller names an edge: `forbidden` calls had a valid token.
+            let authenticated = matches!(event.failure.as_deref(), None | Some("forbidden"));
+            let caller = match (&event.caller, authenticated) {
+                (Some(caller), true) => caller.clone(),
+                _ => UNVERIFIED.to_owned(),
+            };
+            let observation = Observation {
+                ts_ms: event.ts_ms,
+                latency_us: event.latency_us,
+                bytes_in: event.bytes_in,
+                bytes_out: event.bytes_out,
+                error: is_error(event),
+                refused: event.failure.is_some(),
+            };
+            let key = (caller, event.callee.clone());
+            if !state.edges.contains_key(&key) && state.edges.len() >= MAX_EDGES {
+                state.edges.retain(|_, edge| !edge.is_idle(now_ms));
+                if state.edges.len() >= MAX_EDGES {
+                    state.ignored_total += 1;
+                    continue;
+                }
+            }
+            let placed = state
+                .edges
+                .entry(key)
+                .or_default()
+                .observe(observation, now_ms);
+            if !placed {
+                state.ignored_total += 1;
+            }
+        }
+    }
+
+    /// The edges active in the window ending at `now_ms`, sorted, and the latest failures
+    /// (newest first).
+    pub fn snapshot(&self, now_ms: i64) -> Snapshot {
+        let Ok(mut state) = self.0.lock() else {
+            return Snapshot {
+                now_ms,
+                window_s: WINDOW_MS / 1000,
+                nodes: Vec::new(),
+                edges: Vec::new(),
+                failures: Vec::new(),
+                events_total: 0,
+                reporter_dropped_total: 0,
+                ignored_total: 0,
+            };
+        };
+        state.edges.retain(|_, edge| !edge.is_idle(now_ms));
+        let mut edges: Vec<Edge> = state
+            .edges
+            .iter()
+            .map(|((caller, callee), window)| Edge {
+                caller: caller.clone(),
+                callee: callee.clone(),
+                figures: window.figures(now_ms),
+                last_seen_ms: window.last_seen_ms,
+            })
+            .filter(|edge| edge.figures.calls > 0)
+            .collect();
+        edges.sort_by(|a, b| (&a.caller, &a.callee).cmp(&(&b.caller, &b.callee)));
+        let nodes: BTreeSet<String> = edges
+            .iter()
+            .flat_map(|e| [e.caller.clone(), e.callee.clone()])
+            .collect();
+        Snapshot {
+            now_ms,
+            window_s: WINDOW_MS / 1000,
+            nodes: nodes.into_iter().collect(),
+            edges,
+            failures: state.failures.iter().rev().cloned().collect(),
+            events_total: state.events_total,
+            reporter_dropped_total: state.reporter_dropped_total,
+            ignored_total: state.ignored_total,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(caller: Option<&str>, callee: &str, status: u16, failure: Option<&str>) -> CallEvent {
+        CallEvent {
+            ts_ms: 1_000_000,
+            caller: caller.map(str::to_owned),
+            callee: callee.into(),
+            method: "POST".into(),
+            route: "/v1/x".into(),
+            status,
+            latency_us: 2_000,
+            bytes_in: 1,
+            bytes_out: 2,
+            failure: failure.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn edges_failures_and_unverified_callers() {
+        let map = ActivityMap::default();
+        map.ingest(
+            &[
+                event(Some("orders"), "ledger", 200, None),
+                event(Some("orders"), "ledger", 503, None),
+                event(Some("orders"), "ledger", 403, Some("forbidden")),
+                event(Some("mallory"), "ledger", 401, Some("bad_mac")),
+            ],
+            7,
+            1_000_000,
+        );
+        let snap = map.snapshot(1_000_500);
+        assert_eq!(snap.nodes, vec![UNVERIFIED, "ledger", "orders"]);
+        let orders = &snap.edges[1];
+        assert_eq!(
+            (orders.caller.as_str(), orders.figures.calls),
+            ("orders", 3)
+        );
+        assert_eq!((orders.figures.errors, orders.figures.refused), (2, 1));
+        assert_eq!(snap.edges[0].caller, UNVERIFIED);
+        assert_eq!(snap.failures.len(), 2);
+        assert_eq!(snap.failures[0].code, "bad_mac", "newest first");
+        assert_eq!((snap.events_total, snap.reporter_dropped_total), (4, 7));
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let map = ActivityMap::default();
+        let many: Vec<CallEvent> = (0..MAX_EDGES + 10)
+            .map(|i| event(Some(&format!("svc{i}")), "ledger", 401, Some("replayed")))
+            .collect();
+        map.ingest(&many, 0, 1_000_000);
+        let snap = map.snapshot(1_000_000);
+        assert_eq!(snap.failures.len(), MAX_FAILURES);
+        assert_eq!(snap.edges.len(), 1, "refusals share the unverified edge");
+        let verified: Vec<CallEvent> = (0..MAX_EDGES + 10)
+            .map(|i| event(Some(&format!("svc{i}")), "ledger", 200, None))
+            .collect();
+        map.ingest(&verified, 0, 1_000_000);
+        let snap = map.snapshot(1_000_000);
+        assert_eq!(snap.edges.len(), MAX_EDGES);
+        assert_eq!(snap.ignored_total, 11);
+        // Once idle, old edges make room.
+        let later = 1_000_000 + 2 * WINDOW_MS;
+        map.ingest(
+            &[CallEvent {
+                ts_ms: later,
+                ..event(Some("new"), "ledger", 200, None)
+            }],
+            0,
+            later,
+        );
+        assert_eq!(map.snapshot(later).edges.len(), 1);
+    }
+}

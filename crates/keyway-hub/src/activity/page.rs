@@ -1,0 +1,70 @@
+//! `GET /activity`: the live page, for a signed-in hub user. The HTML is server-rendered (the
+//! failures table works without JavaScript); `app.js`, served from the hub itself so that the
+//! CSP can stay `script-src 'self'` (no inline script, no CDN), draws the graph and keeps it
+//! current from the server-sent events of `/activity/v1/stream`.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::map::Failure;
+use super::{STREAM, has_session};
+use crate::AppState;
+use crate::pages::{ErrorPage, html};
+
+#[derive(Template)]
+#[template(path = "activity.html")]
+struct ActivityPage<'a> {
+    stream: &'a str,
+    script: &'a str,
+    window_s: i64,
+    failures: &'a [Failure],
+}
+
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+                   style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match has_session(&state, &headers).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return html(
+                StatusCode::UNAUTHORIZED,
+                &ErrorPage {
+                    code: "login_required",
+                    description: "the activity map is for signed-in hub users: sign in \
+                                  through any application that uses this hub, then reload",
+                },
+            );
+        }
+        Err(response) => return response,
+    }
+    let snapshot = state.activity.snapshot(state.auth.clock().now_ms());
+    let page = ActivityPage {
+        stream: STREAM,
+        script: super::SCRIPT,
+        window_s: snapshot.window_s,
+        failures: &snapshot.failures,
+    };
+    let mut response = html(StatusCode::OK, &page);
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    response
+}
+
+pub async fn script() -> Response {
+    let mut response = include_str!("app.js").into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}

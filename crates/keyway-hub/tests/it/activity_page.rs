@@ -1,0 +1,83 @@
+//! `/activity` in headless Chromium (playwright-core from crates/keyway/tests/interop/browser,
+//! the system Chromium): the graph draws the reported edges, updates within a second, lists
+//! failures; a screenshot goes to tests/artifacts/browser/activity.png. Missing tools skip
+//! with a notice, unless KEYWAY_REQUIRE_INTEROP=1, where they fail.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::TestHub;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn chromium() -> String {
+    std::env::var("KEYWAY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+fn browser_dir() -> PathBuf {
+    repo_root().join("crates/keyway/tests/interop/browser")
+}
+
+fn missing() -> Option<String> {
+    let node = Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|out| out.status.success()) {
+        return Some("node is not installed".into());
+    }
+    let module = browser_dir().join("node_modules/playwright-core");
+    if !module.is_dir() {
+        return Some(format!("{} is missing (npm ci)", module.display()));
+    }
+    let chromium = chromium();
+    (!Path::new(&chromium).exists()).then(|| format!("{chromium} is missing"))
+}
+
+pub async fn screenshot(hub: &TestHub, caller: &str, callee: &str) {
+    if let Some(missing) = missing() {
+        if std::env::var("KEYWAY_REQUIRE_INTEROP").as_deref() == Ok("1") {
+            panic!("activity page: {missing}, and KEYWAY_REQUIRE_INTEROP=1");
+        }
+        eprintln!(
+            "SKIPPED: activity page in Chromium: {missing} (run scripts/install-test-deps.sh)"
+        );
+        return;
+    }
+    let session = crate::activity::session_cookie(hub).await;
+    let artifacts = std::env::var("KEYWAY_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("tests/artifacts"))
+        .join("browser");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("activity.png");
+    let _ = std::fs::remove_file(&shot);
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(browser_dir().join("activity.mjs"))
+        .current_dir(browser_dir())
+        .env("KEYWAY_HUB_URL", &hub.base)
+        .env("KEYWAY_SESSION", &session)
+        .env("KEYWAY_EDGE", format!("{caller}->{callee}"))
+        .env("KEYWAY_CHROMIUM", chromium())
+        .env("KEYWAY_ARTIFACTS", &artifacts)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("activity.mjs timed out")
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!("--- browser/activity.mjs ---\n{text}");
+    assert!(output.status.success(), "activity.mjs failed:\n{text}");
+    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        size > 1000,
+        "screenshot {} missing or empty",
+        shot.display()
+    );
+}
