@@ -31,11 +31,11 @@ impl Report {
     }
 }
 
-/// Checks every row of `input` as the hub would (field count, empty patid, hash format) and
-/// refuses a patid given twice anywhere in the file. Returns the number of bad rows; they are
-/// listed in `errors` when given (written only if there are any).
-pub fn precheck(input: &Path, errors: Option<&Path>) -> anyhow::Result<u64> {
+/// Opens a hash file: its CSV reader past the header row (BOM dropped), the parsed header and
+/// the file's size. Shared by `submit` and its `--strict` check so both read files alike.
+pub fn open_hash_file(input: &Path) -> anyhow::Result<(csv::Reader<BufReader<File>>, Header, u64)> {
     let file = File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -56,6 +56,15 @@ pub fn precheck(input: &Path, errors: Option<&Path>) -> anyhow::Result<u64> {
         })
         .collect();
     let header = Header::parse(&names).with_context(|| format!("{}", input.display()))?;
+    Ok((reader, header, size))
+}
+
+/// Checks every row of `input` as the hub would (field count, empty patid, hash format) and
+/// refuses a patid given twice anywhere in the file. Returns the number of bad rows; they are
+/// listed in `errors` when given (written only if there are any).
+pub fn precheck(input: &Path, errors: Option<&Path>) -> anyhow::Result<u64> {
+    let (mut reader, header, _) = open_hash_file(input)?;
+    let mut record = csv::StringRecord::new();
     let mut report = Report {
         file: errors.map(AtomicFile::create).transpose()?,
         bad: 0,

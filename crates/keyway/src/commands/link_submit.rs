@@ -1,12 +1,10 @@
 //! `keyway link submit`: send a hash file to the hub in batches and write the links it answers.
 
-use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use keyway_link::batch::Header;
 use zeroize::Zeroizing;
 
 use super::link::AtomicFile;
@@ -156,29 +154,8 @@ pub async fn run(args: LinkSubmitArgs) -> anyhow::Result<()> {
             anyhow::bail!("{bad} rows have errors; nothing was submitted (--strict); {report}");
         }
     }
-    let input =
-        File::open(&args.input).with_context(|| format!("cannot open {}", args.input.display()))?;
-    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(BufReader::with_capacity(1 << 20, input));
+    let (mut reader, header, size) = super::link_strict::open_hash_file(&args.input)?;
     let mut record = csv::StringRecord::new();
-    if !reader.read_record(&mut record)? {
-        anyhow::bail!("{} is empty (no header row)", args.input.display());
-    }
-    let names: Vec<&str> = record
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            if i == 0 {
-                f.trim_start_matches('\u{feff}')
-            } else {
-                f
-            }
-        })
-        .collect();
-    let header = Header::parse(&names).with_context(|| format!("{}", args.input.display()))?;
     let mut head_line = String::from("PATID");
     for (_, rule) in &header.rules {
         head_line.push(',');
