@@ -36,12 +36,14 @@ fn schemathesis_finds_no_failure_in_the_data_api() {
     // A fixed seed keeps CI repeatable; KEYWAY_ST_SEED explores others.
     let seed = std::env::var("KEYWAY_ST_SEED").unwrap_or_else(|_| "20261124".into());
     let config = repo_root().join("crates/keyway/tests/interop/schemathesis/schemathesis.toml");
+    // One worker: with two threads, hypothesis' lambda-source parsing can hit a CPython 3.11
+    // AST race ("AST constructor recursion depth mismatch"), a failure of the tool, not the API.
     let mut command = Command::new(&st);
     command
         .arg("--config-file")
         .arg(&config)
         .args(["run", &hub.endpoint("/api/openapi.json")])
-        .args(["--seed", &seed, "--workers", "2", "--no-color"])
+        .args(["--seed", &seed, "--workers", "1", "--no-color"])
         .env("KEYWAY_ST_TOKEN", &token);
     let (status, output) = run_with_timeout(&mut command, Duration::from_secs(300));
     assert!(
