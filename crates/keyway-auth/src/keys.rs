@@ -300,7 +300,7 @@ pub fn create_data_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Writes a secret file so that it is never visible half-written or with loose permissions:
 /// created 0600 under a temporary name, fsynced, then renamed into place.
-pub(crate) fn write_private_file(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_private_file(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     #[cfg(unix)]
     {

@@ -35,7 +35,7 @@ pub use entropy::{Entropy, SecretString, SystemEntropy, random_hex, random_token
 pub use error::{AdminError, ErrorCode, OAuthError};
 pub use grants::{TokenRequest, TokenResponse};
 pub use introspect::Introspection;
-pub use keys::{KeyRing, KeySummary, SigningAlg, create_data_dir};
+pub use keys::{KeyRing, KeySummary, SigningAlg, create_data_dir, write_private_file};
 pub use remote_jwks::JwksSource;
 pub use scope::ScopeSet;
 pub use service::AuthService;

@@ -15,6 +15,7 @@ use axum::routing::get;
 use keyway_data::{DataError, DataService, Item, UpdateMode};
 
 use crate::AppState;
+use crate::caller::{self, TokiCall};
 use crate::errors::problem;
 
 pub fn routes() -> Router<AppState> {
@@ -24,8 +25,8 @@ pub fn routes() -> Router<AppState> {
             "/api/{segment}",
             get(read)
                 .post(create)
-                .put(|s, p, h, b| update(s, p, h, b, UpdateMode::Replace))
-                .patch(|s, p, h, b| update(s, p, h, b, UpdateMode::Merge))
+                .put(|s, t, p, h, b| update(s, t, p, h, b, UpdateMode::Replace))
+                .patch(|s, t, p, h, b| update(s, t, p, h, b, UpdateMode::Merge))
                 .delete(delete)
                 .fallback(other_method),
         )
@@ -42,55 +43,19 @@ fn service(state: &AppState) -> Result<&Arc<DataService>, Response> {
     })
 }
 
-/// The token's scopes, or the 401 to send.
-async fn scopes(state: &AppState, headers: &HeaderMap) -> Result<Vec<String>, Response> {
-    let unauthorized = |error: Option<&str>| {
-        let mut response = problem(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            "a valid bearer access token is required",
-        );
-        let challenge = match error {
-            Some(e) => format!("Bearer realm=\"keyway\", error=\"{e}\""),
-            None => "Bearer realm=\"keyway\"".to_string(),
-        };
-        if let Ok(value) = HeaderValue::from_str(&challenge) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
-        }
-        response
-    };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            (v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ")).then(|| v[7..].trim())
-        });
-    let Some(token) = token else {
-        return Err(unauthorized(None));
-    };
-    let claims = match state.auth.active_access_token(token).await {
-        Ok(Some(claims)) => claims,
-        Ok(None) => return Err(unauthorized(Some("invalid_token"))),
-        Err(_) => {
-            return Err(problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                "token check failed",
-            ));
-        }
-    };
+/// The caller's scopes (bearer token for this API's audience, or a toki service), or the
+/// 401 to send.
+async fn scopes(
+    state: &AppState,
+    headers: &HeaderMap,
+    toki: &TokiCall,
+) -> Result<Vec<String>, Response> {
+    let caller = caller::authenticate(state, headers, toki).await?;
     // The token must be meant for this API (RFC 8707 audience).
-    if !claims.aud.contains(&state.auth.config().default_audience) {
-        return Err(unauthorized(Some("invalid_token")));
+    if !caller.is_for(&state.auth.config().default_audience) {
+        return Err(caller::invalid_token());
     }
-    Ok(claims
-        .scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect())
+    Ok(caller.scopes())
 }
 
 fn data_error(err: DataError) -> Response {
@@ -130,9 +95,10 @@ fn data_error(err: DataError) -> Response {
 async fn authorised(
     state: &AppState,
     headers: &HeaderMap,
+    toki: &TokiCall,
 ) -> Result<(Arc<DataService>, Vec<String>), Response> {
     let data = service(state)?.clone();
-    Ok((data, scopes(state, headers).await?))
+    Ok((data, scopes(state, headers, toki).await?))
 }
 
 /// `Contact` or `Contact(<id>)` / `Contact('<id>')`.
@@ -226,11 +192,12 @@ async fn openapi(State(state): State<AppState>) -> Response {
 
 async fn read(
     State(state): State<AppState>,
+    toki: TokiCall,
     Path(segment): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let (data, scopes) = match authorised(&state, &headers).await {
+    let (data, scopes) = match authorised(&state, &headers, &toki).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -252,6 +219,7 @@ async fn read(
 
 async fn count(
     State(state): State<AppState>,
+    toki: TokiCall,
     Path((segment, extra)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -259,7 +227,7 @@ async fn count(
     if extra != "$count" {
         return problem(StatusCode::NOT_FOUND, "Not Found", "no such resource");
     }
-    let (data, scopes) = match authorised(&state, &headers).await {
+    let (data, scopes) = match authorised(&state, &headers, &toki).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -272,11 +240,12 @@ async fn count(
 
 async fn create(
     State(state): State<AppState>,
+    toki: TokiCall,
     Path(segment): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (data, scopes) = match authorised(&state, &headers).await {
+    let (data, scopes) = match authorised(&state, &headers, &toki).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -306,12 +275,13 @@ async fn create(
 /// PATCH and PUT of one item.
 async fn update(
     State(state): State<AppState>,
+    toki: TokiCall,
     Path(segment): Path<String>,
     headers: HeaderMap,
     body: Bytes,
     mode: UpdateMode,
 ) -> Response {
-    let (data, scopes) = match authorised(&state, &headers).await {
+    let (data, scopes) = match authorised(&state, &headers, &toki).await {
         Ok(found) => found,
         Err(response) => return response,
     };
@@ -335,10 +305,11 @@ async fn update(
 
 async fn delete(
     State(state): State<AppState>,
+    toki: TokiCall,
     Path(segment): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let (data, scopes) = match authorised(&state, &headers).await {
+    let (data, scopes) = match authorised(&state, &headers, &toki).await {
         Ok(found) => found,
         Err(response) => return response,
     };

@@ -3,6 +3,7 @@
 //! its typed errors to responses in [`errors`].
 
 mod activity;
+mod caller;
 mod cookies;
 mod data;
 mod errors;
@@ -13,6 +14,7 @@ mod link;
 mod metrics;
 mod oauth;
 mod pages;
+mod toki_calls;
 mod toki_peers;
 
 use std::future::Future;
@@ -30,6 +32,7 @@ use tokio::net::TcpListener;
 
 pub use activity::{ActivityMap, CallEvent, Snapshot};
 pub use oauth::discovery::{authorization_server_metadata, openid_configuration};
+pub use toki_calls::{HUB_TOKI, HubToki, KEY_FILE as TOKI_KEY_FILE, TOKI_BODY_LIMIT, hub_identity};
 
 /// Largest request body accepted anywhere (forms and JSON are small; this stops floods).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -57,6 +60,8 @@ pub struct AppState {
     pub link: Arc<LinkService>,
     /// The live activity map (in memory, per hub process).
     pub activity: Arc<ActivityMap>,
+    /// The hub's own toki identity: services call its APIs with oscartoki too.
+    pub toki: HubToki,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -105,11 +110,14 @@ impl Hub {
             )),
             None => None,
         };
+        let activity = Arc::new(ActivityMap::default());
+        let toki = HubToki::start(&options.data_dir, &auth, &activity)?;
         Ok(Hub {
             state: AppState {
                 auth,
                 link: Arc::new(link),
-                activity: Arc::new(ActivityMap::default()),
+                activity,
+                toki,
                 data,
                 metrics: metrics::install(),
             },
@@ -117,12 +125,24 @@ impl Hub {
     }
 
     pub fn router(&self) -> Router {
+        // The data and linkage APIs take bearer tokens and toki calls; the toki layer sits on
+        // their routes only (and on the hello path it answers itself).
+        let toki_apis = Router::new()
+            .merge(data::routes())
+            .merge(link::routes())
+            .route(
+                keyway_toki_http::HELLO_PATH,
+                axum::routing::post(|| async { axum::http::StatusCode::NOT_FOUND }),
+            )
+            .route_layer(axum::middleware::from_fn(toki_calls::toki_challenges))
+            .route_layer(axum::middleware::from_fn(keyway_toki_http::remember_route))
+            .layer(self.state.toki.optional_layer());
         Router::new()
             .merge(oauth::routes())
             .merge(health::routes())
-            .merge(data::routes())
-            .merge(link::routes())
+            .merge(toki_apis)
             .merge(toki_peers::routes())
+            .merge(toki_calls::routes())
             .merge(activity::routes())
             .layer(axum::middleware::from_fn(metrics::track))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -224,4 +244,6 @@ pub enum HubError {
     Schema(#[from] keyway_data::SchemaError),
     #[error("data tables: {0}")]
     Tables(#[from] keyway_data::TableError),
+    #[error("toki identity: {0}")]
+    Toki(keyway_toki::TokiError),
 }

@@ -86,6 +86,9 @@ impl TokiConsumer {
                 Ok(delivery) => delivery,
                 Err(error) => return Some(Err(error)),
             };
+            if let Ok(header) = amqp_header(delivery.properties.headers()) {
+                self.resolve_sender(header).await;
+            }
             match self.verify_delivery(&delivery) {
                 Ok(verified) => return Some(Ok((delivery, verified))),
                 Err(_) => {

@@ -8,6 +8,8 @@ use keyway_toki::{
     VerifiedMessage,
 };
 
+use keyway_toki_http::{ActivitySink, CallEvent, PeerResolver};
+
 use crate::counters::{ConsumerCounters, CounterSnapshot};
 
 /// Signs outgoing messages with this service's toki key.
@@ -65,6 +67,8 @@ pub struct TokiConsumer {
     verifier: Arc<Mutex<MessageVerifier<DynPeers>>>,
     clock: Arc<dyn Clock>,
     counters: Arc<ConsumerCounters>,
+    activity: Option<(ServiceId, ActivitySink)>,
+    resolver: Option<Arc<dyn PeerResolver>>,
 }
 
 impl TokiConsumer {
@@ -76,7 +80,35 @@ impl TokiConsumer {
             ))),
             clock: Arc::new(SystemClock),
             counters: Arc::default(),
+            activity: None,
+            resolver: None,
         }
+    }
+
+    /// Looks each message's claimed sender up before verifying (for example
+    /// `keyway_toki_http::HubPeerKeys`, which caches, so this costs a map look-up per message
+    /// once known); `resolver` should fill the `peers` table the consumer was built with. With
+    /// it, a consumer learns new senders from the hub as their first messages arrive.
+    pub fn with_resolver(mut self, resolver: impl PeerResolver + 'static) -> Self {
+        self.resolver = Some(Arc::new(resolver));
+        self
+    }
+
+    /// Lets the resolver (if any) learn the sender a token names before it is checked.
+    pub(crate) async fn resolve_sender(&self, header: Option<&str>) {
+        if let Some(resolver) = &self.resolver
+            && let Some(sender) = claimed_sender(Ok(header)).and_then(|s| ServiceId::new(s).ok())
+        {
+            resolver.resolve(&sender).await;
+        }
+    }
+
+    /// Records one [`CallEvent`] per message checked (a `try_send`, never waiting), with
+    /// `consumer` as the callee, for example into `keyway_toki_http::spawn_reporter`'s sink
+    /// so that the hub's activity map shows sender → consumer edges (docs/toki.md).
+    pub fn with_activity(mut self, consumer: ServiceId, sink: ActivitySink) -> Self {
+        self.activity = Some((consumer, sink));
+        self
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -107,6 +139,64 @@ impl TokiConsumer {
             Ok(_) => self.counters.verified(transport),
             Err(error) => self.counters.dropped(transport, error),
         }
+        if let Some((consumer, sink)) = &self.activity {
+            sink.record(message_event(
+                consumer,
+                transport,
+                route,
+                body.len(),
+                claimed_sender(header),
+                &outcome,
+                self.clock.now_ms(),
+            ));
+        }
         outcome
+    }
+}
+
+/// The sender a token names, before it is verified (refusals are reported with it, as the
+/// HTTP layer reports a hello's claimed caller): the fifth dot-separated field onwards.
+fn claimed_sender(header: Result<Option<&str>, TokiError>) -> Option<String> {
+    let sender = header.ok()??.splitn(5, '.').nth(4)?;
+    ServiceId::new(sender).ok().map(|id| id.as_str().to_owned())
+}
+
+/// A message as a call: method `AMQP`/`NATS`, route `exchange/routing key` or the subject,
+/// status 200 when verified and 401 when dropped, latency = delivery delay (now − created).
+fn message_event(
+    consumer: &ServiceId,
+    transport: &'static str,
+    route: &MessageRoute<'_>,
+    bytes: usize,
+    claimed: Option<String>,
+    outcome: &Result<VerifiedMessage, TokiError>,
+    now_ms: i64,
+) -> CallEvent {
+    let route = match route {
+        MessageRoute::Amqp {
+            exchange,
+            routing_key,
+        } => format!("{exchange}/{routing_key}"),
+        MessageRoute::Nats { subject } => (*subject).to_owned(),
+    };
+    let (caller, status, latency_ms, failure) = match outcome {
+        Ok(verified) => {
+            let created = i64::try_from(verified.created_ms).unwrap_or(i64::MAX);
+            let delay = u64::try_from(now_ms.saturating_sub(created)).unwrap_or(0);
+            (Some(verified.sender.as_str().to_owned()), 200, delay, None)
+        }
+        Err(error) => (claimed, 401, 0, Some(error.code().to_owned())),
+    };
+    CallEvent {
+        ts_ms: u64::try_from(now_ms).unwrap_or(0),
+        caller,
+        callee: consumer.as_str().to_owned(),
+        method: transport.to_ascii_uppercase(),
+        route,
+        status,
+        latency_us: latency_ms.saturating_mul(1000),
+        bytes_in: bytes as u64,
+        bytes_out: 0,
+        failure,
     }
 }

@@ -62,6 +62,12 @@ impl TokiConsumer {
     ) -> Option<(Message, VerifiedMessage)> {
         loop {
             let message = subscriber.next().await?;
+            let header = message
+                .headers
+                .as_ref()
+                .and_then(|headers| headers.get(HEADER_NAME))
+                .map(|value| value.as_str());
+            self.resolve_sender(header).await;
             if let Ok(verified) = self.verify_nats(&message) {
                 return Some((message, verified));
             }

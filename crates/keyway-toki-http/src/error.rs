@@ -34,4 +34,7 @@ pub enum TokiHttpError {
     Poisoned,
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
+    /// A [`crate::PeerSource`] could not answer (its store or the hub is down).
+    #[error("peer lookup failed: {0}")]
+    PeerLookup(String),
 }

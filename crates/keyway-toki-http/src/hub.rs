@@ -2,17 +2,15 @@
 //! fresh ([`HubSession`]) and peers' toki keys fetched from `GET /toki/v1/peers/{id}` and
 //! cached ([`HubPeerKeys`]).
 
-use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keyway_toki::{PeerKeys, ServiceId, TokiPublicKey};
+use keyway_toki::{ServiceId, TokiPublicKey};
 use serde::Deserialize;
 
 use crate::error::TokiHttpError;
+use crate::peers::{CachedPeerKeys, Peer, PeerLookup, PeerSource};
 
 /// Path of the hub's peer lookup; the client id follows.
 pub const PEERS_PATH: &str = "/toki/v1/peers/";
@@ -108,14 +106,6 @@ impl HubSession {
     }
 }
 
-/// A peer as the hub registered it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Peer {
-    pub key: TokiPublicKey,
-    /// The client's registered scopes, space-separated.
-    pub scope: String,
-}
-
 #[derive(Deserialize)]
 struct PeerAnswer {
     toki_key: String,
@@ -123,143 +113,48 @@ struct PeerAnswer {
     scope: String,
 }
 
-struct Cached {
-    peer: Option<Peer>,
-    fetched: Instant,
+/// [`PeerSource`] of a service: the hub's `GET /toki/v1/peers/{id}` with its access token.
+pub struct HubPeerSource(Arc<HubSession>);
+
+impl PeerSource for HubPeerSource {
+    fn lookup<'a>(&'a self, service: &'a ServiceId) -> PeerLookup<'a> {
+        Box::pin(ask_hub(&self.0, service))
+    }
 }
 
-/// Asynchronously fills a [`PeerKeys`] table; the layer calls it on a hello before checking
-/// the caller's key, so a service learns new peers from the hub as they first call.
-pub trait PeerResolver: Send + Sync {
-    fn resolve<'a>(
-        &'a self,
-        service: &'a ServiceId,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
-}
+/// Peers' toki keys from the hub, cached (known peers 5 min, unknown ids 30 s).
+pub type HubPeerKeys = CachedPeerKeys<HubPeerSource>;
 
-/// Peers' toki keys from the hub, cached: known peers for `ttl` (default 5 min), unknown ids
-/// for `negative_ttl` (default 30 s, so garbage hellos cannot flood the hub). A key removed at
-/// the hub stops opening sessions within `ttl`; sessions already open run to their expiry.
-/// Cloning shares the cache.
-#[derive(Clone)]
-pub struct HubPeerKeys(Arc<PeerCache>);
-
-struct PeerCache {
-    hub: Arc<HubSession>,
-    entries: RwLock<HashMap<ServiceId, Cached>>,
-    ttl: Duration,
-    negative_ttl: Duration,
-    capacity: usize,
-}
-
-impl HubPeerKeys {
+impl CachedPeerKeys<HubPeerSource> {
     pub fn new(hub: Arc<HubSession>) -> HubPeerKeys {
         HubPeerKeys::with_ttl(hub, Duration::from_secs(300), Duration::from_secs(30))
     }
 
     pub fn with_ttl(hub: Arc<HubSession>, ttl: Duration, negative_ttl: Duration) -> HubPeerKeys {
-        HubPeerKeys(Arc::new(PeerCache {
-            hub,
-            entries: RwLock::new(HashMap::new()),
-            ttl,
-            negative_ttl,
-            capacity: 4096,
-        }))
-    }
-
-    /// The cached registration of `service`, fresh or not.
-    pub fn peer(&self, service: &ServiceId) -> Option<Peer> {
-        let entries = self.0.entries.read().ok()?;
-        entries.get(service).and_then(|c| c.peer.clone())
-    }
-
-    /// Whether the hub registered `service` with `scope`: the simple rule for
-    /// [`crate::TokiLayerBuilder::authorize`] (a callee names the scope its callers need).
-    pub fn has_scope(&self, service: &ServiceId, scope: &str) -> bool {
-        self.peer(service)
-            .is_some_and(|peer| peer.scope.split(' ').any(|s| s == scope))
-    }
-
-    fn is_fresh(&self, service: &ServiceId) -> bool {
-        let Ok(entries) = self.0.entries.read() else {
-            return false;
-        };
-        entries.get(service).is_some_and(|cached| {
-            let ttl = if cached.peer.is_some() {
-                self.0.ttl
-            } else {
-                self.0.negative_ttl
-            };
-            cached.fetched.elapsed() < ttl
-        })
-    }
-
-    /// The peer's registration, from the cache when fresh, else from the hub. A hub that does
-    /// not answer leaves the cached entry (if any) in place: an outage does not cut off peers.
-    pub async fn fetch(&self, service: &ServiceId) -> Result<Option<Peer>, TokiHttpError> {
-        if self.is_fresh(service) {
-            return Ok(self.peer(service));
-        }
-        let peer = self.ask_hub(service).await?;
-        if let Ok(mut entries) = self.0.entries.write() {
-            if entries.len() >= self.0.capacity {
-                // Unknown ids go first; known peers are few and stay.
-                entries.retain(|_, cached| cached.peer.is_some());
-            }
-            if entries.len() < self.0.capacity {
-                entries.insert(
-                    service.clone(),
-                    Cached {
-                        peer: peer.clone(),
-                        fetched: Instant::now(),
-                    },
-                );
-            }
-        }
-        Ok(peer)
-    }
-
-    async fn ask_hub(&self, service: &ServiceId) -> Result<Option<Peer>, TokiHttpError> {
-        let hub = &self.0.hub;
-        let url = hub.url(&format!("{PEERS_PATH}{}", service.as_str()));
-        let mut retried = false;
-        loop {
-            let token = hub.bearer().await?;
-            let response = hub.http().get(&url).bearer_auth(token).send().await?;
-            match response.status().as_u16() {
-                404 => return Ok(None),
-                401 if !retried => {
-                    retried = true;
-                    hub.forget_token().await;
-                }
-                _ => {
-                    let answer = response.error_for_status()?.json::<PeerAnswer>().await?;
-                    let key = TokiPublicKey::parse(&answer.toki_key)?;
-                    return Ok(Some(Peer {
-                        key,
-                        scope: answer.scope,
-                    }));
-                }
-            }
-        }
+        CachedPeerKeys::with_source(HubPeerSource(hub), ttl, negative_ttl)
     }
 }
 
-impl PeerKeys for HubPeerKeys {
-    fn toki_key(&self, service: &ServiceId) -> Option<TokiPublicKey> {
-        self.peer(service).map(|peer| peer.key)
-    }
-}
-
-impl PeerResolver for HubPeerKeys {
-    fn resolve<'a>(
-        &'a self,
-        service: &'a ServiceId,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
-        Box::pin(async move {
-            if let Err(error) = self.fetch(service).await {
-                tracing::warn!(peer = %service, %error, "toki peer lookup at the hub failed");
+async fn ask_hub(hub: &HubSession, service: &ServiceId) -> Result<Option<Peer>, TokiHttpError> {
+    let url = hub.url(&format!("{PEERS_PATH}{}", service.as_str()));
+    let mut retried = false;
+    loop {
+        let token = hub.bearer().await?;
+        let response = hub.http().get(&url).bearer_auth(token).send().await?;
+        match response.status().as_u16() {
+            404 => return Ok(None),
+            401 if !retried => {
+                retried = true;
+                hub.forget_token().await;
             }
-        })
+            _ => {
+                let answer = response.error_for_status()?.json::<PeerAnswer>().await?;
+                let key = TokiPublicKey::parse(&answer.toki_key)?;
+                return Ok(Some(Peer {
+                    key,
+                    scope: answer.scope,
+                }));
+            }
+        }
     }
 }

@@ -22,7 +22,7 @@ use keyway_toki::{
 use tower::{Layer, Service};
 
 use crate::activity::{ActivitySink, CallEvent, RouteTemplate};
-use crate::hub::PeerResolver;
+use crate::peers::PeerResolver;
 use crate::wire::{HELLO_PATH, MAX_HANDSHAKE_BODY, OCTET_STREAM, problem, refusal};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -66,6 +66,7 @@ mod client;
 mod error;
 mod hub;
 mod layer;
+mod peers;
 mod wire;
 
 pub use activity::{
@@ -74,8 +75,7 @@ pub use activity::{
 };
 pub use client::{TokiClient, TokiClientBuilder, TokiResponse};
 pub use error::TokiHttpError;
-pub use hub::{
-    HubCredentials, HubPeerKeys, HubSession, PEERS_PATH, Peer, PeerResolver, TOKEN_PATH,
-};
+pub use hub::{HubCredentials, HubPeerKeys, HubPeerSource, HubSession, PEERS_PATH, TOKEN_PATH};
 pub use layer::{Authorize, TokiLayer, TokiLayerBuilder, TokiService};
+pub use peers::{CachedPeerKeys, Peer, PeerLookup, PeerResolver, PeerSource};
 pub use wire::{CONTENT_DIGEST, HELLO_PATH, challenge, challenge_error, status_for};

@@ -64,6 +64,14 @@ impl TokiKeyPair {
             .map_err(|_| TokiError::BadKey)
     }
 
+    /// The PKCS#8 v2 document [`TokiKeyPair::from_pkcs8`] reads (write it 0600).
+    pub fn to_pkcs8(&self) -> Result<Zeroizing<Vec<u8>>, TokiError> {
+        self.0
+            .to_pkcs8()
+            .map(|document| Zeroizing::new(document.as_ref().to_vec()))
+            .map_err(|_| TokiError::BadKey)
+    }
+
     pub fn public_key(&self) -> TokiPublicKey {
         let mut bytes = [0u8; 32];
         bytes.copy_from_slice(self.0.public_key().as_ref());

@@ -36,6 +36,24 @@ pub struct CallEvent {
     pub failure: Option<String>,
 }
 
+impl From<keyway_toki_http::CallEvent> for CallEvent {
+    /// An event of the hub's own toki layer (calls to the hub's APIs).
+    fn from(event: keyway_toki_http::CallEvent) -> CallEvent {
+        CallEvent {
+            ts_ms: i64::try_from(event.ts_ms).unwrap_or(i64::MAX),
+            caller: event.caller,
+            callee: event.callee,
+            method: event.method,
+            route: event.route,
+            status: event.status,
+            latency_us: event.latency_us,
+            bytes_in: event.bytes_in,
+            bytes_out: event.bytes_out,
+            failure: event.failure,
+        }
+    }
+}
+
 /// A refused call, as the failures table shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {

@@ -118,7 +118,7 @@ async fn ingest(
 
 /// Prometheus series per edge; callers are labels only once authenticated (callee-reported
 /// and checked against the token), so label sets stay those of registered clients.
-fn record_metrics(event: &CallEvent) {
+pub(crate) fn record_metrics(event: &CallEvent) {
     match (&event.failure, &event.caller) {
         (None, Some(caller)) => {
             let outcome = if event.status >= 500 { "error" } else { "ok" };

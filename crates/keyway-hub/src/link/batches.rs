@@ -14,8 +14,9 @@ use futures_util::{Stream, StreamExt};
 use keyway_link::batch::{ANSWER_HEADER, BatchParser, Format, Item, write_answer};
 use tokio::sync::mpsc;
 
-use super::{SCOPE_SUBMIT, authorize, unavailable};
+use super::{SCOPE_SUBMIT, authorize_caller, unavailable};
 use crate::AppState;
+use crate::caller::TokiCall;
 use crate::errors::problem;
 
 /// Records per linking transaction.
@@ -60,12 +61,17 @@ fn answer_format(headers: &HeaderMap) -> Format {
     }
 }
 
-pub async fn submit(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let claims = match authorize(&state, &headers, SCOPE_SUBMIT).await {
-        Ok(claims) => claims,
+pub async fn submit(
+    State(state): State<AppState>,
+    toki: TokiCall,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let caller = match authorize_caller(&state, &headers, &toki, SCOPE_SUBMIT).await {
+        Ok(caller) => caller,
         Err(response) => return response,
     };
-    let partner = match state.link.partner_for_client(&claims.client_id).await {
+    let partner = match state.link.partner_for_client(caller.client_id()).await {
         Ok(Some(partner)) => partner,
         Ok(None) => {
             return problem(

@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use keyway_auth::AccessTokenClaims;
 
 use crate::AppState;
-use crate::errors::problem;
+use crate::caller::{self, Caller, TokiCall};
 
 pub const BATCHES: &str = "/link/v1/batches";
 pub const CONFLICTS: &str = "/link/v1/conflicts";
@@ -37,73 +37,28 @@ pub fn routes() -> Router<AppState> {
         .route(STATS, get(read::stats))
 }
 
-fn challenge(response: &mut Response, value: String) {
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
-    }
-}
-
-/// The claims of a valid bearer token holding `scope`, or the RFC 6750 answer.
+/// The claims of a valid bearer token holding `scope`, or the RFC 6750 answer (endpoints that
+/// only bearer tokens reach: activity reports, peer lookups).
 pub(crate) async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     scope: &str,
 ) -> Result<Arc<AccessTokenClaims>, Response> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            (v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ")).then(|| v[7..].trim())
-        });
-    let Some(token) = token else {
-        let mut response = problem(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            "a Bearer access token is required",
-        );
-        challenge(&mut response, "Bearer realm=\"keyway\"".into());
-        return Err(response);
-    };
-    let claims = match state.auth.active_access_token(token).await {
-        Ok(Some(claims)) => claims,
-        Ok(None) => {
-            let mut response = problem(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized",
-                "the access token is invalid, expired or revoked",
-            );
-            challenge(
-                &mut response,
-                "Bearer realm=\"keyway\", error=\"invalid_token\"".into(),
-            );
-            return Err(response);
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, "token check failed");
-            return Err(unavailable());
-        }
-    };
-    if !claims.scope.split(' ').any(|s| s == scope) {
-        let mut response = problem(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            &format!("the access token lacks the scope {scope}"),
-        );
-        challenge(
-            &mut response,
-            format!("Bearer realm=\"keyway\", error=\"insufficient_scope\", scope=\"{scope}\""),
-        );
-        return Err(response);
-    }
+    let claims = caller::bearer(state, headers).await?;
+    Caller::Bearer(claims.clone()).require(scope)?;
     Ok(claims)
 }
 
-pub(crate) fn unavailable() -> Response {
-    problem(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Service Unavailable",
-        "the database did not answer; retry later",
-    )
+/// The caller (bearer token or toki service) holding `scope`, or the answer that refuses it.
+pub(crate) async fn authorize_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    toki: &TokiCall,
+    scope: &str,
+) -> Result<Caller, Response> {
+    let caller = caller::authenticate(state, headers, toki).await?;
+    caller.require(scope)?;
+    Ok(caller)
 }
+
+pub(crate) use caller::unavailable;

@@ -7,8 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{SCOPE_READ, authorize, unavailable};
+use super::{SCOPE_READ, authorize_caller, unavailable};
 use crate::AppState;
+use crate::caller::TokiCall;
 use crate::errors::problem;
 
 const MAX_LIMIT: i64 = 1000;
@@ -26,10 +27,11 @@ fn number(query: &HashMap<String, String>, name: &str, default: i64) -> Result<i
 
 pub async fn conflicts(
     State(state): State<AppState>,
+    toki: TokiCall,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(response) = authorize(&state, &headers, SCOPE_READ).await {
+    if let Err(response) = authorize_caller(&state, &headers, &toki, SCOPE_READ).await {
         return response;
     }
     let (after, limit) = match (number(&query, "after", 0), number(&query, "limit", 100)) {
@@ -65,8 +67,8 @@ pub async fn conflicts(
     axum::Json(json!({ "conflicts": list, "next_after": next })).into_response()
 }
 
-pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(response) = authorize(&state, &headers, SCOPE_READ).await {
+pub async fn stats(State(state): State<AppState>, toki: TokiCall, headers: HeaderMap) -> Response {
+    if let Err(response) = authorize_caller(&state, &headers, &toki, SCOPE_READ).await {
         return response;
     }
     let stats = match state.link.stats().await {

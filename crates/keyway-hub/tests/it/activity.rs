@@ -200,6 +200,30 @@ async fn reported_events_become_edges_metrics_and_a_stream() {
     hub.finish().await;
 }
 
+/// A registered service's view of its peers (from the hub) and its activity reporter.
+fn peers_and_reporter(
+    hub: &TestHub,
+    client_id: &str,
+    secret: String,
+) -> (HubPeerKeys, keyway_toki_http::ActivitySink) {
+    let session = Arc::new(HubSession::new(
+        http(),
+        HubCredentials {
+            hub_url: hub.base.clone(),
+            client_id: client_id.to_string(),
+            client_secret: secret,
+            scope: "toki:peers activity:report".into(),
+        },
+    ));
+    let peers = HubPeerKeys::new(session.clone());
+    let config = ReporterConfig {
+        max_delay: Duration::from_millis(100),
+        ..ReporterConfig::default()
+    };
+    let (sink, _reporter) = spawn_reporter(session, config);
+    (peers, sink)
+}
+
 /// A sample service: a toki layer that learns callers from the hub and reports its calls.
 struct Sample {
     id: ServiceId,
@@ -222,21 +246,7 @@ async fn sample(hub: &TestHub, seed: u8, scope: &str, callers_need: &'static str
         .set_toki_key(&client_id, &key.public_key().to_string())
         .await
         .unwrap();
-    let session = Arc::new(HubSession::new(
-        http(),
-        HubCredentials {
-            hub_url: hub.base.clone(),
-            client_id: client_id.clone(),
-            client_secret: secret,
-            scope: "toki:peers activity:report".into(),
-        },
-    ));
-    let peers = HubPeerKeys::new(session.clone());
-    let config = ReporterConfig {
-        max_delay: Duration::from_millis(100),
-        ..ReporterConfig::default()
-    };
-    let (sink, _reporter) = spawn_reporter(session, config);
+    let (peers, sink) = peers_and_reporter(hub, &client_id, secret);
     let id = ServiceId::new(client_id).unwrap();
     let rule = peers.clone();
     let layer = TokiLayer::builder(id.clone(), key, peers.clone())
@@ -413,5 +423,106 @@ async fn activity_pipeline_load() {
         slowest,
     );
     assert_eq!(received + sink.dropped(), total);
+    hub.finish().await;
+}
+
+/// The "done when" of the broker side: a consumer registered at the hub learns the sender's
+/// key from the hub on its first message, drops a tampered one, and reports both; the hub's
+/// map shows the sender → consumer edge and the failure.
+#[tokio::test]
+async fn a_registered_broker_consumer_reports_messages_as_edges() {
+    let Ok(url) = std::env::var("KEYWAY_TEST_NATS_URL") else {
+        assert_ne!(
+            std::env::var("KEYWAY_REQUIRE_INTEROP").as_deref(),
+            Ok("1"),
+            "KEYWAY_TEST_NATS_URL is not set, and KEYWAY_REQUIRE_INTEROP=1"
+        );
+        eprintln!("SKIPPED: broker activity: KEYWAY_TEST_NATS_URL is not set");
+        return;
+    };
+    let hub = TestHub::start(&Backend::Sqlite).await;
+    let (sender_id, _) = hub.client(&["client_credentials"], "toki:peers", &[]).await;
+    let sender_key = TokiKeyPair::from_seed(&[13; 32]).unwrap();
+    hub.auth
+        .set_toki_key(&sender_id, &sender_key.public_key().to_string())
+        .await
+        .unwrap();
+    let sender = ServiceId::new(sender_id).unwrap();
+    let (consumer_id, consumer_secret) = hub
+        .client(&["client_credentials"], "toki:peers activity:report", &[])
+        .await;
+    let (peers, sink) = peers_and_reporter(&hub, &consumer_id, consumer_secret);
+    let consumer =
+        keyway_toki_broker::TokiConsumer::new(peers.clone(), keyway_toki::MessagePolicy::default())
+            .with_resolver(peers)
+            .with_activity(ServiceId::new(consumer_id.clone()).unwrap(), sink);
+    let publisher = keyway_toki_broker::TokiPublisher::new(sender.clone(), sender_key);
+
+    let nats = async_nats::connect(&url)
+        .await
+        .expect("NATS at KEYWAY_TEST_NATS_URL");
+    let subject = format!("keyway.hub.activity.{}", std::process::id());
+    let mut subscription = nats.subscribe(subject.clone()).await.unwrap();
+    nats.flush().await.unwrap();
+    for n in 0..3 {
+        publisher
+            .publish_nats(
+                &nats,
+                &subject,
+                bytes::Bytes::from(format!("{{\"n\":{n}}}")),
+            )
+            .await
+            .unwrap();
+    }
+    let signed = publisher
+        .nats_headers(&subject, b"{\"n\":3}", async_nats::HeaderMap::new())
+        .unwrap();
+    nats.publish_with_headers(
+        subject.clone(),
+        signed,
+        bytes::Bytes::from_static(b"{\"n\":4}"),
+    )
+    .await
+    .unwrap();
+    publisher
+        .publish_nats(&nats, &subject, bytes::Bytes::from_static(b"{\"n\":5}"))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+    for _ in 0..4 {
+        let (_, verified) = tokio::time::timeout(
+            Duration::from_secs(10),
+            consumer.next_nats(&mut subscription),
+        )
+        .await
+        .expect("messages within 10 s")
+        .unwrap();
+        assert_eq!(verified.sender, sender);
+    }
+
+    let (monitor, secret) = hub
+        .client(&["client_credentials"], "activity:read", &[])
+        .await;
+    let read = client_credentials_token(&hub, &monitor, &secret).await;
+    let (p, c) = (sender.as_str(), consumer_id.as_str());
+    let mut snapshot = Value::Null;
+    for _ in 0..50 {
+        snapshot = edges(&hub, &read).await;
+        let done = edge(&snapshot, p, c).is_some_and(|e| e["calls"] == 4)
+            && !snapshot["failures"].as_array().unwrap().is_empty();
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let messages = edge(&snapshot, p, c).unwrap_or_else(|| panic!("no edge: {snapshot:#}"));
+    assert_eq!(messages["calls"], 4, "{snapshot:#}");
+    let failure = &snapshot["failures"][0];
+    assert_eq!(
+        (failure["method"].as_str(), failure["code"].as_str()),
+        (Some("NATS"), Some("bad_signature")),
+        "{snapshot:#}"
+    );
+    assert_eq!(failure["route"], subject.as_str());
     hub.finish().await;
 }

@@ -20,4 +20,5 @@ mod link;
 mod oauth2_crate;
 mod private_key_jwt;
 mod refresh;
+mod toki_calls;
 mod toki_peers;

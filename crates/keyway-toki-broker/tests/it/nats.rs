@@ -16,6 +16,8 @@ async fn nats_round_trip_drops_tampered_and_replayed_messages() {
     let mut subscription = client.subscribe(subject.clone()).await.unwrap();
     client.flush().await.unwrap();
     let (publisher, consumer) = endpoints();
+    let (sink, mut events) = keyway_toki_http::ActivitySink::channel(64);
+    let consumer = consumer.with_activity(keyway_toki::ServiceId::new("ledger").unwrap(), sink);
     let raw = |headers: HeaderMap, body: &'static [u8]| {
         let (client, subject) = (client.clone(), subject.clone());
         async move {
@@ -73,4 +75,29 @@ async fn nats_round_trip_drops_tampered_and_replayed_messages() {
     assert_eq!(counters.dropped_for(TokiError::BadSignature), 2);
     assert_eq!(counters.dropped_for(TokiError::Replayed), 1);
     assert_eq!(counters.dropped_for(TokiError::MissingToken), 1);
+
+    // Each checked message became an activity event, sender → consumer.
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        assert_eq!(
+            (event.callee.as_str(), event.method.as_str()),
+            ("ledger", "NATS")
+        );
+        assert_eq!(event.route, subject);
+        seen.push((event.caller, event.status, event.failure));
+    }
+    let orders = || Some("orders".to_string());
+    let failed = |code: &str| Some(code.to_string());
+    assert_eq!(
+        seen,
+        [
+            (orders(), 200, None),
+            (orders(), 401, failed("bad_signature")),
+            (orders(), 200, None),
+            (orders(), 401, failed("replayed")),
+            (orders(), 401, failed("bad_signature")),
+            (None, 401, failed("missing_token")),
+            (orders(), 200, None),
+        ]
+    );
 }

@@ -29,6 +29,19 @@ pub async fn run(settings: Settings, command: KeysCommand) -> anyhow::Result<()>
                 println!("the previous key stays published until its tokens have expired");
             }
         }
+        KeysCommand::Toki(flag) => {
+            let (service_id, key) =
+                keyway_hub::hub_identity(&settings.data_dir, &service.config().issuer)?;
+            let public = key.public_key();
+            if flag.json {
+                print_json(
+                    &json!({ "service": service_id.as_str(), "toki_key": public.to_string() }),
+                )?;
+            } else {
+                println!("service:  {service_id}");
+                println!("toki key: {public}");
+            }
+        }
         KeysCommand::List(flag) => {
             let keys = KeyRing::list(service.store()).await?;
             if flag.json {

@@ -37,6 +37,10 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         settings.data_dir.display()
     );
     println!("  metadata: {issuer}/.well-known/openid-configuration");
+    println!(
+        "  toki:     {} ({issuer}/toki/v1/hub)",
+        hub.state.toki.public_key
+    );
     if let Some(data) = &hub.state.data {
         let names: Vec<&str> = data.schemas().entities().map(|e| e.name.as_str()).collect();
         println!(

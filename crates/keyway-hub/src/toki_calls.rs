@@ -1,0 +1,241 @@
+//! The hub as a toki callee (docs/toki.md, "Calling the hub with toki"): registered services
+//! call the data API and the linkage API with `oscartoki` instead of a bearer token. The hub
+//! has its own Ed25519 toki key (`toki-hub.key` in the data directory, 0600), its service id
+//! is its issuer URL, and its public key is published at `GET /toki/v1/hub`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router, routing::get};
+use keyway_auth::AuthService;
+use keyway_toki::{HEADER_NAME, ServiceId, TokiKeyPair, TokiPublicKey, VerifiedRequest};
+use keyway_toki_http::{
+    ActivitySink, CachedPeerKeys, HELLO_PATH, Peer, PeerLookup, PeerSource, TokiHttpError,
+    TokiLayer, TokiService,
+};
+use serde_json::json;
+use tower::{Layer, Service, ServiceExt};
+
+use crate::activity::{self, ActivityMap};
+use crate::{AppState, HubError};
+
+/// Where the hub publishes its toki service id and public key (no authentication: it is a
+/// public key; callers should pin it, like an SSH host key).
+pub const HUB_TOKI: &str = "/toki/v1/hub";
+/// The hub's toki private key (PKCS#8), in the data directory.
+pub const KEY_FILE: &str = "toki-hub.key";
+/// Toki requests are buffered to be digested: a linkage batch signed with toki holds at most
+/// this much (about 120,000 records); larger files go as several batches.
+pub const TOKI_BODY_LIMIT: usize = 16 << 20;
+/// Registrations read from the store are cached this long (a deleted client is refused on
+/// its next call anyway: every call looks its client up).
+const PEER_TTL: Duration = Duration::from_secs(10);
+const UNKNOWN_PEER_TTL: Duration = Duration::from_secs(5);
+
+/// The hub's toki identity and the layer that verifies calls to its APIs.
+#[derive(Clone)]
+pub struct HubToki {
+    pub service: ServiceId,
+    pub public_key: TokiPublicKey,
+    layer: TokiLayer,
+}
+
+/// The hub's toki service id (its issuer) and key pair, the key created on first use.
+pub fn hub_identity(data_dir: &Path, issuer: &str) -> Result<(ServiceId, TokiKeyPair), HubError> {
+    let service = ServiceId::new(issuer).map_err(HubError::Toki)?;
+    Ok((service, load_or_create_key(data_dir)?))
+}
+
+fn load_or_create_key(data_dir: &Path) -> Result<TokiKeyPair, HubError> {
+    let path: PathBuf = data_dir.join(KEY_FILE);
+    match std::fs::read(&path) {
+        Ok(der) => TokiKeyPair::from_pkcs8(&der).map_err(HubError::Toki),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let key = TokiKeyPair::generate(&keyway_toki::SystemEntropy::default())
+                .map_err(HubError::Toki)?;
+            let der = key.to_pkcs8().map_err(HubError::Toki)?;
+            keyway_auth::write_private_file(data_dir, &path, &der)?;
+            // Another process may have won the race: use the key that is on disk.
+            let der = std::fs::read(&path)?;
+            TokiKeyPair::from_pkcs8(&der).map_err(HubError::Toki)
+        }
+        Err(err) => Err(HubError::Io(err)),
+    }
+}
+
+impl HubToki {
+    /// The layer over the hub's store, with its clock, reporting into its own activity map.
+    pub fn start(
+        data_dir: &Path,
+        auth: &Arc<AuthService>,
+        map: &Arc<ActivityMap>,
+    ) -> Result<HubToki, HubError> {
+        let (service, key) = hub_identity(data_dir, &auth.config().issuer)?;
+        let public_key = key.public_key();
+        let peers =
+            CachedPeerKeys::with_source(StorePeers(auth.clone()), PEER_TTL, UNKNOWN_PEER_TTL);
+        let layer = TokiLayer::builder(service.clone(), key, peers.clone())
+            .resolver(peers)
+            .clock(Arc::new(AuthClock(auth.clone())))
+            .body_limit(TOKI_BODY_LIMIT)
+            .activity(feed_activity_map(map.clone(), auth.clone()))
+            .build();
+        Ok(HubToki {
+            service,
+            public_key,
+            layer,
+        })
+    }
+
+    /// Wraps API routes: requests with an `oscartoki` header (and hellos) go through the toki
+    /// layer, the rest reach the routes unchanged (bearer tokens).
+    pub fn optional_layer(&self) -> TokiOrBearerLayer {
+        TokiOrBearerLayer(self.layer.clone())
+    }
+}
+
+/// Registrations straight from the hub's store.
+struct StorePeers(Arc<AuthService>);
+
+impl PeerSource for StorePeers {
+    fn lookup<'a>(&'a self, service: &'a ServiceId) -> PeerLookup<'a> {
+        Box::pin(async move {
+            let peer = self
+                .0
+                .toki_peer(service.as_str())
+                .await
+                .map_err(|err| TokiHttpError::PeerLookup(err.to_string()))?;
+            let Some(peer) = peer else {
+                return Ok(None);
+            };
+            let key = TokiPublicKey::parse(&peer.toki_key)?;
+            Ok(Some(Peer {
+                key,
+                scope: peer.scope,
+            }))
+        })
+    }
+}
+
+/// The hub's clock (a test's manual clock too) as toki's.
+struct AuthClock(Arc<AuthService>);
+
+impl keyway_toki::Clock for AuthClock {
+    fn now_ms(&self) -> i64 {
+        self.0.clock().now_ms()
+    }
+}
+
+/// The hub verifies calls itself: its events go straight into its map, in batches, off the
+/// call path (the sink's `try_send` never waits).
+fn feed_activity_map(map: Arc<ActivityMap>, auth: Arc<AuthService>) -> ActivitySink {
+    let (sink, mut events) = ActivitySink::channel(10_000);
+    tokio::spawn(async move {
+        let mut batch = Vec::with_capacity(500);
+        while events.recv_many(&mut batch, 500).await > 0 {
+            let converted: Vec<activity::CallEvent> =
+                batch.drain(..).map(activity::CallEvent::from).collect();
+            for event in &converted {
+                activity::record_metrics(event);
+            }
+            map.ingest(&converted, 0, auth.clock().now_ms());
+        }
+    });
+    sink
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route(HUB_TOKI, get(hub_key))
+}
+
+async fn hub_key(State(state): State<AppState>) -> Response {
+    Json(json!({
+        "service": state.toki.service.as_str(),
+        "toki_key": state.toki.public_key.to_string(),
+        "hello": HELLO_PATH,
+    }))
+    .into_response()
+}
+
+/// See [`HubToki::optional_layer`].
+#[derive(Clone)]
+pub struct TokiOrBearerLayer(TokiLayer);
+
+impl<S: Clone> Layer<S> for TokiOrBearerLayer {
+    type Service = TokiOrBearer<S>;
+
+    fn layer(&self, inner: S) -> TokiOrBearer<S> {
+        TokiOrBearer {
+            toki: self.0.layer(inner.clone()),
+            plain: inner,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct TokiOrBearer<S> {
+    plain: S,
+    toki: TokiService<S>,
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<S> Service<Request> for TokiOrBearer<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Each call drives its own clone to readiness (axum's routes are always ready).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> BoxFuture {
+        let is_toki =
+            request.uri().path() == HELLO_PATH || request.headers().contains_key(HEADER_NAME);
+        if is_toki {
+            let toki = self.toki.clone();
+            Box::pin(toki.oneshot(request))
+        } else {
+            let plain = self.plain.clone();
+            Box::pin(plain.oneshot(request))
+        }
+    }
+}
+
+/// Route middleware (inside the toki layer): a toki caller gets its challenges in its own
+/// scheme, `Toki error="insufficient_scope", scope="…"` rather than RFC 6750's `Bearer`.
+pub async fn toki_challenges(request: Request<Body>, next: Next) -> Response {
+    let is_toki = request.extensions().get::<VerifiedRequest>().is_some();
+    let mut response = next.run(request).await;
+    if is_toki
+        && let Some(challenge) = response.headers().get(header::WWW_AUTHENTICATE)
+        && let Ok(text) = challenge.to_str()
+        && let Some(rest) = text.strip_prefix("Bearer realm=\"keyway\"")
+    {
+        let toki = match rest.trim_start_matches(',').trim() {
+            "" => "Toki realm=\"keyway\"".to_string(),
+            params => format!("Toki {params}"),
+        };
+        if let Ok(value) = HeaderValue::from_str(&toki) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    response
+}

@@ -1,0 +1,288 @@
+//! The hub's own APIs (linkage, data) called with oscartoki by registered services, beside
+//! bearer tokens: identity at `GET /toki/v1/hub`, scopes from the registration, refusals in the
+//! `Toki` scheme, and the calls on the hub's activity map.
+
+use keyway_link::LinkService;
+use keyway_toki::{
+    ClientSession, Clock as _, ManualClock, PendingHello, RequestParts, ServiceId, SystemClock,
+    SystemEntropy, TokiConfig, TokiKeyPair, TokiPublicKey, content_digest,
+};
+use keyway_toki_http::{TokiClient, TokiHttpError};
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, TestHub, client_credentials_token, http};
+
+fn crm() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/crm/schemas.yaml")
+}
+
+fn hash(n: u32) -> String {
+    format!("{n:08x}").repeat(8)
+}
+
+/// A registered service: an OAuth client with `scope` and the toki key of `seed`.
+async fn service(hub: &TestHub, seed: u8, scope: &str) -> (ServiceId, TokiKeyPair) {
+    let (client_id, _secret) = hub.client(&["client_credentials"], scope, &[]).await;
+    let key = TokiKeyPair::from_seed(&[seed; 32]).unwrap();
+    hub.auth
+        .set_toki_key(&client_id, &key.public_key().to_string())
+        .await
+        .unwrap();
+    (ServiceId::new(client_id).unwrap(), key)
+}
+
+/// The hub's toki identity as it publishes it.
+async fn hub_identity(hub: &TestHub) -> (ServiceId, TokiPublicKey) {
+    let answer: Value = http()
+        .get(hub.url("/toki/v1/hub"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let service = ServiceId::new(answer["service"].as_str().unwrap()).unwrap();
+    let key = TokiPublicKey::parse(answer["toki_key"].as_str().unwrap()).unwrap();
+    (service, key)
+}
+
+async fn toki_client(hub: &TestHub, id: &ServiceId, key: TokiKeyPair) -> TokiClient {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let (hub_id, hub_key) = hub_identity(hub).await;
+    TokiClient::builder(http(), id.clone(), key, hub_id, hub_key).build()
+}
+
+#[tokio::test]
+async fn registered_services_call_the_linkage_and_data_apis_with_toki() {
+    let hub = TestHub::start_with_schemas(&Backend::Sqlite, crm()).await;
+    let (hub_id, _) = hub_identity(&hub).await;
+    assert_eq!(hub_id.as_str(), hub.base, "the hub's toki id is its issuer");
+    let (site, key) = service(&hub, 21, "link:submit link:read contact.readwrite").await;
+    let link = LinkService::open(hub.auth.store().clone(), "unused")
+        .await
+        .unwrap();
+    link.create_partner("TK", site.as_str(), 0).await.unwrap();
+    let client = toki_client(&hub, &site, key).await;
+
+    let batch = format!("PATID,F_L_D_S\np1,{}\np2,{}\n", hash(1), hash(2));
+    let submit = || {
+        client
+            .http()
+            .post(hub.url("/link/v1/batches"))
+            .header("content-type", "text/csv")
+            .body(batch.clone())
+    };
+    let first = client.send(submit()).await.unwrap();
+    assert_eq!(first.status, 200, "{}", first.text());
+    let lines: Vec<String> = first.text().lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[1].starts_with("p1,") && lines[1].contains(",NEW,"),
+        "{lines:?}"
+    );
+    // Resubmitting (through the same session) answers the same UUIDs.
+    let again = client.send(submit()).await.unwrap();
+    assert_eq!(
+        again.text().lines().nth(1).map(|l| l.split(',').nth(1)),
+        Some(lines[1].split(',').nth(1))
+    );
+    let stats = client
+        .send(client.http().get(hub.url("/link/v1/stats")))
+        .await
+        .unwrap();
+    assert_eq!(stats.status, 200, "{}", stats.text());
+
+    let created = client
+        .send(
+            client
+                .http()
+                .post(hub.url("/api/Contact"))
+                .json(&json!({"firstName": "Ada", "lastName": "Byron"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, 201, "{}", created.text());
+    let page = client
+        .send(
+            client
+                .http()
+                .get(hub.url("/api/Contact?$filter=lastName eq 'Byron'")),
+        )
+        .await
+        .unwrap();
+    let page: Value = serde_json::from_slice(&page.body).unwrap();
+    assert_eq!(page["value"][0]["firstName"], "Ada");
+    // Scopes are the registration's: no organization scope, a signed 403 in the Toki scheme.
+    let refused = client
+        .send(client.http().get(hub.url("/api/Organization")))
+        .await
+        .unwrap();
+    assert_eq!(refused.status, 403);
+    let challenge = refused.headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with("Toki error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+
+    // The hub verified these calls itself: they are edges of its activity map.
+    let (monitor, secret) = hub
+        .client(&["client_credentials"], "activity:read", &[])
+        .await;
+    let read = client_credentials_token(&hub, &monitor, &secret).await;
+    let mut edge = Value::Null;
+    for _ in 0..50 {
+        let map: Value = http()
+            .get(hub.url("/activity/v1/edges"))
+            .bearer_auth(&read)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(found) = map["edges"].as_array().and_then(|edges| {
+            edges
+                .iter()
+                .find(|e| e["caller"] == site.as_str() && e["callee"] == hub.base.as_str())
+        }) && found["calls"].as_u64() == Some(6)
+        {
+            edge = found.clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(edge["calls"], 6, "{edge}");
+    hub.finish().await;
+}
+
+/// A session driven by hand, to send exactly the bytes a test wants.
+struct HandSession {
+    session: ClientSession,
+    host: String,
+}
+
+async fn hand_session(hub: &TestHub, id: &ServiceId, key: &TokiKeyPair) -> HandSession {
+    let (hub_id, hub_key) = hub_identity(hub).await;
+    let pending = PendingHello::new(
+        key,
+        id.clone(),
+        hub_id,
+        SystemClock.now_ms(),
+        &SystemEntropy::default(),
+    )
+    .unwrap();
+    let welcome = http()
+        .post(hub.url("/.well-known/oscartoki/hello"))
+        .body(pending.wire().to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(welcome.status(), 200);
+    let welcome = welcome.bytes().await.unwrap();
+    let session = ClientSession::establish(
+        pending,
+        &welcome,
+        &hub_key,
+        &SystemClock,
+        &TokiConfig::default(),
+    )
+    .unwrap();
+    HandSession {
+        session,
+        host: hub.base.trim_start_matches("http://").to_string(),
+    }
+}
+
+impl HandSession {
+    /// The `oscartoki` value for `GET path` (empty body) at `clock`'s time.
+    fn sign_get(&mut self, path: &str, clock: &dyn keyway_toki::Clock) -> String {
+        let digest = content_digest(b"");
+        let parts = RequestParts {
+            method: "GET",
+            authority: &self.host,
+            path_and_query: path,
+            content_digest: &digest,
+        };
+        self.session
+            .sign_request(clock, &parts)
+            .unwrap()
+            .header_value
+    }
+}
+
+async fn get_with(hub: &TestHub, path: &str, token: &str) -> (u16, String) {
+    let response = http()
+        .get(hub.url(path))
+        .header("oscartoki", token)
+        .send()
+        .await
+        .unwrap();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (response.status().as_u16(), challenge)
+}
+
+#[tokio::test]
+async fn the_hub_refuses_unknown_altered_replayed_and_stale_toki_calls() {
+    let hub = TestHub::start(&Backend::Sqlite).await;
+    let (reader, key) = service(&hub, 31, "link:read").await;
+
+    // A caller the hub has no toki key for cannot open a session.
+    let stranger = ServiceId::new("stranger").unwrap();
+    let unknown = toki_client(&hub, &stranger, TokiKeyPair::from_seed(&[32; 32]).unwrap()).await;
+    match unknown
+        .send(unknown.http().get(hub.url("/link/v1/stats")))
+        .await
+    {
+        Err(TokiHttpError::HandshakeRefused { status: 401, error }) => {
+            assert_eq!(error.map(|e| e.code()), Some("unknown_peer"));
+        }
+        other => panic!("expected a refused handshake, got {other:?}"),
+    }
+    // Garbage in the header: 401 naming the problem, never a success.
+    let (status, challenge) = get_with(&hub, "/link/v1/stats", "v1.garbage").await;
+    assert_eq!(status, 401);
+    assert!(
+        challenge.starts_with("Toki error=\"malformed\""),
+        "{challenge}"
+    );
+
+    let mut hand = hand_session(&hub, &reader, &key).await;
+    let token = hand.sign_get("/link/v1/stats", &SystemClock);
+    assert_eq!(get_with(&hub, "/link/v1/stats", &token).await.0, 200);
+    // The same token again: a replay.
+    let (status, challenge) = get_with(&hub, "/link/v1/stats", &token).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains("error=\"replayed\""), "{challenge}");
+    // Signed for one path, sent to another: the MAC does not verify.
+    let token = hand.sign_get("/link/v1/stats", &SystemClock);
+    let (status, challenge) = get_with(&hub, "/link/v1/conflicts", &token).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains("error=\"bad_mac\""), "{challenge}");
+    // Created a minute ago: stale.
+    let past = ManualClock::new(SystemClock.now_ms() - 60_000);
+    let token = hand.sign_get("/link/v1/stats", &past);
+    let (status, challenge) = get_with(&hub, "/link/v1/stats", &token).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains("error=\"token_stale\""), "{challenge}");
+    // A service deleted at the hub is refused on its open session.
+    hub.auth.delete_client(reader.as_str()).await.unwrap();
+    hub.clock.advance_ms(1_100); // past the hub's one-second client cache
+    let token = hand.sign_get("/link/v1/stats", &SystemClock);
+    let (status, challenge) = get_with(&hub, "/link/v1/stats", &token).await;
+    assert_eq!(status, 401);
+    assert!(challenge.contains("error=\"unknown_peer\""), "{challenge}");
+    // Neither toki nor a bearer token: the Bearer challenge as before.
+    let response = http().get(hub.url("/link/v1/stats")).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    hub.finish().await;
+}

@@ -1,0 +1,148 @@
+//! Callers' toki keys, looked up where they are registered and cached: [`CachedPeerKeys`] over
+//! any [`PeerSource`]. [`HubPeerKeys`] asks the hub's `GET /toki/v1/peers/{id}`; the hub itself
+//! reads its own store through the same cache.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use keyway_toki::{PeerKeys, ServiceId, TokiPublicKey};
+
+use crate::error::TokiHttpError;
+
+/// A peer as the hub registered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub key: TokiPublicKey,
+    /// The client's registered scopes, space-separated.
+    pub scope: String,
+}
+
+/// The future a [`PeerSource`] answers with: the registration, `None` when there is none.
+pub type PeerLookup<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Peer>, TokiHttpError>> + Send + 'a>>;
+
+/// Where registrations come from: the hub's HTTP endpoint for a service, the store for the hub.
+pub trait PeerSource: Send + Sync + 'static {
+    fn lookup<'a>(&'a self, service: &'a ServiceId) -> PeerLookup<'a>;
+}
+
+/// Asynchronously fills a [`PeerKeys`] table; the layer calls it on a hello before checking
+/// the caller's key, so a service learns new peers from the hub as they first call.
+pub trait PeerResolver: Send + Sync {
+    fn resolve<'a>(
+        &'a self,
+        service: &'a ServiceId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+}
+
+struct Cached {
+    peer: Option<Peer>,
+    fetched: Instant,
+}
+
+struct PeerCache<S> {
+    source: S,
+    entries: RwLock<HashMap<ServiceId, Cached>>,
+    ttl: Duration,
+    negative_ttl: Duration,
+    capacity: usize,
+}
+
+/// Registrations from a [`PeerSource`], cached: known peers for `ttl`, unknown ids for
+/// `negative_ttl` (so garbage hellos cannot flood the source), at most 4096 entries. A key
+/// removed at the source stops opening sessions within `ttl`; sessions already open run to
+/// their expiry. Cloning shares the cache.
+pub struct CachedPeerKeys<S>(Arc<PeerCache<S>>);
+
+impl<S> Clone for CachedPeerKeys<S> {
+    fn clone(&self) -> Self {
+        CachedPeerKeys(self.0.clone())
+    }
+}
+
+impl<S: PeerSource> CachedPeerKeys<S> {
+    pub fn with_source(source: S, ttl: Duration, negative_ttl: Duration) -> CachedPeerKeys<S> {
+        CachedPeerKeys(Arc::new(PeerCache {
+            source,
+            entries: RwLock::new(HashMap::new()),
+            ttl,
+            negative_ttl,
+            capacity: 4096,
+        }))
+    }
+
+    /// The cached registration of `service`, fresh or not.
+    pub fn peer(&self, service: &ServiceId) -> Option<Peer> {
+        let entries = self.0.entries.read().ok()?;
+        entries.get(service).and_then(|c| c.peer.clone())
+    }
+
+    /// Whether `service` is registered with `scope`: the simple rule for
+    /// [`crate::TokiLayerBuilder::authorize`] (a callee names the scope its callers need).
+    pub fn has_scope(&self, service: &ServiceId, scope: &str) -> bool {
+        self.peer(service)
+            .is_some_and(|peer| peer.scope.split(' ').any(|s| s == scope))
+    }
+
+    fn is_fresh(&self, service: &ServiceId) -> bool {
+        let Ok(entries) = self.0.entries.read() else {
+            return false;
+        };
+        entries.get(service).is_some_and(|cached| {
+            let ttl = if cached.peer.is_some() {
+                self.0.ttl
+            } else {
+                self.0.negative_ttl
+            };
+            cached.fetched.elapsed() < ttl
+        })
+    }
+
+    /// The peer's registration, from the cache when fresh, else from the source. A source that
+    /// does not answer leaves the cached entry (if any) in place: an outage does not cut off
+    /// peers.
+    pub async fn fetch(&self, service: &ServiceId) -> Result<Option<Peer>, TokiHttpError> {
+        if self.is_fresh(service) {
+            return Ok(self.peer(service));
+        }
+        let peer = self.0.source.lookup(service).await?;
+        if let Ok(mut entries) = self.0.entries.write() {
+            if entries.len() >= self.0.capacity {
+                // Unknown ids go first; known peers are few and stay.
+                entries.retain(|_, cached| cached.peer.is_some());
+            }
+            if entries.len() < self.0.capacity {
+                entries.insert(
+                    service.clone(),
+                    Cached {
+                        peer: peer.clone(),
+                        fetched: Instant::now(),
+                    },
+                );
+            }
+        }
+        Ok(peer)
+    }
+}
+
+impl<S: PeerSource> PeerKeys for CachedPeerKeys<S> {
+    fn toki_key(&self, service: &ServiceId) -> Option<TokiPublicKey> {
+        self.peer(service).map(|peer| peer.key)
+    }
+}
+
+impl<S: PeerSource> PeerResolver for CachedPeerKeys<S> {
+    fn resolve<'a>(
+        &'a self,
+        service: &'a ServiceId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            if let Err(error) = self.fetch(service).await {
+                tracing::warn!(peer = %service, %error, "toki peer lookup failed");
+            }
+        })
+    }
+}
