@@ -13,7 +13,7 @@ use axum::extract::OriginalUri;
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use keyway_toki::{
     Callee, Clock, Entropy, HEADER_NAME, Hello, PeerKeys, RequestParts, RequestToken, ServiceId,
     SystemClock, SystemEntropy, TokiConfig, TokiError, TokiKeyPair, TokiPublicKey, VerifiedRequest,
@@ -316,27 +316,23 @@ where
         }
     };
     noted.bytes_in = body.len() as u64;
-    let digest = content_digest(&body);
-    let path_and_query = head
+    let digest = digest_of(&body);
+    // Everything bound is borrowed from the request head: nothing is copied per call.
+    let uri = head
         .extensions
         .get::<OriginalUri>()
-        .map(|original| original.0.clone())
-        .unwrap_or_else(|| head.uri.clone());
-    let path_and_query = path_and_query
-        .path_and_query()
-        .map_or("/", |value| value.as_str())
-        .to_owned();
+        .map_or(&head.uri, |original| &original.0);
+    let path_and_query = uri.path_and_query().map_or("/", |value| value.as_str());
     let authority = head
         .headers
         .get(HOST)
         .and_then(|value| value.to_str().ok())
         .or_else(|| head.uri.authority().map(|a| a.as_str()))
-        .unwrap_or("")
-        .to_owned();
+        .unwrap_or("");
     let parts = RequestParts {
         method: head.method.as_str(),
-        authority: &authority,
-        path_and_query: &path_and_query,
+        authority,
+        path_and_query,
         content_digest: &digest,
     };
     let verified = match shared.callee.lock() {
@@ -402,10 +398,61 @@ where
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(_) => Err(problem(StatusCode::BAD_REQUEST, "request body unreadable")),
+    match collect(body, limit).await {
+        Ok(body) => Ok(body),
+        Err(Collect::TooLarge) => Err(too_large()),
+        Err(Collect::Failed) => Err(problem(StatusCode::BAD_REQUEST, "request body unreadable")),
+    }
+}
+
+enum Collect {
+    TooLarge,
+    Failed,
+}
+
+/// A body's bytes, at most `limit` of them. A body of one chunk (most are) is passed on as
+/// it is, without a copy; trailers are not bound, so they are dropped.
+async fn collect<B>(body: B, limit: usize) -> Result<Bytes, Collect>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    if body.is_end_stream() {
+        return Ok(Bytes::new());
+    }
+    let mut body = std::pin::pin!(body);
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<bytes::BytesMut> = None;
+    let mut length = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| Collect::Failed)?.into_data() else {
+            continue;
+        };
+        length = length.saturating_add(data.len());
+        if length > limit {
+            return Err(Collect::TooLarge);
+        }
+        match (&mut joined, first.take()) {
+            (Some(joined), _) => joined.extend_from_slice(&data),
+            (None, None) => first = Some(data),
+            (None, Some(earlier)) => {
+                let mut buffer = bytes::BytesMut::with_capacity(earlier.len() + data.len());
+                buffer.extend_from_slice(&earlier);
+                buffer.extend_from_slice(&data);
+                joined = Some(buffer);
+            }
+        }
+    }
+    Ok(joined.map_or_else(|| first.unwrap_or_default(), bytes::BytesMut::freeze))
+}
+
+/// The `Content-Digest` of a body; that of the empty body (every GET) is computed once.
+fn digest_of(body: &[u8]) -> std::borrow::Cow<'static, str> {
+    static EMPTY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| content_digest(b""));
+    if body.is_empty() {
+        std::borrow::Cow::Borrowed(EMPTY.as_str())
+    } else {
+        std::borrow::Cow::Owned(content_digest(body))
     }
 }
 
@@ -422,8 +469,8 @@ where
     B::Error: Into<BoxError>,
 {
     let (mut head, body) = response.into_parts();
-    let body = match Limited::new(body, shared.response_limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
+    let body = match collect(body, shared.response_limit).await {
+        Ok(body) => body,
         Err(_) => {
             // Signed too, so the caller can tell this answer really comes from the callee.
             let failed = problem(
@@ -440,12 +487,10 @@ where
     };
     let body = if bodiless { Bytes::new() } else { body };
     let signed = match shared.callee.lock() {
-        Ok(mut callee) => {
-            callee.sign_response(verified, head.status.as_u16(), &content_digest(&body))
-        }
+        Ok(mut callee) => callee.sign_response(verified, head.status.as_u16(), &digest_of(&body)),
         Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "toki state unavailable"),
     };
-    match signed.map(|token| HeaderValue::from_str(&token)) {
+    match signed.map(|token| HeaderValue::from_maybe_shared(Bytes::from(token))) {
         Ok(Ok(value)) => {
             head.headers.insert(HEADER_NAME, value);
             // The body was buffered: its length is now known, whatever the inner service said.

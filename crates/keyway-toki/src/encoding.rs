@@ -19,20 +19,45 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Appends the unpadded base64url of `bytes` (no allocation of its own: this runs several
+/// times per call).
+pub(crate) fn push_b64(out: &mut String, bytes: &[u8]) {
+    URL_SAFE_NO_PAD.encode_string(bytes, out);
+}
+
+/// Appends `n` in decimal.
+pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // `n % 10` < 10: the cast cannot truncate.
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[at..] {
+        out.push(char::from(digit));
+    }
+}
+
 /// Decodes unpadded base64url into exactly `N` bytes.
 pub(crate) fn b64_fixed<const N: usize>(
     text: &str,
     what: &'static str,
 ) -> Result<[u8; N], TokiError> {
-    let mut out = [0u8; N];
-    let decoded = URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| TokiError::Malformed(what))?;
-    if decoded.len() != N {
+    // Exactly N bytes have exactly this many characters; the decoder checks the rest
+    // (alphabet, canonical trailing bits) and writes into a stack buffer.
+    if text.len() != (N * 4).div_ceil(3) {
         return Err(TokiError::Malformed(what));
     }
-    out.copy_from_slice(&decoded);
-    Ok(out)
+    let mut out = [0u8; N];
+    match URL_SAFE_NO_PAD.decode_slice(text, &mut out) {
+        Ok(written) if written == N => Ok(out),
+        _ => Err(TokiError::Malformed(what)),
+    }
 }
 
 /// Parses a canonical unsigned decimal: digits only, no sign, no leading zero (except `0`).

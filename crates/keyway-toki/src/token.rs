@@ -1,9 +1,7 @@
 //! The `oscartoki` header values and the canonical strings their MACs cover
 //! (docs/toki.md, "Request token" and "Response token").
 
-use std::fmt::Write;
-
-use crate::encoding::{b64, b64_fixed, bindable, decimal_u64};
+use crate::encoding::{b64_fixed, bindable, decimal_u64, push_b64, push_decimal};
 use crate::error::TokiError;
 use crate::hello::SessionId;
 use crate::identity::ServiceId;
@@ -72,15 +70,21 @@ impl RequestToken {
     }
 
     pub fn encode(&self) -> String {
-        format!(
-            "v1.{}.{}.{}.{}.{}.{}",
-            self.session_id,
-            self.epoch,
+        let mut out = String::with_capacity(128);
+        out.push_str("v1.");
+        push_b64(&mut out, &self.session_id.0);
+        for n in [
+            u64::from(self.epoch),
             self.counter,
             self.created_ms,
             self.flags,
-            b64(&self.mac)
-        )
+        ] {
+            out.push('.');
+            push_decimal(&mut out, n);
+        }
+        out.push('.');
+        push_b64(&mut out, &self.mac);
+        out
     }
 
     pub fn wants_ratchet(&self) -> bool {
@@ -112,13 +116,16 @@ impl ResponseToken {
     }
 
     pub fn encode(&self) -> String {
-        format!(
-            "v1.{}.{}.{}.{}",
-            self.session_id,
-            self.epoch,
-            self.counter,
-            b64(&self.mac)
-        )
+        let mut out = String::with_capacity(100);
+        out.push_str("v1.");
+        push_b64(&mut out, &self.session_id.0);
+        out.push('.');
+        push_decimal(&mut out, u64::from(self.epoch));
+        out.push('.');
+        push_decimal(&mut out, self.counter);
+        out.push('.');
+        push_b64(&mut out, &self.mac);
+        out
     }
 }
 
@@ -152,26 +159,29 @@ pub fn canonical_request(
     token: &RequestToken,
     parts: &RequestParts<'_>,
 ) -> String {
-    // Built in one buffer: this runs on every call, on both sides.
+    // Built in one buffer without the formatting machinery: this runs on every call, on
+    // both sides.
     let mut out = String::with_capacity(
         160 + caller.as_str().len()
             + callee.as_str().len()
             + parts.authority.len()
             + parts.path_and_query.len(),
     );
-    let _ = write!(
-        out,
-        "{LINE_REQUEST}\n{caller}\n{callee}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
-        token.session_id,
-        token.epoch,
+    push_session_lines(&mut out, LINE_REQUEST, caller, callee, token.session_id);
+    for n in [
+        u64::from(token.epoch),
         token.counter,
         token.created_ms,
         token.flags,
-        parts.method,
-        parts.authority,
-        parts.path_and_query,
-        parts.content_digest,
-    );
+    ] {
+        push_decimal(&mut out, n);
+        out.push('\n');
+    }
+    for field in [parts.method, parts.authority, parts.path_and_query] {
+        out.push_str(field);
+        out.push('\n');
+    }
+    out.push_str(parts.content_digest);
     out
 }
 
@@ -184,15 +194,33 @@ pub fn canonical_response(
     content_digest: &str,
 ) -> String {
     let mut out = String::with_capacity(200 + caller.as_str().len() + callee.as_str().len());
-    let _ = write!(
-        out,
-        "{LINE_RESPONSE}\n{caller}\n{callee}\n{}\n{}\n{}\n{}\n{status}\n{content_digest}",
-        request.session_id,
-        request.epoch,
-        request.counter,
-        b64(&request.mac),
-    );
+    push_session_lines(&mut out, LINE_RESPONSE, caller, callee, request.session_id);
+    for n in [u64::from(request.epoch), request.counter] {
+        push_decimal(&mut out, n);
+        out.push('\n');
+    }
+    push_b64(&mut out, &request.mac);
+    out.push('\n');
+    push_decimal(&mut out, u64::from(status));
+    out.push('\n');
+    out.push_str(content_digest);
     out
+}
+
+/// The first four lines of both canonical strings, each ended by `\n`.
+fn push_session_lines(
+    out: &mut String,
+    first: &str,
+    caller: &ServiceId,
+    callee: &ServiceId,
+    session: SessionId,
+) {
+    for line in [first, caller.as_str(), callee.as_str()] {
+        out.push_str(line);
+        out.push('\n');
+    }
+    push_b64(out, &session.0);
+    out.push('\n');
 }
 
 #[cfg(test)]
