@@ -411,8 +411,9 @@ pub enum KeysCommand {
     Rotate(JsonFlag),
     /// List signing keys and their state (next, current, retired).
     List(JsonFlag),
-    /// Print the hub's toki identity: its service id (the issuer) and Ed25519 public key, which
-    /// services pin to call the hub's APIs with oscartoki (created on first use, 0600).
+    /// Print the hub's toki identity: its service id (the issuer, as configured for this
+    /// command: flags, KEYWAY_ISSUER, keyway.toml) and Ed25519 public key, which services pin
+    /// to call the hub's APIs with oscartoki (key created on first use, 0600).
     Toki(JsonFlag),
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::{Hub, poll, str_field};
-use crate::oauth::{access_token, client_credentials, introspect, jwks_kids, jwt_parts};
+use crate::oauth::{access_token, client_credentials, get_json, introspect, jwks_kids, jwt_parts};
 
 /// The hub caches clients for up to a second; CLI changes must show within this.
 const CLI_CHANGE_VISIBLE: Duration = Duration::from_secs(3);
@@ -198,4 +198,31 @@ fn keys_rotate_and_list() {
     assert_eq!(old["active"], true, "a token signed before rotation: {old}");
     let new = introspect(&hub, id, secret, &fresh);
     assert_eq!(new["active"], true, "{new}");
+}
+
+#[test]
+fn keys_toki_prints_the_identity_the_hub_publishes() {
+    let hub = Hub::start();
+    let printed = hub.cli_json(&["keys", "toki"]);
+    let published = get_json(&hub, "/toki/v1/hub");
+    assert_eq!(
+        printed["toki_key"], published["toki_key"],
+        "{printed} vs {published}"
+    );
+    // The service id is the issuer as configured for the command: this hub was started with
+    // `--listen` on a free port, the CLI without it.
+    assert!(str_field(&printed, "service").starts_with("http://127.0.0.1:"));
+    assert!(
+        str_field(&printed, "toki_key").starts_with("keyway-ed25519 "),
+        "{printed}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(hub.data_dir().join("toki-hub.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 }
