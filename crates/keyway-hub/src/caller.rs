@@ -137,7 +137,7 @@ pub async fn bearer(
         let mut response = problem(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
-            "a Bearer access token (or an oscartoki call) is required",
+            "a Bearer access token is required",
         );
         challenge(&mut response, "Bearer realm=\"keyway\"".into());
         return Err(response);

@@ -31,6 +31,7 @@ use keyway_store::Store;
 use tokio::net::TcpListener;
 
 pub use activity::{ActivityMap, CallEvent, Snapshot};
+pub use keyway_toki_http::HELLO_PATH as TOKI_HELLO_PATH;
 pub use oauth::discovery::{authorization_server_metadata, openid_configuration};
 pub use toki_calls::{HUB_TOKI, HubToki, KEY_FILE as TOKI_KEY_FILE, TOKI_BODY_LIMIT, hub_identity};
 

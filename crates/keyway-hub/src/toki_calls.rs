@@ -64,10 +64,21 @@ fn load_or_create_key(data_dir: &Path) -> Result<TokiKeyPair, HubError> {
             let key = TokiKeyPair::generate(&keyway_toki::SystemEntropy::default())
                 .map_err(HubError::Toki)?;
             let der = key.to_pkcs8().map_err(HubError::Toki)?;
-            keyway_auth::write_private_file(data_dir, &path, &der)?;
-            // Another process may have won the race: use the key that is on disk.
-            let der = std::fs::read(&path)?;
-            TokiKeyPair::from_pkcs8(&der).map_err(HubError::Toki)
+            // Written complete (0600, fsynced) under a name of this process, then linked into
+            // place: a link never replaces, so when two processes start at once one key wins
+            // and both use it.
+            let mine = data_dir.join(format!("{KEY_FILE}.{}", std::process::id()));
+            keyway_auth::write_private_file(data_dir, &mine, &der)?;
+            let linked = std::fs::hard_link(&mine, &path);
+            let _ = std::fs::remove_file(&mine);
+            match linked {
+                Ok(()) => Ok(key),
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let der = std::fs::read(&path)?;
+                    TokiKeyPair::from_pkcs8(&der).map_err(HubError::Toki)
+                }
+                Err(err) => Err(HubError::Io(err)),
+            }
         }
         Err(err) => Err(HubError::Io(err)),
     }
@@ -140,15 +151,23 @@ impl keyway_toki::Clock for AuthClock {
 /// call path (the sink's `try_send` never waits).
 fn feed_activity_map(map: Arc<ActivityMap>, auth: Arc<AuthService>) -> ActivitySink {
     let (sink, mut events) = ActivitySink::channel(10_000);
+    let drops = sink.drop_count();
     tokio::spawn(async move {
         let mut batch = Vec::with_capacity(500);
+        let mut reported_drops = 0;
         while events.recv_many(&mut batch, 500).await > 0 {
             let converted: Vec<activity::CallEvent> =
                 batch.drain(..).map(activity::CallEvent::from).collect();
             for event in &converted {
                 activity::record_metrics(event);
             }
-            map.ingest(&converted, 0, auth.clock().now_ms());
+            let dropped = drops.get();
+            map.ingest(
+                &converted,
+                dropped.saturating_sub(reported_drops),
+                auth.clock().now_ms(),
+            );
+            reported_drops = dropped;
         }
     });
     sink
@@ -227,8 +246,9 @@ pub async fn toki_challenges(request: Request<Body>, next: Next) -> Response {
         && let Ok(text) = challenge.to_str()
         && let Some(rest) = text.strip_prefix("Bearer realm=\"keyway\"")
     {
+        // The layer's own challenges carry no realm either.
         let toki = match rest.trim_start_matches(',').trim() {
-            "" => "Toki realm=\"keyway\"".to_string(),
+            "" => "Toki".to_string(),
             params => format!("Toki {params}"),
         };
         if let Ok(value) = HeaderValue::from_str(&toki) {

@@ -59,6 +59,9 @@ impl PeerKeys for DynPeers {
     }
 }
 
+/// How long a consumer waits for its resolver to look a new sender up.
+pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Verifies incoming messages against the senders' registered keys, drops and counts the
 /// ones that fail. Clones share the replay cache and the counters.
 #[derive(Clone)]
@@ -94,12 +97,22 @@ impl TokiConsumer {
         self
     }
 
-    /// Lets the resolver (if any) learn the sender a token names before it is checked.
+    /// Lets the resolver (if any) learn the sender a token names before it is checked, waiting
+    /// at most [`RESOLVE_TIMEOUT`]. With `HubPeerKeys` a known sender costs a cache look-up;
+    /// the hub is asked again only when the entry is older than its TTL (or, after a failed
+    /// lookup, its negative TTL), so a slow hub delays some messages, not every one.
     pub(crate) async fn resolve_sender(&self, header: Option<&str>) {
-        if let Some(resolver) = &self.resolver
-            && let Some(sender) = claimed_sender(Ok(header)).and_then(|s| ServiceId::new(s).ok())
+        let Some(resolver) = &self.resolver else {
+            return;
+        };
+        let Some(sender) = claimed_sender(Ok(header)).and_then(|s| ServiceId::new(s).ok()) else {
+            return;
+        };
+        if tokio::time::timeout(RESOLVE_TIMEOUT, resolver.resolve(&sender))
+            .await
+            .is_err()
         {
-            resolver.resolve(&sender).await;
+            tracing::warn!(peer = %sender, "toki sender lookup timed out");
         }
     }
 

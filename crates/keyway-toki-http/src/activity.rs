@@ -81,6 +81,22 @@ impl ActivitySink {
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
+
+    /// A reader of [`ActivitySink::dropped`] that does not keep the queue open (for the
+    /// consumer of [`ActivitySink::channel`], which ends when every sink is dropped).
+    pub fn drop_count(&self) -> DropCount {
+        DropCount(self.dropped.clone())
+    }
+}
+
+/// See [`ActivitySink::drop_count`].
+#[derive(Clone)]
+pub struct DropCount(Arc<AtomicU64>);
+
+impl DropCount {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// How the reporter batches.

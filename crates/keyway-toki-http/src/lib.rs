@@ -70,7 +70,7 @@ mod peers;
 mod wire;
 
 pub use activity::{
-    ActivitySink, CallEvent, EVENTS_PATH, EventBatch, ReporterConfig, RouteTemplate,
+    ActivitySink, CallEvent, DropCount, EVENTS_PATH, EventBatch, ReporterConfig, RouteTemplate,
     remember_route, spawn_reporter,
 };
 pub use client::{TokiClient, TokiClientBuilder, TokiResponse};

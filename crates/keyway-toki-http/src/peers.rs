@@ -40,7 +40,8 @@ pub trait PeerResolver: Send + Sync {
 
 struct Cached {
     peer: Option<Peer>,
-    fetched: Instant,
+    /// Until then the entry is used without asking the source again.
+    fresh_until: Instant,
 }
 
 struct PeerCache<S> {
@@ -52,9 +53,11 @@ struct PeerCache<S> {
 }
 
 /// Registrations from a [`PeerSource`], cached: known peers for `ttl`, unknown ids for
-/// `negative_ttl` (so garbage hellos cannot flood the source), at most 4096 entries. A key
-/// removed at the source stops opening sessions within `ttl`; sessions already open run to
-/// their expiry. Cloning shares the cache.
+/// `negative_ttl` (so garbage hellos cannot flood the source), at most 4096 entries. A failed
+/// lookup keeps what was cached and is not retried for `negative_ttl` (a source outage costs
+/// one lookup per id per `negative_ttl`, not one per call). A key removed at the source stops
+/// opening sessions within `ttl`; sessions already open run to their expiry. Cloning shares
+/// the cache.
 pub struct CachedPeerKeys<S>(Arc<PeerCache<S>>);
 
 impl<S> Clone for CachedPeerKeys<S> {
@@ -91,14 +94,9 @@ impl<S: PeerSource> CachedPeerKeys<S> {
         let Ok(entries) = self.0.entries.read() else {
             return false;
         };
-        entries.get(service).is_some_and(|cached| {
-            let ttl = if cached.peer.is_some() {
-                self.0.ttl
-            } else {
-                self.0.negative_ttl
-            };
-            cached.fetched.elapsed() < ttl
-        })
+        entries
+            .get(service)
+            .is_some_and(|cached| Instant::now() < cached.fresh_until)
     }
 
     /// The peer's registration, from the cache when fresh, else from the source. A source that
@@ -108,23 +106,41 @@ impl<S: PeerSource> CachedPeerKeys<S> {
         if self.is_fresh(service) {
             return Ok(self.peer(service));
         }
-        let peer = self.0.source.lookup(service).await?;
-        if let Ok(mut entries) = self.0.entries.write() {
-            if entries.len() >= self.0.capacity {
-                // Unknown ids go first; known peers are few and stay.
-                entries.retain(|_, cached| cached.peer.is_some());
+        match self.0.source.lookup(service).await {
+            Ok(peer) => {
+                let ttl = if peer.is_some() {
+                    self.0.ttl
+                } else {
+                    self.0.negative_ttl
+                };
+                self.store(service, peer.clone(), ttl);
+                Ok(peer)
             }
-            if entries.len() < self.0.capacity {
-                entries.insert(
-                    service.clone(),
-                    Cached {
-                        peer: peer.clone(),
-                        fetched: Instant::now(),
-                    },
-                );
+            Err(error) => {
+                let kept = self.peer(service);
+                self.store(service, kept, self.0.negative_ttl);
+                Err(error)
             }
         }
-        Ok(peer)
+    }
+
+    fn store(&self, service: &ServiceId, peer: Option<Peer>, ttl: Duration) {
+        let Ok(mut entries) = self.0.entries.write() else {
+            return;
+        };
+        if entries.len() >= self.0.capacity && !entries.contains_key(service) {
+            // Unknown ids go first; known peers are few and stay.
+            entries.retain(|_, cached| cached.peer.is_some());
+        }
+        if entries.len() < self.0.capacity || entries.contains_key(service) {
+            entries.insert(
+                service.clone(),
+                Cached {
+                    peer,
+                    fresh_until: Instant::now() + ttl,
+                },
+            );
+        }
     }
 }
 
@@ -144,5 +160,38 @@ impl<S: PeerSource> PeerResolver for CachedPeerKeys<S> {
                 tracing::warn!(peer = %service, %error, "toki peer lookup failed");
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A source that is down: counts how often it is asked.
+    struct Down(Arc<AtomicUsize>);
+
+    impl PeerSource for Down {
+        fn lookup<'a>(&'a self, _service: &'a ServiceId) -> PeerLookup<'a> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Err(TokiHttpError::PeerLookup("down".into())) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_lookup_is_not_retried_until_the_negative_ttl_passes() {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let peers = CachedPeerKeys::with_source(
+            Down(asked.clone()),
+            Duration::from_secs(300),
+            Duration::from_secs(30),
+        );
+        let id = ServiceId::new("orders").unwrap();
+        assert!(peers.fetch(&id).await.is_err());
+        // Within the negative TTL: answered from the cache (nothing known), not asked again.
+        assert_eq!(peers.fetch(&id).await.unwrap(), None);
+        peers.resolve(&id).await;
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
     }
 }

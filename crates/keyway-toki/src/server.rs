@@ -63,6 +63,24 @@ impl<K: PeerKeys> Callee<K> {
         self.sessions.len()
     }
 
+    /// The first checks of [`Callee::verify_parsed_request`], in its order (session, expiry),
+    /// for a transport to run before it reads a request body: a token naming no live session
+    /// is refused without buffering anything. The full check still follows.
+    pub fn precheck_session(
+        &self,
+        token: &RequestToken,
+        clock: &dyn Clock,
+    ) -> Result<(), TokiError> {
+        let session = self
+            .sessions
+            .get(&token.session_id)
+            .ok_or(TokiError::UnknownSession)?;
+        if clock.now_ms() >= session.expires_ms {
+            return Err(TokiError::SessionExpired);
+        }
+        Ok(())
+    }
+
     /// Checks a hello (version, addressee, registered caller, signature, freshness, nonce) and
     /// answers with the `Welcome` bytes; the session is usable at once.
     pub fn accept_hello(

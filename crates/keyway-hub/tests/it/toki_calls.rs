@@ -250,6 +250,29 @@ async fn the_hub_refuses_unknown_altered_replayed_and_stale_toki_calls() {
         "{challenge}"
     );
 
+    // Well formed, but naming no session: refused before the body is read.
+    let forged = keyway_toki::RequestToken {
+        session_id: keyway_toki::SessionId([7; 16]),
+        epoch: 0,
+        counter: 1,
+        created_ms: SystemClock.now_ms() as u64,
+        flags: 0,
+        mac: [0; 32],
+    };
+    let response = http()
+        .post(hub.url("/link/v1/batches"))
+        .header("oscartoki", forged.encode())
+        .body(vec![b'x'; 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains("error=\"unknown_session\""),
+        "{challenge}"
+    );
+
     let mut hand = hand_session(&hub, &reader, &key).await;
     let token = hand.sign_get("/link/v1/stats", &SystemClock);
     assert_eq!(get_with(&hub, "/link/v1/stats", &token).await.0, 200);

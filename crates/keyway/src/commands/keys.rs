@@ -35,7 +35,7 @@ pub async fn run(settings: Settings, command: KeysCommand) -> anyhow::Result<()>
             let public = key.public_key();
             if flag.json {
                 print_json(
-                    &json!({ "service": service_id.as_str(), "toki_key": public.to_string() }),
+                    &json!({ "service": service_id.as_str(), "toki_key": public.to_string(), "hello": keyway_hub::TOKI_HELLO_PATH }),
                 )?;
             } else {
                 println!("service:  {service_id}");
