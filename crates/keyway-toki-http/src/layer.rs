@@ -351,7 +351,9 @@ where
         Ok(verified) => verified,
         Err(error) => return rejected(&error, noted),
     };
-    noted.caller = Some(verified.caller.as_str().to_owned());
+    if shared.activity.is_some() {
+        noted.caller = Some(verified.caller.as_str().to_owned());
+    }
     let path = path_and_query.split('?').next().unwrap_or("/");
     if let Some(authorize) = &shared.authorize
         && !authorize(&verified.caller, &head.method, path)
