@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::digest::{FileDigest, hash_prefix};
+use crate::file_sink::FileSink;
 use crate::frame::{DataBuffer, Frame, FrameError, Kind, read_frame, write_frame};
 use crate::server_files::{FLAG_OVERWRITE, FLAG_RESUME};
 use crate::{Client, Reply, TransferError};
@@ -103,18 +104,12 @@ impl Client {
             Ok(_) => return Err(FrameError::Malformed("ready").into()),
             Err(refusal) => return Err(refusal),
         };
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .read(true)
-            .write(true)
-            .truncate(false)
-            .open(&part)
-            .await?;
-        file.set_len(offset).await?;
         let mut digest = FileDigest::new(remote_name, size);
-        hash_prefix(&mut file, offset, &mut digest).await?;
-        file.seek(std::io::SeekFrom::Start(offset)).await?;
-        let mut writer = BufWriter::with_capacity(1 << 20, file);
+        let mut writer = FileSink::open(&part, offset).await?;
+        if offset > 0 {
+            let mut kept = tokio::fs::File::open(&part).await?;
+            hash_prefix(&mut kept, offset, &mut digest).await?;
+        }
         let mut received = offset;
         if !progress(received, size) {
             return Err(TransferError::Aborted);
@@ -126,7 +121,7 @@ impl Client {
                     digest.update(&chunk);
                     received += chunk.len() as u64;
                     if !progress(received, size) {
-                        writer.flush().await?;
+                        writer.finish().await?;
                         return Err(TransferError::Aborted);
                     }
                 }
@@ -136,15 +131,13 @@ impl Client {
                 }
                 Some(_) => return Err(FrameError::Malformed("file body (unexpected frame)").into()),
                 None => {
-                    writer.flush().await?;
+                    // What arrived is kept for a resume.
+                    writer.finish().await?;
                     return Err(FrameError::Truncated.into());
                 }
             }
         };
-        writer.flush().await?;
-        let file = writer.into_inner();
-        file.sync_all().await?;
-        drop(file);
+        writer.finish().await?;
         if digest.finish() != expected {
             let _ = std::fs::remove_file(&part);
             return Err(TransferError::Integrity);

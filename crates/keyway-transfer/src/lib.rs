@@ -29,6 +29,7 @@ mod client;
 mod client_files;
 mod digest;
 mod error;
+mod file_sink;
 pub mod frame;
 mod identity;
 mod known_hosts;

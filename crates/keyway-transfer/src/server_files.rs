@@ -5,9 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::digest::{FileDigest, hash_prefix};
+use crate::file_sink::FileSink;
 use crate::frame::{DataBuffer, Frame, FrameError, read_frame, write_frame};
 use crate::paths::{check_real_location, confined};
 use crate::{KeyRights, PublicKey, Reply, ServerConfig, TransferError};
@@ -128,21 +129,15 @@ where
     } else {
         0
     };
-    let mut file = tokio::fs::OpenOptions::new()
-        .create(true)
-        .read(true)
-        .write(true)
-        .truncate(false)
-        .open(&part)
-        .await?;
-    file.set_len(offset).await?;
     let mut digest = FileDigest::new(name, size);
-    hash_prefix(&mut file, offset, &mut digest).await?;
-    file.seek(std::io::SeekFrom::Start(offset)).await?;
+    let mut writer = FileSink::open(&part, offset).await?;
+    if offset > 0 {
+        let mut kept = tokio::fs::File::open(&part).await?;
+        hash_prefix(&mut kept, offset, &mut digest).await?;
+    }
     write_frame(stream, &Frame::Ready { offset, size }).await?;
     stream.flush().await?;
 
-    let mut writer = BufWriter::with_capacity(1 << 20, file);
     let mut received = offset;
     let mut synced = offset;
     let expected = loop {
@@ -157,8 +152,7 @@ where
                 digest.update(&chunk);
                 received += chunk.len() as u64;
                 if received - synced >= SYNC_EVERY {
-                    writer.flush().await?;
-                    writer.get_ref().sync_data().await?;
+                    writer.sync_data().await?;
                     synced = received;
                     std::fs::write(&meta, format!("{size} {synced}\n"))?;
                 }
@@ -168,12 +162,9 @@ where
             None => return Err(FrameError::Truncated.into()),
         }
     };
-    if let Err(err) = writer.flush().await {
+    if let Err(err) = writer.finish().await {
         return Err(storage_failure(stream, err).await);
     }
-    let file = writer.into_inner();
-    file.sync_all().await?;
-    drop(file);
     let _ = std::fs::remove_file(&meta);
     if digest.finish() != expected {
         let _ = std::fs::remove_file(&part);

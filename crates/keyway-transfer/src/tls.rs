@@ -22,7 +22,7 @@ use rustls::{
 use crate::{AuthorizedKeys, Identity, PublicKey, TransferError};
 
 /// ALPN name: the protocol and its version.
-pub const ALPN: &[u8] = b"keyway-transfer/1";
+pub const ALPN: &[u8] = b"keyway-transfer/2";
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(aws_lc_rs::default_provider())
