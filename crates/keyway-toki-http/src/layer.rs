@@ -307,13 +307,16 @@ where
         Ok(token) => token,
         Err(error) => return rejected(&error, noted),
     };
-    // Only a caller with a live session gets its body buffered (up to the limit).
-    let known = match shared.callee.lock() {
-        Ok(callee) => callee.precheck_session(&token, shared.clock.as_ref()),
-        Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "toki state unavailable"),
-    };
-    if let Err(error) = known {
-        return rejected(&error, noted);
+    // Only a caller with a live session gets its body buffered (up to the limit); a request
+    // without a body has nothing to buffer and goes straight to the full check.
+    if !http_body::Body::is_end_stream(request.body()) {
+        let known = match shared.callee.lock() {
+            Ok(callee) => callee.precheck_session(&token, shared.clock.as_ref()),
+            Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "toki state unavailable"),
+        };
+        if let Err(error) = known {
+            return rejected(&error, noted);
+        }
     }
     let (mut head, body) = request.into_parts();
     let body = match read_limited(body, shared.body_limit, declared_length(&head.headers)).await {
