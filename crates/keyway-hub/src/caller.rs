@@ -1,7 +1,6 @@
 //! Who calls a hub API: a bearer access token (RFC 6750), or a registered service whose
 //! `oscartoki` call the hub's toki layer verified (docs/toki.md, "Calling the hub with toki").
-//! Refusals here carry `Bearer` challenges; `toki_calls::toki_challenges` restates them in the
-//! `Toki` scheme for toki callers.
+//! Refusals carry a `WWW-Authenticate` challenge in the scheme the caller used ([`Scheme`]).
 
 // Helpers here return the very response to send as their error; boxing it would buy nothing.
 #![allow(clippy::result_large_err)]
@@ -21,6 +20,43 @@ use crate::errors::problem;
 
 /// The verified toki call, when the hub's toki layer admitted this request.
 pub struct TokiCall(pub Option<VerifiedRequest>);
+
+impl TokiCall {
+    /// The scheme refusals of this request are challenged in.
+    pub fn scheme(&self) -> Scheme {
+        if self.0.is_some() {
+            Scheme::Toki
+        } else {
+            Scheme::Bearer
+        }
+    }
+}
+
+/// How a caller authenticated, and so how a refusal challenges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Bearer realm="keyway", <params>` (RFC 6750).
+    Bearer,
+    /// `Toki <params>`, as the toki layer's own refusals (docs/toki.md).
+    Toki,
+}
+
+impl Scheme {
+    /// Sets `WWW-Authenticate` to this scheme with `params` (`error="…"`, …; may be empty).
+    pub fn challenge(self, response: &mut Response, params: &str) {
+        let value = match (self, params) {
+            (Scheme::Bearer, "") => "Bearer realm=\"keyway\"".to_string(),
+            (Scheme::Bearer, params) => format!("Bearer realm=\"keyway\", {params}"),
+            (Scheme::Toki, "") => "Toki".to_string(),
+            (Scheme::Toki, params) => format!("Toki {params}"),
+        };
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for TokiCall {
     type Rejection = Infallible;
@@ -42,6 +78,13 @@ pub enum Caller {
 }
 
 impl Caller {
+    fn scheme(&self) -> Scheme {
+        match self {
+            Caller::Bearer(_) => Scheme::Bearer,
+            Caller::Toki { .. } => Scheme::Toki,
+        }
+    }
+
     pub fn client_id(&self) -> &str {
         match self {
             Caller::Bearer(claims) => &claims.client_id,
@@ -80,9 +123,9 @@ impl Caller {
             "Forbidden",
             &format!("the caller lacks the scope {scope}"),
         );
-        challenge(
+        self.scheme().challenge(
             &mut response,
-            format!("Bearer realm=\"keyway\", error=\"insufficient_scope\", scope=\"{scope}\""),
+            &format!("error=\"insufficient_scope\", scope=\"{scope}\""),
         );
         Err(response)
     }
@@ -109,10 +152,7 @@ pub async fn authenticate(
                 "Unauthorized",
                 "the calling service is no longer registered at this hub",
             );
-            challenge(
-                &mut response,
-                "Bearer realm=\"keyway\", error=\"unknown_peer\"".into(),
-            );
+            Scheme::Toki.challenge(&mut response, "error=\"unknown_peer\"");
             Err(response)
         }
         Err(err) => {
@@ -122,24 +162,28 @@ pub async fn authenticate(
     }
 }
 
+/// The token of an `Authorization: Bearer …` header (the scheme is case-insensitive).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            (v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ")).then(|| v[7..].trim())
+        })
+}
+
 /// The claims of a valid bearer token, or RFC 6750's 401.
 pub async fn bearer(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Arc<AccessTokenClaims>, Response> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            (v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ")).then(|| v[7..].trim())
-        });
-    let Some(token) = token else {
+    let Some(token) = bearer_token(headers) else {
         let mut response = problem(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
             "a Bearer access token is required",
         );
-        challenge(&mut response, "Bearer realm=\"keyway\"".into());
+        Scheme::Bearer.challenge(&mut response, "");
         return Err(response);
     };
     match state.auth.active_access_token(token).await {
@@ -159,19 +203,8 @@ pub fn invalid_token() -> Response {
         "Unauthorized",
         "the access token is invalid, expired or revoked",
     );
-    challenge(
-        &mut response,
-        "Bearer realm=\"keyway\", error=\"invalid_token\"".into(),
-    );
+    Scheme::Bearer.challenge(&mut response, "error=\"invalid_token\"");
     response
-}
-
-pub fn challenge(response: &mut Response, value: String) {
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
-    }
 }
 
 pub fn unavailable() -> Response {

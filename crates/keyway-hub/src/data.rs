@@ -15,7 +15,7 @@ use axum::routing::get;
 use keyway_data::{DataError, DataService, Item, UpdateMode};
 
 use crate::AppState;
-use crate::caller::{self, TokiCall};
+use crate::caller::{self, Scheme, TokiCall};
 use crate::errors::problem;
 
 pub fn routes() -> Router<AppState> {
@@ -58,7 +58,7 @@ async fn scopes(
     Ok(caller.scopes())
 }
 
-fn data_error(err: DataError) -> Response {
+fn data_error(err: DataError, scheme: Scheme) -> Response {
     match err {
         DataError::NotFound(detail) => problem(StatusCode::NOT_FOUND, "Not Found", &detail),
         DataError::BadRequest(detail) => problem(StatusCode::BAD_REQUEST, "Bad Request", &detail),
@@ -69,15 +69,13 @@ fn data_error(err: DataError) -> Response {
         ),
         DataError::Forbidden(ref allowed) => {
             let mut response = problem(StatusCode::FORBIDDEN, "Forbidden", &err.to_string());
-            let challenge = format!(
-                "Bearer realm=\"keyway\", error=\"insufficient_scope\", scope=\"{}\"",
-                allowed.join(" ")
+            scheme.challenge(
+                &mut response,
+                &format!(
+                    "error=\"insufficient_scope\", scope=\"{}\"",
+                    allowed.join(" ")
+                ),
             );
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, value);
-            }
             response
         }
         DataError::Store(e) => {
@@ -205,14 +203,14 @@ async fn read(
     match split_segment(&segment) {
         (entity, Some(id)) => match data.get(&entity, &id, &scopes).await {
             Ok(item) => item_response(StatusCode::OK, item, None),
-            Err(err) => data_error(err),
+            Err(err) => data_error(err, toki.scheme()),
         },
         (entity, None) => match data
             .list(&entity, &pairs(query), &scopes, &base_url(&state))
             .await
         {
             Ok(page) => axum::Json(page).into_response(),
-            Err(err) => data_error(err),
+            Err(err) => data_error(err, toki.scheme()),
         },
     }
 }
@@ -234,7 +232,7 @@ async fn count(
     let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
     match data.count(&segment, &pairs(query), &scopes).await {
         Ok(n) => ([(header::CONTENT_TYPE, "text/plain")], n.to_string()).into_response(),
-        Err(err) => data_error(err),
+        Err(err) => data_error(err, toki.scheme()),
     }
 }
 
@@ -268,7 +266,7 @@ async fn create(
             let location = format!("{}/{canonical}({})", base_url(&state), item.id);
             item_response(StatusCode::CREATED, item, Some(location))
         }
-        Err(err) => data_error(err),
+        Err(err) => data_error(err, toki.scheme()),
     }
 }
 
@@ -299,7 +297,7 @@ async fn update(
         .await
     {
         Ok(item) => item_response(StatusCode::OK, item, None),
-        Err(err) => data_error(err),
+        Err(err) => data_error(err, toki.scheme()),
     }
 }
 
@@ -320,6 +318,6 @@ async fn delete(
     let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
     match data.delete(&entity, &id, if_match, &scopes).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(err) => data_error(err),
+        Err(err) => data_error(err, toki.scheme()),
     }
 }

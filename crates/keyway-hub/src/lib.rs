@@ -135,7 +135,6 @@ impl Hub {
                 keyway_toki_http::HELLO_PATH,
                 axum::routing::post(|| async { axum::http::StatusCode::NOT_FOUND }),
             )
-            .route_layer(axum::middleware::from_fn(toki_calls::toki_challenges))
             .route_layer(axum::middleware::from_fn(keyway_toki_http::remember_route))
             .layer(self.state.toki.optional_layer());
         Router::new()

@@ -11,14 +11,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
-use keyway_auth::AuthService;
-use keyway_toki::{HEADER_NAME, ServiceId, TokiKeyPair, TokiPublicKey, VerifiedRequest};
+use keyway_auth::{AuthService, Entropy};
+use keyway_toki::{HEADER_NAME, ServiceId, TokiKeyPair, TokiPublicKey};
 use keyway_toki_http::{
     ActivitySink, CachedPeerKeys, HELLO_PATH, Peer, PeerLookup, PeerSource, TokiHttpError,
     TokiLayer, TokiService,
@@ -50,19 +47,23 @@ pub struct HubToki {
     layer: TokiLayer,
 }
 
-/// The hub's toki service id (its issuer) and key pair, the key created on first use.
-pub fn hub_identity(data_dir: &Path, issuer: &str) -> Result<(ServiceId, TokiKeyPair), HubError> {
+/// The hub's toki service id (its issuer) and key pair, the key created on first use from
+/// `entropy`.
+pub fn hub_identity(
+    data_dir: &Path,
+    issuer: &str,
+    entropy: &dyn Entropy,
+) -> Result<(ServiceId, TokiKeyPair), HubError> {
     let service = ServiceId::new(issuer).map_err(HubError::Toki)?;
-    Ok((service, load_or_create_key(data_dir)?))
+    Ok((service, load_or_create_key(data_dir, entropy)?))
 }
 
-fn load_or_create_key(data_dir: &Path) -> Result<TokiKeyPair, HubError> {
+fn load_or_create_key(data_dir: &Path, entropy: &dyn Entropy) -> Result<TokiKeyPair, HubError> {
     let path: PathBuf = data_dir.join(KEY_FILE);
     match std::fs::read(&path) {
         Ok(der) => TokiKeyPair::from_pkcs8(&der).map_err(HubError::Toki),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            let key = TokiKeyPair::generate(&keyway_toki::SystemEntropy::default())
-                .map_err(HubError::Toki)?;
+            let key = TokiKeyPair::generate(&AuthEntropy(entropy)).map_err(HubError::Toki)?;
             let der = key.to_pkcs8().map_err(HubError::Toki)?;
             // Written complete (0600, fsynced) under a name of this process, then linked into
             // place: a link never replaces, so when two processes start at once one key wins
@@ -91,13 +92,14 @@ impl HubToki {
         auth: &Arc<AuthService>,
         map: &Arc<ActivityMap>,
     ) -> Result<HubToki, HubError> {
-        let (service, key) = hub_identity(data_dir, &auth.config().issuer)?;
+        let (service, key) = hub_identity(data_dir, &auth.config().issuer, auth.entropy())?;
         let public_key = key.public_key();
         let peers =
             CachedPeerKeys::with_source(StorePeers(auth.clone()), PEER_TTL, UNKNOWN_PEER_TTL);
         let layer = TokiLayer::builder(service.clone(), key, peers.clone())
             .resolver(peers)
             .clock(Arc::new(AuthClock(auth.clone())))
+            .entropy(Arc::new(HubEntropy(auth.clone())))
             .body_limit(TOKI_BODY_LIMIT)
             .activity(feed_activity_map(map.clone(), auth.clone()))
             .build();
@@ -135,6 +137,24 @@ impl PeerSource for StorePeers {
                 scope: peer.scope,
             }))
         })
+    }
+}
+
+/// The hub's entropy source (a test's too) as toki's, borrowed (key creation)…
+struct AuthEntropy<'a>(&'a dyn Entropy);
+
+impl keyway_toki::Entropy for AuthEntropy<'_> {
+    fn fill(&self, dest: &mut [u8]) {
+        self.0.fill(dest);
+    }
+}
+
+/// …and owned (the layer's handshakes).
+struct HubEntropy(Arc<AuthService>);
+
+impl keyway_toki::Entropy for HubEntropy {
+    fn fill(&self, dest: &mut [u8]) {
+        self.0.entropy().fill(dest);
     }
 }
 
@@ -234,28 +254,4 @@ where
             Box::pin(plain.oneshot(request))
         }
     }
-}
-
-/// Route middleware (inside the toki layer): a toki caller gets its challenges in its own
-/// scheme, `Toki error="insufficient_scope", scope="…"` rather than RFC 6750's `Bearer`.
-pub async fn toki_challenges(request: Request<Body>, next: Next) -> Response {
-    let is_toki = request.extensions().get::<VerifiedRequest>().is_some();
-    let mut response = next.run(request).await;
-    if is_toki
-        && let Some(challenge) = response.headers().get(header::WWW_AUTHENTICATE)
-        && let Ok(text) = challenge.to_str()
-        && let Some(rest) = text.strip_prefix("Bearer realm=\"keyway\"")
-    {
-        // The layer's own challenges carry no realm either.
-        let toki = match rest.trim_start_matches(',').trim() {
-            "" => "Toki".to_string(),
-            params => format!("Toki {params}"),
-        };
-        if let Ok(value) = HeaderValue::from_str(&toki) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
-        }
-    }
-    response
 }

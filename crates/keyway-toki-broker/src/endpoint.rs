@@ -105,7 +105,7 @@ impl TokiConsumer {
         let Some(resolver) = &self.resolver else {
             return;
         };
-        let Some(sender) = claimed_sender(Ok(header)).and_then(|s| ServiceId::new(s).ok()) else {
+        let Some(sender) = claimed_sender(Ok(header)) else {
             return;
         };
         if tokio::time::timeout(RESOLVE_TIMEOUT, resolver.resolve(&sender))
@@ -167,11 +167,12 @@ impl TokiConsumer {
     }
 }
 
-/// The sender a token names, before it is verified (refusals are reported with it, as the
-/// HTTP layer reports a hello's claimed caller): the fifth dot-separated field onwards.
-fn claimed_sender(header: Result<Option<&str>, TokiError>) -> Option<String> {
-    let sender = header.ok()??.splitn(5, '.').nth(4)?;
-    ServiceId::new(sender).ok().map(|id| id.as_str().to_owned())
+/// The sender a well-formed token names, before it is verified (refusals are reported with
+/// it, as the HTTP layer reports a hello's claimed caller).
+fn claimed_sender(header: Result<Option<&str>, TokiError>) -> Option<ServiceId> {
+    MessageToken::parse(header.ok()??)
+        .ok()
+        .map(|token| token.sender)
 }
 
 /// A message as a call: method `AMQP`/`NATS`, route `exchange/routing key` or the subject,
@@ -181,7 +182,7 @@ fn message_event(
     transport: &'static str,
     route: &MessageRoute<'_>,
     bytes: usize,
-    claimed: Option<String>,
+    claimed: Option<ServiceId>,
     outcome: &Result<VerifiedMessage, TokiError>,
     now_ms: i64,
 ) -> CallEvent {
@@ -198,7 +199,12 @@ fn message_event(
             let delay = u64::try_from(now_ms.saturating_sub(created)).unwrap_or(0);
             (Some(verified.sender.as_str().to_owned()), 200, delay, None)
         }
-        Err(error) => (claimed, 401, 0, Some(error.code().to_owned())),
+        Err(error) => (
+            claimed.map(|id| id.as_str().to_owned()),
+            401,
+            0,
+            Some(error.code().to_owned()),
+        ),
     };
     CallEvent {
         ts_ms: u64::try_from(now_ms).unwrap_or(0),

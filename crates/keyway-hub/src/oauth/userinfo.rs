@@ -20,13 +20,7 @@ fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response 
 }
 
 pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            (v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ")).then(|| v[7..].trim())
-        });
-    let Some(token) = token else {
+    let Some(token) = crate::caller::bearer_token(&headers) else {
         let mut response = StatusCode::UNAUTHORIZED.into_response();
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,

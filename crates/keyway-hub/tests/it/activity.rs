@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::browser::{Browser, authorize_url, log_in_and_allow, pkce};
 use crate::harness::{Backend, TestHub, client_credentials_token, http};
 
-async fn edges(hub: &TestHub, token: &str) -> Value {
+pub async fn edges(hub: &TestHub, token: &str) -> Value {
     let response = http()
         .get(hub.url("/activity/v1/edges"))
         .bearer_auth(token)
@@ -26,12 +26,34 @@ async fn edges(hub: &TestHub, token: &str) -> Value {
     response.json().await.unwrap()
 }
 
-fn edge<'a>(snapshot: &'a Value, caller: &str, callee: &str) -> Option<&'a Value> {
+pub fn edge<'a>(snapshot: &'a Value, caller: &str, callee: &str) -> Option<&'a Value> {
     snapshot["edges"]
         .as_array()
         .unwrap()
         .iter()
         .find(|e| e["caller"] == caller && e["callee"] == callee)
+}
+
+/// Polls the map (up to 5 s) until the edge caller → callee counts `calls` and, if asked, a
+/// failure is listed; returns the last snapshot either way.
+pub async fn wait_for_edge(
+    hub: &TestHub,
+    token: &str,
+    (caller, callee): (&str, &str),
+    calls: u64,
+    with_failure: bool,
+) -> Value {
+    let mut snapshot = Value::Null;
+    for _ in 0..50 {
+        snapshot = edges(hub, token).await;
+        let counted = edge(&snapshot, caller, callee).is_some_and(|e| e["calls"] == calls);
+        let failed = !with_failure || !snapshot["failures"].as_array().unwrap().is_empty();
+        if counted && failed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    snapshot
 }
 
 fn event(
@@ -505,16 +527,7 @@ async fn a_registered_broker_consumer_reports_messages_as_edges() {
         .await;
     let read = client_credentials_token(&hub, &monitor, &secret).await;
     let (p, c) = (sender.as_str(), consumer_id.as_str());
-    let mut snapshot = Value::Null;
-    for _ in 0..50 {
-        snapshot = edges(&hub, &read).await;
-        let done = edge(&snapshot, p, c).is_some_and(|e| e["calls"] == 4)
-            && !snapshot["failures"].as_array().unwrap().is_empty();
-        if done {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let snapshot = wait_for_edge(&hub, &read, (p, c), 4, true).await;
     let messages = edge(&snapshot, p, c).unwrap_or_else(|| panic!("no edge: {snapshot:#}"));
     assert_eq!(messages["calls"], 4, "{snapshot:#}");
     let failure = &snapshot["failures"][0];

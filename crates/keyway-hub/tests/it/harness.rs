@@ -259,6 +259,15 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
+/// GETs `path` (with a bearer token, if given) and parses the JSON answer, whatever the status.
+pub async fn get_json(hub: &TestHub, path: &str, token: Option<&str>) -> serde_json::Value {
+    let mut request = http().get(hub.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// POSTs a form with HTTP Basic client authentication.
 pub async fn post_form(
     url: &str,

@@ -10,7 +10,8 @@ use keyway_toki::{
 use keyway_toki_http::{TokiClient, TokiHttpError};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TestHub, client_credentials_token, http};
+use crate::activity::wait_for_edge;
+use crate::harness::{Backend, TestHub, client_credentials_token, get_json, http};
 
 fn crm() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/crm/schemas.yaml")
@@ -33,14 +34,7 @@ async fn service(hub: &TestHub, seed: u8, scope: &str) -> (ServiceId, TokiKeyPai
 
 /// The hub's toki identity as it publishes it.
 async fn hub_identity(hub: &TestHub) -> (ServiceId, TokiPublicKey) {
-    let answer: Value = http()
-        .get(hub.url("/toki/v1/hub"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = get_json(hub, "/toki/v1/hub", None).await;
     let service = ServiceId::new(answer["service"].as_str().unwrap()).unwrap();
     let key = TokiPublicKey::parse(answer["toki_key"].as_str().unwrap()).unwrap();
     (service, key)
@@ -129,28 +123,9 @@ async fn registered_services_call_the_linkage_and_data_apis_with_toki() {
         .client(&["client_credentials"], "activity:read", &[])
         .await;
     let read = client_credentials_token(&hub, &monitor, &secret).await;
-    let mut edge = Value::Null;
-    for _ in 0..50 {
-        let map: Value = http()
-            .get(hub.url("/activity/v1/edges"))
-            .bearer_auth(&read)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(found) = map["edges"].as_array().and_then(|edges| {
-            edges
-                .iter()
-                .find(|e| e["caller"] == site.as_str() && e["callee"] == hub.base.as_str())
-        }) && found["calls"].as_u64() == Some(6)
-        {
-            edge = found.clone();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let snapshot = wait_for_edge(&hub, &read, (site.as_str(), hub.base.as_str()), 6, false).await;
+    let edge = crate::activity::edge(&snapshot, site.as_str(), &hub.base)
+        .unwrap_or_else(|| panic!("no edge: {snapshot:#}"));
     assert_eq!(edge["calls"], 6, "{edge}");
     hub.finish().await;
 }

@@ -30,8 +30,11 @@ pub async fn run(settings: Settings, command: KeysCommand) -> anyhow::Result<()>
             }
         }
         KeysCommand::Toki(flag) => {
-            let (service_id, key) =
-                keyway_hub::hub_identity(&settings.data_dir, &service.config().issuer)?;
+            let (service_id, key) = keyway_hub::hub_identity(
+                &settings.data_dir,
+                &service.config().issuer,
+                service.entropy(),
+            )?;
             let public = key.public_key();
             if flag.json {
                 print_json(
