@@ -5,6 +5,7 @@
 # Usage: bench/link/link.sh [ROWS]   (default 1,000,000)
 #   KEYWAY_BENCH_DATABASE=postgres://…/db   run on that database instead of SQLite
 #                                            (the database must exist and be empty)
+#   HUB_LOG=FILE  keep the hub's log (with RUST_LOG=keyway_link=debug: per-chunk timings)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROWS="${1:-1000000}"
@@ -34,7 +35,7 @@ for p in A B; do
   kw link partner create --code "$p" --client "$id" >/dev/null
 done
 "$keyway" --data-dir "$work/data" "${db_args[@]}" serve --listen "127.0.0.1:$port" \
-  >"$work/hub.log" 2>&1 &
+  >"${HUB_LOG:-$work/hub.log}" 2>&1 &
 hub_pid=$!
 for _ in $(seq 50); do curl -fs "$url/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 

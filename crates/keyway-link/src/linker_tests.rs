@@ -40,19 +40,10 @@ impl Model {
                 .iter()
                 .any(|r| r.hashes.iter().any(|(_, h)| h == hash))
             {
-                known
-                    .entries
-                    .entry((*rule, hash.clone()))
-                    .or_default()
-                    .push(entry.clone());
+                known.add_entry(*rule, hash.clone(), entry.clone());
             }
         }
-        let uuids: Vec<String> = known
-            .entries
-            .values()
-            .flatten()
-            .map(|e| e.uuid.clone())
-            .collect();
+        let uuids: Vec<String> = known.all_entries().map(|e| e.uuid.clone()).collect();
         for ((p, patid), s) in &self.records {
             if p == partner && uuids.contains(&s.uuid) {
                 known.partner_uuids.insert(s.uuid.clone(), patid.clone());
@@ -116,6 +107,8 @@ fn uuids_are_deterministic_v8() {
     assert_eq!(a.len(), 36);
     assert_eq!(&a[14..15], "8");
     assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"));
+    // Computed independently with Python's hmac module (docs/linkage.md, "Linker").
+    assert_eq!(a, "8f8b3bb4-c937-8386-a27f-39777d8f095e");
 }
 
 #[test]

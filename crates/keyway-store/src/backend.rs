@@ -60,9 +60,9 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
         let store = match backend {
             Backend::Sqlite => {
-                let writer = sqlite_pool(&options, 1).await?;
+                let writer = sqlite_pool(&options, 1, WRITER_CACHE_KIB).await?;
                 writer.execute("PRAGMA journal_mode = WAL").await?;
-                let reader = sqlite_pool(&options, 4).await?;
+                let reader = sqlite_pool(&options, 4, READER_CACHE_KIB).await?;
                 Store {
                     backend,
                     reader,
@@ -154,7 +154,18 @@ fn normalise_url(backend: Backend, url: &str) -> String {
     }
 }
 
-async fn sqlite_pool(options: &AnyConnectOptions, size: u32) -> Result<AnyPool, StoreError> {
+/// SQLite page caches. The writer's must hold every page a linking chunk dirties (100,000
+/// records insert at random places into the hash and UUID B-trees of a large table): a page
+/// evicted mid-transaction is written to the WAL twice. Memory is only taken as pages are
+/// used. Readers read through the memory map and need little cache of their own.
+const WRITER_CACHE_KIB: u32 = 256 * 1024;
+const READER_CACHE_KIB: u32 = 16 * 1024;
+
+async fn sqlite_pool(
+    options: &AnyConnectOptions,
+    size: u32,
+    cache_kib: u32,
+) -> Result<AnyPool, StoreError> {
     let pool = AnyPoolOptions::new()
         .max_connections(size)
         .min_connections(1)
@@ -162,17 +173,16 @@ async fn sqlite_pool(options: &AnyConnectOptions, size: u32) -> Result<AnyPool, 
         // A local file cannot drop the connection: pinging it before every query only adds a
         // worker-thread round trip to each statement (a third of a create's time).
         .test_before_acquire(false)
-        .after_connect(|conn, _meta| {
+        .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 // busy_timeout lets the CLI write while the hub runs; NORMAL is durable in WAL.
-                // Linkage inserts random hash keys into large B-trees: a 64 MiB page cache and
-                // memory-mapped reads (no pread per page) keep that off the syscall path.
-                conn.execute(
+                // Memory-mapped reads: no pread (and copy) per page read.
+                let pragmas = format!(
                     "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
-                     PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536; \
-                     PRAGMA mmap_size = 1073741824;",
-                )
-                .await?;
+                     PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{cache_kib}; \
+                     PRAGMA mmap_size = 1073741824;"
+                );
+                conn.execute(AssertSqlSafe(pragmas)).await?;
                 Ok(())
             })
         })

@@ -1,19 +1,13 @@
 //! Record linkage (hub side): partners, linked records, their hashes and recorded conflicts.
 //!
-//! Linking runs chunk by chunk inside a [`LinkTx`]: the transaction first updates the single
-//! `link_lock` row, which serialises linkers hub-wide (a row lock on PostgreSQL/MariaDB, the
-//! write lock on SQLite), then reads what it needs with a few batched `IN (…)` queries and
-//! writes with multi-row inserts. Per-record round trips would be far too slow.
+//! Linking runs chunk by chunk inside a [`LinkTx`] (`link_tx.rs`), which holds the hub-wide
+//! link lock.
 
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
+use crate::link_tx::LinkTx;
 use crate::{Backend, Store, StoreError};
-
-/// Values per `IN (…)` list or per multi-row insert statement (well under every backend's
-/// limit on bound parameters).
-const IN_CHUNK: usize = 500;
-const INSERT_ROWS: usize = 400;
 
 /// A partner site, bound to the OAuth client that submits for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,18 +65,6 @@ pub struct LinkStatsRow {
     pub per_partner: Vec<(String, i64, i64, i64)>,
 }
 
-fn record_from_row(row: &AnyRow) -> Result<LinkRecordRow, StoreError> {
-    Ok(LinkRecordRow {
-        partner: row.try_get("partner")?,
-        patid: row.try_get("patid")?,
-        uuid: row.try_get("uuid")?,
-        flag: row.try_get("flag")?,
-        reason: row.try_get("reason")?,
-        seq: row.try_get("seq")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
 fn conflict_from_row(row: &AnyRow) -> Result<LinkConflictRow, StoreError> {
     Ok(LinkConflictRow {
         seq: row.try_get("seq")?,
@@ -93,17 +75,6 @@ fn conflict_from_row(row: &AnyRow) -> Result<LinkConflictRow, StoreError> {
         reason: row.try_get("reason")?,
         created_at: row.try_get("created_at")?,
     })
-}
-
-/// `?, ?, ?` with `n` placeholders.
-fn marks(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
-/// `(?, ?), (?, ?)` for `rows` rows of `width` values.
-fn row_marks(rows: usize, width: usize) -> String {
-    let one = format!("({})", marks(width));
-    vec![one; rows].join(", ")
 }
 
 impl Store {
@@ -226,182 +197,6 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let next_seq = row.try_get::<i64, _>(0)?;
-        Ok(LinkTx {
-            store: self.clone(),
-            tx,
-            next_seq,
-        })
-    }
-}
-
-/// A linking transaction holding the hub-wide link lock.
-pub struct LinkTx {
-    store: Store,
-    tx: Transaction<'static, Any>,
-    /// The `seq` the next linked record gets.
-    pub next_seq: i64,
-}
-
-impl LinkTx {
-    /// The stored records of `partner` among `patids`.
-    pub async fn records(
-        &mut self,
-        partner: &str,
-        patids: &[&str],
-    ) -> Result<Vec<LinkRecordRow>, StoreError> {
-        let mut out = Vec::new();
-        for part in patids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT partner, patid, uuid, flag, reason, seq, created_at FROM link_records \
-                 WHERE partner = ? AND patid IN ({})",
-                marks(part.len())
-            );
-            let mut query = sqlx::query(self.store.sql(&sql)).bind(partner);
-            for patid in part {
-                query = query.bind(*patid);
-            }
-            for row in query.fetch_all(&mut *self.tx).await? {
-                out.push(record_from_row(&row)?);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Every stored entry for any of `hashes` (whatever the rule).
-    pub async fn hash_entries(&mut self, hashes: &[&str]) -> Result<Vec<LinkHashRow>, StoreError> {
-        let mut out = Vec::new();
-        for part in hashes.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT hash, rule, partner, patid, uuid FROM link_hashes WHERE hash IN ({})",
-                marks(part.len())
-            );
-            let mut query = sqlx::query(self.store.sql(&sql));
-            for hash in part {
-                query = query.bind(*hash);
-            }
-            for row in query.fetch_all(&mut *self.tx).await? {
-                out.push(LinkHashRow {
-                    hash: row.try_get("hash")?,
-                    rule: row.try_get("rule")?,
-                    partner: row.try_get("partner")?,
-                    patid: row.try_get("patid")?,
-                    uuid: row.try_get("uuid")?,
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    /// `(uuid, patid)` of the records of `partner` linked to any of `uuids`.
-    pub async fn partner_uuids(
-        &mut self,
-        partner: &str,
-        uuids: &[&str],
-    ) -> Result<Vec<(String, String)>, StoreError> {
-        let mut out = Vec::new();
-        for part in uuids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT uuid, patid FROM link_records WHERE partner = ? AND uuid IN ({})",
-                marks(part.len())
-            );
-            let mut query = sqlx::query(self.store.sql(&sql)).bind(partner);
-            for uuid in part {
-                query = query.bind(*uuid);
-            }
-            for row in query.fetch_all(&mut *self.tx).await? {
-                out.push((row.try_get(0)?, row.try_get(1)?));
-            }
-        }
-        Ok(out)
-    }
-
-    pub async fn insert_records(&mut self, rows: &[LinkRecordRow]) -> Result<(), StoreError> {
-        for part in rows.chunks(INSERT_ROWS) {
-            let sql = format!(
-                "INSERT INTO link_records (partner, patid, uuid, flag, reason, seq, created_at) \
-                 VALUES {}",
-                row_marks(part.len(), 7)
-            );
-            let mut query = sqlx::query(self.store.sql(&sql));
-            for r in part {
-                query = query
-                    .bind(&r.partner)
-                    .bind(&r.patid)
-                    .bind(&r.uuid)
-                    .bind(&r.flag)
-                    .bind(&r.reason)
-                    .bind(r.seq)
-                    .bind(r.created_at);
-            }
-            query.execute(&mut *self.tx).await?;
-        }
-        Ok(())
-    }
-
-    pub async fn insert_hashes(&mut self, rows: &[LinkHashRow]) -> Result<(), StoreError> {
-        for part in rows.chunks(INSERT_ROWS) {
-            let sql = format!(
-                "INSERT INTO link_hashes (hash, rule, partner, patid, uuid) VALUES {}",
-                row_marks(part.len(), 5)
-            );
-            let mut query = sqlx::query(self.store.sql(&sql));
-            for r in part {
-                query = query
-                    .bind(&r.hash)
-                    .bind(&r.rule)
-                    .bind(&r.partner)
-                    .bind(&r.patid)
-                    .bind(&r.uuid);
-            }
-            query.execute(&mut *self.tx).await?;
-        }
-        Ok(())
-    }
-
-    pub async fn insert_conflicts(&mut self, rows: &[LinkConflictRow]) -> Result<(), StoreError> {
-        for part in rows.chunks(INSERT_ROWS) {
-            let sql = format!(
-                "INSERT INTO link_conflicts \
-                 (seq, partner, patid, chosen_uuid, candidates, reason, created_at) VALUES {}",
-                row_marks(part.len(), 7)
-            );
-            let mut query = sqlx::query(self.store.sql(&sql));
-            for r in part {
-                query = query
-                    .bind(r.seq)
-                    .bind(&r.partner)
-                    .bind(&r.patid)
-                    .bind(&r.chosen_uuid)
-                    .bind(&r.candidates)
-                    .bind(&r.reason)
-                    .bind(r.created_at);
-            }
-            query.execute(&mut *self.tx).await?;
-        }
-        Ok(())
-    }
-
-    /// Records the next free `seq` and commits, releasing the link lock.
-    pub async fn commit(mut self, next_seq: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            self.store
-                .sql("UPDATE link_lock SET next_seq = ? WHERE id = 1"),
-        )
-        .bind(next_seq)
-        .execute(&mut *self.tx)
-        .await?;
-        self.tx.commit().await?;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholder_lists() {
-        assert_eq!(marks(3), "?, ?, ?");
-        assert_eq!(row_marks(2, 2), "(?, ?), (?, ?)");
+        Ok(LinkTx::new(self.clone(), tx, next_seq))
     }
 }

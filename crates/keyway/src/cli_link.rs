@@ -61,8 +61,9 @@ pub struct LinkSubmitArgs {
     /// nothing if any row is bad; without it bad rows are reported and the rest is linked.
     #[arg(long)]
     pub strict: bool,
-    /// Rows per request.
-    #[arg(long, default_value_t = 10_000)]
+    /// Rows per request (each is linked in one hub transaction; 50,000 rows of four hashes
+    /// stay under the 16 MiB a toki-signed request may carry).
+    #[arg(long, default_value_t = 50_000)]
     pub batch_size: usize,
     /// Attempts per batch before giving up (resubmitting is safe: linking is idempotent).
     #[arg(long, default_value_t = 5)]

@@ -136,16 +136,18 @@ async fn large_batch_streams_in_chunks_and_matches_small_batches() {
         let a = partner(hub, "A").await;
         let b = partner(hub, "B").await;
         let mut big = String::from("PATID,F_L_D_S,F_L_D_R\n");
-        for i in 0..2500u32 {
+        // 25,000 records: more than one JSON array per statement (20,000 values) on the way
+        // in and, for B's first batch, on the way out.
+        for i in 0..25_000u32 {
             big.push_str(&format!("p{i},{},{}\n", h(i), h(100_000 + i)));
         }
         let (status, text) = submit(hub, &a, big).await;
         assert_eq!(status, 200);
         let first = rows(&text);
-        assert_eq!(first.len(), 2500);
+        assert_eq!(first.len(), 25_000);
         assert!(first.iter().all(|r| r.2 == "NEW"));
         // The same people from B, in two batches: every one linked to A's UUID.
-        for range in [0..1200u32, 1200..2500] {
+        for range in [0..21_000u32, 21_000..25_000] {
             let mut batch = String::from("PATID,F_L_D_R\n");
             for i in range.clone() {
                 batch.push_str(&format!("q{i},{}\n", h(100_000 + i)));
