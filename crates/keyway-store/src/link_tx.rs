@@ -91,7 +91,8 @@ impl LinkTx {
             Backend::Sqlite => Bulk::Json,
             // PostgreSQL took the JSON arrays too, but its plan for `= ANY(ARRAY(SELECT
             // json_array_elements_text(…)))` over a grown table made partner B of the 1 M
-            // benchmark 9× slower (302 s); lists keep its earlier 92 s until that is studied.
+            // benchmark 9× slower (302 s, plan not yet examined); with lists the same benchmark
+            // takes 72.6 s (bench/README.md).
             Backend::Postgres | Backend::Mysql => Bulk::Lists,
         }
     }
