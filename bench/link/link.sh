@@ -5,6 +5,7 @@
 # Usage: bench/link/link.sh [ROWS]   (default 1,000,000)
 #   KEYWAY_BENCH_DATABASE=postgres://…/db   run on that database instead of SQLite
 #                                            (the database must exist and be empty)
+#   KEYWAY_BIN=PATH  benchmark that keyway binary (no build)
 #   HUB_LOG=FILE  keep the hub's log (with RUST_LOG=keyway_link=debug: per-chunk timings)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,8 +16,11 @@ hub_pid=""
 cleanup() { [ -n "$hub_pid" ] && kill "$hub_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-cargo build --release -q -p keyway
-keyway="$CARGO_TARGET_DIR/release/keyway"
+# KEYWAY_BIN=PATH benchmarks that binary instead (A/B runs against an older build).
+if [ -n "${KEYWAY_BIN:-}" ]; then keyway="$KEYWAY_BIN"; else
+  cargo build --release -q -p keyway
+  keyway="$CARGO_TARGET_DIR/release/keyway"
+fi
 db_args=()
 [ -n "${KEYWAY_BENCH_DATABASE:-}" ] && db_args=(--database "$KEYWAY_BENCH_DATABASE")
 kw() { "$keyway" --data-dir "$work/data" "${db_args[@]}" "$@"; }
@@ -49,9 +53,12 @@ t0=$(now); submit A "$work/a.csv" "$work/links-a.csv"
 t1=$(now); submit B "$work/b.csv" "$work/links-b.csv"
 t2=$(now)
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$hub_pid/status")
-python3 - "$ROWS" "$t0" "$t1" "$t2" "$work" "$rss" "${KEYWAY_BENCH_DATABASE:-sqlite}" <<'PY'
-import sys, collections
+# utime + stime of the hub in clock ticks: less noisy than wall time on a shared machine.
+ticks=$(awk '{print $14 + $15}' "/proc/$hub_pid/stat")
+python3 - "$ROWS" "$t0" "$t1" "$t2" "$work" "$rss" "${KEYWAY_BENCH_DATABASE:-sqlite}" "$ticks" <<'PY'
+import os, sys, collections
 rows, t0, t1, t2, work, rss, db = int(sys.argv[1]), *map(float, sys.argv[2:5]), sys.argv[5], sys.argv[6], sys.argv[7]
+hub_cpu = int(sys.argv[8]) / os.sysconf("SC_CLK_TCK")
 def flags(path):
     c = collections.Counter()
     with open(path) as f:
@@ -64,5 +71,5 @@ print(f"linking {rows:,} records (two hashes each) over HTTP into a release hub 
 print(f"{'step':<34}{'seconds':>10}{'records/s':>14}")
 print(f"{'partner A: all new':<34}{t1 - t0:>10.2f}{half / (t1 - t0):>14,.0f}   {flags(work + '/links-a.csv')}")
 print(f"{'partner B: half linked to A':<34}{t2 - t1:>10.2f}{half / (t2 - t1):>14,.0f}   {flags(work + '/links-b.csv')}")
-print(f"{'total':<34}{t2 - t0:>10.2f}{rows / (t2 - t0):>14,.0f}   hub peak RSS: {int(rss) // 1024} MiB")
+print(f"{'total':<34}{t2 - t0:>10.2f}{rows / (t2 - t0):>14,.0f}   hub peak RSS: {int(rss) // 1024} MiB, hub CPU: {hub_cpu:.1f} s")
 PY
