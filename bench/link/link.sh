@@ -16,7 +16,6 @@ hub_pid=""
 cleanup() { [ -n "$hub_pid" ] && kill "$hub_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-# KEYWAY_BIN=PATH benchmarks that binary instead (A/B runs against an older build).
 if [ -n "${KEYWAY_BIN:-}" ]; then keyway="$KEYWAY_BIN"; else
   cargo build --release -q -p keyway
   keyway="$CARGO_TARGET_DIR/release/keyway"
@@ -53,8 +52,9 @@ t0=$(now); submit A "$work/a.csv" "$work/links-a.csv"
 t1=$(now); submit B "$work/b.csv" "$work/links-b.csv"
 t2=$(now)
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$hub_pid/status")
-# utime + stime of the hub in clock ticks: less noisy than wall time on a shared machine.
-ticks=$(awk '{print $14 + $15}' "/proc/$hub_pid/stat")
+# utime + stime of the hub in clock ticks (the same idiom as bench/oauth and bench/toki: skip
+# the command name first): less noisy than wall time on a shared machine.
+ticks=$(sed 's/.*) //' "/proc/$hub_pid/stat" | awk '{print $12 + $13}')
 python3 - "$ROWS" "$t0" "$t1" "$t2" "$work" "$rss" "${KEYWAY_BENCH_DATABASE:-sqlite}" "$ticks" <<'PY'
 import os, sys, collections
 rows, t0, t1, t2, work, rss, db = int(sys.argv[1]), *map(float, sys.argv[2:5]), sys.argv[5], sys.argv[6], sys.argv[7]
