@@ -46,7 +46,7 @@ now() { python3 -c 'import time; print(time.time())'; }
 submit() { # partner input output
   "$keyway" link submit --hub "$url" --client-id "$(cat "$work/id-$1")" \
     --client-secret-file "$work/secret-$1" --input "$2" --output "$3" \
-    --batch-size "${BATCH:-100000}" --quiet
+    --batch-size "${BATCH:-50000}" --quiet
 }
 t0=$(now); submit A "$work/a.csv" "$work/links-a.csv"
 t1=$(now); submit B "$work/b.csv" "$work/links-b.csv"

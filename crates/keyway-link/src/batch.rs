@@ -5,8 +5,6 @@
 //! that is not 64 hex digits, an empty or duplicate patid) become [`Item::Rejected`] and the
 //! rest of the batch proceeds.
 
-use std::collections::HashMap;
-
 use thiserror::Error;
 
 use crate::Rule;
@@ -173,7 +171,8 @@ pub struct BatchParser {
     pending: Vec<u8>,
     /// Whether the scan of `pending` stopped inside a quoted CSV field.
     in_quotes: bool,
-    seen: HashMap<String, u64>,
+    /// Patids of this batch so far (a repeat is refused), with their lines.
+    seen: crate::linker::FastMap<String, u64>,
 }
 
 impl BatchParser {
@@ -184,7 +183,7 @@ impl BatchParser {
             line: 0,
             pending: Vec::new(),
             in_quotes: false,
-            seen: HashMap::new(),
+            seen: crate::linker::FastMap::default(),
         }
     }
 

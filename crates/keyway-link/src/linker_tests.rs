@@ -53,6 +53,11 @@ impl Model {
         let decisions = chunk.iter().map(|r| linker.link(r)).collect();
         let (rows, next) = linker.finish();
         self.next_seq = next;
+        let by_seq: HashMap<i64, (String, String)> = rows
+            .records
+            .iter()
+            .map(|r| (r.seq, (r.patid.clone(), r.uuid.clone())))
+            .collect();
         for r in rows.records {
             let stored = StoredRecord {
                 uuid: r.uuid,
@@ -61,7 +66,8 @@ impl Model {
             };
             self.records.insert((partner.to_string(), r.patid), stored);
         }
-        for (rule, hash, patid, uuid) in rows.hashes {
+        for (rule, hash, seq) in rows.hashes {
+            let (patid, uuid) = by_seq[&seq].clone();
             self.hashes.push((
                 rule,
                 hash,

@@ -20,6 +20,7 @@ pub enum Rule {
 
 impl Rule {
     pub const LEGACY: [Rule; 2] = [Rule::FLDR, Rule::FLDS];
+    pub const ALL: [Rule; 4] = [Rule::FLDR, Rule::FLDS, Rule::FLDRFold, Rule::FLDSFold];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -28,6 +29,22 @@ impl Rule {
             Rule::FLDRFold => "F_L_D_R_FOLD",
             Rule::FLDSFold => "F_L_D_S_FOLD",
         }
+    }
+
+    /// The rule's code in the hub's store (`link_hashes.rule`; docs/linkage.md, "Storage").
+    /// Fixed forever: stored rows depend on it.
+    pub fn code(self) -> i64 {
+        match self {
+            Rule::FLDR => 1,
+            Rule::FLDS => 2,
+            Rule::FLDRFold => 3,
+            Rule::FLDSFold => 4,
+        }
+    }
+
+    /// The rule with store code `code`.
+    pub fn from_code(code: i64) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|rule| rule.code() == code)
     }
 
     pub fn parse(name: &str) -> Result<Rule, LinkError> {

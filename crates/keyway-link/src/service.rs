@@ -159,9 +159,7 @@ impl LinkService {
         }
         let mut uuids = BTreeSet::new();
         for row in tx.hash_entries(&hashes).await? {
-            let Ok(rule) = Rule::parse(&row.rule) else {
-                return Err(StoreError::Corrupt("link_hashes.rule"));
-            };
+            let rule = Rule::from_code(row.rule).ok_or(StoreError::Corrupt("link_hashes.rule"))?;
             uuids.insert(row.uuid.clone());
             known.add_entry(
                 rule,
@@ -197,12 +195,10 @@ impl LinkService {
         let hash_rows: Vec<LinkHashRow> = rows
             .hashes
             .into_iter()
-            .map(|(rule, hash, patid, uuid)| LinkHashRow {
+            .map(|(rule, hash, seq)| LinkHashRow {
                 hash,
-                rule: rule.name().to_string(),
-                partner: partner.to_string(),
-                patid,
-                uuid,
+                rule: rule.code(),
+                seq,
             })
             .collect();
         let conflict_rows: Vec<LinkConflictRow> = rows

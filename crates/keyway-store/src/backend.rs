@@ -54,6 +54,13 @@ impl Store {
     ///
     /// `sqlite:` URLs create the database file when it is missing and switch it to WAL mode.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects to `url` without touching its schema.
+    pub(crate) async fn connect(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
         let url = normalise_url(backend, url);
@@ -61,6 +68,9 @@ impl Store {
         let store = match backend {
             Backend::Sqlite => {
                 let writer = sqlite_pool(&options, 1, WRITER_CACHE_KIB).await?;
+                // For a new file only (before WAL mode writes its header): linking dirties pages
+                // at random and 16 KiB pages were ~10% faster than 4 KiB (64 KiB no better).
+                writer.execute("PRAGMA page_size = 16384").await?;
                 writer.execute("PRAGMA journal_mode = WAL").await?;
                 let reader = sqlite_pool(&options, 4, READER_CACHE_KIB).await?;
                 Store {
@@ -84,7 +94,6 @@ impl Store {
                 }
             }
         };
-        store.migrate().await?;
         Ok(store)
     }
 

@@ -15,6 +15,7 @@ mod grants;
 mod group_commit;
 mod keys;
 mod link;
+mod link_codec;
 mod link_tx;
 mod migrate;
 mod sessions;
@@ -30,7 +31,9 @@ pub use grants::{
     AuthorizationCodeRecord, AuthorizationRequestRecord, RefreshTokenRecord, TokenFamilyRecord,
 };
 pub use keys::{KeyState, SigningKeyRecord};
-pub use link::{LinkConflictRow, LinkHashRow, LinkPartnerRecord, LinkRecordRow, LinkStatsRow};
+pub use link::{
+    LinkConflictRow, LinkHashEntry, LinkHashRow, LinkPartnerRecord, LinkRecordRow, LinkStatsRow,
+};
 pub use link_tx::LinkTx;
 pub use sessions::LoginSessionRecord;
 pub use toki_keys::TokiKeyRecord;

@@ -30,11 +30,21 @@ pub struct LinkRecordRow {
     pub created_at: i64,
 }
 
-/// One hash of one record, pointing at the record's UUID.
+/// One hash of one record, to insert: it points at the record by the record's `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkHashRow {
+    /// Lowercase hex (64 digits; stored as 32 bytes).
     pub hash: String,
-    pub rule: String,
+    /// The rule's code (see `Rule::code` in keyway-link).
+    pub rule: i64,
+    pub seq: i64,
+}
+
+/// A stored hash with the record it points at: which partner's patid (and person) it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkHashEntry {
+    pub hash: String,
+    pub rule: i64,
     pub partner: String,
     pub patid: String,
     pub uuid: String,

@@ -36,6 +36,15 @@ macro_rules! migrations {
                 name: "toki_keys",
                 sql: include_str!(concat!("../migrations/", $backend, "/0004_toki_keys.sql")),
             },
+            Migration {
+                version: 5,
+                name: "link_compact",
+                sql: include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0005_link_compact.sql"
+                )),
+            },
         ]
     };
 }
@@ -47,6 +56,12 @@ const MYSQL: &[Migration] = migrations!("mysql");
 impl Store {
     /// Applies every migration this build knows and the database has not seen.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.migrate_until(i64::MAX).await
+    }
+
+    /// Applies the pending migrations up to `last` (tests of an upgrade start from an older
+    /// schema).
+    pub(crate) async fn migrate_until(&self, last: i64) -> Result<(), StoreError> {
         let migrations = match self.backend() {
             Backend::Sqlite => SQLITE,
             Backend::Postgres => POSTGRES,
@@ -65,7 +80,7 @@ impl Store {
             .map(|row| row.try_get::<i64, _>(0))
             .collect::<Result<_, _>>()?;
         for migration in migrations {
-            if applied.contains(&migration.version) {
+            if applied.contains(&migration.version) || migration.version > last {
                 continue;
             }
             tracing::info!(
@@ -119,6 +134,10 @@ fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+#[path = "migrate_tests.rs"]
+mod upgrade_tests;
 
 #[cfg(test)]
 mod tests {

@@ -120,16 +120,19 @@ pub async fn submit(
         }
     }
     let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
+    let reading = ReadAhead {
+        parser,
+        read,
+        ended,
+        partner: partner.clone(),
+    };
     let batch = Batch {
         state,
         partner,
         answer,
-        parser,
-        read,
-        ended,
         tx,
     };
-    tokio::spawn(batch.run(stream, items));
+    tokio::spawn(batch.run(reading, stream, items));
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }));
@@ -152,62 +155,53 @@ struct Batch {
     state: AppState,
     partner: String,
     answer: Format,
-    parser: BatchParser,
-    read: u64,
-    ended: bool,
     tx: mpsc::Sender<Result<Bytes, io::Error>>,
 }
 
+/// What the reading half of a batch hands to the linking half.
+enum Piece {
+    /// Items up to and including the [`CHUNK`]-th record (or the rest of the body).
+    Chunk(Vec<Item>),
+    /// The body is refused from here on (too large, unreadable); the answer ends with this.
+    Abort(String),
+    /// The client went away mid-body.
+    Cut,
+}
+
 impl Batch {
+    /// Reads and parses the body in a task of its own, one chunk ahead of the linker: parsing
+    /// chunk N+1 on the other core while chunk N is linked took the parse (and upload) off the
+    /// linking path.
     async fn run(
-        mut self,
-        mut stream: impl Stream<Item = Result<Bytes, axum::Error>> + Unpin,
-        mut pending: Vec<Item>,
+        self,
+        reading: ReadAhead,
+        stream: impl Stream<Item = Result<Bytes, axum::Error>> + Unpin + Send + 'static,
+        pending: Vec<Item>,
     ) {
+        let (pieces_tx, mut pieces) = mpsc::channel(1);
+        tokio::spawn(reading.run(stream, pending, pieces_tx));
         let mut out = Vec::with_capacity(FLUSH_BYTES * 2);
         if self.answer == Format::Csv {
             out.extend_from_slice(ANSWER_HEADER.as_bytes());
         }
-        loop {
-            while let Some(split) = chunk_end(&pending, self.ended) {
-                let rest = pending.split_off(split);
-                let chunk = std::mem::replace(&mut pending, rest);
-                if let Err(err) = self.link(chunk, &mut out).await {
-                    self.abort(err).await;
-                    return;
-                }
-                if out.len() >= FLUSH_BYTES && !self.send(&mut out).await {
-                    return;
-                }
-            }
-            if self.ended {
-                break;
-            }
-            match stream.next().await {
-                Some(Ok(bytes)) => {
-                    self.read += bytes.len() as u64;
-                    if self.read > MAX_BATCH_BYTES {
-                        self.abort(format!("the batch exceeds {MAX_BATCH_BYTES} bytes"))
-                            .await;
+        while let Some(piece) = pieces.recv().await {
+            match piece {
+                Piece::Chunk(chunk) => {
+                    if let Err(err) = self.link(chunk, &mut out).await {
+                        self.abort(err).await;
                         return;
                     }
-                    if let Err(err) = self.parser.feed(&bytes, &mut pending) {
-                        self.abort(err.to_string()).await;
+                    if out.len() >= FLUSH_BYTES && !self.send(&mut out).await {
                         return;
                     }
                 }
-                Some(Err(err)) => {
-                    // The client went away mid-batch; what was linked stays linked.
-                    tracing::info!(error = %err, partner = %self.partner, "batch body cut");
+                Piece::Abort(reason) => {
+                    // What came before is answered, then the answer breaks off.
+                    self.send(&mut out).await;
+                    self.abort(reason).await;
                     return;
                 }
-                None => {
-                    if let Err(err) = self.parser.finish(&mut pending) {
-                        self.abort(err.to_string()).await;
-                        return;
-                    }
-                    self.ended = true;
-                }
+                Piece::Cut => return,
             }
         }
         self.send(&mut out).await;
@@ -286,16 +280,136 @@ impl Batch {
     }
 }
 
-/// Where the next chunk ends: after the [`CHUNK`]-th record, or everything once the body ended.
-fn chunk_end(pending: &[Item], ended: bool) -> Option<usize> {
-    let mut records = 0;
-    for (i, item) in pending.iter().enumerate() {
-        if matches!(item, Item::Record { .. }) {
-            records += 1;
-            if records == CHUNK {
-                return Some(i + 1);
+/// The reading half of a batch: body bytes in, chunks of parsed items out.
+struct ReadAhead {
+    parser: BatchParser,
+    read: u64,
+    ended: bool,
+    partner: String,
+}
+
+impl ReadAhead {
+    async fn run(
+        mut self,
+        mut stream: impl Stream<Item = Result<Bytes, axum::Error>> + Unpin,
+        mut pending: Vec<Item>,
+        pieces: mpsc::Sender<Piece>,
+    ) {
+        let mut cutter = Cutter::default();
+        loop {
+            while let Some(chunk) = cutter.next(&mut pending, self.ended) {
+                if pieces.send(Piece::Chunk(chunk)).await.is_err() {
+                    return; // the linker stopped (database error or client gone)
+                }
+            }
+            if self.ended {
+                return;
+            }
+            let refusal = match stream.next().await {
+                Some(Ok(bytes)) => {
+                    self.read += bytes.len() as u64;
+                    if self.read > MAX_BATCH_BYTES {
+                        Some(format!("the batch exceeds {MAX_BATCH_BYTES} bytes"))
+                    } else {
+                        self.parser
+                            .feed(&bytes, &mut pending)
+                            .err()
+                            .map(|e| e.to_string())
+                    }
+                }
+                Some(Err(err)) => {
+                    // The client went away mid-batch; what was linked stays linked.
+                    tracing::info!(error = %err, partner = %self.partner, "batch body cut");
+                    let _ = pieces.send(Piece::Cut).await;
+                    return;
+                }
+                None => {
+                    self.ended = true;
+                    self.parser
+                        .finish(&mut pending)
+                        .err()
+                        .map(|e| e.to_string())
+                }
+            };
+            if let Some(reason) = refusal {
+                let _ = pieces.send(Piece::Abort(reason)).await;
+                return;
             }
         }
     }
-    (ended && !pending.is_empty()).then_some(pending.len())
+}
+
+/// Cuts parsed items into chunks of [`CHUNK`] records. Remembers how far it has counted, so
+/// each item is looked at once however many body pieces a chunk arrives in.
+#[derive(Default)]
+struct Cutter {
+    /// Items at the front of `pending` already counted, and the records among them.
+    counted: usize,
+    records: usize,
+}
+
+impl Cutter {
+    /// The next chunk: up to and including the [`CHUNK`]-th record, or everything once the
+    /// body has ended.
+    fn next(&mut self, pending: &mut Vec<Item>, ended: bool) -> Option<Vec<Item>> {
+        while self.counted < pending.len() && self.records < CHUNK {
+            if matches!(pending[self.counted], Item::Record { .. }) {
+                self.records += 1;
+            }
+            self.counted += 1;
+        }
+        let rest_of_body = ended && !pending.is_empty();
+        if self.records < CHUNK && !rest_of_body {
+            return None;
+        }
+        let rest = pending.split_off(self.counted);
+        *self = Cutter::default();
+        Some(std::mem::replace(pending, rest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyway_link::linker::LinkRecord;
+
+    fn record(n: usize) -> Item {
+        Item::Record {
+            line: n as u64,
+            record: LinkRecord {
+                patid: n.to_string(),
+                hashes: Vec::new(),
+            },
+        }
+    }
+
+    fn rejected(n: usize) -> Item {
+        Item::Rejected {
+            line: n as u64,
+            patid: n.to_string(),
+            reason: "bad".into(),
+        }
+    }
+
+    #[test]
+    fn cuts_after_the_chunk_th_record_across_pieces() {
+        let mut cutter = Cutter::default();
+        let mut pending = vec![rejected(0)];
+        pending.extend((1..CHUNK).map(record));
+        assert!(cutter.next(&mut pending, false).is_none());
+        pending.extend([record(CHUNK), rejected(CHUNK + 1), record(CHUNK + 2)]);
+        let chunk = cutter.next(&mut pending, false).expect("a full chunk");
+        assert_eq!(
+            chunk.len(),
+            CHUNK + 1,
+            "the rejected row before it, CHUNK records"
+        );
+        assert_eq!(pending.len(), 2);
+        assert!(cutter.next(&mut pending, false).is_none());
+        let last = cutter
+            .next(&mut pending, true)
+            .expect("the rest, once the body ended");
+        assert_eq!(last.len(), 2);
+        assert!(cutter.next(&mut pending, true).is_none());
+    }
 }

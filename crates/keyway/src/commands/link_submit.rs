@@ -142,6 +142,14 @@ pub(crate) fn csv_field(out: &mut String, field: &str) {
     }
 }
 
+/// The hub numbers lines within the batch (`line N: reason`); the report uses file lines.
+fn batch_reason(reason: &str) -> &str {
+    match reason.split_once(": ") {
+        Some((head, rest)) if head.starts_with("line ") => rest,
+        _ => reason,
+    }
+}
+
 pub async fn run(args: LinkSubmitArgs) -> anyhow::Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     if args.strict {
@@ -154,15 +162,7 @@ pub async fn run(args: LinkSubmitArgs) -> anyhow::Result<()> {
             anyhow::bail!("{bad} rows have errors; nothing was submitted (--strict); {report}");
         }
     }
-    let (mut reader, header, size) = super::link_strict::open_hash_file(&args.input)?;
-    let mut record = csv::StringRecord::new();
-    let mut head_line = String::from("PATID");
-    for (_, rule) in &header.rules {
-        head_line.push(',');
-        head_line.push_str(rule.name());
-    }
-    head_line.push('\n');
-
+    let (reader, header, size) = super::link_strict::open_hash_file(&args.input)?;
     let mut client = Client {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(600))
@@ -195,54 +195,26 @@ pub async fn run(args: LinkSubmitArgs) -> anyhow::Result<()> {
         None => None,
     };
     let (mut linked, mut rejected, mut total) = (0u64, 0u64, 0u64);
-    let mut body = head_line.clone();
-    let mut lines: Vec<u64> = Vec::with_capacity(args.batch_size);
-    let mut done = false;
-    let mut line_no: u64 = 1;
-    while !done {
-        match reader.read_record(&mut record) {
-            Ok(true) => {
-                // Lines as counted by records (header = 1), newlines inside quotes included.
-                line_no += 1 + record
-                    .iter()
-                    .map(|f| f.matches('\n').count() as u64)
-                    .sum::<u64>();
-                let line = line_no;
-                if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
-                    continue;
-                }
-                if record.len() != header.width {
-                    rejected += 1;
-                    total += 1;
-                    if let Some(errors) = errors.as_mut() {
-                        let patid = record.get(header.patid).unwrap_or_default();
-                        let mut row = format!("{line},");
-                        csv_field(&mut row, patid);
-                        writeln!(errors.writer(), "{row},wrong number of fields")?;
-                    }
-                    continue;
-                }
-                csv_field(&mut body, record.get(header.patid).unwrap_or_default());
-                for (i, _) in &header.rules {
-                    body.push(',');
-                    csv_field(&mut body, record.get(*i).unwrap_or_default());
-                }
-                body.push('\n');
-                lines.push(line);
-                if lines.len() < args.batch_size.max(1) {
-                    continue;
-                }
+    let mut batches =
+        super::link_submit_read::spawn(reader, header, args.input.clone(), args.batch_size);
+    while let Some(batch) = batches.recv().await {
+        let batch = batch?;
+        for (line, patid, reason) in &batch.refused {
+            rejected += 1;
+            total += 1;
+            if let Some(errors) = errors.as_mut() {
+                let mut row = format!("{line},");
+                csv_field(&mut row, patid);
+                writeln!(errors.writer(), "{row},{reason}")?;
             }
-            Ok(false) => done = true,
-            Err(err) => return Err(err).context(format!("reading {}", args.input.display())),
         }
-        if lines.is_empty() {
+        if batch.lines.is_empty() {
             continue;
         }
         let answers = client
-            .send_with_retries(&body, lines.len(), args.attempts, &bar)
+            .send_with_retries(&batch.body, batch.lines.len(), args.attempts, &bar)
             .await?;
-        for (answer, line) in answers.iter().zip(&lines) {
+        for (answer, line) in answers.iter().zip(&batch.lines) {
             total += 1;
             if answer[2] == "ERROR" {
                 rejected += 1;
@@ -250,18 +222,7 @@ pub async fn run(args: LinkSubmitArgs) -> anyhow::Result<()> {
                     let mut row = format!("{line},");
                     csv_field(&mut row, &answer[0]);
                     row.push(',');
-                    // The hub numbers lines within the batch; the report uses file lines.
-                    let reason =
-                        answer[3]
-                            .split_once(": ")
-                            .map_or(answer[3].as_str(), |(head, rest)| {
-                                if head.starts_with("line ") {
-                                    rest
-                                } else {
-                                    answer[3].as_str()
-                                }
-                            });
-                    csv_field(&mut row, reason);
+                    csv_field(&mut row, batch_reason(&answer[3]));
                     writeln!(errors.writer(), "{row}")?;
                 }
             } else {
@@ -276,10 +237,7 @@ pub async fn run(args: LinkSubmitArgs) -> anyhow::Result<()> {
                 writeln!(output.writer(), "{row}")?;
             }
         }
-        body.clear();
-        body.push_str(&head_line);
-        lines.clear();
-        bar.set_position(reader.position().byte());
+        bar.set_position(batch.position);
     }
     bar.finish_and_clear();
     output.commit()?;

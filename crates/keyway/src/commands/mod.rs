@@ -6,6 +6,7 @@ pub mod link;
 pub mod link_admin;
 pub mod link_strict;
 pub mod link_submit;
+pub mod link_submit_read;
 pub mod serve;
 pub mod transfer;
 pub mod user;
