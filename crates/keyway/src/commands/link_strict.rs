@@ -31,6 +31,19 @@ impl Report {
     }
 }
 
+/// The file lines `record` spans: newlines inside quoted fields count.
+pub fn lines_of(record: &csv::StringRecord) -> u64 {
+    1 + record
+        .iter()
+        .map(|f| f.matches('\n').count() as u64)
+        .sum::<u64>()
+}
+
+/// Whether `record` is an empty line (skipped, not an error).
+pub fn is_blank(record: &csv::StringRecord) -> bool {
+    record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty())
+}
+
 /// Opens a hash file: its CSV reader past the header row (BOM dropped), the parsed header and
 /// the file's size. Shared by `submit` and its `--strict` check so both read files alike.
 pub fn open_hash_file(input: &Path) -> anyhow::Result<(csv::Reader<BufReader<File>>, Header, u64)> {
@@ -79,11 +92,8 @@ pub fn precheck(input: &Path, errors: Option<&Path>) -> anyhow::Result<u64> {
         .with_context(|| format!("reading {}", input.display()))?
     {
         let line = line_no + 1;
-        line_no += 1 + record
-            .iter()
-            .map(|f| f.matches('\n').count() as u64)
-            .sum::<u64>();
-        if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
+        line_no += lines_of(&record);
+        if is_blank(&record) {
             continue;
         }
         let patid = record.get(header.patid).unwrap_or_default().trim();

@@ -10,6 +10,7 @@ use anyhow::Context;
 use keyway_link::batch::Header;
 use tokio::sync::mpsc;
 
+use super::link_strict::{is_blank, lines_of};
 use super::link_submit::csv_field;
 
 /// One request's worth of the hash file.
@@ -74,11 +75,8 @@ fn read_all(
     let mut line_no: u64 = 1;
     while reader.read_record(&mut record)? {
         // Lines as counted by records (header = 1), newlines inside quotes included.
-        line_no += 1 + record
-            .iter()
-            .map(|f| f.matches('\n').count() as u64)
-            .sum::<u64>();
-        if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
+        line_no += lines_of(&record);
+        if is_blank(&record) {
             continue;
         }
         let patid = record.get(header.patid).unwrap_or_default();
