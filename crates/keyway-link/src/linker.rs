@@ -182,16 +182,7 @@ pub fn person_uuid(key: &hmac::Key, partner: &str, patid: &str) -> String {
     b.copy_from_slice(&tag.as_ref()[..16]);
     b[6] = (b[6] & 0x0f) | 0x80; // version 8
     b[8] = (b[8] & 0x3f) | 0x80; // RFC 9562 variant
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            text.push('-');
-        }
-        text.push(char::from(HEX[usize::from(byte >> 4)]));
-        text.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    text
+    keyway_store::uuid_string(&b)
 }
 
 /// Links the records of one partner, in order, against what is known.

@@ -34,6 +34,7 @@ pub use keys::{KeyState, SigningKeyRecord};
 pub use link::{
     LinkConflictRow, LinkHashEntry, LinkHashRow, LinkPartnerRecord, LinkRecordRow, LinkStatsRow,
 };
+pub use link_codec::uuid_string;
 pub use link_tx::LinkTx;
 pub use sessions::LoginSessionRecord;
 pub use toki_keys::TokiKeyRecord;

@@ -79,9 +79,14 @@ pub(crate) fn hash_text(bytes: &[u8]) -> Result<String, StoreError> {
 
 /// The hyphenated text of stored UUID bytes.
 pub(crate) fn uuid_text(bytes: &[u8]) -> Result<String, StoreError> {
-    if bytes.len() != 16 {
-        return Err(StoreError::Corrupt("link_records.uuid is not 16 bytes"));
-    }
+    let bytes: &[u8; 16] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("link_records.uuid is not 16 bytes"))?;
+    Ok(uuid_string(bytes))
+}
+
+/// The hyphenated lowercase text of a UUID (also how the linker writes the UUIDs it makes).
+pub fn uuid_string(bytes: &[u8; 16]) -> String {
     let mut out = String::with_capacity(36);
     for (i, &byte) in bytes.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
@@ -89,7 +94,7 @@ pub(crate) fn uuid_text(bytes: &[u8]) -> Result<String, StoreError> {
         }
         push_hex(&mut out, byte);
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

@@ -59,22 +59,7 @@ impl Column {
         }
     }
 
-    /// Checks `value` before it reaches the database (a bad hash or UUID would otherwise just
-    /// match nothing).
-    fn check(self, value: &str) -> Result<(), StoreError> {
-        match self {
-            Column::Text => {}
-            Column::Hash => {
-                link_codec::hash_bytes(value)?;
-            }
-            Column::Uuid => {
-                link_codec::uuid_bytes(value)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// As [`Column::check`], giving the value's bytes to bind (None: bind the text).
+    /// Checks `value` and gives its bytes to bind (None: bind the text).
     fn checked(self, value: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(match self {
             Column::Text => None,
@@ -190,44 +175,32 @@ impl LinkTx {
             Bulk::Lists => IN_CHUNK,
         };
         for part in values.chunks(per_statement) {
-            // Bytes to bind for the lists; the JSON path only checks (without a copy each).
-            let checked = match self.bulk() {
-                Bulk::Lists => part
-                    .iter()
-                    .map(|value| kind.checked(value))
-                    .collect::<Result<Vec<_>, _>>()?,
-                Bulk::Json => {
-                    for value in part {
-                        kind.check(value)?;
-                    }
-                    Vec::new()
-                }
-            };
-            let (sql, json) = match self.bulk() {
-                Bulk::Json => (
-                    format!(
-                        "{select} {column} IN (SELECT {} FROM json_each(?))",
-                        kind.json_value()
-                    ),
-                    Some(match kind {
-                        Column::Text => json_array(part.iter())?,
-                        // Checked above to be hex digits (and hyphens): nothing to escape.
-                        Column::Hash | Column::Uuid => plain_string_array(part),
-                    }),
+            // Checked first: a bad hash or UUID would otherwise just match nothing.
+            let bytes = part
+                .iter()
+                .map(|value| kind.checked(value))
+                .collect::<Result<Vec<_>, _>>()?;
+            let sql = match self.bulk() {
+                Bulk::Json => format!(
+                    "{select} {column} IN (SELECT {} FROM json_each(?))",
+                    kind.json_value()
                 ),
-                Bulk::Lists => (
-                    format!("{select} {column} IN ({})", marks(part.len())),
-                    None,
-                ),
+                Bulk::Lists => format!("{select} {column} IN ({})", marks(part.len())),
             };
             let mut query = sqlx::query(self.store.sql(&sql));
             if let Some(first) = first {
                 query = query.bind(first);
             }
-            match json {
-                Some(json) => query = query.bind(json),
-                None => {
-                    for (value, bytes) in part.iter().zip(checked) {
+            match self.bulk() {
+                Bulk::Json => {
+                    query = query.bind(match kind {
+                        Column::Text => json_array(part.iter())?,
+                        // Checked above to be hex digits (and hyphens): nothing to escape.
+                        Column::Hash | Column::Uuid => plain_string_array(part),
+                    });
+                }
+                Bulk::Lists => {
+                    for (value, bytes) in part.iter().zip(bytes) {
                         query = match bytes {
                             Some(bytes) => query.bind(bytes),
                             None => query.bind(*value),
@@ -263,9 +236,6 @@ impl LinkTx {
         &mut self,
         hashes: &[&str],
     ) -> Result<Vec<LinkHashEntry>, StoreError> {
-        if self.bulk() == Bulk::Lists {
-            return self.hash_entries_in_two_steps(hashes).await;
-        }
         let rows = self
             .select_in(
                 "SELECT h.hash, h.rule, r.partner, r.patid, r.uuid \
@@ -288,91 +258,25 @@ impl LinkTx {
             .collect()
     }
 
-    /// [`LinkTx::hash_entries`] as two look-ups by primary key, hashes then records by `seq`
-    /// (PostgreSQL, MySQL). The join in one statement is planned from the tables' statistics,
-    /// and between two refreshes PostgreSQL planned it as a scan of `link_records`: partner B
-    /// of the 1 M benchmark took 74 s instead of 44 s (2026-12-02). Key look-ups need no plan.
-    async fn hash_entries_in_two_steps(
-        &mut self,
-        hashes: &[&str],
-    ) -> Result<Vec<LinkHashEntry>, StoreError> {
-        let rows = self
-            .select_in(
-                "SELECT hash, rule, seq FROM link_hashes WHERE",
-                ("hash", Column::Hash),
-                None,
-                hashes,
-            )
-            .await?;
-        let mut found = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let hash = link_codec::hash_text(row.try_get::<&[u8], _>(0)?)?;
-            found.push((hash, row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?));
-        }
-        let seqs: std::collections::BTreeSet<i64> = found.iter().map(|(_, _, seq)| *seq).collect();
-        let seqs: Vec<i64> = seqs.into_iter().collect();
-        let mut records = std::collections::HashMap::with_capacity(seqs.len());
-        for part in seqs.chunks(IN_CHUNK) {
-            let sql = format!(
-                "SELECT seq, partner, patid, uuid FROM link_records WHERE seq IN ({})",
-                marks(part.len())
-            );
-            let mut query = sqlx::query(self.store.sql(&sql));
-            for seq in part {
-                query = query.bind(*seq);
-            }
-            for row in query.fetch_all(&mut *self.tx).await? {
-                let uuid = link_codec::uuid_text(row.try_get::<&[u8], _>(3)?)?;
-                let record: (String, String, String) = (row.try_get(1)?, row.try_get(2)?, uuid);
-                records.insert(row.try_get::<i64, _>(0)?, record);
-            }
-        }
-        found
-            .into_iter()
-            .map(|(hash, rule, seq)| {
-                let (partner, patid, uuid) = records
-                    .get(&seq)
-                    .cloned()
-                    .ok_or(StoreError::Corrupt("a link hash points at no record"))?;
-                Ok(LinkHashEntry {
-                    hash,
-                    rule,
-                    partner,
-                    patid,
-                    uuid,
-                })
-            })
-            .collect()
-    }
-
     /// `(uuid, patid)` of the records of `partner` linked to any of `uuids`.
     pub async fn partner_uuids(
         &mut self,
         partner: &str,
         uuids: &[&str],
     ) -> Result<Vec<(String, String)>, StoreError> {
-        // PostgreSQL, MySQL: by UUID alone, the partner checked here. Given `partner = ?`
-        // as well, PostgreSQL with statistics from before the partner's first records
-        // estimated it to have none and scanned all its records through the (partner, patid)
-        // index for every list: 3 s, then 7, 12, 19 s per chunk until the next ANALYZE.
-        let by_uuid_alone = self.bulk() == Bulk::Lists;
-        let rows = if by_uuid_alone {
-            self.select_in(
+        // By UUID alone, the partner checked here. Given `partner = ?` as well, PostgreSQL
+        // with statistics from before the partner's first records estimated it to have none
+        // and scanned all its records through the (partner, patid) index for every list (3,
+        // then 7, 12, 19 s per chunk until the next ANALYZE). The extra rows (other partners'
+        // records of the same persons) cost SQLite nothing measurable.
+        let rows = self
+            .select_in(
                 "SELECT uuid, patid, partner FROM link_records WHERE",
                 ("uuid", Column::Uuid),
                 None,
                 uuids,
             )
-            .await?
-        } else {
-            self.select_in(
-                "SELECT uuid, patid, partner FROM link_records WHERE partner = ? AND",
-                ("uuid", Column::Uuid),
-                Some(partner),
-                uuids,
-            )
-            .await?
-        };
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             if row.try_get::<&str, _>(2)? != partner {

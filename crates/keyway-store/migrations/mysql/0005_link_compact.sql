@@ -31,4 +31,4 @@ DROP TABLE link_hashes;
 DROP TABLE link_records;
 RENAME TABLE link_records_compact TO link_records, link_hashes_compact TO link_hashes;
 CREATE UNIQUE INDEX link_records_patid ON link_records (partner, patid);
-CREATE INDEX link_records_uuid ON link_records (uuid, partner);
+CREATE INDEX link_records_uuid ON link_records (uuid);

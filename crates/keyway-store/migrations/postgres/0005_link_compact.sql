@@ -34,4 +34,4 @@ ALTER TABLE link_hashes_compact RENAME TO link_hashes;
 ALTER INDEX link_records_compact_pkey RENAME TO link_records_pkey;
 ALTER INDEX link_hashes_compact_pkey RENAME TO link_hashes_pkey;
 CREATE UNIQUE INDEX link_records_patid ON link_records (partner, patid);
-CREATE INDEX link_records_uuid ON link_records (uuid, partner);
+CREATE INDEX link_records_uuid ON link_records (uuid);

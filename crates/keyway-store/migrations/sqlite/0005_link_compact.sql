@@ -33,4 +33,4 @@ DROP TABLE link_records;
 ALTER TABLE link_records_compact RENAME TO link_records;
 ALTER TABLE link_hashes_compact RENAME TO link_hashes;
 CREATE UNIQUE INDEX link_records_patid ON link_records (partner, patid);
-CREATE INDEX link_records_uuid ON link_records (uuid, partner);
+CREATE INDEX link_records_uuid ON link_records (uuid);
