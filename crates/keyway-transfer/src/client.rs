@@ -37,7 +37,7 @@ impl Client {
         let name =
             rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
                 .map_err(|e| TransferError::Tls(format!("bad host name {host:?}: {e}")))?;
-        let stream = tokio::time::timeout(
+        let mut stream = tokio::time::timeout(
             Duration::from_secs(10),
             TlsConnector::from(Arc::new(config)).connect(name, tcp),
         )
@@ -47,6 +47,7 @@ impl Client {
         let server_key = tls::peer_key(stream.get_ref().1.peer_certificates())
             .ok_or_else(|| TransferError::Tls("server presented no key".into()))?;
         pin.check(addr, &server_key)?;
+        stream.get_mut().1.set_buffer_limit(Some(tls::SEND_BUFFER));
         Ok(Client { stream, server_key })
     }
 

@@ -3,15 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::digest::{FileDigest, hash_prefix};
+use crate::file_body::{BodyPart, PourError, next_part, pour};
 use crate::file_sink::FileSink;
-use crate::frame::{DataBuffer, Frame, FrameError, Kind, read_frame, write_frame};
+use crate::file_source::FileSource;
+use crate::frame::{Frame, FrameError, Kind, read_frame, write_frame};
 use crate::server_files::{FLAG_OVERWRITE, FLAG_RESUME};
 use crate::{Client, Reply, TransferError};
-
-const CHUNK: usize = 256 * 1024;
 
 impl Client {
     /// Pushes `local` to the server as `remote_name`. If an earlier push of the same file was
@@ -23,7 +23,7 @@ impl Client {
         overwrite: bool,
         mut progress: impl FnMut(u64, u64) -> bool,
     ) -> Result<Reply, TransferError> {
-        let mut file = tokio::fs::File::open(local).await?;
+        let file = tokio::fs::File::open(local).await?;
         let size = file.metadata().await?.len();
         let flags = FLAG_RESUME | if overwrite { FLAG_OVERWRITE } else { 0 };
         let request = Frame::Request {
@@ -39,31 +39,22 @@ impl Client {
             Ok(_) => return Err(FrameError::Malformed("ready").into()),
             Err(refusal) => return Err(refusal),
         };
-        let mut digest = FileDigest::new(remote_name, size);
-        hash_prefix(&mut file, offset, &mut digest).await?;
-        file.seek(std::io::SeekFrom::Start(offset)).await?;
-        let mut out = DataBuffer::new(CHUNK);
+        let file = file.into_std().await;
+        let mut source = FileSource::start(file, FileDigest::new(remote_name, size), offset, size);
         let mut sent = offset;
         if !progress(sent, size) {
             return Err(TransferError::Aborted);
         }
-        while sent < size {
-            let want = usize::try_from(size - sent).unwrap_or(usize::MAX);
-            let n = file.read(out.space(want)).await?;
-            if n == 0 {
-                return Err(TransferError::Io(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the local file shrank while being sent",
-                )));
-            }
-            digest.update(out.data(n));
-            out.send(&mut self.stream, n).await?;
+        while let Some((mut block, n)) = source.next().await? {
+            block.send(&mut self.stream, n).await?;
+            source.give_back(block);
             sent += n as u64;
             if !progress(sent, size) {
                 return Err(TransferError::Aborted);
             }
         }
-        write_frame(&mut self.stream, &Frame::Digest(digest.finish())).await?;
+        let digest = source.finish().await?;
+        write_frame(&mut self.stream, &Frame::Digest(digest)).await?;
         self.stream.flush().await?;
         match read_frame(&mut self.stream).await? {
             Some(Frame::Response { status, body }) if status < 0 => Err(TransferError::Refused {
@@ -104,41 +95,46 @@ impl Client {
             Ok(_) => return Err(FrameError::Malformed("ready").into()),
             Err(refusal) => return Err(refusal),
         };
-        let mut digest = FileDigest::new(remote_name, size);
-        let mut writer = FileSink::open(&part, offset).await?;
-        if offset > 0 {
-            let mut kept = tokio::fs::File::open(&part).await?;
-            hash_prefix(&mut kept, offset, &mut digest).await?;
-        }
+        let digest = FileDigest::new(remote_name, size);
+        let digest = hash_prefix(&part, offset, digest).await?;
+        let mut writer = FileSink::open(&part, offset, digest).await?;
         let mut received = offset;
         if !progress(received, size) {
             return Err(TransferError::Aborted);
         }
         let expected = loop {
-            match read_frame(&mut self.stream).await? {
-                Some(Frame::Data(chunk)) if received + chunk.len() as u64 <= size => {
-                    writer.write_all(&chunk).await?;
-                    digest.update(&chunk);
-                    received += chunk.len() as u64;
+            match next_part(&mut self.stream).await? {
+                BodyPart::Data(len) if received + len as u64 <= size => {
+                    match pour(&mut self.stream, len, &mut writer).await {
+                        Ok(()) => {}
+                        Err(PourError::Stream(err)) => {
+                            // What arrived is kept for a resume (which checks it again).
+                            let _ = writer.finish().await;
+                            return Err(err.into());
+                        }
+                        Err(PourError::Sink(err)) => return Err(err.into()),
+                    }
+                    received += len as u64;
                     if !progress(received, size) {
                         writer.finish().await?;
                         return Err(TransferError::Aborted);
                     }
                 }
-                Some(Frame::Digest(expected)) if received == size => break expected,
-                Some(Frame::Error { code, message }) => {
+                BodyPart::Frame(Frame::Digest(expected)) if received == size => break expected,
+                BodyPart::Frame(Frame::Error { code, message }) => {
                     return Err(TransferError::Remote { code, message });
                 }
-                Some(_) => return Err(FrameError::Malformed("file body (unexpected frame)").into()),
-                None => {
+                BodyPart::Data(_) | BodyPart::Frame(_) => {
+                    return Err(FrameError::Malformed("file body (unexpected frame)").into());
+                }
+                BodyPart::Closed => {
                     // What arrived is kept for a resume.
                     writer.finish().await?;
                     return Err(FrameError::Truncated.into());
                 }
             }
         };
-        writer.finish().await?;
-        if digest.finish() != expected {
+        if writer.finish().await? != expected {
             let _ = std::fs::remove_file(&part);
             return Err(TransferError::Integrity);
         }

@@ -27,19 +27,42 @@ impl FileDigest {
     }
 }
 
-/// Feeds the first `len` bytes of `file` into `digest` (the part a resumed transfer skips).
+/// Feeds the first `len` bytes of the file at `path` into `digest` (the part a resumed
+/// transfer skips), on the blocking pool.
 pub async fn hash_prefix(
-    file: &mut tokio::fs::File,
+    path: &std::path::Path,
+    len: u64,
+    mut digest: FileDigest,
+) -> std::io::Result<FileDigest> {
+    if len == 0 {
+        return Ok(digest); // nothing to read, and the file may not exist yet
+    }
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(path)?;
+        hash_prefix_blocking(&mut file, len, &mut digest)?;
+        Ok(digest)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Feeds the first `len` bytes of `file` into `digest`, reading from its start.
+pub fn hash_prefix_blocking(
+    file: &mut std::fs::File,
     len: u64,
     digest: &mut FileDigest,
 ) -> std::io::Result<()> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    file.seek(std::io::SeekFrom::Start(0)).await?;
+    use std::io::{Read, Seek};
+    if len == 0 {
+        return Ok(());
+    }
+    file.seek(std::io::SeekFrom::Start(0))?;
     let mut left = len;
     let mut buf = vec![0u8; 1 << 20];
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = file.read(&mut buf[..want]).await?;
+        let n = file.read(&mut buf[..want])?;
         if n == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,

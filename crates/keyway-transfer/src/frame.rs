@@ -14,7 +14,7 @@ pub const MAX_PAYLOAD: usize = 1 << 20;
 pub const HEADER_LEN: usize = 5;
 
 const T_REQUEST: u8 = 0x01;
-const T_DATA: u8 = 0x02;
+pub(crate) const T_DATA: u8 = 0x02;
 const T_END: u8 = 0x03;
 const T_READY: u8 = 0x04;
 const T_DIGEST: u8 = 0x05;
@@ -217,6 +217,17 @@ impl Frame {
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
 ) -> Result<Option<Frame>, TransferIoError> {
+    match read_header(reader).await? {
+        Some((kind, len)) => Ok(Some(read_payload(reader, kind, len).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads a frame header: its type and payload length (checked against [`MAX_PAYLOAD`]);
+/// `Ok(None)` on a clean end of stream before it.
+pub async fn read_header<R: AsyncRead + Unpin>(
+    reader: &mut R,
+) -> Result<Option<(u8, usize)>, TransferIoError> {
     let mut header = [0u8; HEADER_LEN];
     let mut filled = 0;
     while filled < HEADER_LEN {
@@ -234,15 +245,30 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     if len > MAX_PAYLOAD {
         return Err(FrameError::TooLarge(len).into());
     }
+    Ok(Some((header[0], len)))
+}
+
+/// Reads the payload announced by [`read_header`] and decodes the frame.
+pub async fn read_payload<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    kind: u8,
+    len: usize,
+) -> Result<Frame, TransferIoError> {
     let mut payload = vec![0u8; len];
-    reader.read_exact(&mut payload).await.map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            TransferIoError::Frame(FrameError::Truncated)
-        } else {
-            TransferIoError::Io(e)
-        }
-    })?;
-    Ok(Some(Frame::decode(header[0], payload)?))
+    reader
+        .read_exact(&mut payload)
+        .await
+        .map_err(eof_is_truncation)?;
+    Ok(Frame::decode(kind, payload)?)
+}
+
+/// The stream ended inside a frame: say so, rather than report a bare I/O error.
+pub(crate) fn eof_is_truncation(e: std::io::Error) -> TransferIoError {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        TransferIoError::Frame(FrameError::Truncated)
+    } else {
+        TransferIoError::Io(e)
+    }
 }
 
 pub async fn write_frame<W: AsyncWrite + Unpin>(

@@ -157,6 +157,7 @@ where
         .await
         .map_err(|_| TransferError::Timeout("handshake"))?
         .map_err(|e| TransferError::Tls(e.to_string()))?;
+    tls.get_mut().1.set_buffer_limit(Some(tls::SEND_BUFFER));
     let sender = tls::peer_key(tls.get_ref().1.peer_certificates())
         .ok_or_else(|| TransferError::Tls("client presented no key".into()))?;
     let rights = authorized

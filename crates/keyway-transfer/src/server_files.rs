@@ -5,11 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::digest::{FileDigest, hash_prefix};
+use crate::file_body::{BodyPart, PourError, next_part, pour};
 use crate::file_sink::FileSink;
-use crate::frame::{DataBuffer, Frame, FrameError, read_frame, write_frame};
+use crate::file_source::FileSource;
+use crate::frame::{Frame, FrameError, write_frame};
 use crate::paths::{check_real_location, confined};
 use crate::{KeyRights, PublicKey, Reply, ServerConfig, TransferError};
 
@@ -19,8 +21,6 @@ pub const FLAG_RESUME: u8 = 2;
 
 /// fsync (and record a resume point) after this many bytes.
 const SYNC_EVERY: u64 = 64 << 20;
-/// Bytes per DATA frame when the server sends a file.
-const CHUNK: usize = 256 * 1024;
 
 /// Reply statuses of refused file requests (the connection stays usable).
 pub mod refused {
@@ -85,7 +85,7 @@ pub async fn receive<S>(
     name: &str,
 ) -> Result<PushOutcome, TransferError>
 where
-    S: tokio::io::AsyncRead + AsyncWrite + Unpin,
+    S: tokio::io::AsyncBufRead + AsyncWrite + Unpin,
 {
     let refuse =
         |status: i32, message: String| Ok(PushOutcome::Refused(Reply::new(status, message)));
@@ -129,44 +129,45 @@ where
     } else {
         0
     };
-    let mut digest = FileDigest::new(name, size);
-    let mut writer = FileSink::open(&part, offset).await?;
-    if offset > 0 {
-        let mut kept = tokio::fs::File::open(&part).await?;
-        hash_prefix(&mut kept, offset, &mut digest).await?;
-    }
+    let digest = FileDigest::new(name, size);
+    let digest = hash_prefix(&part, offset, digest).await?;
+    let mut writer = FileSink::open(&part, offset, digest).await?;
     write_frame(stream, &Frame::Ready { offset, size }).await?;
     stream.flush().await?;
 
     let mut received = offset;
     let mut synced = offset;
     let expected = loop {
-        match read_frame(stream).await? {
-            Some(Frame::Data(chunk)) => {
-                if received + chunk.len() as u64 > size {
+        match next_part(stream).await? {
+            BodyPart::Data(len) => {
+                if received + len as u64 > size {
                     return Err(FrameError::Malformed("data (more than announced)").into());
                 }
-                if let Err(err) = writer.write_all(&chunk).await {
-                    return Err(storage_failure(stream, err).await);
+                match pour(stream, len, &mut writer).await {
+                    Ok(()) => {}
+                    Err(PourError::Stream(err)) => return Err(err.into()),
+                    Err(PourError::Sink(err)) => return Err(storage_failure(stream, err).await),
                 }
-                digest.update(&chunk);
-                received += chunk.len() as u64;
+                received += len as u64;
                 if received - synced >= SYNC_EVERY {
                     writer.sync_data().await?;
                     synced = received;
                     std::fs::write(&meta, format!("{size} {synced}\n"))?;
                 }
             }
-            Some(Frame::Digest(expected)) if received == size => break expected,
-            Some(_) => return Err(FrameError::Malformed("file body (unexpected frame)").into()),
-            None => return Err(FrameError::Truncated.into()),
+            BodyPart::Frame(Frame::Digest(expected)) if received == size => break expected,
+            BodyPart::Frame(_) => {
+                return Err(FrameError::Malformed("file body (unexpected frame)").into());
+            }
+            BodyPart::Closed => return Err(FrameError::Truncated.into()),
         }
     };
-    if let Err(err) = writer.finish().await {
-        return Err(storage_failure(stream, err).await);
-    }
+    let digest = match writer.finish().await {
+        Ok(digest) => digest,
+        Err(err) => return Err(storage_failure(stream, err).await),
+    };
     let _ = std::fs::remove_file(&meta);
-    if digest.finish() != expected {
+    if digest != expected {
         let _ = std::fs::remove_file(&part);
         return refuse(
             refused::INTEGRITY,
@@ -230,7 +231,7 @@ where
             )));
         }
     }
-    let mut file = match tokio::fs::File::open(&target).await {
+    let file = match std::fs::File::open(&target) {
         Ok(file) => file,
         Err(_) => {
             return Ok(Some(Reply::new(
@@ -239,7 +240,7 @@ where
             )));
         }
     };
-    let metadata = file.metadata().await?;
+    let metadata = file.metadata()?;
     if !metadata.is_file() {
         return Ok(Some(Reply::new(
             refused::NOT_FOUND,
@@ -248,25 +249,14 @@ where
     }
     let size = metadata.len();
     let offset = if have <= size { have } else { 0 };
-    let mut digest = FileDigest::new(name, size);
-    hash_prefix(&mut file, offset, &mut digest).await?;
+    let mut source = FileSource::start(file, FileDigest::new(name, size), offset, size);
     write_frame(stream, &Frame::Ready { offset, size }).await?;
-    let mut out = DataBuffer::new(CHUNK);
-    let mut sent = offset;
-    while sent < size {
-        let want = usize::try_from(size - sent).unwrap_or(usize::MAX);
-        let n = file.read(out.space(want)).await?;
-        if n == 0 {
-            return Err(TransferError::Io(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the file shrank while being sent",
-            )));
-        }
-        digest.update(out.data(n));
-        out.send(stream, n).await?;
-        sent += n as u64;
+    while let Some((mut block, n)) = source.next().await? {
+        block.send(stream, n).await?;
+        source.give_back(block);
     }
-    write_frame(stream, &Frame::Digest(digest.finish())).await?;
+    let digest = source.finish().await?;
+    write_frame(stream, &Frame::Digest(digest)).await?;
     stream.flush().await?;
     Ok(None)
 }

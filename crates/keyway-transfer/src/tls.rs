@@ -24,6 +24,10 @@ use crate::{AuthorizedKeys, Identity, PublicKey, TransferError};
 /// ALPN name: the protocol and its version.
 pub const ALPN: &[u8] = b"keyway-transfer/2";
 
+/// Encrypted bytes rustls may queue before writing them out (its default is 64 KiB): a whole
+/// DATA frame is encrypted and leaves in a few large `writev` calls.
+pub(crate) const SEND_BUFFER: usize = 1 << 20;
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(aws_lc_rs::default_provider())
 }

