@@ -97,7 +97,7 @@ impl Client {
         };
         let digest = FileDigest::new(remote_name, size);
         let digest = hash_prefix(&part, offset, digest).await?;
-        let mut writer = FileSink::open(&part, offset, digest).await?;
+        let mut writer = FileSink::open(&part, offset, size, digest).await?;
         let mut received = offset;
         if !progress(received, size) {
             return Err(TransferError::Aborted);

@@ -14,8 +14,11 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::FileDigest;
 
-/// Bytes per write (a multiple of [`ALIGN`]).
-pub const BUFFER: usize = 4 << 20;
+/// Bytes per write at most (a multiple of [`ALIGN`]). Large writes matter here: `dd` with
+/// `oflag=direct` wrote a new 1 GiB file in 0.77 s with 1 MiB blocks, 0.60 s with 4 MiB and
+/// 0.57 s with 8 MiB, and the benchmark's transfers were 7–9% faster with 8 MiB than 4 MiB
+/// (16 MiB: no better). Smaller files get buffers of their own size.
+pub const BUFFER: usize = 8 << 20;
 /// Alignment `O_DIRECT` wants for memory, offsets and lengths (covers 512-byte devices too).
 const ALIGN: usize = 4096;
 
@@ -28,8 +31,9 @@ struct AlignedBuffer {
 }
 
 impl AlignedBuffer {
-    fn new() -> AlignedBuffer {
-        let storage = vec![0u8; BUFFER + ALIGN];
+    /// `capacity`: a multiple of [`ALIGN`], at most [`BUFFER`].
+    fn new(capacity: usize) -> AlignedBuffer {
+        let storage = vec![0u8; capacity + ALIGN];
         let start = storage.as_ptr().align_offset(ALIGN).min(ALIGN);
         AlignedBuffer {
             storage,
@@ -39,7 +43,7 @@ impl AlignedBuffer {
     }
 
     fn room(&self) -> usize {
-        BUFFER - self.len
+        self.storage.len() - ALIGN - self.len
     }
 
     fn push(&mut self, bytes: &[u8]) {
@@ -137,8 +141,15 @@ pub struct FileSink {
 impl FileSink {
     /// Opens `path` for writing at `offset` (the part is cut to it); `O_DIRECT` when the
     /// platform and the file system allow it and `offset` is aligned. `digest` has been fed
-    /// everything before `offset`; the sink feeds it the rest.
-    pub async fn open(path: &Path, offset: u64, digest: FileDigest) -> std::io::Result<FileSink> {
+    /// everything before `offset`; the sink feeds it the rest, up to `size` bytes in all.
+    pub async fn open(
+        path: &Path,
+        offset: u64,
+        size: u64,
+        digest: FileDigest,
+    ) -> std::io::Result<FileSink> {
+        let rest = usize::try_from(size.saturating_sub(offset)).unwrap_or(usize::MAX);
+        let capacity = rest.clamp(1, BUFFER).div_ceil(ALIGN) * ALIGN;
         let path = path.to_path_buf();
         let target = tokio::task::spawn_blocking(move || open_target(path, offset, digest))
             .await
@@ -146,8 +157,8 @@ impl FileSink {
         tracing::debug!(direct = target.direct, "receiving a file");
         Ok(FileSink {
             target: Some(target),
-            current: AlignedBuffer::new(),
-            spare: Some(AlignedBuffer::new()),
+            current: AlignedBuffer::new(capacity),
+            spare: Some(AlignedBuffer::new(capacity)),
             pending: None,
         })
     }
@@ -181,7 +192,7 @@ impl FileSink {
     /// Writes the rest, fsyncs data and size, closes; returns the digest of the whole file.
     pub async fn finish(mut self) -> std::io::Result<[u8; 32]> {
         let mut target = self.wait().await?;
-        let mut last = std::mem::replace(&mut self.current, AlignedBuffer::new());
+        let mut last = std::mem::replace(&mut self.current, AlignedBuffer::new(0));
         tokio::task::spawn_blocking(move || {
             if last.len > 0 {
                 target.write(&mut last, true)?;
@@ -199,7 +210,11 @@ impl FileSink {
             return Ok(());
         }
         let mut target = self.wait().await?;
-        let next = self.spare.take().unwrap_or_else(AlignedBuffer::new);
+        let capacity = self.current.storage.len() - ALIGN;
+        let next = self
+            .spare
+            .take()
+            .unwrap_or_else(|| AlignedBuffer::new(capacity));
         let mut full = std::mem::replace(&mut self.current, next);
         self.pending = Some(tokio::task::spawn_blocking(move || {
             let result = target.write(&mut full, false);
@@ -294,8 +309,9 @@ mod tests {
         std::fs::write(&path, &head).unwrap();
         let mut digest = FileDigest::new("part", 0);
         digest.update(&head);
-        let mut sink = FileSink::open(&path, offset, digest).await.unwrap();
         let total: usize = pieces.iter().sum();
+        let size = offset + total as u64;
+        let mut sink = FileSink::open(&path, offset, size, digest).await.unwrap();
         let data = pattern(total + 13);
         let mut at = 0;
         for (n, &piece) in pieces.iter().enumerate() {

@@ -131,7 +131,7 @@ where
     };
     let digest = FileDigest::new(name, size);
     let digest = hash_prefix(&part, offset, digest).await?;
-    let mut writer = FileSink::open(&part, offset, digest).await?;
+    let mut writer = FileSink::open(&part, offset, size, digest).await?;
     write_frame(stream, &Frame::Ready { offset, size }).await?;
     stream.flush().await?;
 
