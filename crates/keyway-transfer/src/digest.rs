@@ -54,9 +54,6 @@ pub fn hash_prefix_blocking(
     digest: &mut FileDigest,
 ) -> std::io::Result<()> {
     use std::io::{Read, Seek};
-    if len == 0 {
-        return Ok(());
-    }
     file.seek(std::io::SeekFrom::Start(0))?;
     let mut left = len;
     let mut buf = vec![0u8; 1 << 20];

@@ -1,7 +1,8 @@
-//! Receiving a file's body: DATA frames go from the TLS stream's decrypted records straight into
-//! the [`FileSink`] (which hashes them), without being collected into a frame first. Collecting cost
-//! a zeroed allocation and a copy of every byte (with the copy into the sink, the receiver
-//! touched each byte three times after decryption; now twice: rustls' own copy and the sink's).
+//! Receiving a file's body: DATA frames go from the TLS stream's decrypted records straight
+//! into the [`FileSink`] (which hashes them), without being collected into a frame first.
+//! Collecting cost a zeroed allocation and a copy of every byte (with the copy into the sink,
+//! the receiver touched each byte three times after decryption; now twice: rustls' own copy
+//! and the sink's).
 
 use std::pin::Pin;
 

@@ -42,8 +42,12 @@ impl AlignedBuffer {
         }
     }
 
+    fn capacity(&self) -> usize {
+        self.storage.len() - ALIGN
+    }
+
     fn room(&self) -> usize {
-        self.storage.len() - ALIGN - self.len
+        self.capacity() - self.len
     }
 
     fn push(&mut self, bytes: &[u8]) {
@@ -210,7 +214,7 @@ impl FileSink {
             return Ok(());
         }
         let mut target = self.wait().await?;
-        let capacity = self.current.storage.len() - ALIGN;
+        let capacity = self.current.capacity();
         let next = self
             .spare
             .take()

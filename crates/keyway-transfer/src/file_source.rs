@@ -83,14 +83,14 @@ fn read_ahead(
             let Ok(mut block) = empty.recv() else {
                 return Ok(false); // the consumer is gone
             };
-            let want = usize::try_from(left).unwrap_or(usize::MAX).min(BLOCK);
-            let n = read_full(&mut file, block.space(want))?;
-            if n < want {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file shrank while being sent",
-                ));
-            }
+            let n = usize::try_from(left).unwrap_or(usize::MAX).min(BLOCK);
+            file.read_exact(block.space(n)).map_err(|err| {
+                if err.kind() == std::io::ErrorKind::UnexpectedEof {
+                    std::io::Error::new(err.kind(), "the file shrank while being sent")
+                } else {
+                    err
+                }
+            })?;
             digest.update(block.data(n));
             left -= n as u64;
             if filled.blocking_send(Ok((block, n))).is_err() {
@@ -107,20 +107,6 @@ fn read_ahead(
             None
         }
     }
-}
-
-/// Reads until `buf` is full or the file ends; returns the bytes read.
-fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(got)
 }
 
 #[cfg(test)]

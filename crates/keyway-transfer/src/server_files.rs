@@ -231,7 +231,7 @@ where
             )));
         }
     }
-    let file = match std::fs::File::open(&target) {
+    let file = match tokio::fs::File::open(&target).await {
         Ok(file) => file,
         Err(_) => {
             return Ok(Some(Reply::new(
@@ -240,7 +240,7 @@ where
             )));
         }
     };
-    let metadata = file.metadata()?;
+    let metadata = file.metadata().await?;
     if !metadata.is_file() {
         return Ok(Some(Reply::new(
             refused::NOT_FOUND,
@@ -249,6 +249,7 @@ where
     }
     let size = metadata.len();
     let offset = if have <= size { have } else { 0 };
+    let file = file.into_std().await;
     let mut source = FileSource::start(file, FileDigest::new(name, size), offset, size);
     write_frame(stream, &Frame::Ready { offset, size }).await?;
     while let Some((mut block, n)) = source.next().await? {

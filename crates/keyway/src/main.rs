@@ -17,8 +17,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // A transfer client drives one connection: on one worker thread its task is never handed
-    // between threads (file reads and writes still run on the blocking pool). Measured with
-    // bench/transfer/run.sh: ~8% faster pushes and pulls than with a worker per core.
+    // between threads (file reads and writes still run on the blocking pool). In alternating
+    // runs of bench/transfer/run.sh it was 2–8% faster than a worker per core, or even.
     let mut builder = if cli.command.is_one_connection() {
         tokio::runtime::Builder::new_current_thread()
     } else {
