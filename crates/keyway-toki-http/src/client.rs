@@ -95,6 +95,35 @@ struct Pending {
     sent: SentRequest,
 }
 
+/// A signed request on its way. Dropped without an answer checked (network error, refusal,
+/// the caller's future cancelled), it is abandoned, so it stops holding the ratchet back.
+struct InFlight<'a> {
+    client: &'a TokiClient,
+    pending: Pending,
+    answered: bool,
+}
+
+impl InFlight<'_> {
+    /// Checks the answer; the request is over whatever the outcome.
+    fn verify(
+        mut self,
+        status: StatusCode,
+        digest: &str,
+        token: Option<&str>,
+    ) -> Result<(), TokiError> {
+        self.answered = true;
+        self.client.verify(&self.pending, status, digest, token)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.client.abandon(&self.pending);
+        }
+    }
+}
+
 impl TokiClient {
     /// `caller`/`key`: this service's id and toki key; `callee`/`callee_key`: the service
     /// called and its registered toki key.
@@ -176,6 +205,11 @@ impl TokiClient {
         let mut retried = false;
         loop {
             let (header, pending) = self.sign(&url, &parts).await?;
+            let call = InFlight {
+                client: self,
+                pending,
+                answered: false,
+            };
             let mut attempt = request.try_clone().ok_or(TokiHttpError::StreamingBody)?;
             attempt.headers_mut().insert(
                 HEADER_NAME,
@@ -196,7 +230,7 @@ impl TokiClient {
                 if session_gone && !retried {
                     // The callee lost the session (restart, expiry on its clock): open a new one.
                     retried = true;
-                    self.forget(pending.session_id);
+                    self.forget(call.pending.session_id);
                     continue;
                 }
                 if status == StatusCode::UNAUTHORIZED
@@ -217,7 +251,7 @@ impl TokiClient {
                 })
                 .transpose()
                 .map_err(TokiHttpError::ResponseRejected)?;
-            self.verify(&pending, status, &content_digest(&body), token)
+            call.verify(status, &content_digest(&body), token)
                 .map_err(TokiHttpError::ResponseRejected)?;
             return Ok(TokiResponse {
                 status,
@@ -321,14 +355,30 @@ impl TokiClient {
         digest: &str,
         token: Option<&str>,
     ) -> Result<(), TokiError> {
-        let mut sessions = self.lock().map_err(|_| TokiError::UnknownSession)?;
+        self.with_session(pending.session_id, |session| {
+            session.verify_response(&pending.sent, status.as_u16(), digest, token)
+        })
+        .unwrap_or(Err(TokiError::UnknownSession))
+    }
+
+    /// Ends a request that got no answer to check.
+    fn abandon(&self, pending: &Pending) {
+        self.with_session(pending.session_id, |session| session.abandon(&pending.sent));
+    }
+
+    /// Runs `f` on the current or retired session `session_id`, if it is still held.
+    fn with_session<T>(
+        &self,
+        session_id: SessionId,
+        f: impl FnOnce(&mut ClientSession) -> T,
+    ) -> Option<T> {
+        let mut sessions = self.lock().ok()?;
         let Sessions { current, retired } = &mut *sessions;
-        let session = [current.as_mut(), retired.as_mut()]
+        [current.as_mut(), retired.as_mut()]
             .into_iter()
             .flatten()
-            .find(|session| session.session_id() == pending.session_id)
-            .ok_or(TokiError::UnknownSession)?;
-        session.verify_response(&pending.sent, status.as_u16(), digest, token)
+            .find(|session| session.session_id() == session_id)
+            .map(f)
     }
 
     /// Drops a session the callee no longer knows, so the next call opens a new one.

@@ -1,5 +1,7 @@
 //! The caller's side of a session: signs requests and checks the callee's answers.
 
+use std::collections::BTreeMap;
+
 use crate::clock::Clock;
 use crate::config::TokiConfig;
 use crate::error::TokiError;
@@ -13,6 +15,10 @@ use crate::token::{
 /// A ratchet-flagged request whose answer has not come back after this many further calls is
 /// presumed lost, and the next request carries the flag again.
 pub const RATCHET_RETRY_AFTER_CALLS: u64 = 64;
+
+/// A request neither answered nor abandoned after this many further calls is presumed lost by
+/// a caller that forgot it, so that it stops holding the ratchet back.
+pub const IN_FLIGHT_PRESUMED_LOST_AFTER_CALLS: u64 = 1 << 16;
 
 /// An established session, caller side. Counters start at 1 and never repeat on a session.
 pub struct ClientSession {
@@ -31,6 +37,11 @@ pub struct ClientSession {
     /// The latest request sent with the ratchet flag in the current epoch. Only one flagged
     /// request is outstanding at a time, so the answer to it arrives under concurrency too.
     ratchet_anchor: Option<u64>,
+    /// Counter → epoch of every request signed and not yet answered or abandoned. The ratchet
+    /// flag waits until none of these is older than the current epoch: ratcheting erases the
+    /// previous epoch's keys, and a call signed with them could then be verified by neither
+    /// side (`UnknownEpoch`), however many calls are in flight.
+    in_flight: BTreeMap<u64, u32>,
 }
 
 impl std::fmt::Debug for ClientSession {
@@ -82,6 +93,7 @@ impl ClientSession {
             ratchet_every: config.ratchet_every,
             ratchet_wanted: false,
             ratchet_anchor: None,
+            in_flight: BTreeMap::new(),
         })
     }
 
@@ -131,7 +143,8 @@ impl ClientSession {
         let outstanding = self
             .ratchet_anchor
             .is_some_and(|anchor| counter - anchor < RATCHET_RETRY_AFTER_CALLS);
-        let ratchet = due && !outstanding;
+        self.forget_presumed_lost(counter);
+        let ratchet = due && !outstanding && !self.previous_epoch_in_flight();
         let mut token = RequestToken {
             session_id: self.session_id,
             epoch: self.current.epoch,
@@ -148,6 +161,7 @@ impl ClientSession {
         if ratchet {
             self.ratchet_anchor = Some(counter);
         }
+        self.in_flight.insert(counter, token.epoch);
         Ok(SignedRequest {
             header_value: token.encode(),
             sent: SentRequest { token },
@@ -164,9 +178,11 @@ impl ClientSession {
         content_digest: &str,
         header_value: Option<&str>,
     ) -> Result<(), TokiError> {
+        let request = &sent.token;
+        // Whatever the outcome, this request is over: a response that fails is not received.
+        self.in_flight.remove(&request.counter);
         let header_value = header_value.ok_or(TokiError::MissingToken)?;
         let response = ResponseToken::parse(header_value)?;
-        let request = &sent.token;
         if response.session_id != request.session_id
             || response.epoch != request.epoch
             || response.counter != request.counter
@@ -196,5 +212,40 @@ impl ClientSession {
             self.ratchet_anchor = None;
         }
         Ok(())
+    }
+
+    /// Ends a request that will get no answer (the connection failed, the call was cancelled
+    /// or refused before the callee signed anything). Every signed request must end here or in
+    /// [`ClientSession::verify_response`]: until then it holds the next ratchet back.
+    pub fn abandon(&mut self, sent: &SentRequest) {
+        let counter = sent.token.counter;
+        self.in_flight.remove(&counter);
+        if self.ratchet_anchor == Some(counter) {
+            // Its answer will not come: the next request may carry the flag again.
+            self.ratchet_anchor = None;
+        }
+    }
+
+    /// Requests signed and not yet ended ([`ClientSession::verify_response`],
+    /// [`ClientSession::abandon`]).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Counters are signed in increasing epoch order, so the oldest request in flight has the
+    /// lowest epoch.
+    fn previous_epoch_in_flight(&self) -> bool {
+        self.in_flight
+            .first_key_value()
+            .is_some_and(|(_, epoch)| *epoch < self.current.epoch)
+    }
+
+    fn forget_presumed_lost(&mut self, counter: u64) {
+        while let Some((&oldest, _)) = self.in_flight.first_key_value() {
+            if counter - oldest <= IN_FLIGHT_PRESUMED_LOST_AFTER_CALLS {
+                break;
+            }
+            self.in_flight.remove(&oldest);
+        }
     }
 }

@@ -6,9 +6,9 @@ pub struct TokiConfig {
     pub skew_ms: i64,
     /// A session is refused this long after it was established; the caller sends a new hello.
     pub session_lifetime_ms: i64,
-    /// The client asks to ratchet the session keys after this many calls in one epoch. Each
-    /// side keeps one previous epoch, so this must exceed the calls in flight at once on a
-    /// session, or answers to calls two epochs old fail with `UnknownEpoch`.
+    /// The client asks to ratchet the session keys after this many calls in one epoch (later,
+    /// while a call of the previous epoch is still in flight: each side keeps one previous
+    /// epoch, and a call two epochs old could be verified by neither).
     pub ratchet_every: u64,
     /// How many hello nonces the callee remembers (they are forgotten once stale).
     pub hello_cache_capacity: usize,

@@ -70,7 +70,10 @@ mod server;
 mod token;
 mod window;
 
-pub use client::{ClientSession, RATCHET_RETRY_AFTER_CALLS, SentRequest, SignedRequest};
+pub use client::{
+    ClientSession, IN_FLIGHT_PRESUMED_LOST_AFTER_CALLS, RATCHET_RETRY_AFTER_CALLS, SentRequest,
+    SignedRequest,
+};
 pub use clock::{Clock, Entropy, ManualClock, SystemClock, SystemEntropy};
 pub use config::TokiConfig;
 pub use encoding::content_digest;

@@ -254,11 +254,11 @@ async fn a_restarted_callee_gets_a_new_hello() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_calls_share_one_ratcheting_session() {
-    // 640 calls, a ratchet every 100: keys roll several times while 32 calls are in flight.
-    // Each side keeps one previous epoch, so `ratchet_every` must exceed the calls in flight
-    // (with 10 here, answers to calls two epochs old fail with `UnknownEpoch`).
+    // 640 calls, a ratchet due every 10 while 32 calls are in flight: each side keeps one
+    // previous epoch, so the client holds a ratchet back until no call of the previous epoch
+    // is in flight (else a slow call would fail with `UnknownEpoch`).
     let config = TokiConfig {
-        ratchet_every: 100,
+        ratchet_every: 10,
         ..TokiConfig::default()
     };
     let f = fixture(config).await;

@@ -303,6 +303,56 @@ fn a_lost_ratchet_answer_does_not_split_the_session() {
 }
 
 #[test]
+fn a_slow_call_holds_the_ratchet_back_until_it_is_answered() {
+    // Two ratchets while one call is in flight would erase its epoch on both sides: the
+    // client waits with the second ratchet until the slow call is over.
+    let config = TokiConfig {
+        ratchet_every: 2,
+        ..TokiConfig::default()
+    };
+    let mut p = pair(config);
+    let mut client = p.connect();
+    let digest = content_digest(b"");
+    let request = parts("GET", "/", &digest);
+    let slow = client.sign_request(&p.clock, &request).unwrap();
+    for _ in 0..50 {
+        assert_eq!(p.call(&mut client, "/"), Ok(()));
+    }
+    assert_eq!(client.epoch(), 1, "the first ratchet only");
+    assert_eq!(client.in_flight(), 1);
+    let verified = p
+        .callee
+        .verify_request(Some(&slow.header_value), &request, &p.clock)
+        .unwrap();
+    let answer = p.callee.sign_response(&verified, 200, &digest).unwrap();
+    assert_eq!(
+        client.verify_response(&slow.sent, 200, &digest, Some(&answer)),
+        Ok(())
+    );
+    assert_eq!(client.in_flight(), 0);
+    for _ in 0..6 {
+        assert_eq!(p.call(&mut client, "/"), Ok(()));
+    }
+    assert!(client.epoch() >= 3, "epoch {}", client.epoch());
+}
+
+#[test]
+fn an_abandoned_call_releases_the_ratchet_and_its_flag() {
+    let mut p = pair(TokiConfig::default());
+    let mut client = p.connect();
+    client.request_ratchet();
+    let digest = content_digest(b"");
+    let request = parts("GET", "/", &digest);
+    let flagged = client.sign_request(&p.clock, &request).unwrap();
+    assert!(flagged.sent.token.wants_ratchet());
+    // The connection failed before any answer: the next call carries the flag at once.
+    client.abandon(&flagged.sent);
+    assert_eq!(client.in_flight(), 0);
+    assert_eq!(p.call(&mut client, "/"), Ok(()));
+    assert_eq!(client.epoch(), 1);
+}
+
+#[test]
 fn changing_any_character_of_a_request_token_is_refused() {
     let mut p = pair(TokiConfig::default());
     let mut client = p.connect();
