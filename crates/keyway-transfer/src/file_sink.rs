@@ -131,6 +131,7 @@ const EINVAL: i32 = 22;
 const EINVAL: i32 = -1;
 
 type WriteJob = tokio::task::JoinHandle<(Target, AlignedBuffer, std::io::Result<()>)>;
+type Checkpoint = Box<dyn FnOnce() -> std::io::Result<()> + Send>;
 
 /// Received file bytes on their way to a part file, hashed on the way. Call
 /// [`FileSink::finish`] at the end: it writes what is buffered, fsyncs, and returns the digest
@@ -140,6 +141,7 @@ pub struct FileSink {
     current: AlignedBuffer,
     spare: Option<AlignedBuffer>,
     pending: Option<WriteJob>,
+    checkpoint: Option<Checkpoint>,
 }
 
 impl FileSink {
@@ -164,6 +166,7 @@ impl FileSink {
             current: AlignedBuffer::new(capacity),
             spare: Some(AlignedBuffer::new(capacity)),
             pending: None,
+            checkpoint: None,
         })
     }
 
@@ -179,18 +182,40 @@ impl FileSink {
         Ok(())
     }
 
-    /// Writes everything buffered and fsyncs the data (a resume point).
-    pub async fn sync_data(&mut self) -> std::io::Result<()> {
-        self.hand_over().await?;
-        let target = self.wait().await?;
-        let (target, result) = tokio::task::spawn_blocking(move || {
-            let result = target.file.sync_data();
-            (target, result)
-        })
-        .await
-        .map_err(std::io::Error::other)?;
-        self.target = Some(target);
-        result
+    /// Makes the bytes written so far a resume point without waiting for the disk: after the
+    /// next block is written, the writer thread fsyncs the data and then runs `record` (which
+    /// writes the resume point down). Waiting here instead stalled the receive loop for a
+    /// write and an fsync every 64 MiB, while the sender's data piled up in TCP. A newer
+    /// checkpoint replaces one not yet reached; one not reached by [`FileSink::finish`] is
+    /// dropped, as everything is fsynced there anyway.
+    pub fn checkpoint(&mut self, record: impl FnOnce() -> std::io::Result<()> + Send + 'static) {
+        self.checkpoint = Some(Box::new(record));
+    }
+
+    /// Ends an interrupted file (the connection failed, `why`) so that it can resume from the
+    /// latest checkpoint: one not yet reached is fsynced and recorded now. Returns `why`.
+    pub async fn keep_checkpoint<E>(mut self, why: E) -> E {
+        if self.checkpoint.is_none() {
+            return why;
+        }
+        let kept = async {
+            // Bytes before the checkpoint may still be buffered: they go with its write.
+            self.hand_over().await?;
+            let target = self.wait().await?;
+            if let Some(record) = self.checkpoint.take() {
+                tokio::task::spawn_blocking(move || {
+                    target.file.sync_data().and_then(|()| record())
+                })
+                .await
+                .map_err(std::io::Error::other)??;
+            }
+            Ok::<(), std::io::Error>(())
+        }
+        .await;
+        if let Err(err) = kept {
+            tracing::warn!(%err, "the resume point of an interrupted file was not recorded");
+        }
+        why
     }
 
     /// Writes the rest, fsyncs data and size, closes; returns the digest of the whole file.
@@ -220,8 +245,14 @@ impl FileSink {
             .take()
             .unwrap_or_else(|| AlignedBuffer::new(capacity));
         let mut full = std::mem::replace(&mut self.current, next);
+        let checkpoint = self.checkpoint.take();
         self.pending = Some(tokio::task::spawn_blocking(move || {
-            let result = target.write(&mut full, false);
+            let result = target
+                .write(&mut full, false)
+                .and_then(|()| match checkpoint {
+                    Some(record) => target.file.sync_data().and_then(|()| record()),
+                    None => Ok(()),
+                });
             full.len = 0;
             (target, full, result)
         }));
@@ -306,7 +337,7 @@ mod tests {
         offset: u64,
         pieces: &[usize],
         sync_after: Option<usize>,
-    ) -> (Vec<u8>, Vec<u8>) {
+    ) -> (Vec<u8>, Vec<u8>, bool) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("part");
         let head = pattern(offset as usize);
@@ -318,11 +349,19 @@ mod tests {
         let mut sink = FileSink::open(&path, offset, size, digest).await.unwrap();
         let data = pattern(total + 13);
         let mut at = 0;
+        let recorded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         for (n, &piece) in pieces.iter().enumerate() {
             sink.write_all(&data[at..at + piece]).await.unwrap();
             at += piece;
             if sync_after == Some(n) {
-                sink.sync_data().await.unwrap();
+                let (path, reached) = (path.clone(), offset + at as u64);
+                let recorded = recorded.clone();
+                sink.checkpoint(move || {
+                    // Runs after the fsync: the bytes are in the file.
+                    assert!(std::fs::metadata(&path)?.len() >= reached);
+                    recorded.store(true, std::sync::atomic::Ordering::SeqCst);
+                    Ok(())
+                });
             }
         }
         let digest = sink.finish().await.unwrap();
@@ -331,23 +370,50 @@ mod tests {
         let mut whole = FileDigest::new("part", 0);
         whole.update(&expected);
         assert_eq!(digest, whole.finish(), "digest for {offset} {pieces:?}");
-        (std::fs::read(&path).unwrap(), expected)
+        let recorded = recorded.load(std::sync::atomic::Ordering::SeqCst);
+        (std::fs::read(&path).unwrap(), expected, recorded)
     }
 
     #[tokio::test]
-    async fn odd_sizes_offsets_and_sync_points_write_exactly_the_bytes() {
-        let cases: [(u64, &[usize], Option<usize>); 6] = [
-            (0, &[], None),
-            (0, &[1], None),
-            (0, &[BUFFER, BUFFER, 5], None),
-            (0, &[300_000, 900_001, 2 * BUFFER + 17], Some(1)),
-            (8192, &[BUFFER + 4096], Some(0)),
-            (4097, &[10, BUFFER * 2], None),
+    async fn odd_sizes_offsets_and_checkpoints_write_exactly_the_bytes() {
+        // (offset, pieces, checkpoint after piece n, whether a later block reaches it)
+        let cases: [(u64, &[usize], Option<usize>, bool); 6] = [
+            (0, &[], None, false),
+            (0, &[1], None, false),
+            (0, &[BUFFER, BUFFER, 5], None, false),
+            (0, &[300_000, 900_001, 2 * BUFFER + 17], Some(1), true),
+            (8192, &[BUFFER + 4096], Some(0), false),
+            (4097, &[10, BUFFER * 2], Some(0), true),
         ];
-        for (offset, pieces, sync) in cases {
-            let (got, expected) = written(offset, pieces, sync).await;
+        for (offset, pieces, checkpoint, reached) in cases {
+            let (got, expected, recorded) = written(offset, pieces, checkpoint).await;
             assert_eq!(got.len(), expected.len(), "{offset} {pieces:?}");
             assert!(got == expected, "content differs for {offset} {pieces:?}");
+            assert_eq!(recorded, reached, "checkpoint for {offset} {pieces:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_file_keeps_its_latest_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part");
+        let data = pattern(BUFFER + 5000);
+        let size = 4 * BUFFER as u64;
+        let mut sink = FileSink::open(&path, 0, size, FileDigest::new("part", size))
+            .await
+            .unwrap();
+        sink.write_all(&data).await.unwrap();
+        let recorded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = recorded.clone();
+        sink.checkpoint(move || {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        });
+        // The connection fails before another block fills: the 5000 buffered bytes are part
+        // of the checkpoint, so they are written before it is recorded.
+        let why = sink.keep_checkpoint("connection lost").await;
+        assert_eq!(why, "connection lost");
+        assert!(recorded.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(std::fs::read(&path).unwrap() == data);
     }
 }

@@ -138,28 +138,37 @@ where
     let mut received = offset;
     let mut synced = offset;
     let expected = loop {
-        match next_part(stream).await? {
+        let part = match next_part(stream).await {
+            Ok(part) => part,
+            Err(err) => return Err(writer.keep_checkpoint(err.into()).await),
+        };
+        match part {
             BodyPart::Data(len) => {
                 if received + len as u64 > size {
                     return Err(FrameError::Malformed("data (more than announced)").into());
                 }
                 match pour(stream, len, &mut writer).await {
                     Ok(()) => {}
-                    Err(PourError::Stream(err)) => return Err(err.into()),
+                    Err(PourError::Stream(err)) => {
+                        return Err(writer.keep_checkpoint(err.into()).await);
+                    }
                     Err(PourError::Sink(err)) => return Err(storage_failure(stream, err).await),
                 }
                 received += len as u64;
                 if received - synced >= SYNC_EVERY {
-                    writer.sync_data().await?;
+                    // Recorded once fsynced, on the sink's thread, while receiving goes on.
+                    let (meta, point) = (meta.clone(), received);
+                    writer.checkpoint(move || std::fs::write(&meta, format!("{size} {point}\n")));
                     synced = received;
-                    std::fs::write(&meta, format!("{size} {synced}\n"))?;
                 }
             }
             BodyPart::Frame(Frame::Digest(expected)) if received == size => break expected,
             BodyPart::Frame(_) => {
                 return Err(FrameError::Malformed("file body (unexpected frame)").into());
             }
-            BodyPart::Closed => return Err(FrameError::Truncated.into()),
+            BodyPart::Closed => {
+                return Err(writer.keep_checkpoint(FrameError::Truncated.into()).await);
+            }
         }
     };
     let digest = match writer.finish().await {
