@@ -7,15 +7,15 @@ use keyway_transfer::{
     TransferError, refused,
 };
 
-struct Files {
+pub(crate) struct Files {
     addr: String,
     pin: ServerPin,
     client: Identity,
-    root: PathBuf,
-    _dir: tempfile::TempDir,
+    pub(crate) root: PathBuf,
+    pub(crate) _dir: tempfile::TempDir,
 }
 
-async fn start_with(options: &str, max_file: u64) -> Files {
+pub(crate) async fn start_with(options: &str, max_file: u64) -> Files {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     std::fs::create_dir(&root).unwrap();
@@ -45,7 +45,7 @@ async fn start_with(options: &str, max_file: u64) -> Files {
     }
 }
 
-async fn connect(f: &Files) -> Client {
+pub(crate) async fn connect(f: &Files) -> Client {
     Client::connect(&f.addr, &f.client, f.pin.clone())
         .await
         .unwrap()
@@ -55,7 +55,7 @@ fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 253) as u8).collect()
 }
 
-fn no_parts(dir: &Path) -> bool {
+pub(crate) fn no_parts(dir: &Path) -> bool {
     std::fs::read_dir(dir).unwrap().all(|e| {
         !e.unwrap()
             .file_name()

@@ -10,6 +10,7 @@ use keyway_transfer::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod files;
+mod large_and_full;
 
 struct Setup {
     addr: SocketAddr,

@@ -195,6 +195,25 @@ fn progress_bar(hidden: bool, what: &str) -> ProgressBar {
     bar
 }
 
+/// Moves the progress bar; the first call tells where the transfer starts (an interrupted
+/// one resumes past what the receiver already has), which is said once on stderr.
+fn first_progress(
+    resumed_from: &mut Option<u64>,
+    bar: &ProgressBar,
+    say: bool,
+    done: u64,
+    total: u64,
+) {
+    if resumed_from.is_none() {
+        *resumed_from = Some(done);
+        if done > 0 && say {
+            bar.suspend(|| eprintln!("resuming at byte {done} of {total}"));
+        }
+    }
+    bar.set_length(total);
+    bar.set_position(done);
+}
+
 async fn send(args: TransferSendArgs) -> anyhow::Result<()> {
     let mut client = connect(&args.to, &args.peer).await?;
     let file_name = |path: &PathBuf| {
@@ -202,6 +221,7 @@ async fn send(args: TransferSendArgs) -> anyhow::Result<()> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
+    let mut resumed_from = None;
     let reply = match (&args.message, &args.data_file, &args.file) {
         (Some(text), _, _) => client.send_message(text).await?,
         (None, Some(path), _) => {
@@ -213,11 +233,11 @@ async fn send(args: TransferSendArgs) -> anyhow::Result<()> {
         }
         (None, None, Some(path)) => {
             let name = args.as_name.clone().unwrap_or_else(|| file_name(path));
-            let bar = progress_bar(args.quiet || args.json.json, "sending");
+            let say = !(args.quiet || args.json.json);
+            let bar = progress_bar(!say, "sending");
             let reply = client
                 .send_file(path, &name, args.overwrite, |done, total| {
-                    bar.set_length(total);
-                    bar.set_position(done);
+                    first_progress(&mut resumed_from, &bar, say, done, total);
                     true
                 })
                 .await;
@@ -228,7 +248,11 @@ async fn send(args: TransferSendArgs) -> anyhow::Result<()> {
     };
     let response = String::from_utf8_lossy(&reply.body);
     if args.json.json {
-        print_json(&json!({ "status": reply.status, "response": response }))?;
+        let mut out = json!({ "status": reply.status, "response": response });
+        if let Some(offset) = resumed_from {
+            out["resumed_from"] = json!(offset);
+        }
+        print_json(&out)?;
     } else {
         println!("status: {}", reply.status);
         println!("{response}");
@@ -238,18 +262,24 @@ async fn send(args: TransferSendArgs) -> anyhow::Result<()> {
 
 async fn get(args: TransferGetArgs) -> anyhow::Result<()> {
     let mut client = connect(&args.from, &args.peer).await?;
-    let bar = progress_bar(args.quiet || args.json.json, "receiving");
+    let say = !(args.quiet || args.json.json);
+    let bar = progress_bar(!say, "receiving");
+    let mut resumed_from = None;
     let result = client
         .get_file(&args.remote, &args.local, args.overwrite, |done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
+            first_progress(&mut resumed_from, &bar, say, done, total);
             true
         })
         .await;
     bar.finish_and_clear();
     let size = result?;
     if args.json.json {
-        print_json(&json!({ "remote": args.remote, "local": args.local, "bytes": size }))?;
+        print_json(&json!({
+            "remote": args.remote,
+            "local": args.local,
+            "bytes": size,
+            "resumed_from": resumed_from.unwrap_or(0),
+        }))?;
     } else if !args.quiet {
         println!("received {} ({size} bytes, verified)", args.local.display());
     }
