@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use std::pin::Pin;
+
+use tokio::io::{AsyncBufRead, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -13,6 +15,8 @@ use crate::{Identity, PublicKey, Reply, ServerPin, TransferError, tls};
 
 /// Bytes per DATA frame the client sends.
 const CHUNK: usize = 256 * 1024;
+/// How long a client waits for the frame a server sends when it stops a body early.
+const STOP_FRAME_WAIT: Duration = Duration::from_secs(5);
 
 pub struct Client {
     pub(crate) stream: TlsStream<TcpStream>,
@@ -75,12 +79,43 @@ impl Client {
             size: body.len() as u64,
             name: name.to_string(),
         };
-        write_frame(&mut self.stream, &header).await?;
-        for chunk in body.chunks(CHUNK) {
-            write_frame(&mut self.stream, &Frame::Data(chunk.to_vec())).await?;
+        let frames = std::iter::once(header)
+            .chain(body.chunks(CHUNK).map(|chunk| Frame::Data(chunk.to_vec())))
+            .chain(std::iter::once(Frame::End));
+        for frame in frames {
+            // A server refusing the body (too large) says so with an ERROR and stops reading.
+            if let Some(stop) = self.early_answer().await {
+                return Err(stop);
+            }
+            if let Err(err) = write_frame(&mut self.stream, &frame).await {
+                return Err(self.why_sending_failed(err.into()).await);
+            }
         }
-        write_frame(&mut self.stream, &Frame::End).await?;
-        self.stream.flush().await?;
+        if let Err(err) = self.stream.flush().await {
+            return Err(self.why_sending_failed(err.into()).await);
+        }
+        self.read_reply().await
+    }
+
+    /// Writes `bytes` as they are inside the encrypted connection, then reads the answer as
+    /// after a request: for tests of how servers treat malformed frames.
+    #[doc(hidden)]
+    pub async fn exchange_raw_for_testing(
+        &mut self,
+        bytes: &[u8],
+        then_close: bool,
+    ) -> Result<Reply, TransferError> {
+        self.stream.write_all(bytes).await?;
+        if then_close {
+            self.stream.shutdown().await?;
+        } else {
+            self.stream.flush().await?;
+        }
+        self.read_reply().await
+    }
+
+    /// The RESPONSE to a request, or the ERROR that ended the connection.
+    async fn read_reply(&mut self) -> Result<Reply, TransferError> {
         match read_frame(&mut self.stream).await? {
             Some(Frame::Response { status, body }) => Ok(Reply { status, body }),
             Some(Frame::Error { code, message }) => Err(TransferError::Remote { code, message }),
@@ -88,6 +123,47 @@ impl Client {
                 crate::frame::FrameError::Malformed("reply (unexpected frame)"),
             )),
             None => Err(TransferError::Protocol(crate::frame::FrameError::Truncated)),
+        }
+    }
+
+    /// Whether the server has said something while we are still sending a body, without waiting:
+    /// it only does that to stop us, with an ERROR frame.
+    pub(crate) async fn early_answer(&mut self) -> Option<TransferError> {
+        // Ready means bytes, the end or an error: all worth a look; pending means silence.
+        let waiting = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(Pin::new(&mut self.stream).poll_fill_buf(cx).is_ready())
+        })
+        .await;
+        if !waiting {
+            return None;
+        }
+        Some(self.read_stop().await)
+    }
+
+    /// A failed write of a body: the server may have explained why before it closed
+    /// (an ERROR frame); that explanation is the better error.
+    pub(crate) async fn why_sending_failed(&mut self, err: TransferError) -> TransferError {
+        match self.read_stop().await {
+            stop @ (TransferError::Remote { .. } | TransferError::Refused { .. }) => stop,
+            _ => err,
+        }
+    }
+
+    /// Reads the frame the server sent to stop a body (briefly: it is on its way or absent).
+    async fn read_stop(&mut self) -> TransferError {
+        let frame = tokio::time::timeout(STOP_FRAME_WAIT, read_frame(&mut self.stream)).await;
+        match frame {
+            Ok(Ok(Some(Frame::Error { code, message }))) => TransferError::Remote { code, message },
+            Ok(Ok(Some(Frame::Response { status, body }))) => TransferError::Refused {
+                status,
+                message: String::from_utf8_lossy(&body).into_owned(),
+            },
+            Ok(Ok(Some(_))) => {
+                crate::frame::FrameError::Malformed("an unexpected frame while sending").into()
+            }
+            Ok(Ok(None)) => crate::frame::FrameError::Truncated.into(),
+            Ok(Err(err)) => err.into(),
+            Err(_) => crate::frame::FrameError::Truncated.into(),
         }
     }
 }

@@ -3,10 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use std::pin::Pin;
-use std::time::Duration;
-
-use tokio::io::{AsyncBufRead, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::digest::{FileDigest, hash_prefix};
 use crate::file_body::{BodyPart, PourError, next_part, pour};
@@ -15,9 +12,6 @@ use crate::file_source::FileSource;
 use crate::frame::{Frame, FrameError, Kind, read_frame, write_frame};
 use crate::server_files::{FLAG_OVERWRITE, FLAG_RESUME};
 use crate::{Client, Reply, TransferError};
-
-/// How long a client waits for the frame a server sends when it stops a push early.
-const STOP_FRAME_WAIT: Duration = Duration::from_secs(5);
 
 impl Client {
     /// Pushes `local` to the server as `remote_name`. If an earlier push of the same file was
@@ -162,45 +156,6 @@ impl Client {
             _ => TransferError::Io(e),
         })?;
         Ok(size)
-    }
-
-    /// Whether the server has said something while we are still sending a file body, without
-    /// waiting: it only does that to stop the push, with an ERROR frame.
-    async fn early_answer(&mut self) -> Option<TransferError> {
-        // Ready means bytes, the end or an error: all worth a look; pending means silence.
-        let waiting = std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(Pin::new(&mut self.stream).poll_fill_buf(cx).is_ready())
-        })
-        .await;
-        if !waiting {
-            return None;
-        }
-        Some(self.read_stop().await)
-    }
-
-    /// A failed write of a file body: the server may have explained why before it closed
-    /// (an ERROR frame); that explanation is the better error.
-    async fn why_sending_failed(&mut self, err: TransferError) -> TransferError {
-        match self.read_stop().await {
-            stop @ (TransferError::Remote { .. } | TransferError::Refused { .. }) => stop,
-            _ => err,
-        }
-    }
-
-    /// Reads the frame the server sent to stop a push (briefly: it is on its way or absent).
-    async fn read_stop(&mut self) -> TransferError {
-        let frame = tokio::time::timeout(STOP_FRAME_WAIT, read_frame(&mut self.stream)).await;
-        match frame {
-            Ok(Ok(Some(Frame::Error { code, message }))) => TransferError::Remote { code, message },
-            Ok(Ok(Some(Frame::Response { status, body }))) => TransferError::Refused {
-                status,
-                message: String::from_utf8_lossy(&body).into_owned(),
-            },
-            Ok(Ok(Some(_))) => FrameError::Malformed("an unexpected frame during a push").into(),
-            Ok(Ok(None)) => FrameError::Truncated.into(),
-            Ok(Err(err)) => err.into(),
-            Err(_) => FrameError::Truncated.into(),
-        }
     }
 
     /// Reads READY, or turns a refusal reply into an error.

@@ -298,13 +298,32 @@ async fn read_body<S: AsyncRead + Unpin>(
     }
 }
 
-/// Tells the peer why we stop (best effort) before the connection closes.
-async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, code: u16, message: &str) {
+/// How long a connection is read on after its ERROR frame (see [`refuse`]).
+const STOP_DRAIN: Duration = Duration::from_secs(2);
+
+/// Tells the peer why we stop (best effort) before the connection closes. The peer may still
+/// be sending: reading on for a moment (discarding), instead of closing on unread data, which
+/// resets the connection, lets the ERROR frame reach it. Clients stop sending as soon as they
+/// see it.
+pub(crate) async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    code: u16,
+    message: &str,
+) {
     let frame = Frame::Error {
         code,
         message: message.chars().take(1000).collect(),
     };
-    if write_frame(stream, &frame).await.is_ok() {
-        let _ = tokio::io::AsyncWriteExt::shutdown(stream).await;
+    if write_frame(stream, &frame).await.is_err() {
+        return;
     }
+    let _ = tokio::io::AsyncWriteExt::shutdown(stream).await;
+    let mut discard = vec![0u8; 64 << 10];
+    let drain = async {
+        while matches!(
+            tokio::io::AsyncReadExt::read(stream, &mut discard).await,
+            Ok(n) if n > 0
+        ) {}
+    };
+    let _ = tokio::time::timeout(STOP_DRAIN, drain).await;
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::digest::{FileDigest, hash_prefix};
 use crate::file_body::{BodyPart, PourError, next_part, pour};
@@ -18,10 +18,6 @@ use crate::{KeyRights, PublicKey, Reply, ServerConfig, TransferError};
 /// Flag bits of a REQUEST.
 pub const FLAG_OVERWRITE: u8 = 1;
 pub const FLAG_RESUME: u8 = 2;
-
-/// How long a failed push's connection is read on after its ERROR frame (see
-/// `storage_failure`).
-const STOP_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// fsync (and record a resume point) after this many bytes.
 const SYNC_EVERY: u64 = 64 << 20;
@@ -209,18 +205,8 @@ async fn storage_failure<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     err: std::io::Error,
 ) -> TransferError {
-    let frame = Frame::Error {
-        code: crate::server::codes::STORAGE,
-        message: format!("the server could not write the file: {err}"),
-    };
-    let _ = write_frame(stream, &frame).await;
-    let _ = stream.shutdown().await;
-    // The client may still be sending: reading on for a moment, instead of closing on unread
-    // data (which resets the connection), lets the ERROR frame reach it. It stops sending as
-    // soon as it sees the frame.
-    let mut discard = vec![0u8; 64 << 10];
-    let drain = async { while matches!(stream.read(&mut discard).await, Ok(n) if n > 0) {} };
-    let _ = tokio::time::timeout(STOP_DRAIN, drain).await;
+    let message = format!("the server could not write the file: {err}");
+    crate::server::refuse(stream, crate::server::codes::STORAGE, &message).await;
     TransferError::Io(err)
 }
 

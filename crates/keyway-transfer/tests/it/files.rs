@@ -335,3 +335,69 @@ async fn read_only_keys_pull_but_never_push_and_roots_are_per_key() {
     );
     assert!(!own_root.join("new.csv").exists() && !f.root.join("new.csv").exists());
 }
+
+/// The old system's flaw: a bare `file` header (its wire format: type padded to 10 bytes,
+/// 4-byte length + name, empty key and IV, a flag byte, a 14-byte size) made the server
+/// delete that path before any login. Here neither that nor a TLS peer with an unknown key can
+/// write, delete or read anything.
+#[tokio::test]
+async fn an_unauthenticated_peer_can_neither_write_delete_nor_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let f = start_with("", u64::MAX).await;
+    std::fs::write(f.root.join("victim.txt"), b"precious").unwrap();
+    let outside = f._dir.path().join("outside.txt");
+    std::fs::write(&outside, b"also precious").unwrap();
+    let listing = |dir: &Path| {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing(&f.root);
+    for name in ["victim.txt".to_string(), outside.display().to_string()] {
+        let mut header = b"file".to_vec();
+        header.resize(10, 0);
+        header.extend_from_slice(&(name.len() as u32).to_be_bytes());
+        header.extend_from_slice(name.as_bytes());
+        header.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, b'n']);
+        header.extend_from_slice(&[0; 14]);
+        let mut raw = tokio::net::TcpStream::connect(&f.addr).await.unwrap();
+        let _ = raw.write_all(&header).await;
+        let mut answer = Vec::new();
+        let wait = std::time::Duration::from_secs(5);
+        let _ = tokio::time::timeout(wait, raw.read_to_end(&mut answer)).await;
+        assert!(!String::from_utf8_lossy(&answer).contains("precious"));
+    }
+    let stranger = keyway_transfer::Identity::generate().unwrap();
+    let source = f._dir.path().join("evil.txt");
+    std::fs::write(&source, b"overwritten").unwrap();
+    let dest = f._dir.path().join("stolen.txt");
+    for attempt in ["push", "pull", "message"] {
+        // With TLS 1.3 the client learns of its rejection on its first read: connect may
+        // succeed, the request may not.
+        let Ok(mut client) = Client::connect(&f.addr, &stranger, f.pin.clone()).await else {
+            continue;
+        };
+        let refused = match attempt {
+            "push" => client
+                .send_file(&source, "victim.txt", true, |_, _| true)
+                .await
+                .is_err(),
+            "pull" => client
+                .get_file("victim.txt", &dest, true, |_, _| true)
+                .await
+                .is_err(),
+            _ => client.send_message("hello").await.is_err(),
+        };
+        assert!(refused, "{attempt} by an unknown key");
+    }
+    assert_eq!(listing(&f.root), before, "nothing created or deleted");
+    assert_eq!(
+        std::fs::read(f.root.join("victim.txt")).unwrap(),
+        b"precious"
+    );
+    assert_eq!(std::fs::read(&outside).unwrap(), b"also precious");
+    assert!(!dest.exists(), "nothing read");
+}

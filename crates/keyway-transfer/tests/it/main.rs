@@ -135,19 +135,72 @@ async fn the_client_pins_the_server_key() {
 #[tokio::test]
 async fn oversized_bodies_get_a_clear_error() {
     let s = start(1000).await;
+    // Small enough to be written before the refusal arrives, and large enough that the
+    // refusal arrives while the body is still being written: both get the server's reason.
+    for len in [1001, 8 << 20] {
+        let mut client =
+            Client::connect(&s.addr.to_string(), &s.client, ServerPin::Key(s.server_key))
+                .await
+                .unwrap();
+        let err = client.send_data("x", &vec![0u8; len]).await.err().unwrap();
+        match err {
+            TransferError::Remote { code, message } => {
+                assert_eq!(code, 2);
+                assert!(message.contains("exceeds"), "{message}");
+            }
+            other => panic!("{len} bytes: expected the server's refusal, got {other}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn malformed_frames_after_the_handshake_get_a_protocol_error() {
+    let s = start(1 << 20).await;
+    let header = |kind: u8, len: u32| {
+        let mut bytes = vec![kind];
+        bytes.extend_from_slice(&len.to_be_bytes());
+        bytes
+    };
+    let mut truncated = header(0x01, 100);
+    truncated.extend_from_slice(&[3, 0]);
+    let cases: [(&str, Vec<u8>, bool); 4] = [
+        ("unknown frame type", header(0x7f, 0), false),
+        ("oversized frame", header(0x02, (1 << 20) + 1), false),
+        ("data before any request", header(0x02, 3), false),
+        ("truncated request", truncated, true),
+    ];
+    for (what, bytes, close) in cases {
+        let mut client =
+            Client::connect(&s.addr.to_string(), &s.client, ServerPin::Key(s.server_key))
+                .await
+                .unwrap();
+        let mut bytes = bytes;
+        if what == "data before any request" {
+            bytes.extend_from_slice(b"abc");
+        }
+        match client.exchange_raw_for_testing(&bytes, close).await {
+            Err(TransferError::Remote { code: 1, message }) => {
+                assert!(!message.is_empty(), "{what}")
+            }
+            other => panic!("{what}: expected a protocol error, got {other:?}"),
+        }
+    }
+    // Garbage after a good request, on a connection of its own, changes nothing either.
     let mut client = Client::connect(&s.addr.to_string(), &s.client, ServerPin::Key(s.server_key))
         .await
         .unwrap();
-    let err = client.send_data("x", &[0u8; 1001]).await.err().unwrap();
-    match err {
-        TransferError::Remote { code, message } => {
-            assert_eq!(code, 2);
-            assert!(message.contains("exceeds"), "{message}");
-        }
-        // The server may close while we still write the body; then the write fails.
-        TransferError::Io(_) | TransferError::Protocol(_) => {}
-        other => panic!("unexpected {other}"),
-    }
+    assert_eq!(client.send_message("fine").await.unwrap().status, 0);
+    assert!(matches!(
+        client.exchange_raw_for_testing(&[0xee; 64], false).await,
+        Err(TransferError::Remote { code: 1, .. })
+    ));
+    let mut client = Client::connect(&s.addr.to_string(), &s.client, ServerPin::Key(s.server_key))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.send_message("still serving").await.unwrap().status,
+        0
+    );
 }
 
 #[tokio::test]
