@@ -67,7 +67,10 @@ def main():
     size = int(meta.get("size_mib", 0))
     lines = []
     p = lines.append
-    p(f"keyway transfer benchmark: a {size} MiB file (random) over loopback 127.0.0.1, one run")
+    placement = ("servers on CPU 0, clients on CPU 1" if meta.get("pinned") == "1"
+                 else "both sides on the shared CPUs")
+    p(f"keyway transfer benchmark: a {size} MiB file (random) over loopback 127.0.0.1, one run, "
+      f"{placement}")
     p(f"machine: {meta.get('nproc')} CPUs ({meta.get('cpu')}), kernel {meta.get('kernel')}, "
       f"files on {meta.get('tmpdir_fs')}; load {meta.get('loadavg_before')} -> {meta.get('loadavg_after')}")
     p(f"keyway {meta.get('keyway_git')} built {meta.get('keyway_binary_built')}; "

@@ -37,6 +37,9 @@
 #   BENCH_VENV=DIR              ovtp's virtualenv [/var/tmp/keyway-bench-ovtp-venv]
 #   BENCH_TMPDIR=DIR            where the temp dir goes [/var/tmp]: needs ~3 x the file size
 #   BENCH_KEEP=1                keep the temp dir (logs, perf data)
+#   BENCH_PIN=1                 every tool alike: servers on CPU 0, clients on CPU 1 (taskset),
+#                               as if each side had a host of its own; by default the kernel
+#                               places both sides on the shared cores as it likes
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,6 +51,10 @@ OVTP_FALLBACK_MB=${BENCH_OVTP_FALLBACK_MB:-64}
 OVTP_TIMEOUT=${BENCH_OVTP_TIMEOUT:-300}
 XFER_TIMEOUT=${BENCH_TIMEOUT:-300}
 BENCH_SKIP=${BENCH_SKIP:-}
+SERVER_PIN=() CLIENT_PIN=()
+if [[ ${BENCH_PIN:-0} == 1 ]]; then
+  SERVER_PIN=(taskset -c 0) CLIENT_PIN=(taskset -c 1)
+fi
 SKIP=" ${BENCH_SKIP//,/ } "
 PERF=${BENCH_PERF:-auto}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/keyway-target}
@@ -193,7 +200,7 @@ measure() { # tag limit_s cmd…
   w0=$EPOCHREALTIME
   M_RC=0
   run_child "$WORK/$tag.out" /usr/bin/time -f '%M %U %S' -o "$WORK/$tag.time" \
-    timeout --kill-after=5 "$limit" "$@" || M_RC=$?
+    timeout --kill-after=5 "$limit" "${CLIENT_PIN[@]}" "$@" || M_RC=$?
   w1=$EPOCHREALTIME
   b1=$(busy_ticks)
   read -r M_RSS M_USER M_SYS < <(tail -1 "$WORK/$tag.time")
@@ -225,6 +232,7 @@ meta() { printf '%s\t%s\n' "$1" "$2" >>"$WORK/meta.tsv"; }
 : >"$WORK/meta.tsv"
 meta size_mib "$SIZE_MB"
 meta nproc "$(nproc)"
+meta pinned "${BENCH_PIN:-0}"
 meta cpu "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
 meta kernel "$(uname -r)"
 meta loadavg_before "$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -250,7 +258,7 @@ KW_SERVER_KEY=$(awk '{print $1 " " $2}' "$KW/server.key.pub")
 
 kw_start() { # tag: starts a server, sets KW_PID KW_PORT
   KW_PORT=$(free_port)
-  RUST_LOG=warn "$KEYWAY_BIN" transfer serve --listen "$HOST:$KW_PORT" --identity "$KW/server.key" \
+  RUST_LOG=warn "${SERVER_PIN[@]}" "$KEYWAY_BIN" transfer serve --listen "$HOST:$KW_PORT" --identity "$KW/server.key" \
     --authorized-keys "$KW/authorized_keys" --root "$KW/root" >"$WORK/$1.log" 2>&1 &
   KW_PID=$!
   SERVER_PIDS+=("$KW_PID")
@@ -356,7 +364,7 @@ EOF
     SSH_PORT=$(free_port)
     rm -f "$SSH/sshd.pid"
     /usr/bin/time -f '%M %U %S' -o "$WORK/$1.time" \
-      /usr/sbin/sshd -D -e -f "$SSH/sshd_config" -p "$SSH_PORT" >"$WORK/$1.log" 2>&1 &
+      "${SERVER_PIN[@]}" /usr/sbin/sshd -D -e -f "$SSH/sshd_config" -p "$SSH_PORT" >"$WORK/$1.log" 2>&1 &
     SSHD_TIME_PID=$!
     SERVER_PIDS+=("$SSHD_TIME_PID")
     wait_listen "$SSH_PORT" "$SSHD_TIME_PID" "$1"
@@ -405,7 +413,7 @@ if ! skipped ovtp; then
     || die "ovtp setup failed: $(tail -5 "$WORK/ovtp-setup.log")"
   meta ovtp_version "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("ovtp"))')"
   meta python_version "$("$VENV/bin/python" -c 'import platform; print(platform.python_version())')"
-  (cd "$OV" && exec "${OVPY[@]}" server --dir "$OV") >"$WORK/ovtp-server.log" 2>&1 &
+  (cd "$OV" && exec "${SERVER_PIN[@]}" "${OVPY[@]}" server --dir "$OV") >"$WORK/ovtp-server.log" 2>&1 &
   OV_PID=$!
   SERVER_PIDS+=("$OV_PID")
   wait_listen "$OV_PORT" "$OV_PID" ovtp-server

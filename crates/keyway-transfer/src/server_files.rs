@@ -183,20 +183,56 @@ where
             "integrity check failed: the file was not stored".into(),
         );
     }
-    let placed = if overwrite {
-        std::fs::rename(&part, &target)
-    } else {
-        // A hard link fails if the name appeared meanwhile: no silent clobbering.
-        std::fs::hard_link(&part, &target).and_then(|()| std::fs::remove_file(&part))
+    let placing = (part.clone(), target.clone());
+    let (placed, synced) = tokio::task::spawn_blocking(move || {
+        let (part, target) = placing;
+        let placed = place(&part, &target, overwrite);
+        let synced = match (&placed, target.parent()) {
+            (Ok(_), Some(parent)) => std::fs::File::open(parent).and_then(|dir| dir.sync_all()),
+            _ => Ok(()),
+        };
+        (placed, synced)
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    let displaced = match placed {
+        Ok(displaced) => displaced,
+        Err(err) => {
+            let _ = std::fs::remove_file(&part);
+            return refuse(refused::EXISTS, format!("cannot place {name}: {err}"));
+        }
     };
-    if let Err(err) = placed {
-        let _ = std::fs::remove_file(&part);
-        return refuse(refused::EXISTS, format!("cannot place {name}: {err}"));
+    if let Some(old) = displaced {
+        // Freeing a large file's blocks took ~0.17 s per GiB here (in the directory's fsync):
+        // the client need not wait for it.
+        tokio::task::spawn_blocking(move || std::fs::remove_file(old));
     }
-    if let Some(parent) = target.parent() {
-        std::fs::File::open(parent)?.sync_all()?;
-    }
+    synced?;
     Ok(PushOutcome::Stored(target))
+}
+
+/// Puts a verified part file in place (the caller fsyncs the directory). With `overwrite`, a file
+/// already there is first linked aside (`.<name>.<tag>.keyway-old`, returned) so that the
+/// rename does not free its blocks while the client waits; without, a hard link fails if the
+/// name appeared meanwhile: no silent clobbering.
+fn place(part: &Path, target: &Path, overwrite: bool) -> std::io::Result<Option<PathBuf>> {
+    let mut displaced = None;
+    if overwrite {
+        let old = part.with_extension("keyway-old");
+        let _ = std::fs::remove_file(&old); // left by a crash before its removal
+        if std::fs::hard_link(target, &old).is_ok() {
+            displaced = Some(old);
+        }
+        if let Err(err) = std::fs::rename(part, target) {
+            if let Some(old) = &displaced {
+                let _ = std::fs::remove_file(old);
+            }
+            return Err(err);
+        }
+    } else {
+        std::fs::hard_link(part, target).and_then(|()| std::fs::remove_file(part))?;
+    }
+    Ok(displaced)
 }
 
 /// Tells the client the disk failed (for example, it is full) and ends the connection; the

@@ -134,6 +134,23 @@ async fn overwriting_needs_the_flag_on_both_sides() {
         .await
         .unwrap();
     assert_eq!(std::fs::read(f.root.join("a.txt")).unwrap(), b"second");
+    // The replaced file was linked aside and is removed after the reply.
+    let aside_gone = || {
+        std::fs::read_dir(&f.root).unwrap().all(|e| {
+            !e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with("keyway-old")
+        })
+    };
+    for _ in 0..100 {
+        if aside_gone() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(aside_gone(), "the replaced file was not removed");
+    assert!(no_parts(&f.root));
     let err = client
         .get_file("a.txt", &source, false, |_, _| true)
         .await
