@@ -237,9 +237,7 @@ fn keys_ratchet_every_n_calls_and_in_flight_answers_still_verify() {
     };
     let mut p = pair(config);
     let mut client = p.connect();
-    for _ in 0..3 {
-        assert_eq!(p.call(&mut client, "/"), Ok(()));
-    }
+    p.calls(&mut client, 3);
     assert_eq!(client.epoch(), 0);
     // The fourth call carries the ratchet flag; two plain calls are in flight beside it.
     let digest = content_digest(b"");
@@ -272,9 +270,7 @@ fn keys_ratchet_every_n_calls_and_in_flight_answers_still_verify() {
     let late_answer = answer(&mut p, &late);
     assert_eq!(check(&mut client, &late, &late_answer), Ok(()));
     client.request_ratchet();
-    for _ in 0..8 {
-        assert_eq!(p.call(&mut client, "/"), Ok(()));
-    }
+    p.calls(&mut client, 8);
     assert!(client.epoch() >= 3, "epoch {}", client.epoch());
 }
 
@@ -315,9 +311,7 @@ fn a_slow_call_holds_the_ratchet_back_until_it_is_answered() {
     let digest = content_digest(b"");
     let request = parts("GET", "/", &digest);
     let slow = client.sign_request(&p.clock, &request).unwrap();
-    for _ in 0..50 {
-        assert_eq!(p.call(&mut client, "/"), Ok(()));
-    }
+    p.calls(&mut client, 50);
     assert_eq!(client.epoch(), 1, "the first ratchet only");
     assert_eq!(client.in_flight(), 1);
     let verified = p
@@ -330,9 +324,7 @@ fn a_slow_call_holds_the_ratchet_back_until_it_is_answered() {
         Ok(())
     );
     assert_eq!(client.in_flight(), 0);
-    for _ in 0..6 {
-        assert_eq!(p.call(&mut client, "/"), Ok(()));
-    }
+    p.calls(&mut client, 6);
     assert!(client.epoch() >= 3, "epoch {}", client.epoch());
 }
 

@@ -88,6 +88,13 @@ impl Pair {
     }
 
     /// Signs, verifies and answers one call; returns the error of the first step that fails.
+    /// `n` calls to `/`, each of which must verify on both sides.
+    pub(crate) fn calls(&mut self, client: &mut ClientSession, n: usize) {
+        for _ in 0..n {
+            assert_eq!(self.call(client, "/"), Ok(()));
+        }
+    }
+
     pub(crate) fn call(&mut self, client: &mut ClientSession, path: &str) -> Result<(), TokiError> {
         let body = content_digest(b"{}");
         let parts = parts("POST", path, &body);

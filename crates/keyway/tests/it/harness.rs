@@ -33,6 +33,17 @@ pub fn keyway() -> Command {
     command
 }
 
+/// Runs `command` to the end; it must succeed. Its stdout.
+pub fn stdout_of(command: &mut Command) -> String {
+    let out = command.output().expect("run keyway");
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");

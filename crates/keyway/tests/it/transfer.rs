@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use std::path::Path;
 
-use crate::harness::{free_port, keyway, poll};
+use crate::harness::{free_port, keyway, poll, stdout_of};
 
 struct KillOnDrop(Child);
 
@@ -18,17 +18,34 @@ impl Drop for KillOnDrop {
 
 /// `keyway transfer keygen -C NAME -f DIR/NAME`; returns the public key line.
 fn keygen(dir: &Path, name: &str) -> String {
-    let out = keyway()
-        .args(["transfer", "keygen", "-C", name, "-f"])
-        .arg(dir.join(name))
-        .output()
+    stdout_of(
+        keyway()
+            .args(["transfer", "keygen", "-C", name, "-f"])
+            .arg(dir.join(name)),
+    )
+}
+
+/// `keyway transfer serve` on a free loopback port with DIR/server, DIR/authorized_keys and
+/// DIR/root, once it listens; the server and its address.
+fn serve(dir: &Path, extra: &[&str]) -> (KillOnDrop, String) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let server = keyway()
+        .args(["transfer", "serve", "--listen", &listen, "--identity"])
+        .arg(dir.join("server"))
+        .arg("--authorized-keys")
+        .arg(dir.join("authorized_keys"))
+        .arg("--root")
+        .arg(dir.join("root"))
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let server = KillOnDrop(server);
+    assert!(poll(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(&listen).is_ok()
+    }));
+    (server, listen)
 }
 
 #[test]
@@ -53,24 +70,9 @@ fn keygen_serve_and_send_a_message_and_data() {
     }
     std::fs::write(path("authorized_keys"), &client_line).unwrap();
     std::fs::create_dir(path("root")).unwrap();
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let server = keyway()
-        .args(["transfer", "serve", "--listen", &listen, "--identity"])
-        .arg(path("server"))
-        .arg("--authorized-keys")
-        .arg(path("authorized_keys"))
-        .arg("--root")
-        .arg(path("root"))
-        .args(["--exec", "printf '%s:%s:' \"$KEYWAY_KIND\" \"$KEYWAY_SENDER_COMMENT\"; wc -c | tr -d ' '; exit 3"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = KillOnDrop(server);
-    assert!(poll(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(&listen).is_ok()
-    }));
+    let exec =
+        "printf '%s:%s:' \"$KEYWAY_KIND\" \"$KEYWAY_SENDER_COMMENT\"; wc -c | tr -d ' '; exit 3";
+    let (_server, listen) = serve(dir.path(), &["--exec", exec]);
 
     let server_key = server_line
         .split_whitespace()
@@ -175,20 +177,7 @@ fn keys_registered_at_the_hub_are_admitted() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name);
     let data_dir = path("hub-data");
-    let admin = |args: &[&str]| {
-        let out = keyway()
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let admin = |args: &[&str]| stdout_of(keyway().arg("--data-dir").arg(&data_dir).args(args));
     let created: serde_json::Value = serde_json::from_str(&admin(&[
         "client",
         "create",
@@ -300,22 +289,7 @@ fn a_killed_send_resumes_from_the_servers_last_checkpoint() {
     let server_line = keygen(dir.path(), "server");
     std::fs::write(path("authorized_keys"), keygen(dir.path(), "client")).unwrap();
     std::fs::create_dir(path("root")).unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let server = keyway()
-        .args(["transfer", "serve", "--listen", &listen, "--identity"])
-        .arg(path("server"))
-        .arg("--authorized-keys")
-        .arg(path("authorized_keys"))
-        .arg("--root")
-        .arg(path("root"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = KillOnDrop(server);
-    assert!(poll(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(&listen).is_ok()
-    }));
+    let (_server, listen) = serve(dir.path(), &[]);
     let server_key: Vec<&str> = server_line.split_whitespace().take(2).collect();
     let server_key = server_key.join(" ");
     // Every MiB different, so a block written at the wrong offset would show.
