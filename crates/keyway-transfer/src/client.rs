@@ -1,9 +1,8 @@
 //! The sending side: `Client::connect(addr, identity, pin).await?`.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::pin::Pin;
 
 use tokio::io::{AsyncBufRead, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -115,15 +114,8 @@ impl Client {
     }
 
     /// The RESPONSE to a request, or the ERROR that ended the connection.
-    async fn read_reply(&mut self) -> Result<Reply, TransferError> {
-        match read_frame(&mut self.stream).await? {
-            Some(Frame::Response { status, body }) => Ok(Reply { status, body }),
-            Some(Frame::Error { code, message }) => Err(TransferError::Remote { code, message }),
-            Some(_) => Err(TransferError::Protocol(
-                crate::frame::FrameError::Malformed("reply (unexpected frame)"),
-            )),
-            None => Err(TransferError::Protocol(crate::frame::FrameError::Truncated)),
-        }
+    pub(crate) async fn read_reply(&mut self) -> Result<Reply, TransferError> {
+        reply_of(read_frame(&mut self.stream).await?)
     }
 
     /// Whether the server has said something while we are still sending a body, without waiting:
@@ -151,19 +143,30 @@ impl Client {
 
     /// Reads the frame the server sent to stop a body (briefly: it is on its way or absent).
     async fn read_stop(&mut self) -> TransferError {
-        let frame = tokio::time::timeout(STOP_FRAME_WAIT, read_frame(&mut self.stream)).await;
-        match frame {
-            Ok(Ok(Some(Frame::Error { code, message }))) => TransferError::Remote { code, message },
-            Ok(Ok(Some(Frame::Response { status, body }))) => TransferError::Refused {
-                status,
-                message: String::from_utf8_lossy(&body).into_owned(),
-            },
-            Ok(Ok(Some(_))) => {
-                crate::frame::FrameError::Malformed("an unexpected frame while sending").into()
-            }
-            Ok(Ok(None)) => crate::frame::FrameError::Truncated.into(),
+        match tokio::time::timeout(STOP_FRAME_WAIT, read_frame(&mut self.stream)).await {
+            Ok(Ok(frame)) => reply_of(frame).map_or_else(|err| err, refusal),
             Ok(Err(err)) => err.into(),
             Err(_) => crate::frame::FrameError::Truncated.into(),
         }
+    }
+}
+
+/// What a frame read where an answer is due means: a RESPONSE is the reply, an ERROR ended the
+/// connection, anything else (or nothing) is a protocol failure.
+pub(crate) fn reply_of(frame: Option<Frame>) -> Result<Reply, TransferError> {
+    use crate::frame::FrameError;
+    match frame {
+        Some(Frame::Response { status, body }) => Ok(Reply { status, body }),
+        Some(Frame::Error { code, message }) => Err(TransferError::Remote { code, message }),
+        Some(_) => Err(FrameError::Malformed("reply (unexpected frame)").into()),
+        None => Err(FrameError::Truncated.into()),
+    }
+}
+
+/// A RESPONSE that refuses what was asked (a file request): its status and text as an error.
+pub(crate) fn refusal(reply: Reply) -> TransferError {
+    TransferError::Refused {
+        status: reply.status,
+        message: String::from_utf8_lossy(&reply.body).into_owned(),
     }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::AsyncWriteExt;
 
+use crate::client::{refusal, reply_of};
 use crate::digest::{FileDigest, hash_prefix};
 use crate::file_body::{BodyPart, PourError, next_part, pour};
 use crate::file_sink::FileSink;
@@ -62,15 +63,10 @@ impl Client {
         let digest = source.finish().await?;
         write_frame(&mut self.stream, &Frame::Digest(digest)).await?;
         self.stream.flush().await?;
-        match read_frame(&mut self.stream).await? {
-            Some(Frame::Response { status, body }) if status < 0 => Err(TransferError::Refused {
-                status,
-                message: String::from_utf8_lossy(&body).into_owned(),
-            }),
-            Some(Frame::Response { status, body }) => Ok(Reply { status, body }),
-            Some(Frame::Error { code, message }) => Err(TransferError::Remote { code, message }),
-            Some(_) => Err(FrameError::Malformed("reply (unexpected frame)").into()),
-            None => Err(FrameError::Truncated.into()),
+        match self.read_reply().await? {
+            // A negative status is a refusal of the file (digest mismatch, storage).
+            reply if reply.status < 0 => Err(refusal(reply)),
+            reply => Ok(reply),
         }
     }
 
@@ -162,15 +158,11 @@ impl Client {
     async fn expect_ready(&mut self) -> Result<Result<(u64, u64), TransferError>, TransferError> {
         match read_frame(&mut self.stream).await? {
             Some(Frame::Ready { offset, size }) => Ok(Ok((offset, size))),
-            Some(Frame::Response { status, body }) => Ok(Err(TransferError::Refused {
-                status,
-                message: String::from_utf8_lossy(&body).into_owned(),
-            })),
-            Some(Frame::Error { code, message }) => {
-                Ok(Err(TransferError::Remote { code, message }))
-            }
-            Some(_) => Err(FrameError::Malformed("expected ready").into()),
-            None => Err(FrameError::Truncated.into()),
+            other => match reply_of(other) {
+                Ok(reply) => Ok(Err(refusal(reply))),
+                Err(remote @ TransferError::Remote { .. }) => Ok(Err(remote)),
+                Err(err) => Err(err),
+            },
         }
     }
 }

@@ -198,20 +198,11 @@ impl FileSink {
         if self.checkpoint.is_none() {
             return why;
         }
-        let kept = async {
-            // Bytes before the checkpoint may still be buffered: they go with its write.
-            self.hand_over().await?;
-            let target = self.wait().await?;
-            if let Some(record) = self.checkpoint.take() {
-                tokio::task::spawn_blocking(move || {
-                    target.file.sync_data().and_then(|()| record())
-                })
-                .await
-                .map_err(std::io::Error::other)??;
-            }
-            Ok::<(), std::io::Error>(())
-        }
-        .await;
+        // The checkpoint goes with the buffered bytes (possibly none) in one last write job.
+        let kept = match self.hand_over().await {
+            Ok(()) => self.wait().await.map(drop),
+            Err(err) => Err(err),
+        };
         if let Err(err) = kept {
             tracing::warn!(%err, "the resume point of an interrupted file was not recorded");
         }
@@ -233,9 +224,10 @@ impl FileSink {
         .map_err(std::io::Error::other)?
     }
 
-    /// Starts writing the current buffer on the blocking pool, after the previous write.
+    /// Starts writing the current buffer on the blocking pool, after the previous write (also
+    /// an empty one, when it carries a checkpoint).
     async fn hand_over(&mut self) -> std::io::Result<()> {
-        if self.current.len == 0 {
+        if self.current.len == 0 && self.checkpoint.is_none() {
             return Ok(());
         }
         let mut target = self.wait().await?;
