@@ -72,6 +72,11 @@ impl AuthService {
         let Some(record) = self.store.refresh_token(&sha256_hex(token)).await? else {
             return Ok(Introspection::default());
         };
+        // A refresh token is only ever presented by the client it was issued to; anyone else
+        // learns nothing about it (RFC 7662 §2.2 leaves the choice to the server).
+        if record.client_id != caller.client_id {
+            return Ok(Introspection::default());
+        }
         let rotated_out = record
             .rotated_at
             .is_some_and(|at| now_ms - at > self.config.refresh_grace_ms);
@@ -134,12 +139,11 @@ impl AuthService {
         }
         let now = self.clock.now_secs();
         if looks_like_jwt(token) {
-            if let Some(claims) = self.verify_access_token(token) {
-                if claims.client_id != caller.client_id {
-                    return Err(OAuthError::unauthorized_client(
-                        "the token was issued to another client",
-                    ));
-                }
+            // A token of another client is answered as an unknown one (RFC 7009 §2.2): 200,
+            // nothing revoked, and nothing learnt about the token's validity.
+            if let Some(claims) = self.verify_access_token(token)
+                && claims.client_id == caller.client_id
+            {
                 self.store
                     .revoke_access_token(&claims.jti, claims.exp)
                     .await?;
@@ -147,12 +151,9 @@ impl AuthService {
             }
             return Ok(());
         }
-        if let Some(record) = self.store.refresh_token(&sha256_hex(token)).await? {
-            if record.client_id != caller.client_id {
-                return Err(OAuthError::unauthorized_client(
-                    "the token was issued to another client",
-                ));
-            }
+        if let Some(record) = self.store.refresh_token(&sha256_hex(token)).await?
+            && record.client_id == caller.client_id
+        {
             self.store.revoke_family(&record.family_id, now).await?;
             self.reload_revocations_soon().await;
         }

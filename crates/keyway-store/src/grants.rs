@@ -392,8 +392,11 @@ impl Store {
             .execute(&mut **tx)
             .await?;
             sqlx::query(self.sql(
+                // Some of the family's tokens may be on the deny-list already (RFC 7009 on
+                // one access token): insert only the others, or the whole revocation fails.
                 "INSERT INTO revoked_access_tokens (jti, expires_at) \
-                 SELECT jti, expires_at FROM family_access_tokens WHERE family_id = ?",
+                 SELECT f.jti, f.expires_at FROM family_access_tokens f WHERE f.family_id = ? \
+                 AND NOT EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.jti = f.jti)",
             ))
             .bind(family_id)
             .execute(&mut **tx)

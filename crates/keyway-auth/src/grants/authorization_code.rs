@@ -65,14 +65,11 @@ impl AuthService {
                 "code was issued to another client",
             ));
         }
-        if !self.store.mark_code_used(&code_hash, now).await? {
-            self.store.revoke_family(&record.family_id, now).await?;
-            self.reload_revocations_soon().await;
-            tracing::warn!(client_id = %client.client_id, "authorization code replayed; its tokens are revoked");
-            return Err(OAuthError::invalid_grant(
-                "authorization code was already used",
-            ));
+        if record.used_at.is_some() {
+            return Err(self.code_replayed(client, &record.family_id, now).await?);
         }
+        // Only a request that would succeed consumes the code: a thief's wrong verifier or
+        // redirect_uri must not make the real client's exchange fail.
         if record.expires_at <= now {
             return Err(OAuthError::invalid_grant("authorization code expired"));
         }
@@ -85,6 +82,10 @@ impl AuthService {
             return Err(OAuthError::invalid_grant(
                 "code_verifier does not match the code_challenge",
             ));
+        }
+        if !self.store.mark_code_used(&code_hash, now).await? {
+            // Another redemption won the race between our read and this mark.
+            return Err(self.code_replayed(client, &record.family_id, now).await?);
         }
         let granted_resources = split(&record.resources);
         let resources = if asked_resources.is_empty() {
@@ -184,6 +185,21 @@ impl AuthService {
             refresh_token,
             id_token,
         })
+    }
+
+    /// A second redemption of a code: revokes whatever the first one issued (RFC 9700 §4.14).
+    async fn code_replayed(
+        &self,
+        client: &Client,
+        family_id: &str,
+        now: i64,
+    ) -> Result<OAuthError, OAuthError> {
+        self.store.revoke_family(family_id, now).await?;
+        self.reload_revocations_soon().await;
+        tracing::warn!(client_id = %client.client_id, "authorization code replayed; its tokens are revoked");
+        Ok(OAuthError::invalid_grant(
+            "authorization code was already used",
+        ))
     }
 
     /// After a revocation in the store, make this process see it at once.

@@ -37,14 +37,21 @@ async fn introspection_answers_for_live_revoked_and_unknown_tokens() {
             (400, Some("invalid_request"))
         );
 
-        // The resource server cannot revoke someone else's token.
+        // The resource server cannot revoke someone else's token: 200, and nothing changes.
         let (status, _, _) = post_form(
             &hub.url("/oauth2/revoke"),
             Some((&rs, &rs_secret)),
             &[("token", &token)],
         )
         .await;
-        assert_eq!(status, 400);
+        assert_eq!(status, 200);
+        let (_, _, body) = post_form(
+            &hub.url("/oauth2/introspect"),
+            Some((&rs, &rs_secret)),
+            &[("token", &token)],
+        )
+        .await;
+        assert_eq!(body["active"], true);
         // The owner can; afterwards it is inactive.
         let (status, _, _) = post_form(
             &hub.url("/oauth2/revoke"),

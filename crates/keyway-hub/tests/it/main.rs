@@ -20,5 +20,6 @@ mod link;
 mod oauth2_crate;
 mod private_key_jwt;
 mod refresh;
+mod revocation;
 mod toki_calls;
 mod toki_peers;
