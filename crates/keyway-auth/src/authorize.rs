@@ -12,6 +12,7 @@ use keyway_store::{
 };
 
 use crate::grants::{TokenRequest, join, parse_resources};
+use crate::pending_seal::RequestSeal;
 use crate::{AuthService, ErrorCode, GrantType, OAuthError, ScopeSet, random_token, sha256_hex};
 
 /// The query of an `/authorize` request.
@@ -74,7 +75,9 @@ impl AuthService {
                 "redirect_uri is not registered for this client (exact match required)",
             ));
         }
-        let state = params.single("state").ok().flatten();
+        let raw_state = params.single("state").ok().flatten();
+        // An over-long state is refused below, and not echoed back in the error redirect.
+        let state = raw_state.filter(|s| s.len() <= MAX_STATE_LEN);
         let fail = |code: ErrorCode, description: &str| {
             Ok(AuthorizeOutcome::Redirect(self.error_redirect(
                 redirect_uri,
@@ -120,6 +123,7 @@ impl AuthService {
             let resources = parse_resources(&params.all("resource"))?;
             let prompt = params.single("prompt")?.unwrap_or_default().to_string();
             let nonce = params.single("nonce")?.map(str::to_string);
+            check_lengths(raw_state, nonce.as_deref(), &prompt, &resources)?;
             Ok((challenge.to_string(), scope, resources, prompt, nonce))
         })();
         let (challenge, scope, resources, prompt, nonce) = match checked {
@@ -148,7 +152,13 @@ impl AuthService {
             if prompts.contains(&"none") {
                 return fail(ErrorCode::LoginRequired, "the user is not logged in");
             }
-            self.store.insert_authorization_request(&record).await?;
+            // Nobody has signed in: the request travels sealed in the login form, and
+            // nothing is written (pending_seal.rs).
+            let mut record = record;
+            record.request_id = self
+                .request_seal
+                .seal(&record, self.entropy.as_ref())
+                .ok_or_else(|| OAuthError::server_error("sealing the sign-in request failed"))?;
             return Ok(AuthorizeOutcome::Login(
                 self.pending_view(&record, &client.name),
             ));
@@ -189,9 +199,20 @@ impl AuthService {
                 expires_at: now + self.config.login_session_ttl,
             })
             .await?;
-        self.store
-            .set_authorization_request_user(request_id, &user.user_id, now)
-            .await?;
+        let mut record = record;
+        if RequestSeal::is_sealed(request_id) {
+            // The signed-in user's request becomes a stored one: consent answers it once.
+            record.request_id = random_token(self.entropy.as_ref(), 24);
+            record.user_id = Some(user.user_id.clone());
+            record.auth_time = Some(now);
+            self.store.insert_authorization_request(&record).await?;
+        } else {
+            self.store
+                .set_authorization_request_user(request_id, &user.user_id, now)
+                .await?;
+        }
+        let request_id = record.request_id.clone();
+        let request_id = request_id.as_str();
         let scope = ScopeSet::parse(&record.scope)?;
         let client_name = self.client_name(&record.client_id).await?;
         // `prompt=consent` asks again even when consent is remembered.
@@ -206,7 +227,6 @@ impl AuthService {
             self.store.delete_authorization_request(request_id).await?;
             AuthorizeOutcome::Redirect(self.issue_code(&record, &user.user_id, now).await?)
         } else {
-            let mut record = record;
             record.user_id = Some(user.user_id.clone());
             AuthorizeOutcome::Consent(self.pending_view(&record, &client_name))
         };
@@ -334,11 +354,12 @@ impl AuthService {
         request_id: &str,
     ) -> Result<AuthorizationRequestRecord, OAuthError> {
         let now = self.clock.now_secs();
-        self.store
-            .authorization_request(request_id)
-            .await?
-            .filter(|r| r.expires_at > now)
-            .ok_or_else(|| {
+        let found = if RequestSeal::is_sealed(request_id) {
+            self.request_seal.open(request_id, now)
+        } else {
+            self.store.authorization_request(request_id).await?
+        };
+        found.filter(|r| r.expires_at > now).ok_or_else(|| {
                 OAuthError::invalid_request(
                     "this sign-in request expired or was already answered; start again from the application",
                 )
@@ -451,6 +472,39 @@ fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
         }
         Err(_) => uri.to_string(),
     }
+}
+
+/// Longest `state` and `nonce` accepted: values are echoed back and carried in the sign-in
+/// form, so they are bounded like every other input (Keycloak and Hydra bound them too).
+pub const MAX_STATE_LEN: usize = 512;
+/// At most this many `resource` indicators, each at most [`MAX_STATE_LEN`] bytes.
+pub const MAX_RESOURCES: usize = 8;
+
+fn check_lengths(
+    state: Option<&str>,
+    nonce: Option<&str>,
+    prompt: &str,
+    resources: &[String],
+) -> Result<(), OAuthError> {
+    for (name, value) in [("state", state), ("nonce", nonce)] {
+        if value.is_some_and(|v| v.len() > MAX_STATE_LEN) {
+            return Err(OAuthError::invalid_request(format!(
+                "{name} is longer than {MAX_STATE_LEN} bytes"
+            )));
+        }
+    }
+    if prompt.len() > 64 {
+        return Err(OAuthError::invalid_request(
+            "prompt is longer than 64 bytes",
+        ));
+    }
+    if resources.len() > MAX_RESOURCES || resources.iter().any(|r| r.len() > MAX_STATE_LEN) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            format!("at most {MAX_RESOURCES} resource values of at most {MAX_STATE_LEN} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,3 +1,4 @@
+use crate::pending_seal::RequestSeal;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -34,7 +35,10 @@ pub struct AuthService {
     clients: RwLock<HashMap<String, CachedClient>>,
     pub(crate) revoked: RevocationList,
     pub throttle: LoginThrottle,
+    /// Concurrent argon2 verifications (each holds ~19 MiB and a core for ~50 ms).
+    pub(crate) password_checks: tokio::sync::Semaphore,
     pub(crate) csrf_key: aws_lc_rs::hmac::Key,
+    pub(crate) request_seal: RequestSeal,
     pub(crate) jwks_source: Option<Arc<dyn JwksSource>>,
     pub(crate) remote_jwks: RemoteJwksCache,
     pub(crate) verified: VerifiedTokens,
@@ -65,6 +69,9 @@ impl AuthService {
             .await?;
         let csrf_key =
             aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, csrf_secret.as_bytes());
+        let request_seal = RequestSeal::new(&csrf_key).ok_or_else(|| {
+            AdminError::Invalid("cannot derive the pending-request sealing key".into())
+        })?;
         let service = AuthService {
             store,
             config,
@@ -74,7 +81,11 @@ impl AuthService {
             clients: RwLock::new(HashMap::new()),
             revoked: RevocationList::default(),
             throttle: LoginThrottle::default(),
+            password_checks: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
             csrf_key,
+            request_seal,
             jwks_source: None,
             remote_jwks: RemoteJwksCache::default(),
             verified: VerifiedTokens::default(),

@@ -94,6 +94,35 @@ impl AuthService {
         }
     }
 
+    /// Sign-in as one domain operation: reserve an attempt with the throttle, check the
+    /// password (at most a few argon2 checks run at once, whatever the load), settle the
+    /// attempt. `address` is the client's address as the hub sees it (docs/oauth.md).
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: SecretString,
+        address: &str,
+    ) -> Result<SignIn, OAuthError> {
+        let attempt = match self.throttle.begin(username, address, self.clock.now_ms()) {
+            Ok(attempt) => attempt,
+            Err(wait_ms) => return Ok(SignIn::Throttled { wait_ms }),
+        };
+        let user = {
+            let _permit = self
+                .password_checks
+                .acquire()
+                .await
+                .map_err(OAuthError::server_error)?;
+            self.check_password(username, password).await?
+        };
+        let now = self.clock.now_ms();
+        self.throttle.finish(attempt, user.is_some(), now);
+        Ok(match user {
+            Some(user) => SignIn::Accepted(user),
+            None => SignIn::Refused,
+        })
+    }
+
     /// Checks a username and password; returns the user on success. Always runs one argon2
     /// verification so that timing does not tell whether the username exists.
     pub async fn check_password(
@@ -119,4 +148,16 @@ impl AuthService {
         .map_err(OAuthError::server_error)?;
         Ok(user.filter(|_| matches))
     }
+}
+
+/// The outcome of [`AuthService::sign_in`].
+#[derive(Debug)]
+pub enum SignIn {
+    Accepted(UserRecord),
+    /// Wrong username or password (which of the two is not said).
+    Refused,
+    /// Too many recent failures: try again after this many milliseconds.
+    Throttled {
+        wait_ms: i64,
+    },
 }

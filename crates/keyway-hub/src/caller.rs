@@ -1,72 +1,24 @@
 //! Who calls a hub API: a bearer access token (RFC 6750), or a registered service whose
 //! `oscartoki` call the hub's toki layer verified (docs/toki.md, "Calling the hub with toki").
-//! Refusals carry a `WWW-Authenticate` challenge in the scheme the caller used ([`Scheme`]).
+//!
+//! [`Caller`] is an axum extractor and the only way a handler learns its caller: it checks the
+//! token's signature, expiry, revocation, its client's existence and its **audience** (the hub)
+//! in one place. [`Authorized<S>`] adds the route's required scope `S`. A handler that does not
+//! take one of them cannot see who is calling, so it cannot forget a check.
 
-// Helpers here return the very response to send as their error; boxing it would buy nothing.
-#![allow(clippy::result_large_err)]
-
-use std::convert::Infallible;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, header};
 use keyway_auth::AccessTokenClaims;
 use keyway_toki::VerifiedRequest;
 
 use crate::AppState;
-use crate::errors::problem;
+pub use crate::api_error::{ApiError, Scheme};
 
-/// The verified toki call, when the hub's toki layer admitted this request.
-pub struct TokiCall(pub Option<VerifiedRequest>);
-
-impl TokiCall {
-    /// The scheme refusals of this request are challenged in.
-    pub fn scheme(&self) -> Scheme {
-        if self.0.is_some() {
-            Scheme::Toki
-        } else {
-            Scheme::Bearer
-        }
-    }
-}
-
-/// How a caller authenticated, and so how a refusal challenges it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    /// `Bearer realm="keyway", <params>` (RFC 6750).
-    Bearer,
-    /// `Toki <params>`, as the toki layer's own refusals (docs/toki.md).
-    Toki,
-}
-
-impl Scheme {
-    /// Sets `WWW-Authenticate` to this scheme with `params` (`error="…"`, …; may be empty).
-    pub fn challenge(self, response: &mut Response, params: &str) {
-        let value = match (self, params) {
-            (Scheme::Bearer, "") => "Bearer realm=\"keyway\"".to_string(),
-            (Scheme::Bearer, params) => format!("Bearer realm=\"keyway\", {params}"),
-            (Scheme::Toki, "") => "Toki".to_string(),
-            (Scheme::Toki, params) => format!("Toki {params}"),
-        };
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
-        }
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for TokiCall {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        Ok(TokiCall(parts.extensions.get::<VerifiedRequest>().cloned()))
-    }
-}
-
-/// An authenticated caller of a hub API.
+/// An authenticated caller of a hub API, whose token was meant for the hub.
 pub enum Caller {
     Bearer(Arc<AccessTokenClaims>),
     /// Its scopes are the client's registered ones, read on every call (cached ≤ 1 s), so a
@@ -78,7 +30,8 @@ pub enum Caller {
 }
 
 impl Caller {
-    fn scheme(&self) -> Scheme {
+    /// The scheme refusals of this caller are challenged in.
+    pub fn scheme(&self) -> Scheme {
         match self {
             Caller::Bearer(_) => Scheme::Bearer,
             Caller::Toki { .. } => Scheme::Toki,
@@ -92,125 +45,155 @@ impl Caller {
         }
     }
 
-    pub fn scopes(&self) -> Vec<String> {
+    /// The caller's scopes, in token order.
+    pub fn scopes(&self) -> Vec<&str> {
         let scope = match self {
             Caller::Bearer(claims) => &claims.scope,
             Caller::Toki { scope, .. } => scope,
         };
-        scope
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect()
-    }
-
-    /// Whether a bearer token was issued for `audience` (RFC 8707); a toki token always
-    /// names the hub itself as its callee.
-    pub fn is_for(&self, audience: &str) -> bool {
-        match self {
-            Caller::Bearer(claims) => claims.aud.contains(audience),
-            Caller::Toki { .. } => true,
-        }
+        scope.split(' ').filter(|s| !s.is_empty()).collect()
     }
 
     /// `Ok` when the caller holds `scope`, else RFC 6750's 403 `insufficient_scope`.
-    pub fn require(&self, scope: &str) -> Result<(), Response> {
-        if self.scopes().iter().any(|s| s == scope) {
+    pub fn require(&self, scope: &str) -> Result<(), ApiError> {
+        if self.scopes().contains(&scope) {
             return Ok(());
         }
-        let mut response = problem(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            &format!("the caller lacks the scope {scope}"),
-        );
-        self.scheme().challenge(
-            &mut response,
-            &format!("error=\"insufficient_scope\", scope=\"{scope}\""),
-        );
-        Err(response)
+        Err(ApiError::InsufficientScope {
+            scheme: self.scheme(),
+            scopes: vec![scope.to_string()],
+        })
+    }
+
+    /// `err` as this caller's refusal (challenged in the scheme it authenticated with).
+    pub fn refusal(&self, err: impl Into<ApiError>) -> ApiError {
+        err.into().challenged_in(self.scheme())
     }
 }
 
-/// The caller: the toki service when the layer verified the call, else the bearer token.
-pub async fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-    toki: &TokiCall,
-) -> Result<Caller, Response> {
-    let Some(verified) = &toki.0 else {
-        return bearer(state, headers).await.map(Caller::Bearer);
-    };
-    let client_id = verified.caller.as_str();
-    match state.auth.client(client_id).await {
-        Ok(Some(client)) => Ok(Caller::Toki {
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Only the hub's toki layer inserts this extension, after verifying the call.
+        match parts.extensions.get::<VerifiedRequest>() {
+            Some(verified) => toki_caller(state, verified.caller.as_str()).await,
+            None => bearer_caller(state, &parts.headers).await,
+        }
+    }
+}
+
+async fn toki_caller(state: &AppState, client_id: &str) -> Result<Caller, ApiError> {
+    match state.auth.client(client_id).await? {
+        Some(client) => Ok(Caller::Toki {
             client_id: client_id.to_string(),
             scope: client.scopes.to_string(),
         }),
-        Ok(None) => {
-            let mut response = problem(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized",
-                "the calling service is no longer registered at this hub",
-            );
-            Scheme::Toki.challenge(&mut response, "error=\"unknown_peer\"");
-            Err(response)
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, "client lookup for a toki caller failed");
-            Err(unavailable())
-        }
+        None => Err(ApiError::InvalidCredentials {
+            scheme: Scheme::Toki,
+            code: "unknown_peer",
+            detail: "the calling service is no longer registered at this hub".into(),
+        }),
     }
 }
+
+async fn bearer_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let Some(token) = bearer_token(headers) else {
+        return Err(ApiError::Unauthenticated {
+            scheme: Scheme::Bearer,
+            detail: "a Bearer access token is required".into(),
+        });
+    };
+    let Some(claims) = state.auth.active_access_token(token).await? else {
+        return Err(invalid_token(
+            "the access token is invalid, expired or revoked",
+        ));
+    };
+    // RFC 8707: a token minted for another resource server must not open the hub's APIs.
+    let hub = &state.auth.config().default_audience;
+    if !claims.aud.contains(hub) {
+        return Err(invalid_token(&format!(
+            "the access token is not meant for this hub (its audience does not include {hub})"
+        )));
+    }
+    Ok(Caller::Bearer(claims))
+}
+
+fn invalid_token(detail: &str) -> ApiError {
+    ApiError::InvalidCredentials {
+        scheme: Scheme::Bearer,
+        code: "invalid_token",
+        detail: detail.into(),
+    }
+}
+
+/// A scope a route requires of every caller.
+pub trait RequiredScope {
+    const SCOPE: &'static str;
+}
+
+/// A [`Caller`] that holds the scope `S` (403 `insufficient_scope` otherwise). Only the
+/// extractor makes one.
+pub struct Authorized<S>(Caller, PhantomData<S>);
+
+impl<S> Authorized<S> {
+    pub fn caller(&self) -> &Caller {
+        &self.0
+    }
+}
+
+impl<S: RequiredScope> FromRequestParts<AppState> for Authorized<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(S::SCOPE)?;
+        Ok(Authorized(caller, PhantomData))
+    }
+}
+
+/// Declares a marker type for a required scope.
+macro_rules! required_scope {
+    ($(#[$doc:meta])* $name:ident = $scope:literal) => {
+        $(#[$doc])*
+        pub struct $name;
+        impl $crate::caller::RequiredScope for $name {
+            const SCOPE: &'static str = $scope;
+        }
+    };
+}
+pub(crate) use required_scope;
 
 /// The token of an `Authorization: Bearer …` header (the scheme is case-insensitive).
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            (v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ")).then(|| v[7..].trim())
-        })
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// The claims of a valid bearer token, or RFC 6750's 401.
-pub async fn bearer(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Arc<AccessTokenClaims>, Response> {
-    let Some(token) = bearer_token(headers) else {
-        let mut response = problem(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            "a Bearer access token is required",
-        );
-        Scheme::Bearer.challenge(&mut response, "");
-        return Err(response);
-    };
-    match state.auth.active_access_token(token).await {
-        Ok(Some(claims)) => Ok(claims),
-        Ok(None) => Err(invalid_token()),
-        Err(err) => {
-            tracing::warn!(error = %err, "token check failed");
-            Err(unavailable())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_token_parsing_never_slices_inside_a_character() {
+        let mut headers = HeaderMap::new();
+        for (value, expected) in [
+            ("Bearer abc", Some("abc")),
+            ("bearer  abc ", Some("abc")),
+            ("Bearer ", None),
+            ("Basic abc", None),
+            ("Bearerabc", None),
+        ] {
+            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            assert_eq!(bearer_token(&headers), expected, "{value:?}");
         }
+        // Non-ASCII bytes in a header are not text: no token, no panic.
+        headers.insert(
+            header::AUTHORIZATION,
+            axum::http::HeaderValue::from_bytes(b"Bear\xc3\xa9 x").unwrap(),
+        );
+        assert_eq!(bearer_token(&headers), None);
     }
-}
-
-/// RFC 6750's 401 `invalid_token`.
-pub fn invalid_token() -> Response {
-    let mut response = problem(
-        StatusCode::UNAUTHORIZED,
-        "Unauthorized",
-        "the access token is invalid, expired or revoked",
-    );
-    Scheme::Bearer.challenge(&mut response, "error=\"invalid_token\"");
-    response
-}
-
-pub fn unavailable() -> Response {
-    problem(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Service Unavailable",
-        "the database did not answer; retry later",
-    )
 }

@@ -1,8 +1,6 @@
-//! `/api/…`: the schema-driven data API over HTTP. Each handler checks the bearer token, calls
-//! `DataService`, and maps its typed error to an RFC 9457 problem.
-
-// Helpers here return the very response to send as their error; boxing it would buy nothing.
-#![allow(clippy::result_large_err)]
+//! `/api/…`: the schema-driven data API over HTTP. Each handler takes the [`Caller`] (bearer
+//! token for the hub, or a toki service), calls `DataService` with the caller's scopes (which
+//! decide per entity and property), and returns its typed error as an [`ApiError`].
 
 use std::sync::Arc;
 
@@ -12,11 +10,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use keyway_data::{DataError, DataService, Item, UpdateMode};
+use keyway_data::{DataService, Item, UpdateMode};
 
 use crate::AppState;
-use crate::caller::{self, Scheme, TokiCall};
-use crate::errors::problem;
+use crate::caller::{ApiError, Caller};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -33,80 +30,20 @@ pub fn routes() -> Router<AppState> {
         .route("/api/{segment}/{extra}", get(count))
 }
 
-fn service(state: &AppState) -> Result<&Arc<DataService>, Response> {
-    state.data.as_ref().ok_or_else(|| {
-        problem(
-            StatusCode::NOT_FOUND,
-            "Not Found",
-            "this hub serves no data schemas (start it with --schemas FILE)",
-        )
+fn service(state: &AppState) -> Result<Arc<DataService>, ApiError> {
+    state.data.clone().ok_or_else(|| {
+        ApiError::NotFound("this hub serves no data schemas (start it with --schemas FILE)".into())
     })
-}
-
-/// The caller's scopes (bearer token for this API's audience, or a toki service), or the
-/// 401 to send.
-async fn scopes(
-    state: &AppState,
-    headers: &HeaderMap,
-    toki: &TokiCall,
-) -> Result<Vec<String>, Response> {
-    let caller = caller::authenticate(state, headers, toki).await?;
-    // The token must be meant for this API (RFC 8707 audience).
-    if !caller.is_for(&state.auth.config().default_audience) {
-        return Err(caller::invalid_token());
-    }
-    Ok(caller.scopes())
-}
-
-fn data_error(err: DataError, scheme: Scheme) -> Response {
-    match err {
-        DataError::NotFound(detail) => problem(StatusCode::NOT_FOUND, "Not Found", &detail),
-        DataError::BadRequest(detail) => problem(StatusCode::BAD_REQUEST, "Bad Request", &detail),
-        DataError::PreconditionFailed => problem(
-            StatusCode::PRECONDITION_FAILED,
-            "Precondition Failed",
-            &err.to_string(),
-        ),
-        DataError::Forbidden(ref allowed) => {
-            let mut response = problem(StatusCode::FORBIDDEN, "Forbidden", &err.to_string());
-            scheme.challenge(
-                &mut response,
-                &format!(
-                    "error=\"insufficient_scope\", scope=\"{}\"",
-                    allowed.join(" ")
-                ),
-            );
-            response
-        }
-        DataError::Store(e) => {
-            tracing::error!(error = %e, "data API store error");
-            problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service Unavailable",
-                "the store is unavailable",
-            )
-        }
-    }
-}
-
-/// The data service and the caller's scopes, or the response that refuses the request.
-async fn authorised(
-    state: &AppState,
-    headers: &HeaderMap,
-    toki: &TokiCall,
-) -> Result<(Arc<DataService>, Vec<String>), Response> {
-    let data = service(state)?.clone();
-    Ok((data, scopes(state, headers, toki).await?))
 }
 
 /// `Contact` or `Contact(<id>)` / `Contact('<id>')`.
 fn split_segment(segment: &str) -> (String, Option<String>) {
-    match segment.split_once('(') {
-        Some((name, rest)) if rest.ends_with(')') => {
-            let key = rest[..rest.len() - 1].trim_matches('\'').to_string();
-            (name.to_string(), Some(key))
-        }
-        _ => (segment.to_string(), None),
+    let item = segment
+        .split_once('(')
+        .and_then(|(name, rest)| Some((name, rest.strip_suffix(')')?)));
+    match item {
+        Some((name, key)) => (name.to_string(), Some(key.trim_matches('\'').to_string())),
+        None => (segment.to_string(), None),
     }
 }
 
@@ -131,7 +68,7 @@ fn item_response(status: StatusCode, item: Item, location: Option<String>) -> Re
     response
 }
 
-fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<serde_json::Value, Response> {
+fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<serde_json::Value, ApiError> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -141,183 +78,155 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<serde_json::Value, Res
                 .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
         });
     if !json {
-        return Err(problem(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Unsupported Media Type",
-            "send application/json",
+        return Err(ApiError::UnsupportedMediaType(
+            "send application/json".into(),
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        problem(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            &format!("the body is not JSON: {e}"),
-        )
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))
 }
 
 const ON_COLLECTION: &str = "GET, POST";
 const ON_ITEM: &str = "GET, PUT, PATCH, DELETE";
 
-/// 405 with the `Allow` header RFC 9110 requires.
-fn method_not_allowed(allow: &'static str, detail: &str) -> Response {
-    let mut response = problem(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", detail);
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allow));
-    response
+fn method_not_allowed(allow: &'static str, detail: &str) -> ApiError {
+    ApiError::MethodNotAllowed {
+        allow,
+        detail: detail.into(),
+    }
 }
 
 /// Methods the routes do not serve: 405 naming the ones this path (collection or item) does.
-async fn other_method(Path(segment): Path<String>) -> Response {
+async fn other_method(Path(segment): Path<String>) -> ApiError {
     match split_segment(&segment) {
         (_, Some(_)) => method_not_allowed(ON_ITEM, "an item allows GET, PUT, PATCH and DELETE"),
         (_, None) => method_not_allowed(ON_COLLECTION, "a collection allows GET and POST"),
     }
 }
 
-async fn openapi(State(state): State<AppState>) -> Response {
-    match service(&state) {
-        Ok(data) => axum::Json(keyway_data::openapi_document(
-            data.schemas(),
-            &state.auth.config().issuer,
-            data.max_top,
-        ))
-        .into_response(),
-        Err(response) => response,
-    }
+async fn openapi(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let data = service(&state)?;
+    Ok(axum::Json(keyway_data::openapi_document(
+        data.schemas(),
+        &state.auth.config().issuer,
+        data.max_top,
+    ))
+    .into_response())
 }
 
 async fn read(
     State(state): State<AppState>,
-    toki: TokiCall,
+    caller: Caller,
     Path(segment): Path<String>,
-    headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
-    let (data, scopes) = match authorised(&state, &headers, &toki).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    match split_segment(&segment) {
-        (entity, Some(id)) => match data.get(&entity, &id, &scopes).await {
-            Ok(item) => item_response(StatusCode::OK, item, None),
-            Err(err) => data_error(err, toki.scheme()),
-        },
-        (entity, None) => match data
-            .list(&entity, &pairs(query), &scopes, &base_url(&state))
-            .await
-        {
-            Ok(page) => axum::Json(page).into_response(),
-            Err(err) => data_error(err, toki.scheme()),
-        },
-    }
+) -> Result<Response, ApiError> {
+    let data = service(&state)?;
+    let scopes = caller.scopes();
+    Ok(match split_segment(&segment) {
+        (entity, Some(id)) => {
+            let item = data
+                .get(&entity, &id, &scopes)
+                .await
+                .map_err(|e| caller.refusal(e))?;
+            item_response(StatusCode::OK, item, None)
+        }
+        (entity, None) => {
+            let page = data
+                .list(&entity, &pairs(query), &scopes, &base_url(&state))
+                .await
+                .map_err(|e| caller.refusal(e))?;
+            axum::Json(page).into_response()
+        }
+    })
 }
 
 async fn count(
     State(state): State<AppState>,
-    toki: TokiCall,
+    caller: Caller,
     Path((segment, extra)): Path<(String, String)>,
-    headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> Result<Response, ApiError> {
     if extra != "$count" {
-        return problem(StatusCode::NOT_FOUND, "Not Found", "no such resource");
+        return Err(ApiError::NotFound("no such resource".into()));
     }
-    let (data, scopes) = match authorised(&state, &headers, &toki).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
-    let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    match data.count(&segment, &pairs(query), &scopes).await {
-        Ok(n) => ([(header::CONTENT_TYPE, "text/plain")], n.to_string()).into_response(),
-        Err(err) => data_error(err, toki.scheme()),
-    }
+    let data = service(&state)?;
+    let n = data
+        .count(&segment, &pairs(query), &caller.scopes())
+        .await
+        .map_err(|e| caller.refusal(e))?;
+    Ok(([(header::CONTENT_TYPE, "text/plain")], n.to_string()).into_response())
 }
 
 async fn create(
     State(state): State<AppState>,
-    toki: TokiCall,
+    caller: Caller,
     Path(segment): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let (data, scopes) = match authorised(&state, &headers, &toki).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+) -> Result<Response, ApiError> {
+    let data = service(&state)?;
     let (entity, id) = split_segment(&segment);
     if id.is_some() {
-        return method_not_allowed(ON_ITEM, "POST to the collection, not to an item");
+        return Err(method_not_allowed(
+            ON_ITEM,
+            "POST to the collection, not to an item",
+        ));
     }
-    let json = match json_body(&headers, &body) {
-        Ok(json) => json,
-        Err(response) => return response,
-    };
-    let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    match data.create(&entity, &json, &scopes).await {
-        Ok(item) => {
-            let canonical = data
-                .schemas()
-                .entity(&entity)
-                .map(|e| e.name.clone())
-                .unwrap_or(entity);
-            let location = format!("{}/{canonical}({})", base_url(&state), item.id);
-            item_response(StatusCode::CREATED, item, Some(location))
-        }
-        Err(err) => data_error(err, toki.scheme()),
-    }
+    let json = json_body(&headers, &body)?;
+    let item = data
+        .create(&entity, &json, &caller.scopes())
+        .await
+        .map_err(|e| caller.refusal(e))?;
+    let canonical = data
+        .schemas()
+        .entity(&entity)
+        .map(|e| e.name.clone())
+        .unwrap_or(entity);
+    let location = format!("{}/{canonical}({})", base_url(&state), item.id);
+    Ok(item_response(StatusCode::CREATED, item, Some(location)))
 }
 
 /// PATCH and PUT of one item.
 async fn update(
     State(state): State<AppState>,
-    toki: TokiCall,
+    caller: Caller,
     Path(segment): Path<String>,
     headers: HeaderMap,
     body: Bytes,
     mode: UpdateMode,
-) -> Response {
-    let (data, scopes) = match authorised(&state, &headers, &toki).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+) -> Result<Response, ApiError> {
+    let data = service(&state)?;
     let (entity, Some(id)) = split_segment(&segment) else {
-        return method_not_allowed(ON_COLLECTION, "PATCH or PUT an item: /api/Entity(id)");
+        return Err(method_not_allowed(
+            ON_COLLECTION,
+            "PATCH or PUT an item: /api/Entity(id)",
+        ));
     };
-    let json = match json_body(&headers, &body) {
-        Ok(json) => json,
-        Err(response) => return response,
-    };
+    let json = json_body(&headers, &body)?;
     let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
-    let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    match data
-        .update(&entity, &id, &json, if_match, &scopes, mode)
+    let item = data
+        .update(&entity, &id, &json, if_match, &caller.scopes(), mode)
         .await
-    {
-        Ok(item) => item_response(StatusCode::OK, item, None),
-        Err(err) => data_error(err, toki.scheme()),
-    }
+        .map_err(|e| caller.refusal(e))?;
+    Ok(item_response(StatusCode::OK, item, None))
 }
 
 async fn delete(
     State(state): State<AppState>,
-    toki: TokiCall,
+    caller: Caller,
     Path(segment): Path<String>,
     headers: HeaderMap,
-) -> Response {
-    let (data, scopes) = match authorised(&state, &headers, &toki).await {
-        Ok(found) => found,
-        Err(response) => return response,
-    };
+) -> Result<StatusCode, ApiError> {
+    let data = service(&state)?;
     let (entity, Some(id)) = split_segment(&segment) else {
-        return method_not_allowed(ON_COLLECTION, "DELETE an item: /api/Entity(id)");
+        return Err(method_not_allowed(
+            ON_COLLECTION,
+            "DELETE an item: /api/Entity(id)",
+        ));
     };
     let if_match = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok());
-    let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-    match data.delete(&entity, &id, if_match, &scopes).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(err) => data_error(err, toki.scheme()),
-    }
+    data.delete(&entity, &id, if_match, &caller.scopes())
+        .await
+        .map_err(|e| caller.refusal(e))?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -3,7 +3,9 @@
 //! its typed errors to responses in [`errors`].
 
 mod activity;
+mod api_error;
 mod caller;
+mod client_address;
 mod cookies;
 mod data;
 mod errors;
@@ -31,6 +33,7 @@ use keyway_store::Store;
 use tokio::net::TcpListener;
 
 pub use activity::{ActivityMap, CallEvent, Snapshot};
+pub use client_address::TrustedProxies;
 pub use keyway_toki_http::HELLO_PATH as TOKI_HELLO_PATH;
 pub use oauth::discovery::{authorization_server_metadata, openid_configuration};
 pub use toki_calls::{HUB_TOKI, HubToki, KEY_FILE as TOKI_KEY_FILE, TOKI_BODY_LIMIT, hub_identity};
@@ -50,6 +53,8 @@ pub struct HubOptions {
     pub allow_drop_columns: bool,
     /// The order of rules that settles linkage conflicts; `None` keeps the default.
     pub link_rule_priority: Option<Vec<keyway_link::Rule>>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`ADDR` or `ADDR/PREFIX`).
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Shared state of every handler.
@@ -63,6 +68,8 @@ pub struct AppState {
     pub activity: Arc<ActivityMap>,
     /// The hub's own toki identity: services call its APIs with oscartoki too.
     pub toki: HubToki,
+    /// Proxies allowed to name the client's address (sign-in throttling).
+    pub trusted_proxies: Arc<TrustedProxies>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -88,6 +95,8 @@ impl Hub {
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
     ) -> Result<Hub, HubError> {
+        let trusted_proxies =
+            TrustedProxies::parse(&options.trusted_proxies).map_err(HubError::Config)?;
         keyway_auth::create_data_dir(&options.data_dir)?;
         let store = Store::open(&options.database_url).await?;
         let link_secret = keyway_auth::random_token(entropy.as_ref(), 32);
@@ -120,6 +129,7 @@ impl Hub {
                 activity,
                 toki,
                 data,
+                trusted_proxies: Arc::new(trusted_proxies),
                 metrics: metrics::install(),
             },
         })
@@ -244,6 +254,8 @@ pub enum HubError {
     Schema(#[from] keyway_data::SchemaError),
     #[error("data tables: {0}")]
     Tables(#[from] keyway_data::TableError),
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("toki identity: {0}")]
     Toki(keyway_toki::TokiError),
 }

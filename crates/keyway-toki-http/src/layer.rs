@@ -121,6 +121,14 @@ impl TokiLayerBuilder {
     }
 
     pub fn build(self) -> TokiLayer {
+        // Outcome counters exist from the start, so a dashboard sees 0 rather than no series.
+        for name in [
+            "toki_http_verified_total",
+            "toki_http_forbidden_total",
+            "toki_http_unauthorized_total",
+        ] {
+            metrics::counter!(name).increment(0);
+        }
         let callee = Callee::new(
             self.service.clone(),
             self.key,
@@ -380,6 +388,19 @@ where
         Ok(response) => response,
         Err(never) => match never {},
     };
+    // The handler may refuse a verified caller itself (a scope it lacks, a client deleted
+    // since its session opened): those are refusals, not successful calls.
+    match response.status() {
+        StatusCode::FORBIDDEN => {
+            metrics::counter!("toki_http_forbidden_total").increment(1);
+            noted.failure = Some("forbidden");
+        }
+        StatusCode::UNAUTHORIZED => {
+            metrics::counter!("toki_http_unauthorized_total").increment(1);
+            noted.failure = Some("unauthorized");
+        }
+        _ => {}
+    }
     sign(shared, &verified, response, head_request, noted).await
 }
 

@@ -306,6 +306,15 @@ pub struct ServeArgs {
     /// Allow a schema change to drop columns of removed properties (their data is lost).
     #[arg(long)]
     pub allow_drop_columns: bool,
+    /// A reverse proxy (ADDR or ADDR/PREFIX, repeatable) whose X-Forwarded-For header names
+    /// the client for sign-in throttling; from anyone else the header is ignored.
+    #[arg(
+        long,
+        env = "KEYWAY_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "ADDR"
+    )]
+    pub trusted_proxy: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -24,9 +24,8 @@ use serde::Deserialize;
 pub use map::{ActivityMap, CallEvent, Snapshot};
 
 use crate::AppState;
+use crate::caller::{ApiError, Authorized, required_scope};
 use crate::cookies;
-use crate::errors::problem;
-use crate::link::{authorize, unavailable};
 
 pub const EVENTS: &str = "/activity/v1/events";
 pub const EDGES: &str = "/activity/v1/edges";
@@ -34,10 +33,18 @@ pub const STREAM: &str = "/activity/v1/stream";
 pub const PAGE: &str = "/activity";
 pub const SCRIPT: &str = "/activity/app.js";
 
-/// Scope a service needs to report its calls.
-pub const SCOPE_REPORT: &str = "activity:report";
-/// Scope a monitoring client needs to read the map without a login session.
-pub const SCOPE_READ: &str = "activity:read";
+required_scope!(
+    /// A service reporting its calls.
+    Report = "activity:report"
+);
+required_scope!(
+    /// A monitoring client reading the map without a login session.
+    Read = "activity:read"
+);
+
+/// Distinct callers of one batch looked up in the client registry; the rest count as
+/// unverified (each look-up may reach the store).
+const MAX_CALLERS_PER_BATCH: usize = 64;
 
 /// A batch may hold this many events (a reporter sends 500 at most by default).
 const MAX_BATCH_EVENTS: usize = 10_000;
@@ -70,50 +77,62 @@ struct Batch {
 
 async fn ingest(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    reporter: Authorized<Report>,
     body: axum::body::Bytes,
-) -> Response {
-    let claims = match authorize(&state, &headers, SCOPE_REPORT).await {
-        Ok(claims) => claims,
-        Err(response) => return response,
-    };
-    let batch: Batch = match serde_json::from_slice(&body) {
-        Ok(batch) => batch,
-        Err(err) => {
-            return problem(
-                StatusCode::BAD_REQUEST,
-                "Bad Request",
-                &format!("not an event batch: {err}"),
-            );
-        }
-    };
+) -> Result<StatusCode, ApiError> {
+    let mut batch: Batch = serde_json::from_slice(&body)
+        .map_err(|err| ApiError::BadRequest(format!("not an event batch: {err}")))?;
     if batch.events.len() > MAX_BATCH_EVENTS {
-        return problem(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Payload Too Large",
-            &format!("at most {MAX_BATCH_EVENTS} events per batch"),
-        );
+        return Err(ApiError::PayloadTooLarge(format!(
+            "at most {MAX_BATCH_EVENTS} events per batch"
+        )));
     }
-    if let Some(other) = batch.events.iter().find(|e| e.callee != claims.client_id) {
-        return problem(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            &format!(
-                "client {} may report only its own calls, not {}'s",
-                claims.client_id, other.callee
-            ),
-        );
+    let reporter_id = reporter.caller().client_id();
+    if let Some(other) = batch.events.iter().find(|e| e.callee != reporter_id) {
+        return Err(ApiError::Forbidden(format!(
+            "client {reporter_id} may report only its own calls, not {}'s",
+            other.callee
+        )));
     }
+    keep_registered_callers(&state, &mut batch.events).await?;
     for event in &batch.events {
         record_metrics(event);
     }
     if batch.dropped > 0 {
-        ::metrics::counter!("keyway_activity_reporter_dropped_total", "reporter" => claims.client_id.clone())
+        ::metrics::counter!("keyway_activity_reporter_dropped_total", "reporter" => reporter_id.to_string())
             .increment(batch.dropped);
     }
     let now = state.auth.clock().now_ms();
     state.activity.ingest(&batch.events, batch.dropped, now);
-    StatusCode::ACCEPTED.into_response()
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// A caller named in an event is the reporter's word; only registered clients may name an
+/// edge or a metric label (so the label sets stay those of the registry). Others are kept as
+/// unverified callers.
+async fn keep_registered_callers(
+    state: &AppState,
+    events: &mut [CallEvent],
+) -> Result<(), ApiError> {
+    let mut known: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    for event in events.iter_mut() {
+        let Some(caller) = &event.caller else {
+            continue;
+        };
+        let registered = match known.get(caller) {
+            Some(registered) => *registered,
+            None if known.len() >= MAX_CALLERS_PER_BATCH => false,
+            None => {
+                let registered = state.auth.client(caller).await?.is_some();
+                known.insert(caller.clone(), registered);
+                registered
+            }
+        };
+        if !registered {
+            event.caller = None;
+        }
+    }
+    Ok(())
 }
 
 /// Prometheus series per edge; callers are labels only once authenticated (callee-reported
@@ -121,20 +140,19 @@ async fn ingest(
 pub(crate) fn record_metrics(event: &CallEvent) {
     match (&event.failure, &event.caller) {
         (None, Some(caller)) => {
-            let outcome = if event.status >= 500 { "error" } else { "ok" };
+            let outcome = match event.status {
+                500.. => "error",
+                401 | 403 => "refused",
+                _ => "ok",
+            };
             ::metrics::counter!("keyway_activity_calls_total", "caller" => caller.clone(), "callee" => event.callee.clone(), "outcome" => outcome)
                 .increment(1);
             ::metrics::histogram!("keyway_activity_call_duration_seconds", "caller" => caller.clone(), "callee" => event.callee.clone())
                 .record(event.latency_us as f64 / 1e6);
         }
         (Some(code), _) => {
-            // Codes come from reporters: only known shapes become labels.
-            let code =
-                if code.len() <= 32 && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-                    code.clone()
-                } else {
-                    "other".into()
-                };
+            // Codes come from reporters: only the codes toki defines become labels.
+            let code = known_failure_code(code);
             ::metrics::counter!("keyway_activity_refused_total", "callee" => event.callee.clone(), "code" => code)
                 .increment(1);
         }
@@ -142,32 +160,44 @@ pub(crate) fn record_metrics(event: &CallEvent) {
     }
 }
 
-/// A hub login session (the page's way) or a bearer token with `activity:read`.
-async fn reader(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
-    if has_session(state, headers).await? {
-        return Ok(());
+/// The failure codes a toki layer reports (docs/toki.md), or `other`.
+fn known_failure_code(code: &str) -> &'static str {
+    match code {
+        "forbidden" => "forbidden",
+        "unauthorized" => "unauthorized",
+        "body_rejected" => "body_rejected",
+        _ => keyway_toki::TokiError::from_code(code).map_or("other", |e| e.code()),
     }
-    authorize(state, headers, SCOPE_READ).await.map(|_| ())
+}
+
+/// A reader of the map: a hub login session (the page's way) or a caller with
+/// `activity:read`.
+pub struct Reader;
+
+impl axum::extract::FromRequestParts<AppState> for Reader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        if has_session(state, &parts.headers).await? {
+            return Ok(Reader);
+        }
+        Authorized::<Read>::from_request_parts(parts, state).await?;
+        Ok(Reader)
+    }
 }
 
 /// Whether the request carries a live hub login session cookie.
-async fn has_session(state: &AppState, headers: &HeaderMap) -> Result<bool, Response> {
+async fn has_session(state: &AppState, headers: &HeaderMap) -> Result<bool, ApiError> {
     let Some(token) = cookies::read(headers, cookies::SESSION) else {
         return Ok(false);
     };
-    match state.auth.session_user(&token).await {
-        Ok(user) => Ok(user.is_some()),
-        Err(err) => {
-            tracing::warn!(error = %err.description, "session check failed");
-            Err(unavailable())
-        }
-    }
+    Ok(state.auth.session_user(&token).await?.is_some())
 }
 
-async fn edges(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(response) = reader(&state, &headers).await {
-        return response;
-    }
+async fn edges(State(state): State<AppState>, _: Reader) -> Response {
     let snapshot = state.activity.snapshot(state.auth.clock().now_ms());
     let mut response = Json(snapshot).into_response();
     response.headers_mut().insert(
@@ -177,10 +207,7 @@ async fn edges(State(state): State<AppState>, headers: HeaderMap) -> Response {
     response
 }
 
-async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(response) = reader(&state, &headers).await {
-        return response;
-    }
+async fn stream(State(state): State<AppState>, _: Reader) -> Response {
     Sse::new(snapshots(state))
         .keep_alive(KeepAlive::default())
         .into_response()

@@ -38,7 +38,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
                 },
             );
         }
-        Err(response) => return response,
+        Err(err) => return err.into_response(),
     }
     let snapshot = state.activity.snapshot(state.auth.clock().now_ms());
     let page = ActivityPage {

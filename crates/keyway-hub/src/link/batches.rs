@@ -15,9 +15,9 @@ use futures_util::{Stream, StreamExt};
 use keyway_link::batch::{ANSWER_HEADER, BatchParser, Format, Item, write_answer};
 use tokio::sync::mpsc;
 
-use super::{SCOPE_SUBMIT, authorize_caller, unavailable};
+use super::{Submit, unavailable};
 use crate::AppState;
-use crate::caller::TokiCall;
+use crate::caller::Authorized;
 use crate::errors::problem;
 
 /// Records per linking transaction. Large, because each commit rewrites every B-tree page
@@ -66,14 +66,11 @@ fn answer_format(headers: &HeaderMap) -> Format {
 
 pub async fn submit(
     State(state): State<AppState>,
-    toki: TokiCall,
+    authorized: Authorized<Submit>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let caller = match authorize_caller(&state, &headers, &toki, SCOPE_SUBMIT).await {
-        Ok(caller) => caller,
-        Err(response) => return response,
-    };
+    let caller = authorized.caller();
     let partner = match state.link.partner_for_client(caller.client_id()).await {
         Ok(Some(partner)) => partner,
         Ok(None) => {

@@ -5,26 +5,17 @@
 mod batches;
 mod read;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use keyway_auth::AccessTokenClaims;
 
 use crate::AppState;
-use crate::caller::{self, Caller, TokiCall};
+use crate::caller::{ApiError, required_scope};
 
 pub const BATCHES: &str = "/link/v1/batches";
 pub const CONFLICTS: &str = "/link/v1/conflicts";
 pub const STATS: &str = "/link/v1/stats";
-
-/// Scope needed to submit batches.
-pub const SCOPE_SUBMIT: &str = "link:submit";
-/// Scope needed to read conflicts and statistics.
-pub const SCOPE_READ: &str = "link:read";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -37,28 +28,16 @@ pub fn routes() -> Router<AppState> {
         .route(STATS, get(read::stats))
 }
 
-/// The claims of a valid bearer token holding `scope`, or the RFC 6750 answer (endpoints that
-/// only bearer tokens reach: activity reports, peer lookups).
-pub(crate) async fn authorize(
-    state: &AppState,
-    headers: &HeaderMap,
-    scope: &str,
-) -> Result<Arc<AccessTokenClaims>, Response> {
-    let claims = caller::bearer(state, headers).await?;
-    Caller::Bearer(claims.clone()).require(scope)?;
-    Ok(claims)
-}
+required_scope!(
+    /// Submitting linkage batches.
+    Submit = "link:submit"
+);
+required_scope!(
+    /// Reading conflicts and statistics.
+    Read = "link:read"
+);
 
-/// The caller (bearer token or toki service) holding `scope`, or the answer that refuses it.
-pub(crate) async fn authorize_caller(
-    state: &AppState,
-    headers: &HeaderMap,
-    toki: &TokiCall,
-    scope: &str,
-) -> Result<Caller, Response> {
-    let caller = caller::authenticate(state, headers, toki).await?;
-    caller.require(scope)?;
-    Ok(caller)
+/// The 503 of a store that did not answer (handlers that stream build responses by hand).
+pub(crate) fn unavailable() -> Response {
+    ApiError::Unavailable.into_response()
 }
-
-pub(crate) use caller::unavailable;

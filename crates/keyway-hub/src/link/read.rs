@@ -2,15 +2,13 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{SCOPE_READ, authorize_caller, unavailable};
+use super::Read;
 use crate::AppState;
-use crate::caller::TokiCall;
-use crate::errors::problem;
+use crate::caller::{ApiError, Authorized};
 
 const MAX_LIMIT: i64 = 1000;
 
@@ -27,26 +25,18 @@ fn number(query: &HashMap<String, String>, name: &str, default: i64) -> Result<i
 
 pub async fn conflicts(
     State(state): State<AppState>,
-    toki: TokiCall,
-    headers: HeaderMap,
+    _: Authorized<Read>,
     Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    if let Err(response) = authorize_caller(&state, &headers, &toki, SCOPE_READ).await {
-        return response;
-    }
-    let (after, limit) = match (number(&query, "after", 0), number(&query, "limit", 100)) {
-        (Ok(after), Ok(limit)) => (after, limit.clamp(1, MAX_LIMIT)),
-        (Err(detail), _) | (_, Err(detail)) => {
-            return problem(StatusCode::BAD_REQUEST, "Bad Request", &detail);
-        }
-    };
-    let rows = match state.link.conflicts(after, limit).await {
-        Ok(rows) => rows,
-        Err(err) => {
-            tracing::warn!(error = %err, "reading conflicts failed");
-            return unavailable();
-        }
-    };
+) -> Result<Json<Value>, ApiError> {
+    let after = number(&query, "after", 0).map_err(ApiError::BadRequest)?;
+    let limit = number(&query, "limit", 100)
+        .map_err(ApiError::BadRequest)?
+        .clamp(1, MAX_LIMIT);
+    let rows = state
+        .link
+        .conflicts(after, limit)
+        .await
+        .map_err(|e| ApiError::unavailable("reading conflicts", &e))?;
     let next = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.seq))
         .flatten();
@@ -64,20 +54,18 @@ pub async fn conflicts(
             })
         })
         .collect();
-    axum::Json(json!({ "conflicts": list, "next_after": next })).into_response()
+    Ok(Json(json!({ "conflicts": list, "next_after": next })))
 }
 
-pub async fn stats(State(state): State<AppState>, toki: TokiCall, headers: HeaderMap) -> Response {
-    if let Err(response) = authorize_caller(&state, &headers, &toki, SCOPE_READ).await {
-        return response;
-    }
-    let stats = match state.link.stats().await {
-        Ok(stats) => stats,
-        Err(err) => {
-            tracing::warn!(error = %err, "reading link stats failed");
-            return unavailable();
-        }
-    };
+pub async fn stats(
+    State(state): State<AppState>,
+    _: Authorized<Read>,
+) -> Result<Json<Value>, ApiError> {
+    let stats = state
+        .link
+        .stats()
+        .await
+        .map_err(|e| ApiError::unavailable("reading link stats", &e))?;
     let per_partner: Vec<Value> = stats
         .per_partner
         .iter()
@@ -90,12 +78,11 @@ pub async fn stats(State(state): State<AppState>, toki: TokiCall, headers: Heade
             })
         })
         .collect();
-    axum::Json(json!({
+    Ok(Json(json!({
         "partners": stats.partners,
         "records": stats.records,
         "persons": stats.persons,
         "conflicts": stats.conflicts,
         "per_partner": per_partner,
-    }))
-    .into_response()
+    })))
 }

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyway_auth::{
     AuthorizationRequest, AuthorizeOutcome, ErrorCode, OAuthError, PendingAuthorization, Redirect,
-    SecretString, random_token,
+    SecretString, SignIn, random_token,
 };
 
 use crate::AppState;
@@ -186,41 +186,41 @@ pub async fn login(
             Some("Enter your username and password."),
         );
     }
-    let address = peer.ip().to_string();
-    let now = state.auth.clock().now_ms();
-    if let Some(wait_ms) = state.auth.throttle.retry_after(&username, &address, now) {
-        let message = format!(
-            "Too many failed sign-in attempts. Try again in {} seconds.",
-            (wait_ms + 999) / 1000
-        );
-        return login_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            &pending,
-            &csrf,
-            &username,
-            Some(&message),
-        );
-    }
-    let user = match state
+    let address = state
+        .trusted_proxies
+        .client_address(peer, &headers)
+        .to_string();
+    let outcome = state
         .auth
-        .check_password(&username, SecretString::new(password))
-        .await
-    {
-        Ok(user) => user,
+        .sign_in(&username, SecretString::new(password), &address)
+        .await;
+    let user = match outcome {
+        Ok(SignIn::Accepted(user)) => user,
+        Ok(SignIn::Refused) => {
+            ::metrics::counter!("keyway_login_failures_total").increment(1);
+            return login_page(
+                StatusCode::UNAUTHORIZED,
+                &pending,
+                &csrf,
+                &username,
+                Some("Incorrect username or password."),
+            );
+        }
+        Ok(SignIn::Throttled { wait_ms }) => {
+            let message = format!(
+                "Too many failed sign-in attempts. Try again in {} seconds.",
+                (wait_ms + 999) / 1000
+            );
+            return login_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                &pending,
+                &csrf,
+                &username,
+                Some(&message),
+            );
+        }
         Err(err) => return error_page(status_of(err.code), &err),
     };
-    let Some(user) = user else {
-        state.auth.throttle.record_failure(&username, &address, now);
-        ::metrics::counter!("keyway_login_failures_total").increment(1);
-        return login_page(
-            StatusCode::UNAUTHORIZED,
-            &pending,
-            &csrf,
-            &username,
-            Some("Incorrect username or password."),
-        );
-    };
-    state.auth.throttle.record_success(&username);
     let (session_token, outcome) = match state.auth.login(&request_id, &user).await {
         Ok(result) => result,
         Err(err) => return error_page(status_of(err.code), &err),

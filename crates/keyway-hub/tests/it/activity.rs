@@ -99,6 +99,9 @@ async fn reported_events_become_edges_metrics_and_a_stream() {
     let (monitor, monitor_secret) = hub
         .client(&["client_credentials"], "activity:read", &[])
         .await;
+    // Callers name edges only when they are registered clients.
+    let (orders, _) = hub.client(&["client_credentials"], "", &[]).await;
+    let orders = orders.as_str();
     let report = client_credentials_token(&hub, &ledger, &ledger_secret).await;
     let read = client_credentials_token(&hub, &monitor, &monitor_secret).await;
 
@@ -106,7 +109,7 @@ async fn reported_events_become_edges_metrics_and_a_stream() {
         .map(|ms| {
             event(
                 &ledger,
-                Some("orders"),
+                Some(orders),
                 if ms % 10 == 0 { 503 } else { 200 },
                 ms * 1000,
                 None,
@@ -132,7 +135,7 @@ async fn reported_events_become_edges_metrics_and_a_stream() {
         403,
         "reading is not reporting"
     );
-    let foreign = json!({ "events": [event("someone-else", Some("orders"), 200, 1, None)] });
+    let foreign = json!({ "events": [event("someone-else", Some(orders), 200, 1, None)] });
     assert_eq!(
         post(report.clone(), foreign).await,
         403,
@@ -141,12 +144,12 @@ async fn reported_events_become_edges_metrics_and_a_stream() {
     assert_eq!(post(report.clone(), json!({ "events": 7 })).await, 400);
 
     let snapshot = edges(&hub, &read).await;
-    let orders = edge(&snapshot, "orders", &ledger).unwrap();
-    assert_eq!(orders["calls"], 100);
-    assert_eq!(orders["errors"], 10);
-    assert!((orders["error_ratio"].as_f64().unwrap() - 0.1).abs() < 1e-9);
-    let p50 = orders["p50_ms"].as_f64().unwrap();
-    let p99 = orders["p99_ms"].as_f64().unwrap();
+    let orders_edge = edge(&snapshot, orders, &ledger).unwrap();
+    assert_eq!(orders_edge["calls"], 100);
+    assert_eq!(orders_edge["errors"], 10);
+    assert!((orders_edge["error_ratio"].as_f64().unwrap() - 0.1).abs() < 1e-9);
+    let p50 = orders_edge["p50_ms"].as_f64().unwrap();
+    let p99 = orders_edge["p99_ms"].as_f64().unwrap();
     assert!((50.0..=60.0).contains(&p50), "{p50}");
     assert!((99.0..=118.0).contains(&p99), "{p99}");
     assert!(edge(&snapshot, "(unverified)", &ledger).is_some());
@@ -192,7 +195,7 @@ async fn reported_events_become_edges_metrics_and_a_stream() {
         .unwrap();
     let text = String::from_utf8_lossy(&first);
     assert!(text.starts_with("event: edges"), "{text}");
-    assert!(text.contains("\"caller\":\"orders\""));
+    assert!(text.contains(&format!("\"caller\":\"{orders}\"")));
     drop(stream); // an open stream would hold the hub's graceful shutdown
 
     // The page: signed-in users only; failures rendered on the server.

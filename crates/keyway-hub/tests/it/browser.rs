@@ -157,6 +157,8 @@ pub async fn log_in_and_allow(
     }
     assert_eq!(consent.status, 200, "{}", consent.body);
     assert!(consent.body.contains("decision"), "{}", consent.body);
+    // The consent form answers the request the sign-in stored (its id is not the login's).
+    let request_id = consent.field("request_id");
     let csrf = consent.field("csrf");
     browser
         .post(

@@ -335,7 +335,8 @@ async fn deny_csrf_and_login_throttling() {
                 ],
             )
             .await;
-        let csrf = consent.field("csrf");
+        // The consent form answers the request the sign-in stored.
+        let (request_id, csrf) = (consent.field("request_id"), consent.field("csrf"));
         let denied = browser
             .post(
                 &hub.url("/oauth2/consent"),

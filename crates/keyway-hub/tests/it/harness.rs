@@ -60,6 +60,7 @@ pub struct TestHub {
     pub auth: Arc<AuthService>,
     pub clock: Arc<ManualClock>,
     pub backend: String,
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     database: Option<(String, String)>,
@@ -142,11 +143,12 @@ impl TestHub {
         let hub = Hub::open_with(
             &HubOptions {
                 data_dir: dir.path().to_path_buf(),
-                database_url,
+                database_url: database_url.clone(),
                 auth: config,
                 schemas: schemas.clone(),
                 allow_drop_columns: false,
                 link_rule_priority: None,
+                trusted_proxies: Vec::new(),
             },
             clock.clone(),
             Arc::new(SystemEntropy::default()),
@@ -167,11 +169,26 @@ impl TestHub {
             auth,
             clock,
             backend: label,
+            database_url,
             shutdown: Some(tx),
             server: Some(server),
             database,
             _dir: dir,
         }
+    }
+
+    /// Rows in `table` of this hub's database (tests that check what a request wrote).
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.database_url)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+            .get::<i64, _>(0)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -13,6 +13,7 @@ mod browser_flow;
 mod client_credentials;
 mod data_api;
 mod discovery;
+mod edge;
 mod harness;
 mod introspection;
 mod keys;

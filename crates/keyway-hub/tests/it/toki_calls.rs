@@ -127,6 +127,22 @@ async fn registered_services_call_the_linkage_and_data_apis_with_toki() {
     let edge = crate::activity::edge(&snapshot, site.as_str(), &hub.base)
         .unwrap_or_else(|| panic!("no edge: {snapshot:#}"));
     assert_eq!(edge["calls"], 6, "{edge}");
+    // The hub's signed 403 is a refusal, on the map and in the metrics.
+    assert_eq!(edge["refused"], 1, "{edge}");
+    assert_eq!(snapshot["failures"][0]["code"], "forbidden", "{snapshot}");
+    let metrics = http()
+        .get(hub.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let forbidden = metrics
+        .lines()
+        .find(|l| l.starts_with("toki_http_forbidden_total"))
+        .unwrap_or_else(|| panic!("no toki_http_forbidden_total: {metrics}"));
+    assert!(!forbidden.ends_with(" 0"), "{forbidden}");
     hub.finish().await;
 }
 

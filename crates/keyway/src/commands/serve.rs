@@ -21,6 +21,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
             .or_else(|| settings.file.schemas.clone()),
         allow_drop_columns: args.allow_drop_columns,
         link_rule_priority: settings.file.link.priority()?,
+        trusted_proxies: args.trusted_proxy.clone(),
     };
     let hub = Hub::open(&options)
         .await

@@ -1,0 +1,164 @@
+//! Pending authorization requests of browsers that have not signed in yet travel sealed in
+//! the login form instead of being stored: an unauthenticated `GET /oauth2/authorize` then
+//! writes nothing, so nobody can fill the database by requesting sign-in pages. The seal is
+//! AES-256-GCM under a key derived from the hub's CSRF secret (shared by every hub process
+//! through the store), with the expiry inside the sealed text. A row is written only once a
+//! user has signed in (see [`crate::AuthService::login`]).
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyway_store::AuthorizationRequestRecord;
+use serde::{Deserialize, Serialize};
+
+use crate::Entropy;
+
+/// Sealed request ids start with this, stored ones never do (they are base64url tokens).
+const PREFIX: &str = "s.";
+/// Bound on a sealed id: the parameters inside are capped (docs/oauth.md), so a longer
+/// value is not one of ours and is not worth decrypting.
+pub(crate) const MAX_SEALED_LEN: usize = 8 * 1024;
+
+pub(crate) struct RequestSeal(LessSafeKey);
+
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    client_id: String,
+    redirect_uri: String,
+    scope: String,
+    state: Option<String>,
+    nonce: Option<String>,
+    prompt: Option<String>,
+    code_challenge: String,
+    resources: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl RequestSeal {
+    /// The sealing key, derived from the CSRF secret for this one purpose.
+    pub(crate) fn new(csrf_key: &hmac::Key) -> Option<RequestSeal> {
+        let derived = hmac::sign(csrf_key, b"keyway pending authorization request seal v1");
+        let key = UnboundKey::new(&AES_256_GCM, derived.as_ref()).ok()?;
+        Some(RequestSeal(LessSafeKey::new(key)))
+    }
+
+    pub(crate) fn is_sealed(request_id: &str) -> bool {
+        request_id.starts_with(PREFIX)
+    }
+
+    /// The request as an opaque id (`s.` + base64url(nonce ‖ ciphertext ‖ tag)).
+    pub(crate) fn seal(
+        &self,
+        record: &AuthorizationRequestRecord,
+        entropy: &dyn Entropy,
+    ) -> Option<String> {
+        let sealed = Sealed {
+            client_id: record.client_id.clone(),
+            redirect_uri: record.redirect_uri.clone(),
+            scope: record.scope.clone(),
+            state: record.state.clone(),
+            nonce: record.nonce.clone(),
+            prompt: record.prompt.clone(),
+            code_challenge: record.code_challenge.clone(),
+            resources: record.resources.clone(),
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+        };
+        let mut data = serde_json::to_vec(&sealed).ok()?;
+        let mut nonce = [0u8; NONCE_LEN];
+        entropy.fill(&mut nonce);
+        self.0
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(PREFIX),
+                &mut data,
+            )
+            .ok()?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&data);
+        Some(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
+    }
+
+    /// The request inside a sealed id, if this hub sealed it and it has not expired.
+    pub(crate) fn open(&self, request_id: &str, now: i64) -> Option<AuthorizationRequestRecord> {
+        if request_id.len() > MAX_SEALED_LEN {
+            return None;
+        }
+        let raw = URL_SAFE_NO_PAD
+            .decode(request_id.strip_prefix(PREFIX)?)
+            .ok()?;
+        if raw.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, sealed) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut sealed = sealed.to_vec();
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::from(PREFIX), &mut sealed)
+            .ok()?;
+        let sealed: Sealed = serde_json::from_slice(plain).ok()?;
+        (sealed.expires_at > now).then(|| AuthorizationRequestRecord {
+            request_id: request_id.to_string(),
+            client_id: sealed.client_id,
+            redirect_uri: sealed.redirect_uri,
+            scope: sealed.scope,
+            state: sealed.state,
+            nonce: sealed.nonce,
+            prompt: sealed.prompt,
+            code_challenge: sealed.code_challenge,
+            resources: sealed.resources,
+            user_id: None,
+            auth_time: None,
+            created_at: sealed.created_at,
+            expires_at: sealed.expires_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SystemEntropy;
+
+    fn record() -> AuthorizationRequestRecord {
+        AuthorizationRequestRecord {
+            request_id: String::new(),
+            client_id: "c".into(),
+            redirect_uri: "https://app.example/cb".into(),
+            scope: "read".into(),
+            state: Some("xyz".into()),
+            nonce: None,
+            prompt: None,
+            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+            resources: String::new(),
+            user_id: None,
+            auth_time: None,
+            created_at: 100,
+            expires_at: 700,
+        }
+    }
+
+    #[test]
+    fn a_sealed_request_opens_until_it_expires_and_only_with_its_key() {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, b"secret one");
+        let seal = RequestSeal::new(&key).unwrap();
+        let id = seal.seal(&record(), &SystemEntropy::default()).unwrap();
+        assert!(RequestSeal::is_sealed(&id));
+        let opened = seal.open(&id, 699).unwrap();
+        assert_eq!(opened.state.as_deref(), Some("xyz"));
+        assert_eq!(opened.request_id, id);
+        assert!(seal.open(&id, 700).is_none(), "expired");
+        let other = RequestSeal::new(&hmac::Key::new(hmac::HMAC_SHA256, b"secret two")).unwrap();
+        assert!(other.open(&id, 699).is_none(), "another hub's key");
+        let mut tampered = id.clone().into_bytes();
+        let last = tampered.len() - 3;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(seal.open(&tampered, 699).is_none(), "tampered");
+        assert!(seal.open("s.", 0).is_none());
+        assert!(seal.open("s.!!", 0).is_none());
+    }
+}

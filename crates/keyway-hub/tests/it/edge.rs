@@ -1,0 +1,225 @@
+//! The hub's edge: every API route refuses a token minted for another audience; metric label
+//! sets stay bounded whatever request text says; refusals of verified toki callers are counted
+//! as refusals.
+
+use keyway_auth::Clock as _;
+use serde_json::json;
+
+use crate::harness::{Backend, TestHub, http, post_form};
+
+/// Every authenticated API route of the hub (method, a concrete path). The toki hello and the
+/// OAuth endpoints authenticate clients differently and are not listed.
+const API_ROUTES: &[(&str, &str)] = &[
+    ("POST", "/link/v1/batches"),
+    ("GET", "/link/v1/conflicts"),
+    ("GET", "/link/v1/stats"),
+    ("POST", "/activity/v1/events"),
+    ("GET", "/activity/v1/edges"),
+    ("GET", "/activity/v1/stream"),
+    ("GET", "/toki/v1/peers/some-client"),
+    ("GET", "/api/Contact"),
+    ("GET", "/api/Contact('x')"),
+    ("GET", "/api/Contact/$count"),
+    ("POST", "/api/Contact"),
+    ("PUT", "/api/Contact('x')"),
+    ("PATCH", "/api/Contact('x')"),
+    ("DELETE", "/api/Contact('x')"),
+];
+
+const ALL_SCOPES: &str = "link:submit link:read activity:report activity:read toki:peers \
+                          contact.read contact.readwrite admin.read";
+
+fn crm() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/crm/schemas.yaml")
+}
+
+async fn token(hub: &TestHub, id: &str, secret: &str, resource: Option<&str>) -> String {
+    let mut form = vec![("grant_type", "client_credentials")];
+    if let Some(resource) = resource {
+        form.push(("resource", resource));
+    }
+    let (status, _, body) = post_form(&hub.url("/oauth2/token"), Some((id, secret)), &form).await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_string()
+}
+
+async fn call(hub: &TestHub, method: &str, path: &str, token: &str) -> (u16, String) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let response = http()
+        .request(method, hub.url(path))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, challenge)
+}
+
+#[tokio::test]
+async fn every_api_route_refuses_a_token_for_another_audience() {
+    let hub = TestHub::start_with_schemas(&Backend::Sqlite, crm()).await;
+    let (id, secret) = hub.client(&["client_credentials"], ALL_SCOPES, &[]).await;
+    let foreign = token(&hub, &id, &secret, Some("https://third-party.example/api")).await;
+    let own = token(&hub, &id, &secret, None).await;
+    for (method, path) in API_ROUTES {
+        let (status, challenge) = call(&hub, method, path, &foreign).await;
+        assert_eq!(status, 401, "{method} {path} accepted a foreign token");
+        assert!(
+            challenge.contains("error=\"invalid_token\""),
+            "{method} {path}: {challenge}"
+        );
+        // The same client with a token for the hub gets past authentication.
+        let (status, _) = call(&hub, method, path, &own).await;
+        assert_ne!(status, 401, "{method} {path} refused the hub's own token");
+    }
+    hub.finish().await;
+}
+
+async fn metrics_text(hub: &TestHub) -> String {
+    http()
+        .get(hub.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn metric_labels_never_come_from_request_text() {
+    let hub = TestHub::start(&Backend::Sqlite).await;
+    for n in 0..40 {
+        let method = reqwest::Method::from_bytes(format!("M{n:06}").as_bytes()).unwrap();
+        let response = http()
+            .request(method, hub.url("/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405);
+    }
+    let (reporter, secret) = hub
+        .client(&["client_credentials"], "activity:report", &[])
+        .await;
+    let report = token(&hub, &reporter, &secret, None).await;
+    let events: Vec<_> = (0..40)
+        .map(|n| {
+            json!({"ts_ms": hub.clock.now_ms(), "caller": format!("ghost-{n:04}"), "callee": reporter,
+                   "status": 200, "latency_us": 10})
+        })
+        .chain((0..40).map(|n| {
+            json!({"ts_ms": hub.clock.now_ms(), "caller": null, "callee": reporter, "status": 401,
+                   "failure": format!("made_up_{n:04}")})
+        }))
+        .collect();
+    let response = http()
+        .post(hub.url("/activity/v1/events"))
+        .bearer_auth(&report)
+        .json(&json!({ "events": events }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let metrics = metrics_text(&hub).await;
+    for planted in ["M0000", "ghost-", "made_up_"] {
+        assert!(
+            !metrics.contains(planted),
+            "{planted} became a metric label"
+        );
+    }
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+    hub.finish().await;
+}
+
+#[tokio::test]
+async fn sign_in_pages_write_nothing_and_refuse_over_long_parameters() {
+    use crate::browser::{Browser, authorize_url, log_in_and_allow, pkce};
+    let hub = TestHub::start(&Backend::Sqlite).await;
+    let cb = "http://127.0.0.1:9/cb";
+    let (id, _) = hub.client(&["authorization_code"], "read", &[cb]).await;
+    let (_, challenge) = pkce();
+    for _ in 0..20 {
+        let response = http()
+            .get(authorize_url(&hub, &id, cb, "read", &challenge))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(
+        hub.count_rows("authorization_requests").await,
+        0,
+        "anonymous sign-in pages are stored"
+    );
+    // A 65,000-byte state is refused at the client's redirect URI, and not echoed back.
+    let long = "s".repeat(65_000);
+    let url = authorize_url(&hub, &id, cb, "read", &challenge).replace("st-123", &long);
+    let response = http().get(url).send().await.unwrap();
+    assert!(response.status().is_redirection(), "{}", response.status());
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(location.contains("error=invalid_request"), "{location}");
+    assert!(!location.contains("sssssss"), "the state was echoed");
+    // The sealed request still completes a normal sign-in.
+    hub.user("ada", "correct horse battery").await;
+    let mut browser = Browser::new();
+    let authorize = authorize_url(&hub, &id, cb, "read", &challenge);
+    let page = log_in_and_allow(
+        &mut browser,
+        &hub,
+        &authorize,
+        "ada",
+        "correct horse battery",
+    )
+    .await;
+    assert!(page.redirect_param("code").is_some());
+    hub.finish().await;
+}
+
+#[tokio::test]
+async fn parallel_wrong_passwords_are_checked_only_within_the_budget() {
+    use crate::browser::{Browser, authorize_url, pkce};
+    let hub = TestHub::start(&Backend::Sqlite).await;
+    let cb = "http://127.0.0.1:9/cb";
+    let (id, _) = hub.client(&["authorization_code"], "read", &[cb]).await;
+    hub.user("erin", "a long passphrase").await;
+    let (_, challenge) = pkce();
+    let mut browser = Browser::new();
+    let login = browser
+        .get(&authorize_url(&hub, &id, cb, "read", &challenge))
+        .await;
+    let (request_id, csrf) = (login.field("request_id"), login.field("csrf"));
+    let cookie = format!(
+        "keyway_browser={}",
+        browser.cookie("keyway_browser").unwrap()
+    );
+    let attempts = (0..40).map(|_| {
+        let form = [
+            ("request_id", request_id.as_str()),
+            ("csrf", csrf.as_str()),
+            ("username", "erin"),
+            ("password", "wrong password"),
+        ];
+        http()
+            .post(hub.url("/oauth2/login"))
+            .header("cookie", &cookie)
+            .form(&form)
+            .send()
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + throttled, 40, "{statuses:?}");
+    assert!(checked <= 5, "{checked} passwords checked: {statuses:?}");
+    hub.finish().await;
+}
