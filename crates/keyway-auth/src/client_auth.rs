@@ -166,16 +166,35 @@ impl AuthService {
         }
         // The key decides the algorithm; the header only has to agree with it.
         let keys = self.client_keys(&client, header.kid.as_deref()).await?;
-        let candidates = keys.iter().filter(|k| match &header.kid {
-            Some(kid) => &k.kid == kid,
-            None => true,
-        });
-        let verified = candidates.filter(|k| k.alg == header.alg).any(|k| {
+        let candidates: Vec<_> = keys
+            .iter()
+            .filter(|k| header.kid.as_ref().is_none_or(|kid| &k.kid == kid))
+            .collect();
+        let usable: Vec<_> = candidates
+            .iter()
+            .filter(|k| k.accepts(&header.alg))
+            .collect();
+        let verified = usable.iter().any(|k| {
             k.verify(jws.signing_input.as_bytes(), &jws.signature)
                 .is_ok()
         });
         if !verified {
-            return bad("signature does not verify with the client's registered keys");
+            // Say why no key was used: a client developer cannot see our side.
+            let why = match (&header.kid, candidates.is_empty(), usable.is_empty()) {
+                (Some(kid), true, _) => format!("no registered key has kid {kid:?}"),
+                (None, true, _) => "the client has no registered keys".to_string(),
+                (_, false, true) => format!(
+                    "alg {:?} does not match the registered key's algorithm ({})",
+                    header.alg,
+                    candidates
+                        .iter()
+                        .map(|k| k.alg)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                _ => "the signature does not verify with the client's registered keys".to_string(),
+            };
+            return bad(&why);
         }
         let token_endpoint = format!("{}/oauth2/token", self.config.issuer);
         let audience_ok =

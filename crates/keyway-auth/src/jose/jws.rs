@@ -103,6 +103,10 @@ impl SigningKey {
     }
 }
 
+fn accepts(key_alg: &str, named: &str) -> bool {
+    named == key_alg || (key_alg == "EdDSA" && named == "Ed25519")
+}
+
 /// A public key that checks signatures of exactly one algorithm.
 #[derive(Debug, Clone)]
 pub struct VerifyingKey {
@@ -136,7 +140,7 @@ impl VerifyingKey {
             }
         };
         if let Some(declared) = &jwk.alg
-            && declared != alg
+            && !accepts(alg, declared)
         {
             return Err(JoseError::AlgorithmMismatch(declared.clone()));
         }
@@ -145,6 +149,12 @@ impl VerifyingKey {
             alg,
             public,
         })
+    }
+
+    /// Whether a JWS header's `alg` names this key's algorithm. An Ed25519 key answers to
+    /// `EdDSA` and to `Ed25519` (RFC 9864, which deprecates the polymorphic `EdDSA`).
+    pub fn accepts(&self, header_alg: &str) -> bool {
+        accepts(self.alg, header_alg)
     }
 
     /// Verifies `signature` over `signing_input` with this key's algorithm.

@@ -93,6 +93,39 @@ async fn signed_assertions_authenticate_once() {
     .await;
 }
 
+/// RFC 9864 names Ed25519 signatures `Ed25519` (and deprecates `EdDSA`); openid-client signs
+/// that way by default. Both name the same key; errors say why a key was not used.
+#[tokio::test]
+async fn the_fully_specified_ed25519_alg_is_accepted_and_refusals_say_why() {
+    on_every_backend(async |hub: &TestHub| {
+        let client = register(hub).await;
+        let header = json!({"alg": "Ed25519", "kid": "k1", "typ": "JWT"});
+        let jwt = assertion(&client, header, claims(hub, &client, "ed-1", 60));
+        let (status, body) = token_with(hub, &jwt).await;
+        assert_eq!(status, 200, "{body}");
+        let jwt = assertion(
+            &client,
+            json!({"alg": "ES256", "kid": "k1"}),
+            claims(hub, &client, "ed-2", 60),
+        );
+        let (_, body) = token_with(hub, &jwt).await;
+        let why = body["error_description"].as_str().unwrap();
+        assert!(
+            why.contains("does not match") && why.contains("EdDSA"),
+            "{why}"
+        );
+        let jwt = assertion(
+            &client,
+            json!({"alg": "Ed25519", "kid": "nope"}),
+            claims(hub, &client, "ed-3", 60),
+        );
+        let (_, body) = token_with(hub, &jwt).await;
+        let why = body["error_description"].as_str().unwrap();
+        assert!(why.contains("no registered key has kid \"nope\""), "{why}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn bad_assertions_are_refused() {
     on_every_backend(async |hub: &TestHub| {
