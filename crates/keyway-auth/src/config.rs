@@ -1,27 +1,6 @@
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::keys::SigningAlg;
 
-/// The time source of every rule with an expiry. Milliseconds since the Unix epoch.
-pub trait Clock: Send + Sync + 'static {
-    fn now_ms(&self) -> i64;
-
-    fn now_secs(&self) -> i64 {
-        self.now_ms().div_euclid(1000)
-    }
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or_default()
-    }
-}
+pub use keyway_kernel::{Clock, SystemClock};
 
 /// Lifetimes and policy of the authorization server. Durations are in seconds unless named `_ms`.
 #[derive(Debug, Clone)]

@@ -1,44 +1,9 @@
 use std::fmt;
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-/// Where random bytes come from. Logic takes this as a parameter so tests can be repeatable.
-pub trait Entropy: Send + Sync + 'static {
-    fn fill(&self, dest: &mut [u8]);
-}
-
-/// The operating system's CSPRNG (through aws-lc).
-#[derive(Debug, Default, Clone)]
-pub struct SystemEntropy(SystemRandom);
-
-impl Entropy for SystemEntropy {
-    fn fill(&self, dest: &mut [u8]) {
-        // aws-lc's system RNG fails only when the OS cannot supply entropy at all; continuing
-        // with predictable bytes would be worse than stopping.
-        #[allow(clippy::expect_used)]
-        self.0.fill(dest).expect("operating system RNG failed");
-    }
-}
-
-/// `bytes` random bytes, base64url without padding (32 bytes → 43 characters, 256 bits).
-pub fn random_token(entropy: &dyn Entropy, bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    entropy.fill(&mut buf);
-    let token = URL_SAFE_NO_PAD.encode(&buf);
-    buf.zeroize();
-    token
-}
-
-/// `bytes` random bytes as lowercase hex (identifiers people copy into commands).
-pub fn random_hex(entropy: &dyn Entropy, bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    entropy.fill(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use keyway_kernel::{Entropy, SystemEntropy, random_hex, random_token};
 
 /// Lowercase hex SHA-256: how high-entropy secrets and tokens are stored.
 pub fn sha256_hex(input: &str) -> String {

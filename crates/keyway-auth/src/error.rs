@@ -111,6 +111,8 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error("key file error: {0}")]
     KeyFile(#[from] std::io::Error),
+    #[error(transparent)]
+    PrivateFile(#[from] keyway_kernel::PrivateFileError),
     #[error("crypto error: {0}")]
     Crypto(String),
 }

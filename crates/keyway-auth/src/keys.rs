@@ -5,8 +5,8 @@
 //! JWK and the life cycle, so the CLI can rotate while the hub runs and the hub picks it up on
 //! its next reload.
 
+use keyway_kernel::PrivateFileError;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -147,7 +147,8 @@ impl KeyRing {
             published.push(jwk);
             match record.state {
                 KeyState::Current => {
-                    let der = std::fs::read(self.key_path(&record.kid))?;
+                    // A signing key others can read is refused, as OpenSSH refuses such keys.
+                    let der = keyway_kernel::read_private_file(&self.key_path(&record.kid))?;
                     signer = Some(Arc::new(
                         SigningKey::from_pkcs8(&record.alg, &record.kid, &der).map_err(crypto)?,
                     ));
@@ -287,56 +288,11 @@ fn crypto(err: JoseError) -> AdminError {
 
 /// Creates the hub's data directory readable by its owner only: it holds the database (with
 /// secret digests) and the private signing keys.
-pub fn create_data_dir(dir: &Path) -> std::io::Result<()> {
-    let existed = dir.exists();
-    std::fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    if !existed {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
+pub fn create_data_dir(dir: &Path) -> Result<(), PrivateFileError> {
+    keyway_kernel::create_private_dir(dir)
 }
 
-/// Writes a secret file so that it is never visible half-written or with loose permissions:
-/// created 0600 under a temporary name, fsynced, then renamed into place.
-pub fn write_private_file(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[cfg(unix)]
-    #[test]
-    fn private_files_are_0600() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keys").join("k.p8");
-        write_private_file(&dir.path().join("keys"), &path, b"secret").unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-    }
+/// Writes a secret file atomically, 0600 (see [`keyway_kernel::write_private_file`]).
+pub fn write_private_file(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), PrivateFileError> {
+    keyway_kernel::write_private_file(dir, path, bytes)
 }

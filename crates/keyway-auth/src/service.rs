@@ -120,6 +120,16 @@ impl AuthService {
         self.entropy.as_ref()
     }
 
+    /// The clock, shared (components that outlive a call, such as the toki layer).
+    pub fn clock_source(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    /// The entropy source, shared.
+    pub fn entropy_source(&self) -> Arc<dyn Entropy> {
+        self.entropy.clone()
+    }
+
     /// Periodic upkeep: picks up key changes made by the CLI, rotates keys when due, and reloads
     /// the access-token revocation list.
     pub async fn maintain(&self) -> Result<(), AdminError> {

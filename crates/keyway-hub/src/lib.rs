@@ -197,27 +197,10 @@ async fn open_data(
         store,
         schemas.clone(),
         Arc::new(move || clock_source.clock().now_ms()),
-        Arc::new(move || uuid_v4(id_source.entropy())),
+        Arc::new(move || keyway_kernel::uuid_v4(id_source.entropy())),
     );
     keyway_data::sync_tables(auth.store(), &schemas, service.dialect(), allow_drop).await?;
     Ok(service)
-}
-
-/// A random (version 4) UUID.
-fn uuid_v4(entropy: &dyn Entropy) -> String {
-    let mut b = [0u8; 16];
-    entropy.fill(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
 }
 
 /// Background upkeep: key reloads and scheduled rotation, revocation list, purging.
@@ -254,6 +237,8 @@ pub enum HubError {
     Schema(#[from] keyway_data::SchemaError),
     #[error("data tables: {0}")]
     Tables(#[from] keyway_data::TableError),
+    #[error(transparent)]
+    PrivateFile(#[from] keyway_kernel::PrivateFileError),
     #[error("configuration: {0}")]
     Config(String),
     #[error("toki identity: {0}")]

@@ -60,26 +60,32 @@ pub fn hub_identity(
 
 fn load_or_create_key(data_dir: &Path, entropy: &dyn Entropy) -> Result<TokiKeyPair, HubError> {
     let path: PathBuf = data_dir.join(KEY_FILE);
-    match std::fs::read(&path) {
-        Ok(der) => TokiKeyPair::from_pkcs8(&der).map_err(HubError::Toki),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            let key = TokiKeyPair::generate(&AuthEntropy(entropy)).map_err(HubError::Toki)?;
-            let der = key.to_pkcs8().map_err(HubError::Toki)?;
-            // Written complete (0600, fsynced) under a name of this process, then linked into
-            // place: a link never replaces, so when two processes start at once one key wins
-            // and both use it.
-            let mine = data_dir.join(format!("{KEY_FILE}.{}", std::process::id()));
-            keyway_auth::write_private_file(data_dir, &mine, &der)?;
-            let linked = std::fs::hard_link(&mine, &path);
-            let _ = std::fs::remove_file(&mine);
-            match linked {
-                Ok(()) => Ok(key),
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let der = std::fs::read(&path)?;
-                    TokiKeyPair::from_pkcs8(&der).map_err(HubError::Toki)
-                }
-                Err(err) => Err(HubError::Io(err)),
-            }
+    if !path.exists() {
+        return create_key(data_dir, &path, entropy);
+    }
+    // A key others can read is refused (it signs the hub's toki answers).
+    let der = keyway_kernel::read_private_file(&path)?;
+    TokiKeyPair::from_pkcs8(&der).map_err(HubError::Toki)
+}
+
+fn create_key(
+    data_dir: &Path,
+    path: &Path,
+    entropy: &dyn Entropy,
+) -> Result<TokiKeyPair, HubError> {
+    let key = TokiKeyPair::generate(entropy).map_err(HubError::Toki)?;
+    let der = key.to_pkcs8().map_err(HubError::Toki)?;
+    // Written complete (0600, fsynced) under a name of this process, then linked into place:
+    // a link never replaces, so when two processes start at once one key wins and both use it.
+    let mine = data_dir.join(format!("{KEY_FILE}.{}", std::process::id()));
+    keyway_auth::write_private_file(data_dir, &mine, &der)?;
+    let linked = std::fs::hard_link(&mine, path);
+    let _ = std::fs::remove_file(&mine);
+    match linked {
+        Ok(()) => Ok(key),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            let der = keyway_kernel::read_private_file(path)?;
+            TokiKeyPair::from_pkcs8(&der).map_err(HubError::Toki)
         }
         Err(err) => Err(HubError::Io(err)),
     }
@@ -98,8 +104,8 @@ impl HubToki {
             CachedPeerKeys::with_source(StorePeers(auth.clone()), PEER_TTL, UNKNOWN_PEER_TTL);
         let layer = TokiLayer::builder(service.clone(), key, peers.clone())
             .resolver(peers)
-            .clock(Arc::new(AuthClock(auth.clone())))
-            .entropy(Arc::new(HubEntropy(auth.clone())))
+            .clock(auth.clock_source())
+            .entropy(auth.entropy_source())
             .body_limit(TOKI_BODY_LIMIT)
             .activity(feed_activity_map(map.clone(), auth.clone()))
             .build();
@@ -137,33 +143,6 @@ impl PeerSource for StorePeers {
                 scope: peer.scope,
             }))
         })
-    }
-}
-
-/// The hub's entropy source (a test's too) as toki's, borrowed (key creation)…
-struct AuthEntropy<'a>(&'a dyn Entropy);
-
-impl keyway_toki::Entropy for AuthEntropy<'_> {
-    fn fill(&self, dest: &mut [u8]) {
-        self.0.fill(dest);
-    }
-}
-
-/// …and owned (the layer's handshakes).
-struct HubEntropy(Arc<AuthService>);
-
-impl keyway_toki::Entropy for HubEntropy {
-    fn fill(&self, dest: &mut [u8]) {
-        self.0.entropy().fill(dest);
-    }
-}
-
-/// The hub's clock (a test's manual clock too) as toki's.
-struct AuthClock(Arc<AuthService>);
-
-impl keyway_toki::Clock for AuthClock {
-    fn now_ms(&self) -> i64 {
-        self.0.clock().now_ms()
     }
 }
 

@@ -1,3 +1,4 @@
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -67,6 +68,9 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
         let store = match backend {
             Backend::Sqlite => {
+                if let Some(path) = sqlite_file(&url) {
+                    keep_private(&path)?;
+                }
                 let writer = sqlite_pool(&options, 1, WRITER_CACHE_KIB).await?;
                 // For a new file only (before WAL mode writes its header): linking dirties pages
                 // at random and 16 KiB pages were ~10% faster than 4 KiB (64 KiB no better).
@@ -163,6 +167,57 @@ fn normalise_url(backend: Backend, url: &str) -> String {
     }
 }
 
+/// The file of a `sqlite:` URL (none for in-memory databases).
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| PathBuf::from(path))
+}
+
+/// The database holds secret digests and linkage data: a new file is created 0600 before
+/// SQLite opens it (its `-wal` and `-shm` files take the database file's mode), and an
+/// existing one that others can read is made private, with a warning.
+fn keep_private(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => return Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            // Let SQLite report a missing directory or a read-only place in its own words.
+            Err(_) => return Ok(()),
+        }
+        for file in [
+            path.to_path_buf(),
+            PathBuf::from(format!("{}-wal", path.display())),
+            PathBuf::from(format!("{}-shm", path.display())),
+        ] {
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %file.display(),
+                    mode = format!("{mode:04o}"),
+                    "the database file was readable by others; making it private (0600)"
+                );
+                keyway_kernel::restrict_to_owner(&file)?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// SQLite page caches. The writer's must hold every page a linking chunk dirties (100,000
 /// records insert at random places into the hash and UUID B-trees of a large table): a page
 /// evicted mid-transaction is written to the WAL twice. Memory is only taken as pages are
@@ -219,6 +274,41 @@ mod tests {
             Backend::from_url("redis://h"),
             Err(StoreError::UnsupportedUrl(_))
         ));
+    }
+
+    #[test]
+    fn sqlite_files_are_found_in_urls() {
+        assert_eq!(
+            sqlite_file("sqlite:///tmp/k.db?mode=rwc"),
+            Some(PathBuf::from("/tmp/k.db"))
+        );
+        assert_eq!(sqlite_file("sqlite:k.db"), Some(PathBuf::from("k.db")));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://h/db"), None);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_database_and_its_wal_are_private_and_an_open_one_is_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyway.db");
+        let url = format!("sqlite://{}", path.display());
+        let store = Store::open(&url).await.unwrap();
+        store.close().await;
+        let mode = |p: &str| {
+            std::fs::metadata(dir.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("keyway.db"), 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let store = Store::open(&url).await.unwrap();
+        assert_eq!(mode("keyway.db"), 0o600);
+        assert_eq!(mode("keyway.db-wal"), 0o600);
+        store.close().await;
     }
 
     #[test]

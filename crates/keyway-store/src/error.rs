@@ -15,6 +15,9 @@ pub enum StoreError {
     /// A stored value could not be read back (a corrupt or hand-edited row).
     #[error("corrupt stored value in {0}")]
     Corrupt(&'static str),
+    /// The SQLite file could not be created or kept private.
+    #[error(transparent)]
+    PrivateFile(#[from] keyway_kernel::PrivateFileError),
 }
 
 impl StoreError {

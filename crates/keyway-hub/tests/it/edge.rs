@@ -223,3 +223,44 @@ async fn parallel_wrong_passwords_are_checked_only_within_the_budget() {
     assert!(checked <= 5, "{checked} passwords checked: {statuses:?}");
     hub.finish().await;
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn secret_files_are_private_and_loose_ones_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let options = keyway_hub::HubOptions {
+        data_dir: dir.path().join("data"),
+        database_url: format!("sqlite://{}", dir.path().join("data/keyway.db").display()),
+        auth: keyway_auth::AuthConfig::new("http://127.0.0.1:1"),
+        schemas: None,
+        allow_drop_columns: false,
+        link_rule_priority: None,
+        trusted_proxies: Vec::new(),
+    };
+    let hub = keyway_hub::Hub::open(&options).await.unwrap();
+    hub.state.auth.store().close().await;
+    drop(hub);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let data = dir.path().join("data");
+    assert_eq!(mode(&data.join("keyway.db")), 0o600, "the database");
+    let keys: Vec<_> = std::fs::read_dir(data.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!keys.is_empty());
+    for key in &keys {
+        assert_eq!(mode(key), 0o600, "{}", key.display());
+    }
+    assert_eq!(mode(&data.join(keyway_hub::TOKI_KEY_FILE)), 0o600);
+    // A signing key others can read stops the hub, naming the file.
+    std::fs::set_permissions(&keys[0], std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = match keyway_hub::Hub::open(&options).await {
+        Ok(_) => panic!("a 0644 signing key was loaded"),
+        Err(err) => err.to_string(),
+    };
+    assert!(
+        err.contains(&keys[0].display().to_string()) && err.contains("0644"),
+        "{err}"
+    );
+}
