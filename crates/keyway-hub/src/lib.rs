@@ -16,11 +16,11 @@ mod link;
 mod metrics;
 mod oauth;
 mod pages;
+mod serve;
 mod toki_calls;
 mod toki_peers;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +36,7 @@ pub use activity::{ActivityMap, CallEvent, Snapshot};
 pub use client_address::TrustedProxies;
 pub use keyway_toki_http::HELLO_PATH as TOKI_HELLO_PATH;
 pub use oauth::discovery::{authorization_server_metadata, openid_configuration};
+pub use serve::ConnectionLimits;
 pub use toki_calls::{HUB_TOKI, HubToki, KEY_FILE as TOKI_KEY_FILE, TOKI_BODY_LIMIT, hub_identity};
 
 /// Largest request body accepted anywhere (forms and JSON are small; this stops floods).
@@ -55,6 +56,8 @@ pub struct HubOptions {
     pub link_rule_priority: Option<Vec<keyway_link::Rule>>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`ADDR` or `ADDR/PREFIX`).
     pub trusted_proxies: Vec<String>,
+    /// Header-read timeout and connection cap of the HTTP server.
+    pub connections: ConnectionLimits,
 }
 
 /// Shared state of every handler.
@@ -76,6 +79,7 @@ pub struct AppState {
 /// A started hub: its state and router, ready to serve.
 pub struct Hub {
     pub state: AppState,
+    limits: ConnectionLimits,
 }
 
 impl Hub {
@@ -123,6 +127,7 @@ impl Hub {
         let activity = Arc::new(ActivityMap::default());
         let toki = HubToki::start(&options.data_dir, &auth, &activity)?;
         Ok(Hub {
+            limits: options.connections,
             state: AppState {
                 auth,
                 link: Arc::new(link),
@@ -169,13 +174,7 @@ impl Hub {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), HubError> {
         let upkeep = tokio::spawn(upkeep(self.state.auth.clone()));
-        let app = self.router();
-        let result = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let result = serve::serve(listener, self.router(), self.limits, shutdown).await;
         upkeep.abort();
         self.state.auth.store().close().await;
         result.map_err(HubError::Io)

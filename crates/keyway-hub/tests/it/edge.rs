@@ -237,6 +237,7 @@ async fn secret_files_are_private_and_loose_ones_are_refused() {
         allow_drop_columns: false,
         link_rule_priority: None,
         trusted_proxies: Vec::new(),
+        connections: keyway_hub::ConnectionLimits::default(),
     };
     let hub = keyway_hub::Hub::open(&options).await.unwrap();
     hub.state.auth.store().close().await;
@@ -254,13 +255,81 @@ async fn secret_files_are_private_and_loose_ones_are_refused() {
     }
     assert_eq!(mode(&data.join(keyway_hub::TOKI_KEY_FILE)), 0o600);
     // A signing key others can read stops the hub, naming the file.
-    std::fs::set_permissions(&keys[0], std::fs::Permissions::from_mode(0o644)).unwrap();
+    for key in &keys {
+        std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let err = match keyway_hub::Hub::open(&options).await {
         Ok(_) => panic!("a 0644 signing key was loaded"),
         Err(err) => err.to_string(),
     };
+    let named = keys.iter().any(|k| err.contains(&k.display().to_string()));
+    assert!(named && err.contains("0644"), "{err}");
+}
+
+/// Idle and slow-header connections are closed after the header-read timeout, and a full
+/// house of them does not keep a real client out for longer than that.
+#[tokio::test]
+async fn idle_and_slow_header_connections_are_closed() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let options = keyway_hub::HubOptions {
+        data_dir: dir.path().to_path_buf(),
+        database_url: format!("sqlite://{}", dir.path().join("keyway.db").display()),
+        auth: keyway_auth::AuthConfig::new(&format!("http://{addr}")),
+        schemas: None,
+        allow_drop_columns: false,
+        link_rule_priority: None,
+        trusted_proxies: Vec::new(),
+        connections: keyway_hub::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(1),
+            max_connections: 20,
+            drain_timeout: Duration::from_secs(1),
+        },
+    };
+    let hub = keyway_hub::Hub::open(&options).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(hub.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    // Twenty idle sockets and one that sends half a request head fill every slot.
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // The server closes them: reads end (EOF or reset) instead of hanging.
+    for socket in idle.iter_mut().take(3) {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buf)).await;
+        assert!(read.is_ok(), "an idle connection was kept open");
+    }
+    // A real client gets its answer once the idle ones are gone.
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        http().get(format!("http://{addr}/healthz")).send(),
+    )
+    .await
+    .expect("the hub stayed full of idle connections")
+    .unwrap();
+    assert_eq!(answer.status(), 200);
+    // A kept-alive connection that goes quiet is closed too.
+    let mut kept = tokio::net::TcpStream::connect(addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), kept.read_to_end(&mut seen)).await;
     assert!(
-        err.contains(&keys[0].display().to_string()) && err.contains("0644"),
-        "{err}"
+        closed.is_ok(),
+        "an idle kept-alive connection was kept open"
     );
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"));
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
 }

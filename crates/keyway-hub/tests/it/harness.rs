@@ -149,6 +149,7 @@ impl TestHub {
                 allow_drop_columns: false,
                 link_rule_priority: None,
                 trusted_proxies: Vec::new(),
+                connections: keyway_hub::ConnectionLimits::default(),
             },
             clock.clone(),
             Arc::new(SystemEntropy::default()),

@@ -22,6 +22,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
         allow_drop_columns: args.allow_drop_columns,
         link_rule_priority: settings.file.link.priority()?,
         trusted_proxies: args.trusted_proxy.clone(),
+        connections: keyway_hub::ConnectionLimits::default(),
     };
     let hub = Hub::open(&options)
         .await
