@@ -7,8 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+#[cfg(feature = "server")]
 use axum::extract::{MatchedPath, Request};
+#[cfg(feature = "server")]
 use axum::middleware::Next;
+#[cfg(feature = "server")]
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -193,6 +196,7 @@ async fn send(hub: &HubSession, batch: &EventBatch) -> Result<(), crate::TokiHtt
 #[derive(Debug, Clone)]
 pub struct RouteTemplate(pub String);
 
+#[cfg(feature = "server")]
 /// Middleware for `Router::route_layer(axum::middleware::from_fn(remember_route))`: keeps ids
 /// out of reported routes (and the hub's per-route counts bounded).
 pub async fn remember_route(request: Request, next: Next) -> Response {

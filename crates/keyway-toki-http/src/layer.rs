@@ -11,7 +11,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::OriginalUri;
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use keyway_toki::{
@@ -23,7 +23,7 @@ use tower::{Layer, Service};
 
 use crate::activity::{ActivitySink, CallEvent, RouteTemplate};
 use crate::peers::PeerResolver;
-use crate::wire::{HELLO_PATH, MAX_HANDSHAKE_BODY, OCTET_STREAM, problem, refusal};
+use crate::wire::{HELLO_PATH, MAX_HANDSHAKE_BODY, OCTET_STREAM, challenge, status_for};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -600,4 +600,37 @@ fn precheck_hello(shared: &Shared, wire: &[u8]) -> Result<(), TokiError> {
         .toki_key(&hello.caller)
         .ok_or(TokiError::UnknownPeer)?;
     key.verify(&hello.signature_input(), &hello.signature)
+}
+
+/// An RFC 9457 problem response.
+pub(crate) fn problem(status: StatusCode, detail: &str) -> Response<Body> {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    })
+    .to_string();
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    response
+}
+
+/// The answer to a refused token or hello: 401 (or 503) with the challenge naming the rule.
+pub(crate) fn refusal(error: &TokiError) -> Response<Body> {
+    let status = status_for(error);
+    let mut response = problem(status, &error.to_string());
+    if let Ok(value) = HeaderValue::from_str(&challenge(error)) {
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }

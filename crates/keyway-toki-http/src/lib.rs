@@ -65,17 +65,21 @@ mod activity;
 mod client;
 mod error;
 mod hub;
+#[cfg(feature = "server")]
 mod layer;
 mod peers;
 mod wire;
 
+#[cfg(feature = "server")]
+pub use activity::remember_route;
 pub use activity::{
     ActivitySink, CallEvent, DropCount, EVENTS_PATH, EventBatch, ReporterConfig, RouteTemplate,
-    remember_route, spawn_reporter,
+    spawn_reporter,
 };
 pub use client::{TokiClient, TokiClientBuilder, TokiResponse};
 pub use error::TokiHttpError;
 pub use hub::{HubCredentials, HubPeerKeys, HubPeerSource, HubSession, PEERS_PATH, TOKEN_PATH};
+#[cfg(feature = "server")]
 pub use layer::{Authorize, TokiLayer, TokiLayerBuilder, TokiService};
 pub use peers::{CachedPeerKeys, Peer, PeerLookup, PeerResolver, PeerSource};
 pub use wire::{CONTENT_DIGEST, HELLO_PATH, challenge, challenge_error, status_for};

@@ -1,9 +1,7 @@
 //! What both HTTP sides agree on: the handshake endpoint, the challenge header and the error
 //! responses (docs/toki.md, "HTTP binding").
 
-use axum::body::Body;
-use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderValue, Response, StatusCode};
+use http::StatusCode;
 use keyway_toki::TokiError;
 
 /// Where the layer answers a `Hello` (raw bytes, `application/octet-stream`) with a `Welcome`.
@@ -43,39 +41,6 @@ pub fn challenge_error(value: &str) -> Option<&str> {
     let start = rest.find("error=\"")? + "error=\"".len();
     let end = rest[start..].find('"')? + start;
     Some(&rest[start..end])
-}
-
-/// An RFC 9457 problem response.
-pub(crate) fn problem(status: StatusCode, detail: &str) -> Response<Body> {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("Error"),
-        "status": status.as_u16(),
-        "detail": detail,
-    })
-    .to_string();
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    response
-}
-
-/// The answer to a refused token or hello: 401 (or 503) with the challenge naming the rule.
-pub(crate) fn refusal(error: &TokiError) -> Response<Body> {
-    let status = status_for(error);
-    let mut response = problem(status, &error.to_string());
-    if let Ok(value) = HeaderValue::from_str(&challenge(error)) {
-        response.headers_mut().insert(WWW_AUTHENTICATE, value);
-    }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
 }
 
 #[cfg(test)]
