@@ -100,6 +100,7 @@ impl HubToki {
     ) -> Result<HubToki, HubError> {
         let (service, key) = hub_identity(data_dir, &auth.config().issuer, auth.entropy())?;
         let public_key = key.public_key();
+        map.remember_names([(service.as_str().to_string(), "keyway hub".to_string())]);
         let peers =
             CachedPeerKeys::with_source(StorePeers(auth.clone()), PEER_TTL, UNKNOWN_PEER_TTL);
         let layer = TokiLayer::builder(service.clone(), key, peers.clone())
@@ -155,8 +156,11 @@ fn feed_activity_map(map: Arc<ActivityMap>, auth: Arc<AuthService>) -> ActivityS
         let mut batch = Vec::with_capacity(500);
         let mut reported_drops = 0;
         while events.recv_many(&mut batch, 500).await > 0 {
-            let converted: Vec<activity::CallEvent> =
+            let mut converted: Vec<activity::CallEvent> =
                 batch.drain(..).map(activity::CallEvent::from).collect();
+            if let Err(err) = activity::identify(&auth, &map, &mut converted).await {
+                tracing::warn!(error = %err.description, "naming the hub's callers failed");
+            }
             for event in &converted {
                 activity::record_metrics(event);
             }

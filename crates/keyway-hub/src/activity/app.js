@@ -16,6 +16,10 @@
     return node;
   }
 
+  function label(snapshot, id) {
+    return (snapshot.names && snapshot.names[id]) || id;
+  }
+
   function draw(snapshot) {
     const width = svg.clientWidth || 800;
     const height = svg.clientHeight || 460;
@@ -47,12 +51,14 @@
       group.appendChild(el('text', { x: (x1 + x2) / 2 + 2 * dx, y: (y1 + y2) / 2 + 2 * dy, 'text-anchor': 'middle' }, label));
       svg.appendChild(group);
     }
-    for (const name of snapshot.nodes) {
-      const [x, y] = place[name];
-      const group = el('g', { class: name === UNVERIFIED ? 'node unverified' : 'node' });
-      group.setAttribute('data-node', name);
+    for (const id of snapshot.nodes) {
+      const [x, y] = place[id];
+      const group = el('g', { class: id === UNVERIFIED ? 'node unverified' : 'node' });
+      group.setAttribute('data-node', id);
+      // The registered name is shown; the client id appears on hover.
+      group.appendChild(el('title', {}, id));
       group.appendChild(el('circle', { cx: x, cy: y, r: 16 }));
-      group.appendChild(el('text', { x, y: y + 32, 'text-anchor': 'middle' }, name));
+      group.appendChild(el('text', { x, y: y + 32, 'text-anchor': 'middle' }, label(snapshot, id)));
       svg.appendChild(group);
     }
     if (snapshot.nodes.length === 0) {
@@ -66,9 +72,12 @@
     for (const f of snapshot.failures) {
       const row = document.createElement('tr');
       const when = new Date(f.ts_ms).toISOString().replace('T', ' ').slice(0, 23);
-      for (const text of [when, f.caller || '?', f.callee, f.method + ' ' + f.route, String(f.status), f.code]) {
+      const cells = [[when], [f.caller ? label(snapshot, f.caller) : '?', f.caller],
+        [label(snapshot, f.callee), f.callee], [f.method + ' ' + f.route], [String(f.status)], [f.code]];
+      for (const [text, id] of cells) {
         const cell = document.createElement('td');
         cell.textContent = text;
+        if (id) cell.title = id;
         row.appendChild(cell);
       }
       failures.appendChild(row);

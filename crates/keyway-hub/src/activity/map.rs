@@ -2,7 +2,7 @@
 //! the latest verification failures. Bounded: at most [`MAX_EDGES`] edges (idle ones are
 //! forgotten first) and [`MAX_FAILURES`] failures.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -82,6 +82,8 @@ pub struct Snapshot {
     pub now_ms: i64,
     pub window_s: i64,
     pub nodes: Vec<String>,
+    /// The registered name of each node that has one (pages show names, ids on hover).
+    pub names: BTreeMap<String, String>,
     pub edges: Vec<Edge>,
     pub failures: Vec<Failure>,
     pub events_total: u64,
@@ -94,6 +96,8 @@ pub struct Snapshot {
 #[derive(Default)]
 struct State {
     edges: HashMap<(String, String), EdgeWindow>,
+    /// Registered names of ids seen on edges (bounded: pruned to the live edges' ids).
+    names: HashMap<String, String>,
     failures: VecDeque<Failure>,
     events_total: u64,
     reporter_dropped_total: u64,
@@ -109,6 +113,23 @@ fn is_error(event: &CallEvent) -> bool {
 }
 
 impl ActivityMap {
+    /// Remembers registered names for ids; ids no longer on any edge are forgotten first.
+    pub fn remember_names(&self, names: impl IntoIterator<Item = (String, String)>) {
+        let Ok(mut state) = self.0.lock() else {
+            return;
+        };
+        for (id, name) in names {
+            if state.names.len() >= 2 * MAX_EDGES && !state.names.contains_key(&id) {
+                let State { edges, names, .. } = &mut *state;
+                names.retain(|known, _| edges.keys().any(|(a, b)| a == known || b == known));
+                if names.len() >= 2 * MAX_EDGES {
+                    continue;
+                }
+            }
+            state.names.insert(id, name);
+        }
+    }
+
     /// Adds a reporter's batch (its events already checked to be its own).
     pub fn ingest(&self, events: &[CallEvent], reporter_dropped: u64, now_ms: i64) {
         let Ok(mut state) = self.0.lock() else {
@@ -172,6 +193,7 @@ impl ActivityMap {
                 now_ms,
                 window_s: WINDOW_MS / 1000,
                 nodes: Vec::new(),
+                names: BTreeMap::new(),
                 edges: Vec::new(),
                 failures: Vec::new(),
                 events_total: 0,
@@ -196,9 +218,14 @@ impl ActivityMap {
             .iter()
             .flat_map(|e| [e.caller.clone(), e.callee.clone()])
             .collect();
+        let names = nodes
+            .iter()
+            .filter_map(|id| Some((id.clone(), state.names.get(id)?.clone())))
+            .collect();
         Snapshot {
             now_ms,
             window_s: WINDOW_MS / 1000,
+            names,
             nodes: nodes.into_iter().collect(),
             edges,
             failures: state.failures.iter().rev().cloned().collect(),

@@ -94,7 +94,7 @@ async fn ingest(
             other.callee
         )));
     }
-    keep_registered_callers(&state, &mut batch.events).await?;
+    identify(&state.auth, &state.activity, &mut batch.events).await?;
     for event in &batch.events {
         record_metrics(event);
     }
@@ -109,29 +109,38 @@ async fn ingest(
 
 /// A caller named in an event is the reporter's word; only registered clients may name an
 /// edge or a metric label (so the label sets stay those of the registry). Others are kept as
-/// unverified callers.
-async fn keep_registered_callers(
-    state: &AppState,
+/// unverified callers. The registered names of callers and callees go to the map, which
+/// shows them instead of ids.
+pub(crate) async fn identify(
+    auth: &keyway_auth::AuthService,
+    map: &ActivityMap,
     events: &mut [CallEvent],
-) -> Result<(), ApiError> {
-    let mut known: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+) -> Result<(), keyway_auth::OAuthError> {
+    let mut known: std::collections::HashMap<String, Option<String>> =
+        std::collections::HashMap::new();
     for event in events.iter_mut() {
-        let Some(caller) = &event.caller else {
-            continue;
-        };
-        let registered = match known.get(caller) {
-            Some(registered) => *registered,
-            None if known.len() >= MAX_CALLERS_PER_BATCH => false,
-            None => {
-                let registered = state.auth.client(caller).await?.is_some();
-                known.insert(caller.clone(), registered);
-                registered
+        for (id, is_caller) in [
+            (event.caller.clone(), true),
+            (Some(event.callee.clone()), false),
+        ] {
+            let Some(id) = id else {
+                continue;
+            };
+            let name = match known.get(&id) {
+                Some(name) => name.clone(),
+                None if known.len() >= MAX_CALLERS_PER_BATCH => None,
+                None => {
+                    let name = auth.client(&id).await?.map(|c| c.name.clone());
+                    known.insert(id.clone(), name.clone());
+                    name
+                }
+            };
+            if is_caller && name.is_none() {
+                event.caller = None;
             }
-        };
-        if !registered {
-            event.caller = None;
         }
     }
+    map.remember_names(known.into_iter().filter_map(|(id, name)| Some((id, name?))));
     Ok(())
 }
 

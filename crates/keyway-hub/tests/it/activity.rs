@@ -153,6 +153,9 @@ async fn reported_events_become_edges_metrics_and_a_stream() {
     assert!((50.0..=60.0).contains(&p50), "{p50}");
     assert!((99.0..=118.0).contains(&p99), "{p99}");
     assert!(edge(&snapshot, "(unverified)", &ledger).is_some());
+    // Nodes carry their registered names (the page shows them, ids on hover).
+    assert_eq!(snapshot["names"][orders], "test client", "{snapshot}");
+    assert_eq!(snapshot["names"][&ledger], "test client");
     assert_eq!(snapshot["failures"][0]["code"], "bad_mac");
     assert_eq!(snapshot["reporter_dropped_total"], 3);
     let anonymous = http()
