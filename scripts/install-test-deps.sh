@@ -2,7 +2,8 @@
 # Installs what keyway's interop tests (crates/keyway/tests/it) need beyond the Rust toolchain:
 #   - Python: authlib, requests, pyjwt[crypto], jwcrypto (pinned), only if not importable;
 #   - Chromium at /usr/bin/chromium (Debian package), only if missing;
-#   - Node and playwright-core for the browser test (npm ci), only if node_modules is missing;
+#   - Node, playwright-core and openid-client for the browser and OAuth client tests (npm ci),
+#     only if either module is missing;
 #   - schemathesis (pinned) in its own virtualenv, only if that venv lacks it.
 # Safe to rerun: every step checks first and does nothing when its dependency is there.
 #
@@ -83,8 +84,8 @@ fi
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
 fi
-if [ -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
-    say "playwright-core present ($BROWSER_DIR/node_modules)"
+if [ -d "$BROWSER_DIR/node_modules/playwright-core" ] && [ -d "$BROWSER_DIR/node_modules/openid-client" ]; then
+    say "playwright-core and openid-client present ($BROWSER_DIR/node_modules)"
 else
     say "npm ci in $BROWSER_DIR"
     # playwright-core never downloads browsers; the test uses the system Chromium.

@@ -63,6 +63,14 @@ fn python_missing() -> Option<String> {
     })
 }
 
+fn node_module_missing(module: &str) -> Option<String> {
+    if !succeeds("node", &["--version"]) {
+        return Some("node is not installed".into());
+    }
+    let dir = interop_dir("browser").join("node_modules").join(module);
+    (!dir.is_dir()).then(|| format!("{} is missing (npm ci)", dir.display()))
+}
+
 fn browser_missing() -> Option<String> {
     if !succeeds("node", &["--version"]) {
         return Some("node is not installed".into());
@@ -209,4 +217,52 @@ fn browser_login_consent_allow_and_deny() {
             path.display()
         );
     }
+}
+
+/// openid-client (npm) signs Ed25519 client assertions as `alg: Ed25519` (RFC 9864) by
+/// default: it must authenticate, get a token, introspect and revoke it, unmodified.
+#[test]
+fn openid_client_private_key_jwt_ed25519() {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    if !available(
+        "openid_client_private_key_jwt_ed25519",
+        node_module_missing("openid-client"),
+    ) {
+        return;
+    }
+    let hub = Hub::start();
+    let mut seed = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut seed).expect("random seed");
+    let pair = Ed25519KeyPair::from_seed_unchecked(&seed).expect("Ed25519 key");
+    let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let public =
+        serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "oc1", "x": x}]});
+    let dir = tempfile::tempdir().expect("temp dir");
+    let jwks = dir.path().join("client.jwks.json");
+    std::fs::write(&jwks, public.to_string()).expect("write JWKS");
+    let client = hub.create_client(
+        "openid-client",
+        &["client_credentials"],
+        "read",
+        &["--jwks-file", &jwks.display().to_string()],
+    );
+    let private = serde_json::json!({
+        "kty": "OKP", "crv": "Ed25519", "kid": "oc1", "x": x, "d": URL_SAFE_NO_PAD.encode(seed),
+    });
+    let browser = interop_dir("browser");
+    let mut command = Command::new("node");
+    command
+        .arg(browser.join("openid_client.mjs"))
+        .current_dir(&browser);
+    run_script(
+        &hub,
+        "browser/openid_client.mjs",
+        &mut command,
+        &[
+            ("KEYWAY_CLIENT_ID", str_field(&client, "client_id")),
+            ("KEYWAY_PRIVATE_JWK", &private.to_string()),
+        ],
+    );
 }
