@@ -7,6 +7,11 @@ use std::path::Path;
 
 use crate::harness::{free_port, keyway, poll, stdout_of};
 
+/// The `openssl` program the key-format test runs (`KEYWAY_OPENSSL`, default `openssl`).
+fn openssl() -> String {
+    std::env::var("KEYWAY_OPENSSL").unwrap_or_else(|_| "openssl".into())
+}
+
 struct KillOnDrop(Child);
 
 impl Drop for KillOnDrop {
@@ -348,4 +353,67 @@ fn a_killed_send_resumes_from_the_servers_last_checkpoint() {
         "{reply}"
     );
     assert!(std::fs::read(path("root/big.bin")).unwrap() == content);
+}
+
+/// Key files must be readable by standard tools: `openssl pkey` (3.0) refuses the PKCS#8 v2
+/// keyway used to write. Without openssl the test fails, unless KEYWAY_SKIP_OPENSSL=1.
+#[test]
+fn keygen_writes_keys_openssl_reads() {
+    let found = std::process::Command::new(openssl())
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var("KEYWAY_SKIP_OPENSSL").as_deref() == Ok("1") {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: keygen_writes_keys_openssl_reads: no `{}` (KEYWAY_SKIP_OPENSSL=1)",
+                openssl()
+            );
+            return;
+        }
+        panic!(
+            "`{}` was not found: install openssl, point KEYWAY_OPENSSL at it, or set \
+             KEYWAY_SKIP_OPENSSL=1 to skip this test",
+            openssl()
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let line = keygen(dir.path(), "id");
+    let key = dir.path().join("id");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let out = std::process::Command::new(openssl())
+        .args(["pkey", "-noout", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl pkey refused the key: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // openssl derives the same public key: its SubjectPublicKeyInfo ends with our 32 bytes.
+    let out = std::process::Command::new(openssl())
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let ours = line.split_whitespace().nth(1).unwrap();
+    use base64::Engine;
+    let ours = base64::engine::general_purpose::STANDARD
+        .decode(ours)
+        .unwrap();
+    assert!(
+        out.stdout.ends_with(&ours),
+        "openssl derived another public key"
+    );
 }
