@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use std::path::Path;
 
-use crate::harness::{free_port, keyway, poll, stdout_of};
+use crate::harness::{free_port, keyway, poll, run_with_timeout, stdout_of};
 
 /// The `openssl` program the key-format test runs (`KEYWAY_OPENSSL`, default `openssl`).
 fn openssl() -> String {
@@ -415,5 +415,52 @@ fn keygen_writes_keys_openssl_reads() {
     assert!(
         out.stdout.ends_with(&ours),
         "openssl derived another public key"
+    );
+}
+
+/// Connections that never send a byte (a probe held 300 open) must not keep an authorised
+/// sender out; `--handshake-timeout` closes them.
+#[test]
+fn idle_connections_do_not_lock_out_senders() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_line = keygen(dir.path(), "server");
+    std::fs::write(
+        dir.path().join("authorized_keys"),
+        keygen(dir.path(), "client"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("root")).unwrap();
+    let server_key: Vec<&str> = server_line.split_whitespace().take(2).collect();
+    let server_key = server_key.join(" ");
+    let (_server, listen) = serve(dir.path(), &[]);
+    let idle: Vec<_> = (0..300)
+        .map(|_| std::net::TcpStream::connect(&listen).unwrap())
+        .collect();
+    let (status, output) = run_with_timeout(
+        keyway()
+            .args(["transfer", "send", "--to", &listen, "--identity"])
+            .arg(dir.path().join("client"))
+            .args(["--server-key", &server_key, "--message", "hi"]),
+        Duration::from_secs(5),
+    );
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "300 idle connections kept the sender out ({status:?}): {output}"
+    );
+    drop(idle);
+
+    let (_server, listen) = serve(dir.path(), &["--handshake-timeout", "1"]);
+    let mut silent = std::net::TcpStream::connect(&listen).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let read = std::io::Read::read(&mut silent, &mut buf);
+    assert!(
+        matches!(&read, Ok(0))
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "a silent connection was not closed after --handshake-timeout 1: {read:?}"
     );
 }
