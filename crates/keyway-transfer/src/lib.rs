@@ -27,6 +27,7 @@
 mod authorized_keys;
 mod client;
 mod client_files;
+mod confined_dir;
 mod digest;
 mod error;
 mod file_body;

@@ -9,6 +9,7 @@ use keyway_transfer::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod confinement;
 mod files;
 mod handshakes;
 mod large_and_full;

@@ -121,7 +121,7 @@ async fn serve(args: TransferServeArgs, global: &GlobalArgs) -> anyhow::Result<(
                 match exec {
                     Some(cmd) => run_exec(&cmd, incoming).await,
                     None => {
-                        tracing::info!(kind = incoming.kind.as_str(), name = %incoming.name, bytes = incoming.body.len(),
+                        tracing::info!(kind = incoming.kind.as_str(), name = ?incoming.name, bytes = incoming.body.len(),
                             sender = %incoming.sender.fingerprint(), "received");
                         match &incoming.path {
                             Some(path) => Reply::new(0, format!("stored {}", path.display())),
