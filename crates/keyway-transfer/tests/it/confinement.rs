@@ -137,3 +137,33 @@ async fn a_pull_through_a_symlinked_directory_is_refused() {
         .unwrap();
     assert_eq!(std::fs::read(&local).unwrap(), b"inside");
 }
+
+/// A pull opens the file without blocking: a FIFO in the root (which a plain open would wait
+/// on for ever, holding the connection) is refused as not a regular file.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_pull_of_a_fifo_is_refused_promptly() {
+    let f = start_with("", u64::MAX).await;
+    let made = std::process::Command::new("mkfifo")
+        .arg(f.root.join("pipe"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut client = connect(&f).await;
+    let pulled = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        client.get_file("pipe", &f._dir.path().join("got"), true, |_, _| true),
+    )
+    .await
+    .expect("the pull of a FIFO hung");
+    assert!(
+        matches!(
+            pulled,
+            Err(TransferError::Refused {
+                status: refused::NOT_FOUND,
+                ..
+            })
+        ),
+        "{pulled:?}"
+    );
+}
