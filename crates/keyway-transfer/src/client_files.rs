@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
 
 use crate::client::{refusal, reply_of};
+use crate::confined_dir::open_local_part;
 use crate::digest::{FileDigest, hash_prefix};
 use crate::file_body::{BodyPart, PourError, next_part, pour};
 use crate::file_sink::FileSink;
@@ -98,8 +99,11 @@ impl Client {
             Err(refusal) => return Err(refusal),
         };
         let digest = FileDigest::new(remote_name, size);
-        let digest = hash_prefix(&part, offset, digest).await?;
-        let mut writer = FileSink::open(&part, offset, size, digest).await?;
+        let reading = part.clone();
+        let digest = hash_prefix(move || std::fs::File::open(reading), offset, digest).await?;
+        let writing = part.clone();
+        let open = move |direct| open_local_part(&writing, direct);
+        let mut writer = FileSink::open(open, offset, size, digest).await?;
         let mut received = offset;
         if !progress(received, size) {
             return Err(TransferError::Aborted);

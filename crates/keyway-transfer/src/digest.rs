@@ -27,19 +27,18 @@ impl FileDigest {
     }
 }
 
-/// Feeds the first `len` bytes of the file at `path` into `digest` (the part a resumed
+/// Feeds the first `len` bytes of the file `open` opens into `digest` (the part a resumed
 /// transfer skips), on the blocking pool.
 pub async fn hash_prefix(
-    path: &std::path::Path,
+    open: impl FnOnce() -> std::io::Result<std::fs::File> + Send + 'static,
     len: u64,
     mut digest: FileDigest,
 ) -> std::io::Result<FileDigest> {
     if len == 0 {
         return Ok(digest); // nothing to read, and the file may not exist yet
     }
-    let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let mut file = std::fs::File::open(path)?;
+        let mut file = open()?;
         hash_prefix_blocking(&mut file, len, &mut digest)?;
         Ok(digest)
     })

@@ -1,3 +1,6 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use thiserror::Error;
 
 use crate::frame::{FrameError, TransferIoError};
@@ -38,8 +41,23 @@ pub enum TransferError {
     Aborted,
     #[error("timed out: {0}")]
     Timeout(&'static str),
+    #[error("TLS handshake with {peer} abandoned: {why}")]
+    Handshake {
+        peer: SocketAddr,
+        why: HandshakeAbandoned,
+    },
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Why the server gave up on a connection before its handshake ended (docs/transfer.md,
+/// "Timeouts and limits").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum HandshakeAbandoned {
+    #[error("not completed within {0:?}")]
+    TimedOut(Duration),
+    #[error("a newer connection from the same address took its place (per-address cap)")]
+    Evicted,
 }
 
 impl From<TransferIoError> for TransferError {

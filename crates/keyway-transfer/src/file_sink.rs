@@ -8,9 +8,8 @@
 //! (a resume from an odd offset, a short write at a sync point, a file system that refuses the
 //! flag, like tmpfs), the sink carries on through the page cache, never failing for it.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
 
 use crate::digest::FileDigest;
 
@@ -71,7 +70,6 @@ impl AlignedBuffer {
 /// The file and how it is being written; moves to the blocking thread for each write.
 struct Target {
     file: File,
-    path: PathBuf,
     direct: bool,
     /// Bytes written so far (the file's logical end).
     position: u64,
@@ -114,12 +112,13 @@ impl Target {
         Ok(())
     }
 
-    /// Reopens the file through the page cache at the current position.
+    /// Goes on through the page cache at the current position: `O_DIRECT` is turned off on
+    /// the same descriptor (the file is never opened again by name: on the server, names are
+    /// only ever resolved inside the key's root, `confined_dir.rs`).
     fn leave_direct(&mut self) -> std::io::Result<()> {
-        let mut file = OpenOptions::new().write(true).open(&self.path)?;
-        file.set_len(self.position)?;
-        file.seek(SeekFrom::Start(self.position))?;
-        self.file = file;
+        crate::confined_dir::leave_direct(&self.file)?;
+        self.file.set_len(self.position)?;
+        self.file.seek(SeekFrom::Start(self.position))?;
         self.direct = false;
         Ok(())
     }
@@ -145,19 +144,19 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    /// Opens `path` for writing at `offset` (the part is cut to it); `O_DIRECT` when the
-    /// platform and the file system allow it and `offset` is aligned. `digest` has been fed
-    /// everything before `offset`; the sink feeds it the rest, up to `size` bytes in all.
+    /// Opens the part file with `open(direct)` (creating it) for writing at `offset` (the part
+    /// is cut to it); `O_DIRECT` (`direct` = true) is tried first when the platform and the
+    /// file system allow it and `offset` is aligned. `digest` has been fed everything before
+    /// `offset`; the sink feeds it the rest, up to `size` bytes in all.
     pub async fn open(
-        path: &Path,
+        open: impl Fn(bool) -> std::io::Result<File> + Send + 'static,
         offset: u64,
         size: u64,
         digest: FileDigest,
     ) -> std::io::Result<FileSink> {
         let rest = usize::try_from(size.saturating_sub(offset)).unwrap_or(usize::MAX);
         let capacity = rest.clamp(1, BUFFER).div_ceil(ALIGN) * ALIGN;
-        let path = path.to_path_buf();
-        let target = tokio::task::spawn_blocking(move || open_target(path, offset, digest))
+        let target = tokio::task::spawn_blocking(move || open_target(open, offset, digest))
             .await
             .map_err(std::io::Error::other)??;
         tracing::debug!(direct = target.direct, "receiving a file");
@@ -269,52 +268,30 @@ impl FileSink {
     }
 }
 
-fn open_target(path: PathBuf, offset: u64, digest: FileDigest) -> std::io::Result<Target> {
+fn open_target(
+    open: impl Fn(bool) -> std::io::Result<File>,
+    offset: u64,
+    digest: FileDigest,
+) -> std::io::Result<Target> {
     let aligned = offset.is_multiple_of(ALIGN as u64);
-    let direct = if aligned { open_direct(&path) } else { None };
-    let (file, direct) = match direct {
+    // A file system that refuses O_DIRECT at open (tmpfs: EINVAL) gets the page cache.
+    let direct = if cfg!(target_os = "linux") && aligned {
+        open(true).ok()
+    } else {
+        None
+    };
+    let (mut file, direct) = match direct {
         Some(file) => (file, true),
-        None => (
-            OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)?,
-            false,
-        ),
+        None => (open(false)?, false),
     };
     file.set_len(offset)?;
-    let mut file = file;
     file.seek(SeekFrom::Start(offset))?;
     Ok(Target {
         file,
-        path,
         direct,
         position: offset,
         digest,
     })
-}
-
-#[cfg(target_os = "linux")]
-fn open_direct(path: &Path) -> Option<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    // O_DIRECT: 0o40000 on x86 and most Linux ports, 0o200000 on arm and aarch64.
-    #[cfg(any(target_arch = "arm", target_arch = "aarch64"))]
-    const O_DIRECT: i32 = 0o200000;
-    #[cfg(not(any(target_arch = "arm", target_arch = "aarch64")))]
-    const O_DIRECT: i32 = 0o40000;
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .custom_flags(O_DIRECT)
-        .open(path)
-        .ok()
-}
-
-#[cfg(not(target_os = "linux"))]
-fn open_direct(_path: &Path) -> Option<File> {
-    None
 }
 
 #[cfg(test)]
@@ -338,7 +315,9 @@ mod tests {
         digest.update(&head);
         let total: usize = pieces.iter().sum();
         let size = offset + total as u64;
-        let mut sink = FileSink::open(&path, offset, size, digest).await.unwrap();
+        let part = path.clone();
+        let open = move |direct| crate::confined_dir::open_local_part(&part, direct);
+        let mut sink = FileSink::open(open, offset, size, digest).await.unwrap();
         let data = pattern(total + 13);
         let mut at = 0;
         let recorded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -391,7 +370,9 @@ mod tests {
         let path = dir.path().join("part");
         let data = pattern(BUFFER + 5000);
         let size = 4 * BUFFER as u64;
-        let mut sink = FileSink::open(&path, 0, size, FileDigest::new("part", size))
+        let part = path.clone();
+        let open = move |direct| crate::confined_dir::open_local_part(&part, direct);
+        let mut sink = FileSink::open(open, 0, size, FileDigest::new("part", size))
             .await
             .unwrap();
         sink.write_all(&data).await.unwrap();

@@ -1,7 +1,10 @@
 //! Ed25519 identities: a private key file (0600) and a one-line public key, OpenSSH-style.
 //!
 //! Public key line: `keyway-ed25519 <base64 of the 32-byte key> [comment]`.
-//! Private key file: PEM-armoured PKCS#8 (`-----BEGIN PRIVATE KEY-----`), as OpenSSL writes it.
+//! Private key file: PEM-armoured PKCS#8 v1 (RFC 5208, `-----BEGIN PRIVATE KEY-----`), as
+//! `openssl genpkey -algorithm ED25519` writes it. PKCS#8 v2 (RFC 5958, with the public key
+//! embedded; what aws-lc-rs generates and keyway wrote before) is still read, but never written:
+//! `openssl pkey` 3.0 and Python `cryptography` refuse it.
 
 use std::fmt;
 use std::io::Write;
@@ -100,6 +103,8 @@ impl Identity {
         Identity::from_pkcs8(doc.as_ref())
     }
 
+    /// Takes a PKCS#8 v1 or v2 Ed25519 key (a v2 key's embedded public key must match its
+    /// private key); kept as v1, so that what [`Identity::save`] writes is v1 whatever was read.
     pub fn from_pkcs8(der: &[u8]) -> Result<Identity, TransferError> {
         let pair = Ed25519KeyPair::from_pkcs8(der)
             .map_err(|e| TransferError::BadKey(format!("not an Ed25519 PKCS#8 key: {e}")))?;
@@ -108,8 +113,11 @@ impl Identity {
             .as_ref()
             .try_into()
             .map_err(|_| TransferError::BadKey("public key length".into()))?;
+        let v1 = pair
+            .to_pkcs8v1()
+            .map_err(|e| TransferError::BadKey(format!("cannot encode the key as PKCS#8: {e}")))?;
         Ok(Identity {
-            pkcs8: Zeroizing::new(der.to_vec()),
+            pkcs8: Zeroizing::new(v1.as_ref().to_vec()),
             public: PublicKey(public),
         })
     }
@@ -148,7 +156,12 @@ impl Identity {
             Zeroizing::new(STANDARD.decode(body.trim()).map_err(|_| {
                 TransferError::BadKey(format!("{} is not a PEM key", path.display()))
             })?);
-        Identity::from_pkcs8(&der)
+        Identity::from_pkcs8(&der).map_err(|err| match err {
+            TransferError::BadKey(why) => {
+                TransferError::BadKey(format!("{}: {why}", path.display()))
+            }
+            other => other,
+        })
     }
 
     /// Writes the private key (0600, temporary name, fsync, rename); never overwrites.
@@ -210,6 +223,67 @@ mod tests {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
             assert!(Identity::load(&path).is_err(), "refuses a readable key");
         }
+    }
+
+    /// PKCS#8 v1 (RFC 5208): `SEQUENCE { INTEGER 0, AlgorithmIdentifier, OCTET STRING }`, the
+    /// form `openssl pkey` 3.0 and Python `cryptography` read; v2 (RFC 5958) adds the public key.
+    #[test]
+    fn saved_keys_are_pkcs8_v1() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("id");
+        let identity = Identity::generate().unwrap();
+        identity.save(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{text}");
+        let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = STANDARD.decode(body).unwrap();
+        let mut v1 = hex_bytes("302e020100300506032b657004220420");
+        assert_eq!(der.len(), v1.len() + 32, "v1 has no public key: {der:02x?}");
+        v1.extend_from_slice(&der[v1.len()..]);
+        assert_eq!(der, v1);
+        assert_eq!(
+            Identity::load(&path).unwrap().public_key(),
+            identity.public_key()
+        );
+    }
+
+    /// A key written by keyway before it switched to v1 (PKCS#8 v2 with the public key).
+    const OLD_V2_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MFECAQEwBQYDK2VwBCIEIDLuloSZwqgLi+CD4D+1NCxu//oeF19oDa0DVXThkOId
+gSEAu+NuC3bvpTvcXVYZCtHAANn/C5eh39x6J4Gp83bbpio=
+-----END PRIVATE KEY-----
+";
+    const OLD_V2_PUBLIC: &str = "keyway-ed25519 u+NuC3bvpTvcXVYZCtHAANn/C5eh39x6J4Gp83bbpio= old";
+
+    #[test]
+    fn old_pkcs8_v2_keys_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old");
+        std::fs::write(&path, OLD_V2_KEY).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let identity = Identity::load(&path).unwrap();
+        assert_eq!(
+            identity.public_key(),
+            PublicKey::parse(OLD_V2_PUBLIC).unwrap()
+        );
+        // Saved again, it is the same key.
+        let again = dir.path().join("again");
+        identity.save(&again).unwrap();
+        assert_eq!(
+            Identity::load(&again).unwrap().public_key(),
+            identity.public_key()
+        );
+    }
+
+    fn hex_bytes(hex: &str) -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]

@@ -27,6 +27,7 @@
 mod authorized_keys;
 mod client;
 mod client_files;
+mod confined_dir;
 mod digest;
 mod error;
 mod file_body;
@@ -36,13 +37,14 @@ pub mod frame;
 mod identity;
 mod known_hosts;
 mod paths;
+mod pending_handshakes;
 mod server;
 mod server_files;
 mod tls;
 
 pub use authorized_keys::{AuthorizedKeys, KeyRights};
 pub use client::Client;
-pub use error::TransferError;
+pub use error::{HandshakeAbandoned, TransferError};
 pub use frame::Kind;
 pub use identity::{Identity, PublicKey};
 pub use known_hosts::ServerPin;

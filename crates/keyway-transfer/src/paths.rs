@@ -1,63 +1,53 @@
-//! Confinement of remote file names to a key's root directory: no absolute paths, no `..`, no
-//! way out through symlinks.
+//! Remote file names: which are acceptable, and why one is refused. A name is a relative path
+//! of plain components; it is resolved inside the key's root by `confined_dir.rs`, one
+//! component at a time and without following symbolic links.
 
-use std::path::{Component, Path, PathBuf};
-
-/// Why a remote name cannot be used.
+/// Why a remote name cannot be used. Names are shown escaped (`{:?}`), so a refusal can be
+/// logged or printed as one line whatever the name holds.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PathError {
     #[error(
         "file name {0:?} is not a relative path inside the root (no '/', '..', '.' or empty parts)"
     )]
     NotConfined(String),
-    #[error("{0:?} leads outside the root through a symbolic link")]
-    SymlinkEscape(String),
-    #[error("{0:?} is a symbolic link; refusing to follow it")]
-    IsSymlink(String),
+    /// A newline in a name forged a line of the server's log; no control character (C0, DEL,
+    /// C1) has a use in a file name.
+    #[error(
+        "file name {name:?} contains the control character U+{code:04X}; names may not contain control characters"
+    )]
+    ControlCharacter { name: String, code: u32 },
+    #[error(
+        "{name:?}: {component:?} is a symbolic link; names are resolved inside the root without following links"
+    )]
+    Symlink { name: String, component: String },
+    #[error("{name:?}: {component:?} is not a directory")]
+    NotADirectory { name: String, component: String },
 }
 
-/// `root/name`, after checking `name` is a plain relative path.
-pub fn confined(root: &Path, name: &str) -> Result<PathBuf, PathError> {
+/// Longest name accepted (bytes), as Linux's `PATH_MAX`.
+const MAX_NAME: usize = 4096;
+
+/// The components of `name` once it is known to be a plain relative path: not empty, no
+/// leading `/`, no `.`, `..` or empty parts, no backslash, no NUL or other control character.
+pub fn components(name: &str) -> Result<Vec<&str>, PathError> {
+    if let Some(control) = name.chars().find(|c| c.is_control()) {
+        return Err(PathError::ControlCharacter {
+            name: name.to_string(),
+            code: u32::from(control),
+        });
+    }
     let bad = || PathError::NotConfined(name.to_string());
-    if name.is_empty() || name.len() > 4096 || name.contains('\0') || name.contains('\\') {
+    if name.is_empty() || name.len() > MAX_NAME || name.contains('\\') {
         return Err(bad());
     }
-    let mut path = root.to_path_buf();
-    for part in name.split('/') {
-        if part.is_empty() || part == "." || part == ".." {
-            return Err(bad());
-        }
-        match Path::new(part).components().next() {
-            Some(Component::Normal(_)) => path.push(part),
-            _ => return Err(bad()),
-        }
+    let parts: Vec<&str> = name.split('/').collect();
+    if parts
+        .iter()
+        .any(|part| part.is_empty() || *part == "." || *part == "..")
+    {
+        return Err(bad());
     }
-    Ok(path)
-}
-
-/// Checks (after creating it when asked) that `target`'s directory is inside `root` once
-/// symlinks are resolved, and that `target` itself is not a symlink.
-pub fn check_real_location(
-    root: &Path,
-    target: &Path,
-    name: &str,
-    create_parent: bool,
-) -> std::io::Result<Result<(), PathError>> {
-    let parent = target.parent().unwrap_or(root);
-    if create_parent {
-        std::fs::create_dir_all(parent)?;
-    }
-    let real_root = std::fs::canonicalize(root)?;
-    let real_parent = std::fs::canonicalize(parent)?;
-    if !real_parent.starts_with(&real_root) {
-        return Ok(Err(PathError::SymlinkEscape(name.to_string())));
-    }
-    match std::fs::symlink_metadata(target) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            Ok(Err(PathError::IsSymlink(name.to_string())))
-        }
-        _ => Ok(Ok(())),
-    }
+    Ok(parts)
 }
 
 #[cfg(test)]
@@ -66,11 +56,8 @@ mod tests {
 
     #[test]
     fn refuses_traversal_and_absolute_names() {
-        let root = Path::new("/srv/drop");
-        assert_eq!(
-            confined(root, "a/b.txt").unwrap(),
-            Path::new("/srv/drop/a/b.txt")
-        );
+        assert_eq!(components("a/b.txt").unwrap(), ["a", "b.txt"]);
+        assert_eq!(components("..a/b..").unwrap(), ["..a", "b.."]);
         for bad in [
             "",
             "/etc/passwd",
@@ -79,37 +66,40 @@ mod tests {
             "./a",
             "a//b",
             "a\\b",
-            "a/\0",
             "a/.",
+            "a/",
         ] {
-            assert!(confined(root, bad).is_err(), "{bad:?}");
+            assert_eq!(
+                components(bad),
+                Err(PathError::NotConfined(bad.into())),
+                "{bad:?}"
+            );
         }
+        assert!(components(&"a".repeat(MAX_NAME + 1)).is_err());
     }
 
-    #[cfg(unix)]
     #[test]
-    fn refuses_symlink_escapes() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        std::fs::create_dir(&root).unwrap();
-        let outside = dir.path().join("outside");
-        std::fs::create_dir(&outside).unwrap();
-        std::os::unix::fs::symlink(&outside, root.join("link")).unwrap();
-        std::os::unix::fs::symlink(outside.join("f"), root.join("filelink")).unwrap();
-        let target = confined(&root, "link/x").unwrap();
-        assert!(matches!(
-            check_real_location(&root, &target, "link/x", false).unwrap(),
-            Err(PathError::SymlinkEscape(_))
-        ));
-        let target = confined(&root, "filelink").unwrap();
-        assert!(matches!(
-            check_real_location(&root, &target, "filelink", false).unwrap(),
-            Err(PathError::IsSymlink(_))
-        ));
-        let target = confined(&root, "sub/ok").unwrap();
-        assert_eq!(
-            check_real_location(&root, &target, "sub/ok", true).unwrap(),
-            Ok(())
-        );
+    fn refuses_control_characters_and_says_which() {
+        for (name, code) in [
+            ("a\nb", 0x0a),
+            ("a/\0", 0x00),
+            ("\u{1b}[2J", 0x1b),
+            ("x\u{7f}", 0x7f),
+            ("x\u{9b}y", 0x9b),
+        ] {
+            let err = components(name).unwrap_err();
+            assert_eq!(
+                err,
+                PathError::ControlCharacter {
+                    name: name.into(),
+                    code
+                }
+            );
+            let text = err.to_string();
+            assert!(!text.chars().any(char::is_control), "{text:?}");
+            assert!(text.contains(&format!("U+{code:04X}")), "{text}");
+        }
+        // Other non-ASCII text is fine.
+        assert!(components("données/日本.txt").is_ok());
     }
 }

@@ -11,7 +11,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
+use crate::error::HandshakeAbandoned;
 use crate::frame::{Frame, Kind, MAX_PAYLOAD, read_frame, write_frame};
+use crate::pending_handshakes::{HandshakeTicket, PendingHandshakes};
 use crate::{AuthorizedKeys, Identity, KeyRights, PublicKey, TransferError, server_files, tls};
 
 /// Error codes of ERROR frames (docs/transfer.md).
@@ -31,9 +33,17 @@ pub struct ServerConfig {
     pub max_body: u64,
     /// Largest file accepted (bytes); files stream to disk.
     pub max_file: u64,
+    /// A connection that has not completed its TLS handshake within this time is closed.
     pub handshake_timeout: Duration,
+    /// Handshakes in progress per source address (IPv6: per /64); one more from the same
+    /// address evicts that address's oldest (`pending_handshakes.rs`).
+    pub max_handshakes_per_address: usize,
+    /// Handshakes in progress in all; a connection beyond that is closed at once.
+    pub max_handshakes: usize,
     /// A connection with no frame for this long is closed.
     pub idle_timeout: Duration,
+    /// Authenticated connections served at once; one more waits (up to `idle_timeout`) for a
+    /// slot after its handshake.
     pub max_connections: usize,
 }
 
@@ -46,6 +56,8 @@ impl ServerConfig {
             max_body: 64 << 20,
             max_file: u64::MAX,
             handshake_timeout: Duration::from_secs(10),
+            max_handshakes_per_address: 16,
+            max_handshakes: 256,
             idle_timeout: Duration::from_secs(300),
             max_connections: 256,
         }
@@ -105,8 +117,11 @@ impl Server {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Accepts connections forever; each runs in its own task, at most `max_connections` at
-    /// once (the rest wait in the accept queue: back-pressure, not failure).
+    /// Accepts connections forever. The loop only accepts and admits: every handshake runs in
+    /// a task of its own, under a deadline and the caps of [`PendingHandshakes`], so peers that
+    /// connect and say nothing cannot hold up anyone else (they used to fill the connection
+    /// slots, taken before the handshake, and an authorised client waited for their timeout).
+    /// At most `max_connections` authenticated connections are served at once.
     pub async fn serve<H, F>(self, handler: H) -> Result<(), TransferError>
     where
         H: Fn(Incoming) -> F + Send + Sync + 'static,
@@ -114,16 +129,26 @@ impl Server {
     {
         let handler = Arc::new(handler);
         let slots = Arc::new(Semaphore::new(self.config.max_connections.max(1)));
+        let pending = PendingHandshakes::new(
+            self.config.max_handshakes_per_address,
+            self.config.max_handshakes,
+        );
         loop {
-            let permit = slots
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|_| TransferError::Timeout("server shut down"))?;
             let (stream, peer) = match self.listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(err) => {
+                    // Out of file descriptors, say: retrying at once would spin.
                     tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    continue;
+                }
+            };
+            let ticket = match pending.admit(peer.ip()) {
+                Ok(ticket) => ticket,
+                Err(full) => {
+                    // Closed unread. Not a warning per connection: a flood would flood the log.
+                    tracing::debug!(%peer, limit = full.limit, "too many handshakes in progress; connection closed");
+                    drop(stream);
                     continue;
                 }
             };
@@ -131,8 +156,27 @@ impl Server {
             let config = self.config.clone();
             let authorized = self.authorized.clone();
             let handler = handler.clone();
+            let slots = slots.clone();
             tokio::spawn(async move {
-                if let Err(err) = connection(stream, acceptor, config, authorized, handler).await {
+                let peer_connection =
+                    match handshake(stream, peer, &acceptor, &config, &authorized, ticket).await {
+                        Ok(connection) => connection,
+                        Err(err @ TransferError::Handshake { .. }) => {
+                            tracing::debug!(error = %err, "transfer handshake abandoned");
+                            return;
+                        }
+                        Err(err) => {
+                            tracing::info!(%peer, error = %err, "transfer handshake failed");
+                            return;
+                        }
+                    };
+                let Ok(Ok(permit)) =
+                    tokio::time::timeout(config.idle_timeout, slots.acquire_owned()).await
+                else {
+                    tracing::warn!(%peer, limit = config.max_connections, "no connection slot became free; connection closed");
+                    return;
+                };
+                if let Err(err) = connection(peer_connection, config, handler).await {
                     tracing::info!(%peer, error = %err, "transfer connection ended with an error");
                 }
                 drop(permit);
@@ -141,21 +185,35 @@ impl Server {
     }
 }
 
-async fn connection<H, F>(
+/// Pause after a failed `accept` (for example, no file descriptor left).
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// An authenticated connection: the TLS stream, who the client is and what it may do.
+struct PeerConnection {
+    tls: tokio_rustls::server::TlsStream<TcpStream>,
+    sender: PublicKey,
+    rights: KeyRights,
+}
+
+/// Runs the TLS handshake of one connection within `handshake_timeout`, or until a newer
+/// connection from the same address takes its place; the ticket is given back either way.
+async fn handshake(
     stream: TcpStream,
-    acceptor: TlsAcceptor,
-    config: Arc<ServerConfig>,
-    authorized: Arc<AuthorizedKeys>,
-    handler: Arc<H>,
-) -> Result<(), TransferError>
-where
-    H: Fn(Incoming) -> F + Send + Sync + 'static,
-    F: Future<Output = Reply> + Send + 'static,
-{
+    peer: SocketAddr,
+    acceptor: &TlsAcceptor,
+    config: &ServerConfig,
+    authorized: &AuthorizedKeys,
+    mut ticket: HandshakeTicket,
+) -> Result<PeerConnection, TransferError> {
+    let abandoned = |why| TransferError::Handshake { peer, why };
     stream.set_nodelay(true)?;
-    let mut tls = tokio::time::timeout(config.handshake_timeout, acceptor.accept(stream))
-        .await
-        .map_err(|_| TransferError::Timeout("handshake"))?
+    let accepted = tokio::select! {
+        accepted = tokio::time::timeout(config.handshake_timeout, acceptor.accept(stream)) => accepted,
+        () = ticket.evicted() => return Err(abandoned(HandshakeAbandoned::Evicted)),
+    };
+    drop(ticket);
+    let mut tls = accepted
+        .map_err(|_| abandoned(HandshakeAbandoned::TimedOut(config.handshake_timeout)))?
         .map_err(|e| TransferError::Tls(e.to_string()))?;
     tls.get_mut().1.set_buffer_limit(Some(tls::SEND_BUFFER));
     let sender = tls::peer_key(tls.get_ref().1.peer_certificates())
@@ -164,6 +222,28 @@ where
         .rights(&sender)
         .cloned()
         .ok_or_else(|| TransferError::Tls("client key not authorised".into()))?;
+    Ok(PeerConnection {
+        tls,
+        sender,
+        rights,
+    })
+}
+
+/// Serves the requests of one authenticated connection until it ends.
+async fn connection<H, F>(
+    peer: PeerConnection,
+    config: Arc<ServerConfig>,
+    handler: Arc<H>,
+) -> Result<(), TransferError>
+where
+    H: Fn(Incoming) -> F + Send + Sync + 'static,
+    F: Future<Output = Reply> + Send + 'static,
+{
+    let PeerConnection {
+        mut tls,
+        sender,
+        rights,
+    } = peer;
     loop {
         let frame = match tokio::time::timeout(config.idle_timeout, read_frame(&mut tls)).await {
             Err(_) => return Err(TransferError::Timeout("idle connection")),

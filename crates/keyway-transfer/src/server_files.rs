@@ -2,17 +2,22 @@
 //! temporary name until the whole-file digest checks out, fsync, then an atomic rename.
 //! An interrupted push leaves its part file and a small `.meta` beside it, so the same sender
 //! can resume from the last offset that was synced to disk.
+//!
+//! Every file operation goes through the name's [`ConfinedDir`] (a descriptor of its
+//! directory, reached from the root without following links), never through a path string.
 
 use std::path::{Path, PathBuf};
 
+use rustix::fs::FileType;
+
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use crate::confined_dir::{ConfinedDir, ConfinedName, MissingDirs, open_part, resolve};
 use crate::digest::{FileDigest, hash_prefix};
 use crate::file_body::{BodyPart, PourError, next_part, pour};
 use crate::file_sink::FileSink;
 use crate::file_source::FileSource;
 use crate::frame::{Frame, FrameError, write_frame};
-use crate::paths::{check_real_location, confined};
 use crate::{KeyRights, PublicKey, Reply, ServerConfig, TransferError};
 
 /// Flag bits of a REQUEST.
@@ -43,11 +48,15 @@ fn root_of<'a>(config: &'a ServerConfig, rights: &'a KeyRights) -> &'a Path {
     rights.root.as_deref().unwrap_or(&config.root)
 }
 
-fn part_paths(target: &Path, sender: &PublicKey) -> (PathBuf, PathBuf) {
-    let file_name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+/// Names of a push's part file, its resume point and a replaced file set aside, beside the
+/// target in its directory.
+struct WorkNames {
+    part: String,
+    meta: String,
+    old: String,
+}
+
+fn work_names(file_name: &str, sender: &PublicKey) -> WorkNames {
     let tag: String = sender
         .fingerprint()
         .chars()
@@ -55,14 +64,16 @@ fn part_paths(target: &Path, sender: &PublicKey) -> (PathBuf, PathBuf) {
         .filter(char::is_ascii_alphanumeric)
         .take(10)
         .collect();
-    let part = target.with_file_name(format!(".{file_name}.{tag}.keyway-part"));
-    let meta = target.with_file_name(format!(".{file_name}.{tag}.keyway-part.meta"));
-    (part, meta)
+    WorkNames {
+        part: format!(".{file_name}.{tag}.keyway-part"),
+        meta: format!(".{file_name}.{tag}.keyway-part.meta"),
+        old: format!(".{file_name}.{tag}.keyway-old"),
+    }
 }
 
 /// Reads `size synced` from a part's meta file.
-fn resume_point(meta: &Path, size: u64) -> u64 {
-    std::fs::read_to_string(meta)
+fn resume_point(dir: &ConfinedDir, meta: &str, size: u64) -> u64 {
+    dir.read_to_string(meta)
         .ok()
         .and_then(|text| {
             let mut parts = text.split_whitespace().map(|p| p.parse::<u64>().ok());
@@ -102,36 +113,54 @@ where
         );
     }
     let root = root_of(config, rights);
-    let target = match confined(root, name) {
-        Ok(target) => target,
-        Err(err) => return refuse(refused::BAD_PATH, err.to_string()),
-    };
-    match check_real_location(root, &target, name, true) {
-        Ok(Ok(())) => {}
+    // Refusals of the name come before anything is created; directories are then made one by
+    // one inside directories already reached from the root.
+    let ConfinedName {
+        dir,
+        file_name,
+        shown: target,
+    } = match resolve(root, name, MissingDirs::Create) {
+        Ok(Ok(resolved)) => resolved,
         Ok(Err(err)) => return refuse(refused::BAD_PATH, err.to_string()),
         Err(err) => {
             return refuse(
                 refused::STORAGE,
-                format!("cannot prepare the directory: {err}"),
+                format!("cannot prepare the directory of {name:?}: {err}"),
             );
         }
-    }
+    };
     let overwrite = flags & FLAG_OVERWRITE != 0;
-    if !overwrite && std::fs::symlink_metadata(&target).is_ok() {
-        return refuse(
-            refused::EXISTS,
-            format!("{name} exists; send with --overwrite to replace it"),
-        );
+    match dir.file_type(&file_name) {
+        Ok(Some(FileType::Symlink)) => {
+            let err = crate::PathError::Symlink {
+                name: name.to_string(),
+                component: name.to_string(),
+            };
+            return refuse(refused::BAD_PATH, err.to_string());
+        }
+        Ok(Some(_)) if !overwrite => {
+            return refuse(
+                refused::EXISTS,
+                format!("{name:?} exists; send with --overwrite to replace it"),
+            );
+        }
+        Ok(_) => {}
+        Err(err) => {
+            return refuse(refused::STORAGE, format!("cannot look up {name:?}: {err}"));
+        }
     }
-    let (part, meta) = part_paths(&target, sender);
+    let names = work_names(&file_name, sender);
     let offset = if flags & FLAG_RESUME != 0 {
-        resume_point(&meta, size)
+        resume_point(&dir, &names.meta, size)
     } else {
         0
     };
     let digest = FileDigest::new(name, size);
-    let digest = hash_prefix(&part, offset, digest).await?;
-    let mut writer = FileSink::open(&part, offset, size, digest).await?;
+    let (reading, part) = (dir.clone(), names.part.clone());
+    let digest = hash_prefix(move || reading.open_read(&part), offset, digest).await?;
+    let (writing, part) = (dir.clone(), names.part.clone());
+    let open = move |direct| open_part(writing.as_fd(), Path::new(&part), direct);
+    let mut writer = FileSink::open(open, offset, size, digest).await?;
     write_frame(stream, &Frame::Ready { offset, size }).await?;
     stream.flush().await?;
 
@@ -157,8 +186,10 @@ where
                 received += len as u64;
                 if received - synced >= SYNC_EVERY {
                     // Recorded once fsynced, on the sink's thread, while receiving goes on.
-                    let (meta, point) = (meta.clone(), received);
-                    writer.checkpoint(move || std::fs::write(&meta, format!("{size} {point}\n")));
+                    let (dir, meta, point) = (dir.clone(), names.meta.clone(), received);
+                    writer.checkpoint(move || {
+                        dir.write(&meta, format!("{size} {point}\n").as_bytes())
+                    });
                     synced = received;
                 }
             }
@@ -175,21 +206,21 @@ where
         Ok(digest) => digest,
         Err(err) => return Err(storage_failure(stream, err).await),
     };
-    let _ = std::fs::remove_file(&meta);
+    let _ = dir.remove(&names.meta);
     if digest != expected {
-        let _ = std::fs::remove_file(&part);
+        let _ = dir.remove(&names.part);
         return refuse(
             refused::INTEGRITY,
             "integrity check failed: the file was not stored".into(),
         );
     }
-    let placing = (part.clone(), target.clone());
+    let (placing, file) = (dir.clone(), file_name.clone());
+    let (part, old) = (names.part.clone(), names.old.clone());
     let (placed, synced) = tokio::task::spawn_blocking(move || {
-        let (part, target) = placing;
-        let placed = place(&part, &target, overwrite);
-        let synced = match (&placed, target.parent()) {
-            (Ok(_), Some(parent)) => std::fs::File::open(parent).and_then(|dir| dir.sync_all()),
-            _ => Ok(()),
+        let placed = place(&placing, &part, &file, &old, overwrite);
+        let synced = match &placed {
+            Ok(_) => placing.sync(),
+            Err(_) => Ok(()),
         };
         (placed, synced)
     })
@@ -198,39 +229,42 @@ where
     let displaced = match placed {
         Ok(displaced) => displaced,
         Err(err) => {
-            let _ = std::fs::remove_file(&part);
-            return refuse(refused::EXISTS, format!("cannot place {name}: {err}"));
+            let _ = dir.remove(&names.part);
+            return refuse(refused::EXISTS, format!("cannot place {name:?}: {err}"));
         }
     };
-    if let Some(old) = displaced {
+    if displaced {
         // Freeing a large file's blocks took ~0.17 s per GiB here (in the directory's fsync):
         // the client need not wait for it.
-        tokio::task::spawn_blocking(move || std::fs::remove_file(old));
+        tokio::task::spawn_blocking(move || dir.remove(&names.old));
     }
     synced?;
     Ok(PushOutcome::Stored(target))
 }
 
-/// Puts a verified part file in place (the caller fsyncs the directory). With `overwrite`, a file
-/// already there is first linked aside (`.<name>.<tag>.keyway-old`, returned) so that the
-/// rename does not free its blocks while the client waits; without, a hard link fails if the
-/// name appeared meanwhile: no silent clobbering.
-fn place(part: &Path, target: &Path, overwrite: bool) -> std::io::Result<Option<PathBuf>> {
-    let mut displaced = None;
+/// Puts a verified part file in place under `target` in `dir` (the caller fsyncs the
+/// directory). With `overwrite`, a file already there is first linked aside as `old` (then
+/// `true` is returned) so that the rename does not free its blocks while the client waits;
+/// without, a hard link fails if the name appeared meanwhile: no silent clobbering.
+fn place(
+    dir: &ConfinedDir,
+    part: &str,
+    target: &str,
+    old: &str,
+    overwrite: bool,
+) -> std::io::Result<bool> {
+    let mut displaced = false;
     if overwrite {
-        let old = part.with_extension("keyway-old");
-        let _ = std::fs::remove_file(&old); // left by a crash before its removal
-        if std::fs::hard_link(target, &old).is_ok() {
-            displaced = Some(old);
-        }
-        if let Err(err) = std::fs::rename(part, target) {
-            if let Some(old) = &displaced {
-                let _ = std::fs::remove_file(old);
+        let _ = dir.remove(old); // left by a crash before its removal
+        displaced = dir.link(target, old).is_ok();
+        if let Err(err) = dir.rename(part, target) {
+            if displaced {
+                let _ = dir.remove(old);
             }
             return Err(err);
         }
     } else {
-        std::fs::hard_link(part, target).and_then(|()| std::fs::remove_file(part))?;
+        dir.link(part, target).and_then(|()| dir.remove(part))?;
     }
     Ok(displaced)
 }
@@ -258,39 +292,39 @@ where
     S: AsyncWrite + Unpin,
 {
     let root = root_of(config, rights);
-    let target = match confined(root, name) {
-        Ok(target) => target,
-        Err(err) => return Ok(Some(Reply::new(refused::BAD_PATH, err.to_string()))),
+    let not_found = || {
+        Ok(Some(Reply::new(
+            refused::NOT_FOUND,
+            format!("{name:?} does not exist"),
+        )))
     };
-    match check_real_location(root, &target, name, false) {
-        Ok(Ok(())) => {}
+    let ConfinedName { dir, file_name, .. } = match resolve(root, name, MissingDirs::NotFound) {
+        Ok(Ok(resolved)) => resolved,
         Ok(Err(err)) => return Ok(Some(Reply::new(refused::BAD_PATH, err.to_string()))),
-        Err(_) => {
-            return Ok(Some(Reply::new(
-                refused::NOT_FOUND,
-                format!("{name} does not exist"),
-            )));
-        }
-    }
-    let file = match tokio::fs::File::open(&target).await {
-        Ok(file) => file,
-        Err(_) => {
-            return Ok(Some(Reply::new(
-                refused::NOT_FOUND,
-                format!("{name} does not exist"),
-            )));
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return not_found(),
+        Err(err) => {
+            let message = format!("cannot open the directory of {name:?}: {err}");
+            return Ok(Some(Reply::new(refused::STORAGE, message)));
         }
     };
-    let metadata = file.metadata().await?;
+    let file = match dir.open_read(&file_name) {
+        Ok(file) => file,
+        Err(err) => {
+            if let Some(refusal) = dir.refusal_for(&err, &file_name, name) {
+                return Ok(Some(Reply::new(refused::BAD_PATH, refusal.to_string())));
+            }
+            return not_found();
+        }
+    };
+    let metadata = file.metadata()?;
     if !metadata.is_file() {
         return Ok(Some(Reply::new(
             refused::NOT_FOUND,
-            format!("{name} is not a regular file"),
+            format!("{name:?} is not a regular file"),
         )));
     }
     let size = metadata.len();
     let offset = if have <= size { have } else { 0 };
-    let file = file.into_std().await;
     let mut source = FileSource::start(file, FileDigest::new(name, size), offset, size);
     write_frame(stream, &Frame::Ready { offset, size }).await?;
     while let Some((mut block, n)) = source.next().await? {

@@ -201,6 +201,16 @@ pub struct TransferServeArgs {
     /// Largest file accepted, in bytes [default: no limit].
     #[arg(long)]
     pub max_file_size: Option<u64>,
+    /// Seconds a connection has to complete its TLS handshake before it is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub handshake_timeout: u64,
+    /// Handshakes in progress per source address (IPv6: per /64); one more from the same
+    /// address replaces that address's oldest.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub max_handshakes_per_address: u64,
+    /// Handshakes in progress in all; connections beyond that are closed at once.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub max_handshakes: u64,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,9 @@ use keyway_transfer::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod confinement;
 mod files;
+mod handshakes;
 mod large_and_full;
 
 struct Setup {
@@ -20,13 +22,18 @@ struct Setup {
 
 /// A server that answers (0, "<kind> <name> <len> <sha-ish>") and authorises one client key.
 async fn start(max_body: u64) -> Setup {
+    start_configured(|config| config.max_body = max_body).await
+}
+
+/// [`start`], with the server's configuration adjusted by `adjust`.
+async fn start_configured(adjust: impl FnOnce(&mut ServerConfig)) -> Setup {
     let server_identity = Identity::generate().unwrap();
     let client = Identity::generate().unwrap();
     let authorized =
         AuthorizedKeys::parse(&format!("{} test-client", client.public_key())).unwrap();
     let server_key = server_identity.public_key();
     let mut config = ServerConfig::new(server_identity, authorized);
-    config.max_body = max_body;
+    adjust(&mut config);
     let server = Server::bind("127.0.0.1:0", config).await.unwrap();
     let addr = server.local_addr().unwrap();
     tokio::spawn(server.serve(|incoming: Incoming| async move {

@@ -102,6 +102,11 @@ async fn serve(args: TransferServeArgs, global: &GlobalArgs) -> anyhow::Result<(
     if let Some(limit) = args.max_file_size {
         config.max_file = limit;
     }
+    config.handshake_timeout = std::time::Duration::from_secs(args.handshake_timeout);
+    // Both bounded by clap to 1..=65536, so they fit any usize.
+    config.max_handshakes_per_address =
+        usize::try_from(args.max_handshakes_per_address).unwrap_or(usize::MAX);
+    config.max_handshakes = usize::try_from(args.max_handshakes).unwrap_or(usize::MAX);
     let server = Server::bind(&args.listen, config)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -116,7 +121,7 @@ async fn serve(args: TransferServeArgs, global: &GlobalArgs) -> anyhow::Result<(
                 match exec {
                     Some(cmd) => run_exec(&cmd, incoming).await,
                     None => {
-                        tracing::info!(kind = incoming.kind.as_str(), name = %incoming.name, bytes = incoming.body.len(),
+                        tracing::info!(kind = incoming.kind.as_str(), name = ?incoming.name, bytes = incoming.body.len(),
                             sender = %incoming.sender.fingerprint(), "received");
                         match &incoming.path {
                             Some(path) => Reply::new(0, format!("stored {}", path.display())),

@@ -5,7 +5,12 @@ use std::time::Duration;
 
 use std::path::Path;
 
-use crate::harness::{free_port, keyway, poll, stdout_of};
+use crate::harness::{free_port, keyway, poll, run_with_timeout, stdout_of};
+
+/// The `openssl` program the key-format test runs (`KEYWAY_OPENSSL`, default `openssl`).
+fn openssl() -> String {
+    std::env::var("KEYWAY_OPENSSL").unwrap_or_else(|_| "openssl".into())
+}
 
 struct KillOnDrop(Child);
 
@@ -348,4 +353,114 @@ fn a_killed_send_resumes_from_the_servers_last_checkpoint() {
         "{reply}"
     );
     assert!(std::fs::read(path("root/big.bin")).unwrap() == content);
+}
+
+/// Key files must be readable by standard tools: `openssl pkey` (3.0) refuses the PKCS#8 v2
+/// keyway used to write. Without openssl the test fails, unless KEYWAY_SKIP_OPENSSL=1.
+#[test]
+fn keygen_writes_keys_openssl_reads() {
+    let found = std::process::Command::new(openssl())
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var("KEYWAY_SKIP_OPENSSL").as_deref() == Ok("1") {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: keygen_writes_keys_openssl_reads: no `{}` (KEYWAY_SKIP_OPENSSL=1)",
+                openssl()
+            );
+            return;
+        }
+        panic!(
+            "`{}` was not found: install openssl, point KEYWAY_OPENSSL at it, or set \
+             KEYWAY_SKIP_OPENSSL=1 to skip this test",
+            openssl()
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let line = keygen(dir.path(), "id");
+    let key = dir.path().join("id");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let out = std::process::Command::new(openssl())
+        .args(["pkey", "-noout", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl pkey refused the key: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // openssl derives the same public key: its SubjectPublicKeyInfo ends with our 32 bytes.
+    let out = std::process::Command::new(openssl())
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let ours = line.split_whitespace().nth(1).unwrap();
+    use base64::Engine;
+    let ours = base64::engine::general_purpose::STANDARD
+        .decode(ours)
+        .unwrap();
+    assert!(
+        out.stdout.ends_with(&ours),
+        "openssl derived another public key"
+    );
+}
+
+/// Connections that never send a byte (a probe held 300 open) must not keep an authorised
+/// sender out; `--handshake-timeout` closes them.
+#[test]
+fn idle_connections_do_not_lock_out_senders() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_line = keygen(dir.path(), "server");
+    std::fs::write(
+        dir.path().join("authorized_keys"),
+        keygen(dir.path(), "client"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("root")).unwrap();
+    let server_key: Vec<&str> = server_line.split_whitespace().take(2).collect();
+    let server_key = server_key.join(" ");
+    let (_server, listen) = serve(dir.path(), &[]);
+    let idle: Vec<_> = (0..300)
+        .map(|_| std::net::TcpStream::connect(&listen).unwrap())
+        .collect();
+    let (status, output) = run_with_timeout(
+        keyway()
+            .args(["transfer", "send", "--to", &listen, "--identity"])
+            .arg(dir.path().join("client"))
+            .args(["--server-key", &server_key, "--message", "hi"]),
+        Duration::from_secs(5),
+    );
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "300 idle connections kept the sender out ({status:?}): {output}"
+    );
+    drop(idle);
+
+    let (_server, listen) = serve(dir.path(), &["--handshake-timeout", "1"]);
+    let mut silent = std::net::TcpStream::connect(&listen).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let read = std::io::Read::read(&mut silent, &mut buf);
+    assert!(
+        matches!(&read, Ok(0))
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "a silent connection was not closed after --handshake-timeout 1: {read:?}"
+    );
 }
