@@ -52,10 +52,10 @@ pub fn restrict_to_owner(path: &Path) -> Result<(), PrivateFileError> {
 }
 
 /// Writes a secret file atomically: created 0600 under a temporary name in `dir`, fsynced,
-/// renamed into place, and the directory fsynced.
+/// renamed into place, and the directory fsynced. A missing `dir` is created 0700; an
+/// existing one keeps its mode (it may be the user's own directory).
 pub fn write_private_file(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), PrivateFileError> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    restrict_to_owner(dir)?;
+    create_private_dir(dir)?;
     let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -7,7 +7,6 @@
 //! `openssl pkey` 3.0 and Python `cryptography` refuse it.
 
 use std::fmt;
-use std::io::Write;
 use std::path::Path;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
@@ -132,21 +131,10 @@ impl Identity {
 
     /// Reads a private key file; refuses one that others can read (as OpenSSH does).
     pub fn load(path: &Path) -> Result<Identity, TransferError> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-            TransferError::BadKey(format!("cannot read identity {}: {e}", path.display()))
+        let bytes = Zeroizing::new(keyway_kernel::read_private_file(path).map_err(|e| {
+            TransferError::BadKey(format!("cannot use identity {}: {e}", path.display()))
         })?);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path)?.permissions().mode();
-            if mode & 0o077 != 0 {
-                return Err(TransferError::BadKey(format!(
-                    "identity {} is accessible by others (mode {:o}); chmod 600 it",
-                    path.display(),
-                    mode & 0o777
-                )));
-            }
-        }
+        let text = Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned());
         let body: String = text
             .lines()
             .filter(|l| !l.starts_with("-----"))
@@ -179,20 +167,12 @@ impl Identity {
             pem.push('\n');
         }
         pem.push_str("-----END PRIVATE KEY-----\n");
-        let tmp = path.with_extension("tmp");
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let _ = std::fs::remove_file(&tmp);
-        let mut file = options.open(&tmp)?;
-        file.write_all(pem.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        Ok(())
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        keyway_kernel::write_private_file(dir, path, pem.as_bytes())
+            .map_err(|e| TransferError::BadKey(e.to_string()))
     }
 }
 
