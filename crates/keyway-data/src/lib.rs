@@ -10,6 +10,8 @@ mod openapi;
 mod query;
 pub mod schema;
 mod service;
+#[cfg(test)]
+mod service_tests;
 mod table;
 
 pub use export::ExportPage;
