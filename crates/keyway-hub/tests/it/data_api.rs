@@ -262,6 +262,34 @@ async fn hidden_properties_cannot_be_probed_through_queries() {
 }
 
 #[tokio::test]
+async fn malformed_dates_get_400_not_500() {
+    each_backend(async |hub: &TestHub| {
+        let rw = token(hub, "contact.readwrite").await;
+        let base = hub.url("/api/Contact");
+        for (property, bad) in [
+            ("lastContactAt", "2020-01-01T00:00é00000"),
+            ("lastContactAt", "2020-01-01T-5:-7:-9Z"),
+            ("birthday", "2020-+1-+1"),
+        ] {
+            let body = json!({"firstName": "Ann", "lastName": "Lee", property: bad});
+            let (code, _, problem) =
+                call(reqwest::Method::POST, &base, &rw, Some(body), None).await;
+            assert_eq!(code, 400, "{}: {bad}: {problem}", hub.backend);
+        }
+        let (_, _, count) = call(
+            reqwest::Method::GET,
+            &format!("{base}/$count"),
+            &rw,
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(count, json!(0), "nothing was stored");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn bad_input_gets_problems_and_changes_nothing() {
     each_backend(async |hub: &TestHub| {
         let rw = token(hub, "crm.readwrite").await;
