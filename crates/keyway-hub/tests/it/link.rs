@@ -216,6 +216,62 @@ async fn refuses_missing_tokens_scopes_partners_and_identifiers() {
     .await;
 }
 
+#[tokio::test]
+async fn overlong_lines_and_fields_are_refused_by_number_without_echo() {
+    on_every_backend(async |hub: &TestHub| {
+        let token = partner(hub, "LONG").await;
+        // A few MB without a newline: the parse used to be quadratic in the line and the
+        // answer echoed the line back as a patid.
+        let long = "X".repeat(3 << 20);
+        let cases = [
+            (format!("PATID,F_L_D_S\n{long}"), "line 2"),
+            (
+                format!("PATID,F_L_D_S\np1,{}\n{long},{}\n", h(1), h(2)),
+                "line 3",
+            ),
+            (long.clone(), "line 1"),
+            // One field over the field limit inside a line under the line limit.
+            (
+                format!("PATID,F_L_D_S\n{},{}\n", "Y".repeat(300), h(3)),
+                "line 2",
+            ),
+        ];
+        for (body, line) in cases {
+            let (status, text) = submit(hub, &token, body).await;
+            assert_eq!(status, 413, "{}: {line}: {text:.300}", hub.backend);
+            assert!(
+                text.len() < 1000,
+                "{line}: the answer is {} bytes",
+                text.len()
+            );
+            assert!(
+                !text.contains("XXXX") && !text.contains("YYYY"),
+                "{line}: {text}"
+            );
+            assert!(
+                text.contains(line) && text.contains("bytes"),
+                "{line}: {text}"
+            );
+        }
+        let response = http()
+            .post(hub.url("/link/v1/batches"))
+            .bearer_auth(&token)
+            .header("content-type", "application/x-ndjson")
+            .body(format!("{{\"patid\":\"{long}\"}}\n"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 413);
+        let text = response.text().await.unwrap();
+        assert!(!text.contains("XXXX") && text.contains("line 1"), "{text}");
+        // Nothing of a refused batch was linked.
+        let (status, text) = submit(hub, &token, format!("PATID,F_L_D_S\np1,{}\n", h(1))).await;
+        assert_eq!(status, 200);
+        assert_eq!(rows(&text)[0].2, "NEW", "{text}");
+    })
+    .await;
+}
+
 /// The statistics refresh the linker runs as its tables grow is valid SQL on every backend,
 /// also while the tables hold rows.
 #[tokio::test]
