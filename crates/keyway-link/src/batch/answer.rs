@@ -1,6 +1,7 @@
 //! Answer rows: `PATID,UUID,FLAG,REASON` (CSV) or one JSON object a line.
 
 use super::Format;
+use crate::csv_cell;
 
 /// Appends one answer row `PATID,UUID,FLAG,REASON` (CSV) or a JSON line.
 pub fn write_answer(
@@ -19,13 +20,8 @@ pub fn write_answer(
                     out.push(b',');
                 }
                 first = false;
-                if field.contains([',', '"', '\n', '\r']) {
-                    out.push(b'"');
-                    out.extend_from_slice(field.replace('"', "\"\"").as_bytes());
-                    out.push(b'"');
-                } else {
-                    out.extend_from_slice(field.as_bytes());
-                }
+                // Answers are opened in spreadsheets: patids are neutralised (`csv_cell`).
+                out.extend_from_slice(csv_cell(field).as_bytes());
             }
             out.push(b'\n');
         }

@@ -6,8 +6,8 @@
 //! Nothing longer than the line limit ([`super::MAX_LINE_BYTES`]) is ever held.
 
 use super::{BatchError, Format, Header, Item, Limits, MAX_PATID, check_hash, is_identifying};
-use crate::Rule;
 use crate::linker::{FastMap, LinkRecord};
+use crate::{Rule, read_cell};
 
 /// Splits one CSV record into fields (RFC 4180 quoting, newlines inside quotes included).
 pub fn split_csv_line(line: &str) -> Vec<String> {
@@ -215,7 +215,8 @@ fn check_patid(patid: &str) -> Result<(), String> {
 }
 
 fn csv_record(header: &Header, fields: &[String]) -> Result<LinkRecord, (String, String)> {
-    let patid = fields.get(header.patid).map(|p| p.trim()).unwrap_or("");
+    // A patid written by a keyway CSV writer may carry its formula guard (`csv_cell`).
+    let patid = read_cell(fields.get(header.patid).map(|p| p.trim()).unwrap_or(""));
     if fields.len() != header.width {
         let reason = format!("{} fields, the header has {}", fields.len(), header.width);
         return Err((patid.to_string(), reason));
