@@ -16,27 +16,9 @@ fn is_uuid(text: &str) -> bool {
             .all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// `YYYY-MM-DD`, a day that exists (`crate::datetime`: no signs, no slicing).
 fn is_date(text: &str) -> bool {
-    let b = text.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let (Ok(y), Ok(m), Ok(d)) = (
-        text[..4].parse::<u32>(),
-        text[5..7].parse::<u32>(),
-        text[8..].parse::<u32>(),
-    ) else {
-        return false;
-    };
-    let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
-    let days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    (1..=days).contains(&d)
+    crate::datetime::parse_date(text).is_ok()
 }
 
 /// Converts one JSON value for `p`, checking type and constraints.

@@ -3,6 +3,7 @@
 //! schema and compiled to parameterised SQL — never string-pasted.
 
 mod body;
+pub mod datetime;
 mod export;
 pub mod filter;
 mod formats;
@@ -10,8 +11,11 @@ mod openapi;
 mod query;
 pub mod schema;
 mod service;
+#[cfg(test)]
+mod service_tests;
 mod table;
 
+pub use datetime::{DateTimeError, Timestamp, parse_date, parse_date_time};
 pub use export::ExportPage;
 pub use filter::{Dialect, FilterError, SqlFragment, SqlValue, compile_filter, parse_filter};
 pub use openapi::openapi_document;

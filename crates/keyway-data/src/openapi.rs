@@ -49,10 +49,11 @@ fn property_schema(p: &Property) -> Value {
         schema.insert("enum".into(), Value::Array(values));
     }
     if let Some(scope) = &p.read_scope {
-        schema.insert(
-            "description".into(),
-            json!(format!("Present only for tokens with the {scope} scope.")),
-        );
+        let mut text = format!("Present only for tokens with the {scope} scope.");
+        if let Some(write) = &p.write_scope {
+            text.push_str(&format!(" Tokens with {write} may also set it."));
+        }
+        schema.insert("description".into(), json!(text));
     }
     Value::Object(schema)
 }

@@ -9,7 +9,7 @@ use crate::body::{body_values, row_json};
 use crate::filter::sql::quote;
 use crate::query::CollectionQuery;
 use crate::table::{column_kind, table_name};
-use crate::{Dialect, Entity, SchemaSet, SqlValue, compile_filter};
+use crate::{Dialect, Entity, Property, SchemaSet, SqlValue, compile_filter};
 
 /// What went wrong, in the vocabulary of HTTP problems.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +120,7 @@ impl DataService {
         let mut columns = vec!["id".to_string()];
         let mut kinds = vec![ColumnKind::Text];
         for p in &entity.properties {
-            let allowed = p.read_scope.as_deref().is_none_or(|s| scopes.contains(&s));
+            let allowed = p.readable_by(scopes);
             let selected = select.is_none_or(|names| names.contains(&p.name));
             if allowed && selected {
                 columns.push(p.name.clone());
@@ -146,10 +146,8 @@ impl DataService {
         scopes: &[&str],
         base_url: &str,
     ) -> Result<Value, DataError> {
-        let entity = self.entity(entity_name)?;
-        Self::require(entity.scopes_to_read(), scopes)?;
-        let query = CollectionQuery::parse(entity, pairs, self.default_top, self.max_top)
-            .map_err(|e| DataError::BadRequest(e.to_string()))?;
+        let (entity, query) = self.readable_query(entity_name, pairs, scopes)?;
+        let entity = &entity;
         let (columns, kinds) = Self::visible(entity, scopes, query.select.as_ref());
         let table = quote(self.dialect, &table_name(entity));
         let (where_sql, mut values) = self.where_clause(entity, &query)?;
@@ -224,14 +222,11 @@ impl DataService {
         pairs: &[(String, String)],
         scopes: &[&str],
     ) -> Result<i64, DataError> {
-        let entity = self.entity(entity_name)?;
-        Self::require(entity.scopes_to_read(), scopes)?;
-        let query = CollectionQuery::parse(entity, pairs, self.default_top, self.max_top)
-            .map_err(|e| DataError::BadRequest(e.to_string()))?;
-        let (where_sql, values) = self.where_clause(entity, &query)?;
+        let (entity, query) = self.readable_query(entity_name, pairs, scopes)?;
+        let (where_sql, values) = self.where_clause(&entity, &query)?;
         let sql = format!(
             "SELECT COUNT(*) FROM {}{where_sql}",
-            quote(self.dialect, &table_name(entity))
+            quote(self.dialect, &table_name(&entity))
         );
         let rows = self
             .store
@@ -241,6 +236,52 @@ impl DataService {
             Some(DynValue::Int(n)) => *n,
             _ => 0,
         })
+    }
+
+    /// Checks the read scope and parses the query options against the entity as the caller
+    /// may read it, so a property it cannot read is unusable in `$filter`, `$orderby` and
+    /// `$select` (and `$count`) and answered exactly as an undeclared one: reading rows
+    /// through a filter or an order is reading the property.
+    fn readable_query(
+        &self,
+        entity_name: &str,
+        pairs: &[(String, String)],
+        scopes: &[&str],
+    ) -> Result<(Entity, CollectionQuery), DataError> {
+        let entity = self.entity(entity_name)?;
+        Self::require(entity.scopes_to_read(), scopes)?;
+        let view = entity.readable_by(scopes);
+        let query = CollectionQuery::parse(&view, pairs, self.default_top, self.max_top)
+            .map_err(|e| DataError::BadRequest(e.to_string()))?;
+        Ok((view, query))
+    }
+
+    /// The columns and values of a write body, checked against the entity as the caller may
+    /// write it: a property it can neither read nor holds the `writeScope` of is refused as
+    /// undeclared. A required property it may not write makes creating impossible (403).
+    fn writable_values(
+        entity: &Entity,
+        body: &Value,
+        scopes: &[&str],
+        create: bool,
+    ) -> Result<Vec<(String, DynValue)>, DataError> {
+        let view = entity.writable_by(scopes);
+        if create {
+            let blocked: Vec<&Property> = entity
+                .properties
+                .iter()
+                .filter(|p| p.required && view.property(&p.name).is_none())
+                .collect();
+            if !blocked.is_empty() {
+                let scopes = blocked
+                    .iter()
+                    .flat_map(|p| p.read_scope.iter().chain(&p.write_scope))
+                    .cloned()
+                    .collect();
+                return Err(DataError::Forbidden(scopes));
+            }
+        }
+        body_values(&view, body, create).map_err(DataError::BadRequest)
     }
 
     pub(crate) fn where_clause(
@@ -314,7 +355,7 @@ impl DataService {
     ) -> Result<Item, DataError> {
         let entity = self.entity(entity_name)?;
         Self::require(entity.scopes_to_write(), scopes)?;
-        let values = body_values(entity, body, true).map_err(DataError::BadRequest)?;
+        let values = Self::writable_values(entity, body, scopes, true)?;
         let id = (self.new_id)();
         let now = (self.now_ms)();
         let mut columns = vec![
@@ -359,17 +400,18 @@ impl DataService {
         let replace = mode == UpdateMode::Replace;
         let entity = self.entity(entity_name)?;
         Self::require(entity.scopes_to_write(), scopes)?;
-        let mut values = body_values(entity, body, replace).map_err(DataError::BadRequest)?;
+        let mut values = Self::writable_values(entity, body, scopes, replace)?;
         if replace {
             let named = |column: &str| {
                 body.as_object()
                     .is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case(column)))
             };
+            // A property written blind (its writeScope held, its read scope not) is replaced
+            // only when named: a caller cannot erase what it cannot see.
             values.retain(|(column, _)| {
                 let hidden = entity
                     .property(column)
-                    .and_then(|p| p.read_scope.as_deref())
-                    .is_some_and(|s| !scopes.contains(&s));
+                    .is_some_and(|p| !p.readable_by(scopes));
                 !hidden || named(column)
             });
         }

@@ -3,9 +3,10 @@
 //! is reused.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Write};
 
 use crate::crlf::CrlfToLf;
+use crate::csv_cell::csv_cell;
 use crate::normalize::{fold_accents, normalize_race, normalize_sex, normalize_text};
 use crate::{HashKey, LinkError, Person, Rule, RuleHasher, parse_dob};
 
@@ -129,10 +130,17 @@ pub fn hash_csv<R: Read, W: Write>(
         return Err(LinkError::Empty);
     }
     let at = locate(&headers, job)?;
-    let mut writer = csv::WriterBuilder::new().from_writer(output);
-    let mut header_row = vec!["PATID"];
-    header_row.extend(job.rules.iter().map(|r| r.name()));
-    writer.write_record(&header_row)?;
+    // Rows are formatted here rather than by csv::Writer: every cell goes through `csv_cell`,
+    // which guards patids a spreadsheet would run as formulas (csv::Writer only quotes).
+    let mut writer = BufWriter::with_capacity(1 << 16, output);
+    let mut row: Vec<u8> = Vec::with_capacity(512);
+    row.extend_from_slice(b"PATID");
+    for rule in &job.rules {
+        row.push(b',');
+        row.extend_from_slice(rule.name().as_bytes());
+    }
+    row.push(b'\n');
+    writer.write_all(&row)?;
     if let Some(errors) = errors.as_deref_mut() {
         writeln!(errors, "line,patid,reason")?;
     }
@@ -191,11 +199,16 @@ pub fn hash_csv<R: Read, W: Write>(
                 summary.skipped_cells += 1;
             }
         }
-        writer.write_field(patid)?;
+        row.clear();
+        row.extend_from_slice(csv_cell(patid).as_bytes());
         for (i, digest) in hex.iter().enumerate() {
-            writer.write_field(if hashed[i] { &digest[..] } else { b"" })?;
+            row.push(b',');
+            if hashed[i] {
+                row.extend_from_slice(digest);
+            }
         }
-        writer.write_record(None::<&[u8]>)?;
+        row.push(b'\n');
+        writer.write_all(&row)?;
         summary.written += 1;
         if summary.rows % 4096 == 0 {
             progress(reader.position().byte());
@@ -261,12 +274,8 @@ fn reject(
     }
     summary.rejected += 1;
     if let Some(errors) = errors.as_deref_mut() {
-        let mut row = csv::Writer::from_writer(Vec::new());
-        row.write_record([line.to_string().as_str(), patid, reason])?;
-        let bytes = row
-            .into_inner()
-            .map_err(|e| LinkError::Io(e.into_error()))?;
-        errors.write_all(&bytes)?;
+        let row = format!("{line},{},{}\n", csv_cell(patid), csv_cell(reason));
+        errors.write_all(row.as_bytes())?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 pub mod batch;
 mod crlf;
+mod csv_cell;
 mod dob;
 mod error;
 mod hash_csv;
@@ -15,6 +16,7 @@ mod normalize;
 mod rules;
 mod service;
 
+pub use csv_cell::{csv_cell, read_cell};
 pub use dob::{Date, parse_dob};
 pub use error::{FieldError, LinkError};
 pub use hash_csv::{ColumnMap, HashJob, HashSummary, hash_csv};

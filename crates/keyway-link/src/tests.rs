@@ -52,6 +52,29 @@ fn matches_the_python_reference_bit_for_bit() {
 }
 
 #[test]
+fn formula_patids_are_neutralised_in_hashes_and_error_reports() {
+    let input = "patid,first,last,dob,sex,race\n\
+        =cmd|' /C calc'!A0,Aly,Bee,2010-01-01,F,5\n\
+        -42,Aly,Bee,2010-01-01,F,5\n\
+        '+1,Aly,Bee,2010-01-01,F,5\n\
+        @SUM(1),Aly,Bee,not a date,F,5\n";
+    let (result, out, errors) = run(&legacy_job(""), input.as_bytes());
+    assert_eq!(result.unwrap().written, 3);
+    let patids: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplitn(3, ',').nth(2).unwrap())
+        .collect();
+    // OWASP: a leading ' and the cell quoted; a ' before a trigger gets one more, so the
+    // guard is always the one added and reading it back is exact.
+    assert_eq!(patids, ["\"'=cmd|' /C calc'!A0\"", "\"'-42\"", "\"''+1\""]);
+    assert!(
+        errors.contains("\n3,\"'@SUM(1)\",") || errors.contains("\n5,\"'@SUM(1)\","),
+        "{errors}"
+    );
+}
+
+#[test]
 fn strict_mode_stops_at_the_first_bad_row() {
     let mut job = legacy_job("");
     job.strict = true;

@@ -104,40 +104,15 @@ fn is_guid(word: &str) -> bool {
             .all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// A date literal: the same grammar as stored values (`crate::datetime`), so a day that does
+/// not exist is not a date.
 fn is_date(word: &str) -> bool {
-    let b = word.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
-        && (1..=12).contains(&word[5..7].parse::<u32>().unwrap_or(0))
-        && (1..=31).contains(&word[8..10].parse::<u32>().unwrap_or(0))
+    crate::datetime::parse_date(word).is_ok()
 }
 
+/// `YYYY-MM-DDThh:mm[:ss[.fff]](Z|±hh:mm)`, checked by the RFC 3339 grammar.
 fn is_datetime(word: &str) -> bool {
-    // YYYY-MM-DDThh:mm[:ss[.fff]](Z|±hh:mm)
-    let Some((date, rest)) = word.split_once('T') else {
-        return false;
-    };
-    if !is_date(date) {
-        return false;
-    }
-    let (time, zone) = if let Some(t) = rest.strip_suffix('Z') {
-        (t, "Z")
-    } else if rest.len() > 6 && matches!(rest.as_bytes()[rest.len() - 6], b'+' | b'-') {
-        rest.split_at(rest.len() - 6)
-    } else {
-        return false;
-    };
-    let zone_ok = zone == "Z" || (zone.len() == 6 && zone.as_bytes()[3] == b':');
-    let time_ok = time.len() >= 5
-        && time.as_bytes()[2] == b':'
-        && time
-            .bytes()
-            .all(|c| c.is_ascii_digit() || c == b':' || c == b'.');
-    zone_ok && time_ok
+    crate::datetime::parse_date_time(word).is_ok()
 }
 
 fn classify(word: &str, at: usize) -> Result<Token, FilterError> {

@@ -283,80 +283,10 @@ fn compare(
     Ok(())
 }
 
-/// `YYYY-MM-DDThh:mm[:ss[.f…]](Z|±hh:mm)` → UTC `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+/// `YYYY-MM-DDThh:mm[:ss[.f…]](Z|±hh:mm)` → UTC `YYYY-MM-DDTHH:MM:SS.mmmZ`; `None` unless the
+/// text is an RFC 3339 date-time (the grammar in `crate::datetime`).
 pub fn normalize_datetime(text: &str) -> Option<String> {
-    let (date, rest) = text.split_once('T')?;
-    let y: i64 = date.get(0..4)?.parse().ok()?;
-    let m: i64 = date.get(5..7)?.parse().ok()?;
-    let d: i64 = date.get(8..10)?.parse().ok()?;
-    let (time, offset_min) = if let Some(t) = rest.strip_suffix('Z') {
-        (t, 0)
-    } else {
-        let (t, zone) = rest.split_at(rest.len().checked_sub(6)?);
-        let sign = match zone.as_bytes().first()? {
-            b'+' => 1,
-            b'-' => -1,
-            _ => return None,
-        };
-        let hh: i64 = zone.get(1..3)?.parse().ok()?;
-        let mm: i64 = zone.get(4..6)?.parse().ok()?;
-        if hh > 23 || mm > 59 {
-            return None;
-        }
-        (t, sign * (hh * 60 + mm))
-    };
-    let mut parts = time.split(':');
-    let hh: i64 = parts.next()?.parse().ok()?;
-    let mi: i64 = parts.next()?.parse().ok()?;
-    let (ss, millis) = match parts.next() {
-        Some(sec) => {
-            let (whole, frac) = sec.split_once('.').unwrap_or((sec, ""));
-            let digits: String = frac.chars().chain(std::iter::repeat('0')).take(3).collect();
-            (whole.parse::<i64>().ok()?, digits.parse::<i64>().ok()?)
-        }
-        None => (0, 0),
-    };
-    if parts.next().is_some()
-        || !(1..=12).contains(&m)
-        || !(1..=31).contains(&d)
-        || hh > 23
-        || mi > 59
-        || ss > 60
-    {
-        return None;
-    }
-    let days = days_from_civil(y, m, d);
-    let seconds = days * 86_400 + hh * 3600 + mi * 60 + ss - offset_min * 60;
-    let (days, secs) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    Some(format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    ))
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    crate::datetime::normalize_date_time(text).ok()
 }
 
 #[cfg(test)]
@@ -452,5 +382,18 @@ mod tests {
             Some("2024-02-29T12:00:01.500Z")
         );
         assert_eq!(normalize_datetime("2024-13-01T00:00Z"), None);
+    }
+
+    #[test]
+    fn malformed_date_times_are_refused_without_panicking() {
+        // A multi-byte character where the old code cut the text, and signed fields.
+        for text in [
+            "2020-01-01T00:00é00000",
+            "2020-01-01T-5:-7:-9Z",
+            "2020-+1-+1T00:00Z",
+            "2023-02-31T00:00Z",
+        ] {
+            assert_eq!(normalize_datetime(text), None, "{text}");
+        }
     }
 }

@@ -62,6 +62,7 @@ struct RawProperty {
     #[serde(default)]
     filterable: bool,
     scope: Option<String>,
+    write_scope: Option<String>,
 }
 
 impl SchemaSet {
@@ -309,13 +310,15 @@ fn property(at: &str, name: String, raw: RawProperty) -> Result<Property, Schema
         })?),
         None => None,
     };
-    if let Some(scope) = &raw.scope
-        && !valid_scope(scope)
-    {
-        return Err(err(
-            format!("{at}.scope"),
-            format!("{scope:?} is not a valid scope"),
-        ));
+    for (key, scope) in [("scope", &raw.scope), ("writeScope", &raw.write_scope)] {
+        if let Some(scope) = scope
+            && !valid_scope(scope)
+        {
+            return Err(err(
+                format!("{at}.{key}"),
+                format!("{scope:?} is not a valid scope"),
+            ));
+        }
     }
     Ok(Property {
         name,
@@ -329,6 +332,7 @@ fn property(at: &str, name: String, raw: RawProperty) -> Result<Property, Schema
         values,
         filterable: raw.filterable,
         read_scope: raw.scope,
+        write_scope: raw.write_scope,
     })
 }
 

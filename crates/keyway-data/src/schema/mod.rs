@@ -67,8 +67,32 @@ pub struct Property {
     pub values: Vec<String>,
     /// Gets an index and may appear in `$filter`/`$orderby` cheaply.
     pub filterable: bool,
-    /// A scope needed to see this property; without it the property is left out.
+    /// A scope needed to see this property; without it the property is left out of answers
+    /// and cannot be named in queries or bodies (it is treated as undeclared).
     pub read_scope: Option<String>,
+    /// A scope that lets a caller write this property without being able to read it
+    /// (`writeScope`: an intake service that records salaries it may not see).
+    pub write_scope: Option<String>,
+}
+
+impl Property {
+    /// Whether a caller holding `scopes` may see this property, and so name it in `$filter`,
+    /// `$orderby` and `$select`.
+    pub fn readable_by(&self, scopes: &[&str]) -> bool {
+        self.read_scope
+            .as_deref()
+            .is_none_or(|scope| scopes.contains(&scope))
+    }
+
+    /// Whether a caller holding `scopes` (and the entity's write scope) may set this property:
+    /// one it can read, or one whose `writeScope` it holds.
+    pub fn writable_by(&self, scopes: &[&str]) -> bool {
+        self.readable_by(scopes)
+            || self
+                .write_scope
+                .as_deref()
+                .is_some_and(|scope| scopes.contains(&scope))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +111,33 @@ impl Entity {
         self.properties
             .iter()
             .find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The entity as a caller holding `scopes` may read it: properties it cannot read are
+    /// absent, so every query option checked against this view refuses them exactly as it
+    /// refuses a name that was never declared (their existence is not confirmed either).
+    pub fn readable_by(&self, scopes: &[&str]) -> Entity {
+        self.restricted(|p| p.readable_by(scopes))
+    }
+
+    /// The entity as a caller holding `scopes` may write it (see [`Property::writable_by`]).
+    pub fn writable_by(&self, scopes: &[&str]) -> Entity {
+        self.restricted(|p| p.writable_by(scopes))
+    }
+
+    fn restricted(&self, keep: impl Fn(&Property) -> bool) -> Entity {
+        Entity {
+            name: self.name.clone(),
+            groups: self.groups.clone(),
+            read_scope: self.read_scope.clone(),
+            write_scope: self.write_scope.clone(),
+            properties: self
+                .properties
+                .iter()
+                .filter(|p| keep(p))
+                .cloned()
+                .collect(),
+        }
     }
 
     /// Scopes that allow reading: the entity's own, its write scope, and its groups'.

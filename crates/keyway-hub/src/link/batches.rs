@@ -1,10 +1,13 @@
 //! `POST /link/v1/batches`: a hash file streamed in, `PATID,UUID,FLAG,REASON` streamed out.
 //!
-//! The body is read incrementally and linked in chunks of [`CHUNK`] records, one transaction
-//! each; answers are sent as soon as a chunk commits. A database failure mid-batch aborts the
-//! response (the client sees a truncated transfer and resubmits: linking is idempotent).
+//! Only I/O lives here: parsing, chunking and answer writing are the sans-IO types of
+//! [`keyway_link::batch`]. The body is read until its first chunk of
+//! [`CHUNK_RECORDS`] records is parsed (or it ends), so a batch refused within it (a line or
+//! field over its limit, a bad header) gets a 4xx problem; then chunks are linked, one
+//! transaction each, and answers sent as soon as a chunk commits. A refusal or a database
+//! failure later aborts the response (the client sees a truncated transfer and resubmits:
+//! linking is idempotent).
 
-use std::collections::HashMap;
 use std::io;
 
 use axum::body::{Body, Bytes};
@@ -12,7 +15,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
-use keyway_link::batch::{ANSWER_HEADER, BatchParser, Format, Item, write_answer};
+use keyway_link::batch::{
+    ANSWER_HEADER, BatchError, BatchParser, ChunkCutter, Format, Item, LinkChunk,
+};
 use tokio::sync::mpsc;
 
 use super::{Submit, unavailable};
@@ -20,14 +25,14 @@ use crate::AppState;
 use crate::caller::Authorized;
 use crate::errors::problem;
 
-/// Records per linking transaction. Large, because each commit rewrites every B-tree page
-/// its random hash and UUID keys touched: 10,000-record transactions spent most of their time
-/// writing the WAL. The hub-wide link lock is held for a chunk (a few seconds at most).
-pub const CHUNK: usize = 100_000;
-/// Largest batch body accepted.
-pub const MAX_BATCH_BYTES: u64 = 2 << 30;
+#[cfg(doc)]
+use keyway_link::batch::CHUNK_RECORDS;
+
 /// Answer bytes buffered before they are sent.
 const FLUSH_BYTES: usize = 256 * 1024;
+/// Body bytes read and dropped after refusing a batch, so the answer is not lost to a reset
+/// from unread data (a client still sending when the refusal is written).
+const DRAIN_BYTES: u64 = 16 << 20;
 
 fn bad_request(detail: &str) -> Response {
     problem(StatusCode::BAD_REQUEST, "Bad Request", detail)
@@ -94,42 +99,30 @@ pub async fn submit(
     };
     let answer = answer_format(&headers);
     let mut stream = body.into_data_stream();
-    let mut parser = BatchParser::new(format);
-    let mut items = Vec::new();
-    let mut read: u64 = 0;
-    let mut ended = false;
-    // Read up to the header first, so a refused header gets a proper 400.
-    while !parser.started() && !ended {
-        match stream.next().await {
-            Some(Ok(bytes)) => {
-                read += bytes.len() as u64;
-                if let Err(err) = parser.feed(&bytes, &mut items) {
-                    return bad_request(&err.to_string());
-                }
-            }
-            Some(Err(err)) => return bad_request(&format!("cannot read the body: {err}")),
-            None => {
-                if let Err(err) = parser.finish(&mut items) {
-                    return bad_request(&err.to_string());
-                }
-                ended = true;
-            }
-        }
-    }
-    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
-    let reading = ReadAhead {
-        parser,
-        read,
-        ended,
+    let mut reading = ReadAhead {
+        parser: BatchParser::new(format),
+        cutter: ChunkCutter::default(),
+        pending: Vec::new(),
+        ended: false,
         partner: partner.clone(),
     };
+    // Parse up to the first chunk before answering, so a refusal in it is a proper 4xx.
+    let first = match reading.next_chunk(&mut stream).await {
+        Ok(first) => first,
+        Err(Stop::Refused(err)) => {
+            drain(&mut stream).await;
+            return refusal(&err);
+        }
+        Err(Stop::Cut) => return bad_request("the body was cut off"),
+    };
+    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
     let batch = Batch {
         state,
         partner,
         answer,
         tx,
     };
-    tokio::spawn(batch.run(reading, stream, items));
+    tokio::spawn(batch.run(reading, stream, first));
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }));
@@ -147,6 +140,31 @@ pub async fn submit(
     response
 }
 
+/// The problem for a refused batch: 413 for a size limit, 400 otherwise. The message names
+/// the line and the limit, never the offending text.
+fn refusal(err: &BatchError) -> Response {
+    if err.is_size_limit() {
+        problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Content Too Large",
+            &err.to_string(),
+        )
+    } else {
+        bad_request(&err.to_string())
+    }
+}
+
+/// Reads and drops up to [`DRAIN_BYTES`] of what the client is still sending.
+async fn drain(stream: &mut (impl Stream<Item = Result<Bytes, axum::Error>> + Unpin)) {
+    let mut dropped = 0u64;
+    while dropped < DRAIN_BYTES {
+        match stream.next().await {
+            Some(Ok(bytes)) => dropped += bytes.len() as u64,
+            _ => return,
+        }
+    }
+}
+
 /// One batch being linked in the background while its answer streams out.
 struct Batch {
     state: AppState,
@@ -157,26 +175,36 @@ struct Batch {
 
 /// What the reading half of a batch hands to the linking half.
 enum Piece {
-    /// Items up to and including the [`CHUNK`]-th record (or the rest of the body).
+    /// Items up to and including the [`CHUNK_RECORDS`]-th record (or the rest of the body).
     Chunk(Vec<Item>),
-    /// The body is refused from here on (too large, unreadable); the answer ends with this.
-    Abort(String),
+    /// No more chunks: the answer ends with this.
+    Stop(Stop),
+}
+
+/// Why reading a batch stopped before its end.
+enum Stop {
+    /// The body is refused from here on (a limit, a bad line).
+    Refused(BatchError),
     /// The client went away mid-body.
     Cut,
 }
 
 impl Batch {
-    /// Reads and parses the body in a task of its own, one chunk ahead of the linker: parsing
-    /// chunk N+1 on the other core while chunk N is linked took the parse (and upload) off the
-    /// linking path.
+    /// Links `first`, then the chunks that the reading half, a task of its own, parses one
+    /// ahead of the linker: parsing chunk N+1 on the other core while chunk N is linked took
+    /// the parse (and upload) off the linking path.
     async fn run(
         self,
         reading: ReadAhead,
         stream: impl Stream<Item = Result<Bytes, axum::Error>> + Unpin + Send + 'static,
-        pending: Vec<Item>,
+        first: Option<Vec<Item>>,
     ) {
         let (pieces_tx, mut pieces) = mpsc::channel(1);
-        tokio::spawn(reading.run(stream, pending, pieces_tx));
+        if let Some(first) = first {
+            // Capacity 1 and nothing sent yet: this cannot wait.
+            let _ = pieces_tx.send(Piece::Chunk(first)).await;
+        }
+        tokio::spawn(reading.run(stream, pieces_tx));
         let mut out = Vec::with_capacity(FLUSH_BYTES * 2);
         if self.answer == Format::Csv {
             out.extend_from_slice(ANSWER_HEADER.as_bytes());
@@ -192,13 +220,13 @@ impl Batch {
                         return;
                     }
                 }
-                Piece::Abort(reason) => {
+                Piece::Stop(Stop::Refused(reason)) => {
                     // What came before is answered, then the answer breaks off.
                     self.send(&mut out).await;
-                    self.abort(reason).await;
+                    self.abort(reason.to_string()).await;
                     return;
                 }
-                Piece::Cut => return,
+                Piece::Stop(Stop::Cut) => return,
             }
         }
         self.send(&mut out).await;
@@ -206,56 +234,15 @@ impl Batch {
 
     /// Links the records of `chunk` and writes an answer for every item, in order.
     async fn link(&self, chunk: Vec<Item>, out: &mut Vec<u8>) -> Result<(), String> {
-        // The records move to the linker; the rejected rows wait in their place (None marks
-        // where a record's decision goes).
-        let mut records = Vec::with_capacity(chunk.len());
-        let mut order = Vec::with_capacity(chunk.len());
-        for item in chunk {
-            match item {
-                Item::Record { record, .. } => {
-                    records.push(record);
-                    order.push(None);
-                }
-                Item::Rejected {
-                    line,
-                    patid,
-                    reason,
-                } => order.push(Some((line, patid, reason))),
-            }
-        }
+        let chunk = LinkChunk::new(chunk);
         let now = self.state.auth.clock().now_ms();
         let decisions = self
             .state
             .link
-            .link_chunk(&self.partner, &records, now)
+            .link_chunk(&self.partner, &chunk.records, now)
             .await
             .map_err(|e| e.to_string())?;
-        let mut decisions = decisions.into_iter();
-        // Counted per chunk: a metrics look-up per record is measurable at 100,000 records.
-        let mut counts: HashMap<&'static str, u64> = HashMap::new();
-        for slot in order {
-            match slot {
-                None => {
-                    if let Some(d) = decisions.next() {
-                        *counts.entry(d.flag.as_str()).or_default() += 1;
-                        write_answer(
-                            self.answer,
-                            out,
-                            &d.patid,
-                            &d.uuid,
-                            d.flag.as_str(),
-                            &d.reason,
-                        );
-                    }
-                }
-                Some((line, patid, reason)) => {
-                    *counts.entry("ERROR").or_default() += 1;
-                    let reason = format!("line {line}: {reason}");
-                    write_answer(self.answer, out, &patid, "", "ERROR", &reason);
-                }
-            }
-        }
-        for (flag, count) in counts {
+        for (flag, count) in chunk.write_answers(decisions, self.answer, out) {
             ::metrics::counter!("keyway_link_records_total", "flag" => flag).increment(count);
         }
         Ok(())
@@ -280,133 +267,58 @@ impl Batch {
 /// The reading half of a batch: body bytes in, chunks of parsed items out.
 struct ReadAhead {
     parser: BatchParser,
-    read: u64,
+    cutter: ChunkCutter,
+    /// Parsed items not yet in a chunk.
+    pending: Vec<Item>,
     ended: bool,
     partner: String,
 }
 
 impl ReadAhead {
-    async fn run(
-        mut self,
-        mut stream: impl Stream<Item = Result<Bytes, axum::Error>> + Unpin,
-        mut pending: Vec<Item>,
-        pieces: mpsc::Sender<Piece>,
-    ) {
-        let mut cutter = Cutter::default();
+    /// Reads until the next chunk is parsed: `Ok(None)` once the body is done, `Err` when
+    /// it is refused or cut off.
+    async fn next_chunk(
+        &mut self,
+        stream: &mut (impl Stream<Item = Result<Bytes, axum::Error>> + Unpin),
+    ) -> Result<Option<Vec<Item>>, Stop> {
         loop {
-            while let Some(chunk) = cutter.next(&mut pending, self.ended) {
-                if pieces.send(Piece::Chunk(chunk)).await.is_err() {
-                    return; // the linker stopped (database error or client gone)
-                }
+            if let Some(chunk) = self.cutter.next(&mut self.pending, self.ended) {
+                return Ok(Some(chunk));
             }
             if self.ended {
-                return;
+                return Ok(None);
             }
-            let refusal = match stream.next().await {
-                Some(Ok(bytes)) => {
-                    self.read += bytes.len() as u64;
-                    if self.read > MAX_BATCH_BYTES {
-                        Some(format!("the batch exceeds {MAX_BATCH_BYTES} bytes"))
-                    } else {
-                        self.parser
-                            .feed(&bytes, &mut pending)
-                            .err()
-                            .map(|e| e.to_string())
-                    }
-                }
+            let parsed = match stream.next().await {
+                Some(Ok(bytes)) => self.parser.feed(&bytes, &mut self.pending),
                 Some(Err(err)) => {
                     // The client went away mid-batch; what was linked stays linked.
                     tracing::info!(error = %err, partner = %self.partner, "batch body cut");
-                    let _ = pieces.send(Piece::Cut).await;
-                    return;
+                    return Err(Stop::Cut);
                 }
                 None => {
                     self.ended = true;
-                    self.parser
-                        .finish(&mut pending)
-                        .err()
-                        .map(|e| e.to_string())
+                    self.parser.finish(&mut self.pending)
                 }
             };
-            if let Some(reason) = refusal {
-                let _ = pieces.send(Piece::Abort(reason)).await;
-                return;
+            parsed.map_err(Stop::Refused)?;
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut stream: impl Stream<Item = Result<Bytes, axum::Error>> + Unpin,
+        pieces: mpsc::Sender<Piece>,
+    ) {
+        loop {
+            let piece = match self.next_chunk(&mut stream).await {
+                Ok(Some(chunk)) => Piece::Chunk(chunk),
+                Ok(None) => return,
+                Err(stop) => Piece::Stop(stop),
+            };
+            let last = !matches!(piece, Piece::Chunk(_));
+            if pieces.send(piece).await.is_err() || last {
+                return; // the linker stopped (database error or client gone), or the end
             }
         }
-    }
-}
-
-/// Cuts parsed items into chunks of [`CHUNK`] records. Remembers how far it has counted, so
-/// each item is looked at once however many body pieces a chunk arrives in.
-#[derive(Default)]
-struct Cutter {
-    /// Items at the front of `pending` already counted, and the records among them.
-    counted: usize,
-    records: usize,
-}
-
-impl Cutter {
-    /// The next chunk: up to and including the [`CHUNK`]-th record, or everything once the
-    /// body has ended.
-    fn next(&mut self, pending: &mut Vec<Item>, ended: bool) -> Option<Vec<Item>> {
-        while self.counted < pending.len() && self.records < CHUNK {
-            if matches!(pending[self.counted], Item::Record { .. }) {
-                self.records += 1;
-            }
-            self.counted += 1;
-        }
-        let rest_of_body = ended && !pending.is_empty();
-        if self.records < CHUNK && !rest_of_body {
-            return None;
-        }
-        let rest = pending.split_off(self.counted);
-        *self = Cutter::default();
-        Some(std::mem::replace(pending, rest))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use keyway_link::linker::LinkRecord;
-
-    fn record(n: usize) -> Item {
-        Item::Record {
-            line: n as u64,
-            record: LinkRecord {
-                patid: n.to_string(),
-                hashes: Vec::new(),
-            },
-        }
-    }
-
-    fn rejected(n: usize) -> Item {
-        Item::Rejected {
-            line: n as u64,
-            patid: n.to_string(),
-            reason: "bad".into(),
-        }
-    }
-
-    #[test]
-    fn cuts_after_the_chunk_th_record_across_pieces() {
-        let mut cutter = Cutter::default();
-        let mut pending = vec![rejected(0)];
-        pending.extend((1..CHUNK).map(record));
-        assert!(cutter.next(&mut pending, false).is_none());
-        pending.extend([record(CHUNK), rejected(CHUNK + 1), record(CHUNK + 2)]);
-        let chunk = cutter.next(&mut pending, false).expect("a full chunk");
-        assert_eq!(
-            chunk.len(),
-            CHUNK + 1,
-            "the rejected row before it, CHUNK records"
-        );
-        assert_eq!(pending.len(), 2);
-        assert!(cutter.next(&mut pending, false).is_none());
-        let last = cutter
-            .next(&mut pending, true)
-            .expect("the rest, once the body ended");
-        assert_eq!(last.len(), 2);
-        assert!(cutter.next(&mut pending, true).is_none());
     }
 }

@@ -21,7 +21,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             BATCHES,
-            // Batches are streamed and bounded by `batches::MAX_BATCH_BYTES` instead.
+            // Batches are streamed and bounded by `keyway_link::batch::MAX_BATCH_BYTES` (and
+            // per line and field) in the parser instead.
             post(batches::submit).layer(DefaultBodyLimit::disable()),
         )
         .route(CONFLICTS, get(read::conflicts))

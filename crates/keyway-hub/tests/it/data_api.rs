@@ -129,10 +129,24 @@ async fn scopes_decide_who_reads_and_writes() {
                 && challenge.contains("contact.readwrite"),
             "{challenge}"
         );
+        // Writing salary needs reading it (the schema gives it no writeScope).
+        let (code, _, problem) = call(
+            reqwest::Method::POST,
+            &base,
+            &contact_rw,
+            Some(body.clone()),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (code, problem["detail"].as_str()),
+            (400, Some("Contact has no property \"salary\""))
+        );
+        let writer = token(hub, "contact.readwrite admin.read").await;
         let (code, _, created) =
-            call(reqwest::Method::POST, &base, &contact_rw, Some(body), None).await;
+            call(reqwest::Method::POST, &base, &writer, Some(body), None).await;
         assert_eq!(code, 201);
-        assert!(created.get("salary").is_none(), "salary needs admin.read");
+        assert_eq!(created["salary"], 1000.5);
         let (code, _, page) = call(reqwest::Method::GET, &base, &group_read, None, None).await;
         assert_eq!(code, 200);
         assert!(page["value"][0].get("salary").is_none());
@@ -160,6 +174,117 @@ async fn scopes_decide_who_reads_and_writes() {
         );
         let (code, _, _) = call(reqwest::Method::GET, &base, "not.a.token", None, None).await;
         assert_eq!(code, 401);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn hidden_properties_cannot_be_probed_through_queries() {
+    each_backend(async |hub: &TestHub| {
+        let admin = token(hub, "contact.readwrite admin.read").await;
+        let plain = token(hub, "contact.readwrite").await;
+        let base = hub.url("/api/Contact");
+        for (first, salary) in [("Ann", 87500), ("Bob", 40000)] {
+            let body = json!({"firstName": first, "lastName": "Lee", "salary": salary});
+            let (code, _, created) =
+                call(reqwest::Method::POST, &base, &admin, Some(body), None).await;
+            assert_eq!(code, 201, "{}: {created}", hub.backend);
+        }
+        // The outside probe: without admin.read, each of these used to reveal salaries.
+        for probe in [
+            "?$filter=salary%20ge%2087500%20and%20salary%20le%2087500",
+            "?$orderby=salary",
+            "?$select=firstName,salary",
+            "/$count?$filter=salary%20gt%2060000",
+        ] {
+            let (code, _, problem) = call(
+                reqwest::Method::GET,
+                &format!("{base}{probe}"),
+                &plain,
+                None,
+                None,
+            )
+            .await;
+            assert_eq!(code, 400, "{}: {probe}: {problem}", hub.backend);
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("Contact has no property \"salary\""),
+                "{probe}: {detail}"
+            );
+            // Word for word the answer for a property that was never declared.
+            let undeclared = probe.replace("salary", "wage");
+            let (_, _, other) = call(
+                reqwest::Method::GET,
+                &format!("{base}{undeclared}"),
+                &plain,
+                None,
+                None,
+            )
+            .await;
+            assert_eq!(
+                detail.replace("salary", "wage"),
+                other["detail"].as_str().unwrap(),
+                "{probe}"
+            );
+        }
+        let (code, _, count) = call(
+            reqwest::Method::GET,
+            &format!("{base}/$count?$filter=salary%20gt%2060000"),
+            &admin,
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(
+            (code, count),
+            (200, json!(1)),
+            "with admin.read the filter works"
+        );
+        // Writes naming it are refused the same way, and change nothing.
+        let (_, _, page) = call(
+            reqwest::Method::GET,
+            &format!("{base}?$orderby=firstName"),
+            &admin,
+            None,
+            None,
+        )
+        .await;
+        let ann = format!("{base}({})", page["value"][0]["id"].as_str().unwrap());
+        for method in [reqwest::Method::PATCH, reqwest::Method::PUT] {
+            let body = json!({"firstName": "Ann", "lastName": "Lee", "salary": 1});
+            let (code, _, problem) = call(method.clone(), &ann, &plain, Some(body), None).await;
+            assert_eq!(code, 400, "{method}: {problem}");
+        }
+        let (_, _, seen) = call(reqwest::Method::GET, &ann, &admin, None, None).await;
+        assert_eq!(seen["salary"].as_f64(), Some(87500.0));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_dates_get_400_not_500() {
+    each_backend(async |hub: &TestHub| {
+        let rw = token(hub, "contact.readwrite").await;
+        let base = hub.url("/api/Contact");
+        for (property, bad) in [
+            ("lastContactAt", "2020-01-01T00:00é00000"),
+            ("lastContactAt", "2020-01-01T-5:-7:-9Z"),
+            ("birthday", "2020-+1-+1"),
+        ] {
+            let body = json!({"firstName": "Ann", "lastName": "Lee", property: bad});
+            let (code, _, problem) =
+                call(reqwest::Method::POST, &base, &rw, Some(body), None).await;
+            assert_eq!(code, 400, "{}: {bad}: {problem}", hub.backend);
+        }
+        let (_, _, count) = call(
+            reqwest::Method::GET,
+            &format!("{base}/$count"),
+            &rw,
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(count, json!(0), "nothing was stored");
     })
     .await;
 }

@@ -216,6 +216,98 @@ async fn refuses_missing_tokens_scopes_partners_and_identifiers() {
     .await;
 }
 
+#[tokio::test]
+async fn overlong_lines_and_fields_are_refused_by_number_without_echo() {
+    on_every_backend(async |hub: &TestHub| {
+        let token = partner(hub, "LONG").await;
+        // A few MB without a newline: the parse used to be quadratic in the line and the
+        // answer echoed the line back as a patid.
+        let long = "X".repeat(3 << 20);
+        let cases = [
+            (format!("PATID,F_L_D_S\n{long}"), "line 2"),
+            (
+                format!("PATID,F_L_D_S\np1,{}\n{long},{}\n", h(1), h(2)),
+                "line 3",
+            ),
+            (long.clone(), "line 1"),
+            // One field over the field limit inside a line under the line limit.
+            (
+                format!("PATID,F_L_D_S\n{},{}\n", "Y".repeat(300), h(3)),
+                "line 2",
+            ),
+        ];
+        for (body, line) in cases {
+            let (status, text) = submit(hub, &token, body).await;
+            assert_eq!(status, 413, "{}: {line}: {text:.300}", hub.backend);
+            assert!(
+                text.len() < 1000,
+                "{line}: the answer is {} bytes",
+                text.len()
+            );
+            assert!(
+                !text.contains("XXXX") && !text.contains("YYYY"),
+                "{line}: {text}"
+            );
+            assert!(
+                text.contains(line) && text.contains("bytes"),
+                "{line}: {text}"
+            );
+        }
+        let response = http()
+            .post(hub.url("/link/v1/batches"))
+            .bearer_auth(&token)
+            .header("content-type", "application/x-ndjson")
+            .body(format!("{{\"patid\":\"{long}\"}}\n"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 413);
+        let text = response.text().await.unwrap();
+        assert!(!text.contains("XXXX") && text.contains("line 1"), "{text}");
+        // Nothing of a refused batch was linked.
+        let (status, text) = submit(hub, &token, format!("PATID,F_L_D_S\np1,{}\n", h(1))).await;
+        assert_eq!(status, 200);
+        assert_eq!(rows(&text)[0].2, "NEW", "{text}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn formula_patids_are_neutralised_in_answers_and_read_back_exactly() {
+    on_every_backend(async |hub: &TestHub| {
+        let token = partner(hub, "CSV").await;
+        // Raw, quoted, and already guarded by a keyway writer ("'-8" is patid -8).
+        let body = format!(
+            "PATID,F_L_D_S\n=cmd|' /C calc'!A0,{}\n-7,{}\n\"'-8\",{}\n\"@x\",bad\n",
+            h(1),
+            h(2),
+            h(3)
+        );
+        let (status, text) = submit(hub, &token, body).await;
+        assert_eq!(status, 200, "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].starts_with("\"'=cmd|' /C calc'!A0\","), "{text}");
+        assert!(lines[2].starts_with("\"'-7\","), "{text}");
+        assert!(lines[3].starts_with("\"'-8\","), "{text}");
+        assert!(lines[4].starts_with("\"'@x\",,ERROR,"), "{text}");
+        // The guard is not part of the patid: -8 sent as NDJSON is the same record.
+        let response = http()
+            .post(hub.url("/link/v1/batches"))
+            .bearer_auth(&token)
+            .header("content-type", "application/x-ndjson")
+            .header("accept", "application/x-ndjson")
+            .body(format!("{{\"patid\":\"-8\",\"F_L_D_S\":\"{}\"}}\n", h(3)))
+            .send()
+            .await
+            .unwrap();
+        let answer: serde_json::Value =
+            serde_json::from_str(response.text().await.unwrap().trim()).unwrap();
+        assert_eq!(answer["patid"], "-8");
+        assert_eq!(answer["uuid"], rows(&text)[2].1.as_str(), "{answer}");
+    })
+    .await;
+}
+
 /// The statistics refresh the linker runs as its tables grow is valid SQL on every backend,
 /// also while the tables hold rows.
 #[tokio::test]

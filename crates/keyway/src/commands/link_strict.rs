@@ -96,7 +96,7 @@ pub fn precheck(input: &Path, errors: Option<&Path>) -> anyhow::Result<u64> {
         if is_blank(&record) {
             continue;
         }
-        let patid = record.get(header.patid).unwrap_or_default().trim();
+        let patid = keyway_link::read_cell(record.get(header.patid).unwrap_or_default().trim());
         if record.len() != header.width {
             report.add(line, patid, "wrong number of fields")?;
             continue;

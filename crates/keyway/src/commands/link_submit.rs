@@ -87,7 +87,12 @@ impl Client {
         let answers: Vec<[String; 4]> = reader
             .records()
             .filter_map(Result::ok)
-            .map(|r| std::array::from_fn(|i| r.get(i).unwrap_or_default().to_string()))
+            // The hub guards cells against formulas; the values are what was sent.
+            .map(|r| {
+                std::array::from_fn(|i| {
+                    keyway_link::read_cell(r.get(i).unwrap_or_default()).to_string()
+                })
+            })
             .collect();
         if answers.len() != rows {
             return Err(Failure::Retry(format!(
@@ -132,14 +137,10 @@ fn read_secret(path: &std::path::Path) -> anyhow::Result<Zeroizing<String>> {
     Ok(Zeroizing::new(text.trim().to_string()))
 }
 
+/// Appends one CSV cell, quoted as needed and neutralised against spreadsheet formulas
+/// (`keyway_link::csv_cell`, shared by every keyway CSV writer).
 pub(crate) fn csv_field(out: &mut String, field: &str) {
-    if field.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&field.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(field);
-    }
+    out.push_str(&keyway_link::csv_cell(field));
 }
 
 /// The hub numbers lines within the batch (`line N: reason`); the report uses file lines.
@@ -205,7 +206,9 @@ pub async fn run(args: LinkSubmitArgs) -> anyhow::Result<()> {
             if let Some(errors) = errors.as_mut() {
                 let mut row = format!("{line},");
                 csv_field(&mut row, patid);
-                writeln!(errors.writer(), "{row},{reason}")?;
+                row.push(',');
+                csv_field(&mut row, reason);
+                writeln!(errors.writer(), "{row}")?;
             }
         }
         if batch.lines.is_empty() {

@@ -79,7 +79,8 @@ fn read_all(
         if is_blank(&record) {
             continue;
         }
-        let patid = record.get(header.patid).unwrap_or_default();
+        // A hash file written by `keyway link hash` guards formula-like patids.
+        let patid = keyway_link::read_cell(record.get(header.patid).unwrap_or_default());
         if record.len() != header.width {
             batch
                 .refused

@@ -91,6 +91,93 @@ fn partner_create_then_submit_writes_links_and_errors() {
 }
 
 #[test]
+fn formula_patids_are_neutralised_in_links_and_refused_files() {
+    let hub = Hub::start();
+    let client = hub.create_client("csv", &["client_credentials"], "link:submit", &[]);
+    let id = str_field(&client, "client_id").to_string();
+    hub.cli_json(&[
+        "link", "partner", "create", "--code", "CSV", "--client", &id,
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, str_field(&client, "client_secret")).unwrap();
+    let input = dir.path().join("hashes.csv");
+    // "'-5" is how `keyway link hash` writes patid -5.
+    let text = format!(
+        "PATID,F_L_D_S\n=cmd|' /C calc'!A0,{}\n\"'-5\",{}\n+1,{}\n@bad,xyz\n",
+        h(1),
+        h(2),
+        h(3)
+    );
+    std::fs::write(&input, text).unwrap();
+    let (output, errors) = (dir.path().join("links.csv"), dir.path().join("refused.csv"));
+    let run = keyway()
+        .args([
+            "link",
+            "submit",
+            "--quiet",
+            "--hub",
+            &hub.endpoint(""),
+            "--client-id",
+            &id,
+        ])
+        .arg("--client-secret-file")
+        .arg(&secret)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .arg("--errors")
+        .arg(&errors)
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let links = std::fs::read_to_string(&output).unwrap();
+    let patids: Vec<&str> = links
+        .lines()
+        .skip(1)
+        .map(|l| l.split(",\"").next().unwrap())
+        .collect();
+    assert!(links.contains("\n\"'=cmd|' /C calc'!A0\","), "{links}");
+    assert!(links.contains("\n\"'-5\","), "{links}");
+    assert!(links.contains("\n\"'+1\","), "{links}");
+    assert_eq!(patids.len(), 3, "{links}");
+    let refused = std::fs::read_to_string(&errors).unwrap();
+    assert!(refused.contains("\n5,\"'@bad\","), "{refused}");
+    // --strict writes its report with the same guard.
+    let strict = dir.path().join("strict.csv");
+    let run = keyway()
+        .args([
+            "link",
+            "submit",
+            "--quiet",
+            "--strict",
+            "--hub",
+            &hub.endpoint(""),
+            "--client-id",
+            &id,
+        ])
+        .arg("--client-secret-file")
+        .arg(&secret)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(dir.path().join("unused.csv"))
+        .arg("--errors")
+        .arg(&strict)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let report = std::fs::read_to_string(&strict).unwrap();
+    assert!(report.contains("\n5,\"'@bad\","), "{report}");
+}
+
+#[test]
 fn strict_submit_sends_nothing_from_a_file_with_a_bad_row() {
     let hub = Hub::start();
     let client = hub.create_client("site", &["client_credentials"], "link:submit", &[]);
