@@ -128,14 +128,25 @@ fn keyed_mode_differs_and_only_asked_rules_are_written() {
     assert_ne!(cells[1], cells[2]);
 }
 
+#[test]
+fn dotted_capital_i_lowercases_as_python_does() {
+    let mut out = String::new();
+    normalize_text("İpek", &mut out);
+    assert_eq!(out, "i\u{307}pek");
+}
+
 proptest! {
+    /// Normalising again changes nothing but the combining marks lowercasing itself makes:
+    /// `İ` lowercases to `i` + U+0307, as Python's `str.lower()` does (the legacy rules must
+    /// hash exactly as the Python reference), and a second pass drops the mark.
     #[test]
-    fn normalisation_is_idempotent(text in "\\PC{0,40}") {
+    fn normalisation_is_idempotent_up_to_lowercasing_marks(text in "\\PC{0,40}") {
         let mut once = String::new();
         normalize_text(&text, &mut once);
         let mut twice = String::new();
         normalize_text(&once, &mut twice);
-        prop_assert_eq!(once, twice);
+        let letters: String = once.chars().filter(|c| c.is_alphanumeric()).collect();
+        prop_assert_eq!(letters, twice);
     }
 
     #[test]

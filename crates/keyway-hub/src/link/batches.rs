@@ -20,10 +20,9 @@ use keyway_link::batch::{
 };
 use tokio::sync::mpsc;
 
-use super::{Submit, unavailable};
+use super::Submit;
 use crate::AppState;
-use crate::caller::Authorized;
-use crate::errors::problem;
+use crate::caller::{ApiError, Authorized};
 
 #[cfg(doc)]
 use keyway_link::batch::CHUNK_RECORDS;
@@ -33,10 +32,6 @@ const FLUSH_BYTES: usize = 256 * 1024;
 /// Body bytes read and dropped after refusing a batch, so the answer is not lost to a reset
 /// from unread data (a client still sending when the refusal is written).
 const DRAIN_BYTES: u64 = 16 << 20;
-
-fn bad_request(detail: &str) -> Response {
-    problem(StatusCode::BAD_REQUEST, "Bad Request", detail)
-}
 
 fn input_format(headers: &HeaderMap) -> Option<Format> {
     let content_type = headers
@@ -74,29 +69,21 @@ pub async fn submit(
     authorized: Authorized<Submit>,
     headers: HeaderMap,
     body: Body,
-) -> Response {
+) -> Result<Response, ApiError> {
     let caller = authorized.caller();
-    let partner = match state.link.partner_for_client(caller.client_id()).await {
-        Ok(Some(partner)) => partner,
-        Ok(None) => {
-            return problem(
-                StatusCode::FORBIDDEN,
-                "Forbidden",
-                "this client is not bound to a linkage partner (keyway link partner create)",
-            );
-        }
-        Err(err) => {
-            tracing::warn!(error = %err, "partner lookup failed");
-            return unavailable();
-        }
-    };
-    let Some(format) = input_format(&headers) else {
-        return problem(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Unsupported Media Type",
-            "send text/csv or application/x-ndjson",
-        );
-    };
+    let partner = state
+        .link
+        .partner_for_client(caller.client_id())
+        .await
+        .map_err(|err| ApiError::unavailable("partner lookup", &err))?
+        .ok_or_else(|| {
+            ApiError::Forbidden(
+                "this client is not bound to a linkage partner (keyway link partner create)".into(),
+            )
+        })?;
+    let format = input_format(&headers).ok_or_else(|| {
+        ApiError::UnsupportedMediaType("send text/csv or application/x-ndjson".into())
+    })?;
     let answer = answer_format(&headers);
     let mut stream = body.into_data_stream();
     let mut reading = ReadAhead {
@@ -111,9 +98,9 @@ pub async fn submit(
         Ok(first) => first,
         Err(Stop::Refused(err)) => {
             drain(&mut stream).await;
-            return refusal(&err);
+            return Err(refusal(&err));
         }
-        Err(Stop::Cut) => return bad_request("the body was cut off"),
+        Err(Stop::Cut) => return Err(ApiError::BadRequest("the body was cut off".into())),
     };
     let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(4);
     let batch = Batch {
@@ -137,20 +124,16 @@ pub async fn submit(
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    Ok(response)
 }
 
 /// The problem for a refused batch: 413 for a size limit, 400 otherwise. The message names
 /// the line and the limit, never the offending text.
-fn refusal(err: &BatchError) -> Response {
+fn refusal(err: &BatchError) -> ApiError {
     if err.is_size_limit() {
-        problem(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Content Too Large",
-            &err.to_string(),
-        )
+        ApiError::PayloadTooLarge(err.to_string())
     } else {
-        bad_request(&err.to_string())
+        ApiError::BadRequest(err.to_string())
     }
 }
 

@@ -7,11 +7,10 @@ mod read;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::AppState;
-use crate::caller::{ApiError, required_scope};
+use crate::caller::required_scope;
 
 pub const BATCHES: &str = "/link/v1/batches";
 pub const CONFLICTS: &str = "/link/v1/conflicts";
@@ -37,8 +36,3 @@ required_scope!(
     /// Reading conflicts and statistics.
     Read = "link:read"
 );
-
-/// The 503 of a store that did not answer (handlers that stream build responses by hand).
-pub(crate) fn unavailable() -> Response {
-    ApiError::Unavailable.into_response()
-}
