@@ -476,9 +476,9 @@ fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
 
 /// Longest `state` and `nonce` accepted: values are echoed back and carried in the sign-in
 /// form, so they are bounded like every other input (Keycloak and Hydra bound them too).
-pub const MAX_STATE_LEN: usize = 512;
+pub(crate) const MAX_STATE_LEN: usize = 512;
 /// At most this many `resource` indicators, each at most [`MAX_STATE_LEN`] bytes.
-pub const MAX_RESOURCES: usize = 8;
+pub(crate) const MAX_RESOURCES: usize = 8;
 
 fn check_lengths(
     state: Option<&str>,

@@ -9,7 +9,8 @@ use subtle::ConstantTimeEq;
 use crate::jose::split_compact;
 use crate::{AuthMethod, AuthService, Client, OAuthError, sha256_hex};
 
-pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(crate) const JWT_BEARER_ASSERTION: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The credentials a request carried, as the hub parsed them.
 #[derive(Debug, Default, Clone)]

@@ -150,7 +150,7 @@ impl Client {
 }
 
 /// Parses a JWK Set (RFC 7517 §5) into verifiers; every key must be usable.
-pub fn parse_jwks(text: &str) -> Result<Vec<VerifyingKey>, AdminError> {
+pub(crate) fn parse_jwks(text: &str) -> Result<Vec<VerifyingKey>, AdminError> {
     #[derive(serde::Deserialize)]
     struct Set {
         keys: Vec<PublicJwk>,

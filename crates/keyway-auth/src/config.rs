@@ -29,7 +29,7 @@ pub struct AuthConfig {
 }
 
 /// The grace window may not be configured above 5 s: longer would let a thief race the owner.
-pub const MAX_REFRESH_GRACE_MS: i64 = 5_000;
+pub(crate) const MAX_REFRESH_GRACE_MS: i64 = 5_000;
 
 impl AuthConfig {
     pub fn new(issuer: &str) -> AuthConfig {

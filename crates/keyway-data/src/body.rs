@@ -127,7 +127,7 @@ fn describe(kind: PropertyType) -> &'static str {
 
 /// The columns and values of a body. `create` requires every required property; a patch
 /// takes only the properties present. Unknown fields and `id` are refused.
-pub fn body_values(
+pub(crate) fn body_values(
     entity: &Entity,
     body: &Value,
     create: bool,
@@ -163,7 +163,11 @@ pub fn body_values(
 }
 
 /// A stored row as JSON, leaving out properties the caller may not see.
-pub fn row_json(entity: &Entity, columns: &[String], row: Vec<DynValue>) -> Map<String, Value> {
+pub(crate) fn row_json(
+    entity: &Entity,
+    columns: &[String],
+    row: Vec<DynValue>,
+) -> Map<String, Value> {
     let mut out = Map::new();
     for (column, value) in columns.iter().zip(row) {
         let kind = entity.property(column).map(|p| p.kind);

@@ -2,10 +2,10 @@
 //! OpenAPI document promises is what the API stores.
 
 /// The formats a `type: string` property may declare.
-pub const FORMATS: [&str; 5] = ["email", "uri", "hostname", "ipv4", "ipv6"];
+pub(crate) const FORMATS: [&str; 5] = ["email", "uri", "hostname", "ipv4", "ipv6"];
 
 /// Whether `text` is a valid `format` value; `None` for an unknown format.
-pub fn matches(format: &str, text: &str) -> Option<bool> {
+pub(crate) fn matches(format: &str, text: &str) -> Option<bool> {
     Some(match format {
         "email" => is_email(text),
         "uri" => is_uri(text),

@@ -25,7 +25,7 @@ pub fn table_name(entity: &Entity) -> String {
 }
 
 /// How a property is stored (see `filter/sql.rs` for the text formats).
-pub fn column_kind(kind: PropertyType) -> ColumnKind {
+pub(crate) fn column_kind(kind: PropertyType) -> ColumnKind {
     match kind {
         PropertyType::Integer | PropertyType::Boolean => ColumnKind::Int,
         PropertyType::Number => ColumnKind::Float,

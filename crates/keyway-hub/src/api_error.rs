@@ -11,7 +11,7 @@ use crate::errors::problem;
 
 /// How a caller authenticated, and so how a refusal challenges it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
+pub(crate) enum Scheme {
     /// `Bearer realm="keyway", <params>` (RFC 6750).
     Bearer,
     /// `Toki <params>`, as the toki layer's own refusals (docs/toki.md).
@@ -31,7 +31,7 @@ impl Scheme {
 
 /// Why a hub API refused a request or failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// No credentials at all: 401 with a bare challenge.
     #[error("{detail}")]
     Unauthenticated { scheme: Scheme, detail: String },
@@ -66,7 +66,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// The same refusal, challenged in `scheme` (the scheme the caller authenticated with).
-    pub fn challenged_in(mut self, scheme: Scheme) -> ApiError {
+    pub(crate) fn challenged_in(mut self, scheme: Scheme) -> ApiError {
         match &mut self {
             ApiError::Unauthenticated { scheme: s, .. }
             | ApiError::InvalidCredentials { scheme: s, .. }
@@ -77,12 +77,12 @@ impl ApiError {
     }
 
     /// Logs `cause` and answers 503: the client learns that it may retry, not why.
-    pub fn unavailable(what: &str, cause: &dyn std::fmt::Display) -> ApiError {
+    pub(crate) fn unavailable(what: &str, cause: &dyn std::fmt::Display) -> ApiError {
         tracing::warn!(error = %cause, "{what} failed");
         ApiError::Unavailable
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthenticated { .. } | ApiError::InvalidCredentials { .. } => {
                 StatusCode::UNAUTHORIZED

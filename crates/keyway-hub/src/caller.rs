@@ -16,10 +16,10 @@ use keyway_auth::AccessTokenClaims;
 use keyway_toki::VerifiedRequest;
 
 use crate::AppState;
-pub use crate::api_error::{ApiError, Scheme};
+pub(crate) use crate::api_error::{ApiError, Scheme};
 
 /// An authenticated caller of a hub API, whose token was meant for the hub.
-pub enum Caller {
+pub(crate) enum Caller {
     Bearer(Arc<AccessTokenClaims>),
     /// Its scopes are the client's registered ones, read on every call (cached ≤ 1 s), so a
     /// deleted client or a narrowed scope takes effect even on open toki sessions.
@@ -31,14 +31,14 @@ pub enum Caller {
 
 impl Caller {
     /// The scheme refusals of this caller are challenged in.
-    pub fn scheme(&self) -> Scheme {
+    pub(crate) fn scheme(&self) -> Scheme {
         match self {
             Caller::Bearer(_) => Scheme::Bearer,
             Caller::Toki { .. } => Scheme::Toki,
         }
     }
 
-    pub fn client_id(&self) -> &str {
+    pub(crate) fn client_id(&self) -> &str {
         match self {
             Caller::Bearer(claims) => &claims.client_id,
             Caller::Toki { client_id, .. } => client_id,
@@ -46,7 +46,7 @@ impl Caller {
     }
 
     /// The caller's scopes, in token order.
-    pub fn scopes(&self) -> Vec<&str> {
+    pub(crate) fn scopes(&self) -> Vec<&str> {
         let scope = match self {
             Caller::Bearer(claims) => &claims.scope,
             Caller::Toki { scope, .. } => scope,
@@ -55,7 +55,7 @@ impl Caller {
     }
 
     /// `Ok` when the caller holds `scope`, else RFC 6750's 403 `insufficient_scope`.
-    pub fn require(&self, scope: &str) -> Result<(), ApiError> {
+    pub(crate) fn require(&self, scope: &str) -> Result<(), ApiError> {
         if self.scopes().contains(&scope) {
             return Ok(());
         }
@@ -66,7 +66,7 @@ impl Caller {
     }
 
     /// `err` as this caller's refusal (challenged in the scheme it authenticated with).
-    pub fn refusal(&self, err: impl Into<ApiError>) -> ApiError {
+    pub(crate) fn refusal(&self, err: impl Into<ApiError>) -> ApiError {
         err.into().challenged_in(self.scheme())
     }
 }
@@ -128,16 +128,16 @@ fn invalid_token(detail: &str) -> ApiError {
 }
 
 /// A scope a route requires of every caller.
-pub trait RequiredScope {
+pub(crate) trait RequiredScope {
     const SCOPE: &'static str;
 }
 
 /// A [`Caller`] that holds the scope `S` (403 `insufficient_scope` otherwise). Only the
 /// extractor makes one.
-pub struct Authorized<S>(Caller, PhantomData<S>);
+pub(crate) struct Authorized<S>(Caller, PhantomData<S>);
 
 impl<S> Authorized<S> {
-    pub fn caller(&self) -> &Caller {
+    pub(crate) fn caller(&self) -> &Caller {
         &self.0
     }
 }
@@ -156,7 +156,7 @@ impl<S: RequiredScope> FromRequestParts<AppState> for Authorized<S> {
 macro_rules! required_scope {
     ($(#[$doc:meta])* $name:ident = $scope:literal) => {
         $(#[$doc])*
-        pub struct $name;
+        pub(crate) struct $name;
         impl $crate::caller::RequiredScope for $name {
             const SCOPE: &'static str = $scope;
         }
@@ -165,7 +165,7 @@ macro_rules! required_scope {
 pub(crate) use required_scope;
 
 /// The token of an `Authorization: Bearer …` header (the scheme is case-insensitive).
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();

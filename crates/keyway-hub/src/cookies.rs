@@ -4,12 +4,12 @@ use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
 
 /// The login session (HttpOnly; its digest is stored).
-pub const SESSION: &str = "keyway_session";
+pub(crate) const SESSION: &str = "keyway_session";
 /// A random per-browser value that anti-CSRF tokens are bound to.
-pub const BROWSER: &str = "keyway_browser";
+pub(crate) const BROWSER: &str = "keyway_browser";
 
 /// The value of cookie `name`, if the request carried it.
-pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn read(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -22,7 +22,7 @@ pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure when the hub is served over https.
-pub fn set(name: &str, value: &str, max_age: i64, secure: bool) -> String {
+pub(crate) fn set(name: &str, value: &str, max_age: i64, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }

@@ -15,7 +15,7 @@ use keyway_data::{DataService, Item, UpdateMode};
 use crate::AppState;
 use crate::caller::{ApiError, Caller};
 
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/openapi.json", get(openapi))
         .route(

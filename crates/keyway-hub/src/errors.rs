@@ -11,7 +11,7 @@ use keyway_auth::{ErrorCode, OAuthError};
 use serde_json::json;
 
 /// An OAuth error on a JSON endpoint (token, introspection, revocation).
-pub struct OAuthJsonError(pub OAuthError);
+pub(crate) struct OAuthJsonError(pub OAuthError);
 
 impl From<OAuthError> for OAuthJsonError {
     fn from(error: OAuthError) -> OAuthJsonError {
@@ -19,7 +19,7 @@ impl From<OAuthError> for OAuthJsonError {
     }
 }
 
-pub fn status_of(code: ErrorCode) -> StatusCode {
+pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -51,7 +51,7 @@ impl IntoResponse for OAuthJsonError {
 }
 
 /// `Cache-Control: no-store` and `Pragma: no-cache`, required on token responses (RFC 6749 §5.1).
-pub fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
+pub(crate) fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
     [
         (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         (header::PRAGMA, HeaderValue::from_static("no-cache")),
@@ -59,7 +59,7 @@ pub fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
 }
 
 /// An RFC 9457 problem document.
-pub fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
+pub(crate) fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
     let body = json!({
         "type": "about:blank",
         "title": title,
@@ -75,7 +75,7 @@ pub fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
 }
 
 /// A handler panicked: log it, answer 500 without details, keep serving.
-pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
+pub(crate) fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
     let detail = err
         .downcast_ref::<String>()
         .cloned()
@@ -89,6 +89,6 @@ pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
     )
 }
 
-pub async fn not_found() -> Response {
+pub(crate) async fn not_found() -> Response {
     problem(StatusCode::NOT_FOUND, "Not Found", "no such resource")
 }

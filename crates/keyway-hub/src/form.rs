@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use keyway_auth::{ClientCredentials, OAuthError, TokenRequest};
 
 /// Decodes an `application/x-www-form-urlencoded` body (RFC 6749 §3.2 requires that type).
-pub fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuthError> {
+pub(crate) fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuthError> {
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -28,7 +28,7 @@ pub fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAut
 
 /// Collects the client credentials of a request: HTTP Basic (its parts form-decoded, RFC 6749
 /// §2.3.1) and the body parameters.
-pub fn client_credentials(
+pub(crate) fn client_credentials(
     headers: &HeaderMap,
     form: &TokenRequest,
 ) -> Result<ClientCredentials, OAuthError> {

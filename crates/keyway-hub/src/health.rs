@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::{AppState, metrics};
 
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -9,12 +9,12 @@ use keyway_auth::JwksSource;
 /// A JWKS larger than this is not a JWKS.
 const MAX_JWKS_BYTES: usize = 64 * 1024;
 
-pub struct HttpJwksSource {
+pub(crate) struct HttpJwksSource {
     client: reqwest::Client,
 }
 
 impl HttpJwksSource {
-    pub fn new() -> Result<HttpJwksSource, reqwest::Error> {
+    pub(crate) fn new() -> Result<HttpJwksSource, reqwest::Error> {
         // rustls needs one process-wide crypto provider; keyway uses aws-lc-rs everywhere.
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let client = reqwest::Client::builder()

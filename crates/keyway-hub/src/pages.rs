@@ -8,7 +8,7 @@ use keyway_auth::{OAuthError, PendingAuthorization};
 
 #[derive(Template)]
 #[template(path = "login.html")]
-pub struct LoginPage<'a> {
+pub(crate) struct LoginPage<'a> {
     pub action: &'a str,
     pub request_id: &'a str,
     pub csrf: &'a str,
@@ -20,7 +20,7 @@ pub struct LoginPage<'a> {
 
 #[derive(Template)]
 #[template(path = "consent.html")]
-pub struct ConsentPage<'a> {
+pub(crate) struct ConsentPage<'a> {
     pub action: &'a str,
     pub request_id: &'a str,
     pub csrf: &'a str,
@@ -32,14 +32,14 @@ pub struct ConsentPage<'a> {
 
 #[derive(Template)]
 #[template(path = "error.html")]
-pub struct ErrorPage<'a> {
+pub(crate) struct ErrorPage<'a> {
     pub code: &'a str,
     pub description: &'a str,
 }
 
 /// Renders a page with the headers every hub page carries: no caching, no framing, no
 /// referrer leaking the query, and a CSP that allows no script at all.
-pub fn html(status: StatusCode, page: &impl Template) -> Response {
+pub(crate) fn html(status: StatusCode, page: &impl Template) -> Response {
     let body = match page.render() {
         Ok(body) => body,
         Err(err) => {
@@ -65,7 +65,7 @@ pub fn html(status: StatusCode, page: &impl Template) -> Response {
     response
 }
 
-pub fn error_page(status: StatusCode, err: &OAuthError) -> Response {
+pub(crate) fn error_page(status: StatusCode, err: &OAuthError) -> Response {
     html(
         status,
         &ErrorPage {
@@ -75,7 +75,7 @@ pub fn error_page(status: StatusCode, err: &OAuthError) -> Response {
     )
 }
 
-pub fn login_page(
+pub(crate) fn login_page(
     status: StatusCode,
     pending: &PendingAuthorization,
     csrf: &str,
@@ -96,7 +96,7 @@ pub fn login_page(
     )
 }
 
-pub fn consent_page(pending: &PendingAuthorization, csrf: &str, username: &str) -> Response {
+pub(crate) fn consent_page(pending: &PendingAuthorization, csrf: &str, username: &str) -> Response {
     html(
         StatusCode::OK,
         &ConsentPage {

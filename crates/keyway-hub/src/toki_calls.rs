@@ -176,7 +176,7 @@ fn feed_activity_map(map: Arc<ActivityMap>, auth: Arc<AuthService>) -> ActivityS
     sink
 }
 
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new().route(HUB_TOKI, get(hub_key))
 }
 

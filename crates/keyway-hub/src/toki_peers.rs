@@ -10,13 +10,13 @@ use axum::{Json, Router};
 use crate::AppState;
 use crate::caller::{ApiError, Authorized, required_scope};
 
-pub const PEERS: &str = "/toki/v1/peers/{client_id}";
+pub(crate) const PEERS: &str = "/toki/v1/peers/{client_id}";
 required_scope!(
     /// A service looking up its peers' toki keys.
     Peers = "toki:peers"
 );
 
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new().route(PEERS, get(peer))
 }
 

@@ -60,7 +60,7 @@ impl PeerKeys for DynPeers {
 }
 
 /// How long a consumer waits for its resolver to look a new sender up.
-pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Verifies incoming messages against the senders' registered keys, drops and counts the
 /// ones that fail. Clones share the replay cache and the counters.

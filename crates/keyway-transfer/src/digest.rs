@@ -5,12 +5,12 @@
 //! of a transfer (30–43% of the client's CPU), BLAKE3's SIMD code is several times faster.
 
 /// BLAKE3 `derive_key` context: names the protocol version and the use.
-pub const CONTEXT: &str = "keyway-transfer v2 whole-file digest";
+pub(crate) const CONTEXT: &str = "keyway-transfer v2 whole-file digest";
 
-pub struct FileDigest(blake3::Hasher);
+pub(crate) struct FileDigest(blake3::Hasher);
 
 impl FileDigest {
-    pub fn new(name: &str, size: u64) -> FileDigest {
+    pub(crate) fn new(name: &str, size: u64) -> FileDigest {
         let mut hasher = blake3::Hasher::new_derive_key(CONTEXT);
         hasher.update(&(name.len() as u16).to_be_bytes());
         hasher.update(name.as_bytes());
@@ -18,18 +18,18 @@ impl FileDigest {
         FileDigest(hasher)
     }
 
-    pub fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         self.0.update(bytes);
     }
 
-    pub fn finish(self) -> [u8; 32] {
+    pub(crate) fn finish(self) -> [u8; 32] {
         *self.0.finalize().as_bytes()
     }
 }
 
 /// Feeds the first `len` bytes of the file `open` opens into `digest` (the part a resumed
 /// transfer skips), on the blocking pool.
-pub async fn hash_prefix(
+pub(crate) async fn hash_prefix(
     open: impl FnOnce() -> std::io::Result<std::fs::File> + Send + 'static,
     len: u64,
     mut digest: FileDigest,
@@ -47,7 +47,7 @@ pub async fn hash_prefix(
 }
 
 /// Feeds the first `len` bytes of `file` into `digest`, reading from its start.
-pub fn hash_prefix_blocking(
+pub(crate) fn hash_prefix_blocking(
     file: &mut std::fs::File,
     len: u64,
     digest: &mut FileDigest,

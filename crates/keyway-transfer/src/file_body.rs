@@ -14,7 +14,7 @@ use crate::frame::{
 };
 
 /// The next thing in a file's body.
-pub enum BodyPart {
+pub(crate) enum BodyPart {
     /// A DATA frame of this many bytes, still in the stream: pass it on with [`pour`].
     Data(usize),
     /// Any other frame (DIGEST, ERROR, or one that does not belong here).
@@ -24,7 +24,7 @@ pub enum BodyPart {
 }
 
 /// Reads the next frame header; for DATA, stops before the payload.
-pub async fn next_part<R: AsyncBufRead + Unpin>(
+pub(crate) async fn next_part<R: AsyncBufRead + Unpin>(
     reader: &mut R,
 ) -> Result<BodyPart, TransferIoError> {
     match read_header(reader).await? {
@@ -36,7 +36,7 @@ pub async fn next_part<R: AsyncBufRead + Unpin>(
 }
 
 /// Why pouring a DATA payload stopped.
-pub enum PourError {
+pub(crate) enum PourError {
     /// The stream failed or ended inside the payload.
     Stream(TransferIoError),
     /// The sink (the disk) failed; the stream may stop inside the payload, so the connection
@@ -46,7 +46,7 @@ pub enum PourError {
 
 /// Passes the `len` payload bytes announced by [`BodyPart::Data`] to `sink`, in the pieces
 /// the TLS layer decrypted them in.
-pub async fn pour<R: AsyncBufRead + Unpin>(
+pub(crate) async fn pour<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     len: usize,
     sink: &mut FileSink,

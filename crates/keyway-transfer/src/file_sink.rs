@@ -17,7 +17,7 @@ use crate::digest::FileDigest;
 /// `oflag=direct` wrote a new 1 GiB file in 0.77 s with 1 MiB blocks, 0.60 s with 4 MiB and
 /// 0.57 s with 8 MiB, and the benchmark's transfers were 7–9% faster with 8 MiB than 4 MiB
 /// (16 MiB: no better). Smaller files get buffers of their own size.
-pub const BUFFER: usize = 8 << 20;
+pub(crate) const BUFFER: usize = 8 << 20;
 /// Alignment `O_DIRECT` wants for memory, offsets and lengths (covers 512-byte devices too).
 const ALIGN: usize = 4096;
 
@@ -135,7 +135,7 @@ type Checkpoint = Box<dyn FnOnce() -> std::io::Result<()> + Send>;
 /// Received file bytes on their way to a part file, hashed on the way. Call
 /// [`FileSink::finish`] at the end: it writes what is buffered, fsyncs, and returns the digest
 /// only when everything is on disk.
-pub struct FileSink {
+pub(crate) struct FileSink {
     target: Option<Target>,
     current: AlignedBuffer,
     spare: Option<AlignedBuffer>,
@@ -148,7 +148,7 @@ impl FileSink {
     /// is cut to it); `O_DIRECT` (`direct` = true) is tried first when the platform and the
     /// file system allow it and `offset` is aligned. `digest` has been fed everything before
     /// `offset`; the sink feeds it the rest, up to `size` bytes in all.
-    pub async fn open(
+    pub(crate) async fn open(
         open: impl Fn(bool) -> std::io::Result<File> + Send + 'static,
         offset: u64,
         size: u64,
@@ -169,7 +169,7 @@ impl FileSink {
         })
     }
 
-    pub async fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+    pub(crate) async fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
         while !bytes.is_empty() {
             let take = bytes.len().min(self.current.room());
             self.current.push(&bytes[..take]);
@@ -187,13 +187,16 @@ impl FileSink {
     /// write and an fsync every 64 MiB, while the sender's data piled up in TCP. A newer
     /// checkpoint replaces one not yet reached; one not reached by [`FileSink::finish`] is
     /// dropped, as everything is fsynced there anyway.
-    pub fn checkpoint(&mut self, record: impl FnOnce() -> std::io::Result<()> + Send + 'static) {
+    pub(crate) fn checkpoint(
+        &mut self,
+        record: impl FnOnce() -> std::io::Result<()> + Send + 'static,
+    ) {
         self.checkpoint = Some(Box::new(record));
     }
 
     /// Ends an interrupted file (the connection failed, `why`) so that it can resume from the
     /// latest checkpoint: one not yet reached is fsynced and recorded now. Returns `why`.
-    pub async fn keep_checkpoint<E>(mut self, why: E) -> E {
+    pub(crate) async fn keep_checkpoint<E>(mut self, why: E) -> E {
         if self.checkpoint.is_none() {
             return why;
         }
@@ -209,7 +212,7 @@ impl FileSink {
     }
 
     /// Writes the rest, fsyncs data and size, closes; returns the digest of the whole file.
-    pub async fn finish(mut self) -> std::io::Result<[u8; 32]> {
+    pub(crate) async fn finish(mut self) -> std::io::Result<[u8; 32]> {
         let mut target = self.wait().await?;
         let mut last = std::mem::replace(&mut self.current, AlignedBuffer::new(0));
         tokio::task::spawn_blocking(move || {

@@ -11,14 +11,14 @@ use crate::digest::{FileDigest, hash_prefix_blocking};
 use crate::frame::{DataBuffer, MAX_PAYLOAD};
 
 /// Bytes per block, and so per DATA frame.
-pub const BLOCK: usize = MAX_PAYLOAD;
+pub(crate) const BLOCK: usize = MAX_PAYLOAD;
 /// Blocks in circulation: one being sent, one ready, one being read.
 const BLOCKS: usize = 3;
 
 type Filled = std::io::Result<(DataBuffer, usize)>;
 
 /// The blocks of a file, from an offset to its announced size, read and hashed ahead.
-pub struct FileSource {
+pub(crate) struct FileSource {
     filled: tokio::sync::mpsc::Receiver<Filled>,
     empty: std::sync::mpsc::Sender<DataBuffer>,
     reader: tokio::task::JoinHandle<Option<[u8; 32]>>,
@@ -27,7 +27,7 @@ pub struct FileSource {
 impl FileSource {
     /// Starts reading `file` at `offset` until `size` bytes in all. The digest covers the
     /// whole content: the reader first feeds it the `offset` bytes the peer already has.
-    pub fn start(file: File, digest: FileDigest, offset: u64, size: u64) -> FileSource {
+    pub(crate) fn start(file: File, digest: FileDigest, offset: u64, size: u64) -> FileSource {
         let (filled_tx, filled) = tokio::sync::mpsc::channel(BLOCKS);
         let (empty, empty_rx) = std::sync::mpsc::channel();
         for _ in 0..BLOCKS {
@@ -45,18 +45,18 @@ impl FileSource {
     }
 
     /// The next block and its length; `None` once the announced size has been read.
-    pub async fn next(&mut self) -> std::io::Result<Option<(DataBuffer, usize)>> {
+    pub(crate) async fn next(&mut self) -> std::io::Result<Option<(DataBuffer, usize)>> {
         self.filled.recv().await.transpose()
     }
 
     /// Returns a sent block for reuse.
-    pub fn give_back(&self, block: DataBuffer) {
+    pub(crate) fn give_back(&self, block: DataBuffer) {
         // Fails only when the reader has stopped, and then the block is not needed.
         let _ = self.empty.send(block);
     }
 
     /// The digest, once [`FileSource::next`] has returned `None`.
-    pub async fn finish(self) -> std::io::Result<[u8; 32]> {
+    pub(crate) async fn finish(self) -> std::io::Result<[u8; 32]> {
         drop(self.empty);
         self.reader
             .await

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::TransferError;
 
-pub const KEY_TYPE: &str = "keyway-ed25519";
+pub(crate) const KEY_TYPE: &str = "keyway-ed25519";
 
 /// An Ed25519 public key: who a peer is.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

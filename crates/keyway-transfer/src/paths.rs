@@ -29,7 +29,7 @@ const MAX_NAME: usize = 4096;
 
 /// The components of `name` once it is known to be a plain relative path: not empty, no
 /// leading `/`, no `.`, `..` or empty parts, no backslash, no NUL or other control character.
-pub fn components(name: &str) -> Result<Vec<&str>, PathError> {
+pub(crate) fn components(name: &str) -> Result<Vec<&str>, PathError> {
     if let Some(control) = name.chars().find(|c| c.is_control()) {
         return Err(PathError::ControlCharacter {
             name: name.to_string(),

@@ -18,9 +18,9 @@ use crate::{AuthorizedKeys, Identity, KeyRights, PublicKey, TransferError, serve
 
 /// Error codes of ERROR frames (docs/transfer.md).
 pub(crate) mod codes {
-    pub const PROTOCOL: u16 = 1;
-    pub const TOO_LARGE: u16 = 2;
-    pub const STORAGE: u16 = 4;
+    pub(crate) const PROTOCOL: u16 = 1;
+    pub(crate) const TOO_LARGE: u16 = 2;
+    pub(crate) const STORAGE: u16 = 4;
 }
 
 /// How the server runs.

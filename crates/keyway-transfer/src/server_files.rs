@@ -21,8 +21,8 @@ use crate::frame::{Frame, FrameError, write_frame};
 use crate::{KeyRights, PublicKey, Reply, ServerConfig, TransferError};
 
 /// Flag bits of a REQUEST.
-pub const FLAG_OVERWRITE: u8 = 1;
-pub const FLAG_RESUME: u8 = 2;
+pub(crate) const FLAG_OVERWRITE: u8 = 1;
+pub(crate) const FLAG_RESUME: u8 = 2;
 
 /// fsync (and record a resume point) after this many bytes.
 const SYNC_EVERY: u64 = 64 << 20;
@@ -39,7 +39,7 @@ pub mod refused {
 }
 
 /// Outcome of a push: the final path, or a refusal to send back as the reply.
-pub enum PushOutcome {
+pub(crate) enum PushOutcome {
     Stored(PathBuf),
     Refused(Reply),
 }
@@ -86,7 +86,7 @@ fn resume_point(dir: &ConfinedDir, meta: &str, size: u64) -> u64 {
 }
 
 /// Serves one push. `Err` means the connection must close (protocol or storage failure).
-pub async fn receive<S>(
+pub(crate) async fn receive<S>(
     stream: &mut S,
     config: &ServerConfig,
     sender: &PublicKey,
@@ -281,7 +281,7 @@ async fn storage_failure<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Serves one pull: READY, DATA from the client's offset, DIGEST; or a refusal reply.
-pub async fn send<S>(
+pub(crate) async fn send<S>(
     stream: &mut S,
     config: &ServerConfig,
     rights: &KeyRights,

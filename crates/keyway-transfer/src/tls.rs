@@ -22,7 +22,7 @@ use rustls::{
 use crate::{AuthorizedKeys, Identity, PublicKey, TransferError};
 
 /// ALPN name: the protocol and its version.
-pub const ALPN: &[u8] = b"keyway-transfer/2";
+pub(crate) const ALPN: &[u8] = b"keyway-transfer/2";
 
 /// Encrypted bytes rustls may queue before writing them out (its default is 64 KiB): a whole
 /// DATA frame is encrypted and leaves in a few large `writev` calls.

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
                   discovery) and administers it: clients, users and signing keys.\n\n\
                   Start with `keyway serve`, then `keyway client create`."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -22,7 +22,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Configuration file (TOML); KEYWAY_* variables and flags override it.
     #[arg(long, global = true, env = "KEYWAY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -41,7 +41,7 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the hub (HTTP server) until SIGINT or SIGTERM.
     Serve(ServeArgs),
     /// Register and manage OAuth clients.
@@ -65,7 +65,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum DataCommand {
+pub(crate) enum DataCommand {
     /// Validate a schema file (YAML, or TOML with a [data] section); errors name the place.
     Check {
         file: PathBuf,
@@ -86,7 +86,7 @@ pub enum DataCommand {
 
 impl Command {
     /// Commands that talk over a single connection and gain nothing from more threads.
-    pub fn is_one_connection(&self) -> bool {
+    pub(crate) fn is_one_connection(&self) -> bool {
         matches!(
             self,
             Command::Transfer(TransferCommand::Send(_) | TransferCommand::Get(_))
@@ -96,13 +96,13 @@ impl Command {
 
 impl DataCommand {
     /// Commands that read only a schema file, not the hub's store.
-    pub fn is_offline(&self) -> bool {
+    pub(crate) fn is_offline(&self) -> bool {
         !matches!(self, DataCommand::Export(_))
     }
 }
 
 #[derive(Debug, Args)]
-pub struct DataExportArgs {
+pub(crate) struct DataExportArgs {
     /// Entity name (matched case-insensitively, like the API).
     pub entity: String,
     /// The schema file the hub serves (`schemas` in keyway.toml by default).
@@ -117,7 +117,7 @@ pub struct DataExportArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum TransferCommand {
+pub(crate) enum TransferCommand {
     /// Make an Ed25519 identity: private key file (0600) and its public key line on stdout.
     Keygen {
         /// Private key file [default: ~/.keyway/transfer_ed25519]; FILE.pub gets the public key.
@@ -137,7 +137,7 @@ pub enum TransferCommand {
 
 /// How the client reaches and pins a transfer server.
 #[derive(Debug, Args)]
-pub struct TransferPeerArgs {
+pub(crate) struct TransferPeerArgs {
     /// The client's private key file.
     #[arg(long, value_name = "FILE")]
     pub identity: PathBuf,
@@ -153,7 +153,7 @@ pub struct TransferPeerArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct TransferGetArgs {
+pub(crate) struct TransferGetArgs {
     /// Server address HOST:PORT.
     #[arg(long)]
     pub from: String,
@@ -174,7 +174,7 @@ pub struct TransferGetArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct TransferServeArgs {
+pub(crate) struct TransferServeArgs {
     /// Address to listen on, e.g. 0.0.0.0:7422.
     #[arg(long)]
     pub listen: String,
@@ -215,7 +215,7 @@ pub struct TransferServeArgs {
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("payload").required(true).args(["message", "data_file", "file"])))]
-pub struct TransferSendArgs {
+pub(crate) struct TransferSendArgs {
     /// Server address HOST:PORT.
     #[arg(long)]
     pub to: String,
@@ -244,7 +244,7 @@ pub struct TransferSendArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum LinkCommand {
+pub(crate) enum LinkCommand {
     /// Normalise identifiers and hash them with the linkage rules (offline, streaming).
     ///
     /// Exit status: 0 all rows hashed, 3 done but some rows were rejected (see --errors),
@@ -266,13 +266,13 @@ pub enum LinkCommand {
 
 impl LinkCommand {
     /// Whether the command runs without the hub's store (partner side).
-    pub fn is_offline(&self) -> bool {
+    pub(crate) fn is_offline(&self) -> bool {
         matches!(self, LinkCommand::Hash(_) | LinkCommand::Submit(_))
     }
 }
 
 #[derive(Debug, Args)]
-pub struct LinkHashArgs {
+pub(crate) struct LinkHashArgs {
     /// CSV with columns patid, first, last, dob, sex, race (see --column).
     #[arg(long, value_name = "FILE")]
     pub input: PathBuf,
@@ -305,7 +305,7 @@ pub struct LinkHashArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "KEYWAY_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
@@ -328,14 +328,14 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct JsonFlag {
+pub(crate) struct JsonFlag {
     /// Print machine-readable JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ClientCommand {
+pub(crate) enum ClientCommand {
     /// Register a client; prints its client_id and, once, its client_secret.
     Create(ClientCreateArgs),
     /// List registered clients.
@@ -386,7 +386,7 @@ pub enum ClientCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct ClientCreateArgs {
+pub(crate) struct ClientCreateArgs {
     /// A name people recognise (shown on the consent page).
     #[arg(long)]
     pub name: String,
@@ -413,7 +413,7 @@ pub struct ClientCreateArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum UserCommand {
+pub(crate) enum UserCommand {
     /// Create a user; the password is prompted for, or read from stdin with --password-stdin.
     Create {
         #[arg(long)]
@@ -435,7 +435,7 @@ pub enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum KeysCommand {
+pub(crate) enum KeysCommand {
     /// Start signing with the published next key, retire the current one, publish a new next.
     Rotate(JsonFlag),
     /// List signing keys and their state (next, current, retired).

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use crate::cli::JsonFlag;
 
 #[derive(Debug, Subcommand)]
-pub enum LinkPartnerCommand {
+pub(crate) enum LinkPartnerCommand {
     /// Register a partner site and bind it to the OAuth client that submits for it.
     Create(LinkPartnerCreateArgs),
     /// List partners.
@@ -15,7 +15,7 @@ pub enum LinkPartnerCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct LinkPartnerCreateArgs {
+pub(crate) struct LinkPartnerCreateArgs {
     /// Partner code (1-32 letters, digits, '-' or '_'), e.g. FLM.
     #[arg(long)]
     pub code: String,
@@ -27,7 +27,7 @@ pub struct LinkPartnerCreateArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LinkConflictsArgs {
+pub(crate) struct LinkConflictsArgs {
     /// Only conflicts after this sequence number.
     #[arg(long, default_value_t = 0)]
     pub after: i64,
@@ -39,7 +39,7 @@ pub struct LinkConflictsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LinkSubmitArgs {
+pub(crate) struct LinkSubmitArgs {
     /// Base URL of the hub, e.g. https://hub.example.org.
     #[arg(long, value_name = "URL")]
     pub hub: String,

@@ -12,7 +12,7 @@ use crate::cli::GlobalArgs;
 /// `keyway.toml`. Unknown keys are refused so a typo does not silently fall back to a default.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+pub(crate) struct FileConfig {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database: Option<String>,
@@ -29,14 +29,14 @@ pub struct FileConfig {
 /// `[link]`: the hub's record linker.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LinkFileConfig {
+pub(crate) struct LinkFileConfig {
     /// Rules in the order that settles conflicts (rules left out come last).
     pub rule_priority: Option<Vec<String>>,
 }
 
 impl LinkFileConfig {
     /// The configured priority, each name checked (`None`: the linker's default).
-    pub fn priority(&self) -> anyhow::Result<Option<Vec<keyway_link::Rule>>> {
+    pub(crate) fn priority(&self) -> anyhow::Result<Option<Vec<keyway_link::Rule>>> {
         let Some(names) = &self.rule_priority else {
             return Ok(None);
         };
@@ -55,7 +55,7 @@ impl LinkFileConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OAuthFileConfig {
+pub(crate) struct OAuthFileConfig {
     pub access_token_ttl: Option<i64>,
     pub id_token_ttl: Option<i64>,
     pub refresh_token_ttl: Option<i64>,
@@ -69,7 +69,7 @@ pub struct OAuthFileConfig {
 
 /// Everything a command needs to reach the hub's store.
 #[derive(Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     pub data_dir: PathBuf,
     pub database: String,
     pub listen: String,
@@ -78,10 +78,10 @@ pub struct Settings {
     pub file: FileConfig,
 }
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 impl Settings {
-    pub fn resolve(args: &GlobalArgs) -> anyhow::Result<Settings> {
+    pub(crate) fn resolve(args: &GlobalArgs) -> anyhow::Result<Settings> {
         let file = match &args.config {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
@@ -111,7 +111,7 @@ impl Settings {
     }
 
     /// The OAuth policy: defaults, overridden by the file's `[oauth]` table.
-    pub fn auth_config(&self, listen: &str) -> anyhow::Result<AuthConfig> {
+    pub(crate) fn auth_config(&self, listen: &str) -> anyhow::Result<AuthConfig> {
         let issuer = self
             .issuer
             .clone()

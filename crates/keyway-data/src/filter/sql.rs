@@ -38,7 +38,7 @@ fn type_error<T>(message: String) -> Result<T, FilterError> {
 }
 
 /// Quotes a (validated) identifier for `dialect`.
-pub fn quote(dialect: Dialect, name: &str) -> String {
+pub(crate) fn quote(dialect: Dialect, name: &str) -> String {
     match dialect {
         Dialect::Mysql => format!("`{name}`"),
         _ => format!("\"{name}\""),
@@ -285,7 +285,7 @@ fn compare(
 
 /// `YYYY-MM-DDThh:mm[:ss[.f…]](Z|±hh:mm)` → UTC `YYYY-MM-DDTHH:MM:SS.mmmZ`; `None` unless the
 /// text is an RFC 3339 date-time (the grammar in `crate::datetime`).
-pub fn normalize_datetime(text: &str) -> Option<String> {
+pub(crate) fn normalize_datetime(text: &str) -> Option<String> {
     crate::datetime::normalize_date_time(text).ok()
 }
 

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::window::{EdgeFigures, EdgeWindow, Observation, WINDOW_MS};
 
-pub const MAX_EDGES: usize = 512;
-pub const MAX_FAILURES: usize = 100;
+pub(super) const MAX_EDGES: usize = 512;
+pub(super) const MAX_FAILURES: usize = 100;
 /// Caller name of refused calls whose caller could not be authenticated.
-pub const UNVERIFIED: &str = "(unverified)";
+pub(super) const UNVERIFIED: &str = "(unverified)";
 
 /// One call event as reporters send it (docs/toki.md, "Activity map").
 #[derive(Debug, Clone, Deserialize)]

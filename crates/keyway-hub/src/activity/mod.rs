@@ -27,11 +27,11 @@ use crate::AppState;
 use crate::caller::{ApiError, Authorized, required_scope};
 use crate::cookies;
 
-pub const EVENTS: &str = "/activity/v1/events";
-pub const EDGES: &str = "/activity/v1/edges";
-pub const STREAM: &str = "/activity/v1/stream";
-pub const PAGE: &str = "/activity";
-pub const SCRIPT: &str = "/activity/app.js";
+pub(crate) const EVENTS: &str = "/activity/v1/events";
+pub(crate) const EDGES: &str = "/activity/v1/edges";
+pub(crate) const STREAM: &str = "/activity/v1/stream";
+pub(crate) const PAGE: &str = "/activity";
+pub(crate) const SCRIPT: &str = "/activity/app.js";
 
 required_scope!(
     /// A service reporting its calls.
@@ -56,7 +56,7 @@ const STREAM_EVERY: Duration = Duration::from_millis(500);
 /// keeps a graceful shutdown from waiting for open pages forever.
 const STREAM_SNAPSHOTS: u32 = 120;
 
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             EVENTS,
@@ -181,7 +181,7 @@ fn known_failure_code(code: &str) -> &'static str {
 
 /// A reader of the map: a hub login session (the page's way) or a caller with
 /// `activity:read`.
-pub struct Reader;
+pub(crate) struct Reader;
 
 impl axum::extract::FromRequestParts<AppState> for Reader {
     type Rejection = ApiError;

@@ -25,7 +25,7 @@ struct ActivityPage<'a> {
 const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
                    style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
-pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match has_session(&state, &headers).await {
         Ok(true) => {}
         Ok(false) => {
@@ -55,7 +55,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
     response
 }
 
-pub async fn script() -> Response {
+pub(super) async fn script() -> Response {
     let mut response = include_str!("app.js").into_response();
     let headers = response.headers_mut();
     headers.insert(

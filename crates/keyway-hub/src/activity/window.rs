@@ -3,11 +3,11 @@
 //! doubling, so a percentile is exact to within 19 %). Time is a parameter (`now_ms`).
 
 /// Width of one slot.
-pub const SLOT_MS: i64 = 5_000;
+pub(super) const SLOT_MS: i64 = 5_000;
 /// Slots in the window: 12 × 5 s = the last 60 s.
-pub const SLOTS: usize = 12;
+pub(super) const SLOTS: usize = 12;
 /// The window's length.
-pub const WINDOW_MS: i64 = SLOT_MS * SLOTS as i64;
+pub(super) const WINDOW_MS: i64 = SLOT_MS * SLOTS as i64;
 
 /// Buckets per doubling of latency.
 const SUB: u32 = 4;
@@ -72,7 +72,7 @@ impl Slot {
 
 /// One observed call, as far as the statistics care.
 #[derive(Debug, Clone, Copy)]
-pub struct Observation {
+pub(super) struct Observation {
     pub ts_ms: i64,
     pub latency_us: u64,
     pub bytes_in: u64,
@@ -99,7 +99,7 @@ pub struct EdgeFigures {
 
 /// The sliding window of one edge.
 #[derive(Clone)]
-pub struct EdgeWindow {
+pub(super) struct EdgeWindow {
     slots: Vec<Slot>,
     pub last_seen_ms: i64,
 }
@@ -116,7 +116,7 @@ impl Default for EdgeWindow {
 impl EdgeWindow {
     /// Adds a call; calls older than the window (or from beyond `now_ms` + one slot, a
     /// reporter's bad clock) are ignored and `false` is returned.
-    pub fn observe(&mut self, call: Observation, now_ms: i64) -> bool {
+    pub(super) fn observe(&mut self, call: Observation, now_ms: i64) -> bool {
         if call.ts_ms <= now_ms - WINDOW_MS || call.ts_ms > now_ms + SLOT_MS {
             return false;
         }
@@ -139,7 +139,7 @@ impl EdgeWindow {
     }
 
     /// The figures of the slots still inside the window ending at `now_ms`.
-    pub fn figures(&self, now_ms: i64) -> EdgeFigures {
+    pub(super) fn figures(&self, now_ms: i64) -> EdgeFigures {
         let newest = now_ms.div_euclid(SLOT_MS);
         let live = self
             .slots
@@ -177,7 +177,7 @@ impl EdgeWindow {
     }
 
     /// Whether nothing of this edge is left in the window (it can be forgotten).
-    pub fn is_idle(&self, now_ms: i64) -> bool {
+    pub(super) fn is_idle(&self, now_ms: i64) -> bool {
         self.last_seen_ms <= now_ms - WINDOW_MS
     }
 }

@@ -64,7 +64,7 @@ fn answer_format(headers: &HeaderMap) -> Format {
     }
 }
 
-pub async fn submit(
+pub(super) async fn submit(
     State(state): State<AppState>,
     authorized: Authorized<Submit>,
     headers: HeaderMap,

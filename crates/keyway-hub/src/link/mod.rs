@@ -12,11 +12,11 @@ use axum::routing::{get, post};
 use crate::AppState;
 use crate::caller::required_scope;
 
-pub const BATCHES: &str = "/link/v1/batches";
-pub const CONFLICTS: &str = "/link/v1/conflicts";
-pub const STATS: &str = "/link/v1/stats";
+pub(crate) const BATCHES: &str = "/link/v1/batches";
+pub(crate) const CONFLICTS: &str = "/link/v1/conflicts";
+pub(crate) const STATS: &str = "/link/v1/stats";
 
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             BATCHES,

@@ -23,7 +23,7 @@ fn number(query: &HashMap<String, String>, name: &str, default: i64) -> Result<i
     }
 }
 
-pub async fn conflicts(
+pub(super) async fn conflicts(
     State(state): State<AppState>,
     _: Authorized<Read>,
     Query(query): Query<HashMap<String, String>>,
@@ -57,7 +57,7 @@ pub async fn conflicts(
     Ok(Json(json!({ "conflicts": list, "next_after": next })))
 }
 
-pub async fn stats(
+pub(super) async fn stats(
     State(state): State<AppState>,
     _: Authorized<Read>,
 ) -> Result<Json<Value>, ApiError> {

@@ -85,7 +85,7 @@ async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<keyway_au
 }
 
 /// GET /oauth2/authorize (RFC 6749 §4.1.1).
-pub async fn authorize(
+pub(super) async fn authorize(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -147,7 +147,7 @@ fn check_csrf(
 }
 
 /// POST /oauth2/login: fields `username` and `password`.
-pub async fn login(
+pub(super) async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -241,7 +241,11 @@ pub async fn login(
 }
 
 /// POST /oauth2/consent: `decision=allow` or `decision=deny`.
-pub async fn consent(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = match parse_form(&headers, &body) {
         Ok(form) => form,
         Err(err) => return error_page(StatusCode::BAD_REQUEST, &err),

@@ -94,18 +94,18 @@ fn public_json(body: String, max_age: &'static str) -> Response {
         .into_response()
 }
 
-pub async fn oauth_metadata(State(state): State<AppState>) -> Response {
+pub(crate) async fn oauth_metadata(State(state): State<AppState>) -> Response {
     let doc = authorization_server_metadata(state.auth.config());
     public_json(doc.to_string(), "public, max-age=3600")
 }
 
-pub async fn openid_metadata(State(state): State<AppState>) -> Response {
+pub(crate) async fn openid_metadata(State(state): State<AppState>) -> Response {
     let doc = openid_configuration(state.auth.config());
     public_json(doc.to_string(), "public, max-age=3600")
 }
 
 /// The published keys. Short cache life: a rotated-in key must reach verifiers before it signs.
-pub async fn jwks(State(state): State<AppState>) -> Response {
+pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
     let body = state.auth.keys().jwks_json();
     let mut response = public_json(body.as_str().to_string(), "public, max-age=300");
     response.headers_mut().insert(

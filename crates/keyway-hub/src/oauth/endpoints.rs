@@ -13,7 +13,11 @@ fn endpoint_url(state: &AppState, path: &str) -> String {
     format!("{}{path}", state.auth.config().issuer)
 }
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let result: Result<_, OAuthJsonError> = async {
         let form = parse_form(&headers, &body)?;
         let creds = client_credentials(&headers, &form)?;
@@ -34,7 +38,7 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
     }
 }
 
-pub async fn introspect(
+pub(super) async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
@@ -56,7 +60,11 @@ pub async fn introspect(
     }
 }
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub(super) async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let result: Result<_, OAuthJsonError> = async {
         let form = parse_form(&headers, &body)?;
         let creds = client_credentials(&headers, &form)?;

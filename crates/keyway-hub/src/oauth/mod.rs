@@ -1,5 +1,5 @@
 mod browser;
-pub mod discovery;
+pub(crate) mod discovery;
 mod endpoints;
 mod userinfo;
 
@@ -8,16 +8,16 @@ use axum::routing::{get, post};
 
 use crate::AppState;
 
-pub const AUTHORIZE: &str = "/oauth2/authorize";
-pub const LOGIN: &str = "/oauth2/login";
-pub const CONSENT: &str = "/oauth2/consent";
-pub const TOKEN: &str = "/oauth2/token";
-pub const INTROSPECT: &str = "/oauth2/introspect";
-pub const REVOKE: &str = "/oauth2/revoke";
-pub const JWKS: &str = "/oauth2/jwks";
-pub const USERINFO: &str = "/oauth2/userinfo";
+pub(crate) const AUTHORIZE: &str = "/oauth2/authorize";
+pub(crate) const LOGIN: &str = "/oauth2/login";
+pub(crate) const CONSENT: &str = "/oauth2/consent";
+pub(crate) const TOKEN: &str = "/oauth2/token";
+pub(crate) const INTROSPECT: &str = "/oauth2/introspect";
+pub(crate) const REVOKE: &str = "/oauth2/revoke";
+pub(crate) const JWKS: &str = "/oauth2/jwks";
+pub(crate) const USERINFO: &str = "/oauth2/userinfo";
 
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(AUTHORIZE, get(browser::authorize))
         .route(LOGIN, post(browser::login))

@@ -19,7 +19,7 @@ fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response 
     response
 }
 
-pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(super) async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(token) = crate::caller::bearer_token(&headers) else {
         let mut response = StatusCode::UNAUTHORIZED.into_response();
         response.headers_mut().insert(

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::browser::{Browser, authorize_url, log_in_and_allow, pkce};
 use crate::harness::{Backend, TestHub, client_credentials_token, http};
 
-pub async fn edges(hub: &TestHub, token: &str) -> Value {
+pub(crate) async fn edges(hub: &TestHub, token: &str) -> Value {
     let response = http()
         .get(hub.url("/activity/v1/edges"))
         .bearer_auth(token)
@@ -26,7 +26,7 @@ pub async fn edges(hub: &TestHub, token: &str) -> Value {
     response.json().await.unwrap()
 }
 
-pub fn edge<'a>(snapshot: &'a Value, caller: &str, callee: &str) -> Option<&'a Value> {
+pub(crate) fn edge<'a>(snapshot: &'a Value, caller: &str, callee: &str) -> Option<&'a Value> {
     snapshot["edges"]
         .as_array()
         .unwrap()
@@ -36,7 +36,7 @@ pub fn edge<'a>(snapshot: &'a Value, caller: &str, callee: &str) -> Option<&'a V
 
 /// Polls the map (up to 5 s) until the edge caller → callee counts `calls` and, if asked, a
 /// failure is listed; returns the last snapshot either way.
-pub async fn wait_for_edge(
+pub(crate) async fn wait_for_edge(
     hub: &TestHub,
     token: &str,
     (caller, callee): (&str, &str),
@@ -78,7 +78,7 @@ fn hub_now() -> i64 {
 }
 
 /// A signed-in hub user's session cookie value.
-pub async fn session_cookie(hub: &TestHub) -> String {
+pub(crate) async fn session_cookie(hub: &TestHub) -> String {
     const CB: &str = "https://app.example/cb";
     let id = hub.public_client("openid", CB).await;
     hub.user("watcher", "correct horse battery").await;

@@ -34,7 +34,7 @@ fn missing() -> Option<String> {
     (!Path::new(&chromium).exists()).then(|| format!("{chromium} is missing"))
 }
 
-pub async fn screenshot(hub: &TestHub, caller: &str, callee: &str) {
+pub(crate) async fn screenshot(hub: &TestHub, caller: &str, callee: &str) {
     if let Some(missing) = missing() {
         if std::env::var("KEYWAY_REQUIRE_INTEROP").as_deref() == Ok("1") {
             panic!("activity page: {missing}, and KEYWAY_REQUIRE_INTEROP=1");

@@ -9,11 +9,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::harness::{TestHub, http};
 
-pub struct Browser {
+pub(crate) struct Browser {
     cookies: HashMap<String, String>,
 }
 
-pub struct Page {
+pub(crate) struct Page {
     pub status: u16,
     pub location: Option<String>,
     pub body: String,
@@ -21,7 +21,7 @@ pub struct Page {
 
 impl Page {
     /// The `value` of a hidden input named `name`.
-    pub fn field(&self, name: &str) -> String {
+    pub(crate) fn field(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
         let start = self
             .body
@@ -33,7 +33,7 @@ impl Page {
     }
 
     /// A query parameter of the redirect target.
-    pub fn redirect_param(&self, name: &str) -> Option<String> {
+    pub(crate) fn redirect_param(&self, name: &str) -> Option<String> {
         let location = self.location.as_ref()?;
         let url = url::Url::parse(location).ok()?;
         url.query_pairs()
@@ -43,14 +43,14 @@ impl Page {
 }
 
 impl Browser {
-    pub fn new() -> Browser {
+    pub(crate) fn new() -> Browser {
         Browser {
             cookies: HashMap::new(),
         }
     }
 
     /// A cookie the hub set, for handing the session to another client (Chromium).
-    pub fn cookie(&self, name: &str) -> Option<&str> {
+    pub(crate) fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies.get(name).map(String::as_str)
     }
 
@@ -79,7 +79,7 @@ impl Browser {
         }
     }
 
-    pub async fn get(&mut self, url: &str) -> Page {
+    pub(crate) async fn get(&mut self, url: &str) -> Page {
         let response = http()
             .get(url)
             .header(reqwest::header::COOKIE, self.cookie_header())
@@ -89,7 +89,7 @@ impl Browser {
         self.absorb(response).await
     }
 
-    pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
         let response = http()
             .post(url)
             .header(reqwest::header::COOKIE, self.cookie_header())
@@ -102,14 +102,14 @@ impl Browser {
 }
 
 /// A PKCE pair (verifier, S256 challenge).
-pub fn pkce() -> (String, String) {
+pub(crate) fn pkce() -> (String, String) {
     let verifier = keyway_auth::random_token(&keyway_auth::SystemEntropy::default(), 32);
     let challenge = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
     (verifier, challenge)
 }
 
 /// The authorize URL for a code request.
-pub fn authorize_url(
+pub(crate) fn authorize_url(
     hub: &TestHub,
     client_id: &str,
     redirect: &str,
@@ -130,7 +130,7 @@ pub fn authorize_url(
 }
 
 /// Logs in and consents; returns the redirect page that carries the code.
-pub async fn log_in_and_allow(
+pub(crate) async fn log_in_and_allow(
     browser: &mut Browser,
     hub: &TestHub,
     authorize: &str,
@@ -173,7 +173,7 @@ pub async fn log_in_and_allow(
 }
 
 /// Runs the whole browser part for a fresh user and returns (code, verifier).
-pub async fn obtain_code(
+pub(crate) async fn obtain_code(
     hub: &TestHub,
     client_id: &str,
     redirect: &str,

@@ -4,7 +4,11 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use crate::harness::{TestHub, http, on_every_backend, post_form};
 
 /// Verifies an access token with an independent JOSE library from the published JWKS.
-pub async fn verify_with_jwks(hub: &TestHub, token: &str, audience: &str) -> serde_json::Value {
+pub(crate) async fn verify_with_jwks(
+    hub: &TestHub,
+    token: &str,
+    audience: &str,
+) -> serde_json::Value {
     let jwks: JwkSet = http()
         .get(hub.url("/oauth2/jwks"))
         .send()

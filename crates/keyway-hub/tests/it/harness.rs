@@ -11,13 +11,13 @@ use sqlx::Executor;
 use tokio::sync::oneshot;
 
 /// A clock the test moves by hand.
-pub struct ManualClock(AtomicI64);
+pub(crate) struct ManualClock(AtomicI64);
 
 impl ManualClock {
-    pub fn advance_secs(&self, secs: i64) {
+    pub(crate) fn advance_secs(&self, secs: i64) {
         self.0.fetch_add(secs * 1000, Ordering::SeqCst);
     }
-    pub fn advance_ms(&self, ms: i64) {
+    pub(crate) fn advance_ms(&self, ms: i64) {
         self.0.fetch_add(ms, Ordering::SeqCst);
     }
 }
@@ -29,7 +29,7 @@ impl Clock for ManualClock {
 }
 
 #[derive(Debug, Clone)]
-pub enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Server {
         kind: &'static str,
@@ -38,7 +38,7 @@ pub enum Backend {
 }
 
 /// The backends this run tests. A URL that is set but unreachable fails the test.
-pub fn backends() -> Vec<Backend> {
+pub(crate) fn backends() -> Vec<Backend> {
     let mut list = vec![Backend::Sqlite];
     for (kind, var) in [
         ("postgres", "KEYWAY_TEST_POSTGRES_URL"),
@@ -55,7 +55,7 @@ pub fn backends() -> Vec<Backend> {
     list
 }
 
-pub struct TestHub {
+pub(crate) struct TestHub {
     pub base: String,
     pub auth: Arc<AuthService>,
     pub clock: Arc<ManualClock>,
@@ -95,16 +95,22 @@ async fn admin_execute(url: &str, sql: &str) {
 }
 
 impl TestHub {
-    pub async fn start(backend: &Backend) -> TestHub {
+    pub(crate) async fn start(backend: &Backend) -> TestHub {
         TestHub::start_with(backend, |_| {}).await
     }
 
-    pub async fn start_with(backend: &Backend, tweak: impl FnOnce(&mut AuthConfig)) -> TestHub {
+    pub(crate) async fn start_with(
+        backend: &Backend,
+        tweak: impl FnOnce(&mut AuthConfig),
+    ) -> TestHub {
         TestHub::start_full(backend, tweak, None).await
     }
 
     /// A hub serving the data API for the schema file `schemas`.
-    pub async fn start_with_schemas(backend: &Backend, schemas: std::path::PathBuf) -> TestHub {
+    pub(crate) async fn start_with_schemas(
+        backend: &Backend,
+        schemas: std::path::PathBuf,
+    ) -> TestHub {
         TestHub::start_full(backend, |_| {}, Some(schemas)).await
     }
 
@@ -179,7 +185,7 @@ impl TestHub {
     }
 
     /// Rows in `table` of this hub's database (tests that check what a request wrote).
-    pub async fn count_rows(&self, table: &str) -> i64 {
+    pub(crate) async fn count_rows(&self, table: &str) -> i64 {
         use sqlx::Row;
         sqlx::any::install_default_drivers();
         let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.database_url)
@@ -192,12 +198,12 @@ impl TestHub {
             .get::<i64, _>(0)
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// Stops the server and drops the per-test database.
-    pub async fn finish(mut self) {
+    pub(crate) async fn finish(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -209,7 +215,7 @@ impl TestHub {
         }
     }
 
-    pub async fn client(
+    pub(crate) async fn client(
         &self,
         grants: &[&str],
         scope: &str,
@@ -233,7 +239,7 @@ impl TestHub {
         (registered.client.client_id, secret)
     }
 
-    pub async fn public_client(&self, scope: &str, redirect: &str) -> String {
+    pub(crate) async fn public_client(&self, scope: &str, redirect: &str) -> String {
         self.auth
             .create_client(NewClient {
                 name: "public app".into(),
@@ -249,7 +255,7 @@ impl TestHub {
             .client_id
     }
 
-    pub async fn user(&self, username: &str, password: &str) {
+    pub(crate) async fn user(&self, username: &str, password: &str) {
         self.auth
             .create_user(NewUser {
                 username: username.into(),
@@ -261,7 +267,7 @@ impl TestHub {
 }
 
 /// Runs `test` once per configured backend, each on a fresh hub and database.
-pub async fn on_every_backend(test: impl AsyncFn(&TestHub)) {
+pub(crate) async fn on_every_backend(test: impl AsyncFn(&TestHub)) {
     for backend in backends() {
         let hub = TestHub::start(&backend).await;
         test(&hub).await;
@@ -270,7 +276,7 @@ pub async fn on_every_backend(test: impl AsyncFn(&TestHub)) {
 }
 
 /// An HTTP client that follows no redirects (tests look at each hop).
-pub fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -278,7 +284,7 @@ pub fn http() -> reqwest::Client {
 }
 
 /// GETs `path` (with a bearer token, if given) and parses the JSON answer, whatever the status.
-pub async fn get_json(hub: &TestHub, path: &str, token: Option<&str>) -> serde_json::Value {
+pub(crate) async fn get_json(hub: &TestHub, path: &str, token: Option<&str>) -> serde_json::Value {
     let mut request = http().get(hub.url(path));
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -287,7 +293,7 @@ pub async fn get_json(hub: &TestHub, path: &str, token: Option<&str>) -> serde_j
 }
 
 /// POSTs a form with HTTP Basic client authentication.
-pub async fn post_form(
+pub(crate) async fn post_form(
     url: &str,
     basic: Option<(&str, &str)>,
     form: &[(&str, &str)],
@@ -304,7 +310,7 @@ pub async fn post_form(
     (status, headers, json)
 }
 
-pub async fn client_credentials_token(hub: &TestHub, id: &str, secret: &str) -> String {
+pub(crate) async fn client_credentials_token(hub: &TestHub, id: &str, secret: &str) -> String {
     let (status, _, body) = post_form(
         &hub.url("/oauth2/token"),
         Some((id, secret)),

@@ -10,30 +10,30 @@ use keyway_toki_http::{HELLO_PATH, TokiClient, TokiLayer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
 }
 
-pub fn id(name: &str) -> ServiceId {
+pub(crate) fn id(name: &str) -> ServiceId {
     ServiceId::new(name).unwrap()
 }
 
-pub const BODY_LIMIT: usize = 4096;
+pub(crate) const BODY_LIMIT: usize = 4096;
 
-pub struct Keys {
+pub(crate) struct Keys {
     pub orders: [u8; 32],
     pub ledger: [u8; 32],
 }
 
-pub const KEYS: Keys = Keys {
+pub(crate) const KEYS: Keys = Keys {
     orders: [1; 32],
     ledger: [2; 32],
 };
 
-pub fn app() -> Router {
+pub(crate) fn app() -> Router {
     Router::new()
         .route(
             "/v1/echo",
@@ -47,7 +47,7 @@ pub fn app() -> Router {
 }
 
 /// Starts the ledger service with the layer on 127.0.0.1:0; returns its base URL and layer.
-pub async fn start_server(clock: Arc<ManualClock>) -> (String, TokiLayer) {
+pub(crate) async fn start_server(clock: Arc<ManualClock>) -> (String, TokiLayer) {
     let mut peers = StaticPeerKeys::new();
     peers.insert(
         id("orders"),
@@ -69,7 +69,7 @@ pub async fn start_server(clock: Arc<ManualClock>) -> (String, TokiLayer) {
     (base, layer)
 }
 
-pub fn client(clock: Arc<ManualClock>, config: TokiConfig) -> TokiClient {
+pub(crate) fn client(clock: Arc<ManualClock>, config: TokiConfig) -> TokiClient {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     TokiClient::builder(
         reqwest::Client::new(),
@@ -85,7 +85,7 @@ pub fn client(clock: Arc<ManualClock>, config: TokiConfig) -> TokiClient {
 
 /// How the proxy alters the next exchanges (handshakes always pass untouched).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tamper {
+pub(crate) enum Tamper {
     Nothing,
     RequestBody,
     ResponseBody,
@@ -94,14 +94,14 @@ pub enum Tamper {
 }
 
 /// An HTTP/1.1 proxy for Content-Length framed messages, altering bytes as told.
-pub struct Proxy {
+pub(crate) struct Proxy {
     pub base: String,
     pub tamper: Arc<Mutex<Tamper>>,
     /// The last request forwarded, byte for byte (for replays).
     pub last_request: Arc<Mutex<Vec<u8>>>,
 }
 
-pub async fn start_proxy(upstream: &str) -> Proxy {
+pub(crate) async fn start_proxy(upstream: &str) -> Proxy {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let upstream = upstream.trim_start_matches("http://").to_owned();
@@ -217,7 +217,7 @@ async fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> std::io::Res
 }
 
 /// Sends raw bytes on a fresh connection and returns the answer's head.
-pub async fn send_raw(base: &str, request: &[u8]) -> String {
+pub(crate) async fn send_raw(base: &str, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(base.trim_start_matches("http://"))
         .await
         .unwrap();

@@ -6,7 +6,7 @@ use super::{open_service, print_json, when};
 use crate::cli::ClientCommand;
 use crate::settings::Settings;
 
-pub async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
     let service = open_service(&settings).await?;
     match command {
         ClientCommand::Create(args) => {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::print_json;
 use crate::cli::DataCommand;
 
-pub fn run(command: DataCommand) -> anyhow::Result<()> {
+pub(crate) fn run(command: DataCommand) -> anyhow::Result<()> {
     match command {
         DataCommand::Check { file, json } => {
             let set = SchemaSet::load(&file)?;

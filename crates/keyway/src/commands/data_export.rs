@@ -15,7 +15,7 @@ use crate::settings::Settings;
 /// memory flat on tables of any size.
 const PAGE: u32 = 2000;
 
-pub async fn run(settings: Settings, command: DataCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(settings: Settings, command: DataCommand) -> anyhow::Result<()> {
     match command {
         DataCommand::Export(args) => export(settings, args).await,
         other => super::data::run(other),

@@ -5,7 +5,7 @@ use super::{open_service, print_json, when};
 use crate::cli::KeysCommand;
 use crate::settings::Settings;
 
-pub async fn run(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     let service = open_service(&settings).await?;
     match command {
         KeysCommand::Rotate(flag) => {

@@ -13,7 +13,7 @@ use super::{PartialSuccess, print_json};
 use crate::cli::{LinkCommand, LinkHashArgs};
 
 /// The partner-side commands (no hub store needed).
-pub async fn run(command: LinkCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(command: LinkCommand) -> anyhow::Result<()> {
     match command {
         LinkCommand::Hash(args) => hash(args),
         LinkCommand::Submit(args) => super::link_submit::run(args).await,

@@ -9,7 +9,7 @@ use crate::cli::LinkCommand;
 use crate::cli_link::LinkPartnerCommand;
 use crate::settings::Settings;
 
-pub async fn run(settings: Settings, command: LinkCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(settings: Settings, command: LinkCommand) -> anyhow::Result<()> {
     let service = open_service(&settings).await?;
     let link = LinkService::open(
         service.store().clone(),

@@ -32,7 +32,7 @@ impl Report {
 }
 
 /// The file lines `record` spans: newlines inside quoted fields count.
-pub fn lines_of(record: &csv::StringRecord) -> u64 {
+pub(crate) fn lines_of(record: &csv::StringRecord) -> u64 {
     1 + record
         .iter()
         .map(|f| f.matches('\n').count() as u64)
@@ -40,13 +40,15 @@ pub fn lines_of(record: &csv::StringRecord) -> u64 {
 }
 
 /// Whether `record` is an empty line (skipped, not an error).
-pub fn is_blank(record: &csv::StringRecord) -> bool {
+pub(crate) fn is_blank(record: &csv::StringRecord) -> bool {
     record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty())
 }
 
 /// Opens a hash file: its CSV reader past the header row (BOM dropped), the parsed header and
 /// the file's size. Shared by `submit` and its `--strict` check so both read files alike.
-pub fn open_hash_file(input: &Path) -> anyhow::Result<(csv::Reader<BufReader<File>>, Header, u64)> {
+pub(crate) fn open_hash_file(
+    input: &Path,
+) -> anyhow::Result<(csv::Reader<BufReader<File>>, Header, u64)> {
     let file = File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = csv::ReaderBuilder::new()
@@ -75,7 +77,7 @@ pub fn open_hash_file(input: &Path) -> anyhow::Result<(csv::Reader<BufReader<Fil
 /// Checks every row of `input` as the hub would (field count, empty patid, hash format) and
 /// refuses a patid given twice anywhere in the file. Returns the number of bad rows; they are
 /// listed in `errors` when given (written only if there are any).
-pub fn precheck(input: &Path, errors: Option<&Path>) -> anyhow::Result<u64> {
+pub(crate) fn precheck(input: &Path, errors: Option<&Path>) -> anyhow::Result<u64> {
     let (mut reader, header, _) = open_hash_file(input)?;
     let mut record = csv::StringRecord::new();
     let mut report = Report {

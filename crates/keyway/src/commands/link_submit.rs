@@ -151,7 +151,7 @@ fn batch_reason(reason: &str) -> &str {
     }
 }
 
-pub async fn run(args: LinkSubmitArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: LinkSubmitArgs) -> anyhow::Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     if args.strict {
         let bad = super::link_strict::precheck(&args.input, args.errors.as_deref())?;

@@ -14,7 +14,7 @@ use super::link_strict::{is_blank, lines_of};
 use super::link_submit::csv_field;
 
 /// One request's worth of the hash file.
-pub struct Batch {
+pub(crate) struct Batch {
     /// CSV body: the header line, then one row per entry of `lines`.
     pub body: String,
     /// The file line of each row of `body`.
@@ -28,7 +28,7 @@ pub struct Batch {
 
 /// Reads `reader` in a thread and hands batches of `batch_size` rows over a channel that
 /// holds one batch: reading stays exactly one batch ahead, and memory bounded by two batches.
-pub fn spawn(
+pub(crate) fn spawn(
     mut reader: csv::Reader<BufReader<File>>,
     header: Header,
     input: PathBuf,

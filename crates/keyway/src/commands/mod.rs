@@ -1,15 +1,15 @@
-pub mod client;
-pub mod data;
-pub mod data_export;
-pub mod keys;
-pub mod link;
-pub mod link_admin;
-pub mod link_strict;
-pub mod link_submit;
-pub mod link_submit_read;
-pub mod serve;
-pub mod transfer;
-pub mod user;
+pub(crate) mod client;
+pub(crate) mod data;
+pub(crate) mod data_export;
+pub(crate) mod keys;
+pub(crate) mod link;
+pub(crate) mod link_admin;
+pub(crate) mod link_strict;
+pub(crate) mod link_submit;
+pub(crate) mod link_submit_read;
+pub(crate) mod serve;
+pub(crate) mod transfer;
+pub(crate) mod user;
 
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ use keyway_store::Store;
 use crate::settings::Settings;
 
 /// Opens the hub's store and authorization service for an admin command.
-pub async fn open_service(settings: &Settings) -> anyhow::Result<AuthService> {
+pub(crate) async fn open_service(settings: &Settings) -> anyhow::Result<AuthService> {
     keyway_auth::create_data_dir(&settings.data_dir)?;
     let store = Store::open(&settings.database).await?;
     let config = settings.auth_config(&settings.listen)?;
@@ -36,16 +36,16 @@ pub async fn open_service(settings: &Settings) -> anyhow::Result<AuthService> {
 /// The command did its work but not all of it (exit status 3).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct PartialSuccess(pub String);
+pub(crate) struct PartialSuccess(pub String);
 
 /// Prints `value` as pretty JSON.
-pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 /// Formats a Unix time (seconds) as RFC 3339 UTC for people.
-pub fn when(secs: i64) -> String {
+pub(crate) fn when(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);

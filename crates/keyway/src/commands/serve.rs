@@ -6,7 +6,7 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::ServeArgs;
 use crate::settings::Settings;
 
-pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     init_logging(&settings.log_format);
     let listen = args.listen.unwrap_or_else(|| settings.listen.clone());
     let auth = settings.auth_config(&listen)?;

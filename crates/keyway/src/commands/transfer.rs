@@ -20,7 +20,7 @@ use crate::cli::{
 };
 use crate::settings::Settings;
 
-pub async fn run(command: TransferCommand, global: &GlobalArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(command: TransferCommand, global: &GlobalArgs) -> anyhow::Result<()> {
     match command {
         TransferCommand::Keygen { file, comment } => keygen(file, comment),
         TransferCommand::Serve(args) => serve(args, global).await,

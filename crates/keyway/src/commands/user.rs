@@ -8,7 +8,7 @@ use super::{open_service, print_json, when};
 use crate::cli::UserCommand;
 use crate::settings::Settings;
 
-pub async fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Result<()> {
     let service = open_service(&settings).await?;
     match command {
         UserCommand::Create {

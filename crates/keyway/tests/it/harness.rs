@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_keyway");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_keyway");
 
 /// Variables that would point a command at another hub's configuration.
 const KEYWAY_VARS: [&str; 7] = [
@@ -25,7 +25,7 @@ const KEYWAY_VARS: [&str; 7] = [
 ];
 
 /// A `keyway` command with a clean `KEYWAY_*` environment.
-pub fn keyway() -> Command {
+pub(crate) fn keyway() -> Command {
     let mut command = Command::new(BIN);
     for var in KEYWAY_VARS {
         command.env_remove(var);
@@ -34,7 +34,7 @@ pub fn keyway() -> Command {
 }
 
 /// Runs `command` to the end; it must succeed. Its stdout.
-pub fn stdout_of(command: &mut Command) -> String {
+pub(crate) fn stdout_of(command: &mut Command) -> String {
     let out = command.output().expect("run keyway");
     assert!(
         out.status.success(),
@@ -45,7 +45,7 @@ pub fn stdout_of(command: &mut Command) -> String {
 }
 
 /// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local address").port()
 }
@@ -66,7 +66,7 @@ fn drain(mut pipe: impl Read + Send + 'static, sink: Arc<Mutex<String>>) -> Join
 }
 
 /// Polls `check` every 100 ms until it holds or `timeout` passes; whether it held.
-pub fn poll(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+pub(crate) fn poll(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         if check() {
@@ -80,7 +80,7 @@ pub fn poll(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
 }
 
 /// A running `keyway serve`.
-pub struct Hub {
+pub(crate) struct Hub {
     pub url: String,
     pub http: reqwest::blocking::Client,
     child: Option<Child>,
@@ -91,12 +91,12 @@ pub struct Hub {
 
 impl Hub {
     /// Starts a hub and waits until `/readyz` answers 200.
-    pub fn start() -> Hub {
+    pub(crate) fn start() -> Hub {
         Hub::start_with(&[])
     }
 
     /// Starts a hub with extra `keyway serve` arguments.
-    pub fn start_with(extra: &[&str]) -> Hub {
+    pub(crate) fn start_with(extra: &[&str]) -> Hub {
         // reqwest is built with rustls but no default crypto provider (the hub picks one).
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::blocking::Client::builder()
@@ -177,17 +177,17 @@ impl Hub {
     }
 
     /// Everything the hub printed so far (stdout and stderr).
-    pub fn output(&self) -> String {
+    pub(crate) fn output(&self) -> String {
         self.output.lock().expect("output lock").clone()
     }
 
-    pub fn data_dir(&self) -> &Path {
+    pub(crate) fn data_dir(&self) -> &Path {
         self.dir.path()
     }
 
     /// Kills the hub with SIGKILL (no shutdown of any kind), then starts a new one on the same
     /// data dir and address, and waits until it is ready.
-    pub fn kill_and_restart(&mut self, extra: &[&str]) {
+    pub(crate) fn kill_and_restart(&mut self, extra: &[&str]) {
         let mut child = self.child.take().expect("hub is running");
         let _ = child.kill();
         let _ = child.wait();
@@ -214,12 +214,12 @@ impl Hub {
     }
 
     /// The process id of the running hub.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().expect("hub is running").id()
     }
 
     /// Sends SIGTERM and waits (10 s at most) for the hub to exit: its status and output.
-    pub fn terminate(&mut self) -> (ExitStatus, String) {
+    pub(crate) fn terminate(&mut self) -> (ExitStatus, String) {
         let status = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()
@@ -246,7 +246,7 @@ impl Hub {
     }
 
     /// Runs `keyway ARGS --data-dir DIR` with `stdin` as its standard input.
-    pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+    pub(crate) fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
         let mut child = keyway()
             .args(args)
             .arg("--data-dir")
@@ -263,16 +263,16 @@ impl Hub {
     }
 
     /// Runs `keyway ARGS --data-dir DIR` with an empty standard input.
-    pub fn cli(&self, args: &[&str]) -> Output {
+    pub(crate) fn cli(&self, args: &[&str]) -> Output {
         self.cli_with_stdin(args, "")
     }
 
     /// Runs `keyway ARGS --json`, asserts success and parses its output.
-    pub fn cli_json(&self, args: &[&str]) -> Value {
+    pub(crate) fn cli_json(&self, args: &[&str]) -> Value {
         self.cli_json_with_stdin(args, "")
     }
 
-    pub fn cli_json_with_stdin(&self, args: &[&str], stdin: &str) -> Value {
+    pub(crate) fn cli_json_with_stdin(&self, args: &[&str], stdin: &str) -> Value {
         let mut args = args.to_vec();
         args.push("--json");
         let output = self.cli_with_stdin(&args, stdin);
@@ -288,7 +288,13 @@ impl Hub {
     }
 
     /// `keyway client create … --json`; the printed client (with `client_secret` if any).
-    pub fn create_client(&self, name: &str, grants: &[&str], scope: &str, extra: &[&str]) -> Value {
+    pub(crate) fn create_client(
+        &self,
+        name: &str,
+        grants: &[&str],
+        scope: &str,
+        extra: &[&str],
+    ) -> Value {
         let mut args = vec!["client", "create", "--name", name, "--scope", scope];
         for grant in grants {
             args.extend(["--grant", grant]);
@@ -298,14 +304,14 @@ impl Hub {
     }
 
     /// `keyway user create --username U --password-stdin --json`.
-    pub fn create_user(&self, username: &str, password: &str) -> Value {
+    pub(crate) fn create_user(&self, username: &str, password: &str) -> Value {
         self.cli_json_with_stdin(
             &["user", "create", "--username", username, "--password-stdin"],
             &format!("{password}\n"),
         )
     }
 
-    pub fn endpoint(&self, path: &str) -> String {
+    pub(crate) fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
 }
@@ -321,14 +327,14 @@ impl Drop for Hub {
 }
 
 /// A string field of a JSON value, or a panic naming the field and the value.
-pub fn str_field<'a>(value: &'a Value, field: &str) -> &'a str {
+pub(crate) fn str_field<'a>(value: &'a Value, field: &str) -> &'a str {
     value[field]
         .as_str()
         .unwrap_or_else(|| panic!("no string {field:?} in {value}"))
 }
 
 /// The repository root (this crate is at crates/keyway).
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
@@ -336,7 +342,10 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// Runs `command` with a time limit; its status (None when it was killed) and combined output.
-pub fn run_with_timeout(command: &mut Command, limit: Duration) -> (Option<ExitStatus>, String) {
+pub(crate) fn run_with_timeout(
+    command: &mut Command,
+    limit: Duration,
+) -> (Option<ExitStatus>, String) {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -8,7 +8,7 @@ use crate::harness::Hub;
 
 /// An HTTP answer: status and body parsed as JSON (Null when it is not JSON).
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub body: Value,
     pub text: String,
@@ -22,7 +22,13 @@ fn answer(response: reqwest::blocking::Response) -> Answer {
 }
 
 /// POST `path` with a form, authenticating with HTTP Basic (client_secret_basic).
-pub fn post_basic(hub: &Hub, path: &str, id: &str, secret: &str, form: &[(&str, &str)]) -> Answer {
+pub(crate) fn post_basic(
+    hub: &Hub,
+    path: &str,
+    id: &str,
+    secret: &str,
+    form: &[(&str, &str)],
+) -> Answer {
     let response = hub
         .http
         .post(hub.endpoint(path))
@@ -34,7 +40,7 @@ pub fn post_basic(hub: &Hub, path: &str, id: &str, secret: &str, form: &[(&str, 
 }
 
 /// A client_credentials token request.
-pub fn client_credentials(hub: &Hub, id: &str, secret: &str, scope: &str) -> Answer {
+pub(crate) fn client_credentials(hub: &Hub, id: &str, secret: &str, scope: &str) -> Answer {
     post_basic(
         hub,
         "/oauth2/token",
@@ -45,7 +51,7 @@ pub fn client_credentials(hub: &Hub, id: &str, secret: &str, scope: &str) -> Ans
 }
 
 /// A client_credentials access token; panics with the answer when there is none.
-pub fn access_token(hub: &Hub, id: &str, secret: &str, scope: &str) -> String {
+pub(crate) fn access_token(hub: &Hub, id: &str, secret: &str, scope: &str) -> String {
     let answer = client_credentials(hub, id, secret, scope);
     assert_eq!(answer.status, 200, "token request failed: {}", answer.text);
     answer.body["access_token"]
@@ -55,14 +61,14 @@ pub fn access_token(hub: &Hub, id: &str, secret: &str, scope: &str) -> String {
 }
 
 /// RFC 7662 introspection of `token`, authenticated as the given client.
-pub fn introspect(hub: &Hub, id: &str, secret: &str, token: &str) -> Value {
+pub(crate) fn introspect(hub: &Hub, id: &str, secret: &str, token: &str) -> Value {
     let answer = post_basic(hub, "/oauth2/introspect", id, secret, &[("token", token)]);
     assert_eq!(answer.status, 200, "introspection failed: {}", answer.text);
     answer.body
 }
 
 /// GET a JSON document.
-pub fn get_json(hub: &Hub, path: &str) -> Value {
+pub(crate) fn get_json(hub: &Hub, path: &str) -> Value {
     let response = hub
         .http
         .get(hub.endpoint(path))
@@ -74,7 +80,7 @@ pub fn get_json(hub: &Hub, path: &str) -> Value {
 }
 
 /// The `kid`s the hub publishes at /oauth2/jwks.
-pub fn jwks_kids(hub: &Hub) -> Vec<String> {
+pub(crate) fn jwks_kids(hub: &Hub) -> Vec<String> {
     let jwks = get_json(hub, "/oauth2/jwks");
     jwks["keys"]
         .as_array()
@@ -85,7 +91,7 @@ pub fn jwks_kids(hub: &Hub) -> Vec<String> {
 }
 
 /// The decoded (unverified) JOSE header and claims of a compact JWS.
-pub fn jwt_parts(token: &str) -> (Value, Value) {
+pub(crate) fn jwt_parts(token: &str) -> (Value, Value) {
     let mut parts = token.split('.');
     let mut decode = |what: &str| -> Value {
         let part = parts
