@@ -3,7 +3,8 @@
 //! schema and compiled to parameterised SQL — never string-pasted.
 
 mod body;
-pub mod datetime;
+/// RFC 3339 dates and date-times: the kernel's grammar, shared with the CLI.
+pub use keyway_kernel::rfc3339 as datetime;
 mod export;
 pub mod filter;
 mod formats;

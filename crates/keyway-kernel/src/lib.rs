@@ -6,6 +6,7 @@
 mod clock;
 mod entropy;
 mod private_file;
+pub mod rfc3339;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use entropy::{Entropy, SystemEntropy, random_hex, random_token, uuid_v4};

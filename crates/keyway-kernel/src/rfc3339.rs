@@ -209,6 +209,18 @@ pub fn parse_date_time(text: &str) -> Result<Timestamp, DateTimeError> {
     Ok(stamp)
 }
 
+/// A Unix time in whole seconds as RFC 3339 UTC (`YYYY-MM-DDTHH:MM:SSZ`), for people.
+pub fn format_unix_secs(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// The stored form of a date-time literal or value: UTC `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn normalize_date_time(text: &str) -> Result<String, DateTimeError> {
     parse_date_time(text).map(|t| t.to_string())
@@ -268,6 +280,13 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unix_seconds_format_for_people() {
+        assert_eq!(format_unix_secs(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_unix_secs(1_795_000_000), "2026-11-18T11:06:40Z");
+        assert_eq!(format_unix_secs(-1), "1969-12-31T23:59:59Z");
+    }
     use proptest::prelude::*;
 
     fn utc(text: &str) -> Result<String, DateTimeError> {
