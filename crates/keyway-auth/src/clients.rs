@@ -149,21 +149,42 @@ impl Client {
     }
 }
 
-/// Parses a JWK Set (RFC 7517 §5) into verifiers; every key must be usable.
+/// Private-key members of a JWK (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2).
+const PRIVATE_MEMBERS: [&str; 9] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"];
+
+/// Parses a JWK Set (RFC 7517 §5) into verifiers; every key must be usable and public. A set
+/// holding a private key is refused rather than stored: the hub must never keep a client's
+/// secret, and a client that published one should know at once.
 pub(crate) fn parse_jwks(text: &str) -> Result<Vec<VerifyingKey>, AdminError> {
     #[derive(serde::Deserialize)]
     struct Set {
-        keys: Vec<PublicJwk>,
+        keys: Vec<serde_json::Map<String, serde_json::Value>>,
     }
-    let set: Set = serde_json::from_str(text)
-        .map_err(|e| AdminError::Invalid(format!("JWKS is not a JWK Set: {e}")))?;
+    let set: Set = serde_json::from_str(text).map_err(|e| {
+        AdminError::Invalid(format!(
+            "JWKS is not a JWK Set (JSON {{\"keys\": [...]}}): {e}"
+        ))
+    })?;
     if set.keys.is_empty() {
         return Err(AdminError::Invalid("JWKS has no keys".into()));
     }
     set.keys
-        .iter()
-        .map(|jwk| {
-            VerifyingKey::from_jwk(jwk).map_err(|e| AdminError::Invalid(format!("JWKS key: {e}")))
+        .into_iter()
+        .enumerate()
+        .map(|(i, members)| {
+            let name = match members.get("kid").and_then(|k| k.as_str()) {
+                Some(kid) => format!("JWKS key {} (kid {kid:?})", i + 1),
+                None => format!("JWKS key {}", i + 1),
+            };
+            if let Some(private) = PRIVATE_MEMBERS.iter().find(|m| members.contains_key(**m)) {
+                return Err(AdminError::Invalid(format!(
+                    "{name} holds private key material (\"{private}\"): register the public \
+                     key only, and keep the private one with the client"
+                )));
+            }
+            let jwk: PublicJwk = serde_json::from_value(serde_json::Value::Object(members))
+                .map_err(|e| AdminError::Invalid(format!("{name}: {e}")))?;
+            VerifyingKey::from_jwk(&jwk).map_err(|e| AdminError::Invalid(format!("{name}: {e}")))
         })
         .collect()
 }
@@ -325,5 +346,38 @@ mod tests {
         let mut c = new_client(&["client_credentials"]);
         c.public = true;
         assert!(c.validate().is_err());
+    }
+}
+
+#[cfg(test)]
+mod jwks_tests {
+    use super::parse_jwks;
+
+    const X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    #[test]
+    fn a_set_with_a_private_key_is_refused_naming_the_key() {
+        let set = format!(
+            r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"{X}","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}}]}}"#
+        );
+        let err = parse_jwks(&set).unwrap_err().to_string();
+        assert!(
+            err.contains("kid \"k1\"") && err.contains("private"),
+            "{err}"
+        );
+        let public =
+            format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"{X}"}}]}}"#);
+        assert_eq!(parse_jwks(&public).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_expected_format() {
+        let err = parse_jwks("-----BEGIN PUBLIC KEY-----")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"keys\""), "{err}");
+        let bad = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k9","x":"!"}]}"#;
+        let err = parse_jwks(bad).unwrap_err().to_string();
+        assert!(err.contains("kid \"k9\""), "{err}");
     }
 }

@@ -20,6 +20,8 @@ pub(crate) struct FileConfig {
     pub log_format: Option<String>,
     /// Schema file of the data API.
     pub schemas: Option<PathBuf>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`ADDR` or `ADDR/PREFIX`).
+    pub trusted_proxies: Option<Vec<String>>,
     #[serde(default)]
     pub oauth: OAuthFileConfig,
     #[serde(default)]

@@ -198,6 +198,7 @@ pub(super) async fn login(
         Ok(SignIn::Accepted(user)) => user,
         Ok(SignIn::Refused) => {
             ::metrics::counter!("keyway_login_failures_total").increment(1);
+            tracing::info!(%username, %address, "sign-in refused: wrong username or password");
             return login_page(
                 StatusCode::UNAUTHORIZED,
                 &pending,
@@ -207,17 +208,25 @@ pub(super) async fn login(
             );
         }
         Ok(SignIn::Throttled { wait_ms }) => {
-            let message = format!(
-                "Too many failed sign-in attempts. Try again in {} seconds.",
-                (wait_ms + 999) / 1000
-            );
-            return login_page(
+            let seconds = (wait_ms + 999) / 1000;
+            ::metrics::counter!("keyway_login_throttled_total").increment(1);
+            tracing::warn!(%username, %address, wait_s = seconds, "sign-in throttled");
+            let unit = if seconds == 1 { "second" } else { "seconds" };
+            let message =
+                format!("Too many failed sign-in attempts. Try again in {seconds} {unit}.");
+            let mut page = login_page(
                 StatusCode::TOO_MANY_REQUESTS,
                 &pending,
                 &csrf,
                 &username,
                 Some(&message),
             );
+            // RFC 6585 §4: say when to retry.
+            if let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string()) {
+                page.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+            return page;
         }
         Err(err) => return error_page(status_of(err.code), &err),
     };

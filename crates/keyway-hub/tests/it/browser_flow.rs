@@ -423,6 +423,11 @@ async fn deny_csrf_and_login_throttling() {
             )
             .await;
         assert_eq!(page.status, 429);
+        assert!(
+            page.body.contains("Try again in 1 second."),
+            "{}",
+            page.body
+        );
         // After the window the right password works again.
         hub.clock.advance_secs(301);
         let page = browser

@@ -14,7 +14,8 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                 Some(path) => {
                     let text = std::fs::read_to_string(path)
                         .with_context(|| format!("cannot read {}", path.display()))?;
-                    AuthService::check_jwks(&text)?;
+                    AuthService::check_jwks(&text)
+                        .with_context(|| format!("--jwks-file {}", path.display()))?;
                     Some(text)
                 }
                 None => None,

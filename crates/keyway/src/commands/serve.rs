@@ -10,6 +10,15 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
     init_logging(&settings.log_format);
     let listen = args.listen.unwrap_or_else(|| settings.listen.clone());
     let auth = settings.auth_config(&listen)?;
+    // Flags and KEYWAY_TRUSTED_PROXIES override the file; checked here so a typo is reported
+    // as what it is, before anything is opened.
+    let trusted_proxies = if args.trusted_proxy.is_empty() {
+        settings.file.trusted_proxies.clone().unwrap_or_default()
+    } else {
+        args.trusted_proxy.clone()
+    };
+    keyway_hub::TrustedProxies::parse(&trusted_proxies)
+        .map_err(|why| anyhow::anyhow!("--trusted-proxy: {why}"))?;
     let issuer = auth.issuer.clone();
     let options = HubOptions {
         data_dir: settings.data_dir.clone(),
@@ -21,7 +30,7 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
             .or_else(|| settings.file.schemas.clone()),
         allow_drop_columns: args.allow_drop_columns,
         link_rule_priority: settings.file.link.priority()?,
-        trusted_proxies: args.trusted_proxy.clone(),
+        trusted_proxies: trusted_proxies.clone(),
         connections: keyway_hub::ConnectionLimits::default(),
     };
     let hub = Hub::open(&options)
@@ -39,6 +48,12 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
         settings.data_dir.display()
     );
     println!("  metadata: {issuer}/.well-known/openid-configuration");
+    if !trusted_proxies.is_empty() {
+        println!(
+            "  proxies:  X-Forwarded-For believed from {}",
+            trusted_proxies.join(", ")
+        );
+    }
     println!(
         "  toki:     {} ({issuer}/toki/v1/hub)",
         hub.state.toki.public_key
