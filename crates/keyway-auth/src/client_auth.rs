@@ -35,6 +35,10 @@ struct AssertionHeader {
     alg: String,
     #[serde(default)]
     kid: Option<String>,
+    /// RFC 7515 §4.1.11: extensions the signer says must be understood; keyway understands
+    /// none, so any is a refusal.
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +156,11 @@ impl AuthService {
         ) else {
             return bad("header or claims are not JSON objects");
         };
+        if header.crit.is_some() {
+            return bad(
+                "the header names critical extensions (crit), which this server does not understand",
+            );
+        }
         let (Some(iss), Some(sub)) = (claims.iss.as_deref(), claims.sub.as_deref()) else {
             return bad("iss and sub are required");
         };

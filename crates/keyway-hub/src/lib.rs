@@ -125,6 +125,8 @@ impl Hub {
             None => None,
         };
         let activity = Arc::new(ActivityMap::default());
+        // The recorder first: the toki layer registers its counters when it is built.
+        let metrics = metrics::install();
         let toki = HubToki::start(&options.data_dir, &auth, &activity)?;
         Ok(Hub {
             limits: options.connections,
@@ -135,7 +137,7 @@ impl Hub {
                 toki,
                 data,
                 trusted_proxies: Arc::new(trusted_proxies),
-                metrics: metrics::install(),
+                metrics,
             },
         })
     }

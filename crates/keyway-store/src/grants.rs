@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 /// A pending `/authorize` request, kept while the user logs in and consents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,7 +274,8 @@ impl Store {
             .bind(family.created_at)
             .bind(family.revoked_at)
             .execute(self.writer())
-            .await?;
+            .await
+            .map_err(|err| StoreError::conflict_or(err, "token family"))?;
         Ok(())
     }
 
@@ -335,12 +336,37 @@ impl Store {
     }
 
     /// Records an access token issued inside a family, so revoking the family revokes it too.
+    /// Records an access token in its family, if the family is live. Returns false (and
+    /// records nothing) when the family is revoked or gone: the token must then not be issued.
+    ///
+    /// The family row is locked while the token is recorded (`FOR UPDATE`; SQLite has a single
+    /// writer), so a concurrent revocation either waits and then moves this token to the
+    /// deny-list with the others, or happens first and this answers false. Without the lock a
+    /// refresh racing a revocation issued a token that stayed live.
     pub async fn insert_family_access_token(
         &self,
         jti: &str,
         family_id: &str,
         expires_at: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        let lock = match self.backend() {
+            Backend::Sqlite => "",
+            Backend::Postgres | Backend::Mysql => " FOR UPDATE",
+        };
+        let mut tx = self.writer().begin().await?;
+        let select = format!("SELECT revoked_at FROM token_families WHERE family_id = ?{lock}");
+        let live = match sqlx::query(self.sql(&select))
+            .bind(family_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            Some(row) => row.try_get::<Option<i64>, _>(0)?.is_none(),
+            None => false,
+        };
+        if !live {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         sqlx::query(
             self.sql(
                 "INSERT INTO family_access_tokens (jti, family_id, expires_at) VALUES (?, ?, ?)",
@@ -349,9 +375,31 @@ impl Store {
         .bind(jti)
         .bind(family_id)
         .bind(expires_at)
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Revokes the family a replayed authorization code was (or is being) redeemed into. If
+    /// the first redemption has not created the family yet, a revoked one is created in its
+    /// place, so that redemption fails instead of issuing live tokens.
+    pub async fn revoke_code_family(
+        &self,
+        family: &TokenFamilyRecord,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let tombstone = TokenFamilyRecord {
+            revoked_at: Some(now),
+            ..family.clone()
+        };
+        match self.insert_token_family(&tombstone).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict(_)) => {
+                self.revoke_family(&family.family_id, now).await.map(|_| ())
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// Revokes one family: its refresh tokens stop working and its access tokens join the

@@ -22,6 +22,25 @@ pub(crate) fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
 }
 
+/// The token family a code's tokens belong to.
+fn family_of(
+    record: &keyway_store::AuthorizationCodeRecord,
+    scope: &ScopeSet,
+    resources: &[String],
+    now: i64,
+) -> TokenFamilyRecord {
+    TokenFamilyRecord {
+        family_id: record.family_id.clone(),
+        client_id: record.client_id.clone(),
+        user_id: record.user_id.clone(),
+        scope: scope.to_string(),
+        resources: join(resources),
+        auth_time: record.auth_time,
+        created_at: now,
+        revoked_at: None,
+    }
+}
+
 /// What a user authorised, to mint tokens from.
 pub(crate) struct Delegation<'a> {
     pub family_id: &'a str,
@@ -66,7 +85,7 @@ impl AuthService {
             ));
         }
         if record.used_at.is_some() {
-            return Err(self.code_replayed(client, &record.family_id, now).await?);
+            return Err(self.code_replayed(client, &record, now).await?);
         }
         // Only a request that would succeed consumes the code: a thief's wrong verifier or
         // redirect_uri must not make the real client's exchange fail.
@@ -83,10 +102,6 @@ impl AuthService {
                 "code_verifier does not match the code_challenge",
             ));
         }
-        if !self.store.mark_code_used(&code_hash, now).await? {
-            // Another redemption won the race between our read and this mark.
-            return Err(self.code_replayed(client, &record.family_id, now).await?);
-        }
         let granted_resources = split(&record.resources);
         let resources = if asked_resources.is_empty() {
             granted_resources
@@ -101,19 +116,22 @@ impl AuthService {
                 "resource was not part of the authorization",
             ));
         };
+        if !self.store.mark_code_used(&code_hash, now).await? {
+            // Another redemption won the race between our read and this mark.
+            return Err(self.code_replayed(client, &record, now).await?);
+        }
         let scope = ScopeSet::parse(&record.scope)?;
-        self.store
-            .insert_token_family(&TokenFamilyRecord {
-                family_id: record.family_id.clone(),
-                client_id: client.client_id.clone(),
-                user_id: record.user_id.clone(),
-                scope: scope.to_string(),
-                resources: join(&resources),
-                auth_time: record.auth_time,
-                created_at: now,
-                revoked_at: None,
-            })
-            .await?;
+        let family = family_of(&record, &scope, &resources, now);
+        match self.store.insert_token_family(&family).await {
+            Ok(()) => {}
+            // A replay of this code got there first and left the family revoked.
+            Err(keyway_store::StoreError::Conflict(_)) => {
+                return Err(OAuthError::invalid_grant(
+                    "authorization code was already used",
+                ));
+            }
+            Err(err) => return Err(err.into()),
+        }
         self.issue_delegated_tokens(
             client,
             Delegation {
@@ -152,9 +170,14 @@ impl AuthService {
         }
         let scope_text = delegation.scope.to_string();
         let (access_token, claims) = self.mint_access_token(&subject, &scope_text, audience)?;
-        self.store
+        if !self
+            .store
             .insert_family_access_token(&claims.jti, delegation.family_id, claims.exp)
-            .await?;
+            .await?
+        {
+            // Revoked while this request ran (a concurrent revocation, reuse or replay).
+            return Err(OAuthError::invalid_grant("the grant was revoked"));
+        }
         let refresh_token = if client.allows(GrantType::RefreshToken) {
             let token = format!("kwr_{}", random_token(self.entropy.as_ref(), 32));
             self.store
@@ -191,10 +214,13 @@ impl AuthService {
     async fn code_replayed(
         &self,
         client: &Client,
-        family_id: &str,
+        record: &keyway_store::AuthorizationCodeRecord,
         now: i64,
     ) -> Result<OAuthError, OAuthError> {
-        self.store.revoke_family(family_id, now).await?;
+        let scope = ScopeSet::parse(&record.scope)?;
+        let family = family_of(record, &scope, &split(&record.resources), now);
+        // Revoked, or created revoked when the first redemption has not made it yet.
+        self.store.revoke_code_family(&family, now).await?;
         self.reload_revocations_soon().await;
         tracing::warn!(client_id = %client.client_id, "authorization code replayed; its tokens are revoked");
         Ok(OAuthError::invalid_grant(

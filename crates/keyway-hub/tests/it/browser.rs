@@ -180,6 +180,16 @@ pub(crate) async fn obtain_code(
     scope: &str,
 ) -> (String, String) {
     hub.user("alice", "correct horse battery").await;
+    obtain_code_as_alice(hub, client_id, redirect, scope).await
+}
+
+/// As [`obtain_code`], for an `alice` created before.
+pub(crate) async fn obtain_code_as_alice(
+    hub: &TestHub,
+    client_id: &str,
+    redirect: &str,
+    scope: &str,
+) -> (String, String) {
     let (verifier, challenge) = pkce();
     let mut browser = Browser::new();
     let done = log_in_and_allow(

@@ -24,6 +24,8 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/Contact('x')"),
     ("PATCH", "/api/Contact('x')"),
     ("DELETE", "/api/Contact('x')"),
+    ("GET", "/oauth2/userinfo"),
+    ("POST", "/oauth2/userinfo"),
 ];
 
 const ALL_SCOPES: &str = "link:submit link:read activity:report activity:read toki:peers \

@@ -163,6 +163,14 @@ async fn bad_assertions_are_refused() {
                     claims(hub, &client, "f", 60),
                 ),
             ),
+            (
+                "a critical extension it does not understand (RFC 7515 §4.1.11)",
+                assertion(
+                    &client,
+                    json!({"alg": "EdDSA", "kid": "k1", "crit": ["exp"], "exp": 1}),
+                    claims(hub, &client, "h", 60),
+                ),
+            ),
             ("alg none", {
                 let c = claims(hub, &client, "g", 60);
                 format!(

@@ -2,7 +2,7 @@
 //! tokens are already on the deny-list; failed code exchanges; foreign tokens at introspection
 //! and revocation (RFC 7009 §2.2, RFC 7662 §2.2, RFC 9700 §4.14).
 
-use crate::browser::obtain_code;
+use crate::browser::{obtain_code, obtain_code_as_alice};
 use crate::harness::{TestHub, on_every_backend, post_form};
 
 const CB: &str = "http://127.0.0.1:9/callback";
@@ -201,6 +201,62 @@ async fn foreign_refresh_tokens_are_neither_revealed_nor_confirmed() {
         assert_eq!(introspect(hub, &id, &secret, access).await["active"], true);
         let (status, body) = refresh(hub, &id, &secret, r1).await;
         assert_eq!(status, 200, "{body}");
+    })
+    .await;
+}
+
+/// A revocation racing a refresh, and two redemptions of one code racing each other, leave no
+/// live token behind (each run is a fresh race; some orders only show up now and then).
+#[tokio::test]
+async fn concurrent_revocations_and_replays_leave_no_live_token() {
+    on_every_backend(async |hub: &TestHub| {
+        let (id, secret) = code_client(hub).await;
+        hub.user("alice", "correct horse battery").await;
+        let tokens = async || {
+            let (code, verifier) = obtain_code_as_alice(hub, &id, CB, "read").await;
+            let (status, body) = exchange(hub, &id, &secret, &code, CB, &verifier).await;
+            assert_eq!(status, 200, "{body}");
+            body
+        };
+        for _ in 0..10 {
+            let first = tokens().await;
+            let r1 = first["refresh_token"].as_str().unwrap();
+            let (revoked, (status, refreshed)) = tokio::join!(
+                revoke(hub, &id, &secret, r1),
+                refresh(hub, &id, &secret, r1)
+            );
+            assert_eq!(revoked, 200);
+            if status == 200 {
+                let access = refreshed["access_token"].as_str().unwrap();
+                assert_eq!(
+                    introspect(hub, &id, &secret, access).await["active"],
+                    false,
+                    "a refresh racing the revocation left a live access token"
+                );
+                let r2 = refreshed["refresh_token"].as_str().unwrap();
+                assert_eq!(refresh(hub, &id, &secret, r2).await.0, 400);
+            }
+        }
+        for _ in 0..10 {
+            let (code, verifier) = obtain_code_as_alice(hub, &id, CB, "read").await;
+            let (a, b) = tokio::join!(
+                exchange(hub, &id, &secret, &code, CB, &verifier),
+                exchange(hub, &id, &secret, &code, CB, &verifier)
+            );
+            for (status, body) in [a, b] {
+                if status != 200 {
+                    continue;
+                }
+                let access = body["access_token"].as_str().unwrap();
+                assert_eq!(
+                    introspect(hub, &id, &secret, access).await["active"],
+                    false,
+                    "a replayed code left the first redemption's access token live"
+                );
+                let refresh_token = body["refresh_token"].as_str().unwrap();
+                assert_eq!(refresh(hub, &id, &secret, refresh_token).await.0, 400);
+            }
+        }
     })
     .await;
 }
