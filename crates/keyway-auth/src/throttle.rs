@@ -5,10 +5,13 @@
 //! budget inside the window and exponential back-off (1 s, 2 s, 4 s … at most 60 s) after it:
 //! - a username from one address (5): a guesser at one account;
 //! - one address (20): a sprayer over many accounts;
-//! - a username from anywhere (100): a distributed guesser.
+//! - a username from anywhere (100): a distributed guesser. Past it, each address gets one
+//!   attempt for that username (then back-off) instead of five; it never blocks by itself.
 //!
-//! There is no hard lock-out: a stranger who knows a username can slow its owner by at most
-//! the back-off (the owner's own address has a budget of its own), never lock them out.
+//! There is no lock-out: whatever a stranger does from other addresses, the owner's address
+//! keeps at least one attempt, so a stranger who knows a username cannot keep its owner out.
+//! Addresses are counted per IPv4 address and per IPv6 /64 (one subscriber's prefix), with
+//! IPv4-mapped IPv6 addresses counted as the IPv4 address they are.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -64,8 +67,25 @@ pub struct Attempt<'a> {
     settled: bool,
 }
 
+/// The counting unit of an address: IPv4 as is, IPv6 by its /64, IPv4-mapped as IPv4.
+fn address_key(address: &str) -> String {
+    use std::net::IpAddr;
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => address.to_string(),
+    }
+}
+
 fn keys(username: &str, address: &str) -> [(String, u32); 3] {
     let user = username.to_lowercase();
+    let address = address_key(address);
     [
         (format!("ua:{user}\n{address}"), PER_USER_AND_ADDRESS),
         (format!("a:{address}"), PER_ADDRESS),
@@ -84,13 +104,27 @@ impl LoginThrottle {
         if counters.len() >= MAX_ENTRIES {
             counters.retain(|_, c| c.in_flight > 0 || c.last_failure_ms + WINDOW_MS > now_ms);
         }
+        for (key, _) in &keys {
+            if let Some(counter) = counters.get_mut(key)
+                && counter.in_flight == 0
+                && counter.last_failure_ms + WINDOW_MS <= now_ms
+            {
+                *counter = Counter::default();
+            }
+        }
+        // A username guessed at from many addresses: one attempt per address from now on.
+        let user_over_budget = counters
+            .get(&keys[2].0)
+            .is_some_and(|c| c.failures >= PER_USER);
         let mut wait = None;
-        for (key, limit) in &keys {
-            if let Some(counter) = counters.get_mut(key) {
-                if counter.in_flight == 0 && counter.last_failure_ms + WINDOW_MS <= now_ms {
-                    *counter = Counter::default();
-                }
-                wait = wait.max(counter.wait(*limit, now_ms));
+        for (i, (key, limit)) in keys.iter().enumerate() {
+            let limit = match i {
+                0 if user_over_budget => 1,
+                2 => continue,
+                _ => *limit,
+            };
+            if let Some(counter) = counters.get(key) {
+                wait = wait.max(counter.wait(limit, now_ms));
             }
         }
         if let Some(wait) = wait {
@@ -208,6 +242,42 @@ mod tests {
         }
         assert!(t.begin("fresh", "9.9.9.9", 10).is_err());
         assert!(t.begin("fresh", "9.9.9.8", 10).is_ok());
+    }
+
+    #[test]
+    fn a_username_guessed_from_many_addresses_slows_strangers_not_its_owner() {
+        let t = LoginThrottle::default();
+        // The owner signs in once from home.
+        let attempt = t.begin("dana", "198.51.100.7", 0).unwrap();
+        t.finish(attempt, true, 0);
+        // 25 addresses × 4 failures: past the username's budget of 100.
+        for a in 0..25 {
+            for _ in 0..4 {
+                fail(&t, "dana", &format!("203.0.113.{a}"), 10);
+            }
+        }
+        // A fresh address gets one attempt, then waits.
+        fail(&t, "dana", "192.0.2.1", 20);
+        assert!(t.begin("dana", "192.0.2.1", 30).is_err());
+        // The owner's address still gets in, however busy the strangers are.
+        assert!(t.begin("dana", "198.51.100.7", 30).is_ok());
+    }
+
+    #[test]
+    fn ipv6_counts_by_prefix_and_mapped_ipv4_as_ipv4() {
+        let t = LoginThrottle::default();
+        for i in 1..=5 {
+            fail(&t, "erin", &format!("2001:db8::{i:x}"), 0);
+        }
+        assert!(t.begin("erin", "2001:db8::ff", 10).is_err(), "same /64");
+        assert!(
+            t.begin("erin", "2001:db8:0:1::1", 10).is_ok(),
+            "another /64"
+        );
+        for _ in 0..5 {
+            fail(&t, "finn", "10.4.4.4", 0);
+        }
+        assert!(t.begin("finn", "::ffff:10.4.4.4", 10).is_err());
     }
 
     #[test]

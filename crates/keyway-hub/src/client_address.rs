@@ -41,7 +41,7 @@ impl TrustedProxies {
             .map(TrustedProxies)
     }
 
-    fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         self.0
             .iter()
             .any(|(net, prefix)| in_block(ip, *net, *prefix))

@@ -4,6 +4,7 @@
 
 mod activity;
 mod api_error;
+mod body_deadline;
 mod caller;
 mod client_address;
 mod cookies;
@@ -162,6 +163,7 @@ impl Hub {
             .merge(toki_calls::routes())
             .merge(activity::routes())
             .layer(axum::middleware::from_fn(metrics::track))
+            .layer(axum::middleware::map_request(body_deadline::with_deadline))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(
                 errors::panic_response,
@@ -176,7 +178,8 @@ impl Hub {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), HubError> {
         let upkeep = tokio::spawn(upkeep(self.state.auth.clone()));
-        let result = serve::serve(listener, self.router(), self.limits, shutdown).await;
+        let trusted = self.state.trusted_proxies.clone();
+        let result = serve::serve(listener, self.router(), self.limits, trusted, shutdown).await;
         upkeep.abort();
         self.state.auth.store().close().await;
         result.map_err(HubError::Io)

@@ -3,10 +3,13 @@
 //!   slow-header (slowloris) connections and, since hyper starts the same timer when a
 //!   keep-alive connection waits for its next request, idle ones too.
 //! - At most [`ConnectionLimits::max_connections`] connections are served at once; further
-//!   clients wait in the kernel's accept queue until one closes.
+//!   clients wait in the kernel's accept queue until one closes. One address (an IPv6 /64)
+//!   holds at most [`ConnectionLimits::max_connections_per_address`] of them (trusted proxies
+//!   excepted); beyond that a new connection is closed at once, so one host cannot take every
+//!   slot. Request bodies must keep arriving (`body_deadline.rs`).
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +22,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
+use crate::client_address::TrustedProxies;
+
 /// Connection limits of the hub's HTTP server (docs/oauth.md, "Limits").
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -27,6 +32,8 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Connections one address (an IPv6 /64) may hold; trusted proxies are not limited.
+    pub max_connections_per_address: usize,
     /// How long a shutdown waits for requests in flight before closing them.
     pub drain_timeout: Duration,
 }
@@ -36,6 +43,7 @@ impl Default for ConnectionLimits {
         ConnectionLimits {
             header_read_timeout: Duration::from_secs(15),
             max_connections: 4096,
+            max_connections_per_address: 256,
             drain_timeout: Duration::from_secs(10),
         }
     }
@@ -46,8 +54,10 @@ pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    trusted: Arc<TrustedProxies>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let per_address = Arc::new(PerAddress::default());
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -75,6 +85,11 @@ pub(crate) async fn serve(
                 }
             },
         };
+        let Some(held) = per_address.take(peer.ip(), &limits, &trusted) else {
+            // Closing at once costs the client a reset and us nothing.
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -87,6 +102,7 @@ pub(crate) async fn serve(
         tokio::spawn(async move {
             // Errors here are clients that went away or timed out: nothing to report.
             let _ = connection.await;
+            drop(held);
             drop(permit);
         });
     }
@@ -98,4 +114,100 @@ pub(crate) async fn serve(
         tracing::warn!("connections still open after the drain timeout; closing them");
     }
     Ok(())
+}
+
+/// Connections held per address.
+#[derive(Default)]
+struct PerAddress(std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>);
+
+/// One address's connection; released when dropped.
+struct Held {
+    map: Arc<PerAddress>,
+    key: Option<IpAddr>,
+}
+
+/// IPv6 addresses count by their /64 (one subscriber), IPv4-mapped ones as IPv4.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+impl PerAddress {
+    fn take(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        limits: &ConnectionLimits,
+        trusted: &TrustedProxies,
+    ) -> Option<Held> {
+        if trusted.contains(ip) {
+            return Some(Held {
+                map: self.clone(),
+                key: None,
+            });
+        }
+        let key = address_key(ip);
+        let mut map = self.0.lock().ok()?;
+        let held = map.entry(key).or_insert(0);
+        if *held >= limits.max_connections_per_address {
+            return None;
+        }
+        *held += 1;
+        Some(Held {
+            map: self.clone(),
+            key: Some(key),
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let Some(key) = self.key else {
+            return;
+        };
+        if let Ok(mut map) = self.map.0.lock()
+            && let Some(held) = map.get_mut(&key)
+        {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                map.remove(&key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_address_holds_at_most_its_share_and_proxies_are_not_counted() {
+        let limits = ConnectionLimits {
+            max_connections_per_address: 2,
+            ..ConnectionLimits::default()
+        };
+        let trusted = TrustedProxies::parse(&["10.0.0.1".into()]).unwrap();
+        let map = Arc::new(PerAddress::default());
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let a = map.take(ip("192.0.2.1"), &limits, &trusted).unwrap();
+        let _b = map.take(ip("192.0.2.1"), &limits, &trusted).unwrap();
+        assert!(map.take(ip("192.0.2.1"), &limits, &trusted).is_none());
+        assert!(map.take(ip("192.0.2.2"), &limits, &trusted).is_some());
+        drop(a);
+        assert!(map.take(ip("192.0.2.1"), &limits, &trusted).is_some());
+        // One IPv6 /64 is one address; a trusted proxy is never limited.
+        let _c = map.take(ip("2001:db8::1"), &limits, &trusted).unwrap();
+        let _d = map.take(ip("2001:db8::2"), &limits, &trusted).unwrap();
+        assert!(map.take(ip("2001:db8::3"), &limits, &trusted).is_none());
+        for _ in 0..5 {
+            assert!(map.take(ip("10.0.0.1"), &limits, &trusted).is_some());
+        }
+    }
 }

@@ -56,7 +56,12 @@ pub enum TransferError {
 pub enum HandshakeAbandoned {
     #[error("not completed within {0:?}")]
     TimedOut(Duration),
-    #[error("a newer connection from the same address took its place (per-address cap)")]
+    #[error("no byte received within {0:?}")]
+    Silent(Duration),
+    #[error(
+        "a newer connection took its place (the source address's cap, or the server-wide cap \
+         and this address held the most pending handshakes)"
+    )]
     Evicted,
 }
 

@@ -35,10 +35,15 @@ pub struct ServerConfig {
     pub max_file: u64,
     /// A connection that has not completed its TLS handshake within this time is closed.
     pub handshake_timeout: Duration,
+    /// A connection that has not sent a single byte within this time is closed (a client
+    /// sends its ClientHello at once); `handshake_timeout` still bounds the whole handshake.
+    pub first_byte_timeout: Duration,
     /// Handshakes in progress per source address (IPv6: per /64); one more from the same
     /// address evicts that address's oldest (`pending_handshakes.rs`).
     pub max_handshakes_per_address: usize,
-    /// Handshakes in progress in all; a connection beyond that is closed at once.
+    /// Handshakes in progress in all; one more evicts the oldest of the address holding the
+    /// most (its own, if its address holds the most), never the newcomer
+    /// (`pending_handshakes.rs`).
     pub max_handshakes: usize,
     /// A connection with no frame for this long is closed.
     pub idle_timeout: Duration,
@@ -56,6 +61,7 @@ impl ServerConfig {
             max_body: 64 << 20,
             max_file: u64::MAX,
             handshake_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(3),
             max_handshakes_per_address: 16,
             max_handshakes: 256,
             idle_timeout: Duration::from_secs(300),
@@ -117,10 +123,12 @@ impl Server {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Accepts connections forever. The loop only accepts and admits: every handshake runs in
-    /// a task of its own, under a deadline and the caps of [`PendingHandshakes`], so peers that
-    /// connect and say nothing cannot hold up anyone else (they used to fill the connection
-    /// slots, taken before the handshake, and an authorised client waited for their timeout).
+    /// Accepts connections forever. The loop only accepts and admits (which never waits and
+    /// never refuses): every handshake runs in a task of its own, under two deadlines and the
+    /// caps of [`PendingHandshakes`], so peers that connect and say nothing cannot hold up
+    /// anyone else (they used to fill the connection slots, taken before the handshake, and an
+    /// authorised client waited for their timeout; later, from 17 addresses, they filled the
+    /// server-wide cap of handshakes and newcomers were closed at once).
     /// At most `max_connections` authenticated connections are served at once.
     pub async fn serve<H, F>(self, handler: H) -> Result<(), TransferError>
     where
@@ -143,15 +151,7 @@ impl Server {
                     continue;
                 }
             };
-            let ticket = match pending.admit(peer.ip()) {
-                Ok(ticket) => ticket,
-                Err(full) => {
-                    // Closed unread. Not a warning per connection: a flood would flood the log.
-                    tracing::debug!(%peer, limit = full.limit, "too many handshakes in progress; connection closed");
-                    drop(stream);
-                    continue;
-                }
-            };
+            let ticket = pending.admit(peer.ip());
             let acceptor = self.acceptor.clone();
             let config = self.config.clone();
             let authorized = self.authorized.clone();
@@ -195,8 +195,9 @@ struct PeerConnection {
     rights: KeyRights,
 }
 
-/// Runs the TLS handshake of one connection within `handshake_timeout`, or until a newer
-/// connection from the same address takes its place; the ticket is given back either way.
+/// Runs the TLS handshake of one connection within `handshake_timeout` (its first byte within
+/// `first_byte_timeout`), or until a newer connection takes its place; the ticket is given
+/// back either way.
 async fn handshake(
     stream: TcpStream,
     peer: SocketAddr,
@@ -207,14 +208,32 @@ async fn handshake(
 ) -> Result<PeerConnection, TransferError> {
     let abandoned = |why| TransferError::Handshake { peer, why };
     stream.set_nodelay(true)?;
+    let handshake = async {
+        // A peer that sends nothing holds a slot for nothing: a real client sends its
+        // ClientHello as soon as it is connected. Peeked, so that TLS reads it as usual; an
+        // error or the end of the stream is left for the TLS handshake to report.
+        let mut first = [0u8; 1];
+        let first_byte = stream.peek(&mut first);
+        if tokio::time::timeout(config.first_byte_timeout, first_byte)
+            .await
+            .is_err()
+        {
+            return Err(abandoned(HandshakeAbandoned::Silent(
+                config.first_byte_timeout,
+            )));
+        }
+        acceptor
+            .accept(stream)
+            .await
+            .map_err(|e| TransferError::Tls(e.to_string()))
+    };
     let accepted = tokio::select! {
-        accepted = tokio::time::timeout(config.handshake_timeout, acceptor.accept(stream)) => accepted,
+        accepted = tokio::time::timeout(config.handshake_timeout, handshake) => accepted,
         () = ticket.evicted() => return Err(abandoned(HandshakeAbandoned::Evicted)),
     };
     drop(ticket);
     let mut tls = accepted
-        .map_err(|_| abandoned(HandshakeAbandoned::TimedOut(config.handshake_timeout)))?
-        .map_err(|e| TransferError::Tls(e.to_string()))?;
+        .map_err(|_| abandoned(HandshakeAbandoned::TimedOut(config.handshake_timeout)))??;
     tls.get_mut().1.set_buffer_limit(Some(tls::SEND_BUFFER));
     let sender = tls::peer_key(tls.get_ref().1.peer_certificates())
         .ok_or_else(|| TransferError::Tls("client presented no key".into()))?;

@@ -208,7 +208,8 @@ pub(crate) struct TransferServeArgs {
     /// address replaces that address's oldest.
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub max_handshakes_per_address: u64,
-    /// Handshakes in progress in all; connections beyond that are closed at once.
+    /// Handshakes in progress in all; beyond that a new one replaces the oldest pending
+    /// handshake of the address holding the most.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub max_handshakes: u64,
 }

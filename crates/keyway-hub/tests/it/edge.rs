@@ -288,6 +288,7 @@ async fn idle_and_slow_header_connections_are_closed() {
         connections: keyway_hub::ConnectionLimits {
             header_read_timeout: Duration::from_secs(1),
             max_connections: 20,
+            max_connections_per_address: 64,
             drain_timeout: Duration::from_secs(1),
         },
     };

@@ -1,11 +1,13 @@
-//! Unauthenticated peers cannot keep authorised clients out: handshakes have a deadline, a cap
-//! per source address and a cap in all, and the accept loop never waits for any of them.
+//! Unauthenticated peers cannot keep authorised clients out: handshakes have a deadline (and one
+//! for their first byte), a cap per source address and a cap in all, a full cap evicts from the
+//! address that holds the most, and the accept loop never waits for any of them.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use keyway_transfer::{Client, Reply, ServerPin, TransferError};
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::{Setup, start, start_configured};
 
@@ -17,6 +19,14 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
         tokio::time::timeout(limit, stream.read(&mut buf)).await,
         Ok(Ok(0) | Err(_))
     )
+}
+
+/// A TCP connection to `server` from `source` (any of 127.0.0.0/8: Linux routes all of it to
+/// the loopback interface), so that one test can play many hosts.
+async fn connect_from(source: Ipv4Addr, server: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    socket.connect(server).await.unwrap()
 }
 
 async fn send_hello(s: &Setup) -> Result<Reply, TransferError> {
@@ -43,6 +53,33 @@ async fn idle_connections_do_not_lock_out_authorised_clients() {
     drop(idle);
 }
 
+/// 20 source addresses × 16 idle connections (each address at its own cap) filled the
+/// server-wide cap of 256, and every connection beyond it was closed at once: an authorised
+/// client from another address failed with "tls handshake eof" for as long as the flood was
+/// renewed. A full server-wide cap now evicts from the address that holds the most.
+#[tokio::test]
+async fn idle_connections_from_many_addresses_do_not_lock_out_authorised_clients() {
+    // Long deadlines: only the admission policy may let the client in, not a timeout.
+    let s = start_configured(|c| {
+        c.handshake_timeout = Duration::from_secs(60);
+        c.first_byte_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let mut idle = Vec::new();
+    for host in 2..=21 {
+        for _ in 0..16 {
+            idle.push(connect_from(Ipv4Addr::new(127, 0, 0, host), s.addr).await);
+        }
+    }
+    // The server accepts in arrival order: the client comes after all 320 idle connections.
+    let served = tokio::time::timeout(Duration::from_secs(5), send_hello(&s)).await;
+    let reply = served
+        .expect("320 idle connections from 20 addresses kept an authorised client waiting for 5 s")
+        .expect("320 idle connections from 20 addresses kept an authorised client out");
+    assert_eq!(reply.status, 0);
+    drop(idle);
+}
+
 #[tokio::test]
 async fn a_silent_connection_is_closed_at_the_handshake_deadline() {
     let s = start_configured(|c| c.handshake_timeout = Duration::from_millis(300)).await;
@@ -63,35 +100,63 @@ async fn a_new_connection_from_an_address_at_its_cap_evicts_its_oldest() {
     );
 }
 
-/// Beyond the server-wide cap a connection is closed at once, not queued: the accept loop
-/// goes on, and slots come back as soon as their connections end.
+/// Beyond the server-wide cap the newcomer is admitted and the oldest handshake of the address
+/// holding the most is closed; the accept loop goes on.
 #[tokio::test]
-async fn beyond_the_handshake_cap_connections_are_closed_at_once() {
+async fn beyond_the_handshake_cap_the_busiest_address_loses_its_oldest() {
     let s = start_configured(|c| {
         c.max_handshakes = 4;
         c.handshake_timeout = Duration::from_secs(60);
+        c.first_byte_timeout = Duration::from_secs(60);
     })
     .await;
-    let mut idle = Vec::new();
-    for _ in 0..4 {
-        idle.push(TcpStream::connect(s.addr).await.unwrap());
+    let busy = Ipv4Addr::new(127, 0, 0, 2);
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_from(busy, s.addr).await);
     }
-    let mut refused = TcpStream::connect(s.addr).await.unwrap();
-    assert!(closed_within(&mut refused, Duration::from_secs(5)).await);
-    for stream in &idle {
-        assert!(stream.peer_addr().is_ok());
+    let mut other = connect_from(Ipv4Addr::new(127, 0, 0, 3), s.addr).await;
+    let mut newcomer = connect_from(Ipv4Addr::new(127, 0, 0, 4), s.addr).await;
+    assert!(
+        closed_within(&mut held[0], Duration::from_secs(5)).await,
+        "the busiest address's oldest makes room"
+    );
+    // The server has admitted the newcomer by now (it evicted for it).
+    for (what, stream) in [
+        ("the newcomer", &mut newcomer),
+        ("another address", &mut other),
+        ("the busiest address's newer", &mut held[1]),
+    ] {
+        assert!(
+            !closed_within(stream, Duration::from_millis(300)).await,
+            "{what} keeps its place"
+        );
     }
-    drop(idle);
-    // The server notices the closed connections at once; the client may still race it.
-    let served = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match send_hello(&s).await {
-                Ok(reply) => return reply,
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-    })
-    .await
-    .expect("slots were not given back");
+    // An authorised client (127.0.0.1) gets in as well, at the busy address's expense again.
+    let served = tokio::time::timeout(Duration::from_secs(5), send_hello(&s))
+        .await
+        .expect("a full handshake cap kept an authorised client waiting")
+        .unwrap();
     assert_eq!(served.status, 0);
+    assert!(closed_within(&mut held[1], Duration::from_secs(5)).await);
+}
+
+/// A connection that sends nothing is closed at the first-byte deadline, well before the
+/// handshake deadline; one that has sent a byte is left to the handshake deadline.
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_at_the_first_byte_deadline() {
+    let s = start_configured(|c| {
+        c.first_byte_timeout = Duration::from_millis(300);
+        c.handshake_timeout = Duration::from_secs(20);
+    })
+    .await;
+    let mut silent = TcpStream::connect(s.addr).await.unwrap();
+    let mut dribbling = TcpStream::connect(s.addr).await.unwrap();
+    // The first byte of a TLS handshake record, and no more.
+    dribbling.write_all(&[0x16]).await.unwrap();
+    assert!(closed_within(&mut silent, Duration::from_secs(5)).await);
+    assert!(
+        !closed_within(&mut dribbling, Duration::from_secs(1)).await,
+        "a connection that has sent a byte waits for the handshake deadline"
+    );
 }
