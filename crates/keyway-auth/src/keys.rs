@@ -154,7 +154,12 @@ impl KeyRing {
                     ));
                     signer_activated_at = record.activated_at.unwrap_or(record.created_at);
                 }
-                KeyState::Next => next_kid = Some(record.kid.clone()),
+                KeyState::Next => {
+                    // The next key signs after the next rotation: a loose one is refused now,
+                    // not when a rotation has already been committed.
+                    keyway_kernel::read_private_file(&self.key_path(&record.kid))?;
+                    next_kid = Some(record.kid.clone());
+                }
                 KeyState::Retired => {}
             }
         }
@@ -196,6 +201,10 @@ impl KeyRing {
             .iter()
             .find(|k| k.state == KeyState::Next)
             .ok_or_else(|| AdminError::NotFound("next signing key".into()))?;
+        // Checked before anything is committed: promoting a key others can read would leave
+        // the hub without a usable signer.
+        let der = keyway_kernel::read_private_file(&self.key_path(&next.kid))?;
+        SigningKey::from_pkcs8(&next.alg, &next.kid, &der).map_err(crypto)?;
         let new_next = self.generate(alg, KeyState::Next, now)?;
         let rotated = store
             .rotate_signing_keys(

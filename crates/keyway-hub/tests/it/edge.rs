@@ -257,6 +257,16 @@ async fn secret_files_are_private_and_loose_ones_are_refused() {
     }
     assert_eq!(mode(&data.join(keyway_hub::TOKI_KEY_FILE)), 0o600);
     // A signing key others can read stops the hub, naming the file.
+    // Any one loose key, current or next, stops the hub.
+    for loose in &keys {
+        std::fs::set_permissions(loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = match keyway_hub::Hub::open(&options).await {
+            Ok(_) => panic!("a 0644 signing key {} was accepted", loose.display()),
+            Err(err) => err.to_string(),
+        };
+        assert!(err.contains(&loose.display().to_string()), "{err}");
+        std::fs::set_permissions(loose, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     for key in &keys {
         std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
