@@ -172,14 +172,7 @@ async fn reported_events_become_edges_metrics_and_a_stream() {
         .unwrap();
     assert_eq!(weak.status(), 403);
 
-    let metrics = http()
-        .get(hub.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::harness::metrics_text(&hub).await;
     assert!(metrics.contains("keyway_activity_calls_total"), "{metrics}");
     assert!(metrics.contains("keyway_activity_refused_total"));
 

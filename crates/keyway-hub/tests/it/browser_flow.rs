@@ -12,18 +12,7 @@ async fn exchange(
     code: &str,
     verifier: &str,
 ) -> (u16, serde_json::Value) {
-    let (status, _, body) = post_form(
-        &hub.url("/oauth2/token"),
-        Some((id, secret)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", CB),
-            ("code_verifier", verifier),
-        ],
-    )
-    .await;
-    (status, body)
+    crate::harness::code_exchange(hub, (id, secret), code, CB, verifier).await
 }
 
 #[tokio::test]

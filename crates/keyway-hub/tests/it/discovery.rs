@@ -89,14 +89,7 @@ async fn health_readiness_and_metrics() {
         assert_eq!(ready["status"], "ready");
         let (id, secret) = hub.client(&["client_credentials"], "read", &[]).await;
         crate::harness::client_credentials_token(hub, &id, &secret).await;
-        let metrics = http()
-            .get(hub.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = crate::harness::metrics_text(hub).await;
         assert!(metrics.contains("keyway_tokens_issued_total"), "{metrics}");
         assert!(metrics.contains("keyway_http_requests_total"));
         let missing = http().get(hub.url("/nope")).send().await.unwrap();

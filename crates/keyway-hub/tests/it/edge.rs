@@ -84,17 +84,6 @@ async fn every_api_route_refuses_a_token_for_another_audience() {
     hub.finish().await;
 }
 
-async fn metrics_text(hub: &TestHub) -> String {
-    http()
-        .get(hub.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn metric_labels_never_come_from_request_text() {
     let hub = TestHub::start(&Backend::Sqlite).await;
@@ -129,7 +118,7 @@ async fn metric_labels_never_come_from_request_text() {
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
-    let metrics = metrics_text(&hub).await;
+    let metrics = crate::harness::metrics_text(&hub).await;
     for planted in ["M0000", "ghost-", "made_up_"] {
         assert!(
             !metrics.contains(planted),

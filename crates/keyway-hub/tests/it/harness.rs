@@ -336,3 +336,37 @@ fn database_url_rewrite() {
         "mysql://root@h:1/kw"
     );
 }
+
+/// The Prometheus text of `/metrics`.
+pub(crate) async fn metrics_text(hub: &TestHub) -> String {
+    http()
+        .get(hub.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Redeems an authorization code with HTTP Basic client authentication.
+pub(crate) async fn code_exchange(
+    hub: &TestHub,
+    (id, secret): (&str, &str),
+    code: &str,
+    redirect: &str,
+    verifier: &str,
+) -> (u16, serde_json::Value) {
+    let (status, _, body) = post_form(
+        &hub.url("/oauth2/token"),
+        Some((id, secret)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await;
+    (status, body)
+}

@@ -15,18 +15,7 @@ async fn exchange(
     redirect: &str,
     verifier: &str,
 ) -> (u16, serde_json::Value) {
-    let (status, _, body) = post_form(
-        &hub.url("/oauth2/token"),
-        Some((id, secret)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect),
-            ("code_verifier", verifier),
-        ],
-    )
-    .await;
-    (status, body)
+    crate::harness::code_exchange(hub, (id, secret), code, redirect, verifier).await
 }
 
 async fn tokens(hub: &TestHub, id: &str, secret: &str) -> serde_json::Value {

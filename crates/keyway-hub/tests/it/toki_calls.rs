@@ -130,14 +130,7 @@ async fn registered_services_call_the_linkage_and_data_apis_with_toki() {
     // The hub's signed 403 is a refusal, on the map and in the metrics.
     assert_eq!(edge["refused"], 1, "{edge}");
     assert_eq!(snapshot["failures"][0]["code"], "forbidden", "{snapshot}");
-    let metrics = http()
-        .get(hub.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = crate::harness::metrics_text(&hub).await;
     let forbidden = metrics
         .lines()
         .find(|l| l.starts_with("toki_http_forbidden_total"))
