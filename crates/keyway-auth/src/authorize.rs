@@ -75,7 +75,17 @@ impl AuthService {
                 "redirect_uri is not registered for this client (exact match required)",
             ));
         }
-        let raw_state = params.single("state").ok().flatten();
+        // RFC 6749 §3.1: no parameter twice. A repeated state cannot be echoed (which one?).
+        let raw_state = match params.single("state") {
+            Ok(state) => state,
+            Err(err) => {
+                return Ok(AuthorizeOutcome::Redirect(self.error_redirect(
+                    redirect_uri,
+                    None,
+                    &err,
+                )));
+            }
+        };
         // An over-long state is refused below, and not echoed back in the error redirect.
         let state = raw_state.filter(|s| s.len() <= MAX_STATE_LEN);
         let fail = |code: ErrorCode, description: &str| {

@@ -172,7 +172,8 @@ impl DataService {
         values.push(DynValue::Int(i64::from(query.top) + 1));
         values.push(DynValue::Int(i64::try_from(query.skip).unwrap_or(i64::MAX)));
         let mut rows = self.store.dyn_fetch(&sql, &values, &kinds).await?;
-        let more = rows.len() > query.top as usize;
+        // `$top=0` asks for no rows: a next link would point at this very page again.
+        let more = query.top > 0 && rows.len() > query.top as usize;
         rows.truncate(query.top as usize);
         let items: Vec<Value> = rows
             .into_iter()

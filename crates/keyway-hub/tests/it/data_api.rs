@@ -81,6 +81,10 @@ async fn crud_filter_paging_and_etags() {
         let next = page["@odata.nextLink"].as_str().unwrap().to_string();
         let (_, _, page2) = call(reqwest::Method::GET, &next, &rw, None, None).await;
         assert_eq!(page2["value"][0]["firstName"], "Cid");
+        // $top=0: no rows, and no next link pointing back at the same page.
+        let (_, _, empty) = call(reqwest::Method::GET, &format!("{base}?$top=0"), &rw, None, None).await;
+        assert_eq!(empty["value"], json!([]));
+        assert!(empty.get("@odata.nextLink").is_none(), "{empty}");
         let (_, _, count) = call(reqwest::Method::GET, &format!("{base}/$count?$filter=contains(firstName,'e')"), &rw, None, None).await;
         assert_eq!(count, json!(2), "Dee and Eve (case-sensitive)");
 

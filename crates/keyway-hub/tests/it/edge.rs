@@ -157,6 +157,15 @@ async fn sign_in_pages_write_nothing_and_refuse_over_long_parameters() {
     let location = response.headers()["location"].to_str().unwrap();
     assert!(location.contains("error=invalid_request"), "{location}");
     assert!(!location.contains("sssssss"), "the state was echoed");
+    // A repeated state (RFC 6749 §3.1) is refused too, echoing neither value.
+    let url = format!(
+        "{}&state=other",
+        authorize_url(&hub, &id, cb, "read", &challenge)
+    );
+    let response = http().get(url).send().await.unwrap();
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(location.contains("error=invalid_request"), "{location}");
+    assert!(!location.contains("state="), "{location}");
     // The sealed request still completes a normal sign-in.
     hub.user("ada", "correct horse battery").await;
     let mut browser = Browser::new();

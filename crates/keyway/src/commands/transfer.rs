@@ -51,7 +51,7 @@ fn keygen(file: Option<PathBuf>, comment: Option<String>) -> anyhow::Result<()> 
     let line = format!("{} {comment}", identity.public_key());
     let mut pub_path = path.clone().into_os_string();
     pub_path.push(".pub");
-    std::fs::write(&pub_path, format!("{line}\n"))?;
+    write_public_key(PathBuf::from(&pub_path).as_path(), &line)?;
     eprintln!("private key: {} (mode 0600)", path.display());
     eprintln!(
         "public key:  {} ({})",
@@ -295,4 +295,24 @@ fn tracing_subscriber_init() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
+
+/// Writes the `.pub` line under a fresh temporary name and renames it into place: a rename
+/// replaces whatever stands at the name (a symlink planted there included) instead of
+/// writing through it.
+fn write_public_key(path: &std::path::Path, line: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    file.write_all(format!("{line}\n").as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }

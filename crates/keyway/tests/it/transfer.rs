@@ -464,3 +464,26 @@ fn idle_connections_do_not_lock_out_senders() {
         "a silent connection was not closed after --handshake-timeout 1: {read:?}"
     );
 }
+
+/// A symlink planted where the public key goes is replaced, not written through.
+#[cfg(unix)]
+#[test]
+fn keygen_does_not_write_through_a_planted_public_key_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.path().join("id.pub")).unwrap();
+    let line = keygen(dir.path(), "id");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let public = dir.path().join("id.pub");
+    assert!(
+        !std::fs::symlink_metadata(&public)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&public).unwrap().trim(),
+        line.trim()
+    );
+}
