@@ -69,25 +69,14 @@ impl Drop for AtomicFile {
 }
 
 fn read_secret(path: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
-    let mut bytes = Zeroizing::new(
-        std::fs::read(path)
-            .with_context(|| format!("cannot read secret file {}", path.display()))?,
-    );
+    // A linkage key others can read is refused, not warned about: it is the partner's secret.
+    let mut bytes =
+        Zeroizing::new(keyway_kernel::read_private_file(path).context("--secret-file")?);
     while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         bytes.pop();
     }
     if bytes.len() < 16 {
         anyhow::bail!("the secret in {} is shorter than 16 bytes", path.display());
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if std::fs::metadata(path)?.permissions().mode() & 0o077 != 0 {
-            eprintln!(
-                "warning: {} is readable by other users; chmod 600 it",
-                path.display()
-            );
-        }
     }
     Ok(bytes)
 }

@@ -130,10 +130,12 @@ impl Client {
     }
 }
 
+/// The client secret, from a file only its owner can read (`--client-secret-file`).
 fn read_secret(path: &std::path::Path) -> anyhow::Result<Zeroizing<String>> {
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
-    );
+    let bytes =
+        Zeroizing::new(keyway_kernel::read_private_file(path).context("--client-secret-file")?);
+    let text = std::str::from_utf8(&bytes)
+        .with_context(|| format!("--client-secret-file {}: not UTF-8 text", path.display()))?;
     Ok(Zeroizing::new(text.trim().to_string()))
 }
 

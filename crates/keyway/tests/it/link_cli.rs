@@ -20,11 +20,10 @@ fn partner_create_then_submit_writes_links_and_errors() {
 
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret");
-    std::fs::write(
+    write_secret(
         &secret,
-        format!("{}\n", str_field(&client, "client_secret")),
-    )
-    .unwrap();
+        &format!("{}\n", str_field(&client, "client_secret")),
+    );
     let input = dir.path().join("hashes.csv");
     let mut text = String::from("PATID,F_L_D_R,F_L_D_S\r\n");
     for i in 0..25u32 {
@@ -100,7 +99,7 @@ fn formula_patids_are_neutralised_in_links_and_refused_files() {
     ]);
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret");
-    std::fs::write(&secret, str_field(&client, "client_secret")).unwrap();
+    write_secret(&secret, str_field(&client, "client_secret"));
     let input = dir.path().join("hashes.csv");
     // "'-5" is how `keyway link hash` writes patid -5.
     let text = format!(
@@ -187,7 +186,7 @@ fn strict_submit_sends_nothing_from_a_file_with_a_bad_row() {
     ]);
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret");
-    std::fs::write(&secret, str_field(&client, "client_secret")).unwrap();
+    write_secret(&secret, str_field(&client, "client_secret"));
     let input = dir.path().join("hashes.csv");
     let output = dir.path().join("links.csv");
     let errors = dir.path().join("errors.csv");
@@ -260,7 +259,7 @@ fn a_hub_killed_mid_submission_loses_and_duplicates_nothing() {
     ]);
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret");
-    std::fs::write(&secret, str_field(&client, "client_secret")).unwrap();
+    write_secret(&secret, str_field(&client, "client_secret"));
     let input = dir.path().join("hashes.csv");
     let rows = 60_000u32;
     let mut text = String::from("PATID,F_L_D_R,F_L_D_S\n");
@@ -331,5 +330,48 @@ fn a_hub_killed_mid_submission_loses_and_duplicates_nothing() {
     assert_eq!(
         std::fs::read_to_string(&third).unwrap(),
         std::fs::read_to_string(&second).unwrap()
+    );
+}
+
+/// A secret file as a careful operator writes it: readable by its owner only.
+fn write_secret(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+/// `--client-secret-file` says chmod 600, and means it: a secret others can read is refused,
+/// naming the file, its mode and the fix, before anything is sent.
+#[cfg(unix)]
+#[test]
+fn a_client_secret_file_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "0123456789abcdef0123456789abcdef").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let input = dir.path().join("hashes.csv");
+    std::fs::write(&input, format!("PATID,F_L_D_S\np1,{}\n", "ab".repeat(32))).unwrap();
+    let run = keyway()
+        .args(["link", "submit", "--quiet", "--hub", "http://127.0.0.1:9"])
+        .args(["--client-id", "c"])
+        .arg("--client-secret-file")
+        .arg(&secret)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(dir.path().join("links.csv"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&secret.display().to_string())
+            && stderr.contains("0644")
+            && stderr.contains("chmod 600"),
+        "{stderr}"
     );
 }
