@@ -86,6 +86,14 @@ pub(crate) enum DataCommand {
 
 impl Command {
     /// Commands that talk over a single connection and gain nothing from more threads.
+    /// Long-running servers: a closed pipe must never end them.
+    pub(crate) fn is_server(&self) -> bool {
+        matches!(
+            self,
+            Command::Serve(_) | Command::Transfer(TransferCommand::Serve(_))
+        )
+    }
+
     pub(crate) fn is_one_connection(&self) -> bool {
         matches!(
             self,

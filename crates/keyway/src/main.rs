@@ -16,6 +16,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // `keyway client list | head -1`: a reader that goes away ends the command quietly, as in
+    // every Unix tool, instead of a "failed printing to stdout" panic. Servers keep ignoring
+    // SIGPIPE (a handler's closed pipe must not stop them).
+    if !cli.command.is_server() {
+        sigpipe::reset();
+    }
     // A transfer client drives one connection: on one worker thread its task is never handed
     // between threads (file reads and writes still run on the blocking pool). In alternating
     // runs of bench/transfer/run.sh it was 2–8% faster than a worker per core, or even.

@@ -287,3 +287,33 @@ fn the_sample_config_is_valid_and_a_bad_rule_priority_stops_serve() {
         text(&refused)
     );
 }
+
+/// `keyway client list | head -1`: a reader that has gone away ends the command quietly,
+/// as in every Unix tool (it used to panic with "failed printing to stdout", exit 101).
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_a_listing_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let hub = crate::harness::Hub::start();
+    for name in ["one", "two", "three"] {
+        hub.create_client(name, &["client_credentials"], "read", &[]);
+    }
+    let mut child = crate::harness::keyway()
+        .args(["client", "list", "--data-dir"])
+        .arg(hub.data_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before the command has printed anything.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("failed printing"), "{stderr}");
+    assert_ne!(output.status.code(), Some(101), "{stderr}");
+    assert!(
+        output.status.success() || output.status.signal() == Some(13),
+        "{:?}: {stderr}",
+        output.status
+    );
+}
