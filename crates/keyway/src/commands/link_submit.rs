@@ -130,6 +130,17 @@ impl Client {
     }
 }
 
+/// The hub's base URL as given to `--hub`, checked before anything is read or sent.
+fn hub_url(given: &str) -> anyhow::Result<String> {
+    let lower = given.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        anyhow::bail!(
+            "--hub {given}: a URL with http:// or https:// is needed, e.g. https://{given}"
+        );
+    }
+    Ok(given.trim_end_matches('/').to_string())
+}
+
 /// The client secret, from a file only its owner can read (`--client-secret-file`).
 fn read_secret(path: &std::path::Path) -> anyhow::Result<Zeroizing<String>> {
     let bytes =
@@ -170,7 +181,7 @@ pub(crate) async fn run(args: LinkSubmitArgs) -> anyhow::Result<()> {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(600))
             .build()?,
-        hub: args.hub.trim_end_matches('/').to_string(),
+        hub: hub_url(&args.hub)?,
         client_id: args.client_id.clone(),
         secret: read_secret(&args.client_secret_file)?,
         token: None,

@@ -375,3 +375,30 @@ fn a_client_secret_file_others_can_read_is_refused() {
         "{stderr}"
     );
 }
+
+/// `--hub 127.0.0.1:8080` (no scheme) says what is needed instead of failing obscurely.
+#[test]
+fn a_hub_address_without_a_scheme_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    write_secret(&secret, "0123456789abcdef0123456789abcdef");
+    let input = dir.path().join("hashes.csv");
+    std::fs::write(&input, format!("PATID,F_L_D_S\np1,{}\n", "ab".repeat(32))).unwrap();
+    let run = keyway()
+        .args(["link", "submit", "--quiet", "--hub", "127.0.0.1:8080"])
+        .args(["--client-id", "c"])
+        .arg("--client-secret-file")
+        .arg(&secret)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(dir.path().join("links.csv"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        stderr.contains("--hub 127.0.0.1:8080") && stderr.contains("http:// or https://"),
+        "{stderr}"
+    );
+}
