@@ -6,6 +6,42 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::ServeArgs;
 use crate::settings::Settings;
 
+/// Takes `DATA_DIR/keyway.lock` (an advisory lock the OS drops when the process ends, however
+/// it ends) and writes this process's id into it; refuses, naming the holder, when another
+/// `keyway serve` has it.
+fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    keyway_kernel::create_private_dir(data_dir)?;
+    let path = data_dir.join("keyway.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            anyhow::bail!(
+                "another keyway serve (pid {}) is using the data directory {}; stop it first, \
+                 or give this one its own --data-dir",
+                holder.trim(),
+                data_dir.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(err)) => {
+            return Err(err).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(file)
+}
+
 pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     init_logging(&settings.log_format);
     let listen = args.listen.unwrap_or_else(|| settings.listen.clone());
@@ -19,6 +55,13 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
     };
     keyway_hub::TrustedProxies::parse(&trusted_proxies)
         .map_err(|why| anyhow::anyhow!("--trusted-proxy: {why}"))?;
+    // One hub per SQLite data directory: a second one would share the single writer and the
+    // key files behind the first one's back. Shared server databases run several nodes.
+    let _lock = if settings.database.starts_with("sqlite:") {
+        Some(lock_data_dir(&settings.data_dir)?)
+    } else {
+        None
+    };
     let issuer = auth.issuer.clone();
     let options = HubOptions {
         data_dir: settings.data_dir.clone(),

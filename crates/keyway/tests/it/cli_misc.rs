@@ -317,3 +317,20 @@ fn a_closed_pipe_ends_a_listing_quietly() {
         output.status
     );
 }
+
+/// A second `keyway serve` on the same SQLite data directory is refused, naming the first.
+#[test]
+fn a_second_hub_on_the_same_data_directory_is_refused() {
+    let hub = crate::harness::Hub::start();
+    let output = crate::harness::keyway()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(hub.data_dir())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another keyway serve (pid ") && stderr.contains("is using the data"),
+        "{stderr}"
+    );
+}
