@@ -402,7 +402,7 @@ pub(crate) struct ClientCreateArgs {
     /// Grant types: client_credentials, authorization_code, refresh_token (repeat or comma-separate).
     #[arg(long = "grant", value_name = "GRANT", num_args = 1.., required = true)]
     pub grants: Vec<String>,
-    /// Scopes the client may ask for, space-separated.
+    /// Scopes the client may ask for, separated by spaces or commas (as --grant is).
     #[arg(long, default_value = "")]
     pub scope: String,
     /// Exact redirect URI for the authorization code flow (repeatable).

@@ -24,7 +24,8 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                 .create_client(NewClient {
                     name: args.name,
                     grant_types: args.grants,
-                    scope: args.scope,
+                    // One rule for lists on this command line: commas separate, as in --grant.
+                    scope: args.scope.replace(',', " "),
                     redirect_uris: args.redirect_uris,
                     public: args.public,
                     jwks,

@@ -226,3 +226,18 @@ fn keys_toki_prints_the_identity_the_hub_publishes() {
         assert_eq!(mode & 0o777, 0o600);
     }
 }
+
+/// `--scope "a,b"` is two scopes, as `--grant a,b` is two grants.
+#[test]
+fn commas_separate_scopes_as_they_separate_grants() {
+    let hub = crate::harness::Hub::start();
+    let client = hub.create_client(
+        "commas",
+        &["client_credentials,authorization_code"],
+        "read,write",
+        &["--redirect-uri", "http://127.0.0.1:9/cb"],
+    );
+    let id = crate::harness::str_field(&client, "client_id");
+    let shown = hub.cli_json(&["client", "show", id]);
+    assert_eq!(shown["scope"], "read write", "{shown}");
+}
