@@ -131,6 +131,19 @@ impl Identity {
 
     /// Reads a private key file; refuses one that others can read (as OpenSSH does).
     pub fn load(path: &Path) -> Result<Identity, TransferError> {
+        // A public key line given where the private key belongs (`--identity key.pub`) gets
+        // its own answer; the permission check would otherwise say "chmod 600" about it.
+        if let Ok(head) = std::fs::read(path)
+            && head.starts_with(format!("{KEY_TYPE} ").as_bytes())
+        {
+            let private = path.with_extension("");
+            return Err(TransferError::BadKey(format!(
+                "{} is a public key line ({KEY_TYPE} …), not a private key: give the private \
+                 half, e.g. {}",
+                path.display(),
+                private.display()
+            )));
+        }
         let bytes = Zeroizing::new(keyway_kernel::read_private_file(path).map_err(|e| {
             TransferError::BadKey(format!("cannot use identity {}: {e}", path.display()))
         })?);
@@ -207,6 +220,19 @@ mod tests {
 
     /// PKCS#8 v1 (RFC 5208): `SEQUENCE { INTEGER 0, AlgorithmIdentifier, OCTET STRING }`, the
     /// form `openssl pkey` 3.0 and Python `cryptography` read; v2 (RFC 5958) adds the public key.
+    #[test]
+    fn a_public_key_given_as_the_identity_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("id.pub");
+        std::fs::write(&path, format!("{OLD_V2_PUBLIC}\n")).unwrap();
+        let err = Identity::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("is a public key line") && err.contains("id"),
+            "{err}"
+        );
+        assert!(!err.contains("chmod"), "{err}");
+    }
+
     #[test]
     fn saved_keys_are_pkcs8_v1() {
         let dir = tempfile::tempdir().unwrap();
