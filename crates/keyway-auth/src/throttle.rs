@@ -67,18 +67,11 @@ pub struct Attempt<'a> {
     settled: bool,
 }
 
-/// The counting unit of an address: IPv4 as is, IPv6 by its /64, IPv4-mapped as IPv4.
+/// The counting unit of an address (`keyway_kernel::address_group`); text that is not an
+/// address counts as itself.
 fn address_key(address: &str) -> String {
-    use std::net::IpAddr;
-    match address.parse::<IpAddr>() {
-        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-        Ok(IpAddr::V4(v4)) => v4.to_string(),
+    match address.parse::<std::net::IpAddr>() {
+        Ok(ip) => keyway_kernel::address_group(ip).to_string(),
         Err(_) => address.to_string(),
     }
 }

@@ -109,14 +109,20 @@ async fn bearer_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, 
             "the access token is invalid, expired or revoked",
         ));
     };
-    // RFC 8707: a token minted for another resource server must not open the hub's APIs.
-    let hub = &state.auth.config().default_audience;
-    if !claims.aud.contains(hub) {
-        return Err(invalid_token(&format!(
-            "the access token is not meant for this hub (its audience does not include {hub})"
-        )));
-    }
+    check_audience(state, &claims)?;
     Ok(Caller::Bearer(claims))
+}
+
+/// RFC 8707: a token minted for another resource server must not open the hub's own
+/// resources (its APIs, and OIDC UserInfo, which checks bearer tokens itself).
+pub(crate) fn check_audience(state: &AppState, claims: &AccessTokenClaims) -> Result<(), ApiError> {
+    let hub = &state.auth.config().default_audience;
+    if claims.aud.contains(hub) {
+        return Ok(());
+    }
+    Err(invalid_token(&format!(
+        "the access token is not meant for this hub (its audience does not include {hub})"
+    )))
 }
 
 fn invalid_token(detail: &str) -> ApiError {

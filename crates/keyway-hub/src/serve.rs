@@ -126,20 +126,6 @@ struct Held {
     key: Option<IpAddr>,
 }
 
-/// IPv6 addresses count by their /64 (one subscriber), IPv4-mapped ones as IPv4.
-fn address_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                IpAddr::V6(std::net::Ipv6Addr::from(prefix))
-            }
-        },
-        v4 => v4,
-    }
-}
-
 impl PerAddress {
     fn take(
         self: &Arc<Self>,
@@ -153,7 +139,7 @@ impl PerAddress {
                 key: None,
             });
         }
-        let key = address_key(ip);
+        let key = keyway_kernel::address_group(ip);
         let mut map = self.0.lock().ok()?;
         let held = map.entry(key).or_insert(0);
         if *held >= limits.max_connections_per_address {

@@ -22,7 +22,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::oneshot;
@@ -180,18 +180,9 @@ impl PendingHandshakes {
     }
 }
 
-/// The address a cap applies to: IPv4 addresses (also IPv4-mapped IPv6) as they are, other
-/// IPv6 addresses by their /64 prefix.
+/// The address a cap applies to (IPv6 by its /64, mapped IPv4 as IPv4).
 fn source_of(peer: IpAddr) -> IpAddr {
-    match peer {
-        IpAddr::V4(_) => peer,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(
-                u128::from(v6) & 0xffff_ffff_ffff_ffff_0000_0000_0000_0000,
-            )),
-        },
-    }
+    keyway_kernel::address_group(peer)
 }
 
 /// A connection's place among the pending handshakes; dropping it frees the place.

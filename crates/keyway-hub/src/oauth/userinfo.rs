@@ -39,14 +39,9 @@ pub(super) async fn userinfo(State(state): State<AppState>, headers: HeaderMap) 
         }
         Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
-    // UserInfo is the hub's own resource: a token minted for another resource (RFC 8707) does
-    // not open it, as at every other hub API (crate::caller).
-    if !claims.aud.contains(&state.auth.config().default_audience) {
-        return bearer_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "the access token is not meant for this hub",
-        );
+    // UserInfo is the hub's own resource: the same audience rule as every hub API.
+    if let Err(refusal) = crate::caller::check_audience(&state, &claims) {
+        return refusal.into_response();
     }
     if !claims.scope.split(' ').any(|s| s == "openid") || claims.username.is_none() {
         return bearer_error(

@@ -3,24 +3,13 @@
 //! and revocation (RFC 7009 §2.2, RFC 7662 §2.2, RFC 9700 §4.14).
 
 use crate::browser::{obtain_code, obtain_code_as_alice};
-use crate::harness::{TestHub, on_every_backend, post_form};
+use crate::harness::{TestHub, code_exchange as exchange, on_every_backend, post_form};
 
 const CB: &str = "http://127.0.0.1:9/callback";
 
-async fn exchange(
-    hub: &TestHub,
-    id: &str,
-    secret: &str,
-    code: &str,
-    redirect: &str,
-    verifier: &str,
-) -> (u16, serde_json::Value) {
-    crate::harness::code_exchange(hub, (id, secret), code, redirect, verifier).await
-}
-
 async fn tokens(hub: &TestHub, id: &str, secret: &str) -> serde_json::Value {
     let (code, verifier) = obtain_code(hub, id, CB, "read").await;
-    let (status, body) = exchange(hub, id, secret, &code, CB, &verifier).await;
+    let (status, body) = exchange(hub, (id, secret), &code, CB, &verifier).await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -114,11 +103,11 @@ async fn code_replay_kills_a_family_with_an_access_token_already_revoked() {
     on_every_backend(async |hub: &TestHub| {
         let (id, secret) = code_client(hub).await;
         let (code, verifier) = obtain_code(hub, &id, CB, "read").await;
-        let (status, first) = exchange(hub, &id, &secret, &code, CB, &verifier).await;
+        let (status, first) = exchange(hub, (&id, &secret), &code, CB, &verifier).await;
         assert_eq!(status, 200, "{first}");
         let access = first["access_token"].as_str().unwrap();
         assert_eq!(revoke(hub, &id, &secret, access).await, 200);
-        let (status, body) = exchange(hub, &id, &secret, &code, CB, &verifier).await;
+        let (status, body) = exchange(hub, (&id, &secret), &code, CB, &verifier).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (400, Some("invalid_grant"))
@@ -137,8 +126,7 @@ async fn a_failed_code_exchange_does_not_burn_the_code() {
         let (code, verifier) = obtain_code(hub, &id, CB, "read").await;
         let (status, body) = exchange(
             hub,
-            &id,
-            &secret,
+            (&id, &secret),
             &code,
             CB,
             "wrong-verifier-wrong-verifier-wrong-verifier",
@@ -150,8 +138,7 @@ async fn a_failed_code_exchange_does_not_burn_the_code() {
         );
         let (status, body) = exchange(
             hub,
-            &id,
-            &secret,
+            (&id, &secret),
             &code,
             "http://127.0.0.1:9/other",
             &verifier,
@@ -163,9 +150,9 @@ async fn a_failed_code_exchange_does_not_burn_the_code() {
         );
         // Another client presenting the code changes nothing either.
         let (other, other_secret) = code_client(hub).await;
-        let (status, _) = exchange(hub, &other, &other_secret, &code, CB, &verifier).await;
+        let (status, _) = exchange(hub, (&other, &other_secret), &code, CB, &verifier).await;
         assert_eq!(status, 400);
-        let (status, body) = exchange(hub, &id, &secret, &code, CB, &verifier).await;
+        let (status, body) = exchange(hub, (&id, &secret), &code, CB, &verifier).await;
         assert_eq!(status, 200, "the real exchange still works: {body}");
     })
     .await;
@@ -203,7 +190,7 @@ async fn concurrent_revocations_and_replays_leave_no_live_token() {
         hub.user("alice", "correct horse battery").await;
         let tokens = async || {
             let (code, verifier) = obtain_code_as_alice(hub, &id, CB, "read").await;
-            let (status, body) = exchange(hub, &id, &secret, &code, CB, &verifier).await;
+            let (status, body) = exchange(hub, (&id, &secret), &code, CB, &verifier).await;
             assert_eq!(status, 200, "{body}");
             body
         };
@@ -229,8 +216,8 @@ async fn concurrent_revocations_and_replays_leave_no_live_token() {
         for _ in 0..10 {
             let (code, verifier) = obtain_code_as_alice(hub, &id, CB, "read").await;
             let (a, b) = tokio::join!(
-                exchange(hub, &id, &secret, &code, CB, &verifier),
-                exchange(hub, &id, &secret, &code, CB, &verifier)
+                exchange(hub, (&id, &secret), &code, CB, &verifier),
+                exchange(hub, (&id, &secret), &code, CB, &verifier)
             );
             for (status, body) in [a, b] {
                 if status != 200 {

@@ -54,7 +54,7 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
         args.trusted_proxy.clone()
     };
     keyway_hub::TrustedProxies::parse(&trusted_proxies)
-        .map_err(|why| anyhow::anyhow!("--trusted-proxy: {why}"))?;
+        .map_err(|why| anyhow::anyhow!("--trusted-proxy / trusted_proxies: {why}"))?;
     // One hub per SQLite data directory: a second one would share the single writer and the
     // key files behind the first one's back. Shared server databases run several nodes.
     let _lock = if settings.database.starts_with("sqlite:") {

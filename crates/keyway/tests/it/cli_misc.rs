@@ -286,6 +286,27 @@ fn the_sample_config_is_valid_and_a_bad_rule_priority_stops_serve() {
         "{}",
         text(&refused)
     );
+
+    // trusted_proxies (docs/keyway.toml): read from the file, and a bad entry is named.
+    std::fs::write(
+        &config,
+        "trusted_proxies = [\"10.0.0.0/8\", \"proxy.example\"]\n",
+    )
+    .unwrap();
+    let refused = keyway()
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("trusted proxy \"proxy.example\" is not an IP address"),
+        "{}",
+        text(&refused)
+    );
 }
 
 /// `keyway client list | head -1`: a reader that has gone away ends the command quietly,

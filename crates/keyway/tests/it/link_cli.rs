@@ -343,6 +343,35 @@ fn write_secret(path: &std::path::Path, text: &str) {
     }
 }
 
+/// `link submit` against `hub` with `secret`, for the refusals made before anything is sent:
+/// the failed run's standard error.
+fn submit_refused(hub: &str, secret: &std::path::Path) -> String {
+    let dir = secret.parent().unwrap();
+    let input = dir.join("hashes.csv");
+    std::fs::write(&input, format!("PATID,F_L_D_S\np1,{}\n", "ab".repeat(32))).unwrap();
+    let run = keyway()
+        .args([
+            "link",
+            "submit",
+            "--quiet",
+            "--hub",
+            hub,
+            "--client-id",
+            "c",
+        ])
+        .arg("--client-secret-file")
+        .arg(secret)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(dir.join("links.csv"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(!run.status.success(), "{stderr}");
+    stderr
+}
+
 /// `--client-secret-file` says chmod 600, and means it: a secret others can read is refused,
 /// naming the file, its mode and the fix, before anything is sent.
 #[cfg(unix)]
@@ -353,21 +382,7 @@ fn a_client_secret_file_others_can_read_is_refused() {
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "0123456789abcdef0123456789abcdef").unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let input = dir.path().join("hashes.csv");
-    std::fs::write(&input, format!("PATID,F_L_D_S\np1,{}\n", "ab".repeat(32))).unwrap();
-    let run = keyway()
-        .args(["link", "submit", "--quiet", "--hub", "http://127.0.0.1:9"])
-        .args(["--client-id", "c"])
-        .arg("--client-secret-file")
-        .arg(&secret)
-        .arg("--input")
-        .arg(&input)
-        .arg("--output")
-        .arg(dir.path().join("links.csv"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success(), "{stderr}");
+    let stderr = submit_refused("http://127.0.0.1:9", &secret);
     assert!(
         stderr.contains(&secret.display().to_string())
             && stderr.contains("0644")
@@ -382,21 +397,7 @@ fn a_hub_address_without_a_scheme_is_explained() {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret");
     write_secret(&secret, "0123456789abcdef0123456789abcdef");
-    let input = dir.path().join("hashes.csv");
-    std::fs::write(&input, format!("PATID,F_L_D_S\np1,{}\n", "ab".repeat(32))).unwrap();
-    let run = keyway()
-        .args(["link", "submit", "--quiet", "--hub", "127.0.0.1:8080"])
-        .args(["--client-id", "c"])
-        .arg("--client-secret-file")
-        .arg(&secret)
-        .arg("--input")
-        .arg(&input)
-        .arg("--output")
-        .arg(dir.path().join("links.csv"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success());
+    let stderr = submit_refused("127.0.0.1:8080", &secret);
     assert!(
         stderr.contains("--hub 127.0.0.1:8080") && stderr.contains("http:// or https://"),
         "{stderr}"
