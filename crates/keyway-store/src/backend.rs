@@ -60,6 +60,31 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens a store that `keyway serve` created, applying pending migrations, but never
+    /// creates one: a missing SQLite file or a server database without keyway's tables is
+    /// [`StoreError::NotCreated`] (an admin command run from the wrong directory must not
+    /// start a second, empty store beside the hub's).
+    pub async fn open_existing(url: &str) -> Result<Store, StoreError> {
+        let backend = Backend::from_url(url)?;
+        if backend == Backend::Sqlite
+            && let Some(path) = sqlite_file(url)
+            && !path.is_file()
+        {
+            return Err(StoreError::NotCreated(path.display().to_string()));
+        }
+        let store = Store::connect(url).await?;
+        let created = sqlx::query("SELECT COUNT(*) FROM keyway_migrations")
+            .fetch_one(store.reader())
+            .await
+            .is_ok();
+        if !created {
+            store.close().await;
+            return Err(StoreError::NotCreated(redact_url(url)));
+        }
+        store.migrate().await?;
+        Ok(store)
+    }
+
     /// Connects to `url` without touching its schema.
     pub(crate) async fn connect(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
@@ -164,6 +189,20 @@ fn normalise_url(backend: Backend, url: &str) -> String {
         }
         Backend::Mysql if url.starts_with("mariadb:") => url.replacen("mariadb:", "mysql:", 1),
         _ => url.to_string(),
+    }
+}
+
+/// `url` without its password, fit to print.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     }
 }
 
@@ -274,6 +313,35 @@ mod tests {
             Backend::from_url("redis://h"),
             Err(StoreError::UnsupportedUrl(_))
         ));
+    }
+
+    #[test]
+    fn printed_urls_carry_no_password() {
+        assert_eq!(
+            redact_url("postgres://kw:s3cret@db:5432/keyway"),
+            "postgres://kw@db:5432/keyway"
+        );
+        assert_eq!(redact_url("mysql://root@h/test"), "mysql://root@h/test");
+        assert_eq!(redact_url("sqlite:k.db"), "sqlite:k.db");
+    }
+
+    #[tokio::test]
+    async fn opening_an_existing_store_never_creates_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyway.db");
+        let url = format!("sqlite://{}", path.display());
+        let err = Store::open_existing(&url).await.unwrap_err();
+        assert!(matches!(&err, StoreError::NotCreated(place) if place.contains("keyway.db")));
+        assert!(!path.exists(), "no file may be created");
+        // An empty file is not a store either.
+        std::fs::write(&path, b"").unwrap();
+        assert!(matches!(
+            Store::open_existing(&url).await,
+            Err(StoreError::NotCreated(_))
+        ));
+        std::fs::remove_file(&path).unwrap();
+        Store::open(&url).await.unwrap().close().await;
+        Store::open_existing(&url).await.unwrap().close().await;
     }
 
     #[test]

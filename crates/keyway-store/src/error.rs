@@ -15,6 +15,10 @@ pub enum StoreError {
     /// A stored value could not be read back (a corrupt or hand-edited row).
     #[error("corrupt stored value in {0}")]
     Corrupt(&'static str),
+    /// An admin command found no store that `keyway serve` has created at this place (a
+    /// missing SQLite file, or a server database without keyway's tables); nothing was made.
+    #[error("no keyway store at {0}")]
+    NotCreated(String),
     /// The SQLite file could not be created or kept private.
     #[error(transparent)]
     PrivateFile(#[from] keyway_kernel::PrivateFileError),

@@ -23,7 +23,7 @@ mod settings;
 mod toki_keys;
 mod users;
 
-pub use backend::{Backend, Store};
+pub use backend::{Backend, Store, redact_url};
 pub use clients::{ClientKeyRecord, ClientRecord};
 pub use dynamic::{ColumnKind, DynValue};
 pub use error::StoreError;

@@ -20,6 +20,13 @@ const STOP_FRAME_WAIT: Duration = Duration::from_secs(5);
 pub struct Client {
     pub(crate) stream: TlsStream<TcpStream>,
     server_key: PublicKey,
+    /// HOST:PORT as given, for errors.
+    peer: String,
+    /// This client's key, for errors.
+    own_fingerprint: String,
+    /// Whether the server has sent a frame: until then, a broken connection means the server
+    /// refused our key (rustls refuses it after the handshake completes on our side).
+    answered: bool,
 }
 
 impl Client {
@@ -51,7 +58,13 @@ impl Client {
             .ok_or_else(|| TransferError::Tls("server presented no key".into()))?;
         pin.check(addr, &server_key)?;
         stream.get_mut().1.set_buffer_limit(Some(tls::SEND_BUFFER));
-        Ok(Client { stream, server_key })
+        Ok(Client {
+            stream,
+            server_key,
+            peer: addr.to_string(),
+            own_fingerprint: identity.public_key().fingerprint(),
+            answered: false,
+        })
     }
 
     pub fn server_key(&self) -> PublicKey {
@@ -59,11 +72,46 @@ impl Client {
     }
 
     pub async fn send_message(&mut self, text: &str) -> Result<Reply, TransferError> {
-        self.request(Kind::Message, "", text.as_bytes()).await
+        let result = self.request(Kind::Message, "", text.as_bytes()).await;
+        self.explain_refusal(result).await
     }
 
     pub async fn send_data(&mut self, name: &str, bytes: &[u8]) -> Result<Reply, TransferError> {
-        self.request(Kind::Data, name, bytes).await
+        let result = self.request(Kind::Data, name, bytes).await;
+        self.explain_refusal(result).await
+    }
+
+    /// A connection that breaks before the server's first frame: the server refused our key.
+    /// The TLS alert that says so may still be unread behind a failed write.
+    pub(crate) async fn explain_refusal<T>(
+        &mut self,
+        result: Result<T, TransferError>,
+    ) -> Result<T, TransferError> {
+        let err = match result {
+            Err(err) if !self.answered => err,
+            other => return other,
+        };
+        let Some(mut certain) = err.as_key_refusal() else {
+            return Err(err);
+        };
+        if !certain {
+            let later = tokio::time::timeout(STOP_FRAME_WAIT, read_frame(&mut self.stream)).await;
+            if let Ok(Err(read_err)) = later {
+                certain = TransferError::from(read_err).as_key_refusal() == Some(true);
+            }
+        }
+        Err(TransferError::ClientKeyRefused {
+            peer: self.peer.clone(),
+            fingerprint: self.own_fingerprint.clone(),
+            certain,
+        })
+    }
+
+    /// The next frame from the server (none at its clean end).
+    pub(crate) async fn next_frame(&mut self) -> Result<Option<Frame>, TransferError> {
+        let frame = read_frame(&mut self.stream).await?;
+        self.answered |= frame.is_some();
+        Ok(frame)
     }
 
     async fn request(
@@ -115,7 +163,7 @@ impl Client {
 
     /// The RESPONSE to a request, or the ERROR that ended the connection.
     pub(crate) async fn read_reply(&mut self) -> Result<Reply, TransferError> {
-        reply_of(read_frame(&mut self.stream).await?)
+        reply_of(self.next_frame().await?)
     }
 
     /// Whether the server has said something while we are still sending a body, without waiting:
@@ -143,9 +191,9 @@ impl Client {
 
     /// Reads the frame the server sent to stop a body (briefly: it is on its way or absent).
     async fn read_stop(&mut self) -> TransferError {
-        match tokio::time::timeout(STOP_FRAME_WAIT, read_frame(&mut self.stream)).await {
+        match tokio::time::timeout(STOP_FRAME_WAIT, self.next_frame()).await {
             Ok(Ok(frame)) => reply_of(frame).map_or_else(|err| err, refusal),
-            Ok(Err(err)) => err.into(),
+            Ok(Err(err)) => err,
             Err(_) => crate::frame::FrameError::Truncated.into(),
         }
     }

@@ -11,7 +11,7 @@ use crate::digest::{FileDigest, hash_prefix};
 use crate::file_body::{BodyPart, PourError, next_part, pour};
 use crate::file_sink::FileSink;
 use crate::file_source::FileSource;
-use crate::frame::{Frame, FrameError, Kind, read_frame, write_frame};
+use crate::frame::{Frame, FrameError, Kind, write_frame};
 use crate::server_files::{FLAG_OVERWRITE, FLAG_RESUME};
 use crate::{Client, Reply, TransferError};
 
@@ -23,10 +23,27 @@ impl Client {
         local: &Path,
         remote_name: &str,
         overwrite: bool,
+        progress: impl FnMut(u64, u64) -> bool,
+    ) -> Result<Reply, TransferError> {
+        let result = self
+            .push_file(local, remote_name, overwrite, progress)
+            .await;
+        self.explain_refusal(result).await
+    }
+
+    async fn push_file(
+        &mut self,
+        local: &Path,
+        remote_name: &str,
+        overwrite: bool,
         mut progress: impl FnMut(u64, u64) -> bool,
     ) -> Result<Reply, TransferError> {
-        let file = tokio::fs::File::open(local).await?;
-        let size = file.metadata().await?.len();
+        let local_error = |source| TransferError::LocalFile {
+            path: local.display().to_string(),
+            source,
+        };
+        let file = tokio::fs::File::open(local).await.map_err(local_error)?;
+        let size = file.metadata().await.map_err(local_error)?.len();
         let flags = FLAG_RESUME | if overwrite { FLAG_OVERWRITE } else { 0 };
         let request = Frame::Request {
             kind: Kind::FilePush,
@@ -78,6 +95,19 @@ impl Client {
         remote_name: &str,
         local: &Path,
         overwrite: bool,
+        progress: impl FnMut(u64, u64) -> bool,
+    ) -> Result<u64, TransferError> {
+        let result = self
+            .pull_file(remote_name, local, overwrite, progress)
+            .await;
+        self.explain_refusal(result).await
+    }
+
+    async fn pull_file(
+        &mut self,
+        remote_name: &str,
+        local: &Path,
+        overwrite: bool,
         mut progress: impl FnMut(u64, u64) -> bool,
     ) -> Result<u64, TransferError> {
         if !overwrite && std::fs::symlink_metadata(local).is_ok() {
@@ -100,10 +130,18 @@ impl Client {
         };
         let digest = FileDigest::new(remote_name, size);
         let reading = part.clone();
-        let digest = hash_prefix(move || std::fs::File::open(reading), offset, digest).await?;
+        let part_error = |source| TransferError::LocalFile {
+            path: part.display().to_string(),
+            source,
+        };
+        let digest = hash_prefix(move || std::fs::File::open(reading), offset, digest)
+            .await
+            .map_err(part_error)?;
         let writing = part.clone();
         let open = move |direct| open_local_part(&writing, direct);
-        let mut writer = FileSink::open(open, offset, size, digest).await?;
+        let mut writer = FileSink::open(open, offset, size, digest)
+            .await
+            .map_err(part_error)?;
         let mut received = offset;
         if !progress(received, size) {
             return Err(TransferError::Aborted);
@@ -153,14 +191,17 @@ impl Client {
             std::io::ErrorKind::AlreadyExists => {
                 TransferError::LocalExists(local.display().to_string())
             }
-            _ => TransferError::Io(e),
+            _ => TransferError::LocalFile {
+                path: local.display().to_string(),
+                source: e,
+            },
         })?;
         Ok(size)
     }
 
     /// Reads READY, or turns a refusal reply into an error.
     async fn expect_ready(&mut self) -> Result<Result<(u64, u64), TransferError>, TransferError> {
-        match read_frame(&mut self.stream).await? {
+        match self.next_frame().await? {
             Some(Frame::Ready { offset, size }) => Ok(Ok((offset, size))),
             other => match reply_of(other) {
                 Ok(reply) => Ok(Err(refusal(reply))),

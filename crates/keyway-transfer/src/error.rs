@@ -46,8 +46,57 @@ pub enum TransferError {
         peer: SocketAddr,
         why: HandshakeAbandoned,
     },
+    /// The server ended the connection before answering anything: it does not admit this
+    /// client's key (`certain` when its TLS alert said so, else the likeliest reading of a
+    /// connection closed right after the handshake).
+    #[error(
+        "{peer} {verdict} this client's key {fingerprint}: add the key's .pub line to the \
+         server's authorized_keys (or register it with `keyway client add-key` for a server \
+         run with --hub-clients)",
+        verdict = if *certain { "refused" } else { "closed the connection at once; it most likely does not accept" }
+    )]
+    ClientKeyRefused {
+        peer: String,
+        fingerprint: String,
+        certain: bool,
+    },
+    /// A local file could not be read or written.
+    #[error("{path}: {source}")]
+    LocalFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl TransferError {
+    /// Whether this is how a server's refusal of the client key looks from the client: its TLS
+    /// alert (`Some(true)`), or a connection that broke before any answer (`Some(false)`).
+    pub(crate) fn as_key_refusal(&self) -> Option<bool> {
+        use std::io::ErrorKind;
+        let io = match self {
+            TransferError::Io(io) => io,
+            TransferError::Protocol(FrameError::Truncated) => return Some(false),
+            _ => return None,
+        };
+        if let Some(rustls::Error::AlertReceived(alert)) = io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            use rustls::AlertDescription as A;
+            return matches!(
+                alert,
+                A::AccessDenied | A::CertificateUnknown | A::BadCertificate | A::UnknownCA
+            )
+            .then_some(true);
+        }
+        matches!(
+            io.kind(),
+            ErrorKind::BrokenPipe | ErrorKind::ConnectionReset | ErrorKind::UnexpectedEof
+        )
+        .then_some(false)
+    }
 }
 
 /// Why the server gave up on a connection before its handshake ended (docs/transfer.md,

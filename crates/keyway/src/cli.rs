@@ -85,15 +85,15 @@ pub(crate) enum DataCommand {
 }
 
 impl Command {
-    /// Commands that talk over a single connection and gain nothing from more threads.
-    /// Long-running servers: a closed pipe must never end them.
-    pub(crate) fn is_server(&self) -> bool {
+    /// Servers and network clients: a closed socket must never end them by signal.
+    pub(crate) fn uses_network(&self) -> bool {
         matches!(
             self,
-            Command::Serve(_) | Command::Transfer(TransferCommand::Serve(_))
+            Command::Serve(_) | Command::Transfer(_) | Command::Link(LinkCommand::Submit(_))
         )
     }
 
+    /// Commands that talk over a single connection and gain nothing from more threads.
     pub(crate) fn is_one_connection(&self) -> bool {
         matches!(
             self,

@@ -17,9 +17,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // `keyway client list | head -1`: a reader that goes away ends the command quietly, as in
-    // every Unix tool, instead of a "failed printing to stdout" panic. Servers keep ignoring
-    // SIGPIPE (a handler's closed pipe must not stop them).
-    if !cli.command.is_server() {
+    // every Unix tool, instead of a "failed printing to stdout" panic. Commands that hold
+    // network connections keep ignoring SIGPIPE: a peer closing a socket must be an error they
+    // explain, not a silent death (tokio's socket writes raise the signal).
+    if !cli.command.uses_network() {
         sigpipe::reset();
     }
     // A transfer client drives one connection: on one worker thread its task is never handed
@@ -40,14 +41,31 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) if err.downcast_ref::<commands::PartialSuccess>().is_some() => {
-            eprintln!("warning: {err:#}");
+            eprintln!("warning: {}", describe(&err));
             std::process::ExitCode::from(3)
         }
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", describe(&err));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, each said once: many errors already include their
+/// cause's text, which `{:#}` would print again ("Broken pipe: Broken pipe").
+fn describe(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -67,5 +85,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Link(cmd) => commands::link_admin::run(settings, cmd).await,
         Command::Transfer(cmd) => commands::transfer::run(cmd, &cli.global).await,
         Command::Data(cmd) => commands::data_export::run(settings, cmd).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn causes_already_in_the_message_are_said_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        let text = io.to_string();
+        let err = anyhow::Error::new(io).context(format!("I/O: {text}"));
+        assert_eq!(describe(&err), format!("I/O: {text}"));
+        let err = anyhow::anyhow!("disk full").context("cannot write out.csv");
+        assert_eq!(describe(&err), "cannot write out.csv: disk full");
     }
 }

@@ -78,6 +78,21 @@ pub(crate) struct Settings {
     pub issuer: Option<String>,
     pub log_format: String,
     pub file: FileConfig,
+    /// Which setting chose the store, for errors that must say where a command looked.
+    pub store_source: StoreSource,
+}
+
+/// Which setting chose the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StoreSource {
+    /// `--database` or `KEYWAY_DATABASE`.
+    DatabaseArg,
+    /// `--data-dir` or `KEYWAY_DATA_DIR`.
+    DataDirArg,
+    /// `database` or `data_dir` in the configuration file.
+    ConfigFile(PathBuf),
+    /// Nothing was set: `./keyway-data`.
+    Default,
 }
 
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -87,6 +102,18 @@ impl Settings {
         let file = match &args.config {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
+        };
+        let config_path = || StoreSource::ConfigFile(args.config.clone().unwrap_or_default());
+        let store_source = if args.database.is_some() {
+            StoreSource::DatabaseArg
+        } else if file.database.is_some() {
+            config_path()
+        } else if args.data_dir.is_some() {
+            StoreSource::DataDirArg
+        } else if file.data_dir.is_some() {
+            config_path()
+        } else {
+            StoreSource::Default
         };
         let data_dir = args
             .data_dir
@@ -109,7 +136,30 @@ impl Settings {
             data_dir,
             database,
             file,
+            store_source,
         })
+    }
+
+    /// Where the store's place came from, with the directory it is relative to.
+    pub(crate) fn where_from(&self) -> String {
+        let cwd = std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|_| "?".into());
+        match &self.store_source {
+            StoreSource::DatabaseArg => "from --database / KEYWAY_DATABASE".into(),
+            StoreSource::DataDirArg => {
+                format!("the data directory from --data-dir / KEYWAY_DATA_DIR, in {cwd}")
+            }
+            StoreSource::ConfigFile(path) => format!("as set in {}", path.display()),
+            StoreSource::Default => {
+                format!("the default data directory ./keyway-data of the current directory {cwd}")
+            }
+        }
+    }
+
+    /// The database URL without a password, fit to print.
+    pub(crate) fn shown_database(&self) -> String {
+        keyway_store::redact_url(&self.database)
     }
 
     /// The OAuth policy: defaults, overridden by the file's `[oauth]` table.

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use keyway_data::{DataService, SchemaSet, table_name};
-use keyway_store::Store;
 
 use super::link::AtomicFile;
 use crate::cli::{DataCommand, DataExportArgs};
@@ -38,7 +37,7 @@ async fn export(settings: Settings, args: DataExportArgs) -> anyhow::Result<()> 
             names.join(", ")
         )
     })?;
-    let store = Store::open(&settings.database).await?;
+    let store = super::open_store(&settings).await?;
     let table = table_name(entity);
     if store.table_columns(&table).await?.is_empty() {
         anyhow::bail!(

@@ -13,15 +13,32 @@ pub(crate) mod user;
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use keyway_auth::{AuthService, SystemClock, SystemEntropy};
-use keyway_store::Store;
+use keyway_store::{Store, StoreError};
 
 use crate::settings::Settings;
 
+/// Opens the hub's store for an admin command. Only `keyway serve` creates a store: run from
+/// the wrong directory, a command must say where it looked, not make an empty one there.
+pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    match Store::open_existing(&settings.database).await {
+        Ok(store) => Ok(store),
+        Err(StoreError::NotCreated(place)) => Err(anyhow::anyhow!(
+            "no keyway store at {place} ({}). `keyway serve` creates the store on its first \
+             start; other commands only use it. Point this command at the hub's: --data-dir \
+             DIR, KEYWAY_DATA_DIR=DIR, --database URL or --config keyway.toml",
+            settings.where_from()
+        )),
+        Err(err) => {
+            Err(err).with_context(|| format!("cannot open the store {}", settings.shown_database()))
+        }
+    }
+}
+
 /// Opens the hub's store and authorization service for an admin command.
 pub(crate) async fn open_service(settings: &Settings) -> anyhow::Result<AuthService> {
-    keyway_auth::create_data_dir(&settings.data_dir)?;
-    let store = Store::open(&settings.database).await?;
+    let store = open_store(settings).await?;
     let config = settings.auth_config(&settings.listen)?;
     Ok(AuthService::start(
         store,

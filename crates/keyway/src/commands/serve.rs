@@ -6,12 +6,36 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::ServeArgs;
 use crate::settings::Settings;
 
+/// Creates the data directory (0700) if missing, or checks the one given: a file, a place that
+/// cannot hold a directory (`/proc/…`) or one this user cannot write is named with its reason
+/// before anything else is tried (SQLite would only say "unable to open database file").
+fn prepare_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let shown = data_dir.display();
+    if data_dir.exists() && !data_dir.is_dir() {
+        anyhow::bail!("the data directory {shown} is not a directory: give --data-dir a directory");
+    }
+    if let Err(err) = keyway_kernel::create_private_dir(data_dir) {
+        let reason = match &err {
+            keyway_kernel::PrivateFileError::Io { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
+        anyhow::bail!("cannot create the data directory {shown}: {reason}");
+    }
+    let probe = data_dir.join(".keyway-write-check");
+    match std::fs::write(&probe, b"") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(err) => anyhow::bail!("the data directory {shown} is not writable: {err}"),
+    }
+}
+
 /// Takes `DATA_DIR/keyway.lock` (an advisory lock the OS drops when the process ends, however
 /// it ends) and writes this process's id into it; refuses, naming the holder, when another
 /// `keyway serve` has it.
 fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     use std::io::{Read, Seek, Write};
-    keyway_kernel::create_private_dir(data_dir)?;
     let path = data_dir.join("keyway.lock");
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -55,6 +79,7 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
     };
     keyway_hub::TrustedProxies::parse(&trusted_proxies)
         .map_err(|why| anyhow::anyhow!("--trusted-proxy / trusted_proxies: {why}"))?;
+    prepare_data_dir(&settings.data_dir)?;
     // One hub per SQLite data directory: a second one would share the single writer and the
     // key files behind the first one's back. Shared server databases run several nodes.
     let _lock = if settings.database.starts_with("sqlite:") {

@@ -256,15 +256,10 @@ fn the_sample_config_is_valid_and_a_bad_rule_priority_stops_serve() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let sample = crate::harness::repo_root().join("docs/keyway.toml");
-    let listed = keyway()
-        .arg("--config")
-        .arg(&sample)
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .args(["client", "list", "--json"])
-        .output()
-        .unwrap();
-    assert!(listed.status.success(), "{}", text(&listed));
+    // The sample's settings start a hub (flags override its listen address and data dir).
+    let sample_arg = sample.display().to_string();
+    let hub = crate::harness::Hub::start_with(&["--config", &sample_arg]);
+    drop(hub);
 
     let config = dir.path().join("keyway.toml");
     std::fs::write(
@@ -354,4 +349,83 @@ fn a_second_hub_on_the_same_data_directory_is_refused() {
         stderr.contains("another keyway serve (pid ") && stderr.contains("is using the data"),
         "{stderr}"
     );
+}
+
+/// Run from another directory, an admin command says where it looked and how to point it at
+/// the hub's store, and creates nothing (it used to make an empty ./keyway-data).
+#[test]
+fn admin_commands_never_create_a_store() {
+    let cwd = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["client", "list"],
+        vec!["user", "list"],
+        vec!["keys", "list"],
+        vec!["link", "stats"],
+        vec![
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--grant",
+            "client_credentials",
+        ],
+    ] {
+        let output = crate::harness::keyway()
+            .args(&args)
+            .current_dir(cwd.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("no keyway store at keyway-data/keyway.db")
+                && stderr.contains(&cwd.path().display().to_string())
+                && stderr.contains("--data-dir DIR, KEYWAY_DATA_DIR=DIR"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!cwd.path().join("keyway-data").exists());
+
+    // An empty directory given with --data-dir is not a store either, and stays empty.
+    let empty = tempfile::tempdir().unwrap();
+    let output = crate::harness::keyway()
+        .args(["user", "list", "--data-dir"])
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("from --data-dir / KEYWAY_DATA_DIR"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+}
+
+/// A data directory that is a file, or that cannot be created, is named with the reason.
+#[test]
+fn a_bad_data_directory_is_named_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"").unwrap();
+    let cases = [
+        (file.clone(), "is not a directory".to_string()),
+        (
+            std::path::PathBuf::from("/proc/self/keyway-data"),
+            "cannot create the data directory /proc/self/keyway-data: ".to_string(),
+        ),
+    ];
+    for (data_dir, expected) in cases {
+        let output = crate::harness::keyway()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&data_dir.display().to_string()) && stderr.contains(&expected),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("unable to open database file"), "{stderr}");
+    }
 }

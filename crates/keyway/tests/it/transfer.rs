@@ -181,7 +181,8 @@ fn keygen_serve_and_send_a_message_and_data() {
 fn keys_registered_at_the_hub_are_admitted() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name);
-    let data_dir = path("hub-data");
+    let hub = crate::harness::Hub::start();
+    let data_dir = hub.data_dir().to_path_buf();
     let admin = |args: &[&str]| stdout_of(keyway().arg("--data-dir").arg(&data_dir).args(args));
     let created: serde_json::Value = serde_json::from_str(&admin(&[
         "client",
@@ -486,4 +487,93 @@ fn keygen_does_not_write_through_a_planted_public_key_link() {
         std::fs::read_to_string(&public).unwrap().trim(),
         line.trim()
     );
+}
+
+#[test]
+fn a_key_the_server_does_not_know_is_named_as_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    keygen(dir.path(), "server");
+    let known = keygen(dir.path(), "client");
+    let made = keyway()
+        .args(["transfer", "keygen", "-f"])
+        .arg(path("stranger"))
+        .output()
+        .unwrap();
+    let made = String::from_utf8_lossy(&made.stderr);
+    let fingerprint = made
+        .split(['(', ')'])
+        .find(|part| part.starts_with("SHA256:"))
+        .expect("keygen prints the fingerprint")
+        .to_string();
+    std::fs::write(path("authorized_keys"), &known).unwrap();
+    std::fs::create_dir(path("root")).unwrap();
+    std::fs::write(path("report.csv"), b"a,b\n").unwrap();
+    let (_server, listen) = serve(dir.path(), &["--exec", "cat"]);
+    for payload in [
+        vec!["--message".to_string(), "hello".to_string()],
+        vec![
+            "--file".to_string(),
+            path("report.csv").display().to_string(),
+        ],
+    ] {
+        let out = keyway()
+            .args([
+                "transfer",
+                "send",
+                "--to",
+                &listen,
+                "--accept-new",
+                "--identity",
+            ])
+            .arg(path("stranger"))
+            .arg("--known-hosts")
+            .arg(path("known_hosts"))
+            .args(&payload)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{listen} refused this client's key {fingerprint}"))
+                && stderr.contains("authorized_keys"),
+            "{payload:?}: {stderr}"
+        );
+        assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_missing_file_to_send_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    keygen(dir.path(), "server");
+    let client = keygen(dir.path(), "client");
+    std::fs::write(path("authorized_keys"), &client).unwrap();
+    std::fs::create_dir(path("root")).unwrap();
+    let (_server, listen) = serve(dir.path(), &[]);
+    let missing = path("no-such-report.csv");
+    let out = keyway()
+        .args([
+            "transfer",
+            "send",
+            "--to",
+            &listen,
+            "--accept-new",
+            "--identity",
+        ])
+        .arg(path("client"))
+        .arg("--known-hosts")
+        .arg(path("known_hosts"))
+        .arg("--file")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}: No such file", missing.display())),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
 }
