@@ -202,6 +202,20 @@ pub struct NewClient {
     pub jwks_uri: Option<String>,
 }
 
+/// Changes to a registered client: `None` keeps a property as it is. Its id, secret and how it
+/// authenticates never change (register a new client for that).
+#[derive(Debug, Default, Clone)]
+pub struct ClientUpdate {
+    pub name: Option<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub scope: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    /// A new JWK Set (JSON text); replaces a JWKS URI.
+    pub jwks: Option<String>,
+    /// A new JWKS URI; replaces a stored JWK Set.
+    pub jwks_uri: Option<String>,
+}
+
 /// The result of registration: the client and, once, its secret.
 #[derive(Debug)]
 pub struct RegisteredClient {

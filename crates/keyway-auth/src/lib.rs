@@ -30,7 +30,9 @@ pub use authorize::{
     AuthorizationRequest, AuthorizeOutcome, PendingAuthorization, Redirect, SessionUser,
 };
 pub use client_auth::ClientCredentials;
-pub use clients::{AuthMethod, Client, ClientInfo, GrantType, NewClient, RegisteredClient};
+pub use clients::{
+    AuthMethod, Client, ClientInfo, ClientUpdate, GrantType, NewClient, RegisteredClient,
+};
 pub use config::{AuthConfig, Clock, SystemClock};
 pub use entropy::{Entropy, SecretString, SystemEntropy, random_hex, random_token, sha256_hex};
 pub use error::{AdminError, ErrorCode, OAuthError};

@@ -50,6 +50,10 @@ impl ScopeSet {
         ScopeSet(self.0.union(&other.0).cloned().collect())
     }
 
+    pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.intersection(&other.0).cloned().collect())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }

@@ -210,22 +210,16 @@ impl AuthService {
         let client_id = random_hex(self.entropy.as_ref(), 16);
         let secret = (method == crate::AuthMethod::ClientSecretBasic)
             .then(|| SecretString::new(random_token(self.entropy.as_ref(), 32)));
-        let scope =
-            crate::ScopeSet::parse(&new.scope).map_err(|e| AdminError::Invalid(e.description))?;
+        let stored = StoredFields::of(&new, &grants)?;
         let record = ClientRecord {
             client_id: client_id.clone(),
-            name: new.name.trim().to_string(),
+            name: stored.name,
             secret_hash: secret.as_ref().map(|s| sha256_hex(s.expose())),
             public_client: new.public,
             auth_method: method.as_str().into(),
-            grant_types: grants
-                .iter()
-                .map(|g| g.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-            scope: scope.to_string(),
-            redirect_uris: serde_json::to_string(&new.redirect_uris)
-                .map_err(|e| AdminError::Invalid(e.to_string()))?,
+            grant_types: stored.grant_types,
+            scope: stored.scope,
+            redirect_uris: stored.redirect_uris,
             jwks: new.jwks.clone(),
             jwks_uri: new.jwks_uri.clone(),
             created_at: now,
@@ -253,6 +247,63 @@ impl AuthService {
             .client(client_id)
             .await?
             .ok_or_else(|| AdminError::NotFound(format!("client {client_id}")))?;
+        Ok(Client::from_record(record)?.info())
+    }
+
+    /// Changes a client's registered properties under the registration rules. The hub's
+    /// client cache holds a client for at most a second, so a running hub applies the change
+    /// within that; refresh tokens no longer carry scopes the client lost.
+    pub async fn update_client(
+        &self,
+        client_id: &str,
+        update: crate::ClientUpdate,
+    ) -> Result<ClientInfo, AdminError> {
+        let mut record = self
+            .store
+            .client(client_id)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("client {client_id}")))?;
+        let current = Client::from_record(record.clone())?;
+        let (jwks, jwks_uri) = match (update.jwks, update.jwks_uri) {
+            (None, None) => (record.jwks.clone(), record.jwks_uri.clone()),
+            (jwks, jwks_uri) => (jwks, jwks_uri),
+        };
+        let merged = NewClient {
+            name: update.name.unwrap_or(current.name),
+            grant_types: update.grant_types.unwrap_or_else(|| {
+                current
+                    .grant_types
+                    .iter()
+                    .map(|g| g.as_str().to_string())
+                    .collect()
+            }),
+            scope: update.scope.unwrap_or_else(|| current.scopes.to_string()),
+            redirect_uris: update.redirect_uris.unwrap_or(current.redirect_uris),
+            public: record.public_client,
+            jwks,
+            jwks_uri,
+        };
+        let (grants, method) = merged.validate()?;
+        if method.as_str() != record.auth_method {
+            return Err(AdminError::Invalid(format!(
+                "client {client_id} authenticates with {}; that cannot change (this update would \
+                 make it {}): register a new client instead",
+                record.auth_method,
+                method.as_str()
+            )));
+        }
+        let stored = StoredFields::of(&merged, &grants)?;
+        record.name = stored.name;
+        record.grant_types = stored.grant_types;
+        record.scope = stored.scope;
+        record.redirect_uris = stored.redirect_uris;
+        record.jwks = merged.jwks;
+        record.jwks_uri = merged.jwks_uri;
+        record.updated_at = self.clock.now_secs();
+        if !self.store.update_client(&record).await? {
+            return Err(AdminError::NotFound(format!("client {client_id}")));
+        }
+        self.forget_client(client_id);
         Ok(Client::from_record(record)?.info())
     }
 
@@ -322,5 +373,31 @@ impl AuthService {
     /// Validates a JWK Set file before it is attached to a client.
     pub fn check_jwks(text: &str) -> Result<usize, AdminError> {
         parse_jwks(text).map(|keys| keys.len())
+    }
+}
+
+/// A validated registration as the store keeps it.
+struct StoredFields {
+    name: String,
+    grant_types: String,
+    scope: String,
+    redirect_uris: String,
+}
+
+impl StoredFields {
+    fn of(client: &NewClient, grants: &[crate::GrantType]) -> Result<StoredFields, AdminError> {
+        let scope = crate::ScopeSet::parse(&client.scope)
+            .map_err(|e| AdminError::Invalid(e.description))?;
+        Ok(StoredFields {
+            name: client.name.trim().to_string(),
+            grant_types: grants
+                .iter()
+                .map(|g| g.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            scope: scope.to_string(),
+            redirect_uris: serde_json::to_string(&client.redirect_uris)
+                .map_err(|e| AdminError::Invalid(e.to_string()))?,
+        })
     }
 }

@@ -40,23 +40,7 @@ impl AuthService {
                 "username must be 1–128 characters without spaces or control characters".into(),
             ));
         }
-        if new.password.expose().chars().count() < 8 {
-            return Err(AdminError::Invalid(
-                "password must have at least 8 characters".into(),
-            ));
-        }
-        let salt_bytes = random_token(self.entropy(), 16);
-        let password = new.password.clone();
-        let hash = tokio::task::spawn_blocking(move || {
-            let salt = SaltString::encode_b64(salt_bytes.as_bytes())
-                .map_err(|e| AdminError::Crypto(e.to_string()))?;
-            Argon2::default()
-                .hash_password(password.expose().as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| AdminError::Crypto(e.to_string()))
-        })
-        .await
-        .map_err(|e| AdminError::Crypto(e.to_string()))??;
+        let hash = self.hash_password(&new.password).await?;
         let record = UserRecord {
             user_id: random_token(self.entropy(), 16),
             username,
@@ -69,6 +53,41 @@ impl AuthService {
             username: record.username,
             created_at: record.created_at,
         })
+    }
+
+    /// Sets a user's password (the same rules as at creation) and ends their login sessions.
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password: &SecretString,
+    ) -> Result<(), AdminError> {
+        let hash = self.hash_password(password).await?;
+        if self.store.set_user_password(username, &hash).await? {
+            Ok(())
+        } else {
+            Err(AdminError::NotFound(format!("user {username}")))
+        }
+    }
+
+    /// Checks the password rules and hashes it with Argon2id off the async workers.
+    async fn hash_password(&self, password: &SecretString) -> Result<String, AdminError> {
+        if password.expose().chars().count() < 8 {
+            return Err(AdminError::Invalid(
+                "password must have at least 8 characters".into(),
+            ));
+        }
+        let salt_bytes = random_token(self.entropy(), 16);
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || {
+            let salt = SaltString::encode_b64(salt_bytes.as_bytes())
+                .map_err(|e| AdminError::Crypto(e.to_string()))?;
+            Argon2::default()
+                .hash_password(password.expose().as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| AdminError::Crypto(e.to_string()))
+        })
+        .await
+        .map_err(|e| AdminError::Crypto(e.to_string()))?
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserInfo>, AdminError> {

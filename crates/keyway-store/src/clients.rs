@@ -81,6 +81,26 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
+    /// Replaces a client's registered properties (name, grants, scope, redirect URIs, keys);
+    /// returns false when the client does not exist. Its id, secret and kind stay.
+    pub async fn update_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
+        let done = sqlx::query(self.sql(
+            "UPDATE clients SET name = ?, grant_types = ?, scope = ?, redirect_uris = ?, \
+             jwks = ?, jwks_uri = ?, updated_at = ? WHERE client_id = ?",
+        ))
+        .bind(&client.name)
+        .bind(&client.grant_types)
+        .bind(&client.scope)
+        .bind(&client.redirect_uris)
+        .bind(&client.jwks)
+        .bind(&client.jwks_uri)
+        .bind(client.updated_at)
+        .bind(&client.client_id)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Replaces a client's secret digest; returns false when the client does not exist.
     pub async fn set_client_secret(
         &self,

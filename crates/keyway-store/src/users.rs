@@ -66,6 +66,30 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
+    /// Replaces a user's password hash and ends their login sessions (whoever signed in with the
+    /// old password must sign in again); false when there is no such user.
+    pub async fn set_user_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let Some(user) = self.user_by_name(username).await? else {
+            return Ok(false);
+        };
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(self.sql("UPDATE users SET password_hash = ? WHERE user_id = ?"))
+            .bind(password_hash)
+            .bind(&user.user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(self.sql("DELETE FROM login_sessions WHERE user_id = ?"))
+            .bind(&user.user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Deletes a user with their sessions and consents, and revokes their token families.
     pub async fn delete_user(&self, username: &str, now: i64) -> Result<bool, StoreError> {
         let Some(user) = self.user_by_name(username).await? else {

@@ -43,11 +43,29 @@ impl ServerPin {
     }
 }
 
+impl ServerPin {
+    /// Whether `host` already has a line in the known_hosts file (to tell a person when
+    /// `accept_new` adds one, as OpenSSH does).
+    pub fn is_recorded(&self, host: &str) -> bool {
+        match self {
+            ServerPin::Key(_) => true,
+            ServerPin::KnownHosts { path, .. } => matches!(lookup(path, host), Ok(Some(_))),
+        }
+    }
+}
+
+fn local_error(path: &Path) -> impl FnOnce(std::io::Error) -> TransferError + '_ {
+    move |source| TransferError::LocalFile {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
 fn lookup(path: &Path, host: &str) -> Result<Option<PublicKey>, TransferError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(local_error(path)(e)),
     };
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -66,13 +84,14 @@ fn lookup(path: &Path, host: &str) -> Result<Option<PublicKey>, TransferError> {
 
 fn append(path: &Path, host: &str, key: &PublicKey) -> Result<(), TransferError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(local_error(dir))?;
     }
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(path)?;
-    writeln!(file, "{host} {key}")?;
+        .open(path)
+        .map_err(local_error(path))?;
+    writeln!(file, "{host} {key}").map_err(local_error(path))?;
     file.sync_all()?;
     tracing::warn!(%host, fingerprint = %key.fingerprint(), "new server key recorded in known_hosts");
     Ok(())

@@ -356,6 +356,9 @@ pub(crate) enum ClientCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Change a client's name, grants, scopes, redirect URIs or keys (a running hub applies it
+    /// within a second; its id, secret and way of authenticating stay).
+    Update(ClientUpdateArgs),
     /// Issue a new client secret; the old one stops working at once.
     RotateSecret {
         #[arg(allow_hyphen_values = true)]
@@ -421,6 +424,49 @@ pub(crate) struct ClientCreateArgs {
     pub json: JsonFlag,
 }
 
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("change").required(true).multiple(true).args([
+    "name", "grants", "scope", "add_scope", "remove_scope", "redirect_uris",
+    "add_redirect_uris", "remove_redirect_uris", "jwks_file", "jwks_uri",
+])))]
+pub(crate) struct ClientUpdateArgs {
+    /// The client to change.
+    #[arg(allow_hyphen_values = true)]
+    pub client_id: String,
+    /// A new name (shown on the consent page).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace the grant types (repeat or comma-separate).
+    #[arg(long = "grant", value_name = "GRANT", num_args = 1..)]
+    pub grants: Option<Vec<String>>,
+    /// Replace the scopes (spaces or commas separate); refresh tokens lose removed scopes.
+    #[arg(long, conflicts_with_all = ["add_scope", "remove_scope"])]
+    pub scope: Option<String>,
+    /// Scopes to add (spaces or commas separate).
+    #[arg(long, value_name = "SCOPES")]
+    pub add_scope: Option<String>,
+    /// Scopes to take away (spaces or commas separate).
+    #[arg(long, value_name = "SCOPES")]
+    pub remove_scope: Option<String>,
+    /// Replace the redirect URIs (repeatable).
+    #[arg(long = "redirect-uri", value_name = "URI", num_args = 1.., conflicts_with_all = ["add_redirect_uris", "remove_redirect_uris"])]
+    pub redirect_uris: Option<Vec<String>>,
+    /// A redirect URI to add (repeatable).
+    #[arg(long = "add-redirect-uri", value_name = "URI")]
+    pub add_redirect_uris: Vec<String>,
+    /// A redirect URI to remove (repeatable).
+    #[arg(long = "remove-redirect-uri", value_name = "URI")]
+    pub remove_redirect_uris: Vec<String>,
+    /// Replace the client's keys with this JWK Set file (private_key_jwt clients).
+    #[arg(long, value_name = "FILE", conflicts_with = "jwks_uri")]
+    pub jwks_file: Option<PathBuf>,
+    /// Replace the client's keys with this JWK Set URL (private_key_jwt clients).
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum UserCommand {
     /// Create a user; the password is prompted for, or read from stdin with --password-stdin.
@@ -435,6 +481,16 @@ pub(crate) enum UserCommand {
     },
     /// List users.
     List(JsonFlag),
+    /// Set a user's password (prompted for, or --password-stdin); ends their hub sessions.
+    SetPassword {
+        /// The user's name.
+        username: String,
+        /// Read the password from standard input (first line) instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Delete a user, their sessions and consents, and revoke their tokens.
     Delete {
         username: String,

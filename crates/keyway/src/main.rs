@@ -4,6 +4,7 @@ mod cli;
 mod cli_link;
 mod commands;
 mod settings;
+mod terminal;
 
 use clap::Parser;
 

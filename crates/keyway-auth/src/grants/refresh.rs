@@ -47,7 +47,8 @@ impl AuthService {
         if record.expires_at <= now {
             return Err(OAuthError::invalid_grant("refresh token expired"));
         }
-        let granted = ScopeSet::parse(&record.scope)?;
+        // A scope taken from the client since (`keyway client update`) is not granted again.
+        let granted = ScopeSet::parse(&record.scope)?.intersection(&client.scopes);
         let scope = match asked_scope {
             Some(asked) if !asked.is_empty() => {
                 if !asked.is_subset(&granted) {

@@ -5,6 +5,7 @@
 // Test helpers outside #[test] functions may panic on unexpected input: that is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod account_changes;
 mod activity;
 mod activity_page;
 mod bad_input;

@@ -1,25 +1,16 @@
 use anyhow::Context;
-use keyway_auth::{AuthService, NewClient};
+use keyway_auth::{AuthService, ClientInfo, ClientUpdate, NewClient};
 use serde_json::json;
 
 use super::{open_service, print_json, when};
-use crate::cli::ClientCommand;
+use crate::cli::{ClientCommand, ClientUpdateArgs};
 use crate::settings::Settings;
 
 pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
     let service = open_service(&settings).await?;
     match command {
         ClientCommand::Create(args) => {
-            let jwks = match &args.jwks_file {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path)
-                        .with_context(|| format!("cannot read {}", path.display()))?;
-                    AuthService::check_jwks(&text)
-                        .with_context(|| format!("--jwks-file {}", path.display()))?;
-                    Some(text)
-                }
-                None => None,
-            };
+            let jwks = read_jwks(args.jwks_file.as_deref())?;
             let registered = service
                 .create_client(NewClient {
                     name: args.name,
@@ -58,7 +49,8 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                 print_json(&clients)?;
             } else if clients.is_empty() {
                 println!(
-                    "no clients yet: keyway client create --name NAME --grant client_credentials"
+                    "no clients yet: {} client create --name NAME --grant client_credentials",
+                    crate::terminal::command_prefix()
                 );
             } else {
                 println!(
@@ -87,24 +79,23 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                 }
                 print_json(&value)?;
             } else {
-                println!("client_id:     {}", info.client_id);
-                println!("name:          {}", info.name);
-                println!("auth method:   {}", info.token_endpoint_auth_method);
-                println!("grants:        {}", info.grant_types.join(" "));
-                println!("scope:         {}", info.scope);
-                for uri in &info.redirect_uris {
-                    println!("redirect uri:  {uri}");
-                }
-                if let Some(uri) = &info.jwks_uri {
-                    println!("jwks uri:      {uri}");
-                }
-                println!("created:       {}", when(info.created_at));
+                print_client(&info);
                 for key in service.client_transfer_keys(Some(&info.client_id)).await? {
                     println!("transfer key:  {} ({})", key.public_key, key.fingerprint);
                 }
                 if let Some(toki) = toki {
                     println!("toki key:      {}", toki.toki_key);
                 }
+            }
+        }
+        ClientCommand::Update(args) => {
+            let info = service
+                .update_client(&args.client_id, client_update(&service, &args).await?)
+                .await?;
+            if args.json.json {
+                print_json(&info)?;
+            } else {
+                print_client(&info);
             }
         }
         ClientCommand::RotateSecret { client_id, json } => {
@@ -176,4 +167,99 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
     }
     service.store().close().await;
     Ok(())
+}
+
+/// The registered properties of a client, one per line.
+fn print_client(info: &ClientInfo) {
+    println!("client_id:     {}", info.client_id);
+    println!("name:          {}", info.name);
+    println!("auth method:   {}", info.token_endpoint_auth_method);
+    println!("grants:        {}", info.grant_types.join(" "));
+    println!("scope:         {}", info.scope);
+    for uri in &info.redirect_uris {
+        println!("redirect uri:  {uri}");
+    }
+    if let Some(uri) = &info.jwks_uri {
+        println!("jwks uri:      {uri}");
+    }
+    println!("created:       {}", when(info.created_at));
+}
+
+/// A JWK Set file's text, checked (public keys only) before anything is stored.
+fn read_jwks(path: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    AuthService::check_jwks(&text).with_context(|| format!("--jwks-file {}", path.display()))?;
+    Ok(Some(text))
+}
+
+/// Scope tokens of a command-line value: spaces or commas separate, as in --grant.
+fn scope_tokens(value: &str) -> impl Iterator<Item = &str> {
+    value.split([' ', ',']).filter(|token| !token.is_empty())
+}
+
+/// The update `keyway client update` asks for, with additions and removals applied to the
+/// client's current scopes and redirect URIs.
+async fn client_update(
+    service: &AuthService,
+    args: &ClientUpdateArgs,
+) -> anyhow::Result<ClientUpdate> {
+    let current = service.show_client(&args.client_id).await?;
+    let scope = match (&args.scope, &args.add_scope, &args.remove_scope) {
+        (Some(scope), _, _) => Some(scope_tokens(scope).collect::<Vec<_>>().join(" ")),
+        (None, None, None) => None,
+        (None, add, remove) => {
+            let removed: Vec<&str> = remove
+                .as_deref()
+                .map(|r| scope_tokens(r).collect())
+                .unwrap_or_default();
+            let mut scopes: Vec<&str> = scope_tokens(&current.scope)
+                .filter(|s| !removed.contains(s))
+                .collect();
+            for token in add.as_deref().map(scope_tokens).into_iter().flatten() {
+                if !scopes.contains(&token) {
+                    scopes.push(token);
+                }
+            }
+            Some(scopes.join(" "))
+        }
+    };
+    for uri in &args.remove_redirect_uris {
+        if !current.redirect_uris.contains(uri) {
+            anyhow::bail!(
+                "client {} has no redirect URI {uri:?} to remove (it has: {})",
+                args.client_id,
+                current.redirect_uris.join(", ")
+            );
+        }
+    }
+    let redirect_uris = match &args.redirect_uris {
+        Some(uris) => Some(uris.clone()),
+        None if args.add_redirect_uris.is_empty() && args.remove_redirect_uris.is_empty() => None,
+        None => {
+            let mut uris: Vec<String> = current
+                .redirect_uris
+                .iter()
+                .filter(|uri| !args.remove_redirect_uris.contains(uri))
+                .cloned()
+                .collect();
+            for uri in &args.add_redirect_uris {
+                if !uris.contains(uri) {
+                    uris.push(uri.clone());
+                }
+            }
+            Some(uris)
+        }
+    };
+    Ok(ClientUpdate {
+        name: args.name.clone(),
+        grant_types: args.grants.clone(),
+        scope,
+        redirect_uris,
+        jwks: read_jwks(args.jwks_file.as_deref())?,
+        jwks_uri: args.jwks_uri.clone(),
+    })
 }

@@ -1,7 +1,6 @@
 use anyhow::Context;
 use keyway_hub::{Hub, HubOptions};
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::ServeArgs;
 use crate::settings::Settings;
@@ -67,7 +66,7 @@ fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
 }
 
 pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
-    init_logging(&settings.log_format);
+    crate::terminal::init_logging(&settings.log_format, "info,sqlx=warn,tower_http=warn");
     let listen = args.listen.unwrap_or_else(|| settings.listen.clone());
     let auth = settings.auth_config(&listen)?;
     // Flags and KEYWAY_TRUSTED_PROXIES override the file; checked here so a typo is reported
@@ -134,24 +133,34 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
         );
     }
     println!();
-    println!("Next: register a client from another terminal:");
-    println!(
-        "  cargo run --release -- client create --name demo --grant client_credentials --scope \"read write\""
-    );
+    let clients = hub
+        .state
+        .auth
+        .list_clients()
+        .await
+        .map_or(0, |list| list.len());
+    // The admin commands must reach this hub's store: say how, as this hub was told.
+    let data_dir_arg = match &settings.store_source {
+        crate::settings::StoreSource::Default => String::new(),
+        crate::settings::StoreSource::DataDirArg => {
+            format!(" --data-dir {}", settings.data_dir.display())
+        }
+        crate::settings::StoreSource::ConfigFile(path) => format!(" --config {}", path.display()),
+        crate::settings::StoreSource::DatabaseArg => " --database URL".into(),
+    };
+    let kw = format!("{}{data_dir_arg}", crate::terminal::command_prefix());
+    if clients == 0 {
+        println!("Next: register a client from another terminal (in this directory):");
+        println!(
+            "  {kw} client create --name demo --grant client_credentials --scope \"read write\""
+        );
+    } else {
+        println!("{clients} client(s) registered: {kw} client list");
+    }
+    println!("  this hub's page: {issuer}/");
     hub.serve(listener, shutdown_signal()).await?;
     println!("keyway hub stopped");
     Ok(())
-}
-
-fn init_logging(format: &str) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -58,7 +58,13 @@ fn keygen(file: Option<PathBuf>, comment: Option<String>) -> anyhow::Result<()> 
         PathBuf::from(&pub_path).display(),
         identity.public_key().fingerprint()
     );
-    eprintln!("add this line to the server's authorized_keys:");
+    let pub_shown = PathBuf::from(&pub_path).display().to_string();
+    eprintln!(
+        "the public key line below goes to a transfer server's authorized_keys, or to the hub:\n  \
+         {kw} client add-key CLIENT_ID --key {pub_shown}          (transfer, --hub-clients)\n  \
+         {kw} client add-toki-key CLIENT_ID --public-key {pub_shown}  (toki calls)",
+        kw = crate::terminal::command_prefix()
+    );
     println!("{line}");
     Ok(())
 }
@@ -83,7 +89,8 @@ async fn hub_client_keys(global: &GlobalArgs, into: &mut AuthorizedKeys) -> anyh
 }
 
 async fn serve(args: TransferServeArgs, global: &GlobalArgs) -> anyhow::Result<()> {
-    tracing_subscriber_init();
+    let log_format = global.log_format.as_deref().unwrap_or("text");
+    crate::terminal::init_logging(log_format, "info");
     let identity = Identity::load(&args.identity)?;
     let mut authorized = match &args.authorized_keys {
         Some(path) => AuthorizedKeys::load(path)?,
@@ -174,17 +181,28 @@ async fn run_exec(cmd: &str, incoming: Incoming) -> Reply {
 
 async fn connect(to: &str, peer: &TransferPeerArgs) -> anyhow::Result<Client> {
     let identity = Identity::load(&peer.identity)?;
+    let known_hosts = peer
+        .known_hosts
+        .clone()
+        .unwrap_or_else(|| keyway_home().join("known_hosts"));
     let pin = match &peer.server_key {
         Some(key) => ServerPin::Key(PublicKey::parse(key)?),
         None => ServerPin::KnownHosts {
-            path: peer
-                .known_hosts
-                .clone()
-                .unwrap_or_else(|| keyway_home().join("known_hosts")),
+            path: known_hosts.clone(),
             accept_new: peer.accept_new,
         },
     };
-    Ok(Client::connect(to, &identity, pin).await?)
+    // Like OpenSSH, say so when first contact writes a pin: it decides every later connection.
+    let announce = peer.accept_new && !pin.is_recorded(to);
+    let client = Client::connect(to, &identity, pin).await?;
+    if announce {
+        eprintln!(
+            "added {to} ({}) to {}: later connections must present this key",
+            client.server_key().fingerprint(),
+            known_hosts.display()
+        );
+    }
+    Ok(client)
 }
 
 fn progress_bar(hidden: bool, what: &str) -> ProgressBar {
@@ -289,12 +307,6 @@ async fn get(args: TransferGetArgs) -> anyhow::Result<()> {
         println!("received {} ({size} bytes, verified)", args.local.display());
     }
     Ok(())
-}
-
-fn tracing_subscriber_init() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }
 
 /// Writes the `.pub` line under a fresh temporary name and renames it into place: a rename

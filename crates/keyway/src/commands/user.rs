@@ -40,6 +40,19 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
                 }
             }
         }
+        UserCommand::SetPassword {
+            username,
+            password_stdin,
+            json,
+        } => {
+            let password = read_password(password_stdin)?;
+            service.set_password(&username, &password).await?;
+            if json.json {
+                print_json(&json!({ "username": username, "password_set": true }))?;
+            } else {
+                println!("set the password of {username}; their hub sessions have ended");
+            }
+        }
         UserCommand::Delete { username, json } => {
             service.delete_user(&username).await?;
             if json.json {

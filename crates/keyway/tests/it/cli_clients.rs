@@ -241,3 +241,124 @@ fn commas_separate_scopes_as_they_separate_grants() {
     let shown = hub.cli_json(&["client", "show", id]);
     assert_eq!(shown["scope"], "read write", "{shown}");
 }
+
+/// `keyway client update` changes what it is told, keeps the rest, and the running hub
+/// follows: a removed scope is refused, an added one granted.
+#[test]
+fn client_update_changes_a_running_hubs_client() {
+    let hub = Hub::start();
+    let created = hub.create_client("billing", &["client_credentials"], "read write", &[]);
+    let id = str_field(&created, "client_id").to_string();
+    let secret = str_field(&created, "client_secret").to_string();
+
+    let updated = hub.cli_json(&[
+        "client",
+        "update",
+        &id,
+        "--name",
+        "invoicing",
+        "--add-scope",
+        "audit,read",
+        "--remove-scope",
+        "write",
+    ]);
+    assert_eq!(updated["name"], "invoicing");
+    assert_eq!(updated["scope"], "audit read");
+    assert_eq!(
+        updated["grant_types"],
+        serde_json::json!(["client_credentials"])
+    );
+    assert!(poll(CLI_CHANGE_VISIBLE, || {
+        client_credentials(&hub, &id, &secret, "write").body["error"] == "invalid_scope"
+    }));
+    assert_eq!(client_credentials(&hub, &id, &secret, "audit").status, 200);
+    // The secret is unchanged.
+    assert!(issues_token(&hub, &id, &secret));
+
+    // Redirect URIs: added, removed, and a URI it does not have is named.
+    let web = hub.create_client(
+        "web",
+        &["authorization_code"],
+        "openid",
+        &["--redirect-uri", "http://127.0.0.1:3000/cb"],
+    );
+    let web_id = str_field(&web, "client_id").to_string();
+    let updated = hub.cli_json(&[
+        "client",
+        "update",
+        &web_id,
+        "--add-redirect-uri",
+        "https://app.example/cb",
+        "--remove-redirect-uri",
+        "http://127.0.0.1:3000/cb",
+    ]);
+    assert_eq!(
+        updated["redirect_uris"],
+        serde_json::json!(["https://app.example/cb"])
+    );
+    let missing = hub.cli(&[
+        "client",
+        "update",
+        &web_id,
+        "--remove-redirect-uri",
+        "https://other.example/cb",
+    ]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("no redirect URI \"https://other.example/cb\"")
+    );
+
+    // The registration rules still hold, and the way a client authenticates cannot change.
+    for (args, expected) in [
+        (
+            vec!["--redirect-uri", "http://evil.example/cb"],
+            "http on a loopback host",
+        ),
+        (vec!["--grant", "password"], "unsupported grant"),
+        (
+            vec!["--jwks-uri", "https://keys.example/jwks.json"],
+            "cannot change",
+        ),
+    ] {
+        let mut full = vec!["client", "update", web_id.as_str()];
+        full.extend(&args);
+        let out = hub.cli(&full);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    // Nothing to change is a usage error, and nothing changed above.
+    assert!(!hub.cli(&["client", "update", &web_id]).status.success());
+    let shown = hub.cli_json(&["client", "show", &web_id]);
+    assert_eq!(
+        shown["redirect_uris"],
+        serde_json::json!(["https://app.example/cb"])
+    );
+}
+
+/// `keyway user set-password` replaces the password (the rules of `user create` hold).
+#[test]
+fn user_set_password_replaces_the_password() {
+    let hub = Hub::start();
+    hub.cli_json_with_stdin(
+        &["user", "create", "--username", "alice", "--password-stdin"],
+        "first-password\n",
+    );
+    let short = hub.cli_with_stdin(
+        &["user", "set-password", "alice", "--password-stdin"],
+        "short\n",
+    );
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8 characters"));
+    let set = hub.cli_json_with_stdin(
+        &["user", "set-password", "alice", "--password-stdin"],
+        "second-password\n",
+    );
+    assert_eq!(set["password_set"], true);
+    let nobody = hub.cli_with_stdin(
+        &["user", "set-password", "bob", "--password-stdin"],
+        "whatever-pw\n",
+    );
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("user bob"));
+}

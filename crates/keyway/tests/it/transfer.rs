@@ -576,4 +576,9 @@ fn a_missing_file_to_send_is_named() {
         "{stderr}"
     );
     assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
+    // First contact with --accept-new says what it wrote, as OpenSSH does.
+    assert!(
+        stderr.contains(&format!("added {listen} (SHA256:")) && stderr.contains("known_hosts"),
+        "{stderr}"
+    );
 }

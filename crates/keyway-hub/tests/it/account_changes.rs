@@ -1,0 +1,100 @@
+//! What a running hub does when an operator changes a client or a user (`keyway client
+//! update`, `keyway user set-password`).
+
+use keyway_auth::{ClientUpdate, SecretString};
+
+use crate::browser::{Browser, authorize_url, log_in_and_allow, obtain_code, pkce};
+use crate::harness::{TestHub, code_exchange, on_every_backend, post_form};
+
+const REDIRECT: &str = "http://127.0.0.1:9/cb";
+
+/// A scope taken from a client is not granted again by refreshing an older grant.
+#[tokio::test]
+async fn a_refresh_drops_scopes_the_client_lost() {
+    on_every_backend(async |hub: &TestHub| {
+        let (id, secret) = hub
+            .client(
+                &["authorization_code", "refresh_token"],
+                "openid invoices.read invoices.write",
+                &[REDIRECT],
+            )
+            .await;
+        let (code, verifier) =
+            obtain_code(hub, &id, REDIRECT, "openid invoices.read invoices.write").await;
+        let (status, tokens) = code_exchange(hub, (&id, &secret), &code, REDIRECT, &verifier).await;
+        assert_eq!(status, 200, "{tokens}");
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+        hub.auth
+            .update_client(
+                &id,
+                ClientUpdate {
+                    scope: Some("openid invoices.read".into()),
+                    ..ClientUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        let (status, _, refreshed) = post_form(
+            &hub.url("/oauth2/token"),
+            Some((&id, &secret)),
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        )
+        .await;
+        assert_eq!(status, 200, "{refreshed}");
+        assert_eq!(refreshed["scope"], "invoices.read openid");
+    })
+    .await;
+}
+
+/// A new password works at once, the old one no longer does, and sessions signed in with the
+/// old one have ended.
+#[tokio::test]
+async fn a_new_password_ends_old_sessions() {
+    on_every_backend(async |hub: &TestHub| {
+        let (id, _secret) = hub
+            .client(&["authorization_code"], "openid", &[REDIRECT])
+            .await;
+        hub.user("alice", "correct horse battery").await;
+        let (_, challenge) = pkce();
+        let authorize = authorize_url(hub, &id, REDIRECT, "openid", &challenge);
+        let mut signed_in = Browser::new();
+        let done = log_in_and_allow(
+            &mut signed_in,
+            hub,
+            &authorize,
+            "alice",
+            "correct horse battery",
+        )
+        .await;
+        assert_eq!(done.status, 303);
+        // Signed in: the next authorization goes straight through.
+        assert_eq!(signed_in.get(&authorize).await.status, 302);
+
+        hub.auth
+            .set_password("alice", &SecretString::new("a brand new password".into()))
+            .await
+            .unwrap();
+        let page = signed_in.get(&authorize).await;
+        assert_eq!(page.status, 200, "the old session must have ended");
+
+        let mut old = Browser::new();
+        let login = old.get(&authorize).await;
+        let refused = old
+            .post(
+                &hub.url("/oauth2/login"),
+                &[
+                    ("request_id", &login.field("request_id")),
+                    ("csrf", &login.field("csrf")),
+                    ("username", "alice"),
+                    ("password", "correct horse battery"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 401, "the old password must not sign in");
+        let mut new = Browser::new();
+        let done =
+            log_in_and_allow(&mut new, hub, &authorize, "alice", "a brand new password").await;
+        assert_eq!(done.status, 303);
+    })
+    .await;
+}
