@@ -10,9 +10,16 @@ use clap::{Args, Parser, Subcommand};
     name = "keyway",
     version,
     about = "keyway: one trust fabric for services and partner sites",
-    long_about = "keyway runs the hub (an OAuth 2.0 authorization server with OpenID Connect \
-                  discovery) and administers it: clients, users and signing keys.\n\n\
-                  Start with `keyway serve`, then `keyway client create`."
+    long_about = "keyway: one trust fabric for services and partner sites.\n\n\
+                  `keyway serve` runs the hub: an OAuth 2.0 authorization server with OpenID \
+                  Connect, rolling per-call request tokens between services (toki) with a live \
+                  activity map, record linkage of partner sites' hashed identifiers, and a \
+                  schema-driven data API guarded by scopes. `client`, `user` and `keys` \
+                  administer its store; `link` hashes and submits identifiers at a partner site; \
+                  `transfer` moves messages and files end to end encrypted between servers, no \
+                  hub needed; `data` checks schema files and exports data.\n\n\
+                  Start with `keyway serve`, then, from another terminal in the same directory, \
+                  `keyway client create`. The README and docs/ of the source explain each part."
 )]
 pub(crate) struct Cli {
     #[command(flatten)]
@@ -21,23 +28,69 @@ pub(crate) struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+/// Where the hub's store is, given before the command (`keyway --data-dir D client list`).
+/// The commands that use the store also take these after their name.
+#[derive(Debug, Args, Default)]
+#[command(
+    next_help_heading = "Hub store (for serve, client, user, keys, link partner|conflicts|stats, data export, transfer serve --hub-clients)"
+)]
 pub(crate) struct GlobalArgs {
     /// Configuration file (TOML); KEYWAY_* variables and flags override it.
-    #[arg(long, global = true, env = "KEYWAY_CONFIG", value_name = "FILE")]
+    #[arg(long, env = "KEYWAY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Where the hub keeps its database and signing keys [default: ./keyway-data].
-    #[arg(long, global = true, env = "KEYWAY_DATA_DIR", value_name = "DIR")]
+    #[arg(long, env = "KEYWAY_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Database URL: sqlite:PATH, postgres://… or mysql://… [default: SQLite in the data dir].
-    #[arg(long, global = true, env = "KEYWAY_DATABASE", value_name = "URL")]
+    #[arg(long, env = "KEYWAY_DATABASE", value_name = "URL")]
     pub database: Option<String>,
     /// Issuer URL of the hub (the `iss` of its tokens) [default: http://LISTEN].
-    #[arg(long, global = true, env = "KEYWAY_ISSUER", value_name = "URL")]
+    #[arg(long, env = "KEYWAY_ISSUER", value_name = "URL")]
     pub issuer: Option<String>,
-    /// Log format: text or json.
-    #[arg(long, global = true, env = "KEYWAY_LOG_FORMAT", value_name = "FORMAT")]
+    /// Log format of the servers (serve, transfer serve): text or json.
+    #[arg(long, env = "KEYWAY_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
+}
+
+/// The hub's store, on a command that uses it (and its subcommands).
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "Hub store")]
+pub(crate) struct StoreArgs {
+    /// Configuration file (TOML); KEYWAY_* variables and flags override it.
+    #[arg(long = "config", global = true, value_name = "FILE")]
+    pub store_config: Option<PathBuf>,
+    /// The hub's data directory (database and signing keys) [default: ./keyway-data].
+    #[arg(long = "data-dir", global = true, value_name = "DIR")]
+    pub store_data_dir: Option<PathBuf>,
+    /// Database URL: sqlite:PATH, postgres://… or mysql://… [default: SQLite in the data dir].
+    #[arg(long = "database", global = true, value_name = "URL")]
+    pub store_database: Option<String>,
+    /// Issuer URL of the hub [default: http://LISTEN].
+    #[arg(long = "issuer", global = true, value_name = "URL")]
+    pub store_issuer: Option<String>,
+}
+
+/// Log format, on the commands that run a server.
+#[derive(Debug, Args, Default, Clone)]
+pub(crate) struct LogArgs {
+    /// Log format: text (coloured only on a terminal, never with NO_COLOR) or json.
+    #[arg(long = "log-format", value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+}
+
+impl GlobalArgs {
+    /// These settings with the ones given after the command name, which win.
+    pub(crate) fn with(&self, store: Option<&StoreArgs>, log: Option<&LogArgs>) -> GlobalArgs {
+        let store = store.cloned().unwrap_or_default();
+        let log = log.cloned().unwrap_or_default();
+        GlobalArgs {
+            config: store.store_config.or_else(|| self.config.clone()),
+            data_dir: store.store_data_dir.or_else(|| self.data_dir.clone()),
+            database: store.store_database.or_else(|| self.database.clone()),
+            issuer: store.store_issuer.or_else(|| self.issuer.clone()),
+            log_format: log.log_format.or_else(|| self.log_format.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,35 +98,45 @@ pub(crate) enum Command {
     /// Run the hub (HTTP server) until SIGINT or SIGTERM.
     Serve(ServeArgs),
     /// Register and manage OAuth clients.
-    #[command(subcommand)]
-    Client(ClientCommand),
+    Client(Admin<ClientCommand>),
     /// Manage users (resource owners who log in at the hub).
-    #[command(subcommand)]
-    User(UserCommand),
+    User(Admin<UserCommand>),
     /// Manage the hub's token-signing keys.
-    #[command(subcommand)]
-    Keys(KeysCommand),
+    Keys(Admin<KeysCommand>),
     /// Privacy-preserving record linkage: hash and submit (partner), partners and stats (hub).
     #[command(subcommand)]
     Link(LinkCommand),
     /// End-to-end encrypted server-to-server transfer (TLS 1.3 with raw Ed25519 keys).
     #[command(subcommand)]
     Transfer(TransferCommand),
-    /// Schema-driven data API: check and inspect schema files.
+    /// Schema-driven data API: check schema files, export what the hub stores.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Print a shell completion script, e.g. `keyway completions bash > ~/.local/share/bash-completion/completions/keyway`.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write one per command with --out-dir.
+    Man {
+        /// Write keyway.1, keyway-client.1, keyway-client-create.1, … into this directory.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum DataCommand {
     /// Validate a schema file (YAML, or TOML with a [data] section); errors name the place.
     Check {
+        /// The schema file (YAML, or TOML with a [data] section).
         file: PathBuf,
         #[command(flatten)]
         json: JsonFlag,
     },
     /// List the entities of a schema file with their scopes and properties.
     Schemas {
+        /// The schema file (YAML, or TOML with a [data] section).
         file: PathBuf,
         #[command(flatten)]
         json: JsonFlag,
@@ -84,7 +147,34 @@ pub(crate) enum DataCommand {
     Export(DataExportArgs),
 }
 
+/// An admin command group: its subcommands, and where the hub's store is.
+#[derive(Debug, Args)]
+pub(crate) struct Admin<C: Subcommand> {
+    #[command(subcommand)]
+    pub command: C,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
 impl Command {
+    /// The store and log settings given after the command name, if it takes any.
+    pub(crate) fn store_args(&self) -> (Option<&StoreArgs>, Option<&LogArgs>) {
+        match self {
+            Command::Serve(args) => (Some(&args.store), Some(&args.log)),
+            Command::Client(admin) => (Some(&admin.store), None),
+            Command::User(admin) => (Some(&admin.store), None),
+            Command::Keys(admin) => (Some(&admin.store), None),
+            Command::Link(LinkCommand::Partner(admin)) => (Some(&admin.store), None),
+            Command::Link(LinkCommand::Conflicts(args)) => (Some(&args.store), None),
+            Command::Link(LinkCommand::Stats(args)) => (Some(&args.store), None),
+            Command::Link(LinkCommand::Hash(_) | LinkCommand::Submit(_)) => (None, None),
+            Command::Transfer(TransferCommand::Serve(args)) => (Some(&args.store), Some(&args.log)),
+            Command::Transfer(_) => (None, None),
+            Command::Data(DataCommand::Export(args)) => (Some(&args.store), None),
+            Command::Data(_) | Command::Completions { .. } | Command::Man { .. } => (None, None),
+        }
+    }
+
     /// Servers and network clients: a closed socket must never end them by signal.
     pub(crate) fn uses_network(&self) -> bool {
         matches!(
@@ -122,6 +212,8 @@ pub(crate) struct DataExportArgs {
     /// Write to FILE (created or replaced only when the export completes) instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,6 +312,11 @@ pub(crate) struct TransferServeArgs {
     /// handshake of the address holding the most.
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub max_handshakes: u64,
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Where the hub's store is (with --hub-clients).
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -265,12 +362,11 @@ pub(crate) enum LinkCommand {
     /// 1 failure (nothing written).
     Submit(crate::cli_link::LinkSubmitArgs),
     /// Hub operator: register and list partner sites.
-    #[command(subcommand)]
-    Partner(crate::cli_link::LinkPartnerCommand),
+    Partner(Admin<crate::cli_link::LinkPartnerCommand>),
     /// Hub operator: conflicts the linker settled by rule priority.
     Conflicts(crate::cli_link::LinkConflictsArgs),
     /// Hub operator: counts of partners, records, persons, conflicts and collisions.
-    Stats(JsonFlag),
+    Stats(LinkStatsArgs),
 }
 
 impl LinkCommand {
@@ -278,6 +374,14 @@ impl LinkCommand {
     pub(crate) fn is_offline(&self) -> bool {
         matches!(self, LinkCommand::Hash(_) | LinkCommand::Submit(_))
     }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LinkStatsArgs {
+    #[command(flatten)]
+    pub json: JsonFlag,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -334,6 +438,10 @@ pub(crate) struct ServeArgs {
         value_name = "ADDR"
     )]
     pub trusted_proxy: Vec<String>,
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -351,6 +459,7 @@ pub(crate) enum ClientCommand {
     List(JsonFlag),
     /// Show one client.
     Show {
+        /// The client's id (`keyway client list` shows them).
         #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[command(flatten)]
@@ -361,6 +470,7 @@ pub(crate) enum ClientCommand {
     Update(ClientUpdateArgs),
     /// Issue a new client secret; the old one stops working at once.
     RotateSecret {
+        /// The client's id (`keyway client list` shows them).
         #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[command(flatten)]
@@ -369,6 +479,7 @@ pub(crate) enum ClientCommand {
     /// Register a keyway-transfer public key for a client, so one Ed25519 identity serves both
     /// (`keyway transfer serve --hub-clients` then admits it).
     AddKey {
+        /// The client's id (`keyway client list` shows them).
         #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// The public key line ("keyway-ed25519 BASE64 [comment]") or a .pub file holding it.
@@ -380,6 +491,7 @@ pub(crate) enum ClientCommand {
     /// Register (or replace) a client's toki key: the Ed25519 public key that identifies the
     /// service in oscartoki calls (docs/toki.md). Peers fetch it from GET /toki/v1/peers/ID.
     AddTokiKey {
+        /// The client's id (`keyway client list` shows them).
         #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// A file holding the public key line ("keyway-ed25519 BASE64 [comment]"), or - for stdin.
@@ -390,6 +502,7 @@ pub(crate) enum ClientCommand {
     },
     /// Delete a client and revoke everything issued to it.
     Delete {
+        /// The client's id (`keyway client list` shows them).
         #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[command(flatten)]
@@ -471,6 +584,7 @@ pub(crate) struct ClientUpdateArgs {
 pub(crate) enum UserCommand {
     /// Create a user; the password is prompted for, or read from stdin with --password-stdin.
     Create {
+        /// The name the user signs in with (1–128 characters, no spaces).
         #[arg(long)]
         username: String,
         /// Read the password from standard input (first line) instead of prompting.
@@ -493,6 +607,7 @@ pub(crate) enum UserCommand {
     },
     /// Delete a user, their sessions and consents, and revoke their tokens.
     Delete {
+        /// The user's name.
         username: String,
         #[command(flatten)]
         json: JsonFlag,
@@ -519,5 +634,29 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// Every command, option and argument says what it is for in `--help`.
+    #[test]
+    fn everything_in_help_has_a_description() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            if command.get_about().is_none() && path != "keyway" {
+                missing.push(path.to_string());
+            }
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut command = Cli::command();
+        command.build();
+        walk(&command, "keyway", &mut missing);
+        assert!(missing.is_empty(), "without a description: {missing:#?}");
     }
 }

@@ -36,6 +36,8 @@ pub(crate) struct LinkConflictsArgs {
     pub limit: i64,
     #[command(flatten)]
     pub json: JsonFlag,
+    #[command(flatten)]
+    pub store: crate::cli::StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -43,6 +45,7 @@ pub(crate) struct LinkSubmitArgs {
     /// Base URL of the hub, e.g. https://hub.example.org.
     #[arg(long, value_name = "URL")]
     pub hub: String,
+    /// The partner's OAuth client (client_credentials, scope link:submit).
     #[arg(long, value_name = "ID")]
     pub client_id: String,
     /// File holding the client secret (chmod 600).

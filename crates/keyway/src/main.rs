@@ -70,22 +70,30 @@ fn describe(err: &anyhow::Error) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let (store, log) = cli.command.store_args();
+    let global = cli.global.with(store, log);
     // Offline partner-side commands need no hub settings.
     let command = match cli.command {
         Command::Link(cmd) if cmd.is_offline() => return commands::link::run(cmd).await,
-        Command::Transfer(cmd) => return commands::transfer::run(cmd, &cli.global).await,
+        Command::Transfer(cmd) => return commands::transfer::run(cmd, &global).await,
         Command::Data(cmd) if cmd.is_offline() => return commands::data::run(cmd),
+        Command::Completions { shell } => {
+            commands::shell_help::completions(shell);
+            return Ok(());
+        }
+        Command::Man { out_dir } => return commands::shell_help::man(out_dir.as_deref()),
         other => other,
     };
-    let settings = settings::Settings::resolve(&cli.global)?;
+    let settings = settings::Settings::resolve(&global)?;
     match command {
         Command::Serve(args) => commands::serve::run(settings, args).await,
-        Command::Client(cmd) => commands::client::run(settings, cmd).await,
-        Command::User(cmd) => commands::user::run(settings, cmd).await,
-        Command::Keys(cmd) => commands::keys::run(settings, cmd).await,
+        Command::Client(admin) => commands::client::run(settings, admin.command).await,
+        Command::User(admin) => commands::user::run(settings, admin.command).await,
+        Command::Keys(admin) => commands::keys::run(settings, admin.command).await,
         Command::Link(cmd) => commands::link_admin::run(settings, cmd).await,
-        Command::Transfer(cmd) => commands::transfer::run(cmd, &cli.global).await,
+        Command::Transfer(cmd) => commands::transfer::run(cmd, &global).await,
         Command::Data(cmd) => commands::data_export::run(settings, cmd).await,
+        Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
 }
 

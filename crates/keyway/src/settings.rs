@@ -207,13 +207,7 @@ mod tests {
     use super::*;
 
     fn args() -> GlobalArgs {
-        GlobalArgs {
-            config: None,
-            data_dir: None,
-            database: None,
-            issuer: None,
-            log_format: None,
-        }
+        GlobalArgs::default()
     }
 
     #[test]

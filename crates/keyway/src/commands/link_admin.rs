@@ -5,7 +5,7 @@ use keyway_link::LinkService;
 use serde_json::json;
 
 use super::{open_service, print_json, when};
-use crate::cli::LinkCommand;
+use crate::cli::{Admin, LinkCommand, LinkStatsArgs};
 use crate::cli_link::LinkPartnerCommand;
 use crate::settings::Settings;
 
@@ -17,7 +17,10 @@ pub(crate) async fn run(settings: Settings, command: LinkCommand) -> anyhow::Res
     )
     .await?;
     match command {
-        LinkCommand::Partner(LinkPartnerCommand::Create(args)) => {
+        LinkCommand::Partner(Admin {
+            command: LinkPartnerCommand::Create(args),
+            ..
+        }) => {
             // The client must exist; a partner is attributed everything its client submits.
             let client = service.show_client(&args.client_id).await?;
             if !client.scope.split(' ').any(|s| s == "link:submit") {
@@ -43,7 +46,10 @@ pub(crate) async fn run(settings: Settings, command: LinkCommand) -> anyhow::Res
                 );
             }
         }
-        LinkCommand::Partner(LinkPartnerCommand::List(flag)) => {
+        LinkCommand::Partner(Admin {
+            command: LinkPartnerCommand::List(flag),
+            ..
+        }) => {
             let partners = link.partners().await?;
             if flag.json {
                 let list: Vec<_> = partners
@@ -97,7 +103,7 @@ pub(crate) async fn run(settings: Settings, command: LinkCommand) -> anyhow::Res
                 }
             }
         }
-        LinkCommand::Stats(flag) => {
+        LinkCommand::Stats(LinkStatsArgs { json: flag, .. }) => {
             let s = link.stats().await?;
             if flag.json {
                 let per: Vec<_> = s

@@ -429,3 +429,75 @@ fn a_bad_data_directory_is_named_with_its_reason() {
         assert!(!stderr.contains("unable to open database file"), "{stderr}");
     }
 }
+
+/// Completion scripts and man pages come from the same definitions as --help.
+#[test]
+fn completions_and_man_pages_are_generated() {
+    for (shell, marker) in [
+        ("bash", "_keyway()"),
+        ("zsh", "#compdef keyway"),
+        ("fish", "complete -c keyway"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let script =
+            crate::harness::stdout_of(crate::harness::keyway().args(["completions", shell]));
+        assert!(
+            script.contains(marker),
+            "{shell}: {}",
+            &script[..script.len().min(300)]
+        );
+        assert!(script.contains("set-password"), "{shell}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    crate::harness::stdout_of(
+        crate::harness::keyway()
+            .args(["man", "--out-dir"])
+            .arg(dir.path()),
+    );
+    let page = std::fs::read_to_string(dir.path().join("keyway-client-update.1")).unwrap();
+    assert!(
+        page.contains("add\\-scope") || page.contains("add-scope"),
+        "{page}"
+    );
+    assert!(dir.path().join("keyway.1").is_file());
+}
+
+/// Logs that do not go to a terminal carry no colour codes.
+#[test]
+fn logs_off_a_terminal_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    // An error before start, then a first start that logs its migrations at INFO.
+    let output = keyway()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "info")
+        .env("KEYWAY_TRUSTED_PROXIES", "not-an-address")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("--trusted-proxy"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    let mut hub = std::process::Command::new(crate::harness::BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = hub.stderr.take().unwrap();
+    let mut logged = String::new();
+    let mut buf = [0u8; 4096];
+    while !logged.contains("link_compact") {
+        let n = std::io::Read::read(&mut stderr, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        logged.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let _ = hub.kill();
+    let _ = hub.wait();
+    assert!(logged.contains("INFO"), "{logged}");
+    assert!(!logged.contains('\u{1b}'), "{logged:?}");
+}
