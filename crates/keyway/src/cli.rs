@@ -475,6 +475,9 @@ pub(crate) enum ClientCommand {
         client_id: String,
         #[command(flatten)]
         json: JsonFlag,
+        /// Print `export NAME_SECRET=…` for a shell's eval.
+        #[arg(long, value_name = "NAME", conflicts_with = "json", value_parser = shell_name)]
+        export: Option<String>,
     },
     /// Register a keyway-transfer public key for a client, so one Ed25519 identity serves both
     /// (`keyway transfer serve --hub-clients` then admits it).
@@ -535,6 +538,26 @@ pub(crate) struct ClientCreateArgs {
     pub jwks_uri: Option<String>,
     #[command(flatten)]
     pub json: JsonFlag,
+    /// Print `export NAME_ID=…` and `export NAME_SECRET=…` for a shell's eval, e.g.
+    /// eval "$(keyway client create … --export BILLING)".
+    #[arg(long, value_name = "NAME", conflicts_with = "json", value_parser = shell_name)]
+    pub export: Option<String>,
+}
+
+/// A shell variable prefix: an uppercase letter or `_`, then uppercase letters, digits, `_`.
+fn shell_name(value: &str) -> Result<String, String> {
+    let mut chars = value.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_');
+    if first_ok
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && value.len() <= 64
+    {
+        Ok(value.to_string())
+    } else {
+        Err("a shell variable prefix like BILLING (A–Z, 0–9, _; not starting with a digit)".into())
+    }
 }
 
 #[derive(Debug, Args)]

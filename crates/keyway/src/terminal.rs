@@ -28,10 +28,22 @@ pub(crate) fn init_logging(format: &str, default_filter: &str) {
 }
 
 /// How the user runs keyway, for the commands a message suggests: `cargo run --release --`
-/// under cargo, `keyway` when it is found on the PATH, else the path it was started by.
+/// under cargo (with `--manifest-path` outside the checkout), `keyway` when it is found on the
+/// PATH, else the path it was started by.
 pub(crate) fn command_prefix() -> String {
-    if std::env::var_os("CARGO_MANIFEST_DIR").is_some() {
-        return "cargo run --release --".into();
+    if let Some(package) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        // The package is crates/keyway; the workspace is two levels up.
+        let root = std::path::Path::new(&package).join("../..");
+        let root = std::fs::canonicalize(&root).unwrap_or(root);
+        let inside = std::env::current_dir().is_ok_and(|cwd| cwd.starts_with(&root));
+        return if inside {
+            "cargo run --release --".into()
+        } else {
+            format!(
+                "cargo run --release -q --manifest-path {}/Cargo.toml --",
+                root.display()
+            )
+        };
     }
     let invoked = std::env::args_os()
         .next()

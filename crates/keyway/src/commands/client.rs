@@ -31,6 +31,11 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                     map.insert("client_secret".into(), json!(secret));
                 }
                 print_json(&value)?;
+            } else if let Some(name) = &args.export {
+                println!("export {name}_ID='{}'", info.client_id);
+                if let Some(secret) = secret {
+                    println!("export {name}_SECRET='{secret}'");
+                }
             } else {
                 println!("client_id:     {}", info.client_id);
                 if let Some(secret) = secret {
@@ -98,10 +103,16 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                 print_client(&info);
             }
         }
-        ClientCommand::RotateSecret { client_id, json } => {
+        ClientCommand::RotateSecret {
+            client_id,
+            json,
+            export,
+        } => {
             let secret = service.rotate_client_secret(&client_id).await?;
             if json.json {
                 print_json(&json!({ "client_id": client_id, "client_secret": secret.expose() }))?;
+            } else if let Some(name) = export {
+                println!("export {name}_SECRET='{}'", secret.expose());
             } else {
                 println!("client_id:     {client_id}");
                 println!("client_secret: {}", secret.expose());

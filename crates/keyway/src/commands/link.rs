@@ -143,9 +143,11 @@ fn hash(args: LinkHashArgs) -> anyhow::Result<()> {
             Some(path) => format!("see {}", path.display()),
             None => "use --errors FILE for the list".into(),
         };
-        return Err(
-            PartialSuccess(format!("{} rows were rejected; {report}", summary.rejected)).into(),
-        );
+        return Err(PartialSuccess(match summary.rejected {
+            1 => format!("1 row was rejected; {report}"),
+            n => format!("{n} rows were rejected; {report}"),
+        })
+        .into());
     }
     Ok(())
 }

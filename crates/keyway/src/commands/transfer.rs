@@ -269,6 +269,7 @@ async fn send(args: TransferSendArgs) -> anyhow::Result<()> {
         }
         (None, None, None) => anyhow::bail!("give --message, --data-file or --file"),
     };
+    client.close().await;
     let response = String::from_utf8_lossy(&reply.body);
     if args.json.json {
         let mut out = json!({ "status": reply.status, "response": response });
@@ -296,6 +297,7 @@ async fn get(args: TransferGetArgs) -> anyhow::Result<()> {
         .await;
     bar.finish_and_clear();
     let size = result?;
+    client.close().await;
     if args.json.json {
         print_json(&json!({
             "remote": args.remote,

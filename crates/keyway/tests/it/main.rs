@@ -14,5 +14,6 @@ mod harness;
 mod interop;
 mod link_cli;
 mod oauth;
+mod readme_tour;
 mod schemathesis;
 mod transfer;
