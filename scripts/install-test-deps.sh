@@ -4,7 +4,8 @@
 #   - Chromium at /usr/bin/chromium (Debian package), only if missing;
 #   - Node, playwright-core and openid-client for the browser and OAuth client tests (npm ci),
 #     only if either module is missing;
-#   - schemathesis (pinned) in its own virtualenv, only if that venv lacks it.
+#   - schemathesis (pinned) in its own virtualenv, only if that venv lacks it;
+#   - curl and jq for the README tour test, only if missing.
 # Safe to rerun: every step checks first and does nothing when its dependency is there.
 #
 # Environment: KEYWAY_PYTHON (default python3), KEYWAY_CHROMIUM (default /usr/bin/chromium),
@@ -46,6 +47,17 @@ apt_install() {
     say "apt-get install $*"
     $SUDO env DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes apt-get install -y -qq "$@" >/dev/null
 }
+
+# --- The README tour's tools -----------------------------------------------------------------
+missing_tools=()
+for tool in curl jq; do
+    command -v "$tool" >/dev/null 2>&1 || missing_tools+=("$tool")
+done
+if [ "${#missing_tools[@]}" -gt 0 ]; then
+    apt_install "${missing_tools[@]}"
+else
+    say "curl and jq present"
+fi
 
 # --- Python ----------------------------------------------------------------------------------
 if ! command -v "$PYTHON" >/dev/null 2>&1; then

@@ -121,7 +121,11 @@ async fn sqlite_upgrade_keeps_links() -> Result<(), StoreError> {
 /// A fresh database on the server `var` names, or None when the variable is not set.
 async fn server_database(var: &str) -> Result<Option<String>, StoreError> {
     let Ok(base) = std::env::var(var) else {
-        eprintln!("notice: {var} is not set; skipping");
+        keyway_kernel::report_skip(
+            &format!("store upgrade on {var}"),
+            &format!("{var} is not set"),
+            &format!("set {var} to a database URL the tests may create databases in"),
+        );
         return Ok(None);
     };
     // One fixed name, dropped first: reruns leave no trail of databases behind.

@@ -36,11 +36,10 @@ fn missing() -> Option<String> {
 
 pub(crate) async fn screenshot(hub: &TestHub, caller: &str, callee: &str) {
     if let Some(missing) = missing() {
-        if std::env::var("KEYWAY_REQUIRE_INTEROP").as_deref() == Ok("1") {
-            panic!("activity page: {missing}, and KEYWAY_REQUIRE_INTEROP=1");
-        }
-        eprintln!(
-            "SKIPPED: activity page in Chromium: {missing} (run scripts/install-test-deps.sh)"
+        keyway_kernel::report_skip(
+            "activity page in Chromium",
+            &missing,
+            "run scripts/install-test-deps.sh",
         );
         return;
     }

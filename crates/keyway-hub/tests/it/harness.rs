@@ -49,7 +49,23 @@ pub(crate) fn backends() -> Vec<Backend> {
                 kind,
                 base_url: url,
             }),
-            _ => eprintln!("notice: {var} is not set; skipping the {kind} backend"),
+            _ => {
+                // Once per test binary: every test runs on every backend.
+                static ONCE: std::sync::Once = std::sync::Once::new();
+                static ONCE_MYSQL: std::sync::Once = std::sync::Once::new();
+                let once = if kind == "postgres" {
+                    &ONCE
+                } else {
+                    &ONCE_MYSQL
+                };
+                once.call_once(|| {
+                    keyway_kernel::report_skip(
+                        &format!("hub tests on the {kind} backend"),
+                        &format!("{var} is not set"),
+                        &format!("set {var} to a database URL the tests may create databases in"),
+                    );
+                });
+            }
         }
     }
     list

@@ -89,7 +89,11 @@ impl SmallDisk {
             other => {
                 let why = format!("cannot mount a tmpfs (needs root): {other:?}");
                 assert!(std::env::var_os("KEYWAY_REQUIRE_MOUNT").is_none(), "{why}");
-                eprintln!("skipped: {why}");
+                keyway_kernel::report_skip(
+                    "transfer onto a full disk",
+                    &why,
+                    "run the tests as root (CI does, with KEYWAY_REQUIRE_MOUNT=1)",
+                );
                 None
             }
         }

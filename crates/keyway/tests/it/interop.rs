@@ -2,7 +2,6 @@
 //! Chromium driven by playwright-core. Missing tools skip these tests with a notice, unless
 //! KEYWAY_REQUIRE_INTEROP=1, where they fail.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -25,15 +24,7 @@ pub(crate) fn available(test: &str, missing: Option<String>) -> bool {
     let Some(missing) = missing else {
         return true;
     };
-    if std::env::var("KEYWAY_REQUIRE_INTEROP").as_deref() == Ok("1") {
-        panic!(
-            "{test}: {missing}, and KEYWAY_REQUIRE_INTEROP=1 (run scripts/install-test-deps.sh)"
-        );
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: {test}: {missing} (run scripts/install-test-deps.sh)"
-    );
+    keyway_kernel::report_skip(test, &missing, "run scripts/install-test-deps.sh");
     false
 }
 

@@ -368,11 +368,10 @@ fn keygen_writes_keys_openssl_reads() {
         .is_ok_and(|s| s.success());
     if !found {
         if std::env::var("KEYWAY_SKIP_OPENSSL").as_deref() == Ok("1") {
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED: keygen_writes_keys_openssl_reads: no `{}` (KEYWAY_SKIP_OPENSSL=1)",
-                openssl()
+            keyway_kernel::report_skip(
+                "keygen_writes_keys_openssl_reads",
+                &format!("no `{}` and KEYWAY_SKIP_OPENSSL=1", openssl()),
+                "install openssl or point KEYWAY_OPENSSL at it",
             );
             return;
         }
