@@ -1,6 +1,8 @@
 //! `keyway`: the hub and its admin CLI. Parses, wires configuration into the hub, prints.
 
 mod cli;
+#[cfg(test)]
+mod cli_doc_examples;
 mod cli_link;
 mod commands;
 mod settings;
