@@ -1,4 +1,5 @@
-//! The two cookies of the browser flow.
+//! The two cookies of the hub's browser pages (OAuth sign-in and consent, the hub's own
+//! sign-in page).
 
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;

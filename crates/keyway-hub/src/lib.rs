@@ -18,6 +18,7 @@ mod metrics;
 mod oauth;
 mod pages;
 mod serve;
+mod session;
 mod toki_calls;
 mod toki_peers;
 
