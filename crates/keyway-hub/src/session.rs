@@ -53,6 +53,11 @@ pub(crate) fn session_cookie(state: &AppState, session_token: &str) -> String {
     )
 }
 
+/// The `Set-Cookie` value that removes the login-session cookie.
+pub(crate) fn cleared_session_cookie(state: &AppState) -> String {
+    cookies::clear(cookies::SESSION, state.auth.config().uses_https())
+}
+
 /// The user of the request's live login session, if any.
 pub(crate) async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<SessionUser> {
     let token = cookies::read(headers, cookies::SESSION)?;

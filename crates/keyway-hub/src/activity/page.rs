@@ -1,4 +1,5 @@
-//! `GET /activity`: the live page, for a signed-in hub user. The HTML is server-rendered (the
+//! `GET /activity`: the live page, for a signed-in hub user (others are sent to the hub's
+//! sign-in page, `/login?next=/activity`). The HTML is server-rendered (the
 //! failures table works without JavaScript); `app.js`, served from the hub itself so that the
 //! CSP can stay `script-src 'self'` (no inline script, no CDN), draws the graph and keeps it
 //! current from the server-sent events of `/activity/v1/stream`.
@@ -11,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::map::Failure;
 use super::{STREAM, has_session};
 use crate::AppState;
-use crate::pages::{ErrorPage, html};
+use crate::pages::{html, see_other};
 
 #[derive(Template)]
 #[template(path = "activity.html")]
@@ -28,16 +29,8 @@ const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
 pub(super) async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match has_session(&state, &headers).await {
         Ok(true) => {}
-        Ok(false) => {
-            return html(
-                StatusCode::UNAUTHORIZED,
-                &ErrorPage {
-                    code: "login_required",
-                    description: "the activity map is for signed-in hub users: sign in \
-                                  through any application that uses this hub, then reload",
-                },
-            );
-        }
+        // The hub's sign-in page, and back here.
+        Ok(false) => return see_other(&crate::home::login_url(super::PAGE)),
         Err(err) => return err.into_response(),
     }
     let snapshot = state.activity.snapshot(state.auth.clock().now_ms());

@@ -194,9 +194,11 @@ async fn reported_events_become_edges_metrics_and_a_stream() {
     assert!(text.contains(&format!("\"caller\":\"{orders}\"")));
     drop(stream); // an open stream would hold the hub's graceful shutdown
 
-    // The page: signed-in users only; failures rendered on the server.
+    // The page: signed-in users only (others go to the hub's sign-in page and come back);
+    // failures rendered on the server.
     let page = http().get(hub.url("/activity")).send().await.unwrap();
-    assert_eq!(page.status(), 401);
+    assert_eq!(page.status(), 303);
+    assert_eq!(page.headers()["location"], "/login?next=/activity");
     let cookie = session_cookie(&hub).await;
     let page = http()
         .get(hub.url("/activity"))
