@@ -4,6 +4,8 @@
 //! CSP can stay `script-src 'self'` (no inline script, no CDN), draws the graph and keeps it
 //! current from the server-sent events of `/activity/v1/stream`.
 
+use std::collections::BTreeMap;
+
 use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -21,6 +23,26 @@ struct ActivityPage<'a> {
     script: &'a str,
     window_s: i64,
     failures: &'a [Failure],
+    names: &'a BTreeMap<String, String>,
+}
+
+impl ActivityPage<'_> {
+    /// A client's registered name, or its id.
+    fn name<'b>(&'b self, id: &'b str) -> &'b str {
+        self.names.get(id).map_or(id, String::as_str)
+    }
+
+    /// `2026-01-31 12:00:00.250` (UTC), as the script shows it. Reporters choose `ts_ms`, so
+    /// it is first brought into the years 1970–9999.
+    fn time(&self, ts_ms: &i64) -> String {
+        let ts_ms = (*ts_ms).clamp(0, 253_402_300_799_999);
+        let utc = keyway_kernel::rfc3339::format_unix_secs(ts_ms / 1000);
+        format!(
+            "{}.{:03}",
+            utc.replacen('T', " ", 1).trim_end_matches('Z'),
+            ts_ms % 1000
+        )
+    }
 }
 
 const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
@@ -39,6 +61,7 @@ pub(super) async fn page(State(state): State<AppState>, headers: HeaderMap) -> R
         script: super::SCRIPT,
         window_s: snapshot.window_s,
         failures: &snapshot.failures,
+        names: &snapshot.names,
     };
     let mut response = html(StatusCode::OK, &page);
     response.headers_mut().insert(
