@@ -200,15 +200,7 @@ impl AuthService {
     ) -> Result<(String, AuthorizeOutcome), OAuthError> {
         let record = self.live_request(request_id).await?;
         let now = self.clock.now_secs();
-        let session_token = random_token(self.entropy.as_ref(), 32);
-        self.store
-            .insert_login_session(&LoginSessionRecord {
-                session_hash: sha256_hex(&session_token),
-                user_id: user.user_id.clone(),
-                auth_time: now,
-                expires_at: now + self.config.login_session_ttl,
-            })
-            .await?;
+        let session_token = self.start_session(user).await?;
         let mut record = record;
         if RequestSeal::is_sealed(request_id) {
             // The signed-in user's request becomes a stored one: consent answers it once.
@@ -241,6 +233,23 @@ impl AuthService {
             AuthorizeOutcome::Consent(self.pending_view(&record, &client_name))
         };
         Ok((session_token, outcome))
+    }
+
+    /// Opens a login session for a user who just signed in (through an authorization request
+    /// or the hub's own sign-in page); the returned token goes into the session cookie, only
+    /// its digest is stored.
+    pub async fn start_session(&self, user: &UserRecord) -> Result<String, OAuthError> {
+        let now = self.clock.now_secs();
+        let session_token = random_token(self.entropy.as_ref(), 32);
+        self.store
+            .insert_login_session(&LoginSessionRecord {
+                session_hash: sha256_hex(&session_token),
+                user_id: user.user_id.clone(),
+                auth_time: now,
+                expires_at: now + self.config.login_session_ttl,
+            })
+            .await?;
+        Ok(session_token)
     }
 
     /// The pending request, for the consent page, if it belongs to this logged-in user.

@@ -16,7 +16,8 @@ pub struct CollectionQuery {
     pub count: bool,
 }
 
-/// A bad query option; the message names the option (and, for `$filter`, the position).
+/// A bad query option; the message names the option, the offending token and its 1-based
+/// character position in the option's value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct QueryError(pub String);
@@ -27,8 +28,14 @@ impl From<FilterError> for QueryError {
     }
 }
 
-fn canonical(entity: &Entity, name: &str, option: &str) -> Result<String, QueryError> {
-    let name = name.trim();
+/// The canonical name of property `name`, found at 1-based character `position` of the
+/// option's value.
+fn canonical(
+    entity: &Entity,
+    name: &str,
+    option: &str,
+    position: usize,
+) -> Result<String, QueryError> {
     if name.eq_ignore_ascii_case("id") {
         return Ok("id".into());
     }
@@ -37,10 +44,89 @@ fn canonical(entity: &Entity, name: &str, option: &str) -> Result<String, QueryE
         .map(|p| p.name.clone())
         .ok_or_else(|| {
             QueryError(format!(
-                "{option}: {} has no property {name:?}",
+                "{option}: {} has no property {name:?} at position {position}",
                 entity.name
             ))
         })
+}
+
+/// The comma-separated items of an option's value, blanks around them removed, each with the
+/// 1-based character position where it starts (where it would start, for an empty one).
+fn items(value: &str) -> Vec<(usize, &str)> {
+    let mut items = Vec::new();
+    let mut before = 0;
+    for part in value.split(',') {
+        let leading = part.chars().take_while(|c| c.is_whitespace()).count();
+        items.push((before + leading + 1, part.trim()));
+        before += part.chars().count() + 1;
+    }
+    items
+}
+
+/// The blank-separated words of `text`, which starts at 1-based character `position`, each
+/// with its own position.
+fn words(text: &str, position: usize) -> Vec<(usize, &str)> {
+    let mut words = Vec::new();
+    let mut start: Option<(usize, usize)> = None;
+    for (chars, (byte, c)) in text.char_indices().enumerate() {
+        match (c.is_whitespace(), start) {
+            (true, Some((from_byte, from_char))) => {
+                words.push((position + from_char, &text[from_byte..byte]));
+                start = None;
+            }
+            (false, None) => start = Some((byte, chars)),
+            _ => {}
+        }
+    }
+    if let Some((from_byte, from_char)) = start {
+        words.push((position + from_char, &text[from_byte..]));
+    }
+    words
+}
+
+fn empty_item(option: &str, position: usize) -> QueryError {
+    QueryError(format!(
+        "{option}: empty item at position {position} (items are separated by single commas)"
+    ))
+}
+
+/// `$select`: property names.
+fn select(entity: &Entity, value: &str) -> Result<Vec<String>, QueryError> {
+    items(value)
+        .into_iter()
+        .map(|(position, name)| match name {
+            "" => Err(empty_item("$select", position)),
+            _ => canonical(entity, name, "$select", position),
+        })
+        .collect()
+}
+
+/// `$orderby`: `name [asc|desc]` items.
+fn order_by(entity: &Entity, value: &str) -> Result<Vec<(String, bool)>, QueryError> {
+    let mut order = Vec::new();
+    for (position, item) in items(value) {
+        let words = words(item, position);
+        let Some(&(name_at, name)) = words.first() else {
+            return Err(empty_item("$orderby", position));
+        };
+        let descending = match words.get(1) {
+            None => false,
+            Some((_, w)) if w.eq_ignore_ascii_case("asc") => false,
+            Some((_, w)) if w.eq_ignore_ascii_case("desc") => true,
+            Some((at, w)) => {
+                return Err(QueryError(format!(
+                    "$orderby: expected asc or desc after {name:?}, found {w:?} at position {at}"
+                )));
+            }
+        };
+        if let Some((at, w)) = words.get(2) {
+            return Err(QueryError(format!(
+                "$orderby: unexpected {w:?} at position {at} (items are separated by commas)"
+            )));
+        }
+        order.push((canonical(entity, name, "$orderby", name_at)?, descending));
+    }
+    Ok(order)
 }
 
 impl CollectionQuery {
@@ -68,39 +154,8 @@ impl CollectionQuery {
             seen.push(option.clone());
             match option.as_str() {
                 "$filter" => query.filter = Some(parse_filter(value)?),
-                "$select" => {
-                    let names = value
-                        .split(',')
-                        .map(|n| canonical(entity, n, "$select"))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    query.select = Some(names);
-                }
-                "$orderby" => {
-                    for item in value.split(',') {
-                        let mut words = item.split_whitespace();
-                        let name = words
-                            .next()
-                            .ok_or_else(|| QueryError("$orderby: empty item".into()))?;
-                        let descending = match words.next().map(|w| w.to_ascii_lowercase()) {
-                            None => false,
-                            Some(w) if w == "asc" => false,
-                            Some(w) if w == "desc" => true,
-                            Some(w) => {
-                                return Err(QueryError(format!(
-                                    "$orderby: expected asc or desc, found {w:?}"
-                                )));
-                            }
-                        };
-                        if words.next().is_some() {
-                            return Err(QueryError(format!(
-                                "$orderby: unexpected text in {item:?}"
-                            )));
-                        }
-                        query
-                            .order_by
-                            .push((canonical(entity, name, "$orderby")?, descending));
-                    }
-                }
+                "$select" => query.select = Some(select(entity, value)?),
+                "$orderby" => query.order_by = order_by(entity, value)?,
                 "$top" => {
                     let top: u32 = value.trim().parse().map_err(|_| {
                         QueryError(format!(
@@ -140,5 +195,68 @@ impl CollectionQuery {
             }
         }
         Ok(query)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SchemaSet;
+
+    fn contact() -> Entity {
+        let text = "entities:\n  Contact:\n    properties:\n      firstName: { type: string }\n      status: { type: enum, values: [lead, customer] }\n";
+        SchemaSet::parse(text, true, "t")
+            .unwrap()
+            .entity("contact")
+            .unwrap()
+            .clone()
+    }
+
+    fn error(option: &str, value: &str) -> String {
+        let pairs = [(option.to_string(), value.to_string())];
+        CollectionQuery::parse(&contact(), &pairs, 10, 100)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn select_and_orderby_errors_point_at_their_token() {
+        assert_eq!(
+            error("$select", "firstName, nope"),
+            "$select: Contact has no property \"nope\" at position 12"
+        );
+        assert_eq!(
+            error("$select", "firstName,,status"),
+            "$select: empty item at position 11 (items are separated by single commas)"
+        );
+        assert_eq!(
+            error("$orderby", "status desc,  zoë asc"),
+            "$orderby: Contact has no property \"zoë\" at position 15"
+        );
+        assert_eq!(
+            error("$orderby", "firstName sideways"),
+            "$orderby: expected asc or desc after \"firstName\", found \"sideways\" at position 11"
+        );
+        assert_eq!(
+            error("$orderby", "firstName asc status"),
+            "$orderby: unexpected \"status\" at position 15 (items are separated by commas)"
+        );
+        assert_eq!(
+            error("$orderby", "  "),
+            "$orderby: empty item at position 3 (items are separated by single commas)"
+        );
+        // Characters, not bytes, before the token.
+        assert_eq!(
+            error("$orderby", "firstName\u{a0}desc, é"),
+            "$orderby: Contact has no property \"é\" at position 17"
+        );
+    }
+
+    #[test]
+    fn filter_syntax_errors_keep_their_position() {
+        assert_eq!(
+            error("$filter", "firstName eq"),
+            "$filter: expected a property name or a value, found the end of $filter at position 13"
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! The two cookies of the browser flow.
+//! The two cookies of the hub's browser pages (OAuth sign-in and consent, the hub's own
+//! sign-in page).
 
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
@@ -27,6 +28,11 @@ pub(crate) fn set(name: &str, value: &str, max_age: i64, secure: bool) -> String
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
+/// A `Set-Cookie` value that removes cookie `name` (same attributes, empty, `Max-Age=0`).
+pub(crate) fn clear(name: &str, secure: bool) -> String {
+    set(name, "", 0, secure)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +54,9 @@ mod tests {
         let c = set(SESSION, "v", 60, true);
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Secure"));
         assert!(!set(SESSION, "v", 60, false).contains("Secure"));
+        assert_eq!(
+            clear(SESSION, true),
+            "keyway_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"
+        );
     }
 }

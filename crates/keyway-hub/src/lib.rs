@@ -1,5 +1,5 @@
-//! The keyway hub's HTTP face: OAuth 2.0 endpoints, login and consent pages, discovery,
-//! health and metrics. Handlers are thin: parse, call [`keyway_auth::AuthService`], and map
+//! The keyway hub's HTTP face: OAuth 2.0 endpoints, login and consent pages, the hub's own
+//! pages (home, sign-in, activity map), discovery, health and metrics. Handlers are thin: parse, call [`keyway_auth::AuthService`], and map
 //! its typed errors to responses in [`errors`].
 
 mod activity;
@@ -12,12 +12,14 @@ mod data;
 mod errors;
 mod form;
 mod health;
+mod home;
 mod jwks_fetch;
 mod link;
 mod metrics;
 mod oauth;
 mod pages;
 mod serve;
+mod session;
 mod toki_calls;
 mod toki_peers;
 
@@ -162,6 +164,7 @@ impl Hub {
             .merge(toki_peers::routes())
             .merge(toki_calls::routes())
             .merge(activity::routes())
+            .merge(home::routes())
             .layer(axum::middleware::from_fn(metrics::track))
             .layer(axum::middleware::map_request(body_deadline::with_deadline))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

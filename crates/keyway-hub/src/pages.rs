@@ -30,6 +30,31 @@ pub(crate) struct ConsentPage<'a> {
     pub scopes: &'a [String],
 }
 
+/// The hub's own sign-in page (`/login`), for hub sessions.
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub(crate) struct SignInPage<'a> {
+    pub action: &'a str,
+    pub issuer: &'a str,
+    pub next: &'a str,
+    pub csrf: &'a str,
+    pub username: &'a str,
+    pub signed_in_as: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+/// The landing page (`/`).
+#[derive(Template)]
+#[template(path = "home.html")]
+pub(crate) struct HomePage<'a> {
+    pub issuer: &'a str,
+    pub username: Option<&'a str>,
+    pub login: &'a str,
+    pub logout: &'a str,
+    pub logout_csrf: &'a str,
+    pub data_api: bool,
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 pub(crate) struct ErrorPage<'a> {
@@ -62,6 +87,17 @@ pub(crate) fn html(status: StatusCode, page: &impl Template) -> Response {
     ] {
         headers.insert(name, HeaderValue::from_static(value));
     }
+    response
+}
+
+/// A `303 See Other` to a path of the hub (checked by the caller), never cached; `/` if the
+/// path cannot be a header value.
+pub(crate) fn see_other(to: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let location = HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/"));
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, location);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

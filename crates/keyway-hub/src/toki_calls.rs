@@ -147,6 +147,9 @@ impl PeerSource for StorePeers {
     }
 }
 
+/// The hub's name on the activity map (its service id is its issuer URL).
+const HUB_NAME: &str = "keyway hub";
+
 /// The hub verifies calls itself: its events go straight into its map, in batches, off the
 /// call path (the sink's `try_send` never waits).
 fn feed_activity_map(map: Arc<ActivityMap>, auth: Arc<AuthService>) -> ActivitySink {
@@ -161,6 +164,8 @@ fn feed_activity_map(map: Arc<ActivityMap>, auth: Arc<AuthService>) -> ActivityS
             if let Err(err) = activity::identify(&auth, &map, &mut converted).await {
                 tracing::warn!(error = %err.description, "naming the hub's callers failed");
             }
+            // The hub is no registered client: the map names it all the same.
+            map.remember_names([(auth.config().issuer.clone(), HUB_NAME.to_string())]);
             for event in &converted {
                 activity::record_metrics(event);
             }

@@ -76,21 +76,74 @@ pub enum Operand {
     Literal(Literal),
 }
 
+/// A node of the tree and where its text starts in the `$filter`: a 1-based character
+/// position, so that an error found while checking the tree against the schema can point at
+/// the token it is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located<T> {
+    pub item: T,
+    pub position: usize,
+}
+
+impl<T> Located<T> {
+    pub fn new(item: T, position: usize) -> Located<T> {
+        Located { item, position }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     Or(Box<Expr>, Box<Expr>),
     And(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
-    Compare(Operand, CompareOp, Operand),
-    Call(StringFunction, Operand, Operand),
+    Compare(Located<Operand>, Located<CompareOp>, Located<Operand>),
+    Call(Located<StringFunction>, Located<Operand>, Located<Operand>),
 }
 
-/// Why a `$filter` was refused; `position` is the 1-based character column in the option.
+impl Expr {
+    /// The same tree with every position set to 0: two filters that mean the same compare
+    /// equal, wherever their text stood (a printed tree parses back to this).
+    pub fn without_positions(&self) -> Expr {
+        fn unplaced<T: Clone>(node: &Located<T>) -> Located<T> {
+            Located::new(node.item.clone(), 0)
+        }
+        let strip = |expr: &Expr| Box::new(expr.without_positions());
+        match self {
+            Expr::Or(a, b) => Expr::Or(strip(a), strip(b)),
+            Expr::And(a, b) => Expr::And(strip(a), strip(b)),
+            Expr::Not(e) => Expr::Not(strip(e)),
+            Expr::Compare(a, o, b) => Expr::Compare(unplaced(a), unplaced(o), unplaced(b)),
+            Expr::Call(f, a, b) => Expr::Call(unplaced(f), unplaced(a), unplaced(b)),
+        }
+    }
+}
+
+/// Why a `$filter` was refused: what is wrong, the 1-based character position of the token
+/// it is about (characters, not bytes, of the URL-decoded option), and perhaps a hint.
+///
+/// Displayed as `$filter: Contact has no property "lead" at position 11 (a text value needs
+/// quotes: 'lead')`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("$filter at position {position}: {message}")]
+#[error("$filter: {message} at position {position}{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
 pub struct FilterError {
     pub position: usize,
     pub message: String,
+    pub hint: Option<String>,
+}
+
+impl FilterError {
+    pub(crate) fn at(position: usize, message: impl Into<String>) -> FilterError {
+        FilterError {
+            position,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> FilterError {
+        self.hint = Some(hint.into());
+        self
+    }
 }
 
 impl fmt::Display for Literal {
@@ -106,6 +159,18 @@ impl fmt::Display for Literal {
             Literal::String(s) => write!(f, "'{}'", s.replace('\'', "''")),
             Literal::Date(s) | Literal::DateTime(s) | Literal::Guid(s) => f.write_str(s),
         }
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Located<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.item.fmt(f)
+    }
+}
+
+impl fmt::Display for StringFunction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -125,8 +190,8 @@ impl fmt::Display for Expr {
             Expr::Or(a, b) => write!(f, "({a} or {b})"),
             Expr::And(a, b) => write!(f, "({a} and {b})"),
             Expr::Not(e) => write!(f, "not {e}"),
-            Expr::Compare(a, op, b) => write!(f, "{a} {} {b}", op.as_str()),
-            Expr::Call(func, a, b) => write!(f, "{}({a},{b})", func.as_str()),
+            Expr::Compare(a, op, b) => write!(f, "{a} {} {b}", op.item.as_str()),
+            Expr::Call(func, a, b) => write!(f, "{func}({a},{b})"),
         }
     }
 }

@@ -9,10 +9,10 @@
 //! operand = property | literal
 //! ```
 
-use super::{CompareOp, Expr, FilterError, Literal, Operand, StringFunction};
+use super::{CompareOp, Expr, FilterError, Literal, Located, Operand, StringFunction};
 
 #[derive(Debug, Clone, PartialEq)]
-enum Token {
+pub(super) enum Token {
     Word(String),
     Literal(Literal),
     Open,
@@ -20,22 +20,53 @@ enum Token {
     Comma,
 }
 
+impl Token {
+    /// The token as an error message names it.
+    fn describe(&self) -> String {
+        match self {
+            Token::Word(word) => format!("{word:?}"),
+            Token::Literal(literal) => format!("{literal}"),
+            Token::Open => "\"(\"".into(),
+            Token::Close => "\")\"".into(),
+            Token::Comma => "\",\"".into(),
+        }
+    }
+}
+
 /// Longest `$filter` accepted (characters).
 const MAX_LEN: usize = 4096;
 /// Deepest nesting accepted (stops stack exhaustion by crafted input).
 const MAX_DEPTH: usize = 64;
+/// Characters of a string literal quoted in an error message.
+const PREVIEW_CHARS: usize = 24;
 
 fn fail<T>(position: usize, message: impl Into<String>) -> Result<T, FilterError> {
-    Err(FilterError {
-        position,
-        message: message.into(),
-    })
+    Err(FilterError::at(position, message))
+}
+
+/// What people write for a comparison or a string in other languages, and the OData form.
+fn character_hint(c: char) -> Option<&'static str> {
+    match c {
+        '=' | '<' | '>' | '!' => Some("comparisons are written eq ne gt ge lt le"),
+        '&' | '|' => Some("conditions are joined with and, or, not"),
+        '"' => Some("a text value is written in single quotes: 'text'"),
+        _ => None,
+    }
+}
+
+/// The start of a string literal, for the message that says it is not closed.
+fn preview(text: &str) -> String {
+    let mut shown: String = text.chars().take(PREVIEW_CHARS).collect();
+    if text.chars().count() > PREVIEW_CHARS {
+        shown.push('…');
+    }
+    format!("'{shown}")
 }
 
 fn lex(input: &str) -> Result<Vec<(usize, Token)>, FilterError> {
     let chars: Vec<char> = input.chars().collect();
     if chars.len() > MAX_LEN {
-        return fail(MAX_LEN, format!("longer than {MAX_LEN} characters"));
+        return fail(MAX_LEN + 1, format!("longer than {MAX_LEN} characters"));
     }
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -61,7 +92,13 @@ fn lex(input: &str) -> Result<Vec<(usize, Token)>, FilterError> {
                 i += 1;
                 loop {
                     match chars.get(i) {
-                        None => return fail(at, "string literal is not closed"),
+                        None => {
+                            return Err(FilterError::at(
+                                at,
+                                format!("string literal {} is not closed", preview(&text)),
+                            )
+                            .with_hint("a quote inside a text value is written twice: ''"));
+                        }
                         Some('\'') if chars.get(i + 1) == Some(&'\'') => {
                             text.push('\'');
                             i += 2;
@@ -89,7 +126,13 @@ fn lex(input: &str) -> Result<Vec<(usize, Token)>, FilterError> {
                 let word: String = chars[start..i].iter().collect();
                 tokens.push((at, classify(&word, at)?));
             }
-            _ => return fail(at, format!("unexpected character {c:?}")),
+            _ => {
+                let error = FilterError::at(at, format!("unexpected character {c:?}"));
+                return Err(match character_hint(c) {
+                    Some(hint) => error.with_hint(hint),
+                    None => error,
+                });
+            }
         }
     }
     Ok(tokens)
@@ -115,7 +158,7 @@ fn is_datetime(word: &str) -> bool {
     crate::datetime::parse_date_time(word).is_ok()
 }
 
-fn classify(word: &str, at: usize) -> Result<Token, FilterError> {
+pub(super) fn classify(word: &str, at: usize) -> Result<Token, FilterError> {
     Ok(match word {
         "null" => Token::Literal(Literal::Null),
         "true" => Token::Literal(Literal::Bool(true)),
@@ -145,7 +188,7 @@ fn classify(word: &str, at: usize) -> Result<Token, FilterError> {
         {
             Token::Word(word.to_string())
         }
-        _ => return fail(at, format!("{word:?} is not a property name or literal")),
+        _ => return fail(at, format!("{word:?} is not a property name or a value")),
     })
 }
 
@@ -156,6 +199,8 @@ struct Parser {
     depth: usize,
 }
 
+const COMPARISON: &str = "a comparison operator (eq ne gt ge lt le)";
+
 impl Parser {
     fn peek(&self) -> Option<&Token> {
         self.tokens.get(self.next).map(|(_, t)| t)
@@ -163,6 +208,17 @@ impl Parser {
 
     fn position(&self) -> usize {
         self.tokens.get(self.next).map_or(self.end, |(p, _)| *p)
+    }
+
+    /// `expected …, found …` at the next token (or at the end).
+    fn unexpected<T>(&self, expected: &str) -> Result<T, FilterError> {
+        let found = self
+            .peek()
+            .map_or_else(|| "the end of $filter".to_string(), Token::describe);
+        fail(
+            self.position(),
+            format!("expected {expected}, found {found}"),
+        )
     }
 
     fn peek_word(&self, word: &str) -> bool {
@@ -174,15 +230,23 @@ impl Parser {
             self.next += 1;
             Ok(())
         } else {
-            fail(self.position(), format!("expected {what}"))
+            self.unexpected(what)
         }
     }
 
-    fn expr(&mut self) -> Result<Expr, FilterError> {
+    fn deeper(&mut self) -> Result<(), FilterError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return fail(self.position(), "nested too deeply");
+            return fail(
+                self.position(),
+                format!("nested too deeply (at most {MAX_DEPTH} levels)"),
+            );
         }
+        Ok(())
+    }
+
+    fn expr(&mut self) -> Result<Expr, FilterError> {
+        self.deeper()?;
         let mut left = self.and()?;
         while self.peek_word("or") {
             self.next += 1;
@@ -204,10 +268,7 @@ impl Parser {
     fn unary(&mut self) -> Result<Expr, FilterError> {
         if self.peek_word("not") {
             self.next += 1;
-            self.depth += 1;
-            if self.depth > MAX_DEPTH {
-                return fail(self.position(), "nested too deeply");
-            }
+            self.deeper()?;
             let inner = self.unary()?;
             self.depth -= 1;
             return Ok(Expr::Not(Box::new(inner)));
@@ -219,9 +280,10 @@ impl Parser {
         if self.peek() == Some(&Token::Open) {
             self.next += 1;
             let inner = self.expr()?;
-            self.expect(Token::Close, "')'")?;
+            self.expect(Token::Close, "\")\"")?;
             return Ok(inner);
         }
+        let at = self.position();
         let function = match self.peek() {
             Some(Token::Word(w)) if w == "contains" => Some(StringFunction::Contains),
             Some(Token::Word(w)) if w == "startswith" => Some(StringFunction::StartsWith),
@@ -233,13 +295,13 @@ impl Parser {
         {
             self.next += 2;
             let a = self.operand()?;
-            self.expect(Token::Comma, "','")?;
+            self.expect(Token::Comma, "\",\"")?;
             let b = self.operand()?;
-            self.expect(Token::Close, "')'")?;
-            return Ok(Expr::Call(function, a, b));
+            self.expect(Token::Close, "\")\"")?;
+            return Ok(Expr::Call(Located::new(function, at), a, b));
         }
         let left = self.operand()?;
-        let at = self.position();
+        let op_at = self.position();
         let op = match self.peek() {
             Some(Token::Word(w)) => match w.as_str() {
                 "eq" => CompareOp::Eq,
@@ -248,28 +310,21 @@ impl Parser {
                 "ge" => CompareOp::Ge,
                 "lt" => CompareOp::Lt,
                 "le" => CompareOp::Le,
-                other => {
-                    return fail(
-                        at,
-                        format!(
-                            "expected a comparison operator (eq ne gt ge lt le), found {other:?}"
-                        ),
-                    );
-                }
+                _ => return self.unexpected(&format!("{COMPARISON} after {left}")),
             },
-            _ => return fail(at, "expected a comparison operator (eq ne gt ge lt le)"),
+            _ => return self.unexpected(&format!("{COMPARISON} after {left}")),
         };
         self.next += 1;
         let right = self.operand()?;
-        Ok(Expr::Compare(left, op, right))
+        Ok(Expr::Compare(left, Located::new(op, op_at), right))
     }
 
-    fn operand(&mut self) -> Result<Operand, FilterError> {
+    fn operand(&mut self) -> Result<Located<Operand>, FilterError> {
         let at = self.position();
         match self.tokens.get(self.next).map(|(_, t)| t.clone()) {
             Some(Token::Literal(literal)) => {
                 self.next += 1;
-                Ok(Operand::Literal(literal))
+                Ok(Located::new(Operand::Literal(literal), at))
             }
             Some(Token::Word(word))
                 if !matches!(
@@ -278,10 +333,9 @@ impl Parser {
                 ) =>
             {
                 self.next += 1;
-                Ok(Operand::Property(word))
+                Ok(Located::new(Operand::Property(word), at))
             }
-            Some(_) => fail(at, "expected a property name or a literal"),
-            None => fail(at, "unexpected end of $filter"),
+            _ => self.unexpected("a property name or a value"),
         }
     }
 }
@@ -291,7 +345,7 @@ pub fn parse_filter(input: &str) -> Result<Expr, FilterError> {
     let tokens = lex(input)?;
     let end = input.chars().count() + 1;
     if tokens.is_empty() {
-        return fail(1, "empty $filter");
+        return fail(1, "the expression is empty");
     }
     let mut parser = Parser {
         tokens,
@@ -300,11 +354,15 @@ pub fn parse_filter(input: &str) -> Result<Expr, FilterError> {
         depth: 0,
     };
     let expr = parser.expr()?;
-    if parser.next < parser.tokens.len() {
-        return fail(
+    if let Some(extra) = parser.peek() {
+        return Err(FilterError::at(
             parser.position(),
-            "unexpected text after the end of the expression",
-        );
+            format!(
+                "unexpected {} after the end of the expression",
+                extra.describe()
+            ),
+        )
+        .with_hint("conditions are joined with and, or"));
     }
     Ok(expr)
 }
@@ -313,31 +371,40 @@ pub fn parse_filter(input: &str) -> Result<Expr, FilterError> {
 mod tests {
     use super::*;
 
-    fn prop(p: &str) -> Operand {
-        Operand::Property(p.into())
+    fn at<T>(item: T, position: usize) -> Located<T> {
+        Located::new(item, position)
+    }
+
+    fn prop(p: &str, position: usize) -> Located<Operand> {
+        at(Operand::Property(p.into()), position)
+    }
+
+    fn lit(l: Literal, position: usize) -> Located<Operand> {
+        at(Operand::Literal(l), position)
     }
 
     #[test]
     fn precedence_and_literals() {
+        // 1-based positions:  a=1 eq=3 1=6 or=8 b=11 eq=13 'x''y'=16 and=23 not=27 c=31 gt=33 2.5=36
         let expr = parse_filter("a eq 1 or b eq 'x''y' and not c gt 2.5").unwrap();
         assert_eq!(
             expr,
             Expr::Or(
                 Box::new(Expr::Compare(
-                    prop("a"),
-                    CompareOp::Eq,
-                    Operand::Literal(Literal::Int(1))
+                    prop("a", 1),
+                    at(CompareOp::Eq, 3),
+                    lit(Literal::Int(1), 6)
                 )),
                 Box::new(Expr::And(
                     Box::new(Expr::Compare(
-                        prop("b"),
-                        CompareOp::Eq,
-                        Operand::Literal(Literal::String("x'y".into()))
+                        prop("b", 11),
+                        at(CompareOp::Eq, 13),
+                        lit(Literal::String("x'y".into()), 16)
                     )),
                     Box::new(Expr::Not(Box::new(Expr::Compare(
-                        prop("c"),
-                        CompareOp::Gt,
-                        Operand::Literal(Literal::Decimal(2.5))
+                        prop("c", 31),
+                        at(CompareOp::Gt, 33),
+                        lit(Literal::Decimal(2.5), 36)
                     )))),
                 )),
             )
@@ -347,11 +414,26 @@ mod tests {
         assert_eq!(
             parse_filter("contains(name,'Ann')").unwrap(),
             Expr::Call(
-                StringFunction::Contains,
-                prop("name"),
-                Operand::Literal(Literal::String("Ann".into()))
+                at(StringFunction::Contains, 1),
+                prop("name", 10),
+                lit(Literal::String("Ann".into()), 15)
             )
         );
+    }
+
+    #[test]
+    fn positions_count_characters_not_bytes() {
+        // 'ÅÅÅ' is 3 characters but 6 bytes: the property after it is at character 19.
+        let expr = parse_filter("name eq 'ÅÅÅ' and x eq 1").unwrap();
+        let Expr::And(_, right) = expr else {
+            panic!("{expr:?}")
+        };
+        let Expr::Compare(x, _, _) = *right else {
+            panic!("{right:?}")
+        };
+        assert_eq!(x.position, 19);
+        let error = parse_filter("name eq 'é' oops").unwrap_err();
+        assert_eq!(error.position, 13);
     }
 
     #[test]
@@ -369,5 +451,51 @@ mod tests {
             err(&"(".repeat(100)).message.contains("deeply") || err(&"(".repeat(100)).position > 0
         );
         assert!(err(&"not ".repeat(200)).message.contains("deeply"));
+    }
+
+    #[test]
+    fn errors_name_the_offending_token() {
+        let text = |s: &str| parse_filter(s).unwrap_err().to_string();
+        assert_eq!(
+            text("name eq"),
+            "$filter: expected a property name or a value, found the end of $filter at position 8"
+        );
+        assert_eq!(
+            text("name xx 1"),
+            "$filter: expected a comparison operator (eq ne gt ge lt le) after name, found \"xx\" at position 6"
+        );
+        assert_eq!(
+            text("name = 'Ann'"),
+            "$filter: unexpected character '=' at position 6 (comparisons are written eq ne gt ge lt le)"
+        );
+        assert_eq!(
+            text("name eq \"Ann\""),
+            "$filter: unexpected character '\"' at position 9 (a text value is written in single quotes: 'text')"
+        );
+        assert_eq!(
+            text("name eq 'Ann"),
+            "$filter: string literal 'Ann is not closed at position 9 (a quote inside a text value is written twice: '')"
+        );
+        assert_eq!(
+            text("a eq 1 b"),
+            "$filter: unexpected \"b\" after the end of the expression at position 8 (conditions are joined with and, or)"
+        );
+        assert_eq!(
+            text("(a eq 1"),
+            "$filter: expected \")\", found the end of $filter at position 8"
+        );
+        assert_eq!(
+            text("a eq 1 and or b eq 2"),
+            "$filter: expected a property name or a value, found \"or\" at position 12"
+        );
+        assert_eq!(
+            text("contains(name 'x')"),
+            "$filter: expected \",\", found 'x' at position 15"
+        );
+        assert_eq!(
+            text("a eq 12abc"),
+            "$filter: \"12abc\" is not a valid number, date, date-time or GUID at position 6"
+        );
+        assert_eq!(text(""), "$filter: the expression is empty at position 1");
     }
 }

@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 
-use super::{CompareOp, Expr, Literal, Operand, StringFunction, parse_filter};
+use super::{CompareOp, Expr, Literal, Located, Operand, StringFunction, parse_filter};
 
 const KEYWORDS: [&str; 12] = [
     "and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "null", "true", "false",
@@ -58,8 +58,16 @@ fn function() -> impl Strategy<Value = StringFunction> {
 
 fn expr() -> impl Strategy<Value = Expr> {
     let leaf = prop_oneof![
-        (operand(), op(), operand()).prop_map(|(a, o, b)| Expr::Compare(a, o, b)),
-        (function(), operand(), operand()).prop_map(|(f, a, b)| Expr::Call(f, a, b)),
+        (operand(), op(), operand()).prop_map(|(a, o, b)| Expr::Compare(
+            unplaced(a),
+            unplaced(o),
+            unplaced(b)
+        )),
+        (function(), operand(), operand()).prop_map(|(f, a, b)| Expr::Call(
+            unplaced(f),
+            unplaced(a),
+            unplaced(b)
+        )),
     ];
     leaf.prop_recursive(5, 32, 2, |inner| {
         prop_oneof![
@@ -70,16 +78,75 @@ fn expr() -> impl Strategy<Value = Expr> {
     })
 }
 
+fn entity() -> crate::Entity {
+    let text = "entities:\n  Contact:\n    properties:\n      name: { type: string }\n      age: { type: integer }\n      vip: { type: boolean }\n      born: { type: date }\n";
+    crate::SchemaSet::parse(text, true, "t")
+        .unwrap()
+        .entity("contact")
+        .unwrap()
+        .clone()
+}
+
+/// A generated node: its position is only known once printed, so trees compare without them.
+fn unplaced<T>(item: T) -> Located<T> {
+    Located::new(item, 0)
+}
+
+/// Every operand of the tree as printed, with its 1-based character position.
+fn operands(expr: &Expr, out: &mut Vec<(usize, String)>) {
+    match expr {
+        Expr::Or(a, b) | Expr::And(a, b) => {
+            operands(a, out);
+            operands(b, out);
+        }
+        Expr::Not(e) => operands(e, out),
+        Expr::Compare(a, _, b) | Expr::Call(_, a, b) => {
+            out.extend([(a.position, a.to_string()), (b.position, b.to_string())]);
+        }
+    }
+}
+
 proptest! {
     #[test]
     fn printed_filters_parse_back(tree in expr()) {
         let text = tree.to_string();
-        let parsed = parse_filter(&text);
+        let parsed = parse_filter(&text).map(|e| e.without_positions());
         prop_assert_eq!(parsed, Ok(tree), "{}", text);
+    }
+
+    #[test]
+    fn operand_positions_point_at_their_text(tree in expr()) {
+        let text = tree.to_string();
+        let parsed = parse_filter(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut found = Vec::new();
+        operands(&parsed, &mut found);
+        let chars: Vec<char> = text.chars().collect();
+        for (position, operand) in found {
+            prop_assert!(position >= 1 && position <= chars.len(), "{} at {}", text, position);
+            let rest: String = chars[position - 1..].iter().collect();
+            prop_assert!(rest.starts_with(&operand), "{} at {}: {}", text, position, operand);
+        }
     }
 
     #[test]
     fn arbitrary_input_never_panics(text in "\\PC{0,64}") {
         let _ = parse_filter(&text);
+    }
+
+    /// Every error, of the grammar or of the types, points into the text (or one past its
+    /// end), counted in characters.
+    #[test]
+    fn error_positions_point_into_the_text(
+        text in "[ a-z0-9'()=.,:-]{0,24}|(name|age|vip|born|nope|lead|eq|gt|and|not|null|true|'x'|3|2020-01-01| |\\(|\\)){1,9}"
+    ) {
+        let length = text.chars().count();
+        match parse_filter(&text) {
+            Err(err) => prop_assert!(err.position >= 1 && err.position <= length + 1, "{:?} for {:?}", err, text),
+            Ok(expr) => {
+                if let Err(err) = super::compile_filter(&expr, &entity(), super::Dialect::Sqlite) {
+                    prop_assert!(err.position >= 1 && err.position <= length, "{:?} for {:?}", err, text);
+                }
+            }
+        }
     }
 }

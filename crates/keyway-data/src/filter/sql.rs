@@ -5,7 +5,7 @@
 //! `YYYY-MM-DDTHH:MM:SS.mmmZ`) are text, so their order is their text order; integer is BIGINT,
 //! number DOUBLE, boolean BIGINT 0/1. `id` is the implicit uuid key.
 
-use super::{CompareOp, Expr, FilterError, Literal, Operand, StringFunction};
+use super::{CompareOp, Expr, FilterError, Literal, Located, Operand, StringFunction};
 use crate::{Entity, PropertyType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,11 +30,8 @@ pub struct SqlFragment {
     pub values: Vec<SqlValue>,
 }
 
-fn type_error<T>(message: String) -> Result<T, FilterError> {
-    Err(FilterError {
-        position: 0,
-        message,
-    })
+fn type_error<T>(position: usize, message: String) -> Result<T, FilterError> {
+    Err(FilterError::at(position, message))
 }
 
 /// Quotes a (validated) identifier for `dialect`.
@@ -45,30 +42,100 @@ pub(crate) fn quote(dialect: Dialect, name: &str) -> String {
     }
 }
 
-/// Resolves a property name (case-insensitively) to its canonical name and type.
-fn resolve(entity: &Entity, name: &str) -> Result<(String, PropertyType), FilterError> {
+/// Resolves a property name (case-insensitively) to its canonical name and type. `other` is
+/// the type of the property it is compared with, if any: an unknown name there is most likely
+/// a value written without its quotes, and the error says so.
+fn resolve(
+    entity: &Entity,
+    name: &str,
+    position: usize,
+    other: Option<PropertyType>,
+) -> Result<(String, PropertyType), FilterError> {
     if name.eq_ignore_ascii_case("id") {
         return Ok(("id".into(), PropertyType::Uuid));
     }
-    match entity.property(name) {
-        Some(p) => Ok((p.name.clone(), p.kind)),
-        None => type_error(format!("{} has no property {name:?}", entity.name)),
+    if let Some(p) = entity.property(name) {
+        return Ok((p.name.clone(), p.kind));
+    }
+    let error = FilterError::at(
+        position,
+        format!("{} has no property {name:?}", entity.name),
+    );
+    let lowercase = name.to_ascii_lowercase();
+    Err(match other {
+        _ if matches!(lowercase.as_str(), "null" | "true" | "false") => {
+            error.with_hint(format!("{lowercase} is written in lowercase"))
+        }
+        Some(PropertyType::String | PropertyType::Enum) => {
+            error.with_hint(format!("a text value needs quotes: '{name}'"))
+        }
+        _ => error,
+    })
+}
+
+/// `a` or `an` before a type's name.
+fn article(kind: PropertyType) -> &'static str {
+    match kind {
+        PropertyType::Integer | PropertyType::Enum => "an",
+        _ => "a",
     }
 }
 
-/// Checks and converts a literal for a property of type `kind`.
+/// What a literal of the wrong type was probably meant to be.
+fn literal_hint(kind: PropertyType, literal: &Literal) -> Option<String> {
+    match (kind, literal) {
+        (PropertyType::String | PropertyType::Enum, Literal::String(_) | Literal::Null) => None,
+        (PropertyType::String | PropertyType::Enum, other) => {
+            Some(format!("a text value needs quotes: '{other}'"))
+        }
+        (_, Literal::String(text)) => {
+            let unquoted = match super::parser::classify(text, 0) {
+                Ok(super::parser::Token::Literal(literal)) => literal,
+                _ => return None,
+            };
+            let fits = matches!(
+                (kind, &unquoted),
+                (PropertyType::Integer, Literal::Int(_))
+                    | (PropertyType::Number, Literal::Int(_) | Literal::Decimal(_))
+                    | (PropertyType::Boolean, Literal::Bool(_))
+                    | (PropertyType::Date, Literal::Date(_))
+                    | (PropertyType::DateTime, Literal::DateTime(_))
+                    | (PropertyType::Uuid, Literal::Guid(_))
+            );
+            fits.then(|| {
+                format!(
+                    "{} values are written without quotes: {text}",
+                    kind.as_str()
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Checks and converts a literal (at `position`) for a property of type `kind`.
 fn bind_value(
     entity: &Entity,
     property: &str,
     kind: PropertyType,
-    literal: &Literal,
+    literal: &Located<Literal>,
 ) -> Result<SqlValue, FilterError> {
+    let position = literal.position;
+    let literal = &literal.item;
     let mismatch = || {
-        type_error(format!(
-            "{property} is {}; {literal} is not a {} literal",
-            kind.as_str(),
-            kind.as_str()
-        ))
+        let error = FilterError::at(
+            position,
+            format!(
+                "{property} is {}; {literal} is not {} {} value",
+                kind.as_str(),
+                article(kind),
+                kind.as_str()
+            ),
+        );
+        Err(match literal_hint(kind, literal) {
+            Some(hint) => error.with_hint(hint),
+            None => error,
+        })
     };
     Ok(match (kind, literal) {
         (PropertyType::String, Literal::String(s)) => SqlValue::Text(s.clone()),
@@ -78,10 +145,13 @@ fn bind_value(
                 .map(|p| p.values.clone())
                 .unwrap_or_default();
             if !allowed.contains(s) {
-                return type_error(format!(
-                    "{s:?} is not one of {property}'s values ({})",
-                    allowed.join(", ")
-                ));
+                return type_error(
+                    position,
+                    format!(
+                        "{s:?} is not one of {property}'s values ({})",
+                        allowed.join(", ")
+                    ),
+                );
             }
             SqlValue::Text(s.clone())
         }
@@ -92,7 +162,7 @@ fn bind_value(
         (PropertyType::Date, Literal::Date(d)) => SqlValue::Text(d.clone()),
         (PropertyType::DateTime, Literal::DateTime(t)) => match normalize_datetime(t) {
             Some(utc) => SqlValue::Text(utc),
-            None => return type_error(format!("{t} is not a valid date-time")),
+            None => return type_error(position, format!("{t} is not a valid date-time")),
         },
         (PropertyType::Uuid, Literal::Guid(g)) => SqlValue::Text(g.clone()),
         _ => return mismatch(),
@@ -155,28 +225,41 @@ fn emit(
             emit(inner, entity, dialect, out)?;
             out.sql.push_str(", FALSE))");
         }
-        Expr::Compare(left, op, right) => compare(left, *op, right, entity, dialect, out)?,
+        Expr::Compare(left, op, right) => compare(left, op, right, entity, dialect, out)?,
         Expr::Call(function, subject, needle) => {
-            let Operand::Property(name) = subject else {
-                return type_error(format!(
-                    "{}() needs a property as its first argument",
-                    function.as_str()
-                ));
+            let name = function.item.as_str();
+            let Operand::Property(property) = &subject.item else {
+                return type_error(
+                    subject.position,
+                    format!("{name}() needs a property as its first argument, found {subject}"),
+                );
             };
-            let (column, kind) = resolve(entity, name)?;
+            let (column, kind) = resolve(entity, property, subject.position, None)?;
             if kind != PropertyType::String {
-                return type_error(format!(
-                    "{}() applies to string properties; {column} is {}",
-                    function.as_str(),
-                    kind.as_str()
-                ));
+                return type_error(
+                    subject.position,
+                    format!(
+                        "{name}() applies to string properties; {column} is {}",
+                        kind.as_str()
+                    ),
+                );
             }
-            let Operand::Literal(Literal::String(text)) = needle else {
-                return type_error(format!(
-                    "{}() needs a string literal as its second argument",
-                    function.as_str()
-                ));
+            let text = match &needle.item {
+                Operand::Literal(Literal::String(text)) => text,
+                other => {
+                    let error = FilterError::at(
+                        needle.position,
+                        format!(
+                            "{name}() needs a text value as its second argument, found {other}"
+                        ),
+                    );
+                    return Err(match other {
+                        Operand::Literal(Literal::Null) => error,
+                        _ => error.with_hint(format!("a text value needs quotes: '{other}'")),
+                    });
+                }
             };
+            let function = function.item;
             let col = quote(dialect, &column);
             let value = || SqlValue::Text(text.clone());
             let (sql, binds) = match (function, dialect) {
@@ -215,41 +298,58 @@ fn emit(
 }
 
 fn compare(
-    left: &Operand,
-    op: CompareOp,
-    right: &Operand,
+    left: &Located<Operand>,
+    op: &Located<CompareOp>,
+    right: &Located<Operand>,
     entity: &Entity,
     dialect: Dialect,
     out: &mut SqlFragment,
 ) -> Result<(), FilterError> {
-    let (name, op, literal) = match (left, right) {
+    let op_at = op.position;
+    let (property, op, literal) = match (&left.item, &right.item) {
         (Operand::Property(a), Operand::Property(b)) => {
-            let (ca, ka) = resolve(entity, a)?;
-            let (cb, kb) = resolve(entity, b)?;
+            // An unknown name beside a known text property reads as an unquoted value.
+            let known = |name: &str| entity.property(name).map(|p| p.kind);
+            let (ca, ka) = resolve(entity, a, left.position, known(b))?;
+            let (cb, kb) = resolve(entity, b, right.position, Some(ka))?;
             if ka != kb {
-                return type_error(format!(
-                    "cannot compare {ca} ({}) with {cb} ({})",
-                    ka.as_str(),
-                    kb.as_str()
-                ));
+                return type_error(
+                    right.position,
+                    format!(
+                        "cannot compare {ca} ({}) with {cb} ({})",
+                        ka.as_str(),
+                        kb.as_str()
+                    ),
+                );
             }
             out.sql.push_str(&format!(
                 "({} {} {})",
                 quote(dialect, &ca),
-                sql_op(op),
+                sql_op(op.item),
                 quote(dialect, &cb)
             ));
             return Ok(());
         }
-        (Operand::Property(p), Operand::Literal(l)) => (p, op, l),
-        (Operand::Literal(l), Operand::Property(p)) => (p, flip(op), l),
+        (Operand::Property(p), Operand::Literal(l)) => (
+            Located::new(p, left.position),
+            op.item,
+            Located::new(l.clone(), right.position),
+        ),
+        (Operand::Literal(l), Operand::Property(p)) => (
+            Located::new(p, right.position),
+            flip(op.item),
+            Located::new(l.clone(), left.position),
+        ),
         (Operand::Literal(_), Operand::Literal(_)) => {
-            return type_error("a comparison needs at least one property".into());
+            return type_error(
+                left.position,
+                format!("a comparison needs at least one property, found {left} and {right}"),
+            );
         }
     };
-    let (column, kind) = resolve(entity, name)?;
+    let (column, kind) = resolve(entity, property.item, property.position, None)?;
     let col = quote(dialect, &column);
-    if *literal == Literal::Null {
+    if literal.item == Literal::Null {
         return match op {
             CompareOp::Eq => {
                 out.sql.push_str(&format!("({col} IS NULL)"));
@@ -259,20 +359,21 @@ fn compare(
                 out.sql.push_str(&format!("({col} IS NOT NULL)"));
                 Ok(())
             }
-            _ => type_error(format!(
-                "null can only be compared with eq or ne ({column})"
-            )),
+            _ => type_error(
+                op_at,
+                format!("null can only be compared with eq or ne ({column})"),
+            ),
         };
     }
     if matches!(kind, PropertyType::Boolean | PropertyType::Uuid)
         && !matches!(op, CompareOp::Eq | CompareOp::Ne)
     {
-        return type_error(format!(
-            "{column} is {}: only eq and ne apply",
-            kind.as_str()
-        ));
+        return type_error(
+            op_at,
+            format!("{column} is {}: only eq and ne apply", kind.as_str()),
+        );
     }
-    let value = bind_value(entity, &column, kind, literal)?;
+    let value = bind_value(entity, &column, kind, &literal)?;
     if op == CompareOp::Ne {
         // OData: a null property is "not equal" to any value; SQL's <> would drop it.
         out.sql.push_str(&format!("({col} <> ? OR {col} IS NULL)"));
@@ -365,6 +466,79 @@ mod tests {
         assert!(msg("contains(age,'1')").contains("string properties"));
         assert!(msg("1 eq 1").contains("at least one property"));
         assert!(msg("name eq age").contains("cannot compare"));
+    }
+
+    #[test]
+    fn type_errors_point_at_their_token() {
+        let error = |f: &str| sql(f, Dialect::Sqlite).unwrap_err();
+        let text = |f: &str| error(f).to_string();
+        // The report of the first-hour trial: an unquoted value was "position 0".
+        assert_eq!(
+            text("status eq lead"),
+            "$filter: Contact has no property \"lead\" at position 11 (a text value needs quotes: 'lead')"
+        );
+        assert_eq!(
+            text("lead eq status"),
+            "$filter: Contact has no property \"lead\" at position 1 (a text value needs quotes: 'lead')"
+        );
+        assert_eq!(
+            text("age gt 1 and nope eq 1"),
+            "$filter: Contact has no property \"nope\" at position 14"
+        );
+        assert_eq!(
+            text("vip eq True"),
+            "$filter: Contact has no property \"True\" at position 8 (true is written in lowercase)"
+        );
+        assert_eq!(
+            text("age eq 'x'"),
+            "$filter: age is integer; 'x' is not an integer value at position 8"
+        );
+        assert_eq!(
+            text("age eq '42'"),
+            "$filter: age is integer; '42' is not an integer value at position 8 (integer values are written without quotes: 42)"
+        );
+        assert_eq!(
+            text("born lt '2000-01-01'"),
+            "$filter: born is date; '2000-01-01' is not a date value at position 9 (date values are written without quotes: 2000-01-01)"
+        );
+        assert_eq!(
+            text("name eq 42"),
+            "$filter: name is string; 42 is not a string value at position 9 (a text value needs quotes: '42')"
+        );
+        assert_eq!(
+            text("not (status eq 'vip')"),
+            "$filter: \"vip\" is not one of status's values (lead, customer) at position 16"
+        );
+        assert_eq!(
+            text("vip gt true"),
+            "$filter: vip is boolean: only eq and ne apply at position 5"
+        );
+        assert_eq!(
+            text("age  ge null"),
+            "$filter: null can only be compared with eq or ne (age) at position 6"
+        );
+        assert_eq!(
+            text("name eq age"),
+            "$filter: cannot compare name (string) with age (integer) at position 9"
+        );
+        assert_eq!(
+            text("1 eq 1"),
+            "$filter: a comparison needs at least one property, found 1 and 1 at position 1"
+        );
+        assert_eq!(
+            text("age eq 1 or contains(age,'1')"),
+            "$filter: contains() applies to string properties; age is integer at position 22"
+        );
+        assert_eq!(
+            text("startswith(name, Ann)"),
+            "$filter: startswith() needs a text value as its second argument, found Ann at position 18 (a text value needs quotes: 'Ann')"
+        );
+        assert_eq!(
+            text("endswith('x','y')"),
+            "$filter: endswith() needs a property as its first argument, found 'x' at position 10"
+        );
+        // Characters, not bytes: 'Zoë' is 3 characters and 4 bytes.
+        assert_eq!(error("name eq 'Zoë' and nope eq 1").position, 19);
     }
 
     #[test]

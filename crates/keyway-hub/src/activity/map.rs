@@ -82,7 +82,8 @@ pub struct Snapshot {
     pub now_ms: i64,
     pub window_s: i64,
     pub nodes: Vec<String>,
-    /// The registered name of each node that has one (pages show names, ids on hover).
+    /// The registered name of each node, and of each client in `failures`, that has one
+    /// (pages show names, ids on hover).
     pub names: BTreeMap<String, String>,
     pub edges: Vec<Edge>,
     pub failures: Vec<Failure>,
@@ -96,7 +97,8 @@ pub struct Snapshot {
 #[derive(Default)]
 struct State {
     edges: HashMap<(String, String), EdgeWindow>,
-    /// Registered names of ids seen on edges (bounded: pruned to the live edges' ids).
+    /// Registered names of ids seen on edges (bounded: pruned to the ids of the live edges and
+    /// the listed failures).
     names: HashMap<String, String>,
     failures: VecDeque<Failure>,
     events_total: u64,
@@ -113,15 +115,26 @@ fn is_error(event: &CallEvent) -> bool {
 }
 
 impl ActivityMap {
-    /// Remembers registered names for ids; ids no longer on any edge are forgotten first.
+    /// Remembers registered names for ids; ids no longer on any edge or listed failure are
+    /// forgotten first.
     pub fn remember_names(&self, names: impl IntoIterator<Item = (String, String)>) {
         let Ok(mut state) = self.0.lock() else {
             return;
         };
         for (id, name) in names {
             if state.names.len() >= 2 * MAX_EDGES && !state.names.contains_key(&id) {
-                let State { edges, names, .. } = &mut *state;
-                names.retain(|known, _| edges.keys().any(|(a, b)| a == known || b == known));
+                let State {
+                    edges,
+                    names,
+                    failures,
+                    ..
+                } = &mut *state;
+                names.retain(|known, _| {
+                    edges.keys().any(|(a, b)| a == known || b == known)
+                        || failures
+                            .iter()
+                            .any(|f| &f.callee == known || f.caller.as_ref() == Some(known))
+                });
                 if names.len() >= 2 * MAX_EDGES {
                     continue;
                 }
@@ -218,8 +231,13 @@ impl ActivityMap {
             .iter()
             .flat_map(|e| [e.caller.clone(), e.callee.clone()])
             .collect();
-        let names = nodes
+        // Names of the nodes and of the clients the failures table lists.
+        let named = state
+            .failures
             .iter()
+            .flat_map(|f| f.caller.iter().chain([&f.callee]))
+            .chain(nodes.iter());
+        let names = named
             .filter_map(|id| Some((id.clone(), state.names.get(id)?.clone())))
             .collect();
         Snapshot {
@@ -280,6 +298,30 @@ mod tests {
         assert_eq!(snap.failures.len(), 2);
         assert_eq!(snap.failures[0].code, "bad_mac", "newest first");
         assert_eq!((snap.events_total, snap.reporter_dropped_total), (4, 7));
+    }
+
+    #[test]
+    fn names_cover_nodes_and_listed_failures() {
+        let map = ActivityMap::default();
+        map.remember_names([
+            ("orders".to_string(), "Orders".to_string()),
+            ("ledger".to_string(), "Ledger".to_string()),
+            ("gone".to_string(), "Gone".to_string()),
+        ]);
+        // A failure far outside the window draws no edge, but the table still lists it.
+        let stale = CallEvent {
+            ts_ms: 1,
+            ..event(Some("orders"), "ledger", 401, Some("bad_mac"))
+        };
+        map.ingest(&[stale], 0, 1_000_000);
+        let snap = map.snapshot(1_000_000);
+        assert!(snap.nodes.is_empty());
+        assert_eq!(snap.names.get("ledger").map(String::as_str), Some("Ledger"));
+        assert_eq!(snap.names.get("orders").map(String::as_str), Some("Orders"));
+        assert!(
+            !snap.names.contains_key("gone"),
+            "only names in use are sent"
+        );
     }
 
     #[test]

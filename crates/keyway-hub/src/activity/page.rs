@@ -1,7 +1,10 @@
-//! `GET /activity`: the live page, for a signed-in hub user. The HTML is server-rendered (the
+//! `GET /activity`: the live page, for a signed-in hub user (others are sent to the hub's
+//! sign-in page, `/login?next=/activity`). The HTML is server-rendered (the
 //! failures table works without JavaScript); `app.js`, served from the hub itself so that the
 //! CSP can stay `script-src 'self'` (no inline script, no CDN), draws the graph and keeps it
 //! current from the server-sent events of `/activity/v1/stream`.
+
+use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::State;
@@ -11,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use super::map::Failure;
 use super::{STREAM, has_session};
 use crate::AppState;
-use crate::pages::{ErrorPage, html};
+use crate::pages::{html, see_other};
 
 #[derive(Template)]
 #[template(path = "activity.html")]
@@ -20,6 +23,26 @@ struct ActivityPage<'a> {
     script: &'a str,
     window_s: i64,
     failures: &'a [Failure],
+    names: &'a BTreeMap<String, String>,
+}
+
+impl ActivityPage<'_> {
+    /// A client's registered name, or its id.
+    fn name<'b>(&'b self, id: &'b str) -> &'b str {
+        self.names.get(id).map_or(id, String::as_str)
+    }
+
+    /// `2026-01-31 12:00:00.250` (UTC), as the script shows it. Reporters choose `ts_ms`, so
+    /// it is first brought into the years 1970–9999.
+    fn time(&self, ts_ms: &i64) -> String {
+        let ts_ms = (*ts_ms).clamp(0, 253_402_300_799_999);
+        let utc = keyway_kernel::rfc3339::format_unix_secs(ts_ms / 1000);
+        format!(
+            "{}.{:03}",
+            utc.replacen('T', " ", 1).trim_end_matches('Z'),
+            ts_ms % 1000
+        )
+    }
 }
 
 const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
@@ -28,16 +51,8 @@ const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
 pub(super) async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match has_session(&state, &headers).await {
         Ok(true) => {}
-        Ok(false) => {
-            return html(
-                StatusCode::UNAUTHORIZED,
-                &ErrorPage {
-                    code: "login_required",
-                    description: "the activity map is for signed-in hub users: sign in \
-                                  through any application that uses this hub, then reload",
-                },
-            );
-        }
+        // The hub's sign-in page, and back here.
+        Ok(false) => return see_other(&crate::home::login_url(super::PAGE)),
         Err(err) => return err.into_response(),
     }
     let snapshot = state.activity.snapshot(state.auth.clock().now_ms());
@@ -46,6 +61,7 @@ pub(super) async fn page(State(state): State<AppState>, headers: HeaderMap) -> R
         script: super::SCRIPT,
         window_s: snapshot.window_s,
         failures: &snapshot.failures,
+        names: &snapshot.names,
     };
     let mut response = html(StatusCode::OK, &page);
     response.headers_mut().insert(

@@ -194,9 +194,11 @@ async fn reported_events_become_edges_metrics_and_a_stream() {
     assert!(text.contains(&format!("\"caller\":\"{orders}\"")));
     drop(stream); // an open stream would hold the hub's graceful shutdown
 
-    // The page: signed-in users only; failures rendered on the server.
+    // The page: signed-in users only (others go to the hub's sign-in page and come back);
+    // failures rendered on the server.
     let page = http().get(hub.url("/activity")).send().await.unwrap();
-    assert_eq!(page.status(), 401);
+    assert_eq!(page.status(), 303);
+    assert_eq!(page.headers()["location"], "/login?next=/activity");
     let cookie = session_cookie(&hub).await;
     let page = http()
         .get(hub.url("/activity"))
@@ -535,5 +537,59 @@ async fn a_registered_broker_consumer_reports_messages_as_edges() {
         "{snapshot:#}"
     );
     assert_eq!(failure["route"], subject.as_str());
+    hub.finish().await;
+}
+
+/// The page without JavaScript: a legend, failures by registered name (escaped: names are
+/// chosen by whoever registers a client) with the id on hover, and readable UTC times.
+#[tokio::test]
+async fn the_page_names_clients_as_text_and_explains_itself() {
+    let hub = TestHub::start(&Backend::Sqlite).await;
+    let hostile = "<img src=x onerror=alert(1)>";
+    let ledger = hub
+        .auth
+        .create_client(keyway_auth::NewClient {
+            name: hostile.into(),
+            grant_types: vec!["client_credentials".into()],
+            scope: "activity:report".into(),
+            ..keyway_auth::NewClient::default()
+        })
+        .await
+        .unwrap();
+    let secret = ledger.client_secret.unwrap().expose().to_string();
+    let ledger = ledger.client.client_id;
+    let report = client_credentials_token(&hub, &ledger, &secret).await;
+    let at: i64 = 1_764_000_000_250; // 2025-11-24T16:00:00.250Z
+    let mut refused = event(&ledger, None, 401, 50, Some("bad_mac"));
+    refused["ts_ms"] = json!(at);
+    let status = http()
+        .post(hub.url("/activity/v1/events"))
+        .bearer_auth(&report)
+        .json(&json!({ "events": [refused] }))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 202);
+    let cookie = session_cookie(&hub).await;
+    let html = http()
+        .get(hub.url("/activity"))
+        .header("cookie", format!("keyway_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains(hostile), "{html}");
+    assert!(
+        html.contains(&format!(
+            "<td title=\"{ledger}\">&#60;img src=x onerror=alert(1)&#62;</td>"
+        )),
+        "{html}"
+    );
+    assert!(html.contains("<td>2025-11-24 16:00:00.250</td>"), "{html}");
+    assert!(html.contains("Legend") && html.contains("42 calls · p99 3 ms"));
+    assert!(html.contains("(unverified)") && html.contains("More than 5 %"));
     hub.finish().await;
 }

@@ -1,7 +1,8 @@
 //! `/activity` in headless Chromium (playwright-core from crates/keyway/tests/interop/browser,
 //! the system Chromium): the graph draws the reported edges, updates within a second, lists
-//! failures; a screenshot goes to tests/artifacts/browser/activity.png. Missing tools skip
-//! with a notice, unless KEYWAY_REQUIRE_INTEROP=1, where they fail.
+//! failures; a screenshot goes to tests/artifacts/browser/activity.png. The graph's layout
+//! (`app.js`) also runs in node alone (`activity_layout.mjs`). Missing tools skip with a
+//! notice, unless KEYWAY_REQUIRE_INTEROP=1, where they fail.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,10 +22,14 @@ fn browser_dir() -> PathBuf {
     repo_root().join("crates/keyway/tests/interop/browser")
 }
 
-fn missing() -> Option<String> {
+fn node_missing() -> Option<String> {
     let node = Command::new("node").arg("--version").output();
-    if !node.is_ok_and(|out| out.status.success()) {
-        return Some("node is not installed".into());
+    (!node.is_ok_and(|out| out.status.success())).then(|| "node is not installed".into())
+}
+
+fn missing() -> Option<String> {
+    if let Some(missing) = node_missing() {
+        return Some(missing);
     }
     let module = browser_dir().join("node_modules/playwright-core");
     if !module.is_dir() {
@@ -79,4 +84,46 @@ pub(crate) async fn screenshot(hub: &TestHub, caller: &str, callee: &str) {
         "screenshot {} missing or empty",
         shot.display()
     );
+}
+
+/// The graph's layout in node: edge labels say calls and p99, no two labels overlap each other
+/// or a node, the circle grows with the number of nodes (tests/it/activity_layout.mjs).
+#[test]
+fn activity_layout() {
+    if let Some(missing) = node_missing() {
+        if std::env::var("KEYWAY_REQUIRE_INTEROP").as_deref() == Ok("1") {
+            panic!("activity layout: {missing}, and KEYWAY_REQUIRE_INTEROP=1");
+        }
+        eprintln!("SKIPPED: activity layout in node: {missing}");
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/activity_layout.mjs");
+    let output = Command::new("node").arg(&script).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!("--- activity_layout.mjs ---\n{text}");
+    assert!(
+        output.status.success(),
+        "activity_layout.mjs failed:\n{text}"
+    );
+}
+
+/// Client names are chosen by whoever registers a client: the script only ever sets text.
+#[test]
+fn the_script_never_writes_html() {
+    let script = include_str!("../../src/activity/app.js");
+    for sink in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+    ] {
+        assert!(!script.contains(sink), "app.js uses {sink}");
+    }
+    assert!(script.contains("textContent"));
 }

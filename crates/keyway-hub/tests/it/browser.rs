@@ -16,10 +16,25 @@ pub(crate) struct Browser {
 pub(crate) struct Page {
     pub status: u16,
     pub location: Option<String>,
+    /// The `Set-Cookie` headers of the answer, as sent.
+    pub set_cookies: Vec<String>,
+    pub retry_after: Option<String>,
     pub body: String,
 }
 
 impl Page {
+    /// The attributes of the `Set-Cookie` for `name` (all but its value), if one was sent.
+    pub(crate) fn cookie_attributes(&self, name: &str) -> Option<String> {
+        self.set_cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(|c| {
+                c.split_once(';')
+                    .map(|(_, rest)| rest.trim().to_string())
+                    .unwrap_or_default()
+            })
+    }
+
     /// The `value` of a hidden input named `name`.
     pub(crate) fn field(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
@@ -62,19 +77,36 @@ impl Browser {
             .join("; ")
     }
 
+    /// Sets or replaces a cookie by hand (a cookie kept from an earlier visit, or forged).
+    pub(crate) fn set_cookie(&mut self, name: &str, value: &str) {
+        self.cookies.insert(name.to_string(), value.to_string());
+    }
+
     async fn absorb(&mut self, response: reqwest::Response) -> Page {
+        let mut set_cookies = Vec::new();
         for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
             let text = value.to_str().unwrap();
+            set_cookies.push(text.to_string());
             let pair = text.split(';').next().unwrap();
             let (k, v) = pair.split_once('=').unwrap();
-            self.cookies.insert(k.to_string(), v.to_string());
+            // As browsers do: an expired cookie is removed.
+            if text.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
         }
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .map(|v: &reqwest::header::HeaderValue| v.to_str().unwrap().to_string())
+        };
         Page {
             status: response.status().as_u16(),
-            location: response
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .map(|v| v.to_str().unwrap().to_string()),
+            location: header(reqwest::header::LOCATION),
+            retry_after: header(reqwest::header::RETRY_AFTER),
+            set_cookies,
             body: response.text().await.unwrap(),
         }
     }

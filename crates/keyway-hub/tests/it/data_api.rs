@@ -319,6 +319,12 @@ async fn bad_input_gets_problems_and_changes_nothing() {
         for (query, expected) in [
             ("$filter=firstName%20eq%20'abc", "position 14"),
             ("$filter=nope%20eq%201", "no property"),
+            // An unquoted value points at itself (it was "position 0").
+            (
+                "$filter=status%20eq%20lead",
+                "$filter: Contact has no property \"lead\" at position 11 (a text value needs quotes: 'lead')",
+            ),
+            ("$orderby=lastName,%20nope%20desc", "$orderby: Contact has no property \"nope\" at position 11"),
             ("$filter=firstName%20eq%20'x'%3B%20DROP%20TABLE%20data_contact", "position"),
             ("$top=100000", "maximum page size"),
             ("$orderby=firstName%20sideways", "asc or desc"),

@@ -16,6 +16,7 @@ mod data_api;
 mod discovery;
 mod edge;
 mod harness;
+mod hub_pages;
 mod introspection;
 mod keys;
 mod link;

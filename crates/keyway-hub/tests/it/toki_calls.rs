@@ -127,6 +127,8 @@ async fn registered_services_call_the_linkage_and_data_apis_with_toki() {
     let edge = crate::activity::edge(&snapshot, site.as_str(), &hub.base)
         .unwrap_or_else(|| panic!("no edge: {snapshot:#}"));
     assert_eq!(edge["calls"], 6, "{edge}");
+    // The hub is no registered client, yet the map names it.
+    assert_eq!(snapshot["names"][&hub.base], "keyway hub", "{snapshot}");
     // The hub's signed 403 is a refusal, on the map and in the metrics.
     assert_eq!(edge["refused"], 1, "{edge}");
     assert_eq!(snapshot["failures"][0]["code"], "forbidden", "{snapshot}");

@@ -1,0 +1,81 @@
+//! The hub's own pages, for people rather than applications:
+//! - `GET /`: what this hub is (its issuer), where its discovery document, keys, activity map,
+//!   health and metrics are, which documents describe it, and whether you are signed in.
+//! - `GET /login?next=/activity`, `POST /login`: the hub's sign-in page, which opens the same
+//!   login session as signing in through an application (`session.rs`), then goes on to a
+//!   local path.
+//! - `POST /logout`: ends that session.
+
+mod local_path;
+mod sign_in;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use crate::AppState;
+use crate::pages::{HomePage, html};
+use crate::session::{browser_id, session_user, username_of, with_cookies};
+
+pub(crate) const HOME: &str = "/";
+pub(crate) const LOGIN: &str = "/login";
+pub(crate) const LOGOUT: &str = "/logout";
+
+/// What the anti-CSRF tokens of the hub's own forms are bound to (besides the browser
+/// cookie). Authorization request ids are base64url, so they can never take these values.
+pub(crate) const LOGIN_FORM: &str = "hub:login";
+pub(crate) const LOGOUT_FORM: &str = "hub:logout";
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(HOME, get(home))
+        .route(LOGIN, get(sign_in::form).post(sign_in::sign_in))
+        .route(LOGOUT, post(sign_in::sign_out))
+}
+
+/// `/login?next=…` for a local path (`/` stays readable; other reserved characters are
+/// percent-encoded).
+pub(crate) fn login_url(next: &str) -> String {
+    let mut url = format!("{LOGIN}?next=");
+    for byte in next.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'/' | b'-' | b'.' | b'_' | b'~') {
+            url.push(char::from(byte));
+        } else {
+            url.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    url
+}
+
+/// GET /: the landing page.
+async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (browser, set_browser) = browser_id(&state, &headers);
+    let username = match session_user(&state, &headers).await {
+        Some(session) => Some(username_of(&state, &session.user_id).await),
+        None => None,
+    };
+    let logout_csrf = state.auth.csrf_token(LOGOUT_FORM, &browser);
+    let page = HomePage {
+        issuer: &state.auth.config().issuer,
+        username: username.as_deref(),
+        login: LOGIN,
+        logout: LOGOUT,
+        logout_csrf: &logout_csrf,
+        data_api: state.data.is_some(),
+    };
+    with_cookies(html(StatusCode::OK, &page), &[set_browser])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn login_url_keeps_the_path_readable() {
+        assert_eq!(super::login_url("/activity"), "/login?next=/activity");
+        assert_eq!(
+            super::login_url("/api/x?a=1&b"),
+            "/login?next=/api/x%3Fa%3D1%26b"
+        );
+    }
+}
