@@ -227,8 +227,15 @@ impl NewClient {
     /// Checks the request against the registration rules and returns the method it implies.
     pub(crate) fn validate(&self) -> Result<(Vec<GrantType>, AuthMethod), AdminError> {
         let invalid = |m: String| Err(AdminError::Invalid(m));
-        if self.name.trim().is_empty() || self.name.len() > 200 {
-            return invalid("client name must be 1–200 characters".into());
+        // Names are printed on terminals (`keyway client list`) and pages: no control
+        // characters, so no escape sequence can rewrite what an operator sees.
+        if self.name.trim().is_empty()
+            || self.name.len() > 200
+            || self.name.chars().any(char::is_control)
+        {
+            return invalid(
+                "client name must be 1–200 characters without control characters".into(),
+            );
         }
         let mut grants = Vec::new();
         for g in self.grant_types.iter().flat_map(|g| g.split([',', ' '])) {

@@ -107,7 +107,8 @@ impl AuthService {
         })
     }
 
-    /// An access token that verifies, is unrevoked, and whose client still exists.
+    /// An access token that verifies, is unrevoked, and whose client still exists, with its
+    /// scopes narrowed to those the client still has.
     pub async fn active_access_token(
         &self,
         token: &str,
@@ -115,8 +116,21 @@ impl AuthService {
         let Some(claims) = self.verify_access_token(token) else {
             return Ok(None);
         };
-        if self.client(&claims.client_id).await?.is_none() {
+        let Some(client) = self.client(&claims.client_id).await? else {
             return Ok(None);
+        };
+        // A scope taken from the client since (`keyway client update`) opens nothing more,
+        // within the client cache's second, though the signed token still names it.
+        let mut scopes = claims.scope.split(' ').filter(|s| !s.is_empty());
+        if scopes.any(|s| !client.scopes.contains(s)) {
+            let mut narrowed = (*claims).clone();
+            narrowed.scope = claims
+                .scope
+                .split(' ')
+                .filter(|s| client.scopes.contains(s))
+                .collect::<Vec<_>>()
+                .join(" ");
+            return Ok(Some(Arc::new(narrowed)));
         }
         Ok(Some(claims))
     }

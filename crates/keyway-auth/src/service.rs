@@ -159,7 +159,7 @@ impl AuthService {
         Ok(())
     }
 
-    async fn refresh_revocations(&self) -> Result<(), AdminError> {
+    pub(crate) async fn refresh_revocations(&self) -> Result<(), AdminError> {
         let now = self.clock.now_secs();
         let jtis = self.store.revoked_access_tokens(now).await?;
         self.revoked.replace(jtis);

@@ -55,18 +55,27 @@ impl AuthService {
         })
     }
 
-    /// Sets a user's password (the same rules as at creation) and ends their login sessions.
+    /// Sets a user's password (the same rules as at creation) and ends their login sessions;
+    /// with `revoke_tokens`, also revokes every token issued for them (after a compromise).
     pub async fn set_password(
         &self,
         username: &str,
         password: &SecretString,
+        revoke_tokens: bool,
     ) -> Result<(), AdminError> {
         let hash = self.hash_password(password).await?;
-        if self.store.set_user_password(username, &hash).await? {
-            Ok(())
-        } else {
-            Err(AdminError::NotFound(format!("user {username}")))
+        let revoke_at = revoke_tokens.then(|| self.clock().now_secs());
+        if !self
+            .store
+            .set_user_password(username, &hash, revoke_at)
+            .await?
+        {
+            return Err(AdminError::NotFound(format!("user {username}")));
         }
+        if revoke_tokens {
+            self.refresh_revocations().await?;
+        }
+        Ok(())
     }
 
     /// Checks the password rules and hashes it with Argon2id off the async workers.

@@ -67,11 +67,14 @@ impl Store {
     }
 
     /// Replaces a user's password hash and ends their login sessions (whoever signed in with the
-    /// old password must sign in again); false when there is no such user.
+    /// old password must sign in again); with `revoke_tokens_at`, also revokes every token
+    /// family of theirs (applications must have them sign in again). False when there is no
+    /// such user.
     pub async fn set_user_password(
         &self,
         username: &str,
         password_hash: &str,
+        revoke_tokens_at: Option<i64>,
     ) -> Result<bool, StoreError> {
         let Some(user) = self.user_by_name(username).await? else {
             return Ok(false);
@@ -86,6 +89,10 @@ impl Store {
             .bind(&user.user_id)
             .execute(&mut *tx)
             .await?;
+        if let Some(now) = revoke_tokens_at {
+            self.revoke_families_where(&mut tx, "user_id", &user.user_id, now)
+                .await?;
+        }
         tx.commit().await?;
         Ok(true)
     }

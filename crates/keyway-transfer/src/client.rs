@@ -24,10 +24,17 @@ pub struct Client {
     peer: String,
     /// This client's key, for errors.
     own_fingerprint: String,
-    /// Whether the server has sent a frame: until then, a broken connection means the server
-    /// refused our key (rustls refuses it after the handshake completes on our side).
+    /// Whether the server has sent a frame: until then, a connection that breaks at once
+    /// means the server refused our key (rustls refuses it after the handshake completes on
+    /// our side).
     answered: bool,
+    /// When the handshake completed: only a break soon after it is read as a refusal.
+    connected_at: std::time::Instant,
 }
+
+/// How soon after the handshake a broken connection is read as the server refusing our key
+/// (a refusal comes within a round trip; a handler that dies later is something else).
+const REFUSAL_WINDOW: Duration = Duration::from_secs(1);
 
 impl Client {
     /// Connects, completes the TLS handshake (10 s at most), and checks the server key against
@@ -64,6 +71,7 @@ impl Client {
             peer: addr.to_string(),
             own_fingerprint: identity.public_key().fingerprint(),
             answered: false,
+            connected_at: std::time::Instant::now(),
         })
     }
 
@@ -100,6 +108,9 @@ impl Client {
         let Some(mut certain) = err.as_key_refusal() else {
             return Err(err);
         };
+        if !certain && self.connected_at.elapsed() > REFUSAL_WINDOW {
+            return Err(err);
+        }
         if !certain {
             let later = tokio::time::timeout(STOP_FRAME_WAIT, read_frame(&mut self.stream)).await;
             if let Ok(Err(read_err)) = later {

@@ -619,12 +619,17 @@ pub(crate) enum UserCommand {
     /// List users.
     List(JsonFlag),
     /// Set a user's password (prompted for, or --password-stdin); ends their hub sessions.
+    /// Tokens applications already hold stay valid unless --revoke-tokens.
     SetPassword {
         /// The user's name.
         username: String,
         /// Read the password from standard input (first line) instead of prompting.
         #[arg(long)]
         password_stdin: bool,
+        /// Also revoke every access and refresh token issued for the user (after a
+        /// compromise: each application must have them sign in again).
+        #[arg(long)]
+        revoke_tokens: bool,
         #[command(flatten)]
         json: JsonFlag,
     },

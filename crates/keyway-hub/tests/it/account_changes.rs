@@ -4,7 +4,9 @@
 use keyway_auth::{ClientUpdate, SecretString};
 
 use crate::browser::{Browser, authorize_url, log_in_and_allow, obtain_code, pkce};
-use crate::harness::{TestHub, code_exchange, on_every_backend, post_form};
+use crate::harness::{
+    TestHub, client_credentials_token, code_exchange, on_every_backend, post_form,
+};
 
 const REDIRECT: &str = "http://127.0.0.1:9/cb";
 
@@ -71,7 +73,11 @@ async fn a_new_password_ends_old_sessions() {
         assert_eq!(signed_in.get(&authorize).await.status, 302);
 
         hub.auth
-            .set_password("alice", &SecretString::new("a brand new password".into()))
+            .set_password(
+                "alice",
+                &SecretString::new("a brand new password".into()),
+                false,
+            )
             .await
             .unwrap();
         let page = signed_in.get(&authorize).await;
@@ -95,6 +101,79 @@ async fn a_new_password_ends_old_sessions() {
         let done =
             log_in_and_allow(&mut new, hub, &authorize, "alice", "a brand new password").await;
         assert_eq!(done.status, 303);
+    })
+    .await;
+}
+
+/// An access token issued before a scope was taken from its client no longer carries it at
+/// the hub (introspection and the hub's own APIs), though the signed token still names it.
+#[tokio::test]
+async fn an_access_token_loses_scopes_the_client_lost() {
+    on_every_backend(async |hub: &TestHub| {
+        let (id, secret) = hub
+            .client(&["client_credentials"], "invoices.read invoices.write", &[])
+            .await;
+        let token = client_credentials_token(hub, &id, &secret).await;
+        hub.auth
+            .update_client(
+                &id,
+                ClientUpdate {
+                    scope: Some("invoices.read".into()),
+                    ..ClientUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        let (status, _, answer) = post_form(
+            &hub.url("/oauth2/introspect"),
+            Some((&id, &secret)),
+            &[("token", &token)],
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["active"], true);
+        assert_eq!(answer["scope"], "invoices.read");
+    })
+    .await;
+}
+
+/// `set-password --revoke-tokens`: every token issued for the user stops working.
+#[tokio::test]
+async fn a_password_reset_can_revoke_every_token() {
+    on_every_backend(async |hub: &TestHub| {
+        let (id, secret) = hub
+            .client(
+                &["authorization_code", "refresh_token"],
+                "openid",
+                &[REDIRECT],
+            )
+            .await;
+        let (code, verifier) = obtain_code(hub, &id, REDIRECT, "openid").await;
+        let (status, tokens) = code_exchange(hub, (&id, &secret), &code, REDIRECT, &verifier).await;
+        assert_eq!(status, 200, "{tokens}");
+        hub.auth
+            .set_password("alice", &SecretString::new("after the breach".into()), true)
+            .await
+            .unwrap();
+        let refresh = tokens["refresh_token"].as_str().unwrap();
+        let (status, _, refused) = post_form(
+            &hub.url("/oauth2/token"),
+            Some((&id, &secret)),
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+        assert_eq!(
+            (status, refused["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
+        let access = tokens["access_token"].as_str().unwrap();
+        let (_, _, answer) = post_form(
+            &hub.url("/oauth2/introspect"),
+            Some((&id, &secret)),
+            &[("token", access)],
+        )
+        .await;
+        assert_eq!(answer["active"], false, "{answer}");
     })
     .await;
 }

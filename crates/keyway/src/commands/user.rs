@@ -43,14 +43,29 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
         UserCommand::SetPassword {
             username,
             password_stdin,
+            revoke_tokens,
             json,
         } => {
             let password = read_password(password_stdin)?;
-            service.set_password(&username, &password).await?;
+            service
+                .set_password(&username, &password, revoke_tokens)
+                .await?;
             if json.json {
-                print_json(&json!({ "username": username, "password_set": true }))?;
+                print_json(&json!({
+                    "username": username,
+                    "password_set": true,
+                    "tokens_revoked": revoke_tokens,
+                }))?;
+            } else if revoke_tokens {
+                println!(
+                    "set the password of {username}; their hub sessions have ended and every \
+                     token issued for them is revoked"
+                );
             } else {
-                println!("set the password of {username}; their hub sessions have ended");
+                println!(
+                    "set the password of {username}; their hub sessions have ended (tokens \
+                     applications hold stay valid: --revoke-tokens revokes them)"
+                );
             }
         }
         UserCommand::Delete { username, json } => {

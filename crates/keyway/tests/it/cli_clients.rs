@@ -328,6 +328,10 @@ fn client_update_changes_a_running_hubs_client() {
         assert!(!out.status.success(), "{args:?}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+    // A name with a terminal escape sequence is refused (names are printed on terminals).
+    let escape = hub.cli(&["client", "update", &web_id, "--name", "\u{1b}[31mRED\u{7}"]);
+    assert!(!escape.status.success());
+    assert!(String::from_utf8_lossy(&escape.stderr).contains("without control characters"));
     // Nothing to change is a usage error, and nothing changed above.
     assert!(!hub.cli(&["client", "update", &web_id]).status.success());
     let shown = hub.cli_json(&["client", "show", &web_id]);

@@ -7,8 +7,9 @@
 //!   `keyway serve --schemas examples/crm/schemas.yaml` in the same directory itself;
 //! - the block tagged `sh tour-browser` (the code copied from the address bar) is replaced by
 //!   the test signing in as alice over HTTP, as the browser would, and setting `CODE`;
-//! - the hub listens on a free port instead of 8080 (every `127.0.0.1:8080` of the tour is
-//!   replaced), and `cargo run` runs the binaries this test build made.
+//! - the hub, the transfer server and the two toki services listen on free ports instead of
+//!   8080, 7422, 7001 and 7002 (every `127.0.0.1:PORT` of the tour is replaced), and
+//!   `cargo run` runs the binaries this test build made.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -312,9 +313,23 @@ fn the_readme_tour_runs_as_pasted() {
     let tour_dir = scratch.path().join("keyway-tour");
     let port = free_port();
     let hub_url = format!("http://127.0.0.1:{port}");
+    let ports: Vec<(String, String)> = [7422, 7001, 7002]
+        .into_iter()
+        .map(|fixed| {
+            (
+                format!("127.0.0.1:{fixed}"),
+                format!("127.0.0.1:{}", free_port()),
+            )
+        })
+        .collect();
     let adapt = |text: &str| {
-        text.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
-            .replace("/tmp/keyway-tour", &tour_dir.display().to_string())
+        let mut text = text
+            .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
+            .replace("/tmp/keyway-tour", &tour_dir.display().to_string());
+        for (fixed, free) in &ports {
+            text = text.replace(fixed, free);
+        }
+        text
     };
 
     // Terminal 1: the hub, as the tour-hub block starts it, in the same directory.

@@ -488,6 +488,30 @@ fn keygen_does_not_write_through_a_planted_public_key_link() {
     );
 }
 
+/// `keyway transfer send --accept-new` to `listen` with DIR/IDENTITY and DIR/known_hosts.
+fn send_first_contact(
+    dir: &Path,
+    listen: &str,
+    identity: &str,
+    payload: &[String],
+) -> std::process::Output {
+    keyway()
+        .args([
+            "transfer",
+            "send",
+            "--to",
+            listen,
+            "--accept-new",
+            "--identity",
+        ])
+        .arg(dir.join(identity))
+        .arg("--known-hosts")
+        .arg(dir.join("known_hosts"))
+        .args(payload)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_key_the_server_does_not_know_is_named_as_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -516,21 +540,7 @@ fn a_key_the_server_does_not_know_is_named_as_refused() {
             path("report.csv").display().to_string(),
         ],
     ] {
-        let out = keyway()
-            .args([
-                "transfer",
-                "send",
-                "--to",
-                &listen,
-                "--accept-new",
-                "--identity",
-            ])
-            .arg(path("stranger"))
-            .arg("--known-hosts")
-            .arg(path("known_hosts"))
-            .args(&payload)
-            .output()
-            .unwrap();
+        let out = send_first_contact(dir.path(), &listen, "stranger", &payload);
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -552,22 +562,8 @@ fn a_missing_file_to_send_is_named() {
     std::fs::create_dir(path("root")).unwrap();
     let (_server, listen) = serve(dir.path(), &[]);
     let missing = path("no-such-report.csv");
-    let out = keyway()
-        .args([
-            "transfer",
-            "send",
-            "--to",
-            &listen,
-            "--accept-new",
-            "--identity",
-        ])
-        .arg(path("client"))
-        .arg("--known-hosts")
-        .arg(path("known_hosts"))
-        .arg("--file")
-        .arg(&missing)
-        .output()
-        .unwrap();
+    let file = ["--file".to_string(), missing.display().to_string()];
+    let out = send_first_contact(dir.path(), &listen, "client", &file);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -579,5 +575,42 @@ fn a_missing_file_to_send_is_named() {
     assert!(
         stderr.contains(&format!("added {listen} (SHA256:")) && stderr.contains("known_hosts"),
         "{stderr}"
+    );
+}
+
+/// A server that dies while its handler runs is not reported as refusing the client's key.
+#[test]
+fn a_server_dying_mid_request_is_not_blamed_on_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path(), "server");
+    let client = keygen(dir.path(), "client");
+    std::fs::write(dir.path().join("authorized_keys"), &client).unwrap();
+    std::fs::create_dir(dir.path().join("root")).unwrap();
+    let (server, listen) = serve(dir.path(), &["--exec", "sleep 5"]);
+    let sender = keyway()
+        .args([
+            "transfer",
+            "send",
+            "--to",
+            &listen,
+            "--accept-new",
+            "--identity",
+        ])
+        .arg(dir.path().join("client"))
+        .arg("--known-hosts")
+        .arg(dir.path().join("known_hosts"))
+        .args(["--message", "hello"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(server);
+    let out = sender.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("this client's key"),
+        "a lost connection is not a refused key: {stderr}"
     );
 }
