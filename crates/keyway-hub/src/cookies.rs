@@ -9,21 +9,35 @@ pub(crate) const SESSION: &str = "keyway_session";
 /// A random per-browser value that anti-CSRF tokens are bound to.
 pub(crate) const BROWSER: &str = "keyway_browser";
 
-/// The value of cookie `name`, if the request carried it.
-pub(crate) fn read(headers: &HeaderMap, name: &str) -> Option<String> {
+/// The name cookie `name` goes by: over https with the `__Host-` prefix, which browsers accept
+/// only from this very origin (Secure, `Path=/`, no `Domain`), so a sibling subdomain or an
+/// attacker on plain http cannot plant it (a planted browser cookie would let them bind a
+/// victim's form to a token of theirs: login CSRF).
+fn full_name(name: &str, secure: bool) -> String {
+    if secure {
+        format!("__Host-{name}")
+    } else {
+        name.to_string()
+    }
+}
+
+/// The value of cookie `name`, if the request carried it (`secure`: the hub is on https).
+pub(crate) fn read(headers: &HeaderMap, name: &str, secure: bool) -> Option<String> {
+    let name = full_name(name, secure);
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
+        .find(|(k, _)| *k == name.as_str())
         .map(|(_, v)| v.to_string())
         .filter(|v| !v.is_empty() && v.len() <= 256)
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure when the hub is served over https.
 pub(crate) fn set(name: &str, value: &str, max_age: i64, secure: bool) -> String {
+    let name = full_name(name, secure);
     let secure = if secure { "; Secure" } else { "" };
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
@@ -45,8 +59,15 @@ mod tests {
             COOKIE,
             HeaderValue::from_static("a=1; keyway_session=abc; b=2"),
         );
-        assert_eq!(read(&headers, SESSION).as_deref(), Some("abc"));
-        assert_eq!(read(&headers, BROWSER), None);
+        assert_eq!(read(&headers, SESSION, false).as_deref(), Some("abc"));
+        assert_eq!(read(&headers, BROWSER, false), None);
+        // Over https only the __Host- cookie counts: a plain one may have been planted.
+        assert_eq!(read(&headers, SESSION, true), None);
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("keyway_session=planted; __Host-keyway_session=real"),
+        );
+        assert_eq!(read(&headers, SESSION, true).as_deref(), Some("real"));
     }
 
     #[test]
@@ -56,7 +77,8 @@ mod tests {
         assert!(!set(SESSION, "v", 60, false).contains("Secure"));
         assert_eq!(
             clear(SESSION, true),
-            "keyway_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"
+            "__Host-keyway_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"
         );
+        assert!(set(SESSION, "v", 60, false).starts_with("keyway_session=v;"));
     }
 }

@@ -18,7 +18,7 @@ use crate::pages::error_page;
 
 /// The browser's CSRF binding cookie, made when missing. Returns (value, Set-Cookie to send).
 pub(crate) fn browser_id(state: &AppState, headers: &HeaderMap) -> (String, Option<String>) {
-    match cookies::read(headers, cookies::BROWSER) {
+    match cookies::read(headers, cookies::BROWSER, state.auth.config().uses_https()) {
         Some(id) => (id, None),
         None => {
             let id = random_token(state.auth.entropy(), 24);
@@ -60,7 +60,7 @@ pub(crate) fn cleared_session_cookie(state: &AppState) -> String {
 
 /// The user of the request's live login session, if any.
 pub(crate) async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<SessionUser> {
-    let token = cookies::read(headers, cookies::SESSION)?;
+    let token = cookies::read(headers, cookies::SESSION, state.auth.config().uses_https())?;
     state.auth.session_user(&token).await.ok().flatten()
 }
 
@@ -92,7 +92,7 @@ pub(crate) fn check_csrf(
     form: &TokenRequest,
     binding: &str,
 ) -> Option<String> {
-    let browser = cookies::read(headers, cookies::BROWSER)?;
+    let browser = cookies::read(headers, cookies::BROWSER, state.auth.config().uses_https())?;
     let csrf = form.single("csrf").ok().flatten().unwrap_or_default();
     state
         .auth

@@ -106,7 +106,7 @@ pub(super) async fn sign_in(
         Err(err) => return error_page(status_of(err.code), &err),
     };
     // A session this browser had (another user's, perhaps) ends: one browser, one session.
-    if let Some(old) = cookies::read(&headers, cookies::SESSION)
+    if let Some(old) = cookies::read(&headers, cookies::SESSION, state.auth.config().uses_https())
         && let Err(err) = state.auth.logout(&old).await
     {
         return error_page(status_of(err.code), &err);
@@ -133,7 +133,7 @@ pub(super) async fn sign_out(
     if check_csrf(&state, &headers, &form, LOGOUT_FORM).is_none() {
         return csrf_refused();
     }
-    if let Some(token) = cookies::read(&headers, cookies::SESSION)
+    if let Some(token) = cookies::read(&headers, cookies::SESSION, state.auth.config().uses_https())
         && let Err(err) = state.auth.logout(&token).await
     {
         return error_page(status_of(err.code), &err);
