@@ -116,3 +116,9 @@ pub enum AdminError {
     #[error("crypto error: {0}")]
     Crypto(String),
 }
+
+/// What a command says of a client id it does not know: the likeliest mistake is a client's
+/// name where its id belongs.
+pub(crate) fn no_such_client(client_id: &str) -> String {
+    format!("client {client_id:?} (give a client_id, not a name: `keyway client list` shows them)")
+}

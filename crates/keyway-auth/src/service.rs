@@ -246,7 +246,7 @@ impl AuthService {
             .store
             .client(client_id)
             .await?
-            .ok_or_else(|| AdminError::NotFound(format!("client {client_id}")))?;
+            .ok_or_else(|| AdminError::NotFound(crate::error::no_such_client(client_id)))?;
         Ok(Client::from_record(record)?.info())
     }
 
@@ -262,7 +262,7 @@ impl AuthService {
             .store
             .client(client_id)
             .await?
-            .ok_or_else(|| AdminError::NotFound(format!("client {client_id}")))?;
+            .ok_or_else(|| AdminError::NotFound(crate::error::no_such_client(client_id)))?;
         let current = Client::from_record(record.clone())?;
         let (jwks, jwks_uri) = match (update.jwks, update.jwks_uri) {
             (None, None) => (record.jwks.clone(), record.jwks_uri.clone()),
@@ -301,7 +301,9 @@ impl AuthService {
         record.jwks_uri = merged.jwks_uri;
         record.updated_at = self.clock.now_secs();
         if !self.store.update_client(&record).await? {
-            return Err(AdminError::NotFound(format!("client {client_id}")));
+            return Err(AdminError::NotFound(crate::error::no_such_client(
+                client_id,
+            )));
         }
         self.forget_client(client_id);
         Ok(Client::from_record(record)?.info())
@@ -313,7 +315,7 @@ impl AuthService {
             .store
             .client(client_id)
             .await?
-            .ok_or_else(|| AdminError::NotFound(format!("client {client_id}")))?;
+            .ok_or_else(|| AdminError::NotFound(crate::error::no_such_client(client_id)))?;
         if record.auth_method != crate::AuthMethod::ClientSecretBasic.as_str() {
             return Err(AdminError::Invalid(format!(
                 "client {client_id} authenticates with {}, not a secret",
@@ -333,7 +335,9 @@ impl AuthService {
     pub async fn delete_client(&self, client_id: &str) -> Result<(), AdminError> {
         let now = self.clock.now_secs();
         if !self.store.delete_client(client_id, now).await? {
-            return Err(AdminError::NotFound(format!("client {client_id}")));
+            return Err(AdminError::NotFound(crate::error::no_such_client(
+                client_id,
+            )));
         }
         self.forget_client(client_id);
         self.refresh_revocations().await?;
@@ -349,7 +353,9 @@ impl AuthService {
         fingerprint: &str,
     ) -> Result<(), AdminError> {
         if self.store.client(client_id).await?.is_none() {
-            return Err(AdminError::NotFound(format!("client {client_id}")));
+            return Err(AdminError::NotFound(crate::error::no_such_client(
+                client_id,
+            )));
         }
         self.store
             .insert_client_key(&keyway_store::ClientKeyRecord {

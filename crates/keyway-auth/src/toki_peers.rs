@@ -22,7 +22,9 @@ impl AuthService {
     /// Registers (or replaces) the toki key of an existing client.
     pub async fn set_toki_key(&self, client_id: &str, public_key: &str) -> Result<(), AdminError> {
         if self.store.client(client_id).await?.is_none() {
-            return Err(AdminError::NotFound(format!("client {client_id}")));
+            return Err(AdminError::NotFound(crate::error::no_such_client(
+                client_id,
+            )));
         }
         self.store
             .set_toki_key(&keyway_store::TokiKeyRecord {

@@ -14,10 +14,7 @@ pub enum PrivateFileError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "{path} is readable by others (mode {mode:04o}); it holds a secret: \
-         chmod 600 {path} (or 700 for a directory)"
-    )]
+    #[error("{path} is readable by others (mode {mode:04o}); it holds a secret: chmod 600 {path}")]
     TooOpen { path: PathBuf, mode: u32 },
 }
 

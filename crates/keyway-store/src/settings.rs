@@ -34,4 +34,21 @@ impl Store {
             },
         }
     }
+
+    /// Stores `value` under `name`, replacing what was there (for facts the hub publishes to the
+    /// admin commands, such as the issuer it serves as).
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(self.sql("DELETE FROM settings WHERE name = ?"))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(self.sql("INSERT INTO settings (name, value) VALUES (?, ?)"))
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }

@@ -47,7 +47,11 @@ impl Client {
         let config = tls::client_config(identity)?;
         let tcp = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
             .await
-            .map_err(|_| TransferError::Timeout("connect"))??;
+            .map_err(|_| TransferError::Timeout("connect"))?
+            .map_err(|source| TransferError::Connect {
+                addr: addr.to_string(),
+                source,
+            })?;
         tcp.set_nodelay(true)?;
         // The name is not checked (the key is pinned instead); SNI carries it for the logs.
         let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
@@ -60,7 +64,16 @@ impl Client {
         )
         .await
         .map_err(|_| TransferError::Timeout("handshake"))?
-        .map_err(|e| TransferError::Tls(e.to_string()))?;
+        .map_err(|e| {
+            let why = e.to_string();
+            // Plain text where TLS records belong: an HTTP server or another service.
+            let hint = if why.contains("InvalidContentType") || why.contains("corrupt message") {
+                " (is it a keyway transfer server? it does not speak TLS)"
+            } else {
+                ""
+            };
+            TransferError::Tls(format!("handshake with {addr} failed: {why}{hint}"))
+        })?;
         let server_key = tls::peer_key(stream.get_ref().1.peer_certificates())
             .ok_or_else(|| TransferError::Tls("server presented no key".into()))?;
         pin.check(addr, &server_key)?;

@@ -19,6 +19,16 @@ pub enum TransferError {
         expected: String,
         got: String,
     },
+    /// The server's key is not the one given with `--server-key`.
+    #[error(
+        "{host} presented the key {got}, not the one given with --server-key ({expected}): \
+         the key given is wrong, or someone is intercepting the connection"
+    )]
+    ServerKeyMismatch {
+        host: String,
+        expected: String,
+        got: String,
+    },
     #[error(
         "{host} is not in known_hosts (its key is {got}); use --accept-new or --server-key to trust it"
     )]
@@ -29,7 +39,7 @@ pub enum TransferError {
     Protocol(#[from] FrameError),
     #[error("the peer reported error {code}: {message}")]
     Remote { code: u16, message: String },
-    #[error("the server refused ({status}): {message}")]
+    #[error("the server refused: {message} (status {status})")]
     Refused { status: i32, message: String },
     #[error(
         "the received file does not match its digest; the partial file was removed, send again"
@@ -59,6 +69,12 @@ pub enum TransferError {
         peer: String,
         fingerprint: String,
         certain: bool,
+    },
+    /// The TCP connection to the server could not be made.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
     },
     /// A local file could not be read or written.
     #[error("{path}: {source}")]

@@ -145,7 +145,8 @@ impl Identity {
             )));
         }
         let bytes = Zeroizing::new(keyway_kernel::read_private_file(path).map_err(|e| {
-            TransferError::BadKey(format!("cannot use identity {}: {e}", path.display()))
+            // The file error names the file and the fix already.
+            TransferError::BadKey(format!("identity: {e}"))
         })?);
         let text = Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned());
         let body: String = text

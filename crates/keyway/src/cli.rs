@@ -44,7 +44,8 @@ pub(crate) struct GlobalArgs {
     /// Database URL: sqlite:PATH, postgres://… or mysql://… [default: SQLite in the data dir].
     #[arg(long, env = "KEYWAY_DATABASE", value_name = "URL")]
     pub database: Option<String>,
-    /// Issuer URL of the hub (the `iss` of its tokens) [default: http://LISTEN].
+    /// Issuer URL of the hub (the `iss` of its tokens) [default: the issuer the hub last
+    /// served as, for admin commands; else http://LISTEN].
     #[arg(long, env = "KEYWAY_ISSUER", value_name = "URL")]
     pub issuer: Option<String>,
     /// Log format of the servers (serve, transfer serve): text or json.
@@ -65,7 +66,7 @@ pub(crate) struct StoreArgs {
     /// Database URL: sqlite:PATH, postgres://… or mysql://… [default: SQLite in the data dir].
     #[arg(long = "database", global = true, value_name = "URL")]
     pub store_database: Option<String>,
-    /// Issuer URL of the hub [default: http://LISTEN].
+    /// Issuer URL of the hub [default: the issuer the hub last served as; else http://LISTEN].
     #[arg(long = "issuer", global = true, value_name = "URL")]
     pub store_issuer: Option<String>,
 }
@@ -486,7 +487,7 @@ pub(crate) enum ClientCommand {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// The public key line ("keyway-ed25519 BASE64 [comment]") or a .pub file holding it.
-        #[arg(long, value_name = "KEY|FILE")]
+        #[arg(long, visible_alias = "public-key", value_name = "KEY|FILE")]
         key: String,
         #[command(flatten)]
         json: JsonFlag,
@@ -498,7 +499,7 @@ pub(crate) enum ClientCommand {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// A file holding the public key line ("keyway-ed25519 BASE64 [comment]"), or - for stdin.
-        #[arg(long, value_name = "FILE|-")]
+        #[arg(long, visible_alias = "key", value_name = "FILE|-")]
         public_key: String,
         #[command(flatten)]
         json: JsonFlag,
@@ -561,10 +562,6 @@ fn shell_name(value: &str) -> Result<String, String> {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("change").required(true).multiple(true).args([
-    "name", "grants", "scope", "add_scope", "remove_scope", "redirect_uris",
-    "add_redirect_uris", "remove_redirect_uris", "jwks_file", "jwks_uri",
-])))]
 pub(crate) struct ClientUpdateArgs {
     /// The client to change.
     #[arg(allow_hyphen_values = true)]

@@ -164,9 +164,20 @@ impl Settings {
 
     /// The OAuth policy: defaults, overridden by the file's `[oauth]` table.
     pub(crate) fn auth_config(&self, listen: &str) -> anyhow::Result<AuthConfig> {
+        self.auth_config_as(listen, None)
+    }
+
+    /// As [`Settings::auth_config`]; without a configured issuer, `served_as` (the issuer the
+    /// running hub recorded) comes before `http://LISTEN`.
+    pub(crate) fn auth_config_as(
+        &self,
+        listen: &str,
+        served_as: Option<&str>,
+    ) -> anyhow::Result<AuthConfig> {
         let issuer = self
             .issuer
             .clone()
+            .or_else(|| served_as.map(str::to_string))
             .unwrap_or_else(|| format!("http://{listen}"));
         let mut config = AuthConfig::new(&issuer);
         let o = &self.file.oauth;

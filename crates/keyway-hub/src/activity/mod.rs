@@ -200,7 +200,8 @@ impl axum::extract::FromRequestParts<AppState> for Reader {
 
 /// Whether the request carries a live hub login session cookie.
 async fn has_session(state: &AppState, headers: &HeaderMap) -> Result<bool, ApiError> {
-    let Some(token) = cookies::read(headers, cookies::SESSION, state.auth.config().uses_https()) else {
+    let Some(token) = cookies::read(headers, cookies::SESSION, state.auth.config().uses_https())
+    else {
         return Ok(false);
     };
     Ok(state.auth.session_user(&token).await?.is_some())

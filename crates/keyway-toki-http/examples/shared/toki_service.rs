@@ -154,6 +154,7 @@ pub(crate) async fn run(
     });
 
     let mut client: Option<TokiClient> = None;
+    let mut last_status: Option<String> = None;
     let mut n = 0u64;
     let mut ticker = tokio::time::interval(settings.every);
     loop {
@@ -202,17 +203,21 @@ pub(crate) async fn run(
             .request(method.clone(), format!("{}{path}", settings.peer_url))
             .header("content-type", "application/json")
             .body(body);
-        match caller.send(request).await {
-            Ok(answer) if n % 20 == 1 => {
-                eprintln!(
-                    "{name}: {method} {path} → {} {}",
-                    answer.status,
-                    answer.text()
-                );
-            }
-            Ok(_) => {}
-            Err(err) if n % 20 == 1 => eprintln!("{name}: {method} {path} failed: {err}"),
-            Err(_) => {}
+        // Say how it goes on the first call and whenever that changes, not on every call: the
+        // services share a terminal with the reader's next commands.
+        let (status, outcome) = match caller.send(request).await {
+            Ok(answer) => (
+                answer.status.to_string(),
+                format!("{method} {path} → {} {}", answer.status, answer.text()),
+            ),
+            Err(err) => (
+                "failed".to_string(),
+                format!("{method} {path} failed: {err}"),
+            ),
+        };
+        if last_status.as_deref() != Some(status.as_str()) {
+            eprintln!("{name}: {outcome} (said again only when this changes)");
+            last_status = Some(status);
         }
     }
 }

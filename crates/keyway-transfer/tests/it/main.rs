@@ -107,7 +107,10 @@ async fn the_client_pins_the_server_key() {
         .err()
         .unwrap();
     assert!(
-        matches!(err, TransferError::ServerKeyChanged { .. }),
+        matches!(err, TransferError::ServerKeyMismatch { .. })
+            && err
+                .to_string()
+                .contains("not the one given with --server-key"),
         "{err}"
     );
 

@@ -59,12 +59,12 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                 );
             } else {
                 println!(
-                    "{:<24} {:<20} {:<20} {:<40} SCOPE",
+                    "{:<32} {:<20} {:<20} {:<34} SCOPE",
                     "CLIENT_ID", "NAME", "AUTH", "GRANTS"
                 );
                 for c in clients {
                     println!(
-                        "{:<24} {:<20} {:<20} {:<40} {}",
+                        "{:<32} {:<20} {:<20} {:<34} {}",
                         c.client_id,
                         c.name,
                         c.token_endpoint_auth_method,
@@ -218,7 +218,40 @@ async fn client_update(
     service: &AuthService,
     args: &ClientUpdateArgs,
 ) -> anyhow::Result<ClientUpdate> {
+    let nothing = args.name.is_none()
+        && args.grants.is_none()
+        && args.scope.is_none()
+        && args.add_scope.is_none()
+        && args.remove_scope.is_none()
+        && args.redirect_uris.is_none()
+        && args.add_redirect_uris.is_empty()
+        && args.remove_redirect_uris.is_empty()
+        && args.jwks_file.is_none()
+        && args.jwks_uri.is_none();
+    if nothing {
+        anyhow::bail!(
+            "nothing to change: give at least one of --name, --grant, --scope, --add-scope, \
+             --remove-scope, --redirect-uri, --add-redirect-uri, --remove-redirect-uri, \
+             --jwks-file, --jwks-uri"
+        );
+    }
     let current = service.show_client(&args.client_id).await?;
+    // A scope to remove that the client does not have is most likely a typo: say so.
+    for token in args
+        .remove_scope
+        .as_deref()
+        .map(scope_tokens)
+        .into_iter()
+        .flatten()
+    {
+        if !scope_tokens(&current.scope).any(|s| s == token) {
+            anyhow::bail!(
+                "client {} has no scope {token:?} to remove (it has: {})",
+                args.client_id,
+                current.scope
+            );
+        }
+    }
     let scope = match (&args.scope, &args.add_scope, &args.remove_scope) {
         (Some(scope), _, _) => Some(scope_tokens(scope).collect::<Vec<_>>().join(" ")),
         (None, None, None) => None,

@@ -41,7 +41,7 @@ impl Client {
             ])
             .send()
             .await
-            .context("cannot reach the hub's token endpoint")?;
+            .map_err(|err| unreachable_hub(&self.hub, err))?;
         let status = response.status();
         let body: serde_json::Value = response.json().await.unwrap_or_default();
         let Some(token) = body["access_token"]
@@ -130,12 +130,46 @@ impl Client {
     }
 }
 
+/// Why the hub could not be reached, in plain words where the cause is a common mistake.
+fn unreachable_hub(hub: &str, err: reqwest::Error) -> anyhow::Error {
+    let mut chain = String::new();
+    let mut cause: Option<&dyn std::error::Error> = Some(&err);
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if !chain.contains(&text) {
+            if !chain.is_empty() {
+                chain.push_str(": ");
+            }
+            chain.push_str(&text);
+        }
+        cause = current.source();
+    }
+    if chain.contains("InvalidContentType") || chain.contains("corrupt message") {
+        return anyhow::anyhow!(
+            "cannot reach the hub at {hub}: it does not answer TLS (is it http://, not https://?)"
+        );
+    }
+    if chain.contains("Connection refused") {
+        return anyhow::anyhow!(
+            "cannot reach the hub at {hub}: nothing listens there (connection refused)"
+        );
+    }
+    anyhow::anyhow!("cannot reach the hub's token endpoint at {hub}: {chain}")
+}
+
 /// The hub's base URL as given to `--hub`, checked before anything is read or sent.
 fn hub_url(given: &str) -> anyhow::Result<String> {
     let lower = given.to_ascii_lowercase();
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        // A hub on this machine is plain http (`keyway serve` speaks no TLS itself).
+        let host = lower.split([':', '/']).next().unwrap_or_default();
+        let scheme = if matches!(host, "127.0.0.1" | "localhost" | "[" | "::1") {
+            "http"
+        } else {
+            "https"
+        };
         anyhow::bail!(
-            "--hub {given}: a URL with http:// or https:// is needed, e.g. https://{given}"
+            "--hub {given}: a URL with http:// or https:// is needed, e.g. {scheme}://{given}"
         );
     }
     Ok(given.trim_end_matches('/').to_string())

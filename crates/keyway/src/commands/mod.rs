@@ -37,10 +37,19 @@ pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     }
 }
 
+/// The store setting where `keyway serve` records the issuer it serves as.
+pub(crate) const HUB_ISSUER: &str = "hub_issuer";
+
 /// Opens the hub's store and authorization service for an admin command.
 pub(crate) async fn open_service(settings: &Settings) -> anyhow::Result<AuthService> {
     let store = open_store(settings).await?;
-    let config = settings.auth_config(&settings.listen)?;
+    // Without --issuer, the admin commands speak for the issuer the hub last served as (it
+    // records it at start), not for a default address the hub may not be on.
+    let served_as = match &settings.issuer {
+        Some(_) => None,
+        None => store.setting(HUB_ISSUER).await?,
+    };
+    let config = settings.auth_config_as(&settings.listen, served_as.as_deref())?;
     Ok(AuthService::start(
         store,
         config,

@@ -78,6 +78,17 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
     };
     keyway_hub::TrustedProxies::parse(&trusted_proxies)
         .map_err(|why| anyhow::anyhow!("--trusted-proxy / trusted_proxies: {why}"))?;
+    // Listen before anything is created: a busy port must not leave a new store behind.
+    let listener = TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    // Port 0 asks the system for a port: the default issuer names the one it gave.
+    let auth = if settings.issuer.is_none() && listen.ends_with(":0") {
+        settings.auth_config(&local.to_string())?
+    } else {
+        auth
+    };
     prepare_data_dir(&settings.data_dir)?;
     // One hub per SQLite data directory: a second one would share the single writer and the
     // key files behind the first one's back. Shared server databases run several nodes.
@@ -100,13 +111,18 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
         trusted_proxies: trusted_proxies.clone(),
         connections: keyway_hub::ConnectionLimits::default(),
     };
-    let hub = Hub::open(&options)
-        .await
-        .with_context(|| format!("cannot open the hub's store at {}", settings.database))?;
-    let listener = TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let local = listener.local_addr()?;
+    let hub = Hub::open(&options).await.with_context(|| {
+        format!(
+            "cannot open the hub's store at {}",
+            settings.shown_database()
+        )
+    })?;
+    // The admin commands speak for this issuer from now on (`keyway keys toki`, …).
+    hub.state
+        .auth
+        .store()
+        .set_setting(super::HUB_ISSUER, &issuer)
+        .await?;
     let backend = hub.state.auth.store().backend().name();
     println!("keyway hub listening on http://{local}");
     println!("  issuer:   {issuer}");

@@ -238,6 +238,10 @@ fn first_progress(
 }
 
 async fn send(args: TransferSendArgs) -> anyhow::Result<()> {
+    // A local mistake is reported before the server is bothered.
+    if let Some(path) = args.file.as_ref().or(args.data_file.as_ref()) {
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    }
     let mut client = connect(&args.to, &args.peer).await?;
     let file_name = |path: &PathBuf| {
         path.file_name()

@@ -332,8 +332,16 @@ fn client_update_changes_a_running_hubs_client() {
     let escape = hub.cli(&["client", "update", &web_id, "--name", "\u{1b}[31mRED\u{7}"]);
     assert!(!escape.status.success());
     assert!(String::from_utf8_lossy(&escape.stderr).contains("without control characters"));
-    // Nothing to change is a usage error, and nothing changed above.
-    assert!(!hub.cli(&["client", "update", &web_id]).status.success());
+    // Nothing to change, or a scope to remove it does not have, is said plainly; and nothing
+    // changed above.
+    let nothing = hub.cli(&["client", "update", &web_id]);
+    assert!(!nothing.status.success());
+    assert!(
+        String::from_utf8_lossy(&nothing.stderr)
+            .contains("nothing to change: give at least one of --name")
+    );
+    let typo = hub.cli(&["client", "update", &web_id, "--remove-scope", "opneid"]);
+    assert!(String::from_utf8_lossy(&typo.stderr).contains("has no scope \"opneid\" to remove"));
     let shown = hub.cli_json(&["client", "show", &web_id]);
     assert_eq!(
         shown["redirect_uris"],

@@ -501,3 +501,31 @@ fn logs_off_a_terminal_have_no_colour_codes() {
     assert!(logged.contains("INFO"), "{logged}");
     assert!(!logged.contains('\u{1b}'), "{logged:?}");
 }
+
+/// Admin commands speak for the issuer the running hub serves as, not for the default
+/// address (`keyway keys toki` printed http://127.0.0.1:8080 for a hub on another port).
+#[test]
+fn admin_commands_use_the_issuer_the_hub_serves_as() {
+    let hub = Hub::start();
+    let toki = hub.cli_json(&["keys", "toki"]);
+    assert_eq!(toki["service"], hub.url.as_str(), "{toki}");
+    let published: Value = get_json(&hub, "/toki/v1/hub");
+    assert_eq!(published["service"], toki["service"]);
+}
+
+/// A busy port is reported before anything is created.
+#[test]
+fn a_busy_port_leaves_no_store_behind() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let cwd = tempfile::tempdir().unwrap();
+    let output = keyway()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("cannot listen on 127.0.0.1:"), "{stderr}");
+    assert!(!cwd.path().join("keyway-data").exists());
+}

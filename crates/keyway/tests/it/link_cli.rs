@@ -399,7 +399,21 @@ fn a_hub_address_without_a_scheme_is_explained() {
     write_secret(&secret, "0123456789abcdef0123456789abcdef");
     let stderr = submit_refused("127.0.0.1:8080", &secret);
     assert!(
-        stderr.contains("--hub 127.0.0.1:8080") && stderr.contains("http:// or https://"),
+        stderr.contains("--hub 127.0.0.1:8080")
+            && stderr.contains("http:// or https://")
+            && stderr.contains("e.g. http://127.0.0.1:8080"),
         "{stderr}"
     );
+    // https:// to a hub that speaks plain http, and a port nobody listens on, in plain words.
+    let hub = crate::harness::Hub::start();
+    let stderr = submit_refused(&hub.url.replace("http://", "https://"), &secret);
+    assert!(
+        stderr.contains("does not answer TLS (is it http://"),
+        "{stderr}"
+    );
+    let stderr = submit_refused(
+        &format!("http://127.0.0.1:{}", crate::harness::free_port()),
+        &secret,
+    );
+    assert!(stderr.contains("nothing listens there"), "{stderr}");
 }

@@ -420,6 +420,7 @@ fn the_readme_tour_runs_as_pasted() {
     // What the reader is told to expect, step by step.
     for expected in [
         "\"scope\": \"invoices.read\"", // 1. a client_credentials token
+        "not meant for this hub",       // 1. a token for another audience
         "\"active\": true",             // 2. introspection
         "\"invalid_grant\"",            // 3. the revoked refresh token
         "orders → ledger: ",            // 4. the activity edges, by name

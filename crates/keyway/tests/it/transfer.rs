@@ -549,7 +549,16 @@ fn a_key_the_server_does_not_know_is_named_as_refused() {
             "{payload:?}: {stderr}"
         );
         assert!(!stderr.contains("Broken pipe"), "{stderr}");
+        if payload[0] == "--message" {
+            assert!(
+                stderr.contains(&format!("added {listen} (SHA256:")),
+                "{stderr}"
+            );
+        }
     }
+    // First contact with --accept-new said what it wrote, as OpenSSH does (once).
+    let pinned = std::fs::read_to_string(path("known_hosts")).unwrap();
+    assert_eq!(pinned.lines().count(), 1, "{pinned}");
 }
 
 #[test]
@@ -571,11 +580,8 @@ fn a_missing_file_to_send_is_named() {
         "{stderr}"
     );
     assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
-    // First contact with --accept-new says what it wrote, as OpenSSH does.
-    assert!(
-        stderr.contains(&format!("added {listen} (SHA256:")) && stderr.contains("known_hosts"),
-        "{stderr}"
-    );
+    // Nothing was sent: the server was not even contacted (no pin was written).
+    assert!(!dir.path().join("known_hosts").exists());
 }
 
 /// A server that dies while its handler runs is not reported as refusing the client's key.
@@ -612,5 +618,30 @@ fn a_server_dying_mid_request_is_not_blamed_on_the_key() {
     assert!(
         !stderr.contains("this client's key"),
         "a lost connection is not a refused key: {stderr}"
+    );
+}
+
+/// A wrong address or a server that is not a transfer server is named, with the cause.
+#[test]
+fn a_wrong_server_address_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path(), "client");
+    let nobody = format!("127.0.0.1:{}", free_port());
+    let message = ["--message".to_string(), "hi".to_string()];
+    let out = send_first_contact(dir.path(), &nobody, "client", &message);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot connect to {nobody}: Connection refused")),
+        "{stderr}"
+    );
+    // An HTTP server where a transfer server was expected.
+    let hub = crate::harness::Hub::start();
+    let http = hub.url.trim_start_matches("http://").to_string();
+    let out = send_first_contact(dir.path(), &http, "client", &message);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("handshake with {http} failed"))
+            && stderr.contains("does not speak TLS"),
+        "{stderr}"
     );
 }
