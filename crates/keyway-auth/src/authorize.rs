@@ -48,6 +48,16 @@ pub enum AuthorizeOutcome {
     Consent(PendingAuthorization),
 }
 
+/// An authorization request that met the rules.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckedRequest {
+    pub(crate) challenge: String,
+    pub(crate) scope: ScopeSet,
+    pub(crate) resources: Vec<String>,
+    pub(crate) prompt: String,
+    pub(crate) nonce: Option<String>,
+}
+
 /// A logged-in browser.
 #[derive(Debug, Clone)]
 pub struct SessionUser {
@@ -63,7 +73,23 @@ impl AuthService {
         request: &AuthorizationRequest,
         session: Option<SessionUser>,
     ) -> Result<AuthorizeOutcome, OAuthError> {
-        let params = &request.0;
+        // RFC 9126 §4: a pushed request's parameters replace the query (but `client_id`,
+        // which must name the client that pushed it).
+        let pushed: TokenRequest;
+        let params = match request.0.single("request_uri")? {
+            Some(request_uri) => {
+                let client_id = request.0.required("client_id")?;
+                pushed = self.take_pushed_request(client_id, request_uri).await?;
+                &pushed
+            }
+            None if self.config.require_pushed_requests => {
+                return Err(OAuthError::invalid_request(
+                    "this hub accepts only pushed authorization requests (RFC 9126): POST the \
+                     request to the pushed_authorization_request_endpoint first",
+                ));
+            }
+            None => &request.0,
+        };
         let client_id = params.required("client_id")?;
         let client = self
             .client(client_id)
@@ -95,48 +121,14 @@ impl AuthService {
                 &OAuthError::new(code, description),
             )))
         };
-        let checked = (|| -> Result<_, OAuthError> {
-            match params.required("response_type")? {
-                "code" => {}
-                _ => {
-                    return Err(OAuthError::new(
-                        ErrorCode::UnsupportedResponseType,
-                        "only response_type=code is supported",
-                    ));
-                }
-            }
-            if !client.allows(GrantType::AuthorizationCode) {
-                return Err(OAuthError::unauthorized_client(
-                    "this client may not use the authorization code flow",
-                ));
-            }
-            let challenge = params.required("code_challenge")?;
-            if params.single("code_challenge_method")? != Some("S256") {
-                return Err(OAuthError::invalid_request(
-                    "PKCE is required with code_challenge_method=S256",
-                ));
-            }
-            if challenge.len() != 43
-                || !challenge
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                return Err(OAuthError::invalid_request(
-                    "code_challenge must be a base64url SHA-256 digest (43 characters)",
-                ));
-            }
-            let scope = match params.single("scope")? {
-                Some(text) => ScopeSet::parse(text)?,
-                None => client.scopes.clone(),
-            };
-            scope.require_within(&client.scopes)?;
-            let resources = parse_resources(&params.all("resource"))?;
-            let prompt = params.single("prompt")?.unwrap_or_default().to_string();
-            let nonce = params.single("nonce")?.map(str::to_string);
-            check_lengths(raw_state, nonce.as_deref(), &prompt, &resources)?;
-            Ok((challenge.to_string(), scope, resources, prompt, nonce))
-        })();
-        let (challenge, scope, resources, prompt, nonce) = match checked {
+        let checked = self.check_code_request(&client, params, raw_state);
+        let CheckedRequest {
+            challenge,
+            scope,
+            resources,
+            prompt,
+            nonce,
+        } = match checked {
             Ok(values) => values,
             Err(err) => return fail(err.code, &err.description),
         };
@@ -189,6 +181,61 @@ impl AuthService {
         Ok(AuthorizeOutcome::Consent(
             self.pending_view(&record, &client.name),
         ))
+    }
+
+    /// The rules an authorization request must meet once its client and redirect URI are
+    /// known (the same at `/authorize` and for a pushed request, RFC 9126 §2.1).
+    pub(crate) fn check_code_request(
+        &self,
+        client: &crate::Client,
+        params: &TokenRequest,
+        raw_state: Option<&str>,
+    ) -> Result<CheckedRequest, OAuthError> {
+        match params.required("response_type")? {
+            "code" => {}
+            _ => {
+                return Err(OAuthError::new(
+                    ErrorCode::UnsupportedResponseType,
+                    "only response_type=code is supported",
+                ));
+            }
+        }
+        if !client.allows(GrantType::AuthorizationCode) {
+            return Err(OAuthError::unauthorized_client(
+                "this client may not use the authorization code flow",
+            ));
+        }
+        let challenge = params.required("code_challenge")?;
+        if params.single("code_challenge_method")? != Some("S256") {
+            return Err(OAuthError::invalid_request(
+                "PKCE is required with code_challenge_method=S256",
+            ));
+        }
+        if challenge.len() != 43
+            || !challenge
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(OAuthError::invalid_request(
+                "code_challenge must be a base64url SHA-256 digest (43 characters)",
+            ));
+        }
+        let scope = match params.single("scope")? {
+            Some(text) => ScopeSet::parse(text)?,
+            None => client.scopes.clone(),
+        };
+        scope.require_within(&client.scopes)?;
+        let resources = parse_resources(&params.all("resource"))?;
+        let prompt = params.single("prompt")?.unwrap_or_default().to_string();
+        let nonce = params.single("nonce")?.map(str::to_string);
+        check_lengths(raw_state, nonce.as_deref(), &prompt, &resources)?;
+        Ok(CheckedRequest {
+            challenge: challenge.to_string(),
+            scope,
+            resources,
+            prompt,
+            nonce,
+        })
     }
 
     /// A user proved who they are on the login page of a pending request: they get a login

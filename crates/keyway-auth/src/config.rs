@@ -26,6 +26,10 @@ pub struct AuthConfig {
     pub max_assertion_lifetime: i64,
     /// Allowed clock difference for `iat`/`nbf`/`exp` of client assertions.
     pub clock_skew: i64,
+    /// A pushed authorization request's `request_uri` lives this long (RFC 9126: ≤ 90 s).
+    pub pushed_request_ttl: i64,
+    /// Every authorization request must be pushed first (RFC 9126 §5).
+    pub require_pushed_requests: bool,
 }
 
 /// The grace window may not be configured above 5 s: longer would let a thief race the owner.
@@ -48,6 +52,8 @@ impl AuthConfig {
             key_rotation_interval: 30 * 24 * 3600,
             max_assertion_lifetime: 300,
             clock_skew: 30,
+            pushed_request_ttl: 60,
+            require_pushed_requests: false,
         }
     }
 
@@ -57,6 +63,9 @@ impl AuthConfig {
             return Err(format!(
                 "refresh grace window must be between 0 and {MAX_REFRESH_GRACE_MS} ms"
             ));
+        }
+        if !(1..=90).contains(&self.pushed_request_ttl) {
+            return Err("pushed request lifetime must be 1–90 s".into());
         }
         if !(1..=60).contains(&self.code_ttl) {
             return Err("authorization code lifetime must be 1–60 s".into());

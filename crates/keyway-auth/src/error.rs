@@ -2,7 +2,7 @@ use thiserror::Error;
 
 use keyway_store::StoreError;
 
-/// The error codes of RFC 6749 §5.2 and §4.1.2.1, RFC 8707 and RFC 7009.
+/// The error codes of RFC 6749 §5.2 and §4.1.2.1, RFC 8707, RFC 7009 and RFC 9101/9126.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -19,6 +19,8 @@ pub enum ErrorCode {
     ConsentRequired,
     ServerError,
     TemporarilyUnavailable,
+    /// RFC 9101 §7 (used by RFC 9126): a `request_uri` that is unknown, expired or used.
+    InvalidRequestUri,
 }
 
 impl ErrorCode {
@@ -38,6 +40,7 @@ impl ErrorCode {
             ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::InvalidRequestUri => "invalid_request_uri",
         }
     }
 }

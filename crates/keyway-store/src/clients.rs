@@ -126,6 +126,7 @@ impl Store {
             "DELETE FROM refresh_tokens WHERE client_id = ?",
             "DELETE FROM authorization_codes WHERE client_id = ?",
             "DELETE FROM authorization_requests WHERE client_id = ?",
+            "DELETE FROM pushed_requests WHERE client_id = ?",
             "DELETE FROM consents WHERE client_id = ?",
             "DELETE FROM client_assertions WHERE client_id = ?",
             "DELETE FROM client_keys WHERE client_id = ?",

@@ -522,6 +522,7 @@ impl Store {
         let mut total = 0;
         for statement in [
             "DELETE FROM authorization_requests WHERE expires_at < ?",
+            "DELETE FROM pushed_requests WHERE expires_at < ?",
             "DELETE FROM authorization_codes WHERE expires_at < ?",
             "DELETE FROM refresh_tokens WHERE expires_at < ?",
             "DELETE FROM family_access_tokens WHERE expires_at < ?",

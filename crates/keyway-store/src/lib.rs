@@ -18,6 +18,7 @@ mod link;
 mod link_codec;
 mod link_tx;
 mod migrate;
+mod pushed;
 mod sessions;
 mod settings;
 mod toki_keys;

@@ -45,6 +45,15 @@ macro_rules! migrations {
                     "/0005_link_compact.sql"
                 )),
             },
+            Migration {
+                version: 6,
+                name: "pushed_requests",
+                sql: include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0006_pushed_requests.sql"
+                )),
+            },
         ]
     };
 }

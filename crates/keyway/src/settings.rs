@@ -67,6 +67,8 @@ pub(crate) struct OAuthFileConfig {
     pub signing_alg: Option<String>,
     pub key_rotation_interval: Option<i64>,
     pub default_audience: Option<String>,
+    /// Every authorization request must be pushed first (RFC 9126).
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 /// Everything a command needs to reach the hub's store.
@@ -196,6 +198,9 @@ impl Settings {
         if let Some(alg) = &o.signing_alg {
             config.signing_alg = SigningAlg::parse(alg)
                 .with_context(|| format!("oauth.signing_alg {alg:?}: use EdDSA or ES256"))?;
+        }
+        if let Some(required) = o.require_pushed_authorization_requests {
+            config.require_pushed_requests = required;
         }
         if let Some(aud) = &o.default_audience {
             config.default_audience = aud.clone();

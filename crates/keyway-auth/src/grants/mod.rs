@@ -37,6 +37,11 @@ impl TokenRequest {
         Ok(first)
     }
 
+    /// Every (name, value) pair, in the order received.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
     pub fn required(&self, name: &str) -> Result<&str, OAuthError> {
         self.single(name)?
             .ok_or_else(|| OAuthError::invalid_request(format!("parameter {name} is missing")))

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use keyway_auth::AuthConfig;
 use serde_json::{Value, json};
 
-use super::{AUTHORIZE, INTROSPECT, JWKS, REVOKE, TOKEN, USERINFO};
+use super::{AUTHORIZE, INTROSPECT, JWKS, PAR, REVOKE, TOKEN, USERINFO};
 use crate::AppState;
 
 const AUTH_METHODS: [&str; 4] = [
@@ -37,6 +37,8 @@ pub fn authorization_server_metadata(config: &AuthConfig) -> Value {
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_signing_alg_values_supported": ["EdDSA", "Ed25519", "ES256"],
         "code_challenge_methods_supported": ["S256"],
+        "pushed_authorization_request_endpoint": format!("{issuer}{PAR}"),
+        "require_pushed_authorization_requests": config.require_pushed_requests,
         "authorization_response_iss_parameter_supported": true,
         "scopes_supported": ["openid"],
         "access_token_signing_alg_values_supported": [alg],

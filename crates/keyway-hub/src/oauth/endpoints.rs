@@ -8,9 +8,21 @@ use axum::response::{IntoResponse, Response};
 use crate::AppState;
 use crate::errors::{OAuthJsonError, no_store};
 use crate::form::{client_credentials, parse_form};
+use keyway_auth::{Client, TokenRequest};
 
-fn endpoint_url(state: &AppState, path: &str) -> String {
-    format!("{}{path}", state.auth.config().issuer)
+/// The form of a request to a client-authenticated endpoint (`path`) and the client it
+/// authenticates as (RFC 6749 §2.3, RFC 7523: the same rules at every such endpoint).
+pub(super) async fn authenticated_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+    path: &str,
+) -> Result<(std::sync::Arc<Client>, TokenRequest), OAuthJsonError> {
+    let form = parse_form(headers, body)?;
+    let creds = client_credentials(headers, &form)?;
+    let endpoint = format!("{}{path}", state.auth.config().issuer);
+    let client = state.auth.authenticate_client(&creds, &endpoint).await?;
+    Ok((client, form))
 }
 
 pub(super) async fn token(
@@ -19,12 +31,7 @@ pub(super) async fn token(
     body: Bytes,
 ) -> Response {
     let result: Result<_, OAuthJsonError> = async {
-        let form = parse_form(&headers, &body)?;
-        let creds = client_credentials(&headers, &form)?;
-        let client = state
-            .auth
-            .authenticate_client(&creds, &endpoint_url(&state, super::TOKEN))
-            .await?;
+        let (client, form) = authenticated_form(&state, &headers, &body, super::TOKEN).await?;
         let response = state.auth.token(&client, &form).await?;
         let grant = form.single("grant_type").ok().flatten().unwrap_or_default();
         ::metrics::counter!("keyway_tokens_issued_total", "grant" => grant.to_string())
@@ -44,12 +51,7 @@ pub(super) async fn introspect(
     body: Bytes,
 ) -> Response {
     let result: Result<_, OAuthJsonError> = async {
-        let form = parse_form(&headers, &body)?;
-        let creds = client_credentials(&headers, &form)?;
-        let client = state
-            .auth
-            .authenticate_client(&creds, &endpoint_url(&state, super::INTROSPECT))
-            .await?;
+        let (client, form) = authenticated_form(&state, &headers, &body, super::INTROSPECT).await?;
         let token = form.required("token")?;
         Ok(state.auth.introspect(&client, token).await?)
     }
@@ -66,12 +68,7 @@ pub(super) async fn revoke(
     body: Bytes,
 ) -> Response {
     let result: Result<_, OAuthJsonError> = async {
-        let form = parse_form(&headers, &body)?;
-        let creds = client_credentials(&headers, &form)?;
-        let client = state
-            .auth
-            .authenticate_client(&creds, &endpoint_url(&state, super::REVOKE))
-            .await?;
+        let (client, form) = authenticated_form(&state, &headers, &body, super::REVOKE).await?;
         let token = form.required("token")?;
         let hint = form.single("token_type_hint")?;
         state.auth.revoke(&client, token, hint).await?;

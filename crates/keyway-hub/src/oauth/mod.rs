@@ -1,6 +1,7 @@
 mod browser;
 pub(crate) mod discovery;
 mod endpoints;
+mod par;
 mod userinfo;
 
 use axum::Router;
@@ -14,6 +15,7 @@ pub(crate) const CONSENT: &str = "/oauth2/consent";
 pub(crate) const TOKEN: &str = "/oauth2/token";
 pub(crate) const INTROSPECT: &str = "/oauth2/introspect";
 pub(crate) const REVOKE: &str = "/oauth2/revoke";
+pub(crate) const PAR: &str = "/oauth2/par";
 pub(crate) const JWKS: &str = "/oauth2/jwks";
 pub(crate) const USERINFO: &str = "/oauth2/userinfo";
 
@@ -25,6 +27,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(TOKEN, post(endpoints::token))
         .route(INTROSPECT, post(endpoints::introspect))
         .route(REVOKE, post(endpoints::revoke))
+        .route(PAR, post(par::push))
         .route(JWKS, get(discovery::jwks))
         .route(USERINFO, get(userinfo::userinfo).post(userinfo::userinfo))
         .route(

@@ -21,6 +21,7 @@ mod introspection;
 mod keys;
 mod link;
 mod oauth2_crate;
+mod par;
 mod private_key_jwt;
 mod refresh;
 mod revocation;

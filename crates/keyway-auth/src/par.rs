@@ -1,0 +1,109 @@
+//! Pushed authorization requests (RFC 9126). A client authenticates and posts the parameters
+//! of its authorization request; the hub checks them by the rules of `/authorize`, keeps them,
+//! and answers a `request_uri` that the browser then carries instead of the parameters. The
+//! request thus never travels through the browser, where it could be read or altered.
+
+use serde::Serialize;
+
+use crate::grants::TokenRequest;
+use crate::{AuthService, Client, ErrorCode, OAuthError, random_token, sha256_hex};
+
+/// The prefix RFC 9126 §2.2 gives every `request_uri`.
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// Parameters that authenticate the client at the endpoint, not part of the request itself.
+const CLIENT_AUTH_PARAMS: [&str; 3] =
+    ["client_secret", "client_assertion", "client_assertion_type"];
+
+/// The answer to a pushed request (RFC 9126 §2.2), sent with `201 Created`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushedRequest {
+    pub request_uri: String,
+    pub expires_in: i64,
+}
+
+impl AuthService {
+    /// Checks and keeps the authorization request `client` (already authenticated, as at the
+    /// token endpoint) pushed. Errors are the ones `/authorize` would give, as JSON.
+    pub async fn push_authorization_request(
+        &self,
+        client: &Client,
+        request: &TokenRequest,
+    ) -> Result<PushedRequest, OAuthError> {
+        if request.single("request_uri")?.is_some() {
+            return Err(OAuthError::invalid_request(
+                "request_uri cannot be pushed (RFC 9126 §2.1)",
+            ));
+        }
+        if let Some(client_id) = request.single("client_id")?
+            && client_id != client.client_id
+        {
+            return Err(OAuthError::invalid_request(
+                "client_id is not the client that authenticated",
+            ));
+        }
+        let mut pairs: Vec<(String, String)> = request
+            .pairs()
+            .iter()
+            .filter(|(name, _)| name != "client_id" && !CLIENT_AUTH_PARAMS.contains(&name.as_str()))
+            .cloned()
+            .collect();
+        pairs.push(("client_id".into(), client.client_id.clone()));
+        let params = TokenRequest::new(pairs);
+        let redirect_uri = params.required("redirect_uri")?;
+        if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+            return Err(OAuthError::invalid_request(
+                "redirect_uri is not registered for this client (exact match required)",
+            ));
+        }
+        let state = params.single("state")?;
+        self.check_code_request(client, &params, state)?;
+        let request_uri = format!("{REQUEST_URI_PREFIX}{}", random_token(self.entropy(), 32));
+        let stored = serde_json::to_string(params.pairs())
+            .map_err(|e| OAuthError::server_error(e.to_string()))?;
+        let now = self.clock().now_secs();
+        let ttl = self.config().pushed_request_ttl;
+        self.store()
+            .insert_pushed_request(
+                &sha256_hex(&request_uri),
+                &client.client_id,
+                &stored,
+                now,
+                now + ttl,
+            )
+            .await?;
+        Ok(PushedRequest {
+            request_uri,
+            expires_in: ttl,
+        })
+    }
+
+    /// The parameters of `request_uri`, pushed by `client_id`: once, while unexpired.
+    pub(crate) async fn take_pushed_request(
+        &self,
+        client_id: &str,
+        request_uri: &str,
+    ) -> Result<TokenRequest, OAuthError> {
+        let refused = || {
+            OAuthError::new(
+                ErrorCode::InvalidRequestUri,
+                "request_uri is unknown, expired or already used, or another client pushed it",
+            )
+        };
+        if !request_uri.starts_with(REQUEST_URI_PREFIX) || request_uri.len() > 200 {
+            // Only pushed requests: a remote request_uri is never fetched (no SSRF).
+            return Err(refused());
+        }
+        let now = self.clock().now_secs();
+        let Some(stored) = self
+            .store()
+            .take_pushed_request(&sha256_hex(request_uri), client_id, now)
+            .await?
+        else {
+            return Err(refused());
+        };
+        let pairs: Vec<(String, String)> = serde_json::from_str(&stored)
+            .map_err(|_| OAuthError::server_error("a stored pushed request is corrupt"))?;
+        Ok(TokenRequest::new(pairs))
+    }
+}

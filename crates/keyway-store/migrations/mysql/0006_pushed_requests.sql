@@ -1,0 +1,11 @@
+-- Pushed authorization requests (RFC 9126): a client's validated request, kept until its
+-- request_uri (stored as a SHA-256 digest) is used once or expires.
+CREATE TABLE IF NOT EXISTS pushed_requests (
+    request_uri_hash VARCHAR(64) PRIMARY KEY,
+    client_id VARCHAR(190) NOT NULL,
+    params MEDIUMTEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+CREATE INDEX IF NOT EXISTS pushed_requests_expiry ON pushed_requests (expires_at);

@@ -1,0 +1,11 @@
+-- Pushed authorization requests (RFC 9126): a client's validated request, kept until its
+-- request_uri (stored as a SHA-256 digest) is used once or expires.
+CREATE TABLE IF NOT EXISTS pushed_requests (
+    request_uri_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    params TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS pushed_requests_expiry ON pushed_requests (expires_at);
