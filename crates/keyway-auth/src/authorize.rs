@@ -76,11 +76,11 @@ impl AuthService {
         // RFC 9126 §4: a pushed request's parameters replace the query (but `client_id`,
         // which must name the client that pushed it).
         let pushed: TokenRequest;
-        let params = match request.0.single("request_uri")? {
+        let (params, was_pushed) = match request.0.single("request_uri")? {
             Some(request_uri) => {
                 let client_id = request.0.required("client_id")?;
                 pushed = self.take_pushed_request(client_id, request_uri).await?;
-                &pushed
+                (&pushed, true)
             }
             None if self.config.require_pushed_requests => {
                 return Err(OAuthError::invalid_request(
@@ -88,13 +88,19 @@ impl AuthService {
                      request to the pushed_authorization_request_endpoint first",
                 ));
             }
-            None => &request.0,
+            None => (&request.0, false),
         };
         let client_id = params.required("client_id")?;
         let client = self
             .client(client_id)
             .await?
             .ok_or_else(|| OAuthError::invalid_request("unknown client_id"))?;
+        if client.policy.require_pushed_requests && !was_pushed {
+            return Err(OAuthError::invalid_request(
+                "this client's authorization requests must be pushed first (RFC 9126): POST \
+                 the request to the pushed_authorization_request_endpoint",
+            ));
+        }
         let redirect_uri = params.required("redirect_uri")?;
         if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
             return Err(OAuthError::invalid_request(

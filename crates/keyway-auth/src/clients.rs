@@ -78,7 +78,18 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub(crate) jwks: Vec<VerifyingKey>,
     pub jwks_uri: Option<String>,
+    pub policy: ClientPolicy,
     pub created_at: i64,
+}
+
+/// Per-client policy switches, stored as JSON so that a new switch needs no migration.
+/// Members a hub does not know are ignored when read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ClientPolicy {
+    /// Authorization requests must be pushed first (RFC 9126 §6,
+    /// `require_pushed_authorization_requests`).
+    pub require_pushed_requests: bool,
 }
 
 /// What `keyway client show` prints (never the secret).
@@ -94,6 +105,8 @@ pub struct ClientInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
     pub jwks_keys: usize,
+    /// RFC 9126 client metadata.
+    pub require_pushed_authorization_requests: bool,
     pub created_at: i64,
 }
 
@@ -113,6 +126,7 @@ impl Client {
             redirect_uris: self.redirect_uris.clone(),
             jwks_uri: self.jwks_uri.clone(),
             jwks_keys: self.jwks.len(),
+            require_pushed_authorization_requests: self.policy.require_pushed_requests,
             created_at: self.created_at,
         }
     }
@@ -144,6 +158,7 @@ impl Client {
             redirect_uris,
             jwks,
             jwks_uri: record.jwks_uri,
+            policy: serde_json::from_str(&record.policy).map_err(|_| corrupt("policy"))?,
             created_at: record.created_at,
         })
     }
@@ -200,6 +215,7 @@ pub struct NewClient {
     /// A JWK Set (JSON text) for `private_key_jwt`.
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
+    pub policy: ClientPolicy,
 }
 
 /// Changes to a registered client: `None` keeps a property as it is. Its id, secret and how it
@@ -214,6 +230,8 @@ pub struct ClientUpdate {
     pub jwks: Option<String>,
     /// A new JWKS URI; replaces a stored JWK Set.
     pub jwks_uri: Option<String>,
+    /// Whether its authorization requests must be pushed (RFC 9126).
+    pub require_pushed_requests: Option<bool>,
 }
 
 /// The result of registration: the client and, once, its secret.

@@ -32,7 +32,8 @@ pub use authorize::{
 };
 pub use client_auth::ClientCredentials;
 pub use clients::{
-    AuthMethod, Client, ClientInfo, ClientUpdate, GrantType, NewClient, RegisteredClient,
+    AuthMethod, Client, ClientInfo, ClientPolicy, ClientUpdate, GrantType, NewClient,
+    RegisteredClient,
 };
 pub use config::{AuthConfig, Clock, SystemClock};
 pub use entropy::{Entropy, SecretString, SystemEntropy, random_hex, random_token, sha256_hex};

@@ -222,6 +222,8 @@ impl AuthService {
             redirect_uris: stored.redirect_uris,
             jwks: new.jwks.clone(),
             jwks_uri: new.jwks_uri.clone(),
+            policy: serde_json::to_string(&new.policy)
+                .map_err(|e| AdminError::Invalid(e.to_string()))?,
             created_at: now,
             updated_at: now,
         };
@@ -282,6 +284,11 @@ impl AuthService {
             public: record.public_client,
             jwks,
             jwks_uri,
+            policy: crate::ClientPolicy {
+                require_pushed_requests: update
+                    .require_pushed_requests
+                    .unwrap_or(current.policy.require_pushed_requests),
+            },
         };
         let (grants, method) = merged.validate()?;
         if method.as_str() != record.auth_method {
@@ -299,6 +306,8 @@ impl AuthService {
         record.redirect_uris = stored.redirect_uris;
         record.jwks = merged.jwks;
         record.jwks_uri = merged.jwks_uri;
+        record.policy = serde_json::to_string(&merged.policy)
+            .map_err(|e| AdminError::Invalid(e.to_string()))?;
         record.updated_at = self.clock.now_secs();
         if !self.store.update_client(&record).await? {
             return Err(AdminError::NotFound(crate::error::no_such_client(

@@ -19,12 +19,14 @@ pub struct ClientRecord {
     pub redirect_uris: String,
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
+    /// Per-client policy switches, as JSON (`{}` for none).
+    pub policy: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 const COLUMNS: &str = "client_id, name, secret_hash, public_client, auth_method, grant_types, \
-                       scope, redirect_uris, jwks, jwks_uri, created_at, updated_at";
+                       scope, redirect_uris, jwks, jwks_uri, policy, created_at, updated_at";
 
 fn from_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
     Ok(ClientRecord {
@@ -38,6 +40,7 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
         redirect_uris: row.try_get("redirect_uris")?,
         jwks: row.try_get("jwks")?,
         jwks_uri: row.try_get("jwks_uri")?,
+        policy: row.try_get("policy")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -45,8 +48,9 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
 
 impl Store {
     pub async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        let sql =
-            format!("INSERT INTO clients ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        let sql = format!(
+            "INSERT INTO clients ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        );
         sqlx::query(self.sql(&sql))
             .bind(&client.client_id)
             .bind(&client.name)
@@ -58,6 +62,7 @@ impl Store {
             .bind(&client.redirect_uris)
             .bind(&client.jwks)
             .bind(&client.jwks_uri)
+            .bind(&client.policy)
             .bind(client.created_at)
             .bind(client.updated_at)
             .execute(self.writer())
@@ -86,7 +91,7 @@ impl Store {
     pub async fn update_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
         let done = sqlx::query(self.sql(
             "UPDATE clients SET name = ?, grant_types = ?, scope = ?, redirect_uris = ?, \
-             jwks = ?, jwks_uri = ?, updated_at = ? WHERE client_id = ?",
+             jwks = ?, jwks_uri = ?, policy = ?, updated_at = ? WHERE client_id = ?",
         ))
         .bind(&client.name)
         .bind(&client.grant_types)
@@ -94,6 +99,7 @@ impl Store {
         .bind(&client.redirect_uris)
         .bind(&client.jwks)
         .bind(&client.jwks_uri)
+        .bind(&client.policy)
         .bind(client.updated_at)
         .bind(&client.client_id)
         .execute(self.writer())

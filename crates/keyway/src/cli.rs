@@ -539,6 +539,9 @@ pub(crate) struct ClientCreateArgs {
     pub jwks_uri: Option<String>,
     #[command(flatten)]
     pub json: JsonFlag,
+    /// Its authorization requests must be pushed first (RFC 9126, POST /oauth2/par).
+    #[arg(long)]
+    pub require_par: bool,
     /// Print `export NAME_ID=…` and `export NAME_SECRET=…` for a shell's eval, e.g.
     /// eval "$(keyway client create … --export BILLING)".
     #[arg(long, value_name = "NAME", conflicts_with = "json", value_parser = shell_name)]
@@ -596,6 +599,9 @@ pub(crate) struct ClientUpdateArgs {
     /// Replace the client's keys with this JWK Set URL (private_key_jwt clients).
     #[arg(long, value_name = "URL")]
     pub jwks_uri: Option<String>,
+    /// Whether its authorization requests must be pushed first (RFC 9126).
+    #[arg(long, value_name = "true|false")]
+    pub require_par: Option<bool>,
     #[command(flatten)]
     pub json: JsonFlag,
 }

@@ -167,3 +167,65 @@ async fn the_metadata_names_the_endpoint_and_a_hub_can_require_it() {
     assert_eq!(status, 201);
     hub.finish().await;
 }
+
+/// A client registered with `require_pushed_requests` (`keyway client create --require-par`)
+/// gets no code for a request that was not pushed; switched off, it does again.
+#[tokio::test]
+async fn a_client_can_require_its_requests_to_be_pushed() {
+    on_every_backend(async |hub: &TestHub| {
+        let registered = hub
+            .auth
+            .create_client(keyway_auth::NewClient {
+                name: "strict app".into(),
+                grant_types: vec!["authorization_code".into()],
+                scope: "openid".into(),
+                redirect_uris: vec![REDIRECT.into()],
+                policy: keyway_auth::ClientPolicy {
+                    require_pushed_requests: true,
+                },
+                ..keyway_auth::NewClient::default()
+            })
+            .await
+            .unwrap();
+        let id = registered.client.client_id.clone();
+        let secret = registered.client_secret.unwrap().expose().to_string();
+        assert!(
+            registered
+                .client
+                .info()
+                .require_pushed_authorization_requests
+        );
+        let (_, challenge) = pkce();
+        let plain = crate::browser::authorize_url(hub, &id, REDIRECT, "openid", &challenge);
+        let refused = Browser::new().get(&plain).await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(
+            refused.body.contains("must be pushed first"),
+            "{}",
+            refused.body
+        );
+        let (status, pushed) = push(hub, (&id, &secret), &challenge, &[]).await;
+        assert_eq!(status, 201, "{pushed}");
+        let uri = pushed["request_uri"].as_str().unwrap();
+        assert_eq!(
+            Browser::new()
+                .get(&authorize_with(hub, &id, uri))
+                .await
+                .status,
+            200
+        );
+
+        hub.auth
+            .update_client(
+                &id,
+                keyway_auth::ClientUpdate {
+                    require_pushed_requests: Some(false),
+                    ..keyway_auth::ClientUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(Browser::new().get(&plain).await.status, 200);
+    })
+    .await;
+}

@@ -9,3 +9,6 @@ CREATE TABLE IF NOT EXISTS pushed_requests (
     used_at BIGINT
 );
 CREATE INDEX IF NOT EXISTS pushed_requests_expiry ON pushed_requests (expires_at);
+-- Per-client policy as JSON (keyway-auth's ClientPolicy, e.g. {"require_pushed_requests":true}),
+-- so that each new per-client switch needs no migration of its own.
+ALTER TABLE clients ADD COLUMN policy TEXT NOT NULL DEFAULT '{}';

@@ -21,6 +21,9 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                     public: args.public,
                     jwks,
                     jwks_uri: args.jwks_uri,
+                    policy: keyway_auth::ClientPolicy {
+                        require_pushed_requests: args.require_par,
+                    },
                 })
                 .await?;
             let info = registered.client.info();
@@ -193,6 +196,9 @@ fn print_client(info: &ClientInfo) {
     if let Some(uri) = &info.jwks_uri {
         println!("jwks uri:      {uri}");
     }
+    if info.require_pushed_authorization_requests {
+        println!("requests:      must be pushed first (RFC 9126)");
+    }
     println!("created:       {}", when(info.created_at));
 }
 
@@ -227,12 +233,13 @@ async fn client_update(
         && args.add_redirect_uris.is_empty()
         && args.remove_redirect_uris.is_empty()
         && args.jwks_file.is_none()
-        && args.jwks_uri.is_none();
+        && args.jwks_uri.is_none()
+        && args.require_par.is_none();
     if nothing {
         anyhow::bail!(
             "nothing to change: give at least one of --name, --grant, --scope, --add-scope, \
              --remove-scope, --redirect-uri, --add-redirect-uri, --remove-redirect-uri, \
-             --jwks-file, --jwks-uri"
+             --jwks-file, --jwks-uri, --require-par"
         );
     }
     let current = service.show_client(&args.client_id).await?;
@@ -305,5 +312,6 @@ async fn client_update(
         redirect_uris,
         jwks: read_jwks(args.jwks_file.as_deref())?,
         jwks_uri: args.jwks_uri.clone(),
+        require_pushed_requests: args.require_par,
     })
 }

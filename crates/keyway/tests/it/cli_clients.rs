@@ -374,3 +374,19 @@ fn user_set_password_replaces_the_password() {
     );
     assert!(String::from_utf8_lossy(&nobody.stderr).contains("user bob"));
 }
+
+/// `--require-par` on create and update, shown by `client show`.
+#[test]
+fn a_client_can_be_made_to_push_its_requests() {
+    let hub = Hub::start();
+    let created = hub.create_client(
+        "strict",
+        &["authorization_code"],
+        "openid",
+        &["--redirect-uri", "https://app.example/cb", "--require-par"],
+    );
+    assert_eq!(created["require_pushed_authorization_requests"], true);
+    let id = str_field(&created, "client_id").to_string();
+    let updated = hub.cli_json(&["client", "update", &id, "--require-par", "false"]);
+    assert_eq!(updated["require_pushed_authorization_requests"], false);
+}
