@@ -211,14 +211,15 @@ fn browser_login_consent_allow_and_deny() {
 }
 
 /// openid-client (npm) signs Ed25519 client assertions as `alg: Ed25519` (RFC 9864) by
-/// default: it must authenticate, get a token, introspect and revoke it, unmodified.
+/// default: it must authenticate, get a token, introspect and revoke it, and run a code flow
+/// through a pushed authorization request (RFC 9126), unmodified.
 #[test]
-fn openid_client_private_key_jwt_ed25519() {
+fn openid_client_private_key_jwt_and_a_pushed_code_flow() {
     use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     if !available(
-        "openid_client_private_key_jwt_ed25519",
+        "openid_client_private_key_jwt_and_a_pushed_code_flow",
         node_module_missing("openid-client"),
     ) {
         return;
@@ -233,11 +234,22 @@ fn openid_client_private_key_jwt_ed25519() {
     let dir = tempfile::tempdir().expect("temp dir");
     let jwks = dir.path().join("client.jwks.json");
     std::fs::write(&jwks, public.to_string()).expect("write JWKS");
+    let redirect = "http://127.0.0.1:9/callback";
     let client = hub.create_client(
         "openid-client",
-        &["client_credentials"],
-        "read",
-        &["--jwks-file", &jwks.display().to_string()],
+        &["client_credentials", "authorization_code"],
+        "openid read",
+        &[
+            "--jwks-file",
+            &jwks.display().to_string(),
+            "--redirect-uri",
+            redirect,
+            "--require-par",
+        ],
+    );
+    hub.cli_json_with_stdin(
+        &["user", "create", "--username", "alice", "--password-stdin"],
+        "correct horse battery\n",
     );
     let private = serde_json::json!({
         "kty": "OKP", "crv": "Ed25519", "kid": "oc1", "x": x, "d": URL_SAFE_NO_PAD.encode(seed),
@@ -254,6 +266,9 @@ fn openid_client_private_key_jwt_ed25519() {
         &[
             ("KEYWAY_CLIENT_ID", str_field(&client, "client_id")),
             ("KEYWAY_PRIVATE_JWK", &private.to_string()),
+            ("KEYWAY_REDIRECT_URI", redirect),
+            ("KEYWAY_USERNAME", "alice"),
+            ("KEYWAY_PASSWORD", "correct horse battery"),
         ],
     );
 }

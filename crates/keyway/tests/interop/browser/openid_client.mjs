@@ -1,9 +1,11 @@
 // panva's openid-client (a strict, certified OAuth 2.0 / OpenID Connect client) against the hub:
 // discovery, private_key_jwt client authentication with an Ed25519 key (which openid-client
-// signs as alg "Ed25519", RFC 9864), the client_credentials grant, introspection and revocation.
+// signs as alg "Ed25519", RFC 9864), the client_credentials grant, introspection and
+// revocation, and an authorization code flow through a pushed authorization request (RFC 9126;
+// the client is registered with --require-par, so nothing else would work) with its ID token.
 //
 // Environment: KEYWAY_HUB_URL, KEYWAY_CLIENT_ID, KEYWAY_PRIVATE_JWK (the client's Ed25519
-// private key as a JWK, with "kid").
+// private key as a JWK, with "kid"), KEYWAY_REDIRECT_URI, KEYWAY_USERNAME, KEYWAY_PASSWORD.
 import * as client from 'openid-client';
 
 function env(name) {
@@ -62,4 +64,75 @@ console.log('  - introspection and revocation');
 check(algs.length === 4, `expected 4 assertions, saw ${algs.length}`);
 check(algs.every((alg) => alg === 'Ed25519'), `assertion algs: ${algs.join(', ')}`);
 console.log(`  - every assertion signed with alg ${algs[0]}`);
+
+// The browser's part of a code flow, as a browser does it: the login form, then Allow.
+async function signInAndAllow(url, username, password) {
+  const jar = new Map();
+  const remember = (response) => {
+    for (const cookie of response.headers.getSetCookie()) {
+      const [pair] = cookie.split(';');
+      const at = pair.indexOf('=');
+      jar.set(pair.slice(0, at), pair.slice(at + 1));
+    }
+  };
+  const cookies = () => [...jar].map(([name, value]) => `${name}=${value}`).join('; ');
+  const field = (html, name) => {
+    const found = html.match(new RegExp(`name="${name}" value="([^"]*)"`));
+    check(found, `no ${name} field in:\n${html}`);
+    return found[1];
+  };
+  const post = (path, form) => fetch(new URL(path, hub), {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { cookie: cookies(), 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(form),
+  });
+  let response = await fetch(url, { redirect: 'manual' });
+  check(response.status === 200, `authorize answered ${response.status}`);
+  remember(response);
+  let html = await response.text();
+  response = await post('/oauth2/login', {
+    request_id: field(html, 'request_id'), csrf: field(html, 'csrf'), username, password,
+  });
+  remember(response);
+  html = await response.text();
+  response = await post('/oauth2/consent', {
+    request_id: field(html, 'request_id'), csrf: field(html, 'csrf'), decision: 'allow',
+  });
+  check(response.status === 303, `consent answered ${response.status}`);
+  return response.headers.get('location');
+}
+
+const codeConfig = await client.discovery(
+  new URL(hub),
+  clientId,
+  { id_token_signed_response_alg: 'EdDSA' },
+  client.PrivateKeyJwt({ key, kid: jwk.kid }),
+  { execute: [client.allowInsecureRequests] },
+);
+const verifier = client.randomPKCECodeVerifier();
+const state = client.randomState();
+const nonce = client.randomNonce();
+const pushedUrl = await client.buildAuthorizationUrlWithPAR(codeConfig, {
+  redirect_uri: env('KEYWAY_REDIRECT_URI'),
+  scope: 'openid read',
+  code_challenge: await client.calculatePKCECodeChallenge(verifier),
+  code_challenge_method: 'S256',
+  state,
+  nonce,
+});
+const requestUri = pushedUrl.searchParams.get('request_uri') ?? '';
+check(requestUri.startsWith('urn:ietf:params:oauth:request_uri:'), `request_uri ${requestUri}`);
+check(!pushedUrl.searchParams.has('code_challenge'), 'the request went through the browser');
+console.log('  - pushed authorization request');
+const landing = await signInAndAllow(pushedUrl, env('KEYWAY_USERNAME'), env('KEYWAY_PASSWORD'));
+const codeTokens = await client.authorizationCodeGrant(codeConfig, new URL(landing), {
+  pkceCodeVerifier: verifier,
+  expectedState: state,
+  expectedNonce: nonce,
+  idTokenExpected: true,
+});
+const claims = codeTokens.claims();
+check(claims?.aud === clientId && claims?.nonce === nonce, `ID token: ${JSON.stringify(claims)}`);
+console.log('  - code flow through PAR, ID token verified');
 console.log('openid-client: ok');
