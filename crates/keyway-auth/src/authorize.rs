@@ -76,10 +76,17 @@ impl AuthService {
         // RFC 9126 §4: a pushed request's parameters replace the query (but `client_id`,
         // which must name the client that pushed it).
         let pushed: TokenRequest;
+        let opened: TokenRequest;
+        let mut signed = false;
         let (params, was_pushed) = match request.0.single("request_uri")? {
             Some(request_uri) => {
+                if request.0.single("request")?.is_some() {
+                    return Err(OAuthError::invalid_request(
+                        "give request or request_uri, not both (RFC 9101 §5)",
+                    ));
+                }
                 let client_id = request.0.required("client_id")?;
-                pushed = self.take_pushed_request(client_id, request_uri).await?;
+                (pushed, signed) = self.take_pushed_request(client_id, request_uri).await?;
                 (&pushed, true)
             }
             None if self.config.require_pushed_requests => {
@@ -95,6 +102,25 @@ impl AuthService {
             .client(client_id)
             .await?
             .ok_or_else(|| OAuthError::invalid_request("unknown client_id"))?;
+        // RFC 9101: a signed request object's parameters replace the query's.
+        let params = match params.single("request")? {
+            Some(_) if was_pushed => {
+                return Err(OAuthError::server_error(
+                    "a pushed request kept an unopened request object",
+                ));
+            }
+            Some(jwt) => {
+                opened = TokenRequest::new(self.open_request_object(&client, jwt).await?);
+                signed = true;
+                &opened
+            }
+            None => params,
+        };
+        if client.policy.require_signed_requests && !signed {
+            return Err(OAuthError::invalid_request(
+                "this client's authorization requests must be signed request objects (RFC 9101)",
+            ));
+        }
         if client.policy.require_pushed_requests && !was_pushed {
             return Err(OAuthError::invalid_request(
                 "this client's authorization requests must be pushed first (RFC 9126): POST \

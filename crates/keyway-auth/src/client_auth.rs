@@ -131,6 +131,46 @@ impl AuthService {
         Ok(client)
     }
 
+    /// Checks a JWS that `client` signed with one of its registered keys (the key decides the
+    /// algorithm; the header only has to agree with it). `Ok(Err(why))` says, for the client's
+    /// developer, why no key verified it.
+    pub(crate) async fn verify_client_signature(
+        &self,
+        client: &Client,
+        alg: &str,
+        kid: Option<&str>,
+        jws: &crate::jose::CompactJws<'_>,
+    ) -> Result<Result<(), String>, OAuthError> {
+        let keys = self.client_keys(client, kid).await?;
+        let candidates: Vec<_> = keys
+            .iter()
+            .filter(|k| kid.is_none_or(|kid| k.kid == kid))
+            .collect();
+        let usable: Vec<_> = candidates.iter().filter(|k| k.accepts(alg)).collect();
+        let verified = usable.iter().any(|k| {
+            k.verify(jws.signing_input.as_bytes(), &jws.signature)
+                .is_ok()
+        });
+        if verified {
+            return Ok(Ok(()));
+        }
+        // Say why no key was used: a client developer cannot see our side.
+        let why = match (kid, candidates.is_empty(), usable.is_empty()) {
+            (Some(kid), true, _) => format!("no registered key has kid {kid:?}"),
+            (None, true, _) => "the client has no registered keys".to_string(),
+            (_, false, true) => format!(
+                "alg {alg:?} does not match the registered key's algorithm ({})",
+                candidates
+                    .iter()
+                    .map(|k| k.alg)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => "the signature does not verify with the client's registered keys".to_string(),
+        };
+        Ok(Err(why))
+    }
+
     async fn check_assertion(
         &self,
         creds: &ClientCredentials,
@@ -174,36 +214,10 @@ impl AuthService {
         if client.auth_method != AuthMethod::PrivateKeyJwt {
             return bad("this client is not registered for private_key_jwt");
         }
-        // The key decides the algorithm; the header only has to agree with it.
-        let keys = self.client_keys(&client, header.kid.as_deref()).await?;
-        let candidates: Vec<_> = keys
-            .iter()
-            .filter(|k| header.kid.as_ref().is_none_or(|kid| &k.kid == kid))
-            .collect();
-        let usable: Vec<_> = candidates
-            .iter()
-            .filter(|k| k.accepts(&header.alg))
-            .collect();
-        let verified = usable.iter().any(|k| {
-            k.verify(jws.signing_input.as_bytes(), &jws.signature)
-                .is_ok()
-        });
-        if !verified {
-            // Say why no key was used: a client developer cannot see our side.
-            let why = match (&header.kid, candidates.is_empty(), usable.is_empty()) {
-                (Some(kid), true, _) => format!("no registered key has kid {kid:?}"),
-                (None, true, _) => "the client has no registered keys".to_string(),
-                (_, false, true) => format!(
-                    "alg {:?} does not match the registered key's algorithm ({})",
-                    header.alg,
-                    candidates
-                        .iter()
-                        .map(|k| k.alg)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                _ => "the signature does not verify with the client's registered keys".to_string(),
-            };
+        if let Err(why) = self
+            .verify_client_signature(&client, &header.alg, header.kid.as_deref(), &jws)
+            .await?
+        {
             return bad(&why);
         }
         let token_endpoint = format!("{}/oauth2/token", self.config.issuer);

@@ -90,6 +90,9 @@ pub struct ClientPolicy {
     /// Authorization requests must be pushed first (RFC 9126 §6,
     /// `require_pushed_authorization_requests`).
     pub require_pushed_requests: bool,
+    /// Authorization requests must be signed request objects (RFC 9101,
+    /// `require_signed_request_object`).
+    pub require_signed_requests: bool,
 }
 
 /// What `keyway client show` prints (never the secret).
@@ -107,6 +110,8 @@ pub struct ClientInfo {
     pub jwks_keys: usize,
     /// RFC 9126 client metadata.
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9101 client metadata.
+    pub require_signed_request_object: bool,
     pub created_at: i64,
 }
 
@@ -127,6 +132,7 @@ impl Client {
             jwks_uri: self.jwks_uri.clone(),
             jwks_keys: self.jwks.len(),
             require_pushed_authorization_requests: self.policy.require_pushed_requests,
+            require_signed_request_object: self.policy.require_signed_requests,
             created_at: self.created_at,
         }
     }
@@ -232,6 +238,8 @@ pub struct ClientUpdate {
     pub jwks_uri: Option<String>,
     /// Whether its authorization requests must be pushed (RFC 9126).
     pub require_pushed_requests: Option<bool>,
+    /// Whether its authorization requests must be signed request objects (RFC 9101).
+    pub require_signed_requests: Option<bool>,
 }
 
 /// The result of registration: the client and, once, its secret.

@@ -21,6 +21,8 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     /// RFC 9101 §7 (used by RFC 9126): a `request_uri` that is unknown, expired or used.
     InvalidRequestUri,
+    /// RFC 9101 §7: a request object that is unsigned, badly signed, expired or replayed.
+    InvalidRequestObject,
 }
 
 impl ErrorCode {
@@ -41,6 +43,7 @@ impl ErrorCode {
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::InvalidRequestUri => "invalid_request_uri",
+            ErrorCode::InvalidRequestObject => "invalid_request_object",
         }
     }
 }

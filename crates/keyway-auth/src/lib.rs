@@ -18,6 +18,7 @@ mod keys;
 mod par;
 mod pending_seal;
 mod remote_jwks;
+mod request_object;
 mod revocation;
 mod scope;
 mod service;

@@ -15,6 +15,13 @@ pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 const CLIENT_AUTH_PARAMS: [&str; 3] =
     ["client_secret", "client_assertion", "client_assertion_type"];
 
+/// A pushed request as stored: its parameters, and whether a signed request object held them.
+#[derive(Serialize, serde::Deserialize)]
+struct Stored {
+    pairs: Vec<(String, String)>,
+    signed: bool,
+}
+
 /// The answer to a pushed request (RFC 9126 §2.2), sent with `201 Created`.
 #[derive(Debug, Clone, Serialize)]
 pub struct PushedRequest {
@@ -42,13 +49,22 @@ impl AuthService {
                 "client_id is not the client that authenticated",
             ));
         }
-        let mut pairs: Vec<(String, String)> = request
-            .pairs()
-            .iter()
-            .filter(|(name, _)| name != "client_id" && !CLIENT_AUTH_PARAMS.contains(&name.as_str()))
-            .cloned()
-            .collect();
-        pairs.push(("client_id".into(), client.client_id.clone()));
+        // A signed request object (RFC 9101) is opened here, once: its jti is then spent.
+        let (pairs, signed) = match request.single("request")? {
+            Some(jwt) => (self.open_request_object(client, jwt).await?, true),
+            None => {
+                let mut pairs: Vec<(String, String)> = request
+                    .pairs()
+                    .iter()
+                    .filter(|(name, _)| {
+                        name != "client_id" && !CLIENT_AUTH_PARAMS.contains(&name.as_str())
+                    })
+                    .cloned()
+                    .collect();
+                pairs.push(("client_id".into(), client.client_id.clone()));
+                (pairs, false)
+            }
+        };
         let params = TokenRequest::new(pairs);
         let redirect_uri = params.required("redirect_uri")?;
         if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
@@ -59,8 +75,11 @@ impl AuthService {
         let state = params.single("state")?;
         self.check_code_request(client, &params, state)?;
         let request_uri = format!("{REQUEST_URI_PREFIX}{}", random_token(self.entropy(), 32));
-        let stored = serde_json::to_string(params.pairs())
-            .map_err(|e| OAuthError::server_error(e.to_string()))?;
+        let stored = serde_json::to_string(&Stored {
+            pairs: params.pairs().to_vec(),
+            signed,
+        })
+        .map_err(|e| OAuthError::server_error(e.to_string()))?;
         let now = self.clock().now_secs();
         let ttl = self.config().pushed_request_ttl;
         self.store()
@@ -78,12 +97,13 @@ impl AuthService {
         })
     }
 
-    /// The parameters of `request_uri`, pushed by `client_id`: once, while unexpired.
+    /// The parameters of `request_uri`, pushed by `client_id`: once, while unexpired; and
+    /// whether they came in a signed request object.
     pub(crate) async fn take_pushed_request(
         &self,
         client_id: &str,
         request_uri: &str,
-    ) -> Result<TokenRequest, OAuthError> {
+    ) -> Result<(TokenRequest, bool), OAuthError> {
         let refused = || {
             OAuthError::new(
                 ErrorCode::InvalidRequestUri,
@@ -102,8 +122,8 @@ impl AuthService {
         else {
             return Err(refused());
         };
-        let pairs: Vec<(String, String)> = serde_json::from_str(&stored)
+        let stored: Stored = serde_json::from_str(&stored)
             .map_err(|_| OAuthError::server_error("a stored pushed request is corrupt"))?;
-        Ok(TokenRequest::new(pairs))
+        Ok((TokenRequest::new(stored.pairs), stored.signed))
     }
 }

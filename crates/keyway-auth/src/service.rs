@@ -288,6 +288,9 @@ impl AuthService {
                 require_pushed_requests: update
                     .require_pushed_requests
                     .unwrap_or(current.policy.require_pushed_requests),
+                require_signed_requests: update
+                    .require_signed_requests
+                    .unwrap_or(current.policy.require_signed_requests),
             },
         };
         let (grants, method) = merged.validate()?;

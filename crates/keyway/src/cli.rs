@@ -542,6 +542,10 @@ pub(crate) struct ClientCreateArgs {
     /// Its authorization requests must be pushed first (RFC 9126, POST /oauth2/par).
     #[arg(long)]
     pub require_par: bool,
+    /// Its authorization requests must be signed request objects (RFC 9101), signed with a
+    /// key of --jwks-file / --jwks-uri.
+    #[arg(long)]
+    pub require_signed_request: bool,
     /// Print `export NAME_ID=…` and `export NAME_SECRET=…` for a shell's eval, e.g.
     /// eval "$(keyway client create … --export BILLING)".
     #[arg(long, value_name = "NAME", conflicts_with = "json", value_parser = shell_name)]
@@ -602,6 +606,9 @@ pub(crate) struct ClientUpdateArgs {
     /// Whether its authorization requests must be pushed first (RFC 9126).
     #[arg(long, value_name = "true|false")]
     pub require_par: Option<bool>,
+    /// Whether its authorization requests must be signed request objects (RFC 9101).
+    #[arg(long, value_name = "true|false")]
+    pub require_signed_request: Option<bool>,
     #[command(flatten)]
     pub json: JsonFlag,
 }

@@ -39,6 +39,10 @@ pub fn authorization_server_metadata(config: &AuthConfig) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "pushed_authorization_request_endpoint": format!("{issuer}{PAR}"),
         "require_pushed_authorization_requests": config.require_pushed_requests,
+        "request_parameter_supported": true,
+        "request_object_signing_alg_values_supported": ["EdDSA", "Ed25519", "ES256"],
+        // Only request_uris this hub issued at its PAR endpoint; none is ever fetched.
+        "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
         "scopes_supported": ["openid"],
         "access_token_signing_alg_values_supported": [alg],

@@ -18,6 +18,7 @@ mod edge;
 mod harness;
 mod hub_pages;
 mod introspection;
+mod jar;
 mod keys;
 mod link;
 mod oauth2_crate;

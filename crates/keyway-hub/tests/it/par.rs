@@ -182,6 +182,7 @@ async fn a_client_can_require_its_requests_to_be_pushed() {
                 redirect_uris: vec![REDIRECT.into()],
                 policy: keyway_auth::ClientPolicy {
                     require_pushed_requests: true,
+                    ..keyway_auth::ClientPolicy::default()
                 },
                 ..keyway_auth::NewClient::default()
             })

@@ -23,6 +23,7 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                     jwks_uri: args.jwks_uri,
                     policy: keyway_auth::ClientPolicy {
                         require_pushed_requests: args.require_par,
+                        require_signed_requests: args.require_signed_request,
                     },
                 })
                 .await?;
@@ -199,6 +200,9 @@ fn print_client(info: &ClientInfo) {
     if info.require_pushed_authorization_requests {
         println!("requests:      must be pushed first (RFC 9126)");
     }
+    if info.require_signed_request_object {
+        println!("requests:      must be signed request objects (RFC 9101)");
+    }
     println!("created:       {}", when(info.created_at));
 }
 
@@ -234,12 +238,13 @@ async fn client_update(
         && args.remove_redirect_uris.is_empty()
         && args.jwks_file.is_none()
         && args.jwks_uri.is_none()
-        && args.require_par.is_none();
+        && args.require_par.is_none()
+        && args.require_signed_request.is_none();
     if nothing {
         anyhow::bail!(
             "nothing to change: give at least one of --name, --grant, --scope, --add-scope, \
              --remove-scope, --redirect-uri, --add-redirect-uri, --remove-redirect-uri, \
-             --jwks-file, --jwks-uri, --require-par"
+             --jwks-file, --jwks-uri, --require-par, --require-signed-request"
         );
     }
     let current = service.show_client(&args.client_id).await?;
@@ -313,5 +318,6 @@ async fn client_update(
         jwks: read_jwks(args.jwks_file.as_deref())?,
         jwks_uri: args.jwks_uri.clone(),
         require_pushed_requests: args.require_par,
+        require_signed_requests: args.require_signed_request,
     })
 }

@@ -389,4 +389,7 @@ fn a_client_can_be_made_to_push_its_requests() {
     let id = str_field(&created, "client_id").to_string();
     let updated = hub.cli_json(&["client", "update", &id, "--require-par", "false"]);
     assert_eq!(updated["require_pushed_authorization_requests"], false);
+    assert_eq!(updated["require_signed_request_object"], false);
+    let updated = hub.cli_json(&["client", "update", &id, "--require-signed-request", "true"]);
+    assert_eq!(updated["require_signed_request_object"], true);
 }

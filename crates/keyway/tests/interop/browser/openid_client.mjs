@@ -1,8 +1,9 @@
 // panva's openid-client (a strict, certified OAuth 2.0 / OpenID Connect client) against the hub:
 // discovery, private_key_jwt client authentication with an Ed25519 key (which openid-client
 // signs as alg "Ed25519", RFC 9864), the client_credentials grant, introspection and
-// revocation, and an authorization code flow through a pushed authorization request (RFC 9126;
-// the client is registered with --require-par, so nothing else would work) with its ID token.
+// revocation, and authorization code flows through a pushed authorization request (RFC 9126;
+// the client is registered with --require-par, so nothing else would work), one of them a
+// signed request object (JAR, RFC 9101), with their ID tokens.
 //
 // Environment: KEYWAY_HUB_URL, KEYWAY_CLIENT_ID, KEYWAY_PRIVATE_JWK (the client's Ed25519
 // private key as a JWK, with "kid"), KEYWAY_REDIRECT_URI, KEYWAY_USERNAME, KEYWAY_PASSWORD.
@@ -95,6 +96,9 @@ async function signInAndAllow(url, username, password) {
     request_id: field(html, 'request_id'), csrf: field(html, 'csrf'), username, password,
   });
   remember(response);
+  if (response.status === 303) {
+    return response.headers.get('location'); // consent given before: straight back
+  }
   html = await response.text();
   response = await post('/oauth2/consent', {
     request_id: field(html, 'request_id'), csrf: field(html, 'csrf'), decision: 'allow',
@@ -135,4 +139,25 @@ const codeTokens = await client.authorizationCodeGrant(codeConfig, new URL(landi
 const claims = codeTokens.claims();
 check(claims?.aud === clientId && claims?.nonce === nonce, `ID token: ${JSON.stringify(claims)}`);
 console.log('  - code flow through PAR, ID token verified');
+
+// A signed request object (JAR, RFC 9101) with the client's Ed25519 key, pushed (RFC 9126).
+const jarVerifier = client.randomPKCECodeVerifier();
+const jarState = client.randomState();
+const jarUrl = await client.buildAuthorizationUrlWithJAR(codeConfig, {
+  redirect_uri: env('KEYWAY_REDIRECT_URI'),
+  scope: 'openid read',
+  code_challenge: await client.calculatePKCECodeChallenge(jarVerifier),
+  code_challenge_method: 'S256',
+  state: jarState,
+}, { key, kid: jwk.kid });
+check(jarUrl.searchParams.has('request'), 'no request object');
+const pushedJar = await client.buildAuthorizationUrlWithPAR(codeConfig, jarUrl.searchParams);
+const jarLanding = await signInAndAllow(pushedJar, env('KEYWAY_USERNAME'), env('KEYWAY_PASSWORD'));
+const jarTokens = await client.authorizationCodeGrant(codeConfig, new URL(jarLanding), {
+  pkceCodeVerifier: jarVerifier,
+  expectedState: jarState,
+  idTokenExpected: true,
+});
+check(jarTokens.claims()?.aud === clientId, 'no ID token for the JAR flow');
+console.log('  - code flow with a signed request object inside PAR');
 console.log('openid-client: ok');
