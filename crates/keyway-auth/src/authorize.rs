@@ -12,6 +12,9 @@ use keyway_store::{
 };
 
 use crate::grants::{TokenRequest, join, parse_resources};
+use crate::jarm::ResponseMode;
+#[cfg(test)]
+use crate::jarm::append_query;
 use crate::pending_seal::RequestSeal;
 use crate::{AuthService, ErrorCode, GrantType, OAuthError, ScopeSet, random_token, sha256_hex};
 
@@ -133,15 +136,23 @@ impl AuthService {
                 "redirect_uri is not registered for this client (exact match required)",
             ));
         }
+        // The response mode decides how even errors go back; a bad one is answered in the query.
+        let (mode, mode_error) = match params.single("response_mode").and_then(ResponseMode::parse)
+        {
+            Ok(mode) => (mode, None),
+            Err(err) => (ResponseMode::Query, Some(err)),
+        };
         // RFC 6749 §3.1: no parameter twice. A repeated state cannot be echoed (which one?).
         let raw_state = match params.single("state") {
             Ok(state) => state,
             Err(err) => {
                 return Ok(AuthorizeOutcome::Redirect(self.error_redirect(
                     redirect_uri,
+                    &client.client_id,
+                    mode,
                     None,
                     &err,
-                )));
+                )?));
             }
         };
         // An over-long state is refused below, and not echoed back in the error redirect.
@@ -149,10 +160,15 @@ impl AuthService {
         let fail = |code: ErrorCode, description: &str| {
             Ok(AuthorizeOutcome::Redirect(self.error_redirect(
                 redirect_uri,
+                &client.client_id,
+                mode,
                 state,
                 &OAuthError::new(code, description),
-            )))
+            )?))
         };
+        if let Some(err) = mode_error {
+            return fail(err.code, &err.description);
+        }
         let checked = self.check_code_request(&client, params, raw_state);
         let CheckedRequest {
             challenge,
@@ -181,6 +197,7 @@ impl AuthService {
             auth_time: session.as_ref().map(|s| s.auth_time),
             created_at: now,
             expires_at: now + self.config.authorization_request_ttl,
+            response_mode: mode.stored(),
         };
         let Some(session) = session else {
             if prompts.contains(&"none") {
@@ -258,6 +275,7 @@ impl AuthService {
         };
         scope.require_within(&client.scopes)?;
         let resources = parse_resources(&params.all("resource"))?;
+        ResponseMode::parse(params.single("response_mode")?)?;
         let prompt = params.single("prompt")?.unwrap_or_default().to_string();
         let nonce = params.single("nonce")?.map(str::to_string);
         check_lengths(raw_state, nonce.as_deref(), &prompt, &resources)?;
@@ -375,11 +393,13 @@ impl AuthService {
             ));
         }
         if !allow {
-            return Ok(self.error_redirect(
+            return self.error_redirect(
                 &record.redirect_uri,
+                &record.client_id,
+                mode_of(&record),
                 record.state.as_deref(),
                 &OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),
-            ));
+            );
         }
         let asked = ScopeSet::parse(&record.scope)?;
         let previous = match self.store.consent(user_id, &record.client_id).await? {
@@ -539,16 +559,23 @@ impl AuthService {
         if let Some(state) = record.state.as_deref() {
             pairs.push(("state", state));
         }
-        pairs.push(("iss", &self.config.issuer));
-        Ok(Redirect(append_query(&record.redirect_uri, &pairs)))
+        let url = self.response_url(
+            &record.redirect_uri,
+            &record.client_id,
+            mode_of(record),
+            &pairs,
+        )?;
+        Ok(Redirect(url))
     }
 
     fn error_redirect(
         &self,
         redirect_uri: &str,
+        client_id: &str,
+        mode: ResponseMode,
         state: Option<&str>,
         err: &OAuthError,
-    ) -> Redirect {
+    ) -> Result<Redirect, OAuthError> {
         let mut pairs = vec![
             ("error", err.code.as_str()),
             ("error_description", err.description.as_str()),
@@ -556,20 +583,18 @@ impl AuthService {
         if let Some(state) = state {
             pairs.push(("state", state));
         }
-        pairs.push(("iss", &self.config.issuer));
-        Redirect(append_query(redirect_uri, &pairs))
+        Ok(Redirect(self.response_url(
+            redirect_uri,
+            client_id,
+            mode,
+            &pairs,
+        )?))
     }
 }
 
-/// Adds query parameters to a registered redirect URI, keeping its own query (RFC 6749 §3.1.2).
-fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
-    match url::Url::parse(uri) {
-        Ok(mut url) => {
-            url.query_pairs_mut().extend_pairs(pairs);
-            url.to_string()
-        }
-        Err(_) => uri.to_string(),
-    }
+/// The response mode a pending request asked for.
+fn mode_of(record: &AuthorizationRequestRecord) -> ResponseMode {
+    ResponseMode::parse(record.response_mode.as_deref()).unwrap_or(ResponseMode::Query)
 }
 
 /// Longest `state` and `nonce` accepted: values are echoed back and carried in the sign-in

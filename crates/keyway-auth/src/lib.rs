@@ -13,6 +13,7 @@ mod entropy;
 mod error;
 mod grants;
 mod introspect;
+mod jarm;
 pub mod jose;
 mod keys;
 mod par;

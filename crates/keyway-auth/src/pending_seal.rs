@@ -34,6 +34,8 @@ struct Sealed {
     resources: String,
     created_at: i64,
     expires_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    response_mode: Option<String>,
 }
 
 impl RequestSeal {
@@ -65,6 +67,7 @@ impl RequestSeal {
             resources: record.resources.clone(),
             created_at: record.created_at,
             expires_at: record.expires_at,
+            response_mode: record.response_mode.clone(),
         };
         let mut data = serde_json::to_vec(&sealed).ok()?;
         let mut nonce = [0u8; NONCE_LEN];
@@ -114,6 +117,7 @@ impl RequestSeal {
             auth_time: None,
             created_at: sealed.created_at,
             expires_at: sealed.expires_at,
+            response_mode: sealed.response_mode,
         })
     }
 }
@@ -138,6 +142,7 @@ mod tests {
             auth_time: None,
             created_at: 100,
             expires_at: 700,
+            response_mode: Some("query.jwt".into()),
         }
     }
 

@@ -146,7 +146,11 @@ impl AuthService {
         self.sign_jwt("JWT", &claims)
     }
 
-    fn sign_jwt<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, OAuthError> {
+    pub(crate) fn sign_jwt<T: Serialize>(
+        &self,
+        typ: &str,
+        claims: &T,
+    ) -> Result<String, OAuthError> {
         let key = self
             .keys
             .signer()

@@ -23,6 +23,8 @@ pub struct AuthorizationRequestRecord {
     pub auth_time: Option<i64>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The response mode asked for (`None`: `query`), e.g. `query.jwt` (JARM).
+    pub response_mode: Option<String>,
 }
 
 /// An issued authorization code (stored by digest).
@@ -70,7 +72,8 @@ pub struct RefreshTokenRecord {
 }
 
 const REQUEST_COLUMNS: &str = "request_id, client_id, redirect_uri, scope, state, nonce, \
-     prompt, code_challenge, resources, user_id, auth_time, created_at, expires_at";
+     prompt, code_challenge, resources, user_id, auth_time, created_at, expires_at, \
+     response_mode";
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, nonce, \
      code_challenge, resources, auth_time, family_id, created_at, expires_at, used_at";
 const FAMILY_COLUMNS: &str =
@@ -93,6 +96,7 @@ fn request_from_row(row: &AnyRow) -> Result<AuthorizationRequestRecord, StoreErr
         auth_time: row.try_get("auth_time")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
+        response_mode: row.try_get("response_mode")?,
     })
 }
 
@@ -146,7 +150,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO authorization_requests ({REQUEST_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&req.request_id)
@@ -162,6 +166,7 @@ impl Store {
             .bind(req.auth_time)
             .bind(req.created_at)
             .bind(req.expires_at)
+            .bind(&req.response_mode)
             .execute(self.writer())
             .await?;
         Ok(())

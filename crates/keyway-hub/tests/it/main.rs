@@ -19,6 +19,7 @@ mod harness;
 mod hub_pages;
 mod introspection;
 mod jar;
+mod jarm;
 mod keys;
 mod link;
 mod oauth2_crate;

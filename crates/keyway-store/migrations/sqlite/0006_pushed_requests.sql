@@ -12,3 +12,5 @@ CREATE INDEX IF NOT EXISTS pushed_requests_expiry ON pushed_requests (expires_at
 -- Per-client policy as JSON (keyway-auth's ClientPolicy, e.g. {"require_pushed_requests":true}),
 -- so that each new per-client switch needs no migration of its own.
 ALTER TABLE clients ADD COLUMN policy TEXT NOT NULL DEFAULT '{}';
+-- How the authorization response goes back (OAuth 2.0 response modes; JARM's signed ones).
+ALTER TABLE authorization_requests ADD COLUMN response_mode TEXT;

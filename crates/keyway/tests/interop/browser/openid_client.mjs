@@ -160,4 +160,34 @@ const jarTokens = await client.authorizationCodeGrant(codeConfig, new URL(jarLan
 });
 check(jarTokens.claims()?.aud === clientId, 'no ID token for the JAR flow');
 console.log('  - code flow with a signed request object inside PAR');
+
+// The response signed by the hub (JARM, response_mode=jwt), verified by openid-client.
+const jarmConfig = await client.discovery(
+  new URL(hub),
+  clientId,
+  { id_token_signed_response_alg: 'EdDSA', authorization_signed_response_alg: 'EdDSA' },
+  client.PrivateKeyJwt({ key, kid: jwk.kid }),
+  { execute: [client.allowInsecureRequests, client.useJwtResponseMode] },
+);
+const jarmVerifier = client.randomPKCECodeVerifier();
+const jarmState = client.randomState();
+const jarmUrl = await client.buildAuthorizationUrlWithPAR(jarmConfig, {
+  redirect_uri: env('KEYWAY_REDIRECT_URI'),
+  scope: 'openid read',
+  code_challenge: await client.calculatePKCECodeChallenge(jarmVerifier),
+  code_challenge_method: 'S256',
+  state: jarmState,
+});
+const jarmLanding = new URL(
+  await signInAndAllow(jarmUrl, env('KEYWAY_USERNAME'), env('KEYWAY_PASSWORD')),
+);
+check(jarmLanding.searchParams.has('response') && !jarmLanding.searchParams.has('code'),
+  `not a JARM response: ${jarmLanding}`);
+const jarmTokens = await client.authorizationCodeGrant(jarmConfig, jarmLanding, {
+  pkceCodeVerifier: jarmVerifier,
+  expectedState: jarmState,
+  idTokenExpected: true,
+});
+check(jarmTokens.claims()?.aud === clientId, 'no ID token for the JARM flow');
+console.log('  - code flow with a signed response (JARM)');
 console.log('openid-client: ok');
