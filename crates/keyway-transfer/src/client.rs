@@ -45,13 +45,19 @@ impl Client {
         pin: ServerPin,
     ) -> Result<Client, TransferError> {
         let config = tls::client_config(identity)?;
+        let connect_error = |source| TransferError::Connect {
+            addr: addr.to_string(),
+            source,
+        };
         let tcp = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(addr))
             .await
-            .map_err(|_| TransferError::Timeout("connect"))?
-            .map_err(|source| TransferError::Connect {
-                addr: addr.to_string(),
-                source,
-            })?;
+            .map_err(|_| {
+                connect_error(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no answer within 10 s",
+                ))
+            })?
+            .map_err(connect_error)?;
         tcp.set_nodelay(true)?;
         // The name is not checked (the key is pinned instead); SNI carries it for the logs.
         let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
