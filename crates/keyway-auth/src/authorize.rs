@@ -81,6 +81,8 @@ impl AuthService {
         let pushed: TokenRequest;
         let opened: TokenRequest;
         let mut signed = false;
+        // A request object's jti, spent only once the request has passed every check.
+        let mut unspent = None;
         let (params, was_pushed) = match request.0.single("request_uri")? {
             Some(request_uri) => {
                 if request.0.single("request")?.is_some() {
@@ -113,7 +115,9 @@ impl AuthService {
                 ));
             }
             Some(jwt) => {
-                opened = TokenRequest::new(self.open_request_object(&client, jwt).await?);
+                let object = self.open_request_object(&client, jwt).await?;
+                unspent = Some(object.jti);
+                opened = TokenRequest::new(object.pairs);
                 signed = true;
                 &opened
             }
@@ -180,6 +184,9 @@ impl AuthService {
             Ok(values) => values,
             Err(err) => return fail(err.code, &err.description),
         };
+        if let Some(jti) = unspent {
+            self.spend_request_jti(jti).await?;
+        }
         let prompts: Vec<&str> = prompt.split(' ').collect();
         let now = self.clock.now_secs();
         let session = session.filter(|_| !prompts.contains(&"login"));

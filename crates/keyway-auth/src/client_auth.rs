@@ -238,10 +238,10 @@ impl AuthService {
         let Some(exp) = claims.exp else {
             return bad("exp is required");
         };
-        if exp + skew <= now {
+        if exp.saturating_add(skew) <= now {
             return bad("expired");
         }
-        if exp - now > self.config.max_assertion_lifetime + skew {
+        if exp.saturating_sub(now) > self.config.max_assertion_lifetime + skew {
             return bad("lives too long");
         }
         if claims.nbf.is_some_and(|nbf| nbf > now + skew)
@@ -254,7 +254,11 @@ impl AuthService {
         };
         let fresh = self
             .store
-            .remember_client_assertion(&client.client_id, &sha256_hex(jti), exp + skew)
+            .remember_client_assertion(
+                &client.client_id,
+                &sha256_hex(jti),
+                exp.saturating_add(skew),
+            )
             .await?;
         if !fresh {
             return bad("jti was already used (replay)");

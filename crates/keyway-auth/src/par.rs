@@ -50,8 +50,11 @@ impl AuthService {
             ));
         }
         // A signed request object (RFC 9101) is opened here, once: its jti is then spent.
-        let (pairs, signed) = match request.single("request")? {
-            Some(jwt) => (self.open_request_object(client, jwt).await?, true),
+        let (pairs, jti) = match request.single("request")? {
+            Some(jwt) => {
+                let opened = self.open_request_object(client, jwt).await?;
+                (opened.pairs, Some(opened.jti))
+            }
             None => {
                 let mut pairs: Vec<(String, String)> = request
                     .pairs()
@@ -62,9 +65,15 @@ impl AuthService {
                     .cloned()
                     .collect();
                 pairs.push(("client_id".into(), client.client_id.clone()));
-                (pairs, false)
+                (pairs, None)
             }
         };
+        let signed = jti.is_some();
+        if client.policy.require_signed_requests && !signed {
+            return Err(OAuthError::invalid_request(
+                "this client's authorization requests must be signed request objects (RFC 9101)",
+            ));
+        }
         let params = TokenRequest::new(pairs);
         let redirect_uri = params.required("redirect_uri")?;
         if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
@@ -74,6 +83,10 @@ impl AuthService {
         }
         let state = params.single("state")?;
         self.check_code_request(client, &params, state)?;
+        // Only a request that passed every check spends its request object's jti.
+        if let Some(jti) = jti {
+            self.spend_request_jti(jti).await?;
+        }
         let request_uri = format!("{REQUEST_URI_PREFIX}{}", random_token(self.entropy(), 32));
         let stored = serde_json::to_string(&Stored {
             pairs: params.pairs().to_vec(),

@@ -30,15 +30,31 @@ fn refused(why: impl std::fmt::Display) -> OAuthError {
     )
 }
 
+/// A request object's `jti`, to be spent once the request it carried has passed every check
+/// (a refused request must not use it up).
+#[derive(Debug)]
+pub(crate) struct UnspentJti {
+    client_id: String,
+    digest: String,
+    keep_until: i64,
+}
+
+/// A request object's parameters and its `jti`.
+pub(crate) struct OpenedRequest {
+    pub(crate) pairs: Vec<(String, String)>,
+    pub(crate) jti: UnspentJti,
+}
+
 impl AuthService {
     /// The parameters of `client`'s request object `jwt`, checked: its signature by a
     /// registered key, `iss` = client_id, `aud` naming this hub, `exp` (at most an hour
-    /// ahead), `nbf`/`iat` not in the future, and a `jti` used once.
+    /// ahead), `nbf`/`iat` not in the future, and a `jti` (spent later, with
+    /// [`AuthService::spend_request_jti`]).
     pub(crate) async fn open_request_object(
         &self,
         client: &Client,
         jwt: &str,
-    ) -> Result<Vec<(String, String)>, OAuthError> {
+    ) -> Result<OpenedRequest, OAuthError> {
         let jws = split_compact(jwt).map_err(|_| refused("not a compact JWS"))?;
         let header: Header =
             serde_json::from_slice(&jws.header).map_err(|_| refused("the header is not JSON"))?;
@@ -80,38 +96,44 @@ impl AuthService {
         if !aud_ok {
             return Err(refused(format!("aud must name this hub ({issuer})")));
         }
+        if claims.contains_key("request") || claims.contains_key("request_uri") {
+            return Err(refused(
+                "a request object may not hold request or request_uri",
+            ));
+        }
         let now = self.clock().now_secs();
         let skew = self.config().clock_skew;
-        let number = |name: &str| claims.get(name).and_then(|v| v.as_i64());
-        let Some(exp) = number("exp") else {
+        // NumericDates are integers; any other value is refused, never skipped.
+        let number = |name: &str| -> Result<Option<i64>, OAuthError> {
+            match claims.get(name) {
+                None => Ok(None),
+                Some(value) => value.as_i64().map(Some).ok_or_else(|| {
+                    refused(format!("{name} must be a NumericDate (integer seconds)"))
+                }),
+            }
+        };
+        let Some(exp) = number("exp")? else {
             return Err(refused("exp is required"));
         };
-        if exp + skew <= now {
+        if exp.saturating_add(skew) <= now {
             return Err(refused("expired"));
         }
-        if exp - now > MAX_LIFETIME + skew {
+        if exp.saturating_sub(now) > MAX_LIFETIME + skew {
             return Err(refused(format!("lives longer than {MAX_LIFETIME} s")));
         }
-        if number("nbf").is_some_and(|nbf| nbf > now + skew)
-            || number("iat").is_some_and(|iat| iat > now + skew)
+        if number("nbf")?.is_some_and(|nbf| nbf > now + skew)
+            || number("iat")?.is_some_and(|iat| iat > now + skew)
         {
             return Err(refused("issued in the future"));
         }
         let Some(jti) = text("jti").filter(|j| !j.is_empty() && j.len() <= 256) else {
             return Err(refused("jti is required (at most 256 characters)"));
         };
-        // The client-assertion replay table, under a name of its own for request objects.
-        let fresh = self
-            .store()
-            .remember_client_assertion(
-                &client.client_id,
-                &sha256_hex(&format!("request object\0{jti}")),
-                exp + skew,
-            )
-            .await?;
-        if !fresh {
-            return Err(refused("jti was already used (replay)"));
-        }
+        let jti = UnspentJti {
+            client_id: client.client_id.clone(),
+            digest: sha256_hex(&format!("request object\0{jti}")),
+            keep_until: exp.saturating_add(skew),
+        };
         let mut pairs = Vec::new();
         for (name, value) in &claims {
             if JWT_CLAIMS.contains(&name.as_str()) || name == "client_id" {
@@ -132,6 +154,20 @@ impl AuthService {
             }
         }
         pairs.push(("client_id".into(), client.client_id.clone()));
-        Ok(pairs)
+        Ok(OpenedRequest { pairs, jti })
+    }
+
+    /// Spends a request object's `jti` (in the client-assertion replay table, under a name of
+    /// its own): the second use of one object is refused.
+    pub(crate) async fn spend_request_jti(&self, jti: UnspentJti) -> Result<(), OAuthError> {
+        let fresh = self
+            .store()
+            .remember_client_assertion(&jti.client_id, &jti.digest, jti.keep_until)
+            .await?;
+        if fresh {
+            Ok(())
+        } else {
+            Err(refused("jti was already used (replay)"))
+        }
     }
 }

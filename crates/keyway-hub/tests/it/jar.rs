@@ -215,6 +215,26 @@ async fn bad_request_objects_are_refused_and_change_nothing() {
             ),
             "crit",
         ),
+        (
+            sign(&signer, &ed_header(), &with("max", "exp", json!(i64::MAX))),
+            "lives longer",
+        ),
+        (
+            sign(
+                &signer,
+                &ed_header(),
+                &with("nbf", "nbf", json!("9999999999")),
+            ),
+            "NumericDate",
+        ),
+        (
+            sign(
+                &signer,
+                &ed_header(),
+                &with("nested", "request", json!("a.b.c")),
+            ),
+            "may not hold",
+        ),
     ];
     for (jwt, expected) in cases {
         let page = Browser::new()
@@ -292,4 +312,72 @@ async fn a_pushed_request_object_and_a_client_that_must_sign() {
         assert_eq!(Browser::new().get(url.as_str()).await.status, 200);
     })
     .await;
+}
+
+/// A request refused for another reason does not spend its request object's jti: the same
+/// object, sent the right way, still works once.
+#[tokio::test]
+async fn a_refused_request_does_not_spend_its_jti() {
+    let hub = TestHub::start(&Backend::Sqlite).await;
+    let policy = ClientPolicy {
+        require_pushed_requests: true,
+        ..ClientPolicy::default()
+    };
+    let signer = register(&hub, policy).await;
+    let (_, challenge) = pkce();
+    let jwt = sign(
+        &signer,
+        &ed_header(),
+        &request_claims(&hub, &signer, &challenge, "once"),
+    );
+    // By value, but this client must push: refused, and nothing spent.
+    let refused = Browser::new()
+        .get(&authorize_with_request(&hub, &signer.id, &jwt, ""))
+        .await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("must be pushed"), "{}", refused.body);
+    assert_eq!(hub.count_rows("client_assertions").await, 0);
+    let now = hub.auth.clock().now_secs();
+    // A client assertion whose exp is the largest integer is refused, not a crash.
+    let endless = sign(
+        &signer,
+        &json!({"alg": "Ed25519", "kid": "k1"}),
+        &json!({"iss": signer.id, "sub": signer.id, "aud": hub.base, "jti": "a-max",
+                "iat": now, "exp": i64::MAX}),
+    );
+    let (status, _, answer) = post_form(
+        &hub.url("/oauth2/par"),
+        None,
+        &[
+            ("client_id", signer.id.as_str()),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &endless),
+            ("request", &jwt),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{answer}"
+    );
+    let assertion = sign(
+        &signer,
+        &json!({"alg": "Ed25519", "kid": "k1"}),
+        &json!({"iss": signer.id, "sub": signer.id, "aud": hub.base, "jti": "a-2",
+                "iat": now, "exp": now + 60}),
+    );
+    let (status, _, pushed) = post_form(
+        &hub.url("/oauth2/par"),
+        None,
+        &[
+            ("client_id", signer.id.as_str()),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &assertion),
+            ("request", &jwt),
+        ],
+    )
+    .await;
+    assert_eq!(status, 201, "{pushed}");
+    hub.finish().await;
 }
