@@ -23,6 +23,8 @@ pub enum ErrorCode {
     InvalidRequestUri,
     /// RFC 9101 §7: a request object that is unsigned, badly signed, expired or replayed.
     InvalidRequestObject,
+    /// RFC 9449 §5: a DPoP proof that is missing a part, badly signed, stale or replayed.
+    InvalidDpopProof,
 }
 
 impl ErrorCode {
@@ -44,6 +46,7 @@ impl ErrorCode {
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             ErrorCode::InvalidRequestUri => "invalid_request_uri",
             ErrorCode::InvalidRequestObject => "invalid_request_object",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
         }
     }
 }

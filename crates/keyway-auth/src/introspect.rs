@@ -31,6 +31,9 @@ pub struct Introspection {
     pub iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The key a DPoP-bound token is bound to (RFC 9449 §6.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::Confirmation>,
 }
 
 fn looks_like_jwt(token: &str) -> bool {
@@ -56,13 +59,18 @@ impl AuthService {
                     scope: Some(claims.scope.clone()),
                     client_id: Some(claims.client_id.clone()),
                     username: claims.username.clone(),
-                    token_type: Some("Bearer"),
+                    token_type: Some(if claims.cnf.is_some() {
+                        "DPoP"
+                    } else {
+                        "Bearer"
+                    }),
                     exp: Some(claims.exp),
                     iat: Some(claims.iat),
                     sub: Some(claims.sub.clone()),
                     aud: Some(claims.aud.clone()),
                     iss: Some(claims.iss.clone()),
                     jti: Some(claims.jti.clone()),
+                    cnf: claims.cnf.clone(),
                 },
                 None => Introspection::default(),
             });
@@ -104,6 +112,7 @@ impl AuthService {
             aud: None,
             iss: Some(self.config.issuer.clone()),
             jti: None,
+            cnf: None,
         })
     }
 

@@ -9,6 +9,7 @@ mod authorize;
 mod client_auth;
 mod clients;
 mod config;
+mod dpop;
 mod entropy;
 mod error;
 mod grants;
@@ -38,6 +39,7 @@ pub use clients::{
     RegisteredClient,
 };
 pub use config::{AuthConfig, Clock, SystemClock};
+pub use dpop::{Confirmation, DpopKey, access_token_hash};
 pub use entropy::{Entropy, SecretString, SystemEntropy, random_hex, random_token, sha256_hex};
 pub use error::{AdminError, ErrorCode, OAuthError};
 pub use grants::{TokenRequest, TokenResponse};

@@ -42,6 +42,7 @@ pub struct AuthService {
     pub(crate) jwks_source: Option<Arc<dyn JwksSource>>,
     pub(crate) remote_jwks: RemoteJwksCache,
     pub(crate) verified: VerifiedTokens,
+    pub(crate) dpop_seen: crate::dpop::SeenProofs,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -89,6 +90,7 @@ impl AuthService {
             jwks_source: None,
             remote_jwks: RemoteJwksCache::default(),
             verified: VerifiedTokens::default(),
+            dpop_seen: crate::dpop::SeenProofs::default(),
         };
         service.refresh_revocations().await?;
         Ok(service)

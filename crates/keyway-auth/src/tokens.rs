@@ -52,6 +52,9 @@ pub struct AccessTokenClaims {
     /// The username, for user-delegated tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The DPoP key the token is bound to (RFC 9449 §6.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::Confirmation>,
 }
 
 /// OIDC Core §3.1.3.6: the left half of the hash the signing algorithm uses. Ed25519 signs
@@ -86,6 +89,8 @@ pub(crate) struct Subject<'a> {
     pub client_id: &'a str,
     pub username: Option<&'a str>,
     pub auth_time: Option<i64>,
+    /// The DPoP key to bind the access token to.
+    pub cnf: Option<&'a crate::DpopKey>,
 }
 
 impl AuthService {
@@ -108,6 +113,9 @@ impl AuthService {
             jti: random_token(self.entropy.as_ref(), 16),
             auth_time: subject.auth_time,
             username: subject.username.map(str::to_string),
+            cnf: subject.cnf.map(|key| crate::Confirmation {
+                jkt: key.jkt.clone(),
+            }),
         };
         let token = self.sign_jwt("at+jwt", &claims)?;
         Ok((token, claims))

@@ -16,6 +16,8 @@ pub(crate) enum Scheme {
     Bearer,
     /// `Toki <params>`, as the toki layer's own refusals (docs/toki.md).
     Toki,
+    /// `DPoP algs="…", <params>` (RFC 9449 §7.1), for a token bound to a key.
+    Dpop,
 }
 
 impl Scheme {
@@ -25,6 +27,8 @@ impl Scheme {
             (Scheme::Bearer, params) => format!("Bearer realm=\"keyway\", {params}"),
             (Scheme::Toki, "") => "Toki".to_string(),
             (Scheme::Toki, params) => format!("Toki {params}"),
+            (Scheme::Dpop, "") => "DPoP algs=\"EdDSA Ed25519 ES256\"".to_string(),
+            (Scheme::Dpop, params) => format!("DPoP algs=\"EdDSA Ed25519 ES256\", {params}"),
         }
     }
 }

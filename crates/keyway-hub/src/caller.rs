@@ -33,6 +33,7 @@ impl Caller {
     /// The scheme refusals of this caller are challenged in.
     pub(crate) fn scheme(&self) -> Scheme {
         match self {
+            Caller::Bearer(claims) if claims.cnf.is_some() => Scheme::Dpop,
             Caller::Bearer(_) => Scheme::Bearer,
             Caller::Toki { .. } => Scheme::Toki,
         }
@@ -78,7 +79,7 @@ impl FromRequestParts<AppState> for Caller {
         // Only the hub's toki layer inserts this extension, after verifying the call.
         match parts.extensions.get::<VerifiedRequest>() {
             Some(verified) => toki_caller(state, verified.caller.as_str()).await,
-            None => bearer_caller(state, &parts.headers).await,
+            None => token_caller(state, parts).await,
         }
     }
 }
@@ -97,12 +98,19 @@ async fn toki_caller(state: &AppState, client_id: &str) -> Result<Caller, ApiErr
     }
 }
 
-async fn bearer_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let Some(token) = bearer_token(headers) else {
-        return Err(ApiError::Unauthenticated {
-            scheme: Scheme::Bearer,
-            detail: "a Bearer access token is required".into(),
-        });
+/// A caller with an access token: `Authorization: Bearer`, or `Authorization: DPoP` with a
+/// proof by the key the token is bound to (RFC 9449 §7). A bound token is honoured only so.
+async fn token_caller(state: &AppState, parts: &Parts) -> Result<Caller, ApiError> {
+    let headers = &parts.headers;
+    let (token, dpop) = match (bearer_token(headers), dpop_token(headers)) {
+        (Some(token), None) => (token, false),
+        (None, Some(token)) => (token, true),
+        _ => {
+            return Err(ApiError::Unauthenticated {
+                scheme: Scheme::Bearer,
+                detail: "a Bearer (or DPoP) access token is required".into(),
+            });
+        }
     };
     let Some(claims) = state.auth.active_access_token(token).await? else {
         return Err(invalid_token(
@@ -110,7 +118,54 @@ async fn bearer_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, 
         ));
     };
     check_audience(state, &claims)?;
+    let refuse = |detail: &str| ApiError::InvalidCredentials {
+        scheme: Scheme::Dpop,
+        code: "invalid_token",
+        detail: detail.into(),
+    };
+    match (&claims.cnf, dpop) {
+        (None, false) => {}
+        (None, true) => {
+            return Err(refuse(
+                "this access token is not bound to a key: send it as Authorization: Bearer",
+            ));
+        }
+        (Some(_), false) => {
+            return Err(refuse(
+                "this access token is bound to a DPoP key: send it as Authorization: DPoP, \
+                 with a DPoP proof",
+            ));
+        }
+        (Some(cnf), true) => {
+            let bad_proof = |err: keyway_auth::OAuthError| ApiError::InvalidCredentials {
+                scheme: Scheme::Dpop,
+                code: "invalid_dpop_proof",
+                detail: err.description,
+            };
+            let Some(proof) = crate::dpop::proof_header(headers).map_err(bad_proof)? else {
+                return Err(refuse("a DPoP proof (the DPoP header) is required"));
+            };
+            let url = format!("{}{}", state.auth.config().issuer, parts.uri.path());
+            let key = state
+                .auth
+                .check_dpop_proof(proof, parts.method.as_str(), &url, Some(token))
+                .map_err(bad_proof)?;
+            if key.jkt != cnf.jkt {
+                return Err(refuse(
+                    "the DPoP proof is signed by another key than the one the token is bound to",
+                ));
+            }
+        }
+    }
     Ok(Caller::Bearer(claims))
+}
+
+/// The token of `Authorization: DPoP <token>`.
+fn dpop_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("dpop") && !token.is_empty()).then_some(token)
 }
 
 /// RFC 8707: a token minted for another resource server must not open the hub's own

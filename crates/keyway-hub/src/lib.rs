@@ -9,6 +9,7 @@ mod caller;
 mod client_address;
 mod cookies;
 mod data;
+mod dpop;
 mod errors;
 mod form;
 mod health;

@@ -49,6 +49,8 @@ pub(crate) struct Delegation<'a> {
     pub scope: &'a ScopeSet,
     pub resources: Vec<String>,
     pub nonce: Option<&'a str>,
+    /// The DPoP key the access token is bound to, if the request proved one.
+    pub dpop: Option<&'a crate::DpopKey>,
 }
 
 impl AuthService {
@@ -57,6 +59,7 @@ impl AuthService {
         &self,
         client: &Client,
         request: &TokenRequest,
+        dpop: Option<&crate::DpopKey>,
     ) -> Result<TokenResponse, OAuthError> {
         if !client.allows(GrantType::AuthorizationCode) {
             return Err(OAuthError::unauthorized_client(
@@ -141,6 +144,7 @@ impl AuthService {
                 scope: &scope,
                 resources,
                 nonce: record.nonce.as_deref(),
+                dpop,
             },
         )
         .await
@@ -163,6 +167,7 @@ impl AuthService {
             client_id: &client.client_id,
             username: Some(&user.username),
             auth_time: Some(delegation.auth_time),
+            cnf: delegation.dpop,
         };
         let mut audience = delegation.resources.clone();
         if audience.is_empty() {
@@ -202,7 +207,7 @@ impl AuthService {
         };
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: super::token_type(delegation.dpop),
             expires_in: self.config.access_token_ttl,
             scope: scope_text,
             refresh_token,

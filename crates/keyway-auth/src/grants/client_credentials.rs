@@ -8,6 +8,7 @@ impl AuthService {
         &self,
         client: &Client,
         request: &TokenRequest,
+        dpop: Option<&crate::DpopKey>,
     ) -> Result<TokenResponse, OAuthError> {
         if client.public || !client.allows(GrantType::ClientCredentials) {
             return Err(OAuthError::unauthorized_client(
@@ -32,12 +33,13 @@ impl AuthService {
             client_id: &client.client_id,
             username: None,
             auth_time: None,
+            cnf: dpop,
         };
         let scope_text = scope.to_string();
         let (access_token, _) = self.mint_access_token(&subject, &scope_text, audience)?;
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: super::token_type(dpop),
             expires_in: self.config.access_token_ttl,
             scope: scope_text,
             refresh_token: None,

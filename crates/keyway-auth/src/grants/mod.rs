@@ -70,6 +70,11 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
 }
 
+/// `Bearer`, or `DPoP` for a token bound to a key (RFC 9449 §5).
+pub(crate) fn token_type(dpop: Option<&crate::DpopKey>) -> &'static str {
+    if dpop.is_some() { "DPoP" } else { "Bearer" }
+}
+
 impl AuthService {
     /// Serves one token request from an authenticated client.
     pub async fn token(
@@ -77,11 +82,22 @@ impl AuthService {
         client: &Client,
         request: &TokenRequest,
     ) -> Result<TokenResponse, OAuthError> {
+        self.token_bound(client, request, None).await
+    }
+
+    /// As [`AuthService::token`]; with `dpop` (a proof the hub checked), the access token is
+    /// bound to that key (`cnf.jkt`, `token_type: DPoP`).
+    pub async fn token_bound(
+        &self,
+        client: &Client,
+        request: &TokenRequest,
+        dpop: Option<&crate::DpopKey>,
+    ) -> Result<TokenResponse, OAuthError> {
         let grant = request.required("grant_type")?;
         match grant {
-            "client_credentials" => self.client_credentials_grant(client, request),
-            "authorization_code" => self.authorization_code_grant(client, request).await,
-            "refresh_token" => self.refresh_token_grant(client, request).await,
+            "client_credentials" => self.client_credentials_grant(client, request, dpop),
+            "authorization_code" => self.authorization_code_grant(client, request, dpop).await,
+            "refresh_token" => self.refresh_token_grant(client, request, dpop).await,
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("grant_type {other:?} is not supported"),

@@ -9,6 +9,7 @@ impl AuthService {
         &self,
         client: &Client,
         request: &TokenRequest,
+        dpop: Option<&crate::DpopKey>,
     ) -> Result<TokenResponse, OAuthError> {
         if !client.allows(GrantType::RefreshToken) {
             return Err(OAuthError::unauthorized_client(
@@ -88,6 +89,7 @@ impl AuthService {
                 scope: &scope,
                 resources: split(&family.resources),
                 nonce: None,
+                dpop,
             },
         )
         .await

@@ -40,6 +40,7 @@ pub fn authorization_server_metadata(config: &AuthConfig) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "pushed_authorization_request_endpoint": format!("{issuer}{PAR}"),
         "require_pushed_authorization_requests": config.require_pushed_requests,
+        "dpop_signing_alg_values_supported": ["EdDSA", "Ed25519", "ES256"],
         "request_parameter_supported": true,
         "request_object_signing_alg_values_supported": ["EdDSA", "Ed25519", "ES256"],
         // Only request_uris this hub issued at its PAR endpoint; none is ever fetched.

@@ -32,7 +32,18 @@ pub(super) async fn token(
 ) -> Response {
     let result: Result<_, OAuthJsonError> = async {
         let (client, form) = authenticated_form(&state, &headers, &body, super::TOKEN).await?;
-        let response = state.auth.token(&client, &form).await?;
+        // RFC 9449 §5: a DPoP proof binds the access token to the proof's key.
+        let dpop = match crate::dpop::proof_header(&headers)? {
+            Some(proof) => {
+                let url = format!("{}{}", state.auth.config().issuer, super::TOKEN);
+                Some(state.auth.check_dpop_proof(proof, "POST", &url, None)?)
+            }
+            None => None,
+        };
+        let response = state
+            .auth
+            .token_bound(&client, &form, dpop.as_ref())
+            .await?;
         let grant = form.single("grant_type").ok().flatten().unwrap_or_default();
         ::metrics::counter!("keyway_tokens_issued_total", "grant" => grant.to_string())
             .increment(1);

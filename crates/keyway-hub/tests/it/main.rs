@@ -14,6 +14,7 @@ mod browser_flow;
 mod client_credentials;
 mod data_api;
 mod discovery;
+mod dpop;
 mod edge;
 mod harness;
 mod hub_pages;

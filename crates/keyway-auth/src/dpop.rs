@@ -1,0 +1,170 @@
+//! DPoP (RFC 9449): proof-of-possession of a key for access tokens. A client signs a fresh
+//! proof JWT per request with a key pair of its own (the public JWK travels in the proof's
+//! header); tokens issued with a proof are bound to that key's thumbprint (`cnf.jkt`) and are
+//! only honoured with a proof by the same key, so a stolen token alone is useless.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::jose::{PublicJwk, VerifyingKey, jwk_thumbprint, split_compact};
+use crate::{AuthService, ErrorCode, OAuthError};
+
+/// A proof may be this far from the hub's clock (RFC 9449 §11.1 leaves it to the server).
+const IAT_WINDOW: i64 = 60;
+/// Proofs whose `jti` the hub remembers at once; beyond, new proofs are refused rather than
+/// forgetting one that could still be replayed.
+const MAX_REMEMBERED: usize = 200_000;
+/// A proof longer than this is not read.
+const MAX_PROOF_LEN: usize = 8 * 1024;
+
+/// The key a proof was signed with: its RFC 7638 thumbprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopKey {
+    pub jkt: String,
+}
+
+/// `cnf` of a bound access token (RFC 9449 §6.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
+}
+
+/// The `jti`s of proofs seen within the window, per process.
+#[derive(Debug, Default)]
+pub(crate) struct SeenProofs(Mutex<HashMap<String, i64>>);
+
+#[derive(Deserialize)]
+struct ProofHeader {
+    typ: String,
+    alg: String,
+    jwk: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ProofClaims {
+    htm: String,
+    htu: String,
+    iat: i64,
+    jti: String,
+    #[serde(default)]
+    ath: Option<String>,
+}
+
+fn refused(why: impl std::fmt::Display) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidDpopProof, format!("DPoP proof: {why}"))
+}
+
+/// `url` without its query and fragment (RFC 9449 §4.3: `htu` is compared without them).
+fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
+
+/// `ath`: base64url(SHA-256(access token)).
+pub fn access_token_hash(access_token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(access_token.as_bytes()))
+}
+
+impl AuthService {
+    /// Checks a DPoP proof for a request `method url` (and, at a resource, the `access_token`
+    /// it accompanies): `typ dpop+jwt`, a public key in the header that verifies the
+    /// signature, `htm`/`htu` naming this request, `iat` within a minute, a `jti` not seen
+    /// before, and `ath` when a token is presented. The key's thumbprint when all hold.
+    pub fn check_dpop_proof(
+        &self,
+        proof: &str,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+    ) -> Result<DpopKey, OAuthError> {
+        if proof.len() > MAX_PROOF_LEN {
+            return Err(refused("too long"));
+        }
+        let jws = split_compact(proof).map_err(|_| refused("not a compact JWS"))?;
+        let header: ProofHeader = serde_json::from_slice(&jws.header)
+            .map_err(|_| refused("the header lacks typ, alg or jwk"))?;
+        if header.typ != "dpop+jwt" {
+            return Err(refused("typ must be dpop+jwt"));
+        }
+        if header.crit.is_some() {
+            return Err(refused(
+                "critical header extensions (crit) are not understood",
+            ));
+        }
+        if ["d", "p", "q", "dp", "dq", "qi", "k"]
+            .iter()
+            .any(|member| header.jwk.contains_key(*member))
+        {
+            return Err(refused("the jwk holds a private key"));
+        }
+        let jwk: PublicJwk = serde_json::from_value(serde_json::Value::Object(header.jwk))
+            .map_err(|_| refused("the jwk is not a public key"))?;
+        let key =
+            VerifyingKey::from_jwk(&jwk).map_err(|e| refused(format!("unsupported key: {e}")))?;
+        if !key.accepts(&header.alg) {
+            return Err(refused(format!(
+                "alg {:?} does not fit the key ({})",
+                header.alg, key.alg
+            )));
+        }
+        key.verify(jws.signing_input.as_bytes(), &jws.signature)
+            .map_err(|_| refused("the signature does not verify with its jwk"))?;
+        let claims: ProofClaims = serde_json::from_slice(&jws.payload)
+            .map_err(|_| refused("htm, htu, iat (an integer) and jti are required"))?;
+        if claims.htm != method {
+            return Err(refused(format!("htm must be {method}")));
+        }
+        if without_query(&claims.htu) != without_query(url) {
+            return Err(refused(format!("htu must be {}", without_query(url))));
+        }
+        let now = self.clock.now_secs();
+        if (claims.iat - now).abs() > IAT_WINDOW {
+            return Err(refused("iat is not within a minute of the hub's clock"));
+        }
+        if claims.jti.is_empty() || claims.jti.len() > 256 {
+            return Err(refused("jti must be 1–256 characters"));
+        }
+        if let Some(token) = access_token
+            && claims.ath.as_deref() != Some(access_token_hash(token).as_str())
+        {
+            return Err(refused("ath must be the hash of the access token"));
+        }
+        let jkt = jwk_thumbprint(&jwk).ok_or_else(|| refused("no thumbprint for the jwk"))?;
+        self.dpop_seen.remember(
+            &format!("{jkt}\0{}", claims.jti),
+            now,
+            claims.iat + IAT_WINDOW,
+        )?;
+        Ok(DpopKey { jkt })
+    }
+}
+
+impl SeenProofs {
+    /// Remembers a proof until `until`; a second sight is a replay.
+    fn remember(&self, id: &str, now: i64, until: i64) -> Result<(), OAuthError> {
+        let digest = URL_SAFE_NO_PAD.encode(Sha256::digest(id.as_bytes()));
+        let mut seen = self
+            .0
+            .lock()
+            .map_err(|_| OAuthError::server_error("DPoP replay cache poisoned"))?;
+        if seen.len() >= MAX_REMEMBERED {
+            seen.retain(|_, expires| *expires >= now);
+        }
+        if seen.len() >= MAX_REMEMBERED {
+            return Err(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many DPoP proofs at once; try again",
+            ));
+        }
+        if seen.insert(digest, until).is_some() {
+            return Err(refused("jti was already used (replay)"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,24 @@
+//! The `DPoP` request header (RFC 9449 §4.1): at most one, a JWT, read where a proof counts.
+
+use axum::http::HeaderMap;
+use keyway_auth::{ErrorCode, OAuthError};
+
+/// The request's DPoP proof, if it carries one; two headers are refused (§4.3 check 1).
+pub(crate) fn proof_header(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {
+    let mut values = headers.get_all("dpop").iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "DPoP proof: more than one DPoP header",
+        ));
+    }
+    first.to_str().map(Some).map_err(|_| {
+        OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "DPoP proof: the header is not text",
+        )
+    })
+}

@@ -1,0 +1,189 @@
+//! DPoP (RFC 9449): tokens bound to a client's key at the token endpoint, honoured by the hub's
+//! own APIs only with a fresh proof by that key.
+
+use aws_lc_rs::digest;
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use crate::harness::{TestHub, http, on_every_backend};
+
+struct Holder {
+    pair: Ed25519KeyPair,
+}
+
+impl Holder {
+    fn new() -> Holder {
+        Holder {
+            pair: Ed25519KeyPair::generate().unwrap(),
+        }
+    }
+
+    fn x(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.pair.public_key().as_ref())
+    }
+
+    /// RFC 7638 thumbprint of the public key.
+    fn jkt(&self) -> String {
+        let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, self.x());
+        URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
+    }
+
+    fn proof(&self, htm: &str, htu: &str, iat: i64, jti: &str, token: Option<&str>) -> String {
+        let header = json!({"typ": "dpop+jwt", "alg": "EdDSA",
+                            "jwk": {"kty": "OKP", "crv": "Ed25519", "x": self.x()}});
+        let mut claims = json!({"htm": htm, "htu": htu, "iat": iat, "jti": jti});
+        if let Some(token) = token {
+            claims["ath"] =
+                json!(URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes())));
+        }
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = self.pair.sign(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+    }
+}
+
+/// POST /oauth2/token (client_credentials) with these DPoP headers.
+async fn token(hub: &TestHub, id: &str, secret: &str, proofs: &[&str]) -> (u16, Value) {
+    let mut request = http()
+        .post(hub.url("/oauth2/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")]);
+    for proof in proofs {
+        request = request.header("DPoP", *proof);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+/// GET /link/v1/stats with `Authorization: <scheme> <token>` and an optional proof; the status
+/// and the WWW-Authenticate challenge.
+async fn stats(hub: &TestHub, scheme: &str, token: &str, proof: Option<&str>) -> (u16, String) {
+    let mut request = http()
+        .get(hub.url("/link/v1/stats"))
+        .header("Authorization", format!("{scheme} {token}"));
+    if let Some(proof) = proof {
+        request = request.header("DPoP", proof);
+    }
+    let response = request.send().await.unwrap();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (response.status().as_u16(), challenge)
+}
+
+#[tokio::test]
+async fn a_bound_token_works_only_with_a_proof_by_its_key() {
+    on_every_backend(async |hub: &TestHub| {
+        let (id, secret) = hub.client(&["client_credentials"], "link:read", &[]).await;
+        let holder = Holder::new();
+        let now = hub.auth.clock().now_secs();
+        let token_url = hub.url("/oauth2/token");
+        let proof = holder.proof("POST", &token_url, now, "t-1", None);
+        let (status, answer) = token(hub, &id, &secret, &[&proof]).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["token_type"], "DPoP");
+        let access = answer["access_token"].as_str().unwrap().to_string();
+        let payload: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(access.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(payload["cnf"]["jkt"], holder.jkt());
+        // Introspection says so too.
+        let (_, _, seen) = crate::harness::post_form(
+            &hub.url("/oauth2/introspect"),
+            Some((&id, &secret)),
+            &[("token", &access)],
+        )
+        .await;
+        assert_eq!(seen["token_type"], "DPoP");
+        assert_eq!(seen["cnf"]["jkt"], holder.jkt());
+
+        let api = hub.url("/link/v1/stats");
+        let good = holder.proof("GET", &api, now, "r-1", Some(&access));
+        assert_eq!(stats(hub, "DPoP", &access, Some(&good)).await.0, 200);
+        // The same proof again is a replay.
+        let (status, challenge) = stats(hub, "DPoP", &access, Some(&good)).await;
+        assert_eq!(status, 401);
+        assert!(
+            challenge.starts_with("DPoP ") && challenge.contains("invalid_dpop_proof"),
+            "{challenge}"
+        );
+        // As a Bearer token, or without a proof, it is refused.
+        let (status, challenge) = stats(hub, "Bearer", &access, None).await;
+        assert_eq!(status, 401);
+        assert!(challenge.contains("invalid_token"), "{challenge}");
+        assert_eq!(stats(hub, "DPoP", &access, None).await.0, 401);
+        let other = Holder::new();
+        for (proof, why) in [
+            (
+                holder.proof("POST", &api, now, "r-2", Some(&access)),
+                "wrong htm",
+            ),
+            (
+                holder.proof("GET", &token_url, now, "r-3", Some(&access)),
+                "wrong htu",
+            ),
+            (holder.proof("GET", &api, now, "r-4", None), "no ath"),
+            (
+                holder.proof("GET", &api, now - 600, "r-5", Some(&access)),
+                "stale",
+            ),
+            (
+                other.proof("GET", &api, now, "r-6", Some(&access)),
+                "another key",
+            ),
+        ] {
+            assert_eq!(
+                stats(hub, "DPoP", &access, Some(&proof)).await.0,
+                401,
+                "{why}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_proofs_at_the_token_endpoint_are_refused() {
+    on_every_backend(async |hub: &TestHub| {
+        let (id, secret) = hub.client(&["client_credentials"], "link:read", &[]).await;
+        let holder = Holder::new();
+        let now = hub.auth.clock().now_secs();
+        let token_url = hub.url("/oauth2/token");
+        let wrong_url = holder.proof("POST", &hub.url("/oauth2/par"), now, "b-1", None);
+        let (status, answer) = token(hub, &id, &secret, &[&wrong_url]).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_dpop_proof"))
+        );
+        let one = holder.proof("POST", &token_url, now, "b-2", None);
+        let two = holder.proof("POST", &token_url, now, "b-3", None);
+        let (status, answer) = token(hub, &id, &secret, &[&one, &two]).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_dpop_proof"))
+        );
+        // Without a proof the token is a plain Bearer token, refused when sent as DPoP.
+        let (status, answer) = token(hub, &id, &secret, &[]).await;
+        assert_eq!(
+            (status, answer["token_type"].as_str()),
+            (200, Some("Bearer"))
+        );
+        let bearer = answer["access_token"].as_str().unwrap();
+        let proof = holder.proof("GET", &hub.url("/link/v1/stats"), now, "b-4", Some(bearer));
+        assert_eq!(stats(hub, "DPoP", bearer, Some(&proof)).await.0, 401);
+        assert_eq!(stats(hub, "Bearer", bearer, None).await.0, 200);
+    })
+    .await;
+}
