@@ -238,7 +238,7 @@ fn openid_client_private_key_jwt_and_a_pushed_code_flow() {
     let client = hub.create_client(
         "openid-client",
         &["client_credentials", "authorization_code"],
-        "openid read",
+        "openid read link:read",
         &[
             "--jwks-file",
             &jwks.display().to_string(),

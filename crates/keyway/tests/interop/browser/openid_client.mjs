@@ -3,7 +3,8 @@
 // signs as alg "Ed25519", RFC 9864), the client_credentials grant, introspection and
 // revocation, and authorization code flows through a pushed authorization request (RFC 9126;
 // the client is registered with --require-par, so nothing else would work), one of them a
-// signed request object (JAR, RFC 9101), with their ID tokens.
+// signed request object (JAR, RFC 9101) and one with a signed response (JARM), with their ID
+// tokens; and a DPoP-bound token (RFC 9449) used at a hub API.
 //
 // Environment: KEYWAY_HUB_URL, KEYWAY_CLIENT_ID, KEYWAY_PRIVATE_JWK (the client's Ed25519
 // private key as a JWK, with "kid"), KEYWAY_REDIRECT_URI, KEYWAY_USERNAME, KEYWAY_PASSWORD.
@@ -190,4 +191,20 @@ const jarmTokens = await client.authorizationCodeGrant(jarmConfig, jarmLanding, 
 });
 check(jarmTokens.claims()?.aud === clientId, 'no ID token for the JARM flow');
 console.log('  - code flow with a signed response (JARM)');
+
+// DPoP (RFC 9449): a token bound to a key of the client's, then used at a hub API.
+const dpopKeys = await client.randomDPoPKeyPair('Ed25519');
+const dpop = client.getDPoPHandle(config, dpopKeys);
+const bound = await client.clientCredentialsGrant(config, { scope: 'link:read' }, { DPoP: dpop });
+check(bound.token_type.toLowerCase() === 'dpop', `token_type ${bound.token_type}`);
+const stats = await client.fetchProtectedResource(
+  config, bound.access_token, new URL('/link/v1/stats', hub), 'GET', undefined, undefined,
+  { DPoP: dpop },
+);
+check(stats.status === 200, `DPoP call to /link/v1/stats answered ${stats.status}`);
+const asBearer = await fetch(new URL('/link/v1/stats', hub), {
+  headers: { authorization: `Bearer ${bound.access_token}` },
+});
+check(asBearer.status === 401, `a bound token used as Bearer answered ${asBearer.status}`);
+console.log('  - DPoP-bound token used at a hub API (refused as Bearer)');
 console.log('openid-client: ok');
