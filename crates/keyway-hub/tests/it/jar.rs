@@ -71,6 +71,36 @@ fn authorize_with_request(hub: &TestHub, client_id: &str, jwt: &str, extra: &str
     format!("{url}{extra}")
 }
 
+/// POSTs the request object `jwt` to /oauth2/par, the client authenticated by an assertion
+/// with `jti` that expires at `exp`.
+async fn push_signed(
+    hub: &TestHub,
+    signer: &Signer,
+    jti: &str,
+    exp: i64,
+    jwt: &str,
+) -> (u16, Value) {
+    let now = hub.auth.clock().now_secs();
+    let assertion = sign(
+        signer,
+        &json!({"alg": "Ed25519", "kid": "k1"}),
+        &json!({"iss": signer.id, "sub": signer.id, "aud": hub.base, "jti": jti,
+                "iat": now, "exp": exp}),
+    );
+    let (status, _, answer) = post_form(
+        &hub.url("/oauth2/par"),
+        None,
+        &[
+            ("client_id", signer.id.as_str()),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &assertion),
+            ("request", jwt),
+        ],
+    )
+    .await;
+    (status, answer)
+}
+
 fn ed_header() -> Value {
     json!({"alg": "Ed25519", "kid": "k1", "typ": "oauth-authz-req+jwt"})
 }
@@ -281,28 +311,12 @@ async fn a_pushed_request_object_and_a_client_that_must_sign() {
 
         // PAR with the object, the client authenticated by its assertion.
         let now = hub.auth.clock().now_secs();
-        let assertion = sign(
-            &signer,
-            &json!({"alg": "Ed25519", "kid": "k1"}),
-            &json!({"iss": signer.id, "sub": signer.id, "aud": hub.base, "jti": "a-1",
-                    "iat": now, "exp": now + 60}),
-        );
         let jwt = sign(
             &signer,
             &ed_header(),
             &request_claims(hub, &signer, &challenge, "r-par"),
         );
-        let (status, _, pushed) = post_form(
-            &hub.url("/oauth2/par"),
-            None,
-            &[
-                ("client_id", signer.id.as_str()),
-                ("client_assertion_type", ASSERTION_TYPE),
-                ("client_assertion", &assertion),
-                ("request", &jwt),
-            ],
-        )
-        .await;
+        let (status, pushed) = push_signed(hub, &signer, "a-1", now + 60, &jwt).await;
         assert_eq!(status, 201, "{pushed}");
         let mut url = url::Url::parse(&hub.url("/oauth2/authorize")).unwrap();
         url.query_pairs_mut()
@@ -337,47 +351,15 @@ async fn a_refused_request_does_not_spend_its_jti() {
     assert_eq!(refused.status, 400);
     assert!(refused.body.contains("must be pushed"), "{}", refused.body);
     assert_eq!(hub.count_rows("client_assertions").await, 0);
-    let now = hub.auth.clock().now_secs();
     // A client assertion whose exp is the largest integer is refused, not a crash.
-    let endless = sign(
-        &signer,
-        &json!({"alg": "Ed25519", "kid": "k1"}),
-        &json!({"iss": signer.id, "sub": signer.id, "aud": hub.base, "jti": "a-max",
-                "iat": now, "exp": i64::MAX}),
-    );
-    let (status, _, answer) = post_form(
-        &hub.url("/oauth2/par"),
-        None,
-        &[
-            ("client_id", signer.id.as_str()),
-            ("client_assertion_type", ASSERTION_TYPE),
-            ("client_assertion", &endless),
-            ("request", &jwt),
-        ],
-    )
-    .await;
+    let (status, answer) = push_signed(&hub, &signer, "a-max", i64::MAX, &jwt).await;
     assert_eq!(
         (status, answer["error"].as_str()),
         (401, Some("invalid_client")),
         "{answer}"
     );
-    let assertion = sign(
-        &signer,
-        &json!({"alg": "Ed25519", "kid": "k1"}),
-        &json!({"iss": signer.id, "sub": signer.id, "aud": hub.base, "jti": "a-2",
-                "iat": now, "exp": now + 60}),
-    );
-    let (status, _, pushed) = post_form(
-        &hub.url("/oauth2/par"),
-        None,
-        &[
-            ("client_id", signer.id.as_str()),
-            ("client_assertion_type", ASSERTION_TYPE),
-            ("client_assertion", &assertion),
-            ("request", &jwt),
-        ],
-    )
-    .await;
+    let now = hub.auth.clock().now_secs();
+    let (status, pushed) = push_signed(&hub, &signer, "a-2", now + 60, &jwt).await;
     assert_eq!(status, 201, "{pushed}");
     hub.finish().await;
 }

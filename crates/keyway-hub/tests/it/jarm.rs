@@ -1,34 +1,14 @@
 //! JWT-secured authorization responses (JARM): `response_mode=jwt` / `query.jwt` answers with
 //! one JWT signed by the hub, for success and for errors.
 
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
-
 use crate::browser::{Browser, authorize_url, log_in_and_allow, pkce};
-use crate::harness::{TestHub, code_exchange, http, on_every_backend};
+use crate::harness::{TestHub, code_exchange, on_every_backend};
 
 const REDIRECT: &str = "http://127.0.0.1:9/cb";
 
 /// The claims of a JARM response, verified with an independent JOSE library from the JWKS.
 async fn verified(hub: &TestHub, jwt: &str, client_id: &str) -> serde_json::Value {
-    let jwks: JwkSet = http()
-        .get(hub.url("/oauth2/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let header = decode_header(jwt).unwrap();
-    let jwk = jwks
-        .find(header.kid.as_deref().unwrap())
-        .expect("kid is published");
-    let mut validation = Validation::new(Algorithm::EdDSA);
-    validation.set_audience(&[client_id]);
-    validation.set_issuer(&[hub.base.as_str()]);
-    decode::<serde_json::Value>(jwt, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
-        .unwrap()
-        .claims
+    crate::client_credentials::verify_jwt_with_jwks(hub, jwt, client_id).await
 }
 
 #[tokio::test]
