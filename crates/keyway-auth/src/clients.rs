@@ -93,6 +93,8 @@ pub struct ClientPolicy {
     /// Authorization requests must be signed request objects (RFC 9101,
     /// `require_signed_request_object`).
     pub require_signed_requests: bool,
+    /// Its access tokens must be DPoP-bound (RFC 9449 `dpop_bound_access_tokens`).
+    pub require_dpop: bool,
 }
 
 /// What `keyway client show` prints (never the secret).
@@ -112,6 +114,8 @@ pub struct ClientInfo {
     pub require_pushed_authorization_requests: bool,
     /// RFC 9101 client metadata.
     pub require_signed_request_object: bool,
+    /// RFC 9449 client metadata.
+    pub dpop_bound_access_tokens: bool,
     pub created_at: i64,
 }
 
@@ -133,6 +137,7 @@ impl Client {
             jwks_keys: self.jwks.len(),
             require_pushed_authorization_requests: self.policy.require_pushed_requests,
             require_signed_request_object: self.policy.require_signed_requests,
+            dpop_bound_access_tokens: self.policy.require_dpop,
             created_at: self.created_at,
         }
     }
@@ -240,6 +245,8 @@ pub struct ClientUpdate {
     pub require_pushed_requests: Option<bool>,
     /// Whether its authorization requests must be signed request objects (RFC 9101).
     pub require_signed_requests: Option<bool>,
+    /// Whether its access tokens must be DPoP-bound (RFC 9449).
+    pub require_dpop: Option<bool>,
 }
 
 /// The result of registration: the client and, once, its secret.

@@ -293,6 +293,7 @@ impl AuthService {
                 require_signed_requests: update
                     .require_signed_requests
                     .unwrap_or(current.policy.require_signed_requests),
+                require_dpop: update.require_dpop.unwrap_or(current.policy.require_dpop),
             },
         };
         let (grants, method) = merged.validate()?;

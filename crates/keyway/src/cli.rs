@@ -546,6 +546,10 @@ pub(crate) struct ClientCreateArgs {
     /// key of --jwks-file / --jwks-uri.
     #[arg(long)]
     pub require_signed_request: bool,
+    /// Its access tokens must be DPoP-bound: every token request carries a DPoP proof
+    /// (RFC 9449).
+    #[arg(long)]
+    pub require_dpop: bool,
     /// Print `export NAME_ID=…` and `export NAME_SECRET=…` for a shell's eval, e.g.
     /// eval "$(keyway client create … --export BILLING)".
     #[arg(long, value_name = "NAME", conflicts_with = "json", value_parser = shell_name)]
@@ -609,6 +613,9 @@ pub(crate) struct ClientUpdateArgs {
     /// Whether its authorization requests must be signed request objects (RFC 9101).
     #[arg(long, value_name = "true|false")]
     pub require_signed_request: Option<bool>,
+    /// Whether its access tokens must be DPoP-bound (RFC 9449).
+    #[arg(long, value_name = "true|false")]
+    pub require_dpop: Option<bool>,
     #[command(flatten)]
     pub json: JsonFlag,
 }

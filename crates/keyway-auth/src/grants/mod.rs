@@ -94,6 +94,12 @@ impl AuthService {
         dpop: Option<&crate::DpopKey>,
     ) -> Result<TokenResponse, OAuthError> {
         let grant = request.required("grant_type")?;
+        if client.policy.require_dpop && dpop.is_none() {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "this client's access tokens must be DPoP-bound: send a DPoP proof (RFC 9449)",
+            ));
+        }
         match grant {
             "client_credentials" => self.client_credentials_grant(client, request, dpop),
             "authorization_code" => self.authorization_code_grant(client, request, dpop).await,

@@ -187,3 +187,41 @@ async fn bad_proofs_at_the_token_endpoint_are_refused() {
     })
     .await;
 }
+
+/// A client registered with `--require-dpop` gets no token without a proof.
+#[tokio::test]
+async fn a_client_can_be_held_to_dpop() {
+    on_every_backend(async |hub: &TestHub| {
+        let registered = hub
+            .auth
+            .create_client(keyway_auth::NewClient {
+                name: "bound only".into(),
+                grant_types: vec!["client_credentials".into()],
+                scope: "link:read".into(),
+                policy: keyway_auth::ClientPolicy {
+                    require_dpop: true,
+                    ..keyway_auth::ClientPolicy::default()
+                },
+                ..keyway_auth::NewClient::default()
+            })
+            .await
+            .unwrap();
+        let id = registered.client.client_id.clone();
+        let secret = registered.client_secret.unwrap().expose().to_string();
+        let (status, answer) = token(hub, &id, &secret, &[]).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_dpop_proof"))
+        );
+        let holder = Holder::new();
+        let now = hub.auth.clock().now_secs();
+        let proof = holder.proof("POST", &hub.url("/oauth2/token"), now, "rd-1", None);
+        let (status, answer) = token(hub, &id, &secret, &[&proof]).await;
+        assert_eq!(
+            (status, answer["token_type"].as_str()),
+            (200, Some("DPoP")),
+            "{answer}"
+        );
+    })
+    .await;
+}

@@ -24,6 +24,7 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                     policy: keyway_auth::ClientPolicy {
                         require_pushed_requests: args.require_par,
                         require_signed_requests: args.require_signed_request,
+                        require_dpop: args.require_dpop,
                     },
                 })
                 .await?;
@@ -203,6 +204,9 @@ fn print_client(info: &ClientInfo) {
     if info.require_signed_request_object {
         println!("requests:      must be signed request objects (RFC 9101)");
     }
+    if info.dpop_bound_access_tokens {
+        println!("tokens:        DPoP-bound only (RFC 9449)");
+    }
     println!("created:       {}", when(info.created_at));
 }
 
@@ -239,12 +243,13 @@ async fn client_update(
         && args.jwks_file.is_none()
         && args.jwks_uri.is_none()
         && args.require_par.is_none()
-        && args.require_signed_request.is_none();
+        && args.require_signed_request.is_none()
+        && args.require_dpop.is_none();
     if nothing {
         anyhow::bail!(
             "nothing to change: give at least one of --name, --grant, --scope, --add-scope, \
              --remove-scope, --redirect-uri, --add-redirect-uri, --remove-redirect-uri, \
-             --jwks-file, --jwks-uri, --require-par, --require-signed-request"
+             --jwks-file, --jwks-uri, --require-par, --require-signed-request, --require-dpop"
         );
     }
     let current = service.show_client(&args.client_id).await?;
@@ -319,5 +324,6 @@ async fn client_update(
         jwks_uri: args.jwks_uri.clone(),
         require_pushed_requests: args.require_par,
         require_signed_requests: args.require_signed_request,
+        require_dpop: args.require_dpop,
     })
 }

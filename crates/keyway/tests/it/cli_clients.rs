@@ -392,4 +392,6 @@ fn a_client_can_be_made_to_push_its_requests() {
     assert_eq!(updated["require_signed_request_object"], false);
     let updated = hub.cli_json(&["client", "update", &id, "--require-signed-request", "true"]);
     assert_eq!(updated["require_signed_request_object"], true);
+    let updated = hub.cli_json(&["client", "update", &id, "--require-dpop", "true"]);
+    assert_eq!(updated["dpop_bound_access_tokens"], true);
 }
