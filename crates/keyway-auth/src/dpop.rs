@@ -71,6 +71,14 @@ pub fn access_token_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(access_token.as_bytes()))
 }
 
+/// A proof that verified, before its `jti` is checked against the ones seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedProof {
+    pub jkt: String,
+    pub jti: String,
+    pub iat: i64,
+}
+
 impl AuthService {
     /// Checks a DPoP proof for a request `method url` (and, at a resource, the `access_token`
     /// it accompanies): `typ dpop+jwt`, a public key in the header that verifies the
@@ -83,66 +91,82 @@ impl AuthService {
         url: &str,
         access_token: Option<&str>,
     ) -> Result<DpopKey, OAuthError> {
-        if proof.len() > MAX_PROOF_LEN {
-            return Err(refused("too long"));
-        }
-        let jws = split_compact(proof).map_err(|_| refused("not a compact JWS"))?;
-        let header: ProofHeader = serde_json::from_slice(&jws.header)
-            .map_err(|_| refused("the header lacks typ, alg or jwk"))?;
-        if header.typ != "dpop+jwt" {
-            return Err(refused("typ must be dpop+jwt"));
-        }
-        if header.crit.is_some() {
-            return Err(refused(
-                "critical header extensions (crit) are not understood",
-            ));
-        }
-        if ["d", "p", "q", "dp", "dq", "qi", "k"]
-            .iter()
-            .any(|member| header.jwk.contains_key(*member))
-        {
-            return Err(refused("the jwk holds a private key"));
-        }
-        let jwk: PublicJwk = serde_json::from_value(serde_json::Value::Object(header.jwk))
-            .map_err(|_| refused("the jwk is not a public key"))?;
-        let key =
-            VerifyingKey::from_jwk(&jwk).map_err(|e| refused(format!("unsupported key: {e}")))?;
-        if !key.accepts(&header.alg) {
-            return Err(refused(format!(
-                "alg {:?} does not fit the key ({})",
-                header.alg, key.alg
-            )));
-        }
-        key.verify(jws.signing_input.as_bytes(), &jws.signature)
-            .map_err(|_| refused("the signature does not verify with its jwk"))?;
-        let claims: ProofClaims = serde_json::from_slice(&jws.payload)
-            .map_err(|_| refused("htm, htu, iat (an integer) and jti are required"))?;
-        if claims.htm != method {
-            return Err(refused(format!("htm must be {method}")));
-        }
-        if without_query(&claims.htu) != without_query(url) {
-            return Err(refused(format!("htu must be {}", without_query(url))));
-        }
         let now = self.clock.now_secs();
-        if (claims.iat - now).abs() > IAT_WINDOW {
-            return Err(refused("iat is not within a minute of the hub's clock"));
-        }
-        if claims.jti.is_empty() || claims.jti.len() > 256 {
-            return Err(refused("jti must be 1–256 characters"));
-        }
-        if let Some(token) = access_token
-            && claims.ath.as_deref() != Some(access_token_hash(token).as_str())
-        {
-            return Err(refused("ath must be the hash of the access token"));
-        }
-        let jkt = jwk_thumbprint(&jwk).ok_or_else(|| refused("no thumbprint for the jwk"))?;
+        let verified = verify_dpop_proof(proof, method, url, access_token, now)?;
         self.dpop_seen.remember(
-            &format!("{jkt}\0{}", claims.jti),
+            &format!("{}\0{}", verified.jkt, verified.jti),
             now,
-            claims.iat + IAT_WINDOW,
+            verified.iat + IAT_WINDOW,
         )?;
-        Ok(DpopKey { jkt })
+        Ok(DpopKey { jkt: verified.jkt })
     }
+}
+
+/// Everything of a DPoP proof's check but the replay cache: no state, so it can be measured
+/// alone (`benches/dpop.rs`).
+pub fn verify_dpop_proof(
+    proof: &str,
+    method: &str,
+    url: &str,
+    access_token: Option<&str>,
+    now: i64,
+) -> Result<VerifiedProof, OAuthError> {
+    if proof.len() > MAX_PROOF_LEN {
+        return Err(refused("too long"));
+    }
+    let jws = split_compact(proof).map_err(|_| refused("not a compact JWS"))?;
+    let header: ProofHeader = serde_json::from_slice(&jws.header)
+        .map_err(|_| refused("the header lacks typ, alg or jwk"))?;
+    if header.typ != "dpop+jwt" {
+        return Err(refused("typ must be dpop+jwt"));
+    }
+    if header.crit.is_some() {
+        return Err(refused(
+            "critical header extensions (crit) are not understood",
+        ));
+    }
+    if ["d", "p", "q", "dp", "dq", "qi", "k"]
+        .iter()
+        .any(|member| header.jwk.contains_key(*member))
+    {
+        return Err(refused("the jwk holds a private key"));
+    }
+    let jwk: PublicJwk = serde_json::from_value(serde_json::Value::Object(header.jwk))
+        .map_err(|_| refused("the jwk is not a public key"))?;
+    let key = VerifyingKey::from_jwk(&jwk).map_err(|e| refused(format!("unsupported key: {e}")))?;
+    if !key.accepts(&header.alg) {
+        return Err(refused(format!(
+            "alg {:?} does not fit the key ({})",
+            header.alg, key.alg
+        )));
+    }
+    key.verify(jws.signing_input.as_bytes(), &jws.signature)
+        .map_err(|_| refused("the signature does not verify with its jwk"))?;
+    let claims: ProofClaims = serde_json::from_slice(&jws.payload)
+        .map_err(|_| refused("htm, htu, iat (an integer) and jti are required"))?;
+    if claims.htm != method {
+        return Err(refused(format!("htm must be {method}")));
+    }
+    if without_query(&claims.htu) != without_query(url) {
+        return Err(refused(format!("htu must be {}", without_query(url))));
+    }
+    if (claims.iat - now).abs() > IAT_WINDOW {
+        return Err(refused("iat is not within a minute of the hub's clock"));
+    }
+    if claims.jti.is_empty() || claims.jti.len() > 256 {
+        return Err(refused("jti must be 1–256 characters"));
+    }
+    if let Some(token) = access_token
+        && claims.ath.as_deref() != Some(access_token_hash(token).as_str())
+    {
+        return Err(refused("ath must be the hash of the access token"));
+    }
+    let jkt = jwk_thumbprint(&jwk).ok_or_else(|| refused("no thumbprint for the jwk"))?;
+    Ok(VerifiedProof {
+        jkt,
+        jti: claims.jti,
+        iat: claims.iat,
+    })
 }
 
 impl SeenProofs {
