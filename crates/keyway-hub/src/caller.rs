@@ -162,10 +162,7 @@ async fn token_caller(state: &AppState, parts: &Parts) -> Result<Caller, ApiErro
 
 /// The token of `Authorization: DPoP <token>`.
 fn dpop_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("dpop") && !token.is_empty()).then_some(token)
+    token_of(headers, "dpop")
 }
 
 /// RFC 8707: a token minted for another resource server must not open the hub's own
@@ -227,10 +224,15 @@ pub(crate) use required_scope;
 
 /// The token of an `Authorization: Bearer …` header (the scheme is case-insensitive).
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    token_of(headers, "bearer")
+}
+
+/// The token of an `Authorization: <wanted> …` header (the scheme is case-insensitive).
+fn token_of<'a>(headers: &'a HeaderMap, wanted: &str) -> Option<&'a str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+    (scheme.eq_ignore_ascii_case(wanted) && !token.is_empty()).then_some(token)
 }
 
 #[cfg(test)]
