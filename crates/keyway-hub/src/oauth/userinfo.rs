@@ -43,6 +43,15 @@ pub(super) async fn userinfo(State(state): State<AppState>, headers: HeaderMap) 
     if let Err(refusal) = crate::caller::check_audience(&state, &claims) {
         return refusal.into_response();
     }
+    // A DPoP-bound token is honoured only with a proof by its key; UserInfo does not take
+    // DPoP yet, so such a token is refused here rather than accepted as a bearer token.
+    if claims.cnf.is_some() {
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "this access token is bound to a DPoP key; UserInfo does not accept DPoP yet",
+        );
+    }
     if !claims.scope.split(' ').any(|s| s == "openid") || claims.username.is_none() {
         return bearer_error(
             StatusCode::FORBIDDEN,

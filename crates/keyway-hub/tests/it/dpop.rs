@@ -225,3 +225,29 @@ async fn a_client_can_be_held_to_dpop() {
     })
     .await;
 }
+
+/// A bound token is never taken as a bearer token, UserInfo included.
+#[tokio::test]
+async fn userinfo_refuses_a_bound_token_used_as_bearer() {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    let (id, secret) = hub.client(&["client_credentials"], "openid", &[]).await;
+    let holder = Holder::new();
+    let now = hub.auth.clock().now_secs();
+    let proof = holder.proof("POST", &hub.url("/oauth2/token"), now, "u-1", None);
+    let (status, answer) = token(&hub, &id, &secret, &[&proof]).await;
+    assert_eq!(status, 200, "{answer}");
+    let access = answer["access_token"].as_str().unwrap();
+    let response = http()
+        .get(hub.url("/oauth2/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains("invalid_token") && challenge.contains("DPoP"),
+        "{challenge}"
+    );
+    hub.finish().await;
+}
