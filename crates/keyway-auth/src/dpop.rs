@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::jose::{PublicJwk, VerifyingKey, jwk_thumbprint, split_compact};
-use crate::{AuthService, ErrorCode, OAuthError};
+use crate::{AccessTokenClaims, AuthService, ErrorCode, OAuthError};
 
 /// A proof may be this far from the hub's clock (RFC 9449 §11.1 leaves it to the server).
 const IAT_WINDOW: i64 = 60;
@@ -71,6 +71,19 @@ pub fn access_token_hash(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(access_token.as_bytes()))
 }
 
+/// How an access token came to a resource (RFC 6750, RFC 9449 §7).
+#[derive(Debug, Clone, Copy)]
+pub enum Presentation<'a> {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// `Authorization: DPoP`, with the request's `DPoP` header (if any) and what it must name.
+    Dpop {
+        proof: Option<&'a str>,
+        method: &'a str,
+        url: &'a str,
+    },
+}
+
 /// A proof that verified, before its `jti` is checked against the ones seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedProof {
@@ -99,6 +112,40 @@ impl AuthService {
             verified.iat + IAT_WINDOW,
         )?;
         Ok(DpopKey { jkt: verified.jkt })
+    }
+
+    /// RFC 9449 §7 at a resource: a token bound to a key is honoured only as `DPoP` with a
+    /// proof by that key for this request (with `ath`); an unbound token only as `Bearer`.
+    /// For resource servers written in Rust as for the hub's own APIs.
+    pub fn check_presentation(
+        &self,
+        claims: &AccessTokenClaims,
+        token: &str,
+        presentation: Presentation<'_>,
+    ) -> Result<(), OAuthError> {
+        let misused = |why: &str| OAuthError::new(ErrorCode::InvalidToken, why);
+        match (&claims.cnf, presentation) {
+            (None, Presentation::Bearer) => Ok(()),
+            (None, Presentation::Dpop { .. }) => Err(misused(
+                "this access token is not bound to a key: send it as Authorization: Bearer",
+            )),
+            (Some(_), Presentation::Bearer) => Err(misused(
+                "this access token is bound to a DPoP key: send it as Authorization: DPoP, \
+                 with a DPoP proof",
+            )),
+            (Some(cnf), Presentation::Dpop { proof, method, url }) => {
+                let Some(proof) = proof else {
+                    return Err(misused("a DPoP proof (the DPoP header) is required"));
+                };
+                let key = self.check_dpop_proof(proof, method, url, Some(token))?;
+                if key.jkt != cnf.jkt {
+                    return Err(misused(
+                        "the DPoP proof is signed by another key than the one the token is bound to",
+                    ));
+                }
+                Ok(())
+            }
+        }
     }
 }
 

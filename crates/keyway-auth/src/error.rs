@@ -25,6 +25,8 @@ pub enum ErrorCode {
     InvalidRequestObject,
     /// RFC 9449 §5: a DPoP proof that is missing a part, badly signed, stale or replayed.
     InvalidDpopProof,
+    /// RFC 6750 §3.1: an access token presented in a way it may not be used.
+    InvalidToken,
 }
 
 impl ErrorCode {
@@ -47,6 +49,7 @@ impl ErrorCode {
             ErrorCode::InvalidRequestUri => "invalid_request_uri",
             ErrorCode::InvalidRequestObject => "invalid_request_object",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::InvalidToken => "invalid_token",
         }
     }
 }

@@ -39,7 +39,9 @@ pub use clients::{
     RegisteredClient,
 };
 pub use config::{AuthConfig, Clock, SystemClock};
-pub use dpop::{Confirmation, DpopKey, VerifiedProof, access_token_hash, verify_dpop_proof};
+pub use dpop::{
+    Confirmation, DpopKey, Presentation, VerifiedProof, access_token_hash, verify_dpop_proof,
+};
 pub use entropy::{Entropy, SecretString, SystemEntropy, random_hex, random_token, sha256_hex};
 pub use error::{AdminError, ErrorCode, OAuthError};
 pub use grants::{TokenRequest, TokenResponse};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use keyway_auth::AccessTokenClaims;
+use keyway_auth::{AccessTokenClaims, Presentation};
 use keyway_toki::VerifiedRequest;
 
 use crate::AppState;
@@ -118,46 +118,30 @@ async fn token_caller(state: &AppState, parts: &Parts) -> Result<Caller, ApiErro
         ));
     };
     check_audience(state, &claims)?;
-    let refuse = |detail: &str| ApiError::InvalidCredentials {
-        scheme: Scheme::Dpop,
-        code: "invalid_token",
-        detail: detail.into(),
+    let url = format!("{}{}", state.auth.config().issuer, parts.uri.path());
+    let presentation = if dpop {
+        Presentation::Dpop {
+            proof: crate::dpop::proof_header(headers).map_err(dpop_refusal)?,
+            method: parts.method.as_str(),
+            url: &url,
+        }
+    } else {
+        Presentation::Bearer
     };
-    match (&claims.cnf, dpop) {
-        (None, false) => {}
-        (None, true) => {
-            return Err(refuse(
-                "this access token is not bound to a key: send it as Authorization: Bearer",
-            ));
-        }
-        (Some(_), false) => {
-            return Err(refuse(
-                "this access token is bound to a DPoP key: send it as Authorization: DPoP, \
-                 with a DPoP proof",
-            ));
-        }
-        (Some(cnf), true) => {
-            let bad_proof = |err: keyway_auth::OAuthError| ApiError::InvalidCredentials {
-                scheme: Scheme::Dpop,
-                code: "invalid_dpop_proof",
-                detail: err.description,
-            };
-            let Some(proof) = crate::dpop::proof_header(headers).map_err(bad_proof)? else {
-                return Err(refuse("a DPoP proof (the DPoP header) is required"));
-            };
-            let url = format!("{}{}", state.auth.config().issuer, parts.uri.path());
-            let key = state
-                .auth
-                .check_dpop_proof(proof, parts.method.as_str(), &url, Some(token))
-                .map_err(bad_proof)?;
-            if key.jkt != cnf.jkt {
-                return Err(refuse(
-                    "the DPoP proof is signed by another key than the one the token is bound to",
-                ));
-            }
-        }
-    }
+    state
+        .auth
+        .check_presentation(&claims, token, presentation)
+        .map_err(dpop_refusal)?;
     Ok(Caller::Bearer(claims))
+}
+
+/// A refusal of how a token was presented, challenged as DPoP (RFC 9449 §7.1).
+fn dpop_refusal(err: keyway_auth::OAuthError) -> ApiError {
+    ApiError::InvalidCredentials {
+        scheme: Scheme::Dpop,
+        code: err.code.as_str(),
+        detail: err.description,
+    }
 }
 
 /// The token of `Authorization: DPoP <token>`.
@@ -166,7 +150,7 @@ fn dpop_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// RFC 8707: a token minted for another resource server must not open the hub's own
-/// resources (its APIs, and OIDC UserInfo, which checks bearer tokens itself).
+/// resources (its APIs and OIDC UserInfo).
 pub(crate) fn check_audience(state: &AppState, claims: &AccessTokenClaims) -> Result<(), ApiError> {
     let hub = &state.auth.config().default_audience;
     if claims.aud.contains(hub) {

@@ -1,67 +1,32 @@
-//! OpenID Connect UserInfo: who the bearer of an `openid` access token is.
+//! OpenID Connect UserInfo: who the holder of an `openid` access token of a user is. The token
+//! comes through the `Caller` extractor, so UserInfo follows every rule of the hub's APIs:
+//! audience, revocation, and DPoP (a bound token only with a proof by its key).
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::AppState;
+use crate::api_error::ApiError;
+use crate::caller::Caller;
 
-fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let challenge =
-        format!("Bearer realm=\"keyway\", error=\"{error}\", error_description=\"{description}\"");
-    let mut response = status.into_response();
-    if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
-}
-
-pub(super) async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(token) = crate::caller::bearer_token(&headers) else {
-        let mut response = StatusCode::UNAUTHORIZED.into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"keyway\""),
-        );
-        return response;
+pub(super) async fn userinfo(caller: Caller) -> Result<Response, ApiError> {
+    caller.require("openid")?;
+    let username = match &caller {
+        Caller::Bearer(claims) => claims
+            .username
+            .clone()
+            .map(|name| (claims.sub.clone(), name)),
+        Caller::Toki { .. } => None,
     };
-    let claims = match state.auth.active_access_token(token).await {
-        Ok(Some(claims)) => claims,
-        Ok(None) => {
-            return bearer_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                "the access token is invalid, expired or revoked",
-            );
-        }
-        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    let Some((sub, username)) = username else {
+        return Err(ApiError::InsufficientScope {
+            scheme: caller.scheme(),
+            scopes: vec!["openid (a user's token)".into()],
+        });
     };
-    // UserInfo is the hub's own resource: the same audience rule as every hub API.
-    if let Err(refusal) = crate::caller::check_audience(&state, &claims) {
-        return refusal.into_response();
-    }
-    // A DPoP-bound token is honoured only with a proof by its key; UserInfo does not take
-    // DPoP yet, so such a token is refused here rather than accepted as a bearer token.
-    if claims.cnf.is_some() {
-        return bearer_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "this access token is bound to a DPoP key; UserInfo does not accept DPoP yet",
-        );
-    }
-    if !claims.scope.split(' ').any(|s| s == "openid") || claims.username.is_none() {
-        return bearer_error(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            "the openid scope of a user is required",
-        );
-    }
-    (
+    Ok((
         [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(json!({ "sub": claims.sub, "preferred_username": claims.username })),
+        axum::Json(json!({ "sub": sub, "preferred_username": username })),
     )
-        .into_response()
+        .into_response())
 }

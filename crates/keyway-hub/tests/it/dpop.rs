@@ -192,22 +192,13 @@ async fn bad_proofs_at_the_token_endpoint_are_refused() {
 #[tokio::test]
 async fn a_client_can_be_held_to_dpop() {
     on_every_backend(async |hub: &TestHub| {
-        let registered = hub
-            .auth
-            .create_client(keyway_auth::NewClient {
-                name: "bound only".into(),
-                grant_types: vec!["client_credentials".into()],
-                scope: "link:read".into(),
-                policy: keyway_auth::ClientPolicy {
-                    require_dpop: true,
-                    ..keyway_auth::ClientPolicy::default()
-                },
-                ..keyway_auth::NewClient::default()
-            })
-            .await
-            .unwrap();
-        let id = registered.client.client_id.clone();
-        let secret = registered.client_secret.unwrap().expose().to_string();
+        let policy = keyway_auth::ClientPolicy {
+            require_dpop: true,
+            ..keyway_auth::ClientPolicy::default()
+        };
+        let (id, secret) = hub
+            .client_with_policy(&["client_credentials"], "link:read", &[], policy)
+            .await;
         let (status, answer) = token(hub, &id, &secret, &[]).await;
         assert_eq!(
             (status, answer["error"].as_str()),

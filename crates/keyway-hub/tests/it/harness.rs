@@ -237,6 +237,23 @@ impl TestHub {
         scope: &str,
         redirect: &[&str],
     ) -> (String, String) {
+        self.client_with_policy(
+            grants,
+            scope,
+            redirect,
+            keyway_auth::ClientPolicy::default(),
+        )
+        .await
+    }
+
+    /// A confidential client held to `policy` (PAR, signed requests, DPoP…): (id, secret).
+    pub(crate) async fn client_with_policy(
+        &self,
+        grants: &[&str],
+        scope: &str,
+        redirect: &[&str],
+        policy: keyway_auth::ClientPolicy,
+    ) -> (String, String) {
         let registered = self
             .auth
             .create_client(NewClient {
@@ -244,6 +261,7 @@ impl TestHub {
                 grant_types: grants.iter().map(|g| g.to_string()).collect(),
                 scope: scope.into(),
                 redirect_uris: redirect.iter().map(|r| r.to_string()).collect(),
+                policy,
                 ..NewClient::default()
             })
             .await

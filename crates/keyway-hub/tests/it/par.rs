@@ -173,29 +173,15 @@ async fn the_metadata_names_the_endpoint_and_a_hub_can_require_it() {
 #[tokio::test]
 async fn a_client_can_require_its_requests_to_be_pushed() {
     on_every_backend(async |hub: &TestHub| {
-        let registered = hub
-            .auth
-            .create_client(keyway_auth::NewClient {
-                name: "strict app".into(),
-                grant_types: vec!["authorization_code".into()],
-                scope: "openid".into(),
-                redirect_uris: vec![REDIRECT.into()],
-                policy: keyway_auth::ClientPolicy {
-                    require_pushed_requests: true,
-                    ..keyway_auth::ClientPolicy::default()
-                },
-                ..keyway_auth::NewClient::default()
-            })
-            .await
-            .unwrap();
-        let id = registered.client.client_id.clone();
-        let secret = registered.client_secret.unwrap().expose().to_string();
-        assert!(
-            registered
-                .client
-                .info()
-                .require_pushed_authorization_requests
-        );
+        let policy = keyway_auth::ClientPolicy {
+            require_pushed_requests: true,
+            ..keyway_auth::ClientPolicy::default()
+        };
+        let (id, secret) = hub
+            .client_with_policy(&["authorization_code"], "openid", &[REDIRECT], policy)
+            .await;
+        let info = hub.auth.show_client(&id).await.unwrap();
+        assert!(info.require_pushed_authorization_requests);
         let (_, challenge) = pkce();
         let plain = crate::browser::authorize_url(hub, &id, REDIRECT, "openid", &challenge);
         let refused = Browser::new().get(&plain).await;
