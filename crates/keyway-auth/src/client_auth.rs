@@ -148,7 +148,7 @@ impl AuthService {
             .collect();
         let usable: Vec<_> = candidates.iter().filter(|k| k.accepts(alg)).collect();
         let verified = usable.iter().any(|k| {
-            k.verify(jws.signing_input.as_bytes(), &jws.signature)
+            k.verify(alg, jws.signing_input.as_bytes(), &jws.signature)
                 .is_ok()
         });
         if verified {

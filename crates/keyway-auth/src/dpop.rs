@@ -187,7 +187,7 @@ pub fn verify_dpop_proof(
             header.alg, key.alg
         )));
     }
-    key.verify(jws.signing_input.as_bytes(), &jws.signature)
+    key.verify(&header.alg, jws.signing_input.as_bytes(), &jws.signature)
         .map_err(|_| refused("the signature does not verify with its jwk"))?;
     let claims: ProofClaims = serde_json::from_slice(&jws.payload)
         .map_err(|_| refused("htm, htu, iat (an integer) and jti are required"))?;

@@ -202,7 +202,7 @@ impl AuthService {
         if header.alg != key.alg || header.typ.as_deref() != Some("at+jwt") {
             return None;
         }
-        key.verify(jws.signing_input.as_bytes(), &jws.signature)
+        key.verify(&header.alg, jws.signing_input.as_bytes(), &jws.signature)
             .ok()?;
         let claims: AccessTokenClaims = serde_json::from_slice(&jws.payload).ok()?;
         (claims.iss == self.config.issuer).then_some(claims)

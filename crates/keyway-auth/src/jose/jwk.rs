@@ -13,6 +13,12 @@ pub struct PublicJwk {
     pub x: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub y: Option<String>,
+    /// RSA modulus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// RSA public exponent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -28,6 +34,8 @@ impl PublicJwk {
             crv: Some("Ed25519".into()),
             x: Some(URL_SAFE_NO_PAD.encode(public)),
             y: None,
+            n: None,
+            e: None,
             kid: None,
             alg: None,
             use_: None,
@@ -44,6 +52,8 @@ impl PublicJwk {
             crv: Some("P-256".into()),
             x: Some(URL_SAFE_NO_PAD.encode(&uncompressed[1..33])),
             y: Some(URL_SAFE_NO_PAD.encode(&uncompressed[33..])),
+            n: None,
+            e: None,
             kid: None,
             alg: None,
             use_: None,
@@ -65,6 +75,11 @@ pub fn jwk_thumbprint(jwk: &PublicJwk) -> Option<String> {
             jwk.x.as_deref()?,
             jwk.y.as_deref()?
         ),
+        "RSA" => format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            jwk.e.as_deref()?,
+            jwk.n.as_deref()?
+        ),
         _ => return None,
     };
     Some(URL_SAFE_NO_PAD.encode(Sha256::digest(json.as_bytes())))
@@ -82,6 +97,8 @@ mod tests {
             crv: Some("Ed25519".into()),
             x: Some("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".into()),
             y: None,
+            n: None,
+            e: None,
             kid: None,
             alg: None,
             use_: None,

@@ -107,30 +107,68 @@ fn accepts(key_alg: &str, named: &str) -> bool {
     named == key_alg || (key_alg == "EdDSA" && named == "Ed25519")
 }
 
-/// A public key that checks signatures of exactly one algorithm.
+/// Every JWS algorithm keyway verifies with a client's or a proof's public key.
+pub const VERIFIED_ALGS: [&str; 5] = ["EdDSA", "Ed25519", "ES256", "PS256", "RS256"];
+
+/// The RSA algorithms keyway verifies. Both are asymmetric over the same key, so an RSA key
+/// without a declared `alg` may answer to either without opening an algorithm-confusion hole.
+const RSA_ALGS: [&str; 2] = ["RS256", "PS256"];
+
+#[derive(Debug, Clone)]
+enum PublicMaterial {
+    /// Ed25519 public key or uncompressed P-256 point.
+    Raw(Vec<u8>),
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
+}
+
+/// A public key that checks signatures of the algorithm it was published for.
 #[derive(Debug, Clone)]
 pub struct VerifyingKey {
     pub kid: String,
+    /// The key's algorithm; for an RSA key published without `alg`, `RS256` (it also answers
+    /// to `PS256`).
     pub alg: &'static str,
-    public: Vec<u8>,
+    material: PublicMaterial,
+    /// An RSA key published without `alg`.
+    rsa_either: bool,
 }
 
 impl VerifyingKey {
     /// Builds a verifier from a published JWK; the algorithm follows from the key type and must
-    /// agree with the JWK's own `alg` when it has one.
+    /// agree with the JWK's own `alg` when it has one. RSA moduli shorter than 2048 bits are
+    /// refused when a signature is checked.
     pub fn from_jwk(jwk: &PublicJwk) -> Result<VerifyingKey, JoseError> {
         let decode = |v: &Option<String>| {
             v.as_deref()
                 .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
+                .filter(|bytes| !bytes.is_empty())
                 .ok_or_else(|| JoseError::BadKey("missing or bad coordinate".into()))
         };
-        let (alg, public) = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
-            ("OKP", Some("Ed25519")) => ("EdDSA", decode(&jwk.x)?),
+        let (alg, material) = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
+            ("OKP", Some("Ed25519")) => ("EdDSA", PublicMaterial::Raw(decode(&jwk.x)?)),
             ("EC", Some("P-256")) => {
                 let mut point = vec![4u8];
                 point.extend(decode(&jwk.x)?);
                 point.extend(decode(&jwk.y)?);
-                ("ES256", point)
+                ("ES256", PublicMaterial::Raw(point))
+            }
+            ("RSA", _) => {
+                let n = decode(&jwk.n)?;
+                if n.len() < 256 {
+                    return Err(JoseError::BadKey(format!(
+                        "RSA modulus of {} bits; at least 2048 are required",
+                        n.len() * 8
+                    )));
+                }
+                let alg = match jwk.alg.as_deref() {
+                    Some("PS256") => "PS256",
+                    _ => "RS256",
+                };
+                let e = decode(&jwk.e)?;
+                (alg, PublicMaterial::Rsa { n, e })
             }
             (kty, crv) => {
                 return Err(JoseError::BadKey(format!(
@@ -144,28 +182,53 @@ impl VerifyingKey {
         {
             return Err(JoseError::AlgorithmMismatch(declared.clone()));
         }
+        let rsa_either = matches!(material, PublicMaterial::Rsa { .. }) && jwk.alg.is_none();
         Ok(VerifyingKey {
             kid: jwk.kid.clone().unwrap_or_default(),
             alg,
-            public,
+            material,
+            rsa_either,
         })
     }
 
     /// Whether a JWS header's `alg` names this key's algorithm. An Ed25519 key answers to
     /// `EdDSA` and to `Ed25519` (RFC 9864, which deprecates the polymorphic `EdDSA`).
     pub fn accepts(&self, header_alg: &str) -> bool {
-        accepts(self.alg, header_alg)
+        accepts(self.alg, header_alg) || (self.rsa_either && RSA_ALGS.contains(&header_alg))
     }
 
-    /// Verifies `signature` over `signing_input` with this key's algorithm.
-    pub fn verify(&self, signing_input: &[u8], signature: &[u8]) -> Result<(), JoseError> {
-        let algorithm: &dyn signature::VerificationAlgorithm = match self.alg {
-            "EdDSA" => &signature::ED25519,
-            _ => &signature::ECDSA_P256_SHA256_FIXED,
-        };
-        UnparsedPublicKey::new(algorithm, &self.public)
-            .verify(signing_input, signature)
-            .map_err(|_| JoseError::BadSignature)
+    /// Verifies `signature` over `signing_input` for a JWS whose header names `header_alg`,
+    /// which must be one this key accepts.
+    pub fn verify(
+        &self,
+        header_alg: &str,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<(), JoseError> {
+        if !self.accepts(header_alg) {
+            return Err(JoseError::AlgorithmMismatch(header_alg.to_string()));
+        }
+        match &self.material {
+            PublicMaterial::Raw(public) => {
+                let algorithm: &dyn signature::VerificationAlgorithm = match self.alg {
+                    "EdDSA" => &signature::ED25519,
+                    _ => &signature::ECDSA_P256_SHA256_FIXED,
+                };
+                UnparsedPublicKey::new(algorithm, public)
+                    .verify(signing_input, signature)
+                    .map_err(|_| JoseError::BadSignature)
+            }
+            PublicMaterial::Rsa { n, e } => {
+                let algorithm = if header_alg == "PS256" {
+                    &signature::RSA_PSS_2048_8192_SHA256
+                } else {
+                    &signature::RSA_PKCS1_2048_8192_SHA256
+                };
+                signature::RsaPublicKeyComponents { n, e }
+                    .verify(algorithm, signing_input, signature)
+                    .map_err(|_| JoseError::BadSignature)
+            }
+        }
     }
 }
 
@@ -249,12 +312,12 @@ mod tests {
         let key = VerifyingKey::from_jwk(&jwk).unwrap();
         let jws = split_compact(RFC8037_JWS).unwrap();
         assert_eq!(
-            key.verify(jws.signing_input.as_bytes(), &jws.signature),
+            key.verify("EdDSA", jws.signing_input.as_bytes(), &jws.signature),
             Ok(())
         );
         assert_eq!(jws.payload, b"Example of Ed25519 signing");
         assert_eq!(
-            key.verify(b"tampered", &jws.signature),
+            key.verify("EdDSA", b"tampered", &jws.signature),
             Err(JoseError::BadSignature)
         );
     }
@@ -278,8 +341,129 @@ mod tests {
         let verifier = VerifyingKey::from_jwk(&key.public_jwk()).unwrap();
         let jws = split_compact(&token).unwrap();
         assert_eq!(
-            verifier.verify(jws.signing_input.as_bytes(), &jws.signature),
+            verifier.verify("ES256", jws.signing_input.as_bytes(), &jws.signature),
             Ok(())
+        );
+    }
+}
+
+#[cfg(test)]
+mod rsa_tests {
+    use super::*;
+    use aws_lc_rs::rsa::KeySize;
+    use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaEncoding, RsaKeyPair};
+
+    /// Reads `n` and `e` out of a DER RSAPublicKey (SEQUENCE { INTEGER n, INTEGER e }).
+    fn components(der: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        fn item(bytes: &[u8]) -> (&[u8], &[u8]) {
+            let (len, start) = match bytes[1] {
+                short if short < 0x80 => (short as usize, 2),
+                long => {
+                    let count = (long & 0x7f) as usize;
+                    let len = bytes[2..2 + count]
+                        .iter()
+                        .fold(0usize, |acc, b| acc << 8 | *b as usize);
+                    (len, 2 + count)
+                }
+            };
+            (&bytes[start..start + len], &bytes[start + len..])
+        }
+        let (sequence, _) = item(der);
+        let (n, rest) = item(sequence);
+        let (e, _) = item(rest);
+        let strip = |v: &[u8]| v.iter().skip_while(|b| **b == 0).copied().collect();
+        (strip(n), strip(e))
+    }
+
+    fn rsa_jwk(pair: &RsaKeyPair, alg: Option<&str>) -> PublicJwk {
+        let (n, e) = components(pair.public_key().as_ref());
+        PublicJwk {
+            kty: "RSA".into(),
+            crv: None,
+            x: None,
+            y: None,
+            n: Some(URL_SAFE_NO_PAD.encode(n)),
+            e: Some(URL_SAFE_NO_PAD.encode(e)),
+            kid: Some("r1".into()),
+            alg: alg.map(str::to_string),
+            use_: None,
+        }
+    }
+
+    fn sign(pair: &RsaKeyPair, padding: &'static dyn RsaEncoding, input: &[u8]) -> Vec<u8> {
+        let mut signature = vec![0; pair.public_modulus_len()];
+        pair.sign(padding, &SystemRandom::new(), input, &mut signature)
+            .unwrap();
+        signature
+    }
+
+    #[test]
+    fn rs256_and_ps256_verify_with_a_key_published_without_alg() {
+        let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let key = VerifyingKey::from_jwk(&rsa_jwk(&pair, None)).unwrap();
+        let rs = sign(&pair, &RSA_PKCS1_SHA256, b"input");
+        let ps = sign(&pair, &RSA_PSS_SHA256, b"input");
+        assert_eq!(key.verify("RS256", b"input", &rs), Ok(()));
+        assert_eq!(key.verify("PS256", b"input", &ps), Ok(()));
+        assert_eq!(
+            key.verify("RS256", b"other", &rs),
+            Err(JoseError::BadSignature)
+        );
+        // The padding is the one the header names, never guessed.
+        assert_eq!(
+            key.verify("PS256", b"input", &rs),
+            Err(JoseError::BadSignature)
+        );
+        for alg in ["HS256", "none", "ES256", "EdDSA"] {
+            assert_eq!(
+                key.verify(alg, b"input", &rs),
+                Err(JoseError::AlgorithmMismatch(alg.into()))
+            );
+        }
+    }
+
+    #[test]
+    fn an_rsa_key_published_for_ps256_refuses_rs256() {
+        let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let key = VerifyingKey::from_jwk(&rsa_jwk(&pair, Some("PS256"))).unwrap();
+        let rs = sign(&pair, &RSA_PKCS1_SHA256, b"input");
+        assert_eq!(
+            key.verify("RS256", b"input", &rs),
+            Err(JoseError::AlgorithmMismatch("RS256".into()))
+        );
+    }
+
+    #[test]
+    fn short_rsa_moduli_and_missing_members_are_refused() {
+        let mut jwk = rsa_jwk(&RsaKeyPair::generate(KeySize::Rsa2048).unwrap(), None);
+        jwk.n = Some(URL_SAFE_NO_PAD.encode([0xC5u8; 128]));
+        assert!(
+            matches!(VerifyingKey::from_jwk(&jwk), Err(JoseError::BadKey(m)) if m.contains("1024 bits"))
+        );
+        jwk.n = None;
+        assert!(matches!(
+            VerifyingKey::from_jwk(&jwk),
+            Err(JoseError::BadKey(_))
+        ));
+    }
+
+    /// RFC 7638 §3.1: the thumbprint of the example RSA key.
+    #[test]
+    fn rfc7638_rsa_thumbprint() {
+        let jwk = PublicJwk {
+            kty: "RSA".into(),
+            crv: None,
+            x: None,
+            y: None,
+            n: Some("0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw".into()),
+            e: Some("AQAB".into()),
+            kid: None,
+            alg: None,
+            use_: None,
+        };
+        assert_eq!(
+            super::super::jwk_thumbprint(&jwk).as_deref(),
+            Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
         );
     }
 }

@@ -10,5 +10,6 @@ mod jws;
 
 pub use jwk::{PublicJwk, jwk_thumbprint};
 pub use jws::{
-    CompactJws, JoseError, SigningKey, VerifyingKey, decode_segment, sign_compact, split_compact,
+    CompactJws, JoseError, SigningKey, VERIFIED_ALGS, VerifyingKey, decode_segment, sign_compact,
+    split_compact,
 };
