@@ -30,6 +30,8 @@ pub struct AuthConfig {
     pub pushed_request_ttl: i64,
     /// Every authorization request must be pushed first (RFC 9126 §5).
     pub require_pushed_requests: bool,
+    /// DPoP proofs must carry a nonce the hub handed out (RFC 9449 §8).
+    pub require_dpop_nonce: bool,
 }
 
 /// The grace window may not be configured above 5 s: longer would let a thief race the owner.
@@ -54,6 +56,7 @@ impl AuthConfig {
             clock_skew: 30,
             pushed_request_ttl: 60,
             require_pushed_requests: false,
+            require_dpop_nonce: false,
         }
     }
 

@@ -55,6 +55,8 @@ struct ProofClaims {
     jti: String,
     #[serde(default)]
     ath: Option<String>,
+    #[serde(default)]
+    nonce: Option<String>,
 }
 
 fn refused(why: impl std::fmt::Display) -> OAuthError {
@@ -90,6 +92,8 @@ pub struct VerifiedProof {
     pub jkt: String,
     pub jti: String,
     pub iat: i64,
+    /// The proof's `nonce` claim, checked by the caller against the ones it handed out.
+    pub nonce: Option<String>,
 }
 
 impl AuthService {
@@ -106,12 +110,32 @@ impl AuthService {
     ) -> Result<DpopKey, OAuthError> {
         let now = self.clock.now_secs();
         let verified = verify_dpop_proof(proof, method, url, access_token, now)?;
+        if self.config.require_dpop_nonce {
+            let why = match verified.nonce.as_deref() {
+                None => "a nonce is required: use the one in this response's DPoP-Nonce header",
+                Some(nonce) if !self.dpop_nonces.is_fresh(nonce, now) => {
+                    "the nonce is stale or not this hub's: use the one in this response's \
+                     DPoP-Nonce header"
+                }
+                Some(_) => "",
+            };
+            if !why.is_empty() {
+                return Err(OAuthError::new(ErrorCode::UseDpopNonce, why));
+            }
+        }
         self.dpop_seen.remember(
             &format!("{}\0{}", verified.jkt, verified.jti),
             now,
             verified.iat + IAT_WINDOW,
         )?;
         Ok(DpopKey { jkt: verified.jkt })
+    }
+
+    /// The nonce to send in `DPoP-Nonce` when nonces are required (RFC 9449 §8), else none.
+    pub fn dpop_nonce(&self) -> Option<String> {
+        self.config
+            .require_dpop_nonce
+            .then(|| self.dpop_nonces.current(self.clock.now_secs()))
     }
 
     /// RFC 9449 §7 at a resource: a token bound to a key is honoured only as `DPoP` with a
@@ -213,6 +237,7 @@ pub fn verify_dpop_proof(
         jkt,
         jti: claims.jti,
         iat: claims.iat,
+        nonce: claims.nonce,
     })
 }
 

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     InvalidRequestObject,
     /// RFC 9449 §5: a DPoP proof that is missing a part, badly signed, stale or replayed.
     InvalidDpopProof,
+    /// RFC 9449 §8, §9: the proof lacks the server's current nonce (sent in `DPoP-Nonce`).
+    UseDpopNonce,
     /// RFC 6750 §3.1: an access token presented in a way it may not be used.
     InvalidToken,
 }
@@ -49,6 +51,7 @@ impl ErrorCode {
             ErrorCode::InvalidRequestUri => "invalid_request_uri",
             ErrorCode::InvalidRequestObject => "invalid_request_object",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
             ErrorCode::InvalidToken => "invalid_token",
         }
     }

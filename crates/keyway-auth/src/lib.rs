@@ -10,6 +10,7 @@ mod client_auth;
 mod clients;
 mod config;
 mod dpop;
+mod dpop_nonce;
 mod entropy;
 mod error;
 mod grants;

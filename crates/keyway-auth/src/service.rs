@@ -43,6 +43,7 @@ pub struct AuthService {
     pub(crate) remote_jwks: RemoteJwksCache,
     pub(crate) verified: VerifiedTokens,
     pub(crate) dpop_seen: crate::dpop::SeenProofs,
+    pub(crate) dpop_nonces: crate::dpop_nonce::DpopNonces,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -73,6 +74,7 @@ impl AuthService {
         let request_seal = RequestSeal::new(&csrf_key).ok_or_else(|| {
             AdminError::Invalid("cannot derive the pending-request sealing key".into())
         })?;
+        let dpop_nonces = crate::dpop_nonce::DpopNonces::new(&csrf_key);
         let service = AuthService {
             store,
             config,
@@ -91,6 +93,7 @@ impl AuthService {
             remote_jwks: RemoteJwksCache::default(),
             verified: VerifiedTokens::default(),
             dpop_seen: crate::dpop::SeenProofs::default(),
+            dpop_nonces,
         };
         service.refresh_revocations().await?;
         Ok(service)

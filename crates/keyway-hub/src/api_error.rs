@@ -9,6 +9,8 @@ use keyway_data::DataError;
 
 use crate::errors::problem;
 
+use keyway_auth::jose::VERIFIED_ALGS as DPOP_ALGS;
+
 /// How a caller authenticated, and so how a refusal challenges it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scheme {
@@ -27,8 +29,8 @@ impl Scheme {
             (Scheme::Bearer, params) => format!("Bearer realm=\"keyway\", {params}"),
             (Scheme::Toki, "") => "Toki".to_string(),
             (Scheme::Toki, params) => format!("Toki {params}"),
-            (Scheme::Dpop, "") => "DPoP algs=\"EdDSA Ed25519 ES256\"".to_string(),
-            (Scheme::Dpop, params) => format!("DPoP algs=\"EdDSA Ed25519 ES256\", {params}"),
+            (Scheme::Dpop, "") => format!("DPoP algs=\"{}\"", DPOP_ALGS.join(" ")),
+            (Scheme::Dpop, params) => format!("DPoP algs=\"{}\", {params}", DPOP_ALGS.join(" ")),
         }
     }
 }
@@ -46,6 +48,10 @@ pub(crate) enum ApiError {
         code: &'static str,
         detail: String,
     },
+    /// A DPoP proof without the hub's current nonce: 401 `use_dpop_nonce` with `DPoP-Nonce`
+    /// (RFC 9449 §9).
+    #[error("{detail}")]
+    UseDpopNonce { nonce: String, detail: String },
     /// Authenticated, but without one of `scopes`: 403 `insufficient_scope`.
     #[error("the caller lacks the scope {}", scopes.join(" or "))]
     InsufficientScope { scheme: Scheme, scopes: Vec<String> },
@@ -88,9 +94,9 @@ impl ApiError {
 
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthenticated { .. } | ApiError::InvalidCredentials { .. } => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::Unauthenticated { .. }
+            | ApiError::InvalidCredentials { .. }
+            | ApiError::UseDpopNonce { .. } => StatusCode::UNAUTHORIZED,
             ApiError::InsufficientScope { .. } | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -109,6 +115,9 @@ impl ApiError {
             ApiError::InvalidCredentials { scheme, code, .. } => {
                 Some(scheme.challenge(&format!("error=\"{code}\"")))
             }
+            ApiError::UseDpopNonce { .. } => Some(Scheme::Dpop.challenge(
+                "error=\"use_dpop_nonce\", error_description=\"Resource server requires nonce in DPoP proof\"",
+            )),
             ApiError::InsufficientScope { scheme, scopes } => Some(scheme.challenge(&format!(
                 "error=\"insufficient_scope\", scope=\"{}\"",
                 scopes.join(" ")
@@ -130,6 +139,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let ApiError::UseDpopNonce { nonce, .. } = &self
+            && let Ok(value) = HeaderValue::from_str(nonce)
+        {
+            response.headers_mut().insert("dpop-nonce", value);
         }
         if let ApiError::MethodNotAllowed { allow, .. } = self {
             // RFC 9110 §15.5.6: a 405 names the methods the resource has.

@@ -121,7 +121,7 @@ async fn token_caller(state: &AppState, parts: &Parts) -> Result<Caller, ApiErro
     let url = format!("{}{}", state.auth.config().issuer, parts.uri.path());
     let presentation = if dpop {
         Presentation::Dpop {
-            proof: crate::dpop::proof_header(headers).map_err(dpop_refusal)?,
+            proof: crate::dpop::proof_header(headers).map_err(|e| dpop_refusal(state, e))?,
             method: parts.method.as_str(),
             url: &url,
         }
@@ -131,12 +131,21 @@ async fn token_caller(state: &AppState, parts: &Parts) -> Result<Caller, ApiErro
     state
         .auth
         .check_presentation(&claims, token, presentation)
-        .map_err(dpop_refusal)?;
+        .map_err(|e| dpop_refusal(state, e))?;
     Ok(Caller::Bearer(claims))
 }
 
-/// A refusal of how a token was presented, challenged as DPoP (RFC 9449 §7.1).
-fn dpop_refusal(err: keyway_auth::OAuthError) -> ApiError {
+/// A refusal of how a token was presented, challenged as DPoP (RFC 9449 §7.1); a missing or
+/// stale nonce comes with the one to use (§9).
+fn dpop_refusal(state: &AppState, err: keyway_auth::OAuthError) -> ApiError {
+    if err.code == keyway_auth::ErrorCode::UseDpopNonce
+        && let Some(nonce) = state.auth.dpop_nonce()
+    {
+        return ApiError::UseDpopNonce {
+            nonce,
+            detail: err.description,
+        };
+    }
     ApiError::InvalidCredentials {
         scheme: Scheme::Dpop,
         code: err.code.as_str(),

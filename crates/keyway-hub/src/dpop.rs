@@ -1,7 +1,21 @@
 //! The `DPoP` request header (RFC 9449 §4.1): at most one, a JWT, read where a proof counts.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
 use keyway_auth::{ErrorCode, OAuthError};
+
+use crate::AppState;
+
+/// Adds `DPoP-Nonce` (the nonce proofs must carry from now on) when the hub requires nonces.
+pub(crate) fn offer_nonce(state: &AppState, response: &mut Response) {
+    if let Some(value) = state
+        .auth
+        .dpop_nonce()
+        .and_then(|nonce| HeaderValue::from_str(&nonce).ok())
+    {
+        response.headers_mut().insert("dpop-nonce", value);
+    }
+}
 
 /// The request's DPoP proof, if it carries one; two headers are refused (§4.3 check 1).
 pub(crate) fn proof_header(headers: &HeaderMap) -> Result<Option<&str>, OAuthError> {

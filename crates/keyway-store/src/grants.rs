@@ -57,6 +57,8 @@ pub struct TokenFamilyRecord {
     pub auth_time: i64,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// The DPoP key thumbprint the family's refresh tokens are bound to (public clients).
+    pub dpop_jkt: Option<String>,
 }
 
 /// One refresh token of a family (stored by digest).
@@ -77,7 +79,7 @@ const REQUEST_COLUMNS: &str = "request_id, client_id, redirect_uri, scope, state
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, nonce, \
      code_challenge, resources, auth_time, family_id, created_at, expires_at, used_at";
 const FAMILY_COLUMNS: &str =
-    "family_id, client_id, user_id, scope, resources, auth_time, created_at, revoked_at";
+    "family_id, client_id, user_id, scope, resources, auth_time, created_at, revoked_at, dpop_jkt";
 const REFRESH_COLUMNS: &str =
     "token_hash, family_id, client_id, scope, created_at, expires_at, rotated_at";
 
@@ -128,6 +130,7 @@ fn family_from_row(row: &AnyRow) -> Result<TokenFamilyRecord, StoreError> {
         auth_time: row.try_get("auth_time")?,
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        dpop_jkt: row.try_get("dpop_jkt")?,
     })
 }
 
@@ -267,7 +270,7 @@ impl Store {
 
     pub async fn insert_token_family(&self, family: &TokenFamilyRecord) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&family.family_id)
@@ -278,6 +281,7 @@ impl Store {
             .bind(family.auth_time)
             .bind(family.created_at)
             .bind(family.revoked_at)
+            .bind(&family.dpop_jkt)
             .execute(self.writer())
             .await
             .map_err(|err| StoreError::conflict_or(err, "token family"))?;

@@ -54,6 +54,15 @@ macro_rules! migrations {
                     "/0006_pushed_requests.sql"
                 )),
             },
+            Migration {
+                version: 7,
+                name: "bound_refresh_and_secrets",
+                sql: include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0007_bound_refresh_and_secrets.sql"
+                )),
+            },
         ]
     };
 }

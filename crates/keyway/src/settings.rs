@@ -69,6 +69,8 @@ pub(crate) struct OAuthFileConfig {
     pub default_audience: Option<String>,
     /// Every authorization request must be pushed first (RFC 9126).
     pub require_pushed_authorization_requests: Option<bool>,
+    /// DPoP proofs must carry a nonce from the hub's `DPoP-Nonce` header (RFC 9449 §8).
+    pub require_dpop_nonce: Option<bool>,
 }
 
 /// Everything a command needs to reach the hub's store.
@@ -201,6 +203,9 @@ impl Settings {
         }
         if let Some(required) = o.require_pushed_authorization_requests {
             config.require_pushed_requests = required;
+        }
+        if let Some(required) = o.require_dpop_nonce {
+            config.require_dpop_nonce = required;
         }
         if let Some(aud) = &o.default_audience {
             config.default_audience = aud.clone();

@@ -28,6 +28,7 @@ fn family_of(
     scope: &ScopeSet,
     resources: &[String],
     now: i64,
+    dpop_jkt: Option<String>,
 ) -> TokenFamilyRecord {
     TokenFamilyRecord {
         family_id: record.family_id.clone(),
@@ -38,6 +39,7 @@ fn family_of(
         auth_time: record.auth_time,
         created_at: now,
         revoked_at: None,
+        dpop_jkt,
     }
 }
 
@@ -124,7 +126,12 @@ impl AuthService {
             return Err(self.code_replayed(client, &record, now).await?);
         }
         let scope = ScopeSet::parse(&record.scope)?;
-        let family = family_of(&record, &scope, &resources, now);
+        // RFC 9449 §5: a public client's refresh tokens are bound to the key of the proof that
+        // came with the code (a confidential client proves itself with its credentials).
+        let bound_to = dpop
+            .filter(|_| client.auth_method == crate::AuthMethod::None)
+            .map(|key| key.jkt.clone());
+        let family = family_of(&record, &scope, &resources, now, bound_to);
         match self.store.insert_token_family(&family).await {
             Ok(()) => {}
             // A replay of this code got there first and left the family revoked.
@@ -223,7 +230,7 @@ impl AuthService {
         now: i64,
     ) -> Result<OAuthError, OAuthError> {
         let scope = ScopeSet::parse(&record.scope)?;
-        let family = family_of(record, &scope, &split(&record.resources), now);
+        let family = family_of(record, &scope, &split(&record.resources), now, None);
         // Revoked, or created revoked when the first redemption has not made it yet.
         self.store.revoke_code_family(&family, now).await?;
         self.reload_revocations_soon().await;

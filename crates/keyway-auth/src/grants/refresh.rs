@@ -48,6 +48,21 @@ impl AuthService {
         if record.expires_at <= now {
             return Err(OAuthError::invalid_grant("refresh token expired"));
         }
+        if let Some(bound) = &family.dpop_jkt {
+            match dpop {
+                Some(key) if key.jkt == *bound => {}
+                Some(_) => {
+                    return Err(OAuthError::invalid_grant(
+                        "this refresh token is bound to another DPoP key than the proof's",
+                    ));
+                }
+                None => {
+                    return Err(OAuthError::invalid_grant(
+                        "this refresh token is bound to a DPoP key: send a DPoP proof by that key",
+                    ));
+                }
+            }
+        }
         // A scope taken from the client since (`keyway client update`) is not granted again.
         let granted = ScopeSet::parse(&record.scope)?.intersection(&client.scopes);
         let scope = match asked_scope {

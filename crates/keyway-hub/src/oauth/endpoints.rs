@@ -50,10 +50,13 @@ pub(super) async fn token(
         Ok(response)
     }
     .await;
-    match result {
+    let mut response = match result {
         Ok(response) => (StatusCode::OK, no_store(), axum::Json(response)).into_response(),
         Err(err) => err.into_response(),
-    }
+    };
+    // RFC 9449 §8: every token response carries the nonce the next proof must use.
+    crate::dpop::offer_nonce(&state, &mut response);
+    response
 }
 
 pub(super) async fn introspect(

@@ -31,9 +31,24 @@ impl Holder {
     }
 
     fn proof(&self, htm: &str, htu: &str, iat: i64, jti: &str, token: Option<&str>) -> String {
+        self.proof_with(htm, htu, iat, jti, token, None)
+    }
+
+    fn proof_with(
+        &self,
+        htm: &str,
+        htu: &str,
+        iat: i64,
+        jti: &str,
+        token: Option<&str>,
+        nonce: Option<&str>,
+    ) -> String {
         let header = json!({"typ": "dpop+jwt", "alg": "EdDSA",
                             "jwk": {"kty": "OKP", "crv": "Ed25519", "x": self.x()}});
         let mut claims = json!({"htm": htm, "htu": htu, "iat": iat, "jti": jti});
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
+        }
         if let Some(token) = token {
             claims["ath"] =
                 json!(URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes())));
@@ -241,4 +256,194 @@ async fn userinfo_refuses_a_bound_token_used_as_bearer() {
         "{challenge}"
     );
     hub.finish().await;
+}
+
+/// A POST to the token endpoint with one DPoP proof: status, `DPoP-Nonce`, body.
+async fn token_form(
+    hub: &TestHub,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+    proof: Option<&str>,
+) -> (u16, Option<String>, Value) {
+    let mut request = http().post(hub.url("/oauth2/token")).form(form);
+    if let Some((id, secret)) = basic {
+        request = request.basic_auth(id, Some(secret));
+    }
+    if let Some(proof) = proof {
+        request = request.header("DPoP", proof);
+    }
+    let response = request.send().await.unwrap();
+    let nonce = response
+        .headers()
+        .get("dpop-nonce")
+        .map(|v| v.to_str().unwrap().to_string());
+    (
+        response.status().as_u16(),
+        nonce,
+        response.json().await.unwrap_or_default(),
+    )
+}
+
+/// RFC 9449 §8 and §9: with `require_dpop_nonce`, proofs without the hub's current nonce are
+/// answered `use_dpop_nonce` with the nonce to use, at the token endpoint and at the APIs.
+#[tokio::test]
+async fn proofs_must_carry_the_hubs_nonce_when_it_asks_for_one() {
+    let hub = TestHub::start_with(&crate::harness::Backend::Sqlite, |config| {
+        config.require_dpop_nonce = true;
+    })
+    .await;
+    let (id, secret) = hub.client(&["client_credentials"], "link:read", &[]).await;
+    let holder = Holder::new();
+    let now = hub.auth.clock().now_secs();
+    let token_url = hub.url("/oauth2/token");
+    let grant = [("grant_type", "client_credentials")];
+    let basic = Some((id.as_str(), secret.as_str()));
+
+    let bare = holder.proof("POST", &token_url, now, "n-1", None);
+    let (status, nonce, answer) = token_form(&hub, basic, &grant, Some(&bare)).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("use_dpop_nonce")),
+        "{answer}"
+    );
+    let nonce = nonce.expect("a DPoP-Nonce header with the refusal");
+    for forged in ["AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "not-a-nonce"] {
+        let proof = holder.proof_with("POST", &token_url, now, forged, None, Some(forged));
+        let (status, _, answer) = token_form(&hub, basic, &grant, Some(&proof)).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("use_dpop_nonce"))
+        );
+    }
+    let proof = holder.proof_with("POST", &token_url, now, "n-2", None, Some(&nonce));
+    let (status, next, answer) = token_form(&hub, basic, &grant, Some(&proof)).await;
+    assert_eq!(
+        (status, answer["token_type"].as_str()),
+        (200, Some("DPoP")),
+        "{answer}"
+    );
+    assert!(
+        next.is_some(),
+        "a successful token response offers the next nonce"
+    );
+    let access = answer["access_token"].as_str().unwrap();
+
+    let api = hub.url("/link/v1/stats");
+    let bare = holder.proof("GET", &api, now, "n-3", Some(access));
+    let response = http()
+        .get(&api)
+        .header("Authorization", format!("DPoP {access}"))
+        .header("DPoP", bare)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with("DPoP ") && challenge.contains("error=\"use_dpop_nonce\""),
+        "{challenge}"
+    );
+    let nonce = response.headers()["dpop-nonce"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let good = holder.proof_with("GET", &api, now, "n-4", Some(access), Some(&nonce));
+    assert_eq!(stats(&hub, "DPoP", access, Some(&good)).await.0, 200);
+    hub.finish().await;
+}
+
+/// Without `require_dpop_nonce` no nonce is offered, and a proof carrying one still counts.
+#[tokio::test]
+async fn no_nonce_is_offered_unless_the_hub_requires_them() {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    let (id, secret) = hub.client(&["client_credentials"], "link:read", &[]).await;
+    let holder = Holder::new();
+    let now = hub.auth.clock().now_secs();
+    let proof = holder.proof_with(
+        "POST",
+        &hub.url("/oauth2/token"),
+        now,
+        "o-1",
+        None,
+        Some("x"),
+    );
+    let basic = Some((id.as_str(), secret.as_str()));
+    let (status, nonce, _) = token_form(
+        &hub,
+        basic,
+        &[("grant_type", "client_credentials")],
+        Some(&proof),
+    )
+    .await;
+    assert_eq!((status, nonce), (200, None));
+    hub.finish().await;
+}
+
+/// RFC 9449 §5: a public client's refresh tokens are bound to the key of the proof that came
+/// with the code; a refresh without a proof, or with another key, is refused.
+#[tokio::test]
+async fn a_public_clients_refresh_token_is_bound_to_its_key() {
+    on_every_backend(async |hub: &TestHub| {
+        const CB: &str = "http://127.0.0.1:9/callback";
+        let id = hub.public_client("openid", CB).await;
+        let (code, verifier) = crate::browser::obtain_code(hub, &id, CB, "openid").await;
+        let holder = Holder::new();
+        let now = hub.auth.clock().now_secs();
+        let token_url = hub.url("/oauth2/token");
+        let proof = holder.proof("POST", &token_url, now, "p-1", None);
+        let (status, _, answer) = token_form(
+            hub,
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", &id),
+                ("code", &code),
+                ("redirect_uri", CB),
+                ("code_verifier", &verifier),
+            ],
+            Some(&proof),
+        )
+        .await;
+        assert_eq!(
+            (status, answer["token_type"].as_str()),
+            (200, Some("DPoP")),
+            "{answer}"
+        );
+        let refresh = answer["refresh_token"].as_str().unwrap().to_string();
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("client_id", id.as_str()),
+            ("refresh_token", refresh.as_str()),
+        ];
+        let (status, _, answer) = token_form(hub, None, &form, None).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{answer}"
+        );
+        let thief = Holder::new().proof("POST", &token_url, now, "p-2", None);
+        let (status, _, answer) = token_form(hub, None, &form, Some(&thief)).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{answer}"
+        );
+        // Neither refusal spent the token: its holder still refreshes, bound again.
+        let own = holder.proof("POST", &token_url, now, "p-3", None);
+        let (status, _, answer) = token_form(hub, None, &form, Some(&own)).await;
+        assert_eq!(
+            (status, answer["token_type"].as_str()),
+            (200, Some("DPoP")),
+            "{answer}"
+        );
+        let next = answer["refresh_token"].as_str().unwrap();
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("client_id", id.as_str()),
+            ("refresh_token", next),
+        ];
+        let (status, _, _) = token_form(hub, None, &form, None).await;
+        assert_eq!(status, 400, "the rotated token is bound too");
+    })
+    .await;
 }

@@ -1,0 +1,5 @@
+-- The DPoP key (RFC 7638 thumbprint) a public client's refresh tokens are bound to (RFC 9449 §5).
+ALTER TABLE token_families ADD COLUMN dpop_jkt TEXT;
+-- A client's signing secret (the g2d1 profile's HMAC key), sealed with the hub's master key:
+-- never stored in clear.
+ALTER TABLE clients ADD COLUMN signing_secret TEXT;
