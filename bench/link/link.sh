@@ -27,6 +27,11 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 url="http://127.0.0.1:$port"
 
 python3 bench/link/gen_hashes.py "$ROWS" "$work/a.csv" "$work/b.csv"
+# `keyway serve` creates the store; the admin commands below only use it.
+"$keyway" --data-dir "$work/data" "${db_args[@]}" serve --listen "127.0.0.1:$port" \
+  >"${HUB_LOG:-$work/hub.log}" 2>&1 &
+hub_pid=$!
+for _ in $(seq 50); do curl -fs "$url/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 for p in A B; do
   kw client create --name "partner-$p" --grant client_credentials --scope link:submit --json \
     > "$work/client-$p.json"
@@ -37,10 +42,6 @@ for p in A B; do
   echo "$id" > "$work/id-$p"
   kw link partner create --code "$p" --client "$id" >/dev/null
 done
-"$keyway" --data-dir "$work/data" "${db_args[@]}" serve --listen "127.0.0.1:$port" \
-  >"${HUB_LOG:-$work/hub.log}" 2>&1 &
-hub_pid=$!
-for _ in $(seq 50); do curl -fs "$url/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 now() { python3 -c 'import time; print(time.time())'; }
 submit() { # partner input output

@@ -23,10 +23,11 @@ const TARGETS = {
   introspection_rps_min: 20000,
   p99_ms_max: 10,
   idle_rss_mib_max: 50,
+  dpop_vs_plain_issuance_min: 0.4,
 };
 
 const servers = ['keyway', 'oidc-provider'];
-const scenarios = ['issuance', 'introspection'];
+const scenarios = ['issuance', 'introspection', 'dpop-issuance'];
 
 function load(server, scenario) {
   const file = join(work, `${server}-${scenario}.json`);
@@ -83,6 +84,8 @@ for (const [server, key] of [['keyway', 'keyway'], ['oidc-provider', 'oidc_provi
 
 const kIss = results.issuance.keyway;
 const kInt = results.introspection.keyway;
+const kDpop = results['dpop-issuance'].keyway;
+const dpopOverPlain = ratio(kDpop?.rps, kIss?.rps);
 const check = (ok) => (ok == null ? 'n/a' : ok ? 'PASS' : 'FAIL');
 const targets = {
   issuance_rps: check(kIss && kIss.rps >= TARGETS.issuance_rps_min),
@@ -90,6 +93,7 @@ const targets = {
   introspection_rps: check(kInt && kInt.rps >= TARGETS.introspection_rps_min),
   p99: check(kIss && kInt && Math.max(kIss.p99_ms, kInt.p99_ms) <= TARGETS.p99_ms_max),
   idle_rss: check(rss.keyway && rss.keyway.idle_mib <= TARGETS.idle_rss_mib_max),
+  dpop_vs_plain_issuance: check(dpopOverPlain == null ? null : dpopOverPlain >= TARGETS.dpop_vs_plain_issuance_min),
 };
 
 const notes = [];
@@ -103,6 +107,8 @@ if (results.introspection['oidc-provider']) {
 }
 notes.push('wrk and the server share the same cores; CPU columns are CPU time over the run, 100% = one core '
   + `(${meta.nproc} cores = ${meta.nproc}00%); "other" is every other process on the machine: if it is high, the run was disturbed.`);
+notes.push('dpop-issuance: the issuance request with a DPoP header, each proof (Ed25519, made in advance by '
+  + 'dpop_proofs.mjs) sent once; wrk builds each request in Lua, so its own CPU is higher than for plain issuance.');
 notes.push('non-2xx is wrk\'s count of responses outside 2xx/3xx (neither server answers 3xx here); socket errors are listed apart.');
 
 // ---------------------------------------------------------------- print
@@ -130,6 +136,7 @@ lines.push('');
 lines.push(`${pad('keyway/oidc-provider', 22)}${lpad('req/s', 8)}${lpad('p50', 8)}${lpad('p99', 8)}`);
 for (const scenario of scenarios) {
   const r = ratios[scenario];
+  if (r.rps == null) continue;
   const x = (v) => (v == null ? '-' : `${f(v, 2)}x`);
   lines.push(`${pad(scenario, 22)}${lpad(x(r.rps), 8)}${lpad(x(r.p50), 8)}${lpad(x(r.p99), 8)}`);
 }
@@ -147,6 +154,8 @@ t(`issuance >= ${TARGETS.issuance_vs_oidc_provider_min}x oidc-provider`, targets
 t(`introspection >= ${f(TARGETS.introspection_rps_min)}/s`, targets.introspection_rps, f(kInt?.rps));
 t(`p99 <= ${TARGETS.p99_ms_max} ms (issuance / introspection)`, targets.p99, `${f(kIss?.p99_ms, 2)} / ${f(kInt?.p99_ms, 2)} ms`);
 t(`idle RSS <= ${TARGETS.idle_rss_mib_max} MiB`, targets.idle_rss, `${f(rss.keyway?.idle_mib, 1)} MiB`);
+t(`DPoP-bound issuance >= ${TARGETS.dpop_vs_plain_issuance_min * 100}% of plain`, targets.dpop_vs_plain_issuance,
+  dpopOverPlain == null ? '-' : `${f(dpopOverPlain * 100)}% (${f(kDpop.rps)} / ${f(kIss.rps)})`);
 lines.push('');
 for (const n of notes) lines.push(`note: ${n}`);
 console.log(lines.join('\n'));
@@ -159,6 +168,7 @@ writeFileSync(outPath, `${JSON.stringify({
   keyway_worker_threads_at_idle: num('keyway_threads'),
   results,
   ratios_keyway_over_oidc_provider: ratios,
+  dpop_over_plain_issuance: dpopOverPlain,
   rss_mib: rss,
   targets: { ...TARGETS, verdict: targets },
   notes,

@@ -17,6 +17,8 @@
 #   CARGO_TARGET_DIR              [/var/tmp/keyway-target]
 #   BENCH_KEEP=1                  keep the temp dir (logs, wrk output, SQLite)
 #   BENCH_ONLY=keyway|oidc-provider   run one server only (no ratios then)
+#   BENCH_DPOP_PROOFS=400000      DPoP proofs made for keyway's DPoP-bound issuance run (each
+#                                 sent once; raise it if that run reports non-2xx answers)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -228,6 +230,13 @@ if [[ $ONLY != oidc-provider ]]; then
   mkdir -p "$KW_DIR"
   KW_PORT=$(free_port)
   KW_URL=http://$HOST:$KW_PORT
+  # `keyway serve` creates the store; admin commands only use it.
+  log "keyway: serve on $KW_URL"
+  "$KEYWAY_BIN" --data-dir "$KW_DIR" serve --listen "$HOST:$KW_PORT" >"$WORK/keyway.log" 2>&1 &
+  KW_PID=$!
+  SERVER_PIDS+=("$KW_PID")
+  wait_http "$KW_URL/healthz" "$KW_PID" keyway
+
   log "keyway: creating client"
   "$KEYWAY_BIN" --data-dir "$KW_DIR" client create --name bench --grant client_credentials \
     --scope "read write" --json >"$WORK/keyway-client.json" 2>"$WORK/keyway-client.log" \
@@ -235,12 +244,6 @@ if [[ $ONLY != oidc-provider ]]; then
   KW_ID=$(json_field client_id <"$WORK/keyway-client.json")
   KW_SECRET=$(json_field client_secret <"$WORK/keyway-client.json")
   KW_AUTH=$(b64 "$KW_ID:$KW_SECRET")
-
-  log "keyway: serve on $KW_URL"
-  "$KEYWAY_BIN" --data-dir "$KW_DIR" serve --listen "$HOST:$KW_PORT" >"$WORK/keyway.log" 2>&1 &
-  KW_PID=$!
-  SERVER_PIDS+=("$KW_PID")
-  wait_http "$KW_URL/healthz" "$KW_PID" keyway
 
   resp=$(check_post "keyway token" "$KW_URL/oauth2/token" "$KW_AUTH" "$ISSUE_BODY" '"access_token":"ey')
   KW_TOKEN=$(json_field access_token <<<"$resp")
@@ -255,6 +258,22 @@ if [[ $ONLY != oidc-provider ]]; then
 
   bench keyway-issuance "$KW_PID" "$KW_URL/oauth2/token" "$ISSUE_BODY" "$KW_AUTH"
   bench keyway-introspection "$KW_PID" "$KW_URL/oauth2/introspect" "token=$KW_TOKEN" "$KW_AUTH"
+
+  # DPoP-bound issuance (RFC 9449): the same request with a fresh proof in a DPoP header.
+  # Proofs are made in advance (one Ed25519 key, a new jti each) and each is sent once.
+  PROOFS=${BENCH_DPOP_PROOFS:-400000}
+  log "keyway: making $PROOFS + $((PROOFS / 4)) DPoP proofs"
+  node "$HERE/dpop_proofs.mjs" "$PROOFS" "$KW_URL/oauth2/token" "$WORK/proofs.txt"
+  node "$HERE/dpop_proofs.mjs" $((PROOFS / 4)) "$KW_URL/oauth2/token" "$WORK/proofs-warmup.txt"
+  first=$(head -1 "$WORK/proofs-warmup.txt")
+  out=$(curl -s -m 5 -H "Authorization: Basic $KW_AUTH" -H "DPoP: $first" \
+    --data-raw "$ISSUE_BODY" "$KW_URL/oauth2/token")
+  [[ $out == *'"token_type":"DPoP"'* ]] || die "keyway DPoP token: $out"
+  sed -i 1d "$WORK/proofs-warmup.txt"
+  export BENCH_PROOFS=$WORK/proofs.txt BENCH_PROOFS_WARMUP=$WORK/proofs-warmup.txt \
+    BENCH_THREADS_N=$THREADS
+  bench keyway-dpop-issuance "$KW_PID" "$KW_URL/oauth2/token" "$ISSUE_BODY" "$KW_AUTH"
+  unset BENCH_PROOFS BENCH_PROOFS_WARMUP BENCH_THREADS_N
   check_post "keyway introspection after load" "$KW_URL/oauth2/introspect" "$KW_AUTH" \
     "token=$KW_TOKEN" '"active":true' >/dev/null
   meta keyway_rss_after_kib "$(rss_kib "$KW_PID")"

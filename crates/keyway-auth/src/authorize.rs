@@ -13,7 +13,6 @@ use keyway_store::{
 
 use crate::grants::{TokenRequest, join, parse_resources};
 use crate::jarm::ResponseMode;
-#[cfg(test)]
 use crate::jarm::append_query;
 use crate::pending_seal::RequestSeal;
 use crate::{AuthService, ErrorCode, GrantType, OAuthError, ScopeSet, random_token, sha256_hex};
@@ -102,6 +101,22 @@ impl AuthService {
             }
             None => (&request.0, false),
         };
+        // g2d1 clients name themselves `appid`; the signature covers the names as sent.
+        let aliased: TokenRequest;
+        let params = match (params.single("client_id")?, params.single("appid")?) {
+            (None, Some(appid)) => {
+                let mut pairs = params.pairs().to_vec();
+                pairs.push(("client_id".into(), appid.to_string()));
+                aliased = TokenRequest::new(pairs);
+                &aliased
+            }
+            (Some(id), Some(appid)) if id != appid => {
+                return Err(OAuthError::invalid_request(
+                    "client_id and appid name different clients",
+                ));
+            }
+            _ => params,
+        };
         let client_id = params.required("client_id")?;
         let client = self
             .client(client_id)
@@ -140,6 +155,26 @@ impl AuthService {
                 "redirect_uri is not registered for this client (exact match required)",
             ));
         }
+        // g2d1 clients sign plain requests (docs/oauth.md); pushed or JAR ones are signed already.
+        let mut extras = crate::g2d1::SignedExtras::default();
+        let mut unspent_nonce = None;
+        if client.policy.profile == Some(crate::ClientProfile::G2d1) && !signed {
+            let Some(secret) = &client.signing_secret else {
+                return Err(OAuthError::server_error(
+                    "this g2d1 client has no signing secret: set one with keyway client update \
+                     --signing-secret-file",
+                ));
+            };
+            let now = self.clock.now_secs();
+            let (checked, nonce) =
+                crate::g2d1::check_request(secret.expose().as_bytes(), request.0.pairs(), now)?;
+            extras = checked;
+            unspent_nonce = Some(crate::request_object::UnspentJti::new(
+                &client.client_id,
+                &format!("g2d1 nonce\0{nonce}"),
+                now + 2 * crate::g2d1::TIMESTAMP_WINDOW,
+            ));
+        }
         // The response mode decides how even errors go back; a bad one is answered in the query.
         let (mode, mode_error) = match params.single("response_mode").and_then(ResponseMode::parse)
         {
@@ -151,10 +186,11 @@ impl AuthService {
             Ok(state) => state,
             Err(err) => {
                 return Ok(AuthorizeOutcome::Redirect(self.error_redirect(
+                    &client,
                     redirect_uri,
-                    &client.client_id,
                     mode,
                     None,
+                    &extras,
                     &err,
                 )?));
             }
@@ -163,10 +199,11 @@ impl AuthService {
         let state = raw_state.filter(|s| s.len() <= MAX_STATE_LEN);
         let fail = |code: ErrorCode, description: &str| {
             Ok(AuthorizeOutcome::Redirect(self.error_redirect(
+                &client,
                 redirect_uri,
-                &client.client_id,
                 mode,
                 state,
+                &extras,
                 &OAuthError::new(code, description),
             )?))
         };
@@ -187,6 +224,11 @@ impl AuthService {
         if let Some(jti) = unspent {
             self.spend_request_jti(jti).await?;
         }
+        if let Some(nonce) = unspent_nonce {
+            self.spend_request_jti(nonce).await.map_err(|_| {
+                OAuthError::invalid_request("g2d1 signature: this nonce was already used")
+            })?;
+        }
         let prompts: Vec<&str> = prompt.split(' ').collect();
         let now = self.clock.now_secs();
         let session = session.filter(|_| !prompts.contains(&"login"));
@@ -205,6 +247,10 @@ impl AuthService {
             created_at: now,
             expires_at: now + self.config.authorization_request_ttl,
             response_mode: mode.stored(),
+            extra: (extras != crate::g2d1::SignedExtras::default())
+                .then(|| serde_json::to_string(&extras))
+                .transpose()
+                .map_err(|e| OAuthError::server_error(e.to_string()))?,
         };
         let Some(session) = session else {
             if prompts.contains(&"none") {
@@ -400,11 +446,13 @@ impl AuthService {
             ));
         }
         if !allow {
+            let client = self.request_client(&record).await?;
             return self.error_redirect(
+                &client,
                 &record.redirect_uri,
-                &record.client_id,
                 mode_of(&record),
                 record.state.as_deref(),
+                &extras_of(&record)?,
                 &OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),
             );
         }
@@ -566,21 +614,78 @@ impl AuthService {
         if let Some(state) = record.state.as_deref() {
             pairs.push(("state", state));
         }
-        let url = self.response_url(
+        let client = self.request_client(record).await?;
+        let url = self.redirect_with(
+            &client,
             &record.redirect_uri,
-            &record.client_id,
             mode_of(record),
             &pairs,
+            &extras_of(record)?,
         )?;
         Ok(Redirect(url))
     }
 
+    /// The client of a pending request (it may have been deleted since).
+    async fn request_client(
+        &self,
+        record: &AuthorizationRequestRecord,
+    ) -> Result<std::sync::Arc<crate::Client>, OAuthError> {
+        self.client(&record.client_id)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_request("the client is no longer registered"))
+    }
+
+    /// The URL that carries `pairs` back to `client`: in `mode`, with what a g2d1-signed
+    /// request carried, and for a g2d1 client signed (docs/oauth.md).
+    fn redirect_with(
+        &self,
+        client: &crate::Client,
+        redirect_uri: &str,
+        mode: ResponseMode,
+        pairs: &[(&str, &str)],
+        extras: &crate::g2d1::SignedExtras,
+    ) -> Result<String, OAuthError> {
+        let g2d1_secret = client
+            .signing_secret
+            .as_ref()
+            .filter(|_| client.policy.profile == Some(crate::ClientProfile::G2d1));
+        match (g2d1_secret, mode) {
+            (Some(secret), ResponseMode::Query) => {
+                let mut all: Vec<(String, String)> = pairs
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect();
+                all.push(("iss".into(), self.config.issuer.clone()));
+                crate::g2d1::sign_response(
+                    secret.expose().as_bytes(),
+                    &mut all,
+                    extras,
+                    self.clock.now_secs(),
+                    random_token(self.entropy.as_ref(), 16),
+                );
+                let borrowed: Vec<(&str, &str)> =
+                    all.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                Ok(append_query(redirect_uri, &borrowed))
+            }
+            _ => {
+                // In a JARM response the hub's signature covers what the request carried.
+                let mut all = pairs.to_vec();
+                all.extend(extras.custom.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+                if let Some(login_type) = &extras.login_type {
+                    all.push(("type", login_type));
+                }
+                self.response_url(redirect_uri, &client.client_id, mode, &all)
+            }
+        }
+    }
+
     fn error_redirect(
         &self,
+        client: &crate::Client,
         redirect_uri: &str,
-        client_id: &str,
         mode: ResponseMode,
         state: Option<&str>,
+        extras: &crate::g2d1::SignedExtras,
         err: &OAuthError,
     ) -> Result<Redirect, OAuthError> {
         let mut pairs = vec![
@@ -590,12 +695,23 @@ impl AuthService {
         if let Some(state) = state {
             pairs.push(("state", state));
         }
-        Ok(Redirect(self.response_url(
+        Ok(Redirect(self.redirect_with(
+            client,
             redirect_uri,
-            client_id,
             mode,
             &pairs,
+            extras,
         )?))
+    }
+}
+
+/// What a pending request's g2d1 signature carried.
+fn extras_of(record: &AuthorizationRequestRecord) -> Result<crate::g2d1::SignedExtras, OAuthError> {
+    match &record.extra {
+        Some(text) => serde_json::from_str(text).map_err(|_| {
+            OAuthError::server_error("a stored request's extra parameters are unreadable")
+        }),
+        None => Ok(crate::g2d1::SignedExtras::default()),
     }
 }
 

@@ -80,6 +80,8 @@ pub struct Client {
     pub jwks_uri: Option<String>,
     pub policy: ClientPolicy,
     pub created_at: i64,
+    /// The HMAC key of g2d1 signatures and HS256 request objects (opened from its seal).
+    pub(crate) signing_secret: Option<crate::SecretString>,
 }
 
 /// Per-client policy switches, stored as JSON so that a new switch needs no migration.
@@ -95,6 +97,29 @@ pub struct ClientPolicy {
     pub require_signed_requests: bool,
     /// Its access tokens must be DPoP-bound (RFC 9449 `dpop_bound_access_tokens`).
     pub require_dpop: bool,
+    /// A protocol profile beyond standard OAuth (`g2d1`: signed requests and redirects).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ClientProfile>,
+}
+
+/// Protocol profiles a client can be registered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientProfile {
+    /// docs/oauth.md, "The g2d1 profile".
+    G2d1,
+}
+
+impl ClientProfile {
+    pub fn parse(text: &str) -> Option<ClientProfile> {
+        (text == "g2d1").then_some(ClientProfile::G2d1)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientProfile::G2d1 => "g2d1",
+        }
+    }
 }
 
 /// What `keyway client show` prints (never the secret).
@@ -116,6 +141,11 @@ pub struct ClientInfo {
     pub require_signed_request_object: bool,
     /// RFC 9449 client metadata.
     pub dpop_bound_access_tokens: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<&'static str>,
+    /// Whether it has a signing secret (g2d1 signatures, HS256 request objects); never the
+    /// secret itself.
+    pub signing_secret: bool,
     pub created_at: i64,
 }
 
@@ -138,6 +168,8 @@ impl Client {
             require_pushed_authorization_requests: self.policy.require_pushed_requests,
             require_signed_request_object: self.policy.require_signed_requests,
             dpop_bound_access_tokens: self.policy.require_dpop,
+            profile: self.policy.profile.map(ClientProfile::as_str),
+            signing_secret: self.signing_secret.is_some(),
             created_at: self.created_at,
         }
     }
@@ -171,6 +203,8 @@ impl Client {
             jwks_uri: record.jwks_uri,
             policy: serde_json::from_str(&record.policy).map_err(|_| corrupt("policy"))?,
             created_at: record.created_at,
+            // Opened by AuthService::client_from_record, which holds the master key.
+            signing_secret: None,
         })
     }
 }
@@ -227,6 +261,8 @@ pub struct NewClient {
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
     pub policy: ClientPolicy,
+    /// The signing secret (≥ 32 bytes); with `profile: g2d1` and none given, one is made.
+    pub signing_secret: Option<crate::SecretString>,
 }
 
 /// Changes to a registered client: `None` keeps a property as it is. Its id, secret and how it
@@ -247,13 +283,40 @@ pub struct ClientUpdate {
     pub require_signed_requests: Option<bool>,
     /// Whether its access tokens must be DPoP-bound (RFC 9449).
     pub require_dpop: Option<bool>,
+    /// A new signing secret (≥ 32 bytes), replacing the old one at once.
+    pub signing_secret: Option<crate::SecretString>,
 }
 
-/// The result of registration: the client and, once, its secret.
+/// The result of registration: the client and, once, its secrets.
 #[derive(Debug)]
 pub struct RegisteredClient {
     pub client: Client,
     pub client_secret: Option<SecretString>,
+    /// A signing secret the hub made (g2d1 clients registered without one).
+    pub signing_secret: Option<SecretString>,
+}
+
+/// Shortest signing secret accepted: HMAC-SHA256 keys are as strong as 32 bytes of entropy.
+pub const MIN_SIGNING_SECRET_LEN: usize = 32;
+/// Longest signing secret accepted.
+const MAX_SIGNING_SECRET_LEN: usize = 256;
+
+/// Checks a signing secret given by an operator.
+pub(crate) fn check_signing_secret(secret: &SecretString) -> Result<(), AdminError> {
+    let len = secret.expose().len();
+    if !(MIN_SIGNING_SECRET_LEN..=MAX_SIGNING_SECRET_LEN).contains(&len) {
+        return Err(AdminError::Invalid(format!(
+            "the signing secret has {len} bytes; it must have {MIN_SIGNING_SECRET_LEN} to \
+             {MAX_SIGNING_SECRET_LEN}"
+        )));
+    }
+    if secret.expose().chars().any(char::is_control) {
+        return Err(AdminError::Invalid(
+            "the signing secret holds control characters (a line break?): it is used as text"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 impl NewClient {

@@ -32,6 +32,9 @@ pub struct AuthConfig {
     pub require_pushed_requests: bool,
     /// DPoP proofs must carry a nonce the hub handed out (RFC 9449 §8).
     pub require_dpop_nonce: bool,
+    /// The master key sealing secrets in the store; `None`: `master.key` in the data
+    /// directory, made on first start.
+    pub master_key_file: Option<std::path::PathBuf>,
 }
 
 /// The grace window may not be configured above 5 s: longer would let a thief race the owner.
@@ -57,6 +60,7 @@ impl AuthConfig {
             pushed_request_ttl: 60,
             require_pushed_requests: false,
             require_dpop_nonce: false,
+            master_key_file: None,
         }
     }
 

@@ -16,9 +16,10 @@ use crate::{AccessTokenClaims, AuthService, ErrorCode, OAuthError};
 
 /// A proof may be this far from the hub's clock (RFC 9449 §11.1 leaves it to the server).
 const IAT_WINDOW: i64 = 60;
-/// Proofs whose `jti` the hub remembers at once; beyond, new proofs are refused rather than
-/// forgetting one that could still be replayed.
-const MAX_REMEMBERED: usize = 200_000;
+/// Proofs whose `jti` the hub remembers at once (≈ 40 MB); beyond, new proofs are refused
+/// rather than forgetting one that could still be replayed. Each is kept until its `iat` + 60 s,
+/// so this carries more than 10,000 DPoP requests a second per hub process.
+const MAX_REMEMBERED: usize = 1_000_000;
 /// A proof longer than this is not read.
 const MAX_PROOF_LEN: usize = 8 * 1024;
 
@@ -34,9 +35,25 @@ pub struct Confirmation {
     pub jkt: String,
 }
 
-/// The `jti`s of proofs seen within the window, per process.
+/// The `jti`s of proofs seen within the window, per process: 128 bits of SHA-256 over key
+/// thumbprint and `jti` (about 40 bytes an entry), with the time each may be forgotten. Split
+/// in shards so that concurrent requests and the sweep of one shard do not wait on each other.
+#[derive(Debug)]
+pub(crate) struct SeenProofs([Mutex<SeenInner>; SHARDS]);
+
+const SHARDS: usize = 16;
+
+impl Default for SeenProofs {
+    fn default() -> SeenProofs {
+        SeenProofs(std::array::from_fn(|_| Mutex::new(SeenInner::default())))
+    }
+}
+
 #[derive(Debug, Default)]
-pub(crate) struct SeenProofs(Mutex<HashMap<String, i64>>);
+pub(crate) struct SeenInner {
+    seen: HashMap<u128, i64>,
+    swept_at: i64,
+}
 
 #[derive(Deserialize)]
 struct ProofHeader {
@@ -242,23 +259,31 @@ pub fn verify_dpop_proof(
 }
 
 impl SeenProofs {
-    /// Remembers a proof until `until`; a second sight is a replay.
+    /// Remembers a proof until `until`; a second sight is a replay. Expired entries of a
+    /// shard are swept at most once a second (every ten when there is room), so a full cache
+    /// does not make each request scan it.
     fn remember(&self, id: &str, now: i64, until: i64) -> Result<(), OAuthError> {
-        let digest = URL_SAFE_NO_PAD.encode(Sha256::digest(id.as_bytes()));
-        let mut seen = self
-            .0
+        let digest = Sha256::digest(id.as_bytes());
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        let key = u128::from_le_bytes(key);
+        let shard = &self.0[(key % SHARDS as u128) as usize];
+        let mut inner = shard
             .lock()
             .map_err(|_| OAuthError::server_error("DPoP replay cache poisoned"))?;
-        if seen.len() >= MAX_REMEMBERED {
-            seen.retain(|_, expires| *expires >= now);
+        let limit = MAX_REMEMBERED / SHARDS;
+        let full = inner.seen.len() >= limit;
+        if (full && inner.swept_at != now) || now - inner.swept_at >= 10 {
+            inner.seen.retain(|_, expires| *expires >= now);
+            inner.swept_at = now;
         }
-        if seen.len() >= MAX_REMEMBERED {
+        if inner.seen.len() >= limit {
             return Err(OAuthError::new(
                 ErrorCode::TemporarilyUnavailable,
                 "too many DPoP proofs at once; try again",
             ));
         }
-        if seen.insert(digest, until).is_some() {
+        if inner.seen.insert(key, until).is_some() {
             return Err(refused("jti was already used (replay)"));
         }
         Ok(())

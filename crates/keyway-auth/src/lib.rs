@@ -13,11 +13,13 @@ mod dpop;
 mod dpop_nonce;
 mod entropy;
 mod error;
+mod g2d1;
 mod grants;
 mod introspect;
 mod jarm;
 pub mod jose;
 mod keys;
+mod master_key;
 mod par;
 mod pending_seal;
 mod remote_jwks;
@@ -36,8 +38,8 @@ pub use authorize::{
 };
 pub use client_auth::ClientCredentials;
 pub use clients::{
-    AuthMethod, Client, ClientInfo, ClientPolicy, ClientUpdate, GrantType, NewClient,
-    RegisteredClient,
+    AuthMethod, Client, ClientInfo, ClientPolicy, ClientProfile, ClientUpdate, GrantType,
+    MIN_SIGNING_SECRET_LEN, NewClient, RegisteredClient,
 };
 pub use config::{AuthConfig, Clock, SystemClock};
 pub use dpop::{
@@ -45,9 +47,11 @@ pub use dpop::{
 };
 pub use entropy::{Entropy, SecretString, SystemEntropy, random_hex, random_token, sha256_hex};
 pub use error::{AdminError, ErrorCode, OAuthError};
+pub use g2d1::{canonical_string, g2d1_signature};
 pub use grants::{TokenRequest, TokenResponse};
 pub use introspect::Introspection;
 pub use keys::{KeyRing, KeySummary, SigningAlg, create_data_dir, write_private_file};
+pub use master_key::MasterKey;
 pub use par::{PushedRequest, REQUEST_URI_PREFIX};
 pub use remote_jwks::JwksSource;
 pub use scope::ScopeSet;

@@ -18,7 +18,7 @@ use crate::Entropy;
 const PREFIX: &str = "s.";
 /// Bound on a sealed id: the parameters inside are capped (docs/oauth.md), so a longer
 /// value is not one of ours and is not worth decrypting.
-pub(crate) const MAX_SEALED_LEN: usize = 8 * 1024;
+pub(crate) const MAX_SEALED_LEN: usize = 16 * 1024;
 
 pub(crate) struct RequestSeal(LessSafeKey);
 
@@ -36,6 +36,8 @@ struct Sealed {
     expires_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     response_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    extra: Option<String>,
 }
 
 impl RequestSeal {
@@ -68,6 +70,7 @@ impl RequestSeal {
             created_at: record.created_at,
             expires_at: record.expires_at,
             response_mode: record.response_mode.clone(),
+            extra: record.extra.clone(),
         };
         let mut data = serde_json::to_vec(&sealed).ok()?;
         let mut nonce = [0u8; NONCE_LEN];
@@ -118,6 +121,7 @@ impl RequestSeal {
             created_at: sealed.created_at,
             expires_at: sealed.expires_at,
             response_mode: sealed.response_mode,
+            extra: sealed.extra,
         })
     }
 }
@@ -143,6 +147,7 @@ mod tests {
             created_at: 100,
             expires_at: 700,
             response_mode: Some("query.jwt".into()),
+            extra: Some(r#"{"custom":[["order","A-1"]]}"#.into()),
         }
     }
 

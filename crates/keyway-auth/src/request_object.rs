@@ -39,6 +39,17 @@ pub(crate) struct UnspentJti {
     keep_until: i64,
 }
 
+impl UnspentJti {
+    /// A single-use value of `client_id` (kept as a digest) to be spent once checks pass.
+    pub(crate) fn new(client_id: &str, value: &str, keep_until: i64) -> UnspentJti {
+        UnspentJti {
+            client_id: client_id.to_string(),
+            digest: crate::sha256_hex(value),
+            keep_until,
+        }
+    }
+}
+
 /// A request object's parameters and its `jti`.
 pub(crate) struct OpenedRequest {
     pub(crate) pairs: Vec<(String, String)>,
@@ -61,17 +72,32 @@ impl AuthService {
         if header.alg.eq_ignore_ascii_case("none") {
             return Err(refused("unsigned request objects (alg none) are refused"));
         }
-        if header.alg.starts_with("HS") {
-            return Err(refused(
-                "HMAC request objects need a client signing secret, which this client has not",
-            ));
-        }
         if header.crit.is_some() {
             return Err(refused(
                 "critical header extensions (crit) are not understood",
             ));
         }
-        if let Err(why) = self
+        if header.alg.starts_with("HS") {
+            // HS256 only with the client's own signing secret: a public key is never an HMAC
+            // key here, so "HS256 signed with the published key" has nothing to work with.
+            let Some(secret) = &client.signing_secret else {
+                return Err(refused(
+                    "HMAC request objects need a client signing secret, which this client has \
+                     not (keyway client update --signing-secret-file)",
+                ));
+            };
+            if header.alg != "HS256" {
+                return Err(refused(format!(
+                    "{} is not supported; use HS256",
+                    header.alg
+                )));
+            }
+            let key =
+                aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.expose().as_bytes());
+            aws_lc_rs::hmac::verify(&key, jws.signing_input.as_bytes(), &jws.signature).map_err(
+                |_| refused("the HS256 signature does not verify with the client's signing secret"),
+            )?;
+        } else if let Err(why) = self
             .verify_client_signature(client, &header.alg, header.kid.as_deref(), &jws)
             .await?
         {

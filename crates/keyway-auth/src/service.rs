@@ -44,6 +44,7 @@ pub struct AuthService {
     pub(crate) verified: VerifiedTokens,
     pub(crate) dpop_seen: crate::dpop::SeenProofs,
     pub(crate) dpop_nonces: crate::dpop_nonce::DpopNonces,
+    pub(crate) master_key: crate::MasterKey,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -75,6 +76,15 @@ impl AuthService {
             AdminError::Invalid("cannot derive the pending-request sealing key".into())
         })?;
         let dpop_nonces = crate::dpop_nonce::DpopNonces::new(&csrf_key);
+        let master_key = match &config.master_key_file {
+            Some(path) => crate::MasterKey::load_or_create(path, false, entropy.as_ref())?,
+            None => crate::MasterKey::load_or_create(
+                &data_dir.join("master.key"),
+                true,
+                entropy.as_ref(),
+            )?,
+        };
+        master_key.check_against(&store).await?;
         let service = AuthService {
             store,
             config,
@@ -94,6 +104,7 @@ impl AuthService {
             verified: VerifiedTokens::default(),
             dpop_seen: crate::dpop::SeenProofs::default(),
             dpop_nonces,
+            master_key,
         };
         service.refresh_revocations().await?;
         Ok(service)
@@ -182,7 +193,8 @@ impl AuthService {
         }
         let client = match self.store.client(client_id).await? {
             Some(record) => Some(Arc::new(
-                Client::from_record(record).map_err(OAuthError::server_error)?,
+                self.client_from_record(record)
+                    .map_err(OAuthError::server_error)?,
             )),
             None => None,
         };
@@ -201,6 +213,35 @@ impl AuthService {
         Ok(client)
     }
 
+    /// Reads a stored client, opening its sealed signing secret with the master key.
+    pub(crate) fn client_from_record(
+        &self,
+        mut record: ClientRecord,
+    ) -> Result<Client, AdminError> {
+        let sealed = record.signing_secret.take();
+        let mut client = Client::from_record(record)?;
+        if let Some(sealed) = sealed {
+            let context = signing_secret_context(&client.client_id);
+            let opened = self.master_key.open(&context, &sealed)?;
+            let text = String::from_utf8(opened.to_vec())
+                .map_err(|_| AdminError::Crypto(format!("{context} is not text")))?;
+            client.signing_secret = Some(SecretString::new(text));
+        }
+        Ok(client)
+    }
+
+    fn seal_signing_secret(
+        &self,
+        client_id: &str,
+        secret: &SecretString,
+    ) -> Result<String, AdminError> {
+        self.master_key.seal(
+            &signing_secret_context(client_id),
+            secret.expose().as_bytes(),
+            self.entropy.as_ref(),
+        )
+    }
+
     fn forget_client(&self, client_id: &str) {
         if let Ok(mut cache) = self.clients.write() {
             cache.remove(client_id);
@@ -216,6 +257,17 @@ impl AuthService {
         let secret = (method == crate::AuthMethod::ClientSecretBasic)
             .then(|| SecretString::new(random_token(self.entropy.as_ref(), 32)));
         let stored = StoredFields::of(&new, &grants)?;
+        if let Some(given) = &new.signing_secret {
+            crate::clients::check_signing_secret(given)?;
+        }
+        // A g2d1 client registered without a secret gets one, shown once.
+        let made_secret = (new.signing_secret.is_none()
+            && new.policy.profile == Some(crate::ClientProfile::G2d1))
+        .then(|| SecretString::new(random_token(self.entropy.as_ref(), 32)));
+        let signing_secret = match new.signing_secret.as_ref().or(made_secret.as_ref()) {
+            Some(secret) => Some(self.seal_signing_secret(&client_id, secret)?),
+            None => None,
+        };
         let record = ClientRecord {
             client_id: client_id.clone(),
             name: stored.name,
@@ -231,11 +283,13 @@ impl AuthService {
                 .map_err(|e| AdminError::Invalid(e.to_string()))?,
             created_at: now,
             updated_at: now,
+            signing_secret,
         };
         self.store.insert_client(&record).await?;
         Ok(RegisteredClient {
-            client: Client::from_record(record)?,
+            client: self.client_from_record(record)?,
             client_secret: secret,
+            signing_secret: made_secret,
         })
     }
 
@@ -244,7 +298,7 @@ impl AuthService {
             .clients()
             .await?
             .into_iter()
-            .map(|r| Client::from_record(r).map(|c| c.info()))
+            .map(|r| self.client_from_record(r).map(|c| c.info()))
             .collect()
     }
 
@@ -254,7 +308,7 @@ impl AuthService {
             .client(client_id)
             .await?
             .ok_or_else(|| AdminError::NotFound(crate::error::no_such_client(client_id)))?;
-        Ok(Client::from_record(record)?.info())
+        Ok(self.client_from_record(record)?.info())
     }
 
     /// Changes a client's registered properties under the registration rules. The hub's
@@ -270,7 +324,7 @@ impl AuthService {
             .client(client_id)
             .await?
             .ok_or_else(|| AdminError::NotFound(crate::error::no_such_client(client_id)))?;
-        let current = Client::from_record(record.clone())?;
+        let current = self.client_from_record(record.clone())?;
         let (jwks, jwks_uri) = match (update.jwks, update.jwks_uri) {
             (None, None) => (record.jwks.clone(), record.jwks_uri.clone()),
             (jwks, jwks_uri) => (jwks, jwks_uri),
@@ -297,7 +351,9 @@ impl AuthService {
                     .require_signed_requests
                     .unwrap_or(current.policy.require_signed_requests),
                 require_dpop: update.require_dpop.unwrap_or(current.policy.require_dpop),
+                ..current.policy.clone()
             },
+            signing_secret: None,
         };
         let (grants, method) = merged.validate()?;
         if method.as_str() != record.auth_method {
@@ -318,13 +374,17 @@ impl AuthService {
         record.policy = serde_json::to_string(&merged.policy)
             .map_err(|e| AdminError::Invalid(e.to_string()))?;
         record.updated_at = self.clock.now_secs();
+        if let Some(secret) = &update.signing_secret {
+            crate::clients::check_signing_secret(secret)?;
+            record.signing_secret = Some(self.seal_signing_secret(client_id, secret)?);
+        }
         if !self.store.update_client(&record).await? {
             return Err(AdminError::NotFound(crate::error::no_such_client(
                 client_id,
             )));
         }
         self.forget_client(client_id);
-        Ok(Client::from_record(record)?.info())
+        Ok(self.client_from_record(record)?.info())
     }
 
     /// Issues a new secret; the old one stops working at once.
@@ -424,4 +484,10 @@ impl StoredFields {
                 .map_err(|e| AdminError::Invalid(e.to_string()))?,
         })
     }
+}
+
+/// What a client's sealed signing secret is bound to: a value copied to another client's row
+/// does not open there.
+fn signing_secret_context(client_id: &str) -> String {
+    format!("signing secret of client {client_id}")
 }

@@ -21,12 +21,15 @@ pub struct ClientRecord {
     pub jwks_uri: Option<String>,
     /// Per-client policy switches, as JSON (`{}` for none).
     pub policy: String,
+    /// The client's signing secret, sealed with the hub's master key (keyway-auth).
+    pub signing_secret: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 const COLUMNS: &str = "client_id, name, secret_hash, public_client, auth_method, grant_types, \
-                       scope, redirect_uris, jwks, jwks_uri, policy, created_at, updated_at";
+                       scope, redirect_uris, jwks, jwks_uri, policy, created_at, updated_at, \
+                       signing_secret";
 
 fn from_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
     Ok(ClientRecord {
@@ -43,13 +46,14 @@ fn from_row(row: &AnyRow) -> Result<ClientRecord, StoreError> {
         policy: row.try_get("policy")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        signing_secret: row.try_get("signing_secret")?,
     })
 }
 
 impl Store {
     pub async fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO clients ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO clients ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&client.client_id)
@@ -65,6 +69,7 @@ impl Store {
             .bind(&client.policy)
             .bind(client.created_at)
             .bind(client.updated_at)
+            .bind(&client.signing_secret)
             .execute(self.writer())
             .await
             .map_err(|e| StoreError::conflict_or(e, "client"))?;
@@ -91,7 +96,8 @@ impl Store {
     pub async fn update_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
         let done = sqlx::query(self.sql(
             "UPDATE clients SET name = ?, grant_types = ?, scope = ?, redirect_uris = ?, \
-             jwks = ?, jwks_uri = ?, policy = ?, updated_at = ? WHERE client_id = ?",
+             jwks = ?, jwks_uri = ?, policy = ?, signing_secret = ?, updated_at = ? \
+             WHERE client_id = ?",
         ))
         .bind(&client.name)
         .bind(&client.grant_types)
@@ -100,6 +106,7 @@ impl Store {
         .bind(&client.jwks)
         .bind(&client.jwks_uri)
         .bind(&client.policy)
+        .bind(&client.signing_secret)
         .bind(client.updated_at)
         .bind(&client.client_id)
         .execute(self.writer())

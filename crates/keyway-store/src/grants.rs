@@ -25,6 +25,8 @@ pub struct AuthorizationRequestRecord {
     pub expires_at: i64,
     /// The response mode asked for (`None`: `query`), e.g. `query.jwt` (JARM).
     pub response_mode: Option<String>,
+    /// What a signed (g2d1) request carries through the flow, as JSON (keyway-auth reads it).
+    pub extra: Option<String>,
 }
 
 /// An issued authorization code (stored by digest).
@@ -75,7 +77,7 @@ pub struct RefreshTokenRecord {
 
 const REQUEST_COLUMNS: &str = "request_id, client_id, redirect_uri, scope, state, nonce, \
      prompt, code_challenge, resources, user_id, auth_time, created_at, expires_at, \
-     response_mode";
+     response_mode, extra";
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, nonce, \
      code_challenge, resources, auth_time, family_id, created_at, expires_at, used_at";
 const FAMILY_COLUMNS: &str =
@@ -99,6 +101,7 @@ fn request_from_row(row: &AnyRow) -> Result<AuthorizationRequestRecord, StoreErr
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         response_mode: row.try_get("response_mode")?,
+        extra: row.try_get("extra")?,
     })
 }
 
@@ -153,7 +156,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO authorization_requests ({REQUEST_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&req.request_id)
@@ -170,6 +173,7 @@ impl Store {
             .bind(req.created_at)
             .bind(req.expires_at)
             .bind(&req.response_mode)
+            .bind(&req.extra)
             .execute(self.writer())
             .await?;
         Ok(())

@@ -550,6 +550,16 @@ pub(crate) struct ClientCreateArgs {
     /// (RFC 9449).
     #[arg(long)]
     pub require_dpop: bool,
+    /// A protocol profile: `g2d1` signs authorization requests and redirects with the
+    /// client's signing secret (docs/oauth.md, "The g2d1 profile"); one is made and printed
+    /// once unless --signing-secret-file gives it.
+    #[arg(long, value_name = "PROFILE", value_parser = ["g2d1"])]
+    pub profile: Option<String>,
+    /// The client's signing secret (32–256 bytes of text, a trailing newline dropped; the file
+    /// must be mode 0600): the key of g2d1 signatures and of HS256 request objects. Stored
+    /// sealed with the hub's master key.
+    #[arg(long, value_name = "FILE")]
+    pub signing_secret_file: Option<PathBuf>,
     /// Print `export NAME_ID=…` and `export NAME_SECRET=…` for a shell's eval, e.g.
     /// eval "$(keyway client create … --export BILLING)".
     #[arg(long, value_name = "NAME", conflicts_with = "json", value_parser = shell_name)]
@@ -616,6 +626,10 @@ pub(crate) struct ClientUpdateArgs {
     /// Whether its access tokens must be DPoP-bound (RFC 9449).
     #[arg(long, value_name = "true|false")]
     pub require_dpop: Option<bool>,
+    /// Replace the client's signing secret with this file's (32–256 bytes of text, mode
+    /// 0600); the old one stops working at once.
+    #[arg(long, value_name = "FILE")]
+    pub signing_secret_file: Option<PathBuf>,
     #[command(flatten)]
     pub json: JsonFlag,
 }

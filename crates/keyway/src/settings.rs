@@ -22,6 +22,9 @@ pub(crate) struct FileConfig {
     pub schemas: Option<PathBuf>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`ADDR` or `ADDR/PREFIX`).
     pub trusted_proxies: Option<Vec<String>>,
+    /// The master key sealing secrets in the store (KEYWAY_MASTER_KEY_FILE overrides it);
+    /// default: `master.key` in the data directory, made on first start.
+    pub master_key_file: Option<PathBuf>,
     #[serde(default)]
     pub oauth: OAuthFileConfig,
     #[serde(default)]
@@ -184,6 +187,10 @@ impl Settings {
             .or_else(|| served_as.map(str::to_string))
             .unwrap_or_else(|| format!("http://{listen}"));
         let mut config = AuthConfig::new(&issuer);
+        config.master_key_file = std::env::var_os("KEYWAY_MASTER_KEY_FILE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| self.file.master_key_file.clone());
         let o = &self.file.oauth;
         let set = |target: &mut i64, value: Option<i64>| {
             if let Some(v) = value {

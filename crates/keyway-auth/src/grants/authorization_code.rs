@@ -212,7 +212,11 @@ impl AuthService {
         } else {
             None
         };
+        // g2d1 clients read the same tokens as `coder` and `refresh_coder_token`.
+        let g2d1 = client.policy.profile == Some(crate::ClientProfile::G2d1);
         Ok(TokenResponse {
+            coder: g2d1.then(|| access_token.clone()),
+            refresh_coder_token: refresh_token.clone().filter(|_| g2d1),
             access_token,
             token_type: super::token_type(delegation.dpop),
             expires_in: self.config.access_token_ttl,

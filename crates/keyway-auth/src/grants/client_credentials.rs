@@ -44,6 +44,8 @@ impl AuthService {
             scope: scope_text,
             refresh_token: None,
             id_token: None,
+            coder: None,
+            refresh_coder_token: None,
         })
     }
 }

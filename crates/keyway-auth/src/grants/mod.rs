@@ -68,6 +68,12 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// g2d1 profile: the access token again, under the name g2d1 clients read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coder: Option<String>,
+    /// g2d1 profile: the refresh token again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_coder_token: Option<String>,
 }
 
 /// `Bearer`, or `DPoP` for a token bound to a key (RFC 9449 §5).

@@ -16,7 +16,21 @@ impl AuthService {
                 "this client may not use the refresh_token grant",
             ));
         }
-        let token = request.required("refresh_token")?;
+        let token = match (
+            request.single("refresh_token")?,
+            request.single("refresh_coder_token")?,
+        ) {
+            // g2d1 clients may send their refresh token under its g2d1 name.
+            (None, Some(coder)) if client.policy.profile == Some(crate::ClientProfile::G2d1) => {
+                coder
+            }
+            (Some(token), Some(coder)) if token != coder => {
+                return Err(OAuthError::invalid_request(
+                    "refresh_token and refresh_coder_token differ",
+                ));
+            }
+            _ => request.required("refresh_token")?,
+        };
         let asked_scope = request.single("scope")?.map(ScopeSet::parse).transpose()?;
         if !request.all("resource").is_empty() {
             // Keep the audience stable within a family; narrowing is done at code exchange.

@@ -16,6 +16,7 @@ mod data_api;
 mod discovery;
 mod dpop;
 mod edge;
+mod g2d1;
 mod harness;
 mod hub_pages;
 mod introspection;

@@ -3,3 +3,6 @@ ALTER TABLE token_families ADD COLUMN dpop_jkt TEXT;
 -- A client's signing secret (the g2d1 profile's HMAC key), sealed with the hub's master key:
 -- never stored in clear.
 ALTER TABLE clients ADD COLUMN signing_secret TEXT;
+-- What a g2d1-signed authorization request carries through the flow (its signed custom
+-- parameters and login type), as JSON, to be signed again into the redirect.
+ALTER TABLE authorization_requests ADD COLUMN extra TEXT;

@@ -25,15 +25,26 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                         require_pushed_requests: args.require_par,
                         require_signed_requests: args.require_signed_request,
                         require_dpop: args.require_dpop,
+                        profile: args
+                            .profile
+                            .as_deref()
+                            .and_then(keyway_auth::ClientProfile::parse),
                     },
+                    signing_secret: read_signing_secret(args.signing_secret_file.as_deref())?,
                 })
                 .await?;
             let info = registered.client.info();
             let secret = registered.client_secret.as_ref().map(|s| s.expose());
+            let signing = registered.signing_secret.as_ref().map(|s| s.expose());
             if args.json.json {
                 let mut value = serde_json::to_value(&info)?;
-                if let (Some(secret), Some(map)) = (secret, value.as_object_mut()) {
-                    map.insert("client_secret".into(), json!(secret));
+                if let Some(map) = value.as_object_mut() {
+                    if let Some(secret) = secret {
+                        map.insert("client_secret".into(), json!(secret));
+                    }
+                    if let Some(signing) = signing {
+                        map.insert("signing_secret".into(), json!(signing));
+                    }
                 }
                 print_json(&value)?;
             } else if let Some(name) = &args.export {
@@ -41,12 +52,23 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                 if let Some(secret) = secret {
                     println!("export {name}_SECRET='{secret}'");
                 }
+                if let Some(signing) = signing {
+                    println!("export {name}_SIGNING_SECRET='{signing}'");
+                }
             } else {
                 println!("client_id:     {}", info.client_id);
                 if let Some(secret) = secret {
                     println!("client_secret: {secret}");
+                }
+                if let Some(signing) = signing {
+                    println!("signing_secret: {signing}");
+                }
+                if secret.is_some() || signing.is_some() {
                     println!();
-                    println!("The secret is shown only now; the hub keeps only its digest.");
+                    println!(
+                        "Secrets are shown only now; the hub keeps a digest of the client secret \
+                         and the signing secret sealed with its master key."
+                    );
                 }
                 println!("auth method:   {}", info.token_endpoint_auth_method);
                 println!("grants:        {}", info.grant_types.join(" "));
@@ -207,6 +229,12 @@ fn print_client(info: &ClientInfo) {
     if info.dpop_bound_access_tokens {
         println!("tokens:        DPoP-bound only (RFC 9449)");
     }
+    if let Some(profile) = info.profile {
+        println!("profile:       {profile}");
+    }
+    if info.signing_secret {
+        println!("signing:       has a signing secret (sealed)");
+    }
     println!("created:       {}", when(info.created_at));
 }
 
@@ -219,6 +247,33 @@ fn read_jwks(path: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     AuthService::check_jwks(&text).with_context(|| format!("--jwks-file {}", path.display()))?;
     Ok(Some(text))
+}
+
+/// A signing secret file's text: private to its owner (0600), a trailing newline dropped.
+fn read_signing_secret(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<Option<keyway_auth::SecretString>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let bytes = zeroize::Zeroizing::new(
+        keyway_kernel::read_private_file(path).context("--signing-secret-file")?,
+    );
+    let text = std::str::from_utf8(&bytes)
+        .with_context(|| format!("--signing-secret-file {}: not UTF-8 text", path.display()))?;
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    let secret = keyway_auth::SecretString::new(text.to_string());
+    if text.len() < keyway_auth::MIN_SIGNING_SECRET_LEN {
+        anyhow::bail!(
+            "--signing-secret-file {}: {} bytes; a signing secret needs at least {} \
+             (e.g. openssl rand -base64 32 > FILE)",
+            path.display(),
+            text.len(),
+            keyway_auth::MIN_SIGNING_SECRET_LEN
+        );
+    }
+    Ok(Some(secret))
 }
 
 /// Scope tokens of a command-line value: spaces or commas separate, as in --grant.
@@ -244,12 +299,14 @@ async fn client_update(
         && args.jwks_uri.is_none()
         && args.require_par.is_none()
         && args.require_signed_request.is_none()
-        && args.require_dpop.is_none();
+        && args.require_dpop.is_none()
+        && args.signing_secret_file.is_none();
     if nothing {
         anyhow::bail!(
             "nothing to change: give at least one of --name, --grant, --scope, --add-scope, \
              --remove-scope, --redirect-uri, --add-redirect-uri, --remove-redirect-uri, \
-             --jwks-file, --jwks-uri, --require-par, --require-signed-request, --require-dpop"
+             --jwks-file, --jwks-uri, --require-par, --require-signed-request, --require-dpop, \
+             --signing-secret-file"
         );
     }
     let current = service.show_client(&args.client_id).await?;
@@ -325,5 +382,6 @@ async fn client_update(
         require_pushed_requests: args.require_par,
         require_signed_requests: args.require_signed_request,
         require_dpop: args.require_dpop,
+        signing_secret: read_signing_secret(args.signing_secret_file.as_deref())?,
     })
 }
