@@ -145,7 +145,7 @@ pub struct ClientInfo {
     pub profile: Option<&'static str>,
     /// Whether it has a signing secret (g2d1 signatures, HS256 request objects); never the
     /// secret itself.
-    pub signing_secret: bool,
+    pub has_signing_secret: bool,
     pub created_at: i64,
 }
 
@@ -169,7 +169,7 @@ impl Client {
             require_signed_request_object: self.policy.require_signed_requests,
             dpop_bound_access_tokens: self.policy.require_dpop,
             profile: self.policy.profile.map(ClientProfile::as_str),
-            signing_secret: self.signing_secret.is_some(),
+            has_signing_secret: self.signing_secret.is_some(),
             created_at: self.created_at,
         }
     }

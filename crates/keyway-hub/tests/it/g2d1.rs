@@ -261,7 +261,7 @@ async fn the_signing_secret_is_not_stored_in_clear() {
             sealed.starts_with("v1.") && !sealed.contains(SECRET),
             "{sealed}"
         );
-        assert!(hub.auth.show_client(&id).await.unwrap().signing_secret);
+        assert!(hub.auth.show_client(&id).await.unwrap().has_signing_secret);
     })
     .await;
 }

@@ -232,7 +232,7 @@ fn print_client(info: &ClientInfo) {
     if let Some(profile) = info.profile {
         println!("profile:       {profile}");
     }
-    if info.signing_secret {
+    if info.has_signing_secret {
         println!("signing:       has a signing secret (sealed)");
     }
     println!("created:       {}", when(info.created_at));

@@ -167,6 +167,54 @@ fn python_authlib_authorization_code_pkce_refresh() {
     );
 }
 
+/// A g2d1-profile client written in Python from docs/oauth.md alone reproduces the page's
+/// test vector and runs a signed flow against a hub (client registered with the CLI).
+#[test]
+fn python_g2d1_client_from_the_docs() {
+    if !available("python_g2d1_client_from_the_docs", python_missing()) {
+        return;
+    }
+    let (hub, callback) = hub_with_user();
+    let secret = "g2d1-python-interop-signing-secret-000000000";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret_file = dir.path().join("signing.secret");
+    keyway_kernel::write_private_file(dir.path(), &secret_file, format!("{secret}\n").as_bytes())
+        .expect("secret file");
+    let client = hub.create_client(
+        "py-g2d1",
+        &["authorization_code", "refresh_token"],
+        "openid read",
+        &[
+            "--redirect-uri",
+            &callback,
+            "--profile",
+            "g2d1",
+            "--signing-secret-file",
+            &secret_file.display().to_string(),
+        ],
+    );
+    assert_eq!(client["profile"], "g2d1", "{client}");
+    assert_eq!(client["has_signing_secret"], true, "{client}");
+    assert!(
+        client.get("signing_secret").is_none(),
+        "a secret the operator gave is never printed: {client}"
+    );
+    let docs = repo_root().join("docs/oauth.md");
+    run_script(
+        &hub,
+        "g2d1_client.py",
+        &mut python_script("g2d1_client.py"),
+        &[
+            ("KEYWAY_CLIENT_ID", str_field(&client, "client_id")),
+            ("KEYWAY_CLIENT_SECRET", str_field(&client, "client_secret")),
+            ("KEYWAY_REDIRECT_URI", &callback),
+            ("KEYWAY_SCOPE", "openid read"),
+            ("KEYWAY_SIGNING_SECRET", secret),
+            ("KEYWAY_DOCS", &docs.display().to_string()),
+        ],
+    );
+}
+
 #[test]
 fn browser_login_consent_allow_and_deny() {
     if !available("browser_login_consent_allow_and_deny", browser_missing()) {
