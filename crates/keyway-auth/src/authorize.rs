@@ -27,9 +27,24 @@ impl AuthorizationRequest {
     }
 }
 
-/// A URL to send the browser to (the client's redirect URI with a code or an error).
+/// Where the browser goes with the answer: the client's redirect URI with a code or an error
+/// in the query, or (the `form_post` response modes) the redirect URI as the target of a form
+/// the browser posts with `post`'s fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Redirect(pub String);
+pub struct Redirect {
+    pub location: String,
+    /// `Some`: post these fields to `location` instead of redirecting.
+    pub post: Option<Vec<(String, String)>>,
+}
+
+impl Redirect {
+    pub(crate) fn to(location: String) -> Redirect {
+        Redirect {
+            location,
+            post: None,
+        }
+    }
+}
 
 /// What the user is asked about on the login or consent page.
 #[derive(Debug, Clone)]
@@ -622,7 +637,7 @@ impl AuthService {
             &pairs,
             &extras_of(record)?,
         )?;
-        Ok(Redirect(url))
+        Ok(url)
     }
 
     /// The client of a pending request (it may have been deleted since).
@@ -644,13 +659,13 @@ impl AuthService {
         mode: ResponseMode,
         pairs: &[(&str, &str)],
         extras: &crate::g2d1::SignedExtras,
-    ) -> Result<String, OAuthError> {
+    ) -> Result<Redirect, OAuthError> {
         let g2d1_secret = client
             .signing_secret
             .as_ref()
             .filter(|_| client.policy.profile == Some(crate::ClientProfile::G2d1));
         match (g2d1_secret, mode) {
-            (Some(secret), ResponseMode::Query) => {
+            (Some(secret), ResponseMode::Query | ResponseMode::FormPost) => {
                 let mut all: Vec<(String, String)> = pairs
                     .iter()
                     .map(|(n, v)| (n.to_string(), v.to_string()))
@@ -663,9 +678,15 @@ impl AuthService {
                     self.clock.now_secs(),
                     random_token(self.entropy.as_ref(), 16),
                 );
+                if mode == ResponseMode::FormPost {
+                    return Ok(Redirect {
+                        location: redirect_uri.to_string(),
+                        post: Some(all),
+                    });
+                }
                 let borrowed: Vec<(&str, &str)> =
                     all.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-                Ok(append_query(redirect_uri, &borrowed))
+                Ok(Redirect::to(append_query(redirect_uri, &borrowed)))
             }
             _ => {
                 // In a JARM response the hub's signature covers what the request carried.
@@ -695,13 +716,7 @@ impl AuthService {
         if let Some(state) = state {
             pairs.push(("state", state));
         }
-        Ok(Redirect(self.redirect_with(
-            client,
-            redirect_uri,
-            mode,
-            &pairs,
-            extras,
-        )?))
+        self.redirect_with(client, redirect_uri, mode, &pairs, extras)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::{AuthService, OAuthError};
+use crate::{AuthService, OAuthError, Redirect};
 
 /// A JARM response lives at most this long (the draft says short; 10 minutes at most).
 const RESPONSE_TTL: i64 = 600;
@@ -15,6 +15,10 @@ pub(crate) enum ResponseMode {
     Query,
     /// `jwt` or `query.jwt`: `?response=<JWT>`.
     QueryJwt,
+    /// OAuth 2.0 Form Post Response Mode: the parameters posted by a form in the browser.
+    FormPost,
+    /// `form_post.jwt`: `response=<JWT>` posted by a form in the browser.
+    FormPostJwt,
 }
 
 impl ResponseMode {
@@ -23,8 +27,11 @@ impl ResponseMode {
         match asked {
             None | Some("query") => Ok(ResponseMode::Query),
             Some("jwt" | "query.jwt") => Ok(ResponseMode::QueryJwt),
+            Some("form_post") => Ok(ResponseMode::FormPost),
+            Some("form_post.jwt") => Ok(ResponseMode::FormPostJwt),
             Some(other) => Err(OAuthError::invalid_request(format!(
-                "response_mode {other:?} is not supported (query, query.jwt or jwt)"
+                "response_mode {other:?} is not supported (query, query.jwt, jwt, form_post or \
+                 form_post.jwt)"
             ))),
         }
     }
@@ -34,6 +41,8 @@ impl ResponseMode {
         match self {
             ResponseMode::Query => None,
             ResponseMode::QueryJwt => Some("query.jwt".into()),
+            ResponseMode::FormPost => Some("form_post".into()),
+            ResponseMode::FormPostJwt => Some("form_post.jwt".into()),
         }
     }
 }
@@ -47,28 +56,43 @@ impl AuthService {
         client_id: &str,
         mode: ResponseMode,
         pairs: &[(&str, &str)],
-    ) -> Result<String, OAuthError> {
+    ) -> Result<Redirect, OAuthError> {
         let issuer = self.config().issuer.as_str();
-        match mode {
-            ResponseMode::Query => {
-                let mut all = pairs.to_vec();
-                all.push(("iss", issuer));
-                Ok(append_query(redirect_uri, &all))
+        let plain = || {
+            let mut all = pairs.to_vec();
+            all.push(("iss", issuer));
+            all
+        };
+        let signed = || -> Result<String, OAuthError> {
+            let now = self.clock().now_secs();
+            let mut claims = Map::new();
+            claims.insert("iss".into(), Value::from(issuer));
+            claims.insert("aud".into(), Value::from(client_id));
+            claims.insert("exp".into(), Value::from(now + RESPONSE_TTL));
+            claims.insert("iat".into(), Value::from(now));
+            for (name, value) in pairs {
+                claims.insert((*name).to_string(), Value::from(*value));
             }
-            ResponseMode::QueryJwt => {
-                let now = self.clock().now_secs();
-                let mut claims = Map::new();
-                claims.insert("iss".into(), Value::from(issuer));
-                claims.insert("aud".into(), Value::from(client_id));
-                claims.insert("exp".into(), Value::from(now + RESPONSE_TTL));
-                claims.insert("iat".into(), Value::from(now));
-                for (name, value) in pairs {
-                    claims.insert((*name).to_string(), Value::from(*value));
-                }
-                let jwt = self.sign_jwt("JWT", &claims)?;
-                Ok(append_query(redirect_uri, &[("response", jwt.as_str())]))
-            }
-        }
+            self.sign_jwt("JWT", &claims)
+        };
+        let posted = |fields: Vec<(&str, &str)>| Redirect {
+            location: redirect_uri.to_string(),
+            post: Some(
+                fields
+                    .into_iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+            ),
+        };
+        Ok(match mode {
+            ResponseMode::Query => Redirect::to(append_query(redirect_uri, &plain())),
+            ResponseMode::FormPost => posted(plain()),
+            ResponseMode::QueryJwt => Redirect::to(append_query(
+                redirect_uri,
+                &[("response", signed()?.as_str())],
+            )),
+            ResponseMode::FormPostJwt => posted(vec![("response", signed()?.as_str())]),
+        })
     }
 }
 

@@ -55,6 +55,16 @@ pub(crate) struct HomePage<'a> {
     pub data_api: bool,
 }
 
+/// The `form_post` response modes: a form the user posts to the client's redirect URI (no
+/// script, so the hub's CSP stays `script-src 'none'`; a button sends it).
+#[derive(Template)]
+#[template(path = "form_post.html")]
+pub(crate) struct FormPostPage<'a> {
+    pub action: &'a str,
+    pub origin: &'a str,
+    pub fields: &'a [(String, String)],
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 pub(crate) struct ErrorPage<'a> {

@@ -20,7 +20,25 @@ use crate::session::{
 };
 
 fn redirect(to: &Redirect, status: StatusCode) -> Response {
-    match HeaderValue::from_str(&to.0) {
+    if let Some(fields) = &to.post {
+        let origin = url::Url::parse(&to.location)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| to.location.clone());
+        let origin = if origin == "null" {
+            to.location.clone()
+        } else {
+            origin
+        };
+        return crate::pages::html(
+            StatusCode::OK,
+            &crate::pages::FormPostPage {
+                action: &to.location,
+                origin: &origin,
+                fields,
+            },
+        );
+    }
+    match HeaderValue::from_str(&to.location) {
         Ok(location) => {
             let mut response = status.into_response();
             response.headers_mut().insert(header::LOCATION, location);

@@ -26,7 +26,7 @@ pub fn authorization_server_metadata(config: &AuthConfig) -> Value {
         "token_endpoint": format!("{issuer}{TOKEN}"),
         "jwks_uri": format!("{issuer}{JWKS}"),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query", "query.jwt", "jwt"],
+        "response_modes_supported": ["query", "query.jwt", "jwt", "form_post", "form_post.jwt"],
         "authorization_signing_alg_values_supported": [alg],
         "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,

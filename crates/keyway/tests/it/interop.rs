@@ -259,8 +259,9 @@ fn browser_login_consent_allow_and_deny() {
 }
 
 /// openid-client (npm) signs Ed25519 client assertions as `alg: Ed25519` (RFC 9864) by
-/// default: it must authenticate, get a token, introspect and revoke it, and run a code flow
-/// through a pushed authorization request (RFC 9126), unmodified.
+/// default: it must authenticate, get a token, introspect and revoke it, run code flows
+/// through a pushed authorization request (RFC 9126), with JAR and JARM, and use DPoP-bound
+/// tokens on a hub that requires DPoP nonces, unmodified.
 #[test]
 fn openid_client_private_key_jwt_and_a_pushed_code_flow() {
     use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
@@ -272,7 +273,11 @@ fn openid_client_private_key_jwt_and_a_pushed_code_flow() {
     ) {
         return;
     }
-    let hub = Hub::start();
+    // Nonces on (RFC 9449 §8): openid-client must answer use_dpop_nonce by itself.
+    let config_dir = tempfile::tempdir().expect("temp dir");
+    let config = config_dir.path().join("keyway.toml");
+    std::fs::write(&config, "[oauth]\nrequire_dpop_nonce = true\n").expect("write keyway.toml");
+    let hub = Hub::start_with(&["--config", &config.display().to_string()]);
     let mut seed = [0u8; 32];
     aws_lc_rs::rand::fill(&mut seed).expect("random seed");
     let pair = Ed25519KeyPair::from_seed_unchecked(&seed).expect("Ed25519 key");

@@ -4,7 +4,8 @@
 // revocation, and authorization code flows through a pushed authorization request (RFC 9126;
 // the client is registered with --require-par, so nothing else would work), one of them a
 // signed request object (JAR, RFC 9101) and one with a signed response (JARM), with their ID
-// tokens; and a DPoP-bound token (RFC 9449) used at a hub API.
+// tokens; and a DPoP-bound token (RFC 9449) used at a hub API, on a hub that requires DPoP
+// nonces (openid-client answers use_dpop_nonce by itself).
 //
 // Environment: KEYWAY_HUB_URL, KEYWAY_CLIENT_ID, KEYWAY_PRIVATE_JWK (the client's Ed25519
 // private key as a JWK, with "kid"), KEYWAY_REDIRECT_URI, KEYWAY_USERNAME, KEYWAY_PASSWORD.
@@ -202,6 +203,10 @@ const stats = await client.fetchProtectedResource(
   { DPoP: dpop },
 );
 check(stats.status === 200, `DPoP call to /link/v1/stats answered ${stats.status}`);
+// The hub requires DPoP nonces: openid-client learnt one from a use_dpop_nonce answer and
+// retried; a proof without one is refused with the nonce to use.
+const bare = await fetch(new URL('/oauth2/token', hub), { method: 'POST' });
+check(bare.headers.get('dpop-nonce'), 'the token endpoint offers no DPoP-Nonce');
 const asBearer = await fetch(new URL('/link/v1/stats', hub), {
   headers: { authorization: `Bearer ${bound.access_token}` },
 });
