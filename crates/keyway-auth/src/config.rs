@@ -35,6 +35,9 @@ pub struct AuthConfig {
     /// The master key sealing secrets in the store; `None`: `master.key` in the data
     /// directory, made on first start.
     pub master_key_file: Option<std::path::PathBuf>,
+    /// Make the default master key when it does not exist (the hub, on first start). Admin
+    /// commands leave it false: they use the hub's key, and one they made would not be it.
+    pub create_master_key: bool,
 }
 
 /// The grace window may not be configured above 5 s: longer would let a thief race the owner.
@@ -61,6 +64,7 @@ impl AuthConfig {
             require_pushed_requests: false,
             require_dpop_nonce: false,
             master_key_file: None,
+            create_master_key: true,
         }
     }
 

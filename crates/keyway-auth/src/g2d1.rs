@@ -49,6 +49,22 @@ const KNOWN: [&str; 27] = [
     "signature",
 ];
 
+/// Names of the answer's own parameters: a custom parameter by one of these names would be
+/// echoed beside (or instead of) the hub's, so a request may not carry one.
+const ANSWER_NAMES: [&str; 11] = [
+    "code",
+    "iss",
+    "error",
+    "error_description",
+    "error_uri",
+    "response",
+    "id_token",
+    "access_token",
+    "token_type",
+    "expires_in",
+    "session_state",
+];
+
 /// Whether `name` is a custom parameter of a g2d1 request.
 pub(crate) fn is_custom(name: &str) -> bool {
     !KNOWN.contains(&name)
@@ -164,6 +180,14 @@ pub(crate) fn check_request(
         }
     }
     let custom: Vec<&(String, String)> = params.iter().filter(|(n, _)| is_custom(n)).collect();
+    if let Some((name, _)) = custom
+        .iter()
+        .find(|(n, _)| ANSWER_NAMES.contains(&n.as_str()))
+    {
+        return Err(refused(format!(
+            "{name} is a parameter of the hub's answer; a request may not carry it"
+        )));
+    }
     if let Some((name, _)) = custom.iter().find(|(n, _)| !named.contains(n.as_str())) {
         return Err(refused(format!(
             "the custom parameter {name} is not in signature_names, so it cannot be trusted"
@@ -309,6 +333,7 @@ mod tests {
         assert!(with("signature_names", "order_id,note,gone").contains("not given"));
         assert!(with("timestamp", "1767225000").contains("more than 300 s"));
         assert!(with("timestamp", "-1").contains("Unix seconds"));
+        assert!(with("code", "forged").contains("parameter of the hub's answer"));
         let mut twice = owned(&request);
         twice.push(("order_id".into(), "A-17".into()));
         assert!(

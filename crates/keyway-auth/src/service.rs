@@ -44,7 +44,10 @@ pub struct AuthService {
     pub(crate) verified: VerifiedTokens,
     pub(crate) dpop_seen: crate::dpop::SeenProofs,
     pub(crate) dpop_nonces: crate::dpop_nonce::DpopNonces,
-    pub(crate) master_key: crate::MasterKey,
+    /// `None` for an admin command on a hub that has not made its key yet: nothing sealed
+    /// can exist then, and sealing says where the key was looked for.
+    pub(crate) master_key: Option<crate::MasterKey>,
+    master_key_path: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -76,15 +79,24 @@ impl AuthService {
             AdminError::Invalid("cannot derive the pending-request sealing key".into())
         })?;
         let dpop_nonces = crate::dpop_nonce::DpopNonces::new(&csrf_key);
-        let master_key = match &config.master_key_file {
-            Some(path) => crate::MasterKey::load_or_create(path, false, entropy.as_ref())?,
-            None => crate::MasterKey::load_or_create(
-                &data_dir.join("master.key"),
-                true,
-                entropy.as_ref(),
-            )?,
+        let master_key_path = config
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| data_dir.join("master.key"));
+        let create = config.create_master_key && config.master_key_file.is_none();
+        let master_key = if create || master_key_path.exists() {
+            let key = crate::MasterKey::load_or_create(&master_key_path, create, entropy.as_ref())?;
+            key.check_against(&store).await?;
+            Some(key)
+        } else if config.master_key_file.is_some() {
+            return Err(AdminError::Invalid(format!(
+                "master key {}: no such file (master_key_file / KEYWAY_MASTER_KEY_FILE must name \
+                 an existing key: openssl rand -base64 32 > FILE; chmod 600 FILE)",
+                master_key_path.display()
+            )));
+        } else {
+            None
         };
-        master_key.check_against(&store).await?;
         let service = AuthService {
             store,
             config,
@@ -105,6 +117,7 @@ impl AuthService {
             dpop_seen: crate::dpop::SeenProofs::default(),
             dpop_nonces,
             master_key,
+            master_key_path,
         };
         service.refresh_revocations().await?;
         Ok(service)
@@ -222,7 +235,7 @@ impl AuthService {
         let mut client = Client::from_record(record)?;
         if let Some(sealed) = sealed {
             let context = signing_secret_context(&client.client_id);
-            let opened = self.master_key.open(&context, &sealed)?;
+            let opened = self.master_key()?.open(&context, &sealed)?;
             let text = String::from_utf8(opened.to_vec())
                 .map_err(|_| AdminError::Crypto(format!("{context} is not text")))?;
             client.signing_secret = Some(SecretString::new(text));
@@ -230,12 +243,22 @@ impl AuthService {
         Ok(client)
     }
 
+    fn master_key(&self) -> Result<&crate::MasterKey, AdminError> {
+        self.master_key.as_ref().ok_or_else(|| {
+            AdminError::Invalid(format!(
+                "no master key at {}: `keyway serve` makes it on its first start (start the hub \
+                 once), or give the hub's key with master_key_file / KEYWAY_MASTER_KEY_FILE",
+                self.master_key_path.display()
+            ))
+        })
+    }
+
     fn seal_signing_secret(
         &self,
         client_id: &str,
         secret: &SecretString,
     ) -> Result<String, AdminError> {
-        self.master_key.seal(
+        self.master_key()?.seal(
             &signing_secret_context(client_id),
             secret.expose().as_bytes(),
             self.entropy.as_ref(),

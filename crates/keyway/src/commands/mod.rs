@@ -49,7 +49,9 @@ pub(crate) async fn open_service(settings: &Settings) -> anyhow::Result<AuthServ
         Some(_) => None,
         None => store.setting(HUB_ISSUER).await?,
     };
-    let config = settings.auth_config_as(&settings.listen, served_as.as_deref())?;
+    let mut config = settings.auth_config_as(&settings.listen, served_as.as_deref())?;
+    // Only the hub makes its master key; a key made here would not be the hub's.
+    config.create_master_key = false;
     Ok(AuthService::start(
         store,
         config,

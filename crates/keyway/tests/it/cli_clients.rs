@@ -395,3 +395,88 @@ fn a_client_can_be_made_to_push_its_requests() {
     let updated = hub.cli_json(&["client", "update", &id, "--require-dpop", "true"]);
     assert_eq!(updated["dpop_bound_access_tokens"], true);
 }
+
+/// `--profile g2d1` prints a made signing secret once; the store holds it sealed with the
+/// hub's master key, which only `serve` makes: without it an admin command says where it
+/// looked and makes no key of its own (it would not be the hub's).
+#[test]
+fn g2d1_clients_and_the_master_key() {
+    let hub = Hub::start();
+    let key_file = hub.data_dir().join("master.key");
+    assert!(key_file.exists(), "serve makes master.key");
+    let made = hub.create_client(
+        "shop",
+        &["authorization_code"],
+        "openid",
+        &[
+            "--redirect-uri",
+            "https://shop.example/cb",
+            "--profile",
+            "g2d1",
+        ],
+    );
+    assert_eq!(made["profile"], "g2d1", "{made}");
+    assert_eq!(made["has_signing_secret"], true);
+    assert!(str_field(&made, "signing_secret").len() >= 32, "{made}");
+    let shown = hub.cli_json(&["client", "show", str_field(&made, "client_id")]);
+    assert!(
+        shown.get("signing_secret").is_none(),
+        "shown once only: {shown}"
+    );
+
+    // A short secret file is refused, naming the file.
+    let dir = tempfile::tempdir().unwrap();
+    let short = dir.path().join("short.secret");
+    keyway_kernel::write_private_file(dir.path(), &short, b"too short\n").unwrap();
+    let out = hub.cli(&[
+        "client",
+        "update",
+        str_field(&made, "client_id"),
+        "--signing-secret-file",
+        &short.display().to_string(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("short.secret") && stderr.contains("at least 32"),
+        "{stderr}"
+    );
+
+    // Without the hub's key, nothing sealed can be made or read, and no key appears.
+    let moved = hub.data_dir().join("master.key.moved");
+    std::fs::rename(&key_file, &moved).unwrap();
+    let out = hub.cli(&[
+        "client",
+        "create",
+        "--name",
+        "other",
+        "--grant",
+        "authorization_code",
+        "--redirect-uri",
+        "https://other.example/cb",
+        "--profile",
+        "g2d1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("no master key at")
+            && stderr.contains("master.key"),
+        "{stderr}"
+    );
+    assert!(!key_file.exists(), "an admin command made a master key");
+    // Another key is refused: the store knows the id of the one its secrets are sealed with.
+    keyway_kernel::write_private_file(
+        hub.data_dir(),
+        &key_file,
+        b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+    )
+    .unwrap();
+    let out = hub.cli(&["client", "list"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("sealed with key"),
+        "{stderr}"
+    );
+    std::fs::rename(&moved, &key_file).unwrap();
+    assert!(hub.cli(&["client", "list"]).status.success());
+}
