@@ -16,7 +16,10 @@ use crate::jarm::ResponseMode;
 #[cfg(test)]
 use crate::jarm::append_query;
 use crate::pending_seal::RequestSeal;
-use crate::{AuthService, ErrorCode, GrantType, OAuthError, ScopeSet, random_token, sha256_hex};
+use crate::{
+    AuthService, ErrorCode, GrantType, LoginMethod, OAuthError, PASSWORD, ScopeSet, random_token,
+    sha256_hex,
+};
 
 /// The query of an `/authorize` request.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +44,15 @@ pub struct PendingAuthorization {
     pub scopes: Vec<String>,
     /// Where the browser will go afterwards (shown so the user sees who gets the answer).
     pub redirect_origin: String,
+    /// The ways the user may sign in for this request (password first), for the login page.
+    pub methods: Vec<LoginMethod>,
+}
+
+impl PendingAuthorization {
+    /// Whether the login page may take a password.
+    pub fn allows_password(&self) -> bool {
+        self.methods.iter().any(LoginMethod::is_password)
+    }
 }
 
 /// The next step of an authorization.
@@ -49,6 +61,11 @@ pub enum AuthorizeOutcome {
     Redirect(Redirect),
     Login(PendingAuthorization),
     Consent(PendingAuthorization),
+    /// The request asked for an upstream login type (`type=<name>`): sign in there directly.
+    Upstream {
+        pending: PendingAuthorization,
+        upstream: String,
+    },
 }
 
 /// An authorization request that met the rules.
@@ -66,6 +83,8 @@ pub(crate) struct CheckedRequest {
 pub struct SessionUser {
     pub user_id: String,
     pub auth_time: i64,
+    /// How the user signed in (`password` or an upstream's name; `None`: before this was kept).
+    pub login_method: Option<String>,
 }
 
 impl AuthService {
@@ -184,12 +203,27 @@ impl AuthService {
             Ok(values) => values,
             Err(err) => return fail(err.code, &err.description),
         };
+        // The login type asked for (`type`, from the query, the pushed request or the request
+        // object alike): configured here and allowed for the client.
+        let login_type = match params.single("type") {
+            Ok(login_type) => login_type,
+            Err(err) => return fail(err.code, &err.description),
+        };
+        if let Some(name) = login_type
+            && let Err(err) = self.check_login_type(&client, name)
+        {
+            return fail(err.code, &err.description);
+        }
         if let Some(jti) = unspent {
             self.spend_request_jti(jti).await?;
         }
         let prompts: Vec<&str> = prompt.split(' ').collect();
         let now = self.clock.now_secs();
-        let session = session.filter(|_| !prompts.contains(&"login"));
+        // A session counts only if it was made in a way this request accepts.
+        let session = session.filter(|s| {
+            !prompts.contains(&"login")
+                && self.session_fits(&client, s.login_method.as_deref(), login_type)
+        });
         let record = AuthorizationRequestRecord {
             request_id: random_token(self.entropy.as_ref(), 24),
             client_id: client.client_id.clone(),
@@ -205,6 +239,10 @@ impl AuthService {
             created_at: now,
             expires_at: now + self.config.authorization_request_ttl,
             response_mode: mode.stored(),
+            login_method: match &session {
+                Some(s) => Some(s.login_method.clone().unwrap_or_else(|| PASSWORD.into())),
+                None => login_type.map(str::to_string),
+            },
         };
         let Some(session) = session else {
             if prompts.contains(&"none") {
@@ -217,9 +255,14 @@ impl AuthService {
                 .request_seal
                 .seal(&record, self.entropy.as_ref())
                 .ok_or_else(|| OAuthError::server_error("sealing the sign-in request failed"))?;
-            return Ok(AuthorizeOutcome::Login(
-                self.pending_view(&record, &client.name),
-            ));
+            let pending = self.pending_view(&record, &client);
+            return Ok(match login_type {
+                Some(upstream) if upstream != PASSWORD => AuthorizeOutcome::Upstream {
+                    pending,
+                    upstream: upstream.to_string(),
+                },
+                _ => AuthorizeOutcome::Login(pending),
+            });
         };
         let consented = self
             .has_consent(&session.user_id, &client.client_id, &scope)
@@ -235,7 +278,7 @@ impl AuthService {
         }
         self.store.insert_authorization_request(&record).await?;
         Ok(AuthorizeOutcome::Consent(
-            self.pending_view(&record, &client.name),
+            self.pending_view(&record, &client),
         ))
     }
 
@@ -295,17 +338,43 @@ impl AuthService {
         })
     }
 
-    /// A user proved who they are on the login page of a pending request: they get a login
-    /// session (returned token goes into the cookie) and move on to consent or back to the app.
+    /// A user proved who they are with their password on the login page of a pending
+    /// request: they get a login session (returned token goes into the cookie) and move on to
+    /// consent or back to the app.
     pub async fn login(
         &self,
         request_id: &str,
         user: &UserRecord,
     ) -> Result<(String, AuthorizeOutcome), OAuthError> {
+        self.login_with(request_id, user, PASSWORD).await
+    }
+
+    /// As [`AuthService::login`], for a user who signed in with login type `method`, which
+    /// the request's client must allow (and the request must have asked for, if it asked).
+    pub(crate) async fn login_with(
+        &self,
+        request_id: &str,
+        user: &UserRecord,
+        method: &str,
+    ) -> Result<(String, AuthorizeOutcome), OAuthError> {
         let record = self.live_request(request_id).await?;
+        let client = self
+            .client(&record.client_id)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
+        let asked = record
+            .login_method
+            .as_deref()
+            .filter(|_| record.user_id.is_none());
+        if !self.session_fits(&client, Some(method), asked) {
+            return Err(OAuthError::invalid_request(format!(
+                "login type {method:?} may not be used for this request"
+            )));
+        }
         let now = self.clock.now_secs();
-        let session_token = self.start_session(user).await?;
+        let session_token = self.start_session_with(user, method).await?;
         let mut record = record;
+        record.login_method = Some(method.to_string());
         if RequestSeal::is_sealed(request_id) {
             // The signed-in user's request becomes a stored one: consent answers it once.
             record.request_id = random_token(self.entropy.as_ref(), 24);
@@ -314,13 +383,12 @@ impl AuthService {
             self.store.insert_authorization_request(&record).await?;
         } else {
             self.store
-                .set_authorization_request_user(request_id, &user.user_id, now)
+                .set_authorization_request_user(request_id, &user.user_id, now, method)
                 .await?;
         }
         let request_id = record.request_id.clone();
         let request_id = request_id.as_str();
         let scope = ScopeSet::parse(&record.scope)?;
-        let client_name = self.client_name(&record.client_id).await?;
         // `prompt=consent` asks again even when consent is remembered.
         let must_ask = record
             .prompt
@@ -334,7 +402,7 @@ impl AuthService {
             AuthorizeOutcome::Redirect(self.issue_code(&record, &user.user_id, now).await?)
         } else {
             record.user_id = Some(user.user_id.clone());
-            AuthorizeOutcome::Consent(self.pending_view(&record, &client_name))
+            AuthorizeOutcome::Consent(self.pending_view(&record, &client))
         };
         Ok((session_token, outcome))
     }
@@ -343,6 +411,15 @@ impl AuthService {
     /// or the hub's own sign-in page); the returned token goes into the session cookie, only
     /// its digest is stored.
     pub async fn start_session(&self, user: &UserRecord) -> Result<String, OAuthError> {
+        self.start_session_with(user, PASSWORD).await
+    }
+
+    /// As [`AuthService::start_session`], remembering how the user signed in (`method`).
+    pub(crate) async fn start_session_with(
+        &self,
+        user: &UserRecord,
+        method: &str,
+    ) -> Result<String, OAuthError> {
         let now = self.clock.now_secs();
         let session_token = random_token(self.entropy.as_ref(), 32);
         self.store
@@ -351,6 +428,7 @@ impl AuthService {
                 user_id: user.user_id.clone(),
                 auth_time: now,
                 expires_at: now + self.config.login_session_ttl,
+                login_method: Some(method.to_string()),
             })
             .await?;
         Ok(session_token)
@@ -369,15 +447,13 @@ impl AuthService {
                 "this authorization request belongs to another login",
             ));
         }
-        let name = self.client_name(&record.client_id).await?;
-        Ok(self.pending_view(&record, &name))
+        self.view_of(&record).await
     }
 
     /// The pending request for the login page.
     pub async fn pending(&self, request_id: &str) -> Result<PendingAuthorization, OAuthError> {
         let record = self.live_request(request_id).await?;
-        let name = self.client_name(&record.client_id).await?;
-        Ok(self.pending_view(&record, &name))
+        self.view_of(&record).await
     }
 
     /// The user answered the consent page. Each request is answered once.
@@ -440,6 +516,7 @@ impl AuthService {
             .map(|s| SessionUser {
                 user_id: s.user_id,
                 auth_time: s.auth_time,
+                login_method: s.login_method,
             }))
     }
 
@@ -474,7 +551,7 @@ impl AuthService {
         .is_ok()
     }
 
-    async fn live_request(
+    pub(crate) async fn live_request(
         &self,
         request_id: &str,
     ) -> Result<AuthorizationRequestRecord, OAuthError> {
@@ -491,12 +568,15 @@ impl AuthService {
             })
     }
 
-    async fn client_name(&self, client_id: &str) -> Result<String, OAuthError> {
-        Ok(self
-            .client(client_id)
+    async fn view_of(
+        &self,
+        record: &AuthorizationRequestRecord,
+    ) -> Result<PendingAuthorization, OAuthError> {
+        let client = self
+            .client(&record.client_id)
             .await?
-            .map(|c| c.name.clone())
-            .unwrap_or_else(|| client_id.to_string()))
+            .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
+        Ok(self.pending_view(record, &client))
     }
 
     async fn has_consent(
@@ -514,15 +594,21 @@ impl AuthService {
     fn pending_view(
         &self,
         record: &AuthorizationRequestRecord,
-        client_name: &str,
+        client: &crate::Client,
     ) -> PendingAuthorization {
+        // Before sign-in, `login_method` is the login type the request asked for.
+        let asked = record
+            .login_method
+            .as_deref()
+            .filter(|_| record.user_id.is_none());
         let origin = url::Url::parse(&record.redirect_uri)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_default();
         PendingAuthorization {
             request_id: record.request_id.clone(),
             client_id: record.client_id.clone(),
-            client_name: client_name.to_string(),
+            client_name: client.name.clone(),
+            methods: self.login_methods(client, asked),
             scopes: record
                 .scope
                 .split(' ')
@@ -560,6 +646,7 @@ impl AuthService {
                 created_at: now,
                 expires_at: now + self.config.code_ttl,
                 used_at: None,
+                login_method: record.login_method.clone(),
             })
             .await?;
         let mut pairs = vec![("code", code.as_str())];

@@ -95,6 +95,16 @@ pub struct ClientPolicy {
     pub require_signed_requests: bool,
     /// Its access tokens must be DPoP-bound (RFC 9449 `dpop_bound_access_tokens`).
     pub require_dpop: bool,
+    /// How its users may sign in (`password`, upstream names); empty: every configured way.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub login_types: Vec<String>,
+}
+
+impl ClientPolicy {
+    /// Whether the client lets its users sign in with login type `name`.
+    pub fn allows_login_type(&self, name: &str) -> bool {
+        self.login_types.is_empty() || self.login_types.iter().any(|t| t == name)
+    }
 }
 
 /// What `keyway client show` prints (never the secret).
@@ -116,6 +126,8 @@ pub struct ClientInfo {
     pub require_signed_request_object: bool,
     /// RFC 9449 client metadata.
     pub dpop_bound_access_tokens: bool,
+    /// How its users may sign in (empty: every way this hub offers).
+    pub login_types: Vec<String>,
     pub created_at: i64,
 }
 
@@ -138,6 +150,7 @@ impl Client {
             require_pushed_authorization_requests: self.policy.require_pushed_requests,
             require_signed_request_object: self.policy.require_signed_requests,
             dpop_bound_access_tokens: self.policy.require_dpop,
+            login_types: self.policy.login_types.clone(),
             created_at: self.created_at,
         }
     }
@@ -247,6 +260,8 @@ pub struct ClientUpdate {
     pub require_signed_requests: Option<bool>,
     /// Whether its access tokens must be DPoP-bound (RFC 9449).
     pub require_dpop: Option<bool>,
+    /// The login types its users may use (empty: all).
+    pub login_types: Option<Vec<String>>,
 }
 
 /// The result of registration: the client and, once, its secret.
@@ -269,6 +284,18 @@ impl NewClient {
             return invalid(
                 "client name must be 1–200 characters without control characters".into(),
             );
+        }
+        // Names only: whether an upstream is configured is the serving hub's business (a
+        // client may name one before keyway.toml does; it is simply not offered until then).
+        for (i, name) in self.policy.login_types.iter().enumerate() {
+            if !crate::valid_login_type_name(name) {
+                return invalid(format!(
+                    "login type {name:?}: use password or an upstream's name ([a-z0-9_-]{{1,32}})"
+                ));
+            }
+            if self.policy.login_types[..i].contains(name) {
+                return invalid(format!("login type {name:?} is listed twice"));
+            }
         }
         let mut grants = Vec::new();
         for g in self.grant_types.iter().flat_map(|g| g.split([',', ' '])) {

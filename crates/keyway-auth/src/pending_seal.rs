@@ -36,6 +36,9 @@ struct Sealed {
     expires_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     response_mode: Option<String>,
+    /// The login type asked for (`type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    login_method: Option<String>,
 }
 
 impl RequestSeal {
@@ -68,6 +71,7 @@ impl RequestSeal {
             created_at: record.created_at,
             expires_at: record.expires_at,
             response_mode: record.response_mode.clone(),
+            login_method: record.login_method.clone(),
         };
         let mut data = serde_json::to_vec(&sealed).ok()?;
         let mut nonce = [0u8; NONCE_LEN];
@@ -118,6 +122,7 @@ impl RequestSeal {
             created_at: sealed.created_at,
             expires_at: sealed.expires_at,
             response_mode: sealed.response_mode,
+            login_method: sealed.login_method,
         })
     }
 }
@@ -143,6 +148,7 @@ mod tests {
             created_at: 100,
             expires_at: 700,
             response_mode: Some("query.jwt".into()),
+            login_method: None,
         }
     }
 

@@ -43,6 +43,11 @@ pub struct AuthService {
     pub(crate) remote_jwks: RemoteJwksCache,
     pub(crate) verified: VerifiedTokens,
     pub(crate) dpop_seen: crate::dpop::SeenProofs,
+    /// Upstream OpenID Connect providers people may sign in through (keyway.toml).
+    pub(crate) upstreams: Arc<Vec<crate::UpstreamProvider>>,
+    pub(crate) upstream_http: Option<Arc<dyn crate::UpstreamHttp>>,
+    pub(crate) upstream_cache: crate::upstream::UpstreamCache,
+    pub(crate) login_seal: crate::upstream::LoginSeal,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -73,6 +78,9 @@ impl AuthService {
         let request_seal = RequestSeal::new(&csrf_key).ok_or_else(|| {
             AdminError::Invalid("cannot derive the pending-request sealing key".into())
         })?;
+        let login_seal = crate::upstream::LoginSeal::new(&csrf_key).ok_or_else(|| {
+            AdminError::Invalid("cannot derive the upstream sign-in sealing key".into())
+        })?;
         let service = AuthService {
             store,
             config,
@@ -91,6 +99,10 @@ impl AuthService {
             remote_jwks: RemoteJwksCache::default(),
             verified: VerifiedTokens::default(),
             dpop_seen: crate::dpop::SeenProofs::default(),
+            upstreams: Arc::new(Vec::new()),
+            upstream_http: None,
+            upstream_cache: crate::upstream::UpstreamCache::default(),
+            login_seal,
         };
         service.refresh_revocations().await?;
         Ok(service)
@@ -294,6 +306,7 @@ impl AuthService {
                     .require_signed_requests
                     .unwrap_or(current.policy.require_signed_requests),
                 require_dpop: update.require_dpop.unwrap_or(current.policy.require_dpop),
+                login_types: update.login_types.unwrap_or(current.policy.login_types),
             },
         };
         let (grants, method) = merged.validate()?;

@@ -25,6 +25,9 @@ pub struct AuthorizationRequestRecord {
     pub expires_at: i64,
     /// The response mode asked for (`None`: `query`), e.g. `query.jwt` (JARM).
     pub response_mode: Option<String>,
+    /// Before sign-in the login type asked for (`type`, `None`: any the client allows); after,
+    /// how the user signed in (`password` or an upstream provider's name).
+    pub login_method: Option<String>,
 }
 
 /// An issued authorization code (stored by digest).
@@ -44,6 +47,8 @@ pub struct AuthorizationCodeRecord {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    /// How the user signed in (`password` or an upstream's name; `None` before migration 8).
+    pub login_method: Option<String>,
 }
 
 /// A chain of refresh tokens that descend from one authorization (RFC 9700 §4.14).
@@ -57,6 +62,8 @@ pub struct TokenFamilyRecord {
     pub auth_time: i64,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// How the user signed in (`password` or an upstream's name), for refreshed ID tokens.
+    pub login_method: Option<String>,
 }
 
 /// One refresh token of a family (stored by digest).
@@ -73,11 +80,11 @@ pub struct RefreshTokenRecord {
 
 const REQUEST_COLUMNS: &str = "request_id, client_id, redirect_uri, scope, state, nonce, \
      prompt, code_challenge, resources, user_id, auth_time, created_at, expires_at, \
-     response_mode";
+     response_mode, login_method";
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, nonce, \
-     code_challenge, resources, auth_time, family_id, created_at, expires_at, used_at";
-const FAMILY_COLUMNS: &str =
-    "family_id, client_id, user_id, scope, resources, auth_time, created_at, revoked_at";
+     code_challenge, resources, auth_time, family_id, created_at, expires_at, used_at, login_method";
+const FAMILY_COLUMNS: &str = "family_id, client_id, user_id, scope, resources, auth_time, created_at, revoked_at, \
+     login_method";
 const REFRESH_COLUMNS: &str =
     "token_hash, family_id, client_id, scope, created_at, expires_at, rotated_at";
 
@@ -97,6 +104,7 @@ fn request_from_row(row: &AnyRow) -> Result<AuthorizationRequestRecord, StoreErr
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         response_mode: row.try_get("response_mode")?,
+        login_method: row.try_get("login_method")?,
     })
 }
 
@@ -115,6 +123,7 @@ fn code_from_row(row: &AnyRow) -> Result<AuthorizationCodeRecord, StoreError> {
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         used_at: row.try_get("used_at")?,
+        login_method: row.try_get("login_method")?,
     })
 }
 
@@ -128,6 +137,7 @@ fn family_from_row(row: &AnyRow) -> Result<TokenFamilyRecord, StoreError> {
         auth_time: row.try_get("auth_time")?,
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        login_method: row.try_get("login_method")?,
     })
 }
 
@@ -150,7 +160,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO authorization_requests ({REQUEST_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&req.request_id)
@@ -167,6 +177,7 @@ impl Store {
             .bind(req.created_at)
             .bind(req.expires_at)
             .bind(&req.response_mode)
+            .bind(&req.login_method)
             .execute(self.writer())
             .await?;
         Ok(())
@@ -191,12 +202,15 @@ impl Store {
         request_id: &str,
         user_id: &str,
         auth_time: i64,
+        login_method: &str,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(self.sql(
-            "UPDATE authorization_requests SET user_id = ?, auth_time = ? WHERE request_id = ?",
+            "UPDATE authorization_requests SET user_id = ?, auth_time = ?, login_method = ? \
+             WHERE request_id = ?",
         ))
         .bind(user_id)
         .bind(auth_time)
+        .bind(login_method)
         .bind(request_id)
         .execute(self.writer())
         .await?;
@@ -218,7 +232,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&code.code_hash)
@@ -234,6 +248,7 @@ impl Store {
             .bind(code.created_at)
             .bind(code.expires_at)
             .bind(code.used_at)
+            .bind(&code.login_method)
             .execute(self.writer())
             .await?;
         Ok(())
@@ -267,7 +282,7 @@ impl Store {
 
     pub async fn insert_token_family(&self, family: &TokenFamilyRecord) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&family.family_id)
@@ -278,6 +293,7 @@ impl Store {
             .bind(family.auth_time)
             .bind(family.created_at)
             .bind(family.revoked_at)
+            .bind(&family.login_method)
             .execute(self.writer())
             .await
             .map_err(|err| StoreError::conflict_or(err, "token family"))?;

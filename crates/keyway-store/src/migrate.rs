@@ -54,6 +54,17 @@ macro_rules! migrations {
                     "/0006_pushed_requests.sql"
                 )),
             },
+            // 7 is taken by the lead's branch (master key); versions apply by membership, so
+            // a database that has 8 before 7 still gets 7 later.
+            Migration {
+                version: 8,
+                name: "upstream_logins",
+                sql: include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0008_upstream_logins.sql"
+                )),
+            },
         ]
     };
 }

@@ -30,3 +30,4 @@ mod refresh;
 mod revocation;
 mod toki_calls;
 mod toki_peers;
+mod upstream;

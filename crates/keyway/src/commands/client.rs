@@ -25,6 +25,7 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                         require_pushed_requests: args.require_par,
                         require_signed_requests: args.require_signed_request,
                         require_dpop: args.require_dpop,
+                        login_types: login_types(&args.login_types),
                     },
                 })
                 .await?;
@@ -207,6 +208,9 @@ fn print_client(info: &ClientInfo) {
     if info.dpop_bound_access_tokens {
         println!("tokens:        DPoP-bound only (RFC 9449)");
     }
+    if !info.login_types.is_empty() {
+        println!("login types:   {}", info.login_types.join(" "));
+    }
     println!("created:       {}", when(info.created_at));
 }
 
@@ -244,12 +248,14 @@ async fn client_update(
         && args.jwks_uri.is_none()
         && args.require_par.is_none()
         && args.require_signed_request.is_none()
-        && args.require_dpop.is_none();
+        && args.require_dpop.is_none()
+        && args.login_types.is_none();
     if nothing {
         anyhow::bail!(
             "nothing to change: give at least one of --name, --grant, --scope, --add-scope, \
              --remove-scope, --redirect-uri, --add-redirect-uri, --remove-redirect-uri, \
-             --jwks-file, --jwks-uri, --require-par, --require-signed-request, --require-dpop"
+             --jwks-file, --jwks-uri, --require-par, --require-signed-request, --require-dpop, \
+             --login-types"
         );
     }
     let current = service.show_client(&args.client_id).await?;
@@ -325,5 +331,19 @@ async fn client_update(
         require_pushed_requests: args.require_par,
         require_signed_requests: args.require_signed_request,
         require_dpop: args.require_dpop,
+        login_types: args.login_types.as_deref().map(login_types),
     })
+}
+
+/// `--login-types` values (commas separate too, as in --grant); `all` alone means no
+/// restriction.
+fn login_types(values: &[String]) -> Vec<String> {
+    let names: Vec<String> = values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect();
+    if names == ["all"] { Vec::new() } else { names }
 }
