@@ -127,6 +127,7 @@ pub struct ClientInfo {
     /// RFC 9449 client metadata.
     pub dpop_bound_access_tokens: bool,
     /// How its users may sign in (empty: every way this hub offers).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub login_types: Vec<String>,
     pub created_at: i64,
 }
