@@ -94,7 +94,7 @@ async function atProvider(page, shot, left) {
   await page.screenshot({ path: join(artifacts, `${shot}-provider-login.png`), fullPage: true });
   const [user, pass, consent] = kind === 'keyway'
     ? ['#username', '#password', 'button[name=decision][value=allow]']
-    : ['input[name=login]', 'input[name=password]', 'button[type=submit]'];
+    : ['input[name=login]', 'input[name=password]', 'button[type=submit]:has-text("Continue")'];
   await page.fill(user, username);
   await page.fill(pass, password);
   await page.click('button[type=submit]');
