@@ -13,6 +13,9 @@ use crate::jose::{PublicJwk, VerifyingKey};
 const METADATA_FRESH_MS: i64 = 3600 * 1000;
 const KEYS_FRESH_MS: i64 = 5 * 60 * 1000;
 const REFETCH_GAP_MS: i64 = 30 * 1000;
+/// A failed discovery is not retried for this long: anonymous `type=` requests must not turn
+/// the hub into a stream of outbound connections to a provider that is down.
+const FAILURE_MEMORY_MS: i64 = 10 * 1000;
 /// Bound on endpoint URLs taken from an upstream's metadata.
 const MAX_URL_LEN: usize = 2048;
 
@@ -103,9 +106,12 @@ pub(crate) fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+#[derive(Default)]
 struct Entry {
     metadata: Option<(i64, ProviderMetadata)>,
     keys: Option<(i64, Arc<Vec<VerifyingKey>>)>,
+    /// The last failed discovery: when, and why.
+    failed: Option<(i64, String)>,
 }
 
 /// Per-provider metadata and keys (a handful of providers: no eviction needed).
@@ -123,11 +129,22 @@ impl UpstreamCache {
 
     pub(crate) fn put_metadata(&self, name: &str, now_ms: i64, metadata: ProviderMetadata) {
         if let Ok(mut entries) = self.entries.lock() {
-            let entry = entries.entry(name.to_string()).or_insert(Entry {
-                metadata: None,
-                keys: None,
-            });
+            let entry = entries.entry(name.to_string()).or_default();
             entry.metadata = Some((now_ms, metadata));
+            entry.failed = None;
+        }
+    }
+
+    /// Why discovery failed a moment ago, if it did (then it is not tried again yet).
+    pub(crate) fn recent_failure(&self, name: &str, now_ms: i64) -> Option<String> {
+        let entries = self.entries.lock().ok()?;
+        let (at, why) = entries.get(name)?.failed.as_ref()?;
+        (now_ms - at < FAILURE_MEMORY_MS).then(|| why.clone())
+    }
+
+    pub(crate) fn put_failure(&self, name: &str, now_ms: i64, why: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.entry(name.to_string()).or_default().failed = Some((now_ms, why.to_string()));
         }
     }
 
@@ -153,11 +170,7 @@ impl UpstreamCache {
     ) -> Arc<Vec<VerifyingKey>> {
         let keys = Arc::new(keys);
         if let Ok(mut entries) = self.entries.lock() {
-            let entry = entries.entry(name.to_string()).or_insert(Entry {
-                metadata: None,
-                keys: None,
-            });
-            entry.keys = Some((now_ms, keys.clone()));
+            entries.entry(name.to_string()).or_default().keys = Some((now_ms, keys.clone()));
         }
         keys
     }

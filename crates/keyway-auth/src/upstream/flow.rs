@@ -94,13 +94,23 @@ impl AuthService {
         if let Some(metadata) = self.upstream_cache.metadata(&provider.name, now) {
             return Ok(metadata);
         }
-        let text = self
+        if let Some(why) = self.upstream_cache.recent_failure(&provider.name, now) {
+            return Err(unavailable(provider, &why));
+        }
+        let fetched = match self
             .http(provider)?
             .get_json(&provider.discovery_url())
             .await
-            .map_err(|e| unavailable(provider, &format!("discovery failed: {e}")))?;
-        let metadata = parse_metadata(&text, &provider.issuer)
-            .map_err(|e| unavailable(provider, &format!("discovery failed: {e}")))?;
+        {
+            Ok(text) => parse_metadata(&text, &provider.issuer),
+            Err(e) => Err(e),
+        };
+        let metadata = fetched.map_err(|e| {
+            let why = format!("discovery failed: {e}");
+            tracing::warn!(upstream = %provider.name, error = %why, "upstream discovery failed");
+            self.upstream_cache.put_failure(&provider.name, now, &why);
+            unavailable(provider, &why)
+        })?;
         self.upstream_cache
             .put_metadata(&provider.name, now, metadata.clone());
         Ok(metadata)

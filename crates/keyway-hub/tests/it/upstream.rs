@@ -511,6 +511,12 @@ async fn upstream_errors_and_outages_are_shown_escaped() {
         page.body
     );
     assert!(page.body.contains("discovery failed"), "{}", page.body);
+    // Remembered for a while: the next request does not knock again (same answer, no wait).
+    let again = browser
+        .get(&authorize(&hub, &id, &challenge, Some("down")))
+        .await;
+    assert_eq!(again.status, 503);
+    assert!(again.body.contains("discovery failed"), "{}", again.body);
     assert_eq!(hub.count_rows("users").await, 0);
     hub.finish().await;
 }
@@ -623,6 +629,45 @@ async fn login_types_follow_the_client_and_the_configuration() {
         .await;
     assert_eq!(page.status, 302);
     assert!(page.location.unwrap().starts_with(&fake.issuer));
+    hub.finish().await;
+}
+
+/// A provisioned user never takes over a local account of the same name.
+#[tokio::test]
+async fn provisioning_does_not_take_over_a_local_username() {
+    let fake = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub_with(
+        &Backend::Sqlite,
+        vec![fake.provider(dir.path(), Provision::Auto)],
+    )
+    .await;
+    hub.user("ada_lovelace", "correct horse battery").await;
+    let (id, _) = client(&hub, &[]).await;
+    let (_, challenge) = pkce();
+    let mut browser = Browser::new();
+    let upstream = start(&mut browser, &hub, &id, &challenge).await;
+    let nonce = query_param(&upstream, "nonce").unwrap();
+    let state = query_param(&upstream, "state").unwrap();
+    fake.answer_with(&fake.sign(&fake.claims(&nonce, hub.clock.now_ms() / 1000)));
+    let page = callback(&mut browser, &hub, &[("code", "c"), ("state", &state)]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("ada_lovelace-2"), "{}", page.body);
+    assert!(
+        hub.auth
+            .upstream_identities("ada_lovelace")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        hub.auth
+            .upstream_identities("ada_lovelace-2")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     hub.finish().await;
 }
 
