@@ -204,16 +204,8 @@ impl AuthService {
             Err(err) => return fail(err.code, &err.description),
         };
         // The login type asked for (`type`, from the query, the pushed request or the request
-        // object alike): configured here and allowed for the client.
-        let login_type = match params.single("type") {
-            Ok(login_type) => login_type,
-            Err(err) => return fail(err.code, &err.description),
-        };
-        if let Some(name) = login_type
-            && let Err(err) = self.check_login_type(&client, name)
-        {
-            return fail(err.code, &err.description);
-        }
+        // object alike), checked by check_code_request.
+        let login_type = params.single("type").ok().flatten();
         if let Some(jti) = unspent {
             self.spend_request_jti(jti).await?;
         }
@@ -329,6 +321,11 @@ impl AuthService {
         let prompt = params.single("prompt")?.unwrap_or_default().to_string();
         let nonce = params.single("nonce")?.map(str::to_string);
         check_lengths(raw_state, nonce.as_deref(), &prompt, &resources)?;
+        // How the person signs in: configured here and allowed for the client (a pushed
+        // request with a bad `type` is refused at the push).
+        if let Some(login_type) = params.single("type")? {
+            self.check_login_type(client, login_type)?;
+        }
         Ok(CheckedRequest {
             challenge: challenge.to_string(),
             scope,

@@ -792,3 +792,59 @@ async fn a_second_hub_is_a_real_upstream() {
     hub_a.finish().await;
     hub_b.finish().await;
 }
+
+async fn push(
+    hub: &TestHub,
+    basic: (&str, &str),
+    challenge: &str,
+    login_type: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let form = [
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+        ("type", login_type),
+    ];
+    crate::harness::post_form(&hub.url("/oauth2/par"), Some(basic), &form).await
+}
+
+/// `type` travels in a pushed request (RFC 9126) like any parameter, and a bad one is
+/// refused at the push.
+#[tokio::test]
+async fn a_pushed_request_carries_the_login_type() {
+    let fake = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub_with(
+        &Backend::Sqlite,
+        vec![fake.provider(dir.path(), Provision::Auto)],
+    )
+    .await;
+    let (id, secret) = client(&hub, &["corp"]).await;
+    let (_, challenge) = pkce();
+    let (status, _, body) = push(&hub, (&id, &secret), &challenge, "password").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_request");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("\"password\""),
+        "{body}"
+    );
+    let (status, _, body) = push(&hub, (&id, &secret), &challenge, "corp").await;
+    assert_eq!(status, 201, "{body}");
+    let mut url = url::Url::parse(&hub.url("/oauth2/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &id)
+        .append_pair("request_uri", body["request_uri"].as_str().unwrap());
+    let page = Browser::new().get(url.as_str()).await;
+    assert_eq!(page.status, 302, "{}", page.body);
+    assert!(
+        page.location
+            .unwrap()
+            .starts_with(&format!("{}/authorize?", fake.issuer))
+    );
+    hub.finish().await;
+}
