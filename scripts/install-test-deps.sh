@@ -2,8 +2,8 @@
 # Installs what keyway's interop tests (crates/keyway/tests/it) need beyond the Rust toolchain:
 #   - Python: authlib, requests, pyjwt[crypto], jwcrypto (pinned), only if not importable;
 #   - Chromium at /usr/bin/chromium (Debian package), only if missing;
-#   - Node, playwright-core and openid-client for the browser and OAuth client tests (npm ci),
-#     only if either module is missing;
+#   - Node, playwright-core, openid-client and oidc-provider for the browser and OAuth client
+#     tests (npm ci), only if one of the modules is missing;
 #   - schemathesis (pinned) in its own virtualenv, only if that venv lacks it;
 #   - curl and jq for the README tour test, only if missing.
 # Safe to rerun: every step checks first and does nothing when its dependency is there.
@@ -96,8 +96,9 @@ fi
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
 fi
-if [ -d "$BROWSER_DIR/node_modules/playwright-core" ] && [ -d "$BROWSER_DIR/node_modules/openid-client" ]; then
-    say "playwright-core and openid-client present ($BROWSER_DIR/node_modules)"
+if [ -d "$BROWSER_DIR/node_modules/playwright-core" ] && [ -d "$BROWSER_DIR/node_modules/openid-client" ] \
+    && [ -d "$BROWSER_DIR/node_modules/oidc-provider" ]; then
+    say "playwright-core, openid-client and oidc-provider present ($BROWSER_DIR/node_modules)"
 else
     say "npm ci in $BROWSER_DIR"
     # playwright-core never downloads browsers; the test uses the system Chromium.

@@ -15,7 +15,10 @@ use crate::grants::{TokenRequest, join, parse_resources};
 use crate::jarm::ResponseMode;
 use crate::jarm::append_query;
 use crate::pending_seal::RequestSeal;
-use crate::{AuthService, ErrorCode, GrantType, OAuthError, ScopeSet, random_token, sha256_hex};
+use crate::{
+    AuthService, ErrorCode, GrantType, LoginMethod, OAuthError, PASSWORD, ScopeSet, random_token,
+    sha256_hex,
+};
 
 /// The query of an `/authorize` request.
 #[derive(Debug, Clone, Default)]
@@ -38,7 +41,7 @@ pub struct Redirect {
 }
 
 impl Redirect {
-    pub(crate) fn to(location: String) -> Redirect {
+    pub fn to(location: String) -> Redirect {
         Redirect {
             location,
             post: None,
@@ -55,6 +58,15 @@ pub struct PendingAuthorization {
     pub scopes: Vec<String>,
     /// Where the browser will go afterwards (shown so the user sees who gets the answer).
     pub redirect_origin: String,
+    /// The ways the user may sign in for this request (password first), for the login page.
+    pub methods: Vec<LoginMethod>,
+}
+
+impl PendingAuthorization {
+    /// Whether the login page may take a password.
+    pub fn allows_password(&self) -> bool {
+        self.methods.iter().any(LoginMethod::is_password)
+    }
 }
 
 /// The next step of an authorization.
@@ -63,6 +75,11 @@ pub enum AuthorizeOutcome {
     Redirect(Redirect),
     Login(PendingAuthorization),
     Consent(PendingAuthorization),
+    /// The request asked for an upstream login type (`type=<name>`): sign in there directly.
+    Upstream {
+        pending: PendingAuthorization,
+        upstream: String,
+    },
 }
 
 /// An authorization request that met the rules.
@@ -80,6 +97,8 @@ pub(crate) struct CheckedRequest {
 pub struct SessionUser {
     pub user_id: String,
     pub auth_time: i64,
+    /// How the user signed in (`password` or an upstream's name; `None`: before this was kept).
+    pub login_method: Option<String>,
 }
 
 impl AuthService {
@@ -236,6 +255,9 @@ impl AuthService {
             Ok(values) => values,
             Err(err) => return fail(err.code, &err.description),
         };
+        // The login type asked for (`type`, from the query, the pushed request or the request
+        // object alike), checked by check_code_request.
+        let login_type = params.single("type").ok().flatten();
         if let Some(jti) = unspent {
             self.spend_request_jti(jti).await?;
         }
@@ -246,7 +268,11 @@ impl AuthService {
         }
         let prompts: Vec<&str> = prompt.split(' ').collect();
         let now = self.clock.now_secs();
-        let session = session.filter(|_| !prompts.contains(&"login"));
+        // A session counts only if it was made in a way this request accepts.
+        let session = session.filter(|s| {
+            !prompts.contains(&"login")
+                && self.session_fits(&client, s.login_method.as_deref(), login_type)
+        });
         let record = AuthorizationRequestRecord {
             request_id: random_token(self.entropy.as_ref(), 24),
             client_id: client.client_id.clone(),
@@ -266,6 +292,10 @@ impl AuthService {
                 .then(|| serde_json::to_string(&extras))
                 .transpose()
                 .map_err(|e| OAuthError::server_error(e.to_string()))?,
+            login_method: match &session {
+                Some(s) => Some(s.login_method.clone().unwrap_or_else(|| PASSWORD.into())),
+                None => login_type.map(str::to_string),
+            },
         };
         let Some(session) = session else {
             if prompts.contains(&"none") {
@@ -278,9 +308,14 @@ impl AuthService {
                 .request_seal
                 .seal(&record, self.entropy.as_ref())
                 .ok_or_else(|| OAuthError::server_error("sealing the sign-in request failed"))?;
-            return Ok(AuthorizeOutcome::Login(
-                self.pending_view(&record, &client.name),
-            ));
+            let pending = self.pending_view(&record, &client);
+            return Ok(match login_type {
+                Some(upstream) if upstream != PASSWORD => AuthorizeOutcome::Upstream {
+                    pending,
+                    upstream: upstream.to_string(),
+                },
+                _ => AuthorizeOutcome::Login(pending),
+            });
         };
         let consented = self
             .has_consent(&session.user_id, &client.client_id, &scope)
@@ -296,7 +331,7 @@ impl AuthService {
         }
         self.store.insert_authorization_request(&record).await?;
         Ok(AuthorizeOutcome::Consent(
-            self.pending_view(&record, &client.name),
+            self.pending_view(&record, &client),
         ))
     }
 
@@ -347,6 +382,11 @@ impl AuthService {
         let prompt = params.single("prompt")?.unwrap_or_default().to_string();
         let nonce = params.single("nonce")?.map(str::to_string);
         check_lengths(raw_state, nonce.as_deref(), &prompt, &resources)?;
+        // How the person signs in: configured here and allowed for the client (a pushed
+        // request with a bad `type` is refused at the push).
+        if let Some(login_type) = params.single("type")? {
+            self.check_login_type(client, login_type)?;
+        }
         Ok(CheckedRequest {
             challenge: challenge.to_string(),
             scope,
@@ -356,17 +396,43 @@ impl AuthService {
         })
     }
 
-    /// A user proved who they are on the login page of a pending request: they get a login
-    /// session (returned token goes into the cookie) and move on to consent or back to the app.
+    /// A user proved who they are with their password on the login page of a pending
+    /// request: they get a login session (returned token goes into the cookie) and move on to
+    /// consent or back to the app.
     pub async fn login(
         &self,
         request_id: &str,
         user: &UserRecord,
     ) -> Result<(String, AuthorizeOutcome), OAuthError> {
+        self.login_with(request_id, user, PASSWORD).await
+    }
+
+    /// As [`AuthService::login`], for a user who signed in with login type `method`, which
+    /// the request's client must allow (and the request must have asked for, if it asked).
+    pub(crate) async fn login_with(
+        &self,
+        request_id: &str,
+        user: &UserRecord,
+        method: &str,
+    ) -> Result<(String, AuthorizeOutcome), OAuthError> {
         let record = self.live_request(request_id).await?;
+        let client = self
+            .client(&record.client_id)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
+        let asked = record
+            .login_method
+            .as_deref()
+            .filter(|_| record.user_id.is_none());
+        if !self.session_fits(&client, Some(method), asked) {
+            return Err(OAuthError::invalid_request(format!(
+                "login type {method:?} may not be used for this request"
+            )));
+        }
         let now = self.clock.now_secs();
-        let session_token = self.start_session(user).await?;
+        let session_token = self.start_session_with(user, method).await?;
         let mut record = record;
+        record.login_method = Some(method.to_string());
         if RequestSeal::is_sealed(request_id) {
             // The signed-in user's request becomes a stored one: consent answers it once.
             record.request_id = random_token(self.entropy.as_ref(), 24);
@@ -375,13 +441,12 @@ impl AuthService {
             self.store.insert_authorization_request(&record).await?;
         } else {
             self.store
-                .set_authorization_request_user(request_id, &user.user_id, now)
+                .set_authorization_request_user(request_id, &user.user_id, now, method)
                 .await?;
         }
         let request_id = record.request_id.clone();
         let request_id = request_id.as_str();
         let scope = ScopeSet::parse(&record.scope)?;
-        let client_name = self.client_name(&record.client_id).await?;
         // `prompt=consent` asks again even when consent is remembered.
         let must_ask = record
             .prompt
@@ -395,7 +460,7 @@ impl AuthService {
             AuthorizeOutcome::Redirect(self.issue_code(&record, &user.user_id, now).await?)
         } else {
             record.user_id = Some(user.user_id.clone());
-            AuthorizeOutcome::Consent(self.pending_view(&record, &client_name))
+            AuthorizeOutcome::Consent(self.pending_view(&record, &client))
         };
         Ok((session_token, outcome))
     }
@@ -404,6 +469,15 @@ impl AuthService {
     /// or the hub's own sign-in page); the returned token goes into the session cookie, only
     /// its digest is stored.
     pub async fn start_session(&self, user: &UserRecord) -> Result<String, OAuthError> {
+        self.start_session_with(user, PASSWORD).await
+    }
+
+    /// As [`AuthService::start_session`], remembering how the user signed in (`method`).
+    pub(crate) async fn start_session_with(
+        &self,
+        user: &UserRecord,
+        method: &str,
+    ) -> Result<String, OAuthError> {
         let now = self.clock.now_secs();
         let session_token = random_token(self.entropy.as_ref(), 32);
         self.store
@@ -412,6 +486,7 @@ impl AuthService {
                 user_id: user.user_id.clone(),
                 auth_time: now,
                 expires_at: now + self.config.login_session_ttl,
+                login_method: Some(method.to_string()),
             })
             .await?;
         Ok(session_token)
@@ -430,15 +505,13 @@ impl AuthService {
                 "this authorization request belongs to another login",
             ));
         }
-        let name = self.client_name(&record.client_id).await?;
-        Ok(self.pending_view(&record, &name))
+        self.view_of(&record).await
     }
 
     /// The pending request for the login page.
     pub async fn pending(&self, request_id: &str) -> Result<PendingAuthorization, OAuthError> {
         let record = self.live_request(request_id).await?;
-        let name = self.client_name(&record.client_id).await?;
-        Ok(self.pending_view(&record, &name))
+        self.view_of(&record).await
     }
 
     /// The user answered the consent page. Each request is answered once.
@@ -503,6 +576,7 @@ impl AuthService {
             .map(|s| SessionUser {
                 user_id: s.user_id,
                 auth_time: s.auth_time,
+                login_method: s.login_method,
             }))
     }
 
@@ -537,7 +611,7 @@ impl AuthService {
         .is_ok()
     }
 
-    async fn live_request(
+    pub(crate) async fn live_request(
         &self,
         request_id: &str,
     ) -> Result<AuthorizationRequestRecord, OAuthError> {
@@ -554,12 +628,15 @@ impl AuthService {
             })
     }
 
-    async fn client_name(&self, client_id: &str) -> Result<String, OAuthError> {
-        Ok(self
-            .client(client_id)
+    async fn view_of(
+        &self,
+        record: &AuthorizationRequestRecord,
+    ) -> Result<PendingAuthorization, OAuthError> {
+        let client = self
+            .client(&record.client_id)
             .await?
-            .map(|c| c.name.clone())
-            .unwrap_or_else(|| client_id.to_string()))
+            .ok_or_else(|| OAuthError::invalid_request("the client no longer exists"))?;
+        Ok(self.pending_view(record, &client))
     }
 
     async fn has_consent(
@@ -577,15 +654,21 @@ impl AuthService {
     fn pending_view(
         &self,
         record: &AuthorizationRequestRecord,
-        client_name: &str,
+        client: &crate::Client,
     ) -> PendingAuthorization {
+        // Before sign-in, `login_method` is the login type the request asked for.
+        let asked = record
+            .login_method
+            .as_deref()
+            .filter(|_| record.user_id.is_none());
         let origin = url::Url::parse(&record.redirect_uri)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_default();
         PendingAuthorization {
             request_id: record.request_id.clone(),
             client_id: record.client_id.clone(),
-            client_name: client_name.to_string(),
+            client_name: client.name.clone(),
+            methods: self.login_methods(client, asked),
             scopes: record
                 .scope
                 .split(' ')
@@ -623,6 +706,7 @@ impl AuthService {
                 created_at: now,
                 expires_at: now + self.config.code_ttl,
                 used_at: None,
+                login_method: record.login_method.clone(),
             })
             .await?;
         let mut pairs = vec![("code", code.as_str())];

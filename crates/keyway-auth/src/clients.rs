@@ -100,6 +100,9 @@ pub struct ClientPolicy {
     /// A protocol profile beyond standard OAuth (`g2d1`: signed requests and redirects).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<ClientProfile>,
+    /// How its users may sign in (`password`, upstream names); empty: every configured way.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub login_types: Vec<String>,
 }
 
 /// Protocol profiles a client can be registered for.
@@ -119,6 +122,13 @@ impl ClientProfile {
         match self {
             ClientProfile::G2d1 => "g2d1",
         }
+    }
+}
+
+impl ClientPolicy {
+    /// Whether the client lets its users sign in with login type `name`.
+    pub fn allows_login_type(&self, name: &str) -> bool {
+        self.login_types.is_empty() || self.login_types.iter().any(|t| t == name)
     }
 }
 
@@ -146,6 +156,9 @@ pub struct ClientInfo {
     /// Whether it has a signing secret (g2d1 signatures, HS256 request objects); never the
     /// secret itself.
     pub has_signing_secret: bool,
+    /// How its users may sign in (empty: every way this hub offers).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub login_types: Vec<String>,
     pub created_at: i64,
 }
 
@@ -170,6 +183,7 @@ impl Client {
             dpop_bound_access_tokens: self.policy.require_dpop,
             profile: self.policy.profile.map(ClientProfile::as_str),
             has_signing_secret: self.signing_secret.is_some(),
+            login_types: self.policy.login_types.clone(),
             created_at: self.created_at,
         }
     }
@@ -285,6 +299,8 @@ pub struct ClientUpdate {
     pub require_dpop: Option<bool>,
     /// A new signing secret (≥ 32 bytes), replacing the old one at once.
     pub signing_secret: Option<crate::SecretString>,
+    /// The login types its users may use (empty: all).
+    pub login_types: Option<Vec<String>>,
 }
 
 /// The result of registration: the client and, once, its secrets.
@@ -332,6 +348,18 @@ impl NewClient {
             return invalid(
                 "client name must be 1–200 characters without control characters".into(),
             );
+        }
+        // Names only: whether an upstream is configured is the serving hub's business (a
+        // client may name one before keyway.toml does; it is simply not offered until then).
+        for (i, name) in self.policy.login_types.iter().enumerate() {
+            if !crate::valid_login_type_name(name) {
+                return invalid(format!(
+                    "login type {name:?}: use password or an upstream's name ([a-z0-9_-]{{1,32}})"
+                ));
+            }
+            if self.policy.login_types[..i].contains(name) {
+                return invalid(format!("login type {name:?} is listed twice"));
+            }
         }
         let mut grants = Vec::new();
         for g in self.grant_types.iter().flat_map(|g| g.split([',', ' '])) {

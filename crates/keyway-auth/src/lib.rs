@@ -30,6 +30,7 @@ mod service;
 mod throttle;
 mod tokens;
 mod toki_peers;
+mod upstream;
 mod users;
 mod verified;
 
@@ -59,4 +60,9 @@ pub use service::AuthService;
 pub use throttle::LoginThrottle;
 pub use tokens::{AccessTokenClaims, Audience};
 pub use toki_peers::TokiPeer;
+pub use upstream::{
+    CALLBACK_PATH as UPSTREAM_CALLBACK_PATH, FormResponse, IdTokenError, LoginMethod, PASSWORD,
+    Provision, UpstreamCallback, UpstreamHttp, UpstreamIdentity, UpstreamProvider, UpstreamStart,
+    valid_login_type_name,
+};
 pub use users::{NewUser, SignIn, UserInfo};

@@ -38,6 +38,9 @@ struct Sealed {
     response_mode: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     extra: Option<String>,
+    /// The login type asked for (`type`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    login_method: Option<String>,
 }
 
 impl RequestSeal {
@@ -71,6 +74,7 @@ impl RequestSeal {
             expires_at: record.expires_at,
             response_mode: record.response_mode.clone(),
             extra: record.extra.clone(),
+            login_method: record.login_method.clone(),
         };
         let mut data = serde_json::to_vec(&sealed).ok()?;
         let mut nonce = [0u8; NONCE_LEN];
@@ -122,6 +126,7 @@ impl RequestSeal {
             expires_at: sealed.expires_at,
             response_mode: sealed.response_mode,
             extra: sealed.extra,
+            login_method: sealed.login_method,
         })
     }
 }
@@ -148,6 +153,7 @@ mod tests {
             expires_at: 700,
             response_mode: Some("query.jwt".into()),
             extra: Some(r#"{"custom":[["order","A-1"]]}"#.into()),
+            login_method: None,
         }
     }
 

@@ -48,6 +48,11 @@ pub struct AuthService {
     /// can exist then, and sealing says where the key was looked for.
     pub(crate) master_key: Option<crate::MasterKey>,
     master_key_path: std::path::PathBuf,
+    /// Upstream OpenID Connect providers people may sign in through (keyway.toml).
+    pub(crate) upstreams: Arc<Vec<crate::UpstreamProvider>>,
+    pub(crate) upstream_http: Option<Arc<dyn crate::UpstreamHttp>>,
+    pub(crate) upstream_cache: crate::upstream::UpstreamCache,
+    pub(crate) login_seal: crate::upstream::LoginSeal,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -97,6 +102,9 @@ impl AuthService {
         } else {
             None
         };
+        let login_seal = crate::upstream::LoginSeal::new(&csrf_key).ok_or_else(|| {
+            AdminError::Invalid("cannot derive the upstream sign-in sealing key".into())
+        })?;
         let service = AuthService {
             store,
             config,
@@ -118,6 +126,10 @@ impl AuthService {
             dpop_nonces,
             master_key,
             master_key_path,
+            upstreams: Arc::new(Vec::new()),
+            upstream_http: None,
+            upstream_cache: crate::upstream::UpstreamCache::default(),
+            login_seal,
         };
         service.refresh_revocations().await?;
         Ok(service)
@@ -374,6 +386,9 @@ impl AuthService {
                     .require_signed_requests
                     .unwrap_or(current.policy.require_signed_requests),
                 require_dpop: update.require_dpop.unwrap_or(current.policy.require_dpop),
+                login_types: update
+                    .login_types
+                    .unwrap_or_else(|| current.policy.login_types.clone()),
                 ..current.policy.clone()
             },
             signing_secret: None,

@@ -91,6 +91,19 @@ pub(crate) struct Subject<'a> {
     pub auth_time: Option<i64>,
     /// The DPoP key to bind the access token to.
     pub cnf: Option<&'a crate::DpopKey>,
+    /// How the user signed in: `password` or an upstream provider's name.
+    pub login_method: Option<&'a str>,
+}
+
+/// The ID token's `amr` (RFC 8176) and `idp` for a login method. RFC 8176 has no value for
+/// "signed in at another provider"; `fed` is the one Microsoft Entra ID uses for it, beside
+/// the provider in `idp`.
+fn amr_and_idp(method: Option<&str>) -> (Option<[&'static str; 1]>, Option<&str>) {
+    match method {
+        Some(crate::PASSWORD) => (Some(["pwd"]), None),
+        Some(upstream) => (Some(["fed"]), Some(upstream)),
+        None => (None, None),
+    }
 }
 
 impl AuthService {
@@ -133,7 +146,10 @@ impl AuthService {
             .keys
             .signer()
             .ok_or_else(|| OAuthError::server_error("no signing key loaded"))?;
+        let (amr, idp) = amr_and_idp(subject.login_method);
         let claims = serde_json::json!({
+            "amr": amr,
+            "idp": idp,
             "iss": self.config.issuer,
             "sub": subject.sub,
             "aud": subject.client_id,

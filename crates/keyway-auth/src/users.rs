@@ -164,13 +164,18 @@ impl AuthService {
             .map(|u| u.password_hash.clone())
             .unwrap_or_else(|| DUMMY_HASH.to_string());
         let matches = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&hash)
-                .map(|parsed| {
-                    Argon2::default()
-                        .verify_password(password.expose().as_bytes(), &parsed)
-                        .is_ok()
-                })
-                .unwrap_or(false)
+            // A user without a password (made by an upstream sign-in) costs the same argon2
+            // run as anyone else, so timing does not tell how a user signs in.
+            let (parsed, usable) = match PasswordHash::new(&hash) {
+                Ok(parsed) => (Some(parsed), true),
+                Err(_) => (PasswordHash::new(DUMMY_HASH).ok(), false),
+            };
+            parsed.is_some_and(|parsed| {
+                Argon2::default()
+                    .verify_password(password.expose().as_bytes(), &parsed)
+                    .is_ok()
+                    && usable
+            })
         })
         .await
         .map_err(OAuthError::server_error)?;

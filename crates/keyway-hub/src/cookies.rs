@@ -8,6 +8,10 @@ use axum::http::header::COOKIE;
 pub(crate) const SESSION: &str = "keyway_session";
 /// A random per-browser value that anti-CSRF tokens are bound to.
 pub(crate) const BROWSER: &str = "keyway_browser";
+/// A sign-in through an upstream provider in progress (sealed, `keyway-auth` upstream).
+pub(crate) const UPSTREAM: &str = "keyway_upstream";
+/// Longest value of the upstream cookie (the others are short tokens: 256).
+pub(crate) const UPSTREAM_MAX: usize = 3800;
 
 /// The name cookie `name` goes by: over https with the `__Host-` prefix, which browsers accept
 /// only from this very origin (Secure, `Path=/`, no `Domain`), so a sibling subdomain or an
@@ -23,6 +27,16 @@ fn full_name(name: &str, secure: bool) -> String {
 
 /// The value of cookie `name`, if the request carried it (`secure`: the hub is on https).
 pub(crate) fn read(headers: &HeaderMap, name: &str, secure: bool) -> Option<String> {
+    read_up_to(headers, name, secure, 256)
+}
+
+/// As [`read`], for a cookie whose values may be up to `max` bytes long.
+pub(crate) fn read_up_to(
+    headers: &HeaderMap,
+    name: &str,
+    secure: bool,
+    max: usize,
+) -> Option<String> {
     let name = full_name(name, secure);
     headers
         .get_all(COOKIE)
@@ -32,7 +46,7 @@ pub(crate) fn read(headers: &HeaderMap, name: &str, secure: bool) -> Option<Stri
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name.as_str())
         .map(|(_, v)| v.to_string())
-        .filter(|v| !v.is_empty() && v.len() <= 256)
+        .filter(|v| !v.is_empty() && v.len() <= max)
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure when the hub is served over https.

@@ -1,4 +1,6 @@
-//! Fetches clients' JWK Sets over HTTPS (plain HTTP only on loopback, as at registration).
+//! Fetches clients' JWK Sets over HTTPS (plain HTTP only on loopback, as at registration), and
+//! is the HTTP client of upstream sign-in (`upstream_http.rs`): the same timeouts, no redirects
+//! followed, bodies read up to a limit.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +12,7 @@ use keyway_auth::JwksSource;
 const MAX_JWKS_BYTES: usize = 64 * 1024;
 
 pub(crate) struct HttpJwksSource {
-    client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
 }
 
 impl HttpJwksSource {
@@ -33,7 +35,7 @@ impl JwksSource for HttpJwksSource {
         uri: &'a str,
     ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
         Box::pin(async move {
-            let mut response = self
+            let response = self
                 .client
                 .get(uri)
                 .header(
@@ -46,14 +48,22 @@ impl JwksSource for HttpJwksSource {
             if !response.status().is_success() {
                 return Err(format!("HTTP {}", response.status()));
             }
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-                body.extend_from_slice(&chunk);
-                if body.len() > MAX_JWKS_BYTES {
-                    return Err("JWKS larger than 64 KiB".into());
-                }
-            }
-            String::from_utf8(body).map_err(|_| "JWKS is not UTF-8".to_string())
+            read_limited(response, MAX_JWKS_BYTES).await
         })
     }
+}
+
+/// A response body as UTF-8 text, refused once it grows past `limit` bytes.
+pub(crate) async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<String, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        body.extend_from_slice(&chunk);
+        if body.len() > limit {
+            return Err(format!("answer larger than {} KiB", limit / 1024));
+        }
+    }
+    String::from_utf8(body).map_err(|_| "answer is not UTF-8".to_string())
 }

@@ -23,6 +23,7 @@ mod serve;
 mod session;
 mod toki_calls;
 mod toki_peers;
+mod upstream_http;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -62,6 +63,8 @@ pub struct HubOptions {
     pub trusted_proxies: Vec<String>,
     /// Header-read timeout and connection cap of the HTTP server.
     pub connections: ConnectionLimits,
+    /// Upstream OpenID Connect providers people may sign in through (`[[login.upstream]]`).
+    pub upstreams: Vec<keyway_auth::UpstreamProvider>,
 }
 
 /// Shared state of every handler.
@@ -119,8 +122,16 @@ impl Hub {
             clock,
             entropy,
         )
-        .await?
-        .with_jwks_source(Arc::new(jwks_fetch::HttpJwksSource::new()?));
+        .await?;
+        let http = Arc::new(jwks_fetch::HttpJwksSource::new()?);
+        for provider in &options.upstreams {
+            provider.validate().map_err(|e| {
+                HubError::Config(format!("[[login.upstream]] {:?}: {e}", provider.name))
+            })?;
+        }
+        let auth = auth
+            .with_jwks_source(http.clone())
+            .with_upstreams(options.upstreams.clone(), http);
         let auth = Arc::new(auth);
         let data = match &options.schemas {
             Some(path) => Some(Arc::new(

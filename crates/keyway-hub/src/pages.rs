@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use keyway_auth::{OAuthError, PendingAuthorization};
+use keyway_auth::{LoginMethod, OAuthError, PendingAuthorization};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -16,6 +16,12 @@ pub(crate) struct LoginPage<'a> {
     pub redirect_origin: &'a str,
     pub username: &'a str,
     pub error: Option<&'a str>,
+    /// Whether the password form is offered.
+    pub password: bool,
+    /// Where the upstream providers' buttons post.
+    pub upstream_action: &'a str,
+    /// The upstream providers offered (one button each).
+    pub upstreams: Vec<&'a LoginMethod>,
 }
 
 #[derive(Template)]
@@ -138,6 +144,13 @@ pub(crate) fn login_page(
             redirect_origin: &pending.redirect_origin,
             username,
             error,
+            password: pending.allows_password(),
+            upstream_action: crate::oauth::UPSTREAM_START,
+            upstreams: pending
+                .methods
+                .iter()
+                .filter(|m| !m.is_password())
+                .collect(),
         },
     )
 }

@@ -27,6 +27,9 @@ pub struct AuthorizationRequestRecord {
     pub response_mode: Option<String>,
     /// What a signed (g2d1) request carries through the flow, as JSON (keyway-auth reads it).
     pub extra: Option<String>,
+    /// Before sign-in the login type asked for (`type`, `None`: any the client allows); after,
+    /// how the user signed in (`password` or an upstream provider's name).
+    pub login_method: Option<String>,
 }
 
 /// An issued authorization code (stored by digest).
@@ -46,6 +49,8 @@ pub struct AuthorizationCodeRecord {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    /// How the user signed in (`password` or an upstream's name; `None` before migration 8).
+    pub login_method: Option<String>,
 }
 
 /// A chain of refresh tokens that descend from one authorization (RFC 9700 §4.14).
@@ -61,6 +66,8 @@ pub struct TokenFamilyRecord {
     pub revoked_at: Option<i64>,
     /// The DPoP key thumbprint the family's refresh tokens are bound to (public clients).
     pub dpop_jkt: Option<String>,
+    /// How the user signed in (`password` or an upstream's name), for refreshed ID tokens.
+    pub login_method: Option<String>,
 }
 
 /// One refresh token of a family (stored by digest).
@@ -77,11 +84,12 @@ pub struct RefreshTokenRecord {
 
 const REQUEST_COLUMNS: &str = "request_id, client_id, redirect_uri, scope, state, nonce, \
      prompt, code_challenge, resources, user_id, auth_time, created_at, expires_at, \
-     response_mode, extra";
+     response_mode, extra, login_method";
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, nonce, \
-     code_challenge, resources, auth_time, family_id, created_at, expires_at, used_at";
-const FAMILY_COLUMNS: &str =
-    "family_id, client_id, user_id, scope, resources, auth_time, created_at, revoked_at, dpop_jkt";
+     code_challenge, resources, auth_time, family_id, created_at, expires_at, used_at, \
+     login_method";
+const FAMILY_COLUMNS: &str = "family_id, client_id, user_id, scope, resources, auth_time, \
+     created_at, revoked_at, dpop_jkt, login_method";
 const REFRESH_COLUMNS: &str =
     "token_hash, family_id, client_id, scope, created_at, expires_at, rotated_at";
 
@@ -102,6 +110,7 @@ fn request_from_row(row: &AnyRow) -> Result<AuthorizationRequestRecord, StoreErr
         expires_at: row.try_get("expires_at")?,
         response_mode: row.try_get("response_mode")?,
         extra: row.try_get("extra")?,
+        login_method: row.try_get("login_method")?,
     })
 }
 
@@ -120,6 +129,7 @@ fn code_from_row(row: &AnyRow) -> Result<AuthorizationCodeRecord, StoreError> {
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         used_at: row.try_get("used_at")?,
+        login_method: row.try_get("login_method")?,
     })
 }
 
@@ -134,6 +144,7 @@ fn family_from_row(row: &AnyRow) -> Result<TokenFamilyRecord, StoreError> {
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
         dpop_jkt: row.try_get("dpop_jkt")?,
+        login_method: row.try_get("login_method")?,
     })
 }
 
@@ -156,7 +167,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO authorization_requests ({REQUEST_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&req.request_id)
@@ -174,6 +185,7 @@ impl Store {
             .bind(req.expires_at)
             .bind(&req.response_mode)
             .bind(&req.extra)
+            .bind(&req.login_method)
             .execute(self.writer())
             .await?;
         Ok(())
@@ -198,12 +210,15 @@ impl Store {
         request_id: &str,
         user_id: &str,
         auth_time: i64,
+        login_method: &str,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(self.sql(
-            "UPDATE authorization_requests SET user_id = ?, auth_time = ? WHERE request_id = ?",
+            "UPDATE authorization_requests SET user_id = ?, auth_time = ?, login_method = ? \
+             WHERE request_id = ?",
         ))
         .bind(user_id)
         .bind(auth_time)
+        .bind(login_method)
         .bind(request_id)
         .execute(self.writer())
         .await?;
@@ -225,7 +240,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&code.code_hash)
@@ -241,6 +256,7 @@ impl Store {
             .bind(code.created_at)
             .bind(code.expires_at)
             .bind(code.used_at)
+            .bind(&code.login_method)
             .execute(self.writer())
             .await?;
         Ok(())
@@ -274,7 +290,7 @@ impl Store {
 
     pub async fn insert_token_family(&self, family: &TokenFamilyRecord) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&family.family_id)
@@ -286,6 +302,7 @@ impl Store {
             .bind(family.created_at)
             .bind(family.revoked_at)
             .bind(&family.dpop_jkt)
+            .bind(&family.login_method)
             .execute(self.writer())
             .await
             .map_err(|err| StoreError::conflict_or(err, "token family"))?;

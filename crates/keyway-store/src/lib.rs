@@ -22,6 +22,7 @@ mod pushed;
 mod sessions;
 mod settings;
 mod toki_keys;
+mod upstream_identities;
 mod users;
 
 pub use backend::{Backend, Store, redact_url};
@@ -39,4 +40,5 @@ pub use link_codec::uuid_string;
 pub use link_tx::LinkTx;
 pub use sessions::LoginSessionRecord;
 pub use toki_keys::TokiKeyRecord;
+pub use upstream_identities::UpstreamIdentityRecord;
 pub use users::UserRecord;

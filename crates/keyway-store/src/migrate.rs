@@ -63,6 +63,15 @@ macro_rules! migrations {
                     "/0007_bound_refresh_and_secrets.sql"
                 )),
             },
+            Migration {
+                version: 8,
+                name: "upstream_logins",
+                sql: include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0008_upstream_logins.sql"
+                )),
+            },
         ]
     };
 }

@@ -10,18 +10,22 @@ pub struct LoginSessionRecord {
     pub user_id: String,
     pub auth_time: i64,
     pub expires_at: i64,
+    /// How the user signed in: `password` or an upstream provider's name (`None`: a session
+    /// from before migration 8, which was a password sign-in).
+    pub login_method: Option<String>,
 }
 
 impl Store {
     pub async fn insert_login_session(&self, s: &LoginSessionRecord) -> Result<(), StoreError> {
         sqlx::query(self.sql(
-            "INSERT INTO login_sessions (session_hash, user_id, auth_time, expires_at) \
-             VALUES (?, ?, ?, ?)",
+            "INSERT INTO login_sessions (session_hash, user_id, auth_time, expires_at, \
+             login_method) VALUES (?, ?, ?, ?, ?)",
         ))
         .bind(&s.session_hash)
         .bind(&s.user_id)
         .bind(s.auth_time)
         .bind(s.expires_at)
+        .bind(&s.login_method)
         .execute(self.writer())
         .await?;
         Ok(())
@@ -32,7 +36,7 @@ impl Store {
         session_hash: &str,
     ) -> Result<Option<LoginSessionRecord>, StoreError> {
         let row = sqlx::query(self.sql(
-            "SELECT session_hash, user_id, auth_time, expires_at FROM login_sessions \
+            "SELECT session_hash, user_id, auth_time, expires_at, login_method FROM login_sessions \
              WHERE session_hash = ?",
         ))
         .bind(session_hash)
@@ -44,6 +48,7 @@ impl Store {
                 user_id: row.try_get("user_id")?,
                 auth_time: row.try_get("auth_time")?,
                 expires_at: row.try_get("expires_at")?,
+                login_method: row.try_get("login_method")?,
             })
         })
         .transpose()

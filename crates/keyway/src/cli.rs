@@ -560,6 +560,10 @@ pub(crate) struct ClientCreateArgs {
     /// sealed with the hub's master key.
     #[arg(long, value_name = "FILE")]
     pub signing_secret_file: Option<PathBuf>,
+    /// How its users may sign in: `password` and/or upstream providers' names from
+    /// [[login.upstream]] in keyway.toml (e.g. --login-types password corp); default all.
+    #[arg(long, value_name = "TYPE", num_args = 1..)]
+    pub login_types: Vec<String>,
     /// Print `export NAME_ID=…` and `export NAME_SECRET=…` for a shell's eval, e.g.
     /// eval "$(keyway client create … --export BILLING)".
     #[arg(long, value_name = "NAME", conflicts_with = "json", value_parser = shell_name)]
@@ -630,6 +634,10 @@ pub(crate) struct ClientUpdateArgs {
     /// 0600); the old one stops working at once.
     #[arg(long, value_name = "FILE")]
     pub signing_secret_file: Option<PathBuf>,
+    /// Replace how its users may sign in: `password` and/or upstream names (`all`: every
+    /// way the hub offers).
+    #[arg(long, value_name = "TYPE", num_args = 1..)]
+    pub login_types: Option<Vec<String>>,
     #[command(flatten)]
     pub json: JsonFlag,
 }
@@ -668,6 +676,27 @@ pub(crate) enum UserCommand {
     Delete {
         /// The user's name.
         username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show a user and the upstream identities linked to them.
+    Show {
+        /// The user's name.
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Let a person sign in as this user through an upstream OpenID Connect provider (needed
+    /// for providers with provision = "link-only").
+    Link {
+        /// The user's name.
+        username: String,
+        /// The provider's name, as in [[login.upstream]] name in keyway.toml.
+        #[arg(long, value_name = "NAME")]
+        upstream: String,
+        /// The person's `sub` at that provider (its ID tokens' subject).
+        #[arg(long, value_name = "SUB")]
+        subject: String,
         #[command(flatten)]
         json: JsonFlag,
     },

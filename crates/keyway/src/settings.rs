@@ -29,6 +29,108 @@ pub(crate) struct FileConfig {
     pub oauth: OAuthFileConfig,
     #[serde(default)]
     pub link: LinkFileConfig,
+    #[serde(default)]
+    pub login: LoginFileConfig,
+}
+
+/// `[login]`: how people sign in besides the hub's own passwords.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginFileConfig {
+    /// `[[login.upstream]]`: upstream OpenID Connect providers.
+    #[serde(default)]
+    pub upstream: Vec<UpstreamFileConfig>,
+}
+
+/// One `[[login.upstream]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpstreamFileConfig {
+    pub name: String,
+    pub display_name: String,
+    pub issuer: String,
+    pub client_id: String,
+    /// A file holding the client secret (0600: refused when others may read it).
+    pub client_secret_file: PathBuf,
+    #[serde(default = "default_scopes")]
+    pub scopes: String,
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    /// `auto` or `link-only` (the default: nobody gets in unless an admin linked them).
+    #[serde(default = "default_provision")]
+    pub provision: String,
+}
+
+fn default_scopes() -> String {
+    "openid profile email".into()
+}
+
+fn default_username_claim() -> String {
+    "preferred_username".into()
+}
+
+fn default_provision() -> String {
+    "link-only".into()
+}
+
+impl LoginFileConfig {
+    /// The configured providers, each checked and its secret read; errors name the file, the
+    /// entry and the key.
+    pub(crate) fn providers(
+        &self,
+        file: &Path,
+    ) -> anyhow::Result<Vec<keyway_auth::UpstreamProvider>> {
+        let mut providers: Vec<keyway_auth::UpstreamProvider> = Vec::new();
+        for (i, entry) in self.upstream.iter().enumerate() {
+            let place = format!(
+                "{}: [[login.upstream]] entry {} (name {:?})",
+                file.display(),
+                i + 1,
+                entry.name
+            );
+            if providers.iter().any(|p| p.name == entry.name) {
+                anyhow::bail!("{place}: name is used by another entry; names must be unique");
+            }
+            let provision = keyway_auth::Provision::parse(&entry.provision).with_context(|| {
+                format!(
+                    "{place}: provision {:?}: use \"auto\" or \"link-only\"",
+                    entry.provision
+                )
+            })?;
+            // Checked before the secret is read, so a bad name is reported as such.
+            if !keyway_auth::valid_login_type_name(&entry.name) || entry.name == "all" {
+                anyhow::bail!(
+                    "{place}: name must match [a-z0-9_-]{{1,32}} and not be \"all\" (it is \
+                     the value of type= and of --login-types)"
+                );
+            }
+            let secret =
+                keyway_kernel::read_private_file(&entry.client_secret_file).with_context(|| {
+                    format!(
+                        "{place}: client_secret_file {}",
+                        entry.client_secret_file.display()
+                    )
+                })?;
+            let secret = String::from_utf8(secret)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|_| anyhow::anyhow!("{place}: client_secret_file is not UTF-8 text"))?;
+            let provider = keyway_auth::UpstreamProvider {
+                name: entry.name.clone(),
+                display_name: entry.display_name.clone(),
+                issuer: entry.issuer.clone(),
+                client_id: entry.client_id.clone(),
+                client_secret: keyway_auth::SecretString::new(secret),
+                scopes: entry.scopes.clone(),
+                username_claim: entry.username_claim.clone(),
+                provision,
+            };
+            provider
+                .validate()
+                .map_err(|e| anyhow::anyhow!("{place}: {e}"))?;
+            providers.push(provider);
+        }
+        Ok(providers)
+    }
 }
 
 /// `[link]`: the hub's record linker.
@@ -85,6 +187,8 @@ pub(crate) struct Settings {
     pub issuer: Option<String>,
     pub log_format: String,
     pub file: FileConfig,
+    /// The configuration file, if one was given (so what it lacks is known to be absent).
+    pub config_path: Option<PathBuf>,
     /// Which setting chose the store, for errors that must say where a command looked.
     pub store_source: StoreSource,
 }
@@ -143,6 +247,7 @@ impl Settings {
             data_dir,
             database,
             file,
+            config_path: args.config.clone(),
             store_source,
         })
     }
@@ -282,5 +387,64 @@ mod tests {
 
         std::fs::write(&path, "data_dri = \"typo\"\n").unwrap();
         assert!(Settings::resolve(&a).is_err());
+    }
+    /// `[[login.upstream]]` mistakes stop `serve`, naming the file, the entry and the key.
+    #[test]
+    fn upstream_entries_are_checked() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("corp.secret");
+        keyway_kernel::write_private_file(dir.path(), &secret, b"s3cret\n").unwrap();
+        let entry = |name: &str, issuer: &str| {
+            format!(
+                "[[login.upstream]]\nname = \"{name}\"\ndisplay_name = \"Corp\"\nissuer = \
+                 \"{issuer}\"\nclient_id = \"keyway\"\nclient_secret_file = \"{}\"\n",
+                secret.display()
+            )
+        };
+        let file = Path::new("/etc/keyway.toml");
+        let load = |text: &str| {
+            toml::from_str::<FileConfig>(text)
+                .map_err(anyhow::Error::from)
+                .and_then(|f| f.login.providers(file))
+        };
+        let good = load(&entry("corp", "https://idp.example.com")).unwrap();
+        assert_eq!(good[0].client_secret.expose(), "s3cret");
+        assert_eq!(good[0].provision, keyway_auth::Provision::LinkOnly);
+        let cases = [
+            (entry("Corp", "https://idp.example.com"), "[a-z0-9_-]"),
+            (entry("password", "https://idp.example.com"), "password"),
+            (entry("corp", "http://idp.example.com"), "loopback"),
+            (
+                entry("corp", "https://a.example") + &entry("corp", "https://b.example"),
+                "unique",
+            ),
+            (
+                entry("corp", "https://idp.example.com") + "provision = \"sometimes\"\n",
+                "provision",
+            ),
+        ];
+        for (text, why) in cases {
+            let err = format!("{:#}", load(&text).unwrap_err());
+            assert!(
+                err.contains("/etc/keyway.toml: [[login.upstream]] entry"),
+                "{err}"
+            );
+            assert!(err.contains(why), "{why}: {err}");
+        }
+        let unknown = toml::from_str::<FileConfig>(&(entry("corp", "https://x") + "colour = 1\n"));
+        assert!(unknown.unwrap_err().to_string().contains("colour"));
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = format!(
+            "{:#}",
+            load(&entry("corp", "https://x.example")).unwrap_err()
+        );
+        assert!(err.contains("client_secret_file"), "{err}");
+        std::fs::remove_file(&secret).unwrap();
+        let err = format!(
+            "{:#}",
+            load(&entry("corp", "https://x.example")).unwrap_err()
+        );
+        assert!(err.contains("client_secret_file"), "{err}");
     }
 }

@@ -40,6 +40,7 @@ fn family_of(
         created_at: now,
         revoked_at: None,
         dpop_jkt,
+        login_method: record.login_method.clone(),
     }
 }
 
@@ -53,6 +54,8 @@ pub(crate) struct Delegation<'a> {
     pub nonce: Option<&'a str>,
     /// The DPoP key the access token is bound to, if the request proved one.
     pub dpop: Option<&'a crate::DpopKey>,
+    /// How the user signed in (`password` or an upstream's name), for the ID token.
+    pub login_method: Option<&'a str>,
 }
 
 impl AuthService {
@@ -152,6 +155,7 @@ impl AuthService {
                 resources,
                 nonce: record.nonce.as_deref(),
                 dpop,
+                login_method: record.login_method.as_deref(),
             },
         )
         .await
@@ -175,6 +179,7 @@ impl AuthService {
             username: Some(&user.username),
             auth_time: Some(delegation.auth_time),
             cnf: delegation.dpop,
+            login_method: delegation.login_method,
         };
         let mut audience = delegation.resources.clone();
         if audience.is_empty() {

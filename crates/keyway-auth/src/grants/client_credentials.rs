@@ -33,6 +33,7 @@ impl AuthService {
             client_id: &client.client_id,
             username: None,
             auth_time: None,
+            login_method: None,
             cnf: dpop,
         };
         let scope_text = scope.to_string();

@@ -119,6 +119,7 @@ impl AuthService {
                 resources: split(&family.resources),
                 nonce: None,
                 dpop,
+                login_method: family.login_method.as_deref(),
             },
         )
         .await

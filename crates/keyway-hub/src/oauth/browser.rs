@@ -19,7 +19,7 @@ use crate::session::{
     self, browser_id, check_csrf, csrf_refused, session_user, username_of, with_cookies,
 };
 
-fn redirect(to: &Redirect, status: StatusCode) -> Response {
+pub(super) fn redirect(to: &Redirect, status: StatusCode) -> Response {
     if let Some(fields) = &to.post {
         let origin = url::Url::parse(&to.location)
             .map(|u| u.origin().ascii_serialization())
@@ -54,7 +54,7 @@ fn redirect(to: &Redirect, status: StatusCode) -> Response {
     }
 }
 
-async fn show_consent(
+pub(super) async fn show_consent(
     state: &AppState,
     pending: &PendingAuthorization,
     browser: &str,
@@ -88,6 +88,17 @@ pub(super) async fn authorize(
             let csrf = state.auth.csrf_token(&pending.request_id, &browser);
             login_page(StatusCode::OK, &pending, &csrf, "", None)
         }
+        // `type=<upstream>`: straight to the provider (its own cookies go with the redirect).
+        Ok(AuthorizeOutcome::Upstream { pending, upstream }) => {
+            return super::upstream::begin(
+                &state,
+                &pending.request_id,
+                &upstream,
+                &browser,
+                set_browser,
+            )
+            .await;
+        }
         Ok(AuthorizeOutcome::Consent(pending)) => {
             show_consent(
                 &state,
@@ -103,7 +114,7 @@ pub(super) async fn authorize(
 
 /// Checks the anti-CSRF token of a posted form of a pending request (bound to its
 /// `request_id`); returns (request_id, browser id) when good.
-fn check_request_csrf(
+pub(super) fn check_request_csrf(
     state: &AppState,
     headers: &HeaderMap,
     form: &keyway_auth::TokenRequest,
@@ -132,6 +143,15 @@ pub(super) async fn login(
         Err(err) => return error_page(status_of(err.code), &err),
     };
     let csrf = state.auth.csrf_token(&request_id, &browser);
+    // The password is not even checked for a request that may not use it.
+    if !pending.allows_password() {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            &OAuthError::invalid_request(
+                "this request may not sign in with a password; use the login page's other ways",
+            ),
+        );
+    }
     let user = match session::sign_in(&state, peer, &headers, &form).await {
         Ok(Ok(user)) => user,
         Ok(Err(refusal)) => {
@@ -154,7 +174,9 @@ pub(super) async fn login(
     let session_cookie = session::session_cookie(&state, &session_token);
     let response = match outcome {
         AuthorizeOutcome::Redirect(to) => redirect(&to, StatusCode::SEE_OTHER),
-        AuthorizeOutcome::Consent(pending) | AuthorizeOutcome::Login(pending) => {
+        AuthorizeOutcome::Consent(pending)
+        | AuthorizeOutcome::Login(pending)
+        | AuthorizeOutcome::Upstream { pending, .. } => {
             show_consent(&state, &pending, &browser, &user.user_id).await
         }
     };

@@ -2,6 +2,7 @@ mod browser;
 pub(crate) mod discovery;
 mod endpoints;
 mod par;
+mod upstream;
 mod userinfo;
 
 use axum::Router;
@@ -18,6 +19,7 @@ pub(crate) const REVOKE: &str = "/oauth2/revoke";
 pub(crate) const PAR: &str = "/oauth2/par";
 pub(crate) const JWKS: &str = "/oauth2/jwks";
 pub(crate) const USERINFO: &str = "/oauth2/userinfo";
+pub(crate) const UPSTREAM_START: &str = upstream::START;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -28,6 +30,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(INTROSPECT, post(endpoints::introspect))
         .route(REVOKE, post(endpoints::revoke))
         .route(PAR, post(par::push))
+        .route(upstream::START, post(upstream::start))
+        .route(upstream::CALLBACK, get(upstream::callback))
         .route(JWKS, get(discovery::jwks))
         .route(USERINFO, get(userinfo::userinfo).post(userinfo::userinfo))
         .route(

@@ -238,6 +238,7 @@ async fn secret_files_are_private_and_loose_ones_are_refused() {
         link_rule_priority: None,
         trusted_proxies: Vec::new(),
         connections: keyway_hub::ConnectionLimits::default(),
+        upstreams: Vec::new(),
     };
     let hub = keyway_hub::Hub::open(&options).await.unwrap();
     hub.state.auth.store().close().await;
@@ -299,6 +300,7 @@ async fn idle_and_slow_header_connections_are_closed() {
             max_connections_per_address: 64,
             drain_timeout: Duration::from_secs(1),
         },
+        upstreams: Vec::new(),
     };
     let hub = keyway_hub::Hub::open(&options).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -119,7 +119,17 @@ impl TestHub {
         backend: &Backend,
         tweak: impl FnOnce(&mut AuthConfig),
     ) -> TestHub {
-        TestHub::start_full(backend, tweak, None).await
+        TestHub::start_full(backend, tweak, None, None, Vec::new()).await
+    }
+
+    /// A hub on `listener` (bound by the test, which needed its address first) that lets
+    /// people sign in through `upstreams`.
+    pub(crate) async fn start_with_upstreams(
+        backend: &Backend,
+        listener: tokio::net::TcpListener,
+        upstreams: Vec<keyway_auth::UpstreamProvider>,
+    ) -> TestHub {
+        TestHub::start_full(backend, |_| {}, None, Some(listener), upstreams).await
     }
 
     /// A hub serving the data API for the schema file `schemas`.
@@ -127,13 +137,15 @@ impl TestHub {
         backend: &Backend,
         schemas: std::path::PathBuf,
     ) -> TestHub {
-        TestHub::start_full(backend, |_| {}, Some(schemas)).await
+        TestHub::start_full(backend, |_| {}, Some(schemas), None, Vec::new()).await
     }
 
     async fn start_full(
         backend: &Backend,
         tweak: impl FnOnce(&mut AuthConfig),
         schemas: Option<std::path::PathBuf>,
+        listener: Option<tokio::net::TcpListener>,
+        upstreams: Vec<keyway_auth::UpstreamProvider>,
     ) -> TestHub {
         let dir = tempfile::tempdir().unwrap();
         let (database_url, database, label) = match backend {
@@ -157,7 +169,10 @@ impl TestHub {
                 )
             }
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = match listener {
+            Some(listener) => listener,
+            None => tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        };
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut config = AuthConfig::new(&base);
         tweak(&mut config);
@@ -172,6 +187,7 @@ impl TestHub {
                 link_rule_priority: None,
                 trusted_proxies: Vec::new(),
                 connections: keyway_hub::ConnectionLimits::default(),
+                upstreams,
             },
             clock.clone(),
             Arc::new(SystemEntropy::default()),

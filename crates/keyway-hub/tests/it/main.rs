@@ -31,3 +31,4 @@ mod refresh;
 mod revocation;
 mod toki_calls;
 mod toki_peers;
+mod upstream;

@@ -29,6 +29,7 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                             .profile
                             .as_deref()
                             .and_then(keyway_auth::ClientProfile::parse),
+                        login_types: login_types(&args.login_types),
                     },
                     signing_secret: read_signing_secret(args.signing_secret_file.as_deref())?,
                 })
@@ -235,6 +236,9 @@ fn print_client(info: &ClientInfo) {
     if info.has_signing_secret {
         println!("signing:       has a signing secret (sealed)");
     }
+    if !info.login_types.is_empty() {
+        println!("login types:   {}", info.login_types.join(" "));
+    }
     println!("created:       {}", when(info.created_at));
 }
 
@@ -300,13 +304,14 @@ async fn client_update(
         && args.require_par.is_none()
         && args.require_signed_request.is_none()
         && args.require_dpop.is_none()
-        && args.signing_secret_file.is_none();
+        && args.signing_secret_file.is_none()
+        && args.login_types.is_none();
     if nothing {
         anyhow::bail!(
             "nothing to change: give at least one of --name, --grant, --scope, --add-scope, \
              --remove-scope, --redirect-uri, --add-redirect-uri, --remove-redirect-uri, \
              --jwks-file, --jwks-uri, --require-par, --require-signed-request, --require-dpop, \
-             --signing-secret-file"
+             --signing-secret-file, --login-types"
         );
     }
     let current = service.show_client(&args.client_id).await?;
@@ -383,5 +388,19 @@ async fn client_update(
         require_signed_requests: args.require_signed_request,
         require_dpop: args.require_dpop,
         signing_secret: read_signing_secret(args.signing_secret_file.as_deref())?,
+        login_types: args.login_types.as_deref().map(login_types),
     })
+}
+
+/// `--login-types` values (commas separate too, as in --grant); `all` alone means no
+/// restriction.
+fn login_types(values: &[String]) -> Vec<String> {
+    let names: Vec<String> = values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect();
+    if names == ["all"] { Vec::new() } else { names }
 }

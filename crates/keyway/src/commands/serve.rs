@@ -78,6 +78,8 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
     };
     keyway_hub::TrustedProxies::parse(&trusted_proxies)
         .map_err(|why| anyhow::anyhow!("--trusted-proxy / trusted_proxies: {why}"))?;
+    let config_file = settings.config_path.clone().unwrap_or_default();
+    let upstreams = settings.file.login.providers(&config_file)?;
     // Listen before anything is created: a busy port must not leave a new store behind.
     let listener = TcpListener::bind(&listen)
         .await
@@ -110,6 +112,7 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
         link_rule_priority: settings.file.link.priority()?,
         trusted_proxies: trusted_proxies.clone(),
         connections: keyway_hub::ConnectionLimits::default(),
+        upstreams: upstreams.clone(),
     };
     let hub = Hub::open(&options).await.with_context(|| {
         format!(
@@ -131,6 +134,15 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
         settings.data_dir.display()
     );
     println!("  metadata: {issuer}/.well-known/openid-configuration");
+    for upstream in &upstreams {
+        println!(
+            "  sign-in:  type={} through {} ({}), redirect URI {issuer}{}",
+            upstream.name,
+            upstream.display_name,
+            upstream.issuer,
+            keyway_auth::UPSTREAM_CALLBACK_PATH
+        );
+    }
     if !trusted_proxies.is_empty() {
         println!(
             "  proxies:  X-Forwarded-For believed from {}",

@@ -68,6 +68,79 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
                 );
             }
         }
+        UserCommand::Show { username, json } => {
+            let user = service
+                .list_users()
+                .await?
+                .into_iter()
+                .find(|u| u.username == username)
+                .ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
+            let identities = service.upstream_identities(&username).await?;
+            if json.json {
+                print_json(&json!({
+                    "user_id": user.user_id,
+                    "username": user.username,
+                    "created_at": user.created_at,
+                    "upstream_identities": identities,
+                }))?;
+            } else {
+                println!("username:  {}", user.username);
+                println!("user_id:   {}", user.user_id);
+                println!("created:   {}", when(user.created_at));
+                if identities.is_empty() {
+                    println!("upstream:  none linked (signs in with a password only)");
+                }
+                for identity in identities {
+                    println!(
+                        "upstream:  {} subject {:?} (linked {})",
+                        identity.upstream,
+                        identity.subject,
+                        when(identity.created_at)
+                    );
+                }
+            }
+        }
+        UserCommand::Link {
+            username,
+            upstream,
+            subject,
+            json,
+        } => {
+            // A name keyway.toml does not configure is most likely a typo; say which exist.
+            let configured: Vec<&str> = settings
+                .file
+                .login
+                .upstream
+                .iter()
+                .map(|u| u.name.as_str())
+                .collect();
+            if settings.config_path.is_some() && !configured.contains(&upstream.as_str()) {
+                anyhow::bail!(
+                    "--upstream {upstream:?} is not configured in the configuration file (it has: \
+                     {})",
+                    if configured.is_empty() {
+                        "none".to_string()
+                    } else {
+                        configured.join(", ")
+                    }
+                );
+            }
+            service
+                .link_upstream_identity(&username, &upstream, &subject)
+                .await?;
+            if json.json {
+                print_json(&json!({
+                    "username": username,
+                    "upstream": upstream,
+                    "subject": subject,
+                }))?;
+            } else {
+                println!(
+                    "linked {upstream} subject {subject:?} to {username}: signing in through \
+                     {upstream} now signs in as {username}"
+                );
+            }
+        }
         UserCommand::Delete { username, json } => {
             service.delete_user(&username).await?;
             if json.json {

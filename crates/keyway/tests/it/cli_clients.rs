@@ -480,3 +480,75 @@ fn g2d1_clients_and_the_master_key() {
     std::fs::rename(&moved, &key_file).unwrap();
     assert!(hub.cli(&["client", "list"]).status.success());
 }
+
+/// `--login-types` restricts a client (and `all` lifts it); `user link` / `user show` manage
+/// upstream identities, with errors that name the cause.
+#[test]
+fn login_types_and_upstream_links() {
+    let hub = Hub::start();
+    let created = hub.create_client(
+        "SSO app",
+        &["authorization_code"],
+        "openid",
+        &[
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--login-types",
+            "password,corp",
+        ],
+    );
+    let id = str_field(&created, "client_id").to_string();
+    assert_eq!(
+        created["login_types"],
+        serde_json::json!(["password", "corp"])
+    );
+    let bad = hub.cli(&["client", "update", &id, "--login-types", "Corp SSO"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("login type \"Corp SSO\""));
+    let updated = hub.cli_json(&["client", "update", &id, "--login-types", "corp"]);
+    assert_eq!(updated["login_types"], serde_json::json!(["corp"]));
+    let lifted = hub.cli_json(&["client", "update", &id, "--login-types", "all"]);
+    assert!(lifted.get("login_types").is_none(), "{lifted}");
+
+    hub.create_user("alice", "correct horse battery");
+    let linked = hub.cli_json(&[
+        "user",
+        "link",
+        "alice",
+        "--upstream",
+        "corp",
+        "--subject",
+        "248289761001",
+    ]);
+    assert_eq!(linked["subject"], "248289761001");
+    let shown = hub.cli_json(&["user", "show", "alice"]);
+    assert_eq!(
+        shown["upstream_identities"][0]["upstream"], "corp",
+        "{shown}"
+    );
+    for (args, expected) in [
+        (
+            vec!["bob", "--upstream", "corp", "--subject", "1"],
+            "not found: user bob",
+        ),
+        (
+            vec!["alice", "--upstream", "password", "--subject", "1"],
+            "--upstream \"password\"",
+        ),
+        (
+            vec!["alice", "--upstream", "corp", "--subject", ""],
+            "--subject",
+        ),
+        (
+            vec!["alice", "--upstream", "corp", "--subject", "248289761001"],
+            "already linked",
+        ),
+    ] {
+        let mut full = vec!["user", "link"];
+        full.extend(&args);
+        let out = hub.cli(&full);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

@@ -529,3 +529,55 @@ fn a_busy_port_leaves_no_store_behind() {
     assert!(stderr.contains("cannot listen on 127.0.0.1:"), "{stderr}");
     assert!(!cwd.path().join("keyway-data").exists());
 }
+
+/// `[[login.upstream]]` mistakes stop `serve` before it listens, naming the file, the entry and
+/// the key: a secret file others may read, an http issuer off loopback, an unknown key.
+#[test]
+fn a_bad_upstream_entry_stops_serve() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("corp.secret");
+    std::fs::write(&secret, "s3cret").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = dir.path().join("keyway.toml");
+    let entry = |issuer: &str, extra: &str| {
+        format!(
+            "[[login.upstream]]\nname = \"corp\"\ndisplay_name = \"Corp\"\nissuer = \"{issuer}\"\n\
+             client_id = \"keyway\"\nclient_secret_file = \"{}\"\n{extra}",
+            secret.display()
+        )
+    };
+    let serve = |text: String| {
+        std::fs::write(&config, text).unwrap();
+        keyway()
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .output()
+            .unwrap()
+    };
+    let readable = serve(entry("https://idp.example.com", ""));
+    assert_eq!(readable.status.code(), Some(1), "{}", text(&readable));
+    assert!(
+        text(&readable).contains("[[login.upstream]] entry 1 (name \"corp\"): client_secret_file")
+    );
+    assert!(
+        text(&readable).contains(&config.display().to_string()),
+        "{}",
+        text(&readable)
+    );
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let http = serve(entry("http://idp.example.com", ""));
+    assert_eq!(http.status.code(), Some(1));
+    assert!(
+        text(&http).contains("http is allowed only for loopback"),
+        "{}",
+        text(&http)
+    );
+    let unknown = serve(entry("https://idp.example.com", "colour = \"blue\"\n"));
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown).contains("colour"), "{}", text(&unknown));
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+}

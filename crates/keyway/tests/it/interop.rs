@@ -325,3 +325,222 @@ fn openid_client_private_key_jwt_and_a_pushed_code_flow() {
         ],
     );
 }
+
+/// Writes hub A's keyway.toml with one `[[login.upstream]]` (secret file 0600 beside it).
+fn upstream_config(
+    dir: &Path,
+    (name, display_name): (&str, &str),
+    issuer: &str,
+    client_id: &str,
+    secret: &str,
+) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let secret_file = dir.join(format!("{name}.secret"));
+    std::fs::write(&secret_file, secret).expect("secret file");
+    std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600))
+        .expect("chmod 600");
+    let config = dir.join("keyway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[login.upstream]]\nname = \"{name}\"\ndisplay_name = \"{display_name}\"\nissuer = \
+             \"{issuer}\"\nclient_id = \"{client_id}\"\nclient_secret_file = \"{}\"\nscopes = \
+             \"openid profile\"\nusername_claim = \"preferred_username\"\nprovision = \"auto\"\n",
+            secret_file.display()
+        ),
+    )
+    .expect("keyway.toml");
+    config
+}
+
+/// The Done-when of issue 17's login types: a person signs in to a client of one hub through
+/// another hub (`type=<upstream>`, and the login page's button) in Chromium.
+#[test]
+fn browser_signs_in_through_another_hub() {
+    if !available("browser_signs_in_through_another_hub", browser_missing()) {
+        return;
+    }
+    let hub_b = Hub::start();
+    hub_b.create_user("grace", "correct horse battery");
+    // A's address is known only once it runs; the redirect URI is added to B's client then.
+    let registered = hub_b.create_client(
+        "Hub A",
+        &["authorization_code"],
+        "openid profile",
+        &["--redirect-uri", "http://127.0.0.1:9/placeholder"],
+    );
+    let config_dir = tempfile::tempdir().expect("config dir");
+    let config = upstream_config(
+        config_dir.path(),
+        ("hubb", "Hub B"),
+        &hub_b.url,
+        str_field(&registered, "client_id"),
+        str_field(&registered, "client_secret"),
+    );
+    let hub_a = Hub::start_with(&["--config", &config.display().to_string()]);
+    assert!(
+        hub_a.output().contains("type=hubb through Hub B"),
+        "{}",
+        hub_a.output()
+    );
+    hub_b.cli_json(&[
+        "client",
+        "update",
+        str_field(&registered, "client_id"),
+        "--add-redirect-uri",
+        &format!("{}/login/upstream/callback", hub_a.url),
+    ]);
+    let callback = format!("http://127.0.0.1:{}/callback", free_port());
+    let client = hub_a.create_client(
+        "Browser Demo",
+        &["authorization_code"],
+        "openid",
+        &["--redirect-uri", &callback, "--public"],
+    );
+    let artifacts = std::env::var("KEYWAY_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("tests/artifacts"))
+        .join("browser-upstream-keyway");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let browser = interop_dir("browser");
+    let mut command = Command::new("node");
+    command
+        .arg(browser.join("upstream_login.mjs"))
+        .current_dir(&browser);
+    run_script(
+        &hub_a,
+        "browser/upstream_login.mjs (keyway)",
+        &mut command,
+        &[
+            ("KEYWAY_CLIENT_ID", str_field(&client, "client_id")),
+            ("KEYWAY_REDIRECT_URI", &callback),
+            ("KEYWAY_UPSTREAM", "hubb"),
+            ("KEYWAY_UPSTREAM_URL", &hub_b.url),
+            ("KEYWAY_UPSTREAM_KIND", "keyway"),
+            ("KEYWAY_USERNAME", "grace"),
+            ("KEYWAY_PASSWORD", "correct horse battery"),
+            ("KEYWAY_CHROMIUM", &chromium()),
+            ("KEYWAY_ARTIFACTS", &artifacts.display().to_string()),
+        ],
+    );
+    for shot in [
+        "type-provider-login.png",
+        "type-hub-consent.png",
+        "login-page-with-upstream.png",
+    ] {
+        let size = std::fs::metadata(artifacts.join(shot)).map_or(0, |m| m.len());
+        assert!(size > 1000, "screenshot {shot} missing or empty");
+    }
+    // The person was provisioned at A once, linked to B's subject.
+    let users = hub_a.cli_json(&["user", "list"]);
+    let users = users.as_array().expect("user list");
+    assert_eq!(users.len(), 1, "{users:?}");
+    let shown = hub_a.cli_json(&["user", "show", "grace"]);
+    assert_eq!(
+        shown["upstream_identities"][0]["upstream"], "hubb",
+        "{shown}"
+    );
+}
+
+/// A child process killed when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `oidc_provider.mjs` on `port`; returns once it prints that it listens.
+fn start_oidc_provider(port: u16, client_id: &str, secret: &str, redirect: &str) -> KillOnDrop {
+    use std::io::BufRead;
+    let browser = interop_dir("browser");
+    let mut child = Command::new("node")
+        .arg(browser.join("oidc_provider.mjs"))
+        .current_dir(&browser)
+        .env("OIDC_PORT", port.to_string())
+        .env("OIDC_CLIENT_ID", client_id)
+        .env("OIDC_CLIENT_SECRET", secret)
+        .env("OIDC_REDIRECT_URI", redirect)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn node oidc_provider.mjs");
+    let stdout = child.stdout.take().expect("stdout");
+    let guard = KillOnDrop(child);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let ready = lines.any(|line| line.is_ok_and(|l| l.starts_with("listening ")));
+    assert!(ready, "oidc_provider.mjs did not start");
+    // Keep reading: a closed pipe would kill the provider at its next line of output.
+    std::thread::spawn(move || lines.for_each(drop));
+    guard
+}
+
+/// node oidc-provider (panva) as the upstream: RS256 ID tokens, its own login and consent
+/// pages, client_secret_basic, PKCE; a person signs in to a client of the hub through it.
+#[test]
+fn browser_signs_in_through_node_oidc_provider() {
+    let missing = browser_missing().or_else(|| node_module_missing("oidc-provider"));
+    if !available("browser_signs_in_through_node_oidc_provider", missing) {
+        return;
+    }
+    let provider_port = free_port();
+    let provider_url = format!("http://127.0.0.1:{provider_port}");
+    let secret = "oidc provider client secret for keyway";
+    let config_dir = tempfile::tempdir().expect("config dir");
+    let config = upstream_config(
+        config_dir.path(),
+        ("panva", "oidc-provider"),
+        &provider_url,
+        "keyway-hub",
+        secret,
+    );
+    let hub = Hub::start_with(&["--config", &config.display().to_string()]);
+    let _provider = start_oidc_provider(
+        provider_port,
+        "keyway-hub",
+        secret,
+        &format!("{}/login/upstream/callback", hub.url),
+    );
+    let callback = format!("http://127.0.0.1:{}/callback", free_port());
+    let client = hub.create_client(
+        "Browser Demo",
+        &["authorization_code"],
+        "openid",
+        &["--redirect-uri", &callback, "--public"],
+    );
+    let artifacts = std::env::var("KEYWAY_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("tests/artifacts"))
+        .join("browser-upstream-oidc-provider");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let browser = interop_dir("browser");
+    let mut command = Command::new("node");
+    command
+        .arg(browser.join("upstream_login.mjs"))
+        .current_dir(&browser);
+    run_script(
+        &hub,
+        "browser/upstream_login.mjs (oidc-provider)",
+        &mut command,
+        &[
+            ("KEYWAY_CLIENT_ID", str_field(&client, "client_id")),
+            ("KEYWAY_REDIRECT_URI", &callback),
+            ("KEYWAY_UPSTREAM", "panva"),
+            ("KEYWAY_UPSTREAM_URL", &provider_url),
+            ("KEYWAY_UPSTREAM_KIND", "oidc-provider"),
+            ("KEYWAY_USERNAME", "lin"),
+            ("KEYWAY_PASSWORD", "any password"),
+            ("KEYWAY_CHROMIUM", &chromium()),
+            ("KEYWAY_ARTIFACTS", &artifacts.display().to_string()),
+        ],
+    );
+    let shown = hub.cli_json(&["user", "show", "lin"]);
+    assert_eq!(
+        shown["upstream_identities"][0]["upstream"], "panva",
+        "{shown}"
+    );
+    assert_eq!(shown["upstream_identities"][0]["subject"], "lin", "{shown}");
+}
