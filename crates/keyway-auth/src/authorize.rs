@@ -192,7 +192,12 @@ impl AuthService {
         // g2d1 clients sign plain requests (docs/oauth.md); pushed or JAR ones are signed already.
         let mut extras = crate::g2d1::SignedExtras::default();
         let mut unspent_nonce = None;
-        if client.policy.profile == Some(crate::ClientProfile::G2d1) && !signed {
+        let g2d1 = client.policy.profile == Some(crate::ClientProfile::G2d1);
+        if g2d1 && (signed || was_pushed) {
+            // Pushed (client-authenticated) or a request object (signed): its custom
+            // parameters are the client's own and travel through the flow as signed ones do.
+            extras = crate::g2d1::carried(params.pairs())?;
+        } else if g2d1 {
             let Some(secret) = &client.signing_secret else {
                 return Err(OAuthError::server_error(
                     "this g2d1 client has no signing secret: set one with keyway client update \

@@ -103,6 +103,14 @@ pub enum Presentation<'a> {
     },
 }
 
+/// A proof that passed every check, its `jti` not yet recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnrecordedProof {
+    pub key: DpopKey,
+    replay_id: String,
+    keep_until: i64,
+}
+
 /// A proof that verified, before its `jti` is checked against the ones seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedProof {
@@ -125,6 +133,24 @@ impl AuthService {
         url: &str,
         access_token: Option<&str>,
     ) -> Result<DpopKey, OAuthError> {
+        let unrecorded = self.check_dpop_proof_unrecorded(proof, method, url, access_token)?;
+        let now = self.clock.now_secs();
+        self.dpop_seen
+            .remember(&unrecorded.replay_id, now, unrecorded.keep_until)?;
+        Ok(unrecorded.key)
+    }
+
+    /// As [`AuthService::check_dpop_proof`], but the proof's `jti` is only looked up, not
+    /// recorded: the token endpoint records it with [`AuthService::record_dpop_proof`] once the
+    /// grant succeeded, so requests that fail (anyone can send them for a public client) do
+    /// not fill the replay cache.
+    pub fn check_dpop_proof_unrecorded(
+        &self,
+        proof: &str,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+    ) -> Result<UnrecordedProof, OAuthError> {
         let now = self.clock.now_secs();
         let verified = verify_dpop_proof(proof, method, url, access_token, now)?;
         if self.config.require_dpop_nonce {
@@ -140,12 +166,29 @@ impl AuthService {
                 return Err(OAuthError::new(ErrorCode::UseDpopNonce, why));
             }
         }
-        self.dpop_seen.remember(
-            &format!("{}\0{}", verified.jkt, verified.jti),
-            now,
-            verified.iat + IAT_WINDOW,
-        )?;
-        Ok(DpopKey { jkt: verified.jkt })
+        let replay_id = format!("{}\0{}", verified.jkt, verified.jti);
+        if self.dpop_seen.contains(&replay_id)? {
+            return Err(refused("jti was already used (replay)"));
+        }
+        Ok(UnrecordedProof {
+            key: DpopKey { jkt: verified.jkt },
+            replay_id,
+            keep_until: verified.iat + IAT_WINDOW,
+        })
+    }
+
+    /// Records a proof checked with [`AuthService::check_dpop_proof_unrecorded`]: from now on
+    /// it is a replay.
+    pub fn record_dpop_proof(&self, proof: &UnrecordedProof) -> Result<(), OAuthError> {
+        let now = self.clock.now_secs();
+        match self
+            .dpop_seen
+            .remember(&proof.replay_id, now, proof.keep_until)
+        {
+            // Two identical requests at once both passed the look-up; either way it is seen.
+            Err(err) if err.code == ErrorCode::InvalidDpopProof => Ok(()),
+            other => other,
+        }
     }
 
     /// The nonce to send in `DPoP-Nonce` when nonces are required (RFC 9449 §8), else none.
@@ -259,14 +302,28 @@ pub fn verify_dpop_proof(
 }
 
 impl SeenProofs {
+    fn key_of(id: &str) -> u128 {
+        let digest = Sha256::digest(id.as_bytes());
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        u128::from_le_bytes(key)
+    }
+
+    /// Whether a proof was seen (and not yet forgotten).
+    fn contains(&self, id: &str) -> Result<bool, OAuthError> {
+        let key = SeenProofs::key_of(id);
+        let shard = &self.0[(key % SHARDS as u128) as usize];
+        let inner = shard
+            .lock()
+            .map_err(|_| OAuthError::server_error("DPoP replay cache poisoned"))?;
+        Ok(inner.seen.contains_key(&key))
+    }
+
     /// Remembers a proof until `until`; a second sight is a replay. Expired entries of a
     /// shard are swept at most once a second (every ten when there is room), so a full cache
     /// does not make each request scan it.
     fn remember(&self, id: &str, now: i64, until: i64) -> Result<(), OAuthError> {
-        let digest = Sha256::digest(id.as_bytes());
-        let mut key = [0u8; 16];
-        key.copy_from_slice(&digest[..16]);
-        let key = u128::from_le_bytes(key);
+        let key = SeenProofs::key_of(id);
         let shard = &self.0[(key % SHARDS as u128) as usize];
         let mut inner = shard
             .lock()

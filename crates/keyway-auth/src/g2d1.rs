@@ -65,6 +65,63 @@ const ANSWER_NAMES: [&str; 11] = [
     "session_state",
 ];
 
+/// Claim names of JWTs the hub signs (RFC 7519, OpenID Connect, RFC 9068/9449, JARM): a
+/// custom parameter travels as a claim of a JARM response, so it may not take one of these
+/// names (it would pass for an ID token's or an access token's claim).
+const CLAIM_NAMES: [&str; 24] = [
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "azp",
+    "typ",
+    "cnf",
+    "auth_time",
+    "acr",
+    "amr",
+    "idp",
+    "sid",
+    "at_hash",
+    "c_hash",
+    "s_hash",
+    "preferred_username",
+    "name",
+    "email",
+    "client_id",
+    "scope",
+    "act",
+    "may_act",
+];
+
+/// A custom parameter's name: ASCII letters, digits, `_`, `-` and `.`, at most
+/// [`MAX_NAME_LEN`] bytes, not (in any case) a parameter of the answer or a claim of the JWTs
+/// the hub signs. `Err` says why not.
+pub(crate) fn check_custom_name(name: &str) -> Result<(), OAuthError> {
+    if name.is_empty()
+        || name.len() > MAX_NAME_LEN
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return Err(refused(format!(
+            "custom parameter names are 1–{MAX_NAME_LEN} of A–Z a–z 0–9 _ - . ({name:?} is not)"
+        )));
+    }
+    let lower = name.to_ascii_lowercase();
+    if ANSWER_NAMES.contains(&lower.as_str())
+        || CLAIM_NAMES.contains(&lower.as_str())
+        || KNOWN.contains(&lower.as_str())
+    {
+        return Err(refused(format!(
+            "{name} is a parameter of the hub's answer or a claim of its tokens; a request may \
+             not carry it as a custom parameter"
+        )));
+    }
+    Ok(())
+}
+
 /// Whether `name` is a custom parameter of a g2d1 request.
 pub(crate) fn is_custom(name: &str) -> bool {
     !KNOWN.contains(&name)
@@ -162,7 +219,14 @@ pub(crate) fn check_request(
         )));
     }
     let names_text = required("signature_names")?;
-    let names: Vec<&str> = names_text.split(',').filter(|n| !n.is_empty()).collect();
+    let names: Vec<&str> = if names_text.is_empty() {
+        Vec::new()
+    } else {
+        names_text.split(',').collect()
+    };
+    if names.iter().any(|n| n.is_empty()) {
+        return Err(refused("signature_names has an empty name (a stray comma)"));
+    }
     let mut named = HashSet::new();
     for name in &names {
         if !is_custom(name) {
@@ -180,13 +244,8 @@ pub(crate) fn check_request(
         }
     }
     let custom: Vec<&(String, String)> = params.iter().filter(|(n, _)| is_custom(n)).collect();
-    if let Some((name, _)) = custom
-        .iter()
-        .find(|(n, _)| ANSWER_NAMES.contains(&n.as_str()))
-    {
-        return Err(refused(format!(
-            "{name} is a parameter of the hub's answer; a request may not carry it"
-        )));
+    for (name, _) in &custom {
+        check_custom_name(name)?;
     }
     if let Some((name, _)) = custom.iter().find(|(n, _)| !named.contains(n.as_str())) {
         return Err(refused(format!(
@@ -227,6 +286,34 @@ pub(crate) fn check_request(
         login_type: get("type").map(str::to_string),
     };
     Ok((extras, nonce.to_string()))
+}
+
+/// What a pushed or signed-object request of a g2d1 client carries through the flow: its
+/// custom parameters (under the same name rules and bounds as signed ones) and `type`.
+pub(crate) fn carried(params: &[(String, String)]) -> Result<SignedExtras, OAuthError> {
+    let custom: Vec<(String, String)> = params
+        .iter()
+        .filter(|(n, _)| is_custom(n))
+        .cloned()
+        .collect();
+    if custom.len() > MAX_CUSTOM {
+        return Err(refused(format!("at most {MAX_CUSTOM} custom parameters")));
+    }
+    for (name, value) in &custom {
+        check_custom_name(name)?;
+        if value.len() > MAX_VALUE_LEN {
+            return Err(refused(format!(
+                "{name}: values are at most {MAX_VALUE_LEN} bytes"
+            )));
+        }
+    }
+    Ok(SignedExtras {
+        custom,
+        login_type: params
+            .iter()
+            .find(|(n, _)| n == "type")
+            .map(|(_, v)| v.clone()),
+    })
 }
 
 /// Adds the g2d1 parameters to a redirect's `pairs` (which hold `code` or `error…`, `state`
@@ -334,6 +421,16 @@ mod tests {
         assert!(with("timestamp", "1767225000").contains("more than 300 s"));
         assert!(with("timestamp", "-1").contains("Unix seconds"));
         assert!(with("code", "forged").contains("parameter of the hub's answer"));
+        for claim in ["aud", "sub", "exp", "Iss", "AZP", "preferred_username"] {
+            assert!(with(claim, "x").contains("claim of its tokens"), "{claim}");
+        }
+        for bad in ["co\0de", "a&b", "a=b", "code ", "h\u{e9}"] {
+            assert!(
+                with(bad, "x").contains("custom parameter names are"),
+                "{bad:?}"
+            );
+        }
+        assert!(with("signature_names", "order_id,note,").contains("stray comma"));
         let mut twice = owned(&request);
         twice.push(("order_id".into(), "A-17".into()));
         assert!(

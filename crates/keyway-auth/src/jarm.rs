@@ -66,13 +66,14 @@ impl AuthService {
         let signed = || -> Result<String, OAuthError> {
             let now = self.clock().now_secs();
             let mut claims = Map::new();
+            for (name, value) in pairs {
+                claims.insert((*name).to_string(), Value::from(*value));
+            }
+            // The hub's own claims last: nothing carried in `pairs` can stand in for them.
             claims.insert("iss".into(), Value::from(issuer));
             claims.insert("aud".into(), Value::from(client_id));
             claims.insert("exp".into(), Value::from(now + RESPONSE_TTL));
             claims.insert("iat".into(), Value::from(now));
-            for (name, value) in pairs {
-                claims.insert((*name).to_string(), Value::from(*value));
-            }
             self.sign_jwt("JWT", &claims)
         };
         let posted = |fields: Vec<(&str, &str)>| Redirect {

@@ -44,7 +44,8 @@ pub use clients::{
 };
 pub use config::{AuthConfig, Clock, SystemClock};
 pub use dpop::{
-    Confirmation, DpopKey, Presentation, VerifiedProof, access_token_hash, verify_dpop_proof,
+    Confirmation, DpopKey, Presentation, UnrecordedProof, VerifiedProof, access_token_hash,
+    verify_dpop_proof,
 };
 pub use entropy::{Entropy, SecretString, SystemEntropy, random_hex, random_token, sha256_hex};
 pub use error::{AdminError, ErrorCode, OAuthError};

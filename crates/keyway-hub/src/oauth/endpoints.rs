@@ -33,17 +33,26 @@ pub(super) async fn token(
     let result: Result<_, OAuthJsonError> = async {
         let (client, form) = authenticated_form(&state, &headers, &body, super::TOKEN).await?;
         // RFC 9449 §5: a DPoP proof binds the access token to the proof's key.
+        // Its jti is recorded only once the grant succeeded: failed requests (which anyone can
+        // send for a public client) must not fill the replay cache.
         let dpop = match crate::dpop::proof_header(&headers)? {
             Some(proof) => {
                 let url = format!("{}{}", state.auth.config().issuer, super::TOKEN);
-                Some(state.auth.check_dpop_proof(proof, "POST", &url, None)?)
+                Some(
+                    state
+                        .auth
+                        .check_dpop_proof_unrecorded(proof, "POST", &url, None)?,
+                )
             }
             None => None,
         };
         let response = state
             .auth
-            .token_bound(&client, &form, dpop.as_ref())
+            .token_bound(&client, &form, dpop.as_ref().map(|p| &p.key))
             .await?;
+        if let Some(proof) = &dpop {
+            state.auth.record_dpop_proof(proof)?;
+        }
         let grant = form.single("grant_type").ok().flatten().unwrap_or_default();
         ::metrics::counter!("keyway_tokens_issued_total", "grant" => grant.to_string())
             .increment(1);

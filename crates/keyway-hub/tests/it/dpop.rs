@@ -447,3 +447,41 @@ async fn a_public_clients_refresh_token_is_bound_to_its_key() {
     })
     .await;
 }
+
+/// A proof is recorded only when its token request succeeds: requests anyone can send (a
+/// public client needs no secret) cannot fill the replay cache. A proof that got a token is a
+/// replay from then on.
+#[tokio::test]
+async fn failed_token_requests_do_not_spend_their_proof() {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    let public = hub.public_client("openid", "http://127.0.0.1:9/cb").await;
+    let (id, secret) = hub.client(&["client_credentials"], "link:read", &[]).await;
+    let holder = Holder::new();
+    let now = hub.auth.clock().now_secs();
+    let proof = holder.proof("POST", &hub.url("/oauth2/token"), now, "f-1", None);
+    let (status, _, answer) = token_form(
+        &hub,
+        None,
+        &[("grant_type", "client_credentials"), ("client_id", &public)],
+        Some(&proof),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
+    let basic = Some((id.as_str(), secret.as_str()));
+    let grant = [("grant_type", "client_credentials")];
+    let (status, _, answer) = token_form(&hub, basic, &grant, Some(&proof)).await;
+    assert_eq!(
+        status, 200,
+        "the failed request did not spend the proof: {answer}"
+    );
+    let (status, _, answer) = token_form(&hub, basic, &grant, Some(&proof)).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_dpop_proof")),
+        "{answer}"
+    );
+    hub.finish().await;
+}

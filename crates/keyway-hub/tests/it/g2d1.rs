@@ -265,3 +265,75 @@ async fn the_signing_secret_is_not_stored_in_clear() {
     })
     .await;
 }
+
+/// A pushed request (the client authenticated at PAR) needs no g2d1 signature of its own: its
+/// custom parameters are the client's and come back in the signed redirect.
+#[tokio::test]
+async fn a_pushed_request_carries_its_custom_parameters_without_an_outer_signature() {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    hub.user("alice", "correct horse battery").await;
+    let (id, secret) = g2d1_client(&hub).await;
+    let (_, challenge) = pkce();
+    let mut form = base(&id, &challenge);
+    form.retain(|(n, _)| *n != "appid");
+    form.push(("client_id", &id));
+    let (status, _, pushed) = post_form(&hub.url("/oauth2/par"), Some((&id, &secret)), &form).await;
+    assert_eq!(status, 201, "{pushed}");
+    let mut url = url::Url::parse(&hub.url("/oauth2/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &id)
+        .append_pair("request_uri", pushed["request_uri"].as_str().unwrap())
+        .append_pair("outer", "ignored");
+    let mut browser = Browser::new();
+    let done = log_in_and_allow(
+        &mut browser,
+        &hub,
+        url.as_ref(),
+        "alice",
+        "correct horse battery",
+    )
+    .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let location = url::Url::parse(done.location.as_deref().unwrap()).unwrap();
+    let pairs: Vec<(String, String)> = location.query_pairs().into_owned().collect();
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("order_id"), Some("A-17"));
+    assert_eq!(
+        get("outer"),
+        None,
+        "query parameters beside request_uri are ignored"
+    );
+    let borrowed: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        get("signature"),
+        Some(g2d1_signature(SECRET.as_bytes(), &borrowed).as_str())
+    );
+
+    // A custom parameter named like a claim of the hub's tokens is refused.
+    let now = hub.auth.clock().now_secs();
+    let mut signed = base(&id, &challenge);
+    signed.push(("aud", "https://another.example"));
+    let page = Browser::new()
+        .get(&signed_url(
+            &hub,
+            &signed,
+            "order_id,note,aud",
+            "n-claim",
+            now,
+        ))
+        .await;
+    assert!(
+        page.status == 400 && page.body.contains("claim of its tokens"),
+        "{}",
+        page.body
+    );
+    hub.finish().await;
+}
