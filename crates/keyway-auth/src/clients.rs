@@ -426,6 +426,23 @@ fn is_loopback(url: &url::Url) -> bool {
     matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
 }
 
+/// Query parameters of an authorization response (RFC 6749, RFC 9207, JARM, the g2d1
+/// profile): a redirect URI may not bring its own.
+const RESPONSE_PARAMETERS: [&str; 12] = [
+    "code",
+    "state",
+    "iss",
+    "error",
+    "error_description",
+    "error_uri",
+    "response",
+    "signature",
+    "signature_names",
+    "timestamp",
+    "nonce",
+    "type",
+];
+
 /// Redirect URIs must be absolute without a fragment (RFC 6749 §3.1.2); plain http only on
 /// loopback (RFC 8252 §7.3); private-use schemes (RFC 8252 §7.1) must contain a dot.
 fn validate_redirect_uri(uri: &str) -> Result<(), AdminError> {
@@ -434,6 +451,16 @@ fn validate_redirect_uri(uri: &str) -> Result<(), AdminError> {
     if parsed.fragment().is_some() {
         return Err(AdminError::Invalid(format!(
             "redirect URI {uri:?} must not have a fragment"
+        )));
+    }
+    // The hub adds these to the query: a registered one would be read instead of the hub's
+    // by a client that takes the first value.
+    if let Some((name, _)) = parsed
+        .query_pairs()
+        .find(|(name, _)| RESPONSE_PARAMETERS.contains(&name.as_ref()))
+    {
+        return Err(AdminError::Invalid(format!(
+            "redirect URI {uri:?} has {name} in its query, a parameter the hub's answer sets"
         )));
     }
     let ok = match parsed.scheme() {
@@ -484,6 +511,17 @@ mod tests {
         assert!(validate_redirect_uri("http://example.com/cb").is_err());
         assert!(validate_redirect_uri("https://example.com/cb#x").is_err());
         assert!(validate_redirect_uri("/relative").is_err());
+        assert!(validate_redirect_uri("https://example.com/cb?x=1&tab=a").is_ok());
+        for own in [
+            "code=EVIL",
+            "state=x",
+            "iss=x",
+            "signature=00",
+            "x=1&error=x",
+        ] {
+            let uri = format!("https://example.com/cb?{own}");
+            assert!(validate_redirect_uri(&uri).is_err(), "{uri}");
+        }
     }
 
     #[test]

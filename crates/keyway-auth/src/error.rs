@@ -130,6 +130,9 @@ pub enum AdminError {
     PrivateFile(#[from] keyway_kernel::PrivateFileError),
     #[error("crypto error: {0}")]
     Crypto(String),
+    /// The master key is missing, unreadable or not the store's.
+    #[error("{0}")]
+    MasterKey(String),
 }
 
 /// What a command says of a client id it does not know: the likeliest mistake is a client's

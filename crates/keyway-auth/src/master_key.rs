@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 use crate::{AdminError, Entropy};
 
 /// The store setting holding the id of the key the store's secrets are sealed with.
-const KEY_ID_SETTING: &str = "master_key_id";
+pub(crate) const KEY_ID_SETTING: &str = "master_key_id";
 /// Sealed values start with this (the format's version).
 const SEALED_PREFIX: &str = "v1.";
 
@@ -35,7 +35,7 @@ impl std::fmt::Debug for MasterKey {
 }
 
 fn invalid(path: &Path, why: &str) -> AdminError {
-    AdminError::Invalid(format!("master key {}: {why}", path.display()))
+    AdminError::MasterKey(format!("master key {}: {why}", path.display()))
 }
 
 impl MasterKey {
@@ -137,7 +137,9 @@ impl MasterKey {
     pub fn open(&self, context: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>, AdminError> {
         let corrupt = || {
             AdminError::Crypto(format!(
-                "the sealed secret of {context} does not open with master key {}",
+                "the sealed {context} does not open with master key {} (it was sealed under \
+                 another key, or changed in the store): set it again (keyway client update \
+                 --signing-secret-file)",
                 self.id
             ))
         };

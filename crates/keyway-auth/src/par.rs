@@ -15,6 +15,9 @@ pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 const CLIENT_AUTH_PARAMS: [&str; 3] =
     ["client_secret", "client_assertion", "client_assertion_type"];
 
+/// Most bytes of parameters (names and values) one pushed request may hold.
+const MAX_PUSHED_BYTES: usize = 8 * 1024;
+
 /// A pushed request as stored: its parameters, and whether a signed request object held them.
 #[derive(Serialize, serde::Deserialize)]
 struct Stored {
@@ -68,6 +71,14 @@ impl AuthService {
                 (pairs, None)
             }
         };
+        // Stored until used or expired, and pushable without a secret for a public client:
+        // bounded like a sealed sign-in request is.
+        let size: usize = pairs.iter().map(|(n, v)| n.len() + v.len()).sum();
+        if size > MAX_PUSHED_BYTES {
+            return Err(OAuthError::invalid_request(format!(
+                "the pushed parameters hold {size} bytes; at most {MAX_PUSHED_BYTES} are kept"
+            )));
+        }
         let signed = jti.is_some();
         if client.policy.require_signed_requests && !signed {
             return Err(OAuthError::invalid_request(

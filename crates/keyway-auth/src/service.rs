@@ -88,13 +88,26 @@ impl AuthService {
             .master_key_file
             .clone()
             .unwrap_or_else(|| data_dir.join("master.key"));
-        let create = config.create_master_key && config.master_key_file.is_none();
+        let mut create = config.create_master_key && config.master_key_file.is_none();
+        if create && !master_key_path.exists() {
+            // A store that already has a key's id lost its key file: a new key would not open
+            // anything, so say so instead of making one.
+            if let Some(id) = store.setting(crate::master_key::KEY_ID_SETTING).await? {
+                return Err(AdminError::MasterKey(format!(
+                    "no master key at {}, but this store's secrets are sealed with key {id}: \
+                     restore that key file (from the backup of the data directory) or point \
+                     master_key_file / KEYWAY_MASTER_KEY_FILE at it",
+                    master_key_path.display()
+                )));
+            }
+            create = true;
+        }
         let master_key = if create || master_key_path.exists() {
             let key = crate::MasterKey::load_or_create(&master_key_path, create, entropy.as_ref())?;
             key.check_against(&store).await?;
             Some(key)
         } else if config.master_key_file.is_some() {
-            return Err(AdminError::Invalid(format!(
+            return Err(AdminError::MasterKey(format!(
                 "master key {}: no such file (master_key_file / KEYWAY_MASTER_KEY_FILE must name \
                  an existing key: openssl rand -base64 32 > FILE; chmod 600 FILE)",
                 master_key_path.display()
@@ -257,7 +270,7 @@ impl AuthService {
 
     fn master_key(&self) -> Result<&crate::MasterKey, AdminError> {
         self.master_key.as_ref().ok_or_else(|| {
-            AdminError::Invalid(format!(
+            AdminError::MasterKey(format!(
                 "no master key at {}: `keyway serve` makes it on its first start (start the hub \
                  once), or give the hub's key with master_key_file / KEYWAY_MASTER_KEY_FILE",
                 self.master_key_path.display()
@@ -359,7 +372,9 @@ impl AuthService {
             .client(client_id)
             .await?
             .ok_or_else(|| AdminError::NotFound(crate::error::no_such_client(client_id)))?;
-        let current = self.client_from_record(record.clone())?;
+        // Its registered fields only: a signing secret that no longer opens must not stop the
+        // update that replaces it.
+        let current = Client::from_record(record.clone())?;
         let (jwks, jwks_uri) = match (update.jwks, update.jwks_uri) {
             (None, None) => (record.jwks.clone(), record.jwks_uri.clone()),
             (jwks, jwks_uri) => (jwks, jwks_uri),

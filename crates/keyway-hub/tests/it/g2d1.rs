@@ -262,6 +262,27 @@ async fn the_signing_secret_is_not_stored_in_clear() {
             "{sealed}"
         );
         assert!(hub.auth.show_client(&id).await.unwrap().has_signing_secret);
+
+        // Another client's sealed secret copied into this row does not open here (it is bound
+        // to its client), and setting a new secret repairs the row.
+        let (other, _) = g2d1_client(hub).await;
+        let foreign = hub.auth.store().client(&other).await.unwrap().unwrap();
+        let mut swapped = hub.auth.store().client(&id).await.unwrap().unwrap();
+        swapped.signing_secret = foreign.signing_secret;
+        assert!(hub.auth.store().update_client(&swapped).await.unwrap());
+        let err = hub.auth.show_client(&id).await.unwrap_err().to_string();
+        assert!(err.contains("does not open"), "{err}");
+        hub.auth
+            .update_client(
+                &id,
+                keyway_auth::ClientUpdate {
+                    signing_secret: Some(SecretString::new(format!("{SECRET}-new"))),
+                    ..keyway_auth::ClientUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(hub.auth.show_client(&id).await.unwrap().has_signing_secret);
     })
     .await;
 }

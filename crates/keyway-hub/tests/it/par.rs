@@ -102,6 +102,7 @@ async fn bad_pushes_and_foreign_or_stale_request_uris_are_refused() {
         (401, Some("invalid_client"))
     );
     // The rules of /authorize, answered as JSON.
+    let big = "x".repeat(9 * 1024);
     for (extra, error) in [
         (
             vec![("redirect_uri", "https://evil.example/cb")],
@@ -111,6 +112,8 @@ async fn bad_pushes_and_foreign_or_stale_request_uris_are_refused() {
         (vec![("request_uri", "urn:x")], "invalid_request"),
         (vec![("client_id", other.as_str())], "invalid_request"),
         (vec![("code_challenge_method", "plain")], "invalid_request"),
+        // Stored until used: bounded (a public client can push without a secret).
+        (vec![("login_hint", big.as_str())], "invalid_request"),
     ] {
         let (status, body) = push(&hub, (&id, &secret), &challenge, &extra).await;
         assert_eq!(

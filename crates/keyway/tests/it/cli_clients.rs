@@ -479,6 +479,26 @@ fn g2d1_clients_and_the_master_key() {
     );
     std::fs::rename(&moved, &key_file).unwrap();
     assert!(hub.cli(&["client", "list"]).status.success());
+
+    // A hub whose key file is gone does not make a new one: nothing sealed would open.
+    let mut hub = hub;
+    hub.terminate();
+    std::fs::rename(&key_file, &moved).unwrap();
+    let out = crate::harness::keyway()
+        .arg("--data-dir")
+        .arg(hub.data_dir())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("sealed with key") && stderr.contains("restore"),
+        "{stderr}"
+    );
+    assert!(
+        !key_file.exists(),
+        "serve made a master key for a store that has one"
+    );
 }
 
 /// `--login-types` restricts a client (and `all` lifts it); `user link` / `user show` manage
