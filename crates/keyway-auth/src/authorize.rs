@@ -90,6 +90,8 @@ pub(crate) struct CheckedRequest {
     pub(crate) resources: Vec<String>,
     pub(crate) prompt: String,
     pub(crate) nonce: Option<String>,
+    /// RFC 9449 §10: the DPoP key the code is bound to.
+    pub(crate) dpop_jkt: Option<String>,
 }
 
 /// A logged-in browser.
@@ -256,6 +258,7 @@ impl AuthService {
             resources,
             prompt,
             nonce,
+            dpop_jkt,
         } = match checked {
             Ok(values) => values,
             Err(err) => return fail(err.code, &err.description),
@@ -297,6 +300,7 @@ impl AuthService {
                 .then(|| serde_json::to_string(&extras))
                 .transpose()
                 .map_err(|e| OAuthError::server_error(e.to_string()))?,
+            dpop_jkt,
             login_method: match &session {
                 Some(s) => Some(s.login_method.clone().unwrap_or_else(|| PASSWORD.into())),
                 None => login_type.map(str::to_string),
@@ -392,12 +396,24 @@ impl AuthService {
         if let Some(login_type) = params.single("type")? {
             self.check_login_type(client, login_type)?;
         }
+        let dpop_jkt = params.single("dpop_jkt")?;
+        if let Some(jkt) = dpop_jkt
+            && (jkt.len() != 43
+                || !jkt
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(OAuthError::invalid_request(
+                "dpop_jkt must be a JWK SHA-256 thumbprint, base64url (43 characters)",
+            ));
+        }
         Ok(CheckedRequest {
             challenge: challenge.to_string(),
             scope,
             resources,
             prompt,
             nonce,
+            dpop_jkt: dpop_jkt.map(str::to_string),
         })
     }
 
@@ -712,6 +728,7 @@ impl AuthService {
                 expires_at: now + self.config.code_ttl,
                 used_at: None,
                 login_method: record.login_method.clone(),
+                dpop_jkt: record.dpop_jkt.clone(),
             })
             .await?;
         let mut pairs = vec![("code", code.as_str())];

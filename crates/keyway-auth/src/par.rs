@@ -40,6 +40,19 @@ impl AuthService {
         client: &Client,
         request: &TokenRequest,
     ) -> Result<PushedRequest, OAuthError> {
+        self.push_authorization_request_bound(client, request, None)
+            .await
+    }
+
+    /// As [`AuthService::push_authorization_request`]; with `dpop` (the key of a DPoP proof
+    /// sent with the push, RFC 9449 §10.1), the code will be bound to that key, as with
+    /// `dpop_jkt` (which, if given too, must name the same key).
+    pub async fn push_authorization_request_bound(
+        &self,
+        client: &Client,
+        request: &TokenRequest,
+        dpop: Option<&crate::DpopKey>,
+    ) -> Result<PushedRequest, OAuthError> {
         if request.single("request_uri")?.is_some() {
             return Err(OAuthError::invalid_request(
                 "request_uri cannot be pushed (RFC 9126 §2.1)",
@@ -71,6 +84,19 @@ impl AuthService {
                 (pairs, None)
             }
         };
+        let mut pairs = pairs;
+        if let Some(key) = dpop {
+            match pairs.iter().find(|(n, _)| n == "dpop_jkt") {
+                Some((_, jkt)) if *jkt != key.jkt => {
+                    return Err(OAuthError::new(
+                        crate::ErrorCode::InvalidDpopProof,
+                        "dpop_jkt names another key than the DPoP proof's",
+                    ));
+                }
+                Some(_) => {}
+                None => pairs.push(("dpop_jkt".into(), key.jkt.clone())),
+            }
+        }
         // Stored until used or expired, and pushable without a secret for a public client:
         // bounded like a sealed sign-in request is.
         let size: usize = pairs.iter().map(|(n, v)| n.len() + v.len()).sum();

@@ -41,6 +41,8 @@ struct Sealed {
     /// The login type asked for (`type`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     login_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dpop_jkt: Option<String>,
 }
 
 impl RequestSeal {
@@ -75,6 +77,7 @@ impl RequestSeal {
             response_mode: record.response_mode.clone(),
             extra: record.extra.clone(),
             login_method: record.login_method.clone(),
+            dpop_jkt: record.dpop_jkt.clone(),
         };
         let mut data = serde_json::to_vec(&sealed).ok()?;
         let mut nonce = [0u8; NONCE_LEN];
@@ -127,6 +130,7 @@ impl RequestSeal {
             response_mode: sealed.response_mode,
             extra: sealed.extra,
             login_method: sealed.login_method,
+            dpop_jkt: sealed.dpop_jkt,
         })
     }
 }
@@ -154,6 +158,7 @@ mod tests {
             response_mode: Some("query.jwt".into()),
             extra: Some(r#"{"custom":[["order","A-1"]]}"#.into()),
             login_method: None,
+            dpop_jkt: None,
         }
     }
 

@@ -30,6 +30,8 @@ pub struct AuthorizationRequestRecord {
     /// Before sign-in the login type asked for (`type`, `None`: any the client allows); after,
     /// how the user signed in (`password` or an upstream provider's name).
     pub login_method: Option<String>,
+    /// The DPoP key (RFC 7638 thumbprint) the code will be bound to (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
 }
 
 /// An issued authorization code (stored by digest).
@@ -51,6 +53,8 @@ pub struct AuthorizationCodeRecord {
     pub used_at: Option<i64>,
     /// How the user signed in (`password` or an upstream's name; `None` before migration 8).
     pub login_method: Option<String>,
+    /// Only a DPoP proof by this key redeems the code (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
 }
 
 /// A chain of refresh tokens that descend from one authorization (RFC 9700 §4.14).
@@ -84,10 +88,10 @@ pub struct RefreshTokenRecord {
 
 const REQUEST_COLUMNS: &str = "request_id, client_id, redirect_uri, scope, state, nonce, \
      prompt, code_challenge, resources, user_id, auth_time, created_at, expires_at, \
-     response_mode, extra, login_method";
+     response_mode, extra, login_method, dpop_jkt";
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, nonce, \
      code_challenge, resources, auth_time, family_id, created_at, expires_at, used_at, \
-     login_method";
+     login_method, dpop_jkt";
 const FAMILY_COLUMNS: &str = "family_id, client_id, user_id, scope, resources, auth_time, \
      created_at, revoked_at, dpop_jkt, login_method";
 const REFRESH_COLUMNS: &str =
@@ -111,6 +115,7 @@ fn request_from_row(row: &AnyRow) -> Result<AuthorizationRequestRecord, StoreErr
         response_mode: row.try_get("response_mode")?,
         extra: row.try_get("extra")?,
         login_method: row.try_get("login_method")?,
+        dpop_jkt: row.try_get("dpop_jkt")?,
     })
 }
 
@@ -130,6 +135,7 @@ fn code_from_row(row: &AnyRow) -> Result<AuthorizationCodeRecord, StoreError> {
         expires_at: row.try_get("expires_at")?,
         used_at: row.try_get("used_at")?,
         login_method: row.try_get("login_method")?,
+        dpop_jkt: row.try_get("dpop_jkt")?,
     })
 }
 
@@ -167,7 +173,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO authorization_requests ({REQUEST_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&req.request_id)
@@ -186,6 +192,7 @@ impl Store {
             .bind(&req.response_mode)
             .bind(&req.extra)
             .bind(&req.login_method)
+            .bind(&req.dpop_jkt)
             .execute(self.writer())
             .await?;
         Ok(())
@@ -240,7 +247,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&code.code_hash)
@@ -257,6 +264,7 @@ impl Store {
             .bind(code.expires_at)
             .bind(code.used_at)
             .bind(&code.login_method)
+            .bind(&code.dpop_jkt)
             .execute(self.writer())
             .await?;
         Ok(())

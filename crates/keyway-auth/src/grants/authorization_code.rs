@@ -110,6 +110,15 @@ impl AuthService {
                 "code_verifier does not match the code_challenge",
             ));
         }
+        // RFC 9449 §10: a code bound to a key is redeemed only with a proof by that key.
+        if let Some(bound) = &record.dpop_jkt
+            && dpop.is_none_or(|key| key.jkt != *bound)
+        {
+            return Err(OAuthError::new(
+                crate::ErrorCode::InvalidDpopProof,
+                "this code is bound to a DPoP key (dpop_jkt): send a DPoP proof by that key",
+            ));
+        }
         let granted_resources = split(&record.resources);
         let resources = if asked_resources.is_empty() {
             granted_resources

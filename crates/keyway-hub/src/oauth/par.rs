@@ -18,17 +18,35 @@ pub(super) async fn push(
     let result: Result<_, OAuthJsonError> = async {
         let (client, form) =
             super::endpoints::authenticated_form(&state, &headers, &body, super::PAR).await?;
-        Ok(state
+        // RFC 9449 §10.1: a DPoP proof with the push binds the code to its key.
+        let dpop = match crate::dpop::proof_header(&headers)? {
+            Some(proof) => {
+                let url = format!("{}{}", state.auth.config().issuer, super::PAR);
+                Some(
+                    state
+                        .auth
+                        .check_dpop_proof_unrecorded(proof, "POST", &url, None)?,
+                )
+            }
+            None => None,
+        };
+        let pushed = state
             .auth
-            .push_authorization_request(&client, &form)
-            .await?)
+            .push_authorization_request_bound(&client, &form, dpop.as_ref().map(|p| &p.key))
+            .await?;
+        if let Some(proof) = &dpop {
+            state.auth.record_dpop_proof(proof)?;
+        }
+        Ok(pushed)
     }
     .await;
-    match result {
+    let mut response = match result {
         Ok(pushed) => {
             ::metrics::counter!("keyway_pushed_requests_total").increment(1);
             (StatusCode::CREATED, no_store(), axum::Json(pushed)).into_response()
         }
         Err(err) => err.into_response(),
-    }
+    };
+    crate::dpop::offer_nonce(&state, &mut response);
+    response
 }

@@ -485,3 +485,119 @@ async fn failed_token_requests_do_not_spend_their_proof() {
     );
     hub.finish().await;
 }
+
+/// RFC 9449 §10: `dpop_jkt` on the authorization request, or a DPoP proof sent with a pushed
+/// request, binds the code to a key; only a proof by that key redeems it, and a refusal does
+/// not spend the code.
+#[tokio::test]
+async fn a_code_bound_with_dpop_jkt_needs_a_proof_by_that_key() {
+    use crate::browser::{Browser, authorize_url, log_in_and_allow, pkce};
+    const CB: &str = "http://127.0.0.1:9/callback";
+    on_every_backend(async |hub: &TestHub| {
+        hub.user("alice", "correct horse battery").await;
+        let (id, secret) = hub.client(&["authorization_code"], "openid", &[CB]).await;
+        let holder = Holder::new();
+        let thief = Holder::new();
+        let token_url = hub.url("/oauth2/token");
+        let now = hub.auth.clock().now_secs();
+        let basic = Some((id.as_str(), secret.as_str()));
+
+        // By dpop_jkt in the query.
+        let (verifier, challenge) = pkce();
+        let url = format!(
+            "{}&dpop_jkt={}",
+            authorize_url(hub, &id, CB, "openid", &challenge),
+            holder.jkt()
+        );
+        let done = log_in_and_allow(
+            &mut Browser::new(),
+            hub,
+            &url,
+            "alice",
+            "correct horse battery",
+        )
+        .await;
+        let code = done.redirect_param("code").unwrap();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CB),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let (status, _, answer) = token_form(hub, basic, &form, None).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_dpop_proof")),
+            "{answer}"
+        );
+        let wrong = thief.proof("POST", &token_url, now, "j-1", None);
+        let (status, _, _) = token_form(hub, basic, &form, Some(&wrong)).await;
+        assert_eq!(status, 400);
+        let right = holder.proof("POST", &token_url, now, "j-2", None);
+        let (status, _, answer) = token_form(hub, basic, &form, Some(&right)).await;
+        assert_eq!(
+            (status, answer["token_type"].as_str()),
+            (200, Some("DPoP")),
+            "{answer}"
+        );
+
+        // By a proof sent with a pushed request.
+        let (verifier, challenge) = pkce();
+        let par_proof = holder.proof("POST", &hub.url("/oauth2/par"), now, "j-3", None);
+        let response = http()
+            .post(hub.url("/oauth2/par"))
+            .basic_auth(&id, Some(&secret))
+            .header("DPoP", par_proof)
+            .form(&[
+                ("response_type", "code"),
+                ("redirect_uri", CB),
+                ("scope", "openid"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+        let pushed: Value = response.json().await.unwrap();
+        let mut url = url::Url::parse(&hub.url("/oauth2/authorize")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("client_id", &id)
+            .append_pair("request_uri", pushed["request_uri"].as_str().unwrap());
+        let done = log_in_and_allow(
+            &mut Browser::new(),
+            hub,
+            url.as_ref(),
+            "alice",
+            "correct horse battery",
+        )
+        .await;
+        let code = done.redirect_param("code").unwrap();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", CB),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let wrong = thief.proof("POST", &token_url, now, "j-4", None);
+        let (status, _, _) = token_form(hub, basic, &form, Some(&wrong)).await;
+        assert_eq!(status, 400);
+        let right = holder.proof("POST", &token_url, now, "j-5", None);
+        let (status, _, answer) = token_form(hub, basic, &form, Some(&right)).await;
+        assert_eq!(status, 200, "{answer}");
+
+        // A malformed dpop_jkt is an error the client reads in its redirect.
+        let (_, challenge) = pkce();
+        let url = format!(
+            "{}&dpop_jkt=not-a-thumbprint",
+            authorize_url(hub, &id, CB, "openid", &challenge)
+        );
+        let page = Browser::new().get(&url).await;
+        assert!(
+            page.location
+                .unwrap_or_default()
+                .contains("error=invalid_request")
+        );
+    })
+    .await;
+}
