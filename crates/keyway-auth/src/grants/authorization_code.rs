@@ -177,6 +177,15 @@ impl AuthService {
         client: &Client,
         delegation: Delegation<'_>,
     ) -> Result<TokenResponse, OAuthError> {
+        // The way the user signed in must still be one this client takes and this hub offers:
+        // restricting a client or removing an upstream ends what it already issued.
+        if !self.session_fits(client, delegation.login_method, None) {
+            return Err(OAuthError::invalid_grant(format!(
+                "the user signed in with {:?}, which is no longer allowed for this client or \
+                 configured on this hub",
+                delegation.login_method.unwrap_or(crate::PASSWORD)
+            )));
+        }
         let now = self.clock.now_secs();
         let user = self.store.user_by_id(delegation.user_id).await?;
         let Some(user) = user else {

@@ -195,6 +195,15 @@ impl AuthService {
             .append_pair("nonce", &pending.nonce)
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256");
+        // A request that asked for a fresh sign-in gets one at the provider too: otherwise its
+        // session there would answer silently and the new auth_time would be a fiction.
+        if record
+            .prompt
+            .as_deref()
+            .is_some_and(|p| p.split(' ').any(|v| v == "login"))
+        {
+            location.query_pairs_mut().append_pair("prompt", "login");
+        }
         Ok(UpstreamStart {
             location: location.to_string(),
             cookie,

@@ -29,8 +29,12 @@ pub enum IdTokenError {
     WrongAuthorizedParty,
     #[error("the ID token has expired")]
     Expired,
-    #[error("the ID token was issued in the future")]
+    #[error("the ID token was issued in the future, or is not valid yet (iat, nbf)")]
     IssuedInFuture,
+    #[error("the ID token's iat is missing or not a number")]
+    NoIssuedAt,
+    #[error("the ID token names critical header extensions (crit) this hub does not understand")]
+    CriticalHeader,
     #[error("the ID token's nonce is not the one this sign-in sent")]
     WrongNonce,
     #[error("the ID token has no usable sub (1–255 printable characters)")]
@@ -71,6 +75,10 @@ pub(crate) fn validate_id_token(
         .get("alg")
         .and_then(Value::as_str)
         .ok_or(IdTokenError::Malformed)?;
+    // RFC 7515 §4.1.11: an extension the recipient must understand and does not.
+    if header.contains_key("crit") {
+        return Err(IdTokenError::CriticalHeader);
+    }
     let kid = header.get("kid").and_then(Value::as_str);
     // The key is chosen by kid when there is one; each key checks the header's alg is its own
     // (so `none` or an HMAC alg never verifies).
@@ -113,9 +121,16 @@ pub(crate) fn validate_id_token(
     let iat = claims
         .get("iat")
         .and_then(Value::as_i64)
-        .ok_or(IdTokenError::Malformed)?;
+        .ok_or(IdTokenError::NoIssuedAt)?;
     if iat > expected.now + expected.skew {
         return Err(IdTokenError::IssuedInFuture);
+    }
+    match claims.get("nbf") {
+        None => {}
+        Some(nbf) => match nbf.as_i64() {
+            Some(nbf) if nbf <= expected.now + expected.skew => {}
+            _ => return Err(IdTokenError::IssuedInFuture),
+        },
     }
     let nonce = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
     if !bool::from(nonce.as_bytes().ct_eq(expected.nonce.as_bytes())) {
@@ -191,6 +206,16 @@ mod tests {
     }
 
     #[test]
+    fn critical_headers_are_refused() {
+        let (pair, key) = key();
+        let header = serde_json::json!({"alg": "EdDSA", "kid": "k1", "crit": ["exp"]});
+        assert_eq!(
+            validate_id_token(&sign(&pair, &header, &good()), &[key], &expected()),
+            Err(IdTokenError::CriticalHeader)
+        );
+    }
+
+    #[test]
     fn a_good_token_names_its_subject() {
         assert_eq!(
             check(good()).unwrap(),
@@ -214,6 +239,7 @@ mod tests {
             (with("azp", "x".into()), WrongAuthorizedParty),
             (with("exp", 969.into()), Expired),
             (with("iat", 1_031.into()), IssuedInFuture),
+            (with("nbf", 1_031.into()), IssuedInFuture),
             (with("nonce", "n-2".into()), WrongNonce),
             (with("sub", "".into()), BadSubject),
             (with("sub", "x".repeat(256).into()), BadSubject),

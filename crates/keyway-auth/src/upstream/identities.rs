@@ -22,6 +22,17 @@ pub struct UpstreamIdentity {
     pub created_at: i64,
 }
 
+/// Characters that print as nothing or reorder text (Unicode format characters, fillers and
+/// blanks): a provider's claim must not make a username that looks like another one.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
+        | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{2800}' | '\u{3164}'
+        | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}'
+        | '\u{E0000}'..='\u{E007F}')
+}
+
 /// A username made from an upstream claim: the hub's username rules (1–128 characters, no
 /// spaces or control characters), leaving room for a suffix that makes it unique.
 fn username_base(claim: Option<&str>, sub: &str) -> String {
@@ -30,7 +41,7 @@ fn username_base(claim: Option<&str>, sub: &str) -> String {
         .trim()
         .chars()
         .map(|c| {
-            if c.is_whitespace() || c.is_control() {
+            if c.is_whitespace() || c.is_control() || is_invisible(c) {
                 '_'
             } else {
                 c
@@ -195,5 +206,13 @@ mod tests {
         assert_eq!(username_base(None, "sub-1"), "sub-1");
         assert_eq!(username_base(Some("   "), "s"), "user");
         assert_eq!(username_base(Some(&"x".repeat(300)), "s").len(), 100);
+        // Nothing invisible or reordering: no look-alike of another username.
+        assert_eq!(username_base(Some("ad\u{200B}min"), "s"), "ad_min");
+        assert_eq!(username_base(Some("\u{2066}admin\u{2069}"), "s"), "_admin_");
+        assert_eq!(
+            username_base(Some("admin\u{202E}gpj.exe"), "s"),
+            "admin_gpj.exe"
+        );
+        assert_eq!(username_base(Some("\u{3164}"), "s"), "_");
     }
 }

@@ -105,7 +105,9 @@ pub(super) async fn callback(
     let (session_token, outcome) = match finished {
         Ok(done) => done,
         Err(err) => {
-            tracing::info!(error = %err, "upstream sign-in refused");
+            // The cause may quote the provider (error_description): control characters are
+            // escaped, so nobody can write lines or terminal escapes into the log.
+            tracing::info!(error = %err.to_string().escape_debug(), "upstream sign-in refused");
             return with_cookies(error_page(status_of(err.code), &err), &[cleared]);
         }
     };

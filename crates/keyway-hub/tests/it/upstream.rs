@@ -246,6 +246,7 @@ async fn a_fake_upstream_signs_a_person_in_and_provisions_them_once() {
                 query_param(&upstream, "redirect_uri").unwrap(),
                 hub.url("/login/upstream/callback")
             );
+            assert_eq!(query_param(&upstream, "prompt"), None);
             let nonce = query_param(&upstream, "nonce").unwrap();
             let state = query_param(&upstream, "state").unwrap();
             let now = hub.clock.now_ms() / 1000;
@@ -845,6 +846,79 @@ async fn a_pushed_request_carries_the_login_type() {
         page.location
             .unwrap()
             .starts_with(&format!("{}/authorize?", fake.issuer))
+    );
+    hub.finish().await;
+}
+
+/// Restricting a client's login types ends what an upstream sign-in already got: its code no
+/// longer redeems (nor would its refresh tokens refresh).
+#[tokio::test]
+async fn a_login_type_taken_away_ends_what_it_issued() {
+    let fake = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub_with(
+        &Backend::Sqlite,
+        vec![fake.provider(dir.path(), Provision::Auto)],
+    )
+    .await;
+    let (id, secret) = client(&hub, &[]).await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::new();
+    let upstream = start(&mut browser, &hub, &id, &challenge).await;
+    let nonce = query_param(&upstream, "nonce").unwrap();
+    let state = query_param(&upstream, "state").unwrap();
+    let now = hub.clock.now_ms() / 1000;
+    fake.answer_with(&fake.sign(&fake.claims(&nonce, now)));
+    let page = callback(&mut browser, &hub, &[("code", "c-1"), ("state", &state)]).await;
+    let done = allow(&mut browser, &hub, page).await;
+    let code = done.redirect_param("code").unwrap();
+    hub.auth
+        .update_client(
+            &id,
+            keyway_auth::ClientUpdate {
+                login_types: Some(vec!["password".into()]),
+                ..keyway_auth::ClientUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    hub.clock.advance_secs(2); // past the client cache
+    let (status, body) = code_exchange(&hub, (&id, &secret), &code, REDIRECT, &verifier).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("no longer allowed")
+    );
+    hub.finish().await;
+}
+
+/// `prompt=login` asks for a fresh sign-in: the provider is asked for one too.
+#[tokio::test]
+async fn prompt_login_is_passed_to_the_provider() {
+    let fake = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub_with(
+        &Backend::Sqlite,
+        vec![fake.provider(dir.path(), Provision::Auto)],
+    )
+    .await;
+    let (id, _) = client(&hub, &[]).await;
+    let (_, challenge) = pkce();
+    let url = format!(
+        "{}&prompt=login",
+        authorize(&hub, &id, &challenge, Some("corp"))
+    );
+    let page = Browser::new().get(&url).await;
+    assert_eq!(page.status, 302, "{}", page.body);
+    assert_eq!(
+        query_param(&page.location.unwrap(), "prompt").as_deref(),
+        Some("login")
     );
     hub.finish().await;
 }
