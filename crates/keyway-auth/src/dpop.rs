@@ -273,8 +273,12 @@ pub fn verify_dpop_proof(
     }
     key.verify(&header.alg, jws.signing_input.as_bytes(), &jws.signature)
         .map_err(|_| refused("the signature does not verify with its jwk"))?;
-    let claims: ProofClaims = serde_json::from_slice(&jws.payload)
-        .map_err(|_| refused("htm, htu, iat (an integer) and jti are required"))?;
+    let claims: ProofClaims = serde_json::from_slice(&jws.payload).map_err(|_| {
+        refused(
+            "the claims need htm, htu and jti (strings) and iat (an integer); ath and nonce, \
+                 when present, are strings",
+        )
+    })?;
     if claims.htm != method {
         return Err(refused(format!("htm must be {method}")));
     }

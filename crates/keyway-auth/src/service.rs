@@ -308,6 +308,16 @@ impl AuthService {
         if let Some(given) = &new.signing_secret {
             crate::clients::check_signing_secret(given)?;
         }
+        if new.public
+            && (new.signing_secret.is_some()
+                || new.policy.profile == Some(crate::ClientProfile::G2d1))
+        {
+            return Err(AdminError::Invalid(
+                "a public client cannot keep a signing secret (it runs where users can read \
+                 it): register the g2d1 client as confidential"
+                    .into(),
+            ));
+        }
         // A g2d1 client registered without a secret gets one, shown once.
         let made_secret = (new.signing_secret.is_none()
             && new.policy.profile == Some(crate::ClientProfile::G2d1))

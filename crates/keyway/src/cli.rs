@@ -564,8 +564,8 @@ pub(crate) struct ClientCreateArgs {
     /// [[login.upstream]] in keyway.toml (e.g. --login-types password corp); default all.
     #[arg(long, value_name = "TYPE", num_args = 1..)]
     pub login_types: Vec<String>,
-    /// Print `export NAME_ID=…` and `export NAME_SECRET=…` for a shell's eval, e.g.
-    /// eval "$(keyway client create … --export BILLING)".
+    /// Print `export NAME_ID=…` and `export NAME_SECRET=…` (and `NAME_SIGNING_SECRET` for a
+    /// g2d1 client) for a shell's eval, e.g. eval "$(keyway client create … --export BILLING)".
     #[arg(long, value_name = "NAME", conflicts_with = "json", value_parser = shell_name)]
     pub export: Option<String>,
 }

@@ -104,13 +104,14 @@ impl LoginFileConfig {
                      the value of type= and of --login-types)"
                 );
             }
-            let secret =
-                keyway_kernel::read_private_file(&entry.client_secret_file).with_context(|| {
-                    format!(
-                        "{place}: client_secret_file {}",
-                        entry.client_secret_file.display()
-                    )
-                })?;
+            // A relative path is relative to the configuration file, wherever serve runs.
+            let secret_file = file
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(&entry.client_secret_file);
+            let secret = keyway_kernel::read_private_file(&secret_file).with_context(|| {
+                format!("{place}: client_secret_file {}", secret_file.display())
+            })?;
             let secret = String::from_utf8(secret)
                 .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
                 .map_err(|_| anyhow::anyhow!("{place}: client_secret_file is not UTF-8 text"))?;

@@ -42,7 +42,8 @@ pub fn authorization_server_metadata(config: &AuthConfig) -> Value {
         "require_pushed_authorization_requests": config.require_pushed_requests,
         "dpop_signing_alg_values_supported": keyway_auth::jose::VERIFIED_ALGS,
         "request_parameter_supported": true,
-        "request_object_signing_alg_values_supported": keyway_auth::jose::VERIFIED_ALGS,
+        // HS256 with a client's signing secret (clients that have one: the g2d1 profile).
+        "request_object_signing_alg_values_supported": ["EdDSA", "Ed25519", "ES256", "PS256", "RS256", "HS256"],
         // Only request_uris this hub issued at its PAR endpoint; none is ever fetched.
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
@@ -77,7 +78,9 @@ pub fn openid_configuration(config: &AuthConfig) -> Value {
                 "nonce",
                 "at_hash",
                 "azp",
-                "preferred_username"
+                "preferred_username",
+                "amr",
+                "idp"
             ]),
         );
         map.insert(
