@@ -36,3 +36,22 @@ pub(crate) fn proof_header(headers: &HeaderMap) -> Result<Option<&str>, OAuthErr
         )
     })
 }
+
+/// The DPoP proof of a POST to the hub's endpoint `path` (token, PAR), checked but not yet
+/// recorded: the caller records it with `AuthService::record_dpop_proof` once the request
+/// succeeded, so failed requests (anyone can send them for a public client) do not fill the
+/// replay cache.
+pub(crate) fn endpoint_proof(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<Option<keyway_auth::UnrecordedProof>, OAuthError> {
+    let Some(proof) = proof_header(headers)? else {
+        return Ok(None);
+    };
+    let url = format!("{}{path}", state.auth.config().issuer);
+    state
+        .auth
+        .check_dpop_proof_unrecorded(proof, "POST", &url, None)
+        .map(Some)
+}

@@ -33,19 +33,7 @@ pub(super) async fn token(
     let result: Result<_, OAuthJsonError> = async {
         let (client, form) = authenticated_form(&state, &headers, &body, super::TOKEN).await?;
         // RFC 9449 §5: a DPoP proof binds the access token to the proof's key.
-        // Its jti is recorded only once the grant succeeded: failed requests (which anyone can
-        // send for a public client) must not fill the replay cache.
-        let dpop = match crate::dpop::proof_header(&headers)? {
-            Some(proof) => {
-                let url = format!("{}{}", state.auth.config().issuer, super::TOKEN);
-                Some(
-                    state
-                        .auth
-                        .check_dpop_proof_unrecorded(proof, "POST", &url, None)?,
-                )
-            }
-            None => None,
-        };
+        let dpop = crate::dpop::endpoint_proof(&state, &headers, super::TOKEN)?;
         let response = state
             .auth
             .token_bound(&client, &form, dpop.as_ref().map(|p| &p.key))

@@ -177,6 +177,19 @@ fn authorize(hub: &TestHub, client_id: &str, challenge: &str, login_type: Option
     url.to_string()
 }
 
+/// A SQLite hub with one auto-provisioning fake upstream `corp` (and the directory of its
+/// secret file, kept alive by the caller).
+async fn sqlite_hub_with_fake() -> (FakeUpstream, tempfile::TempDir, TestHub) {
+    let fake = FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub_with(
+        &Backend::Sqlite,
+        vec![fake.provider(dir.path(), Provision::Auto)],
+    )
+    .await;
+    (fake, dir, hub)
+}
+
 /// Starts an upstream sign-in with `type=corp`; returns the upstream authorize URL.
 async fn start(browser: &mut Browser, hub: &TestHub, client_id: &str, challenge: &str) -> String {
     let page = browser
@@ -308,13 +321,7 @@ type Spoil = Box<dyn FnOnce(&mut Value)>;
 
 #[tokio::test]
 async fn bad_id_tokens_are_refused_naming_the_cause() {
-    let fake = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let hub = hub_with(
-        &Backend::Sqlite,
-        vec![fake.provider(dir.path(), Provision::Auto)],
-    )
-    .await;
+    let (fake, _dir, hub) = sqlite_hub_with_fake().await;
     let (id, _) = client(&hub, &[]).await;
     let cases: Vec<(&str, Spoil)> = vec![
         (
@@ -388,13 +395,7 @@ async fn bad_id_tokens_are_refused_naming_the_cause() {
 
 #[tokio::test]
 async fn state_is_single_use_and_bound_to_the_browser() {
-    let fake = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let hub = hub_with(
-        &Backend::Sqlite,
-        vec![fake.provider(dir.path(), Provision::Auto)],
-    )
-    .await;
+    let (fake, _dir, hub) = sqlite_hub_with_fake().await;
     let (id, _) = client(&hub, &[]).await;
     let (_, challenge) = pkce();
     // The attacker starts a sign-in and hands the victim the callback URL (login CSRF): the
@@ -524,13 +525,7 @@ async fn upstream_errors_and_outages_are_shown_escaped() {
 
 #[tokio::test]
 async fn login_types_follow_the_client_and_the_configuration() {
-    let fake = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let hub = hub_with(
-        &Backend::Sqlite,
-        vec![fake.provider(dir.path(), Provision::Auto)],
-    )
-    .await;
+    let (fake, _dir, hub) = sqlite_hub_with_fake().await;
     hub.user("alice", "correct horse battery").await;
     let (any, any_secret) = client(&hub, &[]).await;
     let (corp_only, _) = client(&hub, &["corp"]).await;
@@ -636,13 +631,7 @@ async fn login_types_follow_the_client_and_the_configuration() {
 /// A provisioned user never takes over a local account of the same name.
 #[tokio::test]
 async fn provisioning_does_not_take_over_a_local_username() {
-    let fake = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let hub = hub_with(
-        &Backend::Sqlite,
-        vec![fake.provider(dir.path(), Provision::Auto)],
-    )
-    .await;
+    let (fake, _dir, hub) = sqlite_hub_with_fake().await;
     hub.user("ada_lovelace", "correct horse battery").await;
     let (id, _) = client(&hub, &[]).await;
     let (_, challenge) = pkce();
@@ -815,13 +804,7 @@ async fn push(
 /// refused at the push.
 #[tokio::test]
 async fn a_pushed_request_carries_the_login_type() {
-    let fake = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let hub = hub_with(
-        &Backend::Sqlite,
-        vec![fake.provider(dir.path(), Provision::Auto)],
-    )
-    .await;
+    let (fake, _dir, hub) = sqlite_hub_with_fake().await;
     let (id, secret) = client(&hub, &["corp"]).await;
     let (_, challenge) = pkce();
     let (status, _, body) = push(&hub, (&id, &secret), &challenge, "password").await;
@@ -854,13 +837,7 @@ async fn a_pushed_request_carries_the_login_type() {
 /// longer redeems (nor would its refresh tokens refresh).
 #[tokio::test]
 async fn a_login_type_taken_away_ends_what_it_issued() {
-    let fake = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let hub = hub_with(
-        &Backend::Sqlite,
-        vec![fake.provider(dir.path(), Provision::Auto)],
-    )
-    .await;
+    let (fake, _dir, hub) = sqlite_hub_with_fake().await;
     let (id, secret) = client(&hub, &[]).await;
     let (verifier, challenge) = pkce();
     let mut browser = Browser::new();
@@ -901,13 +878,7 @@ async fn a_login_type_taken_away_ends_what_it_issued() {
 /// `prompt=login` asks for a fresh sign-in: the provider is asked for one too.
 #[tokio::test]
 async fn prompt_login_is_passed_to_the_provider() {
-    let fake = FakeUpstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let hub = hub_with(
-        &Backend::Sqlite,
-        vec![fake.provider(dir.path(), Provision::Auto)],
-    )
-    .await;
+    let (_fake, _dir, hub) = sqlite_hub_with_fake().await;
     let (id, _) = client(&hub, &[]).await;
     let (_, challenge) = pkce();
     let url = format!(
