@@ -15,6 +15,7 @@ mod entropy;
 mod error;
 mod g2d1;
 mod grants;
+mod groups;
 mod introspect;
 mod jarm;
 pub mod jose;
@@ -51,6 +52,7 @@ pub use entropy::{Entropy, SecretString, SystemEntropy, random_hex, random_token
 pub use error::{AdminError, ErrorCode, OAuthError};
 pub use g2d1::{canonical_string, g2d1_signature};
 pub use grants::{TokenRequest, TokenResponse};
+pub use groups::{ADMINS, GroupInfo};
 pub use introspect::Introspection;
 pub use keys::{KeyRing, KeySummary, SigningAlg, create_data_dir, write_private_file};
 pub use master_key::MasterKey;

@@ -13,6 +13,7 @@ mod dynamic;
 mod error;
 mod grants;
 mod group_commit;
+mod groups;
 mod keys;
 mod link;
 mod link_codec;
@@ -32,6 +33,7 @@ pub use error::StoreError;
 pub use grants::{
     AuthorizationCodeRecord, AuthorizationRequestRecord, RefreshTokenRecord, TokenFamilyRecord,
 };
+pub use groups::GroupRecord;
 pub use keys::{KeyState, SigningKeyRecord};
 pub use link::{
     LinkConflictRow, LinkHashEntry, LinkHashRow, LinkPartnerRecord, LinkRecordRow, LinkStatsRow,

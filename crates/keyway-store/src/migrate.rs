@@ -72,6 +72,11 @@ macro_rules! migrations {
                     "/0008_upstream_logins.sql"
                 )),
             },
+            Migration {
+                version: 9,
+                name: "groups",
+                sql: include_str!(concat!("../migrations/", $backend, "/0009_groups.sql")),
+            },
         ]
     };
 }

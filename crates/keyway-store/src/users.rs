@@ -108,6 +108,7 @@ impl Store {
             "DELETE FROM consents WHERE user_id = ?",
             "DELETE FROM authorization_codes WHERE user_id = ?",
             "DELETE FROM upstream_identities WHERE user_id = ?",
+            "DELETE FROM group_members WHERE user_id = ?",
         ] {
             sqlx::query(self.sql(statement))
                 .bind(&user.user_id)

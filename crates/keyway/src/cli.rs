@@ -102,6 +102,8 @@ pub(crate) enum Command {
     Client(Admin<ClientCommand>),
     /// Manage users (resource owners who log in at the hub).
     User(Admin<UserCommand>),
+    /// Manage groups of users (keyway-admins: the hub's administrators).
+    Group(Admin<GroupCommand>),
     /// Manage the hub's token-signing keys.
     Keys(Admin<KeysCommand>),
     /// Privacy-preserving record linkage: hash and submit (partner), partners and stats (hub).
@@ -164,6 +166,7 @@ impl Command {
             Command::Serve(args) => (Some(&args.store), Some(&args.log)),
             Command::Client(admin) => (Some(&admin.store), None),
             Command::User(admin) => (Some(&admin.store), None),
+            Command::Group(admin) => (Some(&admin.store), None),
             Command::Keys(admin) => (Some(&admin.store), None),
             Command::Link(LinkCommand::Partner(admin)) => (Some(&admin.store), None),
             Command::Link(LinkCommand::Conflicts(args)) => (Some(&args.store), None),
@@ -640,6 +643,45 @@ pub(crate) struct ClientUpdateArgs {
     pub login_types: Option<Vec<String>>,
     #[command(flatten)]
     pub json: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GroupCommand {
+    /// Create a group (1–64 of a–z 0–9 _ - .).
+    Create {
+        /// The group's name.
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete a group and its memberships (its users stay).
+    Delete {
+        /// The group's name.
+        name: String,
+    },
+    /// List groups and their members.
+    List(JsonFlag),
+    /// Show a group and its members.
+    Show {
+        /// The group's name.
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Add a user to a group (keyway-admins is made on its first member).
+    Add {
+        /// The group's name, e.g. keyway-admins.
+        group: String,
+        /// The user's name.
+        username: String,
+    },
+    /// Take a user out of a group.
+    Remove {
+        /// The group's name.
+        group: String,
+        /// The user's name.
+        username: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

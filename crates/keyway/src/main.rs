@@ -91,6 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => commands::serve::run(settings, args).await,
         Command::Client(admin) => commands::client::run(settings, admin.command).await,
         Command::User(admin) => commands::user::run(settings, admin.command).await,
+        Command::Group(admin) => commands::group::run(settings, admin.command).await,
         Command::Keys(admin) => commands::keys::run(settings, admin.command).await,
         Command::Link(cmd) => commands::link_admin::run(settings, cmd).await,
         Command::Transfer(cmd) => commands::transfer::run(cmd, &global).await,

@@ -190,21 +190,48 @@ impl axum::extract::FromRequestParts<AppState> for Reader {
         parts: &mut axum::http::request::Parts,
         state: &AppState,
     ) -> Result<Self, ApiError> {
-        if has_session(state, &parts.headers).await? {
-            return Ok(Reader);
+        match session_access(state, &parts.headers).await? {
+            SessionAccess::Admin => return Ok(Reader),
+            SessionAccess::NotAdmin => return Err(ApiError::Forbidden(NOT_ADMIN.into())),
+            SessionAccess::None => {}
         }
         Authorized::<Read>::from_request_parts(parts, state).await?;
         Ok(Reader)
     }
 }
 
-/// Whether the request carries a live hub login session cookie.
-async fn has_session(state: &AppState, headers: &HeaderMap) -> Result<bool, ApiError> {
+/// What a request's hub login session (if any) may do with the activity map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SessionAccess {
+    /// No live session: the caller may still present a token with `activity:read`.
+    None,
+    /// Signed in, not one of the hub's administrators.
+    NotAdmin,
+    /// Signed in as a member of `keyway-admins`.
+    Admin,
+}
+
+/// Why a signed-in non-administrator is refused.
+pub(super) const NOT_ADMIN: &str = "only the hub's administrators (members of the group \
+     keyway-admins) see the activity map: keyway group add keyway-admins USERNAME";
+
+/// The access of the request's live hub login session, if it carries one.
+pub(super) async fn session_access(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<SessionAccess, ApiError> {
     let Some(token) = cookies::read(headers, cookies::SESSION, state.auth.config().uses_https())
     else {
-        return Ok(false);
+        return Ok(SessionAccess::None);
     };
-    Ok(state.auth.session_user(&token).await?.is_some())
+    let Some(user) = state.auth.session_user(&token).await? else {
+        return Ok(SessionAccess::None);
+    };
+    match state.auth.is_admin(&user.user_id).await {
+        Ok(true) => Ok(SessionAccess::Admin),
+        Ok(false) => Ok(SessionAccess::NotAdmin),
+        Err(err) => Err(ApiError::unavailable("reading the admin group", &err)),
+    }
 }
 
 async fn edges(State(state): State<AppState>, _: Reader) -> Response {

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::map::Failure;
-use super::{STREAM, has_session};
+use super::{NOT_ADMIN, STREAM, SessionAccess, session_access};
 use crate::AppState;
 use crate::pages::{html, see_other};
 
@@ -49,10 +49,16 @@ const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
                    style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
 
 pub(super) async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match has_session(&state, &headers).await {
-        Ok(true) => {}
+    match session_access(&state, &headers).await {
+        Ok(SessionAccess::Admin) => {}
+        Ok(SessionAccess::NotAdmin) => {
+            return crate::pages::error_page(
+                StatusCode::FORBIDDEN,
+                &keyway_auth::OAuthError::new(keyway_auth::ErrorCode::AccessDenied, NOT_ADMIN),
+            );
+        }
         // The hub's sign-in page, and back here.
-        Ok(false) => return see_other(&crate::home::login_url(super::PAGE)),
+        Ok(SessionAccess::None) => return see_other(&crate::home::login_url(super::PAGE)),
         Err(err) => return err.into_response(),
     }
     let snapshot = state.activity.snapshot(state.auth.clock().now_ms());

@@ -82,6 +82,10 @@ pub(crate) async fn session_cookie(hub: &TestHub) -> String {
     const CB: &str = "https://app.example/cb";
     let id = hub.public_client("openid", CB).await;
     hub.user("watcher", "correct horse battery").await;
+    hub.auth
+        .add_group_member(keyway_auth::ADMINS, "watcher")
+        .await
+        .unwrap();
     let (_, challenge) = pkce();
     let mut browser = Browser::new();
     let url = authorize_url(hub, &id, CB, "openid", &challenge);

@@ -95,6 +95,10 @@ async fn landing_page_says_what_the_hub_is_and_who_is_signed_in() {
 async fn hub_sign_in_opens_the_session_the_oauth_login_opens() {
     on_every_backend(async |hub: &TestHub| {
         hub.user("alice", PASSWORD).await;
+        hub.auth
+            .add_group_member(keyway_auth::ADMINS, "alice")
+            .await
+            .unwrap();
         // Strangers are sent to the sign-in page and back; the JSON API keeps its 401.
         let mut browser = Browser::new();
         let page = browser.get(&hub.url("/activity")).await;
@@ -228,6 +232,10 @@ async fn next_is_a_local_path_or_home() {
 async fn forms_without_their_anti_csrf_token_are_refused() {
     let hub = TestHub::start(&Backend::Sqlite).await;
     hub.user("alice", PASSWORD).await;
+    hub.auth
+        .add_group_member(keyway_auth::ADMINS, "alice")
+        .await
+        .unwrap();
     let mut browser = Browser::new();
     let form = browser.get(&hub.url("/login")).await;
     let csrf = form.field("csrf");
@@ -342,4 +350,44 @@ async fn hub_sign_in_is_throttled_with_the_oauth_login() {
     assert_eq!(consent.status, 200);
     assert!(consent.body.contains("decision"), "{}", consent.body);
     hub.finish().await;
+}
+
+/// Only the hub's administrators (members of keyway-admins) see the activity map through a
+/// login session; another signed-in user is refused, saying how to become one.
+#[tokio::test]
+async fn the_activity_map_is_for_administrators() {
+    on_every_backend(async |hub: &TestHub| {
+        hub.user("alice", PASSWORD).await;
+        let mut browser = Browser::new();
+        let done = sign_in(&mut browser, hub, "/activity", PASSWORD).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        let page = browser.get(&hub.url("/activity")).await;
+        assert_eq!(page.status, 403, "{}", page.body);
+        assert!(
+            page.body.contains("keyway group add keyway-admins"),
+            "{}",
+            page.body
+        );
+        let edges = browser.get(&hub.url("/activity/v1/edges")).await;
+        assert_eq!(edges.status, 403, "{}", edges.body);
+        assert!(
+            hub.auth
+                .add_group_member(keyway_auth::ADMINS, "alice")
+                .await
+                .unwrap()
+        );
+        assert_eq!(browser.get(&hub.url("/activity")).await.status, 200);
+        assert_eq!(
+            browser.get(&hub.url("/activity/v1/edges")).await.status,
+            200
+        );
+        assert!(
+            hub.auth
+                .remove_group_member(keyway_auth::ADMINS, "alice")
+                .await
+                .unwrap()
+        );
+        assert_eq!(browser.get(&hub.url("/activity")).await.status, 403);
+    })
+    .await;
 }

@@ -1,6 +1,7 @@
 pub(crate) mod client;
 pub(crate) mod data;
 pub(crate) mod data_export;
+pub(crate) mod group;
 pub(crate) mod keys;
 pub(crate) mod link;
 pub(crate) mod link_admin;

@@ -581,3 +581,57 @@ fn a_bad_upstream_entry_stops_serve() {
     assert!(text(&unknown).contains("colour"), "{}", text(&unknown));
     assert!(!dir.path().join("data").exists(), "nothing was created");
 }
+
+/// `keyway group …`: create, list, show, add and remove members, delete; errors name the cause.
+#[test]
+fn groups_and_their_members() {
+    let hub = crate::harness::Hub::start();
+    hub.create_user("alice", "correct horse battery");
+    let made = hub.cli_json(&["group", "create", "ops"]);
+    assert_eq!(made["name"], "ops");
+    assert!(hub.cli(&["group", "add", "ops", "alice"]).status.success());
+    assert!(
+        hub.cli(&["group", "add", "keyway-admins", "alice"])
+            .status
+            .success()
+    );
+    let shown = hub.cli_json(&["group", "show", "ops"]);
+    assert_eq!(shown["members"], serde_json::json!(["alice"]));
+    let list = hub.cli_json(&["group", "list"]);
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["keyway-admins", "ops"]);
+    for (args, cause) in [
+        (vec!["group", "create", "Ops!"], "group name"),
+        (vec!["group", "create", "ops"], "exists already"),
+        (
+            vec!["group", "add", "nope", "alice"],
+            "keyway group create nope",
+        ),
+        (vec!["group", "add", "ops", "bob"], "user \"bob\""),
+        (vec!["group", "delete", "nope"], "group \"nope\""),
+    ] {
+        let out = hub.cli(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(cause),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(
+        hub.cli(&["group", "remove", "ops", "alice"])
+            .status
+            .success()
+    );
+    let out = hub.cli(&["group", "remove", "ops", "alice"]);
+    assert!(!out.status.success());
+    assert!(hub.cli(&["group", "delete", "ops"]).status.success());
+    assert_eq!(
+        hub.cli_json(&["group", "list"]).as_array().unwrap().len(),
+        1
+    );
+}

@@ -1,0 +1,13 @@
+-- Groups of users (issue 20). The built-in group keyway-admins holds the hub's administrators:
+-- only they see the activity map through a login session.
+CREATE TABLE IF NOT EXISTS user_groups (
+    name VARCHAR(64) NOT NULL PRIMARY KEY,
+    created_at BIGINT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+CREATE TABLE IF NOT EXISTS group_members (
+    group_name VARCHAR(64) NOT NULL,
+    user_id VARCHAR(190) NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (group_name, user_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+CREATE INDEX IF NOT EXISTS group_members_user ON group_members (user_id);

@@ -1,0 +1,143 @@
+//! Groups of users and their members. A group exists once created (or, for the built-in
+//! `keyway-admins`, once it has a member); deleting one removes its memberships with it.
+
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+/// A group with the usernames of its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRecord {
+    pub name: String,
+    pub created_at: i64,
+    /// Usernames, sorted.
+    pub members: Vec<String>,
+}
+
+impl Store {
+    /// Creates a group; `Conflict` when it exists.
+    pub async fn insert_group(&self, name: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(self.sql("INSERT INTO user_groups (name, created_at) VALUES (?, ?)"))
+            .bind(name)
+            .bind(now)
+            .execute(self.writer())
+            .await
+            .map_err(|e| StoreError::conflict_or(e, "group"))?;
+        Ok(())
+    }
+
+    /// Deletes a group and its memberships; false when there was no such group.
+    pub async fn delete_group(&self, name: &str) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        sqlx::query(self.sql("DELETE FROM group_members WHERE group_name = ?"))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query(self.sql("DELETE FROM user_groups WHERE name = ?"))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Every group with its members, by name.
+    pub async fn groups(&self) -> Result<Vec<GroupRecord>, StoreError> {
+        let rows = sqlx::query(self.sql("SELECT name, created_at FROM user_groups ORDER BY name"))
+            .fetch_all(self.reader())
+            .await?;
+        let mut groups = Vec::with_capacity(rows.len());
+        for row in rows {
+            let name: String = row.try_get("name")?;
+            let members = self.group_members(&name).await?;
+            groups.push(GroupRecord {
+                created_at: row.try_get("created_at")?,
+                name,
+                members,
+            });
+        }
+        Ok(groups)
+    }
+
+    /// One group, if it exists.
+    pub async fn group(&self, name: &str) -> Result<Option<GroupRecord>, StoreError> {
+        let row = sqlx::query(self.sql("SELECT name, created_at FROM user_groups WHERE name = ?"))
+            .bind(name)
+            .fetch_optional(self.reader())
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(GroupRecord {
+            name: row.try_get("name")?,
+            created_at: row.try_get("created_at")?,
+            members: self.group_members(name).await?,
+        }))
+    }
+
+    async fn group_members(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT users.username FROM group_members JOIN users \
+             ON users.user_id = group_members.user_id WHERE group_members.group_name = ? \
+             ORDER BY users.username",
+        ))
+        .bind(name)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Adds a user to a group; false when the user was a member already.
+    pub async fn insert_group_member(
+        &self,
+        group: &str,
+        user_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query(self.sql(
+                "INSERT INTO group_members (group_name, user_id, created_at) VALUES (?, ?, ?)",
+            ))
+            .bind(group)
+            .bind(user_id)
+            .bind(now)
+            .execute(self.writer())
+            .await;
+        match done {
+            Ok(_) => Ok(true),
+            Err(err) => match StoreError::conflict_or(err, "group member") {
+                StoreError::Conflict(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Takes a user out of a group; false when the user was not a member.
+    pub async fn delete_group_member(
+        &self,
+        group: &str,
+        user_id: &str,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query(self.sql("DELETE FROM group_members WHERE group_name = ? AND user_id = ?"))
+                .bind(group)
+                .bind(user_id)
+                .execute(self.writer())
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether a user is a member of a group.
+    pub async fn is_group_member(&self, group: &str, user_id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            self.sql("SELECT 1 FROM group_members WHERE group_name = ? AND user_id = ?"),
+        )
+        .bind(group)
+        .bind(user_id)
+        .fetch_optional(self.reader())
+        .await?;
+        Ok(row.is_some())
+    }
+}
