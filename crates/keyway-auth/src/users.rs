@@ -16,6 +16,17 @@ pub struct NewUser {
 }
 
 /// What `keyway user list` shows.
+/// One live hub login session of a user, as `keyway user sessions` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionInfo {
+    /// The first characters of the session's digest (never the cookie).
+    pub id: String,
+    pub signed_in_at: i64,
+    pub expires_at: i64,
+    /// `password` or an upstream provider's name.
+    pub login_method: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct UserInfo {
     pub user_id: String,
@@ -76,6 +87,50 @@ impl AuthService {
             self.refresh_revocations().await?;
         }
         Ok(())
+    }
+
+    /// A user's live hub login sessions (`keyway user sessions`).
+    pub async fn user_sessions(&self, username: &str) -> Result<Vec<SessionInfo>, AdminError> {
+        let user = self.user_named(username).await?;
+        let now = self.clock().now_secs();
+        Ok(self
+            .store
+            .user_login_sessions(&user.user_id, now)
+            .await?
+            .into_iter()
+            .map(|s| SessionInfo {
+                // A prefix of the digest names a session without revealing anything.
+                id: s.session_hash.chars().take(12).collect(),
+                signed_in_at: s.auth_time,
+                expires_at: s.expires_at,
+                login_method: s.login_method.unwrap_or_else(|| crate::PASSWORD.into()),
+            })
+            .collect())
+    }
+
+    /// Ends every hub login session of a user (`keyway user logout`); with `revoke_tokens`,
+    /// also revokes every token issued for them. The number of sessions ended.
+    pub async fn logout_user(
+        &self,
+        username: &str,
+        revoke_tokens: bool,
+    ) -> Result<u64, AdminError> {
+        let user = self.user_named(username).await?;
+        let revoke_at = revoke_tokens.then(|| self.clock().now_secs());
+        let ended = self
+            .store
+            .end_user_sessions(&user.user_id, revoke_at)
+            .await?;
+        if revoke_tokens {
+            self.refresh_revocations().await?;
+        }
+        Ok(ended)
+    }
+
+    async fn user_named(&self, username: &str) -> Result<keyway_store::UserRecord, AdminError> {
+        self.store.user_by_name(username).await?.ok_or_else(|| {
+            AdminError::NotFound(format!("user {username} (`keyway user list` shows them)"))
+        })
     }
 
     /// Checks the password rules and hashes it with Argon2id off the async workers.

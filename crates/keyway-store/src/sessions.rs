@@ -54,6 +54,53 @@ impl Store {
         .transpose()
     }
 
+    /// A user's live login sessions, newest sign-in first.
+    pub async fn user_login_sessions(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<LoginSessionRecord>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT session_hash, user_id, auth_time, expires_at, login_method FROM login_sessions \
+             WHERE user_id = ? AND expires_at > ? ORDER BY auth_time DESC",
+        ))
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LoginSessionRecord {
+                    session_hash: row.try_get("session_hash")?,
+                    user_id: row.try_get("user_id")?,
+                    auth_time: row.try_get("auth_time")?,
+                    expires_at: row.try_get("expires_at")?,
+                    login_method: row.try_get("login_method")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ends every login session of a user and, with `revoke_at`, revokes every token family
+    /// of theirs, in one transaction. The number of sessions ended.
+    pub async fn end_user_sessions(
+        &self,
+        user_id: &str,
+        revoke_at: Option<i64>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let done = sqlx::query(self.sql("DELETE FROM login_sessions WHERE user_id = ?"))
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(now) = revoke_at {
+            self.revoke_families_where(&mut tx, "user_id", user_id, now)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn delete_login_session(&self, session_hash: &str) -> Result<(), StoreError> {
         sqlx::query(self.sql("DELETE FROM login_sessions WHERE session_hash = ?"))
             .bind(session_hash)

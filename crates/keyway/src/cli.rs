@@ -714,6 +714,22 @@ pub(crate) enum UserCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// List a user's live hub login sessions (when they signed in, how, until when).
+    Sessions {
+        /// The user's name.
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// End every hub login session of a user (they sign in again everywhere). Tokens
+    /// applications already hold stay valid unless --revoke-tokens.
+    Logout {
+        /// The user's name.
+        username: String,
+        /// Also revoke every access and refresh token issued for the user.
+        #[arg(long)]
+        revoke_tokens: bool,
+    },
     /// Delete a user, their sessions and consents, and revoke their tokens.
     Delete {
         /// The user's name.

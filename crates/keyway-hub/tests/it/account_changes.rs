@@ -177,3 +177,45 @@ async fn a_password_reset_can_revoke_every_token() {
     })
     .await;
 }
+
+/// `keyway user sessions` lists a user's live sessions; `keyway user logout` ends them all
+/// (the browser must sign in again) and, with `--revoke-tokens`, revokes their tokens.
+#[tokio::test]
+async fn an_operator_can_list_and_end_a_users_sessions() {
+    on_every_backend(async |hub: &TestHub| {
+        let (id, secret) = hub
+            .client(
+                &["authorization_code", "refresh_token"],
+                "openid",
+                &[REDIRECT],
+            )
+            .await;
+        let (code, verifier) = obtain_code(hub, &id, REDIRECT, "openid").await;
+        let (status, tokens) = code_exchange(hub, (&id, &secret), &code, REDIRECT, &verifier).await;
+        assert_eq!(status, 200, "{tokens}");
+        let sessions = hub.auth.user_sessions("alice").await.unwrap();
+        assert_eq!(sessions.len(), 1);
+        assert_eq!(sessions[0].login_method, "password");
+        assert_eq!(sessions[0].id.len(), 12);
+        assert_eq!(hub.auth.logout_user("alice", false).await.unwrap(), 1);
+        assert!(hub.auth.user_sessions("alice").await.unwrap().is_empty());
+        assert_eq!(hub.count_rows("login_sessions").await, 0);
+        // Without --revoke-tokens the application's tokens live on; with it they do not.
+        let refresh = tokens["refresh_token"].as_str().unwrap();
+        let refresh_with = async |token: &str| {
+            post_form(
+                &hub.url("/oauth2/token"),
+                Some((&id, &secret)),
+                &[("grant_type", "refresh_token"), ("refresh_token", token)],
+            )
+            .await
+        };
+        let (status, _, renewed) = refresh_with(refresh).await;
+        assert_eq!(status, 200, "{renewed}");
+        assert_eq!(hub.auth.logout_user("alice", true).await.unwrap(), 0);
+        let (status, _, _) = refresh_with(renewed["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(status, 400);
+        assert!(hub.auth.logout_user("nobody", false).await.is_err());
+    })
+    .await;
+}

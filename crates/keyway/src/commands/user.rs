@@ -24,6 +24,40 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
                 println!("created user {} ({})", user.username, user.user_id);
             }
         }
+        UserCommand::Sessions { username, json } => {
+            let sessions = service.user_sessions(&username).await?;
+            if json.json {
+                print_json(&sessions)?;
+            } else if sessions.is_empty() {
+                println!("{username} has no live hub sessions");
+            } else {
+                println!(
+                    "{:<14} {:<20} {:<22} EXPIRES",
+                    "SESSION", "SIGNED IN WITH", "SIGNED IN"
+                );
+                for s in sessions {
+                    println!(
+                        "{:<14} {:<20} {:<22} {}",
+                        s.id,
+                        s.login_method,
+                        when(s.signed_in_at),
+                        when(s.expires_at)
+                    );
+                }
+            }
+        }
+        UserCommand::Logout {
+            username,
+            revoke_tokens,
+        } => {
+            let ended = service.logout_user(&username, revoke_tokens).await?;
+            let tokens = if revoke_tokens {
+                "; every token issued for them is revoked"
+            } else {
+                ""
+            };
+            println!("ended {ended} hub session(s) of {username}{tokens}");
+        }
         UserCommand::List(flag) => {
             let users = service.list_users().await?;
             if flag.json {

@@ -635,3 +635,26 @@ fn groups_and_their_members() {
         1
     );
 }
+
+/// `keyway user sessions` and `keyway user logout` from the command line.
+#[test]
+fn user_sessions_and_logout() {
+    let hub = crate::harness::Hub::start();
+    hub.create_user("alice", "correct horse battery");
+    assert_eq!(
+        hub.cli_json(&["user", "sessions", "alice"]),
+        serde_json::json!([])
+    );
+    let out = hub.cli(&["user", "logout", "alice", "--revoke-tokens"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ended 0 hub session(s) of alice"),
+        "{stdout}"
+    );
+    let out = hub.cli(&["user", "logout", "bob"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("user bob"),
+        "{stderr}"
+    );
+}
