@@ -68,4 +68,4 @@ pub use upstream::{
     Provision, UpstreamCallback, UpstreamHttp, UpstreamIdentity, UpstreamProvider, UpstreamStart,
     valid_login_type_name,
 };
-pub use users::{NewUser, SessionInfo, SignIn, UserInfo};
+pub use users::{NewUser, ProfileUpdate, SessionInfo, SignIn, UserInfo};

@@ -140,6 +140,7 @@ impl AuthService {
         subject: &Subject<'_>,
         nonce: Option<&str>,
         access_token: &str,
+        standard: serde_json::Map<String, serde_json::Value>,
     ) -> Result<String, OAuthError> {
         let now = self.clock.now_secs();
         let key = self
@@ -163,7 +164,12 @@ impl AuthService {
         });
         let claims = match claims {
             serde_json::Value::Object(map) => {
-                serde_json::Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
+                let mut map: serde_json::Map<String, serde_json::Value> =
+                    map.into_iter().filter(|(_, v)| !v.is_null()).collect();
+                for (name, value) in standard {
+                    map.entry(name).or_insert(value);
+                }
+                serde_json::Value::Object(map)
             }
             other => other,
         };
@@ -223,6 +229,34 @@ impl AuthService {
         let claims: AccessTokenClaims = serde_json::from_slice(&jws.payload).ok()?;
         (claims.iss == self.config.issuer).then_some(claims)
     }
+}
+
+/// OpenID Connect standard claims of a user by scope (Core §5.4): `email` and
+/// `email_verified` with `email`; `name`, `given_name`, `family_name` with `profile`. Only the
+/// values the user has.
+pub(crate) fn standard_claims(
+    profile: &keyway_store::UserProfile,
+    scope: &crate::ScopeSet,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut claims = serde_json::Map::new();
+    if scope.contains("email")
+        && let Some(email) = &profile.email
+    {
+        claims.insert("email".into(), email.clone().into());
+        claims.insert("email_verified".into(), profile.email_verified.into());
+    }
+    if scope.contains("profile") {
+        for (name, value) in [
+            ("name", &profile.name),
+            ("given_name", &profile.given_name),
+            ("family_name", &profile.family_name),
+        ] {
+            if let Some(value) = value {
+                claims.insert(name.into(), value.clone().into());
+            }
+        }
+    }
+    claims
 }
 
 #[cfg(test)]

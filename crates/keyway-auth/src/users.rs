@@ -32,6 +32,54 @@ pub struct UserInfo {
     pub user_id: String,
     pub username: String,
     pub created_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub email_verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    pub disabled: bool,
+}
+
+impl UserInfo {
+    fn of(user: keyway_store::UserRecord) -> UserInfo {
+        UserInfo {
+            user_id: user.user_id,
+            username: user.username,
+            created_at: user.created_at,
+            email: user.profile.email,
+            email_verified: user.profile.email_verified,
+            name: user.profile.name,
+            given_name: user.profile.given_name,
+            family_name: user.profile.family_name,
+            disabled: user.disabled_at.is_some(),
+        }
+    }
+}
+
+/// Changes to a user's profile (`keyway user update`): `None` keeps a value, `Some("")`
+/// clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileUpdate {
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+}
+
+/// A profile value: at most 200 characters (320 for an email), no control characters.
+fn profile_value(field: &str, value: String, max: usize) -> Result<Option<String>, AdminError> {
+    let value = value.trim().to_string();
+    if value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(AdminError::Invalid(format!(
+            "{field}: at most {max} characters, no control characters"
+        )));
+    }
+    Ok((!value.is_empty()).then_some(value))
 }
 
 /// A PHC hash of a password nobody has, so that an unknown username costs as much time as a
@@ -57,13 +105,11 @@ impl AuthService {
             username,
             password_hash: hash,
             created_at: self.clock().now_secs(),
+            profile: keyway_store::UserProfile::default(),
+            disabled_at: None,
         };
         self.store.insert_user(&record).await?;
-        Ok(UserInfo {
-            user_id: record.user_id,
-            username: record.username,
-            created_at: record.created_at,
-        })
+        Ok(UserInfo::of(record))
     }
 
     /// Sets a user's password (the same rules as at creation) and ends their login sessions;
@@ -86,6 +132,86 @@ impl AuthService {
         if revoke_tokens {
             self.refresh_revocations().await?;
         }
+        Ok(())
+    }
+
+    /// Changes a user's profile (OpenID Connect claims given out by scope).
+    pub async fn update_user(
+        &self,
+        username: &str,
+        update: ProfileUpdate,
+    ) -> Result<UserInfo, AdminError> {
+        let user = self.user_named(username).await?;
+        let mut profile = user.profile.clone();
+        if let Some(email) = update.email {
+            let email = profile_value("email", email, 320)?;
+            if email.as_deref().is_some_and(|e| {
+                e.split_once('@')
+                    .is_none_or(|(local, domain)| local.is_empty() || !domain.contains('.'))
+            }) {
+                return Err(AdminError::Invalid(format!(
+                    "email {:?} is not an address (name@domain.example)",
+                    email.unwrap_or_default()
+                )));
+            }
+            if email != profile.email {
+                // A new address is not verified until someone says so.
+                profile.email_verified = false;
+            }
+            profile.email = email;
+        }
+        if let Some(verified) = update.email_verified {
+            profile.email_verified = verified && profile.email.is_some();
+        }
+        if let Some(name) = update.name {
+            profile.name = profile_value("name", name, 200)?;
+        }
+        if let Some(given) = update.given_name {
+            profile.given_name = profile_value("given name", given, 200)?;
+        }
+        if let Some(family) = update.family_name {
+            profile.family_name = profile_value("family name", family, 200)?;
+        }
+        self.store.set_user_profile(&user.user_id, &profile).await?;
+        self.show_user(username).await
+    }
+
+    /// UserInfo's claims beyond `sub` and `preferred_username` for an access token of
+    /// `user_id` with `scope` (OpenID Connect Core §5.3, §5.4).
+    pub async fn userinfo_claims(
+        &self,
+        user_id: &str,
+        scope: &str,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, OAuthError> {
+        let scope = crate::ScopeSet::parse(scope)?;
+        Ok(match self.store.user_by_id(user_id).await? {
+            Some(user) if user.disabled_at.is_none() => {
+                crate::tokens::standard_claims(&user.profile, &scope)
+            }
+            _ => serde_json::Map::new(),
+        })
+    }
+
+    /// A user as `keyway user show` prints it.
+    pub async fn show_user(&self, username: &str) -> Result<UserInfo, AdminError> {
+        Ok(UserInfo::of(self.user_named(username).await?))
+    }
+
+    /// Disables a user: they cannot sign in, their sessions end and every token issued for
+    /// them is revoked. `enable_user` lets them sign in again.
+    pub async fn disable_user(&self, username: &str) -> Result<(), AdminError> {
+        let user = self.user_named(username).await?;
+        let now = self.clock().now_secs();
+        self.store
+            .set_user_disabled(&user.user_id, Some(now))
+            .await?;
+        self.refresh_revocations().await?;
+        Ok(())
+    }
+
+    pub async fn enable_user(&self, username: &str) -> Result<(), AdminError> {
+        let user = self.user_named(username).await?;
+        self.store.set_user_disabled(&user.user_id, None).await?;
         Ok(())
     }
 
@@ -160,11 +286,7 @@ impl AuthService {
             .users()
             .await?
             .into_iter()
-            .map(|u| UserInfo {
-                user_id: u.user_id,
-                username: u.username,
-                created_at: u.created_at,
-            })
+            .map(UserInfo::of)
             .collect())
     }
 
@@ -234,7 +356,8 @@ impl AuthService {
         })
         .await
         .map_err(OAuthError::server_error)?;
-        Ok(user.filter(|_| matches))
+        // A disabled user is refused like a wrong password (the check above ran all the same).
+        Ok(user.filter(|u| matches && u.disabled_at.is_none()))
     }
 }
 

@@ -43,4 +43,4 @@ pub use link_tx::LinkTx;
 pub use sessions::LoginSessionRecord;
 pub use toki_keys::TokiKeyRecord;
 pub use upstream_identities::UpstreamIdentityRecord;
-pub use users::UserRecord;
+pub use users::{UserProfile, UserRecord};

@@ -11,7 +11,25 @@ pub struct UserRecord {
     /// PHC string of an argon2id hash.
     pub password_hash: String,
     pub created_at: i64,
+    /// OpenID Connect standard claims of the user, given out by scope.
+    pub profile: UserProfile,
+    /// When the user was disabled (`None`: enabled).
+    pub disabled_at: Option<i64>,
 }
+
+/// A user's profile: OpenID Connect standard claims (`email` and `email_verified` with the
+/// `email` scope, the names with `profile`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserProfile {
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+}
+
+const USER_COLUMNS: &str = "user_id, username, password_hash, created_at, email, \
+     email_verified, name, given_name, family_name, disabled_at";
 
 fn from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
@@ -19,6 +37,14 @@ fn from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
         username: row.try_get("username")?,
         password_hash: row.try_get("password_hash")?,
         created_at: row.try_get("created_at")?,
+        profile: UserProfile {
+            email: row.try_get("email")?,
+            email_verified: row.try_get::<i64, _>("email_verified")? != 0,
+            name: row.try_get("name")?,
+            given_name: row.try_get("given_name")?,
+            family_name: row.try_get("family_name")?,
+        },
+        disabled_at: row.try_get("disabled_at")?,
     })
 }
 
@@ -38,9 +64,9 @@ impl Store {
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT user_id, username, password_hash, created_at FROM users WHERE username = ?",
-        ))
+        let row = sqlx::query(self.sql(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username = ?"
+        )))
         .bind(username)
         .fetch_optional(self.reader())
         .await?;
@@ -48,9 +74,9 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT user_id, username, password_hash, created_at FROM users WHERE user_id = ?",
-        ))
+        let row = sqlx::query(self.sql(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE user_id = ?"
+        )))
         .bind(user_id)
         .fetch_optional(self.reader())
         .await?;
@@ -58,9 +84,9 @@ impl Store {
     }
 
     pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT user_id, username, password_hash, created_at FROM users ORDER BY username",
-        )
+        let rows = sqlx::query(self.sql(&format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY username"
+        )))
         .fetch_all(self.reader())
         .await?;
         rows.iter().map(from_row).collect()
@@ -98,6 +124,52 @@ impl Store {
     }
 
     /// Deletes a user with their sessions and consents, and revokes their token families.
+    /// Replaces a user's profile; false when there is no such user.
+    pub async fn set_user_profile(
+        &self,
+        user_id: &str,
+        profile: &UserProfile,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(self.sql(
+            "UPDATE users SET email = ?, email_verified = ?, name = ?, given_name = ?, \
+             family_name = ? WHERE user_id = ?",
+        ))
+        .bind(&profile.email)
+        .bind(i64::from(profile.email_verified))
+        .bind(&profile.name)
+        .bind(&profile.given_name)
+        .bind(&profile.family_name)
+        .bind(user_id)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Disables a user (`Some(now)`: their login sessions end and their token families are
+    /// revoked, in one transaction) or enables them again (`None`).
+    pub async fn set_user_disabled(
+        &self,
+        user_id: &str,
+        disabled_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let done = sqlx::query(self.sql("UPDATE users SET disabled_at = ? WHERE user_id = ?"))
+            .bind(disabled_at)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(now) = disabled_at {
+            sqlx::query(self.sql("DELETE FROM login_sessions WHERE user_id = ?"))
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            self.revoke_families_where(&mut tx, "user_id", user_id, now)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn delete_user(&self, username: &str, now: i64) -> Result<bool, StoreError> {
         let Some(user) = self.user_by_name(username).await? else {
             return Ok(false);

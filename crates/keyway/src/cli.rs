@@ -714,6 +714,40 @@ pub(crate) enum UserCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Change a user's profile: the OpenID Connect claims given out with the `email` and
+    /// `profile` scopes ("" clears a value).
+    Update {
+        /// The user's name.
+        username: String,
+        /// Email address (a new address is not verified until --email-verified true).
+        #[arg(long)]
+        email: Option<String>,
+        /// Whether the email address is verified.
+        #[arg(long, value_name = "true|false")]
+        email_verified: Option<bool>,
+        /// Full name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Given (first) name.
+        #[arg(long)]
+        given_name: Option<String>,
+        /// Family (last) name.
+        #[arg(long)]
+        family_name: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Disable a user: they cannot sign in, their sessions end and every token issued for
+    /// them is revoked.
+    Disable {
+        /// The user's name.
+        username: String,
+    },
+    /// Enable a disabled user again (they sign in anew).
+    Enable {
+        /// The user's name.
+        username: String,
+    },
     /// List a user's live hub login sessions (when they signed in, how, until when).
     Sessions {
         /// The user's name.

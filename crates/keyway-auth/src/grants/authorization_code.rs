@@ -191,6 +191,9 @@ impl AuthService {
         let Some(user) = user else {
             return Err(OAuthError::invalid_grant("the user no longer exists"));
         };
+        if user.disabled_at.is_some() {
+            return Err(OAuthError::invalid_grant("the user is disabled"));
+        }
         let subject = Subject {
             sub: &user.user_id,
             client_id: &client.client_id,
@@ -231,7 +234,8 @@ impl AuthService {
             None
         };
         let id_token = if delegation.scope.contains("openid") {
-            Some(self.mint_id_token(&subject, delegation.nonce, &access_token)?)
+            let standard = crate::tokens::standard_claims(&user.profile, delegation.scope);
+            Some(self.mint_id_token(&subject, delegation.nonce, &access_token, standard)?)
         } else {
             None
         };

@@ -71,6 +71,12 @@ impl AuthService {
         claims: &UpstreamClaims,
     ) -> Result<UserRecord, OAuthError> {
         if let Some(user) = self.linked_user(&provider.name, &claims.sub).await? {
+            if user.disabled_at.is_some() {
+                return Err(OAuthError::new(
+                    ErrorCode::AccessDenied,
+                    "this account is disabled at this hub",
+                ));
+            }
             return Ok(user);
         }
         if provider.provision == Provision::LinkOnly {
@@ -97,6 +103,8 @@ impl AuthService {
                 username,
                 password_hash: NO_PASSWORD.into(),
                 created_at: now,
+                profile: keyway_store::UserProfile::default(),
+                disabled_at: None,
             };
             let identity = UpstreamIdentityRecord {
                 upstream: provider.name.clone(),

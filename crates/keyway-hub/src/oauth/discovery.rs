@@ -47,7 +47,7 @@ pub fn authorization_server_metadata(config: &AuthConfig) -> Value {
         // Only request_uris this hub issued at its PAR endpoint; none is ever fetched.
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
-        "scopes_supported": ["openid"],
+        "scopes_supported": ["openid", "profile", "email"],
         "access_token_signing_alg_values_supported": [alg],
     })
 }
@@ -80,7 +80,12 @@ pub fn openid_configuration(config: &AuthConfig) -> Value {
                 "azp",
                 "preferred_username",
                 "amr",
-                "idp"
+                "idp",
+                "email",
+                "email_verified",
+                "name",
+                "given_name",
+                "family_name"
             ]),
         );
         map.insert(

@@ -9,7 +9,10 @@ use serde_json::json;
 use crate::api_error::ApiError;
 use crate::caller::Caller;
 
-pub(super) async fn userinfo(caller: Caller) -> Result<Response, ApiError> {
+pub(super) async fn userinfo(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
     caller.require("openid")?;
     let username = match &caller {
         Caller::Bearer(claims) => claims
@@ -24,9 +27,13 @@ pub(super) async fn userinfo(caller: Caller) -> Result<Response, ApiError> {
             scopes: vec!["openid (a user's token)".into()],
         });
     };
+    let scope = caller.scopes().join(" ");
+    let mut claims = state.auth.userinfo_claims(&sub, &scope).await?;
+    claims.insert("sub".into(), json!(sub));
+    claims.insert("preferred_username".into(), json!(username));
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(json!({ "sub": sub, "preferred_username": username })),
+        axum::Json(serde_json::Value::Object(claims)),
     )
         .into_response())
 }

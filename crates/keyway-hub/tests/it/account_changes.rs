@@ -219,3 +219,96 @@ async fn an_operator_can_list_and_end_a_users_sessions() {
     })
     .await;
 }
+
+fn jwt_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// A user's profile reaches ID tokens and UserInfo by scope (OIDC Core §5.4); a disabled
+/// user cannot sign in and nothing issued for them renews, until enabled again.
+#[tokio::test]
+async fn profiles_by_scope_and_disabled_users() {
+    on_every_backend(async |hub: &TestHub| {
+        let (id, secret) = hub
+            .client(
+                &["authorization_code", "refresh_token"],
+                "openid profile email",
+                &[REDIRECT],
+            )
+            .await;
+        hub.user("alice", "correct horse battery").await;
+        hub.auth
+            .update_user(
+                "alice",
+                keyway_auth::ProfileUpdate {
+                    email: Some("alice@example.com".into()),
+                    email_verified: Some(true),
+                    name: Some("Alice Liddell".into()),
+                    ..keyway_auth::ProfileUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        let bad = keyway_auth::ProfileUpdate {
+            email: Some("not an address".into()),
+            ..keyway_auth::ProfileUpdate::default()
+        };
+        assert!(hub.auth.update_user("alice", bad).await.is_err());
+
+        let (code, verifier) =
+            crate::browser::obtain_code_as_alice(hub, &id, REDIRECT, "openid email").await;
+        let (status, tokens) = code_exchange(hub, (&id, &secret), &code, REDIRECT, &verifier).await;
+        assert_eq!(status, 200, "{tokens}");
+        let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+        assert_eq!(claims["email"], "alice@example.com", "{claims}");
+        assert_eq!(claims["email_verified"], true);
+        assert!(claims.get("name").is_none(), "no profile scope: {claims}");
+        let info = crate::harness::get_json(
+            hub,
+            "/oauth2/userinfo",
+            Some(tokens["access_token"].as_str().unwrap()),
+        )
+        .await;
+        assert_eq!(info["email"], "alice@example.com", "{info}");
+        assert!(info.get("name").is_none());
+
+        hub.auth.disable_user("alice").await.unwrap();
+        let refresh = tokens["refresh_token"].as_str().unwrap();
+        let (status, _, _) = post_form(
+            &hub.url("/oauth2/token"),
+            Some((&id, &secret)),
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+        assert_eq!(status, 400, "a disabled user's tokens do not renew");
+        let (_, challenge) = pkce();
+        let mut browser = Browser::new();
+        let login = browser
+            .get(&authorize_url(hub, &id, REDIRECT, "openid", &challenge))
+            .await;
+        let refused = browser
+            .post(
+                &hub.url("/oauth2/login"),
+                &[
+                    ("request_id", &login.field("request_id")),
+                    ("csrf", &login.field("csrf")),
+                    ("username", "alice"),
+                    ("password", "correct horse battery"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, 401, "{}", refused.body);
+        assert!(hub.auth.show_user("alice").await.unwrap().disabled);
+        hub.auth.enable_user("alice").await.unwrap();
+        let (code, _) = crate::browser::obtain_code_as_alice(hub, &id, REDIRECT, "openid").await;
+        assert!(!code.is_empty());
+    })
+    .await;
+}

@@ -11,3 +11,11 @@ CREATE TABLE IF NOT EXISTS group_members (
     PRIMARY KEY (group_name, user_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 CREATE INDEX IF NOT EXISTS group_members_user ON group_members (user_id);
+-- Users' profile (OpenID Connect standard claims, by scope) and whether they are disabled
+-- (a disabled user cannot sign in, and nothing issued for them is renewed).
+ALTER TABLE users ADD COLUMN email VARCHAR(320);
+ALTER TABLE users ADD COLUMN email_verified BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN name VARCHAR(200);
+ALTER TABLE users ADD COLUMN given_name VARCHAR(200);
+ALTER TABLE users ADD COLUMN family_name VARCHAR(200);
+ALTER TABLE users ADD COLUMN disabled_at BIGINT;

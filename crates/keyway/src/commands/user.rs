@@ -24,6 +24,55 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
                 println!("created user {} ({})", user.username, user.user_id);
             }
         }
+        UserCommand::Update {
+            username,
+            email,
+            email_verified,
+            name,
+            given_name,
+            family_name,
+            json,
+        } => {
+            if email.is_none()
+                && email_verified.is_none()
+                && name.is_none()
+                && given_name.is_none()
+                && family_name.is_none()
+            {
+                anyhow::bail!(
+                    "nothing to change: give at least one of --email, --email-verified, --name, \
+                     --given-name, --family-name"
+                );
+            }
+            let user = service
+                .update_user(
+                    &username,
+                    keyway_auth::ProfileUpdate {
+                        email,
+                        email_verified,
+                        name,
+                        given_name,
+                        family_name,
+                    },
+                )
+                .await?;
+            if json.json {
+                print_json(&user)?;
+            } else {
+                println!("updated {username}");
+            }
+        }
+        UserCommand::Disable { username } => {
+            service.disable_user(&username).await?;
+            println!(
+                "disabled {username}: they cannot sign in; their sessions ended and their tokens \
+                 are revoked"
+            );
+        }
+        UserCommand::Enable { username } => {
+            service.enable_user(&username).await?;
+            println!("enabled {username}");
+        }
         UserCommand::Sessions { username, json } => {
             let sessions = service.user_sessions(&username).await?;
             if json.json {
@@ -103,24 +152,38 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
             }
         }
         UserCommand::Show { username, json } => {
-            let user = service
-                .list_users()
-                .await?
-                .into_iter()
-                .find(|u| u.username == username)
-                .ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))?;
+            let user = service.show_user(&username).await?;
             let identities = service.upstream_identities(&username).await?;
             if json.json {
-                print_json(&json!({
-                    "user_id": user.user_id,
-                    "username": user.username,
-                    "created_at": user.created_at,
-                    "upstream_identities": identities,
-                }))?;
+                let mut value = serde_json::to_value(&user)?;
+                if let Some(map) = value.as_object_mut() {
+                    map.insert("upstream_identities".into(), json!(identities));
+                }
+                print_json(&value)?;
             } else {
                 println!("username:  {}", user.username);
                 println!("user_id:   {}", user.user_id);
                 println!("created:   {}", when(user.created_at));
+                if user.disabled {
+                    println!("status:    disabled (keyway user enable {})", user.username);
+                }
+                if let Some(email) = &user.email {
+                    let verified = if user.email_verified {
+                        "verified"
+                    } else {
+                        "not verified"
+                    };
+                    println!("email:     {email} ({verified})");
+                }
+                for (label, value) in [
+                    ("name:     ", &user.name),
+                    ("given:    ", &user.given_name),
+                    ("family:   ", &user.family_name),
+                ] {
+                    if let Some(value) = value {
+                        println!("{label} {value}");
+                    }
+                }
                 if identities.is_empty() {
                     println!("upstream:  none linked (signs in with a password only)");
                 }

@@ -658,3 +658,30 @@ fn user_sessions_and_logout() {
         "{stderr}"
     );
 }
+
+/// `keyway user update|disable|enable` and what `user show` says of them.
+#[test]
+fn user_profile_and_disabling() {
+    let hub = crate::harness::Hub::start();
+    hub.create_user("alice", "correct horse battery");
+    let updated = hub.cli_json(&[
+        "user",
+        "update",
+        "alice",
+        "--email",
+        "alice@example.com",
+        "--name",
+        "Alice Liddell",
+    ]);
+    assert_eq!(updated["email"], "alice@example.com");
+    assert_eq!(updated["email_verified"], false);
+    let out = hub.cli(&["user", "update", "alice"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to change"));
+    let out = hub.cli(&["user", "update", "alice", "--email", "nope"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not an address"));
+    assert!(hub.cli(&["user", "disable", "alice"]).status.success());
+    let shown = hub.cli_json(&["user", "show", "alice"]);
+    assert_eq!(shown["disabled"], true, "{shown}");
+    assert!(hub.cli(&["user", "enable", "alice"]).status.success());
+    assert_eq!(hub.cli_json(&["user", "show", "alice"])["disabled"], false);
+}
