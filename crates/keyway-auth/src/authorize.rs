@@ -425,7 +425,8 @@ impl AuthService {
         request_id: &str,
         user: &UserRecord,
     ) -> Result<(String, AuthorizeOutcome), OAuthError> {
-        self.login_with(request_id, user, PASSWORD).await
+        let now = self.clock.now_secs();
+        self.login_with(request_id, user, PASSWORD, now).await
     }
 
     /// As [`AuthService::login`], for a user who signed in with login type `method`, which
@@ -435,6 +436,7 @@ impl AuthService {
         request_id: &str,
         user: &UserRecord,
         method: &str,
+        auth_time: i64,
     ) -> Result<(String, AuthorizeOutcome), OAuthError> {
         let record = self.live_request(request_id).await?;
         let client = self
@@ -450,8 +452,9 @@ impl AuthService {
                 "login type {method:?} may not be used for this request"
             )));
         }
-        let now = self.clock.now_secs();
-        let session_token = self.start_session_with(user, method).await?;
+        // When the person authenticated (now, or at the upstream provider).
+        let now = auth_time;
+        let session_token = self.start_session_with(user, method, auth_time).await?;
         let mut record = record;
         record.login_method = Some(method.to_string());
         if RequestSeal::is_sealed(request_id) {
@@ -490,7 +493,8 @@ impl AuthService {
     /// or the hub's own sign-in page); the returned token goes into the session cookie, only
     /// its digest is stored.
     pub async fn start_session(&self, user: &UserRecord) -> Result<String, OAuthError> {
-        self.start_session_with(user, PASSWORD).await
+        let now = self.clock.now_secs();
+        self.start_session_with(user, PASSWORD, now).await
     }
 
     /// As [`AuthService::start_session`], remembering how the user signed in (`method`).
@@ -498,6 +502,7 @@ impl AuthService {
         &self,
         user: &UserRecord,
         method: &str,
+        auth_time: i64,
     ) -> Result<String, OAuthError> {
         let now = self.clock.now_secs();
         let session_token = random_token(self.entropy.as_ref(), 32);
@@ -505,7 +510,7 @@ impl AuthService {
             .insert_login_session(&LoginSessionRecord {
                 session_hash: sha256_hex(&session_token),
                 user_id: user.user_id.clone(),
-                auth_time: now,
+                auth_time,
                 expires_at: now + self.config.login_session_ttl,
                 login_method: Some(method.to_string()),
             })

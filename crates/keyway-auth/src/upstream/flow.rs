@@ -326,7 +326,15 @@ impl AuthService {
             ))
         })?;
         let user = self.upstream_user(provider, &claims).await?;
-        self.login_with(&pending.request_id, &user, &provider.name)
+        // The sign-in happened at the provider: its auth_time, when it gives a plausible one
+        // (not in the future, not older than a login session lives), is the session's.
+        let auth_time = claims
+            .auth_time
+            .filter(|t| {
+                *t <= now + self.config.clock_skew && *t > now - self.config.login_session_ttl
+            })
+            .map_or(now, |t| t.min(now));
+        self.login_with(&pending.request_id, &user, &provider.name, auth_time)
             .await
     }
 

@@ -57,6 +57,8 @@ pub(crate) struct UpstreamClaims {
     pub sub: String,
     /// The configured username claim's value, when it is a reasonable string.
     pub username: Option<String>,
+    /// When the person authenticated at the provider (`auth_time`), when it says so.
+    pub auth_time: Option<i64>,
 }
 
 /// Verifies signature, `iss`, `aud`/`azp`, `exp`/`iat` (with `skew` seconds) and `nonce`.
@@ -149,6 +151,7 @@ pub(crate) fn validate_id_token(
     Ok(UpstreamClaims {
         sub: sub.to_string(),
         username,
+        auth_time: claims.get("auth_time").and_then(Value::as_i64),
     })
 }
 
@@ -221,7 +224,8 @@ mod tests {
             check(good()).unwrap(),
             UpstreamClaims {
                 sub: "u-1".into(),
-                username: Some("ada".into())
+                username: Some("ada".into()),
+                auth_time: None,
             }
         );
     }

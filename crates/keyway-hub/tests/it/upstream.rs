@@ -893,3 +893,34 @@ async fn prompt_login_is_passed_to_the_provider() {
     );
     hub.finish().await;
 }
+
+/// The sign-in happened at the provider: a plausible upstream `auth_time` becomes the
+/// session's and the ID token's; one in the future is not believed.
+#[tokio::test]
+async fn the_providers_auth_time_is_the_sign_ins() {
+    let (fake, _dir, hub) = sqlite_hub_with_fake().await;
+    let (id, secret) = client(&hub, &[]).await;
+    for (offset, expect_offset) in [(-3600, -3600), (3600, 0)] {
+        let (verifier, challenge) = pkce();
+        let mut browser = Browser::new();
+        let upstream = start(&mut browser, &hub, &id, &challenge).await;
+        let nonce = query_param(&upstream, "nonce").unwrap();
+        let state = query_param(&upstream, "state").unwrap();
+        let now = hub.clock.now_ms() / 1000;
+        let mut claims = fake.claims(&nonce, now);
+        claims["auth_time"] = json!(now + offset);
+        fake.answer_with(&fake.sign(&claims));
+        let page = callback(&mut browser, &hub, &[("code", "c-1"), ("state", &state)]).await;
+        let done = allow(&mut browser, &hub, page).await;
+        let code = done.redirect_param("code").unwrap();
+        let (status, body) = code_exchange(&hub, (&id, &secret), &code, REDIRECT, &verifier).await;
+        assert_eq!(status, 200, "{body}");
+        let id_token = claims_of(body["id_token"].as_str().unwrap());
+        assert_eq!(
+            id_token["auth_time"],
+            json!(now + expect_offset),
+            "offset {offset}"
+        );
+    }
+    hub.finish().await;
+}
