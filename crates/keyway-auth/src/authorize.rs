@@ -60,6 +60,9 @@ pub struct PendingAuthorization {
     pub redirect_origin: String,
     /// The ways the user may sign in for this request (password first), for the login page.
     pub methods: Vec<LoginMethod>,
+    /// Asked-for scopes the user does not hold (user-granted ones), which the consent page
+    /// says will not be given.
+    pub withheld: Vec<String>,
 }
 
 impl PendingAuthorization {
@@ -326,6 +329,10 @@ impl AuthService {
                 _ => AuthorizeOutcome::Login(pending),
             });
         };
+        // Only what the user may have (user-granted scopes they hold) is asked for and given.
+        let (scope, withheld) = self.scopes_for_user(&session.user_id, &scope).await?;
+        let mut record = record;
+        record.scope = scope.to_string();
         let consented = self
             .has_consent(&session.user_id, &client.client_id, &scope)
             .await?;
@@ -339,9 +346,9 @@ impl AuthService {
             return fail(ErrorCode::ConsentRequired, "the user has not consented");
         }
         self.store.insert_authorization_request(&record).await?;
-        Ok(AuthorizeOutcome::Consent(
-            self.pending_view(&record, &client),
-        ))
+        let mut pending = self.pending_view(&record, &client);
+        pending.withheld = withheld;
+        Ok(AuthorizeOutcome::Consent(pending))
     }
 
     /// The rules an authorization request must meet once its client and redirect URI are
@@ -457,6 +464,11 @@ impl AuthService {
         let session_token = self.start_session_with(user, method, auth_time).await?;
         let mut record = record;
         record.login_method = Some(method.to_string());
+        // Only what the user may have (user-granted scopes they hold) is asked for and given.
+        let (granted, withheld) = self
+            .scopes_for_user(&user.user_id, &ScopeSet::parse(&record.scope)?)
+            .await?;
+        record.scope = granted.to_string();
         if RequestSeal::is_sealed(request_id) {
             // The signed-in user's request becomes a stored one: consent answers it once.
             record.request_id = random_token(self.entropy.as_ref(), 24);
@@ -484,7 +496,9 @@ impl AuthService {
             AuthorizeOutcome::Redirect(self.issue_code(&record, &user.user_id, now).await?)
         } else {
             record.user_id = Some(user.user_id.clone());
-            AuthorizeOutcome::Consent(self.pending_view(&record, &client))
+            let mut pending = self.pending_view(&record, &client);
+            pending.withheld = withheld;
+            AuthorizeOutcome::Consent(pending)
         };
         Ok((session_token, outcome))
     }
@@ -695,6 +709,7 @@ impl AuthService {
             client_id: record.client_id.clone(),
             client_name: client.name.clone(),
             methods: self.login_methods(client, asked),
+            withheld: Vec::new(),
             scopes: record
                 .scope
                 .split(' ')
@@ -717,13 +732,17 @@ impl AuthService {
     ) -> Result<Redirect, OAuthError> {
         let now = self.clock.now_secs();
         let code = random_token(self.entropy.as_ref(), 32);
+        // Grants may have changed since the request was shown: what the user holds now.
+        let (scope, _) = self
+            .scopes_for_user(user_id, &ScopeSet::parse(&record.scope)?)
+            .await?;
         self.store
             .insert_authorization_code(&AuthorizationCodeRecord {
                 code_hash: sha256_hex(&code),
                 client_id: record.client_id.clone(),
                 user_id: user_id.to_string(),
                 redirect_uri: record.redirect_uri.clone(),
-                scope: record.scope.clone(),
+                scope: scope.to_string(),
                 nonce: record.nonce.clone(),
                 code_challenge: record.code_challenge.clone(),
                 resources: record.resources.clone(),

@@ -38,6 +38,8 @@ pub struct AuthConfig {
     /// Make the default master key when it does not exist (the hub, on first start). Admin
     /// commands leave it false: they use the hub's key, and one they made would not be it.
     pub create_master_key: bool,
+    /// Scopes users must hold to get (exact names or `prefix*`); empty: none.
+    pub user_granted_scopes: Vec<String>,
 }
 
 /// The grace window may not be configured above 5 s: longer would let a thief race the owner.
@@ -65,6 +67,7 @@ impl AuthConfig {
             require_dpop_nonce: false,
             master_key_file: None,
             create_master_key: true,
+            user_granted_scopes: Vec::new(),
         }
     }
 

@@ -13,6 +13,8 @@ pub const ADMINS: &str = "keyway-admins";
 pub struct GroupInfo {
     pub name: String,
     pub members: Vec<String>,
+    /// Scopes granted to the group (every member holds them).
+    pub scopes: Vec<String>,
     pub created_at: i64,
 }
 
@@ -64,17 +66,20 @@ impl AuthService {
     }
 
     pub async fn list_groups(&self) -> Result<Vec<GroupInfo>, AdminError> {
-        Ok(self
-            .store
-            .groups()
-            .await?
-            .into_iter()
-            .map(|g| GroupInfo {
+        let mut groups = Vec::new();
+        for g in self.store.groups().await? {
+            let scopes = self
+                .store
+                .granted_scopes(keyway_store::GrantHolder::Group(&g.name))
+                .await?;
+            groups.push(GroupInfo {
                 name: g.name,
                 members: g.members,
+                scopes,
                 created_at: g.created_at,
-            })
-            .collect())
+            });
+        }
+        Ok(groups)
     }
 
     pub async fn show_group(&self, name: &str) -> Result<GroupInfo, AdminError> {
@@ -83,9 +88,14 @@ impl AuthService {
             .group(name)
             .await?
             .ok_or_else(|| no_such_group(name))?;
+        let scopes = self
+            .store
+            .granted_scopes(keyway_store::GrantHolder::Group(name))
+            .await?;
         Ok(GroupInfo {
             name: group.name,
             members: group.members,
+            scopes,
             created_at: group.created_at,
         })
     }

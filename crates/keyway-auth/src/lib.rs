@@ -27,6 +27,7 @@ mod remote_jwks;
 mod request_object;
 mod revocation;
 mod scope;
+mod scope_grants;
 mod service;
 mod throttle;
 mod tokens;

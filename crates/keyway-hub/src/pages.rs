@@ -34,6 +34,8 @@ pub(crate) struct ConsentPage<'a> {
     pub redirect_origin: &'a str,
     pub username: &'a str,
     pub scopes: &'a [String],
+    /// Asked-for scopes the user does not hold.
+    pub withheld: &'a [String],
 }
 
 /// The hub's own sign-in page (`/login`), for hub sessions.
@@ -166,6 +168,7 @@ pub(crate) fn consent_page(pending: &PendingAuthorization, csrf: &str, username:
             redirect_origin: &pending.redirect_origin,
             username,
             scopes: &pending.scopes,
+            withheld: &pending.withheld,
         },
     )
 }

@@ -33,6 +33,12 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            self.sql("DELETE FROM scope_grants WHERE holder_kind = 'group' AND holder = ?"),
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
         let done = sqlx::query(self.sql("DELETE FROM user_groups WHERE name = ?"))
             .bind(name)
             .execute(&mut *tx)
@@ -139,5 +145,109 @@ impl Store {
         .fetch_optional(self.reader())
         .await?;
         Ok(row.is_some())
+    }
+}
+
+/// Who holds a granted scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantHolder<'a> {
+    /// A user, by user id.
+    User(&'a str),
+    /// A group, by name: every member holds it.
+    Group(&'a str),
+}
+
+impl GrantHolder<'_> {
+    fn parts(&self) -> (&'static str, &str) {
+        match self {
+            GrantHolder::User(id) => ("user", id),
+            GrantHolder::Group(name) => ("group", name),
+        }
+    }
+}
+
+impl Store {
+    /// Grants `scopes` to a holder (already granted ones stay).
+    pub async fn grant_scopes(
+        &self,
+        holder: GrantHolder<'_>,
+        scopes: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (kind, id) = holder.parts();
+        for scope in scopes {
+            let done = sqlx::query(self.sql(
+                "INSERT INTO scope_grants (holder_kind, holder, scope, created_at) \
+                 VALUES (?, ?, ?, ?)",
+            ))
+            .bind(kind)
+            .bind(id)
+            .bind(scope)
+            .bind(now)
+            .execute(self.writer())
+            .await;
+            match done {
+                Ok(_) => {}
+                Err(err) => match StoreError::conflict_or(err, "scope grant") {
+                    StoreError::Conflict(_) => {}
+                    other => return Err(other),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes `scopes` from a holder; how many it held.
+    pub async fn revoke_scopes(
+        &self,
+        holder: GrantHolder<'_>,
+        scopes: &[String],
+    ) -> Result<u64, StoreError> {
+        let (kind, id) = holder.parts();
+        let mut removed = 0;
+        for scope in scopes {
+            let done = sqlx::query(self.sql(
+                "DELETE FROM scope_grants WHERE holder_kind = ? AND holder = ? AND scope = ?",
+            ))
+            .bind(kind)
+            .bind(id)
+            .bind(scope)
+            .execute(self.writer())
+            .await?;
+            removed += done.rows_affected();
+        }
+        Ok(removed)
+    }
+
+    /// The scopes granted to a holder itself, sorted.
+    pub async fn granted_scopes(&self, holder: GrantHolder<'_>) -> Result<Vec<String>, StoreError> {
+        let (kind, id) = holder.parts();
+        let rows = sqlx::query(self.sql(
+            "SELECT scope FROM scope_grants WHERE holder_kind = ? AND holder = ? ORDER BY scope",
+        ))
+        .bind(kind)
+        .bind(id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Every scope a user holds: granted to them or to a group they are in.
+    pub async fn user_held_scopes(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT scope FROM scope_grants WHERE holder_kind = 'user' AND holder = ? \
+             UNION SELECT scope_grants.scope FROM scope_grants JOIN group_members \
+             ON scope_grants.holder_kind = 'group' AND scope_grants.holder = group_members.group_name \
+             WHERE group_members.user_id = ?",
+        ))
+        .bind(user_id)
+        .bind(user_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+            .collect()
     }
 }

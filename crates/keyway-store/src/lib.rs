@@ -33,7 +33,7 @@ pub use error::StoreError;
 pub use grants::{
     AuthorizationCodeRecord, AuthorizationRequestRecord, RefreshTokenRecord, TokenFamilyRecord,
 };
-pub use groups::GroupRecord;
+pub use groups::{GrantHolder, GroupRecord};
 pub use keys::{KeyState, SigningKeyRecord};
 pub use link::{
     LinkConflictRow, LinkHashEntry, LinkHashRow, LinkPartnerRecord, LinkRecordRow, LinkStatsRow,

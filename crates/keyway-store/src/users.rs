@@ -181,6 +181,7 @@ impl Store {
             "DELETE FROM authorization_codes WHERE user_id = ?",
             "DELETE FROM upstream_identities WHERE user_id = ?",
             "DELETE FROM group_members WHERE user_id = ?",
+            "DELETE FROM scope_grants WHERE holder_kind = 'user' AND holder = ?",
         ] {
             sqlx::query(self.sql(statement))
                 .bind(&user.user_id)

@@ -675,6 +675,22 @@ pub(crate) enum GroupCommand {
         /// The user's name.
         username: String,
     },
+    /// Grant scopes to every member of a group (for user-granted scopes).
+    Grant {
+        /// The group's name.
+        group: String,
+        /// The scopes (spaces or commas separate).
+        #[arg(long)]
+        scope: String,
+    },
+    /// Take scopes from a group.
+    Revoke {
+        /// The group's name.
+        group: String,
+        /// The scopes (spaces or commas separate).
+        #[arg(long)]
+        scope: String,
+    },
     /// Take a user out of a group.
     Remove {
         /// The group's name.
@@ -736,6 +752,23 @@ pub(crate) enum UserCommand {
         family_name: Option<String>,
         #[command(flatten)]
         json: JsonFlag,
+    },
+    /// Grant scopes to a user (for scopes keyway.toml marks as user-granted:
+    /// [oauth] user_granted_scopes).
+    Grant {
+        /// The user's name.
+        username: String,
+        /// The scopes (spaces or commas separate).
+        #[arg(long)]
+        scope: String,
+    },
+    /// Take scopes from a user; their next token or refresh lacks them.
+    Revoke {
+        /// The user's name.
+        username: String,
+        /// The scopes (spaces or commas separate).
+        #[arg(long)]
+        scope: String,
     },
     /// Disable a user: they cannot sign in, their sessions end and every token issued for
     /// them is revoked.

@@ -177,6 +177,8 @@ pub(crate) struct OAuthFileConfig {
     pub require_pushed_authorization_requests: Option<bool>,
     /// DPoP proofs must carry a nonce from the hub's `DPoP-Nonce` header (RFC 9449 §8).
     pub require_dpop_nonce: Option<bool>,
+    /// Scopes users must hold to get them (exact names or `prefix*`).
+    pub user_granted_scopes: Option<Vec<String>>,
 }
 
 /// Everything a command needs to reach the hub's store.
@@ -319,6 +321,21 @@ impl Settings {
         }
         if let Some(required) = o.require_dpop_nonce {
             config.require_dpop_nonce = required;
+        }
+        if let Some(patterns) = &o.user_granted_scopes {
+            for pattern in patterns {
+                let name = pattern.strip_suffix('*').unwrap_or(pattern);
+                if name.is_empty()
+                    || name.contains('*')
+                    || keyway_auth::ScopeSet::parse(name).map_or(true, |s| s.iter().count() != 1)
+                {
+                    anyhow::bail!(
+                        "oauth.user_granted_scopes {pattern:?}: a scope name, or a prefix ending \
+                         in * (contact.*)"
+                    );
+                }
+            }
+            config.user_granted_scopes = patterns.clone();
         }
         if let Some(aud) = &o.default_audience {
             config.default_audience = aud.clone();

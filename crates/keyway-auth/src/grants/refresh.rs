@@ -79,6 +79,8 @@ impl AuthService {
         }
         // A scope taken from the client since (`keyway client update`) is not granted again.
         let granted = ScopeSet::parse(&record.scope)?.intersection(&client.scopes);
+        // And a user-granted scope taken from the user (or their group) is not renewed.
+        let (granted, _) = self.scopes_for_user(&family.user_id, &granted).await?;
         let scope = match asked_scope {
             Some(asked) if !asked.is_empty() => {
                 if !asked.is_subset(&granted) {

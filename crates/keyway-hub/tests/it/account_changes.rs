@@ -312,3 +312,109 @@ async fn profiles_by_scope_and_disabled_users() {
     })
     .await;
 }
+
+/// The Aliconnect rule (issue 20): a scope marked user-granted reaches a user's token only if
+/// the user holds it, directly or through a group; the consent page says what is withheld, and
+/// a scope taken away is not renewed.
+#[tokio::test]
+async fn user_granted_scopes_follow_the_user() {
+    for backend in crate::harness::backends() {
+        let hub = TestHub::start_with(&backend, |config| {
+            config.user_granted_scopes = vec!["contact.*".into()];
+        })
+        .await;
+        let (id, secret) = hub
+            .client(
+                &["authorization_code", "refresh_token"],
+                "openid contact.read contact.readwrite",
+                &[REDIRECT],
+            )
+            .await;
+        hub.user("alice", "correct horse battery").await;
+        hub.auth
+            .grant_user_scopes("alice", "contact.read")
+            .await
+            .unwrap();
+        // The consent page offers only what alice holds and says what is withheld.
+        let (verifier, challenge) = pkce();
+        let mut browser = Browser::new();
+        let url = authorize_url(
+            &hub,
+            &id,
+            REDIRECT,
+            "openid contact.read contact.readwrite",
+            &challenge,
+        );
+        let login = browser.get(&url).await;
+        let consent = browser
+            .post(
+                &hub.url("/oauth2/login"),
+                &[
+                    ("request_id", &login.field("request_id")),
+                    ("csrf", &login.field("csrf")),
+                    ("username", "alice"),
+                    ("password", "correct horse battery"),
+                ],
+            )
+            .await;
+        assert_eq!(consent.status, 200, "{}", consent.body);
+        assert!(consent.body.contains("<code>contact.read</code>"));
+        assert!(
+            consent.body.contains("Not given") && consent.body.contains("contact.readwrite"),
+            "{}",
+            consent.body
+        );
+        let done = browser
+            .post(
+                &hub.url("/oauth2/consent"),
+                &[
+                    ("request_id", &consent.field("request_id")),
+                    ("csrf", &consent.field("csrf")),
+                    ("decision", "allow"),
+                ],
+            )
+            .await;
+        let code = done.redirect_param("code").unwrap();
+        let (status, tokens) =
+            code_exchange(&hub, (&id, &secret), &code, REDIRECT, &verifier).await;
+        assert_eq!(status, 200, "{tokens}");
+        assert_eq!(tokens["scope"], "contact.read openid", "{tokens}");
+
+        // Through a group: staff members hold contact.readwrite.
+        hub.auth.create_group("staff").await.unwrap();
+        hub.auth
+            .grant_group_scopes("staff", "contact.readwrite")
+            .await
+            .unwrap();
+        hub.auth.add_group_member("staff", "alice").await.unwrap();
+        let (code, verifier) = crate::browser::obtain_code_as_alice(
+            &hub,
+            &id,
+            REDIRECT,
+            "openid contact.read contact.readwrite",
+        )
+        .await;
+        let (_, tokens) = code_exchange(&hub, (&id, &secret), &code, REDIRECT, &verifier).await;
+        assert_eq!(
+            tokens["scope"], "contact.read contact.readwrite openid",
+            "{tokens}"
+        );
+        // Taken away: the refresh no longer carries it.
+        hub.auth
+            .revoke_group_scopes("staff", "contact.readwrite")
+            .await
+            .unwrap();
+        let (status, _, renewed) = post_form(
+            &hub.url("/oauth2/token"),
+            Some((&id, &secret)),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{renewed}");
+        assert_eq!(renewed["scope"], "contact.read openid", "{renewed}");
+        hub.finish().await;
+    }
+}

@@ -19,3 +19,12 @@ ALTER TABLE users ADD COLUMN name TEXT;
 ALTER TABLE users ADD COLUMN given_name TEXT;
 ALTER TABLE users ADD COLUMN family_name TEXT;
 ALTER TABLE users ADD COLUMN disabled_at BIGINT;
+-- Scopes granted to users and groups (issue 20): a scope keyway.toml marks as user-granted
+-- ([oauth] user_granted_scopes) reaches a user's tokens only if the user holds it.
+CREATE TABLE IF NOT EXISTS scope_grants (
+    holder_kind TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (holder_kind, holder, scope)
+);

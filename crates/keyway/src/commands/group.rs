@@ -46,6 +46,7 @@ pub(crate) async fn run(settings: Settings, command: GroupCommand) -> anyhow::Re
             } else {
                 println!("group:    {}", group.name);
                 println!("members:  {}", group.members.join(" "));
+                println!("scopes:   {}", service.group_scopes(&name).await?.join(" "));
                 println!("created:  {}", when(group.created_at));
             }
         }
@@ -55,6 +56,14 @@ pub(crate) async fn run(settings: Settings, command: GroupCommand) -> anyhow::Re
             } else {
                 println!("{username} is in {group} already");
             }
+        }
+        GroupCommand::Grant { group, scope } => {
+            service.grant_group_scopes(&group, &scope).await?;
+            println!("granted {scope} to the members of {group}");
+        }
+        GroupCommand::Revoke { group, scope } => {
+            let removed = service.revoke_group_scopes(&group, &scope).await?;
+            println!("took {removed} scope(s) from {group}");
         }
         GroupCommand::Remove { group, username } => {
             if service.remove_group_member(&group, &username).await? {

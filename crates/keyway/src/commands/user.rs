@@ -62,6 +62,14 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
                 println!("updated {username}");
             }
         }
+        UserCommand::Grant { username, scope } => {
+            service.grant_user_scopes(&username, &scope).await?;
+            println!("granted {scope} to {username}");
+        }
+        UserCommand::Revoke { username, scope } => {
+            let removed = service.revoke_user_scopes(&username, &scope).await?;
+            println!("took {removed} scope(s) from {username}");
+        }
         UserCommand::Disable { username } => {
             service.disable_user(&username).await?;
             println!(
@@ -154,16 +162,26 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
         UserCommand::Show { username, json } => {
             let user = service.show_user(&username).await?;
             let identities = service.upstream_identities(&username).await?;
+            let (granted, held) = service.user_scopes(&username).await?;
             if json.json {
                 let mut value = serde_json::to_value(&user)?;
                 if let Some(map) = value.as_object_mut() {
                     map.insert("upstream_identities".into(), json!(identities));
+                    map.insert("granted_scopes".into(), json!(granted));
+                    map.insert("held_scopes".into(), json!(held));
                 }
                 print_json(&value)?;
             } else {
                 println!("username:  {}", user.username);
                 println!("user_id:   {}", user.user_id);
                 println!("created:   {}", when(user.created_at));
+                if !held.is_empty() {
+                    println!(
+                        "scopes:    {} (granted to them: {})",
+                        held.join(" "),
+                        granted.join(" ")
+                    );
+                }
                 if user.disabled {
                     println!("status:    disabled (keyway user enable {})", user.username);
                 }

@@ -685,3 +685,47 @@ fn user_profile_and_disabling() {
     assert!(hub.cli(&["user", "enable", "alice"]).status.success());
     assert_eq!(hub.cli_json(&["user", "show", "alice"])["disabled"], false);
 }
+
+/// `keyway user grant|revoke` and `keyway group grant|revoke`, shown by `show`.
+#[test]
+fn scope_grants_from_the_command_line() {
+    let hub = crate::harness::Hub::start();
+    hub.create_user("alice", "correct horse battery");
+    assert!(
+        hub.cli(&["user", "grant", "alice", "--scope", "contact.read"])
+            .status
+            .success()
+    );
+    assert!(hub.cli(&["group", "create", "staff"]).status.success());
+    assert!(
+        hub.cli(&["group", "grant", "staff", "--scope", "contact.readwrite"])
+            .status
+            .success()
+    );
+    assert!(
+        hub.cli(&["group", "add", "staff", "alice"])
+            .status
+            .success()
+    );
+    let shown = hub.cli_json(&["user", "show", "alice"]);
+    assert_eq!(shown["granted_scopes"], serde_json::json!(["contact.read"]));
+    assert_eq!(
+        shown["held_scopes"],
+        serde_json::json!(["contact.read", "contact.readwrite"])
+    );
+    assert_eq!(
+        hub.cli_json(&["group", "show", "staff"])["scopes"],
+        serde_json::json!(["contact.readwrite"])
+    );
+    let out = hub.cli(&["user", "grant", "alice", "--scope", ""]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("names no scope"));
+    assert!(
+        hub.cli(&["user", "revoke", "alice", "--scope", "contact.read"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        hub.cli_json(&["user", "show", "alice"])["granted_scopes"],
+        serde_json::json!([])
+    );
+}
