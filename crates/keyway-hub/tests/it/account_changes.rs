@@ -290,20 +290,9 @@ async fn profiles_by_scope_and_disabled_users() {
         assert_eq!(status, 400, "a disabled user's tokens do not renew");
         let (_, challenge) = pkce();
         let mut browser = Browser::new();
-        let login = browser
-            .get(&authorize_url(hub, &id, REDIRECT, "openid", &challenge))
-            .await;
-        let refused = browser
-            .post(
-                &hub.url("/oauth2/login"),
-                &[
-                    ("request_id", &login.field("request_id")),
-                    ("csrf", &login.field("csrf")),
-                    ("username", "alice"),
-                    ("password", "correct horse battery"),
-                ],
-            )
-            .await;
+        let url = authorize_url(hub, &id, REDIRECT, "openid", &challenge);
+        let refused =
+            crate::browser::log_in(&mut browser, hub, &url, "alice", "correct horse battery").await;
         assert_eq!(refused.status, 401, "{}", refused.body);
         assert!(hub.auth.show_user("alice").await.unwrap().disabled);
         hub.auth.enable_user("alice").await.unwrap();
@@ -345,18 +334,9 @@ async fn user_granted_scopes_follow_the_user() {
             "openid contact.read contact.readwrite",
             &challenge,
         );
-        let login = browser.get(&url).await;
-        let consent = browser
-            .post(
-                &hub.url("/oauth2/login"),
-                &[
-                    ("request_id", &login.field("request_id")),
-                    ("csrf", &login.field("csrf")),
-                    ("username", "alice"),
-                    ("password", "correct horse battery"),
-                ],
-            )
-            .await;
+        let consent =
+            crate::browser::log_in(&mut browser, &hub, &url, "alice", "correct horse battery")
+                .await;
         assert_eq!(consent.status, 200, "{}", consent.body);
         assert!(consent.body.contains("<code>contact.read</code>"));
         assert!(

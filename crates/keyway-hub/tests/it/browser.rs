@@ -161,8 +161,8 @@ pub(crate) fn authorize_url(
     url.to_string()
 }
 
-/// Logs in and consents; returns the redirect page that carries the code.
-pub(crate) async fn log_in_and_allow(
+/// Opens `authorize` and posts its login form; the answer (a consent page, or a redirect).
+pub(crate) async fn log_in(
     browser: &mut Browser,
     hub: &TestHub,
     authorize: &str,
@@ -171,19 +171,28 @@ pub(crate) async fn log_in_and_allow(
 ) -> Page {
     let login = browser.get(authorize).await;
     assert_eq!(login.status, 200, "{}", login.body);
-    let request_id = login.field("request_id");
-    let csrf = login.field("csrf");
-    let consent = browser
+    browser
         .post(
             &hub.url("/oauth2/login"),
             &[
-                ("request_id", &request_id),
-                ("csrf", &csrf),
+                ("request_id", &login.field("request_id")),
+                ("csrf", &login.field("csrf")),
                 ("username", user),
                 ("password", password),
             ],
         )
-        .await;
+        .await
+}
+
+/// Logs in and consents; returns the redirect page that carries the code.
+pub(crate) async fn log_in_and_allow(
+    browser: &mut Browser,
+    hub: &TestHub,
+    authorize: &str,
+    user: &str,
+    password: &str,
+) -> Page {
+    let consent = log_in(browser, hub, authorize, user, password).await;
     if consent.status == 303 {
         return consent;
     }
