@@ -185,11 +185,24 @@ impl AuthService {
     ) -> Result<serde_json::Map<String, serde_json::Value>, OAuthError> {
         let scope = crate::ScopeSet::parse(scope)?;
         Ok(match self.store.user_by_id(user_id).await? {
-            Some(user) if user.disabled_at.is_none() => {
-                crate::tokens::standard_claims(&user.profile, &scope)
-            }
+            Some(user) if user.disabled_at.is_none() => self.user_claims(&user, &scope).await?,
             _ => serde_json::Map::new(),
         })
+    }
+
+    /// A user's claims by scope: OpenID Connect standard claims, and `groups` (the names of
+    /// their groups) with the `groups` scope.
+    pub(crate) async fn user_claims(
+        &self,
+        user: &keyway_store::UserRecord,
+        scope: &crate::ScopeSet,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, OAuthError> {
+        let mut claims = crate::tokens::standard_claims(&user.profile, scope);
+        if scope.contains("groups") {
+            let groups = self.store.user_groups(&user.user_id).await?;
+            claims.insert("groups".into(), groups.into());
+        }
+        Ok(claims)
     }
 
     /// A user as `keyway user show` prints it.

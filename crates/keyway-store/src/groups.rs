@@ -135,6 +135,19 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The names of the groups a user is in, sorted.
+    pub async fn user_groups(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            self.sql("SELECT group_name FROM group_members WHERE user_id = ? ORDER BY group_name"),
+        )
+        .bind(user_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+            .collect()
+    }
+
     /// Whether a user is a member of a group.
     pub async fn is_group_member(&self, group: &str, user_id: &str) -> Result<bool, StoreError> {
         let row = sqlx::query(

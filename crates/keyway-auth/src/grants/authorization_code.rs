@@ -234,7 +234,7 @@ impl AuthService {
             None
         };
         let id_token = if delegation.scope.contains("openid") {
-            let standard = crate::tokens::standard_claims(&user.profile, delegation.scope);
+            let standard = self.user_claims(&user, delegation.scope).await?;
             Some(self.mint_id_token(&subject, delegation.nonce, &access_token, standard)?)
         } else {
             None

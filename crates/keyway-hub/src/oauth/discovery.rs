@@ -47,7 +47,7 @@ pub fn authorization_server_metadata(config: &AuthConfig) -> Value {
         // Only request_uris this hub issued at its PAR endpoint; none is ever fetched.
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
-        "scopes_supported": ["openid", "profile", "email"],
+        "scopes_supported": ["openid", "profile", "email", "groups"],
         "access_token_signing_alg_values_supported": [alg],
     })
 }
@@ -85,7 +85,8 @@ pub fn openid_configuration(config: &AuthConfig) -> Value {
                 "email_verified",
                 "name",
                 "given_name",
-                "family_name"
+                "family_name",
+                "groups"
             ]),
         );
         map.insert(

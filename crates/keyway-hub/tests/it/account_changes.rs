@@ -398,3 +398,30 @@ async fn user_granted_scopes_follow_the_user() {
         hub.finish().await;
     }
 }
+
+/// The `groups` scope puts the names of the user's groups in the ID token and UserInfo.
+#[tokio::test]
+async fn the_groups_claim() {
+    on_every_backend(async |hub: &TestHub| {
+        let (id, secret) = hub
+            .client(&["authorization_code"], "openid groups", &[REDIRECT])
+            .await;
+        hub.user("alice", "correct horse battery").await;
+        hub.auth.create_group("staff").await.unwrap();
+        hub.auth.add_group_member("staff", "alice").await.unwrap();
+        let (code, verifier) =
+            crate::browser::obtain_code_as_alice(hub, &id, REDIRECT, "openid groups").await;
+        let (status, tokens) = code_exchange(hub, (&id, &secret), &code, REDIRECT, &verifier).await;
+        assert_eq!(status, 200, "{tokens}");
+        let claims = jwt_claims(tokens["id_token"].as_str().unwrap());
+        assert_eq!(claims["groups"], serde_json::json!(["staff"]), "{claims}");
+        let info = crate::harness::get_json(
+            hub,
+            "/oauth2/userinfo",
+            Some(tokens["access_token"].as_str().unwrap()),
+        )
+        .await;
+        assert_eq!(info["groups"], serde_json::json!(["staff"]), "{info}");
+    })
+    .await;
+}
