@@ -406,3 +406,50 @@ async fn put_replaces_what_the_caller_sees_and_formats_are_checked() {
     })
     .await;
 }
+
+/// The Aliconnect rule end to end (issue 20): a user granted only `contact.read` reads
+/// Contacts through a client allowed `contact.readwrite`, and is refused a write (403).
+#[tokio::test]
+async fn a_user_holding_only_read_reads_and_may_not_write() {
+    const CB: &str = "http://127.0.0.1:9/cb";
+    for backend in backends() {
+        let hub = TestHub::start_with_schemas_and(&backend, crm(), |config| {
+            config.user_granted_scopes = vec!["contact.*".into()];
+        })
+        .await;
+        let (id, secret) = hub
+            .client(
+                &["authorization_code"],
+                "openid contact.read contact.readwrite",
+                &[CB],
+            )
+            .await;
+        hub.user("alice", "correct horse battery").await;
+        hub.auth
+            .grant_user_scopes("alice", "contact.read")
+            .await
+            .unwrap();
+        let (code, verifier) = crate::browser::obtain_code_as_alice(
+            &hub,
+            &id,
+            CB,
+            "openid contact.read contact.readwrite",
+        )
+        .await;
+        let (status, tokens) =
+            crate::harness::code_exchange(&hub, (&id, &secret), &code, CB, &verifier).await;
+        assert_eq!(status, 200, "{tokens}");
+        assert_eq!(tokens["scope"], "contact.read openid");
+        let access = tokens["access_token"].as_str().unwrap();
+        let base = hub.url("/api/Contact");
+        let (code, _, _) = call(reqwest::Method::GET, &base, access, None, None).await;
+        assert_eq!(code, 200);
+        let body = json!({"firstName": "Ann", "lastName": "Smith", "status": "lead"});
+        let (code, headers, problem) =
+            call(reqwest::Method::POST, &base, access, Some(body), None).await;
+        assert_eq!(code, 403, "{problem}");
+        let challenge = headers["www-authenticate"].to_str().unwrap();
+        assert!(challenge.contains("insufficient_scope"), "{challenge}");
+        hub.finish().await;
+    }
+}

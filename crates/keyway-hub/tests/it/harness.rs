@@ -140,6 +140,15 @@ impl TestHub {
         TestHub::start_full(backend, |_| {}, Some(schemas), None, Vec::new()).await
     }
 
+    /// As [`TestHub::start_with_schemas`], with the OAuth policy tweaked.
+    pub(crate) async fn start_with_schemas_and(
+        backend: &Backend,
+        schemas: std::path::PathBuf,
+        tweak: impl FnOnce(&mut AuthConfig),
+    ) -> TestHub {
+        TestHub::start_full(backend, tweak, Some(schemas), None, Vec::new()).await
+    }
+
     async fn start_full(
         backend: &Backend,
         tweak: impl FnOnce(&mut AuthConfig),
