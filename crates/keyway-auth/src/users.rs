@@ -93,10 +93,12 @@ impl AuthService {
             || username.len() > 128
             || username
                 .chars()
-                .any(|c| c.is_control() || c.is_whitespace())
+                .any(|c| c.is_control() || c.is_whitespace() || crate::upstream::is_invisible(c))
         {
             return Err(AdminError::Invalid(
-                "username must be 1–128 characters without spaces or control characters".into(),
+                "username must be 1–128 characters without spaces, control characters or \
+                 invisible ones (zero-width, bidirectional controls)"
+                    .into(),
             ));
         }
         let hash = self.hash_password(&new.password).await?;

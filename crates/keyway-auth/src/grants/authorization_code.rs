@@ -137,7 +137,11 @@ impl AuthService {
             // Another redemption won the race between our read and this mark.
             return Err(self.code_replayed(client, &record, now).await?);
         }
-        let scope = ScopeSet::parse(&record.scope)?;
+        // What the user holds now: a user-granted scope taken since the code was issued is
+        // not given.
+        let (scope, _) = self
+            .scopes_for_user(&record.user_id, &ScopeSet::parse(&record.scope)?)
+            .await?;
         // RFC 9449 §5: a public client's refresh tokens are bound to the key of the proof that
         // came with the code (a confidential client proves itself with its credentials).
         let bound_to = dpop

@@ -24,7 +24,7 @@ pub struct UpstreamIdentity {
 
 /// Characters that print as nothing or reorder text (Unicode format characters, fillers and
 /// blanks): a provider's claim must not make a username that looks like another one.
-fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     matches!(c,
         '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}'
         | '\u{17B5}' | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}'

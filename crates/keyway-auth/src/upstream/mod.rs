@@ -20,6 +20,7 @@ pub(crate) use discovery::UpstreamCache;
 pub use flow::{CALLBACK_PATH, UpstreamCallback, UpstreamStart};
 pub use id_token::IdTokenError;
 pub use identities::UpstreamIdentity;
+pub(crate) use identities::is_invisible;
 pub use login_types::{LoginMethod, PASSWORD};
 pub(crate) use pending::LoginSeal;
 

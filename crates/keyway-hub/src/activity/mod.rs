@@ -180,8 +180,39 @@ fn known_failure_code(code: &str) -> &'static str {
 }
 
 /// A reader of the map: a hub login session (the page's way) or a caller with
-/// `activity:read`.
-pub(crate) struct Reader;
+/// `activity:read`, and how to check again that it still may read (for the stream).
+pub(crate) struct Reader(Recheck);
+
+/// What a long-lived answer (the stream) checks again as it runs.
+#[derive(Clone)]
+enum Recheck {
+    /// An administrator's login session (the cookie's value).
+    Session(String),
+    /// An access token (`Authorization: Bearer|DPoP …`).
+    Token(String),
+    /// A toki call: verified per request; the stream ends on its own (`STREAM_SNAPSHOTS`).
+    Nothing,
+}
+
+impl Recheck {
+    /// Whether the reader may still read the map.
+    async fn holds(&self, state: &AppState) -> bool {
+        match self {
+            Recheck::Session(token) => match state.auth.session_user(token).await {
+                Ok(Some(user)) => state.auth.is_admin(&user.user_id).await.unwrap_or(false),
+                _ => false,
+            },
+            Recheck::Token(token) => match state.auth.active_access_token(token).await {
+                Ok(Some(claims)) => claims
+                    .scope
+                    .split(' ')
+                    .any(|s| s == <Read as crate::caller::RequiredScope>::SCOPE),
+                _ => false,
+            },
+            Recheck::Nothing => true,
+        }
+    }
+}
 
 impl axum::extract::FromRequestParts<AppState> for Reader {
     type Rejection = ApiError;
@@ -191,12 +222,26 @@ impl axum::extract::FromRequestParts<AppState> for Reader {
         state: &AppState,
     ) -> Result<Self, ApiError> {
         match session_access(state, &parts.headers).await? {
-            SessionAccess::Admin => return Ok(Reader),
+            SessionAccess::Admin => {
+                let token = cookies::read(
+                    &parts.headers,
+                    cookies::SESSION,
+                    state.auth.config().uses_https(),
+                )
+                .unwrap_or_default();
+                return Ok(Reader(Recheck::Session(token)));
+            }
             SessionAccess::NotAdmin => return Err(ApiError::Forbidden(NOT_ADMIN.into())),
             SessionAccess::None => {}
         }
         Authorized::<Read>::from_request_parts(parts, state).await?;
-        Ok(Reader)
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .map(|(_, token)| token.trim().to_string());
+        Ok(Reader(token.map_or(Recheck::Nothing, Recheck::Token)))
     }
 }
 
@@ -244,23 +289,31 @@ async fn edges(State(state): State<AppState>, _: Reader) -> Response {
     response
 }
 
-async fn stream(State(state): State<AppState>, _: Reader) -> Response {
-    Sse::new(snapshots(state))
+async fn stream(State(state): State<AppState>, Reader(recheck): Reader) -> Response {
+    Sse::new(snapshots(state, recheck))
         .keep_alive(KeepAlive::default())
         .into_response()
 }
 
+/// The stream checks every this many snapshots (2 s) that its reader still may read: a
+/// session ended, an administrator removed or a token revoked ends it.
+const RECHECK_EVERY: u32 = 4;
+
 /// A snapshot at once, then every [`STREAM_EVERY`].
-fn snapshots(state: AppState) -> impl Stream<Item = Result<Event, Infallible>> {
+fn snapshots(state: AppState, recheck: Recheck) -> impl Stream<Item = Result<Event, Infallible>> {
     let tick = tokio::time::interval(STREAM_EVERY);
-    futures_util::stream::unfold((state, tick, 0u32), |(state, mut tick, sent)| async move {
+    let start = (state, recheck, tick, 0u32);
+    futures_util::stream::unfold(start, |(state, recheck, mut tick, sent)| async move {
         if sent >= STREAM_SNAPSHOTS {
+            return None;
+        }
+        if sent > 0 && sent % RECHECK_EVERY == 0 && !recheck.holds(&state).await {
             return None;
         }
         tick.tick().await;
         let snapshot = state.activity.snapshot(state.auth.clock().now_ms());
         let data = serde_json::to_string(&snapshot).unwrap_or_else(|_| "{}".into());
         let event = Event::default().event("edges").data(data);
-        Some((Ok(event), (state, tick, sent + 1)))
+        Some((Ok(event), (state, recheck, tick, sent + 1)))
     })
 }

@@ -395,6 +395,30 @@ async fn user_granted_scopes_follow_the_user() {
         .await;
         assert_eq!(status, 200, "{renewed}");
         assert_eq!(renewed["scope"], "contact.read openid", "{renewed}");
+        // Taken between the code and its exchange: the exchange does not give it either.
+        hub.auth
+            .grant_group_scopes("staff", "contact.readwrite")
+            .await
+            .unwrap();
+        let (code, verifier) = crate::browser::obtain_code_as_alice(
+            &hub,
+            &id,
+            REDIRECT,
+            "openid contact.read contact.readwrite",
+        )
+        .await;
+        hub.auth
+            .revoke_group_scopes("staff", "contact.readwrite")
+            .await
+            .unwrap();
+        let (_, tokens) = code_exchange(&hub, (&id, &secret), &code, REDIRECT, &verifier).await;
+        assert_eq!(tokens["scope"], "contact.read openid", "{tokens}");
+        // Usernames that look like another one are refused.
+        let lookalike = keyway_auth::NewUser {
+            username: "ali\u{200B}ce".into(),
+            password: SecretString::new("correct horse battery".into()),
+        };
+        assert!(hub.auth.create_user(lookalike).await.is_err());
         hub.finish().await;
     }
 }

@@ -597,3 +597,38 @@ async fn the_page_names_clients_as_text_and_explains_itself() {
     assert!(html.contains("(unverified)") && html.contains("More than 5 %"));
     hub.finish().await;
 }
+
+/// An open stream checks its reader again every 2 s: a revoked token ends it.
+#[tokio::test]
+async fn an_open_stream_ends_when_its_token_is_revoked() {
+    let hub = TestHub::start(&Backend::Sqlite).await;
+    let (monitor, monitor_secret) = hub
+        .client(&["client_credentials"], "activity:read", &[])
+        .await;
+    let read = client_credentials_token(&hub, &monitor, &monitor_secret).await;
+    let mut stream = http()
+        .get(hub.url("/activity/v1/stream"))
+        .bearer_auth(&read)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(stream.chunk().await.unwrap().is_some());
+    let (status, _, _) = crate::harness::post_form(
+        &hub.url("/oauth2/revoke"),
+        Some((&monitor, &monitor_secret)),
+        &[("token", &read)],
+    )
+    .await;
+    assert_eq!(status, 200);
+    // The stream ends (a chunk of None) within a few seconds instead of running on.
+    let ended = tokio::time::timeout(Duration::from_secs(8), async {
+        while let Some(_chunk) = stream.chunk().await.unwrap() {}
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the stream kept running after its token was revoked"
+    );
+    hub.finish().await;
+}
