@@ -5,6 +5,13 @@ use sqlx::Row;
 
 use crate::{Store, StoreError};
 
+/// The first column of each row, as text.
+fn first_strings(rows: &[sqlx::any::AnyRow]) -> Result<Vec<String>, StoreError> {
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+        .collect()
+}
+
 /// A group with the usernames of its members.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRecord {
@@ -90,9 +97,7 @@ impl Store {
         .bind(name)
         .fetch_all(self.reader())
         .await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
-            .collect()
+        first_strings(&rows)
     }
 
     /// Adds a user to a group; false when the user was a member already.
@@ -143,9 +148,7 @@ impl Store {
         .bind(user_id)
         .fetch_all(self.reader())
         .await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
-            .collect()
+        first_strings(&rows)
     }
 
     /// Whether a user is a member of a group.
@@ -242,9 +245,7 @@ impl Store {
         .bind(id)
         .fetch_all(self.reader())
         .await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
-            .collect()
+        first_strings(&rows)
     }
 
     /// Every scope a user holds: granted to them or to a group they are in.
@@ -259,8 +260,6 @@ impl Store {
         .bind(user_id)
         .fetch_all(self.reader())
         .await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
-            .collect()
+        first_strings(&rows)
     }
 }

@@ -15,6 +15,16 @@ pub struct LoginSessionRecord {
     pub login_method: Option<String>,
 }
 
+fn session_from_row(row: &sqlx::any::AnyRow) -> Result<LoginSessionRecord, StoreError> {
+    Ok(LoginSessionRecord {
+        session_hash: row.try_get("session_hash")?,
+        user_id: row.try_get("user_id")?,
+        auth_time: row.try_get("auth_time")?,
+        expires_at: row.try_get("expires_at")?,
+        login_method: row.try_get("login_method")?,
+    })
+}
+
 impl Store {
     pub async fn insert_login_session(&self, s: &LoginSessionRecord) -> Result<(), StoreError> {
         sqlx::query(self.sql(
@@ -42,16 +52,7 @@ impl Store {
         .bind(session_hash)
         .fetch_optional(self.reader())
         .await?;
-        row.map(|row| {
-            Ok(LoginSessionRecord {
-                session_hash: row.try_get("session_hash")?,
-                user_id: row.try_get("user_id")?,
-                auth_time: row.try_get("auth_time")?,
-                expires_at: row.try_get("expires_at")?,
-                login_method: row.try_get("login_method")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(session_from_row).transpose()
     }
 
     /// A user's live login sessions, newest sign-in first.
@@ -68,17 +69,7 @@ impl Store {
         .bind(now)
         .fetch_all(self.reader())
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(LoginSessionRecord {
-                    session_hash: row.try_get("session_hash")?,
-                    user_id: row.try_get("user_id")?,
-                    auth_time: row.try_get("auth_time")?,
-                    expires_at: row.try_get("expires_at")?,
-                    login_method: row.try_get("login_method")?,
-                })
-            })
-            .collect()
+        rows.iter().map(session_from_row).collect()
     }
 
     /// Ends every login session of a user and, with `revoke_at`, revokes every token family
