@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -23,7 +22,7 @@ pub(crate) const KEY_ID_SETTING: &str = "master_key_id";
 const SEALED_PREFIX: &str = "v1.";
 
 pub struct MasterKey {
-    key: LessSafeKey,
+    key: crate::sealed_box::SealKey,
     id: String,
     path: PathBuf,
 }
@@ -77,12 +76,12 @@ impl MasterKey {
     }
 
     fn from_bytes(raw: &[u8], path: &Path) -> Result<MasterKey, AdminError> {
-        let unbound = UnboundKey::new(&AES_256_GCM, raw)
-            .map_err(|_| invalid(path, "not usable as an AES-256 key"))?;
+        let key = crate::sealed_box::SealKey::from_bytes(raw)
+            .ok_or_else(|| invalid(path, "not usable as an AES-256 key"))?;
         let id_key = hmac::Key::new(hmac::HMAC_SHA256, raw);
         let id = hmac::sign(&id_key, b"keyway master key id v1");
         Ok(MasterKey {
-            key: LessSafeKey::new(unbound),
+            key,
             id: URL_SAFE_NO_PAD.encode(&id.as_ref()[..12]),
             path: path.to_path_buf(),
         })
@@ -118,48 +117,28 @@ impl MasterKey {
         secret: &[u8],
         entropy: &dyn Entropy,
     ) -> Result<String, AdminError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        entropy.fill(&mut nonce);
-        let mut sealed = secret.to_vec();
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(context.as_bytes()),
-                &mut sealed,
-            )
-            .map_err(|_| AdminError::Crypto("sealing a secret failed".into()))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&sealed);
-        Ok(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
+        let sealed = self
+            .key
+            .seal(context.as_bytes(), secret, entropy)
+            .ok_or_else(|| AdminError::Crypto("sealing a secret failed".into()))?;
+        Ok(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(sealed)))
     }
 
     /// Opens a value [`MasterKey::seal`] made for `context`.
     pub fn open(&self, context: &str, sealed: &str) -> Result<Zeroizing<Vec<u8>>, AdminError> {
-        let corrupt = || {
-            AdminError::Crypto(format!(
-                "the sealed {context} does not open with master key {} (it was sealed under \
-                 another key, or changed in the store): set it again (keyway client update \
-                 --signing-secret-file)",
-                self.id
-            ))
-        };
-        let raw = sealed
+        sealed
             .strip_prefix(SEALED_PREFIX)
             .and_then(|b64| URL_SAFE_NO_PAD.decode(b64).ok())
-            .ok_or_else(corrupt)?;
-        if raw.len() < NONCE_LEN {
-            return Err(corrupt());
-        }
-        let (nonce, body) = raw.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| corrupt())?;
-        let mut body = Zeroizing::new(body.to_vec());
-        let plain_len = self
-            .key
-            .open_in_place(nonce, Aad::from(context.as_bytes()), body.as_mut())
-            .map_err(|_| corrupt())?
-            .len();
-        body.truncate(plain_len);
-        Ok(body)
+            .and_then(|raw| self.key.open(context.as_bytes(), &raw))
+            .map(Zeroizing::new)
+            .ok_or_else(|| {
+                AdminError::Crypto(format!(
+                    "the sealed {context} does not open with master key {} (it was sealed under \
+                     another key, or changed in the store): set it again (keyway client update \
+                     --signing-secret-file)",
+                    self.id
+                ))
+            })
     }
 }
 
@@ -211,7 +190,7 @@ mod tests {
         let sealed = key.seal("c", b"secret", &entropy).unwrap();
         assert!(other.open("c", &sealed).is_err());
         let mut raw = URL_SAFE_NO_PAD.decode(&sealed[3..]).unwrap();
-        raw[NONCE_LEN] ^= 1;
+        raw[12] ^= 1; // the first byte after the nonce
         let tampered = format!("v1.{}", URL_SAFE_NO_PAD.encode(raw));
         assert!(key.open("c", &tampered).is_err());
         assert!(key.open("c", "v2.xyz").is_err());

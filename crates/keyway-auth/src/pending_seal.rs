@@ -5,7 +5,6 @@
 //! through the store), with the expiry inside the sealed text. A row is written only once a
 //! user has signed in (see [`crate::AuthService::login`]).
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,7 +19,7 @@ const PREFIX: &str = "s.";
 /// value is not one of ours and is not worth decrypting.
 pub(crate) const MAX_SEALED_LEN: usize = 16 * 1024;
 
-pub(crate) struct RequestSeal(LessSafeKey);
+pub(crate) struct RequestSeal(crate::sealed_box::SealKey);
 
 #[derive(Serialize, Deserialize)]
 struct Sealed {
@@ -48,9 +47,11 @@ struct Sealed {
 impl RequestSeal {
     /// The sealing key, derived from the CSRF secret for this one purpose.
     pub(crate) fn new(csrf_key: &hmac::Key) -> Option<RequestSeal> {
-        let derived = hmac::sign(csrf_key, b"keyway pending authorization request seal v1");
-        let key = UnboundKey::new(&AES_256_GCM, derived.as_ref()).ok()?;
-        Some(RequestSeal(LessSafeKey::new(key)))
+        crate::sealed_box::SealKey::derived(
+            csrf_key,
+            b"keyway pending authorization request seal v1",
+        )
+        .map(RequestSeal)
     }
 
     pub(crate) fn is_sealed(request_id: &str) -> bool {
@@ -79,18 +80,8 @@ impl RequestSeal {
             login_method: record.login_method.clone(),
             dpop_jkt: record.dpop_jkt.clone(),
         };
-        let mut data = serde_json::to_vec(&sealed).ok()?;
-        let mut nonce = [0u8; NONCE_LEN];
-        entropy.fill(&mut nonce);
-        self.0
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(PREFIX),
-                &mut data,
-            )
-            .ok()?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&data);
+        let data = serde_json::to_vec(&sealed).ok()?;
+        let out = self.0.seal(PREFIX.as_bytes(), &data, entropy)?;
         Some(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
     }
 
@@ -102,17 +93,8 @@ impl RequestSeal {
         let raw = URL_SAFE_NO_PAD
             .decode(request_id.strip_prefix(PREFIX)?)
             .ok()?;
-        if raw.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, sealed) = raw.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut sealed = sealed.to_vec();
-        let plain = self
-            .0
-            .open_in_place(nonce, Aad::from(PREFIX), &mut sealed)
-            .ok()?;
-        let sealed: Sealed = serde_json::from_slice(plain).ok()?;
+        let plain = self.0.open(PREFIX.as_bytes(), &raw)?;
+        let sealed: Sealed = serde_json::from_slice(&plain).ok()?;
         (sealed.expires_at > now).then(|| AuthorizationRequestRecord {
             request_id: request_id.to_string(),
             client_id: sealed.client_id,

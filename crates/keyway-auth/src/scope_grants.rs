@@ -112,12 +112,21 @@ impl AuthService {
     }
 }
 
+/// Bounds on one grant: scopes are carried in every token of the user.
+const MAX_SCOPES_PER_GRANT: usize = 64;
+const MAX_SCOPE_LEN: usize = 128;
+
 /// Scope tokens of a command-line value (spaces or commas separate), checked.
 fn scope_list(scope: &str) -> Result<Vec<String>, AdminError> {
     let set = ScopeSet::parse(&scope.replace(',', " "))
         .map_err(|e| AdminError::Invalid(format!("--scope {scope:?}: {}", e.description)))?;
     if set.is_empty() {
         return Err(AdminError::Invalid("--scope names no scope".into()));
+    }
+    if set.iter().count() > MAX_SCOPES_PER_GRANT || set.iter().any(|s| s.len() > MAX_SCOPE_LEN) {
+        return Err(AdminError::Invalid(format!(
+            "--scope: at most {MAX_SCOPES_PER_GRANT} scopes of at most {MAX_SCOPE_LEN} characters"
+        )));
     }
     Ok(set.iter().map(str::to_string).collect())
 }

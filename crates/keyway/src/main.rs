@@ -4,6 +4,7 @@ mod cli;
 #[cfg(test)]
 mod cli_doc_examples;
 mod cli_link;
+mod cli_users;
 mod commands;
 mod settings;
 mod terminal;

@@ -3,7 +3,6 @@
 //! `pending_seal.rs`): starting one writes nothing, so anonymous visitors cost no storage. The
 //! callback spends its `state` in the store, so each answer is used once.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -32,13 +31,12 @@ pub(crate) struct PendingUpstreamLogin {
     pub expires_at: i64,
 }
 
-pub(crate) struct LoginSeal(LessSafeKey);
+pub(crate) struct LoginSeal(crate::sealed_box::SealKey);
 
 impl LoginSeal {
     pub(crate) fn new(csrf_key: &hmac::Key) -> Option<LoginSeal> {
-        let derived = hmac::sign(csrf_key, b"keyway upstream login seal v1");
-        let key = UnboundKey::new(&AES_256_GCM, derived.as_ref()).ok()?;
-        Some(LoginSeal(LessSafeKey::new(key)))
+        crate::sealed_box::SealKey::derived(csrf_key, b"keyway upstream login seal v1")
+            .map(LoginSeal)
     }
 
     pub(crate) fn seal(
@@ -46,18 +44,8 @@ impl LoginSeal {
         pending: &PendingUpstreamLogin,
         entropy: &dyn Entropy,
     ) -> Option<String> {
-        let mut data = serde_json::to_vec(pending).ok()?;
-        let mut nonce = [0u8; NONCE_LEN];
-        entropy.fill(&mut nonce);
-        self.0
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(AAD),
-                &mut data,
-            )
-            .ok()?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&data);
+        let data = serde_json::to_vec(pending).ok()?;
+        let out = self.0.seal(AAD, &data, entropy)?;
         Some(URL_SAFE_NO_PAD.encode(out))
     }
 
@@ -67,17 +55,8 @@ impl LoginSeal {
             return None;
         }
         let raw = URL_SAFE_NO_PAD.decode(text).ok()?;
-        if raw.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, sealed) = raw.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut sealed = sealed.to_vec();
-        let plain = self
-            .0
-            .open_in_place(nonce, Aad::from(AAD), &mut sealed)
-            .ok()?;
-        let pending: PendingUpstreamLogin = serde_json::from_slice(plain).ok()?;
+        let plain = self.0.open(AAD, &raw)?;
+        let pending: PendingUpstreamLogin = serde_json::from_slice(&plain).ok()?;
         (pending.expires_at > now).then_some(pending)
     }
 }

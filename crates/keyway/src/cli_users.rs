@@ -1,0 +1,188 @@
+//! Arguments of `keyway user …` and `keyway group …`: the hub's people, their groups and the
+//! scopes they hold.
+
+use clap::Subcommand;
+
+use crate::cli::JsonFlag;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GroupCommand {
+    /// Create a group (1–64 of a–z 0–9 _ - .).
+    Create {
+        /// The group's name.
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Delete a group and its memberships (its users stay).
+    Delete {
+        /// The group's name.
+        name: String,
+    },
+    /// List groups and their members.
+    List(JsonFlag),
+    /// Show a group and its members.
+    Show {
+        /// The group's name.
+        name: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Add a user to a group (keyway-admins is made on its first member).
+    Add {
+        /// The group's name, e.g. keyway-admins.
+        group: String,
+        /// The user's name.
+        username: String,
+    },
+    /// Grant scopes to every member of a group (for user-granted scopes).
+    Grant {
+        /// The group's name.
+        group: String,
+        /// The scopes (spaces or commas separate).
+        #[arg(long)]
+        scope: String,
+    },
+    /// Take scopes from a group.
+    Revoke {
+        /// The group's name.
+        group: String,
+        /// The scopes (spaces or commas separate).
+        #[arg(long)]
+        scope: String,
+    },
+    /// Take a user out of a group.
+    Remove {
+        /// The group's name.
+        group: String,
+        /// The user's name.
+        username: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Create a user; the password is prompted for, or read from stdin with --password-stdin.
+    Create {
+        /// The name the user signs in with (1–128 characters, no spaces).
+        #[arg(long)]
+        username: String,
+        /// Read the password from standard input (first line) instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List users.
+    List(JsonFlag),
+    /// Set a user's password (prompted for, or --password-stdin); ends their hub sessions.
+    /// Tokens applications already hold stay valid unless --revoke-tokens.
+    SetPassword {
+        /// The user's name.
+        username: String,
+        /// Read the password from standard input (first line) instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Also revoke every access and refresh token issued for the user (after a
+        /// compromise: each application must have them sign in again).
+        #[arg(long)]
+        revoke_tokens: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Change a user's profile: the OpenID Connect claims given out with the `email` and
+    /// `profile` scopes ("" clears a value).
+    Update {
+        /// The user's name.
+        username: String,
+        /// Email address (a new address is not verified until --email-verified true).
+        #[arg(long)]
+        email: Option<String>,
+        /// Whether the email address is verified.
+        #[arg(long, value_name = "true|false")]
+        email_verified: Option<bool>,
+        /// Full name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Given (first) name.
+        #[arg(long)]
+        given_name: Option<String>,
+        /// Family (last) name.
+        #[arg(long)]
+        family_name: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Grant scopes to a user (for scopes keyway.toml marks as user-granted:
+    /// [oauth] user_granted_scopes).
+    Grant {
+        /// The user's name.
+        username: String,
+        /// The scopes (spaces or commas separate).
+        #[arg(long)]
+        scope: String,
+    },
+    /// Take scopes from a user; their next token or refresh lacks them.
+    Revoke {
+        /// The user's name.
+        username: String,
+        /// The scopes (spaces or commas separate).
+        #[arg(long)]
+        scope: String,
+    },
+    /// Disable a user: they cannot sign in, their sessions end and every token issued for
+    /// them is revoked.
+    Disable {
+        /// The user's name.
+        username: String,
+    },
+    /// Enable a disabled user again (they sign in anew).
+    Enable {
+        /// The user's name.
+        username: String,
+    },
+    /// List a user's live hub login sessions (when they signed in, how, until when).
+    Sessions {
+        /// The user's name.
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// End every hub login session of a user (they sign in again everywhere). Tokens
+    /// applications already hold stay valid unless --revoke-tokens.
+    Logout {
+        /// The user's name.
+        username: String,
+        /// Also revoke every access and refresh token issued for the user.
+        #[arg(long)]
+        revoke_tokens: bool,
+    },
+    /// Delete a user, their sessions and consents, and revoke their tokens.
+    Delete {
+        /// The user's name.
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show a user and the upstream identities linked to them.
+    Show {
+        /// The user's name.
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Let a person sign in as this user through an upstream OpenID Connect provider (needed
+    /// for providers with provision = "link-only").
+    Link {
+        /// The user's name.
+        username: String,
+        /// The provider's name, as in [[login.upstream]] name in keyway.toml.
+        #[arg(long, value_name = "NAME")]
+        upstream: String,
+        /// The person's `sub` at that provider (its ID tokens' subject).
+        #[arg(long, value_name = "SUB")]
+        subject: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
