@@ -102,6 +102,8 @@ pub struct SessionUser {
     pub auth_time: i64,
     /// How the user signed in (`password` or an upstream's name; `None`: before this was kept).
     pub login_method: Option<String>,
+    /// The login session's public id (`sid` in ID tokens; `None` before migration 11).
+    pub sid: Option<String>,
 }
 
 impl AuthService {
@@ -306,6 +308,7 @@ impl AuthService {
                 Some(s) => Some(s.login_method.clone().unwrap_or_else(|| PASSWORD.into())),
                 None => login_type.map(str::to_string),
             },
+            sid: session.as_ref().and_then(|s| s.sid.clone()),
         };
         let Some(session) = session else {
             if prompts.contains(&"none") {
@@ -547,6 +550,7 @@ impl AuthService {
                 used_at: None,
                 login_method: record.login_method.clone(),
                 dpop_jkt: record.dpop_jkt.clone(),
+                sid: record.sid.clone(),
             })
             .await?;
         let mut pairs = vec![("code", code.as_str())];

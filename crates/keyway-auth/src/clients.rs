@@ -103,6 +103,14 @@ pub struct ClientPolicy {
     /// How its users may sign in (`password`, upstream names); empty: every configured way.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub login_types: Vec<String>,
+    /// Where the end-session endpoint may send the browser after logout (OpenID Connect
+    /// RP-Initiated Logout 1.0 `post_logout_redirect_uris`), compared exactly.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where logout tokens are POSTed when a session it signed in through ends (OpenID
+    /// Connect Back-Channel Logout 1.0 `backchannel_logout_uri`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// Protocol profiles a client can be registered for.
@@ -159,6 +167,12 @@ pub struct ClientInfo {
     /// How its users may sign in (empty: every way this hub offers).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub login_types: Vec<String>,
+    /// OpenID Connect RP-Initiated Logout 1.0 client metadata.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// OpenID Connect Back-Channel Logout 1.0 client metadata.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
     pub created_at: i64,
 }
 
@@ -184,6 +198,8 @@ impl Client {
             profile: self.policy.profile.map(ClientProfile::as_str),
             has_signing_secret: self.signing_secret.is_some(),
             login_types: self.policy.login_types.clone(),
+            post_logout_redirect_uris: self.policy.post_logout_redirect_uris.clone(),
+            backchannel_logout_uri: self.policy.backchannel_logout_uri.clone(),
             created_at: self.created_at,
         }
     }
@@ -301,6 +317,10 @@ pub struct ClientUpdate {
     pub signing_secret: Option<crate::SecretString>,
     /// The login types its users may use (empty: all).
     pub login_types: Option<Vec<String>>,
+    /// Replaces the post-logout redirect URIs (empty: none).
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// Replaces the back-channel logout URI (`Some(None)`: removes it).
+    pub backchannel_logout_uri: Option<Option<String>>,
 }
 
 /// The result of registration: the client and, once, its secrets.
@@ -418,6 +438,7 @@ impl NewClient {
         for uri in &self.redirect_uris {
             validate_redirect_uri(uri)?;
         }
+        validate_logout_uris(&self.policy)?;
         Ok((grants, method))
     }
 }
@@ -445,6 +466,55 @@ const RESPONSE_PARAMETERS: [&str; 12] = [
 
 /// Redirect URIs must be absolute without a fragment (RFC 6749 §3.1.2); plain http only on
 /// loopback (RFC 8252 §7.3); private-use schemes (RFC 8252 §7.1) must contain a dot.
+/// Most post-logout redirect URIs a client may register.
+const MAX_POST_LOGOUT_URIS: usize = 20;
+/// Longest logout URI accepted.
+const MAX_LOGOUT_URI_LEN: usize = 2000;
+
+/// Post-logout redirect URIs follow the redirect URI rules (OIDC RP-Initiated Logout §3);
+/// the back-channel URI is https (http only on loopback) without a fragment (Back-Channel
+/// Logout §2.2).
+fn validate_logout_uris(policy: &ClientPolicy) -> Result<(), AdminError> {
+    let invalid = |m: String| Err(AdminError::Invalid(m));
+    if policy.post_logout_redirect_uris.len() > MAX_POST_LOGOUT_URIS {
+        return invalid(format!(
+            "at most {MAX_POST_LOGOUT_URIS} post-logout redirect URIs (got {})",
+            policy.post_logout_redirect_uris.len()
+        ));
+    }
+    for uri in &policy.post_logout_redirect_uris {
+        if uri.len() > MAX_LOGOUT_URI_LEN {
+            return invalid(format!(
+                "post-logout redirect URI longer than {MAX_LOGOUT_URI_LEN} characters"
+            ));
+        }
+        validate_redirect_uri(uri).map_err(|e| match e {
+            AdminError::Invalid(why) => AdminError::Invalid(format!("post-logout {why}")),
+            other => other,
+        })?;
+    }
+    if let Some(uri) = &policy.backchannel_logout_uri {
+        if uri.len() > MAX_LOGOUT_URI_LEN {
+            return invalid(format!(
+                "back-channel logout URI longer than {MAX_LOGOUT_URI_LEN} characters"
+            ));
+        }
+        let parsed = url::Url::parse(uri)
+            .map_err(|e| AdminError::Invalid(format!("back-channel logout URI {uri:?}: {e}")))?;
+        if parsed.fragment().is_some() {
+            return invalid(format!(
+                "back-channel logout URI {uri:?} must not have a fragment"
+            ));
+        }
+        if parsed.scheme() != "https" && !(parsed.scheme() == "http" && is_loopback(&parsed)) {
+            return invalid(format!(
+                "back-channel logout URI {uri:?} must be https (http only on a loopback host)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn validate_redirect_uri(uri: &str) -> Result<(), AdminError> {
     let parsed = url::Url::parse(uri)
         .map_err(|e| AdminError::Invalid(format!("redirect URI {uri:?}: {e}")))?;
@@ -522,6 +592,44 @@ mod tests {
             let uri = format!("https://example.com/cb?{own}");
             assert!(validate_redirect_uri(&uri).is_err(), "{uri}");
         }
+    }
+
+    /// Post-logout URIs follow the redirect URI rules; the back-channel URI is https (http
+    /// only on loopback) without a fragment; each message names the URI and the rule.
+    #[test]
+    fn logout_uri_rules() {
+        let with = |post: &[&str], back: Option<&str>| {
+            let mut c = new_client(&["client_credentials"]);
+            c.policy.post_logout_redirect_uris = post.iter().map(|u| u.to_string()).collect();
+            c.policy.backchannel_logout_uri = back.map(str::to_string);
+            c.validate().map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert!(with(&["https://app.example/bye", "http://127.0.0.1:9/bye"], None).is_ok());
+        assert!(with(&[], Some("https://app.example/logout")).is_ok());
+        assert!(with(&[], Some("http://localhost:8080/logout")).is_ok());
+        let refused = [
+            (
+                with(&["http://app.example/bye"], None),
+                "post-logout redirect URI",
+            ),
+            (with(&["https://app.example/bye#x"], None), "fragment"),
+            (with(&["https://app.example/bye?state=1"], None), "state"),
+            (
+                with(&[], Some("http://app.example/logout")),
+                "must be https",
+            ),
+            (with(&[], Some("https://app.example/logout#f")), "fragment"),
+            (with(&[], Some("not a url")), "back-channel logout URI"),
+        ];
+        for (result, cause) in refused {
+            let message = result.expect_err(cause);
+            assert!(message.contains(cause), "{message}");
+        }
+        let many: Vec<String> = (0..21)
+            .map(|i| format!("https://app.example/{i}"))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(with(&many, None).unwrap_err().contains("at most 20"));
     }
 
     #[test]

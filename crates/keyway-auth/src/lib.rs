@@ -20,6 +20,7 @@ mod introspect;
 mod jarm;
 pub mod jose;
 mod keys;
+mod logout;
 mod master_key;
 mod par;
 mod pending_seal;
@@ -58,6 +59,10 @@ pub use grants::{TokenRequest, TokenResponse};
 pub use groups::{ADMINS, GroupInfo};
 pub use introspect::Introspection;
 pub use keys::{KeyRing, KeySummary, SigningAlg, create_data_dir, write_private_file};
+pub use logout::{
+    BACKCHANNEL_LOGOUT_EVENT, EndSession, EndSessionRequest, LOGOUT_TOKEN_TYPE, LogoutDelivery,
+    LogoutNotice,
+};
 pub use master_key::MasterKey;
 pub use par::{PushedRequest, REQUEST_URI_PREFIX};
 pub use remote_jwks::JwksSource;

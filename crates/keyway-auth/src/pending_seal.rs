@@ -113,6 +113,8 @@ impl RequestSeal {
             extra: sealed.extra,
             login_method: sealed.login_method,
             dpop_jkt: sealed.dpop_jkt,
+            // Sealed requests are those nobody has signed in to yet.
+            sid: None,
         })
     }
 }
@@ -141,6 +143,7 @@ mod tests {
             extra: Some(r#"{"custom":[["order","A-1"]]}"#.into()),
             login_method: None,
             dpop_jkt: None,
+            sid: None,
         }
     }
 

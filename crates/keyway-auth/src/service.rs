@@ -53,6 +53,8 @@ pub struct AuthService {
     pub(crate) upstream_http: Option<Arc<dyn crate::UpstreamHttp>>,
     pub(crate) upstream_cache: crate::upstream::UpstreamCache,
     pub(crate) login_seal: crate::upstream::LoginSeal,
+    /// Where back-channel logout tokens go (`None`: nowhere, e.g. in unit tests).
+    pub(crate) logout_delivery: Option<Arc<dyn crate::LogoutDelivery>>,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -141,6 +143,7 @@ impl AuthService {
             master_key_path,
             upstreams: Arc::new(Vec::new()),
             upstream_http: None,
+            logout_delivery: None,
             upstream_cache: crate::upstream::UpstreamCache::default(),
             login_seal,
         };
@@ -414,6 +417,12 @@ impl AuthService {
                 login_types: update
                     .login_types
                     .unwrap_or_else(|| current.policy.login_types.clone()),
+                post_logout_redirect_uris: update
+                    .post_logout_redirect_uris
+                    .unwrap_or_else(|| current.policy.post_logout_redirect_uris.clone()),
+                backchannel_logout_uri: update
+                    .backchannel_logout_uri
+                    .unwrap_or_else(|| current.policy.backchannel_logout_uri.clone()),
                 ..current.policy.clone()
             },
             signing_secret: None,

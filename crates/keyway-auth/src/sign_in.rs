@@ -49,7 +49,7 @@ impl AuthService {
         }
         // When the person authenticated (now, or at the upstream provider).
         let now = auth_time;
-        let session_token = self.start_session_with(user, method, auth_time).await?;
+        let (session_token, sid) = self.start_session_with(user, method, auth_time).await?;
         let mut record = record;
         record.login_method = Some(method.to_string());
         // Only what the user may have (user-granted scopes they hold) is asked for and given.
@@ -62,10 +62,12 @@ impl AuthService {
             record.request_id = random_token(self.entropy.as_ref(), 24);
             record.user_id = Some(user.user_id.clone());
             record.auth_time = Some(now);
+            record.sid = Some(sid.clone());
             self.store.insert_authorization_request(&record).await?;
         } else {
+            record.sid = Some(sid.clone());
             self.store
-                .set_authorization_request_user(request_id, &user.user_id, now, method)
+                .set_authorization_request_user(request_id, &user.user_id, now, method, &sid)
                 .await?;
         }
         let request_id = record.request_id.clone();
@@ -96,18 +98,21 @@ impl AuthService {
     /// its digest is stored.
     pub async fn start_session(&self, user: &UserRecord) -> Result<String, OAuthError> {
         let now = self.clock.now_secs();
-        self.start_session_with(user, PASSWORD, now).await
+        Ok(self.start_session_with(user, PASSWORD, now).await?.0)
     }
 
     /// As [`AuthService::start_session`], remembering how the user signed in (`method`).
+    /// The session token and the session's public id (`sid`).
     pub(crate) async fn start_session_with(
         &self,
         user: &UserRecord,
         method: &str,
         auth_time: i64,
-    ) -> Result<String, OAuthError> {
+    ) -> Result<(String, String), OAuthError> {
         let now = self.clock.now_secs();
         let session_token = random_token(self.entropy.as_ref(), 32);
+        // Random, not derived from the token: a `sid` in an ID token says nothing of the cookie.
+        let sid = random_token(self.entropy.as_ref(), 16);
         self.store
             .insert_login_session(&LoginSessionRecord {
                 session_hash: sha256_hex(&session_token),
@@ -115,9 +120,10 @@ impl AuthService {
                 auth_time,
                 expires_at: now + self.config.login_session_ttl,
                 login_method: Some(method.to_string()),
+                sid: Some(sid.clone()),
             })
             .await?;
-        Ok(session_token)
+        Ok((session_token, sid))
     }
 
     /// The pending request, for the consent page, if it belongs to this logged-in user.
@@ -205,14 +211,12 @@ impl AuthService {
                 user_id: s.user_id,
                 auth_time: s.auth_time,
                 login_method: s.login_method,
+                sid: s.sid,
             }))
     }
 
-    /// Ends a login session.
+    /// Ends a login session (as the end-session endpoint does: [`AuthService::end_session`]).
     pub async fn logout(&self, session_token: &str) -> Result<(), OAuthError> {
-        self.store
-            .delete_login_session(&sha256_hex(session_token))
-            .await?;
-        Ok(())
+        self.end_session(session_token).await
     }
 }

@@ -93,6 +93,8 @@ pub(crate) struct Subject<'a> {
     pub cnf: Option<&'a crate::DpopKey>,
     /// How the user signed in: `password` or an upstream provider's name.
     pub login_method: Option<&'a str>,
+    /// The login session (OIDC Front/Back-Channel Logout `sid`), for ID tokens.
+    pub sid: Option<&'a str>,
 }
 
 /// The ID token's `amr` (RFC 8176) and `idp` for a login method. RFC 8176 has no value for
@@ -161,6 +163,7 @@ impl AuthService {
             "nonce": nonce,
             "at_hash": at_hash(key.alg(), access_token),
             "preferred_username": subject.username,
+            "sid": subject.sid,
         });
         let claims = match claims {
             serde_json::Value::Object(map) => {

@@ -124,16 +124,18 @@ impl AuthService {
     ) -> Result<(), AdminError> {
         let hash = self.hash_password(password).await?;
         let revoke_at = revoke_tokens.then(|| self.clock().now_secs());
-        if !self
+        let Some(ended) = self
             .store
             .set_user_password(username, &hash, revoke_at)
             .await?
-        {
+        else {
             return Err(AdminError::NotFound(format!("user {username}")));
-        }
+        };
         if revoke_tokens {
             self.refresh_revocations().await?;
         }
+        // Whoever signed in with the old password is signed out everywhere it reached.
+        self.notify_logout(&ended).await;
         Ok(())
     }
 
@@ -212,15 +214,19 @@ impl AuthService {
         Ok(UserInfo::of(self.user_named(username).await?))
     }
 
-    /// Disables a user: they cannot sign in, their sessions end and every token issued for
-    /// them is revoked. `enable_user` lets them sign in again.
+    /// Disables a user: they cannot sign in, their sessions end (the clients they signed in
+    /// to are told, back-channel) and every token issued for them is revoked. `enable_user`
+    /// lets them sign in again.
     pub async fn disable_user(&self, username: &str) -> Result<(), AdminError> {
         let user = self.user_named(username).await?;
         let now = self.clock().now_secs();
-        self.store
+        let ended = self
+            .store
             .set_user_disabled(&user.user_id, Some(now))
-            .await?;
+            .await?
+            .unwrap_or_default();
         self.refresh_revocations().await?;
+        self.notify_logout(&ended).await;
         Ok(())
     }
 
@@ -249,23 +255,24 @@ impl AuthService {
             .collect())
     }
 
-    /// Ends every hub login session of a user (`keyway user logout`); with `revoke_tokens`,
-    /// also revokes every token issued for them. The number of sessions ended.
+    /// Ends every hub login session of a user (`keyway user logout`): what the sessions gave
+    /// without `offline_access` is revoked, the clients they signed in to are told
+    /// (back-channel logout); with `revoke_tokens`, every token issued for them is revoked.
+    /// The number of live sessions ended.
     pub async fn logout_user(
         &self,
         username: &str,
         revoke_tokens: bool,
-    ) -> Result<u64, AdminError> {
+    ) -> Result<usize, AdminError> {
         let user = self.user_named(username).await?;
-        let revoke_at = revoke_tokens.then(|| self.clock().now_secs());
+        let now = self.clock().now_secs();
         let ended = self
             .store
-            .end_user_sessions(&user.user_id, revoke_at)
+            .end_user_sessions(&user.user_id, revoke_tokens, now)
             .await?;
-        if revoke_tokens {
-            self.refresh_revocations().await?;
-        }
-        Ok(ended)
+        self.refresh_revocations().await?;
+        self.notify_logout(&ended).await;
+        Ok(ended.iter().filter(|s| s.expires_at > now).count())
     }
 
     async fn user_named(&self, username: &str) -> Result<keyway_store::UserRecord, AdminError> {
@@ -305,13 +312,16 @@ impl AuthService {
             .collect())
     }
 
+    /// Deletes a user: their sessions end (the clients they signed in to are told), every
+    /// token issued for them is revoked.
     pub async fn delete_user(&self, username: &str) -> Result<(), AdminError> {
         let now = self.clock().now_secs();
-        if self.store.delete_user(username, now).await? {
-            Ok(())
-        } else {
-            Err(AdminError::NotFound(format!("user {username}")))
-        }
+        let Some(ended) = self.store.delete_user(username, now).await? else {
+            return Err(AdminError::NotFound(format!("user {username}")));
+        };
+        self.refresh_revocations().await?;
+        self.notify_logout(&ended).await;
+        Ok(())
     }
 
     /// Sign-in as one domain operation: reserve an attempt with the throttle, check the

@@ -7,6 +7,15 @@ use base64::engine::general_purpose::STANDARD;
 use keyway_auth::{ClientCredentials, OAuthError, TokenRequest};
 
 /// Decodes an `application/x-www-form-urlencoded` body (RFC 6749 §3.2 requires that type).
+/// The parameters of a query string (a GET endpoint's `RawQuery`), as a form's.
+pub(crate) fn query_params(query: Option<String>) -> TokenRequest {
+    TokenRequest::new(
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect(),
+    )
+}
+
 pub(crate) fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuthError> {
     let content_type = headers
         .get(CONTENT_TYPE)

@@ -17,16 +17,23 @@ pub(crate) struct HttpJwksSource {
 
 impl HttpJwksSource {
     pub(crate) fn new() -> Result<HttpJwksSource, reqwest::Error> {
-        // rustls needs one process-wide crypto provider; keyway uses aws-lc-rs everywhere.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .connect_timeout(Duration::from_secs(3))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("keyway/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(HttpJwksSource { client })
+        Ok(HttpJwksSource {
+            client: outbound_client()?,
+        })
     }
+}
+
+/// The hub's client for calls it makes on its own (JWKS, upstream providers, back-channel
+/// logout): 5 s to answer, 3 s to connect, no redirects followed.
+pub(crate) fn outbound_client() -> Result<reqwest::Client, reqwest::Error> {
+    // rustls needs one process-wide crypto provider; keyway uses aws-lc-rs everywhere.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(3))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("keyway/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 impl JwksSource for HttpJwksSource {

@@ -4,6 +4,7 @@
 
 mod activity;
 mod api_error;
+mod backchannel;
 mod body_deadline;
 mod caller;
 mod client_address;
@@ -38,6 +39,7 @@ use keyway_store::Store;
 use tokio::net::TcpListener;
 
 pub use activity::{ActivityMap, CallEvent, Snapshot};
+pub use backchannel::HttpLogoutDelivery;
 pub use client_address::TrustedProxies;
 pub use keyway_toki_http::HELLO_PATH as TOKI_HELLO_PATH;
 pub use oauth::discovery::{authorization_server_metadata, openid_configuration};
@@ -131,7 +133,8 @@ impl Hub {
         }
         let auth = auth
             .with_jwks_source(http.clone())
-            .with_upstreams(options.upstreams.clone(), http);
+            .with_upstreams(options.upstreams.clone(), http)
+            .with_logout_delivery(Arc::new(backchannel::HttpLogoutDelivery::new(true)?));
         let auth = Arc::new(auth);
         let data = match &options.schemas {
             Some(path) => Some(Arc::new(

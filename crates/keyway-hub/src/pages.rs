@@ -73,6 +73,19 @@ pub(crate) struct FormPostPage<'a> {
     pub fields: &'a [(String, String)],
 }
 
+/// The end-session endpoint's pages: the question (`confirm`, a form that posts the checked
+/// parameters back with an anti-CSRF token) or the answer.
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub(crate) struct LogoutPage<'a> {
+    pub confirm: bool,
+    pub client_name: Option<&'a str>,
+    pub username: &'a str,
+    pub action: &'a str,
+    pub fields: &'a [(String, String)],
+    pub csrf: &'a str,
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 pub(crate) struct ErrorPage<'a> {

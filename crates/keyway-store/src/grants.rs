@@ -32,6 +32,8 @@ pub struct AuthorizationRequestRecord {
     pub login_method: Option<String>,
     /// The DPoP key (RFC 7638 thumbprint) the code will be bound to (RFC 9449 §10).
     pub dpop_jkt: Option<String>,
+    /// The signed-in user's login session (its public id, the ID token's `sid`).
+    pub sid: Option<String>,
 }
 
 /// An issued authorization code (stored by digest).
@@ -55,6 +57,8 @@ pub struct AuthorizationCodeRecord {
     pub login_method: Option<String>,
     /// Only a DPoP proof by this key redeems the code (RFC 9449 §10).
     pub dpop_jkt: Option<String>,
+    /// The login session the code was issued in (the ID token's `sid`).
+    pub sid: Option<String>,
 }
 
 /// A chain of refresh tokens that descend from one authorization (RFC 9700 §4.14).
@@ -72,6 +76,9 @@ pub struct TokenFamilyRecord {
     pub dpop_jkt: Option<String>,
     /// How the user signed in (`password` or an upstream's name), for refreshed ID tokens.
     pub login_method: Option<String>,
+    /// The login session it was issued in: ending the session notifies the client
+    /// (back-channel logout) and revokes the family unless it has `offline_access`.
+    pub sid: Option<String>,
 }
 
 /// One refresh token of a family (stored by digest).
@@ -88,12 +95,12 @@ pub struct RefreshTokenRecord {
 
 const REQUEST_COLUMNS: &str = "request_id, client_id, redirect_uri, scope, state, nonce, \
      prompt, code_challenge, resources, user_id, auth_time, created_at, expires_at, \
-     response_mode, extra, login_method, dpop_jkt";
+     response_mode, extra, login_method, dpop_jkt, sid";
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, nonce, \
      code_challenge, resources, auth_time, family_id, created_at, expires_at, used_at, \
-     login_method, dpop_jkt";
+     login_method, dpop_jkt, sid";
 const FAMILY_COLUMNS: &str = "family_id, client_id, user_id, scope, resources, auth_time, \
-     created_at, revoked_at, dpop_jkt, login_method";
+     created_at, revoked_at, dpop_jkt, login_method, sid";
 const REFRESH_COLUMNS: &str =
     "token_hash, family_id, client_id, scope, created_at, expires_at, rotated_at";
 
@@ -116,6 +123,7 @@ fn request_from_row(row: &AnyRow) -> Result<AuthorizationRequestRecord, StoreErr
         extra: row.try_get("extra")?,
         login_method: row.try_get("login_method")?,
         dpop_jkt: row.try_get("dpop_jkt")?,
+        sid: row.try_get("sid")?,
     })
 }
 
@@ -136,6 +144,7 @@ fn code_from_row(row: &AnyRow) -> Result<AuthorizationCodeRecord, StoreError> {
         used_at: row.try_get("used_at")?,
         login_method: row.try_get("login_method")?,
         dpop_jkt: row.try_get("dpop_jkt")?,
+        sid: row.try_get("sid")?,
     })
 }
 
@@ -151,6 +160,7 @@ fn family_from_row(row: &AnyRow) -> Result<TokenFamilyRecord, StoreError> {
         revoked_at: row.try_get("revoked_at")?,
         dpop_jkt: row.try_get("dpop_jkt")?,
         login_method: row.try_get("login_method")?,
+        sid: row.try_get("sid")?,
     })
 }
 
@@ -173,7 +183,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO authorization_requests ({REQUEST_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&req.request_id)
@@ -193,6 +203,7 @@ impl Store {
             .bind(&req.extra)
             .bind(&req.login_method)
             .bind(&req.dpop_jkt)
+            .bind(&req.sid)
             .execute(self.writer())
             .await?;
         Ok(())
@@ -218,14 +229,16 @@ impl Store {
         user_id: &str,
         auth_time: i64,
         login_method: &str,
+        sid: &str,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(self.sql(
-            "UPDATE authorization_requests SET user_id = ?, auth_time = ?, login_method = ? \
-             WHERE request_id = ?",
+            "UPDATE authorization_requests SET user_id = ?, auth_time = ?, login_method = ?, \
+             sid = ? WHERE request_id = ?",
         ))
         .bind(user_id)
         .bind(auth_time)
         .bind(login_method)
+        .bind(sid)
         .bind(request_id)
         .execute(self.writer())
         .await?;
@@ -247,7 +260,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&code.code_hash)
@@ -265,6 +278,7 @@ impl Store {
             .bind(code.used_at)
             .bind(&code.login_method)
             .bind(&code.dpop_jkt)
+            .bind(&code.sid)
             .execute(self.writer())
             .await?;
         Ok(())
@@ -298,7 +312,7 @@ impl Store {
 
     pub async fn insert_token_family(&self, family: &TokenFamilyRecord) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&family.family_id)
@@ -311,6 +325,7 @@ impl Store {
             .bind(family.revoked_at)
             .bind(&family.dpop_jkt)
             .bind(&family.login_method)
+            .bind(&family.sid)
             .execute(self.writer())
             .await
             .map_err(|err| StoreError::conflict_or(err, "token family"))?;

@@ -40,7 +40,7 @@ pub use link::{
 };
 pub use link_codec::uuid_string;
 pub use link_tx::LinkTx;
-pub use sessions::LoginSessionRecord;
+pub use sessions::{LoginSessionRecord, SessionClient};
 pub use toki_keys::TokiKeyRecord;
 pub use upstream_identities::UpstreamIdentityRecord;
 pub use users::{UserProfile, UserRecord};

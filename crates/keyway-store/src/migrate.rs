@@ -77,6 +77,11 @@ macro_rules! migrations {
                 name: "groups",
                 sql: include_str!(concat!("../migrations/", $backend, "/0009_groups.sql")),
             },
+            Migration {
+                version: 11,
+                name: "logout",
+                sql: include_str!(concat!("../migrations/", $backend, "/0011_logout.sql")),
+            },
         ]
     };
 }

@@ -13,7 +13,21 @@ pub struct LoginSessionRecord {
     /// How the user signed in: `password` or an upstream provider's name (`None`: a session
     /// from before migration 8, which was a password sign-in).
     pub login_method: Option<String>,
+    /// The session's public id, the ID token's `sid` (`None`: a session from before
+    /// migration 11). Unlike the digest it reveals nothing of the cookie.
+    pub sid: Option<String>,
 }
+
+/// A client a login session signed in to: the session's user and id, for a back-channel
+/// logout token (OpenID Connect Back-Channel Logout 1.0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionClient {
+    pub client_id: String,
+    pub user_id: String,
+    pub sid: String,
+}
+
+const SESSION_COLUMNS: &str = "session_hash, user_id, auth_time, expires_at, login_method, sid";
 
 fn session_from_row(row: &sqlx::any::AnyRow) -> Result<LoginSessionRecord, StoreError> {
     Ok(LoginSessionRecord {
@@ -22,22 +36,23 @@ fn session_from_row(row: &sqlx::any::AnyRow) -> Result<LoginSessionRecord, Store
         auth_time: row.try_get("auth_time")?,
         expires_at: row.try_get("expires_at")?,
         login_method: row.try_get("login_method")?,
+        sid: row.try_get("sid")?,
     })
 }
 
 impl Store {
     pub async fn insert_login_session(&self, s: &LoginSessionRecord) -> Result<(), StoreError> {
-        sqlx::query(self.sql(
-            "INSERT INTO login_sessions (session_hash, user_id, auth_time, expires_at, \
-             login_method) VALUES (?, ?, ?, ?, ?)",
-        ))
-        .bind(&s.session_hash)
-        .bind(&s.user_id)
-        .bind(s.auth_time)
-        .bind(s.expires_at)
-        .bind(&s.login_method)
-        .execute(self.writer())
-        .await?;
+        let sql =
+            format!("INSERT INTO login_sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)");
+        sqlx::query(self.sql(&sql))
+            .bind(&s.session_hash)
+            .bind(&s.user_id)
+            .bind(s.auth_time)
+            .bind(s.expires_at)
+            .bind(&s.login_method)
+            .bind(&s.sid)
+            .execute(self.writer())
+            .await?;
         Ok(())
     }
 
@@ -45,13 +60,11 @@ impl Store {
         &self,
         session_hash: &str,
     ) -> Result<Option<LoginSessionRecord>, StoreError> {
-        let row = sqlx::query(self.sql(
-            "SELECT session_hash, user_id, auth_time, expires_at, login_method FROM login_sessions \
-             WHERE session_hash = ?",
-        ))
-        .bind(session_hash)
-        .fetch_optional(self.reader())
-        .await?;
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM login_sessions WHERE session_hash = ?");
+        let row = sqlx::query(self.sql(&sql))
+            .bind(session_hash)
+            .fetch_optional(self.reader())
+            .await?;
         row.as_ref().map(session_from_row).transpose()
     }
 
@@ -61,43 +74,132 @@ impl Store {
         user_id: &str,
         now: i64,
     ) -> Result<Vec<LoginSessionRecord>, StoreError> {
-        let rows = sqlx::query(self.sql(
-            "SELECT session_hash, user_id, auth_time, expires_at, login_method FROM login_sessions \
-             WHERE user_id = ? AND expires_at > ? ORDER BY auth_time DESC",
-        ))
-        .bind(user_id)
-        .bind(now)
-        .fetch_all(self.reader())
-        .await?;
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM login_sessions WHERE user_id = ? AND expires_at > ? \
+             ORDER BY auth_time DESC"
+        );
+        let rows = sqlx::query(self.sql(&sql))
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(self.reader())
+            .await?;
         rows.iter().map(session_from_row).collect()
     }
 
-    /// Ends every login session of a user and, with `revoke_at`, revokes every token family
-    /// of theirs, in one transaction. The number of sessions ended.
+    /// Ends every login session of a user and revokes, in one transaction, every token
+    /// family of theirs (`revoke_all`) or those the sessions gave without `offline_access`.
+    /// The sessions ended (expired ones included: their clients may still hold sessions).
     pub async fn end_user_sessions(
         &self,
         user_id: &str,
-        revoke_at: Option<i64>,
-    ) -> Result<u64, StoreError> {
+        revoke_all: bool,
+        now: i64,
+    ) -> Result<Vec<LoginSessionRecord>, StoreError> {
         let mut tx = self.writer().begin().await?;
-        let done = sqlx::query(self.sql("DELETE FROM login_sessions WHERE user_id = ?"))
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(now) = revoke_at {
+        let ended = self.take_user_sessions(&mut tx, user_id).await?;
+        if revoke_all {
             self.revoke_families_where(&mut tx, "user_id", user_id, now)
                 .await?;
+        } else {
+            for sid in ended.iter().filter_map(|s| s.sid.as_deref()) {
+                self.revoke_session_families(&mut tx, sid, now).await?;
+            }
         }
         tx.commit().await?;
-        Ok(done.rows_affected())
+        Ok(ended)
     }
 
-    pub async fn delete_login_session(&self, session_hash: &str) -> Result<(), StoreError> {
+    /// Deletes every login session of a user inside `tx`; the sessions deleted.
+    pub(crate) async fn take_user_sessions(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        user_id: &str,
+    ) -> Result<Vec<LoginSessionRecord>, StoreError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM login_sessions WHERE user_id = ?");
+        let ended: Vec<LoginSessionRecord> = sqlx::query(self.sql(&sql))
+            .bind(user_id)
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(session_from_row)
+            .collect::<Result<_, _>>()?;
+        sqlx::query(self.sql("DELETE FROM login_sessions WHERE user_id = ?"))
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(ended)
+    }
+
+    /// Ends one login session and revokes the token families it gave without
+    /// `offline_access` (Back-Channel Logout 1.0 §2.7); the session, if it was there.
+    pub async fn end_login_session(
+        &self,
+        session_hash: &str,
+        now: i64,
+    ) -> Result<Option<LoginSessionRecord>, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM login_sessions WHERE session_hash = ?");
+        let session = sqlx::query(self.sql(&sql))
+            .bind(session_hash)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()?;
         sqlx::query(self.sql("DELETE FROM login_sessions WHERE session_hash = ?"))
             .bind(session_hash)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await?;
+        if let Some(sid) = session.as_ref().and_then(|s| s.sid.as_deref()) {
+            self.revoke_session_families(&mut tx, sid, now).await?;
+        }
+        tx.commit().await?;
+        Ok(session)
+    }
+
+    /// Revokes the live families of session `sid` whose scope lacks `offline_access`: those
+    /// live only as long as the session; offline ones outlive it (OIDC Core §11).
+    async fn revoke_session_families(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        sid: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT family_id, scope FROM token_families WHERE sid = ? AND revoked_at IS NULL",
+        ))
+        .bind(sid)
+        .fetch_all(&mut **tx)
+        .await?;
+        for row in &rows {
+            let scope: String = row.try_get("scope")?;
+            if !scope.split(' ').any(|s| s == "offline_access") {
+                let family_id: String = row.try_get("family_id")?;
+                self.revoke_families_where(tx, "family_id", &family_id, now)
+                    .await?;
+            }
+        }
         Ok(())
+    }
+
+    /// The clients session `sid` signed in to (a code redeemed in it), revoked or not.
+    pub async fn session_clients(&self, sid: &str) -> Result<Vec<SessionClient>, StoreError> {
+        let rows = sqlx::query(self.sql(
+            "SELECT DISTINCT client_id, user_id FROM token_families WHERE sid = ? \
+             ORDER BY client_id",
+        ))
+        .bind(sid)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SessionClient {
+                    client_id: row.try_get("client_id")?,
+                    user_id: row.try_get("user_id")?,
+                    sid: sid.to_string(),
+                })
+            })
+            .collect()
     }
 
     /// The scopes `user_id` has already granted `client_id` (space-separated), if any.

@@ -94,16 +94,16 @@ impl Store {
 
     /// Replaces a user's password hash and ends their login sessions (whoever signed in with the
     /// old password must sign in again); with `revoke_tokens_at`, also revokes every token
-    /// family of theirs (applications must have them sign in again). False when there is no
-    /// such user.
+    /// family of theirs (applications must have them sign in again). `None` when there is no
+    /// such user, else the sessions ended.
     pub async fn set_user_password(
         &self,
         username: &str,
         password_hash: &str,
         revoke_tokens_at: Option<i64>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Vec<crate::LoginSessionRecord>>, StoreError> {
         let Some(user) = self.user_by_name(username).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         let mut tx = self.writer().begin().await?;
         sqlx::query(self.sql("UPDATE users SET password_hash = ? WHERE user_id = ?"))
@@ -111,16 +111,13 @@ impl Store {
             .bind(&user.user_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(self.sql("DELETE FROM login_sessions WHERE user_id = ?"))
-            .bind(&user.user_id)
-            .execute(&mut *tx)
-            .await?;
+        let ended = self.take_user_sessions(&mut tx, &user.user_id).await?;
         if let Some(now) = revoke_tokens_at {
             self.revoke_families_where(&mut tx, "user_id", &user.user_id, now)
                 .await?;
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(ended))
     }
 
     /// Deletes a user with their sessions and consents, and revokes their token families.
@@ -147,36 +144,42 @@ impl Store {
 
     /// Disables a user (`Some(now)`: their login sessions end and their token families are
     /// revoked, in one transaction) or enables them again (`None`).
+    /// Disables (`Some(now)`: sessions ended, every token family revoked) or enables a
+    /// user. `None` when there is no such user, else the sessions ended.
     pub async fn set_user_disabled(
         &self,
         user_id: &str,
         disabled_at: Option<i64>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Vec<crate::LoginSessionRecord>>, StoreError> {
         let mut tx = self.writer().begin().await?;
         let done = sqlx::query(self.sql("UPDATE users SET disabled_at = ? WHERE user_id = ?"))
             .bind(disabled_at)
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        let mut ended = Vec::new();
         if let Some(now) = disabled_at {
-            sqlx::query(self.sql("DELETE FROM login_sessions WHERE user_id = ?"))
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
+            ended = self.take_user_sessions(&mut tx, user_id).await?;
             self.revoke_families_where(&mut tx, "user_id", user_id, now)
                 .await?;
         }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok((done.rows_affected() == 1).then_some(ended))
     }
 
-    pub async fn delete_user(&self, username: &str, now: i64) -> Result<bool, StoreError> {
+    /// Deletes a user and everything of theirs; `None` when there is no such user, else the
+    /// login sessions ended.
+    pub async fn delete_user(
+        &self,
+        username: &str,
+        now: i64,
+    ) -> Result<Option<Vec<crate::LoginSessionRecord>>, StoreError> {
         let Some(user) = self.user_by_name(username).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         let mut tx = self.writer().begin().await?;
+        let ended = self.take_user_sessions(&mut tx, &user.user_id).await?;
         for statement in [
-            "DELETE FROM login_sessions WHERE user_id = ?",
             "DELETE FROM consents WHERE user_id = ?",
             "DELETE FROM authorization_codes WHERE user_id = ?",
             "DELETE FROM upstream_identities WHERE user_id = ?",
@@ -195,6 +198,6 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(ended))
     }
 }

@@ -568,6 +568,14 @@ pub(crate) struct ClientCreateArgs {
     /// [[login.upstream]] in keyway.toml (e.g. --login-types password corp); default all.
     #[arg(long, value_name = "TYPE", num_args = 1..)]
     pub login_types: Vec<String>,
+    /// Where the hub may send the browser after logout at /oauth2/logout (OpenID Connect
+    /// RP-Initiated Logout; exact match, repeatable).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where the hub POSTs a logout token when a session the client signed in through ends
+    /// (OpenID Connect Back-Channel Logout; https, http only on loopback).
+    #[arg(long, value_name = "URL")]
+    pub backchannel_logout_uri: Option<String>,
     /// Print `export NAME_ID=…` and `export NAME_SECRET=…` (and `NAME_SIGNING_SECRET` for a
     /// g2d1 client) for a shell's eval, e.g. eval "$(keyway client create … --export BILLING)".
     #[arg(long, value_name = "NAME", conflicts_with = "json", value_parser = shell_name)]
@@ -642,6 +650,12 @@ pub(crate) struct ClientUpdateArgs {
     /// way the hub offers).
     #[arg(long, value_name = "TYPE", num_args = 1..)]
     pub login_types: Option<Vec<String>>,
+    /// Replace the post-logout redirect URIs (repeatable; '' alone removes them all).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI", num_args = 1..)]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// Replace the back-channel logout URL ('' removes it).
+    #[arg(long, value_name = "URL")]
+    pub backchannel_logout_uri: Option<String>,
     #[command(flatten)]
     pub json: JsonFlag,
 }

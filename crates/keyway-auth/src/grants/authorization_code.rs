@@ -41,6 +41,7 @@ fn family_of(
         revoked_at: None,
         dpop_jkt,
         login_method: record.login_method.clone(),
+        sid: record.sid.clone(),
     }
 }
 
@@ -56,6 +57,8 @@ pub(crate) struct Delegation<'a> {
     pub dpop: Option<&'a crate::DpopKey>,
     /// How the user signed in (`password` or an upstream's name), for the ID token.
     pub login_method: Option<&'a str>,
+    /// The login session the user authorised in (the ID token's `sid`).
+    pub sid: Option<&'a str>,
 }
 
 impl AuthService {
@@ -169,6 +172,7 @@ impl AuthService {
                 nonce: record.nonce.as_deref(),
                 dpop,
                 login_method: record.login_method.as_deref(),
+                sid: record.sid.as_deref(),
             },
         )
         .await
@@ -205,6 +209,7 @@ impl AuthService {
             auth_time: Some(delegation.auth_time),
             cnf: delegation.dpop,
             login_method: delegation.login_method,
+            sid: delegation.sid,
         };
         let mut audience = delegation.resources.clone();
         if audience.is_empty() {

@@ -34,6 +34,7 @@ impl AuthService {
             username: None,
             auth_time: None,
             login_method: None,
+            sid: None,
             cnf: dpop,
         };
         let scope_text = scope.to_string();

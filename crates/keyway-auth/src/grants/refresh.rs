@@ -122,6 +122,7 @@ impl AuthService {
                 nonce: None,
                 dpop,
                 login_method: family.login_method.as_deref(),
+                sid: family.sid.as_deref(),
             },
         )
         .await

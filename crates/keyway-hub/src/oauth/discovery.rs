@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use keyway_auth::AuthConfig;
 use serde_json::{Value, json};
 
-use super::{AUTHORIZE, INTROSPECT, JWKS, PAR, REVOKE, TOKEN, USERINFO};
+use super::{AUTHORIZE, END_SESSION, INTROSPECT, JWKS, PAR, REVOKE, TOKEN, USERINFO};
 use crate::AppState;
 
 const AUTH_METHODS: [&str; 4] = [
@@ -86,9 +86,17 @@ pub fn openid_configuration(config: &AuthConfig) -> Value {
                 "name",
                 "given_name",
                 "family_name",
-                "groups"
+                "groups",
+                "sid"
             ]),
         );
+        // OpenID Connect RP-Initiated Logout 1.0 §2.1 and Back-Channel Logout 1.0 §2.1.
+        map.insert(
+            "end_session_endpoint".into(),
+            json!(format!("{issuer}{END_SESSION}")),
+        );
+        map.insert("backchannel_logout_supported".into(), json!(true));
+        map.insert("backchannel_logout_session_supported".into(), json!(true));
         map.insert(
             "prompt_values_supported".into(),
             json!(["none", "login", "consent"]),

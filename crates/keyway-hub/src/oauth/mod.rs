@@ -1,6 +1,7 @@
 mod browser;
 pub(crate) mod discovery;
 mod endpoints;
+mod logout;
 mod par;
 mod upstream;
 mod userinfo;
@@ -19,6 +20,7 @@ pub(crate) const REVOKE: &str = "/oauth2/revoke";
 pub(crate) const PAR: &str = "/oauth2/par";
 pub(crate) const JWKS: &str = "/oauth2/jwks";
 pub(crate) const USERINFO: &str = "/oauth2/userinfo";
+pub(crate) const END_SESSION: &str = "/oauth2/logout";
 pub(crate) const UPSTREAM_START: &str = upstream::START;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -32,6 +34,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(PAR, post(par::push))
         .route(upstream::START, post(upstream::start))
         .route(upstream::CALLBACK, get(upstream::callback))
+        .route(
+            END_SESSION,
+            get(logout::end_session_get).post(logout::end_session_post),
+        )
         .route(JWKS, get(discovery::jwks))
         .route(USERINFO, get(userinfo::userinfo).post(userinfo::userinfo))
         .route(

@@ -179,18 +179,19 @@ async fn a_password_reset_can_revoke_every_token() {
 }
 
 /// `keyway user sessions` lists a user's live sessions; `keyway user logout` ends them all
-/// (the browser must sign in again) and, with `--revoke-tokens`, revokes their tokens.
+/// (the browser must sign in again) and, with `--revoke-tokens`, revokes their tokens — also
+/// the `offline_access` ones, which outlive a plain logout.
 #[tokio::test]
 async fn an_operator_can_list_and_end_a_users_sessions() {
     on_every_backend(async |hub: &TestHub| {
         let (id, secret) = hub
             .client(
                 &["authorization_code", "refresh_token"],
-                "openid",
+                "openid offline_access",
                 &[REDIRECT],
             )
             .await;
-        let (code, verifier) = obtain_code(hub, &id, REDIRECT, "openid").await;
+        let (code, verifier) = obtain_code(hub, &id, REDIRECT, "openid offline_access").await;
         let (status, tokens) = code_exchange(hub, (&id, &secret), &code, REDIRECT, &verifier).await;
         assert_eq!(status, 200, "{tokens}");
         let sessions = hub.auth.user_sessions("alice").await.unwrap();
@@ -200,7 +201,7 @@ async fn an_operator_can_list_and_end_a_users_sessions() {
         assert_eq!(hub.auth.logout_user("alice", false).await.unwrap(), 1);
         assert!(hub.auth.user_sessions("alice").await.unwrap().is_empty());
         assert_eq!(hub.count_rows("login_sessions").await, 0);
-        // Without --revoke-tokens the application's tokens live on; with it they do not.
+        // Without --revoke-tokens the application's offline tokens live on; with it they do not.
         let refresh = tokens["refresh_token"].as_str().unwrap();
         let refresh_with = async |token: &str| {
             post_form(

@@ -24,6 +24,7 @@ mod jar;
 mod jarm;
 mod keys;
 mod link;
+mod logout;
 mod oauth2_crate;
 mod par;
 mod private_key_jwt;

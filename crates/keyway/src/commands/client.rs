@@ -30,6 +30,8 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                             .as_deref()
                             .and_then(keyway_auth::ClientProfile::parse),
                         login_types: login_types(&args.login_types),
+                        post_logout_redirect_uris: args.post_logout_redirect_uris,
+                        backchannel_logout_uri: args.backchannel_logout_uri,
                     },
                     signing_secret: read_signing_secret(args.signing_secret_file.as_deref())?,
                 })
@@ -239,6 +241,12 @@ fn print_client(info: &ClientInfo) {
     if !info.login_types.is_empty() {
         println!("login types:   {}", info.login_types.join(" "));
     }
+    for uri in &info.post_logout_redirect_uris {
+        println!("after logout:  {uri}");
+    }
+    if let Some(uri) = &info.backchannel_logout_uri {
+        println!("logout notice: {uri} (back-channel)");
+    }
     println!("created:       {}", when(info.created_at));
 }
 
@@ -305,13 +313,16 @@ async fn client_update(
         && args.require_signed_request.is_none()
         && args.require_dpop.is_none()
         && args.signing_secret_file.is_none()
-        && args.login_types.is_none();
+        && args.login_types.is_none()
+        && args.post_logout_redirect_uris.is_none()
+        && args.backchannel_logout_uri.is_none();
     if nothing {
         anyhow::bail!(
             "nothing to change: give at least one of --name, --grant, --scope, --add-scope, \
              --remove-scope, --redirect-uri, --add-redirect-uri, --remove-redirect-uri, \
              --jwks-file, --jwks-uri, --require-par, --require-signed-request, --require-dpop, \
-             --signing-secret-file, --login-types"
+             --signing-secret-file, --login-types, --post-logout-redirect-uri, \
+             --backchannel-logout-uri"
         );
     }
     let current = service.show_client(&args.client_id).await?;
@@ -389,6 +400,15 @@ async fn client_update(
         require_dpop: args.require_dpop,
         signing_secret: read_signing_secret(args.signing_secret_file.as_deref())?,
         login_types: args.login_types.as_deref().map(login_types),
+        // '' removes: an empty value is how a shell says "none".
+        post_logout_redirect_uris: args
+            .post_logout_redirect_uris
+            .as_ref()
+            .map(|uris| uris.iter().filter(|uri| !uri.is_empty()).cloned().collect()),
+        backchannel_logout_uri: args
+            .backchannel_logout_uri
+            .as_ref()
+            .map(|uri| (!uri.is_empty()).then(|| uri.clone())),
     })
 }
 

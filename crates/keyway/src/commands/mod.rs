@@ -53,14 +53,18 @@ pub(crate) async fn open_service(settings: &Settings) -> anyhow::Result<AuthServ
     let mut config = settings.auth_config_as(&settings.listen, served_as.as_deref())?;
     // Only the hub makes its master key; a key made here would not be the hub's.
     config.create_master_key = false;
-    Ok(AuthService::start(
+    let service = AuthService::start(
         store,
         config,
         &settings.data_dir,
         Arc::new(SystemClock),
         Arc::new(SystemEntropy::default()),
     )
-    .await?)
+    .await?;
+    // Ending a user's sessions tells their clients (back-channel logout) before the command
+    // returns; a client that cannot be reached is reported on stderr.
+    let delivery = keyway_hub::HttpLogoutDelivery::new(false)?;
+    Ok(service.with_logout_delivery(Arc::new(delivery)))
 }
 
 /// The command did its work but not all of it (exit status 3).

@@ -261,7 +261,8 @@ fn browser_login_consent_allow_and_deny() {
 /// openid-client (npm) signs Ed25519 client assertions as `alg: Ed25519` (RFC 9864) by
 /// default: it must authenticate, get a token, introspect and revoke it, run code flows
 /// through a pushed authorization request (RFC 9126), with JAR and JARM, and use DPoP-bound
-/// tokens on a hub that requires DPoP nonces, unmodified.
+/// tokens on a hub that requires DPoP nonces, unmodified; its end-session URL (RP-Initiated
+/// Logout) signs the person out.
 #[test]
 fn openid_client_private_key_jwt_and_a_pushed_code_flow() {
     use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
@@ -298,6 +299,8 @@ fn openid_client_private_key_jwt_and_a_pushed_code_flow() {
             "--redirect-uri",
             redirect,
             "--require-par",
+            "--post-logout-redirect-uri",
+            "http://127.0.0.1:9/signed-out",
         ],
     );
     hub.cli_json_with_stdin(
@@ -322,6 +325,7 @@ fn openid_client_private_key_jwt_and_a_pushed_code_flow() {
             ("KEYWAY_REDIRECT_URI", redirect),
             ("KEYWAY_USERNAME", "alice"),
             ("KEYWAY_PASSWORD", "correct horse battery"),
+            ("KEYWAY_POST_LOGOUT_URI", "http://127.0.0.1:9/signed-out"),
         ],
     );
 }

@@ -4,11 +4,13 @@
 // revocation, and authorization code flows through a pushed authorization request (RFC 9126;
 // the client is registered with --require-par, so nothing else would work), one of them a
 // signed request object (JAR, RFC 9101) and one with a signed response (JARM), with their ID
-// tokens; and a DPoP-bound token (RFC 9449) used at a hub API, on a hub that requires DPoP
-// nonces (openid-client answers use_dpop_nonce by itself).
+// tokens; a DPoP-bound token (RFC 9449) used at a hub API, on a hub that requires DPoP
+// nonces (openid-client answers use_dpop_nonce by itself); and the logout URL openid-client
+// builds (OpenID Connect RP-Initiated Logout 1.0), which ends the session.
 //
 // Environment: KEYWAY_HUB_URL, KEYWAY_CLIENT_ID, KEYWAY_PRIVATE_JWK (the client's Ed25519
-// private key as a JWK, with "kid"), KEYWAY_REDIRECT_URI, KEYWAY_USERNAME, KEYWAY_PASSWORD.
+// private key as a JWK, with "kid"), KEYWAY_REDIRECT_URI, KEYWAY_USERNAME, KEYWAY_PASSWORD,
+// KEYWAY_POST_LOGOUT_URI (registered for the client).
 import * as client from 'openid-client';
 
 function env(name) {
@@ -68,9 +70,14 @@ check(algs.length === 4, `expected 4 assertions, saw ${algs.length}`);
 check(algs.every((alg) => alg === 'Ed25519'), `assertion algs: ${algs.join(', ')}`);
 console.log(`  - every assertion signed with alg ${algs[0]}`);
 
+// The cookies of the last sign-in, for the logout at the end.
+let lastJar = new Map();
+const cookieHeader = (jar) => [...jar].map(([name, value]) => `${name}=${value}`).join('; ');
+
 // The browser's part of a code flow, as a browser does it: the login form, then Allow.
 async function signInAndAllow(url, username, password) {
   const jar = new Map();
+  lastJar = jar;
   const remember = (response) => {
     for (const cookie of response.headers.getSetCookie()) {
       const [pair] = cookie.split(';');
@@ -78,7 +85,7 @@ async function signInAndAllow(url, username, password) {
       jar.set(pair.slice(0, at), pair.slice(at + 1));
     }
   };
-  const cookies = () => [...jar].map(([name, value]) => `${name}=${value}`).join('; ');
+  const cookies = () => cookieHeader(jar);
   const field = (html, name) => {
     const found = html.match(new RegExp(`name="${name}" value="([^"]*)"`));
     check(found, `no ${name} field in:\n${html}`);
@@ -212,4 +219,32 @@ const asBearer = await fetch(new URL('/link/v1/stats', hub), {
 });
 check(asBearer.status === 401, `a bound token used as Bearer answered ${asBearer.status}`);
 console.log('  - DPoP-bound token used at a hub API (refused as Bearer)');
+// RP-Initiated Logout 1.0: openid-client builds the end-session URL from discovery, with the
+// ID token of the browser's session; the hub ends the session and returns with the state.
+const afterLogout = env('KEYWAY_POST_LOGOUT_URI');
+const endSession = client.buildEndSessionUrl(jarmConfig, {
+  id_token_hint: jarmTokens.id_token,
+  post_logout_redirect_uri: afterLogout,
+  state: 'bye-1',
+});
+check(endSession.href.startsWith(`${hub}/oauth2/logout?`), `end-session URL ${endSession}`);
+const signedIn = cookieHeader(lastJar);
+const out = await fetch(endSession, { redirect: 'manual', headers: { cookie: signedIn } });
+check(out.status === 303, `the end-session endpoint answered ${out.status}: ${await out.text()}`);
+check(out.headers.get('location') === `${afterLogout}?state=bye-1`,
+  `sent to ${out.headers.get('location')}`);
+// The cookie the browser held no longer signs anyone in: prompt=none wants a login.
+const silentVerifier = client.randomPKCECodeVerifier();
+const silent = await client.buildAuthorizationUrlWithPAR(codeConfig, {
+  redirect_uri: env('KEYWAY_REDIRECT_URI'),
+  scope: 'openid read',
+  code_challenge: await client.calculatePKCECodeChallenge(silentVerifier),
+  code_challenge_method: 'S256',
+  prompt: 'none',
+});
+const again = await fetch(silent, { redirect: 'manual', headers: { cookie: signedIn } });
+const answer = new URL(again.headers.get('location') ?? 'http://none/');
+check(answer.searchParams.get('error') === 'login_required',
+  `after logout, prompt=none answered ${again.status} ${answer}`);
+console.log('  - logout through the end-session URL openid-client builds');
 console.log('openid-client: ok');
