@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::{Backend, Store, StoreError};
+use crate::{Backend, ColumnKind, DynValue, Store, StoreError};
 
 /// A pending `/authorize` request, kept while the user logs in and consents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,9 +337,11 @@ impl Store {
         family_id: &str,
     ) -> Result<Option<TokenFamilyRecord>, StoreError> {
         let sql = format!("SELECT {FAMILY_COLUMNS} FROM token_families WHERE family_id = ?");
+        // A reader: whatever it reads is checked again by the write that acts on it
+        // (insert_family_access_token locks the family), so it may not hold up the writer.
         let row = sqlx::query(self.sql(&sql))
             .bind(family_id)
-            .fetch_optional(self.writer())
+            .fetch_optional(self.reader())
             .await?;
         row.as_ref().map(family_from_row).transpose()
     }
@@ -347,6 +349,25 @@ impl Store {
     pub async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError> {
         let sql =
             format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)");
+        if let Some(group) = self.group_commit() {
+            group
+                .execute(
+                    sql,
+                    vec![
+                        DynValue::Text(token.token_hash.clone()),
+                        DynValue::Text(token.family_id.clone()),
+                        DynValue::Text(token.client_id.clone()),
+                        DynValue::Text(token.scope.clone()),
+                        DynValue::Int(token.created_at),
+                        DynValue::Int(token.expires_at),
+                        token
+                            .rotated_at
+                            .map_or(DynValue::Null(ColumnKind::Int), DynValue::Int),
+                    ],
+                )
+                .await?;
+            return Ok(());
+        }
         sqlx::query(self.sql(&sql))
             .bind(&token.token_hash)
             .bind(&token.family_id)
@@ -365,11 +386,46 @@ impl Store {
         token_hash: &str,
     ) -> Result<Option<RefreshTokenRecord>, StoreError> {
         let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = ?");
+        // A reader, as token_family: rotation is decided by mark_refresh_rotated's write.
         let row = sqlx::query(self.sql(&sql))
             .bind(token_hash)
-            .fetch_optional(self.writer())
+            .fetch_optional(self.reader())
             .await?;
         row.as_ref().map(refresh_from_row).transpose()
+    }
+
+    /// A refresh token and its family in one read (the refresh grant needs both).
+    pub async fn refresh_token_with_family(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(RefreshTokenRecord, Option<TokenFamilyRecord>)>, StoreError> {
+        let sql = "SELECT r.token_hash, r.family_id, r.client_id AS r_client_id, r.scope AS r_scope, \
+             r.created_at AS r_created_at, r.expires_at, r.rotated_at, f.family_id AS f_family_id, \
+             f.client_id, f.user_id, f.scope, f.resources, f.auth_time, f.created_at, \
+             f.revoked_at, f.dpop_jkt, f.login_method, f.sid \
+             FROM refresh_tokens r LEFT JOIN token_families f ON f.family_id = r.family_id \
+             WHERE r.token_hash = ?";
+        let Some(row) = sqlx::query(self.sql(sql))
+            .bind(token_hash)
+            .fetch_optional(self.reader())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let token = RefreshTokenRecord {
+            token_hash: row.try_get("token_hash")?,
+            family_id: row.try_get("family_id")?,
+            client_id: row.try_get("r_client_id")?,
+            scope: row.try_get("r_scope")?,
+            created_at: row.try_get("r_created_at")?,
+            expires_at: row.try_get("expires_at")?,
+            rotated_at: row.try_get("rotated_at")?,
+        };
+        let family = match row.try_get::<Option<String>, _>("f_family_id")? {
+            Some(_) => Some(family_from_row(&row)?),
+            None => None,
+        };
+        Ok(Some((token, family)))
     }
 
     /// Marks a refresh token rotated; false when another request rotated it first.
@@ -378,13 +434,22 @@ impl Store {
         token_hash: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(self.sql(
-            "UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL",
-        ))
-        .bind(now)
-        .bind(token_hash)
-        .execute(self.writer())
-        .await?;
+        let sql =
+            "UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL";
+        if let Some(group) = self.group_commit() {
+            let changed = group
+                .execute(
+                    sql.to_string(),
+                    vec![DynValue::Int(now), DynValue::Text(token_hash.to_string())],
+                )
+                .await?;
+            return Ok(changed == 1);
+        }
+        let done = sqlx::query(self.sql(sql))
+            .bind(now)
+            .bind(token_hash)
+            .execute(self.writer())
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -402,6 +467,24 @@ impl Store {
         family_id: &str,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
+        if let Some(group) = self.group_commit() {
+            // SQLite's one writer runs this statement between any two others: the check and
+            // the insert are one step, batched with other callers' single-row writes.
+            let recorded = group
+                .execute(
+                    "INSERT INTO family_access_tokens (jti, family_id, expires_at) \
+                     SELECT ?, ?, ? FROM token_families WHERE family_id = ? AND revoked_at IS NULL"
+                        .to_string(),
+                    vec![
+                        DynValue::Text(jti.to_string()),
+                        DynValue::Text(family_id.to_string()),
+                        DynValue::Int(expires_at),
+                        DynValue::Text(family_id.to_string()),
+                    ],
+                )
+                .await?;
+            return Ok(recorded == 1);
+        }
         let lock = match self.backend() {
             Backend::Sqlite => "",
             Backend::Postgres | Backend::Mysql => " FOR UPDATE",

@@ -39,7 +39,7 @@ impl AuthService {
         let now_ms = self.clock.now_ms();
         let now = now_ms.div_euclid(1000);
         let hash = sha256_hex(token);
-        let Some(record) = self.store.refresh_token(&hash).await? else {
+        let Some((record, family)) = self.store.refresh_token_with_family(&hash).await? else {
             return Err(OAuthError::invalid_grant(
                 "unknown or revoked refresh token",
             ));
@@ -49,7 +49,7 @@ impl AuthService {
                 "refresh token was issued to another client",
             ));
         }
-        let Some(family) = self.store.token_family(&record.family_id).await? else {
+        let Some(family) = family else {
             return Err(OAuthError::invalid_grant(
                 "unknown or revoked refresh token",
             ));
