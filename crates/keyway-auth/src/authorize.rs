@@ -93,6 +93,8 @@ pub(crate) struct CheckedRequest {
     pub(crate) nonce: Option<String>,
     /// RFC 9449 §10: the DPoP key the code is bound to.
     pub(crate) dpop_jkt: Option<String>,
+    /// OIDC Core §3.1.2.1 `max_age`: a session signed in longer ago does not count.
+    pub(crate) max_age: Option<i64>,
 }
 
 /// A logged-in browser.
@@ -262,6 +264,7 @@ impl AuthService {
             prompt,
             nonce,
             dpop_jkt,
+            max_age,
         } = match checked {
             Ok(values) => values,
             Err(err) => return fail(err.code, &err.description),
@@ -279,11 +282,19 @@ impl AuthService {
         }
         let prompts: Vec<&str> = prompt.split(' ').collect();
         let now = self.clock.now_secs();
-        // A session counts only if it was made in a way this request accepts.
+        // A session counts only if it was made in a way this request accepts, recently enough.
         let session = session.filter(|s| {
             !prompts.contains(&"login")
+                && max_age.is_none_or(|max| now - s.auth_time <= max)
                 && self.session_fits(&client, s.login_method.as_deref(), login_type)
         });
+        // With max_age an upstream provider could answer from an older sign-in of its own: it
+        // is asked for a fresh one (`prompt=login` is what goes upstream).
+        let prompt = match max_age {
+            Some(_) if !prompts.contains(&"login") && prompt.is_empty() => "login".to_string(),
+            Some(_) if !prompts.contains(&"login") => format!("{prompt} login"),
+            _ => prompt.clone(),
+        };
         let record = AuthorizationRequestRecord {
             request_id: random_token(self.entropy.as_ref(), 24),
             client_id: client.client_id.clone(),
@@ -398,6 +409,7 @@ impl AuthService {
         ResponseMode::parse(params.single("response_mode")?)?;
         let prompt = params.single("prompt")?.unwrap_or_default().to_string();
         let nonce = params.single("nonce")?.map(str::to_string);
+        let max_age = params.single("max_age")?.map(parse_max_age).transpose()?;
         check_lengths(raw_state, nonce.as_deref(), &prompt, &resources)?;
         // How the person signs in: configured here and allowed for the client (a pushed
         // request with a bad `type` is refused at the push).
@@ -422,6 +434,7 @@ impl AuthService {
             prompt,
             nonce,
             dpop_jkt: dpop_jkt.map(str::to_string),
+            max_age,
         })
     }
 
@@ -670,6 +683,22 @@ pub(crate) fn mode_of(record: &AuthorizationRequestRecord) -> ResponseMode {
 pub(crate) const MAX_STATE_LEN: usize = 512;
 /// At most this many `resource` indicators, each at most [`MAX_STATE_LEN`] bytes.
 pub(crate) const MAX_RESOURCES: usize = 8;
+
+/// Longest `max_age` accepted: a year, in seconds (no session lives that long).
+const MAX_MAX_AGE: i64 = 366 * 24 * 3600;
+
+/// `max_age`: seconds, a non-negative integer (OIDC Core §3.1.2.1); `0` asks for a sign-in now.
+fn parse_max_age(text: &str) -> Result<i64, OAuthError> {
+    if text.is_empty() || text.len() > 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(OAuthError::invalid_request(
+            "max_age must be a number of seconds (0 or more)",
+        ));
+    }
+    let seconds: i64 = text
+        .parse()
+        .map_err(|_| OAuthError::invalid_request("max_age must be a number of seconds"))?;
+    Ok(seconds.min(MAX_MAX_AGE))
+}
 
 fn check_lengths(
     state: Option<&str>,

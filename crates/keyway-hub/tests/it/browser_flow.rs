@@ -518,3 +518,91 @@ async fn prompt_consent_asks_again_even_after_a_fresh_login() {
     })
     .await;
 }
+
+/// OIDC Core §3.1.2.1 `max_age`: a session signed in longer ago than `max_age` seconds does
+/// not count (the login form is shown again); a recent one does; `0` always asks; a value that
+/// is not a number of seconds is refused, also in a pushed request; the ID token says when the
+/// person signed in.
+#[tokio::test]
+async fn max_age_asks_for_a_fresh_sign_in() {
+    on_every_backend(async |hub: &TestHub| {
+        let (id, secret) = hub.client(&["authorization_code"], "openid", &[CB]).await;
+        hub.user("alice", "correct horse battery").await;
+        let mut browser = Browser::new();
+        let (_, challenge) = pkce();
+        let plain = authorize_url(hub, &id, CB, "openid", &challenge);
+        let done =
+            log_in_and_allow(&mut browser, hub, &plain, "alice", "correct horse battery").await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        let signed_in_at = hub.auth.clock_source().now_secs();
+        hub.clock.advance_secs(100);
+
+        let stale = browser.get(&format!("{plain}&max_age=60")).await;
+        assert_eq!(stale.status, 200, "{:?}", stale.location);
+        assert!(
+            stale.body.contains("action=\"/oauth2/login\""),
+            "{}",
+            stale.body
+        );
+        let now = browser.get(&format!("{plain}&max_age=0")).await;
+        assert!(
+            now.body.contains("action=\"/oauth2/login\""),
+            "{}",
+            now.body
+        );
+
+        let (verifier, challenge) = pkce();
+        let recent = format!(
+            "{}&max_age=3600",
+            authorize_url(hub, &id, CB, "openid", &challenge)
+        );
+        let straight = browser.get(&recent).await;
+        assert_eq!(straight.status, 302, "{}", straight.body);
+        let code = straight.redirect_param("code").expect("a code");
+        let (status, tokens) = exchange(hub, &id, &secret, &code, &verifier).await;
+        assert_eq!(status, 200, "{tokens}");
+        let claims = crate::client_credentials::verify_jwt_with_jwks(
+            hub,
+            tokens["id_token"].as_str().unwrap(),
+            &id,
+        )
+        .await;
+        assert_eq!(claims["auth_time"], signed_in_at);
+
+        for bad in ["-1", "soon", "1e3", "99999999999"] {
+            let page = browser.get(&format!("{plain}&max_age={bad}")).await;
+            assert_eq!(page.status, 302, "{bad}: {}", page.body);
+            assert_eq!(
+                page.redirect_param("error").as_deref(),
+                Some("invalid_request")
+            );
+            assert!(
+                page.redirect_param("error_description")
+                    .is_some_and(|d| d.contains("max_age")),
+                "{bad}"
+            );
+        }
+        let (status, _, pushed) = post_form(
+            &hub.url("/oauth2/par"),
+            Some((&id, &secret)),
+            &[
+                ("response_type", "code"),
+                ("client_id", &id),
+                ("redirect_uri", CB),
+                ("scope", "openid"),
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+                ("max_age", "later"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 400, "{pushed}");
+        assert!(
+            pushed["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("max_age")
+        );
+    })
+    .await;
+}
