@@ -168,10 +168,8 @@ pub struct ClientInfo {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub login_types: Vec<String>,
     /// OpenID Connect RP-Initiated Logout 1.0 client metadata.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<String>,
-    /// OpenID Connect Back-Channel Logout 1.0 client metadata.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// OpenID Connect Back-Channel Logout 1.0 client metadata (`null`: none).
     pub backchannel_logout_uri: Option<String>,
     pub created_at: i64,
 }

@@ -35,6 +35,7 @@ mod sign_in;
 mod throttle;
 mod tokens;
 mod toki_peers;
+pub mod totp;
 mod upstream;
 mod users;
 mod verified;

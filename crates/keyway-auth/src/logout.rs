@@ -102,7 +102,7 @@ impl EndSession {
 fn bounded(value: &Option<String>, name: &str, max: usize) -> Result<(), OAuthError> {
     match value {
         Some(v) if v.len() > max => Err(OAuthError::invalid_request(format!(
-            "{name} is longer than {max} characters"
+            "{name} is longer than {max} bytes"
         ))),
         _ => Ok(()),
     }

@@ -123,17 +123,15 @@ impl AuthService {
         revoke_tokens: bool,
     ) -> Result<(), AdminError> {
         let hash = self.hash_password(password).await?;
-        let revoke_at = revoke_tokens.then(|| self.clock().now_secs());
+        let now = self.clock().now_secs();
         let Some(ended) = self
             .store
-            .set_user_password(username, &hash, revoke_at)
+            .set_user_password(username, &hash, revoke_tokens, now)
             .await?
         else {
             return Err(AdminError::NotFound(format!("user {username}")));
         };
-        if revoke_tokens {
-            self.refresh_revocations().await?;
-        }
+        self.refresh_revocations().await?;
         // Whoever signed in with the old password is signed out everywhere it reached.
         self.notify_logout(&ended).await;
         Ok(())

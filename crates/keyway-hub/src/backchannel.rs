@@ -34,10 +34,12 @@ impl HttpLogoutDelivery {
 impl LogoutDelivery for HttpLogoutDelivery {
     fn deliver(&self, notices: Vec<LogoutNotice>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         let client = self.client.clone();
+        // An admin command says on stderr what each client answered (its log is quiet).
+        let report = !self.background;
         let work = async move {
             let mut tasks = tokio::task::JoinSet::new();
             for notice in notices {
-                tasks.spawn(deliver_one(client.clone(), notice));
+                tasks.spawn(deliver_one(client.clone(), notice, report));
             }
             while tasks.join_next().await.is_some() {}
         };
@@ -57,7 +59,7 @@ enum Outcome {
     Retry(String),
 }
 
-async fn deliver_one(client: reqwest::Client, notice: LogoutNotice) {
+async fn deliver_one(client: reqwest::Client, notice: LogoutNotice, report: bool) {
     let mut last = String::new();
     for attempt in 0..=RETRY_AFTER.len() {
         if attempt > 0 {
@@ -66,12 +68,25 @@ async fn deliver_one(client: reqwest::Client, notice: LogoutNotice) {
         match try_once(&client, &notice).await {
             Outcome::Delivered(status) => {
                 tracing::info!(client_id = %notice.client_id, status, "back-channel logout delivered");
+                if report {
+                    eprintln!(
+                        "back-channel logout: client {} told ({} answered {status})",
+                        notice.client_id, notice.uri
+                    );
+                }
                 ::metrics::counter!("keyway_backchannel_logout_total", "result" => "delivered")
                     .increment(1);
                 return;
             }
             Outcome::Refused(status) => {
                 tracing::warn!(client_id = %notice.client_id, uri = %notice.uri, status, "back-channel logout refused by the client");
+                if report {
+                    eprintln!(
+                        "back-channel logout: client {} refused the logout token ({} answered \
+                         {status})",
+                        notice.client_id, notice.uri
+                    );
+                }
                 ::metrics::counter!("keyway_backchannel_logout_total", "result" => "refused")
                     .increment(1);
                 return;
@@ -80,6 +95,12 @@ async fn deliver_one(client: reqwest::Client, notice: LogoutNotice) {
         }
     }
     tracing::warn!(client_id = %notice.client_id, uri = %notice.uri, error = %last, "back-channel logout not delivered after 3 tries");
+    if report {
+        eprintln!(
+            "back-channel logout: client {} not told after 3 tries ({}: {last})",
+            notice.client_id, notice.uri
+        );
+    }
     ::metrics::counter!("keyway_backchannel_logout_total", "result" => "failed").increment(1);
 }
 

@@ -159,7 +159,7 @@ impl Store {
 
     /// Revokes the live families of session `sid` whose scope lacks `offline_access`: those
     /// live only as long as the session; offline ones outlive it (OIDC Core §11).
-    async fn revoke_session_families(
+    pub(crate) async fn revoke_session_families(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         sid: &str,

@@ -94,13 +94,15 @@ impl Store {
 
     /// Replaces a user's password hash and ends their login sessions (whoever signed in with the
     /// old password must sign in again); with `revoke_tokens_at`, also revokes every token
-    /// family of theirs (applications must have them sign in again). `None` when there is no
-    /// such user, else the sessions ended.
+    /// family of theirs (applications must have them sign in again), else those the sessions
+    /// gave without `offline_access`. `None` when there is no such user, else the sessions
+    /// ended.
     pub async fn set_user_password(
         &self,
         username: &str,
         password_hash: &str,
-        revoke_tokens_at: Option<i64>,
+        revoke_all: bool,
+        now: i64,
     ) -> Result<Option<Vec<crate::LoginSessionRecord>>, StoreError> {
         let Some(user) = self.user_by_name(username).await? else {
             return Ok(None);
@@ -112,9 +114,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let ended = self.take_user_sessions(&mut tx, &user.user_id).await?;
-        if let Some(now) = revoke_tokens_at {
+        if revoke_all {
             self.revoke_families_where(&mut tx, "user_id", &user.user_id, now)
                 .await?;
+        } else {
+            // As any ending of a session: what it gave without offline_access ends with it.
+            for sid in ended.iter().filter_map(|s| s.sid.as_deref()) {
+                self.revoke_session_families(&mut tx, sid, now).await?;
+            }
         }
         tx.commit().await?;
         Ok(Some(ended))

@@ -570,7 +570,7 @@ pub(crate) struct ClientCreateArgs {
     pub login_types: Vec<String>,
     /// Where the hub may send the browser after logout at /oauth2/logout (OpenID Connect
     /// RP-Initiated Logout; exact match, repeatable).
-    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI", num_args = 1..)]
     pub post_logout_redirect_uris: Vec<String>,
     /// Where the hub POSTs a logout token when a session the client signed in through ends
     /// (OpenID Connect Back-Channel Logout; https, http only on loopback).

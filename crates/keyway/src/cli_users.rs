@@ -75,8 +75,9 @@ pub(crate) enum UserCommand {
     },
     /// List users.
     List(JsonFlag),
-    /// Set a user's password (prompted for, or --password-stdin); ends their hub sessions.
-    /// Tokens applications already hold stay valid unless --revoke-tokens.
+    /// Set a user's password (prompted for, or --password-stdin); ends their hub sessions (as
+    /// `user logout` does: tokens those sessions gave without offline_access are revoked, the
+    /// clients they reached are told); --revoke-tokens revokes every token of theirs.
     SetPassword {
         /// The user's name.
         username: String,
@@ -148,8 +149,10 @@ pub(crate) enum UserCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
-    /// End every hub login session of a user (they sign in again everywhere). Tokens
-    /// applications already hold stay valid unless --revoke-tokens.
+    /// End every hub login session of a user (they sign in again everywhere): tokens those
+    /// sessions gave without offline_access are revoked, clients with a back-channel logout
+    /// URI are told (failures on stderr; an unreachable one is tried for about 6 s).
+    /// offline_access tokens stay valid unless --revoke-tokens.
     Logout {
         /// The user's name.
         username: String,

@@ -47,7 +47,7 @@ pub fn authorization_server_metadata(config: &AuthConfig) -> Value {
         // Only request_uris this hub issued at its PAR endpoint; none is ever fetched.
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
-        "scopes_supported": ["openid", "profile", "email", "groups"],
+        "scopes_supported": ["openid", "profile", "email", "groups", "offline_access"],
         "access_token_signing_alg_values_supported": [alg],
     })
 }

@@ -400,11 +400,15 @@ async fn client_update(
         require_dpop: args.require_dpop,
         signing_secret: read_signing_secret(args.signing_secret_file.as_deref())?,
         login_types: args.login_types.as_deref().map(login_types),
-        // '' removes: an empty value is how a shell says "none".
-        post_logout_redirect_uris: args
-            .post_logout_redirect_uris
-            .as_ref()
-            .map(|uris| uris.iter().filter(|uri| !uri.is_empty()).cloned().collect()),
+        // '' alone removes them: an empty value is how a shell says "none".
+        post_logout_redirect_uris: match args.post_logout_redirect_uris.as_deref() {
+            Some([only]) if only.is_empty() => Some(Vec::new()),
+            Some(uris) if uris.iter().any(String::is_empty) => anyhow::bail!(
+                "--post-logout-redirect-uri '' removes them all: give it alone, or give only URIs"
+            ),
+            Some(uris) => Some(uris.to_vec()),
+            None => None,
+        },
         backchannel_logout_uri: args
             .backchannel_logout_uri
             .as_ref()

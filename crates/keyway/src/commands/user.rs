@@ -154,8 +154,9 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
                 );
             } else {
                 println!(
-                    "set the password of {username}; their hub sessions have ended (tokens \
-                     applications hold stay valid: --revoke-tokens revokes them)"
+                    "set the password of {username}; their hub sessions have ended with the \
+                     tokens they gave (offline_access tokens stay valid: --revoke-tokens revokes \
+                     them)"
                 );
             }
         }
