@@ -421,6 +421,9 @@ async fn admin_session_endings_tell_the_clients() {
             .await
             .unwrap();
         assert_eq!(claims_of(&receiver.next().await)["sid"], sid_of(&tokens));
+        // What the session gave without offline_access ended with it, as on signing out.
+        let refresh_token = tokens["refresh_token"].as_str().unwrap();
+        assert_eq!(refresh(hub, (&a.0, &a.1), refresh_token).await, 400);
         hub.auth
             .set_password(
                 "alice",
