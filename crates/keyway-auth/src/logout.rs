@@ -228,6 +228,29 @@ impl AuthService {
         Ok(())
     }
 
+    /// After a sign-in in a browser that already had a session (`previous`, its cookie): the
+    /// same person keeps the old session's id, so the clients it reached see one session and
+    /// are told when it ends; another person's session ends now, as a sign-out would.
+    pub async fn replace_session(&self, previous: &str, current: &str) -> Result<(), OAuthError> {
+        if previous == current {
+            return Ok(());
+        }
+        let current_user = self
+            .store
+            .login_session(&sha256_hex(current))
+            .await?
+            .map(|s| s.user_id);
+        if let Some(user_id) = current_user
+            && self
+                .store
+                .carry_session_id(&sha256_hex(previous), &sha256_hex(current), &user_id)
+                .await?
+        {
+            return Ok(());
+        }
+        self.end_session(previous).await
+    }
+
     /// Sends a logout token to every client with a back-channel logout URI that `sessions`
     /// signed in to. Failures are logged: the sessions have ended whatever the clients answer.
     pub(crate) async fn notify_logout(&self, sessions: &[LoginSessionRecord]) {

@@ -53,6 +53,8 @@ pub struct AuthService {
     pub(crate) upstream_http: Option<Arc<dyn crate::UpstreamHttp>>,
     pub(crate) upstream_cache: crate::upstream::UpstreamCache,
     pub(crate) login_seal: crate::upstream::LoginSeal,
+    /// Seals the ticket between a password and its second factor.
+    pub(crate) second_factor_seal: crate::second_factor::TicketSeal,
     /// Where back-channel logout tokens go (`None`: nowhere, e.g. in unit tests).
     pub(crate) logout_delivery: Option<Arc<dyn crate::LogoutDelivery>>,
 }
@@ -120,6 +122,10 @@ impl AuthService {
         let login_seal = crate::upstream::LoginSeal::new(&csrf_key).ok_or_else(|| {
             AdminError::Invalid("cannot derive the upstream sign-in sealing key".into())
         })?;
+        let second_factor_seal =
+            crate::second_factor::TicketSeal::new(&csrf_key).ok_or_else(|| {
+                AdminError::Invalid("cannot derive the second-factor sealing key".into())
+            })?;
         let service = AuthService {
             store,
             config,
@@ -144,6 +150,7 @@ impl AuthService {
             upstreams: Arc::new(Vec::new()),
             upstream_http: None,
             logout_delivery: None,
+            second_factor_seal,
             upstream_cache: crate::upstream::UpstreamCache::default(),
             login_seal,
         };
@@ -271,7 +278,7 @@ impl AuthService {
         Ok(client)
     }
 
-    fn master_key(&self) -> Result<&crate::MasterKey, AdminError> {
+    pub(crate) fn master_key(&self) -> Result<&crate::MasterKey, AdminError> {
         self.master_key.as_ref().ok_or_else(|| {
             AdminError::MasterKey(format!(
                 "no master key at {}: `keyway serve` makes it on its first start (start the hub \

@@ -100,10 +100,12 @@ pub(crate) struct Subject<'a> {
 /// The ID token's `amr` (RFC 8176) and `idp` for a login method. RFC 8176 has no value for
 /// "signed in at another provider"; `fed` is the one Microsoft Entra ID uses for it, beside
 /// the provider in `idp`.
-fn amr_and_idp(method: Option<&str>) -> (Option<[&'static str; 1]>, Option<&str>) {
+fn amr_and_idp(method: Option<&str>) -> (Option<Vec<&'static str>>, Option<&str>) {
     match method {
-        Some(crate::PASSWORD) => (Some(["pwd"]), None),
-        Some(upstream) => (Some(["fed"]), Some(upstream)),
+        Some(crate::PASSWORD) => (Some(vec!["pwd"]), None),
+        // RFC 8176: a password, a one-time password, and so more than one factor.
+        Some(crate::PASSWORD_OTP) => (Some(vec!["pwd", "otp", "mfa"]), None),
+        Some(upstream) => (Some(vec!["fed"]), Some(upstream)),
         None => (None, None),
     }
 }

@@ -73,6 +73,16 @@ pub(crate) struct FormPostPage<'a> {
     pub fields: &'a [(String, String)],
 }
 
+/// The second step of a sign-in (a TOTP or recovery code): the hidden fields carry the first
+/// step's ticket and the form's own fields.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+pub(crate) struct SecondFactorPage<'a> {
+    pub action: &'a str,
+    pub fields: &'a [(String, String)],
+    pub error: Option<&'a str>,
+}
+
 /// The end-session endpoint's pages: the question (`confirm`, a form that posts the checked
 /// parameters back with an anti-CSRF token) or the answer.
 #[derive(Template)]

@@ -58,6 +58,20 @@ pub(crate) fn cleared_session_cookie(state: &AppState) -> String {
     cookies::clear(cookies::SESSION, state.auth.config().uses_https())
 }
 
+/// One browser, one session: after a sign-in, the session the browser had before is taken
+/// over (the same person: one session id for the clients) or ended (another person: its
+/// clients are told), rather than left live and unreachable.
+pub(crate) async fn replace_previous_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    new_token: &str,
+) -> Result<(), OAuthError> {
+    match cookies::read(headers, cookies::SESSION, state.auth.config().uses_https()) {
+        Some(previous) => state.auth.replace_session(&previous, new_token).await,
+        None => Ok(()),
+    }
+}
+
 /// The user of the request's live login session, if any.
 pub(crate) async fn session_user(state: &AppState, headers: &HeaderMap) -> Option<SessionUser> {
     let token = cookies::read(headers, cookies::SESSION, state.auth.config().uses_https())?;
@@ -117,6 +131,85 @@ impl SignInRefusal {
             page.headers_mut().insert(header::RETRY_AFTER, value);
         }
         page
+    }
+}
+
+/// The second step of a sign-in form: fields `ticket` (from the first step) and `code`,
+/// checked by [`keyway_auth::AuthService::check_second_factor`] for the form `purpose` and
+/// this browser. Refusals are counted and logged as wrong passwords are.
+pub(crate) async fn second_factor(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    form: &TokenRequest,
+    purpose: &str,
+    browser: &str,
+) -> Result<keyway_auth::SecondFactor, OAuthError> {
+    let field = |name: &str| form.single(name).ok().flatten().unwrap_or_default();
+    let address = state
+        .trusted_proxies
+        .client_address(peer, headers)
+        .to_string();
+    let outcome = state
+        .auth
+        .check_second_factor(field("ticket"), purpose, browser, field("code"), &address)
+        .await?;
+    match &outcome {
+        keyway_auth::SecondFactor::Refused => {
+            ::metrics::counter!("keyway_login_failures_total").increment(1);
+            tracing::info!(%address, "sign-in refused: wrong second-factor code");
+        }
+        keyway_auth::SecondFactor::Throttled { .. } => {
+            ::metrics::counter!("keyway_login_throttled_total").increment(1);
+            tracing::warn!(%address, "second-factor code throttled");
+        }
+        _ => {}
+    }
+    Ok(outcome)
+}
+
+/// The page of the second step: `fields` are the form's hidden fields (with the ticket).
+pub(crate) fn second_factor_page(
+    status: StatusCode,
+    action: &str,
+    fields: &[(String, String)],
+    error: Option<&str>,
+    retry_after_s: Option<i64>,
+) -> Response {
+    let page = crate::pages::html(
+        status,
+        &crate::pages::SecondFactorPage {
+            action,
+            fields,
+            error,
+        },
+    );
+    SignInRefusal {
+        status,
+        message: String::new(),
+        retry_after_s,
+    }
+    .mark(page)
+}
+
+/// What a refused second step shows: (status, message, Retry-After).
+pub(crate) fn second_factor_refusal(
+    outcome: &keyway_auth::SecondFactor,
+) -> (StatusCode, String, Option<i64>) {
+    match outcome {
+        keyway_auth::SecondFactor::Throttled { wait_ms } => {
+            let seconds = (wait_ms + 999) / 1000;
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Too many wrong codes. Try again in {seconds} seconds."),
+                Some(seconds),
+            )
+        }
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            "That code is not right, or it was used already. Wait for the next one.".into(),
+            None,
+        ),
     }
 }
 

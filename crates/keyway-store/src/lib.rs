@@ -20,6 +20,7 @@ mod link_codec;
 mod link_tx;
 mod migrate;
 mod pushed;
+mod second_factors;
 mod sessions;
 mod settings;
 mod toki_keys;
@@ -40,6 +41,7 @@ pub use link::{
 };
 pub use link_codec::uuid_string;
 pub use link_tx::LinkTx;
+pub use second_factors::TotpRecord;
 pub use sessions::{LoginSessionRecord, SessionClient};
 pub use toki_keys::TokiKeyRecord;
 pub use upstream_identities::UpstreamIdentityRecord;

@@ -82,6 +82,15 @@ macro_rules! migrations {
                 name: "logout",
                 sql: include_str!(concat!("../migrations/", $backend, "/0011_logout.sql")),
             },
+            Migration {
+                version: 12,
+                name: "second_factors",
+                sql: include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0012_second_factors.sql"
+                )),
+            },
         ]
     };
 }

@@ -109,6 +109,55 @@ impl Store {
         Ok(ended)
     }
 
+    /// The same person signed in again in a browser that had session `old_hash`: the new
+    /// session `new_hash` takes the old one's id (and so do the codes and pending requests
+    /// issued in the new one), and the old row goes. Clients see one session throughout.
+    /// False (nothing changed) unless both are the user's and the old one has an id.
+    pub async fn carry_session_id(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        user_id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM login_sessions WHERE session_hash = ?");
+        let mut found = Vec::new();
+        for hash in [old_hash, new_hash] {
+            let row = sqlx::query(self.sql(&sql))
+                .bind(hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+            found.push(row.as_ref().map(session_from_row).transpose()?);
+        }
+        let (Some(Some(old)), Some(Some(new))) = (found.first(), found.get(1)) else {
+            return Ok(false);
+        };
+        let (Some(old_sid), Some(new_sid)) = (&old.sid, &new.sid) else {
+            return Ok(false);
+        };
+        if old.user_id != user_id || new.user_id != user_id {
+            return Ok(false);
+        }
+        for statement in [
+            "UPDATE login_sessions SET sid = ? WHERE sid = ?",
+            "UPDATE authorization_codes SET sid = ? WHERE sid = ?",
+            "UPDATE authorization_requests SET sid = ? WHERE sid = ?",
+            "UPDATE token_families SET sid = ? WHERE sid = ?",
+        ] {
+            sqlx::query(self.sql(statement))
+                .bind(old_sid)
+                .bind(new_sid)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(self.sql("DELETE FROM login_sessions WHERE session_hash = ?"))
+            .bind(old_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Deletes every login session of a user inside `tx`; the sessions deleted.
     pub(crate) async fn take_user_sessions(
         &self,

@@ -191,6 +191,8 @@ impl Store {
             "DELETE FROM authorization_codes WHERE user_id = ?",
             "DELETE FROM upstream_identities WHERE user_id = ?",
             "DELETE FROM group_members WHERE user_id = ?",
+            "DELETE FROM user_totp WHERE user_id = ?",
+            "DELETE FROM recovery_codes WHERE user_id = ?",
             "DELETE FROM scope_grants WHERE holder_kind = 'user' AND holder = ?",
         ] {
             sqlx::query(self.sql(statement))

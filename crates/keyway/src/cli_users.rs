@@ -153,6 +153,12 @@ pub(crate) enum UserCommand {
     /// sessions gave without offline_access are revoked, clients with a back-channel logout
     /// URI are told (failures on stderr; an unreachable one is tried for about 6 s).
     /// offline_access tokens stay valid unless --revoke-tokens.
+    /// A second factor: TOTP codes from an authenticator app (RFC 6238), asked after the
+    /// password at every password sign-in.
+    Totp {
+        #[command(subcommand)]
+        command: TotpCommand,
+    },
     Logout {
         /// The user's name.
         username: String,
@@ -187,5 +193,25 @@ pub(crate) enum UserCommand {
         subject: String,
         #[command(flatten)]
         json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TotpCommand {
+    /// Enrol a user: prints the otpauth:// URI (and its QR code) for their authenticator app
+    /// and 10 single-use recovery codes, once. The secret is sealed with the hub's master key.
+    Enroll {
+        /// The user's name.
+        username: String,
+        /// Replace an existing enrolment (the old secret and recovery codes stop working).
+        #[arg(long)]
+        replace: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Remove a user's enrolment: they sign in with their password alone again.
+    Remove {
+        /// The user's name.
+        username: String,
     },
 }

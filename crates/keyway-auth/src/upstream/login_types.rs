@@ -80,7 +80,12 @@ impl AuthService {
         method: Option<&str>,
         asked: Option<&str>,
     ) -> bool {
-        let method = method.unwrap_or(PASSWORD);
+        // A second factor after the password does not change the login type (`password+otp`).
+        let method = method
+            .unwrap_or(PASSWORD)
+            .split('+')
+            .next()
+            .unwrap_or(PASSWORD);
         self.configured(method)
             && client.policy.allows_login_type(method)
             && asked.is_none_or(|a| a == method)

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use keyway_auth::TokenRequest;
+use keyway_auth::{SecondFactor, TokenRequest};
 
 use super::local_path::local_path;
 use super::{HOME, LOGIN, LOGIN_FORM, LOGOUT_FORM};
@@ -87,34 +87,96 @@ pub(super) async fn sign_in(
         return csrf_refused();
     };
     let next = next_of(&form);
-    let user = match session::sign_in(&state, peer, &headers, &form).await {
-        Ok(Ok(user)) => user,
-        Ok(Err(refusal)) => {
-            let username = form.single("username").ok().flatten().unwrap_or_default();
-            let page = form_page(
-                &state,
-                &headers,
-                refusal.status,
-                &browser,
-                &next,
-                username,
-                Some(&refusal.message),
-            )
-            .await;
-            return refusal.mark(page);
-        }
-        Err(err) => return error_page(status_of(err.code), &err),
+    // The second step (a TOTP or recovery code) carries the first step's ticket.
+    let csrf = state.auth.csrf_token(LOGIN_FORM, &browser);
+    let second_step_fields = |ticket: &str| {
+        vec![
+            ("next".to_string(), next.clone()),
+            ("csrf".to_string(), csrf.clone()),
+            ("ticket".to_string(), ticket.to_string()),
+        ]
     };
-    // A session this browser had (another user's, perhaps) ends: one browser, one session.
-    if let Some(old) = cookies::read(&headers, cookies::SESSION, state.auth.config().uses_https())
-        && let Err(err) = state.auth.logout(&old).await
-    {
-        return error_page(status_of(err.code), &err);
-    }
-    let token = match state.auth.start_session(&user).await {
+    let (user, with_second_factor) = match form.single("ticket").ok().flatten() {
+        Some(ticket) => {
+            match session::second_factor(&state, peer, &headers, &form, LOGIN_FORM, &browser).await
+            {
+                Ok(SecondFactor::Accepted(user)) => (user, true),
+                Ok(SecondFactor::Expired) => {
+                    let message = "That took too long, or the page is stale: sign in again.";
+                    return form_page(
+                        &state,
+                        &headers,
+                        StatusCode::UNAUTHORIZED,
+                        &browser,
+                        &next,
+                        "",
+                        Some(message),
+                    )
+                    .await;
+                }
+                Ok(refused) => {
+                    let (status, message, retry) = session::second_factor_refusal(&refused);
+                    return session::second_factor_page(
+                        status,
+                        LOGIN,
+                        &second_step_fields(ticket),
+                        Some(&message),
+                        retry,
+                    );
+                }
+                Err(err) => return error_page(status_of(err.code), &err),
+            }
+        }
+        None => {
+            let user = match session::sign_in(&state, peer, &headers, &form).await {
+                Ok(Ok(user)) => user,
+                Ok(Err(refusal)) => {
+                    let username = form.single("username").ok().flatten().unwrap_or_default();
+                    let page = form_page(
+                        &state,
+                        &headers,
+                        refusal.status,
+                        &browser,
+                        &next,
+                        username,
+                        Some(&refusal.message),
+                    )
+                    .await;
+                    return refusal.mark(page);
+                }
+                Err(err) => return error_page(status_of(err.code), &err),
+            };
+            match state.auth.needs_second_factor(&user.user_id).await {
+                Ok(false) => (user, false),
+                Ok(true) => {
+                    return match state.auth.second_factor_ticket(&user, LOGIN_FORM, &browser) {
+                        Ok(ticket) => session::second_factor_page(
+                            StatusCode::OK,
+                            LOGIN,
+                            &second_step_fields(&ticket),
+                            None,
+                            None,
+                        ),
+                        Err(err) => error_page(status_of(err.code), &err),
+                    };
+                }
+                Err(err) => return error_page(status_of(err.code), &err),
+            }
+        }
+    };
+    let started = if with_second_factor {
+        state.auth.start_session_with_second_factor(&user).await
+    } else {
+        state.auth.start_session(&user).await
+    };
+    let token = match started {
         Ok(token) => token,
         Err(err) => return error_page(status_of(err.code), &err),
     };
+    // One browser, one session: the one it had is taken over or ended.
+    if let Err(err) = session::replace_previous_session(&state, &headers, &token).await {
+        return error_page(status_of(err.code), &err);
+    }
     tracing::info!(username = %user.username, "signed in at the hub");
     with_cookies(see_other(&next), &[Some(session_cookie(&state, &token))])
 }

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyway_auth::{
     AuthorizationRequest, AuthorizeOutcome, ErrorCode, OAuthError, PendingAuthorization, Redirect,
+    SecondFactor,
 };
 
 use crate::AppState;
@@ -152,25 +153,91 @@ pub(super) async fn login(
             ),
         );
     }
-    let user = match session::sign_in(&state, peer, &headers, &form).await {
-        Ok(Ok(user)) => user,
-        Ok(Err(refusal)) => {
-            let username = form.single("username").ok().flatten().unwrap_or_default();
-            let page = login_page(
-                refusal.status,
-                &pending,
-                &csrf,
-                username,
-                Some(&refusal.message),
-            );
-            return refusal.mark(page);
-        }
-        Err(err) => return error_page(status_of(err.code), &err),
+    // The second step (a TOTP or recovery code) carries the first step's ticket.
+    let ticket = form.single("ticket").ok().flatten().map(str::to_string);
+    let second_step_fields = |ticket: &str| {
+        vec![
+            ("request_id".to_string(), request_id.clone()),
+            ("csrf".to_string(), csrf.clone()),
+            ("ticket".to_string(), ticket.to_string()),
+        ]
     };
-    let (session_token, outcome) = match state.auth.login(&request_id, &user).await {
+    let (user, with_second_factor) = if let Some(ticket) = &ticket {
+        match session::second_factor(&state, peer, &headers, &form, &request_id, &browser).await {
+            Ok(SecondFactor::Accepted(user)) => (user, true),
+            Ok(SecondFactor::Expired) => {
+                return login_page(
+                    StatusCode::UNAUTHORIZED,
+                    &pending,
+                    &csrf,
+                    "",
+                    Some("That took too long, or the page is stale: sign in again."),
+                );
+            }
+            Ok(refused) => {
+                let (status, message, retry) = session::second_factor_refusal(&refused);
+                return session::second_factor_page(
+                    status,
+                    super::LOGIN,
+                    &second_step_fields(ticket),
+                    Some(&message),
+                    retry,
+                );
+            }
+            Err(err) => return error_page(status_of(err.code), &err),
+        }
+    } else {
+        let user = match session::sign_in(&state, peer, &headers, &form).await {
+            Ok(Ok(user)) => user,
+            Ok(Err(refusal)) => {
+                let username = form.single("username").ok().flatten().unwrap_or_default();
+                let page = login_page(
+                    refusal.status,
+                    &pending,
+                    &csrf,
+                    username,
+                    Some(&refusal.message),
+                );
+                return refusal.mark(page);
+            }
+            Err(err) => return error_page(status_of(err.code), &err),
+        };
+        match state.auth.needs_second_factor(&user.user_id).await {
+            Ok(false) => (user, false),
+            Ok(true) => {
+                let ticket = match state
+                    .auth
+                    .second_factor_ticket(&user, &request_id, &browser)
+                {
+                    Ok(ticket) => ticket,
+                    Err(err) => return error_page(status_of(err.code), &err),
+                };
+                return session::second_factor_page(
+                    StatusCode::OK,
+                    super::LOGIN,
+                    &second_step_fields(&ticket),
+                    None,
+                    None,
+                );
+            }
+            Err(err) => return error_page(status_of(err.code), &err),
+        }
+    };
+    let signed_in = if with_second_factor {
+        state
+            .auth
+            .login_with_second_factor(&request_id, &user)
+            .await
+    } else {
+        state.auth.login(&request_id, &user).await
+    };
+    let (session_token, outcome) = match signed_in {
         Ok(result) => result,
         Err(err) => return error_page(status_of(err.code), &err),
     };
+    if let Err(err) = session::replace_previous_session(&state, &headers, &session_token).await {
+        return error_page(status_of(err.code), &err);
+    }
     let session_cookie = session::session_cookie(&state, &session_token);
     let response = match outcome {
         AuthorizeOutcome::Redirect(to) => redirect(&to, StatusCode::SEE_OTHER),

@@ -111,6 +111,9 @@ pub(super) async fn callback(
             return with_cookies(error_page(status_of(err.code), &err), &[cleared]);
         }
     };
+    if let Err(err) = session::replace_previous_session(&state, &headers, &session_token).await {
+        return with_cookies(error_page(status_of(err.code), &err), &[cleared]);
+    }
     let session_cookie = Some(session::session_cookie(&state, &session_token));
     let response = match outcome {
         AuthorizeOutcome::Redirect(to) => redirect(&to, StatusCode::SEE_OTHER),

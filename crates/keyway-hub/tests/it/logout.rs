@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use keyway_auth::ClientPolicy;
 use tokio::sync::mpsc;
 
-use crate::browser::{Browser, Page, authorize_url, log_in_and_allow, pkce};
+use crate::browser::{Browser, Page, authorize_url, log_in, log_in_and_allow, pkce};
 use crate::client_credentials::verify_jwt_with_jwks;
 use crate::harness::{TestHub, code_exchange, on_every_backend, post_form};
 
@@ -471,5 +471,47 @@ async fn an_unreachable_client_does_not_hold_up_the_logout() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(counted, "{failed} after the retries");
+    hub.finish().await;
+}
+
+/// One browser, one session: signing in again as the same person keeps the session's id
+/// (the clients see one session, and one logout reaches all of them); another person signing
+/// in on the same browser ends the first person's session, and its clients are told.
+#[tokio::test]
+async fn signing_in_again_replaces_the_browsers_session() {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    let mut receiver = LogoutReceiver::start().await;
+    let a = logout_client(&hub, "openid", &receiver.url).await;
+    hub.user("alice", PASSWORD).await;
+    hub.user("bob", PASSWORD).await;
+    let mut browser = Browser::new();
+    let first = sign_in_for(&hub, &mut browser, (&a.0, &a.1), "openid").await;
+    // prompt=login: the password again, in the browser that has the session.
+    let (verifier, challenge) = pkce();
+    let authorize = format!(
+        "{}&prompt=login",
+        authorize_url(&hub, &a.0, REDIRECT, "openid", &challenge)
+    );
+    let done = log_in_and_allow(&mut browser, &hub, &authorize, "alice", PASSWORD).await;
+    let code = done.redirect_param("code").expect("a code");
+    let (status, again) = code_exchange(&hub, (&a.0, &a.1), &code, REDIRECT, &verifier).await;
+    assert_eq!(status, 200, "{again}");
+    let sid = claims_of(first["id_token"].as_str().unwrap())["sid"].clone();
+    assert_eq!(claims_of(again["id_token"].as_str().unwrap())["sid"], sid);
+    assert_eq!(hub.count_rows("login_sessions").await, 1);
+    receiver.nothing_more().await;
+
+    // Bob signs in on alice's browser: her session ends, her client is told.
+    let (_, challenge) = pkce();
+    let authorize = format!(
+        "{}&prompt=login",
+        authorize_url(&hub, &a.0, REDIRECT, "openid", &challenge)
+    );
+    let done = log_in(&mut browser, &hub, &authorize, "bob", PASSWORD).await;
+    assert_eq!(done.status, 200, "bob's consent page: {}", done.body);
+    assert_eq!(claims_of(&receiver.next().await)["sid"], sid);
+    assert!(hub.auth.user_sessions("alice").await.unwrap().is_empty());
+    let old_refresh = first["refresh_token"].as_str().unwrap();
+    assert_eq!(refresh(&hub, (&a.0, &a.1), old_refresh).await, 400);
     hub.finish().await;
 }

@@ -103,6 +103,7 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
                 }
             }
         }
+        UserCommand::Totp { command } => totp(&service, command).await?,
         UserCommand::Logout {
             username,
             revoke_tokens,
@@ -287,4 +288,46 @@ fn read_password(from_stdin: bool) -> anyhow::Result<SecretString> {
         anyhow::bail!("the passwords differ");
     }
     Ok(SecretString::new(first))
+}
+
+/// `keyway user totp enroll|remove`.
+async fn totp(
+    service: &keyway_auth::AuthService,
+    command: crate::cli_users::TotpCommand,
+) -> anyhow::Result<()> {
+    use crate::cli_users::TotpCommand;
+    match command {
+        TotpCommand::Enroll {
+            username,
+            replace,
+            json,
+        } => {
+            let enrolment = service.enroll_totp(&username, replace).await?;
+            if json.json {
+                return print_json(&enrolment);
+            }
+            let qr = qrcode::QrCode::new(enrolment.otpauth_uri.as_bytes())
+                .context("making the QR code")?
+                .render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build();
+            println!("{qr}");
+            println!("Scan the code with an authenticator app, or enter the secret by hand:");
+            println!("  {}", enrolment.secret);
+            println!("  ({})", enrolment.otpauth_uri);
+            println!();
+            println!(
+                "Recovery codes for {username} (each works once instead of a code; shown only \
+                 now):"
+            );
+            for code in &enrolment.recovery_codes {
+                println!("  {code}");
+            }
+        }
+        TotpCommand::Remove { username } => {
+            service.remove_totp(&username).await?;
+            println!("{username} signs in with the password alone again");
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,294 @@
+//! Second factors at sign-in: a TOTP code (RFC 6238, `totp.rs`) after the password, or a
+//! single-use recovery code. A user enrolled with `keyway user totp enroll` is asked for a code
+//! once the password is right; only then is a login session opened. Between the two steps the
+//! browser carries a sealed ticket (who, for which form, which browser, until when): the
+//! password is not asked again and nothing is stored.
+//!
+//! Codes go through the sign-in throttle like passwords (same budgets per username and
+//! address), and each time step or recovery code is spent once, by a conditional UPDATE.
+
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyway_store::{TotpRecord, UserRecord};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::{AdminError, AuthService, AuthorizeOutcome, Entropy, OAuthError, sha256_hex, totp};
+
+/// The login method of a password sign-in completed with a second factor: login type
+/// `password`, `amr` `["pwd", "otp", "mfa"]`.
+pub const PASSWORD_OTP: &str = "password+otp";
+/// How long the second step may take after the password.
+const TICKET_TTL: i64 = 300;
+/// Recovery codes made at enrolment.
+const RECOVERY_CODES: usize = 10;
+/// Longest ticket read.
+const MAX_TICKET_LEN: usize = 1024;
+const TICKET_AAD: &[u8] = b"keyway second factor v1";
+
+/// What `keyway user totp enroll` prints once: the URI for the authenticator app (and its QR
+/// code), the secret for typing in, and the recovery codes.
+#[derive(Debug, Serialize)]
+pub struct TotpEnrolment {
+    pub username: String,
+    pub otpauth_uri: String,
+    pub secret: String,
+    pub recovery_codes: Vec<String>,
+}
+
+/// The outcome of the second step.
+#[derive(Debug)]
+pub enum SecondFactor {
+    Accepted(UserRecord),
+    /// A wrong, reused or malformed code.
+    Refused,
+    /// Too many recent failures: try again after this many milliseconds.
+    Throttled {
+        wait_ms: i64,
+    },
+    /// The ticket is not this hub's, not for this form or browser, or too old: sign in again.
+    Expired,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Ticket {
+    user_id: String,
+    /// SHA-256 (hex) of the form it continues: an authorization request id (a sealed one is
+    /// long), or `hub:login`.
+    purpose: String,
+    /// SHA-256 (hex) of the browser cookie.
+    browser: String,
+    expires_at: i64,
+}
+
+pub(crate) struct TicketSeal(crate::sealed_box::SealKey);
+
+impl TicketSeal {
+    pub(crate) fn new(csrf_key: &hmac::Key) -> Option<TicketSeal> {
+        crate::sealed_box::SealKey::derived(csrf_key, b"keyway second factor seal v1")
+            .map(TicketSeal)
+    }
+}
+
+/// Sealing context of a user's TOTP secret under the master key.
+fn totp_context(user_id: &str) -> String {
+    format!("totp:{user_id}")
+}
+
+/// A recovery code as stored: its digest, whatever case and dashes it was typed with.
+fn recovery_digest(code: &str) -> Option<String> {
+    let normal: String = code
+        .chars()
+        .filter(|c| *c != '-' && *c != ' ')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    (normal.len() == 10 && normal.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then(|| sha256_hex(&normal))
+}
+
+/// A new recovery code: 10 base32 characters (50 bits), shown as `XXXXX-XXXXX`.
+fn new_recovery_code(entropy: &dyn Entropy) -> String {
+    let mut bytes = [0u8; 7];
+    entropy.fill(&mut bytes);
+    let text: String = totp::base32(&bytes).chars().take(10).collect();
+    format!("{}-{}", &text[..5], &text[5..])
+}
+
+impl AuthService {
+    /// Enrols a user in TOTP (`keyway user totp enroll`): a new secret, sealed with the master
+    /// key, and new recovery codes. An enrolled user is refused unless `replace`.
+    pub async fn enroll_totp(
+        &self,
+        username: &str,
+        replace: bool,
+    ) -> Result<TotpEnrolment, AdminError> {
+        let user = self
+            .store
+            .user_by_name(username)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("user {username}")))?;
+        if !replace && self.store.totp(&user.user_id).await?.is_some() {
+            return Err(AdminError::Invalid(format!(
+                "{username} is enrolled already: --replace makes a new secret (the old one and \
+                 the old recovery codes stop working)"
+            )));
+        }
+        let mut secret = Zeroizing::new([0u8; totp::SECRET_BYTES]);
+        self.entropy.fill(secret.as_mut());
+        let sealed = self.master_key()?.seal(
+            &totp_context(&user.user_id),
+            secret.as_ref(),
+            self.entropy.as_ref(),
+        )?;
+        let codes: Vec<String> = (0..RECOVERY_CODES)
+            .map(|_| new_recovery_code(self.entropy.as_ref()))
+            .collect();
+        let digests: Vec<String> = codes.iter().filter_map(|c| recovery_digest(c)).collect();
+        self.store
+            .set_totp(
+                &TotpRecord {
+                    user_id: user.user_id.clone(),
+                    secret: sealed,
+                    last_step: 0,
+                    created_at: self.clock.now_secs(),
+                },
+                &digests,
+            )
+            .await?;
+        let issuer = url::Url::parse(&self.config.issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| self.config.issuer.clone());
+        Ok(TotpEnrolment {
+            username: user.username.clone(),
+            otpauth_uri: totp::otpauth_uri(
+                &format!("keyway {issuer}"),
+                &user.username,
+                secret.as_ref(),
+            ),
+            secret: totp::base32(secret.as_ref()),
+            recovery_codes: codes,
+        })
+    }
+
+    /// Removes a user's TOTP enrolment and recovery codes (`keyway user totp remove`).
+    pub async fn remove_totp(&self, username: &str) -> Result<(), AdminError> {
+        let user = self
+            .store
+            .user_by_name(username)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("user {username}")))?;
+        if self.store.delete_totp(&user.user_id).await? {
+            Ok(())
+        } else {
+            Err(AdminError::NotFound(format!(
+                "a TOTP enrolment of {username}"
+            )))
+        }
+    }
+
+    /// Whether a user must give a second factor after their password.
+    pub async fn needs_second_factor(&self, user_id: &str) -> Result<bool, OAuthError> {
+        Ok(self.store.totp(user_id).await?.is_some())
+    }
+
+    /// The ticket that carries a password-checked user to the second step of the form
+    /// `purpose` in the browser `browser` (its cookie).
+    pub fn second_factor_ticket(
+        &self,
+        user: &UserRecord,
+        purpose: &str,
+        browser: &str,
+    ) -> Result<String, OAuthError> {
+        let ticket = Ticket {
+            user_id: user.user_id.clone(),
+            purpose: sha256_hex(purpose),
+            browser: sha256_hex(browser),
+            expires_at: self.clock.now_secs() + TICKET_TTL,
+        };
+        let plain = serde_json::to_vec(&ticket).map_err(OAuthError::server_error)?;
+        let sealed = self
+            .second_factor_seal
+            .0
+            .seal(TICKET_AAD, &plain, self.entropy.as_ref())
+            .ok_or_else(|| OAuthError::server_error("sealing the second-factor ticket failed"))?;
+        Ok(URL_SAFE_NO_PAD.encode(sealed))
+    }
+
+    /// The second step: the ticket from the first, and a TOTP or recovery code. Throttled
+    /// like passwords (per username and address); an accepted code is spent.
+    pub async fn check_second_factor(
+        &self,
+        ticket: &str,
+        purpose: &str,
+        browser: &str,
+        code: &str,
+        address: &str,
+    ) -> Result<SecondFactor, OAuthError> {
+        let now = self.clock.now_secs();
+        let Some(ticket) = self.open_ticket(ticket, purpose, browser, now) else {
+            return Ok(SecondFactor::Expired);
+        };
+        let Some(user) = self.store.user_by_id(&ticket.user_id).await? else {
+            return Ok(SecondFactor::Expired);
+        };
+        if user.disabled_at.is_some() {
+            return Ok(SecondFactor::Expired);
+        }
+        let attempt = match self
+            .throttle
+            .begin(&user.username, address, self.clock.now_ms())
+        {
+            Ok(attempt) => attempt,
+            Err(wait_ms) => return Ok(SecondFactor::Throttled { wait_ms }),
+        };
+        let accepted = self.spend_code(&user.user_id, code.trim(), now).await?;
+        self.throttle.finish(attempt, accepted, self.clock.now_ms());
+        Ok(if accepted {
+            SecondFactor::Accepted(user)
+        } else {
+            SecondFactor::Refused
+        })
+    }
+
+    /// After the second step of an authorization's login form: as [`AuthService::login`],
+    /// recording both factors.
+    pub async fn login_with_second_factor(
+        &self,
+        request_id: &str,
+        user: &UserRecord,
+    ) -> Result<(String, AuthorizeOutcome), OAuthError> {
+        let now = self.clock.now_secs();
+        self.login_with(request_id, user, PASSWORD_OTP, now).await
+    }
+
+    /// After the second step of the hub's own sign-in page: as
+    /// [`AuthService::start_session`], recording both factors.
+    pub async fn start_session_with_second_factor(
+        &self,
+        user: &UserRecord,
+    ) -> Result<String, OAuthError> {
+        let now = self.clock.now_secs();
+        Ok(self.start_session_with(user, PASSWORD_OTP, now).await?.0)
+    }
+
+    fn open_ticket(&self, text: &str, purpose: &str, browser: &str, now: i64) -> Option<Ticket> {
+        if text.len() > MAX_TICKET_LEN {
+            return None;
+        }
+        let raw = URL_SAFE_NO_PAD.decode(text).ok()?;
+        let plain = self.second_factor_seal.0.open(TICKET_AAD, &raw)?;
+        let ticket: Ticket = serde_json::from_slice(&plain).ok()?;
+        (ticket.expires_at > now
+            && ticket.purpose == sha256_hex(purpose)
+            && ticket.browser == sha256_hex(browser))
+        .then_some(ticket)
+    }
+
+    /// Checks and spends a TOTP code (six digits) or a recovery code (ten characters).
+    async fn spend_code(&self, user_id: &str, code: &str, now: i64) -> Result<bool, OAuthError> {
+        let Some(enrolment) = self.store.totp(user_id).await? else {
+            return Ok(false);
+        };
+        if code.len() == totp::DIGITS as usize {
+            let secret = self
+                .master_key()
+                .and_then(|key| key.open(&totp_context(user_id), &enrolment.secret))
+                .map_err(|e| OAuthError::server_error(e.to_string()))?;
+            return Ok(
+                match totp::verify(&secret, code, now, enrolment.last_step) {
+                    Some(step) => self.store.spend_totp_step(user_id, step).await?,
+                    None => false,
+                },
+            );
+        }
+        match recovery_digest(code) {
+            Some(digest) => Ok(self
+                .store
+                .spend_recovery_code(user_id, &digest, now)
+                .await?),
+            None => Ok(false),
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! TOTP second factors (RFC 6238): after the password, an enrolled user gives a code from
+//! their authenticator app (or a recovery code) before any session exists.
+
+use keyway_auth::totp;
+
+use crate::browser::{Browser, Page, authorize_url, pkce};
+use crate::harness::{TestHub, code_exchange, on_every_backend};
+
+const REDIRECT: &str = "http://127.0.0.1:9/cb";
+const PASSWORD: &str = "correct horse battery";
+
+/// RFC 4648 base32 (no padding) back to bytes: the secret as `keyway user totp enroll` prints it.
+fn base32_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u64, 0);
+    for c in text.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {c}"),
+        };
+        buffer = (buffer << 5) | u64::from(value);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// An enrolled alice: her secret and recovery codes.
+async fn enrolled_alice(hub: &TestHub) -> (Vec<u8>, Vec<String>) {
+    hub.user("alice", PASSWORD).await;
+    let enrolment = hub.auth.enroll_totp("alice", false).await.unwrap();
+    assert!(
+        enrolment
+            .otpauth_uri
+            .starts_with("otpauth://totp/keyway%20")
+    );
+    (
+        base32_decode(&enrolment.secret),
+        enrolment.recovery_codes.clone(),
+    )
+}
+
+/// Opens an authorization and posts the password: the page that answers.
+async fn password_step(hub: &TestHub, browser: &mut Browser, client_id: &str) -> (Page, String) {
+    let (verifier, challenge) = pkce();
+    let login = browser
+        .get(&authorize_url(
+            hub, client_id, REDIRECT, "openid", &challenge,
+        ))
+        .await;
+    let page = browser
+        .post(
+            &hub.url("/oauth2/login"),
+            &[
+                ("request_id", &login.field("request_id")),
+                ("csrf", &login.field("csrf")),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    (page, verifier)
+}
+
+/// Posts a code on the second-step page.
+async fn code_step(hub: &TestHub, browser: &mut Browser, page: &Page, code: &str) -> Page {
+    browser
+        .post(
+            &hub.url("/oauth2/login"),
+            &[
+                ("request_id", &page.field("request_id")),
+                ("csrf", &page.field("csrf")),
+                ("ticket", &page.field("ticket")),
+                ("code", code),
+            ],
+        )
+        .await
+}
+
+fn now_code(hub: &TestHub, secret: &[u8]) -> String {
+    use keyway_auth::Clock;
+    totp::totp(secret, hub.clock.now_secs(), totp::DIGITS)
+}
+
+/// The password alone opens no session; the right code does, once; the ID token says both
+/// factors were used (`amr`); a wrong code is refused on the same page.
+#[tokio::test]
+async fn an_enrolled_user_gives_a_code_after_the_password() {
+    on_every_backend(async |hub: &TestHub| {
+        let (id, secret) = hub
+            .client(&["authorization_code"], "openid", &[REDIRECT])
+            .await;
+        let (totp_secret, _) = enrolled_alice(hub).await;
+        let mut browser = Browser::new();
+        let (step, verifier) = password_step(hub, &mut browser, &id).await;
+        assert_eq!(step.status, 200, "{}", step.body);
+        assert!(step.body.contains("Enter your code"), "{}", step.body);
+        assert!(
+            step.cookie_attributes("keyway_session").is_none(),
+            "no session yet"
+        );
+        assert_eq!(hub.count_rows("login_sessions").await, 0);
+
+        let wrong = code_step(hub, &mut browser, &step, "000000").await;
+        assert_eq!(wrong.status, 401, "{}", wrong.body);
+        assert!(wrong.body.contains("not right"), "{}", wrong.body);
+        let code = now_code(hub, &totp_secret);
+        let consent = code_step(hub, &mut browser, &wrong, &code).await;
+        assert_eq!(consent.status, 200, "{}", consent.body);
+        assert!(consent.body.contains("decision"), "{}", consent.body);
+        let done = browser
+            .post(
+                &hub.url("/oauth2/consent"),
+                &[
+                    ("request_id", &consent.field("request_id")),
+                    ("csrf", &consent.field("csrf")),
+                    ("decision", "allow"),
+                ],
+            )
+            .await;
+        let code = done.redirect_param("code").expect("a code");
+        let (status, tokens) = code_exchange(hub, (&id, &secret), &code, REDIRECT, &verifier).await;
+        assert_eq!(status, 200, "{tokens}");
+        let claims = crate::client_credentials::verify_jwt_with_jwks(
+            hub,
+            tokens["id_token"].as_str().unwrap(),
+            &id,
+        )
+        .await;
+        assert_eq!(claims["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+        let sessions = hub.auth.user_sessions("alice").await.unwrap();
+        assert_eq!(sessions[0].login_method, "password+otp");
+    })
+    .await;
+}
+
+/// A code is good once (in another browser, the same code is refused until the next step);
+/// one step of clock drift is accepted; a recovery code works once, typed in any case.
+#[tokio::test]
+async fn codes_and_recovery_codes_are_spent_once() {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    let (id, _) = hub
+        .client(&["authorization_code"], "openid", &[REDIRECT])
+        .await;
+    let (totp_secret, recovery) = enrolled_alice(&hub).await;
+    let code = now_code(&hub, &totp_secret);
+    let mut first = Browser::new();
+    let (step, _) = password_step(&hub, &mut first, &id).await;
+    assert_eq!(code_step(&hub, &mut first, &step, &code).await.status, 200);
+
+    let mut other = Browser::new();
+    let (step, _) = password_step(&hub, &mut other, &id).await;
+    let replay = code_step(&hub, &mut other, &step, &code).await;
+    assert_eq!(replay.status, 401, "a spent code: {}", replay.body);
+    // The next step's code, 20 s early: within the one step of drift allowed.
+    hub.clock.advance_secs(10);
+    use keyway_auth::Clock;
+    let next = totp::totp(&totp_secret, hub.clock.now_secs() + 30, totp::DIGITS);
+    assert_eq!(
+        code_step(&hub, &mut other, &replay, &next).await.status,
+        200
+    );
+
+    let mut third = Browser::new();
+    let (step, _) = password_step(&hub, &mut third, &id).await;
+    let typed = recovery[0].to_lowercase().replace('-', "");
+    assert_eq!(code_step(&hub, &mut third, &step, &typed).await.status, 200);
+    let mut fourth = Browser::new();
+    let (step, _) = password_step(&hub, &mut fourth, &id).await;
+    assert_eq!(
+        code_step(&hub, &mut fourth, &step, &recovery[0])
+            .await
+            .status,
+        401,
+        "a used recovery code"
+    );
+    hub.finish().await;
+}
+
+/// Guessing codes is throttled like guessing passwords; a ticket from another browser, or an
+/// old one, leads back to the password form; an unenrolled user is not asked.
+#[tokio::test]
+async fn the_second_step_cannot_be_guessed_or_moved() {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    let (id, _) = hub
+        .client(&["authorization_code"], "openid", &[REDIRECT])
+        .await;
+    let (totp_secret, _) = enrolled_alice(&hub).await;
+    let mut browser = Browser::new();
+    let (mut page, _) = password_step(&hub, &mut browser, &id).await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        page = code_step(&hub, &mut browser, &page, "123456").await;
+        statuses.push(page.status);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(page.retry_after.is_some());
+
+    // Another browser with this browser's ticket: its cookie does not match.
+    hub.clock.advance_secs(3600);
+    let mut own = Browser::new();
+    let (step, _) = password_step(&hub, &mut own, &id).await;
+    let mut thief = Browser::new();
+    let _ = thief.get(&hub.url("/login")).await; // a browser cookie of its own
+    let stolen = code_step(&hub, &mut thief, &step, &now_code(&hub, &totp_secret)).await;
+    assert_ne!(stolen.status, 200, "{}", stolen.body);
+    assert!(
+        stolen
+            .set_cookies
+            .iter()
+            .all(|c| !c.starts_with("keyway_session="))
+    );
+
+    hub.clock.advance_secs(301);
+    let late = code_step(&hub, &mut own, &step, &now_code(&hub, &totp_secret)).await;
+    assert_eq!(late.status, 401, "{}", late.body);
+    assert!(late.body.contains("sign in again"), "{}", late.body);
+
+    hub.auth.remove_totp("alice").await.unwrap();
+    let (plain, _) = password_step(&hub, &mut Browser::new(), &id).await;
+    assert!(
+        plain.body.contains("decision"),
+        "no code asked: {}",
+        plain.body
+    );
+    hub.finish().await;
+}
+
+/// The hub's own sign-in page asks for the code too: a password alone never opens a session
+/// that an authorization could then use.
+#[tokio::test]
+async fn the_hub_sign_in_page_asks_for_the_code_too() {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    let (totp_secret, _) = enrolled_alice(&hub).await;
+    let mut browser = Browser::new();
+    let form = browser.get(&hub.url("/login?next=/activity")).await;
+    let step = browser
+        .post(
+            &hub.url("/login"),
+            &[
+                ("csrf", &form.field("csrf")),
+                ("next", "/activity"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(step.status, 200, "{}", step.body);
+    assert!(step.body.contains("Enter your code"), "{}", step.body);
+    assert_eq!(hub.count_rows("login_sessions").await, 0);
+    let done = browser
+        .post(
+            &hub.url("/login"),
+            &[
+                ("csrf", &step.field("csrf")),
+                ("next", &step.field("next")),
+                ("ticket", &step.field("ticket")),
+                ("code", &now_code(&hub, &totp_secret)),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some("/activity"));
+    assert_eq!(hub.count_rows("login_sessions").await, 1);
+    hub.finish().await;
+}
