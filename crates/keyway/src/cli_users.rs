@@ -149,16 +149,16 @@ pub(crate) enum UserCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
-    /// End every hub login session of a user (they sign in again everywhere): tokens those
-    /// sessions gave without offline_access are revoked, clients with a back-channel logout
-    /// URI are told (failures on stderr; an unreachable one is tried for about 6 s).
-    /// offline_access tokens stay valid unless --revoke-tokens.
     /// A second factor: TOTP codes from an authenticator app (RFC 6238), asked after the
     /// password at every password sign-in.
     Totp {
         #[command(subcommand)]
         command: TotpCommand,
     },
+    /// End every hub login session of a user (they sign in again everywhere): tokens those
+    /// sessions gave without offline_access are revoked, clients with a back-channel logout
+    /// URI are told (failures on stderr; an unreachable one is tried for about 6 s).
+    /// offline_access tokens stay valid unless --revoke-tokens.
     Logout {
         /// The user's name.
         username: String,
