@@ -504,6 +504,12 @@ fn validate_logout_uris(policy: &ClientPolicy) -> Result<(), AdminError> {
                 "back-channel logout URI {uri:?} must not have a fragment"
             ));
         }
+        // Credentials in the URI would be stored, shown and logged in clear.
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return invalid(format!(
+                "back-channel logout URI {uri:?} must not hold a user name or password"
+            ));
+        }
         if parsed.scheme() != "https" && !(parsed.scheme() == "http" && is_loopback(&parsed)) {
             return invalid(format!(
                 "back-channel logout URI {uri:?} must be https (http only on a loopback host)"
@@ -618,6 +624,10 @@ mod tests {
             ),
             (with(&[], Some("https://app.example/logout#f")), "fragment"),
             (with(&[], Some("not a url")), "back-channel logout URI"),
+            (
+                with(&[], Some("https://user:pw@app.example/l")),
+                "user name or password",
+            ),
         ];
         for (result, cause) in refused {
             let message = result.expect_err(cause);

@@ -71,6 +71,13 @@ struct HintClaims {
     sid: Option<String>,
 }
 
+/// What an `id_token_hint` turned out to be.
+enum ReadHint {
+    Verified(HintClaims),
+    /// Signed with a `kid` this hub no longer publishes: not verified.
+    RetiredKey(HintClaims),
+}
+
 #[derive(Deserialize)]
 struct HintHeader {
     alg: String,
@@ -131,17 +138,25 @@ impl AuthService {
         )?;
         bounded(&request.state, "state", MAX_STATE_LEN)?;
         bounded(&request.client_id, "client_id", 256)?;
-        let hint = match request.id_token_hint.as_deref() {
-            Some(token) => Some(self.read_id_token_hint(token)?),
-            None => None,
+        // A hint signed with a key retired since (sessions outlive ID tokens) cannot be
+        // verified: it still names the client (as `client_id` could), but ends nothing unasked.
+        let (hint, unverified) = match request.id_token_hint.as_deref() {
+            Some(token) => match self.read_id_token_hint(token)? {
+                ReadHint::Verified(claims) => (Some(claims), None),
+                ReadHint::RetiredKey(claims) => (None, Some(claims)),
+            },
+            None => (None, None),
         };
         // The client an ID token was issued to: `azp`, or its only audience.
-        let hinted_client = hint.as_ref().and_then(|h| match (&h.azp, &h.aud) {
-            (Some(azp), _) => Some(azp.clone()),
-            (None, crate::Audience::One(aud)) => Some(aud.clone()),
-            (None, crate::Audience::Many(list)) => list.first().cloned(),
-        });
-        let client_id = match (&request.client_id, &hint) {
+        let hinted_client =
+            hint.as_ref()
+                .or(unverified.as_ref())
+                .and_then(|h| match (&h.azp, &h.aud) {
+                    (Some(azp), _) => Some(azp.clone()),
+                    (None, crate::Audience::One(aud)) => Some(aud.clone()),
+                    (None, crate::Audience::Many(list)) => list.first().cloned(),
+                });
+        let client_id = match (&request.client_id, hint.as_ref().or(unverified.as_ref())) {
             (Some(asked), Some(hint)) if !hint.aud.contains(asked) => {
                 return Err(OAuthError::invalid_request(format!(
                     "id_token_hint was issued to another client than {asked:?}"
@@ -182,23 +197,32 @@ impl AuthService {
         };
         Ok(EndSession {
             redirect,
-            client_name: client.map(|c| c.name.clone()),
+            // Only a verified hint says which application asks: anyone can write a client_id.
+            client_name: hint.as_ref().and(client.as_ref()).map(|c| c.name.clone()),
             hint,
         })
     }
 
     /// Reads an `id_token_hint`: signed by a key of this hub (`typ` JWT, as ID tokens are; an
-    /// access, logout or JARM token is refused), issued by this hub, with a subject.
-    fn read_id_token_hint(&self, token: &str) -> Result<HintClaims, OAuthError> {
+    /// access, logout or JARM token is refused), issued by this hub, with a subject. A token
+    /// whose `kid` this hub no longer publishes is read unverified, for its client only.
+    fn read_id_token_hint(&self, token: &str) -> Result<ReadHint, OAuthError> {
         let not_ours =
             || OAuthError::invalid_request("id_token_hint is not an ID token issued by this hub");
         let jws = split_compact(token).map_err(|_| not_ours())?;
         let header: HintHeader = serde_json::from_slice(&jws.header).map_err(|_| not_ours())?;
-        let key = header
+        let Some(key) = header
             .kid
             .as_deref()
             .and_then(|kid| self.keys.verifier(kid))
-            .ok_or_else(not_ours)?;
+        else {
+            let claims: HintClaims =
+                serde_json::from_slice(&jws.payload).map_err(|_| not_ours())?;
+            if claims.iss != self.config.issuer || header.kid.is_none() {
+                return Err(not_ours());
+            }
+            return Ok(ReadHint::RetiredKey(claims));
+        };
         if header.alg != key.alg || header.typ.as_deref().is_some_and(|t| t != "JWT") {
             return Err(not_ours());
         }
@@ -208,7 +232,7 @@ impl AuthService {
         if claims.iss != self.config.issuer {
             return Err(not_ours());
         }
-        Ok(claims)
+        Ok(ReadHint::Verified(claims))
     }
 
     /// Ends the login session behind a cookie: its session-bound tokens are revoked and the

@@ -12,6 +12,8 @@ use keyway_auth::{LogoutDelivery, LogoutNotice};
 
 /// Pauses before the second and third tries.
 const RETRY_AFTER: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(5)];
+/// Deliveries under way at once; more wait their turn (each may take ~21 s at worst).
+const CONCURRENT_DELIVERIES: usize = 64;
 
 /// Delivers logout tokens over HTTP: the hub in background tasks (a sign-out page never
 /// waits for a client), an admin command in the foreground (it ends once all are answered).
@@ -19,6 +21,7 @@ const RETRY_AFTER: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(
 pub struct HttpLogoutDelivery {
     client: reqwest::Client,
     background: bool,
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl HttpLogoutDelivery {
@@ -27,6 +30,7 @@ impl HttpLogoutDelivery {
         Ok(HttpLogoutDelivery {
             client: crate::jwks_fetch::outbound_client()?,
             background,
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_DELIVERIES)),
         })
     }
 }
@@ -36,10 +40,16 @@ impl LogoutDelivery for HttpLogoutDelivery {
         let client = self.client.clone();
         // An admin command says on stderr what each client answered (its log is quiet).
         let report = !self.background;
+        let slots = self.slots.clone();
         let work = async move {
             let mut tasks = tokio::task::JoinSet::new();
             for notice in notices {
-                tasks.spawn(deliver_one(client.clone(), notice, report));
+                let (client, slots) = (client.clone(), slots.clone());
+                tasks.spawn(async move {
+                    // Closed only if the semaphore is dropped, which it never is while held.
+                    let _slot = slots.acquire_owned().await;
+                    deliver_one(client, notice, report).await;
+                });
             }
             while tasks.join_next().await.is_some() {}
         };

@@ -664,7 +664,6 @@ impl Store {
             "DELETE FROM family_access_tokens WHERE expires_at < ?",
             "DELETE FROM revoked_access_tokens WHERE expires_at < ?",
             "DELETE FROM client_assertions WHERE expires_at < ?",
-            "DELETE FROM login_sessions WHERE expires_at < ?",
         ] {
             total += sqlx::query(self.sql(statement))
                 .bind(now)
@@ -672,6 +671,7 @@ impl Store {
                 .await?
                 .rows_affected();
         }
+        total += self.end_expired_sessions(now).await?;
         Ok(total)
     }
 }

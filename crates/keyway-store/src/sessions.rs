@@ -206,6 +206,30 @@ impl Store {
         Ok(session)
     }
 
+    /// Deletes expired login sessions, revoking what each gave without `offline_access`: a
+    /// session's end settles its tokens whether a person signed out or it ran out. The number
+    /// of sessions ended.
+    pub async fn end_expired_sessions(&self, now: i64) -> Result<u64, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let sids: Vec<Option<String>> =
+            sqlx::query(self.sql("SELECT sid FROM login_sessions WHERE expires_at < ?"))
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|row| row.try_get::<Option<String>, _>(0))
+                .collect::<Result<_, _>>()?;
+        for sid in sids.iter().flatten() {
+            self.revoke_session_families(&mut tx, sid, now).await?;
+        }
+        let done = sqlx::query(self.sql("DELETE FROM login_sessions WHERE expires_at < ?"))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     /// Revokes the live families of session `sid` whose scope lacks `offline_access`: those
     /// live only as long as the session; offline ones outlive it (OIDC Core §11).
     pub(crate) async fn revoke_session_families(

@@ -51,6 +51,19 @@ pub(super) async fn end_session_post(
     if confirmed && check_csrf(&state, &headers, &form, CONFIRM_FORM).is_none() {
         return csrf_refused();
     }
+    // A client's page posting here from its own site: SameSite=Lax keeps the session cookie
+    // off cross-site POSTs, so without this the hub would see no session and answer "signed
+    // out" while the session lives on. A top-level GET carries the cookie.
+    let https = state.auth.config().uses_https();
+    if !confirmed && cookies::read(&headers, cookies::SESSION, https).is_none() {
+        let mut url = url::form_urlencoded::Serializer::new(String::new());
+        for name in CARRIED {
+            if let Ok(Some(value)) = form.single(name) {
+                url.append_pair(name, value);
+            }
+        }
+        return crate::pages::see_other(&format!("{}?{}", super::END_SESSION, url.finish()));
+    }
     end_session(&state, &headers, form, confirmed).await
 }
 

@@ -515,3 +515,126 @@ async fn signing_in_again_replaces_the_browsers_session() {
     assert_eq!(refresh(&hub, (&a.0, &a.1), old_refresh).await, 400);
     hub.finish().await;
 }
+
+/// A client page that posts the logout form from its own site reaches the hub without the
+/// session cookie (SameSite=Lax): the hub sends the browser on as a GET, which carries it,
+/// instead of answering "signed out" for a session that lives on.
+#[tokio::test]
+async fn a_cross_site_post_is_turned_into_a_get() {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    let receiver = LogoutReceiver::start().await;
+    let a = logout_client(&hub, "openid", &receiver.url).await;
+    hub.user("alice", PASSWORD).await;
+    let tokens = sign_in_for(&hub, &mut Browser::new(), (&a.0, &a.1), "openid").await;
+    let hint = tokens["id_token"].as_str().unwrap();
+    // What the browser sends cross-site: no cookies at all.
+    let page = Browser::new()
+        .post(
+            &hub.url("/oauth2/logout"),
+            &[
+                ("id_token_hint", hint),
+                ("post_logout_redirect_uri", AFTER_LOGOUT),
+                ("state", "x y"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let location = page.location.unwrap();
+    assert!(
+        location.starts_with("/oauth2/logout?id_token_hint="),
+        "{location}"
+    );
+    assert!(location.ends_with("&state=x+y"), "{location}");
+    assert_eq!(
+        hub.count_rows("login_sessions").await,
+        1,
+        "nothing ended yet"
+    );
+    hub.finish().await;
+}
+
+/// An ID token signed with a key the hub no longer publishes (rotated out while the session
+/// lived) is not refused outright: it names its client, and the person is asked.
+#[tokio::test]
+async fn a_hint_signed_by_a_retired_key_leads_to_the_question() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    let receiver = LogoutReceiver::start().await;
+    let a = logout_client(&hub, "openid", &receiver.url).await;
+    hub.user("alice", PASSWORD).await;
+    let mut browser = Browser::new();
+    let tokens = sign_in_for(&hub, &mut browser, (&a.0, &a.1), "openid").await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let mut parts = id_token.split('.');
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap();
+    let mut header = header.as_object().unwrap().clone();
+    header.insert("kid".into(), "a-retired-key".into());
+    let retired = format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()),
+        parts.next().unwrap(),
+        parts.next().unwrap()
+    );
+    let page = browser
+        .get(&logout_url(
+            &hub,
+            &[
+                ("id_token_hint", &retired),
+                ("post_logout_redirect_uri", AFTER_LOGOUT),
+            ],
+        ))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Sign out of keyway?"), "{}", page.body);
+    assert!(
+        !page.body.contains("test client"),
+        "an unverified hint does not name the application: {}",
+        page.body
+    );
+    assert!(still_signed_in(&hub, &mut browser, &a.0).await);
+    let done = browser
+        .post(
+            &hub.url("/oauth2/logout"),
+            &[
+                ("id_token_hint", &retired),
+                ("post_logout_redirect_uri", AFTER_LOGOUT),
+                ("csrf", &page.field("csrf")),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some(AFTER_LOGOUT));
+    hub.finish().await;
+}
+
+/// A session that runs out settles what it gave as a sign-out does: its refresh tokens without
+/// offline_access stop at the next purge; offline ones live on.
+#[tokio::test]
+async fn an_expired_session_takes_its_session_tokens_along() {
+    use keyway_auth::Clock;
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    let receiver = LogoutReceiver::start().await;
+    let a = logout_client(&hub, "openid offline_access", &receiver.url).await;
+    hub.user("alice", PASSWORD).await;
+    let mut browser = Browser::new();
+    let bound = sign_in_for(&hub, &mut browser, (&a.0, &a.1), "openid").await;
+    let offline = authorize_for(
+        &hub,
+        &mut browser,
+        (&a.0, &a.1),
+        "openid offline_access",
+        true,
+    )
+    .await;
+    hub.clock.advance_secs(13 * 3600);
+    let now = hub.clock.now_secs();
+    hub.auth.store().purge_expired(now).await.unwrap();
+    assert_eq!(hub.count_rows("login_sessions").await, 0);
+    let session_bound = bound["refresh_token"].as_str().unwrap();
+    assert_eq!(refresh(&hub, (&a.0, &a.1), session_bound).await, 400);
+    let lasting = offline["refresh_token"].as_str().unwrap();
+    assert_eq!(refresh(&hub, (&a.0, &a.1), lasting).await, 200);
+    hub.finish().await;
+}
