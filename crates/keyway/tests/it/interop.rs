@@ -215,6 +215,61 @@ fn python_g2d1_client_from_the_docs() {
     );
 }
 
+/// A person enrolled with `keyway user totp enroll` signs in through the pages in Chromium: the
+/// password, then a code computed from the printed otpauth URI (a wrong one first), consent,
+/// an ID token with both factors in `amr`; then a recovery code in a fresh browser.
+#[test]
+fn browser_signs_in_with_a_totp_code() {
+    if !available("browser_signs_in_with_a_totp_code", browser_missing()) {
+        return;
+    }
+    let (hub, callback) = hub_with_user();
+    let client = hub.create_client(
+        "TOTP Demo",
+        &["authorization_code"],
+        "openid",
+        &["--redirect-uri", &callback, "--public"],
+    );
+    let enrolment = hub.cli_json(&["user", "totp", "enroll", USERNAME]);
+    let artifacts = std::env::var("KEYWAY_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("tests/artifacts"))
+        .join("browser-totp");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    let browser = interop_dir("browser");
+    let mut command = Command::new("node");
+    command
+        .arg(browser.join("totp_login.mjs"))
+        .current_dir(&browser);
+    let recovery = enrolment["recovery_codes"][0]
+        .as_str()
+        .expect("recovery codes");
+    run_script(
+        &hub,
+        "browser/totp_login.mjs",
+        &mut command,
+        &[
+            ("KEYWAY_CLIENT_ID", str_field(&client, "client_id")),
+            ("KEYWAY_REDIRECT_URI", &callback),
+            ("KEYWAY_TOTP_URI", str_field(&enrolment, "otpauth_uri")),
+            ("KEYWAY_RECOVERY_CODE", recovery),
+            ("KEYWAY_CHROMIUM", &chromium()),
+            ("KEYWAY_ARTIFACTS", &artifacts.display().to_string()),
+        ],
+    );
+    for shot in [
+        "totp-login.png",
+        "totp-code.png",
+        "totp-code-error.png",
+        "totp-consent.png",
+    ] {
+        let size = std::fs::metadata(artifacts.join(shot))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(size > 1000, "screenshot {shot} missing or empty");
+    }
+}
+
 #[test]
 fn browser_login_consent_allow_and_deny() {
     if !available("browser_login_consent_allow_and_deny", browser_missing()) {
