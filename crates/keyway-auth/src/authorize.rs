@@ -95,6 +95,9 @@ pub(crate) struct CheckedRequest {
     pub(crate) dpop_jkt: Option<String>,
     /// OIDC Core §3.1.2.1 `max_age`: a session signed in longer ago does not count.
     pub(crate) max_age: Option<i64>,
+    /// OIDC Core §3.1.2.1 `acr_values` this hub knows (`1`, `2`): a session of another level
+    /// does not count.
+    pub(crate) acr_values: Vec<String>,
 }
 
 /// A logged-in browser.
@@ -265,6 +268,7 @@ impl AuthService {
             nonce,
             dpop_jkt,
             max_age,
+            acr_values,
         } = match checked {
             Ok(values) => values,
             Err(err) => return fail(err.code, &err.description),
@@ -286,6 +290,14 @@ impl AuthService {
         let session = session.filter(|s| {
             !prompts.contains(&"login")
                 && max_age.is_none_or(|max| now - s.auth_time <= max)
+                && (acr_values.is_empty()
+                    // A session at or above the lowest level asked for.
+                    || acr_values.iter().any(|acr| {
+                        acr.as_str()
+                            <= crate::second_factor::acr_of(
+                                s.login_method.as_deref().unwrap_or(PASSWORD),
+                            )
+                    }))
                 && self.session_fits(&client, s.login_method.as_deref(), login_type)
         });
         // With max_age an upstream provider could answer from an older sign-in of its own: it
@@ -410,6 +422,20 @@ impl AuthService {
         let prompt = params.single("prompt")?.unwrap_or_default().to_string();
         let nonce = params.single("nonce")?.map(str::to_string);
         let max_age = params.single("max_age")?.map(parse_max_age).transpose()?;
+        let acr_values = match params.single("acr_values")? {
+            Some(text) if text.len() > 64 => {
+                return Err(OAuthError::invalid_request(
+                    "acr_values is longer than 64 bytes",
+                ));
+            }
+            // Values this hub does not define are voluntary (§3.1.2.1) and ignored.
+            Some(text) => text
+                .split(' ')
+                .filter(|v| ["1", "2"].contains(v))
+                .map(str::to_string)
+                .collect(),
+            None => Vec::new(),
+        };
         check_lengths(raw_state, nonce.as_deref(), &prompt, &resources)?;
         // How the person signs in: configured here and allowed for the client (a pushed
         // request with a bad `type` is refused at the push).
@@ -435,6 +461,7 @@ impl AuthService {
             nonce,
             dpop_jkt: dpop_jkt.map(str::to_string),
             max_age,
+            acr_values,
         })
     }
 

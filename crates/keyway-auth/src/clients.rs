@@ -103,6 +103,9 @@ pub struct ClientPolicy {
     /// How its users may sign in (`password`, upstream names); empty: every configured way.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub login_types: Vec<String>,
+    /// Its users must sign in with a second factor (a password and a TOTP code).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_mfa: bool,
     /// Where the end-session endpoint may send the browser after logout (OpenID Connect
     /// RP-Initiated Logout 1.0 `post_logout_redirect_uris`), compared exactly.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -167,6 +170,8 @@ pub struct ClientInfo {
     /// How its users may sign in (empty: every way this hub offers).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub login_types: Vec<String>,
+    /// Its users must sign in with a second factor.
+    pub require_mfa: bool,
     /// OpenID Connect RP-Initiated Logout 1.0 client metadata.
     pub post_logout_redirect_uris: Vec<String>,
     /// OpenID Connect Back-Channel Logout 1.0 client metadata (`null`: none).
@@ -196,6 +201,7 @@ impl Client {
             profile: self.policy.profile.map(ClientProfile::as_str),
             has_signing_secret: self.signing_secret.is_some(),
             login_types: self.policy.login_types.clone(),
+            require_mfa: self.policy.require_mfa,
             post_logout_redirect_uris: self.policy.post_logout_redirect_uris.clone(),
             backchannel_logout_uri: self.policy.backchannel_logout_uri.clone(),
             created_at: self.created_at,
@@ -315,6 +321,8 @@ pub struct ClientUpdate {
     pub signing_secret: Option<crate::SecretString>,
     /// The login types its users may use (empty: all).
     pub login_types: Option<Vec<String>>,
+    /// Whether its users must sign in with a second factor.
+    pub require_mfa: Option<bool>,
     /// Replaces the post-logout redirect URIs (empty: none).
     pub post_logout_redirect_uris: Option<Vec<String>>,
     /// Replaces the back-channel logout URI (`Some(None)`: removes it).

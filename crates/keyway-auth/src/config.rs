@@ -40,6 +40,8 @@ pub struct AuthConfig {
     pub create_master_key: bool,
     /// Scopes users must hold to get (exact names or `prefix*`); empty: none.
     pub user_granted_scopes: Vec<String>,
+    /// Every client's users need a second factor (`[login] require_mfa`).
+    pub require_mfa: bool,
 }
 
 /// The grace window may not be configured above 5 s: longer would let a thief race the owner.
@@ -68,6 +70,7 @@ impl AuthConfig {
             master_key_file: None,
             create_master_key: true,
             user_granted_scopes: Vec::new(),
+            require_mfa: false,
         }
     }
 

@@ -19,6 +19,21 @@ use crate::{AdminError, AuthService, AuthorizeOutcome, Entropy, OAuthError, sha2
 /// The login method of a password sign-in completed with a second factor: login type
 /// `password`, `amr` `["pwd", "otp", "mfa"]`.
 pub const PASSWORD_OTP: &str = "password+otp";
+/// Whether a session's login method had more than one factor.
+pub(crate) fn is_multi_factor(login_method: &str) -> bool {
+    login_method == PASSWORD_OTP
+}
+
+/// The `acr` of a sign-in: `"2"` with a second factor, `"1"` with one (the levels
+/// `acr_values_supported` lists).
+pub(crate) fn acr_of(login_method: &str) -> &'static str {
+    if is_multi_factor(login_method) {
+        "2"
+    } else {
+        "1"
+    }
+}
+
 /// How long the second step may take after the password.
 const TICKET_TTL: i64 = 300;
 /// Recovery codes made at enrolment.
@@ -166,6 +181,11 @@ impl AuthService {
                 "a TOTP enrolment of {username}"
             )))
         }
+    }
+
+    /// Whether `client`'s users need a second factor (its policy, or the hub's).
+    pub fn requires_mfa(&self, client: &crate::Client) -> bool {
+        self.config.require_mfa || client.policy.require_mfa
     }
 
     /// Whether a user must give a second factor after their password.

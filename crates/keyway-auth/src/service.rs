@@ -424,6 +424,7 @@ impl AuthService {
                 login_types: update
                     .login_types
                     .unwrap_or_else(|| current.policy.login_types.clone()),
+                require_mfa: update.require_mfa.unwrap_or(current.policy.require_mfa),
                 post_logout_redirect_uris: update
                     .post_logout_redirect_uris
                     .unwrap_or_else(|| current.policy.post_logout_redirect_uris.clone()),

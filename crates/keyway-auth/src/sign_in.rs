@@ -42,6 +42,16 @@ impl AuthService {
             .login_method
             .as_deref()
             .filter(|_| record.user_id.is_none());
+        if self.requires_mfa(&client) && !crate::second_factor::is_multi_factor(method) {
+            return Err(OAuthError::new(
+                crate::ErrorCode::AccessDenied,
+                format!(
+                    "{} requires a second factor at sign-in, and this account has none: ask \
+                     the hub's administrator to enrol one (keyway user totp enroll)",
+                    client.name
+                ),
+            ));
+        }
         if !self.session_fits(&client, Some(method), asked) {
             return Err(OAuthError::invalid_request(format!(
                 "login type {method:?} may not be used for this request"

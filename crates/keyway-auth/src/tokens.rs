@@ -153,6 +153,7 @@ impl AuthService {
             .ok_or_else(|| OAuthError::server_error("no signing key loaded"))?;
         let (amr, idp) = amr_and_idp(subject.login_method);
         let claims = serde_json::json!({
+            "acr": subject.login_method.map(crate::second_factor::acr_of),
             "amr": amr,
             "idp": idp,
             "iss": self.config.issuer,

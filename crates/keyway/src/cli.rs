@@ -554,6 +554,10 @@ pub(crate) struct ClientCreateArgs {
     /// (RFC 9449).
     #[arg(long)]
     pub require_dpop: bool,
+    /// Its users must sign in with a second factor (password and TOTP code); sessions without
+    /// one do not count for it.
+    #[arg(long)]
+    pub require_mfa: bool,
     /// A protocol profile: `g2d1` signs authorization requests and redirects with the
     /// client's signing secret (docs/oauth.md, "The g2d1 profile"); one is made and printed
     /// once unless --signing-secret-file gives it.
@@ -642,6 +646,9 @@ pub(crate) struct ClientUpdateArgs {
     /// Whether its access tokens must be DPoP-bound (RFC 9449).
     #[arg(long, value_name = "true|false")]
     pub require_dpop: Option<bool>,
+    /// Whether its users must sign in with a second factor.
+    #[arg(long, value_name = "true|false")]
+    pub require_mfa: Option<bool>,
     /// Replace the client's signing secret with this file's (32–256 bytes of text, mode
     /// 0600); the old one stops working at once.
     #[arg(long, value_name = "FILE")]

@@ -40,6 +40,9 @@ pub(crate) struct LoginFileConfig {
     /// `[[login.upstream]]`: upstream OpenID Connect providers.
     #[serde(default)]
     pub upstream: Vec<UpstreamFileConfig>,
+    /// Every password sign-in needs a second factor (a TOTP code).
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 /// One `[[login.upstream]]` entry.
@@ -299,6 +302,7 @@ impl Settings {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .or_else(|| self.file.master_key_file.clone());
+        config.require_mfa = self.file.login.require_mfa;
         let o = &self.file.oauth;
         let set = |target: &mut i64, value: Option<i64>| {
             if let Some(v) = value {

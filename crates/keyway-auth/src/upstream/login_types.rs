@@ -80,12 +80,13 @@ impl AuthService {
         method: Option<&str>,
         asked: Option<&str>,
     ) -> bool {
+        let full = method.unwrap_or(PASSWORD);
+        // A session without a second factor does not do for a client (or hub) that wants one.
+        if self.requires_mfa(client) && !crate::second_factor::is_multi_factor(full) {
+            return false;
+        }
         // A second factor after the password does not change the login type (`password+otp`).
-        let method = method
-            .unwrap_or(PASSWORD)
-            .split('+')
-            .next()
-            .unwrap_or(PASSWORD);
+        let method = full.split('+').next().unwrap_or(PASSWORD);
         self.configured(method)
             && client.policy.allows_login_type(method)
             && asked.is_none_or(|a| a == method)

@@ -87,9 +87,12 @@ pub fn openid_configuration(config: &AuthConfig) -> Value {
                 "given_name",
                 "family_name",
                 "groups",
-                "sid"
+                "sid",
+                "acr"
             ]),
         );
+        // `1`: one factor (a password, or an upstream provider); `2`: a second factor too.
+        map.insert("acr_values_supported".into(), json!(["1", "2"]));
         // OpenID Connect RP-Initiated Logout 1.0 §2.1 and Back-Channel Logout 1.0 §2.1.
         map.insert(
             "end_session_endpoint".into(),

@@ -268,3 +268,112 @@ async fn the_hub_sign_in_page_asks_for_the_code_too() {
     assert_eq!(hub.count_rows("login_sessions").await, 1);
     hub.finish().await;
 }
+
+/// A client registered with `require_mfa`: a user without a second factor is told why they
+/// cannot sign in to it; an enrolled one gives the code; a password-only session of another
+/// client does not count for it; ID tokens say the level (`acr` 1 or 2), and `acr_values=2`
+/// makes a one-factor session sign in again.
+#[tokio::test]
+async fn a_client_that_requires_a_second_factor_gets_one() {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    let (plain_id, plain_secret) = hub
+        .client(&["authorization_code"], "openid", &[REDIRECT])
+        .await;
+    let (strict_id, _) = hub
+        .client_with_policy(
+            &["authorization_code"],
+            "openid",
+            &[REDIRECT],
+            keyway_auth::ClientPolicy {
+                require_mfa: true,
+                ..keyway_auth::ClientPolicy::default()
+            },
+        )
+        .await;
+    hub.user("bob", PASSWORD).await;
+    let mut browser = Browser::new();
+    let (_, challenge) = pkce();
+    let login = browser
+        .get(&authorize_url(
+            &hub, &strict_id, REDIRECT, "openid", &challenge,
+        ))
+        .await;
+    let refused = browser
+        .post(
+            &hub.url("/oauth2/login"),
+            &[
+                ("request_id", &login.field("request_id")),
+                ("csrf", &login.field("csrf")),
+                ("username", "bob"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("requires a second factor"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(hub.count_rows("login_sessions").await, 0);
+
+    // Alice signs in to the plain client with her password alone (she is not enrolled yet)…
+    hub.user("alice", PASSWORD).await;
+    let mut browser = Browser::new();
+    let (page, verifier) = password_step(&hub, &mut browser, &plain_id).await;
+    let done = browser
+        .post(
+            &hub.url("/oauth2/consent"),
+            &[
+                ("request_id", &page.field("request_id")),
+                ("csrf", &page.field("csrf")),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    let code = done.redirect_param("code").unwrap();
+    let (_, tokens) =
+        code_exchange(&hub, (&plain_id, &plain_secret), &code, REDIRECT, &verifier).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let claims = crate::client_credentials::verify_jwt_with_jwks(&hub, id_token, &plain_id).await;
+    assert_eq!(claims["acr"], "1");
+    // …and that session does not count for the strict client, nor for acr_values=2.
+    let (_, challenge) = pkce();
+    let strict = browser
+        .get(&authorize_url(
+            &hub, &strict_id, REDIRECT, "openid", &challenge,
+        ))
+        .await;
+    assert_eq!(
+        strict.status, 200,
+        "the login page, not a code: {:?}",
+        strict.location
+    );
+    assert!(strict.body.contains("action=\"/oauth2/login\""));
+    let (_, challenge) = pkce();
+    let level_two = format!(
+        "{}&acr_values=2",
+        authorize_url(&hub, &plain_id, REDIRECT, "openid", &challenge)
+    );
+    assert_eq!(browser.get(&level_two).await.status, 200);
+    let (_, challenge) = pkce();
+    let level_one = format!(
+        "{}&acr_values=1",
+        authorize_url(&hub, &plain_id, REDIRECT, "openid", &challenge)
+    );
+    assert_eq!(
+        browser.get(&level_one).await.status,
+        302,
+        "a level-1 session does"
+    );
+
+    let (totp_secret, _) = {
+        let enrolment = hub.auth.enroll_totp("alice", false).await.unwrap();
+        (base32_decode(&enrolment.secret), ())
+    };
+    let (step, _) = password_step(&hub, &mut browser, &strict_id).await;
+    assert!(step.body.contains("Enter your code"), "{}", step.body);
+    let consent = code_step(&hub, &mut browser, &step, &now_code(&hub, &totp_secret)).await;
+    assert!(consent.body.contains("decision"), "{}", consent.body);
+    hub.finish().await;
+}

@@ -30,6 +30,7 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                             .as_deref()
                             .and_then(keyway_auth::ClientProfile::parse),
                         login_types: login_types(&args.login_types),
+                        require_mfa: args.require_mfa,
                         post_logout_redirect_uris: args.post_logout_redirect_uris,
                         backchannel_logout_uri: args.backchannel_logout_uri,
                     },
@@ -241,6 +242,9 @@ fn print_client(info: &ClientInfo) {
     if !info.login_types.is_empty() {
         println!("login types:   {}", info.login_types.join(" "));
     }
+    if info.require_mfa {
+        println!("sign-in:       a second factor is required");
+    }
     for uri in &info.post_logout_redirect_uris {
         println!("after logout:  {uri}");
     }
@@ -314,6 +318,7 @@ async fn client_update(
         && args.require_dpop.is_none()
         && args.signing_secret_file.is_none()
         && args.login_types.is_none()
+        && args.require_mfa.is_none()
         && args.post_logout_redirect_uris.is_none()
         && args.backchannel_logout_uri.is_none();
     if nothing {
@@ -321,7 +326,7 @@ async fn client_update(
             "nothing to change: give at least one of --name, --grant, --scope, --add-scope, \
              --remove-scope, --redirect-uri, --add-redirect-uri, --remove-redirect-uri, \
              --jwks-file, --jwks-uri, --require-par, --require-signed-request, --require-dpop, \
-             --signing-secret-file, --login-types, --post-logout-redirect-uri, \
+             --signing-secret-file, --login-types, --require-mfa, --post-logout-redirect-uri, \
              --backchannel-logout-uri"
         );
     }
@@ -400,6 +405,7 @@ async fn client_update(
         require_dpop: args.require_dpop,
         signing_secret: read_signing_secret(args.signing_secret_file.as_deref())?,
         login_types: args.login_types.as_deref().map(login_types),
+        require_mfa: args.require_mfa,
         // '' alone removes them: an empty value is how a shell says "none".
         post_logout_redirect_uris: match args.post_logout_redirect_uris.as_deref() {
             Some([only]) if only.is_empty() => Some(Vec::new()),
