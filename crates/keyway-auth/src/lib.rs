@@ -69,7 +69,7 @@ pub use master_key::MasterKey;
 pub use par::{PushedRequest, REQUEST_URI_PREFIX};
 pub use remote_jwks::JwksSource;
 pub use scope::ScopeSet;
-pub use second_factor::{PASSWORD_OTP, SecondFactor, TotpEnrolment};
+pub use second_factor::{PASSWORD_OTP, PendingEnrolment, SecondFactor, TotpEnrolment};
 pub use service::AuthService;
 pub use throttle::LoginThrottle;
 pub use tokens::{AccessTokenClaims, Audience};

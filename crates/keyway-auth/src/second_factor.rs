@@ -66,6 +66,27 @@ pub enum SecondFactor {
     Expired,
 }
 
+/// A self-enrolment in progress: what the page shows, and the sealed form field.
+#[derive(Debug)]
+pub struct PendingEnrolment {
+    pub ticket: String,
+    pub otpauth_uri: String,
+    pub secret: String,
+}
+
+/// How long a person has to scan the code and confirm it.
+const ENROLMENT_TTL: i64 = 600;
+const ENROLMENT_AAD: &[u8] = b"keyway totp enrolment v1";
+
+#[derive(Serialize, Deserialize)]
+struct EnrolmentTicket {
+    user_id: String,
+    /// The new secret, base64url (sealed with the rest).
+    secret: String,
+    browser: String,
+    expires_at: i64,
+}
+
 #[derive(Serialize, Deserialize)]
 struct Ticket {
     user_id: String,
@@ -131,11 +152,26 @@ impl AuthService {
         }
         let mut secret = Zeroizing::new([0u8; totp::SECRET_BYTES]);
         self.entropy.fill(secret.as_mut());
-        let sealed = self.master_key()?.seal(
-            &totp_context(&user.user_id),
-            secret.as_ref(),
-            self.entropy.as_ref(),
-        )?;
+        let codes = self.store_totp(&user.user_id, secret.as_ref(), 0).await?;
+        Ok(TotpEnrolment {
+            username: user.username.clone(),
+            otpauth_uri: self.otpauth_uri(&user.username, secret.as_ref()),
+            secret: totp::base32(secret.as_ref()),
+            recovery_codes: codes,
+        })
+    }
+
+    /// Stores a user's TOTP secret (sealed) with new recovery codes; the codes, to show once.
+    /// `last_step`: a step already used (self-enrolment confirms with a code).
+    async fn store_totp(
+        &self,
+        user_id: &str,
+        secret: &[u8],
+        last_step: i64,
+    ) -> Result<Vec<String>, AdminError> {
+        let sealed =
+            self.master_key()?
+                .seal(&totp_context(user_id), secret, self.entropy.as_ref())?;
         let codes: Vec<String> = (0..RECOVERY_CODES)
             .map(|_| new_recovery_code(self.entropy.as_ref()))
             .collect();
@@ -143,28 +179,100 @@ impl AuthService {
         self.store
             .set_totp(
                 &TotpRecord {
-                    user_id: user.user_id.clone(),
+                    user_id: user_id.to_string(),
                     secret: sealed,
-                    last_step: 0,
+                    last_step,
                     created_at: self.clock.now_secs(),
                 },
                 &digests,
             )
             .await?;
+        Ok(codes)
+    }
+
+    /// The otpauth URI an authenticator app reads: issuer `keyway HOST`, the username.
+    fn otpauth_uri(&self, username: &str, secret: &[u8]) -> String {
         let issuer = url::Url::parse(&self.config.issuer)
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_else(|| self.config.issuer.clone());
-        Ok(TotpEnrolment {
-            username: user.username.clone(),
-            otpauth_uri: totp::otpauth_uri(
-                &format!("keyway {issuer}"),
-                &user.username,
-                secret.as_ref(),
-            ),
+        totp::otpauth_uri(&format!("keyway {issuer}"), username, secret)
+    }
+
+    /// Self-enrolment, first step (a signed-in user on the hub's page): a new secret to show
+    /// as a QR code, carried sealed in the form (bound to user and browser, 10 minutes) until
+    /// a code from it confirms the app has it. `None` when the user is enrolled already.
+    pub async fn begin_totp_enrolment(
+        &self,
+        user_id: &str,
+        browser: &str,
+    ) -> Result<Option<PendingEnrolment>, OAuthError> {
+        let Some(user) = self.store.user_by_id(user_id).await? else {
+            return Ok(None);
+        };
+        if self.needs_second_factor(user_id).await? {
+            return Ok(None);
+        }
+        let mut secret = Zeroizing::new([0u8; totp::SECRET_BYTES]);
+        self.entropy.fill(secret.as_mut());
+        let pending = EnrolmentTicket {
+            user_id: user.user_id.clone(),
+            secret: URL_SAFE_NO_PAD.encode(secret.as_ref()),
+            browser: sha256_hex(browser),
+            expires_at: self.clock.now_secs() + ENROLMENT_TTL,
+        };
+        let plain = Zeroizing::new(serde_json::to_vec(&pending).map_err(OAuthError::server_error)?);
+        let sealed = self
+            .second_factor_seal
+            .0
+            .seal(ENROLMENT_AAD, &plain, self.entropy.as_ref())
+            .ok_or_else(|| OAuthError::server_error("sealing the enrolment failed"))?;
+        Ok(Some(PendingEnrolment {
+            ticket: URL_SAFE_NO_PAD.encode(sealed),
+            otpauth_uri: self.otpauth_uri(&user.username, secret.as_ref()),
             secret: totp::base32(secret.as_ref()),
-            recovery_codes: codes,
-        })
+        }))
+    }
+
+    /// Self-enrolment, second step: a code from the new secret stores it (and that code's
+    /// step is spent); the recovery codes, to show once. `None` for a wrong code, a ticket that
+    /// is not this user's and browser's, or a user enrolled meanwhile.
+    pub async fn finish_totp_enrolment(
+        &self,
+        user_id: &str,
+        ticket: &str,
+        browser: &str,
+        code: &str,
+    ) -> Result<Option<Vec<String>>, OAuthError> {
+        let now = self.clock.now_secs();
+        let Some(pending) = self.open_enrolment(ticket, browser, now) else {
+            return Ok(None);
+        };
+        if pending.user_id != user_id || self.needs_second_factor(user_id).await? {
+            return Ok(None);
+        }
+        let secret = Zeroizing::new(
+            URL_SAFE_NO_PAD
+                .decode(&pending.secret)
+                .map_err(OAuthError::server_error)?,
+        );
+        let Some(step) = totp::verify(&secret, code.trim(), now, 0) else {
+            return Ok(None);
+        };
+        self.store_totp(user_id, &secret, step)
+            .await
+            .map(Some)
+            .map_err(|e| OAuthError::server_error(e.to_string()))
+    }
+
+    fn open_enrolment(&self, text: &str, browser: &str, now: i64) -> Option<EnrolmentTicket> {
+        if text.len() > MAX_TICKET_LEN {
+            return None;
+        }
+        let raw = URL_SAFE_NO_PAD.decode(text).ok()?;
+        let plain = Zeroizing::new(self.second_factor_seal.0.open(ENROLMENT_AAD, &raw)?);
+        let pending: EnrolmentTicket = serde_json::from_slice(&plain).ok()?;
+        (pending.expires_at > now && pending.browser == sha256_hex(browser)).then_some(pending)
     }
 
     /// Removes a user's TOTP enrolment and recovery codes (`keyway user totp remove`).

@@ -83,6 +83,30 @@ pub(crate) struct SecondFactorPage<'a> {
     pub error: Option<&'a str>,
 }
 
+/// The hub's page where a signed-in person turns on a TOTP second factor.
+#[derive(Template)]
+#[template(path = "account_second_factor.html")]
+pub(crate) struct AccountFactorPage<'a> {
+    pub username: &'a str,
+    pub action: &'a str,
+    pub state: AccountFactorState<'a>,
+}
+
+pub(crate) enum AccountFactorState<'a> {
+    /// Already enrolled.
+    Enrolled,
+    /// A new secret to scan (the QR code as SVG, made here from the otpauth URI).
+    Scan {
+        svg: String,
+        secret: &'a str,
+        ticket: &'a str,
+        csrf: &'a str,
+        error: Option<&'a str>,
+    },
+    /// Turned on: the recovery codes, once.
+    Done(Vec<String>),
+}
+
 /// The end-session endpoint's pages: the question (`confirm`, a form that posts the checked
 /// parameters back with an anti-CSRF token) or the answer.
 #[derive(Template)]

@@ -5,8 +5,10 @@
 //!   login session as signing in through an application (`session.rs`), then goes on to a
 //!   local path.
 //! - `POST /logout`: ends that session.
+//! - `GET|POST /account/second-factor`: turn on a TOTP second factor.
 
 mod local_path;
+mod second_factor;
 mod sign_in;
 
 use axum::Router;
@@ -22,17 +24,23 @@ use crate::session::{browser_id, session_user, username_of, with_cookies};
 pub(crate) const HOME: &str = "/";
 pub(crate) const LOGIN: &str = "/login";
 pub(crate) const LOGOUT: &str = "/logout";
+pub(crate) const ACCOUNT_SECOND_FACTOR: &str = "/account/second-factor";
 
 /// What the anti-CSRF tokens of the hub's own forms are bound to (besides the browser
 /// cookie). Authorization request ids are base64url, so they can never take these values.
 pub(crate) const LOGIN_FORM: &str = "hub:login";
 pub(crate) const LOGOUT_FORM: &str = "hub:logout";
+pub(crate) const SECOND_FACTOR_FORM: &str = "hub:second-factor";
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(HOME, get(home))
         .route(LOGIN, get(sign_in::form).post(sign_in::sign_in))
         .route(LOGOUT, post(sign_in::sign_out))
+        .route(
+            ACCOUNT_SECOND_FACTOR,
+            get(second_factor::show).post(second_factor::confirm),
+        )
 }
 
 /// `/login?next=…` for a local path (`/` stays readable; other reserved characters are

@@ -377,3 +377,80 @@ async fn a_client_that_requires_a_second_factor_gets_one() {
     assert!(consent.body.contains("decision"), "{}", consent.body);
     hub.finish().await;
 }
+
+/// Self-enrolment: a signed-in person opens /account/second-factor, scans the QR code (the
+/// secret is on the page too), confirms with a code and gets recovery codes once; the next
+/// sign-in asks for a code; a wrong confirmation code stores nothing.
+#[tokio::test]
+async fn a_signed_in_person_turns_on_a_second_factor() {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    hub.user("alice", PASSWORD).await;
+    let mut browser = Browser::new();
+    let away = browser.get(&hub.url("/account/second-factor")).await;
+    assert_eq!(away.status, 303);
+    assert_eq!(
+        away.location.as_deref(),
+        Some("/login?next=/account/second-factor")
+    );
+    let form = browser
+        .get(&hub.url("/login?next=/account/second-factor"))
+        .await;
+    let signed_in = browser
+        .post(
+            &hub.url("/login"),
+            &[
+                ("csrf", &form.field("csrf")),
+                ("next", "/account/second-factor"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303);
+    let page = browser.get(&hub.url("/account/second-factor")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<svg"), "a QR code: {}", page.body);
+    let marker = "<code id=\"secret\">";
+    let start = page.body.find(marker).unwrap() + marker.len();
+    let secret = &page.body[start..start + page.body[start..].find('<').unwrap()];
+    let secret = base32_decode(secret);
+
+    let wrong = browser
+        .post(
+            &hub.url("/account/second-factor"),
+            &[
+                ("csrf", &page.field("csrf")),
+                ("ticket", &page.field("ticket")),
+                ("code", "000000"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert_eq!(hub.count_rows("user_totp").await, 0);
+    let done = browser
+        .post(
+            &hub.url("/account/second-factor"),
+            &[
+                ("csrf", &page.field("csrf")),
+                ("ticket", &page.field("ticket")),
+                ("code", &now_code(&hub, &secret)),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body.matches("<li><code>").count(), 10, "{}", done.body);
+    assert_eq!(hub.count_rows("user_totp").await, 1);
+    let again = browser.get(&hub.url("/account/second-factor")).await;
+    assert!(again.body.contains("id=\"enrolled\""), "{}", again.body);
+
+    // The code used to confirm is spent: the next sign-in needs the next one.
+    let (id, _) = hub
+        .client(&["authorization_code"], "openid", &[REDIRECT])
+        .await;
+    let mut fresh = Browser::new();
+    let (step, _) = password_step(&hub, &mut fresh, &id).await;
+    assert!(step.body.contains("Enter your code"));
+    let replay = code_step(&hub, &mut fresh, &step, &now_code(&hub, &secret)).await;
+    assert_eq!(replay.status, 401);
+    hub.finish().await;
+}
