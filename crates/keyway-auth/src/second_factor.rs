@@ -275,6 +275,19 @@ impl AuthService {
         (pending.expires_at > now && pending.browser == sha256_hex(browser)).then_some(pending)
     }
 
+    /// Whether a user is enrolled in TOTP: `Some(unused recovery codes)` or `None`.
+    pub async fn totp_status(&self, username: &str) -> Result<Option<i64>, AdminError> {
+        let user = self
+            .store
+            .user_by_name(username)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("user {username}")))?;
+        if self.store.totp(&user.user_id).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(self.store.unused_recovery_codes(&user.user_id).await?))
+    }
+
     /// Removes a user's TOTP enrolment and recovery codes (`keyway user totp remove`).
     pub async fn remove_totp(&self, username: &str) -> Result<(), AdminError> {
         let user = self

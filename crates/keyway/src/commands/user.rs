@@ -165,9 +165,12 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
             let user = service.show_user(&username).await?;
             let identities = service.upstream_identities(&username).await?;
             let (granted, held) = service.user_scopes(&username).await?;
+            let recovery_left = service.totp_status(&username).await?;
             if json.json {
                 let mut value = serde_json::to_value(&user)?;
                 if let Some(map) = value.as_object_mut() {
+                    map.insert("totp".into(), json!(recovery_left.is_some()));
+                    map.insert("recovery_codes_left".into(), json!(recovery_left));
                     map.insert("upstream_identities".into(), json!(identities));
                     map.insert("granted_scopes".into(), json!(granted));
                     map.insert("held_scopes".into(), json!(held));
@@ -186,6 +189,12 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
                 }
                 if user.disabled {
                     println!("status:    disabled (keyway user enable {})", user.username);
+                }
+                match recovery_left {
+                    Some(left) => {
+                        println!("2nd factor: TOTP ({left} of 10 recovery codes left)")
+                    }
+                    None => println!("2nd factor: none (keyway user totp enroll {username})"),
                 }
                 if let Some(email) = &user.email {
                     let verified = if user.email_verified {
