@@ -295,13 +295,27 @@ impl AuthService {
             .user_by_name(username)
             .await?
             .ok_or_else(|| AdminError::NotFound(format!("user {username}")))?;
-        if self.store.delete_totp(&user.user_id).await? {
-            Ok(())
-        } else {
-            Err(AdminError::NotFound(format!(
+        if !self.store.delete_totp(&user.user_id).await? {
+            return Err(AdminError::NotFound(format!(
                 "a TOTP enrolment of {username}"
-            )))
+            )));
         }
+        // Sessions signed in with the factor removed end (their clients are told), as after a
+        // new password: they would otherwise go on passing for two-factor sessions.
+        let now = self.clock.now_secs();
+        let ended = self
+            .store
+            .end_user_sessions(&user.user_id, false, now)
+            .await?;
+        self.refresh_revocations().await?;
+        self.notify_logout(&ended).await;
+        Ok(())
+    }
+
+    /// Whether a hub session counts for the hub's own pages (the activity map): under
+    /// `[login] require_mfa` only one with a second factor does.
+    pub fn session_meets_hub_policy(&self, session: &crate::SessionUser) -> bool {
+        !self.config.require_mfa || session.login_method.as_deref().is_some_and(is_multi_factor)
     }
 
     /// Whether `client`'s users need a second factor (its policy, or the hub's).
@@ -366,6 +380,9 @@ impl AuthService {
         };
         let accepted = self.spend_code(&user.user_id, code.trim(), now).await?;
         self.throttle.finish(attempt, accepted, self.clock.now_ms());
+        if !accepted {
+            tracing::info!(username = %user.username, %address, "sign-in refused: wrong second-factor code");
+        }
         Ok(if accepted {
             SecondFactor::Accepted(user)
         } else {

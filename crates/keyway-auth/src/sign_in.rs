@@ -46,8 +46,9 @@ impl AuthService {
             return Err(OAuthError::new(
                 crate::ErrorCode::AccessDenied,
                 format!(
-                    "{} requires a second factor at sign-in, and this account has none: ask \
-                     the hub's administrator to enrol one (keyway user totp enroll)",
+                    "{} requires a second factor at sign-in, and this account has none: sign \
+                     in at this hub and turn one on at /account/second-factor, or ask the \
+                     hub's administrator",
                     client.name
                 ),
             ));

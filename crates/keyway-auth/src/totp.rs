@@ -88,15 +88,17 @@ pub fn base32(bytes: &[u8]) -> String {
 /// The `otpauth://totp/…` URI (Google Authenticator's Key Uri Format) that authenticator apps
 /// read, usually from a QR code: label `issuer:account`, the secret, the issuer again.
 pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8]) -> String {
-    // Percent-encoding throughout (%20 for a space, not `+`, which some apps show as is).
+    // Percent-encoding throughout (%20 for a space, not `+`, which some apps show as is); the
+    // colon between issuer and account stays literal, as apps split the label on it.
     let encode = |text: &str| {
         url::form_urlencoded::byte_serialize(text.as_bytes())
             .collect::<String>()
             .replace('+', "%20")
     };
     format!(
-        "otpauth://totp/{}?secret={}&issuer={}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECONDS}",
-        encode(&format!("{issuer}:{account}")),
+        "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECONDS}",
+        encode(issuer),
+        encode(account),
         base32(secret),
         encode(issuer),
     )
@@ -170,7 +172,7 @@ mod tests {
         let uri = otpauth_uri("keyway hub", "alice", b"12345678901234567890");
         assert_eq!(
             uri,
-            "otpauth://totp/keyway%20hub%3Aalice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\
+            "otpauth://totp/keyway%20hub:alice?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\
              &issuer=keyway%20hub&algorithm=SHA1&digits=6&period=30"
         );
     }

@@ -157,7 +157,7 @@ pub(crate) async fn second_factor(
     match &outcome {
         keyway_auth::SecondFactor::Refused => {
             ::metrics::counter!("keyway_login_failures_total").increment(1);
-            tracing::info!(%address, "sign-in refused: wrong second-factor code");
+            tracing::debug!(%address, "second step refused");
         }
         keyway_auth::SecondFactor::Throttled { .. } => {
             ::metrics::counter!("keyway_login_throttled_total").increment(1);
@@ -199,15 +199,18 @@ pub(crate) fn second_factor_refusal(
     match outcome {
         keyway_auth::SecondFactor::Throttled { wait_ms } => {
             let seconds = (wait_ms + 999) / 1000;
+            let unit = if seconds == 1 { "second" } else { "seconds" };
             (
                 StatusCode::TOO_MANY_REQUESTS,
-                format!("Too many wrong codes. Try again in {seconds} seconds."),
+                format!("Too many wrong codes. Try again in {seconds} {unit}."),
                 Some(seconds),
             )
         }
         _ => (
             StatusCode::UNAUTHORIZED,
-            "That code is not right, or it was used already. Wait for the next one.".into(),
+            "That code is not right, or it was used already (a code from the app works once: \
+             wait for the next one; a recovery code works once)."
+                .into(),
             None,
         ),
     }

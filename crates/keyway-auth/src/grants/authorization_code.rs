@@ -187,6 +187,13 @@ impl AuthService {
     ) -> Result<TokenResponse, OAuthError> {
         // The way the user signed in must still be one this client takes and this hub offers:
         // restricting a client or removing an upstream ends what it already issued.
+        let method = delegation.login_method.unwrap_or(crate::PASSWORD);
+        if self.requires_mfa(client) && !crate::second_factor::is_multi_factor(method) {
+            return Err(OAuthError::invalid_grant(
+                "this client requires a second factor, and the user signed in without one: \
+                 have them sign in again",
+            ));
+        }
         if !self.session_fits(client, delegation.login_method, None) {
             return Err(OAuthError::invalid_grant(format!(
                 "the user signed in with {:?}, which is no longer allowed for this client or \

@@ -199,7 +199,9 @@ impl Recheck {
     async fn holds(&self, state: &AppState) -> bool {
         match self {
             Recheck::Session(token) => match state.auth.session_user(token).await {
-                Ok(Some(user)) => state.auth.is_admin(&user.user_id).await.unwrap_or(false),
+                Ok(Some(user)) if state.auth.session_meets_hub_policy(&user) => {
+                    state.auth.is_admin(&user.user_id).await.unwrap_or(false)
+                }
                 _ => false,
             },
             Recheck::Token(token) => match state.auth.active_access_token(token).await {
@@ -272,6 +274,11 @@ pub(super) async fn session_access(
     let Some(user) = state.auth.session_user(&token).await? else {
         return Ok(SessionAccess::None);
     };
+    // Under `[login] require_mfa`, a password-only session (one that can only turn a second
+    // factor on) is sent to sign in again.
+    if !state.auth.session_meets_hub_policy(&user) {
+        return Ok(SessionAccess::None);
+    }
     match state.auth.is_admin(&user.user_id).await {
         Ok(true) => Ok(SessionAccess::Admin),
         Ok(false) => Ok(SessionAccess::NotAdmin),

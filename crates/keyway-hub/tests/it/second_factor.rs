@@ -454,3 +454,24 @@ async fn a_signed_in_person_turns_on_a_second_factor() {
     assert_eq!(replay.status, 401);
     hub.finish().await;
 }
+
+/// Removing a factor ends the sessions signed in with it: they would otherwise go on passing
+/// for two-factor sessions.
+#[tokio::test]
+async fn removing_the_factor_ends_its_sessions() {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    let (id, _) = hub
+        .client(&["authorization_code"], "openid", &[REDIRECT])
+        .await;
+    let (totp_secret, _) = enrolled_alice(&hub).await;
+    let mut browser = Browser::new();
+    let (step, _) = password_step(&hub, &mut browser, &id).await;
+    let consent = code_step(&hub, &mut browser, &step, &now_code(&hub, &totp_secret)).await;
+    assert!(consent.body.contains("decision"));
+    assert_eq!(hub.count_rows("login_sessions").await, 1);
+    assert_eq!(hub.auth.totp_status("alice").await.unwrap(), Some(10));
+    hub.auth.remove_totp("alice").await.unwrap();
+    assert_eq!(hub.count_rows("login_sessions").await, 0);
+    assert_eq!(hub.auth.totp_status("alice").await.unwrap(), None);
+    hub.finish().await;
+}

@@ -214,7 +214,7 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
                     }
                 }
                 if identities.is_empty() {
-                    println!("upstream:  none linked (signs in with a password only)");
+                    println!("upstream:  none linked (signs in with a password)");
                 }
                 for identity in identities {
                     println!(
