@@ -6,7 +6,7 @@ use sqlx::Row;
 use crate::{Store, StoreError};
 
 /// The first column of each row, as text.
-fn first_strings(rows: &[sqlx::any::AnyRow]) -> Result<Vec<String>, StoreError> {
+pub(crate) fn first_strings(rows: &[sqlx::any::AnyRow]) -> Result<Vec<String>, StoreError> {
     rows.iter()
         .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
         .collect()
@@ -22,14 +22,23 @@ pub struct GroupRecord {
 }
 
 impl Store {
-    /// Creates a group; `Conflict` when it exists.
-    pub async fn insert_group(&self, name: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query(self.sql("INSERT INTO user_groups (name, created_at) VALUES (?, ?)"))
-            .bind(name)
-            .bind(now)
-            .execute(self.writer())
-            .await
-            .map_err(|e| StoreError::conflict_or(e, "group"))?;
+    /// Creates a group with its SCIM id (random, stable across renames); `Conflict` when it
+    /// exists.
+    pub async fn insert_group(
+        &self,
+        name: &str,
+        scim_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            self.sql("INSERT INTO user_groups (name, scim_id, created_at) VALUES (?, ?, ?)"),
+        )
+        .bind(name)
+        .bind(scim_id)
+        .bind(now)
+        .execute(self.writer())
+        .await
+        .map_err(|e| StoreError::conflict_or(e, "group"))?;
         Ok(())
     }
 

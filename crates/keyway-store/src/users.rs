@@ -28,10 +28,10 @@ pub struct UserProfile {
     pub family_name: Option<String>,
 }
 
-const USER_COLUMNS: &str = "user_id, username, password_hash, created_at, email, \
+pub(crate) const USER_COLUMNS: &str = "user_id, username, password_hash, created_at, email, \
      email_verified, name, given_name, family_name, disabled_at";
 
-fn from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
+pub(crate) fn from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
         user_id: row.try_get("user_id")?,
         username: row.try_get("username")?,

@@ -1,0 +1,244 @@
+//! SCIM 2.0 reads and writes of users (keyway-auth's `scim` module decides; this runs the
+//! statements). A SCIM write is one transaction, conditional on the version the writer read, so
+//! an `If-Match` cannot lose a race and a disabled user's sessions end with the same commit.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::dynamic::bind_all;
+use crate::users::{USER_COLUMNS, from_row};
+use crate::{DynValue, Store, StoreError, UserProfile, UserRecord};
+
+/// A user with what SCIM keeps beside the OAuth fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimUserRow {
+    pub user: UserRecord,
+    pub external_id: Option<String>,
+    /// meta.lastModified (seconds); `None` until the first SCIM write.
+    pub updated_at: Option<i64>,
+    /// Bumped by every SCIM write (the optimistic lock behind `If-Match`).
+    pub version: i64,
+    /// Every email entry SCIM sent, as a JSON array (the primary one is also `profile.email`).
+    pub emails_json: Option<String>,
+    /// The groups the user is in: (SCIM id, name), by name.
+    pub groups: Vec<(String, String)>,
+}
+
+/// A WHERE clause and ordering for a SCIM list. `sql` comes only from keyway-auth's filter
+/// compiler: fixed column names and `?` placeholders, never request text; `values` are bound.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScimWhere {
+    pub sql: String,
+    pub values: Vec<DynValue>,
+    /// A fixed `ORDER BY` list (column names from a whitelist).
+    pub order_by: String,
+}
+
+/// One page of a SCIM list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimPage<T> {
+    pub total: i64,
+    pub items: Vec<T>,
+}
+
+/// A SCIM write of a whole user (PUT, PATCH or the second half of a create).
+#[derive(Debug, Clone)]
+pub struct ScimUserWrite<'a> {
+    pub user_id: &'a str,
+    /// The version the writer read: the write happens only if it is still current.
+    pub expected_version: i64,
+    pub username: &'a str,
+    pub profile: &'a UserProfile,
+    pub external_id: Option<&'a str>,
+    pub emails_json: Option<&'a str>,
+    pub disabled_at: Option<i64>,
+    /// The user goes from enabled to disabled: end their sessions and revoke their token
+    /// families, as `keyway user disable` does.
+    pub disabling: bool,
+    /// A new password (PHC string): set it and end the user's sessions, as `keyway user
+    /// passwd` does.
+    pub password_hash: Option<&'a str>,
+    pub now: i64,
+}
+
+const SCIM_COLUMNS: &str = "external_id, updated_at, scim_version, scim_emails";
+
+fn scim_row(row: &AnyRow) -> Result<ScimUserRow, StoreError> {
+    Ok(ScimUserRow {
+        user: from_row(row)?,
+        external_id: row.try_get("external_id")?,
+        updated_at: row.try_get("updated_at")?,
+        version: row.try_get("scim_version")?,
+        emails_json: row.try_get("scim_emails")?,
+        groups: Vec::new(),
+    })
+}
+
+/// `?, ?, …` for `n` values.
+pub(crate) fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+impl Store {
+    /// One user by id, with their groups.
+    pub async fn scim_user(&self, user_id: &str) -> Result<Option<ScimUserRow>, StoreError> {
+        let row = sqlx::query(self.sql(&format!(
+            "SELECT {USER_COLUMNS}, {SCIM_COLUMNS} FROM users WHERE user_id = ?"
+        )))
+        .bind(user_id)
+        .fetch_optional(self.reader())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut users = vec![scim_row(&row)?];
+        self.attach_user_groups(&mut users).await?;
+        Ok(users.pop())
+    }
+
+    /// A page of users matching `filter`: `offset` rows skipped, at most `limit` returned
+    /// (`limit` 0 counts only). `with_groups` reads their memberships too.
+    pub async fn scim_users_page(
+        &self,
+        filter: &ScimWhere,
+        offset: i64,
+        limit: i64,
+        with_groups: bool,
+    ) -> Result<ScimPage<ScimUserRow>, StoreError> {
+        let count = bind_all(
+            sqlx::query(self.sql(&format!("SELECT COUNT(*) FROM users WHERE {}", filter.sql))),
+            &filter.values,
+        )
+        .fetch_one(self.reader())
+        .await?;
+        let total: i64 = count.try_get(0)?;
+        if limit == 0 || offset >= total {
+            return Ok(ScimPage {
+                total,
+                items: Vec::new(),
+            });
+        }
+        let rows = bind_all(
+            sqlx::query(self.sql(&format!(
+                "SELECT {USER_COLUMNS}, {SCIM_COLUMNS} FROM users WHERE {} ORDER BY {} \
+                 LIMIT ? OFFSET ?",
+                filter.sql, filter.order_by
+            ))),
+            &filter.values,
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.reader())
+        .await?;
+        let mut items = rows.iter().map(scim_row).collect::<Result<Vec<_>, _>>()?;
+        if with_groups {
+            self.attach_user_groups(&mut items).await?;
+        }
+        Ok(ScimPage { total, items })
+    }
+
+    /// Reads the groups of every user in `users` with one query.
+    async fn attach_user_groups(&self, users: &mut [ScimUserRow]) -> Result<(), StoreError> {
+        if users.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT group_members.user_id, user_groups.scim_id, user_groups.name \
+             FROM group_members JOIN user_groups ON user_groups.name = group_members.group_name \
+             WHERE group_members.user_id IN ({}) ORDER BY user_groups.name",
+            placeholders(users.len())
+        );
+        let mut query = sqlx::query(self.sql(&sql));
+        for user in users.iter() {
+            query = query.bind(user.user.user_id.clone());
+        }
+        for row in query.fetch_all(self.reader()).await? {
+            let user_id: String = row.try_get(0)?;
+            let id: Option<String> = row.try_get(1)?;
+            let name: String = row.try_get(2)?;
+            if let Some(user) = users.iter_mut().find(|u| u.user.user_id == user_id) {
+                user.groups.push((id.unwrap_or_default(), name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a user with their SCIM fields in one transaction; `Conflict` when the username
+    /// is taken.
+    pub async fn insert_scim_user(
+        &self,
+        user: &UserRecord,
+        external_id: Option<&str>,
+        emails_json: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(self.sql(
+            "INSERT INTO users (user_id, username, password_hash, created_at, email, \
+             email_verified, name, given_name, family_name, disabled_at, external_id, \
+             updated_at, scim_version, scim_emails) \
+             VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, 0, ?)",
+        ))
+        .bind(&user.user_id)
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(user.created_at)
+        .bind(&user.profile.email)
+        .bind(&user.profile.name)
+        .bind(&user.profile.given_name)
+        .bind(&user.profile.family_name)
+        .bind(user.disabled_at)
+        .bind(external_id)
+        .bind(user.created_at)
+        .bind(emails_json)
+        .execute(self.writer())
+        .await
+        .map_err(|e| StoreError::conflict_or(e, "user"))?;
+        Ok(())
+    }
+
+    /// Writes a whole user if its version is still `expected_version`: false when it changed
+    /// (or the user is gone) and nothing was written; `Conflict` when the username is taken.
+    pub async fn write_scim_user(&self, write: &ScimUserWrite<'_>) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let done = sqlx::query(self.sql(
+            "UPDATE users SET username = ?, email = ?, email_verified = ?, name = ?, \
+             given_name = ?, family_name = ?, external_id = ?, scim_emails = ?, \
+             disabled_at = ?, updated_at = ?, scim_version = scim_version + 1 \
+             WHERE user_id = ? AND scim_version = ?",
+        ))
+        .bind(write.username)
+        .bind(&write.profile.email)
+        .bind(i64::from(write.profile.email_verified))
+        .bind(&write.profile.name)
+        .bind(&write.profile.given_name)
+        .bind(&write.profile.family_name)
+        .bind(write.external_id)
+        .bind(write.emails_json)
+        .bind(write.disabled_at)
+        .bind(write.now)
+        .bind(write.user_id)
+        .bind(write.expected_version)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::conflict_or(e, "user"))?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(hash) = write.password_hash {
+            sqlx::query(self.sql("UPDATE users SET password_hash = ? WHERE user_id = ?"))
+                .bind(hash)
+                .bind(write.user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if write.disabling || write.password_hash.is_some() {
+            sqlx::query(self.sql("DELETE FROM login_sessions WHERE user_id = ?"))
+                .bind(write.user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if write.disabling {
+            self.revoke_families_where(&mut tx, "user_id", write.user_id, write.now)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
