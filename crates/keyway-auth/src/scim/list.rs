@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::attrs::LIST_RESPONSE;
+use super::attrs::{LIST_RESPONSE, SEARCH_REQUEST};
 use super::discovery::MAX_RESULTS;
 use super::error::{ScimError, ScimType};
 use super::filter::{AttrPath, Filter, attr_path, parse_filter};
@@ -80,6 +80,51 @@ impl ListQuery {
         })
     }
 
+    /// Reads a SearchRequest body (`POST …/.search`, RFC 7644 §3.4.3): the same parameters
+    /// as a query string, as JSON (`attributes` and `excludedAttributes` as lists).
+    pub fn from_search(body: &Value, core_urn: &str) -> Result<ListQuery, ScimError> {
+        let object = body
+            .as_object()
+            .ok_or_else(|| super::body::syntax("the body must be a JSON object"))?;
+        super::body::check_schemas(object, SEARCH_REQUEST)?;
+        let mut pairs = Vec::new();
+        for (key, value) in object {
+            let name = match key.to_ascii_lowercase().as_str() {
+                "schemas" => continue,
+                "attributes" => "attributes",
+                "excludedattributes" => "excludedAttributes",
+                "filter" => "filter",
+                "sortby" => "sortBy",
+                "sortorder" => "sortOrder",
+                "startindex" => "startIndex",
+                "count" => "count",
+                _ => {
+                    return Err(super::body::syntax(format!(
+                        "a SearchRequest has no attribute {key:?}"
+                    )));
+                }
+            };
+            let text = match value {
+                Value::Null => continue,
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| super::body::value_error(format!("{key}: a list of names")))?
+                    .join(","),
+                _ => {
+                    return Err(super::body::value_error(format!(
+                        "{key} has the wrong type"
+                    )));
+                }
+            };
+            pairs.push((name.to_string(), text));
+        }
+        ListQuery::from_pairs(&pairs, core_urn)
+    }
+
     /// The ListResponse for a page of representations (projected here).
     pub fn response(&self, total: i64, items: Vec<Value>) -> Value {
         let resources: Vec<Value> = items
@@ -121,5 +166,12 @@ mod tests {
             );
         }
         assert!(q(&[("filter", "userName eq")]).is_err());
+        let search = serde_json::json!({"schemas": [SEARCH_REQUEST], "filter": "userName sw \"a\"",
+            "attributes": ["userName", "name.givenName"], "startIndex": 2, "count": 5});
+        let l = ListQuery::from_search(&search, "urn:x").unwrap();
+        assert_eq!((l.start_index, l.count), (2, 5));
+        assert!(l.filter.is_some() && l.projection.wants("name"));
+        let unknown = serde_json::json!({"schemas": [SEARCH_REQUEST], "where": "x"});
+        assert!(ListQuery::from_search(&unknown, "urn:x").is_err());
     }
 }

@@ -61,3 +61,13 @@ pub(super) async fn unknown(_: ScimCaller) -> ScimHttpError {
             .into(),
     )
 }
+
+/// `POST /.search` over every resource type at once is not served: one page cannot be cut
+/// from two tables without reading both whole. `/Users/.search` and `/Groups/.search` are.
+pub(super) async fn search_everything(_: ScimCaller) -> ScimHttpError {
+    ScimHttpError::NotImplemented(
+        "searching every resource type at once is not served; POST to /Users/.search or \
+         /Groups/.search"
+            .into(),
+    )
+}

@@ -27,6 +27,8 @@ pub(crate) enum ScimHttpError {
     MethodNotAllowed { allow: &'static str, detail: String },
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    NotImplemented(String),
 }
 
 fn body(status: StatusCode, scim_type: Option<ScimType>, detail: &str) -> Response {
@@ -85,6 +87,9 @@ impl IntoResponse for ScimHttpError {
                 body(StatusCode::UNSUPPORTED_MEDIA_TYPE, None, &detail)
             }
             ScimHttpError::NotFound(detail) => body(StatusCode::NOT_FOUND, None, &detail),
+            ScimHttpError::NotImplemented(detail) => {
+                body(StatusCode::NOT_IMPLEMENTED, None, &detail)
+            }
             ScimHttpError::MethodNotAllowed { allow, detail } => {
                 let mut response = body(StatusCode::METHOD_NOT_ALLOWED, None, &detail);
                 response

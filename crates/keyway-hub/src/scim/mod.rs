@@ -57,6 +57,7 @@ pub(crate) fn routes() -> Router<AppState> {
                 .put(|c, s, p, q, h, b| resources::replace(c, s, p, q, h, b, Kind::User))
                 .patch(|c, s, p, q, h, b| resources::patch(c, s, p, q, h, b, Kind::User))
                 .delete(|c, s, p, h| resources::delete(c, s, p, h, Kind::User))
+                .post(|c, s, p, h, b| resources::search(c, s, p, h, b, Kind::User))
                 .fallback(resources::item_method),
         )
         .route(
@@ -71,6 +72,7 @@ pub(crate) fn routes() -> Router<AppState> {
                 .put(|c, s, p, q, h, b| resources::replace(c, s, p, q, h, b, Kind::Group))
                 .patch(|c, s, p, q, h, b| resources::patch(c, s, p, q, h, b, Kind::Group))
                 .delete(|c, s, p, h| resources::delete(c, s, p, h, Kind::Group))
+                .post(|c, s, p, h, b| resources::search(c, s, p, h, b, Kind::Group))
                 .fallback(resources::item_method),
         )
         .route(
@@ -93,6 +95,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/scim/v2/Schemas/{urn}",
             get(discovery::schema).fallback(discovery::read_only),
         )
+        .route("/scim/v2/.search", any(discovery::search_everything))
         .route("/scim/v2", any(discovery::unknown))
         .route("/scim/v2/{*rest}", any(discovery::unknown))
 }

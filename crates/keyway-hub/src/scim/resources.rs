@@ -56,6 +56,29 @@ pub(super) async fn list(
     Ok(super::request::json_response(page))
 }
 
+/// `POST /Users/.search`, `POST /Groups/.search` (RFC 7644 §3.4.3); any other id takes no
+/// POST.
+pub(super) async fn search(
+    _: ScimCaller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+    kind: Kind,
+) -> Result<Response, ScimHttpError> {
+    if id != ".search" {
+        return Err(item_method_error());
+    }
+    let body = json_body(&headers, body).await?;
+    let query = ListQuery::from_search(&body, kind.schema())?;
+    let base = base_url(&state);
+    let page = match kind {
+        Kind::User => state.auth.scim_list_users(&base, &query).await?,
+        Kind::Group => state.auth.scim_list_groups(&base, &query).await?,
+    };
+    Ok(super::request::json_response(page))
+}
+
 pub(super) async fn create(
     _: ScimCaller,
     State(state): State<AppState>,
@@ -195,11 +218,15 @@ pub(super) async fn delete(
 pub(super) async fn collection_method(_: ScimCaller) -> ScimHttpError {
     ScimHttpError::MethodNotAllowed {
         allow: "GET, POST",
-        detail: "a collection allows GET and POST (bulk and .search are not served)".into(),
+        detail: "a collection allows GET and POST (POST to .search searches)".into(),
     }
 }
 
 pub(super) async fn item_method(_: ScimCaller) -> ScimHttpError {
+    item_method_error()
+}
+
+fn item_method_error() -> ScimHttpError {
     ScimHttpError::MethodNotAllowed {
         allow: "GET, PUT, PATCH, DELETE",
         detail: "a resource allows GET, PUT, PATCH and DELETE".into(),

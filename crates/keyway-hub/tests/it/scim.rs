@@ -448,6 +448,26 @@ async fn only_scim_tokens_get_in_and_refusals_are_scim_errors() {
     let schema = scim.get(&format!("/Schemas/{USER}")).await;
     assert_eq!(schema.body["attributes"][0]["name"], "userName");
     scim.get("/Schemas/urn:nope").await.error(404, None);
+    // POST …/.search (RFC 7644 §3.4.3) per resource type; not across all of them.
+    scim.user("ada").await;
+    scim.user("bob").await;
+    let found = scim
+        .post(
+            "/Users/.search",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                   "filter": "userName eq \"bob\"", "attributes": ["userName"]}),
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(found.body["totalResults"], 1);
+    assert!(found.body["Resources"][0].get("active").is_none());
+    scim.post("/Users/.search", json!({"filter": "x"}))
+        .await
+        .error(400, Some("invalidSyntax"));
+    scim.post("/.search", json!({})).await.error(501, None);
+    scim.post("/Users/someone", json!({}))
+        .await
+        .error(405, None);
     hub.finish().await;
 }
 
