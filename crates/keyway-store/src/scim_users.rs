@@ -103,31 +103,34 @@ impl Store {
         limit: i64,
         with_groups: bool,
     ) -> Result<ScimPage<ScimUserRow>, StoreError> {
-        let count = bind_all(
-            sqlx::query(self.sql(&format!("SELECT COUNT(*) FROM users WHERE {}", filter.sql))),
-            &filter.values,
-        )
-        .fetch_one(self.reader())
-        .await?;
-        let total: i64 = count.try_get(0)?;
-        if limit == 0 || offset >= total {
-            return Ok(ScimPage {
-                total,
-                items: Vec::new(),
-            });
-        }
-        let rows = bind_all(
-            sqlx::query(self.sql(&format!(
-                "SELECT {USER_COLUMNS}, {SCIM_COLUMNS} FROM users WHERE {} ORDER BY {} \
-                 LIMIT ? OFFSET ?",
-                filter.sql, filter.order_by
-            ))),
-            &filter.values,
-        )
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(self.reader())
-        .await?;
+        // The page first: when it is the first and not full, it is everything and the count
+        // query is not needed (a `userName eq` lookup then costs one indexed read).
+        let rows = if limit == 0 {
+            Vec::new()
+        } else {
+            bind_all(
+                sqlx::query(self.sql(&format!(
+                    "SELECT {USER_COLUMNS}, {SCIM_COLUMNS} FROM users WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
+                    filter.sql, filter.order_by
+                ))),
+                &filter.values,
+            )
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.reader())
+            .await?
+        };
+        let total = if offset == 0 && (rows.len() as i64) < limit {
+            rows.len() as i64
+        } else {
+            let count = bind_all(
+                sqlx::query(self.sql(&format!("SELECT COUNT(*) FROM users WHERE {}", filter.sql))),
+                &filter.values,
+            )
+            .fetch_one(self.reader())
+            .await?;
+            count.try_get(0)?
+        };
         let mut items = rows.iter().map(scim_row).collect::<Result<Vec<_>, _>>()?;
         if with_groups {
             self.attach_user_groups(&mut items).await?;
