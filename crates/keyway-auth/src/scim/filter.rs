@@ -123,7 +123,9 @@ pub(crate) fn lex(input: &str) -> Result<Vec<Token>, ScimError> {
     let mut chars = input.char_indices().peekable();
     while let Some(&(start, c)) = chars.peek() {
         match c {
-            ' ' | '\t' | '\n' | '\r' => {
+            // Any whitespace the word loop below stops at must be skipped here, or that loop
+            // would make empty words forever (a proptest found U+0085).
+            c if c.is_whitespace() => {
                 chars.next();
             }
             '(' | ')' | '[' | ']' => {
@@ -489,6 +491,13 @@ mod tests {
         ] {
             assert_eq!(kind(p(bad)), Some(ScimType::InvalidFilter), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn unicode_whitespace_separates_words() {
+        let f = p("userName\u{85}eq\u{a0}\"a\"").unwrap();
+        assert!(matches!(f, Filter::Compare { op: CompareOp::Eq, .. }));
+        assert!(p("\u{2028}").is_err());
     }
 
     #[test]

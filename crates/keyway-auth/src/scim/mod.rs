@@ -8,6 +8,8 @@ mod discovery;
 mod error;
 mod filter;
 mod filter_eval;
+#[cfg(test)]
+mod filter_proptests;
 mod filter_sql;
 mod group;
 mod groups_service;
