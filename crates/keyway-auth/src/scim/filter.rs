@@ -496,7 +496,13 @@ mod tests {
     #[test]
     fn unicode_whitespace_separates_words() {
         let f = p("userName\u{85}eq\u{a0}\"a\"").unwrap();
-        assert!(matches!(f, Filter::Compare { op: CompareOp::Eq, .. }));
+        assert!(matches!(
+            f,
+            Filter::Compare {
+                op: CompareOp::Eq,
+                ..
+            }
+        ));
         assert!(p("\u{2028}").is_err());
     }
 

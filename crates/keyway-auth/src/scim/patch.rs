@@ -403,11 +403,23 @@ fn apply_multi(
         (_, _, Some(sub)) => {
             let hits = selected(items)?;
             if hits.is_empty() && op != Op::Remove {
-                if path.filter.is_some() {
-                    return Err(ScimError::bad(
-                        ScimType::NoTarget,
-                        "the filter matches no value",
-                    ));
+                if let Some(filter) = &path.filter {
+                    // `add emails[type eq "work"].value` for a user without a work address
+                    // (as Entra ID sends it) adds one; a `replace` must find its target
+                    // (RFC 7644 §3.5.2.3).
+                    let Some(pinned) = equalities(filter).filter(|_| op == Op::Add) else {
+                        return Err(ScimError::bad(
+                            ScimType::NoTarget,
+                            "the filter matches no value",
+                        ));
+                    };
+                    let mut element = Map::new();
+                    for (k, v) in pinned {
+                        element.insert(lookup_sub(attr, &k)?.name.into(), v);
+                    }
+                    element.insert(sub.name.into(), needs_value(value)?.clone());
+                    items.push(Value::Object(element));
+                    return Ok(());
                 }
                 let mut element = Map::new();
                 element.insert(sub.name.into(), needs_value(value)?.clone());
@@ -425,6 +437,34 @@ fn apply_multi(
         }
     }
     Ok(())
+}
+
+/// The sub-attribute values a filter of `eq` comparisons joined by `and` pins down (`type eq
+/// "work"` → `{"type": "work"}`); `None` for any other filter.
+fn equalities(filter: &Filter) -> Option<Map<String, Value>> {
+    use super::filter::{CompValue, CompareOp};
+    match filter {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value,
+        } if path.sub.is_none() => {
+            let value = match value {
+                CompValue::Str(s) => Value::String(s.clone()),
+                CompValue::Bool(b) => Value::Bool(*b),
+                _ => return None,
+            };
+            let mut out = Map::new();
+            out.insert(path.attr.clone(), value);
+            Some(out)
+        }
+        Filter::And(a, b) => {
+            let mut out = equalities(a)?;
+            out.extend(equalities(b)?);
+            Some(out)
+        }
+        _ => None,
+    }
 }
 
 /// RFC 7643 §2.4: `primary: true` at most once; the last one set wins.
@@ -498,6 +538,25 @@ mod tests {
         assert_eq!(out["emails"].as_array().unwrap().len(), 3);
         assert_eq!(out["emails"][0]["primary"], false);
         assert_eq!(out["active"], false);
+    }
+
+    #[test]
+    fn add_through_an_unmatched_filter_makes_the_value() {
+        let out = user(
+            json!([{"op": "add", "path": "emails[type eq \"other\"].value",
+                                "value": "ada@other.example"}]),
+        )
+        .unwrap();
+        assert_eq!(
+            out["emails"][2],
+            json!({"type": "other", "value": "ada@other.example"})
+        );
+        let kind = user(
+            json!([{"op": "add", "path": "emails[type co \"x\"].value", "value": "a@b.example"}]),
+        )
+        .unwrap_err()
+        .scim_type();
+        assert_eq!(kind, Some(ScimType::NoTarget));
     }
 
     #[test]
