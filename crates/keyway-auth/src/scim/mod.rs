@@ -32,4 +32,5 @@ pub use filter::{
 pub use filter_sql::{Resource, compile};
 pub use list::ListQuery;
 pub use meta::{etag_matches, version_of};
+pub use patch::{patch_group_json, patch_user_json};
 pub use projection::Projection;

@@ -117,6 +117,27 @@ pub(crate) fn parse_path(
     })
 }
 
+/// Applies a PatchOp body to a User representation (what `scim_patch_user` does before it
+/// reads the result back and stores it).
+pub fn patch_user_json(resource: &mut Map<String, Value>, body: &Value) -> Result<(), ScimError> {
+    apply_patch(
+        resource,
+        body,
+        super::attrs::USER_ATTRS,
+        super::attrs::USER_SCHEMA,
+    )
+}
+
+/// Applies a PatchOp body to a Group representation.
+pub fn patch_group_json(resource: &mut Map<String, Value>, body: &Value) -> Result<(), ScimError> {
+    apply_patch(
+        resource,
+        body,
+        super::attrs::GROUP_ATTRS,
+        super::attrs::GROUP_SCHEMA,
+    )
+}
+
 /// Applies a PatchOp body to `resource`.
 pub(crate) fn apply_patch(
     resource: &mut Map<String, Value>,
