@@ -109,13 +109,16 @@ impl Store {
         first_strings(&rows)
     }
 
-    /// Adds a user to a group; false when the user was a member already.
+    /// Adds a user to a group; false when the user was a member already. Like every change
+    /// of a group, it moves the group's SCIM version (a SCIM write that read the group before
+    /// then fails instead of undoing this).
     pub async fn insert_group_member(
         &self,
         group: &str,
         user_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
         let done =
             sqlx::query(self.sql(
                 "INSERT INTO group_members (group_name, user_id, created_at) VALUES (?, ?, ?)",
@@ -123,10 +126,14 @@ impl Store {
             .bind(group)
             .bind(user_id)
             .bind(now)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await;
         match done {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                bump_group_version(self, &mut tx, group).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
             Err(err) => match StoreError::conflict_or(err, "group member") {
                 StoreError::Conflict(_) => Ok(false),
                 other => Err(other),
@@ -140,12 +147,17 @@ impl Store {
         group: &str,
         user_id: &str,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
         let done =
             sqlx::query(self.sql("DELETE FROM group_members WHERE group_name = ? AND user_id = ?"))
                 .bind(group)
                 .bind(user_id)
-                .execute(self.writer())
+                .execute(&mut *tx)
                 .await?;
+        if done.rows_affected() == 1 {
+            bump_group_version(self, &mut tx, group).await?;
+        }
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -171,6 +183,18 @@ impl Store {
         .await?;
         Ok(row.is_some())
     }
+}
+
+async fn bump_group_version(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    group: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(store.sql("UPDATE user_groups SET scim_version = scim_version + 1 WHERE name = ?"))
+        .bind(group)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Who holds a granted scope.

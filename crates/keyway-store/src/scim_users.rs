@@ -245,3 +245,84 @@ impl Store {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A change made outside SCIM (the CLI) between a SCIM read and its write makes the write
+    /// fail instead of undoing the change; so does a membership change for a group.
+    #[tokio::test]
+    async fn writes_outside_scim_move_the_version() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|_| StoreError::Corrupt("no temporary directory"))?;
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("k.db").display())).await?;
+        let user = UserRecord {
+            user_id: "u1".into(),
+            username: "ada".into(),
+            password_hash: "!scim".into(),
+            created_at: 1,
+            profile: UserProfile::default(),
+            disabled_at: None,
+        };
+        store.insert_scim_user(&user, None, None).await?;
+        let read = store
+            .scim_user("u1")
+            .await?
+            .ok_or(StoreError::Corrupt("no user"))?;
+        let cli = UserProfile {
+            email: Some("ada@example.com".into()),
+            ..UserProfile::default()
+        };
+        store.set_user_profile("u1", &cli).await?;
+        let write = ScimUserWrite {
+            user_id: "u1",
+            expected_version: read.version,
+            username: "ada",
+            profile: &UserProfile::default(),
+            external_id: None,
+            emails_json: None,
+            disabled_at: None,
+            disabling: false,
+            password_hash: None,
+            now: 2,
+        };
+        assert!(
+            !store.write_scim_user(&write).await?,
+            "a stale write went through"
+        );
+        let now = store
+            .scim_user("u1")
+            .await?
+            .ok_or(StoreError::Corrupt("no user"))?;
+        assert_eq!(now.user.profile.email.as_deref(), Some("ada@example.com"));
+        let fresh = ScimUserWrite {
+            expected_version: now.version,
+            ..write
+        };
+        assert!(store.write_scim_user(&fresh).await?);
+
+        store.insert_scim_group("g1", "ops", None, &[], 1).await?;
+        let group = store
+            .scim_group("g1")
+            .await?
+            .ok_or(StoreError::Corrupt("no group"))?;
+        assert!(store.insert_group_member("ops", "u1", 3).await?);
+        let stale = crate::ScimGroupWrite {
+            id: "g1",
+            expected_version: group.version,
+            old_name: "ops",
+            name: "ops",
+            external_id: None,
+            members: &[],
+            now: 4,
+        };
+        assert!(!store.write_scim_group(&stale).await?);
+        let group = store
+            .scim_group("g1")
+            .await?
+            .ok_or(StoreError::Corrupt("no group"))?;
+        assert_eq!(group.members.len(), 1);
+        store.close().await;
+        Ok(())
+    }
+}
