@@ -11,7 +11,7 @@ use super::filter_sql::{Resource, compile};
 use super::group::{GroupInput, group_json, parse_group};
 use super::list::ListQuery;
 use super::patch::apply_patch;
-use super::users_service::check_if_match;
+use super::users_service::{ATTEMPTS, changed_meanwhile, check_if_match};
 use crate::groups::ADMINS;
 use crate::{AuthService, random_token};
 
@@ -95,10 +95,17 @@ impl AuthService {
         body: &Value,
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
-        let row = self.scim_group_row(id).await?;
-        check_if_match(&group_json(&row, base), if_match)?;
-        let input = parse_group(body)?;
-        self.write_group(base, &row, input).await
+        for _ in 0..ATTEMPTS {
+            let row = self.scim_group_row(id).await?;
+            check_if_match(&group_json(&row, base), if_match)?;
+            let input = parse_group(body)?;
+            match self.write_group(base, &row, input).await? {
+                Some(written) => return Ok(written),
+                None if if_match.is_none() => continue,
+                None => break,
+            }
+        }
+        Err(changed_meanwhile("group"))
     }
 
     pub async fn scim_patch_group(
@@ -108,23 +115,31 @@ impl AuthService {
         body: &Value,
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
-        let row = self.scim_group_row(id).await?;
-        let current = group_json(&row, base);
-        check_if_match(&current, if_match)?;
-        let Value::Object(mut resource) = current else {
-            return Err(ScimError::Internal("a group is not an object".into()));
-        };
-        apply_patch(&mut resource, body, GROUP_ATTRS, GROUP_SCHEMA)?;
-        let input = parse_group(&Value::Object(resource))?;
-        self.write_group(base, &row, input).await
+        for _ in 0..ATTEMPTS {
+            let row = self.scim_group_row(id).await?;
+            let current = group_json(&row, base);
+            check_if_match(&current, if_match)?;
+            let Value::Object(mut resource) = current else {
+                return Err(ScimError::Internal("a group is not an object".into()));
+            };
+            apply_patch(&mut resource, body, GROUP_ATTRS, GROUP_SCHEMA)?;
+            let input = parse_group(&Value::Object(resource))?;
+            match self.write_group(base, &row, input).await? {
+                Some(written) => return Ok(written),
+                None if if_match.is_none() => continue,
+                None => break,
+            }
+        }
+        Err(changed_meanwhile("group"))
     }
 
+    /// Stores a group's new state if nobody wrote it since `row` was read (`None` otherwise).
     async fn write_group(
         &self,
         base: &str,
         row: &ScimGroupRow,
         input: GroupInput,
-    ) -> Result<Value, ScimError> {
+    ) -> Result<Option<Value>, ScimError> {
         if input.display_name != row.name && (row.name == ADMINS || input.display_name == ADMINS) {
             return Err(ScimError::bad(
                 ScimType::Mutability,
@@ -146,11 +161,9 @@ impl AuthService {
             .await
             .map_err(|e| conflict(e, &input.display_name))?;
         if !written {
-            return Err(ScimError::PreconditionFailed(
-                "the group changed while this request ran; read it again and retry".into(),
-            ));
+            return Ok(None);
         }
-        self.scim_get_group(base, &row.id).await
+        self.scim_get_group(base, &row.id).await.map(Some)
     }
 
     pub async fn scim_delete_group(

@@ -18,6 +18,17 @@ use crate::{AuthService, random_token};
 /// The password hash of a user made by SCIM without a password: no password matches it.
 pub(crate) const NO_PASSWORD: &str = "!scim";
 
+/// How often a write without `If-Match` is tried again after another writer changed the
+/// resource between its read and its write (each try reads afresh).
+pub(crate) const ATTEMPTS: usize = 3;
+
+/// A write that kept losing to other writers, or whose `If-Match` was overtaken.
+pub(crate) fn changed_meanwhile(what: &str) -> ScimError {
+    ScimError::PreconditionFailed(format!(
+        "the {what} changed while this request ran; read it again and retry"
+    ))
+}
+
 /// `If-Match` against the current representation: 412 when it names another version.
 pub(crate) fn check_if_match(current: &Value, if_match: Option<&str>) -> Result<(), ScimError> {
     match if_match {
@@ -113,10 +124,17 @@ impl AuthService {
         body: &Value,
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
-        let row = self.scim_user_row(id).await?;
-        check_if_match(&user_json(&row, base), if_match)?;
-        let input = parse_user(body)?;
-        self.write_user(base, &row, input).await
+        for _ in 0..ATTEMPTS {
+            let row = self.scim_user_row(id).await?;
+            check_if_match(&user_json(&row, base), if_match)?;
+            let input = parse_user(body)?;
+            match self.write_user(base, &row, input).await? {
+                Some(written) => return Ok(written),
+                None if if_match.is_none() => continue,
+                None => break,
+            }
+        }
+        Err(changed_meanwhile("user"))
     }
 
     /// Applies a PatchOp to a user.
@@ -127,23 +145,31 @@ impl AuthService {
         body: &Value,
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
-        let row = self.scim_user_row(id).await?;
-        let current = user_json(&row, base);
-        check_if_match(&current, if_match)?;
-        let Value::Object(mut resource) = current else {
-            return Err(ScimError::Internal("a user is not an object".into()));
-        };
-        apply_patch(&mut resource, body, USER_ATTRS, USER_SCHEMA)?;
-        let input = parse_user(&Value::Object(resource))?;
-        self.write_user(base, &row, input).await
+        for _ in 0..ATTEMPTS {
+            let row = self.scim_user_row(id).await?;
+            let current = user_json(&row, base);
+            check_if_match(&current, if_match)?;
+            let Value::Object(mut resource) = current else {
+                return Err(ScimError::Internal("a user is not an object".into()));
+            };
+            apply_patch(&mut resource, body, USER_ATTRS, USER_SCHEMA)?;
+            let input = parse_user(&Value::Object(resource))?;
+            match self.write_user(base, &row, input).await? {
+                Some(written) => return Ok(written),
+                None if if_match.is_none() => continue,
+                None => break,
+            }
+        }
+        Err(changed_meanwhile("user"))
     }
 
+    /// Stores a user's new state if nobody wrote it since `row` was read (`None` otherwise).
     async fn write_user(
         &self,
         base: &str,
         row: &ScimUserRow,
         input: UserInput,
-    ) -> Result<Value, ScimError> {
+    ) -> Result<Option<Value>, ScimError> {
         let old = &row.user;
         let password_hash = match &input.password {
             PasswordChange::Set(password) => Some(self.hash_password(password).await?),
@@ -184,16 +210,14 @@ impl AuthService {
             .await
             .map_err(|e| conflict(e, &format!("userName {:?}", input.user_name)))?;
         if !written {
-            return Err(ScimError::PreconditionFailed(
-                "the user changed while this request ran; read it again and retry".into(),
-            ));
+            return Ok(None);
         }
         if disabling {
             // Access tokens of the revoked families join the deny-list now, not at the next
             // upkeep tick (as `keyway user disable`).
             self.refresh_revocations().await?;
         }
-        self.scim_get_user(base, &old.user_id).await
+        self.scim_get_user(base, &old.user_id).await.map(Some)
     }
 
     /// Deletes a user as `keyway user delete` does (sessions, consents, memberships, grants;

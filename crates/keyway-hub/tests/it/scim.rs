@@ -731,3 +731,61 @@ async fn groups_members_renames_and_the_admins_group() {
     })
     .await;
 }
+
+/// Parallel PATCHes without If-Match to one group: each is applied or answered 412, never
+/// lost (every write is conditional on the version it read, and retried from a fresh read).
+#[tokio::test]
+async fn parallel_patches_lose_no_update() {
+    on_every_backend(async |hub: &TestHub| {
+        let scim = Scim::new(hub).await;
+        let group = scim
+            .post(
+                "/Groups",
+                json!({"schemas": [GROUP], "displayName": "crowd"}),
+            )
+            .await;
+        let gid = group.body["id"].as_str().unwrap().to_string();
+        let mut ids = Vec::new();
+        for n in 0..6 {
+            ids.push(
+                scim.user(&format!("p{n}")).await["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        let path = format!("/Groups/{gid}");
+        let answers = futures_join(ids.iter().map(|id| {
+            scim.patch(
+                &path,
+                json!([{"op": "add", "path": "members", "value": [{"value": id}]}]),
+            )
+        }))
+        .await;
+        let mut applied: Vec<&str> = Vec::new();
+        for (id, answer) in ids.iter().zip(&answers) {
+            match answer.status {
+                200 => applied.push(id),
+                412 => answer.error(412, None),
+                other => panic!("{other}: {}", answer.body),
+            }
+        }
+        assert!(!applied.is_empty());
+        let members = scim.get(&path).await.body["members"].clone();
+        let mut held: Vec<&str> = members
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["value"].as_str().unwrap())
+            .collect();
+        held.sort_unstable();
+        applied.sort_unstable();
+        assert_eq!(held, applied);
+    })
+    .await;
+}
+
+/// Runs futures concurrently and returns their outputs in order.
+async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    futures_util::future::join_all(futures).await
+}
