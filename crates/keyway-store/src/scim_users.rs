@@ -196,9 +196,13 @@ impl Store {
         Ok(())
     }
 
-    /// Writes a whole user if its version is still `expected_version`: false when it changed
-    /// (or the user is gone) and nothing was written; `Conflict` when the username is taken.
-    pub async fn write_scim_user(&self, write: &ScimUserWrite<'_>) -> Result<bool, StoreError> {
+    /// Writes a whole user if its version is still `expected_version`: `None` when it changed
+    /// (or the user is gone) and nothing was written, else the login sessions the write ended
+    /// (for back-channel logout); `Conflict` when the username is taken.
+    pub async fn write_scim_user(
+        &self,
+        write: &ScimUserWrite<'_>,
+    ) -> Result<Option<Vec<crate::LoginSessionRecord>>, StoreError> {
         let mut tx = self.writer().begin().await?;
         let done = sqlx::query(self.sql(
             "UPDATE users SET username = ?, email = ?, email_verified = ?, name = ?, \
@@ -222,7 +226,7 @@ impl Store {
         .await
         .map_err(|e| StoreError::conflict_or(e, "user"))?;
         if done.rows_affected() != 1 {
-            return Ok(false);
+            return Ok(None);
         }
         if let Some(hash) = write.password_hash {
             sqlx::query(self.sql("UPDATE users SET password_hash = ? WHERE user_id = ?"))
@@ -231,18 +235,24 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        let mut ended = Vec::new();
         if write.disabling || write.password_hash.is_some() {
-            sqlx::query(self.sql("DELETE FROM login_sessions WHERE user_id = ?"))
-                .bind(write.user_id)
-                .execute(&mut *tx)
-                .await?;
+            ended = self.take_user_sessions(&mut tx, write.user_id).await?;
         }
         if write.disabling {
+            // As `set_user_disabled`: every token family of the user is revoked.
             self.revoke_families_where(&mut tx, "user_id", write.user_id, write.now)
                 .await?;
+        } else {
+            // As `set_user_password` without revoke_all: what the ended sessions gave without
+            // offline_access ends with them.
+            for sid in ended.iter().filter_map(|s| s.sid.as_deref()) {
+                self.revoke_session_families(&mut tx, sid, write.now)
+                    .await?;
+            }
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(ended))
     }
 }
 
@@ -287,7 +297,7 @@ mod tests {
             now: 2,
         };
         assert!(
-            !store.write_scim_user(&write).await?,
+            store.write_scim_user(&write).await?.is_none(),
             "a stale write went through"
         );
         let now = store
@@ -299,7 +309,7 @@ mod tests {
             expected_version: now.version,
             ..write
         };
-        assert!(store.write_scim_user(&fresh).await?);
+        assert!(store.write_scim_user(&fresh).await?.is_some());
 
         store.insert_scim_group("g1", "ops", None, &[], 1).await?;
         let group = store

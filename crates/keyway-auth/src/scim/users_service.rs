@@ -209,13 +209,14 @@ impl AuthService {
             })
             .await
             .map_err(|e| conflict(e, &format!("userName {:?}", input.user_name)))?;
-        if !written {
+        let Some(ended) = written else {
             return Ok(None);
-        }
-        if disabling {
-            // Access tokens of the revoked families join the deny-list now, not at the next
-            // upkeep tick (as `keyway user disable`).
+        };
+        if disabling || password_hash.is_some() {
+            // As `keyway user disable` and `set-password`: access tokens of the revoked
+            // families join the deny-list now, and the clients of the ended sessions hear of it.
             self.refresh_revocations().await?;
+            self.notify_logout(&ended).await;
         }
         self.scim_get_user(base, &old.user_id).await.map(Some)
     }
@@ -231,10 +232,11 @@ impl AuthService {
         let row = self.scim_user_row(id).await?;
         check_if_match(&user_json(&row, base), if_match)?;
         let now = self.clock().now_secs();
-        if !self.store.delete_user(&row.user.username, now).await? {
+        let Some(ended) = self.store.delete_user(&row.user.username, now).await? else {
             return Err(ScimError::NotFound(format!("no user with id {id:?}")));
-        }
+        };
         self.refresh_revocations().await?;
+        self.notify_logout(&ended).await;
         Ok(())
     }
 }
