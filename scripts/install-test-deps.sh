@@ -5,12 +5,13 @@
 #   - Node, playwright-core, openid-client and oidc-provider for the browser and OAuth client
 #     tests (npm ci), only if one of the modules is missing;
 #   - schemathesis (pinned) in its own virtualenv, only if that venv lacks it;
+#   - scim2-tester and scim2-client (pinned, over httpx2) in their own virtualenv, likewise;
 #   - curl and jq for the README tour test, only if missing.
 # Safe to rerun: every step checks first and does nothing when its dependency is there.
 #
 # Environment: KEYWAY_PYTHON (default python3), KEYWAY_CHROMIUM (default /usr/bin/chromium),
 # KEYWAY_SCHEMATHESIS_VENV (default /var/tmp/keyway-schemathesis: outside the clone, so a fresh
-# clone reuses it).
+# clone reuses it), KEYWAY_SCIM_VENV (default /var/tmp/keyway-scim, likewise).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,6 +20,12 @@ PYTHON="${KEYWAY_PYTHON:-python3}"
 CHROMIUM="${KEYWAY_CHROMIUM:-/usr/bin/chromium}"
 ST_VENV="${KEYWAY_SCHEMATHESIS_VENV:-/var/tmp/keyway-schemathesis}"
 ST_VERSION="4.32.5"
+SCIM_VENV="${KEYWAY_SCIM_VENV:-/var/tmp/keyway-scim}"
+SCIM_PINS=(
+    "scim2-tester==0.5.2"
+    "scim2-client[httpx2]==0.13.2"
+    "httpx2==2.16.2"
+)
 
 PY_MODULES="authlib, requests, jwt, jwcrypto, cryptography"
 PY_PINS=(
@@ -117,6 +124,27 @@ else
     "$PYTHON" -m venv "$ST_VENV"
     "$ST_VENV/bin/pip" install --quiet --disable-pip-version-check --no-input "schemathesis==$ST_VERSION"
     "$ST_VENV/bin/st" --version >/dev/null || die "schemathesis did not install"
+fi
+
+# --- SCIM interop: scim2-tester and scim2-client (own venv, like schemathesis) --------------
+scim_ready() {
+    "$SCIM_VENV/bin/python" - <<'PY' >/dev/null 2>&1
+from importlib.metadata import version
+import scim2_tester, scim2_client, httpx2
+assert version("scim2-tester") == "0.5.2" and version("scim2-client") == "0.13.2"
+PY
+}
+if scim_ready; then
+    say "scim2-tester and scim2-client present ($SCIM_VENV)"
+else
+    if ! "$PYTHON" -m venv --help >/dev/null 2>&1; then
+        apt_install python3-venv
+    fi
+    say "scim2-tester and scim2-client into $SCIM_VENV"
+    rm -rf "$SCIM_VENV"
+    "$PYTHON" -m venv "$SCIM_VENV"
+    "$SCIM_VENV/bin/pip" install --quiet --disable-pip-version-check --no-input "${SCIM_PINS[@]}"
+    scim_ready || die "scim2-tester did not install"
 fi
 
 say "done"

@@ -19,7 +19,7 @@ pub struct GroupInfo {
 }
 
 /// Group names: 1–64 of `a–z 0–9 _ - .`, starting with a letter or digit.
-fn check_name(name: &str) -> Result<(), AdminError> {
+pub(crate) fn check_name(name: &str) -> Result<(), AdminError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.as_bytes()[0].is_ascii_alphanumeric()
@@ -35,7 +35,7 @@ fn check_name(name: &str) -> Result<(), AdminError> {
     }
 }
 
-fn no_such_group(name: &str) -> AdminError {
+pub(crate) fn no_such_group(name: &str) -> AdminError {
     AdminError::NotFound(format!(
         "group {name:?} (`keyway group list` shows them; `keyway group create {name}` makes it)"
     ))
@@ -45,7 +45,8 @@ impl AuthService {
     pub async fn create_group(&self, name: &str) -> Result<GroupInfo, AdminError> {
         check_name(name)?;
         let now = self.clock.now_secs();
-        match self.store.insert_group(name, now).await {
+        let id = crate::random_token(self.entropy(), 16);
+        match self.store.insert_group(name, &id, now).await {
             Ok(()) => {}
             Err(keyway_store::StoreError::Conflict(_)) => {
                 return Err(AdminError::Conflict(format!(
@@ -108,7 +109,8 @@ impl AuthService {
             if group != ADMINS {
                 return Err(no_such_group(group));
             }
-            match self.store.insert_group(group, now).await {
+            let id = crate::random_token(self.entropy(), 16);
+            match self.store.insert_group(group, &id, now).await {
                 Ok(()) | Err(keyway_store::StoreError::Conflict(_)) => {}
                 Err(err) => return Err(err.into()),
             }

@@ -27,6 +27,7 @@ mod pending_seal;
 mod remote_jwks;
 mod request_object;
 mod revocation;
+pub mod scim;
 mod scope;
 mod scope_grants;
 mod sealed_box;

@@ -71,8 +71,46 @@ pub struct ProfileUpdate {
     pub family_name: Option<String>,
 }
 
+/// A username as `keyway user create` and SCIM accept it (trimmed): 1–128 bytes, no spaces,
+/// control characters or invisible ones.
+pub(crate) fn checked_username(username: &str) -> Result<String, AdminError> {
+    let username = username.trim().to_string();
+    if username.is_empty()
+        || username.len() > 128
+        || username
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || crate::upstream::is_invisible(c))
+    {
+        return Err(AdminError::Invalid(
+            "username must be 1–128 characters without spaces, control characters or \
+             invisible ones (zero-width, bidirectional controls)"
+                .into(),
+        ));
+    }
+    Ok(username)
+}
+
+/// An email address as `keyway user update` and SCIM accept it (`None`: empty).
+pub(crate) fn checked_email(email: String) -> Result<Option<String>, AdminError> {
+    let email = profile_value("email", email, 320)?;
+    if email.as_deref().is_some_and(|e| {
+        e.split_once('@')
+            .is_none_or(|(local, domain)| local.is_empty() || !domain.contains('.'))
+    }) {
+        return Err(AdminError::Invalid(format!(
+            "email {:?} is not an address (name@domain.example)",
+            email.unwrap_or_default()
+        )));
+    }
+    Ok(email)
+}
+
 /// A profile value: at most 200 characters (320 for an email), no control characters.
-fn profile_value(field: &str, value: String, max: usize) -> Result<Option<String>, AdminError> {
+pub(crate) fn profile_value(
+    field: &str,
+    value: String,
+    max: usize,
+) -> Result<Option<String>, AdminError> {
     let value = value.trim().to_string();
     if value.chars().count() > max || value.chars().any(char::is_control) {
         return Err(AdminError::Invalid(format!(
@@ -88,19 +126,7 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 
 impl AuthService {
     pub async fn create_user(&self, new: NewUser) -> Result<UserInfo, AdminError> {
-        let username = new.username.trim().to_string();
-        if username.is_empty()
-            || username.len() > 128
-            || username
-                .chars()
-                .any(|c| c.is_control() || c.is_whitespace() || crate::upstream::is_invisible(c))
-        {
-            return Err(AdminError::Invalid(
-                "username must be 1–128 characters without spaces, control characters or \
-                 invisible ones (zero-width, bidirectional controls)"
-                    .into(),
-            ));
-        }
+        let username = checked_username(&new.username)?;
         let hash = self.hash_password(&new.password).await?;
         let record = UserRecord {
             user_id: random_token(self.entropy(), 16),
@@ -146,16 +172,7 @@ impl AuthService {
         let user = self.user_named(username).await?;
         let mut profile = user.profile.clone();
         if let Some(email) = update.email {
-            let email = profile_value("email", email, 320)?;
-            if email.as_deref().is_some_and(|e| {
-                e.split_once('@')
-                    .is_none_or(|(local, domain)| local.is_empty() || !domain.contains('.'))
-            }) {
-                return Err(AdminError::Invalid(format!(
-                    "email {:?} is not an address (name@domain.example)",
-                    email.unwrap_or_default()
-                )));
-            }
+            let email = checked_email(email)?;
             if email != profile.email {
                 // A new address is not verified until someone says so.
                 profile.email_verified = false;
@@ -280,7 +297,10 @@ impl AuthService {
     }
 
     /// Checks the password rules and hashes it with Argon2id off the async workers.
-    async fn hash_password(&self, password: &SecretString) -> Result<String, AdminError> {
+    pub(crate) async fn hash_password(
+        &self,
+        password: &SecretString,
+    ) -> Result<String, AdminError> {
         if password.expose().chars().count() < 8 {
             return Err(AdminError::Invalid(
                 "password must have at least 8 characters".into(),

@@ -20,6 +20,7 @@ mod link;
 mod metrics;
 mod oauth;
 mod pages;
+mod scim;
 mod serve;
 mod session;
 mod toki_calls;
@@ -180,6 +181,7 @@ impl Hub {
             .merge(toki_calls::routes())
             .merge(activity::routes())
             .merge(home::routes())
+            .merge(scim::routes())
             .layer(axum::middleware::from_fn(metrics::track))
             .layer(axum::middleware::map_request(body_deadline::with_deadline))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -6,7 +6,7 @@ use sqlx::Row;
 use crate::{Store, StoreError};
 
 /// The first column of each row, as text.
-fn first_strings(rows: &[sqlx::any::AnyRow]) -> Result<Vec<String>, StoreError> {
+pub(crate) fn first_strings(rows: &[sqlx::any::AnyRow]) -> Result<Vec<String>, StoreError> {
     rows.iter()
         .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
         .collect()
@@ -22,14 +22,23 @@ pub struct GroupRecord {
 }
 
 impl Store {
-    /// Creates a group; `Conflict` when it exists.
-    pub async fn insert_group(&self, name: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query(self.sql("INSERT INTO user_groups (name, created_at) VALUES (?, ?)"))
-            .bind(name)
-            .bind(now)
-            .execute(self.writer())
-            .await
-            .map_err(|e| StoreError::conflict_or(e, "group"))?;
+    /// Creates a group with its SCIM id (random, stable across renames); `Conflict` when it
+    /// exists.
+    pub async fn insert_group(
+        &self,
+        name: &str,
+        scim_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            self.sql("INSERT INTO user_groups (name, scim_id, created_at) VALUES (?, ?, ?)"),
+        )
+        .bind(name)
+        .bind(scim_id)
+        .bind(now)
+        .execute(self.writer())
+        .await
+        .map_err(|e| StoreError::conflict_or(e, "group"))?;
         Ok(())
     }
 
@@ -100,13 +109,16 @@ impl Store {
         first_strings(&rows)
     }
 
-    /// Adds a user to a group; false when the user was a member already.
+    /// Adds a user to a group; false when the user was a member already. Like every change
+    /// of a group, it moves the group's SCIM version (a SCIM write that read the group before
+    /// then fails instead of undoing this).
     pub async fn insert_group_member(
         &self,
         group: &str,
         user_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
         let done =
             sqlx::query(self.sql(
                 "INSERT INTO group_members (group_name, user_id, created_at) VALUES (?, ?, ?)",
@@ -114,10 +126,14 @@ impl Store {
             .bind(group)
             .bind(user_id)
             .bind(now)
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await;
         match done {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                bump_group_version(self, &mut tx, group).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
             Err(err) => match StoreError::conflict_or(err, "group member") {
                 StoreError::Conflict(_) => Ok(false),
                 other => Err(other),
@@ -131,12 +147,17 @@ impl Store {
         group: &str,
         user_id: &str,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
         let done =
             sqlx::query(self.sql("DELETE FROM group_members WHERE group_name = ? AND user_id = ?"))
                 .bind(group)
                 .bind(user_id)
-                .execute(self.writer())
+                .execute(&mut *tx)
                 .await?;
+        if done.rows_affected() == 1 {
+            bump_group_version(self, &mut tx, group).await?;
+        }
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -162,6 +183,18 @@ impl Store {
         .await?;
         Ok(row.is_some())
     }
+}
+
+async fn bump_group_version(
+    store: &Store,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    group: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(store.sql("UPDATE user_groups SET scim_version = scim_version + 1 WHERE name = ?"))
+        .bind(group)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Who holds a granted scope.

@@ -20,6 +20,8 @@ mod link_codec;
 mod link_tx;
 mod migrate;
 mod pushed;
+mod scim_groups;
+mod scim_users;
 mod second_factors;
 mod sessions;
 mod settings;
@@ -41,6 +43,8 @@ pub use link::{
 };
 pub use link_codec::uuid_string;
 pub use link_tx::LinkTx;
+pub use scim_groups::{ScimGroupRow, ScimGroupWrite, ScimMember};
+pub use scim_users::{ScimPage, ScimUserRow, ScimUserWrite, ScimWhere};
 pub use second_factors::TotpRecord;
 pub use sessions::{LoginSessionRecord, SessionClient};
 pub use toki_keys::TokiKeyRecord;

@@ -78,6 +78,11 @@ macro_rules! migrations {
                 sql: include_str!(concat!("../migrations/", $backend, "/0009_groups.sql")),
             },
             Migration {
+                version: 10,
+                name: "scim",
+                sql: include_str!(concat!("../migrations/", $backend, "/0010_scim.sql")),
+            },
+            Migration {
                 version: 11,
                 name: "logout",
                 sql: include_str!(concat!("../migrations/", $backend, "/0011_logout.sql")),

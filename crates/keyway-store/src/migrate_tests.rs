@@ -120,6 +120,11 @@ async fn sqlite_upgrade_keeps_links() -> Result<(), StoreError> {
 
 /// A fresh database on the server `var` names, or None when the variable is not set.
 async fn server_database(var: &str) -> Result<Option<String>, StoreError> {
+    server_database_named(var, "kw_upgrade_test").await
+}
+
+/// As [`server_database`], with its own name (tests run in parallel).
+async fn server_database_named(var: &str, name: &str) -> Result<Option<String>, StoreError> {
     let Ok(base) = std::env::var(var) else {
         keyway_kernel::report_skip(
             &format!("store upgrade on {var}"),
@@ -129,7 +134,6 @@ async fn server_database(var: &str) -> Result<Option<String>, StoreError> {
         return Ok(None);
     };
     // One fixed name, dropped first: reruns leave no trail of databases behind.
-    let name = "kw_upgrade_test";
     let admin = Store::connect(&base).await?;
     admin
         .writer()
@@ -159,4 +163,84 @@ async fn mysql_upgrade_keeps_links() -> Result<(), StoreError> {
         Some(url) => upgrade_keeps_links(&url).await,
         None => Ok(()),
     }
+}
+
+/// Migration 0010 gives groups made before it a SCIM id, distinct per group.
+async fn upgrade_gives_groups_scim_ids(url: &str) -> Result<(), StoreError> {
+    let store = Store::connect(url).await?;
+    store.migrate_until(9).await?;
+    for name in ["ops", "keyway-admins"] {
+        sqlx::query(store.sql("INSERT INTO user_groups (name, created_at) VALUES (?, 1)"))
+            .bind(name)
+            .execute(store.writer())
+            .await?;
+    }
+    store.migrate().await?;
+    let filter = crate::ScimWhere {
+        sql: "1 = 1".into(),
+        values: Vec::new(),
+        order_by: "user_groups.name".into(),
+    };
+    let page = store.scim_groups_page(&filter, 0, 10, true).await?;
+    assert_eq!(page.total, 2);
+    let ids: Vec<&str> = page.items.iter().map(|g| g.id.as_str()).collect();
+    assert!(ids.iter().all(|id| id.len() >= 16), "{ids:?}");
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(
+        store.scim_group(ids[1]).await?.map(|g| g.name),
+        Some("ops".into())
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn sqlite_upgrade_gives_groups_scim_ids() -> Result<(), StoreError> {
+    let dir = tempfile::tempdir().map_err(|_| StoreError::Corrupt("no temporary directory"))?;
+    let url = format!("sqlite://{}", dir.path().join("k.db").display());
+    upgrade_gives_groups_scim_ids(&url).await
+}
+
+#[tokio::test]
+async fn postgres_upgrade_gives_groups_scim_ids() -> Result<(), StoreError> {
+    match server_database_named("KEYWAY_TEST_POSTGRES_URL", "kw_upgrade_scim_test").await? {
+        Some(url) => upgrade_gives_groups_scim_ids(&url).await,
+        None => Ok(()),
+    }
+}
+
+#[tokio::test]
+async fn mysql_upgrade_gives_groups_scim_ids() -> Result<(), StoreError> {
+    match server_database_named("KEYWAY_TEST_MYSQL_URL", "kw_upgrade_scim_test").await? {
+        Some(url) => upgrade_gives_groups_scim_ids(&url).await,
+        None => Ok(()),
+    }
+}
+
+/// A SCIM `userName eq` lookup is answered from the username index, not a table scan.
+#[tokio::test]
+async fn user_name_lookups_use_the_index() -> Result<(), StoreError> {
+    use sqlx::Row;
+    let dir = tempfile::tempdir().map_err(|_| StoreError::Corrupt("no temporary directory"))?;
+    let url = format!("sqlite://{}", dir.path().join("k.db").display());
+    let store = Store::connect(&url).await?;
+    store.migrate().await?;
+    let rows = sqlx::query(store.sql(
+        "EXPLAIN QUERY PLAN SELECT user_id FROM users WHERE (users.username = ?) \
+         ORDER BY users.username, users.user_id LIMIT ? OFFSET ?",
+    ))
+    .bind("ada")
+    .bind(10_i64)
+    .bind(0_i64)
+    .fetch_all(store.reader())
+    .await?;
+    let plan: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>(3))
+        .collect::<Result<_, _>>()?;
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("USING INDEX") && !step.starts_with("SCAN")),
+        "{plan:?}"
+    );
+    Ok(())
 }

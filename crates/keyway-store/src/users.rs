@@ -28,10 +28,10 @@ pub struct UserProfile {
     pub family_name: Option<String>,
 }
 
-const USER_COLUMNS: &str = "user_id, username, password_hash, created_at, email, \
+pub(crate) const USER_COLUMNS: &str = "user_id, username, password_hash, created_at, email, \
      email_verified, name, given_name, family_name, disabled_at";
 
-fn from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
+pub(crate) fn from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
         user_id: row.try_get("user_id")?,
         username: row.try_get("username")?,
@@ -108,11 +108,13 @@ impl Store {
             return Ok(None);
         };
         let mut tx = self.writer().begin().await?;
-        sqlx::query(self.sql("UPDATE users SET password_hash = ? WHERE user_id = ?"))
-            .bind(password_hash)
-            .bind(&user.user_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(self.sql(
+            "UPDATE users SET password_hash = ?, scim_version = scim_version + 1 WHERE user_id = ?",
+        ))
+        .bind(password_hash)
+        .bind(&user.user_id)
+        .execute(&mut *tx)
+        .await?;
         let ended = self.take_user_sessions(&mut tx, &user.user_id).await?;
         if revoke_all {
             self.revoke_families_where(&mut tx, "user_id", &user.user_id, now)
@@ -136,7 +138,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(self.sql(
             "UPDATE users SET email = ?, email_verified = ?, name = ?, given_name = ?, \
-             family_name = ? WHERE user_id = ?",
+             family_name = ?, scim_version = scim_version + 1 WHERE user_id = ?",
         ))
         .bind(&profile.email)
         .bind(i64::from(profile.email_verified))
@@ -159,11 +161,13 @@ impl Store {
         disabled_at: Option<i64>,
     ) -> Result<Option<Vec<crate::LoginSessionRecord>>, StoreError> {
         let mut tx = self.writer().begin().await?;
-        let done = sqlx::query(self.sql("UPDATE users SET disabled_at = ? WHERE user_id = ?"))
-            .bind(disabled_at)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
+        let done = sqlx::query(self.sql(
+            "UPDATE users SET disabled_at = ?, scim_version = scim_version + 1 WHERE user_id = ?",
+        ))
+        .bind(disabled_at)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
         let mut ended = Vec::new();
         if let Some(now) = disabled_at {
             ended = self.take_user_sessions(&mut tx, user_id).await?;

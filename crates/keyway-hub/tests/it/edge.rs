@@ -26,10 +26,28 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/Contact('x')"),
     ("GET", "/oauth2/userinfo"),
     ("POST", "/oauth2/userinfo"),
+    ("GET", "/scim/v2/Users"),
+    ("POST", "/scim/v2/Users"),
+    ("GET", "/scim/v2/Users/x"),
+    ("PUT", "/scim/v2/Users/x"),
+    ("PATCH", "/scim/v2/Users/x"),
+    ("DELETE", "/scim/v2/Users/x"),
+    ("GET", "/scim/v2/Groups"),
+    ("POST", "/scim/v2/Groups"),
+    ("GET", "/scim/v2/Groups/x"),
+    ("PUT", "/scim/v2/Groups/x"),
+    ("PATCH", "/scim/v2/Groups/x"),
+    ("DELETE", "/scim/v2/Groups/x"),
+    ("GET", "/scim/v2/ServiceProviderConfig"),
+    ("GET", "/scim/v2/ResourceTypes"),
+    ("GET", "/scim/v2/ResourceTypes/User"),
+    ("GET", "/scim/v2/Schemas"),
+    ("GET", "/scim/v2/Schemas/urn:x"),
+    ("GET", "/scim/v2/Bulk"),
 ];
 
 const ALL_SCOPES: &str = "link:submit link:read activity:report activity:read toki:peers \
-                          contact.read contact.readwrite admin.read";
+                          contact.read contact.readwrite admin.read scim";
 
 fn crm() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/crm/schemas.yaml")

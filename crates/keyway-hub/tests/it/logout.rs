@@ -638,3 +638,63 @@ async fn an_expired_session_takes_its_session_tokens_along() {
     assert_eq!(refresh(&hub, (&a.0, &a.1), lasting).await, 200);
     hub.finish().await;
 }
+
+/// SCIM's `active: false`, a SCIM password and a SCIM delete end sessions as the CLI does, so
+/// they tell the clients too (docs/scim.md).
+#[tokio::test]
+async fn scim_session_endings_tell_the_clients() {
+    on_every_backend(async |hub: &TestHub| {
+        let mut receiver = LogoutReceiver::start().await;
+        let a = logout_client(hub, "openid", &receiver.url).await;
+        hub.user("alice", PASSWORD).await;
+        let alice = hub.auth.show_user("alice").await.unwrap().user_id;
+        let (id, secret) = hub.client(&["client_credentials"], "scim", &[]).await;
+        let token = crate::harness::client_credentials_token(hub, &id, &secret).await;
+        let patch = |ops: serde_json::Value| {
+            let url = hub.url(&format!("/scim/v2/Users/{alice}"));
+            let token = token.clone();
+            async move {
+                let body = serde_json::json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": ops,
+                });
+                let response = crate::harness::http()
+                    .patch(url)
+                    .bearer_auth(token)
+                    .header("content-type", "application/scim+json")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+            }
+        };
+        let sid_of = |tokens: &serde_json::Value| {
+            claims_of(tokens["id_token"].as_str().unwrap())["sid"].clone()
+        };
+
+        let tokens = sign_in_for(hub, &mut Browser::new(), (&a.0, &a.1), "openid").await;
+        patch(serde_json::json!([{"op": "replace", "path": "password", "value": "another long password"}])).await;
+        assert_eq!(claims_of(&receiver.next().await)["sid"], sid_of(&tokens));
+        let refresh_token = tokens["refresh_token"].as_str().unwrap();
+        assert_eq!(refresh(hub, (&a.0, &a.1), refresh_token).await, 400);
+        patch(serde_json::json!([{"op": "replace", "path": "password", "value": PASSWORD}])).await;
+
+        let tokens = sign_in_for(hub, &mut Browser::new(), (&a.0, &a.1), "openid").await;
+        patch(serde_json::json!([{"op": "replace", "path": "active", "value": false}])).await;
+        assert_eq!(claims_of(&receiver.next().await)["sid"], sid_of(&tokens));
+        patch(serde_json::json!([{"op": "replace", "path": "active", "value": true}])).await;
+
+        let tokens = sign_in_for(hub, &mut Browser::new(), (&a.0, &a.1), "openid").await;
+        let deleted = crate::harness::http()
+            .delete(hub.url(&format!("/scim/v2/Users/{alice}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 204);
+        assert_eq!(claims_of(&receiver.next().await)["sid"], sid_of(&tokens));
+        receiver.nothing_more().await;
+    })
+    .await;
+}

@@ -30,6 +30,7 @@ mod par;
 mod private_key_jwt;
 mod refresh;
 mod revocation;
+mod scim;
 mod second_factor;
 mod toki_calls;
 mod toki_peers;

@@ -603,3 +603,104 @@ fn browser_signs_in_through_node_oidc_provider() {
     );
     assert_eq!(shown["upstream_identities"][0]["subject"], "lin", "{shown}");
 }
+
+/// The Python of the SCIM virtualenv (scim2-tester, scim2-client; scripts/install-test-deps.sh).
+fn scim_python() -> PathBuf {
+    let venv = std::env::var("KEYWAY_SCIM_VENV").unwrap_or_else(|_| "/var/tmp/keyway-scim".into());
+    Path::new(&venv).join("bin/python")
+}
+
+fn scim_missing() -> Option<String> {
+    let python = scim_python();
+    let ok = Command::new(&python)
+        .args(["-c", "import scim2_tester, scim2_client, httpx2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    (!ok).then(|| {
+        format!(
+            "{} with scim2-tester and scim2-client is not available",
+            python.display()
+        )
+    })
+}
+
+fn scim_script(name: &str) -> Command {
+    let mut command = Command::new(scim_python());
+    command.arg(interop_dir("python").join(name));
+    command
+}
+
+/// scim2-tester runs every check it has against `/scim/v2`; the script fails on any error
+/// that is not one of the deviations it lists with their reasons (docs/scim.md).
+#[test]
+fn scim2_tester_every_check() {
+    if !available("scim2_tester_every_check", scim_missing()) {
+        return;
+    }
+    let hub = Hub::start();
+    let client = hub.create_client("scim-tester", &["client_credentials"], "scim", &[]);
+    run_script(
+        &hub,
+        "scim_tester.py",
+        &mut scim_script("scim_tester.py"),
+        &[
+            ("KEYWAY_CLIENT_ID", str_field(&client, "client_id")),
+            ("KEYWAY_CLIENT_SECRET", str_field(&client, "client_secret")),
+        ],
+    );
+}
+
+/// scim2-client provisions a user with a password and a group; that user then signs in at
+/// the hub's login form (Authlib's code flow) and gets tokens.
+#[test]
+fn scim2_client_provisions_a_user_who_signs_in() {
+    if !available(
+        "scim2_client_provisions_a_user_who_signs_in",
+        scim_missing(),
+    ) || !available(
+        "scim2_client_provisions_a_user_who_signs_in",
+        python_missing(),
+    ) {
+        return;
+    }
+    let hub = Hub::start();
+    let callback = format!("http://127.0.0.1:{}/callback", free_port());
+    let provisioner = hub.create_client("provisioning", &["client_credentials"], "scim", &[]);
+    let (username, password) = ("scim-grace", "provisioned by SCIM 1");
+    run_script(
+        &hub,
+        "scim_client.py",
+        &mut scim_script("scim_client.py"),
+        &[
+            ("KEYWAY_CLIENT_ID", str_field(&provisioner, "client_id")),
+            (
+                "KEYWAY_CLIENT_SECRET",
+                str_field(&provisioner, "client_secret"),
+            ),
+            ("KEYWAY_USERNAME", username),
+            ("KEYWAY_PASSWORD", password),
+        ],
+    );
+    let web = hub.create_client(
+        "py-web",
+        &["authorization_code", "refresh_token"],
+        "openid read",
+        &["--redirect-uri", &callback],
+    );
+    run_script(
+        &hub,
+        "authorization_code.py (as the SCIM user)",
+        &mut python_script("authorization_code.py"),
+        &[
+            ("KEYWAY_CLIENT_ID", str_field(&web, "client_id")),
+            ("KEYWAY_CLIENT_SECRET", str_field(&web, "client_secret")),
+            ("KEYWAY_REDIRECT_URI", &callback),
+            ("KEYWAY_SCOPE", "openid read"),
+            ("KEYWAY_USERNAME", username),
+            ("KEYWAY_PASSWORD", password),
+        ],
+    );
+}

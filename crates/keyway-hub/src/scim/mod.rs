@@ -1,0 +1,101 @@
+//! `/scim/v2`: SCIM 2.0 provisioning (docs/scim.md). Every route takes [`ScimCaller`], a
+//! [`Authorized`] caller holding the scope `scim`, so a route cannot skip the check; handlers
+//! translate HTTP (media types, body cap, ETag headers, projections) and call one
+//! `AuthService::scim_*` operation.
+
+mod discovery;
+mod error;
+mod request;
+mod resources;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::routing::{any, get};
+
+use crate::AppState;
+use crate::caller::{Authorized, required_scope};
+pub(crate) use error::ScimHttpError;
+
+required_scope!(
+    /// A provisioning client (an identity manager pushing users and groups).
+    Provision = "scim"
+);
+
+/// A caller with the scope `scim`; refusals are SCIM error JSON.
+pub(crate) struct ScimCaller;
+
+impl FromRequestParts<AppState> for ScimCaller {
+    type Rejection = ScimHttpError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Authorized::<Provision>::from_request_parts(parts, state).await?;
+        Ok(ScimCaller)
+    }
+}
+
+/// The base URL of the SCIM service (resource locations start with it).
+pub(crate) fn base_url(state: &AppState) -> String {
+    format!("{}/scim/v2", state.auth.config().issuer)
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    use resources::Kind;
+    Router::new()
+        .route(
+            "/scim/v2/Users",
+            get(|c, s, q| resources::list(c, s, q, Kind::User))
+                .post(|c, s, q, h, b| resources::create(c, s, q, h, b, Kind::User))
+                .fallback(resources::collection_method),
+        )
+        .route(
+            "/scim/v2/Users/{id}",
+            get(|c, s, p, q, h| resources::read(c, s, p, q, h, Kind::User))
+                .put(|c, s, p, q, h, b| resources::replace(c, s, p, q, h, b, Kind::User))
+                .patch(|c, s, p, q, h, b| resources::patch(c, s, p, q, h, b, Kind::User))
+                .delete(|c, s, p, h| resources::delete(c, s, p, h, Kind::User))
+                .post(|c, s, p, h, b| resources::search(c, s, p, h, b, Kind::User))
+                .fallback(resources::item_method),
+        )
+        .route(
+            "/scim/v2/Groups",
+            get(|c, s, q| resources::list(c, s, q, Kind::Group))
+                .post(|c, s, q, h, b| resources::create(c, s, q, h, b, Kind::Group))
+                .fallback(resources::collection_method),
+        )
+        .route(
+            "/scim/v2/Groups/{id}",
+            get(|c, s, p, q, h| resources::read(c, s, p, q, h, Kind::Group))
+                .put(|c, s, p, q, h, b| resources::replace(c, s, p, q, h, b, Kind::Group))
+                .patch(|c, s, p, q, h, b| resources::patch(c, s, p, q, h, b, Kind::Group))
+                .delete(|c, s, p, h| resources::delete(c, s, p, h, Kind::Group))
+                .post(|c, s, p, h, b| resources::search(c, s, p, h, b, Kind::Group))
+                .fallback(resources::item_method),
+        )
+        .route(
+            "/scim/v2/ServiceProviderConfig",
+            get(discovery::service_provider_config).fallback(discovery::read_only),
+        )
+        .route(
+            "/scim/v2/ResourceTypes",
+            get(discovery::resource_types).fallback(discovery::read_only),
+        )
+        .route(
+            "/scim/v2/ResourceTypes/{name}",
+            get(discovery::resource_type).fallback(discovery::read_only),
+        )
+        .route(
+            "/scim/v2/Schemas",
+            get(discovery::schemas).fallback(discovery::read_only),
+        )
+        .route(
+            "/scim/v2/Schemas/{urn}",
+            get(discovery::schema).fallback(discovery::read_only),
+        )
+        .route("/scim/v2/.search", any(discovery::search_everything))
+        .route("/scim/v2", any(discovery::unknown))
+        .route("/scim/v2/{*rest}", any(discovery::unknown))
+}
