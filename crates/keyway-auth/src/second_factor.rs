@@ -95,6 +95,9 @@ struct Ticket {
     purpose: String,
     /// SHA-256 (hex) of the browser cookie.
     browser: String,
+    /// A digest of the password hash and the enrolment's time: a new password or a new
+    /// enrolment voids tickets issued before.
+    credentials: String,
     expires_at: i64,
 }
 
@@ -119,16 +122,63 @@ fn recovery_digest(code: &str) -> Option<String> {
         .filter(|c| *c != '-' && *c != ' ')
         .map(|c| c.to_ascii_uppercase())
         .collect();
-    (normal.len() == 10 && normal.bytes().all(|b| b.is_ascii_alphanumeric()))
+    (normal.len() == RECOVERY_CODE_CHARS && normal.bytes().all(|b| b.is_ascii_alphanumeric()))
         .then(|| sha256_hex(&normal))
 }
 
-/// A new recovery code: 10 base32 characters (50 bits), shown as `XXXXX-XXXXX`.
+/// Characters of a recovery code: 16 of base32, 80 bits, so that their unsalted digests in a
+/// stolen database cannot be searched (2^80), whatever the number of users.
+const RECOVERY_CODE_CHARS: usize = 16;
+
+/// A new recovery code: 16 base32 characters (80 bits), shown as `XXXX-XXXX-XXXX-XXXX`.
 fn new_recovery_code(entropy: &dyn Entropy) -> String {
-    let mut bytes = [0u8; 7];
+    let mut bytes = [0u8; 10];
     entropy.fill(&mut bytes);
-    let text: String = totp::base32(&bytes).chars().take(10).collect();
-    format!("{}-{}", &text[..5], &text[5..])
+    let text = totp::base32(&bytes);
+    format!(
+        "{}-{}-{}-{}",
+        &text[..4],
+        &text[4..8],
+        &text[8..12],
+        &text[12..16]
+    )
+}
+
+/// Wrong codes one account may get in [`FAILURE_WINDOW`], from all addresses together and
+/// whatever passwords came between: the sign-in throttle counts per address and a correct
+/// password resets it, which would let someone holding the password spread guesses.
+const MAX_CODE_FAILURES: u32 = 10;
+const FAILURE_WINDOW: i64 = 900;
+/// Accounts tracked at most (the oldest windows go first).
+const MAX_TRACKED: usize = 100_000;
+
+/// Wrong second-factor codes per account (in memory: a restart forgets, as the sign-in
+/// throttle does).
+#[derive(Default)]
+pub(crate) struct CodeFailures(std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>);
+
+impl CodeFailures {
+    /// Seconds until codes are taken again for `user_id`, if it is locked.
+    fn locked_for(&self, user_id: &str, now: i64) -> Option<i64> {
+        let map = self.0.lock().ok()?;
+        let (start, count) = map.get(user_id)?;
+        (*count >= MAX_CODE_FAILURES && now < start + FAILURE_WINDOW)
+            .then(|| start + FAILURE_WINDOW - now)
+    }
+
+    fn record(&self, user_id: &str, now: i64) {
+        let Ok(mut map) = self.0.lock() else {
+            return;
+        };
+        if map.len() >= MAX_TRACKED {
+            map.retain(|_, (start, _)| now < *start + FAILURE_WINDOW);
+        }
+        let entry = map.entry(user_id.to_string()).or_insert((now, 0));
+        if now >= entry.0 + FAILURE_WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+    }
 }
 
 impl AuthService {
@@ -187,6 +237,14 @@ impl AuthService {
                 &digests,
             )
             .await?;
+        // Sessions opened before (with the password alone, or with a replaced factor) end:
+        // one stolen before enrolment must not outlive it. The person signs in again.
+        let ended = self
+            .store
+            .end_user_sessions(user_id, false, self.clock.now_secs())
+            .await?;
+        self.refresh_revocations().await?;
+        self.notify_logout(&ended).await;
         Ok(codes)
     }
 
@@ -330,7 +388,7 @@ impl AuthService {
 
     /// The ticket that carries a password-checked user to the second step of the form
     /// `purpose` in the browser `browser` (its cookie).
-    pub fn second_factor_ticket(
+    pub async fn second_factor_ticket(
         &self,
         user: &UserRecord,
         purpose: &str,
@@ -340,6 +398,7 @@ impl AuthService {
             user_id: user.user_id.clone(),
             purpose: sha256_hex(purpose),
             browser: sha256_hex(browser),
+            credentials: self.credentials_digest(user).await?,
             expires_at: self.clock.now_secs() + TICKET_TTL,
         };
         let plain = serde_json::to_vec(&ticket).map_err(OAuthError::server_error)?;
@@ -368,8 +427,15 @@ impl AuthService {
         let Some(user) = self.store.user_by_id(&ticket.user_id).await? else {
             return Ok(SecondFactor::Expired);
         };
-        if user.disabled_at.is_some() {
+        if user.disabled_at.is_some()
+            || ticket.credentials != self.credentials_digest(&user).await?
+        {
             return Ok(SecondFactor::Expired);
+        }
+        if let Some(wait_s) = self.code_failures.locked_for(&user.user_id, now) {
+            return Ok(SecondFactor::Throttled {
+                wait_ms: wait_s * 1000,
+            });
         }
         let attempt = match self
             .throttle
@@ -381,6 +447,7 @@ impl AuthService {
         let accepted = self.spend_code(&user.user_id, code.trim(), now).await?;
         self.throttle.finish(attempt, accepted, self.clock.now_ms());
         if !accepted {
+            self.code_failures.record(&user.user_id, now);
             tracing::info!(username = %user.username, %address, "sign-in refused: wrong second-factor code");
         }
         Ok(if accepted {
@@ -409,6 +476,18 @@ impl AuthService {
     ) -> Result<String, OAuthError> {
         let now = self.clock.now_secs();
         Ok(self.start_session_with(user, PASSWORD_OTP, now).await?.0)
+    }
+
+    /// What a ticket is bound to besides form and browser: the password and the enrolment.
+    async fn credentials_digest(&self, user: &UserRecord) -> Result<String, OAuthError> {
+        let enrolled_at = match self.store.totp(&user.user_id).await? {
+            Some(totp) => totp.created_at,
+            None => 0,
+        };
+        Ok(sha256_hex(&format!(
+            "{}\n{enrolled_at}",
+            user.password_hash
+        )))
     }
 
     fn open_ticket(&self, text: &str, purpose: &str, browser: &str, now: i64) -> Option<Ticket> {

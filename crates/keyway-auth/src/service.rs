@@ -55,6 +55,8 @@ pub struct AuthService {
     pub(crate) login_seal: crate::upstream::LoginSeal,
     /// Seals the ticket between a password and its second factor.
     pub(crate) second_factor_seal: crate::second_factor::TicketSeal,
+    /// Wrong second-factor codes per account, from every address.
+    pub(crate) code_failures: crate::second_factor::CodeFailures,
     /// Where back-channel logout tokens go (`None`: nowhere, e.g. in unit tests).
     pub(crate) logout_delivery: Option<Arc<dyn crate::LogoutDelivery>>,
 }
@@ -151,6 +153,7 @@ impl AuthService {
             upstream_http: None,
             logout_delivery: None,
             second_factor_seal,
+            code_failures: Default::default(),
             upstream_cache: crate::upstream::UpstreamCache::default(),
             login_seal,
         };

@@ -1,7 +1,8 @@
 //! `/account/second-factor`: a signed-in person turns on a TOTP second factor themselves. GET
 //! shows a new secret as a QR code (sealed into the form, keyway-auth `begin_totp_enrolment`);
 //! POST with a code from the app stores it and shows the recovery codes once. Without a
-//! session the browser goes to `/login?next=/account/second-factor` first.
+//! session signed in within the last 5 minutes the browser goes to
+//! `/login?next=/account/second-factor` first: a stolen session cannot add an attacker's app.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -17,6 +18,15 @@ use crate::pages::{AccountFactorPage, AccountFactorState, error_page, html, see_
 use crate::session::{
     browser_id, check_csrf, csrf_refused, session_user, username_of, with_cookies,
 };
+
+/// How recent the sign-in must be to turn a second factor on.
+const RECENT_SIGN_IN: i64 = 300;
+
+/// The session of the request if it signed in recently enough.
+async fn recent_session(state: &AppState, headers: &HeaderMap) -> Option<keyway_auth::SessionUser> {
+    let session = session_user(state, headers).await?;
+    (state.auth.clock().now_secs() - session.auth_time <= RECENT_SIGN_IN).then_some(session)
+}
 
 /// The QR code of an otpauth URI as inline SVG (no image request: the page's CSP allows none).
 fn qr_svg(uri: &str) -> Option<String> {
@@ -60,7 +70,7 @@ fn scan_page(
 
 /// GET /account/second-factor.
 pub(super) async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some(session) = session_user(&state, &headers).await else {
+    let Some(session) = recent_session(&state, &headers).await else {
         return see_other(&login_url(ACCOUNT_SECOND_FACTOR));
     };
     let (browser, set_browser) = browser_id(&state, &headers);
@@ -100,7 +110,7 @@ pub(super) async fn confirm(
     let Some(browser) = check_csrf(&state, &headers, &form, SECOND_FACTOR_FORM) else {
         return csrf_refused();
     };
-    let Some(session) = session_user(&state, &headers).await else {
+    let Some(session) = recent_session(&state, &headers).await else {
         return see_other(&login_url(ACCOUNT_SECOND_FACTOR));
     };
     let field = |name: &str| form.single(name).ok().flatten().unwrap_or_default();
@@ -112,13 +122,18 @@ pub(super) async fn confirm(
     {
         Ok(Some(codes)) => {
             tracing::info!(%username, "second factor turned on from the hub's page");
-            html(
+            // Every session of the person ended with the enrolment, this one too.
+            let page = html(
                 StatusCode::OK,
                 &AccountFactorPage {
                     username: &username,
                     action: ACCOUNT_SECOND_FACTOR,
                     state: AccountFactorState::Done(codes),
                 },
+            );
+            with_cookies(
+                page,
+                &[Some(crate::session::cleared_session_cookie(&state))],
             )
         }
         // A wrong code (or a stale page): a new secret to scan, and say why.

@@ -149,7 +149,11 @@ pub(super) async fn sign_in(
             match state.auth.needs_second_factor(&user.user_id).await {
                 Ok(false) => (user, false),
                 Ok(true) => {
-                    return match state.auth.second_factor_ticket(&user, LOGIN_FORM, &browser) {
+                    return match state
+                        .auth
+                        .second_factor_ticket(&user, LOGIN_FORM, &browser)
+                        .await
+                    {
                         Ok(ticket) => session::second_factor_page(
                             StatusCode::OK,
                             LOGIN,

@@ -208,6 +208,7 @@ pub(super) async fn login(
                 let ticket = match state
                     .auth
                     .second_factor_ticket(&user, &request_id, &browser)
+                    .await
                 {
                     Ok(ticket) => ticket,
                     Err(err) => return error_page(status_of(err.code), &err),

@@ -440,8 +440,10 @@ async fn a_signed_in_person_turns_on_a_second_factor() {
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(done.body.matches("<li><code>").count(), 10, "{}", done.body);
     assert_eq!(hub.count_rows("user_totp").await, 1);
+    // Every session ended with the enrolment, this one too: sign in again, with a code.
+    assert_eq!(hub.count_rows("login_sessions").await, 0);
     let again = browser.get(&hub.url("/account/second-factor")).await;
-    assert!(again.body.contains("id=\"enrolled\""), "{}", again.body);
+    assert_eq!(again.status, 303);
 
     // The code used to confirm is spent: the next sign-in needs the next one.
     let (id, _) = hub
@@ -473,5 +475,117 @@ async fn removing_the_factor_ends_its_sessions() {
     hub.auth.remove_totp("alice").await.unwrap();
     assert_eq!(hub.count_rows("login_sessions").await, 0);
     assert_eq!(hub.auth.totp_status("alice").await.unwrap(), None);
+    hub.finish().await;
+}
+
+/// Turning a factor on needs a recent sign-in: a session older than 5 minutes (a stolen one,
+/// say) is sent to sign in again first.
+#[tokio::test]
+async fn enrolment_needs_a_recent_sign_in() {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    hub.user("alice", PASSWORD).await;
+    let mut browser = Browser::new();
+    let form = browser.get(&hub.url("/login")).await;
+    let signed_in = browser
+        .post(
+            &hub.url("/login"),
+            &[
+                ("csrf", &form.field("csrf")),
+                ("next", "/"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303);
+    assert_eq!(
+        browser.get(&hub.url("/account/second-factor")).await.status,
+        200
+    );
+    hub.clock.advance_secs(301);
+    let stale = browser.get(&hub.url("/account/second-factor")).await;
+    assert_eq!(stale.status, 303);
+    assert_eq!(
+        stale.location.as_deref(),
+        Some("/login?next=/account/second-factor")
+    );
+    hub.finish().await;
+}
+
+/// Someone holding the password cannot spread code guesses over many addresses: after 10
+/// wrong codes in 15 minutes the account takes no code at all, from anywhere, until the
+/// window ends; a new password voids tickets issued before it.
+#[tokio::test]
+async fn code_guesses_are_limited_per_account() {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    let (totp_secret, _) = enrolled_alice(&hub).await;
+    let user = hub
+        .auth
+        .store()
+        .user_by_name("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let ticket = hub
+        .auth
+        .second_factor_ticket(&user, "purpose", "browser")
+        .await
+        .unwrap();
+    for i in 0..10 {
+        let outcome = hub
+            .auth
+            .check_second_factor(
+                &ticket,
+                "purpose",
+                "browser",
+                "000000",
+                &format!("10.0.{i}.1"),
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, keyway_auth::SecondFactor::Refused),
+            "{outcome:?}"
+        );
+    }
+    let right = now_code(&hub, &totp_secret);
+    let locked = hub
+        .auth
+        .check_second_factor(&ticket, "purpose", "browser", &right, "10.9.9.9")
+        .await
+        .unwrap();
+    assert!(
+        matches!(locked, keyway_auth::SecondFactor::Throttled { .. }),
+        "{locked:?}"
+    );
+    hub.clock.advance_secs(901);
+    let ticket = hub
+        .auth
+        .second_factor_ticket(&user, "purpose", "browser")
+        .await
+        .unwrap();
+    hub.auth
+        .set_password(
+            "alice",
+            &keyway_auth::SecretString::new("another long password".into()),
+            false,
+        )
+        .await
+        .unwrap();
+    let voided = hub
+        .auth
+        .check_second_factor(
+            &ticket,
+            "purpose",
+            "browser",
+            &now_code(&hub, &totp_secret),
+            "10.9.9.9",
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(voided, keyway_auth::SecondFactor::Expired),
+        "{voided:?}"
+    );
     hub.finish().await;
 }
