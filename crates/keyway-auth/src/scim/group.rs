@@ -22,8 +22,19 @@ pub(crate) struct GroupInput {
     pub members: Vec<String>,
 }
 
-/// Reads a Group body strictly.
+/// Reads a Group body strictly (a POST or PUT: at most [`MAX_MEMBERS`] members in it).
 pub(crate) fn parse_group(body: &Value) -> Result<GroupInput, ScimError> {
+    parse_group_limited(body, Some(MAX_MEMBERS))
+}
+
+/// Reads a group as a PATCH left it: its members are the stored ones plus what the (size-
+/// capped) request changed, so no cap applies — a group grown past it by `keyway group add`
+/// must still let people be taken out.
+pub(crate) fn parse_patched_group(body: &Value) -> Result<GroupInput, ScimError> {
+    parse_group_limited(body, None)
+}
+
+fn parse_group_limited(body: &Value, max_members: Option<usize>) -> Result<GroupInput, ScimError> {
     let object = body
         .as_object()
         .ok_or_else(|| super::body::syntax("the body must be a JSON object"))?;
@@ -45,14 +56,17 @@ pub(crate) fn parse_group(body: &Value) -> Result<GroupInput, ScimError> {
             }
             "members" => {
                 let items = elements(value, attr)?;
-                if items.len() > MAX_MEMBERS {
+                if let Some(max) = max_members
+                    && items.len() > max
+                {
                     return Err(value_error(format!(
-                        "members: at most {MAX_MEMBERS} in one request (PATCH adds more)"
+                        "members: at most {max} in one POST or PUT (PATCH adds more)"
                     )));
                 }
+                let mut seen = std::collections::HashSet::with_capacity(items.len());
                 for item in items {
                     let id = member_id(item, attr)?;
-                    if !input.members.contains(&id) {
+                    if seen.insert(id.clone()) {
                         input.members.push(id);
                     }
                 }
@@ -133,6 +147,22 @@ pub(crate) fn group_json(row: &ScimGroupRow, base: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A group grown past the POST/PUT cap (by `keyway group add`) still takes a PATCH: the
+    /// patched group is not held to it (a reviewer could not take a leaver out of one).
+    #[test]
+    fn a_patched_group_is_not_held_to_the_body_cap() {
+        let members: Vec<Value> = (0..MAX_MEMBERS + 3)
+            .map(|i| json!({"value": format!("u{i}")}))
+            .collect();
+        let group =
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "employees", "members": members});
+        assert!(parse_group(&group).is_err());
+        assert_eq!(
+            parse_patched_group(&group).unwrap().members.len(),
+            MAX_MEMBERS + 3
+        );
+    }
     use crate::scim::error::ScimType;
 
     #[test]

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::attrs::{GROUP_ATTRS, GROUP_SCHEMA};
 use super::error::{ScimError, ScimType};
 use super::filter_sql::{Resource, compile};
-use super::group::{GroupInput, group_json, parse_group};
+use super::group::{GroupInput, group_json, parse_group, parse_patched_group};
 use super::list::ListQuery;
 use super::patch::apply_patch;
 use super::users_service::{ATTEMPTS, changed_meanwhile, check_if_match};
@@ -123,7 +123,7 @@ impl AuthService {
                 return Err(ScimError::Internal("a group is not an object".into()));
             };
             apply_patch(&mut resource, body, GROUP_ATTRS, GROUP_SCHEMA)?;
-            let input = parse_group(&Value::Object(resource))?;
+            let input = parse_patched_group(&Value::Object(resource))?;
             match self.write_group(base, &row, input).await? {
                 Some(written) => return Ok(written),
                 None if if_match.is_none() => continue,

@@ -248,8 +248,9 @@ fn apply(
         Some(Value::Array(items)) => items,
         _ => Vec::new(),
     };
+    let primary_before: Vec<Value> = items.iter().filter(|e| is_primary(e)).cloned().collect();
     let result = apply_multi(&mut items, op, path, value);
-    fix_primary(&mut items);
+    fix_primary(&mut items, &primary_before);
     if !items.is_empty() {
         resource.insert(attr.name.into(), Value::Array(items));
     }
@@ -488,11 +489,22 @@ fn equalities(filter: &Filter) -> Option<Map<String, Value>> {
     }
 }
 
-/// RFC 7643 §2.4: `primary: true` at most once; the last one set wins.
-fn fix_primary(items: &mut [Value]) {
-    let last = items
+fn is_primary(item: &Value) -> bool {
+    item.get("primary") == Some(&Value::Bool(true))
+}
+
+/// RFC 7643 §2.4 and RFC 7644 §3.5.2: `primary: true` at most once; the value this operation
+/// made primary wins (the last such one), wherever it stands in the list — not whichever
+/// primary happens to come last.
+fn fix_primary(items: &mut [Value], primary_before: &[Value]) {
+    let primaries: Vec<usize> = (0..items.len())
+        .filter(|&i| is_primary(&items[i]))
+        .collect();
+    let newly_set = primaries
         .iter()
-        .rposition(|e| e.get("primary") == Some(&Value::Bool(true)));
+        .rev()
+        .find(|&&i| !primary_before.contains(&items[i]));
+    let last = newly_set.or(primaries.last()).copied();
     if let Some(last) = last {
         for (i, item) in items.iter_mut().enumerate() {
             if i != last
@@ -548,6 +560,23 @@ mod tests {
         assert_eq!(out["emails"][1]["value"], "a@home.example");
         assert_eq!(out["name"], json!({"givenName": "Augusta"}));
         assert_eq!(out["externalId"], "e-1");
+    }
+
+    /// Making a value primary that stands before the current primary one: it wins, the other
+    /// stops being primary (found by a reviewer: the later entry used to win).
+    #[test]
+    fn the_value_made_primary_wins_wherever_it_stands() {
+        let mut items = vec![
+            json!({"value": "h@x.example", "type": "home"}),
+            json!({"value": "w@x.example", "type": "work", "primary": true}),
+        ];
+        let before: Vec<Value> = items.iter().filter(|e| is_primary(e)).cloned().collect();
+        if let Some(object) = items[0].as_object_mut() {
+            object.insert("primary".into(), Value::Bool(true));
+        }
+        fix_primary(&mut items, &before);
+        assert_eq!(items[0]["primary"], true);
+        assert_eq!(items[1]["primary"], false);
     }
 
     #[test]

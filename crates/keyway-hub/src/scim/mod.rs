@@ -14,7 +14,8 @@ use axum::http::request::Parts;
 use axum::routing::{any, get};
 
 use crate::AppState;
-use crate::caller::{Authorized, required_scope};
+use crate::api_error::ApiError;
+use crate::caller::{Authorized, Caller, required_scope};
 pub(crate) use error::ScimHttpError;
 
 required_scope!(
@@ -32,7 +33,20 @@ impl FromRequestParts<AppState> for ScimCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Authorized::<Provision>::from_request_parts(parts, state).await?;
+        let authorized = Authorized::<Provision>::from_request_parts(parts, state).await?;
+        // Provisioning is a client's own power, never one a user delegates: a sign-in client
+        // registered with `scim` would otherwise give every one of its users the power to make
+        // themselves administrators. A client's own token (client_credentials) has the client
+        // as its subject and no username; toki callers are services.
+        if let Caller::Bearer(claims) = authorized.caller()
+            && (claims.sub != claims.client_id || claims.username.is_some())
+        {
+            return Err(ApiError::Forbidden(
+                "SCIM takes a client's own token (client_credentials), not one a user delegated"
+                    .into(),
+            )
+            .into());
+        }
         Ok(ScimCaller)
     }
 }
@@ -42,7 +56,24 @@ pub(crate) fn base_url(state: &AppState) -> String {
     format!("{}/scim/v2", state.auth.config().issuer)
 }
 
+/// Every SCIM answer holds personal data or says something about it: never cached, never
+/// sniffed.
+async fn private_headers(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
 pub(crate) fn routes() -> Router<AppState> {
+    routes_without_headers().layer(axum::middleware::map_response(private_headers))
+}
+
+fn routes_without_headers() -> Router<AppState> {
     use resources::Kind;
     Router::new()
         .route(

@@ -789,3 +789,59 @@ async fn parallel_patches_lose_no_update() {
 async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
     futures_util::future::join_all(futures).await
 }
+
+/// Provisioning is a client's own power: a user's token that carries `scim` (a sign-in client
+/// registered with it, the user consenting) is refused, or any user of that client could make
+/// themselves an administrator. Every SCIM answer is `no-store`.
+#[tokio::test]
+async fn a_users_delegated_scim_token_is_refused() {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    let (id, secret) = hub
+        .client(&["authorization_code"], "openid scim", &[REDIRECT])
+        .await;
+    hub.user("mallory", "correct horse battery").await;
+    let (verifier, challenge) = pkce();
+    let mut browser = Browser::new();
+    let done = log_in_and_allow(
+        &mut browser,
+        &hub,
+        &authorize_url(&hub, &id, REDIRECT, "openid scim", &challenge),
+        "mallory",
+        "correct horse battery",
+    )
+    .await;
+    let code = done.redirect_param("code").expect("a code");
+    let (status, tokens) = code_exchange(&hub, (&id, &secret), &code, REDIRECT, &verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["scope"].as_str().unwrap().contains("scim"));
+    let refused = http()
+        .get(hub.url("/scim/v2/Users"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(refused.headers()["cache-control"], "no-store");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["schemas"], json!([ERROR]));
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("client's own token"),
+        "{body}"
+    );
+
+    let (own, own_secret) = hub.client(&["client_credentials"], "scim", &[]).await;
+    let token = client_credentials_token(&hub, &own, &own_secret).await;
+    let listed = http()
+        .get(hub.url("/scim/v2/Users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    assert_eq!(listed.headers()["cache-control"], "no-store");
+    assert_eq!(listed.headers()["x-content-type-options"], "nosniff");
+    hub.finish().await;
+}
