@@ -132,40 +132,49 @@ pub(super) async fn read(
 }
 
 pub(super) async fn replace(
-    _: ScimCaller,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
+    caller: ScimCaller,
+    state: State<AppState>,
+    id: Path<String>,
+    query: RawQuery,
     headers: HeaderMap,
     body: Body,
     kind: Kind,
 ) -> Result<Response, ScimHttpError> {
-    let shown = projection(query.as_deref(), kind)?;
-    let body = json_body(&headers, body).await?;
-    let if_match = header_text(&headers, header::IF_MATCH);
-    let base = base_url(&state);
-    let full = match kind {
-        Kind::User => {
-            state
-                .auth
-                .scim_replace_user(&base, &id, &body, if_match)
-                .await?
-        }
-        Kind::Group => {
-            state
-                .auth
-                .scim_replace_group(&base, &id, &body, if_match)
-                .await?
-        }
-    };
-    Ok(resource_response(
-        StatusCode::OK,
-        &full,
-        shown.apply(full.clone()),
-    ))
+    write(
+        caller,
+        state,
+        id,
+        query,
+        headers,
+        body,
+        kind,
+        Write::Replace,
+    )
+    .await
 }
 
 pub(super) async fn patch(
+    caller: ScimCaller,
+    state: State<AppState>,
+    id: Path<String>,
+    query: RawQuery,
+    headers: HeaderMap,
+    body: Body,
+    kind: Kind,
+) -> Result<Response, ScimHttpError> {
+    write(caller, state, id, query, headers, body, kind, Write::Patch).await
+}
+
+/// How a PUT or a PATCH changes a resource.
+#[derive(Clone, Copy)]
+enum Write {
+    Replace,
+    Patch,
+}
+
+/// PUT and PATCH: the body read, the change made under `If-Match`, the result projected.
+#[allow(clippy::too_many_arguments)] // an axum handler's extractors, passed on as they are
+async fn write(
     _: ScimCaller,
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -173,24 +182,20 @@ pub(super) async fn patch(
     headers: HeaderMap,
     body: Body,
     kind: Kind,
+    how: Write,
 ) -> Result<Response, ScimHttpError> {
     let shown = projection(query.as_deref(), kind)?;
     let body = json_body(&headers, body).await?;
     let if_match = header_text(&headers, header::IF_MATCH);
     let base = base_url(&state);
-    let full = match kind {
-        Kind::User => {
-            state
-                .auth
-                .scim_patch_user(&base, &id, &body, if_match)
-                .await?
+    let auth = &state.auth;
+    let full = match (kind, how) {
+        (Kind::User, Write::Replace) => auth.scim_replace_user(&base, &id, &body, if_match).await?,
+        (Kind::Group, Write::Replace) => {
+            auth.scim_replace_group(&base, &id, &body, if_match).await?
         }
-        Kind::Group => {
-            state
-                .auth
-                .scim_patch_group(&base, &id, &body, if_match)
-                .await?
-        }
+        (Kind::User, Write::Patch) => auth.scim_patch_user(&base, &id, &body, if_match).await?,
+        (Kind::Group, Write::Patch) => auth.scim_patch_group(&base, &id, &body, if_match).await?,
     };
     Ok(resource_response(
         StatusCode::OK,
