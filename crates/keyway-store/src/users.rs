@@ -188,8 +188,40 @@ impl Store {
         let Some(user) = self.user_by_name(username).await? else {
             return Ok(None);
         };
+        self.delete_user_by_id(&user.user_id, None, now).await
+    }
+
+    /// Deletes a user by id — only at `version` (SCIM's write counter), if given — and
+    /// everything of theirs; `None` when there is no such user (at that version), else the
+    /// login sessions ended. The condition and the deletion are one transaction: a concurrent
+    /// rename or write cannot make it delete someone else or a changed user.
+    pub async fn delete_user_by_id(
+        &self,
+        user_id: &str,
+        version: Option<i64>,
+        now: i64,
+    ) -> Result<Option<Vec<crate::LoginSessionRecord>>, StoreError> {
         let mut tx = self.writer().begin().await?;
-        let ended = self.take_user_sessions(&mut tx, &user.user_id).await?;
+        let deleted = match version {
+            Some(version) => {
+                sqlx::query(self.sql("DELETE FROM users WHERE user_id = ? AND scim_version = ?"))
+                    .bind(user_id)
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await?
+            }
+            None => {
+                sqlx::query(self.sql("DELETE FROM users WHERE user_id = ?"))
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?
+            }
+        };
+        if deleted.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let ended = self.take_user_sessions(&mut tx, user_id).await?;
         for statement in [
             "DELETE FROM consents WHERE user_id = ?",
             "DELETE FROM authorization_codes WHERE user_id = ?",
@@ -200,15 +232,11 @@ impl Store {
             "DELETE FROM scope_grants WHERE holder_kind = 'user' AND holder = ?",
         ] {
             sqlx::query(self.sql(statement))
-                .bind(&user.user_id)
+                .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
         }
-        self.revoke_families_where(&mut tx, "user_id", &user.user_id, now)
-            .await?;
-        sqlx::query(self.sql("DELETE FROM users WHERE user_id = ?"))
-            .bind(&user.user_id)
-            .execute(&mut *tx)
+        self.revoke_families_where(&mut tx, "user_id", user_id, now)
             .await?;
         tx.commit().await?;
         Ok(Some(ended))

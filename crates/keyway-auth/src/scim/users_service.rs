@@ -232,8 +232,20 @@ impl AuthService {
         let row = self.scim_user_row(id).await?;
         check_if_match(&user_json(&row, base), if_match)?;
         let now = self.clock().now_secs();
-        let Some(ended) = self.store.delete_user(&row.user.username, now).await? else {
-            return Err(ScimError::NotFound(format!("no user with id {id:?}")));
+        // By id, and with If-Match at the version checked: a rename or write since cannot make
+        // this delete someone else, or a user changed after the check.
+        let version = if_match.map(|_| row.version);
+        let Some(ended) = self
+            .store
+            .delete_user_by_id(&row.user.user_id, version, now)
+            .await?
+        else {
+            return Err(match version {
+                Some(_) => ScimError::PreconditionFailed(
+                    "the user changed (or went) since it was read: read it again".into(),
+                ),
+                None => ScimError::NotFound(format!("no user with id {id:?}")),
+            });
         };
         self.refresh_revocations().await?;
         self.notify_logout(&ended).await;
