@@ -44,7 +44,49 @@ impl Store {
 
     /// Deletes a group and its memberships; false when there was no such group.
     pub async fn delete_group(&self, name: &str) -> Result<bool, StoreError> {
+        self.delete_group_where(name, None).await
+    }
+
+    /// Deletes the group `name` only while it still has SCIM id `scim_id` (and, if given,
+    /// write counter `version`): a rename since the caller read it cannot make this delete
+    /// another group. The condition and the deletion are one transaction.
+    pub async fn delete_scim_group(
+        &self,
+        name: &str,
+        scim_id: &str,
+        version: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        self.delete_group_where(name, Some((scim_id, version)))
+            .await
+    }
+
+    async fn delete_group_where(
+        &self,
+        name: &str,
+        scim: Option<(&str, Option<i64>)>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.writer().begin().await?;
+        if let Some((scim_id, version)) = scim {
+            // Locked on the server backends, so no write slips between check and delete.
+            let lock = match self.backend() {
+                crate::Backend::Sqlite => "",
+                crate::Backend::Postgres | crate::Backend::Mysql => " FOR UPDATE",
+            };
+            let sql = format!(
+                "SELECT scim_version FROM user_groups WHERE name = ? AND scim_id = ?{lock}"
+            );
+            let still = sqlx::query(self.sql(&sql))
+                .bind(name)
+                .bind(scim_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| row.try_get::<i64, _>(0))
+                .transpose()?;
+            if still.is_none() || version.is_some_and(|v| still != Some(v)) {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
         sqlx::query(self.sql("DELETE FROM group_members WHERE group_name = ?"))
             .bind(name)
             .execute(&mut *tx)

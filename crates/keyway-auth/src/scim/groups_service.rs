@@ -179,8 +179,20 @@ impl AuthService {
             )));
         }
         check_if_match(&group_json(&row, base), if_match)?;
-        if !self.store.delete_group(&row.name).await? {
-            return Err(ScimError::NotFound(format!("no group with id {id:?}")));
+        // Still this group (not one renamed into its name since) and, with If-Match, still at
+        // the version checked: both inside the deleting transaction.
+        let version = if_match.map(|_| row.version);
+        if !self
+            .store
+            .delete_scim_group(&row.name, &row.id, version)
+            .await?
+        {
+            return Err(match version {
+                Some(_) => ScimError::PreconditionFailed(
+                    "the group changed (or went) since it was read: read it again".into(),
+                ),
+                None => ScimError::NotFound(format!("no group with id {id:?}")),
+            });
         }
         Ok(())
     }
