@@ -59,6 +59,9 @@ pub(crate) struct Delegation<'a> {
     pub login_method: Option<&'a str>,
     /// The login session the user authorised in (the ID token's `sid`).
     pub sid: Option<&'a str>,
+    /// A refresh token to mark rotated (its digest, the time in ms), written with the new
+    /// tokens' records.
+    pub rotate: Option<(&'a str, i64)>,
 }
 
 impl AuthService {
@@ -173,6 +176,7 @@ impl AuthService {
                 dpop,
                 login_method: record.login_method.as_deref(),
                 sid: record.sid.as_deref(),
+                rotate: None,
             },
         )
         .await
@@ -224,31 +228,50 @@ impl AuthService {
         }
         let scope_text = delegation.scope.to_string();
         let (access_token, claims) = self.mint_access_token(&subject, &scope_text, audience)?;
-        if !self
-            .store
-            .insert_family_access_token(&claims.jti, delegation.family_id, claims.exp)
-            .await?
-        {
+        let refresh_token = client
+            .allows(GrantType::RefreshToken)
+            .then(|| format!("kwr_{}", random_token(self.entropy.as_ref(), 32)));
+        // Both records at once: on SQLite they ride the same group commit. A refresh token
+        // stored for a family revoked meanwhile never refreshes (the family is checked at use).
+        let record_access =
+            self.store
+                .insert_family_access_token(&claims.jti, delegation.family_id, claims.exp);
+        let record_refresh = async {
+            match &refresh_token {
+                Some(token) => {
+                    self.store
+                        .insert_refresh_token(&RefreshTokenRecord {
+                            token_hash: sha256_hex(token),
+                            family_id: delegation.family_id.to_string(),
+                            client_id: client.client_id.clone(),
+                            scope: scope_text.clone(),
+                            created_at: now,
+                            expires_at: now + self.config.refresh_token_ttl,
+                            rotated_at: None,
+                        })
+                        .await
+                }
+                None => Ok(()),
+            }
+        };
+        let rotate = async {
+            match delegation.rotate {
+                // Whether this request or a concurrent one rotated it, the answer stands.
+                Some((hash, now_ms)) => self
+                    .store
+                    .mark_refresh_rotated(hash, now_ms)
+                    .await
+                    .map(|_| ()),
+                None => Ok(()),
+            }
+        };
+        let (rotated, live, stored) = tokio::join!(rotate, record_access, record_refresh);
+        rotated?;
+        if !live? {
             // Revoked while this request ran (a concurrent revocation, reuse or replay).
             return Err(OAuthError::invalid_grant("the grant was revoked"));
         }
-        let refresh_token = if client.allows(GrantType::RefreshToken) {
-            let token = format!("kwr_{}", random_token(self.entropy.as_ref(), 32));
-            self.store
-                .insert_refresh_token(&RefreshTokenRecord {
-                    token_hash: sha256_hex(&token),
-                    family_id: delegation.family_id.to_string(),
-                    client_id: client.client_id.clone(),
-                    scope: scope_text.clone(),
-                    created_at: now,
-                    expires_at: now + self.config.refresh_token_ttl,
-                    rotated_at: None,
-                })
-                .await?;
-            Some(token)
-        } else {
-            None
-        };
+        stored?;
         let id_token = if delegation.scope.contains("openid") {
             let standard = self.user_claims(&user, delegation.scope).await?;
             Some(self.mint_id_token(&subject, delegation.nonce, &access_token, standard)?)

@@ -92,18 +92,11 @@ impl AuthService {
             }
             _ => granted,
         };
-        let rotated_at = match record.rotated_at {
-            Some(at) => Some(at),
-            None => {
-                if self.store.mark_refresh_rotated(&hash, now_ms).await? {
-                    None
-                } else {
-                    // Another request rotated it an instant ago.
-                    Some(now_ms)
-                }
-            }
-        };
-        if let Some(at) = rotated_at
+        // Rotated long ago: a leak. Rotated within the grace window: a concurrent duplicate,
+        // answered too. Not rotated yet: rotated together with recording the new tokens (one
+        // group commit on SQLite); if another request rotates it first, that was an instant
+        // ago, inside the window, so the outcome is the same.
+        if let Some(at) = record.rotated_at
             && now_ms - at > self.config.refresh_grace_ms
         {
             self.store.revoke_family(&record.family_id, now).await?;
@@ -123,6 +116,10 @@ impl AuthService {
                 dpop,
                 login_method: family.login_method.as_deref(),
                 sid: family.sid.as_deref(),
+                rotate: record
+                    .rotated_at
+                    .is_none()
+                    .then_some((hash.as_str(), now_ms)),
             },
         )
         .await
