@@ -5,7 +5,6 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::dynamic::bind_all;
 use crate::scim_users::placeholders;
 use crate::{ScimPage, ScimWhere, Store, StoreError};
 
@@ -84,37 +83,9 @@ impl Store {
         limit: i64,
         with_members: bool,
     ) -> Result<ScimPage<ScimGroupRow>, StoreError> {
-        // The page first: when it is the first and not full, it is everything and the count
-        // query is not needed (a `userName eq` lookup then costs one indexed read).
-        let rows = if limit == 0 {
-            Vec::new()
-        } else {
-            bind_all(
-                sqlx::query(self.sql(&format!(
-                    "SELECT {GROUP_COLUMNS} FROM user_groups WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
-                    filter.sql, filter.order_by
-                ))),
-                &filter.values,
-            )
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(self.reader())
-            .await?
-        };
-        let total = if offset == 0 && (rows.len() as i64) < limit {
-            rows.len() as i64
-        } else {
-            let count = bind_all(
-                sqlx::query(self.sql(&format!(
-                    "SELECT COUNT(*) FROM user_groups WHERE {}",
-                    filter.sql
-                ))),
-                &filter.values,
-            )
-            .fetch_one(self.reader())
+        let (rows, total) = self
+            .scim_page_rows(GROUP_COLUMNS, "user_groups", filter, offset, limit)
             .await?;
-            count.try_get(0)?
-        };
         let mut items = rows.iter().map(group_row).collect::<Result<Vec<_>, _>>()?;
         if with_members {
             self.attach_members(&mut items).await?;

@@ -80,6 +80,49 @@ pub(crate) fn placeholders(n: usize) -> String {
 }
 
 impl Store {
+    /// The rows of one page of `table` matching `filter`, and how many match in all.
+    pub(crate) async fn scim_page_rows(
+        &self,
+        columns: &str,
+        table: &str,
+        filter: &ScimWhere,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<sqlx::any::AnyRow>, i64), StoreError> {
+        // The page first: when it is the first and not full, it is everything and the count
+        // query is not needed (a `userName eq` lookup then costs one indexed read).
+        let rows = if limit == 0 {
+            Vec::new()
+        } else {
+            bind_all(
+                sqlx::query(self.sql(&format!(
+                    "SELECT {columns} FROM {table} WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
+                    filter.sql, filter.order_by
+                ))),
+                &filter.values,
+            )
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.reader())
+            .await?
+        };
+        let total = if offset == 0 && (rows.len() as i64) < limit {
+            rows.len() as i64
+        } else {
+            let count = bind_all(
+                sqlx::query(self.sql(&format!(
+                    "SELECT COUNT(*) FROM {table} WHERE {}",
+                    filter.sql
+                ))),
+                &filter.values,
+            )
+            .fetch_one(self.reader())
+            .await?;
+            count.try_get(0)?
+        };
+        Ok((rows, total))
+    }
+
     /// One user by id, with their groups.
     pub async fn scim_user(&self, user_id: &str) -> Result<Option<ScimUserRow>, StoreError> {
         let row = sqlx::query(self.sql(&format!(
@@ -103,34 +146,15 @@ impl Store {
         limit: i64,
         with_groups: bool,
     ) -> Result<ScimPage<ScimUserRow>, StoreError> {
-        // The page first: when it is the first and not full, it is everything and the count
-        // query is not needed (a `userName eq` lookup then costs one indexed read).
-        let rows = if limit == 0 {
-            Vec::new()
-        } else {
-            bind_all(
-                sqlx::query(self.sql(&format!(
-                    "SELECT {USER_COLUMNS}, {SCIM_COLUMNS} FROM users WHERE {} ORDER BY {} LIMIT ? OFFSET ?",
-                    filter.sql, filter.order_by
-                ))),
-                &filter.values,
+        let (rows, total) = self
+            .scim_page_rows(
+                &format!("{USER_COLUMNS}, {SCIM_COLUMNS}"),
+                "users",
+                filter,
+                offset,
+                limit,
             )
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(self.reader())
-            .await?
-        };
-        let total = if offset == 0 && (rows.len() as i64) < limit {
-            rows.len() as i64
-        } else {
-            let count = bind_all(
-                sqlx::query(self.sql(&format!("SELECT COUNT(*) FROM users WHERE {}", filter.sql))),
-                &filter.values,
-            )
-            .fetch_one(self.reader())
             .await?;
-            count.try_get(0)?
-        };
         let mut items = rows.iter().map(scim_row).collect::<Result<Vec<_>, _>>()?;
         if with_groups {
             self.attach_user_groups(&mut items).await?;

@@ -10,16 +10,12 @@ use super::error::{ScimError, ScimType};
 use super::filter_sql::{Resource, compile};
 use super::group::{GroupInput, group_json, parse_group, parse_patched_group};
 use super::list::ListQuery;
-use super::patch::apply_patch;
-use super::users_service::{ATTEMPTS, changed_meanwhile, check_if_match};
+use super::write::{check_if_match, patched, until_written};
 use crate::groups::ADMINS;
 use crate::{AuthService, random_token};
 
 fn conflict(err: StoreError, name: &str) -> ScimError {
-    match err {
-        StoreError::Conflict(_) => ScimError::Conflict(format!("displayName {name:?} is taken")),
-        other => ScimError::Store(other),
-    }
+    super::write::conflict(err, &format!("displayName {name:?}"))
 }
 
 impl AuthService {
@@ -95,17 +91,12 @@ impl AuthService {
         body: &Value,
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
-        for _ in 0..ATTEMPTS {
+        until_written(if_match, "group", || async move {
             let row = self.scim_group_row(id).await?;
             check_if_match(&group_json(&row, base), if_match)?;
-            let input = parse_group(body)?;
-            match self.write_group(base, &row, input).await? {
-                Some(written) => return Ok(written),
-                None if if_match.is_none() => continue,
-                None => break,
-            }
-        }
-        Err(changed_meanwhile("group"))
+            self.write_group(base, &row, parse_group(body)?).await
+        })
+        .await
     }
 
     pub async fn scim_patch_group(
@@ -115,22 +106,15 @@ impl AuthService {
         body: &Value,
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
-        for _ in 0..ATTEMPTS {
+        until_written(if_match, "group", || async move {
             let row = self.scim_group_row(id).await?;
             let current = group_json(&row, base);
             check_if_match(&current, if_match)?;
-            let Value::Object(mut resource) = current else {
-                return Err(ScimError::Internal("a group is not an object".into()));
-            };
-            apply_patch(&mut resource, body, GROUP_ATTRS, GROUP_SCHEMA)?;
-            let input = parse_patched_group(&Value::Object(resource))?;
-            match self.write_group(base, &row, input).await? {
-                Some(written) => return Ok(written),
-                None if if_match.is_none() => continue,
-                None => break,
-            }
-        }
-        Err(changed_meanwhile("group"))
+            let resource = patched(current, body, GROUP_ATTRS, GROUP_SCHEMA)?;
+            self.write_group(base, &row, parse_patched_group(&resource)?)
+                .await
+        })
+        .await
     }
 
     /// Stores a group's new state if nobody wrote it since `row` was read (`None` otherwise).

@@ -19,6 +19,7 @@ mod patch;
 mod projection;
 mod user;
 mod users_service;
+mod write;
 
 pub use attrs::{ERROR_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
 pub use discovery::{

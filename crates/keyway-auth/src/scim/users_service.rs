@@ -3,51 +3,19 @@
 //! whole new state, and stores it with one conditional transaction; disabling and password
 //! changes go through the same store rules as `keyway user disable` and `keyway user passwd`.
 
-use keyway_store::{ScimUserRow, ScimUserWrite, StoreError, UserProfile, UserRecord};
+use keyway_store::{ScimUserRow, ScimUserWrite, UserProfile, UserRecord};
 use serde_json::Value;
 
 use super::attrs::{USER_ATTRS, USER_SCHEMA};
 use super::error::ScimError;
 use super::filter_sql::{Resource, compile};
 use super::list::ListQuery;
-use super::meta::{etag_matches, version_of};
-use super::patch::apply_patch;
 use super::user::{PasswordChange, UserInput, parse_user, user_json};
+use super::write::{check_if_match, conflict, patched, until_written};
 use crate::{AuthService, random_token};
 
 /// The password hash of a user made by SCIM without a password: no password matches it.
 pub(crate) const NO_PASSWORD: &str = "!scim";
-
-/// How often a write without `If-Match` is tried again after another writer changed the
-/// resource between its read and its write (each try reads afresh).
-pub(crate) const ATTEMPTS: usize = 3;
-
-/// A write that kept losing to other writers, or whose `If-Match` was overtaken.
-pub(crate) fn changed_meanwhile(what: &str) -> ScimError {
-    ScimError::PreconditionFailed(format!(
-        "the {what} changed while this request ran; read it again and retry"
-    ))
-}
-
-/// `If-Match` against the current representation: 412 when it names another version.
-pub(crate) fn check_if_match(current: &Value, if_match: Option<&str>) -> Result<(), ScimError> {
-    match if_match {
-        Some(header) if !etag_matches(header, version_of(current)) => {
-            Err(ScimError::PreconditionFailed(format!(
-                "the resource is at version {}, not {header}",
-                version_of(current)
-            )))
-        }
-        _ => Ok(()),
-    }
-}
-
-fn conflict(err: StoreError, what: &str) -> ScimError {
-    match err {
-        StoreError::Conflict(_) => ScimError::Conflict(format!("{what} is taken")),
-        other => ScimError::Store(other),
-    }
-}
 
 impl AuthService {
     async fn scim_user_row(&self, id: &str) -> Result<ScimUserRow, ScimError> {
@@ -124,17 +92,12 @@ impl AuthService {
         body: &Value,
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
-        for _ in 0..ATTEMPTS {
+        until_written(if_match, "user", || async move {
             let row = self.scim_user_row(id).await?;
             check_if_match(&user_json(&row, base), if_match)?;
-            let input = parse_user(body)?;
-            match self.write_user(base, &row, input).await? {
-                Some(written) => return Ok(written),
-                None if if_match.is_none() => continue,
-                None => break,
-            }
-        }
-        Err(changed_meanwhile("user"))
+            self.write_user(base, &row, parse_user(body)?).await
+        })
+        .await
     }
 
     /// Applies a PatchOp to a user.
@@ -145,22 +108,14 @@ impl AuthService {
         body: &Value,
         if_match: Option<&str>,
     ) -> Result<Value, ScimError> {
-        for _ in 0..ATTEMPTS {
+        until_written(if_match, "user", || async move {
             let row = self.scim_user_row(id).await?;
             let current = user_json(&row, base);
             check_if_match(&current, if_match)?;
-            let Value::Object(mut resource) = current else {
-                return Err(ScimError::Internal("a user is not an object".into()));
-            };
-            apply_patch(&mut resource, body, USER_ATTRS, USER_SCHEMA)?;
-            let input = parse_user(&Value::Object(resource))?;
-            match self.write_user(base, &row, input).await? {
-                Some(written) => return Ok(written),
-                None if if_match.is_none() => continue,
-                None => break,
-            }
-        }
-        Err(changed_meanwhile("user"))
+            let resource = patched(current, body, USER_ATTRS, USER_SCHEMA)?;
+            self.write_user(base, &row, parse_user(&resource)?).await
+        })
+        .await
     }
 
     /// Stores a user's new state if nobody wrote it since `row` was read (`None` otherwise).

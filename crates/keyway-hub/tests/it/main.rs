@@ -31,6 +31,7 @@ mod private_key_jwt;
 mod refresh;
 mod revocation;
 mod scim;
+mod scim_groups;
 mod second_factor;
 mod toki_calls;
 mod toki_peers;

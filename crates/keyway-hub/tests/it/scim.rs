@@ -11,25 +11,25 @@ use crate::harness::{
     TestHub, client_credentials_token, code_exchange, http, on_every_backend, post_form,
 };
 
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
-const REDIRECT: &str = "http://127.0.0.1:9/cb";
+pub(crate) const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub(crate) const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+pub(crate) const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub(crate) const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+pub(crate) const REDIRECT: &str = "http://127.0.0.1:9/cb";
 
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Value,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: Value,
 }
 
 impl Answer {
-    fn etag(&self) -> String {
+    pub(crate) fn etag(&self) -> String {
         self.headers["etag"].to_str().unwrap().to_string()
     }
 
     /// Asserts a SCIM error with `status` and `scim_type`.
-    fn error(&self, status: u16, scim_type: Option<&str>) {
+    pub(crate) fn error(&self, status: u16, scim_type: Option<&str>) {
         assert_eq!(self.status, status, "{}", self.body);
         assert_eq!(self.body["schemas"], json!([ERROR]), "{}", self.body);
         assert_eq!(self.body["status"], status.to_string(), "{}", self.body);
@@ -45,19 +45,19 @@ impl Answer {
     }
 }
 
-struct Scim<'a> {
+pub(crate) struct Scim<'a> {
     hub: &'a TestHub,
     token: String,
 }
 
 impl Scim<'_> {
-    async fn new(hub: &TestHub) -> Scim<'_> {
+    pub(crate) async fn new(hub: &TestHub) -> Scim<'_> {
         let (id, secret) = hub.client(&["client_credentials"], "scim", &[]).await;
         let token = client_credentials_token(hub, &id, &secret).await;
         Scim { hub, token }
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,
@@ -87,15 +87,15 @@ impl Scim<'_> {
         }
     }
 
-    async fn get(&self, path: &str) -> Answer {
+    pub(crate) async fn get(&self, path: &str) -> Answer {
         self.send(Method::GET, path, None, &[]).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> Answer {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Answer {
         self.send(Method::POST, path, Some(body), &[]).await
     }
 
-    async fn patch(&self, path: &str, ops: Value) -> Answer {
+    pub(crate) async fn patch(&self, path: &str, ops: Value) -> Answer {
         self.send(
             Method::PATCH,
             path,
@@ -105,7 +105,7 @@ impl Scim<'_> {
         .await
     }
 
-    async fn user(&self, name: &str) -> Value {
+    pub(crate) async fn user(&self, name: &str) -> Value {
         let created = self
             .post("/Users", json!({"schemas": [USER], "userName": name}))
             .await;
@@ -114,7 +114,7 @@ impl Scim<'_> {
     }
 
     /// The userNames a filter selects, in order.
-    async fn names(&self, filter: &str) -> Vec<String> {
+    pub(crate) async fn names(&self, filter: &str) -> Vec<String> {
         let query: String = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("filter", filter)
             .append_pair("sortBy", "userName")
@@ -473,7 +473,7 @@ async fn only_scim_tokens_get_in_and_refusals_are_scim_errors() {
 
 /// Posts the hub's login form as a browser does: 200 (consent page) or 303 when the password
 /// was accepted, 401 when not.
-async fn sign_in(hub: &TestHub, client: &str, user: &str, password: &str) -> u16 {
+pub(crate) async fn sign_in(hub: &TestHub, client: &str, user: &str, password: &str) -> u16 {
     let (_, challenge) = pkce();
     let mut browser = Browser::new();
     let authorize = authorize_url(hub, client, REDIRECT, "openid", &challenge);
@@ -582,212 +582,6 @@ async fn scim_passwords_sign_in_and_inactive_users_are_disabled() {
         );
     })
     .await;
-}
-
-#[tokio::test]
-async fn groups_members_renames_and_the_admins_group() {
-    on_every_backend(async |hub: &TestHub| {
-        let scim = Scim::new(hub).await;
-        let ada = scim.user("ada").await["id"].as_str().unwrap().to_string();
-        let bob = scim.user("bob").await["id"].as_str().unwrap().to_string();
-        let made = scim
-            .post(
-                "/Groups",
-                json!({"schemas": [GROUP], "displayName": "ops", "externalId": "g-1",
-                                    "members": [{"value": ada}]}),
-            )
-            .await;
-        assert_eq!(made.status, 201, "{}", made.body);
-        let gid = made.body["id"].as_str().unwrap().to_string();
-        assert_eq!(made.body["members"][0]["display"], "ada");
-        assert_eq!(
-            made.body["members"][0]["$ref"],
-            hub.url(&format!("/scim/v2/Users/{ada}"))
-        );
-        hub.auth
-            .grant_group_scopes("ops", "reports.read")
-            .await
-            .unwrap();
-        // The user's read-only groups.
-        let user = scim.get(&format!("/Users/{ada}")).await;
-        assert_eq!(
-            user.body["groups"],
-            json!([{"value": gid, "display": "ops",
-            "$ref": hub.url(&format!("/scim/v2/Groups/{gid}"))}])
-        );
-        // Members by PATCH, with a value filter.
-        let added = scim
-            .patch(
-                &format!("/Groups/{gid}"),
-                json!([{"op": "add", "path": "members", "value": [{"value": bob}]}]),
-            )
-            .await;
-        assert_eq!(
-            added.body["members"].as_array().unwrap().len(),
-            2,
-            "{}",
-            added.body
-        );
-        let removed = scim
-            .patch(
-                &format!("/Groups/{gid}"),
-                json!([{"op": "remove", "path": format!("members[value eq \"{ada}\"]")}]),
-            )
-            .await;
-        assert_eq!(
-            removed.body["members"],
-            json!([{"value": bob, "display": "bob", "type": "User",
-            "$ref": hub.url(&format!("/scim/v2/Users/{bob}"))}])
-        );
-        let ghost = scim
-            .patch(
-                &format!("/Groups/{gid}"),
-                json!([{"op": "add", "path": "members", "value": [{"value": "nobody"}]}]),
-            )
-            .await;
-        ghost.error(400, Some("invalidValue"));
-        let filtered = scim
-            .get(&format!("/Groups?filter=members%20eq%20%22{bob}%22"))
-            .await;
-        assert_eq!(filtered.body["totalResults"], 1, "{}", filtered.body);
-        // A rename keeps the id, the members and the scope grants.
-        let renamed = scim
-            .patch(
-                &format!("/Groups/{gid}"),
-                json!([{"op": "replace", "path": "displayName", "value": "operations"}]),
-            )
-            .await;
-        assert_eq!(renamed.status, 200, "{}", renamed.body);
-        assert_eq!(renamed.body["id"], gid);
-        assert_eq!(
-            hub.auth.group_scopes("operations").await.unwrap(),
-            ["reports.read"]
-        );
-        assert_eq!(
-            hub.auth.show_group("operations").await.unwrap().members,
-            ["bob"]
-        );
-        scim.post(
-            "/Groups",
-            json!({"schemas": [GROUP], "displayName": "operations"}),
-        )
-        .await
-        .error(409, Some("uniqueness"));
-
-        // keyway-admins: members may be provisioned (that is the scim scope's power), the
-        // group itself is neither renamed, taken by a rename, nor deleted.
-        hub.auth
-            .add_group_member("keyway-admins", "ada")
-            .await
-            .unwrap();
-        let admins = scim
-            .get("/Groups?filter=displayName%20eq%20%22keyway-admins%22")
-            .await;
-        let aid = admins.body["Resources"][0]["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let more = scim
-            .patch(
-                &format!("/Groups/{aid}"),
-                json!([{"op": "add", "path": "members", "value": [{"value": bob}]}]),
-            )
-            .await;
-        assert_eq!(more.status, 200, "{}", more.body);
-        assert!(hub.auth.is_admin(&bob).await.unwrap());
-        scim.patch(
-            &format!("/Groups/{aid}"),
-            json!([{"op": "replace", "path": "displayName", "value": "root"}]),
-        )
-        .await
-        .error(400, Some("mutability"));
-        scim.patch(
-            &format!("/Groups/{gid}"),
-            json!([{"op": "replace", "path": "displayName", "value": "keyway-admins"}]),
-        )
-        .await
-        .error(400, Some("mutability"));
-        scim.send(Method::DELETE, &format!("/Groups/{aid}"), None, &[])
-            .await
-            .error(403, None);
-        assert!(hub.auth.show_group("keyway-admins").await.is_ok());
-        // Deleting a group takes its memberships and grants with it; users stay.
-        let gone = scim
-            .send(Method::DELETE, &format!("/Groups/{gid}"), None, &[])
-            .await;
-        assert_eq!(gone.status, 204);
-        assert!(
-            hub.auth
-                .group_scopes("operations")
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        scim.get(&format!("/Groups/{gid}")).await.error(404, None);
-        assert_eq!(
-            scim.get(&format!("/Users/{bob}")).await.body["groups"][0]["display"],
-            "keyway-admins"
-        );
-    })
-    .await;
-}
-
-/// Parallel PATCHes without If-Match to one group: each is applied or answered 412, never
-/// lost (every write is conditional on the version it read, and retried from a fresh read).
-#[tokio::test]
-async fn parallel_patches_lose_no_update() {
-    on_every_backend(async |hub: &TestHub| {
-        let scim = Scim::new(hub).await;
-        let group = scim
-            .post(
-                "/Groups",
-                json!({"schemas": [GROUP], "displayName": "crowd"}),
-            )
-            .await;
-        let gid = group.body["id"].as_str().unwrap().to_string();
-        let mut ids = Vec::new();
-        for n in 0..6 {
-            ids.push(
-                scim.user(&format!("p{n}")).await["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_string(),
-            );
-        }
-        let path = format!("/Groups/{gid}");
-        let answers = futures_join(ids.iter().map(|id| {
-            scim.patch(
-                &path,
-                json!([{"op": "add", "path": "members", "value": [{"value": id}]}]),
-            )
-        }))
-        .await;
-        let mut applied: Vec<&str> = Vec::new();
-        for (id, answer) in ids.iter().zip(&answers) {
-            match answer.status {
-                200 => applied.push(id),
-                412 => answer.error(412, None),
-                other => panic!("{other}: {}", answer.body),
-            }
-        }
-        assert!(!applied.is_empty());
-        let members = scim.get(&path).await.body["members"].clone();
-        let mut held: Vec<&str> = members
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["value"].as_str().unwrap())
-            .collect();
-        held.sort_unstable();
-        applied.sort_unstable();
-        assert_eq!(held, applied);
-    })
-    .await;
-}
-
-/// Runs futures concurrently and returns their outputs in order.
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    futures_util::future::join_all(futures).await
 }
 
 /// Provisioning is a client's own power: a user's token that carries `scim` (a sign-in client
