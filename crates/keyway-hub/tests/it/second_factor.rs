@@ -44,6 +44,16 @@ async fn enrolled_alice(hub: &TestHub) -> (Vec<u8>, Vec<String>) {
     )
 }
 
+/// A SQLite hub with a code-flow client (its id) and an enrolled alice (secret, recovery codes).
+async fn enrolled_hub() -> (TestHub, String, Vec<u8>, Vec<String>) {
+    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
+    let (id, _) = hub
+        .client(&["authorization_code"], "openid", &[REDIRECT])
+        .await;
+    let (secret, recovery) = enrolled_alice(&hub).await;
+    (hub, id, secret, recovery)
+}
+
 /// Opens an authorization and posts the password: the page that answers.
 async fn password_step(hub: &TestHub, browser: &mut Browser, client_id: &str) -> (Page, String) {
     let (verifier, challenge) = pkce();
@@ -142,11 +152,7 @@ async fn an_enrolled_user_gives_a_code_after_the_password() {
 /// one step of clock drift is accepted; a recovery code works once, typed in any case.
 #[tokio::test]
 async fn codes_and_recovery_codes_are_spent_once() {
-    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
-    let (id, _) = hub
-        .client(&["authorization_code"], "openid", &[REDIRECT])
-        .await;
-    let (totp_secret, recovery) = enrolled_alice(&hub).await;
+    let (hub, id, totp_secret, recovery) = enrolled_hub().await;
     let code = now_code(&hub, &totp_secret);
     let mut first = Browser::new();
     let (step, _) = password_step(&hub, &mut first, &id).await;
@@ -185,11 +191,7 @@ async fn codes_and_recovery_codes_are_spent_once() {
 /// old one, leads back to the password form; an unenrolled user is not asked.
 #[tokio::test]
 async fn the_second_step_cannot_be_guessed_or_moved() {
-    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
-    let (id, _) = hub
-        .client(&["authorization_code"], "openid", &[REDIRECT])
-        .await;
-    let (totp_secret, _) = enrolled_alice(&hub).await;
+    let (hub, id, totp_secret, _) = enrolled_hub().await;
     let mut browser = Browser::new();
     let (mut page, _) = password_step(&hub, &mut browser, &id).await;
     let mut statuses = Vec::new();
@@ -461,11 +463,7 @@ async fn a_signed_in_person_turns_on_a_second_factor() {
 /// for two-factor sessions.
 #[tokio::test]
 async fn removing_the_factor_ends_its_sessions() {
-    let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
-    let (id, _) = hub
-        .client(&["authorization_code"], "openid", &[REDIRECT])
-        .await;
-    let (totp_secret, _) = enrolled_alice(&hub).await;
+    let (hub, id, totp_secret, _) = enrolled_hub().await;
     let mut browser = Browser::new();
     let (step, _) = password_step(&hub, &mut browser, &id).await;
     let consent = code_step(&hub, &mut browser, &step, &now_code(&hub, &totp_secret)).await;
