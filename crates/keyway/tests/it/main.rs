@@ -10,6 +10,7 @@
 mod cli_clients;
 mod cli_misc;
 mod data;
+mod docs_scim;
 mod harness;
 mod interop;
 mod link_cli;
