@@ -3,7 +3,7 @@
 //! 127.0.0.1:8080 is the hub's port). Each `#   ` comment line after a command is the output
 //! the doc promises, compared with jq's compact form of what came out.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::harness::{BIN, Hub, repo_root};
 
@@ -36,20 +36,9 @@ fn promised(block: &str) -> Vec<String> {
 
 #[test]
 fn the_scim_doc_examples_run_as_pasted() {
-    let missing: Vec<&str> = ["bash", "curl", "jq"]
-        .into_iter()
-        .filter(|tool| {
-            Command::new(tool)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_err()
-        })
-        .collect();
     if !crate::interop::available(
         "the_scim_doc_examples_run_as_pasted",
-        (!missing.is_empty()).then(|| format!("{} not installed", missing.join(", "))),
+        crate::readme_tour::missing_tools(),
     ) {
         return;
     }

@@ -115,7 +115,12 @@ fn run_script(hub: &Hub, what: &str, command: &mut Command, env: &[(&str, &str)]
 }
 
 fn python_script(name: &str) -> Command {
-    let mut command = Command::new(python());
+    script_of(python(), name)
+}
+
+/// `interpreter` running the interop script `python/<name>`.
+fn script_of(interpreter: impl AsRef<std::ffi::OsStr>, name: &str) -> Command {
+    let mut command = Command::new(interpreter);
     command.arg(interop_dir("python").join(name));
     command
 }
@@ -628,9 +633,7 @@ fn scim_missing() -> Option<String> {
 }
 
 fn scim_script(name: &str) -> Command {
-    let mut command = Command::new(scim_python());
-    command.arg(interop_dir("python").join(name));
-    command
+    script_of(scim_python(), name)
 }
 
 /// scim2-tester runs every check it has against `/scim/v2`; the script fails on any error

@@ -280,7 +280,8 @@ fn browser_sign_in(hub: &str, authorize: &str, password: &str) -> String {
 
 /// Tools the tour needs besides keyway: a missing one skips (or fails under
 /// KEYWAY_REQUIRE_INTEROP=1, as in CI).
-fn missing_tools() -> Option<String> {
+/// Which of the shell tools the doc examples use (bash, curl, jq) are missing.
+pub(crate) fn missing_tools() -> Option<String> {
     let missing: Vec<&str> = ["bash", "curl", "jq"]
         .into_iter()
         .filter(|tool| {
