@@ -7,7 +7,12 @@ pub use keyway_kernel::{Entropy, SystemEntropy, random_hex, random_token};
 
 /// Lowercase hex SHA-256: how high-entropy secrets and tokens are stored.
 pub fn sha256_hex(input: &str) -> String {
-    let digest = Sha256::digest(input.as_bytes());
+    sha256_hex_of(input.as_bytes())
+}
+
+/// Lowercase hex SHA-256 of bytes.
+pub(crate) fn sha256_hex_of(input: &[u8]) -> String {
+    let digest = Sha256::digest(input);
     let mut out = String::with_capacity(64);
     for byte in digest {
         out.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));

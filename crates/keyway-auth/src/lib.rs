@@ -23,6 +23,7 @@ mod keys;
 mod logout;
 mod master_key;
 mod par;
+mod passkeys;
 mod pending_seal;
 mod remote_jwks;
 mod request_object;
@@ -68,9 +69,13 @@ pub use logout::{
 };
 pub use master_key::MasterKey;
 pub use par::{PushedRequest, REQUEST_URI_PREFIX};
+pub use passkeys::{PasskeyInfo, PasskeyOptions};
 pub use remote_jwks::JwksSource;
 pub use scope::ScopeSet;
-pub use second_factor::{PASSWORD_OTP, PendingEnrolment, SecondFactor, TotpEnrolment};
+pub use second_factor::{
+    LocalSignIn, PASSKEY, PASSWORD_OTP, PASSWORD_PASSKEY, PendingEnrolment, SecondFactor,
+    SecondFactors, TotpEnrolment,
+};
 pub use service::AuthService;
 pub use throttle::LoginThrottle;
 pub use tokens::{AccessTokenClaims, Audience};

@@ -19,9 +19,40 @@ use crate::{AdminError, AuthService, AuthorizeOutcome, Entropy, OAuthError, sha2
 /// The login method of a password sign-in completed with a second factor: login type
 /// `password`, `amr` `["pwd", "otp", "mfa"]`.
 pub const PASSWORD_OTP: &str = "password+otp";
+/// A password sign-in completed with a passkey: `amr` `["pwd", "hwk", "mfa"]`.
+pub const PASSWORD_PASSKEY: &str = "password+passkey";
+/// A passkey alone (the authenticator verified the person: a PIN or biometric on a device
+/// they hold, so two factors): `amr` `["hwk", "mfa"]`, login type `password` (this hub's own
+/// accounts).
+pub const PASSKEY: &str = "passkey";
+
 /// Whether a session's login method had more than one factor.
 pub(crate) fn is_multi_factor(login_method: &str) -> bool {
-    login_method == PASSWORD_OTP
+    matches!(login_method, PASSWORD_OTP | PASSWORD_PASSKEY | PASSKEY)
+}
+
+/// How a person signed in with an account of this hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalSignIn {
+    Password,
+    /// A password, then a TOTP or recovery code.
+    PasswordAndCode,
+    /// A password, then a passkey.
+    PasswordAndPasskey,
+    /// A passkey alone.
+    Passkey,
+}
+
+impl LocalSignIn {
+    /// The login method sessions and tokens record.
+    pub fn method(self) -> &'static str {
+        match self {
+            LocalSignIn::Password => crate::PASSWORD,
+            LocalSignIn::PasswordAndCode => PASSWORD_OTP,
+            LocalSignIn::PasswordAndPasskey => PASSWORD_PASSKEY,
+            LocalSignIn::Passkey => PASSKEY,
+        }
+    }
 }
 
 /// The `acr` of a sign-in: `"2"` with a second factor, `"1"` with one (the levels
@@ -55,9 +86,11 @@ pub struct TotpEnrolment {
 /// The outcome of the second step.
 #[derive(Debug)]
 pub enum SecondFactor {
-    Accepted(UserRecord),
+    Accepted(UserRecord, LocalSignIn),
     /// A wrong, reused or malformed code.
     Refused,
+    /// A passkey that did not do, and why (for the person).
+    PasskeyRefused(String),
     /// Too many recent failures: try again after this many milliseconds.
     Throttled {
         wait_ms: i64,
@@ -74,6 +107,20 @@ pub struct PendingEnrolment {
     pub secret: String,
 }
 
+/// The second factors a user can give after their password.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecondFactors {
+    /// A TOTP enrolment (and so recovery codes).
+    pub code: bool,
+    pub passkey: bool,
+}
+
+impl SecondFactors {
+    pub fn any(self) -> bool {
+        self.code || self.passkey
+    }
+}
+
 /// How long a person has to scan the code and confirm it.
 const ENROLMENT_TTL: i64 = 600;
 const ENROLMENT_AAD: &[u8] = b"keyway totp enrolment v1";
@@ -88,8 +135,8 @@ struct EnrolmentTicket {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Ticket {
-    user_id: String,
+pub(crate) struct Ticket {
+    pub(crate) user_id: String,
     /// SHA-256 (hex) of the form it continues: an authorization request id (a sealed one is
     /// long), or `hub:login`.
     purpose: String,
@@ -97,11 +144,11 @@ struct Ticket {
     browser: String,
     /// A digest of the password hash and the enrolment's time: a new password or a new
     /// enrolment voids tickets issued before.
-    credentials: String,
+    pub(crate) credentials: String,
     expires_at: i64,
 }
 
-pub(crate) struct TicketSeal(crate::sealed_box::SealKey);
+pub(crate) struct TicketSeal(pub(crate) crate::sealed_box::SealKey);
 
 impl TicketSeal {
     pub(crate) fn new(csrf_key: &hmac::Key) -> Option<TicketSeal> {
@@ -159,14 +206,14 @@ pub(crate) struct CodeFailures(std::sync::Mutex<std::collections::HashMap<String
 
 impl CodeFailures {
     /// Seconds until codes are taken again for `user_id`, if it is locked.
-    fn locked_for(&self, user_id: &str, now: i64) -> Option<i64> {
+    pub(crate) fn locked_for(&self, user_id: &str, now: i64) -> Option<i64> {
         let map = self.0.lock().ok()?;
         let (start, count) = map.get(user_id)?;
         (*count >= MAX_CODE_FAILURES && now < start + FAILURE_WINDOW)
             .then(|| start + FAILURE_WINDOW - now)
     }
 
-    fn record(&self, user_id: &str, now: i64) {
+    pub(crate) fn record(&self, user_id: &str, now: i64) {
         let Ok(mut map) = self.0.lock() else {
             return;
         };
@@ -239,12 +286,7 @@ impl AuthService {
             .await?;
         // Sessions opened before (with the password alone, or with a replaced factor) end:
         // one stolen before enrolment must not outlive it. The person signs in again.
-        let ended = self
-            .store
-            .end_user_sessions(user_id, false, self.clock.now_secs())
-            .await?;
-        self.refresh_revocations().await?;
-        self.notify_logout(&ended).await;
+        self.end_all_sessions(user_id, false).await?;
         Ok(codes)
     }
 
@@ -268,7 +310,7 @@ impl AuthService {
         let Some(user) = self.store.user_by_id(user_id).await? else {
             return Ok(None);
         };
-        if self.needs_second_factor(user_id).await? {
+        if self.store.totp(user_id).await?.is_some() {
             return Ok(None);
         }
         let mut secret = Zeroizing::new([0u8; totp::SECRET_BYTES]);
@@ -306,7 +348,7 @@ impl AuthService {
         let Some(pending) = self.open_enrolment(ticket, browser, now) else {
             return Ok(None);
         };
-        if pending.user_id != user_id || self.needs_second_factor(user_id).await? {
+        if pending.user_id != user_id || self.store.totp(user_id).await?.is_some() {
             return Ok(None);
         }
         let secret = Zeroizing::new(
@@ -360,13 +402,7 @@ impl AuthService {
         }
         // Sessions signed in with the factor removed end (their clients are told), as after a
         // new password: they would otherwise go on passing for two-factor sessions.
-        let now = self.clock.now_secs();
-        let ended = self
-            .store
-            .end_user_sessions(&user.user_id, false, now)
-            .await?;
-        self.refresh_revocations().await?;
-        self.notify_logout(&ended).await;
+        self.end_all_sessions(&user.user_id, false).await?;
         Ok(())
     }
 
@@ -381,9 +417,34 @@ impl AuthService {
         self.config.require_mfa || client.policy.require_mfa
     }
 
-    /// Whether a user must give a second factor after their password.
+    /// Whether a user must give a second factor after their password: they have a TOTP
+    /// enrolment or a passkey.
     pub async fn needs_second_factor(&self, user_id: &str) -> Result<bool, OAuthError> {
-        Ok(self.store.totp(user_id).await?.is_some())
+        Ok(self.second_factors(user_id).await?.any())
+    }
+
+    /// Which second factors a user has.
+    pub async fn second_factors(&self, user_id: &str) -> Result<SecondFactors, OAuthError> {
+        let (totp, passkeys) =
+            tokio::try_join!(self.store.totp(user_id), self.store.has_passkeys(user_id))?;
+        Ok(SecondFactors {
+            code: totp.is_some(),
+            passkey: passkeys,
+        })
+    }
+
+    /// The second factors of the user a second-step ticket carries (`None`: the ticket does
+    /// not open for this form and browser, or is too old).
+    pub async fn ticket_factors(
+        &self,
+        ticket: &str,
+        purpose: &str,
+        browser: &str,
+    ) -> Result<Option<SecondFactors>, OAuthError> {
+        match self.open_ticket(ticket, purpose, browser, self.clock.now_secs()) {
+            Some(ticket) => Ok(Some(self.second_factors(&ticket.user_id).await?)),
+            None => Ok(None),
+        }
     }
 
     /// The ticket that carries a password-checked user to the second step of the form
@@ -451,35 +512,37 @@ impl AuthService {
             tracing::info!(username = %user.username, %address, "sign-in refused: wrong second-factor code");
         }
         Ok(if accepted {
-            SecondFactor::Accepted(user)
+            SecondFactor::Accepted(user, LocalSignIn::PasswordAndCode)
         } else {
             SecondFactor::Refused
         })
     }
 
-    /// After the second step of an authorization's login form: as [`AuthService::login`],
-    /// recording both factors.
-    pub async fn login_with_second_factor(
+    /// After an authorization's login form: as [`AuthService::login`], recording how the
+    /// person signed in (which factors).
+    pub async fn login_by(
         &self,
         request_id: &str,
         user: &UserRecord,
+        how: LocalSignIn,
     ) -> Result<(String, AuthorizeOutcome), OAuthError> {
         let now = self.clock.now_secs();
-        self.login_with(request_id, user, PASSWORD_OTP, now).await
+        self.login_with(request_id, user, how.method(), now).await
     }
 
-    /// After the second step of the hub's own sign-in page: as
-    /// [`AuthService::start_session`], recording both factors.
-    pub async fn start_session_with_second_factor(
+    /// After the hub's own sign-in page: as [`AuthService::start_session`], recording how the
+    /// person signed in.
+    pub async fn start_session_by(
         &self,
         user: &UserRecord,
+        how: LocalSignIn,
     ) -> Result<String, OAuthError> {
         let now = self.clock.now_secs();
-        Ok(self.start_session_with(user, PASSWORD_OTP, now).await?.0)
+        Ok(self.start_session_with(user, how.method(), now).await?.0)
     }
 
     /// What a ticket is bound to besides form and browser: the password and the enrolment.
-    async fn credentials_digest(&self, user: &UserRecord) -> Result<String, OAuthError> {
+    pub(crate) async fn credentials_digest(&self, user: &UserRecord) -> Result<String, OAuthError> {
         let enrolled_at = match self.store.totp(&user.user_id).await? {
             Some(totp) => totp.created_at,
             None => 0,
@@ -490,7 +553,13 @@ impl AuthService {
         )))
     }
 
-    fn open_ticket(&self, text: &str, purpose: &str, browser: &str, now: i64) -> Option<Ticket> {
+    pub(crate) fn open_ticket(
+        &self,
+        text: &str,
+        purpose: &str,
+        browser: &str,
+        now: i64,
+    ) -> Option<Ticket> {
         if text.len() > MAX_TICKET_LEN {
             return None;
         }

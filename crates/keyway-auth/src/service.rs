@@ -57,6 +57,8 @@ pub struct AuthService {
     pub(crate) second_factor_seal: crate::second_factor::TicketSeal,
     /// Wrong second-factor codes per account, from every address.
     pub(crate) code_failures: crate::second_factor::CodeFailures,
+    /// The WebAuthn relying party (passkeys), or why there is none.
+    pub(crate) passkeys: crate::passkeys::RelyingParty,
     /// Where back-channel logout tokens go (`None`: nowhere, e.g. in unit tests).
     pub(crate) logout_delivery: Option<Arc<dyn crate::LogoutDelivery>>,
 }
@@ -128,6 +130,8 @@ impl AuthService {
             crate::second_factor::TicketSeal::new(&csrf_key).ok_or_else(|| {
                 AdminError::Invalid("cannot derive the second-factor sealing key".into())
             })?;
+        let passkeys = crate::passkeys::RelyingParty::new(&config.issuer, &csrf_key)
+            .ok_or_else(|| AdminError::Invalid("cannot derive the passkey sealing key".into()))?;
         let service = AuthService {
             store,
             config,
@@ -153,6 +157,7 @@ impl AuthService {
             upstream_http: None,
             logout_delivery: None,
             second_factor_seal,
+            passkeys,
             code_failures: Default::default(),
             upstream_cache: crate::upstream::UpstreamCache::default(),
             login_seal,

@@ -105,6 +105,10 @@ fn amr_and_idp(method: Option<&str>) -> (Option<Vec<&'static str>>, Option<&str>
         Some(crate::PASSWORD) => (Some(vec!["pwd"]), None),
         // RFC 8176: a password, a one-time password, and so more than one factor.
         Some(crate::PASSWORD_OTP) => (Some(vec!["pwd", "otp", "mfa"]), None),
+        // A passkey is a key the person holds, unlocked by a PIN or biometric (user
+        // verification, which keyway requires): RFC 8176 `hwk`, and two factors.
+        Some(crate::PASSWORD_PASSKEY) => (Some(vec!["pwd", "hwk", "mfa"]), None),
+        Some(crate::PASSKEY) => (Some(vec!["hwk", "mfa"]), None),
         Some(upstream) => (Some(vec!["fed"]), Some(upstream)),
         None => (None, None),
     }

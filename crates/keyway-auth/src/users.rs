@@ -280,14 +280,36 @@ impl AuthService {
         revoke_tokens: bool,
     ) -> Result<usize, AdminError> {
         let user = self.user_named(username).await?;
+        self.end_all_sessions(&user.user_id, revoke_tokens).await
+    }
+
+    /// Ends every session of a user: what they gave without `offline_access` is revoked (with
+    /// `revoke_tokens`, everything issued for the user), their clients are told. The number
+    /// of live sessions ended.
+    pub(crate) async fn end_all_sessions(
+        &self,
+        user_id: &str,
+        revoke_tokens: bool,
+    ) -> Result<usize, AdminError> {
         let now = self.clock().now_secs();
         let ended = self
             .store
-            .end_user_sessions(&user.user_id, revoke_tokens, now)
+            .end_user_sessions(user_id, revoke_tokens, now)
             .await?;
         self.refresh_revocations().await?;
         self.notify_logout(&ended).await;
         Ok(ended.iter().filter(|s| s.expires_at > now).count())
+    }
+
+    /// "Sign out everywhere" on the hub's page: every session of the person whose session
+    /// token this is (this one too); the number ended.
+    pub async fn logout_everywhere(&self, session_token: &str) -> Result<usize, OAuthError> {
+        let Some(session) = self.session_user(session_token).await? else {
+            return Ok(0);
+        };
+        self.end_all_sessions(&session.user_id, false)
+            .await
+            .map_err(|e| OAuthError::server_error(e.to_string()))
     }
 
     async fn user_named(&self, username: &str) -> Result<keyway_store::UserRecord, AdminError> {

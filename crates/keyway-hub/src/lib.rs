@@ -23,6 +23,7 @@ mod pages;
 mod scim;
 mod serve;
 mod session;
+mod sign_in_steps;
 mod toki_calls;
 mod toki_peers;
 mod upstream_http;

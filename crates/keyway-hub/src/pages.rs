@@ -22,6 +22,19 @@ pub(crate) struct LoginPage<'a> {
     pub upstream_action: &'a str,
     /// The upstream providers offered (one button each).
     pub upstreams: Vec<&'a LoginMethod>,
+    pub passkey: Option<PasskeyButton<'a>>,
+}
+
+/// A "sign in with a passkey" button (`passkey_button.html`, driven by `/passkeys.js`): a
+/// form posted to `action` with `fields` once the authenticator answered the ceremony that
+/// `options` started for `purpose`.
+pub(crate) struct PasskeyButton<'a> {
+    pub action: &'a str,
+    pub options: &'a str,
+    pub purpose: &'a str,
+    pub fields: Vec<(String, String)>,
+    pub label: &'a str,
+    pub primary: bool,
 }
 
 #[derive(Template)]
@@ -49,6 +62,7 @@ pub(crate) struct SignInPage<'a> {
     pub username: &'a str,
     pub signed_in_as: Option<&'a str>,
     pub error: Option<&'a str>,
+    pub passkey: Option<PasskeyButton<'a>>,
 }
 
 /// The landing page (`/`).
@@ -81,6 +95,40 @@ pub(crate) struct SecondFactorPage<'a> {
     pub action: &'a str,
     pub fields: &'a [(String, String)],
     pub error: Option<&'a str>,
+    /// Whether the code field is offered (a TOTP enrolment).
+    pub code: bool,
+    pub passkey: Option<PasskeyButton<'a>>,
+}
+
+/// The hub's page where a signed-in person lists, adds and removes passkeys.
+#[derive(Template)]
+#[template(path = "account_passkeys.html")]
+pub(crate) struct AccountPasskeysPage<'a> {
+    pub username: &'a str,
+    pub action: &'a str,
+    pub options: &'a str,
+    pub purpose: &'a str,
+    pub csrf: &'a str,
+    pub passkeys: &'a [keyway_auth::PasskeyInfo],
+    /// Why passkeys cannot be added on this hub, if they cannot.
+    pub unavailable: Option<&'a str>,
+    pub notice: Option<&'a str>,
+    pub error: Option<&'a str>,
+    /// The change ended every session: only the notice and a way to sign in again.
+    pub signed_out: bool,
+    pub sign_in: &'a str,
+}
+
+impl AccountPasskeysPage<'_> {
+    /// `2026-01-31 12:00` (UTC).
+    fn time(&self, at: &i64) -> String {
+        let utc = keyway_kernel::rfc3339::format_unix_secs(*at);
+        utc.replacen('T', " ", 1)
+            .chars()
+            .take(16)
+            .collect::<String>()
+            + " UTC"
+    }
 }
 
 /// The hub's page where a signed-in person turns on a TOTP second factor.
@@ -125,6 +173,20 @@ pub(crate) struct LogoutPage<'a> {
 pub(crate) struct ErrorPage<'a> {
     pub code: &'a str,
     pub description: &'a str,
+}
+
+/// The CSP of pages that run the hub's own scripts (`/passkeys.js`), and nothing else's.
+const SCRIPTED_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+                            style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
+/// As [`html`], for a page that runs the hub's own scripts (`script-src 'self'`).
+pub(crate) fn html_scripted(status: StatusCode, page: &impl Template) -> Response {
+    let mut response = html(status, page);
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(SCRIPTED_CSP),
+    );
+    response
 }
 
 /// Renders a page with the headers every hub page carries: no caching, no framing, no
@@ -177,31 +239,50 @@ pub(crate) fn error_page(status: StatusCode, err: &OAuthError) -> Response {
 }
 
 pub(crate) fn login_page(
+    state: &crate::AppState,
     status: StatusCode,
     pending: &PendingAuthorization,
     csrf: &str,
     username: &str,
     error: Option<&str>,
 ) -> Response {
-    html(
-        status,
-        &LoginPage {
-            action: crate::oauth::LOGIN,
-            request_id: &pending.request_id,
-            csrf,
-            client_name: &pending.client_name,
-            redirect_origin: &pending.redirect_origin,
-            username,
-            error,
-            password: pending.allows_password(),
-            upstream_action: crate::oauth::UPSTREAM_START,
-            upstreams: pending
-                .methods
-                .iter()
-                .filter(|m| !m.is_password())
-                .collect(),
-        },
-    )
+    let password = pending.allows_password();
+    // A passkey is a way into this hub's own accounts, as the password is.
+    let passkey = password
+        .then(|| {
+            crate::sign_in_steps::passkey_button(
+                state,
+                crate::oauth::LOGIN,
+                &pending.request_id,
+                vec![
+                    ("request_id".to_string(), pending.request_id.clone()),
+                    ("csrf".to_string(), csrf.to_string()),
+                ],
+            )
+        })
+        .flatten();
+    let page = LoginPage {
+        action: crate::oauth::LOGIN,
+        request_id: &pending.request_id,
+        csrf,
+        client_name: &pending.client_name,
+        redirect_origin: &pending.redirect_origin,
+        username,
+        error,
+        password,
+        upstream_action: crate::oauth::UPSTREAM_START,
+        upstreams: pending
+            .methods
+            .iter()
+            .filter(|m| !m.is_password())
+            .collect(),
+        passkey,
+    };
+    if page.passkey.is_some() {
+        html_scripted(status, &page)
+    } else {
+        html(status, &page)
+    }
 }
 
 pub(crate) fn consent_page(pending: &PendingAuthorization, csrf: &str, username: &str) -> Response {

@@ -78,6 +78,16 @@ pub(crate) async fn session_user(state: &AppState, headers: &HeaderMap) -> Optio
     state.auth.session_user(&token).await.ok().flatten()
 }
 
+/// How recent a sign-in must be to change how the account signs in (a second factor, a
+/// passkey): a stolen session cannot add an attacker's device.
+const RECENT_SIGN_IN: i64 = 300;
+
+/// The session of the request if it signed in within the last 5 minutes.
+pub(crate) async fn recent_session(state: &AppState, headers: &HeaderMap) -> Option<SessionUser> {
+    let session = session_user(state, headers).await?;
+    (state.auth.clock().now_secs() - session.auth_time <= RECENT_SIGN_IN).then_some(session)
+}
+
 /// A user's name (empty when the user is gone).
 pub(crate) async fn username_of(state: &AppState, user_id: &str) -> String {
     match state.auth.store().user_by_id(user_id).await {
@@ -131,88 +141,6 @@ impl SignInRefusal {
             page.headers_mut().insert(header::RETRY_AFTER, value);
         }
         page
-    }
-}
-
-/// The second step of a sign-in form: fields `ticket` (from the first step) and `code`,
-/// checked by [`keyway_auth::AuthService::check_second_factor`] for the form `purpose` and
-/// this browser. Refusals are counted and logged as wrong passwords are.
-pub(crate) async fn second_factor(
-    state: &AppState,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    form: &TokenRequest,
-    purpose: &str,
-    browser: &str,
-) -> Result<keyway_auth::SecondFactor, OAuthError> {
-    let field = |name: &str| form.single(name).ok().flatten().unwrap_or_default();
-    let address = state
-        .trusted_proxies
-        .client_address(peer, headers)
-        .to_string();
-    let outcome = state
-        .auth
-        .check_second_factor(field("ticket"), purpose, browser, field("code"), &address)
-        .await?;
-    match &outcome {
-        keyway_auth::SecondFactor::Refused => {
-            ::metrics::counter!("keyway_login_failures_total").increment(1);
-            tracing::debug!(%address, "second step refused");
-        }
-        keyway_auth::SecondFactor::Throttled { .. } => {
-            ::metrics::counter!("keyway_login_throttled_total").increment(1);
-            tracing::warn!(%address, "second-factor code throttled");
-        }
-        _ => {}
-    }
-    Ok(outcome)
-}
-
-/// The page of the second step: `fields` are the form's hidden fields (with the ticket).
-pub(crate) fn second_factor_page(
-    status: StatusCode,
-    action: &str,
-    fields: &[(String, String)],
-    error: Option<&str>,
-    retry_after_s: Option<i64>,
-) -> Response {
-    let page = crate::pages::html(
-        status,
-        &crate::pages::SecondFactorPage {
-            action,
-            fields,
-            error,
-        },
-    );
-    SignInRefusal {
-        status,
-        message: String::new(),
-        retry_after_s,
-    }
-    .mark(page)
-}
-
-/// What a refused second step shows: (status, message, Retry-After).
-pub(crate) fn second_factor_refusal(
-    outcome: &keyway_auth::SecondFactor,
-) -> (StatusCode, String, Option<i64>) {
-    match outcome {
-        keyway_auth::SecondFactor::Throttled { wait_ms } => {
-            let seconds = (wait_ms + 999) / 1000;
-            let unit = if seconds == 1 { "second" } else { "seconds" };
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("Too many wrong codes. Try again in {seconds} {unit}."),
-                Some(seconds),
-            )
-        }
-        _ => (
-            StatusCode::UNAUTHORIZED,
-            "That code is not right, or it was used already (a code from the app works once: \
-             wait for the next one; a recovery code works once)."
-                .into(),
-            None,
-        ),
     }
 }
 

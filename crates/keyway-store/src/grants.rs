@@ -664,6 +664,7 @@ impl Store {
             "DELETE FROM family_access_tokens WHERE expires_at < ?",
             "DELETE FROM revoked_access_tokens WHERE expires_at < ?",
             "DELETE FROM client_assertions WHERE expires_at < ?",
+            "DELETE FROM webauthn_challenges WHERE expires_at < ?",
         ] {
             total += sqlx::query(self.sql(statement))
                 .bind(now)

@@ -19,6 +19,7 @@ mod link;
 mod link_codec;
 mod link_tx;
 mod migrate;
+mod passkeys;
 mod pushed;
 mod scim_groups;
 mod scim_users;
@@ -43,6 +44,7 @@ pub use link::{
 };
 pub use link_codec::uuid_string;
 pub use link_tx::LinkTx;
+pub use passkeys::PasskeyRecord;
 pub use scim_groups::{ScimGroupRow, ScimGroupWrite, ScimMember};
 pub use scim_users::{ScimPage, ScimUserRow, ScimUserWrite, ScimWhere};
 pub use second_factors::TotpRecord;

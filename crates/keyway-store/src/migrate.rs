@@ -96,6 +96,11 @@ macro_rules! migrations {
                     "/0012_second_factors.sql"
                 )),
             },
+            Migration {
+                version: 13,
+                name: "passkeys",
+                sql: include_str!(concat!("../migrations/", $backend, "/0013_passkeys.sql")),
+            },
         ]
     };
 }

@@ -229,6 +229,7 @@ impl Store {
             "DELETE FROM group_members WHERE user_id = ?",
             "DELETE FROM user_totp WHERE user_id = ?",
             "DELETE FROM recovery_codes WHERE user_id = ?",
+            "DELETE FROM passkeys WHERE user_id = ?",
             "DELETE FROM scope_grants WHERE holder_kind = 'user' AND holder = ?",
         ] {
             sqlx::query(self.sql(statement))

@@ -155,6 +155,12 @@ pub(crate) enum UserCommand {
         #[command(subcommand)]
         command: TotpCommand,
     },
+    /// Passkeys (WebAuthn): people add them at /account/passkeys after signing in, then sign
+    /// in with one alone or after their password. Here an administrator lists and removes them.
+    Passkey {
+        #[command(subcommand)]
+        command: PasskeyCommand,
+    },
     /// End every hub login session of a user (they sign in again everywhere): tokens those
     /// sessions gave without offline_access are revoked, clients with a back-channel logout
     /// URI are told (failures on stderr; an unreachable one is tried for about 6 s).
@@ -191,6 +197,27 @@ pub(crate) enum UserCommand {
         /// The person's `sub` at that provider (its ID tokens' subject).
         #[arg(long, value_name = "SUB")]
         subject: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PasskeyCommand {
+    /// List a user's passkeys: id, name, when added and last used.
+    List {
+        /// The user's name.
+        username: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Remove one of a user's passkeys (a lost or stolen device); every session of the user
+    /// ends.
+    Remove {
+        /// The user's name.
+        username: String,
+        /// The passkey's id (from `keyway user passkey list`), or its name if unique.
+        passkey: String,
         #[command(flatten)]
         json: JsonFlag,
     },

@@ -85,8 +85,12 @@ impl AuthService {
         if self.requires_mfa(client) && !crate::second_factor::is_multi_factor(full) {
             return false;
         }
-        // A second factor after the password does not change the login type (`password+otp`).
-        let method = full.split('+').next().unwrap_or(PASSWORD);
+        // A second factor after the password does not change the login type (`password+otp`),
+        // and a passkey is a way into this hub's own accounts, as the password is.
+        let method = match full.split('+').next().unwrap_or(PASSWORD) {
+            crate::PASSKEY => PASSWORD,
+            other => other,
+        };
         self.configured(method)
             && client.policy.allows_login_type(method)
             && asked.is_none_or(|a| a == method)

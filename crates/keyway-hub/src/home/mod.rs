@@ -6,8 +6,11 @@
 //!   local path.
 //! - `POST /logout`: ends that session.
 //! - `GET|POST /account/second-factor`: turn on a TOTP second factor.
+//! - `GET|POST /account/passkeys`, `POST /passkeys/options`, `GET /passkeys.js`: passkeys
+//!   (`passkeys.rs`).
 
 mod local_path;
+mod passkeys;
 mod second_factor;
 mod sign_in;
 
@@ -25,12 +28,15 @@ pub(crate) const HOME: &str = "/";
 pub(crate) const LOGIN: &str = "/login";
 pub(crate) const LOGOUT: &str = "/logout";
 pub(crate) const ACCOUNT_SECOND_FACTOR: &str = "/account/second-factor";
+pub(crate) const ACCOUNT_PASSKEYS: &str = "/account/passkeys";
 
 /// What the anti-CSRF tokens of the hub's own forms are bound to (besides the browser
 /// cookie). Authorization request ids are base64url, so they can never take these values.
 pub(crate) const LOGIN_FORM: &str = "hub:login";
 pub(crate) const LOGOUT_FORM: &str = "hub:logout";
 pub(crate) const SECOND_FACTOR_FORM: &str = "hub:second-factor";
+/// The account page's passkey forms (also the purpose of registration ceremonies).
+pub(crate) const PASSKEYS_FORM: &str = "hub:passkeys";
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -41,6 +47,12 @@ pub(crate) fn routes() -> Router<AppState> {
             ACCOUNT_SECOND_FACTOR,
             get(second_factor::show).post(second_factor::confirm),
         )
+        .route(ACCOUNT_PASSKEYS, get(passkeys::show).post(passkeys::change))
+        .route(
+            crate::sign_in_steps::PASSKEY_OPTIONS,
+            post(passkeys::options),
+        )
+        .route("/passkeys.js", get(passkeys::script))
 }
 
 /// `/login?next=…` for a local path (`/` stays readable; other reserved characters are

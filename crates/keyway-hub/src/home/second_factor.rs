@@ -16,17 +16,8 @@ use crate::errors::status_of;
 use crate::form::parse_form;
 use crate::pages::{AccountFactorPage, AccountFactorState, error_page, html, see_other};
 use crate::session::{
-    browser_id, check_csrf, csrf_refused, session_user, username_of, with_cookies,
+    browser_id, check_csrf, csrf_refused, recent_session, username_of, with_cookies,
 };
-
-/// How recent the sign-in must be to turn a second factor on.
-const RECENT_SIGN_IN: i64 = 300;
-
-/// The session of the request if it signed in recently enough.
-async fn recent_session(state: &AppState, headers: &HeaderMap) -> Option<keyway_auth::SessionUser> {
-    let session = session_user(state, headers).await?;
-    (state.auth.clock().now_secs() - session.auth_time <= RECENT_SIGN_IN).then_some(session)
-}
 
 /// The QR code of an otpauth URI as inline SVG (no image request: the page's CSP allows none).
 fn qr_svg(uri: &str) -> Option<String> {

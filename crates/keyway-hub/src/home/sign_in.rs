@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use keyway_auth::{SecondFactor, TokenRequest};
+use keyway_auth::TokenRequest;
 
 use super::local_path::local_path;
 use super::{HOME, LOGIN, LOGIN_FORM, LOGOUT_FORM};
@@ -14,11 +14,12 @@ use crate::AppState;
 use crate::cookies;
 use crate::errors::status_of;
 use crate::form::parse_form;
-use crate::pages::{SignInPage, error_page, html, see_other};
+use crate::pages::{SignInPage, error_page, html, html_scripted, see_other};
 use crate::session::{
     self, browser_id, check_csrf, cleared_session_cookie, csrf_refused, session_cookie,
     session_user, username_of, with_cookies,
 };
+use crate::sign_in_steps::{SignInStep, passkey_button, second_factor_page, sign_in_step};
 
 /// The sign-in form, with the user already signed in (if any) and an error (if any).
 async fn form_page(
@@ -35,18 +36,30 @@ async fn form_page(
         None => None,
     };
     let csrf = state.auth.csrf_token(LOGIN_FORM, browser);
-    html(
-        status,
-        &SignInPage {
-            action: LOGIN,
-            issuer: &state.auth.config().issuer,
-            next,
-            csrf: &csrf,
-            username,
-            signed_in_as: signed_in_as.as_deref().filter(|name| !name.is_empty()),
-            error,
-        },
-    )
+    let passkey = passkey_button(
+        state,
+        LOGIN,
+        LOGIN_FORM,
+        vec![
+            ("next".to_string(), next.to_string()),
+            ("csrf".to_string(), csrf.clone()),
+        ],
+    );
+    let page = SignInPage {
+        action: LOGIN,
+        issuer: &state.auth.config().issuer,
+        next,
+        csrf: &csrf,
+        username,
+        signed_in_as: signed_in_as.as_deref().filter(|name| !name.is_empty()),
+        error,
+        passkey,
+    };
+    if page.passkey.is_some() {
+        html_scripted(status, &page)
+    } else {
+        html(status, &page)
+    }
 }
 
 /// The `next` field of a query or form, as a local path.
@@ -87,7 +100,6 @@ pub(super) async fn sign_in(
         return csrf_refused();
     };
     let next = next_of(&form);
-    // The second step (a TOTP or recovery code) carries the first step's ticket.
     let csrf = state.auth.csrf_token(LOGIN_FORM, &browser);
     let second_step_fields = |ticket: &str| {
         vec![
@@ -96,83 +108,49 @@ pub(super) async fn sign_in(
             ("ticket".to_string(), ticket.to_string()),
         ]
     };
-    let (user, with_second_factor) = match form.single("ticket").ok().flatten() {
-        Some(ticket) => {
-            match session::second_factor(&state, peer, &headers, &form, LOGIN_FORM, &browser).await
-            {
-                Ok(SecondFactor::Accepted(user)) => (user, true),
-                Ok(SecondFactor::Expired) => {
-                    let message = "That took too long, or the page is stale: sign in again.";
-                    return form_page(
-                        &state,
-                        &headers,
-                        StatusCode::UNAUTHORIZED,
-                        &browser,
-                        &next,
-                        "",
-                        Some(message),
-                    )
-                    .await;
-                }
-                Ok(refused) => {
-                    let (status, message, retry) = session::second_factor_refusal(&refused);
-                    return session::second_factor_page(
-                        status,
-                        LOGIN,
-                        &second_step_fields(ticket),
-                        Some(&message),
-                        retry,
-                    );
-                }
-                Err(err) => return error_page(status_of(err.code), &err),
-            }
+    let step = sign_in_step(&state, peer, &headers, &form, LOGIN_FORM, &browser).await;
+    let (user, how) = match step {
+        Ok(SignInStep::Done(user, how)) => (user, how),
+        Ok(SignInStep::SecondStep(ticket)) => {
+            return second_factor_page(
+                &state,
+                LOGIN,
+                LOGIN_FORM,
+                &browser,
+                &second_step_fields(&ticket),
+                None,
+            )
+            .await;
         }
-        None => {
-            let user = match session::sign_in(&state, peer, &headers, &form).await {
-                Ok(Ok(user)) => user,
-                Ok(Err(refusal)) => {
-                    let username = form.single("username").ok().flatten().unwrap_or_default();
-                    let page = form_page(
-                        &state,
-                        &headers,
-                        refusal.status,
-                        &browser,
-                        &next,
-                        username,
-                        Some(&refusal.message),
-                    )
-                    .await;
-                    return refusal.mark(page);
-                }
-                Err(err) => return error_page(status_of(err.code), &err),
-            };
-            match state.auth.needs_second_factor(&user.user_id).await {
-                Ok(false) => (user, false),
-                Ok(true) => {
-                    return match state
-                        .auth
-                        .second_factor_ticket(&user, LOGIN_FORM, &browser)
-                        .await
-                    {
-                        Ok(ticket) => session::second_factor_page(
-                            StatusCode::OK,
-                            LOGIN,
-                            &second_step_fields(&ticket),
-                            None,
-                            None,
-                        ),
-                        Err(err) => error_page(status_of(err.code), &err),
-                    };
-                }
-                Err(err) => return error_page(status_of(err.code), &err),
-            }
+        Ok(SignInStep::SecondStepRefused(refusal)) => {
+            let ticket = form.single("ticket").ok().flatten().unwrap_or_default();
+            return second_factor_page(
+                &state,
+                LOGIN,
+                LOGIN_FORM,
+                &browser,
+                &second_step_fields(ticket),
+                Some(&refusal),
+            )
+            .await;
         }
+        Ok(SignInStep::FirstStepRefused(refusal)) => {
+            let username = form.single("username").ok().flatten().unwrap_or_default();
+            let page = form_page(
+                &state,
+                &headers,
+                refusal.status,
+                &browser,
+                &next,
+                username,
+                Some(&refusal.message),
+            )
+            .await;
+            return refusal.mark(page);
+        }
+        Err(err) => return error_page(status_of(err.code), &err),
     };
-    let started = if with_second_factor {
-        state.auth.start_session_with_second_factor(&user).await
-    } else {
-        state.auth.start_session(&user).await
-    };
+    let started = state.auth.start_session_by(&user, how).await;
     let token = match started {
         Ok(token) => token,
         Err(err) => return error_page(status_of(err.code), &err),
@@ -185,8 +163,8 @@ pub(super) async fn sign_in(
     with_cookies(see_other(&next), &[Some(session_cookie(&state, &token))])
 }
 
-/// POST /logout (`csrf`): ends the login session (removed from the store, the cookie
-/// cleared) and goes to the home page.
+/// POST /logout (`csrf`, and `everywhere=1` for every session of the person): ends the
+/// login session (removed from the store, the cookie cleared) and goes to the home page.
 pub(super) async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -199,10 +177,17 @@ pub(super) async fn sign_out(
     if check_csrf(&state, &headers, &form, LOGOUT_FORM).is_none() {
         return csrf_refused();
     }
+    let everywhere = form.single("everywhere").ok().flatten() == Some("1");
     if let Some(token) = cookies::read(&headers, cookies::SESSION, state.auth.config().uses_https())
-        && let Err(err) = state.auth.logout(&token).await
     {
-        return error_page(status_of(err.code), &err);
+        let ended = if everywhere {
+            state.auth.logout_everywhere(&token).await.map(|_| ())
+        } else {
+            state.auth.logout(&token).await
+        };
+        if let Err(err) = ended {
+            return error_page(status_of(err.code), &err);
+        }
     }
     with_cookies(see_other(HOME), &[Some(cleared_session_cookie(&state))])
 }

@@ -9,7 +9,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyway_auth::{
     AuthorizationRequest, AuthorizeOutcome, ErrorCode, OAuthError, PendingAuthorization, Redirect,
-    SecondFactor,
 };
 
 use crate::AppState;
@@ -19,6 +18,7 @@ use crate::pages::{consent_page, error_page, login_page};
 use crate::session::{
     self, browser_id, check_csrf, csrf_refused, session_user, username_of, with_cookies,
 };
+use crate::sign_in_steps::{SignInStep, second_factor_page, sign_in_step};
 
 pub(super) fn redirect(to: &Redirect, status: StatusCode) -> Response {
     if let Some(fields) = &to.post {
@@ -87,7 +87,7 @@ pub(super) async fn authorize(
         Ok(AuthorizeOutcome::Redirect(to)) => redirect(&to, StatusCode::FOUND),
         Ok(AuthorizeOutcome::Login(pending)) => {
             let csrf = state.auth.csrf_token(&pending.request_id, &browser);
-            login_page(StatusCode::OK, &pending, &csrf, "", None)
+            login_page(&state, StatusCode::OK, &pending, &csrf, "", None)
         }
         // `type=<upstream>`: straight to the provider (its own cookies go with the redirect).
         Ok(AuthorizeOutcome::Upstream { pending, upstream }) => {
@@ -153,8 +153,6 @@ pub(super) async fn login(
             ),
         );
     }
-    // The second step (a TOTP or recovery code) carries the first step's ticket.
-    let ticket = form.single("ticket").ok().flatten().map(str::to_string);
     let second_step_fields = |ticket: &str| {
         vec![
             ("request_id".to_string(), request_id.clone()),
@@ -162,76 +160,47 @@ pub(super) async fn login(
             ("ticket".to_string(), ticket.to_string()),
         ]
     };
-    let (user, with_second_factor) = if let Some(ticket) = &ticket {
-        match session::second_factor(&state, peer, &headers, &form, &request_id, &browser).await {
-            Ok(SecondFactor::Accepted(user)) => (user, true),
-            Ok(SecondFactor::Expired) => {
-                return login_page(
-                    StatusCode::UNAUTHORIZED,
-                    &pending,
-                    &csrf,
-                    "",
-                    Some("That took too long, or the page is stale: sign in again."),
-                );
-            }
-            Ok(refused) => {
-                let (status, message, retry) = session::second_factor_refusal(&refused);
-                return session::second_factor_page(
-                    status,
-                    super::LOGIN,
-                    &second_step_fields(ticket),
-                    Some(&message),
-                    retry,
-                );
-            }
-            Err(err) => return error_page(status_of(err.code), &err),
+    let step = sign_in_step(&state, peer, &headers, &form, &request_id, &browser).await;
+    let (user, how) = match step {
+        Ok(SignInStep::Done(user, how)) => (user, how),
+        Ok(SignInStep::SecondStep(ticket)) => {
+            return second_factor_page(
+                &state,
+                super::LOGIN,
+                &request_id,
+                &browser,
+                &second_step_fields(&ticket),
+                None,
+            )
+            .await;
         }
-    } else {
-        let user = match session::sign_in(&state, peer, &headers, &form).await {
-            Ok(Ok(user)) => user,
-            Ok(Err(refusal)) => {
-                let username = form.single("username").ok().flatten().unwrap_or_default();
-                let page = login_page(
-                    refusal.status,
-                    &pending,
-                    &csrf,
-                    username,
-                    Some(&refusal.message),
-                );
-                return refusal.mark(page);
-            }
-            Err(err) => return error_page(status_of(err.code), &err),
-        };
-        match state.auth.needs_second_factor(&user.user_id).await {
-            Ok(false) => (user, false),
-            Ok(true) => {
-                let ticket = match state
-                    .auth
-                    .second_factor_ticket(&user, &request_id, &browser)
-                    .await
-                {
-                    Ok(ticket) => ticket,
-                    Err(err) => return error_page(status_of(err.code), &err),
-                };
-                return session::second_factor_page(
-                    StatusCode::OK,
-                    super::LOGIN,
-                    &second_step_fields(&ticket),
-                    None,
-                    None,
-                );
-            }
-            Err(err) => return error_page(status_of(err.code), &err),
+        Ok(SignInStep::SecondStepRefused(refusal)) => {
+            let ticket = form.single("ticket").ok().flatten().unwrap_or_default();
+            return second_factor_page(
+                &state,
+                super::LOGIN,
+                &request_id,
+                &browser,
+                &second_step_fields(ticket),
+                Some(&refusal),
+            )
+            .await;
         }
+        Ok(SignInStep::FirstStepRefused(refusal)) => {
+            let username = form.single("username").ok().flatten().unwrap_or_default();
+            let page = login_page(
+                &state,
+                refusal.status,
+                &pending,
+                &csrf,
+                username,
+                Some(&refusal.message),
+            );
+            return refusal.mark(page);
+        }
+        Err(err) => return error_page(status_of(err.code), &err),
     };
-    let signed_in = if with_second_factor {
-        state
-            .auth
-            .login_with_second_factor(&request_id, &user)
-            .await
-    } else {
-        state.auth.login(&request_id, &user).await
-    };
+    let signed_in = state.auth.login_by(&request_id, &user, how).await;
     let (session_token, outcome) = match signed_in {
         Ok(result) => result,
         Err(err) => return error_page(status_of(err.code), &err),

@@ -327,8 +327,16 @@ impl TestHub {
 
 /// Runs `test` once per configured backend, each on a fresh hub and database.
 pub(crate) async fn on_every_backend(test: impl AsyncFn(&TestHub)) {
+    on_every_backend_with(|_| {}, test).await;
+}
+
+/// As [`on_every_backend`], with the hubs' OAuth policy tweaked.
+pub(crate) async fn on_every_backend_with(
+    tweak: impl Fn(&mut AuthConfig),
+    test: impl AsyncFn(&TestHub),
+) {
     for backend in backends() {
-        let hub = TestHub::start(&backend).await;
+        let hub = TestHub::start_with(&backend, &tweak).await;
         test(&hub).await;
         hub.finish().await;
     }

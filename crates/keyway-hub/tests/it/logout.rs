@@ -142,7 +142,7 @@ async fn still_signed_in(hub: &TestHub, browser: &mut Browser, client_id: &str) 
     page.redirect_param("code").is_some()
 }
 
-fn claims_of(jwt: &str) -> serde_json::Value {
+pub(crate) fn claims_of(jwt: &str) -> serde_json::Value {
     use base64::Engine;
     let payload = jwt.split('.').nth(1).unwrap();
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD

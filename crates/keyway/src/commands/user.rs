@@ -104,6 +104,7 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
             }
         }
         UserCommand::Totp { command } => totp(&service, command).await?,
+        UserCommand::Passkey { command } => passkey(&service, command).await?,
         UserCommand::Logout {
             username,
             revoke_tokens,
@@ -166,11 +167,13 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
             let identities = service.upstream_identities(&username).await?;
             let (granted, held) = service.user_scopes(&username).await?;
             let recovery_left = service.totp_status(&username).await?;
+            let passkeys = service.passkeys(&username).await?;
             if json.json {
                 let mut value = serde_json::to_value(&user)?;
                 if let Some(map) = value.as_object_mut() {
                     map.insert("totp".into(), json!(recovery_left.is_some()));
                     map.insert("recovery_codes_left".into(), json!(recovery_left));
+                    map.insert("passkeys".into(), json!(passkeys));
                     map.insert("upstream_identities".into(), json!(identities));
                     map.insert("granted_scopes".into(), json!(granted));
                     map.insert("held_scopes".into(), json!(held));
@@ -194,7 +197,14 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
                     Some(left) => {
                         println!("2nd factor: TOTP ({left} of 10 recovery codes left)")
                     }
-                    None => println!("2nd factor: none (keyway user totp enroll {username})"),
+                    None if passkeys.is_empty() => {
+                        println!("2nd factor: none (keyway user totp enroll {username})")
+                    }
+                    None => {}
+                }
+                if !passkeys.is_empty() {
+                    let names: Vec<&str> = passkeys.iter().map(|p| p.name.as_str()).collect();
+                    println!("passkeys:  {} ({})", passkeys.len(), names.join(", "));
                 }
                 if let Some(email) = &user.email {
                     let verified = if user.email_verified {
@@ -297,6 +307,49 @@ fn read_password(from_stdin: bool) -> anyhow::Result<SecretString> {
         anyhow::bail!("the passwords differ");
     }
     Ok(SecretString::new(first))
+}
+
+/// `keyway user passkey list|remove`.
+async fn passkey(
+    service: &keyway_auth::AuthService,
+    command: crate::cli_users::PasskeyCommand,
+) -> anyhow::Result<()> {
+    use crate::cli_users::PasskeyCommand;
+    match command {
+        PasskeyCommand::List { username, json } => {
+            let passkeys = service.passkeys(&username).await?;
+            if json.json {
+                return print_json(&passkeys);
+            }
+            if passkeys.is_empty() {
+                println!("{username} has no passkey (they add one at /account/passkeys)");
+            }
+            for key in &passkeys {
+                let used = key.last_used_at.map_or_else(|| "never".to_string(), when);
+                println!(
+                    "{}  {:?}  added {}  last used {used}",
+                    key.id,
+                    key.name,
+                    when(key.created_at)
+                );
+            }
+        }
+        PasskeyCommand::Remove {
+            username,
+            passkey,
+            json,
+        } => {
+            let removed = service.remove_passkey(&username, &passkey).await?;
+            if json.json {
+                return print_json(&removed);
+            }
+            println!(
+                "removed passkey {:?} of {username}; their sessions have ended",
+                removed.name
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `keyway user totp enroll|remove`.

@@ -95,7 +95,7 @@ impl Hub {
         Hub::start_with(&[])
     }
 
-    /// Starts a hub with extra `keyway serve` arguments.
+    /// Starts a hub with extra `keyway serve` arguments (`{port}` in one is the hub's port).
     pub(crate) fn start_with(extra: &[&str]) -> Hub {
         // reqwest is built with rustls but no default crypto provider (the hub picks one).
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -124,10 +124,15 @@ impl Hub {
         extra: &[&str],
     ) -> Hub {
         let listen = format!("127.0.0.1:{port}");
+        // `{port}` in an argument is the port picked here (`--issuer http://localhost:{port}`).
+        let extra: Vec<String> = extra
+            .iter()
+            .map(|arg| arg.replace("{port}", &port.to_string()))
+            .collect();
         let mut child = keyway()
             .args(["serve", "--listen", &listen, "--data-dir"])
             .arg(dir.path())
-            .args(extra)
+            .args(&extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

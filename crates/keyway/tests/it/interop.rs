@@ -12,7 +12,7 @@ const SCRIPT_LIMIT: Duration = Duration::from_secs(180);
 const USERNAME: &str = "interop-user";
 const PASSWORD: &str = "interop password 1";
 
-fn interop_dir(sub: &str) -> PathBuf {
+pub(crate) fn interop_dir(sub: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/interop")
         .join(sub)
@@ -32,7 +32,7 @@ fn python() -> String {
     std::env::var("KEYWAY_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
-fn chromium() -> String {
+pub(crate) fn chromium() -> String {
     std::env::var("KEYWAY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
 }
 
@@ -62,7 +62,7 @@ fn node_module_missing(module: &str) -> Option<String> {
     (!dir.is_dir()).then(|| format!("{} is missing (npm ci)", dir.display()))
 }
 
-fn browser_missing() -> Option<String> {
+pub(crate) fn browser_missing() -> Option<String> {
     if !succeeds("node", &["--version"]) {
         return Some("node is not installed".into());
     }
@@ -86,7 +86,7 @@ fn hub_with_user() -> (Hub, String) {
 }
 
 /// Runs a script with the hub's details in its environment; fails with its output.
-fn run_script(hub: &Hub, what: &str, command: &mut Command, env: &[(&str, &str)]) {
+pub(crate) fn run_script(hub: &Hub, what: &str, command: &mut Command, env: &[(&str, &str)]) {
     command
         .env("KEYWAY_HUB_URL", &hub.url)
         .env("KEYWAY_USERNAME", USERNAME)

@@ -15,6 +15,7 @@ mod harness;
 mod interop;
 mod link_cli;
 mod oauth;
+mod passkey_walk;
 mod readme_tour;
 mod schemathesis;
 mod transfer;

@@ -1,0 +1,253 @@
+//! Signing in with a passkey: alone (any account's discoverable credential; the user handle
+//! it returns names the account) or after the password (the account's own credentials, named
+//! in `allowCredentials`). Both go through the sign-in throttle like passwords and codes.
+
+use webauthn_rs::prelude::{
+    DiscoverableAuthentication, DiscoverableKey, PasskeyAuthentication, PublicKeyCredential,
+};
+
+use super::ceremony::{self, Ceremony, Kind};
+use super::{MAX_RESPONSE_LEN, PasskeyOptions, credential_hash, passkey_of};
+use crate::{AuthService, LocalSignIn, OAuthError, SecondFactor, sha256_hex};
+
+impl AuthService {
+    /// Starts a passwordless sign-in on the form `purpose` (an authorization request id or
+    /// `hub:login`) in `browser`.
+    pub fn begin_passkey_sign_in(
+        &self,
+        purpose: &str,
+        browser: &str,
+    ) -> Result<PasskeyOptions, OAuthError> {
+        let webauthn = self.webauthn()?;
+        let (options, state) = webauthn
+            .start_discoverable_authentication()
+            .map_err(|e| OAuthError::server_error(format!("starting a passkey sign-in: {e}")))?;
+        let mut options = serde_json::to_value(&options).map_err(OAuthError::server_error)?;
+        // webauthn-rs asks for conditional mediation (autofill); a button asks at once.
+        if let Some(object) = options.as_object_mut() {
+            object.remove("mediation");
+        }
+        let ceremony = Ceremony::new(
+            Kind::SignIn,
+            None,
+            None,
+            purpose,
+            browser,
+            &options,
+            &state,
+            self.clock.now_secs(),
+        )?;
+        Ok(PasskeyOptions {
+            ceremony: self.seal_ceremony(&ceremony)?,
+            options,
+        })
+    }
+
+    /// Starts the passkey step after a password: `ticket` is the first step's. `None` when
+    /// the ticket does not open (too old, another form or browser) or the account has no
+    /// passkey.
+    pub async fn begin_passkey_second_factor(
+        &self,
+        ticket: &str,
+        purpose: &str,
+        browser: &str,
+    ) -> Result<Option<PasskeyOptions>, OAuthError> {
+        let webauthn = self.webauthn()?;
+        let now = self.clock.now_secs();
+        let Some(ticket) = self.open_ticket(ticket, purpose, browser, now) else {
+            return Ok(None);
+        };
+        let passkeys = self
+            .store
+            .passkeys_of(&ticket.user_id)
+            .await?
+            .iter()
+            .map(passkey_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        if passkeys.is_empty() {
+            return Ok(None);
+        }
+        let (options, state) = webauthn
+            .start_passkey_authentication(&passkeys)
+            .map_err(|e| OAuthError::server_error(format!("starting a passkey step: {e}")))?;
+        let options = serde_json::to_value(&options).map_err(OAuthError::server_error)?;
+        let ceremony = Ceremony::new(
+            Kind::SecondFactor,
+            Some(&ticket.user_id),
+            None,
+            purpose,
+            browser,
+            &options,
+            &state,
+            now,
+        )?;
+        Ok(Some(PasskeyOptions {
+            ceremony: self.seal_ceremony(&ceremony)?,
+            options,
+        }))
+    }
+
+    /// A passwordless sign-in's answer: the account whose passkey it is, if it verifies.
+    pub async fn check_passkey_sign_in(
+        &self,
+        sealed: &str,
+        purpose: &str,
+        browser: &str,
+        response: &str,
+        address: &str,
+    ) -> Result<SecondFactor, OAuthError> {
+        let now = self.clock.now_secs();
+        let Some(ceremony) = self.open_ceremony(sealed, Kind::SignIn, purpose, browser, now) else {
+            return Ok(SecondFactor::Expired);
+        };
+        self.check_passkey_assertion(&ceremony, None, response, address)
+            .await
+    }
+
+    /// The passkey step after a password: the first step's `ticket` and the answer to the
+    /// ceremony begun by [`AuthService::begin_passkey_second_factor`].
+    pub async fn check_passkey_second_factor(
+        &self,
+        ticket: &str,
+        sealed: &str,
+        purpose: &str,
+        browser: &str,
+        response: &str,
+        address: &str,
+    ) -> Result<SecondFactor, OAuthError> {
+        let now = self.clock.now_secs();
+        let Some(ticket) = self.open_ticket(ticket, purpose, browser, now) else {
+            return Ok(SecondFactor::Expired);
+        };
+        let Some(user) = self.store.user_by_id(&ticket.user_id).await? else {
+            return Ok(SecondFactor::Expired);
+        };
+        // A new password (or second factor) since the first step voids its ticket.
+        if user.disabled_at.is_some()
+            || ticket.credentials != self.credentials_digest(&user).await?
+        {
+            return Ok(SecondFactor::Expired);
+        }
+        let Some(ceremony) = self.open_ceremony(sealed, Kind::SecondFactor, purpose, browser, now)
+        else {
+            return Ok(SecondFactor::Expired);
+        };
+        if ceremony.user_id.as_deref() != Some(user.user_id.as_str()) {
+            return Ok(SecondFactor::Expired);
+        }
+        self.check_passkey_assertion(&ceremony, Some(&user.user_id), response, address)
+            .await
+    }
+
+    /// Verifies an assertion for `ceremony`; `owner` is the account it must belong to (the
+    /// second factor), else the one its user handle names.
+    async fn check_passkey_assertion(
+        &self,
+        ceremony: &Ceremony,
+        owner: Option<&str>,
+        response: &str,
+        address: &str,
+    ) -> Result<SecondFactor, OAuthError> {
+        let refused = |why: &str| Ok(SecondFactor::PasskeyRefused(why.to_string()));
+        let webauthn = self.webauthn()?;
+        if response.len() > MAX_RESPONSE_LEN {
+            return refused("the browser's answer is too long");
+        }
+        let credential: PublicKeyCredential = match serde_json::from_str(response) {
+            Ok(credential) => credential,
+            Err(_) => return refused("the browser's answer does not parse"),
+        };
+        let hash = credential_hash(credential.get_credential_id());
+        let Some(record) = self.store.passkey(&hash).await? else {
+            return refused(
+                "this passkey is not registered at this hub (it may have been removed): sign \
+                 in another way",
+            );
+        };
+        if owner.is_some_and(|owner| owner != record.user_id) {
+            return refused("this passkey belongs to another account");
+        }
+        // A discoverable credential names its account by the user handle it was made with.
+        if owner.is_none() {
+            let handle = webauthn
+                .identify_discoverable_authentication(&credential)
+                .map(|(handle, _)| handle.hyphenated().to_string());
+            if handle.ok().as_deref() != Some(record.user_handle.as_str()) {
+                return refused("this passkey's user handle is not the one it was made with");
+            }
+        }
+        let Some(user) = self.store.user_by_id(&record.user_id).await? else {
+            return refused("this passkey's account no longer exists");
+        };
+        if user.disabled_at.is_some() {
+            return refused("this account is disabled: ask the hub's administrator");
+        }
+        let now = self.clock.now_secs();
+        if let Some(wait_s) = self.code_failures.locked_for(&user.user_id, now) {
+            return Ok(SecondFactor::Throttled {
+                wait_ms: wait_s * 1000,
+            });
+        }
+        let attempt = match self
+            .throttle
+            .begin(&user.username, address, self.clock.now_ms())
+        {
+            Ok(attempt) => attempt,
+            Err(wait_ms) => return Ok(SecondFactor::Throttled { wait_ms }),
+        };
+        if self
+            .store
+            .webauthn_challenge_spent(&sha256_hex(&ceremony.challenge))
+            .await?
+        {
+            self.throttle.finish(attempt, false, self.clock.now_ms());
+            tracing::warn!(username = %user.username, %address, "passkey answer replayed");
+            return refused(ceremony::REPLAYED);
+        }
+        let mut passkey = passkey_of(&record)?;
+        let verified = if owner.is_some() {
+            let state: PasskeyAuthentication = ceremony.state()?;
+            webauthn.finish_passkey_authentication(&credential, &state)
+        } else {
+            let state: DiscoverableAuthentication = ceremony.state()?;
+            webauthn.finish_discoverable_authentication(
+                &credential,
+                state,
+                &[DiscoverableKey::from(&passkey)],
+            )
+        };
+        let result = match verified {
+            Ok(result) => result,
+            Err(err) => {
+                self.throttle.finish(attempt, false, self.clock.now_ms());
+                self.code_failures.record(&user.user_id, now);
+                tracing::warn!(username = %user.username, %address, error = %err, "passkey refused");
+                return Ok(SecondFactor::PasskeyRefused(ceremony::refusal(&err)));
+            }
+        };
+        if !self.spend_challenge(ceremony).await? {
+            self.throttle.finish(attempt, false, self.clock.now_ms());
+            tracing::warn!(username = %user.username, %address, "passkey answer replayed");
+            return refused(ceremony::REPLAYED);
+        }
+        // The new signature counter (and backup state), stored only over the state this
+        // check read: two sign-ins racing with one credential cannot both move it.
+        passkey.update_credential(&result);
+        let updated = serde_json::to_string(&passkey).map_err(OAuthError::server_error)?;
+        if !self
+            .store
+            .update_passkey_use(&hash, &record.credential, &updated, now)
+            .await?
+        {
+            self.throttle.finish(attempt, false, self.clock.now_ms());
+            return refused("this passkey was used at the same moment elsewhere: try again");
+        }
+        self.throttle.finish(attempt, true, self.clock.now_ms());
+        let how = if owner.is_some() {
+            LocalSignIn::PasswordAndPasskey
+        } else {
+            LocalSignIn::Passkey
+        };
+        Ok(SecondFactor::Accepted(user, how))
+    }
+}
