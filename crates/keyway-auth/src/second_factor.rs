@@ -135,8 +135,8 @@ struct EnrolmentTicket {
 }
 
 #[derive(Serialize, Deserialize)]
-pub(crate) struct Ticket {
-    pub(crate) user_id: String,
+struct Ticket {
+    user_id: String,
     /// SHA-256 (hex) of the form it continues: an authorization request id (a sealed one is
     /// long), or `hub:login`.
     purpose: String,
@@ -144,7 +144,7 @@ pub(crate) struct Ticket {
     browser: String,
     /// A digest of the password hash and the enrolment's time: a new password or a new
     /// enrolment voids tickets issued before.
-    pub(crate) credentials: String,
+    credentials: String,
     expires_at: i64,
 }
 
@@ -441,8 +441,11 @@ impl AuthService {
         purpose: &str,
         browser: &str,
     ) -> Result<Option<SecondFactors>, OAuthError> {
-        match self.open_ticket(ticket, purpose, browser, self.clock.now_secs()) {
-            Some(ticket) => Ok(Some(self.second_factors(&ticket.user_id).await?)),
+        match self
+            .ticket_user(ticket, purpose, browser, self.clock.now_secs())
+            .await?
+        {
+            Some(user) => Ok(Some(self.second_factors(&user.user_id).await?)),
             None => Ok(None),
         }
     }
@@ -471,6 +474,30 @@ impl AuthService {
         Ok(URL_SAFE_NO_PAD.encode(sealed))
     }
 
+    /// The user a second-step ticket carries, if it opens for this form and browser, is not
+    /// too old and still fits the account: a new password or enrolment since the first step,
+    /// or a disabled account, voids it.
+    pub(crate) async fn ticket_user(
+        &self,
+        ticket: &str,
+        purpose: &str,
+        browser: &str,
+        now: i64,
+    ) -> Result<Option<UserRecord>, OAuthError> {
+        let Some(ticket) = self.open_ticket(ticket, purpose, browser, now) else {
+            return Ok(None);
+        };
+        let Some(user) = self.store.user_by_id(&ticket.user_id).await? else {
+            return Ok(None);
+        };
+        if user.disabled_at.is_some()
+            || ticket.credentials != self.credentials_digest(&user).await?
+        {
+            return Ok(None);
+        }
+        Ok(Some(user))
+    }
+
     /// The second step: the ticket from the first, and a TOTP or recovery code. Throttled
     /// like passwords (per username and address); an accepted code is spent.
     pub async fn check_second_factor(
@@ -482,17 +509,9 @@ impl AuthService {
         address: &str,
     ) -> Result<SecondFactor, OAuthError> {
         let now = self.clock.now_secs();
-        let Some(ticket) = self.open_ticket(ticket, purpose, browser, now) else {
+        let Some(user) = self.ticket_user(ticket, purpose, browser, now).await? else {
             return Ok(SecondFactor::Expired);
         };
-        let Some(user) = self.store.user_by_id(&ticket.user_id).await? else {
-            return Ok(SecondFactor::Expired);
-        };
-        if user.disabled_at.is_some()
-            || ticket.credentials != self.credentials_digest(&user).await?
-        {
-            return Ok(SecondFactor::Expired);
-        }
         if let Some(wait_s) = self.code_failures.locked_for(&user.user_id, now) {
             return Ok(SecondFactor::Throttled {
                 wait_ms: wait_s * 1000,
@@ -542,7 +561,7 @@ impl AuthService {
     }
 
     /// What a ticket is bound to besides form and browser: the password and the enrolment.
-    pub(crate) async fn credentials_digest(&self, user: &UserRecord) -> Result<String, OAuthError> {
+    async fn credentials_digest(&self, user: &UserRecord) -> Result<String, OAuthError> {
         let enrolled_at = match self.store.totp(&user.user_id).await? {
             Some(totp) => totp.created_at,
             None => 0,
@@ -553,13 +572,7 @@ impl AuthService {
         )))
     }
 
-    pub(crate) fn open_ticket(
-        &self,
-        text: &str,
-        purpose: &str,
-        browser: &str,
-        now: i64,
-    ) -> Option<Ticket> {
+    fn open_ticket(&self, text: &str, purpose: &str, browser: &str, now: i64) -> Option<Ticket> {
         if text.len() > MAX_TICKET_LEN {
             return None;
         }

@@ -312,7 +312,10 @@ impl AuthService {
             .map_err(|e| OAuthError::server_error(e.to_string()))
     }
 
-    async fn user_named(&self, username: &str) -> Result<keyway_store::UserRecord, AdminError> {
+    pub(crate) async fn user_named(
+        &self,
+        username: &str,
+    ) -> Result<keyway_store::UserRecord, AdminError> {
         self.store.user_by_name(username).await?.ok_or_else(|| {
             AdminError::NotFound(format!("user {username} (`keyway user list` shows them)"))
         })

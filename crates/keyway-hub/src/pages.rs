@@ -175,6 +175,21 @@ pub(crate) struct ErrorPage<'a> {
     pub description: &'a str,
 }
 
+/// One of the hub's own scripts (`/passkeys.js`, the activity map's `app.js`): JavaScript,
+/// never sniffed as anything else, revalidated so that a new hub's script replaces the old.
+pub(crate) fn script(body: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CACHE_CONTROL, "no-cache"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
 /// The CSP of pages that run the hub's own scripts (`/passkeys.js`), and nothing else's.
 const SCRIPTED_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
                             style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";

@@ -22,32 +22,46 @@ use crate::session::SignInRefusal;
 /// Where the passkey buttons ask for a ceremony's options.
 pub(crate) const PASSKEY_OPTIONS: &str = "/passkeys/options";
 
+/// A sign-in form: where it posts, what its anti-CSRF token is bound to (an authorization
+/// request id or `hub:login`), and its own hidden fields (the second step adds `ticket`).
+pub(crate) struct SignInForm<'a> {
+    pub action: &'a str,
+    pub purpose: &'a str,
+    pub fields: Vec<(String, String)>,
+}
+
 /// Where a sign-in form stands after a post.
 pub(crate) enum SignInStep {
     /// Signed in, with these factors.
     Done(UserRecord, LocalSignIn),
-    /// The password was right; the second step's page follows, with this ticket.
-    SecondStep(String),
+    /// The second step's page: after the right password, or again after a refused code or
+    /// passkey (saying why).
+    SecondStep(Response),
     /// The first page again, saying why.
     FirstStepRefused(SignInRefusal),
-    /// The second step's page again (same ticket), saying why.
-    SecondStepRefused(SignInRefusal),
 }
 
 fn field<'a>(form: &'a TokenRequest, name: &str) -> &'a str {
     form.single(name).ok().flatten().unwrap_or_default()
 }
 
-/// Takes a posted sign-in form of `purpose` (an authorization request id or `hub:login`) in
-/// `browser` one step on.
+/// Takes a post of the sign-in form `page` in `browser` one step on.
 pub(crate) async fn sign_in_step(
     state: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,
     form: &TokenRequest,
-    purpose: &str,
+    page: &SignInForm<'_>,
     browser: &str,
 ) -> Result<SignInStep, OAuthError> {
+    let purpose = page.purpose;
+    let second_step = async |ticket: &str, refusal: Option<&SignInRefusal>| {
+        let mut fields = page.fields.clone();
+        fields.push(("ticket".to_string(), ticket.to_string()));
+        SignInStep::SecondStep(
+            second_factor_page(state, page.action, purpose, browser, &fields, refusal).await,
+        )
+    };
     let address = state
         .trusted_proxies
         .client_address(peer, headers)
@@ -98,10 +112,9 @@ pub(crate) async fn sign_in_step(
                 .auth
                 .second_factor_ticket(&user, purpose, browser)
                 .await?;
-            return Ok(SignInStep::SecondStep(ticket));
+            return Ok(second_step(&ticket, None).await);
         }
     };
-    let first_page = ticket.is_none();
     Ok(match outcome {
         SecondFactor::Accepted(user, how) => SignInStep::Done(user, how),
         SecondFactor::Expired => SignInStep::FirstStepRefused(SignInRefusal {
@@ -111,10 +124,9 @@ pub(crate) async fn sign_in_step(
         }),
         refused => {
             let refusal = refusal_of(&refused, &address);
-            if first_page {
-                SignInStep::FirstStepRefused(refusal)
-            } else {
-                SignInStep::SecondStepRefused(refusal)
+            match ticket {
+                Some(ticket) => second_step(ticket, Some(&refusal)).await,
+                None => SignInStep::FirstStepRefused(refusal),
             }
         }
     })
@@ -184,7 +196,7 @@ pub(crate) fn passkey_button<'a>(
 
 /// The page of the second step: `fields` are the form's hidden fields, the ticket among
 /// them; it offers the factors the ticket's account has.
-pub(crate) async fn second_factor_page(
+async fn second_factor_page(
     state: &AppState,
     action: &str,
     purpose: &str,

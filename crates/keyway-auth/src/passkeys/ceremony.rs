@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::WebauthnError;
 
+use super::PasskeyOptions;
 use crate::{AuthService, OAuthError, sha256_hex};
 
 /// How long a ceremony may take (the authenticator's own timeout is 5 minutes too).
@@ -60,14 +61,22 @@ pub(crate) struct Ceremony {
     state: serde_json::Value,
 }
 
+/// What a ceremony is bound to besides its kind.
+pub(crate) struct Binding<'a> {
+    /// Whose (registration and second factor).
+    pub(crate) user_id: Option<&'a str>,
+    /// The user handle a registration gives the authenticator.
+    pub(crate) user_handle: Option<String>,
+    /// The form: an authorization request id, `hub:login` or `hub:passkeys`.
+    pub(crate) purpose: &'a str,
+    /// The browser cookie.
+    pub(crate) browser: &'a str,
+}
+
 impl Ceremony {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
+    fn new(
         kind: Kind,
-        user_id: Option<&str>,
-        user_handle: Option<String>,
-        purpose: &str,
-        browser: &str,
+        binding: Binding<'_>,
         options: &serde_json::Value,
         state: &impl Serialize,
         now: i64,
@@ -78,10 +87,10 @@ impl Ceremony {
             .ok_or_else(|| OAuthError::server_error("WebAuthn options without a challenge"))?;
         Ok(Ceremony {
             kind,
-            user_id: user_id.map(str::to_string),
-            user_handle,
-            purpose: sha256_hex(purpose),
-            browser: sha256_hex(browser),
+            user_id: binding.user_id.map(str::to_string),
+            user_handle: binding.user_handle,
+            purpose: sha256_hex(binding.purpose),
+            browser: sha256_hex(binding.browser),
             challenge: challenge.to_string(),
             expires_at: now + CEREMONY_TTL,
             state: serde_json::to_value(state).map_err(OAuthError::server_error)?,
@@ -120,7 +129,22 @@ pub(crate) fn refusal(err: &WebauthnError) -> String {
 }
 
 impl AuthService {
-    pub(crate) fn seal_ceremony(&self, ceremony: &Ceremony) -> Result<String, OAuthError> {
+    /// A new ceremony's options for the page, with its state sealed into `ceremony`.
+    pub(crate) fn ceremony_options(
+        &self,
+        kind: Kind,
+        binding: Binding<'_>,
+        options: serde_json::Value,
+        state: &impl Serialize,
+    ) -> Result<PasskeyOptions, OAuthError> {
+        let ceremony = Ceremony::new(kind, binding, &options, state, self.clock.now_secs())?;
+        Ok(PasskeyOptions {
+            ceremony: self.seal_ceremony(&ceremony)?,
+            options,
+        })
+    }
+
+    fn seal_ceremony(&self, ceremony: &Ceremony) -> Result<String, OAuthError> {
         let plain = serde_json::to_vec(ceremony).map_err(OAuthError::server_error)?;
         let sealed = self
             .passkeys

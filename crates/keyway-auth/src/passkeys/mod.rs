@@ -22,7 +22,7 @@ use webauthn_rs::prelude::{
 };
 
 use crate::{AdminError, AuthService, OAuthError, sha256_hex};
-use ceremony::{Ceremony, Kind};
+use ceremony::{Binding, Ceremony, Kind};
 
 /// Passkeys one account may have.
 pub(crate) const MAX_PASSKEYS: i64 = 10;
@@ -212,20 +212,13 @@ impl AuthService {
         {
             selection.insert("residentKey".into(), "preferred".into());
         }
-        let ceremony = Ceremony::new(
-            Kind::Register,
-            Some(user_id),
-            Some(handle),
-            crate::passkeys::ceremony::REGISTER_PURPOSE,
+        let binding = Binding {
+            user_id: Some(user_id),
+            user_handle: Some(handle),
+            purpose: ceremony::REGISTER_PURPOSE,
             browser,
-            &options,
-            &state,
-            self.clock.now_secs(),
-        )?;
-        Ok(PasskeyOptions {
-            ceremony: self.seal_ceremony(&ceremony)?,
-            options,
-        })
+        };
+        self.ceremony_options(Kind::Register, binding, options, &state)
     }
 
     /// Finishes a registration: the browser's answer (`PublicKeyCredential` as JSON) to the
@@ -320,11 +313,7 @@ impl AuthService {
 
     /// `keyway user passkey list USER`.
     pub async fn passkeys(&self, username: &str) -> Result<Vec<PasskeyInfo>, AdminError> {
-        let user = self
-            .store
-            .user_by_name(username)
-            .await?
-            .ok_or_else(|| AdminError::NotFound(format!("user {username}")))?;
+        let user = self.user_named(username).await?;
         Ok(self
             .store
             .passkeys_of(&user.user_id)
@@ -342,11 +331,7 @@ impl AuthService {
         username: &str,
         which: &str,
     ) -> Result<PasskeyInfo, AdminError> {
-        let user = self
-            .store
-            .user_by_name(username)
-            .await?
-            .ok_or_else(|| AdminError::NotFound(format!("user {username}")))?;
+        let user = self.user_named(username).await?;
         let held = self.store.passkeys_of(&user.user_id).await?;
         let by_id = held.iter().find(|p| p.credential_id == which);
         let by_name: Vec<&PasskeyRecord> = held.iter().filter(|p| p.name == which).collect();

@@ -6,7 +6,7 @@ use webauthn_rs::prelude::{
     DiscoverableAuthentication, DiscoverableKey, PasskeyAuthentication, PublicKeyCredential,
 };
 
-use super::ceremony::{self, Ceremony, Kind};
+use super::ceremony::{self, Binding, Ceremony, Kind};
 use super::{MAX_RESPONSE_LEN, PasskeyOptions, credential_hash, passkey_of};
 use crate::{AuthService, LocalSignIn, OAuthError, SecondFactor, sha256_hex};
 
@@ -27,20 +27,13 @@ impl AuthService {
         if let Some(object) = options.as_object_mut() {
             object.remove("mediation");
         }
-        let ceremony = Ceremony::new(
-            Kind::SignIn,
-            None,
-            None,
+        let binding = Binding {
+            user_id: None,
+            user_handle: None,
             purpose,
             browser,
-            &options,
-            &state,
-            self.clock.now_secs(),
-        )?;
-        Ok(PasskeyOptions {
-            ceremony: self.seal_ceremony(&ceremony)?,
-            options,
-        })
+        };
+        self.ceremony_options(Kind::SignIn, binding, options, &state)
     }
 
     /// Starts the passkey step after a password: `ticket` is the first step's. `None` when
@@ -54,12 +47,12 @@ impl AuthService {
     ) -> Result<Option<PasskeyOptions>, OAuthError> {
         let webauthn = self.webauthn()?;
         let now = self.clock.now_secs();
-        let Some(ticket) = self.open_ticket(ticket, purpose, browser, now) else {
+        let Some(user) = self.ticket_user(ticket, purpose, browser, now).await? else {
             return Ok(None);
         };
         let passkeys = self
             .store
-            .passkeys_of(&ticket.user_id)
+            .passkeys_of(&user.user_id)
             .await?
             .iter()
             .map(passkey_of)
@@ -71,20 +64,14 @@ impl AuthService {
             .start_passkey_authentication(&passkeys)
             .map_err(|e| OAuthError::server_error(format!("starting a passkey step: {e}")))?;
         let options = serde_json::to_value(&options).map_err(OAuthError::server_error)?;
-        let ceremony = Ceremony::new(
-            Kind::SecondFactor,
-            Some(&ticket.user_id),
-            None,
+        let binding = Binding {
+            user_id: Some(&user.user_id),
+            user_handle: None,
             purpose,
             browser,
-            &options,
-            &state,
-            now,
-        )?;
-        Ok(Some(PasskeyOptions {
-            ceremony: self.seal_ceremony(&ceremony)?,
-            options,
-        }))
+        };
+        self.ceremony_options(Kind::SecondFactor, binding, options, &state)
+            .map(Some)
     }
 
     /// A passwordless sign-in's answer: the account whose passkey it is, if it verifies.
@@ -116,18 +103,9 @@ impl AuthService {
         address: &str,
     ) -> Result<SecondFactor, OAuthError> {
         let now = self.clock.now_secs();
-        let Some(ticket) = self.open_ticket(ticket, purpose, browser, now) else {
+        let Some(user) = self.ticket_user(ticket, purpose, browser, now).await? else {
             return Ok(SecondFactor::Expired);
         };
-        let Some(user) = self.store.user_by_id(&ticket.user_id).await? else {
-            return Ok(SecondFactor::Expired);
-        };
-        // A new password (or second factor) since the first step voids its ticket.
-        if user.disabled_at.is_some()
-            || ticket.credentials != self.credentials_digest(&user).await?
-        {
-            return Ok(SecondFactor::Expired);
-        }
         let Some(ceremony) = self.open_ceremony(sealed, Kind::SecondFactor, purpose, browser, now)
         else {
             return Ok(SecondFactor::Expired);

@@ -184,11 +184,7 @@ impl AuthService {
         &self,
         username: &str,
     ) -> Result<Vec<UpstreamIdentity>, AdminError> {
-        let user = self
-            .store
-            .user_by_name(username)
-            .await?
-            .ok_or_else(|| AdminError::NotFound(format!("user {username}")))?;
+        let user = self.user_named(username).await?;
         Ok(self
             .store
             .upstream_identities_of(&user.user_id)

@@ -78,15 +78,5 @@ pub(super) async fn page(State(state): State<AppState>, headers: HeaderMap) -> R
 }
 
 pub(super) async fn script() -> Response {
-    let mut response = include_str!("app.js").into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
+    crate::pages::script(include_str!("app.js"))
 }

@@ -12,7 +12,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use keyway_auth::{ErrorCode, OAuthError, SessionUser};
 
@@ -73,18 +73,7 @@ pub(super) async fn options(
 
 /// GET /passkeys.js.
 pub(super) async fn script() -> Response {
-    let mut response = include_str!("passkeys.js").into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    crate::pages::script(include_str!("passkeys.js"))
 }
 
 /// The account page, with a notice or an error.

@@ -19,7 +19,7 @@ use crate::session::{
     self, browser_id, check_csrf, cleared_session_cookie, csrf_refused, session_cookie,
     session_user, username_of, with_cookies,
 };
-use crate::sign_in_steps::{SignInStep, passkey_button, second_factor_page, sign_in_step};
+use crate::sign_in_steps::{SignInForm, SignInStep, passkey_button, sign_in_step};
 
 /// The sign-in form, with the user already signed in (if any) and an error (if any).
 async fn form_page(
@@ -101,39 +101,18 @@ pub(super) async fn sign_in(
     };
     let next = next_of(&form);
     let csrf = state.auth.csrf_token(LOGIN_FORM, &browser);
-    let second_step_fields = |ticket: &str| {
-        vec![
+    let page = SignInForm {
+        action: LOGIN,
+        purpose: LOGIN_FORM,
+        fields: vec![
             ("next".to_string(), next.clone()),
             ("csrf".to_string(), csrf.clone()),
-            ("ticket".to_string(), ticket.to_string()),
-        ]
+        ],
     };
-    let step = sign_in_step(&state, peer, &headers, &form, LOGIN_FORM, &browser).await;
+    let step = sign_in_step(&state, peer, &headers, &form, &page, &browser).await;
     let (user, how) = match step {
         Ok(SignInStep::Done(user, how)) => (user, how),
-        Ok(SignInStep::SecondStep(ticket)) => {
-            return second_factor_page(
-                &state,
-                LOGIN,
-                LOGIN_FORM,
-                &browser,
-                &second_step_fields(&ticket),
-                None,
-            )
-            .await;
-        }
-        Ok(SignInStep::SecondStepRefused(refusal)) => {
-            let ticket = form.single("ticket").ok().flatten().unwrap_or_default();
-            return second_factor_page(
-                &state,
-                LOGIN,
-                LOGIN_FORM,
-                &browser,
-                &second_step_fields(ticket),
-                Some(&refusal),
-            )
-            .await;
-        }
+        Ok(SignInStep::SecondStep(page)) => return page,
         Ok(SignInStep::FirstStepRefused(refusal)) => {
             let username = form.single("username").ok().flatten().unwrap_or_default();
             let page = form_page(

@@ -18,7 +18,7 @@ use crate::pages::{consent_page, error_page, login_page};
 use crate::session::{
     self, browser_id, check_csrf, csrf_refused, session_user, username_of, with_cookies,
 };
-use crate::sign_in_steps::{SignInStep, second_factor_page, sign_in_step};
+use crate::sign_in_steps::{SignInForm, SignInStep, sign_in_step};
 
 pub(super) fn redirect(to: &Redirect, status: StatusCode) -> Response {
     if let Some(fields) = &to.post {
@@ -153,39 +153,18 @@ pub(super) async fn login(
             ),
         );
     }
-    let second_step_fields = |ticket: &str| {
-        vec![
+    let page = SignInForm {
+        action: super::LOGIN,
+        purpose: &request_id,
+        fields: vec![
             ("request_id".to_string(), request_id.clone()),
             ("csrf".to_string(), csrf.clone()),
-            ("ticket".to_string(), ticket.to_string()),
-        ]
+        ],
     };
-    let step = sign_in_step(&state, peer, &headers, &form, &request_id, &browser).await;
+    let step = sign_in_step(&state, peer, &headers, &form, &page, &browser).await;
     let (user, how) = match step {
         Ok(SignInStep::Done(user, how)) => (user, how),
-        Ok(SignInStep::SecondStep(ticket)) => {
-            return second_factor_page(
-                &state,
-                super::LOGIN,
-                &request_id,
-                &browser,
-                &second_step_fields(&ticket),
-                None,
-            )
-            .await;
-        }
-        Ok(SignInStep::SecondStepRefused(refusal)) => {
-            let ticket = form.single("ticket").ok().flatten().unwrap_or_default();
-            return second_factor_page(
-                &state,
-                super::LOGIN,
-                &request_id,
-                &browser,
-                &second_step_fields(ticket),
-                Some(&refusal),
-            )
-            .await;
-        }
+        Ok(SignInStep::SecondStep(page)) => return page,
         Ok(SignInStep::FirstStepRefused(refusal)) => {
             let username = form.single("username").ok().flatten().unwrap_or_default();
             let page = login_page(

@@ -213,6 +213,35 @@ pub(crate) async fn log_in_and_allow(
         .await
 }
 
+/// Allows a consent page and redeems the code it leads to (HTTP Basic client
+/// authentication): the token response.
+pub(crate) async fn allow_and_redeem(
+    hub: &TestHub,
+    browser: &mut Browser,
+    client: (&str, &str),
+    consent: &Page,
+    redirect: &str,
+    verifier: &str,
+) -> serde_json::Value {
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    assert!(consent.body.contains("decision"), "{}", consent.body);
+    let done = browser
+        .post(
+            &hub.url("/oauth2/consent"),
+            &[
+                ("request_id", &consent.field("request_id")),
+                ("csrf", &consent.field("csrf")),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    let code = done.redirect_param("code").expect("a code");
+    let (status, tokens) =
+        crate::harness::code_exchange(hub, client, &code, redirect, verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
 /// Runs the whole browser part for a fresh user and returns (code, verifier).
 pub(crate) async fn obtain_code(
     hub: &TestHub,

@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 
-use crate::browser::{Browser, Page, authorize_url, pkce};
-use crate::harness::{TestHub, code_exchange, on_every_backend_with};
+use crate::browser::{Browser, Page, allow_and_redeem, authorize_url, pkce};
+use crate::harness::{TestHub, on_every_backend_with};
 use crate::logout::claims_of;
 use crate::soft_authenticator::SoftAuthenticator;
 
@@ -152,6 +152,58 @@ async fn post_answer(
         .await
 }
 
+/// Alice's password on an authorization's login page: the second step's page (which asks
+/// for her passkey) and the options of its passkey ceremony.
+async fn alice_password_step(hub: &TestHub, browser: &mut Browser, page: &Page) -> (Page, Value) {
+    let step = browser
+        .post(
+            &hub.url("/oauth2/login"),
+            &[
+                ("request_id", &page.field("request_id")),
+                ("csrf", &page.field("csrf")),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(step.status, 200, "{}", step.body);
+    assert!(step.body.contains("Use your passkey"), "{}", step.body);
+    let (status, options) = ceremony_options(
+        hub,
+        browser,
+        &[
+            ("purpose", &step.field("request_id")),
+            ("csrf", &step.field("csrf")),
+            ("ticket", &step.field("ticket")),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{options}");
+    (step, options)
+}
+
+/// Posts a passkey's answer on the second step's page.
+async fn answer_second_step(
+    hub: &TestHub,
+    browser: &mut Browser,
+    step: &Page,
+    options: &Value,
+    answer: &str,
+) -> Page {
+    browser
+        .post(
+            &hub.url("/oauth2/login"),
+            &[
+                ("request_id", &step.field("request_id")),
+                ("csrf", &step.field("csrf")),
+                ("ticket", &step.field("ticket")),
+                ("passkey_ceremony", options["ceremony"].as_str().unwrap()),
+                ("passkey_response", answer),
+            ],
+        )
+        .await
+}
+
 /// Allows the consent page and redeems the code: the ID token's claims.
 async fn consent_and_id_token(
     hub: &TestHub,
@@ -160,21 +212,7 @@ async fn consent_and_id_token(
     consent: &Page,
     verifier: &str,
 ) -> Value {
-    assert_eq!(consent.status, 200, "{}", consent.body);
-    assert!(consent.body.contains("decision"), "{}", consent.body);
-    let done = browser
-        .post(
-            &hub.url("/oauth2/consent"),
-            &[
-                ("request_id", &consent.field("request_id")),
-                ("csrf", &consent.field("csrf")),
-                ("decision", "allow"),
-            ],
-        )
-        .await;
-    let code = done.redirect_param("code").expect("a code");
-    let (status, tokens) = code_exchange(hub, client, &code, REDIRECT, verifier).await;
-    assert_eq!(status, 200, "{tokens}");
+    let tokens = allow_and_redeem(hub, browser, client, consent, REDIRECT, verifier).await;
     claims_of(tokens["id_token"].as_str().unwrap())
 }
 
@@ -231,37 +269,9 @@ async fn a_passkey_is_the_second_step_after_a_password() {
         let (mut authenticator, _) = user_with_passkey(hub, "alice").await;
         let mut browser = Browser::new();
         let (page, verifier) = login_page(hub, &mut browser, &id).await;
-        let step = browser
-            .post(
-                &hub.url("/oauth2/login"),
-                &[
-                    ("request_id", &page.field("request_id")),
-                    ("csrf", &page.field("csrf")),
-                    ("username", "alice"),
-                    ("password", PASSWORD),
-                ],
-            )
-            .await;
-        assert_eq!(step.status, 200, "{}", step.body);
-        assert!(step.body.contains("Use your passkey"), "{}", step.body);
+        let (step, options) = alice_password_step(hub, &mut browser, &page).await;
         assert!(!step.body.contains("name=\"code\""), "{}", step.body);
         assert_eq!(hub.count_rows("login_sessions").await, 0, "no session yet");
-        let (request_id, csrf, ticket) = (
-            step.field("request_id"),
-            step.field("csrf"),
-            step.field("ticket"),
-        );
-        let (status, options) = ceremony_options(
-            hub,
-            &mut browser,
-            &[
-                ("purpose", &request_id),
-                ("csrf", &csrf),
-                ("ticket", &ticket),
-            ],
-        )
-        .await;
-        assert_eq!(status, 200, "{options}");
         let allowed = options["publicKey"]["allowCredentials"][0]["id"].clone();
         assert_eq!(
             allowed,
@@ -269,18 +279,7 @@ async fn a_passkey_is_the_second_step_after_a_password() {
             "the account's own credential is named: {options}"
         );
         let answer = authenticator.get(&options);
-        let consent = browser
-            .post(
-                &hub.url("/oauth2/login"),
-                &[
-                    ("request_id", &request_id),
-                    ("csrf", &csrf),
-                    ("ticket", &ticket),
-                    ("passkey_ceremony", options["ceremony"].as_str().unwrap()),
-                    ("passkey_response", &answer),
-                ],
-            )
-            .await;
+        let consent = answer_second_step(hub, &mut browser, &step, &options, &answer).await;
         let claims =
             consent_and_id_token(hub, &mut browser, (&id, &secret), &consent, &verifier).await;
         assert_eq!(claims["amr"], json!(["pwd", "hwk", "mfa"]), "{claims}");
@@ -421,45 +420,9 @@ async fn passkeys_belong_to_one_account() {
 
         let mut browser = Browser::new();
         let (page, _) = login_page(hub, &mut browser, &id).await;
-        let step = browser
-            .post(
-                &hub.url("/oauth2/login"),
-                &[
-                    ("request_id", &page.field("request_id")),
-                    ("csrf", &page.field("csrf")),
-                    ("username", "alice"),
-                    ("password", PASSWORD),
-                ],
-            )
-            .await;
-        let (request_id, csrf, ticket) = (
-            step.field("request_id"),
-            step.field("csrf"),
-            step.field("ticket"),
-        );
-        let (_, options) = ceremony_options(
-            hub,
-            &mut browser,
-            &[
-                ("purpose", &request_id),
-                ("csrf", &csrf),
-                ("ticket", &ticket),
-            ],
-        )
-        .await;
+        let (step, options) = alice_password_step(hub, &mut browser, &page).await;
         let answer = bobs.get(&options);
-        let refused = browser
-            .post(
-                &hub.url("/oauth2/login"),
-                &[
-                    ("request_id", &request_id),
-                    ("csrf", &csrf),
-                    ("ticket", &ticket),
-                    ("passkey_ceremony", options["ceremony"].as_str().unwrap()),
-                    ("passkey_response", &answer),
-                ],
-            )
-            .await;
+        let refused = answer_second_step(hub, &mut browser, &step, &options, &answer).await;
         assert_eq!(refused.status, 401, "{}", refused.body);
         assert!(
             refused.body.contains("belongs to another account"),

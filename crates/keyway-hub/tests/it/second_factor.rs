@@ -3,8 +3,8 @@
 
 use keyway_auth::totp;
 
-use crate::browser::{Browser, Page, authorize_url, pkce};
-use crate::harness::{TestHub, code_exchange, on_every_backend};
+use crate::browser::{Browser, Page, allow_and_redeem, authorize_url, pkce};
+use crate::harness::{TestHub, on_every_backend};
 
 const REDIRECT: &str = "http://127.0.0.1:9/cb";
 const PASSWORD: &str = "correct horse battery";
@@ -120,21 +120,15 @@ async fn an_enrolled_user_gives_a_code_after_the_password() {
         assert!(wrong.body.contains("not right"), "{}", wrong.body);
         let code = now_code(hub, &totp_secret);
         let consent = code_step(hub, &mut browser, &wrong, &code).await;
-        assert_eq!(consent.status, 200, "{}", consent.body);
-        assert!(consent.body.contains("decision"), "{}", consent.body);
-        let done = browser
-            .post(
-                &hub.url("/oauth2/consent"),
-                &[
-                    ("request_id", &consent.field("request_id")),
-                    ("csrf", &consent.field("csrf")),
-                    ("decision", "allow"),
-                ],
-            )
-            .await;
-        let code = done.redirect_param("code").expect("a code");
-        let (status, tokens) = code_exchange(hub, (&id, &secret), &code, REDIRECT, &verifier).await;
-        assert_eq!(status, 200, "{tokens}");
+        let tokens = allow_and_redeem(
+            hub,
+            &mut browser,
+            (&id, &secret),
+            &consent,
+            REDIRECT,
+            &verifier,
+        )
+        .await;
         let claims = crate::client_credentials::verify_jwt_with_jwks(
             hub,
             tokens["id_token"].as_str().unwrap(),
@@ -323,19 +317,15 @@ async fn a_client_that_requires_a_second_factor_gets_one() {
     hub.user("alice", PASSWORD).await;
     let mut browser = Browser::new();
     let (page, verifier) = password_step(&hub, &mut browser, &plain_id).await;
-    let done = browser
-        .post(
-            &hub.url("/oauth2/consent"),
-            &[
-                ("request_id", &page.field("request_id")),
-                ("csrf", &page.field("csrf")),
-                ("decision", "allow"),
-            ],
-        )
-        .await;
-    let code = done.redirect_param("code").unwrap();
-    let (_, tokens) =
-        code_exchange(&hub, (&plain_id, &plain_secret), &code, REDIRECT, &verifier).await;
+    let tokens = allow_and_redeem(
+        &hub,
+        &mut browser,
+        (&plain_id, &plain_secret),
+        &page,
+        REDIRECT,
+        &verifier,
+    )
+    .await;
     let id_token = tokens["id_token"].as_str().unwrap();
     let claims = crate::client_credentials::verify_jwt_with_jwks(&hub, id_token, &plain_id).await;
     assert_eq!(claims["acr"], "1");

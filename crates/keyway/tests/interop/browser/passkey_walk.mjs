@@ -20,94 +20,25 @@
 // Environment: KEYWAY_HUB_URL (under localhost: browsers refuse IP addresses as RP IDs),
 // KEYWAY_CLIENT_ID (a public client), KEYWAY_REDIRECT_URI, KEYWAY_USERNAME, KEYWAY_PASSWORD,
 // KEYWAY_ARTIFACTS, KEYWAY_CHROMIUM (default /usr/bin/chromium).
-import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-
-function env(name, fallback) {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined || value === '') {
-    throw new Error(`set ${name}`);
-  }
-  return value;
-}
+import { check, codeFlow, env, launch, step } from './common.mjs';
 
 const hub = env('KEYWAY_HUB_URL').replace(/\/$/, '');
-const clientId = env('KEYWAY_CLIENT_ID');
-const redirectUri = env('KEYWAY_REDIRECT_URI');
 const username = env('KEYWAY_USERNAME');
 const password = env('KEYWAY_PASSWORD');
 const artifacts = env('KEYWAY_ARTIFACTS', 'artifacts');
-const executablePath = env('KEYWAY_CHROMIUM', '/usr/bin/chromium');
 const SCOPE = 'openid contact.read contact.write';
-
-function check(condition, message) {
-  if (!condition) {
-    throw new Error(message);
-  }
-}
-const step = (message) => console.log(`  - ${message}`);
-const b64url = (bytes) => bytes.toString('base64url');
+const flow = codeFlow({
+  hub,
+  clientId: env('KEYWAY_CLIENT_ID'),
+  redirectUri: env('KEYWAY_REDIRECT_URI'),
+});
 const shot = (page, name) => page.screenshot({ path: join(artifacts, name), fullPage: true });
-
-function authorizeRequest() {
-  const verifier = b64url(randomBytes(48));
-  const state = b64url(randomBytes(16));
-  const url = new URL(`${hub}/oauth2/authorize`);
-  url.search = new URLSearchParams({
-    response_type: 'code',
-    client_id: clientId,
-    redirect_uri: redirectUri,
-    scope: SCOPE,
-    state,
-    code_challenge: b64url(createHash('sha256').update(verifier).digest()),
-    code_challenge_method: 'S256',
-  }).toString();
-  return { url: url.toString(), verifier, state };
-}
-
-// The URL of the request the action makes to the redirect URI (nobody listens there).
-async function callbackOf(page, action) {
-  const request = page.waitForRequest((r) => r.url().startsWith(redirectUri));
-  const done = action().catch((error) => error);
-  const url = new URL((await request).url());
-  const outcome = await done;
-  if (outcome instanceof Error && !/ERR_CONNECTION_REFUSED|ERR_ABORTED/.test(outcome.message)) {
-    throw outcome;
-  }
-  return url;
-}
-
-async function tokenRequest(fields) {
-  const response = await fetch(`${hub}/oauth2/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ client_id: clientId, ...fields }),
-  });
-  return { status: response.status, body: await response.json() };
-}
-
-async function redeem(url, request) {
-  check(url.searchParams.get('state') === request.state, `state in ${url}`);
-  const { status, body } = await tokenRequest({
-    grant_type: 'authorization_code',
-    code: url.searchParams.get('code'),
-    redirect_uri: redirectUri,
-    code_verifier: request.verifier,
-  });
-  check(status === 200 && body.id_token, `token endpoint: ${JSON.stringify(body)}`);
-  const claims = JSON.parse(Buffer.from(body.id_token.split('.')[1], 'base64url'));
-  return { tokens: body, claims };
-}
 
 async function main() {
   mkdirSync(artifacts, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-  });
+  const browser = await launch();
   try {
     const context = await browser.newContext({ viewport: { width: 900, height: 760 } });
     context.setDefaultTimeout(20_000);
@@ -145,7 +76,7 @@ async function main() {
     step(`passkey added (${notice}); RP ID ${credentials[0].rpId}, discoverable`);
 
     // 2. The passkey alone, no username typed.
-    const first = authorizeRequest();
+    const first = flow.request(SCOPE);
     await page.goto(first.url);
     await page.waitForSelector('#passkey-button');
     await shot(page, 'passkey-login.png');
@@ -157,7 +88,7 @@ async function main() {
     const withheld = await page.textContent('#withheld');
     check(withheld.includes('contact.write'), `consent says contact.write is withheld: ${withheld}`);
     await shot(page, 'passkey-consent.png');
-    const granted = await redeem(await callbackOf(page, () => allow.click()), first);
+    const granted = await flow.redeem(await flow.callbackOf(page, () => allow.click()), first);
     const scopes = granted.tokens.scope.split(' ').sort().join(' ');
     check(scopes === 'contact.read openid', `exactly the group's scope: ${granted.tokens.scope}`);
     check(JSON.stringify(granted.claims.amr) === '["hwk","mfa"]', `amr ${granted.claims.amr}`);
@@ -165,7 +96,7 @@ async function main() {
 
     // 3. The password, then the passkey as the second step (consent is remembered).
     await context.clearCookies();
-    const second = authorizeRequest();
+    const second = flow.request(SCOPE);
     await page.goto(second.url);
     await page.fill('#username', username);
     await page.fill('#password', password);
@@ -173,7 +104,7 @@ async function main() {
     await page.waitForSelector('#passkey-button');
     check((await page.textContent('h1')).includes('Use your passkey'), 'the passkey step');
     await shot(page, 'passkey-second-step.png');
-    const both = await redeem(await callbackOf(page, () => page.click('#passkey-button')), second);
+    const both = await flow.redeem(await flow.callbackOf(page, () => page.click('#passkey-button')), second);
     check(JSON.stringify(both.claims.amr) === '["pwd","hwk","mfa"]', `amr ${both.claims.amr}`);
     step(`password + passkey: amr ${JSON.stringify(both.claims.amr)}`);
 
@@ -185,7 +116,7 @@ async function main() {
     await tab.goto(logout.toString());
     await tab.waitForSelector('#signed-out');
     await shot(tab, 'passkey-logged-out.png');
-    const refresh = await tokenRequest({
+    const refresh = await flow.token({
       grant_type: 'refresh_token',
       refresh_token: both.tokens.refresh_token,
     });
@@ -193,7 +124,7 @@ async function main() {
     step('RP-initiated logout: this session and its refresh token ended');
 
     // 5. Every session, from the hub's own page.
-    const stillAlive = await tokenRequest({
+    const stillAlive = await flow.token({
       grant_type: 'refresh_token',
       refresh_token: granted.tokens.refresh_token,
     });
@@ -205,7 +136,7 @@ async function main() {
     await shot(tab, 'passkey-home.png');
     await page.click('#sign-out-everywhere');
     await page.waitForSelector('#session >> text=Not signed in');
-    const afterAll = await tokenRequest({
+    const afterAll = await flow.token({
       grant_type: 'refresh_token',
       refresh_token: stillAlive.body.refresh_token,
     });

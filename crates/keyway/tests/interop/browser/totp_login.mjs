@@ -11,35 +11,22 @@
 // Environment: KEYWAY_HUB_URL, KEYWAY_CLIENT_ID (a public client), KEYWAY_REDIRECT_URI,
 // KEYWAY_USERNAME, KEYWAY_PASSWORD, KEYWAY_TOTP_URI, KEYWAY_RECOVERY_CODE, KEYWAY_ARTIFACTS,
 // KEYWAY_CHROMIUM (default /usr/bin/chromium).
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-
-function env(name, fallback) {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined || value === '') {
-    throw new Error(`set ${name}`);
-  }
-  return value;
-}
+import { check, codeFlow, env, launch, step } from './common.mjs';
 
 const hub = env('KEYWAY_HUB_URL').replace(/\/$/, '');
-const clientId = env('KEYWAY_CLIENT_ID');
-const redirectUri = env('KEYWAY_REDIRECT_URI');
 const username = env('KEYWAY_USERNAME');
 const password = env('KEYWAY_PASSWORD');
 const otpauth = new URL(env('KEYWAY_TOTP_URI'));
 const recoveryCode = env('KEYWAY_RECOVERY_CODE');
 const artifacts = env('KEYWAY_ARTIFACTS', 'artifacts');
-const executablePath = env('KEYWAY_CHROMIUM', '/usr/bin/chromium');
-
-function check(condition, message) {
-  if (!condition) {
-    throw new Error(message);
-  }
-}
-const step = (message) => console.log(`  - ${message}`);
+const flow = codeFlow({
+  hub,
+  clientId: env('KEYWAY_CLIENT_ID'),
+  redirectUri: env('KEYWAY_REDIRECT_URI'),
+});
 
 // RFC 4648 base32 to bytes.
 function base32(text) {
@@ -72,36 +59,6 @@ function totpNow() {
   return String(binary % 10 ** digits).padStart(digits, '0');
 }
 
-const b64url = (bytes) => bytes.toString('base64url');
-
-function authorizeRequest() {
-  const verifier = b64url(randomBytes(48));
-  const state = b64url(randomBytes(16));
-  const url = new URL(`${hub}/oauth2/authorize`);
-  url.search = new URLSearchParams({
-    response_type: 'code',
-    client_id: clientId,
-    redirect_uri: redirectUri,
-    scope: 'openid',
-    state,
-    code_challenge: b64url(createHash('sha256').update(verifier).digest()),
-    code_challenge_method: 'S256',
-  }).toString();
-  return { url: url.toString(), verifier, state };
-}
-
-// The URL of the request the action makes to the redirect URI (nobody listens there).
-async function callbackOf(page, action) {
-  const request = page.waitForRequest((r) => r.url().startsWith(redirectUri));
-  const done = action().catch((error) => error);
-  const url = new URL((await request).url());
-  const outcome = await done;
-  if (outcome instanceof Error && !/ERR_CONNECTION_REFUSED|ERR_ABORTED/.test(outcome.message)) {
-    throw outcome;
-  }
-  return url;
-}
-
 async function passwordThenCodePage(page, request, shots) {
   await page.goto(request.url);
   if (shots) {
@@ -116,16 +73,12 @@ async function passwordThenCodePage(page, request, shots) {
 
 async function main() {
   mkdirSync(artifacts, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-  });
+  const browser = await launch();
   try {
     const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
     context.setDefaultTimeout(20_000);
     const page = await context.newPage();
-    const request = authorizeRequest();
+    const request = flow.request('openid');
     await passwordThenCodePage(page, request, true);
     await page.screenshot({ path: join(artifacts, 'totp-code.png'), fullPage: true });
     step('password accepted: the code page, no session yet');
@@ -141,22 +94,7 @@ async function main() {
     const allow = page.locator('button[name=decision][value=allow]');
     await allow.waitFor();
     await page.screenshot({ path: join(artifacts, 'totp-consent.png'), fullPage: true });
-    const url = await callbackOf(page, () => allow.click());
-    check(url.searchParams.get('state') === request.state, `state in ${url}`);
-    const token = await fetch(`${hub}/oauth2/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'authorization_code',
-        code: url.searchParams.get('code'),
-        redirect_uri: redirectUri,
-        client_id: clientId,
-        code_verifier: request.verifier,
-      }),
-    });
-    const body = await token.json();
-    check(token.status === 200 && body.id_token, `token endpoint: ${JSON.stringify(body)}`);
-    const claims = JSON.parse(Buffer.from(body.id_token.split('.')[1], 'base64url'));
+    const { claims } = await flow.redeem(await flow.callbackOf(page, () => allow.click()), request);
     check(JSON.stringify(claims.amr) === '["pwd","otp","mfa"]', `amr ${JSON.stringify(claims.amr)}`);
     step(`right code: consent, code redeemed, amr ${JSON.stringify(claims.amr)}`);
     await context.close();
@@ -164,10 +102,10 @@ async function main() {
     const other = await browser.newContext();
     other.setDefaultTimeout(20_000);
     const tab = await other.newPage();
-    const again = authorizeRequest();
+    const again = flow.request('openid');
     await passwordThenCodePage(tab, again, false);
     await tab.fill('#code', recoveryCode);
-    const back = await callbackOf(tab, () => tab.click('button[type=submit]'));
+    const back = await flow.callbackOf(tab, () => tab.click('button[type=submit]'));
     check(back.searchParams.get('code'), `no code after the recovery code: ${back}`);
     step('a recovery code instead of a code (consent remembered: straight back)');
     await other.close();
