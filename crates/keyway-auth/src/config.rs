@@ -98,6 +98,13 @@ impl AuthConfig {
         }
         let parsed = url::Url::parse(&self.issuer).map_err(|e| format!("issuer: {e}"))?;
         let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        // `localhost:8080` parses as scheme `localhost`: say what is missing.
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!(
+                "issuer {:?} has no http:// or https:// in front (e.g. http://{})",
+                self.issuer, self.issuer
+            ));
+        }
         if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
             return Err("issuer must be an https URL (http only for localhost)".into());
         }
@@ -132,5 +139,14 @@ mod tests {
         let mut config = AuthConfig::new("https://example.com");
         config.refresh_grace_ms = 6_000;
         assert!(config.validate().is_err());
+    }
+
+    /// `--issuer localhost:8080` parses as a URL of scheme `localhost`: the error says what
+    /// is missing rather than "http only for localhost".
+    #[test]
+    fn an_issuer_without_a_scheme_is_named_as_such() {
+        let why = AuthConfig::new("localhost:18604").validate().unwrap_err();
+        assert!(why.contains("no http:// or https://"), "{why}");
+        assert!(why.contains("http://localhost:18604"), "{why}");
     }
 }

@@ -75,6 +75,8 @@ pub(crate) struct HomePage<'a> {
     pub logout: &'a str,
     pub logout_csrf: &'a str,
     pub data_api: bool,
+    /// Just after *Sign out everywhere*.
+    pub signed_out_everywhere: bool,
 }
 
 /// The `form_post` response modes: a form the user posts to the client's redirect URI (no

@@ -554,8 +554,8 @@ pub(crate) struct ClientCreateArgs {
     /// (RFC 9449).
     #[arg(long)]
     pub require_dpop: bool,
-    /// Its users must sign in with a second factor (password and TOTP code); sessions without
-    /// one do not count for it.
+    /// Its users must sign in with a second factor (a password and a TOTP code or passkey, or
+    /// a passkey alone); sessions without one do not count for it.
     #[arg(long)]
     pub require_mfa: bool,
     /// A protocol profile: `g2d1` signs authorization requests and redirects with the

@@ -353,31 +353,36 @@ impl AuthService {
         };
         self.remove_own_passkey(&user.user_id, &record.credential_id)
             .await
-            .map_err(|e| AdminError::Invalid(e.description))?;
-        Ok(PasskeyInfo::from(record))
+            .map_err(|e| AdminError::Invalid(e.description))?
+            .ok_or_else(|| AdminError::NotFound(format!("a passkey {which:?} of {username}")))
     }
 
-    /// Removes one of the user's passkeys (by credential id) and ends their sessions; false
-    /// when they have no such passkey.
+    /// Removes one of the user's passkeys (by credential id) and ends their sessions: the
+    /// passkey removed, `None` when they have no such passkey.
     pub async fn remove_own_passkey(
         &self,
         user_id: &str,
         credential_id: &str,
-    ) -> Result<bool, OAuthError> {
+    ) -> Result<Option<PasskeyInfo>, OAuthError> {
         let Some(raw) = b64url_decode(credential_id) else {
-            return Ok(false);
+            return Ok(None);
         };
-        if !self
+        let hash = credential_hash(&raw);
+        let Some(record) = self
             .store
-            .delete_passkey(user_id, &credential_hash(&raw))
+            .passkey(&hash)
             .await?
-        {
-            return Ok(false);
+            .filter(|record| record.user_id == user_id)
+        else {
+            return Ok(None);
+        };
+        if !self.store.delete_passkey(user_id, &hash).await? {
+            return Ok(None);
         }
         self.end_all_sessions(user_id, false)
             .await
             .map_err(|e| OAuthError::server_error(e.to_string()))?;
-        Ok(true)
+        Ok(Some(PasskeyInfo::from(&record)))
     }
 
     /// Spends the ceremony's challenge; false when it was spent already (a replay).

@@ -15,7 +15,7 @@ mod second_factor;
 mod sign_in;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -69,8 +69,12 @@ pub(crate) fn login_url(next: &str) -> String {
     url
 }
 
-/// GET /: the landing page.
-async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// GET /: the landing page (`?signed-out=everywhere` after *Sign out everywhere*).
+async fn home(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let (browser, set_browser) = browser_id(&state, &headers);
     let username = match session_user(&state, &headers).await {
         Some(session) => Some(username_of(&state, &session.user_id).await),
@@ -84,6 +88,7 @@ async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
         logout: LOGOUT,
         logout_csrf: &logout_csrf,
         data_api: state.data.is_some(),
+        signed_out_everywhere: query.as_deref() == Some("signed-out=everywhere"),
     };
     with_cookies(html(StatusCode::OK, &page), &[set_browser])
 }

@@ -81,8 +81,17 @@
     if (error && error.name === 'InvalidStateError') {
       return 'This authenticator already holds a passkey for your account here.';
     }
+    // The page was opened at another address than the hub's issuer (e.g. 127.0.0.1 for
+    // localhost): the browser refuses the RP ID.
+    if (error && error.name === 'SecurityError' && rpId) {
+      return `Passkeys here belong to ${rpId}, and this page is at ${location.hostname}: open ` +
+        `the hub at its own address (its issuer) and try again.`;
+    }
     return (error && error.message) || String(error);
   }
+
+  // The RP ID of the last options, to explain a refusal.
+  let rpId = '';
 
   async function run(form) {
     const fields = new URLSearchParams();
@@ -101,6 +110,7 @@
     if (!reply.ok) {
       throw new Error(options.error_description || `the hub answered ${reply.status}`);
     }
+    rpId = options.publicKey.rpId || (options.publicKey.rp && options.publicKey.rp.id) || '';
     const answer =
       form.dataset.passkey === 'create'
         ? registration(await navigator.credentials.create(creationOptions(options)))

@@ -216,11 +216,15 @@ pub(super) async fn change(
             .remove_own_passkey(&session.user_id, field("id"))
             .await
         {
-            Ok(true) => {
-                tracing::info!(user_id = %session.user_id, "passkey removed");
-                signed_out("Passkey removed. You are signed out everywhere: sign in again.")
+            Ok(Some(removed)) => {
+                tracing::info!(user_id = %session.user_id, passkey = %removed.name, "passkey removed");
+                signed_out(&format!(
+                    "Passkey \u{201c}{}\u{201d} removed. You are signed out everywhere: sign in \
+                     again.",
+                    removed.name
+                ))
             }
-            Ok(false) => {
+            Ok(None) => {
                 page(
                     &state,
                     &session,

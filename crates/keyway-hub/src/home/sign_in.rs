@@ -168,5 +168,10 @@ pub(super) async fn sign_out(
             return error_page(status_of(err.code), &err);
         }
     }
-    with_cookies(see_other(HOME), &[Some(cleared_session_cookie(&state))])
+    let to = if everywhere {
+        "/?signed-out=everywhere"
+    } else {
+        HOME
+    };
+    with_cookies(see_other(to), &[Some(cleared_session_cookie(&state))])
 }

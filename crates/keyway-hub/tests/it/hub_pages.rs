@@ -391,3 +391,53 @@ async fn the_activity_map_is_for_administrators() {
     })
     .await;
 }
+
+/// *Sign out everywhere* on the home page ends the person's sessions on every browser (not
+/// only this one), and the home page says so.
+#[tokio::test]
+async fn sign_out_everywhere_ends_every_session_of_the_person() {
+    on_every_backend(async |hub: &TestHub| {
+        hub.user("alice", PASSWORD).await;
+        hub.user("bob", PASSWORD).await;
+        let (mut laptop, mut phone, mut bobs) = (Browser::new(), Browser::new(), Browser::new());
+        for (browser, name) in [
+            (&mut laptop, "alice"),
+            (&mut phone, "alice"),
+            (&mut bobs, "bob"),
+        ] {
+            let form = browser.get(&hub.url("/login")).await;
+            let done = browser
+                .post(
+                    &hub.url("/login"),
+                    &[
+                        ("csrf", &form.field("csrf")),
+                        ("username", name),
+                        ("password", PASSWORD),
+                    ],
+                )
+                .await;
+            assert_eq!(done.status, 303, "{}", done.body);
+        }
+        assert_eq!(hub.count_rows("login_sessions").await, 3);
+        let home = laptop.get(&hub.url("/")).await;
+        assert!(home.body.contains("Sign out everywhere"), "{}", home.body);
+        let out = laptop
+            .post(
+                &hub.url("/logout"),
+                &[("csrf", &home.field("csrf")), ("everywhere", "1")],
+            )
+            .await;
+        assert_eq!(out.status, 303);
+        assert_eq!(out.location.as_deref(), Some("/?signed-out=everywhere"));
+        assert!(hub.auth.user_sessions("alice").await.unwrap().is_empty());
+        assert_eq!(hub.auth.user_sessions("bob").await.unwrap().len(), 1);
+        let after = phone.get(&hub.url("/?signed-out=everywhere")).await;
+        assert!(after.body.contains("Not signed in"), "{}", after.body);
+        assert!(
+            after.body.contains("signed out everywhere"),
+            "{}",
+            after.body
+        );
+    })
+    .await;
+}

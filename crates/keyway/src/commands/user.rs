@@ -197,10 +197,11 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
                     Some(left) => {
                         println!("2nd factor: TOTP ({left} of 10 recovery codes left)")
                     }
-                    None if passkeys.is_empty() => {
-                        println!("2nd factor: none (keyway user totp enroll {username})")
-                    }
-                    None => {}
+                    None if passkeys.is_empty() => println!(
+                        "2nd factor: none (keyway user totp enroll {username}, or a passkey \
+                         they add at /account/passkeys)"
+                    ),
+                    None => println!("2nd factor: passkey"),
                 }
                 if !passkeys.is_empty() {
                     let names: Vec<&str> = passkeys.iter().map(|p| p.name.as_str()).collect();
