@@ -176,6 +176,15 @@ fn refresh_from_row(row: &AnyRow) -> Result<RefreshTokenRecord, StoreError> {
     })
 }
 
+/// What a refresh grant reads in one query: the token, its family (`None`: gone), and the
+/// family's user (`None`: deleted).
+#[derive(Debug, Clone)]
+pub struct RefreshGrantRows {
+    pub token: RefreshTokenRecord,
+    pub family: Option<TokenFamilyRecord>,
+    pub user: Option<crate::UserRecord>,
+}
+
 impl Store {
     pub async fn insert_authorization_request(
         &self,
@@ -398,13 +407,22 @@ impl Store {
     pub async fn refresh_token_with_family(
         &self,
         token_hash: &str,
-    ) -> Result<Option<(RefreshTokenRecord, Option<TokenFamilyRecord>)>, StoreError> {
-        let sql = "SELECT r.token_hash, r.family_id, r.client_id AS r_client_id, r.scope AS r_scope, \
-             r.created_at AS r_created_at, r.expires_at, r.rotated_at, f.family_id AS f_family_id, \
-             f.client_id, f.user_id, f.scope, f.resources, f.auth_time, f.created_at, \
-             f.revoked_at, f.dpop_jkt, f.login_method, f.sid \
-             FROM refresh_tokens r LEFT JOIN token_families f ON f.family_id = r.family_id \
-             WHERE r.token_hash = ?";
+    ) -> Result<Option<RefreshGrantRows>, StoreError> {
+        // One read for the whole refresh grant: the token, its family and the family's user.
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            format!(
+                "SELECT r.token_hash, r.family_id, r.client_id AS r_client_id, \
+                 r.scope AS r_scope, r.created_at AS r_created_at, r.expires_at, r.rotated_at, \
+                 f.family_id AS f_family_id, f.client_id, f.user_id, f.scope, f.resources, \
+                 f.auth_time, f.created_at, f.revoked_at, f.dpop_jkt, f.login_method, f.sid, \
+                 {} \
+                 FROM refresh_tokens r LEFT JOIN token_families f ON f.family_id = r.family_id \
+                 LEFT JOIN users u ON u.user_id = f.user_id \
+                 WHERE r.token_hash = ?",
+                crate::users::PREFIXED_USER_COLUMNS
+            )
+        });
         let Some(row) = sqlx::query(self.sql(sql))
             .bind(token_hash)
             .fetch_optional(self.reader())
@@ -425,7 +443,15 @@ impl Store {
             Some(_) => Some(family_from_row(&row)?),
             None => None,
         };
-        Ok(Some((token, family)))
+        let user = match row.try_get::<Option<String>, _>("u_user_id")? {
+            Some(_) => Some(crate::users::from_row_as(&row, &crate::users::PREFIXED)?),
+            None => None,
+        };
+        Ok(Some(RefreshGrantRows {
+            token,
+            family,
+            user,
+        }))
     }
 
     /// Marks a refresh token rotated; false when another request rotated it first.

@@ -35,7 +35,8 @@ pub use clients::{ClientKeyRecord, ClientRecord};
 pub use dynamic::{ColumnKind, DynValue};
 pub use error::StoreError;
 pub use grants::{
-    AuthorizationCodeRecord, AuthorizationRequestRecord, RefreshTokenRecord, TokenFamilyRecord,
+    AuthorizationCodeRecord, AuthorizationRequestRecord, RefreshGrantRows, RefreshTokenRecord,
+    TokenFamilyRecord,
 };
 pub use groups::{GrantHolder, GroupRecord};
 pub use keys::{KeyState, SigningKeyRecord};
@@ -44,7 +45,7 @@ pub use link::{
 };
 pub use link_codec::uuid_string;
 pub use link_tx::LinkTx;
-pub use passkeys::PasskeyRecord;
+pub use passkeys::{PasskeyInsert, PasskeyRecord};
 pub use scim_groups::{ScimGroupRow, ScimGroupWrite, ScimMember};
 pub use scim_users::{ScimPage, ScimUserRow, ScimUserWrite, ScimWhere};
 pub use second_factors::TotpRecord;

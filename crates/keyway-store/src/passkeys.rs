@@ -21,10 +21,20 @@ pub struct PasskeyRecord {
     pub credential: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// When a sign-in with it showed a signature counter that went backwards (a copy).
+    pub compromised_at: Option<i64>,
+}
+
+/// What registering a passkey did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyInsert {
+    Inserted,
+    /// The user holds the most passkeys allowed already.
+    LimitReached,
 }
 
 const COLUMNS: &str = "credential_hash, credential_id, user_id, user_handle, name, credential, \
-                       created_at, last_used_at";
+                       created_at, last_used_at, compromised_at";
 
 fn record_of(row: &sqlx::any::AnyRow) -> Result<PasskeyRecord, StoreError> {
     Ok(PasskeyRecord {
@@ -36,18 +46,19 @@ fn record_of(row: &sqlx::any::AnyRow) -> Result<PasskeyRecord, StoreError> {
         credential: row.try_get("credential")?,
         created_at: row.try_get("created_at")?,
         last_used_at: row.try_get("last_used_at")?,
+        compromised_at: row.try_get("compromised_at")?,
     })
 }
 
 impl Store {
-    /// Registers a passkey. [`StoreError::Conflict`] when the credential is registered already
-    /// (to anyone), or the user holds `max_per_user` passkeys: counted in the same
-    /// transaction, so two registrations at once cannot pass the limit together.
+    /// Registers a passkey unless the user holds `max_per_user` already (counted in the same
+    /// transaction, so two registrations at once cannot pass the limit together).
+    /// [`StoreError::Conflict`] when the credential is registered already (to anyone).
     pub async fn insert_passkey(
         &self,
         record: &PasskeyRecord,
         max_per_user: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<PasskeyInsert, StoreError> {
         let mut tx = self.writer().begin().await?;
         // Locks the user's row on PostgreSQL and MariaDB (SQLite has one writer anyway).
         if self.backend() != crate::Backend::Sqlite {
@@ -62,12 +73,10 @@ impl Store {
             .await?
             .try_get(0)?;
         if held >= max_per_user {
-            return Err(StoreError::Conflict(format!(
-                "the limit of {max_per_user} passkeys"
-            )));
+            return Ok(PasskeyInsert::LimitReached);
         }
         sqlx::query(self.sql(&format!(
-            "INSERT INTO passkeys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO passkeys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )))
         .bind(&record.credential_hash)
         .bind(&record.credential_id)
@@ -77,10 +86,28 @@ impl Store {
         .bind(&record.credential)
         .bind(record.created_at)
         .bind(record.last_used_at)
+        .bind(record.compromised_at)
         .execute(&mut *tx)
         .await
         .map_err(|e| StoreError::conflict_or(e, "a passkey with this credential id"))?;
         tx.commit().await?;
+        Ok(PasskeyInsert::Inserted)
+    }
+
+    /// Marks a passkey as copied (its counter went backwards): refused from now on.
+    pub async fn mark_passkey_compromised(
+        &self,
+        credential_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(self.sql(
+            "UPDATE passkeys SET compromised_at = ? \
+             WHERE credential_hash = ? AND compromised_at IS NULL",
+        ))
+        .bind(now)
+        .bind(credential_hash)
+        .execute(self.writer())
+        .await?;
         Ok(())
     }
 

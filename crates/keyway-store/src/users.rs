@@ -32,19 +32,70 @@ pub(crate) const USER_COLUMNS: &str = "user_id, username, password_hash, created
      email_verified, name, given_name, family_name, disabled_at";
 
 pub(crate) fn from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
+    from_row_as(row, &UNPREFIXED)
+}
+
+/// The names of the user columns in a result: as they are, or `u_…` where a join selected
+/// them under that prefix ([`PREFIXED_USER_COLUMNS`]).
+pub(crate) struct UserColumnNames([&'static str; 10]);
+
+const UNPREFIXED: UserColumnNames = UserColumnNames([
+    "user_id",
+    "username",
+    "password_hash",
+    "created_at",
+    "email",
+    "email_verified",
+    "name",
+    "given_name",
+    "family_name",
+    "disabled_at",
+]);
+pub(crate) const PREFIXED: UserColumnNames = UserColumnNames([
+    "u_user_id",
+    "u_username",
+    "u_password_hash",
+    "u_created_at",
+    "u_email",
+    "u_email_verified",
+    "u_name",
+    "u_given_name",
+    "u_family_name",
+    "u_disabled_at",
+]);
+/// The user columns of table alias `u`, selected as `u_…` (for joins with other tables that
+/// have a `user_id` or `created_at`).
+pub(crate) const PREFIXED_USER_COLUMNS: &str = "u.user_id AS u_user_id, u.username AS u_username, \
+     u.password_hash AS u_password_hash, u.created_at AS u_created_at, u.email AS u_email, \
+     u.email_verified AS u_email_verified, u.name AS u_name, u.given_name AS u_given_name, \
+     u.family_name AS u_family_name, u.disabled_at AS u_disabled_at";
+
+pub(crate) fn from_row_as(row: &AnyRow, names: &UserColumnNames) -> Result<UserRecord, StoreError> {
+    let [
+        user_id,
+        username,
+        password_hash,
+        created_at,
+        email,
+        email_verified,
+        name,
+        given_name,
+        family_name,
+        disabled_at,
+    ] = names.0;
     Ok(UserRecord {
-        user_id: row.try_get("user_id")?,
-        username: row.try_get("username")?,
-        password_hash: row.try_get("password_hash")?,
-        created_at: row.try_get("created_at")?,
+        user_id: row.try_get(user_id)?,
+        username: row.try_get(username)?,
+        password_hash: row.try_get(password_hash)?,
+        created_at: row.try_get(created_at)?,
         profile: UserProfile {
-            email: row.try_get("email")?,
-            email_verified: row.try_get::<i64, _>("email_verified")? != 0,
-            name: row.try_get("name")?,
-            given_name: row.try_get("given_name")?,
-            family_name: row.try_get("family_name")?,
+            email: row.try_get(email)?,
+            email_verified: row.try_get::<i64, _>(email_verified)? != 0,
+            name: row.try_get(name)?,
+            given_name: row.try_get(given_name)?,
+            family_name: row.try_get(family_name)?,
         },
-        disabled_at: row.try_get("disabled_at")?,
+        disabled_at: row.try_get(disabled_at)?,
     })
 }
 

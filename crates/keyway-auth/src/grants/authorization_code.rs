@@ -59,6 +59,8 @@ pub(crate) struct Delegation<'a> {
     pub login_method: Option<&'a str>,
     /// The login session the user authorised in (the ID token's `sid`).
     pub sid: Option<&'a str>,
+    /// The user, when the caller read it already (with the refresh token); else it is read.
+    pub user: Option<keyway_store::UserRecord>,
     /// A refresh token to mark rotated (its digest, the time in ms), written with the new
     /// tokens' records.
     pub rotate: Option<(&'a str, i64)>,
@@ -176,6 +178,7 @@ impl AuthService {
                 dpop,
                 login_method: record.login_method.as_deref(),
                 sid: record.sid.as_deref(),
+                user: None,
                 rotate: None,
             },
         )
@@ -206,7 +209,10 @@ impl AuthService {
             )));
         }
         let now = self.clock.now_secs();
-        let user = self.store.user_by_id(delegation.user_id).await?;
+        let user = match delegation.user {
+            Some(user) => Some(user),
+            None => self.store.user_by_id(delegation.user_id).await?,
+        };
         let Some(user) = user else {
             return Err(OAuthError::invalid_grant("the user no longer exists"));
         };

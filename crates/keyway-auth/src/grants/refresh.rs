@@ -39,11 +39,12 @@ impl AuthService {
         let now_ms = self.clock.now_ms();
         let now = now_ms.div_euclid(1000);
         let hash = sha256_hex(token);
-        let Some((record, family)) = self.store.refresh_token_with_family(&hash).await? else {
+        let Some(rows) = self.store.refresh_token_with_family(&hash).await? else {
             return Err(OAuthError::invalid_grant(
                 "unknown or revoked refresh token",
             ));
         };
+        let (record, family, user) = (rows.token, rows.family, rows.user);
         if record.client_id != client.client_id {
             return Err(OAuthError::invalid_grant(
                 "refresh token was issued to another client",
@@ -116,6 +117,7 @@ impl AuthService {
                 dpop,
                 login_method: family.login_method.as_deref(),
                 sid: family.sid.as_deref(),
+                user,
                 rotate: record
                     .rotated_at
                     .is_none()

@@ -15,7 +15,7 @@
 mod ceremony;
 mod sign_in;
 
-use keyway_store::{PasskeyRecord, StoreError};
+use keyway_store::{PasskeyInsert, PasskeyRecord, StoreError};
 use serde::Serialize;
 use webauthn_rs::prelude::{
     Passkey, PasskeyRegistration, RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
@@ -26,6 +26,8 @@ use ceremony::{Binding, Ceremony, Kind};
 
 /// Passkeys one account may have.
 pub(crate) const MAX_PASSKEYS: i64 = 10;
+/// Longest credential id taken (WebAuthn §4: "at most 1023 bytes").
+const MAX_CREDENTIAL_ID: usize = 1023;
 /// Longest passkey name, in characters.
 const MAX_NAME_CHARS: usize = 64;
 /// Longest answer from the browser read (a credential with a 1023-byte id and an attestation
@@ -50,6 +52,8 @@ pub struct PasskeyInfo {
     pub name: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// Since when it is refused as copied (its signature counter went backwards).
+    pub compromised_at: Option<i64>,
 }
 
 impl From<&PasskeyRecord> for PasskeyInfo {
@@ -59,6 +63,7 @@ impl From<&PasskeyRecord> for PasskeyInfo {
             name: record.name.clone(),
             created_at: record.created_at,
             last_used_at: record.last_used_at,
+            compromised_at: record.compromised_at,
         }
     }
 }
@@ -102,7 +107,7 @@ fn credential_hash(raw_id: &[u8]) -> String {
 }
 
 /// base64url without padding, as WebAuthn writes binary fields.
-fn b64url(bytes: &[u8]) -> String {
+pub(crate) fn b64url(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -255,6 +260,16 @@ impl AuthService {
             Ok(credential) => credential,
             Err(e) => return Ok(Err(format!("the browser's answer does not parse: {e}"))),
         };
+        let raw_id: &[u8] = credential.raw_id.as_ref();
+        if credential.id != b64url(raw_id) {
+            return Ok(Err("the answer's id and rawId differ".into()));
+        }
+        if raw_id.len() > MAX_CREDENTIAL_ID {
+            return Ok(Err(format!(
+                "its credential id is {} bytes long, and WebAuthn allows at most {MAX_CREDENTIAL_ID}",
+                raw_id.len()
+            )));
+        }
         let state: PasskeyRegistration = ceremony.state()?;
         let passkey = match webauthn.finish_passkey_registration(&credential, &state) {
             Ok(passkey) => passkey,
@@ -282,9 +297,16 @@ impl AuthService {
             credential: serde_json::to_string(&passkey).map_err(OAuthError::server_error)?,
             created_at: now,
             last_used_at: None,
+            compromised_at: None,
         };
         match self.store.insert_passkey(&record, MAX_PASSKEYS).await {
-            Ok(()) => {}
+            Ok(PasskeyInsert::Inserted) => {}
+            Ok(PasskeyInsert::LimitReached) => {
+                return Ok(Err(format!(
+                    "you have {MAX_PASSKEYS} passkeys, the most an account may have: remove one \
+                     first"
+                )));
+            }
             Err(StoreError::Conflict(what)) => {
                 return Ok(Err(format!(
                     "not added: {what} exists already (this authenticator is registered)"

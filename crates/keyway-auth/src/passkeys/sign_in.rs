@@ -2,8 +2,9 @@
 //! it returns names the account) or after the password (the account's own credentials, named
 //! in `allowCredentials`). Both go through the sign-in throttle like passwords and codes.
 
+use keyway_store::UserRecord;
 use webauthn_rs::prelude::{
-    DiscoverableAuthentication, DiscoverableKey, PasskeyAuthentication, PublicKeyCredential,
+    DiscoverableAuthentication, DiscoverableKey, PublicKeyCredential, WebauthnError,
 };
 
 use super::ceremony::{self, Binding, Ceremony, Kind};
@@ -50,20 +51,31 @@ impl AuthService {
         let Some(user) = self.ticket_user(ticket, purpose, browser, now).await? else {
             return Ok(None);
         };
-        let passkeys = self
-            .store
-            .passkeys_of(&user.user_id)
-            .await?
-            .iter()
-            .map(passkey_of)
-            .collect::<Result<Vec<_>, _>>()?;
+        let passkeys = self.store.passkeys_of(&user.user_id).await?;
         if passkeys.is_empty() {
             return Ok(None);
         }
+        // The state of a discoverable sign-in (which names no credential: the sealed
+        // ceremony stays small whatever the account's credential ids) with the account's own
+        // credentials named to the browser; the answer is checked against the account's
+        // passkeys, read again when it comes.
         let (options, state) = webauthn
-            .start_passkey_authentication(&passkeys)
+            .start_discoverable_authentication()
             .map_err(|e| OAuthError::server_error(format!("starting a passkey step: {e}")))?;
-        let options = serde_json::to_value(&options).map_err(OAuthError::server_error)?;
+        let mut options = serde_json::to_value(&options).map_err(OAuthError::server_error)?;
+        if let Some(object) = options.as_object_mut() {
+            object.remove("mediation");
+        }
+        let allowed: Vec<serde_json::Value> = passkeys
+            .iter()
+            .map(|p| serde_json::json!({"type": "public-key", "id": p.credential_id}))
+            .collect();
+        if let Some(public_key) = options
+            .get_mut("publicKey")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            public_key.insert("allowCredentials".into(), allowed.into());
+        }
         let binding = Binding {
             user_id: Some(&user.user_id),
             user_handle: None,
@@ -135,6 +147,11 @@ impl AuthService {
             Ok(credential) => credential,
             Err(_) => return refused("the browser's answer does not parse"),
         };
+        // `id` is `rawId` in base64url (WebAuthn §5.1): an answer where they differ is not a
+        // browser's.
+        if credential.id != super::b64url(credential.get_credential_id()) {
+            return refused("the answer's id and rawId differ");
+        }
         let hash = credential_hash(credential.get_credential_id());
         let Some(record) = self.store.passkey(&hash).await? else {
             return refused(
@@ -160,19 +177,26 @@ impl AuthService {
         if user.disabled_at.is_some() {
             return refused("this account is disabled: ask the hub's administrator");
         }
-        let now = self.clock.now_secs();
-        if let Some(wait_s) = self.code_failures.locked_for(&user.user_id, now) {
-            return Ok(SecondFactor::Throttled {
-                wait_ms: wait_s * 1000,
-            });
+        if let Some(at) = record.compromised_at {
+            return refused(&format!(
+                "this passkey has been refused since {} because its signature counter went \
+                 backwards (it may have been copied): sign in another way and remove it, or ask \
+                 the hub's administrator",
+                keyway_kernel::rfc3339::format_unix_secs(at)
+            ));
         }
-        let attempt = match self
-            .throttle
-            .begin(&user.username, address, self.clock.now_ms())
-        {
-            Ok(attempt) => attempt,
-            Err(wait_ms) => return Ok(SecondFactor::Throttled { wait_ms }),
-        };
+        let now = self.clock.now_secs();
+        // Throttled per credential and address, apart from the account's password and code
+        // budgets: a signature cannot be guessed, so wrong answers only need slowing down, and
+        // someone who learnt a credential id must not be able to lock its owner out.
+        let attempt =
+            match self
+                .throttle
+                .begin(&format!("passkey:{hash}"), address, self.clock.now_ms())
+            {
+                Ok(attempt) => attempt,
+                Err(wait_ms) => return Ok(SecondFactor::Throttled { wait_ms }),
+            };
         if self
             .store
             .webauthn_challenge_spent(&sha256_hex(&ceremony.challenge))
@@ -183,23 +207,20 @@ impl AuthService {
             return refused(ceremony::REPLAYED);
         }
         let mut passkey = passkey_of(&record)?;
-        let verified = if owner.is_some() {
-            let state: PasskeyAuthentication = ceremony.state()?;
-            webauthn.finish_passkey_authentication(&credential, &state)
-        } else {
-            let state: DiscoverableAuthentication = ceremony.state()?;
-            webauthn.finish_discoverable_authentication(
-                &credential,
-                state,
-                &[DiscoverableKey::from(&passkey)],
-            )
-        };
+        let state: DiscoverableAuthentication = ceremony.state()?;
+        let verified = webauthn.finish_discoverable_authentication(
+            &credential,
+            state,
+            &[DiscoverableKey::from(&passkey)],
+        );
         let result = match verified {
             Ok(result) => result,
             Err(err) => {
                 self.throttle.finish(attempt, false, self.clock.now_ms());
-                self.code_failures.record(&user.user_id, now);
                 tracing::warn!(username = %user.username, %address, error = %err, "passkey refused");
+                if matches!(err, WebauthnError::CredentialPossibleCompromise) {
+                    self.passkey_copied(&user, &hash, now).await?;
+                }
                 return Ok(SecondFactor::PasskeyRefused(ceremony::refusal(&err)));
             }
         };
@@ -227,5 +248,22 @@ impl AuthService {
             LocalSignIn::Passkey
         };
         Ok(SecondFactor::Accepted(user, how))
+    }
+
+    /// A validly signed answer whose counter went backwards: two copies of the key are in
+    /// use. The passkey is refused from now on, and the account's sessions end (one of them
+    /// may be the copy's).
+    async fn passkey_copied(
+        &self,
+        user: &UserRecord,
+        hash: &str,
+        now: i64,
+    ) -> Result<(), OAuthError> {
+        tracing::warn!(username = %user.username, "passkey counter went backwards: refused from now on, sessions ended");
+        self.store.mark_passkey_compromised(hash, now).await?;
+        self.end_all_sessions(&user.user_id, false)
+            .await
+            .map_err(|e| OAuthError::server_error(e.to_string()))?;
+        Ok(())
     }
 }

@@ -68,7 +68,12 @@ pub(super) async fn options(
     } else {
         state.auth.begin_passkey_sign_in(&purpose, &browser)?
     };
-    Ok((no_store(), Json(options)).into_response())
+    let mut response = (no_store(), Json(options)).into_response();
+    response.headers_mut().insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    Ok(response)
 }
 
 /// GET /passkeys.js.

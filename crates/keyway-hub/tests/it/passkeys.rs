@@ -379,6 +379,26 @@ async fn bad_passkey_answers_are_refused_with_a_reason() {
         let page = post_answer(hub, &mut browser, &request_id, &csrf, &options, &answer).await;
         assert_eq!(page.status, 401, "{}", page.body);
         assert!(page.body.contains("may have been copied"), "{}", page.body);
+        // …and it stays refused, whatever counter comes next (the copy could jump ahead), and
+        // the sessions it may have opened are gone.
+        let listed = hub.auth.passkeys("alice").await.unwrap();
+        assert!(listed[0].compromised_at.is_some(), "{listed:?}");
+        assert!(hub.auth.user_sessions("alice").await.unwrap().is_empty());
+        authenticator.counter += 1000;
+        let (_, options) = ceremony_options(
+            hub,
+            &mut browser,
+            &[("purpose", &request_id), ("csrf", &csrf)],
+        )
+        .await;
+        let answer = authenticator.get(&options);
+        let page = post_answer(hub, &mut browser, &request_id, &csrf, &options, &answer).await;
+        assert_eq!(page.status, 401, "{}", page.body);
+        assert!(
+            page.body.contains("has been refused since"),
+            "{}",
+            page.body
+        );
 
         // A credential registered nowhere here.
         let (_, options) = ceremony_options(
@@ -533,4 +553,98 @@ async fn an_ip_address_issuer_explains_why_there_are_no_passkeys() {
         "{body}"
     );
     hub.finish().await;
+}
+
+/// Registration refuses credential ids over WebAuthn's 1023 bytes (they would swell every
+/// later ceremony) and answers whose `id` is not their `rawId`; sign-in refuses the latter too.
+#[tokio::test]
+async fn oversized_or_inconsistent_credential_ids_are_refused() {
+    on_every_backend_with(localhost_issuer, async |hub: &TestHub| {
+        hub.user("alice", PASSWORD).await;
+        let mut browser = Browser::new();
+        assert_eq!(
+            password_sign_in(hub, &mut browser, "alice").await.status,
+            303
+        );
+        let mut long = SoftAuthenticator::new(&origin(hub));
+        long.credential_id = vec![7u8; 1024];
+        let page = add_passkey(hub, &mut browser, &mut long, "long").await;
+        assert_eq!(page.status, 400, "{}", page.body);
+        assert!(page.body.contains("at most 1023"), "{}", page.body);
+
+        let mut liar = SoftAuthenticator::new(&origin(hub));
+        let page = browser.get(&hub.url("/account/passkeys")).await;
+        let csrf = page.field("csrf");
+        let (_, options) = ceremony_options(
+            hub,
+            &mut browser,
+            &[("purpose", "hub:passkeys"), ("csrf", &csrf)],
+        )
+        .await;
+        let mut answer: Value = serde_json::from_str(&liar.create(&options)).unwrap();
+        answer["id"] = json!("c29tZW9uZSBlbHNl");
+        let page = browser
+            .post(
+                &hub.url("/account/passkeys"),
+                &[
+                    ("csrf", &csrf),
+                    ("action", "add"),
+                    ("passkey_ceremony", options["ceremony"].as_str().unwrap()),
+                    ("passkey_response", &answer.to_string()),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 400, "{}", page.body);
+        assert!(page.body.contains("id and rawId differ"), "{}", page.body);
+        assert_eq!(hub.count_rows("passkeys").await, 0);
+    })
+    .await;
+}
+
+/// Answers that fail to verify count per credential and address only: they neither lock the
+/// account's password sign-in nor its codes (a signature cannot be guessed, and whoever
+/// learnt a credential id must not be able to lock its owner out).
+#[tokio::test]
+async fn forged_answers_do_not_lock_the_account() {
+    on_every_backend_with(localhost_issuer, async |hub: &TestHub| {
+        let (id, _) = hub
+            .client(&["authorization_code"], "openid", &[REDIRECT])
+            .await;
+        let (real, _) = user_with_passkey(hub, "alice").await;
+        let mut browser = Browser::new();
+        let (page, _) = login_page(hub, &mut browser, &id).await;
+        let (request_id, csrf) = (page.field("request_id"), page.field("csrf"));
+        // Alice's credential id and user handle, someone else's key.
+        let mut forger = SoftAuthenticator::new(&origin(hub));
+        forger.credential_id = real.credential_id.clone();
+        forger.user_handle = real.user_handle.clone();
+        let mut throttled = 0;
+        for _ in 0..12 {
+            let (_, options) = ceremony_options(
+                hub,
+                &mut browser,
+                &[("purpose", &request_id), ("csrf", &csrf)],
+            )
+            .await;
+            let answer = forger.get(&options);
+            let page = post_answer(hub, &mut browser, &request_id, &csrf, &options, &answer).await;
+            match page.status {
+                401 => assert!(page.body.contains("did not verify"), "{}", page.body),
+                429 => throttled += 1,
+                other => panic!("{other}: {}", page.body),
+            }
+        }
+        assert!(throttled > 0, "forged answers are slowed down");
+        assert!(
+            hub.auth.passkeys("alice").await.unwrap()[0]
+                .compromised_at
+                .is_none()
+        );
+        // Alice's password still leads to her second step, from another browser.
+        let mut other = Browser::new();
+        let (page, _) = login_page(hub, &mut other, &id).await;
+        let (step, _) = alice_password_step(hub, &mut other, &page).await;
+        assert_eq!(step.status, 200);
+    })
+    .await;
 }

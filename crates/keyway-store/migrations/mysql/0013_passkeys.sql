@@ -10,7 +10,10 @@ CREATE TABLE IF NOT EXISTS passkeys (
     name TEXT NOT NULL,
     credential TEXT NOT NULL,
     created_at BIGINT NOT NULL,
-    last_used_at BIGINT
+    last_used_at BIGINT,
+    -- When a sign-in showed a signature counter that went backwards: a copied authenticator.
+    -- The passkey is refused from then on, until it is removed.
+    compromised_at BIGINT
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 CREATE INDEX IF NOT EXISTS passkeys_by_user ON passkeys (user_id);
 -- Challenges of WebAuthn ceremonies that were answered: the ceremony's state travels sealed in

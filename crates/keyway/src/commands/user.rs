@@ -204,7 +204,9 @@ pub(crate) async fn run(settings: Settings, command: UserCommand) -> anyhow::Res
                     None => println!("2nd factor: passkey"),
                 }
                 if !passkeys.is_empty() {
-                    let names: Vec<&str> = passkeys.iter().map(|p| p.name.as_str()).collect();
+                    // Quoted and escaped: a name is the person's own text.
+                    let names: Vec<String> =
+                        passkeys.iter().map(|p| format!("{:?}", p.name)).collect();
                     println!("passkeys:  {} ({})", passkeys.len(), names.join(", "));
                 }
                 if let Some(email) = &user.email {
@@ -327,8 +329,14 @@ async fn passkey(
             }
             for key in &passkeys {
                 let used = key.last_used_at.map_or_else(|| "never".to_string(), when);
+                let copied = key.compromised_at.map_or_else(String::new, |at| {
+                    format!(
+                        "  REFUSED since {}: its counter went backwards (a copy?)",
+                        when(at)
+                    )
+                });
                 println!(
-                    "{}  {:?}  added {}  last used {used}",
+                    "{}  {:?}  added {}  last used {used}{copied}",
                     key.id,
                     key.name,
                     when(key.created_at)
