@@ -33,6 +33,15 @@ impl AuthService {
             return Ok((requested.clone(), Vec::new()));
         }
         let held = self.store.user_held_scopes(user_id).await?;
+        self.scopes_held(&held, requested)
+    }
+
+    /// As [`AuthService::scopes_for_user`], with the scopes the user holds read already.
+    pub(crate) fn scopes_held(
+        &self,
+        held: &[String],
+        requested: &ScopeSet,
+    ) -> Result<(ScopeSet, Vec<String>), OAuthError> {
         let mut granted = Vec::new();
         let mut withheld = Vec::new();
         for scope in requested.iter() {

@@ -183,6 +183,8 @@ pub struct RefreshGrantRows {
     pub token: RefreshTokenRecord,
     pub family: Option<TokenFamilyRecord>,
     pub user: Option<crate::UserRecord>,
+    /// The scopes the user holds (with duplicates), when asked for.
+    pub held_scopes: Option<Vec<String>>,
 }
 
 impl Store {
@@ -407,22 +409,46 @@ impl Store {
     pub async fn refresh_token_with_family(
         &self,
         token_hash: &str,
+        with_held_scopes: bool,
     ) -> Result<Option<RefreshGrantRows>, StoreError> {
-        // One read for the whole refresh grant: the token, its family and the family's user.
+        // One read for the whole refresh grant: the token, its family, the family's user and,
+        // when asked, the scopes the user holds (directly, and through groups) as
+        // space-separated lists (scope tokens have no spaces). MariaDB/MySQL cap GROUP_CONCAT
+        // at group_concat_max_len, so there they are read by a second query.
         static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let sql = SQL.get_or_init(|| {
+        static SQL_HELD_SQLITE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        static SQL_HELD_POSTGRES: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let select = |held: &str| {
             format!(
                 "SELECT r.token_hash, r.family_id, r.client_id AS r_client_id, \
                  r.scope AS r_scope, r.created_at AS r_created_at, r.expires_at, r.rotated_at, \
                  f.family_id AS f_family_id, f.client_id, f.user_id, f.scope, f.resources, \
                  f.auth_time, f.created_at, f.revoked_at, f.dpop_jkt, f.login_method, f.sid, \
-                 {} \
+                 {}{held} \
                  FROM refresh_tokens r LEFT JOIN token_families f ON f.family_id = r.family_id \
                  LEFT JOIN users u ON u.user_id = f.user_id \
                  WHERE r.token_hash = ?",
                 crate::users::PREFIXED_USER_COLUMNS
             )
-        });
+        };
+        let held_columns = |aggregate: &str| {
+            format!(
+                ", (SELECT {aggregate} FROM scope_grants g WHERE g.holder_kind = 'user' \
+                 AND g.holder = f.user_id) AS held_user, \
+                 (SELECT {aggregate} FROM group_members m JOIN scope_grants g \
+                 ON g.holder_kind = 'group' AND g.holder = m.group_name \
+                 WHERE m.user_id = f.user_id) AS held_groups"
+            )
+        };
+        let folded = with_held_scopes && self.backend() != crate::Backend::Mysql;
+        let sql =
+            match (folded, self.backend()) {
+                (true, crate::Backend::Postgres) => SQL_HELD_POSTGRES
+                    .get_or_init(|| select(&held_columns("string_agg(g.scope, ' ')"))),
+                (true, _) => SQL_HELD_SQLITE
+                    .get_or_init(|| select(&held_columns("group_concat(g.scope, ' ')"))),
+                (false, _) => SQL.get_or_init(|| select("")),
+            };
         let Some(row) = sqlx::query(self.sql(sql))
             .bind(token_hash)
             .fetch_optional(self.reader())
@@ -447,10 +473,28 @@ impl Store {
             Some(_) => Some(crate::users::from_row_as(&row, &crate::users::PREFIXED)?),
             None => None,
         };
+        let held_scopes = if folded {
+            let mut held = Vec::new();
+            for column in ["held_user", "held_groups"] {
+                if let Some(list) = row.try_get::<Option<String>, _>(column)? {
+                    held.extend(
+                        list.split(' ')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string),
+                    );
+                }
+            }
+            Some(held)
+        } else if with_held_scopes && let Some(family) = &family {
+            Some(self.user_held_scopes(&family.user_id).await?)
+        } else {
+            None
+        };
         Ok(Some(RefreshGrantRows {
             token,
             family,
             user,
+            held_scopes,
         }))
     }
 

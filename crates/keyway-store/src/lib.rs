@@ -14,6 +14,7 @@ mod error;
 mod grants;
 mod group_commit;
 mod groups;
+mod issued;
 mod keys;
 mod link;
 mod link_codec;
@@ -39,6 +40,7 @@ pub use grants::{
     TokenFamilyRecord,
 };
 pub use groups::{GrantHolder, GroupRecord};
+pub use issued::Issued;
 pub use keys::{KeyState, SigningKeyRecord};
 pub use link::{
     LinkConflictRow, LinkHashEntry, LinkHashRow, LinkPartnerRecord, LinkRecordRow, LinkStatsRow,

@@ -237,47 +237,31 @@ impl AuthService {
         let refresh_token = client
             .allows(GrantType::RefreshToken)
             .then(|| format!("kwr_{}", random_token(self.entropy.as_ref(), 32)));
-        // Both records at once: on SQLite they ride the same group commit. A refresh token
-        // stored for a family revoked meanwhile never refreshes (the family is checked at use).
-        let record_access =
-            self.store
-                .insert_family_access_token(&claims.jti, delegation.family_id, claims.exp);
-        let record_refresh = async {
-            match &refresh_token {
-                Some(token) => {
-                    self.store
-                        .insert_refresh_token(&RefreshTokenRecord {
-                            token_hash: sha256_hex(token),
-                            family_id: delegation.family_id.to_string(),
-                            client_id: client.client_id.clone(),
-                            scope: scope_text.clone(),
-                            created_at: now,
-                            expires_at: now + self.config.refresh_token_ttl,
-                            rotated_at: None,
-                        })
-                        .await
-                }
-                None => Ok(()),
-            }
-        };
-        let rotate = async {
-            match delegation.rotate {
-                // Whether this request or a concurrent one rotated it, the answer stands.
-                Some((hash, now_ms)) => self
-                    .store
-                    .mark_refresh_rotated(hash, now_ms)
-                    .await
-                    .map(|_| ()),
-                None => Ok(()),
-            }
-        };
-        let (rotated, live, stored) = tokio::join!(rotate, record_access, record_refresh);
-        rotated?;
-        if !live? {
+        // The access token, the refresh token and the rotation of the one it replaces, as one
+        // write (one trip to SQLite's single writer).
+        let refresh_record = refresh_token.as_ref().map(|token| RefreshTokenRecord {
+            token_hash: sha256_hex(token),
+            family_id: delegation.family_id.to_string(),
+            client_id: client.client_id.clone(),
+            scope: scope_text.clone(),
+            created_at: now,
+            expires_at: now + self.config.refresh_token_ttl,
+            rotated_at: None,
+        });
+        let live = self
+            .store
+            .record_issued(&keyway_store::Issued {
+                family_id: delegation.family_id,
+                access_jti: &claims.jti,
+                access_expires_at: claims.exp,
+                refresh: refresh_record.as_ref(),
+                rotate: delegation.rotate,
+            })
+            .await?;
+        if !live {
             // Revoked while this request ran (a concurrent revocation, reuse or replay).
             return Err(OAuthError::invalid_grant("the grant was revoked"));
         }
-        stored?;
         let id_token = if delegation.scope.contains("openid") {
             let standard = self.user_claims(&user, delegation.scope).await?;
             Some(self.mint_id_token(&subject, delegation.nonce, &access_token, standard)?)

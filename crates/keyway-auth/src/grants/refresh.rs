@@ -39,12 +39,18 @@ impl AuthService {
         let now_ms = self.clock.now_ms();
         let now = now_ms.div_euclid(1000);
         let hash = sha256_hex(token);
-        let Some(rows) = self.store.refresh_token_with_family(&hash).await? else {
+        // The scopes the user holds come with the token when the hub has user-granted scopes.
+        let with_held = !self.config.user_granted_scopes.is_empty();
+        let Some(rows) = self
+            .store
+            .refresh_token_with_family(&hash, with_held)
+            .await?
+        else {
             return Err(OAuthError::invalid_grant(
                 "unknown or revoked refresh token",
             ));
         };
-        let (record, family, user) = (rows.token, rows.family, rows.user);
+        let (record, family, user, held) = (rows.token, rows.family, rows.user, rows.held_scopes);
         if record.client_id != client.client_id {
             return Err(OAuthError::invalid_grant(
                 "refresh token was issued to another client",
@@ -81,7 +87,10 @@ impl AuthService {
         // A scope taken from the client since (`keyway client update`) is not granted again.
         let granted = ScopeSet::parse(&record.scope)?.intersection(&client.scopes);
         // And a user-granted scope taken from the user (or their group) is not renewed.
-        let (granted, _) = self.scopes_for_user(&family.user_id, &granted).await?;
+        let (granted, _) = match held {
+            Some(held) => self.scopes_held(&held, &granted)?,
+            None => self.scopes_for_user(&family.user_id, &granted).await?,
+        };
         let scope = match asked_scope {
             Some(asked) if !asked.is_empty() => {
                 if !asked.is_subset(&granted) {
