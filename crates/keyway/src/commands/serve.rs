@@ -186,9 +186,30 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
         println!("{clients} client(s) registered: {kw} client list");
     }
     println!("  this hub's page: {issuer}/");
+    if let Some(warning) = issuer_port_mismatch(&issuer, local) {
+        eprintln!("{warning}");
+    }
     hub.serve(listener, shutdown_signal()).await?;
     println!("keyway hub stopped");
     Ok(())
+}
+
+/// A plain-http issuer on a loopback host with another port than the hub listens on: its
+/// pages, cookies and passkeys belong to the issuer's address, where nothing answers unless
+/// a proxy forwards it. (An https issuer is expected to sit behind a proxy.)
+fn issuer_port_mismatch(issuer: &str, local: std::net::SocketAddr) -> Option<String> {
+    let url = reqwest::Url::parse(issuer).ok()?;
+    let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    let port = url.port_or_known_default()?;
+    (url.scheme() == "http" && loopback && port != local.port()).then(|| {
+        format!(
+            "warning: the issuer {issuer} names port {port}, and this hub listens on {local}: \
+             browsers must use the issuer's address (sign-in cookies and passkeys belong to it), \
+             so unless a proxy forwards port {port} here, give --issuer http://localhost:{} \
+             (or leave --issuer out)",
+            local.port()
+        )
+    })
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
@@ -212,4 +233,21 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested; draining connections");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::issuer_port_mismatch;
+
+    #[test]
+    fn a_loopback_issuer_on_another_port_is_warned_about() {
+        let local = "127.0.0.1:18602".parse().expect("address");
+        let warning = issuer_port_mismatch("http://localhost:18603", local).expect("a warning");
+        assert!(
+            warning.contains("--issuer http://localhost:18602"),
+            "{warning}"
+        );
+        assert_eq!(issuer_port_mismatch("http://localhost:18602", local), None);
+        assert_eq!(issuer_port_mismatch("https://id.example.com", local), None);
+    }
 }
