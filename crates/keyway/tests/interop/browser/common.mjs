@@ -30,11 +30,11 @@ export function launch() {
   });
 }
 
-// A code flow for a public client: `request(scope)` makes an authorization URL with PKCE and
-// state; `callbackOf` gives the URL of the redirect an action causes; `redeem` exchanges its
+// A code flow for a public client: `request(scope, extra)` makes an authorization URL with
+// PKCE, state, nonce and any `extra` parameters; `callbackOf` gives the URL of the redirect an action causes; `redeem` exchanges its
 // code and returns the tokens and the ID token's claims.
 export function codeFlow({ hub, clientId, redirectUri }) {
-  function request(scope) {
+  function request(scope, extra = {}) {
     const verifier = b64url(randomBytes(48));
     const state = b64url(randomBytes(16));
     const url = new URL(`${hub}/oauth2/authorize`);
@@ -44,8 +44,10 @@ export function codeFlow({ hub, clientId, redirectUri }) {
       redirect_uri: redirectUri,
       scope,
       state,
+      nonce: b64url(randomBytes(16)),
       code_challenge: b64url(createHash('sha256').update(verifier).digest()),
       code_challenge_method: 'S256',
+      ...extra,
     }).toString();
     return { url: url.toString(), verifier, state };
   }

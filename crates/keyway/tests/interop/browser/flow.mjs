@@ -9,23 +9,16 @@
 // Environment: KEYWAY_HUB_URL, KEYWAY_CLIENT_ID, KEYWAY_REDIRECT_URI, KEYWAY_USERNAME,
 // KEYWAY_PASSWORD, KEYWAY_SCOPE (default "openid"), KEYWAY_ISSUER (default the hub URL),
 // KEYWAY_ARTIFACTS (default ./artifacts), KEYWAY_CHROMIUM (default /usr/bin/chromium).
-import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-
-function env(name, fallback) {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined || value === '') {
-    throw new Error(`set ${name}`);
-  }
-  return value;
-}
+import { check, codeFlow, env, step } from './common.mjs';
 
 const hub = env('KEYWAY_HUB_URL').replace(/\/$/, '');
 const issuer = env('KEYWAY_ISSUER', hub).replace(/\/$/, '');
 const clientId = env('KEYWAY_CLIENT_ID');
 const redirectUri = env('KEYWAY_REDIRECT_URI');
+const flow = codeFlow({ hub, clientId, redirectUri });
 const username = env('KEYWAY_USERNAME');
 const password = env('KEYWAY_PASSWORD');
 const scope = env('KEYWAY_SCOPE', 'openid');
@@ -33,55 +26,11 @@ const artifacts = env('KEYWAY_ARTIFACTS', 'artifacts');
 const executablePath = env('KEYWAY_CHROMIUM', '/usr/bin/chromium');
 const TIMEOUT_MS = 20_000;
 
-function check(condition, message) {
-  if (!condition) {
-    throw new Error(message);
-  }
-}
-
-function step(message) {
-  console.log(`  - ${message}`);
-}
-
-const b64url = (bytes) => bytes.toString('base64url');
-
-function authorizeRequest(extra = {}) {
-  const verifier = b64url(randomBytes(48));
-  const state = b64url(randomBytes(16));
-  const url = new URL(`${hub}/oauth2/authorize`);
-  url.search = new URLSearchParams({
-    response_type: 'code',
-    client_id: clientId,
-    redirect_uri: redirectUri,
-    scope,
-    state,
-    nonce: b64url(randomBytes(16)),
-    code_challenge: b64url(createHash('sha256').update(verifier).digest()),
-    code_challenge_method: 'S256',
-    ...extra,
-  }).toString();
-  return { url: url.toString(), verifier, state };
-}
-
 // A fresh browser context (no cookies) with one page.
 async function freshPage(browser) {
   const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
   context.setDefaultTimeout(TIMEOUT_MS);
   return { context, page: await context.newPage() };
-}
-
-// Runs `action` (a click or a navigation) and returns the URL of the request it makes to the
-// redirect URI. Nobody listens there, so the browser's own load of it fails: that is expected.
-// (page.route would not see it: Playwright routes only the first URL of a redirect chain.)
-async function callbackOf(page, action) {
-  const request = page.waitForRequest((r) => r.url().startsWith(redirectUri));
-  const done = action().catch((error) => error);
-  const url = new URL((await request).url());
-  const outcome = await done;
-  if (outcome instanceof Error && !/ERR_CONNECTION_REFUSED|ERR_ABORTED/.test(outcome.message)) {
-    throw outcome;
-  }
-  return url;
 }
 
 async function signIn(page, user, pass) {
@@ -97,7 +46,7 @@ function checkRedirect(url, state) {
 
 async function allowPath(browser) {
   const { context, page } = await freshPage(browser);
-  const request = authorizeRequest();
+  const request = flow.request(scope);
   const response = await page.goto(request.url);
   check(response.status() === 200, `authorize answered ${response.status()}`);
   check((await page.title()).includes('Sign in'), `login page title: ${await page.title()}`);
@@ -122,7 +71,7 @@ async function allowPath(browser) {
   await page.screenshot({ path: join(artifacts, 'consent.png'), fullPage: true });
   step(`consent page: "${heading.trim()}"`);
 
-  const url = await callbackOf(page, () => allow.click());
+  const url = await flow.callbackOf(page, () => allow.click());
   checkRedirect(url, request.state);
   const code = url.searchParams.get('code');
   check(code, `no code in ${url}`);
@@ -148,20 +97,20 @@ async function allowPath(browser) {
   // Signed in and consented: a second request goes straight back to the callback. Each later
   // step uses a new tab of the same browser (same cookies): the old one is still busy with
   // the failed load of the callback, and a navigation there could be cut short by it.
-  const again = authorizeRequest();
+  const again = flow.request(scope);
   const silent = await context.newPage();
-  const second = await callbackOf(silent, () => silent.goto(again.url));
+  const second = await flow.callbackOf(silent, () => silent.goto(again.url));
   checkRedirect(second, again.state);
   check(second.searchParams.get('code'), `no code on the silent second authorization: ${second}`);
   step('second authorization skips login and consent');
 
   // With a login session, prompt=consent shows the consent page again.
   const tab = await context.newPage();
-  const forced = authorizeRequest({ prompt: 'consent' });
+  const forced = flow.request(scope, { prompt: 'consent' });
   await tab.goto(forced.url);
   const allowAgain = tab.locator('button[name=decision][value=allow]');
   await allowAgain.waitFor();
-  const third = await callbackOf(tab, () => allowAgain.click());
+  const third = await flow.callbackOf(tab, () => allowAgain.click());
   checkRedirect(third, forced.state);
   check(third.searchParams.get('code'), `no code after prompt=consent: ${third}`);
   step('prompt=consent with a session asks again');
@@ -171,12 +120,12 @@ async function allowPath(browser) {
 async function denyPath(browser) {
   // Runs first: a consent given on the Allow path would skip the consent page.
   const { context, page } = await freshPage(browser);
-  const request = authorizeRequest();
+  const request = flow.request(scope);
   await page.goto(request.url);
   await signIn(page, username, password);
   const deny = page.locator('button[name=decision][value=deny]');
   await deny.waitFor();
-  const url = await callbackOf(page, () => deny.click());
+  const url = await flow.callbackOf(page, () => deny.click());
   checkRedirect(url, request.state);
   check(url.searchParams.get('error') === 'access_denied', `deny gave ${url}`);
   check(!url.searchParams.has('code'), `deny still carried a code: ${url}`);

@@ -12,22 +12,15 @@
 // KEYWAY_REDIRECT_URI, KEYWAY_UPSTREAM (the login type's name), KEYWAY_UPSTREAM_URL,
 // KEYWAY_UPSTREAM_KIND, KEYWAY_USERNAME and KEYWAY_PASSWORD (at the provider),
 // KEYWAY_ARTIFACTS (default ./artifacts), KEYWAY_CHROMIUM (default /usr/bin/chromium).
-import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-
-function env(name, fallback) {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined || value === '') {
-    throw new Error(`set ${name}`);
-  }
-  return value;
-}
+import { check, codeFlow, env, step } from './common.mjs';
 
 const hub = env('KEYWAY_HUB_URL').replace(/\/$/, '');
 const clientId = env('KEYWAY_CLIENT_ID');
 const redirectUri = env('KEYWAY_REDIRECT_URI');
+const flow = codeFlow({ hub, clientId, redirectUri });
 const upstream = env('KEYWAY_UPSTREAM');
 const upstreamUrl = env('KEYWAY_UPSTREAM_URL').replace(/\/$/, '');
 const kind = env('KEYWAY_UPSTREAM_KIND', 'keyway');
@@ -37,54 +30,13 @@ const artifacts = env('KEYWAY_ARTIFACTS', 'artifacts');
 const executablePath = env('KEYWAY_CHROMIUM', '/usr/bin/chromium');
 const TIMEOUT_MS = 20_000;
 
-function check(condition, message) {
-  if (!condition) {
-    throw new Error(message);
-  }
-}
-
-function step(message) {
-  console.log(`  - ${message}`);
-}
-
-const b64url = (bytes) => bytes.toString('base64url');
 // Both servers may be on 127.0.0.1: compare origins, not string prefixes (ports).
 const sameOrigin = (url, base) => new URL(url).origin === new URL(base).origin;
-
-function authorizeRequest(extra = {}) {
-  const verifier = b64url(randomBytes(48));
-  const state = b64url(randomBytes(16));
-  const url = new URL(`${hub}/oauth2/authorize`);
-  url.search = new URLSearchParams({
-    response_type: 'code',
-    client_id: clientId,
-    redirect_uri: redirectUri,
-    scope: 'openid',
-    state,
-    nonce: b64url(randomBytes(16)),
-    code_challenge: b64url(createHash('sha256').update(verifier).digest()),
-    code_challenge_method: 'S256',
-    ...extra,
-  }).toString();
-  return { url: url.toString(), verifier, state };
-}
 
 async function freshPage(browser) {
   const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
   context.setDefaultTimeout(TIMEOUT_MS);
   return { context, page: await context.newPage() };
-}
-
-// The URL of the request `action` makes to the client's redirect URI (nobody listens there).
-async function callbackOf(page, action) {
-  const request = page.waitForRequest((r) => r.url().startsWith(redirectUri));
-  const done = action().catch((error) => error);
-  const url = new URL((await request).url());
-  const outcome = await done;
-  if (outcome instanceof Error && !/ERR_CONNECTION_REFUSED|ERR_ABORTED/.test(outcome.message)) {
-    throw outcome;
-  }
-  return url;
 }
 
 // Signs in at the provider (and consents there when it asks) until `left` resolves: the
@@ -123,7 +75,7 @@ async function finishAtHub(page, request, shot) {
   } else {
     await allow.waitFor();
     await page.screenshot({ path: join(artifacts, `${shot}-hub-consent.png`), fullPage: true });
-    url = await callbackOf(page, () => allow.click());
+    url = await flow.callbackOf(page, () => allow.click());
   }
   check(url.searchParams.get('state') === request.state, `state in ${url}`);
   const code = url.searchParams.get('code');
@@ -150,7 +102,7 @@ async function finishAtHub(page, request, shot) {
 
 async function directPath(browser) {
   const { context, page } = await freshPage(browser);
-  const request = authorizeRequest({ type: upstream });
+  const request = flow.request('openid', { type: upstream });
   await page.goto(request.url);
   await atProvider(page, 'type', page.waitForURL((url) => sameOrigin(url, hub)));
   const claims = await finishAtHub(page, request, 'type');
@@ -160,7 +112,7 @@ async function directPath(browser) {
 
 async function loginPagePath(browser, first) {
   const { context, page } = await freshPage(browser);
-  const request = authorizeRequest();
+  const request = flow.request('openid');
   await page.goto(request.url);
   const button = page.locator(`#upstream-${upstream}`);
   await button.waitFor();
