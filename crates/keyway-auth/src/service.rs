@@ -80,6 +80,7 @@ impl AuthService {
     ) -> Result<AuthService, AdminError> {
         config.validate().map_err(AdminError::Invalid)?;
         let keys = KeyRing::new(data_dir);
+        store.set_access_token_ttl(config.access_token_ttl);
         let now = clock.now_secs();
         keys.ensure(&store, config.signing_alg, now).await?;
         keys.reload(&store, now).await?;

@@ -116,11 +116,15 @@ fn amr_and_idp(method: Option<&str>) -> (Option<Vec<&'static str>>, Option<&str>
 
 impl AuthService {
     /// Signs an access token. Returns (token, claims). No database access.
+    /// `family`: the token family it is minted in (refresh-token grants and code exchanges);
+    /// its `jti` is then `FAMILY.random`, so that revoking the family revokes it
+    /// (`revocation.rs`) without a record of its own.
     pub(crate) fn mint_access_token(
         &self,
         subject: &Subject<'_>,
         scope: &str,
         audience: Vec<String>,
+        family: Option<&str>,
     ) -> Result<(String, AccessTokenClaims), OAuthError> {
         let now = self.clock.now_secs();
         let claims = AccessTokenClaims {
@@ -131,7 +135,10 @@ impl AuthService {
             scope: scope.to_string(),
             iat: now,
             exp: now + self.config.access_token_ttl,
-            jti: random_token(self.entropy.as_ref(), 16),
+            jti: match family {
+                Some(family) => format!("{family}.{}", random_token(self.entropy.as_ref(), 16)),
+                None => random_token(self.entropy.as_ref(), 16),
+            },
             auth_time: subject.auth_time,
             username: subject.username.map(str::to_string),
             cnf: subject.cnf.map(|key| crate::Confirmation {

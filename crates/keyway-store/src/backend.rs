@@ -48,6 +48,9 @@ pub struct Store {
     writer: AnyPool,
     /// SQLite only: batches concurrent single-row writes into one transaction.
     group: Option<GroupCommit>,
+    /// How long access tokens live (seconds): how long a revoked family's deny-list marker
+    /// must stay (`grants.rs`). Set by the auth service; a day until then.
+    access_token_ttl: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Store {
@@ -107,6 +110,7 @@ impl Store {
                     reader,
                     group: Some(GroupCommit::start(writer.clone())),
                     writer,
+                    access_token_ttl: Default::default(),
                 }
             }
             Backend::Postgres | Backend::Mysql => {
@@ -120,6 +124,7 @@ impl Store {
                     reader: pool.clone(),
                     writer: pool,
                     group: None,
+                    access_token_ttl: Default::default(),
                 }
             }
         };
@@ -128,6 +133,24 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Tells the store how long access tokens live, so that a revoked family's marker on the
+    /// deny-list outlives every access token of the family.
+    pub fn set_access_token_ttl(&self, secs: i64) {
+        self.access_token_ttl
+            .store(secs, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long a revoked family's deny-list marker stays: at least a day, longer when access
+    /// tokens live longer (plus a minute of clock skew). At least a day because an admin
+    /// command may revoke with another configuration than the serving hub's (markers are one
+    /// row per revoked family: keeping them a day costs nothing).
+    pub(crate) fn family_marker_ttl(&self) -> i64 {
+        let ttl = self
+            .access_token_ttl
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (ttl + 60).max(86_400)
     }
 
     /// Pool for statements that only read.

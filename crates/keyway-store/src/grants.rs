@@ -645,6 +645,18 @@ impl Store {
             .bind(family_id)
             .execute(&mut **tx)
             .await?;
+            // Access tokens minted in a family carry it in their `jti` (`FAMILY.random`) and are
+            // not recorded one by one: one marker denies them all until the last can expire.
+            let marker = crate::family_marker(family_id);
+            sqlx::query(self.sql(
+                "INSERT INTO revoked_access_tokens (jti, expires_at) SELECT ?, ? \
+                 WHERE NOT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = ?)",
+            ))
+            .bind(&marker)
+            .bind(now + self.family_marker_ttl())
+            .bind(&marker)
+            .execute(&mut **tx)
+            .await?;
             sqlx::query(self.sql(
                 // Some of the family's tokens may be on the deny-list already (RFC 7009 on
                 // one access token): insert only the others, or the whole revocation fails.

@@ -1,7 +1,10 @@
-//! Recording what one token response issued — the access token in its family, the refresh
-//! token, the refresh token it rotated — as one write. On SQLite the three statements go to
-//! the group-commit writer as one multi-statement query: one trip to SQLite's single writer
-//! instead of three, which is what bounds refresh grants per second there.
+//! Recording what one token response issued — the refresh token, the rotation of the one it
+//! replaces, and (without a refresh token) the access token in its family — as one write. On
+//! SQLite the statements go to the group-commit writer as one multi-statement query: one trip
+//! to SQLite's single writer. Access tokens minted in a family carry it in their `jti`, and a
+//! revoked family is one deny-list marker (`grants.rs`), so with a refresh token the access
+//! token needs no row of its own: every refresh then writes one random-key row fewer, which is
+//! what bounds refresh grants per second on SQLite (its WAL writes).
 
 use crate::dynamic::DynValue;
 use crate::{RefreshTokenRecord, Store, StoreError};
@@ -25,49 +28,61 @@ const ACCESS: &str = "INSERT INTO family_access_tokens (jti, family_id, expires_
 const REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, family_id, client_id, scope, \
      created_at, expires_at, rotated_at) \
      SELECT ?, ?, ?, ?, ?, ?, NULL FROM token_families WHERE family_id = ? AND revoked_at IS NULL";
-const ROTATE: &str =
-    "UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? AND rotated_at IS NULL";
+/// The rotation of the refresh token this answer replaces, only while the family is live (a
+/// revoked family's refresh tokens are deleted anyway), so that rows affected say it was.
+const ROTATE_IF_LIVE: &str = "UPDATE refresh_tokens SET rotated_at = ? WHERE token_hash = ? \
+     AND rotated_at IS NULL AND EXISTS (SELECT 1 FROM token_families \
+     WHERE family_id = ? AND revoked_at IS NULL)";
 
 impl Store {
     /// Records what a token response issued; false (and nothing of it recorded) when the
-    /// family was revoked meanwhile. A rotation is recorded either way: whether this request
-    /// or a concurrent one rotated the token, the answer stands.
+    /// family was revoked meanwhile. Whether this request or a concurrent one rotated the old
+    /// token first, the answer stands.
     pub async fn record_issued(&self, issued: &Issued<'_>) -> Result<bool, StoreError> {
         if let Some(group) = self.group_commit()
-            && (issued.rotate.is_none() || issued.refresh.is_some())
+            && let Some(token) = issued.refresh
         {
-            // One query of two or three statements. SQLite runs them back to back on its one
-            // writer, so both inserts see the same family row: rows affected is 2 per live
-            // insert plus the rotation's 0 or 1, and the family was live exactly when it
-            // reaches the number of inserts.
-            let mut sql = String::from(ACCESS);
+            // The refresh token (only while the family is live) and the rotation (likewise),
+            // as one query: SQLite runs them back to back on its one writer, so both see the
+            // same family row, and rows affected is 0 exactly when it was revoked.
+            let mut sql = String::from(REFRESH);
             let mut values = vec![
-                DynValue::Text(issued.access_jti.to_string()),
-                DynValue::Text(issued.family_id.to_string()),
-                DynValue::Int(issued.access_expires_at),
+                DynValue::Text(token.token_hash.clone()),
+                DynValue::Text(token.family_id.clone()),
+                DynValue::Text(token.client_id.clone()),
+                DynValue::Text(token.scope.clone()),
+                DynValue::Int(token.created_at),
+                DynValue::Int(token.expires_at),
                 DynValue::Text(issued.family_id.to_string()),
             ];
-            if let Some(token) = issued.refresh {
+            if let Some((hash, now_ms)) = issued.rotate {
                 sql.push_str("; ");
-                sql.push_str(REFRESH);
+                sql.push_str(ROTATE_IF_LIVE);
                 values.extend([
-                    DynValue::Text(token.token_hash.clone()),
-                    DynValue::Text(token.family_id.clone()),
-                    DynValue::Text(token.client_id.clone()),
-                    DynValue::Text(token.scope.clone()),
-                    DynValue::Int(token.created_at),
-                    DynValue::Int(token.expires_at),
+                    DynValue::Int(now_ms),
+                    DynValue::Text(hash.to_string()),
                     DynValue::Text(issued.family_id.to_string()),
                 ]);
             }
-            if let Some((hash, now_ms)) = issued.rotate {
-                sql.push_str("; ");
-                sql.push_str(ROTATE);
-                values.extend([DynValue::Int(now_ms), DynValue::Text(hash.to_string())]);
-            }
-            let inserts = 1 + u64::from(issued.refresh.is_some());
-            let changed = group.execute(sql, values).await?;
-            return Ok(changed >= inserts);
+            return Ok(group.execute(sql, values).await? >= 1);
+        }
+        if let Some(group) = self.group_commit()
+            && issued.rotate.is_none()
+        {
+            // No refresh token (a code exchange for a client without the refresh grant): the
+            // access token's record is the live check.
+            let changed = group
+                .execute(
+                    ACCESS.to_string(),
+                    vec![
+                        DynValue::Text(issued.access_jti.to_string()),
+                        DynValue::Text(issued.family_id.to_string()),
+                        DynValue::Int(issued.access_expires_at),
+                        DynValue::Text(issued.family_id.to_string()),
+                    ],
+                )
+                .await?;
+            return Ok(changed == 1);
         }
         let rotate = async {
             match issued.rotate {
@@ -135,8 +150,9 @@ mod tests {
         }
     }
 
-    /// The multi-statement write records everything for a live family (and rotates), nothing
-    /// but the rotation for a revoked one, and says which.
+    /// The multi-statement write records a live family's refresh token and rotation (the
+    /// access token needs no row: its `jti` names the family), nothing for a revoked one, and
+    /// says which.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn one_write_records_a_live_familys_tokens_and_nothing_of_a_revoked_one() {
         let (_dir, store) = family_store().await;
@@ -153,7 +169,7 @@ mod tests {
         assert!(store.record_issued(&live).await.unwrap());
         assert_eq!(
             count(&store, "SELECT COUNT(*) FROM family_access_tokens").await,
-            1
+            0
         );
         assert_eq!(
             count(
@@ -190,10 +206,6 @@ mod tests {
         };
         assert!(!store.record_issued(&dead).await.unwrap());
         assert_eq!(
-            count(&store, "SELECT COUNT(*) FROM family_access_tokens").await,
-            2
-        );
-        assert_eq!(
             count(
                 &store,
                 "SELECT COUNT(*) FROM refresh_tokens WHERE family_id = 'dead'"
@@ -210,6 +222,15 @@ mod tests {
             rotate: None,
         };
         assert!(store.record_issued(&bare).await.unwrap());
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM family_access_tokens").await,
+            1
+        );
+        // A revoked family is one marker on the deny-list, whatever it issued.
+        assert!(store.revoke_family("live", 10).await.unwrap());
+        let denied = store.revoked_access_tokens(10).await.unwrap();
+        assert!(denied.contains(&crate::family_marker("live")), "{denied:?}");
+        assert!(denied.contains(&"j4".to_string()), "{denied:?}");
         store.close().await;
     }
 }

@@ -55,3 +55,9 @@ pub use sessions::{LoginSessionRecord, SessionClient};
 pub use toki_keys::TokiKeyRecord;
 pub use upstream_identities::UpstreamIdentityRecord;
 pub use users::{UserProfile, UserRecord};
+
+/// The deny-list entry (`revoked_access_tokens.jti`) that revokes every access token of a
+/// token family: tokens minted in a family have the `jti` `FAMILY.random`.
+pub fn family_marker(family_id: &str) -> String {
+    format!("family:{family_id}")
+}

@@ -233,7 +233,8 @@ impl AuthService {
             audience.push(self.config.default_audience.clone());
         }
         let scope_text = delegation.scope.to_string();
-        let (access_token, claims) = self.mint_access_token(&subject, &scope_text, audience)?;
+        let (access_token, claims) =
+            self.mint_access_token(&subject, &scope_text, audience, Some(delegation.family_id))?;
         let refresh_token = client
             .allows(GrantType::RefreshToken)
             .then(|| format!("kwr_{}", random_token(self.entropy.as_ref(), 32)));

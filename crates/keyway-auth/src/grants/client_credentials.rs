@@ -38,7 +38,7 @@ impl AuthService {
             cnf: dpop,
         };
         let scope_text = scope.to_string();
-        let (access_token, _) = self.mint_access_token(&subject, &scope_text, audience)?;
+        let (access_token, _) = self.mint_access_token(&subject, &scope_text, audience, None)?;
         Ok(TokenResponse {
             access_token,
             token_type: super::token_type(dpop),
