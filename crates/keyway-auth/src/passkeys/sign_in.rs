@@ -19,22 +19,41 @@ impl AuthService {
         purpose: &str,
         browser: &str,
     ) -> Result<PasskeyOptions, OAuthError> {
-        let webauthn = self.webauthn()?;
-        let (options, state) = webauthn
-            .start_discoverable_authentication()
-            .map_err(|e| OAuthError::server_error(format!("starting a passkey sign-in: {e}")))?;
-        let mut options = serde_json::to_value(&options).map_err(OAuthError::server_error)?;
-        // webauthn-rs asks for conditional mediation (autofill); a button asks at once.
-        if let Some(object) = options.as_object_mut() {
-            object.remove("mediation");
-        }
         let binding = Binding {
             user_id: None,
             user_handle: None,
             purpose,
             browser,
         };
-        self.ceremony_options(Kind::SignIn, binding, options, &state)
+        self.start_sign_in_ceremony(Kind::SignIn, binding, None)
+    }
+
+    /// A sign-in ceremony with webauthn-rs's discoverable state (which names no credential:
+    /// the sealed ceremony stays small whatever the account's credential ids), asking at once
+    /// (a button, not conditional mediation); `allowed` names credentials to the browser (the
+    /// answer is checked against the account's passkeys, read again when it comes).
+    fn start_sign_in_ceremony(
+        &self,
+        kind: Kind,
+        binding: Binding<'_>,
+        allowed: Option<Vec<serde_json::Value>>,
+    ) -> Result<PasskeyOptions, OAuthError> {
+        let (options, state) = self
+            .webauthn()?
+            .start_discoverable_authentication()
+            .map_err(|e| OAuthError::server_error(format!("starting a passkey sign-in: {e}")))?;
+        let mut options = serde_json::to_value(&options).map_err(OAuthError::server_error)?;
+        if let Some(object) = options.as_object_mut() {
+            object.remove("mediation");
+        }
+        if let Some(allowed) = allowed
+            && let Some(public_key) = options
+                .get_mut("publicKey")
+                .and_then(serde_json::Value::as_object_mut)
+        {
+            public_key.insert("allowCredentials".into(), allowed.into());
+        }
+        self.ceremony_options(kind, binding, options, &state)
     }
 
     /// Starts the passkey step after a password: `ticket` is the first step's. `None` when
@@ -46,7 +65,7 @@ impl AuthService {
         purpose: &str,
         browser: &str,
     ) -> Result<Option<PasskeyOptions>, OAuthError> {
-        let webauthn = self.webauthn()?;
+        self.webauthn()?;
         let now = self.clock.now_secs();
         let Some(user) = self.ticket_user(ticket, purpose, browser, now).await? else {
             return Ok(None);
@@ -55,34 +74,17 @@ impl AuthService {
         if passkeys.is_empty() {
             return Ok(None);
         }
-        // The state of a discoverable sign-in (which names no credential: the sealed
-        // ceremony stays small whatever the account's credential ids) with the account's own
-        // credentials named to the browser; the answer is checked against the account's
-        // passkeys, read again when it comes.
-        let (options, state) = webauthn
-            .start_discoverable_authentication()
-            .map_err(|e| OAuthError::server_error(format!("starting a passkey step: {e}")))?;
-        let mut options = serde_json::to_value(&options).map_err(OAuthError::server_error)?;
-        if let Some(object) = options.as_object_mut() {
-            object.remove("mediation");
-        }
-        let allowed: Vec<serde_json::Value> = passkeys
+        let allowed = passkeys
             .iter()
             .map(|p| serde_json::json!({"type": "public-key", "id": p.credential_id}))
             .collect();
-        if let Some(public_key) = options
-            .get_mut("publicKey")
-            .and_then(serde_json::Value::as_object_mut)
-        {
-            public_key.insert("allowCredentials".into(), allowed.into());
-        }
         let binding = Binding {
             user_id: Some(&user.user_id),
             user_handle: None,
             purpose,
             browser,
         };
-        self.ceremony_options(Kind::SecondFactor, binding, options, &state)
+        self.start_sign_in_ceremony(Kind::SecondFactor, binding, Some(allowed))
             .map(Some)
     }
 

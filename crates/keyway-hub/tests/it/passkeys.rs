@@ -110,6 +110,32 @@ async fn login_page(hub: &TestHub, browser: &mut Browser, client_id: &str) -> (P
     (page, verifier)
 }
 
+/// A code-flow client, alice with a registered passkey, and a fresh browser on the client's
+/// login page.
+struct Alice {
+    client: (String, String),
+    authenticator: SoftAuthenticator,
+    browser: Browser,
+    page: Page,
+    verifier: String,
+}
+
+async fn alice_on_a_login_page(hub: &TestHub) -> Alice {
+    let client = hub
+        .client(&["authorization_code"], "openid", &[REDIRECT])
+        .await;
+    let (authenticator, _) = user_with_passkey(hub, "alice").await;
+    let mut browser = Browser::new();
+    let (page, verifier) = login_page(hub, &mut browser, &client.0).await;
+    Alice {
+        client,
+        authenticator,
+        browser,
+        page,
+        verifier,
+    }
+}
+
 /// A passwordless sign-in on an authorization's login page: (options, the answer posted).
 async fn passkey_on_login_page(
     hub: &TestHub,
@@ -263,12 +289,13 @@ async fn a_person_registers_a_passkey_and_signs_in_with_it_alone() {
 #[tokio::test]
 async fn a_passkey_is_the_second_step_after_a_password() {
     on_every_backend_with(localhost_issuer, async |hub: &TestHub| {
-        let (id, secret) = hub
-            .client(&["authorization_code"], "openid", &[REDIRECT])
-            .await;
-        let (mut authenticator, _) = user_with_passkey(hub, "alice").await;
-        let mut browser = Browser::new();
-        let (page, verifier) = login_page(hub, &mut browser, &id).await;
+        let Alice {
+            client: (id, secret),
+            mut authenticator,
+            mut browser,
+            page,
+            verifier,
+        } = alice_on_a_login_page(hub).await;
         let (step, options) = alice_password_step(hub, &mut browser, &page).await;
         assert!(!step.body.contains("name=\"code\""), "{}", step.body);
         assert_eq!(hub.count_rows("login_sessions").await, 0, "no session yet");
@@ -293,12 +320,13 @@ async fn a_passkey_is_the_second_step_after_a_password() {
 #[tokio::test]
 async fn bad_passkey_answers_are_refused_with_a_reason() {
     on_every_backend_with(localhost_issuer, async |hub: &TestHub| {
-        let (id, _) = hub
-            .client(&["authorization_code"], "openid", &[REDIRECT])
-            .await;
-        let (mut authenticator, _) = user_with_passkey(hub, "alice").await;
-        let mut browser = Browser::new();
-        let (page, _) = login_page(hub, &mut browser, &id).await;
+        let Alice {
+            client: (id, _),
+            mut authenticator,
+            mut browser,
+            page,
+            verifier: _,
+        } = alice_on_a_login_page(hub).await;
         let (request_id, csrf) = (page.field("request_id"), page.field("csrf"));
         let refused = async |browser: &mut Browser, answer: &str, options: &Value, why: &str| {
             let page = post_answer(hub, browser, &request_id, &csrf, options, answer).await;
@@ -607,12 +635,13 @@ async fn oversized_or_inconsistent_credential_ids_are_refused() {
 #[tokio::test]
 async fn forged_answers_do_not_lock_the_account() {
     on_every_backend_with(localhost_issuer, async |hub: &TestHub| {
-        let (id, _) = hub
-            .client(&["authorization_code"], "openid", &[REDIRECT])
-            .await;
-        let (real, _) = user_with_passkey(hub, "alice").await;
-        let mut browser = Browser::new();
-        let (page, _) = login_page(hub, &mut browser, &id).await;
+        let Alice {
+            client: (id, _),
+            authenticator: real,
+            mut browser,
+            page,
+            verifier: _,
+        } = alice_on_a_login_page(hub).await;
         let (request_id, csrf) = (page.field("request_id"), page.field("csrf"));
         // Alice's credential id and user handle, someone else's key.
         let mut forger = SoftAuthenticator::new(&origin(hub));
