@@ -55,6 +55,26 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/passkeys.js", get(passkeys::script))
 }
 
+/// A post to one of the account pages (`page`, whose forms' CSRF binding is `binding`): the
+/// form, the browser and a session signed in within the last 5 minutes; else the answer
+/// (an error page, a CSRF refusal, or the sign-in page and back).
+pub(crate) async fn account_post(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    binding: &str,
+    page: &str,
+) -> Result<(keyway_auth::TokenRequest, String, keyway_auth::SessionUser), Response> {
+    let form = crate::form::parse_form(headers, body)
+        .map_err(|err| crate::pages::error_page(StatusCode::BAD_REQUEST, &err))?;
+    let browser = crate::session::check_csrf(state, headers, &form, binding)
+        .ok_or_else(crate::session::csrf_refused)?;
+    let session = crate::session::recent_session(state, headers)
+        .await
+        .ok_or_else(|| crate::pages::see_other(&login_url(page)))?;
+    Ok((form, browser, session))
+}
+
 /// `/login?next=…` for a local path (`/` stays readable; other reserved characters are
 /// percent-encoded).
 pub(crate) fn login_url(next: &str) -> String {

@@ -22,8 +22,7 @@ use crate::errors::{OAuthJsonError, no_store, status_of};
 use crate::form::parse_form;
 use crate::pages::{AccountPasskeysPage, error_page, html_scripted, see_other};
 use crate::session::{
-    browser_id, check_csrf, cleared_session_cookie, csrf_refused, recent_session, username_of,
-    with_cookies,
+    browser_id, check_csrf, cleared_session_cookie, recent_session, username_of, with_cookies,
 };
 use crate::sign_in_steps::PASSKEY_OPTIONS;
 
@@ -132,16 +131,11 @@ pub(super) async fn change(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match parse_form(&headers, &body) {
-        Ok(form) => form,
-        Err(err) => return error_page(StatusCode::BAD_REQUEST, &err),
-    };
-    let Some(browser) = check_csrf(&state, &headers, &form, PASSKEYS_FORM) else {
-        return csrf_refused();
-    };
-    let Some(session) = recent_session(&state, &headers).await else {
-        return see_other(&login_url(ACCOUNT_PASSKEYS));
-    };
+    let (form, browser, session) =
+        match super::account_post(&state, &headers, &body, PASSKEYS_FORM, ACCOUNT_PASSKEYS).await {
+            Ok(post) => post,
+            Err(answer) => return answer,
+        };
     let field = |name: &str| form.single(name).ok().flatten().unwrap_or_default();
     let username = username_of(&state, &session.user_id).await;
     let sign_in = login_url(ACCOUNT_PASSKEYS);

@@ -13,11 +13,8 @@ use keyway_auth::PendingEnrolment;
 use super::{ACCOUNT_SECOND_FACTOR, SECOND_FACTOR_FORM, login_url};
 use crate::AppState;
 use crate::errors::status_of;
-use crate::form::parse_form;
 use crate::pages::{AccountFactorPage, AccountFactorState, error_page, html, see_other};
-use crate::session::{
-    browser_id, check_csrf, csrf_refused, recent_session, username_of, with_cookies,
-};
+use crate::session::{browser_id, recent_session, username_of, with_cookies};
 
 /// The QR code of an otpauth URI as inline SVG (no image request: the page's CSP allows none).
 fn qr_svg(uri: &str) -> Option<String> {
@@ -94,15 +91,17 @@ pub(super) async fn confirm(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match parse_form(&headers, &body) {
-        Ok(form) => form,
-        Err(err) => return error_page(StatusCode::BAD_REQUEST, &err),
-    };
-    let Some(browser) = check_csrf(&state, &headers, &form, SECOND_FACTOR_FORM) else {
-        return csrf_refused();
-    };
-    let Some(session) = recent_session(&state, &headers).await else {
-        return see_other(&login_url(ACCOUNT_SECOND_FACTOR));
+    let (form, browser, session) = match super::account_post(
+        &state,
+        &headers,
+        &body,
+        SECOND_FACTOR_FORM,
+        ACCOUNT_SECOND_FACTOR,
+    )
+    .await
+    {
+        Ok(post) => post,
+        Err(answer) => return answer,
     };
     let field = |name: &str| form.single(name).ok().flatten().unwrap_or_default();
     let username = username_of(&state, &session.user_id).await;
