@@ -80,7 +80,11 @@ impl AuthService {
     ) -> Result<AuthService, AdminError> {
         config.validate().map_err(AdminError::Invalid)?;
         let keys = KeyRing::new(data_dir);
-        store.set_access_token_ttl(config.access_token_ttl);
+        store.set_access_token_ttl(
+            store
+                .longest_access_token_ttl(config.access_token_ttl)
+                .await?,
+        );
         let now = clock.now_secs();
         keys.ensure(&store, config.signing_alg, now).await?;
         keys.reload(&store, now).await?;

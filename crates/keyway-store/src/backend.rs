@@ -135,8 +135,9 @@ impl Store {
         self.backend
     }
 
-    /// Tells the store how long access tokens live, so that a revoked family's marker on the
-    /// deny-list outlives every access token of the family.
+    /// Tells the store how long access tokens may live (the longest lifetime ever configured:
+    /// `longest_access_token_ttl`), so that a revoked family's marker on the deny-list
+    /// outlives every access token of the family.
     pub fn set_access_token_ttl(&self, secs: i64) {
         self.access_token_ttl
             .store(secs, std::sync::atomic::Ordering::Relaxed);

@@ -234,3 +234,41 @@ mod tests {
         store.close().await;
     }
 }
+
+#[cfg(test)]
+mod marker_tests {
+    /// Lowering the access-token lifetime does not shorten a revoked family's deny-list
+    /// entry: tokens issued under the longer lifetime are still out there (the store keeps
+    /// the longest lifetime ever configured).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_family_marker_outlives_tokens_issued_under_a_longer_lifetime() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = crate::Store::open(&url).await.unwrap();
+        store
+            .dyn_execute(
+                "INSERT INTO token_families (family_id, client_id, user_id, scope, resources, \
+                 auth_time, created_at) VALUES ('fam', 'c', 'u', 's', '', 0, 0)",
+                &[],
+            )
+            .await
+            .unwrap();
+        let two_days = 172_800;
+        assert_eq!(
+            store.longest_access_token_ttl(two_days).await.unwrap(),
+            two_days
+        );
+        // Restarted with an hour: the longest stays.
+        let longest = store.longest_access_token_ttl(3_600).await.unwrap();
+        assert_eq!(longest, two_days);
+        store.set_access_token_ttl(longest);
+        assert!(store.revoke_family("fam", 10).await.unwrap());
+        let marker = crate::family_marker("fam");
+        let still = store
+            .revoked_access_tokens(10 + two_days - 1)
+            .await
+            .unwrap();
+        assert!(still.contains(&marker), "{still:?}");
+        store.close().await;
+    }
+}

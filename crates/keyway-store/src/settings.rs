@@ -51,4 +51,22 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+
+    /// The longest access-token lifetime any hub or admin command on this store was
+    /// configured with, raised to `ttl` if that is longer: a revoked family's deny-list entry
+    /// must outlive every access token of the family, including ones issued before the
+    /// lifetime was lowered.
+    pub async fn longest_access_token_ttl(&self, ttl: i64) -> Result<i64, StoreError> {
+        const NAME: &str = "longest_access_token_ttl";
+        let stored = self
+            .setting(NAME)
+            .await?
+            .and_then(|value| value.parse::<i64>().ok())
+            .unwrap_or(0);
+        if ttl > stored {
+            self.set_setting(NAME, &ttl.to_string()).await?;
+            return Ok(ttl);
+        }
+        Ok(stored)
+    }
 }
