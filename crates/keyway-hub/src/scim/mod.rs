@@ -73,39 +73,31 @@ pub(crate) fn routes() -> Router<AppState> {
     routes_without_headers().layer(axum::middleware::map_response(private_headers))
 }
 
+/// A resource type's collection (`path`) and its items (`path/{id}`, `path/.search`).
+fn resource_routes(path: &str, kind: resources::Kind) -> Router<AppState> {
+    Router::new()
+        .route(
+            path,
+            get(move |c, s, q| resources::list(c, s, q, kind))
+                .post(move |c, s, q, h, b| resources::create(c, s, q, h, b, kind))
+                .fallback(resources::collection_method),
+        )
+        .route(
+            &format!("{path}/{{id}}"),
+            get(move |c, s, p, q, h| resources::read(c, s, p, q, h, kind))
+                .put(move |c, s, p, q, h, b| resources::replace(c, s, p, q, h, b, kind))
+                .patch(move |c, s, p, q, h, b| resources::patch(c, s, p, q, h, b, kind))
+                .delete(move |c, s, p, h| resources::delete(c, s, p, h, kind))
+                .post(move |c, s, p, h, b| resources::search(c, s, p, h, b, kind))
+                .fallback(resources::item_method),
+        )
+}
+
 fn routes_without_headers() -> Router<AppState> {
     use resources::Kind;
     Router::new()
-        .route(
-            "/scim/v2/Users",
-            get(|c, s, q| resources::list(c, s, q, Kind::User))
-                .post(|c, s, q, h, b| resources::create(c, s, q, h, b, Kind::User))
-                .fallback(resources::collection_method),
-        )
-        .route(
-            "/scim/v2/Users/{id}",
-            get(|c, s, p, q, h| resources::read(c, s, p, q, h, Kind::User))
-                .put(|c, s, p, q, h, b| resources::replace(c, s, p, q, h, b, Kind::User))
-                .patch(|c, s, p, q, h, b| resources::patch(c, s, p, q, h, b, Kind::User))
-                .delete(|c, s, p, h| resources::delete(c, s, p, h, Kind::User))
-                .post(|c, s, p, h, b| resources::search(c, s, p, h, b, Kind::User))
-                .fallback(resources::item_method),
-        )
-        .route(
-            "/scim/v2/Groups",
-            get(|c, s, q| resources::list(c, s, q, Kind::Group))
-                .post(|c, s, q, h, b| resources::create(c, s, q, h, b, Kind::Group))
-                .fallback(resources::collection_method),
-        )
-        .route(
-            "/scim/v2/Groups/{id}",
-            get(|c, s, p, q, h| resources::read(c, s, p, q, h, Kind::Group))
-                .put(|c, s, p, q, h, b| resources::replace(c, s, p, q, h, b, Kind::Group))
-                .patch(|c, s, p, q, h, b| resources::patch(c, s, p, q, h, b, Kind::Group))
-                .delete(|c, s, p, h| resources::delete(c, s, p, h, Kind::Group))
-                .post(|c, s, p, h, b| resources::search(c, s, p, h, b, Kind::Group))
-                .fallback(resources::item_method),
-        )
+        .merge(resource_routes("/scim/v2/Users", Kind::User))
+        .merge(resource_routes("/scim/v2/Groups", Kind::Group))
         .route(
             "/scim/v2/ServiceProviderConfig",
             get(discovery::service_provider_config).fallback(discovery::read_only),

@@ -48,12 +48,7 @@ pub(super) async fn list(
     kind: Kind,
 ) -> Result<Response, ScimHttpError> {
     let query = ListQuery::from_pairs(&pairs(query.as_deref()), kind.schema())?;
-    let base = base_url(&state);
-    let page = match kind {
-        Kind::User => state.auth.scim_list_users(&base, &query).await?,
-        Kind::Group => state.auth.scim_list_groups(&base, &query).await?,
-    };
-    Ok(super::request::json_response(page))
+    list_page(&state, &query, kind).await
 }
 
 /// `POST /Users/.search`, `POST /Groups/.search` (RFC 7644 §3.4.3); any other id takes no
@@ -71,10 +66,19 @@ pub(super) async fn search(
     }
     let body = json_body(&headers, body).await?;
     let query = ListQuery::from_search(&body, kind.schema())?;
-    let base = base_url(&state);
+    list_page(&state, &query, kind).await
+}
+
+/// One page of a list or `.search` (RFC 7644 §3.4.2), as the answer.
+async fn list_page(
+    state: &AppState,
+    query: &ListQuery,
+    kind: Kind,
+) -> Result<Response, ScimHttpError> {
+    let base = base_url(state);
     let page = match kind {
-        Kind::User => state.auth.scim_list_users(&base, &query).await?,
-        Kind::Group => state.auth.scim_list_groups(&base, &query).await?,
+        Kind::User => state.auth.scim_list_users(&base, query).await?,
+        Kind::Group => state.auth.scim_list_groups(&base, query).await?,
     };
     Ok(super::request::json_response(page))
 }
