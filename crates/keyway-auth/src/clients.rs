@@ -114,6 +114,13 @@ pub struct ClientPolicy {
     /// Connect Back-Channel Logout 1.0 `backchannel_logout_uri`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
+    /// Where users handed over by another client arrive (`POST /oauth2/transmit`): the
+    /// signed redirect with a code goes here, and the code is redeemed with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transmit_url: Option<String>,
+    /// The base URL of its API, which the gateway forwards `/gateway/{client}/…` calls to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
 }
 
 /// Protocol profiles a client can be registered for.
@@ -176,6 +183,10 @@ pub struct ClientInfo {
     pub post_logout_redirect_uris: Vec<String>,
     /// OpenID Connect Back-Channel Logout 1.0 client metadata (`null`: none).
     pub backchannel_logout_uri: Option<String>,
+    /// Where users handed over by other clients arrive (`null`: none).
+    pub transmit_url: Option<String>,
+    /// The base URL the gateway forwards calls to (`null`: none).
+    pub api_url: Option<String>,
     pub created_at: i64,
 }
 
@@ -204,6 +215,8 @@ impl Client {
             require_mfa: self.policy.require_mfa,
             post_logout_redirect_uris: self.policy.post_logout_redirect_uris.clone(),
             backchannel_logout_uri: self.policy.backchannel_logout_uri.clone(),
+            transmit_url: self.policy.transmit_url.clone(),
+            api_url: self.policy.api_url.clone(),
             created_at: self.created_at,
         }
     }
@@ -327,6 +340,10 @@ pub struct ClientUpdate {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     /// Replaces the back-channel logout URI (`Some(None)`: removes it).
     pub backchannel_logout_uri: Option<Option<String>>,
+    /// Replaces the transmit URL (`Some(None)`: removes it).
+    pub transmit_url: Option<Option<String>>,
+    /// Replaces the API URL (`Some(None)`: removes it).
+    pub api_url: Option<Option<String>>,
 }
 
 /// The result of registration: the client and, once, its secrets.
@@ -445,6 +462,28 @@ impl NewClient {
             validate_redirect_uri(uri)?;
         }
         validate_logout_uris(&self.policy)?;
+        if let Some(uri) = &self.policy.transmit_url {
+            if self.public {
+                return invalid(
+                    "a public client cannot receive transmitted users: it could not redeem \
+                     the code with credentials (register it as confidential)"
+                        .into(),
+                );
+            }
+            validate_service_url("transmit URL", uri)?;
+            validate_redirect_uri(uri).map_err(|e| match e {
+                AdminError::Invalid(why) => AdminError::Invalid(format!("transmit URL: {why}")),
+                other => other,
+            })?;
+        }
+        if let Some(uri) = &self.policy.api_url {
+            let parsed = validate_service_url("API URL", uri)?;
+            if parsed.query().is_some() {
+                return invalid(format!(
+                    "API URL {uri:?} must not have a query: the gateway appends the caller's"
+                ));
+            }
+        }
         Ok((grants, method))
     }
 }
@@ -525,6 +564,29 @@ fn validate_logout_uris(policy: &ClientPolicy) -> Result<(), AdminError> {
         }
     }
     Ok(())
+}
+
+/// A URL the hub sends browsers or requests to on a client's behalf: https (http only on a
+/// loopback host), absolute, no fragment, no credentials, at most 2,000 characters.
+fn validate_service_url(what: &str, uri: &str) -> Result<url::Url, AdminError> {
+    let invalid = |why: String| Err(AdminError::Invalid(format!("{what} {uri:?} {why}")));
+    if uri.len() > MAX_LOGOUT_URI_LEN {
+        return invalid(format!("is longer than {MAX_LOGOUT_URI_LEN} characters"));
+    }
+    let parsed = match url::Url::parse(uri) {
+        Ok(parsed) => parsed,
+        Err(e) => return invalid(format!("is not an absolute URL: {e}")),
+    };
+    if parsed.fragment().is_some() {
+        return invalid("must not have a fragment".into());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return invalid("must not hold a user name or password".into());
+    }
+    if parsed.scheme() != "https" && !(parsed.scheme() == "http" && is_loopback(&parsed)) {
+        return invalid("must be https (http only on a loopback host)".into());
+    }
+    Ok(parsed)
 }
 
 fn validate_redirect_uri(uri: &str) -> Result<(), AdminError> {
@@ -646,6 +708,69 @@ mod tests {
             .collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         assert!(with(&many, None).unwrap_err().contains("at most 20"));
+    }
+
+    /// Transmit and API URLs are https (http on loopback), without fragment or credentials;
+    /// a transmit URL follows the redirect URI rules, an API URL has no query, and a public
+    /// client cannot receive transmitted users.
+    #[test]
+    fn transmit_and_api_url_rules() {
+        let with = |transmit: Option<&str>, api: Option<&str>, public: bool| {
+            let mut c = new_client(&["authorization_code"]);
+            c.redirect_uris = vec!["https://b.example/cb".into()];
+            c.public = public;
+            c.policy.transmit_url = transmit.map(str::to_string);
+            c.policy.api_url = api.map(str::to_string);
+            c.validate().map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert!(
+            with(
+                Some("https://b.example/from-a"),
+                Some("https://b.example/api"),
+                false
+            )
+            .is_ok()
+        );
+        assert!(
+            with(
+                Some("http://127.0.0.1:9/t"),
+                Some("http://localhost:9/api/"),
+                false
+            )
+            .is_ok()
+        );
+        let refused = [
+            (
+                with(Some("http://b.example/t"), None, false),
+                "must be https",
+            ),
+            (with(Some("https://b.example/t#f"), None, false), "fragment"),
+            (
+                with(Some("https://b.example/t?code=1"), None, false),
+                "code",
+            ),
+            (
+                with(Some("https://b.example/t"), None, true),
+                "public client",
+            ),
+            (
+                with(None, Some("ftp://b.example/api"), false),
+                "must be https",
+            ),
+            (
+                with(None, Some("https://u:p@b.example/api"), false),
+                "user name",
+            ),
+            (
+                with(None, Some("https://b.example/api?k=1"), false),
+                "query",
+            ),
+            (with(None, Some("api"), false), "absolute"),
+        ];
+        for (result, cause) in refused {
+            let message = result.expect_err(cause);
+            assert!(message.contains(cause), "{message}");
+        }
     }
 
     #[test]

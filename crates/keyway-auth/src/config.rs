@@ -42,6 +42,8 @@ pub struct AuthConfig {
     pub user_granted_scopes: Vec<String>,
     /// Every client's users need a second factor (`[login] require_mfa`).
     pub require_mfa: bool,
+    /// Audit log entries are kept this long, then deleted (`[audit] retention`).
+    pub audit_retention: i64,
 }
 
 /// The grace window may not be configured above 5 s: longer would let a thief race the owner.
@@ -71,6 +73,7 @@ impl AuthConfig {
             create_master_key: true,
             user_granted_scopes: Vec::new(),
             require_mfa: false,
+            audit_retention: 365 * 24 * 3600,
         }
     }
 
@@ -91,6 +94,7 @@ impl AuthConfig {
             ("access token lifetime", self.access_token_ttl),
             ("refresh token lifetime", self.refresh_token_ttl),
             ("key rotation interval", self.key_rotation_interval),
+            ("audit retention", self.audit_retention),
         ] {
             if value <= 0 {
                 return Err(format!("{name} must be positive"));

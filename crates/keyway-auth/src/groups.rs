@@ -55,11 +55,13 @@ impl AuthService {
             }
             Err(err) => return Err(err.into()),
         }
+        self.audit_change("group.create", name, None).await;
         self.show_group(name).await
     }
 
     pub async fn delete_group(&self, name: &str) -> Result<(), AdminError> {
         if self.store.delete_group(name).await? {
+            self.audit_change("group.delete", name, None).await;
             Ok(())
         } else {
             Err(no_such_group(name))
@@ -116,10 +118,15 @@ impl AuthService {
             }
         }
         let user = self.user_record(username).await?;
-        Ok(self
+        let added = self
             .store
             .insert_group_member(group, &user.user_id, now)
-            .await?)
+            .await?;
+        if added {
+            self.audit_change("group.add-member", group, Some(format!("user {username}")))
+                .await;
+        }
+        Ok(added)
     }
 
     /// Takes `username` out of `group`; false when they were not a member.
@@ -132,7 +139,16 @@ impl AuthService {
             return Err(no_such_group(group));
         }
         let user = self.user_record(username).await?;
-        Ok(self.store.delete_group_member(group, &user.user_id).await?)
+        let removed = self.store.delete_group_member(group, &user.user_id).await?;
+        if removed {
+            self.audit_change(
+                "group.remove-member",
+                group,
+                Some(format!("user {username}")),
+            )
+            .await;
+        }
+        Ok(removed)
     }
 
     /// Whether the user is one of the hub's administrators.

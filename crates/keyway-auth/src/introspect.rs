@@ -34,6 +34,12 @@ pub struct Introspection {
     /// The key a DPoP-bound token is bound to (RFC 9449 §6.2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<crate::Confirmation>,
+    /// The client acting for the user (RFC 8693 §4.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<crate::tokens::Actor>,
+    /// The client that handed the user over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transmitted_from: Option<String>,
 }
 
 fn looks_like_jwt(token: &str) -> bool {
@@ -71,6 +77,8 @@ impl AuthService {
                     iss: Some(claims.iss.clone()),
                     jti: Some(claims.jti.clone()),
                     cnf: claims.cnf.clone(),
+                    act: claims.act.clone(),
+                    transmitted_from: claims.transmitted_from.clone(),
                 },
                 None => Introspection::default(),
             });
@@ -113,6 +121,8 @@ impl AuthService {
             iss: Some(self.config.issuer.clone()),
             jti: None,
             cnf: None,
+            act: None,
+            transmitted_from: None,
         })
     }
 

@@ -5,8 +5,10 @@
 //! randomness come in through [`Clock`] and [`Entropy`] so tests can cover expiry, skew and
 //! replay windows without sleeping.
 
+mod audit;
 mod authorize;
 mod client_auth;
+mod client_rules;
 mod clients;
 mod config;
 mod dpop;
@@ -43,10 +45,12 @@ mod upstream;
 mod users;
 mod verified;
 
+pub use audit::{Decision, Outcome};
 pub use authorize::{
     AuthorizationRequest, AuthorizeOutcome, PendingAuthorization, Redirect, SessionUser,
 };
 pub use client_auth::ClientCredentials;
+pub use client_rules::{ClientRule, RulePurpose};
 pub use clients::{
     AuthMethod, Client, ClientInfo, ClientPolicy, ClientProfile, ClientUpdate, GrantType,
     MIN_SIGNING_SECRET_LEN, NewClient, RegisteredClient,
@@ -59,7 +63,7 @@ pub use dpop::{
 pub use entropy::{Entropy, SecretString, SystemEntropy, random_hex, random_token, sha256_hex};
 pub use error::{AdminError, ErrorCode, OAuthError};
 pub use g2d1::{canonical_string, g2d1_signature};
-pub use grants::{TokenRequest, TokenResponse};
+pub use grants::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE, TokenRequest, TokenResponse};
 pub use groups::{ADMINS, GroupInfo};
 pub use introspect::Introspection;
 pub use keys::{KeyRing, KeySummary, SigningAlg, create_data_dir, write_private_file};
@@ -78,7 +82,7 @@ pub use second_factor::{
 };
 pub use service::AuthService;
 pub use throttle::LoginThrottle;
-pub use tokens::{AccessTokenClaims, Audience};
+pub use tokens::{AccessTokenClaims, Actor, Audience};
 pub use toki_peers::TokiPeer;
 pub use upstream::{
     CALLBACK_PATH as UPSTREAM_CALLBACK_PATH, FormResponse, IdTokenError, LoginMethod, PASSWORD,

@@ -59,37 +59,50 @@ impl AuthService {
         let user = self.user_by_username(username).await?;
         let scopes = scope_list(scope)?;
         let now = self.clock.now_secs();
-        Ok(self
-            .store
+        self.store
             .grant_scopes(GrantHolder::User(&user.user_id), &scopes, now)
-            .await?)
+            .await?;
+        let what = format!("scope {}", scopes.join(" "));
+        self.audit_change("user.grant", username, Some(what)).await;
+        Ok(())
     }
 
     /// Takes scopes from a user (`keyway user revoke`); their next token or refresh lacks them.
     pub async fn revoke_user_scopes(&self, username: &str, scope: &str) -> Result<u64, AdminError> {
         let user = self.user_by_username(username).await?;
-        Ok(self
+        let scopes = scope_list(scope)?;
+        let taken = self
             .store
-            .revoke_scopes(GrantHolder::User(&user.user_id), &scope_list(scope)?)
-            .await?)
+            .revoke_scopes(GrantHolder::User(&user.user_id), &scopes)
+            .await?;
+        let what = format!("scope {}", scopes.join(" "));
+        self.audit_change("user.revoke", username, Some(what)).await;
+        Ok(taken)
     }
 
     /// Grants scopes to every member of a group (`keyway group grant`).
     pub async fn grant_group_scopes(&self, group: &str, scope: &str) -> Result<(), AdminError> {
         self.show_group(group).await?;
         let now = self.clock.now_secs();
-        Ok(self
-            .store
-            .grant_scopes(GrantHolder::Group(group), &scope_list(scope)?, now)
-            .await?)
+        let scopes = scope_list(scope)?;
+        self.store
+            .grant_scopes(GrantHolder::Group(group), &scopes, now)
+            .await?;
+        let what = format!("scope {}", scopes.join(" "));
+        self.audit_change("group.grant", group, Some(what)).await;
+        Ok(())
     }
 
     pub async fn revoke_group_scopes(&self, group: &str, scope: &str) -> Result<u64, AdminError> {
         self.show_group(group).await?;
-        Ok(self
+        let scopes = scope_list(scope)?;
+        let taken = self
             .store
-            .revoke_scopes(GrantHolder::Group(group), &scope_list(scope)?)
-            .await?)
+            .revoke_scopes(GrantHolder::Group(group), &scopes)
+            .await?;
+        let what = format!("scope {}", scopes.join(" "));
+        self.audit_change("group.revoke", group, Some(what)).await;
+        Ok(taken)
     }
 
     /// The scopes granted to a user directly and the ones they hold in all.

@@ -403,6 +403,7 @@ impl AuthService {
         // Sessions signed in with the factor removed end (their clients are told), as after a
         // new password: they would otherwise go on passing for two-factor sessions.
         self.end_all_sessions(&user.user_id, false).await?;
+        self.audit_change("user.totp-remove", username, None).await;
         Ok(())
     }
 

@@ -61,6 +61,12 @@ pub struct AuthService {
     pub(crate) passkeys: crate::passkeys::RelyingParty,
     /// Where back-channel logout tokens go (`None`: nowhere, e.g. in unit tests).
     pub(crate) logout_delivery: Option<Arc<dyn crate::LogoutDelivery>>,
+    /// The audit log's writer (queued when serving, direct otherwise).
+    pub(crate) audit: crate::audit::AuditLog,
+    /// Who makes this service's admin changes, as the audit log names them.
+    pub(crate) admin_actor: String,
+    /// Trust rules between clients, cached like clients.
+    pub(crate) rules: crate::client_rules::RuleCache,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -166,6 +172,9 @@ impl AuthService {
             code_failures: Default::default(),
             upstream_cache: crate::upstream::UpstreamCache::default(),
             login_seal,
+            audit: Default::default(),
+            admin_actor: "hub".to_string(),
+            rules: Default::default(),
         };
         service.refresh_revocations().await?;
         Ok(service)
@@ -367,6 +376,12 @@ impl AuthService {
             signing_secret,
         };
         self.store.insert_client(&record).await?;
+        self.audit_change(
+            "client.create",
+            &client_id,
+            Some(format!("name {:?}", new.name)),
+        )
+        .await;
         Ok(RegisteredClient {
             client: self.client_from_record(record)?,
             client_secret: secret,
@@ -408,6 +423,7 @@ impl AuthService {
         // Its registered fields only: a signing secret that no longer opens must not stop the
         // update that replaces it.
         let current = Client::from_record(record.clone())?;
+        let before = current.info();
         let (jwks, jwks_uri) = match (update.jwks, update.jwks_uri) {
             (None, None) => (record.jwks.clone(), record.jwks_uri.clone()),
             (jwks, jwks_uri) => (jwks, jwks_uri),
@@ -444,6 +460,12 @@ impl AuthService {
                 backchannel_logout_uri: update
                     .backchannel_logout_uri
                     .unwrap_or_else(|| current.policy.backchannel_logout_uri.clone()),
+                transmit_url: update
+                    .transmit_url
+                    .unwrap_or_else(|| current.policy.transmit_url.clone()),
+                api_url: update
+                    .api_url
+                    .unwrap_or_else(|| current.policy.api_url.clone()),
                 ..current.policy.clone()
             },
             signing_secret: None,
@@ -477,7 +499,18 @@ impl AuthService {
             )));
         }
         self.forget_client(client_id);
-        Ok(self.client_from_record(record)?.info())
+        let updated = self.client_from_record(record)?.info();
+        let changed = changed_fields(&before, &updated);
+        let changed = match (changed.is_empty(), update.signing_secret.is_some()) {
+            (_, true) => format!("{} signing_secret", changed.join(" "))
+                .trim()
+                .to_string(),
+            (true, false) => "nothing".to_string(),
+            (false, false) => changed.join(" "),
+        };
+        self.audit_change("client.update", client_id, Some(changed))
+            .await;
+        Ok(updated)
     }
 
     /// Issues a new secret; the old one stops working at once.
@@ -499,6 +532,8 @@ impl AuthService {
             .set_client_secret(client_id, &sha256_hex(secret.expose()), now)
             .await?;
         self.forget_client(client_id);
+        self.audit_change("client.rotate-secret", client_id, None)
+            .await;
         Ok(secret)
     }
 
@@ -512,6 +547,7 @@ impl AuthService {
         }
         self.forget_client(client_id);
         self.refresh_revocations().await?;
+        self.audit_change("client.delete", client_id, None).await;
         Ok(())
     }
 
@@ -536,6 +572,8 @@ impl AuthService {
                 created_at: self.clock.now_secs(),
             })
             .await?;
+        self.audit_change("client.add-key", client_id, Some(fingerprint.to_string()))
+            .await;
         Ok(())
     }
 
@@ -545,6 +583,23 @@ impl AuthService {
         client_id: Option<&str>,
     ) -> Result<Vec<keyway_store::ClientKeyRecord>, AdminError> {
         Ok(self.store.client_keys(client_id).await?)
+    }
+
+    /// Rotates the signing key now (`keyway keys rotate`): the published next key signs, a
+    /// new next key is published. The key id that now signs.
+    pub async fn rotate_signing_key(&self) -> Result<String, AdminError> {
+        let now = self.clock.now_secs();
+        let kid = self
+            .keys
+            .rotate(
+                &self.store,
+                self.config.signing_alg,
+                now,
+                self.config.longest_token_lifetime(),
+            )
+            .await?;
+        self.audit_change("keys.rotate", &kid, None).await;
+        Ok(kid)
     }
 
     /// Validates a JWK Set file before it is attached to a client.
@@ -583,4 +638,21 @@ impl StoredFields {
 /// does not open there.
 fn signing_secret_context(client_id: &str) -> String {
     format!("signing secret of client {client_id}")
+}
+
+/// The members of a client's registration that differ between two readings, by name.
+fn changed_fields(before: &ClientInfo, after: &ClientInfo) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(before)), Ok(serde_json::Value::Object(after))) =
+        (serde_json::to_value(before), serde_json::to_value(after))
+    else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = after
+        .iter()
+        .filter(|(name, value)| before.get(*name) != Some(*value))
+        .map(|(name, _)| name.clone())
+        .chain(before.keys().filter(|n| !after.contains_key(*n)).cloned())
+        .collect();
+    names.sort();
+    names
 }

@@ -55,6 +55,20 @@ pub struct AccessTokenClaims {
     /// The DPoP key the token is bound to (RFC 9449 §6.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<crate::Confirmation>,
+    /// The client acting for the user (RFC 8693 §4.1): set on tokens a client obtained by
+    /// token exchange or through the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+    /// The client that handed the user over (`POST /oauth2/transmit`), on tokens of a
+    /// transmitted sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transmitted_from: Option<String>,
+}
+
+/// The actor of a delegated token (RFC 8693 §4.1): a client, by its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
 }
 
 /// OIDC Core §3.1.3.6: the left half of the hash the signing algorithm uses. Ed25519 signs
@@ -95,6 +109,12 @@ pub(crate) struct Subject<'a> {
     pub login_method: Option<&'a str>,
     /// The login session (OIDC Front/Back-Channel Logout `sid`), for ID tokens.
     pub sid: Option<&'a str>,
+    /// The client acting for the user (RFC 8693 `act`).
+    pub act: Option<&'a str>,
+    /// The client that handed the user over.
+    pub transmitted_from: Option<&'a str>,
+    /// The token may not outlive this (seconds): a token derived from another ends with it.
+    pub not_after: Option<i64>,
 }
 
 /// The ID token's `amr` (RFC 8176) and `idp` for a login method. RFC 8176 has no value for
@@ -134,7 +154,11 @@ impl AuthService {
             client_id: subject.client_id.to_string(),
             scope: scope.to_string(),
             iat: now,
-            exp: now + self.config.access_token_ttl,
+            exp: subject
+                .not_after
+                .map_or(now + self.config.access_token_ttl, |end| {
+                    end.min(now + self.config.access_token_ttl)
+                }),
             jti: match family {
                 Some(family) => format!("{family}.{}", random_token(self.entropy.as_ref(), 16)),
                 None => random_token(self.entropy.as_ref(), 16),
@@ -144,6 +168,10 @@ impl AuthService {
             cnf: subject.cnf.map(|key| crate::Confirmation {
                 jkt: key.jkt.clone(),
             }),
+            act: subject.act.map(|sub| Actor {
+                sub: sub.to_string(),
+            }),
+            transmitted_from: subject.transmitted_from.map(str::to_string),
         };
         let token = self.sign_jwt("at+jwt", &claims)?;
         Ok((token, claims))
@@ -178,6 +206,7 @@ impl AuthService {
             "at_hash": at_hash(key.alg(), access_token),
             "preferred_username": subject.username,
             "sid": subject.sid,
+            "transmitted_from": subject.transmitted_from,
         });
         let claims = match claims {
             serde_json::Value::Object(map) => {

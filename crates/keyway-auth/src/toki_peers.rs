@@ -33,6 +33,12 @@ impl AuthService {
                 created_at: self.clock.now_secs(),
             })
             .await?;
+        self.audit_change(
+            "client.add-toki-key",
+            client_id,
+            Some(public_key.to_string()),
+        )
+        .await;
         Ok(())
     }
 

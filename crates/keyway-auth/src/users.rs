@@ -137,6 +137,8 @@ impl AuthService {
             disabled_at: None,
         };
         self.store.insert_user(&record).await?;
+        self.audit_change("user.create", &record.username, None)
+            .await;
         Ok(UserInfo::of(record))
     }
 
@@ -160,6 +162,8 @@ impl AuthService {
         self.refresh_revocations().await?;
         // Whoever signed in with the old password is signed out everywhere it reached.
         self.notify_logout(&ended).await;
+        let what = revoke_tokens.then(|| "tokens revoked".to_string());
+        self.audit_change("user.password", username, what).await;
         Ok(())
     }
 
@@ -192,6 +196,7 @@ impl AuthService {
             profile.family_name = profile_value("family name", family, 200)?;
         }
         self.store.set_user_profile(&user.user_id, &profile).await?;
+        self.audit_change("user.update", username, None).await;
         self.show_user(username).await
     }
 
@@ -242,12 +247,14 @@ impl AuthService {
             .unwrap_or_default();
         self.refresh_revocations().await?;
         self.notify_logout(&ended).await;
+        self.audit_change("user.disable", username, None).await;
         Ok(())
     }
 
     pub async fn enable_user(&self, username: &str) -> Result<(), AdminError> {
         let user = self.user_named(username).await?;
         self.store.set_user_disabled(&user.user_id, None).await?;
+        self.audit_change("user.enable", username, None).await;
         Ok(())
     }
 
@@ -280,7 +287,17 @@ impl AuthService {
         revoke_tokens: bool,
     ) -> Result<usize, AdminError> {
         let user = self.user_named(username).await?;
-        self.end_all_sessions(&user.user_id, revoke_tokens).await
+        let ended = self.end_all_sessions(&user.user_id, revoke_tokens).await?;
+        let what = format!(
+            "{ended} sessions ended{}",
+            if revoke_tokens {
+                ", tokens revoked"
+            } else {
+                ""
+            }
+        );
+        self.audit_change("user.logout", username, Some(what)).await;
+        Ok(ended)
     }
 
     /// Ends every session of a user: what they gave without `offline_access` is revoked (with
@@ -364,6 +381,7 @@ impl AuthService {
         };
         self.refresh_revocations().await?;
         self.notify_logout(&ended).await;
+        self.audit_change("user.delete", username, None).await;
         Ok(())
     }
 

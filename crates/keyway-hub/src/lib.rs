@@ -138,6 +138,7 @@ impl Hub {
             .with_upstreams(options.upstreams.clone(), http)
             .with_logout_delivery(Arc::new(backchannel::HttpLogoutDelivery::new(true)?));
         let auth = Arc::new(auth);
+        auth.start_audit_writer();
         let data = match &options.schemas {
             Some(path) => Some(Arc::new(
                 open_data(&auth, path, options.allow_drop_columns).await?,
@@ -202,6 +203,7 @@ impl Hub {
         let trusted = self.state.trusted_proxies.clone();
         let result = serve::serve(listener, self.router(), self.limits, trusted, shutdown).await;
         upkeep.abort();
+        self.state.auth.flush_audit().await;
         self.state.auth.store().close().await;
         result.map_err(HubError::Io)
     }
@@ -242,6 +244,9 @@ async fn upkeep(auth: Arc<AuthService>) {
             let now = auth.clock().now_secs();
             if let Err(err) = auth.store().purge_expired(now).await {
                 tracing::warn!(error = %err, "purging expired rows failed");
+            }
+            if let Err(err) = auth.prune_audit().await {
+                tracing::warn!(error = %err, "pruning the audit log failed");
             }
         }
     }

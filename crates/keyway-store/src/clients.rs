@@ -152,6 +152,11 @@ impl Store {
         }
         self.revoke_families_where(&mut tx, "client_id", client_id, now)
             .await?;
+        sqlx::query(self.sql("DELETE FROM client_rules WHERE from_client = ? OR to_client = ?"))
+            .bind(client_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
         let done = sqlx::query(self.sql("DELETE FROM clients WHERE client_id = ?"))
             .bind(client_id)
             .execute(&mut *tx)

@@ -7,7 +7,9 @@
 //! start by [`Store::migrate`]. Aggregates (clients, users, keys, grants, sessions) each have a
 //! module with the queries that touch their tables.
 
+mod audit;
 mod backend;
+mod client_rules;
 mod clients;
 mod dynamic;
 mod error;
@@ -31,7 +33,9 @@ mod toki_keys;
 mod upstream_identities;
 mod users;
 
+pub use audit::{AuditEntry, AuditRecord};
 pub use backend::{Backend, Store, redact_url};
+pub use client_rules::ClientRuleRecord;
 pub use clients::{ClientKeyRecord, ClientRecord};
 pub use dynamic::{ColumnKind, DynValue};
 pub use error::StoreError;

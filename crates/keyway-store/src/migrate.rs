@@ -101,6 +101,15 @@ macro_rules! migrations {
                 name: "passkeys",
                 sql: include_str!(concat!("../migrations/", $backend, "/0013_passkeys.sql")),
             },
+            Migration {
+                version: 14,
+                name: "client_rules_and_audit",
+                sql: include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0014_client_rules_and_audit.sql"
+                )),
+            },
         ]
     };
 }

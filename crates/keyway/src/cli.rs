@@ -107,6 +107,14 @@ pub(crate) enum Command {
     Group(Admin<GroupCommand>),
     /// Manage the hub's token-signing keys.
     Keys(Admin<KeysCommand>),
+    /// Show the audit log: decisions between clients (transmit, exchange, gateway) and admin
+    /// changes (clients, rules, users, groups, keys), oldest first.
+    Audit {
+        #[command(flatten)]
+        args: AuditArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Privacy-preserving record linkage: hash and submit (partner), partners and stats (hub).
     #[command(subcommand)]
     Link(LinkCommand),
@@ -169,6 +177,7 @@ impl Command {
             Command::User(admin) => (Some(&admin.store), None),
             Command::Group(admin) => (Some(&admin.store), None),
             Command::Keys(admin) => (Some(&admin.store), None),
+            Command::Audit { store, .. } => (Some(store), None),
             Command::Link(LinkCommand::Partner(admin)) => (Some(&admin.store), None),
             Command::Link(LinkCommand::Conflicts(args)) => (Some(&args.store), None),
             Command::Link(LinkCommand::Stats(args)) => (Some(&args.store), None),
@@ -459,7 +468,7 @@ pub(crate) struct JsonFlag {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ClientCommand {
     /// Register a client; prints its client_id and, once, its client_secret.
-    Create(ClientCreateArgs),
+    Create(Box<ClientCreateArgs>),
     /// List registered clients.
     List(JsonFlag),
     /// Show one client.
@@ -472,7 +481,7 @@ pub(crate) enum ClientCommand {
     },
     /// Change a client's name, grants, scopes, redirect URIs or keys (a running hub applies it
     /// within a second; its id, secret and way of authenticating stay).
-    Update(ClientUpdateArgs),
+    Update(Box<ClientUpdateArgs>),
     /// Issue a new client secret; the old one stops working at once.
     RotateSecret {
         /// The client's id (`keyway client list` shows them).
@@ -508,7 +517,7 @@ pub(crate) enum ClientCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
-    /// Delete a client and revoke everything issued to it.
+    /// Delete a client and revoke everything issued to it (and every rule naming it).
     Delete {
         /// The client's id (`keyway client list` shows them).
         #[arg(allow_hyphen_values = true)]
@@ -516,6 +525,40 @@ pub(crate) enum ClientCommand {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Let client A hand users to, exchange tokens for, or call client B (nothing crosses
+    /// between clients without a rule; a running hub applies it within a second).
+    Allow(RuleArgs),
+    /// Remove a rule made with `keyway client allow`.
+    Disallow(RuleTarget),
+    /// List the rules between clients.
+    Rules(JsonFlag),
+}
+
+/// The two clients and purpose a rule is about.
+#[derive(Debug, Args)]
+pub(crate) struct RuleTarget {
+    /// The client that acts (its id, or its name when unique).
+    #[arg(allow_hyphen_values = true)]
+    pub from: String,
+    /// The client it acts towards (its id, or its name when unique).
+    #[arg(long, value_name = "CLIENT", allow_hyphen_values = true)]
+    pub to: String,
+    /// transmit: hand a signed-in user over (POST /oauth2/transmit); exchange: trade a user's
+    /// token for one meant for B (RFC 8693); call: call B's API through /gateway/B/….
+    #[arg(long = "for", value_name = "PURPOSE", value_parser = ["transmit", "exchange", "call"])]
+    pub purpose: String,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RuleArgs {
+    #[command(flatten)]
+    pub target: RuleTarget,
+    /// The scopes that may cross (spaces or commas separate): what B receives is the user's
+    /// scopes within these. Without it, the scopes of the user's token cross as they are.
+    #[arg(long, value_name = "SCOPES")]
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -580,6 +623,14 @@ pub(crate) struct ClientCreateArgs {
     /// (OpenID Connect Back-Channel Logout; https, http only on loopback).
     #[arg(long, value_name = "URL")]
     pub backchannel_logout_uri: Option<String>,
+    /// Where users handed over by other clients arrive (the signed redirect with a code;
+    /// https, http only on loopback; confidential clients only).
+    #[arg(long, value_name = "URL")]
+    pub transmit_url: Option<String>,
+    /// The base URL of its API: /gateway/CLIENT/PATH is forwarded to URL/PATH (https, http
+    /// only on loopback; no query).
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
     /// Print `export NAME_ID=…` and `export NAME_SECRET=…` (and `NAME_SIGNING_SECRET` for a
     /// g2d1 client) for a shell's eval, e.g. eval "$(keyway client create … --export BILLING)".
     #[arg(long, value_name = "NAME", conflicts_with = "json", value_parser = shell_name)]
@@ -663,6 +714,25 @@ pub(crate) struct ClientUpdateArgs {
     /// Replace the back-channel logout URL ('' removes it).
     #[arg(long, value_name = "URL")]
     pub backchannel_logout_uri: Option<String>,
+    /// Replace where transmitted users arrive ('' removes it).
+    #[arg(long, value_name = "URL")]
+    pub transmit_url: Option<String>,
+    /// Replace the base URL of its API ('' removes it).
+    #[arg(long, value_name = "URL")]
+    pub api_url: Option<String>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only entries at or after this time: RFC 3339 (2026-12-05T10:00:00Z), a date
+    /// (2026-12-05), or an age (90s, 15m, 2h, 7d).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// At most this many entries (the oldest first).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub limit: i64,
     #[command(flatten)]
     pub json: JsonFlag,
 }

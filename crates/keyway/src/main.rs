@@ -94,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(admin) => commands::user::run(settings, admin.command).await,
         Command::Group(admin) => commands::group::run(settings, admin.command).await,
         Command::Keys(admin) => commands::keys::run(settings, admin.command).await,
+        Command::Audit { args, .. } => commands::audit::run(settings, args).await,
         Command::Link(cmd) => commands::link_admin::run(settings, cmd).await,
         Command::Transfer(cmd) => commands::transfer::run(cmd, &global).await,
         Command::Data(cmd) => commands::data_export::run(settings, cmd).await,

@@ -31,6 +31,16 @@ pub(crate) struct FileConfig {
     pub link: LinkFileConfig,
     #[serde(default)]
     pub login: LoginFileConfig,
+    #[serde(default)]
+    pub audit: AuditFileConfig,
+}
+
+/// `[audit]`: how long the audit log keeps its entries.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditFileConfig {
+    /// Entries older than this many days are deleted (default 365).
+    pub retention_days: Option<i64>,
 }
 
 /// `[login]`: how people sign in besides the hub's own passwords.
@@ -303,6 +313,12 @@ impl Settings {
             .map(PathBuf::from)
             .or_else(|| self.file.master_key_file.clone());
         config.require_mfa = self.file.login.require_mfa;
+        if let Some(days) = self.file.audit.retention_days {
+            if !(1..=36_500).contains(&days) {
+                anyhow::bail!("keyway.toml [audit] retention_days = {days}: give 1 to 36500 days");
+            }
+            config.audit_retention = days * 24 * 3600;
+        }
         let o = &self.file.oauth;
         let set = |target: &mut i64, value: Option<i64>| {
             if let Some(v) = value {

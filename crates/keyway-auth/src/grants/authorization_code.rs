@@ -227,6 +227,9 @@ impl AuthService {
             cnf: delegation.dpop,
             login_method: delegation.login_method,
             sid: delegation.sid,
+            act: None,
+            transmitted_from: None,
+            not_after: None,
         };
         let mut audience = delegation.resources.clone();
         if audience.is_empty() {
@@ -280,6 +283,7 @@ impl AuthService {
             scope: scope_text,
             refresh_token,
             id_token,
+            issued_token_type: None,
         })
     }
 

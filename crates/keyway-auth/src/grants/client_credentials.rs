@@ -36,6 +36,9 @@ impl AuthService {
             login_method: None,
             sid: None,
             cnf: dpop,
+            act: None,
+            transmitted_from: None,
+            not_after: None,
         };
         let scope_text = scope.to_string();
         let (access_token, _) = self.mint_access_token(&subject, &scope_text, audience, None)?;
@@ -48,6 +51,7 @@ impl AuthService {
             id_token: None,
             coder: None,
             refresh_coder_token: None,
+            issued_token_type: None,
         })
     }
 }

@@ -4,6 +4,9 @@
 mod authorization_code;
 mod client_credentials;
 mod refresh;
+mod token_exchange;
+
+pub use token_exchange::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE};
 
 use serde::Serialize;
 
@@ -74,6 +77,9 @@ pub struct TokenResponse {
     /// g2d1 profile: the refresh token again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_coder_token: Option<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// `Bearer`, or `DPoP` for a token bound to a key (RFC 9449 §5).
@@ -110,6 +116,7 @@ impl AuthService {
             "client_credentials" => self.client_credentials_grant(client, request, dpop),
             "authorization_code" => self.authorization_code_grant(client, request, dpop).await,
             "refresh_token" => self.refresh_token_grant(client, request, dpop).await,
+            TOKEN_EXCHANGE => self.token_exchange_grant(client, request, dpop).await,
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("grant_type {other:?} is not supported"),

@@ -373,10 +373,15 @@ impl AuthService {
                 )));
             }
         };
-        self.remove_own_passkey(&user.user_id, &record.credential_id)
+        let removed = self
+            .remove_own_passkey(&user.user_id, &record.credential_id)
             .await
             .map_err(|e| AdminError::Invalid(e.description))?
-            .ok_or_else(|| AdminError::NotFound(format!("a passkey {which:?} of {username}")))
+            .ok_or_else(|| AdminError::NotFound(format!("a passkey {which:?} of {username}")))?;
+        let what = format!("passkey {:?}", removed.name);
+        self.audit_change("user.passkey-remove", username, Some(what))
+            .await;
+        Ok(removed)
     }
 
     /// Removes one of the user's passkeys (by credential id) and ends their sessions: the

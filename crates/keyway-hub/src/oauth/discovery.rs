@@ -28,7 +28,12 @@ pub fn authorization_server_metadata(config: &AuthConfig) -> Value {
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "query.jwt", "jwt", "form_post", "form_post.jwt"],
         "authorization_signing_alg_values_supported": [alg],
-        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "grant_types_supported": [
+            "authorization_code",
+            "client_credentials",
+            "refresh_token",
+            keyway_auth::TOKEN_EXCHANGE,
+        ],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": keyway_auth::jose::VERIFIED_ALGS,
         "introspection_endpoint": format!("{issuer}{INTROSPECT}"),

@@ -35,6 +35,7 @@ mod scim;
 mod scim_groups;
 mod second_factor;
 mod soft_authenticator;
+mod token_exchange;
 mod toki_calls;
 mod toki_peers;
 mod upstream;

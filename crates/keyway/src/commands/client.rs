@@ -33,6 +33,8 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                         require_mfa: args.require_mfa,
                         post_logout_redirect_uris: args.post_logout_redirect_uris,
                         backchannel_logout_uri: args.backchannel_logout_uri,
+                        transmit_url: args.transmit_url,
+                        api_url: args.api_url,
                     },
                     signing_secret: read_signing_secret(args.signing_secret_file.as_deref())?,
                 })
@@ -198,6 +200,53 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                 println!("registered toki key for client {client_id}: {key}");
             }
         }
+        ClientCommand::Allow(args) => {
+            let target = &args.target;
+            let rule = service
+                .allow_client(
+                    &target.from,
+                    &target.to,
+                    purpose(&target.purpose)?,
+                    args.scope.as_deref(),
+                )
+                .await?;
+            if target.json.json {
+                print_json(&rule)?;
+            } else {
+                println!("{}", rule_line(&rule));
+            }
+        }
+        ClientCommand::Disallow(target) => {
+            service
+                .disallow_client(&target.from, &target.to, purpose(&target.purpose)?)
+                .await?;
+            if target.json.json {
+                print_json(&json!({
+                    "removed": { "from": target.from, "to": target.to, "for": target.purpose }
+                }))?;
+            } else {
+                println!(
+                    "removed: {} may no longer {} {}",
+                    target.from, target.purpose, target.to
+                );
+            }
+        }
+        ClientCommand::Rules(flag) => {
+            let rules = service.client_rules().await?;
+            if flag.json {
+                print_json(&rules)?;
+            } else if rules.is_empty() {
+                println!(
+                    "no rules: nothing crosses between clients ({} client allow A --to B --for \
+                     exchange makes one)",
+                    crate::terminal::command_prefix()
+                );
+            } else {
+                for rule in &rules {
+                    println!("{}", rule_line(rule));
+                }
+            }
+        }
         ClientCommand::Delete { client_id, json } => {
             service.delete_client(&client_id).await?;
             if json.json {
@@ -250,6 +299,12 @@ fn print_client(info: &ClientInfo) {
     }
     if let Some(uri) = &info.backchannel_logout_uri {
         println!("logout notice: {uri} (back-channel)");
+    }
+    if let Some(uri) = &info.transmit_url {
+        println!("transmit url:  {uri}");
+    }
+    if let Some(uri) = &info.api_url {
+        println!("api url:       {uri}");
     }
     println!("created:       {}", when(info.created_at));
 }
@@ -320,14 +375,16 @@ async fn client_update(
         && args.login_types.is_none()
         && args.require_mfa.is_none()
         && args.post_logout_redirect_uris.is_none()
-        && args.backchannel_logout_uri.is_none();
+        && args.backchannel_logout_uri.is_none()
+        && args.transmit_url.is_none()
+        && args.api_url.is_none();
     if nothing {
         anyhow::bail!(
             "nothing to change: give at least one of --name, --grant, --scope, --add-scope, \
              --remove-scope, --redirect-uri, --add-redirect-uri, --remove-redirect-uri, \
              --jwks-file, --jwks-uri, --require-par, --require-signed-request, --require-dpop, \
              --signing-secret-file, --login-types, --require-mfa, --post-logout-redirect-uri, \
-             --backchannel-logout-uri"
+             --backchannel-logout-uri, --transmit-url, --api-url"
         );
     }
     let current = service.show_client(&args.client_id).await?;
@@ -419,6 +476,14 @@ async fn client_update(
             .backchannel_logout_uri
             .as_ref()
             .map(|uri| (!uri.is_empty()).then(|| uri.clone())),
+        transmit_url: args
+            .transmit_url
+            .as_ref()
+            .map(|uri| (!uri.is_empty()).then(|| uri.clone())),
+        api_url: args
+            .api_url
+            .as_ref()
+            .map(|uri| (!uri.is_empty()).then(|| uri.clone())),
     })
 }
 
@@ -433,4 +498,23 @@ fn login_types(values: &[String]) -> Vec<String> {
         .map(str::to_string)
         .collect();
     if names == ["all"] { Vec::new() } else { names }
+}
+
+fn purpose(text: &str) -> anyhow::Result<keyway_auth::RulePurpose> {
+    keyway_auth::RulePurpose::parse(text)
+        .ok_or_else(|| anyhow::anyhow!("--for {text:?}: use transmit, exchange or call"))
+}
+
+/// One rule, as `keyway client rules` lists it.
+fn rule_line(rule: &keyway_auth::ClientRule) -> String {
+    let scope = match &rule.scope {
+        Some(scope) => format!("scope {scope}"),
+        None => "the user's own scopes".to_string(),
+    };
+    let verb = match rule.purpose {
+        keyway_auth::RulePurpose::Transmit => "may hand users to",
+        keyway_auth::RulePurpose::Exchange => "may exchange tokens for",
+        keyway_auth::RulePurpose::Call => "may call",
+    };
+    format!("{} {verb} {} ({scope})", rule.from, rule.to)
 }

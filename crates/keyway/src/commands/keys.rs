@@ -9,17 +9,7 @@ pub(crate) async fn run(settings: Settings, command: KeysCommand) -> anyhow::Res
     let service = open_service(&settings).await?;
     match command {
         KeysCommand::Rotate(flag) => {
-            let config = service.config();
-            let now = service.clock().now_secs();
-            let kid = service
-                .keys()
-                .rotate(
-                    service.store(),
-                    config.signing_alg,
-                    now,
-                    config.longest_token_lifetime(),
-                )
-                .await?;
+            let kid = service.rotate_signing_key().await?;
             let next = service.keys().next_kid().unwrap_or_default();
             if flag.json {
                 print_json(&json!({ "signing_kid": kid, "next_kid": next }))?;

@@ -1,3 +1,4 @@
+pub(crate) mod audit;
 pub(crate) mod client;
 pub(crate) mod data;
 pub(crate) mod data_export;
@@ -64,7 +65,20 @@ pub(crate) async fn open_service(settings: &Settings) -> anyhow::Result<AuthServ
     // Ending a user's sessions tells their clients (back-channel logout) before the command
     // returns; a client that cannot be reached is reported on stderr.
     let delivery = keyway_hub::HttpLogoutDelivery::new(false)?;
-    Ok(service.with_logout_delivery(Arc::new(delivery)))
+    Ok(service
+        .with_logout_delivery(Arc::new(delivery))
+        .with_admin_actor(admin_actor()))
+}
+
+/// How the audit log names whoever runs an admin command: `cli:` and their login name.
+fn admin_actor() -> String {
+    let name = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string());
+    // The name is printed by `keyway audit`: no control characters.
+    let name: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+    format!("cli:{name}")
 }
 
 /// The command did its work but not all of it (exit status 3).

@@ -572,3 +572,107 @@ fn login_types_and_upstream_links() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// `keyway client allow|disallow|rules` by client id or name, transmit and API URLs on
+/// `client create|update|show`, and `keyway audit` listing what the commands changed.
+#[test]
+fn rules_between_clients_and_the_audit_log() {
+    let hub = Hub::start();
+    let a = hub.create_client("app-a", &["client_credentials"], "contact.read", &[]);
+    let a_id = str_field(&a, "client_id").to_string();
+    let b = hub.cli_json(&[
+        "client",
+        "create",
+        "--name",
+        "app-b",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "contact.read",
+        "--transmit-url",
+        "http://127.0.0.1:9/from-a",
+        "--api-url",
+        "http://127.0.0.1:9/api",
+    ]);
+    let b_id = str_field(&b, "client_id").to_string();
+    assert_eq!(b["transmit_url"], "http://127.0.0.1:9/from-a");
+    assert_eq!(b["api_url"], "http://127.0.0.1:9/api");
+    let shown = hub.cli(&["client", "show", &b_id]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("api url:       http://127.0.0.1:9/api"),
+        "{text}"
+    );
+
+    // A transmit rule needs somewhere to arrive; A has none.
+    let refused = hub.cli(&[
+        "client", "allow", "app-b", "--to", "app-a", "--for", "transmit",
+    ]);
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("--transmit-url"), "{why}");
+
+    let rule = hub.cli_json(&[
+        "client",
+        "allow",
+        "app-a",
+        "--to",
+        "app-b",
+        "--for",
+        "exchange",
+        "--scope",
+        "contact.read",
+    ]);
+    assert_eq!(rule["from"], a_id.as_str());
+    assert_eq!(rule["to"], b_id.as_str());
+    assert_eq!(rule["for"], "exchange");
+    assert_eq!(rule["scope"], "contact.read");
+    hub.cli_json(&["client", "allow", &a_id, "--to", &b_id, "--for", "call"]);
+    let rules = hub.cli_json(&["client", "rules"]);
+    assert_eq!(rules.as_array().map(Vec::len), Some(2), "{rules}");
+    let listed = hub.cli(&["client", "rules"]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains(&format!("{a_id} may call {b_id}")), "{text}");
+
+    hub.cli_json(&[
+        "client", "disallow", "app-a", "--to", "app-b", "--for", "call",
+    ]);
+    let again = hub.cli(&[
+        "client", "disallow", "app-a", "--to", "app-b", "--for", "call",
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no rule"));
+
+    // Removing the API URL with '' (and the update is audited with what changed).
+    let updated = hub.cli_json(&["client", "update", &b_id, "--api-url", ""]);
+    assert_eq!(updated["api_url"], Value::Null);
+
+    let log = hub.cli_json(&["audit", "--since", "1h"]);
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "client.create",
+            "client.create",
+            "rule.allow",
+            "rule.allow",
+            "rule.disallow",
+            "client.update"
+        ],
+        "{log}"
+    );
+    let update = &log[5];
+    assert_eq!(update["reason"], "api_url", "{update}");
+    assert!(
+        update["actor"].as_str().unwrap().starts_with("cli:"),
+        "{update}"
+    );
+    let bad = hub.cli(&["audit", "--since", "last tuesday"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--since"));
+}

@@ -172,6 +172,40 @@ fn python_authlib_authorization_code_pkce_refresh() {
     );
 }
 
+/// RFC 8693 token exchange by Authlib's generic grant: A trades alice's token for one meant
+/// for B under a rule made with the CLI; B verifies and introspects it.
+#[test]
+fn python_authlib_token_exchange() {
+    if !available("python_authlib_token_exchange", python_missing()) {
+        return;
+    }
+    let (hub, callback) = hub_with_user();
+    let a = hub.create_client(
+        "py-app-a",
+        &["authorization_code"],
+        "openid read write",
+        &["--redirect-uri", &callback],
+    );
+    let b = hub.create_client("py-api-b", &["client_credentials"], "read", &[]);
+    let (a_id, b_id) = (str_field(&a, "client_id"), str_field(&b, "client_id"));
+    hub.cli_json(&[
+        "client", "allow", a_id, "--to", b_id, "--for", "exchange", "--scope", "read",
+    ]);
+    run_script(
+        &hub,
+        "token_exchange.py",
+        &mut python_script("token_exchange.py"),
+        &[
+            ("KEYWAY_CLIENT_ID", a_id),
+            ("KEYWAY_CLIENT_SECRET", str_field(&a, "client_secret")),
+            ("KEYWAY_B_CLIENT_ID", b_id),
+            ("KEYWAY_B_CLIENT_SECRET", str_field(&b, "client_secret")),
+            ("KEYWAY_REDIRECT_URI", &callback),
+            ("KEYWAY_SCOPE", "openid read write"),
+        ],
+    );
+}
+
 /// A g2d1-profile client written in Python from docs/oauth.md alone reproduces the page's
 /// test vector and runs a signed flow against a hub (client registered with the CLI).
 #[test]

@@ -1,0 +1,174 @@
+//! The audit log: every cross-client decision (transmit, token exchange, gateway call) and
+//! every admin change, appended to the store's `audit_events` (never updated, pruned after
+//! the configured retention).
+//!
+//! Decisions happen on hot paths, so a serving hub queues them to one writer task that
+//! appends whatever is waiting in one transaction; the queue is bounded and a full one makes
+//! the caller wait rather than lose an entry. Admin commands, which run without that task,
+//! append directly.
+
+use keyway_store::{AuditEntry, Store};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::AuthService;
+
+/// Entries waiting for the writer at most; beyond, callers wait (back-pressure).
+const QUEUE: usize = 8_192;
+/// Entries per transaction at most.
+const MAX_BATCH: usize = 1_000;
+
+enum Message {
+    Entry(AuditEntry),
+    /// Answered once everything queued before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
+#[derive(Default)]
+pub(crate) struct AuditLog {
+    writer: std::sync::OnceLock<mpsc::Sender<Message>>,
+}
+
+/// The outcome of a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Allowed,
+    Refused,
+}
+
+/// One cross-client decision, as the audit log records it.
+#[derive(Debug, Clone)]
+pub struct Decision<'a> {
+    /// `transmit`, `exchange` or `gateway`.
+    pub action: &'a str,
+    /// The client that asked.
+    pub client: &'a str,
+    /// The client it asked for, when known.
+    pub target: Option<&'a str>,
+    /// The user whose authority crossed, when there is one.
+    pub user_id: Option<&'a str>,
+    /// The rule that decided, when one did.
+    pub rule: Option<String>,
+    pub outcome: Outcome,
+    /// Why it was refused (or what was granted).
+    pub reason: String,
+}
+
+impl AuditLog {
+    async fn append(&self, store: &Store, entry: AuditEntry) {
+        let entry = match self.writer.get() {
+            Some(writer) => match writer.send(Message::Entry(entry)).await {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(Message::Entry(entry))) => entry,
+                Err(_) => return,
+            },
+            None => entry,
+        };
+        if let Err(err) = store.append_audit(std::slice::from_ref(&entry)).await {
+            tracing::error!(action = %entry.action, %err, "cannot write to the audit log");
+        }
+    }
+}
+
+async fn run_writer(store: Store, mut queue: mpsc::Receiver<Message>) {
+    let mut batch = Vec::new();
+    let mut flushed = Vec::new();
+    while let Some(first) = queue.recv().await {
+        let mut next = Some(first);
+        while let Some(message) = next {
+            match message {
+                Message::Entry(entry) => batch.push(entry),
+                Message::Flush(done) => flushed.push(done),
+            }
+            next = if batch.len() < MAX_BATCH {
+                queue.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if let Err(err) = store.append_audit(&batch).await {
+            tracing::error!(entries = batch.len(), %err, "cannot write to the audit log");
+        }
+        batch.clear();
+        for done in flushed.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+impl AuthService {
+    /// Starts the task that writes queued audit entries (a serving hub; admin commands write
+    /// directly). Calling it again does nothing.
+    pub fn start_audit_writer(&self) {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        if self.audit.writer.set(sender).is_ok() {
+            tokio::spawn(run_writer(self.store.clone(), receiver));
+        }
+    }
+
+    /// Waits until every entry queued so far is in the store.
+    pub async fn flush_audit(&self) {
+        if let Some(writer) = self.audit.writer.get() {
+            let (done, wait) = oneshot::channel();
+            if writer.send(Message::Flush(done)).await.is_ok() {
+                let _ = wait.await;
+            }
+        }
+    }
+
+    /// Records a cross-client decision.
+    pub async fn audit_decision(&self, decision: Decision<'_>) {
+        let entry = AuditEntry {
+            at_ms: self.clock.now_ms(),
+            actor: decision.client.to_string(),
+            action: decision.action.to_string(),
+            outcome: match decision.outcome {
+                Outcome::Allowed => "allowed",
+                Outcome::Refused => "refused",
+            }
+            .to_string(),
+            target: decision.target.map(str::to_string),
+            user_id: decision.user_id.map(str::to_string),
+            rule: decision.rule,
+            reason: Some(decision.reason),
+        };
+        self.audit.append(&self.store, entry).await;
+    }
+
+    /// Records an admin change made by this service's admin actor (`cli:USER`, `hub`, …).
+    pub(crate) async fn audit_change(&self, action: &str, target: &str, what: Option<String>) {
+        let entry = AuditEntry {
+            at_ms: self.clock.now_ms(),
+            actor: self.admin_actor.clone(),
+            action: action.to_string(),
+            outcome: "done".to_string(),
+            target: Some(target.to_string()),
+            user_id: None,
+            rule: None,
+            reason: what,
+        };
+        self.audit.append(&self.store, entry).await;
+    }
+
+    /// Names who makes this service's admin changes in the audit log (default `hub`).
+    pub fn with_admin_actor(mut self, actor: impl Into<String>) -> AuthService {
+        self.admin_actor = actor.into();
+        self
+    }
+
+    /// Audit entries at or after `since_ms`, oldest first, at most `limit` after `after_id`.
+    pub async fn audit_events(
+        &self,
+        since_ms: i64,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<keyway_store::AuditRecord>, crate::AdminError> {
+        Ok(self.store.audit_events(since_ms, after_id, limit).await?)
+    }
+
+    /// Deletes audit entries older than the retention (the hub's upkeep, once a minute).
+    pub async fn prune_audit(&self) -> Result<(), crate::AdminError> {
+        let before = self.clock.now_ms() - self.config.audit_retention * 1000;
+        self.store.prune_audit(before).await?;
+        Ok(())
+    }
+}

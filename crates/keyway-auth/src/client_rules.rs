@@ -1,0 +1,346 @@
+//! Trust rules between clients (docs/oauth.md, "Between applications"): client A may hand its
+//! users to B (`transmit`), exchange their tokens for B (`exchange`) or call B's API through
+//! the gateway (`call`), and only what a rule names. The rule's scopes cap what crosses.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use keyway_store::ClientRuleRecord;
+use serde::Serialize;
+
+use crate::{AdminError, AuthService, Client, OAuthError, ScopeSet};
+
+/// How long a rule (or its absence) read from the store is trusted: as long as a client.
+const RULE_CACHE_MS: i64 = 1_000;
+/// Cached (from, to, purpose) answers at most; bounded by registered clients anyway.
+const RULE_CACHE_ENTRIES: usize = 100_000;
+
+/// What a rule lets one client do with another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RulePurpose {
+    /// Hand a signed-in user over by the front channel (`POST /oauth2/transmit`).
+    Transmit,
+    /// Exchange a user's token for one meant for the target (RFC 8693).
+    Exchange,
+    /// Call the target's API through the gateway.
+    Call,
+}
+
+impl RulePurpose {
+    pub fn parse(text: &str) -> Option<RulePurpose> {
+        match text {
+            "transmit" => Some(RulePurpose::Transmit),
+            "exchange" => Some(RulePurpose::Exchange),
+            "call" => Some(RulePurpose::Call),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RulePurpose::Transmit => "transmit",
+            RulePurpose::Exchange => "exchange",
+            RulePurpose::Call => "call",
+        }
+    }
+}
+
+/// A rule as `keyway client rules` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientRule {
+    pub from: String,
+    pub to: String,
+    #[serde(rename = "for")]
+    pub purpose: RulePurpose,
+    /// The scopes that may cross; `None`: whatever the user's token holds.
+    pub scope: Option<String>,
+    pub created_at: i64,
+}
+
+impl ClientRule {
+    fn of(record: ClientRuleRecord) -> Result<ClientRule, AdminError> {
+        Ok(ClientRule {
+            purpose: RulePurpose::parse(&record.purpose)
+                .ok_or_else(|| AdminError::Invalid("stored rule purpose".into()))?,
+            from: record.from_client,
+            to: record.to_client,
+            scope: record.scope,
+            created_at: record.created_at,
+        })
+    }
+
+    /// How the audit log names the rule.
+    pub fn label(&self) -> String {
+        format!("{} -> {} for {}", self.from, self.to, self.purpose.as_str())
+    }
+
+    /// The scopes that may cross under this rule, of those `held` (the user's token's).
+    pub fn cap(&self, held: &ScopeSet) -> ScopeSet {
+        match &self.scope {
+            None => held.clone(),
+            Some(text) => held.intersection(&ScopeSet::parse(text).unwrap_or_default()),
+        }
+    }
+}
+
+struct CachedRule {
+    fetched_at: i64,
+    rule: Option<Arc<ClientRule>>,
+}
+
+/// Rules read from the store, kept a second (so `keyway client disallow` from another
+/// process takes effect within one), and which client each API URL belongs to.
+#[derive(Default)]
+pub(crate) struct RuleCache {
+    rules: RwLock<HashMap<(String, String, RulePurpose), CachedRule>>,
+    api_urls: RwLock<Option<ApiUrlIndex>>,
+}
+
+/// API URL (without a trailing `/`) → client id, rebuilt at most once a second when asked.
+struct ApiUrlIndex {
+    built_at: i64,
+    clients: HashMap<String, String>,
+}
+
+/// API URLs compare without a trailing slash: `https://b.example/api/` is `…/api`.
+fn api_url_key(url: &str) -> &str {
+    url.trim_end_matches('/')
+}
+
+impl AuthService {
+    /// The rule letting `from` do `purpose` with `to`, through the short-lived cache.
+    pub async fn client_rule(
+        &self,
+        from: &str,
+        to: &str,
+        purpose: RulePurpose,
+    ) -> Result<Option<Arc<ClientRule>>, OAuthError> {
+        let now = self.clock.now_ms();
+        let key = (from.to_string(), to.to_string(), purpose);
+        if let Ok(cache) = self.rules.rules.read()
+            && let Some(cached) = cache.get(&key)
+            && now - cached.fetched_at < RULE_CACHE_MS
+        {
+            return Ok(cached.rule.clone());
+        }
+        let rule = match self.store.client_rule(from, to, purpose.as_str()).await? {
+            Some(record) => Some(Arc::new(
+                ClientRule::of(record).map_err(OAuthError::server_error)?,
+            )),
+            None => None,
+        };
+        if let Ok(mut cache) = self.rules.rules.write() {
+            if cache.len() >= RULE_CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(
+                key,
+                CachedRule {
+                    fetched_at: now,
+                    rule: rule.clone(),
+                },
+            );
+        }
+        Ok(rule)
+    }
+
+    /// The client whose registered API URL is `url` (RFC 8707 `resource`).
+    pub async fn client_by_api_url(&self, url: &str) -> Result<Option<Arc<Client>>, OAuthError> {
+        let now = self.clock.now_ms();
+        let key = api_url_key(url);
+        let fresh = |index: &Option<ApiUrlIndex>| {
+            index
+                .as_ref()
+                .filter(|index| now - index.built_at < RULE_CACHE_MS)
+                .map(|index| index.clients.get(key).cloned())
+        };
+        let cached = match self.rules.api_urls.read() {
+            Ok(index) => fresh(&index),
+            Err(_) => None,
+        };
+        let client_id = match cached {
+            Some(found) => found,
+            None => {
+                let mut clients = HashMap::new();
+                for record in self.store.clients().await? {
+                    let policy: crate::ClientPolicy =
+                        serde_json::from_str(&record.policy).unwrap_or_default();
+                    if let Some(api) = policy.api_url {
+                        clients.insert(api_url_key(&api).to_string(), record.client_id);
+                    }
+                }
+                let found = clients.get(key).cloned();
+                if let Ok(mut index) = self.rules.api_urls.write() {
+                    *index = Some(ApiUrlIndex {
+                        built_at: now,
+                        clients,
+                    });
+                }
+                found
+            }
+        };
+        match client_id {
+            Some(id) => self.client(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// A registered client named by its id or, when no id matches, by its unique name.
+    pub async fn client_by_id_or_name(&self, name: &str) -> Result<Arc<Client>, AdminError> {
+        if let Some(client) = self.client(name).await.map_err(oauth_to_admin)? {
+            return Ok(client);
+        }
+        let named: Vec<_> = self
+            .store
+            .clients()
+            .await?
+            .into_iter()
+            .filter(|c| c.name == name)
+            .collect();
+        match named.as_slice() {
+            [one] => Ok(self
+                .client(&one.client_id)
+                .await
+                .map_err(oauth_to_admin)?
+                .ok_or_else(|| AdminError::NotFound(format!("client {name:?}")))?),
+            [] => Err(AdminError::NotFound(format!(
+                "client {name:?}: no client has this id or name (`keyway client list` shows them)"
+            ))),
+            many => Err(AdminError::Invalid(format!(
+                "{} clients are named {name:?}: give a client_id ({})",
+                many.len(),
+                many.iter()
+                    .map(|c| c.client_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// Lets `from` do `purpose` with `to`, crossing at most `scope` (`None`: the user's own
+    /// scopes); replaces the rule for the same pair and purpose.
+    pub async fn allow_client(
+        &self,
+        from: &str,
+        to: &str,
+        purpose: RulePurpose,
+        scope: Option<&str>,
+    ) -> Result<ClientRule, AdminError> {
+        let source = self.client_by_id_or_name(from).await?;
+        let target = self.client_by_id_or_name(to).await?;
+        if source.client_id == target.client_id {
+            return Err(AdminError::Invalid(format!(
+                "a rule is between two clients; {from:?} and {to:?} are the same client"
+            )));
+        }
+        let scope = match scope.map(str::trim) {
+            None => None,
+            Some("") => {
+                return Err(AdminError::Invalid(
+                    "--scope is empty: give the scopes that may cross, or leave --scope out to \
+                     let the user's own pass"
+                        .into(),
+                ));
+            }
+            Some(text) => Some(
+                ScopeSet::parse(&text.replace(',', " "))
+                    .map_err(|e| AdminError::Invalid(e.description))?
+                    .to_string(),
+            ),
+        };
+        check_target_for(&target, purpose)?;
+        let rule = ClientRuleRecord {
+            from_client: source.client_id.clone(),
+            to_client: target.client_id.clone(),
+            purpose: purpose.as_str().to_string(),
+            scope,
+            created_at: self.clock.now_secs(),
+        };
+        let replaced = self.store.put_client_rule(&rule).await?;
+        let rule = ClientRule::of(rule)?;
+        self.forget_rule(&rule.from, &rule.to, purpose);
+        self.audit_change(
+            "rule.allow",
+            &rule.label(),
+            Some(match (&rule.scope, replaced) {
+                (Some(scope), false) => format!("scope {scope}"),
+                (Some(scope), true) => format!("replaced; scope {scope}"),
+                (None, false) => "the user's own scopes".to_string(),
+                (None, true) => "replaced; the user's own scopes".to_string(),
+            }),
+        )
+        .await;
+        Ok(rule)
+    }
+
+    /// Removes the rule letting `from` do `purpose` with `to`.
+    pub async fn disallow_client(
+        &self,
+        from: &str,
+        to: &str,
+        purpose: RulePurpose,
+    ) -> Result<(), AdminError> {
+        let source = self.client_by_id_or_name(from).await?;
+        let target = self.client_by_id_or_name(to).await?;
+        let removed = self
+            .store
+            .delete_client_rule(&source.client_id, &target.client_id, purpose.as_str())
+            .await?;
+        if !removed {
+            return Err(AdminError::NotFound(format!(
+                "no rule lets {from} {} {to} (`keyway client rules` lists them)",
+                purpose.as_str()
+            )));
+        }
+        self.forget_rule(&source.client_id, &target.client_id, purpose);
+        let label = format!(
+            "{} -> {} for {}",
+            source.client_id,
+            target.client_id,
+            purpose.as_str()
+        );
+        self.audit_change("rule.disallow", &label, None).await;
+        Ok(())
+    }
+
+    /// Every rule.
+    pub async fn client_rules(&self) -> Result<Vec<ClientRule>, AdminError> {
+        self.store
+            .client_rules()
+            .await?
+            .into_iter()
+            .map(ClientRule::of)
+            .collect()
+    }
+
+    fn forget_rule(&self, from: &str, to: &str, purpose: RulePurpose) {
+        if let Ok(mut cache) = self.rules.rules.write() {
+            cache.remove(&(from.to_string(), to.to_string(), purpose));
+        }
+    }
+}
+
+/// What the target must have registered for a rule's purpose to work.
+fn check_target_for(target: &Client, purpose: RulePurpose) -> Result<(), AdminError> {
+    let id = &target.client_id;
+    match purpose {
+        RulePurpose::Transmit if target.policy.transmit_url.is_none() => {
+            Err(AdminError::Invalid(format!(
+                "client {id} has no transmit URL to receive users at: \
+                 keyway client update {id} --transmit-url URL"
+            )))
+        }
+        RulePurpose::Transmit if target.public => Err(AdminError::Invalid(format!(
+            "client {id} is public: it cannot redeem a transmitted code without credentials"
+        ))),
+        RulePurpose::Call if target.policy.api_url.is_none() => Err(AdminError::Invalid(format!(
+            "client {id} has no API URL to call: keyway client update {id} --api-url URL"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn oauth_to_admin(err: OAuthError) -> AdminError {
+    AdminError::Invalid(err.description)
+}

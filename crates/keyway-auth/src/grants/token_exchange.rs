@@ -1,0 +1,255 @@
+//! RFC 8693 token exchange: a client trades a user's access token it holds for one meant for
+//! another client (`audience`, or `resource` = that client's API URL), with `act` naming
+//! itself (delegation, §4.1). A rule `exchange` from the client to the target must exist; the
+//! scopes are those the subject token holds, capped by the rule.
+
+use std::sync::Arc;
+
+use super::{TokenRequest, TokenResponse};
+use crate::audit::{Decision, Outcome};
+use crate::tokens::Subject;
+use crate::{AccessTokenClaims, AuthService, Client, ErrorCode, OAuthError, RulePurpose, ScopeSet};
+
+/// The grant type (RFC 8693 §2.1).
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The token type of an access token (RFC 8693 §3).
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// What the audit log says of an exchange, filled in as the request is understood.
+#[derive(Default)]
+struct Trace {
+    target: Option<String>,
+    user_id: Option<String>,
+    rule: Option<String>,
+}
+
+fn invalid_request(why: impl Into<String>) -> OAuthError {
+    OAuthError::invalid_request(why)
+}
+
+fn invalid_target(why: impl Into<String>) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidTarget, why)
+}
+
+impl AuthService {
+    pub(crate) async fn token_exchange_grant(
+        &self,
+        client: &Client,
+        request: &TokenRequest,
+        dpop: Option<&crate::DpopKey>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let mut trace = Trace::default();
+        let result = self.exchange(client, request, dpop, &mut trace).await;
+        let (outcome, reason) = match &result {
+            Ok(response) => (Outcome::Allowed, format!("scope {}", response.scope)),
+            Err(err) => (
+                Outcome::Refused,
+                format!("{}: {}", err.code.as_str(), err.description),
+            ),
+        };
+        self.audit_decision(Decision {
+            action: "exchange",
+            client: &client.client_id,
+            target: trace.target.as_deref(),
+            user_id: trace.user_id.as_deref(),
+            rule: trace.rule,
+            outcome,
+            reason,
+        })
+        .await;
+        result
+    }
+
+    async fn exchange(
+        &self,
+        client: &Client,
+        request: &TokenRequest,
+        dpop: Option<&crate::DpopKey>,
+        trace: &mut Trace,
+    ) -> Result<TokenResponse, OAuthError> {
+        if client.public {
+            return Err(OAuthError::unauthorized_client(
+                "a public client cannot exchange tokens: it has no credentials to act with",
+            ));
+        }
+        let subject_token = request.required("subject_token")?;
+        match request.required("subject_token_type")? {
+            ACCESS_TOKEN_TYPE => {}
+            other => {
+                return Err(invalid_request(format!(
+                    "subject_token_type {other:?} is not supported: give an access token of this \
+                     hub ({ACCESS_TOKEN_TYPE})"
+                )));
+            }
+        }
+        if request.single("actor_token")?.is_some() || request.single("actor_token_type")?.is_some()
+        {
+            return Err(invalid_request(
+                "actor_token is not supported: the actor is the client that authenticated",
+            ));
+        }
+        if let Some(asked) = request.single("requested_token_type")?
+            && asked != ACCESS_TOKEN_TYPE
+        {
+            return Err(invalid_request(format!(
+                "requested_token_type {asked:?} is not supported: this hub issues access tokens \
+                 ({ACCESS_TOKEN_TYPE})"
+            )));
+        }
+        let target = self.exchange_target(request).await?;
+        trace.target = Some(target.client_id.clone());
+        if target.client_id == client.client_id {
+            return Err(invalid_target(
+                "the audience is this client itself: exchange tokens for another client",
+            ));
+        }
+        let claims = self.subject_claims(client, subject_token, dpop).await?;
+        trace.user_id = Some(claims.sub.clone());
+        let Some(rule) = self
+            .client_rule(&client.client_id, &target.client_id, RulePurpose::Exchange)
+            .await?
+        else {
+            return Err(invalid_target(format!(
+                "no rule lets this client exchange tokens for client {}",
+                target.client_id
+            )));
+        };
+        trace.rule = Some(rule.label());
+        let held = ScopeSet::parse(&claims.scope)?;
+        let may_cross = rule.cap(&held);
+        let scope = match request.single("scope")? {
+            Some(text) => {
+                let asked = ScopeSet::parse(text)?;
+                if let Some(extra) = asked.not_in(&may_cross).first() {
+                    return Err(OAuthError::invalid_scope(format!(
+                        "scope {extra:?} may not cross to client {}: the subject token holds \
+                         {:?} and the rule lets {:?} cross",
+                        target.client_id,
+                        held.to_string(),
+                        rule.scope.as_deref().unwrap_or("the user's own scopes")
+                    )));
+                }
+                asked
+            }
+            None => may_cross,
+        };
+        if scope.is_empty() {
+            return Err(OAuthError::invalid_scope(format!(
+                "no scope may cross to client {}: the subject token holds {:?} and the rule lets \
+                 {:?} cross",
+                target.client_id,
+                held.to_string(),
+                rule.scope.as_deref().unwrap_or("the user's own scopes")
+            )));
+        }
+        let mut audience = vec![target.client_id.clone()];
+        if let Some(api) = &target.policy.api_url {
+            audience.push(api.clone());
+        }
+        let subject = Subject {
+            sub: &claims.sub,
+            client_id: &client.client_id,
+            username: claims.username.as_deref(),
+            auth_time: claims.auth_time,
+            cnf: dpop,
+            login_method: None,
+            sid: None,
+            act: Some(&client.client_id),
+            transmitted_from: claims.transmitted_from.as_deref(),
+            not_after: Some(claims.exp),
+        };
+        // In the subject token's family: logging the user out, or revoking what the family
+        // gave, ends the exchanged token too.
+        let family = claims.jti.split_once('.').map(|(family, _)| family);
+        let scope_text = scope.to_string();
+        let (access_token, minted) =
+            self.mint_access_token(&subject, &scope_text, audience, family)?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: super::token_type(dpop),
+            expires_in: minted.exp - minted.iat,
+            scope: scope_text,
+            refresh_token: None,
+            id_token: None,
+            coder: None,
+            refresh_coder_token: None,
+            issued_token_type: Some(ACCESS_TOKEN_TYPE),
+        })
+    }
+
+    /// The client named by `audience` (its id) and/or `resource` (its API URL); both must
+    /// name the same one.
+    async fn exchange_target(&self, request: &TokenRequest) -> Result<Arc<Client>, OAuthError> {
+        let audiences = request.all("audience");
+        let resources = request.all("resource");
+        if audiences.len() > 1 || resources.len() > 1 {
+            return Err(invalid_target(
+                "name one target: one audience (a client_id) and/or one resource (its API URL)",
+            ));
+        }
+        let by_audience = match audiences.first() {
+            Some(id) => Some(self.client(id).await?.ok_or_else(|| {
+                invalid_target(format!("audience {id:?} is not a client of this hub"))
+            })?),
+            None => None,
+        };
+        let by_resource = match resources.first() {
+            Some(url) => Some(self.client_by_api_url(url).await?.ok_or_else(|| {
+                invalid_target(format!("resource {url:?} is not the API URL of a client"))
+            })?),
+            None => None,
+        };
+        match (by_audience, by_resource) {
+            (Some(a), Some(r)) if a.client_id != r.client_id => Err(invalid_target(format!(
+                "audience {} and resource {:?} name different clients",
+                a.client_id,
+                resources.first().copied().unwrap_or_default()
+            ))),
+            (Some(target), _) | (None, Some(target)) => Ok(target),
+            (None, None) => Err(invalid_request(
+                "name the target client: audience (its client_id) or resource (its API URL)",
+            )),
+        }
+    }
+
+    /// The claims of a subject token this client may exchange: an active access token of
+    /// this hub, issued to this client for a user, not itself delegated, and — when bound to
+    /// a DPoP key — presented with a proof by that key.
+    async fn subject_claims(
+        &self,
+        client: &Client,
+        token: &str,
+        dpop: Option<&crate::DpopKey>,
+    ) -> Result<Arc<AccessTokenClaims>, OAuthError> {
+        let Some(claims) = self.active_access_token(token).await? else {
+            return Err(invalid_request(
+                "subject_token is not an active access token of this hub (expired, revoked, or \
+                 not issued here)",
+            ));
+        };
+        if claims.client_id != client.client_id {
+            return Err(invalid_request(
+                "subject_token was issued to another client: a client exchanges its own tokens",
+            ));
+        }
+        if claims.username.is_none() {
+            return Err(invalid_request(
+                "subject_token is the client's own token, not a user's: exchange a token a user \
+                 gave this client",
+            ));
+        }
+        if claims.act.is_some() {
+            return Err(invalid_request(
+                "subject_token is itself delegated (it has act): exchange the user's own token",
+            ));
+        }
+        if let Some(bound) = &claims.cnf
+            && dpop.is_none_or(|key| key.jkt != bound.jkt)
+        {
+            return Err(invalid_request(
+                "subject_token is DPoP-bound: send a DPoP proof made with its key",
+            ));
+        }
+        Ok(claims)
+    }
+}
