@@ -591,6 +591,7 @@ impl AuthService {
                 login_method: record.login_method.clone(),
                 dpop_jkt: record.dpop_jkt.clone(),
                 sid: record.sid.clone(),
+                transmitted_from: extras_of(record)?.transmitted_from,
             })
             .await?;
         let mut pairs = vec![("code", code.as_str())];

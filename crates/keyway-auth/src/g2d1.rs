@@ -175,6 +175,10 @@ pub(crate) struct SignedExtras {
     /// The login type asked for (`type`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) login_type: Option<String>,
+    /// The client that handed the user over (a transmitted sign-in, not a g2d1 parameter):
+    /// its code and tokens say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) transmitted_from: Option<String>,
 }
 
 fn refused(why: impl std::fmt::Display) -> OAuthError {
@@ -284,6 +288,7 @@ pub(crate) fn check_request(
             .filter_map(|n| get(n).map(|v| ((*n).to_string(), v.to_string())))
             .collect(),
         login_type: get("type").map(str::to_string),
+        transmitted_from: None,
     };
     Ok((extras, nonce.to_string()))
 }
@@ -313,6 +318,7 @@ pub(crate) fn carried(params: &[(String, String)]) -> Result<SignedExtras, OAuth
             .iter()
             .find(|(n, _)| n == "type")
             .map(|(_, v)| v.clone()),
+        transmitted_from: None,
     })
 }
 
@@ -457,6 +463,7 @@ mod tests {
         let extras = SignedExtras {
             custom: owned(&[("order_id", "A-17"), ("note", "héllo wörld")]),
             login_type: Some("password".into()),
+            transmitted_from: None,
         };
         let mut redirect = owned(&[
             ("code", "kwc_SplxlOBeZQQYbYS6WxSbIA"),

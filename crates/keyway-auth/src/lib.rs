@@ -41,6 +41,7 @@ mod throttle;
 mod tokens;
 mod toki_peers;
 pub mod totp;
+mod transmit;
 mod upstream;
 mod users;
 mod verified;
@@ -84,6 +85,9 @@ pub use service::AuthService;
 pub use throttle::LoginThrottle;
 pub use tokens::{AccessTokenClaims, Actor, Audience};
 pub use toki_peers::TokiPeer;
+pub use transmit::{
+    MAX_TRANSMIT_DATA, MAX_TRANSMIT_FUN, TRANSMIT_PATH, TRANSMIT_TTL, TransmitLink, TransmitOpened,
+};
 pub use upstream::{
     CALLBACK_PATH as UPSTREAM_CALLBACK_PATH, FormResponse, IdTokenError, LoginMethod, PASSWORD,
     Provision, UpstreamCallback, UpstreamHttp, UpstreamIdentity, UpstreamProvider, UpstreamStart,

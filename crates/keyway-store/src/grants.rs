@@ -59,6 +59,9 @@ pub struct AuthorizationCodeRecord {
     pub dpop_jkt: Option<String>,
     /// The login session the code was issued in (the ID token's `sid`).
     pub sid: Option<String>,
+    /// The client that handed the user over (`POST /oauth2/transmit`); such a code has no
+    /// PKCE challenge (its client did not start the flow).
+    pub transmitted_from: Option<String>,
 }
 
 /// A chain of refresh tokens that descend from one authorization (RFC 9700 §4.14).
@@ -79,6 +82,8 @@ pub struct TokenFamilyRecord {
     /// The login session it was issued in: ending the session notifies the client
     /// (back-channel logout) and revokes the family unless it has `offline_access`.
     pub sid: Option<String>,
+    /// The client that handed the user over, for the tokens' `transmitted_from`.
+    pub transmitted_from: Option<String>,
 }
 
 /// One refresh token of a family (stored by digest).
@@ -98,9 +103,9 @@ const REQUEST_COLUMNS: &str = "request_id, client_id, redirect_uri, scope, state
      response_mode, extra, login_method, dpop_jkt, sid";
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, scope, nonce, \
      code_challenge, resources, auth_time, family_id, created_at, expires_at, used_at, \
-     login_method, dpop_jkt, sid";
+     login_method, dpop_jkt, sid, transmitted_from";
 const FAMILY_COLUMNS: &str = "family_id, client_id, user_id, scope, resources, auth_time, \
-     created_at, revoked_at, dpop_jkt, login_method, sid";
+     created_at, revoked_at, dpop_jkt, login_method, sid, transmitted_from";
 const REFRESH_COLUMNS: &str =
     "token_hash, family_id, client_id, scope, created_at, expires_at, rotated_at";
 
@@ -145,6 +150,7 @@ fn code_from_row(row: &AnyRow) -> Result<AuthorizationCodeRecord, StoreError> {
         login_method: row.try_get("login_method")?,
         dpop_jkt: row.try_get("dpop_jkt")?,
         sid: row.try_get("sid")?,
+        transmitted_from: row.try_get("transmitted_from")?,
     })
 }
 
@@ -161,6 +167,7 @@ fn family_from_row(row: &AnyRow) -> Result<TokenFamilyRecord, StoreError> {
         dpop_jkt: row.try_get("dpop_jkt")?,
         login_method: row.try_get("login_method")?,
         sid: row.try_get("sid")?,
+        transmitted_from: row.try_get("transmitted_from")?,
     })
 }
 
@@ -271,7 +278,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO authorization_codes ({CODE_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&code.code_hash)
@@ -290,6 +297,7 @@ impl Store {
             .bind(&code.login_method)
             .bind(&code.dpop_jkt)
             .bind(&code.sid)
+            .bind(&code.transmitted_from)
             .execute(self.writer())
             .await?;
         Ok(())
@@ -323,7 +331,7 @@ impl Store {
 
     pub async fn insert_token_family(&self, family: &TokenFamilyRecord) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO token_families ({FAMILY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(self.sql(&sql))
             .bind(&family.family_id)
@@ -337,6 +345,7 @@ impl Store {
             .bind(&family.dpop_jkt)
             .bind(&family.login_method)
             .bind(&family.sid)
+            .bind(&family.transmitted_from)
             .execute(self.writer())
             .await
             .map_err(|err| StoreError::conflict_or(err, "token family"))?;
@@ -424,6 +433,7 @@ impl Store {
                  r.scope AS r_scope, r.created_at AS r_created_at, r.expires_at, r.rotated_at, \
                  f.family_id AS f_family_id, f.client_id, f.user_id, f.scope, f.resources, \
                  f.auth_time, f.created_at, f.revoked_at, f.dpop_jkt, f.login_method, f.sid, \
+                 f.transmitted_from, \
                  {}{held} \
                  FROM refresh_tokens r LEFT JOIN token_families f ON f.family_id = r.family_id \
                  LEFT JOIN users u ON u.user_id = f.user_id \
@@ -747,6 +757,7 @@ impl Store {
             "DELETE FROM revoked_access_tokens WHERE expires_at < ?",
             "DELETE FROM client_assertions WHERE expires_at < ?",
             "DELETE FROM webauthn_challenges WHERE expires_at < ?",
+            "DELETE FROM transmit_states WHERE expires_at < ?",
         ] {
             total += sqlx::query(self.sql(statement))
                 .bind(now)

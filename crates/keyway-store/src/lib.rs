@@ -30,6 +30,7 @@ mod second_factors;
 mod sessions;
 mod settings;
 mod toki_keys;
+mod transmit_states;
 mod upstream_identities;
 mod users;
 
@@ -57,6 +58,7 @@ pub use scim_users::{ScimPage, ScimUserRow, ScimUserWrite, ScimWhere};
 pub use second_factors::TotpRecord;
 pub use sessions::{LoginSessionRecord, SessionClient};
 pub use toki_keys::TokiKeyRecord;
+pub use transmit_states::TransmitStateRecord;
 pub use upstream_identities::UpstreamIdentityRecord;
 pub use users::{UserProfile, UserRecord};
 

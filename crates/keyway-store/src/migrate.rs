@@ -110,6 +110,11 @@ macro_rules! migrations {
                     "/0014_client_rules_and_audit.sql"
                 )),
             },
+            Migration {
+                version: 15,
+                name: "transmit",
+                sql: include_str!(concat!("../migrations/", $backend, "/0015_transmit.sql")),
+            },
         ]
     };
 }

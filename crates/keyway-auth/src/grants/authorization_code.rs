@@ -42,6 +42,7 @@ fn family_of(
         dpop_jkt,
         login_method: record.login_method.clone(),
         sid: record.sid.clone(),
+        transmitted_from: record.transmitted_from.clone(),
     }
 }
 
@@ -59,6 +60,8 @@ pub(crate) struct Delegation<'a> {
     pub login_method: Option<&'a str>,
     /// The login session the user authorised in (the ID token's `sid`).
     pub sid: Option<&'a str>,
+    /// The client that handed the user over, for `transmitted_from`.
+    pub transmitted_from: Option<&'a str>,
     /// The user, when the caller read it already (with the refresh token); else it is read.
     pub user: Option<keyway_store::UserRecord>,
     /// A refresh token to mark rotated (its digest, the time in ms), written with the new
@@ -82,8 +85,8 @@ impl AuthService {
         // Validate the whole request before the code is consumed: bad input changes nothing.
         let code = request.required("code")?;
         let redirect_uri = request.required("redirect_uri")?;
-        let verifier = request.required("code_verifier")?;
-        if !valid_verifier(verifier) {
+        let verifier = request.single("code_verifier")?;
+        if verifier.is_some_and(|v| !valid_verifier(v)) {
             return Err(OAuthError::invalid_request(
                 "code_verifier must be 43–128 characters of [A-Za-z0-9-._~]",
             ));
@@ -113,10 +116,28 @@ impl AuthService {
                 "redirect_uri does not match the authorization request",
             ));
         }
-        if !pkce_matches(verifier, &record.code_challenge) {
-            return Err(OAuthError::invalid_grant(
-                "code_verifier does not match the code_challenge",
-            ));
+        // A transmitted code has no challenge: its client did not start the flow, and
+        // proves itself with its credentials (public clients cannot receive transmits).
+        match (verifier, record.transmitted_from.is_some()) {
+            (None, true) if !client.public => {}
+            (None, _) => {
+                return Err(OAuthError::invalid_request(
+                    "parameter code_verifier is missing",
+                ));
+            }
+            (Some(_), true) => {
+                return Err(OAuthError::invalid_grant(
+                    "this code was transmitted from another client: redeem it without a \
+                     code_verifier",
+                ));
+            }
+            (Some(verifier), false) => {
+                if !pkce_matches(verifier, &record.code_challenge) {
+                    return Err(OAuthError::invalid_grant(
+                        "code_verifier does not match the code_challenge",
+                    ));
+                }
+            }
         }
         // RFC 9449 §10: a code bound to a key is redeemed only with a proof by that key.
         if let Some(bound) = &record.dpop_jkt
@@ -178,6 +199,7 @@ impl AuthService {
                 dpop,
                 login_method: record.login_method.as_deref(),
                 sid: record.sid.as_deref(),
+                transmitted_from: record.transmitted_from.as_deref(),
                 user: None,
                 rotate: None,
             },
@@ -228,7 +250,7 @@ impl AuthService {
             login_method: delegation.login_method,
             sid: delegation.sid,
             act: None,
-            transmitted_from: None,
+            transmitted_from: delegation.transmitted_from,
             not_after: None,
         };
         let mut audience = delegation.resources.clone();

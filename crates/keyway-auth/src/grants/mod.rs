@@ -6,6 +6,7 @@ mod client_credentials;
 mod refresh;
 mod token_exchange;
 
+pub(crate) use token_exchange::crossing_scope;
 pub use token_exchange::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE};
 
 use serde::Serialize;

@@ -126,6 +126,7 @@ impl AuthService {
                 dpop,
                 login_method: family.login_method.as_deref(),
                 sid: family.sid.as_deref(),
+                transmitted_from: family.transmitted_from.as_deref(),
                 user,
                 rotate: record
                     .rotated_at

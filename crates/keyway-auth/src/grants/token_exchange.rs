@@ -115,33 +115,7 @@ impl AuthService {
             )));
         };
         trace.rule = Some(rule.label());
-        let held = ScopeSet::parse(&claims.scope)?;
-        let may_cross = rule.cap(&held);
-        let scope = match request.single("scope")? {
-            Some(text) => {
-                let asked = ScopeSet::parse(text)?;
-                if let Some(extra) = asked.not_in(&may_cross).first() {
-                    return Err(OAuthError::invalid_scope(format!(
-                        "scope {extra:?} may not cross to client {}: the subject token holds \
-                         {:?} and the rule lets {:?} cross",
-                        target.client_id,
-                        held.to_string(),
-                        rule.scope.as_deref().unwrap_or("the user's own scopes")
-                    )));
-                }
-                asked
-            }
-            None => may_cross,
-        };
-        if scope.is_empty() {
-            return Err(OAuthError::invalid_scope(format!(
-                "no scope may cross to client {}: the subject token holds {:?} and the rule lets \
-                 {:?} cross",
-                target.client_id,
-                held.to_string(),
-                rule.scope.as_deref().unwrap_or("the user's own scopes")
-            )));
-        }
+        let scope = crossing_scope(&rule, &claims.scope, request.single("scope")?)?;
         let mut audience = vec![target.client_id.clone()];
         if let Some(api) = &target.policy.api_url {
             audience.push(api.clone());
@@ -215,7 +189,7 @@ impl AuthService {
     /// The claims of a subject token this client may exchange: an active access token of
     /// this hub, issued to this client for a user, not itself delegated, and — when bound to
     /// a DPoP key — presented with a proof by that key.
-    async fn subject_claims(
+    pub(crate) async fn subject_claims(
         &self,
         client: &Client,
         token: &str,
@@ -252,4 +226,44 @@ impl AuthService {
         }
         Ok(claims)
     }
+}
+
+/// The scopes that cross under `rule` from a subject token holding `held`: those asked for
+/// (each must be within the rule and the token), or all that may cross; never none.
+pub(crate) fn crossing_scope(
+    rule: &crate::ClientRule,
+    held: &str,
+    asked: Option<&str>,
+) -> Result<ScopeSet, OAuthError> {
+    let held = ScopeSet::parse(held)?;
+    let may_cross = rule.cap(&held);
+    let explain = || {
+        format!(
+            "the subject token holds {:?} and the rule lets {:?} cross",
+            held.to_string(),
+            rule.scope.as_deref().unwrap_or("the user's own scopes")
+        )
+    };
+    let scope = match asked {
+        Some(text) => {
+            let asked = ScopeSet::parse(text)?;
+            if let Some(extra) = asked.not_in(&may_cross).first() {
+                return Err(OAuthError::invalid_scope(format!(
+                    "scope {extra:?} may not cross to client {}: {}",
+                    rule.to,
+                    explain()
+                )));
+            }
+            asked
+        }
+        None => may_cross,
+    };
+    if scope.is_empty() {
+        return Err(OAuthError::invalid_scope(format!(
+            "no scope may cross to client {}: {}",
+            rule.to,
+            explain()
+        )));
+    }
+    Ok(scope)
 }

@@ -85,14 +85,19 @@ impl AuthService {
         if self.requires_mfa(client) && !crate::second_factor::is_multi_factor(full) {
             return false;
         }
-        // A second factor after the password does not change the login type (`password+otp`),
-        // and a passkey is a way into this hub's own accounts, as the password is.
-        let method = match full.split('+').next().unwrap_or(PASSWORD) {
-            crate::PASSKEY => PASSWORD,
-            other => other,
-        };
+        let method = login_type_of(full);
         self.configured(method)
             && client.policy.allows_login_type(method)
             && asked.is_none_or(|a| a == method)
+    }
+}
+
+/// The login type of a session's login method: a second factor after the password does not
+/// change it (`password+otp` is `password`), and a passkey is a way into this hub's own
+/// accounts, as the password is.
+pub(crate) fn login_type_of(method: &str) -> &str {
+    match method.split('+').next().unwrap_or(PASSWORD) {
+        crate::PASSKEY => PASSWORD,
+        other => other,
     }
 }

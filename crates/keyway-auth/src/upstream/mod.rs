@@ -21,6 +21,7 @@ pub use flow::{CALLBACK_PATH, UpstreamCallback, UpstreamStart};
 pub use id_token::IdTokenError;
 pub use identities::UpstreamIdentity;
 pub(crate) use identities::is_invisible;
+pub(crate) use login_types::login_type_of;
 pub use login_types::{LoginMethod, PASSWORD};
 pub(crate) use pending::LoginSeal;
 

@@ -79,8 +79,25 @@ pub(super) async fn form(
             .collect(),
     );
     let next = next_of(&query);
+    // Who is expected (a transmit link made for them): the name is filled in. Bounded and
+    // printable, as any username.
+    let hint = query
+        .single("login_hint")
+        .ok()
+        .flatten()
+        .filter(|hint| hint.len() <= 128 && !hint.chars().any(char::is_control))
+        .unwrap_or_default();
     let (browser, set_browser) = browser_id(&state, &headers);
-    let page = form_page(&state, &headers, StatusCode::OK, &browser, &next, "", None).await;
+    let page = form_page(
+        &state,
+        &headers,
+        StatusCode::OK,
+        &browser,
+        &next,
+        hint,
+        None,
+    )
+    .await;
     with_cookies(page, &[set_browser])
 }
 

@@ -3,6 +3,7 @@ pub(crate) mod discovery;
 mod endpoints;
 mod logout;
 mod par;
+mod transmit;
 mod upstream;
 mod userinfo;
 
@@ -32,6 +33,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(INTROSPECT, post(endpoints::introspect))
         .route(REVOKE, post(endpoints::revoke))
         .route(PAR, post(par::push))
+        .route(transmit::TRANSMIT, post(transmit::start))
+        .route(transmit::TRANSMIT_LINK, get(transmit::open))
         .route(upstream::START, post(upstream::start))
         .route(upstream::CALLBACK, get(upstream::callback))
         .route(

@@ -38,4 +38,5 @@ mod soft_authenticator;
 mod token_exchange;
 mod toki_calls;
 mod toki_peers;
+mod transmit;
 mod upstream;
