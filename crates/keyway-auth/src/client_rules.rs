@@ -97,10 +97,12 @@ pub(crate) struct RuleCache {
     api_urls: RwLock<Option<ApiUrlIndex>>,
 }
 
-/// API URL (without a trailing `/`) → client id, rebuilt at most once a second when asked.
+/// API URL (without a trailing `/`) → client id, and name → client ids, rebuilt at most
+/// once a second when asked.
 struct ApiUrlIndex {
     built_at: i64,
     clients: HashMap<String, String>,
+    names: HashMap<String, Vec<String>>,
 }
 
 /// API URLs compare without a trailing slash: `https://b.example/api/` is `…/api`.
@@ -147,43 +149,62 @@ impl AuthService {
 
     /// The client whose registered API URL is `url` (RFC 8707 `resource`).
     pub async fn client_by_api_url(&self, url: &str) -> Result<Option<Arc<Client>>, OAuthError> {
-        let now = self.clock.now_ms();
         let key = api_url_key(url);
-        let fresh = |index: &Option<ApiUrlIndex>| {
-            index
-                .as_ref()
-                .filter(|index| now - index.built_at < RULE_CACHE_MS)
-                .map(|index| index.clients.get(key).cloned())
-        };
-        let cached = match self.rules.api_urls.read() {
-            Ok(index) => fresh(&index),
-            Err(_) => None,
-        };
-        let client_id = match cached {
-            Some(found) => found,
-            None => {
-                let mut clients = HashMap::new();
-                for record in self.store.clients().await? {
-                    let policy: crate::ClientPolicy =
-                        serde_json::from_str(&record.policy).unwrap_or_default();
-                    if let Some(api) = policy.api_url {
-                        clients.insert(api_url_key(&api).to_string(), record.client_id);
-                    }
-                }
-                let found = clients.get(key).cloned();
-                if let Ok(mut index) = self.rules.api_urls.write() {
-                    *index = Some(ApiUrlIndex {
-                        built_at: now,
-                        clients,
-                    });
-                }
-                found
-            }
-        };
-        match client_id {
+        let found = self
+            .look_up(|index| index.clients.get(key).cloned())
+            .await?;
+        match found {
             Some(id) => self.client(&id).await,
             None => Ok(None),
         }
+    }
+
+    /// The client registered under `name`, when exactly one is.
+    pub async fn client_by_name(&self, name: &str) -> Result<Option<Arc<Client>>, OAuthError> {
+        let found = self
+            .look_up(|index| match index.names.get(name).map(Vec::as_slice) {
+                Some([one]) => Some(one.clone()),
+                _ => None,
+            })
+            .await?;
+        match found {
+            Some(id) => self.client(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Asks the client index (rebuilt from the store when older than a second).
+    async fn look_up(
+        &self,
+        find: impl Fn(&ApiUrlIndex) -> Option<String>,
+    ) -> Result<Option<String>, OAuthError> {
+        let now = self.clock.now_ms();
+        if let Ok(index) = self.rules.api_urls.read()
+            && let Some(index) = index.as_ref()
+            && now - index.built_at < RULE_CACHE_MS
+        {
+            return Ok(find(index));
+        }
+        let mut clients = HashMap::new();
+        let mut names: HashMap<String, Vec<String>> = HashMap::new();
+        for record in self.store.clients().await? {
+            let policy: crate::ClientPolicy =
+                serde_json::from_str(&record.policy).unwrap_or_default();
+            if let Some(api) = policy.api_url {
+                clients.insert(api_url_key(&api).to_string(), record.client_id.clone());
+            }
+            names.entry(record.name).or_default().push(record.client_id);
+        }
+        let index = ApiUrlIndex {
+            built_at: now,
+            clients,
+            names,
+        };
+        let found = find(&index);
+        if let Ok(mut slot) = self.rules.api_urls.write() {
+            *slot = Some(index);
+        }
+        Ok(found)
     }
 
     /// A registered client named by its id or, when no id matches, by its unique name.

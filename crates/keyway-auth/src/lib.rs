@@ -16,6 +16,7 @@ mod dpop_nonce;
 mod entropy;
 mod error;
 mod g2d1;
+mod gateway;
 mod grants;
 mod groups;
 mod introspect;
@@ -64,6 +65,7 @@ pub use dpop::{
 pub use entropy::{Entropy, SecretString, SystemEntropy, random_hex, random_token, sha256_hex};
 pub use error::{AdminError, ErrorCode, OAuthError};
 pub use g2d1::{canonical_string, g2d1_signature};
+pub use gateway::{GatewayCaller, GatewayRefusal, GatewayTicket};
 pub use grants::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE, TokenRequest, TokenResponse};
 pub use groups::{ADMINS, GroupInfo};
 pub use introspect::Introspection;

@@ -67,6 +67,8 @@ pub struct AuthService {
     pub(crate) admin_actor: String,
     /// Trust rules between clients, cached like clients.
     pub(crate) rules: crate::client_rules::RuleCache,
+    /// Tokens the gateway forwards calls with, per caller token and target.
+    pub(crate) gateway_tokens: crate::gateway::GatewayTokens,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -175,6 +177,7 @@ impl AuthService {
             audit: Default::default(),
             admin_actor: "hub".to_string(),
             rules: Default::default(),
+            gateway_tokens: Default::default(),
         };
         service.refresh_revocations().await?;
         Ok(service)

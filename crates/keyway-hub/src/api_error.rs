@@ -69,6 +69,12 @@ pub(crate) enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A gateway's upstream failed (refused, garbage, redirected, too large).
+    #[error("{0}")]
+    BadGateway(String),
+    /// A gateway's upstream did not answer in time.
+    #[error("{0}")]
+    GatewayTimeout(String),
     /// The store (or another dependency) did not answer; the cause is logged, not sent.
     #[error("the database did not answer; retry later")]
     Unavailable,
@@ -104,6 +110,8 @@ impl ApiError {
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -13,6 +13,7 @@ mod data;
 mod dpop;
 mod errors;
 mod form;
+mod gateway;
 mod health;
 mod home;
 mod jwks_fetch;
@@ -43,6 +44,7 @@ use tokio::net::TcpListener;
 pub use activity::{ActivityMap, CallEvent, Snapshot};
 pub use backchannel::HttpLogoutDelivery;
 pub use client_address::TrustedProxies;
+pub use gateway::{GATEWAY_PATH, GatewayOptions};
 pub use keyway_toki_http::HELLO_PATH as TOKI_HELLO_PATH;
 pub use oauth::discovery::{authorization_server_metadata, openid_configuration};
 pub use serve::ConnectionLimits;
@@ -69,6 +71,8 @@ pub struct HubOptions {
     pub connections: ConnectionLimits,
     /// Upstream OpenID Connect providers people may sign in through (`[[login.upstream]]`).
     pub upstreams: Vec<keyway_auth::UpstreamProvider>,
+    /// Limits of the platform gateway (`/gateway/{client}/…`).
+    pub gateway: GatewayOptions,
 }
 
 /// Shared state of every handler.
@@ -84,6 +88,8 @@ pub struct AppState {
     pub toki: HubToki,
     /// Proxies allowed to name the client's address (sign-in throttling).
     pub trusted_proxies: Arc<TrustedProxies>,
+    /// The platform gateway's HTTP client and limits.
+    pub(crate) gateway: gateway::Gateway,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -158,6 +164,7 @@ impl Hub {
                 toki,
                 data,
                 trusted_proxies: Arc::new(trusted_proxies),
+                gateway: gateway::Gateway::new(options.gateway)?,
                 metrics,
             },
         })
@@ -169,6 +176,7 @@ impl Hub {
         let toki_apis = Router::new()
             .merge(data::routes())
             .merge(link::routes())
+            .merge(gateway::routes())
             .route(
                 keyway_toki_http::HELLO_PATH,
                 axum::routing::post(|| async { axum::http::StatusCode::NOT_FOUND }),

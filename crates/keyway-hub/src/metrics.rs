@@ -55,7 +55,7 @@ pub(crate) async fn track(request: Request, next: Next) -> Response {
 
 /// Methods are labels only when HTTP defines them: any other token a client sends (RFC 9110
 /// allows arbitrary ones) would otherwise make a new series per request.
-fn method_label(method: &axum::http::Method) -> &'static str {
+pub(crate) fn method_label(method: &axum::http::Method) -> &'static str {
     use axum::http::Method;
     match *method {
         Method::GET => "GET",

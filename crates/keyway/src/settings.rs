@@ -33,6 +33,52 @@ pub(crate) struct FileConfig {
     pub login: LoginFileConfig,
     #[serde(default)]
     pub audit: AuditFileConfig,
+    #[serde(default)]
+    pub gateway: GatewayFileConfig,
+}
+
+/// `[gateway]`: limits of the platform gateway (`/gateway/{client}/…`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GatewayFileConfig {
+    /// Request and response bodies, each (default 16 MiB).
+    pub max_body_bytes: Option<u64>,
+    /// Connecting to a client's API (default 2,000 ms).
+    pub connect_timeout_ms: Option<u64>,
+    /// Until a client's API has sent its response head (default 30,000 ms).
+    pub response_timeout_ms: Option<u64>,
+}
+
+impl GatewayFileConfig {
+    pub(crate) fn options(&self) -> anyhow::Result<keyway_hub::GatewayOptions> {
+        let mut options = keyway_hub::GatewayOptions::default();
+        if let Some(bytes) = self.max_body_bytes {
+            if !(1..=(1 << 40)).contains(&bytes) {
+                anyhow::bail!("keyway.toml [gateway] max_body_bytes = {bytes}: give 1 to 2^40");
+            }
+            options.max_body_bytes = bytes;
+        }
+        for (name, value, slot) in [
+            (
+                "connect_timeout_ms",
+                self.connect_timeout_ms,
+                &mut options.connect_timeout,
+            ),
+            (
+                "response_timeout_ms",
+                self.response_timeout_ms,
+                &mut options.response_timeout,
+            ),
+        ] {
+            if let Some(ms) = value {
+                if !(1..=600_000).contains(&ms) {
+                    anyhow::bail!("keyway.toml [gateway] {name} = {ms}: give 1 to 600000 ms");
+                }
+                *slot = std::time::Duration::from_millis(ms);
+            }
+        }
+        Ok(options)
+    }
 }
 
 /// `[audit]`: how long the audit log keeps its entries.

@@ -37,6 +37,8 @@ pub fn authorization_server_metadata(config: &AuthConfig) -> Value {
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": keyway_auth::jose::VERIFIED_ALGS,
         "introspection_endpoint": format!("{issuer}{INTROSPECT}"),
+        // g2d1's name for the one URL through which clients call each other's APIs.
+        "global_url": format!("{issuer}{}", crate::GATEWAY_PATH),
         "introspection_endpoint_auth_methods_supported": &AUTH_METHODS[..3],
         "introspection_endpoint_auth_signing_alg_values_supported": keyway_auth::jose::VERIFIED_ALGS,
         "revocation_endpoint": format!("{issuer}{REVOKE}"),

@@ -257,6 +257,7 @@ async fn secret_files_are_private_and_loose_ones_are_refused() {
         trusted_proxies: Vec::new(),
         connections: keyway_hub::ConnectionLimits::default(),
         upstreams: Vec::new(),
+        gateway: keyway_hub::GatewayOptions::default(),
     };
     let hub = keyway_hub::Hub::open(&options).await.unwrap();
     hub.state.auth.store().close().await;
@@ -319,6 +320,7 @@ async fn idle_and_slow_header_connections_are_closed() {
             drain_timeout: Duration::from_secs(1),
         },
         upstreams: Vec::new(),
+        gateway: keyway_hub::GatewayOptions::default(),
     };
     let hub = keyway_hub::Hub::open(&options).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

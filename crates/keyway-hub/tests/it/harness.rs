@@ -119,7 +119,7 @@ impl TestHub {
         backend: &Backend,
         tweak: impl FnOnce(&mut AuthConfig),
     ) -> TestHub {
-        TestHub::start_full(backend, tweak, None, None, Vec::new()).await
+        TestHub::start_full(backend, tweak, None, None, Vec::new(), Default::default()).await
     }
 
     /// A hub on `listener` (bound by the test, which needed its address first) that lets
@@ -129,7 +129,15 @@ impl TestHub {
         listener: tokio::net::TcpListener,
         upstreams: Vec<keyway_auth::UpstreamProvider>,
     ) -> TestHub {
-        TestHub::start_full(backend, |_| {}, None, Some(listener), upstreams).await
+        TestHub::start_full(
+            backend,
+            |_| {},
+            None,
+            Some(listener),
+            upstreams,
+            Default::default(),
+        )
+        .await
     }
 
     /// A hub serving the data API for the schema file `schemas`.
@@ -137,7 +145,15 @@ impl TestHub {
         backend: &Backend,
         schemas: std::path::PathBuf,
     ) -> TestHub {
-        TestHub::start_full(backend, |_| {}, Some(schemas), None, Vec::new()).await
+        TestHub::start_full(
+            backend,
+            |_| {},
+            Some(schemas),
+            None,
+            Vec::new(),
+            Default::default(),
+        )
+        .await
     }
 
     /// As [`TestHub::start_with_schemas`], with the OAuth policy tweaked.
@@ -146,7 +162,23 @@ impl TestHub {
         schemas: std::path::PathBuf,
         tweak: impl FnOnce(&mut AuthConfig),
     ) -> TestHub {
-        TestHub::start_full(backend, tweak, Some(schemas), None, Vec::new()).await
+        TestHub::start_full(
+            backend,
+            tweak,
+            Some(schemas),
+            None,
+            Vec::new(),
+            Default::default(),
+        )
+        .await
+    }
+
+    /// A hub whose gateway has `gateway`'s limits.
+    pub(crate) async fn start_with_gateway(
+        backend: &Backend,
+        gateway: keyway_hub::GatewayOptions,
+    ) -> TestHub {
+        TestHub::start_full(backend, |_| {}, None, None, Vec::new(), gateway).await
     }
 
     async fn start_full(
@@ -155,6 +187,7 @@ impl TestHub {
         schemas: Option<std::path::PathBuf>,
         listener: Option<tokio::net::TcpListener>,
         upstreams: Vec<keyway_auth::UpstreamProvider>,
+        gateway: keyway_hub::GatewayOptions,
     ) -> TestHub {
         let dir = tempfile::tempdir().unwrap();
         let (database_url, database, label) = match backend {
@@ -197,6 +230,7 @@ impl TestHub {
                 trusted_proxies: Vec::new(),
                 connections: keyway_hub::ConnectionLimits::default(),
                 upstreams,
+                gateway,
             },
             clock.clone(),
             Arc::new(SystemEntropy::default()),

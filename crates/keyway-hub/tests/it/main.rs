@@ -17,6 +17,7 @@ mod discovery;
 mod dpop;
 mod edge;
 mod g2d1;
+mod gateway;
 mod harness;
 mod hub_pages;
 mod introspection;

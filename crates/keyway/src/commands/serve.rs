@@ -113,6 +113,7 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
         trusted_proxies: trusted_proxies.clone(),
         connections: keyway_hub::ConnectionLimits::default(),
         upstreams: upstreams.clone(),
+        gateway: settings.file.gateway.options()?,
     };
     let hub = Hub::open(&options).await.with_context(|| {
         format!(

@@ -1,0 +1,156 @@
+//! The platform gateway's decisions (g2d1 `global_url` → a client's `api_url`): whether a
+//! caller may call a target client's API, and the token it is called with — audience the
+//! target, `act` the caller, `sub` the user when the caller's token is a user's — minted once
+//! per caller token and target and reused until shortly before it expires. The forwarding
+//! itself is the hub's (`keyway-hub/src/gateway.rs`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use crate::grants::crossing_scope;
+use crate::tokens::Subject;
+use crate::{AuthService, Client, RulePurpose};
+
+/// Minted tokens kept at most (caller token × target); beyond, the cache starts over.
+const CACHE_ENTRIES: usize = 50_000;
+/// A cached token is not handed out within this many seconds of its expiry.
+const EXPIRY_MARGIN: i64 = 10;
+
+/// Who calls through the gateway, as the hub authenticated them.
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayCaller<'a> {
+    pub client_id: &'a str,
+    /// The user the caller's token was issued for (`None`: the client's own token, or toki).
+    pub user_id: Option<&'a str>,
+    pub username: Option<&'a str>,
+    pub scope: &'a str,
+    /// The caller's token (`jti`, `exp`), if it came with one: the minted token is cached
+    /// per token and ends with it.
+    pub token: Option<(&'a str, i64)>,
+}
+
+/// Why a call is refused (the hub answers RFC 9457 problems).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayRefusal {
+    #[error("{0:?} is not a client of this hub (give its client_id or its registered name)")]
+    UnknownTarget(String),
+    #[error("client {0} has no API URL to call")]
+    NoApiUrl(String),
+    #[error("no rule lets this client call client {0}")]
+    NoRule(String),
+    #[error("{0}")]
+    NoScope(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// What the gateway forwards with.
+#[derive(Debug, Clone)]
+pub struct GatewayTicket {
+    pub target: Arc<Client>,
+    pub api_url: String,
+    /// `Authorization: Bearer` for the target.
+    pub token: Arc<str>,
+    pub rule: String,
+}
+
+struct CachedToken {
+    token: Arc<str>,
+    exp: i64,
+}
+
+#[derive(Default)]
+pub(crate) struct GatewayTokens {
+    tokens: RwLock<HashMap<(String, String), CachedToken>>,
+}
+
+impl AuthService {
+    /// Decides a gateway call from `caller` to `target` (a client id, or a unique registered
+    /// name) and gives the token to forward it with.
+    pub async fn gateway_ticket(
+        &self,
+        caller: GatewayCaller<'_>,
+        target: &str,
+    ) -> Result<GatewayTicket, GatewayRefusal> {
+        let internal = |e: crate::OAuthError| GatewayRefusal::Internal(e.description);
+        let target = match self.client(target).await.map_err(internal)? {
+            Some(client) => client,
+            None => self
+                .client_by_name(target)
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| GatewayRefusal::UnknownTarget(target.to_string()))?,
+        };
+        let Some(api_url) = target.policy.api_url.clone() else {
+            return Err(GatewayRefusal::NoApiUrl(target.client_id.clone()));
+        };
+        let rule = self
+            .client_rule(caller.client_id, &target.client_id, RulePurpose::Call)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| GatewayRefusal::NoRule(target.client_id.clone()))?;
+        let now = self.clock.now_secs();
+        let key = caller.token.map(|(jti, _)| {
+            (
+                format!("{}:{jti}", caller.client_id),
+                target.client_id.clone(),
+            )
+        });
+        if let Some(key) = &key
+            && let Ok(cache) = self.gateway_tokens.tokens.read()
+            && let Some(cached) = cache.get(key)
+            && cached.exp - EXPIRY_MARGIN > now
+        {
+            return Ok(GatewayTicket {
+                token: cached.token.clone(),
+                target,
+                api_url,
+                rule: rule.label(),
+            });
+        }
+        let scope = crossing_scope(&rule, caller.scope, None)
+            .map_err(|e| GatewayRefusal::NoScope(e.description))?;
+        let subject = Subject {
+            sub: caller.user_id.unwrap_or(caller.client_id),
+            client_id: caller.client_id,
+            username: caller.username,
+            auth_time: None,
+            cnf: None,
+            login_method: None,
+            sid: None,
+            act: Some(caller.client_id),
+            transmitted_from: None,
+            not_after: caller.token.map(|(_, exp)| exp),
+        };
+        // In the caller's token family: the user's logout revokes it too.
+        let family = caller
+            .token
+            .and_then(|(jti, _)| jti.split_once('.'))
+            .map(|(family, _)| family);
+        let audience = vec![target.client_id.clone(), api_url.clone()];
+        let (token, claims) = self
+            .mint_access_token(&subject, &scope.to_string(), audience, family)
+            .map_err(internal)?;
+        let token: Arc<str> = token.into();
+        if let Some(key) = key
+            && let Ok(mut cache) = self.gateway_tokens.tokens.write()
+        {
+            if cache.len() >= CACHE_ENTRIES {
+                cache.clear();
+            }
+            cache.insert(
+                key,
+                CachedToken {
+                    token: token.clone(),
+                    exp: claims.exp,
+                },
+            );
+        }
+        Ok(GatewayTicket {
+            token,
+            target,
+            api_url,
+            rule: rule.label(),
+        })
+    }
+}

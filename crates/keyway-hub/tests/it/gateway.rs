@@ -1,0 +1,352 @@
+//! The platform gateway `/gateway/{client}/{path…}` against a real upstream HTTP server, on
+//! every backend: the rule, the minted token, streaming, headers, and upstream failures.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{any, get};
+use keyway_auth::{ClientPolicy, RulePurpose};
+
+use crate::browser::obtain_code;
+use crate::harness::{TestHub, backends, client_credentials_token, code_exchange, http};
+use crate::logout::claims_of;
+
+const CB: &str = "http://127.0.0.1:9/a/callback";
+
+/// An upstream API: `/api/echo…` answers what it received; `/api/redirect` redirects,
+/// `/api/slow` answers after 3 s, `/api/huge` answers 2 MiB (beyond the test's limit).
+async fn upstream() -> String {
+    async fn echo(headers: HeaderMap, request: Request) -> impl IntoResponse {
+        let uri = request.uri().clone();
+        let method = request.method().to_string();
+        let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        axum::Json(serde_json::json!({
+            "method": method,
+            "path": uri.path(),
+            "query": uri.query(),
+            "authorization": header("authorization"),
+            "forwarded": header("forwarded"),
+            "cookie": header("cookie"),
+            "x_custom": header("x-custom"),
+            "body_len": body.len(),
+        }))
+    }
+    let app = Router::new()
+        .route("/api/echo", any(echo))
+        .route("/api/echo/{*rest}", any(echo))
+        .route(
+            "/api/redirect",
+            get(|| async {
+                (
+                    StatusCode::FOUND,
+                    [("location", "https://elsewhere.example/")],
+                )
+            }),
+        )
+        .route(
+            "/api/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                "late"
+            }),
+        )
+        .route(
+            "/api/huge",
+            get(|| async { Bytes::from(vec![0u8; 2 * 1024 * 1024]) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+async fn call(
+    hub: &TestHub,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    let mut request = http()
+        .request(method, hub.url(path))
+        .header("cookie", "keyway_session=secret")
+        .header("x-custom", "kept")
+        .body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
+    let api = upstream().await;
+    for backend in backends() {
+        let options = keyway_hub::GatewayOptions {
+            max_body_bytes: 1024 * 1024,
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(1),
+        };
+        let hub = TestHub::start_with_gateway(&backend, options).await;
+        let a = hub
+            .client(
+                &["client_credentials", "authorization_code"],
+                "orders.read profile",
+                &[CB],
+            )
+            .await;
+        let b_api = format!("{api}/api");
+        let b = hub
+            .auth
+            .create_client(keyway_auth::NewClient {
+                name: "orders-api".into(),
+                grant_types: vec!["client_credentials".into()],
+                scope: "x".into(),
+                policy: ClientPolicy {
+                    api_url: Some(b_api.clone()),
+                    ..ClientPolicy::default()
+                },
+                ..keyway_auth::NewClient::default()
+            })
+            .await
+            .unwrap()
+            .client
+            .client_id;
+        let a_token = client_credentials_token(&hub, &a.0, &a.1).await;
+        let get = reqwest::Method::GET;
+
+        // No rule yet: 403, and nothing reaches the upstream.
+        let (status, body) = call(
+            &hub,
+            get.clone(),
+            &format!("/gateway/{b}/echo"),
+            Some(&a_token),
+            vec![],
+        )
+        .await;
+        assert_eq!(status, 403, "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("no rule"),
+            "{body}"
+        );
+        hub.auth
+            .allow_client(&a.0, &b, RulePurpose::Call, Some("orders.read"))
+            .await
+            .unwrap();
+
+        let (status, seen) = call(
+            &hub,
+            get.clone(),
+            &format!("/gateway/{b}/echo/v1/orders?status=open&q=a%20b"),
+            Some(&a_token),
+            vec![],
+        )
+        .await;
+        assert_eq!(status, 200, "{seen}");
+        assert_eq!(seen["path"], "/api/echo/v1/orders");
+        assert_eq!(seen["query"], "status=open&q=a%20b");
+        assert_eq!(
+            seen["cookie"],
+            serde_json::Value::Null,
+            "hub cookies stay behind"
+        );
+        assert_eq!(seen["x_custom"], "kept");
+        assert!(
+            seen["forwarded"]
+                .as_str()
+                .unwrap()
+                .starts_with("for=127.0.0.1;"),
+            "{seen}"
+        );
+        let bearer = seen["authorization"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("Bearer ")
+            .unwrap()
+            .to_string();
+        assert_ne!(bearer, a_token, "the caller's own token stays behind");
+        let claims = claims_of(&bearer);
+        assert_eq!(claims["aud"], serde_json::json!([b, b_api]));
+        assert_eq!(claims["act"]["sub"], a.0.as_str());
+        assert_eq!(claims["sub"], a.0.as_str());
+        assert_eq!(claims["scope"], "orders.read");
+        // Reused while it lives; the target named by its registered name works too.
+        let (_, again) = call(
+            &hub,
+            get.clone(),
+            "/gateway/orders-api/echo",
+            Some(&a_token),
+            vec![],
+        )
+        .await;
+        assert_eq!(
+            again["authorization"].as_str().unwrap(),
+            format!("Bearer {bearer}")
+        );
+
+        // A user's token: the target sees the user, and the caller acting.
+        let (code, verifier) = obtain_code(&hub, &a.0, CB, "orders.read").await;
+        let (_, tokens) = code_exchange(&hub, (&a.0, &a.1), &code, CB, &verifier).await;
+        let alice = tokens["access_token"].as_str().unwrap();
+        let (status, seen) = call(
+            &hub,
+            get.clone(),
+            &format!("/gateway/{b}/echo"),
+            Some(alice),
+            vec![],
+        )
+        .await;
+        assert_eq!(status, 200, "{seen}");
+        let claims = claims_of(
+            seen["authorization"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("Bearer ")
+                .unwrap(),
+        );
+        assert_eq!(claims["sub"], claims_of(alice)["sub"]);
+        assert_eq!(claims["username"], "alice");
+        assert_eq!(claims["act"]["sub"], a.0.as_str());
+
+        // Bodies stream through, beyond the hub's usual 64 KiB, up to the gateway's limit.
+        let (status, seen) = call(
+            &hub,
+            reqwest::Method::POST,
+            &format!("/gateway/{b}/echo"),
+            Some(&a_token),
+            vec![7; 300_000],
+        )
+        .await;
+        assert_eq!(status, 200, "{seen}");
+        assert_eq!(seen["body_len"], 300_000);
+        let (status, body) = call(
+            &hub,
+            reqwest::Method::PUT,
+            &format!("/gateway/{b}/echo"),
+            Some(&a_token),
+            vec![7; 2 * 1024 * 1024],
+        )
+        .await;
+        assert_eq!(status, 413, "{body}");
+
+        // Refusals and failures, each a problem naming its cause.
+        let dead = hub.client(&["client_credentials"], "x", &[]).await;
+        let cases = [
+            (format!("/gateway/{b}/echo"), None, 401, ""),
+            (
+                "/gateway/nobody/echo".to_string(),
+                Some(&a_token),
+                404,
+                "not a client",
+            ),
+            (
+                format!("/gateway/{}/echo", dead.0),
+                Some(&a_token),
+                404,
+                "no API URL",
+            ),
+            (
+                format!("/gateway/{b}/redirect"),
+                Some(&a_token),
+                502,
+                "redirect",
+            ),
+            (
+                format!("/gateway/{b}/slow"),
+                Some(&a_token),
+                504,
+                "did not answer",
+            ),
+            (format!("/gateway/{b}/huge"), Some(&a_token), 502, "limit"),
+        ];
+        for (path, token, want, cause) in cases {
+            let (status, body) =
+                call(&hub, get.clone(), &path, token.map(String::as_str), vec![]).await;
+            assert_eq!(status, want, "{path}: {body}");
+            if !cause.is_empty() {
+                assert!(
+                    body["detail"].as_str().unwrap_or_default().contains(cause),
+                    "{path}: {body}"
+                );
+            }
+        }
+        // A `..` segment (sent raw: HTTP clients remove them) may not leave the API URL.
+        let raw = raw_get(&hub, &format!("/gateway/{b}/%2e%2e/admin"), &a_token).await;
+        assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
+        assert!(raw.contains("leaves"), "{raw}");
+
+        // A target that is down.
+        hub.auth
+            .update_client(
+                &b,
+                keyway_auth::ClientUpdate {
+                    api_url: Some(Some("http://127.0.0.1:9/api".into())),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        hub.clock.advance_ms(1_100);
+        let (status, body) = call(
+            &hub,
+            get.clone(),
+            &format!("/gateway/{b}/echo"),
+            Some(&a_token),
+            vec![],
+        )
+        .await;
+        assert_eq!(status, 502, "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("cannot connect"),
+            "{body}"
+        );
+
+        hub.auth.flush_audit().await;
+        let log = hub.auth.audit_events(0, 0, 1000).await.unwrap();
+        let gateway: Vec<_> = log.iter().filter(|e| e.entry.action == "gateway").collect();
+        assert!(gateway.iter().any(|e| e.entry.outcome == "refused"
+            && e.entry.reason.as_deref().unwrap().contains("no rule")));
+        assert!(
+            gateway.iter().any(|e| e.entry.outcome == "allowed"
+                && e.entry
+                    .reason
+                    .as_deref()
+                    .unwrap()
+                    .contains("GET /echo/v1/orders -> 200")),
+            "{gateway:#?}"
+        );
+        hub.finish().await;
+    }
+}
+
+/// A GET written on the socket as is (no client-side path normalisation): the raw answer.
+async fn raw_get(hub: &TestHub, path: &str, token: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = hub.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
