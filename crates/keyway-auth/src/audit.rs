@@ -16,6 +16,17 @@ use crate::AuthService;
 const QUEUE: usize = 8_192;
 /// Entries per transaction at most.
 const MAX_BATCH: usize = 1_000;
+/// Longest reason kept: a reason may quote request text.
+const MAX_REASON: usize = 1_000;
+
+/// `text`, cut to at most `MAX_REASON` characters.
+fn bounded(mut text: String) -> String {
+    if let Some((at, _)) = text.char_indices().nth(MAX_REASON) {
+        text.truncate(at);
+        text.push('…');
+    }
+    text
+}
 
 enum Message {
     Entry(AuditEntry),
@@ -129,7 +140,7 @@ impl AuthService {
             target: decision.target.map(str::to_string),
             user_id: decision.user_id.map(str::to_string),
             rule: decision.rule,
-            reason: Some(decision.reason),
+            reason: Some(bounded(decision.reason)),
         };
         self.audit.append(&self.store, entry).await;
     }
@@ -153,6 +164,15 @@ impl AuthService {
     pub fn with_admin_actor(mut self, actor: impl Into<String>) -> AuthService {
         self.admin_actor = actor.into();
         self
+    }
+
+    /// The newest `limit` audit entries at or after `since_ms`, oldest first.
+    pub async fn latest_audit_events(
+        &self,
+        since_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<keyway_store::AuditRecord>, crate::AdminError> {
+        Ok(self.store.latest_audit_events(since_ms, limit).await?)
     }
 
     /// Audit entries at or after `since_ms`, oldest first, at most `limit` after `after_id`.

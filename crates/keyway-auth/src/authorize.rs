@@ -98,6 +98,9 @@ pub(crate) struct CheckedRequest {
     /// OIDC Core §3.1.2.1 `acr_values` this hub knows (`1`, `2`): a session of another level
     /// does not count.
     pub(crate) acr_values: Vec<String>,
+    /// OIDC Core §3.1.2.1 `id_token_hint`: its subject; a session of anyone else does not
+    /// count (with `prompt=none`: `login_required`).
+    pub(crate) hint_sub: Option<String>,
 }
 
 /// A logged-in browser.
@@ -269,6 +272,7 @@ impl AuthService {
             dpop_jkt,
             max_age,
             acr_values,
+            hint_sub,
         } = match checked {
             Ok(values) => values,
             Err(err) => return fail(err.code, &err.description),
@@ -289,6 +293,7 @@ impl AuthService {
         // A session counts only if it was made in a way this request accepts, recently enough.
         let session = session.filter(|s| {
             !prompts.contains(&"login")
+                && hint_sub.as_ref().is_none_or(|sub| *sub == s.user_id)
                 && max_age.is_none_or(|max| now - s.auth_time <= max)
                 && (acr_values.is_empty()
                     // A session at or above the lowest level asked for.
@@ -442,6 +447,16 @@ impl AuthService {
         if let Some(login_type) = params.single("type")? {
             self.check_login_type(client, login_type)?;
         }
+        let hint_sub = match params.single("id_token_hint")? {
+            Some(hint) if hint.len() > crate::logout::MAX_HINT_LEN => {
+                return Err(OAuthError::invalid_request(format!(
+                    "id_token_hint is longer than {} bytes",
+                    crate::logout::MAX_HINT_LEN
+                )));
+            }
+            Some(hint) => Some(self.id_token_hint_subject(hint)?),
+            None => None,
+        };
         let dpop_jkt = params.single("dpop_jkt")?;
         if let Some(jkt) = dpop_jkt
             && (jkt.len() != 43
@@ -462,6 +477,7 @@ impl AuthService {
             dpop_jkt: dpop_jkt.map(str::to_string),
             max_age,
             acr_values,
+            hint_sub,
         })
     }
 
@@ -570,9 +586,14 @@ impl AuthService {
         let now = self.clock.now_secs();
         let code = random_token(self.entropy.as_ref(), 32);
         // Grants may have changed since the request was shown: what the user holds now.
-        let (scope, _) = self
+        let (mut scope, _) = self
             .scopes_for_user(user_id, &ScopeSet::parse(&record.scope)?)
             .await?;
+        let extras = extras_of(record)?;
+        if let Some(from) = &extras.transmitted_from {
+            // The rule and the client may have changed while the person consented.
+            scope = self.transmitted_scope(record, from, user_id, scope).await?;
+        }
         self.store
             .insert_authorization_code(&AuthorizationCodeRecord {
                 code_hash: sha256_hex(&code),
@@ -591,7 +612,7 @@ impl AuthService {
                 login_method: record.login_method.clone(),
                 dpop_jkt: record.dpop_jkt.clone(),
                 sid: record.sid.clone(),
-                transmitted_from: extras_of(record)?.transmitted_from,
+                transmitted_from: extras.transmitted_from.clone(),
             })
             .await?;
         let mut pairs = vec![("code", code.as_str())];
@@ -604,7 +625,7 @@ impl AuthService {
             &record.redirect_uri,
             mode_of(record),
             &pairs,
-            &extras_of(record)?,
+            &extras,
         )?;
         Ok(url)
     }

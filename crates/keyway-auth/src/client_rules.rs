@@ -207,6 +207,29 @@ impl AuthService {
         Ok(found)
     }
 
+    /// Refuses an API URL another client has registered (compared without a trailing `/`):
+    /// `resource=` and the gateway's tokens name one client per URL.
+    pub(crate) async fn check_api_url_free(
+        &self,
+        url: &str,
+        client_id: Option<&str>,
+    ) -> Result<(), AdminError> {
+        for record in self.store.clients().await? {
+            if Some(record.client_id.as_str()) == client_id {
+                continue;
+            }
+            let policy: crate::ClientPolicy =
+                serde_json::from_str(&record.policy).unwrap_or_default();
+            if policy.api_url.as_deref().map(api_url_key) == Some(api_url_key(url)) {
+                return Err(AdminError::Conflict(format!(
+                    "API URL {url:?} is client {}'s already: each client has its own",
+                    record.client_id
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// A registered client named by its id or, when no id matches, by its unique name.
     pub async fn client_by_id_or_name(&self, name: &str) -> Result<Arc<Client>, AdminError> {
         if let Some(client) = self.client(name).await.map_err(oauth_to_admin)? {
@@ -355,6 +378,12 @@ fn check_target_for(target: &Client, purpose: RulePurpose) -> Result<(), AdminEr
         RulePurpose::Transmit if target.public => Err(AdminError::Invalid(format!(
             "client {id} is public: it cannot redeem a transmitted code without credentials"
         ))),
+        RulePurpose::Transmit if !target.allows(crate::GrantType::AuthorizationCode) => {
+            Err(AdminError::Invalid(format!(
+                "client {id} cannot redeem the code a transmit gives it: keyway client update \
+                 {id} --grant authorization_code (with a --redirect-uri)"
+            )))
+        }
         RulePurpose::Call if target.policy.api_url.is_none() => Err(AdminError::Invalid(format!(
             "client {id} has no API URL to call: keyway client update {id} --api-url URL"
         ))),

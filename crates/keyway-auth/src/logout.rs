@@ -22,7 +22,7 @@ pub const LOGOUT_TOKEN_TYPE: &str = "logout+jwt";
 /// A logout token is delivered at once; two minutes covers retries and clock skew.
 const LOGOUT_TOKEN_TTL: i64 = 120;
 /// Longest `id_token_hint` read (ID tokens are a few hundred bytes; RSA ones under 2 KiB).
-const MAX_HINT_LEN: usize = 8192;
+pub(crate) const MAX_HINT_LEN: usize = 8192;
 /// Longest `post_logout_redirect_uri` and `state` read.
 const MAX_URI_LEN: usize = 2000;
 const MAX_STATE_LEN: usize = 1024;
@@ -201,6 +201,15 @@ impl AuthService {
             client_name: hint.as_ref().and(client.as_ref()).map(|c| c.name.clone()),
             hint,
         })
+    }
+
+    /// The subject of an `id_token_hint` at `/authorize` (read as at logout; one signed with
+    /// a retired key still names whom the client expects, and only narrows which session
+    /// counts).
+    pub(crate) fn id_token_hint_subject(&self, token: &str) -> Result<String, OAuthError> {
+        match self.read_id_token_hint(token)? {
+            ReadHint::Verified(claims) | ReadHint::RetiredKey(claims) => Ok(claims.sub),
+        }
     }
 
     /// Reads an `id_token_hint`: signed by a key of this hub (`typ` JWT, as ID tokens are; an

@@ -340,6 +340,9 @@ impl AuthService {
         let secret = (method == crate::AuthMethod::ClientSecretBasic)
             .then(|| SecretString::new(random_token(self.entropy.as_ref(), 32)));
         let stored = StoredFields::of(&new, &grants)?;
+        if let Some(url) = &new.policy.api_url {
+            self.check_api_url_free(url, None).await?;
+        }
         if let Some(given) = &new.signing_secret {
             crate::clients::check_signing_secret(given)?;
         }
@@ -474,6 +477,9 @@ impl AuthService {
             signing_secret: None,
         };
         let (grants, method) = merged.validate()?;
+        if let Some(url) = &merged.policy.api_url {
+            self.check_api_url_free(url, Some(client_id)).await?;
+        }
         if method.as_str() != record.auth_method {
             return Err(AdminError::Invalid(format!(
                 "client {client_id} authenticates with {}; that cannot change (this update would \

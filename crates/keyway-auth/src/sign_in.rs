@@ -180,6 +180,10 @@ impl AuthService {
         }
         if !allow {
             let client = self.request_client(&record).await?;
+            if let Some(from) = extras_of(&record)?.transmitted_from {
+                self.audit_transmit_step(&from, &record, user_id, false, "the user declined")
+                    .await;
+            }
             return self.error_redirect(
                 &client,
                 &record.redirect_uri,

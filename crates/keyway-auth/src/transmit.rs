@@ -58,7 +58,7 @@ struct Trace {
 fn checked_fun(value: Option<&str>) -> Result<Option<String>, OAuthError> {
     let Some(fun) = value else { return Ok(None) };
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
-    if fun.len() > MAX_TRANSMIT_FUN || !fun.chars().all(allowed) {
+    if fun.is_empty() || fun.len() > MAX_TRANSMIT_FUN || !fun.chars().all(allowed) {
         return Err(OAuthError::invalid_request(format!(
             "transmit_fun must be 1–{MAX_TRANSMIT_FUN} characters of [A-Za-z0-9._:-]"
         )));
@@ -74,10 +74,16 @@ fn checked_data(value: Option<&str>) -> Result<Option<String>, OAuthError> {
             data.len()
         )));
     }
-    if data.contains('\0') {
-        return Err(OAuthError::invalid_request(
-            "transmit_data holds a NUL character",
-        ));
+    // Shown and logged by the receiving application: no control characters (line breaks
+    // and escape sequences included) and no bidirectional overrides.
+    let bidi =
+        |c: char| ('\u{202a}'..='\u{202e}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c);
+    if let Some(bad) = data.chars().find(|c| c.is_control() || bidi(*c)) {
+        return Err(OAuthError::invalid_request(format!(
+            "transmit_data holds the control character U+{:04X}: send text on one line \
+             (JSON is fine)",
+            u32::from(bad)
+        )));
     }
     Ok(Some(data.to_string()))
 }
@@ -137,9 +143,13 @@ impl AuthService {
         if target.client_id == client.client_id {
             return Err(invalid_target("to names this client itself"));
         }
-        if target.public || target.policy.transmit_url.is_none() {
+        if target.public
+            || target.policy.transmit_url.is_none()
+            || !target.allows(crate::GrantType::AuthorizationCode)
+        {
             return Err(invalid_target(format!(
-                "client {} cannot receive users: it has no transmit URL",
+                "client {} cannot receive users: it needs a transmit URL, credentials and the \
+                 authorization_code grant",
                 target.client_id
             )));
         }
@@ -156,6 +166,21 @@ impl AuthService {
         };
         trace.rule = Some(rule.label());
         let scope = crossing_scope(&rule, &claims.scope, request.single("scope")?)?;
+        // B gets no more than it is registered for: asked beyond, refused; else narrowed.
+        if request.single("scope")?.is_some() && !scope.is_subset(&target.scopes) {
+            return Err(OAuthError::invalid_scope(format!(
+                "scope {:?} is more than client {} is registered for",
+                scope.not_in(&target.scopes).join(" "),
+                target.client_id
+            )));
+        }
+        let scope = scope.intersection(&target.scopes);
+        if scope.is_empty() {
+            return Err(OAuthError::invalid_scope(format!(
+                "no scope may cross: client {} is registered for none of those that may",
+                target.client_id
+            )));
+        }
         let now = self.clock.now_secs();
         let state = random_token(self.entropy.as_ref(), 32);
         self.store
@@ -176,6 +201,60 @@ impl AuthService {
             redirect_to: format!("{}{TRANSMIT_PATH}/{state}", self.config.issuer),
             expires_in: TRANSMIT_TTL,
         })
+    }
+
+    /// The scopes a transmitted code gets, checked again when it is issued (after consent,
+    /// which may take minutes): the rule must still exist and caps them, as do the target's
+    /// registered scopes. Audited either way.
+    pub(crate) async fn transmitted_scope(
+        &self,
+        record: &AuthorizationRequestRecord,
+        from: &str,
+        user_id: &str,
+        scope: crate::ScopeSet,
+    ) -> Result<crate::ScopeSet, OAuthError> {
+        let rule = self
+            .client_rule(from, &record.client_id, RulePurpose::Transmit)
+            .await?;
+        let target = self.client(&record.client_id).await?;
+        let (Some(rule), Some(target)) = (rule, target) else {
+            self.audit_transmit_step(from, record, user_id, false, "the rule was removed")
+                .await;
+            return Err(OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the application may no longer receive users from the one you came from",
+            ));
+        };
+        let scope = rule.cap(&scope).intersection(&target.scopes);
+        let what = format!("code issued; scope {scope}");
+        self.audit_transmit_step(from, record, user_id, true, &what)
+            .await;
+        Ok(scope)
+    }
+
+    /// Audits a step of a transmit after the link was opened (consent, code).
+    pub(crate) async fn audit_transmit_step(
+        &self,
+        from: &str,
+        record: &AuthorizationRequestRecord,
+        user_id: &str,
+        allowed: bool,
+        what: &str,
+    ) {
+        self.audit_decision(Decision {
+            action: "transmit",
+            client: from,
+            target: Some(&record.client_id),
+            user_id: Some(user_id),
+            rule: Some(format!("{from} -> {} for transmit", record.client_id)),
+            outcome: if allowed {
+                Outcome::Allowed
+            } else {
+                Outcome::Refused
+            },
+            reason: what.to_string(),
+        })
+        .await;
     }
 
     /// The browser opened a transmit link. Errors are shown as a page (nothing is issued).
@@ -200,6 +279,25 @@ impl AuthService {
             ));
         };
         let now = self.clock.now_secs();
+        let stale = if record.used_at.is_some() {
+            Some("the link was opened again")
+        } else if record.expires_at <= now {
+            Some("the link had expired")
+        } else {
+            None
+        };
+        if let Some(why) = stale {
+            self.audit_decision(Decision {
+                action: "transmit",
+                client: &record.from_client,
+                target: Some(&record.to_client),
+                user_id: Some(&record.user_id),
+                rule: None,
+                outcome: Outcome::Refused,
+                reason: why.to_string(),
+            })
+            .await;
+        }
         if record.used_at.is_some() {
             return Err(gone(
                 "this link was used already: a link that hands you to another application works \
@@ -337,7 +435,7 @@ impl AuthService {
             user_id: Some(&record.user_id),
             rule: Some(rule.label()),
             outcome: Outcome::Allowed,
-            reason: format!("handed over; scope {scope}"),
+            reason: format!("link opened by the user; scope {scope}"),
         })
         .await;
         if self

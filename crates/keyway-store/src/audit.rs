@@ -84,23 +84,25 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditRecord {
-                    id: row.try_get("id")?,
-                    entry: AuditEntry {
-                        at_ms: row.try_get("at_ms")?,
-                        actor: row.try_get("actor")?,
-                        action: row.try_get("action")?,
-                        outcome: row.try_get("outcome")?,
-                        target: row.try_get("target")?,
-                        user_id: row.try_get("user_id")?,
-                        rule: row.try_get("rule")?,
-                        reason: row.try_get("reason")?,
-                    },
-                })
-            })
-            .collect()
+        rows.iter().map(record_of).collect()
+    }
+
+    /// The newest `limit` entries at or after `since_ms`, returned oldest first.
+    pub async fn latest_audit_events(
+        &self,
+        since_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(self.sql(&format!(
+            "SELECT id, {COLUMNS} FROM audit_events WHERE at_ms >= ? ORDER BY id DESC LIMIT ?"
+        )))
+        .bind(since_ms)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        let mut records = rows.iter().map(record_of).collect::<Result<Vec<_>, _>>()?;
+        records.reverse();
+        Ok(records)
     }
 
     /// Deletes entries older than `before_ms` (the retention); how many went.
@@ -111,4 +113,20 @@ impl Store {
             .await?;
         Ok(done.rows_affected())
     }
+}
+
+fn record_of(row: &sqlx::any::AnyRow) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        id: row.try_get("id")?,
+        entry: AuditEntry {
+            at_ms: row.try_get("at_ms")?,
+            actor: row.try_get("actor")?,
+            action: row.try_get("action")?,
+            outcome: row.try_get("outcome")?,
+            target: row.try_get("target")?,
+            user_id: row.try_get("user_id")?,
+            rule: row.try_get("rule")?,
+            reason: row.try_get("reason")?,
+        },
+    })
 }

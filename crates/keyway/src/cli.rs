@@ -730,7 +730,7 @@ pub(crate) struct AuditArgs {
     /// (2026-12-05), or an age (90s, 15m, 2h, 7d).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    /// At most this many entries (the oldest first).
+    /// The newest this many entries (printed oldest first).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub limit: i64,
     #[command(flatten)]

@@ -402,6 +402,31 @@ async fn rules_name_two_clients_that_can_take_part() {
             .unwrap_err()
             .to_string();
         assert!(why.contains("no rule"), "{why}");
+        // One API URL, one client (a trailing slash makes no other).
+        let api = |url: &str| ClientPolicy {
+            api_url: Some(url.into()),
+            ..ClientPolicy::default()
+        };
+        hub.client_with_policy(
+            &["client_credentials"],
+            "x",
+            &[],
+            api("http://127.0.0.1:9/b"),
+        )
+        .await;
+        let taken = hub
+            .auth
+            .create_client(keyway_auth::NewClient {
+                name: "copycat".into(),
+                grant_types: vec!["client_credentials".into()],
+                scope: "x".into(),
+                policy: api("http://127.0.0.1:9/b/"),
+                ..keyway_auth::NewClient::default()
+            })
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(taken.contains("already"), "{taken}");
         // Deleting a client deletes the rules that name it.
         hub.auth.delete_client(&b).await.unwrap();
         assert!(hub.auth.client_rules().await.unwrap().is_empty());

@@ -202,6 +202,48 @@ async fn a_user_handed_from_a_arrives_at_b_signed_in_with_the_data() {
         let (status, _, _) = post_form(&url, Some((&s.b.0, &s.b.1)), &form).await;
         assert_eq!(status, 400);
 
+        // B confirms that the browser it serves is the person handed over (OIDC Core
+        // §3.1.2.1: `prompt=none` with the ID token as `id_token_hint`): alice's browser
+        // passes; a browser without her session, or with another person's, does not.
+        let (_, challenge) = crate::browser::pkce();
+        let confirm = format!(
+            "{}&prompt=none&id_token_hint={}",
+            crate::browser::authorize_url(hub, &s.b.0, B_CB, "openid", &challenge),
+            tokens["id_token"].as_str().unwrap()
+        );
+        let confirmed = s.alice.get(&confirm).await;
+        assert_eq!(confirmed.status, 302, "{}", confirmed.body);
+        assert!(
+            confirmed.redirect_param("code").is_some(),
+            "{:?}",
+            confirmed.location
+        );
+        let stranger = Browser::new().get(&confirm).await;
+        assert_eq!(
+            stranger.redirect_param("error").as_deref(),
+            Some("login_required")
+        );
+        hub.user("mallory", PASSWORD).await;
+        let mut mallory = Browser::new();
+        let form = mallory.get(&hub.url("/login")).await;
+        let signed_in = mallory
+            .post(
+                &hub.url("/login"),
+                &[
+                    ("csrf", &form.field("csrf")),
+                    ("next", "/"),
+                    ("username", "mallory"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+        let other = mallory.get(&confirm).await;
+        assert_eq!(
+            other.redirect_param("error").as_deref(),
+            Some("login_required")
+        );
+
         // The link works once.
         let replay = s.alice.get(&to).await;
         assert_eq!(replay.status, 400, "{}", replay.body);
@@ -221,7 +263,10 @@ async fn a_user_handed_from_a_arrives_at_b_signed_in_with_the_data() {
             .iter()
             .filter(|e| e.entry.action == "transmit" && e.entry.outcome == "allowed")
             .count();
-        assert_eq!(allowed, 4, "two links issued, two handed over: {log:#?}");
+        assert_eq!(
+            allowed, 6,
+            "two links issued, opened and turned into codes: {log:#?}"
+        );
     })
     .await;
 }
@@ -297,6 +342,11 @@ async fn the_wrong_person_a_stale_link_and_bad_requests_get_nothing() {
                 vec![("transmit_data", &long_data)],
                 "invalid_request",
                 "4096",
+            ),
+            (
+                vec![("transmit_data", "one\ntwo")],
+                "invalid_request",
+                "U+000A",
             ),
             (
                 vec![("scope", "contact.write")],
@@ -447,6 +497,67 @@ async fn a_g2d1_client_gets_the_handover_with_the_g2d1_signature() {
             pair.1 = "{\"order\":8}".into();
         }
         assert_ne!(signed(&pairs), signature, "a tampered parameter breaks it");
+    })
+    .await;
+}
+
+/// A rule taken away while the person reads the consent page: no code, and the log says why;
+/// declining is logged too.
+#[tokio::test]
+async fn a_rule_removed_during_consent_issues_no_code() {
+    on_every_backend(async |hub: &TestHub| {
+        let mut s = apps(hub).await;
+        let answer = |consent: &crate::browser::Page, decision: &'static str| {
+            [
+                ("request_id", consent.field("request_id")),
+                ("csrf", consent.field("csrf")),
+                ("decision", decision.to_string()),
+            ]
+        };
+        // Declined: B hears access_denied (signed), and the log says so.
+        let consent = s.alice.get(&link(hub, &s).await).await;
+        let fields = answer(&consent, "deny");
+        let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let declined = s.alice.post(&hub.url("/oauth2/consent"), &form).await;
+        assert_eq!(
+            answer_of(declined.location.as_deref().unwrap())["error"],
+            "access_denied"
+        );
+
+        // The rule taken away while the consent page is open: no code.
+        let consent = s.alice.get(&link(hub, &s).await).await;
+        assert_eq!(consent.status, 200, "{}", consent.body);
+        hub.auth
+            .disallow_client(&s.a.0, &s.b.0, RulePurpose::Transmit)
+            .await
+            .unwrap();
+        let fields = answer(&consent, "allow");
+        let form: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = s.alice.post(&hub.url("/oauth2/consent"), &form).await;
+        assert!(
+            refused.location.is_none(),
+            "no code: {:?}",
+            refused.location
+        );
+        assert!(refused.body.contains("may no longer"), "{}", refused.body);
+        assert_eq!(
+            hub.count_rows("authorization_codes").await,
+            1,
+            "only A's own"
+        );
+
+        hub.auth.flush_audit().await;
+        let log = hub.auth.audit_events(0, 0, 100).await.unwrap();
+        let reasons: Vec<&str> = log
+            .iter()
+            .filter(|e| e.entry.action == "transmit" && e.entry.outcome == "refused")
+            .filter_map(|e| e.entry.reason.as_deref())
+            .collect();
+        assert_eq!(
+            reasons,
+            ["the user declined", "the rule was removed"],
+            "{log:#?}"
+        );
     })
     .await;
 }

@@ -16,7 +16,7 @@ pub(crate) async fn run(settings: Settings, args: AuditArgs) -> anyhow::Result<(
         Some(text) => since_ms(text, now_ms)?,
         None => 0,
     };
-    let events = service.audit_events(since, 0, args.limit).await?;
+    let events = service.latest_audit_events(since, args.limit).await?;
     if args.json.json {
         print_json(&events)?;
     } else if events.is_empty() {
