@@ -28,7 +28,7 @@ pub(crate) fn available(test: &str, missing: Option<String>) -> bool {
     false
 }
 
-fn python() -> String {
+pub(crate) fn python() -> String {
     std::env::var("KEYWAY_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
@@ -46,7 +46,7 @@ fn succeeds(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn python_missing() -> Option<String> {
+pub(crate) fn python_missing() -> Option<String> {
     let python = python();
     let import = "import authlib, requests, jwt, jwcrypto, cryptography";
     (!succeeds(&python, &["-c", import])).then(|| {

@@ -11,6 +11,7 @@ mod cli_clients;
 mod cli_misc;
 mod data;
 mod docs_scim;
+mod handoff_walk;
 mod harness;
 mod interop;
 mod link_cli;

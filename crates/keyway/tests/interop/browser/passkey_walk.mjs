@@ -97,7 +97,12 @@ async function main() {
     // 3. The password, then the passkey as the second step (consent is remembered).
     await context.clearCookies();
     const second = flow.request(SCOPE);
-    await page.goto(second.url);
+    // This tab (the virtual authenticator's) may still be settling on the unreachable
+    // callback's error page, which interrupts a navigation started meanwhile: go again.
+    await page.goto(second.url).catch(async (error) => {
+      check(/interrupted by another navigation/.test(error.message), error.message);
+      await page.goto(second.url);
+    });
     await page.fill('#username', username);
     await page.fill('#password', password);
     await page.click('button[type=submit].primary');

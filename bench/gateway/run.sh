@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Gateway and token-exchange benchmark (issue 18).
+#
+#   bash bench/gateway/run.sh
+#
+# One small upstream (an nginx server block answering 32 bytes of JSON) reached two ways in
+# the same run, with the same load tool (wrk, keep-alive connections):
+#   - nginx     proxy_pass with an upstream keepalive pool, no authentication;
+#   - keyway    GET /gateway/orders/hello with a client's bearer token: the hub checks the
+#               token and the `call` rule, mints (and caches) the per-audience token for the
+#               target, streams the request and answer, records the activity edge and an
+#               audit entry.
+# Then token exchange (RFC 8693) of a user's access token for the target: POST /oauth2/token.
+# Prints req/s, p50, p99 and the ratios keyway/nginx.
+#
+# Knobs: BENCH_THREADS=2 BENCH_CONNECTIONS=64 BENCH_DURATION=10 BENCH_WARMUP=2,
+#        BENCH_SKIP_BUILD=1, KEYWAY_BIN=PATH, CARGO_TARGET_DIR [/var/tmp/keyway-target],
+#        BENCH_KEEP=1 (keep the temp dir)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+THREADS=${BENCH_THREADS:-2}
+CONNS=${BENCH_CONNECTIONS:-64}
+DURATION=${BENCH_DURATION:-10}
+WARMUP=${BENCH_WARMUP:-2}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/keyway-target}
+KEYWAY_BIN=${KEYWAY_BIN:-$CARGO_TARGET_DIR/release/keyway}
+HOST=127.0.0.1
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/keyway-gateway-bench.XXXXXX")
+PIDS=()
+cleanup() {
+  local rc=$?
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  if [[ -n ${BENCH_KEEP:-} || $rc -ne 0 ]]; then log "work files kept in $WORK"; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+
+missing=()
+for tool in wrk curl python3 nginx; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if ((${#missing[@]})); then
+  [[ $(id -u) -eq 0 ]] || die "missing ${missing[*]}: apt-get install ${missing[*]}"
+  log "apt-get install ${missing[*]}"
+  { apt-get install -y -qq "${missing[@]}" || { apt-get update -qq && apt-get install -y -qq "${missing[@]}"; }; } \
+    >"$WORK/apt.log" 2>&1 || die "apt-get install ${missing[*]} failed: $(tail -5 "$WORK/apt.log")"
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+if [[ -z ${BENCH_SKIP_BUILD:-} ]]; then
+  log "cargo build --release -p keyway"
+  (cd "$REPO" && cargo build --release -p keyway --quiet) >&2
+fi
+[[ -x $KEYWAY_BIN ]] || die "no keyway binary at $KEYWAY_BIN"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+UP_PORT=$(free_port)
+PROXY_PORT=$(free_port)
+HUB_PORT=$(free_port)
+
+# One nginx, one worker (the hub gets no more cores than nginx does): the upstream and the proxy.
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  upstream api { server $HOST:$UP_PORT; keepalive 128; }
+  server {
+    listen $HOST:$UP_PORT;
+    location /api/ { default_type application/json; return 200 '{"ok":true,"from":"upstream"}\n'; }
+  }
+  server {
+    listen $HOST:$PROXY_PORT;
+    location /api/ { proxy_pass http://api; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+CONF
+log "nginx: upstream on $UP_PORT, proxy on $PROXY_PORT"
+"$NGINX" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >"$WORK/nginx.log" 2>&1 &
+PIDS+=($!)
+
+URL=http://$HOST:$HUB_PORT
+DATA=$WORK/data
+kw() { "$KEYWAY_BIN" --data-dir "$DATA" "$@"; }
+log "keyway serve on $URL"
+"$KEYWAY_BIN" --data-dir "$DATA" serve --listen "$HOST:$HUB_PORT" >"$WORK/keyway.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do
+  curl -fs "$URL/healthz" >/dev/null 2>&1 && curl -fs "http://$HOST:$UP_PORT/api/x" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fs "$URL/healthz" >/dev/null || die "keyway did not start: $(cat "$WORK/keyway.log")"
+
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
+kw client create --name shop --grant client_credentials authorization_code refresh_token --scope "openid orders.read" \
+  --redirect-uri http://127.0.0.1:9/cb --json >"$WORK/shop.json"
+kw client create --name orders --grant client_credentials --scope "orders.read" \
+  --api-url "http://$HOST:$UP_PORT/api" --json >"$WORK/orders.json"
+SHOP=$(field client_id <"$WORK/shop.json"); SHOP_SECRET=$(field client_secret <"$WORK/shop.json")
+ORDERS=$(field client_id <"$WORK/orders.json")
+kw client allow shop --to orders --for call --scope orders.read >/dev/null
+kw client allow shop --to orders --for exchange --scope orders.read >/dev/null
+SHOP_AUTH=$(printf '%s' "$SHOP:$SHOP_SECRET" | base64 -w0)
+TOKEN=$(curl -fs -H "Authorization: Basic $SHOP_AUTH" --data 'grant_type=client_credentials&scope=orders.read' \
+  "$URL/oauth2/token" | field access_token)
+out=$(curl -fs -H "Authorization: Bearer $TOKEN" "$URL/gateway/orders/hello")
+[[ $out == *'"from":"upstream"'* ]] || die "gateway by hand: $out"
+
+# A user's access token at the shop, to exchange (signed in once through the login form).
+printf 'correct horse battery\n' | kw user create --username alice --password-stdin >/dev/null
+python3 "$REPO/bench/oauth/refresh_tokens.py" "$URL" "$SHOP" "$SHOP_SECRET" alice \
+  'correct horse battery' "openid orders.read" 1 "$WORK/refresh.txt" >/dev/null
+USER_TOKEN=$(curl -fs -H "Authorization: Basic $SHOP_AUTH" \
+  --data "grant_type=refresh_token&refresh_token=$(head -1 "$WORK/refresh.txt")" "$URL/oauth2/token" \
+  | field access_token)
+EXCHANGE="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=$USER_TOKEN&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token&audience=$ORDERS"
+out=$(curl -s -H "Authorization: Basic $SHOP_AUTH" --data "$EXCHANGE" "$URL/oauth2/token")
+[[ $out == *'"issued_token_type"'* ]] || die "exchange by hand: $out"
+
+run_wrk() { # tag lua url [env...]
+  local tag=$1 lua=$2 url=$3
+  log "$tag: warm-up ${WARMUP}s, then ${DURATION}s with $THREADS threads, $CONNS connections"
+  BENCH_OUT='' wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$lua" "$url" >"$WORK/$tag.warmup.txt"
+  BENCH_OUT="$WORK/$tag.json" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$lua" "$url" >"$WORK/$tag.txt"
+}
+BENCH_BEARER='' run_wrk nginx "$HERE/get.lua" "http://$HOST:$PROXY_PORT/api/hello"
+BENCH_BEARER=$TOKEN run_wrk keyway-gateway "$HERE/get.lua" "$URL/gateway/orders/hello"
+BENCH_BODY=$EXCHANGE BENCH_AUTH=$SHOP_AUTH run_wrk token-exchange "$REPO/bench/oauth/post.lua" "$URL/oauth2/token"
+
+echo
+echo "keyway $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null), $("$NGINX" -v 2>&1 | sed 's/.*: //'), SQLite, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 - "$WORK" <<'PY'
+import json, sys
+work = sys.argv[1]
+runs = {}
+for tag in ("nginx", "keyway-gateway", "token-exchange"):
+    w = json.load(open(f"{work}/{tag}.json"))
+    rps = w["requests"] / (w["duration_us"] / 1e6)
+    errors = sum(w["errors"].values())
+    runs[tag] = (rps, w["latency_us"]["p99"] / 1000)
+    print(f'{tag:<16} {rps:>9.0f} req/s   p50 {w["latency_us"]["p50"]/1000:6.2f} ms   p99 {w["latency_us"]["p99"]/1000:6.2f} ms   errors {errors}')
+(n_rps, n_p99), (g_rps, g_p99) = runs["nginx"], runs["keyway-gateway"]
+print(f"gateway req/s / nginx: {g_rps / n_rps:.2f} (target >= 0.60); p99 / nginx: {g_p99 / n_p99:.2f} (target <= 2)")
+print(f"token exchange: {runs['token-exchange'][0]:.0f}/s (target >= 5000)")
+PY
