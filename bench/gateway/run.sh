@@ -40,6 +40,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+[[ -z ${BENCH_PROFILE:-} ]] || log "profiling: perf record on the hub during the gateway run"
 
 missing=()
 for tool in wrk curl python3 nginx; do command -v "$tool" >/dev/null || missing+=("$tool"); done
@@ -64,7 +65,7 @@ HUB_PORT=$(free_port)
 # One nginx, one worker (the hub gets no more cores than nginx does): the upstream and the proxy.
 mkdir -p "$WORK/nginx"
 cat >"$WORK/nginx/nginx.conf" <<CONF
-worker_processes 1;
+worker_processes ${NGINX_WORKERS:-1};
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/nginx/error.log warn;
 events { worker_connections 4096; }
@@ -135,7 +136,16 @@ run_wrk() { # tag lua url [env...]
   BENCH_OUT="$WORK/$tag.json" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$lua" "$url" >"$WORK/$tag.txt"
 }
 BENCH_BEARER='' run_wrk nginx "$HERE/get.lua" "http://$HOST:$PROXY_PORT/api/hello"
+if [[ -n ${BENCH_PROFILE:-} ]]; then
+  perf record -F 999 -g -p "${PIDS[1]}" -o "$WORK/perf.data" -- sleep $((WARMUP + DURATION)) >/dev/null 2>&1 &
+  PERF=$!
+fi
 BENCH_BEARER=$TOKEN run_wrk keyway-gateway "$HERE/get.lua" "$URL/gateway/orders/hello"
+if [[ -n ${BENCH_PROFILE:-} ]]; then
+  wait "$PERF" || true
+  perf report -i "$WORK/perf.data" --no-children --percent-limit 1.5 --stdio 2>/dev/null | grep -v '^$' | head -80 >"$WORK/perf.txt"
+  log "profile: $WORK/perf.txt"
+fi
 BENCH_BODY=$EXCHANGE BENCH_AUTH=$SHOP_AUTH run_wrk token-exchange "$REPO/bench/oauth/post.lua" "$URL/oauth2/token"
 
 echo

@@ -16,6 +16,8 @@ use crate::AuthService;
 const QUEUE: usize = 8_192;
 /// Entries per transaction at most.
 const MAX_BATCH: usize = 1_000;
+/// How long the writer gathers entries after the first of a batch arrives.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 /// Longest reason kept: a reason may quote request text.
 const MAX_REASON: usize = 1_000;
 
@@ -84,6 +86,11 @@ async fn run_writer(store: Store, mut queue: mpsc::Receiver<Message>) {
     let mut batch = Vec::new();
     let mut flushed = Vec::new();
     while let Some(first) = queue.recv().await {
+        // Under load, entries come thousands a second: gather what arrives in a moment, so
+        // the store sees one transaction per batch rather than one per wake-up.
+        if matches!(first, Message::Entry(_)) && queue.len() < MAX_BATCH {
+            tokio::time::sleep(GATHER).await;
+        }
         let mut next = Some(first);
         while let Some(message) = next {
             match message {
@@ -147,15 +154,27 @@ impl AuthService {
 
     /// Records an admin change made by this service's admin actor (`cli:USER`, `hub`, …).
     pub(crate) async fn audit_change(&self, action: &str, target: &str, what: Option<String>) {
+        self.audit_change_by(&self.admin_actor, action, target, what)
+            .await;
+    }
+
+    /// Records an admin change made by `actor` (e.g. `scim:CLIENT` for a provisioning client).
+    pub async fn audit_change_by(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        what: Option<String>,
+    ) {
         let entry = AuditEntry {
             at_ms: self.clock.now_ms(),
-            actor: self.admin_actor.clone(),
+            actor: actor.to_string(),
             action: action.to_string(),
             outcome: "done".to_string(),
             target: Some(target.to_string()),
             user_id: None,
             rule: None,
-            reason: what,
+            reason: what.map(bounded),
         };
         self.audit.append(&self.store, entry).await;
     }

@@ -77,8 +77,9 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// Headers that belong to one connection (RFC 9110 §7.6.1) or to the caller's credentials
 /// and session at the hub: never forwarded.
-const DROPPED: [&str; 14] = [
+const DROPPED: [&str; 15] = [
     "connection",
+    "expect",
     "keep-alive",
     "proxy-authenticate",
     "proxy-authorization",

@@ -24,7 +24,21 @@ required_scope!(
 );
 
 /// A caller with the scope `scim`; refusals are SCIM error JSON.
-pub(crate) struct ScimCaller;
+pub(crate) struct ScimCaller {
+    /// The provisioning client, as the audit log names whoever made a change.
+    pub(crate) client_id: String,
+}
+
+impl ScimCaller {
+    /// Records a change this caller made (`scim.create`, … on a resource's path).
+    pub(crate) async fn audited(&self, state: &AppState, action: &str, resource: String) {
+        let actor = format!("scim:{}", self.client_id);
+        state
+            .auth
+            .audit_change_by(&actor, action, &resource, None)
+            .await;
+    }
+}
 
 impl FromRequestParts<AppState> for ScimCaller {
     type Rejection = ScimHttpError;
@@ -47,7 +61,9 @@ impl FromRequestParts<AppState> for ScimCaller {
             )
             .into());
         }
-        Ok(ScimCaller)
+        Ok(ScimCaller {
+            client_id: authorized.caller().client_id().to_string(),
+        })
     }
 }
 

@@ -18,6 +18,14 @@ pub(super) enum Kind {
 }
 
 impl Kind {
+    /// The resource type's name in paths and the audit log.
+    fn path(self) -> &'static str {
+        match self {
+            Kind::User => "Users",
+            Kind::Group => "Groups",
+        }
+    }
+
     fn schema(self) -> &'static str {
         match self {
             Kind::User => scim::USER_SCHEMA,
@@ -84,7 +92,7 @@ async fn list_page(
 }
 
 pub(super) async fn create(
-    _: ScimCaller,
+    caller: ScimCaller,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -98,6 +106,10 @@ pub(super) async fn create(
         Kind::User => state.auth.scim_create_user(&base, &body).await?,
         Kind::Group => state.auth.scim_create_group(&base, &body).await?,
     };
+    let id = full["id"].as_str().unwrap_or_default();
+    caller
+        .audited(&state, "scim.create", format!("{}/{id}", kind.path()))
+        .await;
     Ok(resource_response(
         StatusCode::CREATED,
         &full,
@@ -179,7 +191,7 @@ enum Write {
 /// PUT and PATCH: the body read, the change made under `If-Match`, the result projected.
 #[allow(clippy::too_many_arguments)] // an axum handler's extractors, passed on as they are
 async fn write(
-    _: ScimCaller,
+    caller: ScimCaller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
@@ -201,6 +213,13 @@ async fn write(
         (Kind::User, Write::Patch) => auth.scim_patch_user(&base, &id, &body, if_match).await?,
         (Kind::Group, Write::Patch) => auth.scim_patch_group(&base, &id, &body, if_match).await?,
     };
+    let action = match how {
+        Write::Replace => "scim.replace",
+        Write::Patch => "scim.patch",
+    };
+    caller
+        .audited(&state, action, format!("{}/{id}", kind.path()))
+        .await;
     Ok(resource_response(
         StatusCode::OK,
         &full,
@@ -209,7 +228,7 @@ async fn write(
 }
 
 pub(super) async fn delete(
-    _: ScimCaller,
+    caller: ScimCaller,
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -221,6 +240,9 @@ pub(super) async fn delete(
         Kind::User => state.auth.scim_delete_user(&base, &id, if_match).await?,
         Kind::Group => state.auth.scim_delete_group(&base, &id, if_match).await?,
     }
+    caller
+        .audited(&state, "scim.delete", format!("{}/{id}", kind.path()))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -288,10 +288,62 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
                 );
             }
         }
+        // Encoded line breaks in the path stay encoded: no header can be smuggled upstream.
+        let (status, seen) = call(
+            &hub,
+            get.clone(),
+            &format!("/gateway/{b}/echo/a%0d%0aX-Injected:%201?q=%0d%0aX-Also:%201"),
+            Some(&a_token),
+            vec![],
+        )
+        .await;
+        assert_eq!(status, 200, "{seen}");
+        assert_eq!(seen["path"], "/api/echo/a%0d%0aX-Injected:%201", "{seen}");
+        assert_eq!(seen["query"], "q=%0d%0aX-Also:%201", "{seen}");
+
         // A `..` segment (sent raw: HTTP clients remove them) may not leave the API URL.
         let raw = raw_get(&hub, &format!("/gateway/{b}/%2e%2e/admin"), &a_token).await;
         assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
         assert!(raw.contains("leaves"), "{raw}");
+
+        // A target that answers garbage.
+        let garbage = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let garbage_url = format!("http://{}/api", garbage.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut socket, _)) = garbage.accept().await {
+                let mut buffer = [0u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                let _ = socket.write_all(b"SSH-2.0-not-http\r\n\r\n").await;
+            }
+        });
+        hub.auth
+            .update_client(
+                &b,
+                keyway_auth::ClientUpdate {
+                    api_url: Some(Some(garbage_url)),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        hub.clock.advance_ms(1_100);
+        let (status, body) = call(
+            &hub,
+            get.clone(),
+            &format!("/gateway/{b}/echo"),
+            Some(&a_token),
+            vec![],
+        )
+        .await;
+        assert_eq!(status, 502, "{body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("did not answer with HTTP"),
+            "{body}"
+        );
 
         // A target that is down.
         hub.auth
@@ -318,6 +370,15 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
             body["detail"].as_str().unwrap().contains("cannot connect"),
             "{body}"
         );
+
+        // Every call is an edge caller -> target on the activity map.
+        let (reader, reader_secret) = hub
+            .client(&["client_credentials"], "activity:read", &[])
+            .await;
+        let reader = client_credentials_token(&hub, &reader, &reader_secret).await;
+        let map = crate::activity::edges(&hub, &reader).await;
+        let edge = crate::activity::edge(&map, &a.0, &b).expect("an edge shop -> orders");
+        assert!(edge["calls"].as_u64().unwrap() >= 5, "{edge}");
 
         hub.auth.flush_audit().await;
         let log = hub.auth.audit_events(0, 0, 1000).await.unwrap();

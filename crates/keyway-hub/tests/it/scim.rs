@@ -291,6 +291,21 @@ async fn users_crud_filters_paging_and_projections() {
         assert_eq!(deleted.status, 204);
         scim.get(&format!("/Users/{id}")).await.error(404, None);
         assert!(hub.auth.show_user("ada.l").await.is_err());
+        // Each change is in the audit log, by the provisioning client; reads are not.
+        hub.auth.flush_audit().await;
+        let log = hub.auth.audit_events(0, 0, 1000).await.unwrap();
+        let scim_changes: Vec<(&str, &str)> = log
+            .iter()
+            .filter(|e| e.entry.action.starts_with("scim."))
+            .map(|e| (e.entry.action.as_str(), e.entry.actor.as_str()))
+            .collect();
+        assert!(scim_changes.len() >= 4, "{scim_changes:?}");
+        assert!(scim_changes.iter().all(|(_, actor)| actor.starts_with("scim:")));
+        for action in ["scim.create", "scim.patch", "scim.replace", "scim.delete"] {
+            assert!(scim_changes.iter().any(|(a, _)| *a == action), "{action}: {scim_changes:?}");
+        }
+        let deletion = log.iter().rfind(|e| e.entry.action == "scim.delete").unwrap();
+        assert_eq!(deletion.entry.target.as_deref(), Some(format!("Users/{id}").as_str()));
     })
     .await;
 }
