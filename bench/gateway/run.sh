@@ -15,7 +15,8 @@
 #
 # Knobs: BENCH_THREADS=2 BENCH_CONNECTIONS=64 BENCH_DURATION=10 BENCH_WARMUP=2,
 #        BENCH_SKIP_BUILD=1, KEYWAY_BIN=PATH, CARGO_TARGET_DIR [/var/tmp/keyway-target],
-#        BENCH_KEEP=1 (keep the temp dir)
+#        BENCH_KEEP=1 (keep the temp dir), NGINX_WORKERS=1 (or auto: nginx on every core),
+#        BENCH_PROFILE=1 (perf record on the hub during the gateway run; needs linux-perf)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -62,7 +63,7 @@ UP_PORT=$(free_port)
 PROXY_PORT=$(free_port)
 HUB_PORT=$(free_port)
 
-# One nginx, one worker (the hub gets no more cores than nginx does): the upstream and the proxy.
+# One nginx (NGINX_WORKERS worker processes, default 1): the upstream and the proxy.
 mkdir -p "$WORK/nginx"
 cat >"$WORK/nginx/nginx.conf" <<CONF
 worker_processes ${NGINX_WORKERS:-1};
@@ -137,7 +138,7 @@ run_wrk() { # tag lua url [env...]
 }
 BENCH_BEARER='' run_wrk nginx "$HERE/get.lua" "http://$HOST:$PROXY_PORT/api/hello"
 if [[ -n ${BENCH_PROFILE:-} ]]; then
-  perf record -F 999 -g -p "${PIDS[1]}" -o "$WORK/perf.data" -- sleep $((WARMUP + DURATION)) >/dev/null 2>&1 &
+  perf record -e cycles:u -F 1999 -g -p "${PIDS[1]}" -o "$WORK/perf.data" -- sleep $((WARMUP + DURATION)) >/dev/null 2>&1 &
   PERF=$!
 fi
 BENCH_BEARER=$TOKEN run_wrk keyway-gateway "$HERE/get.lua" "$URL/gateway/orders/hello"
