@@ -224,7 +224,8 @@ async fn forward(
     let ticket = match decided {
         Ok(ticket) => ticket,
         Err(err) => {
-            audit(Outcome::Refused, None, None, err.to_string()).await;
+            let asked = truncated(&target_name, 200);
+            audit(Outcome::Refused, Some(asked), None, err.to_string()).await;
             return caller.refusal(refusal(err)).into_response();
         }
     };

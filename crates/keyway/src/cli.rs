@@ -33,7 +33,7 @@ pub(crate) struct Cli {
 /// The commands that use the store also take these after their name.
 #[derive(Debug, Args, Default)]
 #[command(
-    next_help_heading = "Hub store (for serve, client, user, keys, link partner|conflicts|stats, data export, transfer serve --hub-clients)"
+    next_help_heading = "Hub store (for serve, client, user, group, keys, audit, link partner|conflicts|stats, data export, transfer serve --hub-clients)"
 )]
 pub(crate) struct GlobalArgs {
     /// Configuration file (TOML); KEYWAY_* variables and flags override it.

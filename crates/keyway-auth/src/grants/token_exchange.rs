@@ -162,9 +162,18 @@ impl AuthService {
             ));
         }
         let by_audience = match audiences.first() {
-            Some(id) => Some(self.client(id).await?.ok_or_else(|| {
-                invalid_target(format!("audience {id:?} is not a client of this hub"))
-            })?),
+            Some(name) => {
+                let found = match self.client(name).await? {
+                    Some(client) => Some(client),
+                    None => self.client_by_name(name).await?,
+                };
+                Some(found.ok_or_else(|| {
+                    invalid_target(format!(
+                        "audience {name:?} is not a client of this hub (its client_id, or its \
+                         name when unique)"
+                    ))
+                })?)
+            }
             None => None,
         };
         let by_resource = match resources.first() {

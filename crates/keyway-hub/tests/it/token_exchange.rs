@@ -224,6 +224,12 @@ async fn bad_exchanges_are_refused_with_the_rfc_8693_error_and_issue_nothing() {
                 "not a client",
             ),
             (
+                // Several clients carry this name: a name counts only when unique.
+                vec![("subject_token", subject), ("audience", "test client")],
+                "invalid_target",
+                "name when unique",
+            ),
+            (
                 vec![("subject_token", subject), ("audience", &s.a.0)],
                 "invalid_target",
                 "itself",

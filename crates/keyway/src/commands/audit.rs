@@ -29,18 +29,35 @@ pub(crate) async fn run(settings: Settings, args: AuditArgs) -> anyhow::Result<(
             }
         );
     } else {
+        // People read names: clients and users are shown by name beside their ids.
+        let clients = super::client::client_names(&service).await?;
+        let users: std::collections::HashMap<String, String> = service
+            .list_users()
+            .await?
+            .into_iter()
+            .map(|u| (u.user_id, u.username))
+            .collect();
         for event in &events {
             let e = &event.entry;
+            let actor = clients.get(&e.actor).unwrap_or(&e.actor);
+            let target = e
+                .target
+                .as_ref()
+                .map(|t| clients.get(t).unwrap_or(t).clone());
+            let user = e.user_id.as_ref().map(|u| match users.get(u) {
+                Some(name) => format!("{name} ({u})"),
+                None => u.clone(),
+            });
             let mut line = format!(
                 "{} {:<8} {:<20} {}",
                 super::when(e.at_ms.div_euclid(1000)),
                 e.outcome,
                 e.action,
-                e.actor
+                actor
             );
             for (label, value) in [
-                ("target", &e.target),
-                ("user", &e.user_id),
+                ("target", &target),
+                ("user", &user),
                 ("rule", &e.rule),
                 ("why", &e.reason),
             ] {

@@ -213,7 +213,8 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
             if target.json.json {
                 print_json(&rule)?;
             } else {
-                println!("{}", rule_line(&rule));
+                let names = client_names(&service).await?;
+                println!("{}", rule_line(&rule, &names));
             }
         }
         ClientCommand::Disallow(target) => {
@@ -225,9 +226,10 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                     "removed": { "from": target.from, "to": target.to, "for": target.purpose }
                 }))?;
             } else {
+                let verb = verb_of(purpose(&target.purpose)?);
                 println!(
-                    "removed: {} may no longer {} {}",
-                    target.from, target.purpose, target.to
+                    "removed: {} may no longer {verb} {}",
+                    target.from, target.to
                 );
             }
         }
@@ -242,8 +244,9 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                     crate::terminal::command_prefix()
                 );
             } else {
+                let names = client_names(&service).await?;
                 for rule in &rules {
-                    println!("{}", rule_line(rule));
+                    println!("{}", rule_line(rule, &names));
                 }
             }
         }
@@ -505,16 +508,43 @@ fn purpose(text: &str) -> anyhow::Result<keyway_auth::RulePurpose> {
         .ok_or_else(|| anyhow::anyhow!("--for {text:?}: use transmit, exchange or call"))
 }
 
+/// Client id → "name (id)", for people reading rules.
+pub(crate) async fn client_names(
+    service: &AuthService,
+) -> anyhow::Result<std::collections::HashMap<String, String>> {
+    Ok(service
+        .list_clients()
+        .await?
+        .into_iter()
+        .map(|c| {
+            let shown = format!("{} ({})", c.name, c.client_id);
+            (c.client_id, shown)
+        })
+        .collect())
+}
+
 /// One rule, as `keyway client rules` lists it.
-fn rule_line(rule: &keyway_auth::ClientRule) -> String {
+fn rule_line(
+    rule: &keyway_auth::ClientRule,
+    names: &std::collections::HashMap<String, String>,
+) -> String {
+    let name = |id: &String| names.get(id).cloned().unwrap_or_else(|| id.clone());
     let scope = match &rule.scope {
         Some(scope) => format!("scope {scope}"),
         None => "the user's own scopes".to_string(),
     };
-    let verb = match rule.purpose {
-        keyway_auth::RulePurpose::Transmit => "may hand users to",
-        keyway_auth::RulePurpose::Exchange => "may exchange tokens for",
-        keyway_auth::RulePurpose::Call => "may call",
-    };
-    format!("{} {verb} {} ({scope})", rule.from, rule.to)
+    format!(
+        "{} may {} {} ({scope})",
+        name(&rule.from),
+        verb_of(rule.purpose),
+        name(&rule.to)
+    )
+}
+
+fn verb_of(purpose: keyway_auth::RulePurpose) -> &'static str {
+    match purpose {
+        keyway_auth::RulePurpose::Transmit => "hand users to",
+        keyway_auth::RulePurpose::Exchange => "exchange tokens for",
+        keyway_auth::RulePurpose::Call => "call",
+    }
 }

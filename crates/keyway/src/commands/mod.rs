@@ -70,15 +70,35 @@ pub(crate) async fn open_service(settings: &Settings) -> anyhow::Result<AuthServ
         .with_admin_actor(admin_actor()))
 }
 
-/// How the audit log names whoever runs an admin command: `cli:` and their login name.
+/// How the audit log names whoever runs an admin command: `cli:` and their login name (from
+/// the environment, else the process's user in /etc/passwd, else `uid:N`).
 fn admin_actor() -> String {
     let name = ["USER", "LOGNAME"]
         .iter()
         .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+        .or_else(process_user)
         .unwrap_or_else(|| "unknown".to_string());
     // The name is printed by `keyway audit`: no control characters.
     let name: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
     format!("cli:{name}")
+}
+
+/// The name of the process's real user: its uid (/proc/self/status) looked up in /etc/passwd.
+fn process_user() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid).then(|| name.to_string())
+    });
+    Some(name.unwrap_or_else(|| format!("uid:{uid}")))
 }
 
 /// The command did its work but not all of it (exit status 3).

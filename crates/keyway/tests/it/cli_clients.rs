@@ -632,7 +632,10 @@ fn rules_between_clients_and_the_audit_log() {
     assert_eq!(rules.as_array().map(Vec::len), Some(2), "{rules}");
     let listed = hub.cli(&["client", "rules"]);
     let text = String::from_utf8_lossy(&listed.stdout);
-    assert!(text.contains(&format!("{a_id} may call {b_id}")), "{text}");
+    assert!(
+        text.contains(&format!("app-a ({a_id}) may call app-b ({b_id})")),
+        "{text}"
+    );
 
     hub.cli_json(&[
         "client", "disallow", "app-a", "--to", "app-b", "--for", "call",

@@ -86,6 +86,7 @@ fn alice_is_handed_from_a_to_b_and_a_calls_b_through_the_gateway() {
     for (purpose, scope) in [
         ("transmit", "openid contact.read"),
         ("call", "contact.read"),
+        ("exchange", "contact.read"),
     ] {
         hub.cli_json(&[
             "client", "allow", a_id, "--to", b_id, "--for", purpose, "--scope", scope,

@@ -73,6 +73,13 @@ async function main() {
     await shot(alice, 'handoff-gateway.png');
     step(`B's API, through the gateway: ${JSON.stringify(said)}`);
 
+    // 3b. A trades alice's token for one meant for B (RFC 8693): act = A, aud = B.
+    await alice.goto(appA);
+    await alice.click('#exchange');
+    const exchanged = JSON.parse(await alice.textContent('#exchanged'));
+    check(exchanged.username === 'alice' && exchanged.act.sub === aId, `exchanged: ${JSON.stringify(exchanged)}`);
+    step(`token exchange: ${JSON.stringify(exchanged)}`);
+
     // 4. bob, signed in at the hub, opens a link made for alice: the error page, nothing issued.
     const bob = await (await browser.newContext({ viewport: { width: 900, height: 700 } })).newPage();
     bob.context().setDefaultTimeout(20_000);
