@@ -277,6 +277,12 @@ impl AuthService {
             Ok(values) => values,
             Err(err) => return fail(err.code, &err.description),
         };
+        if let Err(err) = self
+            .refuse_claimed_resources(&client.client_id, &resources)
+            .await
+        {
+            return fail(err.code, &err.description);
+        }
         // The login type asked for (`type`, from the query, the pushed request or the request
         // object alike), checked by check_code_request.
         let login_type = params.single("type").ok().flatten();

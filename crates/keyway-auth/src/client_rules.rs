@@ -159,6 +159,38 @@ impl AuthService {
         }
     }
 
+    /// Refuses RFC 8707 `resource` values that are (or lie under) another client's registered
+    /// API URL: tokens for a client's API are minted only by token exchange and the gateway,
+    /// under a rule; otherwise any client could ask for one and skip the rules.
+    pub(crate) async fn refuse_claimed_resources(
+        &self,
+        client_id: &str,
+        resources: &[String],
+    ) -> Result<(), OAuthError> {
+        for resource in resources {
+            let key = api_url_key(resource).to_string();
+            let owner = self
+                .look_up(|index| {
+                    index
+                        .clients
+                        .iter()
+                        .find(|(api, _)| key == **api || key.starts_with(&format!("{api}/")))
+                        .map(|(_, id)| id.clone())
+                })
+                .await?;
+            if let Some(owner) = owner.filter(|owner| owner != client_id) {
+                return Err(OAuthError::new(
+                    crate::ErrorCode::InvalidTarget,
+                    format!(
+                        "resource {resource:?} is client {owner}'s API: tokens for it come from \
+                         token exchange or the gateway, under a rule"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The client registered under `name`, when exactly one is.
     pub async fn client_by_name(&self, name: &str) -> Result<Option<Arc<Client>>, OAuthError> {
         let found = self
@@ -214,6 +246,17 @@ impl AuthService {
         url: &str,
         client_id: Option<&str>,
     ) -> Result<(), AdminError> {
+        if let Ok(issuer) = url::Url::parse(&self.config.issuer) {
+            let under = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
+            if under(api_url_key(url), api_url_key(issuer.as_str()))
+                || under(api_url_key(issuer.as_str()), api_url_key(url))
+            {
+                return Err(AdminError::Invalid(format!(
+                    "API URL {url:?} is this hub's own address ({}): give the client's API",
+                    self.config.issuer
+                )));
+            }
+        }
         for record in self.store.clients().await? {
             if Some(record.client_id.as_str()) == client_id {
                 continue;

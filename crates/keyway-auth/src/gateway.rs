@@ -32,7 +32,7 @@ pub struct GatewayCaller<'a> {
 /// Why a call is refused (the hub answers RFC 9457 problems).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayRefusal {
-    #[error("{0:?} is not a client of this hub (give its client_id or its registered name)")]
+    #[error("{:?} is not a client of this hub (give its client_id or its registered name)", bounded_name(.0))]
     UnknownTarget(String),
     #[error("client {0} has no API URL to call")]
     NoApiUrl(String),
@@ -42,6 +42,14 @@ pub enum GatewayRefusal {
     NoScope(String),
     #[error("{0}")]
     Internal(String),
+}
+
+/// A name as refusals quote it: at most 64 characters of what the caller sent.
+fn bounded_name(name: &str) -> &str {
+    match name.char_indices().nth(64) {
+        Some((at, _)) => &name[..at],
+        None => name,
+    }
 }
 
 /// What the gateway forwards with.
@@ -57,6 +65,8 @@ pub struct GatewayTicket {
 struct CachedToken {
     token: Arc<str>,
     exp: i64,
+    /// The rule's scope it was minted under: a changed rule mints anew.
+    rule_scope: Option<String>,
 }
 
 #[derive(Default)]
@@ -100,6 +110,7 @@ impl AuthService {
             && let Ok(cache) = self.gateway_tokens.tokens.read()
             && let Some(cached) = cache.get(key)
             && cached.exp - EXPIRY_MARGIN > now
+            && cached.rule_scope == rule.scope
         {
             return Ok(GatewayTicket {
                 token: cached.token.clone(),
@@ -143,6 +154,7 @@ impl AuthService {
                 CachedToken {
                     token: token.clone(),
                     exp: claims.exp,
+                    rule_scope: rule.scope.clone(),
                 },
             );
         }

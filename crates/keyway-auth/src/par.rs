@@ -119,7 +119,9 @@ impl AuthService {
             ));
         }
         let state = params.single("state")?;
-        self.check_code_request(client, &params, state)?;
+        let checked = self.check_code_request(client, &params, state)?;
+        self.refuse_claimed_resources(&client.client_id, &checked.resources)
+            .await?;
         // Only a request that passed every check spends its request object's jti.
         if let Some(jti) = jti {
             self.spend_request_jti(jti).await?;

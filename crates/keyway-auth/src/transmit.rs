@@ -76,8 +76,9 @@ fn checked_data(value: Option<&str>) -> Result<Option<String>, OAuthError> {
     }
     // Shown and logged by the receiving application: no control characters (line breaks
     // and escape sequences included) and no bidirectional overrides.
-    let bidi =
-        |c: char| ('\u{202a}'..='\u{202e}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c);
+    // Bidirectional overrides and isolates, line and paragraph separators, zero-width and
+    // other invisible format characters.
+    let bidi = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
     if let Some(bad) = data.chars().find(|c| c.is_control() || bidi(*c)) {
         return Err(OAuthError::invalid_request(format!(
             "transmit_data holds the control character U+{:04X}: send text on one line \

@@ -77,7 +77,18 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// Headers that belong to one connection (RFC 9110 §7.6.1) or to the caller's credentials
 /// and session at the hub: never forwarded.
-const DROPPED: [&str; 15] = [
+const DROPPED: [&str; 25] = [
+    // Forwarding information only the gateway may state.
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-real-ip",
+    "true-client-ip",
+    "x-original-url",
     "connection",
     "expect",
     "keep-alive",
@@ -121,6 +132,7 @@ fn end_to_end(from: &HeaderMap, also_dropped: &[&str]) -> HeaderMap {
 /// The target's URL: its API URL + the path after `/gateway/{client}` + the query, which
 /// may not leave the API URL's path (`..`, also percent-encoded).
 fn upstream_url(api_url: &str, rest: &str, query: Option<&str>) -> Result<url::Url, ApiError> {
+    confined(rest)?;
     let base = api_url.trim_end_matches('/');
     let mut text = format!("{base}{rest}");
     if let Some(query) = query {
@@ -142,6 +154,37 @@ fn upstream_url(api_url: &str, rest: &str, query: Option<&str>) -> Result<url::U
         ));
     }
     Ok(url)
+}
+
+/// Refuses what an upstream might read as a way out of the API URL's path once it decodes:
+/// encoded slashes and backslashes, backslashes, `.` and `..` segments (with `;parameters`),
+/// and the same encoded twice.
+fn confined(rest: &str) -> Result<(), ApiError> {
+    let refuse = |why: &str| {
+        Err(ApiError::BadRequest(format!(
+            "the path leaves the target's API URL ({why})"
+        )))
+    };
+    let lower = rest.to_ascii_lowercase();
+    if rest.contains('\\') || lower.contains("%5c") {
+        return refuse("a backslash");
+    }
+    if lower.contains("%2f") {
+        return refuse("an encoded slash");
+    }
+    let decoded = percent_encoding::percent_decode_str(rest).decode_utf8_lossy();
+    let twice = decoded.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c"].iter().any(|e| twice.contains(e)) {
+        return refuse("an encoding encoded again");
+    }
+    let dot_segment = decoded.split('/').any(|segment| {
+        let name = segment.split(';').next().unwrap_or_default();
+        name == "." || name == ".."
+    });
+    if dot_segment {
+        return refuse("a `..` segment");
+    }
+    Ok(())
 }
 
 /// The raw client segment and the rest of the path (from its `/`), as the caller sent them.
@@ -231,6 +274,29 @@ async fn forward(
     };
     let target_id = ticket.target.client_id.clone();
     let what = format!("{method} {}", truncated(&rest, 200));
+    // TRACE would echo the minted token back to the caller; CONNECT is not a request to an API.
+    let refused = if matches!(
+        method,
+        axum::http::Method::TRACE | axum::http::Method::CONNECT
+    ) {
+        Some(ApiError::MethodNotAllowed {
+            allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
+            detail: format!("the gateway does not forward {method}"),
+        })
+    } else {
+        confined(&rest).err()
+    };
+    if let Some(err) = refused {
+        let reason = format!("{what}: {err}");
+        audit(
+            Outcome::Refused,
+            Some(&target_id),
+            Some(ticket.rule.clone()),
+            reason,
+        )
+        .await;
+        return caller.refusal(err).into_response();
+    }
     let result = send(&state, peer, request, &ticket, &rest, query.as_deref()).await;
     let (response, status, reason) = match result {
         Ok(response) => {
@@ -299,7 +365,7 @@ async fn send(
             "the gateway forwards bodies of at most {limit} bytes"
         )));
     }
-    let mut headers = end_to_end(&parts.headers, &["forwarded", "x-forwarded-for"]);
+    let mut headers = end_to_end(&parts.headers, &["x-rewrite-url"]);
     let bearer = HeaderValue::from_str(&format!("Bearer {}", ticket.token))
         .map_err(|_| ApiError::unavailable("gateway token", &"not a header value"))?;
     headers.insert(header::AUTHORIZATION, bearer);
@@ -309,12 +375,19 @@ async fn send(
     } else {
         "http"
     };
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| h.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or("hub");
+    // The hub's own host (the issuer's), never the caller's Host header: a quoted-string in
+    // `Forwarded` must not be the caller's to close.
+    let host = url::Url::parse(&state.auth.config().issuer)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| {
+                format!(
+                    "{h}{}",
+                    u.port().map(|p| format!(":{p}")).unwrap_or_default()
+                )
+            })
+        })
+        .unwrap_or_else(|| "hub".to_string());
     let forwarded = match client_ip {
         std::net::IpAddr::V4(ip) => format!("for={ip};proto={proto};host=\"{host}\""),
         std::net::IpAddr::V6(ip) => format!("for=\"[{ip}]\";proto={proto};host=\"{host}\""),
@@ -368,9 +441,10 @@ async fn send(
             } else {
                 "it did not answer with HTTP"
             };
+            // The caller learns what happened, not where the target's API lives.
+            tracing::warn!(%target, upstream = %url.origin().ascii_serialization(), %err, "gateway: {why}");
             return Err(ApiError::BadGateway(format!(
-                "client {target}'s API ({}): {why}",
-                url.origin().ascii_serialization()
+                "client {target}'s API: {why}"
             )));
         }
         Ok(Ok(answer)) => answer,
@@ -428,9 +502,22 @@ mod tests {
             "/%2e%2e/admin",
             "/..",
             "/v1/%2E%2E/%2e%2e/x",
+            // What an upstream may decode into a way out (seen with python's http.server).
+            "/..%2fadmin%2fsecret.txt",
+            "/%2e%2e%2fadmin",
+            "/..%5cadmin",
+            "/%5c..%5cadmin",
+            "/..;/admin",
+            "/a\\b",
+            "/%252e%252e/admin",
+            "/%252fadmin",
         ] {
             assert!(ok(bad, None).is_err(), "{bad}");
         }
+        assert!(
+            ok("/a;b=1/c.d/..e", None).is_ok(),
+            "params and dotted names are fine"
+        );
         assert_eq!(
             upstream_url("http://127.0.0.1:9", "/x", None)
                 .unwrap()

@@ -4,7 +4,7 @@ use crate::{AuthService, Client, GrantType, OAuthError, ScopeSet};
 
 impl AuthService {
     /// RFC 6749 §4.4. Signs a JWT and touches no database: the client came from the cache.
-    pub(crate) fn client_credentials_grant(
+    pub(crate) async fn client_credentials_grant(
         &self,
         client: &Client,
         request: &TokenRequest,
@@ -25,6 +25,10 @@ impl AuthService {
             None => client.scopes.clone(),
         };
         let mut audience = parse_resources(&request.all("resource"))?;
+        if !audience.is_empty() {
+            self.refuse_claimed_resources(&client.client_id, &audience)
+                .await?;
+        }
         if audience.is_empty() {
             audience.push(self.config.default_audience.clone());
         }

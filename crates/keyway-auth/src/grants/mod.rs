@@ -114,7 +114,7 @@ impl AuthService {
             ));
         }
         match grant {
-            "client_credentials" => self.client_credentials_grant(client, request, dpop),
+            "client_credentials" => self.client_credentials_grant(client, request, dpop).await,
             "authorization_code" => self.authorization_code_grant(client, request, dpop).await,
             "refresh_token" => self.refresh_token_grant(client, request, dpop).await,
             TOKEN_EXCHANGE => self.token_exchange_grant(client, request, dpop).await,

@@ -188,6 +188,16 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
         assert_eq!(claims["act"]["sub"], a.0.as_str());
         assert_eq!(claims["sub"], a.0.as_str());
         assert_eq!(claims["scope"], "orders.read");
+        // The hub says who forwarded, in its own name: the caller's Host and forwarding
+        // headers are not passed on.
+        let hub_host = hub.base.trim_start_matches("http://");
+        assert!(
+            seen["forwarded"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("host=\"{hub_host}\"")),
+            "{seen}"
+        );
         // Reused while it lives; the target named by its registered name works too.
         let (_, again) = call(
             &hub,
@@ -200,6 +210,84 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
         assert_eq!(
             again["authorization"].as_str().unwrap(),
             format!("Bearer {bearer}")
+        );
+
+        // A changed rule mints anew (its scope may differ).
+        hub.auth
+            .allow_client(&a.0, &b, RulePurpose::Call, None)
+            .await
+            .unwrap();
+        let (_, widened) = call(
+            &hub,
+            get.clone(),
+            &format!("/gateway/{b}/echo"),
+            Some(&a_token),
+            vec![],
+        )
+        .await;
+        let widened = claims_of(
+            widened["authorization"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("Bearer ")
+                .unwrap(),
+        );
+        assert_eq!(widened["scope"], "orders.read profile");
+        hub.auth
+            .allow_client(&a.0, &b, RulePurpose::Call, Some("orders.read"))
+            .await
+            .unwrap();
+        let (_, narrowed) = call(
+            &hub,
+            get.clone(),
+            &format!("/gateway/{b}/echo"),
+            Some(&a_token),
+            vec![],
+        )
+        .await;
+        let narrowed = claims_of(
+            narrowed["authorization"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("Bearer ")
+                .unwrap(),
+        );
+        assert_eq!(narrowed["scope"], "orders.read");
+
+        // A token for B's API comes only from the gateway or an exchange under a rule: asking
+        // for it as a resource indicator is refused (its API URL, or a path under it).
+        for resource in [
+            b_api.clone(),
+            format!("{b_api}/v1/orders"),
+            format!("{b_api}/"),
+        ] {
+            let (status, _, body) = crate::harness::post_form(
+                &hub.url("/oauth2/token"),
+                Some((&a.0, &a.1)),
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("resource", &resource),
+                ],
+            )
+            .await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_target")),
+                "{resource}: {body}"
+            );
+        }
+        let (status, _, body) = crate::harness::post_form(
+            &hub.url("/oauth2/token"),
+            Some((&a.0, &a.1)),
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", &format!("{b_api}x")),
+            ],
+        )
+        .await;
+        assert_eq!(
+            status, 200,
+            "a different URL that merely starts alike: {body}"
         );
 
         // A user's token: the target sees the user, and the caller acting.
@@ -277,6 +365,18 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
             ),
             (format!("/gateway/{b}/huge"), Some(&a_token), 502, "limit"),
         ];
+        let trace = http()
+            .request(
+                reqwest::Method::TRACE,
+                hub.url(&format!("/gateway/{b}/echo")),
+            )
+            .bearer_auth(&a_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(trace.status(), 405, "TRACE would echo the minted token");
+        let raw = raw_get(&hub, &format!("/gateway/{b}/..%2fadmin"), &a_token).await;
+        assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
         for (path, token, want, cause) in cases {
             let (status, body) =
                 call(&hub, get.clone(), &path, token.map(String::as_str), vec![]).await;

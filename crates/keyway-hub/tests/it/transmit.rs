@@ -349,6 +349,16 @@ async fn the_wrong_person_a_stale_link_and_bad_requests_get_nothing() {
                 "U+000A",
             ),
             (
+                vec![("transmit_data", "one\u{2028}two")],
+                "invalid_request",
+                "U+2028",
+            ),
+            (
+                vec![("transmit_data", "in\u{200b}visible")],
+                "invalid_request",
+                "U+200B",
+            ),
+            (
                 vec![("scope", "contact.write")],
                 "invalid_scope",
                 "contact.write",

@@ -70,14 +70,20 @@ pub(crate) async fn open_service(settings: &Settings) -> anyhow::Result<AuthServ
         .with_admin_actor(admin_actor()))
 }
 
-/// How the audit log names whoever runs an admin command: `cli:` and their login name (from
-/// the environment, else the process's user in /etc/passwd, else `uid:N`).
+/// How the audit log names whoever runs an admin command: `cli:` and the process's user (from
+/// its uid, which the environment cannot change), with the name the environment claims beside
+/// it when that differs (`sudo`, a shared account).
 fn admin_actor() -> String {
-    let name = ["USER", "LOGNAME"]
+    let os_user = process_user();
+    let claimed = ["USER", "LOGNAME"]
         .iter()
-        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
-        .or_else(process_user)
-        .unwrap_or_else(|| "unknown".to_string());
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()));
+    let name = match (os_user, claimed) {
+        (Some(os), Some(env)) if os != env => format!("{os} (USER={env})"),
+        (Some(os), _) => os,
+        (None, Some(env)) => format!("? (USER={env})"),
+        (None, None) => "unknown".to_string(),
+    };
     // The name is printed by `keyway audit`: no control characters.
     let name: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
     format!("cli:{name}")
