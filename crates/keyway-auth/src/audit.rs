@@ -16,6 +16,8 @@ use crate::AuthService;
 const QUEUE: usize = 8_192;
 /// Entries per transaction at most.
 const MAX_BATCH: usize = 1_000;
+/// How long a flush may wait for the writer.
+const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long the writer gathers entries after the first of a batch arrives.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
 /// Longest reason kept: a reason may quote request text.
@@ -123,13 +125,23 @@ impl AuthService {
         }
     }
 
-    /// Waits until every entry queued so far is in the store.
+    /// Waits until every entry queued so far is in the store (at most 10 s: a store that
+    /// does not answer must not keep a hub from stopping; what was lost is logged).
     pub async fn flush_audit(&self) {
-        if let Some(writer) = self.audit.writer.get() {
+        let Some(writer) = self.audit.writer.get() else {
+            return;
+        };
+        let flushed = async {
             let (done, wait) = oneshot::channel();
             if writer.send(Message::Flush(done)).await.is_ok() {
                 let _ = wait.await;
             }
+        };
+        if tokio::time::timeout(FLUSH_LIMIT, flushed).await.is_err() {
+            tracing::error!(
+                waiting = writer.max_capacity() - writer.capacity(),
+                "the audit log was not flushed within {FLUSH_LIMIT:?}"
+            );
         }
     }
 

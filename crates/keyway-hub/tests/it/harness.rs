@@ -369,10 +369,17 @@ pub(crate) async fn on_every_backend_with(
     tweak: impl Fn(&mut AuthConfig),
     test: impl AsyncFn(&TestHub),
 ) {
+    // A hang fails the test with the backend and step, instead of stalling the whole run.
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
     for backend in backends() {
         let hub = TestHub::start_with(&backend, &tweak).await;
-        test(&hub).await;
-        hub.finish().await;
+        let label = hub.backend.clone();
+        if tokio::time::timeout(LIMIT, test(&hub)).await.is_err() {
+            panic!("the test did not finish within {LIMIT:?} on {label}");
+        }
+        if tokio::time::timeout(LIMIT, hub.finish()).await.is_err() {
+            panic!("the hub on {label} did not shut down within {LIMIT:?}");
+        }
     }
 }
 
