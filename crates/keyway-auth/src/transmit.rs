@@ -9,7 +9,7 @@
 use keyway_store::{AuthorizationRequestRecord, TransmitStateRecord};
 
 use crate::audit::{Decision, Outcome};
-use crate::grants::crossing_scope;
+use crate::grants::{Crossing, Trace};
 use crate::jarm::ResponseMode;
 use crate::{
     AuthService, AuthorizeOutcome, Client, ErrorCode, OAuthError, RulePurpose, SessionUser,
@@ -45,14 +45,6 @@ pub enum TransmitOpened {
 
 fn invalid_target(why: impl Into<String>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidTarget, why)
-}
-
-/// What the audit log says of a transmit, filled in as it is understood.
-#[derive(Default)]
-struct Trace {
-    target: Option<String>,
-    user_id: Option<String>,
-    rule: Option<String>,
 }
 
 fn checked_fun(value: Option<&str>) -> Result<Option<String>, OAuthError> {
@@ -100,23 +92,8 @@ impl AuthService {
     ) -> Result<TransmitLink, OAuthError> {
         let mut trace = Trace::default();
         let result = self.start_transmit(client, request, dpop, &mut trace).await;
-        let (outcome, reason) = match &result {
-            Ok(_) => (Outcome::Allowed, "link issued".to_string()),
-            Err(err) => (
-                Outcome::Refused,
-                format!("{}: {}", err.code.as_str(), err.description),
-            ),
-        };
-        self.audit_decision(Decision {
-            action: "transmit",
-            client: &client.client_id,
-            target: trace.target.as_deref(),
-            user_id: trace.user_id.as_deref(),
-            rule: trace.rule,
-            outcome,
-            reason,
-        })
-        .await;
+        let allowed = result.as_ref().map(|_| "link issued".to_string());
+        self.audit_traced("transmit", client, trace, allowed).await;
         result
     }
 
@@ -135,7 +112,7 @@ impl AuthService {
         let to = request.required("to")?;
         let fun = checked_fun(request.single("transmit_fun")?)?;
         let data = checked_data(request.single("transmit_data")?)?;
-        let subject_token = request.required("subject_token")?;
+        request.required("subject_token")?;
         let target = self
             .client(to)
             .await?
@@ -154,19 +131,9 @@ impl AuthService {
                 target.client_id
             )));
         }
-        let claims = self.subject_claims(client, subject_token, dpop).await?;
-        trace.user_id = Some(claims.sub.clone());
-        let Some(rule) = self
-            .client_rule(&client.client_id, &target.client_id, RulePurpose::Transmit)
-            .await?
-        else {
-            return Err(invalid_target(format!(
-                "no rule lets this client hand users to client {}",
-                target.client_id
-            )));
-        };
-        trace.rule = Some(rule.label());
-        let scope = crossing_scope(&rule, &claims.scope, request.single("scope")?)?;
+        let Crossing { claims, scope } = self
+            .crossing(client, &target, request, dpop, RulePurpose::Transmit, trace)
+            .await?;
         // B gets no more than it is registered for: asked beyond, refused; else narrowed.
         if request.single("scope")?.is_some() && !scope.is_subset(&target.scopes) {
             return Err(OAuthError::invalid_scope(format!(
@@ -233,6 +200,20 @@ impl AuthService {
         Ok(scope)
     }
 
+    /// Audits a link that was refused when opened (stale, replayed, the wrong person…).
+    async fn audit_refused_link(&self, record: &TransmitStateRecord, why: &str) {
+        self.audit_decision(Decision {
+            action: "transmit",
+            client: &record.from_client,
+            target: Some(&record.to_client),
+            user_id: Some(&record.user_id),
+            rule: None,
+            outcome: Outcome::Refused,
+            reason: why.to_string(),
+        })
+        .await;
+    }
+
     /// Audits a step of a transmit after the link was opened (consent, code).
     pub(crate) async fn audit_transmit_step(
         &self,
@@ -288,16 +269,7 @@ impl AuthService {
             None
         };
         if let Some(why) = stale {
-            self.audit_decision(Decision {
-                action: "transmit",
-                client: &record.from_client,
-                target: Some(&record.to_client),
-                user_id: Some(&record.user_id),
-                rule: None,
-                outcome: Outcome::Refused,
-                reason: why.to_string(),
-            })
-            .await;
+            self.audit_refused_link(&record, why).await;
         }
         if record.used_at.is_some() {
             return Err(gone(
@@ -331,16 +303,7 @@ impl AuthService {
             };
         };
         let refuse = async |why: String| {
-            self.audit_decision(Decision {
-                action: "transmit",
-                client: &record.from_client,
-                target: Some(&record.to_client),
-                user_id: Some(&record.user_id),
-                rule: None,
-                outcome: Outcome::Refused,
-                reason: why.clone(),
-            })
-            .await;
+            self.audit_refused_link(&record, &why).await;
             OAuthError::new(ErrorCode::AccessDenied, why)
         };
         if session.user_id != record.user_id {

@@ -6,8 +6,8 @@ mod client_credentials;
 mod refresh;
 mod token_exchange;
 
-pub(crate) use token_exchange::crossing_scope;
 pub use token_exchange::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE};
+pub(crate) use token_exchange::{Crossing, Trace, crossing_scope};
 
 use serde::Serialize;
 

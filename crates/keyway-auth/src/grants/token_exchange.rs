@@ -15,12 +15,19 @@ pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchang
 /// The token type of an access token (RFC 8693 §3).
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
-/// What the audit log says of an exchange, filled in as the request is understood.
+/// What the audit log says of an exchange or a transmit, filled in as the request is
+/// understood.
 #[derive(Default)]
-struct Trace {
-    target: Option<String>,
-    user_id: Option<String>,
-    rule: Option<String>,
+pub(crate) struct Trace {
+    pub(crate) target: Option<String>,
+    pub(crate) user_id: Option<String>,
+    pub(crate) rule: Option<String>,
+}
+
+/// A user's authority that may cross from a client to another under a rule.
+pub(crate) struct Crossing {
+    pub(crate) claims: Arc<AccessTokenClaims>,
+    pub(crate) scope: ScopeSet,
 }
 
 fn invalid_request(why: impl Into<String>) -> OAuthError {
@@ -40,15 +47,29 @@ impl AuthService {
     ) -> Result<TokenResponse, OAuthError> {
         let mut trace = Trace::default();
         let result = self.exchange(client, request, dpop, &mut trace).await;
-        let (outcome, reason) = match &result {
-            Ok(response) => (Outcome::Allowed, format!("scope {}", response.scope)),
+        let allowed = result.as_ref().map(|r| format!("scope {}", r.scope));
+        self.audit_traced("exchange", client, trace, allowed).await;
+        result
+    }
+
+    /// Audits a decision traced as it was made: allowed (with `allowed`'s text) or refused
+    /// (with the error's code and description).
+    pub(crate) async fn audit_traced(
+        &self,
+        action: &str,
+        client: &Client,
+        trace: Trace,
+        allowed: Result<String, &OAuthError>,
+    ) {
+        let (outcome, reason) = match allowed {
+            Ok(what) => (Outcome::Allowed, what),
             Err(err) => (
                 Outcome::Refused,
                 format!("{}: {}", err.code.as_str(), err.description),
             ),
         };
         self.audit_decision(Decision {
-            action: "exchange",
+            action,
             client: &client.client_id,
             target: trace.target.as_deref(),
             user_id: trace.user_id.as_deref(),
@@ -57,7 +78,6 @@ impl AuthService {
             reason,
         })
         .await;
-        result
     }
 
     async fn exchange(
@@ -72,7 +92,8 @@ impl AuthService {
                 "a public client cannot exchange tokens: it has no credentials to act with",
             ));
         }
-        let subject_token = request.required("subject_token")?;
+        // Checked first: its absence is the likeliest mistake.
+        request.required("subject_token")?;
         match request.required("subject_token_type")? {
             ACCESS_TOKEN_TYPE => {}
             other => {
@@ -103,19 +124,9 @@ impl AuthService {
                 "the audience is this client itself: exchange tokens for another client",
             ));
         }
-        let claims = self.subject_claims(client, subject_token, dpop).await?;
-        trace.user_id = Some(claims.sub.clone());
-        let Some(rule) = self
-            .client_rule(&client.client_id, &target.client_id, RulePurpose::Exchange)
-            .await?
-        else {
-            return Err(invalid_target(format!(
-                "no rule lets this client exchange tokens for client {}",
-                target.client_id
-            )));
-        };
-        trace.rule = Some(rule.label());
-        let scope = crossing_scope(&rule, &claims.scope, request.single("scope")?)?;
+        let Crossing { claims, scope } = self
+            .crossing(client, &target, request, dpop, RulePurpose::Exchange, trace)
+            .await?;
         let mut audience = vec![target.client_id.clone()];
         if let Some(api) = &target.policy.api_url {
             audience.push(api.clone());
@@ -149,6 +160,39 @@ impl AuthService {
             refresh_coder_token: None,
             issued_token_type: Some(ACCESS_TOKEN_TYPE),
         })
+    }
+
+    /// The subject token A presents for B (`subject_token`), the rule from A to B for
+    /// `purpose`, and the scopes that cross (`scope` asked, within the rule and the token).
+    pub(crate) async fn crossing(
+        &self,
+        client: &Client,
+        target: &Client,
+        request: &TokenRequest,
+        dpop: Option<&crate::DpopKey>,
+        purpose: RulePurpose,
+        trace: &mut Trace,
+    ) -> Result<Crossing, OAuthError> {
+        let subject_token = request.required("subject_token")?;
+        let claims = self.subject_claims(client, subject_token, dpop).await?;
+        trace.user_id = Some(claims.sub.clone());
+        let Some(rule) = self
+            .client_rule(&client.client_id, &target.client_id, purpose)
+            .await?
+        else {
+            let what = match purpose {
+                RulePurpose::Exchange => "exchange tokens for",
+                RulePurpose::Transmit => "hand users to",
+                RulePurpose::Call => "call",
+            };
+            return Err(invalid_target(format!(
+                "no rule lets this client {what} client {}",
+                target.client_id
+            )));
+        };
+        trace.rule = Some(rule.label());
+        let scope = crossing_scope(&rule, &claims.scope, request.single("scope")?)?;
+        Ok(Crossing { claims, scope })
     }
 
     /// The client named by `audience` (its id) and/or `resource` (its API URL); both must

@@ -213,46 +213,20 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
         );
 
         // A changed rule mints anew (its scope may differ).
-        hub.auth
-            .allow_client(&a.0, &b, RulePurpose::Call, None)
-            .await
-            .unwrap();
-        let (_, widened) = call(
-            &hub,
-            get.clone(),
-            &format!("/gateway/{b}/echo"),
-            Some(&a_token),
-            vec![],
-        )
-        .await;
-        let widened = claims_of(
-            widened["authorization"]
-                .as_str()
-                .unwrap()
-                .strip_prefix("Bearer ")
-                .unwrap(),
-        );
-        assert_eq!(widened["scope"], "orders.read profile");
-        hub.auth
-            .allow_client(&a.0, &b, RulePurpose::Call, Some("orders.read"))
-            .await
-            .unwrap();
-        let (_, narrowed) = call(
-            &hub,
-            get.clone(),
-            &format!("/gateway/{b}/echo"),
-            Some(&a_token),
-            vec![],
-        )
-        .await;
-        let narrowed = claims_of(
-            narrowed["authorization"]
-                .as_str()
-                .unwrap()
-                .strip_prefix("Bearer ")
-                .unwrap(),
-        );
-        assert_eq!(narrowed["scope"], "orders.read");
+        for (rule_scope, minted_scope) in [
+            (None, "orders.read profile"),
+            (Some("orders.read"), "orders.read"),
+        ] {
+            hub.auth
+                .allow_client(&a.0, &b, RulePurpose::Call, rule_scope)
+                .await
+                .unwrap();
+            let path = format!("/gateway/{b}/echo");
+            let (_, seen) = call(&hub, get.clone(), &path, Some(&a_token), vec![]).await;
+            let bearer = seen["authorization"].as_str().unwrap();
+            let minted = claims_of(bearer.strip_prefix("Bearer ").unwrap());
+            assert_eq!(minted["scope"], minted_scope, "rule scope {rule_scope:?}");
+        }
 
         // A token for B's API comes only from the gateway or an exchange under a rule: asking
         // for it as a resource indicator is refused (its API URL, or a path under it).
@@ -417,59 +391,27 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
                 let _ = socket.write_all(b"SSH-2.0-not-http\r\n\r\n").await;
             }
         });
-        hub.auth
-            .update_client(
-                &b,
-                keyway_auth::ClientUpdate {
-                    api_url: Some(Some(garbage_url)),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        hub.clock.advance_ms(1_100);
-        let (status, body) = call(
-            &hub,
-            get.clone(),
-            &format!("/gateway/{b}/echo"),
-            Some(&a_token),
-            vec![],
-        )
-        .await;
-        assert_eq!(status, 502, "{body}");
-        assert!(
-            body["detail"]
-                .as_str()
-                .unwrap()
-                .contains("did not answer with HTTP"),
-            "{body}"
-        );
-
-        // A target that is down.
-        hub.auth
-            .update_client(
-                &b,
-                keyway_auth::ClientUpdate {
-                    api_url: Some(Some("http://127.0.0.1:9/api".into())),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        hub.clock.advance_ms(1_100);
-        let (status, body) = call(
-            &hub,
-            get.clone(),
-            &format!("/gateway/{b}/echo"),
-            Some(&a_token),
-            vec![],
-        )
-        .await;
-        assert_eq!(status, 502, "{body}");
-        assert!(
-            body["detail"].as_str().unwrap().contains("cannot connect"),
-            "{body}"
-        );
+        for (api_url, cause) in [
+            (garbage_url, "did not answer with HTTP"),
+            // A target that is down.
+            ("http://127.0.0.1:9/api".to_string(), "cannot connect"),
+        ] {
+            hub.auth
+                .update_client(
+                    &b,
+                    keyway_auth::ClientUpdate {
+                        api_url: Some(Some(api_url)),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            hub.clock.advance_ms(1_100);
+            let path = format!("/gateway/{b}/echo");
+            let (status, body) = call(&hub, get.clone(), &path, Some(&a_token), vec![]).await;
+            assert_eq!(status, 502, "{body}");
+            assert!(body["detail"].as_str().unwrap().contains(cause), "{body}");
+        }
 
         // Every call is an edge caller -> target on the activity map.
         let (reader, reader_secret) = hub

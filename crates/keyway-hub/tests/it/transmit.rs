@@ -91,6 +91,26 @@ async fn link(hub: &TestHub, apps: &Apps) -> String {
     body["redirect_to"].as_str().unwrap().to_string()
 }
 
+/// A new person's browser, signed in at the hub's own sign-in page.
+async fn signed_in_at_hub(hub: &TestHub, username: &str) -> Browser {
+    hub.user(username, PASSWORD).await;
+    let mut browser = Browser::new();
+    let form = browser.get(&hub.url("/login")).await;
+    let done = browser
+        .post(
+            &hub.url("/login"),
+            &[
+                ("csrf", &form.field("csrf")),
+                ("next", "/"),
+                ("username", username),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    browser
+}
+
 /// Form fields of a request.
 type Form<'a> = Vec<(&'a str, &'a str)>;
 
@@ -223,21 +243,7 @@ async fn a_user_handed_from_a_arrives_at_b_signed_in_with_the_data() {
             stranger.redirect_param("error").as_deref(),
             Some("login_required")
         );
-        hub.user("mallory", PASSWORD).await;
-        let mut mallory = Browser::new();
-        let form = mallory.get(&hub.url("/login")).await;
-        let signed_in = mallory
-            .post(
-                &hub.url("/login"),
-                &[
-                    ("csrf", &form.field("csrf")),
-                    ("next", "/"),
-                    ("username", "mallory"),
-                    ("password", PASSWORD),
-                ],
-            )
-            .await;
-        assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+        let mut mallory = signed_in_at_hub(hub, "mallory").await;
         let other = mallory.get(&confirm).await;
         assert_eq!(
             other.redirect_param("error").as_deref(),
@@ -291,21 +297,7 @@ async fn the_wrong_person_a_stale_link_and_bad_requests_get_nothing() {
         assert!(form.body.contains("value=\"alice\""), "{}", form.body);
 
         // bob signed in at the hub: an error page, nothing issued, the link not spent.
-        hub.user("bob", PASSWORD).await;
-        let mut bob = Browser::new();
-        let bob_form = bob.get(&hub.url("/login")).await;
-        let done = bob
-            .post(
-                &hub.url("/login"),
-                &[
-                    ("csrf", &bob_form.field("csrf")),
-                    ("next", "/"),
-                    ("username", "bob"),
-                    ("password", PASSWORD),
-                ],
-            )
-            .await;
-        assert_eq!(done.status, 303, "{}", done.body);
+        let mut bob = signed_in_at_hub(hub, "bob").await;
         let refused = bob.get(&to).await;
         assert_eq!(refused.status, 403, "{}", refused.body);
         assert!(
