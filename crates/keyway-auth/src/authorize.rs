@@ -61,6 +61,8 @@ pub struct PendingAuthorization {
     /// Asked-for scopes the user does not hold (user-granted ones), which the consent page
     /// says will not be given.
     pub withheld: Vec<String>,
+    /// The application that handed the person over (a transmit), by name.
+    pub handed_over_by: Option<String>,
 }
 
 impl PendingAuthorization {
@@ -569,6 +571,7 @@ impl AuthService {
             client_name: client.name.clone(),
             methods: self.login_methods(client, asked),
             withheld: Vec::new(),
+            handed_over_by: None,
             scopes: record
                 .scope
                 .split(' ')

@@ -414,6 +414,7 @@ impl AuthService {
         self.store.insert_authorization_request(&request).await?;
         let mut pending = self.pending_view(&request, &target);
         pending.withheld = withheld;
+        pending.handed_over_by = Some(from.name.clone());
         Ok(TransmitOpened::Next(AuthorizeOutcome::Consent(pending)))
     }
 }

@@ -49,6 +49,8 @@ pub(crate) struct ConsentPage<'a> {
     pub scopes: &'a [String],
     /// Asked-for scopes the user does not hold.
     pub withheld: &'a [String],
+    /// The application that handed the person over, if one did.
+    pub handed_over_by: Option<&'a str>,
 }
 
 /// The hub's own sign-in page (`/login`), for hub sessions.
@@ -314,6 +316,7 @@ pub(crate) fn consent_page(pending: &PendingAuthorization, csrf: &str, username:
             username,
             scopes: &pending.scopes,
             withheld: &pending.withheld,
+            handed_over_by: pending.handed_over_by.as_deref(),
         },
     )
 }

@@ -146,6 +146,13 @@ async fn a_user_handed_from_a_arrives_at_b_signed_in_with_the_data() {
         let consent = s.alice.get(&to).await;
         assert_eq!(consent.status, 200, "{}", consent.body);
         assert!(consent.body.contains("contact.read"), "{}", consent.body);
+        assert!(
+            consent
+                .body
+                .contains("test client is sending you on to test client"),
+            "the consent page says who handed the person over: {}",
+            consent.body
+        );
         let done = s
             .alice
             .post(

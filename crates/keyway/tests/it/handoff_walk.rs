@@ -136,6 +136,7 @@ fn alice_is_handed_from_a_to_b_and_a_calls_b_through_the_gateway() {
     );
     for shot in [
         "handoff-a-home.png",
+        "handoff-consent.png",
         "handoff-b-home.png",
         "handoff-gateway.png",
         "handoff-wrong-person.png",

@@ -54,6 +54,10 @@ async function main() {
 
     // 2. "Open my orders in app B": consent for B at the hub, then B, signed in, with A's data.
     await alice.click('#open-in-b');
+    await alice.locator('button[name=decision][value=allow]').waitFor();
+    const consent = await alice.textContent('main');
+    check(consent.includes('Shop is sending you on to Orders'), `consent for B: ${consent}`);
+    await shot(alice, 'handoff-consent.png');
     await allowIfAsked(alice);
     await alice.waitForURL(`${appB}/`);
     check((await alice.textContent('#user')) === 'alice', 'B: not signed in as alice');
