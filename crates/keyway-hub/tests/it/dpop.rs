@@ -601,3 +601,59 @@ async fn a_code_bound_with_dpop_jkt_needs_a_proof_by_that_key() {
     })
     .await;
 }
+
+/// The gateway honours a DPoP-bound token only with a proof by its key, like every hub API;
+/// the proof stays behind and the target gets the hub's own bearer token.
+#[tokio::test]
+async fn the_gateway_takes_a_bound_token_with_its_proof() {
+    let api = crate::gateway::upstream().await;
+    on_every_backend(async |hub: &TestHub| {
+        let (id, secret) = hub
+            .client(&["client_credentials"], "orders.read", &[])
+            .await;
+        let target = hub
+            .client_with_policy(
+                &["client_credentials"],
+                "x",
+                &[],
+                keyway_auth::ClientPolicy {
+                    api_url: Some(format!("{api}/api")),
+                    ..keyway_auth::ClientPolicy::default()
+                },
+            )
+            .await
+            .0;
+        hub.auth
+            .allow_client(&id, &target, keyway_auth::RulePurpose::Call, None)
+            .await
+            .unwrap();
+        let holder = Holder::new();
+        let now = hub.auth.clock().now_secs();
+        let proof = holder.proof("POST", &hub.url("/oauth2/token"), now, "g-1", None);
+        let (status, answer) = token(hub, &id, &secret, &[&proof]).await;
+        assert_eq!(status, 200, "{answer}");
+        let access = answer["access_token"].as_str().unwrap();
+        let url = hub.url(&format!("/gateway/{target}/echo"));
+        let call = |scheme: &str, proof: Option<String>| {
+            let mut request = http()
+                .get(&url)
+                .header("Authorization", format!("{scheme} {access}"));
+            if let Some(proof) = proof {
+                request = request.header("DPoP", proof);
+            }
+            request.send()
+        };
+        let response = call("Bearer", None).await.unwrap();
+        assert_eq!(response.status(), 401, "a bound token without its proof");
+        let proof = holder.proof("GET", &url, now, "g-2", Some(access));
+        let response = call("DPoP", Some(proof)).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let seen: Value = response.json().await.unwrap();
+        assert_eq!(seen["dpop"], Value::Null, "the proof stays behind: {seen}");
+        let bearer = seen["authorization"].as_str().unwrap();
+        assert!(bearer.starts_with("Bearer "), "{seen}");
+        let minted = crate::logout::claims_of(bearer.strip_prefix("Bearer ").unwrap());
+        assert_eq!(minted["act"]["sub"], id.as_str());
+    })
+    .await;
+}

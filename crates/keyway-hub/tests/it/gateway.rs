@@ -19,7 +19,7 @@ const CB: &str = "http://127.0.0.1:9/a/callback";
 
 /// An upstream API: `/api/echo…` answers what it received; `/api/redirect` redirects,
 /// `/api/slow` answers after 3 s, `/api/huge` answers 2 MiB (beyond the test's limit).
-async fn upstream() -> String {
+pub(crate) async fn upstream() -> String {
     async fn echo(headers: HeaderMap, request: Request) -> impl IntoResponse {
         let uri = request.uri().clone();
         let method = request.method().to_string();
@@ -40,6 +40,7 @@ async fn upstream() -> String {
             "forwarded": header("forwarded"),
             "cookie": header("cookie"),
             "x_custom": header("x-custom"),
+            "dpop": header("dpop"),
             "body_len": body.len(),
         }))
     }

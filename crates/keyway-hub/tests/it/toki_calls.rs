@@ -295,3 +295,45 @@ async fn the_hub_refuses_unknown_altered_replayed_and_stale_toki_calls() {
     );
     hub.finish().await;
 }
+
+/// A registered service calls another client's API through the gateway with toki, as it
+/// calls the hub's own APIs: the answer is signed by the hub, and the target sees the
+/// service acting (the hub's own token, never the toki header).
+#[tokio::test]
+async fn a_service_calls_through_the_gateway_with_toki() {
+    let api = crate::gateway::upstream().await;
+    let hub = TestHub::start(&Backend::Sqlite).await;
+    let (caller, key) = service(&hub, 31, "orders.read").await;
+    let target = hub
+        .client_with_policy(
+            &["client_credentials"],
+            "x",
+            &[],
+            keyway_auth::ClientPolicy {
+                api_url: Some(format!("{api}/api")),
+                ..keyway_auth::ClientPolicy::default()
+            },
+        )
+        .await
+        .0;
+    hub.auth
+        .allow_client(
+            caller.as_str(),
+            &target,
+            keyway_auth::RulePurpose::Call,
+            None,
+        )
+        .await
+        .unwrap();
+    let client = toki_client(&hub, &caller, key).await;
+    let url = hub.url(&format!("/gateway/{target}/echo/v1"));
+    let answer = client.send(client.http().get(&url)).await.unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let seen: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(seen["path"], "/api/echo/v1");
+    let bearer = seen["authorization"].as_str().unwrap();
+    let minted = crate::logout::claims_of(bearer.strip_prefix("Bearer ").unwrap());
+    assert_eq!(minted["sub"], caller.as_str());
+    assert_eq!(minted["act"]["sub"], caller.as_str());
+    hub.finish().await;
+}
