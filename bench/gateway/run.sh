@@ -11,7 +11,8 @@
 #               target, streams the request and answer, records the activity edge and an
 #               audit entry.
 # Then token exchange (RFC 8693) of a user's access token for the target: POST /oauth2/token.
-# Prints req/s, p50, p99 and the ratios keyway/nginx.
+# Prints req/s, p50, p99, server CPU per request (the gateway's includes the nginx upstream
+# it calls) and the ratios keyway/nginx.
 #
 # Knobs: BENCH_THREADS=2 BENCH_CONNECTIONS=64 BENCH_DURATION=10 BENCH_WARMUP=2,
 #        BENCH_SKIP_BUILD=1, KEYWAY_BIN=PATH, CARGO_TARGET_DIR [/var/tmp/keyway-target],
@@ -130,29 +131,46 @@ EXCHANGE="grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&s
 out=$(curl -s -H "Authorization: Basic $SHOP_AUTH" --data "$EXCHANGE" "$URL/oauth2/token")
 [[ $out == *'"issued_token_type"'* ]] || die "exchange by hand: $out"
 
-run_wrk() { # tag lua url [env...]
+# CPU seconds (user + system) used so far by these processes: a steadier measure than req/s
+# on a shared machine.
+cpu_of() {
+  local total=0 pid ticks
+  for pid in "$@"; do
+    ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+    total=$((total + ticks))
+  done
+  echo "$total"
+}
+run_wrk() { # tag lua url pids...
   local tag=$1 lua=$2 url=$3
+  shift 3
   log "$tag: warm-up ${WARMUP}s, then ${DURATION}s with $THREADS threads, $CONNS connections"
   BENCH_OUT='' wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$lua" "$url" >"$WORK/$tag.warmup.txt"
+  local before after
+  before=$(cpu_of "$@")
   BENCH_OUT="$WORK/$tag.json" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$lua" "$url" >"$WORK/$tag.txt"
+  after=$(cpu_of "$@")
+  echo $((after - before)) >"$WORK/$tag.ticks"
 }
-BENCH_BEARER='' run_wrk nginx "$HERE/get.lua" "http://$HOST:$PROXY_PORT/api/hello"
+NGINX_PIDS=$(pgrep -f "nginx: worker process" -P "${PIDS[0]}" | tr '\n' ' ')
+# shellcheck disable=SC2086  # one argument per worker
+BENCH_BEARER='' run_wrk nginx "$HERE/get.lua" "http://$HOST:$PROXY_PORT/api/hello" $NGINX_PIDS
 if [[ -n ${BENCH_PROFILE:-} ]]; then
   perf record -e cycles:u -F 1999 -g -p "${PIDS[1]}" -o "$WORK/perf.data" -- sleep $((WARMUP + DURATION)) >/dev/null 2>&1 &
   PERF=$!
 fi
-BENCH_BEARER=$TOKEN run_wrk keyway-gateway "$HERE/get.lua" "$URL/gateway/orders/hello"
+BENCH_BEARER=$TOKEN run_wrk keyway-gateway "$HERE/get.lua" "$URL/gateway/orders/hello" "${PIDS[1]}" $NGINX_PIDS
 if [[ -n ${BENCH_PROFILE:-} ]]; then
   wait "$PERF" || true
   perf report -i "$WORK/perf.data" --no-children --percent-limit 1.5 --stdio 2>/dev/null | grep -v '^$' | head -80 >"$WORK/perf.txt"
   log "profile: $WORK/perf.txt"
 fi
-BENCH_BODY=$EXCHANGE BENCH_AUTH=$SHOP_AUTH run_wrk token-exchange "$REPO/bench/oauth/post.lua" "$URL/oauth2/token"
+BENCH_BODY=$EXCHANGE BENCH_AUTH=$SHOP_AUTH run_wrk token-exchange "$REPO/bench/oauth/post.lua" "$URL/oauth2/token" "${PIDS[1]}"
 
 echo
 echo "keyway $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null), $("$NGINX" -v 2>&1 | sed 's/.*: //'), SQLite, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$WORK" <<'PY'
-import json, sys
+import json, os, sys
 work = sys.argv[1]
 runs = {}
 for tag in ("nginx", "keyway-gateway", "token-exchange"):
@@ -160,7 +178,9 @@ for tag in ("nginx", "keyway-gateway", "token-exchange"):
     rps = w["requests"] / (w["duration_us"] / 1e6)
     errors = sum(w["errors"].values())
     runs[tag] = (rps, w["latency_us"]["p99"] / 1000)
-    print(f'{tag:<16} {rps:>9.0f} req/s   p50 {w["latency_us"]["p50"]/1000:6.2f} ms   p99 {w["latency_us"]["p99"]/1000:6.2f} ms   errors {errors}')
+    ticks = int(open(f"{work}/{tag}.ticks").read())
+    cpu_us = ticks / os.sysconf("SC_CLK_TCK") * 1e6 / max(w["requests"], 1)
+    print(f'{tag:<16} {rps:>9.0f} req/s   p50 {w["latency_us"]["p50"]/1000:6.2f} ms   p99 {w["latency_us"]["p99"]/1000:6.2f} ms   errors {errors}   server CPU {cpu_us:5.1f} µs/request')
 (n_rps, n_p99), (g_rps, g_p99) = runs["nginx"], runs["keyway-gateway"]
 print(f"gateway req/s / nginx: {g_rps / n_rps:.2f} (target >= 0.60); p99 / nginx: {g_p99 / n_p99:.2f} (target <= 2)")
 print(f"token exchange: {runs['token-exchange'][0]:.0f}/s (target >= 5000)")
