@@ -476,11 +476,11 @@ fn browser_signs_in_through_another_hub() {
         str_field(&registered, "client_secret"),
     );
     let hub_a = Hub::start_with(&["--config", &config.display().to_string()]);
-    assert!(
-        hub_a.output().contains("type=hubb through Hub B"),
-        "{}",
-        hub_a.output()
-    );
+    // The banner is read from the hub's stdout by a thread: it may trail readiness a little.
+    let announced = crate::harness::poll(Duration::from_secs(10), || {
+        hub_a.output().contains("type=hubb through Hub B")
+    });
+    assert!(announced, "{}", hub_a.output());
     hub_b.cli_json(&[
         "client",
         "update",
