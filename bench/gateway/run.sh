@@ -156,7 +156,7 @@ NGINX_PIDS=$(pgrep -f "nginx: worker process" -P "${PIDS[0]}" | tr '\n' ' ')
 # shellcheck disable=SC2086  # one argument per worker
 BENCH_BEARER='' run_wrk nginx "$HERE/get.lua" "http://$HOST:$PROXY_PORT/api/hello" $NGINX_PIDS
 if [[ -n ${BENCH_PROFILE:-} ]]; then
-  perf record -e cycles:u -F 1999 -g -p "${PIDS[1]}" -o "$WORK/perf.data" -- sleep $((WARMUP + DURATION)) >/dev/null 2>&1 &
+  perf record -e cycles:u -F 499 --call-graph dwarf,16384 -p "${PIDS[1]}" -o "$WORK/perf.data" -- sleep $((WARMUP + DURATION)) >/dev/null 2>&1 &
   PERF=$!
 fi
 BENCH_BEARER=$TOKEN run_wrk keyway-gateway "$HERE/get.lua" "$URL/gateway/orders/hello" "${PIDS[1]}" $NGINX_PIDS

@@ -53,10 +53,22 @@ impl Default for GatewayOptions {
 pub(crate) struct Gateway {
     client: reqwest::Client,
     options: GatewayOptions,
+    /// `proto=…;host="…"` of `Forwarded`: the hub's own scheme and host (the issuer's),
+    /// never the caller's Host header, whose quotes would be the caller's to close.
+    forwarded_hub: Arc<str>,
 }
 
 impl Gateway {
-    pub(crate) fn new(options: GatewayOptions) -> Result<Gateway, reqwest::Error> {
+    pub(crate) fn new(options: GatewayOptions, issuer: &str) -> Result<Gateway, reqwest::Error> {
+        let forwarded_hub = match url::Url::parse(issuer) {
+            Ok(url) => format!(
+                "proto={};host=\"{}{}\"",
+                url.scheme(),
+                url.host_str().unwrap_or("hub"),
+                url.port().map(|p| format!(":{p}")).unwrap_or_default()
+            ),
+            Err(_) => "proto=http;host=\"hub\"".to_string(),
+        };
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(options.connect_timeout)
@@ -64,7 +76,11 @@ impl Gateway {
             .pool_max_idle_per_host(512)
             .no_proxy()
             .build()?;
-        Ok(Gateway { client, options })
+        Ok(Gateway {
+            client,
+            options,
+            forwarded_hub: forwarded_hub.into(),
+        })
     }
 }
 
@@ -141,9 +157,16 @@ fn upstream_url(api_url: &str, rest: &str, query: Option<&str>) -> Result<url::U
     }
     let url = url::Url::parse(&text)
         .map_err(|e| ApiError::BadRequest(format!("the path does not make a URL: {e}")))?;
-    let prefix = url::Url::parse(base)
-        .map(|u| u.path().trim_end_matches('/').to_string())
-        .unwrap_or_default();
+    // The API URL's path as written (it was parsed at registration); parsed again only when
+    // the request's path does not start with it as written (a spelling the parser changes).
+    let written = base_path(base);
+    let prefix = if url.path().starts_with(written) {
+        written.trim_end_matches('/').to_string()
+    } else {
+        url::Url::parse(base)
+            .map(|u| u.path().trim_end_matches('/').to_string())
+            .unwrap_or_default()
+    };
     let path = url.path();
     let inside = path == prefix
         || path.starts_with(&format!("{prefix}/"))
@@ -154,6 +177,13 @@ fn upstream_url(api_url: &str, rest: &str, query: Option<&str>) -> Result<url::U
         ));
     }
     Ok(url)
+}
+
+/// The path of an absolute URL as written: what follows its authority.
+fn base_path(base: &str) -> &str {
+    base.split_once("://")
+        .map(|(_, rest)| rest.find('/').map_or("", |at| &rest[at..]))
+        .unwrap_or_default()
 }
 
 /// Refuses what an upstream might read as a way out of the API URL's path once it decodes:
@@ -370,27 +400,10 @@ async fn send(
         .map_err(|_| ApiError::unavailable("gateway token", &"not a header value"))?;
     headers.insert(header::AUTHORIZATION, bearer);
     let client_ip = state.trusted_proxies.client_address(peer, &parts.headers);
-    let proto = if state.auth.config().uses_https() {
-        "https"
-    } else {
-        "http"
-    };
-    // The hub's own host (the issuer's), never the caller's Host header: a quoted-string in
-    // `Forwarded` must not be the caller's to close.
-    let host = url::Url::parse(&state.auth.config().issuer)
-        .ok()
-        .and_then(|u| {
-            u.host_str().map(|h| {
-                format!(
-                    "{h}{}",
-                    u.port().map(|p| format!(":{p}")).unwrap_or_default()
-                )
-            })
-        })
-        .unwrap_or_else(|| "hub".to_string());
+    let hub = &gateway.forwarded_hub;
     let forwarded = match client_ip {
-        std::net::IpAddr::V4(ip) => format!("for={ip};proto={proto};host=\"{host}\""),
-        std::net::IpAddr::V6(ip) => format!("for=\"[{ip}]\";proto={proto};host=\"{host}\""),
+        std::net::IpAddr::V4(ip) => format!("for={ip};{hub}"),
+        std::net::IpAddr::V6(ip) => format!("for=\"[{ip}]\";{hub}"),
     };
     if let Ok(value) = HeaderValue::from_str(&forwarded) {
         headers.insert(HeaderName::from_static("forwarded"), value);

@@ -164,7 +164,7 @@ impl Hub {
                 toki,
                 data,
                 trusted_proxies: Arc::new(trusted_proxies),
-                gateway: gateway::Gateway::new(options.gateway)?,
+                gateway: gateway::Gateway::new(options.gateway, &options.auth.issuer)?,
                 metrics,
             },
         })
