@@ -9,6 +9,7 @@ mod audit;
 mod authorize;
 mod client_auth;
 mod client_rules;
+mod client_urls;
 mod clients;
 mod config;
 mod dpop;

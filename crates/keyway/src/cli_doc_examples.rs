@@ -1,4 +1,4 @@
-//! The command lines in README.md and docs/*.md parse with this binary's definitions: every
+//! The command lines in README.md, docs/*.md and examples/*/README.md parse with this binary's definitions: every
 //! `keyway …` or `kw …` line of a `sh` or `console` block, and every option named in its
 //! `[optional]` parts exists on that command. So the docs cannot name a flag that is gone.
 
@@ -146,6 +146,15 @@ fn documents() -> Vec<PathBuf> {
                 .filter_map(Result::ok)
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|x| x == "md")),
+        );
+    }
+    // The examples' READMEs (examples/handoff/README.md) are instructions people paste too.
+    if let Ok(entries) = std::fs::read_dir(root.join("examples")) {
+        files.extend(
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path().join("README.md"))
+                .filter(|p| p.is_file()),
         );
     }
     files.sort();

@@ -611,22 +611,7 @@ async fn the_gateway_takes_a_bound_token_with_its_proof() {
         let (id, secret) = hub
             .client(&["client_credentials"], "orders.read", &[])
             .await;
-        let target = hub
-            .client_with_policy(
-                &["client_credentials"],
-                "x",
-                &[],
-                keyway_auth::ClientPolicy {
-                    api_url: Some(format!("{api}/api")),
-                    ..keyway_auth::ClientPolicy::default()
-                },
-            )
-            .await
-            .0;
-        hub.auth
-            .allow_client(&id, &target, keyway_auth::RulePurpose::Call, None)
-            .await
-            .unwrap();
+        let target = crate::gateway::callable_api(hub, &id, &api).await;
         let holder = Holder::new();
         let now = hub.auth.clock().now_secs();
         let proof = holder.proof("POST", &hub.url("/oauth2/token"), now, "g-1", None);

@@ -73,6 +73,23 @@ pub(crate) async fn upstream() -> String {
     base
 }
 
+/// A client whose API is the upstream at `api` (its `/api`), which `caller` may call through
+/// the gateway (a rule without a scope cap): the target's client_id.
+pub(crate) async fn callable_api(hub: &TestHub, caller: &str, api: &str) -> String {
+    let policy = ClientPolicy {
+        api_url: Some(format!("{api}/api")),
+        ..ClientPolicy::default()
+    };
+    let (target, _) = hub
+        .client_with_policy(&["client_credentials"], "x", &[], policy)
+        .await;
+    hub.auth
+        .allow_client(caller, &target, RulePurpose::Call, None)
+        .await
+        .unwrap();
+    target
+}
+
 async fn call(
     hub: &TestHub,
     method: reqwest::Method,

@@ -304,27 +304,7 @@ async fn a_service_calls_through_the_gateway_with_toki() {
     let api = crate::gateway::upstream().await;
     let hub = TestHub::start(&Backend::Sqlite).await;
     let (caller, key) = service(&hub, 31, "orders.read").await;
-    let target = hub
-        .client_with_policy(
-            &["client_credentials"],
-            "x",
-            &[],
-            keyway_auth::ClientPolicy {
-                api_url: Some(format!("{api}/api")),
-                ..keyway_auth::ClientPolicy::default()
-            },
-        )
-        .await
-        .0;
-    hub.auth
-        .allow_client(
-            caller.as_str(),
-            &target,
-            keyway_auth::RulePurpose::Call,
-            None,
-        )
-        .await
-        .unwrap();
+    let target = crate::gateway::callable_api(&hub, caller.as_str(), &api).await;
     let client = toki_client(&hub, &caller, key).await;
     let url = hub.url(&format!("/gateway/{target}/echo/v1"));
     let answer = client.send(client.http().get(&url)).await.unwrap();
