@@ -78,7 +78,10 @@ http {
   fastcgi_temp_path $WORK/nginx/fastcgi;
   uwsgi_temp_path $WORK/nginx/uwsgi;
   scgi_temp_path $WORK/nginx/scgi;
-  upstream api { server $HOST:$UP_PORT; keepalive 128; }
+  # Connections are kept for the whole run on every hop (nginx closes them after 1000
+  # requests by default; keyway's hub and gateway pool do not).
+  keepalive_requests 1000000;
+  upstream api { server $HOST:$UP_PORT; keepalive 128; keepalive_requests 1000000; }
   server {
     listen $HOST:$UP_PORT;
     location /api/ { default_type application/json; return 200 '{"ok":true,"from":"upstream"}\n'; }

@@ -75,9 +75,22 @@ pub struct HubOptions {
     pub gateway: GatewayOptions,
 }
 
-/// Shared state of every handler.
+/// Shared state of every handler: one `Arc`, so the clone axum makes for every extractor
+/// and middleware is one reference count, not one per service (and no copy of the toki
+/// identity's strings).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<HubState>);
+
+impl std::ops::Deref for AppState {
+    type Target = HubState;
+
+    fn deref(&self) -> &HubState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct HubState {
     pub auth: Arc<AuthService>,
     pub data: Option<Arc<keyway_data::DataService>>,
     /// Record linkage (hub side).
@@ -157,7 +170,7 @@ impl Hub {
         let toki = HubToki::start(&options.data_dir, &auth, &activity)?;
         Ok(Hub {
             limits: options.connections,
-            state: AppState {
+            state: AppState(Arc::new(HubState {
                 auth,
                 link: Arc::new(link),
                 activity,
@@ -166,7 +179,7 @@ impl Hub {
                 trusted_proxies: Arc::new(trusted_proxies),
                 gateway: gateway::Gateway::new(options.gateway, &options.auth.issuer)?,
                 metrics,
-            },
+            })),
         })
     }
 
@@ -271,6 +284,8 @@ pub enum HubError {
     Auth(#[from] keyway_auth::AdminError),
     #[error("HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error("TLS client: {0}")]
+    TlsClient(#[from] rustls::Error),
     #[error("schema: {0}")]
     Schema(#[from] keyway_data::SchemaError),
     #[error("data tables: {0}")]

@@ -307,7 +307,7 @@ async fn sqlite_pool(
                 let pragmas = format!(
                     "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
                      PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{cache_kib}; \
-                     PRAGMA mmap_size = 1073741824;"
+                     PRAGMA mmap_size = 1073741824; PRAGMA temp_store = MEMORY;"
                 );
                 conn.execute(AssertSqlSafe(pragmas)).await?;
                 Ok(())

@@ -6,18 +6,17 @@
 //! problems (502, 504). Every call is an edge caller → target on the activity map and an
 //! entry in the audit log.
 
+mod upstream;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use futures_util::{StreamExt, TryStreamExt};
 use keyway_auth::{Decision, GatewayCaller, GatewayRefusal, Outcome};
 
 use crate::AppState;
@@ -51,15 +50,14 @@ impl Default for GatewayOptions {
 /// The gateway's HTTP client (one connection pool per upstream host) and limits.
 #[derive(Clone)]
 pub(crate) struct Gateway {
-    client: reqwest::Client,
-    options: GatewayOptions,
+    upstream: upstream::UpstreamClient,
     /// `proto=…;host="…"` of `Forwarded`: the hub's own scheme and host (the issuer's),
     /// never the caller's Host header, whose quotes would be the caller's to close.
     forwarded_hub: Arc<str>,
 }
 
 impl Gateway {
-    pub(crate) fn new(options: GatewayOptions, issuer: &str) -> Result<Gateway, reqwest::Error> {
+    pub(crate) fn new(options: GatewayOptions, issuer: &str) -> Result<Gateway, rustls::Error> {
         let forwarded_hub = match url::Url::parse(issuer) {
             Ok(url) => format!(
                 "proto={};host=\"{}{}\"",
@@ -69,16 +67,8 @@ impl Gateway {
             ),
             Err(_) => "proto=http;host=\"hub\"".to_string(),
         };
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(options.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(512)
-            .no_proxy()
-            .build()?;
         Ok(Gateway {
-            client,
-            options,
+            upstream: upstream::UpstreamClient::new(options)?,
             forwarded_hub: forwarded_hub.into(),
         })
     }
@@ -122,61 +112,62 @@ const DROPPED: [&str; 25] = [
     "oscartoki",
 ];
 
-/// Copies `from` without hop-by-hop headers (and those `Connection` names).
-fn end_to_end(from: &HeaderMap, also_dropped: &[&str]) -> HeaderMap {
-    let named: Vec<String> = from
+/// Removes hop-by-hop headers (and those `Connection` names), [`DROPPED`] and
+/// `also_dropped` from `headers`, in place: one pass over the headers present (a lookup per
+/// droppable name cost more than the rest of the header handling).
+fn drop_hop_by_hop(headers: &mut HeaderMap, also_dropped: &[&str]) {
+    let named: Vec<String> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|name| name.trim().to_ascii_lowercase())
         .collect();
-    let mut out = HeaderMap::with_capacity(from.len());
-    for (name, value) in from {
-        let lower = name.as_str();
-        if DROPPED.contains(&lower)
-            || also_dropped.contains(&lower)
-            || named.iter().any(|n| n == lower)
-        {
-            continue;
-        }
-        out.append(name.clone(), value.clone());
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            DROPPED.contains(&name)
+                || also_dropped.contains(&name)
+                || named.iter().any(|n| n == name)
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(name);
     }
-    out
 }
 
 /// The target's URL: its API URL + the path after `/gateway/{client}` + the query, which
 /// may not leave the API URL's path (`..`, also percent-encoded).
-fn upstream_url(api_url: &str, rest: &str, query: Option<&str>) -> Result<url::Url, ApiError> {
+fn upstream_url(api_url: &str, rest: &str, query: Option<&str>) -> Result<Uri, ApiError> {
     confined(rest)?;
     let base = api_url.trim_end_matches('/');
-    let mut text = format!("{base}{rest}");
+    let mut text =
+        String::with_capacity(base.len() + rest.len() + query.map_or(0, |q| q.len() + 1));
+    text.push_str(base);
+    text.push_str(rest);
     if let Some(query) = query {
         text.push('?');
         text.push_str(query);
     }
-    let url = url::Url::parse(&text)
+    let uri = Uri::try_from(text)
         .map_err(|e| ApiError::BadRequest(format!("the path does not make a URL: {e}")))?;
-    // The API URL's path as written (it was parsed at registration); parsed again only when
-    // the request's path does not start with it as written (a spelling the parser changes).
-    let written = base_path(base);
-    let prefix = if url.path().starts_with(written) {
-        written.trim_end_matches('/').to_string()
-    } else {
-        url::Url::parse(base)
-            .map(|u| u.path().trim_end_matches('/').to_string())
-            .unwrap_or_default()
-    };
-    let path = url.path();
-    let inside = path == prefix
-        || path.starts_with(&format!("{prefix}/"))
-        || (prefix.is_empty() && path.starts_with('/'));
-    if !inside || rest.contains("/../") || rest.ends_with("/..") {
+    // `rest` came from a request line hyper parsed and has no dot segments (`confined`), so
+    // no parser moves the path out of the API URL's; checked all the same, as written.
+    let prefix = base_path(base);
+    let path = uri.path();
+    let inside = prefix.is_empty()
+        || path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|after| after.starts_with('/'));
+    if !inside {
         return Err(ApiError::BadRequest(
-            "the path leaves the target's API URL (a `..` segment)".into(),
+            "the path leaves the target's API URL".into(),
         ));
     }
-    Ok(url)
+    Ok(uri)
 }
 
 /// The path of an absolute URL as written: what follows its authority.
@@ -382,117 +373,26 @@ async fn send(
     query: Option<&str>,
 ) -> Result<Response, ApiError> {
     let gateway = &state.gateway;
-    let limit = gateway.options.max_body_bytes;
-    let url = upstream_url(&ticket.api_url, rest, query)?;
-    let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "the gateway forwards bodies of at most {limit} bytes"
-        )));
-    }
-    let mut headers = end_to_end(&parts.headers, &["x-rewrite-url"]);
+    let uri = upstream_url(&ticket.api_url, rest, query)?;
+    let (mut parts, body) = request.into_parts();
+    let client_ip = state.trusted_proxies.client_address(peer, &parts.headers);
+    drop_hop_by_hop(&mut parts.headers, &["x-rewrite-url"]);
     let bearer = HeaderValue::from_str(&format!("Bearer {}", ticket.token))
         .map_err(|_| ApiError::unavailable("gateway token", &"not a header value"))?;
-    headers.insert(header::AUTHORIZATION, bearer);
-    let client_ip = state.trusted_proxies.client_address(peer, &parts.headers);
-    let hub = &gateway.forwarded_hub;
-    let forwarded = match client_ip {
-        std::net::IpAddr::V4(ip) => format!("for={ip};{hub}"),
-        std::net::IpAddr::V6(ip) => format!("for=\"[{ip}]\";{hub}"),
-    };
-    if let Ok(value) = HeaderValue::from_str(&forwarded) {
-        headers.insert(HeaderName::from_static("forwarded"), value);
+    parts.headers.insert(header::AUTHORIZATION, bearer);
+    if let Some((name, value)) = upstream::forwarded(client_ip, &gateway.forwarded_hub) {
+        parts.headers.insert(name, value);
     }
-    // The request body streams through, cut off past the limit.
-    let too_big = Arc::new(AtomicBool::new(false));
-    let seen = Arc::new(AtomicU64::new(0));
-    let flag = too_big.clone();
-    let stream = body.into_data_stream().map(move |chunk| {
-        let chunk = chunk.map_err(std::io::Error::other)?;
-        let total = seen.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
-        if total > limit {
-            flag.store(true, Ordering::Relaxed);
-            return Err(std::io::Error::other(
-                "request body over the gateway's limit",
-            ));
-        }
-        Ok(chunk)
-    });
-    let outgoing = gateway
-        .client
-        .request(parts.method.clone(), url.clone())
-        .headers(headers)
-        .body(reqwest::Body::wrap_stream(stream));
-    let target = &ticket.target.client_id;
-    let answer = match tokio::time::timeout(gateway.options.response_timeout, outgoing.send()).await
-    {
-        Err(_) => {
-            return Err(ApiError::GatewayTimeout(format!(
-                "client {target}'s API did not answer within {} s",
-                gateway.options.response_timeout.as_secs()
-            )));
-        }
-        Ok(Err(_)) if too_big.load(Ordering::Relaxed) => {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "the gateway forwards bodies of at most {limit} bytes"
-            )));
-        }
-        Ok(Err(err)) if err.is_timeout() => {
-            return Err(ApiError::GatewayTimeout(format!(
-                "client {target}'s API did not accept a connection within {} s",
-                gateway.options.connect_timeout.as_secs()
-            )));
-        }
-        Ok(Err(err)) => {
-            let why = if err.is_connect() {
-                "cannot connect to it"
-            } else {
-                "it did not answer with HTTP"
-            };
-            // The caller learns what happened, not where the target's API lives.
-            tracing::warn!(%target, upstream = %url.origin().ascii_serialization(), %err, "gateway: {why}");
-            return Err(ApiError::BadGateway(format!(
-                "client {target}'s API: {why}"
-            )));
-        }
-        Ok(Ok(answer)) => answer,
-    };
-    let status = answer.status();
-    if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
-        return Err(ApiError::BadGateway(format!(
-            "client {target}'s API answered {status} (a redirect); the gateway does not follow \
-             redirects"
-        )));
-    }
-    if answer.content_length().is_some_and(|len| len > limit) {
-        return Err(ApiError::BadGateway(format!(
-            "client {target}'s API answered more than the gateway's limit of {limit} bytes"
-        )));
-    }
-    let headers = end_to_end(answer.headers(), &["set-cookie"]);
-    let mut sent = 0u64;
-    let body = answer
-        .bytes_stream()
-        .map_err(std::io::Error::other)
-        .map(move |chunk| {
-            let chunk = chunk?;
-            sent += chunk.len() as u64;
-            if sent > limit {
-                return Err(std::io::Error::other(
-                    "response body over the gateway's limit",
-                ));
-            }
-            Ok(chunk)
-        });
-    let mut response = Response::new(Body::from_stream(body));
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    Ok(response)
+    gateway
+        .upstream
+        .send(
+            &ticket.target.client_id,
+            parts.method,
+            uri,
+            parts.headers,
+            body,
+        )
+        .await
 }
 
 #[cfg(test)]
@@ -562,8 +462,8 @@ mod tests {
                 HeaderValue::from_static(value),
             );
         }
-        let out = end_to_end(&from, &[]);
-        let names: Vec<&str> = out.keys().map(HeaderName::as_str).collect();
+        drop_hop_by_hop(&mut from, &[]);
+        let names: Vec<&str> = from.keys().map(HeaderName::as_str).collect();
         assert_eq!(names, ["accept"]);
     }
 }

@@ -1,0 +1,180 @@
+//! The gateway's side towards the target's API: hyper's pooled client (one pool per
+//! upstream host, HTTP/1.1 over TCP or rustls), no redirects followed, connect and
+//! response-head timeouts, and bodies streamed both ways under the size limit.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::response::Response;
+use http_body_util::{LengthLimitError, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use super::GatewayOptions;
+use crate::caller::ApiError;
+
+/// What goes upstream: the caller's body, cut off past the limit.
+type Outgoing = Limited<Body>;
+
+/// Connections kept open per upstream host between calls.
+const IDLE_PER_HOST: usize = 512;
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The pooled HTTP client of the gateway.
+#[derive(Clone)]
+pub(crate) struct UpstreamClient {
+    client: Client<HttpsConnector<HttpConnector>, Outgoing>,
+    options: GatewayOptions,
+}
+
+impl UpstreamClient {
+    pub(crate) fn new(options: GatewayOptions) -> Result<UpstreamClient, rustls::Error> {
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(options.connect_timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(IDLE_TIMEOUT)
+            .pool_max_idle_per_host(IDLE_PER_HOST)
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Ok(UpstreamClient { client, options })
+    }
+
+    /// Sends `method uri` with `headers` (already end-to-end, with the gateway's
+    /// `Authorization` and `Forwarded`) and `body`, and streams the answer back. `target`
+    /// names the client in errors; where its API lives is logged, never told to the caller.
+    pub(crate) async fn send(
+        &self,
+        target: &str,
+        method: axum::http::Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Body,
+    ) -> Result<Response, ApiError> {
+        let limit = self.options.max_body_bytes;
+        let too_big = || {
+            ApiError::PayloadTooLarge(format!(
+                "the gateway forwards bodies of at most {limit} bytes"
+            ))
+        };
+        let declared = content_length(&headers);
+        if declared.is_some_and(|len| len > limit) {
+            return Err(too_big());
+        }
+        let origin = uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .unwrap_or_default();
+        let mut request = axum::http::Request::new(Limited::new(body, byte_limit(limit)));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let timeout = self.options.response_timeout;
+        let answer = match tokio::time::timeout(timeout, self.client.request(request)).await {
+            Err(_) => {
+                return Err(ApiError::GatewayTimeout(format!(
+                    "client {target}'s API did not answer within {} s",
+                    timeout.as_secs()
+                )));
+            }
+            Ok(Err(err)) => return Err(self.failure(target, &origin, &err, too_big)),
+            Ok(Ok(answer)) => answer,
+        };
+        let status = answer.status();
+        if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+            return Err(ApiError::BadGateway(format!(
+                "client {target}'s API answered {status} (a redirect); the gateway does not \
+                 follow redirects"
+            )));
+        }
+        if content_length(answer.headers()).is_some_and(|len| len > limit) {
+            return Err(ApiError::BadGateway(format!(
+                "client {target}'s API answered more than the gateway's limit of {limit} bytes"
+            )));
+        }
+        let (mut parts, body) = answer.into_parts();
+        super::drop_hop_by_hop(&mut parts.headers, &[header::SET_COOKIE.as_str()]);
+        let mut response = Response::new(Body::new(Limited::new(body, byte_limit(limit))));
+        *response.status_mut() = status;
+        *response.headers_mut() = parts.headers;
+        Ok(response)
+    }
+
+    /// A failed call as the caller's problem: the body over the limit (413), no connection
+    /// in time (504), or no HTTP answer (502).
+    fn failure(
+        &self,
+        target: &str,
+        origin: &str,
+        err: &hyper_util::client::legacy::Error,
+        too_big: impl Fn() -> ApiError,
+    ) -> ApiError {
+        let mut cause = err.source();
+        let mut timed_out = false;
+        while let Some(e) = cause {
+            if e.is::<LengthLimitError>() {
+                return too_big();
+            }
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
+            }
+            cause = e.source();
+        }
+        if err.is_connect() && timed_out {
+            return ApiError::GatewayTimeout(format!(
+                "client {target}'s API did not accept a connection within {} s",
+                self.options.connect_timeout.as_secs()
+            ));
+        }
+        let why = if err.is_connect() {
+            "cannot connect to it"
+        } else {
+            "it did not answer with HTTP"
+        };
+        tracing::warn!(%target, upstream = %origin, %err, "gateway: {why}");
+        ApiError::BadGateway(format!("client {target}'s API: {why}"))
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+fn byte_limit(limit: u64) -> usize {
+    usize::try_from(limit).unwrap_or(usize::MAX)
+}
+
+/// `Forwarded` (RFC 7239) for `client_ip`, with the hub's own part after it.
+pub(crate) fn forwarded(
+    client_ip: std::net::IpAddr,
+    hub: &str,
+) -> Option<(HeaderName, HeaderValue)> {
+    let value = match client_ip {
+        std::net::IpAddr::V4(ip) => format!("for={ip};{hub}"),
+        std::net::IpAddr::V6(ip) => format!("for=\"[{ip}]\";{hub}"),
+    };
+    HeaderValue::from_str(&value)
+        .ok()
+        .map(|value| (HeaderName::from_static("forwarded"), value))
+}
