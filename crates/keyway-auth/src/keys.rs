@@ -1,9 +1,11 @@
 //! The hub's signing keys: a `next` key is published before it signs, the `current` key signs,
 //! `retired` keys stay published until every token they signed has expired.
 //!
-//! Private keys are PKCS#8 files (mode 0600) in `<data-dir>/keys/`; the store keeps the public
-//! JWK and the life cycle, so the CLI can rotate while the hub runs and the hub picks it up on
-//! its next reload.
+//! The store keeps each key's life cycle, public JWK and PKCS#8 private key sealed under the
+//! master key (context `signing key KID`), so every node of a cluster and the CLI see the same
+//! keys: the CLI can rotate while the hub runs, and every hub picks it up on its next reload.
+//! Keys of hubs from before sealing were PKCS#8 files in `<data-dir>/keys/`: the first start
+//! with a master key seals each into the store and removes its file.
 
 use keyway_kernel::PrivateFileError;
 use std::collections::HashMap;
@@ -14,8 +16,22 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
 use keyway_store::{KeyState, SigningKeyRecord, Store};
 use serde::Serialize;
+use zeroize::Zeroizing;
 
-use crate::AdminError;
+use crate::{AdminError, Entropy, MasterKey};
+
+/// What seals and opens private keys: the master key, and entropy for the nonces.
+#[derive(Clone, Copy)]
+pub struct KeySealer<'a> {
+    pub key: &'a MasterKey,
+    pub entropy: &'a dyn Entropy,
+}
+
+/// The sealing context of a signing key: a sealed key copied to another row does not open.
+pub(crate) fn signing_key_context(kid: &str) -> String {
+    format!("signing key {kid}")
+}
+
 use crate::jose::{JoseError, PublicJwk, SigningKey, VerifyingKey, jwk_thumbprint};
 
 /// The JWS algorithm new keys are made for.
@@ -114,22 +130,71 @@ impl KeyRing {
     }
 
     /// Makes sure a current and a next key exist (first start).
-    pub async fn ensure(&self, store: &Store, alg: SigningAlg, now: i64) -> Result<(), AdminError> {
+    pub async fn ensure(
+        &self,
+        store: &Store,
+        alg: SigningAlg,
+        now: i64,
+        sealer: KeySealer<'_>,
+    ) -> Result<(), AdminError> {
         let keys = store.signing_keys().await?;
         let has = |state| keys.iter().any(|k| k.state == state);
-        if !has(KeyState::Current) {
-            let record = self.generate(alg, KeyState::Current, now)?;
-            store.insert_signing_key(&record).await?;
-        }
-        if !has(KeyState::Next) {
-            let record = self.generate(alg, KeyState::Next, now)?;
-            store.insert_signing_key(&record).await?;
+        for state in [KeyState::Current, KeyState::Next] {
+            if !has(state) {
+                let record = generate(alg, state, now, sealer)?;
+                match store.insert_signing_key(&record).await {
+                    // Another node made its first key at the same moment: keep the one there.
+                    Err(keyway_store::StoreError::Conflict(_)) => {}
+                    other => other?,
+                }
+            }
         }
         Ok(())
     }
 
-    /// Re-reads the key life cycle from the store and the private key of the current key.
-    pub async fn reload(&self, store: &Store, now: i64) -> Result<(), AdminError> {
+    /// The private key of `record`: opened from the store, or (a key from before sealing) read
+    /// from its file, which is then sealed into the store and removed when a sealer is given.
+    /// `None` when it is sealed and there is no master key to open it.
+    async fn private_key(
+        &self,
+        store: &Store,
+        record: &SigningKeyRecord,
+        sealer: Option<KeySealer<'_>>,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, AdminError> {
+        let context = signing_key_context(&record.kid);
+        if let Some(sealed) = &record.private_key {
+            return match sealer {
+                Some(sealer) => Ok(Some(sealer.key.open(&context, sealed).map_err(|_| {
+                    AdminError::MasterKey(format!(
+                        "signing key {} does not open with master key {}: the store was sealed \
+                         under another key (give the hub's own master key)",
+                        record.kid,
+                        sealer.key.id()
+                    ))
+                })?)),
+                None => Ok(None),
+            };
+        }
+        // A signing key others can read is refused, as OpenSSH refuses such keys.
+        let path = self.key_path(&record.kid);
+        let der = Zeroizing::new(keyway_kernel::read_private_file(&path)?);
+        if let Some(sealer) = sealer {
+            let sealed = sealer.key.seal(&context, &der, sealer.entropy)?;
+            store.set_signing_key_private(&record.kid, &sealed).await?;
+            tracing::info!(kid = %record.kid, file = %path.display(), "signing key sealed into the store; its file is removed");
+            let _ = std::fs::remove_file(&path);
+        }
+        Ok(Some(der))
+    }
+
+    /// Re-reads the key life cycle from the store and the private key of the current key
+    /// (without a master key, nothing signs: an admin command before the hub's first start).
+    pub async fn reload(
+        &self,
+        store: &Store,
+        now: i64,
+        sealer: Option<KeySealer<'_>>,
+    ) -> Result<(), AdminError> {
         let records = store.signing_keys().await?;
         let mut verifiers = HashMap::new();
         let mut published = Vec::new();
@@ -147,17 +212,20 @@ impl KeyRing {
             published.push(jwk);
             match record.state {
                 KeyState::Current => {
-                    // A signing key others can read is refused, as OpenSSH refuses such keys.
-                    let der = keyway_kernel::read_private_file(&self.key_path(&record.kid))?;
-                    signer = Some(Arc::new(
-                        SigningKey::from_pkcs8(&record.alg, &record.kid, &der).map_err(crypto)?,
-                    ));
+                    if let Some(der) = self.private_key(store, record, sealer).await? {
+                        signer = Some(Arc::new(
+                            SigningKey::from_pkcs8(&record.alg, &record.kid, &der)
+                                .map_err(crypto)?,
+                        ));
+                    }
                     signer_activated_at = record.activated_at.unwrap_or(record.created_at);
                 }
                 KeyState::Next => {
-                    // The next key signs after the next rotation: a loose one is refused now,
-                    // not when a rotation has already been committed.
-                    keyway_kernel::read_private_file(&self.key_path(&record.kid))?;
+                    // The next key signs after the next rotation: one that does not open (or
+                    // a loose file) is refused now, not when a rotation is already committed.
+                    if let Some(der) = self.private_key(store, record, sealer).await? {
+                        SigningKey::from_pkcs8(&record.alg, &record.kid, &der).map_err(crypto)?;
+                    }
                     next_kid = Some(record.kid.clone());
                 }
                 KeyState::Retired => {}
@@ -193,19 +261,23 @@ impl KeyRing {
         alg: SigningAlg,
         now: i64,
         keep_retired: i64,
+        sealer: KeySealer<'_>,
     ) -> Result<String, AdminError> {
-        self.ensure(store, alg, now).await?;
+        self.ensure(store, alg, now, sealer).await?;
         let keys = store.signing_keys().await?;
         let current = keys.iter().find(|k| k.state == KeyState::Current);
         let next = keys
             .iter()
             .find(|k| k.state == KeyState::Next)
             .ok_or_else(|| AdminError::NotFound("next signing key".into()))?;
-        // Checked before anything is committed: promoting a key others can read would leave
+        // Checked before anything is committed: promoting a key that does not open would leave
         // the hub without a usable signer.
-        let der = keyway_kernel::read_private_file(&self.key_path(&next.kid))?;
+        let der = self
+            .private_key(store, next, Some(sealer))
+            .await?
+            .ok_or_else(|| AdminError::NotFound("the next key's private half".into()))?;
         SigningKey::from_pkcs8(&next.alg, &next.kid, &der).map_err(crypto)?;
-        let new_next = self.generate(alg, KeyState::Next, now)?;
+        let new_next = generate(alg, KeyState::Next, now, sealer)?;
         let rotated = store
             .rotate_signing_keys(
                 current.map(|k| k.kid.as_str()),
@@ -216,7 +288,6 @@ impl KeyRing {
             )
             .await?;
         if !rotated {
-            let _ = std::fs::remove_file(self.key_path(&new_next.kid));
             return Err(AdminError::Conflict(
                 "signing keys changed during rotation (another process rotated); run it again"
                     .into(),
@@ -225,7 +296,7 @@ impl KeyRing {
         for kid in store.drop_expired_signing_keys(now).await? {
             let _ = std::fs::remove_file(self.key_path(&kid));
         }
-        self.reload(store, now).await?;
+        self.reload(store, now, Some(sealer)).await?;
         Ok(next.kid.clone())
     }
 
@@ -251,44 +322,44 @@ impl KeyRing {
         self.dir.join(format!("{kid}.p8"))
     }
 
-    /// Generates a key pair, writes the private key file, and returns its store record.
-    fn generate(
-        &self,
-        alg: SigningAlg,
-        state: KeyState,
-        now: i64,
-    ) -> Result<SigningKeyRecord, AdminError> {
-        let rng = SystemRandom::new();
-        let der = match alg {
-            SigningAlg::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng),
-            SigningAlg::Es256 => {
-                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            }
-        }
-        .map_err(|e| AdminError::Crypto(e.to_string()))?;
-        let provisional = SigningKey::from_pkcs8(alg.as_str(), "", der.as_ref()).map_err(crypto)?;
-        let mut jwk = provisional.public_jwk();
-        jwk.kid = None;
-        let kid = jwk_thumbprint(&jwk).ok_or_else(|| AdminError::Crypto("thumbprint".into()))?;
-        jwk.kid = Some(kid.clone());
-        write_private_file(&self.dir, &self.key_path(&kid), der.as_ref())?;
-        Ok(SigningKeyRecord {
-            kid,
-            alg: alg.as_str().into(),
-            state,
-            public_jwk: serde_json::to_string(&jwk)
-                .map_err(|e| AdminError::Crypto(e.to_string()))?,
-            created_at: now,
-            activated_at: (state == KeyState::Current).then_some(now),
-            retired_at: None,
-            expires_at: None,
-        })
-    }
-
     /// The kid that will sign after the next rotation (published already).
     pub fn next_kid(&self) -> Option<String> {
         self.snapshot().next_kid.clone()
     }
+}
+
+/// Generates a key pair and returns its store record, the private key sealed.
+fn generate(
+    alg: SigningAlg,
+    state: KeyState,
+    now: i64,
+    sealer: KeySealer<'_>,
+) -> Result<SigningKeyRecord, AdminError> {
+    let rng = SystemRandom::new();
+    let der = match alg {
+        SigningAlg::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng),
+        SigningAlg::Es256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng),
+    }
+    .map_err(|e| AdminError::Crypto(e.to_string()))?;
+    let provisional = SigningKey::from_pkcs8(alg.as_str(), "", der.as_ref()).map_err(crypto)?;
+    let mut jwk = provisional.public_jwk();
+    jwk.kid = None;
+    let kid = jwk_thumbprint(&jwk).ok_or_else(|| AdminError::Crypto("thumbprint".into()))?;
+    jwk.kid = Some(kid.clone());
+    let sealed = sealer
+        .key
+        .seal(&signing_key_context(&kid), der.as_ref(), sealer.entropy)?;
+    Ok(SigningKeyRecord {
+        kid,
+        alg: alg.as_str().into(),
+        state,
+        public_jwk: serde_json::to_string(&jwk).map_err(|e| AdminError::Crypto(e.to_string()))?,
+        created_at: now,
+        activated_at: (state == KeyState::Current).then_some(now),
+        retired_at: None,
+        expires_at: None,
+        private_key: Some(sealed),
+    })
 }
 
 fn crypto(err: JoseError) -> AdminError {

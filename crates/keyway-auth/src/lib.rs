@@ -20,6 +20,7 @@ mod g2d1;
 mod gateway;
 mod grants;
 mod groups;
+mod hub_secrets;
 mod introspect;
 mod jarm;
 pub mod jose;
@@ -69,6 +70,7 @@ pub use g2d1::{canonical_string, g2d1_signature};
 pub use gateway::{GatewayCaller, GatewayRefusal, GatewayTicket};
 pub use grants::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE, TokenRequest, TokenResponse};
 pub use groups::{ADMINS, GroupInfo};
+pub use hub_secrets::{CSRF_KEY, LINK_KEY, TOKI_KEY};
 pub use introspect::Introspection;
 pub use keys::{KeyRing, KeySummary, SigningAlg, create_data_dir, write_private_file};
 pub use logout::{

@@ -158,7 +158,7 @@ impl TicketSeal {
 }
 
 /// Sealing context of a user's TOTP secret under the master key.
-fn totp_context(user_id: &str) -> String {
+pub(crate) fn totp_context(user_id: &str) -> String {
     format!("totp:{user_id}")
 }
 

@@ -93,18 +93,6 @@ impl AuthService {
                 .longest_access_token_ttl(config.access_token_ttl)
                 .await?,
         );
-        let now = clock.now_secs();
-        keys.ensure(&store, config.signing_alg, now).await?;
-        keys.reload(&store, now).await?;
-        let csrf_secret = store
-            .setting_or_insert("csrf_key", &random_token(entropy.as_ref(), 32))
-            .await?;
-        let csrf_key =
-            aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, csrf_secret.as_bytes());
-        let request_seal = RequestSeal::new(&csrf_key).ok_or_else(|| {
-            AdminError::Invalid("cannot derive the pending-request sealing key".into())
-        })?;
-        let dpop_nonces = crate::dpop_nonce::DpopNonces::new(&csrf_key);
         let master_key_path = config
             .master_key_file
             .clone()
@@ -136,6 +124,40 @@ impl AuthService {
         } else {
             None
         };
+        // Without the master key (an admin command before the hub's first start) nothing this
+        // process seals outlives it, so a key of its own does.
+        let csrf_secret = match &master_key {
+            Some(key) => {
+                crate::hub_secrets::open_or_create(
+                    &store,
+                    key,
+                    entropy.as_ref(),
+                    crate::hub_secrets::CSRF_KEY,
+                    None,
+                    || Ok(crate::hub_secrets::fresh_token(entropy.as_ref())),
+                )
+                .await?
+            }
+            None => zeroize::Zeroizing::new(crate::hub_secrets::fresh_token(entropy.as_ref())),
+        };
+        let csrf_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &csrf_secret);
+        let request_seal = RequestSeal::new(&csrf_key).ok_or_else(|| {
+            AdminError::Invalid("cannot derive the pending-request sealing key".into())
+        })?;
+        let dpop_nonces = crate::dpop_nonce::DpopNonces::new(&csrf_key);
+        let now = clock.now_secs();
+        if let Some(key) = &master_key {
+            let sealer = crate::keys::KeySealer {
+                key,
+                entropy: entropy.as_ref(),
+            };
+            keys.ensure(&store, config.signing_alg, now, sealer).await?;
+        }
+        let sealer = master_key.as_ref().map(|key| crate::keys::KeySealer {
+            key,
+            entropy: entropy.as_ref(),
+        });
+        keys.reload(&store, now, sealer).await?;
         let login_seal = crate::upstream::LoginSeal::new(&csrf_key).ok_or_else(|| {
             AdminError::Invalid("cannot derive the upstream sign-in sealing key".into())
         })?;
@@ -223,7 +245,9 @@ impl AuthService {
     /// the access-token revocation list.
     pub async fn maintain(&self) -> Result<(), AdminError> {
         let now = self.clock.now_secs();
-        self.keys.reload(&self.store, now).await?;
+        self.keys
+            .reload(&self.store, now, self.key_sealer())
+            .await?;
         if self
             .keys
             .rotation_due(now, self.config.key_rotation_interval)
@@ -235,12 +259,17 @@ impl AuthService {
                     self.config.signing_alg,
                     now,
                     self.config.longest_token_lifetime(),
+                    self.require_key_sealer()?,
                 )
                 .await;
             match rotated {
                 Ok(kid) => tracing::info!(%kid, "signing key rotated on schedule"),
                 // Another hub process (or the CLI) rotated first: take its result.
-                Err(AdminError::Conflict(_)) => self.keys.reload(&self.store, now).await?,
+                Err(AdminError::Conflict(_)) => {
+                    self.keys
+                        .reload(&self.store, now, self.key_sealer())
+                        .await?
+                }
                 Err(other) => return Err(other),
             }
         }
@@ -301,6 +330,21 @@ impl AuthService {
             client.signing_secret = Some(SecretString::new(text));
         }
         Ok(client)
+    }
+
+    /// What seals signing keys, when this process has the master key.
+    pub(crate) fn key_sealer(&self) -> Option<crate::keys::KeySealer<'_>> {
+        self.master_key.as_ref().map(|key| crate::keys::KeySealer {
+            key,
+            entropy: self.entropy.as_ref(),
+        })
+    }
+
+    fn require_key_sealer(&self) -> Result<crate::keys::KeySealer<'_>, AdminError> {
+        Ok(crate::keys::KeySealer {
+            key: self.master_key()?,
+            entropy: self.entropy.as_ref(),
+        })
     }
 
     pub(crate) fn master_key(&self) -> Result<&crate::MasterKey, AdminError> {
@@ -605,6 +649,7 @@ impl AuthService {
                 self.config.signing_alg,
                 now,
                 self.config.longest_token_lifetime(),
+                self.require_key_sealer()?,
             )
             .await?;
         self.audit_change("keys.rotate", &kid, None).await;
@@ -645,7 +690,7 @@ impl StoredFields {
 
 /// What a client's sealed signing secret is bound to: a value copied to another client's row
 /// does not open there.
-fn signing_secret_context(client_id: &str) -> String {
+pub(crate) fn signing_secret_context(client_id: &str) -> String {
     format!("signing secret of client {client_id}")
 }
 

@@ -133,13 +133,8 @@ impl Hub {
             TrustedProxies::parse(&options.trusted_proxies).map_err(HubError::Config)?;
         keyway_auth::create_data_dir(&options.data_dir)?;
         let store = Store::open(&options.database_url).await?;
-        let link_secret = keyway_auth::random_token(entropy.as_ref(), 32);
-        let mut link = LinkService::open(store.clone(), &link_secret).await?;
-        if let Some(priority) = &options.link_rule_priority {
-            link = link.with_priority(priority.clone());
-        }
         let auth = AuthService::start(
-            store,
+            store.clone(),
             options.auth.clone(),
             &options.data_dir,
             clock,
@@ -156,6 +151,15 @@ impl Hub {
             .with_jwks_source(http.clone())
             .with_upstreams(options.upstreams.clone(), http)
             .with_logout_delivery(Arc::new(backchannel::HttpLogoutDelivery::new(true)?));
+        let link_key = auth
+            .hub_secret(keyway_auth::LINK_KEY, None, || {
+                Ok(keyway_auth::random_token(auth.entropy(), 32).into_bytes())
+            })
+            .await?;
+        let mut link = LinkService::open(store, &link_key).await?;
+        if let Some(priority) = &options.link_rule_priority {
+            link = link.with_priority(priority.clone());
+        }
         let auth = Arc::new(auth);
         auth.start_audit_writer();
         let data = match &options.schemas {
@@ -167,7 +171,7 @@ impl Hub {
         let activity = Arc::new(ActivityMap::default());
         // The recorder first: the toki layer registers its counters when it is built.
         let metrics = metrics::install();
-        let toki = HubToki::start(&options.data_dir, &auth, &activity)?;
+        let toki = HubToki::start(&options.data_dir, &auth, &activity).await?;
         Ok(Hub {
             limits: options.connections,
             state: AppState(Arc::new(HubState {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
-use keyway_auth::{AuthService, Entropy};
+use keyway_auth::AuthService;
 use keyway_toki::{HEADER_NAME, ServiceId, TokiKeyPair, TokiPublicKey};
 use keyway_toki_http::{
     ActivitySink, CachedPeerKeys, HELLO_PATH, Peer, PeerLookup, PeerSource, TokiHttpError,
@@ -29,7 +29,8 @@ use crate::{AppState, HubError};
 /// Where the hub publishes its toki service id and public key (no authentication: it is a
 /// public key; callers should pin it, like an SSH host key).
 pub const HUB_TOKI: &str = "/toki/v1/hub";
-/// The hub's toki private key (PKCS#8), in the data directory.
+/// Where hubs before sealed secrets kept their toki private key (PKCS#8), in the data
+/// directory: imported into the store at start.
 pub const KEY_FILE: &str = "toki-hub.key";
 /// Toki requests are buffered to be digested: a linkage batch signed with toki holds at most
 /// this much (about 120,000 records); larger files go as several batches.
@@ -47,58 +48,36 @@ pub struct HubToki {
     layer: TokiLayer,
 }
 
-/// The hub's toki service id (its issuer) and key pair, the key created on first use from
-/// `entropy`.
-pub fn hub_identity(
+/// The hub's toki service id (its issuer) and key pair: the key is kept sealed in the store
+/// (made on first use; a key file of an older hub in the data directory is sealed into the
+/// store and removed).
+pub async fn hub_identity(
     data_dir: &Path,
-    issuer: &str,
-    entropy: &dyn Entropy,
+    auth: &AuthService,
 ) -> Result<(ServiceId, TokiKeyPair), HubError> {
-    let service = ServiceId::new(issuer).map_err(HubError::Toki)?;
-    Ok((service, load_or_create_key(data_dir, entropy)?))
-}
-
-fn load_or_create_key(data_dir: &Path, entropy: &dyn Entropy) -> Result<TokiKeyPair, HubError> {
-    let path: PathBuf = data_dir.join(KEY_FILE);
-    if !path.exists() {
-        return create_key(data_dir, &path, entropy);
-    }
-    // A key others can read is refused (it signs the hub's toki answers).
-    let der = keyway_kernel::read_private_file(&path)?;
-    TokiKeyPair::from_pkcs8(&der).map_err(HubError::Toki)
-}
-
-fn create_key(
-    data_dir: &Path,
-    path: &Path,
-    entropy: &dyn Entropy,
-) -> Result<TokiKeyPair, HubError> {
-    let key = TokiKeyPair::generate(entropy).map_err(HubError::Toki)?;
-    let der = key.to_pkcs8().map_err(HubError::Toki)?;
-    // Written complete (0600, fsynced) under a name of this process, then linked into place:
-    // a link never replaces, so when two processes start at once one key wins and both use it.
-    let mine = data_dir.join(format!("{KEY_FILE}.{}", std::process::id()));
-    keyway_auth::write_private_file(data_dir, &mine, &der)?;
-    let linked = std::fs::hard_link(&mine, path);
-    let _ = std::fs::remove_file(&mine);
-    match linked {
-        Ok(()) => Ok(key),
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-            let der = keyway_kernel::read_private_file(path)?;
-            TokiKeyPair::from_pkcs8(&der).map_err(HubError::Toki)
-        }
-        Err(err) => Err(HubError::Io(err)),
-    }
+    let service = ServiceId::new(&auth.config().issuer).map_err(HubError::Toki)?;
+    let legacy: PathBuf = data_dir.join(KEY_FILE);
+    let der = auth
+        .hub_secret(keyway_auth::TOKI_KEY, Some(&legacy), || {
+            let key = TokiKeyPair::generate(auth.entropy())
+                .map_err(|e| keyway_auth::AdminError::Crypto(e.to_string()))?;
+            key.to_pkcs8()
+                .map(|der| der.to_vec())
+                .map_err(|e| keyway_auth::AdminError::Crypto(e.to_string()))
+        })
+        .await?;
+    let key = TokiKeyPair::from_pkcs8(&der).map_err(HubError::Toki)?;
+    Ok((service, key))
 }
 
 impl HubToki {
     /// The layer over the hub's store, with its clock, reporting into its own activity map.
-    pub fn start(
+    pub async fn start(
         data_dir: &Path,
         auth: &Arc<AuthService>,
         map: &Arc<ActivityMap>,
     ) -> Result<HubToki, HubError> {
-        let (service, key) = hub_identity(data_dir, &auth.config().issuer, auth.entropy())?;
+        let (service, key) = hub_identity(data_dir, auth).await?;
         let public_key = key.public_key();
         map.remember_names([(service.as_str().to_string(), "keyway hub".to_string())]);
         let peers =

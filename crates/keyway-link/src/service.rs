@@ -43,12 +43,12 @@ impl std::fmt::Debug for LinkService {
 }
 
 impl LinkService {
-    /// Opens the service; `fresh_secret` becomes the hub's link key unless one is stored.
-    pub async fn open(store: Store, fresh_secret: &str) -> Result<LinkService, StoreError> {
-        let secret = store.setting_or_insert("link_key", fresh_secret).await?;
+    /// Opens the service with the hub's link key (kept sealed in the store by keyway-auth,
+    /// `AuthService::hub_secret`).
+    pub async fn open(store: Store, link_key: &[u8]) -> Result<LinkService, StoreError> {
         Ok(LinkService {
             store,
-            key: hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
+            key: hmac::Key::new(hmac::HMAC_SHA256, link_key),
             priority: DEFAULT_PRIORITY.to_vec(),
             analyzed_at: AtomicI64::new(0),
         })

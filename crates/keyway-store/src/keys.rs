@@ -1,5 +1,5 @@
-//! Metadata of the hub's token-signing keys. Private key material lives in files in the data
-//! directory (mode 0600), never in the database.
+//! The hub's token-signing keys: life cycle, public JWK, and the private key sealed under the
+//! master key by keyway-auth (the store never sees it in the clear).
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -49,10 +49,12 @@ pub struct SigningKeyRecord {
     pub retired_at: Option<i64>,
     /// When a retired key may be forgotten.
     pub expires_at: Option<i64>,
+    /// The PKCS#8 private key, sealed (`None`: a key from before sealing, still in a file).
+    pub private_key: Option<String>,
 }
 
 const COLUMNS: &str =
-    "kid, alg, state, public_jwk, created_at, activated_at, retired_at, expires_at";
+    "kid, alg, state, public_jwk, created_at, activated_at, retired_at, expires_at, private_key";
 
 fn from_row(row: &AnyRow) -> Result<SigningKeyRecord, StoreError> {
     let state: String = row.try_get("state")?;
@@ -65,6 +67,7 @@ fn from_row(row: &AnyRow) -> Result<SigningKeyRecord, StoreError> {
         activated_at: row.try_get("activated_at")?,
         retired_at: row.try_get("retired_at")?,
         expires_at: row.try_get("expires_at")?,
+        private_key: row.try_get("private_key")?,
     })
 }
 
@@ -76,7 +79,8 @@ impl Store {
     }
 
     pub async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError> {
-        let sql = format!("INSERT INTO signing_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+        let sql =
+            format!("INSERT INTO signing_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
         sqlx::query(self.sql(&sql))
             .bind(&key.kid)
             .bind(&key.alg)
@@ -86,6 +90,7 @@ impl Store {
             .bind(key.activated_at)
             .bind(key.retired_at)
             .bind(key.expires_at)
+            .bind(&key.private_key)
             .execute(self.writer())
             .await
             .map_err(|e| StoreError::conflict_or(e, "signing key"))?;
@@ -129,7 +134,8 @@ impl Store {
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        let sql = format!("INSERT INTO signing_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+        let sql =
+            format!("INSERT INTO signing_keys ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
         sqlx::query(self.sql(&sql))
             .bind(&new_next.kid)
             .bind(&new_next.alg)
@@ -139,10 +145,22 @@ impl Store {
             .bind(new_next.activated_at)
             .bind(new_next.retired_at)
             .bind(new_next.expires_at)
+            .bind(&new_next.private_key)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Stores the sealed private key of `kid` (a key imported from its file, or sealed again
+    /// under a new master key).
+    pub async fn set_signing_key_private(&self, kid: &str, sealed: &str) -> Result<(), StoreError> {
+        sqlx::query(self.sql("UPDATE signing_keys SET private_key = ? WHERE kid = ?"))
+            .bind(sealed)
+            .bind(kid)
+            .execute(self.writer())
+            .await?;
+        Ok(())
     }
 
     /// Forgets retired keys whose tokens have all expired; returns their kids (to delete files).

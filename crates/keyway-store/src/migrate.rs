@@ -115,6 +115,15 @@ macro_rules! migrations {
                 name: "transmit",
                 sql: include_str!(concat!("../migrations/", $backend, "/0015_transmit.sql")),
             },
+            Migration {
+                version: 16,
+                name: "sealed_signing_keys",
+                sql: include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0016_sealed_signing_keys.sql"
+                )),
+            },
         ]
     };
 }

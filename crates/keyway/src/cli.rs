@@ -52,6 +52,11 @@ pub(crate) struct GlobalArgs {
     /// Log format of the servers (serve, transfer serve): text or json.
     #[arg(long, env = "KEYWAY_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// The master key sealing the store's secrets: 32 random bytes, base64 on one line, mode
+    /// 0600 (`openssl rand -base64 32`); every node of a cluster is given the same file
+    /// [default: master.key in the data dir, made at the hub's first start].
+    #[arg(long, env = "KEYWAY_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// The hub's store, on a command that uses it (and its subcommands).
@@ -70,6 +75,9 @@ pub(crate) struct StoreArgs {
     /// Issuer URL of the hub [default: the issuer the hub last served as; else http://LISTEN].
     #[arg(long = "issuer", global = true, value_name = "URL")]
     pub store_issuer: Option<String>,
+    /// The master key sealing the store's secrets [default: master.key in the data dir].
+    #[arg(long = "master-key-file", global = true, value_name = "FILE")]
+    pub store_master_key_file: Option<PathBuf>,
 }
 
 /// Log format, on the commands that run a server.
@@ -91,6 +99,9 @@ impl GlobalArgs {
             database: store.store_database.or_else(|| self.database.clone()),
             issuer: store.store_issuer.or_else(|| self.issuer.clone()),
             log_format: log.log_format.or_else(|| self.log_format.clone()),
+            master_key_file: store
+                .store_master_key_file
+                .or_else(|| self.master_key_file.clone()),
         }
     }
 }
@@ -745,8 +756,22 @@ pub(crate) enum KeysCommand {
     List(JsonFlag),
     /// Print the hub's toki identity: its service id (the issuer, as configured for this
     /// command: flags, KEYWAY_ISSUER, keyway.toml) and Ed25519 public key, which services pin
-    /// to call the hub's APIs with oscartoki (key created on first use, 0600).
+    /// to call the hub's APIs with oscartoki (key created on first use, sealed in the store).
     Toki(JsonFlag),
+    /// Seal every secret in the store (signing keys, the hub's own keys, clients' signing
+    /// secrets, TOTP secrets) under a new master key, in one transaction. Stop every hub node
+    /// first, then start them with the new key file (master_key_file / KEYWAY_MASTER_KEY_FILE).
+    RotateMaster(RotateMasterArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RotateMasterArgs {
+    /// The new master key: 32 random bytes, base64 on one line, mode 0600
+    /// (`openssl rand -base64 32 > new.key; chmod 600 new.key`).
+    #[arg(long = "new", value_name = "FILE")]
+    pub new_key_file: PathBuf,
+    #[command(flatten)]
+    pub json: JsonFlag,
 }
 
 #[cfg(test)]

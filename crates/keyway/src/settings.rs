@@ -253,6 +253,8 @@ pub(crate) struct Settings {
     pub config_path: Option<PathBuf>,
     /// Which setting chose the store, for errors that must say where a command looked.
     pub store_source: StoreSource,
+    /// `--master-key-file` / `KEYWAY_MASTER_KEY_FILE` (empty: not given).
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// Which setting chose the store.
@@ -311,6 +313,10 @@ impl Settings {
             file,
             config_path: args.config.clone(),
             store_source,
+            master_key_file: args
+                .master_key_file
+                .clone()
+                .filter(|path| !path.as_os_str().is_empty()),
         })
     }
 
@@ -354,9 +360,9 @@ impl Settings {
             .or_else(|| served_as.map(str::to_string))
             .unwrap_or_else(|| format!("http://{listen}"));
         let mut config = AuthConfig::new(&issuer);
-        config.master_key_file = std::env::var_os("KEYWAY_MASTER_KEY_FILE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
+        config.master_key_file = self
+            .master_key_file
+            .clone()
             .or_else(|| self.file.master_key_file.clone());
         config.require_mfa = self.file.login.require_mfa;
         if let Some(days) = self.file.audit.retention_days {

@@ -265,35 +265,28 @@ async fn secret_files_are_private_and_loose_ones_are_refused() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let data = dir.path().join("data");
     assert_eq!(mode(&data.join("keyway.db")), 0o600, "the database");
-    let keys: Vec<_> = std::fs::read_dir(data.join("keys"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert!(!keys.is_empty());
-    for key in &keys {
-        assert_eq!(mode(key), 0o600, "{}", key.display());
-    }
-    assert_eq!(mode(&data.join(keyway_hub::TOKI_KEY_FILE)), 0o600);
-    // A signing key others can read stops the hub, naming the file.
-    // Any one loose key, current or next, stops the hub.
-    for loose in &keys {
-        std::fs::set_permissions(loose, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = match keyway_hub::Hub::open(&options).await {
-            Ok(_) => panic!("a 0644 signing key {} was accepted", loose.display()),
-            Err(err) => err.to_string(),
-        };
-        assert!(err.contains(&loose.display().to_string()), "{err}");
-        std::fs::set_permissions(loose, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    for key in &keys {
-        std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
+    // The one secret outside the store is the master key; signing and toki keys are sealed in
+    // the store under it.
+    let master = data.join("master.key");
+    assert_eq!(mode(&master), 0o600, "the master key");
+    assert!(
+        !data.join("keys").exists()
+            || std::fs::read_dir(data.join("keys"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+    assert!(!data.join(keyway_hub::TOKI_KEY_FILE).exists());
+    // A master key others can read stops the hub, naming the file.
+    std::fs::set_permissions(&master, std::fs::Permissions::from_mode(0o644)).unwrap();
     let err = match keyway_hub::Hub::open(&options).await {
-        Ok(_) => panic!("a 0644 signing key was loaded"),
+        Ok(_) => panic!("a 0644 master key was accepted"),
         Err(err) => err.to_string(),
     };
-    let named = keys.iter().any(|k| err.contains(&k.display().to_string()));
-    assert!(named && err.contains("0644"), "{err}");
+    assert!(
+        err.contains(&master.display().to_string()) && err.contains("0644"),
+        "{err}"
+    );
 }
 
 /// Idle and slow-header connections are closed after the header-read timeout, and a full

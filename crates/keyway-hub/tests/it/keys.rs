@@ -40,18 +40,7 @@ async fn rotation_publishes_first_and_keeps_retired_keys_until_expiry() {
         );
 
         let config = hub.auth.config().clone();
-        let now = hub.auth.clock().now_secs();
-        let signing = hub
-            .auth
-            .keys()
-            .rotate(
-                hub.auth.store(),
-                SigningAlg::EdDsa,
-                now,
-                config.longest_token_lifetime(),
-            )
-            .await
-            .unwrap();
+        let signing = hub.auth.rotate_signing_key().await.unwrap();
         assert_eq!(signing, next);
         let new_token = client_credentials_token(hub, &id, &secret).await;
         assert_eq!(kid_of(&new_token), next);
@@ -73,17 +62,7 @@ async fn rotation_publishes_first_and_keeps_retired_keys_until_expiry() {
 
         // Once every token of the retired key has expired, the key is dropped.
         hub.clock.advance_secs(config.longest_token_lifetime() + 1);
-        let now = hub.auth.clock().now_secs();
-        hub.auth
-            .keys()
-            .rotate(
-                hub.auth.store(),
-                SigningAlg::EdDsa,
-                now,
-                config.longest_token_lifetime(),
-            )
-            .await
-            .unwrap();
+        hub.auth.rotate_signing_key().await.unwrap();
         assert!(!published(hub).await.contains(&old_kid));
     })
     .await;

@@ -13,7 +13,7 @@ async fn partner(hub: &TestHub, code: &str) -> String {
     let (id, secret) = hub
         .client(&["client_credentials"], "link:submit link:read", &[])
         .await;
-    let link = LinkService::open(hub.auth.store().clone(), "unused")
+    let link = LinkService::open(hub.auth.store().clone(), b"unused")
         .await
         .unwrap();
     link.create_partner(code, &id, 0).await.unwrap();

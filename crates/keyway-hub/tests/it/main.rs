@@ -34,6 +34,7 @@ mod refresh;
 mod revocation;
 mod scim;
 mod scim_groups;
+mod sealed_secrets;
 mod second_factor;
 mod soft_authenticator;
 mod token_exchange;

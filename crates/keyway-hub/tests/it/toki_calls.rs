@@ -52,7 +52,7 @@ async fn registered_services_call_the_linkage_and_data_apis_with_toki() {
     let (hub_id, _) = hub_identity(&hub).await;
     assert_eq!(hub_id.as_str(), hub.base, "the hub's toki id is its issuer");
     let (site, key) = service(&hub, 21, "link:submit link:read contact.readwrite").await;
-    let link = LinkService::open(hub.auth.store().clone(), "unused")
+    let link = LinkService::open(hub.auth.store().clone(), b"unused")
         .await
         .unwrap();
     link.create_partner("TK", site.as_str(), 0).await.unwrap();

@@ -20,11 +20,7 @@ pub(crate) async fn run(settings: Settings, command: KeysCommand) -> anyhow::Res
             }
         }
         KeysCommand::Toki(flag) => {
-            let (service_id, key) = keyway_hub::hub_identity(
-                &settings.data_dir,
-                &service.config().issuer,
-                service.entropy(),
-            )?;
+            let (service_id, key) = keyway_hub::hub_identity(&settings.data_dir, &service).await?;
             let public = key.public_key();
             if flag.json {
                 print_json(
@@ -33,6 +29,19 @@ pub(crate) async fn run(settings: Settings, command: KeysCommand) -> anyhow::Res
             } else {
                 println!("service:  {service_id}");
                 println!("toki key: {public}");
+            }
+        }
+        KeysCommand::RotateMaster(args) => {
+            let (id, count) = service.rotate_master_key(&args.new_key_file).await?;
+            if args.json.json {
+                print_json(&json!({ "master_key_id": id, "sealed_again": count }))?;
+            } else {
+                println!("{count} secrets are now sealed under master key {id}");
+                println!(
+                    "start every hub node with master_key_file / KEYWAY_MASTER_KEY_FILE = {}",
+                    args.new_key_file.display()
+                );
+                println!("keep the old key file until a backup made after this exists");
             }
         }
         KeysCommand::List(flag) => {

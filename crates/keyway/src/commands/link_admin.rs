@@ -11,9 +11,11 @@ use crate::settings::Settings;
 
 pub(crate) async fn run(settings: Settings, command: LinkCommand) -> anyhow::Result<()> {
     let service = open_service(&settings).await?;
+    // Partners, conflicts and statistics do not use the link key: one of this process's own
+    // keeps the command working before the hub's first start (no master key yet).
     let link = LinkService::open(
         service.store().clone(),
-        &random_token(&SystemEntropy::default(), 32),
+        random_token(&SystemEntropy::default(), 32).as_bytes(),
     )
     .await?;
     match command {

@@ -679,3 +679,74 @@ fn rules_between_clients_and_the_audit_log() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--since"));
 }
+
+/// `keyway keys rotate-master --new FILE` seals every secret under the new key in one go: the
+/// hub starts with the new key only, and keeps its signing keys, toki identity and clients'
+/// signing secrets.
+#[test]
+fn the_master_key_is_rotated() {
+    let mut hub = Hub::start();
+    let made = hub.create_client(
+        "shop",
+        &["authorization_code"],
+        "openid",
+        &[
+            "--redirect-uri",
+            "https://shop.example/cb",
+            "--profile",
+            "g2d1",
+        ],
+    );
+    let toki_before = hub.cli_json(&["keys", "toki"]);
+    let kids_before = hub.cli_json(&["keys", "list"]);
+    hub.terminate();
+
+    let dir = tempfile::tempdir().unwrap();
+    let new_key = dir.path().join("new.key");
+    keyway_kernel::write_private_file(
+        dir.path(),
+        &new_key,
+        b"c2V2ZW50ZWVuIHJhbmRvbSBieXRlcyBhbmQgbW9yZSE=\n",
+    )
+    .unwrap();
+    let new_key_arg = new_key.display().to_string();
+    // The current key is refused as the new one; a bad file is named.
+    let old_key = hub.data_dir().join("master.key").display().to_string();
+    let out = hub.cli(&["keys", "rotate-master", "--new", &old_key]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("is the current master key"),
+        "{stderr}"
+    );
+    let out = hub.cli(&["keys", "rotate-master", "--new", "/nonexistent/new.key"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("/nonexistent/new.key"),
+        "{stderr}"
+    );
+
+    let rotated = hub.cli_json(&["keys", "rotate-master", "--new", &new_key_arg]);
+    // Two signing keys, the CSRF, link and toki keys, the client's signing secret.
+    assert_eq!(rotated["sealed_again"], 6, "{rotated}");
+
+    // The old key no longer opens the store.
+    let out = hub.cli(&["client", "list"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("sealed with key"),
+        "{stderr}"
+    );
+    // With the new key: the same keys and identity, and the client's secret still opens.
+    hub.kill_and_restart(&["--master-key-file", &new_key_arg]);
+    let with = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--master-key-file", &new_key_arg]);
+        hub.cli_json(&all)
+    };
+    assert_eq!(with(&["keys", "toki"]), toki_before);
+    assert_eq!(with(&["keys", "list"]), kids_before);
+    let shown = with(&["client", "show", str_field(&made, "client_id")]);
+    assert_eq!(shown["has_signing_secret"], true, "{shown}");
+    let audit = with(&["audit"]);
+    assert!(audit.to_string().contains("keys.rotate-master"), "{audit}");
+}

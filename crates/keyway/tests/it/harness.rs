@@ -190,13 +190,15 @@ impl Hub {
         self.dir.path()
     }
 
-    /// Kills the hub with SIGKILL (no shutdown of any kind), then starts a new one on the same
-    /// data dir and address, and waits until it is ready.
+    /// Kills the hub with SIGKILL (no shutdown of any kind) if it runs, then starts a new one on
+    /// the same data dir and address, and waits until it is ready.
     pub(crate) fn kill_and_restart(&mut self, extra: &[&str]) {
-        let mut child = self.child.take().expect("hub is running");
-        let _ = child.kill();
-        let _ = child.wait();
-        self.join_readers();
+        // (Or starts it again after `terminate`.)
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            self.join_readers();
+        }
         let listen = self.url.trim_start_matches("http://").to_string();
         let mut child = keyway()
             .args(["serve", "--listen", &listen, "--data-dir"])
