@@ -13,6 +13,7 @@ use std::path::Path;
 use keyway_store::{SealedPlace, SealedValue, Store};
 use zeroize::Zeroizing;
 
+use crate::keys::imported;
 use crate::{AdminError, AuthService, Entropy, MasterKey, random_token};
 
 /// The CSRF key's setting.
@@ -45,6 +46,13 @@ pub(crate) async fn open_or_create(
     if let Some(stored) = &stored
         && stored.starts_with(SEALED_PREFIX)
     {
+        if let Some(path) = legacy_file {
+            // Imported at an earlier start, now read back from the store.
+            let _ = std::fs::remove_file(imported(path));
+            if path.exists() {
+                tracing::warn!(file = %path.display(), "{name}: the store holds another key than this file (another node's, sealed first); the file is not used");
+            }
+        }
         return key.open(&context, stored).map_err(|_| {
             AdminError::MasterKey(format!(
                 "the hub's {name} does not open with master key {}: give the hub's own master \
@@ -71,14 +79,18 @@ pub(crate) async fn open_or_create(
     };
     let sealed = key.seal(&context, &secret, entropy)?;
     let kept = store.setting_or_insert(name, &sealed).await?;
+    if kept != sealed {
+        // Another node stored its secret first: that one is the cluster's.
+        return key.open(&context, &kept);
+    }
     if let (Some(path), Some(_)) = (legacy_file, &from_file) {
-        tracing::info!(file = %path.display(), "{name} sealed into the store; its file is removed");
-        let _ = std::fs::remove_file(path);
+        // Renamed, not removed, until a later start reads the sealed copy back (a commit is not
+        // yet durable against a power loss).
+        tracing::info!(file = %path.display(), "{name} sealed into the store");
+        std::fs::rename(path, imported(path))
+            .map_err(|e| AdminError::Invalid(format!("{}: {e}", path.display())))?;
     }
-    if kept == sealed {
-        return Ok(secret);
-    }
-    key.open(&context, &kept)
+    Ok(secret)
 }
 
 /// A fresh random secret as the hub has always made them (a token's text, used as key bytes).
@@ -123,25 +135,15 @@ impl AuthService {
                 old.id()
             )));
         }
-        let values = self.store.sealed_values(&SEALED_SETTINGS).await?;
-        let mut resealed = Vec::with_capacity(values.len());
-        for value in values {
+        let entropy = self.entropy.as_ref();
+        let reseal = |value: &SealedValue| -> Result<String, AdminError> {
             let context = match &value.place {
                 SealedPlace::SigningKey(kid) => crate::keys::signing_key_context(kid),
                 SealedPlace::ClientSecret(id) => crate::service::signing_secret_context(id),
                 SealedPlace::Totp(user) => crate::second_factor::totp_context(user),
                 SealedPlace::Setting(name) if !value.sealed.starts_with(SEALED_PREFIX) => {
                     // Still in the clear (never opened by a hub with a master key): seal it.
-                    let sealed = new.seal(
-                        &context(name),
-                        value.sealed.as_bytes(),
-                        self.entropy.as_ref(),
-                    )?;
-                    resealed.push(SealedValue {
-                        place: value.place,
-                        sealed,
-                    });
-                    continue;
+                    return new.seal(&context(name), value.sealed.as_bytes(), entropy);
                 }
                 SealedPlace::Setting(name) => context(name),
             };
@@ -151,34 +153,32 @@ impl AuthService {
                     old.id()
                 ))
             })?;
-            let sealed = new.seal(&context, &plain, self.entropy.as_ref())?;
-            resealed.push(SealedValue {
-                place: value.place,
-                sealed,
-            });
-        }
-        let done = self
+            new.seal(&context, &plain, entropy)
+        };
+        let count = self
             .store
-            .replace_sealed_values(
-                &resealed,
+            .reseal_all(
+                &SEALED_SETTINGS,
                 crate::master_key::KEY_ID_SETTING,
                 old.id(),
                 new.id(),
+                reseal,
             )
-            .await?;
-        if !done {
-            return Err(AdminError::Conflict(
-                "the store's master key changed while its secrets were sealed again (another \
-                 rotate-master ran); nothing was changed"
-                    .into(),
-            ));
-        }
+            .await??
+            .ok_or_else(|| {
+                AdminError::Conflict(
+                    "the store changed while its secrets were sealed again (a hub node still \
+                     running, or another rotate-master): nothing was changed; stop every node \
+                     and run it again"
+                        .into(),
+                )
+            })?;
         self.audit_change(
             "keys.rotate-master",
             new.id(),
             Some(format!("from {}", old.id())),
         )
         .await;
-        Ok((new.id().to_string(), resealed.len()))
+        Ok((new.id().to_string(), count))
     }
 }

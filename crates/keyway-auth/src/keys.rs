@@ -20,6 +20,11 @@ use zeroize::Zeroizing;
 
 use crate::{AdminError, Entropy, MasterKey};
 
+/// The settings row of the process making a store's first signing keys.
+const KEYS_CLAIM: &str = "signing_keys_claimed_by";
+/// How long a process waits for another to make the first keys before taking over.
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What seals and opens private keys: the master key, and entropy for the nonces.
 #[derive(Clone, Copy)]
 pub struct KeySealer<'a> {
@@ -129,7 +134,10 @@ impl KeyRing {
         self.snapshot().jwks.clone()
     }
 
-    /// Makes sure a current and a next key exist (first start).
+    /// Makes sure a current and a next key exist (first start). Nodes of a cluster starting
+    /// together on an empty store must not each make a current key: one claims the making (a
+    /// settings row, insert-if-absent), the others wait for its keys; a claimer that died
+    /// before making them is taken over after [`CLAIM_WAIT`].
     pub async fn ensure(
         &self,
         store: &Store,
@@ -137,54 +145,102 @@ impl KeyRing {
         now: i64,
         sealer: KeySealer<'_>,
     ) -> Result<(), AdminError> {
-        let keys = store.signing_keys().await?;
-        let has = |state| keys.iter().any(|k| k.state == state);
-        for state in [KeyState::Current, KeyState::Next] {
-            if !has(state) {
-                let record = generate(alg, state, now, sealer)?;
-                match store.insert_signing_key(&record).await {
-                    // Another node made its first key at the same moment: keep the one there.
-                    Err(keyway_store::StoreError::Conflict(_)) => {}
-                    other => other?,
+        let complete = |keys: &[SigningKeyRecord]| {
+            [KeyState::Current, KeyState::Next]
+                .iter()
+                .all(|state| keys.iter().any(|k| k.state == *state))
+        };
+        if complete(&store.signing_keys().await?) {
+            return Ok(());
+        }
+        let me = crate::random_token(sealer.entropy, 16);
+        let claimed = store.setting_or_insert(KEYS_CLAIM, &me).await?;
+        if claimed != me {
+            let deadline = std::time::Instant::now() + CLAIM_WAIT;
+            while std::time::Instant::now() < deadline {
+                if complete(&store.signing_keys().await?) {
+                    return Ok(());
                 }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            if !store.replace_setting_if(KEYS_CLAIM, &claimed, &me).await? {
+                return Err(AdminError::Conflict(
+                    "another process is making the first signing keys; start again".into(),
+                ));
+            }
+        }
+        let keys = store.signing_keys().await?;
+        for state in [KeyState::Current, KeyState::Next] {
+            if !keys.iter().any(|k| k.state == state) {
+                store
+                    .insert_signing_key(&generate(alg, state, now, sealer)?)
+                    .await?;
             }
         }
         Ok(())
     }
 
     /// The private key of `record`: opened from the store, or (a key from before sealing) read
-    /// from its file, which is then sealed into the store and removed when a sealer is given.
-    /// `None` when it is sealed and there is no master key to open it.
+    /// from its file, which is then sealed into the store when a sealer is given. The file is
+    /// renamed `KID.p8.imported` (a commit is not yet durable against a power loss) and
+    /// removed by a later reload that opens the sealed key. `None` when it is sealed and there
+    /// is no master key to open it.
     async fn private_key(
         &self,
         store: &Store,
         record: &SigningKeyRecord,
         sealer: Option<KeySealer<'_>>,
     ) -> Result<Option<Zeroizing<Vec<u8>>>, AdminError> {
-        let context = signing_key_context(&record.kid);
-        if let Some(sealed) = &record.private_key {
-            return match sealer {
-                Some(sealer) => Ok(Some(sealer.key.open(&context, sealed).map_err(|_| {
-                    AdminError::MasterKey(format!(
-                        "signing key {} does not open with master key {}: the store was sealed \
-                         under another key (give the hub's own master key)",
-                        record.kid,
-                        sealer.key.id()
-                    ))
-                })?)),
-                None => Ok(None),
+        let path = self.key_path(&record.kid);
+        let sealed = match &record.private_key {
+            Some(sealed) => Some(sealed.clone()),
+            // Another process sealing the same file at once removed it: read what it stored.
+            None if !path.exists() => store
+                .signing_key(&record.kid)
+                .await?
+                .and_then(|fresh| fresh.private_key),
+            None => None,
+        };
+        if let Some(sealed) = sealed {
+            let Some(sealer) = sealer else {
+                return Ok(None);
             };
+            let der = self.open_sealed(&record.kid, &sealed, sealer)?;
+            let _ = std::fs::remove_file(imported(&path));
+            return Ok(Some(der));
         }
         // A signing key others can read is refused, as OpenSSH refuses such keys.
-        let path = self.key_path(&record.kid);
         let der = Zeroizing::new(keyway_kernel::read_private_file(&path)?);
         if let Some(sealer) = sealer {
-            let sealed = sealer.key.seal(&context, &der, sealer.entropy)?;
-            store.set_signing_key_private(&record.kid, &sealed).await?;
-            tracing::info!(kid = %record.kid, file = %path.display(), "signing key sealed into the store; its file is removed");
-            let _ = std::fs::remove_file(&path);
+            let sealed =
+                sealer
+                    .key
+                    .seal(&signing_key_context(&record.kid), &der, sealer.entropy)?;
+            if store.set_signing_key_private(&record.kid, &sealed).await? {
+                tracing::info!(kid = %record.kid, file = %path.display(), "signing key sealed into the store");
+            }
+            std::fs::rename(&path, imported(&path))
+                .map_err(|e| AdminError::Crypto(format!("{}: {e}", path.display())))?;
         }
         Ok(Some(der))
+    }
+
+    fn open_sealed(
+        &self,
+        kid: &str,
+        sealed: &str,
+        sealer: KeySealer<'_>,
+    ) -> Result<Zeroizing<Vec<u8>>, AdminError> {
+        sealer
+            .key
+            .open(&signing_key_context(kid), sealed)
+            .map_err(|_| {
+                AdminError::MasterKey(format!(
+                    "signing key {kid} does not open with master key {}: the store was sealed \
+                     under another key (give the hub's own master key)",
+                    sealer.key.id()
+                ))
+            })
     }
 
     /// Re-reads the key life cycle from the store and the private key of the current key
@@ -228,7 +284,12 @@ impl KeyRing {
                     }
                     next_kid = Some(record.kid.clone());
                 }
-                KeyState::Retired => {}
+                KeyState::Retired => {
+                    // A retired key signs nothing more: an older hub's file of it goes.
+                    let path = self.key_path(&record.kid);
+                    let _ = std::fs::remove_file(&path);
+                    let _ = std::fs::remove_file(imported(&path));
+                }
             }
         }
         let jwks = serde_json::to_string(&serde_json::json!({ "keys": published }))
@@ -360,6 +421,13 @@ fn generate(
         expires_at: None,
         private_key: Some(sealed),
     })
+}
+
+/// Where an imported key file waits until its sealed copy has been read back.
+pub(crate) fn imported(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".imported");
+    PathBuf::from(name)
 }
 
 fn crypto(err: JoseError) -> AdminError {

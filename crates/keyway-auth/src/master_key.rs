@@ -25,6 +25,9 @@ pub struct MasterKey {
     key: crate::sealed_box::SealKey,
     id: String,
     path: PathBuf,
+    /// Set when the store moved to another key (`keyway keys rotate-master` while this process
+    /// ran): nothing more is sealed under this one.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -49,8 +52,19 @@ impl MasterKey {
             entropy.fill(raw.as_mut());
             let line = Zeroizing::new(format!("{}\n", STANDARD.encode(raw.as_ref())));
             let dir = path.parent().unwrap_or(Path::new("."));
-            keyway_kernel::write_private_file(dir, path, line.as_bytes())?;
-            tracing::info!(path = %path.display(), "made a new master key");
+            // Written complete under a name of this process, then linked into place: a link
+            // never replaces, so when two processes start at once both use the one that won.
+            let mut mine = path.as_os_str().to_owned();
+            mine.push(format!(".{}", std::process::id()));
+            let mine = PathBuf::from(mine);
+            keyway_kernel::write_private_file(dir, &mine, line.as_bytes())?;
+            let linked = std::fs::hard_link(&mine, path);
+            let _ = std::fs::remove_file(&mine);
+            match linked {
+                Ok(()) => tracing::info!(path = %path.display(), "made a new master key"),
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(err) => return Err(invalid(path, &format!("cannot create it: {err}"))),
+            }
         }
         let text = Zeroizing::new(keyway_kernel::read_private_file(path)?);
         let line = std::str::from_utf8(&text).map_err(|_| {
@@ -84,6 +98,7 @@ impl MasterKey {
             key,
             id: URL_SAFE_NO_PAD.encode(&id.as_ref()[..12]),
             path: path.to_path_buf(),
+            retired: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -109,6 +124,27 @@ impl MasterKey {
         Ok(())
     }
 
+    /// Checks that the store is still sealed under this key; if it moved on (rotate-master ran
+    /// while this process was running), this key seals nothing more and the error says so.
+    pub async fn check_still_current(&self, store: &Store) -> Result<(), AdminError> {
+        let recorded = store.setting(KEY_ID_SETTING).await?;
+        if recorded.as_deref() == Some(self.id.as_str()) {
+            return Ok(());
+        }
+        self.retired
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Err(self.retired_error(recorded.as_deref().unwrap_or("none")))
+    }
+
+    fn retired_error(&self, recorded: &str) -> AdminError {
+        AdminError::MasterKey(format!(
+            "the store's secrets are now sealed with master key {recorded}, not with this \
+             process's key {} ({}): restart it with the new key file",
+            self.id,
+            self.path.display()
+        ))
+    }
+
     /// Seals `secret` for the place `context` names (e.g. one client's signing secret), so a
     /// sealed value copied to another place does not open there.
     pub fn seal(
@@ -117,6 +153,9 @@ impl MasterKey {
         secret: &[u8],
         entropy: &dyn Entropy,
     ) -> Result<String, AdminError> {
+        if self.retired.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(self.retired_error("another"));
+        }
         let sealed = self
             .key
             .seal(context.as_bytes(), secret, entropy)
@@ -134,8 +173,7 @@ impl MasterKey {
             .ok_or_else(|| {
                 AdminError::Crypto(format!(
                     "the sealed {context} does not open with master key {} (it was sealed under \
-                     another key, or changed in the store): set it again (keyway client update \
-                     --signing-secret-file)",
+                     another key, or changed in the store)",
                     self.id
                 ))
             })

@@ -244,6 +244,9 @@ impl AuthService {
     /// Periodic upkeep: picks up key changes made by the CLI, rotates keys when due, and reloads
     /// the access-token revocation list.
     pub async fn maintain(&self) -> Result<(), AdminError> {
+        if let Some(key) = &self.master_key {
+            key.check_still_current(&self.store).await?;
+        }
         let now = self.clock.now_secs();
         self.keys
             .reload(&self.store, now, self.key_sealer())

@@ -57,6 +57,11 @@ pub async fn hub_identity(
 ) -> Result<(ServiceId, TokiKeyPair), HubError> {
     let service = ServiceId::new(&auth.config().issuer).map_err(HubError::Toki)?;
     let legacy: PathBuf = data_dir.join(KEY_FILE);
+    if legacy.exists() {
+        // An older hub's key is checked before it is sealed into the store.
+        let der = keyway_kernel::read_private_file(&legacy)?;
+        TokiKeyPair::from_pkcs8(&der).map_err(HubError::Toki)?;
+    }
     let der = auth
         .hub_secret(keyway_auth::TOKI_KEY, Some(&legacy), || {
             let key = TokiKeyPair::generate(auth.entropy())

@@ -152,15 +152,32 @@ impl Store {
         Ok(true)
     }
 
-    /// Stores the sealed private key of `kid` (a key imported from its file, or sealed again
-    /// under a new master key).
-    pub async fn set_signing_key_private(&self, kid: &str, sealed: &str) -> Result<(), StoreError> {
-        sqlx::query(self.sql("UPDATE signing_keys SET private_key = ? WHERE kid = ?"))
+    /// Stores the sealed private key of `kid`, a key imported from its file, unless another
+    /// process stored it first (then false).
+    pub async fn set_signing_key_private(
+        &self,
+        kid: &str,
+        sealed: &str,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query(self.sql(
+                "UPDATE signing_keys SET private_key = ? WHERE kid = ? AND private_key IS NULL",
+            ))
             .bind(sealed)
             .bind(kid)
             .execute(self.writer())
             .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// One key's record.
+    pub async fn signing_key(&self, kid: &str) -> Result<Option<SigningKeyRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM signing_keys WHERE kid = ?");
+        let row = sqlx::query(self.sql(&sql))
+            .bind(kid)
+            .fetch_optional(self.writer())
+            .await?;
+        row.as_ref().map(from_row).transpose()
     }
 
     /// Forgets retired keys whose tokens have all expired; returns their kids (to delete files).

@@ -29,50 +29,20 @@ pub struct SealedValue {
 type PlaceOf = fn(String) -> SealedPlace;
 
 impl Store {
-    /// Every sealed value: signing keys, client signing secrets, TOTP secrets, and the
-    /// settings whose names `settings` lists.
-    pub async fn sealed_values(&self, settings: &[&str]) -> Result<Vec<SealedValue>, StoreError> {
-        let mut out = Vec::new();
-        let queries: [(&str, PlaceOf); 3] = [
-            (
-                "SELECT kid, private_key FROM signing_keys WHERE private_key IS NOT NULL",
-                SealedPlace::SigningKey,
-            ),
-            (
-                "SELECT client_id, signing_secret FROM clients WHERE signing_secret IS NOT NULL",
-                SealedPlace::ClientSecret,
-            ),
-            ("SELECT user_id, secret FROM user_totp", SealedPlace::Totp),
-        ];
-        for (sql, place) in queries {
-            for row in sqlx::query(self.sql(sql)).fetch_all(self.writer()).await? {
-                out.push(SealedValue {
-                    place: place(row.try_get(0)?),
-                    sealed: row.try_get(1)?,
-                });
-            }
-        }
-        for name in settings {
-            if let Some(sealed) = self.setting(name).await? {
-                out.push(SealedValue {
-                    place: SealedPlace::Setting((*name).to_string()),
-                    sealed,
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    /// Writes `values` (sealed under a new key) and records `new_key_id` under
-    /// `key_id_setting`, in one transaction, provided the store is still under `old_key_id`.
-    /// Returns false (and changes nothing) when it is not.
-    pub async fn replace_sealed_values(
+    /// Seals every value again with `reseal` (old sealed text → new) and records `new_key_id`
+    /// under `key_id_setting`, in one transaction that first takes the key-id row (provided it
+    /// still holds `old_key_id`: otherwise `Ok(None)`, nothing changed), then reads the values,
+    /// and replaces each only if it is unchanged. A value written meanwhile by a process still
+    /// on the old key fails the whole rotation (`Ok(None)`) instead of staying under it.
+    /// Returns how many values were sealed again.
+    pub async fn reseal_all<E>(
         &self,
-        values: &[SealedValue],
+        settings: &[&str],
         key_id_setting: &str,
         old_key_id: &str,
         new_key_id: &str,
-    ) -> Result<bool, StoreError> {
+        reseal: impl Fn(&SealedValue) -> Result<String, E>,
+    ) -> Result<Result<Option<usize>, E>, StoreError> {
         let mut tx = self.writer().begin().await?;
         let moved =
             sqlx::query(self.sql("UPDATE settings SET value = ? WHERE name = ? AND value = ?"))
@@ -82,31 +52,84 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         if moved.rows_affected() != 1 {
-            return Ok(false);
+            return Ok(Ok(None));
         }
-        for value in values {
+        let values = read_sealed(self, &mut tx, settings).await?;
+        for value in &values {
+            let sealed = match reseal(value) {
+                Ok(sealed) => sealed,
+                Err(err) => return Ok(Err(err)),
+            };
             let (sql, key) = match &value.place {
-                SealedPlace::SigningKey(kid) => {
-                    ("UPDATE signing_keys SET private_key = ? WHERE kid = ?", kid)
-                }
+                SealedPlace::SigningKey(kid) => (
+                    "UPDATE signing_keys SET private_key = ? WHERE kid = ? AND private_key = ?",
+                    kid,
+                ),
                 SealedPlace::ClientSecret(id) => (
-                    "UPDATE clients SET signing_secret = ? WHERE client_id = ?",
+                    "UPDATE clients SET signing_secret = ? WHERE client_id = ? \
+                     AND signing_secret = ?",
                     id,
                 ),
-                SealedPlace::Totp(user) => {
-                    ("UPDATE user_totp SET secret = ? WHERE user_id = ?", user)
-                }
-                SealedPlace::Setting(name) => {
-                    ("UPDATE settings SET value = ? WHERE name = ?", name)
-                }
+                SealedPlace::Totp(user) => (
+                    "UPDATE user_totp SET secret = ? WHERE user_id = ? AND secret = ?",
+                    user,
+                ),
+                SealedPlace::Setting(name) => (
+                    "UPDATE settings SET value = ? WHERE name = ? AND value = ?",
+                    name,
+                ),
             };
-            sqlx::query(self.sql(sql))
-                .bind(&value.sealed)
+            let done = sqlx::query(self.sql(sql))
+                .bind(&sealed)
                 .bind(key)
+                .bind(&value.sealed)
                 .execute(&mut *tx)
                 .await?;
+            if done.rows_affected() != 1 {
+                return Ok(Ok(None));
+            }
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(Ok(Some(values.len())))
     }
+}
+
+async fn read_sealed(
+    store: &Store,
+    conn: &mut sqlx::AnyConnection,
+    settings: &[&str],
+) -> Result<Vec<SealedValue>, StoreError> {
+    let mut out = Vec::new();
+    let queries: [(&str, PlaceOf); 3] = [
+        (
+            "SELECT kid, private_key FROM signing_keys WHERE private_key IS NOT NULL",
+            SealedPlace::SigningKey,
+        ),
+        (
+            "SELECT client_id, signing_secret FROM clients WHERE signing_secret IS NOT NULL",
+            SealedPlace::ClientSecret,
+        ),
+        ("SELECT user_id, secret FROM user_totp", SealedPlace::Totp),
+    ];
+    for (sql, place) in queries {
+        for row in sqlx::query(store.sql(sql)).fetch_all(&mut *conn).await? {
+            out.push(SealedValue {
+                place: place(row.try_get(0)?),
+                sealed: row.try_get(1)?,
+            });
+        }
+    }
+    for name in settings {
+        let row = sqlx::query(store.sql("SELECT value FROM settings WHERE name = ?"))
+            .bind(*name)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(row) = row {
+            out.push(SealedValue {
+                place: SealedPlace::Setting((*name).to_string()),
+                sealed: row.try_get(0)?,
+            });
+        }
+    }
+    Ok(out)
 }

@@ -35,6 +35,23 @@ impl Store {
         }
     }
 
+    /// Replaces `name`'s value with `value` if it is still `expected` (false: it was not).
+    pub async fn replace_setting_if(
+        &self,
+        name: &str,
+        expected: &str,
+        value: &str,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query(self.sql("UPDATE settings SET value = ? WHERE name = ? AND value = ?"))
+                .bind(value)
+                .bind(name)
+                .bind(expected)
+                .execute(self.writer())
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Stores `value` under `name`, replacing what was there (for facts the hub publishes to the
     /// admin commands, such as the issuer it serves as).
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
