@@ -247,18 +247,7 @@ async fn parallel_wrong_passwords_are_checked_only_within_the_budget() {
 async fn secret_files_are_private_and_loose_ones_are_refused() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let options = keyway_hub::HubOptions {
-        data_dir: dir.path().join("data"),
-        database_url: format!("sqlite://{}", dir.path().join("data/keyway.db").display()),
-        auth: keyway_auth::AuthConfig::new("http://127.0.0.1:1"),
-        schemas: None,
-        allow_drop_columns: false,
-        link_rule_priority: None,
-        trusted_proxies: Vec::new(),
-        connections: keyway_hub::ConnectionLimits::default(),
-        upstreams: Vec::new(),
-        gateway: keyway_hub::GatewayOptions::default(),
-    };
+    let options = crate::sealed_secrets::sqlite_options(dir.path());
     let hub = keyway_hub::Hub::open(&options).await.unwrap();
     hub.state.auth.store().close().await;
     drop(hub);

@@ -8,7 +8,8 @@ use keyway_store::{KeyState, SigningKeyRecord, Store};
 use keyway_toki::TokiKeyPair;
 use std::os::unix::fs::PermissionsExt;
 
-fn options(dir: &std::path::Path) -> keyway_hub::HubOptions {
+/// A hub on SQLite in `dir/data`, as `Hub::open` takes it (no HTTP).
+pub(crate) fn sqlite_options(dir: &std::path::Path) -> keyway_hub::HubOptions {
     keyway_hub::HubOptions {
         data_dir: dir.join("data"),
         database_url: format!("sqlite://{}", dir.join("data/keyway.db").display()),
@@ -26,7 +27,7 @@ fn options(dir: &std::path::Path) -> keyway_hub::HubOptions {
 #[tokio::test]
 async fn an_older_hubs_key_files_and_clear_settings_are_sealed_into_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let options = options(dir.path());
+    let options = sqlite_options(dir.path());
     let data = options.data_dir.clone();
     keyway_auth::create_data_dir(&data).unwrap();
     let store = Store::open(&options.database_url).await.unwrap();
@@ -160,7 +161,7 @@ async fn an_older_hubs_key_files_and_clear_settings_are_sealed_into_the_store() 
 #[tokio::test]
 async fn a_node_left_on_the_old_master_key_stops_sealing() {
     let dir = tempfile::tempdir().unwrap();
-    let options = options(dir.path());
+    let options = sqlite_options(dir.path());
     let hub = keyway_hub::Hub::open(&options).await.unwrap();
     let auth = &hub.state.auth;
     let new_key = dir.path().join("new.key");

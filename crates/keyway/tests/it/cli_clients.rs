@@ -392,12 +392,9 @@ fn a_client_can_be_made_to_push_its_requests() {
 /// `--profile g2d1` prints a made signing secret once; the store holds it sealed with the
 /// hub's master key, which only `serve` makes: without it an admin command says where it
 /// looked and makes no key of its own (it would not be the hub's).
-#[test]
-fn g2d1_clients_and_the_master_key() {
-    let hub = Hub::start();
-    let key_file = hub.data_dir().join("master.key");
-    assert!(key_file.exists(), "serve makes master.key");
-    let made = hub.create_client(
+/// A g2d1-profile client (the hub makes it a signing secret, sealed under the master key).
+fn g2d1_client(hub: &Hub) -> Value {
+    hub.create_client(
         "shop",
         &["authorization_code"],
         "openid",
@@ -407,7 +404,15 @@ fn g2d1_clients_and_the_master_key() {
             "--profile",
             "g2d1",
         ],
-    );
+    )
+}
+
+#[test]
+fn g2d1_clients_and_the_master_key() {
+    let hub = Hub::start();
+    let key_file = hub.data_dir().join("master.key");
+    assert!(key_file.exists(), "serve makes master.key");
+    let made = g2d1_client(&hub);
     assert_eq!(made["profile"], "g2d1", "{made}");
     assert_eq!(made["has_signing_secret"], true);
     assert!(str_field(&made, "signing_secret").len() >= 32, "{made}");
@@ -679,17 +684,7 @@ fn rules_between_clients_and_the_audit_log() {
 #[test]
 fn the_master_key_is_rotated() {
     let mut hub = Hub::start();
-    let made = hub.create_client(
-        "shop",
-        &["authorization_code"],
-        "openid",
-        &[
-            "--redirect-uri",
-            "https://shop.example/cb",
-            "--profile",
-            "g2d1",
-        ],
-    );
+    let made = g2d1_client(&hub);
     let toki_before = hub.cli_json(&["keys", "toki"]);
     let kids_before = hub.cli_json(&["keys", "list"]);
     hub.terminate();
