@@ -136,6 +136,11 @@ impl MasterKey {
         Err(self.retired_error(recorded.as_deref().unwrap_or("none")))
     }
 
+    /// Whether the store has moved to another key (see [`MasterKey::check_still_current`]).
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn retired_error(&self, recorded: &str) -> AdminError {
         AdminError::MasterKey(format!(
             "the store's secrets are now sealed with master key {recorded}, not with this \

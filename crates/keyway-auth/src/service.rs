@@ -335,6 +335,12 @@ impl AuthService {
         Ok(client)
     }
 
+    /// False once the store's secrets were sealed under another master key while this
+    /// process ran (it must be restarted with the new key file).
+    pub fn master_key_current(&self) -> bool {
+        self.master_key.as_ref().is_none_or(|key| !key.is_retired())
+    }
+
     /// What seals signing keys, when this process has the master key.
     pub(crate) fn key_sealer(&self) -> Option<crate::keys::KeySealer<'_>> {
         self.master_key.as_ref().map(|key| crate::keys::KeySealer {

@@ -19,11 +19,13 @@ async fn healthz() -> impl IntoResponse {
     axum::Json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the store answers and a signing key is loaded.
+/// Readiness: the store answers, a signing key is loaded, and the master key is still the
+/// store's (after `keyway keys rotate-master`, a node left on the old key is drained).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let store = state.auth.store().ping().await.is_ok();
     let keys = state.auth.keys().signer().is_some();
-    let status = if store && keys {
+    let master_key = state.auth.master_key_current();
+    let status = if store && keys && master_key {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -32,7 +34,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         status,
         axum::Json(json!({
             "status": if status == StatusCode::OK { "ready" } else { "not ready" },
-            "checks": { "store": store, "signing_key": keys },
+            "checks": { "store": store, "signing_key": keys, "master_key": master_key },
         })),
     )
 }

@@ -184,5 +184,12 @@ async fn a_node_left_on_the_old_master_key_stops_sealing() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("restart it with the new key file"), "{err}");
+    // Its readiness fails, so a load balancer drains it.
+    use tower::ServiceExt as _;
+    let request = axum::http::Request::get("/readyz")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = hub.router().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 503);
     auth.store().close().await;
 }
