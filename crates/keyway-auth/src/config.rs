@@ -44,6 +44,19 @@ pub struct AuthConfig {
     pub require_mfa: bool,
     /// Audit log entries are kept this long, then deleted (`[audit] retention`).
     pub audit_retention: i64,
+    /// This process's name in a cluster (`keyway serve --node-id`): the holder of upkeep
+    /// leases, shown by `/readyz`. Default: host name and process id.
+    pub node_id: String,
+}
+
+/// `HOST:PID`, unique among the nodes of a cluster at any one time.
+pub(crate) fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".into());
+    format!("{host}:{}", std::process::id())
 }
 
 /// The grace window may not be configured above 5 s: longer would let a thief race the owner.
@@ -74,6 +87,7 @@ impl AuthConfig {
             user_granted_scopes: Vec::new(),
             require_mfa: false,
             audit_retention: 365 * 24 * 3600,
+            node_id: default_node_id(),
         }
     }
 

@@ -77,6 +77,12 @@ impl std::fmt::Debug for AuthService {
     }
 }
 
+/// The lease of the one node doing a cluster's shared upkeep.
+const UPKEEP_LEASE: &str = "upkeep";
+/// Held this long unless renewed: the hub renews it every 2 s, so a dead holder is replaced
+/// within 10 s.
+const UPKEEP_LEASE_MS: i64 = 10_000;
+
 impl AuthService {
     /// Opens the service on `store`, creating signing keys in `data_dir` on first start.
     pub async fn start(
@@ -241,9 +247,11 @@ impl AuthService {
         self.entropy.clone()
     }
 
-    /// Periodic upkeep: picks up key changes made by the CLI, rotates keys when due, and reloads
-    /// the access-token revocation list.
-    pub async fn maintain(&self) -> Result<(), AdminError> {
+    /// Periodic upkeep: picks up key changes made by the CLI or other nodes, rotates keys when
+    /// due, and reloads the access-token revocation list. Work that must run on one node of a
+    /// cluster at a time (rotation; the hub's purging) is done by the holder of the upkeep
+    /// lease, which this call takes or renews: the answer is whether this node holds it.
+    pub async fn maintain(&self) -> Result<bool, AdminError> {
         if let Some(key) = &self.master_key {
             key.check_still_current(&self.store).await?;
         }
@@ -251,9 +259,19 @@ impl AuthService {
         self.keys
             .reload(&self.store, now, self.key_sealer())
             .await?;
-        if self
-            .keys
-            .rotation_due(now, self.config.key_rotation_interval)
+        let leads = self
+            .store
+            .try_lease(
+                UPKEEP_LEASE,
+                &self.config.node_id,
+                self.clock.now_ms(),
+                UPKEEP_LEASE_MS,
+            )
+            .await?;
+        if leads
+            && self
+                .keys
+                .rotation_due(now, self.config.key_rotation_interval)
         {
             let rotated = self
                 .keys
@@ -277,7 +295,12 @@ impl AuthService {
             }
         }
         self.refresh_revocations().await?;
-        Ok(())
+        Ok(leads)
+    }
+
+    /// This process's name in the cluster.
+    pub fn node_id(&self) -> &str {
+        &self.config.node_id
     }
 
     pub(crate) async fn refresh_revocations(&self) -> Result<(), AdminError> {

@@ -34,6 +34,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         status,
         axum::Json(json!({
             "status": if status == StatusCode::OK { "ready" } else { "not ready" },
+            "node": state.auth.node_id(),
             "checks": { "store": store, "signing_key": keys, "master_key": master_key },
         })),
     )

@@ -262,10 +262,15 @@ async fn upkeep(auth: Arc<AuthService>) {
     loop {
         tick.tick().await;
         ticks += 1;
-        if let Err(err) = auth.maintain().await {
-            tracing::warn!(error = %err, "hub upkeep failed; will retry");
-        }
-        if ticks.is_multiple_of(30) {
+        let leads = match auth.maintain().await {
+            Ok(leads) => leads,
+            Err(err) => {
+                tracing::warn!(error = %err, "hub upkeep failed; will retry");
+                false
+            }
+        };
+        // Purging is the cluster's shared upkeep: the lease holder's alone.
+        if leads && ticks.is_multiple_of(30) {
             let now = auth.clock().now_secs();
             if let Err(err) = auth.store().purge_expired(now).await {
                 tracing::warn!(error = %err, "purging expired rows failed");

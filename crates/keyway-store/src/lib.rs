@@ -18,6 +18,7 @@ mod group_commit;
 mod groups;
 mod issued;
 mod keys;
+mod leases;
 mod link;
 mod link_codec;
 mod link_tx;

@@ -124,6 +124,15 @@ macro_rules! migrations {
                     "/0016_sealed_signing_keys.sql"
                 )),
             },
+            Migration {
+                version: 17,
+                name: "upkeep_leases",
+                sql: include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0017_upkeep_leases.sql"
+                )),
+            },
         ]
     };
 }

@@ -463,6 +463,11 @@ pub(crate) struct ServeArgs {
         value_name = "ADDR"
     )]
     pub trusted_proxy: Vec<String>,
+    /// This node's name in a cluster (one store, several hubs): the holder of the upkeep lease
+    /// (scheduled key rotation and purging run on one node at a time), shown by /readyz
+    /// [default: HOST:PID].
+    #[arg(long, env = "KEYWAY_NODE_ID", value_name = "NAME")]
+    pub node_id: Option<String>,
     #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]

@@ -97,3 +97,61 @@ async fn es256_can_be_selected() {
         hub.finish().await;
     }
 }
+
+/// Upkeep that must run once per cluster (scheduled rotation, purging) is done by the node
+/// holding the lease; another takes over only once it has expired.
+#[tokio::test]
+async fn one_node_at_a_time_holds_the_upkeep_lease() {
+    on_every_backend(async |hub: &TestHub| {
+        let store = hub.auth.store();
+        let name = format!("test-{}", hub.auth.clock().now_ms());
+        assert!(
+            store
+                .try_lease(&name, "node-1", 1_000, 10_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .try_lease(&name, "node-2", 2_000, 10_000)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .try_lease(&name, "node-1", 9_000, 10_000)
+                .await
+                .unwrap(),
+            "renewed"
+        );
+        assert!(
+            !store
+                .try_lease(&name, "node-2", 18_000, 10_000)
+                .await
+                .unwrap(),
+            "still held"
+        );
+        assert!(
+            store
+                .try_lease(&name, "node-2", 19_001, 10_000)
+                .await
+                .unwrap(),
+            "expired: taken over"
+        );
+        assert!(
+            !store
+                .try_lease(&name, "node-1", 19_002, 10_000)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.lease_holder(&name).await.unwrap(),
+            Some(("node-2".to_string(), 29_001))
+        );
+        // The hub's own upkeep takes the shared lease under its node id.
+        assert!(hub.auth.maintain().await.unwrap());
+        let (holder, _) = store.lease_holder("upkeep").await.unwrap().unwrap();
+        assert_eq!(holder, hub.auth.node_id());
+    })
+    .await;
+}

@@ -68,7 +68,10 @@ fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
 pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     crate::terminal::init_logging(&settings.log_format, "info,sqlx=warn,tower_http=warn");
     let listen = args.listen.unwrap_or_else(|| settings.listen.clone());
-    let auth = settings.auth_config(&listen)?;
+    let mut auth = settings.auth_config(&listen)?;
+    if let Some(node) = &args.node_id {
+        auth.node_id = node_id(node)?;
+    }
     // Flags and KEYWAY_TRUSTED_PROXIES override the file; checked here so a typo is reported
     // as what it is, before anything is opened.
     let trusted_proxies = if args.trusted_proxy.is_empty() {
@@ -87,7 +90,10 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
     let local = listener.local_addr()?;
     // Port 0 asks the system for a port: the default issuer names the one it gave.
     let auth = if settings.issuer.is_none() && listen.ends_with(":0") {
-        settings.auth_config(&local.to_string())?
+        let node_id = auth.node_id.clone();
+        let mut auth = settings.auth_config(&local.to_string())?;
+        auth.node_id = node_id;
+        auth
     } else {
         auth
     };
@@ -130,6 +136,7 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
     let backend = hub.state.auth.store().backend().name();
     println!("keyway hub listening on http://{local}");
     println!("  issuer:   {issuer}");
+    println!("  node:     {}", hub.state.auth.node_id());
     println!(
         "  data dir: {} ({backend} store)",
         settings.data_dir.display()
@@ -193,6 +200,17 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
     hub.serve(listener, shutdown_signal()).await?;
     println!("keyway hub stopped");
     Ok(())
+}
+
+/// `--node-id`: 1 to 64 characters of `[A-Za-z0-9._:-]` (it is stored and logged).
+fn node_id(text: &str) -> anyhow::Result<String> {
+    let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+    if text.is_empty() || text.len() > 64 || !text.chars().all(fine) {
+        anyhow::bail!(
+            "--node-id {text:?}: give 1 to 64 characters of letters, digits, '.', '_', ':' or '-'"
+        );
+    }
+    Ok(text.to_string())
 }
 
 /// A plain-http issuer on a loopback host with another port than the hub listens on: its

@@ -730,3 +730,35 @@ fn scope_grants_from_the_command_line() {
         serde_json::json!([])
     );
 }
+
+/// `serve --node-id` names the node in a cluster: `/readyz` says which node answered, and a
+/// name that could not be stored or logged safely is refused before anything starts.
+#[test]
+fn serve_takes_a_node_id() {
+    let hub = Hub::start_with(&["--node-id", "node-a.eu:1"]);
+    let ready = get_json(&hub, "/readyz");
+    assert_eq!(ready["node"], "node-a.eu:1", "{ready}");
+    assert_eq!(ready["checks"]["master_key"], true, "{ready}");
+    let dir = tempfile::tempdir().unwrap();
+    let out = keyway()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--node-id",
+            "two words",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("--node-id"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("keyway.db").exists(),
+        "nothing was created"
+    );
+}
