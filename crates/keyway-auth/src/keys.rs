@@ -10,6 +10,7 @@
 use keyway_kernel::PrivateFileError;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::rand::SystemRandom;
@@ -83,12 +84,17 @@ struct KeySet {
     next_kid: Option<String>,
     verifiers: HashMap<String, VerifyingKey>,
     jwks: Arc<String>,
+    /// Which reload made it: a reload that read the store earlier never replaces the result
+    /// of one that read it later (the upkeep's and a rotation's reloads may overlap).
+    generation: u64,
 }
 
 /// The hub's key ring. Reads are lock-free in practice (an `Arc` swap under a short lock).
 pub struct KeyRing {
     dir: PathBuf,
     current: RwLock<Arc<KeySet>>,
+    /// Reloads started so far (each one's generation).
+    reloads: AtomicU64,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -101,6 +107,7 @@ impl KeyRing {
     /// A ring over `<data_dir>/keys`; call [`KeyRing::ensure`] then [`KeyRing::reload`].
     pub fn new(data_dir: &Path) -> KeyRing {
         KeyRing {
+            reloads: AtomicU64::new(0),
             dir: data_dir.join("keys"),
             current: RwLock::new(Arc::new(KeySet {
                 signer: None,
@@ -108,6 +115,7 @@ impl KeyRing {
                 next_kid: None,
                 verifiers: HashMap::new(),
                 jwks: Arc::new(r#"{"keys":[]}"#.into()),
+                generation: 0,
             })),
         }
     }
@@ -251,6 +259,7 @@ impl KeyRing {
         now: i64,
         sealer: Option<KeySealer<'_>>,
     ) -> Result<(), AdminError> {
+        let generation = self.reloads.fetch_add(1, Ordering::Relaxed) + 1;
         let records = store.signing_keys().await?;
         let mut verifiers = HashMap::new();
         let mut published = Vec::new();
@@ -300,10 +309,14 @@ impl KeyRing {
             next_kid,
             verifiers,
             jwks: Arc::new(jwks),
+            generation,
         });
-        match self.current.write() {
-            Ok(mut guard) => *guard = set,
-            Err(poisoned) => *poisoned.into_inner() = set,
+        let mut guard = match self.current.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if guard.generation < generation {
+            *guard = set;
         }
         Ok(())
     }

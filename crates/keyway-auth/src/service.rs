@@ -79,8 +79,8 @@ impl std::fmt::Debug for AuthService {
 
 /// The lease of the one node doing a cluster's shared upkeep.
 const UPKEEP_LEASE: &str = "upkeep";
-/// Held this long unless renewed: the hub renews it every 2 s, so a dead holder is replaced
-/// within 10 s.
+/// Held this long unless renewed: the hub renews it every second, so a dead holder is
+/// replaced within 10 s.
 const UPKEEP_LEASE_MS: i64 = 10_000;
 
 impl AuthService {

@@ -255,9 +255,11 @@ async fn open_data(
     Ok(service)
 }
 
-/// Background upkeep: key reloads and scheduled rotation, revocation list, purging.
+/// Background upkeep: key reloads and scheduled rotation, revocation list, purging. Every
+/// second, so a revocation or key change made at another node (or by the CLI) applies here
+/// within the documented 2 s.
 async fn upkeep(auth: Arc<AuthService>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
@@ -270,7 +272,7 @@ async fn upkeep(auth: Arc<AuthService>) {
             }
         };
         // Purging is the cluster's shared upkeep: the lease holder's alone.
-        if leads && ticks.is_multiple_of(30) {
+        if leads && ticks.is_multiple_of(60) {
             let now = auth.clock().now_secs();
             if let Err(err) = auth.store().purge_expired(now).await {
                 tracing::warn!(error = %err, "purging expired rows failed");

@@ -38,7 +38,12 @@ impl Store {
         match taken {
             Ok(_) => Ok(true),
             Err(err) => match StoreError::conflict_or(err, name) {
-                StoreError::Conflict(_) => Ok(false),
+                // A backend that counts changed rather than matched rows reads a renewal that
+                // wrote the same values (the same millisecond) as 0: the row says who holds it.
+                StoreError::Conflict(_) => Ok(self
+                    .lease_holder(name)
+                    .await?
+                    .is_some_and(|(held_by, until)| held_by == holder && until >= now_ms)),
                 other => Err(other),
             },
         }

@@ -218,25 +218,33 @@ impl TestHub {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut config = AuthConfig::new(&base);
         tweak(&mut config);
+        let options = HubOptions {
+            data_dir: dir.path().to_path_buf(),
+            database_url: database_url.clone(),
+            auth: config,
+            schemas: schemas.clone(),
+            allow_drop_columns: false,
+            link_rule_priority: None,
+            trusted_proxies: Vec::new(),
+            connections: keyway_hub::ConnectionLimits::default(),
+            upstreams,
+            gateway,
+        };
+        TestHub::serve(options, listener, base, label, database, dir).await
+    }
+
+    async fn serve(
+        options: HubOptions,
+        listener: tokio::net::TcpListener,
+        base: String,
+        label: String,
+        database: Option<(String, String)>,
+        dir: tempfile::TempDir,
+    ) -> TestHub {
         let clock = Arc::new(ManualClock(AtomicI64::new(SystemClock.now_ms())));
-        let hub = Hub::open_with(
-            &HubOptions {
-                data_dir: dir.path().to_path_buf(),
-                database_url: database_url.clone(),
-                auth: config,
-                schemas: schemas.clone(),
-                allow_drop_columns: false,
-                link_rule_priority: None,
-                trusted_proxies: Vec::new(),
-                connections: keyway_hub::ConnectionLimits::default(),
-                upstreams,
-                gateway,
-            },
-            clock.clone(),
-            Arc::new(SystemEntropy::default()),
-        )
-        .await
-        .unwrap();
+        let hub = Hub::open_with(&options, clock.clone(), Arc::new(SystemEntropy::default()))
+            .await
+            .unwrap();
         let auth = hub.state.auth.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -251,12 +259,37 @@ impl TestHub {
             auth,
             clock,
             backend: label,
-            database_url,
+            database_url: options.database_url,
             shutdown: Some(tx),
             server: Some(server),
             database,
             _dir: dir,
         }
+    }
+
+    /// Another node of this hub's cluster: the same store, issuer and master key file, its own
+    /// data directory, address and caches (its `base` is its own address; tokens name the
+    /// first node's issuer). Finish it before the first node, which drops the database.
+    pub(crate) async fn second_node(&self) -> TestHub {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut config = self.auth.config().clone();
+        config.master_key_file = Some(self._dir.path().join("master.key"));
+        config.node_id = format!("{}-2", config.node_id);
+        let options = HubOptions {
+            data_dir: dir.path().to_path_buf(),
+            database_url: self.database_url.clone(),
+            auth: config,
+            schemas: None,
+            allow_drop_columns: false,
+            link_rule_priority: None,
+            trusted_proxies: Vec::new(),
+            connections: keyway_hub::ConnectionLimits::default(),
+            upstreams: Vec::new(),
+            gateway: keyway_hub::GatewayOptions::default(),
+        };
+        TestHub::serve(options, listener, base, self.backend.clone(), None, dir).await
     }
 
     /// Rows in `table` of this hub's database (tests that check what a request wrote).

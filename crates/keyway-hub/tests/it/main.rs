@@ -12,6 +12,7 @@ mod bad_input;
 mod browser;
 mod browser_flow;
 mod client_credentials;
+mod cluster_nodes;
 mod data_api;
 mod discovery;
 mod dpop;
