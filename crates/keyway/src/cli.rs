@@ -117,7 +117,7 @@ pub(crate) enum Command {
     /// Manage groups of users (keyway-admins: the hub's administrators).
     Group(Admin<GroupCommand>),
     /// Manage the hub's token-signing keys.
-    Keys(Admin<KeysCommand>),
+    Keys(Admin<crate::cli_keys::KeysCommand>),
     /// Show the audit log: decisions between clients (transmit, exchange, gateway) and admin
     /// changes (clients, rules, users, groups, keys), oldest first.
     Audit {
@@ -749,32 +749,6 @@ pub(crate) struct AuditArgs {
     /// The newest this many entries (printed oldest first).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub limit: i64,
-    #[command(flatten)]
-    pub json: JsonFlag,
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum KeysCommand {
-    /// Start signing with the published next key, retire the current one, publish a new next.
-    Rotate(JsonFlag),
-    /// List signing keys and their state (next, current, retired).
-    List(JsonFlag),
-    /// Print the hub's toki identity: its service id (the issuer, as configured for this
-    /// command: flags, KEYWAY_ISSUER, keyway.toml) and Ed25519 public key, which services pin
-    /// to call the hub's APIs with oscartoki (key created on first use, sealed in the store).
-    Toki(JsonFlag),
-    /// Seal every secret in the store (signing keys, the hub's own keys, clients' signing
-    /// secrets, TOTP secrets) under a new master key, in one transaction. Stop every hub node
-    /// first, then start them with the new key file (master_key_file / KEYWAY_MASTER_KEY_FILE).
-    RotateMaster(RotateMasterArgs),
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct RotateMasterArgs {
-    /// The new master key: 32 random bytes, base64 on one line, mode 0600
-    /// (`openssl rand -base64 32 > new.key; chmod 600 new.key`).
-    #[arg(long = "new", value_name = "FILE")]
-    pub new_key_file: PathBuf,
     #[command(flatten)]
     pub json: JsonFlag,
 }

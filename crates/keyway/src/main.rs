@@ -3,6 +3,7 @@
 mod cli;
 #[cfg(test)]
 mod cli_doc_examples;
+mod cli_keys;
 mod cli_link;
 mod cli_users;
 mod commands;

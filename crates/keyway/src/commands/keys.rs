@@ -2,7 +2,7 @@ use keyway_auth::KeyRing;
 use serde_json::json;
 
 use super::{open_service, print_json, when};
-use crate::cli::KeysCommand;
+use crate::cli_keys::KeysCommand;
 use crate::settings::Settings;
 
 pub(crate) async fn run(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
