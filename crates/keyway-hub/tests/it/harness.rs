@@ -277,18 +277,7 @@ impl TestHub {
         let mut config = self.auth.config().clone();
         config.master_key_file = Some(self._dir.path().join("master.key"));
         config.node_id = format!("{}-2", config.node_id);
-        let options = HubOptions {
-            data_dir: dir.path().to_path_buf(),
-            database_url: self.database_url.clone(),
-            auth: config,
-            schemas: None,
-            allow_drop_columns: false,
-            link_rule_priority: None,
-            trusted_proxies: Vec::new(),
-            connections: keyway_hub::ConnectionLimits::default(),
-            upstreams: Vec::new(),
-            gateway: keyway_hub::GatewayOptions::default(),
-        };
+        let options = plain_options(dir.path(), &self.database_url, config);
         TestHub::serve(options, listener, base, self.backend.clone(), None, dir).await
     }
 
@@ -389,6 +378,26 @@ impl TestHub {
             })
             .await
             .unwrap();
+    }
+}
+
+/// A hub on `database_url` with `auth` and every other option at its default.
+pub(crate) fn plain_options(
+    data_dir: &std::path::Path,
+    database_url: &str,
+    auth: AuthConfig,
+) -> HubOptions {
+    HubOptions {
+        data_dir: data_dir.to_path_buf(),
+        database_url: database_url.to_string(),
+        auth,
+        schemas: None,
+        allow_drop_columns: false,
+        link_rule_priority: None,
+        trusted_proxies: Vec::new(),
+        connections: keyway_hub::ConnectionLimits::default(),
+        upstreams: Vec::new(),
+        gateway: keyway_hub::GatewayOptions::default(),
     }
 }
 

@@ -10,18 +10,11 @@ use std::os::unix::fs::PermissionsExt;
 
 /// A hub on SQLite in `dir/data`, as `Hub::open` takes it (no HTTP).
 pub(crate) fn sqlite_options(dir: &std::path::Path) -> keyway_hub::HubOptions {
-    keyway_hub::HubOptions {
-        data_dir: dir.join("data"),
-        database_url: format!("sqlite://{}", dir.join("data/keyway.db").display()),
-        auth: keyway_auth::AuthConfig::new("http://127.0.0.1:1"),
-        schemas: None,
-        allow_drop_columns: false,
-        link_rule_priority: None,
-        trusted_proxies: Vec::new(),
-        connections: keyway_hub::ConnectionLimits::default(),
-        upstreams: Vec::new(),
-        gateway: keyway_hub::GatewayOptions::default(),
-    }
+    crate::harness::plain_options(
+        &dir.join("data"),
+        &format!("sqlite://{}", dir.join("data/keyway.db").display()),
+        keyway_auth::AuthConfig::new("http://127.0.0.1:1"),
+    )
 }
 
 #[tokio::test]
