@@ -271,13 +271,19 @@ impl TestHub {
     /// data directory, address and caches (its `base` is its own address; tokens name the
     /// first node's issuer). Finish it before the first node, which drops the database.
     pub(crate) async fn second_node(&self) -> TestHub {
+        self.second_node_on(&self.database_url).await
+    }
+
+    /// As [`TestHub::second_node`], reaching the store at `database_url` (the same database
+    /// through a proxy the test controls).
+    pub(crate) async fn second_node_on(&self, database_url: &str) -> TestHub {
         let dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut config = self.auth.config().clone();
         config.master_key_file = Some(self._dir.path().join("master.key"));
         config.node_id = format!("{}-2", config.node_id);
-        let options = plain_options(dir.path(), &self.database_url, config);
+        let options = plain_options(dir.path(), database_url, config);
         TestHub::serve(options, listener, base, self.backend.clone(), None, dir).await
     }
 

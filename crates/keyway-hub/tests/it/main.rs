@@ -38,6 +38,7 @@ mod scim_groups;
 mod sealed_secrets;
 mod second_factor;
 mod soft_authenticator;
+mod store_outage;
 mod token_exchange;
 mod toki_calls;
 mod toki_peers;
