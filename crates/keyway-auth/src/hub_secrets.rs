@@ -127,6 +127,13 @@ impl AuthService {
         new_key_file: &Path,
     ) -> Result<(String, usize), AdminError> {
         let old = self.master_key()?;
+        if !new_key_file.is_file() {
+            return Err(AdminError::Invalid(format!(
+                "--new {}: no such file, or not a regular file (make one: openssl rand -base64 \
+                 32 > new.key; chmod 600 new.key)",
+                new_key_file.display()
+            )));
+        }
         let new = MasterKey::load_or_create(new_key_file, false, self.entropy.as_ref())?;
         if new.id() == old.id() {
             return Err(AdminError::Invalid(format!(

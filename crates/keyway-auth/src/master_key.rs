@@ -115,8 +115,8 @@ impl MasterKey {
                 &self.path,
                 &format!(
                     "this is key {}, but the store's secrets are sealed with key {recorded}: \
-                     give the hub's own master key (master_key_file in keyway.toml or \
-                     KEYWAY_MASTER_KEY_FILE)",
+                     give the hub's own master key (--master-key-file, KEYWAY_MASTER_KEY_FILE \
+                     or master_key_file in keyway.toml)",
                     self.id
                 ),
             ));

@@ -18,7 +18,9 @@ pub(crate) enum KeysCommand {
     Toki(JsonFlag),
     /// Seal every secret in the store (signing keys, the hub's own keys, clients' signing
     /// secrets, TOTP secrets) under a new master key, in one transaction. Stop every hub node
-    /// first, then start them with the new key file (master_key_file / KEYWAY_MASTER_KEY_FILE).
+    /// first. The data directory's default master.key is then replaced by the new key (the old
+    /// one kept as master.key.before-ID); a key given by --master-key-file is not: start every
+    /// node with the new file.
     RotateMaster(RotateMasterArgs),
 }
 

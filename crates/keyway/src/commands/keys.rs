@@ -1,3 +1,4 @@
+use anyhow::Context;
 use keyway_auth::KeyRing;
 use serde_json::json;
 
@@ -32,16 +33,59 @@ pub(crate) async fn run(settings: Settings, command: KeysCommand) -> anyhow::Res
             }
         }
         KeysCommand::RotateMaster(args) => {
+            // A hub serving this SQLite store would go on sealing under the old key.
+            let _lock = if settings.database.starts_with("sqlite:") {
+                Some(
+                    super::serve::lock_data_dir(&settings.data_dir)
+                        .context("keys rotate-master needs the hub stopped")?,
+                )
+            } else {
+                None
+            };
             let (id, count) = service.rotate_master_key(&args.new_key_file).await?;
+            // The default key file is the data directory's: it now holds the new key, and the
+            // old one (which opens only backups made before now) is kept beside it.
+            let default_file = settings.data_dir.join("master.key");
+            let uses_default =
+                settings.master_key_file.is_none() && settings.file.master_key_file.is_none();
+            let mut kept_old = None;
+            if uses_default {
+                let old_copy = settings.data_dir.join(format!("master.key.before-{id}"));
+                std::fs::rename(&default_file, &old_copy)
+                    .with_context(|| format!("keeping the old key as {}", old_copy.display()))?;
+                let new_text = keyway_kernel::read_private_file(&args.new_key_file)?;
+                keyway_kernel::write_private_file(&settings.data_dir, &default_file, &new_text)?;
+                kept_old = Some(old_copy);
+            }
             if args.json.json {
-                print_json(&json!({ "master_key_id": id, "sealed_again": count }))?;
+                print_json(&json!({
+                    "master_key_id": id,
+                    "sealed_again": count,
+                    "default_key_file_replaced": uses_default,
+                    "old_key_kept_at": kept_old.as_ref().map(|p| p.display().to_string()),
+                }))?;
             } else {
                 println!("{count} secrets are now sealed under master key {id}");
-                println!(
-                    "start every hub node with master_key_file / KEYWAY_MASTER_KEY_FILE = {}",
-                    args.new_key_file.display()
-                );
-                println!("keep the old key file until a backup made after this exists");
+                match &kept_old {
+                    Some(old) => {
+                        println!("{} now holds the new key", default_file.display());
+                        println!(
+                            "the old key, which opens only backups made before now, is {}: \
+                             move it off this machine with those backups",
+                            old.display()
+                        );
+                    }
+                    None => {
+                        println!(
+                            "start every hub node with --master-key-file {} (or \
+                             KEYWAY_MASTER_KEY_FILE / master_key_file)",
+                            args.new_key_file.display()
+                        );
+                        println!(
+                            "the old key opens only backups made before now: keep it with them"
+                        );
+                    }
+                }
             }
         }
         KeysCommand::List(flag) => {

@@ -33,7 +33,7 @@ fn prepare_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
 /// Takes `DATA_DIR/keyway.lock` (an advisory lock the OS drops when the process ends, however
 /// it ends) and writes this process's id into it; refuses, naming the holder, when another
 /// `keyway serve` has it.
-fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+pub(crate) fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     use std::io::{Read, Seek, Write};
     let path = data_dir.join("keyway.lock");
     let mut file = std::fs::OpenOptions::new()

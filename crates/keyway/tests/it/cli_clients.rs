@@ -687,8 +687,6 @@ fn the_master_key_is_rotated() {
     let made = g2d1_client(&hub);
     let toki_before = hub.cli_json(&["keys", "toki"]);
     let kids_before = hub.cli_json(&["keys", "list"]);
-    hub.terminate();
-
     let dir = tempfile::tempdir().unwrap();
     let new_key = dir.path().join("new.key");
     keyway_kernel::write_private_file(
@@ -698,43 +696,62 @@ fn the_master_key_is_rotated() {
     )
     .unwrap();
     let new_key_arg = new_key.display().to_string();
-    // The current key is refused as the new one; a bad file is named.
-    let old_key = hub.data_dir().join("master.key").display().to_string();
-    let out = hub.cli(&["keys", "rotate-master", "--new", &old_key]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("is the current master key"),
-        "{stderr}"
+    let refused = |hub: &Hub, args: &[&str], why: &str| {
+        let out = hub.cli(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(why),
+            "{args:?}: {stderr}"
+        );
+    };
+    // Not while the hub serves this store: it would go on sealing under the old key.
+    refused(
+        &hub,
+        &["keys", "rotate-master", "--new", &new_key_arg],
+        "stopped",
     );
-    let out = hub.cli(&["keys", "rotate-master", "--new", "/nonexistent/new.key"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("/nonexistent/new.key"),
-        "{stderr}"
+    hub.terminate();
+    // The current key is refused as the new one; a bad file is named.
+    let default_key = hub.data_dir().join("master.key");
+    let old_key = default_key.display().to_string();
+    refused(
+        &hub,
+        &["keys", "rotate-master", "--new", &old_key],
+        "is the current master key",
+    );
+    refused(
+        &hub,
+        &["keys", "rotate-master", "--new", "/nonexistent/new.key"],
+        "/nonexistent/new.key",
+    );
+    let a_dir = dir.path().display().to_string();
+    refused(
+        &hub,
+        &["keys", "rotate-master", "--new", &a_dir],
+        "not a regular file",
     );
 
     let rotated = hub.cli_json(&["keys", "rotate-master", "--new", &new_key_arg]);
     // Two signing keys, the CSRF, link and toki keys, the client's signing secret.
     assert_eq!(rotated["sealed_again"], 6, "{rotated}");
-
-    // The old key no longer opens the store.
-    let out = hub.cli(&["client", "list"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && stderr.contains("sealed with key"),
-        "{stderr}"
+    // The data directory's default key file now holds the new key; the old one is kept
+    // beside it and no longer opens the store.
+    assert_eq!(
+        std::fs::read(&default_key).unwrap(),
+        std::fs::read(&new_key).unwrap()
     );
-    // With the new key: the same keys and identity, and the client's secret still opens.
-    hub.kill_and_restart(&["--master-key-file", &new_key_arg]);
-    let with = |args: &[&str]| {
-        let mut all = args.to_vec();
-        all.extend(["--master-key-file", &new_key_arg]);
-        hub.cli_json(&all)
-    };
-    assert_eq!(with(&["keys", "toki"]), toki_before);
-    assert_eq!(with(&["keys", "list"]), kids_before);
-    let shown = with(&["client", "show", str_field(&made, "client_id")]);
+    let kept = str_field(&rotated, "old_key_kept_at").to_string();
+    refused(
+        &hub,
+        &["client", "list", "--master-key-file", &kept],
+        "sealed with key",
+    );
+    // The hub starts as before: the same keys and identity, and the client's secret opens.
+    hub.kill_and_restart(&[]);
+    assert_eq!(hub.cli_json(&["keys", "toki"]), toki_before);
+    assert_eq!(hub.cli_json(&["keys", "list"]), kids_before);
+    let shown = hub.cli_json(&["client", "show", str_field(&made, "client_id")]);
     assert_eq!(shown["has_signing_secret"], true, "{shown}");
-    let audit = with(&["audit"]);
+    let audit = hub.cli_json(&["audit"]);
     assert!(audit.to_string().contains("keys.rotate-master"), "{audit}");
 }
