@@ -87,8 +87,12 @@ pub(crate) async fn open_or_create(
         // Renamed, not removed, until a later start reads the sealed copy back (a commit is not
         // yet durable against a power loss).
         tracing::info!(file = %path.display(), "{name} sealed into the store");
-        std::fs::rename(path, imported(path))
-            .map_err(|e| AdminError::Invalid(format!("{}: {e}", path.display())))?;
+        std::fs::rename(path, imported(path)).map_err(|source| {
+            keyway_kernel::PrivateFileError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
     }
     Ok(secret)
 }
@@ -171,7 +175,7 @@ impl AuthService {
                 new.id(),
                 reseal,
             )
-            .await??
+            .await?
             .ok_or_else(|| {
                 AdminError::Conflict(
                     "the store changed while its secrets were sealed again (a hub node still \

@@ -227,8 +227,12 @@ impl KeyRing {
             if store.set_signing_key_private(&record.kid, &sealed).await? {
                 tracing::info!(kid = %record.kid, file = %path.display(), "signing key sealed into the store");
             }
-            std::fs::rename(&path, imported(&path))
-                .map_err(|e| AdminError::Crypto(format!("{}: {e}", path.display())))?;
+            std::fs::rename(&path, imported(&path)).map_err(|source| {
+                keyway_kernel::PrivateFileError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
         }
         Ok(Some(der))
     }

@@ -16,7 +16,13 @@ pub enum PrivateFileError {
     },
     #[error("{path} is readable by others (mode {mode:04o}); it holds a secret: chmod 600 {path}")]
     TooOpen { path: PathBuf, mode: u32 },
+    #[error("{path} is over {limit} bytes: not a key or secret file")]
+    TooLarge { path: PathBuf, limit: u64 },
 }
+
+/// Secret files are keys and short secrets: anything larger is the wrong file, and is not
+/// read into memory whole.
+const PRIVATE_FILE_LIMIT: u64 = 1 << 20;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PrivateFileError + '_ {
     move |source| PrivateFileError::Io {
@@ -88,7 +94,17 @@ pub fn read_private_file(path: &Path) -> Result<Vec<u8>, PrivateFileError> {
         }
     }
     let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io(path))?;
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(&file, PRIVATE_FILE_LIMIT + 1),
+        &mut bytes,
+    )
+    .map_err(io(path))?;
+    if bytes.len() as u64 > PRIVATE_FILE_LIMIT {
+        return Err(PrivateFileError::TooLarge {
+            path: path.to_path_buf(),
+            limit: PRIVATE_FILE_LIMIT,
+        });
+    }
     Ok(bytes)
 }
 
@@ -121,5 +137,26 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("k.p8") && text.contains("0644"), "{text}");
         assert!(matches!(err, PrivateFileError::TooOpen { mode: 0o644, .. }));
+    }
+
+    #[test]
+    fn a_file_too_large_for_a_secret_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.key");
+        write_private_file(
+            dir.path(),
+            &path,
+            &vec![b'a'; (PRIVATE_FILE_LIMIT + 1) as usize],
+        )
+        .unwrap();
+        let err = read_private_file(&path).unwrap_err();
+        assert!(err.to_string().contains("huge.key"), "{err}");
+        assert!(matches!(err, PrivateFileError::TooLarge { .. }));
+        let fits = dir.path().join("fits.key");
+        write_private_file(dir.path(), &fits, &vec![b'a'; PRIVATE_FILE_LIMIT as usize]).unwrap();
+        assert_eq!(
+            read_private_file(&fits).unwrap().len() as u64,
+            PRIVATE_FILE_LIMIT
+        );
     }
 }

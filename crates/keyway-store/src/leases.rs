@@ -38,8 +38,8 @@ impl Store {
         match taken {
             Ok(_) => Ok(true),
             Err(err) => match StoreError::conflict_or(err, name) {
-                // A backend that counts changed rather than matched rows reads a renewal that
-                // wrote the same values (the same millisecond) as 0: the row says who holds it.
+                // MariaDB counts changed rather than matched rows: a renewal that wrote the
+                // same values (the same millisecond) reads as 0. The row says who holds it.
                 StoreError::Conflict(_) => Ok(self
                     .lease_holder(name)
                     .await?

@@ -35,31 +35,29 @@ impl Store {
     /// and replaces each only if it is unchanged. A value written meanwhile by a process still
     /// on the old key fails the whole rotation (`Ok(None)`) instead of staying under it.
     /// Returns how many values were sealed again.
-    pub async fn reseal_all<E>(
+    pub async fn reseal_all<E: From<StoreError>>(
         &self,
         settings: &[&str],
         key_id_setting: &str,
         old_key_id: &str,
         new_key_id: &str,
         reseal: impl Fn(&SealedValue) -> Result<String, E>,
-    ) -> Result<Result<Option<usize>, E>, StoreError> {
-        let mut tx = self.writer().begin().await?;
+    ) -> Result<Option<usize>, E> {
+        let mut tx = self.writer().begin().await.map_err(StoreError::from)?;
         let moved =
             sqlx::query(self.sql("UPDATE settings SET value = ? WHERE name = ? AND value = ?"))
                 .bind(new_key_id)
                 .bind(key_id_setting)
                 .bind(old_key_id)
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(StoreError::from)?;
         if moved.rows_affected() != 1 {
-            return Ok(Ok(None));
+            return Ok(None);
         }
         let values = read_sealed(self, &mut tx, settings).await?;
         for value in &values {
-            let sealed = match reseal(value) {
-                Ok(sealed) => sealed,
-                Err(err) => return Ok(Err(err)),
-            };
+            let sealed = reseal(value)?;
             let (sql, key) = match &value.place {
                 SealedPlace::SigningKey(kid) => (
                     "UPDATE signing_keys SET private_key = ? WHERE kid = ? AND private_key = ?",
@@ -84,13 +82,14 @@ impl Store {
                 .bind(key)
                 .bind(&value.sealed)
                 .execute(&mut *tx)
-                .await?;
+                .await
+                .map_err(StoreError::from)?;
             if done.rows_affected() != 1 {
-                return Ok(Ok(None));
+                return Ok(None);
             }
         }
-        tx.commit().await?;
-        Ok(Ok(Some(values.len())))
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Some(values.len()))
     }
 }
 
