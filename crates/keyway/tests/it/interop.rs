@@ -77,7 +77,7 @@ pub(crate) fn browser_missing() -> Option<String> {
     None
 }
 
-/// A hub with one user, and a callback URI on a port nobody listens on.
+/// A hub with one user, and a callback URI on a free port (the browser scripts serve it).
 fn hub_with_user() -> (Hub, String) {
     let hub = Hub::start();
     hub.create_user(USERNAME, PASSWORD);

@@ -1,7 +1,8 @@
 // What the browser scripts share: the environment, checks, and the authorization code flow's
-// browser side (a PKCE request, catching the redirect to a callback nobody listens on, and
+// browser side (a PKCE request, a callback page that answers, catching the redirect to it, and
 // redeeming the code as a public client).
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
 
 export function env(name, fallback) {
@@ -34,6 +35,8 @@ export function launch() {
 // PKCE, state, nonce and any `extra` parameters; `callbackOf` gives the URL of the redirect an action causes; `redeem` exchanges its
 // code and returns the tokens and the ID token's claims.
 export function codeFlow({ hub, clientId, redirectUri }) {
+  serveCallback(redirectUri);
+
   function request(scope, extra = {}) {
     const verifier = b64url(randomBytes(48));
     const state = b64url(randomBytes(16));
@@ -52,14 +55,17 @@ export function codeFlow({ hub, clientId, redirectUri }) {
     return { url: url.toString(), verifier, state };
   }
 
+  // Returns once the callback page has loaded: a navigation still under way would interrupt
+  // the script's next `goto` in this tab.
   async function callbackOf(page, action) {
     const seen = page.waitForRequest((r) => r.url().startsWith(redirectUri));
     const done = action().catch((error) => error);
     const url = new URL((await seen).url());
     const outcome = await done;
-    if (outcome instanceof Error && !/ERR_CONNECTION_REFUSED|ERR_ABORTED/.test(outcome.message)) {
+    if (outcome instanceof Error && !/ERR_ABORTED/.test(outcome.message)) {
       throw outcome;
     }
+    await page.waitForURL((current) => current.href.startsWith(redirectUri), { waitUntil: 'load' });
     return url;
   }
 
@@ -86,4 +92,20 @@ export function codeFlow({ hub, clientId, redirectUri }) {
   }
 
   return { request, callbackOf, token, redeem };
+}
+
+// The client's callback, served on its loopback port so that the browser lands on a page that
+// loads (an unreachable one leaves Chromium settling on an error page, which interrupts the next
+// navigation at random). `unref` lets the script exit without closing it.
+function serveCallback(redirectUri) {
+  const callback = new URL(redirectUri);
+  if (callback.protocol !== 'http:' || callback.hostname !== '127.0.0.1') {
+    return;
+  }
+  const server = createServer((request, response) => {
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    response.end('<!doctype html><title>callback</title><p>The client would redeem the code here.');
+  });
+  server.listen(Number(callback.port), '127.0.0.1');
+  server.unref();
 }
