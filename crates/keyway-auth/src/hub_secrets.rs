@@ -103,6 +103,22 @@ pub(crate) fn fresh_token(entropy: &dyn Entropy) -> Vec<u8> {
 }
 
 impl AuthService {
+    /// Seals short-lived state the nodes of a cluster share (toki sessions) under the master
+    /// key, for the place `context` names.
+    pub fn seal_shared(&self, context: &str, secret: &[u8]) -> Result<String, AdminError> {
+        self.master_key()?
+            .seal(context, secret, self.entropy.as_ref())
+    }
+
+    /// Opens what [`AuthService::seal_shared`] sealed for `context`.
+    pub fn open_shared(
+        &self,
+        context: &str,
+        sealed: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, AdminError> {
+        self.master_key()?.open(context, sealed)
+    }
+
     /// The hub secret `name` (see the module docs): opened from the store, or made now.
     /// Without the master key (an admin command before the hub's first start) it cannot be.
     pub async fn hub_secret(

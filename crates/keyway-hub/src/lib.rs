@@ -26,6 +26,7 @@ mod serve;
 mod session;
 mod sign_in_steps;
 mod toki_calls;
+mod toki_cluster;
 mod toki_peers;
 mod upstream_http;
 
@@ -224,10 +225,24 @@ impl Hub {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), HubError> {
-        let upkeep = tokio::spawn(upkeep(self.state.auth.clone()));
+        // Background tasks are stopped between rounds, never cut off mid-way: an aborted
+        // transaction's connection could hold MariaDB's metadata locks after the store closed.
+        let (stop_tasks, stop) = tokio::sync::watch::channel(false);
+        let mut tasks = vec![tokio::spawn(upkeep(self.state.auth.clone(), stop.clone()))];
+        // A SQLite hub is one process: its map is the whole picture.
+        if self.state.auth.store().backend() != keyway_store::Backend::Sqlite {
+            tasks.push(tokio::spawn(activity::share_with_cluster(
+                self.state.auth.clone(),
+                self.state.activity.clone(),
+                stop,
+            )));
+        }
         let trusted = self.state.trusted_proxies.clone();
         let result = serve::serve(listener, self.router(), self.limits, trusted, shutdown).await;
-        upkeep.abort();
+        let _ = stop_tasks.send(true);
+        for task in tasks {
+            let _ = task.await;
+        }
         self.state.auth.flush_audit().await;
         self.state.auth.store().close().await;
         result.map_err(HubError::Io)
@@ -258,11 +273,14 @@ async fn open_data(
 /// Background upkeep: key reloads and scheduled rotation, revocation list, purging. Every
 /// second, so a revocation or key change made at another node (or by the CLI) applies here
 /// within the documented 2 s.
-async fn upkeep(auth: Arc<AuthService>) {
+async fn upkeep(auth: Arc<AuthService>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut ticks: u64 = 0;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
         ticks += 1;
         let leads = match auth.maintain().await {
             Ok(leads) => leads,

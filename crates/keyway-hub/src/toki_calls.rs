@@ -24,6 +24,7 @@ use serde_json::json;
 use tower::{Layer, Service, ServiceExt};
 
 use crate::activity::{self, ActivityMap};
+use crate::toki_cluster::StoreSessions;
 use crate::{AppState, HubError};
 
 /// Where the hub publishes its toki service id and public key (no authentication: it is a
@@ -87,13 +88,17 @@ impl HubToki {
         map.remember_names([(service.as_str().to_string(), "keyway hub".to_string())]);
         let peers =
             CachedPeerKeys::with_source(StorePeers(auth.clone()), PEER_TTL, UNKNOWN_PEER_TTL);
-        let layer = TokiLayer::builder(service.clone(), key, peers.clone())
+        let mut builder = TokiLayer::builder(service.clone(), key, peers.clone())
             .resolver(peers)
             .clock(auth.clock_source())
             .entropy(auth.entropy_source())
             .body_limit(TOKI_BODY_LIMIT)
-            .activity(feed_activity_map(map.clone(), auth.clone()))
-            .build();
+            .activity(feed_activity_map(map.clone(), auth.clone()));
+        // A SQLite hub is one process (its data directory is locked): nothing to share.
+        if auth.store().backend() != keyway_store::Backend::Sqlite {
+            builder = builder.shared_sessions(Arc::new(StoreSessions(auth.clone())));
+        }
+        let layer = builder.build();
         Ok(HubToki {
             service,
             public_key,

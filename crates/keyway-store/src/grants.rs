@@ -765,6 +765,22 @@ impl Store {
                 .await?
                 .rows_affected();
         }
+        // Cluster state counts milliseconds; a node's activity row outlives it by an hour.
+        let now_ms = now.saturating_mul(1000);
+        for (statement, before) in [
+            ("DELETE FROM toki_sessions WHERE expires_at < ?", now_ms),
+            ("DELETE FROM toki_claims WHERE expires_at < ?", now_ms),
+            (
+                "DELETE FROM activity_shares WHERE updated_at < ?",
+                now_ms - 3_600_000,
+            ),
+        ] {
+            total += sqlx::query(self.sql(statement))
+                .bind(before)
+                .execute(self.writer())
+                .await?
+                .rows_affected();
+        }
         total += self.end_expired_sessions(now).await?;
         Ok(total)
     }

@@ -11,6 +11,7 @@ mod audit;
 mod backend;
 mod client_rules;
 mod clients;
+mod cluster_state;
 mod dynamic;
 mod error;
 mod grants;
@@ -40,6 +41,7 @@ pub use audit::{AuditEntry, AuditRecord};
 pub use backend::{Backend, Store, redact_url};
 pub use client_rules::ClientRuleRecord;
 pub use clients::{ClientKeyRecord, ClientRecord};
+pub use cluster_state::TokiSessionRow;
 pub use dynamic::{ColumnKind, DynValue};
 pub use error::StoreError;
 pub use grants::{

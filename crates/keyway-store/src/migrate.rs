@@ -133,6 +133,15 @@ macro_rules! migrations {
                     "/0017_upkeep_leases.sql"
                 )),
             },
+            Migration {
+                version: 18,
+                name: "cluster_state",
+                sql: include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0018_cluster_state.sql"
+                )),
+            },
         ]
     };
 }

@@ -88,6 +88,12 @@ impl Store {
                 return Ok(None);
             }
         }
+        // Toki sessions are not sealed again but ended: they last an hour at most, and a node
+        // still on the old key may be writing one; callers send a new hello.
+        sqlx::query(self.sql("DELETE FROM toki_sessions"))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(Some(values.len()))
     }

@@ -23,6 +23,10 @@ use tower::{Layer, Service};
 
 use crate::activity::{ActivitySink, CallEvent, RouteTemplate};
 use crate::peers::PeerResolver;
+use crate::shared::{
+    ShareError, SharedSessions, claim_hello_in_cluster, claim_in_cluster, publish_anchor,
+    publish_session, refresh_from_cluster,
+};
 use crate::wire::{HELLO_PATH, MAX_HANDSHAKE_BODY, OCTET_STREAM, challenge, status_for};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -31,7 +35,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Authorize = dyn Fn(&ServiceId, &Method, &str) -> bool + Send + Sync;
 
 /// Peer keys behind a trait object, so the layer's type does not carry the lookup's type.
-struct DynPeers(Arc<dyn PeerKeys>);
+pub(crate) struct DynPeers(Arc<dyn PeerKeys>);
 
 impl PeerKeys for DynPeers {
     fn toki_key(&self, service: &ServiceId) -> Option<TokiPublicKey> {
@@ -39,18 +43,20 @@ impl PeerKeys for DynPeers {
     }
 }
 
-struct Shared {
+pub(crate) struct Shared {
     /// Held for microseconds (MAC checks), never across an await.
-    callee: Mutex<Callee<DynPeers>>,
+    pub(crate) callee: Mutex<Callee<DynPeers>>,
     service: ServiceId,
     peers: Arc<dyn PeerKeys>,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
     body_limit: usize,
     response_limit: usize,
     authorize: Option<Arc<Authorize>>,
     resolver: Option<Arc<dyn PeerResolver>>,
     activity: Option<ActivitySink>,
+    pub(crate) cluster: Option<Arc<dyn SharedSessions>>,
+    pub(crate) config: TokiConfig,
 }
 
 /// Configures a [`TokiLayer`].
@@ -66,6 +72,7 @@ pub struct TokiLayerBuilder {
     authorize: Option<Arc<Authorize>>,
     resolver: Option<Arc<dyn PeerResolver>>,
     activity: Option<ActivitySink>,
+    cluster: Option<Arc<dyn SharedSessions>>,
 }
 
 impl TokiLayerBuilder {
@@ -120,6 +127,13 @@ impl TokiLayerBuilder {
         self
     }
 
+    /// Shares sessions with the other nodes of a cluster: a session opened at one node works
+    /// at every node, and a counter or hello nonce is accepted once cluster-wide.
+    pub fn shared_sessions(mut self, sessions: Arc<dyn SharedSessions>) -> Self {
+        self.cluster = Some(sessions);
+        self
+    }
+
     pub fn build(self) -> TokiLayer {
         // Outcome counters exist from the start, so a dashboard sees 0 rather than no series.
         for name in [
@@ -133,7 +147,7 @@ impl TokiLayerBuilder {
             self.service.clone(),
             self.key,
             DynPeers(self.peers.clone()),
-            self.config,
+            self.config.clone(),
         );
         TokiLayer(Arc::new(Shared {
             callee: Mutex::new(callee),
@@ -146,6 +160,8 @@ impl TokiLayerBuilder {
             authorize: self.authorize,
             resolver: self.resolver,
             activity: self.activity,
+            cluster: self.cluster,
+            config: self.config,
         }))
     }
 }
@@ -174,6 +190,7 @@ impl TokiLayer {
             authorize: None,
             resolver: None,
             activity: None,
+            cluster: None,
         }
     }
 
@@ -315,6 +332,10 @@ where
         Ok(token) => token,
         Err(error) => return rejected(&error, noted),
     };
+    let epoch_before = match refresh_from_cluster(shared, &token).await {
+        Ok(epoch) => epoch,
+        Err(error) => return unavailable(&error, noted),
+    };
     // Only a caller with a live session gets its body buffered (up to the limit); a request
     // without a body has nothing to buffer and goes straight to the full check.
     if !http_body::Body::is_end_stream(request.body()) {
@@ -362,6 +383,11 @@ where
         Ok(verified) => verified,
         Err(error) => return rejected(&error, noted),
     };
+    match claim_in_cluster(shared, &verified, epoch_before).await {
+        Ok(true) => {}
+        Ok(false) => return rejected(&TokiError::Replayed, noted),
+        Err(error) => return unavailable(&error, noted),
+    }
     if shared.activity.is_some() {
         noted.caller = Some(verified.caller.as_str().to_owned());
     }
@@ -524,6 +550,13 @@ where
         Ok(mut callee) => callee.sign_response(verified, head.status.as_u16(), &digest_of(&body)),
         Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "toki state unavailable"),
     };
+    // Unpublished, the anchor would leave the other nodes unable to follow the caller into
+    // the next epoch: an unsigned 503 instead means the caller does not ratchet on it.
+    if signed.is_ok()
+        && let Err(error) = publish_anchor(shared, verified).await
+    {
+        return unavailable(&error, noted);
+    }
     match signed.map(|token| HeaderValue::from_maybe_shared(Bytes::from(token))) {
         Ok(Ok(value)) => {
             head.headers.insert(HEADER_NAME, value);
@@ -569,12 +602,23 @@ where
     if let Err(error) = precheck_hello(shared, &body) {
         return rejected(&error, noted);
     }
+    match claim_hello_in_cluster(shared, &body).await {
+        Ok(true) => {}
+        Ok(false) => return rejected(&TokiError::HelloReplayed, noted),
+        Err(error) => return unavailable(&error, noted),
+    }
     let welcome = match shared.callee.lock() {
         Ok(mut callee) => {
             callee.accept_hello(&body, shared.clock.as_ref(), shared.entropy.as_ref())
         }
         Err(_) => return problem(StatusCode::INTERNAL_SERVER_ERROR, "toki state unavailable"),
     };
+    // Every node must know the session before the caller can use it.
+    if let Ok(welcome) = &welcome
+        && let Err(error) = publish_session(shared, welcome).await
+    {
+        return unavailable(&error, noted);
+    }
     match welcome {
         Ok(welcome) => {
             metrics::counter!("toki_http_hellos_total").increment(1);
@@ -600,6 +644,21 @@ fn precheck_hello(shared: &Shared, wire: &[u8]) -> Result<(), TokiError> {
         .toki_key(&hello.caller)
         .ok_or(TokiError::UnknownPeer)?;
     key.verify(&hello.signature_input(), &hello.signature)
+}
+
+/// The cluster's shared sessions could not be reached: 503, retry shortly.
+fn unavailable(error: &ShareError, noted: &mut Noted) -> Response<Body> {
+    noted.failure = Some("unavailable");
+    metrics::counter!("toki_http_rejected_total", "error" => "unavailable").increment(1);
+    tracing::warn!(%error, "toki call refused");
+    let mut response = problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "toki sessions are unavailable right now; retry shortly",
+    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// An RFC 9457 problem response.

@@ -68,6 +68,8 @@ mod hub;
 #[cfg(feature = "server")]
 mod layer;
 mod peers;
+#[cfg(feature = "server")]
+mod shared;
 mod wire;
 
 #[cfg(feature = "server")]
@@ -82,4 +84,6 @@ pub use hub::{HubCredentials, HubPeerKeys, HubPeerSource, HubSession, PEERS_PATH
 #[cfg(feature = "server")]
 pub use layer::{Authorize, TokiLayer, TokiLayerBuilder, TokiService};
 pub use peers::{CachedPeerKeys, Peer, PeerLookup, PeerResolver, PeerSource};
+#[cfg(feature = "server")]
+pub use shared::{ReplayKey, ShareError, ShareFuture, SharedSessions};
 pub use wire::{CONTENT_DIGEST, HELLO_PATH, challenge, challenge_error, status_for};

@@ -105,6 +105,11 @@ impl EpochKeys {
         EpochKeys::new(next_epoch, root)
     }
 
+    /// The root, to be shared with the other nodes of a cluster (sealed).
+    pub(crate) fn root(&self) -> &[u8; 32] {
+        &self.root
+    }
+
     pub(crate) fn request_mac(&self, canonical: &[u8]) -> [u8; 32] {
         mac(&self.request, canonical)
     }

@@ -67,6 +67,7 @@ mod identity;
 mod keys;
 mod message;
 mod server;
+mod shared;
 mod token;
 mod window;
 
@@ -87,6 +88,7 @@ pub use message::{
     MessageVerifier, VerifiedMessage, canonical_message,
 };
 pub use server::{Callee, VerifiedRequest};
+pub use shared::{EpochRoot, RatchetAnchor, SessionState};
 pub use token::{
     FLAG_RATCHET, HEADER_NAME, MAX_TOKEN_LEN, RequestParts, RequestToken, ResponseToken,
     canonical_request, canonical_response,

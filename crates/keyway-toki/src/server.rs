@@ -9,6 +9,7 @@ use crate::error::TokiError;
 use crate::hello::{Hello, SessionId, answer_hello};
 use crate::identity::{PeerKeys, ServiceId, TokiKeyPair};
 use crate::keys::{EpochKeys, macs_equal};
+use crate::shared::{EpochRoot, RatchetAnchor, SessionState};
 use crate::token::{
     RequestParts, RequestToken, ResponseToken, canonical_request, canonical_response,
 };
@@ -61,6 +62,81 @@ impl<K: PeerKeys> Callee<K> {
 
     pub fn session_count(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// The current epoch of a session this callee holds.
+    pub fn session_epoch(&self, id: &SessionId) -> Option<u32> {
+        self.sessions.get(id).map(|session| session.current.epoch)
+    }
+
+    /// A session as plain data, for the other nodes of a cluster.
+    pub fn session_state(&self, id: &SessionId) -> Option<SessionState> {
+        let session = self.sessions.get(id)?;
+        let root_of = |keys: &EpochKeys| EpochRoot {
+            epoch: keys.epoch,
+            root: zeroize::Zeroizing::new(*keys.root()),
+        };
+        Some(SessionState {
+            caller: session.caller.clone(),
+            expires_ms: session.expires_ms,
+            current: root_of(&session.current),
+            previous: session.previous.as_ref().map(root_of),
+            anchor: session
+                .ratchet_anchor
+                .map(|(counter, request_mac, response_mac)| RatchetAnchor {
+                    counter,
+                    request_mac,
+                    response_mac,
+                }),
+        })
+    }
+
+    /// Takes in a session another node of the cluster published: a new one, a later epoch of
+    /// one held here, or a later anchor of the current epoch. Older news changes nothing, and
+    /// the replay window of a session held here is kept.
+    pub fn adopt_session(
+        &mut self,
+        id: SessionId,
+        state: SessionState,
+        clock: &dyn Clock,
+    ) -> Result<(), TokiError> {
+        let now_ms = clock.now_ms();
+        if now_ms >= state.expires_ms {
+            return Ok(());
+        }
+        let anchor = state
+            .anchor
+            .map(|a| (a.counter, a.request_mac, a.response_mac));
+        let keys_of = |root: EpochRoot| EpochKeys::new(root.epoch, root.root);
+        if let Some(held) = self.sessions.get_mut(&id) {
+            if held.caller != state.caller {
+                return Err(TokiError::Malformed("shared session"));
+            }
+            if state.current.epoch > held.current.epoch {
+                held.previous = state.previous.map(keys_of).transpose()?;
+                held.current = keys_of(state.current)?;
+                held.ratchet_anchor = anchor;
+            } else if state.current.epoch == held.current.epoch
+                && anchor.is_some_and(|(counter, _, _)| {
+                    held.ratchet_anchor
+                        .is_none_or(|(mine, _, _)| mine < counter)
+                })
+            {
+                held.ratchet_anchor = anchor;
+            }
+            return Ok(());
+        }
+        self.make_room_for_session(now_ms)?;
+        let session = ServerSession {
+            caller: state.caller,
+            expires_ms: state.expires_ms,
+            current: keys_of(state.current)?,
+            previous: state.previous.map(keys_of).transpose()?,
+            ratchet_anchor: anchor,
+            window: ReplayWindow::new(),
+        };
+        self.sessions.insert(id, session);
+        Ok(())
     }
 
     /// The first checks of [`Callee::verify_parsed_request`], in its order (session, expiry),

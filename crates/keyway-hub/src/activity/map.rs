@@ -3,11 +3,11 @@
 //! forgotten first) and [`MAX_FAILURES`] failures.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use super::window::{EdgeFigures, EdgeWindow, Observation, WINDOW_MS};
+use super::window::{EdgeFigures, EdgeWindow, Observation, SlotShare, WINDOW_MS};
 
 pub(super) const MAX_EDGES: usize = 512;
 pub(super) const MAX_FAILURES: usize = 100;
@@ -55,7 +55,7 @@ impl From<keyway_toki_http::CallEvent> for CallEvent {
 }
 
 /// A refused call, as the failures table shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Failure {
     pub ts_ms: i64,
     /// Authenticated for `forbidden`; otherwise only claimed (or absent).
@@ -94,7 +94,28 @@ pub struct Snapshot {
     pub ignored_total: u64,
 }
 
-#[derive(Default)]
+/// What one node of a cluster shares of its own map with the others (ARCHITECTURE.md, "The
+/// activity map in a cluster"): its live edges' slots, its failures and counters, and the
+/// names they use. Never what it learnt from other nodes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NodeActivity {
+    edges: Vec<EdgeShare>,
+    failures: Vec<Failure>,
+    names: Vec<(String, String)>,
+    events_total: u64,
+    reporter_dropped_total: u64,
+    ignored_total: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct EdgeShare {
+    caller: String,
+    callee: String,
+    last_seen_ms: i64,
+    slots: Vec<SlotShare>,
+}
+
+#[derive(Default, Clone)]
 struct State {
     edges: HashMap<(String, String), EdgeWindow>,
     /// Registered names of ids seen on edges (bounded: pruned to the ids of the live edges and
@@ -107,7 +128,12 @@ struct State {
 }
 
 #[derive(Default)]
-pub struct ActivityMap(Mutex<State>);
+pub struct ActivityMap {
+    /// What this node saw.
+    local: Mutex<State>,
+    /// What the other nodes of a cluster shared last (replaced as a whole, read per snapshot).
+    remote: Mutex<Arc<Vec<NodeActivity>>>,
+}
 
 /// A 5xx answer or a refusal counts as an error of its edge.
 fn is_error(event: &CallEvent) -> bool {
@@ -118,7 +144,7 @@ impl ActivityMap {
     /// Remembers registered names for ids; ids no longer on any edge or listed failure are
     /// forgotten first.
     pub fn remember_names(&self, names: impl IntoIterator<Item = (String, String)>) {
-        let Ok(mut state) = self.0.lock() else {
+        let Ok(mut state) = self.local.lock() else {
             return;
         };
         for (id, name) in names {
@@ -145,7 +171,7 @@ impl ActivityMap {
 
     /// Adds a reporter's batch (its events already checked to be its own).
     pub fn ingest(&self, events: &[CallEvent], reporter_dropped: u64, now_ms: i64) {
-        let Ok(mut state) = self.0.lock() else {
+        let Ok(mut state) = self.local.lock() else {
             return;
         };
         state.reporter_dropped_total += reporter_dropped;
@@ -199,23 +225,107 @@ impl ActivityMap {
     }
 
     /// The edges active in the window ending at `now_ms`, sorted, and the latest failures
-    /// (newest first).
+    /// (newest first): this node's and those the other nodes of a cluster shared last.
     pub fn snapshot(&self, now_ms: i64) -> Snapshot {
-        let Ok(mut state) = self.0.lock() else {
-            return Snapshot {
-                now_ms,
-                window_s: WINDOW_MS / 1000,
-                nodes: Vec::new(),
-                names: BTreeMap::new(),
-                edges: Vec::new(),
-                failures: Vec::new(),
-                events_total: 0,
-                reporter_dropped_total: 0,
-                ignored_total: 0,
-            };
+        let remote = self
+            .remote
+            .lock()
+            .map(|remote| remote.clone())
+            .unwrap_or_default();
+        let Ok(mut state) = self.local.lock() else {
+            return State::default().snapshot(now_ms);
         };
         state.edges.retain(|_, edge| !edge.is_idle(now_ms));
-        let mut edges: Vec<Edge> = state
+        if remote.is_empty() {
+            return state.snapshot(now_ms);
+        }
+        let mut merged = state.clone();
+        drop(state);
+        for node in remote.iter() {
+            merged.merge(node, now_ms);
+        }
+        merged.snapshot(now_ms)
+    }
+
+    /// This node's own activity, to share with the other nodes.
+    pub fn share(&self, now_ms: i64) -> NodeActivity {
+        let Ok(state) = self.local.lock() else {
+            return NodeActivity::default();
+        };
+        let edges: Vec<EdgeShare> = state
+            .edges
+            .iter()
+            .filter(|(_, window)| !window.is_idle(now_ms))
+            .map(|((caller, callee), window)| EdgeShare {
+                caller: caller.clone(),
+                callee: callee.clone(),
+                last_seen_ms: window.last_seen_ms,
+                slots: window.share(now_ms),
+            })
+            .filter(|edge| !edge.slots.is_empty())
+            .collect();
+        let used: BTreeSet<&String> = edges
+            .iter()
+            .flat_map(|e| [&e.caller, &e.callee])
+            .chain(
+                state
+                    .failures
+                    .iter()
+                    .flat_map(|f| f.caller.iter().chain([&f.callee])),
+            )
+            .collect();
+        let names = used
+            .into_iter()
+            .filter_map(|id| Some((id.clone(), state.names.get(id)?.clone())))
+            .collect();
+        NodeActivity {
+            edges,
+            failures: state.failures.iter().cloned().collect(),
+            names,
+            events_total: state.events_total,
+            reporter_dropped_total: state.reporter_dropped_total,
+            ignored_total: state.ignored_total,
+        }
+    }
+
+    /// Replaces what the other nodes shared.
+    pub fn set_remote(&self, nodes: Vec<NodeActivity>) {
+        if let Ok(mut remote) = self.remote.lock() {
+            *remote = Arc::new(nodes);
+        }
+    }
+}
+
+impl State {
+    /// Adds another node's share (a copy of this node's state is merged into, never the map).
+    fn merge(&mut self, node: &NodeActivity, now_ms: i64) {
+        for edge in &node.edges {
+            let key = (edge.caller.clone(), edge.callee.clone());
+            if !self.edges.contains_key(&key) && self.edges.len() >= MAX_EDGES {
+                continue;
+            }
+            let window = self.edges.entry(key).or_default();
+            for slot in &edge.slots {
+                window.merge(slot, edge.last_seen_ms, now_ms);
+            }
+        }
+        self.failures.extend(node.failures.iter().cloned());
+        self.failures
+            .make_contiguous()
+            .sort_by_key(|failure| failure.ts_ms);
+        while self.failures.len() > MAX_FAILURES {
+            self.failures.pop_front();
+        }
+        for (id, name) in &node.names {
+            self.names.entry(id.clone()).or_insert_with(|| name.clone());
+        }
+        self.events_total += node.events_total;
+        self.reporter_dropped_total += node.reporter_dropped_total;
+        self.ignored_total += node.ignored_total;
+    }
+
+    fn snapshot(&self, now_ms: i64) -> Snapshot {
+        let mut edges: Vec<Edge> = self
             .edges
             .iter()
             .map(|((caller, callee), window)| Edge {
@@ -232,13 +342,13 @@ impl ActivityMap {
             .flat_map(|e| [e.caller.clone(), e.callee.clone()])
             .collect();
         // Names of the nodes and of the clients the failures table lists.
-        let named = state
+        let named = self
             .failures
             .iter()
             .flat_map(|f| f.caller.iter().chain([&f.callee]))
             .chain(nodes.iter());
         let names = named
-            .filter_map(|id| Some((id.clone(), state.names.get(id)?.clone())))
+            .filter_map(|id| Some((id.clone(), self.names.get(id)?.clone())))
             .collect();
         Snapshot {
             now_ms,
@@ -246,10 +356,10 @@ impl ActivityMap {
             names,
             nodes: nodes.into_iter().collect(),
             edges,
-            failures: state.failures.iter().rev().cloned().collect(),
-            events_total: state.events_total,
-            reporter_dropped_total: state.reporter_dropped_total,
-            ignored_total: state.ignored_total,
+            failures: self.failures.iter().rev().cloned().collect(),
+            events_total: self.events_total,
+            reporter_dropped_total: self.reporter_dropped_total,
+            ignored_total: self.ignored_total,
         }
     }
 }
@@ -322,6 +432,38 @@ mod tests {
             !snap.names.contains_key("gone"),
             "only names in use are sent"
         );
+    }
+
+    #[test]
+    fn another_node_s_share_adds_up_and_is_never_shared_again() {
+        let here = ActivityMap::default();
+        let there = ActivityMap::default();
+        here.ingest(&[event(Some("orders"), "ledger", 200, None)], 0, 1_000_000);
+        there.ingest(
+            &[
+                event(Some("orders"), "ledger", 200, None),
+                event(Some("mallory"), "ledger", 401, Some("bad_mac")),
+            ],
+            3,
+            1_000_000,
+        );
+        there.remember_names([("orders".to_string(), "Orders".to_string())]);
+        // Through JSON, as the store carries it.
+        let shared: NodeActivity =
+            serde_json::from_str(&serde_json::to_string(&there.share(1_000_100)).unwrap()).unwrap();
+        here.set_remote(vec![shared]);
+        let snap = here.snapshot(1_000_200);
+        let orders = snap.edges.iter().find(|e| e.caller == "orders").unwrap();
+        assert_eq!(orders.figures.calls, 2, "both nodes' calls");
+        assert_eq!(snap.failures.len(), 1);
+        assert_eq!((snap.events_total, snap.reporter_dropped_total), (3, 3));
+        assert_eq!(snap.names.get("orders").map(String::as_str), Some("Orders"));
+        // This node shares only what it saw itself.
+        let own = here.share(1_000_200);
+        assert_eq!(own.edges.len(), 1);
+        assert_eq!(own.events_total, 1);
+        // Out of the window, the other node's calls are gone too.
+        assert!(here.snapshot(1_000_000 + 2 * WINDOW_MS).edges.is_empty());
     }
 
     #[test]

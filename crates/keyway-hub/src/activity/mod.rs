@@ -5,6 +5,7 @@
 //! - `GET /activity/v1/stream` (same): the same JSON as server-sent events, twice a second.
 //! - `GET /activity` (a hub login session): the live page; `GET /activity/app.js` draws it.
 
+mod cluster;
 mod map;
 mod page;
 mod window;
@@ -21,6 +22,8 @@ use axum::{Json, Router};
 use futures_util::stream::Stream;
 use serde::Deserialize;
 
+pub(crate) use cluster::share_with_cluster;
+pub(crate) use map::NodeActivity;
 pub use map::{ActivityMap, CallEvent, Snapshot};
 
 use crate::AppState;

@@ -70,6 +70,18 @@ impl Slot {
     }
 }
 
+/// One slot as a node shares it with the others: its histogram as (bucket, count) pairs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(super) struct SlotShare {
+    epoch: i64,
+    calls: u64,
+    errors: u64,
+    refused: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+    latency: Vec<(u16, u32)>,
+}
+
 /// One observed call, as far as the statistics care.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Observation {
@@ -174,6 +186,57 @@ impl EdgeWindow {
             f.p99_ms = percentile(&histogram, f.calls, 0.99) / 1000.0;
         }
         f
+    }
+
+    /// The live slots that saw calls, for the other nodes of a cluster (sparse histograms).
+    pub(super) fn share(&self, now_ms: i64) -> Vec<SlotShare> {
+        let newest = now_ms.div_euclid(SLOT_MS);
+        self.slots
+            .iter()
+            .filter(|s| s.calls > 0 && s.epoch > newest - SLOTS as i64 && s.epoch <= newest + 1)
+            .map(|s| SlotShare {
+                epoch: s.epoch,
+                calls: s.calls,
+                errors: s.errors,
+                refused: s.refused,
+                bytes_in: s.bytes_in,
+                bytes_out: s.bytes_out,
+                latency: s
+                    .latency
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, count)| **count > 0)
+                    .map(|(index, count)| (index as u16, *count))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Adds another node's slot (slots are aligned on absolute time, so they add up); a slot
+    /// outside the window, or older than the one in its place, is skipped.
+    pub(super) fn merge(&mut self, shared: &SlotShare, last_seen_ms: i64, now_ms: i64) {
+        let newest = now_ms.div_euclid(SLOT_MS);
+        if shared.epoch <= newest - SLOTS as i64 || shared.epoch > newest + 1 {
+            return;
+        }
+        let slot = &mut self.slots[shared.epoch.rem_euclid(SLOTS as i64) as usize];
+        if slot.epoch > shared.epoch {
+            return;
+        }
+        if slot.epoch < shared.epoch {
+            slot.reset(shared.epoch);
+        }
+        slot.calls = slot.calls.saturating_add(shared.calls);
+        slot.errors = slot.errors.saturating_add(shared.errors);
+        slot.refused = slot.refused.saturating_add(shared.refused);
+        slot.bytes_in = slot.bytes_in.saturating_add(shared.bytes_in);
+        slot.bytes_out = slot.bytes_out.saturating_add(shared.bytes_out);
+        for (index, count) in &shared.latency {
+            if let Some(bucket) = slot.latency.get_mut(usize::from(*index)) {
+                *bucket = bucket.saturating_add(*count);
+            }
+        }
+        self.last_seen_ms = self.last_seen_ms.max(last_seen_ms);
     }
 
     /// Whether nothing of this edge is left in the window (it can be forgotten).

@@ -41,6 +41,7 @@ mod soft_authenticator;
 mod store_outage;
 mod token_exchange;
 mod toki_calls;
+mod toki_cluster;
 mod toki_peers;
 mod transmit;
 mod upstream;

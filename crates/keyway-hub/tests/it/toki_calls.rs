@@ -22,7 +22,7 @@ fn hash(n: u32) -> String {
 }
 
 /// A registered service: an OAuth client with `scope` and the toki key of `seed`.
-async fn service(hub: &TestHub, seed: u8, scope: &str) -> (ServiceId, TokiKeyPair) {
+pub(crate) async fn service(hub: &TestHub, seed: u8, scope: &str) -> (ServiceId, TokiKeyPair) {
     let (client_id, _secret) = hub.client(&["client_credentials"], scope, &[]).await;
     let key = TokiKeyPair::from_seed(&[seed; 32]).unwrap();
     hub.auth
@@ -33,14 +33,14 @@ async fn service(hub: &TestHub, seed: u8, scope: &str) -> (ServiceId, TokiKeyPai
 }
 
 /// The hub's toki identity as it publishes it.
-async fn hub_identity(hub: &TestHub) -> (ServiceId, TokiPublicKey) {
+pub(crate) async fn hub_identity(hub: &TestHub) -> (ServiceId, TokiPublicKey) {
     let answer = get_json(hub, "/toki/v1/hub", None).await;
     let service = ServiceId::new(answer["service"].as_str().unwrap()).unwrap();
     let key = TokiPublicKey::parse(answer["toki_key"].as_str().unwrap()).unwrap();
     (service, key)
 }
 
-async fn toki_client(hub: &TestHub, id: &ServiceId, key: TokiKeyPair) -> TokiClient {
+pub(crate) async fn toki_client(hub: &TestHub, id: &ServiceId, key: TokiKeyPair) -> TokiClient {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let (hub_id, hub_key) = hub_identity(hub).await;
     TokiClient::builder(http(), id.clone(), key, hub_id, hub_key).build()
@@ -142,12 +142,12 @@ async fn registered_services_call_the_linkage_and_data_apis_with_toki() {
 }
 
 /// A session driven by hand, to send exactly the bytes a test wants.
-struct HandSession {
+pub(crate) struct HandSession {
     session: ClientSession,
     host: String,
 }
 
-async fn hand_session(hub: &TestHub, id: &ServiceId, key: &TokiKeyPair) -> HandSession {
+pub(crate) async fn hand_session(hub: &TestHub, id: &ServiceId, key: &TokiKeyPair) -> HandSession {
     let (hub_id, hub_key) = hub_identity(hub).await;
     let pending = PendingHello::new(
         key,
@@ -181,7 +181,7 @@ async fn hand_session(hub: &TestHub, id: &ServiceId, key: &TokiKeyPair) -> HandS
 
 impl HandSession {
     /// The `oscartoki` value for `GET path` (empty body) at `clock`'s time.
-    fn sign_get(&mut self, path: &str, clock: &dyn keyway_toki::Clock) -> String {
+    pub(crate) fn sign_get(&mut self, path: &str, clock: &dyn keyway_toki::Clock) -> String {
         let digest = content_digest(b"");
         let parts = RequestParts {
             method: "GET",
@@ -196,7 +196,7 @@ impl HandSession {
     }
 }
 
-async fn get_with(hub: &TestHub, path: &str, token: &str) -> (u16, String) {
+pub(crate) async fn get_with(hub: &TestHub, path: &str, token: &str) -> (u16, String) {
     let response = http()
         .get(hub.url(path))
         .header("oscartoki", token)

@@ -2,6 +2,7 @@
 
 mod calls;
 mod handshake;
+mod shared;
 mod vectors;
 
 use std::collections::VecDeque;

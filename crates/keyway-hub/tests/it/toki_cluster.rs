@@ -1,0 +1,168 @@
+//! Toki calls to a hub of two nodes on one PostgreSQL or MariaDB store (issue 19): a session
+//! opened at one node works at the other, a token or hello replayed to the other node is
+//! refused, the session's ratchet is followed whichever node answers its anchor, and each
+//! node's activity map shows the calls the other served.
+
+use keyway_toki::{Clock as _, PendingHello, SystemClock, SystemEntropy, TokiConfig};
+use serde_json::Value;
+
+use crate::activity::wait_for_edge;
+use crate::harness::{Backend, TestHub, backends, client_credentials_token, http};
+use crate::toki_calls::{get_with, hand_session, hub_identity, service};
+
+fn authority(hub: &TestHub) -> String {
+    hub.base.trim_start_matches("http://").to_string()
+}
+
+/// `GET path` at `node` with `Host: host`, as a load balancer in front of both passes it on
+/// (the token binds the authority): the status and the challenge.
+async fn get_via(node: &TestHub, host: &str, path: &str, token: &str) -> (u16, String) {
+    let response = http()
+        .get(node.url(path))
+        .header("host", host)
+        .header("oscartoki", token)
+        .send()
+        .await
+        .unwrap();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (response.status().as_u16(), challenge)
+}
+
+#[tokio::test]
+async fn toki_sessions_and_replays_span_the_nodes() {
+    for backend in backends() {
+        if matches!(backend, Backend::Sqlite) {
+            continue; // one SQLite store serves one hub process
+        }
+        let one = TestHub::start(&backend).await;
+        let two = one.second_node().await;
+        let label = one.backend.clone();
+        let (reader, key) = service(&one, 41, "link:read").await;
+
+        // Opened at node 1, used at node 2.
+        let mut hand = hand_session(&one, &reader, &key).await;
+        let host = authority(&one);
+        let token = hand.sign_get("/link/v1/stats", &SystemClock);
+        let (status, _) = get_via(&two, &host, "/link/v1/stats", &token).await;
+        assert_eq!(status, 200, "{label}");
+        // The same token at node 1 (and at node 2 again): a replay, wherever it lands.
+        for node in [&one, &two] {
+            let (status, challenge) = get_via(node, &host, "/link/v1/stats", &token).await;
+            assert_eq!(status, 401, "{label}");
+            assert!(
+                challenge.contains("error=\"replayed\""),
+                "{label}: {challenge}"
+            );
+        }
+        // The session goes on at node 1 with the next counter.
+        let token = hand.sign_get("/link/v1/stats", &SystemClock);
+        assert_eq!(
+            get_with(&one, "/link/v1/stats", &token).await.0,
+            200,
+            "{label}"
+        );
+        // Without the shared claim node 2 would take it: its own window never saw it.
+        let (status, challenge) = get_via(&two, &host, "/link/v1/stats", &token).await;
+        assert_eq!(status, 401, "{label}");
+        assert!(
+            challenge.contains("error=\"replayed\""),
+            "{label}: {challenge}"
+        );
+
+        // A hello answered by node 1, replayed to node 2: refused.
+        let (hub_id, _) = hub_identity(&one).await;
+        let pending = PendingHello::new(
+            &key,
+            reader.clone(),
+            hub_id,
+            SystemClock.now_ms(),
+            &SystemEntropy::default(),
+        )
+        .unwrap();
+        let hello = |node: &TestHub| {
+            http()
+                .post(node.url("/.well-known/oscartoki/hello"))
+                .body(pending.wire().to_vec())
+                .send()
+        };
+        assert_eq!(hello(&one).await.unwrap().status(), 200, "{label}");
+        let replayed = hello(&two).await.unwrap();
+        assert_eq!(replayed.status(), 401, "{label}");
+        let challenge = replayed.headers()["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.contains("error=\"hello_replayed\""),
+            "{label}: {challenge}"
+        );
+
+        two.finish().await;
+        one.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_session_ratchets_across_the_nodes() {
+    for backend in backends() {
+        if matches!(backend, Backend::Sqlite) {
+            continue;
+        }
+        let one = TestHub::start(&backend).await;
+        let two = one.second_node().await;
+        let label = one.backend.clone();
+        let (reader, key) = service(&one, 42, "link:read").await;
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let (hub_id, hub_key) = hub_identity(&one).await;
+        // Keys roll every 3 calls: 40 calls alternating between the nodes cross many epochs,
+        // with anchors answered by either node.
+        let config = TokiConfig {
+            ratchet_every: 3,
+            ..TokiConfig::default()
+        };
+        let caller = reader.as_str().to_string();
+        let client =
+            keyway_toki_http::TokiClient::builder(http(), reader, key, hub_id.clone(), hub_key)
+                .config(config)
+                .build();
+        for call in 0..40 {
+            let node = if call % 2 == 0 { &one } else { &two };
+            let response = client
+                .send(client.http().get(node.url("/link/v1/stats")))
+                .await
+                .unwrap_or_else(|e| panic!("{label}: call {call}: {e}"));
+            assert_eq!(
+                response.status,
+                200,
+                "{label}: call {call}: {}",
+                response.text()
+            );
+            let _: Value = serde_json::from_slice(&response.body).unwrap();
+        }
+        // Each node served 20 of the calls; the activity map of either shows all 40.
+        let (viewer, secret) = one
+            .client(&["client_credentials"], "activity:read", &[])
+            .await;
+        for node in [&one, &two] {
+            let token = client_credentials_token(node, &viewer, &secret).await;
+            let edge = (caller.as_str(), hub_id.as_str());
+            let snapshot = wait_for_edge(node, &token, edge, 40, false).await;
+            let calls: Vec<&Value> = snapshot["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["caller"] == caller.as_str())
+                .map(|e| &e["calls"])
+                .collect();
+            assert_eq!(calls, [&Value::from(40)], "{label}: {snapshot}");
+        }
+        let epoch = client.session_epoch().unwrap();
+        assert!(
+            epoch >= 10,
+            "{label}: the session ratcheted ({epoch} epochs)"
+        );
+        two.finish().await;
+        one.finish().await;
+    }
+}
