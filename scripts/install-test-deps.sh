@@ -6,7 +6,9 @@
 #     tests (npm ci), only if one of the modules is missing;
 #   - schemathesis (pinned) in its own virtualenv, only if that venv lacks it;
 #   - scim2-tester and scim2-client (pinned, over httpx2) in their own virtualenv, likewise;
-#   - curl and jq for the README tour test, only if missing.
+#   - curl and jq for the README tour test, only if missing;
+#   - HAProxy (Debian package) for the cluster test, only if missing (its service is not
+#     started: the test runs its own instance).
 # Safe to rerun: every step checks first and does nothing when its dependency is there.
 #
 # Environment: KEYWAY_PYTHON (default python3), KEYWAY_CHROMIUM (default /usr/bin/chromium),
@@ -97,6 +99,14 @@ if [ -x "$CHROMIUM" ]; then
 else
     apt_install chromium
     [ -x "$CHROMIUM" ] || die "chromium installed but $CHROMIUM is missing"
+fi
+
+# --- HAProxy ---------------------------------------------------------------------------------
+if command -v haproxy >/dev/null 2>&1; then
+    say "haproxy present ($(haproxy -v | head -1 | cut -d' ' -f3))"
+else
+    apt_install haproxy
+    command -v haproxy >/dev/null 2>&1 || die "haproxy installed but not on PATH"
 fi
 
 # --- Node and playwright-core ----------------------------------------------------------------

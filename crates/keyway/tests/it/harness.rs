@@ -220,6 +220,16 @@ impl Hub {
         }
     }
 
+    /// Kills the hub with SIGKILL (no shutdown of any kind); `kill_and_restart` starts it
+    /// again.
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            self.join_readers();
+        }
+    }
+
     /// The process id of the running hub.
     pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().expect("hub is running").id()

@@ -9,6 +9,9 @@
 
 mod cli_clients;
 mod cli_misc;
+mod cluster;
+mod cluster_load;
+mod cluster_toki;
 mod data;
 mod docs_scim;
 mod handoff_walk;

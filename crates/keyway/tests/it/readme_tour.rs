@@ -215,8 +215,14 @@ fn examples_dir() -> PathBuf {
     dir
 }
 
-/// Signs in as alice and allows, as the reader's browser does; the `code` of the redirect.
-fn browser_sign_in(hub: &str, authorize: &str, password: &str) -> String {
+/// Signs in as `username` and allows, as a browser does; the `code` of the redirect. `hub` is
+/// where the forms are posted (a load balancer may send each step to another node).
+pub(crate) fn browser_sign_in(
+    hub: &str,
+    authorize: &str,
+    username: &str,
+    password: &str,
+) -> String {
     let http = reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -253,7 +259,7 @@ fn browser_sign_in(hub: &str, authorize: &str, password: &str) -> String {
         .form(&[
             ("request_id", field(&login, "request_id")),
             ("csrf", field(&login, "csrf")),
-            ("username", "alice".into()),
+            ("username", username.into()),
             ("password", password.into()),
         ])
         .send()
@@ -393,7 +399,7 @@ fn the_readme_tour_runs_as_pasted() {
             );
             format!(
                 "CODE='{}'",
-                browser_sign_in(&hub_url, &authorize, "correct horse battery")
+                browser_sign_in(&hub_url, &authorize, "alice", "correct horse battery")
             )
         } else {
             adapt(&block.text)
