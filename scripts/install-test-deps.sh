@@ -8,7 +8,8 @@
 #   - scim2-tester and scim2-client (pinned, over httpx2) in their own virtualenv, likewise;
 #   - curl and jq for the README tour test, only if missing;
 #   - HAProxy (Debian package) for the cluster test, only if missing (its service is not
-#     started: the test runs its own instance).
+#     started: the test runs its own instance);
+#   - systemd-analyze (Debian package systemd) to check deploy/keyway.service, only if missing.
 # Safe to rerun: every step checks first and does nothing when its dependency is there.
 #
 # Environment: KEYWAY_PYTHON (default python3), KEYWAY_CHROMIUM (default /usr/bin/chromium),
@@ -107,6 +108,13 @@ if command -v haproxy >/dev/null 2>&1; then
 else
     apt_install haproxy
     command -v haproxy >/dev/null 2>&1 || die "haproxy installed but not on PATH"
+fi
+
+# --- systemd-analyze (checks deploy/keyway.service) ----------------------------------------------
+if command -v systemd-analyze >/dev/null 2>&1; then
+    say "systemd-analyze present"
+else
+    apt_install systemd
 fi
 
 # --- Node and playwright-core ----------------------------------------------------------------

@@ -13,6 +13,7 @@ mod cluster;
 mod cluster_load;
 mod cluster_toki;
 mod data;
+mod deploy_files;
 mod docs_scim;
 mod handoff_walk;
 mod harness;
