@@ -41,6 +41,7 @@ mod second_factor;
 mod service;
 mod sign_in;
 mod throttle;
+mod throttle_shared;
 mod tokens;
 mod toki_peers;
 pub mod totp;

@@ -518,15 +518,12 @@ impl AuthService {
                 wait_ms: wait_s * 1000,
             });
         }
-        let attempt = match self
-            .throttle
-            .begin(&user.username, address, self.clock.now_ms())
-        {
+        let attempt = match self.begin_attempt(&user.username, address).await? {
             Ok(attempt) => attempt,
             Err(wait_ms) => return Ok(SecondFactor::Throttled { wait_ms }),
         };
         let accepted = self.spend_code(&user.user_id, code.trim(), now).await?;
-        self.throttle.finish(attempt, accepted, self.clock.now_ms());
+        self.settle_attempt(attempt, accepted).await?;
         if !accepted {
             self.code_failures.record(&user.user_id, now);
             tracing::info!(username = %user.username, %address, "sign-in refused: wrong second-factor code");

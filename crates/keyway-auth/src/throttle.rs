@@ -23,7 +23,7 @@ const PER_ADDRESS: u32 = 20;
 /// Failed attempts for one username from all addresses together.
 const PER_USER: u32 = 100;
 /// A counter is forgotten this long after its last failure, in milliseconds.
-const WINDOW_MS: i64 = 15 * 60 * 1000;
+pub(crate) const WINDOW_MS: i64 = 15 * 60 * 1000;
 /// Longest back-off between attempts once a budget is spent.
 const MAX_BACKOFF_MS: i64 = 60 * 1000;
 /// Counters kept before idle ones are dropped.
@@ -76,7 +76,7 @@ fn address_key(address: &str) -> String {
     }
 }
 
-fn keys(username: &str, address: &str) -> [(String, u32); 3] {
+pub(crate) fn keys(username: &str, address: &str) -> [(String, u32); 3] {
     let user = username.to_lowercase();
     let address = address_key(address);
     [
@@ -86,7 +86,33 @@ fn keys(username: &str, address: &str) -> [(String, u32); 3] {
     ]
 }
 
+impl Attempt<'_> {
+    /// The counters this attempt counts against.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|(key, _)| key.as_str())
+    }
+}
+
 impl LoginThrottle {
+    /// Takes in failures the other nodes of a cluster counted: `(key, failures, last failure
+    /// in ms)`. Each counter keeps the larger count (failures counted here were shared too).
+    pub(crate) fn absorb(&self, shared: &[(String, u32, i64)], now_ms: i64) {
+        let Ok(mut counters) = self.counters.lock() else {
+            return;
+        };
+        for (key, failures, last_failure_ms) in shared {
+            if last_failure_ms + WINDOW_MS <= now_ms {
+                continue;
+            }
+            let counter = counters.entry(key.clone()).or_default();
+            if counter.in_flight == 0 && counter.last_failure_ms + WINDOW_MS <= now_ms {
+                *counter = Counter::default();
+            }
+            counter.failures = counter.failures.max(*failures);
+            counter.last_failure_ms = counter.last_failure_ms.max(*last_failure_ms);
+        }
+    }
+
     /// Reserves an attempt for `username` from `address`, or says how many milliseconds to
     /// wait. Nothing changes when the answer is to wait.
     pub fn begin(&self, username: &str, address: &str, now_ms: i64) -> Result<Attempt<'_>, i64> {
@@ -271,6 +297,20 @@ mod tests {
             fail(&t, "finn", "10.4.4.4", 0);
         }
         assert!(t.begin("finn", "::ffff:10.4.4.4", 10).is_err());
+    }
+
+    #[test]
+    fn failures_counted_at_other_nodes_slow_this_one() {
+        let t = LoginThrottle::default();
+        let [(user_and_address, _), _, _] = keys("gina", "1.2.3.4");
+        t.absorb(&[(user_and_address.clone(), 5, 0)], 10);
+        assert!(
+            t.begin("gina", "1.2.3.4", 10).is_err(),
+            "5 failures elsewhere"
+        );
+        // Older news than what this node counted changes nothing; stale news is ignored.
+        t.absorb(&[(user_and_address, 1, WINDOW_MS + 20)], WINDOW_MS + 20);
+        assert!(t.begin("gina", "1.2.3.4", WINDOW_MS + 20).is_ok());
     }
 
     #[test]

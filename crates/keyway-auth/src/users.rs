@@ -394,7 +394,7 @@ impl AuthService {
         password: SecretString,
         address: &str,
     ) -> Result<SignIn, OAuthError> {
-        let attempt = match self.throttle.begin(username, address, self.clock.now_ms()) {
+        let attempt = match self.begin_attempt(username, address).await? {
             Ok(attempt) => attempt,
             Err(wait_ms) => return Ok(SignIn::Throttled { wait_ms }),
         };
@@ -406,8 +406,7 @@ impl AuthService {
                 .map_err(OAuthError::server_error)?;
             self.check_password(username, password).await?
         };
-        let now = self.clock.now_ms();
-        self.throttle.finish(attempt, user.is_some(), now);
+        self.settle_attempt(attempt, user.is_some()).await?;
         Ok(match user {
             Some(user) => SignIn::Accepted(user),
             None => SignIn::Refused,

@@ -174,4 +174,70 @@ impl Store {
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
             .collect()
     }
+
+    /// Failed sign-ins other nodes counted since `since_ms`: (counter, failures, last failure).
+    pub async fn login_failures(
+        &self,
+        counters: &[String],
+        since_ms: i64,
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let mut found = Vec::with_capacity(counters.len());
+        for counter in counters {
+            let row = sqlx::query(self.sql(
+                "SELECT failures, last_failure_ms FROM login_failures \
+                 WHERE counter = ? AND last_failure_ms > ?",
+            ))
+            .bind(counter)
+            .bind(since_ms)
+            .fetch_optional(self.writer())
+            .await?;
+            if let Some(row) = row {
+                found.push((counter.clone(), row.try_get(0)?, row.try_get(1)?));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Counts one failed sign-in against each counter; a counter whose last failure is
+    /// before `window_start_ms` starts again at 1.
+    pub async fn record_login_failure(
+        &self,
+        counters: &[String],
+        now_ms: i64,
+        window_start_ms: i64,
+    ) -> Result<(), StoreError> {
+        let upsert = match self.backend() {
+            crate::Backend::Mysql => {
+                "INSERT INTO login_failures (counter, failures, last_failure_ms) VALUES (?, 1, ?) \
+                 ON DUPLICATE KEY UPDATE failures = IF(last_failure_ms < ?, 1, failures + 1), \
+                 last_failure_ms = VALUES(last_failure_ms)"
+            }
+            crate::Backend::Sqlite | crate::Backend::Postgres => {
+                "INSERT INTO login_failures (counter, failures, last_failure_ms) VALUES (?, 1, ?) \
+                 ON CONFLICT (counter) DO UPDATE SET failures = CASE WHEN \
+                 login_failures.last_failure_ms < ? THEN 1 ELSE login_failures.failures + 1 END, \
+                 last_failure_ms = excluded.last_failure_ms"
+            }
+        };
+        for counter in counters {
+            sqlx::query(self.sql(upsert))
+                .bind(counter)
+                .bind(now_ms)
+                .bind(window_start_ms)
+                .execute(self.writer())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the failures of these counters (a successful sign-in).
+    pub async fn clear_login_failures(&self, counters: &[String]) -> Result<(), StoreError> {
+        for counter in counters {
+            sqlx::query(self.sql("DELETE FROM login_failures WHERE counter = ?"))
+                .bind(counter)
+                .execute(self.writer())
+                .await?;
+        }
+        Ok(())
+    }
 }

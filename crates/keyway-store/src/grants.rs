@@ -774,6 +774,10 @@ impl Store {
                 "DELETE FROM activity_shares WHERE updated_at < ?",
                 now_ms - 3_600_000,
             ),
+            (
+                "DELETE FROM login_failures WHERE last_failure_ms < ?",
+                now_ms - 3_600_000,
+            ),
         ] {
             total += sqlx::query(self.sql(statement))
                 .bind(before)

@@ -191,20 +191,19 @@ impl AuthService {
         // Throttled per credential and address, apart from the account's password and code
         // budgets: a signature cannot be guessed, so wrong answers only need slowing down, and
         // someone who learnt a credential id must not be able to lock its owner out.
-        let attempt =
-            match self
-                .throttle
-                .begin(&format!("passkey:{hash}"), address, self.clock.now_ms())
-            {
-                Ok(attempt) => attempt,
-                Err(wait_ms) => return Ok(SecondFactor::Throttled { wait_ms }),
-            };
+        let attempt = match self
+            .begin_attempt(&format!("passkey:{hash}"), address)
+            .await?
+        {
+            Ok(attempt) => attempt,
+            Err(wait_ms) => return Ok(SecondFactor::Throttled { wait_ms }),
+        };
         if self
             .store
             .webauthn_challenge_spent(&sha256_hex(&ceremony.challenge))
             .await?
         {
-            self.throttle.finish(attempt, false, self.clock.now_ms());
+            self.settle_attempt(attempt, false).await?;
             tracing::warn!(username = %user.username, %address, "passkey answer replayed");
             return refused(ceremony::REPLAYED);
         }
@@ -218,7 +217,7 @@ impl AuthService {
         let result = match verified {
             Ok(result) => result,
             Err(err) => {
-                self.throttle.finish(attempt, false, self.clock.now_ms());
+                self.settle_attempt(attempt, false).await?;
                 tracing::warn!(username = %user.username, %address, error = %err, "passkey refused");
                 if matches!(err, WebauthnError::CredentialPossibleCompromise) {
                     self.passkey_copied(&user, &hash, now).await?;
@@ -227,7 +226,7 @@ impl AuthService {
             }
         };
         if !self.spend_challenge(ceremony).await? {
-            self.throttle.finish(attempt, false, self.clock.now_ms());
+            self.settle_attempt(attempt, false).await?;
             tracing::warn!(username = %user.username, %address, "passkey answer replayed");
             return refused(ceremony::REPLAYED);
         }
@@ -240,10 +239,10 @@ impl AuthService {
             .update_passkey_use(&hash, &record.credential, &updated, now)
             .await?
         {
-            self.throttle.finish(attempt, false, self.clock.now_ms());
+            self.settle_attempt(attempt, false).await?;
             return refused("this passkey was used at the same moment elsewhere: try again");
         }
-        self.throttle.finish(attempt, true, self.clock.now_ms());
+        self.settle_attempt(attempt, true).await?;
         let how = if owner.is_some() {
             LocalSignIn::PasswordAndPasskey
         } else {

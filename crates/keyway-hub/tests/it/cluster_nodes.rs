@@ -94,3 +94,43 @@ async fn two_nodes_share_tokens_revocations_clients_and_keys() {
         one.finish().await;
     }
 }
+
+#[tokio::test]
+async fn sign_in_failures_count_across_the_nodes() {
+    use keyway_auth::{SecretString, SignIn};
+    for backend in backends() {
+        if matches!(backend, Backend::Sqlite) {
+            continue;
+        }
+        let one = TestHub::start(&backend).await;
+        let two = one.second_node().await;
+        let label = &one.backend;
+        one.user("dora", "right password 1").await;
+        let attempt = |hub: &TestHub, password: &str| {
+            let auth = hub.auth.clone();
+            let password = SecretString::new(password.into());
+            async move { auth.sign_in("dora", password, "192.0.2.7").await.unwrap() }
+        };
+        // Five wrong passwords spread over the nodes spend the budget of (user, address)...
+        for n in 0..5 {
+            let node = if n % 2 == 0 { &one } else { &two };
+            assert!(
+                matches!(attempt(node, "wrong").await, SignIn::Refused),
+                "{label}"
+            );
+        }
+        // ...so either node now makes the guesser wait, even with the right password.
+        for node in [&one, &two] {
+            assert!(
+                matches!(
+                    attempt(node, "right password 1").await,
+                    SignIn::Throttled { .. }
+                ),
+                "{label}: {}",
+                node.auth.node_id()
+            );
+        }
+        two.finish().await;
+        one.finish().await;
+    }
+}

@@ -25,3 +25,10 @@ CREATE TABLE IF NOT EXISTS activity_shares (
     updated_at BIGINT NOT NULL,
     payload MEDIUMTEXT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+-- Failed sign-in attempts counted by every node (keyway-auth/src/throttle_shared.rs): one
+-- row per throttle counter, keyed by the SHA-256 of (username, address) and the like.
+CREATE TABLE IF NOT EXISTS login_failures (
+    counter CHAR(64) PRIMARY KEY,
+    failures BIGINT NOT NULL,
+    last_failure_ms BIGINT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
