@@ -126,7 +126,7 @@ impl AuthService {
     /// it accompanies): `typ dpop+jwt`, a public key in the header that verifies the
     /// signature, `htm`/`htu` naming this request, `iat` within a minute, a `jti` not seen
     /// before, and `ath` when a token is presented. The key's thumbprint when all hold.
-    pub fn check_dpop_proof(
+    pub async fn check_dpop_proof(
         &self,
         proof: &str,
         method: &str,
@@ -137,7 +137,23 @@ impl AuthService {
         let now = self.clock.now_secs();
         self.dpop_seen
             .remember(&unrecorded.replay_id, now, unrecorded.keep_until)?;
+        self.claim_proof_in_cluster(&unrecorded).await?;
         Ok(unrecorded.key)
+    }
+
+    /// In a cluster (several hubs on one PostgreSQL or MariaDB store), a proof is also claimed
+    /// in the store, so that one replayed to another node is refused there too.
+    async fn claim_proof_in_cluster(&self, proof: &UnrecordedProof) -> Result<(), OAuthError> {
+        if self.store.backend() == keyway_store::Backend::Sqlite {
+            return Ok(());
+        }
+        let claim = format!("d.{}", crate::entropy::sha256_hex(&proof.replay_id));
+        let until_ms = proof.keep_until.saturating_add(1).saturating_mul(1000);
+        if self.store.claim_once(&claim, until_ms).await? {
+            Ok(())
+        } else {
+            Err(refused("jti was already used (replay)"))
+        }
     }
 
     /// As [`AuthService::check_dpop_proof`], but the proof's `jti` is only looked up, not
@@ -179,16 +195,19 @@ impl AuthService {
 
     /// Records a proof checked with [`AuthService::check_dpop_proof_unrecorded`]: from now on
     /// it is a replay.
-    pub fn record_dpop_proof(&self, proof: &UnrecordedProof) -> Result<(), OAuthError> {
+    /// In a cluster, a proof another node recorded first is refused here (the request's work
+    /// is then not answered).
+    pub async fn record_dpop_proof(&self, proof: &UnrecordedProof) -> Result<(), OAuthError> {
         let now = self.clock.now_secs();
         match self
             .dpop_seen
             .remember(&proof.replay_id, now, proof.keep_until)
         {
             // Two identical requests at once both passed the look-up; either way it is seen.
-            Err(err) if err.code == ErrorCode::InvalidDpopProof => Ok(()),
-            other => other,
+            Err(err) if err.code == ErrorCode::InvalidDpopProof => return Ok(()),
+            other => other?,
         }
+        self.claim_proof_in_cluster(proof).await
     }
 
     /// The nonce to send in `DPoP-Nonce` when nonces are required (RFC 9449 §8), else none.
@@ -201,7 +220,7 @@ impl AuthService {
     /// RFC 9449 §7 at a resource: a token bound to a key is honoured only as `DPoP` with a
     /// proof by that key for this request (with `ath`); an unbound token only as `Bearer`.
     /// For resource servers written in Rust as for the hub's own APIs.
-    pub fn check_presentation(
+    pub async fn check_presentation(
         &self,
         claims: &AccessTokenClaims,
         token: &str,
@@ -221,7 +240,9 @@ impl AuthService {
                 let Some(proof) = proof else {
                     return Err(misused("a DPoP proof (the DPoP header) is required"));
                 };
-                let key = self.check_dpop_proof(proof, method, url, Some(token))?;
+                let key = self
+                    .check_dpop_proof(proof, method, url, Some(token))
+                    .await?;
                 if key.jkt != cnf.jkt {
                     return Err(misused(
                         "the DPoP proof is signed by another key than the one the token is bound to",

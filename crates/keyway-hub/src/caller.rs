@@ -131,6 +131,7 @@ async fn token_caller(state: &AppState, parts: &Parts) -> Result<Caller, ApiErro
     state
         .auth
         .check_presentation(&claims, token, presentation)
+        .await
         .map_err(|e| dpop_refusal(state, e))?;
     Ok(Caller::Bearer(claims))
 }

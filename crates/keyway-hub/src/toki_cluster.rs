@@ -1,7 +1,7 @@
 //! The hub's toki sessions shared through its store when it runs as a cluster on PostgreSQL
 //! or MariaDB (docs/toki.md, "Sessions in a cluster"; ARCHITECTURE.md says why the store and
 //! not Redis): each session's roots sealed under the master key, one row per session, and one
-//! insert per accepted call into `toki_claims`, whose primary key refuses a replay at any node.
+//! insert per accepted call into `replay_claims`, whose primary key refuses a replay at any node.
 
 use std::sync::Arc;
 
@@ -131,7 +131,7 @@ impl SharedSessions for StoreSessions {
             };
             self.0
                 .store()
-                .claim_toki_once(&claim, expires_ms)
+                .claim_once(&claim, expires_ms)
                 .await
                 .map_err(unavailable)
         })

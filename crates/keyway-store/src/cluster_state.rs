@@ -111,9 +111,9 @@ impl Store {
 
     /// Records `claim` until `expires_at`: true the first time (one insert; a second one for
     /// the same claim violates the primary key).
-    pub async fn claim_toki_once(&self, claim: &str, expires_at: i64) -> Result<bool, StoreError> {
+    pub async fn claim_once(&self, claim: &str, expires_at: i64) -> Result<bool, StoreError> {
         let inserted =
-            sqlx::query(self.sql("INSERT INTO toki_claims (claim, expires_at) VALUES (?, ?)"))
+            sqlx::query(self.sql("INSERT INTO replay_claims (claim, expires_at) VALUES (?, ?)"))
                 .bind(claim)
                 .bind(expires_at)
                 .execute(self.writer())

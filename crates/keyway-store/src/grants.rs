@@ -769,7 +769,7 @@ impl Store {
         let now_ms = now.saturating_mul(1000);
         for (statement, before) in [
             ("DELETE FROM toki_sessions WHERE expires_at < ?", now_ms),
-            ("DELETE FROM toki_claims WHERE expires_at < ?", now_ms),
+            ("DELETE FROM replay_claims WHERE expires_at < ?", now_ms),
             (
                 "DELETE FROM activity_shares WHERE updated_at < ?",
                 now_ms - 3_600_000,

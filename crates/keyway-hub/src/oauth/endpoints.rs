@@ -39,7 +39,7 @@ pub(super) async fn token(
             .token_bound(&client, &form, dpop.as_ref().map(|p| &p.key))
             .await?;
         if let Some(proof) = &dpop {
-            state.auth.record_dpop_proof(proof)?;
+            state.auth.record_dpop_proof(proof).await?;
         }
         let grant = form.single("grant_type").ok().flatten().unwrap_or_default();
         ::metrics::counter!("keyway_tokens_issued_total", "grant" => grant.to_string())

@@ -25,7 +25,7 @@ pub(super) async fn push(
             .push_authorization_request_bound(&client, &form, dpop.as_ref().map(|p| &p.key))
             .await?;
         if let Some(proof) = &dpop {
-            state.auth.record_dpop_proof(proof)?;
+            state.auth.record_dpop_proof(proof).await?;
         }
         Ok(pushed)
     }

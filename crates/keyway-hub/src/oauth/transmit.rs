@@ -34,7 +34,7 @@ pub(super) async fn start(
             .transmit(&client, &form, dpop.as_ref().map(|p| &p.key))
             .await?;
         if let Some(proof) = &dpop {
-            state.auth.record_dpop_proof(proof)?;
+            state.auth.record_dpop_proof(proof).await?;
         }
         Ok(link)
     }

@@ -11,13 +11,13 @@ CREATE TABLE IF NOT EXISTS toki_sessions (
     anchor VARCHAR(128)
 );
 CREATE INDEX IF NOT EXISTS toki_sessions_expiry ON toki_sessions (expires_at);
--- Counters and hello nonces accepted once in the whole cluster, kept while a node could still
--- take them for fresh.
-CREATE TABLE IF NOT EXISTS toki_claims (
+-- Things accepted once in the whole cluster (toki counters and hello nonces, DPoP proof ids),
+-- kept while a node could still take them for fresh.
+CREATE TABLE IF NOT EXISTS replay_claims (
     claim VARCHAR(80) PRIMARY KEY,
     expires_at BIGINT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS toki_claims_expiry ON toki_claims (expires_at);
+CREATE INDEX IF NOT EXISTS replay_claims_expiry ON replay_claims (expires_at);
 -- What each node of a cluster saw on its activity map (JSON, at most one row per node,
 -- replaced every second): every node shows the whole cluster's traffic.
 CREATE TABLE IF NOT EXISTS activity_shares (
