@@ -147,6 +147,11 @@ macro_rules! migrations {
 }
 
 const SQLITE: &[Migration] = migrations!("sqlite");
+/// The migration lock (an arbitrary key of keyway's own).
+const POSTGRES_LOCK: &str = "SELECT pg_advisory_lock(7342019)";
+const POSTGRES_UNLOCK: &str = "SELECT pg_advisory_unlock(7342019)";
+const MYSQL_LOCK: &str = "SELECT GET_LOCK('keyway_migrations', 300)";
+const MYSQL_UNLOCK: &str = "SELECT RELEASE_LOCK('keyway_migrations')";
 const POSTGRES: &[Migration] = migrations!("postgres");
 const MYSQL: &[Migration] = migrations!("mysql");
 
@@ -159,6 +164,49 @@ impl Store {
     /// Applies the pending migrations up to `last` (tests of an upgrade start from an older
     /// schema).
     pub(crate) async fn migrate_until(&self, last: i64) -> Result<(), StoreError> {
+        // Nodes of a cluster starting together on an empty database would run the same DDL at
+        // once (PostgreSQL's catalog and MariaDB's keyway_migrations key refuse the second):
+        // one migrates at a time, under a database lock held on a connection of its own; the
+        // next then finds the work done. A SQLite data directory has one hub already.
+        let mut lock: Option<sqlx::pool::PoolConnection<sqlx::Any>> = match self.backend() {
+            Backend::Sqlite => None,
+            Backend::Postgres | Backend::Mysql => Some(self.writer().acquire().await?),
+        };
+        if let Some(conn) = lock.as_mut() {
+            let taken: Option<i64> = match self.backend() {
+                Backend::Mysql => {
+                    sqlx::query_scalar(MYSQL_LOCK)
+                        .fetch_one(&mut **conn)
+                        .await?
+                }
+                _ => {
+                    sqlx::query(POSTGRES_LOCK).execute(&mut **conn).await?;
+                    Some(1)
+                }
+            };
+            if taken != Some(1) {
+                return Err(StoreError::Corrupt(
+                    "another hub held the migration lock for 5 minutes",
+                ));
+            }
+        }
+        let result = self.apply_migrations(last).await;
+        if let Some(conn) = lock.as_mut() {
+            let unlock = match self.backend() {
+                Backend::Mysql => MYSQL_UNLOCK,
+                _ => POSTGRES_UNLOCK,
+            };
+            // A lock left behind would hold the next node up: drop the connection instead.
+            if sqlx::query(unlock).execute(&mut **conn).await.is_err()
+                && let Some(conn) = lock.take()
+            {
+                let _ = conn.close().await;
+            }
+        }
+        result
+    }
+
+    async fn apply_migrations(&self, last: i64) -> Result<(), StoreError> {
         let migrations = match self.backend() {
             Backend::Sqlite => SQLITE,
             Backend::Postgres => POSTGRES,

@@ -244,3 +244,37 @@ async fn user_name_lookups_use_the_index() -> Result<(), StoreError> {
     );
     Ok(())
 }
+
+/// Three hubs starting together on an empty database: each migrates or finds it done.
+async fn concurrent_first_starts(var: &str, name: &str) -> Result<(), StoreError> {
+    let Some(url) = server_database_named(var, name).await? else {
+        return Ok(());
+    };
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(Store::connect(&url).await?);
+    }
+    let (a, b, c) = tokio::join!(
+        stores[0].migrate(),
+        stores[1].migrate(),
+        stores[2].migrate()
+    );
+    a?;
+    b?;
+    c?;
+    let version: i64 = sqlx::query_scalar("SELECT MAX(version) FROM keyway_migrations")
+        .fetch_one(stores[0].writer())
+        .await?;
+    assert!(version >= 18);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_nodes_starting_together_migrate_once() -> Result<(), StoreError> {
+    concurrent_first_starts("KEYWAY_TEST_POSTGRES_URL", "kw_concurrent_start").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_nodes_starting_together_migrate_once() -> Result<(), StoreError> {
+    concurrent_first_starts("KEYWAY_TEST_MYSQL_URL", "kw_concurrent_start").await
+}

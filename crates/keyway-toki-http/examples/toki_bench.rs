@@ -9,6 +9,9 @@
 //! with the layered server and writes `count` request tokens for `GET <path>` per session to
 //! `<dir>/<n>.txt`, one per line, for wrk to send (one session per wrk thread, so each thread's
 //! counters arrive in order, well inside the replay window). Tokens are fresh for 30 s.
+//! Against another callee (a keyway hub, bench/cluster): `TOKI_CALLER` names the caller (a
+//! client whose toki key is `toki_bench caller-key`), `TOKI_CALLEE` and `TOKI_CALLEE_KEY` the
+//! callee (the hub's `GET /toki/v1/hub`), and `TOKI_AUTHORITY` the Host the calls carry.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
@@ -81,12 +84,21 @@ async fn tokens(base: &str, path: &str, sessions: usize, count: usize, dir: &str
     let http = reqwest::Client::new();
     let (clock, entropy) = (SystemClock, SystemEntropy::default());
     let caller_key = TokiKeyPair::from_seed(&CALLER_SEED).unwrap();
-    let callee_public = TokiKeyPair::from_seed(&CALLEE_SEED).unwrap().public_key();
+    let callee_public = match std::env::var("TOKI_CALLEE_KEY") {
+        Ok(key) => TokiPublicKey::parse(&key).unwrap(),
+        Err(_) => TokiKeyPair::from_seed(&CALLEE_SEED).unwrap().public_key(),
+    };
+    let named = |var: &str, default: &str| id(&std::env::var(var).unwrap_or(default.into()));
+    let (caller, callee) = (
+        named("TOKI_CALLER", "bench-caller"),
+        named("TOKI_CALLEE", "bench-callee"),
+    );
     let config = TokiConfig {
         ratchet_every: u64::MAX,
         ..TokiConfig::default()
     };
-    let authority = base.trim_start_matches("http://").to_owned();
+    let authority = std::env::var("TOKI_AUTHORITY")
+        .unwrap_or_else(|_| base.trim_start_matches("http://").to_owned());
     let empty = content_digest(b"");
     let parts = RequestParts {
         method: "GET",
@@ -97,8 +109,8 @@ async fn tokens(base: &str, path: &str, sessions: usize, count: usize, dir: &str
     for n in 0..sessions {
         let hello = PendingHello::new(
             &caller_key,
-            id("bench-caller"),
-            id("bench-callee"),
+            caller.clone(),
+            callee.clone(),
             clock.now_ms(),
             &entropy,
         )
@@ -136,6 +148,10 @@ async fn main() {
         .as_slice()
     {
         ["serve"] => serve().await,
+        ["caller-key"] => println!(
+            "{}",
+            TokiKeyPair::from_seed(&CALLER_SEED).unwrap().public_key()
+        ),
         ["tokens", base, path, sessions, count, dir] => {
             tokens(
                 base,
@@ -148,7 +164,7 @@ async fn main() {
         }
         _ => {
             eprintln!(
-                "usage: toki_bench serve | toki_bench tokens <base url> <path> <sessions> <count> <dir>"
+                "usage: toki_bench serve | toki_bench caller-key | toki_bench tokens <base url> <path> <sessions> <count> <dir>"
             );
             std::process::exit(2);
         }
