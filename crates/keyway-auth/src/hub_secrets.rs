@@ -154,6 +154,20 @@ impl AuthService {
                 new_key_file.display()
             )));
         }
+        // A serving node renews the upkeep lease every second (and gives it up when it stops):
+        // one that holds it would go on sealing under the old key, and fail its readiness.
+        if let Some((holder, until)) = self
+            .store
+            .lease_holder(crate::service::UPKEEP_LEASE)
+            .await?
+            && until >= self.clock.now_ms()
+        {
+            return Err(AdminError::Invalid(format!(
+                "hub node {holder} is serving this store (it renewed the upkeep lease within \
+                 the last 10 s): stop every node first, then rotate the master key and start \
+                 them with the new key file"
+            )));
+        }
         let new = MasterKey::load_or_create(new_key_file, false, self.entropy.as_ref())?;
         if new.id() == old.id() {
             return Err(AdminError::Invalid(format!(

@@ -78,7 +78,7 @@ impl std::fmt::Debug for AuthService {
 }
 
 /// The lease of the one node doing a cluster's shared upkeep.
-const UPKEEP_LEASE: &str = "upkeep";
+pub(crate) const UPKEEP_LEASE: &str = "upkeep";
 /// Held this long unless renewed: the hub renews it every second, so a dead holder is
 /// replaced within 10 s.
 const UPKEEP_LEASE_MS: i64 = 10_000;
@@ -245,6 +245,19 @@ impl AuthService {
     /// The entropy source, shared.
     pub fn entropy_source(&self) -> Arc<dyn Entropy> {
         self.entropy.clone()
+    }
+
+    /// Gives up the upkeep lease if this node holds it (a node stopping): another node takes
+    /// it over at once instead of 10 s later, and admin commands that need every node stopped
+    /// can tell.
+    pub async fn release_upkeep_lease(&self) {
+        if let Err(err) = self
+            .store
+            .release_lease(UPKEEP_LEASE, &self.config.node_id)
+            .await
+        {
+            tracing::warn!(error = %err, "giving up the upkeep lease failed");
+        }
     }
 
     /// Periodic upkeep: picks up key changes made by the CLI or other nodes, rotates keys when

@@ -243,6 +243,7 @@ impl Hub {
         for task in tasks {
             let _ = task.await;
         }
+        self.state.auth.release_upkeep_lease().await;
         self.state.auth.flush_audit().await;
         self.state.auth.store().close().await;
         result.map_err(HubError::Io)

@@ -49,6 +49,16 @@ impl Store {
         }
     }
 
+    /// Ends `holder`'s lease `name` now, if it holds it.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query(self.sql("DELETE FROM upkeep_leases WHERE name = ? AND holder = ?"))
+            .bind(name)
+            .bind(holder)
+            .execute(self.writer())
+            .await?;
+        Ok(())
+    }
+
     /// Who holds the lease `name`, and until when (milliseconds).
     pub async fn lease_holder(&self, name: &str) -> Result<Option<(String, i64)>, StoreError> {
         use sqlx::Row;

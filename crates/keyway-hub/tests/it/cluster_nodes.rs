@@ -134,3 +134,38 @@ async fn sign_in_failures_count_across_the_nodes() {
         one.finish().await;
     }
 }
+
+#[tokio::test]
+async fn the_master_key_is_not_rotated_under_serving_nodes() {
+    for backend in backends() {
+        if matches!(backend, Backend::Sqlite) {
+            continue; // the SQLite data directory's lock refuses it already
+        }
+        let one = TestHub::start(&backend).await;
+        let label = &one.backend;
+        within("the upkeep lease taken", async || {
+            one.auth
+                .store()
+                .lease_holder("upkeep")
+                .await
+                .unwrap()
+                .is_some()
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let new_key = dir.path().join("new.key");
+        keyway_auth::write_private_file(
+            dir.path(),
+            &new_key,
+            b"c2V2ZW50ZWVuIHJhbmRvbSBieXRlcyBhbmQgbW9yZSE=\n",
+        )
+        .unwrap();
+        let err = one.auth.rotate_master_key(&new_key).await.unwrap_err();
+        assert!(
+            err.to_string().contains("is serving this store"),
+            "{label}: {err}"
+        );
+        assert!(one.auth.master_key_current(), "{label}: nothing changed");
+        one.finish().await;
+    }
+}
