@@ -35,6 +35,9 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         axum::Json(json!({
             "status": if status == StatusCode::OK { "ready" } else { "not ready" },
             "node": state.auth.node_id(),
+            // Which hub this node serves as: a node started with another issuer (or store)
+            // than the rest of a cluster shows it here.
+            "issuer": state.auth.config().issuer,
             "checks": { "store": store, "signing_key": keys, "master_key": master_key },
         })),
     )

@@ -18,6 +18,8 @@ pub enum PrivateFileError {
     TooOpen { path: PathBuf, mode: u32 },
     #[error("{path} is over {limit} bytes: not a key or secret file")]
     TooLarge { path: PathBuf, limit: u64 },
+    #[error("{path} is a directory, not a key or secret file")]
+    Directory { path: PathBuf },
 }
 
 /// Secret files are keys and short secrets: anything larger is the wrong file, and is not
@@ -82,10 +84,17 @@ pub fn write_private_file(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), P
 /// Reads a secret file, refusing it when its group or others may read or write it.
 pub fn read_private_file(path: &Path) -> Result<Vec<u8>, PrivateFileError> {
     let file = std::fs::File::open(path).map_err(io(path))?;
+    let metadata = file.metadata().map_err(io(path))?;
+    // Checked first: a directory's mode (1777 for /tmp) says nothing about a secret.
+    if metadata.is_dir() {
+        return Err(PrivateFileError::Directory {
+            path: path.to_path_buf(),
+        });
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = file.metadata().map_err(io(path))?.permissions().mode() & 0o7777;
+        let mode = metadata.permissions().mode() & 0o7777;
         if mode & 0o077 != 0 {
             return Err(PrivateFileError::TooOpen {
                 path: path.to_path_buf(),
@@ -111,6 +120,19 @@ pub fn read_private_file(path: &Path) -> Result<Vec<u8>, PrivateFileError> {
 #[cfg(all(test, unix))]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_directory_is_named_as_such_whatever_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let err = super::read_private_file(dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("is a directory, not a key or secret file"),
+            "{err}"
+        );
+    }
 
     use super::*;
 

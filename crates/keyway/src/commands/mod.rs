@@ -11,6 +11,7 @@ pub(crate) mod link_submit;
 pub(crate) mod link_submit_read;
 pub(crate) mod serve;
 pub(crate) mod shell_help;
+pub(crate) mod store_marker;
 pub(crate) mod transfer;
 pub(crate) mod user;
 

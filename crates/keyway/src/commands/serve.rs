@@ -98,6 +98,7 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
         auth
     };
     prepare_data_dir(&settings.data_dir)?;
+    super::store_marker::check(&settings.data_dir, &settings.database)?;
     // One hub per SQLite data directory: a second one would share the single writer and the
     // key files behind the first one's back. Shared server databases run several nodes.
     let _lock = if settings.database.starts_with("sqlite:") {
@@ -194,7 +195,11 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
         println!("{clients} client(s) registered: {kw} client list");
     }
     println!("  this hub's page: {issuer}/");
-    if let Some(warning) = issuer_port_mismatch(&issuer, local) {
+    // Behind a proxy the hub was told of (a cluster's load balancer), the issuer is the
+    // proxy's address by design.
+    if trusted_proxies.is_empty()
+        && let Some(warning) = issuer_port_mismatch(&issuer, local)
+    {
         eprintln!("{warning}");
     }
     hub.serve(listener, shutdown_signal()).await?;
