@@ -89,6 +89,37 @@ pub(crate) fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
     )
 }
 
+/// Marks an answer relayed from another server (the gateway's target): never rewritten.
+#[derive(Clone, Copy)]
+pub(crate) struct Relayed;
+
+/// axum's own rejections of a body (over the size limit, of a type a handler cannot read)
+/// are plain text: they become problem documents like every other HTTP error the hub
+/// answers (docs/oauth.md, "Errors").
+pub(crate) async fn plain_rejections(response: Response) -> Response {
+    if response.extensions().get::<Relayed>().is_some() {
+        return response;
+    }
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/plain"));
+    if !plain
+        || !matches!(
+            status,
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE
+        )
+    {
+        return response;
+    }
+    let detail = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than this endpoint takes",
+        _ => "the request body's Content-Type is not one this endpoint reads",
+    };
+    problem(status, status.canonical_reason().unwrap_or("Error"), detail)
+}
+
 pub(crate) async fn not_found() -> Response {
     problem(StatusCode::NOT_FOUND, "Not Found", "no such resource")
 }

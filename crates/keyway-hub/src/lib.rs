@@ -210,6 +210,7 @@ impl Hub {
             .merge(activity::routes())
             .merge(home::routes())
             .merge(scim::routes())
+            .layer(axum::middleware::map_response(errors::plain_rejections))
             .layer(axum::middleware::from_fn(metrics::track))
             .layer(axum::middleware::map_request(body_deadline::with_deadline))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -320,8 +320,10 @@ async fn forward(
     }
     let result = send(&state, peer, request, &ticket, &rest, query.as_deref()).await;
     let (response, status, reason) = match result {
-        Ok(response) => {
+        Ok(mut response) => {
             let status = response.status().as_u16();
+            // The target's own answer, passed on as it is (errors::plain_rejections).
+            response.extensions_mut().insert(crate::errors::Relayed);
             (response, status, format!("{what} -> {status}"))
         }
         Err(err) => {

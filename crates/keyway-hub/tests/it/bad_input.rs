@@ -121,6 +121,11 @@ async fn malformed_bodies() {
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), 413);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "413s are problem documents like the hub's other errors"
+        );
         // Invalid UTF-8.
         let response = http()
             .post(&token)
