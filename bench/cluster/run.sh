@@ -105,7 +105,8 @@ start_haproxy() { # number of nodes in the backend
   haproxy -f "$WORK/haproxy-$n.cfg" >"$WORK/haproxy-$n.log" 2>&1 &
   HAPROXY_PID=$!
   for _ in $(seq 1 100); do
-    up=$(curl -s "http://$HOST:$STATS_PORT/stats;csv" | awk -F, '$1 == "keyway" && $2 ~ /^node/ && $18 == "UP"' | wc -l)
+    csv=$(curl -s "http://$HOST:$STATS_PORT/stats;csv" || true) # not listening yet: try again
+    up=$(printf '%s\n' "$csv" | awk -F, '$1 == "keyway" && $2 ~ /^node/ && $18 == "UP"' | wc -l)
     [[ $up -ge $n ]] && return
     sleep 0.1
   done
