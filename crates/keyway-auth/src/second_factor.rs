@@ -194,8 +194,8 @@ fn new_recovery_code(entropy: &dyn Entropy) -> String {
 /// Wrong codes one account may get in [`FAILURE_WINDOW`], from all addresses together and
 /// whatever passwords came between: the sign-in throttle counts per address and a correct
 /// password resets it, which would let someone holding the password spread guesses.
-const MAX_CODE_FAILURES: u32 = 10;
-const FAILURE_WINDOW: i64 = 900;
+pub(crate) const MAX_CODE_FAILURES: u32 = 10;
+pub(crate) const FAILURE_WINDOW: i64 = 900;
 /// Accounts tracked at most (the oldest windows go first).
 const MAX_TRACKED: usize = 100_000;
 
@@ -513,7 +513,7 @@ impl AuthService {
         let Some(user) = self.ticket_user(ticket, purpose, browser, now).await? else {
             return Ok(SecondFactor::Expired);
         };
-        if let Some(wait_s) = self.code_failures.locked_for(&user.user_id, now) {
+        if let Some(wait_s) = self.codes_locked_for(&user.user_id, now).await? {
             return Ok(SecondFactor::Throttled {
                 wait_ms: wait_s * 1000,
             });
@@ -525,7 +525,7 @@ impl AuthService {
         let accepted = self.spend_code(&user.user_id, code.trim(), now).await?;
         self.settle_attempt(attempt, accepted).await?;
         if !accepted {
-            self.code_failures.record(&user.user_id, now);
+            self.record_code_failure(&user.user_id, now).await?;
             tracing::info!(username = %user.username, %address, "sign-in refused: wrong second-factor code");
         }
         Ok(if accepted {

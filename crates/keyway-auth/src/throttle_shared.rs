@@ -4,19 +4,65 @@
 //! store as well (`login_failures`, keyed by the SHA-256 of each counter's key), which every
 //! node reads before it reserves one. A guesser spreading attempts over the nodes is thus
 //! slowed as at one node; attempts running at the same moment on different nodes may each
-//! pass, at most one budget per node. A SQLite hub is one process and keeps its counts in
-//! memory only.
+//! pass, at most one budget per node. The per-account budget of wrong second-factor codes is
+//! shared the same way. A SQLite hub is one process and keeps its counts in memory only.
 
 use keyway_store::{Backend, StoreError};
 
 use crate::AuthService;
+use crate::second_factor::{FAILURE_WINDOW, MAX_CODE_FAILURES};
 use crate::throttle::{Attempt, WINDOW_MS, keys};
 
 fn counter_id(key: &str) -> String {
     crate::entropy::sha256_hex(key)
 }
 
+/// The store's counter of wrong second-factor codes for a user.
+fn code_counter(user_id: &str) -> String {
+    counter_id(&format!("code\n{user_id}"))
+}
+
 impl AuthService {
+    /// Seconds until `user_id` may try a second-factor code again, counting the wrong codes
+    /// every node saw.
+    pub(crate) async fn codes_locked_for(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        if let Some(wait) = self.code_failures.locked_for(user_id, now) {
+            return Ok(Some(wait));
+        }
+        if !self.clustered() {
+            return Ok(None);
+        }
+        let since_ms = (now - FAILURE_WINDOW).saturating_mul(1000);
+        let shared = self
+            .store
+            .login_failures(&[code_counter(user_id)], since_ms)
+            .await?;
+        Ok(shared
+            .first()
+            .filter(|(_, failures, _)| *failures >= i64::from(MAX_CODE_FAILURES))
+            .map(|(_, _, last_ms)| (last_ms / 1000 + FAILURE_WINDOW - now).max(1)))
+    }
+
+    /// Counts a wrong second-factor code here and, in a cluster, in the store.
+    pub(crate) async fn record_code_failure(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.code_failures.record(user_id, now);
+        if !self.clustered() {
+            return Ok(());
+        }
+        let window_start_ms = (now - FAILURE_WINDOW).saturating_mul(1000);
+        self.store
+            .record_login_failure(&[code_counter(user_id)], now * 1000, window_start_ms)
+            .await
+    }
+
     fn clustered(&self) -> bool {
         self.store.backend() != Backend::Sqlite
     }

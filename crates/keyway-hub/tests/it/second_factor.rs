@@ -577,3 +577,62 @@ async fn code_guesses_are_limited_per_account() {
     );
     hub.finish().await;
 }
+
+/// The per-account budget of wrong codes holds across the nodes of a cluster: guesses spread
+/// over two nodes lock the account at both.
+#[tokio::test]
+async fn code_guesses_are_limited_across_the_nodes() {
+    for backend in crate::harness::backends() {
+        if matches!(backend, crate::harness::Backend::Sqlite) {
+            continue; // one SQLite store serves one hub process
+        }
+        let one = TestHub::start(&backend).await;
+        let two = one.second_node().await;
+        let label = one.backend.clone();
+        let (totp_secret, _) = enrolled_alice(&one).await;
+        let user = one
+            .auth
+            .store()
+            .user_by_name("alice")
+            .await
+            .unwrap()
+            .unwrap();
+        let ticket = one
+            .auth
+            .second_factor_ticket(&user, "purpose", "browser")
+            .await
+            .unwrap();
+        for i in 0..10 {
+            let node = if i % 2 == 0 { &one } else { &two };
+            let outcome = node
+                .auth
+                .check_second_factor(
+                    &ticket,
+                    "purpose",
+                    "browser",
+                    "000000",
+                    &format!("10.1.{i}.1"),
+                )
+                .await
+                .unwrap();
+            assert!(
+                matches!(outcome, keyway_auth::SecondFactor::Refused),
+                "{label}: {outcome:?}"
+            );
+        }
+        let right = now_code(&one, &totp_secret);
+        for node in [&one, &two] {
+            let locked = node
+                .auth
+                .check_second_factor(&ticket, "purpose", "browser", &right, "10.9.9.9")
+                .await
+                .unwrap();
+            assert!(
+                matches!(locked, keyway_auth::SecondFactor::Throttled { .. }),
+                "{label}: {locked:?}"
+            );
+        }
+        two.finish().await;
+        one.finish().await;
+    }
+}
