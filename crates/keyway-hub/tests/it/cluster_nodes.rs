@@ -98,12 +98,7 @@ async fn two_nodes_share_tokens_revocations_clients_and_keys() {
 #[tokio::test]
 async fn sign_in_failures_count_across_the_nodes() {
     use keyway_auth::{SecretString, SignIn};
-    for backend in backends() {
-        if matches!(backend, Backend::Sqlite) {
-            continue;
-        }
-        let one = TestHub::start(&backend).await;
-        let two = one.second_node().await;
+    crate::harness::on_two_nodes(async |one: &TestHub, two: &TestHub| {
         let label = &one.backend;
         one.user("dora", "right password 1").await;
         let attempt = |hub: &TestHub, password: &str| {
@@ -130,9 +125,8 @@ async fn sign_in_failures_count_across_the_nodes() {
                 node.auth.node_id()
             );
         }
-        two.finish().await;
-        one.finish().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -645,12 +645,7 @@ async fn the_gateway_takes_a_bound_token_with_its_proof() {
 
 #[tokio::test]
 async fn a_proof_replayed_to_another_node_is_refused() {
-    for backend in crate::harness::backends() {
-        if matches!(backend, crate::harness::Backend::Sqlite) {
-            continue; // one SQLite store serves one hub process
-        }
-        let one = TestHub::start(&backend).await;
-        let two = one.second_node().await;
+    crate::harness::on_two_nodes(async |one: &TestHub, two: &TestHub| {
         let label = one.backend.clone();
         let (id, secret) = one.client(&["client_credentials"], "link:read", &[]).await;
         let holder = Holder::new();
@@ -658,31 +653,30 @@ async fn a_proof_replayed_to_another_node_is_refused() {
         // The token request's proof, replayed to the other node's token endpoint.
         let token_url = one.url("/oauth2/token");
         let proof = holder.proof("POST", &token_url, now, "t-cluster", None);
-        let (status, answer) = token(&one, &id, &secret, &[&proof]).await;
+        let (status, answer) = token(one, &id, &secret, &[&proof]).await;
         assert_eq!(status, 200, "{label}: {answer}");
-        let (status, answer) = token(&two, &id, &secret, &[&proof]).await;
+        let (status, answer) = token(two, &id, &secret, &[&proof]).await;
         assert_eq!(status, 400, "{label}: {answer}");
         assert_eq!(answer["error"], "invalid_dpop_proof", "{label}");
         // A resource request's proof, replayed to the other node.
         let access = {
             let proof = holder.proof("POST", &token_url, now, "t-cluster-2", None);
-            let (_, answer) = token(&one, &id, &secret, &[&proof]).await;
+            let (_, answer) = token(one, &id, &secret, &[&proof]).await;
             answer["access_token"].as_str().unwrap().to_string()
         };
         let api = one.url("/link/v1/stats");
         let good = holder.proof("GET", &api, now, "r-cluster", Some(&access));
         assert_eq!(
-            stats(&one, "DPoP", &access, Some(&good)).await.0,
+            stats(one, "DPoP", &access, Some(&good)).await.0,
             200,
             "{label}"
         );
-        let (status, challenge) = stats(&two, "DPoP", &access, Some(&good)).await;
+        let (status, challenge) = stats(two, "DPoP", &access, Some(&good)).await;
         assert_eq!(status, 401, "{label}");
         assert!(
             challenge.contains("invalid_dpop_proof"),
             "{label}: {challenge}"
         );
-        two.finish().await;
-        one.finish().await;
-    }
+    })
+    .await;
 }

@@ -431,6 +431,21 @@ pub(crate) async fn on_every_backend_with(
     }
 }
 
+/// Runs `test` on two hub nodes sharing one fresh PostgreSQL, then MariaDB, database (a
+/// cluster; a SQLite store serves one process, so it is not one of them).
+pub(crate) async fn on_two_nodes(test: impl AsyncFn(&TestHub, &TestHub)) {
+    for backend in backends() {
+        if matches!(backend, Backend::Sqlite) {
+            continue;
+        }
+        let one = TestHub::start(&backend).await;
+        let two = one.second_node().await;
+        test(&one, &two).await;
+        two.finish().await;
+        one.finish().await;
+    }
+}
+
 /// An HTTP client that follows no redirects (tests look at each hop).
 pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()

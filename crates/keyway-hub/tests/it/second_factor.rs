@@ -500,6 +500,25 @@ async fn enrolment_needs_a_recent_sign_in() {
     hub.finish().await;
 }
 
+/// `count` wrong codes for `ticket` from as many addresses, at each of `hubs` in turn: each is
+/// refused.
+async fn wrong_codes(hubs: &[&TestHub], ticket: &str, count: usize) {
+    for i in 0..count {
+        let hub = hubs[i % hubs.len()];
+        let address = format!("10.0.{i}.1");
+        let outcome = hub
+            .auth
+            .check_second_factor(ticket, "purpose", "browser", "000000", &address)
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, keyway_auth::SecondFactor::Refused),
+            "{}: {outcome:?}",
+            hub.backend
+        );
+    }
+}
+
 /// Someone holding the password cannot spread code guesses over many addresses: after 10
 /// wrong codes in 15 minutes the account takes no code at all, from anywhere, until the
 /// window ends; a new password voids tickets issued before it.
@@ -519,23 +538,7 @@ async fn code_guesses_are_limited_per_account() {
         .second_factor_ticket(&user, "purpose", "browser")
         .await
         .unwrap();
-    for i in 0..10 {
-        let outcome = hub
-            .auth
-            .check_second_factor(
-                &ticket,
-                "purpose",
-                "browser",
-                "000000",
-                &format!("10.0.{i}.1"),
-            )
-            .await
-            .unwrap();
-        assert!(
-            matches!(outcome, keyway_auth::SecondFactor::Refused),
-            "{outcome:?}"
-        );
-    }
+    wrong_codes(&[&hub], &ticket, 10).await;
     let right = now_code(&hub, &totp_secret);
     let locked = hub
         .auth
@@ -582,14 +585,9 @@ async fn code_guesses_are_limited_per_account() {
 /// over two nodes lock the account at both.
 #[tokio::test]
 async fn code_guesses_are_limited_across_the_nodes() {
-    for backend in crate::harness::backends() {
-        if matches!(backend, crate::harness::Backend::Sqlite) {
-            continue; // one SQLite store serves one hub process
-        }
-        let one = TestHub::start(&backend).await;
-        let two = one.second_node().await;
+    crate::harness::on_two_nodes(async |one: &TestHub, two: &TestHub| {
         let label = one.backend.clone();
-        let (totp_secret, _) = enrolled_alice(&one).await;
+        let (totp_secret, _) = enrolled_alice(one).await;
         let user = one
             .auth
             .store()
@@ -602,25 +600,8 @@ async fn code_guesses_are_limited_across_the_nodes() {
             .second_factor_ticket(&user, "purpose", "browser")
             .await
             .unwrap();
-        for i in 0..10 {
-            let node = if i % 2 == 0 { &one } else { &two };
-            let outcome = node
-                .auth
-                .check_second_factor(
-                    &ticket,
-                    "purpose",
-                    "browser",
-                    "000000",
-                    &format!("10.1.{i}.1"),
-                )
-                .await
-                .unwrap();
-            assert!(
-                matches!(outcome, keyway_auth::SecondFactor::Refused),
-                "{label}: {outcome:?}"
-            );
-        }
-        let right = now_code(&one, &totp_secret);
+        wrong_codes(&[one, two], &ticket, 10).await;
+        let right = now_code(one, &totp_secret);
         for node in [&one, &two] {
             let locked = node
                 .auth
@@ -632,7 +613,6 @@ async fn code_guesses_are_limited_across_the_nodes() {
                 "{label}: {locked:?}"
             );
         }
-        two.finish().await;
-        one.finish().await;
-    }
+    })
+    .await;
 }

@@ -197,12 +197,23 @@ impl HandSession {
 }
 
 pub(crate) async fn get_with(hub: &TestHub, path: &str, token: &str) -> (u16, String) {
-    let response = http()
-        .get(hub.url(path))
-        .header("oscartoki", token)
-        .send()
-        .await
-        .unwrap();
+    get_via(hub, None, path, token).await
+}
+
+/// `GET path` at `hub` with an `oscartoki` header, and `Host: host` when given (as a load
+/// balancer in front of several nodes passes it on: the token binds the authority): the
+/// status and the challenge.
+pub(crate) async fn get_via(
+    hub: &TestHub,
+    host: Option<&str>,
+    path: &str,
+    token: &str,
+) -> (u16, String) {
+    let mut request = http().get(hub.url(path)).header("oscartoki", token);
+    if let Some(host) = host {
+        request = request.header("host", host);
+    }
+    let response = request.send().await.unwrap();
     let challenge = response
         .headers()
         .get("www-authenticate")

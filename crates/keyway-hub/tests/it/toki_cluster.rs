@@ -7,51 +7,28 @@ use keyway_toki::{Clock as _, PendingHello, SystemClock, SystemEntropy, TokiConf
 use serde_json::Value;
 
 use crate::activity::wait_for_edge;
-use crate::harness::{Backend, TestHub, backends, client_credentials_token, http};
-use crate::toki_calls::{get_with, hand_session, hub_identity, service};
+use crate::harness::{TestHub, client_credentials_token, http};
+use crate::toki_calls::{get_via, get_with, hand_session, hub_identity, service};
 
 fn authority(hub: &TestHub) -> String {
     hub.base.trim_start_matches("http://").to_string()
 }
 
-/// `GET path` at `node` with `Host: host`, as a load balancer in front of both passes it on
-/// (the token binds the authority): the status and the challenge.
-async fn get_via(node: &TestHub, host: &str, path: &str, token: &str) -> (u16, String) {
-    let response = http()
-        .get(node.url(path))
-        .header("host", host)
-        .header("oscartoki", token)
-        .send()
-        .await
-        .unwrap();
-    let challenge = response
-        .headers()
-        .get("www-authenticate")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (response.status().as_u16(), challenge)
-}
-
 #[tokio::test]
 async fn toki_sessions_and_replays_span_the_nodes() {
-    for backend in backends() {
-        if matches!(backend, Backend::Sqlite) {
-            continue; // one SQLite store serves one hub process
-        }
-        let one = TestHub::start(&backend).await;
-        let two = one.second_node().await;
+    crate::harness::on_two_nodes(async |one: &TestHub, two: &TestHub| {
         let label = one.backend.clone();
-        let (reader, key) = service(&one, 41, "link:read").await;
+        let (reader, key) = service(one, 41, "link:read").await;
 
         // Opened at node 1, used at node 2.
-        let mut hand = hand_session(&one, &reader, &key).await;
-        let host = authority(&one);
+        let mut hand = hand_session(one, &reader, &key).await;
+        let host = authority(one);
         let token = hand.sign_get("/link/v1/stats", &SystemClock);
-        let (status, _) = get_via(&two, &host, "/link/v1/stats", &token).await;
+        let (status, _) = get_via(two, Some(&host), "/link/v1/stats", &token).await;
         assert_eq!(status, 200, "{label}");
         // The same token at node 1 (and at node 2 again): a replay, wherever it lands.
         for node in [&one, &two] {
-            let (status, challenge) = get_via(node, &host, "/link/v1/stats", &token).await;
+            let (status, challenge) = get_via(node, Some(&host), "/link/v1/stats", &token).await;
             assert_eq!(status, 401, "{label}");
             assert!(
                 challenge.contains("error=\"replayed\""),
@@ -61,12 +38,12 @@ async fn toki_sessions_and_replays_span_the_nodes() {
         // The session goes on at node 1 with the next counter.
         let token = hand.sign_get("/link/v1/stats", &SystemClock);
         assert_eq!(
-            get_with(&one, "/link/v1/stats", &token).await.0,
+            get_with(one, "/link/v1/stats", &token).await.0,
             200,
             "{label}"
         );
         // Without the shared claim node 2 would take it: its own window never saw it.
-        let (status, challenge) = get_via(&two, &host, "/link/v1/stats", &token).await;
+        let (status, challenge) = get_via(two, Some(&host), "/link/v1/stats", &token).await;
         assert_eq!(status, 401, "{label}");
         assert!(
             challenge.contains("error=\"replayed\""),
@@ -74,7 +51,7 @@ async fn toki_sessions_and_replays_span_the_nodes() {
         );
 
         // A hello answered by node 1, replayed to node 2: refused.
-        let (hub_id, _) = hub_identity(&one).await;
+        let (hub_id, _) = hub_identity(one).await;
         let pending = PendingHello::new(
             &key,
             reader.clone(),
@@ -89,32 +66,25 @@ async fn toki_sessions_and_replays_span_the_nodes() {
                 .body(pending.wire().to_vec())
                 .send()
         };
-        assert_eq!(hello(&one).await.unwrap().status(), 200, "{label}");
-        let replayed = hello(&two).await.unwrap();
+        assert_eq!(hello(one).await.unwrap().status(), 200, "{label}");
+        let replayed = hello(two).await.unwrap();
         assert_eq!(replayed.status(), 401, "{label}");
         let challenge = replayed.headers()["www-authenticate"].to_str().unwrap();
         assert!(
             challenge.contains("error=\"hello_replayed\""),
             "{label}: {challenge}"
         );
-
-        two.finish().await;
-        one.finish().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_session_ratchets_across_the_nodes() {
-    for backend in backends() {
-        if matches!(backend, Backend::Sqlite) {
-            continue;
-        }
-        let one = TestHub::start(&backend).await;
-        let two = one.second_node().await;
+    crate::harness::on_two_nodes(async |one: &TestHub, two: &TestHub| {
         let label = one.backend.clone();
-        let (reader, key) = service(&one, 42, "link:read").await;
+        let (reader, key) = service(one, 42, "link:read").await;
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let (hub_id, hub_key) = hub_identity(&one).await;
+        let (hub_id, hub_key) = hub_identity(one).await;
         // Keys roll every 3 calls: 40 calls alternating between the nodes cross many epochs,
         // with anchors answered by either node.
         let config = TokiConfig {
@@ -162,7 +132,6 @@ async fn a_session_ratchets_across_the_nodes() {
             epoch >= 10,
             "{label}: the session ratcheted ({epoch} epochs)"
         );
-        two.finish().await;
-        one.finish().await;
-    }
+    })
+    .await;
 }

@@ -12,18 +12,10 @@ use keyway_toki::{
 use keyway_toki_http::TokiClient;
 use serde_json::Value;
 
-use crate::cluster::{Cluster, NODES, http, post_form};
+use crate::cluster::{Cluster, NODES, block_on, http, post_form};
 use crate::harness::{keyway, poll, str_field};
 
 const STATS: &str = "/link/v1/stats";
-
-fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-        .block_on(future)
-}
 
 /// A registered toki service: its client id and key.
 fn toki_service(cluster: &Cluster, seed: u8) -> (ServiceId, TokiKeyPair) {
@@ -209,15 +201,10 @@ fn linkage_spread_over_the_nodes(cluster: &Cluster) {
     ]);
     let dir = tempfile::tempdir().expect("temporary dir");
     let secret = dir.path().join("secret");
-    std::fs::write(
+    crate::link_cli::write_secret(
         &secret,
-        format!("{}\n", str_field(&partner, "client_secret")),
-    )
-    .expect("secret");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("0600");
-    }
+        &format!("{}\n", str_field(&partner, "client_secret")),
+    );
     let input = dir.path().join("hashes.csv");
     let mut text = String::from("PATID,F_L_D_R,F_L_D_S\r\n");
     for i in 0..30u32 {

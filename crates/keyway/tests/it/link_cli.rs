@@ -334,7 +334,7 @@ fn a_hub_killed_mid_submission_loses_and_duplicates_nothing() {
 }
 
 /// A secret file as a careful operator writes it: readable by its owner only.
-fn write_secret(path: &std::path::Path, text: &str) {
+pub(crate) fn write_secret(path: &std::path::Path, text: &str) {
     std::fs::write(path, text).unwrap();
     #[cfg(unix)]
     {
