@@ -134,11 +134,38 @@ impl AuthService {
         access_token: Option<&str>,
     ) -> Result<DpopKey, OAuthError> {
         let unrecorded = self.check_dpop_proof_unrecorded(proof, method, url, access_token)?;
+        self.remember_proof(&unrecorded).await?;
+        Ok(unrecorded.key)
+    }
+
+    async fn remember_proof(&self, proof: &UnrecordedProof) -> Result<(), OAuthError> {
         let now = self.clock.now_secs();
         self.dpop_seen
-            .remember(&unrecorded.replay_id, now, unrecorded.keep_until)?;
-        self.claim_proof_in_cluster(&unrecorded).await?;
-        Ok(unrecorded.key)
+            .remember(&proof.replay_id, now, proof.keep_until)?;
+        self.claim_proof_in_cluster(proof).await
+    }
+
+    fn proof_claim(proof: &UnrecordedProof) -> (String, i64) {
+        let claim = format!("d.{}", crate::entropy::sha256_hex(&proof.replay_id));
+        // Kept a whole window longer than the proof can be fresh: nodes' clocks differ.
+        let until_ms = (proof.keep_until + IAT_WINDOW).saturating_mul(1000);
+        (claim, until_ms)
+    }
+
+    /// In a cluster, refuses a proof another node has recorded already (the token endpoint
+    /// asks before the grant runs, so a replay spends nothing).
+    pub async fn check_dpop_proof_in_cluster(
+        &self,
+        proof: &UnrecordedProof,
+    ) -> Result<(), OAuthError> {
+        if self.store.backend() == keyway_store::Backend::Sqlite {
+            return Ok(());
+        }
+        let (claim, _) = Self::proof_claim(proof);
+        if self.store.claimed(&claim, self.clock.now_ms()).await? {
+            return Err(refused("jti was already used (replay)"));
+        }
+        Ok(())
     }
 
     /// In a cluster (several hubs on one PostgreSQL or MariaDB store), a proof is also claimed
@@ -147,8 +174,7 @@ impl AuthService {
         if self.store.backend() == keyway_store::Backend::Sqlite {
             return Ok(());
         }
-        let claim = format!("d.{}", crate::entropy::sha256_hex(&proof.replay_id));
-        let until_ms = proof.keep_until.saturating_add(1).saturating_mul(1000);
+        let (claim, until_ms) = Self::proof_claim(proof);
         if self.store.claim_once(&claim, until_ms).await? {
             Ok(())
         } else {
@@ -203,8 +229,11 @@ impl AuthService {
             .dpop_seen
             .remember(&proof.replay_id, now, proof.keep_until)
         {
-            // Two identical requests at once both passed the look-up; either way it is seen.
-            Err(err) if err.code == ErrorCode::InvalidDpopProof => return Ok(()),
+            // Two identical requests at once both passed the look-up; either way it is seen
+            // here (in a cluster, only one of them is claimed).
+            Err(err) if err.code == ErrorCode::InvalidDpopProof && !self.clustered() => {
+                return Ok(());
+            }
             other => other?,
         }
         self.claim_proof_in_cluster(proof).await
@@ -240,15 +269,16 @@ impl AuthService {
                 let Some(proof) = proof else {
                     return Err(misused("a DPoP proof (the DPoP header) is required"));
                 };
-                let key = self
-                    .check_dpop_proof(proof, method, url, Some(token))
-                    .await?;
-                if key.jkt != cnf.jkt {
+                // The key is compared before the proof is recorded: a proof by another key
+                // spends nothing.
+                let unrecorded =
+                    self.check_dpop_proof_unrecorded(proof, method, url, Some(token))?;
+                if unrecorded.key.jkt != cnf.jkt {
                     return Err(misused(
                         "the DPoP proof is signed by another key than the one the token is bound to",
                     ));
                 }
-                Ok(())
+                self.remember_proof(&unrecorded).await
             }
         }
     }

@@ -13,13 +13,16 @@ use crate::AuthService;
 use crate::second_factor::{FAILURE_WINDOW, MAX_CODE_FAILURES};
 use crate::throttle::{Attempt, WINDOW_MS, keys};
 
-fn counter_id(key: &str) -> String {
-    crate::entropy::sha256_hex(key)
+/// A counter's row id: an HMAC under the hub's CSRF key, so that someone reading the store
+/// cannot tell which usernames failed from which addresses by hashing guesses.
+fn counter_id(auth: &AuthService, key: &str) -> String {
+    let tag = aws_lc_rs::hmac::sign(&auth.csrf_key, format!("login failures\0{key}").as_bytes());
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The store's counter of wrong second-factor codes for a user.
-fn code_counter(user_id: &str) -> String {
-    counter_id(&format!("code\n{user_id}"))
+fn code_counter(auth: &AuthService, user_id: &str) -> String {
+    counter_id(auth, &format!("code\n{user_id}"))
 }
 
 impl AuthService {
@@ -39,7 +42,7 @@ impl AuthService {
         let since_ms = (now - FAILURE_WINDOW).saturating_mul(1000);
         let shared = self
             .store
-            .login_failures(&[code_counter(user_id)], since_ms)
+            .login_failures(&[code_counter(self, user_id)], since_ms)
             .await?;
         Ok(shared
             .first()
@@ -59,11 +62,11 @@ impl AuthService {
         }
         let window_start_ms = (now - FAILURE_WINDOW).saturating_mul(1000);
         self.store
-            .record_login_failure(&[code_counter(user_id)], now * 1000, window_start_ms)
+            .record_login_failure(&[code_counter(self, user_id)], now * 1000, window_start_ms)
             .await
     }
 
-    fn clustered(&self) -> bool {
+    pub(crate) fn clustered(&self) -> bool {
         self.store.backend() != Backend::Sqlite
     }
 
@@ -79,7 +82,7 @@ impl AuthService {
     ) -> Result<Result<Attempt<'_>, i64>, StoreError> {
         if self.clustered() {
             let raw: Vec<String> = keys(name, address).into_iter().map(|(k, _)| k).collect();
-            let ids: Vec<String> = raw.iter().map(|k| counter_id(k)).collect();
+            let ids: Vec<String> = raw.iter().map(|k| counter_id(self, k)).collect();
             let now = self.clock.now_ms();
             let shared = self.store.login_failures(&ids, now - WINDOW_MS).await?;
             let shared: Vec<(String, u32, i64)> = shared
@@ -107,7 +110,7 @@ impl AuthService {
         attempt: Attempt<'_>,
         succeeded: bool,
     ) -> Result<(), StoreError> {
-        let ids: Vec<String> = attempt.keys().map(counter_id).collect();
+        let ids: Vec<String> = attempt.keys().map(|k| counter_id(self, k)).collect();
         let now = self.clock.now_ms();
         self.throttle.finish(attempt, succeeded, now);
         if !self.clustered() {

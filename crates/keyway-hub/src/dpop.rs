@@ -41,7 +41,7 @@ pub(crate) fn proof_header(headers: &HeaderMap) -> Result<Option<&str>, OAuthErr
 /// recorded: the caller records it with `AuthService::record_dpop_proof` once the request
 /// succeeded, so failed requests (anyone can send them for a public client) do not fill the
 /// replay cache.
-pub(crate) fn endpoint_proof(
+pub(crate) async fn endpoint_proof(
     state: &AppState,
     headers: &HeaderMap,
     path: &str,
@@ -50,8 +50,9 @@ pub(crate) fn endpoint_proof(
         return Ok(None);
     };
     let url = format!("{}{path}", state.auth.config().issuer);
-    state
+    let proof = state
         .auth
-        .check_dpop_proof_unrecorded(proof, "POST", &url, None)
-        .map(Some)
+        .check_dpop_proof_unrecorded(proof, "POST", &url, None)?;
+    state.auth.check_dpop_proof_in_cluster(&proof).await?;
+    Ok(Some(proof))
 }

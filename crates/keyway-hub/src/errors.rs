@@ -97,7 +97,10 @@ pub(crate) struct Relayed;
 /// are plain text: they become problem documents like every other HTTP error the hub
 /// answers (docs/oauth.md, "Errors").
 pub(crate) async fn plain_rejections(response: Response) -> Response {
-    if response.extensions().get::<Relayed>().is_some() {
+    // A relayed answer is the target's; a toki-signed one would lose its signature.
+    if response.extensions().get::<Relayed>().is_some()
+        || response.headers().contains_key(keyway_toki::HEADER_NAME)
+    {
         return response;
     }
     let status = response.status();

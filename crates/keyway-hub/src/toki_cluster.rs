@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keyway_auth::AuthService;
 use keyway_store::TokiSessionRow;
 use keyway_toki::{RatchetAnchor, SessionId, SessionState};
-use keyway_toki_http::{ReplayKey, ShareError, ShareFuture, SharedSessions};
+use keyway_toki_http::{AnchorOutcome, ReplayKey, ShareError, ShareFuture, SharedSessions};
 
 /// Toki sessions in the hub's store.
 pub(crate) struct StoreSessions(pub(crate) Arc<AuthService>);
@@ -93,33 +93,41 @@ impl SharedSessions for StoreSessions {
     fn advance(&self, id: SessionId, state: SessionState) -> ShareFuture<'_, ()> {
         Box::pin(async move {
             let key = session_key(&id);
-            let Some(from) = state.current.epoch.checked_sub(1) else {
-                return Ok(());
-            };
             let sealed = self.sealed(&key, &state)?;
             self.0
                 .store()
-                .advance_toki_session(&key, i64::from(from), &sealed)
+                .advance_toki_session(&key, i64::from(state.current.epoch), &sealed)
                 .await
                 .map(drop)
                 .map_err(unavailable)
         })
     }
 
-    fn anchor(&self, id: SessionId, epoch: u32, anchor: RatchetAnchor) -> ShareFuture<'_, ()> {
+    fn anchor(
+        &self,
+        id: SessionId,
+        epoch: u32,
+        anchor: RatchetAnchor,
+    ) -> ShareFuture<'_, AnchorOutcome> {
         Box::pin(async move {
             let counter = i64::try_from(anchor.counter).map_err(unavailable)?;
-            self.0
-                .store()
-                .anchor_toki_session(
-                    &session_key(&id),
-                    i64::from(epoch),
-                    counter,
-                    &URL_SAFE_NO_PAD.encode(anchor.macs()),
-                )
+            let key = session_key(&id);
+            let store = self.0.store();
+            let macs = URL_SAFE_NO_PAD.encode(anchor.macs());
+            let recorded = store
+                .anchor_toki_session(&key, i64::from(epoch), counter, &macs)
                 .await
-                .map(drop)
-                .map_err(unavailable)
+                .map_err(unavailable)?;
+            if recorded {
+                return Ok(AnchorOutcome::Done);
+            }
+            // Not recorded: a later anchor or epoch is there (fine), or the row is behind.
+            let now = self.0.clock().now_ms();
+            let row = store.toki_session(&key, now).await.map_err(unavailable)?;
+            Ok(match row {
+                Some(row) if row.epoch < i64::from(epoch) => AnchorOutcome::Behind,
+                _ => AnchorOutcome::Done,
+            })
         })
     }
 

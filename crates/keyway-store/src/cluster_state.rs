@@ -66,22 +66,23 @@ impl Store {
         }))
     }
 
-    /// Moves a session from `from_epoch` to `from_epoch + 1` with its new roots (`sealed`),
-    /// dropping the old epoch's anchor; nothing happens if another node moved it first.
+    /// Moves a session to `epoch` with its roots (`sealed`), dropping the earlier epoch's
+    /// anchor, if it is at an earlier epoch (however many behind); nothing happens if another
+    /// node moved it that far first.
     pub async fn advance_toki_session(
         &self,
         id: &str,
-        from_epoch: i64,
+        epoch: i64,
         sealed: &str,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(self.sql(
             "UPDATE toki_sessions SET epoch = ?, sealed = ?, anchor_counter = NULL, anchor = NULL \
-             WHERE session_id = ? AND epoch = ?",
+             WHERE session_id = ? AND epoch < ?",
         ))
-        .bind(from_epoch + 1)
+        .bind(epoch)
         .bind(sealed)
         .bind(id)
-        .bind(from_epoch)
+        .bind(epoch)
         .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
@@ -107,6 +108,18 @@ impl Store {
         .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Whether `claim` is recorded and not expired at `now`.
+    pub async fn claimed(&self, claim: &str, now: i64) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            self.sql("SELECT expires_at FROM replay_claims WHERE claim = ? AND expires_at > ?"),
+        )
+        .bind(claim)
+        .bind(now)
+        .fetch_optional(self.writer())
+        .await?;
+        Ok(row.is_some())
     }
 
     /// Records `claim` until `expires_at`: true the first time (one insert; a second one for
@@ -210,13 +223,20 @@ impl Store {
             crate::Backend::Mysql => {
                 "INSERT INTO login_failures (counter, failures, last_failure_ms) VALUES (?, 1, ?) \
                  ON DUPLICATE KEY UPDATE failures = IF(last_failure_ms < ?, 1, failures + 1), \
-                 last_failure_ms = VALUES(last_failure_ms)"
+                 last_failure_ms = GREATEST(last_failure_ms, VALUES(last_failure_ms))"
             }
-            crate::Backend::Sqlite | crate::Backend::Postgres => {
+            // A node whose clock is behind never moves the last failure back.
+            crate::Backend::Postgres => {
                 "INSERT INTO login_failures (counter, failures, last_failure_ms) VALUES (?, 1, ?) \
                  ON CONFLICT (counter) DO UPDATE SET failures = CASE WHEN \
                  login_failures.last_failure_ms < ? THEN 1 ELSE login_failures.failures + 1 END, \
-                 last_failure_ms = excluded.last_failure_ms"
+                 last_failure_ms = GREATEST(login_failures.last_failure_ms, excluded.last_failure_ms)"
+            }
+            crate::Backend::Sqlite => {
+                "INSERT INTO login_failures (counter, failures, last_failure_ms) VALUES (?, 1, ?) \
+                 ON CONFLICT (counter) DO UPDATE SET failures = CASE WHEN \
+                 login_failures.last_failure_ms < ? THEN 1 ELSE login_failures.failures + 1 END, \
+                 last_failure_ms = MAX(login_failures.last_failure_ms, excluded.last_failure_ms)"
             }
         };
         for counter in counters {

@@ -148,7 +148,7 @@ macro_rules! migrations {
 
 const SQLITE: &[Migration] = migrations!("sqlite");
 /// The migration lock (an arbitrary key of keyway's own).
-const POSTGRES_LOCK: &str = "SELECT pg_advisory_lock(7342019)";
+const POSTGRES_TRY_LOCK: &str = "SELECT pg_try_advisory_lock(7342019)";
 const POSTGRES_UNLOCK: &str = "SELECT pg_advisory_unlock(7342019)";
 const MYSQL_LOCK: &str = "SELECT GET_LOCK('keyway_migrations', 300)";
 const MYSQL_UNLOCK: &str = "SELECT RELEASE_LOCK('keyway_migrations')";
@@ -179,9 +179,20 @@ impl Store {
                         .fetch_one(&mut **conn)
                         .await?
                 }
+                // Tried every 200 ms for as long as MariaDB's GET_LOCK waits, never forever.
                 _ => {
-                    sqlx::query(POSTGRES_LOCK).execute(&mut **conn).await?;
-                    Some(1)
+                    let mut taken = None;
+                    for _ in 0..1500 {
+                        let got: bool = sqlx::query_scalar(POSTGRES_TRY_LOCK)
+                            .fetch_one(&mut **conn)
+                            .await?;
+                        if got {
+                            taken = Some(1);
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
+                    taken
                 }
             };
             if taken != Some(1) {

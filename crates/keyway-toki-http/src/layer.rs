@@ -57,6 +57,7 @@ pub(crate) struct Shared {
     activity: Option<ActivitySink>,
     pub(crate) cluster: Option<Arc<dyn SharedSessions>>,
     pub(crate) config: TokiConfig,
+    pub(crate) loads: crate::shared::LoadGate,
 }
 
 /// Configures a [`TokiLayer`].
@@ -162,6 +163,7 @@ impl TokiLayerBuilder {
             activity: self.activity,
             cluster: self.cluster,
             config: self.config,
+            loads: crate::shared::LoadGate::default(),
         }))
     }
 }
@@ -555,7 +557,14 @@ where
     if signed.is_ok()
         && let Err(error) = publish_anchor(shared, verified).await
     {
-        return unavailable(&error, noted);
+        // The handler has run: say so, so that the caller does not blindly repeat it.
+        noted.failure = Some("unavailable");
+        tracing::warn!(%error, "toki answer withheld: its ratchet anchor was not published");
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the call was carried out, but its answer cannot be confirmed (the cluster's toki \
+             sessions are unavailable): check its effect before repeating it",
+        );
     }
     match signed.map(|token| HeaderValue::from_maybe_shared(Bytes::from(token))) {
         Ok(Ok(value)) => {

@@ -85,5 +85,5 @@ pub use hub::{HubCredentials, HubPeerKeys, HubPeerSource, HubSession, PEERS_PATH
 pub use layer::{Authorize, TokiLayer, TokiLayerBuilder, TokiService};
 pub use peers::{CachedPeerKeys, Peer, PeerLookup, PeerResolver, PeerSource};
 #[cfg(feature = "server")]
-pub use shared::{ReplayKey, ShareError, ShareFuture, SharedSessions};
+pub use shared::{AnchorOutcome, ReplayKey, ShareError, ShareFuture, SharedSessions};
 pub use wire::{CONTENT_DIGEST, HELLO_PATH, challenge, challenge_error, status_for};

@@ -32,6 +32,60 @@ pub enum ReplayKey {
     HelloNonce([u8; 16]),
 }
 
+/// What publishing an anchor did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnchorOutcome {
+    /// Recorded, or a later anchor (or epoch) was there already.
+    Done,
+    /// The shared session is at an earlier epoch than the anchor's (publishing that epoch
+    /// failed before): publish the epoch, then the anchor again.
+    Behind,
+}
+
+/// Loads of shared sessions a node runs at once, and how soon a load that brought nothing new
+/// is tried again: a token naming a session (or an epoch) this node does not hold costs a
+/// database read before any MAC can be checked, so strangers must not be able to take the
+/// store's connections with made-up session ids or epochs.
+pub(crate) struct LoadGate {
+    permits: tokio::sync::Semaphore,
+    recent: std::sync::Mutex<std::collections::HashMap<SessionId, std::time::Instant>>,
+}
+
+const LOADS_AT_ONCE: usize = 4;
+const LOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// A session whose last load found nothing new is not loaded again sooner than this.
+const RELOAD_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+const RECENT_LIMIT: usize = 10_000;
+
+impl Default for LoadGate {
+    fn default() -> LoadGate {
+        LoadGate {
+            permits: tokio::sync::Semaphore::new(LOADS_AT_ONCE),
+            recent: std::sync::Mutex::default(),
+        }
+    }
+}
+
+impl LoadGate {
+    /// Whether `id` may be loaded now: not while a load that found nothing new is recent.
+    fn admit(&self, id: &SessionId) -> bool {
+        self.recent
+            .lock()
+            .is_ok_and(|recent| recent.get(id).is_none_or(|at| at.elapsed() >= RELOAD_AFTER))
+    }
+
+    /// Notes a load of `id` that found nothing new (no such session, or what this node held).
+    fn fruitless(&self, id: SessionId) {
+        let Ok(mut recent) = self.recent.lock() else {
+            return;
+        };
+        if recent.len() >= RECENT_LIMIT {
+            recent.retain(|_, at| at.elapsed() < RELOAD_AFTER);
+        }
+        recent.insert(id, std::time::Instant::now());
+    }
+}
+
 /// Where the nodes of a cluster keep their toki sessions.
 pub trait SharedSessions: Send + Sync {
     /// A session some node published, as it is now; `None` when no node opened it (or it
@@ -41,12 +95,17 @@ pub trait SharedSessions: Send + Sync {
     /// Publishes a session just opened by a hello.
     fn open(&self, id: SessionId, state: SessionState) -> ShareFuture<'_, ()>;
 
-    /// Publishes the epoch a node just installed (`state.current`, one above the shared
-    /// one); a no-op when another node did first.
+    /// Publishes the epoch a node installed (`state.current`), if the shared session is at
+    /// an earlier one; a no-op when another node did first.
     fn advance(&self, id: SessionId, state: SessionState) -> ShareFuture<'_, ()>;
 
     /// Publishes the anchor of `epoch` when it is later than the shared one.
-    fn anchor(&self, id: SessionId, epoch: u32, anchor: RatchetAnchor) -> ShareFuture<'_, ()>;
+    fn anchor(
+        &self,
+        id: SessionId,
+        epoch: u32,
+        anchor: RatchetAnchor,
+    ) -> ShareFuture<'_, AnchorOutcome>;
 
     /// Records `key` until `expires_ms`: true the first time in the whole cluster.
     fn claim(&self, key: ReplayKey, expires_ms: i64) -> ShareFuture<'_, bool>;
@@ -56,9 +115,12 @@ pub trait SharedSessions: Send + Sync {
 /// `created_ms` is more than the skew behind a node's clock, so a claim outlives every node
 /// that could still accept it (nodes' clocks may differ by up to the skew as well).
 fn claim_expiry(created_ms: u64, config: &TokiConfig, clock: &dyn Clock) -> i64 {
+    // Claims are made before the hello's freshness is checked: one from the far future is
+    // kept no longer than a fresh one.
+    let now = clock.now_ms();
     let created = i64::try_from(created_ms).unwrap_or(i64::MAX);
     created
-        .max(clock.now_ms())
+        .clamp(now, now.saturating_add(config.skew_ms))
         .saturating_add(config.skew_ms.saturating_mul(3))
 }
 
@@ -68,23 +130,38 @@ pub(crate) async fn refresh_from_cluster(
     shared: &Shared,
     token: &RequestToken,
 ) -> Result<Option<u32>, ShareError> {
-    let held = lock(shared)?.session_epoch(&token.session_id);
+    let id = token.session_id;
+    let progress = lock(shared)?.session_progress(&id);
+    let held = progress.map(|(epoch, _)| epoch);
     let Some(cluster) = &shared.cluster else {
         return Ok(held);
     };
-    if held.is_some_and(|epoch| epoch >= token.epoch) {
+    // Held keys verify the token, or derive the next epoch's from the anchor held.
+    let covered = progress.is_some_and(|(epoch, anchor)| {
+        token.epoch <= epoch || (anchor.is_some() && Some(token.epoch) == epoch.checked_add(1))
+    });
+    if covered || !shared.loads.admit(&id) {
         return Ok(held);
     }
-    let Some(state) = cluster.load(token.session_id).await? else {
+    let Ok(Ok(_permit)) = tokio::time::timeout(LOAD_WAIT, shared.loads.permits.acquire()).await
+    else {
+        return Err(ShareError("too many toki session loads at once".into()));
+    };
+    let Some(state) = cluster.load(id).await? else {
+        shared.loads.fruitless(id);
         return Ok(held);
     };
     let mut callee = lock(shared)?;
     // A state this node cannot take (a full session table) leaves the call to be refused by
     // the ordinary checks.
-    if let Err(error) = callee.adopt_session(token.session_id, state, shared.clock.as_ref()) {
+    if let Err(error) = callee.adopt_session(id, state, shared.clock.as_ref()) {
         tracing::debug!(error = error.code(), "shared toki session not adopted");
     }
-    Ok(callee.session_epoch(&token.session_id))
+    let now = callee.session_progress(&id);
+    if now == progress {
+        shared.loads.fruitless(id);
+    }
+    Ok(now.map(|(epoch, _)| epoch))
 }
 
 /// Claims the verified counter for the whole cluster, and publishes the epoch the call
@@ -126,15 +203,26 @@ pub(crate) async fn publish_anchor(
     if !token.wants_ratchet() {
         return Ok(());
     }
-    let anchor = lock(shared)?
+    let Some(state) = lock(shared)?
         .session_state(&token.session_id)
         .filter(|state| state.current.epoch == token.epoch)
-        .and_then(|state| state.anchor)
-        .filter(|anchor| anchor.counter == token.counter);
-    match anchor {
-        Some(anchor) => cluster.anchor(token.session_id, token.epoch, anchor).await,
-        None => Ok(()),
+    else {
+        return Ok(());
+    };
+    let Some(anchor) = state
+        .anchor
+        .filter(|anchor| anchor.counter == token.counter)
+    else {
+        return Ok(());
+    };
+    let id = token.session_id;
+    if cluster.anchor(id, token.epoch, anchor).await? == AnchorOutcome::Behind {
+        // The epoch this node installed never reached the store: publish it now, or the
+        // other nodes could not follow the caller past it.
+        cluster.advance(id, state).await?;
+        cluster.anchor(id, token.epoch, anchor).await?;
     }
+    Ok(())
 }
 
 pub(crate) async fn claim_hello_in_cluster(

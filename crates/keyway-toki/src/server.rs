@@ -69,6 +69,17 @@ impl<K: PeerKeys> Callee<K> {
         self.sessions.get(id).map(|session| session.current.epoch)
     }
 
+    /// How far a session this callee holds has got: its current epoch, and the counter of
+    /// that epoch's ratchet anchor if one was answered or adopted.
+    pub fn session_progress(&self, id: &SessionId) -> Option<(u32, Option<u64>)> {
+        self.sessions.get(id).map(|session| {
+            (
+                session.current.epoch,
+                session.ratchet_anchor.map(|(counter, _, _)| counter),
+            )
+        })
+    }
+
     /// A session as plain data, for the other nodes of a cluster.
     pub fn session_state(&self, id: &SessionId) -> Option<SessionState> {
         let session = self.sessions.get(id)?;

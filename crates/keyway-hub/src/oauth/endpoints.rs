@@ -33,7 +33,7 @@ pub(super) async fn token(
     let result: Result<_, OAuthJsonError> = async {
         let (client, form) = authenticated_form(&state, &headers, &body, super::TOKEN).await?;
         // RFC 9449 §5: a DPoP proof binds the access token to the proof's key.
-        let dpop = crate::dpop::endpoint_proof(&state, &headers, super::TOKEN)?;
+        let dpop = crate::dpop::endpoint_proof(&state, &headers, super::TOKEN).await?;
         let response = state
             .auth
             .token_bound(&client, &form, dpop.as_ref().map(|p| &p.key))

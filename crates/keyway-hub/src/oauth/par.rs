@@ -19,7 +19,7 @@ pub(super) async fn push(
         let (client, form) =
             super::endpoints::authenticated_form(&state, &headers, &body, super::PAR).await?;
         // RFC 9449 §10.1: a DPoP proof with the push binds the code to its key.
-        let dpop = crate::dpop::endpoint_proof(&state, &headers, super::PAR)?;
+        let dpop = crate::dpop::endpoint_proof(&state, &headers, super::PAR).await?;
         let pushed = state
             .auth
             .push_authorization_request_bound(&client, &form, dpop.as_ref().map(|p| &p.key))

@@ -28,7 +28,7 @@ pub(super) async fn start(
     let result: Result<_, OAuthJsonError> = async {
         let (client, form) = authenticated_form(&state, &headers, &body, TRANSMIT).await?;
         // A DPoP-bound subject token is presented with a proof by its key.
-        let dpop = crate::dpop::endpoint_proof(&state, &headers, TRANSMIT)?;
+        let dpop = crate::dpop::endpoint_proof(&state, &headers, TRANSMIT).await?;
         let link = state
             .auth
             .transmit(&client, &form, dpop.as_ref().map(|p| &p.key))

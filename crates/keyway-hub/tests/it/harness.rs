@@ -100,7 +100,7 @@ fn with_database(base_url: &str, name: &str) -> String {
     format!("{prefix}{authority}/{name}{query}")
 }
 
-async fn admin_execute(url: &str, sql: &str) {
+pub(crate) async fn admin_execute(url: &str, sql: &str) {
     sqlx::any::install_default_drivers();
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
         .await

@@ -135,3 +135,49 @@ async fn a_session_ratchets_across_the_nodes() {
     })
     .await;
 }
+
+/// An epoch one node installed but could not publish (a store error at that moment) is
+/// published with the next ratchet anchor, so the other nodes can follow the caller again.
+#[tokio::test]
+async fn an_epoch_that_was_not_published_is_repaired_at_the_next_anchor() {
+    crate::harness::on_two_nodes(async |one: &TestHub, two: &TestHub| {
+        let label = one.backend.clone();
+        let (reader, key) = service(one, 43, "link:read").await;
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let (hub_id, hub_key) = hub_identity(one).await;
+        let config = TokiConfig {
+            ratchet_every: 3,
+            ..TokiConfig::default()
+        };
+        let client = keyway_toki_http::TokiClient::builder(http(), reader, key, hub_id, hub_key)
+            .config(config)
+            .build();
+        let call = async |node: &TestHub| {
+            let response = client
+                .send(client.http().get(node.url("/link/v1/stats")))
+                .await
+                .unwrap();
+            response.status.as_u16()
+        };
+        // Into epoch 1 at node 1; then the store loses that epoch (as if publishing failed).
+        for _ in 0..5 {
+            assert_eq!(call(one).await, 200, "{label}");
+        }
+        assert!(client.session_epoch().unwrap() >= 1, "{label}");
+        crate::harness::admin_execute(
+            &one.database_url,
+            "UPDATE toki_sessions SET epoch = 0, anchor_counter = NULL, anchor = NULL",
+        )
+        .await;
+        // Node 1 goes on; its next anchor finds the store behind and publishes the epoch first.
+        for _ in 0..4 {
+            assert_eq!(call(one).await, 200, "{label}");
+        }
+        // Node 2 follows the caller again.
+        for n in 0..6 {
+            let node = if n % 2 == 0 { two } else { one };
+            assert_eq!(call(node).await, 200, "{label}: call {n} after the repair");
+        }
+    })
+    .await;
+}

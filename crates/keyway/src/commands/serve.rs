@@ -128,12 +128,21 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
             settings.shown_database()
         )
     })?;
+    // A node of a cluster started with another issuer than the others answers a share of the
+    // traffic with tokens no other node accepts: say so loudly (a single hub may move).
+    let store = hub.state.auth.store();
+    if let Some(before) = store.setting(super::HUB_ISSUER).await?
+        && before != issuer
+        && store.backend() != keyway_store::Backend::Sqlite
+    {
+        eprintln!(
+            "warning: this store was last served as {before}, and this node serves as {issuer}: \
+             every node of a cluster must be given the same --issuer (tokens of one issuer are \
+             refused by nodes of the other); ignore this only if the whole hub has moved"
+        );
+    }
     // The admin commands speak for this issuer from now on (`keyway keys toki`, …).
-    hub.state
-        .auth
-        .store()
-        .set_setting(super::HUB_ISSUER, &issuer)
-        .await?;
+    store.set_setting(super::HUB_ISSUER, &issuer).await?;
     let backend = hub.state.auth.store().backend().name();
     println!("keyway hub listening on http://{local}");
     println!("  issuer:   {issuer}");

@@ -30,12 +30,20 @@ pub(crate) fn check(data_dir: &Path, database_url: &str) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let shown = keyway_store::redact_url(database_url);
-    if recorded.as_deref().map(str::trim) != Some(shown.as_str()) {
-        std::fs::write(&marker, format!("{shown}\n"))
-            .with_context(|| format!("cannot write {}", marker.display()))?;
+    // Without the query: it may carry a password (`?password=…`) or TLS file paths.
+    let shown = keyway_store::redact_url(database_url.split('?').next().unwrap_or(database_url));
+    match recorded.as_deref().map(str::trim) {
+        Some(same) if same == shown => Ok(()),
+        Some(other) => anyhow::bail!(
+            "the data directory {} belongs to a hub on {other} (see {}), not {shown}: give \
+             that --database, or, if the database has moved, remove {} and start again",
+            data_dir.display(),
+            marker.display(),
+            marker.display()
+        ),
+        None => std::fs::write(&marker, format!("{shown}\n"))
+            .with_context(|| format!("cannot write {}", marker.display())),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -46,6 +54,18 @@ mod tests {
         super::check(dir.path(), "postgres://kw:secret@db.internal/keyway").unwrap();
         let recorded = std::fs::read_to_string(dir.path().join("keyway.store")).unwrap();
         assert!(!recorded.contains("secret"), "{recorded}");
+        super::check(dir.path(), "postgres://kw:other@db.internal/keyway").unwrap();
+        let err = super::check(dir.path(), "postgres://kw@db.internal/another")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("not postgres://kw@db.internal/another"),
+            "{err}"
+        );
+        let query = tempfile::tempdir().unwrap();
+        super::check(query.path(), "mysql://kw@db/keyway?password=hunter2").unwrap();
+        let recorded = std::fs::read_to_string(query.path().join("keyway.store")).unwrap();
+        assert!(!recorded.contains("hunter2"), "{recorded}");
         let err = super::check(dir.path(), "sqlite:///x/keyway.db")
             .unwrap_err()
             .to_string();
