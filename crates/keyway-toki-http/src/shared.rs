@@ -81,6 +81,11 @@ impl LoadGate {
         };
         if recent.len() >= RECENT_LIMIT {
             recent.retain(|_, at| at.elapsed() < RELOAD_AFTER);
+            // Still full of recent ids (a flood of made-up ones): forget them; the permits
+            // still bound the loads they may cause.
+            if recent.len() >= RECENT_LIMIT {
+                recent.clear();
+            }
         }
         recent.insert(id, std::time::Instant::now());
     }
@@ -257,4 +262,32 @@ fn lock(shared: &Shared) -> Result<std::sync::MutexGuard<'_, Callee<DynPeers>>, 
         .callee
         .lock()
         .map_err(|_| ShareError("toki state unavailable".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fruitless_load_is_not_repeated_soon_and_the_memory_is_bounded() {
+        let gate = LoadGate::default();
+        let id = SessionId([7; 16]);
+        assert!(gate.admit(&id));
+        gate.fruitless(id);
+        assert!(
+            !gate.admit(&id),
+            "made-up ids cost one read per 200 ms, not one per request"
+        );
+        assert!(
+            gate.admit(&SessionId([8; 16])),
+            "other sessions are not held up"
+        );
+        for n in 0..(RECENT_LIMIT as u32 + 10) {
+            let mut bytes = [0u8; 16];
+            bytes[..4].copy_from_slice(&n.to_be_bytes());
+            gate.fruitless(SessionId(bytes));
+        }
+        assert!(gate.recent.lock().unwrap().len() <= RECENT_LIMIT + 1);
+        assert_eq!(gate.permits.available_permits(), LOADS_AT_ONCE);
+    }
 }
