@@ -163,3 +163,39 @@ async fn the_master_key_is_not_rotated_under_serving_nodes() {
         one.finish().await;
     }
 }
+
+/// Nodes whose clocks differ by 2 s (the documented tolerance) accept each other's tokens and
+/// toki sessions, and keep one upkeep lease holder.
+#[tokio::test]
+async fn nodes_two_seconds_apart_agree() {
+    crate::harness::on_two_nodes(async |one: &TestHub, two: &TestHub| {
+        let label = &one.backend;
+        two.clock.advance_ms(2_000);
+        let (id, secret) = one
+            .client(&["client_credentials"], "read link:read", &[])
+            .await;
+        let from_one = client_credentials_token(one, &id, &secret).await;
+        let from_two = client_credentials_token(two, &id, &secret).await;
+        assert!(two.auth.verify_access_token(&from_one).is_some(), "{label}");
+        assert!(
+            one.auth.verify_access_token(&from_two).is_some(),
+            "{label}: iat 2 s ahead"
+        );
+        // A toki session opened at the node behind works at the node ahead, and back.
+        let (reader, key) = crate::toki_calls::service(one, 44, "link:read").await;
+        let mut hand = crate::toki_calls::hand_session(one, &reader, &key).await;
+        let host = one.base.trim_start_matches("http://").to_string();
+        for node in [two, one, two] {
+            let token = hand.sign_get("/link/v1/stats", &*one.clock);
+            let (status, why) =
+                crate::toki_calls::get_via(node, Some(&host), "/link/v1/stats", &token).await;
+            assert_eq!(status, 200, "{label}: {why}");
+        }
+        // One lease holder, whichever clock renews it.
+        within("one upkeep lease holder", async || {
+            one.auth.maintain().await.unwrap() != two.auth.maintain().await.unwrap()
+        })
+        .await;
+    })
+    .await;
+}
