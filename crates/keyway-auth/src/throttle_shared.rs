@@ -17,7 +17,9 @@ use crate::throttle::{Attempt, WINDOW_MS, keys};
 /// cannot tell which usernames failed from which addresses by hashing guesses.
 fn counter_id(auth: &AuthService, key: &str) -> String {
     let tag = aws_lc_rs::hmac::sign(&auth.csrf_key, format!("login failures\0{key}").as_bytes());
-    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    let mut id = String::with_capacity(64);
+    keyway_kernel::push_hex(&mut id, tag.as_ref());
+    id
 }
 
 /// The store's counter of wrong second-factor codes for a user.

@@ -33,7 +33,8 @@ pub fn random_token(entropy: &dyn Entropy, bytes: usize) -> String {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-fn push_hex(out: &mut String, bytes: &[u8]) {
+/// Appends `bytes` to `out` as lowercase hex.
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
     for b in bytes {
         out.push(char::from(HEX[usize::from(b >> 4)]));
         out.push(char::from(HEX[usize::from(b & 0x0f)]));

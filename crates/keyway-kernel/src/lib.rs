@@ -11,7 +11,7 @@ pub mod rfc3339;
 mod test_skip;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use entropy::{Entropy, SystemEntropy, random_hex, random_token, uuid_v4};
+pub use entropy::{Entropy, SystemEntropy, push_hex, random_hex, random_token, uuid_v4};
 pub use net::address_group;
 pub use private_file::{
     PrivateFileError, create_private_dir, read_private_file, restrict_to_owner, write_private_file,

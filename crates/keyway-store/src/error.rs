@@ -19,6 +19,13 @@ pub enum StoreError {
     /// missing SQLite file, or a server database without keyway's tables); nothing was made.
     #[error("no keyway store at {0}")]
     NotCreated(String),
+    /// Another hub process held the migration lock all the time this one waited (it may be
+    /// stuck migrating: see its log, or the database's lock holders).
+    #[error(
+        "another hub held the database's migration lock for {0} s (it may be stuck \
+         migrating): check the other nodes' logs, then start this one again"
+    )]
+    MigrationLocked(u64),
     /// The SQLite file could not be created or kept private.
     #[error(transparent)]
     PrivateFile(#[from] keyway_kernel::PrivateFileError),

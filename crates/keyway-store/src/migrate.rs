@@ -196,9 +196,7 @@ impl Store {
                 }
             };
             if taken != Some(1) {
-                return Err(StoreError::Corrupt(
-                    "another hub held the migration lock for 5 minutes",
-                ));
+                return Err(StoreError::MigrationLocked(300));
             }
         }
         let result = self.apply_migrations(last).await;

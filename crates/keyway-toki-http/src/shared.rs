@@ -48,13 +48,14 @@ pub enum AnchorOutcome {
 /// store's connections with made-up session ids or epochs.
 pub(crate) struct LoadGate {
     permits: tokio::sync::Semaphore,
-    recent: std::sync::Mutex<std::collections::HashMap<SessionId, std::time::Instant>>,
+    /// Session id → when (the layer's clock, ms) a load of it last found nothing new.
+    recent: std::sync::Mutex<std::collections::HashMap<SessionId, i64>>,
 }
 
 const LOADS_AT_ONCE: usize = 4;
 const LOAD_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
-/// A session whose last load found nothing new is not loaded again sooner than this.
-const RELOAD_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+/// A session whose last load found nothing new is not loaded again sooner than this (ms).
+const RELOAD_AFTER_MS: i64 = 200;
 const RECENT_LIMIT: usize = 10_000;
 
 impl Default for LoadGate {
@@ -68,26 +69,28 @@ impl Default for LoadGate {
 
 impl LoadGate {
     /// Whether `id` may be loaded now: not while a load that found nothing new is recent.
-    fn admit(&self, id: &SessionId) -> bool {
-        self.recent
-            .lock()
-            .is_ok_and(|recent| recent.get(id).is_none_or(|at| at.elapsed() >= RELOAD_AFTER))
+    fn admit(&self, id: &SessionId, now_ms: i64) -> bool {
+        self.recent.lock().is_ok_and(|recent| {
+            recent
+                .get(id)
+                .is_none_or(|at| now_ms - at >= RELOAD_AFTER_MS)
+        })
     }
 
     /// Notes a load of `id` that found nothing new (no such session, or what this node held).
-    fn fruitless(&self, id: SessionId) {
+    fn fruitless(&self, id: SessionId, now_ms: i64) {
         let Ok(mut recent) = self.recent.lock() else {
             return;
         };
         if recent.len() >= RECENT_LIMIT {
-            recent.retain(|_, at| at.elapsed() < RELOAD_AFTER);
+            recent.retain(|_, at| now_ms - *at < RELOAD_AFTER_MS);
             // Still full of recent ids (a flood of made-up ones): forget them; the permits
             // still bound the loads they may cause.
             if recent.len() >= RECENT_LIMIT {
                 recent.clear();
             }
         }
-        recent.insert(id, std::time::Instant::now());
+        recent.insert(id, now_ms);
     }
 }
 
@@ -145,7 +148,8 @@ pub(crate) async fn refresh_from_cluster(
     let covered = progress.is_some_and(|(epoch, anchor)| {
         token.epoch <= epoch || (anchor.is_some() && Some(token.epoch) == epoch.checked_add(1))
     });
-    if covered || !shared.loads.admit(&id) {
+    let now_ms = shared.clock.now_ms();
+    if covered || !shared.loads.admit(&id, now_ms) {
         return Ok(held);
     }
     let Ok(Ok(_permit)) = tokio::time::timeout(LOAD_WAIT, shared.loads.permits.acquire()).await
@@ -153,7 +157,7 @@ pub(crate) async fn refresh_from_cluster(
         return Err(ShareError("too many toki session loads at once".into()));
     };
     let Some(state) = cluster.load(id).await? else {
-        shared.loads.fruitless(id);
+        shared.loads.fruitless(id, now_ms);
         return Ok(held);
     };
     let mut callee = lock(shared)?;
@@ -164,7 +168,7 @@ pub(crate) async fn refresh_from_cluster(
     }
     let now = callee.session_progress(&id);
     if now == progress {
-        shared.loads.fruitless(id);
+        shared.loads.fruitless(id, now_ms);
     }
     Ok(now.map(|(epoch, _)| epoch))
 }
@@ -272,20 +276,21 @@ mod tests {
     fn a_fruitless_load_is_not_repeated_soon_and_the_memory_is_bounded() {
         let gate = LoadGate::default();
         let id = SessionId([7; 16]);
-        assert!(gate.admit(&id));
-        gate.fruitless(id);
+        assert!(gate.admit(&id, 1_000));
+        gate.fruitless(id, 1_000);
+        assert!(gate.admit(&id, 1_200), "after 200 ms, loaded again");
         assert!(
-            !gate.admit(&id),
+            !gate.admit(&id, 1_199),
             "made-up ids cost one read per 200 ms, not one per request"
         );
         assert!(
-            gate.admit(&SessionId([8; 16])),
+            gate.admit(&SessionId([8; 16]), 1_000),
             "other sessions are not held up"
         );
         for n in 0..(RECENT_LIMIT as u32 + 10) {
             let mut bytes = [0u8; 16];
             bytes[..4].copy_from_slice(&n.to_be_bytes());
-            gate.fruitless(SessionId(bytes));
+            gate.fruitless(SessionId(bytes), 1_000);
         }
         assert!(gate.recent.lock().unwrap().len() <= RECENT_LIMIT + 1);
         assert_eq!(gate.permits.available_permits(), LOADS_AT_ONCE);

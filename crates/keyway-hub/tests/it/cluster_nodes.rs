@@ -147,13 +147,7 @@ async fn the_master_key_is_not_rotated_under_serving_nodes() {
         })
         .await;
         let dir = tempfile::tempdir().unwrap();
-        let new_key = dir.path().join("new.key");
-        keyway_auth::write_private_file(
-            dir.path(),
-            &new_key,
-            b"c2V2ZW50ZWVuIHJhbmRvbSBieXRlcyBhbmQgbW9yZSE=\n",
-        )
-        .unwrap();
+        let new_key = crate::harness::new_master_key_file(dir.path());
         let err = one.auth.rotate_master_key(&new_key).await.unwrap_err();
         assert!(
             err.to_string().contains("is serving this store"),

@@ -431,6 +431,18 @@ pub(crate) async fn on_every_backend_with(
     }
 }
 
+/// A master key file (not the hub's) in `dir`, for rotations.
+pub(crate) fn new_master_key_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("new.key");
+    keyway_auth::write_private_file(
+        dir,
+        &path,
+        b"c2V2ZW50ZWVuIHJhbmRvbSBieXRlcyBhbmQgbW9yZSE=\n",
+    )
+    .unwrap();
+    path
+}
+
 /// Runs `test` on two hub nodes sharing one fresh PostgreSQL, then MariaDB, database (a
 /// cluster; a SQLite store serves one process, so it is not one of them).
 pub(crate) async fn on_two_nodes(test: impl AsyncFn(&TestHub, &TestHub)) {

@@ -157,13 +157,7 @@ async fn a_node_left_on_the_old_master_key_stops_sealing() {
     let options = sqlite_options(dir.path());
     let hub = keyway_hub::Hub::open(&options).await.unwrap();
     let auth = &hub.state.auth;
-    let new_key = dir.path().join("new.key");
-    keyway_auth::write_private_file(
-        dir.path(),
-        &new_key,
-        b"c2V2ZW50ZWVuIHJhbmRvbSBieXRlcyBhbmQgbW9yZSE=\n",
-    )
-    .unwrap();
+    let new_key = crate::harness::new_master_key_file(dir.path());
     let (id, count) = auth.rotate_master_key(&new_key).await.unwrap();
     assert!(count >= 5, "{count}");
     let err = auth.maintain().await.unwrap_err().to_string();

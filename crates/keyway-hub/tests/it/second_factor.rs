@@ -500,6 +500,25 @@ async fn enrolment_needs_a_recent_sign_in() {
     hub.finish().await;
 }
 
+/// Alice enrolled in TOTP, past her password: her secret, her record and the ticket of her
+/// second step.
+async fn alice_at_her_second_step(hub: &TestHub) -> (Vec<u8>, keyway_store::UserRecord, String) {
+    let (totp_secret, _) = enrolled_alice(hub).await;
+    let user = hub
+        .auth
+        .store()
+        .user_by_name("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let ticket = hub
+        .auth
+        .second_factor_ticket(&user, "purpose", "browser")
+        .await
+        .unwrap();
+    (totp_secret, user, ticket)
+}
+
 /// `count` wrong codes for `ticket` from as many addresses, at each of `hubs` in turn: each is
 /// refused.
 async fn wrong_codes(hubs: &[&TestHub], ticket: &str, count: usize) {
@@ -525,19 +544,7 @@ async fn wrong_codes(hubs: &[&TestHub], ticket: &str, count: usize) {
 #[tokio::test]
 async fn code_guesses_are_limited_per_account() {
     let hub = TestHub::start(&crate::harness::Backend::Sqlite).await;
-    let (totp_secret, _) = enrolled_alice(&hub).await;
-    let user = hub
-        .auth
-        .store()
-        .user_by_name("alice")
-        .await
-        .unwrap()
-        .unwrap();
-    let ticket = hub
-        .auth
-        .second_factor_ticket(&user, "purpose", "browser")
-        .await
-        .unwrap();
+    let (totp_secret, user, ticket) = alice_at_her_second_step(&hub).await;
     wrong_codes(&[&hub], &ticket, 10).await;
     let right = now_code(&hub, &totp_secret);
     let locked = hub
@@ -587,19 +594,7 @@ async fn code_guesses_are_limited_per_account() {
 async fn code_guesses_are_limited_across_the_nodes() {
     crate::harness::on_two_nodes(async |one: &TestHub, two: &TestHub| {
         let label = one.backend.clone();
-        let (totp_secret, _) = enrolled_alice(one).await;
-        let user = one
-            .auth
-            .store()
-            .user_by_name("alice")
-            .await
-            .unwrap()
-            .unwrap();
-        let ticket = one
-            .auth
-            .second_factor_ticket(&user, "purpose", "browser")
-            .await
-            .unwrap();
+        let (totp_secret, _, ticket) = alice_at_her_second_step(one).await;
         wrong_codes(&[one, two], &ticket, 10).await;
         let right = now_code(one, &totp_secret);
         for node in [&one, &two] {
