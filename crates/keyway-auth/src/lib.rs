@@ -7,6 +7,7 @@
 
 mod audit;
 mod authorize;
+mod backup;
 mod client_auth;
 mod client_rules;
 mod client_urls;
@@ -53,6 +54,10 @@ mod verified;
 pub use audit::{Decision, Outcome};
 pub use authorize::{
     AuthorizationRequest, AuthorizeOutcome, PendingAuthorization, Redirect, SessionUser,
+};
+pub use backup::{
+    BACKUP_CHUNK, BACKUP_MAGIC, BackupError, BackupHeader, open_backup, read_backup_header,
+    seal_backup,
 };
 pub use client_auth::ClientCredentials;
 pub use client_rules::{ClientRule, RulePurpose};

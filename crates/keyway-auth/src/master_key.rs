@@ -102,6 +102,11 @@ impl MasterKey {
         })
     }
 
+    /// The AES-256-GCM key itself, for sealed backups (`backup.rs`).
+    pub(crate) fn seal_key(&self) -> &crate::sealed_box::SealKey {
+        &self.key
+    }
+
     /// A short id of the key (a digest of it), safe to show and to store.
     pub fn id(&self) -> &str {
         &self.id

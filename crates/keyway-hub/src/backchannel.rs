@@ -26,9 +26,13 @@ pub struct HttpLogoutDelivery {
 
 impl HttpLogoutDelivery {
     /// `background`: deliver from spawned tasks (the hub) instead of before returning.
-    pub fn new(background: bool) -> Result<HttpLogoutDelivery, reqwest::Error> {
+    /// `private_ca`: certificates trusted besides the public roots (`--ca-file`).
+    pub fn new(
+        background: bool,
+        private_ca: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> Result<HttpLogoutDelivery, reqwest::Error> {
         Ok(HttpLogoutDelivery {
-            client: crate::jwks_fetch::outbound_client()?,
+            client: crate::jwks_fetch::outbound_client(private_ca)?,
             background,
             slots: std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_DELIVERIES)),
         })

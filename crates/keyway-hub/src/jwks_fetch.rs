@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use keyway_auth::JwksSource;
+use rustls::pki_types::CertificateDer;
 
 /// A JWKS larger than this is not a JWKS.
 const MAX_JWKS_BYTES: usize = 64 * 1024;
@@ -16,19 +17,28 @@ pub(crate) struct HttpJwksSource {
 }
 
 impl HttpJwksSource {
-    pub(crate) fn new() -> Result<HttpJwksSource, reqwest::Error> {
+    pub(crate) fn new(
+        private_ca: &[CertificateDer<'static>],
+    ) -> Result<HttpJwksSource, reqwest::Error> {
         Ok(HttpJwksSource {
-            client: outbound_client()?,
+            client: outbound_client(private_ca)?,
         })
     }
 }
 
 /// The hub's client for calls it makes on its own (JWKS, upstream providers, back-channel
-/// logout): 5 s to answer, 3 s to connect, no redirects followed.
-pub(crate) fn outbound_client() -> Result<reqwest::Client, reqwest::Error> {
+/// logout): 5 s to answer, 3 s to connect, no redirects followed; `private_ca` is trusted
+/// besides the public roots.
+pub(crate) fn outbound_client(
+    private_ca: &[CertificateDer<'static>],
+) -> Result<reqwest::Client, reqwest::Error> {
     // rustls needs one process-wide crypto provider; keyway uses aws-lc-rs everywhere.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    for cert in private_ca {
+        builder = builder.add_root_certificate(reqwest::Certificate::from_der(cert.as_ref())?);
+    }
+    builder
         .timeout(Duration::from_secs(5))
         .connect_timeout(Duration::from_secs(3))
         .redirect(reqwest::redirect::Policy::none())

@@ -25,6 +25,7 @@ mod scim;
 mod serve;
 mod session;
 mod sign_in_steps;
+mod tls;
 mod toki_calls;
 mod toki_cluster;
 mod toki_peers;
@@ -49,6 +50,7 @@ pub use gateway::{GATEWAY_PATH, GatewayOptions};
 pub use keyway_toki_http::HELLO_PATH as TOKI_HELLO_PATH;
 pub use oauth::discovery::{authorization_server_metadata, openid_configuration};
 pub use serve::ConnectionLimits;
+pub use tls::{TlsError, TlsFiles, TlsServer, read_ca_file};
 pub use toki_calls::{HUB_TOKI, HubToki, KEY_FILE as TOKI_KEY_FILE, TOKI_BODY_LIMIT, hub_identity};
 
 /// Largest request body accepted anywhere (forms and JSON are small; this stops floods).
@@ -74,6 +76,11 @@ pub struct HubOptions {
     pub upstreams: Vec<keyway_auth::UpstreamProvider>,
     /// Limits of the platform gateway (`/gateway/{client}/…`).
     pub gateway: GatewayOptions,
+    /// Serve https with this certificate and key (`--tls-cert`/`--tls-key`); none serves http.
+    pub tls: Option<TlsFiles>,
+    /// A private CA (PEM) trusted besides the public roots by the hub's own outbound calls:
+    /// the gateway's upstreams, clients' JWK Sets, upstream sign-in, back-channel logout.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Shared state of every handler: one `Arc`, so the clone axum makes for every extractor
@@ -111,6 +118,7 @@ pub struct HubState {
 pub struct Hub {
     pub state: AppState,
     limits: ConnectionLimits,
+    tls: Option<Arc<TlsServer>>,
 }
 
 impl Hub {
@@ -142,7 +150,15 @@ impl Hub {
             entropy,
         )
         .await?;
-        let http = Arc::new(jwks_fetch::HttpJwksSource::new()?);
+        let tls = match &options.tls {
+            Some(files) => Some(Arc::new(TlsServer::open(files)?)),
+            None => None,
+        };
+        let private_ca = match &options.ca_file {
+            Some(path) => read_ca_file(path)?,
+            None => Vec::new(),
+        };
+        let http = Arc::new(jwks_fetch::HttpJwksSource::new(&private_ca)?);
         for provider in &options.upstreams {
             provider.validate().map_err(|e| {
                 HubError::Config(format!("[[login.upstream]] {:?}: {e}", provider.name))
@@ -151,7 +167,10 @@ impl Hub {
         let auth = auth
             .with_jwks_source(http.clone())
             .with_upstreams(options.upstreams.clone(), http)
-            .with_logout_delivery(Arc::new(backchannel::HttpLogoutDelivery::new(true)?));
+            .with_logout_delivery(Arc::new(backchannel::HttpLogoutDelivery::new(
+                true,
+                &private_ca,
+            )?));
         let link_key = auth
             .hub_secret(keyway_auth::LINK_KEY, None, || {
                 Ok(keyway_auth::random_token(auth.entropy(), 32).into_bytes())
@@ -175,6 +194,7 @@ impl Hub {
         let toki = HubToki::start(&options.data_dir, &auth, &activity).await?;
         Ok(Hub {
             limits: options.connections,
+            tls,
             state: AppState(Arc::new(HubState {
                 auth,
                 link: Arc::new(link),
@@ -182,7 +202,7 @@ impl Hub {
                 toki,
                 data,
                 trusted_proxies: Arc::new(trusted_proxies),
-                gateway: gateway::Gateway::new(options.gateway, &options.auth.issuer)?,
+                gateway: gateway::Gateway::new(options.gateway, &options.auth.issuer, &private_ca)?,
                 metrics,
             })),
         })
@@ -201,7 +221,7 @@ impl Hub {
             )
             .route_layer(axum::middleware::from_fn(keyway_toki_http::remember_route))
             .layer(self.state.toki.optional_layer());
-        Router::new()
+        let routes = Router::new()
             .merge(oauth::routes())
             .merge(health::routes())
             .merge(toki_apis)
@@ -216,8 +236,14 @@ impl Hub {
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(
                 errors::panic_response,
-            ))
-            .with_state(self.state.clone())
+            ));
+        // An https hub (natively or behind a TLS proxy) tells browsers to stay on https.
+        let routes = if self.state.auth.config().uses_https() {
+            routes.layer(axum::middleware::map_response(tls::strict_transport))
+        } else {
+            routes
+        };
+        routes.with_state(self.state.clone())
     }
 
     /// Serves until `shutdown` resolves, then drains connections and closes the store.
@@ -230,6 +256,7 @@ impl Hub {
         // transaction's connection could hold MariaDB's metadata locks after the store closed.
         let (stop_tasks, stop) = tokio::sync::watch::channel(false);
         let mut tasks = vec![tokio::spawn(upkeep(self.state.auth.clone(), stop.clone()))];
+        let stop_watch = stop.clone();
         // A SQLite hub is one process: its map is the whole picture.
         if self.state.auth.store().backend() != keyway_store::Backend::Sqlite {
             tasks.push(tokio::spawn(activity::share_with_cluster(
@@ -238,8 +265,13 @@ impl Hub {
                 stop,
             )));
         }
+        if let Some(tls) = &self.tls {
+            tasks.push(tokio::spawn(tls.clone().watch(stop_watch)));
+        }
         let trusted = self.state.trusted_proxies.clone();
-        let result = serve::serve(listener, self.router(), self.limits, trusted, shutdown).await;
+        let acceptor = self.tls.as_ref().map(|tls| tls.acceptor());
+        let router = self.router();
+        let result = serve::serve(listener, router, self.limits, trusted, acceptor, shutdown).await;
         let _ = stop_tasks.send(true);
         for task in tasks {
             let _ = task.await;
@@ -327,4 +359,6 @@ pub enum HubError {
     Config(String),
     #[error("toki identity: {0}")]
     Toki(keyway_toki::TokiError),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
 }

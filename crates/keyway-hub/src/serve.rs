@@ -1,4 +1,5 @@
-//! The hub's accept loop: HTTP/1.1 over hyper with the limits axum's `serve` does not set.
+//! The hub's accept loop: HTTP/1.1 over hyper (and HTTP/2 over TLS) with the limits axum's
+//! `serve` does not set.
 //! - A request head must arrive within [`ConnectionLimits::header_read_timeout`]: this closes
 //!   slow-header (slowloris) connections and, since hyper starts the same timer when a
 //!   keep-alive connection waits for its next request, idle ones too.
@@ -16,7 +17,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -50,11 +52,14 @@ impl Default for ConnectionLimits {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then drains open connections.
+/// With `tls`, every connection is a TLS one (the handshake must finish within the header
+/// read timeout) speaking HTTP/2 or HTTP/1.1 as ALPN chose; without, HTTP/1.1.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
     trusted: Arc<TrustedProxies>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let per_address = Arc::new(PerAddress::default());
@@ -64,6 +69,7 @@ pub(crate) async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
+    let both = Arc::new(http1_and_http2(&limits));
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -98,13 +104,33 @@ pub(crate) async fn serve(
                 .insert(ConnectInfo::<SocketAddr>(peer));
             router.clone().oneshot(request.map(axum::body::Body::new))
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            // Errors here are clients that went away or timed out: nothing to report.
-            let _ = connection.await;
-            drop(held);
-            drop(permit);
-        });
+        let watcher = graceful.watcher();
+        match &tls {
+            None => {
+                let connection =
+                    watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    // Errors here are clients that went away or timed out: nothing to report.
+                    let _ = connection.await;
+                    drop(held);
+                    drop(permit);
+                });
+            }
+            Some(acceptor) => {
+                let handshake = acceptor.accept(stream);
+                let both = both.clone();
+                let deadline = limits.header_read_timeout;
+                tokio::spawn(async move {
+                    // A handshake that does not finish in time is a slow client (or none).
+                    if let Ok(Ok(stream)) = tokio::time::timeout(deadline, handshake).await {
+                        let connection = both.serve_connection(TokioIo::new(stream), service);
+                        let _ = watcher.watch(connection).await;
+                    }
+                    drop(held);
+                    drop(permit);
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
@@ -115,6 +141,25 @@ pub(crate) async fn serve(
     }
     Ok(())
 }
+
+/// The server of TLS connections: HTTP/1.1 with the same head timeout as plain connections,
+/// or HTTP/2 with pings to find dead peers (hyper bounds streams per connection and resets).
+fn http1_and_http2(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
+    let mut both = auto::Builder::new(TokioExecutor::new());
+    both.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    both.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_STREAMS)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    both
+}
+
+/// Requests one HTTP/2 connection may have open at once.
+const MAX_STREAMS: u32 = 256;
 
 /// Connections held per address.
 #[derive(Default)]

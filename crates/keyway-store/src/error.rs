@@ -29,6 +29,11 @@ pub enum StoreError {
     /// The SQLite file could not be created or kept private.
     #[error(transparent)]
     PrivateFile(#[from] keyway_kernel::PrivateFileError),
+    #[error(
+        "this is a {0} store: keyway backup and restore are for SQLite hubs; back up {0} with \
+         its own tools (docs/deploy.md, \"Backups\")"
+    )]
+    NotSqlite(&'static str),
 }
 
 impl StoreError {

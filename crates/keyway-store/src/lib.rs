@@ -32,6 +32,7 @@ mod sealed;
 mod second_factors;
 mod sessions;
 mod settings;
+mod snapshot;
 mod toki_keys;
 mod transmit_states;
 mod upstream_identities;

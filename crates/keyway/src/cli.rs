@@ -109,7 +109,7 @@ impl GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run the hub (HTTP server) until SIGINT or SIGTERM.
-    Serve(ServeArgs),
+    Serve(crate::cli_serve::ServeArgs),
     /// Register and manage OAuth clients.
     Client(Admin<ClientCommand>),
     /// Manage users (resource owners who log in at the hub).
@@ -126,6 +126,13 @@ pub(crate) enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Write an online, consistent backup of a SQLite hub (its database, sealed under the
+    /// master key) while it serves. PostgreSQL and MariaDB: docs/deploy.md, "Backups".
+    Backup(crate::cli_backup::BackupArgs),
+    /// Restore a backup made by `keyway backup` into a new data directory (the hub stopped).
+    /// The master key it was sealed under must be given (--master-key-file) or be in the
+    /// data directory.
+    Restore(crate::cli_backup::RestoreArgs),
     /// Privacy-preserving record linkage: hash and submit (partner), partners and stats (hub).
     #[command(subcommand)]
     Link(LinkCommand),
@@ -189,6 +196,8 @@ impl Command {
             Command::Group(admin) => (Some(&admin.store), None),
             Command::Keys(admin) => (Some(&admin.store), None),
             Command::Audit { store, .. } => (Some(store), None),
+            Command::Backup(args) => (Some(&args.store), None),
+            Command::Restore(args) => (Some(&args.store), None),
             Command::Link(LinkCommand::Partner(admin)) => (Some(&admin.store), None),
             Command::Link(LinkCommand::Conflicts(args)) => (Some(&args.store), None),
             Command::Link(LinkCommand::Stats(args)) => (Some(&args.store), None),
@@ -440,38 +449,6 @@ pub(crate) struct LinkHashArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub json: JsonFlag,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "KEYWAY_LISTEN", value_name = "ADDR")]
-    pub listen: Option<String>,
-    /// Serve the data API for the entities in this schema file (YAML or TOML; `schemas` in
-    /// keyway.toml). Tables are created and migrated at start.
-    #[arg(long, env = "KEYWAY_SCHEMAS", value_name = "FILE")]
-    pub schemas: Option<PathBuf>,
-    /// Allow a schema change to drop columns of removed properties (their data is lost).
-    #[arg(long)]
-    pub allow_drop_columns: bool,
-    /// A reverse proxy (ADDR or ADDR/PREFIX, repeatable) whose X-Forwarded-For header names
-    /// the client for sign-in throttling; from anyone else the header is ignored.
-    #[arg(
-        long,
-        env = "KEYWAY_TRUSTED_PROXIES",
-        value_delimiter = ',',
-        value_name = "ADDR"
-    )]
-    pub trusted_proxy: Vec<String>,
-    /// This node's name in a cluster (one store, several hubs): the holder of the upkeep lease
-    /// (scheduled key rotation and purging run on one node at a time), shown by /readyz
-    /// [default: HOST:PID].
-    #[arg(long, env = "KEYWAY_NODE_ID", value_name = "NAME")]
-    pub node_id: Option<String>,
-    #[command(flatten)]
-    pub log: LogArgs,
-    #[command(flatten)]
-    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]

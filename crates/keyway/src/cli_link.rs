@@ -45,6 +45,9 @@ pub(crate) struct LinkSubmitArgs {
     /// Base URL of the hub, e.g. https://hub.example.org.
     #[arg(long, value_name = "URL")]
     pub hub: String,
+    /// A private CA's certificate (PEM) to trust for the hub's TLS, besides the public roots.
+    #[arg(long, env = "KEYWAY_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
     /// The partner's OAuth client (client_credentials, scope link:submit).
     #[arg(long, value_name = "ID")]
     pub client_id: String,

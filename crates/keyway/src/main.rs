@@ -1,10 +1,12 @@
 //! `keyway`: the hub and its admin CLI. Parses, wires configuration into the hub, prints.
 
 mod cli;
+mod cli_backup;
 #[cfg(test)]
 mod cli_doc_examples;
 mod cli_keys;
 mod cli_link;
+mod cli_serve;
 mod cli_users;
 mod commands;
 mod settings;
@@ -96,6 +98,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Group(admin) => commands::group::run(settings, admin.command).await,
         Command::Keys(admin) => commands::keys::run(settings, admin.command).await,
         Command::Audit { args, .. } => commands::audit::run(settings, args).await,
+        Command::Backup(args) => commands::backup::backup(settings, args).await,
+        Command::Restore(args) => commands::backup::restore(settings, args).await,
         Command::Link(cmd) => commands::link_admin::run(settings, cmd).await,
         Command::Transfer(cmd) => commands::transfer::run(cmd, &global).await,
         Command::Data(cmd) => commands::data_export::run(settings, cmd).await,

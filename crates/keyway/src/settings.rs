@@ -25,6 +25,11 @@ pub(crate) struct FileConfig {
     /// The master key sealing secrets in the store (KEYWAY_MASTER_KEY_FILE overrides it);
     /// default: `master.key` in the data directory, made on first start.
     pub master_key_file: Option<PathBuf>,
+    /// Serve https with this certificate chain and key (`--tls-cert`/`--tls-key` override).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// A private CA trusted besides the public roots when the hub calls out (`--ca-file`).
+    pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub oauth: OAuthFileConfig,
     #[serde(default)]
@@ -255,6 +260,8 @@ pub(crate) struct Settings {
     pub store_source: StoreSource,
     /// `--master-key-file` / `KEYWAY_MASTER_KEY_FILE` (empty: not given).
     pub master_key_file: Option<PathBuf>,
+    /// `keyway serve` over TLS: the default issuer is https.
+    pub serves_tls: bool,
 }
 
 /// Which setting chose the store.
@@ -317,6 +324,7 @@ impl Settings {
                 .master_key_file
                 .clone()
                 .filter(|path| !path.as_os_str().is_empty()),
+            serves_tls: false,
         })
     }
 
@@ -358,7 +366,10 @@ impl Settings {
             .issuer
             .clone()
             .or_else(|| served_as.map(str::to_string))
-            .unwrap_or_else(|| format!("http://{listen}"));
+            .unwrap_or_else(|| {
+                let scheme = if self.serves_tls { "https" } else { "http" };
+                format!("{scheme}://{listen}")
+            });
         let mut config = AuthConfig::new(&issuer);
         config.master_key_file = self
             .master_key_file

@@ -57,7 +57,11 @@ pub(crate) struct Gateway {
 }
 
 impl Gateway {
-    pub(crate) fn new(options: GatewayOptions, issuer: &str) -> Result<Gateway, rustls::Error> {
+    pub(crate) fn new(
+        options: GatewayOptions,
+        issuer: &str,
+        private_ca: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> Result<Gateway, rustls::Error> {
         let forwarded_hub = match url::Url::parse(issuer) {
             Ok(url) => format!(
                 "proto={};host=\"{}{}\"",
@@ -68,7 +72,7 @@ impl Gateway {
             Err(_) => "proto=http;host=\"hub\"".to_string(),
         };
         Ok(Gateway {
-            upstream: upstream::UpstreamClient::new(options)?,
+            upstream: upstream::UpstreamClient::new(options, private_ca)?,
             forwarded_hub: forwarded_hub.into(),
         })
     }

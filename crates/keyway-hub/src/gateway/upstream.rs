@@ -32,11 +32,18 @@ pub(crate) struct UpstreamClient {
 }
 
 impl UpstreamClient {
-    pub(crate) fn new(options: GatewayOptions) -> Result<UpstreamClient, rustls::Error> {
+    /// `private_ca`: certificates trusted besides the public roots (`--ca-file`).
+    pub(crate) fn new(
+        options: GatewayOptions,
+        private_ca: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> Result<UpstreamClient, rustls::Error> {
         let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let roots = rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
+        for cert in private_ca {
+            roots.add(cert.clone())?;
+        }
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)

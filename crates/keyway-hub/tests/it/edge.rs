@@ -303,6 +303,8 @@ async fn idle_and_slow_header_connections_are_closed() {
         },
         upstreams: Vec::new(),
         gateway: keyway_hub::GatewayOptions::default(),
+        tls: None,
+        ca_file: None,
     };
     let hub = keyway_hub::Hub::open(&options).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

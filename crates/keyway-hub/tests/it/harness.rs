@@ -229,6 +229,8 @@ impl TestHub {
             connections: keyway_hub::ConnectionLimits::default(),
             upstreams,
             gateway,
+            tls: None,
+            ca_file: None,
         };
         TestHub::serve(options, listener, base, label, database, dir).await
     }
@@ -404,6 +406,8 @@ pub(crate) fn plain_options(
         connections: keyway_hub::ConnectionLimits::default(),
         upstreams: Vec::new(),
         gateway: keyway_hub::GatewayOptions::default(),
+        tls: None,
+        ca_file: None,
     }
 }
 

@@ -144,6 +144,12 @@ fn unreachable_hub(hub: &str, err: reqwest::Error) -> anyhow::Error {
         }
         cause = current.source();
     }
+    if chain.contains("UnknownIssuer") {
+        return anyhow::anyhow!(
+            "cannot reach the hub at {hub}: its TLS certificate is not signed by a CA this \
+             machine trusts (a private CA? give its certificate with --ca-file FILE)"
+        );
+    }
     if chain.contains("InvalidContentType") || chain.contains("corrupt message") {
         return anyhow::anyhow!(
             "cannot reach the hub at {hub}: it does not answer TLS (is it http://, not https://?)"
@@ -200,6 +206,11 @@ fn batch_reason(reason: &str) -> &str {
 
 pub(crate) async fn run(args: LinkSubmitArgs) -> anyhow::Result<()> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    // Checked first: a wrong CA file must not wait for a long precheck to be reported.
+    let private_ca = match &args.ca_file {
+        Some(path) => keyway_hub::read_ca_file(path).context("--ca-file")?,
+        None => Vec::new(),
+    };
     if args.strict {
         let bad = super::link_strict::precheck(&args.input, args.errors.as_deref())?;
         if bad > 0 {
@@ -211,10 +222,12 @@ pub(crate) async fn run(args: LinkSubmitArgs) -> anyhow::Result<()> {
         }
     }
     let (reader, header, size) = super::link_strict::open_hash_file(&args.input)?;
+    let mut http = reqwest::Client::builder().timeout(Duration::from_secs(600));
+    for cert in &private_ca {
+        http = http.add_root_certificate(reqwest::Certificate::from_der(cert.as_ref())?);
+    }
     let mut client = Client {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(600))
-            .build()?,
+        http: http.build()?,
         hub: hub_url(&args.hub)?,
         client_id: args.client_id.clone(),
         secret: read_secret(&args.client_secret_file)?,

@@ -1,4 +1,5 @@
 pub(crate) mod audit;
+pub(crate) mod backup;
 pub(crate) mod client;
 pub(crate) mod data;
 pub(crate) mod data_export;
@@ -65,7 +66,14 @@ pub(crate) async fn open_service(settings: &Settings) -> anyhow::Result<AuthServ
     .await?;
     // Ending a user's sessions tells their clients (back-channel logout) before the command
     // returns; a client that cannot be reached is reported on stderr.
-    let delivery = keyway_hub::HttpLogoutDelivery::new(false)?;
+    let private_ca = match std::env::var_os("KEYWAY_CA_FILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| settings.file.ca_file.clone())
+    {
+        Some(path) => keyway_hub::read_ca_file(&path)?,
+        None => Vec::new(),
+    };
+    let delivery = keyway_hub::HttpLogoutDelivery::new(false, &private_ca)?;
     Ok(service
         .with_logout_delivery(Arc::new(delivery))
         .with_admin_actor(admin_actor()))

@@ -2,13 +2,13 @@ use anyhow::Context;
 use keyway_hub::{Hub, HubOptions};
 use tokio::net::TcpListener;
 
-use crate::cli::ServeArgs;
+use crate::cli_serve::ServeArgs;
 use crate::settings::Settings;
 
 /// Creates the data directory (0700) if missing, or checks the one given: a file, a place that
 /// cannot hold a directory (`/proc/…`) or one this user cannot write is named with its reason
 /// before anything else is tried (SQLite would only say "unable to open database file").
-fn prepare_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn prepare_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
     let shown = data_dir.display();
     if data_dir.exists() && !data_dir.is_dir() {
         anyhow::bail!("the data directory {shown} is not a directory: give --data-dir a directory");
@@ -65,8 +65,19 @@ pub(crate) fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::f
     Ok(file)
 }
 
-pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     crate::terminal::init_logging(&settings.log_format, "info,sqlx=warn,tower_http=warn");
+    let tls = tls_files(&settings, &args)?;
+    // Checked before anything is opened: a bad certificate is the error, not the store's.
+    if let Some(files) = &tls {
+        keyway_hub::TlsServer::open(files)?;
+    }
+    // Over TLS the default issuer is https (and cookies are `__Host-`, HSTS is sent).
+    settings.serves_tls = tls.is_some();
+    let ca_file = args
+        .ca_file
+        .clone()
+        .or_else(|| settings.file.ca_file.clone());
     let listen = args.listen.unwrap_or_else(|| settings.listen.clone());
     let mut auth = settings.auth_config(&listen)?;
     if let Some(node) = &args.node_id {
@@ -121,6 +132,8 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
         connections: keyway_hub::ConnectionLimits::default(),
         upstreams: upstreams.clone(),
         gateway: settings.file.gateway.options()?,
+        tls: tls.clone(),
+        ca_file,
     };
     let hub = Hub::open(&options).await.with_context(|| {
         format!(
@@ -144,7 +157,14 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
     // The admin commands speak for this issuer from now on (`keyway keys toki`, …).
     store.set_setting(super::HUB_ISSUER, &issuer).await?;
     let backend = hub.state.auth.store().backend().name();
-    println!("keyway hub listening on http://{local}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("keyway hub listening on {scheme}://{local}");
+    if let Some(files) = &tls {
+        println!(
+            "  TLS:      {} (reloaded on SIGHUP or when it changes)",
+            files.cert.display()
+        );
+    }
     println!("  issuer:   {issuer}");
     println!("  node:     {}", hub.state.auth.node_id());
     println!(
@@ -207,9 +227,15 @@ pub(crate) async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<(
     // Behind a proxy the hub was told of (a cluster's load balancer), the issuer is the
     // proxy's address by design.
     if trusted_proxies.is_empty()
-        && let Some(warning) = issuer_port_mismatch(&issuer, local)
+        && let Some(warning) = issuer_port_mismatch(&issuer, scheme, local)
     {
         eprintln!("{warning}");
+    }
+    if tls.is_some() && issuer.starts_with("http://") {
+        eprintln!(
+            "warning: this hub serves https, and its issuer {issuer} is http: browsers are sent \
+             to plain http and its cookies are not Secure; give --issuer https://…"
+        );
     }
     hub.serve(listener, shutdown_signal()).await?;
     println!("keyway hub stopped");
@@ -227,22 +253,46 @@ fn node_id(text: &str) -> anyhow::Result<String> {
     Ok(text.to_string())
 }
 
-/// A plain-http issuer on a loopback host with another port than the hub listens on: its
-/// pages, cookies and passkeys belong to the issuer's address, where nothing answers unless
-/// a proxy forwards it. (An https issuer is expected to sit behind a proxy.)
-fn issuer_port_mismatch(issuer: &str, local: std::net::SocketAddr) -> Option<String> {
+/// An issuer on a loopback host, with the scheme the hub serves, and another port than the
+/// hub listens on: its pages, cookies and passkeys belong to the issuer's address, where
+/// nothing answers unless a proxy forwards it. (An issuer of the other scheme is expected to
+/// sit behind a proxy.)
+fn issuer_port_mismatch(issuer: &str, scheme: &str, local: std::net::SocketAddr) -> Option<String> {
     let url = reqwest::Url::parse(issuer).ok()?;
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     let port = url.port_or_known_default()?;
-    (url.scheme() == "http" && loopback && port != local.port()).then(|| {
+    (url.scheme() == scheme && loopback && port != local.port()).then(|| {
         format!(
             "warning: the issuer {issuer} names port {port}, and this hub listens on {local}: \
              browsers must use the issuer's address (sign-in cookies and passkeys belong to it), \
-             so unless a proxy forwards port {port} here, give --issuer http://localhost:{} \
+             so unless a proxy forwards port {port} here, give --issuer {scheme}://localhost:{} \
              (or leave --issuer out)",
             local.port()
         )
     })
+}
+
+/// `--tls-cert`/`--tls-key` (or `tls_cert`/`tls_key` in keyway.toml): both or neither.
+fn tls_files(
+    settings: &Settings,
+    args: &ServeArgs,
+) -> anyhow::Result<Option<keyway_hub::TlsFiles>> {
+    let cert = args
+        .tls_cert
+        .clone()
+        .or_else(|| settings.file.tls_cert.clone());
+    let key = args
+        .tls_key
+        .clone()
+        .or_else(|| settings.file.tls_key.clone());
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(keyway_hub::TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        (Some(_), None) => {
+            anyhow::bail!("--tls-cert needs --tls-key (the certificate's private key)")
+        }
+        (None, Some(_)) => anyhow::bail!("--tls-key needs --tls-cert (the certificate chain)"),
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
@@ -275,12 +325,26 @@ mod tests {
     #[test]
     fn a_loopback_issuer_on_another_port_is_warned_about() {
         let local = "127.0.0.1:18602".parse().expect("address");
-        let warning = issuer_port_mismatch("http://localhost:18603", local).expect("a warning");
+        let warning =
+            issuer_port_mismatch("http://localhost:18603", "http", local).expect("a warning");
         assert!(
             warning.contains("--issuer http://localhost:18602"),
             "{warning}"
         );
-        assert_eq!(issuer_port_mismatch("http://localhost:18602", local), None);
-        assert_eq!(issuer_port_mismatch("https://id.example.com", local), None);
+        assert_eq!(
+            issuer_port_mismatch("http://localhost:18602", "http", local),
+            None
+        );
+        assert_eq!(
+            issuer_port_mismatch("https://id.example.com", "http", local),
+            None
+        );
+        // Served over TLS, the same mistake with an https issuer.
+        let warning =
+            issuer_port_mismatch("https://localhost:18603", "https", local).expect("a warning");
+        assert!(
+            warning.contains("--issuer https://localhost:18602"),
+            "{warning}"
+        );
     }
 }

@@ -37,7 +37,7 @@ fn backends() -> Vec<(&'static str, String)> {
     .collect()
 }
 
-fn haproxy_missing() -> Option<String> {
+pub(crate) fn haproxy_missing() -> Option<String> {
     let found = Command::new("haproxy")
         .arg("-v")
         .stdout(Stdio::null())
@@ -78,7 +78,7 @@ fn admin_execute(base_url: &str, statement: String) {
 }
 
 impl Database {
-    fn create(kind: &'static str, base_url: &str) -> Database {
+    pub(crate) fn create(kind: &'static str, base_url: &str) -> Database {
         let name = format!("kw_cluster_{}", free_port());
         admin_execute(base_url, format!("CREATE DATABASE {name}"));
         let (server, _) = base_url
@@ -118,31 +118,54 @@ pub(crate) struct Balancer {
 impl Balancer {
     /// deploy/haproxy.cfg with this test's addresses in place of the documented ones.
     fn start(port: u16, nodes: &[&Hub]) -> Balancer {
+        Balancer::start_from(
+            "deploy/haproxy.cfg",
+            &[("bind :80", format!("bind 127.0.0.1:{port}"))],
+            nodes,
+            |n, address| format!("    server node{n} {address} check\n"),
+            format!("http://127.0.0.1:{port}"),
+        )
+    }
+
+    /// The shipped configuration `shipped` with each `(from, to)` replaced, the server lines
+    /// replaced by `server_line(n, HOST:PORT)` of each node, and the statistics on a free port.
+    pub(crate) fn start_from(
+        shipped: &str,
+        replacements: &[(&str, String)],
+        nodes: &[&Hub],
+        server_line: impl Fn(usize, &str) -> String,
+        url: String,
+    ) -> Balancer {
         let dir = tempfile::tempdir().expect("temporary dir");
         let stats_port = free_port();
-        let shipped = std::fs::read_to_string(repo_root().join("deploy/haproxy.cfg"))
-            .expect("deploy/haproxy.cfg");
+        let text = std::fs::read_to_string(repo_root().join(shipped)).expect(shipped);
         let mut config = String::new();
-        for line in shipped.lines() {
+        let mut servers_placed = false;
+        for line in text.lines() {
             let trimmed = line.trim_start();
+            // The nodes take the place of the shipped server lines, after `default-server`,
+            // whose settings (health-check timing, TLS) apply only to the servers below it.
             if trimmed.starts_with("server node") {
+                if !servers_placed {
+                    for (i, node) in nodes.iter().enumerate() {
+                        let address = node.url.split("://").nth(1).unwrap_or(&node.url);
+                        config.push_str(&server_line(i + 1, address));
+                    }
+                    servers_placed = true;
+                }
                 continue;
             }
-            let line = line
-                .replace("bind :80", &format!("bind 127.0.0.1:{port}"))
-                .replace(
-                    "bind 127.0.0.1:8404",
-                    &format!("bind 127.0.0.1:{stats_port}"),
-                );
+            let mut line = line.replace(
+                "bind 127.0.0.1:8404",
+                &format!("bind 127.0.0.1:{stats_port}"),
+            );
+            for (from, to) in replacements {
+                line = line.replace(from, to);
+            }
             config.push_str(&line);
             config.push('\n');
-            if trimmed.starts_with("backend keyway") {
-                for (i, node) in nodes.iter().enumerate() {
-                    let address = node.url.trim_start_matches("http://");
-                    config.push_str(&format!("    server node{} {address} check\n", i + 1));
-                }
-            }
         }
+        assert!(servers_placed, "{shipped} has no `server node` lines");
         let path = dir.path().join("haproxy.cfg");
         std::fs::write(&path, &config).expect("write haproxy.cfg");
         let check = Command::new("haproxy")
@@ -160,19 +183,26 @@ impl Balancer {
             .arg(&path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("haproxy.log")).expect("log file"))
             .spawn()
             .expect("start haproxy");
         let balancer = Balancer {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url,
             stats: format!("http://127.0.0.1:{stats_port}/stats;csv"),
             _dir: dir,
         };
         let all_up = poll(Duration::from_secs(20), || {
             (1..=nodes.len()).all(|n| balancer.status(n).as_deref() == Some("UP"))
         });
-        assert!(all_up, "haproxy did not see every node up");
+        if !all_up {
+            let csv = reqwest::blocking::get(&balancer.stats)
+                .and_then(|r| r.text())
+                .unwrap_or_default();
+            let log = std::fs::read_to_string(balancer._dir.path().join("haproxy.log"))
+                .unwrap_or_default();
+            panic!("haproxy did not see every node up:\n{csv}\n{log}\n{config}");
+        }
         balancer
     }
 
@@ -308,7 +338,7 @@ fn node_args<'a>(database: &'a str, lb_port: u16, master_key: &Path, n: usize) -
 }
 
 /// 32 random bytes, base64 on one line, mode 0600 (what `openssl rand -base64 32` makes).
-fn write_master_key(path: &Path) {
+pub(crate) fn write_master_key(path: &Path) {
     use base64::Engine;
     use std::os::unix::fs::OpenOptionsExt;
     let mut key = [0u8; 32];

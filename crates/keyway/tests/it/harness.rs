@@ -14,7 +14,7 @@ use serde_json::Value;
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_keyway");
 
 /// Variables that would point a command at another hub's configuration.
-const KEYWAY_VARS: [&str; 7] = [
+const KEYWAY_VARS: [&str; 10] = [
     "KEYWAY_CONFIG",
     "KEYWAY_DATA_DIR",
     "KEYWAY_DATABASE",
@@ -22,6 +22,9 @@ const KEYWAY_VARS: [&str; 7] = [
     "KEYWAY_LOG_FORMAT",
     "KEYWAY_LISTEN",
     "KEYWAY_SCHEMAS",
+    "KEYWAY_TLS_CERT",
+    "KEYWAY_TLS_KEY",
+    "KEYWAY_CA_FILE",
 ];
 
 /// A `keyway` command with a clean `KEYWAY_*` environment.
@@ -65,6 +68,21 @@ fn drain(mut pipe: impl Read + Send + 'static, sink: Arc<Mutex<String>>) -> Join
     })
 }
 
+/// The tests' HTTP client: no redirects followed, 15 s per request, trusting `ca_pem` too.
+pub(crate) fn http_client(ca_pem: Option<&Path>) -> reqwest::blocking::Client {
+    // reqwest is built with rustls but no default crypto provider (the hub picks one).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut builder = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(15))
+        .tls_info(true);
+    if let Some(path) = ca_pem {
+        let pem = std::fs::read(path).expect("read the test CA");
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("CA"));
+    }
+    builder.build().expect("HTTP client")
+}
+
 /// Polls `check` every 100 ms until it holds or `timeout` passes; whether it held.
 pub(crate) fn poll(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -97,13 +115,16 @@ impl Hub {
 
     /// Starts a hub with extra `keyway serve` arguments (`{port}` in one is the hub's port).
     pub(crate) fn start_with(extra: &[&str]) -> Hub {
-        // reqwest is built with rustls but no default crypto provider (the hub picks one).
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let http = reqwest::blocking::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(15))
-            .build()
-            .expect("HTTP client");
+        Hub::start_using(http_client(None), extra)
+    }
+
+    /// Starts a hub over https (`extra` has `--tls-cert` and `--tls-key`) whose certificate
+    /// the CA in `ca_pem` signed; its `url` is `https://127.0.0.1:PORT`.
+    pub(crate) fn start_tls(ca_pem: &Path, extra: &[&str]) -> Hub {
+        Hub::start_using(http_client(Some(ca_pem)), extra)
+    }
+
+    fn start_using(http: reqwest::blocking::Client, extra: &[&str]) -> Hub {
         // The port is free when picked but could be taken before the hub binds it: try again.
         for _attempt in 0..5 {
             let dir = tempfile::tempdir().expect("temporary data dir");
@@ -129,11 +150,18 @@ impl Hub {
             .iter()
             .map(|arg| arg.replace("{port}", &port.to_string()))
             .collect();
+        // Over TLS, certificate reloads are logged (at info) for the tests to see.
+        let tls = extra.iter().any(|arg| arg == "--tls-cert");
+        let (scheme, log) = if tls {
+            ("https", "warn,keyway_hub::tls=info")
+        } else {
+            ("http", "warn")
+        };
         let mut child = keyway()
             .args(["serve", "--listen", &listen, "--data-dir"])
             .arg(dir.path())
             .args(&extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -145,7 +173,7 @@ impl Hub {
             drain(child.stderr.take().expect("stderr"), output.clone()),
         ];
         Hub {
-            url: format!("http://{listen}"),
+            url: format!("{scheme}://{listen}"),
             http,
             child: Some(child),
             output,

@@ -54,7 +54,7 @@ pub(crate) fn python_missing() -> Option<String> {
     })
 }
 
-fn node_module_missing(module: &str) -> Option<String> {
+pub(crate) fn node_module_missing(module: &str) -> Option<String> {
     if !succeeds("node", &["--version"]) {
         return Some("node is not installed".into());
     }

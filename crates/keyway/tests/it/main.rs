@@ -7,10 +7,12 @@
 // Test helpers outside #[test] functions may panic on unexpected input: that is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod backup;
 mod cli_clients;
 mod cli_misc;
 mod cluster;
 mod cluster_load;
+mod cluster_tls;
 mod cluster_toki;
 mod data;
 mod deploy_files;
@@ -23,4 +25,6 @@ mod oauth;
 mod passkey_walk;
 mod readme_tour;
 mod schemathesis;
+mod tls;
+mod tls_ca;
 mod transfer;
