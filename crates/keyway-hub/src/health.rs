@@ -22,7 +22,11 @@ async fn healthz() -> impl IntoResponse {
 /// Readiness: the store answers, a signing key is loaded, and the master key is still the
 /// store's (after `keyway keys rotate-master`, a node left on the old key is drained).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let store = state.auth.store().ping().await.is_ok();
+    // Bounded: a store that stops answering without a reset must not stall the check.
+    let store = matches!(
+        tokio::time::timeout(crate::store_watch::PING_WITHIN, state.auth.store().ping()).await,
+        Ok(Ok(()))
+    );
     let keys = state.auth.keys().signer().is_some();
     let master_key = state.auth.master_key_current();
     let status = if store && keys && master_key {

@@ -25,6 +25,7 @@ mod scim;
 mod serve;
 mod session;
 mod sign_in_steps;
+mod store_watch;
 mod tls;
 mod toki_calls;
 mod toki_cluster;
@@ -50,6 +51,7 @@ pub use gateway::{GATEWAY_PATH, GatewayOptions};
 pub use keyway_toki_http::HELLO_PATH as TOKI_HELLO_PATH;
 pub use oauth::discovery::{authorization_server_metadata, openid_configuration};
 pub use serve::ConnectionLimits;
+pub use store_watch::StoreWatch;
 pub use tls::{TlsError, TlsFiles, TlsServer, read_ca_file};
 pub use toki_calls::{HUB_TOKI, HubToki, KEY_FILE as TOKI_KEY_FILE, TOKI_BODY_LIMIT, hub_identity};
 
@@ -111,6 +113,8 @@ pub struct HubState {
     pub trusted_proxies: Arc<TrustedProxies>,
     /// The platform gateway's HTTP client and limits.
     pub(crate) gateway: gateway::Gateway,
+    /// Whether a server database answers (requests fail fast with 503 while it does not).
+    pub store_watch: Arc<StoreWatch>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
@@ -203,6 +207,7 @@ impl Hub {
                 data,
                 trusted_proxies: Arc::new(trusted_proxies),
                 gateway: gateway::Gateway::new(options.gateway, &options.auth.issuer, &private_ca)?,
+                store_watch: Arc::new(StoreWatch::default()),
                 metrics,
             })),
         })
@@ -243,6 +248,15 @@ impl Hub {
         } else {
             routes
         };
+        // A server database may stop answering without a reset: fail fast meanwhile.
+        let routes = if self.state.auth.store().backend() == keyway_store::Backend::Sqlite {
+            routes
+        } else {
+            routes.layer(axum::middleware::from_fn_with_state(
+                self.state.clone(),
+                store_watch::fail_fast,
+            ))
+        };
         routes.with_state(self.state.clone())
     }
 
@@ -259,6 +273,11 @@ impl Hub {
         let stop_watch = stop.clone();
         // A SQLite hub is one process: its map is the whole picture.
         if self.state.auth.store().backend() != keyway_store::Backend::Sqlite {
+            tasks.push(tokio::spawn(store_watch::watch(
+                self.state.auth.clone(),
+                self.state.store_watch.clone(),
+                stop.clone(),
+            )));
             tasks.push(tokio::spawn(activity::share_with_cluster(
                 self.state.auth.clone(),
                 self.state.activity.clone(),

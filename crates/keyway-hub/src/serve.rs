@@ -117,12 +117,13 @@ pub(crate) async fn serve(
                 });
             }
             Some(acceptor) => {
-                let handshake = acceptor.accept(stream);
+                let acceptor = acceptor.clone();
                 let both = both.clone();
                 let deadline = limits.header_read_timeout;
                 tokio::spawn(async move {
                     // A handshake that does not finish in time is a slow client (or none).
-                    if let Ok(Ok(stream)) = tokio::time::timeout(deadline, handshake).await {
+                    let opened = tokio::time::timeout(deadline, open_tls(&acceptor, stream));
+                    if let Ok(Some(stream)) = opened.await {
                         let connection = both.serve_connection(TokioIo::new(stream), service);
                         let _ = watcher.watch(connection).await;
                     }
@@ -140,6 +141,36 @@ pub(crate) async fn serve(
         tracing::warn!("connections still open after the drain timeout; closing them");
     }
     Ok(())
+}
+
+/// What a plain-http request to the https port is told before the connection closes (the
+/// TLS alert it would get instead reads, in curl, "Received HTTP/0.9 when not allowed").
+const PLAIN_HTTP_ON_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
+Content-Type: text/plain; charset=utf-8\r\nContent-Length: 52\r\nConnection: close\r\n\r\n\
+This port speaks https: use https:// in the URL.\r\n\r\n";
+
+/// The TLS handshake of a new connection; `None` when it fails, or when the client spoke
+/// plain http (a TLS connection starts with a handshake record, 0x16), which is answered 400.
+async fn open_tls(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    let mut first = [0u8; 1];
+    match stream.peek(&mut first).await {
+        Ok(1) if first[0] == 0x16 => acceptor.accept(stream).await.ok(),
+        Ok(1) if first[0].is_ascii_uppercase() => {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut stream = stream;
+            // The request head is read first: closing with unread bytes would reset the
+            // connection and could lose the answer.
+            let mut head = [0u8; 4096];
+            let _ = stream.read(&mut head).await;
+            let _ = stream.write_all(PLAIN_HTTP_ON_TLS).await;
+            let _ = stream.shutdown().await;
+            None
+        }
+        _ => None,
+    }
 }
 
 /// The server of TLS connections: HTTP/1.1 with the same head timeout as plain connections,

@@ -82,15 +82,33 @@ fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(read)
 }
 
+/// A PEM parse error in words (its own text shows the missing marker as a list of bytes).
+fn pem_error(path: &Path, err: &rustls::pki_types::pem::Error) -> TlsError {
+    use rustls::pki_types::pem::Error;
+    let why = match err {
+        Error::MissingSectionEnd { end_marker } => format!(
+            "\"-----END {}-----\" is missing (is the file cut short, or still being written?)",
+            String::from_utf8_lossy(end_marker)
+        ),
+        Error::IllegalSectionStart { line } => format!(
+            "a malformed \"-----BEGIN\" line: {}",
+            String::from_utf8_lossy(line)
+        ),
+        Error::Base64Decode(why) => format!("a section is not base64: {why}"),
+        other => other.to_string(),
+    };
+    TlsError::BadPem {
+        path: shown(path),
+        why,
+    }
+}
+
 /// The certificates of a PEM file, in order; none is an error.
 fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let pem = read_pem(path)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::BadPem {
-            path: shown(path),
-            why: e.to_string(),
-        })?;
+        .map_err(|e| pem_error(path, &e))?;
     if certs.is_empty() {
         return Err(TlsError::NoCertificate { path: shown(path) });
     }
@@ -139,10 +157,7 @@ fn load(files: &TlsFiles, provider: &CryptoProvider, now: SystemTime) -> Result<
         rustls::pki_types::pem::Error::NoItemsFound => TlsError::NoKey {
             path: shown(&files.key),
         },
-        other => TlsError::BadPem {
-            path: shown(&files.key),
-            why: other.to_string(),
-        },
+        other => pem_error(&files.key, &other),
     })?;
     let signing = provider
         .key_provider

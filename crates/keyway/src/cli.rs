@@ -45,8 +45,8 @@ pub(crate) struct GlobalArgs {
     /// Database URL: sqlite:PATH, postgres://… or mysql://… [default: SQLite in the data dir].
     #[arg(long, env = "KEYWAY_DATABASE", value_name = "URL")]
     pub database: Option<String>,
-    /// Issuer URL of the hub (the `iss` of its tokens) [default: the issuer the hub last
-    /// served as, for admin commands; else http://LISTEN].
+    /// Issuer URL of the hub (the `iss` of its tokens) [default: for serve, http://LISTEN, or
+    /// https://LISTEN with --tls-cert; for admin commands, the issuer the hub last served as].
     #[arg(long, env = "KEYWAY_ISSUER", value_name = "URL")]
     pub issuer: Option<String>,
     /// Log format of the servers (serve, transfer serve): text or json.
@@ -72,7 +72,8 @@ pub(crate) struct StoreArgs {
     /// Database URL: sqlite:PATH, postgres://… or mysql://… [default: SQLite in the data dir].
     #[arg(long = "database", global = true, value_name = "URL")]
     pub store_database: Option<String>,
-    /// Issuer URL of the hub [default: the issuer the hub last served as; else http://LISTEN].
+    /// Issuer URL of the hub [default: for serve, http://LISTEN, or https://LISTEN with
+    /// --tls-cert; for admin commands, the issuer the hub last served as].
     #[arg(long = "issuer", global = true, value_name = "URL")]
     pub store_issuer: Option<String>,
     /// The master key sealing the store's secrets [default: master.key in the data dir].

@@ -100,6 +100,15 @@ fn sync_parent(path: &Path) {
 
 pub(crate) async fn backup(settings: Settings, args: BackupArgs) -> anyhow::Result<()> {
     sqlite_file(&settings)?;
+    if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        anyhow::bail!(
+            "--output {}: the directory {} does not exist",
+            args.output.display(),
+            parent.display()
+        );
+    }
     let key = master_key(&settings)?;
     let store = open_store(&settings).await?;
     key.check_against(&store).await?;
@@ -189,6 +198,8 @@ pub(crate) async fn restore(settings: Settings, args: RestoreArgs) -> anyhow::Re
         }
     }
     super::serve::prepare_data_dir(&settings.data_dir)?;
+    // No hub may start on the directory while the database is put in place.
+    let _lock = super::serve::lock_data_dir(&settings.data_dir)?;
     if let Some(parent) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
         keyway_kernel::create_private_dir(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -219,6 +230,11 @@ pub(crate) async fn restore(settings: Settings, args: RestoreArgs) -> anyhow::Re
             let plain = keyway_auth::open_backup(&key, &header, &line, &mut reader, &mut out)
                 .with_context(|| shown.clone())?;
             out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            let mut magic = [0u8; 16];
+            let read = std::io::Read::read(&mut File::open(&to)?, &mut magic)?;
+            if read != magic.len() || &magic != b"SQLite format 3\0" {
+                anyhow::bail!("{shown} opens, but holds no SQLite database (nothing was restored)");
+            }
             Ok(plain)
         })
         .await??
@@ -231,7 +247,21 @@ pub(crate) async fn restore(settings: Settings, args: RestoreArgs) -> anyhow::Re
         path: database.clone(),
         keep: false,
     };
-    let store = open_store(&settings).await?;
+    let store = match keyway_store::Store::open_existing(&settings.database).await {
+        Ok(store) => store,
+        Err(keyway_store::StoreError::NotCreated(_)) => anyhow::bail!(
+            "the database in {} is not a keyway store (nothing was restored)",
+            input.display()
+        ),
+        Err(err) => {
+            return Err(err).with_context(|| {
+                format!(
+                    "the database in {} cannot be opened (nothing was restored)",
+                    input.display()
+                )
+            });
+        }
+    };
     let problems = store.integrity_problems().await;
     let key_matches = master_key(&settings)?.check_against(&store).await;
     store.close().await;
@@ -263,8 +293,13 @@ pub(crate) async fn restore(settings: Settings, args: RestoreArgs) -> anyhow::Re
             header.keyway,
             database.display()
         );
+        let key_flag = if settings.master_key_file.is_some() {
+            " --master-key-file (the same key file)"
+        } else {
+            ""
+        };
         println!(
-            "  start it with: keyway serve --data-dir {} (and the same --master-key-file)",
+            "  start it with: keyway serve --data-dir {}{key_flag}",
             settings.data_dir.display()
         );
     }

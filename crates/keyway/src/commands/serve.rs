@@ -231,6 +231,12 @@ pub(crate) async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Resu
     {
         eprintln!("{warning}");
     }
+    if settings.issuer.is_none() && local.ip().is_unspecified() {
+        eprintln!(
+            "warning: the issuer is {issuer}, the address this hub listens on, which no client \
+             can reach: give --issuer with the URL clients use (https://auth.example.org)"
+        );
+    }
     if tls.is_some() && issuer.starts_with("http://") {
         eprintln!(
             "warning: this hub serves https, and its issuer {issuer} is http: browsers are sent \

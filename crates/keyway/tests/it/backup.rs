@@ -37,6 +37,40 @@ fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// A backup with `backup`'s header holding `plain`, sealed as docs/backup.md says under the
+/// key in `key_file` (one last frame).
+fn reseal(backup: &[u8], key_file: &std::path::Path, plain: &[u8]) -> Vec<u8> {
+    use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    use aws_lc_rs::digest::{SHA256, digest};
+    use base64::Engine;
+    let magic = b"keyway-backup 1\n";
+    let rest = &backup[magic.len()..];
+    let line = &rest[..rest.iter().position(|&b| b == b'\n').expect("header line")];
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(std::fs::read_to_string(key_file).expect("key").trim())
+        .expect("base64 key");
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &raw).expect("key"));
+    let mut aad = magic.to_vec();
+    aad.extend_from_slice(digest(&SHA256, line).as_ref());
+    aad.extend_from_slice(&0u64.to_be_bytes());
+    aad.push(1);
+    let nonce = [3u8; 12];
+    let mut sealed = plain.to_vec();
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(&aad),
+        &mut sealed,
+    )
+    .expect("seal");
+    let mut out = magic.to_vec();
+    out.extend_from_slice(line);
+    out.push(b'\n');
+    out.extend_from_slice(&((12 + sealed.len()) as u32 | 1 << 31).to_be_bytes());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    out
+}
+
 #[test]
 fn a_backup_taken_while_serving_restores_the_same_hub() {
     let mut hub = Hub::start();
@@ -147,6 +181,20 @@ fn a_backup_taken_while_serving_restores_the_same_hub() {
         0,
         "a scratch file was left behind"
     );
+    // Sealed under the right key, but not a database: refused at once, nothing left.
+    let not_a_db = saved.path().join("text.backup");
+    std::fs::write(
+        &not_a_db,
+        reseal(&bytes, &key, b"just some text, not SQLite"),
+    )
+    .expect("write");
+    let refused = restore_into(empty.path(), &not_a_db, &key);
+    assert!(
+        stderr(&refused).contains("holds no SQLite database"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!empty.path().join("keyway.db").exists());
     let occupied = restore_into(hub.data_dir(), &backup, &key);
     assert!(
         stderr(&occupied).contains("already exists"),
@@ -192,4 +240,33 @@ fn a_backup_taken_while_serving_restores_the_same_hub() {
         .filter_map(|c| c["name"].as_str())
         .collect();
     assert_eq!(names, ["kept"], "{clients}");
+}
+
+/// docs/backup.md's Python reader, as printed there, opens docs/backup-vector.hex.
+#[test]
+fn the_documented_python_reader_opens_the_test_vector() {
+    if !crate::interop::available(
+        "backup::the_documented_python_reader_opens_the_test_vector",
+        crate::interop::python_missing(),
+    ) {
+        return;
+    }
+    let root = crate::harness::repo_root();
+    let doc = std::fs::read_to_string(root.join("docs/backup.md")).expect("docs/backup.md");
+    let code = doc
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a python block in docs/backup.md");
+    let out = std::process::Command::new(crate::interop::python())
+        .args(["-c", code])
+        .current_dir(&root)
+        .output()
+        .expect("run python");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && printed.contains("b'keyway backup test vector'"),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

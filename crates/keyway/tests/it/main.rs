@@ -25,6 +25,7 @@ mod oauth;
 mod passkey_walk;
 mod readme_tour;
 mod schemathesis;
+mod store_outage;
 mod tls;
 mod tls_ca;
 mod transfer;

@@ -308,6 +308,18 @@ fn stock_clients_speak_to_an_https_hub_through_a_private_ca() {
         Some(60),
         "curl trusted an unknown CA"
     );
+    // Plain http to the https port is told so, instead of a TLS alert.
+    let plain = http_client(None)
+        .get(hub.url.replace("https://", "http://") + "/healthz")
+        .send()
+        .expect("plain http to the https port");
+    assert_eq!(plain.status(), 400);
+    assert!(
+        plain
+            .text()
+            .unwrap_or_default()
+            .contains("This port speaks https")
+    );
     // Browser cookies over https are __Host- cookies.
     let page = hub
         .http
