@@ -23,6 +23,7 @@ mod oauth;
 mod pages;
 mod scim;
 mod serve;
+mod serve_tls;
 mod session;
 mod sign_in_steps;
 mod store_watch;

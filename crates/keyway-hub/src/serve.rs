@@ -17,14 +17,14 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use crate::client_address::TrustedProxies;
+use crate::serve_tls;
 
 /// Connection limits of the hub's HTTP server (docs/oauth.md, "Limits").
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +38,9 @@ pub struct ConnectionLimits {
     pub max_connections_per_address: usize,
     /// How long a shutdown waits for requests in flight before closing them.
     pub drain_timeout: Duration,
+    /// A TLS connection that has sent nothing for this long is shut down gracefully (its
+    /// requests in flight finish): HTTP/2 has no per-request head timeout to end idle ones.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -47,6 +50,7 @@ impl Default for ConnectionLimits {
             max_connections: 4096,
             max_connections_per_address: 256,
             drain_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -69,7 +73,9 @@ pub(crate) async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
-    let both = Arc::new(http1_and_http2(&limits));
+    let both = Arc::new(serve_tls::http1_and_http2(&limits));
+    // TLS connections are drained through this signal (and counted by their slots).
+    let (stop_tls, stopping) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -104,11 +110,11 @@ pub(crate) async fn serve(
                 .insert(ConnectInfo::<SocketAddr>(peer));
             router.clone().oneshot(request.map(axum::body::Body::new))
         });
-        let watcher = graceful.watcher();
         match &tls {
             None => {
-                let connection =
-                    watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                let connection = graceful
+                    .watcher()
+                    .watch(http.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
                     // Errors here are clients that went away or timed out: nothing to report.
                     let _ = connection.await;
@@ -119,13 +125,16 @@ pub(crate) async fn serve(
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 let both = both.clone();
-                let deadline = limits.header_read_timeout;
+                let (deadline, idle) = (limits.header_read_timeout, limits.idle_timeout);
+                let stopping = stopping.clone();
                 tokio::spawn(async move {
                     // A handshake that does not finish in time is a slow client (or none).
-                    let opened = tokio::time::timeout(deadline, open_tls(&acceptor, stream));
+                    let opened = tokio::time::timeout(deadline, serve_tls::open(&acceptor, stream));
                     if let Ok(Some(stream)) = opened.await {
-                        let connection = both.serve_connection(TokioIo::new(stream), service);
-                        let _ = watcher.watch(connection).await;
+                        let clock = serve_tls::ReadClock::new(stream);
+                        let last_read = clock.last_read();
+                        let connection = both.serve_connection(TokioIo::new(clock), service);
+                        serve_tls::drive(connection, &last_read, idle, stopping).await;
                     }
                     drop(held);
                     drop(permit);
@@ -134,7 +143,14 @@ pub(crate) async fn serve(
         }
     }
     drop(listener);
-    if tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
+    let _ = stop_tls.send(true);
+    let every_slot = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
+    let drained = async {
+        graceful.shutdown().await;
+        // Every connection gives its slot back when it ends, TLS ones included.
+        let _ = slots.acquire_many(every_slot).await;
+    };
+    if tokio::time::timeout(limits.drain_timeout, drained)
         .await
         .is_err()
     {
@@ -142,55 +158,6 @@ pub(crate) async fn serve(
     }
     Ok(())
 }
-
-/// What a plain-http request to the https port is told before the connection closes (the
-/// TLS alert it would get instead reads, in curl, "Received HTTP/0.9 when not allowed").
-const PLAIN_HTTP_ON_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
-Content-Type: text/plain; charset=utf-8\r\nContent-Length: 52\r\nConnection: close\r\n\r\n\
-This port speaks https: use https:// in the URL.\r\n\r\n";
-
-/// The TLS handshake of a new connection; `None` when it fails, or when the client spoke
-/// plain http (a TLS connection starts with a handshake record, 0x16), which is answered 400.
-async fn open_tls(
-    acceptor: &tokio_rustls::TlsAcceptor,
-    stream: tokio::net::TcpStream,
-) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
-    let mut first = [0u8; 1];
-    match stream.peek(&mut first).await {
-        Ok(1) if first[0] == 0x16 => acceptor.accept(stream).await.ok(),
-        Ok(1) if first[0].is_ascii_uppercase() => {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut stream = stream;
-            // The request head is read first: closing with unread bytes would reset the
-            // connection and could lose the answer.
-            let mut head = [0u8; 4096];
-            let _ = stream.read(&mut head).await;
-            let _ = stream.write_all(PLAIN_HTTP_ON_TLS).await;
-            let _ = stream.shutdown().await;
-            None
-        }
-        _ => None,
-    }
-}
-
-/// The server of TLS connections: HTTP/1.1 with the same head timeout as plain connections,
-/// or HTTP/2 with pings to find dead peers (hyper bounds streams per connection and resets).
-fn http1_and_http2(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
-    let mut both = auto::Builder::new(TokioExecutor::new());
-    both.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true);
-    both.http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(MAX_STREAMS)
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(20));
-    both
-}
-
-/// Requests one HTTP/2 connection may have open at once.
-const MAX_STREAMS: u32 = 256;
 
 /// Connections held per address.
 #[derive(Default)]

@@ -300,6 +300,7 @@ async fn idle_and_slow_header_connections_are_closed() {
             max_connections: 20,
             max_connections_per_address: 64,
             drain_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(60),
         },
         upstreams: Vec::new(),
         gateway: keyway_hub::GatewayOptions::default(),

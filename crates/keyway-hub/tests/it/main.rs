@@ -39,6 +39,7 @@ mod sealed_secrets;
 mod second_factor;
 mod soft_authenticator;
 mod store_outage;
+mod tls_edge;
 mod token_exchange;
 mod toki_calls;
 mod toki_cluster;
