@@ -73,7 +73,7 @@ pub(crate) async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
-    let both = Arc::new(serve_tls::http1_and_http2(&limits));
+    let tls = tls.map(|acceptor| Arc::new(serve_tls::TlsConnections::new(acceptor, &limits)));
     // TLS connections are drained through this signal (and counted by their slots).
     let (stop_tls, stopping) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
@@ -104,14 +104,15 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request
-                .extensions_mut()
-                .insert(ConnectInfo::<SocketAddr>(peer));
-            router.clone().oneshot(request.map(axum::body::Body::new))
-        });
         match &tls {
             None => {
+                let service =
+                    hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                        request
+                            .extensions_mut()
+                            .insert(ConnectInfo::<SocketAddr>(peer));
+                        router.clone().oneshot(request.map(axum::body::Body::new))
+                    });
                 let connection = graceful
                     .watcher()
                     .watch(http.serve_connection(TokioIo::new(stream), service));
@@ -122,20 +123,11 @@ pub(crate) async fn serve(
                     drop(permit);
                 });
             }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let both = both.clone();
-                let (deadline, idle) = (limits.header_read_timeout, limits.idle_timeout);
+            Some(tls) => {
+                let tls = tls.clone();
                 let stopping = stopping.clone();
                 tokio::spawn(async move {
-                    // A handshake that does not finish in time is a slow client (or none).
-                    let opened = tokio::time::timeout(deadline, serve_tls::open(&acceptor, stream));
-                    if let Ok(Some(stream)) = opened.await {
-                        let clock = serve_tls::ReadClock::new(stream);
-                        let last_read = clock.last_read();
-                        let connection = both.serve_connection(TokioIo::new(clock), service);
-                        serve_tls::drive(connection, &last_read, idle, stopping).await;
-                    }
+                    tls.serve(stream, peer, router, stopping).await;
                     drop(held);
                     drop(permit);
                 });

@@ -1,17 +1,28 @@
 //! TLS connections of the hub's accept loop (`serve.rs`): the handshake (a plain-http request
-//! is told to use https), HTTP/2 or HTTP/1.1 by ALPN, and an idle timeout, which HTTP/2 lacks.
+//! is told to use https), then HTTP/2 or HTTP/1.1 as ALPN chose — each with its own bounds.
+//!
+//! HTTP/1.1 keeps hyper's head timer: a request head must arrive within the header timeout,
+//! on a new connection and between requests. HTTP/2 has no such timer, so [`drive`] keeps
+//! one: the first request must start within the header timeout, and a connection on which no
+//! request has started for the idle timeout is shut down gracefully (requests in flight, such
+//! as an activity stream, finish). A client that sends nothing at all once the shutdown began
+//! (not even the answer to its ping) is disconnected after another header timeout.
 
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::conn::auto;
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
+use tower::ServiceExt;
 
 use crate::serve::ConnectionLimits;
 
@@ -45,65 +56,118 @@ pub(crate) async fn open(
     }
 }
 
-/// The server of TLS connections: HTTP/1.1 with the same head timeout as plain connections,
-/// or HTTP/2 (hyper bounds streams per connection, header lists to 16 KiB, and resets).
-pub(crate) fn http1_and_http2(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
-    let mut both = auto::Builder::new(TokioExecutor::new());
-    both.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true);
-    both.http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(MAX_STREAMS)
-        // No pings: a client's ping answers would count as activity, and an idle connection
-        // is ended by `drive` instead (a dead peer too).
-        .keep_alive_interval(None);
-    both
+/// Requests one HTTP/2 connection may have open at once (browsers open up to 100 and queue
+/// the rest; fewer bounds what one connection can make the hub hold).
+const MAX_STREAMS: u32 = 32;
+/// Response bytes HTTP/2 buffers per stream for a client that does not read them.
+const MAX_SEND_BUFFER: usize = 64 * 1024;
+
+/// The hub's TLS connections: the acceptor and one server per protocol.
+pub(crate) struct TlsConnections {
+    acceptor: tokio_rustls::TlsAcceptor,
+    http1: hyper::server::conn::http1::Builder,
+    http2: hyper::server::conn::http2::Builder<TokioExecutor>,
+    limits: ConnectionLimits,
 }
 
-/// Requests one HTTP/2 connection may have open at once.
-const MAX_STREAMS: u32 = 256;
-
-/// When a connection last delivered bytes, as milliseconds since it opened.
-pub(crate) struct LastRead {
-    opened: Instant,
-    millis: AtomicU64,
-}
-
-impl LastRead {
-    fn touch(&self) {
-        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.millis.store(now, Ordering::Relaxed);
+impl TlsConnections {
+    pub(crate) fn new(acceptor: tokio_rustls::TlsAcceptor, limits: &ConnectionLimits) -> Self {
+        let mut http1 = hyper::server::conn::http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .keep_alive(true);
+        let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(MAX_STREAMS)
+            .max_send_buf_size(MAX_SEND_BUFFER)
+            // No pings of ours: idleness is judged by requests (`drive`).
+            .keep_alive_interval(None);
+        TlsConnections {
+            acceptor,
+            http1,
+            http2,
+            limits: *limits,
+        }
     }
 
-    fn idle_for(&self) -> Duration {
-        self.opened
-            .elapsed()
-            .saturating_sub(Duration::from_millis(self.millis.load(Ordering::Relaxed)))
+    /// Serves one accepted connection to its end.
+    pub(crate) async fn serve(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        router: Router,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) {
+        // A handshake that does not finish in time is a slow client (or none).
+        let opened = tokio::time::timeout(
+            self.limits.header_read_timeout,
+            open(&self.acceptor, stream),
+        );
+        let Ok(Some(stream)) = opened.await else {
+            return;
+        };
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+        let activity = Arc::new(Activity::new());
+        let io = TokioIo::new(ReadClock {
+            inner: stream,
+            activity: activity.clone(),
+        });
+        let counted = activity.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            counted.request_started();
+            request
+                .extensions_mut()
+                .insert(ConnectInfo::<SocketAddr>(peer));
+            router.clone().oneshot(request.map(axum::body::Body::new))
+        });
+        if h2 {
+            let connection = self.http2.serve_connection(io, service);
+            drive(connection, &activity, Some(&self.limits), stopping).await;
+        } else {
+            let connection = self.http1.serve_connection(io, service);
+            drive(connection, &activity, None, stopping).await;
+        }
+    }
+}
+
+/// What a connection did, in milliseconds since it opened.
+pub(crate) struct Activity {
+    opened: Instant,
+    last_read: AtomicU64,
+    last_request: AtomicU64,
+    requests: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            opened: Instant::now(),
+            last_read: AtomicU64::new(0),
+            last_request: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn request_started(&self) {
+        self.last_request.store(self.now(), Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn since(&self, mark: &AtomicU64) -> Duration {
+        Duration::from_millis(self.now().saturating_sub(mark.load(Ordering::Relaxed)))
     }
 }
 
 /// A stream that notes when it last read something.
-pub(crate) struct ReadClock<S> {
+struct ReadClock<S> {
     inner: S,
-    last: Arc<LastRead>,
-}
-
-impl<S> ReadClock<S> {
-    pub(crate) fn new(inner: S) -> ReadClock<S> {
-        ReadClock {
-            inner,
-            last: Arc::new(LastRead {
-                opened: Instant::now(),
-                millis: AtomicU64::new(0),
-            }),
-        }
-    }
-
-    pub(crate) fn last_read(&self) -> Arc<LastRead> {
-        self.last.clone()
-    }
+    activity: Arc<Activity>,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for ReadClock<S> {
@@ -115,7 +179,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadClock<S> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.last.touch();
+            let now = self.activity.now();
+            self.activity.last_read.store(now, Ordering::Relaxed);
         }
         polled
     }
@@ -151,40 +216,47 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ReadClock<S> {
     }
 }
 
-/// Runs `connection` to its end; shuts it down gracefully (requests in flight finish, no new
-/// ones) when the hub stops or when the client has sent nothing for `idle`. A client that
-/// then still sends nothing for `idle` (HTTP/2's shutdown waits for a ping answer that a
-/// silent client never sends) is disconnected.
-pub(crate) async fn drive<C: GracefulConnection>(
+/// Runs `connection` to its end, shutting it down gracefully when the hub stops and, with
+/// `idle_limits` (HTTP/2), when no request started in time (module docs).
+async fn drive<C: GracefulConnection>(
     connection: C,
-    last_read: &LastRead,
-    idle: Duration,
+    activity: &Activity,
+    idle_limits: Option<&ConnectionLimits>,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     tokio::pin!(connection);
-    let mut ticks = tokio::time::interval((idle / 4).max(Duration::from_millis(250)));
+    let grace = idle_limits.map_or(Duration::MAX, |l| l.header_read_timeout);
+    let tick = (grace / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
+    let mut ticks = tokio::time::interval(tick);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut ending = false;
+    // Once shutting down: when it began, and what had been read by then.
+    let mut ending: Option<(Instant, u64)> = None;
     loop {
-        tokio::select! {
+        let begin = tokio::select! {
             // Errors here are clients that went away or timed out: nothing to report.
             _ = connection.as_mut() => return,
-            _ = stopping.changed(), if !ending => {
-                ending = true;
-                connection.as_mut().graceful_shutdown();
-            }
-            _ = ticks.tick() => {
-                let quiet = last_read.idle_for() >= idle;
-                if quiet && ending {
-                    // Silent through a whole idle period after the shutdown began.
-                    if last_read.idle_for() >= idle * 2 {
+            _ = stopping.changed(), if ending.is_none() => true,
+            _ = ticks.tick() => match (ending, idle_limits) {
+                (Some((began, read_then)), _) => {
+                    let silent = activity.last_read.load(Ordering::Relaxed) == read_then;
+                    if silent && began.elapsed() >= grace {
                         return;
                     }
-                } else if quiet {
-                    ending = true;
-                    connection.as_mut().graceful_shutdown();
+                    false
                 }
-            }
+                (None, Some(limits)) => {
+                    if activity.requests.load(Ordering::Relaxed) == 0 {
+                        activity.opened.elapsed() >= limits.header_read_timeout
+                    } else {
+                        activity.since(&activity.last_request) >= limits.idle_timeout
+                    }
+                }
+                (None, None) => false,
+            },
+        };
+        if begin && ending.is_none() {
+            ending = Some((Instant::now(), activity.last_read.load(Ordering::Relaxed)));
+            connection.as_mut().graceful_shutdown();
         }
     }
 }

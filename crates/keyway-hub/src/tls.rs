@@ -73,8 +73,9 @@ fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
         source,
     };
     let meta = std::fs::metadata(path).map_err(read)?;
-    if meta.is_dir() {
-        return Err(read(std::io::Error::other("it is a directory")));
+    if !meta.is_file() {
+        // A directory, a FIFO or a device: nothing to read, or no end to it.
+        return Err(read(std::io::Error::other("it is not a regular file")));
     }
     if meta.len() > MAX_PEM_BYTES {
         return Err(TlsError::TooLarge { path: shown(path) });
@@ -82,20 +83,35 @@ fn read_pem(path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(read)
 }
 
-/// A PEM parse error in words (its own text shows the missing marker as a list of bytes).
+/// A PEM parse error in words. Nothing read from the file is repeated, but for a section
+/// label that looks like one: a key flattened onto one line would otherwise be echoed into
+/// the error and the log (the parser's own message carries the rest of the line).
 fn pem_error(path: &Path, err: &rustls::pki_types::pem::Error) -> TlsError {
     use rustls::pki_types::pem::Error;
+    let label = |bytes: &[u8]| {
+        let fine = !bytes.is_empty()
+            && bytes.len() <= 40
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b' ');
+        fine.then(|| String::from_utf8_lossy(bytes).into_owned())
+    };
     let why = match err {
-        Error::MissingSectionEnd { end_marker } => format!(
-            "\"-----END {}-----\" is missing (is the file cut short, or still being written?)",
-            String::from_utf8_lossy(end_marker)
-        ),
-        Error::IllegalSectionStart { line } => format!(
-            "a malformed \"-----BEGIN\" line: {}",
-            String::from_utf8_lossy(line)
-        ),
-        Error::Base64Decode(why) => format!("a section is not base64: {why}"),
-        other => other.to_string(),
+        Error::MissingSectionEnd { end_marker } => match label(end_marker) {
+            Some(label) => format!(
+                "\"-----END {label}-----\" is missing (is the file cut short, or still being \
+                 written?)"
+            ),
+            None => "a section has no end line (was the file put on one line? PEM needs its \
+                     line breaks)"
+                .into(),
+        },
+        Error::IllegalSectionStart { .. } => "a malformed \"-----BEGIN\" line".into(),
+        Error::Base64Decode(_) => "a section is not valid base64".into(),
+        Error::Io(err) => err.to_string(),
+        Error::SectionTooLarge => "a section is too large".into(),
+        Error::NoItemsFound => "no PEM section".into(),
+        _ => "not valid PEM".into(),
     };
     TlsError::BadPem {
         path: shown(path),
@@ -203,12 +219,21 @@ impl ResolvesServerCert for CurrentCertificate {
     }
 }
 
-/// What a file looked like when last loaded: a change of either means "reload".
-type Stamp = Option<(SystemTime, u64)>;
+/// What a file looked like when last loaded: a change of any part means "reload". The
+/// inode and change time catch a swap to files of the same size and modification time
+/// (`cp -p`, `rsync -a`, a symlink moved to another such file).
+type Stamp = Option<(SystemTime, u64, u64, i64, i64)>;
 
 fn stamp(path: &Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
+    Some((
+        meta.modified().ok()?,
+        meta.len(),
+        meta.ino(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    ))
 }
 
 /// The hub's TLS: the rustls configuration and the certificate it serves.

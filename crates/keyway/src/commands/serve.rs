@@ -68,6 +68,18 @@ pub(crate) fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::f
 pub(crate) async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
     crate::terminal::init_logging(&settings.log_format, "info,sqlx=warn,tower_http=warn");
     let tls = tls_files(&settings, &args)?;
+    // SIGHUP reloads the TLS files. Its default action ends the process, so it is caught
+    // from the start, with or without TLS (`systemctl reload` sends it).
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot watch SIGHUP")?;
+    let serves_tls = tls.is_some();
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            if !serves_tls {
+                tracing::info!("SIGHUP: nothing to reload (this hub serves no TLS certificate)");
+            }
+        }
+    });
     // Checked before anything is opened: a bad certificate is the error, not the store's.
     if let Some(files) = &tls {
         keyway_hub::TlsServer::open(files)?;

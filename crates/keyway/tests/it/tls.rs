@@ -226,6 +226,19 @@ fn serve_refuses_an_expired_mismatched_or_missing_certificate() {
     assert!(why.contains("no PEM private key"), "{why}");
     let why = refused(&["--tls-cert".into(), shown(&good)]);
     assert!(why.contains("--tls-key"), "{why}");
+    // A key flattened onto one line: refused, and not one run of its text is repeated.
+    let pem = std::fs::read_to_string(&other_key).expect("key");
+    let flat = ca.dir().join("flat.key");
+    std::fs::write(&flat, pem.replace('\n', " ")).expect("write");
+    let why = refused(&tls_args(&good, &flat));
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    for start in (0..body.len().saturating_sub(12)).step_by(4) {
+        assert!(
+            !why.contains(&body[start..start + 12]),
+            "the key leaked: {why}"
+        );
+    }
+    assert!(why.contains("one line"), "{why}");
     // keyway.toml's tls_cert and tls_key are read like the flags.
     let config = ca.dir().join("keyway.toml");
     std::fs::write(&config, format!("tls_cert = {:?}\n", shown(&expired))).expect("write");
@@ -419,4 +432,24 @@ fn link_submit_over_tls(hub: &Hub, ca: &TestCa, id: &str, secret: &str) {
     );
     let links = std::fs::read_to_string(dir.path().join("links.csv")).expect("links");
     assert!(links.lines().count() == 2, "{links}");
+}
+
+/// SIGHUP (what `systemctl reload` sends) never stops a hub, TLS or not.
+#[test]
+fn sighup_does_not_stop_a_hub_without_tls() {
+    let mut hub = Hub::start();
+    let signalled = Command::new("kill")
+        .args(["-HUP", &hub.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(signalled.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let ready = hub
+        .http
+        .get(hub.endpoint("/readyz"))
+        .send()
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+    let (status, _) = hub.terminate();
+    assert!(status.success());
 }
