@@ -30,6 +30,9 @@ const MAX_HEADER: usize = 4096;
 /// What a backup says about itself (its second line; authenticated by every frame).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupHeader {
+    /// A random id of this backup: no two headers are alike, so frames of one backup can
+    /// never be spliced into another made under the same key (the header is in every AAD).
+    pub id: String,
     /// When it was made (Unix seconds).
     pub created: i64,
     /// The keyway version that made it.
@@ -185,6 +188,10 @@ pub fn open_backup(
             .seal_key()
             .open(&aad(digest.as_ref(), index, last), &frame[..len])
             .ok_or(BackupError::Damaged(index))?;
+        // Every frame but the last is whole.
+        if !last && plain.len() != header.chunk_bytes as usize {
+            return Err(BackupError::Damaged(index));
+        }
         output.write_all(&plain)?;
         total += plain.len() as u64;
         if last {
@@ -226,6 +233,7 @@ mod tests {
 
     fn header(key: &MasterKey, chunk: u32) -> BackupHeader {
         BackupHeader {
+            id: "test-vector".into(),
             created: 1_767_225_600,
             keyway: "0.1.0".into(),
             content: "sqlite".into(),

@@ -244,7 +244,7 @@ impl Hub {
                 errors::panic_response,
             ));
         // An https hub (natively or behind a TLS proxy) tells browsers to stay on https.
-        let routes = if self.state.auth.config().uses_https() {
+        let routes = if tls::sends_hsts(&self.state.auth.config().issuer) {
             routes.layer(axum::middleware::map_response(tls::strict_transport))
         } else {
             routes

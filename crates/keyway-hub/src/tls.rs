@@ -343,6 +343,21 @@ fn warn_if_ending(files: &TlsFiles, not_after: i64) {
     }
 }
 
+/// Whether answers carry `Strict-Transport-Security`: for an https issuer, unless its host is
+/// loopback (browsers would hold every `localhost` site to https for a year).
+pub(crate) fn sends_hsts(issuer: &str) -> bool {
+    let Ok(url) = url::Url::parse(issuer) else {
+        return false;
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name == "localhost" || name.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => true,
+    };
+    url.scheme() == "https" && !loopback
+}
+
 /// `Strict-Transport-Security` on every answer of an https hub: a year, this host only (a
 /// sibling host on plain http is not the hub's to break).
 pub(crate) async fn strict_transport(
@@ -353,4 +368,16 @@ pub(crate) async fn strict_transport(
         axum::http::HeaderValue::from_static("max-age=31536000"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hsts_only_for_an_https_issuer_off_loopback() {
+        assert!(super::sends_hsts("https://auth.example.org"));
+        assert!(!super::sends_hsts("http://auth.example.org"));
+        assert!(!super::sends_hsts("https://localhost:8443"));
+        assert!(!super::sends_hsts("https://127.0.0.1:8443"));
+        assert!(!super::sends_hsts("https://[::1]:8443"));
+    }
 }

@@ -63,6 +63,7 @@ pub use scim_users::{ScimPage, ScimUserRow, ScimUserWrite, ScimWhere};
 pub use sealed::{SealedPlace, SealedValue};
 pub use second_factors::TotpRecord;
 pub use sessions::{LoginSessionRecord, SessionClient};
+pub use snapshot::sqlite_file_of;
 pub use toki_keys::TokiKeyRecord;
 pub use transmit_states::TransmitStateRecord;
 pub use upstream_identities::UpstreamIdentityRecord;

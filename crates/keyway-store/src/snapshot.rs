@@ -1,7 +1,8 @@
 //! Consistent copies of a SQLite store for `keyway backup`, and the check `keyway restore`
 //! makes of one. (PostgreSQL and MariaDB have their own tools: docs/deploy.md, "Backups".)
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use sqlx::Row;
 
@@ -39,4 +40,15 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(found.into_iter().filter(|line| line != "ok").collect())
     }
+}
+
+/// The database file a `sqlite:` URL names, as sqlx reads it (percent-decoded, query cut);
+/// `None` for another scheme or an in-memory database.
+pub fn sqlite_file_of(url: &str) -> Option<PathBuf> {
+    if !url.starts_with("sqlite:") || url.contains(":memory:") {
+        return None;
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let path = options.get_filename();
+    (!path.as_os_str().is_empty()).then(|| path.to_path_buf())
 }

@@ -99,7 +99,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(admin) => commands::keys::run(settings, admin.command).await,
         Command::Audit { args, .. } => commands::audit::run(settings, args).await,
         Command::Backup(args) => commands::backup::backup(settings, args).await,
-        Command::Restore(args) => commands::backup::restore(settings, args).await,
+        Command::Restore(args) => commands::restore::restore(settings, args).await,
         Command::Link(cmd) => commands::link_admin::run(settings, cmd).await,
         Command::Transfer(cmd) => commands::transfer::run(cmd, &global).await,
         Command::Data(cmd) => commands::data_export::run(settings, cmd).await,

@@ -1,6 +1,9 @@
-//! `keyway backup` and `keyway restore`: a SQLite hub's database, copied while it serves and
-//! sealed under its master key (`keyway_auth::seal_backup`, docs/backup.md); restored into a
-//! new data directory, checked before it is put in place.
+//! `keyway backup`: a SQLite hub's database, copied while it serves and sealed under its
+//! master key (`keyway_auth::seal_backup`, docs/backup.md). `restore.rs` puts one back.
+//!
+//! Every file these commands write is private (umask 077: SQLite's own companions too), the
+//! plain copy lives only inside the data directory, and an interrupted run (Ctrl-C, SIGTERM)
+//! removes what it had written.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter};
@@ -12,13 +15,13 @@ use keyway_auth::{BackupHeader, MasterKey, SystemEntropy};
 use keyway_kernel::Clock;
 
 use super::{open_store, print_json};
-use crate::cli_backup::{BackupArgs, RestoreArgs};
+use crate::cli_backup::BackupArgs;
 use crate::settings::Settings;
 
 /// Removes a file (and SQLite's companions of it) when dropped, unless kept.
-struct Scratch {
-    path: PathBuf,
-    keep: bool,
+pub(super) struct Scratch {
+    pub(super) path: PathBuf,
+    pub(super) keep: bool,
 }
 
 impl Drop for Scratch {
@@ -34,26 +37,40 @@ impl Drop for Scratch {
 }
 
 /// The SQLite file of `settings.database`, or why this command does not apply.
-fn sqlite_file(settings: &Settings) -> anyhow::Result<PathBuf> {
+pub(super) fn sqlite_file(settings: &Settings) -> anyhow::Result<PathBuf> {
     let url = &settings.database;
-    let Some(rest) = url.strip_prefix("sqlite:") else {
+    if !url.starts_with("sqlite:") {
         anyhow::bail!(
             "{} is not a SQLite store: keyway backup and restore are for SQLite hubs; back up \
              PostgreSQL with pg_dump and MariaDB with mariadb-dump (docs/deploy.md, \"Backups\")",
             settings.shown_database()
         );
-    };
-    let path = rest.trim_start_matches("//");
-    let path = path.split('?').next().unwrap_or(path);
-    if path.is_empty() || path == ":memory:" {
-        anyhow::bail!("{url} is not a database file");
     }
-    Ok(PathBuf::from(path))
+    keyway_store::sqlite_file_of(url).ok_or_else(|| anyhow::anyhow!("{url} is not a database file"))
+}
+
+/// Makes every file this process creates private (SQLite's journals included).
+pub(super) fn private_files() {
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+}
+
+/// Runs `work` unless SIGINT or SIGTERM comes first; then `work` is dropped (its scratch
+/// files with it) and the command fails saying nothing was written.
+pub(super) async fn unless_interrupted<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    tokio::select! {
+        done = work => done,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted: nothing was written"),
+        _ = term.recv() => anyhow::bail!("terminated: nothing was written"),
+    }
 }
 
 /// The hub's master key: --master-key-file, KEYWAY_MASTER_KEY_FILE, `master_key_file` in the
 /// configuration, or `master.key` in the data directory. Never made here.
-fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+pub(super) fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
     let path = settings
         .master_key_file
         .clone()
@@ -74,7 +91,7 @@ fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
 }
 
 /// A new file at `path` (mode 0600) that must not exist yet.
-fn create_private(path: &Path) -> anyhow::Result<File> {
+pub(super) fn create_private(path: &Path) -> anyhow::Result<File> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -84,13 +101,13 @@ fn create_private(path: &Path) -> anyhow::Result<File> {
 }
 
 /// `path` with `.SUFFIX-PID` appended: a scratch name beside it.
-fn beside(path: &Path, suffix: &str) -> PathBuf {
+pub(super) fn beside(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(format!(".{suffix}-{}", std::process::id()));
     PathBuf::from(name)
 }
 
-fn sync_parent(path: &Path) {
+pub(super) fn sync_parent(path: &Path) {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
         && let Ok(dir) = File::open(parent)
     {
@@ -99,16 +116,83 @@ fn sync_parent(path: &Path) {
 }
 
 pub(crate) async fn backup(settings: Settings, args: BackupArgs) -> anyhow::Result<()> {
-    sqlite_file(&settings)?;
-    if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty())
-        && !parent.is_dir()
-    {
+    private_files();
+    unless_interrupted(make_backup(settings, args)).await
+}
+
+/// Refuses an `--output` that would destroy what it backs up or something else: a place
+/// inside the data directory (the database, its key, its lock — and a backup there is lost
+/// with the directory), the master key wherever it is, or an existing file that is not a
+/// keyway backup.
+fn check_output(settings: &Settings, output: &Path, database: &Path) -> anyhow::Result<()> {
+    let shown = output.display();
+    let parent = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(parent) = parent.canonicalize() else {
         anyhow::bail!(
-            "--output {}: the directory {} does not exist",
-            args.output.display(),
+            "--output {shown}: the directory {} does not exist",
             parent.display()
         );
+    };
+    let name = output
+        .file_name()
+        .ok_or_else(|| anyhow::anyhow!("--output {shown}: not a file name"))?;
+    let target = parent.join(name);
+    let inside = |dir: &Path| dir.canonicalize().is_ok_and(|dir| target.starts_with(dir));
+    let database_dir = database.parent().unwrap_or(Path::new("."));
+    if inside(&settings.data_dir) || inside(database_dir) {
+        anyhow::bail!(
+            "--output {shown} is inside the hub's data directory: write backups elsewhere (a \
+             backup there is lost with the directory, and could replace the hub's own files)"
+        );
     }
+    let key_file = settings
+        .master_key_file
+        .clone()
+        .or_else(|| settings.file.master_key_file.clone());
+    if let Some(key_file) = key_file
+        && key_file.canonicalize().is_ok_and(|key| key == target)
+    {
+        anyhow::bail!("--output {shown} is the master key file: write the backup elsewhere");
+    }
+    if let Ok(existing) = File::open(&target) {
+        let mut magic = [0u8; 16];
+        let read = std::io::Read::read(&mut &existing, &mut magic).unwrap_or(0);
+        if read > 0 && !magic[..read].starts_with(keyway_auth::BACKUP_MAGIC) {
+            anyhow::bail!(
+                "--output {shown} exists and is not a keyway backup: remove it or choose \
+                 another name"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Snapshots left by a backup that was killed: removed when their process is gone.
+fn sweep_stale_snapshots(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("backup.db.snapshot-")
+            .map(|rest| rest.split('-').next().unwrap_or(rest))
+        else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+async fn make_backup(settings: Settings, args: BackupArgs) -> anyhow::Result<()> {
+    let database = sqlite_file(&settings)?;
+    check_output(&settings, &args.output, &database)?;
+    sweep_stale_snapshots(&settings.data_dir);
     let key = master_key(&settings)?;
     let store = open_store(&settings).await?;
     key.check_against(&store).await?;
@@ -125,7 +209,9 @@ pub(crate) async fn backup(settings: Settings, args: BackupArgs) -> anyhow::Resu
         path: beside(&output, "partial"),
         keep: false,
     };
+    let entropy = SystemEntropy::default();
     let header = BackupHeader {
+        id: keyway_kernel::random_token(&entropy, 16),
         created: keyway_kernel::SystemClock.now_secs(),
         keyway: env!("CARGO_PKG_VERSION").into(),
         content: "sqlite".into(),
@@ -179,128 +265,6 @@ pub(crate) async fn backup(settings: Settings, args: BackupArgs) -> anyhow::Resu
         );
         println!(
             "  keep the master key apart from the backup: without it the backup cannot be read"
-        );
-    }
-    Ok(())
-}
-
-pub(crate) async fn restore(settings: Settings, args: RestoreArgs) -> anyhow::Result<()> {
-    let database = sqlite_file(&settings)?;
-    for suffix in ["", "-wal"] {
-        let mut name = database.as_os_str().to_owned();
-        name.push(suffix);
-        if Path::new(&name).exists() {
-            anyhow::bail!(
-                "{} already exists: keyway restore writes a new data directory; stop the hub, \
-                 move its data directory aside, and restore into an empty one",
-                Path::new(&name).display()
-            );
-        }
-    }
-    super::serve::prepare_data_dir(&settings.data_dir)?;
-    // No hub may start on the directory while the database is put in place.
-    let _lock = super::serve::lock_data_dir(&settings.data_dir)?;
-    if let Some(parent) = database.parent().filter(|p| !p.as_os_str().is_empty()) {
-        keyway_kernel::create_private_dir(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    let key = master_key(&settings)?;
-    let input = args.input.clone();
-    let mut reader = BufReader::new(
-        File::open(&input).with_context(|| format!("cannot read {}", input.display()))?,
-    );
-    let (header, line) = keyway_auth::read_backup_header(&mut reader)
-        .with_context(|| input.display().to_string())?;
-    if header.content != "sqlite" {
-        anyhow::bail!(
-            "{} holds {:?}, not a SQLite database",
-            input.display(),
-            header.content
-        );
-    }
-    let mut restoring = Scratch {
-        path: beside(&database, "restoring"),
-        keep: false,
-    };
-    let plain = {
-        let (header, to) = (header.clone(), restoring.path.clone());
-        let shown = input.display().to_string();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-            let mut out = BufWriter::new(create_private(&to)?);
-            let plain = keyway_auth::open_backup(&key, &header, &line, &mut reader, &mut out)
-                .with_context(|| shown.clone())?;
-            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            let mut magic = [0u8; 16];
-            let read = std::io::Read::read(&mut File::open(&to)?, &mut magic)?;
-            if read != magic.len() || &magic != b"SQLite format 3\0" {
-                anyhow::bail!("{shown} opens, but holds no SQLite database (nothing was restored)");
-            }
-            Ok(plain)
-        })
-        .await??
-    };
-    std::fs::rename(&restoring.path, &database)
-        .with_context(|| format!("cannot write {}", database.display()))?;
-    restoring.keep = true;
-    // From here a failure must not leave a half-checked database where a hub would start.
-    let placed = Scratch {
-        path: database.clone(),
-        keep: false,
-    };
-    let store = match keyway_store::Store::open_existing(&settings.database).await {
-        Ok(store) => store,
-        Err(keyway_store::StoreError::NotCreated(_)) => anyhow::bail!(
-            "the database in {} is not a keyway store (nothing was restored)",
-            input.display()
-        ),
-        Err(err) => {
-            return Err(err).with_context(|| {
-                format!(
-                    "the database in {} cannot be opened (nothing was restored)",
-                    input.display()
-                )
-            });
-        }
-    };
-    let problems = store.integrity_problems().await;
-    let key_matches = master_key(&settings)?.check_against(&store).await;
-    store.close().await;
-    let problems = problems.context("cannot check the restored database")?;
-    if !problems.is_empty() {
-        anyhow::bail!(
-            "the database in {} is damaged (nothing was restored): {}",
-            input.display(),
-            problems.join("; ")
-        );
-    }
-    key_matches?;
-    let mut placed = placed;
-    placed.keep = true;
-    sync_parent(&database);
-    if args.json.json {
-        print_json(&serde_json::json!({
-            "database": database,
-            "database_bytes": plain,
-            "master_key_id": header.master_key_id,
-            "created": header.created,
-        }))?;
-    } else {
-        println!(
-            "restored {} ({} bytes, made {} by keyway {}) into {}",
-            input.display(),
-            plain,
-            keyway_kernel::rfc3339::format_unix_secs(header.created),
-            header.keyway,
-            database.display()
-        );
-        let key_flag = if settings.master_key_file.is_some() {
-            " --master-key-file (the same key file)"
-        } else {
-            ""
-        };
-        println!(
-            "  start it with: keyway serve --data-dir {}{key_flag}",
-            settings.data_dir.display()
         );
     }
     Ok(())

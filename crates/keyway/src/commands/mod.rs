@@ -10,6 +10,7 @@ pub(crate) mod link_admin;
 pub(crate) mod link_strict;
 pub(crate) mod link_submit;
 pub(crate) mod link_submit_read;
+pub(crate) mod restore;
 pub(crate) mod serve;
 pub(crate) mod shell_help;
 pub(crate) mod store_marker;

@@ -104,7 +104,31 @@ fn a_backup_taken_while_serving_restores_the_same_hub() {
     };
     let saved = tempfile::tempdir().expect("temp dir");
     let backup = saved.path().join("hub.backup");
+    // An output that would destroy what it backs up, or another file, is refused.
+    let data = hub.data_dir().display().to_string();
+    for inside in ["keyway.db", "master.key", "old.backup"] {
+        let out = hub.cli(&["backup", "--output", &format!("{data}/{inside}")]);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("inside the hub's data directory"),
+            "{out:?}"
+        );
+    }
+    let notes = saved.path().join("notes.txt");
+    std::fs::write(&notes, "my notes").expect("write");
+    let out = hub.cli(&["backup", "--output", &notes.display().to_string()]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not a keyway backup"),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&notes).expect("notes"), "my notes");
     let made = hub.cli_json(&["backup", "--output", &backup.display().to_string()]);
+    // No plain copy is left in the data directory.
+    let leftovers: Vec<_> = std::fs::read_dir(hub.data_dir())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains("snapshot"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     stop.store(true, Ordering::Relaxed);
     load.join().expect("load");
     assert_eq!(

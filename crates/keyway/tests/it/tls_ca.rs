@@ -107,7 +107,7 @@ impl TestCa {
                 "-subj",
                 &format!("/CN={name}"),
                 "-addext",
-                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:hub.test",
             ],
         );
         run(
