@@ -10,6 +10,7 @@
 //! | `PEER_ID` | the client_id of the service it calls | required |
 //! | `LISTEN`, `PEER_URL` | where it listens, where its peer listens | per service |
 //! | `CALL_EVERY_MS` | pause between its calls | per service |
+//! | `KEYWAY_CA_FILE` | a private CA (PEM) trusted besides the public roots, for an https hub or peer | none |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,10 +105,17 @@ pub(crate) async fn run(
     next_call: impl Fn(u64) -> (reqwest::Method, String, String),
 ) -> Result<(), String> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(10));
+    // A hub or peer whose certificate a private CA signed (docs/deploy.md, "TLS").
+    if let Ok(path) = std::env::var("KEYWAY_CA_FILE") {
+        let pem = std::fs::read(&path).map_err(|e| format!("KEYWAY_CA_FILE {path}: {e}"))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("KEYWAY_CA_FILE {path}: {e}"))?
+        {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    let http = builder.build().map_err(|e| e.to_string())?;
     let session = Arc::new(HubSession::new(
         http.clone(),
         HubCredentials {
