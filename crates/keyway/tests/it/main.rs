@@ -16,6 +16,7 @@ mod cluster_tls;
 mod cluster_toki;
 mod data;
 mod deploy_files;
+mod deploy_tour;
 mod docs_scim;
 mod handoff_walk;
 mod harness;
