@@ -56,6 +56,11 @@ pub enum TlsError {
     BadKey { path: String, why: String },
     #[error("the key in {key} does not belong to the certificate in {cert}")]
     KeyMismatch { cert: String, key: String },
+    #[error(
+        "the key belongs to certificate number {at} in {path}: the server's own certificate \
+         must come first, then its intermediates (as in certbot's fullchain.pem)"
+    )]
+    ChainOrder { path: String, at: usize },
     #[error("the certificate in {path} expired on {not_after}")]
     Expired { path: String, not_after: String },
     #[error("the certificate in {path} is not valid before {not_before}")]
@@ -198,11 +203,25 @@ fn load(files: &TlsFiles, provider: &CryptoProvider, now: SystemTime) -> Result<
             not_before: utc(not_before),
         });
     }
-    let certified = CertifiedKey::new(chain, signing);
-    certified.keys_match().map_err(|_| TlsError::KeyMismatch {
-        cert: shown(&files.cert),
-        key: shown(&files.key),
-    })?;
+    let certified = CertifiedKey::new(chain.clone(), signing.clone());
+    if certified.keys_match().is_err() {
+        // The key may belong to a later certificate of the file: a chain in the wrong order.
+        let later = chain.iter().skip(1).position(|cert| {
+            CertifiedKey::new(vec![cert.clone()], signing.clone())
+                .keys_match()
+                .is_ok()
+        });
+        return Err(match later {
+            Some(at) => TlsError::ChainOrder {
+                path: shown(&files.cert),
+                at: at + 2,
+            },
+            None => TlsError::KeyMismatch {
+                cert: shown(&files.cert),
+                key: shown(&files.key),
+            },
+        });
+    }
     Ok(Loaded {
         key: Arc::new(certified),
         not_after,

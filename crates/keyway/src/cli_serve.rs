@@ -41,7 +41,7 @@ pub(crate) struct ServeArgs {
         requires = "tls_key"
     )]
     pub tls_cert: Option<PathBuf>,
-    /// The private key of --tls-cert (PEM: PKCS#8, RSA or EC).
+    /// The private key of --tls-cert (PEM: PKCS#8, or RSA PKCS#1, or EC SEC1).
     #[arg(
         long,
         env = "KEYWAY_TLS_KEY",

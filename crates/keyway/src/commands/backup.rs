@@ -193,8 +193,9 @@ async fn make_backup(settings: Settings, args: BackupArgs) -> anyhow::Result<()>
     let database = sqlite_file(&settings)?;
     check_output(&settings, &args.output, &database)?;
     sweep_stale_snapshots(&settings.data_dir);
-    let key = master_key(&settings)?;
+    // The store first: a wrong or missing data directory is named as such.
     let store = open_store(&settings).await?;
+    let key = master_key(&settings)?;
     key.check_against(&store).await?;
     // The plain copy stays in the data directory (0700), never beside the output.
     let snapshot = Scratch {

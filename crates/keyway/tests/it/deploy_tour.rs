@@ -115,7 +115,7 @@ fn the_deploy_walkthroughs_run_as_pasted() {
     );
     assert_eq!(
         tls.len(),
-        3,
+        4,
         "the TLS walkthrough's blocks changed: {tls:?}"
     );
 
@@ -130,6 +130,8 @@ fn the_deploy_walkthroughs_run_as_pasted() {
         script.push_str(block);
         script.push_str("echo '--- end of block ---'\n");
     }
+    // The renewal's reload is seen within the 2 s the nodes look at their files.
+    script.push_str("sleep 3\n");
     drop_databases();
     let path = format!(
         "{}:{}",
@@ -160,7 +162,7 @@ fn the_deploy_walkthroughs_run_as_pasted() {
     };
     assert_eq!(
         output.matches("--- end of block ---").count(),
-        5,
+        6,
         "a block did not finish ({status:?}):\n{output}\n{}",
         logs()
     );
@@ -177,6 +179,12 @@ fn the_deploy_walkthroughs_run_as_pasted() {
         "a token is active at every node of both clusters:\n{output}"
     );
     assert!(output.contains("HTTP/2 200"), "{output}");
+    let logs_now = logs();
+    assert_eq!(
+        logs_now.matches("TLS certificate reloaded").count(),
+        3,
+        "every TLS node reloads the renewed certificate:\n{logs_now}"
+    );
     assert!(
         output
             .to_ascii_lowercase()

@@ -213,7 +213,7 @@ fn certificates_are_reloaded_under_load_and_bad_ones_are_kept_out() {
 #[test]
 fn serve_refuses_an_expired_mismatched_or_missing_certificate() {
     let ca = TestCa::new();
-    let (good, _) = ca.issue("good");
+    let (good, good_key) = ca.issue("good");
     let (expired, expired_key) = ca.issue_expired("old");
     let (_other, other_key) = ca.issue("other");
     let data = tempfile::tempdir().expect("temp dir");
@@ -259,6 +259,13 @@ fn serve_refuses_an_expired_mismatched_or_missing_certificate() {
         );
     }
     assert!(why.contains("one line"), "{why}");
+    // A chain in the wrong order (the CA first) is named as such, not as a wrong key.
+    let reversed = ca.dir().join("reversed.pem");
+    let mut chain = std::fs::read(ca.ca_pem()).expect("CA");
+    chain.extend(std::fs::read(&good).expect("cert"));
+    std::fs::write(&reversed, chain).expect("write");
+    let why = refused(&tls_args(&reversed, &good_key));
+    assert!(why.contains("must come first"), "{why}");
     // keyway.toml's tls_cert and tls_key are read like the flags.
     let config = ca.dir().join("keyway.toml");
     std::fs::write(&config, format!("tls_cert = {:?}\n", shown(&expired))).expect("write");
