@@ -164,26 +164,9 @@ fn time_now() -> i64 {
         .as_secs() as i64
 }
 
-/// `YYYYMMDDHHMMSSZ` for Unix time `t` (UTC).
+/// `YYYYMMDDHHMMSSZ` for Unix time `t` (UTC): RFC 3339 without its separators.
 fn asn1(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}{month:02}{day:02}{:02}{:02}{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    keyway_kernel::rfc3339::format_unix_secs(t).replace(['-', ':', 'T'], "")
 }
 
 #[test]

@@ -6,19 +6,7 @@
 // client_credentials client with scope "read").
 import * as client from 'openid-client';
 
-function env(name) {
-  const value = process.env[name];
-  if (!value) {
-    throw new Error(`set ${name}`);
-  }
-  return value;
-}
-
-function check(condition, message) {
-  if (!condition) {
-    throw new Error(message);
-  }
-}
+import { check, env } from './common.mjs';
 
 const hub = env('KEYWAY_HUB_URL').replace(/\/$/, '');
 const config = await client.discovery(
