@@ -159,7 +159,9 @@ NGINX_PIDS=$(pgrep -f "nginx: worker process" -P "${PIDS[0]}" | tr '\n' ' ')
 # shellcheck disable=SC2086  # one argument per worker
 BENCH_BEARER='' run_wrk nginx "$HERE/get.lua" "http://$HOST:$PROXY_PORT/api/hello" $NGINX_PIDS
 if [[ -n ${BENCH_PROFILE:-} ]]; then
-  perf record -e cycles:u -F 499 --call-graph dwarf,16384 -p "${PIDS[1]}" -o "$WORK/perf.data" -- sleep $((WARMUP + DURATION)) >/dev/null 2>&1 &
+  # cpu-clock by default: a software event, so it works where hardware counters are not
+  # exposed (VMs); BENCH_PERF_EVENT=cycles:u elsewhere.
+  perf record -e "${BENCH_PERF_EVENT:-cpu-clock}" -F 999 -p "${PIDS[1]}" -o "$WORK/perf.data" -- sleep $((WARMUP + DURATION)) >/dev/null 2>&1 &
   PERF=$!
 fi
 BENCH_BEARER=$TOKEN run_wrk keyway-gateway "$HERE/get.lua" "$URL/gateway/orders/hello" "${PIDS[1]}" $NGINX_PIDS
