@@ -35,7 +35,7 @@ impl DataService {
         let pairs: Vec<(String, String)> = filter
             .map(|f| vec![("$filter".to_string(), f.to_string())])
             .unwrap_or_default();
-        let query = CollectionQuery::parse(entity, &pairs, 1, u32::MAX)
+        let query = CollectionQuery::parse(entity, &pairs)
             .map_err(|e| DataError::BadRequest(e.to_string()))?;
         let every_scope: Vec<&str> = entity
             .properties

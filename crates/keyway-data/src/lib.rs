@@ -22,5 +22,5 @@ pub use filter::{Dialect, FilterError, SqlFragment, SqlValue, compile_filter, pa
 pub use openapi::openapi_document;
 pub use query::{CollectionQuery, QueryError};
 pub use schema::{Entity, Property, PropertyType, SchemaError, SchemaSet};
-pub use service::{DataError, DataService, Item, UpdateMode};
+pub use service::{DEFAULT_PAGE_SIZE, DataError, DataService, Item, Page, UpdateMode};
 pub use table::{TableError, sync_tables, table_name};

@@ -232,7 +232,7 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
 }
 
 /// The whole document for `schemas`, served by a hub whose issuer is `issuer`.
-pub fn openapi_document(schemas: &SchemaSet, issuer: &str, max_top: u32) -> Value {
+pub fn openapi_document(schemas: &SchemaSet, issuer: &str, page_size: u32) -> Value {
     let mut paths = Map::new();
     let mut components = Map::new();
     let mut scopes = Map::new();
@@ -276,7 +276,7 @@ pub fn openapi_document(schemas: &SchemaSet, issuer: &str, max_top: u32) -> Valu
                 "filter": param("$filter", "OData filter expression (docs/data.md)", text.clone()),
                 "select": param("$select", "Comma-separated properties to return", text.clone()),
                 "orderby": param("$orderby", "Comma-separated properties, each optionally asc or desc", text),
-                "top": param("$top", "Page size", json!({ "type": "integer", "minimum": 0, "maximum": max_top })),
+                "top": param("$top", &format!("How many rows in all; pages hold at most {page_size} (Prefer: odata.maxpagesize lowers it), and @odata.nextLink leads to the next"), json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX })),
                 "skip": param("$skip", "Items to skip", json!({ "type": "integer", "minimum": 0 })),
                 "count": param("$count", "true to include @odata.count", json!({ "type": "boolean" })),
             },

@@ -11,7 +11,9 @@ pub struct CollectionQuery {
     pub select: Option<Vec<String>>,
     /// (canonical property, descending)
     pub order_by: Vec<(String, bool)>,
-    pub top: u32,
+    /// The client's `$top`: how many rows it wants in all (over as many pages as the
+    /// server's page size makes); `None`: all that match.
+    pub top: Option<u32>,
     pub skip: u64,
     pub count: bool,
 }
@@ -134,14 +136,12 @@ impl CollectionQuery {
     pub fn parse(
         entity: &Entity,
         pairs: &[(String, String)],
-        default_top: u32,
-        max_top: u32,
     ) -> Result<CollectionQuery, QueryError> {
         let mut query = CollectionQuery {
             filter: None,
             select: None,
             order_by: Vec::new(),
-            top: default_top,
+            top: None,
             skip: 0,
             count: false,
         };
@@ -159,15 +159,10 @@ impl CollectionQuery {
                 "$top" => {
                     let top: u32 = value.trim().parse().map_err(|_| {
                         QueryError(format!(
-                            "$top must be a non-negative integer, got {value:?}"
+                            "$top must be a non-negative integer below 2^32, got {value:?}"
                         ))
                     })?;
-                    if top > max_top {
-                        return Err(QueryError(format!(
-                            "$top {top} exceeds the maximum page size {max_top}"
-                        )));
-                    }
-                    query.top = top;
+                    query.top = Some(top);
                 }
                 "$skip" => {
                     query.skip = value.trim().parse().map_err(|_| {
@@ -214,7 +209,7 @@ mod tests {
 
     fn error(option: &str, value: &str) -> String {
         let pairs = [(option.to_string(), value.to_string())];
-        CollectionQuery::parse(&contact(), &pairs, 10, 100)
+        CollectionQuery::parse(&contact(), &pairs)
             .unwrap_err()
             .to_string()
     }

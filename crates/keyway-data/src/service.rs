@@ -27,13 +27,24 @@ pub enum DataError {
     Store(#[from] keyway_store::StoreError),
 }
 
+/// Rows per page unless configured otherwise (as OData servers commonly do).
+pub const DEFAULT_PAGE_SIZE: u32 = 1000;
+
+/// One page of a collection, and the page size preference it honoured (for
+/// `Preference-Applied`).
+pub struct Page {
+    pub body: Value,
+    pub max_page_size_applied: Option<u32>,
+}
+
 /// Wiring for the service: time and identifiers come from the hub.
 pub struct DataService {
     pub(crate) store: Store,
     schemas: Arc<SchemaSet>,
     dialect: Dialect,
-    pub default_top: u32,
-    pub max_top: u32,
+    /// Rows per page of a collection (server-driven paging: more rows → `@odata.nextLink`);
+    /// a client's `Prefer: odata.maxpagesize` may lower it for its request.
+    pub page_size: u32,
     now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
     new_id: Arc<dyn Fn() -> String + Send + Sync>,
 }
@@ -82,8 +93,7 @@ impl DataService {
             store,
             schemas,
             dialect,
-            default_top: 100,
-            max_top: 1000,
+            page_size: DEFAULT_PAGE_SIZE,
             now_ms,
             new_id,
         }
@@ -138,14 +148,18 @@ impl DataService {
             .join(", ")
     }
 
-    /// `GET /api/Entity`: an OData collection page.
+    /// `GET /api/Entity`: an OData collection page. Pages hold at most the server's page
+    /// size (or the client's smaller `max_page_size`, from `Prefer: odata.maxpagesize`); a
+    /// next link follows while more rows match, and never beyond the client's `$top`: it
+    /// carries the `$top` still to come.
     pub async fn list(
         &self,
         entity_name: &str,
         pairs: &[(String, String)],
         scopes: &[&str],
         base_url: &str,
-    ) -> Result<Value, DataError> {
+        max_page_size: Option<u32>,
+    ) -> Result<Page, DataError> {
         let (entity, query) = self.readable_query(entity_name, pairs, scopes)?;
         let entity = &entity;
         let (columns, kinds) = Self::visible(entity, scopes, query.select.as_ref());
@@ -169,12 +183,17 @@ impl DataService {
             order.join(", ")
         );
         let count_values = values.clone();
-        values.push(DynValue::Int(i64::from(query.top) + 1));
+        let applied = max_page_size.filter(|asked| *asked > 0 && *asked < self.page_size);
+        let page_size = applied.unwrap_or(self.page_size).max(1);
+        let limit = query.top.map_or(page_size, |top| top.min(page_size));
+        values.push(DynValue::Int(i64::from(limit) + 1));
         values.push(DynValue::Int(i64::try_from(query.skip).unwrap_or(i64::MAX)));
         let mut rows = self.store.dyn_fetch(&sql, &values, &kinds).await?;
-        // `$top=0` asks for no rows: a next link would point at this very page again.
-        let more = query.top > 0 && rows.len() > query.top as usize;
-        rows.truncate(query.top as usize);
+        // More rows match, and the client wants more than this page (`$top=0` wants none: a
+        // next link would point at this very page again).
+        let wanted_more = query.top.is_none_or(|top| top > limit);
+        let more = limit > 0 && wanted_more && rows.len() > limit as usize;
+        rows.truncate(limit as usize);
         let items: Vec<Value> = rows
             .into_iter()
             .map(|row| Value::Object(row_json(entity, &columns, row)))
@@ -199,13 +218,15 @@ impl DataService {
         if more {
             let mut next: Vec<(String, String)> = pairs
                 .iter()
-                .filter(|(k, _)| !k.eq_ignore_ascii_case("$skip"))
+                .filter(|(k, _)| {
+                    !k.eq_ignore_ascii_case("$skip") && !k.eq_ignore_ascii_case("$top")
+                })
                 .cloned()
                 .collect();
-            next.push((
-                "$skip".into(),
-                (query.skip + u64::from(query.top)).to_string(),
-            ));
+            if let Some(top) = query.top {
+                next.push(("$top".into(), (top - limit).to_string()));
+            }
+            next.push(("$skip".into(), (query.skip + u64::from(limit)).to_string()));
             let encoded: String = url_encode(&next);
             page.insert(
                 "@odata.nextLink".into(),
@@ -213,7 +234,10 @@ impl DataService {
             );
         }
         page.insert("value".into(), Value::Array(items));
-        Ok(Value::Object(page))
+        Ok(Page {
+            body: Value::Object(page),
+            max_page_size_applied: applied,
+        })
     }
 
     /// `GET /api/Entity/$count`.
@@ -252,7 +276,7 @@ impl DataService {
         let entity = self.entity(entity_name)?;
         Self::require(entity.scopes_to_read(), scopes)?;
         let view = entity.readable_by(scopes);
-        let query = CollectionQuery::parse(&view, pairs, self.default_top, self.max_top)
+        let query = CollectionQuery::parse(&view, pairs)
             .map_err(|e| DataError::BadRequest(e.to_string()))?;
         Ok((view, query))
     }

@@ -71,12 +71,24 @@ async fn hidden_properties_are_unknown_to_filter_orderby_select_and_count() {
     ];
     for (option, hidden, absent) in probes {
         let refused = data
-            .list("Contact", &pairs(option, hidden), &plain, "http://hub/api")
+            .list(
+                "Contact",
+                &pairs(option, hidden),
+                &plain,
+                "http://hub/api",
+                None,
+            )
             .await
             .map(|_| ())
             .expect_err(option);
         let never_declared = data
-            .list("Contact", &pairs(option, absent), &plain, "http://hub/api")
+            .list(
+                "Contact",
+                &pairs(option, absent),
+                &plain,
+                "http://hub/api",
+                None,
+            )
             .await
             .map(|_| ())
             .expect_err(option);
@@ -94,9 +106,15 @@ async fn hidden_properties_are_unknown_to_filter_orderby_select_and_count() {
     assert!(matches!(counted, Err(DataError::BadRequest(_))), "$count");
     // With the property's scope every option works.
     for (option, hidden, _) in probes {
-        data.list("Contact", &pairs(option, hidden), &admin, "http://hub/api")
-            .await
-            .unwrap();
+        data.list(
+            "Contact",
+            &pairs(option, hidden),
+            &admin,
+            "http://hub/api",
+            None,
+        )
+        .await
+        .unwrap();
     }
     let n = data
         .count("Contact", &pairs("$filter", "salary gt 60000"), &admin)

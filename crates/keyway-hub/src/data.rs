@@ -109,9 +109,27 @@ async fn openapi(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(axum::Json(keyway_data::openapi_document(
         data.schemas(),
         &state.auth.config().issuer,
-        data.max_top,
+        data.page_size,
     ))
     .into_response())
+}
+
+/// `Prefer: odata.maxpagesize=N` (OData 4.01 §8.2.8.3; `maxpagesize` as in 4.0), anywhere
+/// in the header's comma-separated preferences; a malformed value is ignored, as preferences
+/// may be.
+fn preferred_page_size(headers: &axum::http::HeaderMap) -> Option<u32> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|p| p.split_once('='))
+        .find(|(name, _)| {
+            let name = name.trim();
+            name.eq_ignore_ascii_case("odata.maxpagesize")
+                || name.eq_ignore_ascii_case("maxpagesize")
+        })
+        .and_then(|(_, value)| value.trim().trim_matches('"').parse().ok())
 }
 
 async fn read(
@@ -119,6 +137,7 @@ async fn read(
     caller: Caller,
     Path(segment): Path<String>,
     RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let data = service(&state)?;
     let scopes = caller.scopes();
@@ -132,10 +151,23 @@ async fn read(
         }
         (entity, None) => {
             let page = data
-                .list(&entity, &pairs(query), &scopes, &base_url(&state))
+                .list(
+                    &entity,
+                    &pairs(query),
+                    &scopes,
+                    &base_url(&state),
+                    preferred_page_size(&headers),
+                )
                 .await
                 .map_err(|e| caller.refusal(e))?;
-            axum::Json(page).into_response()
+            let mut response = axum::Json(page.body).into_response();
+            if let Some(size) = page.max_page_size_applied
+                && let Ok(value) =
+                    axum::http::HeaderValue::from_str(&format!("odata.maxpagesize={size}"))
+            {
+                response.headers_mut().insert("preference-applied", value);
+            }
+            response
         }
     })
 }
