@@ -3,6 +3,7 @@
 //! schema and compiled to parameterised SQL — never string-pasted.
 
 mod body;
+mod csdl;
 /// RFC 3339 dates and date-times: the kernel's grammar, shared with the CLI.
 pub use keyway_kernel::rfc3339 as datetime;
 mod export;
@@ -16,6 +17,7 @@ mod service;
 mod service_tests;
 mod table;
 
+pub use csdl::{metadata_json, metadata_xml, service_document};
 pub use datetime::{DateTimeError, Timestamp, parse_date, parse_date_time};
 pub use export::ExportPage;
 pub use filter::{Dialect, FilterError, SqlFragment, SqlValue, compile_filter, parse_filter};

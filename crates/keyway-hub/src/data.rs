@@ -18,6 +18,9 @@ use crate::caller::{ApiError, Caller};
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/openapi.json", get(openapi))
+        .route("/api", get(service_document))
+        .route("/api/", get(service_document))
+        .route("/api/$metadata", get(metadata))
         .route(
             "/api/{segment}",
             get(read)
@@ -102,6 +105,72 @@ async fn other_method(Path(segment): Path<String>) -> ApiError {
         (_, Some(_)) => method_not_allowed(ON_ITEM, "an item allows GET, PUT, PATCH and DELETE"),
         (_, None) => method_not_allowed(ON_COLLECTION, "a collection allows GET and POST"),
     }
+}
+
+/// `GET /api/`: the OData service document (the entity sets the caller may read).
+async fn service_document(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let data = service(&state)?;
+    let document =
+        keyway_data::service_document(data.schemas(), &base_url(&state), &caller.scopes());
+    Ok(odata(axum::Json(document).into_response()))
+}
+
+/// `GET /api/$metadata`: CSDL XML, or CSDL JSON for `$format=json` or an `Accept` that
+/// prefers JSON; drawn for the caller's scopes.
+async fn metadata(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let data = service(&state)?;
+    let scopes = caller.scopes();
+    let mut format = None;
+    for (key, value) in pairs(query) {
+        match key.as_str() {
+            "$format" => format = Some(value),
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "$metadata takes only $format (json or xml), not {other:?}"
+                )));
+            }
+        }
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let json = match format.as_deref() {
+        Some("json" | "application/json") => true,
+        Some("xml" | "application/xml") => false,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "$format={other:?}: $metadata is served as json or xml"
+            )));
+        }
+        None => accept.contains("json") && !accept.contains("xml"),
+    };
+    let response = if json {
+        axum::Json(keyway_data::metadata_json(data.schemas(), &scopes)).into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+            keyway_data::metadata_xml(data.schemas(), &scopes),
+        )
+            .into_response()
+    };
+    Ok(odata(response))
+}
+
+/// Marks an answer as OData 4.01.
+fn odata(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert("odata-version", HeaderValue::from_static("4.01"));
+    response
 }
 
 async fn openapi(State(state): State<AppState>) -> Result<Response, ApiError> {

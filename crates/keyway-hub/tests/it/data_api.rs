@@ -482,3 +482,83 @@ async fn a_user_holding_only_read_reads_and_may_not_write() {
         hub.finish().await;
     }
 }
+
+/// The OData service document and `$metadata` (CSDL XML and JSON), drawn for the caller: an
+/// entity or a property it cannot read is not described.
+#[tokio::test]
+async fn service_document_and_metadata_describe_what_the_caller_reads() {
+    each_backend(async |hub| {
+        let reader = token(hub, "contact.read").await;
+        let (code, headers, doc) =
+            call(reqwest::Method::GET, &hub.url("/api/"), &reader, None, None).await;
+        assert_eq!(code, 200, "{doc}");
+        assert_eq!(headers["odata-version"], "4.01");
+        assert_eq!(
+            doc["value"],
+            json!([{"name": "Contact", "kind": "EntitySet", "url": "Contact"}])
+        );
+        assert_eq!(doc["@odata.context"], hub.url("/api/$metadata"));
+        let (code, headers, xml) = call(
+            reqwest::Method::GET,
+            &hub.url("/api/$metadata"),
+            &reader,
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(code, 200);
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/xml")
+        );
+        let xml = xml.as_str().unwrap().to_string();
+        assert!(
+            xml.contains("<EntitySet Name=\"Contact\" EntityType=\"keyway.Contact\"/>"),
+            "{xml}"
+        );
+        assert!(
+            !xml.contains("Organization") && !xml.contains("salary"),
+            "{xml}"
+        );
+        let (code, _, csdl) = call(
+            reqwest::Method::GET,
+            &hub.url("/api/$metadata?$format=json"),
+            &reader,
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(code, 200);
+        assert_eq!(csdl["$Version"], "4.01");
+        assert_eq!(csdl["keyway"]["Contact"]["$Key"], json!(["id"]));
+        // The collection's context points at a document that exists.
+        let (_, _, page) = call(
+            reqwest::Method::GET,
+            &hub.url("/api/Contact"),
+            &reader,
+            None,
+            None,
+        )
+        .await;
+        assert!(
+            page["@odata.context"]
+                .as_str()
+                .unwrap()
+                .starts_with(&hub.url("/api/$metadata#"))
+        );
+        let (code, _, problem) = call(
+            reqwest::Method::GET,
+            &hub.url("/api/$metadata?$format=yaml"),
+            &reader,
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(code, 400, "{problem}");
+        let anonymous = http().get(hub.url("/api/$metadata")).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401);
+    })
+    .await;
+}
