@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what keyway's interop tests (crates/keyway/tests/it) need beyond the Rust toolchain:
-#   - Python: authlib, requests, pyjwt[crypto], jwcrypto (pinned), only if not importable;
+#   - Python: authlib, requests, pyjwt[crypto], jwcrypto, python-odata (pinned), only if not
+#     importable;
 #   - Chromium at /usr/bin/chromium (Debian package), only if missing;
 #   - Node, playwright-core, openid-client and oidc-provider for the browser and OAuth client
 #     tests (npm ci), only if one of the modules is missing;
@@ -30,12 +31,14 @@ SCIM_PINS=(
     "httpx2==2.16.2"
 )
 
-PY_MODULES="authlib, requests, jwt, jwcrypto, cryptography"
+PY_MODULES="authlib, requests, jwt, jwcrypto, cryptography, odata"
 PY_PINS=(
     "authlib==1.9.10"
     "requests==2.34.2"
     "pyjwt[crypto]==2.15.1"
     "jwcrypto==1.6.1"
+    # An OData V4 client that builds itself from $metadata (tests/interop/python/odata_v4.py).
+    "python-odata==0.8.1"
 )
 
 say() { printf 'install-test-deps: %s\n' "$*"; }

@@ -242,3 +242,41 @@ fn the_tour_works_end_to_end_and_export_writes_ndjson() {
         assert!(stderr.contains(needle), "{full:?}: {stderr}");
     }
 }
+
+/// python-odata, an OData V4 client, builds its entity classes from `/api/$metadata` and
+/// creates, filters, orders and reads Contacts through them, unmodified.
+#[test]
+fn an_odata_v4_client_works_from_the_metadata() {
+    use crate::interop::{available, interop_dir, python, run_script};
+    let odata_missing = std::process::Command::new(python())
+        .args(["-c", "import odata, requests"])
+        .output()
+        .map_or(true, |o| !o.status.success())
+        .then(|| "python-odata is not installed (scripts/install-test-deps.sh)".to_string());
+    if !available(
+        "data::an_odata_v4_client_works_from_the_metadata",
+        odata_missing,
+    ) {
+        return;
+    }
+    let example = repo_root().join("examples/crm/schemas.yaml");
+    let hub = Hub::start_with(&["--schemas", example.to_str().unwrap()]);
+    let client = hub.create_client("odata", &["client_credentials"], "crm.readwrite", &[]);
+    let token = access_token(
+        &hub,
+        str_field(&client, "client_id"),
+        str_field(&client, "client_secret"),
+        "crm.readwrite",
+    );
+    let mut script = std::process::Command::new(python());
+    script.arg(interop_dir("python").join("odata_v4.py"));
+    run_script(
+        &hub,
+        "python/odata_v4.py",
+        &mut script,
+        &[
+            ("KEYWAY_API_URL", &hub.endpoint("/api/")),
+            ("KEYWAY_TOKEN", &token),
+        ],
+    );
+}
