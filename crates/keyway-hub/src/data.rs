@@ -201,6 +201,17 @@ fn preferred_page_size(headers: &axum::http::HeaderMap) -> Option<u32> {
         .and_then(|(_, value)| value.trim().trim_matches('"').parse().ok())
 }
 
+/// Whether `If-None-Match` names `etag` (weak comparison, RFC 9110 §13.1.2) or is `*`.
+fn none_match(headers: &axum::http::HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag.trim_start_matches("W/"))
+}
+
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
@@ -216,6 +227,14 @@ async fn read(
                 .get(&entity, &id, &scopes)
                 .await
                 .map_err(|e| caller.refusal(e))?;
+            if none_match(&headers, &item.etag) {
+                // The caller's copy is current (RFC 9110 §13.1.2): no body.
+                let mut response = StatusCode::NOT_MODIFIED.into_response();
+                if let Ok(value) = HeaderValue::from_str(&item.etag) {
+                    response.headers_mut().insert(header::ETAG, value);
+                }
+                return Ok(response);
+            }
             item_response(StatusCode::OK, item, None)
         }
         (entity, None) => {

@@ -1,5 +1,5 @@
 //! OData `$filter` (OData v4.01 URL conventions, the subset keyway supports): comparison
-//! `eq ne gt ge lt le`, `and or not`, parentheses, `contains`/`startswith`/`endswith`, `null`,
+//! `eq ne gt ge lt le`, `in (…)`, `and or not`, parentheses, `contains`/`startswith`/`endswith`, `null`,
 //! and typed literals (strings, integers, decimals, booleans, dates, date-times, GUIDs).
 //!
 //! A real grammar (`parser.rs`) produces an [`Expr`]; [`compile_filter`] checks every property
@@ -98,7 +98,12 @@ pub enum Expr {
     Not(Box<Expr>),
     Compare(Located<Operand>, Located<CompareOp>, Located<Operand>),
     Call(Located<StringFunction>, Located<Operand>, Located<Operand>),
+    /// `subject in (v1, v2, …)`: true when the subject equals one of the values.
+    In(Located<Operand>, Vec<Located<Operand>>),
 }
+
+/// Values an `in (…)` list may hold.
+pub const MAX_IN_VALUES: usize = 100;
 
 impl Expr {
     /// The same tree with every position set to 0: two filters that mean the same compare
@@ -114,6 +119,7 @@ impl Expr {
             Expr::Not(e) => Expr::Not(strip(e)),
             Expr::Compare(a, o, b) => Expr::Compare(unplaced(a), unplaced(o), unplaced(b)),
             Expr::Call(f, a, b) => Expr::Call(unplaced(f), unplaced(a), unplaced(b)),
+            Expr::In(a, list) => Expr::In(unplaced(a), list.iter().map(unplaced).collect()),
         }
     }
 }
@@ -192,6 +198,10 @@ impl fmt::Display for Expr {
             Expr::Not(e) => write!(f, "not {e}"),
             Expr::Compare(a, op, b) => write!(f, "{a} {} {b}", op.item.as_str()),
             Expr::Call(func, a, b) => write!(f, "{func}({a},{b})"),
+            Expr::In(a, list) => {
+                let items: Vec<String> = list.iter().map(ToString::to_string).collect();
+                write!(f, "{a} in ({})", items.join(","))
+            }
         }
     }
 }

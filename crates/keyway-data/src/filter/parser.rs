@@ -301,6 +301,9 @@ impl Parser {
             return Ok(Expr::Call(Located::new(function, at), a, b));
         }
         let left = self.operand()?;
+        if self.peek_word("in") {
+            return self.in_list(left);
+        }
         let op_at = self.position();
         let op = match self.peek() {
             Some(Token::Word(w)) => match w.as_str() {
@@ -319,6 +322,40 @@ impl Parser {
         Ok(Expr::Compare(left, Located::new(op, op_at), right))
     }
 
+    /// `in ( value, value, … )` after `subject`: one to [`MAX_IN_VALUES`] values.
+    fn in_list(&mut self, subject: Located<Operand>) -> Result<Expr, FilterError> {
+        self.next += 1;
+        self.expect(Token::Open, "\"(\" after in")?;
+        let mut values = Vec::new();
+        loop {
+            if values.len() == super::MAX_IN_VALUES {
+                return fail(
+                    self.position(),
+                    format!(
+                        "more than {} values in an in (…) list",
+                        super::MAX_IN_VALUES
+                    ),
+                );
+            }
+            let at = self.position();
+            match self.tokens.get(self.next).map(|(_, t)| t.clone()) {
+                Some(Token::Literal(literal)) => {
+                    self.next += 1;
+                    values.push(Located::new(Operand::Literal(literal), at));
+                }
+                _ => return self.unexpected("a value in the in (…) list"),
+            }
+            match self.peek() {
+                Some(Token::Comma) => self.next += 1,
+                Some(Token::Close) => {
+                    self.next += 1;
+                    return Ok(Expr::In(subject, values));
+                }
+                _ => return self.unexpected("\",\" or \")\" in the in (…) list"),
+            }
+        }
+    }
+
     fn operand(&mut self) -> Result<Located<Operand>, FilterError> {
         let at = self.position();
         match self.tokens.get(self.next).map(|(_, t)| t.clone()) {
@@ -329,7 +366,7 @@ impl Parser {
             Some(Token::Word(word))
                 if !matches!(
                     word.as_str(),
-                    "and" | "or" | "not" | "eq" | "ne" | "gt" | "ge" | "lt" | "le"
+                    "and" | "or" | "not" | "eq" | "ne" | "gt" | "ge" | "lt" | "le" | "in"
                 ) =>
             {
                 self.next += 1;

@@ -68,6 +68,8 @@ fn expr() -> impl Strategy<Value = Expr> {
             unplaced(a),
             unplaced(b)
         )),
+        (operand(), proptest::collection::vec(literal(), 1..4))
+            .prop_map(|(a, list)| Expr::In(unplaced(a), list.into_iter().map(unplaced).collect())),
     ];
     leaf.prop_recursive(5, 32, 2, |inner| {
         prop_oneof![
@@ -102,6 +104,10 @@ fn operands(expr: &Expr, out: &mut Vec<(usize, String)>) {
         Expr::Not(e) => operands(e, out),
         Expr::Compare(a, _, b) | Expr::Call(_, a, b) => {
             out.extend([(a.position, a.to_string()), (b.position, b.to_string())]);
+        }
+        Expr::In(a, list) => {
+            out.push((a.position, a.to_string()));
+            out.extend(list.iter().map(|v| (v.position, v.to_string())));
         }
     }
 }

@@ -226,6 +226,18 @@ fn emit(
             out.sql.push_str(", FALSE))");
         }
         Expr::Compare(left, op, right) => compare(left, op, right, entity, dialect, out)?,
+        Expr::In(subject, values) => {
+            // `a in (x, y)` is `a eq x or a eq y`: the same type checks and null handling.
+            let eq = Located::new(CompareOp::Eq, subject.position);
+            out.sql.push('(');
+            for (i, value) in values.iter().enumerate() {
+                if i > 0 {
+                    out.sql.push_str(" OR ");
+                }
+                compare(subject, &eq, value, entity, dialect, out)?;
+            }
+            out.sql.push(')');
+        }
         Expr::Call(function, subject, needle) => {
             let name = function.item.as_str();
             let Operand::Property(property) = &subject.item else {
@@ -406,6 +418,41 @@ mod tests {
 
     fn sql(filter: &str, dialect: Dialect) -> Result<SqlFragment, FilterError> {
         compile_filter(&parse_filter(filter)?, &contact(), dialect)
+    }
+
+    #[test]
+    fn in_lists_compile_to_equalities_with_the_same_checks() {
+        let f = sql(
+            "status in ('lead','customer') and age in (1, 2)",
+            Dialect::Postgres,
+        )
+        .unwrap();
+        assert_eq!(
+            f.sql,
+            "(((\"status\" = ?) OR (\"status\" = ?)) AND ((\"age\" = ?) OR (\"age\" = ?)))"
+        );
+        assert_eq!(
+            f.values,
+            vec![
+                SqlValue::Text("lead".into()),
+                SqlValue::Text("customer".into()),
+                SqlValue::Int(1),
+                SqlValue::Int(2)
+            ]
+        );
+        // Each value is checked against the property, and the error points at it.
+        let err = sql("age in (1, 'two')", Dialect::Sqlite).unwrap_err();
+        assert_eq!(err.position, 12, "{err}");
+        let err = sql("status in ('lead', 'boss')", Dialect::Sqlite).unwrap_err();
+        assert!(err.to_string().contains("boss"), "{err}");
+        // Values only, one to a hundred of them.
+        assert!(parse_filter("age in ()").is_err());
+        assert!(parse_filter("age in (name)").is_err());
+        let many: Vec<String> = (0..101).map(|i| i.to_string()).collect();
+        let err = parse_filter(&format!("age in ({})", many.join(","))).unwrap_err();
+        assert!(err.to_string().contains("more than 100 values"), "{err}");
+        // A property is not named `in`.
+        assert!(parse_filter("in eq 1").is_err());
     }
 
     #[test]

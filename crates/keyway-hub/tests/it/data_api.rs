@@ -74,6 +74,10 @@ async fn crud_filter_paging_and_etags() {
         assert_eq!(page["@odata.count"], 2);
         let names: Vec<&str> = page["value"].as_array().unwrap().iter().map(|c| c["firstName"].as_str().unwrap()).collect();
         assert_eq!(names, ["Eve", "Cid"]);
+        // in (…): one of the listed values.
+        let (code, _, count) = call(reqwest::Method::GET, &format!("{base}/$count?$filter=status%20in%20('lead','prospect')"), &rw, None, None).await;
+        assert_eq!(code, 200, "{count}");
+        assert_eq!(count, json!(4), "{}", hub.backend);
         // The client's $top is all it gets: no next link beyond it (a client following next
         // links used to read the whole table), $select.
         let (_, _, page) = call(reqwest::Method::GET, &format!("{base}?$top=2&$select=firstName&$orderby=firstName"), &rw, None, None).await;
@@ -122,6 +126,13 @@ async fn crud_filter_paging_and_etags() {
         let (code, headers, _) = call(reqwest::Method::GET, &item, &rw, None, None).await;
         assert_eq!(code, 200);
         let tag = headers["etag"].to_str().unwrap().to_string();
+        // Conditional reads: a current If-None-Match gets 304 without a body; another tag 200.
+        let unchanged = http().get(&item).bearer_auth(&rw).header("if-none-match", &tag).send().await.unwrap();
+        assert_eq!(unchanged.status(), 304);
+        assert_eq!(unchanged.headers()["etag"], tag.as_str());
+        assert!(unchanged.text().await.unwrap().is_empty());
+        let other = http().get(&item).bearer_auth(&rw).header("if-none-match", "\"999\", W/\"998\"").send().await.unwrap();
+        assert_eq!(other.status(), 200);
         let (code, headers, patched) = call(reqwest::Method::PATCH, &item, &rw, Some(json!({"score": 99})), Some(&tag)).await;
         assert_eq!(code, 200, "{patched}");
         assert_eq!(patched["score"], 99);
