@@ -57,6 +57,42 @@ impl StringFunction {
     }
 }
 
+/// A function of one property that yields a value to compare: `tolower(name) eq 'ada'`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueFunction {
+    ToLower,
+    ToUpper,
+    Length,
+    Year,
+    Month,
+    Day,
+}
+
+impl ValueFunction {
+    pub fn parse(word: &str) -> Option<ValueFunction> {
+        Some(match word {
+            "tolower" => ValueFunction::ToLower,
+            "toupper" => ValueFunction::ToUpper,
+            "length" => ValueFunction::Length,
+            "year" => ValueFunction::Year,
+            "month" => ValueFunction::Month,
+            "day" => ValueFunction::Day,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueFunction::ToLower => "tolower",
+            ValueFunction::ToUpper => "toupper",
+            ValueFunction::Length => "length",
+            ValueFunction::Year => "year",
+            ValueFunction::Month => "month",
+            ValueFunction::Day => "day",
+        }
+    }
+}
+
 /// A literal as written. Dates, date-times and GUIDs keep their (validated) text.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Literal {
@@ -74,6 +110,8 @@ pub enum Literal {
 pub enum Operand {
     Property(String),
     Literal(Literal),
+    /// A function of a property (the argument is a property name).
+    Function(ValueFunction, String),
 }
 
 /// A node of the tree and where its text starts in the `$filter`: a 1-based character
@@ -185,6 +223,7 @@ impl fmt::Display for Operand {
         match self {
             Operand::Property(p) => f.write_str(p),
             Operand::Literal(l) => write!(f, "{l}"),
+            Operand::Function(func, p) => write!(f, "{}({p})", func.as_str()),
         }
     }
 }

@@ -363,18 +363,37 @@ impl Parser {
                 self.next += 1;
                 Ok(Located::new(Operand::Literal(literal), at))
             }
-            Some(Token::Word(word))
-                if !matches!(
-                    word.as_str(),
-                    "and" | "or" | "not" | "eq" | "ne" | "gt" | "ge" | "lt" | "le" | "in"
-                ) =>
-            {
-                self.next += 1;
-                Ok(Located::new(Operand::Property(word), at))
+            Some(Token::Word(word)) => {
+                let opens = self.tokens.get(self.next + 1).map(|(_, t)| t) == Some(&Token::Open);
+                match super::ValueFunction::parse(&word) {
+                    Some(function) if opens => {
+                        self.next += 2;
+                        let argument = match self.tokens.get(self.next).map(|(_, t)| t.clone()) {
+                            Some(Token::Word(name)) if !is_keyword(&name) => name,
+                            _ => return self.unexpected(&format!("a property name in {word}(…)")),
+                        };
+                        self.next += 1;
+                        self.expect(Token::Close, "\")\"")?;
+                        Ok(Located::new(Operand::Function(function, argument), at))
+                    }
+                    _ if !is_keyword(&word) => {
+                        self.next += 1;
+                        Ok(Located::new(Operand::Property(word), at))
+                    }
+                    _ => self.unexpected("a property name or a value"),
+                }
             }
             _ => self.unexpected("a property name or a value"),
         }
     }
+}
+
+/// Words that are operators, never property names.
+fn is_keyword(word: &str) -> bool {
+    matches!(
+        word,
+        "and" | "or" | "not" | "eq" | "ne" | "gt" | "ge" | "lt" | "le" | "in"
+    )
 }
 
 /// Parses a `$filter` value (already URL-decoded).

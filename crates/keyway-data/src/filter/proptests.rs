@@ -2,10 +2,12 @@
 
 use proptest::prelude::*;
 
-use super::{CompareOp, Expr, Literal, Located, Operand, StringFunction, parse_filter};
+use super::{
+    CompareOp, Expr, Literal, Located, Operand, StringFunction, ValueFunction, parse_filter,
+};
 
-const KEYWORDS: [&str; 12] = [
-    "and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "null", "true", "false",
+const KEYWORDS: [&str; 13] = [
+    "and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "in", "null", "true", "false",
 ];
 
 fn property() -> impl Strategy<Value = Operand> {
@@ -33,8 +35,23 @@ fn literal() -> impl Strategy<Value = Operand> {
     .prop_map(Operand::Literal)
 }
 
+fn function_of_property() -> impl Strategy<Value = Operand> {
+    let function = prop_oneof![
+        Just(ValueFunction::ToLower),
+        Just(ValueFunction::ToUpper),
+        Just(ValueFunction::Length),
+        Just(ValueFunction::Year),
+        Just(ValueFunction::Month),
+        Just(ValueFunction::Day),
+    ];
+    (function, property()).prop_map(|(f, p)| match p {
+        Operand::Property(name) => Operand::Function(f, name),
+        other => other,
+    })
+}
+
 fn operand() -> impl Strategy<Value = Operand> {
-    prop_oneof![property(), literal()]
+    prop_oneof![property(), literal(), function_of_property()]
 }
 
 fn op() -> impl Strategy<Value = CompareOp> {

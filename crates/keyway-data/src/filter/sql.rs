@@ -5,7 +5,9 @@
 //! `YYYY-MM-DDTHH:MM:SS.mmmZ`) are text, so their order is their text order; integer is BIGINT,
 //! number DOUBLE, boolean BIGINT 0/1. `id` is the implicit uuid key.
 
-use super::{CompareOp, Expr, FilterError, Literal, Located, Operand, StringFunction};
+use super::{
+    CompareOp, Expr, FilterError, Literal, Located, Operand, StringFunction, ValueFunction,
+};
 use crate::{Entity, PropertyType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +73,87 @@ fn resolve(
         }
         _ => error,
     })
+}
+
+/// A property, or a function of one, as SQL.
+struct Subject {
+    /// The SQL expression.
+    sql: String,
+    kind: PropertyType,
+    /// How errors name it: the property, or `tolower(name)`.
+    name: String,
+}
+
+/// `operand` (a property or a function of one) as SQL; `other` as in [`resolve`].
+fn subject(
+    entity: &Entity,
+    operand: &Located<Operand>,
+    other: Option<PropertyType>,
+    dialect: Dialect,
+) -> Result<Subject, FilterError> {
+    let position = operand.position;
+    match &operand.item {
+        Operand::Property(name) => {
+            let (column, kind) = resolve(entity, name, position, other)?;
+            Ok(Subject {
+                sql: quote(dialect, &column),
+                kind,
+                name: column,
+            })
+        }
+        Operand::Function(function, name) => {
+            let (column, kind) = resolve(entity, name, position, None)?;
+            let col = quote(dialect, &column);
+            let text = matches!(kind, PropertyType::String | PropertyType::Enum);
+            let dated = matches!(kind, PropertyType::Date | PropertyType::DateTime);
+            let integer = if dialect == Dialect::Mysql {
+                "SIGNED"
+            } else {
+                "INTEGER"
+            };
+            // Dates and date-times are stored as text (`YYYY-MM-DD…`, date-times in UTC).
+            let part =
+                |from: u8, len: u8| format!("CAST(SUBSTR({col}, {from}, {len}) AS {integer})");
+            let (sql, result) = match function {
+                ValueFunction::ToLower if text => (format!("LOWER({col})"), PropertyType::String),
+                ValueFunction::ToUpper if text => (format!("UPPER({col})"), PropertyType::String),
+                ValueFunction::Length if text => (
+                    match dialect {
+                        Dialect::Mysql => format!("CHAR_LENGTH({col})"),
+                        _ => format!("LENGTH({col})"),
+                    },
+                    PropertyType::Integer,
+                ),
+                ValueFunction::Year if dated => (part(1, 4), PropertyType::Integer),
+                ValueFunction::Month if dated => (part(6, 2), PropertyType::Integer),
+                ValueFunction::Day if dated => (part(9, 2), PropertyType::Integer),
+                _ => {
+                    let wants = match function {
+                        ValueFunction::ToLower | ValueFunction::ToUpper | ValueFunction::Length => {
+                            "string"
+                        }
+                        _ => "date or date-time",
+                    };
+                    return type_error(
+                        position,
+                        format!(
+                            "{}() applies to {wants} properties; {column} is {}",
+                            function.as_str(),
+                            kind.as_str()
+                        ),
+                    );
+                }
+            };
+            Ok(Subject {
+                sql,
+                kind: result,
+                name: format!("{}({column})", function.as_str()),
+            })
+        }
+        Operand::Literal(_) => {
+            type_error(position, format!("expected a property, found {operand}"))
+        }
+    }
 }
 
 /// `a` or `an` before a type's name.
@@ -238,21 +321,22 @@ fn emit(
             }
             out.sql.push(')');
         }
-        Expr::Call(function, subject, needle) => {
+        Expr::Call(function, target, needle) => {
             let name = function.item.as_str();
-            let Operand::Property(property) = &subject.item else {
+            if let Operand::Literal(_) = &target.item {
                 return type_error(
-                    subject.position,
-                    format!("{name}() needs a property as its first argument, found {subject}"),
+                    target.position,
+                    format!("{name}() needs a property as its first argument, found {target}"),
                 );
-            };
-            let (column, kind) = resolve(entity, property, subject.position, None)?;
-            if kind != PropertyType::String {
+            }
+            let found = subject(entity, target, None, dialect)?;
+            if found.kind != PropertyType::String {
                 return type_error(
-                    subject.position,
+                    target.position,
                     format!(
-                        "{name}() applies to string properties; {column} is {}",
-                        kind.as_str()
+                        "{name}() applies to string properties; {} is {}",
+                        found.name,
+                        found.kind.as_str()
                     ),
                 );
             }
@@ -272,7 +356,7 @@ fn emit(
                 }
             };
             let function = function.item;
-            let col = quote(dialect, &column);
+            let col = found.sql;
             let value = || SqlValue::Text(text.clone());
             let (sql, binds) = match (function, dialect) {
                 (StringFunction::Contains, Dialect::Sqlite) => (format!("instr({col}, ?) > 0"), 1),
@@ -318,49 +402,50 @@ fn compare(
     out: &mut SqlFragment,
 ) -> Result<(), FilterError> {
     let op_at = op.position;
-    let (property, op, literal) = match (&left.item, &right.item) {
-        (Operand::Property(a), Operand::Property(b)) => {
+    let is_subject = |o: &Operand| !matches!(o, Operand::Literal(_));
+    let (target, op, literal) = match (is_subject(&left.item), is_subject(&right.item)) {
+        (true, true) => {
             // An unknown name beside a known text property reads as an unquoted value.
-            let known = |name: &str| entity.property(name).map(|p| p.kind);
-            let (ca, ka) = resolve(entity, a, left.position, known(b))?;
-            let (cb, kb) = resolve(entity, b, right.position, Some(ka))?;
-            if ka != kb {
+            let known = |o: &Operand| match o {
+                Operand::Property(name) => entity.property(name).map(|p| p.kind),
+                _ => None,
+            };
+            let a = subject(entity, left, known(&right.item), dialect)?;
+            let b = subject(entity, right, Some(a.kind), dialect)?;
+            if a.kind != b.kind {
                 return type_error(
                     right.position,
                     format!(
-                        "cannot compare {ca} ({}) with {cb} ({})",
-                        ka.as_str(),
-                        kb.as_str()
+                        "cannot compare {} ({}) with {} ({})",
+                        a.name,
+                        a.kind.as_str(),
+                        b.name,
+                        b.kind.as_str()
                     ),
                 );
             }
-            out.sql.push_str(&format!(
-                "({} {} {})",
-                quote(dialect, &ca),
-                sql_op(op.item),
-                quote(dialect, &cb)
-            ));
+            out.sql
+                .push_str(&format!("({} {} {})", a.sql, sql_op(op.item), b.sql));
             return Ok(());
         }
-        (Operand::Property(p), Operand::Literal(l)) => (
-            Located::new(p, left.position),
-            op.item,
-            Located::new(l.clone(), right.position),
-        ),
-        (Operand::Literal(l), Operand::Property(p)) => (
-            Located::new(p, right.position),
-            flip(op.item),
-            Located::new(l.clone(), left.position),
-        ),
-        (Operand::Literal(_), Operand::Literal(_)) => {
+        (true, false) => (left, op.item, right),
+        (false, true) => (right, flip(op.item), left),
+        (false, false) => {
             return type_error(
                 left.position,
                 format!("a comparison needs at least one property, found {left} and {right}"),
             );
         }
     };
-    let (column, kind) = resolve(entity, property.item, property.position, None)?;
-    let col = quote(dialect, &column);
+    let Operand::Literal(value) = &literal.item else {
+        return type_error(
+            literal.position,
+            format!("expected a value, found {literal}"),
+        );
+    };
+    let literal = Located::new(value.clone(), literal.position);
+    let found = subject(entity, target, None, dialect)?;
+    let (col, kind, column) = (found.sql, found.kind, found.name);
     if literal.item == Literal::Null {
         return match op {
             CompareOp::Eq => {
@@ -418,6 +503,52 @@ mod tests {
 
     fn sql(filter: &str, dialect: Dialect) -> Result<SqlFragment, FilterError> {
         compile_filter(&parse_filter(filter)?, &contact(), dialect)
+    }
+
+    #[test]
+    fn functions_of_a_property_compile_per_dialect_and_are_type_checked() {
+        let f = sql(
+            "tolower(name) eq 'ada' and length(name) gt 2 and year(born) ge 1990",
+            Dialect::Mysql,
+        )
+        .unwrap();
+        assert_eq!(
+            f.sql,
+            "(((LOWER(`name`) = ?) AND (CHAR_LENGTH(`name`) > ?)) AND (CAST(SUBSTR(`born`, 1, 4) AS SIGNED) >= ?))"
+        );
+        assert_eq!(
+            f.values,
+            vec![
+                SqlValue::Text("ada".into()),
+                SqlValue::Int(2),
+                SqlValue::Int(1990)
+            ]
+        );
+        let f = sql(
+            "month(seen) eq 12 and toupper(status) eq 'LEAD'",
+            Dialect::Postgres,
+        )
+        .unwrap();
+        assert_eq!(
+            f.sql,
+            "((CAST(SUBSTR(\"seen\", 6, 2) AS INTEGER) = ?) AND (UPPER(\"status\") = ?))"
+        );
+        // An upper-cased enum is text: no check against the enum's values.
+        assert_eq!(f.values[1], SqlValue::Text("LEAD".into()));
+        let f = sql("contains(tolower(name), 'ov')", Dialect::Sqlite).unwrap();
+        assert_eq!(f.sql, "(instr(LOWER(\"name\"), ?) > 0)");
+        // Wrong argument types and wrong value types are named, with their position.
+        let err = sql("year(name) eq 2000", Dialect::Sqlite).unwrap_err();
+        assert_eq!(err.position, 1);
+        assert!(
+            err.to_string()
+                .contains("year() applies to date or date-time properties; name is string"),
+            "{err}"
+        );
+        let err = sql("length(name) eq 'long'", Dialect::Sqlite).unwrap_err();
+        assert!(err.to_string().contains("length(name) is integer"), "{err}");
+        assert!(parse_filter("tolower('x') eq 'x'").is_err());
+        assert!(parse_filter("tolower(name eq 'x'").is_err());
     }
 
     #[test]

@@ -78,6 +78,18 @@ async fn crud_filter_paging_and_etags() {
         let (code, _, count) = call(reqwest::Method::GET, &format!("{base}/$count?$filter=status%20in%20('lead','prospect')"), &rw, None, None).await;
         assert_eq!(code, 200, "{count}");
         assert_eq!(count, json!(4), "{}", hub.backend);
+        // Functions of a property, on every backend.
+        for (filter, expected) in [
+            ("tolower(firstName)%20eq%20'ann'", 1),
+            ("toupper(lastName)%20eq%20'SMITH'", 5),
+            ("length(firstName)%20eq%203", 5),
+            ("year(lastContactAt)%20eq%202024%20and%20month(lastContactAt)%20eq%205%20and%20day(lastContactAt)%20eq%201", 5),
+            ("contains(tolower(firstName),'e')", 2),
+        ] {
+            let (code, _, count) = call(reqwest::Method::GET, &format!("{base}/$count?$filter={filter}"), &rw, None, None).await;
+            assert_eq!(code, 200, "{filter}: {count}");
+            assert_eq!(count, json!(expected), "{filter} on {}", hub.backend);
+        }
         // The client's $top is all it gets: no next link beyond it (a client following next
         // links used to read the whole table), $select.
         let (_, _, page) = call(reqwest::Method::GET, &format!("{base}?$top=2&$select=firstName&$orderby=firstName"), &rw, None, None).await;
