@@ -69,6 +69,8 @@ pub struct HubOptions {
     pub schemas: Option<PathBuf>,
     /// Let a schema change drop columns of removed properties (their data is lost).
     pub allow_drop_columns: bool,
+    /// Rows per page of a data API collection; `None` keeps the default (1,000).
+    pub data_page_size: Option<u32>,
     /// The order of rules that settles linkage conflicts; `None` keeps the default.
     pub link_rule_priority: Option<Vec<keyway_link::Rule>>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`ADDR` or `ADDR/PREFIX`).
@@ -189,7 +191,13 @@ impl Hub {
         auth.start_audit_writer();
         let data = match &options.schemas {
             Some(path) => Some(Arc::new(
-                open_data(&auth, path, options.allow_drop_columns).await?,
+                open_data(
+                    &auth,
+                    path,
+                    options.allow_drop_columns,
+                    options.data_page_size,
+                )
+                .await?,
             )),
             None => None,
         };
@@ -309,17 +317,21 @@ async fn open_data(
     auth: &Arc<AuthService>,
     path: &std::path::Path,
     allow_drop: bool,
+    page_size: Option<u32>,
 ) -> Result<keyway_data::DataService, HubError> {
     let schemas = Arc::new(keyway_data::SchemaSet::load(path)?);
     let store = auth.store().clone();
     let clock_source = auth.clone();
     let id_source = auth.clone();
-    let service = keyway_data::DataService::new(
+    let mut service = keyway_data::DataService::new(
         store,
         schemas.clone(),
         Arc::new(move || clock_source.clock().now_ms()),
         Arc::new(move || keyway_kernel::uuid_v4(id_source.entropy())),
     );
+    if let Some(size) = page_size {
+        service.page_size = size;
+    }
     keyway_data::sync_tables(auth.store(), &schemas, service.dialect(), allow_drop).await?;
     Ok(service)
 }

@@ -40,6 +40,27 @@ pub(crate) struct FileConfig {
     pub audit: AuditFileConfig,
     #[serde(default)]
     pub gateway: GatewayFileConfig,
+    #[serde(default)]
+    pub data: DataFileConfig,
+}
+
+/// `[data]`: the data API (`/api/…`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DataFileConfig {
+    /// Rows per page of a collection (server-driven paging; default 1,000).
+    pub page_size: Option<u32>,
+}
+
+impl DataFileConfig {
+    pub(crate) fn page_size(&self) -> anyhow::Result<Option<u32>> {
+        match self.page_size {
+            Some(size) if !(1..=100_000).contains(&size) => {
+                anyhow::bail!("keyway.toml [data] page_size = {size}: give 1 to 100000 rows")
+            }
+            other => Ok(other),
+        }
+    }
 }
 
 /// `[gateway]`: limits of the platform gateway (`/gateway/{client}/…`).

@@ -293,6 +293,7 @@ async fn idle_and_slow_header_connections_are_closed() {
         auth: keyway_auth::AuthConfig::new(&format!("http://{addr}")),
         schemas: None,
         allow_drop_columns: false,
+        data_page_size: None,
         link_rule_priority: None,
         trusted_proxies: Vec::new(),
         connections: keyway_hub::ConnectionLimits {

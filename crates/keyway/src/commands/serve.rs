@@ -139,6 +139,7 @@ pub(crate) async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Resu
             .clone()
             .or_else(|| settings.file.schemas.clone()),
         allow_drop_columns: args.allow_drop_columns,
+        data_page_size: settings.file.data.page_size()?,
         link_rule_priority: settings.file.link.priority()?,
         trusted_proxies: trusted_proxies.clone(),
         connections: keyway_hub::ConnectionLimits::default(),

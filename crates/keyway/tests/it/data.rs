@@ -280,3 +280,61 @@ fn an_odata_v4_client_works_from_the_metadata() {
         ],
     );
 }
+
+/// `[data] page_size` in keyway.toml sets the server's page size; a nonsense size stops serve.
+#[test]
+fn the_page_size_is_configurable() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keyway.toml");
+    std::fs::write(&config, "[data]\npage_size = 2\n").unwrap();
+    let example = repo_root().join("examples/crm/schemas.yaml");
+    let hub = Hub::start_with(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--schemas",
+        example.to_str().unwrap(),
+    ]);
+    let client = hub.create_client("pages", &["client_credentials"], "crm.readwrite", &[]);
+    let token = access_token(
+        &hub,
+        str_field(&client, "client_id"),
+        str_field(&client, "client_secret"),
+        "crm.readwrite",
+    );
+    let contacts = hub.endpoint("/api/Contact");
+    for name in ["Ada", "Grace", "Alan"] {
+        let created = hub
+            .http
+            .post(&contacts)
+            .bearer_auth(&token)
+            .json(&json!({"firstName": name, "lastName": "X"}))
+            .send()
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+    let page: Value = hub
+        .http
+        .get(&contacts)
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(page["value"].as_array().unwrap().len(), 2, "{page}");
+    assert!(page["@odata.nextLink"].is_string(), "{page}");
+
+    std::fs::write(&config, "[data]\npage_size = 0\n").unwrap();
+    let refused = keyway()
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("other"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("[data] page_size = 0"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
