@@ -11,6 +11,31 @@ use crate::{Entity, Property, PropertyType, SchemaSet};
 pub(crate) const NAMESPACE: &str = "keyway";
 const CONTAINER: &str = "Container";
 
+const CORE: &str = "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Core.V1";
+const CAPABILITIES: &str =
+    "https://oasis-tcs.github.io/odata-vocabularies/vocabularies/Org.OData.Capabilities.V1";
+
+/// The restrictions of an entity set the caller may not write: (term, property).
+const RESTRICTIONS: [(&str, &str); 3] = [
+    ("InsertRestrictions", "Insertable"),
+    ("UpdateRestrictions", "Updatable"),
+    ("DeleteRestrictions", "Deletable"),
+];
+
+/// Whether `scopes` may write `entity`'s items, and whether they may write `property` of it.
+fn may_write(schemas: &SchemaSet, entity: &Entity, scopes: &[&str]) -> bool {
+    schemas.entity(&entity.name).is_some_and(|e| {
+        e.scopes_to_write()
+            .iter()
+            .any(|s| scopes.contains(&s.as_str()))
+    })
+}
+
+/// A property `scopes` may read but not write (every property of an entity they cannot write).
+fn read_only(writable: bool, property: &Property, scopes: &[&str]) -> bool {
+    !writable || !property.writable_by(scopes)
+}
+
 /// The entities `scopes` may read, each with only the properties they may read.
 fn readable(schemas: &SchemaSet, scopes: &[&str]) -> Vec<Entity> {
     schemas
@@ -80,9 +105,18 @@ pub fn metadata_xml(schemas: &SchemaSet, scopes: &[&str]) -> String {
     let entities = readable(schemas, scopes);
     let mut out = String::from(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
-         <edmx:Edmx xmlns:edmx=\"http://docs.oasis-open.org/odata/ns/edmx\" Version=\"4.01\">\n\
-         <edmx:DataServices>\n",
+         <edmx:Edmx xmlns:edmx=\"http://docs.oasis-open.org/odata/ns/edmx\" Version=\"4.01\">\n",
     );
+    for (uri, namespace, alias) in [
+        (CORE, "Org.OData.Core.V1", "Core"),
+        (CAPABILITIES, "Org.OData.Capabilities.V1", "Capabilities"),
+    ] {
+        out.push_str(&format!(
+            "<edmx:Reference Uri=\"{uri}.xml\"><edmx:Include Namespace=\"{namespace}\" \
+             Alias=\"{alias}\"/></edmx:Reference>\n"
+        ));
+    }
+    out.push_str("<edmx:DataServices>\n");
     out.push_str(&format!(
         "<Schema xmlns=\"http://docs.oasis-open.org/odata/ns/edm\" Namespace=\"{NAMESPACE}\">\n"
     ));
@@ -103,6 +137,7 @@ pub fn metadata_xml(schemas: &SchemaSet, scopes: &[&str]) -> String {
              <Property Name=\"id\" Type=\"Edm.Guid\" Nullable=\"false\"/>\n",
             escape(&entity.name)
         ));
+        let writable = may_write(schemas, entity, scopes);
         for property in &entity.properties {
             out.push_str(&format!(
                 "<Property Name=\"{}\" Type=\"{}\" Nullable=\"{}\"",
@@ -113,16 +148,36 @@ pub fn metadata_xml(schemas: &SchemaSet, scopes: &[&str]) -> String {
             if let Some(max) = property.max_length {
                 out.push_str(&format!(" MaxLength=\"{max}\""));
             }
-            out.push_str("/>\n");
+            if read_only(writable, property, scopes) {
+                out.push_str(
+                    "><Annotation Term=\"Core.Permissions\" EnumMember=\"Core.Permission/Read\"/>\
+                     </Property>\n",
+                );
+            } else {
+                out.push_str("/>\n");
+            }
         }
         out.push_str("</EntityType>\n");
     }
     out.push_str(&format!("<EntityContainer Name=\"{CONTAINER}\">\n"));
     for entity in &entities {
+        let name = escape(&entity.name);
+        if may_write(schemas, entity, scopes) {
+            out.push_str(&format!(
+                "<EntitySet Name=\"{name}\" EntityType=\"{NAMESPACE}.{name}\"/>\n"
+            ));
+            continue;
+        }
         out.push_str(&format!(
-            "<EntitySet Name=\"{0}\" EntityType=\"{NAMESPACE}.{0}\"/>\n",
-            escape(&entity.name)
+            "<EntitySet Name=\"{name}\" EntityType=\"{NAMESPACE}.{name}\">\n"
         ));
+        for (term, property) in RESTRICTIONS {
+            out.push_str(&format!(
+                "<Annotation Term=\"Capabilities.{term}\"><Record><PropertyValue \
+                 Property=\"{property}\" Bool=\"false\"/></Record></Annotation>\n"
+            ));
+        }
+        out.push_str("</EntitySet>\n");
     }
     out.push_str("</EntityContainer>\n</Schema>\n</edmx:DataServices>\n</edmx:Edmx>\n");
     out
@@ -152,6 +207,7 @@ pub fn metadata_json(schemas: &SchemaSet, scopes: &[&str]) -> Value {
         members.insert("$Kind".into(), json!("EntityType"));
         members.insert("$Key".into(), json!(["id"]));
         members.insert("id".into(), json!({ "$Type": "Edm.Guid" }));
+        let writable = may_write(schemas, entity, scopes);
         for property in &entity.properties {
             let mut member = Map::new();
             let kind = edm_type(entity, property);
@@ -164,17 +220,36 @@ pub fn metadata_json(schemas: &SchemaSet, scopes: &[&str]) -> Value {
             if let Some(max) = property.max_length {
                 member.insert("$MaxLength".into(), json!(max));
             }
+            if read_only(writable, property, scopes) {
+                member.insert("@Core.Permissions".into(), json!("Read"));
+            }
             members.insert(property.name.clone(), Value::Object(member));
         }
         schema.insert(entity.name.clone(), Value::Object(members));
-        container.insert(
-            entity.name.clone(),
-            json!({ "$Collection": true, "$Type": format!("{NAMESPACE}.{}", entity.name) }),
+        let mut set = Map::new();
+        set.insert("$Collection".into(), json!(true));
+        set.insert(
+            "$Type".into(),
+            json!(format!("{NAMESPACE}.{}", entity.name)),
         );
+        if !writable {
+            for (term, property) in RESTRICTIONS {
+                set.insert(format!("@Capabilities.{term}"), json!({ property: false }));
+            }
+        }
+        container.insert(entity.name.clone(), Value::Object(set));
     }
     schema.insert(CONTAINER.into(), Value::Object(container));
+    let include = |namespace: &str, alias: &str| json!({ "$Include": [{ "$Namespace": namespace, "$Alias": alias }] });
+    let mut references = Map::new();
+    references.insert(format!("{CORE}.json"), include("Org.OData.Core.V1", "Core"));
+    references.insert(
+        format!("{CAPABILITIES}.json"),
+        include("Org.OData.Capabilities.V1", "Capabilities"),
+    );
     json!({
         "$Version": "4.01",
+        "$Reference": references,
         "$EntityContainer": format!("{NAMESPACE}.{CONTAINER}"),
         NAMESPACE: schema,
     })
@@ -202,7 +277,8 @@ mod tests {
             "{xml}"
         );
         assert!(xml.contains(
-            "<Property Name=\"firstName\" Type=\"Edm.String\" Nullable=\"false\" MaxLength=\"100\"/>"
+            "<Property Name=\"firstName\" Type=\"Edm.String\" Nullable=\"false\" MaxLength=\"100\">\
+             <Annotation Term=\"Core.Permissions\" EnumMember=\"Core.Permission/Read\"/></Property>"
         ));
         assert!(xml.contains("Type=\"keyway.Contact_status\""), "{xml}");
         assert!(
@@ -236,6 +312,28 @@ mod tests {
             contact_only["keyway"]["Contact"]["score"]["$Nullable"],
             true
         );
+        // A reader is told what it may not do: write the set, or any of its properties.
+        assert_eq!(
+            contact_only["keyway"]["Container"]["Contact"]["@Capabilities.InsertRestrictions"],
+            json!({ "Insertable": false })
+        );
+        assert_eq!(
+            contact_only["keyway"]["Contact"]["firstName"]["@Core.Permissions"],
+            "Read"
+        );
+        assert!(xml.contains(
+            "<Annotation Term=\"Capabilities.DeleteRestrictions\"><Record><PropertyValue Property=\"Deletable\" Bool=\"false\"/>"
+        ));
+        assert!(xml.contains("Alias=\"Capabilities\""), "{xml}");
+        // A writer is not.
+        let writer = metadata_json(&schemas, &["crm.readwrite"]);
+        let set = &writer["keyway"]["Container"]["Contact"];
+        assert!(
+            set.get("@Capabilities.InsertRestrictions").is_none(),
+            "{set}"
+        );
+        let first = &writer["keyway"]["Contact"]["firstName"];
+        assert!(first.get("@Core.Permissions").is_none(), "{first}");
         let service = service_document(&schemas, "https://hub/api", &["contact.read"]);
         assert_eq!(
             service["value"],

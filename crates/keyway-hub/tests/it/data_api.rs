@@ -538,7 +538,8 @@ async fn service_document_and_metadata_describe_what_the_caller_reads() {
         );
         let xml = xml.as_str().unwrap().to_string();
         assert!(
-            xml.contains("<EntitySet Name=\"Contact\" EntityType=\"keyway.Contact\"/>"),
+            xml.contains("<EntitySet Name=\"Contact\" EntityType=\"keyway.Contact\">")
+                && xml.contains("<Annotation Term=\"Capabilities.InsertRestrictions\">"),
             "{xml}"
         );
         assert!(
