@@ -4,7 +4,8 @@
 #     importable;
 #   - Chromium at /usr/bin/chromium (Debian package), only if missing;
 #   - Node, playwright-core, openid-client and oidc-provider for the browser and OAuth client
-#     tests (npm ci), only if one of the modules is missing;
+#     tests, and odata-csdl (OASIS's CSDL XML schemas) for the $metadata test (npm ci), only if
+#     one of the modules is missing; xmllint (libxml2-utils) to validate against them;
 #   - schemathesis (pinned) in its own virtualenv, only if that venv lacks it;
 #   - scim2-tester and scim2-client (pinned, over httpx2) in their own virtualenv, likewise;
 #   - curl and jq for the README tour test, only if missing;
@@ -72,6 +73,13 @@ else
     say "curl and jq present"
 fi
 
+# --- xmllint (the CSDL XML of $metadata is validated against OASIS's schemas) ---------------
+if command -v xmllint >/dev/null 2>&1; then
+    say "xmllint present"
+else
+    apt_install libxml2-utils
+fi
+
 # --- Python ----------------------------------------------------------------------------------
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     apt_install python3 python3-pip
@@ -125,8 +133,8 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
 fi
 if [ -d "$BROWSER_DIR/node_modules/playwright-core" ] && [ -d "$BROWSER_DIR/node_modules/openid-client" ] \
-    && [ -d "$BROWSER_DIR/node_modules/oidc-provider" ]; then
-    say "playwright-core, openid-client and oidc-provider present ($BROWSER_DIR/node_modules)"
+    && [ -d "$BROWSER_DIR/node_modules/oidc-provider" ] && [ -d "$BROWSER_DIR/node_modules/odata-csdl" ]; then
+    say "playwright-core, openid-client, oidc-provider and odata-csdl present ($BROWSER_DIR/node_modules)"
 else
     say "npm ci in $BROWSER_DIR"
     # playwright-core never downloads browsers; the test uses the system Chromium.

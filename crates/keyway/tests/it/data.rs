@@ -338,3 +338,62 @@ fn the_page_size_is_configurable() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+/// `$metadata` as CSDL XML is valid against OASIS's own CSDL 4.01 schemas (edmx.xsd and
+/// edm.xsd, from OASIS's `odata-csdl` npm package), for a writer and for a reader (whose
+/// document carries the Core and Capabilities annotations).
+#[test]
+fn metadata_validates_against_the_oasis_csdl_schemas() {
+    use crate::interop::{available, interop_dir};
+    let schemas = interop_dir("browser").join("node_modules/odata-csdl/schemas/edmx.xsd");
+    let xmllint = std::process::Command::new("xmllint")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let missing = if !xmllint {
+        Some("xmllint is not installed (libxml2-utils)".to_string())
+    } else if !schemas.exists() {
+        Some(format!("{} is missing (npm ci)", schemas.display()))
+    } else {
+        None
+    };
+    if !available(
+        "data::metadata_validates_against_the_oasis_csdl_schemas",
+        missing,
+    ) {
+        return;
+    }
+    let example = repo_root().join("examples/crm/schemas.yaml");
+    let hub = Hub::start_with(&["--schemas", example.to_str().unwrap()]);
+    let dir = tempfile::tempdir().unwrap();
+    for scope in ["crm.readwrite admin.read", "contact.read"] {
+        let client = hub.create_client("csdl", &["client_credentials"], scope, &[]);
+        let token = access_token(
+            &hub,
+            str_field(&client, "client_id"),
+            str_field(&client, "client_secret"),
+            scope,
+        );
+        let xml = hub
+            .http
+            .get(hub.endpoint("/api/$metadata"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        let file = dir.path().join("metadata.xml");
+        std::fs::write(&file, &xml).unwrap();
+        let out = std::process::Command::new("xmllint")
+            .args(["--noout", "--schema"])
+            .arg(&schemas)
+            .arg(&file)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && said.contains("validates"),
+            "{scope}: {said}\n{xml}"
+        );
+    }
+}
