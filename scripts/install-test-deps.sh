@@ -4,7 +4,7 @@
 #     importable;
 #   - Chromium at /usr/bin/chromium (Debian package), only if missing;
 #   - Node, playwright-core, openid-client and oidc-provider for the browser and OAuth client
-#     tests, and odata-csdl (OASIS's CSDL XML schemas) for the $metadata test (npm ci), only if
+#     tests, and odata-csdl (OASIS's CSDL schemas) and ajv for the $metadata test (npm ci), only if
 #     one of the modules is missing; xmllint (libxml2-utils) to validate against them;
 #   - schemathesis (pinned) in its own virtualenv, only if that venv lacks it;
 #   - scim2-tester and scim2-client (pinned, over httpx2) in their own virtualenv, likewise;
@@ -133,8 +133,9 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     apt_install nodejs npm
 fi
 if [ -d "$BROWSER_DIR/node_modules/playwright-core" ] && [ -d "$BROWSER_DIR/node_modules/openid-client" ] \
-    && [ -d "$BROWSER_DIR/node_modules/oidc-provider" ] && [ -d "$BROWSER_DIR/node_modules/odata-csdl" ]; then
-    say "playwright-core, openid-client, oidc-provider and odata-csdl present ($BROWSER_DIR/node_modules)"
+    && [ -d "$BROWSER_DIR/node_modules/oidc-provider" ] && [ -d "$BROWSER_DIR/node_modules/odata-csdl" ] \
+    && [ -d "$BROWSER_DIR/node_modules/ajv" ]; then
+    say "playwright-core, openid-client, oidc-provider, odata-csdl and ajv present ($BROWSER_DIR/node_modules)"
 else
     say "npm ci in $BROWSER_DIR"
     # playwright-core never downloads browsers; the test uses the system Chromium.

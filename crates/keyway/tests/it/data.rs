@@ -340,8 +340,9 @@ fn the_page_size_is_configurable() {
 }
 
 /// `$metadata` as CSDL XML is valid against OASIS's own CSDL 4.01 schemas (edmx.xsd and
-/// edm.xsd, from OASIS's `odata-csdl` npm package), for a writer and for a reader (whose
-/// document carries the Core and Capabilities annotations).
+/// edm.xsd, from OASIS's `odata-csdl` npm package), and as CSDL JSON against OASIS's JSON
+/// Schema for it (ajv), for a writer and for a reader (whose document carries the Core and
+/// Capabilities annotations).
 #[test]
 fn metadata_validates_against_the_oasis_csdl_schemas() {
     use crate::interop::{available, interop_dir};
@@ -352,7 +353,7 @@ fn metadata_validates_against_the_oasis_csdl_schemas() {
         .is_ok_and(|o| o.status.success());
     let missing = if !xmllint {
         Some("xmllint is not installed (libxml2-utils)".to_string())
-    } else if !schemas.exists() {
+    } else if !schemas.exists() || !interop_dir("browser").join("node_modules/ajv").exists() {
         Some(format!("{} is missing (npm ci)", schemas.display()))
     } else {
         None
@@ -394,6 +395,28 @@ fn metadata_validates_against_the_oasis_csdl_schemas() {
         assert!(
             out.status.success() && said.contains("validates"),
             "{scope}: {said}\n{xml}"
+        );
+        let json = hub
+            .http
+            .get(hub.endpoint("/api/$metadata?$format=json"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        let file = dir.path().join("metadata.json");
+        std::fs::write(&file, &json).unwrap();
+        let out = std::process::Command::new("node")
+            .arg("csdl_json.mjs")
+            .arg(&file)
+            .current_dir(interop_dir("browser"))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && said.contains("valid CSDL JSON"),
+            "{scope}: {said}{}\n{json}",
+            String::from_utf8_lossy(&out.stderr)
         );
     }
 }
