@@ -134,7 +134,8 @@ async fn metadata(
             "$format" => format = Some(value),
             other => {
                 return Err(ApiError::BadRequest(format!(
-                    "$metadata takes only $format (json or xml), not {other:?}"
+                    "$metadata takes only $format (json or xml), not {:?}",
+                    shortened(other)
                 )));
             }
         }
@@ -148,7 +149,8 @@ async fn metadata(
         Some("xml" | "application/xml") => false,
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
-                "$format={other:?}: $metadata is served as json or xml"
+                "$format={:?}: $metadata is served as json or xml",
+                shortened(other)
             )));
         }
         None => accept.contains("json") && !accept.contains("xml"),
@@ -163,6 +165,11 @@ async fn metadata(
             .into_response()
     };
     Ok(odata(response))
+}
+
+/// At most 40 characters of a caller's text, for an error that quotes it.
+fn shortened(text: &str) -> String {
+    text.chars().take(40).collect()
 }
 
 /// Marks an answer as OData 4.01.

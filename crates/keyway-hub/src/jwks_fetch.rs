@@ -34,16 +34,24 @@ pub(crate) fn outbound_client(
 ) -> Result<reqwest::Client, reqwest::Error> {
     // rustls needs one process-wide crypto provider; keyway uses aws-lc-rs everywhere.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let mut builder = reqwest::Client::builder();
-    for cert in private_ca {
-        builder = builder.add_root_certificate(reqwest::Certificate::from_der(cert.as_ref())?);
-    }
-    builder
+    trusting(reqwest::Client::builder(), private_ca)?
         .timeout(Duration::from_secs(5))
         .connect_timeout(Duration::from_secs(3))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("keyway/", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// `builder` trusting `private_ca` (`--ca-file`, [`crate::read_ca_file`]) besides the public
+/// roots: every HTTP client of keyway that may meet a private CA is built through this.
+pub fn trusting(
+    mut builder: reqwest::ClientBuilder,
+    private_ca: &[CertificateDer<'static>],
+) -> Result<reqwest::ClientBuilder, reqwest::Error> {
+    for cert in private_ca {
+        builder = builder.add_root_certificate(reqwest::Certificate::from_der(cert.as_ref())?);
+    }
+    Ok(builder)
 }
 
 impl JwksSource for HttpJwksSource {

@@ -49,6 +49,7 @@ pub use activity::{ActivityMap, CallEvent, Snapshot};
 pub use backchannel::HttpLogoutDelivery;
 pub use client_address::TrustedProxies;
 pub use gateway::{GATEWAY_PATH, GatewayOptions};
+pub use jwks_fetch::trusting;
 pub use keyway_toki_http::HELLO_PATH as TOKI_HELLO_PATH;
 pub use oauth::discovery::{authorization_server_metadata, openid_configuration};
 pub use serve::ConnectionLimits;

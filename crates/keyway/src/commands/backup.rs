@@ -27,13 +27,21 @@ pub(super) struct Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         if !self.keep {
-            for suffix in ["", "-journal", "-wal", "-shm"] {
-                let mut name = self.path.as_os_str().to_owned();
-                name.push(suffix);
-                let _ = std::fs::remove_file(PathBuf::from(name));
+            for suffix in SQLITE_FILES {
+                let _ = std::fs::remove_file(with_suffix(&self.path, suffix));
             }
         }
     }
+}
+
+/// A SQLite database's file and its companions, as suffixes of its name.
+pub(super) const SQLITE_FILES: [&str; 4] = ["", "-journal", "-wal", "-shm"];
+
+/// `path` with `suffix` appended to its name.
+pub(super) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
 }
 
 /// The SQLite file of `settings.database`, or why this command does not apply.
@@ -102,9 +110,7 @@ pub(super) fn create_private(path: &Path) -> anyhow::Result<File> {
 
 /// `path` with `.SUFFIX-PID` appended: a scratch name beside it.
 pub(super) fn beside(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{suffix}-{}", std::process::id()));
-    PathBuf::from(name)
+    with_suffix(path, &format!(".{suffix}-{}", std::process::id()))
 }
 
 pub(super) fn sync_parent(path: &Path) {

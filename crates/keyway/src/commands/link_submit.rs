@@ -222,12 +222,9 @@ pub(crate) async fn run(args: LinkSubmitArgs) -> anyhow::Result<()> {
         }
     }
     let (reader, header, size) = super::link_strict::open_hash_file(&args.input)?;
-    let mut http = reqwest::Client::builder().timeout(Duration::from_secs(600));
-    for cert in &private_ca {
-        http = http.add_root_certificate(reqwest::Certificate::from_der(cert.as_ref())?);
-    }
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(600));
     let mut client = Client {
-        http: http.build()?,
+        http: keyway_hub::trusting(http, &private_ca)?.build()?,
         hub: hub_url(&args.hub)?,
         client_id: args.client_id.clone(),
         secret: read_secret(&args.client_secret_file)?,

@@ -4,13 +4,12 @@
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
-use std::path::Path;
 
 use anyhow::Context;
 
 use super::backup::{
-    Scratch, beside, create_private, master_key, private_files, sqlite_file, sync_parent,
-    unless_interrupted,
+    SQLITE_FILES, Scratch, beside, create_private, master_key, private_files, sqlite_file,
+    sync_parent, unless_interrupted, with_suffix,
 };
 use super::print_json;
 use crate::cli_backup::RestoreArgs;
@@ -21,16 +20,9 @@ pub(crate) async fn restore(settings: Settings, args: RestoreArgs) -> anyhow::Re
     unless_interrupted(restore_into(settings, args)).await
 }
 
-/// `path` with `suffix` appended to its name.
-fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    name.into()
-}
-
 async fn restore_into(settings: Settings, args: RestoreArgs) -> anyhow::Result<()> {
     let database = sqlite_file(&settings)?;
-    for suffix in ["", "-wal", "-shm", "-journal"] {
+    for suffix in SQLITE_FILES {
         let path = with_suffix(&database, suffix);
         if path.exists() {
             anyhow::bail!(
