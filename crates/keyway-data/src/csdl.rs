@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::schema::{OnDelete, Relation, RelationKind};
 use crate::{Entity, Property, PropertyType, SchemaSet};
 
 /// The schema namespace of every type.
@@ -84,6 +85,74 @@ fn edm_type(entity: &Entity, property: &Property) -> String {
     .to_string()
 }
 
+/// A navigation property as `$metadata` describes it.
+struct Navigation<'a> {
+    relation: &'a Relation,
+    nullable: bool,
+    /// The navigation property on the target that is this one's reverse.
+    partner: Option<&'a str>,
+    /// A to-one relation's key (its referential constraint: key → the target's id).
+    key: Option<&'a str>,
+    /// A to-many relation's `OnDelete` action: what deleting this item does to those.
+    on_delete: Option<&'static str>,
+}
+
+/// The navigation properties of `entity` that lead to an entity the caller may read (all
+/// in `entities`, the caller's views).
+fn navigations<'a>(entity: &'a Entity, entities: &'a [Entity]) -> Vec<Navigation<'a>> {
+    let view = |name: &str| entities.iter().find(|e| e.name == name);
+    entity
+        .relations
+        .iter()
+        .filter_map(|relation| {
+            let target = view(&relation.target)?;
+            Some(match &relation.kind {
+                RelationKind::ToOne { key, .. } => Navigation {
+                    relation,
+                    nullable: entity.property(key).is_none_or(|p| !p.required),
+                    partner: target
+                        .relations
+                        .iter()
+                        .find(|r| {
+                            matches!(&r.kind, RelationKind::ToMany { via, .. } if *via == relation.name)
+                                && r.target == entity.name
+                        })
+                        .map(|r| r.name.as_str()),
+                    key: Some(key),
+                    on_delete: None,
+                },
+                RelationKind::ToMany { via, key } => {
+                    // Shown only when the caller may read the key that links them.
+                    target.property(key)?;
+                    let on_delete = match target.relation(via).map(|r| &r.kind) {
+                        Some(RelationKind::ToOne { on_delete, .. }) => match on_delete {
+                            OnDelete::Cascade => "Cascade",
+                            OnDelete::SetNull => "SetNull",
+                            OnDelete::Restrict => "None",
+                        },
+                        _ => "None",
+                    };
+                    Navigation {
+                        relation,
+                        nullable: false,
+                        partner: target.relation(via).map(|r| r.name.as_str()),
+                        key: None,
+                        on_delete: Some(on_delete),
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+fn navigation_type(relation: &Relation) -> String {
+    if relation.is_collection() {
+        format!("Collection({NAMESPACE}.{})", relation.target)
+    } else {
+        format!("{NAMESPACE}.{}", relation.target)
+    }
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -157,20 +226,50 @@ pub fn metadata_xml(schemas: &SchemaSet, scopes: &[&str]) -> String {
                 out.push_str("/>\n");
             }
         }
+        for navigation in navigations(entity, &entities) {
+            let relation = navigation.relation;
+            out.push_str(&format!(
+                "<NavigationProperty Name=\"{}\" Type=\"{}\"",
+                escape(&relation.name),
+                navigation_type(relation)
+            ));
+            if !relation.is_collection() {
+                out.push_str(&format!(" Nullable=\"{}\"", navigation.nullable));
+            }
+            if let Some(partner) = navigation.partner {
+                out.push_str(&format!(" Partner=\"{}\"", escape(partner)));
+            }
+            out.push_str(">\n");
+            if let Some(key) = navigation.key {
+                out.push_str(&format!(
+                    "<ReferentialConstraint Property=\"{}\" ReferencedProperty=\"id\"/>\n",
+                    escape(key)
+                ));
+            }
+            if let Some(action) = navigation.on_delete {
+                out.push_str(&format!("<OnDelete Action=\"{action}\"/>\n"));
+            }
+            out.push_str("</NavigationProperty>\n");
+        }
         out.push_str("</EntityType>\n");
     }
     out.push_str(&format!("<EntityContainer Name=\"{CONTAINER}\">\n"));
     for entity in &entities {
         let name = escape(&entity.name);
-        if may_write(schemas, entity, scopes) {
-            out.push_str(&format!(
-                "<EntitySet Name=\"{name}\" EntityType=\"{NAMESPACE}.{name}\"/>\n"
-            ));
-            continue;
-        }
         out.push_str(&format!(
             "<EntitySet Name=\"{name}\" EntityType=\"{NAMESPACE}.{name}\">\n"
         ));
+        for navigation in navigations(entity, &entities) {
+            out.push_str(&format!(
+                "<NavigationPropertyBinding Path=\"{}\" Target=\"{}\"/>\n",
+                escape(&navigation.relation.name),
+                escape(&navigation.relation.target)
+            ));
+        }
+        if may_write(schemas, entity, scopes) {
+            out.push_str("</EntitySet>\n");
+            continue;
+        }
         for (term, property) in RESTRICTIONS {
             out.push_str(&format!(
                 "<Annotation Term=\"Capabilities.{term}\"><Record><PropertyValue \
@@ -225,6 +324,32 @@ pub fn metadata_json(schemas: &SchemaSet, scopes: &[&str]) -> Value {
             }
             members.insert(property.name.clone(), Value::Object(member));
         }
+        let mut bindings = Map::new();
+        for navigation in navigations(entity, &entities) {
+            let relation = navigation.relation;
+            let mut member = Map::new();
+            member.insert("$Kind".into(), json!("NavigationProperty"));
+            if relation.is_collection() {
+                member.insert("$Collection".into(), json!(true));
+            } else if navigation.nullable {
+                member.insert("$Nullable".into(), json!(true));
+            }
+            member.insert(
+                "$Type".into(),
+                json!(format!("{NAMESPACE}.{}", relation.target)),
+            );
+            if let Some(partner) = navigation.partner {
+                member.insert("$Partner".into(), json!(partner));
+            }
+            if let Some(key) = navigation.key {
+                member.insert("$ReferentialConstraint".into(), json!({ key: "id" }));
+            }
+            if let Some(action) = navigation.on_delete {
+                member.insert("$OnDelete".into(), json!(action));
+            }
+            members.insert(relation.name.clone(), Value::Object(member));
+            bindings.insert(relation.name.clone(), json!(relation.target));
+        }
         schema.insert(entity.name.clone(), Value::Object(members));
         let mut set = Map::new();
         set.insert("$Collection".into(), json!(true));
@@ -232,6 +357,9 @@ pub fn metadata_json(schemas: &SchemaSet, scopes: &[&str]) -> Value {
             "$Type".into(),
             json!(format!("{NAMESPACE}.{}", entity.name)),
         );
+        if !bindings.is_empty() {
+            set.insert("$NavigationPropertyBinding".into(), Value::Object(bindings));
+        }
         if !writable {
             for (term, property) in RESTRICTIONS {
                 set.insert(format!("@Capabilities.{term}"), json!({ property: false }));

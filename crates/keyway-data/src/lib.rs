@@ -4,6 +4,9 @@
 
 mod body;
 mod csdl;
+mod deep_insert;
+mod expand;
+mod expand_exec;
 /// RFC 3339 dates and date-times: the kernel's grammar, shared with the CLI.
 pub use keyway_kernel::rfc3339 as datetime;
 mod export;
@@ -11,6 +14,9 @@ pub mod filter;
 mod formats;
 mod openapi;
 mod query;
+mod references;
+#[cfg(test)]
+mod relations_tests;
 pub mod schema;
 mod service;
 #[cfg(test)]
@@ -19,10 +25,13 @@ mod table;
 
 pub use csdl::{metadata_json, metadata_xml, service_document};
 pub use datetime::{DateTimeError, Timestamp, parse_date, parse_date_time};
+pub use expand::{ExpandRequest, MAX_EXPAND_DEPTH};
 pub use export::ExportPage;
 pub use filter::{Dialect, FilterError, SqlFragment, SqlValue, compile_filter, parse_filter};
 pub use openapi::openapi_document;
 pub use query::{CollectionQuery, QueryError};
-pub use schema::{Entity, Property, PropertyType, SchemaError, SchemaSet};
+pub use schema::{
+    Entity, OnDelete, Property, PropertyType, Relation, RelationKind, SchemaError, SchemaSet,
+};
 pub use service::{DEFAULT_PAGE_SIZE, DataError, DataService, Item, Page, UpdateMode};
 pub use table::{TableError, sync_tables, table_name};

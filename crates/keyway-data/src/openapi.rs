@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::schema::RelationKind;
 use crate::{Entity, Property, PropertyType, SchemaSet};
 
 fn property_schema(p: &Property) -> Value {
@@ -67,6 +68,17 @@ fn entity_schema(entity: &Entity) -> Value {
     for p in &entity.properties {
         properties.insert(p.name.clone(), property_schema(p));
     }
+    // Navigation properties: answered only when `$expand` names them (a POST may nest
+    // related items: `{Entity}Create`).
+    for relation in &entity.relations {
+        let target = json!({ "$ref": format!("#/components/schemas/{}", relation.target) });
+        let schema = if relation.is_collection() {
+            json!({ "type": "array", "items": target, "readOnly": true })
+        } else {
+            json!({ "oneOf": [target, { "type": "null" }], "readOnly": true })
+        };
+        properties.insert(relation.name.clone(), schema);
+    }
     let required: Vec<&str> = entity
         .properties
         .iter()
@@ -77,8 +89,49 @@ fn entity_schema(entity: &Entity) -> Value {
         "type": "object",
         "properties": properties,
         "required": required,
+        // An expanded collection's `contacts@odata.count` and `contacts@odata.nextLink`.
+        "patternProperties": {
+            "^[A-Za-z][A-Za-z0-9_]*@odata\\.count$": { "type": "integer", "readOnly": true },
+            "^[A-Za-z][A-Za-z0-9_]*@odata\\.nextLink$": { "type": "string", "readOnly": true },
+        },
         "additionalProperties": false,
     })
+}
+
+/// An item's own properties, `without` one (the key a nested item takes from its parent).
+fn plain_schema(entity: &Entity, without: Option<&str>) -> Value {
+    let kept = |p: &&Property| Some(p.name.as_str()) != without;
+    let properties: Map<String, Value> = entity
+        .properties
+        .iter()
+        .filter(kept)
+        .map(|p| (p.name.clone(), property_schema(p)))
+        .collect();
+    let required: Vec<&str> = entity
+        .properties
+        .iter()
+        .filter(kept)
+        .filter(|p| p.required)
+        .map(|p| p.name.as_str())
+        .collect();
+    json!({ "type": "object", "properties": properties, "required": required, "additionalProperties": false })
+}
+
+/// A POST body: the item's properties and, for a deep insert, the related items of its
+/// to-many relations to create with it. (One level is described. The hub also takes a new
+/// item for a to-one relation in place of its key, and up to three levels: docs/data.md.)
+fn create_schema(entity: &Entity, schemas: &SchemaSet) -> Value {
+    let mut schema = plain_schema(entity, None);
+    for relation in &entity.relations {
+        let (Some(target), RelationKind::ToMany { key, .. }) =
+            (schemas.entity(&relation.target), &relation.kind)
+        else {
+            continue;
+        };
+        schema["properties"][&relation.name] =
+            json!({ "type": "array", "items": plain_schema(target, Some(key)), "maxItems": 100 });
+    }
+    schema
 }
 
 /// A PATCH body: any subset of the writable properties.
@@ -118,6 +171,10 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
             ("401", "Missing or invalid access token"),
             ("403", "The token lacks a required scope"),
             ("404", "No item with this id"),
+            (
+                "409",
+                "Other items still reference this one, or one it references went away",
+            ),
             ("412", "If-Match does not match the item's current ETag"),
             ("413", "The body is larger than 64 KiB"),
             ("415", "The body is not application/json"),
@@ -128,7 +185,7 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
         }
         Value::Object(responses)
     };
-    let with_body = ["413", "415"];
+    let with_body = ["409", "413", "415"];
     // OpenAPI links: the created item's id feeds the item operations (tools such as
     // schemathesis follow them to test real items, not only 404s).
     let links: Map<String, Value> = ["get", "replace", "update", "delete"]
@@ -140,11 +197,13 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
             (format!("{verb}Created"), link)
         })
         .collect();
-    let on_item = ["404", "412", "413", "415"];
-    let query_params: Vec<Value> = ["filter", "select", "orderby", "top", "skip", "count"]
-        .iter()
-        .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
-        .collect();
+    let on_item = ["404", "409", "412", "413", "415"];
+    let query_params: Vec<Value> = [
+        "filter", "select", "expand", "orderby", "top", "skip", "count",
+    ]
+    .iter()
+    .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
+    .collect();
     let collection = json!({
         "get": {
             "operationId": format!("list{name}"),
@@ -169,7 +228,7 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
             "operationId": format!("create{name}"),
             "summary": format!("Add a {name}"),
             "security": write,
-            "requestBody": { "required": true, "content": { "application/json": { "schema": item_ref.clone() } } },
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{name}Create") } } } },
             "responses": errors(("201", json!({
                 "description": "Created",
                 "headers": { "Location": { "schema": { "type": "string" } }, "ETag": { "schema": { "type": "string" } } },
@@ -191,6 +250,10 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
         "parameters": [id_param],
         "get": {
             "operationId": format!("get{name}"),
+            "parameters": [
+                { "$ref": "#/components/parameters/select" },
+                { "$ref": "#/components/parameters/expand" },
+            ],
             "security": read,
             "responses": errors(("200", updated("The item")), &["404"]),
         },
@@ -199,7 +262,7 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
             "summary": "Replace the item (properties the caller cannot read are kept unless given)",
             "security": write,
             "parameters": [if_match.clone()],
-            "requestBody": { "required": true, "content": { "application/json": { "schema": item_ref.clone() } } },
+            "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{name}Replace") } } } },
             "responses": errors(("200", updated("Replaced")), &on_item),
         },
         "patch": {
@@ -214,7 +277,7 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
             "operationId": format!("delete{name}"),
             "security": write,
             "parameters": [if_match],
-            "responses": errors(("204", json!({ "description": "Deleted" })), &["404", "412"]),
+            "responses": errors(("204", json!({ "description": "Deleted" })), &["404", "409", "412"]),
         },
     });
     let count = json!({
@@ -243,6 +306,14 @@ pub fn openapi_document(schemas: &SchemaSet, issuer: &str, page_size: u32) -> Va
         paths.insert(format!("/{}/$count", entity.name), count);
         components.insert(entity.name.clone(), entity_schema(entity));
         components.insert(format!("{}Patch", entity.name), patch_schema(entity));
+        components.insert(
+            format!("{}Replace", entity.name),
+            plain_schema(entity, None),
+        );
+        components.insert(
+            format!("{}Create", entity.name),
+            create_schema(entity, schemas),
+        );
         for scope in entity.scopes_to_read() {
             scopes.insert(
                 scope.clone(),
@@ -275,6 +346,7 @@ pub fn openapi_document(schemas: &SchemaSet, issuer: &str, page_size: u32) -> Va
             "parameters": {
                 "filter": param("$filter", "OData filter expression (docs/data.md)", text.clone()),
                 "select": param("$select", "Comma-separated properties to return", text.clone()),
+                "expand": param("$expand", "Navigation properties to include, each with options in parentheses: organization($select=name), contacts($filter=…;$orderby=…;$top=5;$count=true); at most 3 levels deep", text.clone()),
                 "orderby": param("$orderby", "Comma-separated properties, each optionally asc or desc", text),
                 "top": param("$top", &format!("How many rows in all; pages hold at most {page_size} (Prefer: odata.maxpagesize lowers it), and @odata.nextLink leads to the next"), json!({ "type": "integer", "minimum": 0, "maximum": u32::MAX })),
                 "skip": param("$skip", "Items to skip", json!({ "type": "integer", "minimum": 0 })),

@@ -1,5 +1,6 @@
 //! OData system query options of a collection request, checked against the entity.
 
+use crate::expand::{ExpandRequest, parse_expand};
 use crate::filter::{Expr, parse_filter};
 use crate::{Entity, FilterError};
 
@@ -16,6 +17,8 @@ pub struct CollectionQuery {
     pub top: Option<u32>,
     pub skip: u64,
     pub count: bool,
+    /// `$expand`, as written (the service resolves the names for the caller).
+    pub expand: Vec<ExpandRequest>,
 }
 
 /// A bad query option; the message names the option, the offending token and its 1-based
@@ -144,6 +147,7 @@ impl CollectionQuery {
             top: None,
             skip: 0,
             count: false,
+            expand: Vec::new(),
         };
         let mut seen = Vec::new();
         for (key, value) in pairs {
@@ -155,6 +159,7 @@ impl CollectionQuery {
             match option.as_str() {
                 "$filter" => query.filter = Some(parse_filter(value)?),
                 "$select" => query.select = Some(select(entity, value)?),
+                "$expand" => query.expand = parse_expand(value)?,
                 "$orderby" => query.order_by = order_by(entity, value)?,
                 "$top" => {
                     let top: u32 = value.trim().parse().map_err(|_| {
@@ -184,7 +189,7 @@ impl CollectionQuery {
                 }
                 _ => {
                     return Err(QueryError(format!(
-                        "unsupported query option {key:?} (supported: $filter, $select, $orderby, $top, $skip, $count)"
+                        "unsupported query option {key:?} (supported: $filter, $select, $expand, $orderby, $top, $skip, $count)"
                     )));
                 }
             }

@@ -1,11 +1,14 @@
 //! The data API's operations: scopes, OData collection queries, CRUD with ETags.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use keyway_store::{ColumnKind, DynValue, Store};
 use serde_json::{Map, Value, json};
 
 use crate::body::{body_values, row_json};
+use crate::deep_insert::{is_deep, resolve_binds};
+use crate::expand_exec::{Expansion, limit_pages};
 use crate::filter::sql::quote;
 use crate::query::CollectionQuery;
 use crate::table::{column_kind, table_name};
@@ -23,6 +26,9 @@ pub enum DataError {
     Forbidden(Vec<String>),
     #[error("the item changed since it was read (ETag mismatch)")]
     PreconditionFailed,
+    /// The write contradicts stored rows (a delete of an item others still reference).
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Store(#[from] keyway_store::StoreError),
 }
@@ -45,8 +51,10 @@ pub struct DataService {
     /// Rows per page of a collection (server-driven paging: more rows → `@odata.nextLink`);
     /// a client's `Prefer: odata.maxpagesize` may lower it for its request.
     pub page_size: u32,
-    now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
-    new_id: Arc<dyn Fn() -> String + Send + Sync>,
+    pub(crate) now_ms: Arc<dyn Fn() -> i64 + Send + Sync>,
+    pub(crate) new_id: Arc<dyn Fn() -> String + Send + Sync>,
+    /// Queries run so far (a test proves `$expand` runs no query per row with it).
+    queries: AtomicU64,
 }
 
 /// How a write to an existing item treats the properties its body leaves out.
@@ -69,7 +77,7 @@ fn etag(version: i64) -> String {
     format!("\"{version}\"")
 }
 
-fn sql_value(v: SqlValue) -> DynValue {
+pub(crate) fn sql_value(v: SqlValue) -> DynValue {
     match v {
         SqlValue::Int(i) => DynValue::Int(i),
         SqlValue::Float(f) => DynValue::Float(f),
@@ -96,7 +104,24 @@ impl DataService {
             page_size: DEFAULT_PAGE_SIZE,
             now_ms,
             new_id,
+            queries: AtomicU64::new(0),
         }
+    }
+
+    /// How many reading queries this service has run.
+    pub fn queries_run(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    /// Runs a reading query (counted).
+    pub(crate) async fn fetch_rows(
+        &self,
+        sql: &str,
+        values: &[DynValue],
+        kinds: &[ColumnKind],
+    ) -> Result<Vec<Vec<DynValue>>, DataError> {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        Ok(self.store.dyn_fetch(sql, values, kinds).await?)
     }
 
     pub fn schemas(&self) -> &SchemaSet {
@@ -113,7 +138,7 @@ impl DataService {
             .ok_or_else(|| DataError::NotFound(format!("no entity {name:?}")))
     }
 
-    fn require(allowed: Vec<String>, scopes: &[&str]) -> Result<(), DataError> {
+    pub(crate) fn require(allowed: Vec<String>, scopes: &[&str]) -> Result<(), DataError> {
         if allowed.iter().any(|a| scopes.contains(&a.as_str())) {
             Ok(())
         } else {
@@ -162,7 +187,9 @@ impl DataService {
     ) -> Result<Page, DataError> {
         let (entity, query) = self.readable_query(entity_name, pairs, scopes)?;
         let entity = &entity;
-        let (columns, kinds) = Self::visible(entity, scopes, query.select.as_ref());
+        let mut expansions = self.resolve_expand(entity, &query.expand, scopes, 1)?;
+        let (mut columns, mut kinds) = Self::visible(entity, scopes, query.select.as_ref());
+        let extra = Self::add_parent_keys(&mut columns, &mut kinds, &expansions);
         let table = quote(self.dialect, &table_name(entity));
         let (where_sql, mut values) = self.where_clause(entity, &query)?;
         let mut order: Vec<String> = query
@@ -185,18 +212,30 @@ impl DataService {
         let count_values = values.clone();
         let applied = max_page_size.filter(|asked| *asked > 0 && *asked < self.page_size);
         let page_size = applied.unwrap_or(self.page_size).max(1);
+        limit_pages(&mut expansions, page_size);
         let limit = query.top.map_or(page_size, |top| top.min(page_size));
         values.push(DynValue::Int(i64::from(limit) + 1));
         values.push(DynValue::Int(i64::try_from(query.skip).unwrap_or(i64::MAX)));
-        let mut rows = self.store.dyn_fetch(&sql, &values, &kinds).await?;
+        let mut rows = self.fetch_rows(&sql, &values, &kinds).await?;
         // More rows match, and the client wants more than this page (`$top=0` wants none: a
         // next link would point at this very page again).
         let wanted_more = query.top.is_none_or(|top| top > limit);
         let more = limit > 0 && wanted_more && rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let items: Vec<Value> = rows
+        let mut maps: Vec<Map<String, Value>> = rows
             .into_iter()
-            .map(|row| Value::Object(row_json(entity, &columns, row)))
+            .map(|row| row_json(entity, &columns, row))
+            .collect();
+        self.expand_rows(&mut maps, &expansions, scopes, base_url)
+            .await?;
+        let items: Vec<Value> = maps
+            .into_iter()
+            .map(|mut map| {
+                for column in &extra {
+                    map.remove(column);
+                }
+                Value::Object(map)
+            })
             .collect();
         let mut page = Map::new();
         page.insert(
@@ -206,8 +245,7 @@ impl DataService {
         if query.count {
             let count_sql = format!("SELECT COUNT(*) FROM {table}{where_sql}");
             let counted = self
-                .store
-                .dyn_fetch(&count_sql, &count_values, &[ColumnKind::Int])
+                .fetch_rows(&count_sql, &count_values, &[ColumnKind::Int])
                 .await?;
             let n = match counted.first().and_then(|r| r.first()) {
                 Some(DynValue::Int(n)) => *n,
@@ -253,10 +291,7 @@ impl DataService {
             "SELECT COUNT(*) FROM {}{where_sql}",
             quote(self.dialect, &table_name(&entity))
         );
-        let rows = self
-            .store
-            .dyn_fetch(&sql, &values, &[ColumnKind::Int])
-            .await?;
+        let rows = self.fetch_rows(&sql, &values, &[ColumnKind::Int]).await?;
         Ok(match rows.first().and_then(|r| r.first()) {
             Some(DynValue::Int(n)) => *n,
             _ => 0,
@@ -284,7 +319,7 @@ impl DataService {
     /// The columns and values of a write body, checked against the entity as the caller may
     /// write it: a property it can neither read nor holds the `writeScope` of is refused as
     /// undeclared. A required property it may not write makes creating impossible (403).
-    fn writable_values(
+    pub(crate) fn writable_values(
         entity: &Entity,
         body: &Value,
         scopes: &[&str],
@@ -327,20 +362,63 @@ impl DataService {
         }
     }
 
-    /// `GET /api/Entity(id)`.
+    /// `GET /api/Entity(id)`, with `$select` and `$expand` if given (`pairs`).
     pub async fn get(
         &self,
         entity_name: &str,
         id: &str,
+        pairs: &[(String, String)],
         scopes: &[&str],
+        base_url: &str,
     ) -> Result<Item, DataError> {
         let entity = self.entity(entity_name)?;
         Self::require(entity.scopes_to_read(), scopes)?;
-        self.fetch(entity, id, scopes).await
+        if pairs.is_empty() {
+            return self.fetch(entity, id, scopes).await;
+        }
+        let view = entity.readable_by(scopes);
+        let query = CollectionQuery::parse(&view, pairs)
+            .map_err(|e| DataError::BadRequest(e.to_string()))?;
+        let for_collections = query.filter.is_some()
+            || !query.order_by.is_empty()
+            || query.top.is_some()
+            || query.skip > 0
+            || query.count;
+        if for_collections {
+            return Err(DataError::BadRequest(
+                "an item takes only $select and $expand ($filter, $orderby, $top, $skip and \
+                 $count apply to collections)"
+                    .into(),
+            ));
+        }
+        let expansions = self.resolve_expand(&view, &query.expand, scopes, 1)?;
+        self.fetch_with(
+            entity,
+            id,
+            scopes,
+            query.select.as_ref(),
+            &expansions,
+            base_url,
+        )
+        .await
     }
 
     async fn fetch(&self, entity: &Entity, id: &str, scopes: &[&str]) -> Result<Item, DataError> {
-        let (mut columns, mut kinds) = Self::visible(entity, scopes, None);
+        self.fetch_with(entity, id, scopes, None, &[], "").await
+    }
+
+    /// One item, its `select`ed properties (all visible ones for `None`), expanded.
+    async fn fetch_with(
+        &self,
+        entity: &Entity,
+        id: &str,
+        scopes: &[&str],
+        select: Option<&Vec<String>>,
+        expansions: &[Expansion],
+        base_url: &str,
+    ) -> Result<Item, DataError> {
+        let (mut columns, mut kinds) = Self::visible(entity, scopes, select);
+        let extra = Self::add_parent_keys(&mut columns, &mut kinds, expansions);
         columns.push("version".into());
         kinds.push(ColumnKind::Int);
         let sql = format!(
@@ -350,8 +428,7 @@ impl DataService {
             quote(self.dialect, "id")
         );
         let mut rows = self
-            .store
-            .dyn_fetch(&sql, &[DynValue::Text(id.to_ascii_lowercase())], &kinds)
+            .fetch_rows(&sql, &[DynValue::Text(id.to_ascii_lowercase())], &kinds)
             .await?;
         let Some(mut row) = rows.pop() else {
             return Err(DataError::NotFound(format!(
@@ -364,23 +441,47 @@ impl DataService {
             _ => 0,
         };
         columns.pop();
+        let mut maps = [row_json(entity, &columns, row)];
+        self.expand_rows(&mut maps, expansions, scopes, base_url)
+            .await?;
+        let [mut map] = maps;
+        for column in &extra {
+            map.remove(column);
+        }
         Ok(Item {
             id: id.to_ascii_lowercase(),
             etag: etag(version),
-            body: Value::Object(row_json(entity, &columns, row)),
+            body: Value::Object(map),
         })
     }
 
-    /// `POST /api/Entity`.
+    /// `POST /api/Entity` (no nested items answer with next links, see [`Self::create_at`]).
     pub async fn create(
         &self,
         entity_name: &str,
         body: &Value,
         scopes: &[&str],
     ) -> Result<Item, DataError> {
+        self.create_at(entity_name, body, scopes, "").await
+    }
+
+    /// `POST /api/Entity`, answered with links under `base_url`. A body that nests related
+    /// items creates them too, in one transaction (deep insert), and answers with them.
+    pub async fn create_at(
+        &self,
+        entity_name: &str,
+        body: &Value,
+        scopes: &[&str],
+        base_url: &str,
+    ) -> Result<Item, DataError> {
         let entity = self.entity(entity_name)?;
         Self::require(entity.scopes_to_write(), scopes)?;
+        if is_deep(entity, body) {
+            return Ok(self.create_deep(entity, body, scopes, base_url).await?.0);
+        }
+        let body = &resolve_binds(entity, body)?;
         let values = Self::writable_values(entity, body, scopes, true)?;
+        let written = values.clone();
         let id = (self.new_id)();
         let now = (self.now_ms)();
         let mut columns = vec![
@@ -405,7 +506,12 @@ impl DataService {
             quote(self.dialect, &table_name(entity)),
             self.column_list(&columns)
         );
-        self.store.dyn_execute(&sql, &binds).await?;
+        match self.store.dyn_execute(&sql, &binds).await {
+            Err(e) if e.is_foreign_key_violation() => {
+                return Err(self.missing_reference(entity, &written).await);
+            }
+            result => result?,
+        };
         self.fetch(entity, &id, scopes).await
     }
 
@@ -425,6 +531,7 @@ impl DataService {
         let replace = mode == UpdateMode::Replace;
         let entity = self.entity(entity_name)?;
         Self::require(entity.scopes_to_write(), scopes)?;
+        let body = &resolve_binds(entity, body)?;
         let mut values = Self::writable_values(entity, body, scopes, replace)?;
         if replace {
             let named = |column: &str| {
@@ -452,6 +559,7 @@ impl DataService {
             .collect();
         sets.push(format!("{} = ?", quote(self.dialect, "version")));
         sets.push(format!("{} = ?", quote(self.dialect, "updated_at")));
+        let written = values.clone();
         let mut binds: Vec<DynValue> = values.into_iter().map(|(_, v)| v).collect();
         binds.push(DynValue::Int(version + 1));
         binds.push(DynValue::Int((self.now_ms)()));
@@ -465,7 +573,13 @@ impl DataService {
             quote(self.dialect, "id"),
             quote(self.dialect, "version")
         );
-        if self.store.dyn_execute(&sql, &binds).await? != 1 {
+        let changed = match self.store.dyn_execute(&sql, &binds).await {
+            Err(e) if e.is_foreign_key_violation() => {
+                return Err(self.missing_reference(entity, &written).await);
+            }
+            result => result?,
+        };
+        if changed != 1 {
             return Err(DataError::PreconditionFailed);
         }
         self.fetch(entity, &current.id, scopes).await
@@ -481,6 +595,7 @@ impl DataService {
     ) -> Result<(), DataError> {
         let entity = self.entity(entity_name)?;
         Self::require(entity.scopes_to_write(), scopes)?;
+        self.require_delete_reach(entity, scopes)?;
         let current = self.fetch(entity, id, scopes).await?;
         let version = Self::check_etag(&current.etag, if_match)?;
         let sql = format!(
@@ -489,12 +604,14 @@ impl DataService {
             quote(self.dialect, "id"),
             quote(self.dialect, "version")
         );
-        if self
-            .store
-            .dyn_execute(&sql, &[DynValue::Text(current.id), DynValue::Int(version)])
-            .await?
-            != 1
-        {
+        let binds = [DynValue::Text(current.id.clone()), DynValue::Int(version)];
+        let deleted = match self.store.dyn_execute(&sql, &binds).await {
+            Err(e) if e.is_foreign_key_violation() => {
+                return Err(self.still_referenced(entity, &current.id).await);
+            }
+            result => result?,
+        };
+        if deleted != 1 {
             return Err(DataError::PreconditionFailed);
         }
         Ok(())
@@ -516,7 +633,7 @@ impl DataService {
     }
 }
 
-fn url_encode(pairs: &[(String, String)]) -> String {
+pub(crate) fn url_encode(pairs: &[(String, String)]) -> String {
     let encode = |s: &str| {
         s.bytes()
             .map(|b| match b {

@@ -170,7 +170,7 @@ async fn hidden_properties_are_written_only_with_their_write_scope() {
         .unwrap();
     assert!(rated.body.get("rating").is_none(), "{}", rated.body);
     let seen = data
-        .get("Contact", &item.id, &["contact.read", "hr.read"])
+        .get("Contact", &item.id, &[], &["contact.read", "hr.read"], "")
         .await
         .unwrap();
     assert_eq!(seen.body["rating"], 4);
@@ -186,7 +186,7 @@ async fn hidden_properties_are_written_only_with_their_write_scope() {
     .await
     .unwrap();
     let seen = data
-        .get("Contact", &item.id, &["contact.read", "hr.read"])
+        .get("Contact", &item.id, &[], &["contact.read", "hr.read"], "")
         .await
         .unwrap();
     assert_eq!(

@@ -3,10 +3,11 @@
 //! table: new properties become new (nullable) columns; a column whose property was removed
 //! is dropped only when the operator says so.
 
-use keyway_store::{ColumnKind, Store};
+use keyway_store::{ColumnKind, DynValue, Store};
 
 use crate::filter::sql::quote;
-use crate::{Dialect, Entity, PropertyType, SchemaSet};
+use crate::schema::{OnDelete, Relation, RelationKind};
+use crate::{Dialect, Entity, Property, PropertyType, SchemaSet};
 
 /// Why the tables could not be brought in line with the schemas.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,27 @@ pub enum TableError {
          start with --allow-drop-columns to drop them (their data is lost)"
     )]
     WouldDrop { table: String, columns: String },
+    #[error(
+        "{table}.{column} is the key of relation {relation} but has no foreign key yet, and \
+         {rows} of its rows name a {target} that does not exist: correct or clear them first"
+    )]
+    Orphans {
+        table: String,
+        column: String,
+        relation: String,
+        target: String,
+        rows: i64,
+    },
+    #[error(
+        "{table}.{column} became the key of relation {relation}; SQLite cannot add a foreign key \
+         to an existing column: add the relation with a new key property (and copy the values \
+         over), or export, drop the table and start again"
+    )]
+    SqliteExistingColumn {
+        table: String,
+        column: String,
+        relation: String,
+    },
     #[error(transparent)]
     Store(#[from] keyway_store::StoreError),
 }
@@ -31,6 +53,56 @@ pub(crate) fn column_kind(kind: PropertyType) -> ColumnKind {
         PropertyType::Number => ColumnKind::Float,
         _ => ColumnKind::Text,
     }
+}
+
+/// The to-one relation whose key `property` is, if any.
+fn key_of<'a>(entity: &'a Entity, property: &str) -> Option<(&'a Relation, OnDelete)> {
+    entity.relations.iter().find_map(|r| match &r.kind {
+        RelationKind::ToOne { key, on_delete } if key == property => Some((r, *on_delete)),
+        _ => None,
+    })
+}
+
+/// The column type of `property` (a relation key is typed like the `id` it holds: MariaDB
+/// joins and constrains only equal types).
+fn column_type(entity: &Entity, property: &Property, dialect: Dialect) -> &'static str {
+    if dialect == Dialect::Mysql && key_of(entity, &property.name).is_some() {
+        return "VARCHAR(36)";
+    }
+    sql_type(column_kind(property.kind), dialect)
+}
+
+/// A constraint's name: readable, or (past MariaDB's 64 and PostgreSQL's 63 characters) a
+/// stable digest of it — MariaDB wants foreign key names unique in the whole database.
+fn constraint_name(table: &str, column: &str) -> String {
+    let readable = format!("{table}_{}_fk", column.to_ascii_lowercase());
+    if readable.len() <= 63 {
+        return readable;
+    }
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let digest = readable.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("fk_{digest:016x}")
+}
+
+/// `FOREIGN KEY (key) REFERENCES data_target (id) ON DELETE …` for `relation` of `entity`.
+fn foreign_key(entity: &Entity, relation: &Relation, dialect: Dialect) -> Option<String> {
+    let RelationKind::ToOne { key, on_delete } = &relation.kind else {
+        return None;
+    };
+    Some(format!(
+        "CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {}",
+        quote(dialect, &constraint_name(&table_name(entity), key)),
+        quote(dialect, key),
+        quote(dialect, &target_table(&relation.target)),
+        quote(dialect, "id"),
+        on_delete.sql()
+    ))
+}
+
+fn target_table(target: &str) -> String {
+    format!("data_{}", target.to_ascii_lowercase())
 }
 
 fn sql_type(kind: ColumnKind, dialect: Dialect) -> &'static str {
@@ -59,8 +131,18 @@ fn create_statements(entity: &Entity, dialect: Dialect) -> Vec<String> {
         columns.push(format!(
             "{} {}",
             quote(dialect, &p.name),
-            sql_type(column_kind(p.kind), dialect)
+            column_type(entity, p, dialect)
         ));
+    }
+    // SQLite cannot add a constraint later; the others get theirs once every table exists
+    // (relations may form cycles).
+    if dialect == Dialect::Sqlite {
+        columns.extend(
+            entity
+                .relations
+                .iter()
+                .filter_map(|r| foreign_key(entity, r, dialect)),
+        );
     }
     let suffix = if dialect == Dialect::Mysql {
         " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
@@ -77,25 +159,28 @@ fn create_statements(entity: &Entity, dialect: Dialect) -> Vec<String> {
             .properties
             .iter()
             .filter(|p| p.filterable)
-            .map(|p| index_statement(&table, &p.name, p.kind, dialect)),
+            .map(|p| index_statement(entity, p, dialect)),
     );
     statements
 }
 
-fn index_statement(table: &str, column: &str, kind: PropertyType, dialect: Dialect) -> String {
+fn index_statement(entity: &Entity, property: &Property, dialect: Dialect) -> String {
+    let table = table_name(entity);
+    let column = &property.name;
     let name = quote(
         dialect,
         &format!("{table}_{}_idx", column.to_ascii_lowercase()),
     );
     // MySQL indexes TEXT only by a prefix; 191 characters of utf8mb4 fit its key limit.
-    let target = if dialect == Dialect::Mysql && column_kind(kind) == ColumnKind::Text {
+    let text = column_type(entity, property, dialect) == "TEXT";
+    let target = if dialect == Dialect::Mysql && text {
         format!("{}(191)", quote(dialect, column))
     } else {
         quote(dialect, column)
     };
     format!(
         "CREATE INDEX IF NOT EXISTS {name} ON {} ({target})",
-        quote(dialect, table)
+        quote(dialect, &table)
     )
 }
 
@@ -119,14 +204,26 @@ pub async fn sync_tables(
         let has = |name: &str| existing.iter().any(|c| c.eq_ignore_ascii_case(name));
         let mut statements = Vec::new();
         for p in entity.properties.iter().filter(|p| !has(&p.name)) {
-            statements.push(format!(
+            let mut column = format!(
                 "ALTER TABLE {} ADD COLUMN {} {}",
                 quote(dialect, &table),
                 quote(dialect, &p.name),
-                sql_type(column_kind(p.kind), dialect)
-            ));
+                column_type(entity, p, dialect)
+            );
+            if let (Dialect::Sqlite, Some((relation, on_delete))) =
+                (dialect, key_of(entity, &p.name))
+            {
+                // SQLite's only way to constrain a column after CREATE TABLE.
+                column.push_str(&format!(
+                    " REFERENCES {} ({}) ON DELETE {}",
+                    quote(dialect, &target_table(&relation.target)),
+                    quote(dialect, "id"),
+                    on_delete.sql()
+                ));
+            }
+            statements.push(column);
             if p.filterable {
-                statements.push(index_statement(&table, &p.name, p.kind, dialect));
+                statements.push(index_statement(entity, p, dialect));
             }
         }
         let removed: Vec<&String> = existing
@@ -162,6 +259,88 @@ pub async fn sync_tables(
                     quote(dialect, column)
                 ));
             }
+        }
+        store.dyn_ddl(&statements).await?;
+    }
+    for entity in schemas.entities() {
+        constrain_keys(store, entity, dialect).await?;
+    }
+    Ok(())
+}
+
+/// Gives every relation key of `entity` its foreign key, where it has none yet.
+async fn constrain_keys(
+    store: &Store,
+    entity: &Entity,
+    dialect: Dialect,
+) -> Result<(), TableError> {
+    let table = table_name(entity);
+    let constrained = store.foreign_key_columns(&table).await?;
+    for relation in &entity.relations {
+        let RelationKind::ToOne { key, .. } = &relation.kind else {
+            continue;
+        };
+        if constrained.iter().any(|c| c.eq_ignore_ascii_case(key)) {
+            continue;
+        }
+        if dialect == Dialect::Sqlite {
+            return Err(TableError::SqliteExistingColumn {
+                table,
+                column: key.clone(),
+                relation: relation.name.clone(),
+            });
+        }
+        let orphans = format!(
+            "SELECT COUNT(*) FROM {t} WHERE {k} IS NOT NULL AND {k} NOT IN (SELECT {id} FROM {target})",
+            t = quote(dialect, &table),
+            k = quote(dialect, key),
+            id = quote(dialect, "id"),
+            target = quote(dialect, &target_table(&relation.target)),
+        );
+        let rows = match store
+            .dyn_fetch(&orphans, &[], &[ColumnKind::Int])
+            .await?
+            .first()
+            .and_then(|r| r.first())
+        {
+            Some(DynValue::Int(n)) => *n,
+            _ => 0,
+        };
+        if rows > 0 {
+            return Err(TableError::Orphans {
+                table,
+                column: key.clone(),
+                relation: relation.name.clone(),
+                target: relation.target.clone(),
+                rows,
+            });
+        }
+        let mut statements = Vec::new();
+        if dialect == Dialect::Mysql {
+            // A TEXT column (a plain uuid property until now) becomes VARCHAR(36), whose index
+            // is whole rather than a prefix.
+            let index = quote(
+                dialect,
+                &format!("{table}_{}_idx", key.to_ascii_lowercase()),
+            );
+            statements.push(format!(
+                "DROP INDEX IF EXISTS {index} ON {}",
+                quote(dialect, &table)
+            ));
+            statements.push(format!(
+                "ALTER TABLE {} MODIFY {} VARCHAR(36)",
+                quote(dialect, &table),
+                quote(dialect, key)
+            ));
+            if let Some(property) = entity.property(key) {
+                statements.push(index_statement(entity, property, dialect));
+            }
+        }
+        if let Some(constraint) = foreign_key(entity, relation, dialect) {
+            statements.push(format!(
+                "ALTER TABLE {} ADD {constraint}",
+                quote(dialect, &table)
+            ));
         }
         store.dyn_ddl(&statements).await?;
     }

@@ -65,6 +65,9 @@ pub(crate) enum ApiError {
     MethodNotAllowed { allow: &'static str, detail: String },
     #[error("{0}")]
     PreconditionFailed(String),
+    /// The request contradicts the stored state (a delete of a row others still reference).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -108,6 +111,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
@@ -169,6 +173,7 @@ impl From<DataError> for ApiError {
             DataError::NotFound(detail) => ApiError::NotFound(detail),
             DataError::BadRequest(detail) => ApiError::BadRequest(detail),
             DataError::PreconditionFailed => ApiError::PreconditionFailed(err.to_string()),
+            DataError::Conflict(detail) => ApiError::Conflict(detail),
             DataError::Forbidden(scopes) => ApiError::InsufficientScope {
                 scheme: Scheme::Bearer,
                 scopes,

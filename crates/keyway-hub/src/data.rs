@@ -231,7 +231,7 @@ async fn read(
     Ok(match split_segment(&segment) {
         (entity, Some(id)) => {
             let item = data
-                .get(&entity, &id, &scopes)
+                .get(&entity, &id, &pairs(query), &scopes, &base_url(&state))
                 .await
                 .map_err(|e| caller.refusal(e))?;
             if none_match(&headers, &item.etag) {
@@ -301,7 +301,7 @@ async fn create(
     }
     let json = json_body(&headers, &body)?;
     let item = data
-        .create(&entity, &json, &caller.scopes())
+        .create_at(&entity, &json, &caller.scopes(), &base_url(&state))
         .await
         .map_err(|e| caller.refusal(e))?;
     let canonical = data

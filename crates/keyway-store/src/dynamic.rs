@@ -91,6 +91,32 @@ impl Store {
         Ok(())
     }
 
+    /// The columns of `table` that have a foreign key constraint.
+    pub async fn foreign_key_columns(&self, table: &str) -> Result<Vec<String>, StoreError> {
+        let sql = match self.backend() {
+            Backend::Sqlite => "SELECT \"from\" FROM pragma_foreign_key_list(?)",
+            Backend::Postgres => {
+                "SELECT k.column_name::text FROM information_schema.table_constraints c \
+                 JOIN information_schema.key_column_usage k \
+                 ON k.constraint_name = c.constraint_name AND k.table_schema = c.table_schema \
+                 WHERE c.constraint_type = 'FOREIGN KEY' AND c.table_name = ? \
+                 AND c.table_schema = current_schema()"
+            }
+            Backend::Mysql => {
+                "SELECT CAST(column_name AS CHAR) FROM information_schema.key_column_usage \
+                 WHERE table_name = ? AND table_schema = DATABASE() \
+                 AND referenced_table_name IS NOT NULL"
+            }
+        };
+        let rows = sqlx::query(self.sql(sql))
+            .bind(table)
+            .fetch_all(self.writer())
+            .await?;
+        rows.iter()
+            .map(|row| row.try_get::<String, _>(0).map_err(StoreError::from))
+            .collect()
+    }
+
     /// The column names of `table` (empty when it does not exist).
     pub async fn table_columns(&self, table: &str) -> Result<Vec<String>, StoreError> {
         let sql = match self.backend() {
@@ -111,5 +137,69 @@ impl Store {
         rows.iter()
             .map(|row| row.try_get::<String, _>(0).map_err(StoreError::from))
             .collect()
+    }
+}
+
+/// One statement of an all-or-nothing unit: SQL, values, and the number of rows it must
+/// change (an optimistic-concurrency `UPDATE … WHERE version = ?` must change exactly one).
+#[derive(Debug, Clone)]
+pub struct DynStatement {
+    pub sql: String,
+    pub values: Vec<DynValue>,
+    pub expect_rows: Option<u64>,
+}
+
+/// Why a unit was rolled back: which statement, and what happened to it.
+#[derive(Debug)]
+pub struct UnitFailed {
+    /// The index of the statement that failed.
+    pub index: usize,
+    pub cause: UnitCause,
+}
+
+#[derive(Debug)]
+pub enum UnitCause {
+    /// The statement changed another number of rows than expected.
+    Rows {
+        expected: u64,
+        changed: u64,
+    },
+    Store(StoreError),
+}
+
+impl Store {
+    /// Runs `statements` in one transaction: all of them commit, or none.
+    pub async fn dyn_unit(&self, statements: &[DynStatement]) -> Result<Vec<u64>, UnitFailed> {
+        let before = |cause: StoreError| UnitFailed {
+            index: 0,
+            cause: UnitCause::Store(cause),
+        };
+        // On SQLite the writer pool is the one writing connection: the group-commit batches
+        // wait for this transaction, as they wait for each other.
+        let mut tx = self.writer().begin().await.map_err(|e| before(e.into()))?;
+        let mut changed = Vec::with_capacity(statements.len());
+        for (index, statement) in statements.iter().enumerate() {
+            let query = bind_all(sqlx::query(self.sql(&statement.sql)), &statement.values);
+            let failed = |cause| UnitFailed { index, cause };
+            let rows = match query.execute(&mut *tx).await {
+                Ok(done) => done.rows_affected(),
+                Err(e) => return Err(failed(UnitCause::Store(e.into()))),
+            };
+            if let Some(expected) = statement.expect_rows
+                && rows != expected
+            {
+                return Err(failed(UnitCause::Rows {
+                    expected,
+                    changed: rows,
+                }));
+            }
+            changed.push(rows);
+        }
+        // Dropping the transaction unfinished (any return above) rolls it back.
+        tx.commit().await.map_err(|e| UnitFailed {
+            index: statements.len(),
+            cause: UnitCause::Store(e.into()),
+        })?;
+        Ok(changed)
     }
 }

@@ -37,6 +37,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database refused a write for a foreign key: a reference to a row that does
+    /// not exist, or a delete of a row still referenced (`ON DELETE RESTRICT`).
+    pub fn is_foreign_key_violation(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(db)) if foreign_key_refusal(db.as_ref()))
+    }
+
     /// Maps a unique-constraint violation to [`StoreError::Conflict`], anything else unchanged.
     pub(crate) fn conflict_or(err: sqlx::Error, what: &str) -> StoreError {
         if let sqlx::Error::Database(db) = &err
@@ -46,4 +52,10 @@ impl StoreError {
         }
         StoreError::Database(err)
     }
+}
+
+/// A foreign key refused the statement. SQLite reports `ON DELETE RESTRICT` as a trigger
+/// constraint (code 1811) with the foreign key's message, not as a foreign key violation.
+pub(crate) fn foreign_key_refusal(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.is_foreign_key_violation() || db.message().contains("FOREIGN KEY constraint failed")
 }

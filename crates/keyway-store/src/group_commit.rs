@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::StoreError;
 use crate::dynamic::{DynValue, bind_all};
+use crate::error::foreign_key_refusal;
 
 /// Statements in one transaction at most: bounds a batch's latency and its WAL growth.
 const MAX_BATCH: usize = 128;
@@ -130,7 +131,7 @@ async fn write_batch(writer: &AnyPool, batch: &mut Vec<Write>) {
 /// A constraint violation undoes only its own statement (SQLite's ABORT); the batch goes on.
 fn is_constraint(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db)
-        if db.is_unique_violation() || db.is_check_violation() || db.is_foreign_key_violation())
+        if db.is_unique_violation() || db.is_check_violation() || foreign_key_refusal(db.as_ref()))
 }
 
 fn fail_all(batch: &mut Vec<Write>, why: &str) {

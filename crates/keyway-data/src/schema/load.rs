@@ -7,6 +7,7 @@ use std::path::Path;
 use regex::Regex;
 use serde::Deserialize;
 
+use super::relations::{RawRelation, resolve};
 use super::{Entity, Property, PropertyType, SchemaSet};
 
 /// A schema file that cannot be used: where, and why.
@@ -36,6 +37,8 @@ struct RawEntity {
     #[serde(default)]
     scopes: RawScopes,
     properties: BTreeMap<String, RawProperty>,
+    #[serde(default)]
+    relations: BTreeMap<String, RawRelation>,
 }
 
 #[derive(Deserialize, Default)]
@@ -132,14 +135,14 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-fn err(location: String, message: impl Into<String>) -> SchemaError {
+pub(super) fn err(location: String, message: impl Into<String>) -> SchemaError {
     SchemaError {
         location,
         message: message.into(),
     }
 }
 
-fn valid_name(name: &str) -> bool {
+pub(super) fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
         && name.len() <= 63
@@ -156,6 +159,7 @@ fn valid_scope(scope: &str) -> bool {
 fn validate(raw: BTreeMap<String, RawEntity>) -> Result<SchemaSet, SchemaError> {
     let mut set = SchemaSet::default();
     let mut seen = HashSet::new();
+    let mut relations = BTreeMap::new();
     if raw.is_empty() {
         return Err(err("entities".into(), "no entity is declared"));
     }
@@ -227,14 +231,17 @@ fn validate(raw: BTreeMap<String, RawEntity>) -> Result<SchemaSet, SchemaError> 
             }
             properties.push(property(&at, prop_name, raw_prop)?);
         }
+        relations.insert(name.clone(), entity.relations);
         set.insert(Entity {
             name,
             groups: entity.groups,
             read_scope,
             write_scope,
             properties,
+            relations: Vec::new(),
         });
     }
+    resolve(&mut set, relations)?;
     Ok(set)
 }
 

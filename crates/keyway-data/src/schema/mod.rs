@@ -5,12 +5,14 @@
 //! are the same collection and responses always say `Contact`.
 
 mod load;
+mod relations;
 
 use std::collections::BTreeMap;
 
 use regex::Regex;
 
 pub use load::SchemaError;
+pub use relations::{OnDelete, Relation, RelationKind};
 
 /// The type of a property (JSON Schema / OpenAPI vocabulary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +105,9 @@ pub struct Entity {
     pub write_scope: String,
     /// Declaration order (the `id` key is implicit and not listed).
     pub properties: Vec<Property>,
+    /// Navigation properties: to one item (through a key property of this entity) or to the
+    /// items of another entity whose key property points here.
+    pub relations: Vec<Relation>,
 }
 
 impl Entity {
@@ -113,11 +118,26 @@ impl Entity {
             .find(|p| p.name.eq_ignore_ascii_case(name))
     }
 
+    /// A relation (navigation property) by name, case-insensitively.
+    pub fn relation(&self, name: &str) -> Option<&Relation> {
+        self.relations
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name))
+    }
+
     /// The entity as a caller holding `scopes` may read it: properties it cannot read are
     /// absent, so every query option checked against this view refuses them exactly as it
     /// refuses a name that was never declared (their existence is not confirmed either).
+    /// A to-one relation whose key property is hidden is hidden with it (a to-many one is
+    /// checked against its target when it is expanded).
     pub fn readable_by(&self, scopes: &[&str]) -> Entity {
-        self.restricted(|p| p.readable_by(scopes))
+        let mut view = self.restricted(|p| p.readable_by(scopes));
+        let keys: Vec<String> = view.properties.iter().map(|p| p.name.clone()).collect();
+        view.relations.retain(|r| match &r.kind {
+            RelationKind::ToOne { key, .. } => keys.contains(key),
+            RelationKind::ToMany { .. } => true,
+        });
+        view
     }
 
     /// The entity as a caller holding `scopes` may write it (see [`Property::writable_by`]).
@@ -137,6 +157,7 @@ impl Entity {
                 .filter(|p| keep(p))
                 .cloned()
                 .collect(),
+            relations: self.relations.clone(),
         }
     }
 
@@ -180,6 +201,23 @@ impl SchemaSet {
 
     pub fn is_empty(&self) -> bool {
         self.entities.is_empty()
+    }
+
+    /// The to-one relations of every entity that point at `target`: (their entity, relation).
+    pub fn references_to<'a>(
+        &'a self,
+        target: &'a str,
+    ) -> impl Iterator<Item = (&'a Entity, &'a Relation)> + 'a {
+        self.entities().flat_map(move |e| {
+            e.relations.iter().filter_map(move |r| {
+                let to_one = matches!(r.kind, RelationKind::ToOne { .. });
+                (to_one && r.target.eq_ignore_ascii_case(target)).then_some((e, r))
+            })
+        })
+    }
+
+    fn entity_mut(&mut self, name: &str) -> Option<&mut Entity> {
+        self.entities.get_mut(&name.to_ascii_lowercase())
     }
 
     pub(crate) fn insert(&mut self, entity: Entity) {

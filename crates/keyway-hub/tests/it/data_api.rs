@@ -4,11 +4,11 @@ use serde_json::{Value, json};
 
 use crate::harness::{TestHub, backends, http, post_form};
 
-fn crm() -> std::path::PathBuf {
+pub(crate) fn crm() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/crm/schemas.yaml")
 }
 
-async fn token(hub: &TestHub, scope: &str) -> String {
+pub(crate) async fn token(hub: &TestHub, scope: &str) -> String {
     let (id, secret) = hub.client(&["client_credentials"], scope, &[]).await;
     let (status, _, body) = post_form(
         &hub.url("/oauth2/token"),
@@ -20,7 +20,7 @@ async fn token(hub: &TestHub, scope: &str) -> String {
     body["access_token"].as_str().unwrap().to_string()
 }
 
-async fn call(
+pub(crate) async fn call(
     method: reqwest::Method,
     url: &str,
     token: &str,
@@ -45,7 +45,7 @@ async fn call(
     )
 }
 
-async fn each_backend(test: impl AsyncFn(&TestHub)) {
+pub(crate) async fn each_backend(test: impl AsyncFn(&TestHub)) {
     for backend in backends() {
         let hub = TestHub::start_with_schemas(&backend, crm()).await;
         test(&hub).await;
@@ -381,7 +381,8 @@ async fn bad_input_gets_problems_and_changes_nothing() {
             ("$top=99999999999", "below 2^32"),
             ("$orderby=firstName%20sideways", "asc or desc"),
             ("$select=firstName,password", "no property"),
-            ("$expand=Orders", "unsupported query option"),
+            ("$expand=Orders", "Contact has no navigation property \"Orders\" at position 1"),
+            ("$expand=organization($levels=max)", "unsupported query option \"$levels\""),
             ("$top=-1", "$top"),
         ] {
             let (code, _, problem) = call(reqwest::Method::GET, &format!("{base}?{query}"), &rw, None, None).await;

@@ -100,6 +100,38 @@ fn with_database(base_url: &str, name: &str) -> String {
     format!("{prefix}{authority}/{name}{query}")
 }
 
+/// A fresh, empty database on `backend` (a file in a temporary directory for SQLite), and a
+/// future that removes it.
+pub(crate) async fn scratch_database(
+    backend: &Backend,
+) -> (
+    String,
+    std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("scratch.db").display());
+            (url, Box::pin(async move { drop(dir) }))
+        }
+        Backend::Server { base_url, .. } => {
+            let name = format!(
+                "kw_scratch_{}",
+                keyway_auth::random_token(&SystemEntropy::default(), 9)
+                    .to_lowercase()
+                    .replace(['-', '_'], "x")
+            );
+            admin_execute(base_url, &format!("CREATE DATABASE {name}")).await;
+            let base = base_url.clone();
+            let url = with_database(base_url, &name);
+            let drop = Box::pin(async move {
+                admin_execute(&base, &format!("DROP DATABASE {name}")).await;
+            });
+            (url, drop as _)
+        }
+    }
+}
+
 pub(crate) async fn admin_execute(url: &str, sql: &str) {
     sqlx::any::install_default_drivers();
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url)

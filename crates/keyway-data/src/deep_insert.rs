@@ -1,0 +1,305 @@
+//! Deep insert (OData 4.01 §11.4.2.2): a POST whose body nests related items — an
+//! Organization with its `contacts`, a Contact with a new `organization` — creates them all in
+//! one transaction, each checked as if posted alone (scopes, properties, required values).
+//! And `organization@odata.bind: "Organization(<id>)"`, in any write, sets the key that
+//! points at an existing item.
+
+use keyway_store::{DynStatement, DynValue, UnitCause};
+use serde_json::{Map, Value};
+
+use crate::expand::MAX_EXPAND_DEPTH;
+use crate::filter::sql::quote;
+use crate::schema::{Relation, RelationKind};
+use crate::table::table_name;
+use crate::{DataError, DataService, Entity, Item};
+
+/// Items one deep insert may create at most.
+pub(crate) const MAX_DEEP_ITEMS: usize = 1000;
+
+fn bad(message: String) -> DataError {
+    DataError::BadRequest(message)
+}
+
+/// One row to insert.
+struct Planned<'a> {
+    entity: &'a Entity,
+    id: String,
+    values: Vec<(String, DynValue)>,
+}
+
+/// Whether `body` nests related items (a relation's name with an object or array).
+pub(crate) fn is_deep(entity: &Entity, body: &Value) -> bool {
+    body.as_object().is_some_and(|object| {
+        object
+            .iter()
+            .any(|(k, v)| entity.relation(k).is_some() && (v.is_object() || v.is_array()))
+    })
+}
+
+/// The id in an `@odata.bind` value: `Organization(<id>)`, `Organization('<id>')`, or the
+/// same after the service root (`https://hub/api/Organization(<id>)`).
+fn bound_id(relation: &Relation, value: &Value) -> Result<String, DataError> {
+    let wrong = || {
+        bad(format!(
+            "{}@odata.bind must be \"{}(<id>)\"",
+            relation.name, relation.target
+        ))
+    };
+    let text = value.as_str().ok_or_else(wrong)?;
+    let tail = text.rsplit('/').next().unwrap_or(text);
+    let (set, rest) = tail.split_once('(').ok_or_else(wrong)?;
+    if !set.eq_ignore_ascii_case(&relation.target) {
+        return Err(bad(format!(
+            "{}@odata.bind names {set:?}; this relation leads to {}",
+            relation.name, relation.target
+        )));
+    }
+    let id = rest.strip_suffix(')').ok_or_else(wrong)?.trim_matches('\'');
+    Ok(id.to_string())
+}
+
+/// `body` with every `relation@odata.bind` turned into the relation's key property (as if
+/// the client had written `organizationId`), and a to-one relation given as null (no item
+/// to create) left out. Any other navigation property is refused by name: it nests items,
+/// which only a create does.
+pub(crate) fn resolve_binds(entity: &Entity, body: &Value) -> Result<Value, DataError> {
+    let Some(object) = body.as_object() else {
+        return Ok(body.clone());
+    };
+    for (key, value) in object {
+        if let Some(relation) = entity.relation(key) {
+            if value.is_null() && !relation.is_collection() {
+                continue;
+            }
+            return Err(bad(format!(
+                "{key} is a navigation property: related items are created with a POST of this \
+                 one (deep insert), bound with {key}@odata.bind, or changed at their own URL"
+            )));
+        }
+    }
+    let object: Map<String, Value> = object
+        .iter()
+        .filter(|(k, _)| entity.relation(k).is_none())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let object = &object;
+    if !object.keys().any(|k| k.ends_with("@odata.bind")) {
+        return Ok(Value::Object(object.clone()));
+    }
+    let mut out = Map::new();
+    for (key, value) in object {
+        let Some(name) = key.strip_suffix("@odata.bind") else {
+            out.insert(key.clone(), value.clone());
+            continue;
+        };
+        let relation = entity.relation(name).ok_or_else(|| {
+            bad(format!(
+                "{} has no navigation property {name:?} to bind",
+                entity.name
+            ))
+        })?;
+        let RelationKind::ToOne { key: property, .. } = &relation.kind else {
+            return Err(bad(format!(
+                "{name} is a collection: bind its items from their side ({}'s key)",
+                relation.target
+            )));
+        };
+        if object.keys().any(|k| k.eq_ignore_ascii_case(property)) {
+            return Err(bad(format!("give {property} or {key}, not both")));
+        }
+        out.insert(property.clone(), Value::String(bound_id(relation, value)?));
+    }
+    Ok(Value::Object(out))
+}
+
+impl DataService {
+    /// `POST /api/Entity` with nested items: everything or nothing.
+    pub(crate) async fn create_deep(
+        &self,
+        entity: &Entity,
+        body: &Value,
+        scopes: &[&str],
+        base_url: &str,
+    ) -> Result<(Item, String), DataError> {
+        let mut plan = Vec::new();
+        let mut expand = String::new();
+        let id = self.plan(entity, body, scopes, 1, None, &mut plan, &mut expand)?;
+        let now = (self.now_ms)();
+        let statements: Vec<DynStatement> = plan
+            .iter()
+            .map(|item| self.insert_statement(item, now))
+            .collect();
+        if let Err(failed) = self.store.dyn_unit(&statements).await {
+            return Err(match failed.cause {
+                UnitCause::Store(e) if e.is_foreign_key_violation() => match plan.get(failed.index)
+                {
+                    Some(item) => self.missing_reference(item.entity, &item.values).await,
+                    None => e.into(),
+                },
+                UnitCause::Store(e) => e.into(),
+                UnitCause::Rows { .. } => DataError::Conflict("the insert changed nothing".into()),
+            });
+        }
+        let pairs = [("$expand".to_string(), expand)];
+        let item = self
+            .get(&entity.name, &id, &pairs, scopes, base_url)
+            .await?;
+        Ok((item, id))
+    }
+
+    fn insert_statement(&self, item: &Planned<'_>, now: i64) -> DynStatement {
+        let mut columns = vec![
+            "id".to_string(),
+            "version".into(),
+            "created_at".into(),
+            "updated_at".into(),
+        ];
+        let mut values = vec![
+            DynValue::Text(item.id.clone()),
+            DynValue::Int(1),
+            DynValue::Int(now),
+            DynValue::Int(now),
+        ];
+        for (column, value) in &item.values {
+            columns.push(column.clone());
+            values.push(value.clone());
+        }
+        DynStatement {
+            sql: format!(
+                "INSERT INTO {} ({}) VALUES ({})",
+                quote(self.dialect(), &table_name(item.entity)),
+                self.column_list(&columns),
+                vec!["?"; columns.len()].join(", ")
+            ),
+            values,
+            expect_rows: Some(1),
+        }
+    }
+
+    /// Plans the rows of `body` (an item of `entity`, at nesting `depth`), related items
+    /// first where this one points at them and after it where they point here. `link` is
+    /// the key property and id of the parent this item belongs to. `expand` collects the
+    /// `$expand` that shows what was created.
+    #[allow(clippy::too_many_arguments)]
+    fn plan<'a>(
+        &'a self,
+        entity: &'a Entity,
+        body: &Value,
+        scopes: &[&str],
+        depth: usize,
+        link: Option<(&str, &str)>,
+        plan: &mut Vec<Planned<'a>>,
+        expand: &mut String,
+    ) -> Result<String, DataError> {
+        Self::require(entity.scopes_to_write(), scopes)?;
+        let Some(object) = body.as_object() else {
+            return Err(bad(format!(
+                "a nested {} must be a JSON object",
+                entity.name
+            )));
+        };
+        let mut own = Map::new();
+        let mut to_many = Vec::new();
+        let mut expanded = Vec::new();
+        for (key, value) in object {
+            let Some(relation) = entity.relation(key) else {
+                own.insert(key.clone(), value.clone());
+                continue;
+            };
+            if value.is_null() && !relation.is_collection() {
+                // No related item to create.
+                continue;
+            }
+            if depth > MAX_EXPAND_DEPTH {
+                return Err(bad(format!(
+                    "a deep insert nests at most {MAX_EXPAND_DEPTH} levels of related items"
+                )));
+            }
+            let target = self.entity(&relation.target)?;
+            let mut nested_expand = String::new();
+            match &relation.kind {
+                RelationKind::ToOne { key: property, .. } => {
+                    if object.keys().any(|k| k.eq_ignore_ascii_case(property)) {
+                        return Err(bad(format!(
+                            "give {property} or {}, not both",
+                            relation.name
+                        )));
+                    }
+                    let id = self.plan(
+                        target,
+                        value,
+                        scopes,
+                        depth + 1,
+                        None,
+                        plan,
+                        &mut nested_expand,
+                    )?;
+                    own.insert(property.clone(), Value::String(id));
+                }
+                RelationKind::ToMany { key: property, .. } => {
+                    let Some(items) = value.as_array() else {
+                        return Err(bad(format!(
+                            "{} is a collection: give an array of {} items",
+                            relation.name, relation.target
+                        )));
+                    };
+                    to_many.push((
+                        target,
+                        property.clone(),
+                        items.clone(),
+                        relation.name.clone(),
+                    ));
+                    continue;
+                }
+            }
+            expanded.push(with_options(&relation.name, &nested_expand));
+        }
+        let id = (self.new_id)();
+        if let Some((property, parent)) = link {
+            if own.keys().any(|k| k.eq_ignore_ascii_case(property)) {
+                return Err(bad(format!(
+                    "a nested {} takes its {property} from the item it is nested in",
+                    entity.name
+                )));
+            }
+            own.insert(property.to_string(), Value::String(parent.to_string()));
+        }
+        let own = resolve_binds(entity, &Value::Object(own))?;
+        let values = Self::writable_values(entity, &own, scopes, true)?;
+        plan.push(Planned {
+            entity,
+            id: id.clone(),
+            values,
+        });
+        for (target, property, items, name) in to_many {
+            let mut nested_expand = String::new();
+            for item in &items {
+                if plan.len() >= MAX_DEEP_ITEMS {
+                    return Err(bad(format!(
+                        "a deep insert creates at most {MAX_DEEP_ITEMS} items"
+                    )));
+                }
+                self.plan(
+                    target,
+                    item,
+                    scopes,
+                    depth + 1,
+                    Some((&property, &id)),
+                    plan,
+                    &mut nested_expand,
+                )?;
+            }
+            expanded.push(with_options(&name, &nested_expand));
+        }
+        *expand = expanded.join(",");
+        Ok(id)
+    }
+}
+
+fn with_options(name: &str, nested: &str) -> String {
+    if nested.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}($expand={nested})")
+    }
+}

@@ -1,0 +1,126 @@
+//! Writes that meet a relation's foreign key: the database enforces it (so no race can leave
+//! an orphan); this module decides who may delete what a delete cascades to, and turns a
+//! refusal into a message that names the relation and the missing or referencing items.
+
+use std::collections::BTreeSet;
+
+use keyway_store::{ColumnKind, DynValue};
+
+use crate::filter::sql::quote;
+use crate::schema::{OnDelete, RelationKind};
+use crate::table::table_name;
+use crate::{DataError, DataService, Entity};
+
+impl DataService {
+    /// A delete of `entity` also deletes (cascade) or changes (setNull) the items that
+    /// reference it: the caller must be allowed to write those entities too, transitively.
+    pub(crate) fn require_delete_reach(
+        &self,
+        entity: &Entity,
+        scopes: &[&str],
+    ) -> Result<(), DataError> {
+        let mut seen = BTreeSet::from([entity.name.clone()]);
+        let mut todo = vec![entity.name.clone()];
+        while let Some(name) = todo.pop() {
+            for (referrer, relation) in self.schemas().references_to(&name) {
+                let RelationKind::ToOne { on_delete, .. } = &relation.kind else {
+                    continue;
+                };
+                if *on_delete == OnDelete::Restrict {
+                    continue;
+                }
+                Self::require(referrer.scopes_to_write(), scopes)?;
+                if *on_delete == OnDelete::Cascade && seen.insert(referrer.name.clone()) {
+                    todo.push(referrer.name.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Why a create or update of `entity` with `values` broke a foreign key: the first key
+    /// whose target does not exist.
+    pub(crate) async fn missing_reference(
+        &self,
+        entity: &Entity,
+        values: &[(String, DynValue)],
+    ) -> DataError {
+        for relation in &entity.relations {
+            let RelationKind::ToOne { key, .. } = &relation.kind else {
+                continue;
+            };
+            let Some((_, DynValue::Text(id))) = values.iter().find(|(c, _)| c == key) else {
+                continue;
+            };
+            let Some(target) = self.schemas().entity(&relation.target) else {
+                continue;
+            };
+            let sql = format!(
+                "SELECT {id_column} FROM {} WHERE {id_column} = ?",
+                quote(self.dialect(), &table_name(target)),
+                id_column = quote(self.dialect(), "id"),
+            );
+            match self
+                .fetch_rows(&sql, &[DynValue::Text(id.clone())], &[ColumnKind::Text])
+                .await
+            {
+                Ok(rows) if rows.is_empty() => {
+                    return DataError::BadRequest(format!(
+                        "{key}: there is no {} with id {id} (relation {}.{})",
+                        target.name, entity.name, relation.name
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => return e,
+            }
+        }
+        DataError::Conflict(format!(
+            "an item that this {} refers to was deleted meanwhile; read it again and retry",
+            entity.name
+        ))
+    }
+
+    /// Why deleting `entity`'s item `id` broke a foreign key: the relations (declared
+    /// `onDelete: restrict`) whose items still reference it.
+    pub(crate) async fn still_referenced(&self, entity: &Entity, id: &str) -> DataError {
+        let mut holders = Vec::new();
+        for (referrer, relation) in self.schemas().references_to(&entity.name) {
+            let RelationKind::ToOne {
+                key,
+                on_delete: OnDelete::Restrict,
+            } = &relation.kind
+            else {
+                continue;
+            };
+            let sql = format!(
+                "SELECT {} FROM {} WHERE {} = ? LIMIT 1",
+                quote(self.dialect(), "id"),
+                quote(self.dialect(), &table_name(referrer)),
+                quote(self.dialect(), key),
+            );
+            match self
+                .fetch_rows(&sql, &[DynValue::Text(id.to_string())], &[ColumnKind::Text])
+                .await
+            {
+                Ok(rows) if !rows.is_empty() => {
+                    holders.push(format!("{}.{}", referrer.name, relation.name));
+                }
+                Ok(_) => {}
+                Err(e) => return e,
+            }
+        }
+        if holders.is_empty() {
+            return DataError::Conflict(format!(
+                "{}({id}) cannot be deleted: items it cascades to are still referenced \
+                 (onDelete: restrict)",
+                entity.name
+            ));
+        }
+        DataError::Conflict(format!(
+            "{}({id}) is still referenced by {} (onDelete: restrict): delete those items or \
+             point them elsewhere first",
+            entity.name,
+            holders.join(", ")
+        ))
+    }
+}

@@ -1,0 +1,265 @@
+//! Relations over HTTP on every backend (the CRM example's Contact.organization and
+//! Organization.contacts): foreign keys, `$expand`, and what a caller's scopes allow.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::data_api::{call, each_backend, token};
+use keyway_data::{DataService, Dialect, SchemaSet, sync_tables};
+
+use crate::harness::{Backend, TestHub, backends, http, scratch_database};
+
+fn enc(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+async fn create(hub: &TestHub, token: &str, entity: &str, body: Value) -> String {
+    let (code, _, created) = call(
+        Method::POST,
+        &hub.url(&format!("/api/{entity}")),
+        token,
+        Some(body),
+        None,
+    )
+    .await;
+    assert_eq!(code, 201, "{}: {created}", hub.backend);
+    created["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn relations_expand_and_referential_checks() {
+    each_backend(async |hub: &TestHub| {
+        let rw = token(hub, "crm.readwrite").await;
+        let acme = create(hub, &rw, "Organization", json!({"name": "Acme"})).await;
+        let globex = create(hub, &rw, "Organization", json!({"name": "Globex"})).await;
+        for (first, org) in [("Ann", &acme), ("Bob", &acme), ("Cid", &globex), ("Dee", &acme)] {
+            create(hub, &rw, "Contact", json!({"firstName": first, "lastName": "S", "organizationId": org})).await;
+        }
+        let loner = create(hub, &rw, "Contact", json!({"firstName": "Eve", "lastName": "S"})).await;
+
+        // A reference to nothing: 400 naming the key, the entity and the id; nothing written.
+        let missing = "7b0c5d3e-0000-4000-8000-000000000001";
+        let (code, _, problem) = call(Method::POST, &hub.url("/api/Contact"), &rw,
+            Some(json!({"firstName": "X", "lastName": "Y", "organizationId": missing})), None).await;
+        assert_eq!(code, 400, "{}: {problem}", hub.backend);
+        assert_eq!(problem["detail"], format!("organizationId: there is no Organization with id {missing} (relation Contact.organization)"));
+        let (code, _, problem) = call(Method::PATCH, &hub.url(&format!("/api/Contact({loner})")), &rw,
+            Some(json!({"organizationId": missing})), None).await;
+        assert_eq!(code, 400, "{}: {problem}", hub.backend);
+        let (_, _, count) = call(Method::GET, &hub.url("/api/Contact/$count"), &rw, None, None).await;
+        assert_eq!(count, json!(5));
+
+        // Many-to-one.
+        let url = hub.url(&format!("/api/Contact?$orderby=firstName&$select=firstName&$expand={}", enc("organization($select=name)")));
+        let (code, _, page) = call(Method::GET, &url, &rw, None, None).await;
+        assert_eq!(code, 200, "{}: {page}", hub.backend);
+        assert_eq!(page["value"][0], json!({"id": page["value"][0]["id"], "firstName": "Ann", "organization": {"id": acme, "name": "Acme"}}));
+        assert_eq!(page["value"][4]["organization"], Value::Null, "Eve has none");
+        // One-to-many with nested options, a count and a next link that works.
+        let url = hub.url(&format!("/api/Organization?$orderby=name&$expand={}", enc("contacts($select=firstName;$filter=firstName ne 'Bob';$orderby=firstName desc;$count=true)")));
+        let response = http().get(&url).bearer_auth(&rw).header("prefer", "odata.maxpagesize=1").send().await.unwrap();
+        assert_eq!(response.status(), 200, "{}", hub.backend);
+        let page: Value = response.json().await.unwrap();
+        let first = &page["value"][0];
+        assert_eq!(first["name"], "Acme");
+        assert_eq!(first["contacts@odata.count"], 2);
+        assert_eq!(first["contacts"], json!([{"id": first["contacts"][0]["id"], "firstName": "Dee"}]));
+        let next = first["contacts@odata.nextLink"].as_str().unwrap();
+        let (code, _, rest) = call(Method::GET, next, &rw, None, None).await;
+        assert_eq!(code, 200, "{}: {next}: {rest}", hub.backend);
+        let rest: Vec<&str> = rest["value"].as_array().unwrap().iter().map(|c| c["firstName"].as_str().unwrap()).collect();
+        assert_eq!(rest, ["Ann"], "{next}");
+        // The preference pages the organizations too.
+        assert_eq!(page["value"].as_array().unwrap().len(), 1);
+        assert!(page["@odata.nextLink"].is_string(), "{page}");
+        // The client's $top is all it wants: no next link beyond it.
+        let url = hub.url(&format!("/api/Organization?$orderby=name&$expand={}", enc("contacts($top=1)")));
+        let (_, _, page) = call(Method::GET, &url, &rw, None, None).await;
+        assert_eq!(page["value"][0]["contacts"].as_array().unwrap().len(), 1);
+        assert!(page["value"][0].get("contacts@odata.nextLink").is_none(), "{page}");
+        // An item, expanded three levels deep.
+        let url = hub.url(&format!("/api/Organization({globex})?$expand={}", enc("contacts($expand=organization($expand=contacts($select=firstName)))")));
+        let (code, headers, item) = call(Method::GET, &url, &rw, None, None).await;
+        assert_eq!(code, 200, "{}: {item}", hub.backend);
+        assert!(headers.contains_key("etag"));
+        assert_eq!(item["contacts"][0]["organization"]["contacts"][0]["firstName"], "Cid");
+        let (code, _, problem) = call(Method::GET, &hub.url(&format!("/api/Organization({globex})?$top=1")), &rw, None, None).await;
+        assert_eq!(code, 400, "{problem}");
+
+        // A caller who may read contacts but not organizations cannot expand them.
+        let contacts_only = token(hub, "contact.read").await;
+        let (code, _, problem) = call(Method::GET, &hub.url("/api/Contact?$expand=organization"), &contacts_only, None, None).await;
+        assert_eq!(code, 403, "{}: {problem}", hub.backend);
+        let (code, _, page) = call(Method::GET, &hub.url("/api/Contact?$expand=*"), &contacts_only, None, None).await;
+        assert_eq!(code, 200, "{page}");
+        assert!(page["value"][0].get("organization").is_none());
+
+        // Restrict: an organization with contacts stays, and says who holds it.
+        let (code, _, problem) = call(Method::DELETE, &hub.url(&format!("/api/Organization({globex})")), &rw, None, None).await;
+        assert_eq!(code, 409, "{}: {problem}", hub.backend);
+        assert!(problem["detail"].as_str().unwrap().contains("still referenced by Contact.organization"), "{problem}");
+        let (_, _, cid) = call(Method::GET, &hub.url(&format!("/api/Contact?$filter={}", enc(&format!("organizationId eq {globex}")))), &rw, None, None).await;
+        let cid = cid["value"][0]["id"].as_str().unwrap().to_string();
+        let (code, _, _) = call(Method::DELETE, &hub.url(&format!("/api/Contact({cid})")), &rw, None, None).await;
+        assert_eq!(code, 204);
+        let (code, _, _) = call(Method::DELETE, &hub.url(&format!("/api/Organization({globex})")), &rw, None, None).await;
+        assert_eq!(code, 204, "{}", hub.backend);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn metadata_describes_navigation_properties() {
+    each_backend(async |hub: &TestHub| {
+        let rw = token(hub, "crm.read").await;
+        let (code, _, document) = call(Method::GET, &hub.url("/api/$metadata?$format=json"), &rw, None, None).await;
+        assert_eq!(code, 200, "{document}");
+        assert_eq!(
+            document["keyway"]["Contact"]["organization"],
+            json!({"$Kind": "NavigationProperty", "$Nullable": true, "$Type": "keyway.Organization", "$Partner": "contacts", "$ReferentialConstraint": {"organizationId": "id"}})
+        );
+        assert_eq!(
+            document["keyway"]["Organization"]["contacts"],
+            json!({"$Kind": "NavigationProperty", "$Collection": true, "$Type": "keyway.Contact", "$Partner": "organization", "$OnDelete": "None"})
+        );
+        assert_eq!(document["keyway"]["Container"]["Contact"]["$NavigationPropertyBinding"], json!({"organization": "Organization"}));
+        // Without Organization's scopes, Contact has no navigation property to it.
+        let contacts_only = token(hub, "contact.read").await;
+        let (_, _, document) = call(Method::GET, &hub.url("/api/$metadata?$format=json"), &contacts_only, None, None).await;
+        assert!(document["keyway"]["Contact"].get("organization").is_none(), "{document}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deep_insert_is_one_transaction() {
+    each_backend(async |hub: &TestHub| {
+        let rw = token(hub, "crm.readwrite").await;
+        let body = json!({"name": "Initech", "contacts": [
+            {"firstName": "Pete", "lastName": "G"},
+            {"firstName": "Milton", "lastName": "W", "email": "not an email"}
+        ]});
+        let (code, _, problem) = call(Method::POST, &hub.url("/api/Organization"), &rw, Some(body), None).await;
+        assert_eq!(code, 400, "{}: {problem}", hub.backend);
+        assert!(problem["detail"].as_str().unwrap().contains("email"), "{problem}");
+        let (_, _, count) = call(Method::GET, &hub.url("/api/Organization/$count"), &rw, None, None).await;
+        assert_eq!(count, json!(0), "{}: nothing of a refused deep insert is kept", hub.backend);
+        let body = json!({"name": "Initech", "contacts": [
+            {"firstName": "Pete", "lastName": "G"},
+            {"firstName": "Milton", "lastName": "W"}
+        ]});
+        let (code, headers, created) = call(Method::POST, &hub.url("/api/Organization"), &rw, Some(body), None).await;
+        assert_eq!(code, 201, "{}: {created}", hub.backend);
+        assert!(headers["location"].to_str().unwrap().contains("/api/Organization("));
+        assert_eq!(created["contacts"].as_array().unwrap().len(), 2, "{created}");
+        let org = created["id"].as_str().unwrap();
+        // A contact bound to it by reference, OData style.
+        let (code, _, contact) = call(Method::POST, &hub.url("/api/Contact"), &rw,
+            Some(json!({"firstName": "Bill", "lastName": "L", "organization@odata.bind": format!("Organization({org})")})), None).await;
+        assert_eq!(code, 201, "{contact}");
+        assert_eq!(contact["organizationId"], org);
+    })
+    .await;
+}
+
+/// A uuid property that becomes a relation's key gets its foreign key on a server database
+/// (after a check for rows naming nothing); SQLite, which cannot add one, says what to do.
+#[tokio::test]
+async fn an_existing_key_column_gets_its_foreign_key() {
+    const BEFORE: &str = "entities:\n  Org:\n    properties:\n      name: { type: string }\n  Person:\n    properties:\n      orgId: { type: uuid }\n";
+    let after = format!("{BEFORE}    relations:\n      org: {{ entity: Org, key: orgId }}\n");
+    for backend in backends() {
+        let (url, cleanup) = scratch_database(&backend).await;
+        let store = keyway_store::Store::open(&url).await.unwrap();
+        let dialect = match backend {
+            Backend::Sqlite => Dialect::Sqlite,
+            Backend::Server {
+                kind: "postgres", ..
+            } => Dialect::Postgres,
+            _ => Dialect::Mysql,
+        };
+        let before = SchemaSet::parse(BEFORE, true, "before").unwrap();
+        sync_tables(&store, &before, dialect, false).await.unwrap();
+        let data = DataService::new(
+            store.clone(),
+            std::sync::Arc::new(before),
+            std::sync::Arc::new(|| 0),
+            std::sync::Arc::new(uuid_v4),
+        );
+        let scopes = ["org.readwrite", "person.readwrite"];
+        let org = data
+            .create("Org", &json!({"name": "A"}), &scopes)
+            .await
+            .unwrap()
+            .id;
+        data.create("Person", &json!({"orgId": org}), &scopes)
+            .await
+            .unwrap();
+        let orphan = data
+            .create("Person", &json!({"orgId": uuid_v4()}), &scopes)
+            .await
+            .unwrap()
+            .id;
+        let after = SchemaSet::parse(&after, true, "after").unwrap();
+        let err = sync_tables(&store, &after, dialect, false)
+            .await
+            .unwrap_err()
+            .to_string();
+        if matches!(backend, Backend::Sqlite) {
+            assert!(
+                err.contains("SQLite cannot add a foreign key to an existing column"),
+                "{err}"
+            );
+        } else {
+            assert!(
+                err.contains("1 of its rows name a Org that does not exist"),
+                "{:?}: {err}",
+                backend
+            );
+            data.delete("Person", &orphan, None, &scopes).await.unwrap();
+            sync_tables(&store, &after, dialect, false).await.unwrap();
+            sync_tables(&store, &after, dialect, false).await.unwrap();
+            let data = DataService::new(
+                store.clone(),
+                std::sync::Arc::new(after),
+                std::sync::Arc::new(|| 0),
+                std::sync::Arc::new(uuid_v4),
+            );
+            let err = data
+                .create("Person", &json!({"orgId": uuid_v4()}), &scopes)
+                .await
+                .err()
+                .unwrap();
+            assert!(
+                err.to_string().contains("there is no Org with id"),
+                "{:?}: {err}",
+                backend
+            );
+            let err = data.delete("Org", &org, None, &scopes).await.err().unwrap();
+            assert!(
+                err.to_string().contains("still referenced by Person.org"),
+                "{:?}: {err}",
+                backend
+            );
+        }
+        store.close().await;
+        cleanup.await;
+    }
+}
+
+fn uuid_v4() -> String {
+    let hex = keyway_auth::random_token(&keyway_auth::SystemEntropy::default(), 24);
+    let digits: String = hex
+        .bytes()
+        .map(|b| format!("{:x}", b % 16))
+        .take(32)
+        .collect();
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &digits[..8],
+        &digits[8..12],
+        &digits[13..16],
+        &digits[17..20],
+        &digits[20..32]
+    )
+}
