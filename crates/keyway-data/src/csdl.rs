@@ -23,6 +23,9 @@ const RESTRICTIONS: [(&str, &str); 3] = [
     ("DeleteRestrictions", "Deletable"),
 ];
 
+/// A set without searchable properties says that `$search` does not apply to it.
+const SEARCH_RESTRICTION: (&str, &str) = ("SearchRestrictions", "Searchable");
+
 /// Whether `scopes` may write `entity`'s items, and whether they may write `property` of it.
 fn may_write(schemas: &SchemaSet, entity: &Entity, scopes: &[&str]) -> bool {
     schemas.entity(&entity.name).is_some_and(|e| {
@@ -266,11 +269,14 @@ pub fn metadata_xml(schemas: &SchemaSet, scopes: &[&str]) -> String {
                 escape(&navigation.relation.target)
             ));
         }
-        if may_write(schemas, entity, scopes) {
-            out.push_str("</EntitySet>\n");
-            continue;
+        let mut restrictions: Vec<(&str, &str)> = Vec::new();
+        if !may_write(schemas, entity, scopes) {
+            restrictions.extend(RESTRICTIONS);
         }
-        for (term, property) in RESTRICTIONS {
+        if entity.searchable().is_empty() {
+            restrictions.push(SEARCH_RESTRICTION);
+        }
+        for (term, property) in restrictions {
             out.push_str(&format!(
                 "<Annotation Term=\"Capabilities.{term}\"><Record><PropertyValue \
                  Property=\"{property}\" Bool=\"false\"/></Record></Annotation>\n"
@@ -360,10 +366,15 @@ pub fn metadata_json(schemas: &SchemaSet, scopes: &[&str]) -> Value {
         if !bindings.is_empty() {
             set.insert("$NavigationPropertyBinding".into(), Value::Object(bindings));
         }
+        let mut restrictions: Vec<(&str, &str)> = Vec::new();
         if !writable {
-            for (term, property) in RESTRICTIONS {
-                set.insert(format!("@Capabilities.{term}"), json!({ property: false }));
-            }
+            restrictions.extend(RESTRICTIONS);
+        }
+        if entity.searchable().is_empty() {
+            restrictions.push(SEARCH_RESTRICTION);
+        }
+        for (term, property) in restrictions {
+            set.insert(format!("@Capabilities.{term}"), json!({ property: false }));
         }
         container.insert(entity.name.clone(), Value::Object(set));
     }

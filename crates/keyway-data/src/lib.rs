@@ -18,6 +18,8 @@ mod references;
 #[cfg(test)]
 mod relations_tests;
 pub mod schema;
+mod search;
+mod search_index;
 mod service;
 #[cfg(test)]
 mod service_tests;
@@ -33,5 +35,6 @@ pub use query::{CollectionQuery, QueryError};
 pub use schema::{
     Entity, OnDelete, Property, PropertyType, Relation, RelationKind, SchemaError, SchemaSet,
 };
+pub use search::{MAX_SEARCH_TERMS, Search};
 pub use service::{DEFAULT_PAGE_SIZE, DataError, DataService, Item, Page, UpdateMode};
 pub use table::{TableError, sync_tables, table_name};

@@ -199,7 +199,7 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
         .collect();
     let on_item = ["404", "409", "412", "413", "415"];
     let query_params: Vec<Value> = [
-        "filter", "select", "expand", "orderby", "top", "skip", "count",
+        "filter", "search", "select", "expand", "orderby", "top", "skip", "count",
     ]
     .iter()
     .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
@@ -283,7 +283,10 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
     let count = json!({
         "get": {
             "operationId": format!("count{name}"),
-            "parameters": [{ "$ref": "#/components/parameters/filter" }],
+            "parameters": [
+                { "$ref": "#/components/parameters/filter" },
+                { "$ref": "#/components/parameters/search" },
+            ],
             "security": security(&entity.scopes_to_read()),
             "responses": errors(("200", json!({
                 "description": "The number of matching items",
@@ -345,6 +348,7 @@ pub fn openapi_document(schemas: &SchemaSet, issuer: &str, page_size: u32) -> Va
             "schemas": components,
             "parameters": {
                 "filter": param("$filter", "OData filter expression (docs/data.md)", text.clone()),
+                "search": param("$search", "Full-text search in the searchable properties: words (word* for a prefix), \"phrases\", AND, OR, NOT, parentheses (docs/data.md)", text.clone()),
                 "select": param("$select", "Comma-separated properties to return", text.clone()),
                 "expand": param("$expand", "Navigation properties to include, each with options in parentheses: organization($select=name), contacts($filter=…;$orderby=…;$top=5;$count=true); at most 3 levels deep", text.clone()),
                 "orderby": param("$orderby", "Comma-separated properties, each optionally asc or desc", text),

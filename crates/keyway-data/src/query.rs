@@ -2,6 +2,7 @@
 
 use crate::expand::{ExpandRequest, parse_expand};
 use crate::filter::{Expr, parse_filter};
+use crate::search::{Search, parse_search};
 use crate::{Entity, FilterError};
 
 /// A collection query, validated.
@@ -19,6 +20,8 @@ pub struct CollectionQuery {
     pub count: bool,
     /// `$expand`, as written (the service resolves the names for the caller).
     pub expand: Vec<ExpandRequest>,
+    /// `$search`, checked against the entity when compiled.
+    pub search: Option<Search>,
 }
 
 /// A bad query option; the message names the option, the offending token and its 1-based
@@ -148,6 +151,7 @@ impl CollectionQuery {
             skip: 0,
             count: false,
             expand: Vec::new(),
+            search: None,
         };
         let mut seen = Vec::new();
         for (key, value) in pairs {
@@ -160,6 +164,7 @@ impl CollectionQuery {
                 "$filter" => query.filter = Some(parse_filter(value)?),
                 "$select" => query.select = Some(select(entity, value)?),
                 "$expand" => query.expand = parse_expand(value)?,
+                "$search" => query.search = Some(parse_search(value)?),
                 "$orderby" => query.order_by = order_by(entity, value)?,
                 "$top" => {
                     let top: u32 = value.trim().parse().map_err(|_| {
@@ -189,7 +194,7 @@ impl CollectionQuery {
                 }
                 _ => {
                     return Err(QueryError(format!(
-                        "unsupported query option {key:?} (supported: $filter, $select, $expand, $orderby, $top, $skip, $count)"
+                        "unsupported query option {key:?} (supported: $filter, $search, $select, $expand, $orderby, $top, $skip, $count)"
                     )));
                 }
             }

@@ -11,6 +11,7 @@ use crate::deep_insert::{is_deep, resolve_binds};
 use crate::expand_exec::{Expansion, limit_pages};
 use crate::filter::sql::quote;
 use crate::query::CollectionQuery;
+use crate::search::compile_search;
 use crate::table::{column_kind, table_name};
 use crate::{Dialect, Entity, Property, SchemaSet, SqlValue, compile_filter};
 
@@ -349,17 +350,24 @@ impl DataService {
         entity: &Entity,
         query: &CollectionQuery,
     ) -> Result<(String, Vec<DynValue>), DataError> {
-        match &query.filter {
-            Some(expr) => {
-                let fragment = compile_filter(expr, entity, self.dialect)
-                    .map_err(|e| DataError::BadRequest(e.to_string()))?;
-                Ok((
-                    format!(" WHERE {}", fragment.sql),
-                    fragment.values.into_iter().map(sql_value).collect(),
-                ))
-            }
-            None => Ok((String::new(), Vec::new())),
+        let mut conditions = Vec::new();
+        let mut values = Vec::new();
+        if let Some(expr) = &query.filter {
+            let fragment = compile_filter(expr, entity, self.dialect)
+                .map_err(|e| DataError::BadRequest(e.to_string()))?;
+            conditions.push(fragment.sql);
+            values.extend(fragment.values.into_iter().map(sql_value));
         }
+        if let Some(search) = &query.search {
+            let fragment = compile_search(search, entity, self.dialect)
+                .map_err(|e| DataError::BadRequest(e.to_string()))?;
+            conditions.push(fragment.sql);
+            values.extend(fragment.values.into_iter().map(sql_value));
+        }
+        if conditions.is_empty() {
+            return Ok((String::new(), values));
+        }
+        Ok((format!(" WHERE ({})", conditions.join(") AND (")), values))
     }
 
     /// `GET /api/Entity(id)`, with `$select` and `$expand` if given (`pairs`).
@@ -380,6 +388,7 @@ impl DataService {
         let query = CollectionQuery::parse(&view, pairs)
             .map_err(|e| DataError::BadRequest(e.to_string()))?;
         let for_collections = query.filter.is_some()
+            || query.search.is_some()
             || !query.order_by.is_empty()
             || query.top.is_some()
             || query.skip > 0

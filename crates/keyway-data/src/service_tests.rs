@@ -194,3 +194,87 @@ async fn hidden_properties_are_written_only_with_their_write_scope() {
         (json!("Ann Lee"), json!(4))
     );
 }
+
+#[tokio::test]
+async fn the_search_index_follows_the_searchable_properties() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("search.db").display());
+    let store = Store::open(&url).await.unwrap();
+    let schema = |searchable: &str| {
+        let text = format!(
+            "entities:\n  Note:\n    properties:\n      title: {{ type: string, searchable: {} }}\n      body: {{ type: string, searchable: {} }}\n",
+            searchable.contains('t'),
+            searchable.contains('b')
+        );
+        SchemaSet::parse(&text, true, "t").unwrap()
+    };
+    let service = |schemas: SchemaSet| {
+        DataService::new(
+            store.clone(),
+            Arc::new(schemas),
+            Arc::new(|| 0),
+            Arc::new(|| "00000000-0000-4000-8000-000000000001".to_string()),
+        )
+    };
+    sync_tables(&store, &schema("t"), Dialect::Sqlite, false)
+        .await
+        .unwrap();
+    let data = service(schema("t"));
+    data.create(
+        "Note",
+        &json!({"title": "alpha", "body": "beta"}),
+        &["note.readwrite"],
+    )
+    .await
+    .unwrap();
+    let hits = async |data: &DataService, term: &str| {
+        data.count("Note", &pairs("$search", term), &["note.read"])
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        (hits(&data, "alpha").await, hits(&data, "beta").await),
+        (1, 0)
+    );
+    assert_eq!(
+        hits(&data, "\"@@\"").await,
+        0,
+        "a phrase without words matches nothing"
+    );
+    // Now the body is searchable too: a new index, filled from the rows already there.
+    sync_tables(&store, &schema("tb"), Dialect::Sqlite, false)
+        .await
+        .unwrap();
+    sync_tables(&store, &schema("tb"), Dialect::Sqlite, false)
+        .await
+        .unwrap();
+    let data = service(schema("tb"));
+    assert_eq!(
+        (hits(&data, "alpha").await, hits(&data, "beta").await),
+        (1, 1)
+    );
+    // And none: the index goes; $search is refused by name.
+    sync_tables(&store, &schema(""), Dialect::Sqlite, false)
+        .await
+        .unwrap();
+    let data = service(schema(""));
+    let err = data
+        .count("Note", &pairs("$search", "alpha"), &["note.read"])
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("Note has no searchable properties"),
+        "{err}"
+    );
+    let tables = store
+        .dyn_fetch(
+            "SELECT name FROM sqlite_master WHERE name LIKE '%search%'",
+            &[],
+            &[keyway_store::ColumnKind::Text],
+        )
+        .await
+        .unwrap();
+    assert!(tables.is_empty(), "{tables:?}");
+}

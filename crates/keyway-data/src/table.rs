@@ -7,6 +7,7 @@ use keyway_store::{ColumnKind, DynValue, Store};
 
 use crate::filter::sql::quote;
 use crate::schema::{OnDelete, Relation, RelationKind};
+use crate::search_index::{is_search_column, sync_search};
 use crate::{Dialect, Entity, Property, PropertyType, SchemaSet};
 
 /// Why the tables could not be brought in line with the schemas.
@@ -79,11 +80,15 @@ fn constraint_name(table: &str, column: &str) -> String {
     if readable.len() <= 63 {
         return readable;
     }
-    // FNV-1a: stable across builds and platforms, unlike std's hasher.
-    let digest = readable.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+    format!("fk_{:016x}", digest(&readable))
+}
+
+/// FNV-1a of `text`: stable across builds and platforms, unlike std's hasher (names made
+/// from it must be the same at every start).
+pub(crate) fn digest(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("fk_{digest:016x}")
+    })
 }
 
 /// `FOREIGN KEY (key) REFERENCES data_target (id) ON DELETE …` for `relation` of `entity`.
@@ -228,7 +233,11 @@ pub async fn sync_tables(
         }
         let removed: Vec<&String> = existing
             .iter()
-            .filter(|c| !SYSTEM_COLUMNS.contains(&c.as_str()) && entity.property(c).is_none())
+            .filter(|c| {
+                !SYSTEM_COLUMNS.contains(&c.as_str())
+                    && !is_search_column(c)
+                    && entity.property(c).is_none()
+            })
             .collect();
         if !removed.is_empty() {
             if !allow_drop {
@@ -241,6 +250,10 @@ pub async fn sync_tables(
                         .join(", "),
                 });
             }
+            // The search index (its triggers, its generated column) may read a column that
+            // goes: it is remade over the properties that stay before any column is dropped.
+            store.dyn_ddl(&std::mem::take(&mut statements)).await?;
+            sync_search(store, entity, dialect).await?;
             for column in removed {
                 // An indexed column cannot be dropped (SQLite refuses): drop its index first.
                 let index = quote(
@@ -264,6 +277,7 @@ pub async fn sync_tables(
     }
     for entity in schemas.entities() {
         constrain_keys(store, entity, dialect).await?;
+        sync_search(store, entity, dialect).await?;
     }
     Ok(())
 }

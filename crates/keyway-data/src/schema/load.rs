@@ -64,6 +64,8 @@ struct RawProperty {
     values: Option<Vec<String>>,
     #[serde(default)]
     filterable: bool,
+    #[serde(default)]
+    searchable: bool,
     scope: Option<String>,
     write_scope: Option<String>,
 }
@@ -317,6 +319,20 @@ fn property(at: &str, name: String, raw: RawProperty) -> Result<Property, Schema
         })?),
         None => None,
     };
+    if raw.searchable && kind != PropertyType::String {
+        return Err(err(
+            format!("{at}.searchable"),
+            "only string properties can be searchable",
+        ));
+    }
+    if raw.searchable && raw.scope.is_some() {
+        // One full-text index covers every searchable property: a match would tell a caller
+        // without the scope what the hidden property holds.
+        return Err(err(
+            format!("{at}.searchable"),
+            "a property behind a read scope cannot be searchable (a search would reveal it)",
+        ));
+    }
     for (key, scope) in [("scope", &raw.scope), ("writeScope", &raw.write_scope)] {
         if let Some(scope) = scope
             && !valid_scope(scope)
@@ -338,6 +354,7 @@ fn property(at: &str, name: String, raw: RawProperty) -> Result<Property, Schema
         pattern,
         values,
         filterable: raw.filterable,
+        searchable: raw.searchable,
         read_scope: raw.scope,
         write_scope: raw.write_scope,
     })
@@ -432,5 +449,15 @@ entities:
                 .contains("format applies only to type string")
         );
         assert!(error("entities: [").starts_with("s.yaml:"));
+        assert_eq!(
+            error(
+                "entities:\n  A:\n    properties:\n      x: { type: integer, searchable: true }\n"
+            ),
+            "A.properties.x.searchable: only string properties can be searchable"
+        );
+        assert!(
+            error("entities:\n  A:\n    properties:\n      x: { type: string, searchable: true, scope: s.read }\n")
+                .contains("a search would reveal it")
+        );
     }
 }

@@ -69,6 +69,8 @@ pub struct Property {
     pub values: Vec<String>,
     /// Gets an index and may appear in `$filter`/`$orderby` cheaply.
     pub filterable: bool,
+    /// Covered by the entity's full-text index (`$search`).
+    pub searchable: bool,
     /// A scope needed to see this property; without it the property is left out of answers
     /// and cannot be named in queries or bodies (it is treated as undeclared).
     pub read_scope: Option<String>,
@@ -116,6 +118,11 @@ impl Entity {
         self.properties
             .iter()
             .find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The properties `$search` looks in, in declaration order.
+    pub fn searchable(&self) -> Vec<&Property> {
+        self.properties.iter().filter(|p| p.searchable).collect()
     }
 
     /// A relation (navigation property) by name, case-insensitively.

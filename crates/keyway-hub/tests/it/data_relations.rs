@@ -263,3 +263,129 @@ fn uuid_v4() -> String {
         &digits[20..32]
     )
 }
+
+#[tokio::test]
+async fn search_uses_each_backends_full_text_index() {
+    each_backend(async |hub: &TestHub| {
+        let rw = token(hub, "crm.readwrite").await;
+        for (first, last, email) in [
+            ("Ann", "Lee", "ann.lee@example.com"),
+            ("Anneliese", "Müller", "am@example.org"),
+            ("Bob", "Smith", "bob@example.com"),
+            ("Robert", "Lee Smith", "rls@example.net"),
+        ] {
+            create(
+                hub,
+                &rw,
+                "Contact",
+                json!({"firstName": first, "lastName": last, "email": email}),
+            )
+            .await;
+        }
+        let search = async |query: &str, extra: &str| {
+            let url = hub.url(&format!(
+                "/api/Contact?$search={}&$orderby=firstName&$select=firstName{extra}",
+                enc(query)
+            ));
+            let (code, _, page) = call(Method::GET, &url, &rw, None, None).await;
+            assert_eq!(code, 200, "{}: {query}: {page}", hub.backend);
+            page["value"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["firstName"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            search("lee", "").await,
+            ["Ann", "Robert"],
+            "{}",
+            hub.backend
+        );
+        assert_eq!(search("Lee Smith", "").await, ["Robert"]);
+        assert_eq!(search("lee OR bob", "").await, ["Ann", "Bob", "Robert"]);
+        assert_eq!(search("smith NOT robert", "").await, ["Bob"]);
+        assert_eq!(search("\"lee smith\"", "").await, ["Robert"]);
+        assert_eq!(search("anne*", "").await, ["Anneliese"], "{}", hub.backend);
+        assert_eq!(search("müller", "").await, ["Anneliese"]);
+        assert_eq!(
+            search("lee", "&$filter=firstName%20eq%20'Ann'").await,
+            ["Ann"]
+        );
+        // Kept current on update and delete.
+        let (_, _, bob) = call(
+            Method::GET,
+            &hub.url("/api/Contact?$filter=firstName%20eq%20'Bob'"),
+            &rw,
+            None,
+            None,
+        )
+        .await;
+        let bob = bob["value"][0]["id"].as_str().unwrap().to_string();
+        call(
+            Method::PATCH,
+            &hub.url(&format!("/api/Contact({bob})")),
+            &rw,
+            Some(json!({"lastName": "Jones"})),
+            None,
+        )
+        .await;
+        assert_eq!(search("smith", "").await, ["Robert"], "{}", hub.backend);
+        assert_eq!(search("jones", "").await, ["Bob"]);
+        call(
+            Method::DELETE,
+            &hub.url(&format!("/api/Contact({bob})")),
+            &rw,
+            None,
+            None,
+        )
+        .await;
+        assert!(search("jones", "").await.is_empty());
+        let (code, _, count) = call(
+            Method::GET,
+            &hub.url(&format!("/api/Contact/$count?$search={}", enc("lee"))),
+            &rw,
+            None,
+            None,
+        )
+        .await;
+        assert_eq!((code, count), (200, json!(2)));
+        // Refusals.
+        for (query, expected) in [
+            (
+                "a AND",
+                "expected a word or a phrase, found the end at position 6",
+            ),
+            ("\"open", "not closed"),
+            ("*", "* may only end a word"),
+        ] {
+            let (code, _, problem) = call(
+                Method::GET,
+                &hub.url(&format!("/api/Contact?$search={}", enc(query))),
+                &rw,
+                None,
+                None,
+            )
+            .await;
+            assert_eq!(code, 400, "{query}: {problem}");
+            assert!(
+                problem["detail"].as_str().unwrap().contains(expected),
+                "{query}: {problem}"
+            );
+        }
+        let (code, _, problem) = call(
+            Method::GET,
+            &hub.url("/api/Organization?$search=acme"),
+            &rw,
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(code, 400);
+        assert_eq!(
+            problem["detail"],
+            "$search: Organization has no searchable properties"
+        );
+    })
+    .await;
+}
