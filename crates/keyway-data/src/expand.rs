@@ -21,7 +21,7 @@ pub struct ExpandRequest {
 
 /// Splits `text` at `separator` outside parentheses and single-quoted strings, with each
 /// part's 1-based character offset.
-fn split_top(text: &str, separator: char) -> Result<Vec<(usize, &str)>, String> {
+pub(crate) fn split_top(text: &str, separator: char) -> Result<Vec<(usize, &str)>, String> {
     let mut parts = Vec::new();
     let (mut depth, mut quoted, mut start_byte, mut start_char) = (0usize, false, 0, 0);
     for (chars, (byte, c)) in text.char_indices().enumerate() {

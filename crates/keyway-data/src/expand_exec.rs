@@ -132,6 +132,12 @@ impl DataService {
         }
         let query = CollectionQuery::parse(&view, &request.options)
             .map_err(|e| bad(format!("$expand={}: {e}", relation.name)))?;
+        if query.apply.is_some() {
+            return Err(bad(format!(
+                "$expand={}: $apply applies to the request's own collection",
+                relation.name
+            )));
+        }
         if query.search.is_some() {
             return Err(bad(format!(
                 "$expand={}: $search applies to the request's own collection, not inside $expand",

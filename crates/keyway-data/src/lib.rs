@@ -2,6 +2,8 @@
 //! validated with precise messages) and the OData `$filter` grammar, type-checked against the
 //! schema and compiled to parameterised SQL — never string-pasted.
 
+mod apply;
+mod apply_exec;
 mod body;
 mod csdl;
 mod deep_insert;

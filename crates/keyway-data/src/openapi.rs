@@ -199,7 +199,7 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
         .collect();
     let on_item = ["404", "409", "412", "413", "415"];
     let query_params: Vec<Value> = [
-        "filter", "search", "select", "expand", "orderby", "top", "skip", "count",
+        "filter", "search", "select", "expand", "orderby", "top", "skip", "count", "apply",
     ]
     .iter()
     .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
@@ -348,6 +348,7 @@ pub fn openapi_document(schemas: &SchemaSet, issuer: &str, page_size: u32) -> Va
             "schemas": components,
             "parameters": {
                 "filter": param("$filter", "OData filter expression (docs/data.md)", text.clone()),
+                "apply": param("$apply", "Aggregation: filter(…) steps, then groupby((p,…)[,aggregate(…)]) or aggregate(p with sum|min|max|average|countdistinct as Alias, $count as Alias) (docs/data.md); answers one object per group", text.clone()),
                 "search": param("$search", "Full-text search in the searchable properties: words (word* for a prefix), \"phrases\", AND, OR, NOT, parentheses (docs/data.md)", text.clone()),
                 "select": param("$select", "Comma-separated properties to return", text.clone()),
                 "expand": param("$expand", "Navigation properties to include, each with options in parentheses: organization($select=name), contacts($filter=…;$orderby=…;$top=5;$count=true); at most 3 levels deep", text.clone()),

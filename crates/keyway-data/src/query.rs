@@ -1,5 +1,6 @@
 //! OData system query options of a collection request, checked against the entity.
 
+use crate::apply::{Apply, parse_apply};
 use crate::expand::{ExpandRequest, parse_expand};
 use crate::filter::{Expr, parse_filter};
 use crate::search::{Search, parse_search};
@@ -22,6 +23,8 @@ pub struct CollectionQuery {
     pub expand: Vec<ExpandRequest>,
     /// `$search`, checked against the entity when compiled.
     pub search: Option<Search>,
+    /// `$apply` when it groups or aggregates (its filters alone join `filter`).
+    pub apply: Option<Apply>,
 }
 
 /// A bad query option; the message names the option, the offending token and its 1-based
@@ -109,8 +112,11 @@ fn select(entity: &Entity, value: &str) -> Result<Vec<String>, QueryError> {
         .collect()
 }
 
-/// `$orderby`: `name [asc|desc]` items.
-fn order_by(entity: &Entity, value: &str) -> Result<Vec<(String, bool)>, QueryError> {
+/// `$orderby`: `name [asc|desc]` items, each name resolved by `resolve(name, position)`.
+fn order_by(
+    value: &str,
+    resolve: impl Fn(&str, usize) -> Result<String, QueryError>,
+) -> Result<Vec<(String, bool)>, QueryError> {
     let mut order = Vec::new();
     for (position, item) in items(value) {
         let words = words(item, position);
@@ -132,7 +138,7 @@ fn order_by(entity: &Entity, value: &str) -> Result<Vec<(String, bool)>, QueryEr
                 "$orderby: unexpected {w:?} at position {at} (items are separated by commas)"
             )));
         }
-        order.push((canonical(entity, name, "$orderby", name_at)?, descending));
+        order.push((resolve(name, name_at)?, descending));
     }
     Ok(order)
 }
@@ -152,7 +158,9 @@ impl CollectionQuery {
             count: false,
             expand: Vec::new(),
             search: None,
+            apply: None,
         };
+        let mut order_text = None;
         let mut seen = Vec::new();
         for (key, value) in pairs {
             let option = key.to_ascii_lowercase();
@@ -165,7 +173,8 @@ impl CollectionQuery {
                 "$select" => query.select = Some(select(entity, value)?),
                 "$expand" => query.expand = parse_expand(value)?,
                 "$search" => query.search = Some(parse_search(value)?),
-                "$orderby" => query.order_by = order_by(entity, value)?,
+                "$orderby" => order_text = Some(value.as_str()),
+                "$apply" => query.apply = Some(parse_apply(entity, value)?),
                 "$top" => {
                     let top: u32 = value.trim().parse().map_err(|_| {
                         QueryError(format!(
@@ -194,13 +203,64 @@ impl CollectionQuery {
                 }
                 _ => {
                     return Err(QueryError(format!(
-                        "unsupported query option {key:?} (supported: $filter, $search, $select, $expand, $orderby, $top, $skip, $count)"
+                        "unsupported query option {key:?} (supported: $filter, $search, $select, $expand, $orderby, $top, $skip, $count, $apply)"
                     )));
                 }
             }
         }
+        query.fold_apply()?;
+        if let Some(text) = order_text {
+            query.order_by = match &query.apply {
+                Some(apply) => order_by(text, |name, at| apply_name(apply, name, at))?,
+                None => order_by(text, |name, at| canonical(entity, name, "$orderby", at))?,
+            };
+        }
         Ok(query)
     }
+
+    /// An `$apply` of filters only is a filter: they join `$filter`. A grouping one takes no
+    /// options that would apply to its rows' items.
+    fn fold_apply(&mut self) -> Result<(), QueryError> {
+        let Some(apply) = self.apply.take() else {
+            return Ok(());
+        };
+        if !apply.grouped {
+            for expr in apply.filters {
+                self.filter = Some(match self.filter.take() {
+                    Some(filter) => Expr::And(Box::new(filter), Box::new(expr)),
+                    None => expr,
+                });
+            }
+            return Ok(());
+        }
+        let conflicting = [
+            ("$filter", self.filter.is_some()),
+            ("$select", self.select.is_some()),
+            ("$expand", !self.expand.is_empty()),
+        ];
+        if let Some((option, _)) = conflicting.iter().find(|(_, given)| *given) {
+            return Err(QueryError(format!(
+                "{option} does not apply to groups: put filters inside $apply (filter(…)/groupby(…))"
+            )));
+        }
+        self.apply = Some(apply);
+        Ok(())
+    }
+}
+
+/// A `$orderby` name after a grouping `$apply`: a grouped property or an aggregate's alias.
+fn apply_name(apply: &Apply, name: &str, position: usize) -> Result<String, QueryError> {
+    let grouped = apply.group_by.iter().find(|g| g.eq_ignore_ascii_case(name));
+    let alias = apply
+        .aggregates
+        .iter()
+        .find(|a| a.alias == name)
+        .map(|a| &a.alias);
+    grouped.or(alias).cloned().ok_or_else(|| {
+        QueryError(format!(
+            "$orderby: {name:?} at position {position} is neither grouped nor an aggregate's alias"
+        ))
+    })
 }
 
 #[cfg(test)]

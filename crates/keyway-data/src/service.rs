@@ -188,6 +188,17 @@ impl DataService {
     ) -> Result<Page, DataError> {
         let (entity, query) = self.readable_query(entity_name, pairs, scopes)?;
         let entity = &entity;
+        let applied = max_page_size.filter(|asked| *asked > 0 && *asked < self.page_size);
+        if let Some(apply) = &query.apply {
+            let page_size = applied.unwrap_or(self.page_size).max(1);
+            let body = self
+                .list_groups(entity, &query, apply, pairs, base_url, page_size)
+                .await?;
+            return Ok(Page {
+                body,
+                max_page_size_applied: applied,
+            });
+        }
         let mut expansions = self.resolve_expand(entity, &query.expand, scopes, 1)?;
         let (mut columns, mut kinds) = Self::visible(entity, scopes, query.select.as_ref());
         let extra = Self::add_parent_keys(&mut columns, &mut kinds, &expansions);
@@ -211,7 +222,6 @@ impl DataService {
             order.join(", ")
         );
         let count_values = values.clone();
-        let applied = max_page_size.filter(|asked| *asked > 0 && *asked < self.page_size);
         let page_size = applied.unwrap_or(self.page_size).max(1);
         limit_pages(&mut expansions, page_size);
         let limit = query.top.map_or(page_size, |top| top.min(page_size));
@@ -255,21 +265,9 @@ impl DataService {
             page.insert("@odata.count".into(), json!(n));
         }
         if more {
-            let mut next: Vec<(String, String)> = pairs
-                .iter()
-                .filter(|(k, _)| {
-                    !k.eq_ignore_ascii_case("$skip") && !k.eq_ignore_ascii_case("$top")
-                })
-                .cloned()
-                .collect();
-            if let Some(top) = query.top {
-                next.push(("$top".into(), (top - limit).to_string()));
-            }
-            next.push(("$skip".into(), (query.skip + u64::from(limit)).to_string()));
-            let encoded: String = url_encode(&next);
             page.insert(
                 "@odata.nextLink".into(),
-                json!(format!("{base_url}/{}?{encoded}", entity.name)),
+                json!(next_link(base_url, &entity.name, pairs, &query, limit)),
             );
         }
         page.insert("value".into(), Value::Array(items));
@@ -287,6 +285,13 @@ impl DataService {
         scopes: &[&str],
     ) -> Result<i64, DataError> {
         let (entity, query) = self.readable_query(entity_name, pairs, scopes)?;
+        if query.apply.is_some() {
+            return Err(DataError::BadRequest(
+                "/$count counts items: to count groups, ask the collection with $apply and \
+                 $count=true"
+                    .into(),
+            ));
+        }
         let (where_sql, values) = self.where_clause(&entity, &query)?;
         let sql = format!(
             "SELECT COUNT(*) FROM {}{where_sql}",
@@ -389,6 +394,7 @@ impl DataService {
             .map_err(|e| DataError::BadRequest(e.to_string()))?;
         let for_collections = query.filter.is_some()
             || query.search.is_some()
+            || query.apply.is_some()
             || !query.order_by.is_empty()
             || query.top.is_some()
             || query.skip > 0
@@ -640,6 +646,27 @@ impl DataService {
             Some(_) => Err(DataError::PreconditionFailed),
         }
     }
+}
+
+/// The link to the page after one of `limit` rows: the request's options, with `$skip`
+/// moved on and what is left of its `$top`.
+pub(crate) fn next_link(
+    base_url: &str,
+    entity: &str,
+    pairs: &[(String, String)],
+    query: &CollectionQuery,
+    limit: u32,
+) -> String {
+    let mut next: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("$skip") && !k.eq_ignore_ascii_case("$top"))
+        .cloned()
+        .collect();
+    if let Some(top) = query.top {
+        next.push(("$top".into(), (top - limit).to_string()));
+    }
+    next.push(("$skip".into(), (query.skip + u64::from(limit)).to_string()));
+    format!("{base_url}/{entity}?{}", url_encode(&next))
 }
 
 pub(crate) fn url_encode(pairs: &[(String, String)]) -> String {

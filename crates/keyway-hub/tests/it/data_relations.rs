@@ -389,3 +389,71 @@ async fn search_uses_each_backends_full_text_index() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn apply_groups_and_aggregates_on_every_backend() {
+    each_backend(async |hub: &TestHub| {
+        let rw = token(hub, "crm.readwrite admin.read").await;
+        for (first, status, score, salary) in [
+            ("Ann", "lead", 10, 1000.5),
+            ("Bob", "lead", 20, 2000.0),
+            ("Cid", "customer", 30, 3000.0),
+            ("Dee", "customer", 40, 4000.0),
+            ("Eve", "customer", 50, 5000.0),
+            ("Fay", "prospect", 60, 6000.0),
+        ] {
+            create(hub, &rw, "Contact", json!({"firstName": first, "lastName": "S", "status": status, "score": score, "salary": salary})).await;
+        }
+        let get = async |token: &str, query: &str| {
+            let url = hub.url(&format!("/api/Contact?{query}"));
+            call(Method::GET, &url, token, None, None).await
+        };
+        let apply = format!(
+            "$apply={}&$orderby=total%20desc&$count=true",
+            enc("filter(score gt 10)/groupby((status),aggregate(score with sum as total,score with average as mean,score with min as low,salary with max as top,firstName with countdistinct as names,$count as n))")
+        );
+        let (code, _, page) = get(&rw, &apply).await;
+        assert_eq!(code, 200, "{}: {page}", hub.backend);
+        assert_eq!(page["@odata.count"], 3);
+        assert_eq!(
+            page["value"],
+            json!([
+                {"@odata.id": null, "status": "customer", "total": 120, "mean": 40.0, "low": 30, "top": 5000.0, "names": 3, "n": 3},
+                {"@odata.id": null, "status": "prospect", "total": 60, "mean": 60.0, "low": 60, "top": 6000.0, "names": 1, "n": 1},
+                {"@odata.id": null, "status": "lead", "total": 20, "mean": 20.0, "low": 20, "top": 2000.0, "names": 1, "n": 1},
+            ]),
+            "{}",
+            hub.backend
+        );
+        assert!(page["@odata.context"].as_str().unwrap().ends_with("$metadata#Contact(status,total,mean,low,top,names,n)"));
+        // Aggregate alone: one row; paging of groups.
+        let (_, _, page) = get(&rw, &format!("$apply={}", enc("aggregate(score with sum as total,$count as n)"))).await;
+        assert_eq!(page["value"], json!([{"@odata.id": null, "total": 210, "n": 6}]), "{}", hub.backend);
+        let (_, _, page) = get(&rw, &format!("$apply={}&$top=2", enc("groupby((status))"))).await;
+        assert_eq!(page["value"].as_array().unwrap().len(), 2);
+        let response = http().get(hub.url(&format!("/api/Contact?$apply={}", enc("groupby((status))")))).bearer_auth(&rw).header("prefer", "odata.maxpagesize=2").send().await.unwrap();
+        let page: Value = response.json().await.unwrap();
+        let next = page["@odata.nextLink"].as_str().unwrap().to_string();
+        let (_, _, rest) = call(Method::GET, &next, &rw, None, None).await;
+        assert_eq!(rest["value"], json!([{"@odata.id": null, "status": "prospect"}]), "{next}");
+        // A filter-only $apply is a filter.
+        let (_, _, page) = get(&rw, &format!("$apply={}&$select=firstName", enc("filter(status eq 'lead')/filter(score ge 20)"))).await;
+        assert_eq!(page["value"].as_array().unwrap().len(), 1);
+        // Hidden properties are undeclared inside $apply too.
+        let reader = token(hub, "crm.read").await;
+        let (code, _, problem) = get(&reader, &format!("$apply={}", enc("aggregate(salary with sum as s)"))).await;
+        assert_eq!(code, 400, "{problem}");
+        assert_eq!(problem["detail"], "$apply: Contact has no property \"salary\"");
+        for (query, expected) in [
+            (format!("$apply={}&$filter=score%20gt%201", enc("groupby((status))")), "$filter does not apply to groups"),
+            (format!("$apply={}&$orderby=score", enc("groupby((status))")), "neither grouped nor an aggregate's alias"),
+            (format!("$apply={}", enc("groupby((status))/filter(score gt 1)")), "nothing after it"),
+            (format!("$apply={}", enc("aggregate(firstName with average as a)")), "cannot be aggregated"),
+        ] {
+            let (code, _, problem) = get(&rw, &query).await;
+            assert_eq!(code, 400, "{query}: {problem}");
+            assert!(problem["detail"].as_str().unwrap().contains(expected), "{query}: {problem}");
+        }
+    })
+    .await;
+}
