@@ -11,6 +11,12 @@
 #   filter   GET /api/Contact?$filter=lastName eq '…' (indexed, 10 rows each), under load and
 #            with one connection (the unloaded p50)
 #   create   POST /api/Contact
+#   list     GET /api/Contact?$filter=lastName ge … and lt …  (1,000 rows, indexed range)
+#   expand1  the same with $expand=organization  (many-to-one: 1,000 contacts, their orgs)
+#   expandN  GET /api/Organization(<id>)?$expand=contacts  (one-to-many: 100 contacts)
+#   search   GET /api/Contact?$search=L0…  (full-text, 10 rows)
+#   apply    GET /api/Contact?$apply=groupby((city),aggregate(…))  (all 1,000,000 rows)
+#   batch    POST /api/$batch of 20 GETs by id
 # Prints a table and writes bench/results/data-<UTC date-time>.json.
 #
 # Knobs (environment):
@@ -81,6 +87,7 @@ measure() {
   local backend=$1 mode=$2 conns=$3 tag=$4 threads=$THREADS
   (( conns < threads )) && threads=$conns
   BENCH_MODE=$mode BENCH_OUT="$WORK/$backend-$tag.json" BENCH_IDS="$WORK/ids.txt" \
+    BENCH_ORG_IDS="$WORK/org-ids.txt" \
     wrk -t"$threads" -c"$conns" -d"${DURATION}s" --latency -s "$HERE/requests.lua" "$URL" \
     >"$WORK/$backend-$tag.txt" 2>&1 || die "wrk $tag: $(cat "$WORK/$backend-$tag.txt")"
   local errors
@@ -88,9 +95,10 @@ measure() {
   [[ $errors == 0 ]] || die "$backend $tag: $errors failed requests ($(cat "$WORK/$backend-$tag.txt"))"
 }
 
-COLUMNS='id, version, created_at, updated_at, "firstName", "lastName", email, city, score'
+COLUMNS='id, version, created_at, updated_at, "firstName", "lastName", email, city, score, "organizationId"'
+ORG_COLUMNS='id, version, created_at, updated_at, name, website'
 log "generating $ROWS rows"
-python3 "$HERE/gen.py" "$ROWS" "$WORK/ids.txt" >"$WORK/rows.csv"
+python3 "$HERE/gen.py" "$ROWS" "$WORK/ids.txt" "$WORK/orgs.csv" "$WORK/org-ids.txt" >"$WORK/rows.csv"
 
 for backend in $BACKENDS; do
   dir="$WORK/$backend"
@@ -108,12 +116,18 @@ for backend in $BACKENDS; do
   case $backend in
     sqlite)
       # .import into a new table takes the header as its column names; the INSERT names them.
-      sqlite3 "$dir/keyway.db" ".import --csv $WORK/rows.csv bench_rows" \
+      # Organizations first: contacts name them (a foreign key). The full-text index is
+      # filled by its triggers as the contacts go in.
+      sqlite3 "$dir/keyway.db" "PRAGMA foreign_keys = ON;" \
+        ".import --csv $WORK/orgs.csv bench_orgs" \
+        "INSERT INTO data_organization ($ORG_COLUMNS) SELECT $ORG_COLUMNS FROM bench_orgs;" \
+        ".import --csv $WORK/rows.csv bench_rows" \
         "INSERT INTO data_contact ($COLUMNS) SELECT $COLUMNS FROM bench_rows;" \
-        "DROP TABLE bench_rows;" "ANALYZE;" ;;
+        "DROP TABLE bench_rows;" "DROP TABLE bench_orgs;" "ANALYZE;" ;;
     postgres)
-      psql -q "$PG_URL" -c "\\copy data_contact ($COLUMNS) FROM '$WORK/rows.csv' CSV HEADER" \
-        -c "ANALYZE data_contact" ;;
+      psql -q "$PG_URL" -c "\\copy data_organization ($ORG_COLUMNS) FROM '$WORK/orgs.csv' CSV HEADER" \
+        -c "\\copy data_contact ($COLUMNS) FROM '$WORK/rows.csv' CSV HEADER" \
+        -c "ANALYZE data_contact" -c "ANALYZE data_organization" ;;
   esac
   start_hub "$dir" "$db"
   client=$("$KEYWAY_BIN" --data-dir "$dir" --database "$db" client create --name bench \
@@ -126,11 +140,20 @@ for backend in $BACKENDS; do
     || die "$backend: GET of a loaded row failed"
   n=$(curl -fs -H "Authorization: Bearer $BENCH_TOKEN" "$URL/api/Contact?\$filter=lastName%20eq%20'L000042'" | jq '.value | length')
   [[ $n == 10 ]] || die "$backend: the equality filter returned $n rows, not 10"
-  log "$backend: get, filter, filter at 1 connection, create"
+  org=$(head -1 "$WORK/org-ids.txt")
+  n=$(curl -fs -H "Authorization: Bearer $BENCH_TOKEN" "$URL/api/Organization($org)?\$expand=contacts" | jq '.contacts | length')
+  [[ $n == 100 ]] || die "$backend: an organization expanded $n contacts, not 100"
+  log "$backend: get, filter, filter at 1 connection, create, list, expand, search, apply, batch"
   measure "$backend" get "$CONNS" get
   measure "$backend" filter "$CONNS" filter
   measure "$backend" filter 1 filter1
   measure "$backend" create "$CONNS" create
+  measure "$backend" list "$CONNS" list
+  measure "$backend" expand1 "$CONNS" expand1
+  measure "$backend" expandN "$CONNS" expandN
+  measure "$backend" search "$CONNS" search
+  measure "$backend" apply "$THREADS" apply
+  measure "$backend" batch "$CONNS" batch
   stop_hub
 done
 
@@ -144,7 +167,9 @@ print(f"data API, {rows:,} rows, wrk {conns} connections x {duration} s, {os.cpu
 print(f"{'backend':10} {'test':22} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
 for b in backends:
     report["backends"][b] = {}
-    for tag, label in [("get", "GET by id"), ("filter", "$filter eq (10 rows)"), ("filter1", "  same, 1 connection"), ("create", "POST (create)")]:
+    for tag, label in [("get", "GET by id"), ("filter", "$filter eq (10 rows)"), ("filter1", "  same, 1 connection"), ("create", "POST (create)"),
+                       ("list", "list 1,000 rows"), ("expand1", "  + $expand many-to-one"), ("expandN", "org + 100 contacts"),
+                       ("search", "$search (10 rows)"), ("apply", "$apply groupby 1M rows"), ("batch", "$batch of 20 GETs")]:
         s = json.load(open(f"{work}/{b}-{tag}.json"))
         rps = s["requests"] / (s["duration_us"] / 1e6)
         p50, p99 = s["latency_us"]["p50"] / 1000, s["latency_us"]["p99"] / 1000
@@ -155,6 +180,10 @@ if targets:
     print(f"targets (SQLite): GET by id >= 15,000 req/s: {targets['get']['req_per_s']:,}; "
           f"filter p50 <= 2 ms: {targets['filter1']['p50_ms']} ms (1 connection), "
           f"{targets['filter']['p50_ms']} ms (loaded); creates >= 5,000/s: {targets['create']['req_per_s']:,}")
+for b in backends:
+    r = report["backends"][b]
+    print(f"{b}: $expand many-to-one at {r['expand1']['req_per_s'] / max(1, r['list']['req_per_s']):.2f} of the plain list's req/s "
+          f"(target >= 0.50); $batch of 20 reads {20 * r['batch']['req_per_s']:,} reads/s vs {r['get']['req_per_s']:,} single GETs/s")
 json.dump(report, open(out, "w"), indent=2)
 print(f"written {out}")
 EOF

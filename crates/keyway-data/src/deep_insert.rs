@@ -11,6 +11,7 @@ use crate::expand::MAX_EXPAND_DEPTH;
 use crate::filter::sql::quote;
 use crate::schema::{Relation, RelationKind};
 use crate::table::table_name;
+use crate::writes::Prepared;
 use crate::{DataError, DataService, Entity, Item};
 
 /// Items one deep insert may create at most.
@@ -145,6 +146,32 @@ impl DataService {
             .get(&entity.name, &id, &pairs, scopes, base_url)
             .await?;
         Ok((item, id))
+    }
+
+    /// A create (nested items too) as a write of a unit.
+    pub(crate) fn prepare_create(
+        &self,
+        entity_name: &str,
+        body: &Value,
+        scopes: &[&str],
+    ) -> Result<Prepared<'_>, DataError> {
+        let entity = self.entity(entity_name)?;
+        let mut plan = Vec::new();
+        let mut expand = String::new();
+        let id = self.plan(entity, body, scopes, 1, None, &mut plan, &mut expand)?;
+        let now = (self.now_ms)();
+        Ok(Prepared {
+            entity,
+            statements: plan
+                .iter()
+                .map(|item| self.insert_statement(item, now))
+                .collect(),
+            written: plan
+                .into_iter()
+                .map(|item| (item.entity, item.values))
+                .collect(),
+            result: crate::writes::Planned::Item { id, expand },
+        })
     }
 
     fn insert_statement(&self, item: &Planned<'_>, now: i64) -> DynStatement {

@@ -26,6 +26,7 @@ mod service;
 #[cfg(test)]
 mod service_tests;
 mod table;
+mod writes;
 
 pub use csdl::{metadata_json, metadata_xml, service_document};
 pub use datetime::{DateTimeError, Timestamp, parse_date, parse_date_time};
@@ -38,5 +39,6 @@ pub use schema::{
     Entity, OnDelete, Property, PropertyType, Relation, RelationKind, SchemaError, SchemaSet,
 };
 pub use search::{MAX_SEARCH_TERMS, Search};
-pub use service::{DEFAULT_PAGE_SIZE, DataError, DataService, Item, Page, UpdateMode};
+pub use service::{DEFAULT_PAGE_SIZE, DataError, DataService, Item, Page};
 pub use table::{TableError, sync_tables, table_name};
+pub use writes::{UpdateMode, WriteOp, WriteOutcome};

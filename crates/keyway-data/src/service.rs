@@ -58,15 +58,6 @@ pub struct DataService {
     queries: AtomicU64,
 }
 
-/// How a write to an existing item treats the properties its body leaves out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpdateMode {
-    /// PATCH (RFC 7396 merge): absent properties keep their values.
-    Merge,
-    /// PUT: absent properties become null (required ones must be given).
-    Replace,
-}
-
 /// One item with its ETag.
 pub struct Item {
     pub id: String,
@@ -418,7 +409,12 @@ impl DataService {
         .await
     }
 
-    async fn fetch(&self, entity: &Entity, id: &str, scopes: &[&str]) -> Result<Item, DataError> {
+    pub(crate) async fn fetch(
+        &self,
+        entity: &Entity,
+        id: &str,
+        scopes: &[&str],
+    ) -> Result<Item, DataError> {
         self.fetch_with(entity, id, scopes, None, &[], "").await
     }
 
@@ -530,109 +526,7 @@ impl DataService {
         self.fetch(entity, &id, scopes).await
     }
 
-    /// `PATCH` (`UpdateMode::Merge`: the given properties change) or `PUT`
-    /// (`UpdateMode::Replace`: the body replaces the item) of `/api/Entity(id)`, honouring
-    /// `If-Match`. On replace, properties the caller may not read keep their values unless
-    /// the body names them, so a caller cannot erase what it cannot see.
-    pub async fn update(
-        &self,
-        entity_name: &str,
-        id: &str,
-        body: &Value,
-        if_match: Option<&str>,
-        scopes: &[&str],
-        mode: UpdateMode,
-    ) -> Result<Item, DataError> {
-        let replace = mode == UpdateMode::Replace;
-        let entity = self.entity(entity_name)?;
-        Self::require(entity.scopes_to_write(), scopes)?;
-        let body = &resolve_binds(entity, body)?;
-        let mut values = Self::writable_values(entity, body, scopes, replace)?;
-        if replace {
-            let named = |column: &str| {
-                body.as_object()
-                    .is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case(column)))
-            };
-            // A property written blind (its writeScope held, its read scope not) is replaced
-            // only when named: a caller cannot erase what it cannot see.
-            values.retain(|(column, _)| {
-                let hidden = entity
-                    .property(column)
-                    .is_some_and(|p| !p.readable_by(scopes));
-                !hidden || named(column)
-            });
-        }
-        let current = self.fetch(entity, id, scopes).await?;
-        let version = Self::check_etag(&current.etag, if_match)?;
-        if values.is_empty() {
-            // An empty merge patch (RFC 7396) changes nothing: no new version either.
-            return Ok(current);
-        }
-        let mut sets: Vec<String> = values
-            .iter()
-            .map(|(c, _)| format!("{} = ?", quote(self.dialect, c)))
-            .collect();
-        sets.push(format!("{} = ?", quote(self.dialect, "version")));
-        sets.push(format!("{} = ?", quote(self.dialect, "updated_at")));
-        let written = values.clone();
-        let mut binds: Vec<DynValue> = values.into_iter().map(|(_, v)| v).collect();
-        binds.push(DynValue::Int(version + 1));
-        binds.push(DynValue::Int((self.now_ms)()));
-        binds.push(DynValue::Text(current.id.clone()));
-        binds.push(DynValue::Int(version));
-        // The version in the WHERE makes the check and the write one step: no lost update.
-        let sql = format!(
-            "UPDATE {} SET {} WHERE {} = ? AND {} = ?",
-            quote(self.dialect, &table_name(entity)),
-            sets.join(", "),
-            quote(self.dialect, "id"),
-            quote(self.dialect, "version")
-        );
-        let changed = match self.store.dyn_execute(&sql, &binds).await {
-            Err(e) if e.is_foreign_key_violation() => {
-                return Err(self.missing_reference(entity, &written).await);
-            }
-            result => result?,
-        };
-        if changed != 1 {
-            return Err(DataError::PreconditionFailed);
-        }
-        self.fetch(entity, &current.id, scopes).await
-    }
-
-    /// `DELETE /api/Entity(id)`, honouring `If-Match`.
-    pub async fn delete(
-        &self,
-        entity_name: &str,
-        id: &str,
-        if_match: Option<&str>,
-        scopes: &[&str],
-    ) -> Result<(), DataError> {
-        let entity = self.entity(entity_name)?;
-        Self::require(entity.scopes_to_write(), scopes)?;
-        self.require_delete_reach(entity, scopes)?;
-        let current = self.fetch(entity, id, scopes).await?;
-        let version = Self::check_etag(&current.etag, if_match)?;
-        let sql = format!(
-            "DELETE FROM {} WHERE {} = ? AND {} = ?",
-            quote(self.dialect, &table_name(entity)),
-            quote(self.dialect, "id"),
-            quote(self.dialect, "version")
-        );
-        let binds = [DynValue::Text(current.id.clone()), DynValue::Int(version)];
-        let deleted = match self.store.dyn_execute(&sql, &binds).await {
-            Err(e) if e.is_foreign_key_violation() => {
-                return Err(self.still_referenced(entity, &current.id).await);
-            }
-            result => result?,
-        };
-        if deleted != 1 {
-            return Err(DataError::PreconditionFailed);
-        }
-        Ok(())
-    }
-
-    fn check_etag(current: &str, if_match: Option<&str>) -> Result<i64, DataError> {
+    pub(crate) fn check_etag(current: &str, if_match: Option<&str>) -> Result<i64, DataError> {
         let version = current.trim_matches('"').parse::<i64>().unwrap_or(0);
         match if_match.map(str::trim) {
             None | Some("*") => Ok(version),

@@ -22,6 +22,14 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/", get(service_document))
         .route("/api/$metadata", get(metadata))
         .route(
+            "/api/$batch",
+            axum::routing::post(crate::data_batch::batch)
+                .get(crate::data_batch::batch_get)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::data_batch::MAX_BATCH_BYTES,
+                )),
+        )
+        .route(
             "/api/{segment}",
             get(read)
                 .post(create)
@@ -31,16 +39,17 @@ pub(crate) fn routes() -> Router<AppState> {
                 .fallback(other_method),
         )
         .route("/api/{segment}/{extra}", get(count))
+        .route_layer(axum::middleware::from_fn(crate::data_errors::odata_errors))
 }
 
-fn service(state: &AppState) -> Result<Arc<DataService>, ApiError> {
+pub(crate) fn service(state: &AppState) -> Result<Arc<DataService>, ApiError> {
     state.data.clone().ok_or_else(|| {
         ApiError::NotFound("this hub serves no data schemas (start it with --schemas FILE)".into())
     })
 }
 
 /// `Contact` or `Contact(<id>)` / `Contact('<id>')`.
-fn split_segment(segment: &str) -> (String, Option<String>) {
+pub(crate) fn split_segment(segment: &str) -> (String, Option<String>) {
     let item = segment
         .split_once('(')
         .and_then(|(name, rest)| Some((name, rest.strip_suffix(')')?)));
@@ -56,7 +65,7 @@ fn pairs(query: Option<String>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn base_url(state: &AppState) -> String {
+pub(crate) fn base_url(state: &AppState) -> String {
     format!("{}/api", state.auth.config().issuer)
 }
 
@@ -173,7 +182,7 @@ fn shortened(text: &str) -> String {
 }
 
 /// Marks an answer as OData 4.01.
-fn odata(mut response: Response) -> Response {
+pub(crate) fn odata(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert("odata-version", HeaderValue::from_static("4.01"));
@@ -198,7 +207,13 @@ fn preferred_page_size(headers: &axum::http::HeaderMap) -> Option<u32> {
         .get_all("prefer")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
+        .find_map(page_size_preference)
+}
+
+/// The page size in one `Prefer` header value, if it asks for one.
+pub(crate) fn page_size_preference(value: &str) -> Option<u32> {
+    value
+        .split(',')
         .filter_map(|p| p.split_once('='))
         .find(|(name, _)| {
             let name = name.trim();
@@ -214,7 +229,12 @@ fn none_match(headers: &axum::http::HeaderMap, etag: &str) -> bool {
         .get_all(header::IF_NONE_MATCH)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
+        .any(|tags| tags_match(tags, etag))
+}
+
+/// Whether an `If-None-Match` value names `etag` (or is `*`).
+pub(crate) fn tags_match(tags: &str, etag: &str) -> bool {
+    tags.split(',')
         .map(str::trim)
         .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag.trim_start_matches("W/"))
 }

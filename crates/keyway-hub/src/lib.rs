@@ -10,6 +10,8 @@ mod caller;
 mod client_address;
 mod cookies;
 mod data;
+mod data_batch;
+mod data_errors;
 mod dpop;
 mod errors;
 mod form;

@@ -14,6 +14,7 @@ mod browser_flow;
 mod client_credentials;
 mod cluster_nodes;
 mod data_api;
+mod data_batch;
 mod data_relations;
 mod discovery;
 mod dpop;
