@@ -32,7 +32,7 @@ SCIM_PINS=(
     "httpx2==2.16.2"
 )
 
-PY_MODULES="authlib, requests, jwt, jwcrypto, cryptography, odata"
+PY_MODULES="authlib, requests, jwt, jwcrypto, cryptography, odata, pyodata"
 PY_PINS=(
     "authlib==1.9.10"
     "requests==2.34.2"
@@ -40,6 +40,8 @@ PY_PINS=(
     "jwcrypto==1.6.1"
     # An OData V4 client that builds itself from $metadata (tests/interop/python/odata_v4.py).
     "python-odata==0.8.1"
+    # SAP's OData V2 client, against /api/v2/ (tests/interop/python/odata_v2.py).
+    "pyodata==1.12.1"
 )
 
 say() { printf 'install-test-deps: %s\n' "$*"; }

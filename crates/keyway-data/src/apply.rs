@@ -9,6 +9,9 @@ use crate::filter::{Expr, parse_filter};
 use crate::query::QueryError;
 use crate::{Entity, PropertyType};
 
+/// Transformations in one `$apply` at most.
+pub(crate) const MAX_APPLY_STEPS: usize = 16;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     Sum,
@@ -87,6 +90,12 @@ fn property(entity: &Entity, name: &str) -> Result<(String, PropertyType), Query
 pub(crate) fn parse_apply(entity: &Entity, value: &str) -> Result<Apply, QueryError> {
     let mut apply = Apply::default();
     let steps = split_top(value, '/').map_err(fail)?;
+    if steps.len() > MAX_APPLY_STEPS {
+        return Err(fail(format!(
+            "{} steps; at most {MAX_APPLY_STEPS} (filters can be joined with and)",
+            steps.len()
+        )));
+    }
     for (position, step) in steps {
         let step = step.trim();
         if apply.grouped {
@@ -282,5 +291,6 @@ mod tests {
         assert!(error("aggregate(score with sum as a,$count as a)").contains("used twice"));
         assert!(error("groupby(status)").contains("parenthesised list"));
         assert!(error("filter(score gt)").contains("filter(…) at position 1"));
+        assert!(error(&"filter(score eq 1)/".repeat(17)).contains("at most 16"));
     }
 }

@@ -173,7 +173,10 @@ impl DataService {
                 shape.join(",")
             )),
         );
-        if query.count {
+        if query.count && apply.group_by.is_empty() {
+            // An aggregate alone is one row, whatever it counts.
+            page.insert("@odata.count".into(), json!(1));
+        } else if query.count {
             let count_sql = format!(
                 "SELECT COUNT(*) FROM (SELECT 1 AS kw_one FROM {table}{where_sql}{group_sql}) AS kw_groups"
             );

@@ -135,6 +135,14 @@ pub(crate) fn body_values(
     let Some(object) = body.as_object() else {
         return Err("the body must be a JSON object".into());
     };
+    let mut seen = std::collections::HashSet::new();
+    for key in object.keys() {
+        if !seen.insert(key.to_ascii_lowercase()) {
+            return Err(format!(
+                "{key:?} is given twice (names match case-insensitively)"
+            ));
+        }
+    }
     for key in object.keys() {
         if key.starts_with("@odata.") {
             continue;

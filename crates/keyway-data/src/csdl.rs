@@ -41,7 +41,7 @@ fn read_only(writable: bool, property: &Property, scopes: &[&str]) -> bool {
 }
 
 /// The entities `scopes` may read, each with only the properties they may read.
-fn readable(schemas: &SchemaSet, scopes: &[&str]) -> Vec<Entity> {
+pub(crate) fn readable(schemas: &SchemaSet, scopes: &[&str]) -> Vec<Entity> {
     schemas
         .entities()
         .filter(|e| {

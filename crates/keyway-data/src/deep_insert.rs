@@ -4,14 +4,14 @@
 //! And `organization@odata.bind: "Organization(<id>)"`, in any write, sets the key that
 //! points at an existing item.
 
-use keyway_store::{DynStatement, DynValue, UnitCause};
+use keyway_store::{DynStatement, DynValue};
 use serde_json::{Map, Value};
 
 use crate::expand::MAX_EXPAND_DEPTH;
 use crate::filter::sql::quote;
 use crate::schema::{Relation, RelationKind};
 use crate::table::table_name;
-use crate::writes::Prepared;
+use crate::writes::{MAX_UNIT_STATEMENTS, Prepared};
 use crate::{DataError, DataService, Entity, Item};
 
 /// Items one deep insert may create at most.
@@ -26,6 +26,20 @@ struct Planned<'a> {
     entity: &'a Entity,
     id: String,
     values: Vec<(String, DynValue)>,
+}
+
+/// A body naming one property (or relation) twice, in different cases, is refused: which one
+/// would win is not the client's to guess.
+pub(crate) fn check_unique_keys(object: &Map<String, Value>) -> Result<(), DataError> {
+    let mut seen = std::collections::HashSet::new();
+    for key in object.keys() {
+        if !seen.insert(key.to_ascii_lowercase()) {
+            return Err(bad(format!(
+                "{key:?} is given twice (names match case-insensitively)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `body` nests related items (a relation's name with an object or array).
@@ -108,7 +122,13 @@ pub(crate) fn resolve_binds(entity: &Entity, body: &Value) -> Result<Value, Data
         if object.keys().any(|k| k.eq_ignore_ascii_case(property)) {
             return Err(bad(format!("give {property} or {key}, not both")));
         }
-        out.insert(property.clone(), Value::String(bound_id(relation, value)?));
+        // A null bind unlinks (OData 4.01: `"organization@odata.bind": null`).
+        let id = if value.is_null() {
+            Value::Null
+        } else {
+            Value::String(bound_id(relation, value)?)
+        };
+        out.insert(property.clone(), id);
     }
     Ok(Value::Object(out))
 }
@@ -122,29 +142,29 @@ impl DataService {
         scopes: &[&str],
         base_url: &str,
     ) -> Result<(Item, String), DataError> {
-        let mut plan = Vec::new();
-        let mut expand = String::new();
-        let id = self.plan(entity, body, scopes, 1, None, &mut plan, &mut expand)?;
-        let now = (self.now_ms)();
-        let statements: Vec<DynStatement> = plan
-            .iter()
-            .map(|item| self.insert_statement(item, now))
-            .collect();
-        if let Err(failed) = self.store.dyn_unit(&statements).await {
-            return Err(match failed.cause {
-                UnitCause::Store(e) if e.is_foreign_key_violation() => match plan.get(failed.index)
-                {
-                    Some(item) => self.missing_reference(item.entity, &item.values).await,
-                    None => e.into(),
-                },
-                UnitCause::Store(e) => e.into(),
-                UnitCause::Rows { .. } => DataError::Conflict("the insert changed nothing".into()),
-            });
+        let write = self.prepare_create(&entity.name, body, scopes)?;
+        if write.statements.len() > MAX_UNIT_STATEMENTS {
+            return Err(bad(format!(
+                "a deep insert creates at most {MAX_UNIT_STATEMENTS} items"
+            )));
         }
-        let pairs = [("$expand".to_string(), expand)];
-        let item = self
-            .get(&entity.name, &id, &pairs, scopes, base_url)
-            .await?;
+        if let Err(failed) = self.store.dyn_unit(&write.statements).await {
+            return Err(self
+                .explain(&write, failed.index, failed.cause, scopes)
+                .await);
+        }
+        let id = match &write.result {
+            crate::writes::Planned::Item { id, .. } => id.clone(),
+            _ => String::new(),
+        };
+        let item = match self.outcome(write, scopes, base_url).await {
+            crate::writes::WriteOutcome::Item { item, .. } => item,
+            crate::writes::WriteOutcome::Deleted => Item {
+                id: id.clone(),
+                etag: String::new(),
+                body: serde_json::json!({ "id": id }),
+            },
+        };
         Ok((item, id))
     }
 
@@ -225,11 +245,14 @@ impl DataService {
                 entity.name
             )));
         };
+        check_unique_keys(object)?;
+        // Relations are looked up as the caller sees them: a hidden one is an unknown name.
+        let view = entity.readable_by(scopes);
         let mut own = Map::new();
         let mut to_many = Vec::new();
         let mut expanded = Vec::new();
         for (key, value) in object {
-            let Some(relation) = entity.relation(key) else {
+            let Some(relation) = view.relation(key) else {
                 own.insert(key.clone(), value.clone());
                 continue;
             };
@@ -291,8 +314,9 @@ impl DataService {
             }
             own.insert(property.to_string(), Value::String(parent.to_string()));
         }
-        let own = resolve_binds(entity, &Value::Object(own))?;
+        let own = resolve_binds(&view, &Value::Object(own))?;
         let values = Self::writable_values(entity, &own, scopes, true)?;
+        self.require_targets_readable(entity, &values, scopes)?;
         plan.push(Planned {
             entity,
             id: id.clone(),

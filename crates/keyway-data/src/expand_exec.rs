@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::body::row_json;
 use crate::expand::{ExpandRequest, MAX_EXPAND_DEPTH};
 use crate::filter::sql::quote;
-use crate::query::CollectionQuery;
+use crate::query::{CollectionQuery, shortened};
 use crate::schema::{Relation, RelationKind};
 use crate::service::{sql_value, url_encode};
 use crate::table::table_name;
@@ -19,6 +19,29 @@ use crate::{DataError, DataService, Entity, compile_filter};
 
 /// Ids per `IN (…)`: far below every backend's limit on bound values.
 const CHUNK: usize = 500;
+/// Expanded items one navigation property may add to an answer (a to-one target counts once
+/// per parent that shows it, with everything expanded inside it): a few nested `$expand`s
+/// must not turn one request into millions of objects.
+pub(crate) const MAX_EXPANDED_ITEMS: usize = 10_000;
+
+/// The objects in `map`, itself included.
+fn weight(map: &Map<String, Value>) -> usize {
+    fn of(value: &Value) -> usize {
+        match value {
+            Value::Object(map) => weight(map),
+            Value::Array(items) => items.iter().map(of).sum(),
+            _ => 0,
+        }
+    }
+    1 + map.values().map(of).sum::<usize>()
+}
+
+fn too_many(relation: &str) -> DataError {
+    DataError::BadRequest(format!(
+        "$expand={relation}: the answer would hold more than {MAX_EXPANDED_ITEMS} expanded items; \
+         ask for fewer ($top, or $top inside the parentheses)"
+    ))
+}
 
 /// A navigation property to expand, resolved for the caller.
 pub(crate) struct Expansion {
@@ -83,7 +106,9 @@ impl DataService {
                 let relation = entity.relation(&request.name).ok_or_else(|| {
                     bad(format!(
                         "$expand: {} has no navigation property {:?} at position {}",
-                        entity.name, request.name, request.position
+                        entity.name,
+                        shortened(&request.name),
+                        request.position
                     ))
                 })?;
                 vec![relation]
@@ -102,7 +127,9 @@ impl DataService {
                     Ok(None) => {
                         return Err(bad(format!(
                             "$expand: {} has no navigation property {:?} at position {}",
-                            entity.name, request.name, request.position
+                            entity.name,
+                            shortened(&request.name),
+                            request.position
                         )));
                     }
                     Err(e) => return Err(e),
@@ -262,6 +289,16 @@ impl DataService {
             .into_iter()
             .filter_map(|t| Some((t.get("id")?.as_str()?.to_string(), t)))
             .collect();
+        let weights: HashMap<&String, usize> =
+            by_id.iter().map(|(id, t)| (id, weight(t))).collect();
+        let total: usize = rows
+            .iter()
+            .filter_map(|r| r.get(key).and_then(Value::as_str))
+            .filter_map(|id| weights.get(&id.to_string()))
+            .sum();
+        if total > MAX_EXPANDED_ITEMS {
+            return Err(too_many(&expansion.relation.name));
+        }
         for row in rows.iter_mut() {
             let target = row
                 .get(key)
@@ -304,7 +341,7 @@ impl DataService {
             .iter()
             .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_string))
             .collect();
-        let (mut columns, mut kinds, extra) = Self::target_columns(expansion, scopes, Some(key));
+        let (columns, mut kinds, extra) = Self::target_columns(expansion, scopes, Some(key));
         let page_size = expansion.page_size.max(1);
         let limit = query.top.map_or(page_size, |top| top.min(page_size));
         let d = self.dialect();
@@ -351,7 +388,7 @@ impl DataService {
             let sql = format!(
                 "SELECT {list}, kw_n{c} FROM (SELECT {list}, ROW_NUMBER() OVER \
                  (PARTITION BY {k} ORDER BY {}) AS kw_n{counted} FROM {} WHERE {k} IN ({}){filter_sql}) \
-                 AS kw_x WHERE (kw_n > ? AND kw_n <= ?){first_too} ORDER BY {k}, kw_n",
+                 AS kw_x WHERE (kw_n > ? AND kw_n <= ?){first_too} ORDER BY {k}, kw_n LIMIT ?",
                 order.join(", "),
                 quote(d, &table_name(&expansion.target)),
                 vec!["?"; chunk.len()].join(", "),
@@ -362,7 +399,14 @@ impl DataService {
             values.push(DynValue::Int(skip));
             // One more than a page: whether a next link is due.
             values.push(DynValue::Int(skip.saturating_add(i64::from(limit) + 1)));
-            for mut row in self.fetch_rows(&sql, &values, &kinds).await? {
+            // Rows still within the budget, and one to tell that it is exceeded.
+            let room = MAX_EXPANDED_ITEMS.saturating_sub(all.len()) + 1;
+            values.push(DynValue::Int(i64::try_from(room).unwrap_or(i64::MAX)));
+            let rows_read = self.fetch_rows(&sql, &values, &kinds).await?;
+            if rows_read.len() >= room {
+                return Err(too_many(&expansion.relation.name));
+            }
+            for mut row in rows_read {
                 let count = if query.count { row.pop() } else { None };
                 let n = match row.pop() {
                     Some(DynValue::Int(n)) => n,
@@ -380,7 +424,6 @@ impl DataService {
                 }
             }
         }
-        columns.clear();
         let mut items: Vec<Map<String, Value>> = Vec::with_capacity(all.len());
         let mut owners = Vec::with_capacity(all.len());
         for (parent, item) in all {
@@ -389,6 +432,9 @@ impl DataService {
         }
         self.finish(&mut items, expansion, &extra, scopes, base_url)
             .await?;
+        if items.iter().map(weight).sum::<usize>() > MAX_EXPANDED_ITEMS {
+            return Err(too_many(&expansion.relation.name));
+        }
         for (parent, item) in owners.into_iter().zip(items) {
             groups.entry(parent).or_default().push(item);
         }

@@ -26,6 +26,7 @@ mod service;
 #[cfg(test)]
 mod service_tests;
 mod table;
+mod v2;
 mod writes;
 
 pub use csdl::{metadata_json, metadata_xml, service_document};
@@ -41,4 +42,7 @@ pub use schema::{
 pub use search::{MAX_SEARCH_TERMS, Search};
 pub use service::{DEFAULT_PAGE_SIZE, DataError, DataService, Item, Page};
 pub use table::{TableError, sync_tables, table_name};
+pub use v2::{
+    body_from_v2, entry_v2, key_from_v2, metadata_v2_xml, pairs_from_v2, service_document_v2,
+};
 pub use writes::{UpdateMode, WriteOp, WriteOutcome};

@@ -39,6 +39,16 @@ impl From<FilterError> for QueryError {
     }
 }
 
+/// At most 40 characters of a caller's text, for an error that quotes it (the error stays
+/// small whatever the caller sent).
+pub(crate) fn shortened(text: &str) -> String {
+    let mut short: String = text.chars().take(40).collect();
+    if text.chars().count() > 40 {
+        short.push('…');
+    }
+    short
+}
+
 /// The canonical name of property `name`, found at 1-based character `position` of the
 /// option's value.
 fn canonical(
@@ -55,8 +65,9 @@ fn canonical(
         .map(|p| p.name.clone())
         .ok_or_else(|| {
             QueryError(format!(
-                "{option}: {} has no property {name:?} at position {position}",
-                entity.name
+                "{option}: {} has no property {:?} at position {position}",
+                entity.name,
+                shortened(name)
             ))
         })
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use keyway_store::{ColumnKind, DynValue};
+use keyway_store::{ColumnKind, DynStatement, DynValue};
 
 use crate::filter::sql::quote;
 use crate::schema::{OnDelete, RelationKind};
@@ -36,6 +36,35 @@ impl DataService {
             }
         }
         Ok(())
+    }
+
+    /// `UPDATE … SET key = NULL, version = version + 1` for every `onDelete: setNull` relation
+    /// that points at `entity`'s item `id`.
+    pub(crate) fn set_null_statements(&self, entity: &Entity, id: &str) -> Vec<DynStatement> {
+        let d = self.dialect();
+        self.schemas()
+            .references_to(&entity.name)
+            .filter_map(|(referrer, relation)| match &relation.kind {
+                RelationKind::ToOne {
+                    key,
+                    on_delete: OnDelete::SetNull,
+                } => Some(DynStatement {
+                    sql: format!(
+                        "UPDATE {} SET {k} = NULL, {v} = {v} + 1, {u} = ? WHERE {k} = ?",
+                        quote(d, &table_name(referrer)),
+                        k = quote(d, key),
+                        v = quote(d, "version"),
+                        u = quote(d, "updated_at"),
+                    ),
+                    values: vec![
+                        DynValue::Int((self.now_ms)()),
+                        DynValue::Text(id.to_string()),
+                    ],
+                    expect_rows: None,
+                }),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Why a create or update of `entity` with `values` broke a foreign key: the first key
@@ -80,11 +109,47 @@ impl DataService {
         ))
     }
 
+    /// A write that sets a relation's key must come from a caller that may read the target:
+    /// else whether the write succeeds would tell it which ids exist there.
+    pub(crate) fn require_targets_readable(
+        &self,
+        entity: &Entity,
+        values: &[(String, DynValue)],
+        scopes: &[&str],
+    ) -> Result<(), DataError> {
+        for relation in &entity.relations {
+            let RelationKind::ToOne { key, .. } = &relation.kind else {
+                continue;
+            };
+            let sets = values
+                .iter()
+                .any(|(column, value)| column == key && matches!(value, DynValue::Text(_)));
+            if let (true, Some(target)) = (sets, self.schemas().entity(&relation.target)) {
+                Self::require(target.scopes_to_read(), scopes)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Why deleting `entity`'s item `id` broke a foreign key: the relations (declared
-    /// `onDelete: restrict`) whose items still reference it.
-    pub(crate) async fn still_referenced(&self, entity: &Entity, id: &str) -> DataError {
+    /// `onDelete: restrict`) whose items still reference it — those of entities the caller
+    /// may read; of others it learns only that something still does.
+    pub(crate) async fn still_referenced(
+        &self,
+        entity: &Entity,
+        id: &str,
+        scopes: &[&str],
+    ) -> DataError {
         let mut holders = Vec::new();
+        let readable = |e: &Entity| {
+            e.scopes_to_read()
+                .iter()
+                .any(|s| scopes.contains(&s.as_str()))
+        };
         for (referrer, relation) in self.schemas().references_to(&entity.name) {
+            if !readable(referrer) {
+                continue;
+            }
             let RelationKind::ToOne {
                 key,
                 on_delete: OnDelete::Restrict,
@@ -111,8 +176,8 @@ impl DataService {
         }
         if holders.is_empty() {
             return DataError::Conflict(format!(
-                "{}({id}) cannot be deleted: items it cascades to are still referenced \
-                 (onDelete: restrict)",
+                "{}({id}) cannot be deleted: other items (or items it cascades to) still \
+                 reference it (onDelete: restrict)",
                 entity.name
             ));
         }

@@ -349,7 +349,7 @@ async fn foreign_keys_refuse_missing_targets_and_apply_on_delete() {
     // Deleting the org cascades to people — whose badges restrict it.
     let err = data.delete("Org", &org, None, &ALL).await.err().unwrap();
     assert!(
-        matches!(&err, DataError::Conflict(m) if m.contains("cascades to are still referenced")),
+        matches!(&err, DataError::Conflict(m) if m.contains("or items it cascades to")),
         "{err:?}"
     );
     let err = data
@@ -521,4 +521,105 @@ async fn deep_insert_creates_everything_or_nothing() {
         "{err:?}"
     );
     assert_eq!(count("Org").await, 2, "no refused insert left anything");
+}
+
+#[tokio::test]
+async fn review_regressions_expansion_budget_set_null_etags_and_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = service(&dir).await;
+    let org = create(&data, "Org", json!({"name": "Big"})).await;
+    for i in 0..101 {
+        create(
+            &data,
+            "Person",
+            json!({"name": format!("p{i}"), "orgId": org}),
+        )
+        .await;
+    }
+    // 101 people each showing their org with its 101 people: over the budget, refused.
+    let err = data
+        .list(
+            "Person",
+            &pairs(&[("$expand", "org($expand=people)")]),
+            &ALL,
+            "u",
+            None,
+        )
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, DataError::BadRequest(m) if m.contains("more than 10000 expanded items")),
+        "{err:?}"
+    );
+    // setNull gives the changed items a new version (ETag).
+    let other = create(&data, "Org", json!({"name": "Small"})).await;
+    let note = create(&data, "Note", json!({"text": "n", "orgId": other})).await;
+    let before = data.get("Note", &note, &[], &ALL, "u").await.unwrap().etag;
+    data.delete("Org", &other, None, &ALL).await.unwrap();
+    let after = data.get("Note", &note, &[], &ALL, "u").await.unwrap();
+    assert_ne!(
+        before, after.etag,
+        "the ETag moves with the key set to null"
+    );
+    assert_eq!(after.body["orgId"], Value::Null);
+    // One item twice in a unit: refused up front, nothing written.
+    let person = data
+        .list("Person", &pairs(&[("$top", "1")]), &ALL, "u", None)
+        .await
+        .unwrap()
+        .body["value"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ops = [
+        crate::WriteOp::Update {
+            entity: "Person".into(),
+            id: person.clone(),
+            body: json!({"name": "a"}),
+            if_match: None,
+            mode: crate::UpdateMode::Merge,
+        },
+        crate::WriteOp::Delete {
+            entity: "person".into(),
+            id: person.to_uppercase(),
+            if_match: None,
+        },
+    ];
+    let (index, err) = data.write_atomically(&ops, &ALL, "u").await.err().unwrap();
+    assert_eq!(index, 1);
+    assert!(
+        matches!(&err, DataError::BadRequest(m) if m.contains("already changed earlier in this unit")),
+        "{err:?}"
+    );
+    // A body naming a property twice, in two cases.
+    let err = data
+        .create("Org", &json!({"name": "a", "NAME": "b"}), &ALL)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, DataError::BadRequest(m) if m.contains("given twice")),
+        "{err:?}"
+    );
+    // Setting a key needs read access to the target (else success would tell what exists).
+    let err = data
+        .create("Person", &json!({"orgId": org}), &["person.readwrite"])
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, DataError::Forbidden(_)), "{err:?}");
+    // An aggregate alone is one group.
+    let page = data
+        .list(
+            "Person",
+            &pairs(&[("$apply", "aggregate($count as n)"), ("$count", "true")]),
+            &ALL,
+            "u",
+            None,
+        )
+        .await
+        .unwrap()
+        .body;
+    assert_eq!(page["@odata.count"], 1);
 }

@@ -113,7 +113,12 @@ impl DataService {
         kinds: &[ColumnKind],
     ) -> Result<Vec<Vec<DynValue>>, DataError> {
         self.queries.fetch_add(1, Ordering::Relaxed);
-        Ok(self.store.dyn_fetch(sql, values, kinds).await?)
+        match self.store.dyn_fetch(sql, values, kinds).await {
+            Err(e) if e.is_data_exception() => Err(DataError::BadRequest(format!(
+                "the database cannot compute this answer: {e}"
+            ))),
+            result => Ok(result?),
+        }
     }
 
     pub fn schemas(&self) -> &SchemaSet {
@@ -487,11 +492,13 @@ impl DataService {
     ) -> Result<Item, DataError> {
         let entity = self.entity(entity_name)?;
         Self::require(entity.scopes_to_write(), scopes)?;
-        if is_deep(entity, body) {
+        let view = entity.readable_by(scopes);
+        if is_deep(&view, body) {
             return Ok(self.create_deep(entity, body, scopes, base_url).await?.0);
         }
-        let body = &resolve_binds(entity, body)?;
+        let body = &resolve_binds(&view, body)?;
         let values = Self::writable_values(entity, body, scopes, true)?;
+        self.require_targets_readable(entity, &values, scopes)?;
         let written = values.clone();
         let id = (self.new_id)();
         let now = (self.now_ms)();

@@ -39,6 +39,17 @@ pub enum TableError {
         column: String,
         relation: String,
     },
+    #[error(
+        "{table}.{column} has a foreign key with ON DELETE {rule}, but the schema now says \
+         {now}; SQLite cannot change a foreign key: export the data, drop the table and start \
+         again (or put the relation back as it was)"
+    )]
+    SqliteForeignKeyChanged {
+        table: String,
+        column: String,
+        rule: String,
+        now: String,
+    },
     #[error(transparent)]
     Store(#[from] keyway_store::StoreError),
 }
@@ -289,7 +300,44 @@ async fn constrain_keys(
     dialect: Dialect,
 ) -> Result<(), TableError> {
     let table = table_name(entity);
-    let constrained = store.foreign_key_columns(&table).await?;
+    let existing = store.foreign_keys(&table).await?;
+    // Foreign keys the schema no longer wants, or wants with another ON DELETE: the database
+    // would otherwise go on cascading (or refusing) where the schema — and the scope checks
+    // that follow it — say otherwise.
+    let mut constrained = Vec::new();
+    let mut drops = Vec::new();
+    for fk in &existing {
+        let wanted = key_of(entity, &fk.column).map(|(_, on_delete)| on_delete);
+        if wanted.is_some_and(|rule| rule.sql() == fk.delete_rule.to_ascii_uppercase()) {
+            constrained.push(fk.column.clone());
+            continue;
+        }
+        if dialect == Dialect::Sqlite {
+            return Err(TableError::SqliteForeignKeyChanged {
+                table,
+                column: fk.column.clone(),
+                rule: fk.delete_rule.clone(),
+                now: wanted.map_or("no relation".into(), |rule| {
+                    format!("onDelete: {}", rule.as_str())
+                }),
+            });
+        }
+        if fk.constraint == constraint_name(&table, &fk.column) {
+            drops.push(match dialect {
+                Dialect::Mysql => format!(
+                    "ALTER TABLE {} DROP FOREIGN KEY {}",
+                    quote(dialect, &table),
+                    quote(dialect, &fk.constraint)
+                ),
+                _ => format!(
+                    "ALTER TABLE {} DROP CONSTRAINT {}",
+                    quote(dialect, &table),
+                    quote(dialect, &fk.constraint)
+                ),
+            });
+        }
+    }
+    store.dyn_ddl(&drops).await?;
     for relation in &entity.relations {
         let RelationKind::ToOne { key, .. } = &relation.kind else {
             continue;

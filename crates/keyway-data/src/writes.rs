@@ -12,6 +12,10 @@ use crate::filter::sql::quote;
 use crate::table::table_name;
 use crate::{DataError, DataService, Entity, Item};
 
+/// Rows one unit (an atomicity group, a deep insert) writes at most: one transaction holds
+/// SQLite's single writer, OAuth's writes included, for as long as it runs.
+pub(crate) const MAX_UNIT_STATEMENTS: usize = 1000;
+
 /// How a write to an existing item treats the properties its body leaves out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpdateMode {
@@ -116,8 +120,33 @@ impl DataService {
         base_url: &str,
     ) -> Result<Vec<WriteOutcome>, (usize, DataError)> {
         let mut prepared = Vec::with_capacity(ops.len());
+        let mut touched: Vec<(String, String)> = Vec::new();
         for (index, op) in ops.iter().enumerate() {
+            if let WriteOp::Update { entity, id, .. } | WriteOp::Delete { entity, id, .. } = op {
+                // Each write checks the version it read before the unit began: a second write
+                // of the same item would always fail that check.
+                let item = (entity.to_ascii_lowercase(), id.to_ascii_lowercase());
+                if touched.contains(&item) {
+                    return Err((
+                        index,
+                        DataError::BadRequest(format!(
+                            "{entity}({id}) is already changed earlier in this unit: combine \
+                             the changes into one request"
+                        )),
+                    ));
+                }
+                touched.push(item);
+            }
             prepared.push(self.prepare(op, scopes).await.map_err(|e| (index, e))?);
+            let statements: usize = prepared.iter().map(|p| p.statements.len()).sum();
+            if statements > MAX_UNIT_STATEMENTS {
+                return Err((
+                    index,
+                    DataError::BadRequest(format!(
+                        "the unit writes more than {MAX_UNIT_STATEMENTS} rows; split it"
+                    )),
+                ));
+            }
         }
         let statements: Vec<DynStatement> = prepared
             .iter()
@@ -128,16 +157,15 @@ impl DataService {
             let mut index = failed.index;
             for (op, write) in prepared.iter().enumerate() {
                 if index < write.statements.len() {
-                    return Err((op, self.explain(write, index, failed.cause).await));
+                    return Err((op, self.explain(write, index, failed.cause, scopes).await));
                 }
                 index -= write.statements.len();
             }
             return Err((ops.len().saturating_sub(1), explain_commit(failed)));
         }
         let mut outcomes = Vec::with_capacity(ops.len());
-        for (index, write) in prepared.into_iter().enumerate() {
-            let outcome = self.outcome(write, scopes, base_url).await;
-            outcomes.push(outcome.map_err(|e| (index, e))?);
+        for write in prepared {
+            outcomes.push(self.outcome(write, scopes, base_url).await);
         }
         Ok(outcomes)
     }
@@ -166,26 +194,36 @@ impl DataService {
         }
     }
 
-    async fn outcome(
+    /// What a committed write answers: the item read back (expanded after a deep insert).
+    /// The write is done whatever happens now: a read that fails (the item deleted meanwhile,
+    /// say) answers with the id alone, never with an error that would invite a retry.
+    pub(crate) async fn outcome(
         &self,
         write: Prepared<'_>,
         scopes: &[&str],
         base_url: &str,
-    ) -> Result<WriteOutcome, DataError> {
+    ) -> WriteOutcome {
         let entity = write.entity.name.clone();
-        Ok(match write.result {
+        match write.result {
             Planned::Item { id, expand } => {
                 let pairs: Vec<(String, String)> = if expand.is_empty() {
                     Vec::new()
                 } else {
                     vec![("$expand".into(), expand)]
                 };
-                let item = self.get(&entity, &id, &pairs, scopes, base_url).await?;
+                let item = match self.get(&entity, &id, &pairs, scopes, base_url).await {
+                    Ok(item) => item,
+                    Err(_) => Item {
+                        body: serde_json::json!({ "id": id }),
+                        id,
+                        etag: String::new(),
+                    },
+                };
                 WriteOutcome::Item { entity, item }
             }
             Planned::Unchanged(item) => WriteOutcome::Item { entity, item },
             Planned::Deleted { .. } => WriteOutcome::Deleted,
-        })
+        }
     }
 
     /// One write on its own: a single statement goes through the store's ordinary write path
@@ -198,19 +236,19 @@ impl DataService {
                 .await
             {
                 Ok(changed) => changed,
-                Err(e) => return Err(self.explain(&write, 0, UnitCause::Store(e)).await),
+                Err(e) => return Err(self.explain(&write, 0, UnitCause::Store(e), scopes).await),
             };
             if let Some(expected) = statement.expect_rows
                 && changed != expected
             {
                 let cause = UnitCause::Rows { expected, changed };
-                return Err(self.explain(&write, 0, cause).await);
+                return Err(self.explain(&write, 0, cause, scopes).await);
             }
         } else if !write.statements.is_empty()
             && let Err(failed) = self.store.dyn_unit(&write.statements).await
         {
             let index = failed.index;
-            return Err(self.explain(&write, index, failed.cause).await);
+            return Err(self.explain(&write, index, failed.cause, scopes).await);
         }
         match write.result {
             Planned::Item { id, .. } => self.fetch(write.entity, &id, scopes).await,
@@ -224,10 +262,16 @@ impl DataService {
     }
 
     /// Why statement `index` of `write` failed, as the caller should hear it.
-    async fn explain(&self, write: &Prepared<'_>, index: usize, cause: UnitCause) -> DataError {
+    pub(crate) async fn explain(
+        &self,
+        write: &Prepared<'_>,
+        index: usize,
+        cause: UnitCause,
+        scopes: &[&str],
+    ) -> DataError {
         match cause {
             UnitCause::Store(e) if e.is_foreign_key_violation() => match &write.result {
-                Planned::Deleted { id } => self.still_referenced(write.entity, id).await,
+                Planned::Deleted { id } => self.still_referenced(write.entity, id, scopes).await,
                 _ => match write.written.get(index) {
                     Some((entity, values)) => self.missing_reference(entity, values).await,
                     None => e.into(),
@@ -251,8 +295,9 @@ impl DataService {
         let replace = mode == UpdateMode::Replace;
         let entity = self.entity(entity_name)?;
         Self::require(entity.scopes_to_write(), scopes)?;
-        let body = &resolve_binds(entity, body)?;
+        let body = &resolve_binds(&entity.readable_by(scopes), body)?;
         let mut values = Self::writable_values(entity, body, scopes, replace)?;
+        self.require_targets_readable(entity, &values, scopes)?;
         if replace {
             let named = |column: &str| {
                 body.as_object()
@@ -333,13 +378,17 @@ impl DataService {
             quote(d, "id"),
             quote(d, "version")
         );
+        // `onDelete: setNull`: the items that name this one lose the key here, with a new
+        // version (the database's own SET NULL would leave their ETags as they were).
+        let mut statements = self.set_null_statements(entity, &current.id);
+        statements.push(DynStatement {
+            sql,
+            values: vec![DynValue::Text(current.id.clone()), DynValue::Int(version)],
+            expect_rows: Some(1),
+        });
         Ok(Prepared {
             entity,
-            statements: vec![DynStatement {
-                sql,
-                values: vec![DynValue::Text(current.id.clone()), DynValue::Int(version)],
-                expect_rows: Some(1),
-            }],
+            statements,
             written: Vec::new(),
             result: Planned::Deleted { id: current.id },
         })

@@ -71,15 +71,24 @@ impl Answer {
         }
     }
 
+    /// As the data API's OData errors are coded: `insufficient_scope`, else the status's
+    /// reason in snake case.
     fn refused(err: ApiError) -> Answer {
         let status = err.status();
-        let code = status.canonical_reason().unwrap_or("Error").to_string();
+        let code = match &err {
+            ApiError::InsufficientScope { .. } => "insufficient_scope".to_string(),
+            _ => snake(status.canonical_reason().unwrap_or("error")),
+        };
         Answer::error(status.as_u16(), &code, &err.to_string())
     }
 
     fn failed_dependency(message: &str) -> Answer {
-        Answer::error(424, "Failed Dependency", message)
+        Answer::error(424, "failed_dependency", message)
     }
+}
+
+fn snake(reason: &str) -> String {
+    reason.to_ascii_lowercase().replace([' ', '-'], "_")
 }
 
 fn json_type() -> Map<String, Value> {
@@ -199,6 +208,12 @@ fn check(requests: &[SubRequest]) -> Result<(), ApiError> {
             }
         }
         if let Some(group) = &request.atomicity_group {
+            // Ids and group names share one namespace (dependsOn names either).
+            if requests.iter().any(|r| &r.id == group) {
+                return Err(malformed(format!(
+                    "{group:?} names both a request and an atomicity group"
+                )));
+            }
             let continues = i > 0 && requests[i - 1].atomicity_group.as_ref() == Some(group);
             if !continues && groups.contains(&group.as_str()) {
                 return Err(malformed(format!(
@@ -234,7 +249,7 @@ struct Target {
 }
 
 fn target(request: &SubRequest, base: &str) -> Result<Target, Answer> {
-    let bad = |message: String| Answer::error(400, "Bad Request", &message);
+    let bad = |message: String| Answer::error(400, "bad_request", &message);
     let url = request.url.trim();
     if url.len() > MAX_URL {
         return Err(bad(format!("the url is longer than {MAX_URL} bytes")));
@@ -334,7 +349,7 @@ async fn single(
         },
         (_, _, Some(extra)) => Answer::error(
             404,
-            "Not Found",
+            "not_found",
             &format!("no resource {extra:?} under {entity}"),
         ),
         ("GET", None, None) => {
@@ -434,13 +449,13 @@ fn write_op(request: &SubRequest, target: &Target) -> Result<WriteOp, Answer> {
     let if_match = request.header("if-match").map(str::to_string);
     let body = || {
         request.body.clone().ok_or_else(|| {
-            Answer::error(400, "Bad Request", &format!("{method} needs a JSON body"))
+            Answer::error(400, "bad_request", &format!("{method} needs a JSON body"))
         })
     };
     if target.extra.is_some() || !target.pairs.is_empty() && method != "GET" {
         return Err(Answer::error(
             400,
-            "Bad Request",
+            "bad_request",
             &format!("{method} takes no query options or sub-paths in a batch"),
         ));
     }
@@ -467,17 +482,17 @@ fn write_op(request: &SubRequest, target: &Target) -> Result<WriteOp, Answer> {
         }),
         ("GET", _) => Err(Answer::error(
             400,
-            "Bad Request",
+            "bad_request",
             "an atomicity group holds only changes (POST, PUT, PATCH, DELETE), not GET",
         )),
         ("POST" | "PATCH" | "PUT" | "DELETE", _) => Err(Answer::error(
             405,
-            "Method Not Allowed",
+            "method_not_allowed",
             &format!("{method} does not apply to {}", target.segment),
         )),
         _ => Err(Answer::error(
             405,
-            "Method Not Allowed",
+            "method_not_allowed",
             &format!("{method:?} is not GET, POST, PUT, PATCH or DELETE"),
         )),
     }

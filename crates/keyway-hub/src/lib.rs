@@ -12,6 +12,7 @@ mod cookies;
 mod data;
 mod data_batch;
 mod data_errors;
+mod data_v2;
 mod dpop;
 mod errors;
 mod form;
@@ -230,6 +231,7 @@ impl Hub {
         // their routes only (and on the hello path it answers itself).
         let toki_apis = Router::new()
             .merge(data::routes())
+            .merge(data_v2::routes())
             .merge(link::routes())
             .merge(gateway::routes())
             .route(

@@ -14,6 +14,14 @@ pub enum ColumnKind {
     Text,
 }
 
+/// A foreign key constraint of a table (see [`Store::foreign_keys`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    pub column: String,
+    pub constraint: String,
+    pub delete_rule: String,
+}
+
 /// A value to bind or a value read. Nulls carry their kind: PostgreSQL types parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DynValue {
@@ -91,21 +99,29 @@ impl Store {
         Ok(())
     }
 
-    /// The columns of `table` that have a foreign key constraint.
-    pub async fn foreign_key_columns(&self, table: &str) -> Result<Vec<String>, StoreError> {
+    /// The foreign keys of `table`: column, constraint name (empty on SQLite, which keeps
+    /// none) and delete rule (`RESTRICT`, `CASCADE`, `SET NULL`, `NO ACTION`).
+    pub async fn foreign_keys(&self, table: &str) -> Result<Vec<ForeignKey>, StoreError> {
         let sql = match self.backend() {
-            Backend::Sqlite => "SELECT \"from\" FROM pragma_foreign_key_list(?)",
+            Backend::Sqlite => "SELECT \"from\", '', on_delete FROM pragma_foreign_key_list(?)",
             Backend::Postgres => {
-                "SELECT k.column_name::text FROM information_schema.table_constraints c \
+                "SELECT k.column_name::text, c.constraint_name::text, r.delete_rule::text \
+                 FROM information_schema.table_constraints c \
                  JOIN information_schema.key_column_usage k \
                  ON k.constraint_name = c.constraint_name AND k.table_schema = c.table_schema \
+                 JOIN information_schema.referential_constraints r \
+                 ON r.constraint_name = c.constraint_name AND r.constraint_schema = c.table_schema \
                  WHERE c.constraint_type = 'FOREIGN KEY' AND c.table_name = ? \
                  AND c.table_schema = current_schema()"
             }
             Backend::Mysql => {
-                "SELECT CAST(column_name AS CHAR) FROM information_schema.key_column_usage \
-                 WHERE table_name = ? AND table_schema = DATABASE() \
-                 AND referenced_table_name IS NOT NULL"
+                "SELECT CAST(k.column_name AS CHAR), CAST(k.constraint_name AS CHAR), \
+                 CAST(r.delete_rule AS CHAR) FROM information_schema.key_column_usage k \
+                 JOIN information_schema.referential_constraints r \
+                 ON r.constraint_name = k.constraint_name \
+                 AND r.constraint_schema = k.table_schema \
+                 WHERE k.table_name = ? AND k.table_schema = DATABASE() \
+                 AND k.referenced_table_name IS NOT NULL"
             }
         };
         let rows = sqlx::query(self.sql(sql))
@@ -113,8 +129,15 @@ impl Store {
             .fetch_all(self.writer())
             .await?;
         rows.iter()
-            .map(|row| row.try_get::<String, _>(0).map_err(StoreError::from))
-            .collect()
+            .map(|row| {
+                Ok(ForeignKey {
+                    column: row.try_get::<String, _>(0)?,
+                    constraint: row.try_get::<String, _>(1)?,
+                    delete_rule: row.try_get::<String, _>(2)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// The column names of `table` (empty when it does not exist).

@@ -39,6 +39,20 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the database refused a write for a foreign key: a reference to a row that does
     /// not exist, or a delete of a row still referenced (`ON DELETE RESTRICT`).
+    /// Whether the database could not compute a value the statement asked for (an overflow,
+    /// a division by zero): the request's doing, not the database's failing.
+    pub fn is_data_exception(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        let code = db.code().unwrap_or_default();
+        // PostgreSQL: SQLSTATE class 22; MariaDB: out of range (1264, 1690), division by zero
+        // (1365); SQLite reports an overflow in its message only.
+        code.starts_with("22") && code.len() == 5
+            || ["1264", "1690", "1365"].contains(&code.as_ref())
+            || db.message().contains("integer overflow")
+    }
+
     pub fn is_foreign_key_violation(&self) -> bool {
         matches!(self, StoreError::Database(sqlx::Error::Database(db)) if foreign_key_refusal(db.as_ref()))
     }

@@ -43,7 +43,7 @@ pub use backend::{Backend, Store, redact_url};
 pub use client_rules::ClientRuleRecord;
 pub use clients::{ClientKeyRecord, ClientRecord};
 pub use cluster_state::TokiSessionRow;
-pub use dynamic::{ColumnKind, DynStatement, DynValue, UnitCause, UnitFailed};
+pub use dynamic::{ColumnKind, DynStatement, DynValue, ForeignKey, UnitCause, UnitFailed};
 pub use error::StoreError;
 pub use grants::{
     AuthorizationCodeRecord, AuthorizationRequestRecord, RefreshGrantRows, RefreshTokenRecord,

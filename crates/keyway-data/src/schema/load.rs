@@ -144,6 +144,20 @@ pub(super) fn err(location: String, message: impl Into<String>) -> SchemaError {
     }
 }
 
+/// Why `name` may not name a property or relation: the table's own columns, and the `kw_`
+/// prefix of the columns and aliases keyway makes (search columns, query aliases).
+pub(super) fn reserved(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    if ["version", "created_at", "updated_at"].contains(&lower.as_str()) {
+        return Some(
+            "version, created_at and updated_at are columns of every table; choose another name",
+        );
+    }
+    lower
+        .starts_with("kw_")
+        .then_some("names starting with kw_ are keyway's own (search columns, query aliases)")
+}
+
 pub(super) fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
@@ -224,6 +238,9 @@ fn validate(raw: BTreeMap<String, RawEntity>) -> Result<SchemaSet, SchemaError> 
                     at,
                     "`id` is implicit (a server-generated UUID); do not declare it",
                 ));
+            }
+            if let Some(why) = reserved(&prop_name) {
+                return Err(err(at, why));
             }
             if !names.insert(prop_name.to_ascii_lowercase()) {
                 return Err(err(
@@ -449,6 +466,14 @@ entities:
                 .contains("format applies only to type string")
         );
         assert!(error("entities: [").starts_with("s.yaml:"));
+        assert!(
+            error("entities:\n  A:\n    properties:\n      kw_search_1: { type: string }\n")
+                .contains("keyway's own")
+        );
+        assert!(
+            error("entities:\n  A:\n    properties:\n      Version: { type: string }\n")
+                .contains("columns of every table")
+        );
         assert_eq!(
             error(
                 "entities:\n  A:\n    properties:\n      x: { type: integer, searchable: true }\n"

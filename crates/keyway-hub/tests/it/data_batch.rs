@@ -114,6 +114,7 @@ async fn malformed_and_oversized_batches_are_refused_whole() {
                 {"id": "c", "atomicityGroup": "g", "method": "POST", "url": "Contact", "body": {}}
             ]}), "next to each other"),
             (json!({"nope": []}), "not a JSON batch"),
+            (json!({"requests": [{"id": "g", "atomicityGroup": "g", "method": "POST", "url": "Contact", "body": {}}]}), "names both a request and an atomicity group"),
         ] {
             let (code, problem) = batch(hub, &rw, body).await;
             assert_eq!(code, 400, "{expected}: {problem}");

@@ -86,6 +86,12 @@ async fn relations_expand_and_referential_checks() {
         let (code, _, problem) = call(Method::GET, &hub.url(&format!("/api/Organization({globex})?$top=1")), &rw, None, None).await;
         assert_eq!(code, 400, "{problem}");
 
+        // Naming an organization needs the right to read organizations: else a 201 or a 400
+        // would tell which ids exist there.
+        let contacts_writer = token(hub, "contact.readwrite").await;
+        let (code, _, problem) = call(Method::POST, &hub.url("/api/Contact"), &contacts_writer,
+            Some(json!({"firstName": "X", "lastName": "Y", "organizationId": missing})), None).await;
+        assert_eq!(code, 403, "{}: {problem}", hub.backend);
         // A caller who may read contacts but not organizations cannot expand them.
         let contacts_only = token(hub, "contact.read").await;
         let (code, _, problem) = call(Method::GET, &hub.url("/api/Contact?$expand=organization"), &contacts_only, None, None).await;
@@ -167,7 +173,8 @@ async fn deep_insert_is_one_transaction() {
 #[tokio::test]
 async fn an_existing_key_column_gets_its_foreign_key() {
     const BEFORE: &str = "entities:\n  Org:\n    properties:\n      name: { type: string }\n  Person:\n    properties:\n      orgId: { type: uuid }\n";
-    let after = format!("{BEFORE}    relations:\n      org: {{ entity: Org, key: orgId }}\n");
+    let after_text = format!("{BEFORE}    relations:\n      org: {{ entity: Org, key: orgId }}\n");
+    let after = after_text.clone();
     for backend in backends() {
         let (url, cleanup) = scratch_database(&backend).await;
         let store = keyway_store::Store::open(&url).await.unwrap();
@@ -210,6 +217,24 @@ async fn an_existing_key_column_gets_its_foreign_key() {
                 err.contains("SQLite cannot add a foreign key to an existing column"),
                 "{err}"
             );
+            // SQLite cannot change a foreign key's ON DELETE: a schema that does is refused.
+            let (url, cleanup) = scratch_database(&backend).await;
+            let fresh = keyway_store::Store::open(&url).await.unwrap();
+            let restrict = SchemaSet::parse(&after_text, true, "after").unwrap();
+            sync_tables(&fresh, &restrict, dialect, false)
+                .await
+                .unwrap();
+            let cascading = SchemaSet::parse(&format!("{BEFORE}    relations:\n      org: {{ entity: Org, key: orgId, onDelete: cascade }}\n"), true, "cascade").unwrap();
+            let err = sync_tables(&fresh, &cascading, dialect, false)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("ON DELETE RESTRICT, but the schema now says onDelete: cascade"),
+                "{err}"
+            );
+            fresh.close().await;
+            cleanup.await;
         } else {
             assert!(
                 err.contains("1 of its rows name a Org that does not exist"),
@@ -239,6 +264,24 @@ async fn an_existing_key_column_gets_its_foreign_key() {
             assert!(
                 err.to_string().contains("still referenced by Person.org"),
                 "{:?}: {err}",
+                backend
+            );
+            // The schema now cascades: the constraint follows it.
+            let cascading = SchemaSet::parse(&format!("{BEFORE}    relations:\n      org: {{ entity: Org, key: orgId, onDelete: cascade }}\n"), true, "cascade").unwrap();
+            sync_tables(&store, &cascading, dialect, false)
+                .await
+                .unwrap();
+            let data = DataService::new(
+                store.clone(),
+                std::sync::Arc::new(cascading),
+                std::sync::Arc::new(|| 0),
+                std::sync::Arc::new(uuid_v4),
+            );
+            data.delete("Org", &org, None, &scopes).await.unwrap();
+            assert_eq!(
+                data.count("Person", &[], &scopes).await.unwrap(),
+                0,
+                "{:?}: cascaded",
                 backend
             );
         }

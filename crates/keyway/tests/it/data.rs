@@ -281,6 +281,41 @@ fn an_odata_v4_client_works_from_the_metadata() {
     );
 }
 
+/// SAP's pyodata, an OData V2 client, builds its model from `/api/v2/$metadata` and creates,
+/// reads, filters (V2 literals and functions), counts, expands, changes and deletes, unmodified.
+#[test]
+fn pyodata_works_against_the_v2_service() {
+    use crate::interop::{available, interop_dir, python, run_script};
+    let missing = std::process::Command::new(python())
+        .args(["-c", "import pyodata, requests"])
+        .output()
+        .map_or(true, |o| !o.status.success())
+        .then(|| "pyodata is not installed (scripts/install-test-deps.sh)".to_string());
+    if !available("data::pyodata_works_against_the_v2_service", missing) {
+        return;
+    }
+    let example = repo_root().join("examples/crm/schemas.yaml");
+    let hub = Hub::start_with(&["--schemas", example.to_str().unwrap()]);
+    let client = hub.create_client("pyodata", &["client_credentials"], "crm.readwrite", &[]);
+    let token = access_token(
+        &hub,
+        str_field(&client, "client_id"),
+        str_field(&client, "client_secret"),
+        "crm.readwrite",
+    );
+    let mut script = std::process::Command::new(python());
+    script.arg(interop_dir("python").join("odata_v2.py"));
+    run_script(
+        &hub,
+        "python/odata_v2.py",
+        &mut script,
+        &[
+            ("KEYWAY_API_URL", &hub.endpoint("/api/v2/")),
+            ("KEYWAY_TOKEN", &token),
+        ],
+    );
+}
+
 /// `[data] page_size` in keyway.toml sets the server's page size; a nonsense size stops serve.
 #[test]
 fn the_page_size_is_configurable() {
