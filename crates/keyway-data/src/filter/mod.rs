@@ -25,6 +25,48 @@ pub enum CompareOp {
     Ge,
     Lt,
     Le,
+    /// `status has keyway.Contact_status'lead'`: an enum property holds the member (keyway's
+    /// enums are not flags, so this is equality with a typed literal).
+    Has,
+}
+
+/// Arithmetic between numeric operands (OData 4.01 §5.1.1.2): `mul`, `div` and `mod` bind
+/// tighter than `add` and `sub`, all tighter than comparisons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+}
+
+impl ArithOp {
+    pub fn parse(word: &str) -> Option<ArithOp> {
+        Some(match word {
+            "add" => ArithOp::Add,
+            "sub" => ArithOp::Sub,
+            "mul" => ArithOp::Mul,
+            "div" => ArithOp::Div,
+            "mod" => ArithOp::Mod,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArithOp::Add => "add",
+            ArithOp::Sub => "sub",
+            ArithOp::Mul => "mul",
+            ArithOp::Div => "div",
+            ArithOp::Mod => "mod",
+        }
+    }
+
+    /// Whether it binds tighter than `add` and `sub`.
+    pub fn multiplicative(self) -> bool {
+        matches!(self, ArithOp::Mul | ArithOp::Div | ArithOp::Mod)
+    }
 }
 
 impl CompareOp {
@@ -36,6 +78,7 @@ impl CompareOp {
             CompareOp::Ge => "ge",
             CompareOp::Lt => "lt",
             CompareOp::Le => "le",
+            CompareOp::Has => "has",
         }
     }
 }
@@ -104,6 +147,8 @@ pub enum Literal {
     Date(String),
     DateTime(String),
     Guid(String),
+    /// `Namespace.Type'member'`: an enum member, with its type's qualified name.
+    Enum(String, String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +157,24 @@ pub enum Operand {
     Literal(Literal),
     /// A function of a property (the argument is a property name).
     Function(ValueFunction, String),
+    /// `indexof(property, 'text')`: the 0-based position of the text, -1 if absent.
+    IndexOf(String, String),
+    /// `a add b`, `a mul 2`, …
+    Arithmetic(Box<Located<Operand>>, ArithOp, Box<Located<Operand>>),
+}
+
+impl Operand {
+    /// The same operand with every nested position set to 0.
+    pub fn without_positions(&self) -> Operand {
+        match self {
+            Operand::Arithmetic(a, op, b) => Operand::Arithmetic(
+                Box::new(Located::new(a.item.without_positions(), 0)),
+                *op,
+                Box::new(Located::new(b.item.without_positions(), 0)),
+            ),
+            other => other.clone(),
+        }
+    }
 }
 
 /// A node of the tree and where its text starts in the `$filter`: a 1-based character
@@ -150,14 +213,17 @@ impl Expr {
         fn unplaced<T: Clone>(node: &Located<T>) -> Located<T> {
             Located::new(node.item.clone(), 0)
         }
+        fn operand(node: &Located<Operand>) -> Located<Operand> {
+            Located::new(node.item.without_positions(), 0)
+        }
         let strip = |expr: &Expr| Box::new(expr.without_positions());
         match self {
             Expr::Or(a, b) => Expr::Or(strip(a), strip(b)),
             Expr::And(a, b) => Expr::And(strip(a), strip(b)),
             Expr::Not(e) => Expr::Not(strip(e)),
-            Expr::Compare(a, o, b) => Expr::Compare(unplaced(a), unplaced(o), unplaced(b)),
-            Expr::Call(f, a, b) => Expr::Call(unplaced(f), unplaced(a), unplaced(b)),
-            Expr::In(a, list) => Expr::In(unplaced(a), list.iter().map(unplaced).collect()),
+            Expr::Compare(a, o, b) => Expr::Compare(operand(a), unplaced(o), operand(b)),
+            Expr::Call(f, a, b) => Expr::Call(unplaced(f), operand(a), operand(b)),
+            Expr::In(a, list) => Expr::In(operand(a), list.iter().map(operand).collect()),
         }
     }
 }
@@ -202,6 +268,7 @@ impl fmt::Display for Literal {
             }
             Literal::String(s) => write!(f, "'{}'", s.replace('\'', "''")),
             Literal::Date(s) | Literal::DateTime(s) | Literal::Guid(s) => f.write_str(s),
+            Literal::Enum(kind, member) => write!(f, "{kind}'{}'", member.replace('\'', "''")),
         }
     }
 }
@@ -224,6 +291,8 @@ impl fmt::Display for Operand {
             Operand::Property(p) => f.write_str(p),
             Operand::Literal(l) => write!(f, "{l}"),
             Operand::Function(func, p) => write!(f, "{}({p})", func.as_str()),
+            Operand::IndexOf(p, text) => write!(f, "indexof({p},'{}')", text.replace('\'', "''")),
+            Operand::Arithmetic(a, op, b) => write!(f, "{a} {} {b}", op.as_str()),
         }
     }
 }

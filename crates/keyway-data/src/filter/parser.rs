@@ -4,12 +4,15 @@
 //! expr    = and ( "or" and )*
 //! and     = unary ( "and" unary )*
 //! unary   = "not" unary | compare
-//! compare = "(" expr ")" | call | operand [ op operand ]      op = eq ne gt ge lt le
+//! compare = "(" expr ")" | call | operand op operand      op = eq ne gt ge lt le has
+//!         | operand "in" "(" literal ("," literal)* ")"
 //! call    = ("contains" | "startswith" | "endswith") "(" operand "," operand ")"
-//! operand = property | literal
+//! operand = term (("add" | "sub") term)*
+//! term    = primary (("mul" | "div" | "mod") primary)*
+//! primary = property | literal | function "(" property ")" | "indexof(" property "," string ")"
 //! ```
 
-use super::{CompareOp, Expr, FilterError, Literal, Located, Operand, StringFunction};
+use super::{ArithOp, CompareOp, Expr, FilterError, Literal, Located, Operand, StringFunction};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Token {
@@ -88,31 +91,8 @@ fn lex(input: &str) -> Result<Vec<(usize, Token)>, FilterError> {
                 i += 1;
             }
             '\'' => {
-                let mut text = String::new();
-                i += 1;
-                loop {
-                    match chars.get(i) {
-                        None => {
-                            return Err(FilterError::at(
-                                at,
-                                format!("string literal {} is not closed", preview(&text)),
-                            )
-                            .with_hint("a quote inside a text value is written twice: ''"));
-                        }
-                        Some('\'') if chars.get(i + 1) == Some(&'\'') => {
-                            text.push('\'');
-                            i += 2;
-                        }
-                        Some('\'') => {
-                            i += 1;
-                            break;
-                        }
-                        Some(ch) => {
-                            text.push(*ch);
-                            i += 1;
-                        }
-                    }
-                }
+                let (text, next) = string_at(&chars, i)?;
+                i = next;
                 tokens.push((at, Token::Literal(Literal::String(text))));
             }
             _ if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '+' || c == '.' => {
@@ -124,6 +104,16 @@ fn lex(input: &str) -> Result<Vec<(usize, Token)>, FilterError> {
                     i += 1;
                 }
                 let word: String = chars[start..i].iter().collect();
+                if word.contains('.')
+                    && word.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && chars.get(i) == Some(&'\'')
+                {
+                    // `Namespace.Type'member'`: an enum literal.
+                    let (member, next) = string_at(&chars, i)?;
+                    i = next;
+                    tokens.push((at, Token::Literal(Literal::Enum(word, member))));
+                    continue;
+                }
                 tokens.push((at, classify(&word, at)?));
             }
             _ => {
@@ -136,6 +126,32 @@ fn lex(input: &str) -> Result<Vec<(usize, Token)>, FilterError> {
         }
     }
     Ok(tokens)
+}
+
+/// The string literal whose opening quote is at `open`, and the index after its closing one.
+fn string_at(chars: &[char], open: usize) -> Result<(String, usize), FilterError> {
+    let mut text = String::new();
+    let mut i = open + 1;
+    loop {
+        match chars.get(i) {
+            None => {
+                return Err(FilterError::at(
+                    open + 1,
+                    format!("string literal {} is not closed", preview(&text)),
+                )
+                .with_hint("a quote inside a text value is written twice: ''"));
+            }
+            Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                text.push('\'');
+                i += 2;
+            }
+            Some('\'') => return Ok((text, i + 1)),
+            Some(c) => {
+                text.push(*c);
+                i += 1;
+            }
+        }
+    }
 }
 
 fn is_guid(word: &str) -> bool {
@@ -313,6 +329,7 @@ impl Parser {
                 "ge" => CompareOp::Ge,
                 "lt" => CompareOp::Lt,
                 "le" => CompareOp::Le,
+                "has" => CompareOp::Has,
                 _ => return self.unexpected(&format!("{COMPARISON} after {left}")),
             },
             _ => return self.unexpected(&format!("{COMPARISON} after {left}")),
@@ -356,8 +373,65 @@ impl Parser {
         }
     }
 
+    /// `term (("add" | "sub") term)*`
     fn operand(&mut self) -> Result<Located<Operand>, FilterError> {
+        let mut left = self.term()?;
+        while let Some(op) = self.arith_op(false) {
+            self.next += 1;
+            let right = self.term()?;
+            let at = left.position;
+            left = Located::new(Operand::Arithmetic(Box::new(left), op, Box::new(right)), at);
+        }
+        Ok(left)
+    }
+
+    /// `primary (("mul" | "div" | "mod") primary)*`
+    fn term(&mut self) -> Result<Located<Operand>, FilterError> {
+        let mut left = self.primary()?;
+        while let Some(op) = self.arith_op(true) {
+            self.next += 1;
+            let right = self.primary()?;
+            let at = left.position;
+            left = Located::new(Operand::Arithmetic(Box::new(left), op, Box::new(right)), at);
+        }
+        Ok(left)
+    }
+
+    /// The arithmetic operator next, of the multiplicative kind or of the additive one.
+    fn arith_op(&self, multiplicative: bool) -> Option<ArithOp> {
+        match self.peek() {
+            Some(Token::Word(w)) => {
+                ArithOp::parse(w).filter(|op| op.multiplicative() == multiplicative)
+            }
+            _ => None,
+        }
+    }
+
+    /// `indexof(property, 'text')`.
+    fn index_of(&mut self, at: usize) -> Result<Located<Operand>, FilterError> {
+        self.next += 2;
+        let property = match self.tokens.get(self.next).map(|(_, t)| t.clone()) {
+            Some(Token::Word(name)) if !is_keyword(&name) => name,
+            _ => return self.unexpected("a property name in indexof(…)"),
+        };
+        self.next += 1;
+        self.expect(Token::Comma, "\",\"")?;
+        let text = match self.tokens.get(self.next).map(|(_, t)| t.clone()) {
+            Some(Token::Literal(Literal::String(text))) => text,
+            _ => return self.unexpected("a text value in indexof(…)"),
+        };
+        self.next += 1;
+        self.expect(Token::Close, "\")\"")?;
+        Ok(Located::new(Operand::IndexOf(property, text), at))
+    }
+
+    fn primary(&mut self) -> Result<Located<Operand>, FilterError> {
         let at = self.position();
+        if self.peek_word("indexof")
+            && self.tokens.get(self.next + 1).map(|(_, t)| t) == Some(&Token::Open)
+        {
+            return self.index_of(at);
+        }
         match self.tokens.get(self.next).map(|(_, t)| t.clone()) {
             Some(Token::Literal(literal)) => {
                 self.next += 1;
@@ -392,7 +466,22 @@ impl Parser {
 fn is_keyword(word: &str) -> bool {
     matches!(
         word,
-        "and" | "or" | "not" | "eq" | "ne" | "gt" | "ge" | "lt" | "le" | "in"
+        "and"
+            | "or"
+            | "not"
+            | "eq"
+            | "ne"
+            | "gt"
+            | "ge"
+            | "lt"
+            | "le"
+            | "in"
+            | "has"
+            | "add"
+            | "sub"
+            | "mul"
+            | "div"
+            | "mod"
     )
 }
 

@@ -3,11 +3,13 @@
 use proptest::prelude::*;
 
 use super::{
-    CompareOp, Expr, Literal, Located, Operand, StringFunction, ValueFunction, parse_filter,
+    ArithOp, CompareOp, Expr, Literal, Located, Operand, StringFunction, ValueFunction,
+    parse_filter,
 };
 
-const KEYWORDS: [&str; 13] = [
-    "and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "in", "null", "true", "false",
+const KEYWORDS: [&str; 20] = [
+    "and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "in", "null", "true", "false", "has",
+    "add", "sub", "mul", "div", "mod", "indexof",
 ];
 
 fn property() -> impl Strategy<Value = Operand> {
@@ -50,8 +52,50 @@ fn function_of_property() -> impl Strategy<Value = Operand> {
     })
 }
 
+fn arith() -> impl Strategy<Value = ArithOp> {
+    prop_oneof![
+        Just(ArithOp::Add),
+        Just(ArithOp::Sub),
+        Just(ArithOp::Mul),
+        Just(ArithOp::Div),
+        Just(ArithOp::Mod),
+    ]
+}
+
+/// `a op b` as the parser builds it from flat text: left-associative, `mul` tighter than `add`.
+fn arithmetic() -> impl Strategy<Value = Operand> {
+    let simple = || {
+        prop_oneof![
+            property(),
+            any::<i64>().prop_map(|i| Operand::Literal(Literal::Int(i)))
+        ]
+    };
+    (simple(), arith(), simple()).prop_map(|(a, op, b)| {
+        Operand::Arithmetic(Box::new(unplaced(a)), op, Box::new(unplaced(b)))
+    })
+}
+
+fn index_of() -> impl Strategy<Value = Operand> {
+    (property(), "\\PC{0,8}").prop_map(|(p, text)| match p {
+        Operand::Property(name) => Operand::IndexOf(name, text),
+        other => other,
+    })
+}
+
+fn enum_member() -> impl Strategy<Value = Operand> {
+    ("[a-z][a-z0-9]{0,4}\\.[A-Z][A-Za-z0-9_]{0,8}", "\\PC{0,8}")
+        .prop_map(|(kind, member)| Operand::Literal(Literal::Enum(kind, member)))
+}
+
 fn operand() -> impl Strategy<Value = Operand> {
-    prop_oneof![property(), literal(), function_of_property()]
+    prop_oneof![
+        property(),
+        literal(),
+        function_of_property(),
+        arithmetic(),
+        index_of(),
+        enum_member()
+    ]
 }
 
 fn op() -> impl Strategy<Value = CompareOp> {
@@ -61,7 +105,8 @@ fn op() -> impl Strategy<Value = CompareOp> {
         Just(CompareOp::Gt),
         Just(CompareOp::Ge),
         Just(CompareOp::Lt),
-        Just(CompareOp::Le)
+        Just(CompareOp::Le),
+        Just(CompareOp::Has)
     ]
 }
 

@@ -6,7 +6,7 @@
 //! number DOUBLE, boolean BIGINT 0/1. `id` is the implicit uuid key.
 
 use super::{
-    CompareOp, Expr, FilterError, Literal, Located, Operand, StringFunction, ValueFunction,
+    ArithOp, CompareOp, Expr, FilterError, Literal, Located, Operand, StringFunction, ValueFunction,
 };
 use crate::{Entity, PropertyType};
 
@@ -82,6 +82,9 @@ struct Subject {
     kind: PropertyType,
     /// How errors name it: the property, or `tolower(name)`.
     name: String,
+    /// The values its own placeholders bind, in order (`indexof`'s text, arithmetic's
+    /// literals).
+    values: Vec<SqlValue>,
 }
 
 /// `operand` (a property or a function of one) as SQL; `other` as in [`resolve`].
@@ -99,8 +102,35 @@ fn subject(
                 sql: quote(dialect, &column),
                 kind,
                 name: column,
+                values: Vec::new(),
             })
         }
+        Operand::IndexOf(name, text) => {
+            let (column, kind) = resolve(entity, name, position, None)?;
+            if kind != PropertyType::String {
+                return type_error(
+                    position,
+                    format!(
+                        "indexof() applies to string properties; {column} is {}",
+                        kind.as_str()
+                    ),
+                );
+            }
+            let col = quote(dialect, &column);
+            // 0-based, -1 when absent (OData); the SQL functions are 1-based, 0 when absent.
+            let sql = match dialect {
+                Dialect::Sqlite => format!("(instr({col}, ?) - 1)"),
+                Dialect::Postgres => format!("(strpos({col}, ?) - 1)"),
+                Dialect::Mysql => format!("(LOCATE(?, {col}) - 1)"),
+            };
+            Ok(Subject {
+                sql,
+                kind: PropertyType::Integer,
+                name: format!("indexof({column})"),
+                values: vec![SqlValue::Text(text.clone())],
+            })
+        }
+        Operand::Arithmetic(a, op, b) => arithmetic(entity, a, *op, b, dialect),
         Operand::Function(function, name) => {
             let (column, kind) = resolve(entity, name, position, None)?;
             let col = quote(dialect, &column);
@@ -148,12 +178,101 @@ fn subject(
                 sql,
                 kind: result,
                 name: format!("{}({column})", function.as_str()),
+                values: Vec::new(),
             })
         }
         Operand::Literal(_) => {
             type_error(position, format!("expected a property, found {operand}"))
         }
     }
+}
+
+/// A side of an arithmetic operation: a numeric subject, or a number bound as a value.
+fn numeric_side(
+    entity: &Entity,
+    operand: &Located<Operand>,
+    dialect: Dialect,
+) -> Result<Subject, FilterError> {
+    let side = match &operand.item {
+        Operand::Literal(Literal::Int(i)) => Subject {
+            sql: "?".into(),
+            kind: PropertyType::Integer,
+            name: i.to_string(),
+            values: vec![SqlValue::Int(*i)],
+        },
+        Operand::Literal(Literal::Decimal(d)) => Subject {
+            sql: "?".into(),
+            kind: PropertyType::Number,
+            name: format!("{d:?}"),
+            values: vec![SqlValue::Float(*d)],
+        },
+        Operand::Literal(other) => {
+            return type_error(
+                operand.position,
+                format!("arithmetic needs numbers, found {other}"),
+            );
+        }
+        _ => subject(entity, operand, None, dialect)?,
+    };
+    if !matches!(side.kind, PropertyType::Integer | PropertyType::Number) {
+        return type_error(
+            operand.position,
+            format!(
+                "arithmetic needs numbers; {} is {}",
+                side.name,
+                side.kind.as_str()
+            ),
+        );
+    }
+    Ok(side)
+}
+
+/// `a op b` over numbers: integer when both sides are (`div` then truncates, as OData's
+/// integer division does), else double.
+fn arithmetic(
+    entity: &Entity,
+    a: &Located<Operand>,
+    op: ArithOp,
+    b: &Located<Operand>,
+    dialect: Dialect,
+) -> Result<Subject, FilterError> {
+    let left = numeric_side(entity, a, dialect)?;
+    let right = numeric_side(entity, b, dialect)?;
+    let integer = left.kind == PropertyType::Integer && right.kind == PropertyType::Integer;
+    let (l, r) = (&left.sql, &right.sql);
+    let sql = match op {
+        ArithOp::Add => format!("({l} + {r})"),
+        ArithOp::Sub => format!("({l} - {r})"),
+        ArithOp::Mul => format!("({l} * {r})"),
+        ArithOp::Div if integer && dialect == Dialect::Mysql => format!("({l} DIV {r})"),
+        ArithOp::Div if integer => format!("({l} / {r})"),
+        // A double division everywhere (SQLite and PostgreSQL would divide integers).
+        ArithOp::Div => {
+            let double = if dialect == Dialect::Mysql {
+                "DOUBLE"
+            } else {
+                "DOUBLE PRECISION"
+            };
+            format!("(CAST({l} AS {double}) / {r})")
+        }
+        ArithOp::Mod if !integer => {
+            return type_error(b.position, "mod applies to integers".to_string());
+        }
+        ArithOp::Mod if dialect == Dialect::Mysql => format!("MOD({l}, {r})"),
+        ArithOp::Mod => format!("({l} % {r})"),
+    };
+    let mut values = left.values;
+    values.extend(right.values);
+    Ok(Subject {
+        sql,
+        kind: if integer {
+            PropertyType::Integer
+        } else {
+            PropertyType::Number
+        },
+        name: format!("{} {} {}", left.name, op.as_str(), right.name),
+        values,
+    })
 }
 
 /// `a` or `an` before a type's name.
@@ -222,6 +341,21 @@ fn bind_value(
     };
     Ok(match (kind, literal) {
         (PropertyType::String, Literal::String(s)) => SqlValue::Text(s.clone()),
+        (PropertyType::Enum, Literal::Enum(type_name, s)) => {
+            let expected = format!("{}.{}_{property}", crate::csdl::NAMESPACE, entity.name);
+            if !type_name.eq_ignore_ascii_case(&expected) {
+                return type_error(
+                    position,
+                    format!("{property}'s members are written {expected}'…', not {type_name}'…'"),
+                );
+            }
+            return bind_value(
+                entity,
+                property,
+                kind,
+                &Located::new(Literal::String(s.clone()), position),
+            );
+        }
         (PropertyType::Enum, Literal::String(s)) => {
             let allowed = entity
                 .property(property)
@@ -260,6 +394,7 @@ fn sql_op(op: CompareOp) -> &'static str {
         CompareOp::Ge => ">=",
         CompareOp::Lt => "<",
         CompareOp::Le => "<=",
+        CompareOp::Has => "=",
     }
 }
 
@@ -424,8 +559,13 @@ fn compare(
                     ),
                 );
             }
+            if op.item == CompareOp::Has {
+                return type_error(op.position, "has compares an enum property with a member: status has keyway.Contact_status'lead'".to_string());
+            }
             out.sql
                 .push_str(&format!("({} {} {})", a.sql, sql_op(op.item), b.sql));
+            out.values.extend(a.values);
+            out.values.extend(b.values);
             return Ok(());
         }
         (true, false) => (left, op.item, right),
@@ -445,15 +585,28 @@ fn compare(
     };
     let literal = Located::new(value.clone(), literal.position);
     let found = subject(entity, target, None, dialect)?;
-    let (col, kind, column) = (found.sql, found.kind, found.name);
+    let (col, kind, column, own) = (found.sql, found.kind, found.name, found.values);
+    if op == CompareOp::Has
+        && (kind != PropertyType::Enum || !matches!(literal.item, Literal::Enum(..)))
+    {
+        return type_error(
+            op_at,
+            format!(
+                "has compares an enum property with a member (status has keyway.Contact_status'lead'); {column} is {}",
+                kind.as_str()
+            ),
+        );
+    }
     if literal.item == Literal::Null {
         return match op {
             CompareOp::Eq => {
                 out.sql.push_str(&format!("({col} IS NULL)"));
+                out.values.extend(own);
                 Ok(())
             }
             CompareOp::Ne => {
                 out.sql.push_str(&format!("({col} IS NOT NULL)"));
+                out.values.extend(own);
                 Ok(())
             }
             _ => type_error(
@@ -470,15 +623,48 @@ fn compare(
             format!("{column} is {}: only eq and ne apply", kind.as_str()),
         );
     }
-    let value = bind_value(entity, &column, kind, &literal)?;
+    // An arithmetic or indexof subject is typed by its result, not by a property.
+    let value = if own.is_empty() && found_is_property(target) {
+        bind_value(entity, &column, kind, &literal)?
+    } else {
+        computed_value(kind, &column, &literal)?
+    };
     if op == CompareOp::Ne {
         // OData: a null property is "not equal" to any value; SQL's <> would drop it.
         out.sql.push_str(&format!("({col} <> ? OR {col} IS NULL)"));
+        out.values.extend(own.iter().cloned());
+        out.values.push(value);
+        out.values.extend(own);
     } else {
         out.sql.push_str(&format!("({col} {} ?)", sql_op(op)));
+        out.values.extend(own);
+        out.values.push(value);
     }
-    out.values.push(value);
     Ok(())
+}
+
+/// Whether `operand` is a property or a function of one (its literals are typed by the
+/// property), rather than a computed number.
+fn found_is_property(operand: &Located<Operand>) -> bool {
+    matches!(operand.item, Operand::Property(_) | Operand::Function(..))
+}
+
+/// A literal compared with a computed number (`score add 1`, `indexof(…)`).
+fn computed_value(
+    kind: PropertyType,
+    name: &str,
+    literal: &Located<Literal>,
+) -> Result<SqlValue, FilterError> {
+    match (kind, &literal.item) {
+        (PropertyType::Integer, Literal::Int(i)) => Ok(SqlValue::Int(*i)),
+        (PropertyType::Integer, Literal::Decimal(d))
+        | (PropertyType::Number, Literal::Decimal(d)) => Ok(SqlValue::Float(*d)),
+        (PropertyType::Number, Literal::Int(i)) => Ok(SqlValue::Float(*i as f64)),
+        (_, other) => type_error(
+            literal.position,
+            format!("{name} is a number; {other} is not"),
+        ),
+    }
 }
 
 /// `YYYY-MM-DDThh:mm[:ss[.f…]](Z|±hh:mm)` → UTC `YYYY-MM-DDTHH:MM:SS.mmmZ`; `None` unless the
@@ -503,6 +689,55 @@ mod tests {
 
     fn sql(filter: &str, dialect: Dialect) -> Result<SqlFragment, FilterError> {
         compile_filter(&parse_filter(filter)?, &contact(), dialect)
+    }
+
+    #[test]
+    fn arithmetic_indexof_and_has_compile_with_their_values_in_order() {
+        let f = sql("age add 5 mul 2 gt 10", Dialect::Sqlite).unwrap();
+        assert_eq!(f.sql, "((\"age\" + (? * ?)) > ?)");
+        assert_eq!(
+            f.values,
+            [SqlValue::Int(5), SqlValue::Int(2), SqlValue::Int(10)]
+        );
+        let f = sql("age div 2 ne 3", Dialect::Mysql).unwrap();
+        assert_eq!(f.sql, "((`age` DIV ?) <> ? OR (`age` DIV ?) IS NULL)");
+        assert_eq!(
+            f.values,
+            [SqlValue::Int(2), SqlValue::Int(3), SqlValue::Int(2)]
+        );
+        let f = sql("score div age le 1.5", Dialect::Postgres).unwrap();
+        assert_eq!(
+            f.sql,
+            "((CAST(\"score\" AS DOUBLE PRECISION) / \"age\") <= ?)"
+        );
+        let f = sql("age mod 7 eq 0", Dialect::Postgres).unwrap();
+        assert_eq!(f.sql, "((\"age\" % ?) = ?)");
+        let f = sql("indexof(name,'nn') eq 1", Dialect::Sqlite).unwrap();
+        assert_eq!(f.sql, "((instr(\"name\", ?) - 1) = ?)");
+        assert_eq!(f.values, [SqlValue::Text("nn".into()), SqlValue::Int(1)]);
+        let f = sql("indexof(name,'x') ge 0", Dialect::Mysql).unwrap();
+        assert_eq!(f.sql, "((LOCATE(?, `name`) - 1) >= ?)");
+        let f = sql("status has keyway.Contact_status'lead'", Dialect::Postgres).unwrap();
+        assert_eq!(f.sql, "(\"status\" = ?)");
+        assert_eq!(f.values, [SqlValue::Text("lead".into())]);
+        let f = sql("status eq keyway.Contact_status'customer'", Dialect::Sqlite).unwrap();
+        assert_eq!(f.values, [SqlValue::Text("customer".into())]);
+        let error = |filter: &str| sql(filter, Dialect::Sqlite).unwrap_err().to_string();
+        assert!(error("name add 1 eq 2").contains("arithmetic needs numbers; name is string"));
+        assert!(error("score mod 2 eq 0").contains("mod applies to integers"));
+        assert!(error("status has 'lead'").contains("has compares an enum property"));
+        assert!(
+            error("age has keyway.Contact_status'lead'").contains("has compares an enum property")
+        );
+        assert!(
+            error("status has keyway.Other'lead'").contains("written keyway.Contact_status'…'")
+        );
+        assert!(
+            error("status has keyway.Contact_status'nope'").contains("not one of status's values")
+        );
+        assert!(error("indexof(age,'1') eq 0").contains("indexof() applies to string properties"));
+        assert!(error("age add 1 eq 'x'").contains("is a number; 'x' is not"));
+        assert!(error("indexof(name, 1) eq 0").contains("a text value in indexof"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod client_credentials;
 mod cluster_nodes;
 mod data_api;
 mod data_batch;
+mod data_filter;
 mod data_relations;
 mod discovery;
 mod dpop;
