@@ -127,11 +127,11 @@ for backend in $BACKENDS; do
     postgres)
       psql -q "$PG_URL" -c "\\copy data_organization ($ORG_COLUMNS) FROM '$WORK/orgs.csv' CSV HEADER" \
         -c "\\copy data_contact ($COLUMNS) FROM '$WORK/rows.csv' CSV HEADER" \
-        -c "ANALYZE data_contact" -c "ANALYZE data_organization" ;;
+        -c "VACUUM ANALYZE data_contact" -c "VACUUM ANALYZE data_organization" ;;
   esac
   start_hub "$dir" "$db"
   client=$("$KEYWAY_BIN" --data-dir "$dir" --database "$db" client create --name bench \
-    --grant client_credentials --scope "contact.readwrite contact.read" --json)
+    --grant client_credentials --scope "contact.readwrite contact.read organization.read" --json)
   export BENCH_TOKEN
   BENCH_TOKEN=$(curl -fs -u "$(jq -r .client_id <<<"$client"):$(jq -r .client_secret <<<"$client")" \
     -d grant_type=client_credentials "$URL/oauth2/token" | jq -r .access_token)

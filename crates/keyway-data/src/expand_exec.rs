@@ -36,7 +36,7 @@ fn weight(map: &Map<String, Value>) -> usize {
     1 + map.values().map(of).sum::<usize>()
 }
 
-fn too_many(relation: &str) -> DataError {
+pub(crate) fn too_many(relation: &str) -> DataError {
     DataError::BadRequest(format!(
         "$expand={relation}: the answer would hold more than {MAX_EXPANDED_ITEMS} expanded items; \
          ask for fewer ($top, or $top inside the parentheses)"
@@ -45,13 +45,13 @@ fn too_many(relation: &str) -> DataError {
 
 /// A navigation property to expand, resolved for the caller.
 pub(crate) struct Expansion {
-    relation: Relation,
+    pub(crate) relation: Relation,
     /// The target as the caller may read it.
-    target: Entity,
-    query: CollectionQuery,
+    pub(crate) target: Entity,
+    pub(crate) query: CollectionQuery,
     /// The nested options as written (for a next link).
     options: Vec<(String, String)>,
-    children: Vec<Expansion>,
+    pub(crate) children: Vec<Expansion>,
     /// Items per parent at most (the server's page size, or the client's smaller
     /// `odata.maxpagesize`); more make a next link.
     page_size: u32,

@@ -9,6 +9,7 @@ mod csdl;
 mod deep_insert;
 mod expand;
 mod expand_exec;
+mod expand_join;
 /// RFC 3339 dates and date-times: the kernel's grammar, shared with the CLI.
 pub use keyway_kernel::rfc3339 as datetime;
 mod export;

@@ -107,8 +107,24 @@ async fn expand_runs_one_query_per_navigation_property_not_per_row() {
         .body;
     assert_eq!(
         data.queries_run() - before,
-        2,
-        "one page query, one for every org at once"
+        1,
+        "a to-one expansion with nothing inside it joins the page's own query"
+    );
+    // With something expanded inside, it is batched: one query for every org at once.
+    let before = data.queries_run();
+    data.list(
+        "Person",
+        &pairs(&[("$expand", "org($expand=people($top=1))")]),
+        &ALL,
+        "u",
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        data.queries_run() - before,
+        3,
+        "people, their orgs, the orgs' people"
     );
     let people = page["value"].as_array().unwrap();
     assert_eq!(people.len(), 120);

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::body::{body_values, row_json};
 use crate::deep_insert::{is_deep, resolve_binds};
 use crate::expand_exec::{Expansion, limit_pages};
+use crate::expand_join::{attach, joinable, joined_sql};
 use crate::filter::sql::quote;
 use crate::query::CollectionQuery;
 use crate::search::compile_search;
@@ -195,9 +196,10 @@ impl DataService {
                 max_page_size_applied: applied,
             });
         }
-        let mut expansions = self.resolve_expand(entity, &query.expand, scopes, 1)?;
+        let expansions = self.resolve_expand(entity, &query.expand, scopes, 1)?;
         let (mut columns, mut kinds) = Self::visible(entity, scopes, query.select.as_ref());
-        let extra = Self::add_parent_keys(&mut columns, &mut kinds, &expansions);
+        let mut extra = Self::add_parent_keys(&mut columns, &mut kinds, &expansions);
+        let (joins, mut expansions) = joinable(expansions, scopes);
         let table = quote(self.dialect, &table_name(entity));
         let (where_sql, mut values) = self.where_clause(entity, &query)?;
         let mut order: Vec<String> = query
@@ -212,11 +214,25 @@ impl DataService {
             })
             .collect();
         order.push(quote(self.dialect, "id"));
-        let sql = format!(
-            "SELECT {} FROM {table}{where_sql} ORDER BY {} LIMIT ? OFFSET ?",
-            self.column_list(&columns),
-            order.join(", ")
-        );
+        let page_tail = format!("{where_sql} ORDER BY {} LIMIT ? OFFSET ?", order.join(", "));
+        let sql = if joins.is_empty() {
+            format!(
+                "SELECT {} FROM {table}{page_tail}",
+                self.column_list(&columns)
+            )
+        } else {
+            let (sql, order_extra) = joined_sql(
+                self.dialect,
+                entity,
+                &mut columns,
+                &mut kinds,
+                &query.order_by,
+                &page_tail,
+                &joins,
+            );
+            extra.extend(order_extra);
+            sql
+        };
         let count_values = values.clone();
         let page_size = applied.unwrap_or(self.page_size).max(1);
         limit_pages(&mut expansions, page_size);
@@ -229,10 +245,7 @@ impl DataService {
         let wanted_more = query.top.is_none_or(|top| top > limit);
         let more = limit > 0 && wanted_more && rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let mut maps: Vec<Map<String, Value>> = rows
-            .into_iter()
-            .map(|row| row_json(entity, &columns, row))
-            .collect();
+        let mut maps = attach(rows, columns.len(), entity, &columns, &joins)?;
         self.expand_rows(&mut maps, &expansions, scopes, base_url)
             .await?;
         let items: Vec<Value> = maps
