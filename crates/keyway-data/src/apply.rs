@@ -212,8 +212,15 @@ fn aggregates(entity: &Entity, inner: &str) -> Result<Vec<Aggregate>, QueryError
                     Method::CountDistinct | Method::Count => true,
                 };
                 if !fits {
+                    let allowed = if ordered {
+                        "min, max, countdistinct"
+                    } else {
+                        "countdistinct"
+                    };
                     return Err(fail(format!(
-                        "{name} cannot be aggregated with that method (its type does not allow it)"
+                        "{name} ({}) cannot be aggregated with {}: use {allowed}",
+                        kind.as_str(),
+                        words[2]
                     )));
                 }
                 Aggregate {

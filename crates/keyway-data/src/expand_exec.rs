@@ -157,8 +157,19 @@ impl DataService {
             // The reverse of a key the caller cannot see is hidden with it.
             return Ok(None);
         }
-        let query = CollectionQuery::parse(&view, &request.options)
-            .map_err(|e| bad(format!("$expand={}: {e}", relation.name)))?;
+        let query = CollectionQuery::parse(&view, &request.options).map_err(|e| {
+            let mut message = e.to_string();
+            if let Some(at) = message.find(" (supported:") {
+                // Inside $expand fewer options apply than at the top.
+                message.truncate(at);
+                message.push_str(if relation.is_collection() {
+                    " (inside $expand: $select, $expand, $filter, $orderby, $top, $skip, $count)"
+                } else {
+                    " (inside $expand of a single item: $select, $expand)"
+                });
+            }
+            bad(format!("$expand={}: {message}", relation.name))
+        })?;
         if query.apply.is_some() {
             return Err(bad(format!(
                 "$expand={}: $apply applies to the request's own collection",

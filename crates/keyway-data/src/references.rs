@@ -50,14 +50,18 @@ impl DataService {
                     on_delete: OnDelete::SetNull,
                 } => Some(DynStatement {
                     sql: format!(
-                        "UPDATE {} SET {k} = NULL, {v} = {v} + 1, {u} = ? WHERE {k} = ?",
+                        "UPDATE {} SET {k} = NULL, {v} = {v} + 1, {u} = ? \
+                         WHERE {k} = ? AND {i} <> ?",
                         quote(d, &table_name(referrer)),
                         k = quote(d, key),
                         v = quote(d, "version"),
                         u = quote(d, "updated_at"),
+                        i = quote(d, "id"),
                     ),
+                    // Not the item itself (a self-reference): it goes, checked by its version.
                     values: vec![
                         DynValue::Int((self.now_ms)()),
+                        DynValue::Text(id.to_string()),
                         DynValue::Text(id.to_string()),
                     ],
                     expect_rows: None,

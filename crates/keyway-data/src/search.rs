@@ -12,6 +12,11 @@ use crate::{Dialect, Entity, SqlFragment, SqlValue};
 
 /// Terms in one `$search` at most (each is a sub-query or an index probe).
 pub const MAX_SEARCH_TERMS: usize = 16;
+/// Longest `$search` accepted (characters).
+const MAX_SEARCH_LEN: usize = 1024;
+/// Deepest nesting of parentheses and `NOT` (the parser recurses on them: without a bound a
+/// few kilobytes of `(` would overflow the stack and abort the process).
+const MAX_SEARCH_DEPTH: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Search {
@@ -115,6 +120,7 @@ struct Parser {
     next: usize,
     terms: usize,
     end: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -157,16 +163,27 @@ impl Parser {
         };
         self.next += 1;
         match token {
-            Token::Not => Ok(Search::Not(Box::new(self.unary()?))),
-            Token::Open => {
-                let inner = self.or()?;
-                if self.peek() != Some(&Token::Close) {
+            Token::Not | Token::Open => {
+                self.depth += 1;
+                if self.depth > MAX_SEARCH_DEPTH {
                     return Err(fail(format!(
-                        "expected ')' at position {}",
-                        self.position()
+                        "nested too deeply at position {at} (at most {MAX_SEARCH_DEPTH} levels)"
                     )));
                 }
-                self.next += 1;
+                let inner = if token == Token::Not {
+                    Search::Not(Box::new(self.unary()?))
+                } else {
+                    let inner = self.or()?;
+                    if self.peek() != Some(&Token::Close) {
+                        return Err(fail(format!(
+                            "expected ')' at position {}",
+                            self.position()
+                        )));
+                    }
+                    self.next += 1;
+                    inner
+                };
+                self.depth -= 1;
                 Ok(inner)
             }
             Token::Word(word) => {
@@ -206,6 +223,9 @@ impl Parser {
 
 /// Parses a `$search` value.
 pub(crate) fn parse_search(text: &str) -> Result<Search, QueryError> {
+    if text.chars().count() > MAX_SEARCH_LEN {
+        return Err(fail(format!("longer than {MAX_SEARCH_LEN} characters")));
+    }
     let tokens = tokens(text)?;
     let end = text.chars().count() + 1;
     let mut parser = Parser {
@@ -213,6 +233,7 @@ pub(crate) fn parse_search(text: &str) -> Result<Search, QueryError> {
         next: 0,
         terms: 0,
         end,
+        depth: 0,
     };
     let search = parser.or()?;
     if parser.next < parser.tokens.len() {
@@ -371,5 +392,8 @@ mod tests {
         assert!(error("a*b").contains("* may only end a word"));
         assert!(error("\"  \"").contains("empty"));
         assert!(error(&"w ".repeat(17)).contains("more than 16 terms"));
+        assert!(error(&format!("{}a", "(".repeat(40))).contains("nested too deeply"));
+        assert!(error(&"NOT ".repeat(40)).contains("nested too deeply"));
+        assert!(error(&"(".repeat(300_000)).contains("longer than 1024"));
     }
 }

@@ -115,9 +115,11 @@ impl DataService {
     ) -> Result<Vec<Vec<DynValue>>, DataError> {
         self.queries.fetch_add(1, Ordering::Relaxed);
         match self.store.dyn_fetch(sql, values, kinds).await {
-            Err(e) if e.is_data_exception() => Err(DataError::BadRequest(format!(
-                "the database cannot compute this answer: {e}"
-            ))),
+            Err(e) if e.is_data_exception() => Err(DataError::BadRequest(
+                "the database cannot compute this answer (a value out of range, or a division \
+                 by zero)"
+                    .into(),
+            )),
             result => Ok(result?),
         }
     }

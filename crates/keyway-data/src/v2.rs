@@ -260,7 +260,11 @@ fn value_in(key: &str, kind: Option<PropertyType>, value: &Value) -> Result<Valu
             let digits = text
                 .strip_suffix(['d', 'D', 'f', 'F', 'm', 'M'])
                 .unwrap_or(text);
-            let n: f64 = digits.parse().map_err(|_| bad("an Edm.Double"))?;
+            let n: f64 = digits
+                .parse()
+                .ok()
+                .filter(|n: &f64| n.is_finite())
+                .ok_or_else(|| bad("an Edm.Double"))?;
             json!(n)
         }
         Some(PropertyType::DateTime) if text.starts_with("/Date(") => {
@@ -280,6 +284,24 @@ fn value_in(key: &str, kind: Option<PropertyType>, value: &Value) -> Result<Valu
 /// lose their prefix and quotes, `12L`/`1.5d` their suffix, `substringof(a, b)` becomes
 /// `contains(b, a)`. Strings are copied untouched; anything else is left to the V4 parser.
 pub(crate) fn filter_from_v2(text: &str) -> Result<String, String> {
+    // The V4 grammar's own limit, checked before any work: the translation copies.
+    if text.chars().count() > MAX_FILTER_CHARS {
+        return Err(format!("longer than {MAX_FILTER_CHARS} characters"));
+    }
+    translate(text, 0)
+}
+
+/// Characters of a `$filter` at most (as the V4 grammar takes).
+const MAX_FILTER_CHARS: usize = 4096;
+/// `substringof` inside `substringof` at most.
+const MAX_NESTING: usize = 8;
+
+fn translate(text: &str, depth: usize) -> Result<String, String> {
+    if depth > MAX_NESTING {
+        return Err(format!(
+            "substringof is nested more than {MAX_NESTING} deep"
+        ));
+    }
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -307,25 +329,38 @@ pub(crate) fn filter_from_v2(text: &str) -> Result<String, String> {
                 let end =
                     string_end(&chars, i).ok_or("a literal is not closed (a ' is missing)")?;
                 let inner: String = chars[i + 1..end].iter().collect();
+                if lower == "guid" && !is_guid(&inner) {
+                    let shown: String = inner.chars().take(40).collect();
+                    return Err(format!(
+                        "guid'{shown}' is not a GUID (8-4-4-4-12 hex digits)"
+                    ));
+                }
                 out.push_str(&inner);
-                if lower == "datetime" && !inner.ends_with(['Z', 'z']) && !inner.contains('+') {
-                    // V2's datetime has no zone: it is UTC.
+                let timed = inner.contains(['T', 't']);
+                if lower == "datetime"
+                    && timed
+                    && !inner.ends_with(['Z', 'z'])
+                    && !inner.contains('+')
+                {
+                    // V2's datetime has no zone: it is UTC. (A bare date stays a date.)
                     out.push('Z');
                 }
                 i = end + 1;
                 continue;
             }
             if word.starts_with(|c: char| c.is_ascii_digit()) {
+                // `12L`, `1.5d`: a number with V2's type suffix (not a GUID ending in d or f).
                 let trimmed = word.trim_end_matches(['L', 'l', 'd', 'D', 'f', 'F', 'm', 'M']);
-                out.push_str(if trimmed.is_empty() { &word } else { trimmed });
+                let number = trimmed != word && trimmed.parse::<f64>().is_ok();
+                out.push_str(if number { trimmed } else { &word });
                 continue;
             }
             if lower == "substringof" {
                 let (a, b, end) = two_arguments(&chars, i)?;
                 out.push_str(&format!(
                     "contains({}, {})",
-                    filter_from_v2(&b)?,
-                    filter_from_v2(&a)?
+                    translate(&b, depth + 1)?,
+                    translate(&a, depth + 1)?
                 ));
                 i = end + 1;
                 continue;
@@ -337,6 +372,15 @@ pub(crate) fn filter_from_v2(text: &str) -> Result<String, String> {
         i += 1;
     }
     Ok(out)
+}
+
+fn is_guid(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.len() == 5
+        && [8, 4, 4, 4, 12]
+            .iter()
+            .zip(&parts)
+            .all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The index of the quote that closes the string opening at `start` ('' is a quote inside).
@@ -409,16 +453,25 @@ pub fn pairs_from_v2(pairs: &[(String, String)]) -> Result<Vec<(String, String)>
                 key.clone(),
                 filter_from_v2(value).map_err(|e| format!("$filter: {e}"))?,
             )),
-            "$expand" => out.push((key.clone(), expand_from_v2(value))),
+            "$expand" => out.push((key.clone(), expand_from_v2(value)?)),
             _ => out.push((key.clone(), value.clone())),
         }
     }
     Ok(out)
 }
 
-/// `a/b,c` → `a($expand=b),c`.
-fn expand_from_v2(value: &str) -> String {
-    value
+/// `a/b,c` → `a($expand=b),c` (paths deeper than `$expand` goes are refused by it).
+fn expand_from_v2(value: &str) -> Result<String, String> {
+    if value
+        .split(',')
+        .any(|path| path.split('/').count() > crate::MAX_EXPAND_DEPTH)
+    {
+        return Err(format!(
+            "$expand: a path of more than {} steps",
+            crate::MAX_EXPAND_DEPTH
+        ));
+    }
+    Ok(value
         .split(',')
         .map(|path| {
             let mut steps: Vec<&str> = path.trim().split('/').collect();
@@ -429,7 +482,7 @@ fn expand_from_v2(value: &str) -> String {
             text
         })
         .collect::<Vec<_>>()
-        .join(",")
+        .join(","))
 }
 
 #[cfg(test)]
@@ -454,9 +507,35 @@ mod tests {
             "name eq 'guid''x'''"
         );
         assert!(filter_from_v2("name eq 'open").is_err());
+        assert!(
+            filter_from_v2("id eq guid'nope'")
+                .unwrap_err()
+                .contains("not a GUID")
+        );
         assert_eq!(
-            expand_from_v2("contacts/organization,x"),
+            filter_from_v2("born eq datetime'1990-01-01'").unwrap(),
+            "born eq 1990-01-01"
+        );
+        assert_eq!(
+            expand_from_v2("contacts/organization,x").unwrap(),
             "contacts($expand=organization),x"
+        );
+        assert!(expand_from_v2(&"a/".repeat(5000)).is_err());
+        let nested = (0..20).fold("'a'".to_string(), |s, _| format!("substringof({s},b)"));
+        assert!(
+            filter_from_v2(&format!("{nested} eq true"))
+                .unwrap_err()
+                .contains("nested")
+        );
+        assert!(
+            filter_from_v2(&"x".repeat(5000))
+                .unwrap_err()
+                .contains("longer than")
+        );
+        assert_eq!(
+            filter_from_v2("id eq 00000000-0000-4000-8000-00000000000d").unwrap(),
+            "id eq 00000000-0000-4000-8000-00000000000d",
+            "a bare GUID (a V4 next link) keeps its last digit"
         );
         assert_eq!(key_from_v2("guid'ab'"), "ab");
         assert_eq!(

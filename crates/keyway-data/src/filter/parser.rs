@@ -40,6 +40,8 @@ impl Token {
 const MAX_LEN: usize = 4096;
 /// Deepest nesting accepted (stops stack exhaustion by crafted input).
 const MAX_DEPTH: usize = 64;
+/// Arithmetic operators in one `$filter` at most.
+const MAX_ARITHMETIC: usize = 32;
 /// Characters of a string literal quoted in an error message.
 const PREVIEW_CHARS: usize = 24;
 
@@ -213,6 +215,7 @@ struct Parser {
     next: usize,
     end: usize,
     depth: usize,
+    operators: usize,
 }
 
 const COMPARISON: &str = "a comparison operator (eq ne gt ge lt le)";
@@ -377,6 +380,7 @@ impl Parser {
     fn operand(&mut self) -> Result<Located<Operand>, FilterError> {
         let mut left = self.term()?;
         while let Some(op) = self.arith_op(false) {
+            self.arithmetic()?;
             self.next += 1;
             let right = self.term()?;
             let at = left.position;
@@ -389,12 +393,25 @@ impl Parser {
     fn term(&mut self) -> Result<Located<Operand>, FilterError> {
         let mut left = self.primary()?;
         while let Some(op) = self.arith_op(true) {
+            self.arithmetic()?;
             self.next += 1;
             let right = self.primary()?;
             let at = left.position;
             left = Located::new(Operand::Arithmetic(Box::new(left), op, Box::new(right)), at);
         }
         Ok(left)
+    }
+
+    /// Counts an arithmetic operator: the tree they build is compiled recursively.
+    fn arithmetic(&mut self) -> Result<(), FilterError> {
+        self.operators += 1;
+        if self.operators > MAX_ARITHMETIC {
+            return fail(
+                self.position(),
+                format!("more than {MAX_ARITHMETIC} arithmetic operators"),
+            );
+        }
+        Ok(())
     }
 
     /// The arithmetic operator next, of the multiplicative kind or of the additive one.
@@ -497,6 +514,7 @@ pub fn parse_filter(input: &str) -> Result<Expr, FilterError> {
         next: 0,
         end,
         depth: 0,
+        operators: 0,
     };
     let expr = parser.expr()?;
     if let Some(extra) = parser.peek() {

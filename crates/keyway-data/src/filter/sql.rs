@@ -17,6 +17,9 @@ pub enum Dialect {
     Mysql,
 }
 
+/// Values one compiled filter may bind at most.
+const MAX_BOUND_VALUES: usize = 1000;
+
 /// A value to bind, in placeholder order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlValue {
@@ -377,6 +380,14 @@ fn bind_value(
         (PropertyType::Number, Literal::Decimal(d)) => SqlValue::Float(*d),
         (PropertyType::Boolean, Literal::Bool(b)) => SqlValue::Int(i64::from(*b)),
         (PropertyType::Date, Literal::Date(d)) => SqlValue::Text(d.clone()),
+        // A date-time at midnight UTC names that day: V2 clients, whose only date type is
+        // Edm.DateTime, write dates so (`datetime'1990-01-01T00:00:00'`).
+        (PropertyType::Date, Literal::DateTime(t))
+            if normalize_datetime(t).is_some_and(|utc| utc.ends_with("T00:00:00.000Z")) =>
+        {
+            let utc = normalize_datetime(t).unwrap_or_default();
+            SqlValue::Text(utc.chars().take(10).collect())
+        }
         (PropertyType::DateTime, Literal::DateTime(t)) => match normalize_datetime(t) {
             Some(utc) => SqlValue::Text(utc),
             None => return type_error(position, format!("{t} is not a valid date-time")),
@@ -416,6 +427,18 @@ pub fn compile_filter(
 ) -> Result<SqlFragment, FilterError> {
     let mut out = SqlFragment::default();
     emit(expr, entity, dialect, &mut out)?;
+    // Every backend has a ceiling on bound values (SQLite's is 32,766), and each costs work
+    // per row: a filter that needs more is refused by name, not by the database.
+    if out.values.len() > MAX_BOUND_VALUES {
+        return type_error(
+            1,
+            format!(
+                "the filter binds {} values; at most {MAX_BOUND_VALUES} (fewer in (…) values or \
+                 arithmetic terms)",
+                out.values.len()
+            ),
+        );
+    }
     Ok(out)
 }
 
@@ -738,6 +761,15 @@ mod tests {
         assert!(error("indexof(age,'1') eq 0").contains("indexof() applies to string properties"));
         assert!(error("age add 1 eq 'x'").contains("is a number; 'x' is not"));
         assert!(error("indexof(name, 1) eq 0").contains("a text value in indexof"));
+        assert!(
+            error(&format!("age{} eq 1", " add 1".repeat(40))).contains("more than 32 arithmetic")
+        );
+        let many = (0..100)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let chain = " add 1".repeat(20);
+        assert!(error(&format!("age{chain} in ({many})")).contains("at most 1000"));
     }
 
     #[test]

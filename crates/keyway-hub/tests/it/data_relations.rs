@@ -349,6 +349,13 @@ async fn search_uses_each_backends_full_text_index() {
         assert_eq!(search("lee OR bob", "").await, ["Ann", "Bob", "Robert"]);
         assert_eq!(search("smith NOT robert", "").await, ["Bob"]);
         assert_eq!(search("\"lee smith\"", "").await, ["Robert"]);
+        // A phrase may span two properties, on every backend alike.
+        assert_eq!(
+            search("\"robert lee\"", "").await,
+            ["Robert"],
+            "{}",
+            hub.backend
+        );
         assert_eq!(search("anne*", "").await, ["Anneliese"], "{}", hub.backend);
         assert_eq!(search("müller", "").await, ["Anneliese"]);
         assert_eq!(
@@ -401,6 +408,15 @@ async fn search_uses_each_backends_full_text_index() {
             ),
             ("\"open", "not closed"),
             ("*", "* may only end a word"),
+            // A crafted nesting once overflowed the stack and aborted the hub.
+            (
+                &*Box::leak(format!("{}x", "(".repeat(100)).into_boxed_str()),
+                "nested too deeply",
+            ),
+            (
+                &*Box::leak(format!("{}x", "(".repeat(3000)).into_boxed_str()),
+                "longer than 1024",
+            ),
         ] {
             let (code, _, problem) = call(
                 Method::GET,

@@ -53,6 +53,9 @@ found = client.entity_sets.Contact.get_entities() \
     .filter(f"organizationId eq guid'{acme.id}' and score ge 50L and substringof('i', firstName)").execute()
 check([c.firstName for c in found] == ["Cid"], f"V2 filter: {[c.firstName for c in found]}")
 check(client.entity_sets.Contact.get_entities().count().execute() == 3, "/$count")
+born = client.entity_sets.Contact.get_entities() \
+    .filter("birthday eq datetime'1990-01-02T00:00:00' and firstName eq 'Bob'").execute()
+check(len(born) == 1, f"a date compared with a V2 datetime literal: {len(born)}")
 page = client.entity_sets.Contact.get_entities().count(inline=True).top(2).execute()
 check(page.total_count == 3 and len(page) == 2, f"$inlinecount: {page.total_count}, {len(page)}")
 
