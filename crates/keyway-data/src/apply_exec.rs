@@ -180,13 +180,7 @@ impl DataService {
             let count_sql = format!(
                 "SELECT COUNT(*) FROM (SELECT 1 AS kw_one FROM {table}{where_sql}{group_sql}) AS kw_groups"
             );
-            let counted = self
-                .fetch_rows(&count_sql, &count_values, &[ColumnKind::Int])
-                .await?;
-            let n = match counted.first().and_then(|r| r.first()) {
-                Some(DynValue::Int(n)) => *n,
-                _ => 0,
-            };
+            let n = self.count_rows(&count_sql, &count_values).await?;
             page.insert("@odata.count".into(), json!(n));
         }
         if more {

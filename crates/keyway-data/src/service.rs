@@ -106,6 +106,19 @@ impl DataService {
         self.queries.load(Ordering::Relaxed)
     }
 
+    /// Runs a `SELECT COUNT(*) …`.
+    pub(crate) async fn count_rows(
+        &self,
+        sql: &str,
+        values: &[DynValue],
+    ) -> Result<i64, DataError> {
+        let rows = self.fetch_rows(sql, values, &[ColumnKind::Int]).await?;
+        Ok(match rows.first().and_then(|r| r.first()) {
+            Some(DynValue::Int(n)) => *n,
+            _ => 0,
+        })
+    }
+
     /// Runs a reading query (counted).
     pub(crate) async fn fetch_rows(
         &self,
@@ -266,13 +279,7 @@ impl DataService {
         );
         if query.count {
             let count_sql = format!("SELECT COUNT(*) FROM {table}{where_sql}");
-            let counted = self
-                .fetch_rows(&count_sql, &count_values, &[ColumnKind::Int])
-                .await?;
-            let n = match counted.first().and_then(|r| r.first()) {
-                Some(DynValue::Int(n)) => *n,
-                _ => 0,
-            };
+            let n = self.count_rows(&count_sql, &count_values).await?;
             page.insert("@odata.count".into(), json!(n));
         }
         if more {

@@ -80,16 +80,20 @@ fn item_response(status: StatusCode, item: Item, location: Option<String>) -> Re
     response
 }
 
-fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<serde_json::Value, ApiError> {
-    let json = headers
+/// Whether the request says its body is `application/json`.
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             v.split(';')
                 .next()
                 .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-        });
-    if !json {
+        })
+}
+
+fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<serde_json::Value, ApiError> {
+    if !is_json(headers) {
         return Err(ApiError::UnsupportedMediaType(
             "send application/json".into(),
         ));
@@ -293,12 +297,23 @@ async fn count(
     Path((segment, extra)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    count_answer(&state, &caller, &segment, &extra, &pairs(query)).await
+}
+
+/// `/{segment}/$count` with `pairs` (V4 options): the number as text.
+pub(crate) async fn count_answer(
+    state: &AppState,
+    caller: &Caller,
+    segment: &str,
+    extra: &str,
+    pairs: &[(String, String)],
+) -> Result<Response, ApiError> {
     if extra != "$count" {
         return Err(ApiError::NotFound("no such resource".into()));
     }
-    let data = service(&state)?;
+    let data = service(state)?;
     let n = data
-        .count(&segment, &pairs(query), &caller.scopes())
+        .count(segment, pairs, &caller.scopes())
         .await
         .map_err(|e| caller.refusal(e))?;
     Ok(([(header::CONTENT_TYPE, "text/plain")], n.to_string()).into_response())

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use keyway_data::{DataService, UpdateMode, WriteOp, WriteOutcome};
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::caller::{ApiError, Caller};
-use crate::data::{base_url, odata, service, split_segment};
+use crate::data::{base_url, is_json, odata, service, split_segment};
 
 /// Requests in one batch at most.
 pub(crate) const MAX_BATCH_REQUESTS: usize = 100;
@@ -109,15 +109,7 @@ pub(crate) async fn batch(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let data = service(&state)?;
-    let json_body = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-        });
-    if !json_body {
+    if !is_json(&headers) {
         return Err(ApiError::UnsupportedMediaType(
             "$batch takes the JSON batch format of OData 4.01 (application/json); multipart is not served".into(),
         ));

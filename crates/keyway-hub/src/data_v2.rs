@@ -224,13 +224,5 @@ async fn count(
     Path((segment, extra)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    if extra != "$count" {
-        return Err(ApiError::NotFound("no such resource".into()));
-    }
-    let data = service(&state)?;
-    let n = data
-        .count(&segment, &v2_pairs(query)?, &caller.scopes())
-        .await
-        .map_err(|e| caller.refusal(e))?;
-    Ok(([(header::CONTENT_TYPE, "text/plain")], n.to_string()).into_response())
+    crate::data::count_answer(&state, &caller, &segment, &extra, &v2_pairs(query)?).await
 }
