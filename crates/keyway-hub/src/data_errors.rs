@@ -1,4 +1,5 @@
-//! Errors in the OData format for OData requests: a client that says it speaks OData (an
+//! Every data API answer carries `OData-Version: 4.01`; errors are in the OData format for
+//! OData requests: a client that says it speaks OData (an
 //! `OData-Version` or `OData-MaxVersion` header, or an `Accept` with OData parameters) gets
 //! `{"error": {"code", "message"}}` (OData JSON Format 4.01 §21) instead of an RFC 9457
 //! problem, with the same status, detail and headers.
@@ -50,7 +51,11 @@ fn code(response: &Response) -> String {
 
 pub(crate) async fn odata_errors(request: Request, next: Next) -> Response {
     let odata = speaks_odata(request.headers());
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    // Every answer of the OData service says which OData it speaks (OData 4.01 §8.1.5).
+    response
+        .headers_mut()
+        .insert("odata-version", HeaderValue::from_static("4.01"));
     if !odata || !is_problem(&response) {
         return response;
     }

@@ -148,6 +148,17 @@ async fn odata_requests_get_odata_errors() {
                 .to_string();
             (status, kind, response.json::<Value>().await.unwrap())
         };
+        let response = http()
+            .get(hub.url("/api/Contact"))
+            .bearer_auth(&rw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["odata-version"],
+            "4.01",
+            "a collection says its OData version"
+        );
         let (status, kind, body) = get(&[("odata-maxversion", "4.0")], "/api/Contact?$top=x").await;
         assert_eq!((status, kind.as_str()), (400, "application/json"));
         assert_eq!(body["error"]["code"], "bad_request");
