@@ -7,15 +7,6 @@ use crate::filter::sql::normalize_datetime;
 use crate::table::column_kind;
 use crate::{Entity, Property, PropertyType};
 
-fn is_uuid(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('-').collect();
-    parts.len() == 5
-        && [8, 4, 4, 4, 12]
-            .iter()
-            .zip(&parts)
-            .all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 /// `YYYY-MM-DD`, a day that exists (`crate::datetime`: no signs, no slicing).
 fn is_date(text: &str) -> bool {
     crate::datetime::parse_date(text).is_ok()
@@ -94,7 +85,9 @@ fn convert(p: &Property, value: &Value) -> Result<DynValue, String> {
             None => wrong(),
         },
         PropertyType::Uuid => match value.as_str() {
-            Some(text) if is_uuid(text) => Ok(DynValue::Text(text.to_ascii_lowercase())),
+            Some(text) if crate::formats::is_guid(text) => {
+                Ok(DynValue::Text(text.to_ascii_lowercase()))
+            }
             _ => wrong(),
         },
     }

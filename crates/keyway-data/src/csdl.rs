@@ -156,7 +156,8 @@ fn navigation_type(relation: &Relation) -> String {
     }
 }
 
-fn escape(text: &str) -> String {
+/// Text for an XML attribute or element.
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -16,6 +16,16 @@ pub(crate) fn matches(format: &str, text: &str) -> Option<bool> {
     })
 }
 
+/// A GUID as OData and the `uuid` type write it: 8-4-4-4-12 hex digits (either case).
+pub(crate) fn is_guid(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.len() == 5
+        && [8, 4, 4, 4, 12]
+            .iter()
+            .zip(&parts)
+            .all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// RFC 5322 `atext`, widened to non-ASCII letters as RFC 6531 (SMTPUTF8) allows.
 fn is_atext(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || is_utf8_text(c)

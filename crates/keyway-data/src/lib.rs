@@ -36,7 +36,7 @@ pub use expand::{ExpandRequest, MAX_EXPAND_DEPTH};
 pub use export::ExportPage;
 pub use filter::{Dialect, FilterError, SqlFragment, SqlValue, compile_filter, parse_filter};
 pub use openapi::openapi_document;
-pub use query::{CollectionQuery, QueryError};
+pub use query::{CollectionQuery, QueryError, shortened};
 pub use schema::{
     Entity, OnDelete, Property, PropertyType, Relation, RelationKind, SchemaError, SchemaSet,
 };

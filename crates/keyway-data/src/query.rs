@@ -41,7 +41,7 @@ impl From<FilterError> for QueryError {
 
 /// At most 40 characters of a caller's text, for an error that quotes it (the error stays
 /// small whatever the caller sent).
-pub(crate) fn shortened(text: &str) -> String {
+pub fn shortened(text: &str) -> String {
     let mut short: String = text.chars().take(40).collect();
     if text.chars().count() > 40 {
         short.push('…');

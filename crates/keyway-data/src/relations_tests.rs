@@ -1,13 +1,9 @@
 //! Relations over a real (SQLite) store: foreign keys, `ON DELETE`, and `$expand` without a
 //! query per row.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use keyway_store::Store;
 use serde_json::{Value, json};
 
-use crate::{DataError, DataService, Dialect, SchemaSet, sync_tables};
+use crate::{DataError, DataService, SchemaSet};
 
 const SCHEMAS: &str = "entities:
   Org:
@@ -46,24 +42,7 @@ const ALL: [&str; 5] = [
 ];
 
 async fn service(dir: &tempfile::TempDir) -> DataService {
-    let url = format!("sqlite://{}", dir.path().join("data.db").display());
-    let store = Store::open(&url).await.unwrap();
-    let schemas = SchemaSet::parse(SCHEMAS, true, "t").unwrap();
-    sync_tables(&store, &schemas, Dialect::Sqlite, false)
-        .await
-        .unwrap();
-    let next = Arc::new(AtomicU64::new(1));
-    DataService::new(
-        store,
-        Arc::new(schemas),
-        Arc::new(|| 1_700_000_000_000),
-        Arc::new(move || {
-            format!(
-                "00000000-0000-4000-8000-{:012x}",
-                next.fetch_add(1, Ordering::Relaxed)
-            )
-        }),
-    )
+    crate::service_tests::sqlite_service(dir, SCHEMAS).await
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

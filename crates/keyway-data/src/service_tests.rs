@@ -17,9 +17,15 @@ const SCHEMAS: &str = "entities:
 ";
 
 async fn service(dir: &tempfile::TempDir) -> DataService {
+    sqlite_service(dir, SCHEMAS).await
+}
+
+/// A service over a new SQLite store in `dir` for the schema text `schemas` (YAML), with a
+/// fixed clock and ids counting up from `…0001`.
+pub(crate) async fn sqlite_service(dir: &tempfile::TempDir, schemas: &str) -> DataService {
     let url = format!("sqlite://{}", dir.path().join("data.db").display());
     let store = Store::open(&url).await.unwrap();
-    let schemas = SchemaSet::parse(SCHEMAS, true, "t").unwrap();
+    let schemas = SchemaSet::parse(schemas, true, "t").unwrap();
     sync_tables(&store, &schemas, Dialect::Sqlite, false)
         .await
         .unwrap();

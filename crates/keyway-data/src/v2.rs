@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::csdl::escape;
 use crate::datetime::{Timestamp, parse_date_time};
 use crate::schema::RelationKind;
 use crate::{Entity, PropertyType, SchemaSet};
@@ -14,13 +15,6 @@ const EDMX: &str = "http://schemas.microsoft.com/ado/2007/06/edmx";
 const METADATA: &str = "http://schemas.microsoft.com/ado/2007/08/dataservices/metadata";
 const EDM: &str = "http://schemas.microsoft.com/ado/2008/09/edm";
 const NAMESPACE: &str = crate::csdl::NAMESPACE;
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 fn v2_type(kind: PropertyType) -> &'static str {
     match kind {
@@ -329,7 +323,7 @@ fn translate(text: &str, depth: usize) -> Result<String, String> {
                 let end =
                     string_end(&chars, i).ok_or("a literal is not closed (a ' is missing)")?;
                 let inner: String = chars[i + 1..end].iter().collect();
-                if lower == "guid" && !is_guid(&inner) {
+                if lower == "guid" && !crate::formats::is_guid(&inner) {
                     let shown: String = inner.chars().take(40).collect();
                     return Err(format!(
                         "guid'{shown}' is not a GUID (8-4-4-4-12 hex digits)"
@@ -372,15 +366,6 @@ fn translate(text: &str, depth: usize) -> Result<String, String> {
         i += 1;
     }
     Ok(out)
-}
-
-fn is_guid(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('-').collect();
-    parts.len() == 5
-        && [8, 4, 4, 4, 12]
-            .iter()
-            .zip(&parts)
-            .all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The index of the quote that closes the string opening at `start` ('' is a quote inside).

@@ -148,7 +148,7 @@ async fn metadata(
             other => {
                 return Err(ApiError::BadRequest(format!(
                     "$metadata takes only $format (json or xml), not {:?}",
-                    shortened(other)
+                    keyway_data::shortened(other)
                 )));
             }
         }
@@ -163,7 +163,7 @@ async fn metadata(
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
                 "$format={:?}: $metadata is served as json or xml",
-                shortened(other)
+                keyway_data::shortened(other)
             )));
         }
         None => accept.contains("json") && !accept.contains("xml"),
@@ -178,11 +178,6 @@ async fn metadata(
             .into_response()
     };
     Ok(odata(response))
-}
-
-/// At most 40 characters of a caller's text, for an error that quotes it.
-fn shortened(text: &str) -> String {
-    text.chars().take(40).collect()
 }
 
 /// Marks an answer as OData 4.01.

@@ -75,20 +75,14 @@ impl Answer {
     /// reason in snake case.
     fn refused(err: ApiError) -> Answer {
         let status = err.status();
-        let code = match &err {
-            ApiError::InsufficientScope { .. } => "insufficient_scope".to_string(),
-            _ => snake(status.canonical_reason().unwrap_or("error")),
-        };
+        let scope = matches!(err, ApiError::InsufficientScope { .. });
+        let code = crate::data_errors::error_code(status, scope);
         Answer::error(status.as_u16(), &code, &err.to_string())
     }
 
     fn failed_dependency(message: &str) -> Answer {
         Answer::error(424, "failed_dependency", message)
     }
-}
-
-fn snake(reason: &str) -> String {
-    reason.to_ascii_lowercase().replace([' ', '-'], "_")
 }
 
 fn json_type() -> Map<String, Value> {
@@ -546,7 +540,8 @@ fn group_failed(unit: &[SubRequest], index: usize, answer: Answer) -> Vec<Answer
 }
 
 /// `Allow` for a GET of the batch resource.
-pub(crate) async fn batch_get() -> ApiError {
+/// (Authenticated like every data API route: a stranger learns nothing about it.)
+pub(crate) async fn batch_get(_caller: Caller) -> ApiError {
     ApiError::MethodNotAllowed {
         allow: "POST",
         detail: "POST a JSON batch to $batch".into(),

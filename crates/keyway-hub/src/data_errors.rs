@@ -6,7 +6,7 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -30,23 +30,47 @@ fn is_problem(response: &Response) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"))
 }
 
-/// The OData error code: `insufficient_scope` where the challenge says so, else the status's
-/// reason in snake case (`bad_request`, `not_found`, `precondition_failed`, …).
-fn code(response: &Response) -> String {
+/// The OData error code of a refusal: `insufficient_scope` for a missing scope, else the
+/// status's reason in snake case (`bad_request`, `not_found`, `precondition_failed`, …).
+pub(crate) fn error_code(status: StatusCode, insufficient_scope: bool) -> String {
+    if insufficient_scope {
+        return "insufficient_scope".into();
+    }
+    status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_ascii_lowercase()
+        .replace([' ', '-'], "_")
+}
+
+/// Rewrites an RFC 9457 problem answer into another error body, made by `body` from the
+/// OData error code and the problem's detail; status and headers stay. Any other answer is
+/// returned as it is.
+pub(crate) async fn rewrite_problem(
+    response: Response,
+    body: impl FnOnce(String, String) -> Value,
+) -> Response {
+    if !is_problem(&response) {
+        return response;
+    }
     let challenged = response
         .headers()
         .get(header::WWW_AUTHENTICATE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("insufficient_scope"));
-    if challenged {
-        return "insufficient_scope".into();
-    }
-    response
-        .status()
-        .canonical_reason()
-        .unwrap_or("error")
-        .to_ascii_lowercase()
-        .replace([' ', '-'], "_")
+    let code = error_code(response.status(), challenged);
+    let (mut parts, problem) = response.into_parts();
+    let bytes = axum::body::to_bytes(problem, MAX_PROBLEM_BYTES)
+        .await
+        .unwrap_or_default();
+    let problem: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let detail = problem["detail"].as_str().unwrap_or_default().to_string();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body(code, detail).to_string()))
 }
 
 pub(crate) async fn odata_errors(request: Request, next: Next) -> Response {
@@ -56,24 +80,12 @@ pub(crate) async fn odata_errors(request: Request, next: Next) -> Response {
     response
         .headers_mut()
         .insert("odata-version", HeaderValue::from_static("4.01"));
-    if !odata || !is_problem(&response) {
+    if !odata {
         return response;
     }
-    let code = code(&response);
-    let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_PROBLEM_BYTES).await else {
-        return Response::from_parts(parts, Body::empty());
-    };
-    let problem: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let message = problem["detail"].as_str().unwrap_or_default();
-    let error = json!({ "error": { "code": code, "message": message } });
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    parts
-        .headers
-        .insert("odata-version", HeaderValue::from_static("4.01"));
-    Response::from_parts(parts, Body::from(error.to_string()))
+    rewrite_problem(
+        response,
+        |code, message| json!({ "error": { "code": code, "message": message } }),
+    )
+    .await
 }

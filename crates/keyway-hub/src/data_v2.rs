@@ -3,7 +3,7 @@
 //! everything as for `/api/`; answers come back in V2 JSON, errors in V2's error format.
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -39,35 +39,14 @@ fn json_v2(status: StatusCode, body: Value) -> Response {
 
 /// Marks V2 answers, and rewrites every RFC 9457 problem into V2's error format.
 async fn v2_answers(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
-    let problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    let (mut parts, body) = response.into_parts();
-    parts
-        .headers
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
         .insert("dataserviceversion", HeaderValue::from_static("2.0"));
-    if !problem {
-        return Response::from_parts(parts, body);
-    }
-    let bytes = axum::body::to_bytes(body, 16 * 1024)
-        .await
-        .unwrap_or_default();
-    let detail: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let code = parts
-        .status
-        .canonical_reason()
-        .unwrap_or("error")
-        .to_ascii_lowercase()
-        .replace(' ', "_");
-    let error = json!({ "error": { "code": code, "message": { "lang": "en", "value": detail["detail"] } } });
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Response::from_parts(parts, Body::from(error.to_string()))
+    crate::data_errors::rewrite_problem(response, |code, message| {
+        json!({ "error": { "code": code, "message": { "lang": "en", "value": message } } })
+    })
+    .await
 }
 
 async fn service_document(

@@ -156,15 +156,6 @@ fn string_at(chars: &[char], open: usize) -> Result<(String, usize), FilterError
     }
 }
 
-fn is_guid(word: &str) -> bool {
-    let parts: Vec<&str> = word.split('-').collect();
-    parts.len() == 5
-        && [8, 4, 4, 4, 12]
-            .iter()
-            .zip(&parts)
-            .all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 /// A date literal: the same grammar as stored values (`crate::datetime`), so a day that does
 /// not exist is not a date.
 fn is_date(word: &str) -> bool {
@@ -181,7 +172,9 @@ pub(super) fn classify(word: &str, at: usize) -> Result<Token, FilterError> {
         "null" => Token::Literal(Literal::Null),
         "true" => Token::Literal(Literal::Bool(true)),
         "false" => Token::Literal(Literal::Bool(false)),
-        _ if is_guid(word) => Token::Literal(Literal::Guid(word.to_ascii_lowercase())),
+        _ if crate::formats::is_guid(word) => {
+            Token::Literal(Literal::Guid(word.to_ascii_lowercase()))
+        }
         _ if is_date(word) => Token::Literal(Literal::Date(word.to_string())),
         _ if is_datetime(word) => Token::Literal(Literal::DateTime(word.to_string())),
         _ if word.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+') => {

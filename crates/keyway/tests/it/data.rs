@@ -247,37 +247,11 @@ fn the_tour_works_end_to_end_and_export_writes_ndjson() {
 /// creates, filters, orders and reads Contacts through them, unmodified.
 #[test]
 fn an_odata_v4_client_works_from_the_metadata() {
-    use crate::interop::{available, interop_dir, python, run_script};
-    let odata_missing = std::process::Command::new(python())
-        .args(["-c", "import odata, requests"])
-        .output()
-        .map_or(true, |o| !o.status.success())
-        .then(|| "python-odata is not installed (scripts/install-test-deps.sh)".to_string());
-    if !available(
+    run_odata_client(
         "data::an_odata_v4_client_works_from_the_metadata",
-        odata_missing,
-    ) {
-        return;
-    }
-    let example = repo_root().join("examples/crm/schemas.yaml");
-    let hub = Hub::start_with(&["--schemas", example.to_str().unwrap()]);
-    let client = hub.create_client("odata", &["client_credentials"], "crm.readwrite", &[]);
-    let token = access_token(
-        &hub,
-        str_field(&client, "client_id"),
-        str_field(&client, "client_secret"),
-        "crm.readwrite",
-    );
-    let mut script = std::process::Command::new(python());
-    script.arg(interop_dir("python").join("odata_v4.py"));
-    run_script(
-        &hub,
-        "python/odata_v4.py",
-        &mut script,
-        &[
-            ("KEYWAY_API_URL", &hub.endpoint("/api/")),
-            ("KEYWAY_TOKEN", &token),
-        ],
+        "odata",
+        "odata_v4.py",
+        "/api/",
     );
 }
 
@@ -285,32 +259,44 @@ fn an_odata_v4_client_works_from_the_metadata() {
 /// reads, filters (V2 literals and functions), counts, expands, changes and deletes, unmodified.
 #[test]
 fn pyodata_works_against_the_v2_service() {
+    run_odata_client(
+        "data::pyodata_works_against_the_v2_service",
+        "pyodata",
+        "odata_v2.py",
+        "/api/v2/",
+    );
+}
+
+/// Runs the Python OData client `script` (importing `module`) against `root` of a hub serving
+/// the CRM example, with a `crm.readwrite` token; skipped (or failed, when interop is
+/// required) if the module is missing.
+fn run_odata_client(test: &str, module: &str, script: &str, root: &str) {
     use crate::interop::{available, interop_dir, python, run_script};
     let missing = std::process::Command::new(python())
-        .args(["-c", "import pyodata, requests"])
+        .args(["-c", &format!("import {module}, requests")])
         .output()
         .map_or(true, |o| !o.status.success())
-        .then(|| "pyodata is not installed (scripts/install-test-deps.sh)".to_string());
-    if !available("data::pyodata_works_against_the_v2_service", missing) {
+        .then(|| format!("{module} is not installed (scripts/install-test-deps.sh)"));
+    if !available(test, missing) {
         return;
     }
     let example = repo_root().join("examples/crm/schemas.yaml");
     let hub = Hub::start_with(&["--schemas", example.to_str().unwrap()]);
-    let client = hub.create_client("pyodata", &["client_credentials"], "crm.readwrite", &[]);
+    let client = hub.create_client(module, &["client_credentials"], "crm.readwrite", &[]);
     let token = access_token(
         &hub,
         str_field(&client, "client_id"),
         str_field(&client, "client_secret"),
         "crm.readwrite",
     );
-    let mut script = std::process::Command::new(python());
-    script.arg(interop_dir("python").join("odata_v2.py"));
+    let mut command = std::process::Command::new(python());
+    command.arg(interop_dir("python").join(script));
     run_script(
         &hub,
-        "python/odata_v2.py",
-        &mut script,
+        &format!("python/{script}"),
+        &mut command,
         &[
-            ("KEYWAY_API_URL", &hub.endpoint("/api/v2/")),
+            ("KEYWAY_API_URL", &hub.endpoint(root)),
             ("KEYWAY_TOKEN", &token),
         ],
     );
