@@ -51,6 +51,13 @@ fn aggregate_sql(dialect: Dialect, entity: &Entity, aggregate: &Aggregate) -> (S
     }
 }
 
+/// Where a page of groups is (for its links) and how long it may be.
+pub(crate) struct GroupPage<'a> {
+    pub pairs: &'a [(String, String)],
+    pub base_url: &'a str,
+    pub size: u32,
+}
+
 impl DataService {
     /// `GET /api/Entity?$apply=…groupby/aggregate…`: one row per group (one row in all for
     /// an `aggregate` alone), paged like a collection.
@@ -59,10 +66,14 @@ impl DataService {
         entity: &Entity,
         query: &CollectionQuery,
         apply: &Apply,
-        pairs: &[(String, String)],
-        base_url: &str,
-        page_size: u32,
+        page: GroupPage<'_>,
+        scopes: &[&str],
     ) -> Result<Value, DataError> {
+        let GroupPage {
+            pairs,
+            base_url,
+            size: page_size,
+        } = page;
         let d = self.dialect();
         // The filters of $apply (and $search) decide which rows are grouped.
         let mut filtered = query.clone();
@@ -71,7 +82,8 @@ impl DataService {
             .iter()
             .cloned()
             .reduce(|a, b| Expr::And(Box::new(a), Box::new(b)));
-        let (where_sql, mut values) = self.where_clause(entity, &filtered)?;
+        let reach = |name: &str| self.readable_target(name, scopes);
+        let (where_sql, mut values) = self.where_clause(entity, &filtered, &reach)?;
         let mut select: Vec<String> = apply.group_by.iter().map(|g| quote(d, g)).collect();
         let mut kinds: Vec<ColumnKind> = apply
             .group_by

@@ -10,12 +10,13 @@ use serde_json::{Map, Value, json};
 
 use crate::body::row_json;
 use crate::expand::{ExpandRequest, MAX_EXPAND_DEPTH};
+use crate::filter::compile_filter_reaching;
 use crate::filter::sql::quote;
 use crate::query::{CollectionQuery, shortened};
 use crate::schema::{Relation, RelationKind};
 use crate::service::{sql_value, url_encode};
 use crate::table::table_name;
-use crate::{DataError, DataService, Entity, compile_filter};
+use crate::{DataError, DataService, Entity};
 
 /// Ids per `IN (…)`: far below every backend's limit on bound values.
 const CHUNK: usize = 500;
@@ -365,7 +366,8 @@ impl DataService {
         order.push(quote(d, "id"));
         let (filter_sql, filter_values) = match &query.filter {
             Some(expr) => {
-                let fragment = compile_filter(expr, &expansion.target, d)
+                let reach = |name: &str| self.readable_target(name, scopes);
+                let fragment = compile_filter_reaching(expr, &expansion.target, d, &reach)
                     .map_err(|e| bad(format!("$expand={}: {e}", expansion.relation.name)))?;
                 (
                     format!(" AND ({})", fragment.sql),

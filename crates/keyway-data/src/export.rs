@@ -43,7 +43,9 @@ impl DataService {
             .filter_map(|p| p.read_scope.as_deref())
             .collect();
         let (columns, kinds) = Self::visible(entity, &every_scope, None);
-        let (where_sql, mut values) = self.where_clause(entity, &query)?;
+        // An export is the operator's: every entity is reachable, whole.
+        let reach = |name: &str| self.entity(name).ok().cloned();
+        let (where_sql, mut values) = self.where_clause(entity, &query, &reach)?;
         let id = quote(self.dialect(), "id");
         let mut conditions = Vec::new();
         if !where_sql.is_empty() {

@@ -11,10 +11,11 @@ use crate::deep_insert::{is_deep, resolve_binds};
 use crate::expand_exec::{Expansion, limit_pages};
 use crate::expand_join::{attach, joinable, joined_sql};
 use crate::filter::sql::quote;
+use crate::filter::{Reach, compile_filter_reaching};
 use crate::query::CollectionQuery;
 use crate::search::compile_search;
 use crate::table::{column_kind, table_name};
-use crate::{Dialect, Entity, Property, SchemaSet, SqlValue, compile_filter};
+use crate::{Dialect, Entity, Property, SchemaSet, SqlValue};
 
 /// What went wrong, in the vocabulary of HTTP problems.
 #[derive(Debug, thiserror::Error)]
@@ -204,7 +205,17 @@ impl DataService {
         if let Some(apply) = &query.apply {
             let page_size = applied.unwrap_or(self.page_size).max(1);
             let body = self
-                .list_groups(entity, &query, apply, pairs, base_url, page_size)
+                .list_groups(
+                    entity,
+                    &query,
+                    apply,
+                    crate::apply_exec::GroupPage {
+                        pairs,
+                        base_url,
+                        size: page_size,
+                    },
+                    scopes,
+                )
                 .await?;
             return Ok(Page {
                 body,
@@ -216,7 +227,8 @@ impl DataService {
         let mut extra = Self::add_parent_keys(&mut columns, &mut kinds, &expansions);
         let (joins, mut expansions) = joinable(expansions, scopes);
         let table = quote(self.dialect, &table_name(entity));
-        let (where_sql, mut values) = self.where_clause(entity, &query)?;
+        let reach = |name: &str| self.readable_target(name, scopes);
+        let (where_sql, mut values) = self.where_clause(entity, &query, &reach)?;
         let mut order: Vec<String> = query
             .order_by
             .iter()
@@ -310,7 +322,8 @@ impl DataService {
                     .into(),
             ));
         }
-        let (where_sql, values) = self.where_clause(&entity, &query)?;
+        let reach = |name: &str| self.readable_target(name, scopes);
+        let (where_sql, values) = self.where_clause(&entity, &query, &reach)?;
         let sql = format!(
             "SELECT COUNT(*) FROM {}{where_sql}",
             quote(self.dialect, &table_name(&entity))
@@ -368,15 +381,26 @@ impl DataService {
         body_values(&view, body, create).map_err(DataError::BadRequest)
     }
 
+    /// The entity `name` as a caller holding `scopes` may read it, if it may: what `$filter`
+    /// reaches through navigation properties (`$expand` checks the same).
+    pub(crate) fn readable_target(&self, name: &str, scopes: &[&str]) -> Option<Entity> {
+        let target = self.entity(name).ok()?;
+        Self::require(target.scopes_to_read(), scopes).ok()?;
+        Some(target.readable_by(scopes))
+    }
+
+    /// ` WHERE …` for `query`'s `$filter` and `$search`, whose navigation properties lead to
+    /// the entities `reach` gives.
     pub(crate) fn where_clause(
         &self,
         entity: &Entity,
         query: &CollectionQuery,
+        reach: Reach<'_>,
     ) -> Result<(String, Vec<DynValue>), DataError> {
         let mut conditions = Vec::new();
         let mut values = Vec::new();
         if let Some(expr) = &query.filter {
-            let fragment = compile_filter(expr, entity, self.dialect)
+            let fragment = compile_filter_reaching(expr, entity, self.dialect, reach)
                 .map_err(|e| DataError::BadRequest(e.to_string()))?;
             conditions.push(fragment.sql);
             values.extend(fragment.values.into_iter().map(sql_value));

@@ -1,12 +1,14 @@
 //! OData `$filter` (OData v4.01 URL conventions, the subset keyway supports): comparison
 //! `eq ne gt ge lt le`, `in (…)`, `and or not`, parentheses, `contains`/`startswith`/`endswith`, `null`,
-//! and typed literals (strings, integers, decimals, booleans, dates, date-times, GUIDs).
+//! typed literals (strings, integers, decimals, booleans, dates, date-times, GUIDs), paths
+//! through to-one navigation properties and `any`/`all` over navigation collections.
 //!
 //! A real grammar (`parser.rs`) produces an [`Expr`]; [`compile_filter`] checks every property
 //! against the entity and every literal against the property's type, then emits SQL with `?`
 //! placeholders and the values to bind (`sql.rs`).
 
 mod parser;
+mod scope;
 pub(crate) mod sql;
 
 #[cfg(test)]
@@ -15,7 +17,8 @@ mod proptests;
 use std::fmt;
 
 pub use parser::parse_filter;
-pub use sql::{Dialect, SqlFragment, SqlValue, compile_filter};
+pub use scope::Reach;
+pub use sql::{Dialect, SqlFragment, SqlValue, compile_filter, compile_filter_reaching};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompareOp {
@@ -201,6 +204,34 @@ pub enum Expr {
     Call(Located<StringFunction>, Located<Operand>, Located<Operand>),
     /// `subject in (v1, v2, …)`: true when the subject equals one of the values.
     In(Located<Operand>, Vec<Located<Operand>>),
+    /// `contacts/any(c: c/age gt 30)`, `contacts/any()`, `contacts/all(c: …)`.
+    Lambda(Lambda),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantifier {
+    Any,
+    All,
+}
+
+impl fmt::Display for Quantifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Quantifier::Any => "any",
+            Quantifier::All => "all",
+        })
+    }
+}
+
+/// `path/any(variable: predicate)` over a navigation collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lambda {
+    /// The collection, as written (`contacts`, `o/contacts`, `$it/contacts`).
+    pub path: Located<String>,
+    pub quantifier: Quantifier,
+    /// `None` only for `any()`: true when the collection has an item.
+    pub variable: Option<Located<String>>,
+    pub predicate: Option<Box<Expr>>,
 }
 
 /// Values an `in (…)` list may hold.
@@ -224,6 +255,12 @@ impl Expr {
             Expr::Compare(a, o, b) => Expr::Compare(operand(a), unplaced(o), operand(b)),
             Expr::Call(f, a, b) => Expr::Call(unplaced(f), operand(a), operand(b)),
             Expr::In(a, list) => Expr::In(operand(a), list.iter().map(operand).collect()),
+            Expr::Lambda(lambda) => Expr::Lambda(Lambda {
+                path: unplaced(&lambda.path),
+                quantifier: lambda.quantifier,
+                variable: lambda.variable.as_ref().map(unplaced),
+                predicate: lambda.predicate.as_deref().map(strip),
+            }),
         }
     }
 }
@@ -309,6 +346,13 @@ impl fmt::Display for Expr {
             Expr::In(a, list) => {
                 let items: Vec<String> = list.iter().map(ToString::to_string).collect();
                 write!(f, "{a} in ({})", items.join(","))
+            }
+            Expr::Lambda(lambda) => {
+                write!(f, "{}/{}(", lambda.path, lambda.quantifier)?;
+                if let (Some(variable), Some(predicate)) = (&lambda.variable, &lambda.predicate) {
+                    write!(f, "{variable}:{predicate}")?;
+                }
+                f.write_str(")")
             }
         }
     }

@@ -4,15 +4,20 @@
 //! expr    = and ( "or" and )*
 //! and     = unary ( "and" unary )*
 //! unary   = "not" unary | compare
-//! compare = "(" expr ")" | call | operand op operand      op = eq ne gt ge lt le has
+//! compare = "(" expr ")" | call | lambda | operand op operand      op = eq ne gt ge lt le has
 //!         | operand "in" "(" literal ("," literal)* ")"
+//! lambda  = path "/" ("any" | "all") "(" [ variable ":" expr ] ")"
+//! path    = name ("/" name)*          (`$it/…`, a lambda variable's `c/…`, `organization/name`)
 //! call    = ("contains" | "startswith" | "endswith") "(" operand "," operand ")"
 //! operand = term (("add" | "sub") term)*
 //! term    = primary (("mul" | "div" | "mod") primary)*
-//! primary = property | literal | function "(" property ")" | "indexof(" property "," string ")"
+//! primary = path | literal | function "(" path ")" | "indexof(" path "," string ")"
 //! ```
 
-use super::{ArithOp, CompareOp, Expr, FilterError, Literal, Located, Operand, StringFunction};
+use super::{
+    ArithOp, CompareOp, Expr, FilterError, Lambda, Literal, Located, Operand, Quantifier,
+    StringFunction,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Token {
@@ -21,6 +26,8 @@ pub(super) enum Token {
     Open,
     Close,
     Comma,
+    Slash,
+    Colon,
 }
 
 impl Token {
@@ -32,6 +39,8 @@ impl Token {
             Token::Open => "\"(\"".into(),
             Token::Close => "\")\"".into(),
             Token::Comma => "\",\"".into(),
+            Token::Slash => "\"/\"".into(),
+            Token::Colon => "\":\"".into(),
         }
     }
 }
@@ -42,6 +51,10 @@ const MAX_LEN: usize = 4096;
 const MAX_DEPTH: usize = 64;
 /// Arithmetic operators in one `$filter` at most.
 const MAX_ARITHMETIC: usize = 32;
+/// Names in one path (`c/organization/name` has three).
+const MAX_PATH_SEGMENTS: usize = 4;
+/// `any`/`all` inside one another at most.
+pub(crate) const MAX_LAMBDA_DEPTH: usize = 3;
 /// Characters of a string literal quoted in an error message.
 const PREVIEW_CHARS: usize = 24;
 
@@ -92,16 +105,28 @@ fn lex(input: &str) -> Result<Vec<(usize, Token)>, FilterError> {
                 tokens.push((at, Token::Comma));
                 i += 1;
             }
+            '/' => {
+                tokens.push((at, Token::Slash));
+                i += 1;
+            }
+            ':' => {
+                tokens.push((at, Token::Colon));
+                i += 1;
+            }
             '\'' => {
                 let (text, next) = string_at(&chars, i)?;
                 i = next;
                 tokens.push((at, Token::Literal(Literal::String(text))));
             }
-            _ if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '+' || c == '.' => {
+            _ if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '.' | '$') => {
                 let start = i;
+                i += 1;
+                // A colon belongs to a date-time (which starts with a digit); elsewhere it
+                // ends a lambda variable (`c:`).
                 while i < chars.len()
                     && (chars[i].is_ascii_alphanumeric()
-                        || matches!(chars[i], '_' | '-' | '+' | '.' | ':'))
+                        || matches!(chars[i], '_' | '-' | '+' | '.')
+                        || (chars[i] == ':' && c.is_ascii_digit()))
                 {
                     i += 1;
                 }
@@ -172,6 +197,7 @@ pub(super) fn classify(word: &str, at: usize) -> Result<Token, FilterError> {
         "null" => Token::Literal(Literal::Null),
         "true" => Token::Literal(Literal::Bool(true)),
         "false" => Token::Literal(Literal::Bool(false)),
+        "$it" => Token::Word(word.to_string()),
         _ if crate::formats::is_guid(word) => {
             Token::Literal(Literal::Guid(word.to_ascii_lowercase()))
         }
@@ -209,6 +235,8 @@ struct Parser {
     end: usize,
     depth: usize,
     operators: usize,
+    /// The variables of the `any`/`all` being parsed, outermost first.
+    lambdas: Vec<String>,
 }
 
 const COMPARISON: &str = "a comparison operator (eq ne gt ge lt le)";
@@ -302,6 +330,9 @@ impl Parser {
             Some(Token::Word(w)) if w == "endswith" => Some(StringFunction::EndsWith),
             _ => None,
         };
+        if let Some(segments) = self.lambda_ahead() {
+            return self.lambda(segments);
+        }
         if let Some(function) = function
             && self.tokens.get(self.next + 1).map(|(_, t)| t) == Some(&Token::Open)
         {
@@ -420,11 +451,9 @@ impl Parser {
     /// `indexof(property, 'text')`.
     fn index_of(&mut self, at: usize) -> Result<Located<Operand>, FilterError> {
         self.next += 2;
-        let property = match self.tokens.get(self.next).map(|(_, t)| t.clone()) {
-            Some(Token::Word(name)) if !is_keyword(&name) => name,
-            _ => return self.unexpected("a property name in indexof(…)"),
+        let Some(property) = self.path()? else {
+            return self.unexpected("a property name in indexof(…)");
         };
-        self.next += 1;
         self.expect(Token::Comma, "\",\"")?;
         let text = match self.tokens.get(self.next).map(|(_, t)| t.clone()) {
             Some(Token::Literal(Literal::String(text))) => text,
@@ -433,6 +462,125 @@ impl Parser {
         self.next += 1;
         self.expect(Token::Close, "\")\"")?;
         Ok(Located::new(Operand::IndexOf(property, text), at))
+    }
+
+    /// `name ("/" name)*` at the next token, as written (`c/organization/name`); `None`
+    /// unless a name is next.
+    fn path(&mut self) -> Result<Option<String>, FilterError> {
+        let mut path = match self.peek() {
+            Some(Token::Word(name)) if !is_keyword(name) => name.clone(),
+            _ => return Ok(None),
+        };
+        self.next += 1;
+        let mut segments = 1;
+        while self.peek() == Some(&Token::Slash) {
+            self.next += 1;
+            match self.peek() {
+                Some(Token::Word(name)) if !is_keyword(name) && name != "$it" => {
+                    segments += 1;
+                    if segments > MAX_PATH_SEGMENTS {
+                        return fail(
+                            self.position(),
+                            format!("a path has at most {MAX_PATH_SEGMENTS} names"),
+                        );
+                    }
+                    path.push('/');
+                    path.push_str(name);
+                    self.next += 1;
+                }
+                _ => return self.unexpected(&format!("a property name after {path}/")),
+            }
+        }
+        Ok(Some(path))
+    }
+
+    /// The number of names before `/any(` or `/all(` if a lambda starts at the next token.
+    fn lambda_ahead(&self) -> Option<usize> {
+        let token = |i: usize| self.tokens.get(self.next + i).map(|(_, t)| t);
+        let mut names = 0;
+        loop {
+            match token(2 * names) {
+                Some(Token::Word(w)) if !is_keyword(w) => {}
+                _ => return None,
+            }
+            if token(2 * names + 1) != Some(&Token::Slash) {
+                return None;
+            }
+            names += 1;
+            if let (Some(Token::Word(w)), Some(Token::Open)) =
+                (token(2 * names), token(2 * names + 1))
+                && (w == "any" || w == "all")
+            {
+                return Some(names);
+            }
+            if names >= MAX_PATH_SEGMENTS {
+                return None;
+            }
+        }
+    }
+
+    /// `path/any(v: expr)`, `path/any()` or `path/all(v: expr)` (`names` names in the path).
+    fn lambda(&mut self, names: usize) -> Result<Expr, FilterError> {
+        let at = self.position();
+        let mut path = Vec::with_capacity(names);
+        for _ in 0..names {
+            if let Some(Token::Word(name)) = self.peek() {
+                path.push(name.clone());
+            }
+            self.next += 2;
+        }
+        let quantifier_at = self.position();
+        let quantifier = if self.peek_word("any") {
+            Quantifier::Any
+        } else {
+            Quantifier::All
+        };
+        self.next += 2;
+        let path = Located::new(path.join("/"), at);
+        if self.peek() == Some(&Token::Close) {
+            self.next += 1;
+            if quantifier == Quantifier::All {
+                return fail(
+                    quantifier_at,
+                    format!("all() needs a condition: {path}/all(x: x/… eq …)"),
+                );
+            }
+            return Ok(Expr::Lambda(Lambda {
+                path,
+                quantifier,
+                variable: None,
+                predicate: None,
+            }));
+        }
+        let variable_at = self.position();
+        let variable = match self.peek() {
+            Some(Token::Word(name)) if !is_keyword(name) && name != "$it" => name.clone(),
+            _ => return self.unexpected(&format!("a variable name after {path}/{quantifier}(")),
+        };
+        if self.lambdas.contains(&variable) {
+            return fail(
+                variable_at,
+                format!("{variable} already names the variable of an enclosing any/all"),
+            );
+        }
+        if self.lambdas.len() == MAX_LAMBDA_DEPTH {
+            return fail(
+                quantifier_at,
+                format!("any/all nest deeper than {MAX_LAMBDA_DEPTH} levels"),
+            );
+        }
+        self.next += 1;
+        self.expect(Token::Colon, &format!("\":\" after {variable}"))?;
+        self.lambdas.push(variable.clone());
+        let predicate = self.expr()?;
+        self.lambdas.pop();
+        self.expect(Token::Close, "\")\"")?;
+        Ok(Expr::Lambda(Lambda {
+            path,
+            quantifier,
+            variable: Some(Located::new(variable, variable_at)),
+            predicate: Some(Box::new(predicate)),
+        }))
     }
 
     fn primary(&mut self) -> Result<Located<Operand>, FilterError> {
@@ -452,18 +600,16 @@ impl Parser {
                 match super::ValueFunction::parse(&word) {
                     Some(function) if opens => {
                         self.next += 2;
-                        let argument = match self.tokens.get(self.next).map(|(_, t)| t.clone()) {
-                            Some(Token::Word(name)) if !is_keyword(&name) => name,
-                            _ => return self.unexpected(&format!("a property name in {word}(…)")),
+                        let Some(argument) = self.path()? else {
+                            return self.unexpected(&format!("a property name in {word}(…)"));
                         };
-                        self.next += 1;
                         self.expect(Token::Close, "\")\"")?;
                         Ok(Located::new(Operand::Function(function, argument), at))
                     }
-                    _ if !is_keyword(&word) => {
-                        self.next += 1;
-                        Ok(Located::new(Operand::Property(word), at))
-                    }
+                    _ if !is_keyword(&word) => match self.path()? {
+                        Some(path) => Ok(Located::new(Operand::Property(path), at)),
+                        None => self.unexpected("a property name or a value"),
+                    },
                     _ => self.unexpected("a property name or a value"),
                 }
             }
@@ -508,6 +654,7 @@ pub fn parse_filter(input: &str) -> Result<Expr, FilterError> {
         end,
         depth: 0,
         operators: 0,
+        lambdas: Vec::new(),
     };
     let expr = parser.expr()?;
     if let Some(extra) = parser.peek() {

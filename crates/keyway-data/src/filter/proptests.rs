@@ -3,19 +3,26 @@
 use proptest::prelude::*;
 
 use super::{
-    ArithOp, CompareOp, Expr, Literal, Located, Operand, StringFunction, ValueFunction,
-    parse_filter,
+    ArithOp, CompareOp, Expr, Lambda, Literal, Located, Operand, Quantifier, StringFunction,
+    ValueFunction, parse_filter,
 };
 
-const KEYWORDS: [&str; 20] = [
+const KEYWORDS: [&str; 22] = [
     "and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "in", "null", "true", "false", "has",
-    "add", "sub", "mul", "div", "mod", "indexof",
+    "add", "sub", "mul", "div", "mod", "indexof", "any", "all",
 ];
 
+fn name() -> impl Strategy<Value = String> {
+    "[a-zA-Z][a-zA-Z0-9_]{0,8}".prop_filter("not a keyword", |s| !KEYWORDS.contains(&s.as_str()))
+}
+
+/// A property or a path to one (`c/organization/name`).
+fn path() -> impl Strategy<Value = String> {
+    proptest::collection::vec(name(), 1..4).prop_map(|names| names.join("/"))
+}
+
 fn property() -> impl Strategy<Value = Operand> {
-    "[a-zA-Z][a-zA-Z0-9_]{0,8}"
-        .prop_filter("not a keyword", |s| !KEYWORDS.contains(&s.as_str()))
-        .prop_map(Operand::Property)
+    path().prop_map(Operand::Property)
 }
 
 fn literal() -> impl Strategy<Value = Operand> {
@@ -133,13 +140,57 @@ fn expr() -> impl Strategy<Value = Expr> {
         (operand(), proptest::collection::vec(literal(), 1..4))
             .prop_map(|(a, list)| Expr::In(unplaced(a), list.into_iter().map(unplaced).collect())),
     ];
+    let any_of_nothing = path().prop_map(|p| {
+        Expr::Lambda(Lambda {
+            path: unplaced(p),
+            quantifier: Quantifier::Any,
+            variable: None,
+            predicate: None,
+        })
+    });
+    let leaf = prop_oneof![4 => leaf, 1 => any_of_nothing];
     leaf.prop_recursive(5, 32, 2, |inner| {
+        let quantifier = prop_oneof![Just(Quantifier::Any), Just(Quantifier::All)];
         prop_oneof![
             (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
-            inner.prop_map(|e| Expr::Not(Box::new(e))),
+            inner.clone().prop_map(|e| Expr::Not(Box::new(e))),
+            (path(), quantifier, name(), inner).prop_map(|(p, quantifier, variable, e)| {
+                Expr::Lambda(Lambda {
+                    path: unplaced(p),
+                    quantifier,
+                    variable: Some(unplaced(variable)),
+                    predicate: Some(Box::new(e)),
+                })
+            }),
         ]
     })
+    .prop_filter("lambdas the grammar accepts", |e| {
+        lambdas_fit(e, &mut Vec::new())
+    })
+}
+
+/// Whether the lambdas of `expr` nest at most three deep, each with a variable name not in
+/// use around it (what the parser requires).
+fn lambdas_fit(expr: &Expr, around: &mut Vec<String>) -> bool {
+    match expr {
+        Expr::Or(a, b) | Expr::And(a, b) => lambdas_fit(a, around) && lambdas_fit(b, around),
+        Expr::Not(e) => lambdas_fit(e, around),
+        Expr::Lambda(Lambda {
+            variable: Some(variable),
+            predicate: Some(predicate),
+            ..
+        }) => {
+            if around.len() == 3 || around.contains(&variable.item) {
+                return false;
+            }
+            around.push(variable.item.clone());
+            let fits = lambdas_fit(predicate, around);
+            around.pop();
+            fits
+        }
+        _ => true,
+    }
 }
 
 fn entity() -> crate::Entity {
@@ -170,6 +221,15 @@ fn operands(expr: &Expr, out: &mut Vec<(usize, String)>) {
         Expr::In(a, list) => {
             out.push((a.position, a.to_string()));
             out.extend(list.iter().map(|v| (v.position, v.to_string())));
+        }
+        Expr::Lambda(lambda) => {
+            out.push((lambda.path.position, lambda.path.item.clone()));
+            if let Some(variable) = &lambda.variable {
+                out.push((variable.position, variable.item.clone()));
+            }
+            if let Some(predicate) = &lambda.predicate {
+                operands(predicate, out);
+            }
         }
     }
 }

@@ -5,6 +5,10 @@
 //! `YYYY-MM-DDTHH:MM:SS.mmmZ`) are text, so their order is their text order; integer is BIGINT,
 //! number DOUBLE, boolean BIGINT 0/1. `id` is the implicit uuid key.
 
+use std::cell::Cell;
+use std::rc::Rc;
+
+use super::scope::{Cx, Reach};
 use super::{
     ArithOp, CompareOp, Expr, FilterError, Literal, Located, Operand, StringFunction, ValueFunction,
 };
@@ -47,37 +51,6 @@ pub(crate) fn quote(dialect: Dialect, name: &str) -> String {
     }
 }
 
-/// Resolves a property name (case-insensitively) to its canonical name and type. `other` is
-/// the type of the property it is compared with, if any: an unknown name there is most likely
-/// a value written without its quotes, and the error says so.
-fn resolve(
-    entity: &Entity,
-    name: &str,
-    position: usize,
-    other: Option<PropertyType>,
-) -> Result<(String, PropertyType), FilterError> {
-    if name.eq_ignore_ascii_case("id") {
-        return Ok(("id".into(), PropertyType::Uuid));
-    }
-    if let Some(p) = entity.property(name) {
-        return Ok((p.name.clone(), p.kind));
-    }
-    let error = FilterError::at(
-        position,
-        format!("{} has no property {name:?}", entity.name),
-    );
-    let lowercase = name.to_ascii_lowercase();
-    Err(match other {
-        _ if matches!(lowercase.as_str(), "null" | "true" | "false") => {
-            error.with_hint(format!("{lowercase} is written in lowercase"))
-        }
-        Some(PropertyType::String | PropertyType::Enum) => {
-            error.with_hint(format!("a text value needs quotes: '{name}'"))
-        }
-        _ => error,
-    })
-}
-
 /// A property, or a function of one, as SQL.
 struct Subject {
     /// The SQL expression.
@@ -88,28 +61,33 @@ struct Subject {
     /// The values its own placeholders bind, in order (`indexof`'s text, arithmetic's
     /// literals).
     values: Vec<SqlValue>,
+    /// For a property: the entity that declares it and its name there (a literal compared
+    /// with it is typed by it).
+    owner: Option<(Rc<Entity>, String)>,
 }
 
-/// `operand` (a property or a function of one) as SQL; `other` as in [`resolve`].
+/// `operand` (a property or a function of one) as SQL; `other` as in [`Cx::resolve`].
 fn subject(
-    entity: &Entity,
+    cx: &Cx<'_>,
     operand: &Located<Operand>,
     other: Option<PropertyType>,
-    dialect: Dialect,
 ) -> Result<Subject, FilterError> {
     let position = operand.position;
+    let dialect = cx.dialect;
     match &operand.item {
         Operand::Property(name) => {
-            let (column, kind) = resolve(entity, name, position, other)?;
+            let found = cx.resolve(name, position, other)?;
             Ok(Subject {
-                sql: quote(dialect, &column),
-                kind,
-                name: column,
+                sql: found.sql,
+                kind: found.kind,
+                name: found.name,
                 values: Vec::new(),
+                owner: Some((found.owner, found.property)),
             })
         }
         Operand::IndexOf(name, text) => {
-            let (column, kind) = resolve(entity, name, position, None)?;
+            let found = cx.resolve(name, position, None)?;
+            let (column, kind) = (found.name, found.kind);
             if kind != PropertyType::String {
                 return type_error(
                     position,
@@ -119,7 +97,7 @@ fn subject(
                     ),
                 );
             }
-            let col = quote(dialect, &column);
+            let col = found.sql;
             // 0-based, -1 when absent (OData); the SQL functions are 1-based, 0 when absent.
             let sql = match dialect {
                 Dialect::Sqlite => format!("(instr({col}, ?) - 1)"),
@@ -131,12 +109,13 @@ fn subject(
                 kind: PropertyType::Integer,
                 name: format!("indexof({column})"),
                 values: vec![SqlValue::Text(text.clone())],
+                owner: None,
             })
         }
-        Operand::Arithmetic(a, op, b) => arithmetic(entity, a, *op, b, dialect),
+        Operand::Arithmetic(a, op, b) => arithmetic(cx, a, *op, b),
         Operand::Function(function, name) => {
-            let (column, kind) = resolve(entity, name, position, None)?;
-            let col = quote(dialect, &column);
+            let found = cx.resolve(name, position, None)?;
+            let (column, kind, col) = (found.name, found.kind, found.sql);
             let text = matches!(kind, PropertyType::String | PropertyType::Enum);
             let dated = matches!(kind, PropertyType::Date | PropertyType::DateTime);
             let integer = if dialect == Dialect::Mysql {
@@ -182,6 +161,7 @@ fn subject(
                 kind: result,
                 name: format!("{}({column})", function.as_str()),
                 values: Vec::new(),
+                owner: None,
             })
         }
         Operand::Literal(_) => {
@@ -191,23 +171,21 @@ fn subject(
 }
 
 /// A side of an arithmetic operation: a numeric subject, or a number bound as a value.
-fn numeric_side(
-    entity: &Entity,
-    operand: &Located<Operand>,
-    dialect: Dialect,
-) -> Result<Subject, FilterError> {
+fn numeric_side(cx: &Cx<'_>, operand: &Located<Operand>) -> Result<Subject, FilterError> {
     let side = match &operand.item {
         Operand::Literal(Literal::Int(i)) => Subject {
             sql: "?".into(),
             kind: PropertyType::Integer,
             name: i.to_string(),
             values: vec![SqlValue::Int(*i)],
+            owner: None,
         },
         Operand::Literal(Literal::Decimal(d)) => Subject {
             sql: "?".into(),
             kind: PropertyType::Number,
             name: format!("{d:?}"),
             values: vec![SqlValue::Float(*d)],
+            owner: None,
         },
         Operand::Literal(other) => {
             return type_error(
@@ -215,7 +193,7 @@ fn numeric_side(
                 format!("arithmetic needs numbers, found {other}"),
             );
         }
-        _ => subject(entity, operand, None, dialect)?,
+        _ => subject(cx, operand, None)?,
     };
     if !matches!(side.kind, PropertyType::Integer | PropertyType::Number) {
         return type_error(
@@ -233,14 +211,14 @@ fn numeric_side(
 /// `a op b` over numbers: integer when both sides are (`div` then truncates, as OData's
 /// integer division does), else double.
 fn arithmetic(
-    entity: &Entity,
+    cx: &Cx<'_>,
     a: &Located<Operand>,
     op: ArithOp,
     b: &Located<Operand>,
-    dialect: Dialect,
 ) -> Result<Subject, FilterError> {
-    let left = numeric_side(entity, a, dialect)?;
-    let right = numeric_side(entity, b, dialect)?;
+    let dialect = cx.dialect;
+    let left = numeric_side(cx, a)?;
+    let right = numeric_side(cx, b)?;
     let integer = left.kind == PropertyType::Integer && right.kind == PropertyType::Integer;
     let (l, r) = (&left.sql, &right.sql);
     let sql = match op {
@@ -275,6 +253,7 @@ fn arithmetic(
         },
         name: format!("{} {} {}", left.name, op.as_str(), right.name),
         values,
+        owner: None,
     })
 }
 
@@ -318,10 +297,12 @@ fn literal_hint(kind: PropertyType, literal: &Literal) -> Option<String> {
     }
 }
 
-/// Checks and converts a literal (at `position`) for a property of type `kind`.
+/// Checks and converts a literal (at `position`) for `entity`'s property `property` of type
+/// `kind`, which errors call `shown` (its path).
 fn bind_value(
     entity: &Entity,
     property: &str,
+    shown: &str,
     kind: PropertyType,
     literal: &Located<Literal>,
 ) -> Result<SqlValue, FilterError> {
@@ -331,7 +312,7 @@ fn bind_value(
         let error = FilterError::at(
             position,
             format!(
-                "{property} is {}; {literal} is not {} {} value",
+                "{shown} is {}; {literal} is not {} {} value",
                 kind.as_str(),
                 article(kind),
                 kind.as_str()
@@ -349,12 +330,13 @@ fn bind_value(
             if !type_name.eq_ignore_ascii_case(&expected) {
                 return type_error(
                     position,
-                    format!("{property}'s members are written {expected}'…', not {type_name}'…'"),
+                    format!("{shown}'s members are written {expected}'…', not {type_name}'…'"),
                 );
             }
             return bind_value(
                 entity,
                 property,
+                shown,
                 kind,
                 &Located::new(Literal::String(s.clone()), position),
             );
@@ -368,7 +350,7 @@ fn bind_value(
                 return type_error(
                     position,
                     format!(
-                        "{s:?} is not one of {property}'s values ({})",
+                        "{s:?} is not one of {shown}'s values ({})",
                         allowed.join(", ")
                     ),
                 );
@@ -420,13 +402,27 @@ fn flip(op: CompareOp) -> CompareOp {
 }
 
 /// Compiles `expr` for `entity`. Every property is checked, every literal typed and bound.
+/// Navigation properties lead nowhere: see [`compile_filter_reaching`].
 pub fn compile_filter(
     expr: &Expr,
     entity: &Entity,
     dialect: Dialect,
 ) -> Result<SqlFragment, FilterError> {
+    compile_filter_reaching(expr, entity, dialect, &|_| None)
+}
+
+/// Compiles `expr` for `entity`, whose navigation properties lead to the entities `reach`
+/// gives (paths like `organization/name`, `contacts/any(c: …)`).
+pub fn compile_filter_reaching(
+    expr: &Expr,
+    entity: &Entity,
+    dialect: Dialect,
+    reach: Reach<'_>,
+) -> Result<SqlFragment, FilterError> {
+    let reached = Cell::new(0);
+    let cx = Cx::new(entity, dialect, reach, &reached, expr);
     let mut out = SqlFragment::default();
-    emit(expr, entity, dialect, &mut out)?;
+    emit(expr, &cx, &mut out)?;
     // Every backend has a ceiling on bound values (SQLite's is 32,766), and each costs work
     // per row: a filter that needs more is refused by name, not by the database.
     if out.values.len() > MAX_BOUND_VALUES {
@@ -442,31 +438,42 @@ pub fn compile_filter(
     Ok(out)
 }
 
-fn emit(
-    expr: &Expr,
-    entity: &Entity,
-    dialect: Dialect,
-    out: &mut SqlFragment,
-) -> Result<(), FilterError> {
+fn emit(expr: &Expr, cx: &Cx<'_>, out: &mut SqlFragment) -> Result<(), FilterError> {
+    let dialect = cx.dialect;
     match expr {
         Expr::Or(a, b) | Expr::And(a, b) => {
             out.sql.push('(');
-            emit(a, entity, dialect, out)?;
+            emit(a, cx, out)?;
             out.sql.push_str(if matches!(expr, Expr::Or(..)) {
                 " OR "
             } else {
                 " AND "
             });
-            emit(b, entity, dialect, out)?;
+            emit(b, cx, out)?;
             out.sql.push(')');
+        }
+        Expr::Lambda(lambda) => {
+            let (open, inner) = cx.lambda(lambda)?;
+            out.sql.push_str(&open);
+            if let Some(predicate) = &lambda.predicate {
+                // `all`: no item for which the condition is not true (a NULL counts as false).
+                let (before, after) = match lambda.quantifier {
+                    super::Quantifier::Any => (" AND (", ")"),
+                    super::Quantifier::All => (" AND NOT COALESCE((", "), FALSE)"),
+                };
+                out.sql.push_str(before);
+                emit(predicate, &inner, out)?;
+                out.sql.push_str(after);
+            }
+            out.sql.push_str("))");
         }
         Expr::Not(inner) => {
             // NOT over SQL's three-valued logic: a NULL comparison counts as false first.
             out.sql.push_str("(NOT COALESCE(");
-            emit(inner, entity, dialect, out)?;
+            emit(inner, cx, out)?;
             out.sql.push_str(", FALSE))");
         }
-        Expr::Compare(left, op, right) => compare(left, op, right, entity, dialect, out)?,
+        Expr::Compare(left, op, right) => compare(left, op, right, cx, out)?,
         Expr::In(subject, values) => {
             // `a in (x, y)` is `a eq x or a eq y`: the same type checks and null handling.
             let eq = Located::new(CompareOp::Eq, subject.position);
@@ -475,7 +482,7 @@ fn emit(
                 if i > 0 {
                     out.sql.push_str(" OR ");
                 }
-                compare(subject, &eq, value, entity, dialect, out)?;
+                compare(subject, &eq, value, cx, out)?;
             }
             out.sql.push(')');
         }
@@ -487,7 +494,7 @@ fn emit(
                     format!("{name}() needs a property as its first argument, found {target}"),
                 );
             }
-            let found = subject(entity, target, None, dialect)?;
+            let found = subject(cx, target, None)?;
             if found.kind != PropertyType::String {
                 return type_error(
                     target.position,
@@ -555,8 +562,7 @@ fn compare(
     left: &Located<Operand>,
     op: &Located<CompareOp>,
     right: &Located<Operand>,
-    entity: &Entity,
-    dialect: Dialect,
+    cx: &Cx<'_>,
     out: &mut SqlFragment,
 ) -> Result<(), FilterError> {
     let op_at = op.position;
@@ -565,11 +571,11 @@ fn compare(
         (true, true) => {
             // An unknown name beside a known text property reads as an unquoted value.
             let known = |o: &Operand| match o {
-                Operand::Property(name) => entity.property(name).map(|p| p.kind),
+                Operand::Property(name) => cx.entity().property(name).map(|p| p.kind),
                 _ => None,
             };
-            let a = subject(entity, left, known(&right.item), dialect)?;
-            let b = subject(entity, right, Some(a.kind), dialect)?;
+            let a = subject(cx, left, known(&right.item))?;
+            let b = subject(cx, right, Some(a.kind))?;
             if a.kind != b.kind {
                 return type_error(
                     right.position,
@@ -607,7 +613,8 @@ fn compare(
         );
     };
     let literal = Located::new(value.clone(), literal.position);
-    let found = subject(entity, target, None, dialect)?;
+    let found = subject(cx, target, None)?;
+    let owner = found.owner;
     let (col, kind, column, own) = (found.sql, found.kind, found.name, found.values);
     if op == CompareOp::Has
         && (kind != PropertyType::Enum || !matches!(literal.item, Literal::Enum(..)))
@@ -647,10 +654,12 @@ fn compare(
         );
     }
     // An arithmetic or indexof subject is typed by its result, not by a property.
-    let value = if own.is_empty() && found_is_property(target) {
-        bind_value(entity, &column, kind, &literal)?
-    } else {
-        computed_value(kind, &column, &literal)?
+    let value = match &owner {
+        Some((entity, property)) => bind_value(entity, property, &column, kind, &literal)?,
+        None if own.is_empty() && found_is_property(target) => {
+            bind_value(cx.entity(), &column, &column, kind, &literal)?
+        }
+        None => computed_value(kind, &column, &literal)?,
     };
     if op == CompareOp::Ne {
         // OData: a null property is "not equal" to any value; SQL's <> would drop it.
@@ -699,3 +708,7 @@ pub(crate) fn normalize_datetime(text: &str) -> Option<String> {
 #[cfg(test)]
 #[path = "sql_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "scope_tests.rs"]
+mod scope_tests;

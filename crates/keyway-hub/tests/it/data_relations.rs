@@ -290,7 +290,7 @@ async fn an_existing_key_column_gets_its_foreign_key() {
     }
 }
 
-fn uuid_v4() -> String {
+pub(crate) fn uuid_v4() -> String {
     let hex = keyway_auth::random_token(&keyway_auth::SystemEntropy::default(), 24);
     let digits: String = hex
         .bytes()
