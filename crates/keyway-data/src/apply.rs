@@ -78,7 +78,7 @@ fn is_alias(text: &str) -> bool {
 
 fn property(entity: &Entity, name: &str) -> Result<(String, PropertyType), QueryError> {
     if name == "id" {
-        return Ok(("id".into(), PropertyType::Uuid));
+        return Ok(("id".into(), entity.id_kind()));
     }
     entity
         .property(name)

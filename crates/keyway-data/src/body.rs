@@ -119,7 +119,8 @@ fn describe(kind: PropertyType) -> &'static str {
 }
 
 /// The columns and values of a body. `create` requires every required property; a patch
-/// takes only the properties present. Unknown fields and `id` are refused.
+/// takes only the properties present. Unknown fields are refused, and so is `id` (except in
+/// a new item with an integer id: the client may choose it, see `DataService::id_for_new`).
 pub(crate) fn body_values(
     entity: &Entity,
     body: &Value,
@@ -141,7 +142,14 @@ pub(crate) fn body_values(
             continue;
         }
         if key.eq_ignore_ascii_case("id") {
-            return Err("id is assigned by the server and cannot be set".into());
+            if create && entity.id_type == crate::IdType::Integer {
+                continue;
+            }
+            return Err(match entity.id_type {
+                crate::IdType::Uuid => "id is assigned by the server and cannot be set",
+                crate::IdType::Integer => "id is chosen when the item is created and cannot change",
+            }
+            .into());
         }
         if entity.property(key).is_none() {
             return Err(format!("{} has no property {key:?}", entity.name));

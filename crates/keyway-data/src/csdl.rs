@@ -72,6 +72,14 @@ fn enum_type(entity: &Entity, property: &Property) -> Option<String> {
 }
 
 /// The CSDL type of a property.
+/// `Edm.Guid`, or `Edm.Int64` for an entity with integer ids.
+pub(crate) fn id_edm_type(entity: &Entity) -> &'static str {
+    match entity.id_type {
+        crate::IdType::Uuid => "Edm.Guid",
+        crate::IdType::Integer => "Edm.Int64",
+    }
+}
+
 fn edm_type(entity: &Entity, property: &Property) -> String {
     if let Some(name) = enum_type(entity, property) {
         return format!("{NAMESPACE}.{name}");
@@ -207,8 +215,9 @@ pub fn metadata_xml(schemas: &SchemaSet, scopes: &[&str]) -> String {
     for entity in &entities {
         out.push_str(&format!(
             "<EntityType Name=\"{}\">\n<Key><PropertyRef Name=\"id\"/></Key>\n\
-             <Property Name=\"id\" Type=\"Edm.Guid\" Nullable=\"false\"/>\n",
-            escape(&entity.name)
+             <Property Name=\"id\" Type=\"{}\" Nullable=\"false\"/>\n",
+            escape(&entity.name),
+            id_edm_type(entity)
         ));
         let writable = may_write(schemas, entity, scopes);
         for property in &entity.properties {
@@ -312,7 +321,7 @@ pub fn metadata_json(schemas: &SchemaSet, scopes: &[&str]) -> Value {
         let mut members = Map::new();
         members.insert("$Kind".into(), json!("EntityType"));
         members.insert("$Key".into(), json!(["id"]));
-        members.insert("id".into(), json!({ "$Type": "Edm.Guid" }));
+        members.insert("id".into(), json!({ "$Type": id_edm_type(entity) }));
         let writable = may_write(schemas, entity, scopes);
         for property in &entity.properties {
             let mut member = Map::new();

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::expand::MAX_EXPAND_DEPTH;
 use crate::filter::sql::quote;
+use crate::id_counters::NewIds;
 use crate::schema::{Relation, RelationKind};
 use crate::table::table_name;
 use crate::writes::{MAX_UNIT_STATEMENTS, Prepared};
@@ -25,6 +26,8 @@ fn bad(message: String) -> DataError {
 struct Planned<'a> {
     entity: &'a Entity,
     id: String,
+    /// The integer id the client gave, which the entity's counter must pass.
+    given: Option<i64>,
     values: Vec<(String, DynValue)>,
 }
 
@@ -142,7 +145,7 @@ impl DataService {
         scopes: &[&str],
         base_url: &str,
     ) -> Result<(Item, String), DataError> {
-        let write = self.prepare_create(&entity.name, body, scopes)?;
+        let write = self.prepare_create(&entity.name, body, scopes).await?;
         if write.statements.len() > MAX_UNIT_STATEMENTS {
             return Err(bad(format!(
                 "a deep insert creates at most {MAX_UNIT_STATEMENTS} items"
@@ -169,23 +172,54 @@ impl DataService {
     }
 
     /// A create (nested items too) as a write of a unit.
-    pub(crate) fn prepare_create(
+    pub(crate) async fn prepare_create(
         &self,
         entity_name: &str,
         body: &Value,
         scopes: &[&str],
     ) -> Result<Prepared<'_>, DataError> {
         let entity = self.entity(entity_name)?;
+        let mut ids = NewIds::counting();
         let mut plan = Vec::new();
         let mut expand = String::new();
-        let id = self.plan(entity, body, scopes, 1, None, &mut plan, &mut expand)?;
+        let mut id = self.plan(
+            entity,
+            body,
+            scopes,
+            (1, None),
+            &mut plan,
+            &mut expand,
+            &mut ids,
+        )?;
+        if ids.wants_any() {
+            ids.take(self).await?;
+            plan.clear();
+            expand.clear();
+            id = self.plan(
+                entity,
+                body,
+                scopes,
+                (1, None),
+                &mut plan,
+                &mut expand,
+                &mut ids,
+            )?;
+        }
         let now = (self.now_ms)();
+        let mut statements = Vec::with_capacity(plan.len());
+        for item in &plan {
+            statements.push(self.insert_statement(item, now)?);
+            if let Some(given) = item.given {
+                statements.push(crate::id_counters::passing(
+                    self.dialect(),
+                    item.entity,
+                    given,
+                ));
+            }
+        }
         Ok(Prepared {
             entity,
-            statements: plan
-                .iter()
-                .map(|item| self.insert_statement(item, now))
-                .collect(),
+            statements,
             written: plan
                 .into_iter()
                 .map(|item| (item.entity, item.values))
@@ -194,7 +228,7 @@ impl DataService {
         })
     }
 
-    fn insert_statement(&self, item: &Planned<'_>, now: i64) -> DynStatement {
+    fn insert_statement(&self, item: &Planned<'_>, now: i64) -> Result<DynStatement, DataError> {
         let mut columns = vec![
             "id".to_string(),
             "version".into(),
@@ -202,7 +236,7 @@ impl DataService {
             "updated_at".into(),
         ];
         let mut values = vec![
-            DynValue::Text(item.id.clone()),
+            crate::ids::id_bind(item.entity, &item.id)?,
             DynValue::Int(1),
             DynValue::Int(now),
             DynValue::Int(now),
@@ -211,7 +245,7 @@ impl DataService {
             columns.push(column.clone());
             values.push(value.clone());
         }
-        DynStatement {
+        Ok(DynStatement {
             sql: format!(
                 "INSERT INTO {} ({}) VALUES ({})",
                 quote(self.dialect(), &table_name(item.entity)),
@@ -220,24 +254,26 @@ impl DataService {
             ),
             values,
             expect_rows: Some(1),
-        }
+        })
     }
 
-    /// Plans the rows of `body` (an item of `entity`, at nesting `depth`), related items
-    /// first where this one points at them and after it where they point here. `link` is
-    /// the key property and id of the parent this item belongs to. `expand` collects the
-    /// `$expand` that shows what was created.
+    /// Plans the rows of `body` (an item of `entity`), related items first where this one
+    /// points at them and after it where they point here. `at` is the nesting depth and, for
+    /// an item nested in a to-many relation, its key property and the id of the parent it
+    /// belongs to. `expand` collects the `$expand` that shows what was created; `ids` gives
+    /// the new items' ids.
     #[allow(clippy::too_many_arguments)]
     fn plan<'a>(
         &'a self,
         entity: &'a Entity,
         body: &Value,
         scopes: &[&str],
-        depth: usize,
-        link: Option<(&str, &str)>,
+        at: (usize, Option<(&str, &str)>),
         plan: &mut Vec<Planned<'a>>,
         expand: &mut String,
+        ids: &mut NewIds,
     ) -> Result<String, DataError> {
+        let (depth, link) = at;
         Self::require(entity.scopes_to_write(), scopes)?;
         let Some(object) = body.as_object() else {
             return Err(bad(format!(
@@ -279,12 +315,12 @@ impl DataService {
                         target,
                         value,
                         scopes,
-                        depth + 1,
-                        None,
+                        (depth + 1, None),
                         plan,
                         &mut nested_expand,
+                        ids,
                     )?;
-                    own.insert(property.clone(), Value::String(id));
+                    own.insert(property.clone(), crate::ids::id_json(target, &id));
                 }
                 RelationKind::ToMany { key: property, .. } => {
                     let Some(items) = value.as_array() else {
@@ -304,7 +340,7 @@ impl DataService {
             }
             expanded.push(with_options(&relation.name, &nested_expand));
         }
-        let id = (self.new_id)();
+        let (id, given) = ids.next(self, entity, object)?;
         if let Some((property, parent)) = link {
             if own.keys().any(|k| k.eq_ignore_ascii_case(property)) {
                 return Err(bad(format!(
@@ -312,7 +348,13 @@ impl DataService {
                     entity.name
                 )));
             }
-            own.insert(property.to_string(), Value::String(parent.to_string()));
+            // The key holds the parent's id, as the parent's id type writes it.
+            let parent_id = match entity.property(property).map(|p| p.kind) {
+                Some(crate::PropertyType::Integer) => crate::ids::integer_id(parent)
+                    .map_or_else(|| Value::String(parent.to_string()), Value::from),
+                _ => Value::String(parent.to_string()),
+            };
+            own.insert(property.to_string(), parent_id);
         }
         let own = resolve_binds(&view, &Value::Object(own))?;
         let values = Self::writable_values(entity, &own, scopes, true)?;
@@ -320,6 +362,7 @@ impl DataService {
         plan.push(Planned {
             entity,
             id: id.clone(),
+            given,
             values,
         });
         for (target, property, items, name) in to_many {
@@ -334,10 +377,10 @@ impl DataService {
                     target,
                     item,
                     scopes,
-                    depth + 1,
-                    Some((&property, &id)),
+                    (depth + 1, Some((&property, &id))),
                     plan,
                     &mut nested_expand,
+                    ids,
                 )?;
             }
             expanded.push(with_options(&name, &nested_expand));

@@ -214,10 +214,14 @@ impl DataService {
         expansions: &[Expansion],
     ) -> Vec<String> {
         let mut extra = Vec::new();
-        for key in expansions.iter().filter_map(Expansion::parent_key) {
+        for expansion in expansions {
+            let Some(key) = expansion.parent_key() else {
+                continue;
+            };
             if !columns.iter().any(|c| c == key) {
                 columns.push(key.to_string());
-                kinds.push(ColumnKind::Text);
+                // A to-one key holds an id of the target.
+                kinds.push(crate::ids::id_column_kind(&expansion.target));
                 extra.push(key.to_string());
             }
         }
@@ -261,7 +265,12 @@ impl DataService {
             && !columns.iter().any(|c| c == also)
         {
             columns.push(also.to_string());
-            kinds.push(ColumnKind::Text);
+            kinds.push(
+                expansion
+                    .target
+                    .property(also)
+                    .map_or(ColumnKind::Text, |p| crate::table::column_kind(p.kind)),
+            );
             extra.push(also.to_string());
         }
         (columns, kinds, extra)
@@ -277,7 +286,7 @@ impl DataService {
     ) -> Result<(), DataError> {
         let ids: BTreeSet<String> = rows
             .iter()
-            .filter_map(|r| r.get(key).and_then(Value::as_str).map(str::to_string))
+            .filter_map(|r| r.get(key).and_then(crate::ids::id_text))
             .collect();
         let (columns, kinds, extra) = Self::target_columns(expansion, scopes, None);
         let table = quote(self.dialect(), &table_name(&expansion.target));
@@ -290,7 +299,10 @@ impl DataService {
                 self.column_list(&columns),
                 vec!["?"; chunk.len()].join(", ")
             );
-            let values: Vec<DynValue> = chunk.iter().cloned().map(DynValue::Text).collect();
+            let values = chunk
+                .iter()
+                .map(|id| crate::ids::id_bind(&expansion.target, id))
+                .collect::<Result<Vec<DynValue>, DataError>>()?;
             for row in self.fetch_rows(&sql, &values, &kinds).await? {
                 targets.push(row_json(&expansion.target, &columns, row));
             }
@@ -299,14 +311,14 @@ impl DataService {
             .await?;
         let by_id: HashMap<String, Map<String, Value>> = targets
             .into_iter()
-            .filter_map(|t| Some((t.get("id")?.as_str()?.to_string(), t)))
+            .filter_map(|t| Some((crate::ids::id_text(t.get("id")?)?, t)))
             .collect();
         let weights: HashMap<&String, usize> =
             by_id.iter().map(|(id, t)| (id, weight(t))).collect();
         let total: usize = rows
             .iter()
-            .filter_map(|r| r.get(key).and_then(Value::as_str))
-            .filter_map(|id| weights.get(&id.to_string()))
+            .filter_map(|r| r.get(key).and_then(crate::ids::id_text))
+            .filter_map(|id| weights.get(&id))
             .sum();
         if total > MAX_EXPANDED_ITEMS {
             return Err(too_many(&expansion.relation.name));
@@ -314,8 +326,8 @@ impl DataService {
         for row in rows.iter_mut() {
             let target = row
                 .get(key)
-                .and_then(Value::as_str)
-                .and_then(|id| by_id.get(id))
+                .and_then(crate::ids::id_text)
+                .and_then(|id| by_id.get(&id))
                 .map_or(Value::Null, |t| Value::Object(t.clone()));
             row.insert(expansion.relation.name.clone(), target);
         }
@@ -351,9 +363,13 @@ impl DataService {
         let query = &expansion.query;
         let parents: Vec<String> = rows
             .iter()
-            .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_string))
+            .filter_map(|r| r.get("id").and_then(crate::ids::id_text))
             .collect();
         let (columns, mut kinds, extra) = Self::target_columns(expansion, scopes, Some(key));
+        let kinds_key_is_int = expansion
+            .target
+            .property(key)
+            .is_some_and(|p| p.kind == crate::PropertyType::Integer);
         let page_size = expansion.page_size.max(1);
         let limit = query.top.map_or(page_size, |top| top.min(page_size));
         let d = self.dialect();
@@ -407,7 +423,14 @@ impl DataService {
                 vec!["?"; chunk.len()].join(", "),
                 c = if query.count { ", kw_c" } else { "" },
             );
-            let mut values: Vec<DynValue> = chunk.iter().cloned().map(DynValue::Text).collect();
+            // The parents' ids, against the target's key column (of the same type).
+            let mut values: Vec<DynValue> = chunk
+                .iter()
+                .map(|id| match crate::ids::integer_id(id) {
+                    Some(i) if kinds_key_is_int => DynValue::Int(i),
+                    _ => DynValue::Text(id.clone()),
+                })
+                .collect();
             values.extend(filter_values.iter().cloned());
             values.push(DynValue::Int(skip));
             // One more than a page: whether a next link is due.
@@ -426,7 +449,7 @@ impl DataService {
                     _ => 0,
                 };
                 let item = row_json(&expansion.target, &columns, row);
-                let Some(parent) = item.get(key).and_then(Value::as_str).map(str::to_string) else {
+                let Some(parent) = item.get(key).and_then(crate::ids::id_text) else {
                     continue;
                 };
                 if let Some(DynValue::Int(c)) = count {
@@ -454,7 +477,7 @@ impl DataService {
         let name = &expansion.relation.name;
         let wanted_more = |limit: u32| query.top.is_none_or(|top| top > limit);
         for row in rows.iter_mut() {
-            let Some(id) = row.get("id").and_then(Value::as_str).map(str::to_string) else {
+            let Some(id) = row.get("id").and_then(crate::ids::id_text) else {
                 continue;
             };
             let mut group = groups.remove(&id).unwrap_or_default();

@@ -53,7 +53,7 @@ impl DataService {
         }
         if let Some(after) = after {
             conditions.push(format!("{id} > ?"));
-            values.push(DynValue::Text(after.to_string()));
+            values.push(crate::ids::id_bind(entity, after)?);
         }
         let where_all = if conditions.is_empty() {
             String::new()
@@ -76,8 +76,7 @@ impl DataService {
             items
                 .last()
                 .and_then(|item| item.get("id"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
+                .and_then(crate::ids::id_text)
         } else {
             None
         };

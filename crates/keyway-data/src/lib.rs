@@ -15,6 +15,8 @@ pub use keyway_kernel::rfc3339 as datetime;
 mod export;
 pub mod filter;
 mod formats;
+mod id_counters;
+mod ids;
 mod openapi;
 mod query;
 mod references;
@@ -38,7 +40,8 @@ pub use filter::{Dialect, FilterError, SqlFragment, SqlValue, compile_filter, pa
 pub use openapi::openapi_document;
 pub use query::{CollectionQuery, QueryError, shortened};
 pub use schema::{
-    Entity, OnDelete, Property, PropertyType, Relation, RelationKind, SchemaError, SchemaSet,
+    Entity, IdType, MAX_INTEGER_ID, OnDelete, Property, PropertyType, Relation, RelationKind,
+    SchemaError, SchemaSet,
 };
 pub use search::{MAX_SEARCH_TERMS, Search};
 pub use service::{DEFAULT_PAGE_SIZE, DataError, DataService, Item, Page};

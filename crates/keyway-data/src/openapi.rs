@@ -59,12 +59,19 @@ fn property_schema(p: &Property) -> Value {
     Value::Object(schema)
 }
 
+/// `id`'s schema: a UUID the hub makes, or an integer the client may choose on create.
+fn id_schema(entity: &Entity) -> Value {
+    match entity.id_type {
+        crate::IdType::Uuid => json!({ "type": "string", "format": "uuid", "readOnly": true }),
+        crate::IdType::Integer => {
+            json!({ "type": "integer", "format": "int64", "minimum": 1, "maximum": crate::MAX_INTEGER_ID })
+        }
+    }
+}
+
 fn entity_schema(entity: &Entity) -> Value {
     let mut properties = Map::new();
-    properties.insert(
-        "id".into(),
-        json!({ "type": "string", "format": "uuid", "readOnly": true }),
-    );
+    properties.insert("id".into(), id_schema(entity));
     for p in &entity.properties {
         properties.insert(p.name.clone(), property_schema(p));
     }
@@ -122,6 +129,14 @@ fn plain_schema(entity: &Entity, without: Option<&str>) -> Value {
 /// item for a to-one relation in place of its key, and up to three levels: docs/data.md.)
 fn create_schema(entity: &Entity, schemas: &SchemaSet) -> Value {
     let mut schema = plain_schema(entity, None);
+    if entity.id_type == crate::IdType::Integer {
+        // Optional: the hub counts on from the highest id when it is left out.
+        let mut id = id_schema(entity);
+        if let Some(fields) = id.as_object_mut() {
+            fields.remove("readOnly");
+        }
+        schema["properties"]["id"] = id;
+    }
     for relation in &entity.relations {
         let (Some(target), RelationKind::ToMany { key, .. }) =
             (schemas.entity(&relation.target), &relation.kind)
@@ -237,7 +252,11 @@ fn operations(entity: &Entity) -> (Value, Value, Value) {
             })), &with_body),
         },
     });
-    let id_param = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } });
+    let mut id_type = id_schema(entity);
+    if let Some(schema) = id_type.as_object_mut() {
+        schema.remove("readOnly");
+    }
+    let id_param = json!({ "name": "id", "in": "path", "required": true, "schema": id_type });
     let if_match = json!({ "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string" } });
     let updated = |description: &str| {
         json!({

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use keyway_store::{ColumnKind, DynStatement, DynValue};
+use keyway_store::{DynStatement, DynValue};
 
 use crate::filter::sql::quote;
 use crate::schema::{OnDelete, RelationKind};
@@ -40,7 +40,7 @@ impl DataService {
 
     /// `UPDATE … SET key = NULL, version = version + 1` for every `onDelete: setNull` relation
     /// that points at `entity`'s item `id`.
-    pub(crate) fn set_null_statements(&self, entity: &Entity, id: &str) -> Vec<DynStatement> {
+    pub(crate) fn set_null_statements(&self, entity: &Entity, id: &DynValue) -> Vec<DynStatement> {
         let d = self.dialect();
         self.schemas()
             .references_to(&entity.name)
@@ -48,24 +48,26 @@ impl DataService {
                 RelationKind::ToOne {
                     key,
                     on_delete: OnDelete::SetNull,
-                } => Some(DynStatement {
-                    sql: format!(
-                        "UPDATE {} SET {k} = NULL, {v} = {v} + 1, {u} = ? \
-                         WHERE {k} = ? AND {i} <> ?",
+                } => {
+                    let mut sql = format!(
+                        "UPDATE {} SET {k} = NULL, {v} = {v} + 1, {u} = ? WHERE {k} = ?",
                         quote(d, &table_name(referrer)),
                         k = quote(d, key),
                         v = quote(d, "version"),
                         u = quote(d, "updated_at"),
-                        i = quote(d, "id"),
-                    ),
+                    );
+                    let mut values = vec![DynValue::Int((self.now_ms)()), id.clone()];
                     // Not the item itself (a self-reference): it goes, checked by its version.
-                    values: vec![
-                        DynValue::Int((self.now_ms)()),
-                        DynValue::Text(id.to_string()),
-                        DynValue::Text(id.to_string()),
-                    ],
-                    expect_rows: None,
-                }),
+                    if referrer.name == entity.name {
+                        sql.push_str(&format!(" AND {} <> ?", quote(d, "id")));
+                        values.push(id.clone());
+                    }
+                    Some(DynStatement {
+                        sql,
+                        values,
+                        expect_rows: None,
+                    })
+                }
                 _ => None,
             })
             .collect()
@@ -82,7 +84,10 @@ impl DataService {
             let RelationKind::ToOne { key, .. } = &relation.kind else {
                 continue;
             };
-            let Some((_, DynValue::Text(id))) = values.iter().find(|(c, _)| c == key) else {
+            let Some((_, bound)) = values.iter().find(|(c, _)| c == key) else {
+                continue;
+            };
+            let Some(id) = crate::ids::dyn_text(bound) else {
                 continue;
             };
             let Some(target) = self.schemas().entity(&relation.target) else {
@@ -94,7 +99,11 @@ impl DataService {
                 id_column = quote(self.dialect(), "id"),
             );
             match self
-                .fetch_rows(&sql, &[DynValue::Text(id.clone())], &[ColumnKind::Text])
+                .fetch_rows(
+                    &sql,
+                    std::slice::from_ref(bound),
+                    &[crate::ids::id_column_kind(target)],
+                )
                 .await
             {
                 Ok(rows) if rows.is_empty() => {
@@ -167,8 +176,12 @@ impl DataService {
                 quote(self.dialect(), &table_name(referrer)),
                 quote(self.dialect(), key),
             );
+            let key = match crate::ids::id_bind(entity, id) {
+                Ok(key) => key,
+                Err(e) => return e,
+            };
             match self
-                .fetch_rows(&sql, &[DynValue::Text(id.to_string())], &[ColumnKind::Text])
+                .fetch_rows(&sql, &[key], &[crate::ids::id_column_kind(referrer)])
                 .await
             {
                 Ok(rows) if !rows.is_empty() => {

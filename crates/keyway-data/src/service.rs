@@ -167,7 +167,7 @@ impl DataService {
         select: Option<&Vec<String>>,
     ) -> (Vec<String>, Vec<ColumnKind>) {
         let mut columns = vec!["id".to_string()];
-        let mut kinds = vec![ColumnKind::Text];
+        let mut kinds = vec![crate::ids::id_column_kind(entity)];
         for p in &entity.properties {
             let allowed = p.readable_by(scopes);
             let selected = select.is_none_or(|names| names.contains(&p.name));
@@ -489,9 +489,8 @@ impl DataService {
             quote(self.dialect, &table_name(entity)),
             quote(self.dialect, "id")
         );
-        let mut rows = self
-            .fetch_rows(&sql, &[DynValue::Text(id.to_ascii_lowercase())], &kinds)
-            .await?;
+        let key = crate::ids::id_bind(entity, id)?;
+        let mut rows = self.fetch_rows(&sql, &[key], &kinds).await?;
         let Some(mut row) = rows.pop() else {
             return Err(DataError::NotFound(format!(
                 "no {} with id {id}",
@@ -511,7 +510,7 @@ impl DataService {
             map.remove(column);
         }
         Ok(Item {
-            id: id.to_ascii_lowercase(),
+            id: crate::ids::canonical_id(entity, id)?,
             etag: etag(version),
             body: Value::Object(map),
         })
@@ -546,7 +545,7 @@ impl DataService {
         let values = Self::writable_values(entity, body, scopes, true)?;
         self.require_targets_readable(entity, &values, scopes)?;
         let written = values.clone();
-        let id = (self.new_id)();
+        let (id, given) = self.id_for_new(entity, body).await?;
         let now = (self.now_ms)();
         let mut columns = vec![
             "id".to_string(),
@@ -555,7 +554,7 @@ impl DataService {
             "updated_at".into(),
         ];
         let mut binds = vec![
-            DynValue::Text(id.clone()),
+            crate::ids::id_bind(entity, &id)?,
             DynValue::Int(1),
             DynValue::Int(now),
             DynValue::Int(now),
@@ -570,13 +569,69 @@ impl DataService {
             quote(self.dialect, &table_name(entity)),
             self.column_list(&columns)
         );
-        match self.store.dyn_execute(&sql, &binds).await {
+        let result = match given {
+            // A client's integer id moves the counter past it, in the same transaction.
+            Some(given) => {
+                let insert = keyway_store::DynStatement {
+                    sql,
+                    values: binds,
+                    expect_rows: None,
+                };
+                let passing = crate::id_counters::passing(self.dialect, entity, given);
+                self.store
+                    .dyn_unit(&[insert, passing])
+                    .await
+                    .map(|_| 0)
+                    .map_err(|failed| match failed.cause {
+                        keyway_store::UnitCause::Store(e) => e,
+                        keyway_store::UnitCause::Rows { .. } => {
+                            keyway_store::StoreError::Corrupt("the id counters")
+                        }
+                    })
+            }
+            None => self.store.dyn_execute(&sql, &binds).await,
+        };
+        match result {
             Err(e) if e.is_foreign_key_violation() => {
                 return Err(self.missing_reference(entity, &written).await);
+            }
+            Err(e) if given.is_some() && e.is_unique_violation() => {
+                return Err(DataError::Conflict(format!(
+                    "there is already a {} with id {id}",
+                    entity.name
+                )));
             }
             result => result?,
         };
         self.fetch(entity, &id, scopes).await
+    }
+
+    /// The id of a new item of `entity`: a new UUID; for integer ids the client's `id` if
+    /// the body has one (also returned as a number), else the next from the counter.
+    pub(crate) async fn id_for_new(
+        &self,
+        entity: &Entity,
+        body: &Value,
+    ) -> Result<(String, Option<i64>), DataError> {
+        if entity.id_type == crate::IdType::Uuid {
+            return Ok(((self.new_id)(), None));
+        }
+        let given = body.as_object().and_then(|object| {
+            object
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case("id"))
+                .map(|(_, value)| value)
+        });
+        match given {
+            None | Some(Value::Null) => {
+                let id = crate::id_counters::take_ids(&self.store, self.dialect, entity, 1).await?;
+                Ok((id.to_string(), None))
+            }
+            Some(value) => {
+                let given = crate::id_counters::given_id(entity, value)?;
+                Ok((given.to_string(), Some(given)))
+            }
+        }
     }
 
     pub(crate) fn check_etag(current: &str, if_match: Option<&str>) -> Result<i64, DataError> {

@@ -6,7 +6,7 @@
 use keyway_store::{ColumnKind, DynValue, Store};
 
 use crate::filter::sql::quote;
-use crate::schema::{OnDelete, Relation, RelationKind};
+use crate::schema::{IdType, OnDelete, Relation, RelationKind};
 use crate::search_index::{is_search_column, sync_search};
 use crate::{Dialect, Entity, Property, PropertyType, SchemaSet};
 
@@ -50,6 +50,17 @@ pub enum TableError {
         rule: String,
         now: String,
     },
+    #[error(
+        "table {table} holds {entity}s with {was} ids, but the schema now says id: {now}; ids \
+         cannot change type in place: export the data, drop the table and import it again (or \
+         put `id: {was}` back)"
+    )]
+    IdTypeChanged {
+        table: String,
+        entity: String,
+        was: &'static str,
+        now: &'static str,
+    },
     #[error(transparent)]
     Store(#[from] keyway_store::StoreError),
 }
@@ -78,7 +89,10 @@ fn key_of<'a>(entity: &'a Entity, property: &str) -> Option<(&'a Relation, OnDel
 /// The column type of `property` (a relation key is typed like the `id` it holds: MariaDB
 /// joins and constrains only equal types).
 fn column_type(entity: &Entity, property: &Property, dialect: Dialect) -> &'static str {
-    if dialect == Dialect::Mysql && key_of(entity, &property.name).is_some() {
+    if dialect == Dialect::Mysql
+        && property.kind == PropertyType::Uuid
+        && key_of(entity, &property.name).is_some()
+    {
         return "VARCHAR(36)";
     }
     sql_type(column_kind(property.kind), dialect)
@@ -132,10 +146,12 @@ fn sql_type(kind: ColumnKind, dialect: Dialect) -> &'static str {
 
 fn create_statements(entity: &Entity, dialect: Dialect) -> Vec<String> {
     let table = table_name(entity);
-    let id_type = if dialect == Dialect::Mysql {
-        "VARCHAR(36)"
-    } else {
-        "TEXT"
+    // An integer id on SQLite is the rowid itself (`INTEGER PRIMARY KEY`).
+    let id_type = match (entity.id_type, dialect) {
+        (IdType::Integer, Dialect::Sqlite) => "INTEGER",
+        (IdType::Integer, _) => "BIGINT",
+        (IdType::Uuid, Dialect::Mysql) => "VARCHAR(36)",
+        (IdType::Uuid, _) => "TEXT",
     };
     let mut columns = vec![
         format!("{} {id_type} PRIMARY KEY", quote(dialect, "id")),
@@ -210,6 +226,14 @@ pub async fn sync_tables(
     dialect: Dialect,
     allow_drop: bool,
 ) -> Result<(), TableError> {
+    let mut present = Vec::new();
+    for entity in schemas.entities() {
+        if !store.table_columns(&table_name(entity)).await?.is_empty() {
+            present.push(entity.name.clone());
+        }
+    }
+    let existing = |entity: &Entity| present.contains(&entity.name);
+    crate::id_counters::check_id_types(store, schemas, dialect, &existing).await?;
     for entity in schemas.entities() {
         let table = table_name(entity);
         let existing = store.table_columns(&table).await?;
@@ -290,6 +314,7 @@ pub async fn sync_tables(
         constrain_keys(store, entity, dialect).await?;
         sync_search(store, entity, dialect).await?;
     }
+    crate::id_counters::seed_counters(store, schemas, dialect).await?;
     Ok(())
 }
 
@@ -378,7 +403,10 @@ async fn constrain_keys(
             });
         }
         let mut statements = Vec::new();
-        if dialect == Dialect::Mysql {
+        let uuid_key = entity
+            .property(key)
+            .is_some_and(|p| p.kind == PropertyType::Uuid);
+        if dialect == Dialect::Mysql && uuid_key {
             // A TEXT column (a plain uuid property until now) becomes VARCHAR(36), whose index
             // is whole rather than a prefix.
             let index = quote(

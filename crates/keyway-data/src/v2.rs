@@ -48,8 +48,9 @@ pub fn metadata_v2_xml(schemas: &SchemaSet, scopes: &[&str]) -> String {
     for entity in &entities {
         out.push_str(&format!(
             "<EntityType Name=\"{}\"><Key><PropertyRef Name=\"id\"/></Key>\
-             <Property Name=\"id\" Type=\"Edm.Guid\" Nullable=\"false\"/>",
-            escape(&entity.name)
+             <Property Name=\"id\" Type=\"{}\" Nullable=\"false\"/>",
+            escape(&entity.name),
+            crate::csdl::id_edm_type(entity)
         ));
         for p in &entity.properties {
             out.push_str(&format!(
@@ -175,14 +176,26 @@ pub fn entry_v2(schemas: &SchemaSet, entity: &Entity, base: &str, item: Value) -
         return item;
     };
     let mut out = Map::new();
-    if let Some(id) = fields.get("id").and_then(Value::as_str) {
+    if let Some(id) = fields.get("id").and_then(crate::ids::id_text) {
+        let key = match entity.id_type {
+            crate::IdType::Uuid => format!("guid'{id}'"),
+            crate::IdType::Integer => format!("{id}L"),
+        };
         out.insert(
             "__metadata".into(),
-            json!({ "uri": format!("{base}/{}(guid'{id}')", entity.name), "type": format!("{NAMESPACE}.{}", entity.name) }),
+            json!({ "uri": format!("{base}/{}({key})", entity.name), "type": format!("{NAMESPACE}.{}", entity.name) }),
         );
     }
     for (key, value) in fields {
         if key.contains('@') {
+            continue;
+        }
+        if key == "id" && entity.id_type == crate::IdType::Integer {
+            // Edm.Int64 is text in V2 JSON.
+            out.insert(
+                key,
+                crate::ids::id_text(&value).map_or(Value::Null, Value::String),
+            );
             continue;
         }
         if let Some(relation) = entity.relation(&key) {
@@ -418,7 +431,14 @@ pub fn key_from_v2(key: &str) -> String {
         .strip_prefix("guid")
         .or_else(|| key.strip_prefix("GUID"))
         .unwrap_or(key);
-    key.trim_matches('\'').to_string()
+    let key = key.trim_matches('\'');
+    // An Edm.Int64 key is written `1L` in V2.
+    match key.strip_suffix(['L', 'l']) {
+        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            digits.to_string()
+        }
+        _ => key.to_string(),
+    }
 }
 
 /// A V2 request's query options as V4 ones: `$inlinecount=allpages` → `$count=true`,

@@ -172,7 +172,7 @@ impl DataService {
 
     async fn prepare(&self, op: &WriteOp, scopes: &[&str]) -> Result<Prepared<'_>, DataError> {
         match op {
-            WriteOp::Create { entity, body } => self.prepare_create(entity, body, scopes),
+            WriteOp::Create { entity, body } => self.prepare_create(entity, body, scopes).await,
             WriteOp::Update {
                 entity,
                 id,
@@ -214,7 +214,9 @@ impl DataService {
                 let item = match self.get(&entity, &id, &pairs, scopes, base_url).await {
                     Ok(item) => item,
                     Err(_) => Item {
-                        body: serde_json::json!({ "id": id }),
+                        body: serde_json::json!({ "id": self
+                            .entity(&entity)
+                            .map_or(Value::String(id.clone()), |e| crate::ids::id_json(e, &id)) }),
                         id,
                         etag: String::new(),
                     },
@@ -334,7 +336,7 @@ impl DataService {
         let mut binds: Vec<DynValue> = values.into_iter().map(|(_, v)| v).collect();
         binds.push(DynValue::Int(version + 1));
         binds.push(DynValue::Int((self.now_ms)()));
-        binds.push(DynValue::Text(current.id.clone()));
+        binds.push(crate::ids::id_bind(entity, &current.id)?);
         binds.push(DynValue::Int(version));
         // The version in the WHERE makes the check and the write one step: no lost update.
         let sql = format!(
@@ -380,10 +382,11 @@ impl DataService {
         );
         // `onDelete: setNull`: the items that name this one lose the key here, with a new
         // version (the database's own SET NULL would leave their ETags as they were).
-        let mut statements = self.set_null_statements(entity, &current.id);
+        let key = crate::ids::id_bind(entity, &current.id)?;
+        let mut statements = self.set_null_statements(entity, &key);
         statements.push(DynStatement {
             sql,
-            values: vec![DynValue::Text(current.id.clone()), DynValue::Int(version)],
+            values: vec![key, DynValue::Int(version)],
             expect_rows: Some(1),
         });
         Ok(Prepared {

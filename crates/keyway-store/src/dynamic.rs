@@ -47,7 +47,7 @@ pub(crate) fn bind_all<'q>(mut query: AnyQuery<'q>, values: &[DynValue]) -> AnyQ
     query
 }
 
-fn read(row: &AnyRow, kinds: &[ColumnKind]) -> Result<Vec<DynValue>, StoreError> {
+fn read_row(row: &AnyRow, kinds: &[ColumnKind]) -> Result<Vec<DynValue>, StoreError> {
     kinds
         .iter()
         .enumerate()
@@ -86,7 +86,7 @@ impl Store {
     ) -> Result<Vec<Vec<DynValue>>, StoreError> {
         let query = bind_all(sqlx::query(self.sql(sql)), values);
         let rows = query.fetch_all(self.reader()).await?;
-        rows.iter().map(|row| read(row, kinds)).collect()
+        rows.iter().map(|row| read_row(row, kinds)).collect()
     }
 
     /// Runs DDL statements in order (each its own statement; MySQL commits DDL implicitly).
@@ -193,6 +193,25 @@ pub enum UnitCause {
 impl Store {
     /// Runs `statements` in one transaction: all of them commit, or none.
     pub async fn dyn_unit(&self, statements: &[DynStatement]) -> Result<Vec<u64>, UnitFailed> {
+        Ok(self.dyn_unit_reading(statements, None).await?.0)
+    }
+
+    /// Runs `statements` and then the query `read` (SQL, values, kinds) in one transaction,
+    /// so the query sees what the statements wrote and nothing written since (a counter
+    /// moved on and read back is this caller's alone).
+    pub async fn dyn_unit_then_fetch(
+        &self,
+        statements: &[DynStatement],
+        read: (&str, &[DynValue], &[ColumnKind]),
+    ) -> Result<Vec<Vec<DynValue>>, UnitFailed> {
+        Ok(self.dyn_unit_reading(statements, Some(read)).await?.1)
+    }
+
+    async fn dyn_unit_reading(
+        &self,
+        statements: &[DynStatement],
+        read: Option<(&str, &[DynValue], &[ColumnKind])>,
+    ) -> Result<(Vec<u64>, Vec<Vec<DynValue>>), UnitFailed> {
         let before = |cause: StoreError| UnitFailed {
             index: 0,
             cause: UnitCause::Store(cause),
@@ -218,11 +237,23 @@ impl Store {
             }
             changed.push(rows);
         }
-        // Dropping the transaction unfinished (any return above) rolls it back.
-        tx.commit().await.map_err(|e| UnitFailed {
+        let after = |cause: StoreError| UnitFailed {
             index: statements.len(),
-            cause: UnitCause::Store(e.into()),
-        })?;
-        Ok(changed)
+            cause: UnitCause::Store(cause),
+        };
+        let mut rows = Vec::new();
+        if let Some((sql, values, kinds)) = read {
+            let query = bind_all(sqlx::query(self.sql(sql)), values);
+            for row in query
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| after(e.into()))?
+            {
+                rows.push(read_row(&row, kinds).map_err(after)?);
+            }
+        }
+        // Dropping the transaction unfinished (any return above) rolls it back.
+        tx.commit().await.map_err(|e| after(e.into()))?;
+        Ok((changed, rows))
     }
 }

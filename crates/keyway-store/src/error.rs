@@ -37,8 +37,6 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the database refused a write for a foreign key: a reference to a row that does
-    /// not exist, or a delete of a row still referenced (`ON DELETE RESTRICT`).
     /// Whether the database could not compute a value the statement asked for (an overflow,
     /// a division by zero): the request's doing, not the database's failing.
     pub fn is_data_exception(&self) -> bool {
@@ -53,8 +51,15 @@ impl StoreError {
             || db.message().contains("integer overflow")
     }
 
+    /// Whether the database refused a write for a foreign key: a reference to a row that does
+    /// not exist, or a delete of a row still referenced (`ON DELETE RESTRICT`).
     pub fn is_foreign_key_violation(&self) -> bool {
         matches!(self, StoreError::Database(sqlx::Error::Database(db)) if foreign_key_refusal(db.as_ref()))
+    }
+
+    /// Whether the database refused a write for a unique key (a primary key taken).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(db)) if db.is_unique_violation())
     }
 
     /// Maps a unique-constraint violation to [`StoreError::Conflict`], anything else unchanged.

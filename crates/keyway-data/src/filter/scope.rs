@@ -270,7 +270,7 @@ impl<'a> Cx<'a> {
         let (entity, id) = self.walk(frame, hops, position, &mut names)?;
         let last = last[0];
         let (property, kind) = if last.eq_ignore_ascii_case("id") {
-            ("id".to_string(), PropertyType::Uuid)
+            ("id".to_string(), entity.id_kind())
         } else if let Some(p) = entity.property(last) {
             (p.name.clone(), p.kind)
         } else {

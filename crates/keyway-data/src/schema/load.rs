@@ -8,7 +8,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::relations::{RawRelation, resolve};
-use super::{Entity, Property, PropertyType, SchemaSet};
+use super::{Entity, IdType, Property, PropertyType, SchemaSet};
 
 /// A schema file that cannot be used: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,6 +36,8 @@ struct RawEntity {
     groups: Vec<String>,
     #[serde(default)]
     scopes: RawScopes,
+    /// `uuid` (the default) or `integer`.
+    id: Option<String>,
     properties: BTreeMap<String, RawProperty>,
     #[serde(default)]
     relations: BTreeMap<String, RawRelation>,
@@ -236,7 +238,8 @@ fn validate(raw: BTreeMap<String, RawEntity>) -> Result<SchemaSet, SchemaError> 
             if prop_name.eq_ignore_ascii_case("id") {
                 return Err(err(
                     at,
-                    "`id` is implicit (a server-generated UUID); do not declare it",
+                    "`id` is implicit (a UUID, or an integer with `id: integer` beside \
+                     `properties`); do not declare it",
                 ));
             }
             if let Some(why) = reserved(&prop_name) {
@@ -250,12 +253,23 @@ fn validate(raw: BTreeMap<String, RawEntity>) -> Result<SchemaSet, SchemaError> 
             }
             properties.push(property(&at, prop_name, raw_prop)?);
         }
+        let id_type = match entity.id.as_deref() {
+            None | Some("uuid") => IdType::Uuid,
+            Some("integer") => IdType::Integer,
+            Some(other) => {
+                return Err(err(
+                    format!("{name}.id"),
+                    format!("{other:?} is not an id type (uuid or integer)"),
+                ));
+            }
+        };
         relations.insert(name.clone(), entity.relations);
         set.insert(Entity {
             name,
             groups: entity.groups,
             read_scope,
             write_scope,
+            id_type,
             properties,
             relations: Vec::new(),
         });

@@ -99,12 +99,25 @@ impl Property {
     }
 }
 
+/// What an entity's `id` is: a UUID the hub makes (the default), or an integer (`id:
+/// integer` in the schema, `Item(1)` in URLs) the client gives or the hub counts up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdType {
+    Uuid,
+    Integer,
+}
+
+/// The largest integer id: the largest integer a JSON number carries exactly in every
+/// client (2^53 - 1).
+pub const MAX_INTEGER_ID: i64 = 9_007_199_254_740_991;
+
 #[derive(Debug, Clone)]
 pub struct Entity {
     pub name: String,
     pub groups: Vec<String>,
     pub read_scope: String,
     pub write_scope: String,
+    pub id_type: IdType,
     /// Declaration order (the `id` key is implicit and not listed).
     pub properties: Vec<Property>,
     /// Navigation properties: to one item (through a key property of this entity) or to the
@@ -113,6 +126,14 @@ pub struct Entity {
 }
 
 impl Entity {
+    /// The type of `id`, as `$filter` and relation keys see it.
+    pub fn id_kind(&self) -> PropertyType {
+        match self.id_type {
+            IdType::Uuid => PropertyType::Uuid,
+            IdType::Integer => PropertyType::Integer,
+        }
+    }
+
     /// A property by name, case-insensitively.
     pub fn property(&self, name: &str) -> Option<&Property> {
         self.properties
@@ -158,6 +179,7 @@ impl Entity {
             groups: self.groups.clone(),
             read_scope: self.read_scope.clone(),
             write_scope: self.write_scope.clone(),
+            id_type: self.id_type,
             properties: self
                 .properties
                 .iter()

@@ -123,7 +123,10 @@ pub(super) fn resolve(
                             )
                         })?,
                     };
-                    let kind = to_one(set, &entity_name, &key, on_delete, &at)?;
+                    let id_kind = set
+                        .entity(&target)
+                        .map_or(PropertyType::Uuid, |t| t.id_kind());
+                    let kind = to_one(set, &entity_name, &key, (on_delete, id_kind), &at)?;
                     push(set, &entity_name, Relation { name, target, kind });
                 }
                 (None, Some(via)) => {
@@ -206,13 +209,15 @@ fn check_name(set: &SchemaSet, entity_name: &str, name: &str, at: &str) -> Resul
 }
 
 /// Checks a to-one relation's key and makes it indexed (it is joined and checked on).
+/// `target` is how the relation ends: its `onDelete` and the type of the target's id.
 fn to_one(
     set: &mut SchemaSet,
     entity_name: &str,
     key: &str,
-    on_delete: OnDelete,
+    target: (OnDelete, PropertyType),
     at: &str,
 ) -> Result<RelationKind, SchemaError> {
+    let (on_delete, id_kind) = target;
     let Some(entity) = set.entity_mut(entity_name) else {
         return Err(err(at.to_string(), "no such entity"));
     };
@@ -226,13 +231,19 @@ fn to_one(
     else {
         return Err(err(
             format!("{at}.key"),
-            format!("{entity_name} has no property {key:?} (declare it with type: uuid)"),
+            format!(
+                "{entity_name} has no property {key:?} (declare it with type: {})",
+                id_kind.as_str()
+            ),
         ));
     };
-    if property.kind != PropertyType::Uuid {
+    if property.kind != id_kind {
         return Err(err(
             format!("{at}.key"),
-            format!("{key} must have type uuid (it holds the target's id)"),
+            format!(
+                "{key} must have type {} (it holds the target's id)",
+                id_kind.as_str()
+            ),
         ));
     }
     if taken {

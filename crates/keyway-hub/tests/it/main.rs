@@ -16,6 +16,7 @@ mod cluster_nodes;
 mod data_api;
 mod data_batch;
 mod data_filter;
+mod data_integer_ids;
 mod data_relations;
 mod discovery;
 mod dpop;
