@@ -23,8 +23,7 @@ fn aggregate_sql(dialect: Dialect, entity: &Entity, aggregate: &Aggregate) -> (S
     let kind = aggregate
         .property
         .as_deref()
-        .and_then(|p| entity.property(p))
-        .map_or(PropertyType::Uuid, |p| p.kind);
+        .map_or(PropertyType::Uuid, |p| property_kind(entity, p));
     let integer = kind == PropertyType::Integer;
     match aggregate.method {
         Method::Count => ("COUNT(*)".into(), ColumnKind::Int),
@@ -58,6 +57,16 @@ pub(crate) struct GroupPage<'a> {
     pub size: u32,
 }
 
+/// The type of `name` in `entity`: a property's, or the id's.
+fn property_kind(entity: &Entity, name: &str) -> PropertyType {
+    if name == "id" {
+        return entity.id_kind();
+    }
+    entity
+        .property(name)
+        .map_or(PropertyType::String, |p| p.kind)
+}
+
 impl DataService {
     /// `GET /api/Entity?$apply=…groupby/aggregate…`: one row per group (one row in all for
     /// an `aggregate` alone), paged like a collection.
@@ -88,11 +97,7 @@ impl DataService {
         let mut kinds: Vec<ColumnKind> = apply
             .group_by
             .iter()
-            .map(|g| {
-                entity
-                    .property(g)
-                    .map_or(ColumnKind::Text, |p| column_kind(p.kind))
-            })
+            .map(|g| column_kind(property_kind(entity, g)))
             .collect();
         for (i, aggregate) in apply.aggregates.iter().enumerate() {
             let (sql, kind) = aggregate_sql(d, entity, aggregate);

@@ -26,8 +26,6 @@ fn bad(message: String) -> DataError {
 struct Planned<'a> {
     entity: &'a Entity,
     id: String,
-    /// The integer id the client gave, which the entity's counter must pass.
-    given: Option<i64>,
     values: Vec<(String, DynValue)>,
 }
 
@@ -129,7 +127,20 @@ pub(crate) fn resolve_binds(entity: &Entity, body: &Value) -> Result<Value, Data
         let id = if value.is_null() {
             Value::Null
         } else {
-            Value::String(bound_id(relation, value)?)
+            let id = bound_id(relation, value)?;
+            match entity.property(property).map(|p| p.kind) {
+                // The key of an entity with integer ids holds a number.
+                Some(crate::PropertyType::Integer) => {
+                    Value::from(crate::ids::integer_id(&id).ok_or_else(|| {
+                        bad(format!(
+                            "{key}: {}'s ids are integers, not {:?}",
+                            relation.target,
+                            crate::shortened(&id)
+                        ))
+                    })?)
+                }
+                _ => Value::String(id),
+            }
         };
         out.insert(property.clone(), id);
     }
@@ -206,17 +217,10 @@ impl DataService {
             )?;
         }
         let now = (self.now_ms)();
-        let mut statements = Vec::with_capacity(plan.len());
-        for item in &plan {
-            statements.push(self.insert_statement(item, now)?);
-            if let Some(given) = item.given {
-                statements.push(crate::id_counters::passing(
-                    self.dialect(),
-                    item.entity,
-                    given,
-                ));
-            }
-        }
+        let statements = plan
+            .iter()
+            .map(|item| self.insert_statement(item, now))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Prepared {
             entity,
             statements,
@@ -340,7 +344,7 @@ impl DataService {
             }
             expanded.push(with_options(&relation.name, &nested_expand));
         }
-        let (id, given) = ids.next(self, entity, object)?;
+        let (id, _chosen) = ids.next(self, entity, object)?;
         if let Some((property, parent)) = link {
             if own.keys().any(|k| k.eq_ignore_ascii_case(property)) {
                 return Err(bad(format!(
@@ -362,7 +366,6 @@ impl DataService {
         plan.push(Planned {
             entity,
             id: id.clone(),
-            given,
             values,
         });
         for (target, property, items, name) in to_many {

@@ -382,6 +382,13 @@ impl DataService {
         order.push(quote(d, "id"));
         let (filter_sql, filter_values) = match &query.filter {
             Some(expr) => {
+                if crate::filter::mentions_it(expr) {
+                    return Err(bad(format!(
+                        "$expand={}: $it inside $expand would name the outer item; keyway does \
+                         not serve that: filter on the expanded items' own properties",
+                        expansion.relation.name
+                    )));
+                }
                 let reach = |name: &str| self.readable_target(name, scopes);
                 let fragment = compile_filter_reaching(expr, &expansion.target, d, &reach)
                     .map_err(|e| bad(format!("$expand={}: {e}", expansion.relation.name)))?;

@@ -1,19 +1,26 @@
 //! Integer ids (`id: integer`): one counter per entity in the table `kw_data_ids`, moved on
 //! and read back in one transaction, so two hubs on one database never hand out the same id.
-//! A client may also give an id; the counter then moves past it, so the ids it hands out
-//! later do not collide with the ones given (a gap is harmless, as with any sequence).
+//! A client may also choose an id. The counter does not jump past chosen ids (one chosen near
+//! 2^53 would use every id up); instead the ids it hands out are checked against the table,
+//! and a run of chosen ones ahead of it is stepped over (a gap is harmless, as with any
+//! sequence).
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use keyway_store::{ColumnKind, DynStatement, DynValue, Store};
 
 use crate::filter::sql::quote;
+use crate::schema::MAX_INTEGER_ID;
 use crate::table::{TableError, table_name};
 use crate::{DataError, Dialect, Entity, IdType, SchemaSet};
 
 const COUNTERS: &str = "kw_data_ids";
+/// Times a take steps over ids chosen ahead of the counter before it gives up.
+const MAX_STEPS: usize = 8;
 
-/// Creates the counters table, refuses an entity whose id type changed, and gives every
-/// integer entity its counter (after its highest id). Runs before the entity tables are
-/// made: `existing` says which of them were there already.
+/// Creates the counters table and refuses an entity whose id type changed under existing
+/// rows. Runs before the entity tables are made (`existing` says which were there): a new
+/// integer entity gets its counter first, so a table never exists without one.
 pub(crate) async fn check_id_types(
     store: &Store,
     schemas: &SchemaSet,
@@ -25,24 +32,18 @@ pub(crate) async fn check_id_types(
     } else {
         "TEXT"
     };
+    let (c, e, n) = (
+        quote(dialect, COUNTERS),
+        quote(dialect, "entity"),
+        quote(dialect, "next_id"),
+    );
     store
         .dyn_ddl(&[format!(
-            "CREATE TABLE IF NOT EXISTS {} ({} {name_type} PRIMARY KEY, {} BIGINT NOT NULL)",
-            quote(dialect, COUNTERS),
-            quote(dialect, "entity"),
-            quote(dialect, "next_id"),
+            "CREATE TABLE IF NOT EXISTS {c} ({e} {name_type} PRIMARY KEY, {n} BIGINT NOT NULL)"
         )])
         .await?;
     let counted: Vec<String> = store
-        .dyn_fetch(
-            &format!(
-                "SELECT {} FROM {}",
-                quote(dialect, "entity"),
-                quote(dialect, COUNTERS)
-            ),
-            &[],
-            &[ColumnKind::Text],
-        )
+        .dyn_fetch(&format!("SELECT {e} FROM {c}"), &[], &[ColumnKind::Text])
         .await?
         .into_iter()
         .filter_map(|row| match row.into_iter().next() {
@@ -51,57 +52,48 @@ pub(crate) async fn check_id_types(
         })
         .collect();
     for entity in schemas.entities() {
-        let has_counter = counted.contains(&entity.name.to_ascii_lowercase());
-        let integer = entity.id_type == IdType::Integer;
-        // A table made with the other id type: its id column cannot hold the new ids.
-        if existing(entity) && has_counter != integer {
-            let (was, now) = if integer {
-                ("uuid", "integer")
-            } else {
-                ("integer", "uuid")
-            };
-            return Err(TableError::IdTypeChanged {
-                table: table_name(entity),
-                entity: entity.name.clone(),
-                was,
-                now,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Gives each integer entity without one a counter after its highest id (run once its table
-/// exists).
-pub(crate) async fn seed_counters(
-    store: &Store,
-    schemas: &SchemaSet,
-    dialect: Dialect,
-) -> Result<(), TableError> {
-    for entity in schemas.entities() {
-        if entity.id_type != IdType::Integer {
-            continue;
-        }
         let name = entity.name.to_ascii_lowercase();
-        store
-            .dyn_execute(
-                &format!(
-                    "INSERT INTO {c} ({e}, {n}) SELECT ?, COALESCE(MAX({id}), 0) + 1 FROM {t} \
-                     WHERE NOT EXISTS (SELECT 1 FROM {c} WHERE {e} = ?)",
-                    c = quote(dialect, COUNTERS),
-                    e = quote(dialect, "entity"),
-                    n = quote(dialect, "next_id"),
-                    id = quote(dialect, "id"),
-                    t = quote(dialect, &table_name(entity)),
-                ),
-                &[DynValue::Text(name.clone()), DynValue::Text(name)],
-            )
-            .await?;
+        let has_counter = counted.contains(&name);
+        let integer = entity.id_type == IdType::Integer;
+        match (existing(entity), integer, has_counter) {
+            // A table made with the other id type: its id column cannot hold the new ids.
+            (true, true, false) | (true, false, true) => {
+                let (was, now) = if integer {
+                    ("uuid", "integer")
+                } else {
+                    ("integer", "uuid")
+                };
+                return Err(TableError::IdTypeChanged {
+                    table: table_name(entity),
+                    entity: entity.name.clone(),
+                    was,
+                    now,
+                });
+            }
+            (false, true, false) => {
+                store
+                    .dyn_execute(
+                        &format!("INSERT INTO {c} ({e}, {n}) VALUES (?, 1)"),
+                        &[DynValue::Text(name)],
+                    )
+                    .await?;
+            }
+            // The table of a once-integer entity is gone: its counter goes with it.
+            (false, false, true) => {
+                store
+                    .dyn_execute(
+                        &format!("DELETE FROM {c} WHERE {e} = ?"),
+                        &[DynValue::Text(name)],
+                    )
+                    .await?;
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
 
-/// Takes `count` ids for `entity` from its counter: the first of them.
+/// Takes `count` consecutive ids for `entity` that no row holds: the first of them.
 pub(crate) async fn take_ids(
     store: &Store,
     dialect: Dialect,
@@ -109,23 +101,66 @@ pub(crate) async fn take_ids(
     count: usize,
 ) -> Result<i64, DataError> {
     let count = i64::try_from(count).unwrap_or(i64::MAX);
+    for _ in 0..MAX_STEPS {
+        let first = move_counter(store, dialect, entity, count).await?;
+        let last = first.saturating_add(count - 1);
+        if last > MAX_INTEGER_ID {
+            return Err(DataError::BadRequest(format!(
+                "{}'s ids are used up (the largest is {MAX_INTEGER_ID})",
+                entity.name
+            )));
+        }
+        let (t, id) = (quote(dialect, &table_name(entity)), quote(dialect, "id"));
+        let held = store
+            .dyn_fetch(
+                &format!("SELECT COUNT(*) FROM {t} WHERE {id} >= ? AND {id} <= ?"),
+                &[DynValue::Int(first), DynValue::Int(last)],
+                &[ColumnKind::Int],
+            )
+            .await?;
+        if matches!(held.first().and_then(|r| r.first()), Some(DynValue::Int(0))) {
+            return Ok(first);
+        }
+        // Chosen ids lie ahead: step past the run of held ids that starts in this range.
+        let free = store
+            .dyn_fetch(
+                &format!(
+                    "SELECT MIN(a.{id}) + 1 FROM {t} AS a WHERE a.{id} >= ? AND NOT EXISTS \
+                     (SELECT 1 FROM {t} AS b WHERE b.{id} = a.{id} + 1)"
+                ),
+                &[DynValue::Int(first)],
+                &[ColumnKind::Int],
+            )
+            .await?;
+        if let Some(DynValue::Int(free)) = free.first().and_then(|r| r.first()) {
+            raise_counter(store, dialect, entity, *free).await?;
+        }
+    }
+    Err(DataError::Conflict(format!(
+        "no free ids for {} after the counter: clients chose too many of the next ones",
+        entity.name
+    )))
+}
+
+/// Moves `entity`'s counter on by `count`: the first id of those passed.
+async fn move_counter(
+    store: &Store,
+    dialect: Dialect,
+    entity: &Entity,
+    count: i64,
+) -> Result<i64, DataError> {
     let name = DynValue::Text(entity.name.to_ascii_lowercase());
+    let (c, e, n) = (
+        quote(dialect, COUNTERS),
+        quote(dialect, "entity"),
+        quote(dialect, "next_id"),
+    );
     let moved = DynStatement {
-        sql: format!(
-            "UPDATE {} SET {n} = {n} + ? WHERE {} = ?",
-            quote(dialect, COUNTERS),
-            quote(dialect, "entity"),
-            n = quote(dialect, "next_id"),
-        ),
+        sql: format!("UPDATE {c} SET {n} = {n} + ? WHERE {e} = ?"),
         values: vec![DynValue::Int(count), name.clone()],
         expect_rows: Some(1),
     };
-    let read = format!(
-        "SELECT {} FROM {} WHERE {} = ?",
-        quote(dialect, "next_id"),
-        quote(dialect, COUNTERS),
-        quote(dialect, "entity"),
-    );
+    let read = format!("SELECT {n} FROM {c} WHERE {e} = ?");
     let rows = store
         .dyn_unit_then_fetch(&[moved], (&read, &[name], &[ColumnKind::Int]))
         .await
@@ -136,55 +171,58 @@ pub(crate) async fn take_ids(
                 entity.name
             )),
         })?;
-    let next = match rows.first().and_then(|row| row.first()) {
-        Some(DynValue::Int(next)) => *next,
-        _ => 1,
-    };
-    let first = next - count;
-    if next - 1 > crate::schema::MAX_INTEGER_ID {
-        return Err(DataError::BadRequest(format!(
-            "{}'s ids are used up (the largest is {})",
-            entity.name,
-            crate::schema::MAX_INTEGER_ID
-        )));
+    match rows.first().and_then(|row| row.first()) {
+        Some(DynValue::Int(next)) => Ok(next - count),
+        _ => Err(DataError::BadRequest(format!(
+            "{} has no id counter: restart the hub to create it",
+            entity.name
+        ))),
     }
-    Ok(first)
 }
 
-/// Moves `entity`'s counter past `id`, which a client gave (in the same transaction as the
-/// row it names).
-pub(crate) fn passing(dialect: Dialect, entity: &Entity, id: i64) -> DynStatement {
-    DynStatement {
-        sql: format!(
-            "UPDATE {} SET {n} = ? WHERE {} = ? AND {n} <= ?",
-            quote(dialect, COUNTERS),
-            quote(dialect, "entity"),
-            n = quote(dialect, "next_id"),
-        ),
-        values: vec![
-            DynValue::Int(id.saturating_add(1)),
-            DynValue::Text(entity.name.to_ascii_lowercase()),
-            DynValue::Int(id),
-        ],
-        expect_rows: None,
-    }
+/// Moves `entity`'s counter to `next` unless it is there already.
+async fn raise_counter(
+    store: &Store,
+    dialect: Dialect,
+    entity: &Entity,
+    next: i64,
+) -> Result<(), DataError> {
+    let (c, e, n) = (
+        quote(dialect, COUNTERS),
+        quote(dialect, "entity"),
+        quote(dialect, "next_id"),
+    );
+    store
+        .dyn_execute(
+            &format!("UPDATE {c} SET {n} = ? WHERE {e} = ? AND {n} < ?"),
+            &[
+                DynValue::Int(next),
+                DynValue::Text(entity.name.to_ascii_lowercase()),
+                DynValue::Int(next),
+            ],
+        )
+        .await?;
+    Ok(())
 }
 
 /// The ids of the items one write creates. A deep insert is planned twice: a first pass
-/// counts the integer ids it needs per entity, which are then taken from the counters in one
-/// go each, and a second pass hands them out (a client's own `id` is used as given).
+/// counts the integer ids it needs per entity and notes the ones the client chose; the ids
+/// are then taken from the counters in one go per entity (with room to step over the chosen
+/// ones), and a second pass hands them out.
 pub(crate) struct NewIds {
     counting: bool,
-    wanted: std::collections::BTreeMap<String, usize>,
-    taken: std::collections::BTreeMap<String, std::ops::Range<i64>>,
+    wanted: BTreeMap<String, usize>,
+    chosen: BTreeMap<String, BTreeSet<i64>>,
+    taken: BTreeMap<String, std::ops::Range<i64>>,
 }
 
 impl NewIds {
     pub(crate) fn counting() -> NewIds {
         NewIds {
             counting: true,
-            wanted: Default::default(),
-            taken: Default::default(),
+            wanted: BTreeMap::new(),
+            chosen: BTreeMap::new(),
+            taken: BTreeMap::new(),
         }
     }
 
@@ -197,58 +235,78 @@ impl NewIds {
     pub(crate) async fn take(&mut self, service: &crate::DataService) -> Result<(), DataError> {
         for (name, count) in std::mem::take(&mut self.wanted) {
             let entity = service.entity(&name)?;
-            let first = take_ids(&service.store, service.dialect(), entity, count).await?;
-            let end = first.saturating_add(i64::try_from(count).unwrap_or(i64::MAX));
+            let room = count + self.chosen.get(&name).map_or(0, BTreeSet::len);
+            let first = take_ids(&service.store, service.dialect(), entity, room).await?;
+            let end = first.saturating_add(i64::try_from(room).unwrap_or(i64::MAX));
             self.taken.insert(name, first..end);
         }
         self.counting = false;
         Ok(())
     }
 
-    /// The id of a new `entity` item whose body is `object`, and the client's integer id if
-    /// it gave one.
+    /// The id of a new `entity` item whose body is `object`, and whether the client chose it.
     pub(crate) fn next(
         &mut self,
         service: &crate::DataService,
         entity: &Entity,
         object: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<(String, Option<i64>), DataError> {
+    ) -> Result<(String, bool), DataError> {
         if entity.id_type == IdType::Uuid {
-            return Ok(((service.new_id)(), None));
+            return Ok(((service.new_id)(), false));
         }
-        let given = object
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case("id"))
-            .map(|(_, value)| value)
-            .filter(|value| !value.is_null());
-        if let Some(value) = given {
+        if let Some(value) = chosen_value(object) {
             let id = given_id(entity, value)?;
-            return Ok((id.to_string(), Some(id)));
+            if self.counting {
+                let chosen = self.chosen.entry(entity.name.clone()).or_default();
+                if !chosen.insert(id) {
+                    return Err(DataError::BadRequest(format!(
+                        "two new {}s have the id {id}",
+                        entity.name
+                    )));
+                }
+            }
+            return Ok((id.to_string(), true));
         }
         if self.counting {
             *self.wanted.entry(entity.name.clone()).or_default() += 1;
             // A stand-in: the plan of this pass is thrown away.
-            return Ok(("1".into(), None));
+            return Ok(("1".into(), false));
         }
-        let id = self
-            .taken
-            .get_mut(&entity.name)
-            .and_then(Iterator::next)
+        let chosen = self.chosen.get(&entity.name);
+        let range = self.taken.get_mut(&entity.name);
+        let id = range
+            .and_then(|ids| ids.find(|id| chosen.is_none_or(|c| !c.contains(id))))
             .ok_or_else(|| DataError::BadRequest("the write changed while planned".into()))?;
-        Ok((id.to_string(), None))
+        Ok((id.to_string(), false))
     }
 }
 
-/// A client's integer id for a new `entity` item.
+/// The `id` a new item's body chooses, if any (names match case-insensitively).
+pub(crate) fn chosen_value(
+    object: &serde_json::Map<String, serde_json::Value>,
+) -> Option<&serde_json::Value> {
+    object
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("id"))
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_null())
+}
+
+/// A client's integer id for a new `entity` item (`5` or `5.0`, as integer properties).
 pub(crate) fn given_id(entity: &Entity, value: &serde_json::Value) -> Result<i64, DataError> {
     value
         .as_i64()
-        .filter(|id| (1..=crate::schema::MAX_INTEGER_ID).contains(id))
+        .or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() <= MAX_INTEGER_ID as f64)
+                .map(|f| f as i64)
+        })
+        .filter(|id| (1..=MAX_INTEGER_ID).contains(id))
         .ok_or_else(|| {
             DataError::BadRequest(format!(
-                "id: {}'s ids are integers from 1 to {}; {value} is not one",
-                entity.name,
-                crate::schema::MAX_INTEGER_ID
+                "id: {}'s ids are integers from 1 to {MAX_INTEGER_ID}; {value} is not one",
+                entity.name
             ))
         })
 }

@@ -134,9 +134,10 @@ impl DataService {
             let RelationKind::ToOne { key, .. } = &relation.kind else {
                 continue;
             };
+            // Any value but null names a target (a uuid's text or an integer id).
             let sets = values
                 .iter()
-                .any(|(column, value)| column == key && matches!(value, DynValue::Text(_)));
+                .any(|(column, value)| column == key && !matches!(value, DynValue::Null(_)));
             if let (true, Some(target)) = (sets, self.schemas().entity(&relation.target)) {
                 Self::require(target.scopes_to_read(), scopes)?;
             }

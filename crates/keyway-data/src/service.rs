@@ -545,7 +545,7 @@ impl DataService {
         let values = Self::writable_values(entity, body, scopes, true)?;
         self.require_targets_readable(entity, &values, scopes)?;
         let written = values.clone();
-        let (id, given) = self.id_for_new(entity, body).await?;
+        let id = self.id_for_new(entity, body).await?;
         let now = (self.now_ms)();
         let mut columns = vec![
             "id".to_string(),
@@ -569,33 +569,12 @@ impl DataService {
             quote(self.dialect, &table_name(entity)),
             self.column_list(&columns)
         );
-        let result = match given {
-            // A client's integer id moves the counter past it, in the same transaction.
-            Some(given) => {
-                let insert = keyway_store::DynStatement {
-                    sql,
-                    values: binds,
-                    expect_rows: None,
-                };
-                let passing = crate::id_counters::passing(self.dialect, entity, given);
-                self.store
-                    .dyn_unit(&[insert, passing])
-                    .await
-                    .map(|_| 0)
-                    .map_err(|failed| match failed.cause {
-                        keyway_store::UnitCause::Store(e) => e,
-                        keyway_store::UnitCause::Rows { .. } => {
-                            keyway_store::StoreError::Corrupt("the id counters")
-                        }
-                    })
-            }
-            None => self.store.dyn_execute(&sql, &binds).await,
-        };
-        match result {
+        match self.store.dyn_execute(&sql, &binds).await {
             Err(e) if e.is_foreign_key_violation() => {
                 return Err(self.missing_reference(entity, &written).await);
             }
-            Err(e) if given.is_some() && e.is_unique_violation() => {
+            // A chosen id that is taken (or, rarely, a counted one a client chose meanwhile).
+            Err(e) if e.is_unique_violation() => {
                 return Err(DataError::Conflict(format!(
                     "there is already a {} with id {id}",
                     entity.name
@@ -607,31 +586,23 @@ impl DataService {
     }
 
     /// The id of a new item of `entity`: a new UUID; for integer ids the client's `id` if
-    /// the body has one (also returned as a number), else the next from the counter.
+    /// the body has one, else the next free one from the counter.
     pub(crate) async fn id_for_new(
         &self,
         entity: &Entity,
         body: &Value,
-    ) -> Result<(String, Option<i64>), DataError> {
+    ) -> Result<String, DataError> {
         if entity.id_type == crate::IdType::Uuid {
-            return Ok(((self.new_id)(), None));
+            return Ok((self.new_id)());
         }
-        let given = body.as_object().and_then(|object| {
-            object
-                .iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case("id"))
-                .map(|(_, value)| value)
-        });
-        match given {
-            None | Some(Value::Null) => {
-                let id = crate::id_counters::take_ids(&self.store, self.dialect, entity, 1).await?;
-                Ok((id.to_string(), None))
-            }
-            Some(value) => {
-                let given = crate::id_counters::given_id(entity, value)?;
-                Ok((given.to_string(), Some(given)))
-            }
-        }
+        Ok(
+            match body.as_object().and_then(crate::id_counters::chosen_value) {
+                None => crate::id_counters::take_ids(&self.store, self.dialect, entity, 1)
+                    .await?
+                    .to_string(),
+                Some(value) => crate::id_counters::given_id(entity, value)?.to_string(),
+            },
+        )
     }
 
     pub(crate) fn check_etag(current: &str, if_match: Option<&str>) -> Result<i64, DataError> {

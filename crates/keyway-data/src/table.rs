@@ -52,8 +52,9 @@ pub enum TableError {
     },
     #[error(
         "table {table} holds {entity}s with {was} ids, but the schema now says id: {now}; ids \
-         cannot change type in place: export the data, drop the table and import it again (or \
-         put `id: {was}` back)"
+         cannot change type in place: put `id: {was}` back, or save the rows (keyway data \
+         export), drop the table (and the tables whose relations name it) and create the items \
+         again through the API"
     )]
     IdTypeChanged {
         table: String,
@@ -314,7 +315,6 @@ pub async fn sync_tables(
         constrain_keys(store, entity, dialect).await?;
         sync_search(store, entity, dialect).await?;
     }
-    crate::id_counters::seed_counters(store, schemas, dialect).await?;
     Ok(())
 }
 

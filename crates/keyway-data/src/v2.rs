@@ -247,7 +247,12 @@ pub fn body_from_v2(schemas: &SchemaSet, entity: &Entity, body: &Value) -> Resul
             out.insert(key.clone(), converted);
             continue;
         }
-        let kind = entity.property(key).map(|p| p.kind);
+        let kind = if key.eq_ignore_ascii_case("id") {
+            // A chosen integer id is Edm.Int64: text in V2 JSON.
+            Some(entity.id_kind())
+        } else {
+            entity.property(key).map(|p| p.kind)
+        };
         out.insert(key.clone(), value_in(key, kind, value)?);
     }
     Ok(Value::Object(out))

@@ -279,6 +279,16 @@ impl DataService {
                     None => e.into(),
                 },
             },
+            // A new item's chosen integer id is taken.
+            UnitCause::Store(e) if e.is_unique_violation() => {
+                let what = write
+                    .written
+                    .get(index)
+                    .map_or(write.entity.name.as_str(), |(entity, _)| {
+                        entity.name.as_str()
+                    });
+                DataError::Conflict(format!("a {what} with one of the ids given exists already"))
+            }
             UnitCause::Store(e) => e.into(),
             // The version in the WHERE no longer matched: changed (or deleted) meanwhile.
             UnitCause::Rows { .. } => DataError::PreconditionFailed,
@@ -298,6 +308,17 @@ impl DataService {
         let entity = self.entity(entity_name)?;
         Self::require(entity.scopes_to_write(), scopes)?;
         let body = &resolve_binds(&entity.readable_by(scopes), body)?;
+        // A PUT takes every property, as a create does, but never a new id.
+        if entity.id_type == crate::IdType::Integer
+            && body
+                .as_object()
+                .and_then(crate::id_counters::chosen_value)
+                .is_some()
+        {
+            return Err(DataError::BadRequest(
+                "id is chosen when the item is created and cannot change".into(),
+            ));
+        }
         let mut values = Self::writable_values(entity, body, scopes, replace)?;
         self.require_targets_readable(entity, &values, scopes)?;
         if replace {

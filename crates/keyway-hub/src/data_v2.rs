@@ -154,7 +154,11 @@ async fn resource(
                 .create_at(&name, &parse_body()?, &scopes, &v4_base)
                 .await
                 .map_err(refuse)?;
-            let location = format!("{base}/{}(guid'{}')", entity.name, item.id);
+            let key = match entity.id_type {
+                keyway_data::IdType::Uuid => format!("guid'{}'", item.id),
+                keyway_data::IdType::Integer => format!("{}L", item.id),
+            };
+            let location = format!("{base}/{}({key})", entity.name);
             let etag = item.etag.clone();
             let entry = entry_v2(data.schemas(), entity, &base, item.body);
             let mut response =

@@ -17,7 +17,7 @@ mod proptests;
 use std::fmt;
 
 pub use parser::parse_filter;
-pub use scope::Reach;
+pub use scope::{Reach, mentions_it};
 pub use sql::{Dialect, SqlFragment, SqlValue, compile_filter, compile_filter_reaching};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

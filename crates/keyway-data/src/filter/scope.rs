@@ -60,21 +60,55 @@ pub(crate) struct Resolved {
 
 /// Whether `expr` reads other tables (a path or a lambda anywhere in it).
 fn navigates(expr: &Expr) -> bool {
-    fn operand(o: &Operand) -> bool {
+    any_path(expr, &|path| path.contains('/'), true)
+}
+
+/// Whether `operand` reads a property through a relation (`organization/name`).
+pub(crate) fn reads_a_path(operand: &Operand) -> bool {
+    match operand {
+        Operand::Property(p) | Operand::Function(_, p) | Operand::IndexOf(p, _) => p.contains('/'),
+        Operand::Arithmetic(a, _, b) => reads_a_path(&a.item) || reads_a_path(&b.item),
+        Operand::Literal(_) => false,
+    }
+}
+
+/// Whether `expr` names `$it` anywhere (inside `$expand`, keyway refuses it: OData's `$it`
+/// there is the outer item, not the expanded one).
+pub fn mentions_it(expr: &Expr) -> bool {
+    any_path(
+        expr,
+        &|path| path == "$it" || path.starts_with("$it/"),
+        false,
+    )
+}
+
+/// Whether a property path or lambda collection of `expr` passes `test` (a lambda counts as
+/// passing when `lambdas` is true).
+fn any_path(expr: &Expr, test: &dyn Fn(&str) -> bool, lambdas: bool) -> bool {
+    fn operand(o: &Operand, test: &dyn Fn(&str) -> bool) -> bool {
         match o {
-            Operand::Property(p) | Operand::Function(_, p) | Operand::IndexOf(p, _) => {
-                p.contains('/')
-            }
-            Operand::Arithmetic(a, _, b) => operand(&a.item) || operand(&b.item),
+            Operand::Property(p) | Operand::Function(_, p) | Operand::IndexOf(p, _) => test(p),
+            Operand::Arithmetic(a, _, b) => operand(&a.item, test) || operand(&b.item, test),
             Operand::Literal(_) => false,
         }
     }
     match expr {
-        Expr::Or(a, b) | Expr::And(a, b) => navigates(a) || navigates(b),
-        Expr::Not(e) => navigates(e),
-        Expr::Compare(a, _, b) | Expr::Call(_, a, b) => operand(&a.item) || operand(&b.item),
-        Expr::In(a, _) => operand(&a.item),
-        Expr::Lambda(_) => true,
+        Expr::Or(a, b) | Expr::And(a, b) => {
+            any_path(a, test, lambdas) || any_path(b, test, lambdas)
+        }
+        Expr::Not(e) => any_path(e, test, lambdas),
+        Expr::Compare(a, _, b) | Expr::Call(_, a, b) => {
+            operand(&a.item, test) || operand(&b.item, test)
+        }
+        Expr::In(a, _) => operand(&a.item, test),
+        Expr::Lambda(lambda) => {
+            lambdas
+                || test(&lambda.path.item)
+                || lambda
+                    .predicate
+                    .as_deref()
+                    .is_some_and(|p| any_path(p, test, lambdas))
+        }
     }
 }
 
@@ -274,7 +308,13 @@ impl<'a> Cx<'a> {
         } else if let Some(p) = entity.property(last) {
             (p.name.clone(), p.kind)
         } else {
-            return Err(unknown_property(&entity, last, position, other, &segments));
+            // The hint names a navigation property only if the caller may follow it.
+            let reachable = entity
+                .relation(last)
+                .is_some_and(|r| (self.reach)(&r.target).is_some());
+            return Err(unknown_property(
+                &entity, last, position, other, &segments, reachable,
+            ));
         };
         let sql = self.member(frame, id.as_deref(), &entity, &property, position)?;
         names.push(property.clone());
@@ -316,6 +356,19 @@ impl<'a> Cx<'a> {
                 format!("any/all nest deeper than {MAX_LAMBDA_DEPTH} levels"),
             ));
         }
+        // Nested, a lambda goes down from the innermost item: one reaching back up (through a
+        // to-one step, `$it` or an outer variable) would read its rows once per pair of items.
+        let innermost = self.frames.len() - 1;
+        if innermost > 0 && (frame != innermost || !hops.is_empty()) {
+            let variable = self.frames[innermost].variable.as_deref().unwrap_or("x");
+            return Err(FilterError::at(
+                position,
+                format!(
+                    "inside another any/all, a lambda ranges over a collection of the innermost \
+                     variable ({variable}/…/any(…)), with no to-one step on the way"
+                ),
+            ));
+        }
         let owner_id = self.member(frame, id.as_deref(), &entity, "id", position)?;
         let alias = self.alias(position)?;
         let open = format!(
@@ -354,6 +407,7 @@ fn unknown_property(
     position: usize,
     other: Option<PropertyType>,
     segments: &[&str],
+    reachable: bool,
 ) -> FilterError {
     let error = FilterError::at(
         position,
@@ -370,7 +424,7 @@ fn unknown_property(
         Some(PropertyType::String | PropertyType::Enum) => {
             error.with_hint(format!("a text value needs quotes: '{name}'"))
         }
-        _ if entity.relation(name).is_some() => error.with_hint(format!(
+        _ if reachable => error.with_hint(format!(
             "{name} is a navigation property: compare one of its properties ({name}/…), or \
              use {name}/any(…)"
         )),

@@ -166,6 +166,44 @@ fn navigation_errors_name_what_is_wrong() {
     let many = vec!["people/any()"; 17].join(" or ");
     assert!(error("Org", &many).contains("more than 16 navigation properties"));
     assert!(error("Org", "a/b/c/d/e eq 1").contains("a path has at most 4 names"));
+    // Nested lambdas go down from the innermost variable: reaching back up would read the
+    // rows once per pair of items.
+    for upward in [
+        "people/all(p: p/org/people/any(q: q/age gt p/age))",
+        "children/any(c: $it/people/any(q: q/age gt 1))",
+        "children/any(c: children/any(d: d/name eq c/name))",
+        "children/any(c: c/children/any(d: c/people/any(q: q/age eq 1)))",
+    ] {
+        assert!(
+            error("Org", upward).contains("inside another any/all, a lambda ranges over"),
+            "{upward}"
+        );
+    }
+    // An in-list over a path reads the path once.
+    let f = compile("Person", "org/name in ('a', 'b', null)", Dialect::Sqlite).unwrap();
+    assert_eq!(f.sql.matches("SELECT").count(), 2, "{}", f.sql);
+    assert!(
+        f.sql.contains(" IN (?, ?)") && f.sql.contains("IS NULL"),
+        "{}",
+        f.sql
+    );
+    let many: Vec<String> = (0..40).map(|i| format!("'n{i}'")).collect();
+    assert!(
+        compile(
+            "Person",
+            &format!("org/name in ({})", many.join(",")),
+            Dialect::Postgres
+        )
+        .is_ok()
+    );
+    // The hint names a navigation property only to a caller who may follow it.
+    let schemas = SchemaSet::parse(SCHEMAS, true, "t").unwrap();
+    let person = schemas.entity("Person").unwrap();
+    let expr = parse_filter("org eq 1").unwrap();
+    let blind = compile_filter(&expr, person, Dialect::Sqlite)
+        .unwrap_err()
+        .to_string();
+    assert!(!blind.contains("navigation"), "{blind}");
     // Without a way to reach other entities, navigation properties lead nowhere.
     let schemas = SchemaSet::parse(SCHEMAS, true, "t").unwrap();
     let org = schemas.entity("Org").unwrap();

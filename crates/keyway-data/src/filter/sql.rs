@@ -474,6 +474,9 @@ fn emit(expr: &Expr, cx: &Cx<'_>, out: &mut SqlFragment) -> Result<(), FilterErr
             out.sql.push_str(", FALSE))");
         }
         Expr::Compare(left, op, right) => compare(left, op, right, cx, out)?,
+        Expr::In(subject, values) if super::scope::reads_a_path(&subject.item) => {
+            in_through_path(subject, values, cx, out)?;
+        }
         Expr::In(subject, values) => {
             // `a in (x, y)` is `a eq x or a eq y`: the same type checks and null handling.
             let eq = Located::new(CompareOp::Eq, subject.position);
@@ -654,13 +657,14 @@ fn compare(
         );
     }
     // An arithmetic or indexof subject is typed by its result, not by a property.
-    let value = match &owner {
-        Some((entity, property)) => bind_value(entity, property, &column, kind, &literal)?,
-        None if own.is_empty() && found_is_property(target) => {
-            bind_value(cx.entity(), &column, &column, kind, &literal)?
-        }
-        None => computed_value(kind, &column, &literal)?,
-    };
+    let value = typed_value(
+        cx,
+        &owner,
+        own.is_empty(),
+        target,
+        (kind, &column),
+        &literal,
+    )?;
     if op == CompareOp::Ne {
         // OData: a null property is "not equal" to any value; SQL's <> would drop it.
         out.sql.push_str(&format!("({col} <> ? OR {col} IS NULL)"));
@@ -672,6 +676,71 @@ fn compare(
         out.values.extend(own);
         out.values.push(value);
     }
+    Ok(())
+}
+
+/// `literal` as a value to compare with `target` (of type and name `subject`): typed by the
+/// property that `owner` declares, by the function of one, or as a number for a computation.
+fn typed_value(
+    cx: &Cx<'_>,
+    owner: &Option<(Rc<Entity>, String)>,
+    binds_nothing: bool,
+    target: &Located<Operand>,
+    subject: (PropertyType, &str),
+    literal: &Located<Literal>,
+) -> Result<SqlValue, FilterError> {
+    let (kind, column) = subject;
+    match owner {
+        Some((entity, property)) => bind_value(entity, property, column, kind, literal),
+        None if binds_nothing && found_is_property(target) => {
+            bind_value(cx.entity(), column, column, kind, literal)
+        }
+        None => computed_value(kind, column, literal),
+    }
+}
+
+/// `path in (…)` for a subject read through a relation: its subquery once, `IN (?, …)`
+/// (`or … IS NULL` for a null in the list), the values typed as `eq` types them.
+fn in_through_path(
+    subject_operand: &Located<Operand>,
+    values: &[Located<Operand>],
+    cx: &Cx<'_>,
+    out: &mut SqlFragment,
+) -> Result<(), FilterError> {
+    let found = subject(cx, subject_operand, None)?;
+    let mut binds = Vec::with_capacity(values.len());
+    let mut null = false;
+    for value in values {
+        let Operand::Literal(literal) = &value.item else {
+            return type_error(value.position, format!("expected a value, found {value}"));
+        };
+        if *literal == Literal::Null {
+            null = true;
+            continue;
+        }
+        let literal = Located::new(literal.clone(), value.position);
+        binds.push(typed_value(
+            cx,
+            &found.owner,
+            found.values.is_empty(),
+            subject_operand,
+            (found.kind, &found.name),
+            &literal,
+        )?);
+    }
+    let col = &found.sql;
+    let mut alternatives = Vec::new();
+    if !binds.is_empty() {
+        alternatives.push(format!("{col} IN ({})", vec!["?"; binds.len()].join(", ")));
+        out.values.extend(found.values.iter().cloned());
+        out.values.extend(binds);
+    }
+    if null {
+        alternatives.push(format!("{col} IS NULL"));
+        out.values.extend(found.values.iter().cloned());
+    }
+    out.sql
+        .push_str(&format!("({})", alternatives.join(" OR ")));
     Ok(())
 }
 

@@ -209,6 +209,19 @@ impl Hub {
         }
     }
 
+    /// Everything the hub printed once it printed `text` (or after 10 s): `/readyz` can
+    /// answer before the reader threads have drained the start-up lines.
+    pub(crate) fn output_once(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let output = self.output();
+            if output.contains(text) || Instant::now() > deadline {
+                return output;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Everything the hub printed so far (stdout and stderr).
     pub(crate) fn output(&self) -> String {
         self.output.lock().expect("output lock").clone()

@@ -298,7 +298,7 @@ fn stock_clients_speak_to_an_https_hub_through_a_private_ca() {
     let ca = TestCa::new();
     let (cert, key) = ca.issue("hub");
     let hub = Hub::start_tls(&ca.ca_pem(), &as_strs(&tls_args(&cert, &key)));
-    let output = hub.output();
+    let output = hub.output_once("listening on https://127.0.0.1:");
     assert!(
         output.contains("listening on https://127.0.0.1:"),
         "{output}"
