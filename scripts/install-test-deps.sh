@@ -4,7 +4,8 @@
 #     importable;
 #   - Chromium at /usr/bin/chromium (Debian package), only if missing;
 #   - Node, playwright-core, openid-client and oidc-provider for the browser and OAuth client
-#     tests, and odata-csdl (OASIS's CSDL schemas) and ajv for the $metadata test (npm ci), only if
+#     tests, odata-csdl (OASIS's CSDL schemas) and ajv for the $metadata test, and odata-query for
+#     the second OData client test (npm ci), only if
 #     one of the modules is missing; xmllint (libxml2-utils) to validate against them;
 #   - schemathesis (pinned) in its own virtualenv, only if that venv lacks it;
 #   - scim2-tester and scim2-client (pinned, over httpx2) in their own virtualenv, likewise;
@@ -136,8 +137,8 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 if [ -d "$BROWSER_DIR/node_modules/playwright-core" ] && [ -d "$BROWSER_DIR/node_modules/openid-client" ] \
     && [ -d "$BROWSER_DIR/node_modules/oidc-provider" ] && [ -d "$BROWSER_DIR/node_modules/odata-csdl" ] \
-    && [ -d "$BROWSER_DIR/node_modules/ajv" ]; then
-    say "playwright-core, openid-client, oidc-provider, odata-csdl and ajv present ($BROWSER_DIR/node_modules)"
+    && [ -d "$BROWSER_DIR/node_modules/ajv" ] && [ -d "$BROWSER_DIR/node_modules/odata-query" ]; then
+    say "playwright-core, openid-client, oidc-provider, odata-csdl, ajv and odata-query present ($BROWSER_DIR/node_modules)"
 else
     say "npm ci in $BROWSER_DIR"
     # playwright-core never downloads browsers; the test uses the system Chromium.

@@ -86,6 +86,11 @@ fn entity_schema(entity: &Entity) -> Value {
         };
         properties.insert(relation.name.clone(), schema);
     }
+    // An item answered alone carries its context URL (`…/$metadata#Contact/$entity`).
+    properties.insert(
+        "@odata.context".into(),
+        json!({ "type": "string", "readOnly": true }),
+    );
     let required: Vec<&str> = entity
         .properties
         .iter()

@@ -11,6 +11,12 @@ use crate::schema::{OnDelete, RelationKind};
 use crate::table::table_name;
 use crate::{DataError, DataService, Entity};
 
+/// Cascades followed (item to item) looking for the setNull referrers of what a delete takes
+/// with it; a self-referencing cascade deeper than this leaves the ETags below as they were.
+const MAX_CASCADE_DEPTH: usize = 8;
+/// setNull statements one delete runs at most.
+const MAX_SET_NULL_STATEMENTS: usize = 64;
+
 impl DataService {
     /// A delete of `entity` also deletes (cascade) or changes (setNull) the items that
     /// reference it: the caller must be allowed to write those entities too, transitively.
@@ -39,38 +45,64 @@ impl DataService {
     }
 
     /// `UPDATE … SET key = NULL, version = version + 1` for every `onDelete: setNull` relation
-    /// that points at `entity`'s item `id`.
+    /// that points at `entity`'s item `id`, or at an item the delete takes with it through
+    /// `onDelete: cascade` (the database's own SET NULL would leave their ETags as they were).
     pub(crate) fn set_null_statements(&self, entity: &Entity, id: &DynValue) -> Vec<DynStatement> {
+        let mut out = Vec::new();
+        self.set_null_below(entity, None, std::slice::from_ref(id), 0, &mut out);
+        out
+    }
+
+    /// The statements for the referrers of `entity`'s items that go: the item bound by
+    /// `values` (`deleted` = `None`), or the ids the query `deleted` selects as `kw_id`.
+    fn set_null_below(
+        &self,
+        entity: &Entity,
+        deleted: Option<&str>,
+        values: &[DynValue],
+        depth: usize,
+        out: &mut Vec<DynStatement>,
+    ) {
         let d = self.dialect();
-        self.schemas()
-            .references_to(&entity.name)
-            .filter_map(|(referrer, relation)| match &relation.kind {
-                RelationKind::ToOne {
-                    key,
-                    on_delete: OnDelete::SetNull,
-                } => {
+        let id = quote(d, "id");
+        for (referrer, relation) in self.schemas().references_to(&entity.name) {
+            let RelationKind::ToOne { key, on_delete } = &relation.kind else {
+                continue;
+            };
+            let (table, k) = (quote(d, &table_name(referrer)), quote(d, key));
+            // The rows naming what goes. (MariaDB reads the table it changes only through a
+            // derived table, hence `SELECT kw_id FROM (…) AS kw_dN`.)
+            let naming = match deleted {
+                None => format!("{k} = ?"),
+                Some(query) => format!("{k} IN (SELECT kw_id FROM ({query}) AS kw_d{depth})"),
+            };
+            match on_delete {
+                OnDelete::SetNull if out.len() < MAX_SET_NULL_STATEMENTS => {
                     let mut sql = format!(
-                        "UPDATE {} SET {k} = NULL, {v} = {v} + 1, {u} = ? WHERE {k} = ?",
-                        quote(d, &table_name(referrer)),
-                        k = quote(d, key),
+                        "UPDATE {table} SET {k} = NULL, {v} = {v} + 1, {u} = ? WHERE {naming}",
                         v = quote(d, "version"),
                         u = quote(d, "updated_at"),
                     );
-                    let mut values = vec![DynValue::Int((self.now_ms)()), id.clone()];
+                    let mut binds = vec![DynValue::Int((self.now_ms)())];
+                    binds.extend(values.iter().cloned());
                     // Not the item itself (a self-reference): it goes, checked by its version.
-                    if referrer.name == entity.name {
-                        sql.push_str(&format!(" AND {} <> ?", quote(d, "id")));
-                        values.push(id.clone());
+                    if deleted.is_none() && referrer.name == entity.name {
+                        sql.push_str(&format!(" AND {id} <> ?"));
+                        binds.extend(values.iter().cloned());
                     }
-                    Some(DynStatement {
+                    out.push(DynStatement {
                         sql,
-                        values,
+                        values: binds,
                         expect_rows: None,
-                    })
+                    });
                 }
-                _ => None,
-            })
-            .collect()
+                OnDelete::Cascade if depth < MAX_CASCADE_DEPTH => {
+                    let below = format!("SELECT {id} AS kw_id FROM {table} WHERE {naming}");
+                    self.set_null_below(referrer, Some(&below), values, depth + 1, out);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Why a create or update of `entity` with `values` broke a foreign key: the first key

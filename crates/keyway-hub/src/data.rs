@@ -69,7 +69,25 @@ pub(crate) fn base_url(state: &AppState) -> String {
     format!("{}/api", state.auth.config().issuer)
 }
 
-fn item_response(status: StatusCode, item: Item, location: Option<String>) -> Response {
+/// The context URL of one item of `entity` (OData JSON 4.01 §10.3).
+fn item_context(state: &AppState, data: &DataService, entity: &str) -> String {
+    let canonical = data
+        .schemas()
+        .entity(entity)
+        .map_or(entity, |e| e.name.as_str());
+    format!("{}/$metadata#{canonical}/$entity", base_url(state))
+}
+
+/// An item's answer, with its context URL (required in OData JSON with minimal metadata).
+fn item_response(
+    status: StatusCode,
+    mut item: Item,
+    context: String,
+    location: Option<String>,
+) -> Response {
+    if let Some(body) = item.body.as_object_mut() {
+        body.insert("@odata.context".into(), serde_json::Value::String(context));
+    }
     let mut response = (status, axum::Json(item.body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&item.etag) {
         response.headers_mut().insert(header::ETAG, value);
@@ -261,7 +279,12 @@ async fn read(
                 }
                 return Ok(response);
             }
-            item_response(StatusCode::OK, item, None)
+            item_response(
+                StatusCode::OK,
+                item,
+                item_context(&state, &data, &entity),
+                None,
+            )
         }
         (entity, None) => {
             let page = data
@@ -340,7 +363,13 @@ async fn create(
         .map(|e| e.name.clone())
         .unwrap_or(entity);
     let location = format!("{}/{canonical}({})", base_url(&state), item.id);
-    Ok(item_response(StatusCode::CREATED, item, Some(location)))
+    let context = item_context(&state, &data, &canonical);
+    Ok(item_response(
+        StatusCode::CREATED,
+        item,
+        context,
+        Some(location),
+    ))
 }
 
 /// PATCH and PUT of one item.
@@ -365,7 +394,8 @@ async fn update(
         .update(&entity, &id, &json, if_match, &caller.scopes(), mode)
         .await
         .map_err(|e| caller.refusal(e))?;
-    Ok(item_response(StatusCode::OK, item, None))
+    let context = item_context(&state, &data, &entity);
+    Ok(item_response(StatusCode::OK, item, context, None))
 }
 
 async fn delete(

@@ -2,7 +2,7 @@
 //! answered as if sent alone by the same caller (its scopes decide), in order; `dependsOn`
 //! holds a request back until the ones it names succeeded (else 424); an `atomicityGroup`'s
 //! writes run in one transaction — all of them, or none (the refused one says why, the others
-//! answer 424). Limits: 100 requests, 1 MiB; nested batches, other hosts and content-ID
+//! answer 424). Limits: 100 requests, 1 MiB in, 16 MiB of answers; nested batches, other hosts and content-ID
 //! references (`$1/…`) are refused per request.
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +23,9 @@ use crate::data::{base_url, is_json, odata, service, split_segment};
 pub(crate) const MAX_BATCH_REQUESTS: usize = 100;
 /// A batch's body at most.
 pub(crate) const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// A batch's answer at most (its bodies as sent): 100 pages of 1,000 wide rows would hold
+/// far more in memory at once. Requests after the one that would pass it are not run.
+pub(crate) const MAX_BATCH_ANSWER_BYTES: usize = 16 * 1024 * 1024;
 const MAX_URL: usize = 8 * 1024;
 
 #[derive(Deserialize)]
@@ -114,7 +117,9 @@ pub(crate) async fn batch(
     let scopes = caller.scopes();
     let base = base_url(&state);
     let mut answers: HashMap<String, u16> = HashMap::new();
-    let mut out: Vec<Value> = Vec::with_capacity(batch.requests.len());
+    // Each answer is written out as it comes, so its values are dropped at once.
+    let mut out: Vec<String> = Vec::with_capacity(batch.requests.len());
+    let mut spent = 0;
     let mut next = 0;
     while next < batch.requests.len() {
         let request = &batch.requests[next];
@@ -127,6 +132,7 @@ pub(crate) async fn batch(
         };
         let unit = &batch.requests[next..group_end];
         let results = match blocked_by(unit, &answers) {
+            _ if spent > MAX_BATCH_ANSWER_BYTES => unit.iter().map(|_| over_budget()).collect(),
             Some(why) => unit
                 .iter()
                 .map(|_| Answer::failed_dependency(&why))
@@ -147,18 +153,51 @@ pub(crate) async fn batch(
             if let Some(group) = &request.atomicity_group {
                 item.insert("atomicityGroup".into(), json!(group));
             }
+            let mut answer = answer;
+            let mut body = answer.body.take().map(|b| b.to_string());
+            let size = body.as_ref().map_or(0, String::len);
+            // A read that would pass the budget is answered with why instead; a write's
+            // answer is kept (it is small, and says what was done).
+            if spent + size > MAX_BATCH_ANSWER_BYTES && request.method.eq_ignore_ascii_case("GET") {
+                answer = over_budget();
+                body = answer.body.take().map(|b| b.to_string());
+                spent = MAX_BATCH_ANSWER_BYTES + 1;
+            } else {
+                spent += size;
+            }
             item.insert("status".into(), json!(answer.status));
             item.insert("headers".into(), Value::Object(answer.headers));
-            if let Some(body) = answer.body {
-                item.insert("body".into(), body);
+            let mut text = Value::Object(item).to_string();
+            if let Some(body) = body {
+                // `{…}` + `,"body":<body>}`: the body is spliced in as written.
+                text.pop();
+                text.push_str(",\"body\":");
+                text.push_str(&body);
+                text.push('}');
             }
-            out.push(Value::Object(item));
+            out.push(text);
         }
         next = group_end;
     }
-    Ok(odata(
-        axum::Json(json!({ "responses": out })).into_response(),
-    ))
+    let mut response = format!("{{\"responses\":[{}]}}", out.join(",")).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    Ok(odata(response))
+}
+
+/// The answer to a request the batch's answer budget left out.
+fn over_budget() -> Answer {
+    Answer::error(
+        507,
+        "insufficient_storage",
+        &format!(
+            "not run: the $batch answer reached {} MiB; send this request in another batch (or \
+             read less: $select, $top)",
+            MAX_BATCH_ANSWER_BYTES / (1024 * 1024)
+        ),
+    )
 }
 
 /// The batch's own rules: count, unique ids, `dependsOn` naming earlier requests or groups,

@@ -180,3 +180,55 @@ async fn odata_requests_get_odata_errors() {
     })
     .await;
 }
+
+/// A batch whose answers would pass 16 MiB stops reading there: the read that would pass it
+/// and every request after it answer 507 (not run), the ones before are whole.
+#[tokio::test]
+async fn a_batch_answer_has_a_memory_budget() {
+    let hub =
+        TestHub::start_with_schemas(&crate::harness::Backend::Sqlite, crate::data_api::crm()).await;
+    let rw = token(&hub, "crm.readwrite").await;
+    // 1,000 contacts of ~400 bytes each: one page of them is ~400 KB. (Created 100 per
+    // request: request bodies are kept small.)
+    let long = "x".repeat(95);
+    for chunk in 0..10 {
+        let contacts: Vec<Value> = (0..100)
+            .map(|i| {
+                json!({"firstName": format!("{long}{chunk}{i:02}"), "lastName": long,
+                    "email": format!("{}{i}@example.com", &long[..60])})
+            })
+            .collect();
+        let body = json!({"name": format!("Big {chunk}"), "contacts": contacts});
+        let url = hub.url("/api/Organization");
+        let (code, _, created) = call(Method::POST, &url, &rw, Some(body), None).await;
+        assert_eq!(code, 201, "{created}");
+    }
+    let mut requests: Vec<Value> = (0..99)
+        .map(|i| json!({"id": format!("r{i}"), "method": "GET", "url": "Contact?$top=1000"}))
+        .collect();
+    requests.push(
+        json!({"id": "write", "method": "POST", "url": "Organization", "body": {"name": "Late"}}),
+    );
+    let (code, answer) = batch(&hub, &rw, json!({ "requests": requests })).await;
+    assert_eq!(code, 200, "{answer}");
+    let statuses = statuses(&answer);
+    let whole = statuses.iter().take_while(|s| **s == 200).count();
+    assert!(
+        (10..99).contains(&whole),
+        "{whole} whole answers: {statuses:?}"
+    );
+    assert!(statuses[whole..].iter().all(|s| *s == 507), "{statuses:?}");
+    let refused = &answer["responses"][whole]["body"]["error"]["message"];
+    assert!(
+        refused
+            .as_str()
+            .unwrap()
+            .contains("the $batch answer reached 16 MiB"),
+        "{refused}"
+    );
+    // The late write was not run.
+    let url = hub.url("/api/Organization/$count");
+    let (_, _, count) = call(Method::GET, &url, &rw, None, None).await;
+    assert_eq!(count, json!(10));
+    hub.finish().await;
+}

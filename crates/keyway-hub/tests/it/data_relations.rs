@@ -516,3 +516,54 @@ async fn apply_groups_and_aggregates_on_every_backend() {
     })
     .await;
 }
+
+/// A delete that cascades: the items that named an item taken with it (`onDelete: setNull`
+/// further down) lose the key with a new version, so their ETags move, on every backend.
+#[tokio::test]
+async fn set_null_below_a_cascade_moves_etags() {
+    const CHAIN: &str = "entities:\n  Team:\n    properties:\n      name: { type: string }\n  Member:\n    properties:\n      teamId: { type: uuid }\n      parentId: { type: uuid }\n    relations:\n      team: { entity: Team, key: teamId, onDelete: cascade }\n      parent: { entity: Member, key: parentId, onDelete: cascade }\n  Task:\n    properties:\n      title: { type: string }\n      memberId: { type: uuid }\n    relations:\n      member: { entity: Member, key: memberId, onDelete: setNull }\n";
+    for backend in backends() {
+        let (url, cleanup) = scratch_database(&backend).await;
+        let store = keyway_store::Store::open(&url).await.unwrap();
+        let dialect = match backend {
+            Backend::Sqlite => Dialect::Sqlite,
+            Backend::Server {
+                kind: "postgres", ..
+            } => Dialect::Postgres,
+            _ => Dialect::Mysql,
+        };
+        let schemas = SchemaSet::parse(CHAIN, true, "chain").unwrap();
+        sync_tables(&store, &schemas, dialect, false).await.unwrap();
+        let data = DataService::new(
+            store.clone(),
+            std::sync::Arc::new(schemas),
+            std::sync::Arc::new(|| 0),
+            std::sync::Arc::new(uuid_v4),
+        );
+        let scopes = ["team.readwrite", "member.readwrite", "task.readwrite"];
+        let create =
+            async |entity: &str, body: Value| data.create(entity, &body, &scopes).await.unwrap();
+        let team = create("Team", json!({"name": "t"})).await.id;
+        // team ← lead ← helper (both cascade), and a task on each.
+        let lead = create("Member", json!({"teamId": team})).await.id;
+        let helper = create("Member", json!({"parentId": lead})).await.id;
+        let lead_task = create("Task", json!({"title": "a", "memberId": lead})).await;
+        let helper_task = create("Task", json!({"title": "b", "memberId": helper})).await;
+        data.delete("Team", &team, None, &scopes).await.unwrap();
+        assert_eq!(
+            data.count("Member", &[], &scopes).await.unwrap(),
+            0,
+            "{backend:?}: cascaded"
+        );
+        for before in [lead_task, helper_task] {
+            let after = data
+                .get("Task", &before.id, &[], &scopes, "")
+                .await
+                .unwrap();
+            assert_eq!(after.body["memberId"], Value::Null, "{backend:?}");
+            assert_ne!(after.etag, before.etag, "{backend:?}: the ETag moved");
+        }
+        store.close().await;
+        cleanup.await;
+    }
+}

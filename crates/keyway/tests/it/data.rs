@@ -441,3 +441,69 @@ fn metadata_validates_against_the_oasis_csdl_schemas() {
         );
     }
 }
+
+/// A second client library, npm's odata-query, builds the queries (object filters, in-lists,
+/// lambdas, paths, nested expand options, keys) and every answer is checked against the OData
+/// JSON Format 4.01 rules: context URLs, counts, next links followed to the end, annotations,
+/// ETags, OData errors (`tests/interop/browser/odata_query.mjs`).
+#[test]
+fn odata_query_built_urls_get_odata_json_answers() {
+    use crate::interop::{available, interop_dir};
+    let module = interop_dir("browser").join("node_modules/odata-query");
+    let missing = (!module.exists()).then(|| format!("{} is missing (npm ci)", module.display()));
+    if !available(
+        "data::odata_query_built_urls_get_odata_json_answers",
+        missing,
+    ) {
+        return;
+    }
+    let example = repo_root().join("examples/crm/schemas.yaml");
+    let hub = Hub::start_with(&["--schemas", example.to_str().unwrap()]);
+    let client = hub.create_client("odata-query", &["client_credentials"], "crm.readwrite", &[]);
+    let token = access_token(
+        &hub,
+        str_field(&client, "client_id"),
+        str_field(&client, "client_secret"),
+        "crm.readwrite",
+    );
+    let post = |entity: &str, body: Value| -> Value {
+        let response = hub
+            .http
+            .post(hub.endpoint(&format!("/api/{entity}")))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json().unwrap()
+    };
+    let acme = post("Organization", json!({"name": "Acme"}));
+    let globex = post("Organization", json!({"name": "Globex"}));
+    post("Organization", json!({"name": "Initech"}));
+    for (first, status, score, org) in [
+        ("Ann", "lead", 10, Some(&acme)),
+        ("Bob", "customer", 70, Some(&acme)),
+        ("Cid", "customer", 90, Some(&globex)),
+        ("Eve", "prospect", 50, None),
+    ] {
+        let mut body =
+            json!({"firstName": first, "lastName": "S", "status": status, "score": score});
+        if let Some(org) = org {
+            body["organizationId"] = org["id"].clone();
+        }
+        post("Contact", body);
+    }
+    let out = std::process::Command::new("node")
+        .arg("odata_query.mjs")
+        .arg(hub.endpoint("/api"))
+        .arg(&token)
+        .current_dir(interop_dir("browser"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("every answer follows OData JSON 4.01"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
