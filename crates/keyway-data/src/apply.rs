@@ -77,7 +77,7 @@ fn is_alias(text: &str) -> bool {
 }
 
 fn property(entity: &Entity, name: &str) -> Result<(String, PropertyType), QueryError> {
-    if name == "id" {
+    if name.eq_ignore_ascii_case("id") {
         return Ok(("id".into(), entity.id_kind()));
     }
     entity

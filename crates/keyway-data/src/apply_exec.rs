@@ -59,7 +59,7 @@ pub(crate) struct GroupPage<'a> {
 
 /// The type of `name` in `entity`: a property's, or the id's.
 fn property_kind(entity: &Entity, name: &str) -> PropertyType {
-    if name == "id" {
+    if name.eq_ignore_ascii_case("id") {
         return entity.id_kind();
     }
     entity

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::expand::MAX_EXPAND_DEPTH;
 use crate::filter::sql::quote;
-use crate::id_counters::NewIds;
+use crate::id_counters::{ChosenIds, NewIds};
 use crate::schema::{Relation, RelationKind};
 use crate::table::table_name;
 use crate::writes::{MAX_UNIT_STATEMENTS, Prepared};
@@ -156,7 +156,9 @@ impl DataService {
         scopes: &[&str],
         base_url: &str,
     ) -> Result<(Item, String), DataError> {
-        let write = self.prepare_create(&entity.name, body, scopes).await?;
+        let write = self
+            .prepare_create(&entity.name, body, scopes, &ChosenIds::new())
+            .await?;
         if write.statements.len() > MAX_UNIT_STATEMENTS {
             return Err(bad(format!(
                 "a deep insert creates at most {MAX_UNIT_STATEMENTS} items"
@@ -182,15 +184,38 @@ impl DataService {
         Ok((item, id))
     }
 
+    /// The integer ids a create (nested items too) chooses.
+    pub(crate) fn chosen_ids(
+        &self,
+        entity_name: &str,
+        body: &Value,
+        scopes: &[&str],
+    ) -> Result<ChosenIds, DataError> {
+        let entity = self.entity(entity_name)?;
+        let mut ids = NewIds::counting(&ChosenIds::new());
+        self.plan(
+            entity,
+            body,
+            scopes,
+            (1, None),
+            &mut Vec::new(),
+            &mut String::new(),
+            &mut ids,
+        )?;
+        Ok(ids.chosen())
+    }
+
     /// A create (nested items too) as a write of a unit.
+    /// `avoid`: integer ids other writes of the same transaction chose.
     pub(crate) async fn prepare_create(
         &self,
         entity_name: &str,
         body: &Value,
         scopes: &[&str],
+        avoid: &ChosenIds,
     ) -> Result<Prepared<'_>, DataError> {
         let entity = self.entity(entity_name)?;
-        let mut ids = NewIds::counting();
+        let mut ids = NewIds::counting(avoid);
         let mut plan = Vec::new();
         let mut expand = String::new();
         let mut id = self.plan(

@@ -18,14 +18,40 @@ const COUNTERS: &str = "kw_data_ids";
 /// Times a take steps over ids chosen ahead of the counter before it gives up.
 const MAX_STEPS: usize = 8;
 
-/// Creates the counters table and refuses an entity whose id type changed under existing
-/// rows. Runs before the entity tables are made (`existing` says which were there): a new
-/// integer entity gets its counter first, so a table never exists without one.
-pub(crate) async fn check_id_types(
+/// Refuses an entity whose existing table's id column has the other type (as the database
+/// declares it). Runs before any table is changed.
+pub(crate) async fn check_id_types(store: &Store, schemas: &SchemaSet) -> Result<(), TableError> {
+    for entity in schemas.entities() {
+        let table = table_name(entity);
+        let Some(declared) = store.column_type(&table, "id").await? else {
+            continue;
+        };
+        let integer_column = declared.to_ascii_lowercase().contains("int");
+        let integer = entity.id_type == IdType::Integer;
+        if integer_column != integer {
+            let (was, now) = if integer {
+                ("uuid", "integer")
+            } else {
+                ("integer", "uuid")
+            };
+            return Err(TableError::IdTypeChanged {
+                table,
+                entity: entity.name.clone(),
+                was,
+                now,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Creates the counters table and gives every integer entity a counter after its highest id
+/// if it has none (also after the counters were lost). Runs once the entity tables exist;
+/// two hubs may run it at once.
+pub(crate) async fn sync_id_counters(
     store: &Store,
     schemas: &SchemaSet,
     dialect: Dialect,
-    existing: &dyn Fn(&Entity) -> bool,
 ) -> Result<(), TableError> {
     let name_type = if dialect == Dialect::Mysql {
         "VARCHAR(64)"
@@ -42,52 +68,29 @@ pub(crate) async fn check_id_types(
             "CREATE TABLE IF NOT EXISTS {c} ({e} {name_type} PRIMARY KEY, {n} BIGINT NOT NULL)"
         )])
         .await?;
-    let counted: Vec<String> = store
-        .dyn_fetch(&format!("SELECT {e} FROM {c}"), &[], &[ColumnKind::Text])
-        .await?
-        .into_iter()
-        .filter_map(|row| match row.into_iter().next() {
-            Some(DynValue::Text(name)) => Some(name),
-            _ => None,
-        })
-        .collect();
     for entity in schemas.entities() {
+        if entity.id_type != IdType::Integer {
+            continue;
+        }
+        let table = table_name(entity);
         let name = entity.name.to_ascii_lowercase();
-        let has_counter = counted.contains(&name);
-        let integer = entity.id_type == IdType::Integer;
-        match (existing(entity), integer, has_counter) {
-            // A table made with the other id type: its id column cannot hold the new ids.
-            (true, true, false) | (true, false, true) => {
-                let (was, now) = if integer {
-                    ("uuid", "integer")
-                } else {
-                    ("integer", "uuid")
-                };
-                return Err(TableError::IdTypeChanged {
-                    table: table_name(entity),
-                    entity: entity.name.clone(),
-                    was,
-                    now,
-                });
+        let seeded = store
+            .dyn_execute(
+                &format!(
+                    "INSERT INTO {c} ({e}, {n}) SELECT ?, COALESCE(MAX({id}), 0) + 1 FROM {t} \
+                     WHERE NOT EXISTS (SELECT 1 FROM {c} WHERE {e} = ?)",
+                    id = quote(dialect, "id"),
+                    t = quote(dialect, &table),
+                ),
+                &[DynValue::Text(name.clone()), DynValue::Text(name)],
+            )
+            .await;
+        match seeded {
+            // Another hub seeded it in the meantime.
+            Err(e) if e.is_unique_violation() => {}
+            other => {
+                other?;
             }
-            (false, true, false) => {
-                store
-                    .dyn_execute(
-                        &format!("INSERT INTO {c} ({e}, {n}) VALUES (?, 1)"),
-                        &[DynValue::Text(name)],
-                    )
-                    .await?;
-            }
-            // The table of a once-integer entity is gone: its counter goes with it.
-            (false, false, true) => {
-                store
-                    .dyn_execute(
-                        &format!("DELETE FROM {c} WHERE {e} = ?"),
-                        &[DynValue::Text(name)],
-                    )
-                    .await?;
-            }
-            _ => {}
         }
     }
     Ok(())
@@ -121,14 +124,16 @@ pub(crate) async fn take_ids(
         if matches!(held.first().and_then(|r| r.first()), Some(DynValue::Int(0))) {
             return Ok(first);
         }
-        // Chosen ids lie ahead: step past the run of held ids that starts in this range.
+        // Chosen ids lie ahead: go to the first held id from here that `count` free ones
+        // follow (by the primary key, stopping at the first such gap).
         let free = store
             .dyn_fetch(
                 &format!(
-                    "SELECT MIN(a.{id}) + 1 FROM {t} AS a WHERE a.{id} >= ? AND NOT EXISTS \
-                     (SELECT 1 FROM {t} AS b WHERE b.{id} = a.{id} + 1)"
+                    "SELECT a.{id} + 1 FROM {t} AS a WHERE a.{id} >= ? AND NOT EXISTS \
+                     (SELECT 1 FROM {t} AS b WHERE b.{id} > a.{id} AND b.{id} <= a.{id} + ?) \
+                     ORDER BY a.{id} LIMIT 1"
                 ),
-                &[DynValue::Int(first)],
+                &[DynValue::Int(first), DynValue::Int(count)],
                 &[ColumnKind::Int],
             )
             .await?;
@@ -213,17 +218,29 @@ pub(crate) struct NewIds {
     counting: bool,
     wanted: BTreeMap<String, usize>,
     chosen: BTreeMap<String, BTreeSet<i64>>,
+    /// Ids other writes of the same transaction chose (not in the table yet either).
+    avoid: ChosenIds,
     taken: BTreeMap<String, std::ops::Range<i64>>,
 }
 
+/// Integer ids chosen by the client, per entity (canonical name).
+pub(crate) type ChosenIds = BTreeMap<String, BTreeSet<i64>>;
+
 impl NewIds {
-    pub(crate) fn counting() -> NewIds {
+    /// A first pass, whose counted ids will step over `avoid` too.
+    pub(crate) fn counting(avoid: &ChosenIds) -> NewIds {
         NewIds {
             counting: true,
             wanted: BTreeMap::new(),
             chosen: BTreeMap::new(),
+            avoid: avoid.clone(),
             taken: BTreeMap::new(),
         }
+    }
+
+    /// The ids the write chose (after a pass).
+    pub(crate) fn chosen(self) -> ChosenIds {
+        self.chosen
     }
 
     /// Whether the first pass asked for integer ids (a second pass is then needed).
@@ -235,7 +252,9 @@ impl NewIds {
     pub(crate) async fn take(&mut self, service: &crate::DataService) -> Result<(), DataError> {
         for (name, count) in std::mem::take(&mut self.wanted) {
             let entity = service.entity(&name)?;
-            let room = count + self.chosen.get(&name).map_or(0, BTreeSet::len);
+            let room = count
+                + self.chosen.get(&name).map_or(0, BTreeSet::len)
+                + self.avoid.get(&name).map_or(0, BTreeSet::len);
             let first = take_ids(&service.store, service.dialect(), entity, room).await?;
             let end = first.saturating_add(i64::try_from(room).unwrap_or(i64::MAX));
             self.taken.insert(name, first..end);
@@ -273,9 +292,13 @@ impl NewIds {
             return Ok(("1".into(), false));
         }
         let chosen = self.chosen.get(&entity.name);
+        let avoid = self.avoid.get(&entity.name);
+        let free = |id: &i64| {
+            chosen.is_none_or(|c| !c.contains(id)) && avoid.is_none_or(|a| !a.contains(id))
+        };
         let range = self.taken.get_mut(&entity.name);
         let id = range
-            .and_then(|ids| ids.find(|id| chosen.is_none_or(|c| !c.contains(id))))
+            .and_then(|ids| ids.find(free))
             .ok_or_else(|| DataError::BadRequest("the write changed while planned".into()))?;
         Ok((id.to_string(), false))
     }

@@ -16,6 +16,8 @@ use crate::{DataError, DataService, Entity};
 const MAX_CASCADE_DEPTH: usize = 8;
 /// setNull statements one delete runs at most.
 const MAX_SET_NULL_STATEMENTS: usize = 64;
+/// Cascade relations followed in all (cascades that fan out would otherwise multiply).
+const MAX_CASCADES_FOLLOWED: usize = 64;
 
 impl DataService {
     /// A delete of `entity` also deletes (cascade) or changes (setNull) the items that
@@ -47,62 +49,67 @@ impl DataService {
     /// `UPDATE … SET key = NULL, version = version + 1` for every `onDelete: setNull` relation
     /// that points at `entity`'s item `id`, or at an item the delete takes with it through
     /// `onDelete: cascade` (the database's own SET NULL would leave their ETags as they were).
+    /// Level by level: the direct referrers first, then those below each cascade.
     pub(crate) fn set_null_statements(&self, entity: &Entity, id: &DynValue) -> Vec<DynStatement> {
-        let mut out = Vec::new();
-        self.set_null_below(entity, None, std::slice::from_ref(id), 0, &mut out);
-        out
-    }
-
-    /// The statements for the referrers of `entity`'s items that go: the item bound by
-    /// `values` (`deleted` = `None`), or the ids the query `deleted` selects as `kw_id`.
-    fn set_null_below(
-        &self,
-        entity: &Entity,
-        deleted: Option<&str>,
-        values: &[DynValue],
-        depth: usize,
-        out: &mut Vec<DynStatement>,
-    ) {
         let d = self.dialect();
-        let id = quote(d, "id");
-        for (referrer, relation) in self.schemas().references_to(&entity.name) {
-            let RelationKind::ToOne { key, on_delete } = &relation.kind else {
-                continue;
-            };
-            let (table, k) = (quote(d, &table_name(referrer)), quote(d, key));
-            // The rows naming what goes. (MariaDB reads the table it changes only through a
-            // derived table, hence `SELECT kw_id FROM (…) AS kw_dN`.)
-            let naming = match deleted {
-                None => format!("{k} = ?"),
-                Some(query) => format!("{k} IN (SELECT kw_id FROM ({query}) AS kw_d{depth})"),
-            };
-            match on_delete {
-                OnDelete::SetNull if out.len() < MAX_SET_NULL_STATEMENTS => {
-                    let mut sql = format!(
-                        "UPDATE {table} SET {k} = NULL, {v} = {v} + 1, {u} = ? WHERE {naming}",
-                        v = quote(d, "version"),
-                        u = quote(d, "updated_at"),
-                    );
-                    let mut binds = vec![DynValue::Int((self.now_ms)())];
-                    binds.extend(values.iter().cloned());
-                    // Not the item itself (a self-reference): it goes, checked by its version.
-                    if deleted.is_none() && referrer.name == entity.name {
-                        sql.push_str(&format!(" AND {id} <> ?"));
-                        binds.extend(values.iter().cloned());
+        let id_column = quote(d, "id");
+        let mut out = Vec::new();
+        // The items that go, per entity: the one deleted (`None`: `= ?`), or a query selecting
+        // the ids a cascade takes along as `kw_id`; every query ends in the deleted id.
+        let mut level: Vec<(&Entity, Option<String>)> = vec![(entity, None)];
+        let mut visited = 0;
+        for depth in 0..=MAX_CASCADE_DEPTH {
+            let mut below = Vec::new();
+            for (goes, deleted) in &level {
+                for (referrer, relation) in self.schemas().references_to(&goes.name) {
+                    let RelationKind::ToOne { key, on_delete } = &relation.kind else {
+                        continue;
+                    };
+                    let (table, k) = (quote(d, &table_name(referrer)), quote(d, key));
+                    // (MariaDB reads the table it changes only through a derived table.)
+                    let naming = match deleted {
+                        None => format!("{k} = ?"),
+                        Some(query) => {
+                            format!("{k} IN (SELECT kw_id FROM ({query}) AS kw_d{depth})")
+                        }
+                    };
+                    match on_delete {
+                        OnDelete::SetNull if out.len() < MAX_SET_NULL_STATEMENTS => {
+                            let mut sql = format!(
+                                "UPDATE {table} SET {k} = NULL, {v} = {v} + 1, {u} = ? \
+                                 WHERE {naming}",
+                                v = quote(d, "version"),
+                                u = quote(d, "updated_at"),
+                            );
+                            let mut values = vec![DynValue::Int((self.now_ms)()), id.clone()];
+                            // Never the deleted item itself, however the chain comes back to
+                            // it: it goes, checked by its version.
+                            if referrer.name == entity.name {
+                                sql.push_str(&format!(" AND {id_column} <> ?"));
+                                values.push(id.clone());
+                            }
+                            out.push(DynStatement {
+                                sql,
+                                values,
+                                expect_rows: None,
+                            });
+                        }
+                        OnDelete::Cascade if visited < MAX_CASCADES_FOLLOWED => {
+                            visited += 1;
+                            let query =
+                                format!("SELECT {id_column} AS kw_id FROM {table} WHERE {naming}");
+                            below.push((referrer, Some(query)));
+                        }
+                        _ => {}
                     }
-                    out.push(DynStatement {
-                        sql,
-                        values: binds,
-                        expect_rows: None,
-                    });
                 }
-                OnDelete::Cascade if depth < MAX_CASCADE_DEPTH => {
-                    let below = format!("SELECT {id} AS kw_id FROM {table} WHERE {naming}");
-                    self.set_null_below(referrer, Some(&below), values, depth + 1, out);
-                }
-                _ => {}
             }
+            if below.is_empty() {
+                break;
+            }
+            level = below;
         }
+        out
     }
 
     /// Why a create or update of `entity` with `values` broke a foreign key: the first key

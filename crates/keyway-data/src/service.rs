@@ -545,7 +545,7 @@ impl DataService {
         let values = Self::writable_values(entity, body, scopes, true)?;
         self.require_targets_readable(entity, &values, scopes)?;
         let written = values.clone();
-        let id = self.id_for_new(entity, body).await?;
+        let mut id = self.id_for_new(entity, body).await?;
         let now = (self.now_ms)();
         let mut columns = vec![
             "id".to_string(),
@@ -569,19 +569,36 @@ impl DataService {
             quote(self.dialect, &table_name(entity)),
             self.column_list(&columns)
         );
-        match self.store.dyn_execute(&sql, &binds).await {
-            Err(e) if e.is_foreign_key_violation() => {
-                return Err(self.missing_reference(entity, &written).await);
+        let counted = entity.id_type == crate::IdType::Integer
+            && body
+                .as_object()
+                .and_then(crate::id_counters::chosen_value)
+                .is_none();
+        let mut retried = false;
+        loop {
+            match self.store.dyn_execute(&sql, &binds).await {
+                Err(e) if e.is_foreign_key_violation() => {
+                    return Err(self.missing_reference(entity, &written).await);
+                }
+                // A counted id that a client chose between the counter's check and this
+                // insert: take the next one, once.
+                Err(e) if e.is_unique_violation() && counted && !retried => {
+                    retried = true;
+                    id = self.id_for_new(entity, body).await?;
+                    binds[0] = crate::ids::id_bind(entity, &id)?;
+                }
+                Err(e) if e.is_unique_violation() => {
+                    return Err(DataError::Conflict(format!(
+                        "there is already a {} with id {id}",
+                        entity.name
+                    )));
+                }
+                result => {
+                    result?;
+                    break;
+                }
             }
-            // A chosen id that is taken (or, rarely, a counted one a client chose meanwhile).
-            Err(e) if e.is_unique_violation() => {
-                return Err(DataError::Conflict(format!(
-                    "there is already a {} with id {id}",
-                    entity.name
-                )));
-            }
-            result => result?,
-        };
+        }
         self.fetch(entity, &id, scopes).await
     }
 

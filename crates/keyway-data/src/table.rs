@@ -227,14 +227,7 @@ pub async fn sync_tables(
     dialect: Dialect,
     allow_drop: bool,
 ) -> Result<(), TableError> {
-    let mut present = Vec::new();
-    for entity in schemas.entities() {
-        if !store.table_columns(&table_name(entity)).await?.is_empty() {
-            present.push(entity.name.clone());
-        }
-    }
-    let existing = |entity: &Entity| present.contains(&entity.name);
-    crate::id_counters::check_id_types(store, schemas, dialect, &existing).await?;
+    crate::id_counters::check_id_types(store, schemas).await?;
     for entity in schemas.entities() {
         let table = table_name(entity);
         let existing = store.table_columns(&table).await?;
@@ -315,6 +308,7 @@ pub async fn sync_tables(
         constrain_keys(store, entity, dialect).await?;
         sync_search(store, entity, dialect).await?;
     }
+    crate::id_counters::sync_id_counters(store, schemas, dialect).await?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::deep_insert::resolve_binds;
 use crate::filter::sql::quote;
+use crate::id_counters::ChosenIds;
 use crate::table::table_name;
 use crate::{DataError, DataService, Entity, Item};
 
@@ -121,6 +122,18 @@ impl DataService {
     ) -> Result<Vec<WriteOutcome>, (usize, DataError)> {
         let mut prepared = Vec::with_capacity(ops.len());
         let mut touched: Vec<(String, String)> = Vec::new();
+        // The ids the unit's creates choose: the ones they count step over them all.
+        let mut chosen = ChosenIds::new();
+        for (index, op) in ops.iter().enumerate() {
+            if let WriteOp::Create { entity, body } = op {
+                let ids = self
+                    .chosen_ids(entity, body, scopes)
+                    .map_err(|e| (index, e))?;
+                for (name, set) in ids {
+                    chosen.entry(name).or_default().extend(set);
+                }
+            }
+        }
         for (index, op) in ops.iter().enumerate() {
             if let WriteOp::Update { entity, id, .. } | WriteOp::Delete { entity, id, .. } = op {
                 // Each write checks the version it read before the unit began: a second write
@@ -137,7 +150,11 @@ impl DataService {
                 }
                 touched.push(item);
             }
-            prepared.push(self.prepare(op, scopes).await.map_err(|e| (index, e))?);
+            prepared.push(
+                self.prepare(op, scopes, &chosen)
+                    .await
+                    .map_err(|e| (index, e))?,
+            );
             let statements: usize = prepared.iter().map(|p| p.statements.len()).sum();
             if statements > MAX_UNIT_STATEMENTS {
                 return Err((
@@ -170,9 +187,16 @@ impl DataService {
         Ok(outcomes)
     }
 
-    async fn prepare(&self, op: &WriteOp, scopes: &[&str]) -> Result<Prepared<'_>, DataError> {
+    async fn prepare(
+        &self,
+        op: &WriteOp,
+        scopes: &[&str],
+        chosen: &ChosenIds,
+    ) -> Result<Prepared<'_>, DataError> {
         match op {
-            WriteOp::Create { entity, body } => self.prepare_create(entity, body, scopes).await,
+            WriteOp::Create { entity, body } => {
+                self.prepare_create(entity, body, scopes, chosen).await
+            }
             WriteOp::Update {
                 entity,
                 id,
@@ -308,17 +332,7 @@ impl DataService {
         let entity = self.entity(entity_name)?;
         Self::require(entity.scopes_to_write(), scopes)?;
         let body = &resolve_binds(&entity.readable_by(scopes), body)?;
-        // A PUT takes every property, as a create does, but never a new id.
-        if entity.id_type == crate::IdType::Integer
-            && body
-                .as_object()
-                .and_then(crate::id_counters::chosen_value)
-                .is_some()
-        {
-            return Err(DataError::BadRequest(
-                "id is chosen when the item is created and cannot change".into(),
-            ));
-        }
+        let body = &without_own_id(entity, id, body)?;
         let mut values = Self::writable_values(entity, body, scopes, replace)?;
         self.require_targets_readable(entity, &values, scopes)?;
         if replace {
@@ -424,4 +438,30 @@ fn explain_commit(failed: UnitFailed) -> DataError {
         UnitCause::Store(e) => e.into(),
         UnitCause::Rows { .. } => DataError::PreconditionFailed,
     }
+}
+
+/// An update's body without `id` when it names the item being changed (OData clients send
+/// the key back; a service ignores it); another id is refused: ids never change.
+fn without_own_id(entity: &Entity, id: &str, body: &Value) -> Result<Value, DataError> {
+    let Some(object) = body.as_object() else {
+        return Ok(body.clone());
+    };
+    let Some((key, given)) = object.iter().find(|(k, _)| k.eq_ignore_ascii_case("id")) else {
+        return Ok(body.clone());
+    };
+    let same = match entity.id_type {
+        crate::IdType::Integer => {
+            crate::id_counters::given_id(entity, given).ok() == crate::ids::integer_id(id)
+        }
+        crate::IdType::Uuid => given.as_str().is_some_and(|g| g.eq_ignore_ascii_case(id)),
+    };
+    if !same {
+        return Err(DataError::BadRequest(format!(
+            "id cannot change: the body says {given}, the URL {}",
+            crate::shortened(id)
+        )));
+    }
+    let mut object = object.clone();
+    object.remove(key.as_str());
+    Ok(Value::Object(object))
 }

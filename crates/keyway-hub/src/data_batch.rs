@@ -118,7 +118,7 @@ pub(crate) async fn batch(
     let base = base_url(&state);
     let mut answers: HashMap<String, u16> = HashMap::new();
     // Each answer is written out as it comes, so its values are dropped at once.
-    let mut out: Vec<String> = Vec::with_capacity(batch.requests.len());
+    let mut out = String::from("{\"responses\":[");
     let mut spent = 0;
     let mut next = 0;
     while next < batch.requests.len() {
@@ -175,11 +175,15 @@ pub(crate) async fn batch(
                 text.push_str(&body);
                 text.push('}');
             }
-            out.push(text);
+            if !out.ends_with('[') {
+                out.push(',');
+            }
+            out.push_str(&text);
         }
         next = group_end;
     }
-    let mut response = format!("{{\"responses\":[{}]}}", out.join(",")).into_response();
+    out.push_str("]}");
+    let mut response = out.into_response();
     response.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/json"),
@@ -332,7 +336,20 @@ fn target(request: &SubRequest, base: &str) -> Result<Target, Answer> {
     })
 }
 
-fn item_answer(status: u16, item: keyway_data::Item, location: Option<String>) -> Answer {
+/// An item's answer: its ETag, its location if new, and its context URL in the body (as
+/// the same request sent alone gets), `…/$metadata#Entity/$entity` for `entity`.
+fn item_answer(
+    status: u16,
+    mut item: keyway_data::Item,
+    (base, entity): (&str, &str),
+    location: Option<String>,
+) -> Answer {
+    if let Some(body) = item.body.as_object_mut() {
+        body.insert(
+            "@odata.context".into(),
+            json!(format!("{base}/$metadata#{entity}/$entity")),
+        );
+    }
     let mut headers = json_type();
     headers.insert("etag".into(), json!(item.etag));
     if let Some(location) = location {
@@ -343,6 +360,13 @@ fn item_answer(status: u16, item: keyway_data::Item, location: Option<String>) -
         headers,
         body: Some(item.body),
     }
+}
+
+/// `entity` as the schema spells it.
+fn canonical(data: &DataService, entity: &str) -> String {
+    data.schemas()
+        .entity(entity)
+        .map_or_else(|| entity.to_string(), |e| e.name.clone())
 }
 
 async fn single(
@@ -417,7 +441,7 @@ async fn single(
                         body: None,
                     }
                 }
-                Ok(item) => item_answer(200, item, None),
+                Ok(item) => item_answer(200, item, (base, &canonical(data, &entity)), None),
                 Err(e) => refused(e),
             }
         }
@@ -430,7 +454,7 @@ async fn single(
                             .entity(&entity)
                             .map_or(entity.clone(), |e| e.name.clone());
                         let location = format!("{base}/{name}({})", item.id);
-                        item_answer(201, item, Some(location))
+                        item_answer(201, item, (base, &name), Some(location))
                     }
                     Err(e) => refused(e),
                 }
@@ -446,7 +470,7 @@ async fn single(
                     .update(&entity, &id, &body, if_match.as_deref(), scopes, mode)
                     .await
                 {
-                    Ok(item) => item_answer(200, item, None),
+                    Ok(item) => item_answer(200, item, (base, &canonical(data, &entity)), None),
                     Err(e) => refused(e),
                 }
             }
@@ -546,9 +570,11 @@ async fn atomic(
             .map(|(outcome, op)| match (outcome, op) {
                 (WriteOutcome::Item { entity, item }, WriteOp::Create { .. }) => {
                     let location = format!("{base}/{entity}({})", item.id);
-                    item_answer(201, item, Some(location))
+                    item_answer(201, item, (base, &entity), Some(location))
                 }
-                (WriteOutcome::Item { item, .. }, _) => item_answer(200, item, None),
+                (WriteOutcome::Item { entity, item }, _) => {
+                    item_answer(200, item, (base, &entity), None)
+                }
                 (WriteOutcome::Deleted, _) => Answer {
                     status: 204,
                     headers: Map::new(),

@@ -161,6 +161,33 @@ impl Store {
             .map(|row| row.try_get::<String, _>(0).map_err(StoreError::from))
             .collect()
     }
+
+    /// The declared type of `table`'s `column` (as the database names it: `INTEGER`,
+    /// `bigint`, `text`, `varchar`…), if the column exists.
+    pub async fn column_type(
+        &self,
+        table: &str,
+        column: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let sql = match self.backend() {
+            Backend::Sqlite => "SELECT type FROM pragma_table_info(?) WHERE name = ?",
+            Backend::Postgres => {
+                "SELECT data_type::text FROM information_schema.columns \
+                 WHERE table_name = ? AND column_name = ? AND table_schema = current_schema()"
+            }
+            Backend::Mysql => {
+                "SELECT CAST(data_type AS CHAR) FROM information_schema.columns \
+                 WHERE table_name = ? AND column_name = ? AND table_schema = DATABASE()"
+            }
+        };
+        let row = sqlx::query(self.sql(sql))
+            .bind(table)
+            .bind(column)
+            .fetch_optional(self.writer())
+            .await?;
+        row.map(|row| row.try_get::<String, _>(0).map_err(StoreError::from))
+            .transpose()
+    }
 }
 
 /// One statement of an all-or-nothing unit: SQL, values, and the number of rows it must

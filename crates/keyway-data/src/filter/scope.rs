@@ -309,9 +309,7 @@ impl<'a> Cx<'a> {
             (p.name.clone(), p.kind)
         } else {
             // The hint names a navigation property only if the caller may follow it.
-            let reachable = entity
-                .relation(last)
-                .is_some_and(|r| (self.reach)(&r.target).is_some());
+            let reachable = self.navigate(&entity, last, position).is_ok();
             return Err(unknown_property(
                 &entity, last, position, other, &segments, reachable,
             ));

@@ -107,11 +107,16 @@ async fn integer_ids_count_up_are_chosen_and_related_everywhere() {
             Method::PUT,
             &hub.url("/api/Item(10)"),
             &rw,
-            Some(json!({"id": 10, "name": "p"})),
+            Some(json!({"id": 11, "name": "p"})),
             None,
         )
         .await;
         assert_eq!(code, 400, "{b}: {problem}");
+        // The item's own id, as OData clients send it back, is ignored.
+        let url = hub.url("/api/Item(10)");
+        let body = json!({"id": 10, "name": "ten"});
+        let (code, _, item) = call(Method::PUT, &url, &rw, Some(body), None).await;
+        assert_eq!((code, &item["id"]), (200, &json!(10)), "{b}: {item}");
         let url = hub.url(&format!(
             "/api/Item?$filter={}&$orderby=id desc",
             enc("id gt 1 and id in (2, 10)")
@@ -199,6 +204,39 @@ async fn integer_ids_count_up_are_chosen_and_related_everywhere() {
         }
         let (_, _, stepped) = post("Item", json!({"name": "stepped"})).await;
         assert_eq!(stepped["id"], 8, "{b}: {stepped}");
+        // In one transaction, a counted id steps over the ids the other writes choose.
+        let group = json!({"requests": [
+            {"id": "a", "atomicityGroup": "g", "method": "POST", "url": "Item", "body": {"id": 9, "name": "chosen"}},
+            {"id": "b", "atomicityGroup": "g", "method": "POST", "url": "Item", "body": {"name": "counted"}},
+        ]});
+        let response = crate::harness::http()
+            .post(hub.url("/api/$batch"))
+            .bearer_auth(&rw)
+            .json(&group)
+            .send()
+            .await
+            .unwrap();
+        let answer: Value = response.json().await.unwrap();
+        let (a, c) = (&answer["responses"][0], &answer["responses"][1]);
+        assert_eq!(
+            (&a["status"], &c["status"]),
+            (&json!(201), &json!(201)),
+            "{b}: {answer}"
+        );
+        assert_eq!(a["body"]["id"], 9, "{b}: {answer}");
+        assert!(
+            c["body"]["id"]
+                .as_i64()
+                .is_some_and(|id| id > 9 && id != 10),
+            "{b}: {answer}"
+        );
+        assert!(
+            c["body"]["@odata.context"]
+                .as_str()
+                .unwrap()
+                .ends_with("$metadata#Item/$entity"),
+            "{b}"
+        );
         let url = hub.url(&format!(
             "/api/Item?$apply={}",
             enc("aggregate(id with max as top)")
