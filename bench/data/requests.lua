@@ -7,9 +7,11 @@
 --   BENCH_IDS    file of ids (modes get, batch)
 --   BENCH_ORG_IDS file of organization ids (mode expandN)
 --   BENCH_OUT    optional file that done() writes a one-line JSON summary to
+--   BENCH_BASE   the service root's path [/api] (bench/data/cap/run.sh points it at CAP's)
 
 local mode = os.getenv("BENCH_MODE")
 local token = os.getenv("BENCH_TOKEN")
+local base = os.getenv("BENCH_BASE") or "/api"
 local requests = {}
 local next_index = 1
 
@@ -27,7 +29,7 @@ function init(args)
     local ids = lines(os.getenv("BENCH_IDS"))
     for i = 1, 20000 do
       local id = ids[(seed + i * 7919) % #ids + 1]
-      requests[i] = wrk.format("GET", "/api/Contact(" .. id .. ")", headers)
+      requests[i] = wrk.format("GET", base .. "/Contact(" .. id .. ")", headers)
     end
   elseif mode == "list" or mode == "expand1" then
     -- 100 lastNames of 10 rows each: 1,000 contacts through the index.
@@ -65,7 +67,7 @@ function init(args)
   elseif mode == "filter" then
     for i = 1, 20000 do
       local name = string.format("L%06d", (seed + i * 7919) % 100000)
-      requests[i] = wrk.format("GET", "/api/Contact?$filter=lastName%20eq%20'" .. name .. "'", headers)
+      requests[i] = wrk.format("GET", base .. "/Contact?$filter=lastName%20eq%20'" .. name .. "'", headers)
     end
   else
     headers["Content-Type"] = "application/json"
