@@ -193,16 +193,22 @@ impl DataService {
     ) -> Result<ChosenIds, DataError> {
         let entity = self.entity(entity_name)?;
         let mut ids = NewIds::counting(&ChosenIds::new());
-        self.plan(
-            entity,
-            body,
-            scopes,
-            (1, None),
-            &mut Vec::new(),
-            &mut String::new(),
-            &mut ids,
-        )?;
+        self.plan_all(entity, body, scopes, &mut ids)?;
         Ok(ids.chosen())
+    }
+
+    /// Plans a whole create: its id, its rows, the `$expand` that shows them.
+    fn plan_all<'a>(
+        &'a self,
+        entity: &'a Entity,
+        body: &Value,
+        scopes: &[&str],
+        ids: &mut NewIds,
+    ) -> Result<(String, Vec<Planned<'a>>, String), DataError> {
+        let mut plan = Vec::new();
+        let mut expand = String::new();
+        let id = self.plan(entity, body, scopes, (1, None), &mut plan, &mut expand, ids)?;
+        Ok((id, plan, expand))
     }
 
     /// A create (nested items too) as a write of a unit.
@@ -216,31 +222,12 @@ impl DataService {
     ) -> Result<Prepared<'_>, DataError> {
         let entity = self.entity(entity_name)?;
         let mut ids = NewIds::counting(avoid);
-        let mut plan = Vec::new();
-        let mut expand = String::new();
-        let mut id = self.plan(
-            entity,
-            body,
-            scopes,
-            (1, None),
-            &mut plan,
-            &mut expand,
-            &mut ids,
-        )?;
+        let mut planned = self.plan_all(entity, body, scopes, &mut ids)?;
         if ids.wants_any() {
             ids.take(self).await?;
-            plan.clear();
-            expand.clear();
-            id = self.plan(
-                entity,
-                body,
-                scopes,
-                (1, None),
-                &mut plan,
-                &mut expand,
-                &mut ids,
-            )?;
+            planned = self.plan_all(entity, body, scopes, &mut ids)?;
         }
+        let (id, plan, expand) = planned;
         let now = (self.now_ms)();
         let statements = plan
             .iter()

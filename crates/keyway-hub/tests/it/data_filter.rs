@@ -4,13 +4,9 @@
 use reqwest::Method;
 use serde_json::json;
 
-use std::sync::Arc;
-
-use keyway_data::{DataService, Dialect, SchemaSet, sync_tables};
-
 use crate::data_api::{call, each_backend, token};
-use crate::data_relations::uuid_v4;
-use crate::harness::{Backend, TestHub, backends, scratch_database};
+use crate::data_relations::scratch_service;
+use crate::harness::{TestHub, backends};
 
 fn enc(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
@@ -207,23 +203,7 @@ async fn filters_reach_through_navigation_properties_everywhere() {
 async fn self_referencing_lambdas_keep_outer_and_inner_rows_apart() {
     const TREE: &str = "entities:\n  Node:\n    properties:\n      name: { type: string }\n      rank: { type: integer }\n      parentId: { type: uuid }\n    relations:\n      parent: { entity: Node, key: parentId }\n      children: { entity: Node, via: parent }\n";
     for backend in backends() {
-        let (url, cleanup) = scratch_database(&backend).await;
-        let store = keyway_store::Store::open(&url).await.unwrap();
-        let dialect = match backend {
-            Backend::Sqlite => Dialect::Sqlite,
-            Backend::Server {
-                kind: "postgres", ..
-            } => Dialect::Postgres,
-            _ => Dialect::Mysql,
-        };
-        let schemas = SchemaSet::parse(TREE, true, "tree").unwrap();
-        sync_tables(&store, &schemas, dialect, false).await.unwrap();
-        let data = DataService::new(
-            store.clone(),
-            Arc::new(schemas),
-            Arc::new(|| 0),
-            Arc::new(uuid_v4),
-        );
+        let (data, store, cleanup) = scratch_service(&backend, TREE).await;
         let scopes = ["node.readwrite"];
         let node = async |name: &str, rank: i64, parent: Option<&str>| {
             let body = json!({"name": name, "rank": rank, "parentId": parent});

@@ -178,13 +178,7 @@ async fn an_existing_key_column_gets_its_foreign_key() {
     for backend in backends() {
         let (url, cleanup) = scratch_database(&backend).await;
         let store = keyway_store::Store::open(&url).await.unwrap();
-        let dialect = match backend {
-            Backend::Sqlite => Dialect::Sqlite,
-            Backend::Server {
-                kind: "postgres", ..
-            } => Dialect::Postgres,
-            _ => Dialect::Mysql,
-        };
+        let dialect = dialect_of(&backend);
         let before = SchemaSet::parse(BEFORE, true, "before").unwrap();
         sync_tables(&store, &before, dialect, false).await.unwrap();
         let data = DataService::new(
@@ -288,6 +282,42 @@ async fn an_existing_key_column_gets_its_foreign_key() {
         store.close().await;
         cleanup.await;
     }
+}
+
+/// The SQL dialect of `backend`.
+pub(crate) fn dialect_of(backend: &Backend) -> Dialect {
+    match backend {
+        Backend::Sqlite => Dialect::Sqlite,
+        Backend::Server {
+            kind: "postgres", ..
+        } => Dialect::Postgres,
+        _ => Dialect::Mysql,
+    }
+}
+
+/// A data service over a scratch database of `backend` with the schemas `text`, its store,
+/// and what drops the database.
+pub(crate) async fn scratch_service(
+    backend: &Backend,
+    text: &str,
+) -> (
+    DataService,
+    keyway_store::Store,
+    std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+) {
+    let (url, cleanup) = scratch_database(backend).await;
+    let store = keyway_store::Store::open(&url).await.unwrap();
+    let schemas = SchemaSet::parse(text, true, "test").unwrap();
+    sync_tables(&store, &schemas, dialect_of(backend), false)
+        .await
+        .unwrap();
+    let data = DataService::new(
+        store.clone(),
+        std::sync::Arc::new(schemas),
+        std::sync::Arc::new(|| 0),
+        std::sync::Arc::new(uuid_v4),
+    );
+    (data, store, cleanup)
 }
 
 pub(crate) fn uuid_v4() -> String {
@@ -523,23 +553,7 @@ async fn apply_groups_and_aggregates_on_every_backend() {
 async fn set_null_below_a_cascade_moves_etags() {
     const CHAIN: &str = "entities:\n  Team:\n    properties:\n      name: { type: string }\n      captainId: { type: uuid }\n    relations:\n      captain: { entity: Member, key: captainId, onDelete: setNull }\n  Member:\n    properties:\n      teamId: { type: uuid }\n      parentId: { type: uuid }\n    relations:\n      team: { entity: Team, key: teamId, onDelete: cascade }\n      parent: { entity: Member, key: parentId, onDelete: cascade }\n  Task:\n    properties:\n      title: { type: string }\n      memberId: { type: uuid }\n    relations:\n      member: { entity: Member, key: memberId, onDelete: setNull }\n";
     for backend in backends() {
-        let (url, cleanup) = scratch_database(&backend).await;
-        let store = keyway_store::Store::open(&url).await.unwrap();
-        let dialect = match backend {
-            Backend::Sqlite => Dialect::Sqlite,
-            Backend::Server {
-                kind: "postgres", ..
-            } => Dialect::Postgres,
-            _ => Dialect::Mysql,
-        };
-        let schemas = SchemaSet::parse(CHAIN, true, "chain").unwrap();
-        sync_tables(&store, &schemas, dialect, false).await.unwrap();
-        let data = DataService::new(
-            store.clone(),
-            std::sync::Arc::new(schemas),
-            std::sync::Arc::new(|| 0),
-            std::sync::Arc::new(uuid_v4),
-        );
+        let (data, store, cleanup) = scratch_service(&backend, CHAIN).await;
         let scopes = ["team.readwrite", "member.readwrite", "task.readwrite"];
         let create =
             async |entity: &str, body: Value| data.create(entity, &body, &scopes).await.unwrap();
