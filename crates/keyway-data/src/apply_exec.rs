@@ -92,7 +92,7 @@ impl DataService {
             .cloned()
             .reduce(|a, b| Expr::And(Box::new(a), Box::new(b)));
         let reach = |name: &str| self.readable_target(name, scopes);
-        let (where_sql, mut values) = self.where_clause(entity, &filtered, &reach)?;
+        let (where_sql, values) = self.where_clause(entity, &filtered, &reach)?;
         let mut select: Vec<String> = apply.group_by.iter().map(|g| quote(d, g)).collect();
         let mut kinds: Vec<ColumnKind> = apply
             .group_by
@@ -145,11 +145,10 @@ impl DataService {
         let table = quote(d, &table_name(entity));
         let count_values = values.clone();
         let limit = query.top.map_or(page_size, |top| top.min(page_size));
-        values.push(DynValue::Int(i64::from(limit) + 1));
-        values.push(DynValue::Int(i64::try_from(query.skip).unwrap_or(i64::MAX)));
         let sql = format!(
-            "SELECT {} FROM {table}{where_sql}{group_sql}{order_sql} LIMIT ? OFFSET ?",
-            select.join(", ")
+            "SELECT {} FROM {table}{where_sql}{group_sql}{order_sql}{}",
+            select.join(", "),
+            crate::service::limit_clause(i64::from(limit) + 1, query.skip)
         );
         let mut rows = self.fetch_rows(&sql, &values, &kinds).await?;
         let wanted_more = query.top.is_none_or(|top| top > limit);

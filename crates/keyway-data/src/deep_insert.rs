@@ -358,7 +358,16 @@ impl DataService {
         }
         let (id, _chosen) = ids.next(self, entity, object)?;
         if let Some((property, parent)) = link {
-            if own.keys().any(|k| k.eq_ignore_ascii_case(property)) {
+            // The key, or a bind of the relation it belongs to.
+            let names_parent = |k: &String| {
+                k.eq_ignore_ascii_case(property)
+                    || k.strip_suffix("@odata.bind").is_some_and(|name| {
+                        entity.relation(name).is_some_and(|r| {
+                            matches!(&r.kind, RelationKind::ToOne { key, .. } if key == property)
+                        })
+                    })
+            };
+            if own.keys().any(names_parent) {
                 return Err(bad(format!(
                     "a nested {} takes its {property} from the item it is nested in",
                     entity.name

@@ -421,10 +421,13 @@ impl DataService {
         let mut counts: HashMap<String, i64> = HashMap::new();
         let mut all = Vec::new();
         for chunk in parents.chunks(CHUNK) {
+            // Rows still within the budget, and one to tell that it is exceeded (written in,
+            // as `limit_clause` says why).
+            let room = MAX_EXPANDED_ITEMS.saturating_sub(all.len()) + 1;
             let sql = format!(
                 "SELECT {list}, kw_n{c} FROM (SELECT {list}, ROW_NUMBER() OVER \
                  (PARTITION BY {k} ORDER BY {}) AS kw_n{counted} FROM {} WHERE {k} IN ({}){filter_sql}) \
-                 AS kw_x WHERE (kw_n > ? AND kw_n <= ?){first_too} ORDER BY {k}, kw_n LIMIT ?",
+                 AS kw_x WHERE (kw_n > ? AND kw_n <= ?){first_too} ORDER BY {k}, kw_n LIMIT {room}",
                 order.join(", "),
                 quote(d, &table_name(&expansion.target)),
                 vec!["?"; chunk.len()].join(", "),
@@ -442,9 +445,6 @@ impl DataService {
             values.push(DynValue::Int(skip));
             // One more than a page: whether a next link is due.
             values.push(DynValue::Int(skip.saturating_add(i64::from(limit) + 1)));
-            // Rows still within the budget, and one to tell that it is exceeded.
-            let room = MAX_EXPANDED_ITEMS.saturating_sub(all.len()) + 1;
-            values.push(DynValue::Int(i64::try_from(room).unwrap_or(i64::MAX)));
             let rows_read = self.fetch_rows(&sql, &values, &kinds).await?;
             if rows_read.len() >= room {
                 return Err(too_many(&expansion.relation.name));

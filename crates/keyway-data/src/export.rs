@@ -4,7 +4,6 @@
 //! per page from start to end and rows written during the export are neither skipped nor
 //! repeated.
 
-use keyway_store::DynValue;
 use serde_json::Value;
 
 use crate::body::row_json;
@@ -60,9 +59,8 @@ impl DataService {
         } else {
             format!(" WHERE {}", conditions.join(" AND "))
         };
-        values.push(DynValue::Int(i64::from(limit)));
         let sql = format!(
-            "SELECT {} FROM {}{where_all} ORDER BY {id} LIMIT ?",
+            "SELECT {} FROM {}{where_all} ORDER BY {id} LIMIT {limit}",
             self.column_list(&columns),
             quote(self.dialect(), &table_name(entity)),
         );

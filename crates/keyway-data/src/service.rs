@@ -228,7 +228,7 @@ impl DataService {
         let (joins, mut expansions) = joinable(expansions, scopes);
         let table = quote(self.dialect, &table_name(entity));
         let reach = |name: &str| self.readable_target(name, scopes);
-        let (where_sql, mut values) = self.where_clause(entity, &query, &reach)?;
+        let (where_sql, values) = self.where_clause(entity, &query, &reach)?;
         let mut order: Vec<String> = query
             .order_by
             .iter()
@@ -241,7 +241,13 @@ impl DataService {
             })
             .collect();
         order.push(quote(self.dialect, "id"));
-        let page_tail = format!("{where_sql} ORDER BY {} LIMIT ? OFFSET ?", order.join(", "));
+        let page_size = applied.unwrap_or(self.page_size).max(1);
+        let limit = query.top.map_or(page_size, |top| top.min(page_size));
+        let page_tail = format!(
+            "{where_sql} ORDER BY {}{}",
+            order.join(", "),
+            limit_clause(i64::from(limit) + 1, query.skip)
+        );
         let sql = if joins.is_empty() {
             format!(
                 "SELECT {} FROM {table}{page_tail}",
@@ -261,11 +267,7 @@ impl DataService {
             sql
         };
         let count_values = values.clone();
-        let page_size = applied.unwrap_or(self.page_size).max(1);
         limit_pages(&mut expansions, page_size);
-        let limit = query.top.map_or(page_size, |top| top.min(page_size));
-        values.push(DynValue::Int(i64::from(limit) + 1));
-        values.push(DynValue::Int(i64::try_from(query.skip).unwrap_or(i64::MAX)));
         let mut rows = self.fetch_rows(&sql, &values, &kinds).await?;
         // More rows match, and the client wants more than this page (`$top=0` wants none: a
         // next link would point at this very page again).
@@ -589,7 +591,7 @@ impl DataService {
                 }
                 Err(e) if e.is_unique_violation() => {
                     return Err(DataError::Conflict(format!(
-                        "there is already a {} with id {id}",
+                        "{} {id} exists already",
                         entity.name
                     )));
                 }
@@ -636,6 +638,14 @@ impl DataService {
             Some(_) => Err(DataError::PreconditionFailed),
         }
     }
+}
+
+/// ` LIMIT n OFFSET m` with the numbers written in: SQLite's planner reads a LIMIT parameter's
+/// bound value, so rebinding it (every request) makes SQLite prepare the statement anew each
+/// time. The numbers are the server's own integers, never request text.
+pub(crate) fn limit_clause(limit: i64, offset: u64) -> String {
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    format!(" LIMIT {limit} OFFSET {offset}")
 }
 
 /// The link to the page after one of `limit` rows: the request's options, with `$skip`

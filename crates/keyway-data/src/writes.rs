@@ -138,7 +138,13 @@ impl DataService {
             if let WriteOp::Update { entity, id, .. } | WriteOp::Delete { entity, id, .. } = op {
                 // Each write checks the version it read before the unit began: a second write
                 // of the same item would always fail that check.
-                let item = (entity.to_ascii_lowercase(), id.to_ascii_lowercase());
+                // `Item(1)` and `Item(01)` are one item.
+                let canonical = self
+                    .entity(entity)
+                    .ok()
+                    .and_then(|e| crate::ids::canonical_id(e, id).ok())
+                    .unwrap_or_else(|| id.to_ascii_lowercase());
+                let item = (entity.to_ascii_lowercase(), canonical);
                 if touched.contains(&item) {
                     return Err((
                         index,

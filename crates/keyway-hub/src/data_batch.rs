@@ -132,7 +132,9 @@ pub(crate) async fn batch(
         };
         let unit = &batch.requests[next..group_end];
         let results = match blocked_by(unit, &answers) {
-            _ if spent > MAX_BATCH_ANSWER_BYTES => unit.iter().map(|_| over_budget()).collect(),
+            _ if spent > MAX_BATCH_ANSWER_BYTES => {
+                unit.iter().map(|_| over_budget("not run")).collect()
+            }
             Some(why) => unit
                 .iter()
                 .map(|_| Answer::failed_dependency(&why))
@@ -159,7 +161,7 @@ pub(crate) async fn batch(
             // A read that would pass the budget is answered with why instead; a write's
             // answer is kept (it is small, and says what was done).
             if spent + size > MAX_BATCH_ANSWER_BYTES && request.method.eq_ignore_ascii_case("GET") {
-                answer = over_budget();
+                answer = over_budget("left out (the request ran)");
                 body = answer.body.take().map(|b| b.to_string());
                 spent = MAX_BATCH_ANSWER_BYTES + 1;
             } else {
@@ -191,13 +193,13 @@ pub(crate) async fn batch(
     Ok(odata(response))
 }
 
-/// The answer to a request the batch's answer budget left out.
-fn over_budget() -> Answer {
+/// The answer to a request the batch's answer budget left out (`what`: whether it ran).
+fn over_budget(what: &str) -> Answer {
     Answer::error(
         507,
         "insufficient_storage",
         &format!(
-            "not run: the $batch answer reached {} MiB; send this request in another batch (or \
+            "{what}: the $batch answer reached {} MiB; send this request in another batch (or \
              read less: $select, $top)",
             MAX_BATCH_ANSWER_BYTES / (1024 * 1024)
         ),

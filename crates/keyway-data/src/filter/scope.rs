@@ -356,8 +356,23 @@ impl<'a> Cx<'a> {
         }
         // Nested, a lambda goes down from the innermost item: one reaching back up (through a
         // to-one step, `$it` or an outer variable) would read its rows once per pair of items.
+        // A lambda goes down: over a collection of the filtered item, or (nested) of the
+        // innermost variable. One reached through a to-one step (`item/lines/all(…)` from a
+        // Line), `$it` or an outer variable would read its rows once per pair of items: the
+        // cost grows with the square of a parent's children.
         let innermost = self.frames.len() - 1;
-        if innermost > 0 && (frame != innermost || !hops.is_empty()) {
+        if !hops.is_empty() {
+            return Err(FilterError::at(
+                position,
+                format!(
+                    "any/all range over a collection of the filtered item or of a lambda \
+                     variable, not through a to-one step ({}): the database would read those \
+                     rows once per pair of items",
+                    lambda.path.item
+                ),
+            ));
+        }
+        if innermost > 0 && frame != innermost {
             let variable = self.frames[innermost].variable.as_deref().unwrap_or("x");
             return Err(FilterError::at(
                 position,

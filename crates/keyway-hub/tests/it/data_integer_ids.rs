@@ -66,7 +66,7 @@ async fn integer_ids_count_up_are_chosen_and_related_everywhere() {
             problem["detail"]
                 .as_str()
                 .unwrap()
-                .contains("already a Item with id 10"),
+                .contains("Item 10 exists already"),
             "{b}: {problem}"
         );
         for bad in [
@@ -204,6 +204,31 @@ async fn integer_ids_count_up_are_chosen_and_related_everywhere() {
         }
         let (_, _, stepped) = post("Item", json!({"name": "stepped"})).await;
         assert_eq!(stepped["id"], 8, "{b}: {stepped}");
+        // `Item(1)` and `Item(01)` are one item: changed twice in a group is refused by name.
+        let twice = json!({"requests": [
+            {"id": "p", "atomicityGroup": "t", "method": "PATCH", "url": "Item(1)", "body": {"name": "x"}},
+            {"id": "q", "atomicityGroup": "t", "method": "PATCH", "url": "Item(01)", "body": {"name": "y"}},
+        ]});
+        let response = crate::harness::http()
+            .post(hub.url("/api/$batch"))
+            .bearer_auth(&rw)
+            .json(&twice)
+            .send()
+            .await
+            .unwrap();
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["responses"][1]["status"], 400, "{b}: {answer}");
+        // A nested item's key comes from the item it is nested in: a bind there says so.
+        let nested = json!({"name": "n", "lines": [{"text": "l", "item@odata.bind": "Item(1)"}]});
+        let (code, _, problem) = post("Item", nested).await;
+        assert_eq!(code, 400, "{b}: {problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("takes its itemId from the item it is nested in"),
+            "{b}: {problem}"
+        );
         // In one transaction, a counted id steps over the ids the other writes choose.
         let group = json!({"requests": [
             {"id": "a", "atomicityGroup": "g", "method": "POST", "url": "Item", "body": {"id": 9, "name": "chosen"}},
