@@ -206,9 +206,9 @@ impl DataService {
         ids: &mut NewIds,
     ) -> Result<(String, Vec<Planned<'a>>, String), DataError> {
         let mut plan = Vec::new();
-        let mut expand = String::new();
-        let id = self.plan(entity, body, scopes, (1, None), &mut plan, &mut expand, ids)?;
-        Ok((id, plan, expand))
+        let mut shown = Shown::default();
+        let id = self.plan(entity, body, scopes, (1, None), &mut plan, &mut shown, ids)?;
+        Ok((id, plan, shown.render()))
     }
 
     /// A create (nested items too) as a write of a unit.
@@ -286,7 +286,7 @@ impl DataService {
         scopes: &[&str],
         at: (usize, Option<(&str, &str)>),
         plan: &mut Vec<Planned<'a>>,
-        expand: &mut String,
+        expand: &mut Shown,
         ids: &mut NewIds,
     ) -> Result<String, DataError> {
         let (depth, link) = at;
@@ -302,7 +302,6 @@ impl DataService {
         let view = entity.readable_by(scopes);
         let mut own = Map::new();
         let mut to_many = Vec::new();
-        let mut expanded = Vec::new();
         for (key, value) in object {
             let Some(relation) = view.relation(key) else {
                 own.insert(key.clone(), value.clone());
@@ -318,7 +317,6 @@ impl DataService {
                 )));
             }
             let target = self.entity(&relation.target)?;
-            let mut nested_expand = String::new();
             match &relation.kind {
                 RelationKind::ToOne { key: property, .. } => {
                     if object.keys().any(|k| k.eq_ignore_ascii_case(property)) {
@@ -333,7 +331,7 @@ impl DataService {
                         scopes,
                         (depth + 1, None),
                         plan,
-                        &mut nested_expand,
+                        expand.child(&relation.name),
                         ids,
                     )?;
                     own.insert(property.clone(), crate::ids::id_json(target, &id));
@@ -351,10 +349,8 @@ impl DataService {
                         items.clone(),
                         relation.name.clone(),
                     ));
-                    continue;
                 }
             }
-            expanded.push(with_options(&relation.name, &nested_expand));
         }
         let (id, _chosen) = ids.next(self, entity, object)?;
         if let Some((property, parent)) = link {
@@ -390,7 +386,9 @@ impl DataService {
             values,
         });
         for (target, property, items, name) in to_many {
-            let mut nested_expand = String::new();
+            // Every item of the collection adds what it nests: siblings of different shapes
+            // are all shown.
+            let nested = expand.child(&name);
             for item in &items {
                 if plan.len() >= MAX_DEEP_ITEMS {
                     return Err(bad(format!(
@@ -403,21 +401,33 @@ impl DataService {
                     scopes,
                     (depth + 1, Some((&property, &id))),
                     plan,
-                    &mut nested_expand,
+                    nested,
                     ids,
                 )?;
             }
-            expanded.push(with_options(&name, &nested_expand));
         }
-        *expand = expanded.join(",");
         Ok(id)
     }
 }
 
-fn with_options(name: &str, nested: &str) -> String {
-    if nested.is_empty() {
-        name.to_string()
-    } else {
-        format!("{name}($expand={nested})")
+/// What a deep insert created, as the `$expand` that shows it: per navigation property, what
+/// is expanded inside it (merged over all the items of a collection).
+#[derive(Default)]
+pub(crate) struct Shown(std::collections::BTreeMap<String, Shown>);
+
+impl Shown {
+    fn child(&mut self, name: &str) -> &mut Shown {
+        self.0.entry(name.to_string()).or_default()
+    }
+
+    fn render(&self) -> String {
+        self.0
+            .iter()
+            .map(|(name, inner)| match inner.render() {
+                nested if nested.is_empty() => name.clone(),
+                nested => format!("{name}($expand={nested})"),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }

@@ -219,6 +219,43 @@ async fn self_referencing_lambdas_keep_outer_and_inner_rows_apart() {
         node("b", 0, Some(&root)).await;
         let other = node("other", 9, None).await;
         node("other", 2, Some(&other)).await;
+        // A deep insert whose siblings differ in shape answers with all of them expanded.
+        let deep = json!({"name": "v", "rank": 3, "children": [
+            {"name": "va", "rank": 1, "children": [{"name": "va1", "rank": 1, "children": [{"name": "va1x", "rank": 1}]}]},
+            {"name": "vb", "rank": 1},
+        ]});
+        let created = data
+            .create_at("Node", &deep, &scopes, "http://h/api")
+            .await
+            .unwrap();
+        // Children come in id order (random UUIDs): find them by name.
+        let child = |name: &str| {
+            created.body["children"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == name)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let va = child("va");
+        assert_eq!(
+            va["children"][0]["children"][0]["name"], "va1x",
+            "{backend:?}: {}",
+            created.body
+        );
+        let pairs = vec![("$filter".to_string(), "name eq 'v' or parent/name eq 'v' or parent/parent/name eq 'v' or parent/parent/parent/name eq 'v'".to_string())];
+        let count = data.count("Node", &pairs, &scopes).await.unwrap();
+        assert_eq!(count, 5, "{backend:?}");
+        for name in ["vb", "va1x", "va1", "va", "v"] {
+            let pairs = vec![("$filter".to_string(), format!("name eq '{name}'"))];
+            let page = data
+                .list("Node", &pairs, &scopes, "http://h/api", None)
+                .await
+                .unwrap();
+            let id = page.body["value"][0]["id"].as_str().unwrap().to_string();
+            data.delete("Node", &id, None, &scopes).await.unwrap();
+        }
         let names = async |filter: &str| {
             let pairs = vec![
                 ("$filter".to_string(), filter.to_string()),
