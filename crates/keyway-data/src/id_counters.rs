@@ -297,9 +297,13 @@ impl NewIds {
             chosen.is_none_or(|c| !c.contains(id)) && avoid.is_none_or(|a| !a.contains(id))
         };
         let range = self.taken.get_mut(&entity.name);
-        let id = range
-            .and_then(|ids| ids.find(free))
-            .ok_or_else(|| DataError::BadRequest("the write changed while planned".into()))?;
+        let id = range.and_then(|ids| ids.find(free)).ok_or_else(|| {
+            // The second pass asked for more ids than the first counted: a planning bug.
+            DataError::BadRequest(format!(
+                "the ids taken for the new {}s ran out while the write was planned",
+                entity.name
+            ))
+        })?;
         Ok((id.to_string(), false))
     }
 }
@@ -369,6 +373,21 @@ mod tests {
         sync_tables(&store, &uuid, Dialect::Sqlite, false)
             .await
             .unwrap();
+    }
+
+    /// The schema docs/data.md shows for integer ids is valid as written there.
+    #[test]
+    fn the_documented_integer_id_schema_loads() {
+        let docs = include_str!("../../../docs/data.md");
+        let start = docs
+            .find("```yaml\nentities:\n  Item:\n    id: integer")
+            .expect("the integer id example in docs/data.md");
+        let block = &docs[start + "```yaml\n".len()..];
+        let block = &block[..block.find("```").expect("the example's end")];
+        let schemas = SchemaSet::parse(block, true, "docs/data.md").unwrap();
+        let item = schemas.entity("Item").unwrap();
+        assert_eq!(item.id_type, crate::IdType::Integer);
+        assert!(schemas.entity("Line").unwrap().relation("item").is_some());
     }
 
     #[test]

@@ -69,13 +69,20 @@ pub(crate) fn base_url(state: &AppState) -> String {
     format!("{}/api", state.auth.config().issuer)
 }
 
+/// `entity` as the schema spells it (names match case-insensitively); as given if unknown.
+pub(crate) fn canonical(data: &DataService, entity: &str) -> String {
+    data.schemas()
+        .entity(entity)
+        .map_or_else(|| entity.to_string(), |e| e.name.clone())
+}
+
 /// The context URL of one item of `entity` (OData JSON 4.01 §10.3).
 fn item_context(state: &AppState, data: &DataService, entity: &str) -> String {
-    let canonical = data
-        .schemas()
-        .entity(entity)
-        .map_or(entity, |e| e.name.as_str());
-    format!("{}/$metadata#{canonical}/$entity", base_url(state))
+    format!(
+        "{}/$metadata#{}/$entity",
+        base_url(state),
+        canonical(data, entity)
+    )
 }
 
 /// An item's answer, with its context URL (required in OData JSON with minimal metadata).
@@ -357,11 +364,7 @@ async fn create(
         .create_at(&entity, &json, &caller.scopes(), &base_url(&state))
         .await
         .map_err(|e| caller.refusal(e))?;
-    let canonical = data
-        .schemas()
-        .entity(&entity)
-        .map(|e| e.name.clone())
-        .unwrap_or(entity);
+    let canonical = canonical(&data, &entity);
     let location = format!("{}/{canonical}({})", base_url(&state), item.id);
     let context = item_context(&state, &data, &canonical);
     Ok(item_response(

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::caller::{ApiError, Caller};
-use crate::data::{base_url, is_json, odata, service, split_segment};
+use crate::data::{base_url, canonical, is_json, odata, service, split_segment};
 
 /// Requests in one batch at most.
 pub(crate) const MAX_BATCH_REQUESTS: usize = 100;
@@ -364,13 +364,6 @@ fn item_answer(
     }
 }
 
-/// `entity` as the schema spells it.
-fn canonical(data: &DataService, entity: &str) -> String {
-    data.schemas()
-        .entity(entity)
-        .map_or_else(|| entity.to_string(), |e| e.name.clone())
-}
-
 async fn single(
     data: &DataService,
     request: &SubRequest,
@@ -451,10 +444,7 @@ async fn single(
             Ok(WriteOp::Create { entity, body }) => {
                 match data.create_at(&entity, &body, scopes, base).await {
                     Ok(item) => {
-                        let name = data
-                            .schemas()
-                            .entity(&entity)
-                            .map_or(entity.clone(), |e| e.name.clone());
+                        let name = canonical(data, &entity);
                         let location = format!("{base}/{name}({})", item.id);
                         item_answer(201, item, (base, &name), Some(location))
                     }
