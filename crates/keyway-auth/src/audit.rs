@@ -3,9 +3,13 @@
 //! the configured retention).
 //!
 //! Decisions happen on hot paths, so a serving hub queues them to one writer task that
-//! appends whatever is waiting in one transaction; the queue is bounded and a full one makes
-//! the caller wait rather than lose an entry. Admin commands, which run without that task,
-//! append directly.
+//! appends what gathered in a second in one transaction, identical decisions (all but their
+//! time) as one entry with their count (a gateway busy with one caller writes a row a second,
+//! not one per call); the queue is bounded and a full one makes the caller wait rather than
+//! lose an entry. Admin commands, which run without that task, append directly.
+
+use std::collections::HashMap;
+use std::time::Instant;
 
 use keyway_store::{AuditEntry, Store};
 use tokio::sync::{mpsc, oneshot};
@@ -18,8 +22,12 @@ const QUEUE: usize = 8_192;
 const MAX_BATCH: usize = 1_000;
 /// How long a flush may wait for the writer.
 const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
-/// How long the writer gathers entries after the first of a batch arrives.
+/// How often the writer looks at its queue while entries wait.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(20);
+/// How long an entry waits for identical ones before it is written.
+const HOLD: std::time::Duration = std::time::Duration::from_secs(1);
+/// The outcome of an admin change.
+const DONE: &str = "done";
 /// Longest reason kept: a reason may quote request text.
 const MAX_REASON: usize = 1_000;
 
@@ -84,35 +92,118 @@ impl AuditLog {
     }
 }
 
+/// The writer's entries not yet written: identical decisions are one entry with a count.
+#[derive(Default)]
+struct Gathered {
+    entries: Vec<AuditEntry>,
+    /// Where each decision's first occurrence is in `entries`.
+    decisions: HashMap<DecisionKey, usize>,
+    /// When the oldest entry arrived.
+    since: Option<Instant>,
+}
+
+/// What makes two decisions the same (all but their time).
+#[derive(PartialEq, Eq, Hash)]
+struct DecisionKey {
+    actor: String,
+    action: String,
+    outcome: String,
+    target: Option<String>,
+    user_id: Option<String>,
+    rule: Option<String>,
+    reason: Option<String>,
+}
+
+impl Gathered {
+    fn add(&mut self, entry: AuditEntry) {
+        self.since.get_or_insert_with(Instant::now);
+        // Admin changes are rare and each is told apart by its time: never merged.
+        if entry.outcome == DONE {
+            self.entries.push(entry);
+            return;
+        }
+        let key = DecisionKey {
+            actor: entry.actor,
+            action: entry.action,
+            outcome: entry.outcome,
+            target: entry.target,
+            user_id: entry.user_id,
+            rule: entry.rule,
+            reason: entry.reason,
+        };
+        if let Some(&at) = self.decisions.get(&key) {
+            self.entries[at].occurrences += 1;
+            return;
+        }
+        self.entries.push(AuditEntry {
+            at_ms: entry.at_ms,
+            actor: key.actor.clone(),
+            action: key.action.clone(),
+            outcome: key.outcome.clone(),
+            target: key.target.clone(),
+            user_id: key.user_id.clone(),
+            rule: key.rule.clone(),
+            reason: key.reason.clone(),
+            occurrences: 1,
+        });
+        self.decisions.insert(key, self.entries.len() - 1);
+    }
+
+    /// Whether it is time to write: a second has passed, or the batch is full.
+    fn due(&self) -> bool {
+        self.entries.len() >= MAX_BATCH || self.since.is_some_and(|t| t.elapsed() >= HOLD)
+    }
+
+    async fn write(&mut self, store: &Store) {
+        if let Err(err) = store.append_audit(&self.entries).await {
+            tracing::error!(entries = self.entries.len(), %err, "cannot write to the audit log");
+        }
+        self.entries.clear();
+        self.decisions.clear();
+        self.since = None;
+    }
+}
+
 async fn run_writer(store: Store, mut queue: mpsc::Receiver<Message>) {
-    let mut batch = Vec::new();
+    let mut gathered = Gathered::default();
     let mut flushed = Vec::new();
-    while let Some(first) = queue.recv().await {
-        // Under load, entries come thousands a second: gather what arrives in a moment, so
-        // the store sees one transaction per batch rather than one per wake-up.
-        if matches!(first, Message::Entry(_)) && queue.len() < MAX_BATCH {
+    let mut open = true;
+    while open {
+        if gathered.entries.is_empty() {
+            match queue.recv().await {
+                Some(Message::Entry(entry)) => gathered.add(entry),
+                Some(Message::Flush(done)) => flushed.push(done),
+                None => break,
+            }
+        }
+        // Under load, entries come thousands a second: the writer looks at the queue every
+        // GATHER rather than being woken for each (a wake-up across threads costs more than
+        // the entry), and writes once a second (or when asked to flush).
+        if flushed.is_empty() {
             tokio::time::sleep(GATHER).await;
         }
-        let mut next = Some(first);
-        while let Some(message) = next {
-            match message {
-                Message::Entry(entry) => batch.push(entry),
-                Message::Flush(done) => flushed.push(done),
+        loop {
+            match queue.try_recv() {
+                Ok(Message::Entry(entry)) => gathered.add(entry),
+                Ok(Message::Flush(done)) => flushed.push(done),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
             }
-            next = if batch.len() < MAX_BATCH {
-                queue.try_recv().ok()
-            } else {
-                None
-            };
+            if gathered.entries.len() >= MAX_BATCH {
+                break;
+            }
         }
-        if let Err(err) = store.append_audit(&batch).await {
-            tracing::error!(entries = batch.len(), %err, "cannot write to the audit log");
-        }
-        batch.clear();
-        for done in flushed.drain(..) {
-            let _ = done.send(());
+        if !flushed.is_empty() || !open || gathered.due() {
+            gathered.write(&store).await;
+            for done in flushed.drain(..) {
+                let _ = done.send(());
+            }
         }
     }
+    gathered.write(&store).await;
 }
 
 impl AuthService {
@@ -160,6 +251,7 @@ impl AuthService {
             user_id: decision.user_id.map(str::to_string),
             rule: decision.rule,
             reason: Some(bounded(decision.reason)),
+            occurrences: 1,
         };
         self.audit.append(&self.store, entry).await;
     }
@@ -182,11 +274,12 @@ impl AuthService {
             at_ms: self.clock.now_ms(),
             actor: actor.to_string(),
             action: action.to_string(),
-            outcome: "done".to_string(),
+            outcome: DONE.to_string(),
             target: Some(target.to_string()),
             user_id: None,
             rule: None,
             reason: what.map(bounded),
+            occurrences: 1,
         };
         self.audit.append(&self.store, entry).await;
     }

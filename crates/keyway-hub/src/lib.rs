@@ -27,6 +27,7 @@ mod pages;
 mod scim;
 mod serve;
 mod serve_tls;
+mod serve_workers;
 mod session;
 mod sign_in_steps;
 mod store_watch;
@@ -219,7 +220,12 @@ impl Hub {
                 toki,
                 data,
                 trusted_proxies: Arc::new(trusted_proxies),
-                gateway: gateway::Gateway::new(options.gateway, &options.auth.issuer, &private_ca)?,
+                gateway: gateway::Gateway::new(
+                    options.gateway,
+                    &options.auth.issuer,
+                    &private_ca,
+                    options.connections.workers,
+                )?,
                 store_watch: Arc::new(StoreWatch::default()),
                 metrics,
             })),
@@ -283,7 +289,11 @@ impl Hub {
         // Background tasks are stopped between rounds, never cut off mid-way: an aborted
         // transaction's connection could hold MariaDB's metadata locks after the store closed.
         let (stop_tasks, stop) = tokio::sync::watch::channel(false);
-        let mut tasks = vec![tokio::spawn(upkeep(self.state.auth.clone(), stop.clone()))];
+        let mut tasks = vec![tokio::spawn(upkeep(
+            self.state.auth.clone(),
+            self.state.metrics.clone(),
+            stop.clone(),
+        ))];
         let stop_watch = stop.clone();
         // A SQLite hub is one process: its map is the whole picture.
         if self.state.auth.store().backend() != keyway_store::Backend::Sqlite {
@@ -304,7 +314,17 @@ impl Hub {
         let trusted = self.state.trusted_proxies.clone();
         let acceptor = self.tls.as_ref().map(|tls| tls.acceptor());
         let router = self.router();
-        let result = serve::serve(listener, router, self.limits, trusted, acceptor, shutdown).await;
+        let workers = serve_workers::Workers::start(self.limits.workers);
+        let result = serve::serve(
+            listener,
+            router,
+            self.limits,
+            trusted,
+            acceptor,
+            &workers,
+            shutdown,
+        )
+        .await;
         let _ = stop_tasks.send(true);
         for task in tasks {
             let _ = task.await;
@@ -312,6 +332,8 @@ impl Hub {
         self.state.auth.release_upkeep_lease().await;
         self.state.auth.flush_audit().await;
         self.state.auth.store().close().await;
+        // Only now: a server database's connections may be registered with a worker's runtime.
+        drop(workers);
         result.map_err(HubError::Io)
     }
 }
@@ -341,10 +363,14 @@ async fn open_data(
     Ok(service)
 }
 
-/// Background upkeep: key reloads and scheduled rotation, revocation list, purging. Every
-/// second, so a revocation or key change made at another node (or by the CLI) applies here
-/// within the documented 2 s.
-async fn upkeep(auth: Arc<AuthService>, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Background upkeep: key reloads and scheduled rotation, revocation list, purging, the
+/// metrics' latency samples. Every second, so a revocation or key change made at another
+/// node (or by the CLI) applies here within the documented 2 s.
+async fn upkeep(
+    auth: Arc<AuthService>,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut ticks: u64 = 0;
     loop {
@@ -353,6 +379,7 @@ async fn upkeep(auth: Arc<AuthService>, mut stop: tokio::sync::watch::Receiver<b
             _ = stop.changed() => return,
         }
         ticks += 1;
+        metrics::upkeep(&metrics);
         let leads = match auth.maintain().await {
             Ok(leads) => leads,
             Err(err) => {

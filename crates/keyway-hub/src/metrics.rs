@@ -1,5 +1,7 @@
 //! Prometheus metrics: one recorder per process, HTTP counters and latency per route.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -37,20 +39,75 @@ pub(crate) fn install() -> PrometheusHandle {
 
 /// Counts requests and measures latency per route template and status.
 pub(crate) async fn track(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    ::metrics::counter!("keyway_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
-        .increment(1);
-    ::metrics::histogram!("keyway_http_request_duration_seconds", "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let (requests, duration) = series(route, method, response.status().as_u16());
+    requests.increment(1);
+    duration.record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The handles of one route's series, per method and status.
+struct RouteSeries {
+    duration: ::metrics::Histogram,
+    requests: Vec<(&'static str, u16, ::metrics::Counter)>,
+}
+
+thread_local! {
+    /// Handles already registered, per thread: looking a series up by its labels allocates
+    /// them and takes the registry's lock, on every request otherwise. Route templates,
+    /// method labels and status codes are few, so this stays small.
+    static SERIES: RefCell<HashMap<String, RouteSeries>> = RefCell::new(HashMap::new());
+}
+
+fn series(
+    route: &str,
+    method: &'static str,
+    status: u16,
+) -> (::metrics::Counter, ::metrics::Histogram) {
+    SERIES.with(|series| {
+        let mut series = series.borrow_mut();
+        if !series.contains_key(route) {
+            let duration = ::metrics::histogram!(
+                "keyway_http_request_duration_seconds", "route" => route.to_string()
+            );
+            series.insert(
+                route.to_string(),
+                RouteSeries {
+                    duration,
+                    requests: Vec::new(),
+                },
+            );
+        }
+        let Some(found) = series.get_mut(route) else {
+            return (::metrics::Counter::noop(), ::metrics::Histogram::noop());
+        };
+        let counter = match found
+            .requests
+            .iter()
+            .find(|(m, s, _)| *m == method && *s == status)
+        {
+            Some((_, _, counter)) => counter.clone(),
+            None => {
+                let counter = ::metrics::counter!(
+                    "keyway_http_requests_total",
+                    "route" => route.to_string(), "method" => method, "status" => status.to_string()
+                );
+                found.requests.push((method, status, counter.clone()));
+                counter
+            }
+        };
+        (counter, found.duration.clone())
+    })
+}
+
+/// Drains the latency samples recorded since the last call into their buckets: the recorder
+/// keeps every sample until then (24 bytes a request, without end on a hub nobody scrapes).
+pub(crate) fn upkeep(handle: &PrometheusHandle) {
+    handle.run_upkeep();
 }
 
 /// Methods are labels only when HTTP defines them: any other token a client sends (RFC 9110

@@ -8,6 +8,8 @@
 //!   holds at most [`ConnectionLimits::max_connections_per_address`] of them (trusted proxies
 //!   excepted); beyond that a new connection is closed at once, so one host cannot take every
 //!   slot. Request bodies must keep arriving (`body_deadline.rs`).
+//! - Accepted connections are served by [`ConnectionLimits::workers`] threads, each with a
+//!   single-threaded runtime (`serve_workers.rs` says why).
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -25,6 +27,7 @@ use tower::ServiceExt;
 
 use crate::client_address::TrustedProxies;
 use crate::serve_tls;
+use crate::serve_workers::Workers;
 
 /// Connection limits of the hub's HTTP server (docs/oauth.md, "Limits").
 #[derive(Debug, Clone, Copy)]
@@ -41,6 +44,8 @@ pub struct ConnectionLimits {
     /// A TLS connection that has sent nothing for this long is shut down gracefully (its
     /// requests in flight finish): HTTP/2 has no per-request head timeout to end idle ones.
     pub idle_timeout: Duration,
+    /// Threads serving connections (at least one; the default is one per CPU).
+    pub workers: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -51,6 +56,7 @@ impl Default for ConnectionLimits {
             max_connections_per_address: 256,
             drain_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            workers: crate::serve_workers::default_count(),
         }
     }
 }
@@ -64,6 +70,7 @@ pub(crate) async fn serve(
     limits: ConnectionLimits,
     trusted: Arc<TrustedProxies>,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    workers: &Workers,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let per_address = Arc::new(PerAddress::default());
@@ -103,34 +110,47 @@ pub(crate) async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        // The socket leaves this runtime's reactor for its worker's.
+        let Ok(stream) = stream.into_std() else {
+            continue;
+        };
         let router = router.clone();
         match &tls {
             None => {
-                let service =
-                    hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                        request
-                            .extensions_mut()
-                            .insert(ConnectInfo::<SocketAddr>(peer));
-                        router.clone().oneshot(request.map(axum::body::Body::new))
+                let http = http.clone();
+                let watcher = graceful.watcher();
+                workers.hand(Box::new(move |served| {
+                    let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                        return;
+                    };
+                    let service =
+                        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                            request
+                                .extensions_mut()
+                                .insert(ConnectInfo::<SocketAddr>(peer));
+                            router.clone().oneshot(request.map(axum::body::Body::new))
+                        });
+                    let connection =
+                        watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                    tokio::spawn(async move {
+                        // Errors here are clients that went away or timed out: nothing to report.
+                        let _ = connection.await;
+                        drop((held, permit, served));
                     });
-                let connection = graceful
-                    .watcher()
-                    .watch(http.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move {
-                    // Errors here are clients that went away or timed out: nothing to report.
-                    let _ = connection.await;
-                    drop(held);
-                    drop(permit);
-                });
+                }));
             }
             Some(tls) => {
                 let tls = tls.clone();
                 let stopping = stopping.clone();
-                tokio::spawn(async move {
-                    tls.serve(stream, peer, router, stopping).await;
-                    drop(held);
-                    drop(permit);
-                });
+                workers.hand(Box::new(move |served| {
+                    let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                        return;
+                    };
+                    tokio::spawn(async move {
+                        tls.serve(stream, peer, router, stopping).await;
+                        drop((held, permit, served));
+                    });
+                }));
             }
         }
     }

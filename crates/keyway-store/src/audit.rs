@@ -24,6 +24,9 @@ pub struct AuditEntry {
     pub rule: Option<String>,
     /// Why it was refused, or what changed.
     pub reason: Option<String>,
+    /// How many identical decisions this entry stands for (gathered within a second, the
+    /// first at `at_ms`); 1 for every admin change.
+    pub occurrences: i64,
 }
 
 /// An entry as read back, with its position in the log.
@@ -34,8 +37,8 @@ pub struct AuditRecord {
     pub entry: AuditEntry,
 }
 
-const COLUMNS: &str = "at_ms, actor, action, outcome, target, user_id, rule, reason";
-/// Rows per INSERT: 8 parameters each stays far below every backend's parameter limit.
+const COLUMNS: &str = "at_ms, actor, action, outcome, target, user_id, rule, reason, occurrences";
+/// Rows per INSERT: 9 parameters each stays far below every backend's parameter limit.
 const ROWS_PER_INSERT: usize = 200;
 
 impl Store {
@@ -46,7 +49,7 @@ impl Store {
         }
         let mut tx = self.writer().begin().await?;
         for chunk in entries.chunks(ROWS_PER_INSERT) {
-            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
             let sql = self.sql(&format!(
                 "INSERT INTO audit_events ({COLUMNS}) VALUES {values}"
             ));
@@ -60,7 +63,8 @@ impl Store {
                     .bind(&e.target)
                     .bind(&e.user_id)
                     .bind(&e.rule)
-                    .bind(&e.reason);
+                    .bind(&e.reason)
+                    .bind(e.occurrences);
             }
             query.execute(&mut *tx).await?;
         }
@@ -127,6 +131,7 @@ fn record_of(row: &sqlx::any::AnyRow) -> Result<AuditRecord, StoreError> {
             user_id: row.try_get("user_id")?,
             rule: row.try_get("rule")?,
             reason: row.try_get("reason")?,
+            occurrences: row.try_get("occurrences")?,
         },
     })
 }

@@ -142,6 +142,15 @@ macro_rules! migrations {
                     "/0018_cluster_state.sql"
                 )),
             },
+            Migration {
+                version: 19,
+                name: "audit_occurrences",
+                sql: include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0019_audit_occurrences.sql"
+                )),
+            },
         ]
     };
 }

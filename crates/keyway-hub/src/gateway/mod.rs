@@ -61,6 +61,7 @@ impl Gateway {
         options: GatewayOptions,
         issuer: &str,
         private_ca: &[rustls::pki_types::CertificateDer<'static>],
+        workers: usize,
     ) -> Result<Gateway, rustls::Error> {
         let forwarded_hub = match url::Url::parse(issuer) {
             Ok(url) => format!(
@@ -72,7 +73,7 @@ impl Gateway {
             Err(_) => "proto=http;host=\"hub\"".to_string(),
         };
         Ok(Gateway {
-            upstream: upstream::UpstreamClient::new(options, private_ca)?,
+            upstream: upstream::UpstreamClient::new(options, private_ca, workers)?,
             forwarded_hub: forwarded_hub.into(),
         })
     }

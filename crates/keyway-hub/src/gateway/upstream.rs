@@ -24,10 +24,14 @@ type Outgoing = Limited<Body>;
 const IDLE_PER_HOST: usize = 512;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The pooled HTTP client of the gateway.
+type Pooled = Client<HttpsConnector<HttpConnector>, Outgoing>;
+
+/// The pooled HTTP client of the gateway: one pool per connection worker, so a call and
+/// the upstream connection it uses run on one thread (`serve_workers.rs`), and one for
+/// calls made off the workers.
 #[derive(Clone)]
 pub(crate) struct UpstreamClient {
-    client: Client<HttpsConnector<HttpConnector>, Outgoing>,
+    clients: std::sync::Arc<[Pooled]>,
     options: GatewayOptions,
 }
 
@@ -36,6 +40,7 @@ impl UpstreamClient {
     pub(crate) fn new(
         options: GatewayOptions,
         private_ca: &[rustls::pki_types::CertificateDer<'static>],
+        workers: usize,
     ) -> Result<UpstreamClient, rustls::Error> {
         let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut roots = rustls::RootCertStore {
@@ -57,12 +62,24 @@ impl UpstreamClient {
             .https_or_http()
             .enable_http1()
             .wrap_connector(tcp);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(IDLE_TIMEOUT)
-            .pool_max_idle_per_host(IDLE_PER_HOST)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
-        Ok(UpstreamClient { client, options })
+        let clients = (0..=workers.max(1))
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(IDLE_TIMEOUT)
+                    .pool_max_idle_per_host(IDLE_PER_HOST)
+                    .pool_timer(TokioTimer::new())
+                    .build(connector.clone())
+            })
+            .collect();
+        Ok(UpstreamClient { clients, options })
+    }
+
+    /// The pool of the worker this runs on (the last one off the workers).
+    fn client(&self) -> &Pooled {
+        let off_workers = self.clients.len() - 1;
+        let index = crate::serve_workers::current_worker()
+            .map_or(off_workers, |worker| worker % off_workers.max(1));
+        &self.clients[index]
     }
 
     /// Sends `method uri` with `headers` (already end-to-end, with the gateway's
@@ -95,7 +112,7 @@ impl UpstreamClient {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let timeout = self.options.response_timeout;
-        let answer = match tokio::time::timeout(timeout, self.client.request(request)).await {
+        let answer = match tokio::time::timeout(timeout, self.client().request(request)).await {
             Err(_) => {
                 return Err(ApiError::GatewayTimeout(format!(
                     "client {target}'s API did not answer within {} s",

@@ -302,6 +302,7 @@ async fn idle_and_slow_header_connections_are_closed() {
             max_connections_per_address: 64,
             drain_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(60),
+            ..keyway_hub::ConnectionLimits::default()
         },
         upstreams: Vec::new(),
         gateway: keyway_hub::GatewayOptions::default(),

@@ -454,6 +454,27 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
                     .contains("GET /echo/v1/orders -> 200")),
             "{gateway:#?}"
         );
+
+        // Identical decisions gathered together are one entry with their count.
+        let path = format!("/gateway/{b}/again");
+        for _ in 0..5 {
+            let (status, body) = call(&hub, get.clone(), &path, Some(&a_token), vec![]).await;
+            assert_eq!(status, 502, "{body}");
+        }
+        hub.auth.flush_audit().await;
+        let log = hub.auth.audit_events(0, 0, 1000).await.unwrap();
+        let again: Vec<_> = log
+            .iter()
+            .filter(|e| {
+                e.entry
+                    .reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("GET /again -> 502"))
+            })
+            .collect();
+        let calls: i64 = again.iter().map(|e| e.entry.occurrences).sum();
+        assert_eq!(calls, 5, "{again:#?}");
+        assert!(again.len() < 5, "not gathered: {again:#?}");
         hub.finish().await;
     }
 }

@@ -108,6 +108,7 @@ async fn stalled_handshakes_and_quiet_http2_connections_are_closed() {
             max_connections_per_address: 64,
             drain_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(1),
+            ..keyway_hub::ConnectionLimits::default()
         },
         ..crate::harness::plain_options(
             &dir.path().join("data"),

@@ -55,6 +55,9 @@ pub(crate) async fn run(settings: Settings, args: AuditArgs) -> anyhow::Result<(
                 e.action,
                 actor
             );
+            if e.occurrences > 1 {
+                line.push_str(&format!(" ×{}", e.occurrences));
+            }
             for (label, value) in [
                 ("target", &target),
                 ("user", &user),

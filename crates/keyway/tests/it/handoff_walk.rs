@@ -147,10 +147,18 @@ fn alice_is_handed_from_a_to_b_and_a_calls_b_through_the_gateway() {
             .unwrap_or(0);
         assert!(size > 1000, "screenshot {shot} missing or empty");
     }
-    // What the operator sees: each step in the audit log.
-    let log = hub.cli_json(&["audit"]);
+    // What the operator sees: each step in the audit log (written within about a second).
+    let expected = ["\"transmit\"", "\"gateway\"", "made for another account"];
+    let mut log = hub.cli_json(&["audit"]);
+    for _ in 0..50 {
+        if expected.iter().all(|e| log.to_string().contains(e)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        log = hub.cli_json(&["audit"]);
+    }
     let text = log.to_string();
-    for expected in ["\"transmit\"", "\"gateway\"", "made for another account"] {
+    for expected in expected {
         assert!(text.contains(expected), "audit lacks {expected}: {log}");
     }
 }
