@@ -20,6 +20,10 @@ pub(crate) const MIN_RATE: u64 = 64 * 1024;
 
 /// Middleware: gives every request body the deadline rule.
 pub(crate) async fn with_deadline(request: Request) -> Request {
+    // Most requests have no body (GETs): no timer for them.
+    if http_body::Body::is_end_stream(request.body()) {
+        return request;
+    }
     request.map(|body| Body::new(DeadlineBody::new(body, GRACE)))
 }
 

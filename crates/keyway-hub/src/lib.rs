@@ -313,11 +313,14 @@ impl Hub {
         }
         let trusted = self.state.trusted_proxies.clone();
         let acceptor = self.tls.as_ref().map(|tls| tls.acceptor());
-        let router = self.router();
+        let routes = serve::Routes {
+            router: self.router(),
+            gateway: Arc::new(gateway::Direct::new(self.state.clone())),
+        };
         let workers = serve_workers::Workers::start(self.limits.workers);
         let result = serve::serve(
             listener,
-            router,
+            routes,
             self.limits,
             trusted,
             acceptor,

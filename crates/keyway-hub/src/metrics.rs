@@ -44,10 +44,15 @@ pub(crate) async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(request).await;
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let (requests, duration) = series(route, method, response.status().as_u16());
+    record(route, method, response.status().as_u16(), started);
+    response
+}
+
+/// Counts a request of `route` (a template) and its time since `started`.
+pub(crate) fn record(route: &str, method: &'static str, status: u16, started: Instant) {
+    let (requests, duration) = series(route, method, status);
     requests.increment(1);
     duration.record(started.elapsed().as_secs_f64());
-    response
 }
 
 /// The handles of one route's series, per method and status.

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use futures_util::future::Either;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -61,12 +62,41 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains open connections.
+/// What answers requests: the gateway's own way in for its calls (`gateway/direct.rs`), the
+/// router for everything else.
+#[derive(Clone)]
+pub(crate) struct Routes {
+    pub(crate) router: Router,
+    pub(crate) gateway: Arc<crate::gateway::Direct>,
+}
+
+impl Routes {
+    /// Answers `request` from `peer`.
+    pub(crate) fn answer(
+        &self,
+        peer: SocketAddr,
+        mut request: hyper::Request<Incoming>,
+    ) -> impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send + use<>
+    {
+        request
+            .extensions_mut()
+            .insert(ConnectInfo::<SocketAddr>(peer));
+        let request = request.map(axum::body::Body::new);
+        if self.gateway.takes(&request) {
+            let gateway = self.gateway.clone();
+            Either::Left(async move { Ok(gateway.serve(peer, request).await) })
+        } else {
+            Either::Right(self.router.clone().oneshot(request))
+        }
+    }
+}
+
+/// Serves `routes` on `listener` until `shutdown` resolves, then drains open connections.
 /// With `tls`, every connection is a TLS one (the handshake must finish within the header
 /// read timeout) speaking HTTP/2 or HTTP/1.1 as ALPN chose; without, HTTP/1.1.
 pub(crate) async fn serve(
     listener: TcpListener,
-    router: Router,
+    routes: Routes,
     limits: ConnectionLimits,
     trusted: Arc<TrustedProxies>,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -114,7 +144,7 @@ pub(crate) async fn serve(
         let Ok(stream) = stream.into_std() else {
             continue;
         };
-        let router = router.clone();
+        let routes = routes.clone();
         match &tls {
             None => {
                 let http = http.clone();
@@ -124,12 +154,7 @@ pub(crate) async fn serve(
                         return;
                     };
                     let service =
-                        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                            request
-                                .extensions_mut()
-                                .insert(ConnectInfo::<SocketAddr>(peer));
-                            router.clone().oneshot(request.map(axum::body::Body::new))
-                        });
+                        hyper::service::service_fn(move |request| routes.answer(peer, request));
                     let connection =
                         watcher.watch(http.serve_connection(TokioIo::new(stream), service));
                     tokio::spawn(async move {
@@ -147,7 +172,7 @@ pub(crate) async fn serve(
                         return;
                     };
                     tokio::spawn(async move {
-                        tls.serve(stream, peer, router, stopping).await;
+                        tls.serve(stream, peer, routes, stopping).await;
                         drop((held, permit, served));
                     });
                 }));

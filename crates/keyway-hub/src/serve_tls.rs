@@ -15,16 +15,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
-use tower::ServiceExt;
 
-use crate::serve::ConnectionLimits;
+use crate::serve::{ConnectionLimits, Routes};
 
 /// What a plain-http request to the https port is told before the connection closes (the
 /// TLS alert it would get instead reads, in curl, "Received HTTP/0.9 when not allowed").
@@ -97,7 +94,7 @@ impl TlsConnections {
         &self,
         stream: tokio::net::TcpStream,
         peer: SocketAddr,
-        router: Router,
+        routes: Routes,
         stopping: tokio::sync::watch::Receiver<bool>,
     ) {
         // A handshake that does not finish in time is a slow client (or none).
@@ -115,12 +112,9 @@ impl TlsConnections {
             activity: activity.clone(),
         });
         let counted = activity.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             counted.request_started();
-            request
-                .extensions_mut()
-                .insert(ConnectInfo::<SocketAddr>(peer));
-            router.clone().oneshot(request.map(axum::body::Body::new))
+            routes.answer(peer, request)
         });
         if h2 {
             let connection = self.http2.serve_connection(io, service);

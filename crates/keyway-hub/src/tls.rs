@@ -384,10 +384,13 @@ pub(crate) async fn strict_transport(
 ) -> axum::response::Response {
     response.headers_mut().insert(
         axum::http::header::STRICT_TRANSPORT_SECURITY,
-        axum::http::HeaderValue::from_static("max-age=31536000"),
+        axum::http::HeaderValue::from_static(HSTS),
     );
     response
 }
+
+/// The `Strict-Transport-Security` an https hub sends.
+pub(crate) const HSTS: &str = "max-age=31536000";
 
 #[cfg(test)]
 mod tests {

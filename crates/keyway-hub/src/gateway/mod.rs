@@ -6,7 +6,10 @@
 //! problems (502, 504). Every call is an edge caller → target on the activity map and an
 //! entry in the audit log.
 
+mod direct;
 mod upstream;
+
+pub(crate) use direct::Direct;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -79,11 +82,16 @@ impl Gateway {
     }
 }
 
+/// The gateway's routes (also matched by [`Direct`], which serves most calls).
+const ROUTE_CLIENT: &str = "/gateway/{client}";
+const ROUTE_CLIENT_SLASH: &str = "/gateway/{client}/";
+const ROUTE_PATH: &str = "/gateway/{client}/{*path}";
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/gateway/{client}", any(forward))
-        .route("/gateway/{client}/", any(forward))
-        .route("/gateway/{client}/{*path}", any(forward))
+        .route(ROUTE_CLIENT, any(forward))
+        .route(ROUTE_CLIENT_SLASH, any(forward))
+        .route(ROUTE_PATH, any(forward))
 }
 
 /// Headers that belong to one connection (RFC 9110 §7.6.1) or to the caller's credentials

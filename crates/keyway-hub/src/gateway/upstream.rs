@@ -101,6 +101,7 @@ impl UpstreamClient {
         };
         let declared = content_length(&headers);
         if declared.is_some_and(|len| len > limit) {
+            discard(body, declared.unwrap_or(0)).await;
             return Err(too_big());
         }
         let origin = uri
@@ -176,6 +177,24 @@ impl UpstreamClient {
         tracing::warn!(%target, upstream = %origin, %err, "gateway: {why}");
         ApiError::BadGateway(format!("client {target}'s API: {why}"))
     }
+}
+
+/// Largest refused upload read to its end before the 413 goes out.
+const DISCARD_MAX: u64 = 64 * 1024 * 1024;
+/// How long reading a refused upload may take.
+const DISCARD_WITHIN: Duration = Duration::from_secs(2);
+
+/// Reads a refused body of `declared` bytes to its end (when it is not huge, and within a
+/// moment) before the refusal is sent: the connection closes after an answer to an unread
+/// body, and a client still sending then sees a broken pipe instead of the 413.
+async fn discard(body: Body, declared: u64) {
+    use http_body_util::BodyExt;
+    if declared > DISCARD_MAX {
+        return;
+    }
+    let mut body = body;
+    let drained = async { while let Some(Ok(_)) = body.frame().await {} };
+    let _ = tokio::time::timeout(DISCARD_WITHIN, drained).await;
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
