@@ -192,7 +192,8 @@ async fn run_writer(store: Store, mut queue: mpsc::Receiver<Message>) {
                     break;
                 }
             }
-            if gathered.entries.len() >= MAX_BATCH {
+            // A queue that never empties must not hold the write (or a flush) back.
+            if gathered.due() {
                 break;
             }
         }

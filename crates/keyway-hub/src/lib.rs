@@ -289,11 +289,10 @@ impl Hub {
         // Background tasks are stopped between rounds, never cut off mid-way: an aborted
         // transaction's connection could hold MariaDB's metadata locks after the store closed.
         let (stop_tasks, stop) = tokio::sync::watch::channel(false);
-        let mut tasks = vec![tokio::spawn(upkeep(
-            self.state.auth.clone(),
-            self.state.metrics.clone(),
-            stop.clone(),
-        ))];
+        let mut tasks = vec![
+            tokio::spawn(upkeep(self.state.auth.clone(), stop.clone())),
+            tokio::spawn(metrics::drain(self.state.metrics.clone(), stop.clone())),
+        ];
         let stop_watch = stop.clone();
         // A SQLite hub is one process: its map is the whole picture.
         if self.state.auth.store().backend() != keyway_store::Backend::Sqlite {
@@ -366,14 +365,10 @@ async fn open_data(
     Ok(service)
 }
 
-/// Background upkeep: key reloads and scheduled rotation, revocation list, purging, the
-/// metrics' latency samples. Every second, so a revocation or key change made at another
-/// node (or by the CLI) applies here within the documented 2 s.
-async fn upkeep(
-    auth: Arc<AuthService>,
-    metrics: metrics_exporter_prometheus::PrometheusHandle,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
+/// Background upkeep: key reloads and scheduled rotation, revocation list, purging. Every
+/// second, so a revocation or key change made at another node (or by the CLI) applies here
+/// within the documented 2 s.
+async fn upkeep(auth: Arc<AuthService>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut ticks: u64 = 0;
     loop {
@@ -382,7 +377,6 @@ async fn upkeep(
             _ = stop.changed() => return,
         }
         ticks += 1;
-        metrics::upkeep(&metrics);
         let leads = match auth.maintain().await {
             Ok(leads) => leads,
             Err(err) => {

@@ -109,10 +109,17 @@ fn series(
     })
 }
 
-/// Drains the latency samples recorded since the last call into their buckets: the recorder
+/// Drains the latency samples into their buckets every second until `stop`: the recorder
 /// keeps every sample until then (24 bytes a request, without end on a hub nobody scrapes).
-pub(crate) fn upkeep(handle: &PrometheusHandle) {
-    handle.run_upkeep();
+/// A task of its own, so a slow store in the hub's upkeep cannot hold it back.
+pub(crate) async fn drain(handle: PrometheusHandle, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => handle.run_upkeep(),
+            _ = stop.changed() => return,
+        }
+    }
 }
 
 /// Methods are labels only when HTTP defines them: any other token a client sends (RFC 9110

@@ -10,8 +10,13 @@
 //! A worker serves its connections to their end; a connection goes to the worker serving the
 //! fewest, so one long-lived connection cannot pile others onto a busy thread.
 //!
-//! Everything else (background tasks, the store's pools, the audit writer) keeps running on
-//! the runtime the hub was started in; tasks a request spawns run on its worker.
+//! Background tasks (upkeep, the audit writer, the store watch) keep running on the runtime
+//! the hub was started in; tasks a request spawns run on its worker. A server database's
+//! connection is opened by whichever task first needs it, often a worker's, and its socket
+//! stays with that runtime's event loop: another runtime using it hears of its traffic when
+//! that worker next polls for events (when idle, and every 61 tasks when busy), the
+//! arrangement actix-web runs sqlx under. A request must therefore never block its worker
+//! (CPU-heavy work such as password hashing goes to the blocking pool).
 
 use std::cell::Cell;
 use std::sync::Arc;

@@ -1,10 +1,11 @@
-//! The gateway's own way in. A gateway call with a bearer or DPoP token is served here rather
-//! than through the hub's router, whose generic layers (each a boxed service cloned for every
+//! The gateway's own way in. A gateway call (with a bearer or DPoP token, or none: answered
+//! 401 as the router would) is served here rather than through the hub's router, whose generic layers (each a boxed service cloned for every
 //! request) cost more than the gateway's own checks: in bench/gateway's profile the router
 //! and its layers were a tenth of the hub's CPU per call. What those layers do for a gateway
 //! call is done here as well: a panic is a 500 problem, the request body must keep arriving
 //! (`body_deadline.rs`), the call is counted in the metrics under its route template, an https
-//! hub sends HSTS. Everything else takes the router: calls with toki (its layer verifies them),
+//! hub sends HSTS, and the answer to a HEAD request has no body (hyper leaves it out over
+//! HTTP/1.1, not over HTTP/2). Everything else takes the router: calls with toki (its layer verifies them),
 //! and every call while a server database does not answer (the router fails them fast).
 
 use std::net::SocketAddr;
@@ -48,6 +49,7 @@ impl Direct {
     pub(crate) async fn serve(&self, peer: SocketAddr, request: Request) -> Response {
         let route = route_of(request.uri().path()).unwrap_or(ROUTE_PATH);
         let method = crate::metrics::method_label(request.method());
+        let head = request.method() == axum::http::Method::HEAD;
         let started = Instant::now();
         let request = crate::body_deadline::with_deadline(request).await;
         let answer = AssertUnwindSafe(call(self.state.clone(), peer, request))
@@ -55,6 +57,9 @@ impl Direct {
             .await;
         let mut response = answer.unwrap_or_else(crate::errors::panic_response);
         crate::metrics::record(route, method, response.status().as_u16(), started);
+        if head {
+            *response.body_mut() = axum::body::Body::empty();
+        }
         if self.hsts {
             response.headers_mut().insert(
                 header::STRICT_TRANSPORT_SECURITY,

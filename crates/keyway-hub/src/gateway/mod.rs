@@ -95,39 +95,42 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// Headers that belong to one connection (RFC 9110 §7.6.1) or to the caller's credentials
-/// and session at the hub: never forwarded.
-const DROPPED: [&str; 25] = [
-    // Forwarding information only the gateway may state.
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-forwarded-server",
-    "x-real-ip",
-    "true-client-ip",
-    "x-original-url",
-    "connection",
-    "expect",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "authorization",
-    "dpop",
-    "cookie",
-    "oscartoki",
-];
+/// and session at the hub: never forwarded. A `match` rather than a list: the compiler tells
+/// names apart by length first, which a lookup per header and name did not (5% of a call).
+fn always_dropped(name: &str) -> bool {
+    matches!(
+        name,
+        // Forwarding information only the gateway may state.
+        "forwarded"
+            | "x-forwarded-for"
+            | "x-forwarded-host"
+            | "x-forwarded-proto"
+            | "x-forwarded-port"
+            | "x-forwarded-prefix"
+            | "x-forwarded-server"
+            | "x-real-ip"
+            | "true-client-ip"
+            | "x-original-url"
+            | "connection"
+            | "expect"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "authorization"
+            | "dpop"
+            | "cookie"
+            | "oscartoki"
+    )
+}
 
-/// Removes hop-by-hop headers (and those `Connection` names), [`DROPPED`] and
-/// `also_dropped` from `headers`, in place: one pass over the headers present (a lookup per
-/// droppable name cost more than the rest of the header handling).
+/// Removes hop-by-hop headers (and those `Connection` names), [`always_dropped`] ones and
+/// `also_dropped` from `headers`, in place, in one pass over the headers present.
 fn drop_hop_by_hop(headers: &mut HeaderMap, also_dropped: &[&str]) {
     let named: Vec<String> = headers
         .get_all(header::CONNECTION)
@@ -140,9 +143,7 @@ fn drop_hop_by_hop(headers: &mut HeaderMap, also_dropped: &[&str]) {
         .keys()
         .filter(|name| {
             let name = name.as_str();
-            DROPPED.contains(&name)
-                || also_dropped.contains(&name)
-                || named.iter().any(|n| n == name)
+            always_dropped(name) || also_dropped.contains(&name) || named.iter().any(|n| n == name)
         })
         .cloned()
         .collect();
@@ -199,16 +200,17 @@ fn confined(rest: &str) -> Result<(), ApiError> {
             "the path leaves the target's API URL ({why})"
         )))
     };
-    let lower = rest.to_ascii_lowercase();
-    if rest.contains('\\') || lower.contains("%5c") {
+    if rest.contains('\\') || contains_escape(rest, b"%5c") {
         return refuse("a backslash");
     }
-    if lower.contains("%2f") {
+    if contains_escape(rest, b"%2f") {
         return refuse("an encoded slash");
     }
     let decoded = percent_encoding::percent_decode_str(rest).decode_utf8_lossy();
-    let twice = decoded.to_ascii_lowercase();
-    if ["%2e", "%2f", "%5c"].iter().any(|e| twice.contains(e)) {
+    if [b"%2e", b"%2f", b"%5c"]
+        .iter()
+        .any(|e| contains_escape(&decoded, e))
+    {
         return refuse("an encoding encoded again");
     }
     let dot_segment = decoded.split('/').any(|segment| {
@@ -219,6 +221,13 @@ fn confined(rest: &str) -> Result<(), ApiError> {
         return refuse("a `..` segment");
     }
     Ok(())
+}
+
+/// Whether `text` holds the percent escape `escape` (lower case), in either case.
+fn contains_escape(text: &str, escape: &[u8; 3]) -> bool {
+    text.as_bytes()
+        .windows(3)
+        .any(|window| window.eq_ignore_ascii_case(escape))
 }
 
 /// The raw client segment and the rest of the path (from its `/`), as the caller sent them.
@@ -391,6 +400,7 @@ async fn send(
     let uri = upstream_url(&ticket.api_url, rest, query)?;
     let (mut parts, body) = request.into_parts();
     let client_ip = state.trusted_proxies.client_address(peer, &parts.headers);
+    let waits_for_continue = parts.headers.contains_key(header::EXPECT);
     drop_hop_by_hop(&mut parts.headers, &["x-rewrite-url"]);
     let bearer = HeaderValue::from_str(&format!("Bearer {}", ticket.token))
         .map_err(|_| ApiError::unavailable("gateway token", &"not a header value"))?;
@@ -406,6 +416,7 @@ async fn send(
             uri,
             parts.headers,
             body,
+            waits_for_continue,
         )
         .await
 }

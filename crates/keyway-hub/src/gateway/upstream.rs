@@ -92,6 +92,7 @@ impl UpstreamClient {
         uri: Uri,
         headers: HeaderMap,
         body: Body,
+        waits_for_continue: bool,
     ) -> Result<Response, ApiError> {
         let limit = self.options.max_body_bytes;
         let too_big = || {
@@ -100,8 +101,11 @@ impl UpstreamClient {
             ))
         };
         let declared = content_length(&headers);
-        if declared.is_some_and(|len| len > limit) {
-            discard(body, declared.unwrap_or(0)).await;
+        if let Some(declared) = declared.filter(|len| *len > limit) {
+            // A client waiting for `100 Continue` gets the 413 instead and sends nothing.
+            if !waits_for_continue && declared <= limit.saturating_mul(2).min(DISCARD_MAX) {
+                discard(body).await;
+            }
             return Err(too_big());
         }
         let origin = uri
@@ -184,14 +188,11 @@ const DISCARD_MAX: u64 = 64 * 1024 * 1024;
 /// How long reading a refused upload may take.
 const DISCARD_WITHIN: Duration = Duration::from_secs(2);
 
-/// Reads a refused body of `declared` bytes to its end (when it is not huge, and within a
-/// moment) before the refusal is sent: the connection closes after an answer to an unread
-/// body, and a client still sending then sees a broken pipe instead of the 413.
-async fn discard(body: Body, declared: u64) {
+/// Reads a refused body to its end (within a moment) before the refusal is sent: the
+/// connection closes after an answer to an unread body, and a client still sending then sees
+/// a broken pipe instead of the 413. Only bodies up to twice the limit (and 64 MiB) are read.
+async fn discard(body: Body) {
     use http_body_util::BodyExt;
-    if declared > DISCARD_MAX {
-        return;
-    }
     let mut body = body;
     let drained = async { while let Some(Ok(_)) = body.frame().await {} };
     let _ = tokio::time::timeout(DISCARD_WITHIN, drained).await;

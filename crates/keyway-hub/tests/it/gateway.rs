@@ -326,6 +326,15 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
         )
         .await;
         assert_eq!(status, 413, "{body}");
+        // A client waiting for `100 Continue` is refused before it sends the body.
+        let address = hub.base.trim_start_matches("http://");
+        let head = format!(
+            "PUT /gateway/{b}/echo HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {a_token}\r\n\
+             Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+            3 * 1024 * 1024
+        );
+        let answer = raw_request(&hub, &head).await;
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 
         // Refusals and failures, each a problem naming its cause.
         let dead = hub.client(&["client_credentials"], "x", &[]).await;
@@ -481,12 +490,18 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
 
 /// A GET written on the socket as is (no client-side path normalisation): the raw answer.
 async fn raw_get(hub: &TestHub, path: &str, token: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = hub.base.trim_start_matches("http://");
-    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
     );
+    raw_request(hub, &request).await
+}
+
+/// `request` written on the socket as is: the raw answer, read until the hub closes.
+async fn raw_request(hub: &TestHub, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = hub.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
     socket.write_all(request.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     socket.read_to_end(&mut answer).await.unwrap();
