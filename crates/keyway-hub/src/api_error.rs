@@ -75,6 +75,9 @@ pub(crate) enum ApiError {
     /// A gateway's upstream failed (refused, garbage, redirected, too large).
     #[error("{0}")]
     BadGateway(String),
+    /// The request body did not arrive in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// A gateway's upstream did not answer in time.
     #[error("{0}")]
     GatewayTimeout(String),
@@ -116,6 +119,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -47,7 +47,7 @@ impl DeadlineBody {
 /// The body did not arrive fast enough.
 #[derive(Debug, thiserror::Error)]
 #[error("the request body arrived slower than {MIN_RATE} bytes per second after a grace period")]
-struct TooSlow;
+pub(crate) struct TooSlow;
 
 impl http_body::Body for DeadlineBody {
     type Data = Bytes;

@@ -467,7 +467,7 @@ pub(crate) enum ClientCommand {
     List(JsonFlag),
     /// Show one client.
     Show {
-        /// The client's id (`keyway client list` shows them).
+        /// The client's id, or its name when no other client has it (`keyway client list`).
         #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[command(flatten)]
@@ -649,7 +649,7 @@ fn shell_name(value: &str) -> Result<String, String> {
 
 #[derive(Debug, Args)]
 pub(crate) struct ClientUpdateArgs {
-    /// The client to change.
+    /// The client to change: its id, or its name when no other client has it.
     #[arg(allow_hyphen_values = true)]
     pub client_id: String,
     /// A new name (shown on the consent page).

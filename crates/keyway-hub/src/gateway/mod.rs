@@ -7,6 +7,7 @@
 //! entry in the audit log.
 
 mod direct;
+mod pace;
 mod upstream;
 
 pub(crate) use direct::Direct;
@@ -110,6 +111,11 @@ fn always_dropped(name: &str) -> bool {
             | "x-forwarded-server"
             | "x-real-ip"
             | "true-client-ip"
+            | "client-ip"
+            | "x-client-ip"
+            | "x-cluster-client-ip"
+            | "cf-connecting-ip"
+            | "fastly-client-ip"
             | "x-original-url"
             | "connection"
             | "expect"

@@ -15,10 +15,19 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::GatewayOptions;
+use super::pace::{IdleLimited, Progress, Tracked, head_within};
 use crate::caller::ApiError;
 
-/// What goes upstream: the caller's body, cut off past the limit.
-type Outgoing = Limited<Body>;
+/// What goes upstream: the caller's body, cut off past the limit, its progress noted.
+type Outgoing = Tracked<Limited<Body>>;
+
+/// The target's answer headers that would bind the hub's own origin in the caller's browser.
+const ANSWER_DROPPED: &[&str] = &[
+    "set-cookie",
+    "strict-transport-security",
+    "clear-site-data",
+    "alt-svc",
+];
 
 /// Connections kept open per upstream host between calls.
 const IDLE_PER_HOST: usize = 512;
@@ -112,22 +121,30 @@ impl UpstreamClient {
             .authority()
             .map(|a| a.as_str().to_string())
             .unwrap_or_default();
-        let mut request = axum::http::Request::new(Limited::new(body, byte_limit(limit)));
+        let progress = Progress::new();
+        let outgoing = Tracked::new(Limited::new(body, byte_limit(limit)), progress.clone());
+        let mut request = axum::http::Request::new(outgoing);
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let timeout = self.options.response_timeout;
-        let answer = match tokio::time::timeout(timeout, self.client().request(request)).await {
-            Err(_) => {
+        let answer = match head_within(self.client().request(request), &progress, timeout).await {
+            None => {
                 return Err(ApiError::GatewayTimeout(format!(
-                    "client {target}'s API did not answer within {} s",
+                    "client {target}'s API did not answer within {} s of the request",
                     timeout.as_secs()
                 )));
             }
-            Ok(Err(err)) => return Err(self.failure(target, &origin, &err, too_big)),
-            Ok(Ok(answer)) => answer,
+            Some(Err(err)) => return Err(self.failure(target, &origin, &err, too_big)),
+            Some(Ok(answer)) => answer,
         };
         let status = answer.status();
+        // The gateway asked for no protocol switch (`Upgrade` stays behind).
+        if status.is_informational() {
+            return Err(ApiError::BadGateway(format!(
+                "client {target}'s API answered {status}, which the gateway does not pass on"
+            )));
+        }
         if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
             return Err(ApiError::BadGateway(format!(
                 "client {target}'s API answered {status} (a redirect); the gateway does not \
@@ -140,8 +157,9 @@ impl UpstreamClient {
             )));
         }
         let (mut parts, body) = answer.into_parts();
-        super::drop_hop_by_hop(&mut parts.headers, &[header::SET_COOKIE.as_str()]);
-        let mut response = Response::new(Body::new(Limited::new(body, byte_limit(limit))));
+        super::drop_hop_by_hop(&mut parts.headers, ANSWER_DROPPED);
+        let body = IdleLimited::new(Limited::new(body, byte_limit(limit)), timeout);
+        let mut response = Response::new(Body::new(body));
         *response.status_mut() = status;
         *response.headers_mut() = parts.headers;
         Ok(response)
@@ -161,6 +179,9 @@ impl UpstreamClient {
         while let Some(e) = cause {
             if e.is::<LengthLimitError>() {
                 return too_big();
+            }
+            if e.is::<crate::body_deadline::TooSlow>() {
+                return ApiError::RequestTimeout(e.to_string());
             }
             if let Some(io) = e.downcast_ref::<std::io::Error>() {
                 timed_out |= io.kind() == std::io::ErrorKind::TimedOut;

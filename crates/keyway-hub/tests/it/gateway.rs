@@ -18,7 +18,8 @@ use crate::logout::claims_of;
 const CB: &str = "http://127.0.0.1:9/a/callback";
 
 /// An upstream API: `/api/echo…` answers what it received; `/api/redirect` redirects,
-/// `/api/slow` answers after 3 s, `/api/huge` answers 2 MiB (beyond the test's limit).
+/// `/api/slow` answers after 3 s, `/api/huge` answers 2 MiB (beyond the test's limit),
+/// `/api/stall` sends a head and a first part, then nothing.
 pub(crate) async fn upstream() -> String {
     async fn echo(headers: HeaderMap, request: Request) -> impl IntoResponse {
         let uri = request.uri().clone();
@@ -61,6 +62,18 @@ pub(crate) async fn upstream() -> String {
             get(|| async {
                 tokio::time::sleep(Duration::from_secs(3)).await;
                 "late"
+            }),
+        )
+        .route(
+            "/api/stall",
+            get(|| async {
+                let first = futures_util::stream::once(async {
+                    Ok::<_, std::io::Error>(Bytes::from_static(b"{\"partial\":"))
+                });
+                axum::body::Body::from_stream(futures_util::StreamExt::chain(
+                    first,
+                    futures_util::stream::pending(),
+                ))
             }),
         )
         .route(
@@ -335,6 +348,21 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
         );
         let answer = raw_request(&hub, &head).await;
         assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        // An upload slower than the response timeout (1 s here) is not the target's delay.
+        let answer = slow_put(&hub, &format!("/gateway/{b}/echo"), &a_token).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("\"body_len\":98304"), "{answer}");
+        // A target that stops sending its answer's body is given up on (the caller sees the
+        // stream cut off, not a hang).
+        let stalled = http()
+            .get(hub.url(&format!("/gateway/{b}/stall")))
+            .bearer_auth(&a_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stalled.status(), 200);
+        let cut = tokio::time::timeout(Duration::from_secs(10), stalled.bytes()).await;
+        assert!(matches!(cut, Ok(Err(_))), "{cut:?}");
 
         // Refusals and failures, each a problem naming its cause.
         let dead = hub.client(&["client_credentials"], "x", &[]).await;
@@ -495,6 +523,26 @@ async fn raw_get(hub: &TestHub, path: &str, token: &str) -> String {
         "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
     );
     raw_request(hub, &request).await
+}
+
+/// A PUT of 96 KiB sent in six parts 300 ms apart: the raw answer.
+async fn slow_put(hub: &TestHub, path: &str, token: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = hub.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        6 * 16 * 1024
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        socket.write_all(&[b'x'; 16 * 1024]).await.unwrap();
+    }
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// `request` written on the socket as is: the raw answer, read until the hub closes.

@@ -108,6 +108,11 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
             }
         }
         ClientCommand::Show { client_id, json } => {
+            let client_id = service
+                .client_by_id_or_name(&client_id)
+                .await?
+                .client_id
+                .clone();
             let info = service.show_client(&client_id).await?;
             let toki = service.toki_peer(&info.client_id).await?;
             if json.json {
@@ -127,8 +132,16 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
             }
         }
         ClientCommand::Update(args) => {
+            let client_id = service
+                .client_by_id_or_name(&args.client_id)
+                .await?
+                .client_id
+                .clone();
             let info = service
-                .update_client(&args.client_id, client_update(&service, &args).await?)
+                .update_client(
+                    &client_id,
+                    client_update(&service, &client_id, &args).await?,
+                )
                 .await?;
             if args.json.json {
                 print_json(&info)?;
@@ -359,6 +372,7 @@ fn scope_tokens(value: &str) -> impl Iterator<Item = &str> {
 /// client's current scopes and redirect URIs.
 async fn client_update(
     service: &AuthService,
+    client_id: &str,
     args: &ClientUpdateArgs,
 ) -> anyhow::Result<ClientUpdate> {
     let nothing = args.name.is_none()
@@ -390,7 +404,7 @@ async fn client_update(
              --backchannel-logout-uri, --transmit-url, --api-url"
         );
     }
-    let current = service.show_client(&args.client_id).await?;
+    let current = service.show_client(client_id).await?;
     // A scope to remove that the client does not have is most likely a typo: say so.
     for token in args
         .remove_scope

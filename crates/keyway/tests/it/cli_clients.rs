@@ -595,6 +595,19 @@ fn rules_between_clients_and_the_audit_log() {
     let b_id = str_field(&b, "client_id").to_string();
     assert_eq!(b["transmit_url"], "http://127.0.0.1:9/from-a");
     assert_eq!(b["api_url"], "http://127.0.0.1:9/api");
+    // `show` and `update` take a unique name as well as an id (as docs/oauth.md writes them).
+    assert_eq!(
+        hub.cli_json(&["client", "show", "app-b"])["client_id"],
+        b_id.as_str()
+    );
+    let renamed = hub.cli_json(&[
+        "client",
+        "update",
+        "app-b",
+        "--transmit-url",
+        "http://127.0.0.1:9/from-a",
+    ]);
+    assert_eq!(renamed["client_id"], b_id.as_str());
     let shown = hub.cli(&["client", "show", &b_id]);
     let text = String::from_utf8_lossy(&shown.stdout);
     assert!(
@@ -660,6 +673,7 @@ fn rules_between_clients_and_the_audit_log() {
         [
             "client.create",
             "client.create",
+            "client.update",
             "rule.allow",
             "rule.allow",
             "rule.disallow",
@@ -667,7 +681,7 @@ fn rules_between_clients_and_the_audit_log() {
         ],
         "{log}"
     );
-    let update = &log[5];
+    let update = &log[6];
     assert_eq!(update["reason"], "api_url", "{update}");
     assert!(
         update["actor"].as_str().unwrap().starts_with("cli:"),
