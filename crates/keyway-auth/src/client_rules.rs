@@ -105,10 +105,7 @@ struct ApiUrlIndex {
     names: HashMap<String, Vec<String>>,
 }
 
-/// API URLs compare without a trailing slash: `https://b.example/api/` is `…/api`.
-fn api_url_key(url: &str) -> &str {
-    url.trim_end_matches('/')
-}
+use crate::api_url_key::api_url_key;
 
 impl AuthService {
     /// The rule letting `from` do `purpose` with `to`, through the short-lived cache.
@@ -151,7 +148,7 @@ impl AuthService {
     pub async fn client_by_api_url(&self, url: &str) -> Result<Option<Arc<Client>>, OAuthError> {
         let key = api_url_key(url);
         let found = self
-            .look_up(|index| index.clients.get(key).cloned())
+            .look_up(|index| index.clients.get(&key).cloned())
             .await?;
         match found {
             Some(id) => self.client(&id).await,
@@ -168,7 +165,7 @@ impl AuthService {
         resources: &[String],
     ) -> Result<(), OAuthError> {
         for resource in resources {
-            let key = api_url_key(resource).to_string();
+            let key = api_url_key(resource);
             let owner = self
                 .look_up(|index| {
                     index
@@ -223,7 +220,7 @@ impl AuthService {
             let policy: crate::ClientPolicy =
                 serde_json::from_str(&record.policy).unwrap_or_default();
             if let Some(api) = policy.api_url {
-                clients.insert(api_url_key(&api).to_string(), record.client_id.clone());
+                clients.insert(api_url_key(&api), record.client_id.clone());
             }
             names.entry(record.name).or_default().push(record.client_id);
         }
@@ -239,7 +236,7 @@ impl AuthService {
         Ok(found)
     }
 
-    /// Refuses an API URL another client has registered (compared without a trailing `/`):
+    /// Refuses an API URL another client has registered (compared as `api_url_key.rs` says):
     /// `resource=` and the gateway's tokens name one client per URL.
     pub(crate) async fn check_api_url_free(
         &self,
@@ -248,9 +245,8 @@ impl AuthService {
     ) -> Result<(), AdminError> {
         if let Ok(issuer) = url::Url::parse(&self.config.issuer) {
             let under = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
-            if under(api_url_key(url), api_url_key(issuer.as_str()))
-                || under(api_url_key(issuer.as_str()), api_url_key(url))
-            {
+            let (url_key, hub_key) = (api_url_key(url), api_url_key(issuer.as_str()));
+            if under(&url_key, &hub_key) || under(&hub_key, &url_key) {
                 return Err(AdminError::Invalid(format!(
                     "API URL {url:?} is this hub's own address ({}): give the client's API",
                     self.config.issuer

@@ -5,6 +5,7 @@
 //! randomness come in through [`Clock`] and [`Entropy`] so tests can cover expiry, skew and
 //! replay windows without sleeping.
 
+mod api_url_key;
 mod audit;
 mod authorize;
 mod backup;

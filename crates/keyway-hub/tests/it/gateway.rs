@@ -261,10 +261,19 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
 
         // A token for B's API comes only from the gateway or an exchange under a rule: asking
         // for it as a resource indicator is refused (its API URL, or a path under it).
+        // Also spelt as a resource server would read it the same (scheme case, dot segments,
+        // an encoded letter, a query, a padded port).
+        let (scheme_host, path) = b_api.split_at(b_api.len() - "/api".len());
+        let padded_port = b_api.replacen("127.0.0.1:", "127.0.0.1:0", 1);
         for resource in [
             b_api.clone(),
             format!("{b_api}/v1/orders"),
             format!("{b_api}/"),
+            b_api.replacen("http://", "HTTP://", 1),
+            format!("{scheme_host}/.{path}"),
+            format!("{scheme_host}/%61pi"),
+            format!("{b_api}?x=1"),
+            padded_port,
         ] {
             let (status, _, body) = crate::harness::post_form(
                 &hub.url("/oauth2/token"),
