@@ -27,22 +27,48 @@ pub(crate) async fn with_deadline(request: Request) -> Request {
     request.map(|body| Body::new(DeadlineBody::new(body, GRACE)))
 }
 
-struct DeadlineBody {
+/// A body that must keep arriving, by its [`Rule`].
+pub(crate) struct DeadlineBody {
     inner: Body,
     deadline: Instant,
     sleep: Pin<Box<Sleep>>,
+    rule: Rule,
+}
+
+/// How a body's deadline moves.
+enum Rule {
+    /// A request body's: [`MIN_RATE`] bytes earn a second.
+    Rate,
+    /// A gateway answer's: each part must come within this of the one before.
+    Idle(Duration),
 }
 
 impl DeadlineBody {
     fn new(inner: Body, grace: Duration) -> DeadlineBody {
-        let deadline = Instant::now() + grace;
+        DeadlineBody::with_rule(inner, grace, Rule::Rate)
+    }
+
+    /// A body each of whose parts must come within `idle` of the one before (the first within
+    /// `idle` of now).
+    pub(crate) fn idle(inner: Body, idle: Duration) -> DeadlineBody {
+        DeadlineBody::with_rule(inner, idle, Rule::Idle(idle))
+    }
+
+    fn with_rule(inner: Body, first: Duration, rule: Rule) -> DeadlineBody {
+        let deadline = Instant::now() + first;
         DeadlineBody {
             inner,
             deadline,
             sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            rule,
         }
     }
 }
+
+/// The other side stopped sending a body.
+#[derive(Debug, thiserror::Error)]
+#[error("nothing of the body arrived for {0:?}")]
+pub(crate) struct Stalled(Duration);
 
 /// The body did not arrive fast enough.
 #[derive(Debug, thiserror::Error)]
@@ -60,16 +86,27 @@ impl http_body::Body for DeadlineBody {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    let earned = data.len() as u64 * 1_000_000 / MIN_RATE;
-                    this.deadline += Duration::from_micros(earned);
-                    this.sleep.as_mut().reset(this.deadline);
+                match this.rule {
+                    Rule::Rate => {
+                        if let Some(data) = frame.data_ref() {
+                            let earned = data.len() as u64 * 1_000_000 / MIN_RATE;
+                            this.deadline += Duration::from_micros(earned);
+                            this.sleep.as_mut().reset(this.deadline);
+                        }
+                    }
+                    Rule::Idle(idle) => {
+                        this.deadline = Instant::now() + idle;
+                        this.sleep.as_mut().reset(this.deadline);
+                    }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(other) => Poll::Ready(other.map(|r| r.map_err(Into::into))),
             Poll::Pending => match this.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(TooSlow.into()))),
+                Poll::Ready(()) => Poll::Ready(Some(Err(match this.rule {
+                    Rule::Rate => TooSlow.into(),
+                    Rule::Idle(idle) => Stalled(idle).into(),
+                }))),
                 Poll::Pending => Poll::Pending,
             },
         }

@@ -1,9 +1,8 @@
 //! How long the gateway waits on a target. The response head must arrive within the
 //! response timeout of the request body's last part: an upload takes as long as its pace
 //! allows (the caller's pace is `body_deadline.rs`'s to judge), and a target that stops
-//! reading it is given up on as one that does not answer. Once the answer streams, each part
-//! of its body must follow the one before within the same time: a target that sends a head
-//! and then nothing would otherwise hold the caller's connection without end.
+//! reading it is given up on as one that does not answer. (Once the answer streams, each part
+//! of its body must follow the one before within the same time: `DeadlineBody::idle`.)
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,7 +13,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use http_body::{Frame, SizeHint};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 /// When a request body last moved.
 pub(crate) struct Progress {
@@ -94,64 +93,6 @@ pub(crate) async fn head_within<F: Future>(
                 }
             }
         }
-    }
-}
-
-/// The target stopped sending its answer's body.
-#[derive(Debug, thiserror::Error)]
-#[error("the target sent nothing of its answer for {0:?}")]
-pub(crate) struct Stalled(Duration);
-
-/// A response body each of whose parts must come within `idle` of the one before.
-pub(crate) struct IdleLimited<B> {
-    inner: B,
-    idle: Duration,
-    sleep: Pin<Box<Sleep>>,
-}
-
-impl<B> IdleLimited<B> {
-    pub(crate) fn new(inner: B, idle: Duration) -> IdleLimited<B> {
-        IdleLimited {
-            inner,
-            idle,
-            sleep: Box::pin(tokio::time::sleep(idle)),
-        }
-    }
-}
-
-impl<B> http_body::Body for IdleLimited<B>
-where
-    B: http_body::Body<Data = Bytes> + Unpin,
-    B::Error: Into<axum::BoxError>,
-{
-    type Data = Bytes;
-    type Error = axum::BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::BoxError>>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                let next = Instant::now() + this.idle;
-                this.sleep.as_mut().reset(next);
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(other) => Poll::Ready(other.map(|r| r.map_err(Into::into))),
-            Poll::Pending => match this.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(Stalled(this.idle).into()))),
-                Poll::Pending => Poll::Pending,
-            },
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 

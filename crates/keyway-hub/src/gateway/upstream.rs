@@ -15,7 +15,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::GatewayOptions;
-use super::pace::{IdleLimited, Progress, Tracked, head_within};
+use super::pace::{Progress, Tracked, head_within};
 use crate::caller::ApiError;
 
 /// What goes upstream: the caller's body, cut off past the limit, its progress noted.
@@ -158,7 +158,9 @@ impl UpstreamClient {
         }
         let (mut parts, body) = answer.into_parts();
         super::drop_hop_by_hop(&mut parts.headers, ANSWER_DROPPED);
-        let body = IdleLimited::new(Limited::new(body, byte_limit(limit)), timeout);
+        // A target that sends a head and then nothing would hold the caller's connection.
+        let limited = Body::new(Limited::new(body, byte_limit(limit)));
+        let body = crate::body_deadline::DeadlineBody::idle(limited, timeout);
         let mut response = Response::new(Body::new(body));
         *response.status_mut() = status;
         *response.headers_mut() = parts.headers;
