@@ -88,5 +88,10 @@ mod tests {
             "https://b.example/a%2Fb~"
         );
         assert_eq!(api_url_key("not a url/"), "not a url");
+        // docs/oauth.md's example.
+        assert_eq!(
+            api_url_key("HTTPS://B.example:443/./%61pi/?x=1"),
+            "https://b.example/api"
+        );
     }
 }

@@ -455,8 +455,22 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
                 let _ = socket.write_all(b"SSH-2.0-not-http\r\n\r\n").await;
             }
         });
+        // A target that switches protocols unasked.
+        let switching = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let switching_url = format!("http://{}/api", switching.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut socket, _)) = switching.accept().await {
+                let mut buffer = [0u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n")
+                    .await;
+            }
+        });
         for (api_url, cause) in [
             (garbage_url, "did not answer with HTTP"),
+            (switching_url, "answered 101"),
             // A target that is down.
             ("http://127.0.0.1:9/api".to_string(), "cannot connect"),
         ] {
