@@ -30,6 +30,8 @@ pub(crate) struct FileConfig {
     pub tls_key: Option<PathBuf>,
     /// A private CA trusted besides the public roots when the hub calls out (`--ca-file`).
     pub ca_file: Option<PathBuf>,
+    /// Threads serving connections (`--workers`); default: one per CPU.
+    pub workers: Option<u16>,
     #[serde(default)]
     pub oauth: OAuthFileConfig,
     #[serde(default)]

@@ -5,6 +5,9 @@ use tokio::net::TcpListener;
 use crate::cli_serve::ServeArgs;
 use crate::settings::Settings;
 
+/// The most connection workers `serve` starts (`--workers` checks the same range).
+const MAX_WORKERS: u16 = 1024;
+
 /// Creates the data directory (0700) if missing, or checks the one given: a file, a place that
 /// cannot hold a directory (`/proc/…`) or one this user cannot write is named with its reason
 /// before anything else is tried (SQLite would only say "unable to open database file").
@@ -63,6 +66,22 @@ pub(crate) fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::f
     file.rewind()?;
     writeln!(file, "{}", std::process::id())?;
     Ok(file)
+}
+
+/// The connection limits `--workers` (clap checks its range) or keyway.toml's `workers` set;
+/// the rest are the defaults.
+fn connection_limits(
+    flag: Option<u16>,
+    file: Option<u16>,
+) -> anyhow::Result<keyway_hub::ConnectionLimits> {
+    let mut limits = keyway_hub::ConnectionLimits::default();
+    if let Some(workers) = flag.or(file) {
+        if !(1..=MAX_WORKERS).contains(&workers) {
+            anyhow::bail!("keyway.toml workers = {workers}: give 1 to {MAX_WORKERS} threads");
+        }
+        limits.workers = usize::from(workers);
+    }
+    Ok(limits)
 }
 
 pub(crate) async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Result<()> {
@@ -142,7 +161,7 @@ pub(crate) async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Resu
         data_page_size: settings.file.data.page_size()?,
         link_rule_priority: settings.file.link.priority()?,
         trusted_proxies: trusted_proxies.clone(),
-        connections: keyway_hub::ConnectionLimits::default(),
+        connections: connection_limits(args.workers, settings.file.workers)?,
         upstreams: upstreams.clone(),
         gateway: settings.file.gateway.options()?,
         tls: tls.clone(),

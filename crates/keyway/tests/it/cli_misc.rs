@@ -762,3 +762,48 @@ fn serve_takes_a_node_id() {
         "nothing was created"
     );
 }
+
+/// `--workers N` starts N connection threads (`keyway-http-0`…, as `top -H` shows them);
+/// 0 is refused by the flag and by keyway.toml, each naming where it came from.
+#[test]
+fn serve_starts_the_workers_asked_for_and_refuses_zero() {
+    let hub = crate::harness::Hub::start_with(&["--workers", "3"]);
+    let status = hub.http.get(hub.endpoint("/healthz")).send().unwrap();
+    assert_eq!(status.status(), 200);
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", hub.pid())).unwrap();
+    let mut workers: Vec<String> = tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| name.starts_with("keyway-http-"))
+        .collect();
+    workers.sort();
+    assert_eq!(workers, ["keyway-http-0", "keyway-http-1", "keyway-http-2"]);
+    drop(hub);
+
+    let dir = tempfile::tempdir().unwrap();
+    let flag = keyway()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(flag.status.code(), Some(2), "{}", text(&flag));
+    assert!(text(&flag).contains("--workers"), "{}", text(&flag));
+
+    let config = dir.path().join("keyway.toml");
+    std::fs::write(&config, "workers = 0\n").unwrap();
+    let file = keyway()
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(file.status.code(), Some(1), "{}", text(&file));
+    assert!(
+        text(&file).contains("keyway.toml workers = 0: give 1 to 1024 threads"),
+        "{}",
+        text(&file)
+    );
+}
