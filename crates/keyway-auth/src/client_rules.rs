@@ -202,11 +202,30 @@ impl AuthService {
         }
     }
 
+    /// The ids of the clients registered under `name` when several are (a name that names
+    /// no one client is refused saying so, not as unknown).
+    pub async fn clients_sharing_name(&self, name: &str) -> Result<Vec<String>, OAuthError> {
+        let ids = self
+            .look_up(|index| match index.names.get(name) {
+                Some(ids) if ids.len() > 1 => Some(ids.clone()),
+                _ => None,
+            })
+            .await?;
+        Ok(ids.unwrap_or_default())
+    }
+
+    /// Makes the next lookup of a name or API URL read the store.
+    pub(crate) fn forget_client_index(&self) {
+        if let Ok(mut slot) = self.rules.api_urls.write() {
+            *slot = None;
+        }
+    }
+
     /// Asks the client index (rebuilt from the store when older than a second).
-    async fn look_up(
+    async fn look_up<T>(
         &self,
-        find: impl Fn(&ApiUrlIndex) -> Option<String>,
-    ) -> Result<Option<String>, OAuthError> {
+        find: impl Fn(&ApiUrlIndex) -> Option<T>,
+    ) -> Result<Option<T>, OAuthError> {
         let now = self.clock.now_ms();
         if let Ok(index) = self.rules.api_urls.read()
             && let Some(index) = index.as_ref()

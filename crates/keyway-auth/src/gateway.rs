@@ -34,6 +34,8 @@ pub struct GatewayCaller<'a> {
 pub enum GatewayRefusal {
     #[error("{:?} is not a client of this hub (give its client_id or its registered name)", bounded_name(.0))]
     UnknownTarget(String),
+    #[error("{} clients are named {:?}: give the client_id of the one to call ({})", .1.len(), bounded_name(.0), .1.join(", "))]
+    AmbiguousTarget(String, Vec<String>),
     #[error("client {0} has no API URL to call")]
     NoApiUrl(String),
     #[error("no rule lets this client call client {0}")]
@@ -85,11 +87,17 @@ impl AuthService {
         let internal = |e: crate::OAuthError| GatewayRefusal::Internal(e.description);
         let target = match self.client(target).await.map_err(internal)? {
             Some(client) => client,
-            None => self
-                .client_by_name(target)
-                .await
-                .map_err(internal)?
-                .ok_or_else(|| GatewayRefusal::UnknownTarget(target.to_string()))?,
+            None => match self.client_by_name(target).await.map_err(internal)? {
+                Some(client) => client,
+                None => {
+                    let sharing = self.clients_sharing_name(target).await.map_err(internal)?;
+                    return Err(if sharing.is_empty() {
+                        GatewayRefusal::UnknownTarget(target.to_string())
+                    } else {
+                        GatewayRefusal::AmbiguousTarget(target.to_string(), sharing)
+                    });
+                }
+            },
         };
         let Some(api_url) = target.policy.api_url.clone() else {
             return Err(GatewayRefusal::NoApiUrl(target.client_id.clone()));

@@ -414,10 +414,13 @@ impl AuthService {
         )
     }
 
+    /// Drops what this process caches of `client_id`, and the index of names and API URLs
+    /// (a change made here shows at once; one made by another process within a second).
     fn forget_client(&self, client_id: &str) {
         if let Ok(mut cache) = self.clients.write() {
             cache.remove(client_id);
         }
+        self.forget_client_index();
     }
 
     /// Registers a client; the secret (if any) is returned once and stored only as a digest.
@@ -471,6 +474,7 @@ impl AuthService {
             signing_secret,
         };
         self.store.insert_client(&record).await?;
+        self.forget_client(&client_id);
         self.audit_change(
             "client.create",
             &client_id,

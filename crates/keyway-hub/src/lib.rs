@@ -130,6 +130,8 @@ pub struct HubState {
 pub struct Hub {
     pub state: AppState,
     limits: ConnectionLimits,
+    /// Started by `open`, serving from `serve` on.
+    workers: serve_workers::Workers,
     tls: Option<Arc<TlsServer>>,
 }
 
@@ -152,6 +154,10 @@ impl Hub {
     ) -> Result<Hub, HubError> {
         let trusted_proxies =
             TrustedProxies::parse(&options.trusted_proxies).map_err(HubError::Config)?;
+        // First: a hub that cannot have the threads asked for stops before it opens anything
+        // (or says it listens).
+        let workers = serve_workers::Workers::start(options.connections.workers)
+            .map_err(HubError::Workers)?;
         keyway_auth::create_data_dir(&options.data_dir)?;
         let store = Store::open(&options.database_url).await?;
         let auth = AuthService::start(
@@ -212,6 +218,7 @@ impl Hub {
         let toki = HubToki::start(&options.data_dir, &auth, &activity).await?;
         Ok(Hub {
             limits: options.connections,
+            workers,
             tls,
             state: AppState(Arc::new(HubState {
                 auth,
@@ -316,14 +323,13 @@ impl Hub {
             router: self.router(),
             gateway: Arc::new(gateway::Direct::new(self.state.clone())),
         };
-        let workers = serve_workers::Workers::start(self.limits.workers);
         let result = serve::serve(
             listener,
             routes,
             self.limits,
             trusted,
             acceptor,
-            &workers,
+            &self.workers,
             shutdown,
         )
         .await;
@@ -335,7 +341,7 @@ impl Hub {
         self.state.auth.flush_audit().await;
         self.state.auth.store().close().await;
         // Only now: a server database's connections may be registered with a worker's runtime.
-        drop(workers);
+        drop(self.workers);
         result.map_err(HubError::Io)
     }
 }
@@ -418,6 +424,9 @@ pub enum HubError {
     PrivateFile(#[from] keyway_kernel::PrivateFileError),
     #[error("configuration: {0}")]
     Config(String),
+    /// A connection worker could not start (its message names it and what to do).
+    #[error("{0}")]
+    Workers(std::io::Error),
     #[error("toki identity: {0}")]
     Toki(keyway_toki::TokiError),
     #[error("TLS: {0}")]

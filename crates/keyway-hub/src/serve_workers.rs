@@ -64,25 +64,40 @@ impl Drop for Served {
 }
 
 impl Workers {
-    /// Starts `count` workers (at least one). A worker whose thread cannot start is left out
-    /// (logged); with none, jobs run on the caller's runtime.
-    pub(crate) fn start(count: usize) -> Workers {
+    /// Starts `count` workers (at least one), each with its runtime built before this
+    /// returns. A worker that cannot start (no thread, or no runtime: out of open files, say)
+    /// is an error naming it: a hub serving on fewer threads than asked, or none, would look
+    /// up and answer slowly or not at all.
+    pub(crate) fn start(count: usize) -> std::io::Result<Workers> {
+        let count = count.max(1);
         let mut queues = Vec::new();
         let mut loads = Vec::new();
-        for index in 0..count.max(1) {
+        for index in 0..count {
             let (queue, jobs) = mpsc::unbounded_channel();
-            let started = std::thread::Builder::new()
+            let (started_tx, started_rx) = std::sync::mpsc::sync_channel(1);
+            let cannot = |err: std::io::Error| {
+                std::io::Error::new(
+                    err.kind(),
+                    format!(
+                        "cannot start connection worker {index} of {count}: {err} (raise the \
+                         open-file limit, `ulimit -n`, or give fewer --workers)"
+                    ),
+                )
+            };
+            std::thread::Builder::new()
                 .name(format!("keyway-http-{index}"))
-                .spawn(move || run(index, jobs));
-            match started {
-                Ok(_) => {
-                    queues.push(queue);
-                    loads.push(Arc::new(AtomicUsize::new(0)));
-                }
-                Err(err) => tracing::error!(%err, "cannot start connection worker {index}"),
+                .spawn(move || run(index, jobs, started_tx))
+                .map_err(cannot)?;
+            // The workers started so far end when `queues` is dropped on the way out.
+            match started_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => return Err(cannot(err)),
+                Err(_) => return Err(cannot(std::io::Error::other("its thread ended"))),
             }
+            queues.push(queue);
+            loads.push(Arc::new(AtomicUsize::new(0)));
         }
-        Workers { queues, loads }
+        Ok(Workers { queues, loads })
     }
 
     /// Hands `job` to the worker serving the fewest connections; runs it here when no worker
@@ -106,20 +121,25 @@ impl Workers {
     }
 }
 
-/// One worker thread: a single-threaded runtime running the jobs it is handed.
-fn run(index: usize, mut jobs: mpsc::UnboundedReceiver<(Job, Served)>) {
+/// One worker thread: a single-threaded runtime running the jobs it is handed. Whether the
+/// runtime could be built is told on `started` first.
+fn run(
+    index: usize,
+    mut jobs: mpsc::UnboundedReceiver<(Job, Served)>,
+    started: std::sync::mpsc::SyncSender<std::io::Result<()>>,
+) {
     WORKER.with(|worker| worker.set(Some(index)));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
-        // Dropping `jobs` hands what comes next back to the accept loop's runtime.
         Err(err) => {
-            tracing::error!(%err, "cannot start the runtime of connection worker {index}");
+            let _ = started.send(Err(err));
             return;
         }
     };
+    let _ = started.send(Ok(()));
     runtime.block_on(async move {
         while let Some((job, served)) = jobs.recv().await {
             job(served);

@@ -49,10 +49,11 @@ pub(crate) struct ServeArgs {
         requires = "tls_cert"
     )]
     pub tls_key: Option<PathBuf>,
-    /// Threads that serve connections, each with its own event loop (like nginx's
-    /// worker_processes) [default: one per CPU].
+    /// Threads that serve connections, 1 to 256, each with its own event loop (like nginx's
+    /// worker_processes; keyway.toml `workers`). Each takes about 1 MB and 4 open files
+    /// [default: one per CPU].
     #[arg(long, env = "KEYWAY_WORKERS", value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=1024))]
+          value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
     /// A private CA (PEM) the hub trusts, besides the public roots, when it calls out: the
     /// gateway's upstream APIs, clients' JWK Sets, upstream sign-in, back-channel logout.

@@ -30,8 +30,9 @@ pub(crate) struct FileConfig {
     pub tls_key: Option<PathBuf>,
     /// A private CA trusted besides the public roots when the hub calls out (`--ca-file`).
     pub ca_file: Option<PathBuf>,
-    /// Threads serving connections (`--workers`); default: one per CPU.
-    pub workers: Option<u16>,
+    /// Threads serving connections (`--workers`); default: one per CPU. Wider than the
+    /// range so that `workers = 70000` or `-3` get the range named, not a type.
+    pub workers: Option<i64>,
     #[serde(default)]
     pub oauth: OAuthFileConfig,
     #[serde(default)]

@@ -211,6 +211,17 @@ impl AuthService {
                     Some(client) => Some(client),
                     None => self.client_by_name(name).await?,
                 };
+                if found.is_none() {
+                    let sharing = self.clients_sharing_name(name).await?;
+                    if !sharing.is_empty() {
+                        return Err(invalid_target(format!(
+                            "audience {name:?} is the name of {} clients: give the client_id \
+                             of the one meant ({})",
+                            sharing.len(),
+                            sharing.join(", ")
+                        )));
+                    }
+                }
                 Some(found.ok_or_else(|| {
                     invalid_target(format!(
                         "audience {name:?} is not a client of this hub (its client_id, or its \

@@ -250,6 +250,7 @@ fn refusal(err: GatewayRefusal) -> ApiError {
         GatewayRefusal::UnknownTarget(_) | GatewayRefusal::NoApiUrl(_) => {
             ApiError::NotFound(err.to_string())
         }
+        GatewayRefusal::AmbiguousTarget(..) => ApiError::Conflict(err.to_string()),
         GatewayRefusal::NoRule(_) | GatewayRefusal::NoScope(_) => {
             ApiError::Forbidden(err.to_string())
         }

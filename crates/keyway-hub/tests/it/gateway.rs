@@ -389,6 +389,13 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
                 404,
                 "no API URL",
             ),
+            // The harness names every client "test client": a name shared is not a target.
+            (
+                "/gateway/test%20client/echo".to_string(),
+                Some(&a_token),
+                409,
+                "clients are named \"test client\": give the client_id",
+            ),
             (
                 format!("/gateway/{b}/redirect"),
                 Some(&a_token),

@@ -226,10 +226,11 @@ async fn bad_exchanges_are_refused_with_the_rfc_8693_error_and_issue_nothing() {
                 "not a client",
             ),
             (
-                // Several clients carry this name: a name counts only when unique.
+                // Several clients carry this name: a name counts only when unique, and the
+                // refusal says so (with their ids) rather than "not a client".
                 vec![("subject_token", subject), ("audience", "test client")],
                 "invalid_target",
-                "name when unique",
+                "clients: give the client_id of the one meant",
             ),
             (
                 vec![("subject_token", subject), ("audience", &s.a.0)],

@@ -5,8 +5,9 @@ use tokio::net::TcpListener;
 use crate::cli_serve::ServeArgs;
 use crate::settings::Settings;
 
-/// The most connection workers `serve` starts (`--workers` checks the same range).
-const MAX_WORKERS: u16 = 1024;
+/// The most connection workers `serve` starts (`--workers` checks the same range): their
+/// thread names, `keyway-http-255`, stay within Linux's 15 characters.
+const MAX_WORKERS: u16 = 256;
 
 /// Creates the data directory (0700) if missing, or checks the one given: a file, a place that
 /// cannot hold a directory (`/proc/…`) or one this user cannot write is named with its reason
@@ -72,14 +73,18 @@ pub(crate) fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::f
 /// the rest are the defaults.
 fn connection_limits(
     flag: Option<u16>,
-    file: Option<u16>,
+    file: Option<i64>,
 ) -> anyhow::Result<keyway_hub::ConnectionLimits> {
     let mut limits = keyway_hub::ConnectionLimits::default();
-    if let Some(workers) = flag.or(file) {
-        if !(1..=MAX_WORKERS).contains(&workers) {
+    let workers = match (flag, file) {
+        (Some(flag), _) => Some(i64::from(flag)),
+        (None, file) => file,
+    };
+    if let Some(workers) = workers {
+        if !(1..=i64::from(MAX_WORKERS)).contains(&workers) {
             anyhow::bail!("keyway.toml workers = {workers}: give 1 to {MAX_WORKERS} threads");
         }
-        limits.workers = usize::from(workers);
+        limits.workers = usize::try_from(workers)?;
     }
     Ok(limits)
 }
@@ -139,6 +144,8 @@ pub(crate) async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Resu
     } else {
         auth
     };
+    // Checked before the data directory is made: a refused setting leaves nothing behind.
+    let connections = connection_limits(args.workers, settings.file.workers)?;
     prepare_data_dir(&settings.data_dir)?;
     super::store_marker::check(&settings.data_dir, &settings.database)?;
     // One hub per SQLite data directory: a second one would share the single writer and the
@@ -161,18 +168,22 @@ pub(crate) async fn run(mut settings: Settings, args: ServeArgs) -> anyhow::Resu
         data_page_size: settings.file.data.page_size()?,
         link_rule_priority: settings.file.link.priority()?,
         trusted_proxies: trusted_proxies.clone(),
-        connections: connection_limits(args.workers, settings.file.workers)?,
+        connections,
         upstreams: upstreams.clone(),
         gateway: settings.file.gateway.options()?,
         tls: tls.clone(),
         ca_file,
     };
-    let hub = Hub::open(&options).await.with_context(|| {
-        format!(
-            "cannot open the hub's store at {}",
-            settings.shown_database()
-        )
-    })?;
+    let hub = match Hub::open(&options).await {
+        Ok(hub) => hub,
+        Err(err @ keyway_hub::HubError::Workers(_)) => return Err(err.into()),
+        Err(err) => {
+            return Err(anyhow::Error::from(err).context(format!(
+                "cannot open the hub's store at {}",
+                settings.shown_database()
+            )));
+        }
+    };
     // A node of a cluster started with another issuer than the others answers a share of the
     // traffic with tokens no other node accepts: say so loudly (a single hub may move).
     let store = hub.state.auth.store();

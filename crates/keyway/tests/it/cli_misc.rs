@@ -791,7 +791,7 @@ fn serve_starts_the_workers_asked_for_and_refuses_zero() {
     assert!(text(&flag).contains("--workers"), "{}", text(&flag));
 
     let config = dir.path().join("keyway.toml");
-    std::fs::write(&config, "workers = 0\n").unwrap();
+    std::fs::write(&config, "workers = 70000\n").unwrap();
     let file = keyway()
         .arg("--config")
         .arg(&config)
@@ -802,7 +802,32 @@ fn serve_starts_the_workers_asked_for_and_refuses_zero() {
         .unwrap();
     assert_eq!(file.status.code(), Some(1), "{}", text(&file));
     assert!(
-        text(&file).contains("keyway.toml workers = 0: give 1 to 1024 threads"),
+        !dir.path().join("data").exists(),
+        "a refused setting leaves no data directory behind"
+    );
+
+    // Workers that cannot all start (here: out of open files) stop serve with the reason,
+    // before it says it listens (it used to serve on the few that started, or none).
+    let starved = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 100 && exec {} --data-dir {} serve --listen 127.0.0.1:0 --workers 200",
+            crate::harness::BIN,
+            dir.path().join("starved").display()
+        ))
+        .env_remove("KEYWAY_WORKERS")
+        .output()
+        .unwrap();
+    assert_eq!(starved.status.code(), Some(1), "{}", text(&starved));
+    let said = text(&starved);
+    assert!(
+        said.contains("cannot start connection worker")
+            && said.contains("of 200: Too many open files"),
+        "{said}"
+    );
+    assert!(!said.contains("listening"), "{said}");
+    assert!(
+        text(&file).contains("keyway.toml workers = 70000: give 1 to 256 threads"),
         "{}",
         text(&file)
     );

@@ -14,7 +14,7 @@ use serde_json::Value;
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_keyway");
 
 /// Variables that would point a command at another hub's configuration.
-const KEYWAY_VARS: [&str; 10] = [
+const KEYWAY_VARS: [&str; 11] = [
     "KEYWAY_CONFIG",
     "KEYWAY_DATA_DIR",
     "KEYWAY_DATABASE",
@@ -25,6 +25,7 @@ const KEYWAY_VARS: [&str; 10] = [
     "KEYWAY_TLS_CERT",
     "KEYWAY_TLS_KEY",
     "KEYWAY_CA_FILE",
+    "KEYWAY_WORKERS",
 ];
 
 /// A `keyway` command with a clean `KEYWAY_*` environment.
