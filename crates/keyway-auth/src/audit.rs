@@ -30,6 +30,13 @@ const HOLD: std::time::Duration = std::time::Duration::from_secs(1);
 const DONE: &str = "done";
 /// Longest reason kept: a reason may quote request text.
 const MAX_REASON: usize = 1_000;
+/// Distinct decisions of one client, action and outcome kept apart in one batch; the rest
+/// are counted in one entry (reason [`OVERFLOW`]): ids in a REST API's paths, or a flood of
+/// made-up ones, would otherwise make a row of every call.
+const MAX_DISTINCT: usize = 100;
+/// The reason of the entry counting what [`MAX_DISTINCT`] left out.
+const OVERFLOW: &str = "more decisions of this client, action and outcome in this second than \
+                        the log keeps apart (100): the others are counted here";
 
 /// `text`, cut to at most `MAX_REASON` characters.
 fn bounded(mut text: String) -> String {
@@ -98,8 +105,18 @@ struct Gathered {
     entries: Vec<AuditEntry>,
     /// Where each decision's first occurrence is in `entries`.
     decisions: HashMap<DecisionKey, usize>,
+    /// Entries per (client, action, outcome) in `entries`.
+    distinct: HashMap<(String, String, String), Kept>,
     /// When the oldest entry arrived.
     since: Option<Instant>,
+}
+
+/// Entries of one client, action and outcome in a batch: its distinct decisions, and the
+/// entries counting the others per target, user and rule.
+#[derive(Default)]
+struct Kept {
+    decisions: usize,
+    overflows: usize,
 }
 
 /// What makes two decisions the same (all but their time).
@@ -135,6 +152,33 @@ impl Gathered {
             self.entries[at].occurrences += 1;
             return;
         }
+        let group = (key.actor.clone(), key.action.clone(), key.outcome.clone());
+        let kept = self.distinct.entry(group).or_default();
+        let key = if kept.decisions < MAX_DISTINCT {
+            kept.decisions += 1;
+            key
+        } else {
+            // Counted with others of the same target, user and rule; past as many of those,
+            // with every other one of the client, action and outcome.
+            let mut overflow = DecisionKey {
+                reason: Some(OVERFLOW.to_string()),
+                ..key
+            };
+            if !self.decisions.contains_key(&overflow) {
+                if kept.overflows < MAX_DISTINCT {
+                    kept.overflows += 1;
+                } else {
+                    overflow.target = None;
+                    overflow.user_id = None;
+                    overflow.rule = None;
+                }
+            }
+            if let Some(&at) = self.decisions.get(&overflow) {
+                self.entries[at].occurrences += 1;
+                return;
+            }
+            overflow
+        };
         self.entries.push(AuditEntry {
             at_ms: entry.at_ms,
             actor: key.actor.clone(),
@@ -160,6 +204,7 @@ impl Gathered {
         }
         self.entries.clear();
         self.decisions.clear();
+        self.distinct.clear();
         self.since = None;
     }
 }
@@ -315,5 +360,71 @@ impl AuthService {
         let before = self.clock.now_ms() - self.config.audit_retention * 1000;
         self.store.prune_audit(before).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(actor: &str, target: &str, reason: String) -> AuditEntry {
+        AuditEntry {
+            at_ms: 1,
+            actor: actor.into(),
+            action: "gateway".into(),
+            outcome: "allowed".into(),
+            target: Some(target.into()),
+            user_id: None,
+            rule: Some("a -> b call".into()),
+            reason: Some(reason),
+            occurrences: 1,
+        }
+    }
+
+    /// Identical decisions are one entry; distinct ones are kept apart up to MAX_DISTINCT per
+    /// client, action and outcome, the rest counted per target, user and rule (up to as many
+    /// entries), then all together: a caller walking `/orders/{id}`, or making up target
+    /// names, writes a bounded number of rows a second, and no call goes uncounted.
+    #[test]
+    fn distinct_decisions_are_bounded_and_counted() {
+        let mut gathered = Gathered::default();
+        for _ in 0..3 {
+            gathered.add(decision("shop", "b", "GET /orders -> 200".into()));
+        }
+        for id in 0..250 {
+            gathered.add(decision("shop", "b", format!("GET /orders/{id} -> 200")));
+        }
+        gathered.add(decision("crm", "b", "GET /orders/7 -> 200".into()));
+        let shop: Vec<_> = gathered
+            .entries
+            .iter()
+            .filter(|e| e.actor == "shop")
+            .collect();
+        assert_eq!(shop.len(), MAX_DISTINCT + 1);
+        assert_eq!(shop[0].occurrences, 3);
+        let overflow = shop.last().unwrap();
+        assert_eq!(overflow.reason.as_deref(), Some(OVERFLOW));
+        assert_eq!(overflow.target.as_deref(), Some("b"), "still which target");
+        assert_eq!(shop.iter().map(|e| e.occurrences).sum::<i64>(), 253);
+        // Another client has its own allowance.
+        assert!(
+            gathered
+                .entries
+                .iter()
+                .any(|e| e.actor == "crm" && e.occurrences == 1)
+        );
+
+        // Made-up targets: bounded all the same.
+        let mut gathered = Gathered::default();
+        for n in 0..1_000 {
+            gathered.add(decision(
+                "probe",
+                &format!("t{n}"),
+                format!("no client t{n}"),
+            ));
+        }
+        assert_eq!(gathered.entries.len(), 2 * MAX_DISTINCT + 1);
+        let last = gathered.entries.last().unwrap();
+        assert_eq!((last.target.as_deref(), last.occurrences), (None, 800));
     }
 }

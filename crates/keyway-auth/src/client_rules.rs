@@ -95,6 +95,9 @@ struct CachedRule {
 pub(crate) struct RuleCache {
     rules: RwLock<HashMap<(String, String, RulePurpose), CachedRule>>,
     api_urls: RwLock<Option<ApiUrlIndex>>,
+    /// Bumped when this process changes a client: an index read from the store before the
+    /// change is not kept.
+    index_generation: std::sync::atomic::AtomicU64,
 }
 
 /// API URL (without a trailing `/`) → client id, and name → client ids, rebuilt at most
@@ -106,6 +109,21 @@ struct ApiUrlIndex {
 }
 
 use crate::api_url_key::api_url_key;
+
+/// Client ids as a refusal lists them: the first ten, then how many more.
+pub(crate) fn some_ids(ids: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = ids
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ids.len() > SHOWN {
+        text.push_str(&format!(" and {} more", ids.len() - SHOWN));
+    }
+    text
+}
 
 impl AuthService {
     /// The rule letting `from` do `purpose` with `to`, through the short-lived cache.
@@ -216,7 +234,9 @@ impl AuthService {
 
     /// Makes the next lookup of a name or API URL read the store.
     pub(crate) fn forget_client_index(&self) {
+        use std::sync::atomic::Ordering;
         if let Ok(mut slot) = self.rules.api_urls.write() {
+            self.rules.index_generation.fetch_add(1, Ordering::SeqCst);
             *slot = None;
         }
     }
@@ -233,6 +253,10 @@ impl AuthService {
         {
             return Ok(find(index));
         }
+        let generation = self
+            .rules
+            .index_generation
+            .load(std::sync::atomic::Ordering::SeqCst);
         let mut clients = HashMap::new();
         let mut names: HashMap<String, Vec<String>> = HashMap::new();
         for record in self.store.clients().await? {
@@ -249,7 +273,13 @@ impl AuthService {
             names,
         };
         let found = find(&index);
-        if let Ok(mut slot) = self.rules.api_urls.write() {
+        if let Ok(mut slot) = self.rules.api_urls.write()
+            && self
+                .rules
+                .index_generation
+                .load(std::sync::atomic::Ordering::SeqCst)
+                == generation
+        {
             *slot = Some(index);
         }
         Ok(found)

@@ -34,7 +34,7 @@ pub struct GatewayCaller<'a> {
 pub enum GatewayRefusal {
     #[error("{:?} is not a client of this hub (give its client_id or its registered name)", bounded_name(.0))]
     UnknownTarget(String),
-    #[error("{} clients are named {:?}: give the client_id of the one to call ({})", .1.len(), bounded_name(.0), .1.join(", "))]
+    #[error("{} clients are named {:?}: give the client_id of the one to call ({})", .1.len(), bounded_name(.0), crate::client_rules::some_ids(.1))]
     AmbiguousTarget(String, Vec<String>),
     #[error("client {0} has no API URL to call")]
     NoApiUrl(String),

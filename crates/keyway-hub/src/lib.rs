@@ -154,8 +154,8 @@ impl Hub {
     ) -> Result<Hub, HubError> {
         let trusted_proxies =
             TrustedProxies::parse(&options.trusted_proxies).map_err(HubError::Config)?;
-        // First: a hub that cannot have the threads asked for stops before it opens anything
-        // (or says it listens).
+        // First: a hub that cannot have the threads asked for stops before it opens the
+        // store (or says it listens).
         let workers = serve_workers::Workers::start(options.connections.workers)
             .map_err(HubError::Workers)?;
         keyway_auth::create_data_dir(&options.data_dir)?;

@@ -38,9 +38,10 @@ pub(crate) fn current_worker() -> Option<usize> {
     WORKER.with(Cell::get)
 }
 
-/// How many workers serve connections when none is configured: one per CPU.
+/// How many workers serve connections when none is configured: one per CPU, at most as
+/// many as `serve --workers` takes (256).
 pub(crate) fn default_count() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
+    std::thread::available_parallelism().map_or(1, |cpus| usize::from(cpus).min(256))
 }
 
 /// The connection workers of one serving hub. Dropping it lets each worker finish: its
@@ -64,44 +65,45 @@ impl Drop for Served {
 }
 
 impl Workers {
-    /// Starts `count` workers (at least one), each with its runtime built before this
-    /// returns. A worker that cannot start (no thread, or no runtime: out of open files, say)
-    /// is an error naming it: a hub serving on fewer threads than asked, or none, would look
-    /// up and answer slowly or not at all.
+    /// Starts `count` workers (at least one), each with its runtime built here first. A
+    /// worker that cannot start (no runtime: out of open files; no thread: out of processes
+    /// or memory) is an error naming it: a hub serving on fewer threads than asked, or none,
+    /// would look up and answer slowly or not at all.
     pub(crate) fn start(count: usize) -> std::io::Result<Workers> {
         let count = count.max(1);
         let mut queues = Vec::new();
         let mut loads = Vec::new();
+        // The workers started so far end when `queues` is dropped on the way out.
         for index in 0..count {
-            let (queue, jobs) = mpsc::unbounded_channel();
-            let (started_tx, started_rx) = std::sync::mpsc::sync_channel(1);
-            let cannot = |err: std::io::Error| {
+            let cannot = |err: std::io::Error, remedy: &str| {
                 std::io::Error::new(
                     err.kind(),
                     format!(
-                        "cannot start connection worker {index} of {count}: {err} (raise the \
-                         open-file limit, `ulimit -n`, or give fewer --workers)"
+                        "cannot start connection worker {index} of {count}: {err} ({remedy}, \
+                         or ask for fewer workers)"
                     ),
                 )
             };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|runtime| Unstarted(Some(runtime)))
+                .map_err(|err| cannot(err, "raise the open-file limit, `ulimit -n`"))?;
+            let (queue, jobs) = mpsc::unbounded_channel();
             std::thread::Builder::new()
                 .name(format!("keyway-http-{index}"))
-                .spawn(move || run(index, jobs, started_tx))
-                .map_err(cannot)?;
-            // The workers started so far end when `queues` is dropped on the way out.
-            match started_rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => return Err(cannot(err)),
-                Err(_) => return Err(cannot(std::io::Error::other("its thread ended"))),
-            }
+                .spawn(move || run(index, runtime, jobs))
+                .map_err(|err| {
+                    cannot(err, "raise the process limit, `ulimit -u`, or free memory")
+                })?;
             queues.push(queue);
             loads.push(Arc::new(AtomicUsize::new(0)));
         }
         Ok(Workers { queues, loads })
     }
 
-    /// Hands `job` to the worker serving the fewest connections; runs it here when no worker
-    /// takes it (none started, or its runtime could not start).
+    /// Hands `job` to the worker serving the fewest connections; runs it here when that
+    /// worker's thread has ended (it panicked).
     pub(crate) fn hand(&self, job: Job) {
         let least = self
             .loads
@@ -121,25 +123,25 @@ impl Workers {
     }
 }
 
-/// One worker thread: a single-threaded runtime running the jobs it is handed. Whether the
-/// runtime could be built is told on `started` first.
-fn run(
-    index: usize,
-    mut jobs: mpsc::UnboundedReceiver<(Job, Served)>,
-    started: std::sync::mpsc::SyncSender<std::io::Result<()>>,
-) {
-    WORKER.with(|worker| worker.set(Some(index)));
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            let _ = started.send(Err(err));
-            return;
+/// A worker's runtime on its way to the worker's thread. Dropped unstarted (its thread could
+/// not start, and `start` runs in the hub's runtime, where dropping a runtime would panic),
+/// it is shut down without waiting.
+struct Unstarted(Option<tokio::runtime::Runtime>);
+
+impl Drop for Unstarted {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
         }
+    }
+}
+
+/// One worker thread: its single-threaded runtime running the jobs it is handed.
+fn run(index: usize, mut runtime: Unstarted, mut jobs: mpsc::UnboundedReceiver<(Job, Served)>) {
+    WORKER.with(|worker| worker.set(Some(index)));
+    let Some(runtime) = runtime.0.take() else {
+        return;
     };
-    let _ = started.send(Ok(()));
     runtime.block_on(async move {
         while let Some((job, served)) = jobs.recv().await {
             job(served);

@@ -218,7 +218,7 @@ impl AuthService {
                             "audience {name:?} is the name of {} clients: give the client_id \
                              of the one meant ({})",
                             sharing.len(),
-                            sharing.join(", ")
+                            crate::client_rules::some_ids(&sharing)
                         )));
                     }
                 }

@@ -259,7 +259,7 @@ impl TestHub {
             data_page_size: None,
             link_rule_priority: None,
             trusted_proxies: Vec::new(),
-            connections: keyway_hub::ConnectionLimits::default(),
+            connections: test_limits(),
             upstreams,
             gateway,
             tls: None,
@@ -437,7 +437,7 @@ pub(crate) fn plain_options(
         data_page_size: None,
         link_rule_priority: None,
         trusted_proxies: Vec::new(),
-        connections: keyway_hub::ConnectionLimits::default(),
+        connections: test_limits(),
         upstreams: Vec::new(),
         gateway: keyway_hub::GatewayOptions::default(),
         tls: None,
@@ -590,4 +590,13 @@ pub(crate) async fn code_exchange(
     )
     .await;
     (status, body)
+}
+
+/// Connection limits of a test hub: two workers, whatever the machine's CPUs (tests run in
+/// parallel, each hub with its threads and their file descriptors).
+pub(crate) fn test_limits() -> keyway_hub::ConnectionLimits {
+    keyway_hub::ConnectionLimits {
+        workers: 2,
+        ..keyway_hub::ConnectionLimits::default()
+    }
 }

@@ -808,16 +808,17 @@ fn serve_starts_the_workers_asked_for_and_refuses_zero() {
 
     // Workers that cannot all start (here: out of open files) stop serve with the reason,
     // before it says it listens (it used to serve on the few that started, or none).
-    let starved = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 100 && exec {} --data-dir {} serve --listen 127.0.0.1:0 --workers 200",
-            crate::harness::BIN,
-            dir.path().join("starved").display()
-        ))
-        .env_remove("KEYWAY_WORKERS")
-        .output()
-        .unwrap();
+    let mut starved = std::process::Command::new("sh");
+    starved.args(["-c", "ulimit -n 100 && exec \"$0\" \"$@\""]);
+    starved
+        .arg(crate::harness::BIN)
+        .arg("--data-dir")
+        .arg(dir.path().join("starved"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "200"]);
+    for var in crate::harness::KEYWAY_VARS {
+        starved.env_remove(var);
+    }
+    let starved = starved.output().unwrap();
     assert_eq!(starved.status.code(), Some(1), "{}", text(&starved));
     let said = text(&starved);
     assert!(

@@ -14,7 +14,7 @@ use serde_json::Value;
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_keyway");
 
 /// Variables that would point a command at another hub's configuration.
-const KEYWAY_VARS: [&str; 11] = [
+pub(crate) const KEYWAY_VARS: [&str; 11] = [
     "KEYWAY_CONFIG",
     "KEYWAY_DATA_DIR",
     "KEYWAY_DATABASE",
