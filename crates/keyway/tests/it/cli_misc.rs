@@ -531,6 +531,21 @@ fn a_busy_port_leaves_no_store_behind() {
     assert!(!cwd.path().join("keyway-data").exists());
 }
 
+/// `keyway serve` with `text` as its configuration (`DIR/keyway.toml`, data in `DIR/data`),
+/// run to its end.
+fn serve_with_config(dir: &std::path::Path, text: &str) -> Output {
+    let config = dir.join("keyway.toml");
+    std::fs::write(&config, text).unwrap();
+    keyway()
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap()
+}
+
 /// `[[login.upstream]]` mistakes stop `serve` before it listens, naming the file, the entry and
 /// the key: a secret file others may read, an http issuer off loopback, an unknown key.
 #[test]
@@ -548,17 +563,7 @@ fn a_bad_upstream_entry_stops_serve() {
             secret.display()
         )
     };
-    let serve = |text: String| {
-        std::fs::write(&config, text).unwrap();
-        keyway()
-            .arg("--config")
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .output()
-            .unwrap()
-    };
+    let serve = |text: String| serve_with_config(dir.path(), &text);
     let readable = serve(entry("https://idp.example.com", ""));
     assert_eq!(readable.status.code(), Some(1), "{}", text(&readable));
     assert!(
@@ -790,16 +795,7 @@ fn serve_starts_the_workers_asked_for_and_refuses_zero() {
     assert_eq!(flag.status.code(), Some(2), "{}", text(&flag));
     assert!(text(&flag).contains("--workers"), "{}", text(&flag));
 
-    let config = dir.path().join("keyway.toml");
-    std::fs::write(&config, "workers = 70000\n").unwrap();
-    let file = keyway()
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
+    let file = serve_with_config(dir.path(), "workers = 70000\n");
     assert_eq!(file.status.code(), Some(1), "{}", text(&file));
     assert!(
         !dir.path().join("data").exists(),
