@@ -23,6 +23,28 @@ pub(crate) fn api_url_key(text: &str) -> String {
     key
 }
 
+/// [`api_url_key`] with every loopback host (`localhost`, `*.localhost`, `127.0.0.0/8`, `::1`)
+/// written `127.0.0.1`: what tells whether a URL reaches this hub itself, which may listen on
+/// any of them.
+pub(crate) fn reach_key(text: &str) -> String {
+    let Ok(mut url) = url::Url::parse(text) else {
+        return api_url_key(text);
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.');
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if loopback && url.set_host(Some("127.0.0.1")).is_err() {
+        return api_url_key(text);
+    }
+    api_url_key(url.as_str())
+}
+
 /// `path` with escapes of unreserved characters (RFC 3986 §2.3) decoded and the rest's hex
 /// digits in upper case (§6.2.2.1-2).
 fn decode_unreserved(path: &str) -> String {

@@ -108,7 +108,7 @@ struct ApiUrlIndex {
     names: HashMap<String, Vec<String>>,
 }
 
-use crate::api_url_key::api_url_key;
+use crate::api_url_key::{api_url_key, reach_key};
 
 /// Client ids as a refusal lists them: the first ten, then how many more.
 pub(crate) fn some_ids(ids: &[String]) -> String {
@@ -294,7 +294,7 @@ impl AuthService {
     ) -> Result<(), AdminError> {
         if let Ok(issuer) = url::Url::parse(&self.config.issuer) {
             let under = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
-            let (url_key, hub_key) = (api_url_key(url), api_url_key(issuer.as_str()));
+            let (url_key, hub_key) = (reach_key(url), reach_key(issuer.as_str()));
             if under(&url_key, &hub_key) || under(&hub_key, &url_key) {
                 return Err(AdminError::Invalid(format!(
                     "API URL {url:?} is this hub's own address ({}): give the client's API",

@@ -436,19 +436,31 @@ async fn rules_name_two_clients_that_can_take_part() {
             .unwrap_err()
             .to_string();
         assert!(taken.contains("already"), "{taken}");
-        let own = hub
-            .auth
-            .create_client(keyway_auth::NewClient {
-                name: "hub itself".into(),
-                grant_types: vec!["client_credentials".into()],
-                scope: "x".into(),
-                policy: api(&format!("{}/api", hub.base)),
-                ..keyway_auth::NewClient::default()
-            })
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(own.contains("this hub's own address"), "{own}");
+        // The hub's own address, also by another loopback name for it.
+        let port = hub.base.rsplit(':').next().unwrap();
+        for own in [
+            format!("{}/api", hub.base),
+            format!("http://localhost:{port}/api"),
+            format!("http://LOCALHOST:{port}"),
+            format!("http://[::1]:{port}/api"),
+        ] {
+            let refused = hub
+                .auth
+                .create_client(keyway_auth::NewClient {
+                    name: "hub itself".into(),
+                    grant_types: vec!["client_credentials".into()],
+                    scope: "x".into(),
+                    policy: api(&own),
+                    ..keyway_auth::NewClient::default()
+                })
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                refused.contains("this hub's own address"),
+                "{own}: {refused}"
+            );
+        }
         // Deleting a client deletes the rules that name it.
         hub.auth.delete_client(&b).await.unwrap();
         assert!(hub.auth.client_rules().await.unwrap().is_empty());
