@@ -40,6 +40,7 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                 })
                 .await?;
             let info = registered.client.info();
+            warn_if_name_shared(&service, &info).await?;
             let secret = registered.client_secret.as_ref().map(|s| s.expose());
             let signing = registered.signing_secret.as_ref().map(|s| s.expose());
             if args.json.json {
@@ -143,6 +144,9 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                     client_update(&service, &client_id, &args).await?,
                 )
                 .await?;
+            if args.name.is_some() {
+                warn_if_name_shared(&service, &info).await?;
+            }
             if args.json.json {
                 print_json(&info)?;
             } else {
@@ -561,4 +565,28 @@ fn verb_of(purpose: keyway_auth::RulePurpose) -> &'static str {
         keyway_auth::RulePurpose::Exchange => "exchange tokens for",
         keyway_auth::RulePurpose::Call => "call",
     }
+}
+
+/// Says on stderr when `client`'s name is another client's too: from now on the name no
+/// longer names a client (gateway calls, exchanges, rules and commands need the client_id).
+async fn warn_if_name_shared(service: &AuthService, client: &ClientInfo) -> anyhow::Result<()> {
+    let others: Vec<String> = service
+        .list_clients()
+        .await?
+        .into_iter()
+        .filter(|other| other.name == client.name && other.client_id != client.client_id)
+        .map(|other| other.client_id)
+        .collect();
+    if !others.is_empty() {
+        eprintln!(
+            "warning: client {} ({}) has the name of {} other client(s) ({}): the name no longer \
+             names one client, so gateway calls, token exchanges, rules and commands that use \
+             it must give a client_id",
+            client.name,
+            client.client_id,
+            others.len(),
+            others.join(", ")
+        );
+    }
+    Ok(())
 }

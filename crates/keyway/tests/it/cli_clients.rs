@@ -769,3 +769,39 @@ fn the_master_key_is_rotated() {
     let audit = hub.cli_json(&["audit"]);
     assert!(audit.to_string().contains("keys.rotate-master"), "{audit}");
 }
+
+/// A client given a name in use is registered (or renamed) with a warning naming the other:
+/// the name stops naming one client, and gateway calls or exchanges that used it get 409 /
+/// `invalid_target` from then on.
+#[test]
+fn a_shared_client_name_is_warned_about() {
+    let hub = Hub::start();
+    let first = hub.create_client("orders", &["client_credentials"], "x", &[]);
+    let first_id = str_field(&first, "client_id");
+    let second = hub.cli(&[
+        "client",
+        "create",
+        "--name",
+        "orders",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "x",
+    ]);
+    assert!(second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        said.contains("warning: client orders") && said.contains(first_id),
+        "{said}"
+    );
+
+    let third = hub.create_client("billing", &["client_credentials"], "x", &[]);
+    let third_id = str_field(&third, "client_id");
+    let renamed = hub.cli(&["client", "update", third_id, "--name", "orders"]);
+    assert!(renamed.status.success());
+    let said = String::from_utf8_lossy(&renamed.stderr);
+    assert!(said.contains("2 other client(s)"), "{said}");
+    let unique = hub.cli(&["client", "update", third_id, "--name", "billing"]);
+    assert!(unique.status.success());
+    assert!(unique.stderr.is_empty(), "{unique:?}");
+}
