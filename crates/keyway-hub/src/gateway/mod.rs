@@ -7,6 +7,7 @@
 //! entry in the audit log.
 
 mod direct;
+mod headers;
 mod pace;
 mod upstream;
 
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
+use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use keyway_auth::{Decision, GatewayCaller, GatewayRefusal, Outcome};
@@ -93,69 +94,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(ROUTE_CLIENT, any(forward))
         .route(ROUTE_CLIENT_SLASH, any(forward))
         .route(ROUTE_PATH, any(forward))
-}
-
-/// Headers that belong to one connection (RFC 9110 §7.6.1) or to the caller's credentials
-/// and session at the hub: never forwarded. A `match` rather than a list: the compiler tells
-/// names apart by length first, which a lookup per header and name did not (5% of a call).
-fn always_dropped(name: &str) -> bool {
-    matches!(
-        name,
-        // Forwarding information only the gateway may state.
-        "forwarded"
-            | "x-forwarded-for"
-            | "x-forwarded-host"
-            | "x-forwarded-proto"
-            | "x-forwarded-port"
-            | "x-forwarded-prefix"
-            | "x-forwarded-server"
-            | "x-real-ip"
-            | "true-client-ip"
-            | "client-ip"
-            | "x-client-ip"
-            | "x-cluster-client-ip"
-            | "cf-connecting-ip"
-            | "fastly-client-ip"
-            | "x-original-url"
-            | "connection"
-            | "expect"
-            | "keep-alive"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "host"
-            | "authorization"
-            | "dpop"
-            | "cookie"
-            | "oscartoki"
-    )
-}
-
-/// Removes hop-by-hop headers (and those `Connection` names), [`always_dropped`] ones and
-/// `also_dropped` from `headers`, in place, in one pass over the headers present.
-fn drop_hop_by_hop(headers: &mut HeaderMap, also_dropped: &[&str]) {
-    let named: Vec<String> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
-        .collect();
-    let doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| {
-            let name = name.as_str();
-            always_dropped(name) || also_dropped.contains(&name) || named.iter().any(|n| n == name)
-        })
-        .cloned()
-        .collect();
-    for name in doomed {
-        headers.remove(name);
-    }
 }
 
 /// The target's URL: its API URL + the path after `/gateway/{client}` + the query, which
@@ -323,12 +261,13 @@ async fn forward(
         }
     };
     let target_id = ticket.target.client_id.clone();
-    let what = format!("{method} {}", truncated(&rest, 200));
-    // TRACE would echo the minted token back to the caller; CONNECT is not a request to an API.
-    let refused = if matches!(
-        method,
-        axum::http::Method::TRACE | axum::http::Method::CONNECT
-    ) {
+    let what = format!("{method} {}", shown_path(&rest));
+    // TRACE (and IIS's TRACK) would echo the minted token back to the caller; CONNECT is not
+    // a request to an API. Methods are case-sensitive, but some servers read `trace` as TRACE.
+    let echoes = ["TRACE", "TRACK", "CONNECT"]
+        .iter()
+        .any(|echo| method.as_str().eq_ignore_ascii_case(echo));
+    let refused = if echoes {
         Some(ApiError::MethodNotAllowed {
             allow: "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
             detail: format!("the gateway does not forward {method}"),
@@ -387,6 +326,33 @@ async fn forward(
     response
 }
 
+/// Characters of a path the audit log shows in full; a longer one shows its start and end.
+const SHOWN_PATH: usize = 400;
+
+/// `path` as the audit log shows it: whole up to [`SHOWN_PATH`] characters; past that, its
+/// start and its end around its length and a digest of the whole, so that padding cannot
+/// make two calls one entry or hide where one went (a target's log can be matched on the
+/// digest).
+fn shown_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let length = path.chars().count();
+    if length <= SHOWN_PATH {
+        return path.into();
+    }
+    let part = SHOWN_PATH / 2 - 20;
+    let end_at = path
+        .char_indices()
+        .nth(length - part)
+        .map_or(path.len(), |(at, _)| at);
+    let digest = keyway_auth::sha256_hex(path);
+    format!(
+        "{}…[{length} characters, sha256 {}]…{}",
+        truncated(path, part),
+        digest.get(..16).unwrap_or_default(),
+        &path[end_at..]
+    )
+    .into()
+}
+
 fn truncated(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {
         Some((i, _)) => &text[..i],
@@ -408,7 +374,7 @@ async fn send(
     let (mut parts, body) = request.into_parts();
     let client_ip = state.trusted_proxies.client_address(peer, &parts.headers);
     let waits_for_continue = parts.headers.contains_key(header::EXPECT);
-    drop_hop_by_hop(&mut parts.headers, &["x-rewrite-url"]);
+    headers::drop_from_request(&mut parts.headers);
     let bearer = HeaderValue::from_str(&format!("Bearer {}", ticket.token))
         .map_err(|_| ApiError::unavailable("gateway token", &"not a header value"))?;
     parts.headers.insert(header::AUTHORIZATION, bearer);
@@ -473,30 +439,26 @@ mod tests {
     }
 
     #[test]
+    fn long_paths_show_their_start_end_and_digest() {
+        assert_eq!(shown_path("/v1/orders"), "/v1/orders");
+        let padding = "/".repeat(500);
+        let admin = shown_path(&format!("{padding}admin/delete-everything")).into_owned();
+        let orders = shown_path(&format!("{padding}orders/list")).into_owned();
+        assert_ne!(admin, orders, "padding made two calls one entry");
+        assert!(admin.ends_with("admin/delete-everything"), "{admin}");
+        assert!(admin.contains("[523 characters, sha256 "), "{admin}");
+        assert!(admin.chars().count() < SHOWN_PATH + 60, "{admin}");
+        // Padding at the end too: the digest still tells them apart.
+        let both = |mid: &str| shown_path(&format!("{padding}{mid}{padding}")).into_owned();
+        assert_ne!(both("admin"), both("orders"));
+        // Multi-byte characters are cut on their boundaries.
+        assert!(shown_path(&"é".repeat(1_000)).starts_with('é'));
+    }
+
+    #[test]
     fn the_target_is_the_first_segment() {
         assert_eq!(split_path("/gateway/app-b/v1/x"), ("app-b", "/v1/x"));
         assert_eq!(split_path("/gateway/app-b"), ("app-b", ""));
         assert_eq!(split_path("/gateway/app%20b/"), ("app%20b", "/"));
-    }
-
-    #[test]
-    fn hop_by_hop_credentials_and_named_headers_stay_behind() {
-        let mut from = HeaderMap::new();
-        for (name, value) in [
-            ("connection", "close, x-secret"),
-            ("x-secret", "1"),
-            ("authorization", "Bearer caller"),
-            ("cookie", "keyway_session=1"),
-            ("accept", "application/json"),
-            ("transfer-encoding", "chunked"),
-        ] {
-            from.append(
-                HeaderName::from_static(name),
-                HeaderValue::from_static(value),
-            );
-        }
-        drop_hop_by_hop(&mut from, &[]);
-        let names: Vec<&str> = from.keys().map(HeaderName::as_str).collect();
-        assert_eq!(names, ["accept"]);
     }
 }

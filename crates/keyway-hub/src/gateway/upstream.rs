@@ -21,14 +21,6 @@ use crate::caller::ApiError;
 /// What goes upstream: the caller's body, cut off past the limit, its progress noted.
 type Outgoing = Tracked<Limited<Body>>;
 
-/// The target's answer headers that would bind the hub's own origin in the caller's browser.
-const ANSWER_DROPPED: &[&str] = &[
-    "set-cookie",
-    "strict-transport-security",
-    "clear-site-data",
-    "alt-svc",
-];
-
 /// Connections kept open per upstream host between calls.
 const IDLE_PER_HOST: usize = 512;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -157,7 +149,7 @@ impl UpstreamClient {
             )));
         }
         let (mut parts, body) = answer.into_parts();
-        super::drop_hop_by_hop(&mut parts.headers, ANSWER_DROPPED);
+        super::headers::drop_from_answer(&mut parts.headers);
         // A target that sends a head and then nothing would hold the caller's connection.
         let limited = Body::new(Limited::new(body, byte_limit(limit)));
         let body = crate::body_deadline::DeadlineBody::idle(limited, timeout);
