@@ -45,6 +45,55 @@ pub(crate) fn reach_key(text: &str) -> String {
     api_url_key(url.as_str())
 }
 
+/// How a `resource` is compared with other clients' API URLs before it is refused (a refusal,
+/// so erring wide is safe): as loosely as some resource server might read it. The host as
+/// [`reach_key`] has it, an IPv4-mapped IPv6 address as its IPv4 one, without scheme or
+/// default port; the path decoded until no escape is left, in lower case, without
+/// `;parameters`, control characters, spaces and trailing dots of its segments, empty
+/// segments, query and fragment. `https://b.example/API;x/%2561pi%00/` is `b.example/api/api`.
+pub(crate) fn resemblance_key(text: &str) -> String {
+    let Ok(url) = url::Url::parse(&reach_key(text)) else {
+        return text.trim_end_matches('/').to_ascii_lowercase();
+    };
+    let mut key = match url.host() {
+        Some(url::Host::Ipv6(ip)) => match ip.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => format!("[{ip}]"),
+        },
+        Some(host) => host.to_string().trim_end_matches('.').to_string(),
+        None => String::new(),
+    };
+    if let Some(port) = url.port() {
+        key.push(':');
+        key.push_str(&port.to_string());
+    }
+    let mut path = url.path().to_string();
+    for _ in 0..4 {
+        let decoded = percent_encoding::percent_decode_str(&path)
+            .decode_utf8_lossy()
+            .into_owned();
+        if decoded == path {
+            break;
+        }
+        path = decoded;
+    }
+    let path = path
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
+    for segment in path.split(['/', '\\']) {
+        let name = segment.split(';').next().unwrap_or_default();
+        let name: String = name.chars().filter(|c| !c.is_control()).collect();
+        let name = name.trim_end_matches(['.', ' ']).trim();
+        if !name.is_empty() {
+            key.push('/');
+            key.push_str(name);
+        }
+    }
+    key
+}
+
 /// `path` with escapes of unreserved characters (RFC 3986 §2.3) decoded and the rest's hex
 /// digits in upper case (§6.2.2.1-2).
 fn decode_unreserved(path: &str) -> String {
@@ -78,7 +127,47 @@ fn decode_unreserved(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::api_url_key;
+    use super::{api_url_key, resemblance_key};
+
+    /// Spellings a lenient resource server may read as B's API (seen accepted by an
+    /// audience check by prefix, or by one that decodes, folds case or strips parameters).
+    #[test]
+    fn spellings_that_resemble_an_api_url_are_caught() {
+        let api = resemblance_key("http://127.0.0.1:18401/api");
+        assert_eq!(api, "127.0.0.1:18401/api");
+        for alike in [
+            "http://127.0.0.1:18401/api;x",
+            "http://127.0.0.1:18401//api",
+            "http://127.0.0.1:18401/API",
+            "http://127.0.0.1:18401/%2561pi",
+            "http://127.0.0.1:18401/api%00",
+            "http://127.0.0.1:18401/api%20",
+            "http://127.0.0.1:18401/api%09",
+            "http://127.0.0.1:18401/api../",
+            "http://127.0.0.1:18401/api%3Fx",
+            "http://[::ffff:127.0.0.1]:18401/api",
+            "http://localhost:18401/api",
+            "https://127.0.0.1:18401/api",
+        ] {
+            assert_eq!(resemblance_key(alike), api, "{alike}");
+        }
+        for under in [
+            "http://127.0.0.1:18401/api%2forders",
+            "http://127.0.0.1:18401/api\\orders",
+        ] {
+            assert!(
+                resemblance_key(under).starts_with(&format!("{api}/")),
+                "{under}"
+            );
+        }
+        for other in [
+            "http://127.0.0.1:18401/apix",
+            "http://127.0.0.1:18402/api",
+            "http://10.0.0.1:18401/api",
+        ] {
+            assert_ne!(resemblance_key(other), api, "{other}");
+        }
+    }
 
     #[test]
     fn spellings_of_one_api_url_are_one_key() {

@@ -105,10 +105,12 @@ pub(crate) struct RuleCache {
 struct ApiUrlIndex {
     built_at: i64,
     clients: HashMap<String, String>,
+    /// (`resemblance_key` of an API URL, its client id).
+    resembling: Vec<(String, String)>,
     names: HashMap<String, Vec<String>>,
 }
 
-use crate::api_url_key::{api_url_key, reach_key};
+use crate::api_url_key::{api_url_key, reach_key, resemblance_key};
 
 /// Client ids as a refusal lists them: the first ten, then how many more.
 pub(crate) fn some_ids(ids: &[String]) -> String {
@@ -183,22 +185,25 @@ impl AuthService {
         resources: &[String],
     ) -> Result<(), OAuthError> {
         for resource in resources {
-            let key = api_url_key(resource);
-            let owner = self
+            let key = resemblance_key(resource);
+            let under = |api: &str| key == api || key.starts_with(&format!("{api}/"));
+            let claimed = self
                 .look_up(|index| {
-                    index
-                        .clients
-                        .iter()
-                        .find(|(api, _)| key == **api || key.starts_with(&format!("{api}/")))
-                        .map(|(_, id)| id.clone())
+                    Some(
+                        index
+                            .resembling
+                            .iter()
+                            .any(|(api, owner)| owner != client_id && under(api)),
+                    )
                 })
                 .await?;
-            if let Some(owner) = owner.filter(|owner| owner != client_id) {
+            // The owner is not named: a client could map URLs to other clients' ids.
+            if claimed == Some(true) {
                 return Err(OAuthError::new(
                     crate::ErrorCode::InvalidTarget,
                     format!(
-                        "resource {resource:?} is client {owner}'s API: tokens for it come from \
-                         token exchange or the gateway, under a rule"
+                        "resource {resource:?} is, or reads as, another client's API: tokens \
+                         for it come from token exchange or the gateway, under a rule"
                     ),
                 ));
             }
@@ -259,10 +264,12 @@ impl AuthService {
             .load(std::sync::atomic::Ordering::SeqCst);
         let mut clients = HashMap::new();
         let mut names: HashMap<String, Vec<String>> = HashMap::new();
+        let mut resembling = Vec::new();
         for record in self.store.clients().await? {
             let policy: crate::ClientPolicy =
                 serde_json::from_str(&record.policy).unwrap_or_default();
             if let Some(api) = policy.api_url {
+                resembling.push((resemblance_key(&api), record.client_id.clone()));
                 clients.insert(api_url_key(&api), record.client_id.clone());
             }
             names.entry(record.name).or_default().push(record.client_id);
@@ -270,6 +277,7 @@ impl AuthService {
         let index = ApiUrlIndex {
             built_at: now,
             clients,
+            resembling,
             names,
         };
         let found = find(&index);

@@ -274,6 +274,17 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
             format!("{scheme_host}/%61pi"),
             format!("{b_api}?x=1"),
             padded_port,
+            // Read as B's API by lenient resource servers (folding case, stripping
+            // parameters, decoding twice or at NUL, by prefix).
+            format!("{scheme_host}/API"),
+            format!("{b_api};x"),
+            format!("{scheme_host}//api"),
+            format!("{scheme_host}/%2561pi"),
+            format!("{b_api}%00"),
+            format!("{b_api}%2forders"),
+            format!("{b_api}../"),
+            b_api.replacen("127.0.0.1", "[::ffff:127.0.0.1]", 1),
+            b_api.replacen("http://", "https://", 1),
         ] {
             let (status, _, body) = crate::harness::post_form(
                 &hub.url("/oauth2/token"),
