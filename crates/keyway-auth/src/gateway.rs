@@ -32,14 +32,15 @@ pub struct GatewayCaller<'a> {
 /// Why a call is refused (the hub answers RFC 9457 problems).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayRefusal {
-    #[error("{:?} is not a client of this hub (give its client_id or its registered name)", bounded_name(.0))]
-    UnknownTarget(String),
-    #[error("{} clients are named {:?}: give the client_id of the one to call ({})", .1.len(), bounded_name(.0), crate::client_rules::some_ids(.1))]
+    /// No such client, or no `call` rule to it: told apart to no one, so that a client cannot
+    /// map the hub's other clients.
+    #[error("no client {:?} that this client may call: no such client (by client_id or registered name), or no rule lets this client call it", bounded_name(.0))]
+    NotCallable(String),
+    /// A name several clients this caller may call share.
+    #[error("{} clients this client may call are named {:?}: give the client_id of the one to call ({})", .1.len(), bounded_name(.0), crate::client_rules::some_ids(.1))]
     AmbiguousTarget(String, Vec<String>),
     #[error("client {0} has no API URL to call")]
     NoApiUrl(String),
-    #[error("no rule lets this client call client {0}")]
-    NoRule(String),
     #[error("{0}")]
     NoScope(String),
     #[error("{0}")]
@@ -85,28 +86,46 @@ impl AuthService {
         target: &str,
     ) -> Result<GatewayTicket, GatewayRefusal> {
         let internal = |e: crate::OAuthError| GatewayRefusal::Internal(e.description);
-        let target = match self.client(target).await.map_err(internal)? {
+        let asked = target;
+        let not_callable = || GatewayRefusal::NotCallable(asked.to_string());
+        let named = match self.client(asked).await.map_err(internal)? {
+            Some(client) => Some(client),
+            None => self.client_by_name(asked).await.map_err(internal)?,
+        };
+        let target = match named {
             Some(client) => client,
-            None => match self.client_by_name(target).await.map_err(internal)? {
-                Some(client) => client,
-                None => {
-                    let sharing = self.clients_sharing_name(target).await.map_err(internal)?;
-                    return Err(if sharing.is_empty() {
-                        GatewayRefusal::UnknownTarget(target.to_string())
-                    } else {
-                        GatewayRefusal::AmbiguousTarget(target.to_string(), sharing)
-                    });
+            // A shared name names the one client of them this caller may call.
+            None => {
+                let mut callable = Vec::new();
+                for id in self.clients_sharing_name(asked).await.map_err(internal)? {
+                    let rule = self.client_rule(caller.client_id, &id, RulePurpose::Call);
+                    if rule.await.map_err(internal)?.is_some() {
+                        callable.push(id);
+                    }
                 }
-            },
+                match callable.as_slice() {
+                    [] => return Err(not_callable()),
+                    [one] => self
+                        .client(one)
+                        .await
+                        .map_err(internal)?
+                        .ok_or_else(not_callable)?,
+                    _ => {
+                        return Err(GatewayRefusal::AmbiguousTarget(asked.to_string(), callable));
+                    }
+                }
+            }
         };
-        let Some(api_url) = target.policy.api_url.clone() else {
-            return Err(GatewayRefusal::NoApiUrl(target.client_id.clone()));
-        };
+        // The rule first: a caller without one learns nothing of the target (not whether it
+        // exists, nor its id, nor whether it has an API).
         let rule = self
             .client_rule(caller.client_id, &target.client_id, RulePurpose::Call)
             .await
             .map_err(internal)?
-            .ok_or_else(|| GatewayRefusal::NoRule(target.client_id.clone()))?;
+            .ok_or_else(not_callable)?;
+        let Some(api_url) = target.policy.api_url.clone() else {
+            return Err(GatewayRefusal::NoApiUrl(target.client_id.clone()));
+        };
         let now = self.clock.now_secs();
         let key = caller.token.map(|(jti, _)| {
             (

@@ -185,11 +185,9 @@ fn split_path(path: &str) -> (&str, &str) {
 
 fn refusal(err: GatewayRefusal) -> ApiError {
     match err {
-        GatewayRefusal::UnknownTarget(_) | GatewayRefusal::NoApiUrl(_) => {
-            ApiError::NotFound(err.to_string())
-        }
+        GatewayRefusal::NoApiUrl(_) => ApiError::NotFound(err.to_string()),
         GatewayRefusal::AmbiguousTarget(..) => ApiError::Conflict(err.to_string()),
-        GatewayRefusal::NoRule(_) | GatewayRefusal::NoScope(_) => {
+        GatewayRefusal::NotCallable(_) | GatewayRefusal::NoScope(_) => {
             ApiError::Forbidden(err.to_string())
         }
         GatewayRefusal::Internal(why) => ApiError::unavailable("gateway decision", &why),

@@ -388,24 +388,26 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
         let dead = hub.client(&["client_credentials"], "x", &[]).await;
         let cases = [
             (format!("/gateway/{b}/echo"), None, 401, ""),
+            // No such client, a client without a rule (and without an API), a name shared by
+            // clients none of which A may call (the harness names every client "test
+            // client"): one refusal, so that A cannot map the hub's other clients.
             (
                 "/gateway/nobody/echo".to_string(),
                 Some(&a_token),
-                404,
-                "not a client",
+                403,
+                "no client \"nobody\" that this client may call",
             ),
             (
                 format!("/gateway/{}/echo", dead.0),
                 Some(&a_token),
-                404,
-                "no API URL",
+                403,
+                "that this client may call",
             ),
-            // The harness names every client "test client": a name shared is not a target.
             (
                 "/gateway/test%20client/echo".to_string(),
                 Some(&a_token),
-                409,
-                "clients are named \"test client\": give the client_id",
+                403,
+                "no client \"test client\" that this client may call",
             ),
             (
                 format!("/gateway/{b}/redirect"),
@@ -456,6 +458,43 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
         assert_eq!(status, 200, "{seen}");
         assert_eq!(seen["path"], "/api/echo/a%0d%0aX-Injected:%201", "{seen}");
         assert_eq!(seen["query"], "q=%0d%0aX-Also:%201", "{seen}");
+
+        // A name shared by clients: it names the one A may call; two A may call are 409.
+        let twin = |n: u8| keyway_auth::NewClient {
+            name: "twin".into(),
+            grant_types: vec!["client_credentials".into()],
+            scope: "x".into(),
+            policy: ClientPolicy {
+                api_url: Some(format!("{api}/api/echo/twin{n}")),
+                ..ClientPolicy::default()
+            },
+            ..keyway_auth::NewClient::default()
+        };
+        let first = hub.auth.create_client(twin(1)).await.unwrap().client;
+        hub.auth.create_client(twin(2)).await.unwrap();
+        hub.auth
+            .allow_client(&a.0, &first.client_id, RulePurpose::Call, None)
+            .await
+            .unwrap();
+        let (status, seen) =
+            call(&hub, get.clone(), "/gateway/twin/x", Some(&a_token), vec![]).await;
+        assert_eq!(status, 200, "{seen}");
+        assert_eq!(seen["path"], "/api/echo/twin1/x");
+        let second = hub.auth.create_client(twin(3)).await.unwrap().client;
+        hub.auth
+            .allow_client(&a.0, &second.client_id, RulePurpose::Call, None)
+            .await
+            .unwrap();
+        let (status, body) =
+            call(&hub, get.clone(), "/gateway/twin/x", Some(&a_token), vec![]).await;
+        assert_eq!(status, 409, "{body}");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("2 clients this client may call are named \"twin\"")
+                && detail.contains(&first.client_id)
+                && detail.contains(&second.client_id),
+            "{detail}"
+        );
 
         // A `..` segment (sent raw: HTTP clients remove them) may not leave the API URL.
         let raw = raw_get(&hub, &format!("/gateway/{b}/%2e%2e/admin"), &a_token).await;
