@@ -34,6 +34,18 @@ fn invalid_request(why: impl Into<String>) -> OAuthError {
     OAuthError::invalid_request(why)
 }
 
+/// What an exchange does to its target, as refusals say it.
+const EXCHANGE: &str = "exchange tokens for";
+
+/// No such client, or no rule to it: one answer, so that a client cannot map the hub's
+/// other clients (names, ids, API URLs) by asking.
+fn not_a_target(what: &str) -> OAuthError {
+    invalid_target(format!(
+        "no client named so that this client may {what}: no such client (by client_id, \
+         registered name or API URL), or no rule lets this client {what} it"
+    ))
+}
+
 fn invalid_target(why: impl Into<String>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidTarget, why)
 }
@@ -117,7 +129,7 @@ impl AuthService {
                  ({ACCESS_TOKEN_TYPE})"
             )));
         }
-        let target = self.exchange_target(request).await?;
+        let target = self.exchange_target(request, &client.client_id).await?;
         trace.target = Some(target.client_id.clone());
         if target.client_id == client.client_id {
             return Err(invalid_target(
@@ -181,14 +193,11 @@ impl AuthService {
             .await?
         else {
             let what = match purpose {
-                RulePurpose::Exchange => "exchange tokens for",
+                RulePurpose::Exchange => EXCHANGE,
                 RulePurpose::Transmit => "hand users to",
                 RulePurpose::Call => "call",
             };
-            return Err(invalid_target(format!(
-                "no rule lets this client {what} client {}",
-                target.client_id
-            )));
+            return Err(not_a_target(what));
         };
         trace.rule = Some(rule.label());
         let scope = crossing_scope(&rule, &claims.scope, request.single("scope")?)?;
@@ -197,7 +206,11 @@ impl AuthService {
 
     /// The client named by `audience` (its id) and/or `resource` (its API URL); both must
     /// name the same one.
-    async fn exchange_target(&self, request: &TokenRequest) -> Result<Arc<Client>, OAuthError> {
+    async fn exchange_target(
+        &self,
+        request: &TokenRequest,
+        caller: &str,
+    ) -> Result<Arc<Client>, OAuthError> {
         let audiences = request.all("audience");
         let resources = request.all("resource");
         if audiences.len() > 1 || resources.len() > 1 {
@@ -211,30 +224,19 @@ impl AuthService {
                     Some(client) => Some(client),
                     None => self.client_by_name(name).await?,
                 };
-                if found.is_none() {
-                    let sharing = self.clients_sharing_name(name).await?;
-                    if !sharing.is_empty() {
-                        return Err(invalid_target(format!(
-                            "audience {name:?} is the name of {} clients: give the client_id \
-                             of the one meant ({})",
-                            sharing.len(),
-                            crate::client_rules::some_ids(&sharing)
-                        )));
-                    }
+                match found {
+                    Some(client) => Some(client),
+                    None => Some(self.shared_name_target(name, caller).await?),
                 }
-                Some(found.ok_or_else(|| {
-                    invalid_target(format!(
-                        "audience {name:?} is not a client of this hub (its client_id, or its \
-                         name when unique)"
-                    ))
-                })?)
             }
             None => None,
         };
         let by_resource = match resources.first() {
-            Some(url) => Some(self.client_by_api_url(url).await?.ok_or_else(|| {
-                invalid_target(format!("resource {url:?} is not the API URL of a client"))
-            })?),
+            Some(url) => Some(
+                self.client_by_api_url(url)
+                    .await?
+                    .ok_or_else(|| not_a_target(EXCHANGE))?,
+            ),
             None => None,
         };
         match (by_audience, by_resource) {
@@ -247,6 +249,39 @@ impl AuthService {
             (None, None) => Err(invalid_request(
                 "name the target client: audience (its client_id) or resource (its API URL)",
             )),
+        }
+    }
+
+    /// The client a name several share names for `caller`: the one it has an `exchange`
+    /// rule to (several: refused, listing them; none, or no client of that name: refused as
+    /// no target, the same answer as no rule).
+    async fn shared_name_target(
+        &self,
+        name: &str,
+        caller: &str,
+    ) -> Result<Arc<Client>, OAuthError> {
+        let mut ruled = Vec::new();
+        for id in self.clients_sharing_name(name).await? {
+            if self
+                .client_rule(caller, &id, RulePurpose::Exchange)
+                .await?
+                .is_some()
+            {
+                ruled.push(id);
+            }
+        }
+        match ruled.as_slice() {
+            [one] => self
+                .client(one)
+                .await?
+                .ok_or_else(|| not_a_target(EXCHANGE)),
+            [] => Err(not_a_target(EXCHANGE)),
+            many => Err(invalid_target(format!(
+                "audience {name:?} is the name of {} clients this client may exchange tokens \
+                 for: give the client_id of the one meant ({})",
+                many.len(),
+                crate::client_rules::some_ids(many)
+            ))),
         }
     }
 
