@@ -15,11 +15,14 @@ use axum::body::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::time::Instant;
 
-/// When a request body last moved.
+/// When a request body last moved, and whether reading it failed.
 pub(crate) struct Progress {
     started: Instant,
     /// Milliseconds after `started`.
     last_ms: AtomicU64,
+    /// The caller's body could not be read (cut off, not valid HTTP framing, over a limit):
+    /// a failed call is then the caller's doing, not the target's.
+    failed: std::sync::atomic::AtomicBool,
 }
 
 impl Progress {
@@ -27,7 +30,13 @@ impl Progress {
         Arc::new(Progress {
             started: Instant::now(),
             last_ms: AtomicU64::new(0),
+            failed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Whether reading the caller's body failed.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
     }
 
     fn note(&self) {
@@ -63,6 +72,9 @@ impl<B: http_body::Body<Data = Bytes> + Unpin> http_body::Body for Tracked<B> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if polled.is_ready() {
             self.progress.note();
+        }
+        if let Poll::Ready(Some(Err(_))) = &polled {
+            self.progress.failed.store(true, Ordering::Relaxed);
         }
         polled
     }

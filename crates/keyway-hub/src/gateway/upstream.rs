@@ -127,7 +127,9 @@ impl UpstreamClient {
                     timeout.as_secs()
                 )));
             }
-            Some(Err(err)) => return Err(self.failure(target, &origin, &err, too_big)),
+            Some(Err(err)) => {
+                return Err(self.failure(target, &origin, &err, too_big, progress.failed()));
+            }
             Some(Ok(answer)) => answer,
         };
         let status = answer.status();
@@ -159,14 +161,15 @@ impl UpstreamClient {
         Ok(response)
     }
 
-    /// A failed call as the caller's problem: the body over the limit (413), no connection
-    /// in time (504), or no HTTP answer (502).
+    /// A failed call as the caller's problem: the body over the limit (413), too slow (408)
+    /// or unreadable (400, `body_failed`), no connection in time (504), or no HTTP answer (502).
     fn failure(
         &self,
         target: &str,
         origin: &str,
         err: &hyper_util::client::legacy::Error,
         too_big: impl Fn() -> ApiError,
+        body_failed: bool,
     ) -> ApiError {
         let mut cause = err.source();
         let mut timed_out = false;
@@ -181,6 +184,13 @@ impl UpstreamClient {
                 timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
             }
             cause = e.source();
+        }
+        if body_failed {
+            return ApiError::BadRequest(
+                "the request body could not be read to its end (cut off, or its chunked \
+                 framing is not valid HTTP/1.1): the call to the target was given up"
+                    .into(),
+            );
         }
         if err.is_connect() && timed_out {
             return ApiError::GatewayTimeout(format!(

@@ -368,6 +368,15 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
         );
         let answer = raw_request(&hub, &head).await;
         assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        // A body whose chunked framing is broken is the caller's fault (400), not the
+        // target's (it used to be a 502 blaming the target).
+        let broken = format!(
+            "PUT /gateway/{b}/echo HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {a_token}\r\n\
+             Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n4\r\nabcd\r\nzz\r\n"
+        );
+        let answer = raw_request(&hub, &broken).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains("chunked"), "{answer}");
         // An upload slower than the response timeout (1 s here) is not the target's delay.
         let answer = slow_put(&hub, &format!("/gateway/{b}/echo"), &a_token).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
