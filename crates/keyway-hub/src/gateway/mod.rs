@@ -150,12 +150,30 @@ fn confined(rest: &str) -> Result<(), ApiError> {
     if contains_escape(rest, b"%2f") {
         return refuse("an encoded slash");
     }
+    // Overlong UTF-8 for `.`, `/` and `\`, and NUL: what lenient decoders read as a way out.
+    let overlong: [&[u8]; 5] = [b"%c0%ae", b"%c0%af", b"%c1%9c", b"%c0%2e", b"%e0%80%ae"];
+    if overlong.iter().any(|e| contains_escape_bytes(rest, e)) || contains_escape(rest, b"%00") {
+        return refuse("an overlong or NUL escape");
+    }
     let decoded = percent_encoding::percent_decode_str(rest).decode_utf8_lossy();
-    if [b"%2e", b"%2f", b"%5c"]
-        .iter()
-        .any(|e| contains_escape(&decoded, e))
-    {
-        return refuse("an encoding encoded again");
+    // Decoded again and again (an upstream may decode as often): no escape of `.`, `/`, `\`.
+    let mut again = decoded.clone();
+    for _ in 0..3 {
+        if [b"%2e", b"%2f", b"%5c"]
+            .iter()
+            .any(|e| contains_escape(&again, e))
+        {
+            return refuse("an encoding encoded again");
+        }
+        let next = percent_encoding::percent_decode_str(&again).decode_utf8_lossy();
+        if next == again {
+            break;
+        }
+        again = std::borrow::Cow::Owned(next.into_owned());
+    }
+    // Full-width and one-dot-leader dots, full-width solidus (NFKC folds them to `.` and `/`).
+    if decoded.contains(['\u{ff0e}', '\u{ff0f}', '\u{2024}', '\u{2025}', '\u{fe52}']) {
+        return refuse("a look-alike dot or slash");
     }
     let dot_segment = decoded.split('/').any(|segment| {
         let name = segment.split(';').next().unwrap_or_default();
@@ -165,6 +183,13 @@ fn confined(rest: &str) -> Result<(), ApiError> {
         return refuse("a `..` segment");
     }
     Ok(())
+}
+
+/// Whether `text` holds the run of percent escapes `escapes` (lower case), in either case.
+fn contains_escape_bytes(text: &str, escapes: &[u8]) -> bool {
+    text.as_bytes()
+        .windows(escapes.len())
+        .any(|window| window.eq_ignore_ascii_case(escapes))
 }
 
 /// Whether `text` holds the percent escape `escape` (lower case), in either case.
@@ -421,6 +446,12 @@ mod tests {
             "/a\\b",
             "/%252e%252e/admin",
             "/%252fadmin",
+            "/%25252e%25252e/admin",
+            "/%c0%ae%c0%ae/admin",
+            "/%C0%AF..",
+            "/..%00/admin",
+            "/%ef%bc%8e%ef%bc%8e/admin",
+            "/\u{ff0e}\u{ff0e}/admin",
         ] {
             assert!(ok(bad, None).is_err(), "{bad}");
         }
