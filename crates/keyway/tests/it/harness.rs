@@ -48,8 +48,26 @@ pub(crate) fn stdout_of(command: &mut Command) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
-/// A loopback port nobody listens on right now.
+/// A loopback port nobody listens on right now, below the kernel's ephemeral range: a port
+/// handed to another program to bind later (HAProxy's front, a hub's) could otherwise be
+/// taken meanwhile as the local end of any outgoing connection on the machine (it was, by
+/// one of the tests' own). Random, so that tests running at once rarely pick the same.
 pub(crate) fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_from.max(10_100));
+    for _ in 0..100 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        let span = u64::from(high - low);
+        let port = low + u16::try_from(hasher.finish() % span).unwrap_or(0);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local address").port()
 }
