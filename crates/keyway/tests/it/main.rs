@@ -10,6 +10,7 @@
 mod backup;
 mod cli_clients;
 mod cli_misc;
+mod cli_workers;
 mod cluster;
 mod cluster_load;
 mod cluster_tls;
