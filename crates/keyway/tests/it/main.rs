@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod backup;
+mod cli_client_rules;
 mod cli_clients;
 mod cli_misc;
 mod cli_workers;
