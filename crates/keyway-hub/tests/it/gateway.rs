@@ -479,21 +479,28 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
             },
             ..keyway_auth::NewClient::default()
         };
-        let first = hub.auth.create_client(twin(1)).await.unwrap().client;
-        hub.auth.create_client(twin(2)).await.unwrap();
-        hub.auth
-            .allow_client(&a.0, &first.client_id, RulePurpose::Call, None)
-            .await
-            .unwrap();
+        // Registers twin `n`, which A may call when `callable`.
+        let add_twin = |n: u8, callable: bool| {
+            let auth = hub.auth.clone();
+            let (from, new) = (a.0.clone(), twin(n));
+            async move {
+                let client = auth.create_client(new).await.unwrap().client;
+                if callable {
+                    let purpose = RulePurpose::Call;
+                    auth.allow_client(&from, &client.client_id, purpose, None)
+                        .await
+                        .unwrap();
+                }
+                client
+            }
+        };
+        let first = add_twin(1, true).await;
+        add_twin(2, false).await;
         let (status, seen) =
             call(&hub, get.clone(), "/gateway/twin/x", Some(&a_token), vec![]).await;
         assert_eq!(status, 200, "{seen}");
         assert_eq!(seen["path"], "/api/echo/twin1/x");
-        let second = hub.auth.create_client(twin(3)).await.unwrap().client;
-        hub.auth
-            .allow_client(&a.0, &second.client_id, RulePurpose::Call, None)
-            .await
-            .unwrap();
+        let second = add_twin(3, true).await;
         let (status, body) =
             call(&hub, get.clone(), "/gateway/twin/x", Some(&a_token), vec![]).await;
         assert_eq!(status, 409, "{body}");
