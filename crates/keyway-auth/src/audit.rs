@@ -9,7 +9,7 @@
 //! lose an entry. Admin commands, which run without that task, append directly.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use keyway_store::{AuditEntry, Store};
 use tokio::sync::{mpsc, oneshot};

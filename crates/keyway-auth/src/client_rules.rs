@@ -237,6 +237,35 @@ impl AuthService {
         Ok(ids.unwrap_or_default())
     }
 
+    /// The client `name` (a client_id, or a registered name) names for `caller` doing
+    /// `purpose`: by id, by a name only one client has, or by a name several share, the one
+    /// of them `caller` has a rule to. `Ok(Err(ids))`: several it has a rule to; `Ok(Ok(None))`:
+    /// none (no rule is checked for an id or a unique name: the caller checks the rule).
+    pub(crate) async fn client_named_for(
+        &self,
+        caller: &str,
+        name: &str,
+        purpose: RulePurpose,
+    ) -> Result<Result<Option<Arc<Client>>, Vec<String>>, OAuthError> {
+        if let Some(client) = self.client(name).await? {
+            return Ok(Ok(Some(client)));
+        }
+        if let Some(client) = self.client_by_name(name).await? {
+            return Ok(Ok(Some(client)));
+        }
+        let mut ruled = Vec::new();
+        for id in self.clients_sharing_name(name).await? {
+            if self.client_rule(caller, &id, purpose).await?.is_some() {
+                ruled.push(id);
+            }
+        }
+        match ruled.as_slice() {
+            [] => Ok(Ok(None)),
+            [one] => Ok(Ok(self.client(one).await?)),
+            _ => Ok(Err(ruled)),
+        }
+    }
+
     /// Makes the next lookup of a name or API URL read the store.
     pub(crate) fn forget_client_index(&self) {
         use std::sync::atomic::Ordering;
@@ -316,7 +345,9 @@ impl AuthService {
             }
             let policy: crate::ClientPolicy =
                 serde_json::from_str(&record.policy).unwrap_or_default();
-            if policy.api_url.as_deref().map(api_url_key) == Some(api_url_key(url)) {
+            // Compared as loosely as resources are (`resemblance_key`): two API URLs a lenient
+            // resource server reads alike would refuse each other's tokens.
+            if policy.api_url.as_deref().map(resemblance_key) == Some(resemblance_key(url)) {
                 return Err(AdminError::Conflict(format!(
                     "API URL {url:?} is client {}'s already: each client has its own",
                     record.client_id

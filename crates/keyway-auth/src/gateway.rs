@@ -88,33 +88,14 @@ impl AuthService {
         let internal = |e: crate::OAuthError| GatewayRefusal::Internal(e.description);
         let asked = target;
         let not_callable = || GatewayRefusal::NotCallable(asked.to_string());
-        let named = match self.client(asked).await.map_err(internal)? {
-            Some(client) => Some(client),
-            None => self.client_by_name(asked).await.map_err(internal)?,
-        };
+        let named = self
+            .client_named_for(caller.client_id, asked, RulePurpose::Call)
+            .await
+            .map_err(internal)?;
         let target = match named {
-            Some(client) => client,
-            // A shared name names the one client of them this caller may call.
-            None => {
-                let mut callable = Vec::new();
-                for id in self.clients_sharing_name(asked).await.map_err(internal)? {
-                    let rule = self.client_rule(caller.client_id, &id, RulePurpose::Call);
-                    if rule.await.map_err(internal)?.is_some() {
-                        callable.push(id);
-                    }
-                }
-                match callable.as_slice() {
-                    [] => return Err(not_callable()),
-                    [one] => self
-                        .client(one)
-                        .await
-                        .map_err(internal)?
-                        .ok_or_else(not_callable)?,
-                    _ => {
-                        return Err(GatewayRefusal::AmbiguousTarget(asked.to_string(), callable));
-                    }
-                }
-            }
+            Ok(Some(client)) => client,
+            Ok(None) => return Err(not_callable()),
+            Err(ids) => return Err(GatewayRefusal::AmbiguousTarget(asked.to_string(), ids)),
         };
         // The rule first: a caller without one learns nothing of the target (not whether it
         // exists, nor its id, nor whether it has an API).

@@ -57,6 +57,7 @@ pub use jwks_fetch::trusting;
 pub use keyway_toki_http::HELLO_PATH as TOKI_HELLO_PATH;
 pub use oauth::discovery::{authorization_server_metadata, openid_configuration};
 pub use serve::ConnectionLimits;
+pub use serve_workers::MAX_WORKERS;
 pub use store_watch::StoreWatch;
 pub use tls::{TlsError, TlsFiles, TlsServer, read_ca_file};
 pub use toki_calls::{HUB_TOKI, HubToki, KEY_FILE as TOKI_KEY_FILE, TOKI_BODY_LIMIT, hub_identity};

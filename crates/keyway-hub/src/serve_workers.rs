@@ -38,10 +38,15 @@ pub(crate) fn current_worker() -> Option<usize> {
     WORKER.with(Cell::get)
 }
 
-/// How many workers serve connections when none is configured: one per CPU, at most as
-/// many as `serve --workers` takes (256).
+/// The most connection workers a hub starts: their thread names, `keyway-http-255`, stay
+/// within Linux's 15 characters.
+pub const MAX_WORKERS: u16 = 256;
+
+/// How many workers serve connections when none is configured: one per CPU, at most
+/// [`MAX_WORKERS`].
 pub(crate) fn default_count() -> usize {
-    std::thread::available_parallelism().map_or(1, |cpus| usize::from(cpus).min(256))
+    std::thread::available_parallelism()
+        .map_or(1, |cpus| usize::from(cpus).min(usize::from(MAX_WORKERS)))
 }
 
 /// The connection workers of one serving hub. Dropping it lets each worker finish: its

@@ -53,7 +53,7 @@ pub(crate) struct ServeArgs {
     /// worker_processes; keyway.toml `workers`). Each takes about 1 MB and 4 open files
     /// [default: one per CPU].
     #[arg(long, env = "KEYWAY_WORKERS", value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=256))]
+          value_parser = clap::value_parser!(u16).range(1..=i64::from(keyway_hub::MAX_WORKERS)))]
     pub workers: Option<u16>,
     /// A private CA (PEM) the hub trusts, besides the public roots, when it calls out: the
     /// gateway's upstream APIs, clients' JWK Sets, upstream sign-in, back-channel logout.

@@ -37,12 +37,17 @@ fn invalid_request(why: impl Into<String>) -> OAuthError {
 /// What an exchange does to its target, as refusals say it.
 const EXCHANGE: &str = "exchange tokens for";
 
-/// No such client, or no rule to it: one answer, so that a client cannot map the hub's
-/// other clients (names, ids, API URLs) by asking.
-fn not_a_target(what: &str) -> OAuthError {
+/// No such client, or no exchange rule to it: one answer, so that a client cannot map the
+/// hub's other clients (names, ids, API URLs) by asking. Names the parameter and its value
+/// (at most 200 characters of it).
+fn not_a_target(parameter: &str, value: &str, what: &str) -> OAuthError {
+    let shown = match value.char_indices().nth(200) {
+        Some((at, _)) => &value[..at],
+        None => value,
+    };
     invalid_target(format!(
-        "no client named so that this client may {what}: no such client (by client_id, \
-         registered name or API URL), or no rule lets this client {what} it"
+        "{parameter} {shown:?} names no client this client may {what}: no such client (by \
+         client_id, registered name or API URL), or no rule lets this client {what} it"
     ))
 }
 
@@ -197,7 +202,12 @@ impl AuthService {
                 RulePurpose::Transmit => "hand users to",
                 RulePurpose::Call => "call",
             };
-            return Err(not_a_target(what));
+            // Named as the request named it (exchange: audience or resource; transmit: to).
+            let named = ["audience", "resource", "to"]
+                .into_iter()
+                .find_map(|p| request.single(p).ok().flatten().map(|v| (p, v)))
+                .unwrap_or(("audience", ""));
+            return Err(not_a_target(named.0, named.1, what));
         };
         trace.rule = Some(rule.label());
         let scope = crossing_scope(&rule, &claims.scope, request.single("scope")?)?;
@@ -220,13 +230,20 @@ impl AuthService {
         }
         let by_audience = match audiences.first() {
             Some(name) => {
-                let found = match self.client(name).await? {
-                    Some(client) => Some(client),
-                    None => self.client_by_name(name).await?,
-                };
-                match found {
-                    Some(client) => Some(client),
-                    None => Some(self.shared_name_target(name, caller).await?),
+                match self
+                    .client_named_for(caller, name, RulePurpose::Exchange)
+                    .await?
+                {
+                    Ok(Some(client)) => Some(client),
+                    Ok(None) => return Err(not_a_target("audience", name, EXCHANGE)),
+                    Err(ids) => {
+                        return Err(invalid_target(format!(
+                            "audience {name:?} is the name of {} clients this client may \
+                             exchange tokens for: give the client_id of the one meant ({})",
+                            ids.len(),
+                            crate::client_rules::some_ids(&ids)
+                        )));
+                    }
                 }
             }
             None => None,
@@ -235,7 +252,7 @@ impl AuthService {
             Some(url) => Some(
                 self.client_by_api_url(url)
                     .await?
-                    .ok_or_else(|| not_a_target(EXCHANGE))?,
+                    .ok_or_else(|| not_a_target("resource", url, EXCHANGE))?,
             ),
             None => None,
         };
@@ -249,39 +266,6 @@ impl AuthService {
             (None, None) => Err(invalid_request(
                 "name the target client: audience (its client_id) or resource (its API URL)",
             )),
-        }
-    }
-
-    /// The client a name several share names for `caller`: the one it has an `exchange`
-    /// rule to (several: refused, listing them; none, or no client of that name: refused as
-    /// no target, the same answer as no rule).
-    async fn shared_name_target(
-        &self,
-        name: &str,
-        caller: &str,
-    ) -> Result<Arc<Client>, OAuthError> {
-        let mut ruled = Vec::new();
-        for id in self.clients_sharing_name(name).await? {
-            if self
-                .client_rule(caller, &id, RulePurpose::Exchange)
-                .await?
-                .is_some()
-            {
-                ruled.push(id);
-            }
-        }
-        match ruled.as_slice() {
-            [one] => self
-                .client(one)
-                .await?
-                .ok_or_else(|| not_a_target(EXCHANGE)),
-            [] => Err(not_a_target(EXCHANGE)),
-            many => Err(invalid_target(format!(
-                "audience {name:?} is the name of {} clients this client may exchange tokens \
-                 for: give the client_id of the one meant ({})",
-                many.len(),
-                crate::client_rules::some_ids(many)
-            ))),
         }
     }
 

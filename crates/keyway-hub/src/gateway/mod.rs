@@ -194,9 +194,7 @@ fn contains_escape_bytes(text: &str, escapes: &[u8]) -> bool {
 
 /// Whether `text` holds the percent escape `escape` (lower case), in either case.
 fn contains_escape(text: &str, escape: &[u8; 3]) -> bool {
-    text.as_bytes()
-        .windows(3)
-        .any(|window| window.eq_ignore_ascii_case(escape))
+    contains_escape_bytes(text, escape)
 }
 
 /// The raw client segment and the rest of the path (from its `/`), as the caller sent them.

@@ -21,7 +21,8 @@ use crate::caller::ApiError;
 /// What goes upstream: the caller's body, cut off past the limit, its progress noted.
 type Outgoing = Tracked<Limited<Body>>;
 
-/// Connections kept open per upstream host between calls.
+/// Connections kept open per upstream host between calls, in all the pools together (each
+/// worker's pool keeps its share, at least 8).
 const IDLE_PER_HOST: usize = 512;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -67,7 +68,7 @@ impl UpstreamClient {
             .map(|_| {
                 Client::builder(TokioExecutor::new())
                     .pool_idle_timeout(IDLE_TIMEOUT)
-                    .pool_max_idle_per_host(IDLE_PER_HOST)
+                    .pool_max_idle_per_host((IDLE_PER_HOST / (workers.max(1) + 1)).max(8))
                     .pool_timer(TokioTimer::new())
                     .build(connector.clone())
             })

@@ -428,19 +428,26 @@ async fn rules_name_two_clients_that_can_take_part() {
             api("http://127.0.0.1:9/b"),
         )
         .await;
-        let taken = hub
-            .auth
-            .create_client(keyway_auth::NewClient {
-                name: "copycat".into(),
-                grant_types: vec!["client_credentials".into()],
-                scope: "x".into(),
-                policy: api("http://127.0.0.1:9/b/"),
-                ..keyway_auth::NewClient::default()
-            })
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(taken.contains("already"), "{taken}");
+        // Nor one a lenient resource server reads as the same (case, `;parameters`).
+        for copy in [
+            "http://127.0.0.1:9/b/",
+            "http://127.0.0.1:9/B",
+            "http://127.0.0.1:9/b;x",
+        ] {
+            let taken = hub
+                .auth
+                .create_client(keyway_auth::NewClient {
+                    name: "copycat".into(),
+                    grant_types: vec!["client_credentials".into()],
+                    scope: "x".into(),
+                    policy: api(copy),
+                    ..keyway_auth::NewClient::default()
+                })
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(taken.contains("already"), "{copy}: {taken}");
+        }
         // The hub's own address, also by another loopback name for it.
         let port = hub.base.rsplit(':').next().unwrap();
         for own in [

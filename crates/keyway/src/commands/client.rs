@@ -571,11 +571,10 @@ fn verb_of(purpose: keyway_auth::RulePurpose) -> &'static str {
 /// longer names a client (gateway calls, exchanges, rules and commands need the client_id).
 async fn warn_if_name_shared(service: &AuthService, client: &ClientInfo) -> anyhow::Result<()> {
     let others: Vec<String> = service
-        .list_clients()
+        .clients_sharing_name(&client.name)
         .await?
         .into_iter()
-        .filter(|other| other.name == client.name && other.client_id != client.client_id)
-        .map(|other| other.client_id)
+        .filter(|id| *id != client.client_id)
         .collect();
     if !others.is_empty() {
         eprintln!(

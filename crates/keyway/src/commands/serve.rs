@@ -5,9 +5,7 @@ use tokio::net::TcpListener;
 use crate::cli_serve::ServeArgs;
 use crate::settings::Settings;
 
-/// The most connection workers `serve` starts (`--workers` checks the same range): their
-/// thread names, `keyway-http-255`, stay within Linux's 15 characters.
-const MAX_WORKERS: u16 = 256;
+use keyway_hub::MAX_WORKERS;
 
 /// Creates the data directory (0700) if missing, or checks the one given: a file, a place that
 /// cannot hold a directory (`/proc/…`) or one this user cannot write is named with its reason
