@@ -16,14 +16,20 @@
 #
 # nginx and the gateway are measured in BENCH_ROUNDS alternating rounds (nginx, then the
 # gateway): each round's ratios compare two runs seconds apart, and the verdict is the median
-# round's (by its p99 ratio; the lower middle one of an even count), so that one burst of
-# another tenant of a shared machine does not decide it.
+# of the rounds' req/s ratios and the median of their p99 ratios (the lower middle one of an
+# even count), so that one burst of another tenant of a shared machine does not decide it.
 #
 # Knobs: BENCH_ROUNDS=3 BENCH_THREADS=2 BENCH_CONNECTIONS=64 BENCH_DURATION=10 BENCH_WARMUP=2,
 #        KEYWAY_WORKERS=N (the hub's connection threads; default one per CPU),
 #        BENCH_SKIP_BUILD=1, KEYWAY_BIN=PATH, CARGO_TARGET_DIR [/var/tmp/keyway-target],
 #        BENCH_KEEP=1 (keep the temp dir), NGINX_WORKERS=1 (or auto: nginx on every core),
-#        BENCH_PROFILE=1 (perf record on the hub during round 1's gateway run; needs linux-perf)
+#        BENCH_PROFILE=1 (perf record on the hub during round 1's gateway run; needs linux-perf;
+#          BENCH_PERF_ARGS="--call-graph dwarf" adds options),
+#        BENCH_UPSTREAM=own|shared: where the upstream server block runs. `own` (the default): in
+#          an nginx process of its own (one worker), so that both proxies hand each call to
+#          another process, as a proxy in front of an API does. `shared`: in the proxying nginx's
+#          own worker, which then serves its upstream without leaving the process (the setup of
+#          the figures before 2026-12-05's third section in bench/README.md).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,6 +46,8 @@ HOST=127.0.0.1
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS=$ROUNDS: give a number of rounds, 1 or more"
+UPSTREAM=${BENCH_UPSTREAM:-own}
+[[ $UPSTREAM == own || $UPSTREAM == shared ]] || die "BENCH_UPSTREAM=$UPSTREAM: give own or shared"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/keyway-gateway-bench.XXXXXX")
 PIDS=()
@@ -72,37 +80,55 @@ UP_PORT=$(free_port)
 PROXY_PORT=$(free_port)
 HUB_PORT=$(free_port)
 
-# One nginx (NGINX_WORKERS worker processes, default 1): the upstream and the proxy.
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx/nginx.conf" <<CONF
-worker_processes ${NGINX_WORKERS:-1};
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
+# nginx_conf DIR WORKERS SERVERS: an nginx configuration serving SERVERS (server blocks).
+nginx_conf() {
+  mkdir -p "$1"
+  cat >"$1/nginx.conf" <<CONF
+worker_processes $2;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
-  client_body_temp_path $WORK/nginx/body;
-  proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fastcgi;
-  uwsgi_temp_path $WORK/nginx/uwsgi;
-  scgi_temp_path $WORK/nginx/scgi;
+  client_body_temp_path $1/body;
+  proxy_temp_path $1/proxy;
+  fastcgi_temp_path $1/fastcgi;
+  uwsgi_temp_path $1/uwsgi;
+  scgi_temp_path $1/scgi;
   # Connections are kept for the whole run on every hop (nginx closes them after 1000
   # requests by default; keyway's hub and gateway pool do not).
   keepalive_requests 1000000;
   upstream api { server $HOST:$UP_PORT; keepalive 128; keepalive_requests 1000000; }
-  server {
-    listen $HOST:$UP_PORT;
-    location /api/ { default_type application/json; return 200 '{"ok":true,"from":"upstream"}\n'; }
-  }
-  server {
-    listen $HOST:$PROXY_PORT;
-    location /api/ { proxy_pass http://api; proxy_http_version 1.1; proxy_set_header Connection ""; }
-  }
+$3
 }
 CONF
-log "nginx: upstream on $UP_PORT, proxy on $PROXY_PORT"
+}
+UPSTREAM_SERVER="  server {
+    listen $HOST:$UP_PORT;
+    location /api/ { default_type application/json; return 200 '{\"ok\":true,\"from\":\"upstream\"}\\n'; }
+  }"
+PROXY_SERVER="  server {
+    listen $HOST:$PROXY_PORT;
+    location /api/ { proxy_pass http://api; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+  }"
+# The proxy (NGINX_WORKERS worker processes, default 1) and, BENCH_UPSTREAM=own, the upstream
+# in an nginx of its own with one worker.
+if [[ $UPSTREAM == own ]]; then
+  nginx_conf "$WORK/nginx" "${NGINX_WORKERS:-1}" "$PROXY_SERVER"
+  nginx_conf "$WORK/upstream" 1 "$UPSTREAM_SERVER"
+else
+  nginx_conf "$WORK/nginx" "${NGINX_WORKERS:-1}" "$UPSTREAM_SERVER
+$PROXY_SERVER"
+fi
+log "nginx: upstream on $UP_PORT ($UPSTREAM process), proxy on $PROXY_PORT"
 "$NGINX" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' >"$WORK/nginx.log" 2>&1 &
 PIDS+=($!)
+UPSTREAM_MASTER=${PIDS[0]}
+if [[ $UPSTREAM == own ]]; then
+  "$NGINX" -c "$WORK/upstream/nginx.conf" -g 'daemon off;' >"$WORK/upstream.log" 2>&1 &
+  UPSTREAM_MASTER=$!
+  PIDS+=("$UPSTREAM_MASTER")
+fi
 
 URL=http://$HOST:$HUB_PORT
 DATA=$WORK/data
@@ -110,6 +136,7 @@ kw() { "$KEYWAY_BIN" --data-dir "$DATA" "$@"; }
 log "keyway serve on $URL"
 "$KEYWAY_BIN" --data-dir "$DATA" serve --listen "$HOST:$HUB_PORT" >"$WORK/keyway.log" 2>&1 &
 PIDS+=($!)
+HUB_PID=$!
 for _ in $(seq 1 100); do
   curl -fs "$URL/healthz" >/dev/null 2>&1 && curl -fs "http://$HOST:$UP_PORT/api/x" >/dev/null 2>&1 && break
   sleep 0.1
@@ -163,28 +190,35 @@ run_wrk() { # tag lua url pids...
   after=$(cpu_of "$@")
   echo $((after - before)) >"$WORK/$tag.ticks"
 }
-NGINX_PIDS=$(pgrep -f "nginx: worker process" -P "${PIDS[0]}" | tr '\n' ' ')
+# Whose CPU each run counts: the proxy's and the upstream's processes (one and the same
+# with BENCH_UPSTREAM=shared).
+workers_of() { pgrep -f "nginx: worker process" -P "$1" | tr '\n' ' '; }
+PROXY_PIDS=$(workers_of "${PIDS[0]}")
+UPSTREAM_PIDS=$(workers_of "$UPSTREAM_MASTER")
+NGINX_PIDS=$PROXY_PIDS
+[[ $UPSTREAM == shared ]] || NGINX_PIDS="$PROXY_PIDS $UPSTREAM_PIDS"
 for round in $(seq 1 "$ROUNDS"); do
   # shellcheck disable=SC2086  # one argument per worker
   BENCH_BEARER='' run_wrk "nginx.$round" "$HERE/get.lua" "http://$HOST:$PROXY_PORT/api/hello" $NGINX_PIDS
   if [[ -n ${BENCH_PROFILE:-} && $round == 1 ]]; then
     # cpu-clock by default: a software event, so it works where hardware counters are not
     # exposed (VMs); BENCH_PERF_EVENT=cycles:u elsewhere.
-    perf record -e "${BENCH_PERF_EVENT:-cpu-clock}" -F 999 -p "${PIDS[1]}" -o "$WORK/perf.data" -- sleep $((WARMUP + DURATION)) >/dev/null 2>&1 &
+    # shellcheck disable=SC2086  # BENCH_PERF_ARGS: more perf record options (--call-graph dwarf)
+    perf record -e "${BENCH_PERF_EVENT:-cpu-clock}" -F 999 ${BENCH_PERF_ARGS:-} -p "$HUB_PID" -o "$WORK/perf.data" -- sleep $((WARMUP + DURATION)) >/dev/null 2>&1 &
     PERF=$!
   fi
   # shellcheck disable=SC2086
-  BENCH_BEARER=$TOKEN run_wrk "keyway-gateway.$round" "$HERE/get.lua" "$URL/gateway/orders/hello" "${PIDS[1]}" $NGINX_PIDS
+  BENCH_BEARER=$TOKEN run_wrk "keyway-gateway.$round" "$HERE/get.lua" "$URL/gateway/orders/hello" "$HUB_PID" $UPSTREAM_PIDS
   if [[ -n ${BENCH_PROFILE:-} && $round == 1 ]]; then
     wait "$PERF" || true
-    perf report -i "$WORK/perf.data" --no-children --percent-limit 1.5 --stdio 2>/dev/null | grep -v '^$' | head -80 >"$WORK/perf.txt"
+    perf report -i "$WORK/perf.data" --no-children --percent-limit 1.5 --stdio 2>/dev/null | grep -v '^$' | head -80 >"$WORK/perf.txt" || true
     log "profile: $WORK/perf.txt"
   fi
 done
-BENCH_BODY=$EXCHANGE BENCH_AUTH=$SHOP_AUTH run_wrk token-exchange "$REPO/bench/oauth/post.lua" "$URL/oauth2/token" "${PIDS[1]}"
+BENCH_BODY=$EXCHANGE BENCH_AUTH=$SHOP_AUTH run_wrk token-exchange "$REPO/bench/oauth/post.lua" "$URL/oauth2/token" "$HUB_PID"
 
 echo
-echo "keyway $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null), $("$NGINX" -v 2>&1 | sed 's/.*: //'), SQLite, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "keyway $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null), $("$NGINX" -v 2>&1 | sed 's/.*: //') (upstream: $UPSTREAM process), SQLite, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$WORK" "$ROUNDS" <<'PY'
 import json, os, statistics, sys
 work, rounds = sys.argv[1], int(sys.argv[2])
@@ -213,9 +247,9 @@ for n in range(1, rounds + 1):
     print(f"  round {n}: req/s {ratios[-1][0]:.2f} x nginx, p99 {ratios[-1][1]:.2f} x nginx")
 exchange = run("token-exchange")
 line("token-exchange", exchange)
-middle = statistics.median_low(p for _, p in ratios)
-n, (rps_ratio, p99_ratio) = next((n, r) for n, r in enumerate(ratios, 1) if r[1] == middle)
-print(f"gateway (median round of {rounds}: #{n}) req/s / nginx: {rps_ratio:.2f} (target >= 0.60); "
-      f"p99 / nginx: {p99_ratio:.2f} (target <= 2)")
+rps_ratio = statistics.median_low(r for r, _ in ratios)
+p99_ratio = statistics.median_low(p for _, p in ratios)
+print(f"gateway (median of {rounds} rounds, each ratio on its own) req/s / nginx: {rps_ratio:.2f} "
+      f"(target >= 0.60); p99 / nginx: {p99_ratio:.2f} (target <= 2)")
 print(f"token exchange: {exchange['rps']:.0f}/s (target >= 5000)")
 PY

@@ -66,15 +66,57 @@ pub struct GatewayTicket {
 }
 
 struct CachedToken {
+    /// The client whose token it was minted for, and the target it was minted for.
+    caller: String,
+    target: String,
     token: Arc<str>,
     exp: i64,
     /// The rule's scope it was minted under: a changed rule mints anew.
     rule_scope: Option<String>,
 }
 
+/// Targets one caller token is kept for; beyond, its list starts over.
+const TARGETS_PER_TOKEN: usize = 64;
+
 #[derive(Default)]
 pub(crate) struct GatewayTokens {
-    tokens: RwLock<HashMap<(String, String), CachedToken>>,
+    /// Per caller token (its `jti`): looked up by reference, no key built for a call.
+    tokens: RwLock<HashMap<String, Vec<CachedToken>>>,
+}
+
+impl GatewayTokens {
+    /// The token minted for `caller`'s token `jti` and `target`, unless it is about to expire
+    /// or was minted under another rule scope.
+    fn cached(
+        &self,
+        (caller, jti): (&str, &str),
+        target: &str,
+        rule_scope: Option<&str>,
+        now: i64,
+    ) -> Option<Arc<str>> {
+        let cache = self.tokens.read().ok()?;
+        cache
+            .get(jti)?
+            .iter()
+            .find(|c| c.target == target && c.caller == caller)
+            .filter(|c| c.exp - EXPIRY_MARGIN > now && c.rule_scope.as_deref() == rule_scope)
+            .map(|c| c.token.clone())
+    }
+
+    fn keep(&self, jti: &str, entry: CachedToken) {
+        let Ok(mut cache) = self.tokens.write() else {
+            return;
+        };
+        if cache.len() >= CACHE_ENTRIES && !cache.contains_key(jti) {
+            cache.clear();
+        }
+        let kept = cache.entry(jti.to_string()).or_default();
+        kept.retain(|c| !(c.target == entry.target && c.caller == entry.caller));
+        if kept.len() >= TARGETS_PER_TOKEN {
+            kept.clear();
+        }
+        kept.push(entry);
+    }
 }
 
 impl AuthService {
@@ -108,20 +150,17 @@ impl AuthService {
             return Err(GatewayRefusal::NoApiUrl(target.client_id.clone()));
         };
         let now = self.clock.now_secs();
-        let key = caller.token.map(|(jti, _)| {
-            (
-                format!("{}:{jti}", caller.client_id),
-                target.client_id.clone(),
+        let cached = caller.token.and_then(|(jti, _)| {
+            self.gateway_tokens.cached(
+                (caller.client_id, jti),
+                &target.client_id,
+                rule.scope.as_deref(),
+                now,
             )
         });
-        if let Some(key) = &key
-            && let Ok(cache) = self.gateway_tokens.tokens.read()
-            && let Some(cached) = cache.get(key)
-            && cached.exp - EXPIRY_MARGIN > now
-            && cached.rule_scope == rule.scope
-        {
+        if let Some(token) = cached {
             return Ok(GatewayTicket {
-                token: cached.token.clone(),
+                token,
                 target,
                 api_url,
                 rule: rule.label(),
@@ -151,15 +190,12 @@ impl AuthService {
             .mint_access_token(&subject, &scope.to_string(), audience, family)
             .map_err(internal)?;
         let token: Arc<str> = token.into();
-        if let Some(key) = key
-            && let Ok(mut cache) = self.gateway_tokens.tokens.write()
-        {
-            if cache.len() >= CACHE_ENTRIES {
-                cache.clear();
-            }
-            cache.insert(
-                key,
+        if let Some((jti, _)) = caller.token {
+            self.gateway_tokens.keep(
+                jti,
                 CachedToken {
+                    caller: caller.client_id.to_string(),
+                    target: target.client_id.clone(),
                     token: token.clone(),
                     exp: claims.exp,
                     rule_scope: rule.scope.clone(),

@@ -47,6 +47,14 @@ impl Caller {
     }
 
     /// The caller's scopes, in token order.
+    /// The scopes as the token states them (space-separated).
+    pub(crate) fn scope_text(&self) -> &str {
+        match self {
+            Caller::Bearer(claims) => &claims.scope,
+            Caller::Toki { scope, .. } => scope,
+        }
+    }
+
     pub(crate) fn scopes(&self) -> Vec<&str> {
         let scope = match self {
             Caller::Bearer(claims) => &claims.scope,

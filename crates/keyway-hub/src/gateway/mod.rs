@@ -9,6 +9,7 @@
 mod direct;
 mod headers;
 mod pace;
+mod stamps;
 mod upstream;
 
 pub(crate) use direct::Direct;
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, Uri, header};
+use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use keyway_auth::{Decision, GatewayCaller, GatewayRefusal, Outcome};
@@ -241,7 +242,7 @@ async fn forward(
         ),
         Caller::Toki { .. } => (None, None, None),
     };
-    let scope = caller.scopes().join(" ");
+
     let decided = state
         .auth
         .gateway_ticket(
@@ -249,7 +250,7 @@ async fn forward(
                 client_id: caller.client_id(),
                 user_id: user_id.as_deref(),
                 username: username.as_deref(),
-                scope: &scope,
+                scope: caller.scope_text(),
                 token: token.as_ref().map(|(jti, exp)| (jti.as_str(), *exp)),
             },
             &target_name,
@@ -282,7 +283,7 @@ async fn forward(
         }
     };
     let target_id = ticket.target.client_id.clone();
-    let what = format!("{method} {}", shown_path(&rest));
+    let what = call_line(&method, &rest);
     // TRACE (and IIS's TRACK) would echo the minted token back to the caller; CONNECT is not
     // a request to an API. Methods are case-sensitive, but some servers read `trace` as TRACE.
     let echoes = ["TRACE", "TRACK", "CONNECT"]
@@ -310,10 +311,13 @@ async fn forward(
     let result = send(&state, peer, request, &ticket, &rest, query.as_deref()).await;
     let (response, status, reason) = match result {
         Ok(mut response) => {
-            let status = response.status().as_u16();
+            let status = response.status();
             // The target's own answer, passed on as it is (errors::plain_rejections).
             response.extensions_mut().insert(crate::errors::Relayed);
-            (response, status, format!("{what} -> {status}"))
+            let mut reason = what;
+            reason.push_str(" -> ");
+            reason.push_str(status.as_str());
+            (response, status.as_u16(), reason)
         }
         Err(err) => {
             let status = err.status().as_u16();
@@ -345,6 +349,17 @@ async fn forward(
         ts_ms,
     );
     response
+}
+
+/// `METHOD path` as the audit log shows a call, with room for its outcome (written on every
+/// call: no formatting machinery).
+fn call_line(method: &axum::http::Method, rest: &str) -> String {
+    let path = shown_path(rest);
+    let mut line = String::with_capacity(method.as_str().len() + path.len() + 16);
+    line.push_str(method.as_str());
+    line.push(' ');
+    line.push_str(&path);
+    line
 }
 
 /// Characters of a path the audit log shows in full; a longer one shows its start and end.
@@ -396,11 +411,11 @@ async fn send(
     let client_ip = state.trusted_proxies.client_address(peer, &parts.headers);
     let waits_for_continue = parts.headers.contains_key(header::EXPECT);
     headers::drop_from_request(&mut parts.headers);
-    let bearer = HeaderValue::from_str(&format!("Bearer {}", ticket.token))
-        .map_err(|_| ApiError::unavailable("gateway token", &"not a header value"))?;
+    let bearer = stamps::bearer(&ticket.token)
+        .ok_or_else(|| ApiError::unavailable("gateway token", &"not a header value"))?;
     parts.headers.insert(header::AUTHORIZATION, bearer);
-    if let Some((name, value)) = upstream::forwarded(client_ip, &gateway.forwarded_hub) {
-        parts.headers.insert(name, value);
+    if let Some(value) = stamps::forwarded(client_ip, &gateway.forwarded_hub) {
+        parts.headers.insert(header::FORWARDED, value);
     }
     gateway
         .upstream

@@ -6,7 +6,7 @@ use std::error::Error as _;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::Response;
 use http_body_util::{LengthLimitError, Limited};
 use hyper_rustls::HttpsConnector;
@@ -233,18 +233,4 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 
 fn byte_limit(limit: u64) -> usize {
     usize::try_from(limit).unwrap_or(usize::MAX)
-}
-
-/// `Forwarded` (RFC 7239) for `client_ip`, with the hub's own part after it.
-pub(crate) fn forwarded(
-    client_ip: std::net::IpAddr,
-    hub: &str,
-) -> Option<(HeaderName, HeaderValue)> {
-    let value = match client_ip {
-        std::net::IpAddr::V4(ip) => format!("for={ip};{hub}"),
-        std::net::IpAddr::V6(ip) => format!("for=\"[{ip}]\";{hub}"),
-    };
-    HeaderValue::from_str(&value)
-        .ok()
-        .map(|value| (HeaderName::from_static("forwarded"), value))
 }
