@@ -11,7 +11,7 @@ use crate::grants::crossing_scope;
 use crate::tokens::Subject;
 use crate::{AuthService, Client, RulePurpose};
 
-/// Minted tokens kept at most (caller token × target); beyond, the cache starts over.
+/// Minted tokens kept at most (caller token × target), in all; beyond, the cache starts over.
 const CACHE_ENTRIES: usize = 50_000;
 /// A cached token is not handed out within this many seconds of its expiry.
 const EXPIRY_MARGIN: i64 = 10;
@@ -69,6 +69,8 @@ struct CachedToken {
     /// The client whose token it was minted for, and the target it was minted for.
     caller: String,
     target: String,
+    /// The target's API URL it was minted for (in its audience): a changed one mints anew.
+    api_url: String,
     token: Arc<str>,
     exp: i64,
     /// The rule's scope it was minted under: a changed rule mints anew.
@@ -80,26 +82,40 @@ const TARGETS_PER_TOKEN: usize = 64;
 
 #[derive(Default)]
 pub(crate) struct GatewayTokens {
+    tokens: RwLock<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
     /// Per caller token (its `jti`): looked up by reference, no key built for a call.
-    tokens: RwLock<HashMap<String, Vec<CachedToken>>>,
+    by_jti: HashMap<String, Vec<CachedToken>>,
+    /// Tokens in `by_jti`, all lists together.
+    count: usize,
 }
 
 impl GatewayTokens {
     /// The token minted for `caller`'s token `jti` and `target`, unless it is about to expire
     /// or was minted under another rule scope.
+    /// The token minted for `caller`'s token `jti` and `target` at `api_url`, unless it is
+    /// about to expire or was minted under another rule scope.
     fn cached(
         &self,
         (caller, jti): (&str, &str),
-        target: &str,
+        (target, api_url): (&str, &str),
         rule_scope: Option<&str>,
         now: i64,
     ) -> Option<Arc<str>> {
         let cache = self.tokens.read().ok()?;
         cache
+            .by_jti
             .get(jti)?
             .iter()
             .find(|c| c.target == target && c.caller == caller)
-            .filter(|c| c.exp - EXPIRY_MARGIN > now && c.rule_scope.as_deref() == rule_scope)
+            .filter(|c| {
+                c.exp - EXPIRY_MARGIN > now
+                    && c.rule_scope.as_deref() == rule_scope
+                    && c.api_url == api_url
+            })
             .map(|c| c.token.clone())
     }
 
@@ -107,14 +123,17 @@ impl GatewayTokens {
         let Ok(mut cache) = self.tokens.write() else {
             return;
         };
-        if cache.len() >= CACHE_ENTRIES && !cache.contains_key(jti) {
-            cache.clear();
+        if cache.count >= CACHE_ENTRIES {
+            *cache = Kept::default();
         }
-        let kept = cache.entry(jti.to_string()).or_default();
+        let Kept { by_jti, count } = &mut *cache;
+        let kept = by_jti.entry(jti.to_string()).or_default();
+        let before = kept.len();
         kept.retain(|c| !(c.target == entry.target && c.caller == entry.caller));
         if kept.len() >= TARGETS_PER_TOKEN {
             kept.clear();
         }
+        *count = *count + kept.len() + 1 - before;
         kept.push(entry);
     }
 }
@@ -153,7 +172,7 @@ impl AuthService {
         let cached = caller.token.and_then(|(jti, _)| {
             self.gateway_tokens.cached(
                 (caller.client_id, jti),
-                &target.client_id,
+                (&target.client_id, &api_url),
                 rule.scope.as_deref(),
                 now,
             )
@@ -196,6 +215,7 @@ impl AuthService {
                 CachedToken {
                     caller: caller.client_id.to_string(),
                     target: target.client_id.clone(),
+                    api_url: api_url.clone(),
                     token: token.clone(),
                     exp: claims.exp,
                     rule_scope: rule.scope.clone(),
@@ -208,5 +228,89 @@ impl AuthService {
             api_url,
             rule: rule.label(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minted(caller: &str, target: &str, api_url: &str, token: &str) -> CachedToken {
+        CachedToken {
+            caller: caller.into(),
+            target: target.into(),
+            api_url: api_url.into(),
+            token: token.into(),
+            exp: 1_000,
+            rule_scope: Some("orders.read".into()),
+        }
+    }
+
+    #[test]
+    fn a_minted_token_is_found_only_for_its_caller_target_api_rule_and_time() {
+        let tokens = GatewayTokens::default();
+        let rule = Some("orders.read");
+        tokens.keep("j1", minted("a", "b", "https://b/api", "t1"));
+        tokens.keep("j1", minted("a", "c", "https://c/api", "t2"));
+        let found = |caller, target, api, rule, now| {
+            tokens
+                .cached((caller, "j1"), (target, api), rule, now)
+                .map(|t| t.to_string())
+        };
+        assert_eq!(
+            found("a", "b", "https://b/api", rule, 0).as_deref(),
+            Some("t1")
+        );
+        assert_eq!(
+            found("a", "c", "https://c/api", rule, 0).as_deref(),
+            Some("t2")
+        );
+        assert_eq!(
+            found("x", "b", "https://b/api", rule, 0),
+            None,
+            "another caller"
+        );
+        assert_eq!(
+            found("a", "b", "https://b/v2", rule, 0),
+            None,
+            "a changed API URL"
+        );
+        assert_eq!(
+            found("a", "b", "https://b/api", None, 0),
+            None,
+            "a changed rule"
+        );
+        let late = 1_000 - EXPIRY_MARGIN;
+        assert_eq!(
+            found("a", "b", "https://b/api", rule, late),
+            None,
+            "near its expiry"
+        );
+        assert_eq!(tokens.tokens.read().unwrap().count, 2);
+        // Minted again for the same caller and target: replaced, not added.
+        tokens.keep("j1", minted("a", "b", "https://b/api", "t3"));
+        assert_eq!(
+            found("a", "b", "https://b/api", rule, 0).as_deref(),
+            Some("t3")
+        );
+        assert_eq!(tokens.tokens.read().unwrap().count, 2);
+    }
+
+    #[test]
+    fn the_cache_is_bounded_in_tokens_not_caller_tokens() {
+        let tokens = GatewayTokens::default();
+        let targets = TARGETS_PER_TOKEN - 1;
+        for jti in 0..=CACHE_ENTRIES / targets {
+            for target in 0..targets {
+                tokens.keep(
+                    &jti.to_string(),
+                    minted("a", &target.to_string(), "https://t/api", "t"),
+                );
+            }
+        }
+        let kept = tokens.tokens.read().unwrap();
+        let total: usize = kept.by_jti.values().map(Vec::len).sum();
+        assert_eq!(total, kept.count);
+        assert!(kept.count <= CACHE_ENTRIES, "{} tokens kept", kept.count);
     }
 }

@@ -46,7 +46,6 @@ impl Caller {
         }
     }
 
-    /// The caller's scopes, in token order.
     /// The scopes as the token states them (space-separated).
     pub(crate) fn scope_text(&self) -> &str {
         match self {
@@ -55,12 +54,12 @@ impl Caller {
         }
     }
 
+    /// The caller's scopes, in token order.
     pub(crate) fn scopes(&self) -> Vec<&str> {
-        let scope = match self {
-            Caller::Bearer(claims) => &claims.scope,
-            Caller::Toki { scope, .. } => scope,
-        };
-        scope.split(' ').filter(|s| !s.is_empty()).collect()
+        self.scope_text()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect()
     }
 
     /// `Ok` when the caller holds `scope`, else RFC 6750's 403 `insufficient_scope`.

@@ -242,7 +242,6 @@ async fn forward(
         ),
         Caller::Toki { .. } => (None, None, None),
     };
-
     let decided = state
         .auth
         .gateway_ticket(
