@@ -23,6 +23,7 @@ mod dpop;
 mod edge;
 mod g2d1;
 mod gateway;
+mod gateway_pool;
 mod harness;
 mod hub_pages;
 mod introspection;
