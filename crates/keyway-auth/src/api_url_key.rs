@@ -48,10 +48,23 @@ pub(crate) fn reach_key(text: &str) -> String {
 /// How a `resource` is compared with other clients' API URLs before it is refused (a refusal,
 /// so erring wide is safe): as loosely as some resource server might read it. The host as
 /// [`reach_key`] has it, an IPv4-mapped IPv6 address as its IPv4 one, without scheme or
-/// default port; the path decoded until no escape is left, in lower case, without
-/// `;parameters`, control characters, spaces and trailing dots of its segments, empty
-/// segments, query and fragment. `https://b.example/API;x/%2561pi%00/` is `b.example/api/api`.
+/// default port; the path as the most lenient server reads it (`lenient_path.rs`: decoded
+/// until no escape is left, `%uXXXX` and overlong UTF-8 too, full-width forms folded), in
+/// lower case, without `;parameters`, control characters, spaces and trailing dots of its
+/// segments, empty segments, `.` and `..` segments, query and fragment.
+/// `https://b.example/API;x/%2561pi%00/` is `b.example/api/api`.
 pub(crate) fn resemblance_key(text: &str) -> String {
+    resemblance(text, false)
+}
+
+/// [`resemblance_key`], and the same with the `..` segments that decoding revealed resolved
+/// (`/x/%c0%ae%c0%ae/api` is `/api` to a server that decodes overlong UTF-8): a resource is
+/// refused when either lies at or under another client's API URL.
+pub(crate) fn resemblance_keys(text: &str) -> [String; 2] {
+    [resemblance(text, false), resemblance(text, true)]
+}
+
+fn resemblance(text: &str, resolve_dots: bool) -> String {
     let Ok(url) = url::Url::parse(&reach_key(text)) else {
         return text.trim_end_matches('/').to_ascii_lowercase();
     };
@@ -67,29 +80,28 @@ pub(crate) fn resemblance_key(text: &str) -> String {
         key.push(':');
         key.push_str(&port.to_string());
     }
-    let mut path = url.path().to_string();
-    for _ in 0..4 {
-        let decoded = percent_encoding::percent_decode_str(&path)
-            .decode_utf8_lossy()
-            .into_owned();
-        if decoded == path {
-            break;
-        }
-        path = decoded;
-    }
+    let path = crate::lenient_path::lenient_reading(url.path());
     let path = path
         .split(['?', '#'])
         .next()
         .unwrap_or_default()
         .to_lowercase();
+    let mut kept: Vec<String> = Vec::new();
     for segment in path.split(['/', '\\']) {
         let name = segment.split(';').next().unwrap_or_default();
         let name: String = name.chars().filter(|c| !c.is_control()).collect();
-        let name = name.trim_end_matches(['.', ' ']).trim();
-        if !name.is_empty() {
-            key.push('/');
-            key.push_str(name);
+        let trimmed = name.trim_end_matches(['.', ' ']).trim();
+        if trimmed.is_empty() {
+            if resolve_dots && name.trim().starts_with("..") {
+                kept.pop();
+            }
+            continue;
         }
+        kept.push(trimmed.to_string());
+    }
+    for name in kept {
+        key.push('/');
+        key.push_str(&name);
     }
     key
 }
@@ -127,7 +139,7 @@ fn decode_unreserved(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{api_url_key, resemblance_key};
+    use super::{api_url_key, resemblance_key, resemblance_keys};
 
     /// Spellings a lenient resource server may read as B's API (seen accepted by an
     /// audience check by prefix, or by one that decodes, folds case or strips parameters).
@@ -148,18 +160,36 @@ mod tests {
             "http://[::ffff:127.0.0.1]:18401/api",
             "http://localhost:18401/api",
             "https://127.0.0.1:18401/api",
+            // Overlong UTF-8, IIS escapes, full-width and leader look-alikes.
+            "http://127.0.0.1:18401/api%c0%af",
+            "http://127.0.0.1:18401/api%e0%80%af",
+            "http://127.0.0.1:18401/api%f0%80%80%af",
+            "http://127.0.0.1:18401/api%c0%ae",
+            "http://127.0.0.1:18401/api%u002f",
+            "http://127.0.0.1:18401/api%e2%80%a4",
+            "http://127.0.0.1:18401/api%ef%bc%8e",
+            "http://127.0.0.1:18401/%EF%BC%A1%EF%BC%B0%EF%BC%A9",
         ] {
             assert_eq!(resemblance_key(alike), api, "{alike}");
         }
         for under in [
             "http://127.0.0.1:18401/api%2forders",
             "http://127.0.0.1:18401/api\\orders",
+            "http://127.0.0.1:18401/api%ef%bc%8fx",
+            "http://127.0.0.1:18401/api%ef%bc%bcx",
+            "http://127.0.0.1:18401/api%ef%b9%a8x",
         ] {
             assert!(
                 resemblance_key(under).starts_with(&format!("{api}/")),
                 "{under}"
             );
         }
+        // A way back up that only decoding reveals: the resolved reading is B's API.
+        let [as_written, resolved] = resemblance_keys("http://127.0.0.1:18401/x/%c0%ae%c0%ae/api");
+        assert_eq!(
+            (as_written.as_str(), resolved.as_str()),
+            ("127.0.0.1:18401/x/api", api.as_str())
+        );
         for other in [
             "http://127.0.0.1:18401/apix",
             "http://127.0.0.1:18402/api",

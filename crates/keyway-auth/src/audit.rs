@@ -30,13 +30,18 @@ const HOLD: std::time::Duration = std::time::Duration::from_secs(1);
 const DONE: &str = "done";
 /// Longest reason kept: a reason may quote request text.
 const MAX_REASON: usize = 1_000;
-/// Distinct decisions of one client, action and outcome kept apart in one batch; the rest
-/// are counted in one entry (reason [`OVERFLOW`]): ids in a REST API's paths, or a flood of
-/// made-up ones, would otherwise make a row of every call.
+/// Distinct decisions of one client, action, outcome, target and kind (see [`Allowance`])
+/// kept apart in one batch; the rest are counted in one entry (reason [`OVERFLOW`]): ids in
+/// a REST API's paths, or a flood of made-up ones, would otherwise make a row of every call.
 const MAX_DISTINCT: usize = 100;
+/// Targets of one client's refused decisions of an action with an allowance of their own in
+/// one batch; the others share one (allowed decisions' targets, which rules name, each have
+/// their own). A flood of calls to one target (or of made-up targets) cannot use up the
+/// allowance of the next target's calls and hide them in a count.
+const MAX_TARGETS: usize = 8;
 /// The reason of the entry counting what [`MAX_DISTINCT`] left out.
-const OVERFLOW: &str = "more decisions of this client, action and outcome in this second than \
-                        the log keeps apart (100): the others are counted here";
+const OVERFLOW: &str = "more decisions of this client, action, outcome and target in this \
+                        second than the log keeps apart (100): the others are counted here";
 
 /// `text`, cut to at most `MAX_REASON` characters.
 fn bounded(mut text: String) -> String {
@@ -105,8 +110,10 @@ struct Gathered {
     entries: Vec<AuditEntry>,
     /// Where each decision's first occurrence is in `entries`.
     decisions: HashMap<DecisionKey, usize>,
-    /// Entries per (client, action, outcome) in `entries`.
-    distinct: HashMap<(String, String, String), Kept>,
+    /// Entries per allowance in `entries`.
+    distinct: HashMap<Allowance, Kept>,
+    /// Targets with an allowance of their own, per (client, action, outcome).
+    targets: HashMap<(String, String, String), usize>,
     /// When the oldest entry arrived.
     since: Option<Instant>,
 }
@@ -117,6 +124,30 @@ struct Gathered {
 struct Kept {
     decisions: usize,
     overflows: usize,
+}
+
+/// Which distinct decisions share one [`MAX_DISTINCT`]: those of one client, action,
+/// outcome and target (`None`: past [`MAX_TARGETS`]), apart for gateway calls that may
+/// change something (any method but GET, HEAD and OPTIONS), so that a flood of reads does
+/// not hide a write.
+#[derive(PartialEq, Eq, Hash, Clone)]
+struct Allowance {
+    actor: String,
+    action: String,
+    outcome: String,
+    target: Option<String>,
+    writes: bool,
+}
+
+/// Whether a decision is a gateway call that may change something at its target (its
+/// reason starts with the method).
+fn writes(key: &DecisionKey) -> bool {
+    let method = key
+        .reason
+        .as_deref()
+        .and_then(|reason| reason.split(' ').next())
+        .unwrap_or_default();
+    key.action == "gateway" && !matches!(method, "GET" | "HEAD" | "OPTIONS")
 }
 
 /// What makes two decisions the same (all but their time).
@@ -132,6 +163,37 @@ struct DecisionKey {
 }
 
 impl Gathered {
+    /// The allowance `key` counts against: its target's own (for a refusal, while fewer
+    /// than [`MAX_TARGETS`] targets of its client and action have one).
+    fn allowance(&mut self, key: &DecisionKey) -> Allowance {
+        let mut allowance = Allowance {
+            actor: key.actor.clone(),
+            action: key.action.clone(),
+            outcome: key.outcome.clone(),
+            target: key.target.clone(),
+            writes: writes(key),
+        };
+        if self.distinct.contains_key(&allowance) {
+            return allowance;
+        }
+        let reads = Allowance {
+            writes: !allowance.writes,
+            ..allowance.clone()
+        };
+        // An allowed decision's target is one a rule names (so their number is the
+        // operator's); a refused one's may be made up.
+        if allowance.outcome != "allowed" && !self.distinct.contains_key(&reads) {
+            let group = (key.actor.clone(), key.action.clone(), key.outcome.clone());
+            let targets = self.targets.entry(group).or_default();
+            if *targets < MAX_TARGETS {
+                *targets += 1;
+            } else {
+                allowance.target = None;
+            }
+        }
+        allowance
+    }
+
     fn add(&mut self, entry: AuditEntry) {
         self.since.get_or_insert_with(Instant::now);
         // Admin changes are rare and each is told apart by its time: never merged.
@@ -152,7 +214,7 @@ impl Gathered {
             self.entries[at].occurrences += 1;
             return;
         }
-        let group = (key.actor.clone(), key.action.clone(), key.outcome.clone());
+        let group = self.allowance(&key);
         let kept = self.distinct.entry(group).or_default();
         let key = if kept.decisions < MAX_DISTINCT {
             kept.decisions += 1;
@@ -205,6 +267,7 @@ impl Gathered {
         self.entries.clear();
         self.decisions.clear();
         self.distinct.clear();
+        self.targets.clear();
         self.since = None;
     }
 }
@@ -382,9 +445,10 @@ mod tests {
     }
 
     /// Identical decisions are one entry; distinct ones are kept apart up to MAX_DISTINCT per
-    /// client, action and outcome, the rest counted per target, user and rule (up to as many
-    /// entries), then all together: a caller walking `/orders/{id}`, or making up target
-    /// names, writes a bounded number of rows a second, and no call goes uncounted.
+    /// client, action, outcome and target (and kind: reads and writes apart), the rest
+    /// counted per target, user and rule (up to as many entries), then all together: a
+    /// caller walking `/orders/{id}`, or making up target names, writes a bounded number of
+    /// rows a second, and no call goes uncounted.
     #[test]
     fn distinct_decisions_are_bounded_and_counted() {
         let mut gathered = Gathered::default();
@@ -417,14 +481,38 @@ mod tests {
         // Made-up targets: bounded all the same.
         let mut gathered = Gathered::default();
         for n in 0..1_000 {
-            gathered.add(decision(
-                "probe",
-                &format!("t{n}"),
-                format!("no client t{n}"),
-            ));
+            let mut refused = decision("probe", &format!("t{n}"), format!("no client t{n}"));
+            refused.outcome = "refused".into();
+            gathered.add(refused);
         }
-        assert_eq!(gathered.entries.len(), 2 * MAX_DISTINCT + 1);
+        assert_eq!(gathered.entries.len(), MAX_TARGETS + 2 * MAX_DISTINCT + 1);
         let last = gathered.entries.last().unwrap();
-        assert_eq!((last.target.as_deref(), last.occurrences), (None, 800));
+        let counted = 1_000 - MAX_TARGETS - 2 * MAX_DISTINCT;
+        assert_eq!(
+            (last.target.as_deref(), last.occurrences),
+            (None, i64::try_from(counted).unwrap())
+        );
+    }
+
+    /// A flood of reads, or of calls to another target, does not use up the allowance of
+    /// the call that follows: it is kept apart, with its method and path.
+    #[test]
+    fn a_flood_does_not_hide_the_next_call() {
+        let mut gathered = Gathered::default();
+        for id in 0..500 {
+            gathered.add(decision("shop", "b", format!("GET /orders/{id} -> 200")));
+            gathered.add(decision("shop", "own", format!("GET /x{id} -> 502")));
+        }
+        gathered.add(decision("shop", "b", "DELETE /users/43 -> 204".into()));
+        gathered.add(decision("shop", "c", "GET /secrets -> 200".into()));
+        for kept in ["DELETE /users/43 -> 204", "GET /secrets -> 200"] {
+            assert!(
+                gathered
+                    .entries
+                    .iter()
+                    .any(|e| e.reason.as_deref() == Some(kept) && e.occurrences == 1),
+                "{kept} hidden in a count"
+            );
+        }
     }
 }

@@ -37,6 +37,15 @@ impl RulePurpose {
         }
     }
 
+    /// What the rule lets a client do to another, as a sentence says it ("A may … B").
+    pub fn verb(self) -> &'static str {
+        match self {
+            RulePurpose::Transmit => "hand users to",
+            RulePurpose::Exchange => "exchange tokens for",
+            RulePurpose::Call => "call",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RulePurpose::Transmit => "transmit",
@@ -118,7 +127,7 @@ struct ApiUrlIndex {
     names: HashMap<String, Vec<String>>,
 }
 
-use crate::api_url_key::{api_url_key, reach_key, resemblance_key};
+use crate::api_url_key::{api_url_key, resemblance_key, resemblance_keys};
 
 /// Client ids as a refusal lists them: the first ten, then how many more.
 pub(crate) fn some_ids(ids: &[String]) -> String {
@@ -193,8 +202,11 @@ impl AuthService {
         resources: &[String],
     ) -> Result<(), OAuthError> {
         for resource in resources {
-            let key = resemblance_key(resource);
-            let under = |api: &str| key == api || key.starts_with(&format!("{api}/"));
+            let keys = resemblance_keys(resource);
+            let under = |api: &str| {
+                keys.iter()
+                    .any(|key| key == api || key.starts_with(&format!("{api}/")))
+            };
             let claimed = self
                 .look_up(|index| {
                     Some(
@@ -330,22 +342,35 @@ impl AuthService {
         Ok(found)
     }
 
-    /// Refuses an API URL another client has registered (compared as `api_url_key.rs` says):
-    /// `resource=` and the gateway's tokens name one client per URL.
+    /// Refuses an API URL that is the hub's own address, that holds a `.` or `..` segment
+    /// (stored as given, it would move the gateway's calls elsewhere), or that another
+    /// client's API URL is, lies under or holds, compared as loosely as resources are
+    /// (`api_url_key.rs`): `resource=` and the gateway's tokens name one client per URL, and
+    /// a resource server checking an audience by prefix must not take one client's token for
+    /// another's.
     pub(crate) async fn check_api_url_free(
         &self,
         url: &str,
         client_id: Option<&str>,
     ) -> Result<(), AdminError> {
-        if let Ok(issuer) = url::Url::parse(&self.config.issuer) {
-            let under = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
-            let (url_key, hub_key) = (reach_key(url), reach_key(issuer.as_str()));
-            if under(&url_key, &hub_key) || under(&hub_key, &url_key) {
-                return Err(AdminError::Invalid(format!(
-                    "API URL {url:?} is this hub's own address ({}): give the client's API",
-                    self.config.issuer
-                )));
-            }
+        let under = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
+        let nested = |a: &str, b: &str| under(a, b) || under(b, a);
+        let path = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|at| &rest[at..]))
+            .unwrap_or_default();
+        if crate::lenient_path::has_dot_segment(path) {
+            return Err(AdminError::Invalid(format!(
+                "API URL {url:?} holds a `.` or `..` segment: give the path it leads to"
+            )));
+        }
+        // Either scheme: the hub's host and port are the hub's.
+        let key = resemblance_key(url);
+        if nested(&key, &resemblance_key(&self.config.issuer)) {
+            return Err(AdminError::Invalid(format!(
+                "API URL {url:?} is this hub's own address ({}): give the client's API",
+                self.config.issuer
+            )));
         }
         for record in self.store.clients().await? {
             if Some(record.client_id.as_str()) == client_id {
@@ -353,11 +378,21 @@ impl AuthService {
             }
             let policy: crate::ClientPolicy =
                 serde_json::from_str(&record.policy).unwrap_or_default();
-            // Compared as loosely as resources are (`resemblance_key`): two API URLs a lenient
-            // resource server reads alike would refuse each other's tokens.
-            if policy.api_url.as_deref().map(resemblance_key) == Some(resemblance_key(url)) {
+            let Some(theirs) = policy.api_url.as_deref() else {
+                continue;
+            };
+            let their_key = resemblance_key(theirs);
+            if their_key == key {
                 return Err(AdminError::Conflict(format!(
                     "API URL {url:?} is client {}'s already: each client has its own",
+                    record.client_id
+                )));
+            }
+            if nested(&key, &their_key) {
+                return Err(AdminError::Conflict(format!(
+                    "API URL {url:?} and client {}'s ({theirs}) lie one under the other: a \
+                     resource server checking audiences by prefix would take one's tokens for \
+                     the other's",
                     record.client_id
                 )));
             }
@@ -469,7 +504,7 @@ impl AuthService {
         if !removed {
             return Err(AdminError::NotFound(format!(
                 "no rule lets {from} {} {to} (`keyway client rules` lists them)",
-                purpose.as_str()
+                purpose.verb()
             )));
         }
         self.forget_rule(&source.client_id, &target.client_id, purpose);

@@ -395,6 +395,15 @@ impl NewClient {
                 "client name must be 1–200 characters without control characters".into(),
             );
         }
+        // Where a client is named, an id is tried first: a name shaped like one would read as
+        // another client's id in `client rules` and in the audit log.
+        if self.name.len() == 32 && self.name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return invalid(format!(
+                "client name {:?} looks like a client_id (32 hex digits): give a name people \
+                 recognise",
+                self.name
+            ));
+        }
         // Names only: whether an upstream is configured is the serving hub's business (a
         // client may name one before keyway.toml does; it is simply not offered until then).
         for (i, name) in self.policy.login_types.iter().enumerate() {

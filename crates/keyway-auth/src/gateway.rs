@@ -199,11 +199,9 @@ impl AuthService {
             transmitted_from: None,
             not_after: caller.token.map(|(_, exp)| exp),
         };
-        // In the caller's token family: the user's logout revokes it too.
-        let family = caller
-            .token
-            .and_then(|(jti, _)| jti.split_once('.'))
-            .map(|(family, _)| family);
+        // Its jti is the caller token's and more (`revocation.rs`): revoking the caller's
+        // token, or its family (the user's logout), revokes it too.
+        let family = caller.token.map(|(jti, _)| jti);
         let audience = vec![target.client_id.clone(), api_url.clone()];
         let (token, claims) = self
             .mint_access_token(&subject, &scope.to_string(), audience, family)

@@ -27,6 +27,7 @@ mod introspect;
 mod jarm;
 pub mod jose;
 mod keys;
+mod lenient_path;
 mod logout;
 mod master_key;
 mod par;
@@ -80,6 +81,7 @@ pub use groups::{ADMINS, GroupInfo};
 pub use hub_secrets::{CSRF_KEY, LINK_KEY, TOKI_KEY};
 pub use introspect::Introspection;
 pub use keys::{KeyRing, KeySummary, SigningAlg, create_data_dir, write_private_file};
+pub use lenient_path::{has_dot_segment, lenient_reading};
 pub use logout::{
     BACKCHANNEL_LOGOUT_EVENT, EndSession, EndSessionRequest, LOGOUT_TOKEN_TYPE, LogoutDelivery,
     LogoutNotice,

@@ -16,10 +16,15 @@ pub(crate) struct RevocationList {
 }
 
 impl RevocationList {
-    /// Whether the token `jti` is revoked, by itself or with its family.
+    /// Whether the token `jti` is revoked, by itself, with its family, or with the token it
+    /// was derived from: a token minted from another (token exchange, the gateway) has the
+    /// other's jti and `.random` as its own, so revoking the other (RFC 7009) ends it too.
     pub(crate) fn contains(&self, jti: &str) -> bool {
         let check = |set: &HashSet<String>| {
             set.contains(jti)
+                || jti
+                    .rsplit_once('.')
+                    .is_some_and(|(parent, _)| set.contains(parent))
                 || (self.families.load(std::sync::atomic::Ordering::Relaxed)
                     && jti.split_once('.').is_some_and(|(family, _)| {
                         set.contains(&keyway_store::family_marker(family))
@@ -62,5 +67,15 @@ mod tests {
         assert!(!list.contains("famA"));
         list.replace(vec!["lone-jti".into()]);
         assert!(!list.contains("famA.x9"));
+    }
+
+    #[test]
+    fn a_revoked_token_revokes_the_tokens_derived_from_it() {
+        let list = RevocationList::default();
+        list.replace(vec!["famA.parent".into(), "lone".into()]);
+        assert!(list.contains("famA.parent.derived"));
+        assert!(list.contains("lone.derived"));
+        assert!(!list.contains("famA.other.derived"));
+        assert!(!list.contains("famA.other"));
     }
 }

@@ -136,8 +136,9 @@ fn amr_and_idp(method: Option<&str>) -> (Option<Vec<&'static str>>, Option<&str>
 
 impl AuthService {
     /// Signs an access token. Returns (token, claims). No database access.
-    /// `family`: the token family it is minted in (refresh-token grants and code exchanges);
-    /// its `jti` is then `FAMILY.random`, so that revoking the family revokes it
+    /// `family`: the token family it is minted in (refresh-token grants and code exchanges),
+    /// or the jti of the token it is minted from (token exchange, the gateway); its `jti` is
+    /// then `FAMILY.random`, so that revoking the family, or that token, revokes it
     /// (`revocation.rs`) without a record of its own.
     pub(crate) fn mint_access_token(
         &self,

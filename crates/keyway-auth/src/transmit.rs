@@ -9,7 +9,7 @@
 use keyway_store::{AuthorizationRequestRecord, TransmitStateRecord};
 
 use crate::audit::{Decision, Outcome};
-use crate::grants::{Crossing, Trace};
+use crate::grants::{Crossing, Trace, not_a_target};
 use crate::jarm::ResponseMode;
 use crate::{
     AuthService, AuthorizeOutcome, Client, ErrorCode, OAuthError, RulePurpose, SessionUser,
@@ -67,14 +67,22 @@ fn checked_data(value: Option<&str>) -> Result<Option<String>, OAuthError> {
         )));
     }
     // Shown and logged by the receiving application: no control characters (line breaks
-    // and escape sequences included) and no bidirectional overrides.
-    // Bidirectional overrides and isolates, line and paragraph separators, zero-width and
-    // other invisible format characters.
-    let bidi = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
-    if let Some(bad) = data.chars().find(|c| c.is_control() || bidi(*c)) {
+    // and escape sequences included), bidirectional controls, line and paragraph
+    // separators, and no invisible characters (zero-width, format, fillers, tags,
+    // interlinear annotation, musical formatting), nor U+FFFD: what the form's decoding made of
+    // bytes that are no UTF-8.
+    let invisible = |c: char| {
+        matches!(c,
+            '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}'
+            | '\u{17b5}' | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{3164}' | '\u{feff}'
+            | '\u{ffa0}' | '\u{fff9}'..='\u{fffb}' | '\u{fffd}' | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e007f}')
+    };
+    if let Some(bad) = data.chars().find(|c| c.is_control() || invisible(*c)) {
         return Err(OAuthError::invalid_request(format!(
-            "transmit_data holds the control character U+{:04X}: send text on one line \
-             (JSON is fine)",
+            "transmit_data holds U+{:04X}, a control, bidirectional or invisible character (or \
+             bytes that are no UTF-8): send visible text on one line (JSON is fine)",
             u32::from(bad)
         )));
     }
@@ -113,14 +121,8 @@ impl AuthService {
         let fun = checked_fun(request.single("transmit_fun")?)?;
         let data = checked_data(request.single("transmit_data")?)?;
         request.required("subject_token")?;
-        let target = self
-            .client(to)
-            .await?
-            .ok_or_else(|| invalid_target(format!("to {to:?} is not a client of this hub")))?;
+        let target = self.transmit_target(client, to).await?;
         trace.target = Some(target.client_id.clone());
-        if target.client_id == client.client_id {
-            return Err(invalid_target("to names this client itself"));
-        }
         if target.public
             || target.policy.transmit_url.is_none()
             || !target.allows(crate::GrantType::AuthorizationCode)
@@ -169,6 +171,42 @@ impl AuthService {
             redirect_to: format!("{}{TRANSMIT_PATH}/{state}", self.config.issuer),
             expires_in: TRANSMIT_TTL,
         })
+    }
+
+    /// The client `to` names (a client_id, or a registered name) that `client` has a transmit
+    /// rule to. No such client and no rule to it are one answer, as for token exchange, so
+    /// that a client cannot map the hub's other clients by asking; what a ruled target lacks
+    /// is told.
+    async fn transmit_target(
+        &self,
+        client: &Client,
+        to: &str,
+    ) -> Result<std::sync::Arc<Client>, OAuthError> {
+        let target = match self
+            .client_named_for(&client.client_id, to, RulePurpose::Transmit)
+            .await?
+        {
+            Ok(Some(target)) => target,
+            Ok(None) => return Err(not_a_target("to", to, RulePurpose::Transmit.verb())),
+            Err(ids) => {
+                return Err(invalid_target(format!(
+                    "to {to:?} is the name of {} clients this client may hand users to: give \
+                     the client_id of the one meant ({})",
+                    ids.len(),
+                    crate::client_rules::some_ids(&ids)
+                )));
+            }
+        };
+        if target.client_id == client.client_id {
+            return Err(invalid_target("to names this client itself"));
+        }
+        let ruled = self
+            .client_rule(&client.client_id, &target.client_id, RulePurpose::Transmit)
+            .await?;
+        if ruled.is_none() {
+            return Err(not_a_target("to", to, RulePurpose::Transmit.verb()));
+        }
+        Ok(target)
     }
 
     /// The scopes a transmitted code gets, checked again when it is issued (after consent,
@@ -307,12 +345,24 @@ impl AuthService {
             OAuthError::new(ErrorCode::AccessDenied, why)
         };
         if session.user_id != record.user_id {
-            return Err(refuse(format!(
-                "this link was made for another account: {} handed over a different person \
-                 than the one signed in here. Sign out and sign in as them, or go back to {}",
-                from.name, from.name
-            ))
-            .await);
+            // The log names who opened it (the page does not: it is that person's).
+            let opener = match self.store.user_by_id(&session.user_id).await? {
+                Some(user) => format!("{} ({})", user.username, session.user_id),
+                None => session.user_id.clone(),
+            };
+            self.audit_refused_link(
+                &record,
+                &format!("opened by another account, {opener}: nothing issued"),
+            )
+            .await;
+            return Err(OAuthError::new(
+                ErrorCode::AccessDenied,
+                format!(
+                    "this link was made for another account: {} handed over a different person \
+                     than the one signed in here. Sign out and sign in as them, or go back to {}",
+                    from.name, from.name
+                ),
+            ));
         }
         let rule = self
             .client_rule(

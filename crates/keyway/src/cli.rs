@@ -478,7 +478,7 @@ pub(crate) enum ClientCommand {
     Update(Box<ClientUpdateArgs>),
     /// Issue a new client secret; the old one stops working at once.
     RotateSecret {
-        /// The client's id (`keyway client list` shows them).
+        /// The client's id, or its name when no other client has it (`keyway client list`).
         #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[command(flatten)]
@@ -490,7 +490,7 @@ pub(crate) enum ClientCommand {
     /// Register a keyway-transfer public key for a client, so one Ed25519 identity serves both
     /// (`keyway transfer serve --hub-clients` then admits it).
     AddKey {
-        /// The client's id (`keyway client list` shows them).
+        /// The client's id, or its name when no other client has it (`keyway client list`).
         #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// The public key line ("keyway-ed25519 BASE64 [comment]") or a .pub file holding it.
@@ -502,7 +502,7 @@ pub(crate) enum ClientCommand {
     /// Register (or replace) a client's toki key: the Ed25519 public key that identifies the
     /// service in oscartoki calls (docs/toki.md). Peers fetch it from GET /toki/v1/peers/ID.
     AddTokiKey {
-        /// The client's id (`keyway client list` shows them).
+        /// The client's id, or its name when no other client has it (`keyway client list`).
         #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// A file holding the public key line ("keyway-ed25519 BASE64 [comment]"), or - for stdin.
@@ -513,7 +513,7 @@ pub(crate) enum ClientCommand {
     },
     /// Delete a client and revoke everything issued to it (and every rule naming it).
     Delete {
-        /// The client's id (`keyway client list` shows them).
+        /// The client's id, or its name when no other client has it (`keyway client list`).
         #[arg(allow_hyphen_values = true)]
         client_id: String,
         #[command(flatten)]

@@ -34,13 +34,10 @@ fn invalid_request(why: impl Into<String>) -> OAuthError {
     OAuthError::invalid_request(why)
 }
 
-/// What an exchange does to its target, as refusals say it.
-const EXCHANGE: &str = "exchange tokens for";
-
 /// No such client, or no exchange rule to it: one answer, so that a client cannot map the
 /// hub's other clients (names, ids, API URLs) by asking. Names the parameter and its value
 /// (at most 200 characters of it).
-fn not_a_target(parameter: &str, value: &str, what: &str) -> OAuthError {
+pub(crate) fn not_a_target(parameter: &str, value: &str, what: &str) -> OAuthError {
     let shown = match value.char_indices().nth(200) {
         Some((at, _)) => &value[..at],
         None => value,
@@ -160,9 +157,9 @@ impl AuthService {
             transmitted_from: claims.transmitted_from.as_deref(),
             not_after: Some(claims.exp),
         };
-        // In the subject token's family: logging the user out, or revoking what the family
-        // gave, ends the exchanged token too.
-        let family = claims.jti.split_once('.').map(|(family, _)| family);
+        // Its jti is the subject token's and more (`revocation.rs`): revoking the subject
+        // token, logging the user out, or revoking what the family gave ends it too.
+        let family = Some(claims.jti.as_str());
         let scope_text = scope.to_string();
         let (access_token, minted) =
             self.mint_access_token(&subject, &scope_text, audience, family)?;
@@ -197,11 +194,7 @@ impl AuthService {
             .client_rule(&client.client_id, &target.client_id, purpose)
             .await?
         else {
-            let what = match purpose {
-                RulePurpose::Exchange => EXCHANGE,
-                RulePurpose::Transmit => "hand users to",
-                RulePurpose::Call => "call",
-            };
+            let what = purpose.verb();
             // Named as the request named it (exchange: audience or resource; transmit: to).
             let named = ["audience", "resource", "to"]
                 .into_iter()
@@ -235,7 +228,9 @@ impl AuthService {
                     .await?
                 {
                     Ok(Some(client)) => Some(client),
-                    Ok(None) => return Err(not_a_target("audience", name, EXCHANGE)),
+                    Ok(None) => {
+                        return Err(not_a_target("audience", name, RulePurpose::Exchange.verb()));
+                    }
                     Err(ids) => {
                         return Err(invalid_target(format!(
                             "audience {name:?} is the name of {} clients this client may \
@@ -252,16 +247,35 @@ impl AuthService {
             Some(url) => Some(
                 self.client_by_api_url(url)
                     .await?
-                    .ok_or_else(|| not_a_target("resource", url, EXCHANGE))?,
+                    .ok_or_else(|| not_a_target("resource", url, RulePurpose::Exchange.verb()))?,
             ),
             None => None,
         };
         match (by_audience, by_resource) {
-            (Some(a), Some(r)) if a.client_id != r.client_id => Err(invalid_target(format!(
-                "audience {} and resource {:?} name different clients",
-                a.client_id,
-                resources.first().copied().unwrap_or_default()
-            ))),
+            (Some(a), Some(r)) if a.client_id != r.client_id => {
+                // Told only of clients this one may exchange tokens for: else the answer
+                // would map names and API URLs to clients.
+                let url = resources.first().copied().unwrap_or_default();
+                for (parameter, named, client) in [
+                    (
+                        "audience",
+                        audiences.first().copied().unwrap_or_default(),
+                        &a,
+                    ),
+                    ("resource", url, &r),
+                ] {
+                    let rule = self
+                        .client_rule(caller, &client.client_id, RulePurpose::Exchange)
+                        .await?;
+                    if rule.is_none() {
+                        return Err(not_a_target(parameter, named, RulePurpose::Exchange.verb()));
+                    }
+                }
+                Err(invalid_target(format!(
+                    "audience {} and resource {url:?} name different clients",
+                    a.client_id
+                )))
+            }
             (Some(target), _) | (None, Some(target)) => Ok(target),
             (None, None) => Err(invalid_request(
                 "name the target client: audience (its client_id) or resource (its API URL)",

@@ -74,8 +74,62 @@ fn stated_by_the_gateway(name: &str) -> bool {
             | "x-ssl-client-cert"
             | "ssl-client-cert"
             | "x-client-cert"
-    ) || name.starts_with("x-envoy-")
+            | "x-arr-clientcert"
+            | "x-webauth-user"
+            | "x-webauth-email"
+            | "x-webauth-name"
+            | "x-user"
+            | "x-username"
+            | "x-user-id"
+            | "x-user-email"
+            | "x-email"
+            | "x-authenticated-user"
+            | "x-authenticated-userid"
+            | "x-authenticated-scope"
+            | "x-authenticated-groups"
+            | "x-proxy-user"
+            | "x-remote-addr"
+            | "x-remote-ip"
+            | "x-originating-ip"
+            | "x-proxyuser-ip"
+            | "x-credential-identifier"
+            | "x-credential-username"
+            | "x-endpoint-api-userinfo"
+            | "x-goog-iap-jwt-assertion"
+            | "x-apigateway-api-userinfo"
+            | "x-jwt-assertion"
+            | "x-jwt-payload"
+            | "x-userinfo"
+            | "x-id-token"
+            | "x-access-token"
+            // Not who, but what: a method override turns a refused or read-only call into
+            // another; the Next.js middleware-bypass header skips a target's own checks.
+            | "x-http-method-override"
+            | "x-http-method"
+            | "x-method-override"
+            | "x-middleware-subrequest"
+    ) || IDENTITY_PREFIXES
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
 }
+
+/// Families of headers in which identity-aware proxies and API gateways tell an upstream
+/// who the caller is (AWS ALB, Azure App Service, Google IAP, Cloudflare Access, Pomerium,
+/// Kong, Envoy, oauth2-proxy, Ory Oathkeeper).
+const IDENTITY_PREFIXES: &[&str] = &[
+    "x-envoy-",
+    "x-amzn-oidc-",
+    "x-ms-client-principal",
+    "x-ms-token-",
+    "x-goog-authenticated-user-",
+    "cf-access-",
+    "x-pomerium-",
+    "x-consumer-",
+    "x-auth-request-",
+    "x-forwarded-",
+    "x-remote-user",
+    "x-ssl-",
+];
 
 /// The target's answer headers that would bind the hub's own origin in the caller's browser.
 fn binds_the_hubs_origin(name: &str) -> bool {
@@ -160,6 +214,13 @@ mod tests {
             ("x-forwarded-ssl", "on"),
             ("remote-user", "admin"),
             ("x-envoy-original-path", "/admin"),
+            ("x-webauth-user", "admin"),
+            ("x-amzn-oidc-identity", "admin"),
+            ("x-ms-client-principal-name", "admin"),
+            ("cf-access-authenticated-user-email", "admin@example.com"),
+            ("x-arr-clientcert", "MIIB"),
+            ("x-http-method-override", "DELETE"),
+            ("x-middleware-subrequest", "middleware"),
             ("x-request-id", "kept"),
         ];
         assert_eq!(

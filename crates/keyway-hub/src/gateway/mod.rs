@@ -183,6 +183,11 @@ fn confined(rest: &str) -> Result<(), ApiError> {
     if dot_segment {
         return refuse("a `..` segment");
     }
+    // What only the most lenient servers read as one: overlong UTF-8 of any length, IIS's
+    // `%u002e`, full-width and small-form backslashes, `..` with trailing spaces or controls.
+    if keyway_auth::has_dot_segment(rest) {
+        return refuse("a `..` segment, as a lenient server decodes it");
+    }
     Ok(())
 }
 
@@ -464,6 +469,14 @@ mod tests {
             "/..%00/admin",
             "/%ef%bc%8e%ef%bc%8e/admin",
             "/\u{ff0e}\u{ff0e}/admin",
+            "/..%ef%bc%bccapi",
+            "/..%ef%b9%a8capi",
+            "/%f0%80%80%ae%f0%80%80%ae/admin",
+            "/%f8%80%80%80%ae%f8%80%80%80%ae/admin",
+            "/%u002e%u002e/admin",
+            "/..%20/admin",
+            "/..%09/admin",
+            "/..%0b/admin",
         ] {
             assert!(ok(bad, None).is_err(), "{bad}");
         }

@@ -48,6 +48,7 @@ pub(crate) async fn upstream() -> String {
     let app = Router::new()
         .route("/api/echo", any(echo))
         .route("/api/echo/{*rest}", any(echo))
+        .route("/twins/{*rest}", any(echo))
         .route(
             "/api/redirect",
             get(|| async {
@@ -474,7 +475,8 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
             grant_types: vec!["client_credentials".into()],
             scope: "x".into(),
             policy: ClientPolicy {
-                api_url: Some(format!("{api}/api/echo/twin{n}")),
+                // Beside B's API URL, not under it (`{api}/api`).
+                api_url: Some(format!("{api}/twins/twin{n}")),
                 ..ClientPolicy::default()
             },
             ..keyway_auth::NewClient::default()
@@ -499,7 +501,7 @@ async fn calls_cross_by_rule_with_a_token_minted_for_the_target() {
         let (status, seen) =
             call(&hub, get.clone(), "/gateway/twin/x", Some(&a_token), vec![]).await;
         assert_eq!(status, 200, "{seen}");
-        assert_eq!(seen["path"], "/api/echo/twin1/x");
+        assert_eq!(seen["path"], "/twins/twin1/x");
         let second = add_twin(3, true).await;
         let (status, body) =
             call(&hub, get.clone(), "/gateway/twin/x", Some(&a_token), vec![]).await;

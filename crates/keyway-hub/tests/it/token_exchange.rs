@@ -192,8 +192,39 @@ async fn bad_exchanges_are_refused_with_the_rfc_8693_error_and_issue_nothing() {
         assert_eq!(good["scope"], "contact.read contact.write openid", "{good}");
         let a_own = client_credentials_token(hub, &s.a.0, &s.a.1).await;
         let b_own = client_credentials_token(hub, &s.b.0, &s.b.1).await;
+        // C has an API URL and no rule from A: naming it beside B tells A nothing of it.
+        let c_api = "https://c.example/api";
+        let (c_id, _) = hub
+            .client_with_policy(
+                &["client_credentials"],
+                "x",
+                &[],
+                ClientPolicy {
+                    api_url: Some(c_api.into()),
+                    ..ClientPolicy::default()
+                },
+            )
+            .await;
 
         let cases: Vec<(Form<'_>, &str, &str)> = vec![
+            (
+                vec![
+                    ("subject_token", subject),
+                    ("audience", b_id),
+                    ("resource", c_api),
+                ],
+                "invalid_target",
+                "resource \"https://c.example/api\" names no client this client may exchange",
+            ),
+            (
+                vec![
+                    ("subject_token", subject),
+                    ("audience", &c_id),
+                    ("resource", B_API),
+                ],
+                "invalid_target",
+                "names no client this client may exchange tokens for: no such client",
+            ),
             (vec![("audience", b_id)], "invalid_request", "subject_token"),
             (
                 vec![("subject_token", "not-a-token"), ("audience", b_id)],
@@ -298,10 +329,22 @@ async fn bad_exchanges_are_refused_with_the_rfc_8693_error_and_issue_nothing() {
             "{body}"
         );
 
-        // A revoked subject token.
+        // A revoked subject token: what was exchanged for it ends with it.
+        let b = (s.b.0.as_str(), s.b.1.as_str());
+        let active = |token: String| async move {
+            let (_, _, seen) = post_form(
+                &hub.url("/oauth2/introspect"),
+                Some(b),
+                &[("token", &token)],
+            )
+            .await;
+            seen["active"].as_bool()
+        };
+        assert_eq!(active(delegated.clone()).await, Some(true));
         let (status, _, _) =
             post_form(&hub.url("/oauth2/revoke"), Some(a), &[("token", subject)]).await;
         assert_eq!(status, 200);
+        assert_eq!(active(delegated.clone()).await, Some(false));
         let (status, body) =
             exchange(hub, a, &[("subject_token", subject), ("audience", b_id)]).await;
         assert_eq!(
@@ -448,6 +491,27 @@ async fn rules_name_two_clients_that_can_take_part() {
                 .to_string();
             assert!(taken.contains("already"), "{copy}: {taken}");
         }
+        // Nor one under it or above it, nor one whose dot segments lead into it.
+        for (near, why) in [
+            ("http://127.0.0.1:9/b/v1", "one under the other"),
+            ("http://127.0.0.1:9", "one under the other"),
+            ("http://127.0.0.1:9/c/..", "`..` segment"),
+            ("http://127.0.0.1:9/c/%2e%2e/b", "`..` segment"),
+        ] {
+            let refused = hub
+                .auth
+                .create_client(keyway_auth::NewClient {
+                    name: "neighbour".into(),
+                    grant_types: vec!["client_credentials".into()],
+                    scope: "x".into(),
+                    policy: api(near),
+                    ..keyway_auth::NewClient::default()
+                })
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(refused.contains(why), "{near}: {refused}");
+        }
         // The hub's own address, also by another loopback name for it.
         let port = hub.base.rsplit(':').next().unwrap();
         for own in [
@@ -455,6 +519,7 @@ async fn rules_name_two_clients_that_can_take_part() {
             format!("http://localhost:{port}/api"),
             format!("http://LOCALHOST:{port}"),
             format!("http://[::1]:{port}/api"),
+            format!("https://127.0.0.1:{port}/api"),
         ] {
             let refused = hub
                 .auth

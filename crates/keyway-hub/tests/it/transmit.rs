@@ -314,6 +314,17 @@ async fn the_wrong_person_a_stale_link_and_bad_requests_get_nothing() {
             refused.body
         );
         assert!(refused.location.is_none());
+        // The log names who opened it.
+        hub.auth.flush_audit().await;
+        let log = hub.auth.audit_events(0, 0, 100).await.unwrap();
+        assert!(
+            log.iter().any(|e| e.entry.outcome == "refused"
+                && e.entry
+                    .reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("opened by another account, bob ("))),
+            "{log:#?}"
+        );
 
         // Still good for alice, within its minute; past it, stale.
         let mut alice = s.alice;
@@ -359,6 +370,16 @@ async fn the_wrong_person_a_stale_link_and_bad_requests_get_nothing() {
                 "U+200B",
             ),
             (
+                vec![("transmit_data", "tag\u{e0001}ged")],
+                "invalid_request",
+                "U+E0001",
+            ),
+            (
+                vec![("transmit_data", "arabic\u{061c}mark")],
+                "invalid_request",
+                "U+061C",
+            ),
+            (
                 vec![("scope", "contact.write")],
                 "invalid_scope",
                 "contact.write",
@@ -377,11 +398,9 @@ async fn the_wrong_person_a_stale_link_and_bad_requests_get_nothing() {
                 "{body}"
             );
         }
-        // No rule towards C (and C takes no transmits); an unknown target.
-        for (to, code) in [
-            (c.0.as_str(), "invalid_target"),
-            ("nobody", "invalid_target"),
-        ] {
+        // No rule towards C (and C takes no transmits), an unknown target: one answer, which
+        // tells A nothing about the hub's other clients.
+        for to in [c.0.as_str(), "nobody"] {
             let (status, _, body) = post_form(
                 &hub.url("/oauth2/transmit"),
                 Some((&s.a.0, &s.a.1)),
@@ -390,10 +409,27 @@ async fn the_wrong_person_a_stale_link_and_bad_requests_get_nothing() {
             .await;
             assert_eq!(
                 (status, body["error"].as_str()),
-                (400, Some(code)),
+                (400, Some("invalid_target")),
                 "{body}"
             );
+            assert_eq!(
+                body["error_description"],
+                format!(
+                    "to {to:?} names no client this client may hand users to: no such client \
+                     (by client_id, registered name or API URL), or no rule lets this client \
+                     hand users to it"
+                ),
+            );
         }
+        // B by its registered name, which all the test's clients share: the one A may hand
+        // users to.
+        let (status, _, body) = post_form(
+            &hub.url("/oauth2/transmit"),
+            Some((&s.a.0, &s.a.1)),
+            &[("to", "test client"), ("subject_token", &s.alice_at_a)],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
         // B cannot hand over A's user with A's token.
         let (status, _, body) = post_form(
             &hub.url("/oauth2/transmit"),

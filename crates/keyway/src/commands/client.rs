@@ -158,6 +158,7 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
             json,
             export,
         } => {
+            let client_id = id_of(&service, &client_id).await?;
             let secret = service.rotate_client_secret(&client_id).await?;
             if json.json {
                 print_json(&json!({ "client_id": client_id, "client_secret": secret.expose() }))?;
@@ -181,6 +182,7 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                 key
             };
             let public = keyway_transfer::PublicKey::parse(line.trim())?;
+            let client_id = id_of(&service, &client_id).await?;
             service
                 .add_client_key(&client_id, &public.to_string(), &public.fingerprint())
                 .await?;
@@ -210,6 +212,7 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
             let key = keyway_toki::TokiPublicKey::parse(line.unwrap_or("")).map_err(|_| {
                 anyhow::anyhow!("{public_key}: not a toki public key line (keyway-ed25519 BASE64)")
             })?;
+            let client_id = id_of(&service, &client_id).await?;
             service.set_toki_key(&client_id, &key.to_string()).await?;
             if json.json {
                 print_json(&json!({ "client_id": client_id, "toki_key": key.to_string() }))?;
@@ -219,6 +222,16 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
         }
         ClientCommand::Allow(args) => {
             let target = &args.target;
+            let (from, to) = (
+                id_of(&service, &target.from).await?,
+                id_of(&service, &target.to).await?,
+            );
+            let wanted = purpose(&target.purpose)?;
+            let before = service
+                .client_rules()
+                .await?
+                .into_iter()
+                .find(|r| r.from == from && r.to == to && r.purpose == wanted);
             let rule = service
                 .allow_client(
                     &target.from,
@@ -232,6 +245,9 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
             } else {
                 let names = client_names(&service).await?;
                 println!("{}", rule_line(&rule, &names));
+                if let Some(before) = before {
+                    println!("(replaces: {})", rule_line(&before, &names));
+                }
             }
         }
         ClientCommand::Disallow(target) => {
@@ -243,7 +259,7 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                     "removed": { "from": target.from, "to": target.to, "for": target.purpose }
                 }))?;
             } else {
-                let verb = verb_of(purpose(&target.purpose)?);
+                let verb = purpose(&target.purpose)?.verb();
                 println!(
                     "removed: {} may no longer {verb} {}",
                     target.from, target.to
@@ -268,6 +284,7 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
             }
         }
         ClientCommand::Delete { client_id, json } => {
+            let client_id = id_of(&service, &client_id).await?;
             service.delete_client(&client_id).await?;
             if json.json {
                 print_json(&json!({ "deleted": client_id }))?;
@@ -278,6 +295,12 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
     }
     service.store().close().await;
     Ok(())
+}
+
+/// The id of the client `given` names: its id, or its name when no other client has it (as
+/// every client command takes it; what the command prints names the id).
+async fn id_of(service: &AuthService, given: &str) -> anyhow::Result<String> {
+    Ok(service.client_by_id_or_name(given).await?.client_id.clone())
 }
 
 /// The registered properties of a client, one per line.
@@ -554,17 +577,9 @@ fn rule_line(
     format!(
         "{} may {} {} ({scope})",
         name(&rule.from),
-        verb_of(rule.purpose),
+        rule.purpose.verb(),
         name(&rule.to)
     )
-}
-
-fn verb_of(purpose: keyway_auth::RulePurpose) -> &'static str {
-    match purpose {
-        keyway_auth::RulePurpose::Transmit => "hand users to",
-        keyway_auth::RulePurpose::Exchange => "exchange tokens for",
-        keyway_auth::RulePurpose::Call => "call",
-    }
 }
 
 /// Says on stderr when `client`'s name is another client's too: from now on the name no

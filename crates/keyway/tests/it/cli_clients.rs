@@ -80,7 +80,8 @@ fn client_create_list_show_rotate_delete() {
         client_credentials(&hub, &id, &new_secret, "read")
     );
 
-    let deleted = hub.cli_json(&["client", "delete", &id]);
+    // By its name, as `show` and `update` take it: the id is what is told.
+    let deleted = hub.cli_json(&["client", "delete", "svc-a"]);
     assert_eq!(deleted["deleted"], id.as_str());
     assert!(
         poll(CLI_CHANGE_VISIBLE, || is_invalid_client(

@@ -130,6 +130,17 @@ fn unknown_grant_and_other_bad_inputs_are_refused() {
                 "client",
                 "create",
                 "--name",
+                "0123456789abcdef0123456789abcdef",
+                "--grant",
+                "client_credentials",
+            ],
+            "a name shaped like a client_id",
+        ),
+        (
+            vec![
+                "client",
+                "create",
+                "--name",
                 "x",
                 "--grant",
                 "client_credentials",

@@ -148,7 +148,11 @@ fn alice_is_handed_from_a_to_b_and_a_calls_b_through_the_gateway() {
         assert!(size > 1000, "screenshot {shot} missing or empty");
     }
     // What the operator sees: each step in the audit log (written within about a second).
-    let expected = ["\"transmit\"", "\"gateway\"", "made for another account"];
+    let expected = [
+        "\"transmit\"",
+        "\"gateway\"",
+        "opened by another account, bob",
+    ];
     let mut log = hub.cli_json(&["audit"]);
     for _ in 0..50 {
         if expected.iter().all(|e| log.to_string().contains(e)) {
