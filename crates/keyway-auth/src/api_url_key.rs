@@ -23,8 +23,8 @@ pub(crate) fn api_url_key(text: &str) -> String {
     key
 }
 
-/// [`api_url_key`] with every loopback host (`localhost`, `*.localhost`, `127.0.0.0/8`, `::1`)
-/// written `127.0.0.1`: what tells whether a URL reaches this hub itself, which may listen on
+/// [`api_url_key`] with every loopback host (`localhost`, `*.localhost`, `127.0.0.0/8`, `::1`,
+/// the unspecified addresses, IPv4-compatible and -mapped forms of those) written `127.0.0.1`: what tells whether a URL reaches this hub itself, which may listen on
 /// any of them.
 pub(crate) fn reach_key(text: &str) -> String {
     let Ok(mut url) = url::Url::parse(text) else {
@@ -35,8 +35,16 @@ pub(crate) fn reach_key(text: &str) -> String {
             let name = name.trim_end_matches('.');
             name == "localhost" || name.ends_with(".localhost")
         }
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        // The unspecified address reaches this host too (on Linux), as does an IPv4-compatible
+        // or -mapped one of a loopback address.
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || ip
+                    .to_ipv4()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_unspecified())
+        }
         None => false,
     };
     if loopback && url.set_host(Some("127.0.0.1")).is_err() {
@@ -89,7 +97,10 @@ fn resemblance(text: &str, resolve_dots: bool) -> String {
     let mut kept: Vec<String> = Vec::new();
     for segment in path.split(['/', '\\']) {
         let name = segment.split(';').next().unwrap_or_default();
-        let name: String = name.chars().filter(|c| !c.is_control()).collect();
+        let name: String = name
+            .chars()
+            .filter(|c| !crate::lenient_path::ignorable(*c))
+            .collect();
         let trimmed = name.trim_end_matches(['.', ' ']).trim();
         if trimmed.is_empty() {
             if resolve_dots && name.trim().starts_with("..") {
@@ -169,6 +180,13 @@ mod tests {
             "http://127.0.0.1:18401/api%e2%80%a4",
             "http://127.0.0.1:18401/api%ef%bc%8e",
             "http://127.0.0.1:18401/%EF%BC%A1%EF%BC%B0%EF%BC%A9",
+            "http://127.0.0.1:18401/api%ef%bb%bf",
+            "http://127.0.0.1:18401/api%e2%80%8b",
+            "http://127.0.0.1:18401/api%a0",
+            "http://127.0.0.1:18401/ap%c4%b1",
+            "http://[::127.0.0.1]:18401/api",
+            "http://0.0.0.0:18401/api",
+            "http://[::]:18401/api",
         ] {
             assert_eq!(resemblance_key(alike), api, "{alike}");
         }
@@ -178,6 +196,7 @@ mod tests {
             "http://127.0.0.1:18401/api%ef%bc%8fx",
             "http://127.0.0.1:18401/api%ef%bc%bcx",
             "http://127.0.0.1:18401/api%ef%b9%a8x",
+            "http://127.0.0.1:18401/api%e2%88%95x",
         ] {
             assert!(
                 resemblance_key(under).starts_with(&format!("{api}/")),
@@ -186,6 +205,8 @@ mod tests {
         }
         // A way back up that only decoding reveals: the resolved reading is B's API.
         let [as_written, resolved] = resemblance_keys("http://127.0.0.1:18401/x/%c0%ae%c0%ae/api");
+        let [_, resolved_fold] = resemblance_keys("http://127.0.0.1:18401/x/%ef%b8%b0/api");
+        assert_eq!(resolved_fold, api);
         assert_eq!(
             (as_written.as_str(), resolved.as_str()),
             ("127.0.0.1:18401/x/api", api.as_str())

@@ -397,7 +397,8 @@ impl NewClient {
         }
         // Where a client is named, an id is tried first: a name shaped like one would read as
         // another client's id in `client rules` and in the audit log.
-        if self.name.len() == 32 && self.name.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let name = self.name.trim();
+        if name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
             return invalid(format!(
                 "client name {:?} looks like a client_id (32 hex digits): give a name people \
                  recognise",

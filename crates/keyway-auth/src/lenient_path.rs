@@ -6,8 +6,8 @@
 //! `．`, `﹒` and `․` as `.`), and trim spaces, dots and control characters off the end of a
 //! segment (Windows: `..%20` is `..`).
 
-/// `path` decoded (up to four times) and folded as above; invalid UTF-8 that is no overlong
-/// form is U+FFFD.
+/// `path` decoded (up to four times) and folded as above; a byte that is no UTF-8 and no
+/// overlong form is read as Latin-1 (`%a0` as a no-break space).
 pub fn lenient_reading(path: &str) -> String {
     let mut text = path.to_string();
     for _ in 0..4 {
@@ -24,18 +24,39 @@ pub fn lenient_reading(path: &str) -> String {
     folded
 }
 
-/// The segments of `path` as a lenient server reads them (split at `/` and `\`, each without
-/// `;parameters` and without trailing spaces, control characters and dots — but a segment of
-/// dots alone is kept, as `..`).
+/// Characters a lenient server drops from around a name (trims, or never shows): white
+/// space of every script, controls, and invisible ones (zero-width, bidirectional controls,
+/// fillers, variation selectors, tags, byte order mark, …).
+pub(crate) fn ignorable(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || invisible(c)
+}
+
+/// Invisible characters: format characters and fillers that show nothing, variation
+/// selectors, tags, the braille blank, and noncharacters.
+pub(crate) fn invisible(c: char) -> bool {
+    let code = u32::from(c);
+    matches!(c,
+        '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}'
+        | '\u{17b5}' | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}'
+        | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{2800}' | '\u{3164}'
+        | '\u{fdd0}'..='\u{fdef}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}'
+        | '\u{fff9}'..='\u{fffb}' | '\u{13430}'..='\u{1343f}' | '\u{1bca0}'..='\u{1bca3}'
+        | '\u{1d173}'..='\u{1d17a}' | '\u{e0000}'..='\u{e0fff}')
+        || code & 0xfffe == 0xfffe
+}
+
+/// The segments of `path` as a lenient server reads them (split at `/`, `\`, and a decoded
+/// `?` or `#`; each without `;parameters`, without what [`ignorable`] names around it, and
+/// without trailing dots — but a segment of dots alone is kept, as `.` or `..`).
 fn lenient_segments(path: &str) -> Vec<String> {
     lenient_reading(path)
-        .split(['/', '\\'])
+        .split(['/', '\\', '?', '#'])
         .map(|segment| {
             let name = segment.split(';').next().unwrap_or_default();
-            let name = name.trim_end_matches(|c: char| c.is_whitespace() || c.is_control());
-            let trimmed = name.trim_end_matches(['.', ' ']);
+            let name = name.trim_matches(ignorable);
+            let trimmed = name.trim_end_matches(|c: char| c == '.' || ignorable(c));
             if trimmed.is_empty() && !name.is_empty() {
-                // Only dots (and what follows them): `.` or `..` to a lenient server.
+                // Only dots (and what a server drops): `.` or `..` to a lenient server.
                 if name.chars().filter(|c| *c == '.').count() == 1 {
                     ".".to_string()
                 } else {
@@ -101,7 +122,8 @@ fn hex_byte(hex: Option<&[u8]>) -> Option<u8> {
 }
 
 /// `bytes` as UTF-8, reading overlong and 5- and 6-byte forms as their code point (as
-/// lenient decoders do) and anything else invalid as U+FFFD.
+/// lenient decoders do) and any other byte that is no UTF-8 as Latin-1 (as decoders that
+/// fall back to it do).
 fn lenient_utf8(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     let mut at = 0;
@@ -130,7 +152,7 @@ fn lenient_utf8(bytes: &[u8]) -> String {
                 at += len;
             }
             None => {
-                out.push(char::REPLACEMENT_CHARACTER);
+                out.push(char::from(lead));
                 at += 1;
             }
         }
@@ -146,9 +168,16 @@ fn fold_into(c: char, out: &mut String) {
         // Full-width ASCII: U+FF01..U+FF5E is U+0021..U+007E.
         0xff01..=0xff5e => out.push(char::from_u32(code - 0xfee0).unwrap_or(c)),
         0xfe52 | 0x2024 => out.push('.'),
-        0xfe68 => out.push('\\'),
-        0x2025 => out.push_str(".."),
-        0x2026 => out.push_str("..."),
+        0x2025 | 0xfe30 => out.push_str(".."),
+        0x2026 | 0xfe19 => out.push_str("..."),
+        // Division and fraction slashes, big solidus (Windows' best-fit maps some to `/`).
+        0x2215 | 0x2044 | 0x29f8 => out.push('/'),
+        0xfe68 | 0x2216 | 0x29f5 | 0x29f9 => out.push('\\'),
+        // Case folding's exceptions (dotless i, long s, Kelvin sign: Java's
+        // `equalsIgnoreCase` reads `ı` as `i`).
+        0x0131 => out.push('i'),
+        0x017f => out.push('s'),
+        0x212a => out.push('k'),
         _ => out.push(c),
     }
 }
@@ -180,6 +209,26 @@ mod tests {
             "/x/..%ef%b9%a8c",
             "/x\\..\\y",
             "/.../x",
+            "/%09../x",
+            "/%0a../x",
+            "/%7f../x",
+            "/%C2%A0../x",
+            "/%E2%80%80../x",
+            "/%E3%80%80../x",
+            "/..%ef%bb%bf/x",
+            "/%ef%bb%bf../x",
+            "/%ef%b8%b0/x",
+            "/..%e2%88%95x",
+            "/..%e2%81%84x",
+            "/..%e2%88%96x",
+            "/..%e2%a7%b5x",
+            "/..%3f",
+            "/..%23",
+            "/..%a0/x",
+            "/..%85/x",
+            "/..%e2%80%8b/x",
+            "/..%c2%ad/x",
+            "/..%e1%a0%8e/x",
         ] {
             assert!(has_dot_segment(way_out), "{way_out}");
         }
@@ -195,6 +244,7 @@ mod tests {
         assert_eq!(lenient_reading("/api%c0%af"), "/api/");
         assert_eq!(lenient_reading("/api%u002f"), "/api/");
         assert_eq!(lenient_reading("/caf%c3%a9"), "/café");
-        assert_eq!(lenient_reading("/%ff%fe"), "/\u{fffd}\u{fffd}");
+        assert_eq!(lenient_reading("/%ff%fe"), "/\u{ff}\u{fe}");
+        assert_eq!(lenient_reading("/ap%c4%b1"), "/api");
     }
 }

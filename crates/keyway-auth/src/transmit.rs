@@ -68,17 +68,9 @@ fn checked_data(value: Option<&str>) -> Result<Option<String>, OAuthError> {
     }
     // Shown and logged by the receiving application: no control characters (line breaks
     // and escape sequences included), bidirectional controls, line and paragraph
-    // separators, and no invisible characters (zero-width, format, fillers, tags,
-    // interlinear annotation, musical formatting), nor U+FFFD: what the form's decoding made of
-    // bytes that are no UTF-8.
-    let invisible = |c: char| {
-        matches!(c,
-            '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}'
-            | '\u{17b5}' | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}'
-            | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{3164}' | '\u{feff}'
-            | '\u{ffa0}' | '\u{fff9}'..='\u{fffb}' | '\u{fffd}' | '\u{1d173}'..='\u{1d17a}'
-            | '\u{e0000}'..='\u{e007f}')
-    };
+    // separators, invisible characters (`lenient_path::invisible`), nor U+FFFD: what the
+    // form's decoding made of bytes that are no UTF-8.
+    let invisible = |c: char| crate::lenient_path::invisible(c) || c == char::REPLACEMENT_CHARACTER;
     if let Some(bad) = data.chars().find(|c| c.is_control() || invisible(*c)) {
         return Err(OAuthError::invalid_request(format!(
             "transmit_data holds U+{:04X}, a control, bidirectional or invisible character (or \

@@ -42,9 +42,15 @@ pub(crate) fn not_a_target(parameter: &str, value: &str, what: &str) -> OAuthErr
         Some((at, _)) => &value[..at],
         None => value,
     };
+    // Transmit's `to` names a client by id or name; exchange's parameters, by API URL too.
+    let by = if parameter == "to" {
+        "client_id or registered name"
+    } else {
+        "client_id, registered name or API URL"
+    };
     invalid_target(format!(
         "{parameter} {shown:?} names no client this client may {what}: no such client (by \
-         client_id, registered name or API URL), or no rule lets this client {what} it"
+         {by}), or no rule lets this client {what} it"
     ))
 }
 

@@ -108,28 +108,85 @@ fn stated_by_the_gateway(name: &str) -> bool {
             | "x-http-method"
             | "x-method-override"
             | "x-middleware-subrequest"
-    ) || IDENTITY_PREFIXES
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
+    ) || of_an_identity_family(name)
 }
 
-/// Families of headers in which identity-aware proxies and API gateways tell an upstream
-/// who the caller is (AWS ALB, Azure App Service, Google IAP, Cloudflare Access, Pomerium,
-/// Kong, Envoy, oauth2-proxy, Ory Oathkeeper).
-const IDENTITY_PREFIXES: &[&str] = &[
-    "x-envoy-",
-    "x-amzn-oidc-",
-    "x-ms-client-principal",
-    "x-ms-token-",
-    "x-goog-authenticated-user-",
-    "cf-access-",
-    "x-pomerium-",
-    "x-consumer-",
-    "x-auth-request-",
-    "x-forwarded-",
-    "x-remote-user",
-    "x-ssl-",
+/// Families of headers in which identity-aware proxies, API gateways and platforms tell an
+/// upstream who or where the caller is, or what the platform already decided (AWS ALB and
+/// API Gateway, Azure, Google IAP and App Engine, Cloudflare, Vercel, Netlify, Pomerium,
+/// Kong, Envoy, oauth2-proxy, Authelia, authentik, Tailscale, Teleport, Vouch, Shibboleth,
+/// WebSEAL, SiteMinder, Oracle Access Manager, mod_auth_openidc, Kubernetes impersonation
+/// and request-header authentication, Hasura, Grafana, Loki/Mimir tenants, Next.js).
+const X_IDENTITY_PREFIXES: &[&str] = &[
+    "envoy-",
+    "amzn-oidc-",
+    "amzn-mtls-",
+    "ms-client-principal",
+    "ms-token-",
+    "goog-authenticated-user-",
+    "appengine-",
+    "pomerium-",
+    "consumer-",
+    "anonymous-consumer",
+    "auth-request-",
+    "forwarded",
+    "original-forwarded-",
+    "remote-",
+    "ssl-",
+    "tls-client-",
+    "mtls-",
+    "client-verify",
+    "client-dn",
+    "client-s-dn",
+    "client-i-dn",
+    "client-certificate",
+    "webauth-",
+    "grafana-",
+    "authentik-",
+    "vouch-",
+    "oam-",
+    "apigateway-",
+    "hasura-",
+    "azure-",
+    "vercel-",
+    "nf-",
+    "arr-",
+    "invoke-",
+    "middleware-",
+    "now-",
+    "matched-path",
+    "http-host-override",
+    "scope-orgid",
+    "serverless-authorization",
 ];
+/// The same, of names without `x-`.
+const IDENTITY_PREFIXES: &[&str] = &[
+    "cf-",
+    "remote-",
+    "ssl-client-",
+    "client-cert",
+    "tailscale-",
+    "teleport-",
+    "iv-",
+    "sm-",
+    "shib-",
+    "oidc-claim-",
+    "oidc-access-token",
+    "impersonate-",
+];
+
+/// Whether `name` is of one of the families above (names are checked after the `x-`, so
+/// that a header of neither kind is compared with a few prefixes only).
+fn of_an_identity_family(name: &str) -> bool {
+    match name.strip_prefix("x-") {
+        Some(rest) => X_IDENTITY_PREFIXES
+            .iter()
+            .any(|prefix| rest.starts_with(prefix)),
+        None => IDENTITY_PREFIXES
+            .iter()
+            .any(|prefix| name.starts_with(prefix)),
+    }
+}
 
 /// The target's answer headers that would bind the hub's own origin in the caller's browser.
 fn binds_the_hubs_origin(name: &str) -> bool {
@@ -221,6 +278,16 @@ mod tests {
             ("x-arr-clientcert", "MIIB"),
             ("x-http-method-override", "DELETE"),
             ("x-middleware-subrequest", "middleware"),
+            ("client-cert", ":MIIB:"),
+            ("remote-email", "admin@example.com"),
+            ("x-remote-group", "system:masters"),
+            ("impersonate-user", "admin"),
+            ("x-authentik-username", "admin"),
+            ("tailscale-user-login", "admin"),
+            ("iv-user", "admin"),
+            ("x-hasura-role", "admin"),
+            ("x-scope-orgid", "tenant-a"),
+            ("x-invoke-path", "/admin"),
             ("x-request-id", "kept"),
         ];
         assert_eq!(

@@ -380,6 +380,11 @@ async fn the_wrong_person_a_stale_link_and_bad_requests_get_nothing() {
                 "U+061C",
             ),
             (
+                vec![("transmit_data", "variation\u{fe0f}selector")],
+                "invalid_request",
+                "U+FE0F",
+            ),
+            (
                 vec![("scope", "contact.write")],
                 "invalid_scope",
                 "contact.write",
@@ -416,8 +421,8 @@ async fn the_wrong_person_a_stale_link_and_bad_requests_get_nothing() {
                 body["error_description"],
                 format!(
                     "to {to:?} names no client this client may hand users to: no such client \
-                     (by client_id, registered name or API URL), or no rule lets this client \
-                     hand users to it"
+                     (by client_id or registered name), or no rule lets this client hand users \
+                     to it"
                 ),
             );
         }
