@@ -112,8 +112,8 @@ struct Gathered {
     decisions: HashMap<DecisionKey, usize>,
     /// Entries per allowance in `entries`.
     distinct: HashMap<Allowance, Kept>,
-    /// Targets with an allowance of their own, per (client, action, outcome).
-    targets: HashMap<(String, String, String), usize>,
+    /// Targets of refusals with an allowance of their own, per (client, action, outcome).
+    targets: HashMap<(String, String, String), std::collections::HashSet<Option<String>>>,
     /// When the oldest entry arrived.
     since: Option<Instant>,
 }
@@ -127,27 +127,38 @@ struct Kept {
 }
 
 /// Which distinct decisions share one [`MAX_DISTINCT`]: those of one client, action,
-/// outcome and target (`None`: past [`MAX_TARGETS`]), apart for gateway calls that may
-/// change something (any method but GET, HEAD and OPTIONS), so that a flood of reads does
-/// not hide a write.
+/// outcome and target (`None`: past [`MAX_TARGETS`]) and, for gateway calls, kind of method
+/// ([`kind_of`]), so that a flood of reads, or of one kind of write, does not hide a call of
+/// another kind.
 #[derive(PartialEq, Eq, Hash, Clone)]
 struct Allowance {
     actor: String,
     action: String,
     outcome: String,
     target: Option<String>,
-    writes: bool,
+    kind: &'static str,
 }
 
-/// Whether a decision is a gateway call that may change something at its target (its
-/// reason starts with the method).
-fn writes(key: &DecisionKey) -> bool {
+/// A gateway call's kind of method (its reason starts with the method): reads together,
+/// each common write on its own, other methods together (made-up methods cannot make
+/// allowances without bound). Other decisions are of one kind.
+fn kind_of(key: &DecisionKey) -> &'static str {
+    if key.action != "gateway" {
+        return "decision";
+    }
     let method = key
         .reason
         .as_deref()
         .and_then(|reason| reason.split(' ').next())
         .unwrap_or_default();
-    key.action == "gateway" && !matches!(method, "GET" | "HEAD" | "OPTIONS")
+    match method {
+        "GET" | "HEAD" | "OPTIONS" => "read",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        _ => "other",
+    }
 }
 
 /// What makes two decisions the same (all but their time).
@@ -171,24 +182,19 @@ impl Gathered {
             action: key.action.clone(),
             outcome: key.outcome.clone(),
             target: key.target.clone(),
-            writes: writes(key),
-        };
-        if self.distinct.contains_key(&allowance) {
-            return allowance;
-        }
-        let reads = Allowance {
-            writes: !allowance.writes,
-            ..allowance.clone()
+            kind: kind_of(key),
         };
         // An allowed decision's target is one a rule names (so their number is the
         // operator's); a refused one's may be made up.
-        if allowance.outcome != "allowed" && !self.distinct.contains_key(&reads) {
+        if allowance.outcome != "allowed" {
             let group = (key.actor.clone(), key.action.clone(), key.outcome.clone());
-            let targets = self.targets.entry(group).or_default();
-            if *targets < MAX_TARGETS {
-                *targets += 1;
-            } else {
-                allowance.target = None;
+            let owned = self.targets.entry(group).or_default();
+            if !owned.contains(&allowance.target) {
+                if owned.len() < MAX_TARGETS {
+                    owned.insert(allowance.target.clone());
+                } else {
+                    allowance.target = None;
+                }
             }
         }
         allowance
@@ -445,7 +451,7 @@ mod tests {
     }
 
     /// Identical decisions are one entry; distinct ones are kept apart up to MAX_DISTINCT per
-    /// client, action, outcome and target (and kind: reads and writes apart), the rest
+    /// client, action, outcome and target (and kind of method), the rest
     /// counted per target, user and rule (up to as many entries), then all together: a
     /// caller walking `/orders/{id}`, or making up target names, writes a bounded number of
     /// rows a second, and no call goes uncounted.
@@ -494,14 +500,18 @@ mod tests {
         );
     }
 
-    /// A flood of reads, or of calls to another target, does not use up the allowance of
-    /// the call that follows: it is kept apart, with its method and path.
+    /// A flood of reads, of another kind of write, or of calls to another target, does not
+    /// use up the allowance of the call that follows: it is kept apart, with its method and
+    /// path.
     #[test]
     fn a_flood_does_not_hide_the_next_call() {
         let mut gathered = Gathered::default();
         for id in 0..500 {
             gathered.add(decision("shop", "b", format!("GET /orders/{id} -> 200")));
             gathered.add(decision("shop", "own", format!("GET /x{id} -> 502")));
+        }
+        for id in 0..500 {
+            gathered.add(decision("shop", "b", format!("POST /carts/{id} -> 201")));
         }
         gathered.add(decision("shop", "b", "DELETE /users/43 -> 204".into()));
         gathered.add(decision("shop", "c", "GET /secrets -> 200".into()));
