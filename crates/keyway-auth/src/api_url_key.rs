@@ -24,8 +24,9 @@ pub(crate) fn api_url_key(text: &str) -> String {
 }
 
 /// [`api_url_key`] with every loopback host (`localhost`, `*.localhost`, `127.0.0.0/8`, `::1`,
-/// the unspecified addresses, IPv4-compatible and -mapped forms of those) written `127.0.0.1`: what tells whether a URL reaches this hub itself, which may listen on
-/// any of them.
+/// the unspecified addresses, IPv4-compatible and -mapped forms of those) written
+/// `127.0.0.1`: what tells whether a URL reaches this hub itself, which may listen on any of
+/// them.
 pub(crate) fn reach_key(text: &str) -> String {
     let Ok(mut url) = url::Url::parse(text) else {
         return api_url_key(text);

@@ -94,8 +94,6 @@ struct Kept {
 }
 
 impl GatewayTokens {
-    /// The token minted for `caller`'s token `jti` and `target`, unless it is about to expire
-    /// or was minted under another rule scope.
     /// The token minted for `caller`'s token `jti` and `target` at `api_url`, unless it is
     /// about to expire or was minted under another rule scope.
     fn cached(

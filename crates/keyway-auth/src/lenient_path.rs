@@ -3,8 +3,9 @@
 //! must both see through. Lenient servers decode escapes more than once, read IIS's `%uXXXX`
 //! escapes, decode overlong UTF-8 (`%c0%ae` as `.`, in any of its 2- to 6-byte forms), fold
 //! full-width and small-form characters to ASCII (NFKC: `／` as `/`, `＼` and `﹨` as `\`,
-//! `．`, `﹒` and `․` as `.`), and trim spaces, dots and control characters off the end of a
-//! segment (Windows: `..%20` is `..`).
+//! `．`, `﹒` and `․` as `.`), read bytes that are no UTF-8 as Latin-1, and trim white space,
+//! control and invisible characters around a segment and dots off its end (Windows: `..%20`
+//! is `..`).
 
 /// `path` decoded (up to four times) and folded as above; a byte that is no UTF-8 and no
 /// overlong form is read as Latin-1 (`%a0` as a no-break space).

@@ -9,7 +9,7 @@
 use keyway_store::{AuthorizationRequestRecord, TransmitStateRecord};
 
 use crate::audit::{Decision, Outcome};
-use crate::grants::{Crossing, Trace, not_a_target};
+use crate::grants::{Crossing, Trace, invalid_target, not_a_target};
 use crate::jarm::ResponseMode;
 use crate::{
     AuthService, AuthorizeOutcome, Client, ErrorCode, OAuthError, RulePurpose, SessionUser,
@@ -41,10 +41,6 @@ pub enum TransmitOpened {
     SignIn { username: String },
     /// Consent, or straight on to B.
     Next(AuthorizeOutcome),
-}
-
-fn invalid_target(why: impl Into<String>) -> OAuthError {
-    OAuthError::new(ErrorCode::InvalidTarget, why)
 }
 
 fn checked_fun(value: Option<&str>) -> Result<Option<String>, OAuthError> {

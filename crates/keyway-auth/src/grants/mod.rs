@@ -7,7 +7,7 @@ mod refresh;
 mod token_exchange;
 
 pub use token_exchange::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE};
-pub(crate) use token_exchange::{Crossing, Trace, crossing_scope, not_a_target};
+pub(crate) use token_exchange::{Crossing, Trace, crossing_scope, invalid_target, not_a_target};
 
 use serde::Serialize;
 

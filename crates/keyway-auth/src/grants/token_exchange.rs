@@ -54,7 +54,7 @@ pub(crate) fn not_a_target(parameter: &str, value: &str, what: &str) -> OAuthErr
     ))
 }
 
-fn invalid_target(why: impl Into<String>) -> OAuthError {
+pub(crate) fn invalid_target(why: impl Into<String>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidTarget, why)
 }
 

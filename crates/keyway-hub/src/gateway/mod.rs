@@ -137,8 +137,8 @@ fn base_path(base: &str) -> &str {
 }
 
 /// Refuses what an upstream might read as a way out of the API URL's path once it decodes:
-/// encoded slashes and backslashes, backslashes, `.` and `..` segments (with `;parameters`),
-/// and the same encoded twice.
+/// backslashes, encoded slashes and backslashes, NUL, and `.` and `..` segments, slashes and
+/// backslashes as the most lenient server decodes the path.
 fn confined(rest: &str) -> Result<(), ApiError> {
     let refuse = |why: &str| {
         Err(ApiError::BadRequest(format!(
@@ -151,56 +151,28 @@ fn confined(rest: &str) -> Result<(), ApiError> {
     if contains_escape(rest, b"%2f") {
         return refuse("an encoded slash");
     }
-    // Overlong UTF-8 for `.`, `/` and `\`, and NUL: what lenient decoders read as a way out.
-    let overlong: [&[u8]; 5] = [b"%c0%ae", b"%c0%af", b"%c1%9c", b"%c0%2e", b"%e0%80%ae"];
-    if overlong.iter().any(|e| contains_escape_bytes(rest, e)) || contains_escape(rest, b"%00") {
-        return refuse("an overlong or NUL escape");
+    if contains_escape(rest, b"%00") {
+        return refuse("a NUL escape");
     }
-    let decoded = percent_encoding::percent_decode_str(rest).decode_utf8_lossy();
-    // Decoded again and again (an upstream may decode as often): no escape of `.`, `/`, `\`.
-    let mut again = decoded.clone();
-    for _ in 0..3 {
-        if [b"%2e", b"%2f", b"%5c"]
-            .iter()
-            .any(|e| contains_escape(&again, e))
-        {
-            return refuse("an encoding encoded again");
-        }
-        let next = percent_encoding::percent_decode_str(&again).decode_utf8_lossy();
-        if next == again {
-            break;
-        }
-        again = std::borrow::Cow::Owned(next.into_owned());
-    }
-    // Full-width and one-dot-leader dots, full-width solidus (NFKC folds them to `.` and `/`).
-    if decoded.contains(['\u{ff0e}', '\u{ff0f}', '\u{2024}', '\u{2025}', '\u{fe52}']) {
-        return refuse("a look-alike dot or slash");
-    }
-    let dot_segment = decoded.split('/').any(|segment| {
-        let name = segment.split(';').next().unwrap_or_default();
-        name == "." || name == ".."
-    });
-    if dot_segment {
-        return refuse("a `..` segment");
-    }
-    // What only the most lenient servers read as one: overlong UTF-8 of any length, IIS's
-    // `%u002e`, full-width and small-form backslashes, `..` with trailing spaces or controls.
+    // The path as the most lenient server reads it (`keyway_auth::lenient_reading`: decoded
+    // again and again, `%uXXXX`, overlong UTF-8, full-width and look-alike characters).
     if keyway_auth::has_dot_segment(rest) {
-        return refuse("a `..` segment, as a lenient server decodes it");
+        return refuse("a `.` or `..` segment, also as a lenient server decodes it");
+    }
+    if !rest.bytes().all(|b| b.is_ascii() && b != b'%') {
+        let reading = keyway_auth::lenient_reading(rest);
+        if reading.contains('\\') || reading.matches('/').count() > rest.matches('/').count() {
+            return refuse("a slash or backslash that decoding reveals");
+        }
     }
     Ok(())
 }
 
-/// Whether `text` holds the run of percent escapes `escapes` (lower case), in either case.
-fn contains_escape_bytes(text: &str, escapes: &[u8]) -> bool {
-    text.as_bytes()
-        .windows(escapes.len())
-        .any(|window| window.eq_ignore_ascii_case(escapes))
-}
-
 /// Whether `text` holds the percent escape `escape` (lower case), in either case.
 fn contains_escape(text: &str, escape: &[u8; 3]) -> bool {
-    contains_escape_bytes(text, escape)
+    text.as_bytes()
+        .windows(escape.len())
+        .any(|window| window.eq_ignore_ascii_case(escape))
 }
 
 /// The raw client segment and the rest of the path (from its `/`), as the caller sent them.

@@ -233,12 +233,7 @@ pub(crate) async fn run(settings: Settings, command: ClientCommand) -> anyhow::R
                 .into_iter()
                 .find(|r| r.from == from && r.to == to && r.purpose == wanted);
             let rule = service
-                .allow_client(
-                    &target.from,
-                    &target.to,
-                    purpose(&target.purpose)?,
-                    args.scope.as_deref(),
-                )
+                .allow_client(&from, &to, purpose(&target.purpose)?, args.scope.as_deref())
                 .await?;
             if target.json.json {
                 print_json(&rule)?;

@@ -19,6 +19,7 @@ mod cluster_toki;
 mod data;
 mod deploy_files;
 mod deploy_tour;
+mod docs_between_apps;
 mod docs_scim;
 mod handoff_walk;
 mod harness;

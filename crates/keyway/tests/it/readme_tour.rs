@@ -19,21 +19,26 @@ use std::time::Duration;
 
 use crate::harness::{BIN, free_port, keyway, poll, repo_root};
 
-/// A fenced block of the tour: its info string's tag (after `sh`) and its text.
-struct Block {
-    tag: String,
-    text: String,
-    line: usize,
+/// A fenced block of a document: its info string's tag (after `sh`) and its text.
+pub(crate) struct Block {
+    pub(crate) tag: String,
+    pub(crate) text: String,
+    pub(crate) line: usize,
 }
 
 /// The fenced code blocks of the README's "A tour" section.
 fn tour_blocks(readme: &str) -> Vec<Block> {
+    section_blocks(readme, "## A tour")
+}
+
+/// The fenced `sh` blocks of the section of `text` headed `heading` (up to the next `## `).
+pub(crate) fn section_blocks(text: &str, heading: &str) -> Vec<Block> {
     let mut blocks = Vec::new();
     let mut in_tour = false;
     let mut current: Option<Block> = None;
-    for (n, line) in readme.lines().enumerate() {
+    for (n, line) in text.lines().enumerate() {
         if current.is_none() && line.starts_with("## ") {
-            in_tour = line == "## A tour";
+            in_tour = line == heading;
             continue;
         }
         if !in_tour {
@@ -74,7 +79,7 @@ fn tour_blocks(readme: &str) -> Vec<Block> {
 }
 
 /// One bash session fed block by block; stdout and stderr are one stream.
-struct Shell {
+pub(crate) struct Shell {
     child: Child,
     stdin: ChildStdin,
     lines: Receiver<String>,
@@ -83,7 +88,7 @@ struct Shell {
 const DONE: &str = "__TOUR_BLOCK_DONE__";
 
 impl Shell {
-    fn start(dir: &Path, path: &str) -> Shell {
+    pub(crate) fn start(dir: &Path, path: &str) -> Shell {
         let mut child = Command::new("bash")
             .args(["--norc", "--noprofile"])
             .current_dir(dir)
@@ -116,7 +121,7 @@ impl Shell {
     }
 
     /// Runs `script`; its exit status and everything it printed.
-    fn run(&mut self, script: &str, timeout: Duration) -> (i32, String) {
+    pub(crate) fn run(&mut self, script: &str, timeout: Duration) -> (i32, String) {
         write!(self.stdin, "{script}\nprintf '\\n{DONE} %d\\n' $?\n").expect("write to bash");
         self.stdin.flush().expect("flush");
         let deadline = std::time::Instant::now() + timeout;
