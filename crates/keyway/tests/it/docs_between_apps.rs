@@ -9,8 +9,8 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{BIN, free_port, keyway, poll, repo_root};
-use crate::readme_tour::{Shell, missing_tools, section_blocks};
+use crate::harness::{BIN, free_port, repo_root};
+use crate::readme_tour::{Shell, missing_tools, section_blocks, serve_in};
 
 const SECTION: &str = "## Between applications: rules, token exchange, audit";
 
@@ -74,21 +74,7 @@ fn the_between_applications_examples_run_as_pasted() {
         text.replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
             .replace("127.0.0.1:9002", &format!("127.0.0.1:{api_port}"))
     };
-    let mut hub = keyway()
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(scratch.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let http = reqwest::blocking::Client::new();
-    assert!(poll(Duration::from_secs(20), || {
-        http.get(format!("{hub_url}/readyz"))
-            .send()
-            .is_ok_and(|r| r.status() == 200)
-    }));
+    let mut hub = serve_in(scratch.path(), port, &[]);
 
     // `keyway` on the PATH is this build's.
     let bin = scratch.path().join(".docs-bin");
@@ -115,17 +101,9 @@ fn the_between_applications_examples_run_as_pasted() {
             std::thread::sleep(Duration::from_millis(1_500));
         }
         let script = adapt(&block.text);
-        let (status, output) = shell.run(&script, Duration::from_secs(60));
-        transcript.push_str(&format!(
-            "--- docs/oauth.md line {} ---\n{script}\n>>>\n{output}",
-            block.line
-        ));
-        printed.push_str(&output);
-        assert_eq!(
-            status, 0,
-            "the block at docs/oauth.md line {} failed:\n{transcript}",
-            block.line
-        );
+        let place = format!("docs/oauth.md line {}", block.line);
+        let timeout = Duration::from_secs(60);
+        shell.paste(&script, &place, timeout, &mut transcript, &mut printed);
     }
     drop(shell);
     let _ = hub.kill();

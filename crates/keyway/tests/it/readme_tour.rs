@@ -121,6 +121,23 @@ impl Shell {
     }
 
     /// Runs `script`; its exit status and everything it printed.
+    /// Runs `script`, the block at `place` of a document, as pasted: it and its output go to
+    /// `transcript`, its output to `printed`; a block that fails fails the test, showing the
+    /// transcript so far.
+    pub(crate) fn paste(
+        &mut self,
+        script: &str,
+        place: &str,
+        timeout: Duration,
+        transcript: &mut String,
+        printed: &mut String,
+    ) {
+        let (status, output) = self.run(script, timeout);
+        transcript.push_str(&format!("--- {place} ---\n{script}\n>>>\n{output}"));
+        printed.push_str(&output);
+        assert_eq!(status, 0, "the block at {place} failed:\n{transcript}");
+    }
+
     pub(crate) fn run(&mut self, script: &str, timeout: Duration) -> (i32, String) {
         write!(self.stdin, "{script}\nprintf '\\n{DONE} %d\\n' $?\n").expect("write to bash");
         self.stdin.flush().expect("flush");
@@ -289,6 +306,28 @@ pub(crate) fn browser_sign_in(
         .to_string()
 }
 
+/// `keyway serve` on 127.0.0.1:`port` with `args`, its store in `dir` (as a reader's hub in
+/// that directory), once it answers `/readyz`.
+pub(crate) fn serve_in(dir: &Path, port: u16, args: &[&std::ffi::OsStr]) -> Child {
+    let hub = keyway()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let http = reqwest::blocking::Client::new();
+    assert!(poll(Duration::from_secs(20), || {
+        http.get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .is_ok_and(|r| r.status() == 200)
+    }));
+    hub
+}
+
 /// Tools the tour needs besides keyway: a missing one skips (or fails under
 /// KEYWAY_REQUIRE_INTEROP=1, as in CI).
 /// Which of the shell tools the doc examples use (bash, curl, jq) are missing.
@@ -357,27 +396,12 @@ fn the_readme_tour_runs_as_pasted() {
         hub_block.line
     );
     std::fs::create_dir_all(&tour_dir).unwrap();
-    let mut hub = keyway()
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--schemas",
-        ])
-        .arg(repo_root().join("examples/crm/schemas.yaml"))
-        .current_dir(&tour_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let http = reqwest::blocking::Client::new();
-    assert!(poll(Duration::from_secs(20), || {
-        http.get(format!("{hub_url}/readyz"))
-            .send()
-            .is_ok_and(|r| r.status() == 200)
-    }));
+    let schemas = repo_root().join("examples/crm/schemas.yaml");
+    let mut hub = serve_in(
+        &tour_dir,
+        port,
+        &["--schemas".as_ref(), schemas.as_os_str()],
+    );
 
     let bin = stand_ins(scratch.path(), &examples_dir());
     let path = format!(
@@ -409,17 +433,9 @@ fn the_readme_tour_runs_as_pasted() {
         } else {
             adapt(&block.text)
         };
-        let (status, output) = shell.run(&script, Duration::from_secs(120));
-        transcript.push_str(&format!(
-            "--- README line {} ---\n{script}\n>>>\n{output}",
-            block.line
-        ));
-        printed.push_str(&output);
-        assert_eq!(
-            status, 0,
-            "the tour block at README line {} failed:\n{transcript}",
-            block.line
-        );
+        let place = format!("README line {}", block.line);
+        let timeout = Duration::from_secs(120);
+        shell.paste(&script, &place, timeout, &mut transcript, &mut printed);
     }
     drop(shell);
     // KEYWAY_TOUR_TRANSCRIPT=FILE keeps what a reader would see, to check the README by eye.
